@@ -1,0 +1,51 @@
+"""What the simulator hands the image writer: memory, symbols, types and truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vmintro.arch.x86 import MachineConfig
+from vmintro.sim.physmem import PhysMem
+from vmintro.types.kernel import KernelTypes
+from vmintro.types.model import CType
+
+__all__ = ["ImageSpec", "Symbol"]
+
+
+@dataclass
+class Symbol:
+    """One ELF symbol of the kernel image.
+
+    ``kind`` is ``"object"`` (a variable: ``ctype`` is its C type and it gets a
+    DWARF ``DW_TAG_variable``), ``"func"`` or ``"notype"`` (a linker label such as
+    ``_text`` or ``_end``). ``local`` symbols are file-local (``static``).
+    """
+
+    name: str
+    address: int
+    size: int
+    kind: str = "object"
+    local: bool = False
+    ctype: CType | None = None
+
+
+@dataclass
+class ImageSpec:
+    """A simulated kernel frozen at one moment, ready to be written out."""
+
+    config: MachineConfig
+    mem: PhysMem
+    types: KernelTypes
+    symbols: list[Symbol]
+    # Physical [start, end) of the kernel image: always stored in the core, zero
+    # pages included, so that gdb can read every kernel global from it.
+    kernel_range: tuple[int, int]
+    generator: dict[str, Any] = field(default_factory=dict)
+    truth: dict[str, Any] = field(default_factory=dict)
+
+    def symbol(self, name: str) -> Symbol:
+        for s in self.symbols:
+            if s.name == name:
+                return s
+        raise KeyError(name)

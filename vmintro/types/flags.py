@@ -1,0 +1,87 @@
+"""Flag and constant values of Linux 2.4.20 that live in kernel structures."""
+
+from __future__ import annotations
+
+__all__ = [
+    "GFP",
+    "MOD_FLAGS",
+    "PAGE_FLAGS",
+    "VM_ALLOC",
+    "VM_IOREMAP",
+    "ZONE_NAMES",
+    "ZONE_SHIFT",
+]
+
+# include/linux/mm.h: bit numbers of page->flags (2.4.20)
+PAGE_FLAGS: dict[str, int] = {
+    "PG_locked": 0,
+    "PG_error": 1,
+    "PG_referenced": 2,
+    "PG_uptodate": 3,
+    "PG_dirty": 4,
+    "PG_unused": 5,
+    "PG_lru": 6,
+    "PG_active": 7,
+    "PG_slab": 8,
+    "PG_skip": 10,
+    "PG_highmem": 11,
+    "PG_checked": 12,
+    "PG_arch_1": 13,
+    "PG_reserved": 14,
+    "PG_launder": 15,
+}
+PG_referenced = 1 << PAGE_FLAGS["PG_referenced"]
+PG_dirty = 1 << PAGE_FLAGS["PG_dirty"]
+PG_slab = 1 << PAGE_FLAGS["PG_slab"]
+PG_highmem = 1 << PAGE_FLAGS["PG_highmem"]
+PG_reserved = 1 << PAGE_FLAGS["PG_reserved"]
+
+# The zone index sits in the top byte of page->flags (ZONE_SHIFT = BITS_PER_LONG - 8).
+ZONE_SHIFT = 24
+ZONE_DMA, ZONE_NORMAL, ZONE_HIGHMEM = 0, 1, 2
+ZONE_NAMES = ("DMA", "Normal", "HighMem")
+
+# include/linux/vmalloc.h
+VM_IOREMAP = 0x1
+VM_ALLOC = 0x2
+
+# include/linux/mm.h: gfp masks
+GFP: dict[str, int] = {
+    "__GFP_DMA": 0x01,
+    "__GFP_HIGHMEM": 0x02,
+    "__GFP_WAIT": 0x10,
+    "__GFP_HIGH": 0x20,
+    "__GFP_IO": 0x40,
+    "__GFP_HIGHIO": 0x80,
+    "__GFP_FS": 0x100,
+}
+GFP_ZONEMASK = 0x0F
+GFP_KERNEL = 0x1F0
+GFP_USER = 0x1D0
+GFP_DMA = 0x01
+GFP_HIGHMEM = 0x02
+
+# include/linux/module.h
+MOD_FLAGS: dict[str, int] = {
+    "MOD_RUNNING": 0x01,
+    "MOD_DELETED": 0x02,
+    "MOD_AUTOCLEAN": 0x04,
+    "MOD_VISITED": 0x08,
+    "MOD_USED_ONCE": 0x10,
+    "MOD_JUST_FREED": 0x20,
+    "MOD_INITIALIZING": 0x40,
+}
+
+# include/linux/swap.h
+SWP_USED = 1
+SWP_WRITEOK = 3
+SWAP_MAP_BAD = 0x8000
+SWAP_FLAG_PREFER = 0x8000
+
+# mm/slab.c
+BUFCTL_END = 0xFFFFFFFF
+SLAB_HWCACHE_ALIGN = 0x2000
+SLAB_CACHE_DMA = 0x4000
+SLAB_NO_REAP = 0x1000
+CFLGS_OFF_SLAB = 0x10000
+CFLGS_OPTIMIZE = 0x20000

@@ -1,0 +1,410 @@
+"""The Linux 2.4.20 i386 kernel types, each defined once.
+
+The build modelled is a uniprocessor kernel compiled with gcc >= 2.96, so
+``spinlock_t`` and ``rwlock_t`` are empty structs of 0 bytes (see
+``include/linux/spinlock.h``). Two configuration switches change layouts:
+CONFIG_HIGHMEM adds ``struct page.virtual``; CONFIG_X86_PAE widens the
+page-table entry types to 8 bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+from vmintro.types.model import (
+    Array,
+    Base,
+    CType,
+    Function,
+    Pointer,
+    Struct,
+    Typedef,
+    Void,
+)
+
+__all__ = ["KernelTypes", "kernel_types", "MAX_ORDER", "MAX_NR_ZONES", "MAX_SWAPFILES"]
+
+MAX_ORDER = 10
+MAX_NR_ZONES = 3
+MAX_SWAPFILES = 32
+CACHE_NAMELEN = 20
+NR_GENERAL_CACHES = 13  # size-32 .. size-131072, plus a terminating entry
+
+
+@dataclass
+class KernelTypes:
+    """Every type of one kernel configuration, by C name (``"struct page"``, ``"pte_t"``)."""
+
+    highmem: bool
+    pae: bool
+    by_name: dict[str, CType] = field(default_factory=dict)
+    variables: dict[str, CType] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> CType:
+        return self.by_name[name]
+
+    def struct(self, name: str) -> Struct:
+        t = self.by_name[name]
+        while isinstance(t, Typedef):
+            t = t.target
+        assert isinstance(t, Struct)
+        return t
+
+    def sizeof(self, name: str) -> int:
+        return self.by_name[name].size
+
+    def offsetof(self, name: str, path: str) -> int:
+        return self.struct(name).offsetof(path)
+
+    def all_types(self) -> list[CType]:
+        return list(self.by_name.values())
+
+
+@cache
+def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
+    """The 2.4.20 types for one configuration (PAE implies HIGHMEM, as HIGHMEM64G does)."""
+    kt = KernelTypes(highmem=highmem, pae=pae)
+    reg = kt.by_name
+
+    def add(t: CType) -> CType:
+        reg[t.c_name] = t
+        return t
+
+    def struct(tag: str, union: bool = False) -> Struct:
+        s = Struct(tag, union)
+        reg[s.c_name] = s
+        return s
+
+    def typedef(name: str, target: CType) -> Typedef:
+        t = Typedef(name, target)
+        reg[name] = t
+        return t
+
+    char = add(Base("char", 1, True, char=True))
+    uchar = add(Base("unsigned char", 1, False, char=True))
+    short = add(Base("short", 2, True))
+    ushort = add(Base("unsigned short", 2, False))
+    int_ = add(Base("int", 4, True))
+    uint = add(Base("unsigned int", 4, False))
+    long_ = add(Base("long", 4, True))
+    ulong = add(Base("unsigned long", 4, False))
+    add(Base("long long", 8, True))
+    ulonglong = add(Base("unsigned long long", 8, False))
+    void = Void()
+    voidp = Pointer(void)
+    del uchar, short
+
+    size_t = typedef("size_t", uint)
+    kdev_t = typedef("kdev_t", ushort)
+
+    # include/linux/list.h
+    list_head = struct("list_head")
+    list_head.define([("next", Pointer(list_head)), ("prev", Pointer(list_head))])
+
+    # include/asm-i386/atomic.h, spinlock.h (UP, gcc >= 2.96: empty lock types)
+    atomic_t = typedef("atomic_t", Struct(None).define([("counter", int_)]))
+    spinlock_t = typedef("spinlock_t", Struct(None).define([]))
+    rwlock_t = typedef("rwlock_t", Struct(None).define([]))
+
+    # include/linux/wait.h: wq_lock_t is spinlock_t when USE_RW_WAIT_QUEUE_SPINLOCK is 0
+    wqh = struct("__wait_queue_head")
+    wqh.define([("lock", spinlock_t), ("task_list", list_head)])
+    wait_queue_head_t = typedef("wait_queue_head_t", wqh)
+
+    # include/asm-i386/page.h: page-table entry types
+    if pae:
+        pte_t = typedef(
+            "pte_t", Struct(None).define([("pte_low", ulong), ("pte_high", ulong)])
+        )
+        pmd_t = typedef("pmd_t", Struct(None).define([("pmd", ulonglong)]))
+        pgd_t = typedef("pgd_t", Struct(None).define([("pgd", ulonglong)]))
+    else:
+        pte_t = typedef("pte_t", Struct(None).define([("pte_low", ulong)]))
+        pmd_t = typedef("pmd_t", Struct(None).define([("pmd", ulong)]))
+        pgd_t = typedef("pgd_t", Struct(None).define([("pgd", ulong)]))
+    typedef("pgprot_t", Struct(None).define([("pgprot", ulong)]))
+
+    # include/linux/mm.h
+    address_space = struct("address_space")
+    buffer_head = struct("buffer_head")
+    page = struct("page")
+    page_members: list[tuple[str, CType]] = [
+        ("list", list_head),
+        ("mapping", Pointer(address_space)),
+        ("index", ulong),
+        ("next_hash", Pointer(page)),
+        ("count", atomic_t),
+        ("flags", ulong),
+        ("lru", list_head),
+        ("pprev_hash", Pointer(Pointer(page))),
+        ("buffers", Pointer(buffer_head)),
+    ]
+    if highmem:
+        page_members.append(("virtual", voidp))
+    page.define(page_members)
+    typedef("mem_map_t", page)
+
+    # include/linux/vmalloc.h
+    vm_struct = struct("vm_struct")
+    vm_struct.define(
+        [("flags", ulong), ("addr", voidp), ("size", ulong), ("next", Pointer(vm_struct))]
+    )
+
+    # include/linux/mmzone.h
+    free_area_struct = struct("free_area_struct")
+    free_area_struct.define([("free_list", list_head), ("map", Pointer(ulong))])
+    free_area_t = typedef("free_area_t", free_area_struct)
+
+    pglist_data = struct("pglist_data")
+    zone_struct = struct("zone_struct")
+    zone_struct.define(
+        [
+            ("lock", spinlock_t),
+            ("free_pages", ulong),
+            ("pages_min", ulong),
+            ("pages_low", ulong),
+            ("pages_high", ulong),
+            ("need_balance", int_),
+            ("free_area", Array(free_area_t, MAX_ORDER)),
+            ("wait_table", Pointer(wait_queue_head_t)),
+            ("wait_table_size", ulong),
+            ("wait_table_shift", ulong),
+            ("zone_pgdat", Pointer(pglist_data)),
+            ("zone_mem_map", Pointer(page)),
+            ("zone_start_paddr", ulong),
+            ("zone_start_mapnr", ulong),
+            ("name", Pointer(char)),
+            ("size", ulong),
+        ]
+    )
+    zone_t = typedef("zone_t", zone_struct)
+    zonelist_struct = struct("zonelist_struct")
+    zonelist_struct.define([("zones", Array(Pointer(zone_t), MAX_NR_ZONES + 1))])
+    zonelist_t = typedef("zonelist_t", zonelist_struct)
+
+    bootmem_data = struct("bootmem_data")
+    bootmem_data.define(
+        [
+            ("node_boot_start", ulong),
+            ("node_low_pfn", ulong),
+            ("node_bootmem_map", voidp),
+            ("last_offset", ulong),
+            ("last_pos", ulong),
+        ]
+    )
+    typedef("bootmem_data_t", bootmem_data)
+
+    pglist_data.define(
+        [
+            ("node_zones", Array(zone_t, MAX_NR_ZONES)),
+            ("node_zonelists", Array(zonelist_t, 16)),  # GFP_ZONEMASK + 1
+            ("nr_zones", int_),
+            ("node_mem_map", Pointer(page)),
+            ("valid_addr_bitmap", Pointer(ulong)),
+            ("bdata", Pointer(bootmem_data)),
+            ("node_start_paddr", ulong),
+            ("node_start_mapnr", ulong),
+            ("node_size", ulong),
+            ("node_id", int_),
+            ("node_next", Pointer(pglist_data)),
+        ]
+    )
+    pg_data_t = typedef("pg_data_t", pglist_data)
+
+    # mm/slab.c, include/linux/slab.h
+    kmem_cache_s = struct("kmem_cache_s")
+    kmem_cache_t = typedef("kmem_cache_t", kmem_cache_s)
+    ctor_t = Pointer(Function(void, [voidp, Pointer(kmem_cache_t), ulong]))
+    kmem_cache_s.define(
+        [
+            ("slabs_full", list_head),
+            ("slabs_partial", list_head),
+            ("slabs_free", list_head),
+            ("objsize", uint),
+            ("flags", uint),
+            ("num", uint),
+            ("spinlock", spinlock_t),
+            ("gfporder", uint),
+            ("gfpflags", uint),
+            ("colour", size_t),
+            ("colour_off", uint),
+            ("colour_next", uint),
+            ("slabp_cache", Pointer(kmem_cache_t)),
+            ("growing", uint),
+            ("dflags", uint),
+            ("ctor", ctor_t),
+            ("dtor", ctor_t),
+            ("failures", ulong),
+            ("name", Array(char, CACHE_NAMELEN)),
+            ("next", list_head),
+        ]
+    )
+    kmem_bufctl_t = typedef("kmem_bufctl_t", uint)
+    slab_s = struct("slab_s")
+    slab_s.define(
+        [
+            ("list", list_head),
+            ("colouroff", ulong),
+            ("s_mem", voidp),
+            ("inuse", uint),
+            ("free", kmem_bufctl_t),
+        ]
+    )
+    typedef("slab_t", slab_s)
+    cache_sizes = struct("cache_sizes")
+    cache_sizes.define(
+        [
+            ("cs_size", size_t),
+            ("cs_cachep", Pointer(kmem_cache_t)),
+            ("cs_dmacachep", Pointer(kmem_cache_t)),
+        ]
+    )
+    cache_sizes_t = typedef("cache_sizes_t", cache_sizes)
+
+    # include/linux/module.h
+    module = struct("module")
+    module_symbol = struct("module_symbol")
+    module_symbol.define([("value", ulong), ("name", Pointer(char))])
+    module_ref = struct("module_ref")
+    module_ref.define(
+        [("dep", Pointer(module)), ("ref", Pointer(module)), ("next_ref", Pointer(module_ref))]
+    )
+    ex_entry = struct("exception_table_entry")
+    persist = struct("module_persist")
+    uc = Struct(None, union=True).define([("usecount", atomic_t), ("pad", long_)])
+    int_fn = Pointer(Function(int_, []))
+    void_fn = Pointer(Function(void, []))
+    module.define(
+        [
+            ("size_of_struct", ulong),
+            ("next", Pointer(module)),
+            ("name", Pointer(char)),
+            ("size", ulong),
+            ("uc", uc),
+            ("flags", ulong),
+            ("nsyms", uint),
+            ("ndeps", uint),
+            ("syms", Pointer(module_symbol)),
+            ("deps", Pointer(module_ref)),
+            ("refs", Pointer(module_ref)),
+            ("init", int_fn),
+            ("cleanup", void_fn),
+            ("ex_table_start", Pointer(ex_entry)),
+            ("ex_table_end", Pointer(ex_entry)),
+            ("persist_start", Pointer(persist)),
+            ("persist_end", Pointer(persist)),
+            ("can_unload", int_fn),
+            ("runsize", int_),
+            ("kallsyms_start", Pointer(char)),
+            ("kallsyms_end", Pointer(char)),
+            ("archdata_start", Pointer(char)),
+            ("archdata_end", Pointer(char)),
+            ("kernel_data", Pointer(char)),
+        ]
+    )
+
+    # include/linux/swap.h
+    dentry = struct("dentry")
+    vfsmount = struct("vfsmount")
+    swap_info_struct = struct("swap_info_struct")
+    swap_info_struct.define(
+        [
+            ("flags", uint),
+            ("swap_device", kdev_t),
+            ("sdev_lock", spinlock_t),
+            ("swap_file", Pointer(dentry)),
+            ("swap_vfsmnt", Pointer(vfsmount)),
+            ("swap_map", Pointer(ushort)),
+            ("lowest_bit", uint),
+            ("highest_bit", uint),
+            ("cluster_next", uint),
+            ("cluster_nr", uint),
+            ("prio", int_),
+            ("pages", int_),
+            ("max", ulong),
+            ("next", int_),
+        ]
+    )
+    swap_list_t = struct("swap_list_t")
+    swap_list_t.define([("head", int_), ("next", int_)])
+
+    # include/linux/sched.h
+    vm_area_struct = struct("vm_area_struct")
+    rb_node_s = struct("rb_node_s")
+    rb_root_t = typedef("rb_root_t", Struct("rb_root_s").define([("rb_node", Pointer(rb_node_s))]))
+    rw_semaphore = struct("rw_semaphore")
+    rw_semaphore.define(
+        [("count", long_), ("wait_lock", spinlock_t), ("wait_list", list_head)]
+    )
+    mm_context_t = typedef(
+        "mm_context_t", Struct(None).define([("segments", voidp), ("cpuvalid", ulong)])
+    )
+    mm_struct = struct("mm_struct")
+    mm_members: list[tuple[str, CType]] = [
+        ("mmap", Pointer(vm_area_struct)),
+        ("mm_rb", rb_root_t),
+        ("mmap_cache", Pointer(vm_area_struct)),
+        ("pgd", Pointer(pgd_t)),
+        ("mm_users", atomic_t),
+        ("mm_count", atomic_t),
+        ("map_count", int_),
+        ("mmap_sem", rw_semaphore),
+        ("page_table_lock", spinlock_t),
+        ("mmlist", list_head),
+    ]
+    mm_members += [
+        (n, ulong)
+        for n in (
+            "start_code end_code start_data end_data start_brk brk start_stack "
+            "arg_start arg_end env_start env_end rss total_vm locked_vm def_flags "
+            "cpu_vm_mask swap_address"
+        ).split()
+    ]
+    mm_members += [("dumpable", uint), ("context", mm_context_t)]
+    mm_struct.define(mm_members)
+    dumpable = mm_struct.member("dumpable")
+    dumpable.bit_size = 1  # `unsigned dumpable:1`, alone in its 4-byte unit
+
+    ptrs_per_pgd = 4 if pae else 1024
+    ptrs_per_pte = 512 if pae else 1024
+    kt.variables.update(
+        {
+            "swapper_pg_dir": Array(pgd_t, ptrs_per_pgd),
+            "pg0": Array(pte_t, ptrs_per_pte),
+            "pg1": Array(pte_t, ptrs_per_pte),
+            "empty_zero_page": Array(ulong, 1024),
+            "mem_map": Pointer(page),
+            "max_mapnr": ulong,
+            "num_physpages": ulong,
+            "num_mappedpages": ulong,
+            "totalram_pages": ulong,
+            "totalhigh_pages": ulong,
+            "high_memory": voidp,
+            "max_low_pfn": ulong,
+            "min_low_pfn": ulong,
+            "max_pfn": ulong,
+            "highstart_pfn": ulong,
+            "highend_pfn": ulong,
+            "vmlist": Pointer(vm_struct),
+            "vmlist_lock": rwlock_t,
+            "contig_page_data": pg_data_t,
+            "pgdat_list": Pointer(pg_data_t),
+            "zone_table": Array(Pointer(zone_t), MAX_NR_ZONES),
+            "init_mm": mm_struct,
+            "cache_cache": kmem_cache_t,
+            "cache_sizes": Array(cache_sizes_t, NR_GENERAL_CACHES + 1),
+            "swap_info": Array(swap_info_struct, MAX_SWAPFILES),
+            "nr_swapfiles": uint,
+            "swap_list": swap_list_t,
+            "total_swap_pages": int_,
+            "nr_swap_pages": int_,
+            "module_list": Pointer(module),
+            "kernel_module": module,
+        }
+    )
+    if highmem:
+        kt.variables["highmem_start_page"] = Pointer(page)
+        kt.variables["pkmap_page_table"] = Pointer(pte_t)
+    del pmd_t, zonelist_t, pg_data_t, cache_sizes_t, free_area_t, int_fn, void_fn
+    return kt
