@@ -1,0 +1,456 @@
+"""Types, variables and symbols read back from a ``.vmlinux`` with pyelftools.
+
+The DWARF is turned into the same model classes the simulator uses
+(:mod:`vmintro.types.model`), with every offset and size taken from the image,
+so that a reader built on it checks the writer instead of sharing its
+definitions. Whatever is wrong with the file, the caller sees one exception
+type, :class:`DebugInfoError`, with a one-line message.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO, NamedTuple, TypeVar
+
+from elftools.common.exceptions import DWARFError, ELFError
+from elftools.dwarf.compileunit import CompileUnit
+from elftools.dwarf.die import DIE
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
+
+from vmintro.types.model import (
+    Array,
+    Base,
+    CType,
+    Enum,
+    Field,
+    Function,
+    Pointer,
+    Struct,
+    Typedef,
+    Void,
+    strip_typedefs,
+)
+
+__all__ = [
+    "DebugInfo",
+    "DebugInfoError",
+    "SymbolInfo",
+    "load_debuginfo",
+    "load_symbols",
+    "open_elf",
+]
+
+Source = ELFFile | str | os.PathLike[str] | BinaryIO
+T = TypeVar("T")
+
+DW_OP_addr = 0x03
+DW_OP_plus_uconst = 0x23
+_SIGNED_ENCODINGS = {"DW_ATE_signed", "DW_ATE_signed_char"}
+_CHAR_ENCODINGS = {"DW_ATE_signed_char", "DW_ATE_unsigned_char"}
+_CU_RELATIVE_REFS = {
+    "DW_FORM_ref1",
+    "DW_FORM_ref2",
+    "DW_FORM_ref4",
+    "DW_FORM_ref8",
+    "DW_FORM_ref_udata",
+}
+# Qualifiers the model does not represent: read through to the qualified type.
+_TRANSPARENT_TAGS = {"DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_restrict_type"}
+_SYMBOL_KINDS = {"STT_OBJECT": "object", "STT_FUNC": "func"}
+
+# Everything pyelftools, its bundled construct and our own decoding can raise
+# on a malformed file; caught only at the public entry points.
+_PARSE_ERRORS = (
+    ELFError,
+    DWARFError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    AssertionError,
+    OverflowError,
+    EOFError,
+    struct.error,
+    RecursionError,
+)
+
+
+class DebugInfoError(Exception):
+    """The vmlinux's ELF structure, symbol table or DWARF is unusable."""
+
+
+class SymbolInfo(NamedTuple):
+    """One ELF symbol: where it is, how big, and ``"object"``, ``"func"`` or ``"notype"``."""
+
+    address: int
+    size: int
+    kind: str
+
+
+@dataclass
+class DebugInfo:
+    """The types (by C name, as :attr:`KernelTypes.by_name` keys them) and variables of an image."""
+
+    types: dict[str, CType] = field(default_factory=dict)
+    variables: dict[str, tuple[int, CType]] = field(default_factory=dict)
+
+    def struct(self, name: str) -> Struct:
+        """The struct or union that ``name`` (``"struct page"``, ``"zone_t"``) denotes."""
+        t = strip_typedefs(self.types[name])
+        if not isinstance(t, Struct):
+            raise KeyError(f"{name} is not a struct or union")
+        return t
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _guarded(what: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except DebugInfoError:
+        raise
+    except _PARSE_ERRORS as exc:
+        raise DebugInfoError(f"{what}: {_one_line(exc)}") from exc
+
+
+def open_elf(source: Source) -> ELFFile:
+    """An :class:`ELFFile` for ``source`` (a path, a binary stream or an ELFFile), validated.
+
+    A path is read into memory so that no file handle outlives the call.
+    Every section must lie inside the file.
+    """
+    if isinstance(source, ELFFile):
+        elf = source
+    else:
+        if isinstance(source, (str, os.PathLike)):
+            try:
+                with open(source, "rb") as f:
+                    stream: BinaryIO = io.BytesIO(f.read())
+            except OSError as exc:
+                raise DebugInfoError(f"cannot read {os.fspath(source)}: {exc.strerror}") from exc
+        else:
+            stream = source
+        elf = _guarded("not a usable ELF file", lambda: ELFFile(stream))
+    _guarded("bad section table", lambda: _check_sections(elf))
+    return elf
+
+
+def _check_sections(elf: ELFFile) -> None:
+    stream = elf.stream
+    stream.seek(0, io.SEEK_END)
+    file_size = stream.tell()
+    if elf.elfclass != 32 or not elf.little_endian:
+        raise DebugInfoError("not an ELF32 little-endian file")
+    for sec in elf.iter_sections():
+        if sec["sh_type"] == "SHT_NOBITS":
+            continue
+        end = sec["sh_offset"] + sec["sh_size"]
+        if end > file_size:
+            raise DebugInfoError(
+                f"section {sec.name or '#?'} ends at {end:#x}, past the end of the file "
+                f"({file_size:#x})"
+            )
+
+
+def load_symbols(source: Source) -> dict[str, SymbolInfo]:
+    """Every named object, function and label of ``.symtab``.
+
+    A global symbol wins over a local one of the same name.
+
+    :raises DebugInfoError: no ``.symtab``, or a malformed one.
+    """
+    elf = open_elf(source)
+    return _guarded("bad symbol table", lambda: _read_symbols(elf))
+
+
+def _read_symbols(elf: ELFFile) -> dict[str, SymbolInfo]:
+    symtab = elf.get_section_by_name(".symtab")
+    if not isinstance(symtab, SymbolTableSection):
+        raise DebugInfoError("no .symtab section")
+    out: dict[str, SymbolInfo] = {}
+    local: set[str] = set()
+    for sym in symtab.iter_symbols():
+        info = sym["st_info"]
+        if info["type"] in ("STT_SECTION", "STT_FILE") or not sym.name:
+            continue
+        is_local = info["bind"] == "STB_LOCAL"
+        if sym.name in out and (is_local or sym.name not in local):
+            continue
+        (local.add if is_local else local.discard)(sym.name)
+        kind = _SYMBOL_KINDS.get(info["type"], "notype")
+        out[sym.name] = SymbolInfo(sym["st_value"], sym["st_size"], kind)
+    return out
+
+
+def load_debuginfo(source: Source) -> DebugInfo:
+    """The types and variables described by the image's DWARF.
+
+    :raises DebugInfoError: no DWARF, or DWARF this reader cannot make sense of.
+    """
+    elf = open_elf(source)
+    if not _guarded("bad section table", elf.has_dwarf_info):
+        raise DebugInfoError("no DWARF debugging information (.debug_info)")
+    return _guarded("bad DWARF", lambda: _Converter(elf).run())
+
+
+class _Converter:
+    """Builds model types from DIEs, each DIE converted once."""
+
+    def __init__(self, elf: ELFFile) -> None:
+        self._dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
+        self._dies: dict[int, tuple[DIE, CompileUnit]] = {}
+        self._done: dict[int, CType] = {}
+        # DIEs on the conversion path since the last struct: a chain that
+        # comes back to one of them without passing through a struct (whose
+        # object exists before its members) is a cycle no C type can have.
+        self._path: set[int] = set()
+        self._void = Void()
+
+    def run(self) -> DebugInfo:
+        info = DebugInfo()
+        for cu in self._dwarf.iter_CUs():
+            if cu["address_size"] != 4:
+                raise DebugInfoError(f"compile unit at {cu.cu_offset:#x}: address size is not 4")
+            for die in cu.iter_DIEs():
+                if not die.is_null():
+                    self._dies[die.offset] = (die, cu)
+        for offset, (die, _) in self._dies.items():
+            if die.tag == "DW_TAG_variable":
+                self._variable(die, info)
+            else:
+                name = self._type_key(die)
+                if name is not None:
+                    self._register(info, name, self.convert(offset))
+        return info
+
+    @staticmethod
+    def _register(info: DebugInfo, name: str, ctype: CType) -> None:
+        # A definition replaces a declaration of the same struct.
+        old = info.types.get(name)
+        if old is None or (isinstance(old, Struct) and not old.complete):
+            info.types[name] = ctype
+
+    def _type_key(self, die: DIE) -> str | None:
+        name = _name(die)
+        if name is None:
+            return None
+        if die.tag in ("DW_TAG_base_type", "DW_TAG_typedef"):
+            return name
+        if die.tag == "DW_TAG_structure_type":
+            return f"struct {name}"
+        if die.tag == "DW_TAG_union_type":
+            return f"union {name}"
+        if die.tag == "DW_TAG_enumeration_type":
+            return f"enum {name}"
+        return None
+
+    def _variable(self, die: DIE, info: DebugInfo) -> None:
+        loc = die.attributes.get("DW_AT_location")
+        if loc is None or loc.form != "DW_FORM_exprloc":
+            return
+        expr = loc.value
+        if len(expr) != 5 or expr[0] != DW_OP_addr:
+            return
+        spec = die
+        if "DW_AT_specification" in die.attributes:
+            spec = self._die(self._ref(die, "DW_AT_specification"))
+        name = _name(die) or _name(spec)
+        if name is None:
+            raise DebugInfoError(f"variable DIE at {die.offset:#x} has no name")
+        info.variables[name] = (int.from_bytes(bytes(expr[1:]), "little"), self._type_of(spec))
+
+    # -- references -------------------------------------------------------
+
+    def _ref(self, die: DIE, attr: str) -> int:
+        value = die.attributes[attr]
+        if value.form in _CU_RELATIVE_REFS:
+            return value.value + die.cu.cu_offset
+        if value.form == "DW_FORM_ref_addr":
+            return value.value
+        raise DebugInfoError(f"DIE at {die.offset:#x}: {attr} has form {value.form}")
+
+    def _die(self, offset: int) -> DIE:
+        hit = self._dies.get(offset)
+        if hit is None:
+            raise DebugInfoError(f"reference to {offset:#x}, where no DIE starts")
+        return hit[0]
+
+    def _type_of(self, die: DIE) -> CType:
+        if "DW_AT_type" not in die.attributes:
+            return self._void
+        return self.convert(self._ref(die, "DW_AT_type"))
+
+    # -- conversion -------------------------------------------------------
+
+    def convert(self, offset: int) -> CType:
+        """The model type for the DIE at ``offset`` (absolute in ``.debug_info``)."""
+        done = self._done.get(offset)
+        if done is not None:
+            return done
+        if offset in self._path:
+            raise DebugInfoError(f"type DIE at {offset:#x} refers to itself")
+        die = self._die(offset)
+        if die.tag in ("DW_TAG_structure_type", "DW_TAG_union_type"):
+            return self._struct(die)
+        self._path.add(offset)
+        try:
+            ctype = self._simple(die)
+        finally:
+            self._path.discard(offset)
+        self._done[offset] = ctype
+        return ctype
+
+    def _simple(self, die: DIE) -> CType:
+        tag = die.tag
+        if tag == "DW_TAG_base_type":
+            encoding = _attr(die, "DW_AT_encoding")
+            name = _name(die) or "?"
+            enc = _ENCODING_NAMES.get(encoding, "")
+            return Base(name, _size(die), enc in _SIGNED_ENCODINGS, enc in _CHAR_ENCODINGS)
+        if tag == "DW_TAG_pointer_type":
+            size = _attr(die, "DW_AT_byte_size", 4)
+            return Pointer(self._type_of(die), size)
+        if tag == "DW_TAG_typedef":
+            return Typedef(_name(die) or "?", self._type_of(die))
+        if tag == "DW_TAG_array_type":
+            return self._array(die)
+        if tag == "DW_TAG_subroutine_type":
+            params = [
+                self._type_of(child)
+                for child in die.iter_children()
+                if child.tag == "DW_TAG_formal_parameter"
+            ]
+            return Function(self._type_of(die), params)
+        if tag == "DW_TAG_enumeration_type":
+            enumerators = [
+                (_name(child) or "?", _attr(child, "DW_AT_const_value"))
+                for child in die.iter_children()
+                if child.tag == "DW_TAG_enumerator"
+            ]
+            return Enum(_name(die) or "", enumerators, _attr(die, "DW_AT_byte_size", 4))
+        if tag in _TRANSPARENT_TAGS:
+            return self._type_of(die)
+        raise DebugInfoError(f"DIE at {die.offset:#x}: {tag} is not a type vmintro knows")
+
+    def _array(self, die: DIE) -> CType:
+        element = self._type_of(die)
+        counts = []
+        for child in die.iter_children():
+            if child.tag != "DW_TAG_subrange_type":
+                continue
+            if "DW_AT_count" in child.attributes:
+                counts.append(_attr(child, "DW_AT_count"))
+            elif "DW_AT_upper_bound" in child.attributes:
+                lower = _attr(child, "DW_AT_lower_bound", 0)
+                counts.append(_attr(child, "DW_AT_upper_bound") - lower + 1)
+            else:
+                counts.append(0)  # a flexible array: `unsigned long map[]`
+        if not counts:
+            counts = [0]
+        # int a[2][3] is one DIE with two subranges: an array of arrays.
+        ctype: CType = element
+        for count in reversed(counts):
+            if count < 0:
+                raise DebugInfoError(f"array DIE at {die.offset:#x} has {count} elements")
+            ctype = Array(ctype, count)
+        return ctype
+
+    def _struct(self, die: DIE) -> Struct:
+        s = Struct(_name(die), union=die.tag == "DW_TAG_union_type")
+        self._done[die.offset] = s
+        if "DW_AT_declaration" in die.attributes:
+            return s
+        saved, self._path = self._path, set()
+        try:
+            fields = [
+                self._member(child) for child in die.iter_children() if child.tag == "DW_TAG_member"
+            ]
+        finally:
+            self._path = saved
+        align = max((f.type.align for f in fields), default=1)
+        return s.define_at(fields, _size(die), align)
+
+    def _member(self, die: DIE) -> Field:
+        ctype = self._type_of(die)
+        name = _name(die) or ""
+        bit_size = _attr(die, "DW_AT_bit_size", 0)
+        if not bit_size:
+            return Field(name, ctype, self._member_location(die))
+        if "DW_AT_data_bit_offset" in die.attributes:
+            bits = _attr(die, "DW_AT_data_bit_offset")
+        else:
+            # DWARF 2/3 bitfield: DW_AT_bit_offset counts from the most
+            # significant bit of a DW_AT_byte_size storage unit.
+            unit = _attr(die, "DW_AT_byte_size", ctype.size)
+            msb_offset = _attr(die, "DW_AT_bit_offset", 0)
+            bits = self._member_location(die) * 8 + unit * 8 - msb_offset - bit_size
+        unit_bytes = max(strip_typedefs(ctype).size, 1)
+        offset = bits // (unit_bytes * 8) * unit_bytes
+        return Field(name, ctype, offset, bit_size, bits - offset * 8)
+
+    @staticmethod
+    def _member_location(die: DIE) -> int:
+        attr = die.attributes.get("DW_AT_data_member_location")
+        if attr is None:
+            return 0  # union members
+        if attr.form == "DW_FORM_exprloc" or isinstance(attr.value, list):
+            expr = list(attr.value)
+            if not expr or expr[0] != DW_OP_plus_uconst:
+                raise DebugInfoError(f"member DIE at {die.offset:#x}: unsupported location")
+            return _uleb(expr[1:])
+        if not isinstance(attr.value, int) or attr.value < 0:
+            raise DebugInfoError(f"member DIE at {die.offset:#x}: bad location")
+        return attr.value
+
+
+_ENCODING_NAMES = {
+    0x02: "DW_ATE_boolean",
+    0x05: "DW_ATE_signed",
+    0x06: "DW_ATE_signed_char",
+    0x07: "DW_ATE_unsigned",
+    0x08: "DW_ATE_unsigned_char",
+}
+
+
+def _name(die: DIE) -> str | None:
+    attr = die.attributes.get("DW_AT_name")
+    if attr is None:
+        return None
+    value = attr.value
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _attr(die: DIE, name: str, default: int | None = None) -> int:
+    attr = die.attributes.get(name)
+    if attr is None:
+        if default is None:
+            raise DebugInfoError(f"{die.tag} at {die.offset:#x} has no {name}")
+        return default
+    if not isinstance(attr.value, int) or isinstance(attr.value, bool):
+        raise DebugInfoError(f"{die.tag} at {die.offset:#x}: {name} is not a constant")
+    return attr.value
+
+
+def _size(die: DIE) -> int:
+    size = _attr(die, "DW_AT_byte_size")
+    if size < 0:
+        raise DebugInfoError(f"{die.tag} at {die.offset:#x} has negative size {size}")
+    return size
+
+
+def _uleb(data: list[int]) -> int:
+    value = 0
+    for shift, byte in enumerate(data):
+        value |= (byte & 0x7F) << (7 * shift)
+        if not byte & 0x80:
+            return value
+    raise DebugInfoError("truncated LEB128 in a location expression")
