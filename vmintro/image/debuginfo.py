@@ -62,6 +62,7 @@ _CU_RELATIVE_REFS = {
 # Qualifiers the model does not represent: read through to the qualified type.
 _TRANSPARENT_TAGS = {"DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_restrict_type"}
 _SYMBOL_KINDS = {"STT_OBJECT": "object", "STT_FUNC": "func"}
+SYM_SIZE = 16  # sizeof(Elf32_Sym)
 
 # Everything pyelftools, its bundled construct and our own decoding can raise
 # on a malformed file; caught only at the public entry points.
@@ -176,9 +177,26 @@ def _read_symbols(elf: ELFFile) -> dict[str, SymbolInfo]:
     symtab = elf.get_section_by_name(".symtab")
     if not isinstance(symtab, SymbolTableSection):
         raise DebugInfoError("no .symtab section")
+    # pyelftools reads past these mistakes silently (a name outside .strtab
+    # comes back empty), so check what a symbol's meaning depends on.
+    entsize = symtab["sh_entsize"]
+    if entsize != SYM_SIZE or symtab["sh_size"] % SYM_SIZE:
+        raise DebugInfoError(
+            f".symtab: entry size {entsize} and size {symtab['sh_size']} do not fit "
+            f"{SYM_SIZE}-byte symbols"
+        )
+    link = symtab["sh_link"]
+    if not 0 < link < elf.num_sections() or elf.get_section(link)["sh_type"] != "SHT_STRTAB":
+        raise DebugInfoError(f".symtab: sh_link {link} is not a string table")
+    strtab_size = elf.get_section(link)["sh_size"]
+    count = symtab["sh_size"] // SYM_SIZE
+    if symtab["sh_info"] > count:
+        raise DebugInfoError(f".symtab: first global {symtab['sh_info']} is past {count} symbols")
     out: dict[str, SymbolInfo] = {}
     local: set[str] = set()
-    for sym in symtab.iter_symbols():
+    for index, sym in enumerate(symtab.iter_symbols()):
+        if sym["st_name"] >= max(strtab_size, 1):
+            raise DebugInfoError(f".symtab: symbol {index} has its name outside .strtab")
         info = sym["st_info"]
         if info["type"] in ("STT_SECTION", "STT_FILE") or not sym.name:
             continue
