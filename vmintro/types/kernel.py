@@ -32,7 +32,7 @@ CACHE_NAMELEN = 20
 NR_GENERAL_CACHES = 13  # size-32 .. size-131072, plus a terminating entry
 
 
-@dataclass
+@dataclass(eq=False)
 class KernelTypes:
     """Every type of one kernel configuration, by C name (``"struct page"``, ``"pte_t"``)."""
 
@@ -377,7 +377,6 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
             "mem_map": Pointer(page),
             "max_mapnr": ulong,
             "num_physpages": ulong,
-            "num_mappedpages": ulong,
             "totalram_pages": ulong,
             "totalhigh_pages": ulong,
             "high_memory": voidp,

@@ -1,0 +1,127 @@
+"""The boot-time allocator (``mm/bootmem.c``), its bitmap kept in simulated RAM."""
+
+from __future__ import annotations
+
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
+from vmintro.sim.errors import KernelBug, SimulationError
+from vmintro.sim.kernel import Kernel
+
+__all__ = ["Bootmem"]
+
+BDATA = "bootmem_data_t"
+
+
+class Bootmem:
+    """``bootmem_data_t contig_bootmem_data`` and the bitmap it points to (1 = reserved)."""
+
+    def __init__(self, k: Kernel, start_pfn: int, low_pfn: int) -> None:
+        """``init_bootmem(start, pages)``: the bitmap at ``start_pfn``, all pages reserved."""
+        self.k = k
+        self.bdata = k.sym("contig_bootmem_data")
+        self.map_vaddr = k.va(start_pfn * PAGE_SIZE)
+        self.low_pfn = low_pfn
+        mapsize = ((low_pfn + 7) // 8 + 3) & ~3
+        self.mapsize = mapsize
+        k.set_many(
+            self.bdata,
+            BDATA,
+            node_boot_start=0,
+            node_low_pfn=low_pfn,
+            node_bootmem_map=self.map_vaddr,
+        )
+        k.write(self.map_vaddr, b"\xff" * mapsize)
+        k.set(k.sym("contig_page_data"), "pg_data_t", "bdata", self.bdata)
+
+    # The bitmap lives in RAM; these read and write single bits of it.
+    def _test(self, i: int) -> bool:
+        return bool(self.k.mem.read_u8(self.map_vaddr - PAGE_OFFSET + (i >> 3)) >> (i & 7) & 1)
+
+    def _assign(self, i: int, bit: int) -> None:
+        a = self.map_vaddr - PAGE_OFFSET + (i >> 3)
+        byte = self.k.mem.read_u8(a)
+        self.k.mem.write_u8(a, byte | (1 << (i & 7)) if bit else byte & ~(1 << (i & 7)))
+
+    def free_bootmem(self, addr: int, size: int) -> None:
+        """``free_bootmem_core``: the start is rounded up, the end down."""
+        eidx = (addr + size) // PAGE_SIZE
+        if eidx > self.low_pfn:
+            raise KernelBug("free_bootmem_core", "end > bdata->node_low_pfn")
+        for i in range((addr + PAGE_SIZE - 1) // PAGE_SIZE, eidx):
+            self._assign(i, 0)
+
+    def reserve_bootmem(self, addr: int, size: int) -> None:
+        """``reserve_bootmem_core``: the start is rounded down, the end up."""
+        for i in range(addr // PAGE_SIZE, (addr + size + PAGE_SIZE - 1) // PAGE_SIZE):
+            self._assign(i, 1)
+
+    def alloc(self, size: int, align: int, goal: int) -> int:
+        """``__alloc_bootmem_core``: first fit from ``goal``, packing small requests."""
+        k = self.k
+        eidx = self.low_pfn
+        bitmap = k.mem.read(self.map_vaddr - PAGE_OFFSET, self.mapsize)
+
+        def reserved(i: int) -> bool:
+            return bool(bitmap[i >> 3] >> (i & 7) & 1)
+
+        preferred = goal if goal and (goal >> 12) < self.low_pfn else 0
+        preferred = ((preferred + align - 1) & ~(align - 1)) >> 12
+        areasize = (size + PAGE_SIZE - 1) // PAGE_SIZE
+        incr = max(align >> 12, 1)
+        start = None
+        while start is None:
+            i = preferred
+            while i < eidx:
+                while i < eidx and reserved(i):
+                    i += 1
+                i = (i + incr - 1) // incr * incr
+                if i >= eidx:
+                    break
+                if reserved(i):
+                    i += incr
+                    continue
+                if all(j < eidx and not reserved(j) for j in range(i + 1, i + areasize)):
+                    start = i
+                    break
+                i += incr
+            if start is None:
+                if not preferred:
+                    raise SimulationError(f"bootmem: cannot allocate {size} bytes")
+                preferred = 0
+
+        last_pos = k.get(self.bdata, BDATA, "last_pos")
+        last_offset = k.get(self.bdata, BDATA, "last_offset")
+        if align <= PAGE_SIZE and last_offset and last_pos + 1 == start:
+            offset = (last_offset + align - 1) & ~(align - 1)
+            remaining = PAGE_SIZE - offset
+            ret = k.va(last_pos * PAGE_SIZE + offset)
+            if size < remaining:
+                areasize = 0
+                last_offset = offset + size
+            else:
+                remaining = size - remaining
+                areasize = (remaining + PAGE_SIZE - 1) // PAGE_SIZE
+                last_pos = start + areasize - 1
+                last_offset = remaining
+            last_offset &= PAGE_SIZE - 1
+        else:
+            last_pos = start + areasize - 1
+            last_offset = size & (PAGE_SIZE - 1)
+            ret = k.va(start * PAGE_SIZE)
+        k.set_many(self.bdata, BDATA, last_pos=last_pos, last_offset=last_offset)
+        for i in range(start, start + areasize):
+            self._assign(i, 1)
+        k.zero(ret, size)
+        return ret
+
+    def alloc_low_pages(self, size: int) -> int:
+        """``alloc_bootmem_low_pages``: goal 0, page aligned."""
+        return self.alloc(size, PAGE_SIZE, 0)
+
+    def alloc_node(self, size: int, align: int = 32) -> int:
+        """``alloc_bootmem_node``: goal ``MAX_DMA_ADDRESS`` (16 MiB), SMP_CACHE_BYTES aligned."""
+        return self.alloc(size, align, 16 << 20)
+
+    def free_pfns(self) -> list[int]:
+        """Pages whose bit is clear, ascending: what ``free_all_bootmem`` hands over."""
+        bitmap = self.k.mem.read(self.map_vaddr - PAGE_OFFSET, self.mapsize)
+        return [i for i in range(self.low_pfn) if not bitmap[i >> 3] >> (i & 7) & 1]

@@ -1,0 +1,396 @@
+"""Zones, ``mem_map`` and the buddy allocator (``mm/page_alloc.c``), in simulated RAM.
+
+Free lists are the ``list_head``s inside each ``zone_t`` threaded through
+``page->list``; the buddy bitmaps are bootmem arrays; ``page->count`` and
+``page->flags`` are kept as 2.4.20 keeps them. The Python side holds only the
+addresses of things, never their state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
+from vmintro.sim.errors import KernelBug
+from vmintro.sim.kernel import Kernel
+from vmintro.types.flags import (
+    GFP_DMA,
+    GFP_HIGHMEM,
+    GFP_ZONEMASK,
+    ZONE_NAMES,
+    ZONE_SHIFT,
+    PG_dirty,
+    PG_highmem,
+    PG_referenced,
+    PG_reserved,
+)
+from vmintro.types.kernel import MAX_NR_ZONES, MAX_ORDER
+
+__all__ = ["Buddy", "free_area_init"]
+
+__GFP_WAIT = 0x10
+PAGES_PER_WAITQUEUE = 256
+ZONE_BALANCE_RATIO, ZONE_BALANCE_MIN, ZONE_BALANCE_MAX = 128, 20, 255
+
+
+def _wait_table_size(pages: int) -> int:
+    size = 1
+    pages //= PAGES_PER_WAITQUEUE
+    while size < pages:
+        size <<= 1
+    return min(size, 4096)
+
+
+class Buddy:
+    """The page allocator of node 0 (``contig_page_data``)."""
+
+    def __init__(self, k: Kernel) -> None:
+        self.k = k
+        t = k.types
+        self.pgdat = k.sym("contig_page_data")
+        self.zone_size = t.sizeof("zone_t")
+        self.free_area_size = t.sizeof("free_area_t")
+        self.zones = [
+            self.pgdat + t.offsetof("pg_data_t", f"node_zones[{j}]") for j in range(MAX_NR_ZONES)
+        ]
+        self.o_free_area = t.offsetof("zone_t", "free_area")
+        self.o_free_pages = t.offsetof("zone_t", "free_pages")
+        self.o_map = t.offsetof("free_area_t", "map")
+        self.o_zone_mem_map = t.offsetof("zone_t", "zone_mem_map")
+        p = t.struct("struct page")
+        self.o_list = p.offsetof("list")
+        self.o_count = p.offsetof("count")
+        self.o_flags = p.offsetof("flags")
+        self.o_mapping = p.offsetof("mapping")
+        self.o_buffers = p.offsetof("buffers")
+
+    # -- helpers over RAM -----------------------------------------------------------
+
+    def _r(self, vaddr: int) -> int:
+        return self.k.mem.read_u32(vaddr - PAGE_OFFSET)
+
+    def _w(self, vaddr: int, value: int) -> None:
+        self.k.mem.write_u32(vaddr - PAGE_OFFSET, value)
+
+    def list_add(self, new: int, head: int) -> None:
+        """``list_add``: insert ``new`` right after ``head``."""
+        nxt = self._r(head)
+        self._w(nxt + 4, new)
+        self._w(new, nxt)
+        self._w(new + 4, head)
+        self._w(head, new)
+
+    def list_del(self, entry: int) -> None:
+        """``list_del`` of 2.4.20: unlink, then set both pointers to NULL."""
+        nxt, prev = self._r(entry), self._r(entry + 4)
+        self._w(nxt + 4, prev)
+        self._w(prev, nxt)
+        self._w(entry, 0)
+        self._w(entry + 4, 0)
+
+    def free_list(self, zone: int, order: int) -> int:
+        return zone + self.o_free_area + order * self.free_area_size
+
+    def _change_bit(self, zone: int, order: int, index: int) -> int:
+        """``__test_and_change_bit`` on ``free_area[order].map``; returns the old bit."""
+        bitmap = self._r(self.free_list(zone, order) + self.o_map)
+        a = bitmap + (index >> 3) - PAGE_OFFSET
+        byte = self.k.mem.read_u8(a)
+        self.k.mem.write_u8(a, byte ^ (1 << (index & 7)))
+        return byte >> (index & 7) & 1
+
+    def page_zone(self, page: int) -> int:
+        """``page_zone``: ``zone_table[page->flags >> ZONE_SHIFT]``."""
+        idx = self._r(page + self.o_flags) >> ZONE_SHIFT
+        return self._r(self.k.sym("zone_table") + 4 * idx)
+
+    def zone_index(self, zone: int) -> int:
+        return self.zones.index(zone)
+
+    # -- allocation -----------------------------------------------------------------
+
+    def rmqueue(self, zone: int, order: int) -> int | None:
+        """``rmqueue``: take the most recently freed block, split off lower halves."""
+        base = self._r(zone + self.o_zone_mem_map)
+        psize = self.k.page_size
+        for cur in range(order, MAX_ORDER):
+            head = self.free_list(zone, cur)
+            curr = self._r(head)
+            if curr == head:
+                continue
+            page = curr - self.o_list
+            self.list_del(curr)
+            index = (page - base) // psize
+            if cur != MAX_ORDER - 1:
+                self._change_bit(zone, cur, index >> (1 + cur))
+            fp = zone + self.o_free_pages
+            self._w(fp, self._r(fp) - (1 << order))
+            size = 1 << cur
+            high = cur
+            while high > order:  # expand()
+                high -= 1
+                size >>= 1
+                self.list_add(page + self.o_list, self.free_list(zone, high))
+                self._change_bit(zone, high, index >> (1 + high))
+                index += size
+                page += size * psize
+            self._w(page + self.o_count, 1)
+            return page
+        return None
+
+    def zonelist(self, gfp_mask: int) -> list[int]:
+        zl = self.pgdat + self.k.types.offsetof(
+            "pg_data_t", f"node_zonelists[{gfp_mask & GFP_ZONEMASK}]"
+        )
+        zones = []
+        for i in range(MAX_NR_ZONES + 1):
+            z = self._r(zl + 4 * i)
+            if not z:
+                break
+            zones.append(z)
+        return zones
+
+    def alloc_pages(self, gfp_mask: int, order: int = 0) -> int | None:
+        """``__alloc_pages``: watermark passes down the zonelist; no reclaim exists here.
+
+        Returns the ``struct page *`` or None when the kernel would fail (or, for
+        sleeping allocations, would loop in reclaim that has nothing to free).
+        """
+        zones = self.zonelist(gfp_mask)
+        if not zones:
+            return None
+        zt = "zone_t"
+        get = self.k.get
+        need = 1 << order
+        for z in zones:
+            need += get(z, zt, "pages_low")
+            if get(z, zt, "free_pages") > need:
+                page = self.rmqueue(z, order)
+                if page:
+                    return page
+        self.k.set(zones[0], zt, "need_balance", 1)
+        need = 1 << order
+        for z in zones:
+            local_min = get(z, zt, "pages_min")
+            if not gfp_mask & __GFP_WAIT:
+                local_min >>= 2
+            need += local_min
+            if get(z, zt, "free_pages") > need:
+                page = self.rmqueue(z, order)
+                if page:
+                    return page
+        return None
+
+    def get_free_pages(self, gfp_mask: int, order: int = 0) -> int | None:
+        """``__get_free_pages``: the block's kernel virtual address (lowmem masks only)."""
+        page = self.alloc_pages(gfp_mask, order)
+        return None if page is None else self.page_address(page)
+
+    def page_address(self, page: int) -> int:
+        return self.k.va(self.k.page_pfn(page) * PAGE_SIZE)
+
+    # -- freeing --------------------------------------------------------------------
+
+    def free_pages_ok(self, page: int, order: int) -> None:
+        """``__free_pages_ok``: coalesce with free buddies, then add at the list head."""
+        if self._r(page + self.o_buffers):
+            raise KernelBug("__free_pages_ok", "page->buffers")
+        if self._r(page + self.o_mapping):
+            raise KernelBug("__free_pages_ok", "page->mapping")
+        if self.k.page_pfn(page) >= self.k.config.num_physpages:
+            raise KernelBug("__free_pages_ok", "!VALID_PAGE(page)")
+        fl = page + self.o_flags
+        self._w(fl, self._r(fl) & ~(PG_referenced | PG_dirty))
+        zone = self.page_zone(page)
+        base = self._r(zone + self.o_zone_mem_map)
+        psize = self.k.page_size
+        page_idx = (page - base) // psize
+        if page_idx & ((1 << order) - 1):
+            raise KernelBug("__free_pages_ok", "page_idx & ~mask")
+        fp = zone + self.o_free_pages
+        self._w(fp, self._r(fp) + (1 << order))
+        while order < MAX_ORDER - 1:
+            if not self._change_bit(zone, order, page_idx >> (1 + order)):
+                break  # the buddy is still allocated
+            buddy = base + (page_idx ^ (1 << order)) * psize
+            self.list_del(buddy + self.o_list)
+            order += 1
+            page_idx &= ~((1 << order) - 1)
+        self.list_add(base + page_idx * psize + self.o_list, self.free_list(zone, order))
+
+    def free_pages(self, page: int, order: int = 0) -> None:
+        """``__free_pages``: drop a reference; free when it was the last one."""
+        if self._r(page + self.o_flags) & PG_reserved:
+            return
+        count = self._r(page + self.o_count) - 1
+        self._w(page + self.o_count, count)
+        if count == 0:
+            self.free_pages_ok(page, order)
+
+    def free_page_vaddr(self, vaddr: int, order: int = 0) -> None:
+        """``free_pages(addr, order)`` for a lowmem kernel address."""
+        self.free_pages(self.k.page_addr(self.k.pa(vaddr) // PAGE_SIZE), order)
+
+
+def free_area_init(k: Kernel) -> Buddy:
+    """``free_area_init_core`` for node 0: mem_map, zones, wait tables, bitmaps, zonelists."""
+    cfg = k.config
+    t = k.types
+    bm = k.bootmem
+    assert bm is not None
+    sizes = cfg.zone_sizes
+    total = sum(sizes)
+    psize = k.page_size
+    raw = bm.alloc_node((total + 1) * psize)
+    off = raw - PAGE_OFFSET
+    if off % psize:
+        off += psize - off % psize  # MAP_ALIGN
+    lmem_map = PAGE_OFFSET + off
+    k.mem_map = lmem_map
+    k.w32(k.sym("mem_map"), lmem_map)
+    pgdat = k.sym("contig_page_data")
+    k.set_many(
+        pgdat,
+        "pg_data_t",
+        node_mem_map=lmem_map,
+        node_size=total,
+        node_start_paddr=0,
+        node_start_mapnr=0,
+        nr_zones=0,
+    )
+    buddy = Buddy(k)
+    zone_start_paddr = 0
+    offset = 0
+    wqh = t.sizeof("wait_queue_head_t")
+    o_task_list = t.offsetof("wait_queue_head_t", "task_list")
+    for j in range(MAX_NR_ZONES):
+        zone = buddy.zones[j]
+        k.w32(k.sym("zone_table") + 4 * j, zone)
+        size = sizes[j]
+        k.set_many(
+            zone,
+            "zone_t",
+            size=size,
+            name=k.rodata_string(ZONE_NAMES[j]),
+            zone_pgdat=pgdat,
+            free_pages=0,
+            need_balance=0,
+        )
+        if not size:
+            continue
+        wts = _wait_table_size(size)
+        k.set(zone, "zone_t", "wait_table_size", wts)
+        k.set(zone, "zone_t", "wait_table_shift", 32 - (wts.bit_length() - 1))
+        wt = bm.alloc_node(wts * wqh)
+        k.set(zone, "zone_t", "wait_table", wt)
+        for i in range(wts):
+            head = wt + i * wqh + o_task_list
+            k.w32(head, head)
+            k.w32(head + 4, head)
+        k.set(pgdat, "pg_data_t", "nr_zones", j + 1)
+        mask = min(max(size // ZONE_BALANCE_RATIO, ZONE_BALANCE_MIN), ZONE_BALANCE_MAX)
+        k.set_many(
+            zone,
+            "zone_t",
+            pages_min=mask,
+            pages_low=mask * 2,
+            pages_high=mask * 3,
+            zone_mem_map=lmem_map + offset * psize,
+            zone_start_mapnr=offset,
+            zone_start_paddr=zone_start_paddr,
+        )
+        _init_pages(k, lmem_map, offset, size, j, zone_start_paddr, highmem_zone=(j == 2))
+        zone_start_paddr += size * PAGE_SIZE
+        offset += size
+        for i in range(MAX_ORDER):
+            head = buddy.free_list(zone, i)
+            k.w32(head, head)
+            k.w32(head + 4, head)
+            if i == MAX_ORDER - 1:
+                k.w32(head + buddy.o_map, 0)
+                break
+            bitmap_size = (((size - 1) >> (i + 4)) + 1 + 3) & ~3  # LONG_ALIGN
+            k.w32(head + buddy.o_map, bm.alloc_node(bitmap_size))
+    _build_zonelists(k, buddy, sizes)
+    k.w32(k.sym("pgdat_list"), pgdat)
+    return buddy
+
+
+def _init_pages(
+    k: Kernel, mem_map: int, first: int, count: int, zone: int, paddr: int, highmem_zone: bool
+) -> None:
+    """The per-page loop of ``free_area_init_core``, done as one bulk write.
+
+    Each page: zone in the flags' top byte, count 0, PG_reserved, ``list``
+    pointing at itself, and (HIGHMEM kernels) ``virtual`` for non-highmem pages.
+    """
+    t = k.types
+    psize = k.page_size
+    words = np.zeros((count, psize // 4), dtype="<u4")
+    start = mem_map + first * psize
+    addrs = start + np.arange(count, dtype=np.uint64) * psize
+    lo = t.offsetof("struct page", "list") // 4
+    words[:, lo] = addrs + t.offsetof("struct page", "list")
+    words[:, lo + 1] = words[:, lo]
+    words[:, t.offsetof("struct page", "flags") // 4] = (zone << ZONE_SHIFT) | PG_reserved
+    if k.config.highmem and not highmem_zone:
+        words[:, t.offsetof("struct page", "virtual") // 4] = (
+            PAGE_OFFSET + paddr + np.arange(count, dtype=np.uint64) * PAGE_SIZE
+        )
+    k.mem.write(start - PAGE_OFFSET, words.tobytes())
+
+
+def _build_zonelists(k: Kernel, buddy: Buddy, sizes: tuple[int, int, int]) -> None:
+    """``build_zonelists``: for each gfp zone mask, the zones to try, in order."""
+    for i in range(GFP_ZONEMASK + 1):
+        zl = buddy.pgdat + k.types.offsetof("pg_data_t", f"node_zonelists[{i}]")
+        k.zero(zl, 16)
+        first = 1
+        if i & GFP_HIGHMEM:
+            first = 2
+        if i & GFP_DMA:
+            first = 0
+        n = 0
+        for j in range(first, -1, -1):
+            if sizes[j]:
+                k.w32(zl + 4 * n, buddy.zones[j])
+                n += 1
+
+
+def free_all_bootmem(k: Kernel, buddy: Buddy) -> int:
+    """``free_all_bootmem_core``, then the bitmap's own pages; returns pages freed."""
+    bm = k.bootmem
+    assert bm is not None
+    freed = 0
+    o_flags, o_count = buddy.o_flags, buddy.o_count
+    for pfn in bm.free_pfns():
+        page = k.page_addr(pfn)
+        buddy._w(page + o_flags, buddy._r(page + o_flags) & ~PG_reserved)
+        buddy._w(page + o_count, 1)
+        buddy.free_pages(page, 0)
+        freed += 1
+    first = k.pa(bm.map_vaddr) // PAGE_SIZE
+    for i in range(((bm.low_pfn // 8) + PAGE_SIZE - 1) // PAGE_SIZE):
+        page = k.page_addr(first + i)
+        buddy._w(page + o_flags, buddy._r(page + o_flags) & ~PG_reserved)
+        buddy._w(page + o_count, 1)
+        buddy.free_pages(page, 0)
+        freed += 1
+    return freed
+
+
+def free_highmem(k: Kernel, buddy: Buddy) -> int:
+    """The highmem loop of ``mem_init`` (``one_highpage_init``), ascending pfn."""
+    freed = 0
+    cfg = k.config
+    for pfn in range(cfg.highstart_pfn, cfg.highend_pfn):
+        page = k.page_addr(pfn)
+        flags = buddy._r(page + buddy.o_flags)
+        if not cfg.page_is_ram(pfn):
+            buddy._w(page + buddy.o_flags, flags | PG_reserved)
+            continue
+        buddy._w(page + buddy.o_flags, (flags & ~PG_reserved) | PG_highmem)
+        buddy._w(page + buddy.o_count, 1)
+        buddy.free_pages(page, 0)
+        freed += 1
+    return freed

@@ -1,0 +1,234 @@
+"""The simulated kernel: RAM, the kernel image's globals and typed memory access.
+
+Every kernel object lives in :class:`PhysMem` at its kernel virtual address;
+this module gives the other simulator modules a way to reach struct members
+by name. Offsets always come from :mod:`vmintro.types.kernel`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+from vmintro.arch.x86 import (
+    EMPTY_ZERO_PAGE,
+    KERNEL_PHYS,
+    PAGE_OFFSET,
+    PAGE_SIZE,
+    PG0,
+    PG1,
+    STEXT,
+    SWAPPER_PG_DIR,
+    TEXT_START,
+    MachineConfig,
+)
+from vmintro.sim.errors import SimulationError
+from vmintro.sim.physmem import PhysMem
+from vmintro.types.kernel import KernelTypes, kernel_types
+from vmintro.types.model import Array, Base, CType, Pointer, Struct, strip_typedefs
+
+__all__ = ["Kernel", "KernelLayout"]
+
+# Where the sections of the simulated vmlinux start (linked at 0xC0100000).
+ETEXT = TEXT_START + 0x100000
+RODATA = ETEXT
+DATA = RODATA + 0x10000
+
+# Globals with an initialiser live in .data; the rest in .bss (zeroed).
+_DATA_VARS = (
+    "init_mm",
+    "kernel_module",
+    "module_list",
+    "cache_cache",
+    "cache_sizes",
+    "swap_list",
+    "vmlist_lock",
+)
+# File-local statics of the real kernel: their ELF symbols are STB_LOCAL.
+LOCAL_VARS = frozenset({"cache_cache", "cache_sizes", "contig_bootmem_data", "log_buf"})
+
+
+@dataclass
+class KernelLayout:
+    """Addresses of the kernel image's sections and globals."""
+
+    symbols: dict[str, tuple[int, int, CType | None]] = field(default_factory=dict)
+    strings: dict[str, int] = field(default_factory=dict)
+    end: int = 0
+
+    @classmethod
+    def build(cls, types: KernelTypes) -> KernelLayout:
+        lay = cls()
+        fixed = {
+            "swapper_pg_dir": SWAPPER_PG_DIR,
+            "pg0": PG0,
+            "pg1": PG1,
+            "empty_zero_page": EMPTY_ZERO_PAGE,
+        }
+        for name, addr in fixed.items():
+            ctype = types.variables[name]
+            lay.symbols[name] = (addr, ctype.size, ctype)
+
+        pos = DATA
+        bss_vars = [n for n in types.variables if n not in fixed and n not in _DATA_VARS]
+        data_vars = [n for n in _DATA_VARS if n in types.variables]
+        extra: dict[str, CType] = {"contig_bootmem_data": types["bootmem_data_t"]}
+        for name in data_vars:
+            pos = lay._place(name, types.variables[name], pos)
+        pos = (pos + 0xFFF) & ~0xFFF
+        lay.symbols["__bss_start"] = (pos, 0, None)
+        for name in bss_vars:
+            pos = lay._place(name, types.variables[name], pos)
+        for name, ctype in extra.items():
+            pos = lay._place(name, ctype, pos)
+        lay.end = (pos + 0xFFF) & ~0xFFF
+        for name, addr in (
+            ("_text", TEXT_START),
+            ("_stext", STEXT),
+            ("_etext", ETEXT),
+            ("_edata", lay.symbols["__bss_start"][0]),
+            ("_end", lay.end),
+        ):
+            lay.symbols[name] = (addr, 0, None)
+        return lay
+
+    def _place(self, name: str, ctype: CType, pos: int) -> int:
+        # gcc aligns structures and arrays of 32 bytes or more to 32 on i386.
+        align = 32 if ctype.size >= 32 else max(4, ctype.align)
+        pos = (pos + align - 1) // align * align
+        self.symbols[name] = (pos, ctype.size, ctype)
+        return pos + ctype.size
+
+
+class Kernel:
+    """A booted (or booting) 2.4.20 kernel in simulated RAM."""
+
+    def __init__(self, config: MachineConfig) -> None:
+        self.config = config
+        self.paging = config.paging
+        self.types = kernel_types(config.highmem, config.pae)
+        self.mem = PhysMem(config.ram)
+        self.layout = KernelLayout.build(self.types)
+        self.log: list[str] = []
+        self.least_priority = 0  # sys_swapon's function-local static
+        self._rodata = RODATA
+        self.page_size = self.types.sizeof("struct page")
+        self.mem_map = 0  # set by free_area_init_core
+        # Subsystems attach themselves here as boot brings them up.
+        self.bootmem = None
+        self.buddy = None
+        self.slab = None
+        self.vmalloc = None
+
+    # -- addresses -------------------------------------------------------------------
+
+    def sym(self, name: str) -> int:
+        return self.layout.symbols[name][0]
+
+    def pa(self, vaddr: int) -> int:
+        """``__pa``: only valid for the direct-mapped lowmem the kernel's objects use."""
+        paddr = vaddr - PAGE_OFFSET
+        if not 0 <= paddr < self.config.max_low_pfn * PAGE_SIZE:
+            raise SimulationError(f"__pa({vaddr:#x}): not a lowmem address")
+        return paddr
+
+    @staticmethod
+    def va(paddr: int) -> int:
+        """``__va``."""
+        return paddr + PAGE_OFFSET
+
+    # -- typed access (kernel virtual addresses in lowmem) --------------------------
+
+    def r32(self, vaddr: int) -> int:
+        return self.mem.read_u32(self.phys(vaddr))
+
+    def w32(self, vaddr: int, value: int) -> None:
+        self.mem.write_u32(self.phys(vaddr), value)
+
+    def read(self, vaddr: int, n: int) -> bytes:
+        return self.mem.read(self.pa(vaddr), n)
+
+    def write(self, vaddr: int, data: bytes) -> None:
+        self.mem.write(self.pa(vaddr), data)
+
+    def member(self, typename: str, path: str) -> tuple[int, int]:
+        """(offset, size) of an integer or pointer member."""
+        return _member(self.types, typename, path)
+
+    def phys(self, vaddr: int) -> int:
+        """Where kernel code touching ``vaddr`` lands: direct map, else the page tables."""
+        if PAGE_OFFSET <= vaddr < self.config.high_memory:
+            return vaddr - PAGE_OFFSET
+        from vmintro.sim.vmaccess import virt_to_phys_walk
+
+        return virt_to_phys_walk(self, vaddr)
+
+    def get(self, addr: int, typename: str, path: str) -> int:
+        off, size = _member(self.types, typename, path)
+        return _READ[size](self.mem, self.phys(addr + off))
+
+    def set(self, addr: int, typename: str, path: str, value: int) -> None:
+        off, size = _member(self.types, typename, path)
+        _WRITE[size](self.mem, self.phys(addr + off), value)
+
+    def set_many(self, addr: int, typename: str, /, **values: int) -> None:
+        for path, value in values.items():
+            self.set(addr, typename, path, value)
+
+    def zero(self, vaddr: int, n: int) -> None:
+        self.mem.fill(self.pa(vaddr), n)
+
+    def rodata_string(self, text: str) -> int:
+        """Address of a NUL-terminated string constant in .rodata (interned)."""
+        addr = self.layout.strings.get(text)
+        if addr is None:
+            addr = self._rodata
+            raw = text.encode() + b"\0"
+            self.write(addr, raw)
+            self._rodata += (len(raw) + 3) & ~3
+            self.layout.strings[text] = addr
+        return addr
+
+    def printk(self, message: str) -> None:
+        self.log.append(message)
+
+    # -- struct page ----------------------------------------------------------------
+
+    def page_addr(self, pfn: int) -> int:
+        """``pfn_to_page``: mem_map + pfn."""
+        return self.mem_map + pfn * self.page_size
+
+    def page_pfn(self, page: int) -> int:
+        """``page_to_pfn``."""
+        return (page - self.mem_map) // self.page_size
+
+    @property
+    def kernel_phys_range(self) -> tuple[int, int]:
+        return KERNEL_PHYS, self.layout.end - PAGE_OFFSET
+
+
+@cache
+def _member(types: KernelTypes, typename: str, path: str) -> tuple[int, int]:
+    struct = strip_typedefs(types[typename])
+    assert isinstance(struct, Struct)
+    off, ctype = struct.resolve(path)
+    t = strip_typedefs(ctype)
+    if isinstance(t, Struct) and len(t.fields) == 1:  # atomic_t, pte_t: the one scalar inside
+        t = strip_typedefs(t.fields[0].type)
+    if not isinstance(t, (Base, Pointer)) or isinstance(t, Array):
+        raise TypeError(f"{typename}.{path} is not a scalar member")
+    return off, t.size
+
+
+_READ = {
+    1: lambda m, a: m.read_u8(a),
+    2: lambda m, a: m.read_u16(a),
+    4: lambda m, a: m.read_u32(a),
+    8: lambda m, a: m.read_u64(a),
+}
+_WRITE = {
+    1: lambda m, a, v: m.write_u8(a, v),
+    2: lambda m, a, v: m.write_u16(a, v),
+    4: lambda m, a, v: m.write_u32(a, v),
+    8: lambda m, a, v: m.write_u64(a, v),
+}

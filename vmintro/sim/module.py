@@ -1,0 +1,157 @@
+"""Loadable modules (``kernel/module.c``): ``create_module``, ``init_module``, ``delete_module``.
+
+Module memory comes from ``vmalloc`` (``module_map``). The image insmod hands
+the kernel is synthesised: ``struct module`` at offset 0 (``.this``), code,
+then ``.kstrtab`` with the name and exported symbol names, then ``__ksymtab``.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+
+from vmintro.sim.errors import SimulationError
+from vmintro.sim.kernel import Kernel
+from vmintro.sim.vmaccess import vread, vwrite
+from vmintro.types.flags import GFP_KERNEL, MOD_FLAGS
+
+__all__ = ["delete_module", "find_module", "insmod"]
+
+MOD = "struct module"
+
+
+def _get_mod_name(k: Kernel, name: str) -> int:
+    """``get_mod_name``: the name copied into a fresh page (freed by the caller)."""
+    page = k.buddy.get_free_pages(GFP_KERNEL, 0)
+    if page is None:
+        raise SimulationError("-ENOMEM")
+    k.write(page, name.encode() + b"\0")
+    return page
+
+
+def find_module(k: Kernel, name: str) -> int:
+    """``find_module``: walk ``module_list`` to NULL, skipping MOD_DELETED modules."""
+    mod = k.r32(k.sym("module_list"))
+    while mod:
+        flags = k.get(mod, MOD, "flags")
+        if not flags & MOD_FLAGS["MOD_DELETED"]:
+            raw = vread(k, k.get(mod, MOD, "name"), 64) if k.get(mod, MOD, "name") else b""
+            if raw.split(b"\0")[0].decode(errors="replace") == name:
+                return mod
+        mod = k.get(mod, MOD, "next")
+    return 0
+
+
+def insmod(k: Kernel, name: str, size: int, rng: random.Random, exports: int = 4) -> int:
+    """``sys_create_module`` then ``sys_init_module`` with a synthesised insmod image."""
+    msize = k.types.sizeof(MOD)
+    if size < msize + len(name):
+        raise SimulationError(f"insmod {name}: -EINVAL (size {size} too small)")
+    if find_module(k, name):
+        raise SimulationError(f"insmod {name}: -EEXIST")
+    name_page = _get_mod_name(k, name)
+    mod = k.vmalloc.vmalloc(size, owner=f"module {name}")
+    if mod is None:
+        k.buddy.free_page_vaddr(name_page)
+        raise SimulationError(f"insmod {name}: -ENOMEM")
+    vwrite(k, mod, bytes(msize))
+    raw_name = name.encode() + b"\0"
+    vwrite(k, mod + msize, raw_name)
+    k.set_many(mod, MOD, size_of_struct=msize, name=mod + msize, size=size)
+    k.buddy.free_page_vaddr(name_page)
+    k.set(mod, MOD, "next", k.r32(k.sym("module_list")))
+    k.w32(k.sym("module_list"), mod)
+
+    # sys_init_module: two name pages and a kmalloc'ed copy of the name.
+    name_page = _get_mod_name(k, name)
+    name_copy = k.slab.kmalloc(len(raw_name), GFP_KERNEL)
+    image = _insmod_image(k, mod, name, size, rng, exports)
+    saved_next = k.get(mod, MOD, "next")
+    vwrite(k, mod, image)
+    k.set(mod, MOD, "next", saved_next)
+    k.set(mod, MOD, "refs", 0)
+    k.buddy.free_page_vaddr(name_page)
+    k.set(mod, MOD, "uc.usecount.counter", 1)
+    k.set(mod, MOD, "flags", k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_INITIALIZING"])
+    k.set(mod, MOD, "uc.usecount.counter", 0)
+    k.set(
+        mod,
+        MOD,
+        "flags",
+        (k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_RUNNING"]) & ~MOD_FLAGS["MOD_INITIALIZING"],
+    )
+    k.slab.kfree(name_copy)
+    return mod
+
+
+def _insmod_image(
+    k: Kernel, mod: int, name: str, size: int, rng: random.Random, exports: int
+) -> bytes:
+    """The bytes insmod would pass: header, code, ``.kstrtab``, ``__ksymtab``."""
+    msize = k.types.sizeof(MOD)
+    img = bytearray(rng.randbytes(size))
+    strtab = bytearray(name.encode() + b"\0")
+    symnames = [f"{name}_sym{i}" for i in range(exports)]
+    offsets = []
+    for s in symnames:
+        offsets.append(len(strtab))
+        strtab += s.encode() + b"\0"
+    ksymtab_size = 8 * exports
+    tail = len(strtab) + ksymtab_size + 8
+    if msize + 64 + tail > size:
+        exports = 0
+        symnames, offsets, strtab = [], [], bytearray(name.encode() + b"\0")
+        ksymtab_size = 0
+        tail = len(strtab) + 4
+    code_end = size - tail
+    strtab_at = code_end
+    ksymtab_at = (strtab_at + len(strtab) + 3) & ~3
+    img[strtab_at : strtab_at + len(strtab)] = strtab
+    for i, off in enumerate(offsets):
+        value = mod + msize + rng.randrange(0, max(1, code_end - msize - 16))
+        img[ksymtab_at + 8 * i : ksymtab_at + 8 * i + 8] = struct.pack(
+            "<II", value, mod + strtab_at + off
+        )
+    header = {
+        "size_of_struct": msize,
+        "next": 0,
+        "name": mod + strtab_at,
+        "size": size,
+        "uc.usecount.counter": 0,
+        "flags": 0,
+        "nsyms": exports,
+        "ndeps": 0,
+        "syms": mod + ksymtab_at if exports else 0,
+        "deps": 0,
+        "refs": 0,
+        "init": mod + msize,
+        "cleanup": mod + msize + 16,
+    }
+    img[:msize] = bytes(msize)
+    for path, value in header.items():
+        off, width = k.member(MOD, path)
+        img[off : off + width] = value.to_bytes(width, "little")
+    return bytes(img)
+
+
+def delete_module(k: Kernel, name: str) -> None:
+    """``sys_delete_module``: MOD_DELETED, ``free_module``: unlink, then ``vfree``."""
+    name_page = _get_mod_name(k, name)
+    mod = find_module(k, name)
+    if not mod or mod == k.sym("kernel_module"):
+        k.buddy.free_page_vaddr(name_page)
+        raise SimulationError(f"rmmod {name}: -ENOENT")
+    if k.get(mod, MOD, "refs") or k.get(mod, MOD, "uc.usecount.counter"):
+        k.buddy.free_page_vaddr(name_page)
+        raise SimulationError(f"rmmod {name}: -EBUSY")
+    flags = k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_DELETED"]
+    k.set(mod, MOD, "flags", flags & ~MOD_FLAGS["MOD_RUNNING"])
+    head = k.sym("module_list")
+    link = head
+    cur = k.r32(head)
+    while cur and cur != mod:
+        link = cur + k.member(MOD, "next")[0]
+        cur = k.r32(link)
+    k.w32(link, k.get(mod, MOD, "next"))
+    k.vmalloc.vfree(mod)
+    k.buddy.free_page_vaddr(name_page)

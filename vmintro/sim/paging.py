@@ -1,0 +1,172 @@
+"""Kernel page tables: the boot-time ``pagetable_init`` and the run-time ``pte_alloc``.
+
+All entries are written into ``swapper_pg_dir`` (``init_mm.pgd``), the only
+page directory the vmalloc code ever touches.
+"""
+
+from __future__ import annotations
+
+from vmintro.arch.x86 import (
+    _KERNPG_TABLE,
+    _PAGE_TABLE,
+    EMPTY_ZERO_PAGE,
+    PAGE_KERNEL,
+    PAGE_OFFSET,
+    PAGE_SIZE,
+    PG0,
+    PG1,
+    PKMAP_BASE,
+    PSE_KERNEL,
+    SWAPPER_PG_DIR,
+)
+from vmintro.sim.kernel import Kernel
+
+__all__ = ["KernelPageTables"]
+
+MASK32 = 0xFFFFFFFF
+
+
+class KernelPageTables:
+    """Reading and writing entries of the kernel page tables in simulated RAM."""
+
+    def __init__(self, k: Kernel) -> None:
+        self.k = k
+        self.g = k.paging
+        self.esize = self.g.entry_size
+
+    # Entries are addressed by kernel virtual address of the entry itself.
+    def get(self, entry_vaddr: int) -> int:
+        m = self.k.mem
+        a = entry_vaddr - PAGE_OFFSET
+        return m.read_u64(a) if self.esize == 8 else m.read_u32(a)
+
+    def set(self, entry_vaddr: int, value: int) -> None:
+        m = self.k.mem
+        a = entry_vaddr - PAGE_OFFSET
+        if self.esize == 8:
+            m.write_u64(a, value)
+        else:
+            m.write_u32(a, value)
+
+    def pgd_offset_k(self, addr: int) -> int:
+        """``pgd_offset_k``: the entry of ``swapper_pg_dir`` covering ``addr``."""
+        return SWAPPER_PG_DIR + self.g.pgd_index(addr) * self.esize
+
+    def pmd_offset(self, pgd_entry: int, addr: int) -> int:
+        """``pmd_offset``: folded into the pgd entry in 2-level mode."""
+        if not self.g.pae:
+            return pgd_entry
+        pmd_page = self.k.va(self.get(pgd_entry) & self.g.phys_mask)
+        return pmd_page + self.g.pmd_index(addr) * self.esize
+
+    def pte_offset(self, pmd_entry: int, addr: int) -> int:
+        pte_page = self.k.va(self.get(pmd_entry) & self.g.phys_mask)
+        return pte_page + self.g.pte_index(addr) * self.esize
+
+    def pte_alloc(self, pmd_entry: int, addr: int) -> int | None:
+        """``pte_alloc(&init_mm, pmd, addr)``: a zeroed page from ``pte_alloc_one``.
+
+        The per-CPU ``pte_quicklist`` is always empty here: kernel page tables are
+        never freed, so nothing ever goes back to it.
+        """
+        if self.get(pmd_entry) == 0:
+            buddy = self.k.buddy
+            assert buddy is not None
+            from vmintro.types.flags import GFP_KERNEL
+
+            new = buddy.get_free_pages(GFP_KERNEL, 0)
+            if new is None:
+                return None
+            self.k.zero(new, PAGE_SIZE)
+            self.set(pmd_entry, self.k.pa(new) | _PAGE_TABLE)  # pmd_populate
+        return self.pte_offset(pmd_entry, addr)
+
+    # -- boot -----------------------------------------------------------------------
+
+    def head_s(self) -> None:
+        """The static boot tables of head.S: pg0/pg1 identity-map 0-8 MiB."""
+        k = self.k
+        for i in range(1024):
+            k.w32(PG0 + 4 * i, (i * PAGE_SIZE) | 0x007)
+            k.w32(PG1 + 4 * i, ((1024 + i) * PAGE_SIZE) | 0x007)
+        if not self.g.pae:
+            for idx, table in ((0, PG0), (1, PG1), (768, PG0), (769, PG1)):
+                k.w32(SWAPPER_PG_DIR + 4 * idx, k.pa(table) | 0x007)
+
+    def pagetable_init(self) -> int | None:
+        """``pagetable_init``: map lowmem (4 MiB/2 MiB PSE pages or 4 KiB tables), fixmap, pkmap.
+
+        Returns ``pkmap_page_table`` on HIGHMEM kernels.
+        """
+        k, g, cfg = self.k, self.g, self.k.config
+        bm = k.bootmem
+        assert bm is not None
+        end = k.va(cfg.max_low_pfn * PAGE_SIZE)
+        if g.pae:
+            for i in range(g.ptrs_per_pgd):
+                self.set(SWAPPER_PG_DIR + i * 8, k.pa(EMPTY_ZERO_PAGE) + 1)
+        for i in range(g.pgd_index(PAGE_OFFSET), g.ptrs_per_pgd):
+            vaddr = i * g.pgdir_size
+            if vaddr >= end:
+                break
+            pgd = SWAPPER_PG_DIR + i * self.esize
+            if g.pae:
+                pmd_page = bm.alloc_low_pages(PAGE_SIZE)
+                self.set(pgd, k.pa(pmd_page) + 1)
+            else:
+                pmd_page = pgd
+            for j in range(g.ptrs_per_pmd):
+                vaddr = i * g.pgdir_size + j * g.pmd_size
+                if vaddr >= end:
+                    break
+                pmd = pmd_page + j * self.esize
+                if cfg.pse:
+                    self.set(pmd, (vaddr - PAGE_OFFSET) | PSE_KERNEL)
+                    continue
+                pte_base = bm.alloc_low_pages(PAGE_SIZE)
+                for n in range(g.ptrs_per_pte):
+                    va = vaddr + n * PAGE_SIZE
+                    if va >= end:
+                        break
+                    self.set(pte_base + n * self.esize, (va - PAGE_OFFSET) | PAGE_KERNEL)
+                self.set(pmd, _KERNPG_TABLE + k.pa(pte_base))
+        self.fixrange_init(cfg.fixmap_lowest & ~(g.pmd_size - 1), 0)
+        pkmap = None
+        if cfg.highmem:
+            self.fixrange_init(PKMAP_BASE, PKMAP_BASE + PAGE_SIZE * cfg.last_pkmap)
+            pgd = self.pgd_offset_k(PKMAP_BASE)
+            pkmap = self.pte_offset(self.pmd_offset(pgd, PKMAP_BASE), PKMAP_BASE)
+        if g.pae:
+            self.set(SWAPPER_PG_DIR, self.get(SWAPPER_PG_DIR + 3 * 8))
+        return pkmap
+
+    def fixrange_init(self, start: int, end: int) -> None:
+        """``fixrange_init``: an empty pte page for every pmd slot of [start, end)."""
+        k, g = self.k, self.g
+        bm = k.bootmem
+        assert bm is not None
+        vaddr = start
+        i = g.pgd_index(vaddr)
+        j = g.pmd_index(vaddr)
+        while i < g.ptrs_per_pgd and vaddr != end:
+            pgd = SWAPPER_PG_DIR + i * self.esize
+            # pgd_none() is always false on i386, so PAE reuses the pmd page it has.
+            pmd_page = self.k.va(self.get(pgd) & g.phys_mask) if g.pae else pgd
+            while j < g.ptrs_per_pmd and vaddr != end:
+                pmd = pmd_page + j * self.esize
+                if self.get(pmd) == 0:
+                    pte = bm.alloc_low_pages(PAGE_SIZE)
+                    self.set(pmd, _KERNPG_TABLE + k.pa(pte))
+                vaddr = (vaddr + g.pmd_size) & MASK32
+                j += 1
+            j = 0
+            i += 1
+
+    def zap_low_mappings(self) -> None:
+        """``zap_low_mappings``: drop the identity mapping of low memory (UP: end of mem_init)."""
+        g = self.g
+        for i in range(g.pgd_index(PAGE_OFFSET)):
+            if g.pae:
+                self.set(SWAPPER_PG_DIR + i * 8, self.k.pa(EMPTY_ZERO_PAGE) + 1)
+            else:
+                self.set(SWAPPER_PG_DIR + i * 4, 0)

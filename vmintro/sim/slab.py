@@ -1,0 +1,283 @@
+"""The slab allocator's general caches and ``kmalloc``/``kfree`` (``mm/slab.c``, UP).
+
+Cache descriptors are objects of the static ``cache_cache``; slabs are pages
+from the buddy allocator marked ``PG_slab`` whose ``page->list`` points back
+at the cache and the slab, as ``kmem_cache_grow`` leaves them.
+"""
+
+from __future__ import annotations
+
+from vmintro.arch.x86 import L1_CACHE_BYTES, PAGE_SIZE
+from vmintro.sim.errors import KernelBug, SimulationError
+from vmintro.sim.kernel import Kernel
+from vmintro.types.flags import (
+    BUFCTL_END,
+    CFLGS_OFF_SLAB,
+    CFLGS_OPTIMIZE,
+    GFP_DMA,
+    GFP_KERNEL,
+    SLAB_CACHE_DMA,
+    SLAB_HWCACHE_ALIGN,
+    SLAB_NO_REAP,
+    PG_slab,
+)
+
+__all__ = ["Slab"]
+
+KC = "kmem_cache_t"
+SLAB = "slab_t"
+SLAB_T_SIZE = 24
+BUFCTL_SIZE = 4
+MAX_GFP_ORDER = 5
+GENERAL_SIZES = [32 << i for i in range(13)]  # 32 .. 131072
+
+
+def l1_align(n: int) -> int:
+    return (n + L1_CACHE_BYTES - 1) & ~(L1_CACHE_BYTES - 1)
+
+
+def kmem_cache_estimate(order: int, size: int, flags: int) -> tuple[int, int]:
+    """``kmem_cache_estimate``: (objects per slab, bytes left over)."""
+    wastage = PAGE_SIZE << order
+    base, extra = (0, 0) if flags & CFLGS_OFF_SLAB else (SLAB_T_SIZE, BUFCTL_SIZE)
+    i = 0
+    while i * size + l1_align(base + i * extra) <= wastage:
+        i += 1
+    if i > 0:
+        i -= 1
+    return i, wastage - i * size - l1_align(base + i * extra)
+
+
+class Slab:
+    """``cache_cache``, the cache chain and the general caches."""
+
+    def __init__(self, k: Kernel) -> None:
+        """``kmem_cache_init``: set up ``cache_cache`` (no memory is allocated yet)."""
+        self.k = k
+        self.cache_cache = k.sym("cache_cache")
+        self.slab_break_gfp_order = 1
+        self.offslab_limit = 0
+        cc = self.cache_cache
+        for lst in ("slabs_full", "slabs_partial", "slabs_free", "next"):
+            head = cc + k.types.offsetof(KC, lst)
+            k.w32(head, head)
+            k.w32(head + 4, head)
+        objsize = k.types.sizeof(KC)
+        num, left = kmem_cache_estimate(0, objsize, 0)
+        k.set_many(
+            cc,
+            KC,
+            objsize=objsize,
+            flags=SLAB_NO_REAP,
+            colour_off=L1_CACHE_BYTES,
+            num=num,
+            colour=left // L1_CACHE_BYTES,
+            colour_next=0,
+        )
+        k.write(cc + k.types.offsetof(KC, "name"), b"kmem_cache".ljust(20, b"\0"))
+        self.sizes: list[tuple[int, int, int]] = []  # (size, cache, dma cache)
+
+    def _list(self, cache: int, name: str) -> int:
+        return cache + self.k.types.offsetof(KC, name)
+
+    # -- cache creation ---------------------------------------------------------------
+
+    def kmem_cache_sizes_init(self) -> None:
+        """``kmem_cache_sizes_init``: size-32 .. size-131072 and their DMA twins."""
+        k = self.k
+        if k.config.num_physpages > (32 << 20) >> 12:
+            self.slab_break_gfp_order = 2
+        cs_base = k.sym("cache_sizes")
+        cs = k.types.sizeof("cache_sizes_t")
+        for i, size in enumerate(GENERAL_SIZES):
+            k.set(cs_base + i * cs, "cache_sizes_t", "cs_size", size)
+        for i, size in enumerate(GENERAL_SIZES):
+            cache = self.kmem_cache_create(f"size-{size}", size, SLAB_HWCACHE_ALIGN)
+            if not k.get(cache, KC, "flags") & CFLGS_OFF_SLAB:
+                self.offslab_limit = (size - SLAB_T_SIZE) // 2
+            dma = self.kmem_cache_create(
+                f"size-{size}(DMA)", size, SLAB_CACHE_DMA | SLAB_HWCACHE_ALIGN
+            )
+            k.set_many(cs_base + i * cs, "cache_sizes_t", cs_cachep=cache, cs_dmacachep=dma)
+            self.sizes.append((size, cache, dma))
+
+    def kmem_cache_create(self, name: str, size: int, flags: int) -> int:
+        """``kmem_cache_create`` without constructor: geometry, then link into the chain."""
+        k = self.k
+        cachep = self.kmem_cache_alloc(self.cache_cache, GFP_KERNEL)
+        if cachep is None:
+            raise SimulationError(f"kmem_cache_create({name}): out of memory")
+        k.zero(cachep, k.types.sizeof(KC))
+        size = (size + 3) & ~3
+        align = L1_CACHE_BYTES if flags & SLAB_HWCACHE_ALIGN else 4
+        if size >= PAGE_SIZE >> 3:
+            flags |= CFLGS_OFF_SLAB
+        if flags & SLAB_HWCACHE_ALIGN:
+            while size < align // 2:
+                align //= 2
+            size = (size + align - 1) & ~(align - 1)
+        order = 0
+        while True:
+            num, left_over = kmem_cache_estimate(order, size, flags)
+            if order >= MAX_GFP_ORDER:
+                break
+            if num:
+                if flags & CFLGS_OFF_SLAB and num > self.offslab_limit:
+                    order -= 1
+                    num, left_over = kmem_cache_estimate(order, size, flags)
+                    break
+                if order >= self.slab_break_gfp_order:
+                    break
+                if left_over * 8 <= PAGE_SIZE << order:
+                    break
+            order += 1
+        if not num:
+            raise SimulationError(f"kmem_cache_create: couldn't create cache {name}")
+        slab_size = l1_align(num * BUFCTL_SIZE + SLAB_T_SIZE)
+        if flags & CFLGS_OFF_SLAB and left_over >= slab_size:
+            flags &= ~CFLGS_OFF_SLAB
+            left_over -= slab_size
+        colour_off = L1_CACHE_BYTES
+        if not order and not flags & CFLGS_OFF_SLAB:
+            flags |= CFLGS_OPTIMIZE
+        k.set_many(
+            cachep,
+            KC,
+            gfporder=order,
+            num=num,
+            colour_off=colour_off,
+            colour=left_over // colour_off,
+            flags=flags,
+            gfpflags=GFP_DMA if flags & SLAB_CACHE_DMA else 0,
+            objsize=size,
+        )
+        for lst in ("slabs_full", "slabs_partial", "slabs_free"):
+            head = self._list(cachep, lst)
+            k.w32(head, head)
+            k.w32(head + 4, head)
+        if flags & CFLGS_OFF_SLAB:
+            k.set(cachep, KC, "slabp_cache", self.kmem_find_general_cachep(slab_size, 0))
+        k.write(cachep + k.types.offsetof(KC, "name"), name.encode()[:19] + b"\0")
+        k.buddy.list_add(self._list(cachep, "next"), self._list(self.cache_cache, "next"))
+        return cachep
+
+    def kmem_find_general_cachep(self, size: int, gfpflags: int) -> int:
+        for csize, cache, dma in self.sizes:
+            if size <= csize:
+                return dma if gfpflags & GFP_DMA else cache
+        raise SimulationError(f"no general cache for {size} bytes")
+
+    # -- slabs ----------------------------------------------------------------------
+
+    def kmem_cache_grow(self, cachep: int, flags: int) -> bool:
+        """``kmem_cache_grow``: one more slab, put on ``slabs_free``."""
+        k = self.k
+        g = k.get
+        colour = g(cachep, KC, "colour")
+        offset = g(cachep, KC, "colour_next")
+        nxt = offset + 1
+        k.set(cachep, KC, "colour_next", 0 if nxt >= colour else nxt)
+        offset *= g(cachep, KC, "colour_off")
+        k.set(cachep, KC, "dflags", g(cachep, KC, "dflags") | 1)  # DFLGS_GROWN
+        order = g(cachep, KC, "gfporder")
+        buddy = k.buddy
+        page = buddy.alloc_pages(flags | g(cachep, KC, "gfpflags"), order)
+        if page is None:
+            return False
+        objp = buddy.page_address(page)
+        num = g(cachep, KC, "num")
+        if g(cachep, KC, "flags") & CFLGS_OFF_SLAB:
+            slabp = self.kmem_cache_alloc(g(cachep, KC, "slabp_cache"), flags)
+            if slabp is None:
+                buddy.free_pages(page, order)
+                return False
+            colouroff = offset
+        else:
+            slabp = objp + offset
+            colouroff = offset + l1_align(num * BUFCTL_SIZE + SLAB_T_SIZE)
+        k.set_many(slabp, SLAB, inuse=0, colouroff=colouroff, s_mem=objp + colouroff)
+        o_list = k.types.offsetof("struct page", "list")
+        o_flags = k.types.offsetof("struct page", "flags")
+        for i in range(1 << order):
+            p = page + i * k.page_size
+            k.w32(p + o_list, cachep)  # SET_PAGE_CACHE
+            k.w32(p + o_list + 4, slabp)  # SET_PAGE_SLAB
+            k.w32(p + o_flags, k.r32(p + o_flags) | PG_slab)
+        bufctl = slabp + SLAB_T_SIZE
+        for i in range(num):
+            k.w32(bufctl + 4 * i, i + 1 if i + 1 < num else BUFCTL_END)
+        k.set(slabp, SLAB, "free", 0)
+        # list_add_tail(&slabp->list, &cachep->slabs_free)
+        head = self._list(cachep, "slabs_free")
+        buddy.list_add(slabp, k.r32(head + 4))
+        k.set(cachep, KC, "failures", 0)
+        return True
+
+    def kmem_cache_alloc(self, cachep: int, flags: int) -> int | None:
+        """``kmem_cache_alloc`` (UP): partial slab first, else a free one, else grow."""
+        k = self.k
+        buddy = k.buddy
+        while True:
+            partial = self._list(cachep, "slabs_partial")
+            entry = k.r32(partial)
+            if entry == partial:
+                free = self._list(cachep, "slabs_free")
+                entry = k.r32(free)
+                if entry == free:
+                    if not self.kmem_cache_grow(cachep, flags):
+                        return None
+                    continue
+                buddy.list_del(entry)
+                buddy.list_add(entry, partial)
+            slabp = entry
+            k.set(slabp, SLAB, "inuse", k.get(slabp, SLAB, "inuse") + 1)
+            free_idx = k.get(slabp, SLAB, "free")
+            objp = k.get(slabp, SLAB, "s_mem") + free_idx * k.get(cachep, KC, "objsize")
+            nxt = k.r32(slabp + SLAB_T_SIZE + 4 * free_idx)
+            k.set(slabp, SLAB, "free", nxt)
+            if nxt == BUFCTL_END:
+                buddy.list_del(slabp)
+                buddy.list_add(slabp, self._list(cachep, "slabs_full"))
+            return objp
+
+    def kmem_cache_free(self, cachep: int, objp: int) -> None:
+        """``kmem_cache_free_one``: LIFO bufctl, move the slab between lists."""
+        k = self.k
+        buddy = k.buddy
+        page = k.page_addr(k.pa(objp) // PAGE_SIZE)
+        slabp = k.r32(page + k.types.offsetof("struct page", "list") + 4)  # GET_PAGE_SLAB
+        objnr = (objp - k.get(slabp, SLAB, "s_mem")) // k.get(cachep, KC, "objsize")
+        k.w32(slabp + SLAB_T_SIZE + 4 * objnr, k.get(slabp, SLAB, "free"))
+        k.set(slabp, SLAB, "free", objnr)
+        inuse = k.get(slabp, SLAB, "inuse")
+        k.set(slabp, SLAB, "inuse", inuse - 1)
+        if inuse - 1 == 0:
+            buddy.list_del(slabp)
+            buddy.list_add(slabp, self._list(cachep, "slabs_free"))
+        elif inuse == k.get(cachep, KC, "num"):
+            buddy.list_del(slabp)
+            buddy.list_add(slabp, self._list(cachep, "slabs_partial"))
+
+    # -- kmalloc --------------------------------------------------------------------
+
+    def kmalloc(self, size: int, flags: int = GFP_KERNEL) -> int | None:
+        """``kmalloc``: the first general cache that fits; NULL above 128 KiB."""
+        for csize, cache, dma in self.sizes:
+            if size <= csize:
+                return self.kmem_cache_alloc(dma if flags & GFP_DMA else cache, flags)
+        return None
+
+    def kfree(self, objp: int) -> None:
+        """``kfree``: the cache comes from ``virt_to_page(objp)->list.next``."""
+        if not objp:
+            return
+        k = self.k
+        page = k.page_addr(k.pa(objp) // PAGE_SIZE)
+        if not k.r32(page + k.types.offsetof("struct page", "flags")) & PG_slab:
+            raise KernelBug("kfree", "CHECK_PAGE: !PageSlab(page)")
+        cachep = k.r32(page + k.types.offsetof("struct page", "list"))
+        self.kmem_cache_free(cachep, objp)
+
+    def cache_name(self, cachep: int) -> str:
+        raw = self.k.read(cachep + self.k.types.offsetof(KC, "name"), 20)
+        return raw.split(b"\0")[0].decode()

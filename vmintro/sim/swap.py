@@ -1,0 +1,139 @@
+"""``sys_swapon`` and ``sys_swapoff`` (``mm/swapfile.c``): swap areas and their ``swap_map``."""
+
+from __future__ import annotations
+
+import struct
+
+from vmintro.arch.x86 import PAGE_SIZE
+from vmintro.sim.errors import SimulationError
+from vmintro.sim.kernel import Kernel
+from vmintro.sim.vmaccess import vwrite as _vwrite
+from vmintro.types.flags import GFP_KERNEL, GFP_USER, SWAP_MAP_BAD, SWP_USED, SWP_WRITEOK
+from vmintro.types.kernel import MAX_SWAPFILES
+
+__all__ = ["swapoff", "swapon"]
+
+SI = "struct swap_info_struct"
+NEG1 = 0xFFFFFFFF
+MAX_SWAP_BADPAGES = (4086 - 1536) // 4
+
+
+def _s32(v: int) -> int:
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def swapon(
+    k: Kernel,
+    device: int,
+    pages: int,
+    priority: int | None = None,
+    bad_pages: tuple[int, ...] = (),
+) -> int:
+    """``sys_swapon`` on a block device holding a v2 ("SWAPSPACE2") header.
+
+    ``pages`` is the device size in pages; mkswap writes ``last_page = pages - 1``.
+    Returns the swap_info index. ``swap_file``/``swap_vfsmnt`` point at a dentry
+    and a vfsmount allocated from size-128 and size-64, standing in for the path
+    lookup's objects (their contents are not modelled).
+    """
+    base = k.sym("swap_info")
+    ssize = k.types.sizeof(SI)
+    nr_sym = k.sym("nr_swapfiles")
+    nr = k.r32(nr_sym)
+    for i in range(MAX_SWAPFILES):
+        if i >= nr or not k.get(base + i * ssize, SI, "flags") & SWP_USED:
+            break
+    else:
+        raise SimulationError("swapon: -EPERM (all 32 swap slots in use)")
+    if i >= nr:
+        k.w32(nr_sym, i + 1)
+    p = base + i * ssize
+    k.set_many(
+        p, SI, flags=SWP_USED, swap_file=0, swap_vfsmnt=0, swap_device=0, swap_map=0,
+        lowest_bit=0, highest_bit=0, cluster_nr=0, next=NEG1,
+    )
+    if priority is not None:
+        prio = priority & 0x7FFF  # SWAP_FLAG_PREFER given
+    else:
+        k.least_priority -= 1
+        prio = k.least_priority
+    k.set(p, SI, "prio", prio & NEG1)
+    slab = k.slab
+    k.set_many(
+        p, SI, swap_file=slab.kmalloc(128, GFP_KERNEL), swap_vfsmnt=slab.kmalloc(64, GFP_KERNEL),
+        swap_device=device,
+    )
+
+    # The header is read into a page that is freed again on every path.
+    header = k.buddy.get_free_pages(GFP_USER, 0)
+    if header is None:
+        raise SimulationError("swapon: -ENOMEM reading the swap header")
+    last_page = pages - 1
+    k.write(header + 1024, struct.pack("<III", 1, last_page, len(bad_pages)))
+    for n, bad in enumerate(bad_pages):
+        k.write(header + 1536 + 4 * n, struct.pack("<I", bad))
+    k.write(header + PAGE_SIZE - 10, b"SWAPSPACE2")
+    if len(bad_pages) > MAX_SWAP_BADPAGES:
+        raise SimulationError("swapon: too many bad pages")
+    maxpages = min(0xFFFFFE, last_page)
+    k.set_many(p, SI, lowest_bit=1, highest_bit=maxpages - 1)
+    swap_map = k.vmalloc.vmalloc(maxpages * 2, owner=f"swap_map of swap_info[{i}]")
+    if swap_map is None:
+        k.buddy.free_page_vaddr(header)
+        raise SimulationError("swapon: -ENOMEM for swap_map")
+    k.set(p, SI, "swap_map", swap_map)
+    _vwrite(k, swap_map, bytes(maxpages * 2))
+    for bad in bad_pages:
+        if 0 < bad < last_page:
+            _vwrite(k, swap_map + 2 * bad, struct.pack("<H", SWAP_MAP_BAD))
+    nr_good = last_page - len(bad_pages) - 1
+    _vwrite(k, swap_map, struct.pack("<H", SWAP_MAP_BAD))
+    k.set_many(p, SI, max=maxpages, flags=SWP_WRITEOK, pages=nr_good)
+    for name in ("nr_swap_pages", "total_swap_pages"):
+        k.w32(k.sym(name), (k.r32(k.sym(name)) + nr_good) & NEG1)
+    k.printk(f"Adding Swap: {nr_good * 4}k swap-space (priority {prio})")
+    # Insert into the priority list: before the first area of priority <= ours.
+    sl = k.sym("swap_list")
+    prev = -1
+    j = _s32(k.get(sl, "struct swap_list_t", "head"))
+    while j >= 0:
+        if _s32(k.get(base + j * ssize, SI, "prio")) <= prio:
+            break
+        prev = j
+        j = _s32(k.get(base + j * ssize, SI, "next"))
+    k.set(p, SI, "next", j & NEG1)
+    if prev < 0:
+        k.set_many(sl, "struct swap_list_t", head=i, next=i)
+    else:
+        k.set(base + prev * ssize, SI, "next", i)
+    k.buddy.free_page_vaddr(header)
+    return i
+
+
+def swapoff(k: Kernel, index: int) -> None:
+    """``sys_swapoff`` of an unused area: unlink it, clear the slot, ``vfree`` the map."""
+    base = k.sym("swap_info")
+    ssize = k.types.sizeof(SI)
+    p = base + index * ssize
+    if not k.get(p, SI, "flags") & SWP_USED:
+        raise SimulationError(f"swapoff: swap_info[{index}] is not in use")
+    sl = k.sym("swap_list")
+    prev = -1
+    j = _s32(k.get(sl, "struct swap_list_t", "head"))
+    while j >= 0 and j != index:
+        prev = j
+        j = _s32(k.get(base + j * ssize, SI, "next"))
+    nxt = k.get(p, SI, "next")
+    if prev < 0:
+        k.set(sl, "struct swap_list_t", "head", nxt)
+    else:
+        k.set(base + prev * ssize, SI, "next", nxt)
+    k.set(sl, "struct swap_list_t", "next", k.get(sl, "struct swap_list_t", "head"))
+    nr_good = _s32(k.get(p, SI, "pages"))
+    for name in ("nr_swap_pages", "total_swap_pages"):
+        k.w32(k.sym(name), (k.r32(k.sym(name)) - nr_good) & NEG1)
+    swap_map = k.get(p, SI, "swap_map")
+    k.slab.kfree(k.get(p, SI, "swap_file"))
+    k.slab.kfree(k.get(p, SI, "swap_vfsmnt"))
+    k.set_many(p, SI, swap_vfsmnt=0, swap_file=0, swap_device=0, max=0, swap_map=0, flags=0)
+    k.vmalloc.vfree(swap_map)

@@ -1,0 +1,53 @@
+"""The simulated CPU's view of kernel virtual memory outside the direct map.
+
+The simulator writes into vmalloc areas the way kernel code does: through
+``swapper_pg_dir``. This is the writer's own walk, deliberately independent of
+the reader's (they share only the architecture constants).
+"""
+
+from __future__ import annotations
+
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
+from vmintro.sim.errors import SimulationError
+from vmintro.sim.kernel import Kernel
+from vmintro.sim.paging import KernelPageTables
+
+__all__ = ["virt_to_phys_walk", "vread", "vwrite"]
+
+
+def virt_to_phys_walk(k: Kernel, vaddr: int) -> int:
+    """Physical address of ``vaddr``: direct map for lowmem, else the kernel page tables."""
+    if PAGE_OFFSET <= vaddr < k.config.high_memory:
+        return vaddr - PAGE_OFFSET
+    pt = KernelPageTables(k)
+    g = k.paging
+    pgd = pt.pgd_offset_k(vaddr)
+    pmd = pt.pmd_offset(pgd, vaddr)
+    entry = pt.get(pmd)
+    if not entry & 1:
+        raise SimulationError(f"{vaddr:#x}: no page table")
+    if entry & 0x80:
+        return (entry & g.phys_mask & ~(g.pmd_size - 1)) | (vaddr & (g.pmd_size - 1))
+    pte = pt.get(pt.pte_offset(pmd, vaddr))
+    if not pte & 1:
+        raise SimulationError(f"{vaddr:#x}: page not present")
+    return (pte & g.phys_mask) | (vaddr & (PAGE_SIZE - 1))
+
+
+def vwrite(k: Kernel, vaddr: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        chunk = min(len(view), PAGE_SIZE - (vaddr & (PAGE_SIZE - 1)))
+        k.mem.write(virt_to_phys_walk(k, vaddr), view[:chunk])
+        vaddr += chunk
+        view = view[chunk:]
+
+
+def vread(k: Kernel, vaddr: int, n: int) -> bytes:
+    out = bytearray()
+    while n:
+        chunk = min(n, PAGE_SIZE - (vaddr & (PAGE_SIZE - 1)))
+        out += k.mem.read(virt_to_phys_walk(k, vaddr), chunk)
+        vaddr += chunk
+        n -= chunk
+    return bytes(out)

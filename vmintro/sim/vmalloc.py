@@ -1,0 +1,309 @@
+"""``mm/vmalloc.c`` and ``arch/i386/mm/ioremap.c`` of 2.4.20, over simulated RAM.
+
+``vmlist`` is a NULL-terminated list of ``vm_struct``s (from size-32) sorted
+by address; each area is followed by a one-page guard that never gets a PTE.
+"""
+
+from __future__ import annotations
+
+from vmintro.arch.x86 import PAGE_KERNEL, PAGE_SIZE
+from vmintro.sim.errors import KernelBug
+from vmintro.sim.kernel import Kernel
+from vmintro.sim.paging import KernelPageTables
+from vmintro.types.flags import GFP_DMA, GFP_HIGHMEM, GFP_KERNEL, VM_ALLOC, VM_IOREMAP, PG_reserved
+
+__all__ = ["Vmalloc"]
+
+VM = "struct vm_struct"
+MASK32 = 0xFFFFFFFF
+_PAGE_PRESENT, _PAGE_RW, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD = 0x1, 0x2, 0x20, 0x40, 0x10
+
+
+def page_align(size: int) -> int:
+    return (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & MASK32
+
+
+class Vmalloc:
+    """The vmalloc allocator of one simulated kernel."""
+
+    def __init__(self, k: Kernel) -> None:
+        self.k = k
+        self.pt = KernelPageTables(k)
+        self.g = k.paging
+        self.vmlist = k.sym("vmlist")
+        self.o_next = k.types.offsetof(VM, "next")
+        # Ground truth only: who asked for each live area (by address).
+        self.owners: dict[int, str] = {}
+
+    # -- vmlist ---------------------------------------------------------------------
+
+    def _links(self):
+        """(link address, node) pairs along vmlist, as ``for (p = &vmlist; ...)`` walks it."""
+        k = self.k
+        p = self.vmlist
+        tmp = k.r32(p)
+        while tmp:
+            yield p, tmp
+            p = tmp + self.o_next
+            tmp = k.r32(p)
+        yield p, 0
+
+    def get_vm_area(self, size: int, flags: int, owner: str = "") -> int | None:
+        """``get_vm_area``: address-ordered first fit from VMALLOC_START, guard page added."""
+        k = self.k
+        cfg = k.config
+        area = k.slab.kmalloc(k.types.sizeof(VM), GFP_KERNEL)
+        if area is None:
+            return None
+        size = (size + PAGE_SIZE) & MASK32
+        if not size:
+            k.slab.kfree(area)
+            return None
+        addr = cfg.vmalloc_start
+        link = None
+        for p, tmp in self._links():
+            link = p
+            if not tmp:
+                break
+            if (size + addr) > MASK32:
+                k.slab.kfree(area)
+                return None
+            if size + addr <= k.get(tmp, VM, "addr"):
+                break
+            addr = (k.get(tmp, VM, "size") + k.get(tmp, VM, "addr")) & MASK32
+            if addr > cfg.vmalloc_end - size:
+                k.slab.kfree(area)
+                return None
+        assert link is not None
+        k.set_many(area, VM, flags=flags, addr=addr, size=size, next=k.r32(link))
+        k.w32(link, area)
+        self.owners[addr] = owner
+        return area
+
+    def areas(self) -> list[tuple[int, int, int, int]]:
+        """(vm_struct, addr, size, flags) of every area, list order."""
+        k = self.k
+        return [
+            (tmp, k.get(tmp, VM, "addr"), k.get(tmp, VM, "size"), k.get(tmp, VM, "flags"))
+            for _, tmp in self._links()
+            if tmp
+        ]
+
+    # -- vmalloc --------------------------------------------------------------------
+
+    def vmalloc(self, size: int, owner: str = "") -> int | None:
+        """``vmalloc``: GFP_KERNEL | __GFP_HIGHMEM, PAGE_KERNEL."""
+        return self.__vmalloc(size, GFP_KERNEL | GFP_HIGHMEM, PAGE_KERNEL, owner)
+
+    def vmalloc_dma(self, size: int, owner: str = "") -> int | None:
+        """``vmalloc_dma``: GFP_KERNEL | GFP_DMA."""
+        return self.__vmalloc(size, GFP_KERNEL | GFP_DMA, PAGE_KERNEL, owner)
+
+    def vmalloc_32(self, size: int, owner: str = "") -> int | None:
+        """``vmalloc_32``: GFP_KERNEL (lowmem only)."""
+        return self.__vmalloc(size, GFP_KERNEL, PAGE_KERNEL, owner)
+
+    def __vmalloc(self, size: int, gfp_mask: int, prot: int, owner: str = "") -> int | None:
+        """``__vmalloc``: 2.4.20 calls BUG() for a zero or oversized request."""
+        size = page_align(size)
+        if not size or (size >> 12) > self.k.config.num_physpages:
+            raise KernelBug("__vmalloc", "!size || (size >> PAGE_SHIFT) > num_physpages")
+        area = self.get_vm_area(size, VM_ALLOC, owner)
+        if area is None:
+            return None
+        addr = self.k.get(area, VM, "addr")
+        if not self.vmalloc_area_pages(addr, size, gfp_mask, prot):
+            self.vfree(addr)
+            return None
+        return addr
+
+    def vmalloc_area_pages(self, address: int, size: int, gfp_mask: int, prot: int) -> bool:
+        """``vmalloc_area_pages`` -> ``alloc_area_pmd`` -> ``alloc_area_pte``."""
+        g = self.g
+        end = address + size
+        while True:
+            pgd = self.pt.pgd_offset_k(address)
+            pmd = self.pt.pmd_offset(pgd, address)
+            if not self._alloc_area_pmd(pmd, address, end - address, gfp_mask, prot):
+                return False
+            address = (address + g.pgdir_size) & ~(g.pgdir_size - 1) & MASK32
+            if not (address and address < end):
+                return True
+
+    def _alloc_area_pmd(self, pmd: int, address: int, size: int, gfp: int, prot: int) -> bool:
+        g = self.g
+        address &= g.pgdir_size - 1
+        end = min(address + size, g.pgdir_size)
+        while True:
+            pte = self.pt.pte_alloc(pmd, address)
+            if pte is None:
+                return False
+            if not self._alloc_area_pte(pte, address, end - address, gfp, prot):
+                return False
+            address = (address + g.pmd_size) & ~(g.pmd_size - 1)
+            pmd += g.entry_size
+            if address >= end:
+                return True
+
+    def _alloc_area_pte(self, pte: int, address: int, size: int, gfp: int, prot: int) -> bool:
+        k, g = self.k, self.g
+        address &= g.pmd_size - 1
+        end = min(address + size, g.pmd_size)
+        while True:
+            page = k.buddy.alloc_pages(gfp, 0)
+            if self.pt.get(pte) != 0:
+                k.printk("alloc_area_pte: page already exists")
+            if page is None:
+                return False
+            self.pt.set(pte, g.mk_pte(k.page_pfn(page), prot))
+            address += PAGE_SIZE
+            pte += g.entry_size
+            if address >= end:
+                return True
+
+    # -- vfree ----------------------------------------------------------------------
+
+    def vfree(self, addr: int) -> bool:
+        """``vfree``: unlink the area whose address matches exactly, unmap, free pages.
+
+        Returns False (after the kernel's complaint) when ``addr`` is no area.
+        """
+        k = self.k
+        if not addr:
+            return False
+        if addr & (PAGE_SIZE - 1):
+            k.printk(f"Trying to vfree() bad address ({addr:08x})")
+            return False
+        for link, tmp in self._links():
+            if not tmp:
+                break
+            if k.get(tmp, VM, "addr") == addr:
+                k.w32(link, k.get(tmp, VM, "next"))
+                self.vmfree_area_pages(addr, k.get(tmp, VM, "size"))
+                k.slab.kfree(tmp)
+                self.owners.pop(addr, None)
+                return True
+        k.printk(f"Trying to vfree() nonexistent vm area ({addr:08x})")
+        return False
+
+    def vmfree_area_pages(self, address: int, size: int) -> None:
+        """``vmfree_area_pages``: clear every PTE of the range, guard included."""
+        g = self.g
+        end = address + size
+        while True:
+            pgd = self.pt.pgd_offset_k(address)
+            self._free_area_pmd(pgd, address, end - address)
+            address = (address + g.pgdir_size) & ~(g.pgdir_size - 1) & MASK32
+            if not (address and address < end):
+                return
+
+    def _free_area_pmd(self, pgd: int, address: int, size: int) -> None:
+        g = self.g
+        pmd = self.pt.pmd_offset(pgd, address)
+        address &= g.pgdir_size - 1
+        end = min(address + size, g.pgdir_size)
+        while True:
+            self._free_area_pte(pmd, address, end - address)
+            address = (address + g.pmd_size) & ~(g.pmd_size - 1)
+            pmd += g.entry_size
+            if address >= end:
+                return
+
+    def _free_area_pte(self, pmd: int, address: int, size: int) -> None:
+        k, g, pt = self.k, self.g, self.pt
+        entry = pt.get(pmd)
+        if entry == 0:
+            return
+        if (entry & 0xFFF & ~0x004) != 0x063:  # pmd_bad
+            k.printk(f"pmd_ERROR: bad pmd {entry:08x}")
+            pt.set(pmd, 0)
+            return
+        pte = pt.pte_offset(pmd, address)
+        address &= g.pmd_size - 1
+        end = min(address + size, g.pmd_size)
+        o_flags = k.types.offsetof("struct page", "flags")
+        while True:
+            page = pt.get(pte)
+            pt.set(pte, 0)  # ptep_get_and_clear
+            address += PAGE_SIZE
+            pte += g.entry_size
+            if page:
+                if page & 0x081:  # pte_present: PRESENT | PROTNONE
+                    pfn = g.pte_pfn(page)
+                    if pfn < k.config.num_physpages:  # VALID_PAGE
+                        p = k.page_addr(pfn)
+                        if not k.r32(p + o_flags) & PG_reserved:
+                            k.buddy.free_pages(p, 0)
+                else:
+                    k.printk("Whee.. Swapped out page in kernel page table")
+            if address >= end:
+                return
+
+    # -- ioremap --------------------------------------------------------------------
+
+    def ioremap(self, phys_addr: int, size: int, flags: int = 0, owner: str = "") -> int | None:
+        """``__ioremap``: map device memory (or reserved RAM) uncached-or-not, no GLOBAL bit."""
+        k = self.k
+        last_addr = phys_addr + size - 1
+        if not size or last_addr > self.g.phys_mask | 0xFFF or last_addr < phys_addr:
+            return None
+        if phys_addr >= 0xA0000 and last_addr < 0x100000:
+            return k.va(phys_addr)
+        o_flags = k.types.offsetof("struct page", "flags")
+        if phys_addr < k.config.max_low_pfn * PAGE_SIZE:
+            for pfn in range(phys_addr >> 12, (last_addr >> 12) + 1):
+                if not k.r32(k.page_addr(pfn) + o_flags) & PG_reserved:
+                    return None
+        offset = phys_addr & (PAGE_SIZE - 1)
+        phys_addr &= ~(PAGE_SIZE - 1)
+        # 2.4.20 aligns last_addr, not last_addr + 1: a range ending just past a
+        # page boundary loses its last page, and a 1-byte page-aligned request
+        # reaches remap_area_pages with size 0 and hits its BUG().
+        size = page_align(last_addr) - phys_addr
+        if not size:
+            raise KernelBug("remap_area_pages", "address >= end")
+        area = self.get_vm_area(size, VM_IOREMAP, owner)
+        if area is None:
+            return None
+        addr = k.get(area, VM, "addr")
+        if not self.remap_area_pages(addr, phys_addr, size, flags):
+            self.vfree(addr)
+            return None
+        return addr + offset
+
+    def ioremap_nocache(self, phys_addr: int, size: int, owner: str = "") -> int | None:
+        """``ioremap_nocache``: ``__ioremap(phys, size, _PAGE_PCD)``."""
+        return self.ioremap(phys_addr, size, _PAGE_PCD, owner)
+
+    def remap_area_pages(self, address: int, phys_addr: int, size: int, flags: int) -> bool:
+        """``remap_area_pages``: PTEs ``PRESENT|RW|DIRTY|ACCESSED|flags`` over [address, +size)."""
+        g, pt = self.g, self.pt
+        start, end = address, address + size
+        prot = _PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED | flags
+        if address >= end:
+            raise KernelBug("remap_area_pages", "address >= end")
+        # Check first: a BUG() half-way would leave memory changed.
+        a = address
+        while a < end:
+            pgd = pt.pgd_offset_k(a)
+            pmd = pt.pmd_offset(pgd, a)
+            if pt.get(pmd) and pt.get(pt.pte_offset(pmd, a)):
+                raise KernelBug("remap_area_pte", "!pte_none(*pte)")
+            a += PAGE_SIZE
+        while address < end:
+            pgd = pt.pgd_offset_k(address)
+            pmd = pt.pmd_offset(pgd, address)
+            pte = pt.pte_alloc(pmd, address)
+            if pte is None:
+                return False
+            span_end = min(end, (address + g.pmd_size) & ~(g.pmd_size - 1))
+            while address < span_end:
+                pt.set(pte, g.mk_pte((phys_addr + address - start) >> 12, prot))
+                address += PAGE_SIZE
+                pte += g.entry_size
+        return True
+
+    def iounmap(self, addr: int) -> None:
+        """``iounmap``: ``vfree`` of the page-aligned address when above high_memory."""
+        if addr > self.k.config.high_memory:
+            self.vfree(addr & ~(PAGE_SIZE - 1))
