@@ -1,0 +1,218 @@
+"""The VMCOREINFO note: what a dump tool needs to know about the kernel, as text.
+
+The format is makedumpfile's: one ``KEY=value`` line per fact, ``\\n``-terminated.
+Keys written (sizes and offsets in decimal, addresses in lowercase hex without
+``0x``, as the kernel's own ``vmcoreinfo_append_str`` prints them):
+
+``OSRELEASE=2.4.20``, ``PAGESIZE=4096``, ``KERNELOFFSET=0``
+    Release, page size and KASLR slide (there is none in 2.4).
+``SYMBOL(name)=c0101000``
+    Address of every kernel symbol of the image (each name once).
+``SIZE(type)=44``
+    ``sizeof`` under makedumpfile's short names: ``page``, ``vm_struct``,
+    ``zone`` (``zone_t``), ``pglist_data``, ``free_area`` (``free_area_t``),
+    ``list_head``, ``pgd_t``, ``pmd_t``, ``pte_t``.
+``OFFSET(type.member)=20``
+    ``offsetof`` with the 2.4.20 member names (``page.count``, not the newer
+    ``page._count``; ``pglist_data.node_start_paddr``, not ``node_start_pfn``).
+    ``OFFSET(page.virtual)`` exists only with CONFIG_HIGHMEM, like the member.
+``LENGTH(array)=N``
+    Element counts: ``zone_table``, ``zone.free_area``, ``pglist_data.node_zones``.
+``NUMBER(name)=N``
+    ``MAX_ORDER`` and the bit number of every ``PG_*`` page flag.
+``CONFIG_HIGHMEM=y``, ``CONFIG_X86_PAE=y``
+    Present only when the kernel was built with the option.
+``E820(i)=TYPE START-END``
+    The BIOS memory map, entry ``i`` from 0: ``TYPE`` is ``usable`` or
+    ``reserved``, ``START``/``END`` a half-open physical range in ``0x`` hex,
+    e.g. ``E820(0)=usable 0x0-0x9fc00``. The highest ``END`` is the RAM size:
+    physical memory below it that the core does not store reads as zeros.
+
+Every size and offset comes from :mod:`vmintro.types.kernel`, so the note always
+agrees with the DWARF written beside it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from vmintro.image.spec import ImageSpec
+from vmintro.types.flags import PAGE_FLAGS
+from vmintro.types.kernel import MAX_ORDER, KernelTypes
+from vmintro.types.model import Array, strip_typedefs
+
+__all__ = [
+    "VmcoreinfoError",
+    "build_vmcoreinfo",
+    "parse_e820",
+    "parse_vmcoreinfo",
+]
+
+OSRELEASE = "2.4.20"
+PAGESIZE = 4096
+
+# makedumpfile's short name -> the C type it stands for in 2.4.20
+_TYPES: dict[str, str] = {
+    "page": "struct page",
+    "vm_struct": "struct vm_struct",
+    "zone": "zone_t",
+    "pglist_data": "pg_data_t",
+    "free_area": "free_area_t",
+    "list_head": "struct list_head",
+    "pgd_t": "pgd_t",
+    "pmd_t": "pmd_t",
+    "pte_t": "pte_t",
+}
+
+# Members written as OFFSET() lines; a trailing "?" marks a member that only
+# some configurations have (it is skipped when absent, never misspelt silently).
+_OFFSETS: dict[str, tuple[str, ...]] = {
+    "page": ("list", "mapping", "index", "count", "flags", "lru", "virtual?"),
+    "vm_struct": ("flags", "addr", "size", "next"),
+    "zone": (
+        "free_pages",
+        "free_area",
+        "zone_pgdat",
+        "zone_mem_map",
+        "zone_start_paddr",
+        "zone_start_mapnr",
+        "name",
+        "size",
+    ),
+    "pglist_data": (
+        "node_zones",
+        "nr_zones",
+        "node_mem_map",
+        "node_start_paddr",
+        "node_start_mapnr",
+        "node_size",
+        "node_id",
+        "node_next",
+    ),
+    "free_area": ("free_list", "map"),
+    "list_head": ("next", "prev"),
+}
+
+# LENGTH() lines: (key, C type holding the array or None for a variable, member or variable)
+_LENGTHS: tuple[tuple[str, str | None, str], ...] = (
+    ("zone_table", None, "zone_table"),
+    ("zone.free_area", "zone_t", "free_area"),
+    ("pglist_data.node_zones", "pg_data_t", "node_zones"),
+)
+
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\([A-Za-z0-9_.$\[\]-]+\))?")
+_SYMBOL_NAME_RE = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$]*")
+_E820_KEY_RE = re.compile(r"E820\((0|[1-9][0-9]*)\)")
+_E820_VALUE_RE = re.compile(r"([a-z]+) 0x([0-9a-f]+)-0x([0-9a-f]+)")
+
+
+class VmcoreinfoError(ValueError):
+    """VMCOREINFO text that does not follow the ``KEY=value`` format."""
+
+
+def _array_length(types: KernelTypes, owner: str | None, name: str) -> int:
+    if owner is None:
+        ctype = types.variables[name]
+    else:
+        ctype = types.struct(owner).member(name).type
+    arr = strip_typedefs(ctype)
+    if not isinstance(arr, Array):
+        raise TypeError(f"{name} is not an array")
+    return arr.count
+
+
+def _symbol_lines(spec: ImageSpec) -> list[str]:
+    # Several file-local symbols may share a name; the global one (if any) wins,
+    # otherwise the first, so that each SYMBOL() key appears once.
+    chosen: dict[str, int] = {}
+    is_global: dict[str, bool] = {}
+    for sym in spec.symbols:
+        if not _SYMBOL_NAME_RE.fullmatch(sym.name):
+            raise ValueError(f"symbol name {sym.name!r} cannot be written to VMCOREINFO")
+        if sym.name in chosen:
+            if is_global[sym.name] and not sym.local:
+                raise ValueError(f"two global symbols named {sym.name}")
+            if is_global[sym.name] or sym.local:
+                continue
+        chosen[sym.name] = sym.address
+        is_global[sym.name] = not sym.local
+    return [f"SYMBOL({name})={address:x}" for name, address in sorted(chosen.items())]
+
+
+def build_vmcoreinfo(spec: ImageSpec) -> str:
+    """The VMCOREINFO text for ``spec``, every line ``\\n``-terminated."""
+    types = spec.types
+    lines = [f"OSRELEASE={OSRELEASE}", f"PAGESIZE={PAGESIZE}"]
+    lines += _symbol_lines(spec)
+    lines += [f"SIZE({short})={types.sizeof(c_name)}" for short, c_name in _TYPES.items()]
+    for short, members in _OFFSETS.items():
+        struct = types.struct(_TYPES[short])
+        for member in members:
+            name = member.rstrip("?")
+            if member.endswith("?") and not struct.has_member(name):
+                continue
+            lines.append(f"OFFSET({short}.{name})={struct.offsetof(name)}")
+    lines += [f"LENGTH({key})={_array_length(types, owner, name)}" for key, owner, name in _LENGTHS]
+    lines.append(f"NUMBER(MAX_ORDER)={MAX_ORDER}")
+    lines += [f"NUMBER({flag})={bit}" for flag, bit in PAGE_FLAGS.items()]
+    if spec.config.highmem:
+        lines.append("CONFIG_HIGHMEM=y")
+    if spec.config.pae:
+        lines.append("CONFIG_X86_PAE=y")
+    lines += [
+        f"E820({i})={kind} {start:#x}-{end:#x}"
+        for i, (start, end, kind) in enumerate(spec.config.e820)
+    ]
+    lines.append("KERNELOFFSET=0")
+    return "".join(line + "\n" for line in lines)
+
+
+def parse_vmcoreinfo(text: str) -> dict[str, str]:
+    """``KEY=value`` lines to a dict.
+
+    A final newline is optional; empty lines, lines without ``=``, keys that are
+    not ``NAME`` or ``NAME(arg)``, control characters and repeated keys raise
+    :class:`VmcoreinfoError` naming the line.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    info: dict[str, str] = {}
+    for number, line in enumerate(lines, 1):
+        key, sep, value = line.partition("=")
+        if not line:
+            raise VmcoreinfoError(f"line {number}: empty line")
+        if not sep:
+            raise VmcoreinfoError(f"line {number}: no '=' in {line[:60]!r}")
+        if not _KEY_RE.fullmatch(key):
+            raise VmcoreinfoError(f"line {number}: bad key {key[:60]!r}")
+        if not value.isprintable():
+            raise VmcoreinfoError(f"line {number}: control character in the value of {key}")
+        if key in info:
+            raise VmcoreinfoError(f"line {number}: {key} given twice")
+        info[key] = value
+    return info
+
+
+def parse_e820(info: dict[str, str]) -> list[tuple[int, int, str]]:
+    """The ``E820(i)`` lines as ``(start, end, type)``, ordered by index.
+
+    Indexes must run from 0 without gaps and every range must be non-empty.
+    """
+    entries: dict[int, tuple[int, int, str]] = {}
+    for key, value in info.items():
+        if not key.startswith("E820("):
+            continue
+        m = _E820_KEY_RE.fullmatch(key)
+        if not m:
+            raise VmcoreinfoError(f"{key}: expected E820(N) with a decimal index N")
+        v = _E820_VALUE_RE.fullmatch(value)
+        if not v:
+            raise VmcoreinfoError(f"{key}: expected 'TYPE 0xSTART-0xEND', got {value[:60]!r}")
+        start, end = int(v[2], 16), int(v[3], 16)
+        if start >= end:
+            raise VmcoreinfoError(f"{key}: empty range {value}")
+        entries[int(m[1])] = (start, end, v[1])
+    if sorted(entries) != list(range(len(entries))):
+        raise VmcoreinfoError(f"E820 entries are not numbered 0..{len(entries) - 1}")
+    return [entries[i] for i in range(len(entries))]
