@@ -1,0 +1,445 @@
+"""Reading an ELF32 i386 core file: validated headers, memory through ``mmap``.
+
+:class:`CoreFile` trusts nothing in the file. Every header field is checked
+against the file size before it is used, and every failure becomes one
+:class:`ImageError` whose message names the file and the fault on one line;
+no exception of pyelftools, ``struct`` or ``mmap`` gets out. Once open, physical
+reads are a binary search over the segment starts and a slice of the mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+from bisect import bisect_right
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from elftools.elf.elffile import ELFFile
+
+from vmintro.arch.x86 import PAGE_SHIFT, PAGE_SIZE
+from vmintro.image.elf32 import (
+    EHDR_SIZE,
+    ELFCLASS32,
+    ELFDATA2LSB,
+    EM_386,
+    ET_CORE,
+    EV_CURRENT,
+    PHDR_SIZE,
+)
+from vmintro.image.vmcoreinfo import VmcoreinfoError, parse_e820, parse_vmcoreinfo
+
+__all__ = [
+    "CoreFile",
+    "ImageError",
+    "MemoryFault",
+    "PhysicalFault",
+]
+
+_ELFCLASS64 = 2
+_ELFDATA2MSB = 2
+_PN_XNUM = 0xFFFF
+_PT_NULL, _PT_LOAD, _PT_NOTE = 0, 1, 4
+_NOTE_HEADER = struct.Struct("<III")
+_EHDR_TAIL = struct.Struct("<HHIIIIIHHHHHH")  # everything after e_ident
+_U32 = struct.Struct("<I").unpack_from
+_U64 = struct.Struct("<Q").unpack_from
+
+_ET_NAMES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
+_EM_NAMES = {
+    0: "EM_NONE",
+    3: "EM_386",
+    8: "EM_MIPS",
+    40: "EM_ARM",
+    62: "EM_X86_64",
+    183: "EM_AARCH64",
+}
+_PT_NAMES = {
+    0: "PT_NULL",
+    1: "PT_LOAD",
+    2: "PT_DYNAMIC",
+    3: "PT_INTERP",
+    4: "PT_NOTE",
+    6: "PT_PHDR",
+}
+_P_TYPES_BY_NAME = {name: value for value, name in _PT_NAMES.items()}
+
+
+class ImageError(Exception):
+    """A file that is not a usable image; ``str()`` is ``"<file name>: <what is wrong>"``."""
+
+    def __init__(self, path: str | os.PathLike[str], message: str) -> None:
+        self.path = Path(path)
+        self.message = " ".join(message.split("\n"))
+        super().__init__(f"{self.path.name}: {self.message}")
+
+
+class MemoryFault(Exception):
+    """A read of memory that does not exist; ``address`` is the first missing byte."""
+
+    def __init__(self, address: int, message: str) -> None:
+        super().__init__(message)
+        self.address = address
+
+
+class PhysicalFault(MemoryFault):
+    """A physical address outside the machine's RAM."""
+
+    def __init__(self, address: int, ram_size: int | None = None) -> None:
+        where = f" (RAM ends at {ram_size:#x})" if ram_size is not None else ""
+        super().__init__(address, f"physical address {address:#x} is not in RAM{where}")
+
+
+def _name(table: dict[int, str], value: int) -> str:
+    return f"{table[value]} ({value})" if value in table else str(value)
+
+
+def _p_type(value: Any) -> int:
+    """pyelftools names known segment types; turn them back into numbers."""
+    if isinstance(value, int):
+        return value
+    return _P_TYPES_BY_NAME.get(value, -1)
+
+
+class CoreFile:
+    """An ELF32 i386 core (``NAME.vmcore``), open for physical reads.
+
+    :raises ImageError: if the file cannot be opened or fails any check.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._map: mmap.mmap | None = None
+        try:
+            with open(self.path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size == 0:
+                    raise self._error("empty file")
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except ImageError:
+            raise
+        except (OSError, ValueError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+            raise self._error(f"cannot open: {reason}") from None
+        self.file_size = size
+        try:
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- validation ---------------------------------------------------------
+
+    def _error(self, message: str) -> ImageError:
+        return ImageError(self.path, message)
+
+    def _check_ident(self) -> tuple[Any, ...]:
+        m, size = self._map, self.file_size
+        assert m is not None
+        head = bytes(m[:16])
+        if head[:4] != b"\x7fELF"[: len(head[:4])]:
+            raise self._error(f"not an ELF file (starts with {head[:8]!r})")
+        if size < 16:
+            raise self._error(f"truncated: ELF identification needs 16 bytes, file has {size}")
+        if head[4] == _ELFCLASS64:
+            raise self._error("ELF64 file: an i386 core is ELF32 (ELFCLASS32)")
+        if head[4] != ELFCLASS32:
+            raise self._error(f"bad ELF class {head[4]} (expected ELFCLASS32)")
+        if head[5] == _ELFDATA2MSB:
+            raise self._error("big-endian ELF: an i386 core is little-endian (ELFDATA2LSB)")
+        if head[5] != ELFDATA2LSB:
+            raise self._error(f"bad ELF data encoding {head[5]} (expected ELFDATA2LSB)")
+        if size < EHDR_SIZE:
+            raise self._error(f"truncated: ELF header needs {EHDR_SIZE} bytes, file has {size}")
+        if head[6] != EV_CURRENT:
+            raise self._error(f"unknown ELF version {head[6]}")
+        fields = _EHDR_TAIL.unpack_from(m, 16)
+        e_type, e_machine = fields[0], fields[1]
+        if e_type != ET_CORE:
+            raise self._error(
+                f"not a core file: e_type is {_name(_ET_NAMES, e_type)}, expected ET_CORE (4)"
+            )
+        if e_machine != EM_386:
+            raise self._error(
+                f"wrong machine: e_machine is {_name(_EM_NAMES, e_machine)}, expected EM_386 (3)"
+            )
+        return fields
+
+    def _check_tables(self, fields: tuple[Any, ...]) -> None:
+        size = self.file_size
+        phoff, shoff = fields[4], fields[5]
+        phentsize, phnum, shentsize, shnum = fields[8], fields[9], fields[10], fields[11]
+        if phnum == 0:
+            raise self._error("no program headers")
+        if phnum == _PN_XNUM:
+            raise self._error("extended program header numbering (PN_XNUM) is not supported")
+        if phentsize != PHDR_SIZE:
+            raise self._error(f"e_phentsize is {phentsize}, expected {PHDR_SIZE}")
+        if phoff + phnum * PHDR_SIZE > size:
+            first_bad = max(0, (size - phoff) // PHDR_SIZE)
+            end = phoff + (first_bad + 1) * PHDR_SIZE
+            raise self._error(
+                f"truncated: program header {first_bad} ends at {end:#x} "
+                f"beyond end of file ({size:#x})"
+            )
+        if shnum and shoff + shnum * shentsize > size:
+            raise self._error(
+                f"truncated: section header table ({shnum} x {shentsize} bytes at "
+                f"{shoff:#x}) ends beyond end of file ({size:#x})"
+            )
+
+    def _program_headers(self) -> list[tuple[int, int, int, int, int, int]]:
+        """(type, offset, vaddr, paddr, filesz, memsz) of every program header."""
+        try:
+            elf = ELFFile(self._map)  # type: ignore[arg-type]
+            return [
+                (
+                    _p_type(seg["p_type"]),
+                    seg["p_offset"],
+                    seg["p_vaddr"],
+                    seg["p_paddr"],
+                    seg["p_filesz"],
+                    seg["p_memsz"],
+                )
+                for seg in elf.iter_segments()
+            ]
+        except Exception as e:  # pyelftools raises several unrelated types
+            raise self._error(f"cannot parse program headers: {e}") from None
+
+    def _notes(self, index: int, offset: int, size: int) -> list[tuple[str, int, bytes]]:
+        """The notes of the ``PT_NOTE`` at program header ``index``, as (name, type, desc)."""
+        assert self._map is not None
+        m, pos, end = self._map, offset, offset + size
+        notes = []
+        while end - pos >= _NOTE_HEADER.size:
+            namesz, descsz, n_type = _NOTE_HEADER.unpack_from(m, pos)
+            if namesz == descsz == n_type == 0:
+                break  # a zeroed header ends the list, as in /proc/vmcore
+            where = f"note {len(notes)} at {pos:#x} in program header {index}"
+            name_at = pos + _NOTE_HEADER.size
+            desc_at = name_at + (namesz + 3) // 4 * 4
+            next_at = desc_at + (descsz + 3) // 4 * 4
+            if desc_at > end:
+                raise self._error(
+                    f"malformed {where}: name size {namesz:#x} runs past the segment end ({end:#x})"
+                )
+            if next_at > end:
+                raise self._error(
+                    f"malformed {where}: descriptor size {descsz:#x} runs past the "
+                    f"segment end ({end:#x})"
+                )
+            raw_name = bytes(m[name_at : name_at + namesz])
+            if namesz and raw_name[-1] != 0:
+                raise self._error(f"malformed {where}: name is not NUL-terminated")
+            try:
+                name = raw_name[:-1].decode("ascii")
+            except UnicodeDecodeError:
+                raise self._error(f"malformed {where}: name is not ASCII") from None
+            notes.append((name, n_type, bytes(m[desc_at : desc_at + descsz])))
+            pos = next_at
+        if end - pos < _NOTE_HEADER.size and any(m[pos:end]):
+            raise self._error(
+                f"malformed notes in program header {index}: {end - pos} stray bytes at the end"
+            )
+        return notes
+
+    def _parse_vmcoreinfo(self, desc: bytes) -> dict[str, str]:
+        try:
+            text = desc.rstrip(b"\0").decode("ascii")
+        except UnicodeDecodeError:
+            raise self._error("VMCOREINFO is not ASCII text") from None
+        try:
+            return parse_vmcoreinfo(text)
+        except VmcoreinfoError as e:
+            raise self._error(f"malformed VMCOREINFO: {e}") from None
+
+    def _load(self) -> None:
+        fields = self._check_ident()
+        self._check_tables(fields)
+        size = self.file_size
+        loads: list[tuple[int, int, int, int, int]] = []  # paddr, memsz, filesz, offset, index
+        notes: list[tuple[str, int, bytes]] = []
+        for i, (p_type, offset, _vaddr, paddr, filesz, memsz) in enumerate(self._program_headers()):
+            if p_type == _PT_NULL:
+                continue
+            what = f"program header {i} ({_name(_PT_NAMES, p_type)}"
+            if p_type == _PT_LOAD:
+                what += f", physical {paddr:#x}-{paddr + memsz:#x}"
+            what += ")"
+            if offset + filesz > size:
+                raise self._error(
+                    f"truncated: {what}: data ends at {offset + filesz:#x} "
+                    f"beyond end of file ({size:#x})"
+                )
+            if p_type == _PT_LOAD:
+                if filesz > memsz:
+                    raise self._error(
+                        f"{what}: p_filesz {filesz:#x} is larger than p_memsz {memsz:#x}"
+                    )
+                loads.append((paddr, memsz, filesz, offset, i))
+            elif p_type == _PT_NOTE:
+                notes += self._notes(i, offset, filesz)
+
+        info_notes = [desc for name, _t, desc in notes if name == "VMCOREINFO"]
+        if not info_notes:
+            raise self._error("no VMCOREINFO note")
+        if len(info_notes) > 1:
+            raise self._error(f"{len(info_notes)} VMCOREINFO notes, expected one")
+        self.vmcoreinfo = self._parse_vmcoreinfo(info_notes[0])
+        if self.vmcoreinfo.get("PAGESIZE") != "4096":
+            raise self._error(
+                f"VMCOREINFO PAGESIZE is {self.vmcoreinfo.get('PAGESIZE')!r}, expected '4096'"
+            )
+        try:
+            self.e820 = parse_e820(self.vmcoreinfo)
+        except VmcoreinfoError as e:
+            raise self._error(f"malformed VMCOREINFO: {e}") from None
+        if not self.e820:
+            raise self._error("VMCOREINFO has no E820 lines: the size of RAM is unknown")
+        self.ram_size = max(end for _start, end, _kind in self.e820)
+
+        self.generator: dict[str, Any] = {}
+        for name, _t, desc in notes:
+            if name == "VMINTRO":
+                try:
+                    generator = json.loads(desc.rstrip(b"\0").decode())
+                except ValueError:
+                    raise self._error("VMINTRO note is not valid JSON") from None
+                if not isinstance(generator, dict):
+                    raise self._error("VMINTRO note is not a JSON object")
+                self.generator = generator
+
+        loads.sort()
+        prev_end, prev_index = 0, -1
+        for paddr, memsz, _filesz, _offset, i in loads:
+            if memsz and paddr < prev_end:
+                raise self._error(
+                    f"program headers {prev_index} and {i} overlap in physical memory at {paddr:#x}"
+                )
+            if paddr + memsz > self.ram_size:
+                raise self._error(
+                    f"program header {i} (PT_LOAD, physical {paddr:#x}-{paddr + memsz:#x}) "
+                    f"goes beyond the end of RAM ({self.ram_size:#x})"
+                )
+            if memsz:
+                prev_end, prev_index = paddr + memsz, i
+        stored = [(paddr, filesz, offset) for paddr, _m, filesz, offset, _i in loads if filesz]
+        self.segments: list[tuple[int, int, int]] = stored
+        self._starts = [paddr for paddr, _s, _o in stored]
+        self._ends = [paddr + filesz for paddr, filesz, _o in stored]
+        # file offset = paddr + delta: one addition on the hot path
+        self._deltas = [offset - paddr for paddr, _s, offset in stored]
+        self._np_starts = np.array(self._starts, dtype=np.int64)
+        self._np_ends = np.array(self._ends, dtype=np.int64)
+        self._np_deltas = np.array(self._deltas, dtype=np.int64)
+        self._frame_offsets: np.ndarray | bool | None = None
+
+    # -- reading ------------------------------------------------------------
+
+    def read_phys(self, paddr: int, size: int) -> bytes:
+        """``size`` bytes of physical memory from ``paddr``; RAM not stored reads as zeros.
+
+        :raises PhysicalFault: if any byte lies outside RAM.
+        """
+        i = bisect_right(self._starts, paddr) - 1
+        if i >= 0 and paddr + size <= self._ends[i] and size >= 0:
+            base = paddr + self._deltas[i]
+            return self._map[base : base + size]  # type: ignore[index]
+        return self._read_slow(paddr, size)
+
+    def _read_slow(self, paddr: int, size: int) -> bytes:
+        if size < 0:
+            raise ValueError(f"negative read size {size}")
+        if paddr < 0:
+            raise PhysicalFault(paddr, self.ram_size)
+        if paddr + size > self.ram_size:
+            raise PhysicalFault(max(paddr, self.ram_size), self.ram_size)
+        out = bytearray(size)
+        end = paddr + size
+        i = max(0, bisect_right(self._starts, paddr) - 1)
+        while i < len(self._starts) and self._starts[i] < end:
+            lo, hi = max(paddr, self._starts[i]), min(end, self._ends[i])
+            if lo < hi:
+                base = lo + self._deltas[i]
+                out[lo - paddr : hi - paddr] = self._map[base : base + hi - lo]  # type: ignore[index]
+            i += 1
+        return bytes(out)
+
+    def read_phys_u32(self, paddr: int) -> int:
+        """The little-endian 32-bit word at ``paddr``."""
+        i = bisect_right(self._starts, paddr) - 1
+        if i >= 0 and paddr + 4 <= self._ends[i]:
+            return _U32(self._map, paddr + self._deltas[i])[0]  # type: ignore[arg-type]
+        return _U32(self._read_slow(paddr, 4))[0]
+
+    def read_phys_u64(self, paddr: int) -> int:
+        """The little-endian 64-bit word at ``paddr`` (a PAE page-table entry)."""
+        i = bisect_right(self._starts, paddr) - 1
+        if i >= 0 and paddr + 8 <= self._ends[i]:
+            return _U64(self._map, paddr + self._deltas[i])[0]  # type: ignore[arg-type]
+        return _U64(self._read_slow(paddr, 8))[0]
+
+    def phys_to_file_offset_array(self, paddrs: np.ndarray) -> np.ndarray:
+        """File offsets of many physical addresses at once; -1 where nothing is stored.
+
+        A per-frame table (8 bytes per frame of RAM, built on first use) makes
+        this one gather, whatever the order of the addresses; cores whose
+        segments are not page-aligned fall back to a binary search.
+
+        :param paddrs: integer array of physical addresses (any shape).
+        :return: ``int64`` array of the same shape.
+        """
+        addrs = np.asarray(paddrs).astype(np.int64, copy=False)
+        if self._frame_offsets is None:
+            self._frame_offsets = self._build_frame_offsets()
+        table = self._frame_offsets
+        if table is not False:
+            pfns = addrs >> PAGE_SHIFT
+            out = np.take(table, pfns, mode="clip")
+            out += addrs & (PAGE_SIZE - 1)
+            out[(out < 0) | (pfns >= len(table)) | (addrs < 0)] = -1
+            return out
+        idx = np.searchsorted(self._np_starts, addrs, side="right") - 1
+        np.maximum(idx, 0, out=idx)
+        inside = (addrs >= self._np_starts[idx]) & (addrs < self._np_ends[idx])
+        return np.where(inside, addrs + self._np_deltas[idx], -1)
+
+    def _build_frame_offsets(self) -> np.ndarray | bool:
+        """File offset of every frame of RAM (negative: not stored); False if unaligned."""
+        starts, ends = self._np_starts, self._np_ends
+        if ((starts | ends) & (PAGE_SIZE - 1)).any():
+            return False
+        # Unstored frames hold -PAGE_SIZE: adding an in-page offset keeps them negative.
+        table = np.full(-(-self.ram_size // PAGE_SIZE), -PAGE_SIZE, dtype=np.int64)
+        counts = (ends - starts) >> PAGE_SHIFT
+        if counts.sum():
+            first = np.repeat(np.cumsum(counts) - counts, counts)
+            nth = np.arange(counts.sum(), dtype=np.int64) - first
+            pfns = np.repeat(starts >> PAGE_SHIFT, counts) + nth
+            table[pfns] = np.repeat(starts + self._np_deltas, counts) + (nth << PAGE_SHIFT)
+        return table
+
+    # -- lifetime -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Unmap the file; further reads raise ``ValueError``."""
+        if self._map is not None:
+            self._map.close()
+
+    def __enter__(self) -> CoreFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<CoreFile {self.path.name}: {len(self.segments)} segments, RAM {self.ram_size:#x}>"
