@@ -1,0 +1,240 @@
+"""Writing a simulated kernel's RAM as an ELF32 i386 core file (``NAME.vmcore``).
+
+The layout is what kdump's ``/proc/vmcore`` looks like, so gdb, drgn (through
+libkdumpfile) and crash-style tools can open it:
+
+* the ELF header, then every program header;
+* one ``PT_NOTE`` holding a ``VMCOREINFO`` note (type 0, as the kernel writes
+  it) and a ``VMINTRO`` note (type 1) whose descriptor is the JSON of
+  :attr:`ImageSpec.generator` (version, scenario, seed, arguments);
+* page-aligned ``PT_LOAD`` segments, one per maximal run of non-zero frames
+  (the kernel image is always kept whole). ``p_paddr`` is the physical address;
+  ``p_vaddr`` is ``PAGE_OFFSET + p_paddr`` for lowmem, 0 for highmem, which has
+  no permanent kernel mapping. A run crossing ``max_low_pfn`` is split there.
+
+RAM is streamed frame by frame, so a 4 GiB machine costs host memory and file
+space in proportion to the frames it uses, not to its size. Nothing in the file
+depends on time or host, so the same spec always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from vmintro.image.elf32 import (
+    EHDR_SIZE,
+    EM_386,
+    ET_CORE,
+    EV_CURRENT,
+    PF_R,
+    PF_W,
+    PF_X,
+    PHDR_SIZE,
+    PT_LOAD,
+    PT_NOTE,
+    SHDR_SIZE,
+    Elf32_Ehdr,
+    Elf32_Phdr,
+    atomic_output,
+    build_note,
+)
+from vmintro.image.spec import ImageSpec
+from vmintro.image.vmcoreinfo import build_vmcoreinfo
+from vmintro.sim.physmem import PhysMem
+
+__all__ = [
+    "NT_VMCOREINFO",
+    "NT_VMINTRO",
+    "LoadSegment",
+    "build_notes",
+    "plan_segments",
+    "write_vmcore",
+]
+
+NT_VMCOREINFO = 0
+NT_VMINTRO = 1
+
+_U32_LIMIT = 1 << 32
+# e_phnum is 16 bits and 0xffff means "look in section 0" (PN_XNUM), which
+# many readers do not implement: stay below it, with room for the PT_NOTE and
+# for the few extra splits made after merging.
+_MAX_LOADS = 0xFFFE - 1 - 8
+# p_filesz is 32 bits; 2 GiB pieces keep every size well inside it.
+_MAX_SEGMENT_PAGES = (1 << 31) >> PAGE_SHIFT
+# Frames written per write() call: big enough to amortise the call, small
+# enough to keep the host buffer at 1 MiB.
+_BATCH_PAGES = 256
+
+
+@dataclass(frozen=True)
+class LoadSegment:
+    """One ``PT_LOAD``: ``pages`` frames from frame ``pfn``, mapped at ``vaddr`` (0: none)."""
+
+    pfn: int
+    pages: int
+    vaddr: int
+
+    @property
+    def paddr(self) -> int:
+        return self.pfn << PAGE_SHIFT
+
+    @property
+    def size(self) -> int:
+        return self.pages << PAGE_SHIFT
+
+
+def _merge_close_runs(runs: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
+    """Join runs across the smallest zero gaps until at most ``limit`` remain.
+
+    Storing a few zero frames is the price of staying under ELF's program
+    header count; the gap threshold is the same for every gap, so the result
+    does not depend on anything but the runs.
+    """
+    if len(runs) <= limit:
+        return runs
+    gaps = sorted(b[0] - (a[0] + a[1]) for a, b in zip(runs, runs[1:], strict=False))
+    threshold = gaps[len(runs) - limit - 1]
+    merged = [runs[0]]
+    for pfn, count in runs[1:]:
+        last_pfn, last_count = merged[-1]
+        if pfn - (last_pfn + last_count) <= threshold:
+            merged[-1] = (last_pfn, pfn + count - last_pfn)
+        else:
+            merged.append((pfn, count))
+    return merged
+
+
+def plan_segments(spec: ImageSpec) -> list[LoadSegment]:
+    """The ``PT_LOAD`` segments of ``spec``'s core, in physical order.
+
+    :raises ValueError: if a stored frame lies at or above 4 GiB, which an
+        ELF32 program header cannot address.
+    """
+    start, end = spec.kernel_range
+    keep = range(start >> PAGE_SHIFT, (end + PAGE_SIZE - 1) >> PAGE_SHIFT)
+    runs = _merge_close_runs(list(spec.mem.runs(keep=keep)), _MAX_LOADS)
+    if runs and (runs[-1][0] + runs[-1][1]) << PAGE_SHIFT > _U32_LIMIT:
+        raise ValueError(
+            "a non-zero frame lies above 4 GiB: an ELF32 core cannot hold physical "
+            "addresses that do not fit in 32 bits"
+        )
+    low_end = spec.config.max_low_pfn
+    segments = []
+    for pfn, count in runs:
+        stop = pfn + count
+        while pfn < stop:
+            # Lowmem and highmem differ in p_vaddr, so a run never spans both.
+            limit = low_end if pfn < low_end else stop
+            pages = min(stop, limit, pfn + _MAX_SEGMENT_PAGES) - pfn
+            vaddr = PAGE_OFFSET + (pfn << PAGE_SHIFT) if pfn < low_end else 0
+            segments.append(LoadSegment(pfn, pages, vaddr))
+            pfn += pages
+    return segments
+
+
+def build_notes(spec: ImageSpec) -> bytes:
+    """The contents of the ``PT_NOTE`` segment: VMCOREINFO then VMINTRO."""
+    info = build_vmcoreinfo(spec).encode("ascii")
+    generator = json.dumps(spec.generator, sort_keys=True, separators=(",", ":"))
+    return build_note("VMCOREINFO", NT_VMCOREINFO, info) + build_note(
+        "VMINTRO", NT_VMINTRO, generator.encode()
+    )
+
+
+def _headers(notes_size: int, segments: list[LoadSegment]) -> tuple[bytes, int]:
+    """ELF and program headers followed by nothing; returns them and the first data offset."""
+    phnum = 1 + len(segments)
+    notes_offset = EHDR_SIZE + phnum * PHDR_SIZE
+    offset = -(-(notes_offset + notes_size) // PAGE_SIZE) * PAGE_SIZE
+    data_offset = offset
+    ehdr = Elf32_Ehdr.build(
+        {
+            "e_type": ET_CORE,
+            "e_machine": EM_386,
+            "e_version": EV_CURRENT,
+            "e_entry": 0,
+            "e_phoff": EHDR_SIZE,
+            "e_shoff": 0,
+            "e_flags": 0,
+            "e_ehsize": EHDR_SIZE,
+            "e_phentsize": PHDR_SIZE,
+            "e_phnum": phnum,
+            "e_shentsize": SHDR_SIZE,
+            "e_shnum": 0,
+            "e_shstrndx": 0,
+        }
+    )
+    phdrs = [
+        Elf32_Phdr.build(
+            {
+                "p_type": PT_NOTE,
+                "p_offset": notes_offset,
+                "p_vaddr": 0,
+                "p_paddr": 0,
+                "p_filesz": notes_size,
+                "p_memsz": notes_size,
+                "p_flags": 0,
+                "p_align": 4,
+            }
+        )
+    ]
+    for seg in segments:
+        phdrs.append(
+            Elf32_Phdr.build(
+                {
+                    "p_type": PT_LOAD,
+                    "p_offset": offset,
+                    "p_vaddr": seg.vaddr,
+                    "p_paddr": seg.paddr,
+                    "p_filesz": seg.size,
+                    "p_memsz": seg.size,
+                    "p_flags": PF_R | PF_W | PF_X,
+                    "p_align": PAGE_SIZE,
+                }
+            )
+        )
+        offset += seg.size
+    if offset > _U32_LIMIT:
+        raise ValueError(f"the core would be {offset:#x} bytes: ELF32 file offsets stop at 4 GiB")
+    return ehdr + b"".join(phdrs), data_offset
+
+
+def _write_frames(out: BinaryIO, mem: PhysMem, pfns: Iterable[int]) -> None:
+    batch: list[bytes] = []
+    for pfn in pfns:
+        batch.append(mem.page(pfn))
+        if len(batch) == _BATCH_PAGES:
+            out.write(b"".join(batch))
+            batch.clear()
+    if batch:
+        out.write(b"".join(batch))
+
+
+def write_vmcore(spec: ImageSpec, path: str | os.PathLike[str]) -> None:
+    """Write ``spec``'s RAM and VMCOREINFO to ``path`` atomically.
+
+    Everything that can be checked is checked before the file is created, and a
+    failure while writing leaves any previous ``path`` untouched.
+
+    :raises ValueError: if the memory does not match the machine or cannot be
+        described by an ELF32 core (frames above 4 GiB, a file over 4 GiB).
+    """
+    if spec.mem.size != spec.config.ram:
+        raise ValueError(
+            f"physical memory is {spec.mem.size:#x} bytes but the machine has "
+            f"{spec.config.ram:#x} bytes of RAM"
+        )
+    segments = plan_segments(spec)
+    notes = build_notes(spec)
+    headers, data_offset = _headers(len(notes), segments)
+    with atomic_output(path) as out:
+        out.write(headers)
+        out.write(notes)
+        out.write(bytes(data_offset - len(headers) - len(notes)))
+        for seg in segments:
+            _write_frames(out, spec.mem, range(seg.pfn, seg.pfn + seg.pages))
