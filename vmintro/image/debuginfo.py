@@ -22,6 +22,7 @@ from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from vmintro.image.elf32 import EHDR_SIZE, SHDR_SIZE
 from vmintro.types.model import (
     Array,
     Base,
@@ -140,15 +141,42 @@ def open_elf(source: Source) -> ELFFile:
                 raise DebugInfoError(f"cannot read {os.fspath(source)}: {exc.strerror}") from exc
         else:
             stream = source
+        _check_header(stream)
         elf = _guarded("not a usable ELF file", lambda: ELFFile(stream))
     _guarded("bad section table", lambda: _check_sections(elf))
     return elf
 
 
-def _check_sections(elf: ELFFile) -> None:
-    stream = elf.stream
+def _file_size(stream: BinaryIO) -> int:
     stream.seek(0, io.SEEK_END)
-    file_size = stream.tell()
+    return stream.tell()
+
+
+def _check_header(stream: BinaryIO) -> None:
+    # pyelftools reads the section header table while opening the file and
+    # reports a truncated one obscurely, so check its bounds first.
+    file_size = _file_size(stream)
+    stream.seek(0)
+    header = stream.read(EHDR_SIZE)
+    stream.seek(0)
+    if len(header) < EHDR_SIZE or header[:6] != b"\x7fELF\x01\x01":
+        raise DebugInfoError("not an ELF32 little-endian file")
+    # e_shoff, e_flags, e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx
+    fields = struct.unpack_from("<IIHHHHHH", header, 32)
+    shoff, shentsize, shnum, shstrndx = fields[0], *fields[5:]
+    if shnum and shentsize != SHDR_SIZE:
+        raise DebugInfoError(f"section header size is {shentsize}, not {SHDR_SIZE}")
+    end = shoff + shnum * SHDR_SIZE
+    if end > file_size:
+        raise DebugInfoError(
+            f"section header table ends at {end:#x}, past the end of the file ({file_size:#x})"
+        )
+    if shnum and shstrndx >= shnum:
+        raise DebugInfoError(f"section name table index {shstrndx} out of range")
+
+
+def _check_sections(elf: ELFFile) -> None:
+    file_size = _file_size(elf.stream)
     if elf.elfclass != 32 or not elf.little_endian:
         raise DebugInfoError("not an ELF32 little-endian file")
     for sec in elf.iter_sections():
