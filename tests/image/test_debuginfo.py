@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import random
+import shutil
 import struct
+import subprocess
 import time
 from pathlib import Path
 
@@ -187,6 +189,80 @@ def test_every_model_feature_reads_back() -> None:
     assert cb.spell("cb") == "void (*cb)(struct node *, unsigned int, void *)"
     assert info.variables["head"][1].spell("head") == "node_t *head[3]"
     assert isinstance(strip_typedefs(info.types["nothing_t"]), Void)
+
+
+GCC_SOURCE = r"""
+struct list_head { struct list_head *next, *prev; };
+struct vm_struct { unsigned long flags; void *addr; unsigned long size; struct vm_struct *next; };
+typedef struct { volatile int counter; } atomic_t;
+typedef struct { } spinlock_t;
+struct rw_semaphore { long count; spinlock_t wait_lock; struct list_head wait_list; };
+struct module;
+struct tail {
+    unsigned long swap_address;
+    unsigned dumpable:1, other:3;
+    struct { void *segments; unsigned long cpuvalid; } context;
+};
+union uc { atomic_t usecount; long pad; };
+struct ops {
+    int (*init)(void);
+    void (*ctor)(void *, struct module *, unsigned long);
+    const char name[20];
+    unsigned short map[2][3];
+};
+struct vm_struct *vmlist;
+struct tail tail;
+struct ops ops;
+union uc uc;
+struct rw_semaphore sem;
+"""
+
+
+@pytest.mark.parametrize("flags", ["-gdwarf-2 -gstrict-dwarf", "-gdwarf-4", "-gdwarf-5"])
+def test_reads_what_gcc_writes(tmp_path: Path, flags: str) -> None:
+    """DWARF from a real compiler (older bitfield and location forms included) reads right."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc not installed")
+    src = tmp_path / "k.c"
+    src.write_text(GCC_SOURCE)
+    obj = tmp_path / "k.o"
+    proc = subprocess.run(
+        [gcc, "-m32", "-g", *flags.split(), "-c", str(src), "-o", str(obj)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode:
+        pytest.skip(f"gcc cannot compile for i386 here: {proc.stderr.strip()[:200]}")
+    info = load_debuginfo(obj)
+    kt = kernel_types()
+    for name in ("struct list_head", "struct vm_struct", "struct rw_semaphore"):
+        want, got = kt.struct(name), info.struct(name)
+        assert [(f.name, f.offset, f.type.size) for f in got.fields] == [
+            (f.name, f.offset, f.type.size) for f in want.fields
+        ], name
+        assert got.size == want.size
+    tail = info.struct("struct tail")
+    assert [(f.name, f.offset, f.bit_offset, f.bit_size) for f in tail.fields] == [
+        ("swap_address", 0, 0, 0),
+        ("dumpable", 4, 0, 1),
+        ("other", 4, 1, 3),
+        ("context", 8, 0, 0),
+    ]
+    assert info.types["union uc"].size == 4
+    ops = info.struct("struct ops")
+    assert [f.offset for f in ops.fields] == [0, 4, 8, 28]
+    assert ops.member("init").type.spell("init") == "int (*init)(void)"
+    assert ops.member("ctor").type.spell("ctor") == (
+        "void (*ctor)(void *, struct module *, long unsigned int)"
+    )
+    name, grid = ops.member("name").type, ops.member("map").type
+    assert isinstance(name, Array) and name.count == 20
+    assert isinstance(grid, Array) and grid.count == 2
+    assert isinstance(grid.element, Array) and grid.element.count == 3
+    assert ops.size == 40
+    assert isinstance(info.variables["vmlist"][1], Pointer)
 
 
 def test_parsing_is_fast() -> None:

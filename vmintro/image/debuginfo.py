@@ -301,7 +301,8 @@ class _Converter:
 
     def _variable(self, die: DIE, info: DebugInfo) -> None:
         loc = die.attributes.get("DW_AT_location")
-        if loc is None or loc.form != "DW_FORM_exprloc":
+        # DWARF 2/3 spell an expression as a block; other forms are location lists.
+        if loc is None or not isinstance(loc.value, list):
             return
         expr = loc.value
         if len(expr) != 5 or expr[0] != DW_OP_addr:
