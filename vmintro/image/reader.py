@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from elftools.elf.elffile import ELFFile
+from elftools.elf.enums import ENUM_P_TYPE_BASE
 
 from vmintro.arch.x86 import PAGE_SHIFT, PAGE_SIZE
 from vmintro.image.elf32 import (
@@ -58,14 +59,8 @@ _EM_NAMES = {
     62: "EM_X86_64",
     183: "EM_AARCH64",
 }
-_PT_NAMES = {
-    0: "PT_NULL",
-    1: "PT_LOAD",
-    2: "PT_DYNAMIC",
-    3: "PT_INTERP",
-    4: "PT_NOTE",
-    6: "PT_PHDR",
-}
+# pyelftools reports segment types by name; EM_386 uses the base table only.
+_PT_NAMES = {value: name for name, value in ENUM_P_TYPE_BASE.items() if isinstance(value, int)}
 _P_TYPES_BY_NAME = {name: value for value, name in _PT_NAMES.items()}
 
 
@@ -74,7 +69,7 @@ class ImageError(Exception):
 
     def __init__(self, path: str | os.PathLike[str], message: str) -> None:
         self.path = Path(path)
-        self.message = " ".join(message.split("\n"))
+        self.message = " ".join(message.splitlines())
         super().__init__(f"{self.path.name}: {self.message}")
 
 
@@ -100,9 +95,7 @@ def _name(table: dict[int, str], value: int) -> str:
 
 def _p_type(value: Any) -> int:
     """pyelftools names known segment types; turn them back into numbers."""
-    if isinstance(value, int):
-        return value
-    return _P_TYPES_BY_NAME.get(value, -1)
+    return value if isinstance(value, int) else _P_TYPES_BY_NAME[value]
 
 
 class CoreFile:
@@ -260,20 +253,34 @@ class CoreFile:
     def _load(self) -> None:
         fields = self._check_ident()
         self._check_tables(fields)
+        loads, notes = self._check_segments()
+        self._read_notes(notes)
+        self._index(loads)
+
+    def _check_segments(
+        self,
+    ) -> tuple[list[tuple[int, int, int, int, int]], list[tuple[str, int, bytes]]]:
+        """Bounds of every segment; returns the PT_LOADs and the notes of every PT_NOTE.
+
+        A PT_LOAD is ``(paddr, memsz, filesz, offset, index)``.
+        """
         size = self.file_size
-        loads: list[tuple[int, int, int, int, int]] = []  # paddr, memsz, filesz, offset, index
+        loads: list[tuple[int, int, int, int, int]] = []
         notes: list[tuple[str, int, bytes]] = []
         for i, (p_type, offset, _vaddr, paddr, filesz, memsz) in enumerate(self._program_headers()):
             if p_type == _PT_NULL:
                 continue
-            what = f"program header {i} ({_name(_PT_NAMES, p_type)}"
+            what = f"program header {i} ({_PT_NAMES.get(p_type, f'type {p_type:#x}')}"
             if p_type == _PT_LOAD:
                 what += f", physical {paddr:#x}-{paddr + memsz:#x}"
             what += ")"
             if offset + filesz > size:
+                # Data that starts inside the file was cut; data that starts
+                # past its end comes from a bad offset.
+                problem = "truncated: " if offset < size else ""
                 raise self._error(
-                    f"truncated: {what}: data ends at {offset + filesz:#x} "
-                    f"beyond end of file ({size:#x})"
+                    f"{problem}{what}: data {offset:#x}-{offset + filesz:#x} "
+                    f"goes beyond end of file ({size:#x})"
                 )
             if p_type == _PT_LOAD:
                 if filesz > memsz:
@@ -283,16 +290,20 @@ class CoreFile:
                 loads.append((paddr, memsz, filesz, offset, i))
             elif p_type == _PT_NOTE:
                 notes += self._notes(i, offset, filesz)
+        return loads, notes
 
+    def _read_notes(self, notes: list[tuple[str, int, bytes]]) -> None:
+        """VMCOREINFO (required, and with a RAM map) and the VMINTRO generator note."""
         info_notes = [desc for name, _t, desc in notes if name == "VMCOREINFO"]
         if not info_notes:
             raise self._error("no VMCOREINFO note")
         if len(info_notes) > 1:
             raise self._error(f"{len(info_notes)} VMCOREINFO notes, expected one")
         self.vmcoreinfo = self._parse_vmcoreinfo(info_notes[0])
-        if self.vmcoreinfo.get("PAGESIZE") != "4096":
+        if self.vmcoreinfo.get("PAGESIZE") != str(PAGE_SIZE):
             raise self._error(
-                f"VMCOREINFO PAGESIZE is {self.vmcoreinfo.get('PAGESIZE')!r}, expected '4096'"
+                f"VMCOREINFO PAGESIZE is {self.vmcoreinfo.get('PAGESIZE')!r}, "
+                f"expected '{PAGE_SIZE}'"
             )
         try:
             self.e820 = parse_e820(self.vmcoreinfo)
@@ -313,6 +324,8 @@ class CoreFile:
                     raise self._error("VMINTRO note is not a JSON object")
                 self.generator = generator
 
+    def _index(self, loads: list[tuple[int, int, int, int, int]]) -> None:
+        """Check that PT_LOADs are disjoint and inside RAM; build the lookup tables."""
         loads.sort()
         prev_end, prev_index = 0, -1
         for paddr, memsz, _filesz, _offset, i in loads:
@@ -327,6 +340,7 @@ class CoreFile:
                 )
             if memsz:
                 prev_end, prev_index = paddr + memsz, i
+        # Bytes between p_filesz and p_memsz read as zeros, like RAM no segment stores.
         stored = [(paddr, filesz, offset) for paddr, _m, filesz, offset, _i in loads if filesz]
         self.segments: list[tuple[int, int, int]] = stored
         self._starts = [paddr for paddr, _s, _o in stored]
