@@ -57,7 +57,7 @@ def _static_data(k: Kernel) -> None:
 
 
 def setup_memory(k: Kernel) -> Bootmem:
-    """``setup_memory``: pfn limits, the bootmem bitmap after ``_end``, RAM freed, image reserved."""
+    """``setup_memory``: pfn limits, bootmem bitmap after ``_end``, RAM freed, image reserved."""
     cfg = k.config
     start_pfn = (k.layout.end - PAGE_OFFSET + PAGE_SIZE - 1) // PAGE_SIZE
     for name, value in (

@@ -32,8 +32,11 @@ class Vmalloc:
         self.g = k.paging
         self.vmlist = k.sym("vmlist")
         self.o_next = k.types.offsetof(VM, "next")
-        # Ground truth only: who asked for each live area (by address).
+        # Ground truth only, never read back by the simulator: who asked for each
+        # live area, and the frame each mapped page was given.
         self.owners: dict[int, str] = {}
+        self.frames: dict[int, int] = {}
+        self.freed: list[dict[str, int | str]] = []
 
     # -- vmlist ---------------------------------------------------------------------
 
@@ -124,13 +127,16 @@ class Vmalloc:
         while True:
             pgd = self.pt.pgd_offset_k(address)
             pmd = self.pt.pmd_offset(pgd, address)
-            if not self._alloc_area_pmd(pmd, address, end - address, gfp_mask, prot):
+            span = address & ~(g.pgdir_size - 1)
+            if not self._alloc_area_pmd(pmd, span, address, end - address, gfp_mask, prot):
                 return False
             address = (address + g.pgdir_size) & ~(g.pgdir_size - 1) & MASK32
             if not (address and address < end):
                 return True
 
-    def _alloc_area_pmd(self, pmd: int, address: int, size: int, gfp: int, prot: int) -> bool:
+    def _alloc_area_pmd(
+        self, pmd: int, span: int, address: int, size: int, gfp: int, prot: int
+    ) -> bool:
         g = self.g
         address &= g.pgdir_size - 1
         end = min(address + size, g.pgdir_size)
@@ -138,14 +144,17 @@ class Vmalloc:
             pte = self.pt.pte_alloc(pmd, address)
             if pte is None:
                 return False
-            if not self._alloc_area_pte(pte, address, end - address, gfp, prot):
+            base = span + (address & ~(g.pmd_size - 1))
+            if not self._alloc_area_pte(pte, base, address, end - address, gfp, prot):
                 return False
             address = (address + g.pmd_size) & ~(g.pmd_size - 1)
             pmd += g.entry_size
             if address >= end:
                 return True
 
-    def _alloc_area_pte(self, pte: int, address: int, size: int, gfp: int, prot: int) -> bool:
+    def _alloc_area_pte(
+        self, pte: int, base: int, address: int, size: int, gfp: int, prot: int
+    ) -> bool:
         k, g = self.k, self.g
         address &= g.pmd_size - 1
         end = min(address + size, g.pmd_size)
@@ -156,6 +165,7 @@ class Vmalloc:
             if page is None:
                 return False
             self.pt.set(pte, g.mk_pte(k.page_pfn(page), prot))
+            self.frames[base + address] = k.page_pfn(page)
             address += PAGE_SIZE
             pte += g.entry_size
             if address >= end:
@@ -178,10 +188,12 @@ class Vmalloc:
             if not tmp:
                 break
             if k.get(tmp, VM, "addr") == addr:
+                size = k.get(tmp, VM, "size")
                 k.w32(link, k.get(tmp, VM, "next"))
-                self.vmfree_area_pages(addr, k.get(tmp, VM, "size"))
+                self.vmfree_area_pages(addr, size)
                 k.slab.kfree(tmp)
-                self.owners.pop(addr, None)
+                owner = self.owners.pop(addr, "")
+                self.freed.append({"addr": addr, "size": size, "owner": owner})
                 return True
         k.printk(f"Trying to vfree() nonexistent vm area ({addr:08x})")
         return False
@@ -200,16 +212,17 @@ class Vmalloc:
     def _free_area_pmd(self, pgd: int, address: int, size: int) -> None:
         g = self.g
         pmd = self.pt.pmd_offset(pgd, address)
+        span = address & ~(g.pgdir_size - 1)
         address &= g.pgdir_size - 1
         end = min(address + size, g.pgdir_size)
         while True:
-            self._free_area_pte(pmd, address, end - address)
+            self._free_area_pte(pmd, span + (address & ~(g.pmd_size - 1)), address, end - address)
             address = (address + g.pmd_size) & ~(g.pmd_size - 1)
             pmd += g.entry_size
             if address >= end:
                 return
 
-    def _free_area_pte(self, pmd: int, address: int, size: int) -> None:
+    def _free_area_pte(self, pmd: int, span: int, address: int, size: int) -> None:
         k, g, pt = self.k, self.g, self.pt
         entry = pt.get(pmd)
         if entry == 0:
@@ -225,6 +238,7 @@ class Vmalloc:
         while True:
             page = pt.get(pte)
             pt.set(pte, 0)  # ptep_get_and_clear
+            self.frames.pop(span + address, None)
             address += PAGE_SIZE
             pte += g.entry_size
             if page:

@@ -1,0 +1,72 @@
+"""Freezing a simulated kernel into an :class:`ImageSpec`, with its ground truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vmintro.image.spec import ImageSpec, Symbol
+from vmintro.sim.kernel import LOCAL_VARS, Kernel
+
+__all__ = ["snapshot"]
+
+TRUTH_VERSION = 1
+
+
+def snapshot(k: Kernel, generator: dict[str, Any], extra_truth: dict[str, Any] | None = None) -> ImageSpec:
+    """The kernel's memory, symbols and types, plus what the simulator knows about them.
+
+    The truth is what the simulator recorded as it ran (who owns each area, the
+    frame it gave each page), never something read back from the image.
+    """
+    symbols = []
+    for name, (addr, size, ctype) in sorted(k.layout.symbols.items(), key=lambda s: (s[1][0], s[0])):
+        kind = "object" if ctype is not None else "notype"
+        symbols.append(Symbol(name, addr, size, kind, name in LOCAL_VARS, ctype))
+    cfg = k.config
+    vm = k.vmalloc
+    assert vm is not None
+    areas = []
+    for struct_addr, addr, size, flags in vm.areas():
+        pages = [vm.frames.get(addr + off) for off in range(0, size - 4096, 4096)]
+        areas.append(
+            {
+                "vm_struct": struct_addr,
+                "addr": addr,
+                "size": size,
+                "flags": flags,
+                "owner": vm.owners.get(addr, ""),
+                "pages": pages,
+            }
+        )
+    truth: dict[str, Any] = {
+        "version": TRUTH_VERSION,
+        "config": {
+            "ram": cfg.ram,
+            "highmem": cfg.highmem,
+            "pae": cfg.pae,
+            "pse": cfg.pse,
+        },
+        "page_offset": 0xC0000000,
+        "high_memory": cfg.high_memory,
+        "vmalloc_start": cfg.vmalloc_start,
+        "vmalloc_end": cfg.vmalloc_end,
+        "max_low_pfn": cfg.max_low_pfn,
+        "num_physpages": cfg.num_physpages,
+        "mem_map": k.mem_map,
+        "sizeof_page": k.page_size,
+        "areas": areas,
+        "freed": list(vm.freed),
+        "log": list(k.log),
+        "faults": [],
+    }
+    if extra_truth:
+        truth.update(extra_truth)
+    return ImageSpec(
+        config=cfg,
+        mem=k.mem,
+        types=k.types,
+        symbols=symbols,
+        kernel_range=k.kernel_phys_range,
+        generator=generator,
+        truth=truth,
+    )

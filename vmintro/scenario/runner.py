@@ -1,0 +1,158 @@
+"""Running a scenario on the simulator."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vmintro.arch.x86 import MachineConfig
+from vmintro.scenario.loader import Scenario, ScenarioError, Step
+from vmintro.sim.boot import boot
+from vmintro.sim.errors import KernelBug, SimulationError
+from vmintro.sim.kernel import Kernel
+from vmintro.sim.module import delete_module, insmod
+from vmintro.sim.swap import swapoff, swapon
+
+__all__ = ["RunResult", "machine_config", "run_scenario"]
+
+DEFAULT_SWAP_DEVICE = 0x0302  # /dev/hda2
+
+
+@dataclass
+class RunResult:
+    kernel: Kernel
+    events: list[dict[str, Any]]
+
+
+def machine_config(scen: Scenario, overrides: dict[str, Any]) -> tuple[MachineConfig, int]:
+    """The machine: scenario ``[machine]`` values, overridden by command-line ones."""
+    m = {**scen.machine, **{k: v for k, v in overrides.items() if v is not None}}
+    seed = int(m.pop("seed", 0))
+    highmem = m.get("highmem")
+    if highmem is None:  # CONFIG_HIGHMEM64G (PAE) selects HIGHMEM
+        highmem = bool(m.get("pae", False))
+    try:
+        cfg = MachineConfig(
+            ram=m.get("ram", 64 << 20),
+            highmem=highmem,
+            pae=m.get("pae", False),
+            pse=m.get("pse", True),
+        )
+    except ValueError as e:
+        raise ScenarioError(f"{scen.path}: [machine]: {e}") from None
+    return cfg, seed
+
+
+def run_scenario(
+    scen: Scenario,
+    cfg: MachineConfig,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Boot, then run every step. Kernel failures that a kernel reports (NULL, -ENOMEM)
+    become events; a BUG() stops the run unless the step says ``allow_bug = true``."""
+    rng = random.Random(seed)
+    k = boot(cfg)
+    labels: dict[str, tuple[str, int]] = {}
+    events: list[dict[str, Any]] = []
+    total = len(scen.steps)
+    for step in scen.steps:
+        try:
+            _run_step(k, step, rng, labels, events)
+        except KernelBug as e:
+            if not step.args.get("allow_bug"):
+                raise ScenarioError(f"{step.where(scen.path)}: {e}") from None
+            k.printk(str(e))
+            events.append({"step": step.index + 1, "op": step.op, "bug": str(e)})
+        except SimulationError as e:
+            raise ScenarioError(f"{step.where(scen.path)}: {e}") from None
+        if progress:
+            progress(step.index + 1, total)
+    return RunResult(k, events)
+
+
+def _run_step(
+    k: Kernel,
+    step: Step,
+    rng: random.Random,
+    labels: dict[str, tuple[str, int]],
+    events: list[dict[str, Any]],
+) -> None:
+    a = step.args
+    vm = k.vmalloc
+    assert vm is not None
+    event: dict[str, Any] = {"step": step.index + 1, "op": step.op}
+
+    def label_of(kind: str) -> int:
+        name = a["label"]
+        if name not in labels or labels[name][0] != kind:
+            raise SimulationError(f"no {kind} labelled '{name}' is live")
+        return labels.pop(name)[1]
+
+    if step.op == "boot":
+        return
+    if step.op in ("vmalloc", "vmalloc_dma", "vmalloc_32"):
+        owner = a.get("label", f"{step.op} step {step.index + 1}")
+        addr = getattr(vm, step.op)(a["size"], owner=owner)
+        event.update(size=a["size"], addr=addr or 0, failed=addr is None)
+        if addr is not None and "label" in a:
+            labels[a["label"]] = ("vmalloc", addr)
+    elif step.op == "vfree":
+        addr = label_of("vmalloc") if "label" in a else a["addr"]
+        event.update(addr=addr, found=vm.vfree(addr))
+    elif step.op == "ioremap":
+        owner = a.get("label", f"ioremap step {step.index + 1}")
+        fn = vm.ioremap_nocache if a.get("nocache") else vm.ioremap
+        addr = fn(a["phys"], a["size"], owner=owner)
+        event.update(phys=a["phys"], size=a["size"], addr=addr or 0, failed=addr is None)
+        if addr is not None and "label" in a:
+            labels[a["label"]] = ("ioremap", addr)
+    elif step.op == "iounmap":
+        vm.iounmap(label_of("ioremap"))
+    elif step.op == "swapon":
+        index = swapon(
+            k, a.get("device", DEFAULT_SWAP_DEVICE), a["size"] // 4096, a.get("priority")
+        )
+        event.update(index=index)
+        labels[a.get("label", f"swap{index}")] = ("swap", index)
+    elif step.op == "swapoff":
+        swapoff(k, label_of("swap"))
+    elif step.op == "insmod":
+        mod = insmod(k, a["name"], a["size"], rng, a.get("exports", 4))
+        event.update(name=a["name"], addr=mod)
+    elif step.op == "rmmod":
+        delete_module(k, a["name"])
+    elif step.op == "random":
+        _random_mix(k, a, rng, event)
+    events.append(event)
+
+
+def _random_mix(
+    k: Kernel,
+    a: dict[str, Any],
+    rng: random.Random,
+    event: dict[str, Any],
+) -> None:
+    """A seeded mix of vmalloc and vfree: allocation sizes uniform in pages."""
+    vm = k.vmalloc
+    assert vm is not None
+    lo = max(1, a.get("min_size", 4096) // 4096)
+    hi = max(lo, a.get("max_size", 64 << 10) // 4096)
+    ratio = a.get("free_ratio", 0.3)
+    mine: list[int] = []
+    allocs = frees = failures = 0
+    for _ in range(a["count"]):
+        if mine and rng.random() < ratio:
+            addr = mine.pop(rng.randrange(len(mine)))
+            vm.vfree(addr)
+            frees += 1
+        else:
+            addr = vm.vmalloc(rng.randint(lo, hi) * 4096, owner="random")
+            if addr is None:
+                failures += 1
+            else:
+                mine.append(addr)
+                allocs += 1
+    event.update(allocs=allocs, frees=frees, failures=failures)
