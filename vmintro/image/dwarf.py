@@ -57,6 +57,8 @@ DW_AT_location = 0x02
 DW_AT_name = 0x03
 DW_AT_byte_size = 0x0B
 DW_AT_bit_size = 0x0D
+DW_AT_low_pc = 0x11
+DW_AT_high_pc = 0x12
 DW_AT_language = 0x13
 DW_AT_comp_dir = 0x1B
 DW_AT_const_value = 0x1C
@@ -72,6 +74,8 @@ DW_AT_type = 0x49
 DW_AT_data_bit_offset = 0x6B
 
 # Forms (section 7.5.6)
+DW_FORM_addr = 0x01
+DW_FORM_data4 = 0x06
 DW_FORM_data1 = 0x0B
 DW_FORM_strp = 0x0E
 DW_FORM_udata = 0x0F
@@ -299,7 +303,7 @@ class _Layout:
 
     @staticmethod
     def _value_size(form: int, value: object) -> int:
-        if form in (DW_FORM_ref4, DW_FORM_strp):
+        if form in (DW_FORM_ref4, DW_FORM_strp, DW_FORM_addr, DW_FORM_data4):
             return 4
         if form == DW_FORM_flag_present:
             return 0
@@ -333,6 +337,8 @@ class _Layout:
         if form == DW_FORM_strp:
             assert isinstance(value, str)
             return struct.pack("<I", self._string(value))
+        if form in (DW_FORM_addr, DW_FORM_data4):
+            return struct.pack("<I", value)
         if form == DW_FORM_flag_present:
             return b""
         if form == DW_FORM_data1:
@@ -370,12 +376,17 @@ class _Layout:
         return bytes(self._strtab)
 
 
-def build_dwarf(types: KernelTypes, symbols: Sequence[Symbol]) -> DwarfSections:
+def build_dwarf(
+    types: KernelTypes,
+    symbols: Sequence[Symbol],
+    text_range: tuple[int, int] | None = None,
+) -> DwarfSections:
     """DWARF v4 for every type of ``types`` and every typed object symbol.
 
     Types come in the order of ``types.all_types()``, then ``types.variables``,
     then the symbols', each followed by the types it reaches: the same input
-    always gives the same bytes.
+    always gives the same bytes. ``text_range`` is the kernel's ``.text``
+    [start, end), which the compile unit claims as its code.
     """
     emitter = _TypeEmitter()
     typed = [s for s in symbols if s.kind == "object" and s.ctype is not None]
@@ -395,6 +406,13 @@ def build_dwarf(types: KernelTypes, symbols: Sequence[Symbol]) -> DwarfSections:
     cu.add(DW_AT_language, DW_FORM_udata, DW_LANG_C89)
     cu.add(DW_AT_name, DW_FORM_strp, CU_NAME)
     cu.add(DW_AT_comp_dir, DW_FORM_strp, "/")
+    if text_range is not None and text_range[1] > text_range[0]:
+        # Without this, gdb symbolising an address inside .text (swapper_pg_dir
+        # lives there, as in head.S) finds this unit in its address map but no
+        # block for the address, and warns "pc ... in address map, but not in
+        # symtab".
+        cu.add(DW_AT_low_pc, DW_FORM_addr, text_range[0])
+        cu.add(DW_AT_high_pc, DW_FORM_data4, text_range[1] - text_range[0])
     cu.children = emitter.dies + variables
 
     layout = _Layout()

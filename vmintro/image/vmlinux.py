@@ -174,7 +174,9 @@ def build_vmlinux(spec: ImageSpec) -> bytes:
         )
     )
     sections.append(_Section(".strtab", SHT_STRTAB, data=strtab))
-    for name, data in build_dwarf(spec.types, spec.symbols).items():
+    text = image[0]
+    dwarf = build_dwarf(spec.types, spec.symbols, (text.addr, text.addr + text.size))
+    for name, data in dwarf.items():
         sections.append(_Section(name, SHT_PROGBITS, data=data))
     shstrtab = _StringTable()
     names = [shstrtab.add(s.name) for s in sections]
