@@ -147,7 +147,11 @@ def build_notes(spec: ImageSpec) -> bytes:
 
 
 def _headers(notes_size: int, segments: list[LoadSegment]) -> tuple[bytes, int]:
-    """ELF and program headers followed by nothing; returns them and the first data offset."""
+    """The ELF header and every program header, and the file offset where RAM data starts.
+
+    The notes follow the headers directly; RAM data starts on the next page
+    boundary, so every ``PT_LOAD`` is page-aligned in the file as in memory.
+    """
     phnum = 1 + len(segments)
     notes_offset = EHDR_SIZE + phnum * PHDR_SIZE
     offset = -(-(notes_offset + notes_size) // PAGE_SIZE) * PAGE_SIZE
