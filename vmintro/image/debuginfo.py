@@ -22,7 +22,7 @@ from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from vmintro.image.elf32 import EHDR_SIZE, SHDR_SIZE
+from vmintro.image.elf32 import EHDR_SIZE, SHDR_SIZE, Elf32_Sym
 from vmintro.types.model import (
     Array,
     Base,
@@ -63,7 +63,7 @@ _CU_RELATIVE_REFS = {
 # Qualifiers the model does not represent: read through to the qualified type.
 _TRANSPARENT_TAGS = {"DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_restrict_type"}
 _SYMBOL_KINDS = {"STT_OBJECT": "object", "STT_FUNC": "func"}
-SYM_SIZE = 16  # sizeof(Elf32_Sym)
+SYM_SIZE = Elf32_Sym.sizeof()
 
 # Everything pyelftools, its bundled construct and our own decoding can raise
 # on a malformed file; caught only at the public entry points.
