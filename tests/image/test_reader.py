@@ -387,7 +387,8 @@ def test_drgn_reads_the_core_through_libkdumpfile(tmp_path: Path) -> None:
         ("virt vmalloc page 1", vmalloc_addr + 4096 + 100, 16, False),
         ("virt vmalloc guard", vmalloc_addr + 2 * 4096, 4, False),
     ]
-    # libkdumpfile can crash the process on some cores: keep it out of pytest's.
+    # libkdumpfile's i386 set-up reads vmlist->addr to find VMALLOC_START and can
+    # crash the process when that fails (vmlist NULL): keep it out of pytest's.
     env = dict(os.environ, DRGN_USE_LIBKDUMPFILE_FOR_ELF="1")
     run = subprocess.run(
         [sys.executable, "-c", _DRGN_SCRIPT, str(path), json.dumps(checks)],
