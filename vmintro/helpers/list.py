@@ -1,0 +1,83 @@
+"""Bounded, cycle-checked walks of kernel lists (``include/linux/list.h``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from vmintro.errors import CorruptionError, FaultError
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["list_for_each", "singly_linked"]
+
+DEFAULT_BOUND = 1 << 22
+
+
+def list_for_each(
+    prog: Program, head: int, what: str = "list", bound: int = DEFAULT_BOUND
+) -> Iterator[int]:
+    """``list_for_each``: the address of every ``list_head`` after ``head``.
+
+    Checks each ``next->prev`` back link as ``list_del`` debugging does, stops
+    with :class:`CorruptionError` on a cycle that does not return to ``head``, a
+    broken back link, an unreadable node or more than ``bound`` entries.
+    """
+    seen = {head}
+    prev = head
+    try:
+        pos = prog.read_u32(head)
+    except FaultError as e:
+        raise CorruptionError(f"{what}: head cannot be read: {e}", head) from None
+    count = 0
+    while pos != head:
+        if pos in seen:
+            raise CorruptionError(f"{what}: cycle: entry at {prev:#x} points back to {pos:#x}", prev)
+        count += 1
+        if count > bound:
+            raise CorruptionError(f"{what}: more than {bound} entries", head)
+        try:
+            back = prog.read_u32(pos + 4)
+            nxt = prog.read_u32(pos)
+        except FaultError:
+            raise CorruptionError(
+                f"{what}: entry at {prev:#x} has next {pos:#x}, which cannot be read", prev
+            ) from None
+        if back != prev:
+            raise CorruptionError(
+                f"{what}: entry at {pos:#x} has prev {back:#x}, expected {prev:#x}", pos
+            )
+        seen.add(pos)
+        yield pos
+        prev, pos = pos, nxt
+
+
+def singly_linked(
+    prog: Program, first: int, next_offset: int, what: str, bound: int = DEFAULT_BOUND
+) -> Iterator[int]:
+    """Every node of a NULL-terminated list whose link sits at ``next_offset``.
+
+    A cycle, an unreadable node or more than ``bound`` nodes raise
+    :class:`CorruptionError` naming the node that holds the bad link.
+    """
+    seen: set[int] = set()
+    holder = None
+    node = first
+    while node:
+        if node in seen:
+            raise CorruptionError(
+                f"{what}: cycle: node at {holder:#x} links back to {node:#x}", holder
+            )
+        if len(seen) >= bound:
+            raise CorruptionError(f"{what}: more than {bound} nodes", node)
+        try:
+            nxt = prog.read_u32(node + next_offset)
+        except FaultError:
+            where = f"node at {holder:#x}" if holder is not None else "the list head"
+            raise CorruptionError(
+                f"{what}: {where} links to {node:#x}, which cannot be read", holder
+            ) from None
+        seen.add(node)
+        yield node
+        holder, node = node, nxt

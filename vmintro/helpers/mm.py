@@ -1,0 +1,153 @@
+"""``struct page`` helpers (``include/linux/mm.h``, ``include/asm-i386/page.h``)."""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from vmintro.errors import FaultError
+from vmintro.types.flags import PAGE_FLAGS, ZONE_NAMES, ZONE_SHIFT
+
+if TYPE_CHECKING:
+    from vmintro.object import Object
+    from vmintro.program import Program
+
+__all__ = [
+    "PFN_PHYS",
+    "decode_page_flags",
+    "page_address",
+    "page_count",
+    "page_flag_names",
+    "page_to_pfn",
+    "page_zone",
+    "page_zone_index",
+    "pfn_to_page",
+    "pfn_valid",
+    "virt_to_page",
+    "virt_to_pfn",
+]
+
+_FLAG_NAMES = sorted(((bit, name) for name, bit in PAGE_FLAGS.items()))
+
+
+_MEM_MAP: weakref.WeakKeyDictionary[Program, tuple[int, int]] = weakref.WeakKeyDictionary()
+
+
+def _mem_map(prog: Program) -> tuple[int, int]:
+    """(mem_map, sizeof(struct page)): read once per program, both fixed after boot."""
+    cached = _MEM_MAP.get(prog)
+    if cached is None:
+        cached = (prog["mem_map"].value_(), prog.type("struct page").size)
+        _MEM_MAP[prog] = cached
+    return cached
+
+
+def PFN_PHYS(pfn: int) -> int:  # noqa: N802 - the kernel's macro name
+    """``PFN_PHYS``: the physical address of frame ``pfn``."""
+    return pfn << PAGE_SHIFT
+
+
+def pfn_to_page(prog: Program, pfn: int) -> Object:
+    """``pfn_to_page``: ``mem_map + pfn``.
+
+    :return: ``struct page *``
+    """
+    from vmintro.object import Object
+
+    mem_map, size = _mem_map(prog)
+    return Object(prog, "struct page *", mem_map + pfn * size)
+
+
+def page_to_pfn(page: Object | int, prog: Program | None = None) -> int:
+    """``page_to_pfn``: ``page - mem_map`` (i386 has one ``mem_map`` from pfn 0).
+
+    :param page: ``struct page *``, or its address with ``prog`` given.
+    """
+    if prog is None:
+        prog = page.prog_  # type: ignore[union-attr]
+    mem_map, size = _mem_map(prog)
+    return (int(page) - mem_map) // size
+
+
+def pfn_valid(prog: Program, pfn: int) -> bool:
+    """``VALID_PAGE``: ``pfn < max_mapnr``."""
+    return 0 <= pfn < prog["max_mapnr"].value_()
+
+
+def virt_to_pfn(addr: int) -> int:
+    """``__pa(addr) >> PAGE_SHIFT`` for a direct-mapped (lowmem) address."""
+    return (addr - PAGE_OFFSET) >> PAGE_SHIFT
+
+
+def virt_to_page(prog: Program, addr: int) -> Object:
+    """``virt_to_page``: ``mem_map + (__pa(addr) >> PAGE_SHIFT)``; lowmem addresses only.
+
+    :raises ValueError: for an address outside the direct map.
+    """
+    if not PAGE_OFFSET <= addr < prog.high_memory:
+        raise ValueError(f"virt_to_page({addr:#x}): not a direct-mapped address")
+    return pfn_to_page(prog, virt_to_pfn(addr))
+
+
+def page_zone_index(page: Object) -> int:
+    """The zone number kept in the top byte of ``page->flags`` (``ZONE_SHIFT``)."""
+    return page.flags.value_() >> ZONE_SHIFT
+
+
+def page_zone(page: Object) -> Object:
+    """``page_zone``: ``zone_table[page->flags >> ZONE_SHIFT]``.
+
+    :return: ``zone_t *``
+    """
+    return page.prog_["zone_table"][page_zone_index(page)]
+
+
+def page_count(page: Object) -> int:
+    """``page_count``: ``atomic_read(&page->count)``."""
+    return page.count.counter.value_()
+
+
+def page_flag_names(flags: int) -> list[str]:
+    """The ``PG_*`` names of the set bits of a ``page->flags`` value (zone byte excluded)."""
+    names = [name for bit, name in _FLAG_NAMES if flags >> bit & 1]
+    known = sum(1 << bit for bit, _ in _FLAG_NAMES)
+    unknown = flags & ((1 << ZONE_SHIFT) - 1) & ~known
+    names += [f"bit{bit}" for bit in range(ZONE_SHIFT) if unknown >> bit & 1]
+    return names
+
+
+def decode_page_flags(page: Object | int) -> str:
+    """``page->flags`` decoded as drgn does: ``"PG_reserved|PG_slab"``, with the zone.
+
+    >>> decode_page_flags(0x01004000)
+    'PG_reserved zone=Normal'
+    """
+    flags = page if isinstance(page, int) else page.flags.value_()
+    zone = flags >> ZONE_SHIFT
+    zone_name = ZONE_NAMES[zone] if zone < len(ZONE_NAMES) else str(zone)
+    return f"{'|'.join(page_flag_names(flags)) or '0'} zone={zone_name}"
+
+
+def page_address(page: Object) -> int:
+    """``page_address``: the page's kernel virtual address, or 0 for an unmapped highmem page.
+
+    HIGHMEM kernels keep it in ``page->virtual``; others compute ``__va`` of the frame.
+    """
+    prog = page.prog_
+    if prog.type("struct page").has_member("virtual"):  # type: ignore[attr-defined]
+        return page.virtual.value_()
+    pfn = page_to_pfn(page)
+    addr = PAGE_OFFSET + pfn * PAGE_SIZE
+    return addr if addr < prog.high_memory else 0
+
+
+def read_page(prog: Program, pfn: int) -> bytes:
+    """The 4096 bytes of frame ``pfn``.
+
+    :raises FaultError: when the frame is outside RAM.
+    """
+    try:
+        return prog.read(PFN_PHYS(pfn), PAGE_SIZE, physical=True)
+    except FaultError:
+        raise
