@@ -1,0 +1,62 @@
+"""The exceptions vmintro raises, one hierarchy under :class:`VmintroError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptionError",
+    "FaultError",
+    "ObjectNotFoundError",
+    "VmintroError",
+]
+
+
+class VmintroError(Exception):
+    """Base class of every error vmintro raises on purpose."""
+
+
+class FaultError(VmintroError):
+    """Memory at ``address`` could not be read.
+
+    ``address`` is the address that was asked for: virtual unless the read was
+    physical. The message says why, naming the page-table entry that stopped
+    the walk when there is one::
+
+        read of 0xc8801000: page not present (pte 0x00000000 at 0xc0345ff0)
+    """
+
+    def __init__(self, address: int, message: str | None = None) -> None:
+        self.address = address
+        self.message = message if message is not None else f"could not read {address:#x}"
+        super().__init__(address, self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ObjectNotFoundError(VmintroError, KeyError):
+    """No symbol, variable or type of that name (a :class:`LookupError`, as in drgn)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        # KeyError would show the repr of its argument, quotes included.
+        return self.message
+
+
+class CorruptionError(VmintroError):
+    """Kernel data that cannot be right: a list cycle, a pointer outside the kernel.
+
+    ``address`` locates the offending data (the node, entry or pointer).
+    """
+
+    def __init__(self, message: str, address: int | None = None) -> None:
+        self.message = message
+        self.address = address
+        super().__init__(message, address)
+
+    def __str__(self) -> str:
+        if self.address is None:
+            return self.message
+        return f"{self.message} (at {self.address:#x})"
