@@ -33,7 +33,9 @@ def list_for_each(
     count = 0
     while pos != head:
         if pos in seen:
-            raise CorruptionError(f"{what}: cycle: entry at {prev:#x} points back to {pos:#x}", prev)
+            raise CorruptionError(
+                f"{what}: cycle: entry at {prev:#x} points back to {pos:#x}", prev
+            )
         count += 1
         if count > bound:
             raise CorruptionError(f"{what}: more than {bound} entries", head)
