@@ -1,0 +1,305 @@
+"""The program being debugged: memory, symbols, types and address translation.
+
+Modelled on drgn's ``Program``::
+
+    >>> prog["vmlist"].addr
+    Object(prog, 'void *', address=0xc1234564)
+    >>> hex(prog.translate(0xc8801000))
+    '0x7ff4000'
+
+Every kernel virtual address goes through :meth:`Program.translate`: lowmem
+by ``__pa`` (``vaddr - PAGE_OFFSET``), everything else by walking
+``swapper_pg_dir``, the page table that ``vmalloc`` and ``ioremap`` write.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import construct as cs
+
+from vmintro.arch.x86 import (
+    FIXADDR_TOP,
+    MAXMEM,
+    PAGE_OFFSET,
+    PAGE_SIZE,
+    PKMAP_BASE,
+    SWAPPER_PG_DIR,
+    VMALLOC_OFFSET,
+    Paging,
+)
+from vmintro.backend import Backend
+from vmintro.errors import FaultError, ObjectNotFoundError
+from vmintro.pagewalk import PageWalker, Walk
+from vmintro.types.model import Array, CType, Pointer, Void, to_construct
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vmintro.object import Object
+
+__all__ = ["Program", "Symbol"]
+
+_U8 = struct.Struct("<B")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_ARRAY_SUFFIX = re.compile(r"\s*\[\s*(\d+|0x[0-9a-fA-F]+)\s*\]$")
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A kernel ELF symbol: ``kind`` is ``"object"``, ``"func"`` or ``"notype"``."""
+
+    name: str
+    address: int
+    size: int
+    kind: str
+
+    def __contains__(self, address: int) -> bool:
+        if self.size == 0:
+            return address == self.address
+        return self.address <= address < self.address + self.size
+
+    def __str__(self) -> str:
+        return f"{self.address:#010x} ({self.kind}, {self.size} bytes) {self.name}"
+
+
+class Program:
+    """A kernel's memory, symbols and types, from one :class:`~vmintro.backend.Backend`."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.config: dict[str, Any] = dict(backend.config())
+        self.pae = bool(self.config.get("pae", False))
+        self.highmem = bool(self.config.get("highmem", False)) or self.pae
+        self.osrelease = str(self.config.get("osrelease", ""))
+        self.ram_size = int(self.config.get("ram_size", 0))
+        self.paging = Paging(self.pae)
+        self.page_offset = PAGE_OFFSET
+
+        self._symbols = {
+            name: Symbol(name, addr, size, kind)
+            for name, (addr, size, kind) in backend.symbols().items()
+        }
+        by_address = sorted(self._symbols.values(), key=lambda s: (s.address, -s.size))
+        self._sym_addrs = [s.address for s in by_address]
+        self._sym_sorted = by_address
+        self._sym_max_size = max((s.size for s in by_address), default=0)
+        self._types = backend.types()
+        self._variables = backend.variables()
+        self._parsed_types: dict[str, CType] = {}
+        self._constructs: dict[CType, cs.Construct] = {}
+
+        sym = self._symbols.get("swapper_pg_dir")
+        self.swapper_pg_dir = (sym.address if sym else SWAPPER_PG_DIR) - PAGE_OFFSET
+        self.high_memory = self._read_high_memory()
+        # Past high_memory (or with a nonsensical high_memory) every address walks.
+        self._lowmem_end = min(max(self.high_memory, PAGE_OFFSET), 1 << 32)
+        self.walker = PageWalker(
+            backend.read_phys, self.paging, self.swapper_pg_dir, self._lowmem_end - PAGE_OFFSET
+        )
+
+    def __repr__(self) -> str:
+        mode = "PAE" if self.pae else ("HIGHMEM" if self.highmem else "2-level")
+        return f"<Program {self.osrelease} i386 {mode} ram={self.ram_size:#x}>"
+
+    # -- facts of the address space ------------------------------------------------------
+
+    def _read_high_memory(self) -> int:
+        """``high_memory`` as the kernel stored it, or what ``mem_init`` would have set."""
+        var = self._variables.get("high_memory")
+        if var is not None and var[0] >= PAGE_OFFSET:
+            try:
+                return _U32.unpack(self.backend.read_phys(var[0] - PAGE_OFFSET, 4))[0]
+            except FaultError:
+                pass
+        return PAGE_OFFSET + min(self.ram_size, MAXMEM)
+
+    @property
+    def vmalloc_start(self) -> int:
+        """``VMALLOC_START``: the 8 MiB boundary 8..16 MiB above ``high_memory``."""
+        return (self.high_memory + 2 * VMALLOC_OFFSET - 1) & ~(VMALLOC_OFFSET - 1)
+
+    @property
+    def vmalloc_end(self) -> int:
+        """``VMALLOC_END``: below the pkmap area (HIGHMEM) or below the fixmap."""
+        if self.highmem:
+            return PKMAP_BASE - 2 * PAGE_SIZE
+        # FIXADDR_START = FIXADDR_TOP here: the only permanent fixmap slots of this
+        # uniprocessor, APIC-less build are the kmap ones, and they need HIGHMEM.
+        return FIXADDR_TOP - 2 * PAGE_SIZE
+
+    # -- memory --------------------------------------------------------------------------
+
+    def read(self, address: int, size: int, physical: bool = False) -> bytes:
+        """``size`` bytes at ``address``.
+
+        :raises FaultError: at the first address that cannot be read.
+        """
+        if physical:
+            return self.backend.read_phys(address, size)
+        if PAGE_OFFSET <= address and address + size <= self._lowmem_end:
+            try:
+                return self.backend.read_phys(address - PAGE_OFFSET, size)
+            except FaultError:
+                pass  # RAM ends below high_memory: find the first bad page below
+        out = bytearray()
+        while size > 0:
+            chunk = min(size, PAGE_SIZE - (address & (PAGE_SIZE - 1)))
+            paddr = self.translate(address)
+            try:
+                out += self.backend.read_phys(paddr, chunk)
+            except FaultError:
+                raise FaultError(
+                    address, f"read of {address:#x}: physical {paddr:#x} is outside RAM"
+                ) from None
+            address += chunk
+            size -= chunk
+        return bytes(out)
+
+    def read_u8(self, address: int, physical: bool = False) -> int:
+        return _U8.unpack(self.read(address, 1, physical))[0]
+
+    def read_u16(self, address: int, physical: bool = False) -> int:
+        return _U16.unpack(self.read(address, 2, physical))[0]
+
+    def read_u32(self, address: int, physical: bool = False) -> int:
+        return _U32.unpack(self.read(address, 4, physical))[0]
+
+    def read_u64(self, address: int, physical: bool = False) -> int:
+        return _U64.unpack(self.read(address, 8, physical))[0]
+
+    # -- address translation -------------------------------------------------------------
+
+    def translate(self, vaddr: int) -> int:
+        """Physical address of kernel virtual address ``vaddr``.
+
+        :raises FaultError: naming the page-table entry that is not present.
+        """
+        if PAGE_OFFSET <= vaddr < self._lowmem_end:
+            return vaddr - PAGE_OFFSET
+        return self.walker.translate(vaddr)
+
+    def translate_many(self, vaddrs: np.ndarray) -> np.ndarray:
+        """:meth:`translate` for an array of addresses: int64 physical, -1 where it faults."""
+        return self.walker.translate_many(vaddrs, direct_map=(PAGE_OFFSET, self._lowmem_end))
+
+    def follow_pte(self, vaddr: int, pgd: int | None = None) -> Walk:
+        """Every entry of the walk for ``vaddr`` (from ``swapper_pg_dir`` unless ``pgd``
+        gives another table's physical address), then the physical address or the fault.
+        """
+        return self.walker.walk(vaddr, pgd)
+
+    # -- symbols, types, variables -------------------------------------------------------
+
+    def symbol(self, name_or_address: str | int) -> Symbol:
+        """The symbol called ``name``, or the one whose extent contains an address.
+
+        :raises ObjectNotFoundError: when there is none.
+        """
+        if isinstance(name_or_address, str):
+            try:
+                return self._symbols[name_or_address]
+            except KeyError:
+                raise ObjectNotFoundError(f"could not find symbol '{name_or_address}'") from None
+        sym = self.symbol_at(int(name_or_address))
+        if sym is None:
+            raise ObjectNotFoundError(f"no symbol contains {int(name_or_address):#x}")
+        return sym
+
+    def symbol_at(self, address: int) -> Symbol | None:
+        """The symbol containing ``address`` (a sized one in preference), or None."""
+        i = bisect.bisect_right(self._sym_addrs, address) - 1
+        exact = None
+        while i >= 0 and self._sym_addrs[i] + self._sym_max_size >= address:
+            sym = self._sym_sorted[i]
+            if sym.size and address < sym.address + sym.size:
+                return sym
+            if exact is None and sym.size == 0 and sym.address == address:
+                exact = sym
+            i -= 1
+        return exact
+
+    def symbols(self) -> list[Symbol]:
+        """Every symbol, by address."""
+        return list(self._sym_sorted)
+
+    def type(self, name: str | CType) -> CType:
+        """The type C spells ``name``: ``"struct vm_struct"``, ``"pte_t"``,
+        ``"struct page *"``, ``"char [16]"``.
+
+        :raises ObjectNotFoundError: for an unknown type name.
+        """
+        if isinstance(name, CType):
+            return name
+        ctype = self._parsed_types.get(name)
+        if ctype is None:
+            ctype = self._parsed_types[name] = self._parse_type(name)
+        return ctype
+
+    def _parse_type(self, text: str) -> CType:
+        spelled = text.strip()
+        dims = []
+        while m := _ARRAY_SUFFIX.search(spelled):
+            dims.append(int(m.group(1), 0))
+            spelled = spelled[: m.start()]
+        stars = spelled.count("*")
+        base = " ".join(spelled.replace("*", " ").split())
+        if spelled.replace(" ", "").rstrip("*").count("*"):
+            raise ObjectNotFoundError(f"cannot parse type '{text}'")
+        ctype: CType
+        if base == "void":
+            ctype = Void()
+        elif base in self._types:
+            ctype = self._types[base]
+        else:
+            raise ObjectNotFoundError(f"could not find type '{base}'")
+        for _ in range(stars):
+            ctype = Pointer(ctype)
+        for count in reversed(dims):
+            ctype = Array(ctype, count)
+        return ctype
+
+    def types(self) -> dict[str, CType]:
+        """Every named type, by C spelling."""
+        return dict(self._types)
+
+    def variable(self, name: str) -> tuple[int, CType]:
+        """Address and type of global variable ``name``."""
+        try:
+            return self._variables[name]
+        except KeyError:
+            if name in self._symbols:
+                msg = f"'{name}' is a symbol without a type"
+            else:
+                msg = f"could not find variable '{name}'"
+            raise ObjectNotFoundError(msg) from None
+
+    def object(self, name: str) -> Object:
+        """The global variable ``name`` as a typed :class:`~vmintro.object.Object`."""
+        from vmintro.object import Object
+
+        address, ctype = self.variable(name)
+        return Object(self, ctype, address=address)
+
+    def __getitem__(self, name: str) -> Object:
+        return self.object(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._variables
+
+    def construct_for(self, ctype: CType) -> cs.Construct:
+        """The construct parsing ``ctype`` (built from the type once, then reused)."""
+        con = self._constructs.get(ctype)
+        if con is None:
+            con = self._constructs[ctype] = to_construct(ctype)
+        return con
+
+    def clear_caches(self) -> None:
+        """Forget decoded page tables; only needed when the memory underneath changes."""
+        self.walker.clear_cache()
