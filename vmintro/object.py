@@ -1,0 +1,553 @@
+"""Typed values in the kernel's memory, modelled on drgn's ``Object``.
+
+An object is either a *reference* (a type and an address: nothing is read until
+a value is needed) or a *value* (a type and the bytes or integer it holds)::
+
+    >>> vmlist = prog["vmlist"]
+    >>> vmlist.next.addr            # pointers to structs dereference, as C's ->
+    Object(prog, 'void *', address=0xc1234574)
+    >>> mem_map[pfn].flags.value_()
+    16384
+
+Member names are attributes; everything else ends with an underscore
+(``value_()``, ``address_``, ``type_``) so the two never clash. Structs and
+arrays are parsed by construct structs built from their type, never from
+offsets written here.
+"""
+
+from __future__ import annotations
+
+import operator
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from vmintro.cprint import format_object
+from vmintro.types.model import (
+    Array,
+    Base,
+    CType,
+    Enum,
+    Function,
+    Pointer,
+    Struct,
+    Void,
+    strip_typedefs,
+)
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["Object", "cast", "container_of"]
+
+_ADDRESS_MASK = 0xFFFFFFFF
+_INT = Base("int", 4, True)
+_LONG = Base("long", 4, True)
+
+
+def _is_scalar(t: CType) -> bool:
+    return isinstance(t, (Base, Pointer, Enum))
+
+
+def _scalar_format(t: CType) -> struct.Struct:
+    signed = isinstance(t, Base) and t.signed
+    code = {1: "b", 2: "h", 4: "i", 8: "q"}[t.size]
+    return struct.Struct("<" + (code if signed else code.upper()))
+
+
+def _truncate(t: CType, value: int) -> int:
+    """``value`` converted to C type ``t`` (wrapping, as the conversion does in C)."""
+    bits = 8 * t.size
+    value &= (1 << bits) - 1
+    if isinstance(t, Base) and t.signed and value >> (bits - 1):
+        value -= 1 << bits
+    return value
+
+
+def _element_size(t: Pointer) -> int:
+    target = strip_typedefs(t.target)
+    if isinstance(target, (Void, Function)) or (isinstance(target, Struct) and not target.complete):
+        raise TypeError(f"cannot do arithmetic on '{t.c_name}': target has no size")
+    return target.size
+
+
+class Object:
+    """A typed value: ``Object(prog, "struct page", address=0xc1000020)`` or
+    ``Object(prog, "unsigned long", 42)``.
+    """
+
+    __slots__ = ("prog_", "type_", "address_", "_value")
+
+    prog_: Program
+    type_: CType
+    address_: int | None
+
+    def __init__(
+        self,
+        prog: Program,
+        type: str | CType,
+        value: Any = None,
+        *,
+        address: int | None = None,
+    ) -> None:
+        if (value is None) == (address is None):
+            raise ValueError("an Object needs exactly one of value and address")
+        self.prog_ = prog
+        self.type_ = prog.type(type)
+        self.address_ = address
+        self._value = None if value is None else _coerce(self.type_, value)
+
+    @classmethod
+    def _make(
+        cls, prog: Program, ctype: CType, address: int | None = None, value: Any = None
+    ) -> Object:
+        obj = object.__new__(cls)
+        obj.prog_ = prog
+        obj.type_ = ctype
+        obj.address_ = address
+        obj._value = value
+        return obj
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _raw(self) -> bytes:
+        """The object's bytes: read from memory for a reference."""
+        if self.address_ is not None:
+            return self.prog_.read(self.address_, self.type_.size)
+        if isinstance(self._value, int):
+            return _scalar_format(strip_typedefs(self.type_)).pack(self._value)
+        return self._value
+
+    def _int(self) -> int:
+        """The value of a scalar, or the address an array decays to."""
+        t = strip_typedefs(self.type_)
+        if _is_scalar(t):
+            if self._value is not None:
+                return self._value
+            return _scalar_format(t).unpack(self.prog_.read(self.address_, t.size))[0]
+        if isinstance(t, Array) and self.address_ is not None:
+            return self.address_
+        raise TypeError(f"'{self.type_.c_name}' is not an integer or pointer")
+
+    def _tree(self) -> Any:
+        """The value as plain Python data (ints, bytes for char arrays, lists, dicts)."""
+        t = strip_typedefs(self.type_)
+        if _is_scalar(t):
+            return self._int()
+        if not isinstance(t, (Struct, Array)):
+            raise TypeError(f"'{self.type_.c_name}' has no value")
+        raw = self._raw()
+        return _decode(self.prog_, t, self.prog_.construct_for(self.type_).parse(raw), raw, 0)
+
+    def value_(self) -> Any:
+        """The value as Python data: int for integers and pointers, dict for structs,
+        list for arrays, str for char arrays (up to the first NUL).
+        """
+        return _stringify(strip_typedefs(self.type_), self._tree())
+
+    def read_(self) -> Object:
+        """A value object holding what a reference's memory holds now."""
+        if self.address_ is None:
+            return self
+        t = strip_typedefs(self.type_)
+        value = self._int() if _is_scalar(t) else self._raw()
+        return Object._make(self.prog_, self.type_, value=value)
+
+    def string_(self, limit: int = 4096) -> bytes:
+        """The NUL-terminated string a ``char *`` points at or a ``char []`` holds."""
+        t = strip_typedefs(self.type_)
+        if isinstance(t, Array):
+            data = self._raw()
+        elif isinstance(t, Pointer):
+            data = _read_string(self.prog_, self._int(), limit)
+        else:
+            raise TypeError(f"'{self.type_.c_name}' is not a string")
+        return data.split(b"\0", 1)[0]
+
+    # -- navigation ----------------------------------------------------------------------
+
+    def member_(self, name: str) -> Object:
+        """Member ``name`` (``"lru"``, ``"free_area[3].map"``); through a pointer, as ``->``."""
+        t = strip_typedefs(self.type_)
+        if isinstance(t, Pointer):
+            return self.deref().member_(name)
+        if not isinstance(t, Struct):
+            raise TypeError(f"'{self.type_.c_name}' is not a structure or union")
+        try:
+            offset, ctype = t.resolve(name)
+            field = t.member(name) if name.isidentifier() else None
+        except KeyError:
+            raise LookupError(f"'{self.type_.c_name}' has no member '{name}'") from None
+        if field is not None and field.bit_size:
+            raw = (
+                self.prog_.read(self.address_ + offset, ctype.size)
+                if (self.address_ is not None)
+                else self._value[offset : offset + ctype.size]
+            )
+            word = _scalar_format(strip_typedefs(ctype)).unpack(raw)[0]
+            bits = (word >> field.bit_offset) & ((1 << field.bit_size) - 1)
+            return Object._make(self.prog_, ctype, value=bits)
+        if self.address_ is not None:
+            return Object._make(self.prog_, ctype, address=self.address_ + offset)
+        return _from_bytes(self.prog_, ctype, self._value[offset : offset + ctype.size])
+
+    def __getattr__(self, name: str) -> Object:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self.member_(name)
+        except (LookupError, TypeError) as e:
+            raise AttributeError(str(e)) from None
+
+    def __dir__(self) -> list[str]:
+        names = set(super().__dir__())
+        t = strip_typedefs(self.type_)
+        if isinstance(t, Pointer):
+            t = strip_typedefs(t.target)
+        if isinstance(t, Struct):
+            names.update(f.name for f in t.fields if f.name)
+        return sorted(names)
+
+    def __getitem__(self, index: Any) -> Object:
+        """``ptr[i]`` (``mem_map[pfn]``) or ``array[i]``."""
+        i = operator.index(index)
+        t = strip_typedefs(self.type_)
+        if isinstance(t, Pointer):
+            size = _element_size(t)
+            address = (self._int() + i * size) & _ADDRESS_MASK
+            return Object._make(self.prog_, t.target, address=address)
+        if isinstance(t, Array):
+            size = t.element.size
+            if self.address_ is not None:
+                return Object._make(self.prog_, t.element, address=self.address_ + i * size)
+            if not 0 <= i < t.count:
+                raise IndexError(f"index {i} out of range for '{self.type_.c_name}'")
+            return _from_bytes(self.prog_, t.element, self._value[i * size : (i + 1) * size])
+        raise TypeError(f"'{self.type_.c_name}' is not an array or pointer")
+
+    def deref(self) -> Object:
+        """``*ptr``: the object a pointer points at (the first element of an array)."""
+        t = strip_typedefs(self.type_)
+        if isinstance(t, Pointer):
+            return Object._make(self.prog_, t.target, address=self._int())
+        if isinstance(t, Array):
+            return self[0]
+        raise TypeError(f"cannot dereference '{self.type_.c_name}'")
+
+    def address_of_(self) -> Object:
+        """``&obj``: a pointer value to a reference object."""
+        if self.address_ is None:
+            raise ValueError("cannot take the address of a value")
+        return Object._make(self.prog_, Pointer(self.type_), value=self.address_)
+
+    # -- Python protocols ----------------------------------------------------------------
+
+    def __int__(self) -> int:
+        return self._int()
+
+    def __index__(self) -> int:
+        return self._int()
+
+    def __bool__(self) -> bool:
+        return self._int() != 0
+
+    def __format__(self, spec: str) -> str:
+        return format(self._int(), spec) if spec else str(self)
+
+    def __repr__(self) -> str:
+        type_name = self.type_.c_name
+        if self.address_ is not None:
+            return f"Object(prog, '{type_name}', address={self.address_:#x})"
+        t = strip_typedefs(self.type_)
+        if isinstance(t, Pointer):
+            return f"Object(prog, '{type_name}', value={self._value:#x})"
+        return f"Object(prog, '{type_name}', value={self.value_()!r})"
+
+    def __str__(self) -> str:
+        return format_object(self.prog_, self.type_, self._tree())
+
+    # -- comparison and arithmetic -------------------------------------------------------
+
+    def _compare(self, other: Any, op: Callable[[int, int], bool]) -> Any:
+        b = _operand(other)
+        if b is NotImplemented or not _is_scalar_like(self):
+            return NotImplemented
+        return op(self._int(), b)
+
+    def __eq__(self, other: Any) -> Any:
+        return self._compare(other, operator.eq)
+
+    def __ne__(self, other: Any) -> Any:
+        return self._compare(other, operator.ne)
+
+    def __lt__(self, other: Any) -> Any:
+        return self._compare(other, operator.lt)
+
+    def __le__(self, other: Any) -> Any:
+        return self._compare(other, operator.le)
+
+    def __gt__(self, other: Any) -> Any:
+        return self._compare(other, operator.gt)
+
+    def __ge__(self, other: Any) -> Any:
+        return self._compare(other, operator.ge)
+
+    __hash__ = None  # type: ignore[assignment]  # values change under a reference
+
+    def _pointer_type(self) -> Pointer | None:
+        """The pointer type this object is or decays to (an array decays), else None."""
+        t = strip_typedefs(self.type_)
+        if isinstance(t, Pointer):
+            return t
+        if isinstance(t, Array) and self.address_ is not None:
+            return Pointer(t.element)
+        return None
+
+    def __add__(self, other: Any) -> Any:
+        ptr = self._pointer_type()
+        if ptr is not None:
+            if isinstance(other, Object) and other._pointer_type() is not None:
+                return NotImplemented
+            n = _operand(other)
+            if n is NotImplemented:
+                return NotImplemented
+            value = (self._int() + n * _element_size(ptr)) & _ADDRESS_MASK
+            return Object._make(self.prog_, ptr, value=value)
+        if isinstance(other, Object) and other._pointer_type() is not None:
+            return other.__add__(self)
+        return self._arith(other, operator.add)
+
+    def __radd__(self, other: Any) -> Any:
+        return self.__add__(other)
+
+    def __sub__(self, other: Any) -> Any:
+        ptr = self._pointer_type()
+        if ptr is not None:
+            if isinstance(other, Object) and other._pointer_type() is not None:
+                # ptr - ptr: elements between them, a ptrdiff_t (int on i386)
+                size = _element_size(ptr)
+                diff = _truncate(_LONG, self._int() - other._int())
+                return Object._make(self.prog_, _LONG, value=int(diff / size))
+            n = _operand(other)
+            if n is NotImplemented:
+                return NotImplemented
+            value = (self._int() - n * _element_size(ptr)) & _ADDRESS_MASK
+            return Object._make(self.prog_, ptr, value=value)
+        return self._arith(other, operator.sub)
+
+    def __rsub__(self, other: Any) -> Any:
+        return self._arith(other, operator.sub, reflected=True)
+
+    def _arith(self, other: Any, op: Callable[[int, int], int], reflected: bool = False) -> Any:
+        """Integer arithmetic with C's conversions to a common type."""
+        b = _operand(other)
+        if b is NotImplemented or not _is_integer(self):
+            return NotImplemented
+        if isinstance(other, Object) and not _is_integer(other):
+            return NotImplemented
+        ctype = _common_type(self.type_, other.type_ if isinstance(other, Object) else None)
+        a = self._int()
+        result = op(b, a) if reflected else op(a, b)
+        return Object._make(self.prog_, ctype, value=_truncate(strip_typedefs(ctype), result))
+
+    def __mul__(self, other: Any) -> Any:
+        return self._arith(other, operator.mul)
+
+    def __rmul__(self, other: Any) -> Any:
+        return self._arith(other, operator.mul, reflected=True)
+
+    def __floordiv__(self, other: Any) -> Any:
+        return self._arith(other, _c_div)
+
+    def __rfloordiv__(self, other: Any) -> Any:
+        return self._arith(other, _c_div, reflected=True)
+
+    def __mod__(self, other: Any) -> Any:
+        return self._arith(other, _c_mod)
+
+    def __rmod__(self, other: Any) -> Any:
+        return self._arith(other, _c_mod, reflected=True)
+
+    def __and__(self, other: Any) -> Any:
+        return self._arith(other, operator.and_)
+
+    def __rand__(self, other: Any) -> Any:
+        return self._arith(other, operator.and_, reflected=True)
+
+    def __or__(self, other: Any) -> Any:
+        return self._arith(other, operator.or_)
+
+    def __ror__(self, other: Any) -> Any:
+        return self._arith(other, operator.or_, reflected=True)
+
+    def __xor__(self, other: Any) -> Any:
+        return self._arith(other, operator.xor)
+
+    def __rxor__(self, other: Any) -> Any:
+        return self._arith(other, operator.xor, reflected=True)
+
+    def __lshift__(self, other: Any) -> Any:
+        return self._arith(other, operator.lshift)
+
+    def __rshift__(self, other: Any) -> Any:
+        return self._arith(other, operator.rshift)
+
+    def __neg__(self) -> Object:
+        return self._unary(operator.neg)
+
+    def __invert__(self) -> Object:
+        return self._unary(operator.invert)
+
+    def __pos__(self) -> Object:
+        return self._unary(operator.pos)
+
+    def _unary(self, op: Callable[[int], int]) -> Object:
+        if not _is_integer(self):
+            raise TypeError(f"bad operand type for unary operator: '{self.type_.c_name}'")
+        ctype = _common_type(self.type_, None)
+        value = _truncate(strip_typedefs(ctype), op(self._int()))
+        return Object._make(self.prog_, ctype, value=value)
+
+
+def _c_div(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _c_mod(a: int, b: int) -> int:
+    return a - _c_div(a, b) * b
+
+
+def _is_integer(obj: Object) -> bool:
+    return isinstance(strip_typedefs(obj.type_), (Base, Enum))
+
+
+def _is_scalar_like(obj: Object) -> bool:
+    return _is_scalar(strip_typedefs(obj.type_)) or obj._pointer_type() is not None
+
+
+def _operand(x: Any) -> Any:
+    """An int for an integer, pointer or array operand; NotImplemented otherwise."""
+    if isinstance(x, Object):
+        return x._int() if _is_scalar_like(x) else NotImplemented
+    if isinstance(x, int) and not isinstance(x, bool):
+        return x
+    return NotImplemented
+
+
+def _common_type(a: CType, b: CType | None) -> CType:
+    """C's usual arithmetic conversions, for the integer types of i386."""
+    candidates = [a] if b is None else [a, b]
+    promoted = [t if t.size >= 4 else _INT for t in candidates]
+    best = promoted[0]
+    for t in promoted[1:]:
+        bs, ts = strip_typedefs(best), strip_typedefs(t)
+        if ts.size > bs.size or (
+            ts.size == bs.size
+            and isinstance(bs, Base)
+            and bs.signed
+            and not (isinstance(ts, Base) and ts.signed)
+        ):
+            best = t
+    return best
+
+
+def _coerce(ctype: CType, value: Any) -> Any:
+    t = strip_typedefs(ctype)
+    if _is_scalar(t):
+        return _truncate(t, operator.index(value))
+    if isinstance(t, (Struct, Array)):
+        data = bytes(value)
+        if len(data) != t.size:
+            raise ValueError(f"'{ctype.c_name}' needs {t.size} bytes, got {len(data)}")
+        return data
+    raise TypeError(f"cannot make a value of type '{ctype.c_name}'")
+
+
+def _from_bytes(prog: Program, ctype: CType, data: bytes) -> Object:
+    t = strip_typedefs(ctype)
+    value = _scalar_format(t).unpack(data)[0] if _is_scalar(t) else data
+    return Object._make(prog, ctype, value=value)
+
+
+def _decode(prog: Program, t: CType, parsed: Any, raw: bytes, offset: int) -> Any:
+    """Turn construct's parse of ``t`` into plain data; ``raw[offset:]`` holds its bytes.
+
+    Union members other than the first are parsed from the bytes here, since a
+    union's construct parses only its first member.
+    """
+    t = strip_typedefs(t)
+    if isinstance(t, Struct):
+        out: dict[str, Any] = {}
+        for f in t.fields:
+            if t.union:
+                piece = raw[offset : offset + f.type.size]
+                value = prog.construct_for(f.type).parse(piece)
+            else:
+                value = parsed[f.name]
+            value = _decode(prog, f.type, value, raw, offset + f.offset)
+            if f.bit_size:
+                value = (value >> f.bit_offset) & ((1 << f.bit_size) - 1)
+            out[f.name] = value
+        return out
+    if isinstance(t, Array):
+        if isinstance(parsed, bytes):
+            return parsed
+        size = t.element.size
+        return [
+            _decode(prog, t.element, item, raw, offset + i * size) for i, item in enumerate(parsed)
+        ]
+    return parsed
+
+
+def _stringify(t: CType, tree: Any) -> Any:
+    """Char arrays become str (up to the first NUL); the rest stays as it is."""
+    t = strip_typedefs(t)
+    if isinstance(tree, bytes):
+        return tree.split(b"\0", 1)[0].decode("latin-1")
+    if isinstance(t, Struct):
+        return {f.name: _stringify(f.type, tree[f.name]) for f in t.fields}
+    if isinstance(t, Array) and not isinstance(strip_typedefs(t.element), Base):
+        return [_stringify(t.element, item) for item in tree]
+    return tree
+
+
+def _read_string(prog: Program, address: int, limit: int) -> bytes:
+    """Bytes from ``address`` up to a NUL, reading a page at a time (not past ``limit``)."""
+    out = bytearray()
+    while len(out) < limit:
+        chunk = min(limit - len(out), 4096 - (address & 0xFFF))
+        data = prog.read(address, chunk)
+        nul = data.find(b"\0")
+        if nul >= 0:
+            return bytes(out + data[: nul + 1])
+        out += data
+        address += chunk
+    return bytes(out)
+
+
+def cast(type: str | CType, obj: Object) -> Object:
+    """``(type)obj`` for integer and pointer types (an array decays to its address)."""
+    prog = obj.prog_
+    ctype = prog.type(type)
+    t = strip_typedefs(ctype)
+    if not _is_scalar(t):
+        raise TypeError(f"cannot cast to '{ctype.c_name}'")
+    return Object._make(prog, ctype, value=_truncate(t, obj._int()))
+
+
+def container_of(ptr: Object, type: str | CType, member: str) -> Object:
+    """``container_of(ptr, type, member)``: a ``type *`` to the struct that holds
+    ``*ptr`` as ``member`` (a path like ``"lru"`` or ``"free_area[2].free_list"``).
+    """
+    prog = ptr.prog_
+    ctype = prog.type(type)
+    t = strip_typedefs(ctype)
+    if not isinstance(t, Struct):
+        raise TypeError(f"container_of needs a struct type, not '{ctype.c_name}'")
+    try:
+        offset = t.offsetof(member)
+    except KeyError:
+        raise LookupError(f"'{ctype.c_name}' has no member '{member}'") from None
+    address = (ptr._int() - offset) & _ADDRESS_MASK
+    return Object._make(prog, Pointer(ctype), value=address)
