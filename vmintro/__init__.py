@@ -1,0 +1,54 @@
+"""vmintro: introspection of a simulated Linux 2.4.20 i386 memory manager.
+
+    >>> import vmintro
+    >>> prog = vmintro.open("images/demo")
+    >>> prog["vmlist"].addr
+    Object(prog, 'void *', address=0xc1234564)
+
+Names are imported on first use, so ``import vmintro`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vmintro.errors import FaultError
+    from vmintro.object import Object, cast, container_of
+    from vmintro.program import Program
+
+__all__ = ["FaultError", "Object", "Program", "cast", "container_of", "open"]
+
+_LAZY = {
+    "FaultError": "vmintro.errors",
+    "Object": "vmintro.object",
+    "Program": "vmintro.program",
+    "cast": "vmintro.object",
+    "container_of": "vmintro.object",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vmintro' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def open(vmcore: str | os.PathLike[str], vmlinux: str | os.PathLike[str] | None = None) -> Program:
+    """The program of an image: ``NAME.vmcore`` (or ``NAME``) with ``NAME.vmlinux`` beside it.
+
+    :raises vmintro.image_backend.ImageError: when a file is missing or malformed.
+    """
+    from vmintro.image_backend import ImageBackend
+    from vmintro.program import Program
+
+    return Program(ImageBackend(vmcore, vmlinux))

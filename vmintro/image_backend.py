@@ -1,0 +1,111 @@
+"""A :class:`~vmintro.backend.Backend` over an image: ``NAME.vmcore`` and ``NAME.vmlinux``.
+
+Memory comes from the core (:class:`~vmintro.image.reader.CoreFile`), symbols,
+types and variables from the vmlinux's ``.symtab`` and DWARF, and the build
+facts from the core's VMCOREINFO note. The readers' own exceptions stop here:
+a bad file becomes one :class:`ImageError` with a one-line message, a read
+outside RAM a :class:`~vmintro.errors.FaultError`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from vmintro.backend import SymbolEntry
+from vmintro.errors import FaultError, VmintroError
+from vmintro.image import reader
+from vmintro.image.debuginfo import DebugInfoError, load_debuginfo, load_symbols, open_elf
+from vmintro.types.model import CType
+
+__all__ = ["ImageBackend", "ImageError", "vmlinux_beside"]
+
+
+class ImageError(VmintroError):
+    """An image file that cannot be used; ``str()`` is one line naming the file."""
+
+
+def vmlinux_beside(vmcore: str | os.PathLike[str]) -> Path:
+    """``NAME.vmlinux`` next to ``NAME.vmcore`` (or next to ``NAME`` given bare)."""
+    path = Path(vmcore)
+    stem = path.with_suffix("") if path.suffix == ".vmcore" else path
+    return stem.with_name(stem.name + ".vmlinux")
+
+
+def _vmcore_path(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if p.suffix != ".vmcore" and not p.exists():
+        return p.with_name(p.name + ".vmcore")
+    return p
+
+
+class ImageBackend:
+    """The backend of an image on disk.
+
+    ``vmcore_path`` may name the core or the image's base name (``images/demo``);
+    the vmlinux defaults to the file of the same stem beside it.
+
+    :raises ImageError: a missing, truncated or malformed file.
+    """
+
+    def __init__(
+        self,
+        vmcore_path: str | os.PathLike[str],
+        vmlinux_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.vmcore_path = _vmcore_path(vmcore_path)
+        self.vmlinux_path = (
+            Path(vmlinux_path) if vmlinux_path is not None else vmlinux_beside(self.vmcore_path)
+        )
+        try:
+            self.core = reader.CoreFile(self.vmcore_path)
+        except reader.ImageError as e:
+            raise ImageError(str(e)) from None
+        try:
+            elf = open_elf(self.vmlinux_path)
+            self._symbols: dict[str, SymbolEntry] = {
+                name: (s.address, s.size, s.kind) for name, s in load_symbols(elf).items()
+            }
+            info = load_debuginfo(elf)
+        except DebugInfoError as e:
+            self.core.close()
+            raise ImageError(f"{self.vmlinux_path.name}: {e}") from None
+        self._types = info.types
+        self._variables = info.variables
+        note = self.core.vmcoreinfo
+        self._config = {
+            "highmem": note.get("CONFIG_HIGHMEM") == "y",
+            "pae": note.get("CONFIG_X86_PAE") == "y",
+            "osrelease": note.get("OSRELEASE", ""),
+            "ram_size": self.core.ram_size,
+        }
+
+    def read_phys(self, paddr: int, size: int) -> bytes:
+        try:
+            return self.core.read_phys(paddr, size)
+        except reader.MemoryFault as e:
+            raise FaultError(paddr, f"could not read physical {paddr:#x}: {e}") from None
+
+    def symbols(self) -> dict[str, SymbolEntry]:
+        return self._symbols
+
+    def types(self) -> dict[str, CType]:
+        return self._types
+
+    def variables(self) -> dict[str, tuple[int, CType]]:
+        return self._variables
+
+    def config(self) -> dict[str, Any]:
+        return self._config
+
+    @property
+    def vmcoreinfo(self) -> dict[str, str]:
+        """The core's VMCOREINFO note, key by key."""
+        return dict(self.core.vmcoreinfo)
+
+    def close(self) -> None:
+        self.core.close()
+
+    def __repr__(self) -> str:
+        return f"<ImageBackend {self.vmcore_path} + {self.vmlinux_path.name}>"
