@@ -74,7 +74,7 @@ def check_against_truth(base: Path) -> None:
     assert prog.vmalloc_start == truth["vmalloc_start"]
     assert prog.vmalloc_end == truth["vmalloc_end"]
     expected_pfns = []
-    for area, t in zip(areas, truth["areas"]):
+    for area, t in zip(areas, truth["areas"], strict=True):
         for i, pfn in enumerate(t["pages"]):
             addr = t["addr"] + i * 4096
             if t["flags"] & 2:  # VM_ALLOC: every page maps a frame the simulator chose

@@ -12,14 +12,17 @@ __all__ = ["snapshot"]
 TRUTH_VERSION = 1
 
 
-def snapshot(k: Kernel, generator: dict[str, Any], extra_truth: dict[str, Any] | None = None) -> ImageSpec:
+def snapshot(
+    k: Kernel, generator: dict[str, Any], extra_truth: dict[str, Any] | None = None
+) -> ImageSpec:
     """The kernel's memory, symbols and types, plus what the simulator knows about them.
 
     The truth is what the simulator recorded as it ran (who owns each area, the
     frame it gave each page), never something read back from the image.
     """
     symbols = []
-    for name, (addr, size, ctype) in sorted(k.layout.symbols.items(), key=lambda s: (s[1][0], s[0])):
+    by_address = sorted(k.layout.symbols.items(), key=lambda s: (s[1][0], s[0]))
+    for name, (addr, size, ctype) in by_address:
         kind = "object" if ctype is not None else "notype"
         symbols.append(Symbol(name, addr, size, kind, name in LOCAL_VARS, ctype))
     cfg = k.config
