@@ -42,3 +42,12 @@ def image_set(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         generate(out / name, "demo", overrides)
         images[name] = out / name
     return images
+
+
+@pytest.fixture(scope="session")
+def drgn_available() -> bool:
+    try:
+        import drgn  # noqa: F401
+    except ImportError:
+        need_oracle("drgn", False)
+    return True

@@ -70,6 +70,7 @@ def snapshot(
         types=k.types,
         symbols=symbols,
         kernel_range=k.kernel_phys_range,
+        keep_frames=frozenset(p for p in vm.frames.values() if p < cfg.max_pfn),
         generator=generator,
         truth=truth,
     )

@@ -41,6 +41,10 @@ class ImageSpec:
     # Physical [start, end) of the kernel image: always stored in the core, zero
     # pages included, so that gdb can read every kernel global from it.
     kernel_range: tuple[int, int]
+    # Frames stored even when all zeros: those the vmalloc page tables map.
+    # libkdumpfile (drgn's reader) cannot read a mapped page whose frame the
+    # core omits, so a zero vmalloc page is kept rather than dropped.
+    keep_frames: frozenset[int] = frozenset()
     generator: dict[str, Any] = field(default_factory=dict)
     truth: dict[str, Any] = field(default_factory=dict)
 

@@ -116,7 +116,8 @@ def plan_segments(spec: ImageSpec) -> list[LoadSegment]:
         ELF32 program header cannot address.
     """
     start, end = spec.kernel_range
-    keep = range(start >> PAGE_SHIFT, (end + PAGE_SIZE - 1) >> PAGE_SHIFT)
+    keep = set(range(start >> PAGE_SHIFT, (end + PAGE_SIZE - 1) >> PAGE_SHIFT))
+    keep.update(spec.keep_frames)
     runs = _merge_close_runs(list(spec.mem.runs(keep=keep)), _MAX_LOADS)
     if runs and (runs[-1][0] + runs[-1][1]) << PAGE_SHIFT > _U32_LIMIT:
         raise ValueError(

@@ -8,7 +8,7 @@ creates lives here in the kernel's binary layout.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 __all__ = ["PhysMem", "PhysMemError"]
 
@@ -124,7 +124,7 @@ class PhysMem:
         """Frames that hold at least one non-zero byte, ascending."""
         return sorted(pfn for pfn, page in self._pages.items() if any(page))
 
-    def runs(self, keep: range | None = None) -> Iterator[tuple[int, int]]:
+    def runs(self, keep: Iterable[int] | None = None) -> Iterator[tuple[int, int]]:
         """Maximal runs ``(first_pfn, count)`` of non-zero frames.
 
         Frames in ``keep`` count as non-zero even when they are all zeros.
