@@ -12,7 +12,8 @@ accepts PROTNONE, but neither makes the MMU translate.
 
 from __future__ import annotations
 
-import struct
+import array
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ __all__ = [
 _PRESENT = 0x001
 _PSE = 0x080
 ADDRESS_LIMIT = 1 << 32
+# array typecodes of exactly 4 and 8 bytes: decoded tables stay compact (4 KiB each)
+_CODE32 = next(c for c in "IL" if array.array(c).itemsize == 4)
+_CODE64 = next(c for c in "LQ" if array.array(c).itemsize == 8)
 _CHUNK = 1 << 16  # batch elements per pass: keeps temporaries in cache
 _SMALL_LEVEL = 64  # levels with at most this many slots read every present table
 
@@ -106,7 +110,7 @@ class Walk:
             where = f"{s.entry_vaddr:#010x}" if s.entry_vaddr is not None else "(no vaddr)"
             kind = "  large page" if s.large else ""
             lines.append(
-                f"  {s.level.upper():4} [{s.index:4}] {where} phys {s.entry_paddr:#011x}"
+                f"  {s.level.upper():4} [{s.index:4}] {where} phys {s.entry_paddr:#x}"
                 f" => {s.value:#0{width + 2}x}  ({' '.join(s.bits) or 'none'}){kind}"
             )
         if self.fault is not None:
@@ -138,10 +142,10 @@ class PageWalker:
         self.levels = levels_for(paging.pae)
         self.lowmem_size = lowmem_size
         self.entry_size = paging.entry_size
-        self._fmt = "<Q" if paging.pae else "<I"
+        self._code = _CODE64 if paging.pae else _CODE32
         self._np_dtype = np.dtype("<u8" if paging.pae else "<u4")
         self._phys_mask = paging.phys_mask
-        self._cache: OrderedDict[int, tuple[int, ...]] = OrderedDict()
+        self._cache: OrderedDict[int, array.array[int]] = OrderedDict()
         self._cache_max = cache_tables
         # Per level: what the hot loop needs, precomputed once.
         self._plan = tuple(
@@ -161,7 +165,7 @@ class PageWalker:
         """Forget decoded tables (needed only if the memory underneath changes)."""
         self._cache.clear()
 
-    def table(self, base: int, level: int) -> tuple[int, ...]:
+    def table(self, base: int, level: int) -> array.array[int]:
         """The entries of the level-``level`` table at physical ``base``.
 
         :raises FaultError: when the table lies outside RAM.
@@ -173,8 +177,9 @@ class PageWalker:
             cache.move_to_end(key)
             return entries
         n = self.levels[level].entries
-        raw = self.read_phys(base, n * self.entry_size)
-        entries = struct.unpack(f"<{n}{self._fmt[1]}", raw)
+        entries = array.array(self._code, self.read_phys(base, n * self.entry_size))
+        if sys.byteorder != "little":
+            entries.byteswap()
         cache[key] = entries
         if len(cache) > self._cache_max:
             cache.popitem(last=False)
@@ -203,7 +208,7 @@ class PageWalker:
             base = entry & self._phys_mask
         return base | (vaddr & 0xFFF)
 
-    def _load(self, base: int, level: int, vaddr: int) -> tuple[int, ...]:
+    def _load(self, base: int, level: int, vaddr: int) -> array.array[int]:
         try:
             return self.table(base, level)
         except FaultError:
