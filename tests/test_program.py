@@ -103,6 +103,7 @@ def test_type_names(pse):
     arr = prog.type("char [16]")
     assert isinstance(arr, Array) and arr.count == 16 and arr.size == 16
     assert prog.type("pte_t").size == 4
+    assert prog.type("const char *").c_name == "char *"
     assert isinstance(prog.type("zone_t").target, Struct)
     with pytest.raises(ObjectNotFoundError, match="could not find type 'struct nosuch'"):
         prog.type("struct nosuch *")

@@ -249,7 +249,9 @@ class Program:
             dims.append(int(m.group(1), 0))
             spelled = spelled[: m.start()]
         stars = spelled.count("*")
-        base = " ".join(spelled.replace("*", " ").split())
+        # the model has no qualifiers: `const char *` reads as `char *`
+        words = spelled.replace("*", " ").split()
+        base = " ".join(w for w in words if w not in ("const", "volatile"))
         if spelled.replace(" ", "").rstrip("*").count("*"):
             raise ObjectNotFoundError(f"cannot parse type '{text}'")
         ctype: CType
