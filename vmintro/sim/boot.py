@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vmintro.arch.x86 import EMPTY_ZERO_PAGE, KERNEL_PHYS, PAGE_OFFSET, PAGE_SIZE, MachineConfig
 from vmintro.sim.bootmem import Bootmem
-from vmintro.sim.buddy import free_all_bootmem, free_area_init, free_highmem
+from vmintro.sim.buddy import boot_free_sequence, free_area_init, free_boot_pages_bulk
 from vmintro.sim.kernel import Kernel
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.slab import Slab
@@ -93,8 +93,10 @@ def mem_init(k: Kernel, pt: KernelPageTables) -> None:
     k.w32(k.sym("high_memory"), cfg.high_memory)
     k.zero(EMPTY_ZERO_PAGE, PAGE_SIZE)
     assert k.buddy is not None
-    total = free_all_bootmem(k, k.buddy)
-    high = free_highmem(k, k.buddy) if cfg.highmem else 0
+    seq = boot_free_sequence(k)
+    free_boot_pages_bulk(k, k.buddy, seq)
+    high = sum(1 for _, is_high in seq if is_high)
+    total = len(seq) - high
     k.w32(k.sym("totalram_pages"), total + high)
     if cfg.highmem:
         k.w32(k.sym("totalhigh_pages"), high)

@@ -357,40 +357,119 @@ def _build_zonelists(k: Kernel, buddy: Buddy, sizes: tuple[int, int, int]) -> No
                 n += 1
 
 
-def free_all_bootmem(k: Kernel, buddy: Buddy) -> int:
-    """``free_all_bootmem_core``, then the bitmap's own pages; returns pages freed."""
+def boot_free_sequence(k: Kernel) -> list[tuple[int, bool]]:
+    """The order in which ``mem_init`` hands pages to the buddy allocator.
+
+    ``free_all_bootmem_core`` frees every lowmem page whose bootmem bit is clear,
+    ascending, then the bootmem bitmap's own pages; the highmem loop follows,
+    ascending too (2.4.20 ``mem_init``). Each entry is (pfn, is a highmem page).
+    """
     bm = k.bootmem
     assert bm is not None
-    freed = 0
-    o_flags, o_count = buddy.o_flags, buddy.o_count
-    for pfn in bm.free_pfns():
-        page = k.page_addr(pfn)
-        buddy._w(page + o_flags, buddy._r(page + o_flags) & ~PG_reserved)
-        buddy._w(page + o_count, 1)
-        buddy.free_pages(page, 0)
-        freed += 1
+    seq = [(pfn, False) for pfn in bm.free_pfns()]
     first = k.pa(bm.map_vaddr) // PAGE_SIZE
-    for i in range(((bm.low_pfn // 8) + PAGE_SIZE - 1) // PAGE_SIZE):
-        page = k.page_addr(first + i)
-        buddy._w(page + o_flags, buddy._r(page + o_flags) & ~PG_reserved)
+    seq += [(first + i, False) for i in range(((bm.low_pfn // 8) + PAGE_SIZE - 1) // PAGE_SIZE)]
+    cfg = k.config
+    if cfg.highmem:
+        seq += [
+            (pfn, True) for pfn in range(cfg.highstart_pfn, cfg.highend_pfn) if cfg.page_is_ram(pfn)
+        ]
+    return seq
+
+
+def free_boot_pages(k: Kernel, buddy: Buddy, seq: list[tuple[int, bool]]) -> None:
+    """Each page in turn: ``ClearPageReserved``, ``set_page_count(1)``, ``__free_page``."""
+    o_flags, o_count = buddy.o_flags, buddy.o_count
+    for pfn, high in seq:
+        page = k.page_addr(pfn)
+        flags = buddy._r(page + o_flags) & ~PG_reserved
+        buddy._w(page + o_flags, flags | PG_highmem if high else flags)
         buddy._w(page + o_count, 1)
         buddy.free_pages(page, 0)
-        freed += 1
-    return freed
 
 
-def free_highmem(k: Kernel, buddy: Buddy) -> int:
-    """The highmem loop of ``mem_init`` (``one_highpage_init``), ascending pfn."""
-    freed = 0
-    cfg = k.config
-    for pfn in range(cfg.highstart_pfn, cfg.highend_pfn):
-        page = k.page_addr(pfn)
-        flags = buddy._r(page + buddy.o_flags)
-        if not cfg.page_is_ram(pfn):
-            buddy._w(page + buddy.o_flags, flags | PG_reserved)
-            continue
-        buddy._w(page + buddy.o_flags, (flags & ~PG_reserved) | PG_highmem)
-        buddy._w(page + buddy.o_count, 1)
-        buddy.free_pages(page, 0)
-        freed += 1
-    return freed
+def free_boot_pages_bulk(k: Kernel, buddy: Buddy, seq: list[tuple[int, bool]]) -> None:
+    """:func:`free_boot_pages` computed on plain integers, then written to RAM at once.
+
+    The result is byte-for-byte what the page-by-page path writes (a test checks
+    it): the same merges, bitmap toggles, list order and ``list_del`` NULLs. It
+    needs the zones' free lists empty and their bitmaps clear, as at boot.
+    """
+    psize = k.page_size
+    words = psize // 4
+    o_list, o_flags, o_count = buddy.o_list // 4, buddy.o_flags // 4, buddy.o_count // 4
+    mem_map = k.mem_map
+    zone_of = {}
+    for j, zone in enumerate(buddy.zones):
+        size = k.get(zone, "zone_t", "size")
+        if size:
+            if k.get(zone, "zone_t", "free_pages"):
+                raise ValueError("bulk free needs empty zones")
+            zone_of[j] = (zone, k.get(zone, "zone_t", "zone_start_mapnr"), size)
+    total = k.config.num_physpages
+    raw = k.mem.read(k.pa(mem_map), total * psize)
+    pages = np.frombuffer(raw, dtype="<u4").reshape(total, words).copy()
+    # Per zone: free blocks per order (block index -> sequence number of its list_add),
+    # the buddy bitmaps, and which pages had list_del run on them.
+    state = {
+        j: ([{} for _ in range(MAX_ORDER)], [bytearray((size >> (o + 1)) + 1) for o in range(MAX_ORDER)])
+        for j, (_, _, size) in zone_of.items()
+    }
+    deleted = np.zeros(total, dtype=bool)
+    free_count = dict.fromkeys(zone_of, 0)
+    counter = 0
+    for pfn, high in seq:
+        row = pages[pfn]
+        flags = int(row[o_flags]) & ~PG_reserved
+        row[o_flags] = flags | PG_highmem if high else flags
+        row[o_count] = 0
+        j = flags >> ZONE_SHIFT
+        _, base, _ = zone_of[j]
+        blocks, bitmaps = state[j]
+        idx = pfn - base
+        free_count[j] += 1
+        order = 0
+        while order < MAX_ORDER - 1:
+            bit = idx >> (order + 1)
+            bm = bitmaps[order]
+            old = bm[bit]
+            bm[bit] = old ^ 1
+            if not old:
+                break
+            buddy_idx = idx ^ (1 << order)
+            del blocks[order][buddy_idx]
+            deleted[base + buddy_idx] = True
+            order += 1
+            idx &= ~((1 << order) - 1)
+        blocks[order][idx] = counter
+        counter += 1
+    for pfn in np.nonzero(deleted)[0]:
+        pages[pfn, o_list] = 0
+        pages[pfn, o_list + 1] = 0
+    for j, (zone, base, size) in zone_of.items():
+        blocks, bitmaps = state[j]
+        for order in range(MAX_ORDER):
+            head = buddy.free_list(zone, order)
+            # list_add puts each block at the head: the newest comes first.
+            chain = [head] + [
+                mem_map + (base + idx) * psize + buddy.o_list
+                for idx, _ in sorted(blocks[order].items(), key=lambda kv: -kv[1])
+            ]
+            for a, b in zip(chain, chain[1:] + chain[:1], strict=True):
+                if a == head:
+                    k.w32(head, b)
+                else:
+                    pages[(a - mem_map) // psize, o_list] = b
+                if b == head:
+                    k.w32(head + 4, a)
+                else:
+                    pages[(b - mem_map) // psize, o_list + 1] = a
+            if order < MAX_ORDER - 1:
+                bitmap = k.r32(head + buddy.o_map)
+                packed = np.packbits(
+                    np.frombuffer(bytes(bitmaps[order]), dtype=np.uint8).astype(bool),
+                    bitorder="little",
+                ).tobytes()
+                k.write(bitmap, packed[: ((size - 1) >> (order + 4)) + 1])
+        k.set(zone, "zone_t", "free_pages", free_count[j])
+    k.mem.write(k.pa(mem_map), pages.tobytes())

@@ -6,6 +6,8 @@ by address; each area is followed by a one-page guard that never gets a PTE.
 
 from __future__ import annotations
 
+import struct
+
 from vmintro.arch.x86 import PAGE_KERNEL, PAGE_SIZE
 from vmintro.sim.errors import KernelBug
 from vmintro.sim.kernel import Kernel
@@ -32,6 +34,9 @@ class Vmalloc:
         self.g = k.paging
         self.vmlist = k.sym("vmlist")
         self.o_next = k.types.offsetof(VM, "next")
+        self.o_addr = k.types.offsetof(VM, "addr")
+        self.o_size = k.types.offsetof(VM, "size")
+        self.vm_size = k.types.sizeof(VM)
         # Ground truth only, never read back by the simulator: who asked for each
         # live area, and the frame each mapped page was given.
         self.owners: dict[int, str] = {}
@@ -64,6 +69,7 @@ class Vmalloc:
             return None
         addr = cfg.vmalloc_start
         link = None
+        mem = k.mem
         for p, tmp in self._links():
             link = p
             if not tmp:
@@ -71,9 +77,12 @@ class Vmalloc:
             if (size + addr) > MASK32:
                 k.slab.kfree(area)
                 return None
-            if size + addr <= k.get(tmp, VM, "addr"):
+            node = mem.read(k.pa(tmp), self.vm_size)  # one read per node: this loop is hot
+            tmp_addr = struct.unpack_from("<I", node, self.o_addr)[0]
+            tmp_size = struct.unpack_from("<I", node, self.o_size)[0]
+            if size + addr <= tmp_addr:
                 break
-            addr = (k.get(tmp, VM, "size") + k.get(tmp, VM, "addr")) & MASK32
+            addr = (tmp_size + tmp_addr) & MASK32
             if addr > cfg.vmalloc_end - size:
                 k.slab.kfree(area)
                 return None
