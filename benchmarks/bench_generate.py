@@ -37,7 +37,7 @@ def main() -> None:
             f"generate --ram {args.ram} --highmem, {args.steps} vmalloc/vfree steps: "
             f"{elapsed:.2f} s (target < 10 s)"
         )
-        for kind, p in paths.items():
+        for p in paths.values():
             print(f"  {p.name:<24} {os.path.getsize(p):>12,} bytes")
 
 

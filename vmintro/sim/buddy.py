@@ -412,7 +412,10 @@ def free_boot_pages_bulk(k: Kernel, buddy: Buddy, seq: list[tuple[int, bool]]) -
     # Per zone: free blocks per order (block index -> sequence number of its list_add),
     # the buddy bitmaps, and which pages had list_del run on them.
     state = {
-        j: ([{} for _ in range(MAX_ORDER)], [bytearray((size >> (o + 1)) + 1) for o in range(MAX_ORDER)])
+        j: (
+            [{} for _ in range(MAX_ORDER)],
+            [bytearray((size >> (o + 1)) + 1) for o in range(MAX_ORDER)],
+        )
         for j, (_, _, size) in zone_of.items()
     }
     deleted = np.zeros(total, dtype=bool)
