@@ -1,0 +1,40 @@
+"""Where the bundled demo image is: the checkout's ``images/``, or the user's cache.
+
+Installed from a wheel there is no ``images/`` directory; the demo is then
+generated once into the cache directory (same scenario and seed, so the same
+bytes as the committed one).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["default_image"]
+
+_CHECKOUT_IMAGES = Path(__file__).resolve().parent.parent / "images"
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get("VMINTRO_CACHE_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("vmintro"))
+
+
+def default_image() -> Path:
+    """Path (without extension) of the demo image, generating it on first use if needed."""
+    checkout = _CHECKOUT_IMAGES / "demo"
+    if Path(f"{checkout}.vmcore").exists() and Path(f"{checkout}.vmlinux").exists():
+        return checkout
+    from vmintro._version import __version__
+
+    cached = _cache_dir() / __version__ / "demo"
+    if not (Path(f"{cached}.vmcore").exists() and Path(f"{cached}.vmlinux").exists()):
+        from vmintro.generate import generate
+
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        generate(cached)
+    return cached
