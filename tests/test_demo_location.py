@@ -1,4 +1,4 @@
-"""Without a checkout's images/, the demo is generated into the cache, identical to the bundled one."""
+"""Without images/ beside the package, the demo is generated into the cache, same bytes."""
 
 from __future__ import annotations
 
