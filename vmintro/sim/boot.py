@@ -95,6 +95,8 @@ def mem_init(k: Kernel, pt: KernelPageTables) -> None:
     assert k.buddy is not None
     seq = boot_free_sequence(k)
     free_boot_pages_bulk(k, k.buddy, seq)
+    # free_all_bootmem_core: the bitmap is gone, bdata->node_bootmem_map = NULL
+    k.set(k.bootmem.bdata, "bootmem_data_t", "node_bootmem_map", 0)
     high = sum(1 for _, is_high in seq if is_high)
     total = len(seq) - high
     k.w32(k.sym("totalram_pages"), total + high)

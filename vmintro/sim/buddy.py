@@ -28,7 +28,7 @@ from vmintro.types.kernel import MAX_NR_ZONES, MAX_ORDER
 
 __all__ = ["Buddy", "free_area_init"]
 
-__GFP_WAIT = 0x10
+_GFP_WAIT = 0x10  # __GFP_WAIT (a leading "__" would be name-mangled inside Buddy)
 PAGES_PER_WAITQUEUE = 256
 ZONE_BALANCE_RATIO, ZONE_BALANCE_MIN, ZONE_BALANCE_MAX = 128, 20, 255
 
@@ -172,7 +172,7 @@ class Buddy:
         need = 1 << order
         for z in zones:
             local_min = get(z, zt, "pages_min")
-            if not gfp_mask & __GFP_WAIT:
+            if not gfp_mask & _GFP_WAIT:
                 local_min >>= 2
             need += local_min
             if get(z, zt, "free_pages") > need:
@@ -362,7 +362,8 @@ def boot_free_sequence(k: Kernel) -> list[tuple[int, bool]]:
 
     ``free_all_bootmem_core`` frees every lowmem page whose bootmem bit is clear,
     ascending, then the bootmem bitmap's own pages; the highmem loop follows,
-    ascending too (2.4.20 ``mem_init``). Each entry is (pfn, is a highmem page).
+    from ``highend_pfn - 1`` down to ``highstart_pfn`` (2.4.20 ``free_pages_init``).
+    Each entry is (pfn, is a highmem page).
     """
     bm = k.bootmem
     assert bm is not None
@@ -372,7 +373,9 @@ def boot_free_sequence(k: Kernel) -> list[tuple[int, bool]]:
     cfg = k.config
     if cfg.highmem:
         seq += [
-            (pfn, True) for pfn in range(cfg.highstart_pfn, cfg.highend_pfn) if cfg.page_is_ram(pfn)
+            (pfn, True)
+            for pfn in range(cfg.highend_pfn - 1, cfg.highstart_pfn - 1, -1)
+            if cfg.page_is_ram(pfn)
         ]
     return seq
 

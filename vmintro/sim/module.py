@@ -65,11 +65,13 @@ def insmod(k: Kernel, name: str, size: int, rng: random.Random, exports: int = 4
     # sys_init_module: two name pages and a kmalloc'ed copy of the name.
     name_page = _get_mod_name(k, name)
     name_copy = k.slab.kmalloc(len(raw_name), GFP_KERNEL)
+    n_name_page = _get_mod_name(k, name)  # the name the new header's pointer leads to
     image = _insmod_image(k, mod, name, size, rng, exports)
     saved_next = k.get(mod, MOD, "next")
     vwrite(k, mod, image)
     k.set(mod, MOD, "next", saved_next)
     k.set(mod, MOD, "refs", 0)
+    k.buddy.free_page_vaddr(n_name_page)
     k.buddy.free_page_vaddr(name_page)
     k.set(mod, MOD, "uc.usecount.counter", 1)
     k.set(mod, MOD, "flags", k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_INITIALIZING"])
@@ -138,11 +140,10 @@ def delete_module(k: Kernel, name: str) -> None:
     """``sys_delete_module``: MOD_DELETED, ``free_module``: unlink, then ``vfree``."""
     name_page = _get_mod_name(k, name)
     mod = find_module(k, name)
+    k.buddy.free_page_vaddr(name_page)  # put_mod_name, before free_module
     if not mod or mod == k.sym("kernel_module"):
-        k.buddy.free_page_vaddr(name_page)
         raise SimulationError(f"rmmod {name}: -ENOENT")
     if k.get(mod, MOD, "refs") or k.get(mod, MOD, "uc.usecount.counter"):
-        k.buddy.free_page_vaddr(name_page)
         raise SimulationError(f"rmmod {name}: -EBUSY")
     flags = k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_DELETED"]
     k.set(mod, MOD, "flags", flags & ~MOD_FLAGS["MOD_RUNNING"])
@@ -154,4 +155,3 @@ def delete_module(k: Kernel, name: str) -> None:
         cur = k.r32(link)
     k.w32(link, k.get(mod, MOD, "next"))
     k.vmalloc.vfree(mod)
-    k.buddy.free_page_vaddr(name_page)

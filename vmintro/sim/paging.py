@@ -84,14 +84,18 @@ class KernelPageTables:
     # -- boot -----------------------------------------------------------------------
 
     def head_s(self) -> None:
-        """The static boot tables of head.S: pg0/pg1 identity-map 0-8 MiB."""
+        """The static boot tables of head.S: pg0/pg1 identity-map 0-8 MiB.
+
+        swapper_pg_dir's initialiser is 2-level even in a PAE build
+        (BOOT_USER_PGD_PTRS uses TWOLEVEL_PGDIR_SHIFT); PAE setup later
+        rewrites only its first 32 bytes.
+        """
         k = self.k
         for i in range(1024):
             k.w32(PG0 + 4 * i, (i * PAGE_SIZE) | 0x007)
             k.w32(PG1 + 4 * i, ((1024 + i) * PAGE_SIZE) | 0x007)
-        if not self.g.pae:
-            for idx, table in ((0, PG0), (1, PG1), (768, PG0), (769, PG1)):
-                k.w32(SWAPPER_PG_DIR + 4 * idx, k.pa(table) | 0x007)
+        for idx, table in ((0, PG0), (1, PG1), (768, PG0), (769, PG1)):
+            k.w32(SWAPPER_PG_DIR + 4 * idx, k.pa(table) | 0x007)
 
     def pagetable_init(self) -> int | None:
         """``pagetable_init``: map lowmem (4 MiB/2 MiB PSE pages or 4 KiB tables), fixmap, pkmap.
