@@ -49,7 +49,7 @@ def generate(
         "pae": cfg.pae,
         "pse": cfg.pse,
     }
-    spec = snapshot(result.kernel, generator, {"events": result.events})
+    spec = snapshot(result.kernel, generator, {"events": result.events, "faults": result.faults})
     if progress:
         progress("writing image", 0, 1)
     paths = write_image(spec, out)

@@ -28,19 +28,13 @@ def snapshot(
     cfg = k.config
     vm = k.vmalloc
     assert vm is not None
+    # From the simulator's own records, not a walk of vmlist: an injected fault
+    # may have left the list cyclic or pointing into nowhere.
     areas = []
-    for struct_addr, addr, size, flags in vm.areas():
+    for addr, rec in sorted(vm.records.items()):
+        size = int(rec["size"])
         pages = [vm.frames.get(addr + off) for off in range(0, size - 4096, 4096)]
-        areas.append(
-            {
-                "vm_struct": struct_addr,
-                "addr": addr,
-                "size": size,
-                "flags": flags,
-                "owner": vm.owners.get(addr, ""),
-                "pages": pages,
-            }
-        )
+        areas.append({"addr": addr, **rec, "pages": pages})
     truth: dict[str, Any] = {
         "version": TRUTH_VERSION,
         "config": {

@@ -25,6 +25,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from vmintro.arch.x86 import parse_size
+from vmintro.sim.faults import FAULTS
+
+FAULT_KINDS = tuple(FAULTS)
 
 __all__ = ["Scenario", "ScenarioError", "Step", "builtin_scenarios", "load_scenario"]
 
@@ -66,6 +69,7 @@ OPS: dict[str, dict[str, tuple[str, bool]]] = {
         "max_size": (_SIZE, False),
         "free_ratio": (_FLOAT, False),
     },
+    "fault": {"kind": (_STR, True), "target": (_STR, False)},
 }
 MACHINE_KEYS = {"ram": _SIZE, "highmem": _BOOL, "pae": _BOOL, "pse": _BOOL, "seed": _INT}
 
@@ -159,6 +163,10 @@ def parse_scenario(text: str, path: str) -> Scenario:
         for key, (_, required) in spec.items():
             if required and key not in args:
                 raise ScenarioError(f"{where} ({op}): missing '{key}'")
+        if op == "fault" and args["kind"] not in FAULT_KINDS:
+            raise ScenarioError(
+                f"{where} (fault): unknown kind '{args['kind']}' (known: {', '.join(FAULT_KINDS)})"
+            )
         if op == "vfree" and ("label" in args) == ("addr" in args):
             raise ScenarioError(f"{where} (vfree): give exactly one of 'label' or 'addr'")
         scen.steps.append(Step(op, args, i, line))

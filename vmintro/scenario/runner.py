@@ -11,6 +11,7 @@ from vmintro.arch.x86 import MachineConfig
 from vmintro.scenario.loader import Scenario, ScenarioError, Step
 from vmintro.sim.boot import boot
 from vmintro.sim.errors import KernelBug, SimulationError
+from vmintro.sim.faults import inject_fault
 from vmintro.sim.kernel import Kernel
 from vmintro.sim.module import delete_module, insmod
 from vmintro.sim.swap import swapoff, swapon
@@ -24,6 +25,7 @@ DEFAULT_SWAP_DEVICE = 0x0302  # /dev/hda2
 class RunResult:
     kernel: Kernel
     events: list[dict[str, Any]]
+    faults: list[dict[str, Any]]
 
 
 def machine_config(scen: Scenario, overrides: dict[str, Any]) -> tuple[MachineConfig, int]:
@@ -57,10 +59,15 @@ def run_scenario(
     k = boot(cfg)
     labels: dict[str, tuple[str, int]] = {}
     events: list[dict[str, Any]] = []
+    faults: list[dict[str, Any]] = []
     total = len(scen.steps)
     for step in scen.steps:
         try:
-            _run_step(k, step, rng, labels, events)
+            if step.op == "fault":
+                record = inject_fault(k, step.args["kind"], rng, step.args)
+                faults.append({"step": step.index + 1, **record})
+            else:
+                _run_step(k, step, rng, labels, events)
         except KernelBug as e:
             if not step.args.get("allow_bug"):
                 raise ScenarioError(f"{step.where(scen.path)}: {e}") from None
@@ -70,7 +77,7 @@ def run_scenario(
             raise ScenarioError(f"{step.where(scen.path)}: {e}") from None
         if progress:
             progress(step.index + 1, total)
-    return RunResult(k, events)
+    return RunResult(k, events, faults)
 
 
 def _run_step(

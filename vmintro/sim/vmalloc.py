@@ -39,7 +39,7 @@ class Vmalloc:
         self.vm_size = k.types.sizeof(VM)
         # Ground truth only, never read back by the simulator: who asked for each
         # live area, and the frame each mapped page was given.
-        self.owners: dict[int, str] = {}
+        self.records: dict[int, dict[str, int | str]] = {}
         self.frames: dict[int, int] = {}
         self.freed: list[dict[str, int | str]] = []
 
@@ -89,7 +89,7 @@ class Vmalloc:
         assert link is not None
         k.set_many(area, VM, flags=flags, addr=addr, size=size, next=k.r32(link))
         k.w32(link, area)
-        self.owners[addr] = owner
+        self.records[addr] = {"vm_struct": area, "size": size, "flags": flags, "owner": owner}
         return area
 
     def areas(self) -> list[tuple[int, int, int, int]]:
@@ -201,7 +201,7 @@ class Vmalloc:
                 k.w32(link, k.get(tmp, VM, "next"))
                 self.vmfree_area_pages(addr, size)
                 k.slab.kfree(tmp)
-                owner = self.owners.pop(addr, "")
+                owner = self.records.pop(addr, {}).get("owner", "")
                 self.freed.append({"addr": addr, "size": size, "owner": owner})
                 return True
         k.printk(f"Trying to vfree() nonexistent vm area ({addr:08x})")

@@ -1,0 +1,227 @@
+"""Faults for post-mortem exercises, injected the way a real kernel bug would leave memory.
+
+Each injector runs kernel code paths where the bug would (a module unload that
+forgets ``vfree``, a ``vfree`` that frees frames but leaves their PTEs) or
+scribbles over a kernel structure as a stray write would. Each returns what it
+did and where, for the ground truth; the simulator never reads that back.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
+from vmintro.sim.errors import SimulationError
+from vmintro.sim.kernel import Kernel
+from vmintro.sim.module import find_module, insmod
+from vmintro.sim.paging import KernelPageTables
+from vmintro.types.flags import GFP_KERNEL, GFP_HIGHMEM, MOD_FLAGS, PG_reserved
+
+__all__ = ["FAULTS", "inject_fault"]
+
+VM = "struct vm_struct"
+MOD = "struct module"
+Fault = dict[str, Any]
+
+
+def _pte_of(k: Kernel, vaddr: int) -> int:
+    """Kernel virtual address of the PTE for ``vaddr``, allocating its pte page if needed."""
+    pt = KernelPageTables(k)
+    pmd = pt.pmd_offset(pt.pgd_offset_k(vaddr), vaddr)
+    pte = pt.pte_alloc(pmd, vaddr)
+    if pte is None:
+        raise SimulationError("out of memory while injecting a fault")
+    return pte
+
+
+def _new_area(k: Kernel, pages: int, owner: str) -> tuple[int, int]:
+    """A fresh vmalloc area of ``pages`` pages: (vm_struct, addr)."""
+    vm = k.vmalloc
+    assert vm is not None
+    addr = vm.vmalloc(pages * PAGE_SIZE, owner=owner)
+    if addr is None:
+        raise SimulationError("out of memory while injecting a fault")
+    for struct_addr, a, _, _ in vm.areas():
+        if a == addr:
+            return struct_addr, addr
+    raise AssertionError("area just allocated is not on vmlist")
+
+
+def _alloc_areas(k: Kernel, rng: random.Random, count: int) -> list[tuple[int, int]]:
+    return [_new_area(k, rng.randint(1, 4), "fault victim") for _ in range(count)]
+
+
+def vmalloc_leak(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """A module unload that unlinks the module but never calls ``module_unmap``."""
+    name = args.get("target") or f"leaky{rng.randint(0, 99)}"
+    mod = find_module(k, name) or insmod(k, name, rng.randint(4000, 30000), rng)
+    head = k.sym("module_list")
+    link, cur = head, k.r32(head)
+    while cur and cur != mod:
+        link = cur + k.member(MOD, "next")[0]
+        cur = k.r32(link)
+    k.w32(link, k.get(mod, MOD, "next"))
+    flags = k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_DELETED"]
+    k.set(mod, MOD, "flags", flags & ~MOD_FLAGS["MOD_RUNNING"])
+    return {"module": name, "addr": mod, "size": k.get(mod, MOD, "size")}
+
+
+def use_after_vfree(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """A ``vfree`` that unlinks the area and frees its frames but leaves the PTEs."""
+    vm = k.vmalloc
+    assert vm is not None
+    struct_addr, addr = _new_area(k, rng.randint(1, 4), "use-after-vfree victim")
+    size = k.get(struct_addr, VM, "size")
+    ptes = []
+    for va in range(addr, addr + size - PAGE_SIZE, PAGE_SIZE):
+        pte = _pte_of(k, va)
+        pfn = vm.frames.pop(va)
+        ptes.append({"vaddr": va, "pte": pte, "pfn": pfn})
+        k.buddy.free_pages(k.page_addr(pfn), 0)
+    link = k.sym("vmlist")
+    while k.r32(link) != struct_addr:
+        link = k.r32(link) + vm.o_next
+    k.w32(link, k.get(struct_addr, VM, "next"))
+    k.slab.kfree(struct_addr)
+    vm.records.pop(addr, None)
+    return {"addr": addr, "size": size, "vm_struct": struct_addr, "ptes": ptes}
+
+
+def double_free(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """A frame of a live area freed a second time: on a free list while still mapped."""
+    _, addr = _new_area(k, rng.randint(2, 4), "double-free victim")
+    va = addr + PAGE_SIZE * rng.randint(0, 1)
+    pfn = k.vmalloc.frames[va]
+    k.buddy.free_pages(k.page_addr(pfn), 0)
+    return {"addr": va, "pfn": pfn, "pte": _pte_of(k, va)}
+
+
+def _areas(k: Kernel, need: int, rng: random.Random) -> list[tuple[int, int, int, int]]:
+    areas = k.vmalloc.areas()
+    if len(areas) < need:
+        _alloc_areas(k, rng, need - len(areas))
+        areas = k.vmalloc.areas()
+    return areas
+
+
+def vmlist_cycle(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """The last ``vm_struct``'s ``next`` points back at an earlier one."""
+    areas = _areas(k, 3, rng)
+    holder = areas[-1][0]
+    target = areas[rng.randrange(len(areas) - 1)][0]
+    k.set(holder, VM, "next", target)
+    return {"vm_struct": holder, "next": target}
+
+
+def wild_next(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """A ``vm_struct`` whose ``next`` points outside RAM (a stray write)."""
+    areas = _areas(k, 2, rng)
+    holder = areas[rng.randrange(len(areas))][0]
+    wild = PAGE_OFFSET + k.config.max_low_pfn * PAGE_SIZE + rng.randrange(1, 1 << 20) * 16
+    wild &= 0xFFFFFFF0
+    k.set(holder, VM, "next", wild)
+    return {"vm_struct": holder, "next": wild}
+
+
+def overlap(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """Two areas overlap: a ``vm_struct``'s ``addr`` moved into its predecessor."""
+    pair = [_new_area(k, 3, "overlap first"), _new_area(k, 2, "overlap second")]
+    (_, first_addr), (second, second_addr) = pair
+    first_size = 4 * PAGE_SIZE
+    new_addr = first_addr + first_size - 2 * PAGE_SIZE
+    k.set(second, VM, "addr", new_addr)
+    k.vmalloc.records[new_addr] = k.vmalloc.records.pop(second_addr)
+    return {"vm_struct": second, "addr": new_addr, "overlaps": first_addr, "was": second_addr}
+
+
+def missing_guard(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """An area whose guard page got a PTE, as if ``size`` had been mapped guard included."""
+    struct_addr, addr = _new_area(k, rng.randint(1, 3), "missing-guard victim")
+    guard = addr + k.get(struct_addr, VM, "size") - PAGE_SIZE
+    page = k.buddy.alloc_pages(GFP_KERNEL | GFP_HIGHMEM, 0)
+    if page is None:
+        raise SimulationError("out of memory while injecting a fault")
+    pte = _pte_of(k, guard)
+    KernelPageTables(k).set(pte, k.paging.mk_pte(k.page_pfn(page), 0x163))
+    return {"vm_struct": struct_addr, "guard": guard, "pte": pte, "pfn": k.page_pfn(page)}
+
+
+def size_mismatch(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """A ``vm_struct.size`` larger than the pages mapped for it (the last area, room after)."""
+    struct_addr, addr = _new_area(k, rng.randint(1, 3), "size-mismatch victim")
+    size = k.get(struct_addr, VM, "size")
+    nxt = k.get(struct_addr, VM, "next")
+    room = (k.get(nxt, VM, "addr") if nxt else k.config.vmalloc_end) - (addr + size)
+    if room < PAGE_SIZE:
+        raise SimulationError("no room after the area to grow it")
+    grown = size + min(PAGE_SIZE * rng.randint(1, 3), room // PAGE_SIZE * PAGE_SIZE)
+    k.set(struct_addr, VM, "size", grown)
+    k.vmalloc.records[addr]["size"] = grown
+    return {"vm_struct": struct_addr, "addr": addr, "size": grown, "mapped_size": size}
+
+
+def bad_pte_frame(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """A vmalloc PTE pointing at a reserved frame, or at one beyond ``max_mapnr``."""
+    _, addr = _new_area(k, 2, "bad-pte victim")
+    va = addr + PAGE_SIZE
+    pte = _pte_of(k, va)
+    if args.get("target") == "nonexistent" or (not args.get("target") and rng.random() < 0.5):
+        pfn = k.config.num_physpages + rng.randrange(1, 4096)
+        kind = "nonexistent"
+    else:
+        pfn = (k.kernel_phys_range[0] >> 12) + rng.randrange(0, 64)  # the kernel image
+        assert k.r32(k.page_addr(pfn) + k.member("struct page", "flags")[0]) & PG_reserved
+        kind = "reserved"
+    old = k.vmalloc.frames.pop(va)
+    KernelPageTables(k).set(pte, k.paging.mk_pte(pfn, 0x163))
+    return {"addr": va, "pte": pte, "pfn": pfn, "frame": kind, "orphaned_pfn": old}
+
+
+def zero_count(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """A mapped frame whose ``page->count`` dropped to 0 without being freed."""
+    _, addr = _new_area(k, 2, "zero-count victim")
+    pfn = k.vmalloc.frames[addr]
+    page = k.page_addr(pfn)
+    k.set(page, "struct page", "count.counter", 0)
+    return {"addr": addr, "pfn": pfn, "page": page}
+
+
+def buddy_corrupt(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """A free block's ``page->list.next`` overwritten with a stray value."""
+    buddy = k.buddy
+    zone = buddy.zones[1] if k.get(buddy.zones[1], "zone_t", "size") else buddy.zones[0]
+    for order in range(10):
+        head = buddy.free_list(zone, order)
+        first = k.r32(head)
+        if first != head:
+            break
+    else:
+        raise SimulationError("no free block to corrupt")
+    garbage = 0x6B6B6B6B if rng.random() < 0.5 else first  # poison, or a self-loop
+    k.w32(first, garbage)
+    return {"zone": zone, "order": order, "entry": first, "next": garbage}
+
+
+FAULTS: dict[str, Callable[[Kernel, random.Random, dict[str, Any]], Fault]] = {
+    "vmalloc_leak": vmalloc_leak,
+    "use_after_vfree": use_after_vfree,
+    "double_free": double_free,
+    "vmlist_cycle": vmlist_cycle,
+    "wild_next": wild_next,
+    "overlap": overlap,
+    "missing_guard": missing_guard,
+    "size_mismatch": size_mismatch,
+    "bad_pte_frame": bad_pte_frame,
+    "zero_count": zero_count,
+    "buddy_corrupt": buddy_corrupt,
+}
+
+
+def inject_fault(k: Kernel, kind: str, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """Inject fault ``kind``; returns the ground-truth record of what changed where."""
+    if kind not in FAULTS:
+        raise SimulationError(f"unknown fault '{kind}' (known: {', '.join(FAULTS)})")
+    record = FAULTS[kind](k, rng, args)
+    return {"kind": kind, **record}
