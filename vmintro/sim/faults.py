@@ -17,7 +17,7 @@ from vmintro.sim.errors import SimulationError
 from vmintro.sim.kernel import Kernel
 from vmintro.sim.module import find_module, insmod
 from vmintro.sim.paging import KernelPageTables
-from vmintro.types.flags import GFP_KERNEL, GFP_HIGHMEM, MOD_FLAGS, PG_reserved
+from vmintro.types.flags import GFP_HIGHMEM, GFP_KERNEL, MOD_FLAGS, PG_reserved
 
 __all__ = ["FAULTS", "inject_fault"]
 
