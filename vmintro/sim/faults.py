@@ -126,14 +126,18 @@ def wild_next(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
 
 
 def overlap(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
-    """Two areas overlap: a ``vm_struct``'s ``addr`` moved into its predecessor."""
-    pair = [_new_area(k, 3, "overlap first"), _new_area(k, 2, "overlap second")]
-    (_, first_addr), (second, second_addr) = pair
-    first_size = 4 * PAGE_SIZE
-    new_addr = first_addr + first_size - 2 * PAGE_SIZE
+    """Two areas overlap: a ``vm_struct``'s ``addr`` moved back into its predecessor's range."""
+    _new_area(k, 2, "overlap second")
+    areas = k.vmalloc.areas()
+    i = rng.randrange(1, len(areas)) if len(areas) > 1 else None
+    if i is None:
+        raise SimulationError("overlap needs two areas")
+    prev_struct, prev_addr, prev_size, _ = areas[i - 1]
+    second, second_addr, _, _ = areas[i]
+    new_addr = prev_addr + max(PAGE_SIZE, prev_size - 2 * PAGE_SIZE)
     k.set(second, VM, "addr", new_addr)
     k.vmalloc.records[new_addr] = k.vmalloc.records.pop(second_addr)
-    return {"vm_struct": second, "addr": new_addr, "overlaps": first_addr, "was": second_addr}
+    return {"vm_struct": second, "addr": new_addr, "overlaps": prev_struct, "was": second_addr}
 
 
 def missing_guard(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:

@@ -1,0 +1,71 @@
+"""The post-mortem checker: every injected fault is found and named; clean images give nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import vmintro
+from vmintro.check import FAULT_FINDINGS, check_program
+from vmintro.generate import generate
+from vmintro.scenario.loader import parse_scenario
+from vmintro.sim.faults import FAULTS
+
+MODES = [{}, {"pse": False}, {"highmem": True}, {"pae": True}]
+RAMS = [16 << 20, 24 << 20, 48 << 20, 64 << 20, 128 << 20]
+SCENARIOS = ["demo", "busy", "minimal"]
+
+PRELUDE = """
+[[step]]
+op = "swapon"
+size = "32M"
+
+[[step]]
+op = "insmod"
+name = "ext3"
+size = 30000
+
+[[step]]
+op = "random"
+count = 12
+max_size = "24K"
+"""
+
+
+def _truth(base: Path) -> dict:
+    return json.loads(base.with_name(base.name + ".truth.json").read_text())
+
+
+def test_every_fault_kind_has_an_expected_finding() -> None:
+    assert set(FAULT_FINDINGS) == set(FAULTS)
+
+
+@pytest.mark.parametrize("mode", range(len(MODES)))
+@pytest.mark.parametrize("kind", sorted(FAULTS))
+def test_injected_fault_is_found_and_named(tmp_path: Path, kind: str, mode: int) -> None:
+    text = PRELUDE + f'\n[[step]]\nop = "fault"\nkind = "{kind}"\n'
+    base = tmp_path / "img"
+    generate(
+        base, parse_scenario(text, f"{kind}.toml"), {"ram": 32 << 20, "seed": mode, **MODES[mode]}
+    )
+    (fault,) = _truth(base)["faults"]
+    findings = check_program(vmintro.open(base))
+    kinds = {f.kind for f in findings}
+    assert kinds & set(FAULT_FINDINGS[kind]), [str(f) for f in findings]
+    named = [f for f in findings if f.kind in FAULT_FINDINGS[kind]]
+    # The finding points at the structure the fault damaged.
+    for key in ("vm_struct", "pte", "pfn"):
+        if key in fault and any(key in f.where for f in named):
+            assert any(f.where.get(key) == fault[key] for f in named), (key, fault, named)
+    assert all("\n" not in str(f) for f in findings)
+
+
+@pytest.mark.parametrize("n", range(200))
+def test_clean_images_have_no_findings(tmp_path: Path, n: int) -> None:
+    overrides = {"ram": RAMS[n % len(RAMS)], "seed": n, **MODES[(n // len(RAMS)) % len(MODES)]}
+    base = tmp_path / "img"
+    generate(base, SCENARIOS[n % len(SCENARIOS)], overrides)
+    findings = check_program(vmintro.open(base))
+    assert findings == [], [str(f) for f in findings]

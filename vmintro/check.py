@@ -1,0 +1,447 @@
+"""Post-mortem consistency checks of vmlist, the vmalloc page tables, mem_map and the buddy lists.
+
+Each invariant the 2.4.20 kernel keeps is checked from the image alone; each
+violation becomes one :class:`Finding` that names what is wrong and the
+addresses involved (the ``vm_struct``, the PTE's address and value, the frame,
+the free list it sits on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vmintro.arch.x86 import PAGE_SIZE
+from vmintro.errors import CorruptionError, FaultError
+from vmintro.helpers.buddy import MAX_ORDER, for_each_zone, zone_name
+from vmintro.helpers.list import list_for_each, singly_linked
+from vmintro.helpers.vmalloc import VM_ALLOC, VM_IOREMAP
+from vmintro.types.flags import PAGE_FLAGS
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["FAULT_FINDINGS", "Finding", "check_program"]
+
+PG_reserved = 1 << PAGE_FLAGS["PG_reserved"]
+_MAX_AREAS = (1 << 32) // (2 * PAGE_SIZE)
+
+
+# The finding(s) each kind of injected fault shows up as (vmintro.sim.faults).
+FAULT_FINDINGS: dict[str, tuple[str, ...]] = {
+    "vmalloc_leak": ("vmalloc_leak",),
+    "use_after_vfree": ("use_after_vfree",),
+    "double_free": ("mapped_page_free",),
+    "vmlist_cycle": ("vmlist_cycle",),
+    "wild_next": ("vmlist_wild_pointer",),
+    "overlap": ("area_overlap",),
+    "missing_guard": ("guard_page_mapped",),
+    "size_mismatch": ("area_unmapped_pages",),
+    "bad_pte_frame": ("pte_reserved_frame", "pte_nonexistent_frame"),
+    "zero_count": ("mapped_page_count_zero",),
+    "buddy_corrupt": ("buddy_list_corrupt",),
+}
+
+
+@dataclass
+class Finding:
+    """One violated invariant: a stable ``kind``, a one-line explanation, the addresses."""
+
+    kind: str
+    message: str
+    where: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Area:
+    vm_struct: int
+    addr: int
+    size: int
+    flags: int
+
+
+class _Checker:
+    def __init__(self, prog: Program) -> None:
+        self.prog = prog
+        self.findings: list[Finding] = []
+        vm = prog.type("struct vm_struct")
+        self.o_next = vm.offsetof("next")  # type: ignore[attr-defined]
+        self.max_mapnr = prog["max_mapnr"].value_()
+        self.mem_map = prog["mem_map"].value_()
+        page = prog.type("struct page")
+        self.page_size = page.size
+        self.o_count = page.offsetof("count")  # type: ignore[attr-defined]
+        self.o_flags = page.offsetof("flags")  # type: ignore[attr-defined]
+        self.o_list = page.offsetof("list")  # type: ignore[attr-defined]
+
+    def add(self, kind: str, message: str, **where: int) -> None:
+        self.findings.append(Finding(kind, message, where))
+
+    def page_field(self, pfn: int, offset: int) -> int:
+        return self.prog.read_u32(self.mem_map + pfn * self.page_size + offset)
+
+    # -- vmlist -----------------------------------------------------------------------
+
+    def vmlist(self) -> list[_Area]:
+        prog = self.prog
+        areas = []
+        first = prog["vmlist"].value_()
+        try:
+            for node in singly_linked(prog, first, self.o_next, "vmlist", _MAX_AREAS):
+                raw = prog.read(node, 16)
+                flags, addr, size = (int.from_bytes(raw[i : i + 4], "little") for i in (0, 4, 8))
+                areas.append(_Area(node, addr, size, flags))
+        except CorruptionError as e:
+            holder = e.address or 0
+            try:
+                target = prog.read_u32(holder + self.o_next) if holder else first
+            except FaultError:
+                target = 0
+            if "cycle" in e.message:
+                self.add(
+                    "vmlist_cycle",
+                    f"vm_struct {holder:#x} has next {target:#x}, which is already on vmlist: "
+                    "the list never ends",
+                    vm_struct=holder,
+                    next=target,
+                )
+            else:
+                self.add(
+                    "vmlist_wild_pointer",
+                    f"vm_struct {holder:#x} has next {target:#x}, which is not readable kernel "
+                    "memory: the rest of vmlist is lost",
+                    vm_struct=holder,
+                    next=target,
+                )
+        start, end = prog.vmalloc_start, prog.vmalloc_end
+        for prev, cur in zip([None, *areas], areas, strict=False):
+            if cur.flags & ~(VM_ALLOC | VM_IOREMAP) or not cur.flags:
+                self.add(
+                    "area_bad_flags",
+                    f"vm_struct {cur.vm_struct:#x} has flags {cur.flags:#x}, "
+                    "neither VM_ALLOC nor VM_IOREMAP",
+                    vm_struct=cur.vm_struct,
+                )
+            if cur.size % PAGE_SIZE or cur.size < 2 * PAGE_SIZE or cur.addr % PAGE_SIZE:
+                self.add(
+                    "area_bad_size",
+                    f"vm_struct {cur.vm_struct:#x}: addr {cur.addr:#x} size {cur.size:#x} "
+                    "is not whole pages plus a guard page",
+                    vm_struct=cur.vm_struct,
+                )
+            if not (start <= cur.addr and cur.addr + cur.size <= end + PAGE_SIZE):
+                self.add(
+                    "area_outside_vmalloc",
+                    f"vm_struct {cur.vm_struct:#x} covers {cur.addr:#x}-"
+                    f"{cur.addr + cur.size:#x}, outside VMALLOC_START-VMALLOC_END "
+                    f"({start:#x}-{end:#x})",
+                    vm_struct=cur.vm_struct,
+                )
+            if prev is not None and cur.addr < prev.addr:
+                self.add(
+                    "vmlist_unsorted",
+                    f"vm_struct {cur.vm_struct:#x} (addr {cur.addr:#x}) follows "
+                    f"vm_struct {prev.vm_struct:#x} (addr {prev.addr:#x}): vmlist must be "
+                    "sorted by address",
+                    vm_struct=cur.vm_struct,
+                )
+        reach: _Area | None = None  # the area reaching furthest so far, in address order
+        for cur in sorted(areas, key=lambda a: (a.addr, a.vm_struct)):
+            if reach is not None and cur.addr < reach.addr + reach.size:
+                self.add(
+                    "area_overlap",
+                    f"vm_struct {cur.vm_struct:#x} ({cur.addr:#x}-{cur.addr + cur.size:#x}) "
+                    f"overlaps vm_struct {reach.vm_struct:#x} "
+                    f"({reach.addr:#x}-{reach.addr + reach.size:#x})",
+                    vm_struct=cur.vm_struct,
+                    other=reach.vm_struct,
+                )
+            if reach is None or cur.addr + cur.size > reach.addr + reach.size:
+                reach = cur
+        return areas
+
+    # -- buddy allocator --------------------------------------------------------------
+
+    def buddy(self) -> np.ndarray:
+        """Walk every free list; returns a map pfn -> order+1 of free frames (0: not free)."""
+        prog = self.prog
+        free = np.zeros(self.max_mapnr, dtype=np.int8)
+        for zone in for_each_zone(prog):
+            size = zone.size.value_()
+            if not size:
+                continue
+            name = zone_name(zone)
+            base = zone.zone_start_mapnr.value_()
+            counted = 0
+            expected_bits: list[set[int]] = [set() for _ in range(MAX_ORDER)]
+            for order in range(MAX_ORDER):
+                head = zone.free_area[order].free_list.address_
+                what = f"zone {name} free_area[{order}]"
+                try:
+                    entries = list(list_for_each(prog, head, what, size + 1))
+                except CorruptionError as e:
+                    self.add(
+                        "buddy_list_corrupt",
+                        f"{e.message}; free list head at {head:#x}",
+                        head=head,
+                        entry=e.address or 0,
+                    )
+                    continue
+                for entry in entries:
+                    page = entry - self.o_list
+                    pfn, rem = divmod(page - self.mem_map, self.page_size)
+                    idx = pfn - base
+                    if rem or not 0 <= idx < size:
+                        self.add(
+                            "buddy_foreign_entry",
+                            f"{what} holds {entry:#x}, not the list of a struct page of "
+                            f"zone {name}",
+                            head=head,
+                            entry=entry,
+                        )
+                        continue
+                    if idx % (1 << order):
+                        self.add(
+                            "buddy_misaligned",
+                            f"{what} holds pfn {pfn:#x}, not aligned to its order",
+                            pfn=pfn,
+                            head=head,
+                        )
+                    count = self.page_field(pfn, self.o_count)
+                    flags = self.page_field(pfn, self.o_flags)
+                    if count or flags & PG_reserved:
+                        self.add(
+                            "free_page_in_use",
+                            f"pfn {pfn:#x} is on {what} but has count {count} and flags {flags:#x}",
+                            pfn=pfn,
+                            head=head,
+                        )
+                    end = min(pfn + (1 << order), self.max_mapnr)
+                    if free[pfn:end].any():
+                        self.add(
+                            "buddy_double_listed",
+                            f"pfn {pfn:#x} ({what}) overlaps another free block",
+                            pfn=pfn,
+                            head=head,
+                        )
+                    free[pfn:end] = order + 1
+                    counted += 1 << order
+                    if order < MAX_ORDER - 1:
+                        expected_bits[order] ^= {idx >> (order + 1)}
+            free_pages = zone.free_pages.value_()
+            if counted != free_pages:
+                self.add(
+                    "buddy_count_mismatch",
+                    f"zone {name}: free lists hold {counted} pages, free_pages says {free_pages}",
+                    zone=zone.value_(),
+                )
+            self._bitmaps(zone, name, size, expected_bits)
+        return free
+
+    def _bitmaps(self, zone: Any, name: str, size: int, expected: list[set[int]]) -> None:
+        for order in range(MAX_ORDER - 1):
+            bitmap = zone.free_area[order].map.value_()
+            nbytes = ((size - 1) >> (order + 4)) + 1
+            try:
+                raw = np.frombuffer(self.prog.read(bitmap, nbytes), dtype=np.uint8)
+            except FaultError:
+                self.add(
+                    "buddy_bitmap_unreadable",
+                    f"zone {name} free_area[{order}].map {bitmap:#x} cannot be read",
+                    zone=zone.value_(),
+                )
+                continue
+            have = set(np.nonzero(np.unpackbits(raw, bitorder="little"))[0].tolist())
+            for bit in sorted(have ^ expected[order])[:1]:
+                self.add(
+                    "buddy_bitmap_mismatch",
+                    f"zone {name} free_area[{order}].map bit {bit} is {int(bit in have)}, "
+                    f"but the free lists say {int(bit in expected[order])}",
+                    zone=zone.value_(),
+                    bitmap=bitmap,
+                )
+
+    # -- vmalloc page tables and the frames behind them ---------------------------------
+
+    def mappings(self, areas: list[_Area], free: np.ndarray) -> None:
+        prog = self.prog
+        start, end = prog.vmalloc_start, prog.vmalloc_end
+        pages = np.arange(start, end, PAGE_SIZE, dtype=np.int64)
+        phys = prog.translate_many(pages)
+        owner = np.full(len(pages), -1, dtype=np.int64)
+        for i, a in enumerate(areas):
+            lo = max(0, (a.addr - start) // PAGE_SIZE)
+            hi = min(len(pages), (a.addr + a.size - start) // PAGE_SIZE)
+            if lo < hi:
+                owner[lo:hi] = i
+        for i, a in enumerate(areas):
+            self._area(a, pages, phys, start, free)
+        orphans = np.nonzero((owner < 0) & (phys >= 0))[0]
+        for j in orphans.tolist():
+            vaddr = int(pages[j])
+            pfn = int(phys[j]) >> 12
+            pte, value = self._pte(vaddr)
+            if pfn < self.max_mapnr and free[pfn]:
+                self.add(
+                    "use_after_vfree",
+                    f"{vaddr:#x} is in no vm area but its PTE {value:#x} at {pte:#x} still "
+                    f"maps pfn {pfn:#x}, which is on a free list",
+                    vaddr=vaddr,
+                    pte=pte,
+                    pfn=pfn,
+                )
+            else:
+                self.add(
+                    "orphan_pte",
+                    f"{vaddr:#x} is in no vm area but its PTE {value:#x} at {pte:#x} "
+                    f"maps pfn {pfn:#x}",
+                    vaddr=vaddr,
+                    pte=pte,
+                    pfn=pfn,
+                )
+
+    def _pte(self, vaddr: int) -> tuple[int, int]:
+        """(address, value) of the last entry the walk read: the PTE, or a large-page entry."""
+        step = self.prog.follow_pte(vaddr).steps[-1]
+        addr = step.entry_vaddr if step.entry_vaddr is not None else step.entry_paddr
+        return addr, step.value
+
+    def _area(
+        self, a: _Area, pages: np.ndarray, phys: np.ndarray, start: int, free: np.ndarray
+    ) -> None:
+        first = (a.addr - start) // PAGE_SIZE
+        count = a.size // PAGE_SIZE
+        if first < 0 or first + count > len(pages) or count < 1:
+            return
+        guard = first + count - 1
+        if phys[guard] >= 0:
+            pte, value = self._pte(int(pages[guard]))
+            self.add(
+                "guard_page_mapped",
+                f"vm_struct {a.vm_struct:#x}: guard page {int(pages[guard]):#x} is mapped "
+                f"(PTE {value:#x} at {pte:#x})",
+                vm_struct=a.vm_struct,
+                pte=pte,
+            )
+        unmapped = [j for j in range(first, guard) if phys[j] < 0]
+        if unmapped:
+            self.add(
+                "area_unmapped_pages",
+                f"vm_struct {a.vm_struct:#x} says size {a.size:#x} but {len(unmapped)} of its "
+                f"{count - 1} pages are not mapped (first {int(pages[unmapped[0]]):#x})",
+                vm_struct=a.vm_struct,
+                vaddr=int(pages[unmapped[0]]),
+            )
+        if not a.flags & VM_ALLOC:
+            return
+        self._maybe_leaked_module(a)
+        for j in range(first, guard):
+            if phys[j] < 0:
+                continue
+            vaddr, pfn = int(pages[j]), int(phys[j]) >> 12
+            if pfn >= self.max_mapnr:
+                pte, value = self._pte(vaddr)
+                self.add(
+                    "pte_nonexistent_frame",
+                    f"vm_struct {a.vm_struct:#x}: {vaddr:#x} maps pfn {pfn:#x} beyond max_mapnr "
+                    f"{self.max_mapnr:#x} (PTE {value:#x} at {pte:#x})",
+                    vm_struct=a.vm_struct,
+                    pte=pte,
+                    pfn=pfn,
+                )
+                continue
+            flags = self.page_field(pfn, self.o_flags)
+            count = self.page_field(pfn, self.o_count)
+            if flags & PG_reserved:
+                pte, value = self._pte(vaddr)
+                self.add(
+                    "pte_reserved_frame",
+                    f"vm_struct {a.vm_struct:#x}: {vaddr:#x} maps reserved pfn {pfn:#x} "
+                    f"(PTE {value:#x} at {pte:#x})",
+                    vm_struct=a.vm_struct,
+                    pte=pte,
+                    pfn=pfn,
+                )
+            elif free[pfn]:
+                pte, value = self._pte(vaddr)
+                self.add(
+                    "mapped_page_free",
+                    f"vm_struct {a.vm_struct:#x}: {vaddr:#x} maps pfn {pfn:#x} (PTE {value:#x} "
+                    f"at {pte:#x}), which is on the order-{free[pfn] - 1} free list",
+                    vm_struct=a.vm_struct,
+                    pte=pte,
+                    pfn=pfn,
+                )
+            elif count == 0:
+                self.add(
+                    "mapped_page_count_zero",
+                    f"vm_struct {a.vm_struct:#x}: {vaddr:#x} maps pfn {pfn:#x}, whose page->count "
+                    f"is 0 (struct page at {self.mem_map + pfn * self.page_size:#x})",
+                    vm_struct=a.vm_struct,
+                    pfn=pfn,
+                )
+
+    # -- modules ------------------------------------------------------------------------
+
+    def modules(self) -> set[int]:
+        prog = self.prog
+        mod_t = prog.type("struct module")
+        o_next = mod_t.offsetof("next")  # type: ignore[attr-defined]
+        self.mod_size = mod_t.size
+        self.o_mod_name = mod_t.offsetof("name")  # type: ignore[attr-defined]
+        self.o_mod_size = mod_t.offsetof("size")  # type: ignore[attr-defined]
+        loaded = set()
+        try:
+            for mod in singly_linked(prog, prog["module_list"].value_(), o_next, "module_list"):
+                loaded.add(mod)
+        except CorruptionError as e:
+            self.add("module_list_corrupt", e.message, module=e.address or 0)
+        self.loaded = loaded
+        return loaded
+
+    def _maybe_leaked_module(self, a: _Area) -> None:
+        """An area that starts with a live-looking ``struct module`` no list reaches."""
+        if a.addr in self.loaded:
+            return
+        try:
+            raw = self.prog.read(a.addr, self.mod_size)
+        except FaultError:
+            return
+        word = lambda off: int.from_bytes(raw[off : off + 4], "little")  # noqa: E731
+        size = word(self.o_mod_size)
+        name = word(self.o_mod_name)
+        mapped = a.size - PAGE_SIZE
+        if (
+            word(0) == self.mod_size
+            and mapped - PAGE_SIZE < size <= mapped
+            and a.addr + self.mod_size <= name < a.addr + size
+        ):
+            try:
+                text = self.prog.read(name, 64).split(b"\0")[0].decode(errors="replace")
+            except FaultError:
+                text = "?"
+            self.add(
+                "vmalloc_leak",
+                f"vm_struct {a.vm_struct:#x}: area {a.addr:#x} holds module '{text}' "
+                f"({size} bytes) that is not on module_list: unloaded but never vfree'd",
+                vm_struct=a.vm_struct,
+                module=a.addr,
+            )
+
+
+def check_program(prog: Program) -> list[Finding]:
+    """Every finding for one image, in a stable order (vmlist, modules, buddy, mappings)."""
+    c = _Checker(prog)
+    areas = c.vmlist()
+    c.modules()
+    free = c.buddy()
+    c.mappings(areas, free)
+    return c.findings
