@@ -282,7 +282,7 @@ class _Checker:
             hi = min(len(pages), (a.addr + a.size - start) // PAGE_SIZE)
             if lo < hi:
                 owner[lo:hi] = i
-        for i, a in enumerate(areas):
+        for a in areas:
             self._area(a, pages, phys, start, free)
         orphans = np.nonzero((owner < 0) & (phys >= 0))[0]
         for j in orphans.tolist():
