@@ -38,8 +38,8 @@ class ImageSpec:
     mem: PhysMem
     types: KernelTypes
     symbols: list[Symbol]
-    # Physical [start, end) of the kernel image: always stored in the core, zero
-    # pages included, so that gdb can read every kernel global from it.
+    # Physical [start, end) of the kernel image. From _etext on it is always
+    # stored in the core, zero pages included, so that gdb reads every global.
     kernel_range: tuple[int, int]
     # Frames stored even when all zeros: those the vmalloc page tables map.
     # libkdumpfile (drgn's reader) cannot read a mapped page whose frame the

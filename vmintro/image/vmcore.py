@@ -116,6 +116,11 @@ def plan_segments(spec: ImageSpec) -> list[LoadSegment]:
         ELF32 program header cannot address.
     """
     start, end = spec.kernel_range
+    # The data of the kernel image is kept whole so that gdb finds every global
+    # in the core; the text before _etext holds no state and may be dropped.
+    etext = next((s.address for s in spec.symbols if s.name == "_etext"), None)
+    if etext is not None and PAGE_OFFSET + start <= etext < PAGE_OFFSET + end:
+        start = etext - PAGE_OFFSET
     keep = set(range(start >> PAGE_SHIFT, (end + PAGE_SIZE - 1) >> PAGE_SHIFT))
     keep.update(spec.keep_frames)
     runs = _merge_close_runs(list(spec.mem.runs(keep=keep)), _MAX_LOADS)
