@@ -1,0 +1,1 @@
+"""Post-mortem exercises with verifiable answers (``images/exercises/``)."""
