@@ -79,7 +79,7 @@ def double_free(prog: Program) -> str:
     free = set()
     for _, order, pfn in for_each_free_page(prog):
         free.update(range(pfn, pfn + (1 << order)))
-    for _, addr, size, flags in _areas(prog):
+    for _, addr, _size, flags in _areas(prog):
         if flags & VM_ALLOC:
             for _, pfn in vm_area_pages(find_vm_area(prog, addr)):
                 if pfn in free:

@@ -1,4 +1,7 @@
-"""Building the exercise directories: image, README and salted answer (``python -m vmintro.exercises.build``)."""
+"""Building the exercise directories: image, README and salted answer.
+
+    python -m vmintro.exercises.build [DIR]
+"""
 
 from __future__ import annotations
 
