@@ -14,7 +14,7 @@ from vmintro.errors import FaultError
 from vmintro.sim.physmem import PhysMem, PhysMemError
 from vmintro.types.model import CType
 
-__all__ = ["Backend", "MemoryBackend", "SymbolEntry", "variables_from"]
+__all__ = ["Backend", "MemoryBackend", "SymbolEntry", "TableBackend", "variables_from"]
 
 # (address, size, kind) with kind "object", "func" or "notype", as in the ELF symtab
 SymbolEntry = tuple[int, int, str]
@@ -48,7 +48,32 @@ class Backend(Protocol):
         ...
 
 
-class MemoryBackend:
+class TableBackend:
+    """Symbols, types, variables and facts held in dictionaries, read once at start-up.
+
+    Subclasses fill ``_symbols``, ``_types``, ``_variables`` and ``_config`` and
+    provide ``read_phys``.
+    """
+
+    _symbols: dict[str, SymbolEntry]
+    _types: dict[str, CType]
+    _variables: dict[str, tuple[int, CType]]
+    _config: dict[str, Any]
+
+    def symbols(self) -> dict[str, SymbolEntry]:
+        return self._symbols
+
+    def types(self) -> dict[str, CType]:
+        return self._types
+
+    def variables(self) -> dict[str, tuple[int, CType]]:
+        return self._variables
+
+    def config(self) -> dict[str, Any]:
+        return self._config
+
+
+class MemoryBackend(TableBackend):
     """A backend over simulated RAM and plain dictionaries.
 
     ``variables`` defaults to every symbol that ``types_of`` gives a type for,
@@ -85,18 +110,6 @@ class MemoryBackend:
             return self.mem.read(paddr, size)
         except PhysMemError:
             raise FaultError(paddr, f"could not read physical {paddr:#x}") from None
-
-    def symbols(self) -> dict[str, SymbolEntry]:
-        return self._symbols
-
-    def types(self) -> dict[str, CType]:
-        return self._types
-
-    def variables(self) -> dict[str, tuple[int, CType]]:
-        return self._variables
-
-    def config(self) -> dict[str, Any]:
-        return self._config
 
 
 def variables_from(

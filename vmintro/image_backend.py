@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-from vmintro.backend import SymbolEntry
+from vmintro.backend import SymbolEntry, TableBackend
 from vmintro.errors import FaultError, VmintroError
 from vmintro.image import reader
 from vmintro.image.debuginfo import DebugInfoError, load_debuginfo, load_symbols, open_elf
-from vmintro.types.model import CType
 
 __all__ = ["ImageBackend", "ImageError", "vmlinux_beside"]
 
@@ -40,7 +38,18 @@ def _vmcore_path(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-class ImageBackend:
+def _vmcoreinfo_symbols(note: dict[str, str]) -> dict[str, SymbolEntry]:
+    symbols: dict[str, SymbolEntry] = {}
+    for key, value in note.items():
+        if key.startswith("SYMBOL(") and key.endswith(")"):
+            try:
+                symbols[key[7:-1]] = (int(value, 16), 0, "object")
+            except ValueError:
+                continue
+    return symbols
+
+
+class ImageBackend(TableBackend):
     """The backend of an image on disk.
 
     ``vmcore_path`` may name the core or the image's base name (``images/demo``);
@@ -62,17 +71,25 @@ class ImageBackend:
             self.core = reader.CoreFile(self.vmcore_path)
         except reader.ImageError as e:
             raise ImageError(str(e)) from None
-        try:
-            elf = open_elf(self.vmlinux_path)
-            self._symbols: dict[str, SymbolEntry] = {
-                name: (s.address, s.size, s.kind) for name, s in load_symbols(elf).items()
-            }
-            info = load_debuginfo(elf)
-        except DebugInfoError as e:
-            self.core.close()
-            raise ImageError(f"{self.vmlinux_path.name}: {e}") from None
-        self._types = info.types
-        self._variables = info.variables
+        self.has_debuginfo = vmlinux_path is not None or self.vmlinux_path.exists()
+        if self.has_debuginfo:
+            try:
+                elf = open_elf(self.vmlinux_path)
+                self._symbols: dict[str, SymbolEntry] = {
+                    name: (s.address, s.size, s.kind) for name, s in load_symbols(elf).items()
+                }
+                info = load_debuginfo(elf)
+            except DebugInfoError as e:
+                self.core.close()
+                raise ImageError(f"{self.vmlinux_path.name}: {e}") from None
+            self._types = info.types
+            self._variables = info.variables
+        else:
+            # No vmlinux: addresses from the core's VMCOREINFO SYMBOL() lines, as
+            # makedumpfile and crash use them; without DWARF there are no types.
+            self._symbols = _vmcoreinfo_symbols(self.core.vmcoreinfo)
+            self._types = {}
+            self._variables = {}
         note = self.core.vmcoreinfo
         self._config = {
             "highmem": note.get("CONFIG_HIGHMEM") == "y",
@@ -86,18 +103,6 @@ class ImageBackend:
             return self.core.read_phys(paddr, size)
         except reader.MemoryFault as e:
             raise FaultError(paddr, f"could not read physical {paddr:#x}: {e}") from None
-
-    def symbols(self) -> dict[str, SymbolEntry]:
-        return self._symbols
-
-    def types(self) -> dict[str, CType]:
-        return self._types
-
-    def variables(self) -> dict[str, tuple[int, CType]]:
-        return self._variables
-
-    def config(self) -> dict[str, Any]:
-        return self._config
 
     @property
     def vmcoreinfo(self) -> dict[str, str]:
