@@ -1,68 +1,14 @@
-"""Kernel helpers, named after the 2.4.20 functions and macros they mirror."""
+"""Kernel helpers, named after the 2.4.20 functions and macros they mirror.
 
-from vmintro.helpers.buddy import (
-    MAX_ORDER,
-    for_each_free_area,
-    for_each_free_page,
-    for_each_zone,
-    zone_name,
-)
-from vmintro.helpers.list import list_for_each, singly_linked
-from vmintro.helpers.mm import (
-    PFN_PHYS,
-    decode_page_flags,
-    page_address,
-    page_count,
-    page_flag_names,
-    page_to_pfn,
-    page_zone,
-    page_zone_index,
-    pfn_to_page,
-    pfn_valid,
-    virt_to_page,
-    virt_to_pfn,
-)
-from vmintro.helpers.vmalloc import (
-    VM_ALLOC,
-    VM_IOREMAP,
-    find_vm_area,
-    for_each_vm_area,
-    is_vmalloc_addr,
-    vm_area_pages,
-    vmalloc_area_pfns,
-    vmalloc_to_page,
-    vmalloc_to_pfn,
-    vmalloc_to_pfn_many,
-)
+Each module keeps a sorted ``__all__``; this package gathers them, and the
+REPL's Python mode puts every name here in scope.
+"""
 
-__all__ = [
-    "MAX_ORDER",
-    "PFN_PHYS",
-    "VM_ALLOC",
-    "VM_IOREMAP",
-    "decode_page_flags",
-    "find_vm_area",
-    "for_each_free_area",
-    "for_each_free_page",
-    "for_each_vm_area",
-    "for_each_zone",
-    "is_vmalloc_addr",
-    "list_for_each",
-    "page_address",
-    "page_count",
-    "page_flag_names",
-    "page_to_pfn",
-    "page_zone",
-    "page_zone_index",
-    "pfn_to_page",
-    "pfn_valid",
-    "singly_linked",
-    "virt_to_page",
-    "virt_to_pfn",
-    "vm_area_pages",
-    "vmalloc_area_pfns",
-    "vmalloc_to_page",
-    "vmalloc_to_pfn",
-    "vmalloc_to_pfn_many",
-    "zone_name",
-]
+from vmintro.helpers import buddy, mm, vmalloc
+from vmintro.helpers import list as _list
+from vmintro.helpers.buddy import *  # noqa: F403
+from vmintro.helpers.list import *  # noqa: F403
+from vmintro.helpers.mm import *  # noqa: F403
+from vmintro.helpers.vmalloc import *  # noqa: F403
+
+__all__ = sorted({*buddy.__all__, *_list.__all__, *mm.__all__, *vmalloc.__all__})
