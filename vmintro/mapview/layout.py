@@ -1,0 +1,123 @@
+"""What a picture of the kernel address space shows, read from an image.
+
+The regions follow Figure 8.1 of Gorman's chapter 8: the direct-mapped
+lowmem from ``PAGE_OFFSET`` to ``high_memory``, the ``VMALLOC_OFFSET`` gap,
+the vmalloc range with each area and its guard page, then pkmap (HIGHMEM) and
+the fixmap up to ``FIXADDR_TOP``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from vmintro.arch.x86 import FIXADDR_TOP, KM_TYPE_NR, NR_CPUS, PAGE_OFFSET, PAGE_SIZE, PKMAP_BASE
+from vmintro.errors import FaultError
+from vmintro.helpers.mm import page_zone_index
+from vmintro.helpers.vmalloc import VM_ALLOC, VM_IOREMAP, find_vm_area, for_each_vm_area
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["AddressSpace", "Area", "AreaFrames", "Region", "address_space", "area_frames"]
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    start: int
+    end: int
+    kind: str  # lowmem, gap, vmalloc, pkmap, fixmap
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Area:
+    vm_struct: int
+    addr: int
+    size: int  # guard page included, as vm_struct.size
+    flags: int
+
+    @property
+    def kind(self) -> str:
+        if self.flags & VM_IOREMAP:
+            return "ioremap"
+        return "vmalloc" if self.flags & VM_ALLOC else "other"
+
+    @property
+    def guard(self) -> int:
+        return self.addr + self.size - PAGE_SIZE
+
+
+@dataclass
+class AddressSpace:
+    regions: list[Region]
+    areas: list[Area]
+    highmem: bool
+    pae: bool
+
+
+@dataclass
+class AreaFrames:
+    area: Area
+    # (virtual address, pfn or None, zone index or None) per page, guard excluded
+    pages: list[tuple[int, int | None, int | None]]
+    zones: list[tuple[str, int, int]] = field(default_factory=list)  # name, first pfn, end pfn
+
+
+def address_space(prog: Program) -> AddressSpace:
+    """The regions of the kernel virtual address space and every vm area."""
+    high = prog.high_memory
+    vstart, vend = prog.vmalloc_start, prog.vmalloc_end
+    regions = [
+        Region("lowmem (direct map)", PAGE_OFFSET, high, "lowmem"),
+        Region("VMALLOC_OFFSET gap", high, vstart, "gap"),
+        Region("vmalloc", vstart, vend, "vmalloc"),
+    ]
+    if prog.highmem:
+        last_pkmap = 512 if prog.pae else 1024
+        regions.append(Region("gap", vend, PKMAP_BASE, "gap"))
+        regions.append(Region("pkmap", PKMAP_BASE, PKMAP_BASE + last_pkmap * PAGE_SIZE, "pkmap"))
+        fixaddr_start = FIXADDR_TOP - KM_TYPE_NR * NR_CPUS * PAGE_SIZE
+        regions.append(Region("gap", PKMAP_BASE + last_pkmap * PAGE_SIZE, fixaddr_start, "gap"))
+    else:
+        fixaddr_start = FIXADDR_TOP
+        regions.append(Region("gap", vend, fixaddr_start, "gap"))
+    if fixaddr_start < FIXADDR_TOP:
+        regions.append(Region("fixmap", fixaddr_start, FIXADDR_TOP, "fixmap"))
+    regions.append(Region("top", FIXADDR_TOP, 1 << 32, "gap"))
+    areas = [
+        Area(a.value_(), a.addr.value_(), a.size.value_(), a.flags.value_())
+        for a in for_each_vm_area(prog)
+    ]
+    return AddressSpace(regions, areas, prog.highmem, prog.pae)
+
+
+def area_frames(prog: Program, addr: int) -> AreaFrames:
+    """The frames behind each page of the area holding ``addr``, with their zones."""
+    obj = find_vm_area(prog, addr)
+    if obj is None:
+        raise FaultError(addr, f"{addr:#x} is in no vm area")
+    area = Area(obj.value_(), obj.addr.value_(), obj.size.value_(), obj.flags.value_())
+    mem_map = prog["mem_map"]
+    max_mapnr = prog["max_mapnr"].value_()
+    pages: list[tuple[int, int | None, int | None]] = []
+    for va in range(area.addr, area.guard, PAGE_SIZE):
+        try:
+            pfn = prog.translate(va) >> 12
+        except FaultError:
+            pages.append((va, None, None))
+            continue
+        zone = page_zone_index(mem_map[pfn]) if pfn < max_mapnr else None
+        pages.append((va, pfn, zone))
+    zones = []
+    contig = prog["contig_page_data"]
+    for j in range(contig.nr_zones.value_()):
+        z = contig.node_zones[j]
+        if z.size.value_():
+            first = z.zone_start_mapnr.value_()
+            zones.append((z.name.string_().decode(), first, first + z.size.value_()))
+    return AreaFrames(area, pages, zones)

@@ -1,0 +1,50 @@
+"""The address-space picture for a terminal: one line per region, a bar for vmalloc."""
+
+from __future__ import annotations
+
+from vmintro.arch.x86 import PAGE_SIZE
+from vmintro.mapview.layout import AddressSpace
+
+__all__ = ["render_text"]
+
+BAR = 48
+
+
+def _size(n: int) -> str:
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):8.1f} MiB"
+    return f"{n / 1024:8.1f} KiB"
+
+
+def _vmalloc_bar(space: AddressSpace, start: int, end: int) -> str:
+    """Each cell a slice of the range: A vmalloc, I ioremap, g guard only, . free."""
+    cells = []
+    step = (end - start) / BAR
+    for i in range(BAR):
+        lo, hi = start + i * step, start + (i + 1) * step
+        mark = "."
+        for a in space.areas:
+            if a.addr < hi and lo < a.guard:
+                mark = "I" if a.kind == "ioremap" else "A"
+                break
+            if a.guard < hi and lo < a.guard + PAGE_SIZE:
+                mark = "g"
+        cells.append(mark)
+    return "".join(cells)
+
+
+def render_text(space: AddressSpace) -> str:
+    lines = []
+    for r in space.regions:
+        if r.size <= 0:
+            continue
+        line = f"{r.kind:<8} {r.start:08x}-{(r.end - 1) & 0xFFFFFFFF:08x} {_size(r.size)}"
+        if r.kind == "vmalloc":
+            used = max([a.addr + a.size for a in space.areas] + [r.start])
+            end = min(r.end, used + max((used - r.start) // 10, PAGE_SIZE))
+            line += (
+                f"  [{_vmalloc_bar(space, r.start, end)}] {len(space.areas)} areas up to {used:08x}"
+            )
+        lines.append(line)
+    lines.append("bar: A vmalloc, I ioremap, g guard page, . free")
+    return "\n".join(lines)
