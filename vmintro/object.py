@@ -13,14 +13,22 @@ Member names are attributes; everything else ends with an underscore
 (``value_()``, ``address_``, ``type_``) so the two never clash. Structs and
 arrays are parsed by construct structs built from their type, never from
 offsets written here.
+
+Objects are instances of small subclasses of :class:`Object`, made per
+program on first use: one per struct, one per pointer-to-struct type and one
+per scalar format. A struct's members are properties of its class, so
+``area.addr`` is found by ordinary attribute lookup instead of failing first
+and falling back to ``__getattr__``, and a scalar's ``value_`` unpacks its
+bytes with no type dispatch. They behave exactly as :class:`Object` does, and
+``isinstance(obj, Object)`` holds for all of them.
 """
 
 from __future__ import annotations
 
 import operator
 import struct
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vmintro.cprint import format_object
 from vmintro.types.model import (
@@ -38,11 +46,13 @@ from vmintro.types.model import (
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["Object", "cast", "container_of"]
+__all__ = ["Object", "cast", "class_for_type", "container_of", "values_of"]
 
 _ADDRESS_MASK = 0xFFFFFFFF
 _INT = Base("int", 4, True)
 _LONG = Base("long", 4, True)
+_new = object.__new__
+_FORMATS: dict[tuple[int, bool], struct.Struct] = {}
 
 
 def _is_scalar(t: CType) -> bool:
@@ -51,8 +61,11 @@ def _is_scalar(t: CType) -> bool:
 
 def _scalar_format(t: CType) -> struct.Struct:
     signed = isinstance(t, Base) and t.signed
-    code = {1: "b", 2: "h", 4: "i", 8: "q"}[t.size]
-    return struct.Struct("<" + (code if signed else code.upper()))
+    fmt = _FORMATS.get((t.size, signed))
+    if fmt is None:
+        code = {1: "b", 2: "h", 4: "i", 8: "q"}[t.size]
+        fmt = _FORMATS[t.size, signed] = struct.Struct("<" + (code if signed else code.upper()))
+    return fmt
 
 
 def _truncate(t: CType, value: int) -> int:
@@ -81,6 +94,8 @@ class Object:
     prog_: Program
     type_: CType
     address_: int | None
+    # True on the subclasses made here for a type (see class_for_type).
+    _by_type: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -96,12 +111,17 @@ class Object:
         self.type_ = prog.type(type)
         self.address_ = address
         self._value = None if value is None else _coerce(self.type_, value)
+        if self.__class__ is Object or self._by_type:  # a caller's own subclass stays
+            cls = prog.object_class(self.type_)
+            if cls is not Object:
+                self.__class__ = cls
 
     @classmethod
     def _make(
         cls, prog: Program, ctype: CType, address: int | None = None, value: Any = None
     ) -> Object:
-        obj = object.__new__(cls)
+        # The generated classes belong to one program and one type: pick again.
+        obj = _new(prog.object_class(ctype) if cls is Object or cls._by_type else cls)
         obj.prog_ = prog
         obj.type_ = ctype
         obj.address_ = address
@@ -524,6 +544,160 @@ def _read_string(prog: Program, address: int, limit: int) -> bytes:
         out += data
         address += chunk
     return bytes(out)
+
+
+def _member_property(
+    prog: Program, name: str, offset: int, ctype: CType, via_pointer: bool, bitfield: bool
+) -> property:
+    """Member ``name`` as a property of its struct's class (``area.addr``).
+
+    It does what :meth:`Object.member_` does for a plain member of a struct
+    reference, or of the struct a pointer points at, without the lookups; a
+    bitfield, or a member of a struct value (bytes, not an address), goes to
+    ``member_`` itself. The class belongs to ``prog``, and so do its objects.
+    """
+    if bitfield:
+        return property(lambda obj: obj.member_(name))
+    cls: type[Object] | None = None  # the member's class, found on first use
+
+    def child() -> type[Object]:
+        nonlocal cls
+        cls = prog.object_class(ctype)
+        return cls
+
+    def through_pointer(obj: Object) -> Object:
+        base = obj._value
+        if base is None:
+            base = obj._int()  # a pointer variable: read it
+        member = _new(cls or child())
+        member.prog_ = prog
+        member.type_ = ctype
+        member.address_ = base + offset
+        member._value = None
+        return member
+
+    def of_struct(obj: Object) -> Object:
+        base = obj.address_
+        if base is None:
+            return obj.member_(name)  # a struct value: slice its bytes
+        member = _new(cls or child())
+        member.prog_ = prog
+        member.type_ = ctype
+        member.address_ = base + offset
+        member._value = None
+        return member
+
+    return property(through_pointer if via_pointer else of_struct)
+
+
+def _scalar_value(prog: Program, fmt: struct.Struct) -> Callable[[Object], int]:
+    """``value_`` (and ``_int``) of ``prog``'s scalars that ``fmt`` unpacks.
+
+    The generic method's scalar path with everything it looks up bound here,
+    and Program.read's page-cache lookup inlined: the hot call of any walk.
+    """
+    unpack_from = fmt.unpack_from
+    unpack = fmt.unpack
+    size = fmt.size
+    last = 4096 - size  # the last in-page offset a read of this size fits at
+    pages = prog._pages  # cleared in place, never replaced
+
+    def value_(self: Object) -> int:
+        value = self._value
+        if value is not None:  # a scalar's value is an int
+            return value
+        address: int = self.address_  # type: ignore[assignment]
+        if pages is not None:
+            offset = address & 0xFFF
+            if offset <= last:
+                page = pages.get(address >> 12)
+                if page is not None:
+                    return unpack_from(page, offset)[0]
+        return unpack(prog.read(address, size))[0]
+
+    value_.__doc__ = Object.value_.__doc__
+    return value_
+
+
+def _subclass(namespace: dict[str, Any]) -> type[Object]:
+    # Named as the base, so type(obj).__name__ and tracebacks read "Object".
+    ns = {
+        "__slots__": (),
+        "__module__": __name__,
+        "__qualname__": "Object",
+        "_by_type": True,
+        **namespace,
+    }
+    return type("Object", (Object,), ns)
+
+
+def _scalar_namespace(prog: Program, fmt: struct.Struct) -> dict[str, Any]:
+    value = _scalar_value(prog, fmt)
+    return {"value_": value, "_int": value}
+
+
+def _scalar_class(prog: Program, fmt: struct.Struct) -> type[Object]:
+    """The class of ``prog``'s scalars that ``fmt`` unpacks."""
+    key = ("scalar", fmt.format)
+    cls = prog._struct_classes.get(key)
+    if cls is None:
+        cls = prog._struct_classes[key] = _subclass(_scalar_namespace(prog, fmt))
+    return cls
+
+
+def _struct_class(prog: Program, struct_type: Struct, via_pointer: bool) -> type[Object]:
+    """The class of ``prog``'s ``struct_type`` values (or of pointers to them)."""
+    key = (struct_type, via_pointer)
+    cls = prog._struct_classes.get(key)
+    if cls is not None:
+        return cls
+    namespace: dict[str, Any] = {}
+    if via_pointer:
+        namespace.update(_scalar_namespace(prog, _scalar_format(Pointer(struct_type))))
+    for f in struct_type.fields:
+        name = f.name
+        # Names Object already has, and private ones, keep going through
+        # normal lookup and __getattr__, as they always did.
+        if not name or name.startswith("_") or hasattr(Object, name) or name in namespace:
+            continue
+        namespace[name] = _member_property(
+            prog, name, f.offset, f.type, via_pointer, bool(f.bit_size)
+        )
+    cls = prog._struct_classes[key] = _subclass(namespace)
+    return cls
+
+
+def values_of(prog: Program, ctype: CType, values: Iterable[int]) -> Iterator[Object]:
+    """A value object of scalar type ``ctype`` for each of ``values``.
+
+    For walks that read their nodes' addresses themselves: each value must
+    already fit the type (a pointer read as 32 bits), as nothing is converted.
+    """
+    cls = prog.object_class(ctype)
+    for value in values:
+        obj = _new(cls)
+        obj.prog_ = prog
+        obj.type_ = ctype
+        obj.address_ = None
+        obj._value = value
+        yield obj
+
+
+def class_for_type(prog: Program, ctype: CType) -> type[Object]:
+    """The :class:`Object` subclass for values of ``ctype`` (Program caches it by type)."""
+    t = strip_typedefs(ctype)
+    if isinstance(t, Pointer):
+        target = strip_typedefs(t.target)
+        if isinstance(target, Struct) and target.fields:
+            return _struct_class(prog, target, True)
+    if isinstance(t, Struct) and t.fields:
+        return _struct_class(prog, t, False)
+    if _is_scalar(t):
+        try:
+            return _scalar_class(prog, _scalar_format(t))
+        except KeyError:  # a size no integer format has: the generic paths say so
+            return Object
+    return Object
 
 
 def cast(type: str | CType, obj: Object) -> Object:

@@ -40,6 +40,9 @@ ADDRESS_LIMIT = 1 << 32
 _CODE32 = next(c for c in "IL" if array.array(c).itemsize == 4)
 _CODE64 = next(c for c in "LQ" if array.array(c).itemsize == 8)
 _CHUNK = 1 << 16  # batch elements per pass: keeps temporaries in cache
+# Pages the translation cache remembers: all of VMALLOC, pkmap and fixmap (at most
+# 128 MiB, 32k pages) fit, and at ~100 bytes a page it stays a few MiB.
+TLB_PAGES = 1 << 16
 _SMALL_LEVEL = 64  # levels with at most this many slots read every present table
 
 
@@ -126,6 +129,16 @@ class PageWalker:
     The cache is an LRU of ``cache_tables`` tables keyed by physical address:
     a dump does not change, and nearby addresses share their tables, so a run of
     translations in one area reads each table once.
+
+    Like the MMU, it also keeps a TLB: :attr:`tlb` maps the virtual page number
+    of every page translated through ``swapper_pg_dir`` to ``physical page -
+    virtual page``, so translating that page again is one dictionary lookup
+    (:meth:`vmintro.program.Program.translate` does it before calling here).
+    Faults are never cached. Up to ``tlb_pages`` pages are kept; past that the
+    TLB starts again empty (a flush, as on a CR3 reload), which keeps it small
+    whatever a caller walks. A TLB miss in a span whose pte table was already
+    found (the MMU's paging-structure cache) reads the entry from that table
+    without walking the levels above it again.
     """
 
     def __init__(
@@ -135,6 +148,7 @@ class PageWalker:
         pgd: int,
         lowmem_size: int,
         cache_tables: int = 256,
+        tlb_pages: int = TLB_PAGES,
     ) -> None:
         self.read_phys = read_phys
         self.paging = paging
@@ -147,6 +161,13 @@ class PageWalker:
         self._phys_mask = paging.phys_mask
         self._cache: OrderedDict[int, array.array[int]] = OrderedDict()
         self._cache_max = cache_tables
+        self.tlb: dict[int, int] = {}
+        self._tlb_max = tlb_pages
+        # vaddr >> _span_shift -> the pte table mapping that span (swapper_pg_dir only)
+        last = self.levels[-1]
+        self._span_shift = last.shift + last.bits
+        self._span_mask = last.entries - 1
+        self._spans: dict[int, array.array[int]] = {}
         # Per level: what the hot loop needs, precomputed once.
         self._plan = tuple(
             (
@@ -164,6 +185,8 @@ class PageWalker:
     def clear_cache(self) -> None:
         """Forget decoded tables (needed only if the memory underneath changes)."""
         self._cache.clear()
+        self._spans.clear()
+        self.tlb.clear()  # in place: Program holds the same dict
 
     def table(self, base: int, level: int) -> array.array[int]:
         """The entries of the level-``level`` table at physical ``base``.
@@ -192,7 +215,19 @@ class PageWalker:
         """
         if not 0 <= vaddr < ADDRESS_LIMIT:
             raise FaultError(vaddr, f"read of {vaddr:#x}: not a 32-bit address")
-        base = self.pgd if pgd is None else pgd
+        if pgd is None:
+            delta = self.tlb.get(vaddr >> PAGE_SHIFT)
+            if delta is not None:
+                return vaddr + delta
+            pte_table = self._spans.get(vaddr >> self._span_shift)
+            if pte_table is not None:
+                entry = pte_table[(vaddr >> PAGE_SHIFT) & self._span_mask]
+                if entry & _PRESENT:
+                    return self._remember(vaddr, (entry & self._phys_mask) | (vaddr & 0xFFF))
+                # not present: the walk below names the entry in its error
+            base = self.pgd
+        else:
+            base = pgd
         cache = self._cache
         for n, shift, mask, large, _entries, large_mask, offset_mask in self._plan:
             entries = cache.get(base * 4 + n)
@@ -204,9 +239,27 @@ class PageWalker:
             if not entry & _PRESENT:
                 raise self._not_present(vaddr, n, base, (vaddr >> shift) & mask, entry)
             if large and entry & _PSE:
-                return (entry & large_mask) | (vaddr & offset_mask)
+                paddr = (entry & large_mask) | (vaddr & offset_mask)
+                break
             base = entry & self._phys_mask
-        return base | (vaddr & 0xFFF)
+        else:
+            paddr = base | (vaddr & 0xFFF)
+            if pgd is None:
+                spans = self._spans
+                if len(spans) >= self._cache_max:
+                    spans.clear()
+                spans[vaddr >> self._span_shift] = entries  # the pte table just read
+        if pgd is None:
+            return self._remember(vaddr, paddr)
+        return paddr
+
+    def _remember(self, vaddr: int, paddr: int) -> int:
+        """Put ``vaddr``'s page in the TLB; returns ``paddr``."""
+        tlb = self.tlb
+        if len(tlb) >= self._tlb_max:
+            tlb.clear()
+        tlb[vaddr >> PAGE_SHIFT] = paddr - vaddr  # same in-page offset: a page delta
+        return paddr
 
     def _load(self, base: int, level: int, vaddr: int) -> array.array[int]:
         try:
@@ -283,11 +336,15 @@ class PageWalker:
         ``direct_map`` = (start, end) translates [start, end) by subtracting
         ``start`` instead of walking (the kernel's ``__pa`` for lowmem).
 
-        Each level's entries are spread over a dense array indexed by the address
-        bits above that level (``vaddr >> shift``), filled from the tables the
-        batch needs, each read once. An element then needs one gather per level
-        that can end the walk. A zero left where no table was read reads as not
-        present, which is also what a missing or large parent means.
+        Each level above the last has its entries spread over a dense array
+        indexed by the address bits above that level (``vaddr >> shift``), filled
+        from the tables the batch needs, each read once. The last level, whose
+        dense array would take 8 MiB, keeps only the tables the batch uses, one
+        row each, with a row number per slot of the level above (row 0, all
+        zeros, for slots with no table). An element then needs one gather per
+        level that can end the walk, and two for the last. A zero left where no
+        table was read reads as not present, which is also what a missing or
+        large parent means.
         """
         v = np.asarray(vaddrs)
         shape = v.shape
@@ -296,18 +353,24 @@ class PageWalker:
         if v.size and (v.min() < 0 or v.max() >= ADDRESS_LIMIT):
             invalid = (v < 0) | (v >= ADDRESS_LIMIT)
             v[invalid] = 0
-        dense = self._dense_levels(v, self.pgd if pgd is None else pgd)
+        dense, leaf = self._dense_levels(v, self.pgd if pgd is None else pgd)
         out = np.empty(v.size, dtype=np.int64)
         for lo in range(0, v.size, _CHUNK):
             part = v[lo : lo + _CHUNK]
-            out[lo : lo + _CHUNK] = self._resolve(part, dense, direct_map)
+            out[lo : lo + _CHUNK] = self._resolve(part, dense, leaf, direct_map)
         if invalid is not None:
             out[invalid] = -1
         return out.reshape(shape)
 
-    def _dense_levels(self, v: np.ndarray, pgd: int) -> list[np.ndarray]:
-        """Per level, its entries for every slot ``vaddr >> shift`` the batch reaches."""
+    def _dense_levels(
+        self, v: np.ndarray, pgd: int
+    ) -> tuple[list[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Per level but the last, its entries for every slot ``vaddr >> shift`` the batch
+        reaches; for the last, (row of each slot of the level above, the rows).
+        """
         dense = [self._table_array(pgd, 0).astype(np.int64)]
+        last = len(self.levels) - 1
+        leaf: tuple[np.ndarray, np.ndarray] | None = None
         for n, level in enumerate(self.levels[:-1]):
             parent = dense[-1]
             child = self.levels[n + 1]
@@ -319,24 +382,46 @@ class PageWalker:
                 for lo in range(0, v.size, _CHUNK):
                     used[v[lo : lo + _CHUNK] >> level.shift] = True
                 wanted &= used
+            slots = np.flatnonzero(wanted).tolist()
+            if n + 1 == last:
+                rows = np.zeros((len(slots) + 1, child.entries), dtype=np.int64)
+                row_of = np.zeros(len(parent), dtype=np.intp)
+                k = 1
+                for slot in slots:
+                    try:
+                        rows[k] = self._table_array(int(parent[slot]) & self._phys_mask, n + 1)
+                    except FaultError:
+                        continue  # the slot keeps row 0: not present
+                    row_of[slot] = k
+                    k += 1
+                leaf = (row_of, rows[:k].ravel())
+                break
             table = np.zeros(len(parent) * child.entries, dtype=np.int64)
-            for slot in np.flatnonzero(wanted).tolist():
+            for slot in slots:
                 try:
                     entries = self._table_array(int(parent[slot]) & self._phys_mask, n + 1)
                 except FaultError:
                     continue  # its slots stay zero: not present
                 table[slot * child.entries : (slot + 1) * child.entries] = entries
             dense.append(table)
-        return dense
+        assert leaf is not None
+        return dense, leaf
 
     def _resolve(
-        self, v: np.ndarray, dense: list[np.ndarray], direct_map: tuple[int, int] | None
+        self,
+        v: np.ndarray,
+        dense: list[np.ndarray],
+        leaf: tuple[np.ndarray, np.ndarray],
+        direct_map: tuple[int, int] | None,
     ) -> np.ndarray:
-        """Physical addresses for one chunk, from the dense levels."""
+        """Physical addresses for one chunk, from the dense levels and the leaf rows."""
         last = self.levels[-1]
-        entry = dense[-1][v >> last.shift]
+        row_of, rows = leaf
+        index = row_of[v >> (last.shift + last.bits)] * last.entries
+        index += (v >> last.shift) & (last.entries - 1)
+        entry = rows[index]
         out = np.where(entry & _PRESENT, (entry & self._phys_mask) | (v & 0xFFF), -1)
-        for level, table in zip(self.levels[:-1], dense[:-1], strict=True):
+        for level, table in zip(self.levels[:-1], dense, strict=True):
             if not level.large:
                 continue
             entry = table[v >> level.shift]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import re
 import struct
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from vmintro.arch.x86 import (
     FIXADDR_TOP,
     MAXMEM,
     PAGE_OFFSET,
+    PAGE_SHIFT,
     PAGE_SIZE,
     PKMAP_BASE,
     SWAPPER_PG_DIR,
@@ -49,6 +51,12 @@ _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _ARRAY_SUFFIX = re.compile(r"\s*\[\s*(\d+|0x[0-9a-fA-F]+)\s*\]$")
+_PAGE_MASK = PAGE_SIZE - 1
+# Pages of a dump kept for small reads: 4 MiB, far more than the slab and
+# mem_map pages a list walk touches.
+PAGE_CACHE_PAGES = 1024
+# Object classes remembered by type; a bound, since casts and address_of_ make new types.
+_CLASS_CACHE_TYPES = 4096
 
 
 @dataclass(frozen=True)
@@ -69,10 +77,27 @@ class Symbol:
         return f"{self.address:#010x} ({self.kind}, {self.size} bytes) {self.name}"
 
 
-class Program:
-    """A kernel's memory, symbols and types, from one :class:`~vmintro.backend.Backend`."""
+def _memory_is_fixed(backend: Backend) -> bool:
+    """Whether ``backend``'s memory can never change: true of an image on disk.
 
-    def __init__(self, backend: Backend) -> None:
+    Checked without importing the image modules: an ImageBackend can only exist
+    once its module has been loaded.
+    """
+    module = sys.modules.get("vmintro.image_backend")
+    return module is not None and isinstance(backend, module.ImageBackend)
+
+
+class Program:
+    """A kernel's memory, symbols and types, from one :class:`~vmintro.backend.Backend`.
+
+    ``cache_pages`` keeps the pages that small reads touch (up to
+    :data:`PAGE_CACHE_PAGES`), so walking a list reads each slab page once. By
+    default it is on for images, whose memory never changes, and off for
+    backends over live memory such as the simulator's, where a cached page
+    would go stale as soon as the simulation writes to it.
+    """
+
+    def __init__(self, backend: Backend, *, cache_pages: bool | None = None) -> None:
         self.backend = backend
         self.config: dict[str, Any] = dict(backend.config())
         self.pae = bool(self.config.get("pae", False))
@@ -103,6 +128,16 @@ class Program:
         self.walker = PageWalker(
             backend.read_phys, self.paging, self.swapper_pg_dir, self._lowmem_end - PAGE_OFFSET
         )
+        # The walker's TLB, looked up here first: a hit costs no method call.
+        self._tlb = self.walker.tlb
+        if cache_pages is None:
+            cache_pages = _memory_is_fixed(backend)
+        # virtual page number -> the page's bytes, for reads inside one page
+        self._pages: dict[int, bytes] | None = {} if cache_pages else None
+        # CType -> the Object subclass for values of that type (see vmintro.object)
+        self._object_classes: dict[CType, type] = {}
+        # the classes made for this program's structs and scalars (vmintro.object)
+        self._struct_classes: dict[tuple[Any, Any], type] = {}
 
     def __repr__(self) -> str:
         mode = "PAE" if self.pae else ("HIGHMEM" if self.highmem else "2-level")
@@ -143,6 +178,14 @@ class Program:
         """
         if physical:
             return self.backend.read_phys(address, size)
+        pages = self._pages
+        if pages is not None and 0 < size <= PAGE_SIZE - (address & _PAGE_MASK):
+            page = pages.get(address >> PAGE_SHIFT)
+            if page is None:
+                page = self._cache_page(address)
+            if page is not None:
+                offset = address & _PAGE_MASK
+                return page[offset : offset + size]
         if PAGE_OFFSET <= address and address + size <= self._lowmem_end:
             try:
                 return self.backend.read_phys(address - PAGE_OFFSET, size)
@@ -162,6 +205,26 @@ class Program:
             size -= chunk
         return bytes(out)
 
+    def _cache_page(self, address: int) -> bytes | None:
+        """The page holding ``address``, read whole and kept; None where a read of the
+        page would fault (the caller's own read then raises the precise error).
+        """
+        pages = self._pages
+        assert pages is not None
+        vpage = address & ~_PAGE_MASK
+        if not 0 <= vpage < 1 << 32:
+            return None
+        if vpage < self._lowmem_end < vpage + PAGE_SIZE:
+            return None  # half direct-mapped, half walked: read it as read() does
+        try:
+            data = self.backend.read_phys(self.translate(vpage), PAGE_SIZE)
+        except FaultError:
+            return None
+        if len(pages) >= PAGE_CACHE_PAGES:
+            pages.clear()
+        pages[address >> PAGE_SHIFT] = data
+        return data
+
     def read_u8(self, address: int, physical: bool = False) -> int:
         return _U8.unpack(self.read(address, 1, physical))[0]
 
@@ -169,6 +232,12 @@ class Program:
         return _U16.unpack(self.read(address, 2, physical))[0]
 
     def read_u32(self, address: int, physical: bool = False) -> int:
+        pages = self._pages
+        if pages is not None and not physical and (address & _PAGE_MASK) <= PAGE_SIZE - 4:
+            # the hot read of list walks: straight from a cached page when there is one
+            page = pages.get(address >> PAGE_SHIFT)
+            if page is not None:
+                return _U32.unpack_from(page, address & _PAGE_MASK)[0]
         return _U32.unpack(self.read(address, 4, physical))[0]
 
     def read_u64(self, address: int, physical: bool = False) -> int:
@@ -183,7 +252,10 @@ class Program:
         """
         if PAGE_OFFSET <= vaddr < self._lowmem_end:
             return vaddr - PAGE_OFFSET
-        return self.walker.translate(vaddr)
+        delta = self._tlb.get(vaddr >> PAGE_SHIFT)
+        if delta is not None:
+            return vaddr + delta
+        return self.walker.translate(vaddr)  # walks, and fills the TLB
 
     def translate_many(self, vaddrs: np.ndarray) -> np.ndarray:
         """:meth:`translate` for an array of addresses: int64 physical, -1 where it faults."""
@@ -303,5 +375,22 @@ class Program:
         return con
 
     def clear_caches(self) -> None:
-        """Forget decoded page tables; only needed when the memory underneath changes."""
+        """Forget decoded page tables, the TLB and cached pages; only needed when the
+        memory underneath changes.
+        """
         self.walker.clear_cache()
+        if self._pages is not None:
+            self._pages.clear()
+
+    def object_class(self, ctype: CType) -> type:
+        """The :class:`~vmintro.object.Object` subclass for values of ``ctype``."""
+        classes = self._object_classes
+        cls = classes.get(ctype)
+        if cls is None:
+            from vmintro.object import class_for_type
+
+            cls = class_for_type(self, ctype)
+            if len(classes) >= _CLASS_CACHE_TYPES:
+                classes.clear()
+            classes[ctype] = cls
+        return cls

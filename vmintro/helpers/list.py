@@ -66,6 +66,7 @@ def singly_linked(
     seen: set[int] = set()
     holder = None
     node = first
+    read_u32 = prog.read_u32
     while node:
         if node in seen:
             raise CorruptionError(
@@ -74,7 +75,7 @@ def singly_linked(
         if len(seen) >= bound:
             raise CorruptionError(f"{what}: more than {bound} nodes", node)
         try:
-            nxt = prog.read_u32(node + next_offset)
+            nxt = read_u32(node + next_offset)
         except FaultError:
             where = f"node at {holder:#x}" if holder is not None else "the list head"
             raise CorruptionError(
