@@ -1,0 +1,95 @@
+"""The command layer: crash-style commands, independent of any user interface.
+
+Each command is a function of ``(prog, args)`` -- ``prog`` a
+:class:`~vmintro.program.Program`, ``args`` the :class:`argparse.Namespace` of
+its declared arguments -- that returns its results as data: a :class:`Table`
+of :class:`Row` s under declared :class:`Column` s, a :class:`Text`, or an
+iterable (a generator, say) of them. It never prints and never reads
+``sys.argv``; the REPL, ``vmintro -c`` and other front ends render the parts
+as text or as JSON (:mod:`vmintro.commands.render`).
+
+Registering a command (the API plugins use)
+-------------------------------------------
+::
+
+    from vmintro.commands import Column, Row, Table, Text, arg, command
+    from vmintro.helpers import for_each_vm_area
+
+    @command(
+        "bigareas",
+        help="vmalloc areas larger than a size",
+        args=[arg("min_size", type=int, nargs="?", default=0, help="bytes")],
+        aliases=["ba"],
+    )
+    def bigareas(prog, args):
+        '''Longer text shown by ``help bigareas``.'''
+        rows = (
+            Row(addr=a.addr.value_(), size=a.size.value_())
+            for a in for_each_vm_area(prog)
+            if a.size.value_() >= args.min_size
+        )
+        return Table(
+            [Column("addr", "ADDRESS", "08x"), Column("size", "SIZE", "d", 9, ">")],
+            rows,
+            name="bigareas",
+        )
+
+* :func:`command` ``(name, *, help, args=(), aliases=(), description=None)``
+  registers the function; :func:`arg` takes what
+  :meth:`argparse.ArgumentParser.add_argument` takes. Every command also gets
+  ``--json``, and ``-h``/``--help`` shows its help.
+* :class:`Column` ``(name, header, fmt, width, align, text=None, json=None)``:
+  ``name`` is the row key and JSON field, ``header`` the text heading (None:
+  JSON only), ``fmt`` a format spec or a function of the value, ``text`` a
+  function of the whole row for a computed text cell.
+* :class:`Table` ``(columns, rows, name, title=None, header=True,
+  blank_before=False)``; ``rows`` may be a generator, so long walks stream
+  and stop at Ctrl-C. :class:`Text` ``(text, name, data=None)``: ``data`` is
+  what JSON shows instead of the text.
+* Raise :class:`CommandError` (one line) for a request that cannot be met;
+  :class:`~vmintro.errors.FaultError` and the other library errors are shown
+  the same way. :class:`UsageError` marks bad arguments (exit status 2).
+* :func:`run` ``(prog, line)`` runs a command line and returns its parts.
+
+Expressions (``mem_map + 0x100``, ``vmlist->next``) are evaluated by
+:func:`vmintro.commands.expr.evaluate`; address arguments are read by
+:func:`vmintro.commands.argtypes.parse_address`.
+"""
+
+from __future__ import annotations
+
+from vmintro.commands.dispatch import Invocation, prepare, run, split_words
+from vmintro.commands.registry import (
+    Command,
+    CommandError,
+    QuitRequested,
+    UsageError,
+    arg,
+    command,
+    commands,
+    lookup,
+    names,
+    unregister,
+)
+from vmintro.commands.result import Column, Row, Table, Text
+
+__all__ = [
+    "Column",
+    "Command",
+    "CommandError",
+    "Invocation",
+    "QuitRequested",
+    "Row",
+    "Table",
+    "Text",
+    "UsageError",
+    "arg",
+    "command",
+    "commands",
+    "lookup",
+    "names",
+    "prepare",
+    "run",
+    "split_words",
+    "unregister",
+]

@@ -1,0 +1,88 @@
+"""From a command's words to its results, for any interface (REPL, ``-c``, gdb).
+
+:func:`prepare` finds the command and parses its arguments; the returned
+:class:`Invocation` runs it lazily through :meth:`Invocation.parts`.
+:func:`run` does both and collects everything, for scripts and tests::
+
+    >>> from vmintro.commands import run
+    >>> [table] = run(prog, "vmlist")
+    >>> table.rows[0]["addr"]
+    3296722944
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vmintro.commands.registry import Command, UsageError, lookup
+from vmintro.commands.result import Part, Table, parts_of
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["Invocation", "prepare", "run", "split_words"]
+
+
+def split_words(line: str) -> list[str]:
+    """The words of a command line, shell-quoted as crash's are.
+
+    :raises UsageError: for an unterminated quote.
+    """
+    try:
+        return shlex.split(line)
+    except ValueError as e:
+        raise UsageError(f"cannot parse line: {e}") from None
+
+
+@dataclass
+class Invocation:
+    """A command ready to run: the command, its parsed arguments, its output mode."""
+
+    prog: Program
+    command: Command
+    args: argparse.Namespace
+    line: str
+    json: bool = False
+
+    def parts(self) -> Iterator[Part]:
+        """Run the command; parts (and their rows) are computed as they are consumed."""
+        yield from parts_of(self.command.func(self.prog, self.args))
+
+
+def prepare(prog: Program, words: list[str], line: str | None = None) -> Invocation:
+    """The invocation of ``words`` (command name first).
+
+    ``CMD --help`` (and ``CMD -h``, unless the command has its own ``-h``)
+    become ``help CMD``.
+
+    :raises UsageError: for an unknown command or arguments it does not take.
+    """
+    if not words:
+        raise UsageError("empty command")
+    cmd = lookup(words[0])
+    rest = words[1:]
+    text = line if line is not None else shlex.join(words)
+    own_h = "-h" in cmd.parser._option_string_actions  # list uses -h itself, as in crash
+    if "--help" in rest or ("-h" in rest and not own_h):
+        helper = lookup("help")
+        return Invocation(prog, helper, helper.parse([cmd.name]), text)
+    args = cmd.parse(rest)
+    return Invocation(prog, cmd, args, text, json=bool(getattr(args, "json", False)))
+
+
+def run(prog: Program, line: str) -> list[Part]:
+    """Run one command line and return its parts, every table's rows in a list.
+
+    :raises UsageError: for bad usage; any error of the command itself propagates.
+    """
+    invocation = prepare(prog, split_words(line), line)
+    out: list[Part] = []
+    for part in invocation.parts():
+        if isinstance(part, Table):
+            part.rows = list(part.rows)
+        out.append(part)
+    return out

@@ -1,0 +1,238 @@
+"""The command registry: the :func:`command` decorator, lookup and argument parsing.
+
+Built-in commands live one per module in :mod:`vmintro.commands.builtin` and
+are imported the first time the registry is consulted; a plugin module
+registers its own with the same decorator when it is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import inspect
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vmintro.errors import VmintroError
+
+__all__ = [
+    "Arg",
+    "Command",
+    "CommandError",
+    "QuitRequested",
+    "UsageError",
+    "arg",
+    "command",
+    "commands",
+    "lookup",
+    "names",
+    "plugin_errors",
+    "record_plugin_error",
+    "unregister",
+]
+
+CommandFunc = Callable[..., Any]
+
+
+class CommandError(VmintroError):
+    """A command that cannot do what was asked; the message is one line."""
+
+
+class UsageError(CommandError):
+    """An unknown command or arguments it does not accept."""
+
+
+class QuitRequested(Exception):
+    """Raised by ``quit``: the interface ends the session."""
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a command, as :meth:`argparse.ArgumentParser.add_argument` takes it."""
+
+    flags: tuple[str, ...]
+    options: dict[str, Any]
+
+
+def arg(*flags: str, **options: Any) -> Arg:
+    """Declare an argument: ``arg("address", help="a kernel virtual address")``,
+    ``arg("-p", "--physical", action="store_true")``.
+    """
+    return Arg(flags, options)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that raises :class:`UsageError` instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {(message or '').strip() or 'bad arguments'}")
+
+
+@dataclass
+class Command:
+    """A registered command: ``func(prog, args)`` returns parts (see :mod:`.result`)."""
+
+    name: str
+    func: CommandFunc
+    help: str
+    args: tuple[Arg, ...] = ()
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    origin: str = ""
+    _parser: argparse.ArgumentParser | None = field(default=None, repr=False)
+
+    @property
+    def builtin(self) -> bool:
+        return self.origin.startswith("vmintro.commands.builtin.")
+
+    @property
+    def parser(self) -> argparse.ArgumentParser:
+        """The argument parser, built on first use (start-up stays cheap)."""
+        if self._parser is None:
+            parser = _Parser(
+                prog=self.name,
+                description=self.description or self.help,
+                add_help=False,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+            for a in self.args:
+                parser.add_argument(*a.flags, **a.options)
+            parser.add_argument("--json", action="store_true", help="print the result as JSON")
+            self._parser = parser
+        return self._parser
+
+    def parse(self, argv: Sequence[str]) -> argparse.Namespace:
+        """``argv`` (the words after the command name) as a namespace.
+
+        :raises UsageError: for arguments the command does not take.
+        """
+        return self.parser.parse_args(list(argv))
+
+    def usage(self) -> str:
+        return self.parser.format_usage().removeprefix("usage: ").strip()
+
+    def help_text(self) -> str:
+        """The text ``help NAME`` shows: synopsis, description and options."""
+        body = self.parser.format_help()
+        _, _, rest = body.partition("\n")
+        also = f"\n\nALIASES\n  {', '.join(self.aliases)}" if self.aliases else ""
+        return (
+            f"NAME\n  {self.name} - {self.help}\n\nSYNOPSIS\n"
+            + textwrap.indent(self.usage(), "  ")
+            + also
+            + "\n"
+            + rest.rstrip()
+        )
+
+
+_COMMANDS: dict[str, Command] = {}
+_ALIASES: dict[str, str] = {}
+_PLUGIN_ERRORS: list[tuple[str, str]] = []
+_builtins_loaded = False
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True  # set first: the modules call register() while importing
+    from vmintro.commands.builtin import MODULES
+
+    for module in MODULES:
+        importlib.import_module(f"vmintro.commands.builtin.{module}")
+
+
+def command(
+    name: str,
+    *,
+    help: str,
+    args: Sequence[Arg] = (),
+    aliases: Sequence[str] = (),
+    description: str | None = None,
+) -> Callable[[CommandFunc], CommandFunc]:
+    """Register the decorated ``func(prog, args)`` as command ``name``.
+
+    ``help`` is the one-line summary; ``description`` (default: the function's
+    docstring) the longer text of ``help NAME``.
+
+    :raises ValueError: when the name or an alias is taken.
+    """
+
+    def decorate(func: CommandFunc) -> CommandFunc:
+        doc = description if description is not None else (func.__doc__ or "")
+        register(
+            Command(
+                name=name,
+                func=func,
+                help=help,
+                args=tuple(args),
+                aliases=tuple(aliases),
+                description=inspect.cleandoc(doc),
+                origin=func.__module__,
+            )
+        )
+        return func
+
+    return decorate
+
+
+def register(cmd: Command) -> None:
+    """Add ``cmd`` (the decorator's work, for callers building a :class:`Command`)."""
+    for word in (cmd.name, *cmd.aliases):
+        if word in _COMMANDS or word in _ALIASES:
+            raise ValueError(f"command name '{word}' is already taken")
+        if not word or any(c.isspace() for c in word):
+            raise ValueError(f"bad command name {word!r}")
+    _COMMANDS[cmd.name] = cmd
+    for alias in cmd.aliases:
+        _ALIASES[alias] = cmd.name
+
+
+def unregister(name: str) -> None:
+    """Remove command ``name`` and its aliases (a plugin being unloaded, a test)."""
+    cmd = _COMMANDS.pop(name, None)
+    if cmd is not None:
+        for alias in cmd.aliases:
+            _ALIASES.pop(alias, None)
+
+
+def lookup(word: str) -> Command:
+    """The command called ``word`` or aliased so.
+
+    :raises UsageError: naming the closest command when there is no such one.
+    """
+    _load_builtins()
+    name = _ALIASES.get(word, word)
+    cmd = _COMMANDS.get(name)
+    if cmd is None:
+        close = difflib.get_close_matches(word, names(), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UsageError(f"{word}: command not found{hint}")
+    return cmd
+
+
+def commands() -> list[Command]:
+    """Every registered command, by name."""
+    _load_builtins()
+    return [_COMMANDS[n] for n in sorted(_COMMANDS)]
+
+
+def names() -> list[str]:
+    """Every word that runs a command: names and aliases."""
+    _load_builtins()
+    return sorted([*_COMMANDS, *_ALIASES])
+
+
+def record_plugin_error(source: str, message: str) -> None:
+    """Note a plugin that failed to load, for the ``plugins`` command to report."""
+    _PLUGIN_ERRORS.append((source, message))
+
+
+def plugin_errors() -> list[tuple[str, str]]:
+    return list(_PLUGIN_ERRORS)

@@ -1,0 +1,114 @@
+"""Render command results: aligned text for people, JSON for programs.
+
+Text rendering is lazy (a generator of lines) so that a long table appears
+as its rows are computed and stops when interrupted. JSON rendering collects
+every part into one document per command; its schema is documented in the
+README ("JSON output") and versioned by ``JSON_SCHEMA``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from vmintro.commands.result import Part, Table, Text
+
+__all__ = ["JSON_SCHEMA", "json_document", "json_line", "part_to_json", "render_text"]
+
+JSON_SCHEMA = 1
+
+
+def _widths(table: Table) -> list[int]:
+    """Fixed column widths (rows stream, so they cannot depend on the rows)."""
+    heading = table.header
+    return [max(c.width, len(c.header or "") if heading else 0) for c in table.columns if c.in_text]
+
+
+def _line(cells: list[str], widths: list[int], aligns: list[str], sep: str) -> str:
+    out = []
+    last = len(cells) - 1
+    for i, (cell, width, align) in enumerate(zip(cells, widths, aligns, strict=True)):
+        if align == ">":
+            out.append(cell.rjust(width))
+        elif i == last:
+            out.append(cell)  # no trailing blanks
+        else:
+            out.append(cell.ljust(width))
+    return sep.join(out).rstrip()
+
+
+def render_table(table: Table) -> Iterator[str]:
+    """The lines of ``table``: title, heading, then one line per row as it comes."""
+    cols = [c for c in table.columns if c.in_text]
+    widths = _widths(table)
+    aligns = [c.align for c in cols]
+    if table.title is not None:
+        yield table.title
+    if table.header:
+        yield _line([c.header or "" for c in cols], widths, aligns, table.sep)
+    for row in table.rows:
+        yield _line([c.cell(row) for c in cols], widths, aligns, table.sep)
+
+
+def render_text(parts: Iterable[Part]) -> Iterator[str]:
+    """Every line of every part, in order, computed as they are consumed."""
+    first = True
+    for part in parts:
+        if part.blank_before and not first:
+            yield ""
+        first = False
+        if isinstance(part, Table):
+            yield from render_table(part)
+        elif part.text:
+            yield from part.text.split("\n")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready data: ints stay ints, tuples become lists, bytes become strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def part_to_json(part: Part) -> dict[str, Any]:
+    """One element of a document's ``results``."""
+    if isinstance(part, Table):
+        cols = [c for c in part.columns if c.in_json]
+        return {
+            "type": "table",
+            "name": part.name,
+            "columns": [c.name for c in cols],
+            "rows": [{c.name: _plain(row.get(c.name)) for c in cols} for row in part.rows],
+        }
+    assert isinstance(part, Text)
+    return {
+        "type": "text",
+        "name": part.name,
+        "text": part.text,
+        "data": _plain(part.data),
+    }
+
+
+def json_document(
+    command: str, results: list[dict[str, Any]], error: str | None = None
+) -> dict[str, Any]:
+    """The document of one command: its line, status, error and results."""
+    return {
+        "schema": JSON_SCHEMA,
+        "command": command,
+        "status": "error" if error else "ok",
+        "error": error,
+        "results": results,
+    }
+
+
+def json_line(document: dict[str, Any]) -> str:
+    """A document on one line (JSON Lines: one command, one line)."""
+    return json.dumps(document, separators=(",", ":"))

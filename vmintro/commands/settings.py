@@ -1,0 +1,39 @@
+"""Per-program session settings that commands read and ``set`` changes.
+
+They belong to a :class:`~vmintro.program.Program` (held weakly), so a command
+stays a function of ``(prog, args)`` and two programs never share settings.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["Settings", "settings"]
+
+
+@dataclass
+class Settings:
+    """``radix``: how ``p`` and ``struct`` print integers (10 or 16);
+    ``scroll``: whether long interactive output goes through the pager;
+    ``values``: the ``$N`` value history of ``p``.
+    """
+
+    radix: int = 10
+    scroll: bool = True
+    values: list[Any] = field(default_factory=list)
+
+
+_SETTINGS: weakref.WeakKeyDictionary[Program, Settings] = weakref.WeakKeyDictionary()
+
+
+def settings(prog: Program) -> Settings:
+    """The settings of ``prog``, created with the defaults on first use."""
+    s = _SETTINGS.get(prog)
+    if s is None:
+        s = _SETTINGS[prog] = Settings()
+    return s
