@@ -1,0 +1,506 @@
+"""C expressions over the kernel's symbols, as ``p``, ``struct`` and ``rd`` take them.
+
+A small recursive-descent parser builds a tree; :func:`evaluate` computes it
+with :class:`~vmintro.object.Object` arithmetic (so ``mem_map + 0x100`` scales
+by ``sizeof(struct page)`` as C does) and :func:`type_of` computes only its type
+(for completion: nothing is read). The grammar, loosest binding first::
+
+    expr    := or
+    or      := xor ('|' xor)*          xor := and ('^' and)*
+    and     := shift ('&' shift)*      shift := sum (('<<' | '>>') sum)*
+    sum     := product (('+' | '-') product)*
+    product := unary (('*' | '/' | '%') unary)*
+    unary   := ('-' | '+' | '~' | '*' | '&') unary | '(' TYPE ')' unary
+             | 'sizeof' '(' TYPE ')' | 'sizeof' unary | postfix
+    postfix := primary ('->' NAME | '.' NAME | '[' expr ']')*
+    primary := NUMBER | NAME | '$' | '$' NUMBER | '(' expr ')'
+
+Names are variables (typed), the macros ``VMALLOC_START``, ``VMALLOC_END``,
+``PAGE_OFFSET``, ``PAGE_SIZE``, ``PAGE_SHIFT`` and ``high_memory``, and symbols
+without a type (which stand for their address). Every error is one line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from vmintro.commands.registry import CommandError
+from vmintro.types.model import Array, Base, CType, Pointer, Struct, strip_typedefs
+
+if TYPE_CHECKING:
+    from vmintro.object import Object
+    from vmintro.program import Program
+
+__all__ = ["ExprError", "Node", "evaluate", "macros", "parse", "type_of"]
+
+
+class ExprError(CommandError):
+    """An expression that does not parse or cannot be computed."""
+
+
+# -- tokens ------------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<number>0[xX][0-9a-fA-F]+|\d+)[uUlL]*(?![\w])
+      | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<history>\$\d*)
+      | (?P<op>->|<<|>>|[-+*/%&|^~().\[\]])
+    )""",
+    re.VERBOSE,
+)
+
+_TYPE_WORDS = frozenset(
+    "struct union enum unsigned signed const volatile void char short int long".split()
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "number", "name", "history", "op", "end"
+    text: str
+    pos: int
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            bad = text[pos:].lstrip()[:10]
+            raise ExprError(f"syntax error at '{bad}'")
+        kind = m.lastgroup or "op"
+        tokens.append(Token(kind, m.group(kind), m.start(kind)))
+        pos = m.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
+
+
+# -- tree --------------------------------------------------------------------------------
+
+
+class Node:
+    """A node of the expression tree."""
+
+
+@dataclass(frozen=True)
+class Num(Node):
+    value: int
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    name: str
+
+
+@dataclass(frozen=True)
+class History(Node):
+    index: int | None  # None: the last value
+
+
+@dataclass(frozen=True)
+class Member(Node):
+    base: Node
+    name: str
+    arrow: bool
+
+
+@dataclass(frozen=True)
+class Index(Node):
+    base: Node
+    index: Node
+
+
+@dataclass(frozen=True)
+class Unary(Node):
+    op: str
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Cast(Node):
+    type_name: str
+    operand: Node
+
+
+@dataclass(frozen=True)
+class SizeOf(Node):
+    type_name: str | None
+    operand: Node | None
+
+
+@dataclass(frozen=True)
+class Binary(Node):
+    op: str
+    left: Node
+    right: Node
+
+
+# -- parser ------------------------------------------------------------------------------
+
+_LEVELS: tuple[tuple[str, ...], ...] = (
+    ("|",),
+    ("^",),
+    ("&",),
+    ("<<", ">>"),
+    ("+", "-"),
+    ("*", "/", "%"),
+)
+
+
+class _Parser:
+    def __init__(self, text: str, is_type_name: Callable[[str], bool]) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+        self.is_type_name = is_type_name
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def next(self) -> Token:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def accept(self, op: str) -> bool:
+        if self.tok.kind == "op" and self.tok.text == op:
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, op: str) -> None:
+        if not self.accept(op):
+            raise self.error(f"expected '{op}'")
+
+    def error(self, what: str) -> ExprError:
+        tok = self.tok
+        where = f"'{tok.text}'" if tok.kind != "end" else "end of expression"
+        return ExprError(f"{what} at {where}")
+
+    def parse(self) -> Node:
+        if self.tok.kind == "end":
+            raise ExprError("empty expression")
+        node = self.binary(0)
+        if self.tok.kind != "end":
+            raise self.error("syntax error")
+        return node
+
+    def binary(self, level: int) -> Node:
+        if level == len(_LEVELS):
+            return self.unary()
+        node = self.binary(level + 1)
+        while self.tok.kind == "op" and self.tok.text in _LEVELS[level]:
+            op = self.next().text
+            node = Binary(op, node, self.binary(level + 1))
+        return node
+
+    def starts_type(self, offset: int = 0) -> bool:
+        tok = self.tokens[self.i + offset]
+        return tok.kind == "name" and (tok.text in _TYPE_WORDS or self.is_type_name(tok.text))
+
+    def type_name(self) -> str:
+        words = []
+        while self.tok.kind == "name":
+            words.append(self.next().text)
+        stars = 0
+        while self.accept("*"):
+            stars += 1
+        if not words:
+            raise self.error("expected a type")
+        return " ".join(words) + (" " + "*" * stars if stars else "")
+
+    def unary(self) -> Node:
+        tok = self.tok
+        if tok.kind == "op" and tok.text in ("-", "+", "~", "*", "&"):
+            self.next()
+            return Unary(tok.text, self.unary())
+        if tok.kind == "name" and tok.text == "sizeof":
+            self.next()
+            if self.tok.text == "(" and self.starts_type(1):
+                self.next()
+                name = self.type_name()
+                self.expect(")")
+                return SizeOf(name, None)
+            return SizeOf(None, self.unary())
+        if tok.kind == "op" and tok.text == "(" and self.starts_type(1):
+            self.next()
+            name = self.type_name()
+            self.expect(")")
+            return Cast(name, self.unary())
+        return self.postfix(self.primary())
+
+    def postfix(self, node: Node) -> Node:
+        while True:
+            if self.accept("->") or self.accept("."):
+                arrow = self.tokens[self.i - 1].text == "->"
+                if self.tok.kind != "name":
+                    raise self.error("expected a member name")
+                node = Member(node, self.next().text, arrow)
+            elif self.accept("["):
+                index = self.binary(0)
+                self.expect("]")
+                node = Index(node, index)
+            else:
+                return node
+
+    def primary(self) -> Node:
+        tok = self.next()
+        if tok.kind == "number":
+            return Num(int(tok.text, 0) if not _is_octal(tok.text) else int(tok.text, 8))
+        if tok.kind == "name":
+            return Name(tok.text)
+        if tok.kind == "history":
+            return History(int(tok.text[1:]) if len(tok.text) > 1 else None)
+        if tok.kind == "op" and tok.text == "(":
+            node = self.binary(0)
+            self.expect(")")
+            return node
+        self.i -= 1
+        raise self.error("expected a value")
+
+
+def _is_octal(text: str) -> bool:
+    return len(text) > 1 and text.startswith("0") and text.isdigit()
+
+
+def parse(text: str, is_type_name: Callable[[str], bool] = lambda _: False) -> Node:
+    """The tree of ``text``; ``is_type_name`` tells typedef names (for casts) apart.
+
+    :raises ExprError: for a syntax error, naming where it is.
+    """
+    return _Parser(text, is_type_name).parse()
+
+
+# -- names -------------------------------------------------------------------------------
+
+
+def macros(prog: Program) -> dict[str, int]:
+    """The address-space macros an expression may use, with their values."""
+    return {
+        "PAGE_OFFSET": PAGE_OFFSET,
+        "PAGE_SIZE": PAGE_SIZE,
+        "PAGE_SHIFT": PAGE_SHIFT,
+        "VMALLOC_START": prog.vmalloc_start,
+        "VMALLOC_END": prog.vmalloc_end,
+        "high_memory": prog.high_memory,
+    }
+
+
+def _type_namer(prog: Program) -> Callable[[str], bool]:
+    types = prog.types()
+
+    def is_type_name(word: str) -> bool:
+        return word in types and word not in prog
+
+    return is_type_name
+
+
+# -- evaluation --------------------------------------------------------------------------
+
+
+class _Evaluator:
+    def __init__(self, prog: Program) -> None:
+        self.prog = prog
+
+    def literal(self, value: int) -> Object:
+        from vmintro.object import Object
+
+        if value >= 1 << 64:
+            raise ExprError(f"number {value:#x} is too large")
+        if value < 1 << 31:
+            type_name = "int"
+        elif value < 1 << 32:
+            type_name = "unsigned long"
+        else:
+            type_name = "unsigned long long"
+        return Object(self.prog, type_name, value)
+
+    def eval(self, node: Node) -> Object:
+        from vmintro.object import Object, cast
+
+        prog = self.prog
+        if isinstance(node, Num):
+            return self.literal(node.value)
+        if isinstance(node, Name):
+            return self.name(node.name)
+        if isinstance(node, History):
+            return self.history(node.index)
+        if isinstance(node, Member):
+            base = self.eval(node.base)
+            return base.member_(node.name)
+        if isinstance(node, Index):
+            return self.eval(node.base)[int(self.eval(node.index))]
+        if isinstance(node, Unary):
+            value = self.eval(node.operand)
+            if node.op == "*":
+                return value.deref()
+            if node.op == "&":
+                return value.address_of_()
+            return {"-": lambda v: -v, "+": lambda v: +v, "~": lambda v: ~v}[node.op](value)
+        if isinstance(node, Cast):
+            return cast(prog.type(node.type_name), self.eval(node.operand))
+        if isinstance(node, SizeOf):
+            ctype = prog.type(node.type_name) if node.type_name else self.eval(node.operand).type_
+            return Object(prog, "unsigned long", ctype.size)
+        if isinstance(node, Binary):
+            return self.binary(node.op, self.eval(node.left), self.eval(node.right))
+        raise ExprError(f"cannot evaluate {node!r}")
+
+    def name(self, name: str) -> Object:
+        from vmintro.object import Object
+
+        prog = self.prog
+        if name in prog:
+            return prog[name]
+        table = macros(prog)
+        if name in table:
+            return Object(prog, "unsigned long", table[name])
+        try:
+            sym = prog.symbol(name)
+        except LookupError:
+            raise ExprError(f'no symbol "{name}" in current context') from None
+        return Object(prog, "unsigned long", sym.address)
+
+    def history(self, index: int | None) -> Object:
+        from vmintro.commands.settings import settings
+
+        values = settings(self.prog).values
+        if not values:
+            raise ExprError("history is empty")
+        if index is None:
+            return values[-1]
+        if not 1 <= index <= len(values):
+            raise ExprError(f"history has not yet reached ${index}")
+        return values[index - 1]
+
+    @staticmethod
+    def binary(op: str, a: Object, b: Object) -> Object:
+        ops: dict[str, Callable[[Object, Object], Object]] = {
+            "+": lambda x, y: x + y,
+            "-": lambda x, y: x - y,
+            "*": lambda x, y: x * y,
+            "/": lambda x, y: x // y,
+            "%": lambda x, y: x % y,
+            "&": lambda x, y: x & y,
+            "|": lambda x, y: x | y,
+            "^": lambda x, y: x ^ y,
+            "<<": lambda x, y: x << y,
+            ">>": lambda x, y: x >> y,
+        }
+        try:
+            result = ops[op](a, b)
+        except TypeError as e:
+            if "unsupported operand" not in str(e):
+                raise ExprError(str(e)) from None  # e.g. arithmetic on a void *
+            result = NotImplemented  # neither operand's type supports the operator
+        if result is NotImplemented:
+            raise ExprError(
+                f"invalid operands to '{op}': '{a.type_.c_name}' and '{b.type_.c_name}'"
+            )
+        return result
+
+
+def evaluate(prog: Program, text: str) -> Object:
+    """The value of C expression ``text`` in ``prog``.
+
+    >>> evaluate(prog, "mem_map + 0x100")
+    Object(prog, 'struct page *', value=0xc1002c1c)
+
+    :raises ExprError: for a syntax error or an invalid operation.
+    :raises FaultError: when a value it needs cannot be read.
+    """
+    node = parse(text, _type_namer(prog))
+    try:
+        return _Evaluator(prog).eval(node)
+    except ExprError:
+        raise
+    except ZeroDivisionError:
+        raise ExprError("division by zero") from None
+    except (LookupError, TypeError, ValueError, IndexError) as e:
+        raise ExprError(_message(e)) from None
+
+
+def _message(e: Exception) -> str:
+    """One line for ``e``; a plain KeyError's ``str`` would add quotes."""
+    if type(e) is KeyError and e.args:
+        return str(e.args[0])
+    return str(e)
+
+
+# -- types only --------------------------------------------------------------------------
+
+
+def _static_type(prog: Program, node: Node) -> CType:
+    """The type ``node`` would have, computed without reading memory."""
+    if isinstance(node, (Num, SizeOf)):
+        return prog.type("unsigned long")
+    if isinstance(node, Name):
+        if node.name in prog:
+            return prog.variable(node.name)[1]
+        return prog.type("unsigned long")
+    if isinstance(node, History):
+        return _Evaluator(prog).history(node.index).type_
+    if isinstance(node, Member):
+        t = strip_typedefs(_static_type(prog, node.base))
+        if isinstance(t, Pointer):
+            t = strip_typedefs(t.target)
+        if not isinstance(t, Struct):
+            raise ExprError(f"'{t.c_name}' is not a structure or union")
+        try:
+            return t.resolve(node.name)[1]
+        except KeyError:
+            raise ExprError(f"'{t.c_name}' has no member '{node.name}'") from None
+    if isinstance(node, Index):
+        t = strip_typedefs(_static_type(prog, node.base))
+        if isinstance(t, Pointer):
+            return t.target
+        if isinstance(t, Array):
+            return t.element
+        raise ExprError(f"'{t.c_name}' is not an array or pointer")
+    if isinstance(node, Unary):
+        t = _static_type(prog, node.operand)
+        if node.op == "&":
+            return Pointer(t)
+        if node.op == "*":
+            s = strip_typedefs(t)
+            if isinstance(s, Pointer):
+                return s.target
+            if isinstance(s, Array):
+                return s.element
+            raise ExprError(f"cannot dereference '{t.c_name}'")
+        return t
+    if isinstance(node, Cast):
+        return prog.type(node.type_name)
+    if isinstance(node, Binary):
+        left = strip_typedefs(_static_type(prog, node.left))
+        right = strip_typedefs(_static_type(prog, node.right))
+        for t in (left, right):
+            if isinstance(t, Pointer) and node.op in ("+", "-"):
+                if node.op == "-" and isinstance(left, Pointer) and isinstance(right, Pointer):
+                    return prog.type("long")
+                return t
+            if isinstance(t, Array) and node.op in ("+", "-"):
+                return Pointer(t.element)
+        return left if isinstance(left, Base) else prog.type("unsigned long")
+    raise ExprError(f"cannot type {node!r}")
+
+
+def type_of(prog: Program, text: str) -> CType:
+    """The C type of expression ``text``, without reading memory.
+
+    :raises ExprError: for a syntax error or a member that does not exist.
+    """
+    node = parse(text, _type_namer(prog))
+    try:
+        return _static_type(prog, node)
+    except LookupError as e:
+        raise ExprError(_message(e)) from None
