@@ -1,0 +1,151 @@
+"""``kmem -v | -p [ADDR] | -f``: crash's kernel-memory command.
+
+``-v`` is ``vmlist``, ``-p ADDR`` is ``page``; ``-p`` alone lists every page of
+mem_map (streamed: Ctrl-C stops it); ``-f`` shows the buddy allocator's free
+areas, zone by zone, as crash does for 2.4 kernels::
+
+    NODE
+      0
+    ZONE  NAME         SIZE    FREE  MEM_MAP   START_PADDR  START_MAPNR
+      0   DMA          4096    3722  c100001c            0            0
+    AREA    SIZE  FREE_AREA_STRUCT  BLOCKS   PAGES
+      0       4k          c0211058       2       2
+    ...
+    nr_free_pages: 14002  (verified)
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from vmintro.commands.argtypes import parse_address
+from vmintro.commands.builtin._pages import page_table
+from vmintro.commands.builtin.page import resolve_pfn
+from vmintro.commands.builtin.vmlist import vmlist_table
+from vmintro.commands.registry import UsageError, arg, command
+from vmintro.commands.result import Column, Part, Row, Table, Text
+from vmintro.helpers import MAX_ORDER, for_each_free_area, for_each_zone, zone_name
+
+if TYPE_CHECKING:
+    from vmintro.object import Object
+    from vmintro.program import Program
+
+__all__ = ["free_area_parts"]
+
+_ZONE_COLUMNS = [
+    Column("index", "ZONE", "d", 4, ">"),
+    Column("name", "NAME", "", 8),
+    Column("size", "SIZE", "d", 7, ">"),
+    Column("free", "FREE", "d", 7, ">"),
+    Column("mem_map", "MEM_MAP", "x", 8, ">"),
+    Column("start_paddr", "START_PADDR", "x", 11, ">"),
+    Column("start_mapnr", "START_MAPNR", "d", 11, ">"),
+]
+_AREA_COLUMNS = [
+    Column("zone"),
+    Column("order", "AREA", "d", 4, ">"),
+    Column("size", "SIZE", lambda kib: f"{kib}k", 6, ">"),
+    Column("free_area", "FREE_AREA_STRUCT", "x", 16, ">"),
+    Column("blocks", "BLOCKS", "d", 6, ">"),
+    Column("pages", "PAGES", "d", 7, ">"),
+]
+
+
+def _zone_parts(prog: Program, index: int, zone: Object) -> tuple[list[Part], int, int]:
+    """The zone's heading and area tables, its free_pages and the pages on its lists."""
+    value = zone.deref().read_()
+    name = zone_name(zone)
+    size = value.size.value_()
+    free = value.free_pages.value_()
+    heading = Table(
+        _ZONE_COLUMNS,
+        [
+            Row(
+                index=index,
+                name=name,
+                size=size,
+                free=free,
+                mem_map=value.zone_mem_map.value_(),
+                start_paddr=value.zone_start_paddr.value_(),
+                start_mapnr=value.zone_start_mapnr.value_(),
+            )
+        ],
+        name="zone",
+    )
+    if not size:
+        return [heading], free, 0
+    blocks = [0] * MAX_ORDER
+    for order, _page in for_each_free_area(prog, zone):
+        blocks[order] += 1
+    rows = [
+        Row(
+            zone=name,
+            order=order,
+            size=4 << order,
+            free_area=zone.free_area[order].address_,
+            blocks=blocks[order],
+            pages=blocks[order] << order,
+        )
+        for order in range(MAX_ORDER)
+    ]
+    counted = sum(r["pages"] for r in rows)
+    return [heading, Table(_AREA_COLUMNS, rows, name="free_area")], free, counted
+
+
+def free_area_parts(prog: Program) -> Iterator[Part]:
+    """``kmem -f``: per zone, its heading then one line per order; then the check
+    of ``nr_free_pages`` (the sum of ``zone->free_pages``) against the lists.
+    """
+    yield Text("NODE\n  0", name="node", data={"node": 0})
+    total = counted = 0
+    for index, zone in enumerate(for_each_zone(prog)):
+        parts, free, pages = _zone_parts(prog, index, zone)
+        total += free
+        counted += pages
+        yield from parts
+    verdict = "(verified)" if total == counted else f"(found {counted} on the free lists)"
+    yield Text(
+        f"nr_free_pages: {total}  {verdict}",
+        name="nr_free_pages",
+        data={"nr_free_pages": total, "counted": counted, "verified": total == counted},
+        blank_before=True,
+    )
+
+
+def _all_pages(prog: Program) -> Table:
+    return page_table(prog, range(prog["max_mapnr"].value_()))
+
+
+@command(
+    "kmem",
+    help="kernel memory: -v vmalloc areas, -p pages, -f buddy free areas",
+    args=[
+        arg("-v", dest="mode", action="store_const", const="v", help="vmalloc areas (vmlist)"),
+        arg("-p", dest="mode", action="store_const", const="p", help="struct page of ADDR, or all"),
+        arg("-f", dest="mode", action="store_const", const="f", help="buddy free areas per zone"),
+        arg("address", nargs="*", help="with -v or -p: an address"),
+    ],
+)
+def kmem(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
+    """crash's kmem for the memory this kernel model has.
+
+    kmem -v [ADDR]   the vmalloc areas (same as vmlist)
+    kmem -p [ADDR]   the struct page of ADDR (a struct page, virtual or physical
+                     address); without ADDR every page of mem_map
+    kmem -f          free areas of the buddy allocator, zone by zone and order
+                     by order, and a check of nr_free_pages against the lists
+    """
+    address = parse_address(prog, " ".join(args.address)) if args.address else None
+    if args.mode == "v":
+        return vmlist_table(prog, address)
+    if args.mode == "p":
+        if address is None:
+            return _all_pages(prog)
+        return page_table(prog, [resolve_pfn(prog, address)])
+    if args.mode == "f":
+        if address is not None:
+            raise UsageError("kmem: -f takes no address")
+        return free_area_parts(prog)
+    raise UsageError("kmem: one of -v, -p or -f is required")

@@ -1,0 +1,60 @@
+"""``p EXPR``: print the value of a C expression, as crash (gdb, pretty) does::
+
+crash> p vmlist
+vmlist = $1 = (struct vm_struct *) 0xc10b61e0
+crash> p vmlist->size
+$2 = 69632
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import TYPE_CHECKING
+
+from vmintro.commands.cformat import format_pretty
+from vmintro.commands.expr import evaluate
+from vmintro.commands.registry import arg, command
+from vmintro.commands.result import Text
+from vmintro.commands.settings import settings
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+
+@command(
+    "p",
+    help="print the value of an expression",
+    aliases=("print",),
+    args=[
+        arg("-x", dest="radix", action="store_const", const=16, help="integers in hex"),
+        arg("-d", dest="radix", action="store_const", const=10, help="integers in decimal"),
+        arg("expression", nargs="+", help="C expression: vmlist->next, mem_map + 0x100"),
+    ],
+)
+def p(prog: Program, args: argparse.Namespace) -> Text:
+    """Evaluate a C expression over the kernel's variables and print its value,
+    structures one member a line. Values are numbered ($1, $2, ...) and can be
+    used in later expressions; $ is the last one.
+
+    Expressions take symbols, numbers (decimal, 0x hex), -> and . member
+    access, [i], unary * and &, casts such as (struct page *)0xc100001c,
+    sizeof, + - * / % with C's pointer scaling, & | ^ << >>, and the macros
+    VMALLOC_START, VMALLOC_END, PAGE_OFFSET, PAGE_SIZE, PAGE_SHIFT, high_memory.
+    Integers print in the radix set by 'set radix' unless -x or -d is given.
+    """
+    text = " ".join(args.expression)
+    value = evaluate(prog, text)
+    state = settings(prog)
+    rendered = format_pretty(value, args.radix or state.radix)
+    state.values.append(value)
+    number = len(state.values)
+    prefix = f"{text} = " if re.fullmatch(r"[A-Za-z_]\w*", text) and text in prog else ""
+    data = {
+        "expression": text,
+        "history": number,
+        "type": value.type_.c_name,
+        "address": value.address_,
+        "value": value.value_(),
+    }
+    return Text(f"{prefix}${number} = {rendered}", name="value", data=data)

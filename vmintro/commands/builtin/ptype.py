@@ -1,0 +1,57 @@
+"""``ptype TYPE|EXPR``: a type's declaration in gdb's layout."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from vmintro.commands.builtin._types import lookup_type
+from vmintro.commands.expr import type_of
+from vmintro.commands.registry import CommandError, arg, command
+from vmintro.commands.result import Text
+from vmintro.ptype import ptype as ptype_text
+from vmintro.types.model import Pointer, Struct, strip_typedefs
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+    from vmintro.types.model import CType
+
+__all__ = ["resolve_type_or_expression", "type_declaration"]
+
+
+def resolve_type_or_expression(prog: Program, text: str) -> tuple[CType, bool]:
+    """(type, is it a type name) for a type name or, failing that, an expression."""
+    try:
+        return lookup_type(prog, text), True
+    except CommandError:
+        pass
+    return type_of(prog, text), False
+
+
+def type_declaration(ctype: CType, offsets: bool = False) -> str:
+    """gdb's ptype text; pointers to structs show the struct then their stars."""
+    stars = ""
+    t = ctype
+    while isinstance(strip_typedefs(t), Pointer):
+        stars += "*"
+        t = strip_typedefs(t).target  # type: ignore[attr-defined]
+    if stars and isinstance(strip_typedefs(t), Struct):
+        return ptype_text(t, offsets) + " " + stars
+    return ptype_text(ctype, offsets)
+
+
+@command(
+    "ptype",
+    help="show a type's declaration (or an expression's type), structs expanded",
+    args=[
+        arg("-o", "--offsets", action="store_true", help="show member offsets and sizes"),
+        arg("type", nargs="+", help="type name (struct page, zone_t) or expression"),
+    ],
+)
+def ptype(prog: Program, args: argparse.Namespace) -> Text:
+    """Print a type as gdb's ptype does: typedefs resolved, structure bodies
+    shown (with -o, gdb's ptype/o offsets). An expression shows its type.
+    """
+    ctype, _ = resolve_type_or_expression(prog, " ".join(args.type))
+    text = type_declaration(ctype, args.offsets)
+    return Text(text, name="ptype", data={"type": ctype.c_name, "size": ctype.size, "text": text})

@@ -1,0 +1,17 @@
+"""``quit``: end the session."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from vmintro.commands.registry import QuitRequested, command
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+
+@command("quit", help="leave vmintro", aliases=("q", "exit"))
+def quit_(prog: Program, args: argparse.Namespace) -> None:
+    """End the session (Ctrl-D at the prompt does the same)."""
+    raise QuitRequested

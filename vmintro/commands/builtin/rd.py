@@ -1,0 +1,120 @@
+"""``rd [-8|-16|-32|-64] [-p] [-a] ADDR [COUNT]``: read memory, as crash does::
+
+c0211000:  c100001c 00004000 00004000 00003f2c   ....@...@...,?..
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from vmintro.arch.x86 import PAGE_SIZE
+from vmintro.commands.argtypes import parse_address, parse_number, split_count
+from vmintro.commands.registry import CommandError, arg, command
+from vmintro.commands.result import Column, Row, Table
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["read_rows", "string_rows"]
+
+LINE_BYTES = 16
+STRING_LINE = 60
+STRING_LIMIT = 4096
+_FORMATS = {8: "B", 16: "H", 32: "I", 64: "Q"}
+
+
+def _ascii(data: bytes) -> str:
+    return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in data)
+
+
+def _chunks(prog: Program, address: int, size: int, physical: bool) -> Iterator[tuple[int, bytes]]:
+    """(address, bytes) of successive reads, a page at most each (a fault stops at its page)."""
+    while size > 0:
+        n = min(size, PAGE_SIZE - (address & (PAGE_SIZE - 1)))
+        yield address, prog.read(address, n, physical=physical)
+        address += n
+        size -= n
+
+
+def read_rows(prog: Program, address: int, count: int, width: int, physical: bool) -> Iterator[Row]:
+    """One row per 16 bytes: the address, ``count`` values of ``width`` bits, ASCII."""
+    unit = width // 8
+    fmt = "<" + _FORMATS[width]
+    pending = b""
+    line_addr = address
+    for _addr, data in _chunks(prog, address, count * unit, physical):
+        pending += data
+        while len(pending) >= LINE_BYTES:
+            line, pending = pending[:LINE_BYTES], pending[LINE_BYTES:]
+            yield Row(address=line_addr, values=_values(line, fmt, unit), ascii=_ascii(line))
+            line_addr += LINE_BYTES
+    if pending:
+        yield Row(address=line_addr, values=_values(pending, fmt, unit), ascii=_ascii(pending))
+
+
+def _values(data: bytes, fmt: str, unit: int) -> list[int]:
+    return [struct.unpack_from(fmt, data, i)[0] for i in range(0, len(data), unit)]
+
+
+def string_rows(prog: Program, address: int, limit: int, physical: bool) -> Iterator[Row]:
+    """``rd -a``: the string at ``address`` up to a NUL (or ``limit`` bytes), 60 a line."""
+    text = bytearray()
+    for _addr, data in _chunks(prog, address, limit, physical):
+        nul = data.find(b"\0")
+        text += data if nul < 0 else data[:nul]
+        if nul >= 0:
+            break
+    for i in range(0, len(text), STRING_LINE):
+        yield Row(address=address + i, text=_ascii(bytes(text[i : i + STRING_LINE])))
+
+
+@command(
+    "rd",
+    help="read memory: hex words with ASCII, or a string",
+    args=[
+        arg("-8", dest="width", action="store_const", const=8, help="bytes"),
+        arg("-16", dest="width", action="store_const", const=16, help="16-bit values"),
+        arg("-32", dest="width", action="store_const", const=32, help="32-bit values (default)"),
+        arg("-64", dest="width", action="store_const", const=64, help="64-bit values"),
+        arg("-p", "--physical", action="store_true", help="ADDR is a physical address"),
+        arg("-a", "--ascii", action="store_true", help="show the string at ADDR"),
+        arg("address", nargs="+", help="address (hex), symbol or expression, then COUNT"),
+    ],
+)
+def rd(prog: Program, args: argparse.Namespace) -> Table:
+    """Display COUNT values (default 1) from ADDR: a kernel virtual address
+    (vmalloc ones included, through the page tables) or, with -p, a physical
+    one. Each line holds 16 bytes and their ASCII. With -a, the NUL-terminated
+    string at ADDR (at most COUNT bytes, 4096 by default).
+    """
+    text, count_text = split_count(args.address)
+    address = parse_address(prog, text)
+    count = parse_number(prog, count_text) if count_text else None
+    if count is not None and count < 1:
+        raise CommandError(f"rd: bad count {count}")
+    if args.ascii:
+        rows = string_rows(prog, address, count or STRING_LIMIT, args.physical)
+        columns = [
+            Column("address", "ADDRESS", lambda a: f"{a:x}:", 9),
+            Column("text", "TEXT"),
+        ]
+        return Table(columns, rows, name="rd", header=False)
+    width = args.width or 32
+    digits = width // 4
+    per_line = LINE_BYTES // (width // 8)
+    values_width = per_line * (digits + 1) - 1
+    columns = [
+        Column("address", "ADDRESS", lambda a: f"{a:x}:", 9),
+        Column(
+            "values",
+            "VALUES",
+            lambda vs: " ".join(f"{v:0{digits}x}" for v in vs),
+            values_width,
+        ),
+        Column("ascii", "ASCII"),
+    ]
+    rows = read_rows(prog, address, count or 1, width, args.physical)
+    return Table(columns, rows, name="rd", header=False, sep="  ")

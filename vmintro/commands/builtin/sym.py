@@ -1,0 +1,97 @@
+"""``sym NAME|ADDR``, ``sym -l``, ``sym -q TEXT``: kernel symbols, nm-style::
+
+c021102c (B) vmlist
+c0211030 (B) vmlist+4
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from vmintro.commands.argtypes import parse_address
+from vmintro.commands.registry import CommandError, UsageError, arg, command
+from vmintro.commands.result import Column, Row, Table
+
+if TYPE_CHECKING:
+    from vmintro.program import Program, Symbol
+
+__all__ = ["symbol_letter"]
+
+_COLUMNS = [
+    Column("address", "ADDRESS", "x", 8),
+    Column("type", "TYPE", lambda t: f"({t})", 3),
+    Column("symbol", "SYMBOL", text=lambda r: _with_offset(r), json=True),
+    Column("offset"),
+]
+
+
+def _with_offset(row: Row) -> str:
+    return f"{row['symbol']}+{row['offset']}" if row["offset"] else row["symbol"]
+
+
+def _bound(prog: Program, name: str) -> int | None:
+    try:
+        return prog.symbol(name).address
+    except LookupError:
+        return None
+
+
+def symbol_letter(prog: Program, sym: Symbol) -> str:
+    """nm's letter for ``sym``: T text, D data, B bss, A outside the image."""
+    if sym.kind == "func":
+        return "T"
+    text = _bound(prog, "_text")
+    etext = _bound(prog, "_etext")
+    bss = _bound(prog, "__bss_start")
+    end = _bound(prog, "_end")
+    a = sym.address
+    if text is not None and etext is not None and text <= a < etext:
+        return "T"
+    if etext is not None and bss is not None and etext <= a < bss:
+        return "D"
+    if bss is not None and end is not None and bss <= a < end:
+        return "B"
+    return "A"
+
+
+def _row(prog: Program, sym: Symbol, address: int | None = None) -> Row:
+    address = sym.address if address is None else address
+    return Row(
+        address=address,
+        type=symbol_letter(prog, sym),
+        symbol=sym.name,
+        offset=address - sym.address,
+    )
+
+
+@command(
+    "sym",
+    help="translate a symbol to its address, or an address to symbol+offset",
+    args=[
+        arg("-l", "--list", action="store_true", help="list every symbol"),
+        arg("-q", "--query", metavar="TEXT", help="symbols whose name contains TEXT"),
+        arg("target", nargs="*", help="symbol name, or address (hex) or expression"),
+    ],
+)
+def sym(prog: Program, args: argparse.Namespace) -> Table:
+    """Show a symbol's address and nm type letter (T text, D data, B bss,
+    A absolute), or the symbol containing an address with the offset into it.
+    """
+    if args.list:
+        rows = [_row(prog, s) for s in prog.symbols()]
+    elif args.query is not None:
+        rows = [_row(prog, s) for s in prog.symbols() if args.query in s.name]
+    elif args.target:
+        text = " ".join(args.target)
+        try:
+            rows = [_row(prog, prog.symbol(text))]
+        except LookupError:
+            address = parse_address(prog, text)
+            found = prog.symbol_at(address)
+            if found is None:
+                raise CommandError(f"sym: {address:#x}: no symbol contains it") from None
+            rows = [_row(prog, found, address)]
+    else:
+        raise UsageError("sym: a symbol, an address, -l or -q is required")
+    return Table(_COLUMNS, rows, name="sym", header=False, sep=" ")

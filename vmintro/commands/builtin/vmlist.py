@@ -1,0 +1,68 @@
+"""``vmlist`` (crash's ``kmem -v``): every area on ``vmlist``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from vmintro.commands.argtypes import parse_address
+from vmintro.commands.registry import CommandError, arg, command
+from vmintro.commands.result import Column, Row, Table
+from vmintro.helpers import find_vm_area, for_each_vm_area
+
+if TYPE_CHECKING:
+    from vmintro.object import Object
+    from vmintro.program import Program
+
+__all__ = ["VMLIST_COLUMNS", "vmlist_table"]
+
+VMLIST_COLUMNS = [
+    Column("vm_struct", "VM_STRUCT", "x", 9),
+    Column(
+        "addr",
+        "ADDRESS RANGE",
+        width=19,
+        text=lambda r: f"{r['addr']:x} - {r['end']:x}",
+        json=True,
+    ),
+    Column("end"),
+    Column("size", "SIZE", "d", 9, ">"),
+    Column("flags"),
+]
+
+
+def _row(area: Object) -> Row:
+    value = area.deref().read_()
+    addr = value.addr.value_()
+    size = value.size.value_()
+    return Row(
+        vm_struct=int(area), addr=addr, end=addr + size, size=size, flags=value.flags.value_()
+    )
+
+
+def vmlist_table(prog: Program, address: int | None = None) -> Table:
+    """The ``kmem -v`` table: all areas, or the one containing ``address``."""
+    if address is None:
+        areas: Iterator[Object] = for_each_vm_area(prog)
+    else:
+        area = find_vm_area(prog, address)
+        if area is None:
+            raise CommandError(f"{address:#x}: not in any vmalloc area")
+        areas = iter([area])
+    return Table(VMLIST_COLUMNS, (_row(a) for a in areas), name="vmlist")
+
+
+@command(
+    "vmlist",
+    help="the vmalloc areas on vmlist (crash: kmem -v)",
+    args=[arg("address", nargs="*", help="only the area containing this address")],
+)
+def vmlist(prog: Program, args: argparse.Namespace) -> Table:
+    """One line per vm_struct on vmlist, in list (address) order: the vm_struct,
+    the range it covers (its guard page included, as vm_struct.size counts it)
+    and its size in bytes. JSON rows also give the end address and the flags
+    (1 VM_IOREMAP, 2 VM_ALLOC).
+    """
+    address = parse_address(prog, " ".join(args.address)) if args.address else None
+    return vmlist_table(prog, address)

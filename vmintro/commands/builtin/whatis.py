@@ -1,0 +1,40 @@
+"""``whatis NAME|TYPE|EXPR``: a symbol's declaration, or a type with its size."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import TYPE_CHECKING
+
+from vmintro.commands.builtin.ptype import resolve_type_or_expression
+from vmintro.commands.registry import arg, command
+from vmintro.commands.result import Text
+from vmintro.ptype import ptype
+from vmintro.types.model import Struct, strip_typedefs
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+
+@command(
+    "whatis",
+    help="a variable's declaration, or a type's definition and size",
+    args=[arg("name", nargs="+", help="variable, type name or expression")],
+)
+def whatis(prog: Program, args: argparse.Namespace) -> Text:
+    """As crash's whatis: a global variable shows its C declaration
+    (struct vm_struct *vmlist;); a struct or union its members and SIZE; any
+    other type or expression gdb's whatis line (type = ...).
+    """
+    text = " ".join(args.name)
+    if re.fullmatch(r"[A-Za-z_]\w*", text) and text in prog:
+        _, ctype = prog.variable(text)
+        out = f"{ctype.spell(text)};"
+        return Text(out, name="whatis", data={"name": text, "type": ctype.c_name, "text": out})
+    ctype, is_type = resolve_type_or_expression(prog, text)
+    if is_type and isinstance(strip_typedefs(ctype), Struct):
+        body = ptype(ctype).removeprefix("type = ")
+        out = f"{body}\nSIZE: {ctype.size}"
+    else:
+        out = f"type = {ctype.c_name}"
+    return Text(out, name="whatis", data={"type": ctype.c_name, "size": ctype.size, "text": out})
