@@ -1,0 +1,83 @@
+"""The interactive session: the prompt, and the loop that runs what is typed.
+
+Ctrl-C at the prompt clears the line; during a command it stops the command
+(its partial output stays) and the prompt returns. Ctrl-D (or ``quit``) ends
+the session. History persists in ``~/.vmintro_history`` (``VMINTRO_HISTORY``
+overrides it; the ``py`` prompt keeps its own beside it, ending in ``-py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.styles import Style
+
+from vmintro.commands.registry import QuitRequested, names
+from vmintro.repl.banner import banner
+from vmintro.repl.completer import VmintroCompleter
+from vmintro.repl.lexer import STYLE, CommandLexer
+from vmintro.repl.python import PythonSession
+from vmintro.repl.runner import Runner
+from vmintro.repl.toolbar import toolbar
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["PROMPT", "history_path", "run_repl"]
+
+PROMPT = "vmintro> "
+
+
+def history_path() -> str:
+    return os.environ.get("VMINTRO_HISTORY") or str(Path.home() / ".vmintro_history")
+
+
+def _known_command(word: str) -> bool:
+    """Whether ``word`` runs something (the lexer's question, asked on every key)."""
+    return word == "py" or word in _command_words()
+
+
+@functools.cache
+def _command_words() -> frozenset[str]:
+    return frozenset(names())
+
+
+def run_repl(prog: Program, image: str, show_banner: bool = True) -> int:
+    """Read, run, repeat until Ctrl-D or ``quit``; the exit status (0)."""
+    python = PythonSession(prog)
+    runner = Runner(prog, interactive=True, python=python.run)
+    history = history_path()
+    session: PromptSession[str] = PromptSession(
+        history=FileHistory(history),
+        completer=VmintroCompleter(prog, lambda: python.namespace),
+        complete_while_typing=False,
+        lexer=CommandLexer(_known_command),
+        style=Style.from_dict(STYLE),
+        bottom_toolbar=toolbar(prog, image),
+    )
+    if show_banner:
+        print(banner(prog, image))
+    while True:
+        try:
+            line = session.prompt(PROMPT)
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        if line.strip() == "py":
+            python.prompt(history + "-py")
+            continue
+        try:
+            runner.run_line(line)
+        except KeyboardInterrupt:
+            sys.stdout.flush()
+            print("\n^C: interrupted", file=sys.stderr)
+        except QuitRequested:
+            break
+    return 0

@@ -1,0 +1,35 @@
+"""The Python namespace of ``py``, ``!`` lines and ``vmintro run``, drgn-style."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["python_namespace"]
+
+
+def python_namespace(prog: Program) -> dict[str, Any]:
+    """``prog``, every helper of :mod:`vmintro.helpers` (its ``__all__``), ``Object``,
+    ``cast``, ``container_of``, the library's errors and ``run`` (a command's parts).
+    """
+    import vmintro
+    import vmintro.helpers as helpers
+    from vmintro.commands import run
+    from vmintro.errors import CorruptionError, FaultError, ObjectNotFoundError
+    from vmintro.object import Object, cast, container_of
+
+    namespace: dict[str, Any] = {name: getattr(helpers, name) for name in helpers.__all__}
+    namespace.update(
+        prog=prog,
+        Object=Object,
+        cast=cast,
+        container_of=container_of,
+        FaultError=FaultError,
+        CorruptionError=CorruptionError,
+        ObjectNotFoundError=ObjectNotFoundError,
+        vmintro=vmintro,
+        run=lambda line: run(prog, line),
+    )
+    return namespace

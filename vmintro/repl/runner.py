@@ -1,0 +1,178 @@
+"""Run command lines for any front end: the REPL, ``vmintro -c`` and standard input.
+
+A line may hold several commands (``;``), each with its own redirection or
+pipe. Results are rendered as text or JSON (:mod:`vmintro.commands.render`);
+a failing command prints one line on the error stream and the next one runs.
+The runner remembers the worst outcome as an exit status: 0 all went well,
+1 a command failed, 2 a command was used wrongly (unknown, bad arguments).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TextIO
+
+from vmintro.commands.dispatch import Invocation, prepare, split_words
+from vmintro.commands.registry import QuitRequested, UsageError
+from vmintro.commands.render import json_document, json_line, part_to_json, render_text
+from vmintro.commands.settings import settings
+from vmintro.errors import VmintroError
+from vmintro.repl.lines import CommandLine, parse_command, split_commands
+from vmintro.repl.output import open_sink
+from vmintro.repl.pager import StopOutput
+
+if TYPE_CHECKING:
+    from vmintro.commands.result import Part
+    from vmintro.program import Program
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Runner", "error_message"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def error_message(command: str, error: BaseException) -> str:
+    """One line for a failed command: ``vtop: read of 0x...: page not present``."""
+    if isinstance(error, (VmintroError, LookupError)):
+        text = str(error.args[0]) if type(error) is KeyError else str(error)
+    else:
+        text = f"internal error: {type(error).__name__}: {error}"
+    text = " ".join(text.split())  # one line, whatever the message held
+    if command and not text.startswith(f"{command}:"):
+        text = f"{command}: {text}"
+    return text
+
+
+class Runner:
+    """Executes lines against ``prog``; ``python`` runs ``!`` lines when given."""
+
+    def __init__(
+        self,
+        prog: Program,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        json: bool = False,
+        interactive: bool = False,
+        python: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.prog = prog
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
+        self.json = json
+        self.interactive = interactive
+        self.python = python
+        self.status = EXIT_OK
+        self.debug = bool(os.environ.get("VMINTRO_DEBUG"))
+
+    def _fail(self, message: str, status: int) -> int:
+        self.out.flush()
+        self.err.write(message + "\n")
+        self.err.flush()
+        self.status = max(self.status, status)
+        return status
+
+    def run_line(self, line: str) -> int:
+        """Run every command of ``line``; the worst status of them.
+
+        :raises QuitRequested: from ``quit`` (the rest of the line is skipped).
+        :raises KeyboardInterrupt: after closing the output of the command it stopped.
+        """
+        worst = EXIT_OK
+        for text in split_commands(line):
+            worst = max(worst, self.run_command(text))
+        return worst
+
+    def run_command(self, text: str) -> int:
+        try:
+            line = parse_command(text)
+        except ValueError as e:
+            return self._fail(f"vmintro: {e}", EXIT_USAGE)
+        if line.python:
+            if self.python is None:
+                return self._fail("vmintro: Python lines are not available here", EXIT_USAGE)
+            ok = self.python(line.text)
+            return EXIT_OK if ok else self._fail_quietly()
+        try:
+            words = split_words(line.text)
+            invocation = prepare(self.prog, words, line.text)
+        except UsageError as e:
+            return self._fail(error_message("", e), EXIT_USAGE)
+        except VmintroError as e:  # an address argument that does not evaluate
+            return self._fail(error_message(words[0] if words else "", e), EXIT_FAILED)
+        return self._execute(invocation, line)
+
+    def _fail_quietly(self) -> int:
+        """A Python line failed; its traceback is already shown."""
+        self.status = max(self.status, EXIT_FAILED)
+        return EXIT_FAILED
+
+    def _pager_rows(self, line: CommandLine) -> int | None:
+        if not (self.interactive and line.redirect is None and line.pipe is None):
+            return None
+        if not settings(self.prog).scroll or not _is_terminal(self.out):
+            return None
+        return shutil.get_terminal_size().lines
+
+    def _execute(self, invocation: Invocation, line: CommandLine) -> int:
+        name = invocation.command.name
+        as_json = self.json or invocation.json
+        try:
+            with open_sink(line, self.out, self._pager_rows(line)) as sink:
+                if as_json:
+                    error = self._json(invocation, sink.write_line)
+                else:
+                    error = self._text(invocation.parts(), sink.write_line)
+        except OSError as e:
+            return self._fail(f"vmintro: {line.redirect or line.pipe}: {e.strerror}", EXIT_FAILED)
+        if error is None:
+            return EXIT_OK
+        if self.debug:
+            traceback.print_exception(error, file=self.err)
+        status = EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED
+        return self._fail(error_message(name, error), status)
+
+    @staticmethod
+    def _text(parts: Iterator[Part], write: Callable[[str], None]) -> Exception | None:
+        """Stream the lines; an error stops the command after what it printed."""
+        lines = render_text(parts)
+        try:
+            for text in lines:
+                write(text)
+        except StopOutput:
+            pass
+        except QuitRequested:
+            raise
+        except Exception as e:  # noqa: BLE001 - any failure of a command is reported, not fatal
+            return e
+        finally:
+            lines.close()  # stop the command's generators (Ctrl-C, pager 'q')
+        return None
+
+    @staticmethod
+    def _json(invocation: Invocation, write: Callable[[str], None]) -> Exception | None:
+        """One document per command, written whole (with the error, if any)."""
+        results: list[dict[str, Any]] = []
+        error: Exception | None = None
+        try:
+            for part in invocation.parts():
+                results.append(part_to_json(part))
+        except QuitRequested:
+            raise
+        except Exception as e:  # noqa: BLE001 - reported in the document and on stderr
+            error = e
+        message = error_message(invocation.command.name, error) if error else None
+        try:
+            write(json_line(json_document(invocation.line, results, message)))
+        except StopOutput:
+            pass
+        return error
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
