@@ -1,16 +1,41 @@
-"""The ``vmintro`` command line."""
+"""The ``vmintro`` command line.
+
+::
+
+    vmintro [IMAGE]                      the REPL (the bundled demo image by default)
+    vmintro -c "vmlist; vtop c8801000" [IMAGE]
+    vmintro [IMAGE] < commands.txt       commands from standard input
+    vmintro --json -c "vmlist" [IMAGE]   every result as JSON (one document a line)
+    vmintro repl [IMAGE]
+    vmintro run SCRIPT.py [IMAGE] [ARGS...]
+    vmintro generate -o images/NAME [--ram 128M] [--highmem] [--pae] ...
+
+Exit status: 0 success, 1 a command (or script) failed, 2 bad usage or a bad
+image (one line on stderr, no traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmintro._version import __version__
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageExit(Exception):
+    """Bad usage or a bad image: one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +59,14 @@ def _progress_printer(enabled: bool):
         state["phase"] = phase
 
     return show
+
+
+def _fail(message: str, status: int) -> int:
+    sys.stderr.write(f"vmintro: {message}\n")
+    return status
+
+
+# -- generate --------------------------------------------------------------------------
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -60,20 +93,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _fail(message: str, status: int) -> int:
-    sys.stderr.write(f"vmintro: {message}\n")
-    return status
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="vmintro",
-        description="Look inside a simulated Linux 2.4.20 i386 kernel's memory manager.",
-    )
-    parser.add_argument("--version", action="version", version=f"vmintro {__version__}")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    g = sub.add_parser("generate", help="run a scenario on the simulator and write an image")
+def _generate_parser() -> argparse.ArgumentParser:
+    g = _Parser(prog="vmintro generate", description="run a scenario and write an image")
     g.add_argument("-o", "--output", required=True, help="image path without extension")
     g.add_argument("--scenario", default="demo", help="TOML file or built-in name (demo)")
     g.add_argument("--ram", help="RAM size, e.g. 64M, 4G")
@@ -83,19 +104,186 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("-q", "--quiet", action="store_true")
     g.set_defaults(func=cmd_generate)
+    return g
+
+
+# -- opening an image ------------------------------------------------------------------
+
+
+def open_image(image: str | None) -> tuple[Program, str]:
+    """The program of ``image`` (the demo image when None) and the name to show.
+
+    :raises UsageExit: with ``demo.vmcore: ...`` for a missing or malformed image.
+    """
+    import vmintro
+    from vmintro.image_backend import ImageError
+
+    if image is None:
+        from vmintro.demo import default_image
+
+        path: str = str(default_image())
+    else:
+        path = image
+    try:
+        return vmintro.open(path), path
+    except ImageError as e:
+        raise UsageExit(str(e)) from None
+
+
+# -- scripted use and the REPL ---------------------------------------------------------
+
+
+def _session_runner(prog: Program, json: bool):
+    from vmintro.repl.python import PythonSession
+    from vmintro.repl.runner import Runner
+
+    return Runner(prog, json=json, python=PythonSession(prog).run)
+
+
+def run_commands(prog: Program, text: str, json: bool) -> int:
+    """``-c``: the commands of ``text`` (``;`` between them), in order."""
+    from vmintro.commands.registry import QuitRequested
+
+    runner = _session_runner(prog, json)
+    try:
+        runner.run_line(text)
+    except QuitRequested:
+        pass
+    return runner.status
+
+
+def run_stdin(prog: Program, json: bool) -> int:
+    """Commands from standard input, one line each (``#`` starts a comment line)."""
+    from vmintro.commands.registry import QuitRequested
+
+    runner = _session_runner(prog, json)
+    for raw in sys.stdin:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line == "py":
+            runner._fail("py: needs a terminal; use !STATEMENT or 'vmintro run'", EXIT_USAGE)
+            continue
+        try:
+            runner.run_line(line)
+        except QuitRequested:
+            break
+    return runner.status
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    """The default action: ``-c``, standard input, or the REPL."""
+    prog, name = open_image(args.image)
+    if args.commands is not None:
+        return run_commands(prog, args.commands, args.json)
+    if not sys.stdin.isatty():
+        return run_stdin(prog, args.json)
+    if args.json:
+        raise UsageExit("--json needs -c or commands on standard input")
+    from vmintro.repl.loop import run_repl
+
+    return run_repl(prog, name, show_banner=not args.quiet)
+
+
+def _looks_like_image(word: str) -> bool:
+    path = Path(word)
+    return (path.suffix == ".vmcore" and path.exists()) or Path(f"{word}.vmcore").exists()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``vmintro run SCRIPT [IMAGE] [ARGS]``: the script with ``prog`` and the helpers."""
+    rest = list(args.args)
+    image = args.image
+    if rest and rest[0] == "--":
+        rest.pop(0)
+    elif image is None and rest and _looks_like_image(rest[0]):
+        image = rest.pop(0)
+    try:
+        source = Path(args.script).read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageExit(f"{args.script}: {e.strerror}") from None
+    prog, _ = open_image(image)
+    from vmintro.repl.namespace import python_namespace
+
+    namespace = python_namespace(prog)
+    namespace.update(__name__="__main__", __file__=args.script)
+    sys.argv = [args.script, *rest]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(args.script)))
+    try:
+        code = compile(source, args.script, "exec")
+        exec(code, namespace)
+    except SystemExit as e:
+        if e.code is None:
+            return EXIT_OK
+        if isinstance(e.code, int):
+            return e.code
+        print(e.code, file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001 - the script's traceback, as python would show it
+        import traceback
+
+        etype, value, tb = sys.exc_info()
+        traceback.print_exception(etype, value, tb.tb_next if tb else None)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _session_parser(prog: str = "vmintro") -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=prog,
+        description="Look inside a simulated Linux 2.4.20 i386 kernel's memory manager.",
+        epilog=(
+            "other commands: vmintro repl [IMAGE] | vmintro run SCRIPT.py [IMAGE] [ARGS] | "
+            "vmintro generate -o NAME ...  ('vmintro COMMAND -h' for each)"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"vmintro {__version__}")
+    parser.add_argument("-c", dest="commands", metavar="COMMANDS", help="run these commands")
+    parser.add_argument("--json", action="store_true", help="results as JSON, one line each")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no banner")
+    parser.add_argument("image", nargs="?", help="NAME or NAME.vmcore (default: the demo image)")
+    parser.set_defaults(func=cmd_session)
     return parser
 
 
+def _run_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vmintro run",
+        description="run a Python script with prog and the helpers in scope",
+    )
+    parser.add_argument("-i", "--image", help="the image (else the first argument if it is one)")
+    parser.add_argument("script")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="[IMAGE] [--] script arguments")
+    parser.set_defaults(func=cmd_run)
+    return parser
+
+
+_SUBCOMMANDS = {
+    "generate": _generate_parser,
+    "repl": lambda: _session_parser("vmintro repl"),
+    "run": _run_parser,
+}
+
+
+def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The parser for ``argv`` and the words it parses (the subcommand name removed)."""
+    words = list(argv)
+    if words and words[0] in _SUBCOMMANDS:
+        return _SUBCOMMANDS[words[0]](), words[1:]
+    return _session_parser(), words
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_USAGE
+    parser, words = build_parser(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(words)
     try:
         return args.func(args)
+    except UsageExit as e:
+        return _fail(str(e), EXIT_USAGE)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return _fail("interrupted", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":
