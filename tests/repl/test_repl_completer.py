@@ -1,0 +1,74 @@
+"""Completion and highlighting of the command line (in-process, no terminal)."""
+
+from __future__ import annotations
+
+import pytest
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+
+from vmintro.repl.completer import VmintroCompleter, expression_start
+from vmintro.repl.lexer import CommandLexer
+from vmintro.repl.python import PythonSession
+
+
+@pytest.fixture(scope="module")
+def completer(prog) -> VmintroCompleter:
+    python = PythonSession(prog)
+    return VmintroCompleter(prog, lambda: python.namespace)
+
+
+def complete(completer: VmintroCompleter, text: str) -> list[str]:
+    return [c.text for c in completer.get_completions(Document(text), CompleteEvent())]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("vm", ["vmlist"]),
+        ("p", ["p", "page", "plugins", "print", "ptov", "ptype", "py"]),
+        ("help vt", ["vtop"]),
+        ("set ra", ["radix"]),
+        ("set radix ", ["10", "16"]),
+        ("sym contig_", ["contig_bootmem_data", "contig_page_data"]),
+        ("vtop VMALLOC_", ["VMALLOC_END", "VMALLOC_START"]),
+        ("p vmlist->", ["flags", "addr", "size", "next"]),
+        ("p *vmlist->next->ad", ["addr"]),
+        ("p mem_map[3].l", ["list", "lru"]),
+        ("p contig_page_data.node_zones[0].free_area[2].", ["free_list", "map"]),
+        ("struct vm_st", ["vm_struct"]),
+        ("struct zone", ["zone_struct", "zone_t", "zonelist_struct", "zonelist_t"]),
+        ("struct vm_struct.ad", ["addr"]),
+        ("struct vm_struct.addr,s", ["size"]),
+        ("list -o vm_struct.n", ["next"]),
+        ("ptype struct pag", ["page"]),
+        ("whatis pg_data", ["pg_data_t"]),
+        ("vmlist; sym max_m", ["max_mapnr"]),
+        ("!for_each_vm", ["for_each_vm_area"]),
+        ("!prog.vmalloc_s", ["prog.vmalloc_start"]),
+        ("p nosuch->", []),
+    ],
+)
+def test_completions(completer: VmintroCompleter, text: str, expected: list[str]) -> None:
+    assert complete(completer, text) == expected
+
+
+def test_expression_start() -> None:
+    text = "p (*vmlist->next)->ad"
+    assert text[expression_start(text) :] == "(*vmlist->next)->ad"
+    assert "x + mem_map[1 + 2].fl"[expression_start("x + mem_map[1 + 2].fl") :] == (
+        "mem_map[1 + 2].fl"
+    )
+
+
+def test_lexer_styles_commands_numbers_and_redirections() -> None:
+    lexer = CommandLexer(lambda word: word == "vtop")
+    styled = [(s, t) for s, t in lexer.lex_line("vtop 0xc4800000 | grep x") if t]
+    assert styled[0] == ("class:command", "vtop")
+    assert ("class:number", "0xc4800000") in styled
+    assert ("class:redirect", "|") in styled
+    assert lexer.lex_line("vtpo 1")[1] == ("class:unknown", "vtpo")
+    arrows = lexer.lex_line("p vmlist->next")
+    assert all(style != "class:redirect" for style, _ in arrows)  # '->' is C, not '>'
+    python = lexer.lex_line("!print(1)")
+    assert python[1] == ("class:redirect", "!")
+    assert any("pygments" in style for style, _ in python)
