@@ -74,8 +74,9 @@ def main() -> None:
     ensure_image(args.image)
     time_to_prompt(args.image)  # warm the page cache, as a second start would find it
     times = [time_to_prompt(args.image) for _ in range(args.runs)]
+    program, extra = command()
     print(
-        f"vmintro repl {args.image}: first prompt after "
+        f"{' '.join([program, *extra])} repl {args.image}: first prompt after "
         f"best {min(times):.3f} s, median {statistics.median(times):.3f} s "
         f"({args.runs} runs; target < 0.5 s)"
     )

@@ -71,7 +71,7 @@ def run_repl(prog: Program, image: str, show_banner: bool = True) -> int:
         except EOFError:
             break
         if line.strip() == "py":
-            python.prompt(history + "-py")
+            python.prompt(None if history == os.devnull else history + "-py")
             continue
         try:
             runner.run_line(line)
