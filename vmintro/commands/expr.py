@@ -441,7 +441,9 @@ def _message(e: Exception) -> str:
 
 def _static_type(prog: Program, node: Node) -> CType:
     """The type ``node`` would have, computed without reading memory."""
-    if isinstance(node, (Num, SizeOf)):
+    if isinstance(node, Num):
+        return _Evaluator(prog).literal(node.value).type_
+    if isinstance(node, SizeOf):
         return prog.type("unsigned long")
     if isinstance(node, Name):
         if node.name in prog:

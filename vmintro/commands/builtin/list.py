@@ -70,7 +70,7 @@ def walk_list(
         try:
             return prog.read_u32(at)
         except FaultError as e:
-            raise CorruptionError(f"list: cannot read the link at {at:#x}: {e}", at) from None
+            raise CorruptionError(f"list: cannot read the next pointer: {e}", at) from None
 
     if list_head:
         head = start if head_excluded else start + offset
