@@ -161,9 +161,6 @@ def run_stdin(prog: Program, json: bool) -> int:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if line == "py":
-            runner._fail("py: needs a terminal; use !STATEMENT or 'vmintro run'", EXIT_USAGE)
-            continue
         try:
             runner.run_line(line)
         except QuitRequested:

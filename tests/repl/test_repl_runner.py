@@ -130,3 +130,9 @@ def test_quit_stops_the_line(prog) -> None:
     with pytest.raises(QuitRequested):
         run.run_line("sym vmlist; quit; sym mem_map")
     assert out.getvalue().count("\n") == 1
+
+
+def test_py_needs_a_terminal(prog) -> None:
+    run, out, err = runner(prog)
+    assert run.run_line("py") == 2
+    assert err.getvalue().startswith("py: the Python prompt needs a terminal")

@@ -90,6 +90,12 @@ class Runner:
             line = parse_command(text)
         except ValueError as e:
             return self._fail(f"vmintro: {e}", EXIT_USAGE)
+        if line.text == "py" and line.redirect is None and line.pipe is None:
+            # the REPL's loop handles 'py' itself; anywhere else there is no terminal
+            return self._fail(
+                "py: the Python prompt needs a terminal; use !STATEMENT or 'vmintro run'",
+                EXIT_USAGE,
+            )
         if line.python:
             if self.python is None:
                 return self._fail("vmintro: Python lines are not available here", EXIT_USAGE)
