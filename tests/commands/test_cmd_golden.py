@@ -75,6 +75,8 @@ def golden_commands(truth: dict[str, Any]) -> dict[str, str]:
         "whatis_type": "whatis page",
         "list": "list -o vm_struct.next *vmlist",
         "list_s": "list -o vm_struct.next -s vm_struct.size *vmlist",
+        "modules": "list -o module.next -s module.name *module_list",
+        "swap_map": "struct swap_info_struct.swap_map swap_info",
     }
 
 
@@ -252,3 +254,32 @@ def test_list_walks_the_truths_vmlist(truth, golden) -> None:
     for a in truth["areas"]:
         expected += [f"{a['vm_struct']:x}", f"  size = {a['size']}"]
     assert golden["list_s"].splitlines() == expected
+
+
+def test_owners_modules_and_swap_map_sit_in_their_areas(truth, golden) -> None:
+    """The truth's owners: each module's struct at the start of its area, swap_map too."""
+    by_owner = {a["owner"]: a for a in truth["areas"]}
+    entries = re.findall(r'^([0-9a-f]+)\n  name = 0x[0-9a-f]+ "(\w*)"$', golden["modules"], re.M)
+    modules = {name: int(address, 16) for address, name in entries if name}
+    assert modules  # the demo loads modules
+    assert modules == {
+        owner.removeprefix("module "): area["addr"]
+        for owner, area in by_owner.items()
+        if owner.startswith("module ")
+    }
+    swap_map = int(golden["swap_map"].split("=")[1], 16)
+    assert swap_map == by_owner["swap_map of swap_info[0]"]["addr"]
+
+
+def test_vtop_of_every_page_of_every_area(prog, truth) -> None:
+    """Not golden text: every page the truth lists, through the command layer."""
+    for area in truth["areas"]:
+        for i, pfn in enumerate(area["pages"]):
+            [head, *_] = run(prog, f"vtop {area['addr'] + i * 4096:x}")
+            physical = head.rows[0]["physical"]
+            if pfn is None:
+                assert area["flags"] == 1 and physical >= truth["config"]["ram"]
+            else:
+                assert physical == pfn << 12, (area["owner"], i)
+        [head, *_] = run(prog, f"vtop {area['addr'] + area['size'] - 4096:x}")
+        assert head.rows[0]["physical"] is None  # the guard page
