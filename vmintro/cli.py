@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vmintro._version import __version__
+from vmintro.cli_tools import check_parser, exercise_parser, map_parser
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -233,7 +234,8 @@ def _session_parser(prog: str = "vmintro") -> argparse.ArgumentParser:
         description="Look inside a simulated Linux 2.4.20 i386 kernel's memory manager.",
         epilog=(
             "other commands: vmintro repl [IMAGE] | vmintro run SCRIPT.py [IMAGE] [ARGS] | "
-            "vmintro generate -o NAME ...  ('vmintro COMMAND -h' for each)"
+            "vmintro generate -o NAME ... | vmintro check IMAGE... | vmintro map [IMAGE] | "
+            "vmintro exercise list|show|verify  ('vmintro COMMAND -h' for each)"
         ),
     )
     parser.add_argument("--version", action="version", version=f"vmintro {__version__}")
@@ -258,6 +260,9 @@ def _run_parser() -> argparse.ArgumentParser:
 
 
 _SUBCOMMANDS = {
+    "check": lambda: check_parser(_Parser),
+    "exercise": lambda: exercise_parser(_Parser),
+    "map": lambda: map_parser(_Parser),
     "generate": _generate_parser,
     "repl": lambda: _session_parser("vmintro repl"),
     "run": _run_parser,
@@ -281,6 +286,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(e), EXIT_USAGE)
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`vmintro ... | head`): stop quietly, as cat does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ __all__ = ["default_image"]
 _CHECKOUT_IMAGES = Path(__file__).resolve().parent.parent / "images"
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     env = os.environ.get("VMINTRO_CACHE_DIR")
     if env:
         return Path(env)
@@ -31,7 +31,7 @@ def default_image() -> Path:
         return checkout
     from vmintro._version import __version__
 
-    cached = _cache_dir() / __version__ / "demo"
+    cached = cache_dir() / __version__ / "demo"
     if not (Path(f"{cached}.vmcore").exists() and Path(f"{cached}.vmlinux").exists()):
         from vmintro.generate import generate
 

@@ -1,9 +1,11 @@
 """The built-in commands, one module each; the registry imports them on first use."""
 
 MODULES = (
+    "check",
     "help",
     "kmem",
     "list",
+    "map",
     "p",
     "page",
     "plugins",

@@ -1,0 +1,122 @@
+"""The ``vmintro`` subcommands beyond the session: ``check``, ``exercise``, ``map``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["check_parser", "exercise_parser", "map_parser"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from vmintro.checkrun import check_images
+
+    return check_images(args.images, sys.stdout, as_json=args.json, jobs=args.jobs)
+
+
+def check_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    p = parser_class(
+        prog="vmintro check",
+        description="check vmlist, the vmalloc page tables, mem_map and the buddy lists; "
+        "exit 0 when clean, 1 on findings, 2 when an image cannot be read",
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="NAME or NAME.vmcore")
+    p.add_argument("--json", action="store_true", help="findings as one JSON document")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="images checked in parallel")
+    p.set_defaults(func=cmd_check)
+    return p
+
+
+def _exercise_dir(name: str) -> Path:
+    from vmintro.exercises.location import exercises_root
+
+    root = exercises_root()
+    path = root / name
+    if not (path / "answer.json").exists():
+        known = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir()))
+        raise LookupError(f"no exercise '{name}' (known: {known})")
+    return path
+
+
+def cmd_exercise(args: argparse.Namespace) -> int:
+    from vmintro.exercises.catalog import EXERCISES
+    from vmintro.exercises.verify import AnswerError, verify_answer
+
+    if args.action == "list":
+        from vmintro.exercises.location import exercises_root
+
+        root = exercises_root()
+        for ex in EXERCISES:
+            print(f"{ex.name:<20} {ex.title}  ({root / ex.name})")
+        return EXIT_OK
+    if not args.name:
+        sys.stderr.write(f"vmintro: exercise {args.action} needs a NAME\n")
+        return EXIT_USAGE
+    try:
+        path = _exercise_dir(args.name)
+    except LookupError as e:
+        sys.stderr.write(f"vmintro: {e.args[0]}\n")
+        return EXIT_USAGE
+    if args.action == "show":
+        print((path / "README.md").read_text(), end="")
+        return EXIT_OK
+    if args.answer is None:
+        sys.stderr.write("vmintro: exercise verify needs NAME and ANSWER\n")
+        return EXIT_USAGE
+    try:
+        right = verify_answer(path, args.answer)
+    except AnswerError as e:
+        sys.stderr.write(f"vmintro: {e}\n")
+        return EXIT_USAGE
+    print("right" if right else "wrong")
+    return EXIT_OK if right else EXIT_FAILED
+
+
+def exercise_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    p = parser_class(
+        prog="vmintro exercise",
+        description="post-mortem exercises: list them, show one, verify an answer "
+        "(exit 0 right, 1 wrong)",
+    )
+    p.add_argument("action", choices=["list", "show", "verify"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("answer", nargs="?", help="a number (decimal or 0x-hex), a word, or a list")
+    p.set_defaults(func=cmd_exercise)
+    return p
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from vmintro.cli import open_image
+    from vmintro.commands.argtypes import parse_address
+    from vmintro.mapview import address_space, area_frames, render_svg, render_text
+
+    prog, name = open_image(args.image)
+    space = address_space(prog)
+    if args.output is None:
+        print(render_text(space))
+        return EXIT_OK
+    frames = None
+    if args.area is not None:
+        frames = area_frames(prog, parse_address(prog, args.area))
+    title = f"{Path(name).name}: {prog.osrelease}, {prog.ram_size >> 20} MiB"
+    svg = render_svg(space, frames, prog["max_mapnr"].value_(), title)
+    from vmintro.image.elf32 import atomic_output
+
+    with atomic_output(args.output) as f:
+        f.write(svg.encode())
+    return EXIT_OK
+
+
+def map_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    p = parser_class(
+        prog="vmintro map",
+        description="draw the kernel virtual address space (Figure 8.1 of Gorman's chapter 8)",
+    )
+    p.add_argument("image", nargs="?", help="NAME or NAME.vmcore (default: the demo image)")
+    p.add_argument("-o", "--output", help="write an SVG here (default: a text map on stdout)")
+    p.add_argument("--area", help="also draw the frames behind the area holding this address")
+    p.set_defaults(func=cmd_map)
+    return p

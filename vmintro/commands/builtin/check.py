@@ -1,0 +1,40 @@
+"""``check``: every invariant of vmlist, the vmalloc page tables, mem_map and the buddy lists."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from vmintro.check import check_program
+from vmintro.commands.registry import command
+from vmintro.commands.result import Column, Row, Table, Text
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+
+@command("check", help="post-mortem consistency check (one line per finding)")
+def check(prog: Program, args: argparse.Namespace) -> Table | Text:
+    """Walks vmlist (cycles, wild pointers, order, overlaps, guard pages), the
+    vmalloc page tables (pages an area misses, PTEs outside any area, frames that
+    are reserved, beyond max_mapnr, free or unreferenced), the module list (a
+    module's memory left behind) and the buddy free lists (links, counts,
+    bitmaps). Each finding names the kind and the addresses involved.
+    """
+    findings = check_program(prog)
+    if not findings:
+        return Text(
+            "no findings: vmlist, page tables, mem_map and buddy lists are consistent",
+            "check",
+            data=[],
+        )
+    rows = [Row(kind=f.kind, message=f.message, where=f.where) for f in findings]
+    return Table(
+        [
+            Column("kind", "KIND", width=24),
+            Column("message", "FINDING"),
+            Column("where", None),
+        ],
+        rows,
+        name="check",
+    )
