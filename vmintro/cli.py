@@ -73,6 +73,7 @@ def _fail(message: str, status: int) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from vmintro.arch.x86 import parse_size
     from vmintro.generate import generate
+    from vmintro.image.writer import ImageWriteError
     from vmintro.scenario.loader import ScenarioError
 
     overrides = {"highmem": args.highmem, "pae": args.pae, "pse": args.pse, "seed": args.seed}
@@ -84,7 +85,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     progress = _progress_printer(sys.stderr.isatty() and not args.quiet)
     try:
         paths = generate(args.output, args.scenario, overrides, progress)
-    except ScenarioError as e:
+    except (ScenarioError, ImageWriteError) as e:
         return _fail(str(e), EXIT_USAGE)
     except OSError as e:
         return _fail(f"{args.output}: {e.strerror}", EXIT_USAGE)

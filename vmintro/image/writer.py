@@ -11,7 +11,11 @@ from vmintro.image.spec import ImageSpec
 from vmintro.image.vmcore import write_vmcore
 from vmintro.image.vmlinux import write_vmlinux
 
-__all__ = ["image_paths", "write_image"]
+__all__ = ["ImageWriteError", "image_paths", "write_image"]
+
+
+class ImageWriteError(Exception):
+    """A machine the image format cannot hold (one line, no file written)."""
 
 
 def image_paths(base: str | os.PathLike[str]) -> dict[str, Path]:
@@ -29,8 +33,11 @@ def image_paths(base: str | os.PathLike[str]) -> dict[str, Path]:
 def write_image(spec: ImageSpec, base: str | os.PathLike[str]) -> dict[str, Path]:
     """Write all three files, each atomically; returns their paths."""
     paths = image_paths(base)
-    write_vmlinux(spec, paths["vmlinux"])
-    write_vmcore(spec, paths["vmcore"])
+    try:
+        write_vmlinux(spec, paths["vmlinux"])
+        write_vmcore(spec, paths["vmcore"])
+    except ValueError as e:  # the writers refuse what ELF32 cannot express
+        raise ImageWriteError(f"{paths['vmcore'].name}: {e}") from None
     text = json.dumps(spec.truth, indent=1, sort_keys=True) + "\n"
     with atomic_output(paths["truth"]) as f:
         f.write(text.encode())
