@@ -262,58 +262,12 @@ def worker_drgn(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def worker_volatility(args: argparse.Namespace) -> dict[str, Any]:
-    import mmap
-    from bisect import bisect_right
-
-    from volatility3.framework import contexts, exceptions
-    from volatility3.framework.layers import intel, physical
-
-    from vmintro.image.reader import CoreFile
-
-    core = CoreFile(f"{args.image}.vmcore")
-    segments = sorted(core.segments)  # (paddr, size, file offset) of every PT_LOAD
-    ram_size = core.ram_size
-    core.close()
-
-    class CoreLayer(physical.BufferDataLayer):
-        """Physical memory from the core's PT_LOAD segments; RAM not stored reads as 0."""
-
-        def __init__(self, context: Any, config_path: str, name: str, path: str) -> None:
-            super().__init__(context, config_path, name, b"")
-            with open(path, "rb") as f:
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            self._starts = [s[0] for s in segments]
-
-        @property
-        def maximum_address(self) -> int:
-            return ram_size - 1
-
-        def read(self, address: int, length: int, pad: bool = False) -> bytes:
-            if not self.is_valid(address, length):
-                if pad:
-                    return bytes(length)
-                raise exceptions.InvalidAddressException(self.name, address, "outside RAM")
-            out = bytearray(length)
-            i = max(0, bisect_right(self._starts, address) - 1)
-            end = address + length
-            while i < len(segments) and segments[i][0] < end:
-                start, size, offset = segments[i]
-                lo, hi = max(address, start), min(end, start + size)
-                if lo < hi:
-                    out[lo - address : hi - address] = self._map[
-                        offset + lo - start : offset + hi - start
-                    ]
-                i += 1
-            return bytes(out)
+    from vmintro.interop.volatility import volatility_layer
 
     out: dict[str, Any] = {}
     addrs = np.load(args.addrs).tolist()
     start = time.perf_counter()
-    ctx = contexts.Context()
-    ctx.layers.add_layer(CoreLayer(ctx, "phys", "phys", f"{args.image}.vmcore"))
-    ctx.config["virt.memory_layer"] = "phys"
-    ctx.config["virt.page_map_offset"] = args.pgd
-    layer = intel.Intel(ctx, "virt", "virt")
+    layer, _, _ = volatility_layer(f"{args.image}.vmcore", args.pgd, False)
     out["open_s"] = time.perf_counter() - start
     translate = layer.translate
 

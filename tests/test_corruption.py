@@ -19,9 +19,7 @@ same physical address, or the same fault at the same level and entry.
 
 from __future__ import annotations
 
-import mmap
 import signal
-from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,7 +46,6 @@ from vmintro.helpers import (
     vmalloc_to_pfn,
     zone_name,
 )
-from vmintro.image.reader import CoreFile
 from vmintro.image.snapshot import snapshot
 from vmintro.image.writer import write_image
 from vmintro.program import Program
@@ -394,57 +391,12 @@ def test_list_walk_is_bounded(tmp_path: Path) -> None:
 def volatility_layer(base: Path, prog: Program) -> tuple[Any, type[Exception], type[Exception]]:
     """volatility3's Intel (or IntelPAE) layer over the PT_LOAD segments of ``base``.vmcore."""
     try:
-        from volatility3.framework import contexts, exceptions
-        from volatility3.framework.layers import intel, physical
+        import volatility3  # noqa: F401
     except ImportError:
         oracle_missing("volatility3")
+    from vmintro.interop.volatility import volatility_layer as layer
 
-    core = CoreFile(f"{base}.vmcore")
-    segments = sorted(core.segments)  # (paddr, size, file offset)
-    ram_size = core.ram_size
-    core.close()
-    starts = [s[0] for s in segments]
-
-    class CoreLayer(physical.BufferDataLayer):
-        """Physical memory from the core's segments; RAM no segment stores reads as zeros."""
-
-        def __init__(self, context: Any, config_path: str, name: str) -> None:
-            super().__init__(context, config_path, name, b"")
-            with open(f"{base}.vmcore", "rb") as f:
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-
-        @property
-        def maximum_address(self) -> int:
-            return ram_size - 1
-
-        def read(self, address: int, length: int, pad: bool = False) -> bytes:
-            if not self.is_valid(address, length):
-                if pad:
-                    return bytes(length)
-                raise exceptions.InvalidAddressException(self.name, address, "outside RAM")
-            out = bytearray(length)
-            end = address + length
-            i = max(0, bisect_right(starts, address) - 1)
-            while i < len(segments) and segments[i][0] < end:
-                start, size, offset = segments[i]
-                lo, hi = max(address, start), min(end, start + size)
-                if lo < hi:
-                    out[lo - address : hi - address] = self._map[
-                        offset + lo - start : offset + hi - start
-                    ]
-                i += 1
-            return bytes(out)
-
-    ctx = contexts.Context()
-    ctx.layers.add_layer(CoreLayer(ctx, "phys", "phys"))
-    ctx.config["virt.memory_layer"] = "phys"
-    ctx.config["virt.page_map_offset"] = prog.swapper_pg_dir
-    cls = intel.IntelPAE if prog.pae else intel.Intel
-    return (
-        cls(ctx, "virt", "virt"),
-        exceptions.PagedInvalidAddressException,
-        exceptions.InvalidAddressException,
-    )
+    return layer(f"{base}.vmcore", prog.swapper_pg_dir, prog.pae)
 
 
 def addresses_to_check(prog: Program) -> list[int]:

@@ -1,0 +1,1 @@
+"""Opening vmintro images in other tools' frameworks."""
