@@ -348,37 +348,25 @@ class _Checker:
                 continue
             vaddr, pfn = int(pages[j]), int(phys[j]) >> 12
             if pfn >= self.max_mapnr:
-                pte, value = self._pte(vaddr)
-                self.add(
+                self._frame_finding(
                     "pte_nonexistent_frame",
-                    f"vm_struct {a.vm_struct:#x}: {vaddr:#x} maps pfn {pfn:#x} beyond max_mapnr "
-                    f"{self.max_mapnr:#x} (PTE {value:#x} at {pte:#x})",
-                    vm_struct=a.vm_struct,
-                    pte=pte,
-                    pfn=pfn,
+                    a,
+                    vaddr,
+                    pfn,
+                    f"beyond max_mapnr {self.max_mapnr:#x}",
                 )
                 continue
             flags = self.page_field(pfn, self.o_flags)
             count = self.page_field(pfn, self.o_count)
             if flags & PG_reserved:
-                pte, value = self._pte(vaddr)
-                self.add(
-                    "pte_reserved_frame",
-                    f"vm_struct {a.vm_struct:#x}: {vaddr:#x} maps reserved pfn {pfn:#x} "
-                    f"(PTE {value:#x} at {pte:#x})",
-                    vm_struct=a.vm_struct,
-                    pte=pte,
-                    pfn=pfn,
-                )
+                self._frame_finding("pte_reserved_frame", a, vaddr, pfn, "which is reserved")
             elif free[pfn]:
-                pte, value = self._pte(vaddr)
-                self.add(
+                self._frame_finding(
                     "mapped_page_free",
-                    f"vm_struct {a.vm_struct:#x}: {vaddr:#x} maps pfn {pfn:#x} (PTE {value:#x} "
-                    f"at {pte:#x}), which is on the order-{free[pfn] - 1} free list",
-                    vm_struct=a.vm_struct,
-                    pte=pte,
-                    pfn=pfn,
+                    a,
+                    vaddr,
+                    pfn,
+                    f"which is on the order-{free[pfn] - 1} free list",
                 )
             elif count == 0:
                 self.add(
@@ -388,6 +376,17 @@ class _Checker:
                     vm_struct=a.vm_struct,
                     pfn=pfn,
                 )
+
+    def _frame_finding(self, kind: str, a: _Area, vaddr: int, pfn: int, why: str) -> None:
+        pte, value = self._pte(vaddr)
+        self.add(
+            kind,
+            f"vm_struct {a.vm_struct:#x}: {vaddr:#x} maps pfn {pfn:#x} (PTE {value:#x} at "
+            f"{pte:#x}), {why}",
+            vm_struct=a.vm_struct,
+            pte=pte,
+            pfn=pfn,
+        )
 
     # -- modules ------------------------------------------------------------------------
 
