@@ -135,6 +135,13 @@ def open_image(image: str | None) -> tuple[Program, str]:
 # -- scripted use and the REPL ---------------------------------------------------------
 
 
+def _plugin_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plugin-dir", dest="plugin_dirs", action="append", default=[], metavar="DIR",
+        help="load the plugins of DIR too (repeatable)",
+    )  # fmt: skip
+
+
 def _session_runner(prog: Program, json: bool):
     from vmintro.repl.python import PythonSession
     from vmintro.repl.runner import Runner
@@ -173,6 +180,9 @@ def run_stdin(prog: Program, json: bool) -> int:
 def cmd_session(args: argparse.Namespace) -> int:
     """The default action: ``-c``, standard input, or the REPL."""
     prog, name = open_image(args.image)
+    from vmintro.commands.discovery import load_plugins
+
+    load_plugins(args.plugin_dirs)
     if args.commands is not None:
         return run_commands(prog, args.commands, args.json)
     if not sys.stdin.isatty():
@@ -202,7 +212,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageExit(f"{args.script}: {e.strerror}") from None
     prog, _ = open_image(image)
+    from vmintro.commands.discovery import load_plugins
     from vmintro.repl.namespace import python_namespace
+
+    load_plugins(args.plugin_dirs)
 
     namespace = python_namespace(prog)
     namespace.update(__name__="__main__", __file__=args.script)
@@ -243,6 +256,7 @@ def _session_parser(prog: str = "vmintro") -> argparse.ArgumentParser:
     parser.add_argument("-c", dest="commands", metavar="COMMANDS", help="run these commands")
     parser.add_argument("--json", action="store_true", help="results as JSON, one line each")
     parser.add_argument("-q", "--quiet", action="store_true", help="no banner")
+    _plugin_dir_option(parser)
     parser.add_argument("image", nargs="?", help="NAME or NAME.vmcore (default: the demo image)")
     parser.set_defaults(func=cmd_session)
     return parser
@@ -254,6 +268,7 @@ def _run_parser() -> argparse.ArgumentParser:
         description="run a Python script with prog and the helpers in scope",
     )
     parser.add_argument("-i", "--image", help="the image (else the first argument if it is one)")
+    _plugin_dir_option(parser)
     parser.add_argument("script")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="[IMAGE] [--] script arguments")
     parser.set_defaults(func=cmd_run)

@@ -27,6 +27,7 @@ __all__ = [
     "arg",
     "command",
     "commands",
+    "forget_plugin_errors",
     "lookup",
     "names",
     "plugin_errors",
@@ -235,4 +236,11 @@ def record_plugin_error(source: str, message: str) -> None:
 
 
 def plugin_errors() -> list[tuple[str, str]]:
+    """(source, message) of every plugin that failed to load, in order."""
     return list(_PLUGIN_ERRORS)
+
+
+def forget_plugin_errors(sources: Sequence[str]) -> None:
+    """Drop the errors of ``sources`` (plugins being unloaded, to be tried again)."""
+    gone = set(sources)
+    _PLUGIN_ERRORS[:] = [e for e in _PLUGIN_ERRORS if e[0] not in gone]

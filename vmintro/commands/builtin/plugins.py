@@ -1,11 +1,13 @@
-"""``plugins``: the commands that plugins added, and the plugins that failed to load."""
+"""``plugins``: the plugins loaded, the commands each added, and those that failed."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from vmintro.commands.discovery import loaded_plugins
 from vmintro.commands.registry import command, commands, plugin_errors
 from vmintro.commands.result import Column, Part, Row, Table, Text
 
@@ -13,31 +15,60 @@ if TYPE_CHECKING:
     from vmintro.program import Program
 
 
-@command("plugins", help="list the commands added by plugins")
-def plugins(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
-    """Every command registered outside vmintro's built-in set, with the module
-    that registered it, then any plugin that failed to load and why.
-    """
+def _plugin_rows() -> list[Row]:
+    """Discovered plugins, then modules that registered commands some other way
+    (imported by a script or a test before the session started)."""
     rows = [
-        Row(command=c.name, module=c.origin, summary=c.help) for c in commands() if not c.builtin
+        Row(plugin=p.name, source=p.source, commands=list(p.commands))
+        for p in loaded_plugins()
+        if p.error is None
     ]
+    claimed = {name for row in rows for name in row["commands"]}
+    by_module: dict[str, list[str]] = {}
+    for cmd in commands():
+        if not cmd.builtin and cmd.name not in claimed:
+            by_module.setdefault(cmd.origin, []).append(cmd.name)
+    for module, names in by_module.items():
+        loaded = sys.modules.get(module)
+        source = getattr(loaded, "__file__", None) or module
+        rows.append(Row(plugin=module, source=source, commands=names))
+    return rows
+
+
+def _error_and_source(row: Row) -> str:
+    return f"{row['error']}  ({row['source']})"
+
+
+@command("plugins", help="list the plugins, the commands they added, and any that failed")
+def plugins(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
+    """Every plugin loaded (from ``plugins/``, ``--plugin-dir`` or an entry point
+    of group ``vmintro.plugins``), with its source and the commands it added; then
+    every plugin that failed to load, with its one-line error.
+    """
+    rows = _plugin_rows()
     if rows:
         yield Table(
             [
-                Column("command", "COMMAND", "", 12),
-                Column("module", "MODULE", "", 24),
-                Column("summary", "DESCRIPTION"),
+                Column("plugin", "PLUGIN", "", 12),
+                Column("commands", "COMMANDS", ",".join, 12),
+                Column("source", "SOURCE"),
             ],
             rows,
             name="plugins",
         )
     else:
-        yield Text("no plugin commands loaded", name="plugins", data=[])
-    errors = plugin_errors()
+        yield Text("no plugins loaded", name="plugins", data=[])
+    names = {p.source: p.name for p in loaded_plugins()}
+    errors = [Row(plugin=names.get(s, s), source=s, error=e) for s, e in plugin_errors()]
     if errors:
         yield Table(
-            [Column("source", "FAILED PLUGIN", "", 24), Column("error", "ERROR")],
-            [Row(source=s, error=e) for s, e in errors],
+            [
+                Column("plugin", "FAILED PLUGIN", "", 13),
+                Column("source"),
+                # the error is one line of any length: the source goes after it, not in a column
+                Column("error", "ERROR", text=_error_and_source, json=True),
+            ],
+            errors,
             name="plugin_errors",
             blank_before=True,
         )

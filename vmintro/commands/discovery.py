@@ -1,0 +1,227 @@
+"""Finding and loading plugins: modules that register commands when imported.
+
+Sources, in the order they load:
+
+1. every ``*.py`` module of the checkout's top-level ``plugins/`` directory;
+2. every ``*.py`` module of each ``--plugin-dir DIR``, in the order given;
+3. every entry point of group ``vmintro.plugins`` of the installed packages
+   (a module, whose import registers its commands, or a callable, called with
+   no arguments to register them), by entry-point name.
+
+Within a directory, modules load in name order; names starting with ``_`` or
+``.`` are skipped, so a directory can hold private files. A plugin's name is
+its file name without ``.py`` (or its entry-point name); the first plugin of a
+name wins and a later one is reported.
+
+Each source loads once per process. A plugin that fails to import, or whose
+registration raises (a command name already taken, say), is reported in one
+line -- recorded for the ``plugins`` command and written once to standard
+error as ``vmintro: plugin NAME: ERROR`` -- and contributes no command; the
+others load as usual.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from vmintro.commands.registry import (
+    commands,
+    forget_plugin_errors,
+    record_plugin_error,
+    unregister,
+)
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PLUGIN_DIR",
+    "Plugin",
+    "load_plugins",
+    "loaded_plugins",
+    "unload_plugins",
+]
+
+ENTRY_POINT_GROUP = "vmintro.plugins"
+# The checkout's plugins/, found beside the package as vmintro/demo.py finds images/.
+PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugins"
+# Plugin modules live under this prefix in sys.modules, away from importable names.
+MODULE_PREFIX = "vmintro_plugins."
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """One plugin: where it came from and what it added, or why it failed.
+
+    ``source`` is the module's file, or ``entry point VALUE (DIST)``;
+    ``commands`` the names of the commands it registered; ``error`` the one-line
+    reason it failed to load (None when it loaded).
+    """
+
+    name: str
+    source: str
+    commands: tuple[str, ...] = ()
+    error: str | None = None
+    module: str | None = None
+
+
+_PLUGINS: dict[str, Plugin] = {}  # by source key: a resolved path or an entry point
+_BY_NAME: dict[str, str] = {}  # plugin name -> source key of the plugin that has it
+_entry_points_loaded = False
+
+
+def loaded_plugins() -> list[Plugin]:
+    """Every plugin tried so far, in the order they loaded (failed ones included)."""
+    return list(_PLUGINS.values())
+
+
+def load_plugins(
+    extra_dirs: Iterable[str | os.PathLike[str]] = (), err: TextIO | None = None
+) -> list[Plugin]:
+    """Load the plugins of ``plugins/``, of ``extra_dirs`` and of the entry points.
+
+    Sources already loaded are not loaded again, so calling this twice is cheap
+    and a later call only adds new directories. Failures are written to ``err``
+    (standard error by default) as they happen.
+
+    :return: every plugin tried so far (see :func:`loaded_plugins`).
+    """
+    global _entry_points_loaded
+    stream = err if err is not None else sys.stderr
+    commands()  # the built-in commands first: a plugin cannot take their names
+    for directory in (PLUGIN_DIR, *(Path(d) for d in extra_dirs)):
+        _load_directory(directory, explicit=directory is not PLUGIN_DIR, err=stream)
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        for ep in _entry_points():
+            _load_entry_point(ep, stream)
+    return loaded_plugins()
+
+
+def unload_plugins() -> None:
+    """Forget every plugin: unregister its commands, drop its module and its error.
+
+    The next :func:`load_plugins` loads them afresh (tests; a session that reloads).
+    """
+    global _entry_points_loaded
+    for plugin in _PLUGINS.values():
+        for name in plugin.commands:
+            unregister(name)
+        if plugin.module is not None and plugin.module.startswith(MODULE_PREFIX):
+            sys.modules.pop(plugin.module, None)
+    forget_plugin_errors([p.source for p in _PLUGINS.values() if p.error is not None])
+    _PLUGINS.clear()
+    _BY_NAME.clear()
+    _entry_points_loaded = False
+
+
+# -- sources -----------------------------------------------------------------------------
+
+
+def _load_directory(directory: Path, explicit: bool, err: TextIO) -> None:
+    if not directory.is_dir():
+        if explicit:  # plugins/ is absent from an installed copy; a named directory is not
+            key = str(directory.resolve())
+            if key not in _PLUGINS:
+                _fail(key, str(directory), str(directory), "not a directory", err)
+        return
+    for path in sorted(directory.glob("*.py")):
+        if path.name.startswith(("_", ".")):
+            continue
+        key = str(path.resolve())
+        if key not in _PLUGINS:
+            _load_file(path, key, err)
+
+
+def _load_file(path: Path, key: str, err: TextIO) -> None:
+    name = path.stem
+    module_name = MODULE_PREFIX + name
+
+    def load() -> str:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        # In sys.modules while it runs, as any import: dataclasses and pickle look it up.
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(module_name, None)
+            raise
+        return module_name
+
+    _register(key, name, str(path), load, err)
+
+
+def _entry_points() -> list[EntryPoint]:
+    from importlib.metadata import entry_points
+
+    unique = {(ep.name, ep.value): ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return [unique[k] for k in sorted(unique)]
+
+
+def _load_entry_point(ep: EntryPoint, err: TextIO) -> None:
+    dist = getattr(ep, "dist", None)
+    source = f"entry point {ep.value}" + (f" ({dist.name})" if dist is not None else "")
+    key = f"entry point {ep.name} = {ep.value}"
+
+    def load() -> str:
+        obj = ep.load()
+        if not inspect.ismodule(obj):
+            if not callable(obj):
+                raise TypeError(f"{ep.value} is neither a module nor a callable")
+            obj()  # a register() function: its calls to @command do the work
+        return ep.module
+
+    _register(key, ep.name, source, load, err)
+
+
+# -- registering, and reporting failures -------------------------------------------------
+
+
+def _register(key: str, name: str, source: str, load: Any, err: TextIO) -> None:
+    """Run ``load`` and note the commands it added; on failure, take them back."""
+    if name in _BY_NAME:
+        other = _PLUGINS[_BY_NAME[name]].source
+        _fail(key, name, source, f"a plugin named '{name}' is already loaded from {other}", err)
+        return
+    before = {c.name for c in commands()}
+    try:
+        module = load()
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure of a plugin is reported
+        for cmd in commands():  # a half-registered plugin would be confusing: none of it
+            if cmd.name not in before:
+                unregister(cmd.name)
+        _fail(key, name, source, _one_line(e), err)
+        return
+    added = tuple(sorted(c.name for c in commands() if c.name not in before))
+    _PLUGINS[key] = Plugin(name, source, added, None, module)
+    _BY_NAME[name] = key
+
+
+def _fail(key: str, name: str, source: str, message: str, err: TextIO) -> None:
+    _PLUGINS[key] = Plugin(name, source, (), message)
+    record_plugin_error(source, message)
+    err.write(f"vmintro: plugin {name}: {message}\n")
+    err.flush()
+
+
+def _one_line(error: BaseException) -> str:
+    """``SyntaxError: invalid syntax (broken.py, line 3)``, ``ValueError: ...``."""
+    if isinstance(error, SyntaxError):
+        where = Path(error.filename).name if error.filename else "?"
+        text = f"{error.msg} ({where}, line {error.lineno})"
+    else:
+        text = str(error)
+    kind = type(error).__name__
+    text = " ".join(text.split())
+    return f"{kind}: {text}" if text else kind
