@@ -279,6 +279,7 @@ _SUBCOMMANDS = {
     "check": lambda: check_parser(_Parser),
     "exercise": lambda: exercise_parser(_Parser),
     "map": lambda: map_parser(_Parser),
+    "gdb-script": lambda: __import__("vmintro.gdb_script").gdb_script.parser(_Parser),
     "generate": _generate_parser,
     "repl": lambda: _session_parser("vmintro repl"),
     "run": _run_parser,

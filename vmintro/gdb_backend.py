@@ -1,0 +1,87 @@
+"""A :class:`~vmintro.backend.Backend` for a gdb session: the image gdb has open.
+
+Runs inside gdb's Python (``import gdb``). gdb knows the two files --
+``file NAME.vmlinux`` and ``core-file NAME.vmcore`` -- and this backend reads
+the same two files, with vmintro's readers:
+
+* **memory from the core file itself** (:class:`~vmintro.image.reader.CoreFile`),
+  not from ``gdb.selected_inferior().read_memory``. gdb reads a core by
+  *virtual* address through the ``PT_LOAD`` segments' ``p_vaddr``: lowmem sits
+  at ``PAGE_OFFSET + paddr``, but every highmem segment has ``p_vaddr`` 0, so
+  gdb cannot tell them apart, and RAM the core does not store (runs of zero
+  pages) is "Cannot access memory" for gdb although it reads as zeros. Reading
+  the file gdb has open gives every frame of RAM, highmem included, and costs
+  one slice of a mapping instead of a call into gdb per read.
+* **symbols and types from the same vmlinux** (:mod:`vmintro.image.debuginfo`),
+  not from ``gdb.lookup_type``: that is the type model every vmintro command is
+  written against, so ``vm ptype`` or ``vm struct`` print inside gdb exactly
+  what they print in vmintro's REPL; converting gdb's types would be a second
+  reader of the same DWARF, with its own mistakes.
+* **build facts from the core's VMCOREINFO**, as for an image.
+
+The files are found from gdb (:func:`session_files`); a test can pass them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from vmintro.errors import VmintroError
+from vmintro.image_backend import ImageBackend
+
+__all__ = ["GdbBackend", "NoCoreError", "core_file_from_info_target", "session_files"]
+
+# `info target` of gdb 9 to 15: "Local core dump file:\n\t`/path/x.vmcore', file type elf32-i386."
+_CORE_LINE = re.compile(r"^Local core dump file:\s*\n\s*`(.+)', file type ", re.M)
+
+
+class NoCoreError(VmintroError):
+    """gdb has no core file open; ``str()`` tells how to open one."""
+
+
+def core_file_from_info_target(text: str) -> str | None:
+    """The core file named in the output of gdb's ``info target``, or None."""
+    m = _CORE_LINE.search(text)
+    return m.group(1) if m else None
+
+
+def session_files() -> tuple[Path, Path | None]:
+    """(core, vmlinux) of the current gdb session; vmlinux None when gdb has no exec file.
+
+    :raises NoCoreError: when gdb has no core file.
+    """
+    import gdb
+
+    core = core_file_from_info_target(gdb.execute("info target", to_string=True))
+    if core is None:
+        raise NoCoreError("no core file: open the image with 'core-file NAME.vmcore'")
+    exe = gdb.current_progspace().filename
+    return Path(core), Path(exe) if exe else None
+
+
+class GdbBackend(ImageBackend):
+    """The image of a gdb session: its core file and its exec file (the vmlinux).
+
+    Without an exec file the vmlinux beside the core is used, and without that
+    only the core's VMCOREINFO symbols, as for any image.
+
+    :raises NoCoreError: when gdb has no core file (and none is given).
+    :raises vmintro.image_backend.ImageError: a missing or malformed file.
+    """
+
+    def __init__(
+        self,
+        vmcore: str | os.PathLike[str] | None = None,
+        vmlinux: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if vmcore is None:
+            core, exe = session_files()
+            vmcore = core
+            if vmlinux is None and exe is not None:
+                vmlinux = exe
+        super().__init__(vmcore, vmlinux)
+
+    def __repr__(self) -> str:
+        return f"<GdbBackend {self.vmcore_path} + {self.vmlinux_path.name}>"

@@ -1,0 +1,224 @@
+"""vmintro inside gdb: the ``vm`` commands and the ``$vm_*`` convenience functions.
+
+Imported by the file that ``vmintro gdb-script`` prints (it only works inside
+gdb, whose Python has the ``gdb`` module)::
+
+    gdb -x "$(vmintro gdb-script)" images/demo.vmlinux images/demo.vmcore
+    (gdb) vm vmlist
+    (gdb) vm vtop c4800000
+    (gdb) vm rd c4800000 8          # gdb itself: "Cannot access memory at address 0xc4800000"
+    (gdb) p/x $vm_vmalloc_to_pfn(vmlist->addr)
+    (gdb) p *$vm_vmalloc_to_page(vmlist->addr)
+    (gdb) help vm
+
+Every vmintro command is a ``vm`` subcommand and runs through the same runner
+as vmintro's REPL and ``vmintro -c`` (:class:`~vmintro.repl.runner.Runner`), so
+its output is the same, byte for byte; ``;``, ``> FILE`` and ``| SHELL`` work
+as there. A failing command raises a gdb error with vmintro's one-line message,
+so a gdb script stops there as it would on any gdb error.
+
+The program behind them reads the files gdb has open
+(:class:`~vmintro.gdb_backend.GdbBackend`); it is made on first use and again
+whenever gdb opens another core or vmlinux.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import gdb
+
+from vmintro.commands.registry import QuitRequested, commands, names
+from vmintro.errors import VmintroError
+from vmintro.gdb_backend import GdbBackend, session_files
+from vmintro.program import Program
+from vmintro.repl.runner import Runner
+
+__all__ = ["current_program", "install", "run_line"]
+
+# vmintro commands that make no sense inside gdb: leaving vmintro is leaving gdb
+_SKIPPED = {"quit"}
+# gdb-only spellings: the issue's `vm kmem-f` for the buddy free areas
+_EXTRA = {"kmem-f": ("kmem -f", "the buddy free areas of every zone (vm kmem -f)")}
+
+_program: tuple[tuple[Path, Path | None], Program] | None = None
+
+
+def current_program() -> Program:
+    """The program of the core and vmlinux gdb has open now.
+
+    :raises gdb.GdbError: no core file, or files vmintro cannot read.
+    """
+    global _program
+    try:
+        files = session_files()
+        if _program is None or _program[0] != files:
+            _program = (files, Program(GdbBackend(*files)))
+    except VmintroError as e:
+        raise gdb.GdbError(str(e)) from None
+    return _program[1]
+
+
+class _GdbStream(io.TextIOBase):
+    """A text stream writing through ``gdb.write`` (so gdb's pager and logging see it)."""
+
+    def __init__(self, stream: int) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        gdb.write(text, self._stream)
+        return len(text)
+
+    def flush(self) -> None:
+        gdb.flush()
+
+
+def run_line(line: str) -> None:
+    """Run a vmintro command line on :func:`current_program`, printing as the REPL prints.
+
+    :raises gdb.GdbError: carrying the error lines of the commands that failed.
+    """
+    errors = io.StringIO()
+    runner = Runner(current_program(), out=_GdbStream(gdb.STDOUT), err=errors)
+    try:
+        runner.run_line(line)
+    except QuitRequested:
+        pass
+    if errors.getvalue():
+        raise gdb.GdbError(errors.getvalue().rstrip("\n"))
+
+
+class VmPrefix(gdb.Command):
+    """vmintro: the Linux 2.4.20 memory manager of the core gdb has open.
+
+    vmintro walks swapper_pg_dir itself, so these commands read vmalloc and
+    ioremap addresses, which gdb cannot read from a core. Their output is
+    that of vmintro's REPL. Several commands: vm vmlist; vtop c4800000.
+    Output to a file or a shell command: vm vmlist > areas.txt, vm vmlist | wc -l.
+
+    Convenience functions for gdb expressions:
+      $vm_translate(ADDR)         physical address of kernel virtual ADDR
+      $vm_vmalloc_to_pfn(ADDR)    frame number behind ADDR
+      $vm_vmalloc_to_page(ADDR)   its struct page * (p *$vm_vmalloc_to_page(vmlist->addr))
+
+    "vm help" is vmintro's own list, "help vm COMMAND" the manual of one."""
+
+    def __init__(self) -> None:
+        super().__init__("vm", gdb.COMMAND_DATA, gdb.COMPLETE_COMMAND, prefix=True)
+
+    def invoke(self, argument: str, from_tty: bool) -> None:
+        self.dont_repeat()
+        if argument.strip():
+            run_line(argument)  # a word gdb does not know: vmintro names it
+        else:
+            gdb.execute("help vm", from_tty)
+
+
+class VmSubcommand(gdb.Command):
+    """Runs one vmintro command; each instance's class carries that command's manual."""
+
+    line_prefix = ""
+
+    def __init__(self, word: str) -> None:
+        super().__init__(f"vm {word}", gdb.COMMAND_DATA, gdb.COMPLETE_SYMBOL)
+
+    def invoke(self, argument: str, from_tty: bool) -> None:
+        self.dont_repeat()
+        run_line(f"{self.line_prefix} {argument}".strip())
+
+
+class VmHelp(VmSubcommand):
+    """Complete vmintro command names after 'vm help'."""
+
+    def complete(self, text: str, word: str) -> list[str]:
+        return [n for n in names() if n.startswith(word or "")]
+
+
+def _doc(summary: str, body: str) -> str:
+    # gdb shows the first line in 'help vm' and the whole text in 'help vm CMD'
+    return f"{summary}\n\n{body}" if body else summary
+
+
+def _subcommand(word: str, line: str, doc: str, base: type[VmSubcommand]) -> None:
+    cls = type(f"Vm_{word.replace('-', '_')}", (base,), {"__doc__": doc, "line_prefix": line})
+    cls(word)
+
+
+class _ValueFunction(gdb.Function):
+    """Base of the ``$vm_*`` functions: one address in, a gdb value out."""
+
+    function_name = ""
+
+    def __init__(self) -> None:
+        super().__init__(self.function_name)
+
+    def invoke(self, address: gdb.Value) -> gdb.Value:
+        try:
+            return self.compute(current_program(), int(address))
+        except VmintroError as e:
+            raise gdb.GdbError(f"${self.function_name}: {e}") from None
+
+    def compute(self, prog: Program, address: int) -> gdb.Value:
+        raise NotImplementedError
+
+
+class VmTranslate(_ValueFunction):
+    """$vm_translate(ADDR): the physical address of kernel virtual address ADDR.
+
+    Lowmem by __pa, everything else by vmintro's walk of swapper_pg_dir.
+    Usage: p/x $vm_translate(0xc4800000)"""
+
+    function_name = "vm_translate"
+
+    def compute(self, prog: Program, address: int) -> gdb.Value:
+        return gdb.Value(prog.translate(address)).cast(gdb.lookup_type("unsigned long long"))
+
+
+class VmVmallocToPfn(_ValueFunction):
+    """$vm_vmalloc_to_pfn(ADDR): vmalloc_to_pfn, the frame number behind ADDR.
+
+    Usage: p/x $vm_vmalloc_to_pfn(vmlist->addr)"""
+
+    function_name = "vm_vmalloc_to_pfn"
+
+    def compute(self, prog: Program, address: int) -> gdb.Value:
+        from vmintro.helpers.vmalloc import vmalloc_to_pfn
+
+        return gdb.Value(vmalloc_to_pfn(prog, address)).cast(gdb.lookup_type("unsigned long"))
+
+
+class VmVmallocToPage(_ValueFunction):
+    """$vm_vmalloc_to_page(ADDR): vmalloc_to_page, the struct page * of the frame behind ADDR.
+
+    mem_map is lowmem, so gdb reads the page itself:
+    Usage: p *$vm_vmalloc_to_page(vmlist->addr)"""
+
+    function_name = "vm_vmalloc_to_page"
+
+    def compute(self, prog: Program, address: int) -> gdb.Value:
+        from vmintro.helpers.vmalloc import vmalloc_to_page
+
+        page = vmalloc_to_page(prog, address).value_()
+        return gdb.Value(page).cast(gdb.lookup_type("struct page").pointer())
+
+
+def install() -> None:
+    """Add ``vm`` and its subcommands (one per vmintro command and alias) and the functions.
+
+    Safe to call again: gdb replaces a command of the same name.
+    """
+    VmPrefix()
+    for cmd in commands():
+        if cmd.name in _SKIPPED:
+            continue
+        doc = _doc(cmd.help, cmd.help_text())
+        base = VmHelp if cmd.name == "help" else VmSubcommand
+        _subcommand(cmd.name, cmd.name, doc, base)
+        for alias in cmd.aliases:
+            _subcommand(alias, alias, _doc(f"{cmd.help} (same as vm {cmd.name})", ""), base)
+    for word, (line, summary) in _EXTRA.items():
+        _subcommand(word, line, _doc(summary, f"Runs 'vm {line}'."), VmSubcommand)
+    VmTranslate()
+    VmVmallocToPfn()
+    VmVmallocToPage()
