@@ -53,6 +53,10 @@ __all__ = [
 ENTRY_POINT_GROUP = "vmintro.plugins"
 # The checkout's plugins/, found beside the package as vmintro/demo.py finds images/.
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugins"
+# Installed from a wheel, the directory beside the package is site-packages, where a
+# "plugins" directory would be someone else's: only a checkout's (with its
+# pyproject.toml) is ours.
+_IN_CHECKOUT = (PLUGIN_DIR.parent / "pyproject.toml").is_file()
 # Plugin modules live under this prefix in sys.modules, away from importable names.
 MODULE_PREFIX = "vmintro_plugins."
 
@@ -63,7 +67,8 @@ class Plugin:
 
     ``source`` is the module's file, or ``entry point VALUE (DIST)``;
     ``commands`` the names of the commands it registered; ``error`` the one-line
-    reason it failed to load (None when it loaded).
+    reason it failed to load (None when it loaded); ``module`` the name it was
+    imported as.
     """
 
     name: str
@@ -97,8 +102,10 @@ def load_plugins(
     global _entry_points_loaded
     stream = err if err is not None else sys.stderr
     commands()  # the built-in commands first: a plugin cannot take their names
-    for directory in (PLUGIN_DIR, *(Path(d) for d in extra_dirs)):
-        _load_directory(directory, explicit=directory is not PLUGIN_DIR, err=stream)
+    if _IN_CHECKOUT:
+        _load_directory(PLUGIN_DIR, explicit=False, err=stream)
+    for directory in extra_dirs:
+        _load_directory(Path(directory), explicit=True, err=stream)
     if not _entry_points_loaded:
         _entry_points_loaded = True
         for ep in _entry_points():

@@ -1,0 +1,161 @@
+"""``modules``: the loaded modules, as ``/proc/modules`` lists them, with their vm areas.
+
+``module_list`` runs newest first and ends at ``kernel_module`` (the kernel
+itself, which ``/proc/modules`` never shows); the walk stops there, as 2.4.20's
+``get_module_list`` does. Each module is ``vmalloc``'ed by ``create_module``
+(``module_map``), its ``struct module`` at the start of its area, so the area
+is the one holding the module's address; ``size`` is what ``create_module``
+asked for, the area that rounded up to pages plus a guard page.
+
+The state words are /proc/modules': ``(deleted)``; when running,
+``(autoclean)`` and/or ``(unused)`` (never used: no ``MOD_USED_ONCE``);
+otherwise ``(initializing)`` or ``(uninitialized)``; then the names of the
+modules that depend on it in brackets. The use count shows as -1 when the
+module has a ``can_unload`` function, as there.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from vmintro import FaultError, Object
+from vmintro.commands import Column, Row, Table, command
+from vmintro.helpers import find_vm_area, singly_linked
+
+if TYPE_CHECKING:
+    from vmintro import Program
+
+# include/linux/module.h
+MOD_FLAGS = {
+    "MOD_RUNNING": 0x01,
+    "MOD_DELETED": 0x02,
+    "MOD_AUTOCLEAN": 0x04,
+    "MOD_VISITED": 0x08,
+    "MOD_USED_ONCE": 0x10,
+    "MOD_JUST_FREED": 0x20,
+    "MOD_INITIALIZING": 0x40,
+}
+MAX_MODULES = 1 << 16  # far more than fit in the vmalloc range: a bound for corrupt lists
+
+
+def module_flag_names(flags: int) -> list[str]:
+    """``["MOD_RUNNING", "MOD_USED_ONCE"]``; unknown bits as one hex number."""
+    names = [name for name, bit in MOD_FLAGS.items() if flags & bit]
+    rest = flags & ~sum(MOD_FLAGS.values())
+    return names + ([f"{rest:#x}"] if rest else [])
+
+
+def state_words(flags: int) -> list[str]:
+    """The words /proc/modules prints after the use count."""
+    if flags & MOD_FLAGS["MOD_DELETED"]:
+        return ["deleted"]
+    if flags & MOD_FLAGS["MOD_RUNNING"]:
+        words = ["autoclean"] if flags & MOD_FLAGS["MOD_AUTOCLEAN"] else []
+        return words + ([] if flags & MOD_FLAGS["MOD_USED_ONCE"] else ["unused"])
+    if flags & MOD_FLAGS["MOD_INITIALIZING"]:
+        return ["initializing"]
+    return ["uninitialized"]
+
+
+def module_name(mod: Object) -> str:
+    """``mod->name``; a name that cannot be read says so instead of failing the list."""
+    try:
+        return mod.name.string_(64).decode(errors="replace")
+    except FaultError:
+        return f"<name at {mod.name.value_():#x} unreadable>"
+
+
+def for_each_module(prog: Program) -> Iterator[Object]:
+    """Every ``struct module *`` of ``module_list`` before ``kernel_module``."""
+    kernel = prog["kernel_module"].address_
+    next_offset = prog.type("struct module").offsetof("next")
+    ptr = prog.type("struct module *")
+    for node in singly_linked(prog, prog["module_list"].value_(), next_offset, "module_list"):
+        if node == kernel:
+            break
+        yield Object(prog, ptr, node)
+
+
+def referrers(prog: Program, mod: Object) -> list[str]:
+    """Names of the modules on ``mod->refs`` (those that depend on it)."""
+    first = mod.refs.value_()
+    if not first:
+        return []
+    ref_type = prog.type("struct module_ref")
+    ptr = prog.type("struct module_ref *")
+    chain = singly_linked(prog, first, ref_type.offsetof("next_ref"), "module refs", MAX_MODULES)
+    return [module_name(Object(prog, ptr, ref).ref) for ref in chain]
+
+
+def shown_use_count(prog: Program, mod: Object) -> int:
+    """``uc.usecount``, or -1 for a module with ``can_unload`` (``mod_member_present``)."""
+    end = prog.type("struct module").offsetof("can_unload") + 4
+    if mod.size_of_struct.value_() >= end and mod.can_unload.value_():
+        return -1
+    return mod.uc.usecount.counter.value_()
+
+
+def module_rows(prog: Program) -> Iterator[Row]:
+    """One row per module, in list order (newest first)."""
+    for mod in for_each_module(prog):
+        flags = mod.flags.value_()
+        area = find_vm_area(prog, mod.value_())
+        yield Row(
+            name=module_name(mod),
+            size=mod.size.value_(),
+            usecount=mod.uc.usecount.counter.value_(),
+            shown_count=shown_use_count(prog, mod),
+            flags=flags,
+            flag_names=module_flag_names(flags),
+            state=state_words(flags),
+            refs=referrers(prog, mod),
+            module=mod.value_(),
+            area=area.addr.value_() if area is not None else None,
+            area_size=area.size.value_() if area is not None else None,
+            nsyms=mod.nsyms.value_(),
+            ndeps=mod.ndeps.value_(),
+        )
+
+
+def proc_tail(row: Row) -> str:
+    """``(unused) [ext3]``: the state words and the referring modules."""
+    words = " ".join(f"({w})" for w in row["state"])
+    refs = f" [{' '.join(row['refs'])}]" if row["refs"] else ""
+    return words + refs
+
+
+def _count(row: Row) -> str:
+    # /proc/modules prints the count only for a running module
+    return f"{row['shown_count']}" if row["flags"] & MOD_FLAGS["MOD_RUNNING"] else ""
+
+
+COLUMNS = [
+    Column("name", "NAME", "", 20),
+    Column("size", "SIZE", "d", 8, ">"),
+    Column("usecount", "USED", width=4, align=">", text=_count, json=True),
+    Column("shown_count"),
+    Column("module", "MODULE", "08x", 8),
+    Column("area", "VM_AREA", "08x", 8),
+    Column("area_size", "AREA_SIZE", "d", 9, ">"),
+    Column("flags"),
+    Column("flag_names"),
+    Column("state", "STATE", text=proc_tail, json=True),
+    Column("refs"),
+    Column("nsyms"),
+    Column("ndeps"),
+]
+
+
+@command("modules", help="loaded modules and their vm areas, like /proc/modules", aliases=["lsmod"])
+def modules(prog: Program, args: argparse.Namespace) -> Table:
+    """Each module of module_list (newest first, the kernel left out): name,
+    size, use count, the struct module's address, the vm area that holds it
+    (address and size, guard page included) and its state as /proc/modules
+    words, with the modules that depend on it.
+
+    JSON columns: name size usecount shown_count module area area_size flags
+    flag_names state refs nsyms ndeps.
+    """
+    return Table(COLUMNS, module_rows(prog), name="modules")

@@ -1,0 +1,56 @@
+"""The shipped plugins use only the public API: ``vmintro``, ``vmintro.helpers`` and
+``vmintro.commands`` names (and the standard library), and never the ground truth.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+from pluginkit import ROOT, SHIPPED
+
+import vmintro
+import vmintro.commands
+import vmintro.helpers
+from vmintro.commands import lookup
+
+PUBLIC = {
+    "vmintro": set(vmintro.__all__),
+    "vmintro.commands": set(vmintro.commands.__all__),
+    "vmintro.helpers": set(vmintro.helpers.__all__),
+}
+FILES = sorted((ROOT / "plugins").glob("*.py"))
+
+
+def test_the_shipped_plugins_are_there() -> None:
+    assert [f.stem for f in FILES] == list(SHIPPED)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_imports_only_public_names(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    assert ast.get_docstring(tree), "a plugin explains itself in its docstring"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top = alias.name.split(".")[0]
+                assert alias.name in PUBLIC or top in sys.stdlib_module_names, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if module.split(".")[0] == "vmintro":
+                assert module in PUBLIC, f"{path.name}: from {module}"
+                for alias in node.names:
+                    assert alias.name in PUBLIC[module], f"{path.name}: {module}.{alias.name}"
+            else:
+                top = module.split(".")[0]
+                assert top in sys.stdlib_module_names or top == "__future__", module
+    assert "truth" not in path.read_text().lower()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_each_registers_its_command_with_help(name: str) -> None:
+    cmd = lookup(name)
+    assert cmd.origin == f"vmintro_plugins.{name}" and not cmd.builtin
+    assert cmd.help and "JSON columns:" in cmd.description
