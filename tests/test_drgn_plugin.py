@@ -1,0 +1,121 @@
+"""vmintro's helpers and plugin on a real drgn ``Program`` (drgn runs in child processes)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import vmintro
+from vmintro.generate import generate
+from vmintro.helpers import decode_page_flags, for_each_vm_area, vmalloc_to_page, vmalloc_to_pfn
+from vmintro.repl.runner import Runner
+
+HERE = Path(__file__).resolve().parent
+DRGN_ENV = {**os.environ, "DRGN_USE_LIBKDUMPFILE_FOR_ELF": "1"}
+
+
+def helpers_view(base: Path) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "drgn_helpers_dump.py"), f"{base}.vmcore", f"{base}.vmlinux"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def highmem_1g(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1 GiB with HIGHMEM: vmalloc pages in frames above 896 MiB."""
+    base = tmp_path_factory.mktemp("hm") / "hm1g"
+    generate(base, "demo", {"highmem": True, "ram": 1 << 30})
+    return base
+
+
+def repl_output(prog: vmintro.Program, line: str) -> str:
+    out = io.StringIO()
+    Runner(prog, out=out, err=out).run_line(line)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", ["demo", "highmem", "pae", "highmem_1g"])
+def test_drgn_helpers_agree_with_the_library_and_with_drgn(
+    drgn_available: bool, image_set: dict[str, Path], name: str, request: pytest.FixtureRequest
+) -> None:
+    base = request.getfixturevalue(name) if name == "highmem_1g" else image_set[name]
+    view = helpers_view(base)
+    prog = vmintro.open(f"{base}.vmcore")
+    ours = list(for_each_vm_area(prog))
+    assert [(a["vm_struct"], a["addr"], a["size"]) for a in view["areas"]] == [
+        (a.value_(), a.addr.value_(), a.size.value_()) for a in ours
+    ]
+    compared = 0
+    for area in view["areas"]:
+        for p in area["pages"]:
+            va = p["va"]
+            page = vmalloc_to_page(prog, va)
+            assert p["pfn"] == vmalloc_to_pfn(prog, va) == p["walk"] >> 12
+            assert p["walk"] == prog.translate(va)
+            assert p["page"] == page.value_()
+            assert p["flags"] == p["flags_of_struct"] == decode_page_flags(page[0])
+            # drgn's own read of the page, vmintro's read of the frame it found, and
+            # drgn's physical read of that frame: one content
+            data = hashlib.sha1(prog.read(p["walk"], 4096, physical=True)).hexdigest()
+            assert p["drgn_physical"] == data
+            if not p["drgn_virtual"].startswith("fault"):
+                assert p["drgn_virtual"] == data, hex(va)
+                compared += 1
+    assert compared > 50
+    if name == "highmem_1g":  # frames above 896 MiB, which no lowmem address reaches
+        assert any(p["pfn"] >= (896 << 20) >> 12 for a in view["areas"] for p in a["pages"])
+    assert view["drgn_vmalloc_to_page"] == (
+        "NotImplementedError: virtual address translation is not implemented for i386 architecture"
+    )
+    assert view["unstored_frame_is_zeros"]
+    first = ours[0].addr.value_()
+    assert view["vm_command"] == repl_output(prog, f"vmlist; vtop {first:#x}")
+
+
+def test_plugin_entry_point_is_installed() -> None:
+    names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="drgn.plugins")}
+    assert names.get("vmintro") == "vmintro.drgn_plugin"
+
+
+def test_drgn_finds_the_vmlinux_beside_the_core(
+    drgn_available: bool, image_set: dict[str, Path], tmp_path: Path
+) -> None:
+    """``drgn -c NAME.vmcore``, no ``-s``: the plugin's finder loads ``NAME.vmlinux``."""
+    base = image_set["pae"]
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "from drgn.commands import run_command\n"
+        "print(prog.main_module().debug_file_path)\n"
+        "print(hex(prog['vmlist'].addr.value_()))\n"
+        "print('vmintro' in prog.enabled_debug_info_finders())\n"
+        "run_command(prog, 'vm vmlist')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "drgn", "-q", "-c", f"{base}.vmcore", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=DRGN_ENV,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    prog = vmintro.open(f"{base}.vmcore")
+    lines = proc.stdout.splitlines()
+    assert lines[0] == str(Path(f"{base}.vmlinux").resolve())
+    assert lines[1] == hex(prog["vmlist"].addr.value_())
+    assert lines[2] == "True"
+    assert "\n".join(lines[3:]) + "\n" == repl_output(prog, "vmlist")
+    assert "missing debugging symbols" not in proc.stderr

@@ -1,0 +1,123 @@
+"""The 2.4.20 helpers for drgn users: vmalloc areas and page tables on a drgn ``Program``.
+
+drgn opens a vmintro image as an i386 kernel (``DRGN_USE_LIBKDUMPFILE_FOR_ELF=1``),
+but its own page-table helpers stop there: ``drgn.helpers.linux.mm.vmalloc_to_page``
+raises ``NotImplementedError: virtual address translation is not implemented for
+i386 architecture``, and its ``vmalloc`` helpers expect the 2.6+ ``vmap_area``
+tree. These do it the 2.4 way, through vmintro's own walk of ``swapper_pg_dir``
+over a :class:`~vmintro.drgn_backend.DrgnBackend`, and hand back drgn objects::
+
+    >>> from vmintro.drgn_helpers import *
+    >>> area = next(for_each_vm_area(prog))       # struct vm_struct *
+    >>> hex(area.value_()), hex(area.addr.value_())
+    ('0xc10b61e0', '0xc4800000')
+    >>> page = vmalloc_to_page(prog, area.addr)   # struct page *
+    >>> hex(page.value_()), vmalloc_to_pfn(prog, area.addr)
+    ('0xc102df0c', 4276)
+    >>> decode_page_flags(page)
+    '0 zone=Normal'
+
+:func:`vmintro_program` gives the vmintro :class:`~vmintro.program.Program` behind
+them (kept in ``prog.cache``), for everything else vmintro has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import drgn
+
+from vmintro.helpers import mm as _mm
+from vmintro.helpers import vmalloc as _vmalloc
+
+if TYPE_CHECKING:
+    from vmintro.pagewalk import Walk
+    from vmintro.program import Program
+
+__all__ = [
+    "decode_page_flags",
+    "follow_pte",
+    "for_each_vm_area",
+    "vmalloc_to_page",
+    "vmalloc_to_pfn",
+    "vmintro_program",
+]
+
+# prog.cache key of the vmintro Program over a drgn Program
+CACHE_KEY = "vmintro.program"
+
+
+def vmintro_program(prog: drgn.Program) -> Program:
+    """The vmintro :class:`~vmintro.program.Program` reading through ``prog``, made once.
+
+    A core's memory never changes, so its pages are cached; a live kernel's are not.
+
+    :raises vmintro.drgn_backend.DrgnBackendError: ``prog`` is not a vmintro-readable kernel.
+    """
+    cached = prog.cache.get(CACHE_KEY)
+    if cached is None:
+        from vmintro.drgn_backend import DrgnBackend
+        from vmintro.program import Program
+
+        backend = DrgnBackend(prog)
+        cached = prog.cache[CACHE_KEY] = Program(backend, cache_pages=not backend.is_live)
+    return cached
+
+
+def _address(value: drgn.Object | int) -> int:
+    return value.value_() if isinstance(value, drgn.Object) else int(value)
+
+
+def for_each_vm_area(prog: drgn.Program) -> Iterator[drgn.Object]:
+    """``for (tmp = vmlist; tmp; tmp = tmp->next)``: every area on ``vmlist``, in order.
+
+    :return: iterator of ``struct vm_struct *``
+    :raises vmintro.errors.CorruptionError: a cycle or a link that cannot be read.
+    """
+    for area in _vmalloc.for_each_vm_area(vmintro_program(prog)):
+        yield drgn.Object(prog, "struct vm_struct *", area.value_())
+
+
+def vmalloc_to_pfn(prog: drgn.Program, addr: drgn.Object | int) -> int:
+    """``vmalloc_to_pfn``: the frame behind vmalloc (or any kernel) address ``addr``.
+
+    :param addr: ``void *`` or an integer.
+    :raises vmintro.errors.FaultError: naming the entry that is not present.
+    """
+    return _vmalloc.vmalloc_to_pfn(vmintro_program(prog), _address(addr))
+
+
+def vmalloc_to_page(prog: drgn.Program, addr: drgn.Object | int) -> drgn.Object:
+    """``vmalloc_to_page``: ``mem_map + vmalloc_to_pfn(addr)``.
+
+    :param addr: ``void *`` or an integer.
+    :return: ``struct page *``
+    :raises vmintro.errors.FaultError: naming the entry that is not present.
+    """
+    page = _vmalloc.vmalloc_to_page(vmintro_program(prog), _address(addr))
+    return drgn.Object(prog, "struct page *", page.value_())
+
+
+def follow_pte(prog: drgn.Program, addr: drgn.Object | int) -> Walk:
+    """Every level of the walk of ``swapper_pg_dir`` for ``addr``, as ``vtop`` shows it.
+
+    :return: a :class:`~vmintro.pagewalk.Walk`: each step's entry, address and
+        flags, then the physical address (or the fault that stopped the walk).
+    """
+    return vmintro_program(prog).follow_pte(_address(addr))
+
+
+def decode_page_flags(page: drgn.Object | int) -> str:
+    """``page->flags`` with the 2.4.20 ``PG_*`` bits and the zone in its top byte.
+
+    >>> decode_page_flags(prog["mem_map"][0])
+    'PG_reserved zone=DMA'
+
+    :param page: ``struct page``, ``struct page *`` or a ``flags`` value.
+    """
+    if isinstance(page, drgn.Object):
+        flags = page.flags.value_()  # drgn follows a pointer for member access
+    else:
+        flags = int(page)
+    return _mm.decode_page_flags(flags)
