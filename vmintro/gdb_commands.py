@@ -29,6 +29,7 @@ from pathlib import Path
 
 import gdb
 
+from vmintro.commands.discovery import load_plugins
 from vmintro.commands.registry import QuitRequested, commands, names
 from vmintro.errors import VmintroError
 from vmintro.gdb_backend import GdbBackend, session_files
@@ -206,8 +207,10 @@ class VmVmallocToPage(_ValueFunction):
 def install() -> None:
     """Add ``vm`` and its subcommands (one per vmintro command and alias) and the functions.
 
-    Safe to call again: gdb replaces a command of the same name.
+    The plugins load first, as in the REPL, so their commands are ``vm`` commands
+    too. Safe to call again: gdb replaces a command of the same name.
     """
+    load_plugins(err=_GdbStream(gdb.STDERR))
     VmPrefix()
     for cmd in commands():
         if cmd.name in _SKIPPED:

@@ -1,0 +1,273 @@
+"""vmintro inside real gdb: every ``vm`` command prints what the REPL prints.
+
+gdb runs the file ``vmintro gdb-script`` writes, in gdb's own Python (on Debian
+``/usr/bin/python3``, not the interpreter running these tests), so these tests
+also show that the loader finds vmintro and its dependencies there.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import vmintro
+from vmintro.commands.discovery import load_plugins
+from vmintro.commands.registry import commands
+from vmintro.gdb_backend import core_file_from_info_target
+from vmintro.gdb_script import ensure_dependencies
+from vmintro.generate import generate
+from vmintro.helpers import for_each_vm_area, vmalloc_to_page, vmalloc_to_pfn
+from vmintro.program import Program
+
+ROOT = Path(__file__).resolve().parent.parent
+MARK = "@@vm-test@@"
+
+
+@pytest.fixture(scope="module")
+def loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The loader, written by the real ``vmintro gdb-script`` subcommand."""
+    out = tmp_path_factory.mktemp("gdb") / "vmintro-gdb.py"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vmintro.cli", "gdb-script", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(out.resolve())
+    return out
+
+
+def run_gdb(gdb: str, loader: Path, base: Path, commands: list[str]) -> tuple[list[str], str]:
+    """Each gdb command's standard output (split at markers) and gdb's standard error."""
+    args = [gdb, "-batch", "-nx", "-x", str(loader), f"{base}.vmlinux", f"{base}.vmcore"]
+    for c in commands:
+        args += ["-ex", f"echo {MARK}\\n", "-ex", c]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert "Python Exception" not in proc.stderr, proc.stderr
+    parts = proc.stdout.split(f"{MARK}\n")[1:]
+    assert len(parts) == len(commands), proc.stdout + proc.stderr
+    return parts, proc.stderr
+
+
+def run_repl(base: Path, commands: list[str]) -> tuple[list[str], str]:
+    """The same, from ``vmintro IMAGE`` reading the commands on standard input."""
+    script = "".join(f"!print({MARK!r})\n{c}\n" for c in commands)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vmintro.cli", f"{base}.vmcore"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    parts = proc.stdout.split(f"{MARK}\n")[1:]
+    assert len(parts) == len(commands), proc.stdout + proc.stderr
+    return parts, proc.stderr
+
+
+def command_lines(prog: Program, out_dir: Path) -> list[str]:
+    """Lines that use every vmintro command, on addresses of this image."""
+    areas = list(for_each_vm_area(prog))
+    first, last = areas[0], areas[-1]
+    vaddr = first.addr.value_()
+    paddr = prog.translate(vaddr)
+    pfn = paddr >> 12
+    mem_map = prog["mem_map"].value_()
+    lines = [
+        "help",
+        "help vtop",
+        "vmlist",
+        "vmlist --json",
+        "kmem -v",
+        "kmem -f",
+        f"kmem -p {paddr:x}",
+        f"vtop {vaddr:x}",
+        f"vtop {last.addr.value_() + 0x1234:x}",
+        "vtop c0101000",
+        "vtop 0",
+        f"page {pfn}",
+        f"page {pfn} --json",
+        f"ptov {paddr:x}",
+        f"rd {vaddr:x} 16",
+        f"rd -8 {vaddr:x} 32",
+        f"rd -p {paddr:x} 8",
+        "rd 0",  # a fault: an error message, the same words in gdb
+        "sym vmlist",
+        f"sym {mem_map + 100:x}",
+        "sym no_such_symbol",
+        f"struct vm_struct {first.value_():x}",
+        f"union vm_struct {first.value_():x}",
+        "p vmlist",
+        "print *vmlist",
+        "p vmlist->next->addr",
+        "ptype struct page",
+        "ptype zone_t",
+        "whatis vmlist",
+        "list -o vm_struct.next -s vm_struct.addr,size *vmlist",
+        "check",
+        "map",
+        "set",
+        "set radix 16",
+        "p vmlist->size",
+        "set radix 10",
+        "plugins",
+        "vmlist; vtop c0101000",
+        f"vmlist > {out_dir}/vmlist.txt",
+        "vmlist | wc -l",
+        "no_such_command",
+    ]
+    lines += [p.commands[0] for p in load_plugins() if p.commands]
+    return lines
+
+
+@pytest.mark.parametrize("name", ["demo", "highmem", "pae"])
+def test_every_vm_command_prints_what_the_repl_prints(
+    gdb: str, loader: Path, image_set: dict[str, Path], name: str, tmp_path: Path
+) -> None:
+    base = image_set[name]
+    prog = vmintro.open(f"{base}.vmcore")
+    (tmp_path / "repl").mkdir()
+    (tmp_path / "gdb").mkdir()
+    repl_lines = command_lines(prog, tmp_path / "repl")
+    gdb_lines = command_lines(prog, tmp_path / "gdb")
+    used = {line.split()[0] for line in repl_lines}
+    load_plugins()
+    registered = {c.name for c in commands()} - {"quit"}
+    assert registered <= used | {"kmem-f"}, registered - used
+
+    ours, ours_err = run_repl(base, repl_lines)
+    theirs, theirs_err = run_gdb(gdb, loader, base, [f"vm {line}" for line in gdb_lines])
+    for line, expected, got in zip(repl_lines, ours, theirs, strict=True):
+        assert got == expected, f"vm {line}"
+    assert ours[repl_lines.index("vmlist")].count("\n") > 5
+    # the errors: the REPL's lines, each one also gdb's error message
+    assert ours_err.strip()
+    gdb_errors = set(theirs_err.splitlines())
+    for message in ours_err.splitlines():
+        assert message in gdb_errors, message
+    assert (tmp_path / "gdb" / "vmlist.txt").read_text() == (
+        tmp_path / "repl" / "vmlist.txt"
+    ).read_text()
+
+
+def test_kmem_f_spelling_and_help_vm(gdb: str, loader: Path, image_set: dict[str, Path]) -> None:
+    """``vm kmem-f`` is ``vm kmem -f``; ``help vm`` lists every command, each with its manual."""
+    base = image_set["demo"]
+    load_plugins()
+    cmds = [c for c in commands() if c.name != "quit"]
+    lines = ["vm kmem-f", "vm kmem -f", "help vm", "help vm vtop", "vm"]
+    out, _ = run_gdb(gdb, loader, base, lines)
+    assert out[0] == out[1] and "nr_free_pages" in out[0]
+    listed = dict(re.findall(r"^vm (\S+) -- (.*)$", out[2], re.M))
+    for cmd in cmds:
+        assert listed.get(cmd.name) == cmd.help, cmd.name
+        for alias in cmd.aliases:
+            assert alias in listed, alias
+    assert "kmem-f" in listed
+    for function in ("$vm_translate", "$vm_vmalloc_to_pfn", "$vm_vmalloc_to_page"):
+        assert function in out[2]
+    vtop = next(c for c in cmds if c.name == "vtop")
+    assert vtop.help_text() in out[3]
+    assert out[4] == out[2]  # 'vm' alone is 'help vm'
+
+
+def _gdb_values(outputs: list[str]) -> list[int]:
+    values = []
+    for text in outputs:
+        m = re.fullmatch(r"\$\d+ = (?:\(struct page \*\) )?(0x[0-9a-f]+|\d+)\n", text)
+        assert m, text
+        values.append(int(m.group(1), 0))
+    return values
+
+
+@pytest.mark.parametrize("name", ["demo", "pae"])
+def test_convenience_functions_agree_with_translate(
+    gdb: str, loader: Path, image_set: dict[str, Path], name: str
+) -> None:
+    base = image_set[name]
+    prog = vmintro.open(f"{base}.vmcore")
+    areas = list(for_each_vm_area(prog))
+    vaddrs = [0xC0101000, prog["mem_map"].value_() + 44 * 7]
+    vaddrs += [a.addr.value_() + 0x1000 * (i % 3) + 12 for i, a in enumerate(areas[:6])]
+    lines = [f"p/x $vm_translate({v:#x})" for v in vaddrs]
+    lines += [f"p/x $vm_vmalloc_to_pfn({v:#x})" for v in vaddrs]
+    lines += ["p/x $vm_vmalloc_to_pfn(vmlist->addr)", "p $vm_vmalloc_to_page(vmlist->addr)"]
+    lines += ["p $vm_vmalloc_to_page(vmlist->addr)->flags", "p/x $vm_translate(0)"]
+    out, err = run_gdb(gdb, loader, base, lines)
+    n = len(vaddrs)
+    assert _gdb_values(out[:n]) == [prog.translate(v) for v in vaddrs]
+    assert _gdb_values(out[n : 2 * n]) == [vmalloc_to_pfn(prog, v) for v in vaddrs]
+    first = areas[0].addr.value_()
+    page = vmalloc_to_page(prog, first)
+    assert _gdb_values(out[2 * n : 2 * n + 3]) == [
+        vmalloc_to_pfn(prog, first),
+        page.value_(),
+        page.flags.value_(),  # gdb reads mem_map itself, where vmintro's page points
+    ]
+    assert out[-1] == ""
+    assert "$vm_translate: read of 0x0: page not present" in err
+
+
+@pytest.fixture(scope="module")
+def highmem_1g(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1 GiB with HIGHMEM: vmalloc pages in frames above 896 MiB, stored with p_vaddr 0."""
+    base = tmp_path_factory.mktemp("hm") / "hm1g"
+    generate(base, "demo", {"highmem": True, "ram": 1 << 30})
+    return base
+
+
+def test_highmem_frames_inside_gdb(gdb: str, loader: Path, highmem_1g: Path) -> None:
+    """gdb cannot read a highmem frame from the core at all; ``vm`` reads it and walks to it."""
+    prog = vmintro.open(f"{highmem_1g}.vmcore")
+    area = next(a for a in for_each_vm_area(prog) if prog.translate(a.addr.value_()) >= 896 << 20)
+    vaddr = area.addr.value_()
+    paddr = prog.translate(vaddr)
+    lines = [f"vtop {vaddr:x}", f"rd -p {paddr:x} 16", f"rd {vaddr + 0x40:x} 8"]
+    expected, _ = run_repl(highmem_1g, lines)
+    checks = [f"vm {line}" for line in lines]
+    # gdb's own view of lowmem is the backend's physical view at PAGE_OFFSET + paddr
+    checks += [
+        "python print(bytes(gdb.selected_inferior().read_memory(0xc0101c00, 64)).hex())",
+        "python from vmintro.gdb_commands import current_program as c; "
+        "print(c().read(0x101c00, 64, physical=True).hex())",
+        f"x/4wx {vaddr:#x}",
+        f"python import sys; print({str(ROOT)!r} in sys.path)",
+    ]
+    out, err = run_gdb(gdb, loader, highmem_1g, checks)
+    assert out[:3] == expected
+    assert out[3] == out[4] and out[3].strip() != "0" * 128
+    assert f"Cannot access memory at address {vaddr:#x}" in err
+    # the loader imports vmintro without putting its checkout on sys.path
+    assert out[6] == "False\n"
+
+
+def test_core_file_from_info_target() -> None:
+    text = (
+        'Symbols from "/x/demo.vmlinux".\nLocal core dump file:\n'
+        "\t`/img/my demo.vmcore', file type elf32-i386.\n\t0xc0101000 - 0xc0104000 is load1\n"
+    )
+    assert core_file_from_info_target(text) == "/img/my demo.vmcore"
+    assert core_file_from_info_target('Symbols from "/x/demo.vmlinux".\n') is None
+
+
+def test_missing_dependencies_are_named_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A gdb Python of another version without the dependencies gets one clear message."""
+    import vmintro.gdb_script as gs
+
+    monkeypatch.setattr(gs, "DEPENDENCIES", {"vmintro_no_such_module": "nosuch>=1"})
+    with pytest.raises(ImportError, match=r"needs nosuch>=1 in gdb's Python .* pip install"):
+        ensure_dependencies([], (2, 7))
+    # with the same version, the recorded directories are tried first, and only for the
+    # dependencies themselves
+    (tmp_path / "vmintro_probe_dep.py").write_text("WHERE = 'recorded'\n")
+    monkeypatch.setattr(gs, "DEPENDENCIES", {"vmintro_probe_dep": "probe"})
+    monkeypatch.delitem(sys.modules, "vmintro_probe_dep", raising=False)
+    ensure_dependencies([str(tmp_path)], tuple(sys.version_info[:2]))
+    assert sys.modules.pop("vmintro_probe_dep").WHERE == "recorded"
+    assert str(tmp_path) not in sys.path
