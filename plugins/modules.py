@@ -20,31 +20,21 @@ import argparse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from vmintro import FaultError, Object
+from vmintro import Object
 from vmintro.commands import Column, Row, Table, command
-from vmintro.helpers import find_vm_area, singly_linked
+from vmintro.helpers import (
+    MOD_FLAGS,
+    decode_module_flags,
+    find_vm_area,
+    for_each_module,
+    module_name,
+    singly_linked,
+)
 
 if TYPE_CHECKING:
     from vmintro import Program
 
-# include/linux/module.h
-MOD_FLAGS = {
-    "MOD_RUNNING": 0x01,
-    "MOD_DELETED": 0x02,
-    "MOD_AUTOCLEAN": 0x04,
-    "MOD_VISITED": 0x08,
-    "MOD_USED_ONCE": 0x10,
-    "MOD_JUST_FREED": 0x20,
-    "MOD_INITIALIZING": 0x40,
-}
 MAX_MODULES = 1 << 16  # far more than fit in the vmalloc range: a bound for corrupt lists
-
-
-def module_flag_names(flags: int) -> list[str]:
-    """``["MOD_RUNNING", "MOD_USED_ONCE"]``; unknown bits as one hex number."""
-    names = [name for name, bit in MOD_FLAGS.items() if flags & bit]
-    rest = flags & ~sum(MOD_FLAGS.values())
-    return names + ([f"{rest:#x}"] if rest else [])
 
 
 def state_words(flags: int) -> list[str]:
@@ -57,25 +47,6 @@ def state_words(flags: int) -> list[str]:
     if flags & MOD_FLAGS["MOD_INITIALIZING"]:
         return ["initializing"]
     return ["uninitialized"]
-
-
-def module_name(mod: Object) -> str:
-    """``mod->name``; a name that cannot be read says so instead of failing the list."""
-    try:
-        return mod.name.string_(64).decode(errors="replace")
-    except FaultError:
-        return f"<name at {mod.name.value_():#x} unreadable>"
-
-
-def for_each_module(prog: Program) -> Iterator[Object]:
-    """Every ``struct module *`` of ``module_list`` before ``kernel_module``."""
-    kernel = prog["kernel_module"].address_
-    next_offset = prog.type("struct module").offsetof("next")
-    ptr = prog.type("struct module *")
-    for node in singly_linked(prog, prog["module_list"].value_(), next_offset, "module_list"):
-        if node == kernel:
-            break
-        yield Object(prog, ptr, node)
 
 
 def referrers(prog: Program, mod: Object) -> list[str]:
@@ -108,7 +79,7 @@ def module_rows(prog: Program) -> Iterator[Row]:
             usecount=mod.uc.usecount.counter.value_(),
             shown_count=shown_use_count(prog, mod),
             flags=flags,
-            flag_names=module_flag_names(flags),
+            flag_names=decode_module_flags(flags),
             state=state_words(flags),
             refs=referrers(prog, mod),
             module=mod.value_(),

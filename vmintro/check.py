@@ -17,6 +17,7 @@ from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.errors import CorruptionError, FaultError
 from vmintro.helpers.buddy import MAX_ORDER, for_each_zone, zone_name
 from vmintro.helpers.list import list_for_each, singly_linked
+from vmintro.helpers.module import for_each_module
 from vmintro.helpers.vmalloc import VM_ALLOC, VM_IOREMAP
 from vmintro.types.flags import PAGE_FLAGS
 
@@ -393,14 +394,13 @@ class _Checker:
     def modules(self) -> set[int]:
         prog = self.prog
         mod_t = prog.type("struct module")
-        o_next = mod_t.offsetof("next")  # type: ignore[attr-defined]
         self.mod_size = mod_t.size
         self.o_mod_name = mod_t.offsetof("name")  # type: ignore[attr-defined]
         self.o_mod_size = mod_t.offsetof("size")  # type: ignore[attr-defined]
         loaded = set()
         try:
-            for mod in singly_linked(prog, prog["module_list"].value_(), o_next, "module_list"):
-                loaded.add(mod)
+            for mod in for_each_module(prog, include_kernel=True):
+                loaded.add(mod.value_())
         except CorruptionError as e:
             self.add("module_list_corrupt", e.message, module=e.address or 0)
         self.loaded = loaded
