@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import drgn_child_json
 
 import vmintro
 from vmintro.errors import FaultError
@@ -18,14 +16,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def drgn_view(base: Path) -> dict:
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "drgn_dump.py"), f"{base}.vmcore", f"{base}.vmlinux"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    return drgn_child_json("drgn_dump.py", base)
 
 
 @pytest.mark.parametrize("name", ["demo", "pae"])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import io
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import drgn_child_json
 
 import vmintro
 from vmintro.generate import generate
@@ -23,14 +23,7 @@ DRGN_ENV = {**os.environ, "DRGN_USE_LIBKDUMPFILE_FOR_ELF": "1"}
 
 
 def helpers_view(base: Path) -> dict:
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "drgn_helpers_dump.py"), f"{base}.vmcore", f"{base}.vmlinux"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    return drgn_child_json("drgn_helpers_dump.py", base)
 
 
 @pytest.fixture(scope="module")
