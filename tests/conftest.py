@@ -52,21 +52,3 @@ def drgn_available() -> bool:
         need_oracle("drgn", False)
     return True
 
-
-def drgn_child_json(script: str, base: Path) -> dict:
-    """Run ``tests/SCRIPT`` under drgn on image ``base`` in a child process; its JSON output.
-
-    A child process, because libkdumpfile can crash the process that reads a core.
-    """
-    import json
-    import subprocess
-    import sys
-
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).parent / script), f"{base}.vmcore", f"{base}.vmlinux"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conftest import drgn_child_json
+from drgn_child import drgn_child_json
 
 import vmintro
 from vmintro.errors import FaultError

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import drgn_child_json
+from drgn_child import drgn_child_json
 
 import vmintro
 from vmintro.generate import generate

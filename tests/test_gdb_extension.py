@@ -271,3 +271,25 @@ def test_missing_dependencies_are_named_with_the_fix(
     ensure_dependencies([str(tmp_path)], tuple(sys.version_info[:2]))
     assert sys.modules.pop("vmintro_probe_dep").WHERE == "recorded"
     assert str(tmp_path) not in sys.path
+
+
+def test_memory_source_reads_through_gdb(
+    gdb: str, loader: Path, image_set: dict[str, Path]
+) -> None:
+    """With ``set vm-source memory`` (as for a live target) vm reads through gdb's read_memory."""
+    base = image_set["demo"]
+    prog = vmintro.open(f"{base}.vmcore")
+    first = prog["vmlist"].value_()
+    lines = ["vmlist", f"vtop {prog['vmlist'].addr.value_():x}", f"struct vm_struct {first:x}"]
+    expected, _ = run_repl(base, lines)
+    out, _ = run_gdb(gdb, loader, base, ["set vm-source memory", *[f"vm {line}" for line in lines]])
+    assert out[1:] == expected
+
+
+def test_memory_source_cannot_reach_highmem(gdb: str, loader: Path, highmem_1g: Path) -> None:
+    prog = vmintro.open(f"{highmem_1g}.vmcore")
+    area = next(a for a in for_each_vm_area(prog) if prog.translate(a.addr.value_()) >= 896 << 20)
+    out, err = run_gdb(
+        gdb, loader, highmem_1g, ["set vm-source memory", f"vm rd {area.addr.value_():x} 4"]
+    )
+    assert "only RAM below high_memory (0x38000000) is reachable" in err

@@ -6,6 +6,7 @@ __all__ = [
     "CorruptionError",
     "FaultError",
     "ObjectNotFoundError",
+    "UnreachableMemoryError",
     "VmintroError",
 ]
 
@@ -31,6 +32,10 @@ class FaultError(VmintroError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class UnreachableMemoryError(FaultError):
+    """RAM that exists but that this backend cannot reach (a live target's highmem)."""
 
 
 class ObjectNotFoundError(VmintroError, KeyError):

@@ -20,6 +20,8 @@ the same two files, with vmintro's readers:
 * **build facts from the core's VMCOREINFO**, as for an image.
 
 The files are found from gdb (:func:`session_files`); a test can pass them.
+Without a core file -- a live target -- :class:`GdbMemoryBackend` reads
+through ``gdb.selected_inferior().read_memory`` instead.
 """
 
 from __future__ import annotations
@@ -28,10 +30,18 @@ import os
 import re
 from pathlib import Path
 
-from vmintro.errors import VmintroError
+from vmintro.arch.x86 import PAGE_OFFSET
+from vmintro.backend import TableBackend
+from vmintro.errors import FaultError, UnreachableMemoryError, VmintroError
 from vmintro.image_backend import ImageBackend
 
-__all__ = ["GdbBackend", "NoCoreError", "core_file_from_info_target", "session_files"]
+__all__ = [
+    "GdbBackend",
+    "GdbMemoryBackend",
+    "NoCoreError",
+    "core_file_from_info_target",
+    "session_files",
+]
 
 # `info target` of gdb 9 to 15: "Local core dump file:\n\t`/path/x.vmcore', file type elf32-i386."
 _CORE_LINE = re.compile(r"^Local core dump file:\s*\n\s*`(.+)', file type ", re.M)
@@ -85,3 +95,70 @@ class GdbBackend(ImageBackend):
 
     def __repr__(self) -> str:
         return f"<GdbBackend {self.vmcore_path} + {self.vmlinux_path.name}>"
+
+
+class GdbMemoryBackend(TableBackend):
+    """A gdb target without a core file (a live kernel behind a gdb stub, say).
+
+    Memory comes from ``gdb.selected_inferior().read_memory``, which reads
+    *virtual* addresses: physical RAM is reachable only where the kernel maps
+    it directly, below ``high_memory`` (``PAGE_OFFSET + paddr``). Highmem
+    frames are not, and reading one is a :class:`~vmintro.errors.FaultError`
+    that says so. Symbols and types come from the vmlinux gdb has loaded, as in
+    :class:`GdbBackend`; the build facts from those types.
+    """
+
+    def __init__(self, vmlinux: str | os.PathLike[str]) -> None:
+        import gdb
+
+        from vmintro.image.debuginfo import DebugInfoError, load_debuginfo, load_symbols, open_elf
+        from vmintro.image_backend import ImageError
+
+        self.vmlinux_path = Path(vmlinux)
+        self._inferior = gdb.selected_inferior()
+        try:
+            elf = open_elf(self.vmlinux_path)
+            self._symbols = {n: (s.address, s.size, s.kind) for n, s in load_symbols(elf).items()}
+            info = load_debuginfo(elf)
+        except DebugInfoError as e:
+            raise ImageError(f"{self.vmlinux_path.name}: {e}") from None
+        self._types = info.types
+        self._variables = info.variables
+        page = info.types.get("struct page")
+        pte = info.types.get("pte_t")
+        self._lowmem = 0
+        self._config = {
+            "highmem": page is not None and page.has_member("virtual"),  # type: ignore[attr-defined]
+            "pae": pte is not None and pte.size == 8,
+            "osrelease": "",
+            "ram_size": 0,
+        }
+        max_low_pfn = self._variables.get("max_low_pfn")
+        max_pfn = self._variables.get("max_pfn")
+        if max_low_pfn is not None:
+            self._lowmem = self._read_virtual(max_low_pfn[0], 4, "max_low_pfn") << 12
+        if max_pfn is not None:
+            self._config["ram_size"] = self._read_virtual(max_pfn[0], 4, "max_pfn") << 12
+
+    def _read_virtual(self, vaddr: int, size: int, what: str) -> int:
+        return int.from_bytes(self._read(vaddr, size, what), "little")
+
+    def _read(self, vaddr: int, size: int, what: str) -> bytes:
+        import gdb
+
+        try:
+            return bytes(self._inferior.read_memory(vaddr, size))
+        except gdb.MemoryError as e:
+            raise FaultError(vaddr, f"could not read {what}: {e}") from None
+
+    def read_phys(self, paddr: int, size: int) -> bytes:
+        if paddr < 0 or paddr + size > self._lowmem:
+            raise UnreachableMemoryError(
+                paddr,
+                f"could not read physical {paddr:#x}: without a core file only RAM "
+                f"below high_memory ({self._lowmem:#x}) is reachable, through the direct map",
+            )
+        return self._read(PAGE_OFFSET + paddr, size, f"physical {paddr:#x}")
+
+    def __repr__(self) -> str:
+        return f"<GdbMemoryBackend {self.vmlinux_path.name}>"

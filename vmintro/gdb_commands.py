@@ -25,14 +25,13 @@ whenever gdb opens another core or vmlinux.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import gdb
 
 from vmintro.commands.discovery import load_plugins
 from vmintro.commands.registry import QuitRequested, commands, names
 from vmintro.errors import VmintroError
-from vmintro.gdb_backend import GdbBackend, session_files
+from vmintro.gdb_backend import GdbBackend, GdbMemoryBackend, NoCoreError, session_files
 from vmintro.program import Program
 from vmintro.repl.runner import Runner
 
@@ -43,19 +42,58 @@ _SKIPPED = {"quit"}
 # gdb-only spellings: the issue's `vm kmem-f` for the buddy free areas
 _EXTRA = {"kmem-f": ("kmem -f", "the buddy free areas of every zone (vm kmem -f)")}
 
-_program: tuple[tuple[Path, Path | None], Program] | None = None
+_program: tuple[tuple[object, ...], Program] | None = None
+
+
+class VmSource(gdb.Parameter):
+    """Where vm commands read memory: auto, core or memory.
+
+    core: the core file gdb has open, every frame of RAM (the default when there
+    is one). memory: gdb's own reads of the target (gdb.selected_inferior()
+    .read_memory), as for a live kernel; only RAM below high_memory is reachable
+    that way. auto: the core when there is one, else memory."""
+
+    set_doc = "Set where vm commands read memory (auto, core, memory)."
+    show_doc = "Show where vm commands read memory."
+
+    def __init__(self) -> None:
+        super().__init__("vm-source", gdb.COMMAND_DATA, gdb.PARAM_ENUM, ["auto", "core", "memory"])
+        self.value = "auto"
+
+    def get_set_string(self) -> str:
+        return ""
+
+
+def _memory_program() -> tuple[tuple[object, ...], Program]:
+    exe = gdb.current_progspace().filename
+    if not exe:
+        raise NoCoreError("no vmlinux: load one with 'file NAME.vmlinux'")
+    key = ("memory", exe, gdb.selected_inferior().num)
+    if _program is not None and _program[0] == key:
+        return _program
+    return key, Program(GdbMemoryBackend(exe))
 
 
 def current_program() -> Program:
-    """The program of the core and vmlinux gdb has open now.
+    """The program of the target gdb has open now: its core file, or its memory.
 
-    :raises gdb.GdbError: no core file, or files vmintro cannot read.
+    :raises gdb.GdbError: no core file (with vm-source core), or files vmintro cannot read.
     """
     global _program
+    source = str(gdb.parameter("vm-source") or "auto")
     try:
-        files = session_files()
-        if _program is None or _program[0] != files:
-            _program = (files, Program(GdbBackend(*files)))
+        if source == "memory":
+            _program = _memory_program()
+        else:
+            try:
+                files = session_files()
+            except NoCoreError:
+                if source == "core":
+                    raise
+                _program = _memory_program()
+            else:
+                if _program is None or _program[0] != files:
+                    _program = (files, Program(GdbBackend(*files)))
     except VmintroError as e:
         raise gdb.GdbError(str(e)) from None
     return _program[1]
@@ -211,6 +249,7 @@ def install() -> None:
     too. Safe to call again: gdb replaces a command of the same name.
     """
     load_plugins(err=_GdbStream(gdb.STDERR))
+    VmSource()
     VmPrefix()
     for cmd in commands():
         if cmd.name in _SKIPPED:

@@ -35,7 +35,7 @@ from vmintro.arch.x86 import (
     Paging,
 )
 from vmintro.backend import Backend
-from vmintro.errors import FaultError, ObjectNotFoundError
+from vmintro.errors import FaultError, ObjectNotFoundError, UnreachableMemoryError
 from vmintro.pagewalk import PageWalker, Walk
 from vmintro.types.model import Array, CType, Pointer, Void, to_construct
 
@@ -197,6 +197,8 @@ class Program:
             paddr = self.translate(address)
             try:
                 out += self.backend.read_phys(paddr, chunk)
+            except UnreachableMemoryError as e:
+                raise FaultError(address, f"read of {address:#x}: {e}") from None
             except FaultError:
                 raise FaultError(
                     address, f"read of {address:#x}: physical {paddr:#x} is outside RAM"
