@@ -75,6 +75,11 @@ class _Checker:
         self.findings: list[Finding] = []
         vm = prog.type("struct vm_struct")
         self.o_next = vm.offsetof("next")  # type: ignore[attr-defined]
+        self.vm_size = vm.size
+        self.vm_fields = [
+            (vm.offsetof(m), vm.member(m).type.size)  # type: ignore[attr-defined]
+            for m in ("flags", "addr", "size")
+        ]
         self.max_mapnr = prog["max_mapnr"].value_()
         self.mem_map = prog["mem_map"].value_()
         page = prog.type("struct page")
@@ -97,8 +102,10 @@ class _Checker:
         first = prog["vmlist"].value_()
         try:
             for node in singly_linked(prog, first, self.o_next, "vmlist", _MAX_AREAS):
-                raw = prog.read(node, 16)
-                flags, addr, size = (int.from_bytes(raw[i : i + 4], "little") for i in (0, 4, 8))
+                raw = prog.read(node, self.vm_size)
+                flags, addr, size = (
+                    int.from_bytes(raw[o : o + n], "little") for o, n in self.vm_fields
+                )
                 areas.append(_Area(node, addr, size, flags))
         except CorruptionError as e:
             holder = e.address or 0
@@ -397,6 +404,7 @@ class _Checker:
         self.mod_size = mod_t.size
         self.o_mod_name = mod_t.offsetof("name")  # type: ignore[attr-defined]
         self.o_mod_size = mod_t.offsetof("size")  # type: ignore[attr-defined]
+        self.o_mod_sizeof = mod_t.offsetof("size_of_struct")  # type: ignore[attr-defined]
         loaded = set()
         try:
             for mod in for_each_module(prog, include_kernel=True):
@@ -419,7 +427,7 @@ class _Checker:
         name = word(self.o_mod_name)
         mapped = a.size - PAGE_SIZE
         if (
-            word(0) == self.mod_size
+            word(self.o_mod_sizeof) == self.mod_size
             and mapped - PAGE_SIZE < size <= mapped
             and a.addr + self.mod_size <= name < a.addr + size
         ):

@@ -24,10 +24,13 @@ def list_for_each(
     with :class:`CorruptionError` on a cycle that does not return to ``head``, a
     broken back link, an unreadable node or more than ``bound`` entries.
     """
+    list_head = prog.type("struct list_head")
+    o_next = list_head.offsetof("next")  # type: ignore[attr-defined]
+    o_prev = list_head.offsetof("prev")  # type: ignore[attr-defined]
     seen = {head}
     prev = head
     try:
-        pos = prog.read_u32(head)
+        pos = prog.read_u32(head + o_next)
     except FaultError as e:
         raise CorruptionError(f"{what}: head cannot be read: {e}", head) from None
     count = 0
@@ -40,8 +43,8 @@ def list_for_each(
         if count > bound:
             raise CorruptionError(f"{what}: more than {bound} entries", head)
         try:
-            back = prog.read_u32(pos + 4)
-            nxt = prog.read_u32(pos)
+            back = prog.read_u32(pos + o_prev)
+            nxt = prog.read_u32(pos + o_next)
         except FaultError:
             raise CorruptionError(
                 f"{what}: entry at {prev:#x} has next {pos:#x}, which cannot be read", prev
