@@ -16,6 +16,8 @@ from vmintro.backend import SymbolEntry, TableBackend
 from vmintro.errors import FaultError, VmintroError
 from vmintro.image import reader
 from vmintro.image.debuginfo import DebugInfoError, load_debuginfo, load_symbols, open_elf
+from vmintro.image.vmcoreinfo import VMCOREINFO_TYPES
+from vmintro.types.model import CType, Struct, Void, strip_typedefs
 
 __all__ = ["ImageBackend", "ImageError", "vmlinux_beside"]
 
@@ -36,6 +38,48 @@ def _vmcore_path(path: str | os.PathLike[str]) -> Path:
     if p.suffix != ".vmcore" and not p.exists():
         return p.with_name(p.name + ".vmcore")
     return p
+
+
+def _mismatch(
+    note: dict[str, str], symbols: dict[str, SymbolEntry], types: dict[str, CType]
+) -> str | None:
+    """The first VMCOREINFO fact the vmlinux contradicts, or None.
+
+    The core's note records the kernel's own SYMBOL(), SIZE() and OFFSET()
+    values; a vmlinux of another build (HIGHMEM or not, PAE or not, another
+    image's layout) disagrees with at least one of them.
+    """
+    # Type layouts first: they say most plainly which build a vmlinux is of.
+    order = {"SIZE": 0, "OFFSET": 1, "SYMBOL": 2}
+    for key, value in sorted(note.items(), key=lambda kv: order.get(kv[0].split("(")[0], 3)):
+        name = key[key.index("(") + 1 : -1] if key.endswith(")") and "(" in key else None
+        if name is None:
+            continue
+        try:
+            number = int(value, 16) if key.startswith("SYMBOL(") else int(value, 0)
+        except ValueError:
+            continue
+        if key.startswith("SYMBOL(") and name in symbols and symbols[name][0] != number:
+            return f"{name} is at {symbols[name][0]:#x} in the vmlinux, {number:#x} in the core"
+        if key.startswith("SIZE("):
+            ctype = types.get(VMCOREINFO_TYPES.get(name, ""))
+            if ctype is not None and ctype.size != number:
+                return (
+                    f"sizeof({ctype.c_name}) is {ctype.size} in the vmlinux, {number} in the core"
+                )
+        if key.startswith("OFFSET(") and "." in name:
+            short, member = name.split(".", 1)
+            struct = strip_typedefs(types.get(VMCOREINFO_TYPES.get(short, ""), Void()))
+            if isinstance(struct, Struct) and struct.has_member(member):
+                have = struct.offsetof(member)
+                if have != number:
+                    return (
+                        f"offsetof({struct.c_name}, {member}) is {have} in the vmlinux, "
+                        f"{number} in the core"
+                    )
+            elif isinstance(struct, Struct):
+                return f"{struct.c_name} has no member {member} in the vmlinux"
+    return None
 
 
 def _vmcoreinfo_symbols(note: dict[str, str]) -> dict[str, SymbolEntry]:
@@ -84,6 +128,13 @@ class ImageBackend(TableBackend):
                 raise ImageError(f"{self.vmlinux_path.name}: {e}") from None
             self._types = info.types
             self._variables = info.variables
+            mismatch = _mismatch(self.core.vmcoreinfo, self._symbols, self._types)
+            if mismatch:
+                self.core.close()
+                raise ImageError(
+                    f"{self.vmlinux_path.name} does not belong to {self.vmcore_path.name}: "
+                    f"{mismatch}"
+                )
         else:
             # No vmlinux: addresses from the core's VMCOREINFO SYMBOL() lines, as
             # makedumpfile and crash use them; without DWARF there are no types.

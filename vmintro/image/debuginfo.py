@@ -22,7 +22,7 @@ from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from vmintro.image.elf32 import EHDR_SIZE, SHDR_SIZE, Elf32_Sym
+from vmintro.image.elf32 import EHDR_SIZE, EM_386, SHDR_SIZE, Elf32_Sym
 from vmintro.types.model import (
     Array,
     Base,
@@ -161,6 +161,9 @@ def _check_header(stream: BinaryIO) -> None:
     stream.seek(0)
     if len(header) < EHDR_SIZE or header[:6] != b"\x7fELF\x01\x01":
         raise DebugInfoError("not an ELF32 little-endian file")
+    (machine,) = struct.unpack_from("<H", header, 18)
+    if machine != EM_386:
+        raise DebugInfoError(f"not an i386 kernel (e_machine {machine}, expected {EM_386})")
     # e_shoff, e_flags, e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx
     fields = struct.unpack_from("<IIHHHHHH", header, 32)
     shoff, shentsize, shnum, shstrndx = fields[0], *fields[5:]

@@ -42,6 +42,7 @@ from vmintro.types.kernel import MAX_ORDER, KernelTypes
 from vmintro.types.model import Array, strip_typedefs
 
 __all__ = [
+    "VMCOREINFO_TYPES",
     "VmcoreinfoError",
     "build_vmcoreinfo",
     "parse_e820",
@@ -52,7 +53,7 @@ OSRELEASE = "2.4.20"
 PAGESIZE = 4096
 
 # makedumpfile's short name -> the C type it stands for in 2.4.20
-_TYPES: dict[str, str] = {
+VMCOREINFO_TYPES: dict[str, str] = {
     "page": "struct page",
     "vm_struct": "struct vm_struct",
     "zone": "zone_t",
@@ -144,9 +145,9 @@ def build_vmcoreinfo(spec: ImageSpec) -> str:
     types = spec.types
     lines = [f"OSRELEASE={OSRELEASE}", f"PAGESIZE={PAGESIZE}"]
     lines += _symbol_lines(spec)
-    lines += [f"SIZE({short})={types.sizeof(c_name)}" for short, c_name in _TYPES.items()]
+    lines += [f"SIZE({s})={types.sizeof(c)}" for s, c in VMCOREINFO_TYPES.items()]
     for short, members in _OFFSETS.items():
-        struct = types.struct(_TYPES[short])
+        struct = types.struct(VMCOREINFO_TYPES[short])
         for member in members:
             name = member.rstrip("?")
             if member.endswith("?") and not struct.has_member(name):
