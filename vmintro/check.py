@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vmintro.arch.x86 import PAGE_SIZE
-from vmintro.errors import CorruptionError, FaultError
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
+from vmintro.errors import CorruptionError, FaultError, VmintroError
 from vmintro.helpers.buddy import MAX_ORDER, for_each_zone, zone_name
 from vmintro.helpers.list import list_for_each, singly_linked
 from vmintro.helpers.module import for_each_module
@@ -87,6 +87,45 @@ class _Checker:
         self.o_count = page.offsetof("count")  # type: ignore[attr-defined]
         self.o_flags = page.offsetof("flags")  # type: ignore[attr-defined]
         self.o_list = page.offsetof("list")  # type: ignore[attr-defined]
+
+    def globals(self) -> set[str]:
+        """The globals every other check trusts, against each other and the RAM map.
+
+        Returns the names of those found broken.
+        """
+        prog = self.prog
+        broken = set()
+        low = prog.symbol("max_low_pfn")
+        max_low_pfn = prog.read_u32(low.address)
+        pages = prog.ram_size // PAGE_SIZE
+        node_mem_map = prog["contig_page_data"].node_mem_map.value_()
+        num_physpages = prog["num_physpages"].value_()
+        lowmem_end = PAGE_OFFSET + (max_low_pfn << 12)
+        if self.mem_map != node_mem_map or not PAGE_OFFSET <= self.mem_map < lowmem_end:
+            self.add(
+                "global_inconsistent",
+                f"mem_map is {self.mem_map:#x} but contig_page_data.node_mem_map is "
+                f"{node_mem_map:#x} (lowmem ends at {lowmem_end:#x})",
+                symbol=prog.symbol("mem_map").address,
+            )
+            broken.add("mem_map")
+        if self.max_mapnr != num_physpages or not 0 < self.max_mapnr <= max(pages, 1):
+            self.add(
+                "global_inconsistent",
+                f"max_mapnr is {self.max_mapnr:#x}, num_physpages {num_physpages:#x}, "
+                f"and RAM holds {pages:#x} pages",
+                symbol=prog.symbol("max_mapnr").address,
+            )
+            self.max_mapnr = min(self.max_mapnr, pages)
+        if prog.high_memory != PAGE_OFFSET + (max_low_pfn << 12):
+            self.add(
+                "global_inconsistent",
+                f"high_memory is {prog.high_memory:#x} but max_low_pfn {max_low_pfn:#x} "
+                f"puts the end of lowmem at {PAGE_OFFSET + (max_low_pfn << 12):#x}",
+                symbol=prog.symbol("high_memory").address,
+            )
+            broken.add("high_memory")
+        return broken
 
     def add(self, kind: str, message: str, **where: int) -> None:
         self.findings.append(Finding(kind, message, where))
@@ -445,10 +484,33 @@ class _Checker:
 
 
 def check_program(prog: Program) -> list[Finding]:
-    """Every finding for one image, in a stable order (vmlist, modules, buddy, mappings)."""
+    """Every finding for one image, in a stable order (globals, vmlist, modules, buddy,
+    mappings). A part that cannot go on (a global pointing nowhere) says so in a
+    finding of its own and the others still run.
+    """
     c = _Checker(prog)
-    areas = c.vmlist()
-    c.modules()
-    free = c.buddy()
-    c.mappings(areas, free)
+    broken = c.globals()
+    areas: list[_Area] = []
+    free = np.zeros(0, dtype=np.int8)
+    # What each part trusts: a part whose global is broken would only report noise.
+    needs = {"buddy": {"mem_map"}, "mappings": {"mem_map", "high_memory"}}
+    for part in ("vmlist", "modules", "buddy", "mappings"):
+        missing = needs.get(part, set()) & broken
+        if missing:
+            c.add(
+                "check_incomplete",
+                f"the {part} check needs {' and '.join(sorted(missing))}, which is not sound",
+            )
+            continue
+        try:
+            if part == "vmlist":
+                areas = c.vmlist()
+            elif part == "modules":
+                c.modules()
+            elif part == "buddy":
+                free = c.buddy()
+            else:
+                c.mappings(areas, free)
+        except VmintroError as e:
+            c.add("check_incomplete", f"the {part} check stopped: {e}")
     return c.findings
