@@ -31,3 +31,29 @@ def test_symbols_from_vmcoreinfo(tmp_path: Path) -> None:
 def test_a_named_vmlinux_must_exist(tmp_path: Path) -> None:
     with pytest.raises(vmintro.image_backend.ImageError):
         vmintro.open(f"{DEMO}.vmcore", tmp_path / "missing.vmlinux")
+
+
+def test_raw_commands_work_without_types(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    shutil.copy(f"{DEMO}.vmcore", tmp_path / "demo.vmcore")
+    full = vmintro.open(DEMO)
+    area = full["vmlist"].addr.value_()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vmintro.cli",
+            "-c",
+            f"rd {area:x} 4; sym vmlist",
+            str(tmp_path / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    words = full.read(area, 16)
+    first = int.from_bytes(words[:4], "little")
+    assert proc.stdout.startswith(f"{area:x}:  {first:08x}")
+    assert f"{full.symbol('vmlist').address:x} (B) vmlist" in proc.stdout

@@ -17,7 +17,7 @@ from vmintro.errors import FaultError, VmintroError
 from vmintro.image import reader
 from vmintro.image.debuginfo import DebugInfoError, load_debuginfo, load_symbols, open_elf
 from vmintro.image.vmcoreinfo import VMCOREINFO_TYPES
-from vmintro.types.model import CType, Struct, Void, strip_typedefs
+from vmintro.types.model import Base, CType, Struct, Void, strip_typedefs
 
 __all__ = ["ImageBackend", "ImageError", "vmlinux_beside"]
 
@@ -82,6 +82,23 @@ def _mismatch(
     return None
 
 
+def _base_types() -> dict[str, CType]:
+    """The C base types of the i386 ABI: enough for addresses, words and raw reads."""
+    spelled = [
+        ("char", 1, True, True),
+        ("unsigned char", 1, False, True),
+        ("short", 2, True, False),
+        ("unsigned short", 2, False, False),
+        ("int", 4, True, False),
+        ("unsigned int", 4, False, False),
+        ("long", 4, True, False),
+        ("unsigned long", 4, False, False),
+        ("long long", 8, True, False),
+        ("unsigned long long", 8, False, False),
+    ]
+    return {name: Base(name, size, signed, char=char) for name, size, signed, char in spelled}
+
+
 def _vmcoreinfo_symbols(note: dict[str, str]) -> dict[str, SymbolEntry]:
     symbols: dict[str, SymbolEntry] = {}
     for key, value in note.items():
@@ -139,7 +156,7 @@ class ImageBackend(TableBackend):
             # No vmlinux: addresses from the core's VMCOREINFO SYMBOL() lines, as
             # makedumpfile and crash use them; without DWARF there are no types.
             self._symbols = _vmcoreinfo_symbols(self.core.vmcoreinfo)
-            self._types = {}
+            self._types = _base_types()
             self._variables = {}
         note = self.core.vmcoreinfo
         self._config = {
