@@ -71,3 +71,60 @@ def test_map_text_and_svg(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     svg = out.read_text()
     assert svg.startswith("<svg") and 'class="frame"' in svg
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], status: int) -> str:
+    """The single ``vmintro: ...`` line of a failed run, checked for no traceback."""
+    assert proc.returncode == status, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("vmintro: ")
+    return line
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (["--area", "0x1"], 1, "vmintro: map: 0x1 is in no vm area"),
+        (["--area", "zz"], 1, 'vmintro: map: no symbol "zz" in current context'),
+        (["--area", "(("], 1, "vmintro: map: "),
+    ],
+)
+def test_map_bad_area_is_one_line(
+    tmp_path: Path, args: list[str], status: int, message: str
+) -> None:
+    out = tmp_path / "m.svg"
+    line = one_line_error(vmintro("map", str(DEMO), "-o", str(out), *args), status)
+    assert message in line
+    assert not out.exists()
+    assert one_line_error(vmintro("map", str(DEMO), *args), status) == line
+
+
+def test_map_unwritable_output_and_unreadable_image(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "dir" / "m.svg"
+    line = one_line_error(vmintro("map", str(DEMO), "-o", str(missing)), 2)
+    assert line == f"vmintro: {missing}: No such file or directory"
+    line = one_line_error(vmintro("map", str(tmp_path / "nothing")), 2)
+    assert "nothing.vmcore" in line
+
+
+def test_map_of_a_corrupt_vmlist_fails_as_a_command() -> None:
+    image = ROOT / "images" / "exercises" / "vmlist-cycle" / "vmlist-cycle"
+    line = one_line_error(vmintro("map", str(image)), 1)
+    assert line.startswith("vmintro: map: vmlist: cycle: ")
+    # the same status and message as the command in a session
+    session = vmintro("-c", "map", str(image))
+    assert session.returncode == 1
+    assert line == f"vmintro: {session.stderr.strip()}"
+
+
+def test_map_area_without_output_lists_the_frames() -> None:
+    proc = vmintro("map", str(DEMO), "--area", "0xc4811000")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.splitlines()
+    assert text[0].startswith("lowmem   c0000000-")
+    start = text.index("VIRTUAL   PFN       PHYSICAL  ZONE")
+    assert text[start - 1].startswith("vmalloc area c4811000-")
+    first = text[start + 1].split()
+    assert first[0] == "c4811000" and first[2] == f"{int(first[1], 16) << 12:08x}"
+    assert text[-1].endswith("physically contiguous runs")

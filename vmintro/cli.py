@@ -311,4 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under ``python -m vmintro.cli`` this file runs as ``__main__``, a second copy of
+    # the module: its UsageExit would not catch the one vmintro.cli_tools raises from
+    # ``vmintro.cli``. Run the imported module's main instead.
+    from vmintro.cli import main as _main
+
+    sys.exit(_main())

@@ -89,24 +89,44 @@ def exercise_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.Arg
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from vmintro.cli import open_image
+    """Exit 0, 1 when the image cannot give what was asked (a corrupt vmlist, an
+    address in no area), 2 for an unreadable image or an output that cannot be written.
+    """
+    from vmintro.cli import UsageExit, open_image
     from vmintro.commands.argtypes import parse_address
-    from vmintro.mapview import address_space, area_frames, render_svg, render_text
+    from vmintro.errors import VmintroError
+    from vmintro.image.elf32 import atomic_output
+    from vmintro.mapview import (
+        address_space,
+        area_frames,
+        render_frames_text,
+        render_svg,
+        render_text,
+    )
 
     prog, name = open_image(args.image)
-    space = address_space(prog)
+    try:
+        space = address_space(prog)
+        frames = None if args.area is None else area_frames(prog, parse_address(prog, args.area))
+        max_mapnr = prog["max_mapnr"].value_()
+    except VmintroError as e:
+        # what a failing command of -c prints and returns (one line, status 1)
+        sys.stderr.write(f"vmintro: map: {' '.join(str(e).split())}\n")
+        return EXIT_FAILED
     if args.output is None:
         print(render_text(space))
+        if frames is not None:
+            print()
+            print(render_frames_text(frames))
         return EXIT_OK
-    frames = None
-    if args.area is not None:
-        frames = area_frames(prog, parse_address(prog, args.area))
     title = f"{Path(name).name}: {prog.osrelease}, {prog.ram_size >> 20} MiB"
-    svg = render_svg(space, frames, prog["max_mapnr"].value_(), title)
-    from vmintro.image.elf32 import atomic_output
-
-    with atomic_output(args.output) as f:
-        f.write(svg.encode())
+    svg = render_svg(space, frames, max_mapnr, title)
+    try:
+        with atomic_output(args.output) as f:
+            f.write(svg.encode())
+    except OSError as e:
+        # as vmintro generate reports its -o: a bad argument, not a failed request
+        raise UsageExit(f"{args.output}: {e.strerror}") from None
     return EXIT_OK
 
 
@@ -117,6 +137,10 @@ def map_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.Argument
     )
     p.add_argument("image", nargs="?", help="NAME or NAME.vmcore (default: the demo image)")
     p.add_argument("-o", "--output", help="write an SVG here (default: a text map on stdout)")
-    p.add_argument("--area", help="also draw the frames behind the area holding this address")
+    p.add_argument(
+        "--area",
+        metavar="ADDR",
+        help="also the frames behind the area holding this address (drawn, or listed as text)",
+    )
     p.set_defaults(func=cmd_map)
     return p

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from vmintro.arch.x86 import PAGE_SIZE
-from vmintro.mapview.layout import AddressSpace
+from vmintro.mapview.layout import AddressSpace, AreaFrames
 
-__all__ = ["render_text"]
+__all__ = ["render_frames_text", "render_text"]
 
 BAR = 48
 
@@ -47,4 +47,29 @@ def render_text(space: AddressSpace) -> str:
             )
         lines.append(line)
     lines.append("bar: A vmalloc, I ioremap, g guard page, . free")
+    return "\n".join(lines)
+
+
+def render_frames_text(frames: AreaFrames) -> str:
+    """The frames behind one area, one line per page: what ``--area`` draws, for a terminal."""
+    a = frames.area
+    pages = len(frames.pages)
+    lines = [
+        f"{a.kind} area {a.addr:08x}-{a.addr + a.size - 1:08x}: {pages} pages + guard page "
+        f"at {a.guard:08x} (vm_struct {a.vm_struct:08x})",
+        "VIRTUAL   PFN       PHYSICAL  ZONE",
+    ]
+    for va, pfn, _zone in frames.pages:
+        if pfn is None:
+            lines.append(f"{va:08x}  (not mapped)")
+            continue
+        # the zone by pfn range, as the picture shows it (frames.zones lists only
+        # the zones that have pages, so a zone index would not select the right one)
+        zone = next((n for n, first, end in frames.zones if first <= pfn < end), "-")
+        lines.append(f"{va:08x}  {pfn:<8x}  {pfn << 12:08x}  {zone}")
+    pfns = [pfn for _, pfn, _ in frames.pages if pfn is not None]
+    runs = sum(1 for i, pfn in enumerate(pfns) if i == 0 or pfn != pfns[i - 1] + 1)
+    lines.append(
+        f"{len(pfns)} frames in {runs} physically contiguous run{'' if runs == 1 else 's'}"
+    )
     return "\n".join(lines)
