@@ -134,3 +134,30 @@ def test_type_of_reads_nothing(prog, monkeypatch: pytest.MonkeyPatch) -> None:
     assert type_of(prog, "mem_map + 1").c_name == "struct page *"
     assert type_of(prog, "*mem_map").c_name == "struct page"
     assert type_of(prog, "&vmlist").c_name == "struct vm_struct **"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["nosuch", "nosuch + 1", "vmlist + nosuch", "sizeof(nosuch)", "sizeof(struct nosuch)"],
+)
+def test_type_of_fails_as_evaluation_does(prog, text: str) -> None:
+    with pytest.raises(ExprError) as evaluated:
+        evaluate(prog, text)
+    with pytest.raises(ExprError) as typed:
+        type_of(prog, text)
+    assert str(typed.value) == str(evaluated.value)
+
+
+def test_type_of_names_without_a_variable(prog) -> None:
+    # macros and untyped symbols stand for an address, as in evaluation
+    assert type_of(prog, "PAGE_SIZE").c_name == "unsigned long"
+    assert type_of(prog, "_text").c_name == "unsigned long"
+    assert type_of(prog, "sizeof(struct page)").c_name == "unsigned long"
+
+
+def test_whatis_of_an_unknown_name_is_p_s_error(prog) -> None:
+    from vmintro.commands import run
+
+    for command in ("whatis", "p"):
+        with pytest.raises(ExprError, match='^no symbol "nosuch" in current context$'):
+            run(prog, f"{command} nosuch")

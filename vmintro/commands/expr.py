@@ -444,11 +444,18 @@ def _static_type(prog: Program, node: Node) -> CType:
     if isinstance(node, Num):
         return _Evaluator(prog).literal(node.value).type_
     if isinstance(node, SizeOf):
+        # the operand's errors (an unknown name or type) are sizeof's, as in evaluation
+        if node.operand is not None:
+            _static_type(prog, node.operand)
+        elif node.type_name is not None:
+            prog.type(node.type_name)
         return prog.type("unsigned long")
     if isinstance(node, Name):
         if node.name in prog:
             return prog.variable(node.name)[1]
-        return prog.type("unsigned long")
+        # A macro or an untyped symbol stands for an address, as evaluation has it
+        # (nothing is read); any other name is evaluation's error, not an unsigned long.
+        return _Evaluator(prog).name(node.name).type_
     if isinstance(node, History):
         return _Evaluator(prog).history(node.index).type_
     if isinstance(node, Member):
