@@ -69,3 +69,65 @@ def test_map_area_lists_the_frames_as_text(prog: Program) -> None:
         va, pfn, phys, zone = row.split()
         assert prog.translate(int(va, 16)) == int(phys, 16) == int(pfn, 16) << 12
         assert zone in ("DMA", "Normal")
+
+
+# -- addresses ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("vtop 0x1ffffffff", "vtop: 0x1ffffffff is beyond 32 bits: not an address"),
+        ("vtop 1ffffffff", "vtop: 0x1ffffffff is beyond 32 bits: not an address"),
+        ("vtop -1", "vtop: -0x1 is negative: not an address"),
+        ("vtop -0x10", "vtop: -0x10 is negative: not an address"),
+        ("vtop vmlist-0xffffffff", "is negative: not an address"),
+        ("vtop 0x100000000 - 1 + 1", "vtop: 0x100000000 is beyond 32 bits: not an address"),
+        ("rd -p -1", "rd: -0x1 is negative: not an address"),
+        ("rd -1", "rd: -0x1 is negative: not an address"),
+        ("rd -p 0x1ffffffff", "rd: 0x1ffffffff is beyond 32 bits: not an address"),
+        ("ptov -1", "ptov: -0x1 is negative: not an address"),
+        ("ptov 0x100000000", "ptov: 0x100000000 is beyond 32 bits: not an address"),
+        ("page 0x1ffffffff", "page: 0x1ffffffff is beyond 32 bits: not an address"),
+        ("page -P -1", "page: -0x1 is negative: not an address"),
+        ("kmem -p -1", "kmem: -0x1 is negative: not an address"),
+        ("kmem -v 0x1ffffffff", "kmem: 0x1ffffffff is beyond 32 bits: not an address"),
+        ("vmlist -1", "vmlist: -0x1 is negative: not an address"),
+        ("struct vm_struct -1", "struct: -0x1 is negative: not an address"),
+        ("sym 0x1ffffffff", "sym: 0x1ffffffff is beyond 32 bits: not an address"),
+        ("list -1", "list: -0x1 is negative: not an address"),
+        ("map --area 0x1ffffffff", "map: 0x1ffffffff is beyond 32 bits: not an address"),
+    ],
+)
+def test_addresses_beyond_32_bits_or_negative(prog: Program, line: str, message: str) -> None:
+    assert message in error_line(prog, line)
+
+
+def test_negative_numbers_beside_numeric_options(prog: Program) -> None:
+    # rd's -8 ... -64 stay options; another negative number is a bad argument
+    status, out, _ = run(prog, "rd -8 vmlist")
+    assert status == 0 and out.startswith("c")
+    assert error_line(prog, "rd vmlist -1") == "rd: bad count -1"
+
+
+def test_physical_addresses_under_pae_have_36_bits() -> None:
+    from types import SimpleNamespace
+
+    from vmintro.commands.argtypes import check_address
+    from vmintro.commands.expr import ExprError
+
+    pae = SimpleNamespace(pae=True)
+    assert check_address(pae, 0xF_FFFF_F000, physical=True) == 0xF_FFFF_F000  # type: ignore[arg-type]
+    with pytest.raises(ExprError, match="beyond 36 bits"):
+        check_address(pae, 1 << 36, physical=True)  # type: ignore[arg-type]
+    with pytest.raises(ExprError, match="beyond 32 bits"):
+        check_address(pae, 1 << 32)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("address", "physical"), [(0xC0000000, False), (0xC4811000, False), (0x1000, True)]
+)
+def test_a_negative_read_size_is_refused(prog: Program, address: int, physical: bool) -> None:
+    with pytest.raises(ValueError, match="negative read size -1"):
+        prog.read(address, -1, physical=physical)
+    assert prog.read(address, 0, physical=physical) == b""

@@ -175,7 +175,11 @@ class Program:
         """``size`` bytes at ``address``.
 
         :raises FaultError: at the first address that cannot be read.
+        :raises ValueError: for a negative ``size`` (a length computed wrongly, which
+            would otherwise read nothing and pass unnoticed).
         """
+        if size < 0:
+            raise ValueError(f"negative read size {size}")
         if physical:
             return self.backend.read_phys(address, size)
         pages = self._pages

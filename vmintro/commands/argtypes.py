@@ -11,6 +11,10 @@ order of preference:
 * any other expression (:mod:`vmintro.commands.expr`): a pointer or integer
   gives its value, a struct or array its address (``struct vm_struct *vmlist``).
 
+Whatever its form, the value must be an address: not negative, and within 32
+bits (36 for a physical address under PAE). Anything else is refused rather
+than wrapped, which would silently name another address.
+
 A *count* or a *number* is C notation: decimal, or hex with ``0x``.
 """
 
@@ -26,17 +30,34 @@ from vmintro.types.model import Array, Struct, strip_typedefs
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["parse_address", "parse_number", "split_count"]
+__all__ = ["check_address", "parse_address", "parse_number", "split_count"]
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _SYMBOL_OFFSET = re.compile(r"([A-Za-z_]\w*)\s*(?:([+-])\s*(0[xX][0-9a-fA-F]+|\d+))?")
-_MASK = 0xFFFFFFFF
+VIRTUAL_BITS = 32
+PAE_PHYSICAL_BITS = 36  # PAE page-table entries hold 36-bit frame addresses
 
 
-def parse_address(prog: Program, text: str) -> int:
-    """The address ``text`` stands for (see the module docstring).
+def check_address(prog: Program, value: int, physical: bool = False) -> int:
+    """``value`` when it can be an address: not negative, and within 32 bits (36 for
+    a physical address under PAE). Wrapping it would walk some other address.
 
-    :raises ExprError: when it is not a symbol, a number or a valid expression.
+    :raises ExprError: naming the value otherwise.
+    """
+    if value < 0:
+        raise ExprError(f"{value:#x} is negative: not an address")
+    bits = PAE_PHYSICAL_BITS if physical and prog.pae else VIRTUAL_BITS
+    if value >= 1 << bits:
+        raise ExprError(f"{value:#x} is beyond {bits} bits: not an address")
+    return value
+
+
+def parse_address(prog: Program, text: str, physical: bool = False) -> int:
+    """The address ``text`` stands for (see the module docstring); ``physical``
+    allows the wider physical addresses of PAE.
+
+    :raises ExprError: when it is not a symbol, a number or a valid expression, or
+        when its value cannot be an address (see :func:`check_address`).
     """
     text = text.strip()
     if not text:
@@ -49,16 +70,16 @@ def parse_address(prog: Program, text: str) -> int:
             pass
         else:
             offset = int(m.group(3), 0) if m.group(3) else 0
-            return (base - offset if m.group(2) == "-" else base + offset) & _MASK
+            return check_address(prog, base - offset if m.group(2) == "-" else base + offset)
     if _HEX.fullmatch(text):
-        return int(text, 16)
+        return check_address(prog, int(text, 16), physical)
     value = evaluate(prog, text)
     t = strip_typedefs(value.type_)
     if isinstance(t, (Struct, Array)):
         if value.address_ is None:
             raise ExprError(f"'{text}' has no address")
         return value.address_
-    return int(value) & _MASK
+    return check_address(prog, int(value), physical)
 
 
 def parse_number(prog: Program, text: str) -> int:

@@ -11,6 +11,7 @@ import argparse
 import difflib
 import importlib
 import inspect
+import re
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,8 +66,20 @@ def arg(*flags: str, **options: Any) -> Arg:
     return Arg(flags, options)
 
 
+_NEGATIVE_NUMBER = re.compile(r"-(?:0[xX][0-9a-fA-F]+|\d+)")
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser that raises :class:`UsageError` instead of exiting."""
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        # argparse reads "-1" as an option once a command has options that look like
+        # negative numbers (rd's -8, -32), and "-0x10" always: "rd -p -1" then said
+        # "the following arguments are required". A negative number that is not one of
+        # the command's options is an argument, which the command reports as bad.
+        if _NEGATIVE_NUMBER.fullmatch(arg_string) and arg_string not in self._option_string_actions:
+            return None
+        return super()._parse_optional(arg_string)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")

@@ -7,7 +7,7 @@ import re
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT
-from vmintro.commands.argtypes import parse_address, parse_number, split_count
+from vmintro.commands.argtypes import check_address, parse_address, parse_number, split_count
 from vmintro.commands.builtin._pages import page_table
 from vmintro.commands.registry import CommandError, arg, command
 from vmintro.commands.result import Table
@@ -42,8 +42,8 @@ def page_pfn(prog: Program, text: str, physical: bool) -> int:
         value = int(text, 0)
         if value < PAGE_OFFSET:
             return value
-        return resolve_pfn(prog, value)
-    return resolve_pfn(prog, parse_address(prog, text), physical)
+        return resolve_pfn(prog, check_address(prog, value))
+    return resolve_pfn(prog, parse_address(prog, text, physical), physical)
 
 
 @command(

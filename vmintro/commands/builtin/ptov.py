@@ -35,7 +35,7 @@ def ptov(prog: Program, args: argparse.Namespace) -> Table:
     """The kernel virtual address of a physical address: PAGE_OFFSET + paddr
     below high_memory; above it (HIGHMEM), the page's current kmap, if any.
     """
-    paddr = parse_address(prog, " ".join(args.address))
+    paddr = parse_address(prog, " ".join(args.address), physical=True)
     virtual = ptov_address(prog, paddr)
     return Table(
         [

@@ -91,7 +91,7 @@ def rd(prog: Program, args: argparse.Namespace) -> Table:
     string at ADDR (at most COUNT bytes, 4096 by default).
     """
     text, count_text = split_count(args.address)
-    address = parse_address(prog, text)
+    address = parse_address(prog, text, physical=args.physical)
     count = parse_number(prog, count_text) if count_text else None
     if count is not None and count < 1:
         raise CommandError(f"rd: bad count {count}")
