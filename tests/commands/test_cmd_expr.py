@@ -161,3 +161,25 @@ def test_whatis_of_an_unknown_name_is_p_s_error(prog) -> None:
     for command in ("whatis", "p"):
         with pytest.raises(ExprError, match='^no symbol "nosuch" in current context$'):
             run(prog, f"{command} nosuch")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * 1000 + "1" + ")" * 1000,
+        "-" * 1000 + "1",
+        "(unsigned long)" * 1000 + "1",
+        "mem_map[" * 500 + "0" + "]" * 500,
+        "+".join(["1"] * 5000),
+        "vmlist" + "->next" * 5000,
+    ],
+)
+def test_deep_nesting_is_one_line(prog, text: str) -> None:
+    for compute in (evaluate, type_of):
+        with pytest.raises(ExprError, match="^expression too deeply nested$"):
+            compute(prog, text)
+
+
+def test_nesting_a_person_writes_still_parses(prog) -> None:
+    assert int(evaluate(prog, "(" * 30 + "1" + ")" * 30)) == 1
+    assert int(evaluate(prog, "+".join(["1"] * 150))) == 150

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
@@ -155,12 +155,22 @@ _LEVELS: tuple[tuple[str, ...], ...] = (
 )
 
 
+# Parsing and evaluation recurse. Each level of parentheses costs the parser about
+# ten Python frames and each level of the tree one or two to evaluate, so both are
+# bounded well inside Python's recursion limit: past them, a one-line error rather
+# than a RecursionError. No expression a person types comes near either.
+MAX_NESTING = 40
+MAX_TREE_DEPTH = 200
+_TOO_DEEP = "expression too deeply nested"
+
+
 class _Parser:
     def __init__(self, text: str, is_type_name: Callable[[str], bool]) -> None:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
         self.is_type_name = is_type_name
+        self.nesting = 0
 
     @property
     def tok(self) -> Token:
@@ -192,6 +202,8 @@ class _Parser:
         node = self.binary(0)
         if self.tok.kind != "end":
             raise self.error("syntax error")
+        if _depth(node) > MAX_TREE_DEPTH:  # a long chain: a + b + ..., a->b->...
+            raise ExprError(_TOO_DEEP)
         return node
 
     def binary(self, level: int) -> Node:
@@ -219,6 +231,17 @@ class _Parser:
         return " ".join(words) + (" " + "*" * stars if stars else "")
 
     def unary(self) -> Node:
+        # every recursion of the grammar (parentheses, unary operators, casts,
+        # subscripts) passes here
+        self.nesting += 1
+        try:
+            if self.nesting > MAX_NESTING:
+                raise ExprError(_TOO_DEEP)
+            return self._unary()
+        finally:
+            self.nesting -= 1
+
+    def _unary(self) -> Node:
         tok = self.tok
         if tok.kind == "op" and tok.text in ("-", "+", "~", "*", "&"):
             self.next()
@@ -266,6 +289,20 @@ class _Parser:
             return node
         self.i -= 1
         raise self.error("expected a value")
+
+
+def _depth(node: Node) -> int:
+    """The depth of the tree under ``node``, counted without recursing."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for f in fields(current):  # type: ignore[arg-type]
+            child = getattr(current, f.name)
+            if isinstance(child, Node):
+                stack.append((child, depth + 1))
+    return deepest
 
 
 def _is_octal(text: str) -> bool:
