@@ -183,3 +183,50 @@ def test_exercise_rebuilds_identically(tmp_path: Path, name: str) -> None:
     out = build_exercise(ex, tmp_path)
     for f in sorted(p.name for p in (ROOT / name).iterdir()):
         assert (out / f).read_bytes() == (ROOT / name / f).read_bytes(), f
+
+
+def test_build_help_builds_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "vmintro.exercises.build", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: python -m vmintro.exercises.build [-h] [DIR]")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_build_directory_defaults_to_the_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vmintro.exercises import build
+    from vmintro.exercises.location import CHECKOUT_DIR
+
+    roots: list[Path] = []
+    monkeypatch.setattr(build, "build_all", lambda root: roots.append(root) or [root / "x"])
+    monkeypatch.chdir(tmp_path)  # not relative to where it runs
+    assert build.main([]) == 0
+    assert build.main(["elsewhere"]) == 0
+    assert roots == [CHECKOUT_DIR, Path("elsewhere")]
+    assert CHECKOUT_DIR == Path(build.__file__).resolve().parents[2] / "images" / "exercises"
+    with pytest.raises(SystemExit) as info:
+        build.main(["--nope"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == "vmintro: unrecognized arguments: --nope\n"
+
+
+def test_build_into_an_unwritable_directory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vmintro.exercises import build
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert build.main([str(blocker / "exercises")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"vmintro: {blocker}")

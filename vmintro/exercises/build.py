@@ -1,24 +1,27 @@
 """Building the exercise directories: image, README and salted answer.
 
-    python -m vmintro.exercises.build [DIR]
+    python -m vmintro.exercises.build [DIR]    (default: the checkout's images/exercises)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import secrets
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from vmintro.exercises.catalog import EXERCISES, Exercise
+from vmintro.exercises.location import CHECKOUT_DIR
 from vmintro.exercises.verify import ANSWER_FILE, answer_record
 from vmintro.generate import generate
 from vmintro.image.elf32 import atomic_output
 from vmintro.scenario.loader import parse_scenario
 
-__all__ = ["build_all", "build_exercise"]
+__all__ = ["build_all", "build_exercise", "main"]
 
 DEFAULT_MACHINE = {"ram": 16 << 20, "seed": 2}
 
@@ -77,7 +80,35 @@ def build_all(root: Path) -> list[Path]:
     return [build_exercise(ex, root) for ex in EXERCISES]
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"vmintro: {message}\n")  # one line, exit 2, as the vmintro command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build every exercise into DIR and print each directory; 2 when DIR cannot be written."""
+    parser = _Parser(
+        prog="python -m vmintro.exercises.build",
+        description="build the exercise directories (image, README, salted answer); "
+        "an existing answer's salt is kept, so a rebuild gives the same files",
+    )
+    parser.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=CHECKOUT_DIR,
+        metavar="DIR",
+        help=f"where to build them (default: {CHECKOUT_DIR})",
+    )
+    args = parser.parse_args(argv)
+    try:
+        for path in build_all(args.dir):
+            print(path)
+    except OSError as e:
+        sys.stderr.write(f"vmintro: {e.filename or args.dir}: {e.strerror}\n")
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("images/exercises")
-    for path in build_all(target):
-        print(path)
+    sys.exit(main())

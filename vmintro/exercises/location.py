@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["exercises_root"]
+__all__ = ["CHECKOUT_DIR", "exercises_root"]
 
-_CHECKOUT = Path(__file__).resolve().parent.parent.parent / "images" / "exercises"
+# images/exercises of the checkout this package runs from (absent when installed alone)
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent.parent / "images" / "exercises"
 
 
 def exercises_root() -> Path:
@@ -14,8 +15,8 @@ def exercises_root() -> Path:
 
     Built in the cache, each exercise gets a fresh salt; its answer is the same.
     """
-    if _CHECKOUT.is_dir():
-        return _CHECKOUT
+    if CHECKOUT_DIR.is_dir():
+        return CHECKOUT_DIR
     from vmintro._version import __version__
     from vmintro.demo import cache_dir
     from vmintro.exercises.build import build_all
