@@ -43,7 +43,8 @@ def swap_map_in_use(prog: Program, info: Object) -> int:
     entries = info.max.value_()
     if not entries or not info.swap_map.value_():
         return 0
-    counts = array("H", prog.read(info.swap_map.value_(), 2 * entries))
+    size = prog.type("unsigned short").size  # a swap_map entry, as the image's types say
+    counts = array("H", prog.read(info.swap_map.value_(), size * entries))
     if sys.byteorder != "little":  # the image is i386: little-endian
         counts.byteswap()
     return entries - counts.count(0) - counts.count(SWAP_MAP_BAD)

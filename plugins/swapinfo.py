@@ -39,12 +39,17 @@ def swap_flag_names(flags: int) -> list[str]:
     return names
 
 
+def _map_entry_size(prog: Program) -> int:
+    """``sizeof(unsigned short)``, a swap_map entry, as the image's types say."""
+    return prog.type("unsigned short").size
+
+
 def map_counts(prog: Program, info: Object) -> tuple[int, int]:
     """(slots in use, slots marked SWAP_MAP_BAD) of ``info->swap_map``."""
     entries = info.max.value_()
     if not entries or not info.swap_map.value_():
         return 0, 0
-    counts = array("H", prog.read(info.swap_map.value_(), 2 * entries))
+    counts = array("H", prog.read(info.swap_map.value_(), _map_entry_size(prog) * entries))
     if sys.byteorder != "little":  # the image is i386: little-endian
         counts.byteswap()
     bad = counts.count(SWAP_MAP_BAD)
@@ -79,7 +84,7 @@ def swap_rows(prog: Program) -> Iterator[Row]:
             bad=bad,
             next=info.next.value_(),
             swap_map=swap_map,
-            map_size=2 * info.max.value_(),
+            map_size=_map_entry_size(prog) * info.max.value_(),
             area=area.addr.value_() if area is not None else None,
             area_size=area.size.value_() if area is not None else None,
         )

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import vmintro
 from vmintro.commands import run
+from vmintro.commands.discovery import MODULE_PREFIX
 from vmintro.commands.render import part_to_json, render_text
 from vmintro.program import Program
 
@@ -112,6 +115,37 @@ class Image:
     def log_kb(self, pattern: str) -> list[int]:
         """Every ``NNNk`` that ``pattern`` (a regex with one group) finds in the printk log."""
         return [int(m.group(1)) for line in self.truth["log"] for m in re.finditer(pattern, line)]
+
+
+def plugin_module(name: str) -> ModuleType:
+    """The module of shipped plugin ``name``, as discovery imported it."""
+    return sys.modules[MODULE_PREFIX + name]
+
+
+class WideShorts:
+    """``prog`` as a machine whose ``unsigned short`` has 4 bytes would describe it.
+
+    Reads are recorded and answered with zeros (4-byte entries would run past a
+    2-byte swap_map): a plugin that takes sizes from the program's types asks
+    for twice the bytes, one that assumes 2 does not.
+    """
+
+    def __init__(self, prog: Program) -> None:
+        self._prog = prog
+        self.reads: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._prog, name)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._prog[name]
+
+    def type(self, name: str) -> Any:
+        return self._prog.type("unsigned int" if name == "unsigned short" else name)
+
+    def read(self, address: int, size: int, physical: bool = False) -> bytes:
+        self.reads.append(size)
+        return bytes(size)
 
 
 # A directory of plugins: one that works, one whose command fails when run, and

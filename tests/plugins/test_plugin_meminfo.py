@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pluginkit import Image
+from pluginkit import Image, WideShorts, plugin_module
 
 
 def fields(image: Image) -> dict[str, int]:
@@ -74,3 +74,10 @@ def test_vmalloc_lines_follow_2_6(image: Image) -> None:
     total, used, chunk = vmalloc_expected(image.truth)
     got = fields(image)
     assert (got["VmallocTotal"], got["VmallocUsed"], got["VmallocChunk"]) == (total, used, chunk)
+
+
+def test_swap_map_entry_size_comes_from_the_types(demo: Image) -> None:
+    info = demo.prog["swap_info"][0]
+    wide = WideShorts(demo.prog)
+    plugin_module("meminfo").swap_map_in_use(wide, info)
+    assert wide.reads == [4 * info.max.value_()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pluginkit import Image
+from pluginkit import Image, WideShorts, plugin_module
 
 PAGE = 4096
 
@@ -67,3 +67,10 @@ def test_text_layout(demo: Image) -> None:
         "c4800000", "65534", "c4800000", "69632",
     ]  # fmt: skip
     assert lines[-1].startswith("swap_list: head 0, next 0")
+
+
+def test_swap_map_entry_size_comes_from_the_types(demo: Image) -> None:
+    wide = WideShorts(demo.prog)
+    [row] = plugin_module("swapinfo").swap_rows(wide)
+    assert row["map_size"] == 4 * row["max"]
+    assert wide.reads == [4 * row["max"]]
