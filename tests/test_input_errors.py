@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import io
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -131,3 +134,49 @@ def test_a_negative_read_size_is_refused(prog: Program, address: int, physical: 
     with pytest.raises(ValueError, match="negative read size -1"):
         prog.read(address, -1, physical=physical)
     assert prog.read(address, 0, physical=physical) == b""
+
+
+# -- a command's own bugs ----------------------------------------------------------------
+
+
+@pytest.fixture
+def raiser() -> Iterator[None]:
+    """A command ``raiser KIND`` that raises an exception of the kind named."""
+    from vmintro.commands.registry import CommandError, arg, command, unregister
+
+    errors: dict[str, Exception] = {
+        "key": KeyError("k"),
+        "index": IndexError("list index out of range"),
+        "lookup": LookupError("no such thing"),
+        "value": ValueError("bad\nvalue"),
+        "command": CommandError("cannot do that"),
+    }
+
+    @command("raiser", help="raise", args=[arg("kind")])
+    def _raiser(prog: Program, args: argparse.Namespace) -> None:
+        raise errors[args.kind]
+
+    yield
+    unregister("raiser")
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("key", "raiser: internal error: KeyError: 'k'"),
+        ("index", "raiser: internal error: IndexError: list index out of range"),
+        ("lookup", "raiser: internal error: LookupError: no such thing"),
+        ("value", "raiser: internal error: ValueError: bad value"),
+        ("command", "raiser: cannot do that"),
+    ],
+)
+def test_unexpected_exceptions_are_internal_errors(
+    prog: Program, raiser: None, kind: str, message: str
+) -> None:
+    assert error_line(prog, f"raiser {kind}") == message
+    # and the JSON document carries the same line
+    out, err = io.StringIO(), io.StringIO()
+    runner = Runner(prog, out=out, err=err, json=True)
+    runner.run_line(f"raiser {kind}")
+    assert runner.status == 1
+    assert json.loads(out.getvalue())["error"] == message

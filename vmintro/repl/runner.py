@@ -35,9 +35,15 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def error_message(command: str, error: BaseException) -> str:
-    """One line for a failed command: ``vtop: read of 0x...: page not present``."""
-    if isinstance(error, (VmintroError, LookupError)):
-        text = str(error.args[0]) if type(error) is KeyError else str(error)
+    """One line for a failed command: ``vtop: read of 0x...: page not present``.
+
+    vmintro's own errors (:class:`VmintroError`, :class:`CommandError` among them)
+    are the message alone; anything else a command raises (a KeyError, an
+    IndexError, ...) is a bug in it: ``internal error: KeyError: 'k'``, as README
+    promises, so that it is not mistaken for an answer about the kernel.
+    """
+    if isinstance(error, VmintroError):
+        text = str(error)
     else:
         text = f"internal error: {type(error).__name__}: {error}"
     text = " ".join(text.split())  # one line, whatever the message held
