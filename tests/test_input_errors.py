@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,3 +182,33 @@ def test_unexpected_exceptions_are_internal_errors(
     runner.run_line(f"raiser {kind}")
     assert runner.status == 1
     assert json.loads(out.getvalue())["error"] == message
+
+
+# -- pipes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        ("vmlist | cat > /dev/null", 0),
+        ("vmlist | exit 3", 1),
+        ("vmlist | grep no-such-line", 1),  # as the shell: grep found nothing
+        ("vmlist --json | false", 1),
+        ("rd vmlist | head -c 1 > /dev/null", 0),
+    ],
+)
+def test_the_pipe_s_status_is_the_command_s(prog: Program, line: str, status: int) -> None:
+    got, _, err = run(prog, line)
+    assert (got, err) == (status, "")
+
+
+def test_a_pipe_to_a_missing_command_fails_with_c() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "vmintro.cli", "-c", "vmlist | nonexistcmd; sym vmlist", str(DEMO)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "nonexistcmd" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout.endswith("(B) vmlist\n")  # the next command still ran

@@ -11,7 +11,7 @@ from typing import Protocol, TextIO
 from vmintro.repl.lines import CommandLine
 from vmintro.repl.pager import Pager, StopOutput
 
-__all__ = ["Sink", "open_sink"]
+__all__ = ["Sink", "open_sink", "pipe_status"]
 
 
 class Sink(Protocol):
@@ -48,6 +48,7 @@ class _Pipe:
             text=True,
         )
         self.captured = target is None
+        self.returncode: int | None = None  # the shell's, once closed
 
     def write_line(self, line: str) -> None:
         try:
@@ -63,7 +64,16 @@ class _Pipe:
         if self.captured:
             assert self.proc.stdout is not None
             self.out.write(self.proc.stdout.read())
-        return self.proc.wait()
+        self.returncode = self.proc.wait()
+        return self.returncode
+
+
+def pipe_status(sink: Sink) -> int:
+    """The exit status of the shell command a closed sink piped into; 0 for other sinks.
+
+    A shell pipeline's status is its last command's: ``vmlist | nosuchcmd`` failed.
+    """
+    return (sink.returncode or 0) if isinstance(sink, _Pipe) else 0
 
 
 @contextlib.contextmanager

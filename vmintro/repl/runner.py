@@ -22,7 +22,7 @@ from vmintro.commands.render import json_document, json_line, part_to_json, rend
 from vmintro.commands.settings import settings
 from vmintro.errors import VmintroError
 from vmintro.repl.lines import CommandLine, parse_command, split_commands
-from vmintro.repl.output import open_sink
+from vmintro.repl.output import open_sink, pipe_status
 from vmintro.repl.pager import StopOutput
 
 if TYPE_CHECKING:
@@ -140,7 +140,8 @@ class Runner:
         except OSError as e:
             return self._fail(f"vmintro: {line.redirect or line.pipe}: {e.strerror}", EXIT_FAILED)
         if error is None:
-            return EXIT_OK
+            # the shell has said why on stderr ("nosuchcmd: not found"); only the status is ours
+            return EXIT_OK if pipe_status(sink) == 0 else self._fail_quietly()
         if self.debug:
             traceback.print_exception(error, file=self.err)
         status = EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED
