@@ -30,6 +30,9 @@ with ``time.perf_counter``:
    ``for_each_vm_area`` against drgn's ``while node: ...; node = node.next``.
 4. Resident memory of the vmintro process after all of the above
    (``VmRSS`` and the peak ``VmHWM`` of ``/proc/self/status``).
+5. One small physical read from the core: ``CoreFile.read_phys(paddr, 4)`` at
+   a stored frame in the middle of the ``areas`` core, per call (best of
+   ``--repeat`` runs of 20,000 calls).
 
 The three libraries must agree: the physical addresses (volatility3), the
 bytes read (drgn) and the area lists are compared before anything is printed.
@@ -46,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,6 +81,8 @@ TARGET_VOLATILITY = 5.0
 TARGET_DRGN = 1.5
 TARGET_BULK = 20e6
 TARGET_RSS_MIB = 100.0
+TARGET_READ_PHYS_US = 1.5
+READ_PHYS_CALLS = 20_000
 
 
 # -- images ----------------------------------------------------------------------------
@@ -208,6 +214,13 @@ def worker_vmintro(args: argparse.Namespace) -> dict[str, Any]:
     )
     out["rss_read_kib"] = status_kib("VmRSS")
     out["rss_read_file_kib"] = status_kib("RssFile")
+
+    core = prog.backend.core
+    paddr = core.segments[len(core.segments) // 2][0] + 16
+    runs = timeit.repeat(
+        lambda: core.read_phys(paddr, 4), number=READ_PHYS_CALLS, repeat=max(1, args.repeat)
+    )
+    out["read_phys_s"] = min(runs) / READ_PHYS_CALLS
     return out
 
 
@@ -403,6 +416,15 @@ def report(r: dict[str, dict[str, Any]], n_areas: int, images: dict[str, Path]) 
         f"{vmi['rss_read_kib'] / 1024:6.1f} MiB",
     )
     row("     of which core pages mapped (RssFile)", f"{vmi['rss_read_file_kib'] / 1024:6.1f} MiB")
+
+    per_read = vmi["read_phys_s"] * 1e6
+    row("5. one small physical read from the core", "per call")
+    check(
+        "   CoreFile.read_phys(paddr, 4)",
+        f"{per_read * 1e3:6.0f} ns",
+        f"<= {TARGET_READ_PHYS_US} us",
+        per_read <= TARGET_READ_PHYS_US,
+    )
 
     width = max(len(w) for w, *_ in rows)
     print()

@@ -9,10 +9,7 @@ any walker, is the oracle tests compare translations against.
 
 from __future__ import annotations
 
-import os
-
 import construct as cs
-import pytest
 
 from vmintro.backend import MemoryBackend, variables_from
 from vmintro.program import Program
@@ -32,13 +29,6 @@ DATA_PHYS = 0x00300000  # globals
 TABLES_PHYS = 0x00400000  # page-table pages, bump-allocated
 SLAB_PHYS = 0x00500000  # vm_structs, 32 bytes apart (size-32)
 MEM_MAP_PHYS = 0x01000000
-
-
-def oracle_missing(what: str) -> None:
-    """Skip a test whose outside oracle is absent, or fail when CI requires oracles."""
-    if os.environ.get("VMINTRO_REQUIRE_ORACLES"):
-        pytest.fail(f"{what} is required (VMINTRO_REQUIRE_ORACLES is set)")
-    pytest.skip(f"{what} is not available")
 
 
 class FakeKernel:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fake_kernel import oracle_missing
+from oracles import import_oracle
 
 import vmintro
 from vmintro.arch.x86 import PAGE_KERNEL, PAGE_OFFSET, PKMAP_BASE, MachineConfig
@@ -390,10 +390,7 @@ def test_list_walk_is_bounded(tmp_path: Path) -> None:
 
 def volatility_layer(base: Path, prog: Program) -> tuple[Any, type[Exception], type[Exception]]:
     """volatility3's Intel (or IntelPAE) layer over the PT_LOAD segments of ``base``.vmcore."""
-    try:
-        import volatility3  # noqa: F401
-    except ImportError:
-        oracle_missing("volatility3")
+    import_oracle("volatility3")
     from vmintro.interop.volatility import volatility_layer as layer
 
     return layer(f"{base}.vmcore", prog.swapper_pg_dir, prog.pae)

@@ -19,7 +19,7 @@ def drgn_view(base: Path) -> dict:
     return drgn_child_json("drgn_dump.py", base)
 
 
-@pytest.mark.parametrize("name", ["demo", "pae"])
+@pytest.mark.parametrize("name", ["demo", "highmem", "pae"])
 def test_drgn_agrees_on_vmlist_and_vmalloc_pages(
     drgn_available: bool, image_set: dict[str, Path], name: str
 ) -> None:
@@ -33,7 +33,7 @@ def test_drgn_agrees_on_vmlist_and_vmalloc_pages(
         (a.value_(), a.flags.value_(), a.addr.value_(), a.size.value_(), a.next.value_())
         for a in ours
     ] == [(d["vm_struct"], d["flags"], d["addr"], d["size"], d["next"]) for d in view["areas"]]
-    compared = 0
+    compared = compared_high = 0
     for area, theirs in zip(ours, view["areas"], strict=True):
         start = area.addr.value_()
         for i, digest in enumerate(theirs["pages"]):
@@ -52,4 +52,7 @@ def test_drgn_agrees_on_vmlist_and_vmalloc_pages(
                 continue
             assert hashlib.sha1(data).hexdigest() == digest, f"{va:#x} differs"
             compared += 1
+            compared_high += prog.translate(va) >= 896 << 20
     assert compared > 50
+    if name == "highmem":  # 1 GiB: pages in frames above 896 MiB, in HighMem
+        assert compared_high > 10

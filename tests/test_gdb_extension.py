@@ -19,7 +19,6 @@ from vmintro.commands.discovery import load_plugins
 from vmintro.commands.registry import commands
 from vmintro.gdb_backend import core_file_from_info_target
 from vmintro.gdb_script import ensure_dependencies
-from vmintro.generate import generate
 from vmintro.helpers import for_each_vm_area, vmalloc_to_page, vmalloc_to_pfn
 from vmintro.program import Program
 
@@ -213,11 +212,9 @@ def test_convenience_functions_agree_with_translate(
 
 
 @pytest.fixture(scope="module")
-def highmem_1g(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def highmem_1g(image_set: dict[str, Path]) -> Path:
     """1 GiB with HIGHMEM: vmalloc pages in frames above 896 MiB, stored with p_vaddr 0."""
-    base = tmp_path_factory.mktemp("hm") / "hm1g"
-    generate(base, "demo", {"highmem": True, "ram": 1 << 30})
-    return base
+    return image_set["highmem"]
 
 
 def test_highmem_frames_inside_gdb(gdb: str, loader: Path, highmem_1g: Path) -> None:

@@ -12,6 +12,8 @@ import vmintro
 from vmintro.helpers import for_each_vm_area
 from vmintro.ptype import ptype
 
+HIGHMEM_START = 896 << 20  # the end of the direct map: frames above it are HighMem
+
 
 def run_gdb(gdb: str, base: Path, commands: list[str]) -> list[str]:
     """Each command's standard output, in order (a marker line separates them)."""
@@ -30,7 +32,15 @@ def test_gdb_agrees_with_vmintro(gdb: str, image_set: dict[str, Path], name: str
     prog = vmintro.open(f"{base}.vmcore")
     areas = list(for_each_vm_area(prog))
     first = areas[0]
-    pfns = [5, 300, 4096, 8000, prog["max_mapnr"].value_() - 1]
+    max_mapnr = prog["max_mapnr"].value_()
+    # frames of vmalloc pages above 896 MiB: HighMem pages, which gdb reaches only
+    # through mem_map (the core maps no virtual address to them)
+    frames = {prog.translate(a.addr.value_()) >> 12 for a in areas}
+    high = sorted(n for n in frames if HIGHMEM_START >> 12 <= n < max_mapnr)[:3]
+    if name == "highmem":
+        assert high, "the HIGHMEM image has no vmalloc page in HighMem"
+    pfns = [5, 300, 4096, 8000, *high, max_mapnr - 1]
+    assert all(0 <= n < max_mapnr for n in pfns)
     types = ["struct page", "struct vm_struct", "zone_t", "struct module", "pte_t", "pg_data_t"]
     commands = [f"ptype {t}" for t in types]
     commands += ["p *vmlist", "p vmlist->next->addr", "p vmlist->next->next->size"]
@@ -38,6 +48,10 @@ def test_gdb_agrees_with_vmintro(gdb: str, image_set: dict[str, Path], name: str
     commands += [f"p mem_map[{n}].count.counter" for n in pfns]
     commands += [f"x/4wx {first.value_():#x}", "p high_memory", "p max_mapnr"]
     commands += ["p contig_page_data.node_zones[1].free_pages"]
+    commands += [
+        "p contig_page_data.node_zones[2].size",
+        "p contig_page_data.node_zones[2].free_pages",
+    ]
     out = run_gdb(gdb, base, commands)
 
     expected = [ptype(prog.type(t)) for t in types]
@@ -53,7 +67,11 @@ def test_gdb_agrees_with_vmintro(gdb: str, image_set: dict[str, Path], name: str
     expected.append(f"{first.value_():#x}:\t" + "\t".join(f"{w:#010x}" for w in words))
     expected += [str(prog["high_memory"]), str(prog["max_mapnr"])]
     expected += [str(prog["contig_page_data"].node_zones[1].free_pages)]
+    highmem_zone = prog["contig_page_data"].node_zones[2]
+    expected += [str(highmem_zone.size), str(highmem_zone.free_pages)]
     assert out == expected
+    if name == "highmem":
+        assert highmem_zone.size.value_() == max_mapnr - (HIGHMEM_START >> 12) > 0
 
 
 def test_gdb_cannot_read_vmalloc_but_vmintro_can(gdb: str, image_set: dict[str, Path]) -> None:

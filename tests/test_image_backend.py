@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_kernel import oracle_missing
+from oracles import need_oracle
 
 import vmintro
 from vmintro.errors import FaultError
+from vmintro.generate import generate
 from vmintro.image_backend import ImageBackend, ImageError, vmlinux_beside
-
-generate = pytest.importorskip("vmintro.generate").generate
 
 CONFIGS = {
     "2level": {"ram": 64 << 20},
@@ -77,8 +76,7 @@ def test_every_vmalloc_page_translates_to_its_frame(image):
 def test_gdb_prints_the_same(image):
     base, truth, prog = image
     gdb = shutil.which("gdb")
-    if gdb is None:
-        oracle_missing("gdb")
+    need_oracle("gdb", gdb is not None)
     zone = 1 if len(truth["areas"]) else 0
     cases = {
         "*vmlist": lambda: prog["vmlist"].deref(),

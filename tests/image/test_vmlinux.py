@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
+from oracles import need_oracle
 
 from vmintro.arch.x86 import (
     EMPTY_ZERO_PAGE,
@@ -137,8 +138,7 @@ def write_core(spec: ImageSpec, path: Path) -> None:
 
 def run_gdb(files: list[Path], commands: list[str]) -> list[str]:
     """Run ``commands`` in one batch gdb; return each command's output (stripped)."""
-    if not os.access(GDB, os.X_OK):
-        pytest.skip(f"{GDB} not installed; the gdb interoperability checks need it")
+    need_oracle("gdb", os.access(GDB, os.X_OK))
     args = [GDB, "-batch", "-nx", *map(str, files)]
     for i, cmd in enumerate(commands):
         args += ["-ex", f"echo @@{i}@@\\n", "-ex", cmd]
