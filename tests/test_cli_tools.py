@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,14 @@ def test_map_area_without_output_lists_the_frames() -> None:
     first = text[start + 1].split()
     assert first[0] == "c4811000" and first[2] == f"{int(first[1], 16) << 12:08x}"
     assert text[-1].endswith("physically contiguous runs")
+
+
+def test_vmlinux_named_on_the_command_line(tmp_path: Path) -> None:
+    shutil.copy(f"{DEMO}.vmcore", tmp_path / "core.vmcore")
+    shutil.copy(f"{DEMO}.vmlinux", tmp_path / "kernel-debug")
+    named = vmintro(
+        "-c", "vmlist", str(tmp_path / "core"), "--vmlinux", str(tmp_path / "kernel-debug")
+    )
+    assert named.returncode == 0 and named.stdout == vmintro("-c", "vmlist", str(DEMO)).stdout
+    missing = vmintro("-c", "vmlist", str(tmp_path / "core"), "--vmlinux", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1

@@ -112,8 +112,11 @@ def _generate_parser() -> argparse.ArgumentParser:
 # -- opening an image ------------------------------------------------------------------
 
 
-def open_image(image: str | None) -> tuple[Program, str]:
+def open_image(image: str | None, vmlinux: str | None = None) -> tuple[Program, str]:
     """The program of ``image`` (the demo image when None) and the name to show.
+
+    ``vmlinux`` names the kernel's debug file when it is not ``NAME.vmlinux``
+    beside the core.
 
     :raises UsageExit: with ``demo.vmcore: ...`` for a missing or malformed image.
     """
@@ -127,12 +130,20 @@ def open_image(image: str | None) -> tuple[Program, str]:
     else:
         path = image
     try:
-        return vmintro.open(path), path
+        return vmintro.open(path, vmlinux), path
     except ImageError as e:
         raise UsageExit(str(e)) from None
 
 
 # -- scripted use and the REPL ---------------------------------------------------------
+
+
+def vmlinux_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--vmlinux",
+        metavar="FILE",
+        help="the kernel's vmlinux (default: NAME.vmlinux beside the core)",
+    )
 
 
 def _plugin_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -179,7 +190,7 @@ def run_stdin(prog: Program, json: bool) -> int:
 
 def cmd_session(args: argparse.Namespace) -> int:
     """The default action: ``-c``, standard input, or the REPL."""
-    prog, name = open_image(args.image)
+    prog, name = open_image(args.image, args.vmlinux)
     from vmintro.commands.discovery import load_plugins
 
     load_plugins(args.plugin_dirs)
@@ -211,7 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         source = Path(args.script).read_text(encoding="utf-8")
     except OSError as e:
         raise UsageExit(f"{args.script}: {e.strerror}") from None
-    prog, _ = open_image(image)
+    prog, _ = open_image(image, args.vmlinux)
     from vmintro.commands.discovery import load_plugins
     from vmintro.repl.namespace import python_namespace
 
@@ -258,6 +269,7 @@ def _session_parser(prog: str = "vmintro") -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no banner")
     _plugin_dir_option(parser)
     parser.add_argument("image", nargs="?", help="NAME or NAME.vmcore (default: the demo image)")
+    vmlinux_option(parser)
     parser.set_defaults(func=cmd_session)
     return parser
 
@@ -268,6 +280,7 @@ def _run_parser() -> argparse.ArgumentParser:
         description="run a Python script with prog and the helpers in scope",
     )
     parser.add_argument("-i", "--image", help="the image (else the first argument if it is one)")
+    vmlinux_option(parser)
     _plugin_dir_option(parser)
     parser.add_argument("script")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="[IMAGE] [--] script arguments")

@@ -104,7 +104,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         render_text,
     )
 
-    prog, name = open_image(args.image)
+    prog, name = open_image(args.image, args.vmlinux)
     try:
         space = address_space(prog)
         frames = None if args.area is None else area_frames(prog, parse_address(prog, args.area))
@@ -136,6 +136,7 @@ def map_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.Argument
         description="draw the kernel virtual address space (Figure 8.1 of Gorman's chapter 8)",
     )
     p.add_argument("image", nargs="?", help="NAME or NAME.vmcore (default: the demo image)")
+    p.add_argument("--vmlinux", metavar="FILE", help="the kernel's vmlinux, if not beside the core")
     p.add_argument("-o", "--output", help="write an SVG here (default: a text map on stdout)")
     p.add_argument(
         "--area",
