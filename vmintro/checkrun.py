@@ -47,7 +47,7 @@ def check_images(paths: Sequence[str], out: TextIO, as_json: bool = False, jobs:
                 out.write(f"{prefix}error: {r['error']}\n")
             for f in r["findings"]:
                 out.write(f"{prefix}{f['kind']}: {f['message']}\n")
-            if not r["error"] and not r["findings"] and len(paths) > 1:
+            if not r["error"] and not r["findings"]:
                 out.write(f"{prefix}clean\n")
     if any(r["error"] for r in results):
         return EXIT_UNREADABLE
