@@ -17,7 +17,6 @@ __all__ = [
     "PAGE_SHIFT",
     "PAGE_SIZE",
     "Paging",
-    "paging_for",
 ]
 
 PAGE_SHIFT = 12
@@ -143,10 +142,6 @@ class Paging:
 
     def pte_pfn(self, entry: int) -> int:
         return (entry & self.phys_mask) >> PAGE_SHIFT
-
-
-def paging_for(pae: bool) -> Paging:
-    return Paging(pae)
 
 
 def parse_size(text: str) -> int:

@@ -6,7 +6,6 @@ import weakref
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from vmintro.errors import FaultError
 from vmintro.types.flags import PAGE_FLAGS, ZONE_NAMES, ZONE_SHIFT
 
 if TYPE_CHECKING:
@@ -140,14 +139,3 @@ def page_address(page: Object) -> int:
     pfn = page_to_pfn(page)
     addr = PAGE_OFFSET + pfn * PAGE_SIZE
     return addr if addr < prog.high_memory else 0
-
-
-def read_page(prog: Program, pfn: int) -> bytes:
-    """The 4096 bytes of frame ``pfn``.
-
-    :raises FaultError: when the frame is outside RAM.
-    """
-    try:
-        return prog.read(PFN_PHYS(pfn), PAGE_SIZE, physical=True)
-    except FaultError:
-        raise

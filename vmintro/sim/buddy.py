@@ -104,9 +104,6 @@ class Buddy:
         idx = self._r(page + self.o_flags) >> ZONE_SHIFT
         return self._r(self.k.sym("zone_table") + 4 * idx)
 
-    def zone_index(self, zone: int) -> int:
-        return self.zones.index(zone)
-
     # -- allocation -----------------------------------------------------------------
 
     def rmqueue(self, zone: int, order: int) -> int | None:

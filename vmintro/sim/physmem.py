@@ -143,7 +143,3 @@ class PhysMem:
                 start = prev = pfn
         if start is not None:
             yield start, prev - start + 1
-
-    @property
-    def resident_pages(self) -> int:
-        return len(self._pages)

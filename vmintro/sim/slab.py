@@ -277,7 +277,3 @@ class Slab:
             raise KernelBug("kfree", "CHECK_PAGE: !PageSlab(page)")
         cachep = k.r32(page + k.types.offsetof("struct page", "list"))
         self.kmem_cache_free(cachep, objp)
-
-    def cache_name(self, cachep: int) -> str:
-        raw = self.k.read(cachep + self.k.types.offsetof(KC, "name"), 20)
-        return raw.split(b"\0")[0].decode()
