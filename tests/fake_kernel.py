@@ -210,8 +210,8 @@ class FakeKernel:
             pae=self.pae,
         )
 
-    def program(self) -> Program:
-        return Program(self.backend())
+    def program(self, accelerated: bool = True) -> Program:
+        return Program(self.backend(), accelerated=accelerated)
 
 
 def _plain(value: object) -> object:

@@ -30,6 +30,7 @@ import struct
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from vmintro.accel import speedups as _speedups
 from vmintro.cprint import format_object
 from vmintro.types.model import (
     Array,
@@ -429,6 +430,10 @@ class Object:
         return Object._make(self.prog_, ctype, value=value)
 
 
+if _speedups is not None:
+    _speedups.bind_object(Object)
+
+
 def _c_div(a: int, b: int) -> int:
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b >= 0) else -q
@@ -558,6 +563,10 @@ def _member_property(
     """
     if bitfield:
         return property(lambda obj: obj.member_(name))
+    if prog._speedups is not None:
+        return prog._speedups.Member(  # type: ignore[no-any-return]
+            name, prog, ctype, offset, lambda: prog.object_class(ctype), via_pointer
+        )
     cls: type[Object] | None = None  # the member's class, found on first use
 
     def child() -> type[Object]:
@@ -596,6 +605,11 @@ def _scalar_value(prog: Program, fmt: struct.Struct) -> Callable[[Object], int]:
     The generic method's scalar path with everything it looks up bound here,
     and Program.read's page-cache lookup inlined: the hot call of any walk.
     """
+    if prog._speedups is not None:
+        signed = fmt.format[-1].islower()
+        fast = prog._speedups.ScalarValue(prog._pages, prog.read, fmt.size, signed)
+        fast.__doc__ = Object.value_.__doc__
+        return fast  # type: ignore[no-any-return]
     unpack_from = fmt.unpack_from
     unpack = fmt.unpack
     size = fmt.size

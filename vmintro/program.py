@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import construct as cs
 
+from vmintro.accel import speedups
 from vmintro.arch.x86 import (
     FIXADDR_TOP,
     MAXMEM,
@@ -95,9 +96,15 @@ class Program:
     default it is on for images, whose memory never changes, and off for
     backends over live memory such as the simulator's, where a cached page
     would go stale as soon as the simulation writes to it.
+
+    ``accelerated`` (the default) uses the C forms of member access, scalar
+    reads and list walks where ``vmintro._speedups`` was built; False keeps this
+    program on their Python forms, which behave the same.
     """
 
-    def __init__(self, backend: Backend, *, cache_pages: bool | None = None) -> None:
+    def __init__(
+        self, backend: Backend, *, cache_pages: bool | None = None, accelerated: bool = True
+    ) -> None:
         self.backend = backend
         self.config: dict[str, Any] = dict(backend.config())
         self.pae = bool(self.config.get("pae", False))
@@ -138,6 +145,8 @@ class Program:
         self._object_classes: dict[CType, type] = {}
         # the classes made for this program's structs and scalars (vmintro.object)
         self._struct_classes: dict[tuple[Any, Any], type] = {}
+        # vmintro._speedups for this program's objects and walks, or None: Python forms
+        self._speedups = speedups if accelerated else None
 
     def __repr__(self) -> str:
         mode = "PAE" if self.pae else ("HIGHMEM" if self.highmem else "2-level")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vmintro.errors import CorruptionError, FaultError
+from vmintro.object import values_of
 
 if TYPE_CHECKING:
     from vmintro.program import Program
+    from vmintro.types.model import CType
 
 __all__ = ["list_for_each", "singly_linked"]
 
@@ -59,31 +61,74 @@ def list_for_each(
 
 
 def singly_linked(
-    prog: Program, first: int, next_offset: int, what: str, bound: int = DEFAULT_BOUND
-) -> Iterator[int]:
+    prog: Program,
+    first: int,
+    next_offset: int,
+    what: str,
+    bound: int = DEFAULT_BOUND,
+    as_type: CType | None = None,
+) -> Iterator[Any]:
     """Every node of a NULL-terminated list whose link sits at ``next_offset``.
 
-    A cycle, an unreadable node or more than ``bound`` nodes raise
-    :class:`CorruptionError` naming the node that holds the bad link.
+    Yields the nodes' addresses, or with ``as_type`` (a pointer type) value
+    objects of that type holding them, as ``values_of`` makes. A cycle, an
+    unreadable node or more than ``bound`` nodes raise :class:`CorruptionError`
+    naming the node that holds the bad link.
     """
+    speedups = prog._speedups
+    if speedups is None or not (0 <= first < 1 << 32 and 0 <= next_offset < 1 << 32):
+        nodes = _singly_linked(prog, first, next_offset, what, bound)
+        return nodes if as_type is None else values_of(prog, as_type, nodes)
+
+    def fail(kind: int, holder: int | None, node: int) -> None:
+        if kind == _CYCLE:
+            raise _cycle(what, holder, node)
+        if kind == _BOUND:
+            raise _too_long(what, bound, node)
+        raise _unreadable(what, holder, node)
+
+    objects = {}
+    if as_type is not None:
+        objects = {"cls": prog.object_class(as_type), "prog": prog, "ctype": as_type}
+    return speedups.NodeWalk(  # type: ignore[no-any-return]
+        first, next_offset, max(bound, 0), prog._pages, prog.read_u32, FaultError, fail, **objects
+    )
+
+
+# What NodeWalk passes to fail(), and the errors both walks raise.
+_CYCLE, _BOUND, _UNREADABLE = 0, 1, 2
+
+
+def _cycle(what: str, holder: int | None, node: int) -> CorruptionError:
+    return CorruptionError(f"{what}: cycle: node at {holder:#x} links back to {node:#x}", holder)
+
+
+def _too_long(what: str, bound: int, node: int) -> CorruptionError:
+    return CorruptionError(f"{what}: more than {bound} nodes", node)
+
+
+def _unreadable(what: str, holder: int | None, node: int) -> CorruptionError:
+    where = f"node at {holder:#x}" if holder is not None else "the list head"
+    return CorruptionError(f"{what}: {where} links to {node:#x}, which cannot be read", holder)
+
+
+def _singly_linked(
+    prog: Program, first: int, next_offset: int, what: str, bound: int
+) -> Iterator[int]:
+    """:func:`singly_linked` in Python: the definition of what ``NodeWalk`` does."""
     seen: set[int] = set()
     holder = None
     node = first
     read_u32 = prog.read_u32
     while node:
         if node in seen:
-            raise CorruptionError(
-                f"{what}: cycle: node at {holder:#x} links back to {node:#x}", holder
-            )
+            raise _cycle(what, holder, node)
         if len(seen) >= bound:
-            raise CorruptionError(f"{what}: more than {bound} nodes", node)
+            raise _too_long(what, bound, node)
         try:
             nxt = read_u32(node + next_offset)
         except FaultError:
-            where = f"node at {holder:#x}" if holder is not None else "the list head"
-            raise CorruptionError(
-                f"{what}: {where} links to {node:#x}, which cannot be read", holder
-            ) from None
+            raise _unreadable(what, holder, node) from None
         seen.add(node)
         yield node
         holder, node = node, nxt

@@ -41,14 +41,12 @@ def for_each_vm_area(prog: Program) -> Iterator[Object]:
     The walk stops with :class:`~vmintro.errors.CorruptionError` on a cycle or a
     ``next`` that cannot be read, naming the ``vm_struct`` that holds the link.
     """
-    from vmintro.object import values_of
-
     vm_type = prog.type("struct vm_struct")
     next_offset = vm_type.offsetof("next")  # type: ignore[attr-defined]
     ptr_type = prog.type("struct vm_struct *")
     first = prog["vmlist"].value_()
-    nodes = singly_linked(prog, first, next_offset, "vmlist", _MAX_AREAS)
-    yield from values_of(prog, ptr_type, nodes)  # each node a 32-bit pointer read from memory
+    # each node a 32-bit pointer read from memory: a value of the pointer type
+    yield from singly_linked(prog, first, next_offset, "vmlist", _MAX_AREAS, ptr_type)
 
 
 def is_vmalloc_addr(prog: Program, addr: int) -> bool:

@@ -1,0 +1,267 @@
+"""The C forms of member access, scalar reads and list walks (``vmintro/_speedups.c``).
+
+Each check runs the same reads through a program on the C forms and one on
+the Python forms (``Program(..., accelerated=False)``), which define what the C
+forms must do, and where it can, against bytes read and unpacked here.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import struct
+import weakref
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_kernel import PAGE, PAGE_OFFSET, SLAB_PHYS, standard
+
+from vmintro import Object
+from vmintro.accel import speedups
+from vmintro.errors import CorruptionError, FaultError
+from vmintro.helpers import for_each_vm_area, singly_linked
+from vmintro.image_backend import ImageBackend
+from vmintro.program import Program
+
+REQUIRED = bool(os.environ.get("VMINTRO_REQUIRE_SPEEDUPS"))
+needs_c = pytest.mark.skipif(
+    speedups is None and not REQUIRED, reason="vmintro._speedups was not built"
+)
+
+
+def test_extension_is_built_where_required() -> None:
+    if speedups is None and not os.environ.get("VMINTRO_PURE_PYTHON"):
+        if REQUIRED:
+            pytest.fail("VMINTRO_REQUIRE_SPEEDUPS is set but vmintro._speedups cannot be imported")
+        pytest.skip("vmintro._speedups was not built")
+    if speedups is not None:
+        prog = standard("pse")[0].program()
+        area = next(for_each_vm_area(prog))
+        assert isinstance(type(area).addr, speedups.Member)
+        assert isinstance(type(area.addr).value_, speedups.ScalarValue)
+
+
+def _pair(path: Path) -> tuple[Program, Program]:
+    return (
+        Program(ImageBackend(f"{path}.vmcore"), accelerated=True),
+        Program(ImageBackend(f"{path}.vmcore"), accelerated=False),
+    )
+
+
+def _outcome(fn: Any) -> Any:
+    """What ``fn()`` gives, or the error it raises, in a form two programs can compare."""
+    try:
+        value = fn()
+    except (FaultError, CorruptionError) as e:
+        return (type(e).__name__, str(e), getattr(e, "address", None))
+    if isinstance(value, Object):
+        return ("Object", repr(value), value.address_)
+    return value
+
+
+def _members(obj: Object, depth: int) -> list[Any]:
+    """Every member of the struct ``obj`` is or points at: repr, address and value."""
+    out = []
+    t = obj.type_
+    fields = getattr(getattr(t, "target", t), "fields", None) or getattr(t, "fields", [])
+    for f in fields:
+        if not f.name:
+            continue
+        member = getattr(obj, f.name)
+        out.append((f.name, repr(member), member.address_, _outcome(member.value_)))
+        if depth and hasattr(member.type_, "fields"):
+            out.append(_members(member, depth - 1))
+    return out
+
+
+@needs_c
+@pytest.mark.parametrize("name", ["demo", "highmem", "pae"])
+def test_vmlist_and_pages_read_the_same(image_set: dict[str, Path], name: str) -> None:
+    fast, slow = _pair(image_set[name])
+    areas = [list(for_each_vm_area(p)) for p in (fast, slow)]
+    assert [a.value_() for a in areas[0]] == [a.value_() for a in areas[1]]
+    assert len(areas[0]) > 3
+    for a, b in zip(*areas, strict=True):
+        assert _members(a, 1) == _members(b, 1)
+        assert (str(a), str(a[0])) == (str(b), str(b[0]))
+    # struct page: unsigned and signed members, nested list_heads, atomic_t
+    max_mapnr = fast["max_mapnr"].value_()
+    for pfn in random.Random(4).sample(range(max_mapnr), 40) + [0, max_mapnr - 1]:
+        assert _members(fast["mem_map"][pfn], 1) == _members(slow["mem_map"][pfn], 1)
+    zones = [p["contig_page_data"].node_zones for p in (fast, slow)]
+    for i in range(3):
+        assert _members(zones[0][i], 1) == _members(zones[1][i], 1)
+
+
+SCALARS = {
+    "char": "<b",
+    "unsigned char": "<B",
+    "short": "<h",
+    "unsigned short": "<H",
+    "int": "<i",
+    "unsigned int": "<I",
+    "long long": "<q",
+    "unsigned long long": "<Q",
+}
+
+
+@needs_c
+def test_scalar_reads_against_struct_unpack(image_set: dict[str, Path]) -> None:
+    fast, slow = _pair(image_set["demo"])
+    rng = random.Random(7)
+    vmalloc = [a.addr.value_() for a in for_each_vm_area(fast)]
+    # cached pages, the ends of a page (a read across two pages), unmapped
+    # guard pages, vmalloc pages and addresses past 4 GiB
+    addresses = [PAGE_OFFSET + rng.randrange(0, 8 << 20) for _ in range(300)]
+    addresses += [PAGE_OFFSET + 0x5000 + d for d in range(PAGE - 9, PAGE + 1)]
+    addresses += [v + d for v in vmalloc for d in (0, PAGE - 2, -1, -PAGE)]
+    addresses += [0, 0xFFFFFFFD, 1 << 32, (1 << 64) + 5]
+    # where a byte has its top bit set, each size read ending there is negative
+    high: list[int] = []
+    for page in range(PAGE_OFFSET, fast.high_memory, PAGE):
+        data = fast.read(page, PAGE)
+        high += [page + i for i in range(PAGE) if data[i] >= 0x80][:2]
+        if len(high) >= 200:
+            break
+    addresses += [h - n + 1 for h in rng.sample(high, 30) for n in (1, 2, 4, 8)]
+    negative = 0
+    for address in addresses:
+        for type_name, fmt in SCALARS.items():
+            results = [_outcome(Object(p, type_name, address=address).value_) for p in (fast, slow)]
+            assert results[0] == results[1], (hex(address), type_name)
+            if isinstance(results[0], int):
+                expected = struct.unpack(fmt, fast.read(address, struct.calcsize(fmt)))[0]
+                assert results[0] == expected
+                negative += expected < 0
+    assert negative > 50  # the sign of each size was exercised
+
+
+@needs_c
+def test_walks_of_arbitrary_memory_agree(image_set: dict[str, Path]) -> None:
+    """Memory read as a list from random places: every walk ends the same way."""
+    fast, slow = _pair(image_set["demo"])
+    rng = random.Random(11)
+    starts = [PAGE_OFFSET + rng.randrange(0, 8 << 20) & ~3 for _ in range(400)]
+    starts += [a.value_() for a in for_each_vm_area(fast)]
+    for first in starts:
+        for offset in (0, 4, 12, 0xFFE):
+            walks = []
+            for prog in (fast, slow):
+                nodes: list[int] = []
+                try:
+                    for node in singly_linked(prog, first, offset, "chain", 64):
+                        nodes.append(node)
+                    end = None
+                except CorruptionError as e:
+                    end = (str(e), e.address)
+                walks.append((nodes, end))
+            assert walks[0] == walks[1], (hex(first), offset)
+
+
+def _damaged_vmlist(accelerated: bool, damage: str) -> tuple[Program, list[int]]:
+    k, areas = standard("pse")
+    nodes = [a.vm_struct for a in areas]
+    next_at = [n - PAGE_OFFSET + 12 for n in nodes]
+    if damage == "cycle":
+        k.put(next_at[2], nodes[1], 4)
+    elif damage == "wild":
+        k.put(next_at[1], 0xDEAD0000, 4)
+    elif damage == "head":
+        k.set_var("vmlist", 0x10)
+    return k.program(accelerated), nodes
+
+
+@needs_c
+@pytest.mark.parametrize("damage", ["cycle", "wild", "head"])
+def test_broken_vmlist_gives_the_same_error(damage: str) -> None:
+    errors = []
+    for accelerated in (True, False):
+        prog, nodes = _damaged_vmlist(accelerated, damage)
+        seen = []
+        with pytest.raises(CorruptionError) as info:
+            for area in for_each_vm_area(prog):
+                seen.append(area.value_())
+        errors.append((seen, str(info.value), info.value.address))
+    assert errors[0] == errors[1]
+    seen, message, address = errors[0]
+    expected = {
+        "cycle": (nodes, f"cycle: node at {nodes[2]:#x} links back to {nodes[1]:#x}", nodes[2]),
+        "wild": (nodes[:2], f"node at {nodes[1]:#x} links to 0xdead0000", nodes[1]),
+        "head": ([], "the list head links to 0x10", None),
+    }[damage]
+    assert seen == expected[0]
+    assert expected[1] in message
+    assert address == expected[2]
+
+
+@needs_c
+def test_walk_bound_and_exhaustion() -> None:
+    prog_fast, nodes = _damaged_vmlist(True, "none")
+    prog_slow, _ = _damaged_vmlist(False, "none")
+    first = nodes[0]
+    for prog in (prog_fast, prog_slow):
+        walk = singly_linked(prog, first, 12, "vmlist", 2)
+        assert [next(walk), next(walk)] == nodes[:2]
+        with pytest.raises(CorruptionError, match="vmlist: more than 2 nodes") as info:
+            next(walk)
+        assert info.value.address == nodes[2]
+        with pytest.raises(StopIteration):  # an ended walk stays ended, as a generator does
+            next(walk)
+        assert list(singly_linked(prog, 0, 12, "vmlist")) == []
+
+
+@needs_c
+def test_descriptor_protocol() -> None:
+    k, areas = standard("pse")
+    prog = k.program()
+    area = next(for_each_vm_area(prog))
+    cls = type(area)
+    assert isinstance(cls.addr, speedups.Member) and cls.addr.name == "addr"
+    with pytest.raises(AttributeError, match="addr"):
+        area.addr = 5  # type: ignore[misc]
+    value_ = area.addr.value_  # a bound method, called later
+    assert value_() == areas[0].addr
+    assert type(area.addr).value_(area.addr) == areas[0].addr
+    assert type(area.addr).value_.__doc__ == Object.value_.__doc__
+    with pytest.raises(TypeError, match="no arguments"):
+        area.addr.value_(1)
+    with pytest.raises(TypeError, match="expected an Object"):
+        type(area.addr).value_("not an object")
+    with pytest.raises(TypeError, match="expected an Object"):
+        cls.addr.__get__(42, int)
+    # through a pointer variable (read first) and on a struct reference
+    assert prog["vmlist"].addr.value_() == areas[0].addr
+    assert area[0].addr.address_ == areas[0].vm_struct + 4
+    # a struct value has no address: member_ slices its bytes
+    assert area[0].read_().addr.value_() == areas[0].addr
+
+
+@needs_c
+def test_uninitialised_objects_raise() -> None:
+    k, _areas = standard("pse")
+    area = next(for_each_vm_area(k.program()))
+    with pytest.raises(RuntimeError, match="not initialised"):
+        speedups.Member.__new__(speedups.Member).__get__(area, None)
+    walk = speedups.NodeWalk.__new__(speedups.NodeWalk)
+    with pytest.raises(RuntimeError, match="not initialised"):
+        next(walk)
+
+
+@pytest.mark.parametrize("accelerated", [True, False])
+def test_programs_are_collected(accelerated: bool) -> None:
+    """The classes, members and walks a program makes do not keep it alive."""
+    prog = standard("pse")[0].program(accelerated)
+    for area in for_each_vm_area(prog):
+        area.addr.value_()
+    ref = weakref.ref(prog)
+    del prog, area
+    gc.collect()
+    assert ref() is None
+
+
+def test_slab_page_is_where_the_walks_read() -> None:
+    # The walks above damage links in the fake kernel's slab page: keep them honest.
+    k, areas = standard("pse")
+    assert all(SLAB_PHYS <= a.vm_struct - PAGE_OFFSET < SLAB_PHYS + PAGE for a in areas)

@@ -1,0 +1,780 @@
+/*
+ * The hot paths of a walk in C: a struct member as an attribute
+ * (``area.addr``) and a scalar's ``value_()`` (vmintro.object), and following
+ * a NULL-terminated list (vmintro.helpers.list.singly_linked).
+ *
+ * The Python modules stay the definition of what these do; they hand this module
+ * everything they need (the slot layout of Object, a member's offset and
+ * type, the program's page cache and read method) and uses the pure-Python
+ * closures instead when this module cannot be imported.  Anything off the
+ * fast path (a struct value, a pointer variable, an uncached page) is passed
+ * back to the same Python methods those closures call.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#define PAGE_SIZE 4096ULL
+#define PAGE_MASK (PAGE_SIZE - 1)
+
+/* Object's four slots, found from its member descriptors by bind_object(). */
+static PyTypeObject *object_base;
+static Py_ssize_t off_prog, off_type, off_address, off_value;
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static PyObject *str_int;     /* "_int" */
+static PyObject *str_member;  /* "member_" */
+
+static int
+check_object(PyObject *obj)
+{
+    if (object_base == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "vmintro._speedups: bind_object() was not called");
+        return -1;
+    }
+    if (!PyObject_TypeCheck(obj, object_base)) {
+        PyErr_Format(PyExc_TypeError, "expected an Object, not '%.100s'", Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+/* A slot's value, as reading it from Python would give it. */
+static PyObject *
+get_slot(PyObject *obj, Py_ssize_t off, const char *name)
+{
+    PyObject *v = SLOT(obj, off);
+    if (v == NULL)
+        PyErr_SetString(PyExc_AttributeError, name);
+    return v;
+}
+
+/* A new instance of ``cls`` with its four slots set (references are taken). */
+static PyObject *
+new_object(PyTypeObject *cls, PyObject *prog, PyObject *ctype, PyObject *address, PyObject *value)
+{
+    PyObject *obj = cls->tp_alloc(cls, 0);
+    if (obj == NULL)
+        return NULL;
+    Py_INCREF(prog);
+    SLOT(obj, off_prog) = prog;
+    Py_INCREF(ctype);
+    SLOT(obj, off_type) = ctype;
+    Py_INCREF(address);
+    SLOT(obj, off_address) = address;
+    Py_INCREF(value);
+    SLOT(obj, off_value) = value;
+    return obj;
+}
+
+static int
+slot_offset(PyObject *descr, const char *name, Py_ssize_t *out)
+{
+    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyErr_Format(PyExc_TypeError, "Object.%s is not a slot", name);
+        return -1;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+    if (m->type != T_OBJECT_EX || (m->flags & READONLY)) {
+        PyErr_Format(PyExc_TypeError, "Object.%s is not a writable object slot", name);
+        return -1;
+    }
+    *out = m->offset;
+    return 0;
+}
+
+static PyObject *
+bind_object(PyObject *module, PyObject *cls)
+{
+    static const char *names[] = {"prog_", "type_", "address_", "_value"};
+    Py_ssize_t offs[4];
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "bind_object() takes the Object class");
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        PyObject *d = PyDict_GetItemString(((PyTypeObject *)cls)->tp_dict, names[i]);
+        if (d == NULL) {
+            PyErr_Format(PyExc_TypeError, "Object has no slot %s", names[i]);
+            return NULL;
+        }
+        if (slot_offset(d, names[i], &offs[i]) < 0)
+            return NULL;
+    }
+    Py_INCREF(cls);
+    Py_XSETREF(object_base, (PyTypeObject *)cls);
+    off_prog = offs[0];
+    off_type = offs[1];
+    off_address = offs[2];
+    off_value = offs[3];
+    Py_RETURN_NONE;
+}
+
+/* -- member: ``area.addr`` ------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *name;     /* the member's name, for member_() */
+    PyObject *prog;
+    PyObject *ctype;    /* the member's type */
+    PyObject *offset;   /* int */
+    PyObject *resolve;  /* () -> the member's class, called once */
+    PyObject *cls;      /* NULL until resolved */
+    PyObject *doc;
+    int via_pointer;
+} MemberObject;
+
+static int
+member_init(MemberObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"name", "prog", "ctype", "offset", "resolve", "via_pointer", NULL};
+    PyObject *name, *prog, *ctype, *offset, *resolve;
+    int via_pointer;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "UOOO!Op", kwlist, &name, &prog, &ctype,
+                                     &PyLong_Type, &offset, &resolve, &via_pointer))
+        return -1;
+    Py_INCREF(name);
+    Py_XSETREF(self->name, name);
+    Py_INCREF(prog);
+    Py_XSETREF(self->prog, prog);
+    Py_INCREF(ctype);
+    Py_XSETREF(self->ctype, ctype);
+    Py_INCREF(offset);
+    Py_XSETREF(self->offset, offset);
+    Py_INCREF(resolve);
+    Py_XSETREF(self->resolve, resolve);
+    Py_CLEAR(self->cls);
+    self->via_pointer = via_pointer;
+    return 0;
+}
+
+static PyTypeObject *
+member_class(MemberObject *self)
+{
+    if (self->cls == NULL) {
+        PyObject *cls = PyObject_CallNoArgs(self->resolve);
+        if (cls == NULL)
+            return NULL;
+        if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, object_base)) {
+            Py_DECREF(cls);
+            PyErr_SetString(PyExc_TypeError, "a member's class must be an Object class");
+            return NULL;
+        }
+        self->cls = cls;
+    }
+    return (PyTypeObject *)self->cls;
+}
+
+static PyObject *
+member_get(MemberObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return (PyObject *)self;
+    }
+    if (check_object(obj) < 0)
+        return NULL;
+    if (self->resolve == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Member was not initialised");
+        return NULL;
+    }
+    PyObject *base;
+    if (self->via_pointer) {
+        base = get_slot(obj, off_value, "_value");
+        if (base == NULL)
+            return NULL;
+        if (base == Py_None)  /* a pointer variable: read it */
+            base = PyObject_CallMethodNoArgs(obj, str_int);
+        else
+            Py_INCREF(base);
+    }
+    else {
+        base = get_slot(obj, off_address, "address_");
+        if (base == NULL)
+            return NULL;
+        if (base == Py_None)  /* a struct value: member_() slices its bytes */
+            return PyObject_CallMethodOneArg(obj, str_member, self->name);
+        Py_INCREF(base);
+    }
+    if (base == NULL)
+        return NULL;
+    PyTypeObject *cls = member_class(self);
+    PyObject *address = cls == NULL ? NULL : PyNumber_Add(base, self->offset);
+    Py_DECREF(base);
+    if (address == NULL)
+        return NULL;
+    PyObject *member = new_object(cls, self->prog, self->ctype, address, Py_None);
+    Py_DECREF(address);
+    return member;
+}
+
+static int
+member_set(MemberObject *self, PyObject *obj, PyObject *value)
+{
+    PyErr_Format(PyExc_AttributeError, "member '%U' of 'Object' object cannot be assigned",
+                 self->name);
+    return -1;
+}
+
+static int
+member_traverse(MemberObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->name);
+    Py_VISIT(self->prog);
+    Py_VISIT(self->ctype);
+    Py_VISIT(self->offset);
+    Py_VISIT(self->resolve);
+    Py_VISIT(self->cls);
+    Py_VISIT(self->doc);
+    return 0;
+}
+
+static int
+member_clear(MemberObject *self)
+{
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->prog);
+    Py_CLEAR(self->ctype);
+    Py_CLEAR(self->offset);
+    Py_CLEAR(self->resolve);
+    Py_CLEAR(self->cls);
+    Py_CLEAR(self->doc);
+    return 0;
+}
+
+static void
+member_dealloc(MemberObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    member_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef member_members[] = {
+    {"__doc__", T_OBJECT, offsetof(MemberObject, doc), 0, NULL},
+    {"name", T_OBJECT, offsetof(MemberObject, name), READONLY, NULL},
+    {NULL},
+};
+
+static PyTypeObject MemberType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vmintro._speedups.Member",
+    .tp_basicsize = sizeof(MemberObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A struct member as an attribute of its struct's Object class.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)member_init,
+    .tp_dealloc = (destructor)member_dealloc,
+    .tp_traverse = (traverseproc)member_traverse,
+    .tp_clear = (inquiry)member_clear,
+    .tp_descr_get = (descrgetfunc)member_get,
+    .tp_descr_set = (descrsetfunc)member_set,
+    .tp_members = member_members,
+};
+
+/* -- scalar value: ``obj.value_()`` -------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *pages;  /* the program's page cache: {page number: bytes}, or None */
+    PyObject *read;   /* the program's read(address, size) */
+    PyObject *doc;
+    Py_ssize_t size;  /* 1, 2, 4 or 8 */
+    int is_signed;
+} ScalarObject;
+
+static PyObject *
+decode(const unsigned char *p, Py_ssize_t size, int is_signed)
+{
+    unsigned long long v = 0;
+    for (Py_ssize_t i = size - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    if (is_signed) {
+        unsigned long long sign = 1ULL << (8 * size - 1);
+        return PyLong_FromLongLong((long long)((v ^ sign) - sign));
+    }
+    return PyLong_FromUnsignedLongLong(v);
+}
+
+/* value_ by read(address, size): pages not cached, page-crossing or odd addresses. */
+static PyObject *
+scalar_read(ScalarObject *self, PyObject *address)
+{
+    PyObject *size = PyLong_FromSsize_t(self->size);
+    if (size == NULL)
+        return NULL;
+    PyObject *args[] = {address, size};
+    PyObject *data = PyObject_Vectorcall(self->read, args, 2, NULL);
+    Py_DECREF(size);
+    if (data == NULL)
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    PyObject *result;
+    if (view.len != self->size) {
+        PyErr_Format(PyExc_ValueError, "read gave %zd bytes, expected %zd", view.len, self->size);
+        result = NULL;
+    }
+    else {
+        result = decode(view.buf, self->size, self->is_signed);
+    }
+    PyBuffer_Release(&view);
+    Py_DECREF(data);
+    return result;
+}
+
+static PyObject *
+scalar_call(ScalarObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        PyErr_SetString(PyExc_TypeError, "value_() takes no arguments");
+        return NULL;
+    }
+    PyObject *obj = args[0];
+    if (check_object(obj) < 0)
+        return NULL;
+    if (self->read == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "ScalarValue was not initialised");
+        return NULL;
+    }
+    PyObject *value = get_slot(obj, off_value, "_value");
+    if (value == NULL)
+        return NULL;
+    if (value != Py_None) {  /* a scalar's value is an int */
+        Py_INCREF(value);
+        return value;
+    }
+    PyObject *address = get_slot(obj, off_address, "address_");
+    if (address == NULL)
+        return NULL;
+    if (!PyLong_Check(address)) {
+        PyErr_Format(PyExc_TypeError, "an Object with neither a value nor an address");
+        return NULL;
+    }
+    if (self->pages != Py_None) {
+        unsigned long long a = PyLong_AsUnsignedLongLong(address);
+        if (a == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();  /* negative or huge: read() says what is wrong with it */
+        }
+        else if ((a & PAGE_MASK) <= PAGE_SIZE - (unsigned long long)self->size) {
+            PyObject *key = PyLong_FromUnsignedLongLong(a >> 12);
+            if (key == NULL)
+                return NULL;
+            PyObject *page = PyDict_GetItemWithError(self->pages, key);
+            Py_DECREF(key);
+            if (page == NULL && PyErr_Occurred())
+                return NULL;
+            if (page != NULL && PyBytes_Check(page) && PyBytes_GET_SIZE(page) == PAGE_SIZE)
+                return decode((const unsigned char *)PyBytes_AS_STRING(page) + (a & PAGE_MASK),
+                              self->size, self->is_signed);
+        }
+    }
+    return scalar_read(self, address);
+}
+
+static int
+scalar_init(ScalarObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"pages", "read", "size", "signed", NULL};
+    PyObject *pages, *read;
+    Py_ssize_t size;
+    int is_signed;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOnp", kwlist, &pages, &read, &size,
+                                     &is_signed))
+        return -1;
+    if (size != 1 && size != 2 && size != 4 && size != 8) {
+        PyErr_Format(PyExc_ValueError, "a scalar is 1, 2, 4 or 8 bytes, not %zd", size);
+        return -1;
+    }
+    if (pages != Py_None && !PyDict_Check(pages)) {
+        PyErr_SetString(PyExc_TypeError, "pages must be a dict or None");
+        return -1;
+    }
+    Py_INCREF(pages);
+    Py_XSETREF(self->pages, pages);
+    Py_INCREF(read);
+    Py_XSETREF(self->read, read);
+    self->size = size;
+    self->is_signed = is_signed;
+    self->vectorcall = (vectorcallfunc)scalar_call;
+    return 0;
+}
+
+static PyObject *
+scalar_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    ScalarObject *self = (ScalarObject *)PyType_GenericNew(type, args, kwds);
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(Py_None);
+    self->pages = Py_None;
+    self->vectorcall = (vectorcallfunc)scalar_call;
+    self->size = 4;
+    return (PyObject *)self;
+}
+
+static PyObject *
+scalar_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, obj);
+}
+
+static int
+scalar_traverse(ScalarObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->pages);
+    Py_VISIT(self->read);
+    Py_VISIT(self->doc);
+    return 0;
+}
+
+static int
+scalar_clear(ScalarObject *self)
+{
+    Py_CLEAR(self->pages);
+    Py_CLEAR(self->read);
+    Py_CLEAR(self->doc);
+    return 0;
+}
+
+static void
+scalar_dealloc(ScalarObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    scalar_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef scalar_members[] = {
+    {"__doc__", T_OBJECT, offsetof(ScalarObject, doc), 0, NULL},
+    {NULL},
+};
+
+static PyTypeObject ScalarType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vmintro._speedups.ScalarValue",
+    .tp_basicsize = sizeof(ScalarObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "value_() of a scalar Object class: the int its bytes hold.",
+    .tp_new = scalar_new,
+    .tp_init = (initproc)scalar_init,
+    .tp_dealloc = (destructor)scalar_dealloc,
+    .tp_traverse = (traverseproc)scalar_traverse,
+    .tp_clear = (inquiry)scalar_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(ScalarObject, vectorcall),
+    .tp_descr_get = scalar_get,
+    .tp_members = scalar_members,
+};
+
+
+/* -- node walk: a NULL-terminated singly linked list ---------------------------------- */
+
+/* The nodes seen so far: open addressing over non-zero 64-bit keys (a walk stops at 0). */
+typedef struct {
+    unsigned long long *keys;
+    size_t mask;  /* capacity - 1, a power of two less one */
+    size_t used;
+} NodeSet;
+
+static size_t
+node_hash(unsigned long long key)
+{
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdULL;
+    key ^= key >> 33;
+    return (size_t)key;
+}
+
+/* 1 when key was already there, 0 when it was added, -1 with MemoryError. */
+static int
+nodeset_add(NodeSet *set, unsigned long long key)
+{
+    if (2 * (set->used + 1) > set->mask + 1) {
+        size_t capacity = set->keys == NULL ? 64 : 2 * (set->mask + 1);
+        unsigned long long *keys = PyMem_Calloc(capacity, sizeof(*keys));
+        if (keys == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (size_t i = 0; set->keys != NULL && i <= set->mask; i++) {
+            unsigned long long k = set->keys[i];
+            if (k != 0) {
+                size_t j = node_hash(k) & (capacity - 1);
+                while (keys[j] != 0)
+                    j = (j + 1) & (capacity - 1);
+                keys[j] = k;
+            }
+        }
+        PyMem_Free(set->keys);
+        set->keys = keys;
+        set->mask = capacity - 1;
+    }
+    size_t i = node_hash(key) & set->mask;
+    while (set->keys[i] != 0) {
+        if (set->keys[i] == key)
+            return 1;
+        i = (i + 1) & set->mask;
+    }
+    set->keys[i] = key;
+    set->used++;
+    return 0;
+}
+
+enum { WALK_CYCLE = 0, WALK_BOUND = 1, WALK_UNREADABLE = 2 };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *pages;     /* {page number: bytes} or None */
+    PyObject *read_u32;  /* the program's read_u32(address) */
+    PyObject *fault;     /* the exception class read_u32 raises for an unreadable address */
+    PyObject *fail;      /* fail(kind, holder, node): raises the walk's error */
+    PyObject *cls;       /* with prog and ctype: yield Objects holding each node, or */
+    PyObject *prog;      /* None: yield the nodes' addresses */
+    PyObject *ctype;
+    NodeSet seen;
+    unsigned long long node, holder, next_offset, bound;
+    int has_holder, done;
+} WalkObject;
+
+static int
+walk_init(WalkObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"first", "next_offset", "bound", "pages", "read_u32", "fault",
+                             "fail", "cls", "prog", "ctype", NULL};
+    unsigned long long first, next_offset, bound;
+    PyObject *pages, *read_u32, *fault, *fail, *cls = Py_None, *prog = Py_None,
+             *ctype = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "KKKOOOO|OOO", kwlist, &first, &next_offset,
+                                     &bound, &pages, &read_u32, &fault, &fail, &cls, &prog,
+                                     &ctype))
+        return -1;
+    if (first >> 32 || next_offset >> 32) {
+        PyErr_SetString(PyExc_ValueError, "first and next_offset must fit in 32 bits");
+        return -1;
+    }
+    if (pages != Py_None && !PyDict_Check(pages)) {
+        PyErr_SetString(PyExc_TypeError, "pages must be a dict or None");
+        return -1;
+    }
+    if (cls != Py_None && (object_base == NULL || !PyType_Check(cls)
+                           || !PyType_IsSubtype((PyTypeObject *)cls, object_base))) {
+        PyErr_SetString(PyExc_TypeError, "cls must be an Object class or None");
+        return -1;
+    }
+    PyObject *refs[] = {pages, read_u32, fault, fail, cls, prog, ctype};
+    PyObject **slots[] = {&self->pages, &self->read_u32, &self->fault, &self->fail,
+                          &self->cls, &self->prog, &self->ctype};
+    for (int i = 0; i < 7; i++) {
+        Py_INCREF(refs[i]);
+        Py_XSETREF(*slots[i], refs[i]);
+    }
+    PyMem_Free(self->seen.keys);
+    self->seen = (NodeSet){NULL, 0, 0};
+    self->node = first;
+    self->next_offset = next_offset;
+    self->bound = bound;
+    self->has_holder = 0;
+    self->done = 0;
+    return 0;
+}
+
+static PyObject *
+walk_fail(WalkObject *self, int kind)
+{
+    self->done = 1;
+    PyObject *holder = self->has_holder ? PyLong_FromUnsignedLongLong(self->holder)
+                                        : Py_NewRef(Py_None);
+    PyObject *node = PyLong_FromUnsignedLongLong(self->node);
+    PyObject *result = NULL;
+    if (holder != NULL && node != NULL)
+        result = PyObject_CallFunction(self->fail, "iOO", kind, holder, node);
+    Py_XDECREF(holder);
+    Py_XDECREF(node);
+    if (result != NULL) {
+        Py_DECREF(result);
+        PyErr_SetString(PyExc_RuntimeError, "the walk's fail() returned instead of raising");
+    }
+    return NULL;
+}
+
+/* The 32-bit link at ``address``: 0 with *ok = 0 when it cannot be read. */
+static unsigned long long
+walk_read_link(WalkObject *self, unsigned long long address, int *ok)
+{
+    *ok = 1;
+    if (self->pages != Py_None && (address & PAGE_MASK) <= PAGE_SIZE - 4) {
+        PyObject *key = PyLong_FromUnsignedLongLong(address >> 12);
+        if (key == NULL)
+            goto error;
+        PyObject *page = PyDict_GetItemWithError(self->pages, key);
+        Py_DECREF(key);
+        if (page == NULL && PyErr_Occurred())
+            goto error;
+        if (page != NULL && PyBytes_Check(page) && PyBytes_GET_SIZE(page) == PAGE_SIZE) {
+            const unsigned char *p =
+                (const unsigned char *)PyBytes_AS_STRING(page) + (address & PAGE_MASK);
+            return p[0] | (p[1] << 8) | (p[2] << 16) | ((unsigned long long)p[3] << 24);
+        }
+    }
+    PyObject *addr = PyLong_FromUnsignedLongLong(address);
+    if (addr == NULL)
+        goto error;
+    PyObject *value = PyObject_CallOneArg(self->read_u32, addr);
+    Py_DECREF(addr);
+    if (value == NULL) {
+        if (PyErr_ExceptionMatches(self->fault)) {
+            PyErr_Clear();
+            *ok = 0;
+            return 0;
+        }
+        goto error;
+    }
+    unsigned long long link = PyLong_AsUnsignedLongLong(value);
+    Py_DECREF(value);
+    if (link == (unsigned long long)-1 && PyErr_Occurred())
+        goto error;
+    return link;
+error:
+    *ok = -1;
+    return 0;
+}
+
+static PyObject *
+walk_next(WalkObject *self)
+{
+    if (self->read_u32 == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "NodeWalk was not initialised");
+        return NULL;
+    }
+    if (self->done || self->node == 0) {
+        self->done = 1;
+        return NULL;
+    }
+    unsigned long long node = self->node;
+    int dup = nodeset_add(&self->seen, node);
+    if (dup < 0)
+        return NULL;
+    if (dup)
+        return walk_fail(self, WALK_CYCLE);
+    if (self->seen.used - 1 >= self->bound)  /* the nodes before this one */
+        return walk_fail(self, WALK_BOUND);
+    int ok;
+    unsigned long long next = walk_read_link(self, node + self->next_offset, &ok);
+    if (ok < 0) {
+        self->done = 1;
+        return NULL;
+    }
+    if (ok == 0)
+        return walk_fail(self, WALK_UNREADABLE);
+    PyObject *value = PyLong_FromUnsignedLongLong(node);
+    if (value == NULL)
+        return NULL;
+    self->holder = node;
+    self->has_holder = 1;
+    self->node = next;
+    if (self->cls == Py_None)
+        return value;
+    PyObject *obj = new_object((PyTypeObject *)self->cls, self->prog, self->ctype, Py_None, value);
+    Py_DECREF(value);
+    return obj;
+}
+
+static int
+walk_traverse(WalkObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->pages);
+    Py_VISIT(self->read_u32);
+    Py_VISIT(self->fault);
+    Py_VISIT(self->fail);
+    Py_VISIT(self->cls);
+    Py_VISIT(self->prog);
+    Py_VISIT(self->ctype);
+    return 0;
+}
+
+static int
+walk_clear(WalkObject *self)
+{
+    Py_CLEAR(self->pages);
+    Py_CLEAR(self->read_u32);
+    Py_CLEAR(self->fault);
+    Py_CLEAR(self->fail);
+    Py_CLEAR(self->cls);
+    Py_CLEAR(self->prog);
+    Py_CLEAR(self->ctype);
+    return 0;
+}
+
+static void
+walk_dealloc(WalkObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    walk_clear(self);
+    PyMem_Free(self->seen.keys);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject WalkType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vmintro._speedups.NodeWalk",
+    .tp_basicsize = sizeof(WalkObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The nodes of a NULL-terminated list, as helpers.list.singly_linked walks it.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)walk_init,
+    .tp_dealloc = (destructor)walk_dealloc,
+    .tp_traverse = (traverseproc)walk_traverse,
+    .tp_clear = (inquiry)walk_clear,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)walk_next,
+};
+
+/* -- module ---------------------------------------------------------------------------- */
+
+static PyMethodDef module_methods[] = {
+    {"bind_object", bind_object, METH_O,
+     "bind_object(Object): where Object keeps prog_, type_, address_ and _value."},
+    {NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "vmintro._speedups",
+    .m_doc = "C forms of vmintro.object's member access and scalar value_().",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    if (PyType_Ready(&MemberType) < 0 || PyType_Ready(&ScalarType) < 0
+        || PyType_Ready(&WalkType) < 0)
+        return NULL;
+    str_int = PyUnicode_InternFromString("_int");
+    str_member = PyUnicode_InternFromString("member_");
+    if (str_int == NULL || str_member == NULL)
+        return NULL;
+    PyObject *m = PyModule_Create(&module_def);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Member", (PyObject *)&MemberType) < 0
+        || PyModule_AddObjectRef(m, "ScalarValue", (PyObject *)&ScalarType) < 0
+        || PyModule_AddObjectRef(m, "NodeWalk", (PyObject *)&WalkType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
