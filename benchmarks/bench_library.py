@@ -28,6 +28,9 @@ with ``time.perf_counter``:
    page array, and ``vmalloc_area_pfns(prog)`` from the vmlist walk on.
 3. Walking every vm area with typed objects, reading addr, size and flags:
    ``for_each_vm_area`` against drgn's ``while node: ...; node = node.next``.
+   vmintro's member access, scalar reads and list walk run in C where
+   ``vmintro/_speedups.c`` was built (the target applies to that); the same
+   walk on a ``Program(..., accelerated=False)`` shows the Python forms.
 4. Resident memory of the vmintro process after all of the above
    (``VmRSS`` and the peak ``VmHWM`` of ``/proc/self/status``).
 5. One small physical read from the core: ``CoreFile.read_phys(paddr, 4)`` at
@@ -158,6 +161,7 @@ def digest(values: list[int] | list[bytes]) -> str:
 def worker_vmintro(args: argparse.Namespace) -> dict[str, Any]:
     import vmintro
     from vmintro.helpers import for_each_vm_area, vmalloc_area_pfns
+    from vmintro.program import Program
 
     out: dict[str, Any] = {}
     addrs_np = np.load(args.addrs)
@@ -176,17 +180,21 @@ def worker_vmintro(args: argparse.Namespace) -> dict[str, Any]:
     out["single_cold"], out["single_warm"] = passes(single, args.repeat)
     out["single_n"] = len(addrs)
 
-    def walk() -> int:
+    def walk(p: Any = prog) -> int:
         n = 0
-        for area in for_each_vm_area(prog):
+        for area in for_each_vm_area(p):
             area.addr.value_()
             area.size.value_()
             area.flags.value_()
             n += 1
         return n
 
+    out["speedups"] = prog._speedups is not None
     out["walk_cold"], out["walk_warm"] = passes(walk, args.repeat)
     out["walk_n"] = walk()
+    # the same walk on the Python forms alone, as an install without a C compiler runs it
+    pure = Program(prog.backend, accelerated=False)
+    out["walk_py_cold"], out["walk_py_warm"] = passes(lambda: walk(pure), args.repeat)
 
     for name, image, addr_file in (
         ("areas", args.image, args.addrs),
@@ -391,9 +399,14 @@ def report(r: dict[str, dict[str, Any]], n_areas: int, images: dict[str, Path]) 
 
     walked = vmi["walk_n"]
     row(f"3. walk {walked:,} vm areas reading addr/size/flags", "cold / warm")
+    forms = "C forms" if vmi["speedups"] else "C forms NOT BUILT: Python"
     row(
-        "   vmintro  for_each_vm_area",
+        f"   vmintro  for_each_vm_area ({forms})",
         f"{vmi['walk_cold'] * 1e3:6.1f} ms / {vmi['walk_warm'] * 1e3:6.1f} ms",
+    )
+    row(
+        "   vmintro  for_each_vm_area (Python forms, accelerated=False)",
+        f"{vmi['walk_py_cold'] * 1e3:6.1f} ms / {vmi['walk_py_warm'] * 1e3:6.1f} ms",
     )
     if "error" not in dr:
         row(
