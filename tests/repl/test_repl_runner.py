@@ -72,10 +72,14 @@ def test_statuses_and_one_line_errors(prog) -> None:
     assert run.run_line("vtop c4800000") == 0
     assert run.run_line("rd c8800000") == 1
     assert run.run_line("p vmlist->nosuch") == 1
+    assert run.run_line("ptype struct nosuch *") == 1
+    assert run.run_line("whatis union nosuch") == 1
     assert err.getvalue().splitlines() == [
         "nosuch: command not found",
         "rd: read of 0xc8800000: page not present (pgd 0x00000000 at 0xc0101c88)",
         "p: 'struct vm_struct' has no member 'nosuch'",
+        "ptype: No struct type named nosuch.",  # as gdb says it
+        "whatis: No union type named nosuch.",
     ]
     assert run.status == 2
 

@@ -20,11 +20,21 @@ __all__ = ["resolve_type_or_expression", "type_declaration"]
 
 
 def resolve_type_or_expression(prog: Program, text: str) -> tuple[CType, bool]:
-    """(type, is it a type name) for a type name or, failing that, an expression."""
+    """(type, is it a type name) for a type name or, failing that, an expression.
+
+    Text that starts with a tag keyword can only be a type, so an unknown tag
+    is named as gdb names it rather than parsed as an expression.
+    """
     try:
         return lookup_type(prog, text), True
     except CommandError:
-        pass
+        words = text.split()
+        if len(words) >= 2 and words[0] in ("struct", "union", "enum"):
+            tag = words[1].rstrip("*")
+            try:
+                prog.type(f"{words[0]} {tag}")
+            except LookupError:
+                raise CommandError(f"No {words[0]} type named {tag}.") from None
     return type_of(prog, text), False
 
 
