@@ -294,9 +294,7 @@ def test_malformed_vmcoreinfo_line(tmp_path: Path, written: tuple[ImageSpec, Pat
 
 def test_vmcoreinfo_without_ram_map(tmp_path: Path) -> None:
     data = craft_core([], "OSRELEASE=2.4.20\nPAGESIZE=4096\n")
-    assert _error_of(tmp_path, data) == (
-        "VMCOREINFO has no E820 lines: the size of RAM is unknown"
-    )
+    assert _error_of(tmp_path, data) == ("VMCOREINFO has no E820 lines: the size of RAM is unknown")
 
 
 def test_bad_vmintro_note(tmp_path: Path, written: tuple[ImageSpec, Path, bytes]) -> None:

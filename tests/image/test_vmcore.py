@@ -226,9 +226,7 @@ def test_vmcoreinfo_follows_the_type_model(highmem: bool, pae: bool) -> None:
     assert int(info["OFFSET(page.flags)"]) == 24
     assert int(info["OFFSET(vm_struct.next)"]) == 12
     assert int(info["OFFSET(zone.free_area)"]) == kt.offsetof("zone_t", "free_area")
-    assert int(info["OFFSET(pglist_data.node_mem_map)"]) == kt.offsetof(
-        "pg_data_t", "node_mem_map"
-    )
+    assert int(info["OFFSET(pglist_data.node_mem_map)"]) == kt.offsetof("pg_data_t", "node_mem_map")
     assert ("OFFSET(page.virtual)" in info) == highmem
     assert "OFFSET(page._count)" not in info
     assert info["LENGTH(zone_table)"] == "3"

@@ -34,7 +34,11 @@ Z_WAIT_TABLE, Z_WAIT_TABLE_SIZE, Z_WAIT_TABLE_SHIFT = 140, 144, 148
 Z_PGDAT, Z_MEM_MAP, Z_START_PADDR, Z_START_MAPNR, Z_NAME, Z_SIZE = 152, 156, 160, 164, 168, 172
 PGDAT_ZONELISTS, PGDAT_NR_ZONES, PGDAT_MEM_MAP, PGDAT_BDATA = 528, 784, 788, 796
 PGDAT_START_PADDR, PGDAT_START_MAPNR, PGDAT_SIZE, PGDAT_NODE_ID, PGDAT_NEXT = (
-    800, 804, 808, 812, 816,
+    800,
+    804,
+    808,
+    812,
+    816,
 )
 MAX_ORDER = 10
 
@@ -207,8 +211,14 @@ class Raw:
         out = []
         node = self.u32(self.sym("vmlist"))
         while node:
-            out.append((node, self.u32(node + VM_FLAGS), self.u32(node + VM_ADDR),
-                        self.u32(node + VM_SIZE)))
+            out.append(
+                (
+                    node,
+                    self.u32(node + VM_FLAGS),
+                    self.u32(node + VM_ADDR),
+                    self.u32(node + VM_SIZE),
+                )
+            )
             node = self.u32(node + VM_NEXT)
             assert len(out) < 1 << 20
         return out
@@ -227,11 +237,13 @@ def _booted(cfg: MachineConfig) -> Kernel:
     return boot(cfg)
 
 
-def machine(ram_mib: int, highmem: bool = False, pae: bool = False, pse: bool = True,
-            ram: int | None = None) -> Kernel:
+def machine(
+    ram_mib: int, highmem: bool = False, pae: bool = False, pse: bool = True, ram: int | None = None
+) -> Kernel:
     """A freshly booted machine; each configuration boots once per session, then is copied."""
-    cfg = MachineConfig(ram=ram if ram is not None else ram_mib << 20, highmem=highmem or pae,
-                        pae=pae, pse=pse)
+    cfg = MachineConfig(
+        ram=ram if ram is not None else ram_mib << 20, highmem=highmem or pae, pae=pae, pse=pse
+    )
     k = _booted(cfg)
     return copy.deepcopy(k, memo={id(k.types): k.types, id(k.config): k.config})
 
@@ -267,9 +279,11 @@ def check_buddy(r: Raw) -> set[int]:
             for pfn in r.free_list(zone, order):
                 idx = pfn - start
                 assert 0 <= idx and idx + (1 << order) <= size, (
-                    f"zone {j} order {order}: block at pfn {pfn:#x} outside the zone")
+                    f"zone {j} order {order}: block at pfn {pfn:#x} outside the zone"
+                )
                 assert idx % (1 << order) == 0, (
-                    f"zone {j}: pfn {pfn:#x} misaligned for order {order}")
+                    f"zone {j}: pfn {pfn:#x} misaligned for order {order}"
+                )
                 span = slice(idx, idx + (1 << order))
                 assert not occupied[span].any(), f"zone {j}: free block at pfn {pfn:#x} overlaps"
                 occupied[span] = True
@@ -277,7 +291,8 @@ def check_buddy(r: Raw) -> set[int]:
                 total += 1 << order
             heads.append(blocks)
         assert total == r.u32(zone + Z_FREE_PAGES), (
-            f"zone {j}: free lists hold {total} pages, free_pages = {r.u32(zone + Z_FREE_PAGES)}")
+            f"zone {j}: free lists hold {total} pages, free_pages = {r.u32(zone + Z_FREE_PAGES)}"
+        )
         bad = np.nonzero(occupied & (counts != 0))[0]
         assert bad.size == 0, f"free pfn {int(bad[0]) + start:#x} has count {counts[bad[0]]}"
         bad = np.nonzero(occupied & ((flags & PG_RESERVED) != 0))[0]
@@ -298,7 +313,8 @@ def check_buddy(r: Raw) -> set[int]:
             bad = np.nonzero(bits != (lo ^ hi))[0]
             assert bad.size == 0, (
                 f"zone {j} order {order}: bitmap bit of pair {int(bad[0])} is "
-                f"{int(bits[bad[0]])}, buddies free: {bool(lo[bad[0]])}/{bool(hi[bad[0]])}")
+                f"{int(bits[bad[0]])}, buddies free: {bool(lo[bad[0]])}/{bool(hi[bad[0]])}"
+            )
         assert r.u32(r.free_area_head(zone, MAX_ORDER - 1) + FA_MAP) == 0
         free_all.update((np.nonzero(occupied)[0] + start).tolist())
     return free_all

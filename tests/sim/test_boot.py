@@ -91,8 +91,10 @@ VMALLOC_START_TABLE = [
 
 
 @pytest.mark.parametrize(
-    "ram,highmem,start", VMALLOC_START_TABLE, ids=[f"{r >> 20}M-hm{h:d}" for r, h, _ in
-                                                   VMALLOC_START_TABLE])
+    "ram,highmem,start",
+    VMALLOC_START_TABLE,
+    ids=[f"{r >> 20}M-hm{h:d}" for r, h, _ in VMALLOC_START_TABLE],
+)
 def test_vmalloc_start(ram, highmem, start):
     k = machine(0, highmem=highmem, ram=ram)
     r = Raw(k)
@@ -157,7 +159,7 @@ def test_swapper_pg_dir_no_pse():
         # pte pages from the lowest free low pfns: 1, 2, ... (below 640 KiB)
         assert r.pgd(768 + i) == ((1 + i) << 12) | 0x063
         table = r.mem.read((1 + i) << 12, 4096)
-        entries = [int.from_bytes(table[4 * n: 4 * n + 4], "little") for n in range(1024)]
+        entries = [int.from_bytes(table[4 * n : 4 * n + 4], "little") for n in range(1024)]
         assert entries == [((i * 1024 + n) << 12) | 0x163 for n in range(1024)]
     assert r.pgd(1023) == (9 << 12) | 0x063
 
@@ -305,7 +307,7 @@ def test_free_highmem_page_flags(rhm):
     free = check_buddy(rhm)
     high = [p for p in free if p >= 0x38000]
     assert len(high) == 16384  # every HighMem page is RAM and free after boot
-    for pfn in high[:: 97] + [high[-1]]:
+    for pfn in high[::97] + [high[-1]]:
         assert rhm.flags(pfn) == 0x02000800
         assert rhm.u32(rhm.page(pfn) + PAGE_VIRTUAL) == 0
     for pfn in (0, 0x1000, 0x37FFF):

@@ -86,8 +86,11 @@ MACHINES = [
 ]
 
 op = st.one_of(
-    st.tuples(st.just("vmalloc"), st.sampled_from(["vmalloc", "vmalloc_32", "vmalloc_dma"]),
-              st.one_of(st.integers(1, 40), st.sampled_from([1024, 1500, 5000]))),
+    st.tuples(
+        st.just("vmalloc"),
+        st.sampled_from(["vmalloc", "vmalloc_32", "vmalloc_dma"]),
+        st.one_of(st.integers(1, 40), st.sampled_from([1024, 1500, 5000])),
+    ),
     st.tuples(st.just("vfree"), st.integers(0, 1 << 16)),
     st.tuples(st.just("ioremap"), st.integers(0, 255), st.integers(1, 2 << 12), st.booleans()),
     st.tuples(st.just("iounmap"), st.integers(0, 1 << 16)),
@@ -97,8 +100,12 @@ op = st.one_of(
 )
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(which=st.integers(0, len(MACHINES) - 1), ops=st.lists(op, min_size=8, max_size=40))
 def test_random_traffic_keeps_invariants(which, ops):
     k = machine(**MACHINES[which])
@@ -156,7 +163,8 @@ def test_random_traffic_keeps_invariants(which, ops):
     listed = check_vmlist(r)
     assert sorted(a for _, f, a, _ in listed if f == VM_ALLOC) == sorted(areas)
     assert sorted(a for _, f, a, _ in listed if f == VM_IOREMAP) == sorted(
-        a & ~0xFFF for a, *_ in ios)
+        a & ~0xFFF for a, *_ in ios
+    )
     _check_frames(r)
     for addr, phys, size, prot in ios:
         first = addr & ~0xFFF

@@ -218,8 +218,15 @@ def test_full_slab_moves_and_grows():
 
 
 @pytest.mark.parametrize(
-    "n,cache", [(0, "size-32"), (32, "size-32"), (33, "size-64"), (4096, "size-4096"),
-                (4097, "size-8192"), (131072, "size-131072")]
+    "n,cache",
+    [
+        (0, "size-32"),
+        (32, "size-32"),
+        (33, "size-64"),
+        (4096, "size-4096"),
+        (4097, "size-8192"),
+        (131072, "size-131072"),
+    ],
 )
 def test_kmalloc_routing(n, cache):
     k = machine(64)

@@ -59,8 +59,7 @@ def test_swapon_reference_example():
     assert k.log[-1] == "Adding Swap: 131064k swap-space (priority -1)"
     free = check_buddy(r)
     # the header was read into a GFP_USER page that is free again, contents intact
-    headers = [p for p in k.mem.stored_pfns()
-               if r.mem.read((p << 12) + 4086, 10) == b"SWAPSPACE2"]
+    headers = [p for p in k.mem.stored_pfns() if r.mem.read((p << 12) + 4086, 10) == b"SWAPSPACE2"]
     assert len(headers) == 1 and headers[0] in free
     assert struct.unpack("<III", r.mem.read((headers[0] << 12) + 1024, 12)) == (1, 32767, 0)
 
@@ -103,8 +102,11 @@ def _modules(r):
     mod = r.u32(r.sym("module_list"))
     while mod:
         out.append(mod)
-        mod = r.u32(mod + M_NEXT) if mod == r.sym("kernel_module") else struct.unpack(
-            "<I", r.vread(mod + M_NEXT, 4))[0]
+        mod = (
+            r.u32(mod + M_NEXT)
+            if mod == r.sym("kernel_module")
+            else struct.unpack("<I", r.vread(mod + M_NEXT, 4))[0]
+        )
     return out
 
 

@@ -299,9 +299,20 @@ def test_global_sizes(highmem, pae):
 
 def test_page_flag_bits():
     assert F.PAGE_FLAGS == {
-        "PG_locked": 0, "PG_error": 1, "PG_referenced": 2, "PG_uptodate": 3, "PG_dirty": 4,
-        "PG_unused": 5, "PG_lru": 6, "PG_active": 7, "PG_slab": 8, "PG_skip": 10,
-        "PG_highmem": 11, "PG_checked": 12, "PG_arch_1": 13, "PG_reserved": 14,
+        "PG_locked": 0,
+        "PG_error": 1,
+        "PG_referenced": 2,
+        "PG_uptodate": 3,
+        "PG_dirty": 4,
+        "PG_unused": 5,
+        "PG_lru": 6,
+        "PG_active": 7,
+        "PG_slab": 8,
+        "PG_skip": 10,
+        "PG_highmem": 11,
+        "PG_checked": 12,
+        "PG_arch_1": 13,
+        "PG_reserved": 14,
         "PG_launder": 15,
     }
     assert F.ZONE_SHIFT == 24
@@ -311,16 +322,25 @@ def test_page_flag_bits():
 def test_flag_constants():
     assert (F.VM_IOREMAP, F.VM_ALLOC) == (0x1, 0x2)
     assert F.GFP == {
-        "__GFP_DMA": 0x01, "__GFP_HIGHMEM": 0x02, "__GFP_WAIT": 0x10, "__GFP_HIGH": 0x20,
-        "__GFP_IO": 0x40, "__GFP_HIGHIO": 0x80, "__GFP_FS": 0x100,
+        "__GFP_DMA": 0x01,
+        "__GFP_HIGHMEM": 0x02,
+        "__GFP_WAIT": 0x10,
+        "__GFP_HIGH": 0x20,
+        "__GFP_IO": 0x40,
+        "__GFP_HIGHIO": 0x80,
+        "__GFP_FS": 0x100,
     }
     assert (F.GFP_KERNEL, F.GFP_USER, F.GFP_ZONEMASK) == (0x1F0, 0x1D0, 0x0F)
     assert F.MOD_FLAGS == {
-        "MOD_RUNNING": 0x01, "MOD_DELETED": 0x02, "MOD_AUTOCLEAN": 0x04, "MOD_VISITED": 0x08,
-        "MOD_USED_ONCE": 0x10, "MOD_JUST_FREED": 0x20, "MOD_INITIALIZING": 0x40,
+        "MOD_RUNNING": 0x01,
+        "MOD_DELETED": 0x02,
+        "MOD_AUTOCLEAN": 0x04,
+        "MOD_VISITED": 0x08,
+        "MOD_USED_ONCE": 0x10,
+        "MOD_JUST_FREED": 0x20,
+        "MOD_INITIALIZING": 0x40,
     }
-    assert (F.SWP_USED, F.SWP_WRITEOK, F.SWAP_MAP_BAD, F.SWAP_FLAG_PREFER) == (
-        1, 3, 0x8000, 0x8000)
+    assert (F.SWP_USED, F.SWP_WRITEOK, F.SWAP_MAP_BAD, F.SWAP_FLAG_PREFER) == (1, 3, 0x8000, 0x8000)
     assert F.BUFCTL_END == 0xFFFFFFFF
     assert (F.SLAB_NO_REAP, F.SLAB_HWCACHE_ALIGN, F.SLAB_CACHE_DMA) == (0x1000, 0x2000, 0x4000)
     assert (F.CFLGS_OFF_SLAB, F.CFLGS_OPTIMIZE) == (0x10000, 0x20000)
@@ -329,10 +349,30 @@ def test_flag_constants():
 @pytest.mark.parametrize(
     "pae,geometry",
     [
-        (False, dict(pgdir_shift=22, ptrs_per_pgd=1024, pmd_shift=22, ptrs_per_pmd=1,
-                     ptrs_per_pte=1024, entry_size=4, pmd_size=4 << 20)),
-        (True, dict(pgdir_shift=30, ptrs_per_pgd=4, pmd_shift=21, ptrs_per_pmd=512,
-                    ptrs_per_pte=512, entry_size=8, pmd_size=2 << 20)),
+        (
+            False,
+            dict(
+                pgdir_shift=22,
+                ptrs_per_pgd=1024,
+                pmd_shift=22,
+                ptrs_per_pmd=1,
+                ptrs_per_pte=1024,
+                entry_size=4,
+                pmd_size=4 << 20,
+            ),
+        ),
+        (
+            True,
+            dict(
+                pgdir_shift=30,
+                ptrs_per_pgd=4,
+                pmd_shift=21,
+                ptrs_per_pmd=512,
+                ptrs_per_pte=512,
+                entry_size=8,
+                pmd_size=2 << 20,
+            ),
+        ),
     ],
 )
 def test_paging_geometry(pae, geometry):

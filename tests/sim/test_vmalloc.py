@@ -66,7 +66,7 @@ def test_first_area():
     table = r.mem.read(_pte_page_of(r, addr) << 12, 4096)
     idx = (addr >> 12) & 1023
     assert table[: 4 * idx] == bytes(4 * idx)
-    assert table[4 * (idx + 4):] == bytes(4096 - 4 * (idx + 4))
+    assert table[4 * (idx + 4) :] == bytes(4096 - 4 * (idx + 4))
     check_buddy(r)
 
 
@@ -348,7 +348,10 @@ def test_allocation_order_within_vmalloc():
     assert r.lowmem_pfn(node) == block + 511
     assert _pte_page_of(r, addr) == block + 510
     assert [k.vmalloc.frames[addr + 4096 * i] for i in range(3)] == [
-        block + 509, block + 508, block + 507]
+        block + 509,
+        block + 508,
+        block + 507,
+    ]
     check_buddy(r)
 
 

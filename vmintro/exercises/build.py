@@ -1,6 +1,6 @@
 """Building the exercise directories: image, README and salted answer.
 
-    python -m vmintro.exercises.build [DIR]    (default: the checkout's images/exercises)
+python -m vmintro.exercises.build [DIR]    (default: the checkout's images/exercises)
 """
 
 from __future__ import annotations

@@ -12,6 +12,4 @@ from vmintro.helpers.mm import *  # noqa: F403
 from vmintro.helpers.module import *  # noqa: F403
 from vmintro.helpers.vmalloc import *  # noqa: F403
 
-__all__ = sorted(
-    {*buddy.__all__, *_list.__all__, *mm.__all__, *module.__all__, *vmalloc.__all__}
-)
+__all__ = sorted({*buddy.__all__, *_list.__all__, *mm.__all__, *module.__all__, *vmalloc.__all__})

@@ -103,7 +103,4 @@ def mem_init(k: Kernel, pt: KernelPageTables) -> None:
     if cfg.highmem:
         k.w32(k.sym("totalhigh_pages"), high)
     pt.zap_low_mappings()
-    k.printk(
-        f"Memory: {(total + high) * 4}k/{cfg.max_pfn * 4}k available "
-        f"({high * 4}k highmem)"
-    )
+    k.printk(f"Memory: {(total + high) * 4}k/{cfg.max_pfn * 4}k available ({high * 4}k highmem)")

@@ -49,8 +49,17 @@ def swapon(
         k.w32(nr_sym, i + 1)
     p = base + i * ssize
     k.set_many(
-        p, SI, flags=SWP_USED, swap_file=0, swap_vfsmnt=0, swap_device=0, swap_map=0,
-        lowest_bit=0, highest_bit=0, cluster_nr=0, next=NEG1,
+        p,
+        SI,
+        flags=SWP_USED,
+        swap_file=0,
+        swap_vfsmnt=0,
+        swap_device=0,
+        swap_map=0,
+        lowest_bit=0,
+        highest_bit=0,
+        cluster_nr=0,
+        next=NEG1,
     )
     if priority is not None:
         prio = priority & 0x7FFF  # SWAP_FLAG_PREFER given
@@ -60,7 +69,10 @@ def swapon(
     k.set(p, SI, "prio", prio & NEG1)
     slab = k.slab
     k.set_many(
-        p, SI, swap_file=slab.kmalloc(128, GFP_KERNEL), swap_vfsmnt=slab.kmalloc(64, GFP_KERNEL),
+        p,
+        SI,
+        swap_file=slab.kmalloc(128, GFP_KERNEL),
+        swap_vfsmnt=slab.kmalloc(64, GFP_KERNEL),
         swap_device=device,
     )
 

@@ -114,9 +114,7 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
 
     # include/asm-i386/page.h: page-table entry types
     if pae:
-        pte_t = typedef(
-            "pte_t", Struct(None).define([("pte_low", ulong), ("pte_high", ulong)])
-        )
+        pte_t = typedef("pte_t", Struct(None).define([("pte_low", ulong), ("pte_high", ulong)]))
         pmd_t = typedef("pmd_t", Struct(None).define([("pmd", ulonglong)]))
         pgd_t = typedef("pgd_t", Struct(None).define([("pgd", ulonglong)]))
     else:
@@ -334,9 +332,7 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
     rb_node_s = struct("rb_node_s")
     rb_root_t = typedef("rb_root_t", Struct("rb_root_s").define([("rb_node", Pointer(rb_node_s))]))
     rw_semaphore = struct("rw_semaphore")
-    rw_semaphore.define(
-        [("count", long_), ("wait_lock", spinlock_t), ("wait_list", list_head)]
-    )
+    rw_semaphore.define([("count", long_), ("wait_lock", spinlock_t), ("wait_list", list_head)])
     mm_context_t = typedef(
         "mm_context_t", Struct(None).define([("segments", voidp), ("cpuvalid", ulong)])
     )
