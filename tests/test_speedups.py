@@ -219,14 +219,21 @@ def test_descriptor_protocol() -> None:
     area = next(for_each_vm_area(prog))
     cls = type(area)
     assert isinstance(cls.addr, speedups.Member) and cls.addr.name == "addr"
-    with pytest.raises(AttributeError, match="addr"):
+    with pytest.raises(AttributeError, match="property 'addr' of 'Object' object has no setter"):
         area.addr = 5  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="has no deleter"):
+        del area.addr
     value_ = area.addr.value_  # a bound method, called later
     assert value_() == areas[0].addr
     assert type(area.addr).value_(area.addr) == areas[0].addr
     assert type(area.addr).value_.__doc__ == Object.value_.__doc__
-    with pytest.raises(TypeError, match="no arguments"):
+    with pytest.raises(TypeError, match=r"no arguments \(1 given\)"):
         area.addr.value_(1)
+    with pytest.raises(TypeError, match="no keyword arguments"):
+        area.addr.value_(x=1)
+    with pytest.raises(TypeError, match="needs the Object"):
+        type(area.addr).value_()
+    assert "Object.value_ of Object(prog, 'void *'" in repr(area.addr.value_)
     with pytest.raises(TypeError, match="expected an Object"):
         type(area.addr).value_("not an object")
     with pytest.raises(TypeError, match="expected an Object"):
@@ -239,6 +246,58 @@ def test_descriptor_protocol() -> None:
 
 
 @needs_c
+def test_reads_go_through_the_program_read_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the Python forms look ``prog.read`` up at each call, so do the C forms."""
+    k, areas = standard("pse")
+    prog = k.program()
+    area = next(for_each_vm_area(prog))
+    assert area.addr.value_() == areas[0].addr  # the classes exist before the patch
+    monkeypatch.setattr(prog, "read_u32", lambda address: 0)
+    assert [a.value_() for a in for_each_vm_area(prog)] == [areas[0].vm_struct]
+    calls = []
+
+    def read(address: int, size: int, physical: bool = False) -> bytes:
+        calls.append((address, size))
+        return b"\x01\x02\x03\x04"[:size]
+
+    monkeypatch.setattr(prog, "read", read)
+    assert area.addr.value_() == 0x04030201
+    assert calls == [(areas[0].vm_struct + 4, 4)]
+
+
+@needs_c
+def test_binding_is_checked() -> None:
+    speedups.bind_object(Object)  # again, the same class: nothing changes
+
+    class Other:
+        __slots__ = ("prog_", "type_", "address_", "_value")
+
+    with pytest.raises(RuntimeError, match="already called"):
+        speedups.bind_object(Other)
+
+
+@needs_c
+def test_walk_arguments_are_checked() -> None:
+    k, areas = standard("pse")
+    prog = k.program()
+    nodes = [a.vm_struct for a in areas]
+    # a bound past 64 bits walks everything, as the Python form does
+    assert list(singly_linked(prog, nodes[0], 12, "vmlist", 1 << 70)) == nodes
+    walks = []
+    for p in (prog, k.program(accelerated=False)):  # a float bound: the Python form's rule
+        with pytest.raises(CorruptionError, match="more than 1.5 nodes") as info:
+            list(singly_linked(p, nodes[0], 12, "vmlist", 1.5))
+        walks.append(info.value.address)
+    assert walks == [nodes[2]] * 2
+    args = (prog, None, FaultError, lambda *a: None)
+    for first, offset, bound in ((-1, 0, 1), (1 << 32, 0, 1), (0, 1 << 64, 1), (0, 0, -1)):
+        with pytest.raises((ValueError, OverflowError)):
+            speedups.NodeWalk(first, offset, bound, *args)
+    with pytest.raises(TypeError, match="exception class"):
+        speedups.NodeWalk(0, 0, 1, prog, None, 42, lambda *a: None)
+
+
+@needs_c
 def test_uninitialised_objects_raise() -> None:
     k, _areas = standard("pse")
     area = next(for_each_vm_area(k.program()))
@@ -247,6 +306,12 @@ def test_uninitialised_objects_raise() -> None:
     walk = speedups.NodeWalk.__new__(speedups.NodeWalk)
     with pytest.raises(RuntimeError, match="not initialised"):
         next(walk)
+    member = speedups.Member.__new__(speedups.Member)
+    with pytest.raises(AttributeError, match="no setter"):
+        member.__set__(area, 1)
+    scalar = speedups.ScalarValue.__new__(speedups.ScalarValue)
+    with pytest.raises(RuntimeError, match="not initialised"):
+        scalar(area.addr)
 
 
 @pytest.mark.parametrize("accelerated", [True, False])

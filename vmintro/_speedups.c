@@ -24,6 +24,8 @@ static Py_ssize_t off_prog, off_type, off_address, off_value;
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
 
 static PyObject *str_int;     /* "_int" */
+static PyObject *str_read;    /* "read" */
+static PyObject *str_read_u32;  /* "read_u32" */
 static PyObject *str_member;  /* "member_" */
 
 static int
@@ -93,6 +95,13 @@ bind_object(PyObject *module, PyObject *cls)
         PyErr_SetString(PyExc_TypeError, "bind_object() takes the Object class");
         return NULL;
     }
+    if (object_base != NULL) {
+        /* Objects made for the bound class would be written at other offsets. */
+        if ((PyObject *)object_base == cls)
+            Py_RETURN_NONE;
+        PyErr_SetString(PyExc_RuntimeError, "bind_object() was already called for another class");
+        return NULL;
+    }
     for (int i = 0; i < 4; i++) {
         PyObject *d = PyDict_GetItemString(((PyTypeObject *)cls)->tp_dict, names[i]);
         if (d == NULL) {
@@ -101,6 +110,11 @@ bind_object(PyObject *module, PyObject *cls)
         }
         if (slot_offset(d, names[i], &offs[i]) < 0)
             return NULL;
+        /* A slot of another class would give offsets outside this one's instances. */
+        if (((PyDescrObject *)d)->d_type != (PyTypeObject *)cls) {
+            PyErr_Format(PyExc_TypeError, "Object.%s is not a slot of Object itself", names[i]);
+            return NULL;
+        }
     }
     Py_INCREF(cls);
     Py_XSETREF(object_base, (PyTypeObject *)cls);
@@ -149,11 +163,14 @@ member_init(MemberObject *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* The member's class (a new reference), resolved on first use. */
 static PyTypeObject *
 member_class(MemberObject *self)
 {
     if (self->cls == NULL) {
-        PyObject *cls = PyObject_CallNoArgs(self->resolve);
+        PyObject *resolve = Py_NewRef(self->resolve);
+        PyObject *cls = PyObject_CallNoArgs(resolve);
+        Py_DECREF(resolve);
         if (cls == NULL)
             return NULL;
         if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, object_base)) {
@@ -161,9 +178,9 @@ member_class(MemberObject *self)
             PyErr_SetString(PyExc_TypeError, "a member's class must be an Object class");
             return NULL;
         }
-        self->cls = cls;
+        Py_XSETREF(self->cls, cls);  /* resolve() may have re-entered and set it */
     }
-    return (PyTypeObject *)self->cls;
+    return (PyTypeObject *)Py_NewRef(self->cls);
 }
 
 static PyObject *
@@ -193,27 +210,43 @@ member_get(MemberObject *self, PyObject *obj, PyObject *type)
         base = get_slot(obj, off_address, "address_");
         if (base == NULL)
             return NULL;
-        if (base == Py_None)  /* a struct value: member_() slices its bytes */
-            return PyObject_CallMethodOneArg(obj, str_member, self->name);
+        if (base == Py_None) {  /* a struct value: member_() slices its bytes */
+            PyObject *name = Py_NewRef(self->name);
+            PyObject *member = PyObject_CallMethodOneArg(obj, str_member, name);
+            Py_DECREF(name);
+            return member;
+        }
         Py_INCREF(base);
     }
     if (base == NULL)
         return NULL;
+    /* Our own references: the calls below may run Python that re-initialises self. */
+    PyObject *prog = Py_NewRef(self->prog), *ctype = Py_NewRef(self->ctype);
+    PyObject *offset = Py_NewRef(self->offset), *address = NULL, *member = NULL;
     PyTypeObject *cls = member_class(self);
-    PyObject *address = cls == NULL ? NULL : PyNumber_Add(base, self->offset);
+    if (cls != NULL)
+        address = PyNumber_Add(base, offset);
+    if (address != NULL)
+        member = new_object(cls, prog, ctype, address, Py_None);
+    Py_XDECREF(address);
+    Py_XDECREF(cls);
+    Py_DECREF(offset);
+    Py_DECREF(ctype);
+    Py_DECREF(prog);
     Py_DECREF(base);
-    if (address == NULL)
-        return NULL;
-    PyObject *member = new_object(cls, self->prog, self->ctype, address, Py_None);
-    Py_DECREF(address);
     return member;
 }
 
 static int
 member_set(MemberObject *self, PyObject *obj, PyObject *value)
 {
-    PyErr_Format(PyExc_AttributeError, "member '%U' of 'Object' object cannot be assigned",
-                 self->name);
+    /* as a property without setter or deleter says it */
+    const char *what = value == NULL ? "deleter" : "setter";
+    if (self->name == NULL)
+        PyErr_Format(PyExc_AttributeError, "member has no %s", what);
+    else
+        PyErr_Format(PyExc_AttributeError, "property %R of '%s' object has no %s", self->name,
+                     Py_TYPE(obj)->tp_name, what);
     return -1;
 }
 
@@ -278,8 +311,8 @@ static PyTypeObject MemberType = {
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
+    PyObject *prog;   /* whose read(address, size) reads what the cache does not hold */
     PyObject *pages;  /* the program's page cache: {page number: bytes}, or None */
-    PyObject *read;   /* the program's read(address, size) */
     PyObject *doc;
     Py_ssize_t size;  /* 1, 2, 4 or 8 */
     int is_signed;
@@ -298,16 +331,18 @@ decode(const unsigned char *p, Py_ssize_t size, int is_signed)
     return PyLong_FromUnsignedLongLong(v);
 }
 
-/* value_ by read(address, size): pages not cached, page-crossing or odd addresses. */
+/* value_ by prog.read(address, size): pages not cached, page-crossing or odd addresses. */
 static PyObject *
 scalar_read(ScalarObject *self, PyObject *address)
 {
     PyObject *size = PyLong_FromSsize_t(self->size);
     if (size == NULL)
         return NULL;
-    PyObject *args[] = {address, size};
-    PyObject *data = PyObject_Vectorcall(self->read, args, 2, NULL);
-    Py_DECREF(size);
+    /* Our own references: read() is Python, and may change the object or self. */
+    PyObject *args[] = {Py_NewRef(self->prog), Py_NewRef(address), size};
+    PyObject *data = PyObject_VectorcallMethod(str_read, args, 3, NULL);
+    for (int i = 0; i < 3; i++)
+        Py_DECREF(args[i]);
     if (data == NULL)
         return NULL;
     Py_buffer view;
@@ -332,14 +367,21 @@ static PyObject *
 scalar_call(ScalarObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
-        PyErr_SetString(PyExc_TypeError, "value_() takes no arguments");
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        PyErr_SetString(PyExc_TypeError, "value_() takes no keyword arguments");
+        return NULL;
+    }
+    if (nargs != 1) {
+        if (nargs == 0)
+            PyErr_SetString(PyExc_TypeError, "value_() needs the Object it reads");
+        else
+            PyErr_Format(PyExc_TypeError, "value_() takes no arguments (%zd given)", nargs - 1);
         return NULL;
     }
     PyObject *obj = args[0];
     if (check_object(obj) < 0)
         return NULL;
-    if (self->read == NULL) {
+    if (self->prog == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "ScalarValue was not initialised");
         return NULL;
     }
@@ -354,7 +396,7 @@ scalar_call(ScalarObject *self, PyObject *const *args, size_t nargsf, PyObject *
     if (address == NULL)
         return NULL;
     if (!PyLong_Check(address)) {
-        PyErr_Format(PyExc_TypeError, "an Object with neither a value nor an address");
+        PyErr_SetString(PyExc_TypeError, "an Object with neither a value nor an address");
         return NULL;
     }
     if (self->pages != Py_None) {
@@ -381,11 +423,11 @@ scalar_call(ScalarObject *self, PyObject *const *args, size_t nargsf, PyObject *
 static int
 scalar_init(ScalarObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"pages", "read", "size", "signed", NULL};
-    PyObject *pages, *read;
+    static char *kwlist[] = {"prog", "pages", "size", "signed", NULL};
+    PyObject *prog, *pages;
     Py_ssize_t size;
     int is_signed;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOnp", kwlist, &pages, &read, &size,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOnp", kwlist, &prog, &pages, &size,
                                      &is_signed))
         return -1;
     if (size != 1 && size != 2 && size != 4 && size != 8) {
@@ -398,8 +440,8 @@ scalar_init(ScalarObject *self, PyObject *args, PyObject *kwds)
     }
     Py_INCREF(pages);
     Py_XSETREF(self->pages, pages);
-    Py_INCREF(read);
-    Py_XSETREF(self->read, read);
+    Py_INCREF(prog);
+    Py_XSETREF(self->prog, prog);
     self->size = size;
     self->is_signed = is_signed;
     self->vectorcall = (vectorcallfunc)scalar_call;
@@ -432,8 +474,8 @@ scalar_get(PyObject *self, PyObject *obj, PyObject *type)
 static int
 scalar_traverse(ScalarObject *self, visitproc visit, void *arg)
 {
+    Py_VISIT(self->prog);
     Py_VISIT(self->pages);
-    Py_VISIT(self->read);
     Py_VISIT(self->doc);
     return 0;
 }
@@ -441,8 +483,8 @@ scalar_traverse(ScalarObject *self, visitproc visit, void *arg)
 static int
 scalar_clear(ScalarObject *self)
 {
+    Py_CLEAR(self->prog);  /* first: a call that finds it gone reads nothing */
     Py_CLEAR(self->pages);
-    Py_CLEAR(self->read);
     Py_CLEAR(self->doc);
     return 0;
 }
@@ -457,6 +499,19 @@ scalar_dealloc(ScalarObject *self)
 
 static PyMemberDef scalar_members[] = {
     {"__doc__", T_OBJECT, offsetof(ScalarObject, doc), 0, NULL},
+    {NULL},
+};
+
+/* Named as the method it stands for, in reprs and tracebacks. */
+static PyObject *
+scalar_name(PyObject *self, void *closure)
+{
+    return PyUnicode_FromString(closure == NULL ? "value_" : "Object.value_");
+}
+
+static PyGetSetDef scalar_getset[] = {
+    {"__name__", scalar_name, NULL, NULL, NULL},
+    {"__qualname__", scalar_name, NULL, NULL, "qualname"},
     {NULL},
 };
 
@@ -476,6 +531,7 @@ static PyTypeObject ScalarType = {
     .tp_vectorcall_offset = offsetof(ScalarObject, vectorcall),
     .tp_descr_get = scalar_get,
     .tp_members = scalar_members,
+    .tp_getset = scalar_getset,
 };
 
 
@@ -536,29 +592,42 @@ enum { WALK_CYCLE = 0, WALK_BOUND = 1, WALK_UNREADABLE = 2 };
 
 typedef struct {
     PyObject_HEAD
-    PyObject *pages;     /* {page number: bytes} or None */
-    PyObject *read_u32;  /* the program's read_u32(address) */
-    PyObject *fault;     /* the exception class read_u32 raises for an unreadable address */
-    PyObject *fail;      /* fail(kind, holder, node): raises the walk's error */
-    PyObject *cls;       /* with prog and ctype: yield Objects holding each node, or */
-    PyObject *prog;      /* None: yield the nodes' addresses */
-    PyObject *ctype;
+    PyObject *prog;   /* whose read_u32(address) reads links the page cache does not hold */
+    PyObject *pages;  /* the program's page cache: {page number: bytes}, or None */
+    PyObject *fault;  /* the exception class read_u32 raises for an unreadable address */
+    PyObject *fail;   /* fail(kind, holder, node): raises the walk's error */
+    PyObject *cls;    /* with ctype: yield Objects of prog holding each node, or */
+    PyObject *ctype;  /* None: yield the nodes' addresses */
     NodeSet seen;
     unsigned long long node, holder, next_offset, bound;
     int has_holder, done;
 } WalkObject;
 
+/* ``value`` as an unsigned 64-bit number: an error for a negative or larger one. */
+static int
+as_u64(PyObject *value, const char *what, unsigned long long *out)
+{
+    if (!PyLong_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int", what);
+        return -1;
+    }
+    *out = PyLong_AsUnsignedLongLong(value);
+    return *out == (unsigned long long)-1 && PyErr_Occurred() ? -1 : 0;
+}
+
 static int
 walk_init(WalkObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"first", "next_offset", "bound", "pages", "read_u32", "fault",
-                             "fail", "cls", "prog", "ctype", NULL};
+    static char *kwlist[] = {"first", "next_offset", "bound", "prog", "pages", "fault",
+                             "fail", "cls", "ctype", NULL};
     unsigned long long first, next_offset, bound;
-    PyObject *pages, *read_u32, *fault, *fail, *cls = Py_None, *prog = Py_None,
+    PyObject *first_o, *offset_o, *bound_o, *prog, *pages, *fault, *fail, *cls = Py_None,
              *ctype = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "KKKOOOO|OOO", kwlist, &first, &next_offset,
-                                     &bound, &pages, &read_u32, &fault, &fail, &cls, &prog,
-                                     &ctype))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOO|OO", kwlist, &first_o, &offset_o,
+                                     &bound_o, &prog, &pages, &fault, &fail, &cls, &ctype))
+        return -1;
+    if (as_u64(first_o, "first", &first) < 0 || as_u64(offset_o, "next_offset", &next_offset) < 0
+        || as_u64(bound_o, "bound", &bound) < 0)
         return -1;
     if (first >> 32 || next_offset >> 32) {
         PyErr_SetString(PyExc_ValueError, "first and next_offset must fit in 32 bits");
@@ -568,15 +637,19 @@ walk_init(WalkObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "pages must be a dict or None");
         return -1;
     }
+    if (!PyExceptionClass_Check(fault)) {
+        PyErr_SetString(PyExc_TypeError, "fault must be an exception class");
+        return -1;
+    }
     if (cls != Py_None && (object_base == NULL || !PyType_Check(cls)
                            || !PyType_IsSubtype((PyTypeObject *)cls, object_base))) {
         PyErr_SetString(PyExc_TypeError, "cls must be an Object class or None");
         return -1;
     }
-    PyObject *refs[] = {pages, read_u32, fault, fail, cls, prog, ctype};
-    PyObject **slots[] = {&self->pages, &self->read_u32, &self->fault, &self->fail,
-                          &self->cls, &self->prog, &self->ctype};
-    for (int i = 0; i < 7; i++) {
+    PyObject *refs[] = {prog, pages, fault, fail, cls, ctype};
+    PyObject **slots[] = {&self->prog, &self->pages, &self->fault, &self->fail, &self->cls,
+                          &self->ctype};
+    for (int i = 0; i < 6; i++) {
         Py_INCREF(refs[i]);
         Py_XSETREF(*slots[i], refs[i]);
     }
@@ -597,9 +670,10 @@ walk_fail(WalkObject *self, int kind)
     PyObject *holder = self->has_holder ? PyLong_FromUnsignedLongLong(self->holder)
                                         : Py_NewRef(Py_None);
     PyObject *node = PyLong_FromUnsignedLongLong(self->node);
-    PyObject *result = NULL;
+    PyObject *result = NULL, *fail = Py_NewRef(self->fail);
     if (holder != NULL && node != NULL)
-        result = PyObject_CallFunction(self->fail, "iOO", kind, holder, node);
+        result = PyObject_CallFunction(fail, "iOO", kind, holder, node);
+    Py_DECREF(fail);
     Py_XDECREF(holder);
     Py_XDECREF(node);
     if (result != NULL) {
@@ -631,16 +705,23 @@ walk_read_link(WalkObject *self, unsigned long long address, int *ok)
     PyObject *addr = PyLong_FromUnsignedLongLong(address);
     if (addr == NULL)
         goto error;
-    PyObject *value = PyObject_CallOneArg(self->read_u32, addr);
+    /* Our own references: read_u32 is Python, and may re-initialise self. */
+    PyObject *fault = Py_NewRef(self->fault);
+    PyObject *call[] = {Py_NewRef(self->prog), addr};
+    PyObject *value = PyObject_VectorcallMethod(str_read_u32, call, 2, NULL);
+    Py_DECREF(call[0]);
     Py_DECREF(addr);
     if (value == NULL) {
-        if (PyErr_ExceptionMatches(self->fault)) {
+        int matches = PyErr_ExceptionMatches(fault);
+        Py_DECREF(fault);
+        if (matches) {
             PyErr_Clear();
             *ok = 0;
             return 0;
         }
         goto error;
     }
+    Py_DECREF(fault);
     unsigned long long link = PyLong_AsUnsignedLongLong(value);
     Py_DECREF(value);
     if (link == (unsigned long long)-1 && PyErr_Occurred())
@@ -654,7 +735,7 @@ error:
 static PyObject *
 walk_next(WalkObject *self)
 {
-    if (self->read_u32 == NULL) {
+    if (self->prog == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "NodeWalk was not initialised");
         return NULL;
     }
@@ -694,12 +775,11 @@ walk_next(WalkObject *self)
 static int
 walk_traverse(WalkObject *self, visitproc visit, void *arg)
 {
+    Py_VISIT(self->prog);
     Py_VISIT(self->pages);
-    Py_VISIT(self->read_u32);
     Py_VISIT(self->fault);
     Py_VISIT(self->fail);
     Py_VISIT(self->cls);
-    Py_VISIT(self->prog);
     Py_VISIT(self->ctype);
     return 0;
 }
@@ -707,12 +787,11 @@ walk_traverse(WalkObject *self, visitproc visit, void *arg)
 static int
 walk_clear(WalkObject *self)
 {
+    Py_CLEAR(self->prog);  /* first: a call that finds it gone reads nothing */
     Py_CLEAR(self->pages);
-    Py_CLEAR(self->read_u32);
     Py_CLEAR(self->fault);
     Py_CLEAR(self->fail);
     Py_CLEAR(self->cls);
-    Py_CLEAR(self->prog);
     Py_CLEAR(self->ctype);
     return 0;
 }
@@ -765,7 +844,9 @@ PyInit__speedups(void)
         return NULL;
     str_int = PyUnicode_InternFromString("_int");
     str_member = PyUnicode_InternFromString("member_");
-    if (str_int == NULL || str_member == NULL)
+    str_read = PyUnicode_InternFromString("read");
+    str_read_u32 = PyUnicode_InternFromString("read_u32");
+    if (str_int == NULL || str_member == NULL || str_read == NULL || str_read_u32 == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)

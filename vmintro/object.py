@@ -607,7 +607,7 @@ def _scalar_value(prog: Program, fmt: struct.Struct) -> Callable[[Object], int]:
     """
     if prog._speedups is not None:
         signed = fmt.format[-1].islower()
-        fast = prog._speedups.ScalarValue(prog._pages, prog.read, fmt.size, signed)
+        fast = prog._speedups.ScalarValue(prog, prog._pages, fmt.size, signed)
         fast.__doc__ = Object.value_.__doc__
         return fast  # type: ignore[no-any-return]
     unpack_from = fmt.unpack_from

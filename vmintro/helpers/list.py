@@ -76,7 +76,11 @@ def singly_linked(
     naming the node that holds the bad link.
     """
     speedups = prog._speedups
-    if speedups is None or not (0 <= first < 1 << 32 and 0 <= next_offset < 1 << 32):
+    if (
+        speedups is None
+        or not isinstance(bound, int)
+        or not (0 <= first < 1 << 32 and 0 <= next_offset < 1 << 32)
+    ):
         nodes = _singly_linked(prog, first, next_offset, what, bound)
         return nodes if as_type is None else values_of(prog, as_type, nodes)
 
@@ -89,9 +93,10 @@ def singly_linked(
 
     objects = {}
     if as_type is not None:
-        objects = {"cls": prog.object_class(as_type), "prog": prog, "ctype": as_type}
+        objects = {"cls": prog.object_class(as_type), "ctype": as_type}
+    bound_u64 = min(max(bound, 0), (1 << 64) - 1)  # no list has more nodes than that
     return speedups.NodeWalk(  # type: ignore[no-any-return]
-        first, next_offset, max(bound, 0), prog._pages, prog.read_u32, FaultError, fail, **objects
+        first, next_offset, bound_u64, prog, prog._pages, FaultError, fail, **objects
     )
 
 
