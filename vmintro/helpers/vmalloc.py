@@ -110,13 +110,13 @@ def vmalloc_area_pfns(prog: Program, areas: list[Object] | None = None) -> np.nd
     """
     if areas is None:
         areas = list(for_each_vm_area(prog))
-    ranges = [
-        np.arange(a.addr.value_(), a.addr.value_() + a.size.value_() - PAGE_SIZE, PAGE_SIZE)
-        for a in areas
-    ]
-    if not ranges:
-        return np.empty(0, dtype=np.int64)
-    return vmalloc_to_pfn_many(prog, np.concatenate(ranges))
+    starts = np.array([a.addr.value_() for a in areas], dtype=np.int64)
+    sizes = np.array([a.size.value_() for a in areas], dtype=np.int64)
+    counts = np.maximum(sizes // PAGE_SIZE - 1, 0)  # every page but the guard page
+    # area i's pages: starts[i] + PAGE_SIZE * (0 .. counts[i] - 1), all at once
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    index = np.arange(int(counts.sum()), dtype=np.int64) - first
+    return vmalloc_to_pfn_many(prog, np.repeat(starts, counts) + index * PAGE_SIZE)
 
 
 def vmalloc_to_pfn_many(prog: Program, addrs: np.ndarray) -> np.ndarray:
