@@ -15,6 +15,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fake_kernel import PAGE, PAGE_OFFSET, SLAB_PHYS, standard
 
@@ -330,3 +331,51 @@ def test_slab_page_is_where_the_walks_read() -> None:
     # The walks above damage links in the fake kernel's slab page: keep them honest.
     k, areas = standard("pse")
     assert all(SLAB_PHYS <= a.vm_struct - PAGE_OFFSET < SLAB_PHYS + PAGE for a in areas)
+
+
+def _translations(prog: Program, addresses: list[Any]) -> list[Any]:
+    return [_outcome(lambda a=a: prog.translate(a)) for a in addresses]
+
+
+@needs_c
+@pytest.mark.parametrize("name", ["demo", "highmem", "pae"])
+def test_translate_agrees_cold_and_warm(image_set: dict[str, Path], name: str) -> None:
+    fast, slow = _pair(image_set[name])
+    assert type(fast.translate).__name__ == "Translator"
+    assert fast.translate.__doc__ == Program.translate.__doc__
+    rng = random.Random(5)
+    # every page of the vmalloc region at a random offset, mapped or not, then
+    # lowmem, pkmap and fixmap, and what is no 32-bit address at all
+    addresses: list[Any] = [
+        v + rng.randrange(PAGE) for v in range(fast.vmalloc_start, fast.vmalloc_end, PAGE)
+    ]
+    addresses += [rng.randrange(PAGE_OFFSET, 1 << 32) for _ in range(2000)]
+    addresses += [0, PAGE_OFFSET - 1, fast.high_memory - 1, fast.high_memory, (1 << 32) - 1]
+    addresses += [-1, 1 << 32, 1 << 70]
+    rng.shuffle(addresses)
+    mapped = [a for a in addresses if isinstance(_outcome(lambda a=a: slow.translate(a)), int)]
+    addresses += [np.int64(a) for a in mapped[:50]]
+    for _ in range(2):  # the first pass walks and fills; the second finds
+        assert _translations(fast, addresses) == _translations(slow, addresses)
+        assert fast._tlb == slow._tlb
+    assert len(mapped) > 300 and len(fast._tlb) > 100
+
+
+@needs_c
+def test_translate_flushes_its_tlb_as_the_walker_does(image_set: dict[str, Path]) -> None:
+    fast, slow = _pair(image_set["demo"])
+    for prog in (fast, slow):
+        prog.walker._tlb_max = 5
+    fast.translate = fast._fast_translate()  # type: ignore[method-assign]
+    pages = [
+        a.addr.value_() + i * PAGE
+        for a in for_each_vm_area(fast)
+        for i in range(min(3, a.size.value_() // PAGE - 1))  # mapped pages, not the guard
+    ]
+    assert len(pages) > 10
+    for address in pages:
+        assert fast.translate(address) == slow.translate(address)
+        assert fast._tlb == slow._tlb
+        assert len(fast._tlb) <= 5
+    fast.walker.clear_cache()
+    assert fast.translate(pages[-1]) == slow.translate(pages[-1])

@@ -1,7 +1,9 @@
 /*
  * The hot paths of a walk in C: a struct member as an attribute
- * (``area.addr``) and a scalar's ``value_()`` (vmintro.object), and following
- * a NULL-terminated list (vmintro.helpers.list.singly_linked).
+ * (``area.addr``) and a scalar's ``value_()`` (vmintro.object), following
+ * a NULL-terminated list (vmintro.helpers.list.singly_linked), and
+ * translating an address whose page tables were already read
+ * (vmintro.program.Program.translate).
  *
  * The Python modules stay the definition of what these do; they hand this module
  * everything they need (the slot layout of Object, a member's offset and
@@ -820,6 +822,213 @@ static PyTypeObject WalkType = {
     .tp_iternext = (iternextfunc)walk_next,
 };
 
+/* -- translate: ``prog.translate(vaddr)`` --------------------------------------------- */
+
+#define PAGE_OFFSET 0xC0000000ULL
+
+/*
+ * The paths of Program.translate that need no walk: the direct map, a TLB hit,
+ * and a page of a span whose pte table the walker already holds (filling the
+ * TLB as PageWalker._remember does).  Everything else, faults included, goes
+ * to the Python method, which is what this does, walk and all.
+ */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *tlb;       /* virtual page -> physical - virtual (PageWalker.tlb) */
+    PyObject *spans;     /* vaddr >> span_shift -> that span's pte entries (PageWalker._spans) */
+    PyObject *fallback;  /* Program.translate in Python, bound to the program */
+    PyObject *doc;
+    unsigned long long lowmem_end, phys_mask, span_mask;
+    Py_ssize_t tlb_max, entry_size;
+    int span_shift;
+} TranslatorObject;
+
+static PyObject *
+translator_fallback(TranslatorObject *self, PyObject *vaddr)
+{
+    PyObject *fallback = Py_NewRef(self->fallback);
+    PyObject *result = PyObject_CallOneArg(fallback, vaddr);
+    Py_DECREF(fallback);
+    return result;
+}
+
+/* The pte entry for ``v`` from the spans, or -1 when the span is not held (-2: error). */
+static long long
+translator_span_entry(TranslatorObject *self, unsigned long long v)
+{
+    PyObject *key = PyLong_FromUnsignedLongLong(v >> self->span_shift);
+    if (key == NULL)
+        return -2;
+    PyObject *table = PyDict_GetItemWithError(self->spans, key);
+    Py_DECREF(key);
+    if (table == NULL)
+        return PyErr_Occurred() ? -2 : -1;
+    Py_buffer view;
+    if (PyObject_GetBuffer(table, &view, PyBUF_SIMPLE) < 0)
+        return -2;
+    Py_ssize_t at = (Py_ssize_t)((v >> 12) & self->span_mask) * self->entry_size;
+    long long entry = -1;
+    if (at + self->entry_size <= view.len) {
+        const unsigned char *p = (const unsigned char *)view.buf + at;
+        unsigned long long e = 0;
+        for (Py_ssize_t i = self->entry_size - 1; i >= 0; i--)
+            e = (e << 8) | p[i];
+        entry = (long long)(e & 0x7FFFFFFFFFFFFFFFULL);  /* bit 63 (NX) is never PAE's here */
+    }
+    PyBuffer_Release(&view);
+    return entry;
+}
+
+static PyObject *
+translator_call(TranslatorObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        PyErr_SetString(PyExc_TypeError, "translate() takes exactly one argument (vaddr)");
+        return NULL;
+    }
+    if (self->fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Translator was not initialised");
+        return NULL;
+    }
+    PyObject *vaddr = args[0];
+    if (!PyLong_CheckExact(vaddr))
+        return translator_fallback(self, vaddr);
+    unsigned long long v = PyLong_AsUnsignedLongLong(vaddr);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();  /* negative or huge: the Python form says what is wrong */
+        return translator_fallback(self, vaddr);
+    }
+    if (PAGE_OFFSET <= v && v < self->lowmem_end)
+        return PyLong_FromUnsignedLongLong(v - PAGE_OFFSET);
+    if (v >> 32)
+        return translator_fallback(self, vaddr);
+    PyObject *page = PyLong_FromUnsignedLongLong(v >> 12);
+    if (page == NULL)
+        return NULL;
+    PyObject *delta = PyDict_GetItemWithError(self->tlb, page);
+    if (delta != NULL) {
+        Py_DECREF(page);
+        return PyNumber_Add(vaddr, delta);
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(page);
+        return NULL;
+    }
+    long long entry = translator_span_entry(self, v);
+    if (entry == -2) {
+        Py_DECREF(page);
+        return NULL;
+    }
+    if (entry < 0 || !(entry & 1)) {  /* no pte table held, or not present: walk */
+        Py_DECREF(page);
+        return translator_fallback(self, vaddr);
+    }
+    unsigned long long paddr = ((unsigned long long)entry & self->phys_mask) | (v & PAGE_MASK);
+    if (PyDict_GET_SIZE(self->tlb) >= self->tlb_max)
+        PyDict_Clear(self->tlb);  /* a flush, as PageWalker._remember does */
+    PyObject *diff = PyLong_FromLongLong((long long)paddr - (long long)v);
+    int failed = diff == NULL || PyDict_SetItem(self->tlb, page, diff) < 0;
+    Py_XDECREF(diff);
+    Py_DECREF(page);
+    return failed ? NULL : PyLong_FromUnsignedLongLong(paddr);
+}
+
+static int
+translator_init(TranslatorObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"tlb", "spans", "fallback", "lowmem_end", "phys_mask",
+                             "span_shift", "span_mask", "tlb_max", "entry_size", NULL};
+    PyObject *tlb, *spans, *fallback, *lowmem_o, *phys_o, *span_mask_o;
+    int span_shift;
+    Py_ssize_t tlb_max, entry_size;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOiOnn", kwlist, &PyDict_Type, &tlb,
+                                     &PyDict_Type, &spans, &fallback, &lowmem_o, &phys_o,
+                                     &span_shift, &span_mask_o, &tlb_max, &entry_size))
+        return -1;
+    unsigned long long lowmem_end, phys_mask, span_mask;
+    if (as_u64(lowmem_o, "lowmem_end", &lowmem_end) < 0
+        || as_u64(phys_o, "phys_mask", &phys_mask) < 0
+        || as_u64(span_mask_o, "span_mask", &span_mask) < 0)
+        return -1;
+    if ((entry_size != 4 && entry_size != 8) || span_shift < 12 || span_shift > 32
+        || tlb_max < 1) {
+        PyErr_SetString(PyExc_ValueError, "bad entry_size, span_shift or tlb_max");
+        return -1;
+    }
+    Py_INCREF(tlb);
+    Py_XSETREF(self->tlb, tlb);
+    Py_INCREF(spans);
+    Py_XSETREF(self->spans, spans);
+    Py_INCREF(fallback);
+    Py_XSETREF(self->fallback, fallback);
+    self->lowmem_end = lowmem_end;
+    self->phys_mask = phys_mask;
+    self->span_shift = span_shift;
+    self->span_mask = span_mask;
+    self->tlb_max = tlb_max;
+    self->entry_size = entry_size;
+    return 0;
+}
+
+static PyObject *
+translator_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    TranslatorObject *self = (TranslatorObject *)PyType_GenericNew(type, args, kwds);
+    if (self != NULL)
+        self->vectorcall = (vectorcallfunc)translator_call;
+    return (PyObject *)self;
+}
+
+static int
+translator_traverse(TranslatorObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->tlb);
+    Py_VISIT(self->spans);
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->doc);
+    return 0;
+}
+
+static int
+translator_clear(TranslatorObject *self)
+{
+    Py_CLEAR(self->fallback);  /* first: a call that finds it gone does nothing */
+    Py_CLEAR(self->tlb);
+    Py_CLEAR(self->spans);
+    Py_CLEAR(self->doc);
+    return 0;
+}
+
+static void
+translator_dealloc(TranslatorObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    translator_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef translator_members[] = {
+    {"__doc__", T_OBJECT, offsetof(TranslatorObject, doc), 0, NULL},
+    {NULL},
+};
+
+static PyTypeObject TranslatorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vmintro._speedups.Translator",
+    .tp_basicsize = sizeof(TranslatorObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "Program.translate without the walk: direct map, TLB and held pte tables.",
+    .tp_new = translator_new,
+    .tp_init = (initproc)translator_init,
+    .tp_dealloc = (destructor)translator_dealloc,
+    .tp_traverse = (traverseproc)translator_traverse,
+    .tp_clear = (inquiry)translator_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(TranslatorObject, vectorcall),
+    .tp_members = translator_members,
+};
+
 /* -- module ---------------------------------------------------------------------------- */
 
 static PyMethodDef module_methods[] = {
@@ -840,7 +1049,7 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     if (PyType_Ready(&MemberType) < 0 || PyType_Ready(&ScalarType) < 0
-        || PyType_Ready(&WalkType) < 0)
+        || PyType_Ready(&WalkType) < 0 || PyType_Ready(&TranslatorType) < 0)
         return NULL;
     str_int = PyUnicode_InternFromString("_int");
     str_member = PyUnicode_InternFromString("member_");
@@ -853,7 +1062,8 @@ PyInit__speedups(void)
         return NULL;
     if (PyModule_AddObjectRef(m, "Member", (PyObject *)&MemberType) < 0
         || PyModule_AddObjectRef(m, "ScalarValue", (PyObject *)&ScalarType) < 0
-        || PyModule_AddObjectRef(m, "NodeWalk", (PyObject *)&WalkType) < 0) {
+        || PyModule_AddObjectRef(m, "NodeWalk", (PyObject *)&WalkType) < 0
+        || PyModule_AddObjectRef(m, "Translator", (PyObject *)&TranslatorType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -19,6 +19,7 @@ import re
 import struct
 import sys
 from dataclasses import dataclass
+from types import MethodType
 from typing import TYPE_CHECKING, Any
 
 import construct as cs
@@ -41,6 +42,8 @@ from vmintro.pagewalk import PageWalker, Walk
 from vmintro.types.model import Array, CType, Pointer, Void, to_construct
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
     from vmintro.object import Object
@@ -147,6 +150,8 @@ class Program:
         self._struct_classes: dict[tuple[Any, Any], type] = {}
         # vmintro._speedups for this program's objects and walks, or None: Python forms
         self._speedups = speedups if accelerated else None
+        if self._speedups is not None and type(self).translate is Program.translate:
+            self.translate = self._fast_translate()  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         mode = "PAE" if self.pae else ("HIGHMEM" if self.highmem else "2-level")
@@ -271,6 +276,25 @@ class Program:
         if delta is not None:
             return vaddr + delta
         return self.walker.translate(vaddr)  # walks, and fills the TLB
+
+    def _fast_translate(self) -> Callable[[int], int]:
+        """:meth:`translate` in C for what needs no walk (the direct map, the TLB, a
+        page whose pte table the walker holds), calling :meth:`translate` for the rest.
+        """
+        w = self.walker
+        fast = self._speedups.Translator(
+            self._tlb,
+            w._spans,
+            MethodType(Program.translate, self),
+            self._lowmem_end,
+            w._phys_mask,
+            w._span_shift,
+            w._span_mask,
+            w._tlb_max,
+            w.entry_size,
+        )
+        fast.__doc__ = Program.translate.__doc__
+        return fast  # type: ignore[no-any-return]
 
     def translate_many(self, vaddrs: np.ndarray) -> np.ndarray:
         """:meth:`translate` for an array of addresses: int64 physical, -1 where it faults."""
