@@ -7,6 +7,7 @@ forms must do, and where it can, against bytes read and unpacked here.
 
 from __future__ import annotations
 
+import array
 import gc
 import os
 import random
@@ -379,3 +380,44 @@ def test_translate_flushes_its_tlb_as_the_walker_does(image_set: dict[str, Path]
         assert len(fast._tlb) <= 5
     fast.walker.clear_cache()
     assert fast.translate(pages[-1]) == slow.translate(pages[-1])
+
+
+@needs_c
+def test_calls_the_python_forms_take(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keyword calls, numpy integers and odd tables: the C forms answer as Python does."""
+    k, areas = standard("4k")
+    fast, slow = k.program(), k.program(accelerated=False)
+    a = areas[0].addr
+    for prog in (fast, slow):
+        assert prog.translate(vaddr=a) == slow.translate(a)
+        with pytest.raises(TypeError):
+            prog.translate()
+        # a numpy address: read() takes it, in both forms
+        obj = Object(prog, "unsigned long", address=np.uint32(areas[0].vm_struct + 4))
+        assert obj.value_() == a
+        nodes = list(singly_linked(prog, np.uint32(areas[0].vm_struct), 12, "vmlist"))
+        assert nodes == [x.vm_struct for x in areas]
+    assert fast.translate.__name__ == "translate"
+    assert fast.translate.__qualname__ == "Program.translate"
+    # a read that returns too few bytes fails as struct.unpack does
+    for prog in (fast, slow):
+        short = Object(prog, "unsigned int", address=areas[0].vm_struct)
+        monkeypatch.setattr(prog, "read", lambda address, size, physical=False: b"\0")
+        with pytest.raises(struct.error):
+            short.value_()
+
+
+@needs_c
+def test_span_tables_not_of_the_walkers_making_are_left_to_python() -> None:
+    k, areas = standard("4k")
+    fast, slow = k.program(), k.program(accelerated=False)
+    a = areas[2].addr
+    for prog in (fast, slow):
+        prog.translate(a)  # the walk holds the span's pte table now
+        prog._tlb.clear()
+        key = a >> prog.walker._span_shift
+        table = prog.walker._spans[key]
+        # the same entries, 8 bytes wide: the C form must not read them as 4-byte ones
+        prog.walker._spans[key] = array.array("Q", table.tolist())
+    assert fast.translate(a + PAGE) == slow.translate(a + PAGE)
+    assert fast._tlb == slow._tlb

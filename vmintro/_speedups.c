@@ -15,6 +15,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+
+#if PY_VERSION_HEX < 0x030C0000
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#define Py_READONLY READONLY
+#endif
 
 #define PAGE_SIZE 4096ULL
 #define PAGE_MASK (PAGE_SIZE - 1)
@@ -54,6 +61,40 @@ get_slot(PyObject *obj, Py_ssize_t off, const char *name)
     return v;
 }
 
+static PyObject *struct_error;  /* struct.error: what the Python forms' unpack raises */
+
+/*
+ * The cached page (bytes) holding [a, a + size) as a new reference, or NULL:
+ * with *error set when an exception is pending.  ``pages_attr`` is a program's
+ * page cache, {virtual page number: bytes}, or None.
+ */
+static PyObject *
+cached_page(PyObject *pages_attr, unsigned long long a, Py_ssize_t size, int *error)
+{
+    *error = 0;
+    if (pages_attr == NULL || pages_attr == Py_None
+        || (a & PAGE_MASK) > PAGE_SIZE - (unsigned long long)size)
+        return NULL;
+    /* Our own references: a lookup can run a key's __eq__, which could drop the dict. */
+    PyObject *pages = Py_NewRef(pages_attr), *page = NULL;
+    PyObject *key = PyLong_FromUnsignedLongLong(a >> 12);
+    if (key != NULL) {
+        page = PyDict_GetItemWithError(pages, key);
+        Py_XINCREF(page);
+        Py_DECREF(key);
+    }
+    Py_DECREF(pages);
+    if (page == NULL) {
+        *error = PyErr_Occurred() != NULL;
+        return NULL;
+    }
+    if (!PyBytes_Check(page) || PyBytes_GET_SIZE(page) != (Py_ssize_t)PAGE_SIZE) {
+        Py_DECREF(page);
+        return NULL;
+    }
+    return page;
+}
+
 /* A new instance of ``cls`` with its four slots set (references are taken). */
 static PyObject *
 new_object(PyTypeObject *cls, PyObject *prog, PyObject *ctype, PyObject *address, PyObject *value)
@@ -80,7 +121,7 @@ slot_offset(PyObject *descr, const char *name, Py_ssize_t *out)
         return -1;
     }
     PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
-    if (m->type != T_OBJECT_EX || (m->flags & READONLY)) {
+    if (m->type != Py_T_OBJECT_EX || (m->flags & Py_READONLY)) {
         PyErr_Format(PyExc_TypeError, "Object.%s is not a writable object slot", name);
         return -1;
     }
@@ -287,8 +328,8 @@ member_dealloc(MemberObject *self)
 }
 
 static PyMemberDef member_members[] = {
-    {"__doc__", T_OBJECT, offsetof(MemberObject, doc), 0, NULL},
-    {"name", T_OBJECT, offsetof(MemberObject, name), READONLY, NULL},
+    {"__doc__", Py_T_OBJECT_EX, offsetof(MemberObject, doc), 0, NULL},
+    {"name", Py_T_OBJECT_EX, offsetof(MemberObject, name), Py_READONLY, NULL},
     {NULL},
 };
 
@@ -354,7 +395,7 @@ scalar_read(ScalarObject *self, PyObject *address)
     }
     PyObject *result;
     if (view.len != self->size) {
-        PyErr_Format(PyExc_ValueError, "read gave %zd bytes, expected %zd", view.len, self->size);
+        PyErr_Format(struct_error, "unpack requires a buffer of %zd bytes", self->size);
         result = NULL;
     }
     else {
@@ -397,29 +438,23 @@ scalar_call(ScalarObject *self, PyObject *const *args, size_t nargsf, PyObject *
     PyObject *address = get_slot(obj, off_address, "address_");
     if (address == NULL)
         return NULL;
-    if (!PyLong_Check(address)) {
-        PyErr_SetString(PyExc_TypeError, "an Object with neither a value nor an address");
+    if (!PyLong_Check(address))  /* a numpy integer, or nonsense: read() decides */
+        return scalar_read(self, address);
+    unsigned long long a = PyLong_AsUnsignedLongLong(address);
+    if (a == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();  /* negative or huge: read() says what is wrong with it */
+        return scalar_read(self, address);
+    }
+    int error;
+    PyObject *page = cached_page(self->pages, a, self->size, &error);
+    if (error)
         return NULL;
-    }
-    if (self->pages != Py_None) {
-        unsigned long long a = PyLong_AsUnsignedLongLong(address);
-        if (a == (unsigned long long)-1 && PyErr_Occurred()) {
-            PyErr_Clear();  /* negative or huge: read() says what is wrong with it */
-        }
-        else if ((a & PAGE_MASK) <= PAGE_SIZE - (unsigned long long)self->size) {
-            PyObject *key = PyLong_FromUnsignedLongLong(a >> 12);
-            if (key == NULL)
-                return NULL;
-            PyObject *page = PyDict_GetItemWithError(self->pages, key);
-            Py_DECREF(key);
-            if (page == NULL && PyErr_Occurred())
-                return NULL;
-            if (page != NULL && PyBytes_Check(page) && PyBytes_GET_SIZE(page) == PAGE_SIZE)
-                return decode((const unsigned char *)PyBytes_AS_STRING(page) + (a & PAGE_MASK),
+    if (page == NULL)
+        return scalar_read(self, address);
+    PyObject *result = decode((const unsigned char *)PyBytes_AS_STRING(page) + (a & PAGE_MASK),
                               self->size, self->is_signed);
-        }
-    }
-    return scalar_read(self, address);
+    Py_DECREF(page);
+    return result;
 }
 
 static int
@@ -500,7 +535,7 @@ scalar_dealloc(ScalarObject *self)
 }
 
 static PyMemberDef scalar_members[] = {
-    {"__doc__", T_OBJECT, offsetof(ScalarObject, doc), 0, NULL},
+    {"__doc__", Py_T_OBJECT_EX, offsetof(ScalarObject, doc), 0, NULL},
     {NULL},
 };
 
@@ -690,19 +725,17 @@ static unsigned long long
 walk_read_link(WalkObject *self, unsigned long long address, int *ok)
 {
     *ok = 1;
-    if (self->pages != Py_None && (address & PAGE_MASK) <= PAGE_SIZE - 4) {
-        PyObject *key = PyLong_FromUnsignedLongLong(address >> 12);
-        if (key == NULL)
-            goto error;
-        PyObject *page = PyDict_GetItemWithError(self->pages, key);
-        Py_DECREF(key);
-        if (page == NULL && PyErr_Occurred())
-            goto error;
-        if (page != NULL && PyBytes_Check(page) && PyBytes_GET_SIZE(page) == PAGE_SIZE) {
-            const unsigned char *p =
-                (const unsigned char *)PyBytes_AS_STRING(page) + (address & PAGE_MASK);
-            return p[0] | (p[1] << 8) | (p[2] << 16) | ((unsigned long long)p[3] << 24);
-        }
+    int error;
+    PyObject *page = cached_page(self->pages, address, 4, &error);
+    if (error)
+        goto error;
+    if (page != NULL) {
+        const unsigned char *p =
+            (const unsigned char *)PyBytes_AS_STRING(page) + (address & PAGE_MASK);
+        unsigned long long link =
+            p[0] | (p[1] << 8) | (p[2] << 16) | ((unsigned long long)p[3] << 24);
+        Py_DECREF(page);
+        return link;
     }
     PyObject *addr = PyLong_FromUnsignedLongLong(address);
     if (addr == NULL)
@@ -853,43 +886,63 @@ translator_fallback(TranslatorObject *self, PyObject *vaddr)
     return result;
 }
 
-/* The pte entry for ``v`` from the spans, or -1 when the span is not held (-2: error). */
+/*
+ * The pte entry for ``v`` from ``spans``: -1 when its span's table is not held,
+ * or is not the walker's array of unsigned entries of this width (the Python
+ * form then decides); -2 with an exception.
+ */
 static long long
-translator_span_entry(TranslatorObject *self, unsigned long long v)
+translator_span_entry(TranslatorObject *self, PyObject *spans, unsigned long long v)
 {
     PyObject *key = PyLong_FromUnsignedLongLong(v >> self->span_shift);
     if (key == NULL)
         return -2;
-    PyObject *table = PyDict_GetItemWithError(self->spans, key);
+    PyObject *table = PyDict_GetItemWithError(spans, key);
+    Py_XINCREF(table);
     Py_DECREF(key);
     if (table == NULL)
         return PyErr_Occurred() ? -2 : -1;
     Py_buffer view;
-    if (PyObject_GetBuffer(table, &view, PyBUF_SIMPLE) < 0)
-        return -2;
-    Py_ssize_t at = (Py_ssize_t)((v >> 12) & self->span_mask) * self->entry_size;
+    if (PyObject_GetBuffer(table, &view, PyBUF_FORMAT | PyBUF_ND) < 0) {
+        PyErr_Clear();
+        Py_DECREF(table);
+        return -1;
+    }
     long long entry = -1;
-    if (at + self->entry_size <= view.len) {
-        const unsigned char *p = (const unsigned char *)view.buf + at;
-        unsigned long long e = 0;
-        for (Py_ssize_t i = self->entry_size - 1; i >= 0; i--)
-            e = (e << 8) | p[i];
-        entry = (long long)(e & 0x7FFFFFFFFFFFFFFFULL);  /* bit 63 (NX) is never PAE's here */
+    Py_ssize_t at = (Py_ssize_t)((v >> 12) & self->span_mask) * self->entry_size;
+    const char *format = view.format == NULL ? "B" : view.format;
+    int unsigned_code = format[0] != '\0' && strchr("ILQ", format[0]) != NULL && format[1] == '\0';
+    if (view.itemsize == self->entry_size && unsigned_code && at + self->entry_size <= view.len) {
+        /* the array holds entries in the machine's byte order (the walker swaps them) */
+        if (self->entry_size == 4) {
+            uint32_t e;
+            memcpy(&e, (const char *)view.buf + at, 4);
+            entry = e;
+        }
+        else {
+            uint64_t e;
+            memcpy(&e, (const char *)view.buf + at, 8);
+            entry = (long long)(e & 0x7FFFFFFFFFFFFFFFULL);  /* NX is no frame bit */
+        }
     }
     PyBuffer_Release(&view);
+    Py_DECREF(table);
     return entry;
 }
 
 static PyObject *
 translator_call(TranslatorObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
-        PyErr_SetString(PyExc_TypeError, "translate() takes exactly one argument (vaddr)");
-        return NULL;
-    }
     if (self->fallback == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Translator was not initialised");
         return NULL;
+    }
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        /* translate(vaddr=...), or a wrong call: as the Python method takes it */
+        PyObject *fallback = Py_NewRef(self->fallback);
+        PyObject *result = PyObject_Vectorcall(fallback, args, nargsf, kwnames);
+        Py_DECREF(fallback);
+        return result;
     }
     PyObject *vaddr = args[0];
     if (!PyLong_CheckExact(vaddr))
@@ -906,32 +959,36 @@ translator_call(TranslatorObject *self, PyObject *const *args, size_t nargsf, Py
     PyObject *page = PyLong_FromUnsignedLongLong(v >> 12);
     if (page == NULL)
         return NULL;
-    PyObject *delta = PyDict_GetItemWithError(self->tlb, page);
+    /* Our own references: lookups can run Python (a key's __eq__) that drops them. */
+    PyObject *tlb = Py_NewRef(self->tlb), *spans = Py_NewRef(self->spans), *result = NULL;
+    PyObject *delta = PyDict_GetItemWithError(tlb, page);
     if (delta != NULL) {
-        Py_DECREF(page);
-        return PyNumber_Add(vaddr, delta);
+        Py_INCREF(delta);
+        result = PyNumber_Add(vaddr, delta);
+        Py_DECREF(delta);
+        goto done;
     }
-    if (PyErr_Occurred()) {
-        Py_DECREF(page);
-        return NULL;
-    }
-    long long entry = translator_span_entry(self, v);
-    if (entry == -2) {
-        Py_DECREF(page);
-        return NULL;
-    }
+    if (PyErr_Occurred())
+        goto done;
+    long long entry = translator_span_entry(self, spans, v);
+    if (entry == -2)
+        goto done;
     if (entry < 0 || !(entry & 1)) {  /* no pte table held, or not present: walk */
-        Py_DECREF(page);
-        return translator_fallback(self, vaddr);
+        result = translator_fallback(self, vaddr);
+        goto done;
     }
     unsigned long long paddr = ((unsigned long long)entry & self->phys_mask) | (v & PAGE_MASK);
-    if (PyDict_GET_SIZE(self->tlb) >= self->tlb_max)
-        PyDict_Clear(self->tlb);  /* a flush, as PageWalker._remember does */
+    if (PyDict_GET_SIZE(tlb) >= self->tlb_max)
+        PyDict_Clear(tlb);  /* a flush, as PageWalker._remember does */
     PyObject *diff = PyLong_FromLongLong((long long)paddr - (long long)v);
-    int failed = diff == NULL || PyDict_SetItem(self->tlb, page, diff) < 0;
+    if (diff != NULL && PyDict_SetItem(tlb, page, diff) == 0)
+        result = PyLong_FromUnsignedLongLong(paddr);
     Py_XDECREF(diff);
+done:
+    Py_DECREF(spans);
+    Py_DECREF(tlb);
     Py_DECREF(page);
-    return failed ? NULL : PyLong_FromUnsignedLongLong(paddr);
+    return result;
 }
 
 static int
@@ -952,7 +1009,7 @@ translator_init(TranslatorObject *self, PyObject *args, PyObject *kwds)
         || as_u64(span_mask_o, "span_mask", &span_mask) < 0)
         return -1;
     if ((entry_size != 4 && entry_size != 8) || span_shift < 12 || span_shift > 32
-        || tlb_max < 1) {
+        || tlb_max < 0) {
         PyErr_SetString(PyExc_ValueError, "bad entry_size, span_shift or tlb_max");
         return -1;
     }
@@ -1009,7 +1066,19 @@ translator_dealloc(TranslatorObject *self)
 }
 
 static PyMemberDef translator_members[] = {
-    {"__doc__", T_OBJECT, offsetof(TranslatorObject, doc), 0, NULL},
+    {"__doc__", Py_T_OBJECT_EX, offsetof(TranslatorObject, doc), 0, NULL},
+    {NULL},
+};
+
+static PyObject *
+translator_name(PyObject *self, void *closure)
+{
+    return PyUnicode_FromString(closure == NULL ? "translate" : "Program.translate");
+}
+
+static PyGetSetDef translator_getset[] = {
+    {"__name__", translator_name, NULL, NULL, NULL},
+    {"__qualname__", translator_name, NULL, NULL, "qualname"},
     {NULL},
 };
 
@@ -1027,6 +1096,7 @@ static PyTypeObject TranslatorType = {
     .tp_call = PyVectorcall_Call,
     .tp_vectorcall_offset = offsetof(TranslatorObject, vectorcall),
     .tp_members = translator_members,
+    .tp_getset = translator_getset,
 };
 
 /* -- module ---------------------------------------------------------------------------- */
@@ -1055,6 +1125,13 @@ PyInit__speedups(void)
     str_member = PyUnicode_InternFromString("member_");
     str_read = PyUnicode_InternFromString("read");
     str_read_u32 = PyUnicode_InternFromString("read_u32");
+    PyObject *struct_module = PyImport_ImportModule("struct");
+    if (struct_module == NULL)
+        return NULL;
+    struct_error = PyObject_GetAttrString(struct_module, "error");
+    Py_DECREF(struct_module);
+    if (struct_error == NULL)
+        return NULL;
     if (str_int == NULL || str_member == NULL || str_read == NULL || str_read_u32 == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&module_def);

@@ -280,6 +280,9 @@ class Program:
     def _fast_translate(self) -> Callable[[int], int]:
         """:meth:`translate` in C for what needs no walk (the direct map, the TLB, a
         page whose pte table the walker holds), calling :meth:`translate` for the rest.
+
+        It keeps the walker's TLB and span dicts (cleared in place, never replaced),
+        and takes ``high_memory``'s end and the TLB's size when it is made.
         """
         w = self.walker
         fast = self._speedups.Translator(

@@ -78,7 +78,7 @@ def singly_linked(
     speedups = prog._speedups
     if (
         speedups is None
-        or not isinstance(bound, int)
+        or not (type(first) is type(next_offset) is int and isinstance(bound, int))
         or not (0 <= first < 1 << 32 and 0 <= next_offset < 1 << 32)
     ):
         nodes = _singly_linked(prog, first, next_offset, what, bound)
