@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from oracles import need_oracle
 
 import vmintro
 from vmintro.commands.discovery import load_plugins
@@ -27,8 +28,14 @@ MARK = "@@vm-test@@"
 
 
 @pytest.fixture(scope="module")
-def loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The loader, written by the real ``vmintro gdb-script`` subcommand."""
+def loader(tmp_path_factory: pytest.TempPathFactory, gdb: str) -> Path:
+    """The loader, written by the real ``vmintro gdb-script`` subcommand.
+
+    When gdb's Python is another version than this one and lacks pyelftools,
+    construct or numpy, the loader can only say so (its one-line ImportError,
+    tested below): then the tests that need vmintro inside gdb are skipped, or
+    fail where oracles are required.
+    """
     out = tmp_path_factory.mktemp("gdb") / "vmintro-gdb.py"
     proc = subprocess.run(
         [sys.executable, "-m", "vmintro.cli", "gdb-script", "-o", str(out)],
@@ -38,6 +45,11 @@ def loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(out.resolve())
+    probe = subprocess.run(
+        [gdb, "-batch", "-nx", "-x", str(out)], capture_output=True, text=True, timeout=60
+    )
+    missing = re.search(r"ImportError: (vmintro needs .*)", probe.stderr)
+    need_oracle(f"gdb's Python with vmintro's dependencies ({missing and missing[1]})", not missing)
     return out
 
 
