@@ -41,6 +41,7 @@ from vmintro.helpers import (
     for_each_zone,
     list_for_each,
     vm_area_pages,
+    vmalloc_area_pages,
     vmalloc_area_pfns,
     vmalloc_to_page,
     vmalloc_to_pfn,
@@ -247,6 +248,26 @@ def test_pte_to_a_frame_beyond_max_mapnr(tmp_path: Path, config: MachineConfig) 
     pages = list(vm_area_pages(area))
     assert pages[1] == (va, pfn)
     assert vmalloc_area_pfns(prog, [area]).tolist() == [p for _va, p in pages]
+    assert vmalloc_area_pages(area) == [p for _va, p in pages]
+
+
+def test_area_with_a_wild_size(tmp_path: Path) -> None:
+    """A size reaching past 4 GiB: the frames stop there, unmapped pages are None."""
+
+    def damage(k: Kernel, areas: list[tuple[int, int, int]], notes: dict[str, Any]) -> None:
+        vm_struct = areas[-1][0]
+        k.mem.write_u32(
+            vm_struct - PAGE_OFFSET + k.types.offsetof("struct vm_struct", "size"), 0xFFFFF000
+        )
+
+    d = build(tmp_path, damage)
+    last = list(for_each_vm_area(d.prog))[-1]
+    with deadline():
+        frames = vmalloc_area_pages(last)
+    addr = last.addr.value_()
+    assert len(frames) == ((1 << 32) - addr) // PAGE  # every page up to 4 GiB, no further
+    assert all(f is not None for f in frames[:4])  # its own four pages, still mapped
+    assert frames[4] is None  # its guard page
 
 
 def test_pte_table_outside_ram(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ from oracles import need_oracle
 import vmintro
 from vmintro.errors import FaultError
 from vmintro.generate import generate
+from vmintro.helpers import for_each_vm_area
 from vmintro.image_backend import ImageBackend, ImageError, vmlinux_beside
+from vmintro.program import Program
 
 CONFIGS = {
     "2level": {"ram": 64 << 20},
@@ -113,6 +115,23 @@ def test_open_by_base_name_or_core_path(image):
     assert backend.vmlinux_path.name == f"{base.name}.vmlinux"
     assert backend.vmcoreinfo["OSRELEASE"] == "2.4.20"
     backend.close()
+
+
+def test_program_from_files(image, tmp_path: Path):
+    base, truth, prog = image
+    # the two files anywhere, under any names: nothing is found by name
+    core, kernel = tmp_path / "memory.core", tmp_path / "kernel-debug"
+    core.write_bytes(Path(f"{base}.vmcore").read_bytes())
+    kernel.write_bytes(Path(f"{base}.vmlinux").read_bytes())
+    other = Program.from_files(core, kernel, cache_pages=False)
+    assert other._pages is None  # options reach the constructor
+    assert other.symbol("vmlist") == prog.symbol("vmlist")
+    areas = [(a.value_(), a.addr.value_()) for a in for_each_vm_area(other)]
+    assert areas == [(t["vm_struct"], t["addr"]) for t in truth["areas"]]
+    beside = Program.from_files(f"{base}.vmcore")
+    assert beside.type("struct vm_struct").size == 16
+    with pytest.raises(ImageError, match="kernel-debug"):
+        Program.from_files(f"{base}.vmcore", tmp_path / "kernel-debug-missing")
 
 
 def test_physical_read_outside_ram_is_a_fault(image):

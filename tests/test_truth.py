@@ -21,6 +21,7 @@ from vmintro.helpers import (
     find_vm_area,
     for_each_vm_area,
     page_count,
+    vmalloc_area_pages,
     vmalloc_area_pfns,
     vmalloc_to_page,
     vmalloc_to_pfn,
@@ -75,6 +76,10 @@ def check_against_truth(base: Path) -> None:
     assert prog.vmalloc_end == truth["vmalloc_end"]
     expected_pfns = []
     for area, t in zip(areas, truth["areas"], strict=True):
+        frames = vmalloc_area_pages(area)
+        assert len(frames) == t["size"] // 4096 - 1  # every page but the guard
+        if t["flags"] & 2:  # VM_ALLOC: the frames the simulator gave, in order
+            assert frames == t["pages"]
         for i, pfn in enumerate(t["pages"]):
             addr = t["addr"] + i * 4096
             if t["flags"] & 2:  # VM_ALLOC: every page maps a frame the simulator chose

@@ -48,7 +48,6 @@ def open(vmcore: str | os.PathLike[str], vmlinux: str | os.PathLike[str] | None 
 
     :raises vmintro.image_backend.ImageError: when a file is missing or malformed.
     """
-    from vmintro.image_backend import ImageBackend
     from vmintro.program import Program
 
-    return Program(ImageBackend(vmcore, vmlinux))
+    return Program.from_files(vmcore, vmlinux)

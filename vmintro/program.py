@@ -15,6 +15,7 @@ by ``__pa`` (``vaddr - PAGE_OFFSET``), everything else by walking
 from __future__ import annotations
 
 import bisect
+import os
 import re
 import struct
 import sys
@@ -152,6 +153,22 @@ class Program:
         self._speedups = speedups if accelerated else None
         if self._speedups is not None and type(self).translate is Program.translate:
             self.translate = self._fast_translate()  # type: ignore[method-assign]
+
+    @classmethod
+    def from_files(
+        cls,
+        vmcore: str | os.PathLike[str],
+        vmlinux: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> Program:
+        """The program of an image's ``vmcore`` and ``vmlinux`` (by default the one
+        beside it, ``NAME.vmlinux``); ``options`` are the constructor's.
+
+        :raises vmintro.image_backend.ImageError: when a file is missing or malformed.
+        """
+        from vmintro.image_backend import ImageBackend  # the image layer only when asked
+
+        return cls(ImageBackend(vmcore, vmlinux), **options)
 
     def __repr__(self) -> str:
         mode = "PAE" if self.pae else ("HIGHMEM" if self.highmem else "2-level")

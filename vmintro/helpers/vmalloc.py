@@ -23,6 +23,7 @@ __all__ = [
     "for_each_vm_area",
     "is_vmalloc_addr",
     "vm_area_pages",
+    "vmalloc_area_pages",
     "vmalloc_area_pfns",
     "vmalloc_to_page",
     "vmalloc_to_pfn",
@@ -101,6 +102,22 @@ def vm_area_pages(area: Object) -> Iterator[tuple[int, int | None]]:
             yield addr, prog.translate(addr) >> 12
         except FaultError:
             yield addr, None
+
+
+def vmalloc_area_pages(area: Object) -> list[int | None]:
+    """The frames behind ``area`` (a ``struct vm_struct *``), page by page in address order.
+
+    2.4.20's ``vmalloc_area_pages`` gives every page of a new area a frame of its
+    own (``alloc_page``) and maps it; this reads those frames back from the page
+    tables: the pfn of each page but the guard page, None where a page is not
+    mapped. An ioremap area gives the device's frames.
+    """
+    prog = area.prog_
+    start = area.addr.value_()
+    count = max(area.size.value_() // PAGE_SIZE - 1, 0)
+    count = min(count, max((1 << 32) - start, 0) // PAGE_SIZE)  # a corrupt size: stop at 4 GiB
+    phys = prog.translate_many(start + PAGE_SIZE * np.arange(count, dtype=np.int64))
+    return [None if p < 0 else p // PAGE_SIZE for p in phys.tolist()]
 
 
 def vmalloc_area_pfns(prog: Program, areas: list[Object] | None = None) -> np.ndarray:
