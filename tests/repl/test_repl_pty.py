@@ -142,3 +142,18 @@ def test_toolbar_shows_the_image_and_settings(tmp_path: Path) -> None:
     child.send("\x1b[1;1R")
     child.expect(r"radix 16")
     child.close(force=True)
+
+
+def test_exit_and_quit_leave_the_py_prompt_only(repl: Repl) -> None:
+    for leave in ("exit()", "quit()"):
+        repl.child.sendline("py")
+        repl.py_prompt()
+        repl.child.sendline("quit")
+        repl.child.expect_exact("Ctrl-D to return to the vmintro prompt")
+        repl.child.sendline(leave)
+        out = repl.prompt()
+        assert "Traceback" not in out
+        assert "(B) vmlist" in repl.run("sym vmlist")  # the terminal is still ours
+    out = repl.run("!exit()")
+    assert "already at the vmintro prompt" in out
+    assert "(B) vmlist" in repl.run("sym vmlist")

@@ -21,6 +21,27 @@ if TYPE_CHECKING:
 __all__ = ["PythonSession"]
 
 
+class _LeavePython(Exception):
+    """``exit()`` or ``quit()`` at the ``py`` prompt: back to vmintro's prompt."""
+
+
+class _Leave:
+    """``exit`` and ``quit`` in the session's namespace.
+
+    Python's own close ``sys.stdin`` before raising SystemExit, which would take
+    the terminal away from the vmintro prompt too.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Use {self.name}() or Ctrl-D to return to the vmintro prompt"
+
+    def __call__(self, code: object = None) -> None:
+        raise _LeavePython
+
+
 class PythonSession:
     """The namespace and the evaluation of Python source against it."""
 
@@ -34,6 +55,8 @@ class PythonSession:
         if self._namespace is None:
             self._namespace = python_namespace(self.prog)
             self._namespace["__name__"] = "__vmintro__"
+            self._namespace["exit"] = _Leave("exit")
+            self._namespace["quit"] = _Leave("quit")
         return self._namespace
 
     def _display(self, value: Any) -> None:
@@ -53,11 +76,19 @@ class PythonSession:
             return False
         return self.exec_code(code)
 
-    def exec_code(self, code: Any) -> bool:
+    def exec_code(self, code: Any, prompt: bool = False) -> bool:
+        """Run compiled ``code``; False when it raised. At the ``py`` prompt
+        (``prompt``), ``exit()`` raises :class:`_LeavePython` to the prompt.
+        """
         saved = sys.displayhook
         sys.displayhook = self._display
         try:
             exec(code, self.namespace)
+        except _LeavePython:
+            if prompt:
+                raise
+            print("(already at the vmintro prompt: quit or Ctrl-D leaves vmintro)", file=sys.stderr)
+            return False
         except SystemExit:
             print("(SystemExit ignored: use Ctrl-D or quit to leave)", file=sys.stderr)
             return False
@@ -99,7 +130,9 @@ class PythonSession:
                 continue  # an unfinished block: read on
             lines = []
             try:
-                self.exec_code(code)
+                self.exec_code(code, prompt=True)
+            except _LeavePython:
+                return
             except KeyboardInterrupt:
                 print("KeyboardInterrupt", file=sys.stderr)
 
