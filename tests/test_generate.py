@@ -147,3 +147,20 @@ def test_allowed_kernel_bug_is_recorded_and_memory_unchanged(tmp_path: Path) -> 
     truth = json.loads((tmp_path / "z.truth.json").read_text())
     assert truth["events"][0]["bug"].startswith("kernel BUG in __vmalloc()")
     assert truth["areas"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ram", "5G", "--highmem"], "vmintro: --highmem --ram (with demo: [machine]): RAM of "),
+        (["--ram", "20G", "--pae"], "16G with PAE"),
+    ],
+)
+def test_cli_names_the_options_behind_a_bad_machine(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    base = [sys.executable, "-m", "vmintro.cli", "generate", "-q", "-o", str(tmp_path / "o")]
+    proc = subprocess.run(base + args, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert message in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not list(tmp_path.glob("o.*"))

@@ -169,7 +169,10 @@ class MachineConfig:
             raise ValueError("PAE needs HIGHMEM (CONFIG_HIGHMEM64G selects both)")
         limit = (16 << 30) if self.pae else (4 << 30)
         if not (16 << 20) <= self.ram <= limit:
-            raise ValueError(f"RAM must be between 16M and {limit >> 30}G for this configuration")
+            raise ValueError(
+                f"RAM of {self.ram >> 20} MiB: it must be between 16M and {limit >> 30}G"
+                f" {'with' if self.pae else 'without'} PAE"
+            )
         if self.ram % PAGE_SIZE:
             raise ValueError("RAM must be a whole number of pages")
 

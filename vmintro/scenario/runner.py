@@ -43,8 +43,17 @@ def machine_config(scen: Scenario, overrides: dict[str, Any]) -> tuple[MachineCo
             pse=m.get("pse", True),
         )
     except ValueError as e:
-        raise ScenarioError(f"{scen.path}: [machine]: {e}") from None
+        # name the command-line options first: they won over the scenario's values
+        given = [_OPTION.get(k, f"--{k}") for k, v in overrides.items() if v is not None]
+        given = [g for g in given if g != "--seed"]
+        source = f"{scen.path}: [machine]"
+        if given:
+            source = f"{' '.join(given)} (with {source})"
+        raise ScenarioError(f"{source}: {e}") from None
     return cfg, seed
+
+
+_OPTION = {"pse": "--no-pse"}  # the command-line spelling of a machine key, where it differs
 
 
 def run_scenario(
