@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from oracles import need_oracle
 
 import vmintro
-from vmintro.commands.discovery import load_plugins
+from vmintro.commands.discovery import load_plugins, unload_plugins
 from vmintro.commands.registry import commands
 from vmintro.gdb_backend import core_file_from_info_target
 from vmintro.gdb_script import ensure_dependencies
@@ -25,6 +26,13 @@ from vmintro.program import Program
 
 ROOT = Path(__file__).resolve().parent.parent
 MARK = "@@vm-test@@"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _plugins_unloaded_after() -> Iterator[None]:
+    """The shipped plugins these tests load stay out of later tests' registry."""
+    yield
+    unload_plugins()
 
 
 @pytest.fixture(scope="module")
@@ -302,3 +310,14 @@ def test_memory_source_cannot_reach_highmem(gdb: str, loader: Path, highmem_1g: 
         gdb, loader, highmem_1g, ["set vm-source memory", f"vm rd {area.addr.value_():x} 4"]
     )
     assert "only RAM below high_memory (0x38000000) is reachable" in err
+
+
+def test_without_core_or_target_vm_says_how_to_open_one(
+    gdb: str, loader: Path, image_set: dict[str, Path]
+) -> None:
+    base = image_set["demo"]
+    args = [gdb, "-batch", "-nx", "-x", str(loader), f"{base}.vmlinux"]
+    args += ["-ex", "vm vmlist", "-ex", "vm !print(1)"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert "VM_STRUCT" not in proc.stdout  # nothing read from the vmlinux file as if it were RAM
+    assert proc.stderr.count("no core file and no live target: open the image with") == 2

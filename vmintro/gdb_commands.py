@@ -90,6 +90,12 @@ def current_program() -> Program:
             except NoCoreError:
                 if source == "core":
                     raise
+                if gdb.selected_inferior().pid == 0:
+                    # no process either: reads would come from the vmlinux file itself
+                    raise NoCoreError(
+                        "no core file and no live target: open the image with "
+                        "'core-file NAME.vmcore' (or connect to a target)"
+                    ) from None
                 _program = _memory_program()
             else:
                 if _program is None or _program[0] != files:

@@ -137,6 +137,18 @@ def test_quit_stops_the_line(prog) -> None:
 
 
 def test_py_needs_a_terminal(prog) -> None:
-    run, out, err = runner(prog)
+    run, out, err = runner(prog, python=lambda source: True)
     assert run.run_line("py") == 2
     assert err.getvalue().startswith("py: the Python prompt needs a terminal")
+
+
+def test_without_python_py_and_bang_lines_point_at_the_hosts_python(prog) -> None:
+    run, out, err = runner(prog)  # as inside gdb and drgn
+    assert run.run_line("py") == 2
+    assert run.run_line("!print(1)") == 2
+    assert err.getvalue().splitlines() == [
+        "py: Python lines are not available here: use the host's own Python (gdb's 'python', "
+        "drgn's prompt) or 'vmintro run'",
+        "vmintro: Python lines are not available here: use the host's own Python (gdb's "
+        "'python', drgn's prompt) or 'vmintro run'",
+    ]

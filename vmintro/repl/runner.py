@@ -52,6 +52,13 @@ def error_message(command: str, error: BaseException) -> str:
     return text
 
 
+# Inside gdb or drgn, which have Python prompts of their own
+_NO_PYTHON = (
+    "Python lines are not available here: use the host's own Python (gdb's 'python', "
+    "drgn's prompt) or 'vmintro run'"
+)
+
+
 class Runner:
     """Executes lines against ``prog``; ``python`` runs ``!`` lines when given."""
 
@@ -98,13 +105,15 @@ class Runner:
             return self._fail(f"vmintro: {e}", EXIT_USAGE)
         if line.text == "py" and line.redirect is None and line.pipe is None:
             # the REPL's loop handles 'py' itself; anywhere else there is no terminal
+            if self.python is None:
+                return self._fail(f"py: {_NO_PYTHON}", EXIT_USAGE)
             return self._fail(
                 "py: the Python prompt needs a terminal; use !STATEMENT or 'vmintro run'",
                 EXIT_USAGE,
             )
         if line.python:
             if self.python is None:
-                return self._fail("vmintro: Python lines are not available here", EXIT_USAGE)
+                return self._fail(f"vmintro: {_NO_PYTHON}", EXIT_USAGE)
             ok = self.python(line.text)
             return EXIT_OK if ok else self._fail_quietly()
         try:
