@@ -166,3 +166,22 @@ def test_json_schema() -> None:
             {"type": "text", "name": "greeting", "text": "hello", "data": {"n": [1, 2]}},
         ],
     }
+
+
+def test_a_walk_that_fails_at_once_prints_no_heading() -> None:
+    from vmintro.commands.result import Column, Table
+    from vmintro.errors import CorruptionError
+
+    def rows(fail_after: int):
+        for i in range(fail_after):
+            yield {"n": i}
+        raise CorruptionError("vmlist: the list head links to 0x10, which cannot be read", None)
+
+    lines: list[str] = []
+    with pytest.raises(CorruptionError):
+        lines.extend(render_text([Table([Column("n", "N")], rows(0))]))
+    assert lines == []  # the error alone, no heading above it
+    with pytest.raises(CorruptionError):
+        lines.extend(render_text([Table([Column("n", "N")], rows(2))]))
+    assert [x.strip() for x in lines] == ["N", "0", "1"]  # what came before a late error stays
+    assert [x.strip() for x in render_text([Table([Column("n", "N")], [])])] == ["N"]
