@@ -35,14 +35,18 @@ def help_(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
         cmd = lookup(args.command)
         text = cmd.help_text()
         return Text(text, name="help", data={"command": cmd.name, "text": text})
+    every = commands()
     rows = [
         Row(command=c.name, aliases=list(c.aliases), summary=c.help, builtin=c.builtin)
-        for c in commands()
+        for c in every
     ]
+    # the whole list is known: columns as wide as their longest entry (plugins' names too)
+    name_width = max([8, *(len(c.name) for c in every)])
+    alias_width = max([11, *(len(",".join(c.aliases)) for c in every)])
     table = Table(
         [
-            Column("command", "COMMAND", "", 8),
-            Column("aliases", "ALIASES", lambda a: ",".join(a) or "-", 11),
+            Column("command", "COMMAND", "", name_width),
+            Column("aliases", "ALIASES", lambda a: ",".join(a) or "-", alias_width),
             Column("summary", "DESCRIPTION"),
             Column("builtin"),
         ],
