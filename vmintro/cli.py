@@ -41,7 +41,7 @@ class UsageExit(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, as the rest of the tool
-        self.exit(EXIT_USAGE, f"vmintro: {message}\n")
+        self.exit(EXIT_USAGE, f"vmintro: {message} (see '{self.prog} --help')\n")
 
 
 def _progress_printer(enabled: bool):
