@@ -361,12 +361,20 @@ typedef struct {
     int is_signed;
 } ScalarObject;
 
-static PyObject *
-decode(const unsigned char *p, Py_ssize_t size, int is_signed)
+/* The little-endian unsigned number of ``size`` bytes at ``p`` (the kernel's memory). */
+static unsigned long long
+read_le(const unsigned char *p, Py_ssize_t size)
 {
     unsigned long long v = 0;
     for (Py_ssize_t i = size - 1; i >= 0; i--)
         v = (v << 8) | p[i];
+    return v;
+}
+
+static PyObject *
+decode(const unsigned char *p, Py_ssize_t size, int is_signed)
+{
+    unsigned long long v = read_le(p, size);
     if (is_signed) {
         unsigned long long sign = 1ULL << (8 * size - 1);
         return PyLong_FromLongLong((long long)((v ^ sign) - sign));
@@ -539,16 +547,16 @@ static PyMemberDef scalar_members[] = {
     {NULL},
 };
 
-/* Named as the method it stands for, in reprs and tracebacks. */
+/* __name__ and __qualname__ of a C form: the Python method it stands for (``closure``). */
 static PyObject *
-scalar_name(PyObject *self, void *closure)
+fixed_name(PyObject *self, void *closure)
 {
-    return PyUnicode_FromString(closure == NULL ? "value_" : "Object.value_");
+    return PyUnicode_FromString((const char *)closure);
 }
 
 static PyGetSetDef scalar_getset[] = {
-    {"__name__", scalar_name, NULL, NULL, NULL},
-    {"__qualname__", scalar_name, NULL, NULL, "qualname"},
+    {"__name__", fixed_name, NULL, NULL, (void *)"value_"},
+    {"__qualname__", fixed_name, NULL, NULL, (void *)"Object.value_"},
     {NULL},
 };
 
@@ -730,10 +738,8 @@ walk_read_link(WalkObject *self, unsigned long long address, int *ok)
     if (error)
         goto error;
     if (page != NULL) {
-        const unsigned char *p =
-            (const unsigned char *)PyBytes_AS_STRING(page) + (address & PAGE_MASK);
         unsigned long long link =
-            p[0] | (p[1] << 8) | (p[2] << 16) | ((unsigned long long)p[3] << 24);
+            read_le((const unsigned char *)PyBytes_AS_STRING(page) + (address & PAGE_MASK), 4);
         Py_DECREF(page);
         return link;
     }
@@ -1070,15 +1076,9 @@ static PyMemberDef translator_members[] = {
     {NULL},
 };
 
-static PyObject *
-translator_name(PyObject *self, void *closure)
-{
-    return PyUnicode_FromString(closure == NULL ? "translate" : "Program.translate");
-}
-
 static PyGetSetDef translator_getset[] = {
-    {"__name__", translator_name, NULL, NULL, NULL},
-    {"__qualname__", translator_name, NULL, NULL, "qualname"},
+    {"__name__", fixed_name, NULL, NULL, (void *)"translate"},
+    {"__qualname__", fixed_name, NULL, NULL, (void *)"Program.translate"},
     {NULL},
 };
 
