@@ -116,8 +116,8 @@ def vmalloc_area_pages(area: Object) -> list[int | None]:
     start = area.addr.value_()
     count = max(area.size.value_() // PAGE_SIZE - 1, 0)
     count = min(count, max((1 << 32) - start, 0) // PAGE_SIZE)  # a corrupt size: stop at 4 GiB
-    phys = prog.translate_many(start + PAGE_SIZE * np.arange(count, dtype=np.int64))
-    return [None if p < 0 else p // PAGE_SIZE for p in phys.tolist()]
+    pfns = vmalloc_to_pfn_many(prog, start + PAGE_SIZE * np.arange(count, dtype=np.int64))
+    return [None if pfn < 0 else pfn for pfn in pfns.tolist()]
 
 
 def vmalloc_area_pfns(prog: Program, areas: list[Object] | None = None) -> np.ndarray:
