@@ -139,6 +139,16 @@ def passes(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
     return cold, best
 
 
+def each(fn: Callable[[Any], Any], items: list[Any]) -> Callable[[], None]:
+    """One pass of ``fn`` over ``items``: a plain loop, nothing added per call."""
+
+    def one_pass() -> None:
+        for item in items:
+            fn(item)
+
+    return one_pass
+
+
 def status_kib(field: str) -> int:
     """A ``kB`` line of ``/proc/self/status`` (``VmRSS``, ``VmHWM``)."""
     with open("/proc/self/status") as f:
@@ -172,24 +182,13 @@ def worker_vmintro(args: argparse.Namespace) -> dict[str, Any]:
     out["rss_open_kib"] = status_kib("VmRSS")
 
     translate = prog.translate
-
-    def single() -> None:
-        for va in addrs:
-            translate(va)
-
-    out["single_cold"], out["single_warm"] = passes(single, args.repeat)
+    out["single_cold"], out["single_warm"] = passes(each(translate, addrs), args.repeat)
     out["single_n"] = len(addrs)
     # The same on the Python forms alone, as an install without a C compiler runs it
     # (in a program of its own, so its first pass walks again; the file's pages are
     # already resident, though).
     pure = Program(prog.backend, accelerated=False)
-    py_translate = pure.translate
-
-    def single_py() -> None:
-        for va in addrs:
-            py_translate(va)
-
-    out["single_py_cold"], out["single_py_warm"] = passes(single_py, args.repeat)
+    out["single_py_cold"], out["single_py_warm"] = passes(each(pure.translate, addrs), args.repeat)
 
     def walk(p: Any = prog) -> int:
         n = 0
@@ -300,21 +299,11 @@ def worker_volatility(args: argparse.Namespace) -> dict[str, Any]:
     layer, _, _ = volatility_layer(f"{args.image}.vmcore", args.pgd, False)
     out["open_s"] = time.perf_counter() - start
     translate = layer.translate
-
-    def single() -> None:
-        for va in addrs:
-            translate(va)
-
-    out["single_cold"], out["single_warm"] = passes(single, args.repeat)
+    out["single_cold"], out["single_warm"] = passes(each(translate, addrs), args.repeat)
     out["single_n"] = len(addrs)
     out["phys"] = digest([translate(va)[0] for va in addrs])
     walk_only = layer._translate  # the page-table walk alone, without mapping()
-
-    def single_walk() -> None:
-        for va in addrs:
-            walk_only(va)
-
-    out["walk_only_cold"], out["walk_only_warm"] = passes(single_walk, args.repeat)
+    out["walk_only_cold"], out["walk_only_warm"] = passes(each(walk_only, addrs), args.repeat)
     return out
 
 
