@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,9 +37,6 @@ def test_a_named_vmlinux_must_exist(tmp_path: Path) -> None:
 
 
 def test_raw_commands_work_without_types(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     shutil.copy(f"{DEMO}.vmcore", tmp_path / "demo.vmcore")
     full = vmintro.open(DEMO)
     area = full["vmlist"].addr.value_()
@@ -57,3 +57,63 @@ def test_raw_commands_work_without_types(tmp_path: Path) -> None:
     first = int.from_bytes(words[:4], "little")
     assert proc.stdout.startswith(f"{area:x}:  {first:08x}")
     assert f"{full.symbol('vmlist').address:x} (B) vmlist" in proc.stdout
+
+
+def _vmintro(*words: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vmintro.cli", *words], capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="module")
+def bare_core(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's core alone in a directory of its own: no vmlinux beside it."""
+    out = tmp_path_factory.mktemp("bare")
+    shutil.copy(f"{DEMO}.vmcore", out / "demo.vmcore")
+    return out / "demo"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "p vmlist",
+        "p *vmlist",
+        "whatis vmlist",
+        "ptype struct vm_struct",
+        "struct vm_struct c4800000",
+        "p (struct page *)0xc1000000",
+        "vmlist",
+        "kmem -f",
+        "page 10b4",
+        "map",
+        "check",
+        "meminfo",
+        "vmallocinfo",
+    ],
+)
+def test_what_needs_types_says_no_vmlinux_is_loaded(bare_core: Path, line: str) -> None:
+    proc = _vmintro("-c", line, str(bare_core))
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    error = proc.stderr.strip().splitlines()[-1]
+    assert "no vmlinux is loaded" in error and "--vmlinux FILE" in error, error
+    assert "could not find type" not in proc.stderr
+
+
+def test_p_of_a_symbol_never_prints_its_address_as_its_value(bare_core: Path) -> None:
+    truth = json.loads(DEMO.with_suffix(".truth.json").read_text())
+    address = vmintro.open(DEMO).symbol("vmlist").address
+    proc = _vmintro("-c", "p vmlist", str(bare_core))
+    assert str(address) not in proc.stdout and f"{address:x}" not in proc.stdout
+    # as in gdb, a cast gives the symbol's memory a type: vmlist's value, the first area
+    proc = _vmintro("-c", "p (unsigned long)vmlist; p &vmlist", str(bare_core))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"$1 = {truth['areas'][0]['vm_struct']}",
+        f"$2 = (void *) {address:#x} <vmlist>",
+    ]
+
+
+def test_a_vmlinux_named_by_option_gives_the_types(bare_core: Path) -> None:
+    proc = _vmintro("-c", "p vmlist->size", "--vmlinux", f"{DEMO}.vmlinux", str(bare_core))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("$1 = ")

@@ -44,7 +44,10 @@ class Backend(Protocol):
         ...
 
     def config(self) -> dict[str, Any]:
-        """Build facts: ``highmem`` and ``pae`` (bool), ``osrelease`` (str), ``ram_size``."""
+        """Build facts: ``highmem`` and ``pae`` (bool), ``osrelease`` (str), ``ram_size``,
+        and ``debuginfo`` (bool, True when absent): False when there are symbols but no
+        types, as for a core opened without its vmlinux.
+        """
         ...
 
 

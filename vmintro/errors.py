@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "CorruptionError",
     "FaultError",
+    "NoDebugInfoError",
     "ObjectNotFoundError",
     "UnreachableMemoryError",
     "VmintroError",
@@ -48,6 +49,19 @@ class ObjectNotFoundError(VmintroError, KeyError):
     def __str__(self) -> str:
         # KeyError would show the repr of its argument, quotes included.
         return self.message
+
+
+class NoDebugInfoError(ObjectNotFoundError):
+    """A type was needed and no vmlinux is loaded: a core alone gives symbols (its
+    VMCOREINFO) but no types, so ``what`` is unknown. The message says how to load one::
+
+        no vmlinux is loaded, so type 'struct vm_struct' is unknown (give one with --vmlinux FILE)
+    """
+
+    HINT = "give one with --vmlinux FILE"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"no vmlinux is loaded, so {what} ({self.HINT})")
 
 
 class CorruptionError(VmintroError):

@@ -164,6 +164,7 @@ class ImageBackend(TableBackend):
             "pae": note.get("CONFIG_X86_PAE") == "y",
             "osrelease": note.get("OSRELEASE", ""),
             "ram_size": self.core.ram_size,
+            "debuginfo": self.has_debuginfo,
         }
 
     def read_phys(self, paddr: int, size: int) -> bytes:

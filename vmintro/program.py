@@ -38,7 +38,12 @@ from vmintro.arch.x86 import (
     Paging,
 )
 from vmintro.backend import Backend
-from vmintro.errors import FaultError, ObjectNotFoundError, UnreachableMemoryError
+from vmintro.errors import (
+    FaultError,
+    NoDebugInfoError,
+    ObjectNotFoundError,
+    UnreachableMemoryError,
+)
 from vmintro.pagewalk import PageWalker, Walk
 from vmintro.types.model import Array, CType, Pointer, Void, to_construct
 
@@ -115,6 +120,8 @@ class Program:
         self.highmem = bool(self.config.get("highmem", False)) or self.pae
         self.osrelease = str(self.config.get("osrelease", ""))
         self.ram_size = int(self.config.get("ram_size", 0))
+        # False for a core opened without its vmlinux: symbols but no types
+        self.has_debuginfo = bool(self.config.get("debuginfo", True))
         self.paging = Paging(self.pae)
         self.page_offset = PAGE_OFFSET
 
@@ -390,6 +397,8 @@ class Program:
             ctype = Void()
         elif base in self._types:
             ctype = self._types[base]
+        elif not self.has_debuginfo:
+            raise NoDebugInfoError(f"type '{base}' is unknown")
         else:
             raise ObjectNotFoundError(f"could not find type '{base}'")
         for _ in range(stars):
@@ -407,6 +416,8 @@ class Program:
         try:
             return self._variables[name]
         except KeyError:
+            if name in self._symbols and not self.has_debuginfo:
+                raise NoDebugInfoError(f"'{name}' has no type") from None
             if name in self._symbols:
                 msg = f"'{name}' is a symbol without a type"
             else:

@@ -51,9 +51,10 @@ def spawn_repl(
     rows: int = 200,
     preload: str | None = None,
     quiet: bool = True,
+    image: Path = DEMO,
     **env: str,
 ) -> Repl:
-    """``vmintro repl`` on the demo image; ``preload`` imports a module first (a plugin)."""
+    """``vmintro repl`` on ``image`` (the demo); ``preload`` imports a module first (a plugin)."""
     import pexpect
 
     environment = {
@@ -69,7 +70,7 @@ def spawn_repl(
         code = f"import {preload}; " + code
     child = pexpect.spawn(
         sys.executable,
-        ["-c", code, "repl", *(["-q"] if quiet else []), str(DEMO), *extra],
+        ["-c", code, "repl", *(["-q"] if quiet else []), str(image), *extra],
         env=environment,
         encoding="utf-8",
         dimensions=(rows, 200),

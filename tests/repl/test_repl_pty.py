@@ -4,11 +4,12 @@ Ctrl-C, errors, Python, the pager and the toolbar.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 import pexpect
-from replkit import Repl, spawn_repl
+from replkit import DEMO, Repl, spawn_repl
 
 
 def test_banner_states_the_image(tmp_path: Path, truth) -> None:
@@ -22,6 +23,18 @@ def test_banner_states_the_image(tmp_path: Path, truth) -> None:
     session.child.expect(pexpect.EOF)
     session.child.close()
     assert session.child.exitstatus == 0
+
+
+def test_banner_of_a_core_without_its_vmlinux(tmp_path: Path) -> None:
+    shutil.copy(DEMO.with_suffix(".vmcore"), tmp_path / "demo.vmcore")
+    session = spawn_repl(tmp_path / "h", quiet=False, image=tmp_path / "demo")
+    banner = session.prompt()
+    assert "demo.vmlinux" not in banner.replace("no demo.vmlinux beside", "")
+    assert "KERNEL: none: no vmlinux is loaded" in banner
+    assert "--vmlinux FILE" in banner
+    out = session.run("p vmlist")
+    assert "no vmlinux is loaded" in out
+    session.child.close(force=True)
 
 
 def test_completes_a_command(repl: Repl) -> None:

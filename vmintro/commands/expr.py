@@ -17,7 +17,9 @@ by ``sizeof(struct page)`` as C does) and :func:`type_of` computes only its type
 
 Names are variables (typed), the macros ``VMALLOC_START``, ``VMALLOC_END``,
 ``PAGE_OFFSET``, ``PAGE_SIZE``, ``PAGE_SHIFT`` and ``high_memory``, and symbols
-without a type (which stand for their address). Every error is one line.
+without a type: code and markers stand for their address, data (every variable
+of a core opened without its vmlinux) can only be cast, ``(unsigned long)vmlist``
+reading the memory as gdb does, or have its address taken. Every error is one line.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from vmintro.commands.registry import CommandError
-from vmintro.types.model import Array, Base, CType, Pointer, Struct, strip_typedefs
+from vmintro.errors import NoDebugInfoError
+from vmintro.types.model import Array, Base, CType, Pointer, Struct, Void, strip_typedefs
 
 if TYPE_CHECKING:
     from vmintro.object import Object
-    from vmintro.program import Program
+    from vmintro.program import Program, Symbol
 
 __all__ = ["ExprError", "Node", "evaluate", "macros", "parse", "type_of"]
 
@@ -332,6 +335,20 @@ def macros(prog: Program) -> dict[str, int]:
     }
 
 
+def _untyped_data(prog: Program, node: Node) -> Symbol | None:
+    """The symbol ``node`` names when it is data without a type (a core opened
+    without its vmlinux has only those): gdb's ``<data variable, no debug info>``,
+    which only a cast (``(unsigned long)vmlist``) or ``&`` can use.
+    """
+    if not isinstance(node, Name) or node.name in prog or node.name in macros(prog):
+        return None
+    try:
+        sym = prog.symbol(node.name)
+    except LookupError:
+        return None
+    return sym if sym.kind == "object" else None
+
+
 def _type_namer(prog: Program) -> Callable[[str], bool]:
     types = prog.types()
 
@@ -377,6 +394,9 @@ class _Evaluator:
         if isinstance(node, Index):
             return self.eval(node.base)[int(self.eval(node.index))]
         if isinstance(node, Unary):
+            untyped = _untyped_data(prog, node.operand)
+            if node.op == "&" and untyped is not None:
+                return Object(prog, "void *", untyped.address)
             value = self.eval(node.operand)
             if node.op == "*":
                 return value.deref()
@@ -384,6 +404,9 @@ class _Evaluator:
                 return value.address_of_()
             return {"-": lambda v: -v, "+": lambda v: +v, "~": lambda v: ~v}[node.op](value)
         if isinstance(node, Cast):
+            untyped = _untyped_data(prog, node.operand)
+            if untyped is not None:  # as gdb: the cast gives the memory its type
+                return Object(prog, prog.type(node.type_name), address=untyped.address)
             return cast(prog.type(node.type_name), self.eval(node.operand))
         if isinstance(node, SizeOf):
             ctype = prog.type(node.type_name) if node.type_name else self.eval(node.operand).type_
@@ -405,6 +428,10 @@ class _Evaluator:
             sym = prog.symbol(name)
         except LookupError:
             raise ExprError(f'no symbol "{name}" in current context') from None
+        if sym.kind == "object":  # data whose value needs a type it does not have
+            if not prog.has_debuginfo:
+                raise NoDebugInfoError(f"'{name}' has no type: cast it to its declared type")
+            raise ExprError(f"'{name}' has unknown type; cast it to its declared type")
         return Object(prog, "unsigned long", sym.address)
 
     def history(self, index: int | None) -> Object:
@@ -513,6 +540,8 @@ def _static_type(prog: Program, node: Node) -> CType:
             return t.element
         raise ExprError(f"'{t.c_name}' is not an array or pointer")
     if isinstance(node, Unary):
+        if node.op == "&" and _untyped_data(prog, node.operand) is not None:
+            return Pointer(Void())
         t = _static_type(prog, node.operand)
         if node.op == "&":
             return Pointer(t)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vmintro.commands.registry import CommandError
+from vmintro.errors import NoDebugInfoError
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -18,6 +19,7 @@ def lookup_type(prog: Program, name: str) -> CType:
     ``struct page``, ``zone_t``, ``unsigned long``, ``struct page *``.
 
     :raises CommandError: when there is no such type.
+    :raises NoDebugInfoError: when there is none because no vmlinux is loaded.
     """
     name = " ".join(name.split())
     candidates = [name]
@@ -28,4 +30,6 @@ def lookup_type(prog: Program, name: str) -> CType:
             return prog.type(candidate)
         except LookupError:
             continue
+    if not prog.has_debuginfo:
+        raise NoDebugInfoError(f"type '{name}' is unknown")
     raise CommandError(f"no type named '{name}'")

@@ -9,6 +9,7 @@ from vmintro.commands.builtin._types import lookup_type
 from vmintro.commands.expr import type_of
 from vmintro.commands.registry import CommandError, arg, command
 from vmintro.commands.result import Text
+from vmintro.errors import NoDebugInfoError
 from vmintro.ptype import ptype as ptype_text
 from vmintro.types.model import Pointer, Struct, strip_typedefs
 
@@ -27,9 +28,11 @@ def resolve_type_or_expression(prog: Program, text: str) -> tuple[CType, bool]:
     """
     try:
         return lookup_type(prog, text), True
-    except CommandError:
+    except (CommandError, NoDebugInfoError) as e:
         words = text.split()
         if len(words) >= 2 and words[0] in ("struct", "union", "enum"):
+            if isinstance(e, NoDebugInfoError):
+                raise
             tag = words[1].rstrip("*")
             try:
                 prog.type(f"{words[0]} {tag}")
