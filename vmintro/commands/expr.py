@@ -5,12 +5,15 @@ with :class:`~vmintro.object.Object` arithmetic (so ``mem_map + 0x100`` scales
 by ``sizeof(struct page)`` as C does) and :func:`type_of` computes only its type
 (for completion: nothing is read). The grammar, loosest binding first::
 
-    expr    := or
-    or      := xor ('|' xor)*          xor := and ('^' and)*
-    and     := shift ('&' shift)*      shift := sum (('<<' | '>>') sum)*
+    expr    := lor
+    lor     := land ('||' land)*       land  := bor ('&&' bor)*
+    bor     := xor ('|' xor)*          xor   := band ('^' band)*
+    band    := eq ('&' eq)*            eq    := rel (('==' | '!=') rel)*
+    rel     := shift (('<' | '>' | '<=' | '>=') shift)*
+    shift   := sum (('<<' | '>>') sum)*
     sum     := product (('+' | '-') product)*
     product := unary (('*' | '/' | '%') unary)*
-    unary   := ('-' | '+' | '~' | '*' | '&') unary | '(' TYPE ')' unary
+    unary   := ('-' | '+' | '~' | '!' | '*' | '&') unary | '(' TYPE ')' unary
              | 'sizeof' '(' TYPE ')' | 'sizeof' unary | postfix
     postfix := primary ('->' NAME | '.' NAME | '[' expr ']')*
     primary := NUMBER | NAME | '$' | '$' NUMBER | '(' expr ')'
@@ -20,6 +23,13 @@ Names are variables (typed), the macros ``VMALLOC_START``, ``VMALLOC_END``,
 without a type: code and markers stand for their address, data (every variable
 of a core opened without its vmlinux) can only be cast, ``(unsigned long)vmlist``
 reading the memory as gdb does, or have its address taken. Every error is one line.
+
+Operators follow C on i386, as gdb evaluates them: the usual arithmetic
+conversions (``-1 < 4294967295`` is 0: the literal is unsigned), comparisons,
+``!``, ``&&`` and ``||`` give an ``int`` 0 or 1 (``&&`` and ``||`` evaluate
+their right side only when it decides), a shift has the type of its promoted
+left operand, and a shift count that is negative or not below that type's
+width is refused, as is a division by zero.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from typing import TYPE_CHECKING
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from vmintro.commands.registry import CommandError
 from vmintro.errors import NoDebugInfoError
-from vmintro.types.model import Array, Base, CType, Pointer, Struct, Void, strip_typedefs
+from vmintro.types.model import Array, Base, CType, Enum, Pointer, Struct, Void, strip_typedefs
 
 if TYPE_CHECKING:
     from vmintro.object import Object
@@ -52,7 +62,7 @@ _TOKEN = re.compile(
         (?P<number>0[xX][0-9a-fA-F]+|\d+)[uUlL]*(?![\w])
       | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
       | (?P<history>\$\d*)
-      | (?P<op>->|<<|>>|[-+*/%&|^~().\[\]])
+      | (?P<op>->|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!<>().\[\]])
     )""",
     re.VERBOSE,
 )
@@ -149,13 +159,21 @@ class Binary(Node):
 # -- parser ------------------------------------------------------------------------------
 
 _LEVELS: tuple[tuple[str, ...], ...] = (
+    ("||",),
+    ("&&",),
     ("|",),
     ("^",),
     ("&",),
+    ("==", "!="),
+    ("<", ">", "<=", ">="),
     ("<<", ">>"),
     ("+", "-"),
     ("*", "/", "%"),
 )
+# the binding of each binary operator: its level, loosest first
+_PRECEDENCE = {op: level for level, ops in enumerate(_LEVELS) for op in ops}
+_COMPARISONS = frozenset(_LEVELS[5] + _LEVELS[6])
+_LOGICAL = frozenset(_LEVELS[0] + _LEVELS[1])
 
 
 # Parsing and evaluation recurse. Each level of parentheses costs the parser about
@@ -210,12 +228,12 @@ class _Parser:
         return node
 
     def binary(self, level: int) -> Node:
-        if level == len(_LEVELS):
-            return self.unary()
-        node = self.binary(level + 1)
-        while self.tok.kind == "op" and self.tok.text in _LEVELS[level]:
+        """Operators binding at ``level`` or tighter, left to right (precedence
+        climbing: one frame per level actually used, not one per level of C)."""
+        node = self.unary()
+        while self.tok.kind == "op" and _PRECEDENCE.get(self.tok.text, -1) >= level:
             op = self.next().text
-            node = Binary(op, node, self.binary(level + 1))
+            node = Binary(op, node, self.binary(_PRECEDENCE[op] + 1))
         return node
 
     def starts_type(self, offset: int = 0) -> bool:
@@ -246,7 +264,7 @@ class _Parser:
 
     def _unary(self) -> Node:
         tok = self.tok
-        if tok.kind == "op" and tok.text in ("-", "+", "~", "*", "&"):
+        if tok.kind == "op" and tok.text in ("-", "+", "~", "!", "*", "&"):
             self.next()
             return Unary(tok.text, self.unary())
         if tok.kind == "name" and tok.text == "sizeof":
@@ -402,6 +420,8 @@ class _Evaluator:
                 return value.deref()
             if node.op == "&":
                 return value.address_of_()
+            if node.op == "!":
+                return _truth_value(prog, not _truth(value, "!"))
             return {"-": lambda v: -v, "+": lambda v: +v, "~": lambda v: ~v}[node.op](value)
         if isinstance(node, Cast):
             untyped = _untyped_data(prog, node.operand)
@@ -411,6 +431,12 @@ class _Evaluator:
         if isinstance(node, SizeOf):
             ctype = prog.type(node.type_name) if node.type_name else self.eval(node.operand).type_
             return Object(prog, "unsigned long", ctype.size)
+        if isinstance(node, Binary) and node.op in _LOGICAL:
+            # C evaluates the right side only when the left does not decide
+            left = _truth(self.eval(node.left), node.op)
+            if left == (node.op == "||"):
+                return _truth_value(prog, left)
+            return _truth_value(prog, _truth(self.eval(node.right), node.op))
         if isinstance(node, Binary):
             return self.binary(node.op, self.eval(node.left), self.eval(node.right))
         raise ExprError(f"cannot evaluate {node!r}")
@@ -448,6 +474,10 @@ class _Evaluator:
 
     @staticmethod
     def binary(op: str, a: Object, b: Object) -> Object:
+        if op in _COMPARISONS:
+            return _compare(op, a, b)
+        if op in ("<<", ">>"):
+            return _shift(op, a, b)
         ops: dict[str, Callable[[Object, Object], Object]] = {
             "+": lambda x, y: x + y,
             "-": lambda x, y: x - y,
@@ -457,8 +487,6 @@ class _Evaluator:
             "&": lambda x, y: x & y,
             "|": lambda x, y: x | y,
             "^": lambda x, y: x ^ y,
-            "<<": lambda x, y: x << y,
-            ">>": lambda x, y: x >> y,
         }
         try:
             result = ops[op](a, b)
@@ -471,6 +499,75 @@ class _Evaluator:
                 f"invalid operands to '{op}': '{a.type_.c_name}' and '{b.type_.c_name}'"
             )
         return result
+
+
+def _invalid(op: str, a: Object, b: Object) -> ExprError:
+    return ExprError(f"invalid operands to '{op}': '{a.type_.c_name}' and '{b.type_.c_name}'")
+
+
+def _is_integer(value: Object) -> bool:
+    return isinstance(strip_typedefs(value.type_), (Base, Enum))
+
+
+def _is_scalar(value: Object) -> bool:
+    """An integer, a pointer, or an array (which decays to its address)."""
+    return _is_integer(value) or isinstance(strip_typedefs(value.type_), (Pointer, Array))
+
+
+def _truth(value: Object, op: str) -> bool:
+    """Whether a scalar is non-zero, as ``!``, ``&&`` and ``||`` test it."""
+    if not _is_scalar(value):
+        raise ExprError(f"invalid operand to '{op}': '{value.type_.c_name}'")
+    return int(value) != 0
+
+
+def _truth_value(prog: Program, value: bool) -> Object:
+    """C's result of a comparison or logical operator: an ``int`` 0 or 1."""
+    from vmintro.object import Object
+
+    return Object(prog, "int", int(value))
+
+
+def _compare(op: str, a: Object, b: Object) -> Object:
+    """``a OP b`` for the six comparisons, after C's usual arithmetic conversions
+    (so ``-1 < 1u`` is 0); pointers compare as addresses."""
+    from vmintro.object import cast
+
+    if not (_is_scalar(a) and _is_scalar(b)):
+        raise _invalid(op, a, b)
+    x, y = int(a), int(b)
+    if _is_integer(a) and _is_integer(b):
+        common = (a ^ b).type_  # the type C converts both operands to
+        x, y = int(cast(common, a)), int(cast(common, b))
+    result = {
+        "<": x < y,
+        ">": x > y,
+        "<=": x <= y,
+        ">=": x >= y,
+        "==": x == y,
+        "!=": x != y,
+    }[op]
+    return _truth_value(a.prog_, result)
+
+
+def _shift(op: str, a: Object, b: Object) -> Object:
+    """``a << b`` or ``a >> b``: the type of the promoted ``a`` (not the common type:
+    ``1 << 2ULL`` is an ``int``); a count that is negative or not below the width
+    is undefined in C, and refused rather than given a made-up value."""
+    from vmintro.object import Object
+
+    if not (_is_integer(a) and _is_integer(b)):
+        raise _invalid(op, a, b)
+    left = +a  # the integer promotions
+    count = int(b)
+    width = 8 * strip_typedefs(left.type_).size
+    side = "left" if op == "<<" else "right"
+    if count < 0:
+        raise ExprError(f"{side} shift count is negative")
+    if count >= width:
+        raise ExprError(f"{side} shift count >= width of type")
+    value = int(left) << count if op == "<<" else int(left) >> count
+    return Object(a.prog_, left.type_, value)
 
 
 def evaluate(prog: Program, text: str) -> Object:
@@ -545,6 +642,8 @@ def _static_type(prog: Program, node: Node) -> CType:
         t = _static_type(prog, node.operand)
         if node.op == "&":
             return Pointer(t)
+        if node.op == "!":
+            return prog.type("int")
         if node.op == "*":
             s = strip_typedefs(t)
             if isinstance(s, Pointer):
@@ -558,6 +657,14 @@ def _static_type(prog: Program, node: Node) -> CType:
     if isinstance(node, Binary):
         left = strip_typedefs(_static_type(prog, node.left))
         right = strip_typedefs(_static_type(prog, node.right))
+        if isinstance(left, Struct) or isinstance(right, Struct):
+            raise ExprError(
+                f"invalid operands to '{node.op}': '{left.c_name}' and '{right.c_name}'"
+            )
+        if node.op in _COMPARISONS or node.op in _LOGICAL:
+            return prog.type("int")
+        if node.op in ("<<", ">>"):
+            return left if isinstance(left, Base) and left.size >= 4 else prog.type("int")
         for t in (left, right):
             if isinstance(t, Pointer) and node.op in ("+", "-"):
                 if node.op == "-" and isinstance(left, Pointer) and isinstance(right, Pointer):
