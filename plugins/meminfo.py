@@ -74,29 +74,27 @@ def vmalloc_info(prog: Program) -> tuple[int, int]:
 
 
 def meminfo_fields(prog: Program) -> Iterator[tuple[str, int]]:
-    """(field, kB) in /proc/meminfo's order."""
+    """(field, kB) in /proc/meminfo's order, each as soon as it is known: on a
+    corrupt image the fields read before the fault come out, then its error.
+    """
+    total = prog["totalram_pages"].value_()
+    yield "MemTotal", total * PAGE_KB
     zones = [(zone_name(z), z.free_pages.value_()) for z in for_each_zone(prog)]
     free = sum(pages for _, pages in zones)
-    high_free = sum(pages for name, pages in zones if name == "HighMem")
-    total = prog["totalram_pages"].value_()
+    yield "MemFree", free * PAGE_KB
     high_total = prog["totalhigh_pages"].value_()
+    high_free = sum(pages for name, pages in zones if name == "HighMem")
+    yield "HighTotal", high_total * PAGE_KB
+    yield "HighFree", high_free * PAGE_KB
+    yield "LowTotal", (total - high_total) * PAGE_KB
+    yield "LowFree", (free - high_free) * PAGE_KB
     unused = to_be_unused(prog)
-    swap_total = prog["total_swap_pages"].value_() + unused
-    swap_free = prog["nr_swap_pages"].value_() + unused
+    yield "SwapTotal", (prog["total_swap_pages"].value_() + unused) * PAGE_KB
+    yield "SwapFree", (prog["nr_swap_pages"].value_() + unused) * PAGE_KB
+    yield "VmallocTotal", (prog.vmalloc_end - prog.vmalloc_start) >> 10
     used, chunk = vmalloc_info(prog)
-    yield from (
-        ("MemTotal", total * PAGE_KB),
-        ("MemFree", free * PAGE_KB),
-        ("HighTotal", high_total * PAGE_KB),
-        ("HighFree", high_free * PAGE_KB),
-        ("LowTotal", (total - high_total) * PAGE_KB),
-        ("LowFree", (free - high_free) * PAGE_KB),
-        ("SwapTotal", swap_total * PAGE_KB),
-        ("SwapFree", swap_free * PAGE_KB),
-        ("VmallocTotal", (prog.vmalloc_end - prog.vmalloc_start) >> 10),
-        ("VmallocUsed", used >> 10),
-        ("VmallocChunk", chunk >> 10),
-    )
+    yield "VmallocUsed", used >> 10
+    yield "VmallocChunk", chunk >> 10
 
 
 def line(row: Row) -> str:
@@ -112,7 +110,7 @@ def meminfo(prog: Program, args: argparse.Namespace) -> Table:
 
     JSON columns: field, kb.
     """
-    rows = [Row(field=name, kb=kb) for name, kb in meminfo_fields(prog)]
+    rows = (Row(field=name, kb=kb) for name, kb in meminfo_fields(prog))
     return Table(
         [Column("line", "", text=line), Column("field"), Column("kb")],
         rows,

@@ -19,11 +19,12 @@ import argparse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from vmintro import CorruptionError, FaultError
 from vmintro.commands import Column, Row, Table, command
 from vmintro.helpers import VM_ALLOC, VM_IOREMAP, for_each_vm_area, vmalloc_area_pfns
 
 if TYPE_CHECKING:
-    from vmintro import Program
+    from vmintro import Object, Program
 
 PAGE_SIZE = 4096
 # The kinds /proc/vmallocinfo names, by vm_struct flag, in the order it prints them.
@@ -40,8 +41,23 @@ def area_kinds(flags: int) -> list[str]:
 
 
 def area_rows(prog: Program) -> Iterator[Row]:
-    """One row per ``vm_struct`` of ``vmlist``, its mapped pages counted in bulk."""
-    areas = list(for_each_vm_area(prog))
+    """One row per ``vm_struct`` of ``vmlist``, its mapped pages counted in bulk.
+
+    On a corrupt ``vmlist`` (a cycle, a link that cannot be read) the rows of the
+    areas before the break come first, then the walk's error.
+    """
+    areas: list[Object] = []
+    broken: CorruptionError | FaultError | None = None
+    try:
+        areas.extend(for_each_vm_area(prog))
+    except (CorruptionError, FaultError) as e:
+        broken = e
+    yield from _rows(prog, areas)
+    if broken is not None:
+        raise broken
+
+
+def _rows(prog: Program, areas: list[Object]) -> Iterator[Row]:
     pfns = vmalloc_area_pfns(prog, areas)  # every page but the guards, area after area
     at = 0
     for area in areas:

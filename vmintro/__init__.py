@@ -15,13 +15,14 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vmintro.errors import FaultError
+    from vmintro.errors import CorruptionError, FaultError
     from vmintro.object import Object, cast, container_of
     from vmintro.program import Program
 
-__all__ = ["FaultError", "Object", "Program", "cast", "container_of", "open"]
+__all__ = ["CorruptionError", "FaultError", "Object", "Program", "cast", "container_of", "open"]
 
 _LAZY = {
+    "CorruptionError": "vmintro.errors",
     "FaultError": "vmintro.errors",
     "Object": "vmintro.object",
     "Program": "vmintro.program",

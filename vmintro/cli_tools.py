@@ -89,59 +89,42 @@ def exercise_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.Arg
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    """Exit 0, 1 when the image cannot give what was asked (a corrupt vmlist, an
-    address in no area), 2 for an unreadable image or an output that cannot be written.
+    """The REPL's ``map`` on one image. Exit 0, 1 when the image cannot give what was
+    asked (a corrupt vmlist: what was read, then the error; an address in no area),
+    2 for an unreadable image or an output that cannot be written.
     """
     from vmintro.cli import UsageExit, open_image
-    from vmintro.commands.argtypes import parse_address
+    from vmintro.commands.builtin.map import OutputError, map_parts
     from vmintro.errors import VmintroError
-    from vmintro.image.elf32 import atomic_output
-    from vmintro.mapview import (
-        address_space,
-        area_frames,
-        render_frames_text,
-        render_svg,
-        render_text,
-    )
 
     prog, name = open_image(args.image, args.vmlinux)
+    title = f"{Path(name).name}: {prog.osrelease}, {prog.ram_size >> 20} MiB"
     try:
-        space = address_space(prog)
-        frames = None if args.area is None else area_frames(prog, parse_address(prog, args.area))
-        max_mapnr = prog["max_mapnr"].value_()
+        for part in map_parts(prog, args.area, args.output, title):
+            if args.output is None:
+                print(part.text)
+    except OutputError as e:
+        # as vmintro generate reports its -o: a bad argument, not a failed request
+        raise UsageExit(str(e)) from None
     except VmintroError as e:
         # what a failing command of -c prints and returns (one line, status 1)
+        sys.stdout.flush()
         sys.stderr.write(f"vmintro: map: {' '.join(str(e).split())}\n")
         return EXIT_FAILED
-    if args.output is None:
-        print(render_text(space))
-        if frames is not None:
-            print()
-            print(render_frames_text(frames))
-        return EXIT_OK
-    title = f"{Path(name).name}: {prog.osrelease}, {prog.ram_size >> 20} MiB"
-    svg = render_svg(space, frames, max_mapnr, title)
-    try:
-        with atomic_output(args.output) as f:
-            f.write(svg.encode())
-    except OSError as e:
-        # as vmintro generate reports its -o: a bad argument, not a failed request
-        raise UsageExit(f"{args.output}: {e.strerror}") from None
     return EXIT_OK
 
 
 def map_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    from vmintro.commands.builtin.map import AREA_HELP, OUTPUT_HELP
+
     p = parser_class(
         prog="vmintro map",
-        description="draw the kernel virtual address space (Figure 8.1 of Gorman's chapter 8)",
+        description="draw the kernel virtual address space (Figure 8.1 of Gorman's chapter 8); "
+        "the same as the REPL's map",
     )
     p.add_argument("image", nargs="?", help="NAME or NAME.vmcore (default: the demo image)")
     p.add_argument("--vmlinux", metavar="FILE", help="the kernel's vmlinux, if not beside the core")
-    p.add_argument("-o", "--output", help="write an SVG here (default: a text map on stdout)")
-    p.add_argument(
-        "--area",
-        metavar="ADDR",
-        help="also the frames behind the area holding this address (drawn, or listed as text)",
-    )
+    p.add_argument("-o", "--output", "--svg", metavar="FILE", help=OUTPUT_HELP)
+    p.add_argument("--area", metavar="ADDR", help=AREA_HELP)
     p.set_defaults(func=cmd_map)
     return p

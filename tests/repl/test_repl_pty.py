@@ -37,6 +37,16 @@ def test_banner_of_a_core_without_its_vmlinux(tmp_path: Path) -> None:
     session.child.close(force=True)
 
 
+def test_map_of_a_corrupt_vmlist_shows_the_areas_read(tmp_path: Path) -> None:
+    image = DEMO.parent / "exercises" / "vmlist-cycle" / "vmlist-cycle"
+    session = spawn_repl(tmp_path / "h", image=image)
+    session.prompt()
+    out = session.run("map")
+    assert "] 3 areas up to c1815000" in out  # the three areas before the cycle
+    assert "map: vmlist: cycle: node at 0x" in out.split("areas up to")[1]
+    session.child.close(force=True)
+
+
 def test_completes_a_command(repl: Repl) -> None:
     repl.child.send("vmli\t")
     out = repl.run("")

@@ -87,14 +87,28 @@ def _plain(value: Any) -> Any:
 
 def part_to_json(part: Part) -> dict[str, Any]:
     """One element of a document's ``results``."""
-    if isinstance(part, Table):
-        cols = [c for c in part.columns if c.in_json]
-        return {
-            "type": "table",
-            "name": part.name,
-            "columns": [c.name for c in cols],
-            "rows": [{c.name: _plain(row.get(c.name)) for c in cols} for row in part.rows],
-        }
+    results: list[dict[str, Any]] = []
+    append_json(results, part)
+    return results[0]
+
+
+def append_json(results: list[dict[str, Any]], part: Part) -> None:
+    """Append ``part``'s element to ``results`` before reading a table's rows, so that
+    a walk failing midway leaves the rows it read in the document, as text shows them.
+    """
+    if not isinstance(part, Table):
+        results.append(_text_json(part))
+        return
+    cols = [c for c in part.columns if c.in_json]
+    rows: list[dict[str, Any]] = []
+    results.append(
+        {"type": "table", "name": part.name, "columns": [c.name for c in cols], "rows": rows}
+    )
+    for row in part.rows:
+        rows.append({c.name: _plain(row.get(c.name)) for c in cols})
+
+
+def _text_json(part: Part) -> dict[str, Any]:
     assert isinstance(part, Text)
     return {
         "type": "text",

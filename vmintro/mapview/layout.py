@@ -12,14 +12,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import FIXADDR_TOP, KM_TYPE_NR, NR_CPUS, PAGE_OFFSET, PAGE_SIZE, PKMAP_BASE
-from vmintro.errors import FaultError
+from vmintro.errors import CorruptionError, FaultError, VmintroError
 from vmintro.helpers.mm import page_zone_index
 from vmintro.helpers.vmalloc import VM_ALLOC, VM_IOREMAP, find_vm_area, for_each_vm_area
 
 if TYPE_CHECKING:
+    from vmintro.object import Object
     from vmintro.program import Program
 
-__all__ = ["AddressSpace", "Area", "AreaFrames", "Region", "address_space", "area_frames"]
+__all__ = [
+    "AddressSpace",
+    "Area",
+    "AreaFrames",
+    "Region",
+    "address_space",
+    "area_frames",
+    "frames_of",
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,13 @@ class AddressSpace:
     areas: list[Area]
     highmem: bool
     pae: bool
+    # Why the walk of vmlist stopped early (a cycle, a link that cannot be read):
+    # ``areas`` then holds the ones before it, for a partial picture.
+    error: VmintroError | None = None
+
+    def area_at(self, addr: int) -> Area | None:
+        """The area whose range ``[addr, addr + size)`` (guard page included) holds ``addr``."""
+        return next((a for a in self.areas if a.addr <= addr < a.addr + a.size), None)
 
 
 @dataclass
@@ -69,7 +85,11 @@ class AreaFrames:
 
 
 def address_space(prog: Program) -> AddressSpace:
-    """The regions of the kernel virtual address space and every vm area."""
+    """The regions of the kernel virtual address space and every vm area.
+
+    A corrupt ``vmlist`` does not cost the picture: the areas read before the
+    walk broke are kept and the reason is in :attr:`AddressSpace.error`.
+    """
     high = prog.high_memory
     vstart, vend = prog.vmalloc_start, prog.vmalloc_end
     regions = [
@@ -89,11 +109,18 @@ def address_space(prog: Program) -> AddressSpace:
     if fixaddr_start < FIXADDR_TOP:
         regions.append(Region("fixmap", fixaddr_start, FIXADDR_TOP, "fixmap"))
     regions.append(Region("top", FIXADDR_TOP, 1 << 32, "gap"))
-    areas = [
-        Area(a.value_(), a.addr.value_(), a.size.value_(), a.flags.value_())
-        for a in for_each_vm_area(prog)
-    ]
-    return AddressSpace(regions, areas, prog.highmem, prog.pae)
+    areas: list[Area] = []
+    error: VmintroError | None = None
+    try:
+        for a in for_each_vm_area(prog):
+            areas.append(_area(a))
+    except (CorruptionError, FaultError) as e:
+        error = e
+    return AddressSpace(regions, areas, prog.highmem, prog.pae, error)
+
+
+def _area(obj: Object) -> Area:
+    return Area(obj.value_(), obj.addr.value_(), obj.size.value_(), obj.flags.value_())
 
 
 def area_frames(prog: Program, addr: int) -> AreaFrames:
@@ -101,7 +128,11 @@ def area_frames(prog: Program, addr: int) -> AreaFrames:
     obj = find_vm_area(prog, addr)
     if obj is None:
         raise FaultError(addr, f"{addr:#x} is in no vm area")
-    area = Area(obj.value_(), obj.addr.value_(), obj.size.value_(), obj.flags.value_())
+    return frames_of(prog, _area(obj))
+
+
+def frames_of(prog: Program, area: Area) -> AreaFrames:
+    """The frames behind each page of ``area`` (guard excluded), with the zones."""
     mem_map = prog["mem_map"]
     max_mapnr = prog["max_mapnr"].value_()
     pages: list[tuple[int, int | None, int | None]] = []

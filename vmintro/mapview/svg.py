@@ -32,6 +32,7 @@ COLOURS = {
     "zone-HighMem": "#90caf9",
     "frame": "#000000",
 }
+MIB = 1 << 20
 # Schematic widths: the real scale would make everything but lowmem invisible.
 _WEIGHT = {"lowmem": 28, "gap": 5, "vmalloc": 42, "pkmap": 7, "fixmap": 7}
 
@@ -90,8 +91,11 @@ def _overview(svg: ET.Element, space: AddressSpace, y: int) -> None:
 
 def _vmalloc_zoom(svg: ET.Element, space: AddressSpace, y: int) -> None:
     vm = next(r for r in space.regions if r.kind == "vmalloc")
-    end = max([a.addr + a.size for a in space.areas] + [vm.start + (1 << 20)])
-    span = min(vm.end, end + (end - vm.start) // 10) - vm.start
+    end = max([a.addr + a.size for a in space.areas] + [vm.start + MIB])
+    # A tenth more for the free space after the last area, then up to a MiB
+    # boundary (or VMALLOC_END), so that the scale ends at an address that means something.
+    stop = min(vm.end, -(-(end + (end - vm.start) // 10) // MIB) * MIB)
+    span = stop - vm.start
     scale = INNER / span
     _text(
         svg,
@@ -153,6 +157,16 @@ def _vmalloc_zoom(svg: ET.Element, space: AddressSpace, y: int) -> None:
     _text(svg, MARGIN, y + 50, f"{vm.start:#x}", 9)
     _text(svg, WIDTH - MARGIN - 70, y + 50, f"{vm.start + span:#x}", 9)
     _text(svg, MARGIN + 120, y + 50, f"{len(space.areas)} areas", 9)
+    if space.error is not None:
+        _text(
+            svg,
+            MARGIN,
+            y + 64,
+            f"only the areas before the break: {space.error}",
+            9,
+            fill=COLOURS["guard"],
+            **{"class": "error"},
+        )
 
 
 def _frames(svg: ET.Element, frames: AreaFrames, max_pfn: int, y: int) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from vmintro.commands.dispatch import Invocation, prepare, split_words
 from vmintro.commands.registry import QuitRequested, UsageError
-from vmintro.commands.render import json_document, json_line, part_to_json, render_text
+from vmintro.commands.render import append_json, json_document, json_line, render_text
 from vmintro.commands.settings import settings
 from vmintro.errors import VmintroError
 from vmintro.repl.lines import CommandLine, parse_command, split_commands
@@ -180,7 +180,7 @@ class Runner:
         error: Exception | None = None
         try:
             for part in invocation.parts():
-                results.append(part_to_json(part))
+                append_json(results, part)
         except QuitRequested:
             raise
         except Exception as e:  # noqa: BLE001 - reported in the document and on stderr
