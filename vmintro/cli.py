@@ -63,8 +63,12 @@ def _progress_printer(enabled: bool):
 
 
 def _fail(message: str, status: int) -> int:
-    sys.stderr.write(f"vmintro: {message}\n")
+    _warn(message)
     return status
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"vmintro: {message}\n")
 
 
 # -- generate --------------------------------------------------------------------------
@@ -84,7 +88,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             return _fail(str(e), EXIT_USAGE)
     progress = _progress_printer(sys.stderr.isatty() and not args.quiet)
     try:
-        paths = generate(args.output, args.scenario, overrides, progress)
+        paths = generate(args.output, args.scenario, overrides, progress, _warn)
     except (ScenarioError, ImageWriteError) as e:
         return _fail(str(e), EXIT_USAGE)
     except OSError as e:
@@ -126,7 +130,7 @@ def open_image(image: str | None, vmlinux: str | None = None) -> tuple[Program, 
     if image is None:
         from vmintro.demo import default_image
 
-        path: str = str(default_image())
+        path: str = str(default_image(note=lambda line: print(f"vmintro: {line}", file=sys.stderr)))
     else:
         path = image
     try:

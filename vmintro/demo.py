@@ -8,6 +8,7 @@ bytes as the committed one).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["default_image"]
@@ -24,8 +25,10 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("vmintro"))
 
 
-def default_image() -> Path:
-    """Path (without extension) of the demo image, generating it on first use if needed."""
+def default_image(note: Callable[[str], None] | None = None) -> Path:
+    """Path (without extension) of the demo image, generating it on first use if needed;
+    ``note`` is told, in one line, when and where it is generated.
+    """
     checkout = _CHECKOUT_IMAGES / "demo"
     if Path(f"{checkout}.vmcore").exists() and Path(f"{checkout}.vmlinux").exists():
         return checkout
@@ -35,6 +38,11 @@ def default_image() -> Path:
     if not (Path(f"{cached}.vmcore").exists() and Path(f"{cached}.vmlinux").exists()):
         from vmintro.generate import generate
 
+        if note is not None:
+            note(
+                f"this installed copy has no images/: generating the demo image once, "
+                f"into {cached}.vmcore (and .vmlinux)"
+            )
         cached.parent.mkdir(parents=True, exist_ok=True)
         generate(cached)
     return cached

@@ -2,7 +2,9 @@
 
 Sources, in the order they load:
 
-1. every ``*.py`` module of the checkout's top-level ``plugins/`` directory;
+1. every ``*.py`` module of the shipped plugins: the checkout's top-level
+   ``plugins/`` directory, or, installed from a wheel, the ``vmintro_plugins``
+   directory the wheel puts beside the package (the same files);
 2. every ``*.py`` module of each ``--plugin-dir DIR``, in the order given;
 3. every entry point of group ``vmintro.plugins`` of the installed packages
    (a module, whose import registers its commands, or a callable, called with
@@ -51,14 +53,17 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "vmintro.plugins"
+# Plugin modules live under this prefix in sys.modules; the wheel installs the shipped
+# plugins as the package of that name.
+MODULE_PREFIX = "vmintro_plugins."
+_BESIDE = Path(__file__).resolve().parents[2]
 # The checkout's plugins/, found beside the package as vmintro/demo.py finds images/.
-PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugins"
 # Installed from a wheel, the directory beside the package is site-packages, where a
 # "plugins" directory would be someone else's: only a checkout's (with its
-# pyproject.toml) is ours.
-_IN_CHECKOUT = (PLUGIN_DIR.parent / "pyproject.toml").is_file()
-# Plugin modules live under this prefix in sys.modules, away from importable names.
-MODULE_PREFIX = "vmintro_plugins."
+# pyproject.toml) is ours, and installed the shipped plugins are vmintro_plugins/
+# (setup.py maps plugins/ to that package).
+_IN_CHECKOUT = (_BESIDE / "pyproject.toml").is_file()
+PLUGIN_DIR = _BESIDE / ("plugins" if _IN_CHECKOUT else MODULE_PREFIX.rstrip("."))
 
 
 @dataclass(frozen=True)
@@ -102,8 +107,7 @@ def load_plugins(
     global _entry_points_loaded
     stream = err if err is not None else sys.stderr
     commands()  # the built-in commands first: a plugin cannot take their names
-    if _IN_CHECKOUT:
-        _load_directory(PLUGIN_DIR, explicit=False, err=stream)
+    _load_directory(PLUGIN_DIR, explicit=False, err=stream)
     for directory in extra_dirs:
         _load_directory(Path(directory), explicit=True, err=stream)
     if not _entry_points_loaded:
@@ -135,7 +139,7 @@ def unload_plugins() -> None:
 
 def _load_directory(directory: Path, explicit: bool, err: TextIO) -> None:
     if not directory.is_dir():
-        if explicit:  # plugins/ is absent from an installed copy; a named directory is not
+        if explicit:  # the shipped plugins may be absent (a bare copy); a named directory not
             key = str(directory.resolve())
             if key not in _PLUGINS:
                 _fail(key, str(directory), str(directory), "not a directory", err)
