@@ -34,10 +34,13 @@ Registering a command (the API plugins use)
             name="bigareas",
         )
 
-* :func:`command` ``(name, *, help, args=(), aliases=(), description=None)``
-  registers the function; :func:`arg` takes what
-  :meth:`argparse.ArgumentParser.add_argument` takes. Every command also gets
-  ``--json``, and ``-h``/``--help`` shows its help.
+* :func:`command` ``(name, *, help, args=(), aliases=(), description=None,
+  formats="")`` registers the function; :func:`arg` takes what
+  :meth:`argparse.ArgumentParser.add_argument` takes, plus ``synopsis=`` (how
+  an argument whose words the command reads itself shows in ``help``);
+  :func:`one_of` ``(arg, arg, ..., required=False)`` declares arguments that
+  exclude each other; ``formats`` the letters of gdb's ``/FMT`` (``p/x``).
+  Every command also gets ``--json``, and ``-h``/``--help`` shows its help.
 * :class:`Column` ``(name, header, fmt, width, align, text=None, json=None)``:
   ``name`` is the row key and JSON field, ``header`` the text heading (None:
   JSON only), ``fmt`` a format spec or a function of the value, ``text`` a
@@ -69,6 +72,7 @@ from vmintro.commands.registry import (
     commands,
     lookup,
     names,
+    one_of,
     unregister,
 )
 from vmintro.commands.result import Column, Row, Table, Text
@@ -88,6 +92,7 @@ __all__ = [
     "commands",
     "lookup",
     "names",
+    "one_of",
     "prepare",
     "run",
     "split_words",

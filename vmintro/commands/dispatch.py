@@ -57,14 +57,16 @@ def prepare(prog: Program, words: list[str], line: str | None = None) -> Invocat
     """The invocation of ``words`` (command name first).
 
     ``CMD --help`` (and ``CMD -h``, unless the command has its own ``-h``)
-    become ``help CMD``.
+    become ``help CMD``; ``CMD/FMT`` is ``CMD /FMT`` (gdb's ``p/x``).
 
     :raises UsageError: for an unknown command or arguments it does not take.
     """
     if not words:
         raise UsageError("empty command")
-    cmd = lookup(words[0])
-    rest = words[1:]
+    # gdb's p/x: the format letter is joined to the name; the command reads it as "/x"
+    name, slash, fmt = words[0].partition("/")
+    cmd = lookup(name if slash and name else words[0])
+    rest = [f"/{fmt}", *words[1:]] if slash and name else words[1:]
     text = line if line is not None else shlex.join(words)
     own_h = "-h" in cmd.parser._option_string_actions  # list uses -h itself, as in crash
     if "--help" in rest or ("-h" in rest and not own_h):

@@ -22,6 +22,7 @@ from vmintro.errors import VmintroError
 __all__ = [
     "Arg",
     "Command",
+    "OneOf",
     "CommandError",
     "QuitRequested",
     "UsageError",
@@ -31,6 +32,7 @@ __all__ = [
     "forget_plugin_errors",
     "lookup",
     "names",
+    "one_of",
     "plugin_errors",
     "record_plugin_error",
     "unregister",
@@ -53,17 +55,51 @@ class QuitRequested(Exception):
 
 @dataclass(frozen=True)
 class Arg:
-    """One argument of a command, as :meth:`argparse.ArgumentParser.add_argument` takes it."""
+    """One argument of a command, as :meth:`argparse.ArgumentParser.add_argument` takes it.
+
+    ``synopsis`` is how the argument reads in the synopsis when the command reads
+    its words itself: ``"expression"`` for one expression written in several
+    words, ``"address [count]"`` for words that end in an optional count.
+    """
 
     flags: tuple[str, ...]
     options: dict[str, Any]
+    synopsis: str | None = None
 
 
-def arg(*flags: str, **options: Any) -> Arg:
+def arg(*flags: str, synopsis: str | None = None, **options: Any) -> Arg:
     """Declare an argument: ``arg("address", help="a kernel virtual address")``,
-    ``arg("-p", "--physical", action="store_true")``.
+    ``arg("-p", "--physical", action="store_true")``; ``synopsis`` as in :class:`Arg`.
     """
-    return Arg(flags, options)
+    return Arg(flags, options, synopsis)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """Arguments that exclude each other, shown ``[-v | -p | -f]`` (``(...)`` when required)."""
+
+    args: tuple[Arg, ...]
+    required: bool = False
+
+
+def one_of(*args: Arg, required: bool = False) -> OneOf:
+    """Declare arguments of which at most one (with ``required``, exactly one) is given."""
+    return OneOf(args, required)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter, with an argument's own synopsis where it declares one."""
+
+    def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
+        synopsis = getattr(action, "synopsis", None)
+        if synopsis:
+            return synopsis
+        return super()._format_args(action, default_metavar)
+
+
+def _add(container: Any, a: Arg) -> None:
+    action = container.add_argument(*a.flags, **a.options)
+    action.synopsis = a.synopsis
 
 
 _NEGATIVE_NUMBER = re.compile(r"-(?:0[xX][0-9a-fA-F]+|\d+)")
@@ -95,10 +131,11 @@ class Command:
     name: str
     func: CommandFunc
     help: str
-    args: tuple[Arg, ...] = ()
+    args: tuple[Arg | OneOf, ...] = ()
     aliases: tuple[str, ...] = ()
     description: str = ""
     origin: str = ""
+    formats: str = ""
     _parser: argparse.ArgumentParser | None = field(default=None, repr=False)
 
     @property
@@ -113,10 +150,15 @@ class Command:
                 prog=self.name,
                 description=self.description or self.help,
                 add_help=False,
-                formatter_class=argparse.RawDescriptionHelpFormatter,
+                formatter_class=_Formatter,
             )
             for a in self.args:
-                parser.add_argument(*a.flags, **a.options)
+                if isinstance(a, OneOf):
+                    group = parser.add_mutually_exclusive_group(required=a.required)
+                    for member in a.args:
+                        _add(group, member)
+                else:
+                    _add(parser, a)
             parser.add_argument("--json", action="store_true", help="print the result as JSON")
             self._parser = parser
         return self._parser
@@ -124,12 +166,32 @@ class Command:
     def parse(self, argv: Sequence[str]) -> argparse.Namespace:
         """``argv`` (the words after the command name) as a namespace.
 
+        A command with ``formats`` takes gdb's ``/FMT`` as its first word
+        (``p /x vmlist``; ``p/x`` reaches here split, see :func:`.dispatch.prepare`):
+        the letter is ``args.format`` (None without one).
+
         :raises UsageError: for arguments the command does not take.
         """
-        return self.parser.parse_args(list(argv))
+        words = list(argv)
+        fmt = None
+        if words and words[0].startswith("/") and len(words[0]) > 1:
+            if not self.formats:
+                raise UsageError(f"{self.name}: takes no /FMT")
+            fmt = words.pop(0)[1:]
+            if len(fmt) != 1 or fmt not in self.formats:
+                raise UsageError(
+                    f'{self.name}: undefined output format "{fmt}" (one of {self.formats})'
+                )
+        args = self.parser.parse_args(words)
+        if self.formats:
+            args.format = fmt
+        return args
 
     def usage(self) -> str:
-        return self.parser.format_usage().removeprefix("usage: ").strip()
+        usage = self.parser.format_usage().removeprefix("usage: ").strip()
+        if self.formats:  # gdb's p/x: the format joins the name
+            usage = f"{self.name}[/FMT]" + usage.removeprefix(self.name)
+        return usage
 
     def help_text(self) -> str:
         """The text ``help NAME`` shows: synopsis, description and options."""
@@ -166,14 +228,16 @@ def command(
     name: str,
     *,
     help: str,
-    args: Sequence[Arg] = (),
+    args: Sequence[Arg | OneOf] = (),
     aliases: Sequence[str] = (),
     description: str | None = None,
+    formats: str = "",
 ) -> Callable[[CommandFunc], CommandFunc]:
     """Register the decorated ``func(prog, args)`` as command ``name``.
 
     ``help`` is the one-line summary; ``description`` (default: the function's
-    docstring) the longer text of ``help NAME``.
+    docstring) the longer text of ``help NAME``; ``formats`` the letters of
+    gdb's ``/FMT`` the command takes (``p/x``), as ``args.format``.
 
     :raises ValueError: when the name or an alias is taken.
     """
@@ -189,6 +253,7 @@ def command(
                 aliases=tuple(aliases),
                 description=inspect.cleandoc(doc),
                 origin=func.__module__,
+                formats=formats,
             )
         )
         return func
