@@ -36,3 +36,25 @@ def text_of(prog: Program, line: str) -> str:
 def show(prog: Program):
     """``show(line)``: the text a command line prints on the demo image."""
     return lambda line: text_of(prog, line)
+
+
+def results_of(prog: Program, line: str) -> list[tuple[str, Any]]:
+    """Every row and text a command line gives, in order: (part name, row or text).
+
+    Tables are taken apart row by row, so that two values giving one table of two
+    rows compare equal to each giving a table of one.
+    """
+    out: list[tuple[str, Any]] = []
+    for part in run(prog, line):
+        rows = getattr(part, "rows", None)
+        if rows is not None:
+            out += [(part.name, dict(r)) for r in rows]
+        else:
+            out.append((part.name, part.text))
+    return out
+
+
+@pytest.fixture
+def results(prog: Program):
+    """``results(line)``: :func:`results_of` on the demo image."""
+    return lambda line: results_of(prog, line)

@@ -53,7 +53,7 @@ def golden_commands(truth: dict[str, Any]) -> dict[str, str]:
         "vtop_ioremap": f"vtop {_ioremap(truth)['addr']:#x}",
         "vtop_lowmem": "vtop PAGE_OFFSET + 0x100000",
         "ptov": f"ptov {pfn << 12:x}",
-        "page": f"page {pfn}",
+        "page": f"page -n {pfn:x}",
         "kmem_p": f"kmem -p {page:x}",
         "kmem_f": "kmem -f",
         "rd": f"rd {area['addr']:x} 8",

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from vmintro.object import Object
     from vmintro.program import Program, Symbol
 
-__all__ = ["ExprError", "Node", "evaluate", "macros", "parse", "type_of"]
+__all__ = ["ExprError", "Node", "evaluate", "macros", "parse", "type_of", "unfinished"]
 
 
 class ExprError(CommandError):
@@ -588,6 +588,22 @@ def evaluate(prog: Program, text: str) -> Object:
         raise ExprError("division by zero") from None
     except (LookupError, TypeError, ValueError, IndexError) as e:
         raise ExprError(_message(e)) from None
+
+
+def unfinished(prog: Program, text: str) -> bool:
+    """Whether ``text`` stops inside an expression that more words would continue:
+    after an operator (``PAGE_OFFSET +``), inside brackets (``(vmlist``) or after a
+    cast (``(struct page *)``). Text that is complete, or wrong, is not.
+    """
+    try:
+        parser = _Parser(text, _type_namer(prog))
+    except ExprError:
+        return False  # not C at all: a word such as the bare hex 10b4
+    try:
+        parser.parse()
+    except ExprError:
+        return parser.tok.kind == "end"
+    return False
 
 
 def _message(e: Exception) -> str:

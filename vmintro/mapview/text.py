@@ -66,7 +66,8 @@ def render_frames_text(frames: AreaFrames) -> str:
         # the zone by pfn range, as the picture shows it (frames.zones lists only
         # the zones that have pages, so a zone index would not select the right one)
         zone = next((n for n, first, end in frames.zones if first <= pfn < end), "-")
-        lines.append(f"{va:08x}  {pfn:<8x}  {pfn << 12:08x}  {zone}")
+        # hex without padding, as every command prints and reads addresses and pfns
+        lines.append(f"{va:08x}  {pfn:<8x}  {pfn << 12:<8x}  {zone}")
     pfns = [pfn for _, pfn, _ in frames.pages if pfn is not None]
     runs = sum(1 for i, pfn in enumerate(pfns) if i == 0 or pfn != pfns[i - 1] + 1)
     lines.append(

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from vmintro.commands.argtypes import NUMBERS
 from vmintro.commands.registry import arg, command, commands, lookup
 from vmintro.commands.result import Column, Part, Row, Table, Text
 
@@ -18,8 +19,7 @@ In the REPL and in -c scripts:
   CMD | SHELL-COMMAND       pipe the output through a shell command
   CMD --json                the result as one JSON document
   !STATEMENT                run Python with prog and the helpers in scope
-  py                        a Python prompt (Ctrl-D returns)
-Addresses are hex (c8801000), symbols (their address) or C expressions."""
+  py                        a Python prompt (Ctrl-D returns)"""
 
 
 @command(
@@ -53,4 +53,10 @@ def help_(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
         rows,
         name="commands",
     )
-    return iter([table, Text(INTERFACE_NOTES, name="notes", blank_before=True)])
+    return iter(
+        [
+            table,
+            Text(INTERFACE_NOTES, name="notes", blank_before=True),
+            Text(NUMBERS, name="numbers", blank_before=True),
+        ]
+    )

@@ -1,8 +1,9 @@
-"""``kmem -v | -p [ADDR] | -f``: crash's kernel-memory command.
+"""``kmem -v [ADDR...] | -p [-P] [ADDR...] | -f``: crash's kernel-memory command.
 
 ``-v`` is ``vmlist``, ``-p ADDR`` is ``page``; ``-p`` alone lists every page of
 mem_map (streamed: Ctrl-C stops it); ``-f`` shows the buddy allocator's free
-areas, zone by zone, as crash does for 2.4 kernels::
+areas, zone by zone, as crash does for 2.4 kernels (but START_MAPNR, a pfn, in
+hex as every pfn here)::
 
     NODE
       0
@@ -20,11 +21,11 @@ import argparse
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from vmintro.commands.argtypes import parse_address
+from vmintro.commands.argtypes import parse_addresses
 from vmintro.commands.builtin._pages import page_table
-from vmintro.commands.builtin.page import resolve_pfn
+from vmintro.commands.builtin.page import frame_runs, resolve_pfn
 from vmintro.commands.builtin.vmlist import vmlist_table
-from vmintro.commands.registry import UsageError, arg, command
+from vmintro.commands.registry import UsageError, arg, command, one_of
 from vmintro.commands.result import Column, Part, Row, Table, Text
 from vmintro.helpers import MAX_ORDER, for_each_free_area, for_each_zone, zone_name
 
@@ -41,7 +42,7 @@ _ZONE_COLUMNS = [
     Column("free", "FREE", "d", 7, ">"),
     Column("mem_map", "MEM_MAP", "x", 8, ">"),
     Column("start_paddr", "START_PADDR", "x", 11, ">"),
-    Column("start_mapnr", "START_MAPNR", "d", 11, ">"),
+    Column("start_mapnr", "START_MAPNR", "x", 11, ">"),  # a pfn: hex, as page -n reads it
 ]
 _AREA_COLUMNS = [
     Column("zone"),
@@ -122,30 +123,41 @@ def _all_pages(prog: Program) -> Table:
     "kmem",
     help="kernel memory: -v vmalloc areas, -p pages, -f buddy free areas",
     args=[
-        arg("-v", dest="mode", action="store_const", const="v", help="vmalloc areas (vmlist)"),
-        arg("-p", dest="mode", action="store_const", const="p", help="struct page of ADDR, or all"),
-        arg("-f", dest="mode", action="store_const", const="f", help="buddy free areas per zone"),
-        arg("address", nargs="*", help="with -v or -p: an address"),
+        one_of(
+            arg("-v", dest="mode", action="store_const", const="v", help="vmalloc areas (vmlist)"),
+            arg("-p", dest="mode", action="store_const", const="p", help="struct pages, or all"),
+            arg("-f", dest="mode", action="store_const", const="f", help="buddy free areas"),
+            required=True,
+        ),
+        arg("-P", dest="physical", action="store_true", help="with -p: the addresses are physical"),
+        arg("address", nargs="*", help="with -v or -p: addresses (hex), symbols or expressions"),
     ],
 )
 def kmem(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
     """crash's kmem for the memory this kernel model has.
 
-    kmem -v [ADDR]   the vmalloc areas (same as vmlist)
-    kmem -p [ADDR]   the struct page of ADDR (a struct page, virtual or physical
-                     address); without ADDR every page of mem_map
-    kmem -f          free areas of the buddy allocator, zone by zone and order
-                     by order, and a check of nr_free_pages against the lists
+    kmem -v [ADDR ...]     the vmalloc areas (same as vmlist), or those holding
+                           each ADDR
+    kmem -p [-P] [ADDR ...]
+                           the struct page of each ADDR, read as crash reads it:
+                           a struct page, a kernel virtual or (below PAGE_OFFSET,
+                           or with -P) a physical address, in hex; without ADDR
+                           every page of mem_map (page -n PFN takes frame numbers)
+    kmem -f                free areas of the buddy allocator, zone by zone and
+                           order by order, and a check of nr_free_pages against
+                           the lists; START_MAPNR is a pfn, in hex as pfns are
+                           everywhere here (crash prints it in decimal)
     """
-    address = parse_address(prog, " ".join(args.address)) if args.address else None
-    if args.mode == "v":
-        return vmlist_table(prog, address)
-    if args.mode == "p":
-        if address is None:
-            return _all_pages(prog)
-        return page_table(prog, [resolve_pfn(prog, address)])
+    if args.physical and not (args.mode == "p" and args.address):
+        raise UsageError("kmem: -P goes with -p and an address")
     if args.mode == "f":
-        if address is not None:
+        if args.address:
             raise UsageError("kmem: -f takes no address")
         return free_area_parts(prog)
-    raise UsageError("kmem: one of -v, -p or -f is required")
+    addresses = parse_addresses(prog, args.address, physical=args.physical)
+    if args.mode == "v":
+        return vmlist_table(prog, addresses)
+    if not addresses:
+        return _all_pages(prog)
+    pfns = [resolve_pfn(prog, a, args.physical) for a in addresses]
+    return page_table(prog, frame_runs(prog, pfns))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from vmintro.commands.argtypes import parse_address
 from vmintro.commands.builtin._types import lookup_type
 from vmintro.commands.builtin.struct import split_type_members, struct_text
-from vmintro.commands.registry import CommandError, UsageError, arg, command
+from vmintro.commands.registry import CommandError, UsageError, arg, command, one_of
 from vmintro.commands.result import Column, Part, Row, Table, Text
 from vmintro.commands.settings import settings
 from vmintro.errors import CorruptionError, FaultError
@@ -113,9 +113,11 @@ def _with_structs(
     args=[
         arg("-o", "--offset", metavar="OFFSET", help="offset of the link: number or STRUCT.MEMBER"),
         arg("-s", "--struct", metavar="STRUCT", help="show each entry as STRUCT[.MEMBER,...]"),
-        arg("-H", dest="head", action="store_true", help="START is a list_head list head"),
-        arg("-h", dest="holder", action="store_true", help="START is a structure with a list_head"),
-        arg("start", nargs="+", help="address (hex), symbol or expression"),
+        one_of(
+            arg("-H", dest="head", action="store_true", help="START is a list_head list head"),
+            arg("-h", dest="holder", action="store_true", help="START is a structure holding one"),
+        ),
+        arg("start", nargs="+", synopsis="start", help="address (hex), symbol or expression"),
     ],
 )
 def list_(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
@@ -129,8 +131,6 @@ def list_(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
       list -o vm_struct.next -s vm_struct.addr,size *vmlist
       list -H -o page.list contig_page_data.node_zones[1].free_area[0].free_list
     """
-    if args.head and args.holder:
-        raise UsageError("list: -H and -h exclude each other")
     offset = _offset(prog, args.offset)
     start = parse_address(prog, " ".join(args.start))
     entries = walk_list(prog, start, offset, args.head or args.holder, args.head)

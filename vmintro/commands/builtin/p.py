@@ -1,4 +1,4 @@
-"""``p EXPR``: print the value of a C expression, as crash (gdb, pretty) does::
+"""``p[/FMT] EXPR``: print the value of a C expression, as crash (gdb, pretty) does::
 
 crash> p vmlist
 vmlist = $1 = (struct vm_struct *) 0xc10b61e0
@@ -12,9 +12,9 @@ import argparse
 import re
 from typing import TYPE_CHECKING
 
-from vmintro.commands.cformat import format_pretty
+from vmintro.commands.cformat import FORMAT_LETTERS, format_pretty
 from vmintro.commands.expr import evaluate
-from vmintro.commands.registry import arg, command
+from vmintro.commands.registry import UsageError, arg, command, one_of
 from vmintro.commands.result import Text
 from vmintro.commands.settings import settings
 
@@ -26,10 +26,18 @@ if TYPE_CHECKING:
     "p",
     help="print the value of an expression",
     aliases=("print",),
+    formats=FORMAT_LETTERS,
     args=[
-        arg("-x", dest="radix", action="store_const", const=16, help="integers in hex"),
-        arg("-d", dest="radix", action="store_const", const=10, help="integers in decimal"),
-        arg("expression", nargs="+", help="C expression: vmlist->next, mem_map + 0x100"),
+        one_of(
+            arg("-x", dest="radix", action="store_const", const=16, help="integers in hex"),
+            arg("-d", dest="radix", action="store_const", const=10, help="integers in decimal"),
+        ),
+        arg(
+            "expression",
+            nargs="+",
+            synopsis="expression",
+            help="one C expression, spaces allowed: vmlist->next, mem_map + 0x100",
+        ),
     ],
 )
 def p(prog: Program, args: argparse.Namespace) -> Text:
@@ -39,14 +47,23 @@ def p(prog: Program, args: argparse.Namespace) -> Text:
 
     Expressions take symbols, numbers (decimal, 0x hex), -> and . member
     access, [i], unary * and &, casts such as (struct page *)0xc100001c,
-    sizeof, + - * / % with C's pointer scaling, & | ^ << >>, and the macros
-    VMALLOC_START, VMALLOC_END, PAGE_OFFSET, PAGE_SIZE, PAGE_SHIFT, high_memory.
+    sizeof, + - * / % with C's pointer scaling, ~ & | ^ << >>, the
+    comparisons < > <= >= == != and ! && ||, with C's conversions and
+    precedence (gdb's), and the macros VMALLOC_START, VMALLOC_END,
+    PAGE_OFFSET, PAGE_SIZE, PAGE_SHIFT, high_memory. Where > >> | could
+    redirect the output instead, see OUTPUT below.
     Integers print in the radix set by 'set radix' unless -x or -d is given.
+
+    As in gdb, p/FMT (or p /FMT) prints every integer and pointer of the value
+    in one format: x hex, z zero-padded hex, d signed and u unsigned decimal,
+    o octal, t binary, c a character, a an address with <symbol+offset>.
     """
+    if args.format and args.radix:
+        raise UsageError("p: a /FMT or -x/-d, not both")
     text = " ".join(args.expression)
     value = evaluate(prog, text)
     state = settings(prog)
-    rendered = format_pretty(value, args.radix or state.radix)
+    rendered = format_pretty(value, args.radix or state.radix, fmt=args.format)
     state.values.append(value)
     number = len(state.values)
     prefix = f"{text} = " if re.fullmatch(r"[A-Za-z_]\w*", text) and text in prog else ""

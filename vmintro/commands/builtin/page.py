@@ -1,28 +1,28 @@
-"""``page PFN|ADDR [COUNT]`` (crash's ``kmem -p ADDR``): the ``struct page`` of a frame."""
+"""``page [-P | -n] [-c COUNT] ADDR|PFN...`` (crash's ``kmem -p``): frames' ``struct page``."""
 
 from __future__ import annotations
 
 import argparse
-import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT
-from vmintro.commands.argtypes import check_address, parse_address, parse_number, split_count
+from vmintro.commands.argtypes import parse_addresses, parse_number, parse_pfn, split_values
 from vmintro.commands.builtin._pages import page_table
-from vmintro.commands.registry import CommandError, arg, command
+from vmintro.commands.registry import CommandError, arg, command, one_of
 from vmintro.commands.result import Table
 from vmintro.helpers import page_to_pfn, pfn_valid
 
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["resolve_pfn"]
+__all__ = ["frame_runs", "resolve_pfn"]
 
 
 def resolve_pfn(prog: Program, address: int, physical: bool = False) -> int:
-    """The frame ``address`` designates, as ``kmem -p`` reads it: a ``struct page``
-    inside mem_map, else a kernel virtual address (translated), else (or with
-    ``physical``) a physical address.
+    """The frame ``address`` designates, as crash's ``kmem -p`` reads it: a kernel
+    virtual address is a ``struct page`` inside mem_map, or else translated; any
+    other address (or, with ``physical``, every address) is physical.
 
     :raises FaultError: for a virtual address that is not mapped.
     """
@@ -36,22 +36,29 @@ def resolve_pfn(prog: Program, address: int, physical: bool = False) -> int:
     return address >> PAGE_SHIFT
 
 
-def page_pfn(prog: Program, text: str, physical: bool) -> int:
-    """``page``'s target: a decimal number is a PFN, anything else an address."""
-    if not physical and re.fullmatch(r"\d+|0[xX][0-9a-fA-F]+", text):
-        value = int(text, 0)
-        if value < PAGE_OFFSET:
-            return value
-        return resolve_pfn(prog, check_address(prog, value))
-    return resolve_pfn(prog, parse_address(prog, text, physical), physical)
+def frame_runs(prog: Program, firsts: list[int], count: int = 1) -> Iterator[int]:
+    """The pfns of ``count`` frames from each of ``firsts``, every one checked
+    (before the first is yielded) to have a ``struct page``.
+
+    :raises CommandError: naming the first pfn beyond max_mapnr.
+    """
+    for first in firsts:
+        for pfn in (first, first + count - 1):  # a run is valid when both its ends are
+            if not pfn_valid(prog, pfn):
+                raise CommandError(f"pfn {pfn:#x} is beyond max_mapnr: no struct page")
+    return (first + i for first in firsts for i in range(count))
 
 
 @command(
     "page",
-    help="the struct page of a frame, flags decoded (crash: kmem -p ADDR)",
+    help="the struct page of frames, flags decoded (crash: kmem -p ADDR)",
     args=[
-        arg("-P", "--physical", action="store_true", help="the argument is a physical address"),
-        arg("target", nargs="+", help="PFN (decimal or 0x hex), or an address"),
+        one_of(
+            arg("-P", "--physical", action="store_true", help="each ADDR is a physical address"),
+            arg("-n", "--pfn", action="store_true", help="each argument is a page frame number"),
+        ),
+        arg("-c", "--count", metavar="COUNT", help="COUNT consecutive frames from each"),
+        arg("target", nargs="+", help="address (hex), symbol or expression; with -n a PFN (hex)"),
     ],
 )
 def page(prog: Program, args: argparse.Namespace) -> Table:
@@ -59,17 +66,20 @@ def page(prog: Program, args: argparse.Namespace) -> Table:
     frame's physical address, mapping, index, reference count and flags (hex,
     then the PG_ names).
 
-    The target is a page frame number (a decimal number, or 0x hex below
-    PAGE_OFFSET); a struct page address inside mem_map; a kernel virtual address
-    (translated through the page tables); or, with -P, a physical address. A
-    trailing COUNT shows that many consecutive frames.
+    Each ADDR is read as crash's kmem -p reads it (hex, with or without 0x): a
+    struct page address inside mem_map; another kernel virtual address
+    (translated through the page tables); below PAGE_OFFSET, or with -P, a
+    physical address. So page 10b4 is the frame holding physical address
+    0x10b4 (pfn 1). With -n each argument is a page frame number, also hex:
+    page -n 10b4 is mem_map[0x10b4], the PFN column of map --area. -c COUNT
+    (decimal unless 0x) shows that many consecutive frames from each.
     """
-    text, count_text = split_count(args.target)
-    first = page_pfn(prog, text, args.physical)
-    count = parse_number(prog, count_text) if count_text else 1
+    count = parse_number(prog, args.count) if args.count is not None else 1
     if count < 1:
-        raise CommandError(f"bad count {count}")
-    for pfn in (first, first + count - 1):
-        if not pfn_valid(prog, pfn):
-            raise CommandError(f"pfn {pfn:#x} is beyond max_mapnr: no struct page")
-    return page_table(prog, range(first, first + count))
+        raise CommandError(f"page: bad count {count}")
+    if args.pfn:
+        firsts = [parse_pfn(prog, text) for text in split_values(prog, args.target)]
+    else:
+        addresses = parse_addresses(prog, args.target, physical=args.physical)
+        firsts = [resolve_pfn(prog, a, args.physical) for a in addresses]
+    return page_table(prog, frame_runs(prog, firsts, count))

@@ -1,4 +1,4 @@
-"""``ptov PADDR``: the kernel virtual address of a physical address."""
+"""``ptov PADDR...``: the kernel virtual addresses of physical addresses."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from vmintro.commands.argtypes import parse_address
+from vmintro.commands.argtypes import parse_addresses
 from vmintro.commands.registry import arg, command
 from vmintro.commands.result import Column, Row, Table
 from vmintro.helpers import page_address, pfn_to_page, pfn_valid
@@ -26,28 +26,36 @@ def ptov_address(prog: Program, paddr: int) -> int | None:
     return virtual + (paddr & (PAGE_SIZE - 1)) if virtual else None
 
 
+NOT_MAPPED = "(not mapped)"
+
+
 @command(
     "ptov",
     help="physical to virtual",
-    args=[arg("address", nargs="+", help="physical address (hex) or expression")],
+    args=[arg("address", nargs="+", help="physical address (hex), symbol or expression")],
 )
 def ptov(prog: Program, args: argparse.Namespace) -> Table:
-    """The kernel virtual address of a physical address: PAGE_OFFSET + paddr
-    below high_memory; above it (HIGHMEM), the page's current kmap, if any.
+    """The kernel virtual address of each physical address (hex, with or
+    without 0x): PAGE_OFFSET + paddr below high_memory; above it (HIGHMEM),
+    the page's current kmap, if any, else (not mapped).
     """
-    paddr = parse_address(prog, " ".join(args.address), physical=True)
-    virtual = ptov_address(prog, paddr)
+    rows = [
+        Row(virtual=ptov_address(prog, paddr), physical=paddr)
+        for paddr in parse_addresses(prog, args.address, physical=True)
+    ]
+    # the rows are known: the column is as wide as "(not mapped)" when one is
+    width = len(NOT_MAPPED) if any(r["virtual"] is None for r in rows) else 8
     return Table(
         [
             Column(
                 "virtual",
                 "VIRTUAL",
-                width=8,
-                text=lambda r: "(not mapped)" if r["virtual"] is None else f"{r['virtual']:x}",
+                width=width,
+                text=lambda r: NOT_MAPPED if r["virtual"] is None else f"{r['virtual']:x}",
                 json=True,
             ),
             Column("physical", "PHYSICAL", "x"),
         ],
-        [Row(virtual=virtual, physical=paddr)],
+        rows,
         name="ptov",
     )

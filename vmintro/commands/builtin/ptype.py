@@ -58,7 +58,7 @@ def type_declaration(ctype: CType, offsets: bool = False) -> str:
     help="show a type's declaration (or an expression's type), structs expanded",
     args=[
         arg("-o", "--offsets", action="store_true", help="show member offsets and sizes"),
-        arg("type", nargs="+", help="type name (struct page, zone_t) or expression"),
+        arg("type", nargs="+", synopsis="type", help="a type name (struct page) or expression"),
     ],
 )
 def ptype(prog: Program, args: argparse.Namespace) -> Text:

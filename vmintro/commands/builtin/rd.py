@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.commands.argtypes import parse_address, parse_number, split_count
-from vmintro.commands.registry import CommandError, arg, command
+from vmintro.commands.registry import CommandError, arg, command, one_of
 from vmintro.commands.result import Column, Row, Table
 
 if TYPE_CHECKING:
@@ -75,13 +75,20 @@ def string_rows(prog: Program, address: int, limit: int, physical: bool) -> Iter
     "rd",
     help="read memory: hex words with ASCII, or a string",
     args=[
-        arg("-8", dest="width", action="store_const", const=8, help="bytes"),
-        arg("-16", dest="width", action="store_const", const=16, help="16-bit values"),
-        arg("-32", dest="width", action="store_const", const=32, help="32-bit values (default)"),
-        arg("-64", dest="width", action="store_const", const=64, help="64-bit values"),
+        one_of(
+            arg("-8", dest="width", action="store_const", const=8, help="bytes"),
+            arg("-16", dest="width", action="store_const", const=16, help="16-bit values"),
+            arg("-32", dest="width", action="store_const", const=32, help="32-bit (default)"),
+            arg("-64", dest="width", action="store_const", const=64, help="64-bit values"),
+            arg("-a", "--ascii", action="store_true", help="show the string at ADDR"),
+        ),
         arg("-p", "--physical", action="store_true", help="ADDR is a physical address"),
-        arg("-a", "--ascii", action="store_true", help="show the string at ADDR"),
-        arg("address", nargs="+", help="address (hex), symbol or expression, then COUNT"),
+        arg(
+            "address",
+            nargs="+",
+            synopsis="address [count]",
+            help="address (hex), symbol or expression, then COUNT (decimal unless 0x)",
+        ),
     ],
 )
 def rd(prog: Program, args: argparse.Namespace) -> Table:

@@ -91,7 +91,12 @@ def _structs(
     args=[
         arg("-o", "--offsets", action="store_true", help="show member offsets"),
         arg("type", help="TYPE or TYPE.MEMBER[,MEMBER...] (page, vm_struct.addr,size)"),
-        arg("address", nargs="*", help="address (hex), symbol or expression, then COUNT"),
+        arg(
+            "address",
+            nargs="*",
+            synopsis="[address [count]]",
+            help="address (hex), symbol or expression, then COUNT (decimal unless 0x)",
+        ),
     ],
 )
 def struct(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:

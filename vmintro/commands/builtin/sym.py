@@ -1,4 +1,4 @@
-"""``sym NAME|ADDR``, ``sym -l``, ``sym -q TEXT``: kernel symbols, nm-style::
+"""``sym NAME|ADDR...``, ``sym -l``, ``sym -q TEXT``: kernel symbols, nm-style::
 
 c021102c (B) vmlist
 c0211030 (B) vmlist+4
@@ -7,10 +7,11 @@ c0211030 (B) vmlist+4
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from vmintro.commands.argtypes import parse_address
-from vmintro.commands.registry import CommandError, UsageError, arg, command
+from vmintro.commands.argtypes import parse_address, split_values
+from vmintro.commands.registry import CommandError, UsageError, arg, command, one_of
 from vmintro.commands.result import Column, Row, Table
 
 if TYPE_CHECKING:
@@ -69,29 +70,42 @@ def _row(prog: Program, sym: Symbol, address: int | None = None) -> Row:
     "sym",
     help="translate a symbol to its address, or an address to symbol+offset",
     args=[
-        arg("-l", "--list", action="store_true", help="list every symbol"),
-        arg("-q", "--query", metavar="TEXT", help="symbols whose name contains TEXT"),
+        one_of(
+            arg("-l", "--list", action="store_true", help="list every symbol"),
+            arg("-q", "--query", metavar="TEXT", help="symbols whose name contains TEXT"),
+        ),
         arg("target", nargs="*", help="symbol name, or address (hex) or expression"),
     ],
 )
 def sym(prog: Program, args: argparse.Namespace) -> Table:
     """Show a symbol's address and nm type letter (T text, D data, B bss,
-    A absolute), or the symbol containing an address with the offset into it.
+    A absolute), or the symbol containing an address (hex, with or without
+    0x) with the offset into it (decimal, as symbol+N reads it back); one line
+    for each symbol or address given.
     """
+    if (args.list or args.query is not None) and args.target:
+        raise UsageError("sym: -l and -q take no symbol or address")
+    rows: Iterable[Row]
     if args.list:
         rows = [_row(prog, s) for s in prog.symbols()]
     elif args.query is not None:
         rows = [_row(prog, s) for s in prog.symbols() if args.query in s.name]
     elif args.target:
-        text = " ".join(args.target)
-        try:
-            rows = [_row(prog, prog.symbol(text))]
-        except LookupError:
-            address = parse_address(prog, text)
-            found = prog.symbol_at(address)
-            if found is None:
-                raise CommandError(f"sym: {address:#x}: no symbol contains it") from None
-            rows = [_row(prog, found, address)]
+        # one row at a time: the symbols before an address no symbol holds still show
+        rows = (_target_row(prog, text) for text in split_values(prog, args.target))
     else:
         raise UsageError("sym: a symbol, an address, -l or -q is required")
     return Table(_COLUMNS, rows, name="sym", header=False, sep=" ")
+
+
+def _target_row(prog: Program, text: str) -> Row:
+    """The row of a symbol name, or of the symbol holding an address."""
+    try:
+        return _row(prog, prog.symbol(text))
+    except LookupError:
+        pass
+    address = parse_address(prog, text)
+    found = prog.symbol_at(address)
+    if found is None:
+        raise CommandError(f"sym: {address:#x}: no symbol contains it")
+    return _row(prog, found, address)

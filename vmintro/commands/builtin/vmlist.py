@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from vmintro.commands.argtypes import parse_address
+from vmintro.commands.argtypes import parse_addresses
 from vmintro.commands.registry import CommandError, arg, command
 from vmintro.commands.result import Column, Row, Table
 from vmintro.helpers import find_vm_area, for_each_vm_area
@@ -41,28 +41,32 @@ def _row(area: Object) -> Row:
     )
 
 
-def vmlist_table(prog: Program, address: int | None = None) -> Table:
-    """The ``kmem -v`` table: all areas, or the one containing ``address``."""
-    if address is None:
-        areas: Iterator[Object] = for_each_vm_area(prog)
+def vmlist_table(prog: Program, addresses: Sequence[int] = ()) -> Table:
+    """The ``kmem -v`` table: all areas, or the one containing each of ``addresses``.
+
+    :raises CommandError: naming an address no area contains (before any row).
+    """
+    if not addresses:
+        areas: Iterable[Object] = for_each_vm_area(prog)
     else:
-        area = find_vm_area(prog, address)
-        if area is None:
-            raise CommandError(f"{address:#x}: not in any vmalloc area")
-        areas = iter([area])
+        areas = []
+        for address in addresses:
+            area = find_vm_area(prog, address)
+            if area is None:
+                raise CommandError(f"{address:#x}: not in any vmalloc area")
+            areas.append(area)
     return Table(VMLIST_COLUMNS, (_row(a) for a in areas), name="vmlist")
 
 
 @command(
     "vmlist",
     help="the vmalloc areas on vmlist (crash: kmem -v)",
-    args=[arg("address", nargs="*", help="only the area containing this address")],
+    args=[arg("address", nargs="*", help="only the areas holding these addresses (hex)")],
 )
 def vmlist(prog: Program, args: argparse.Namespace) -> Table:
     """One line per vm_struct on vmlist, in list (address) order: the vm_struct,
     the range it covers (its guard page included, as vm_struct.size counts it)
     and its size in bytes. JSON rows also give the end address and the flags
-    (1 VM_IOREMAP, 2 VM_ALLOC).
+    (1 VM_IOREMAP, 2 VM_ALLOC). With addresses, the area holding each.
     """
-    address = parse_address(prog, " ".join(args.address)) if args.address else None
-    return vmlist_table(prog, address)
+    return vmlist_table(prog, parse_addresses(prog, args.address))

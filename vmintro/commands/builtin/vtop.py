@@ -1,4 +1,4 @@
-"""``vtop ADDR``: the page-table walk of a kernel virtual address, as crash shows it::
+"""``vtop ADDR...``: the page-table walk of kernel virtual addresses, as crash shows it::
 
 VIRTUAL   PHYSICAL
 c4800000  10b4000
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT
-from vmintro.commands.argtypes import parse_address
+from vmintro.commands.argtypes import parse_addresses
 from vmintro.commands.builtin._pages import page_table
 from vmintro.commands.registry import arg, command
 from vmintro.commands.result import Column, Part, Row, Table, Text
@@ -75,8 +75,8 @@ def _walk_text(walk: Walk) -> Text:
     return Text("\n".join(lines), name="walk", data=data, blank_before=True)
 
 
-def vtop_parts(prog: Program, vaddr: int) -> Iterator[Part]:
-    """The parts ``vtop`` prints for ``vaddr``."""
+def vtop_parts(prog: Program, vaddr: int, blank_before: bool = False) -> Iterator[Part]:
+    """The parts ``vtop`` prints for ``vaddr`` (``blank_before``: after another's)."""
     walk = prog.follow_pte(vaddr)
     yield Table(
         [
@@ -85,6 +85,7 @@ def vtop_parts(prog: Program, vaddr: int) -> Iterator[Part]:
         ],
         [Row(virtual=vaddr, physical=walk.paddr)],
         name="vtop",
+        blank_before=blank_before,
     )
     yield _walk_text(walk)
     if walk.paddr is None:
@@ -114,11 +115,15 @@ def vtop_parts(prog: Program, vaddr: int) -> Iterator[Part]:
 @command(
     "vtop",
     help="virtual to physical: every level of the page-table walk",
-    args=[arg("address", nargs="+", help="kernel virtual address (hex) or expression")],
+    args=[arg("address", nargs="+", help="kernel virtual address (hex), symbol or expression")],
 )
 def vtop(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
-    """Translate a kernel virtual address through swapper_pg_dir, as the MMU
+    """Translate each kernel virtual address through swapper_pg_dir, as the MMU
     does, showing each entry read (its address and value), the page and the
     physical address, the PTE flags and the struct page of the frame.
+    Addresses are hex, with or without 0x (c4800000); what vtop prints can be
+    given as it is to ptov (PHYSICAL), page (PAGE, PHYSICAL) and rd -p.
     """
-    return vtop_parts(prog, parse_address(prog, " ".join(args.address)))
+    addresses = parse_addresses(prog, args.address)
+    for i, vaddr in enumerate(addresses):
+        yield from vtop_parts(prog, vaddr, blank_before=i > 0)

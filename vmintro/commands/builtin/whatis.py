@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 @command(
     "whatis",
     help="a variable's declaration, or a type's definition and size",
-    args=[arg("name", nargs="+", help="variable, type name or expression")],
+    args=[arg("name", nargs="+", synopsis="name", help="variable, type name or expression")],
 )
 def whatis(prog: Program, args: argparse.Namespace) -> Text:
     """As crash's whatis: a global variable shows its C declaration
