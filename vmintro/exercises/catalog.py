@@ -138,7 +138,7 @@ size = "8K"
             "address that is in no vm area but still mapped."
         ),
         answer=lambda t: _fault(t)["ptes"][0]["vaddr"],
-        hints=["vmlist", "vtop ADDR", "kmem -f", "page PFN"],
+        hints=["vmlist", "vtop ADDR", "kmem -f", "page -n PFN"],
     ),
     Exercise(
         name="double-free",
@@ -150,7 +150,7 @@ size = "8K"
             "free list. Which pfn is it?"
         ),
         answer=lambda t: _fault(t)["pfn"],
-        hints=["kmem -f", "vtop ADDR", "page PFN"],
+        hints=["kmem -f", "vtop ADDR", "page -n PFN"],
     ),
     Exercise(
         name="vmlist-cycle",
@@ -201,7 +201,7 @@ label = "bigbuf"
             "of that area came from ZONE_DMA?"
         ),
         answer=_dma_pages,
-        hints=["vmlist", "vtop ADDR", "page PFN", "kmem -f"],
+        hints=["vmlist", "vtop ADDR", "page -n PFN", "kmem -f"],
     ),
     Exercise(
         name="ioremap-phys",
@@ -234,6 +234,6 @@ label = "nic"
             "`struct page`."
         ),
         answer=lambda t: _fault(t)["page"],
-        hints=["vmlist", "vtop ADDR", "page PFN"],
+        hints=["vmlist", "vtop ADDR", "page -n PFN"],
     ),
 ]
