@@ -23,11 +23,14 @@ def generate(
     scenario: str | Scenario = DEFAULT_SCENARIO,
     overrides: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
     """Run ``scenario`` on a fresh machine and write ``out``.vmcore/.vmlinux/.truth.json.
 
     ``overrides`` (``ram``, ``highmem``, ``pae``, ``pse``, ``seed``) win over the
     scenario's ``[machine]`` table. The same arguments give byte-identical files.
+    ``warn`` hears, in one line, of a run that stopped early (a step the kernel
+    would never return from, allowed by ``allow_bug = true``).
     """
     scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     overrides = dict(overrides or {})
@@ -40,6 +43,8 @@ def generate(
     if progress:
         progress("booting", 0, 1)
     result = run_scenario(scen, cfg, seed, step_progress)
+    if result.stopped and warn:
+        warn(f"{result.stopped}; the image shows that moment")
     generator = {
         "version": __version__,
         "scenario": scen.name,

@@ -10,10 +10,11 @@ from typing import Any
 from vmintro.arch.x86 import MachineConfig
 from vmintro.scenario.loader import Scenario, ScenarioError, Step
 from vmintro.sim.boot import boot
-from vmintro.sim.errors import KernelBug, SimulationError
+from vmintro.sim.errors import KernelHang, KernelOops, SimulationError
 from vmintro.sim.faults import inject_fault
 from vmintro.sim.kernel import Kernel
 from vmintro.sim.module import delete_module, insmod
+from vmintro.sim.physmem import PhysMemError
 from vmintro.sim.swap import swapoff, swapon
 
 __all__ = ["RunResult", "machine_config", "run_scenario"]
@@ -26,6 +27,9 @@ class RunResult:
     kernel: Kernel
     events: list[dict[str, Any]]
     faults: list[dict[str, Any]]
+    # Where and why the run stopped early: a step the kernel would never return
+    # from, allowed by ``allow_bug = true``. None when every step ran.
+    stopped: str | None = None
 
 
 def machine_config(scen: Scenario, overrides: dict[str, Any]) -> tuple[MachineConfig, int]:
@@ -63,7 +67,11 @@ def run_scenario(
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Boot, then run every step. Kernel failures that a kernel reports (NULL, -ENOMEM)
-    become events; a BUG() stops the run unless the step says ``allow_bug = true``."""
+    become events. A BUG() or an oops stops the run unless the step says
+    ``allow_bug = true``; then the step's process dies and the rest go on. A step
+    the kernel would never return from stops the run either way, and with
+    ``allow_bug = true`` the machine is kept as it was at that moment.
+    """
     rng = random.Random(seed)
     k = boot(cfg)
     labels: dict[str, tuple[str, int]] = {}
@@ -71,22 +79,40 @@ def run_scenario(
     faults: list[dict[str, Any]] = []
     total = len(scen.steps)
     for step in scen.steps:
+        where = step.where(scen.path)
         try:
             if step.op == "fault":
                 record = inject_fault(k, step.args["kind"], rng, step.args)
                 faults.append({"step": step.index + 1, **record})
             else:
                 _run_step(k, step, rng, labels, events)
-        except KernelBug as e:
+        except KernelOops as e:
             if not step.args.get("allow_bug"):
-                raise ScenarioError(f"{step.where(scen.path)}: {e}") from None
+                raise ScenarioError(f"{where}: {e}") from None
             k.printk(str(e))
             events.append({"step": step.index + 1, "op": step.op, "bug": str(e)})
+        except KernelHang as e:
+            if not step.args.get("allow_bug"):
+                raise ScenarioError(f"{where}: {e}") from None
+            # No printk: the kernel says nothing, it only stops answering.
+            events.append({"step": step.index + 1, "op": step.op, "hang": str(e)})
+            return RunResult(k, events, faults, f"{where}: {e}{_not_run(step.index + 2, total)}")
         except SimulationError as e:
-            raise ScenarioError(f"{step.where(scen.path)}: {e}") from None
+            raise ScenarioError(f"{where}: {e}") from None
+        except PhysMemError as e:  # kernel code followed a pointer to device memory
+            raise ScenarioError(f"{where}: the simulator cannot follow it: {e}") from None
         if progress:
             progress(step.index + 1, total)
     return RunResult(k, events, faults)
+
+
+def _not_run(first: int, last: int) -> str:
+    """What a stop before step ``first`` (1-based) of ``last`` leaves out."""
+    if first > last:
+        return ""
+    if first == last:
+        return f"; step {first} was not run"
+    return f"; steps {first}-{last} were not run"
 
 
 def _run_step(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
-from vmintro.sim.errors import KernelBug
+from vmintro.sim.errors import KernelBug, kernel_function
 from vmintro.sim.kernel import Kernel
 from vmintro.types.flags import (
     GFP_DMA,
@@ -48,6 +48,7 @@ class Buddy:
         self.k = k
         t = k.types
         self.pgdat = k.sym("contig_page_data")
+        self._last_word = k.config.high_memory - 4  # the direct map's last 32-bit word
         self.zone_size = t.sizeof("zone_t")
         self.free_area_size = t.sizeof("free_area_t")
         self.zones = [
@@ -67,10 +68,15 @@ class Buddy:
     # -- helpers over RAM -----------------------------------------------------------
 
     def _r(self, vaddr: int) -> int:
-        return self.k.mem.read_u32(vaddr - PAGE_OFFSET)
+        if PAGE_OFFSET <= vaddr <= self._last_word:
+            return self.k.mem.read_u32(vaddr - PAGE_OFFSET)
+        return self.k.r32(vaddr)  # a stray pointer: the page tables decide, or it faults
 
     def _w(self, vaddr: int, value: int) -> None:
-        self.k.mem.write_u32(vaddr - PAGE_OFFSET, value)
+        if PAGE_OFFSET <= vaddr <= self._last_word:
+            self.k.mem.write_u32(vaddr - PAGE_OFFSET, value)
+        else:
+            self.k.w32(vaddr, value)
 
     def list_add(self, new: int, head: int) -> None:
         """``list_add``: insert ``new`` right after ``head``."""
@@ -106,6 +112,7 @@ class Buddy:
 
     # -- allocation -----------------------------------------------------------------
 
+    @kernel_function("rmqueue")
     def rmqueue(self, zone: int, order: int) -> int | None:
         """``rmqueue``: take the most recently freed block, split off lower halves."""
         base = self._r(zone + self.o_zone_mem_map)
@@ -188,6 +195,7 @@ class Buddy:
 
     # -- freeing --------------------------------------------------------------------
 
+    @kernel_function("__free_pages_ok")
     def free_pages_ok(self, page: int, order: int) -> None:
         """``__free_pages_ok``: coalesce with free buddies, then add at the list head."""
         if self._r(page + self.o_buffers):

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
-from vmintro.sim.errors import SimulationError
+from vmintro.sim.errors import LoopGuard, SimulationError
 from vmintro.sim.kernel import Kernel
-from vmintro.sim.module import find_module, insmod
+from vmintro.sim.module import find_module, insmod, unlink_module
 from vmintro.sim.paging import KernelPageTables
+from vmintro.sim.vmalloc import VMLIST_LOCK
 from vmintro.types.flags import GFP_HIGHMEM, GFP_KERNEL, MOD_FLAGS, PG_reserved
 
 __all__ = ["FAULTS", "inject_fault"]
@@ -43,10 +44,7 @@ def _new_area(k: Kernel, pages: int, owner: str) -> tuple[int, int]:
     addr = vm.vmalloc(pages * PAGE_SIZE, owner=owner)
     if addr is None:
         raise SimulationError("out of memory while injecting a fault")
-    for struct_addr, a, _, _ in vm.areas():
-        if a == addr:
-            return struct_addr, addr
-    raise AssertionError("area just allocated is not on vmlist")
+    return int(vm.records[addr]["vm_struct"]), addr
 
 
 def _alloc_areas(k: Kernel, rng: random.Random, count: int) -> list[tuple[int, int]]:
@@ -57,12 +55,7 @@ def vmalloc_leak(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
     """A module unload that unlinks the module but never calls ``module_unmap``."""
     name = args.get("target") or f"leaky{rng.randint(0, 99)}"
     mod = find_module(k, name) or insmod(k, name, rng.randint(4000, 30000), rng)
-    head = k.sym("module_list")
-    link, cur = head, k.r32(head)
-    while cur and cur != mod:
-        link = cur + k.member(MOD, "next")[0]
-        cur = k.r32(link)
-    k.w32(link, k.get(mod, MOD, "next"))
+    unlink_module(k, mod)
     flags = k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_DELETED"]
     k.set(mod, MOD, "flags", flags & ~MOD_FLAGS["MOD_RUNNING"])
     return {"module": name, "addr": mod, "size": k.get(mod, MOD, "size")}
@@ -80,9 +73,8 @@ def use_after_vfree(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Faul
         pfn = vm.frames.pop(va)
         ptes.append({"vaddr": va, "pte": pte, "pfn": pfn})
         k.buddy.free_pages(k.page_addr(pfn), 0)
-    link = k.sym("vmlist")
-    while k.r32(link) != struct_addr:
-        link = k.r32(link) + vm.o_next
+    walk = vm.links(LoopGuard("vfree", "vmlist", VMLIST_LOCK))
+    link = next(p for p, tmp in walk if tmp == struct_addr)  # it was just linked: it is there
     k.w32(link, k.get(struct_addr, VM, "next"))
     k.slab.kfree(struct_addr)
     vm.records.pop(addr, None)

@@ -22,7 +22,7 @@ from vmintro.arch.x86 import (
     TEXT_START,
     MachineConfig,
 )
-from vmintro.sim.errors import SimulationError
+from vmintro.sim.errors import PageFault
 from vmintro.sim.physmem import PhysMem
 from vmintro.types.kernel import KernelTypes, kernel_types
 from vmintro.types.model import Array, Base, CType, Pointer, Struct, strip_typedefs
@@ -126,10 +126,13 @@ class Kernel:
         return self.layout.symbols[name][0]
 
     def pa(self, vaddr: int) -> int:
-        """``__pa``: only valid for the direct-mapped lowmem the kernel's objects use."""
+        """``__pa``: only valid for the direct-mapped lowmem the kernel's objects use.
+
+        :raises PageFault: ``vaddr`` is outside it, where following it would fault.
+        """
         paddr = vaddr - PAGE_OFFSET
         if not 0 <= paddr < self.config.max_low_pfn * PAGE_SIZE:
-            raise SimulationError(f"__pa({vaddr:#x}): not a lowmem address")
+            raise PageFault(vaddr)
         return paddr
 
     @staticmethod
@@ -156,9 +159,13 @@ class Kernel:
         return _member(self.types, typename, path)
 
     def phys(self, vaddr: int) -> int:
-        """Where kernel code touching ``vaddr`` lands: direct map, else the page tables."""
+        """Where kernel code touching ``vaddr`` lands: direct map, else the page tables.
+
+        :raises PageFault: nothing maps ``vaddr`` (a pointer past 4 GiB wraps, as on i386).
+        """
         if PAGE_OFFSET <= vaddr < self.config.high_memory:
             return vaddr - PAGE_OFFSET
+        vaddr &= 0xFFFFFFFF
         from vmintro.sim.vmaccess import virt_to_phys_walk
 
         return virt_to_phys_walk(self, vaddr)

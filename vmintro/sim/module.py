@@ -10,14 +10,18 @@ from __future__ import annotations
 import random
 import struct
 
-from vmintro.sim.errors import SimulationError
+from vmintro.sim.errors import LoopGuard, SimulationError, kernel_function
 from vmintro.sim.kernel import Kernel
 from vmintro.sim.vmaccess import vread, vwrite
 from vmintro.types.flags import GFP_KERNEL, MOD_FLAGS
 
-__all__ = ["delete_module", "find_module", "insmod"]
+__all__ = ["delete_module", "find_module", "insmod", "unlink_module"]
 
 MOD = "struct module"
+# sys_create_module and sys_delete_module run under lock_kernel(); free_module takes
+# modlist_lock with spin_lock_irqsave, so its walk spins with interrupts off.
+BKL = "the big kernel lock held"
+MODLIST_LOCK = "modlist_lock held and interrupts off"
 
 
 def _get_mod_name(k: Kernel, name: str) -> int:
@@ -29,10 +33,16 @@ def _get_mod_name(k: Kernel, name: str) -> int:
     return page
 
 
+@kernel_function("find_module")
 def find_module(k: Kernel, name: str) -> int:
-    """``find_module``: walk ``module_list`` to NULL, skipping MOD_DELETED modules."""
+    """``find_module``: walk ``module_list`` to NULL, skipping MOD_DELETED modules.
+
+    :raises KernelHang: the list loops without the module on it.
+    """
+    guard = LoopGuard("find_module", "module_list", BKL)
     mod = k.r32(k.sym("module_list"))
     while mod:
+        guard.visit(mod)
         flags = k.get(mod, MOD, "flags")
         if not flags & MOD_FLAGS["MOD_DELETED"]:
             raw = vread(k, k.get(mod, MOD, "name"), 64) if k.get(mod, MOD, "name") else b""
@@ -147,11 +157,28 @@ def delete_module(k: Kernel, name: str) -> None:
         raise SimulationError(f"rmmod {name}: -EBUSY")
     flags = k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_DELETED"]
     k.set(mod, MOD, "flags", flags & ~MOD_FLAGS["MOD_RUNNING"])
-    head = k.sym("module_list")
-    link = head
-    cur = k.r32(head)
-    while cur and cur != mod:
-        link = cur + k.member(MOD, "next")[0]
-        cur = k.r32(link)
-    k.w32(link, k.get(mod, MOD, "next"))
+    unlink_module(k, mod)
     k.vmalloc.vfree(mod)
+
+
+@kernel_function("free_module")
+def unlink_module(k: Kernel, mod: int) -> None:
+    """``free_module``'s unlink from ``module_list``: the head, or walk to the predecessor.
+
+    :raises KernelHang: the list loops without ``mod`` on it.
+    :raises PageFault: the walk reaches NULL (``p->next`` of a NULL ``p``).
+    """
+    head = k.sym("module_list")
+    if k.r32(head) == mod:
+        k.w32(head, k.get(mod, MOD, "next"))
+        return
+    guard = LoopGuard("free_module", "module_list", MODLIST_LOCK)
+    o_next = k.member(MOD, "next")[0]
+    p = k.r32(head)
+    while True:
+        guard.visit(p)
+        nxt = k.r32(p + o_next)
+        if nxt == mod:
+            break
+        p = nxt
+    k.w32(p + o_next, k.get(mod, MOD, "next"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from vmintro.arch.x86 import PAGE_SIZE
-from vmintro.sim.errors import SimulationError
+from vmintro.sim.errors import LoopGuard, SimulationError, kernel_function
 from vmintro.sim.kernel import Kernel
 from vmintro.sim.vmaccess import vwrite as _vwrite
 from vmintro.types.flags import GFP_KERNEL, GFP_USER, SWAP_MAP_BAD, SWP_USED, SWP_WRITEOK
@@ -16,12 +16,14 @@ __all__ = ["swapoff", "swapon"]
 SI = "struct swap_info_struct"
 NEG1 = 0xFFFFFFFF
 MAX_SWAP_BADPAGES = (4086 - 1536) // 4
+SWAP_LIST_LOCK = "swaplock held"  # swap_list_lock() around every walk of swap_list
 
 
 def _s32(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
+@kernel_function("sys_swapon")
 def swapon(
     k: Kernel,
     device: int,
@@ -107,8 +109,10 @@ def swapon(
     # Insert into the priority list: before the first area of priority <= ours.
     sl = k.sym("swap_list")
     prev = -1
+    guard = LoopGuard("sys_swapon", "swap_list", SWAP_LIST_LOCK, "swap_info[{}]")
     j = _s32(k.get(sl, "struct swap_list_t", "head"))
     while j >= 0:
+        guard.visit(j)
         if _s32(k.get(base + j * ssize, SI, "prio")) <= prio:
             break
         prev = j
@@ -122,6 +126,7 @@ def swapon(
     return i
 
 
+@kernel_function("sys_swapoff")
 def swapoff(k: Kernel, index: int) -> None:
     """``sys_swapoff`` of an unused area: unlink it, clear the slot, ``vfree`` the map."""
     base = k.sym("swap_info")
@@ -131,8 +136,10 @@ def swapoff(k: Kernel, index: int) -> None:
         raise SimulationError(f"swapoff: swap_info[{index}] is not in use")
     sl = k.sym("swap_list")
     prev = -1
+    guard = LoopGuard("sys_swapoff", "swap_list", SWAP_LIST_LOCK, "swap_info[{}]")
     j = _s32(k.get(sl, "struct swap_list_t", "head"))
     while j >= 0 and j != index:
+        guard.visit(j)
         prev = j
         j = _s32(k.get(base + j * ssize, SI, "next"))
     nxt = k.get(p, SI, "next")

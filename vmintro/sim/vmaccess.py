@@ -8,7 +8,7 @@ the reader's (they share only the architecture constants).
 from __future__ import annotations
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
-from vmintro.sim.errors import SimulationError
+from vmintro.sim.errors import PageFault
 from vmintro.sim.kernel import Kernel
 from vmintro.sim.paging import KernelPageTables
 
@@ -16,7 +16,10 @@ __all__ = ["virt_to_phys_walk", "vread", "vwrite"]
 
 
 def virt_to_phys_walk(k: Kernel, vaddr: int) -> int:
-    """Physical address of ``vaddr``: direct map for lowmem, else the kernel page tables."""
+    """Physical address of ``vaddr``: direct map for lowmem, else the kernel page tables.
+
+    :raises PageFault: no page table, or no present page, maps ``vaddr``.
+    """
     if PAGE_OFFSET <= vaddr < k.config.high_memory:
         return vaddr - PAGE_OFFSET
     pt = KernelPageTables(k)
@@ -25,12 +28,12 @@ def virt_to_phys_walk(k: Kernel, vaddr: int) -> int:
     pmd = pt.pmd_offset(pgd, vaddr)
     entry = pt.get(pmd)
     if not entry & 1:
-        raise SimulationError(f"{vaddr:#x}: no page table")
+        raise PageFault(vaddr)
     if entry & 0x80:
         return (entry & g.phys_mask & ~(g.pmd_size - 1)) | (vaddr & (g.pmd_size - 1))
     pte = pt.get(pt.pte_offset(pmd, vaddr))
     if not pte & 1:
-        raise SimulationError(f"{vaddr:#x}: page not present")
+        raise PageFault(vaddr)
     return (pte & g.phys_mask) | (vaddr & (PAGE_SIZE - 1))
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import struct
 
-from vmintro.arch.x86 import PAGE_KERNEL, PAGE_SIZE
-from vmintro.sim.errors import KernelBug
+from vmintro.arch.x86 import PAGE_KERNEL, PAGE_OFFSET, PAGE_SIZE
+from vmintro.sim.errors import KernelBug, LoopGuard, PageFault, kernel_function
 from vmintro.sim.kernel import Kernel
 from vmintro.sim.paging import KernelPageTables
 from vmintro.types.flags import GFP_DMA, GFP_HIGHMEM, GFP_KERNEL, VM_ALLOC, VM_IOREMAP, PG_reserved
@@ -19,6 +19,8 @@ __all__ = ["Vmalloc"]
 VM = "struct vm_struct"
 MASK32 = 0xFFFFFFFF
 _PAGE_PRESENT, _PAGE_RW, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD = 0x1, 0x2, 0x20, 0x40, 0x10
+VMLIST_LOCK = "vmlist_lock held for writing"  # get_vm_area and vfree: write_lock(&vmlist_lock)
+_U32 = struct.Struct("<I")
 
 
 def page_align(size: int) -> int:
@@ -45,19 +47,33 @@ class Vmalloc:
 
     # -- vmlist ---------------------------------------------------------------------
 
-    def _links(self):
-        """(link address, node) pairs along vmlist, as ``for (p = &vmlist; ...)`` walks it."""
+    def links(self, guard: LoopGuard | None):
+        """(link address, node) pairs along vmlist, as ``for (p = &vmlist; ...)`` walks it.
+
+        The walk follows memory; ``guard`` sees each node and stops a walk that
+        would go round forever.
+        """
         k = self.k
         p = self.vmlist
         tmp = k.r32(p)
         while tmp:
+            if guard is not None:
+                guard.visit(tmp)
             yield p, tmp
             p = tmp + self.o_next
             tmp = k.r32(p)
         yield p, 0
 
+    def _nodes(self):
+        """The nodes of vmlist from its head, for as long as the list goes on."""
+        return (tmp for _, tmp in self.links(None) if tmp)
+
+    @kernel_function("get_vm_area")
     def get_vm_area(self, size: int, flags: int, owner: str = "") -> int | None:
-        """``get_vm_area``: address-ordered first fit from VMALLOC_START, guard page added."""
+        """``get_vm_area``: address-ordered first fit from VMALLOC_START, guard page added.
+
+        :raises KernelHang: vmlist loops and the fit is never found.
+        """
         k = self.k
         cfg = k.config
         area = k.slab.kmalloc(k.types.sizeof(VM), GFP_KERNEL)
@@ -68,38 +84,57 @@ class Vmalloc:
             k.slab.kfree(area)
             return None
         addr = cfg.vmalloc_start
-        link = None
-        mem = k.mem
-        for p, tmp in self._links():
-            link = p
-            if not tmp:
-                break
+        # The loop's next step depends on the node and the candidate address only.
+        guard = LoopGuard("get_vm_area", "vmlist", VMLIST_LOCK, nodes=self._nodes)
+        mem, lowmem_end, vm_size = k.mem, cfg.high_memory - self.vm_size, self.vm_size
+        p = self.vmlist
+        tmp = k.r32(p)
+        while tmp:
+            guard.visit(tmp, (tmp, addr))
             if (size + addr) > MASK32:
                 k.slab.kfree(area)
                 return None
-            node = mem.read(k.pa(tmp), self.vm_size)  # one read per node: this loop is hot
-            tmp_addr = struct.unpack_from("<I", node, self.o_addr)[0]
-            tmp_size = struct.unpack_from("<I", node, self.o_size)[0]
+            if PAGE_OFFSET <= tmp <= lowmem_end:  # one read per node: this loop is hot
+                node = mem.read(tmp - PAGE_OFFSET, vm_size)
+                tmp_addr = _U32.unpack_from(node, self.o_addr)[0]
+                tmp_size = _U32.unpack_from(node, self.o_size)[0]
+            else:
+                tmp_addr, tmp_size = k.get(tmp, VM, "addr"), k.get(tmp, VM, "size")
             if size + addr <= tmp_addr:
                 break
             addr = (tmp_size + tmp_addr) & MASK32
             if addr > cfg.vmalloc_end - size:
                 k.slab.kfree(area)
                 return None
-        assert link is not None
-        k.set_many(area, VM, flags=flags, addr=addr, size=size, next=k.r32(link))
-        k.w32(link, area)
+            p = tmp + self.o_next
+            tmp = k.r32(p)
+        k.set_many(area, VM, flags=flags, addr=addr, size=size, next=tmp)
+        k.w32(p, area)
         self.records[addr] = {"vm_struct": area, "size": size, "flags": flags, "owner": owner}
         return area
 
     def areas(self) -> list[tuple[int, int, int, int]]:
-        """(vm_struct, addr, size, flags) of every area, list order."""
+        """(vm_struct, addr, size, flags) of every area, list order.
+
+        The simulator's own look at vmlist (fault injection picks its victims
+        here), not a kernel walk: it ends where the list goes round again or
+        points at memory nothing maps.
+        """
         k = self.k
-        return [
-            (tmp, k.get(tmp, VM, "addr"), k.get(tmp, VM, "size"), k.get(tmp, VM, "flags"))
-            for _, tmp in self._links()
-            if tmp
-        ]
+        found: list[tuple[int, int, int, int]] = []
+        seen: set[int] = set()
+        try:
+            for _, tmp in self.links(None):
+                if not tmp or tmp in seen:
+                    break
+                seen.add(tmp)
+                get = k.get
+                found.append(
+                    (tmp, get(tmp, VM, "addr"), get(tmp, VM, "size"), get(tmp, VM, "flags"))
+                )
+        except PageFault:
+            pass
+        return found
 
     # -- vmalloc --------------------------------------------------------------------
 
@@ -182,10 +217,13 @@ class Vmalloc:
 
     # -- vfree ----------------------------------------------------------------------
 
+    @kernel_function("vfree")
     def vfree(self, addr: int) -> bool:
         """``vfree``: unlink the area whose address matches exactly, unmap, free pages.
 
         Returns False (after the kernel's complaint) when ``addr`` is no area.
+
+        :raises KernelHang: vmlist loops without reaching the area.
         """
         k = self.k
         if not addr:
@@ -193,7 +231,7 @@ class Vmalloc:
         if addr & (PAGE_SIZE - 1):
             k.printk(f"Trying to vfree() bad address ({addr:08x})")
             return False
-        for link, tmp in self._links():
+        for link, tmp in self.links(LoopGuard("vfree", "vmlist", VMLIST_LOCK)):
             if not tmp:
                 break
             if k.get(tmp, VM, "addr") == addr:
