@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TextIO
 
-__all__ = ["check_images"]
+__all__ = ["CLEAN", "check_images"]
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
+# What an image without findings gets, here and from the REPL's check.
+CLEAN = "clean"
 
 
 def _check_one(path: str) -> dict[str, Any]:
@@ -37,9 +38,10 @@ def check_images(paths: Sequence[str], out: TextIO, as_json: bool = False, jobs:
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_check_one, paths))
-    if as_json:
-        json.dump({"images": results}, out, indent=1)
-        out.write("\n")
+    if as_json:  # one line, as every --json of vmintro prints
+        from vmintro.commands.render import json_line
+
+        out.write(json_line({"images": results}) + "\n")
     else:
         for r in results:
             prefix = f"{r['image']}: " if len(paths) > 1 else ""
@@ -48,7 +50,7 @@ def check_images(paths: Sequence[str], out: TextIO, as_json: bool = False, jobs:
             for f in r["findings"]:
                 out.write(f"{prefix}{f['kind']}: {f['message']}\n")
             if not r["error"] and not r["findings"]:
-                out.write(f"{prefix}clean\n")
+                out.write(f"{prefix}{CLEAN}\n")
     if any(r["error"] for r in results):
         return EXIT_UNREADABLE
     return EXIT_FINDINGS if any(r["findings"] for r in results) else EXIT_CLEAN

@@ -264,7 +264,8 @@ def _session_parser(prog: str = "vmintro") -> argparse.ArgumentParser:
         epilog=(
             "other commands: vmintro repl [IMAGE] | vmintro run SCRIPT.py [IMAGE] [ARGS] | "
             "vmintro generate -o NAME ... | vmintro check IMAGE... | vmintro map [IMAGE] | "
-            "vmintro exercise list|show|verify  ('vmintro COMMAND -h' for each)"
+            "vmintro exercise list|show|verify | vmintro gdb-script [-o FILE]  "
+            "('vmintro COMMAND -h' for each)"
         ),
     )
     parser.add_argument("--version", action="version", version=f"vmintro {__version__}")

@@ -24,7 +24,7 @@ def check_parser(parser_class: type[argparse.ArgumentParser]) -> argparse.Argume
         "exit 0 when clean, 1 on findings, 2 when an image cannot be read",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="NAME or NAME.vmcore")
-    p.add_argument("--json", action="store_true", help="findings as one JSON document")
+    p.add_argument("--json", action="store_true", help="findings as one JSON document, one line")
     p.add_argument("-j", "--jobs", type=int, default=1, help="images checked in parallel")
     p.set_defaults(func=cmd_check)
     return p

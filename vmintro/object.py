@@ -246,6 +246,15 @@ class Object:
             return _from_bytes(self.prog_, t.element, self._value[i * size : (i + 1) * size])
         raise TypeError(f"'{self.type_.c_name}' is not an array or pointer")
 
+    def __iter__(self) -> Iterator[Object]:
+        """An array's elements, in order. Anything else, a pointer above all (whose
+        ``[i]`` has no end), is not iterable, as in drgn.
+        """
+        t = strip_typedefs(self.type_)
+        if not isinstance(t, Array):
+            raise TypeError(f"'{self.type_.c_name}' is not iterable")
+        return (self[i] for i in range(t.count))
+
     def deref(self) -> Object:
         """``*ptr``: the object a pointer points at (the first element of an array)."""
         t = strip_typedefs(self.type_)

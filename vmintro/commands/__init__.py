@@ -52,7 +52,8 @@ Registering a command (the API plugins use)
 * Raise :class:`CommandError` (one line) for a request that cannot be met;
   :class:`~vmintro.errors.FaultError` and the other library errors are shown
   the same way. :class:`UsageError` marks bad arguments (exit status 2).
-* :func:`run` ``(prog, line)`` runs a command line and returns its parts.
+* :func:`run` ``(prog, line)`` runs a command line and returns its parts (an
+  :class:`Output`: a list whose ``text``, and ``str()``, is what the command prints).
 
 Expressions (``mem_map + 0x100``, ``vmlist->next``) are evaluated by
 :func:`vmintro.commands.expr.evaluate`; address arguments are read by
@@ -75,13 +76,14 @@ from vmintro.commands.registry import (
     one_of,
     unregister,
 )
-from vmintro.commands.result import Column, Row, Table, Text
+from vmintro.commands.result import Column, Output, Row, Table, Text
 
 __all__ = [
     "Column",
     "Command",
     "CommandError",
     "Invocation",
+    "Output",
     "QuitRequested",
     "Row",
     "Table",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vmintro.commands.registry import Command, UsageError, lookup
-from vmintro.commands.result import Part, Table, parts_of
+from vmintro.commands.result import Output, Part, Table, parts_of
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -76,13 +76,14 @@ def prepare(prog: Program, words: list[str], line: str | None = None) -> Invocat
     return Invocation(prog, cmd, args, text, json=bool(getattr(args, "json", False)))
 
 
-def run(prog: Program, line: str) -> list[Part]:
-    """Run one command line and return its parts, every table's rows in a list.
+def run(prog: Program, line: str) -> Output:
+    """Run one command line and return its parts, every table's rows in a list;
+    the result's ``text`` (and ``str()``) is what the command prints.
 
     :raises UsageError: for bad usage; any error of the command itself propagates.
     """
     invocation = prepare(prog, split_words(line), line)
-    out: list[Part] = []
+    out = Output()
     for part in invocation.parts():
         if isinstance(part, Table):
             part.rows = list(part.rows)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Column", "Part", "Row", "Table", "Text", "parts_of"]
+__all__ = ["Column", "Output", "Part", "Row", "Table", "Text", "parts_of"]
 
 
 class Row(dict):
@@ -97,6 +97,25 @@ class Text:
 
 
 Part = Table | Text
+
+
+class Output(list):  # list[Part]
+    """What :func:`vmintro.commands.run` returns: the command's parts, in order (a
+    list, each table's rows read), and the text the command prints.
+
+    ``text`` is exactly what the command prints, each line ending in a newline;
+    ``str()`` is the same without the last newline, so ``print(run("vmlist"))``
+    prints what ``vmlist`` prints (and the ``py`` prompt shows it so).
+    """
+
+    @property
+    def text(self) -> str:
+        from vmintro.commands.render import render_text  # render imports this module
+
+        return "".join(f"{line}\n" for line in render_text(self))
+
+    def __str__(self) -> str:
+        return self.text.removesuffix("\n")
 
 
 def parts_of(result: Any) -> Iterator[Part]:

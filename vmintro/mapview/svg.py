@@ -101,7 +101,7 @@ def _vmalloc_zoom(svg: ET.Element, space: AddressSpace, y: int) -> None:
         svg,
         MARGIN,
         y - 14,
-        f"vmalloc areas: VMALLOC_START {vm.start:#x} to {vm.start + span:#x} "
+        f"vmalloc areas: VMALLOC_START {vm.start:#x} to {stop:#x} "
         f"(VMALLOC_END {vm.end:#x}); guard pages in red",
         13,
     )
@@ -154,8 +154,22 @@ def _vmalloc_zoom(svg: ET.Element, space: AddressSpace, y: int) -> None:
             class_="guard",
             data_addr=f"{a.guard:#x}",
         )
-    _text(svg, MARGIN, y + 50, f"{vm.start:#x}", 9)
-    _text(svg, WIDTH - MARGIN - 70, y + 50, f"{vm.start + span:#x}", 9)
+    _text(
+        svg,
+        MARGIN,
+        y + 50,
+        f"{vm.start:#x}",
+        9,
+        **{"class": "scale", "data-addr": f"{vm.start:#x}"},
+    )
+    _text(
+        svg,
+        WIDTH - MARGIN - 70,
+        y + 50,
+        f"{stop:#x}",
+        9,
+        **{"class": "scale", "data-addr": f"{stop:#x}"},
+    )
     _text(svg, MARGIN + 120, y + 50, f"{len(space.areas)} areas", 9)
     if space.error is not None:
         _text(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from vmintro.commands.result import Output
     from vmintro.program import Program
 
 __all__ = ["python_namespace"]
@@ -12,11 +14,11 @@ __all__ = ["python_namespace"]
 
 def python_namespace(prog: Program) -> dict[str, Any]:
     """``prog``, every helper of :mod:`vmintro.helpers` (its ``__all__``), ``Object``,
-    ``cast``, ``container_of``, the library's errors and ``run`` (a command's parts).
+    ``cast``, ``container_of``, the library's errors and ``run`` (a command's parts, an
+    :class:`~vmintro.commands.result.Output`: ``print(run("vmlist"))`` prints its text).
     """
     import vmintro
     import vmintro.helpers as helpers
-    from vmintro.commands import run
     from vmintro.errors import CorruptionError, FaultError, ObjectNotFoundError
     from vmintro.object import Object, cast, container_of
 
@@ -30,6 +32,18 @@ def python_namespace(prog: Program) -> dict[str, Any]:
         CorruptionError=CorruptionError,
         ObjectNotFoundError=ObjectNotFoundError,
         vmintro=vmintro,
-        run=lambda line: run(prog, line),
+        run=_runner(prog),
     )
     return namespace
+
+
+def _runner(prog: Program) -> Callable[[str], Output]:
+    from vmintro.commands import run
+
+    def run_line(line: str) -> Output:
+        """Run a vmintro command line on ``prog``: its parts (tables and texts), and
+        as ``print()`` shows it or ``.text`` holds it, exactly what the command prints.
+        """
+        return run(prog, line)
+
+    return run_line

@@ -3,7 +3,8 @@
 Statements run in one namespace (:mod:`.namespace`) that lives as long as the
 session. An expression's value is shown as the interactive interpreter shows
 it, except that an :class:`~vmintro.object.Object` prints as gdb would (as in
-drgn). An exception shows its traceback and the session goes on.
+drgn) and what ``run("CMD")`` returns prints as the command does. An exception
+shows its traceback and the session goes on.
 """
 
 from __future__ import annotations
@@ -60,12 +61,14 @@ class PythonSession:
         return self._namespace
 
     def _display(self, value: Any) -> None:
+        from vmintro.commands.result import Output
         from vmintro.object import Object
 
         if value is None:
             return
         self.namespace["_"] = value
-        print(str(value) if isinstance(value, Object) else repr(value))
+        # an Object as gdb prints it (as drgn does), run()'s output as the command prints it
+        print(str(value) if isinstance(value, (Object, Output)) else repr(value))
 
     def run(self, source: str) -> bool:
         """Run one statement (as typed at ``>>>``); False when it raised."""

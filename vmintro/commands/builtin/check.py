@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from vmintro.check import check_program
+from vmintro.checkrun import CLEAN
 from vmintro.commands.registry import command
 from vmintro.commands.result import Column, Row, Table, Text
 
@@ -19,15 +20,13 @@ def check(prog: Program, args: argparse.Namespace) -> Table | Text:
     vmalloc page tables (pages an area misses, PTEs outside any area, frames that
     are reserved, beyond max_mapnr, free or unreferenced), the module list (a
     module's memory left behind) and the buddy free lists (links, counts,
-    bitmaps). Each finding names the kind and the addresses involved.
+    bitmaps). Each finding names the kind and the addresses involved; an image
+    without any is "clean". `vmintro check IMAGE...` checks images from the
+    command line (in parallel with -j, one JSON line with --json).
     """
     findings = check_program(prog)
     if not findings:
-        return Text(
-            "no findings: vmlist, page tables, mem_map and buddy lists are consistent",
-            "check",
-            data=[],
-        )
+        return Text(CLEAN, "check", data=[])  # as `vmintro check IMAGE` says it
     rows = [Row(kind=f.kind, message=f.message, where=f.where) for f in findings]
     return Table(
         [

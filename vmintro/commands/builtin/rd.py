@@ -67,7 +67,8 @@ def string_rows(prog: Program, address: int, limit: int, physical: bool) -> Iter
         text += data if nul < 0 else data[:nul]
         if nul >= 0:
             break
-    for i in range(0, len(text), STRING_LINE):
+    # an empty string still gets its line: the address, and nothing after it
+    for i in range(0, max(len(text), 1), STRING_LINE):
         yield Row(address=address + i, text=_ascii(bytes(text[i : i + STRING_LINE])))
 
 

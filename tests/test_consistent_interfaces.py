@@ -1,0 +1,129 @@
+"""The same thing said and spelled the same way wherever a user meets it.
+
+`vmintro --help` names every subcommand; `map` takes `-o` on the command line and
+in a session; `check` says "clean" in both and its --json is one line, as every
+--json is; `run()` in Python gives the command's text; a pointer Object is not
+iterable (as in drgn); `rd -a` of an empty string prints its address line; the
+SVG's vmalloc scale ends at an address that means something.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from oracles import import_oracle
+
+import vmintro
+from vmintro.cli import _SUBCOMMANDS
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "images" / "demo"
+ZERO_COUNT = ROOT / "images" / "exercises" / "zero-count" / "zero-count"
+MIB = 1 << 20
+
+
+def vmintro_cli(*words: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vmintro.cli", *words],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_help_names_every_subcommand() -> None:
+    text = " ".join(vmintro_cli("--help").stdout.split())
+    for name in _SUBCOMMANDS:
+        assert f"vmintro {name}" in text, name
+
+
+@pytest.mark.parametrize("spelling", ["-o", "--output", "--svg"])
+def test_map_writes_svg_with_one_spelling_everywhere(tmp_path: Path, spelling: str) -> None:
+    cli, session = tmp_path / "cli.svg", tmp_path / "session.svg"
+    proc = vmintro_cli("map", str(DEMO), spelling, str(cli))
+    assert proc.returncode == 0, proc.stderr
+    proc = vmintro_cli("-c", f"map {spelling} {session}", str(DEMO))
+    assert (proc.returncode, proc.stdout) == (0, f"wrote {session}\n"), proc.stderr
+    for path in (cli, session):
+        assert ET.fromstring(path.read_text()).tag.endswith("svg")
+
+
+def test_check_says_clean_the_same_way_everywhere() -> None:
+    cli = vmintro_cli("check", str(DEMO))
+    session = vmintro_cli("-c", "check", str(DEMO))
+    assert (cli.returncode, session.returncode) == (0, 0)
+    assert cli.stdout == session.stdout == "clean\n"
+
+
+def test_check_json_is_one_line() -> None:
+    proc = vmintro_cli("check", "--json", str(DEMO), str(ZERO_COUNT))
+    assert proc.returncode == 1, proc.stderr
+    (line,) = proc.stdout.splitlines()
+    images = json.loads(line)["images"]
+    assert [len(i["findings"]) for i in images] == [0, 1]
+
+
+def test_run_gives_the_text_the_command_prints(tmp_path: Path) -> None:
+    lines = ["vmlist", "sym vmlist", "kmem -f", "meminfo"]
+    printed = [vmintro_cli("-c", line, str(DEMO)).stdout for line in lines]
+    script = tmp_path / "show.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""\
+            import sys
+            for line in {lines!r}:
+                out = run(line)
+                assert str(out) + "\\n" == out.text, line
+                sys.stdout.write(out.text)
+                print(out)
+            """
+        )
+    )
+    proc = vmintro_cli("run", str(script), str(DEMO))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "".join(text * 2 for text in printed)
+    # at the session's Python, too: ! lines print run()'s value as the command prints
+    proc = vmintro_cli("-c", '!run("vmlist")', str(DEMO))
+    assert proc.stdout == printed[0]
+
+
+def test_a_pointer_object_is_not_iterable_as_in_drgn() -> None:
+    drgn = import_oracle("drgn")
+    host = drgn.Program(drgn.host_platform)
+    with pytest.raises(TypeError, match="'int \\*' is not iterable"):
+        iter(drgn.Object(host, "int *", 0))
+    prog = vmintro.open(DEMO)
+    with pytest.raises(TypeError, match=r"^'struct vm_struct \*' is not iterable$"):
+        iter(prog["vmlist"])
+    with pytest.raises(TypeError, match="is not iterable"):
+        iter(prog["vmlist"][0])
+    zones = prog["contig_page_data"].node_zones  # an array still iterates, as in drgn
+    assert [z.name.string_() for z in zones] == [b"DMA", b"Normal", b"HighMem"]
+
+
+def test_rd_ascii_of_an_empty_string_prints_its_address() -> None:
+    prog = vmintro.open(DEMO)
+    start = prog["vmlist"].addr.value_()
+    data = prog.read(start, 4096)
+    address = start + data.index(b"\0")  # a NUL byte: an empty string
+    proc = vmintro_cli("-c", f"rd -a {address:x}", str(DEMO))
+    assert (proc.returncode, proc.stdout) == (0, f"{address:x}:\n"), proc.stderr
+
+
+def test_svg_scale_ends_at_a_meaningful_address(tmp_path: Path) -> None:
+    out = tmp_path / "m.svg"
+    assert vmintro_cli("map", str(DEMO), "-o", str(out)).returncode == 0
+    truth = json.loads(DEMO.with_suffix(".truth.json").read_text())
+    labels = [e for e in ET.fromstring(out.read_text()).iter() if e.get("class") == "scale"]
+    start, end = (int(e.get("data-addr"), 16) for e in labels)
+    assert [e.text for e in labels] == [f"{start:#x}", f"{end:#x}"]
+    assert start == truth["vmalloc_start"]
+    assert end % MIB == 0 or end == truth["vmalloc_end"]
+    assert max(a["addr"] + a["size"] for a in truth["areas"]) <= end
