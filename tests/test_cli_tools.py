@@ -127,7 +127,7 @@ def test_map_area_without_output_lists_the_frames() -> None:
     start = text.index("VIRTUAL   PFN       PHYSICAL  ZONE")
     assert text[start - 1].startswith("vmalloc area c4811000-")
     first = text[start + 1].split()
-    assert first[0] == "c4811000" and first[2] == f"{int(first[1], 16) << 12:08x}"
+    assert first[0] == "c4811000" and first[2] == f"{int(first[1], 16) << 12:x}"
     assert text[-1].endswith("physically contiguous runs")
 
 

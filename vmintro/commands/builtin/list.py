@@ -111,7 +111,12 @@ def _with_structs(
     "list",
     help="walk a linked list by offset or STRUCT.MEMBER, crash-style",
     args=[
-        arg("-o", "--offset", metavar="OFFSET", help="offset of the link: number or STRUCT.MEMBER"),
+        arg(
+            "-o",
+            "--offset",
+            metavar="OFFSET",
+            help="offset of the link: bytes (decimal unless 0x) or STRUCT.MEMBER",
+        ),
         arg("-s", "--struct", metavar="STRUCT", help="show each entry as STRUCT[.MEMBER,...]"),
         one_of(
             arg("-H", dest="head", action="store_true", help="START is a list_head list head"),
