@@ -44,15 +44,19 @@ def test_help_names_every_subcommand() -> None:
         assert f"vmintro {name}" in text, name
 
 
-@pytest.mark.parametrize("spelling", ["-o", "--output", "--svg"])
-def test_map_writes_svg_with_one_spelling_everywhere(tmp_path: Path, spelling: str) -> None:
-    cli, session = tmp_path / "cli.svg", tmp_path / "session.svg"
-    proc = vmintro_cli("map", str(DEMO), spelling, str(cli))
-    assert proc.returncode == 0, proc.stderr
-    proc = vmintro_cli("-c", f"map {spelling} {session}", str(DEMO))
-    assert (proc.returncode, proc.stdout) == (0, f"wrote {session}\n"), proc.stderr
-    for path in (cli, session):
-        assert ET.fromstring(path.read_text()).tag.endswith("svg")
+def test_map_writes_svg_with_one_spelling_everywhere(tmp_path: Path) -> None:
+    spellings = ("-o", "--output", "--svg")
+    for spelling in ("-o", "--svg"):
+        out = tmp_path / f"cli{spelling}.svg"
+        proc = vmintro_cli("map", str(DEMO), spelling, str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert ET.fromstring(out.read_text()).tag.endswith("svg")
+    outs = [tmp_path / f"session{spelling}.svg" for spelling in spellings]
+    line = "; ".join(f"map {spelling} {out}" for spelling, out in zip(spellings, outs, strict=True))
+    proc = vmintro_cli("-c", line, str(DEMO))
+    assert (proc.returncode, proc.stdout) == (0, "".join(f"wrote {o}\n" for o in outs))
+    for out in outs:
+        assert ET.fromstring(out.read_text()).tag.endswith("svg")
 
 
 def test_check_says_clean_the_same_way_everywhere() -> None:
@@ -72,7 +76,7 @@ def test_check_json_is_one_line() -> None:
 
 def test_run_gives_the_text_the_command_prints(tmp_path: Path) -> None:
     lines = ["vmlist", "sym vmlist", "kmem -f", "meminfo"]
-    printed = [vmintro_cli("-c", line, str(DEMO)).stdout for line in lines]
+    printed = vmintro_cli("-c", "; ".join(lines), str(DEMO)).stdout  # one after the other
     script = tmp_path / "show.py"
     script.write_text(
         textwrap.dedent(
@@ -82,16 +86,17 @@ def test_run_gives_the_text_the_command_prints(tmp_path: Path) -> None:
                 out = run(line)
                 assert str(out) + "\\n" == out.text, line
                 sys.stdout.write(out.text)
-                print(out)
+            for line in {lines!r}:
+                print(run(line))
             """
         )
     )
     proc = vmintro_cli("run", str(script), str(DEMO))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "".join(text * 2 for text in printed)
+    assert proc.stdout == printed * 2
     # at the session's Python, too: ! lines print run()'s value as the command prints
-    proc = vmintro_cli("-c", '!run("vmlist")', str(DEMO))
-    assert proc.stdout == printed[0]
+    proc = vmintro_cli("-c", "!" + "; ".join(f'run("{line}")' for line in lines), str(DEMO))
+    assert proc.stdout == printed
 
 
 def test_a_pointer_object_is_not_iterable_as_in_drgn() -> None:

@@ -73,29 +73,31 @@ def bare_core(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "demo"
 
 
-@pytest.mark.parametrize(
-    "line",
-    [
-        "p vmlist",
-        "p *vmlist",
-        "whatis vmlist",
-        "ptype struct vm_struct",
-        "struct vm_struct c4800000",
-        "p (struct page *)0xc1000000",
-        "vmlist",
-        "kmem -f",
-        "page 10b4",
-        "map",
-        "check",
-        "meminfo",
-        "vmallocinfo",
-    ],
-)
-def test_what_needs_types_says_no_vmlinux_is_loaded(bare_core: Path, line: str) -> None:
-    proc = _vmintro("-c", line, str(bare_core))
+NEEDS_TYPES = [
+    "p vmlist",
+    "p *vmlist",
+    "whatis vmlist",
+    "ptype struct vm_struct",
+    "struct vm_struct c4800000",
+    "p (struct page *)0xc1000000",
+    "vmlist",
+    "kmem -f",
+    "page 10b4",
+    "map",
+    "check",
+    "meminfo",
+    "vmallocinfo",
+]
+
+
+def test_what_needs_types_says_no_vmlinux_is_loaded(bare_core: Path) -> None:
+    # one session, each command failing in turn with its one line
+    proc = _vmintro("-c", "; ".join(NEEDS_TYPES), str(bare_core))
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
-    error = proc.stderr.strip().splitlines()[-1]
-    assert "no vmlinux is loaded" in error and "--vmlinux FILE" in error, error
+    errors = proc.stderr.splitlines()
+    assert [e.split(":")[0] for e in errors] == [line.split()[0] for line in NEEDS_TYPES]
+    for error in errors:
+        assert "no vmlinux is loaded" in error and "--vmlinux FILE" in error, error
     assert "could not find type" not in proc.stderr
 
 
