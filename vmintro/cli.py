@@ -122,21 +122,31 @@ def open_image(image: str | None, vmlinux: str | None = None) -> tuple[Program, 
     ``vmlinux`` names the kernel's debug file when it is not ``NAME.vmlinux``
     beside the core.
 
-    :raises UsageExit: with ``demo.vmcore: ...`` for a missing or malformed image.
+    :raises UsageExit: with ``demo.vmcore: ...`` for a missing or malformed image, or
+        a demo image that cannot be generated.
     """
     import vmintro
     from vmintro.image_backend import ImageError
 
-    if image is None:
-        from vmintro.demo import default_image
-
-        path: str = str(default_image(note=lambda line: print(f"vmintro: {line}", file=sys.stderr)))
-    else:
-        path = image
+    path = image if image is not None else _demo_image()
     try:
         return vmintro.open(path, vmlinux), path
     except ImageError as e:
         raise UsageExit(str(e)) from None
+
+
+def _demo_image() -> str:
+    """The bundled demo image; installed without images/, generated once (and said so)."""
+    from vmintro.demo import default_image
+    from vmintro.image.writer import ImageWriteError
+    from vmintro.scenario.loader import ScenarioError
+
+    try:
+        return str(default_image(note=lambda line: print(f"vmintro: {line}", file=sys.stderr)))
+    except (ScenarioError, ImageWriteError) as e:
+        raise UsageExit(f"cannot generate the demo image: {e}") from None
+    except OSError as e:
+        raise UsageExit(f"cannot generate the demo image: {e.filename}: {e.strerror}") from None
 
 
 # -- scripted use and the REPL ---------------------------------------------------------
