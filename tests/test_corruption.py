@@ -252,7 +252,9 @@ def test_pte_to_a_frame_beyond_max_mapnr(tmp_path: Path, config: MachineConfig) 
 
 
 def test_area_with_a_wild_size(tmp_path: Path) -> None:
-    """A size reaching past 4 GiB: the frames stop there, unmapped pages are None."""
+    """A size larger than the vmalloc range: every walk of the area's pages refuses it
+    at once, in one line naming the vm_struct and the area; the other areas still work.
+    """
 
     def damage(k: Kernel, areas: list[tuple[int, int, int]], notes: dict[str, Any]) -> None:
         vm_struct = areas[-1][0]
@@ -261,13 +263,26 @@ def test_area_with_a_wild_size(tmp_path: Path) -> None:
         )
 
     d = build(tmp_path, damage)
-    last = list(for_each_vm_area(d.prog))[-1]
-    with deadline():
-        frames = vmalloc_area_pages(last)
-    addr = last.addr.value_()
-    assert len(frames) == ((1 << 32) - addr) // PAGE  # every page up to 4 GiB, no further
-    assert all(f is not None for f in frames[:4])  # its own four pages, still mapped
-    assert frames[4] is None  # its guard page
+    *others, last = list(for_each_vm_area(d.prog))
+    vm_struct, addr = last.value_(), last.addr.value_()
+    start, end = d.prog.vmalloc_start, d.prog.vmalloc_end
+    expected = (
+        f"vm_struct {vm_struct:#x} (area {addr:#x}) has an impossible size 0xfffff000: more "
+        f"than the vmalloc range {start:#x}-{end:#x} holds ({end - start:#x} bytes)"
+    )
+    for call in (
+        lambda: vmalloc_area_pages(last),
+        lambda: vm_area_pages(last),  # a generator, but it refuses before the first page
+        lambda: vmalloc_area_pfns(d.prog, [last]),
+        lambda: vmalloc_area_pfns(d.prog),
+    ):
+        with deadline(), pytest.raises(CorruptionError) as info:
+            call()
+        assert info.value.message == expected
+        assert info.value.address == vm_struct
+    assert vmalloc_area_pfns(d.prog, others).tolist() == [
+        pfn for area in others for pfn in vmalloc_area_pages(area)
+    ]
 
 
 def test_pte_table_outside_ram(tmp_path: Path) -> None:

@@ -8,17 +8,19 @@ the free list it sits on).
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
+from vmintro.arch.x86 import PAGE_SIZE
+from vmintro.check_globals import Trusted, check_globals, check_swap
 from vmintro.errors import CorruptionError, FaultError, VmintroError
-from vmintro.helpers.buddy import MAX_ORDER, for_each_zone, zone_name
+from vmintro.helpers.buddy import MAX_ORDER, for_each_zone
 from vmintro.helpers.list import list_for_each, singly_linked
 from vmintro.helpers.module import for_each_module
-from vmintro.helpers.vmalloc import VM_ALLOC, VM_IOREMAP
+from vmintro.helpers.vmalloc import VM_ALLOC, VM_IOREMAP, max_vm_areas, vm_area_nr_pages
 from vmintro.types.flags import PAGE_FLAGS
 
 if TYPE_CHECKING:
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["FAULT_FINDINGS", "Finding", "check_program"]
 
 PG_reserved = 1 << PAGE_FLAGS["PG_reserved"]
-_MAX_AREAS = (1 << 32) // (2 * PAGE_SIZE)
 
 
 # The finding(s) each kind of injected fault shows up as (vmintro.sim.faults).
@@ -67,6 +68,18 @@ class _Area:
     addr: int
     size: int
     flags: int
+    # False for a size no area can have (larger than the vmalloc range)
+    possible: bool = True
+    # True for an area overlapping one before it: its pages are (partly) the other's
+    overlaps: bool = False
+
+    @property
+    def pages_checked(self) -> bool:
+        """Whether its pages are checked one by one: not for an area of impossible
+        size or one that overlaps another (both are findings already, and either
+        would check the same pages again for every such area).
+        """
+        return self.possible and not self.overlaps
 
 
 class _Checker:
@@ -80,7 +93,10 @@ class _Checker:
             (vm.offsetof(m), vm.member(m).type.size)  # type: ignore[attr-defined]
             for m in ("flags", "addr", "size")
         ]
-        self.max_mapnr = prog["max_mapnr"].value_()
+        self.max_mapnr = 0  # until globals() has bounded it
+        self.free = np.zeros(0, dtype=np.int8)  # pfn -> order + 1 of a free block, 0 if not
+        self.trusted = Trusted(max_mapnr=0)
+        self.vmlist_complete = False
         self.mem_map = prog["mem_map"].value_()
         page = prog.type("struct page")
         self.page_size = page.size
@@ -88,44 +104,16 @@ class _Checker:
         self.o_flags = page.offsetof("flags")  # type: ignore[attr-defined]
         self.o_list = page.offsetof("list")  # type: ignore[attr-defined]
 
-    def globals(self) -> set[str]:
-        """The globals every other check trusts, against each other and the RAM map.
-
-        Returns the names of those found broken.
+    def globals(self) -> Trusted:
+        """The globals every other part trusts (:mod:`vmintro.check_globals`); the
+        free-frame map is sized by the bounded ``max_mapnr`` from here on, whatever
+        part stops early.
         """
-        prog = self.prog
-        broken = set()
-        low = prog.symbol("max_low_pfn")
-        max_low_pfn = prog.read_u32(low.address)
-        pages = prog.ram_size // PAGE_SIZE
-        node_mem_map = prog["contig_page_data"].node_mem_map.value_()
-        num_physpages = prog["num_physpages"].value_()
-        lowmem_end = PAGE_OFFSET + (max_low_pfn << 12)
-        if self.mem_map != node_mem_map or not PAGE_OFFSET <= self.mem_map < lowmem_end:
-            self.add(
-                "global_inconsistent",
-                f"mem_map is {self.mem_map:#x} but contig_page_data.node_mem_map is "
-                f"{node_mem_map:#x} (lowmem ends at {lowmem_end:#x})",
-                symbol=prog.symbol("mem_map").address,
-            )
-            broken.add("mem_map")
-        if self.max_mapnr != num_physpages or not 0 < self.max_mapnr <= max(pages, 1):
-            self.add(
-                "global_inconsistent",
-                f"max_mapnr is {self.max_mapnr:#x}, num_physpages {num_physpages:#x}, "
-                f"and RAM holds {pages:#x} pages",
-                symbol=prog.symbol("max_mapnr").address,
-            )
-            self.max_mapnr = min(self.max_mapnr, pages)
-        if prog.high_memory != PAGE_OFFSET + (max_low_pfn << 12):
-            self.add(
-                "global_inconsistent",
-                f"high_memory is {prog.high_memory:#x} but max_low_pfn {max_low_pfn:#x} "
-                f"puts the end of lowmem at {PAGE_OFFSET + (max_low_pfn << 12):#x}",
-                symbol=prog.symbol("high_memory").address,
-            )
-            broken.add("high_memory")
-        return broken
+        trusted = check_globals(self.prog, self.add)
+        self.max_mapnr = trusted.max_mapnr
+        self.trusted = trusted
+        self.free = np.zeros(self.max_mapnr, dtype=np.int8)
+        return trusted
 
     def add(self, kind: str, message: str, **where: int) -> None:
         self.findings.append(Finding(kind, message, where))
@@ -140,12 +128,14 @@ class _Checker:
         areas = []
         first = prog["vmlist"].value_()
         try:
-            for node in singly_linked(prog, first, self.o_next, "vmlist", _MAX_AREAS):
+            bound = max_vm_areas(prog)
+            for node in singly_linked(prog, first, self.o_next, "vmlist", bound):
                 raw = prog.read(node, self.vm_size)
                 flags, addr, size = (
                     int.from_bytes(raw[o : o + n], "little") for o, n in self.vm_fields
                 )
                 areas.append(_Area(node, addr, size, flags))
+            self.vmlist_complete = True
         except CorruptionError as e:
             holder = e.address or 0
             try:
@@ -170,6 +160,11 @@ class _Checker:
                 )
         start, end = prog.vmalloc_start, prog.vmalloc_end
         for prev, cur in zip([None, *areas], areas, strict=False):
+            try:
+                vm_area_nr_pages(prog, cur.vm_struct, cur.addr, cur.size)
+            except CorruptionError as e:
+                self.add("area_impossible_size", e.message, vm_struct=cur.vm_struct)
+                cur.possible = False
             if cur.flags & ~(VM_ALLOC | VM_IOREMAP) or not cur.flags:
                 self.add(
                     "area_bad_flags",
@@ -177,21 +172,8 @@ class _Checker:
                     "neither VM_ALLOC nor VM_IOREMAP",
                     vm_struct=cur.vm_struct,
                 )
-            if cur.size % PAGE_SIZE or cur.size < 2 * PAGE_SIZE or cur.addr % PAGE_SIZE:
-                self.add(
-                    "area_bad_size",
-                    f"vm_struct {cur.vm_struct:#x}: addr {cur.addr:#x} size {cur.size:#x} "
-                    "is not whole pages plus a guard page",
-                    vm_struct=cur.vm_struct,
-                )
-            if not (start <= cur.addr and cur.addr + cur.size <= end + PAGE_SIZE):
-                self.add(
-                    "area_outside_vmalloc",
-                    f"vm_struct {cur.vm_struct:#x} covers {cur.addr:#x}-"
-                    f"{cur.addr + cur.size:#x}, outside VMALLOC_START-VMALLOC_END "
-                    f"({start:#x}-{end:#x})",
-                    vm_struct=cur.vm_struct,
-                )
+            if cur.possible:  # an impossible size is said once, above
+                self._area_extent(cur, start, end)
             if prev is not None and cur.addr < prev.addr:
                 self.add(
                     "vmlist_unsorted",
@@ -201,8 +183,10 @@ class _Checker:
                     vm_struct=cur.vm_struct,
                 )
         reach: _Area | None = None  # the area reaching furthest so far, in address order
-        for cur in sorted(areas, key=lambda a: (a.addr, a.vm_struct)):
+        possible = [a for a in areas if a.possible]
+        for cur in sorted(possible, key=lambda a: (a.addr, a.vm_struct)):
             if reach is not None and cur.addr < reach.addr + reach.size:
+                cur.overlaps = True
                 self.add(
                     "area_overlap",
                     f"vm_struct {cur.vm_struct:#x} ({cur.addr:#x}-{cur.addr + cur.size:#x}) "
@@ -215,17 +199,42 @@ class _Checker:
                 reach = cur
         return areas
 
+    def _area_extent(self, cur: _Area, start: int, end: int) -> None:
+        if cur.size % PAGE_SIZE or cur.size < 2 * PAGE_SIZE or cur.addr % PAGE_SIZE:
+            self.add(
+                "area_bad_size",
+                f"vm_struct {cur.vm_struct:#x}: addr {cur.addr:#x} size {cur.size:#x} "
+                "is not whole pages plus a guard page",
+                vm_struct=cur.vm_struct,
+            )
+        if not (start <= cur.addr and cur.addr + cur.size <= end + PAGE_SIZE):
+            self.add(
+                "area_outside_vmalloc",
+                f"vm_struct {cur.vm_struct:#x} covers {cur.addr:#x}-"
+                f"{cur.addr + cur.size:#x}, outside VMALLOC_START-VMALLOC_END "
+                f"({start:#x}-{end:#x})",
+                vm_struct=cur.vm_struct,
+            )
+
     # -- buddy allocator --------------------------------------------------------------
 
-    def buddy(self) -> np.ndarray:
-        """Walk every free list; returns a map pfn -> order+1 of free frames (0: not free)."""
+    def buddy(self) -> None:
+        """Walk every free list, filling :attr:`free` (pfn -> order + 1 of a free block)."""
         prog = self.prog
-        free = np.zeros(self.max_mapnr, dtype=np.int8)
-        for zone in for_each_zone(prog):
+        free = self.free
+        for j, zone in enumerate(for_each_zone(prog)):
             size = zone.size.value_()
             if not size:
                 continue
-            name = zone_name(zone)
+            name = self.trusted.zone_labels[j]
+            if j in self.trusted.bad_zones:
+                self.add(
+                    "check_incomplete",
+                    f"the buddy check of zone {name} needs its zone_t, which is not sound: "
+                    f"{self.trusted.bad_zones[j]}",
+                    zone=zone.value_(),
+                )
+                continue
             base = zone.zone_start_mapnr.value_()
             counted = 0
             expected_bits: list[set[int]] = [set() for _ in range(MAX_ORDER)]
@@ -291,7 +300,6 @@ class _Checker:
                     zone=zone.value_(),
                 )
             self._bitmaps(zone, name, size, expected_bits)
-        return free
 
     def _bitmaps(self, zone: Any, name: str, size: int, expected: list[set[int]]) -> None:
         for order in range(MAX_ORDER - 1):
@@ -306,32 +314,49 @@ class _Checker:
                     zone=zone.value_(),
                 )
                 continue
-            have = set(np.nonzero(np.unpackbits(raw, bitorder="little"))[0].tolist())
-            for bit in sorted(have ^ expected[order])[:1]:
+            have = np.unpackbits(raw, bitorder="little").astype(bool)
+            want = np.zeros(len(have), dtype=bool)
+            want[sorted(expected[order])] = True  # bits of pairs in the zone: all < len(have)
+            for bit in np.flatnonzero(have != want)[:1].tolist():
                 self.add(
                     "buddy_bitmap_mismatch",
-                    f"zone {name} free_area[{order}].map bit {bit} is {int(bit in have)}, "
-                    f"but the free lists say {int(bit in expected[order])}",
+                    f"zone {name} free_area[{order}].map bit {bit} is {int(have[bit])}, "
+                    f"but the free lists say {int(want[bit])}",
                     zone=zone.value_(),
                     bitmap=bitmap,
                 )
 
     # -- vmalloc page tables and the frames behind them ---------------------------------
 
-    def mappings(self, areas: list[_Area], free: np.ndarray) -> None:
+    def mappings(self, areas: list[_Area]) -> None:
+        """Each page of the vmalloc range: mapped inside an area as the area says,
+        and never mapped outside every area. The work is one pass over the range:
+        areas of impossible size and overlapping ones give no page checks.
+        """
         prog = self.prog
+        free = self.free
         start, end = prog.vmalloc_start, prog.vmalloc_end
         pages = np.arange(start, end, PAGE_SIZE, dtype=np.int64)
         phys = prog.translate_many(pages)
-        owner = np.full(len(pages), -1, dtype=np.int64)
-        for i, a in enumerate(areas):
-            lo = max(0, (a.addr - start) // PAGE_SIZE)
-            hi = min(len(pages), (a.addr + a.size - start) // PAGE_SIZE)
-            if lo < hi:
-                owner[lo:hi] = i
+        # Pages some area covers: +1 where one starts, -1 past its end. An area of
+        # impossible size covers at most what get_vm_area could have given it, up
+        # to the next area.
+        starts = sorted(a.addr for a in areas if a.possible)
+        edges = np.zeros(len(pages) + 1, dtype=np.int64)
         for a in areas:
-            self._area(a, pages, phys, start, free)
-        orphans = np.nonzero((owner < 0) & (phys >= 0))[0]
+            stop = a.addr + a.size
+            if not a.possible:
+                after = bisect.bisect_right(starts, a.addr)
+                stop = starts[after] if after < len(starts) else end
+            lo = min(max(0, (a.addr - start) // PAGE_SIZE), len(pages))
+            hi = min(max(0, (stop - start) // PAGE_SIZE), len(pages))
+            edges[lo] += 1
+            edges[hi] -= 1
+        covered = np.cumsum(edges[:-1]) > 0
+        for a in areas:
+            if a.pages_checked:
+                self._area(a, pages, phys, start)
+        orphans = np.nonzero(~covered & (phys >= 0))[0]
         for j in orphans.tolist():
             vaddr = int(pages[j])
             pfn = int(phys[j]) >> 12
@@ -361,9 +386,8 @@ class _Checker:
         addr = step.entry_vaddr if step.entry_vaddr is not None else step.entry_paddr
         return addr, step.value
 
-    def _area(
-        self, a: _Area, pages: np.ndarray, phys: np.ndarray, start: int, free: np.ndarray
-    ) -> None:
+    def _area(self, a: _Area, pages: np.ndarray, phys: np.ndarray, start: int) -> None:
+        free = self.free
         first = (a.addr - start) // PAGE_SIZE
         count = a.size // PAGE_SIZE
         if first < 0 or first + count > len(pages) or count < 1:
@@ -378,8 +402,8 @@ class _Checker:
                 vm_struct=a.vm_struct,
                 pte=pte,
             )
-        unmapped = [j for j in range(first, guard) if phys[j] < 0]
-        if unmapped:
+        unmapped = first + np.flatnonzero(phys[first:guard] < 0)
+        if len(unmapped):
             self.add(
                 "area_unmapped_pages",
                 f"vm_struct {a.vm_struct:#x} says size {a.size:#x} but {len(unmapped)} of its "
@@ -390,9 +414,7 @@ class _Checker:
         if not a.flags & VM_ALLOC:
             return
         self._maybe_leaked_module(a)
-        for j in range(first, guard):
-            if phys[j] < 0:
-                continue
+        for j in (first + np.flatnonzero(phys[first:guard] >= 0)).tolist():
             vaddr, pfn = int(pages[j]), int(phys[j]) >> 12
             if pfn >= self.max_mapnr:
                 self._frame_finding(
@@ -484,17 +506,20 @@ class _Checker:
 
 
 def check_program(prog: Program) -> list[Finding]:
-    """Every finding for one image, in a stable order (globals, vmlist, modules, buddy,
-    mappings). A part that cannot go on (a global pointing nowhere) says so in a
+    """Every finding for one image, in a stable order (globals, vmlist, swap, modules,
+    buddy, mappings). A part that cannot go on (a global pointing nowhere) says so in a
     finding of its own and the others still run.
     """
     c = _Checker(prog)
-    broken = c.globals()
+    try:
+        broken = c.globals().broken
+    except VmintroError as e:
+        c.add("check_incomplete", f"the globals check stopped: {e}")
+        broken = {"mem_map", "high_memory"}  # nothing sized by them can be trusted
     areas: list[_Area] = []
-    free = np.zeros(0, dtype=np.int8)
     # What each part trusts: a part whose global is broken would only report noise.
     needs = {"buddy": {"mem_map"}, "mappings": {"mem_map", "high_memory"}}
-    for part in ("vmlist", "modules", "buddy", "mappings"):
+    for part in ("vmlist", "swap", "modules", "buddy", "mappings"):
         missing = needs.get(part, set()) & broken
         if missing:
             c.add(
@@ -505,12 +530,15 @@ def check_program(prog: Program) -> list[Finding]:
         try:
             if part == "vmlist":
                 areas = c.vmlist()
+            elif part == "swap":
+                starts = {a.addr: (a.vm_struct, a.size) for a in areas}
+                check_swap(prog, c.add, starts if c.vmlist_complete else None)
             elif part == "modules":
                 c.modules()
             elif part == "buddy":
-                free = c.buddy()
+                c.buddy()
             else:
-                c.mappings(areas, free)
+                c.mappings(areas)
         except VmintroError as e:
             c.add("check_incomplete", f"the {part} check stopped: {e}")
     return c.findings

@@ -119,10 +119,16 @@ class Program:
         self.pae = bool(self.config.get("pae", False))
         self.highmem = bool(self.config.get("highmem", False)) or self.pae
         self.osrelease = str(self.config.get("osrelease", ""))
-        self.ram_size = int(self.config.get("ram_size", 0))
         # False for a core opened without its vmlinux: symbols but no types
         self.has_debuginfo = bool(self.config.get("debuginfo", True))
         self.paging = Paging(self.pae)
+        # The most RAM an i386 can address: 4 GiB, or 64 GiB with PAE's 36-bit
+        # frames. Every size read from an image that counts bytes or frames of
+        # RAM (the RAM map's end, max_mapnr) is bounded by it.
+        self.phys_limit = (self.paging.phys_mask | _PAGE_MASK) + 1
+        # Where RAM ends, as the backend says (an image's RAM map), bounded by what
+        # i386 addresses: past that no frame can exist, whatever the map claims.
+        self.ram_size = min(max(int(self.config.get("ram_size", 0)), 0), self.phys_limit)
         self.page_offset = PAGE_OFFSET
 
         self._symbols = {
@@ -141,8 +147,10 @@ class Program:
         sym = self._symbols.get("swapper_pg_dir")
         self.swapper_pg_dir = (sym.address if sym else SWAPPER_PG_DIR) - PAGE_OFFSET
         self.high_memory = self._read_high_memory()
-        # Past high_memory (or with a nonsensical high_memory) every address walks.
-        self._lowmem_end = min(max(self.high_memory, PAGE_OFFSET), 1 << 32)
+        # Past high_memory every address walks. The direct map never ends below
+        # PAGE_OFFSET nor above PAGE_OFFSET + MAXMEM (896 MiB): a high_memory outside
+        # that is corrupt, and the map, VMALLOC_START with it, keeps to those bounds.
+        self._lowmem_end = min(max(self.high_memory, PAGE_OFFSET), PAGE_OFFSET + MAXMEM)
         self.walker = PageWalker(
             backend.read_phys, self.paging, self.swapper_pg_dir, self._lowmem_end - PAGE_OFFSET
         )
@@ -195,8 +203,10 @@ class Program:
 
     @property
     def vmalloc_start(self) -> int:
-        """``VMALLOC_START``: the 8 MiB boundary 8..16 MiB above ``high_memory``."""
-        return (self.high_memory + 2 * VMALLOC_OFFSET - 1) & ~(VMALLOC_OFFSET - 1)
+        """``VMALLOC_START``: the 8 MiB boundary 8..16 MiB above ``high_memory``
+        (of a ``high_memory`` between ``PAGE_OFFSET`` and ``PAGE_OFFSET + MAXMEM``).
+        """
+        return (self._lowmem_end + 2 * VMALLOC_OFFSET - 1) & ~(VMALLOC_OFFSET - 1)
 
     @property
     def vmalloc_end(self) -> int:
@@ -206,6 +216,14 @@ class Program:
         # FIXADDR_START = FIXADDR_TOP here: the only permanent fixmap slots of this
         # uniprocessor, APIC-less build are the kmap ones, and they need HIGHMEM.
         return FIXADDR_TOP - 2 * PAGE_SIZE
+
+    @property
+    def ram_pages(self) -> int:
+        """Frames of RAM: where RAM ends (:attr:`ram_size`) in pages, or, when the
+        backend does not know, the most frames i386 can address. No ``mem_map`` can
+        hold more ``struct page`` entries than this.
+        """
+        return -(-(self.ram_size or self.phys_limit) // PAGE_SIZE)
 
     # -- memory --------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from vmintro.errors import CorruptionError
 from vmintro.types.flags import PAGE_FLAGS, ZONE_NAMES, ZONE_SHIFT
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PFN_PHYS",
     "decode_page_flags",
+    "max_mapnr",
     "page_address",
     "page_count",
     "page_flag_names",
@@ -67,6 +69,24 @@ def page_to_pfn(page: Object | int, prog: Program | None = None) -> int:
         prog = page.prog_  # type: ignore[union-attr]
     mem_map, size = _mem_map(prog)
     return (int(page) - mem_map) // size
+
+
+def max_mapnr(prog: Program) -> int:
+    """``max_mapnr``: how many ``struct page`` entries ``mem_map`` has, checked
+    against the RAM the image describes (``prog.ram_pages``), which bounds it.
+
+    :raises CorruptionError: for a ``max_mapnr`` larger than that: a value no
+        kernel could have set, and one that must not size a walk of ``mem_map``.
+    """
+    value = prog["max_mapnr"].value_()
+    pages = prog.ram_pages
+    if value > pages:
+        what = "of RAM the image describes" if prog.ram_size else "i386 can address"
+        raise CorruptionError(
+            f"max_mapnr is {value:#x}, more than the {pages:#x} pages {what}",
+            prog["max_mapnr"].address_,
+        )
+    return value  # type: ignore[no-any-return]
 
 
 def pfn_valid(prog: Program, pfn: int) -> bool:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vmintro.arch.x86 import PAGE_SIZE
-from vmintro.errors import FaultError
+from vmintro.errors import CorruptionError, FaultError
 from vmintro.helpers.list import singly_linked
 from vmintro.helpers.mm import pfn_to_page
+from vmintro.object import Object
+from vmintro.types.model import Pointer, Struct, strip_typedefs
 
 if TYPE_CHECKING:
-    from vmintro.object import Object
     from vmintro.program import Program
 
 __all__ = [
@@ -21,7 +22,10 @@ __all__ = [
     "VM_IOREMAP",
     "find_vm_area",
     "for_each_vm_area",
+    "get_vm_area_size",
     "is_vmalloc_addr",
+    "max_vm_areas",
+    "vm_area_nr_pages",
     "vm_area_pages",
     "vmalloc_area_pages",
     "vmalloc_area_pfns",
@@ -32,8 +36,13 @@ __all__ = [
 
 VM_IOREMAP = 0x1
 VM_ALLOC = 0x2
-# Each area takes at least two pages (one mapped, one guard) of the vmalloc range.
-_MAX_AREAS = (1 << 32) // (2 * PAGE_SIZE)
+
+
+def max_vm_areas(prog: Program) -> int:
+    """The most areas ``vmlist`` can hold: each takes two pages (one mapped, one
+    guard) of the vmalloc range, and no two share one.
+    """
+    return max(prog.vmalloc_end - prog.vmalloc_start, 0) // (2 * PAGE_SIZE) + 1
 
 
 def for_each_vm_area(prog: Program) -> Iterator[Object]:
@@ -47,7 +56,7 @@ def for_each_vm_area(prog: Program) -> Iterator[Object]:
     ptr_type = prog.type("struct vm_struct *")
     first = prog["vmlist"].value_()
     # each node a 32-bit pointer read from memory: a value of the pointer type
-    yield from singly_linked(prog, first, next_offset, "vmlist", _MAX_AREAS, ptr_type)
+    yield from singly_linked(prog, first, next_offset, "vmlist", max_vm_areas(prog), ptr_type)
 
 
 def is_vmalloc_addr(prog: Program, addr: int) -> bool:
@@ -92,11 +101,54 @@ def vmalloc_to_page(prog: Program, addr: int) -> Object:
     return pfn_to_page(prog, pfn)
 
 
+def vm_area_nr_pages(prog: Program, vm_struct: int, addr: int, size: int) -> int:
+    """The pages of the area ``[addr, addr + size)`` that ``vm_struct`` describes,
+    its guard page not counted (later kernels keep it in ``vm_struct.nr_pages``),
+    once its size is known to be possible.
+
+    :raises CorruptionError: for a size larger than the whole vmalloc range, or one
+        that runs past 4 GiB: one line naming the ``vm_struct`` and the area's address.
+    """
+    start, end = prog.vmalloc_start, prog.vmalloc_end
+    why = None
+    if size > end - start:
+        why = f"more than the vmalloc range {start:#x}-{end:#x} holds ({end - start:#x} bytes)"
+    elif addr + size > 1 << 32:
+        why = "it runs past the end of the address space"
+    if why is not None:
+        raise CorruptionError(
+            f"vm_struct {vm_struct:#x} (area {addr:#x}) has an impossible size {size:#x}: {why}",
+            vm_struct,
+        )
+    return max(size // PAGE_SIZE - 1, 0)
+
+
+def get_vm_area_size(area: Object) -> int:
+    """``get_vm_area_size``: the bytes of ``area`` (``struct vm_struct *``) without
+    its guard page, ``size - PAGE_SIZE``; 0 for a size smaller than a page.
+
+    2.4.20 has no such function (2.6.28 added it); every walk of an area's pages
+    sizes itself by it, so it refuses a size no area could have.
+
+    :raises CorruptionError: for a size larger than the whole vmalloc range, or one
+        that runs past 4 GiB.
+    """
+    count = vm_area_nr_pages(area.prog_, area.value_(), area.addr.value_(), area.size.value_())
+    return count * PAGE_SIZE
+
+
 def vm_area_pages(area: Object) -> Iterator[tuple[int, int | None]]:
-    """(virtual address, pfn or None) for every page of an area but its guard page."""
+    """(virtual address, pfn or None) for every page of an area but its guard page.
+
+    :raises CorruptionError: at once, for an impossible size (:func:`get_vm_area_size`).
+    """
     prog = area.prog_
     start = area.addr.value_()
-    end = start + area.size.value_() - PAGE_SIZE
+    end = start + get_vm_area_size(area)
+    return _vm_area_pages(prog, start, end)
+
+
+def _vm_area_pages(prog: Program, start: int, end: int) -> Iterator[tuple[int, int | None]]:
     for addr in range(start, end, PAGE_SIZE):
         try:
             yield addr, prog.translate(addr) >> 12
@@ -111,29 +163,76 @@ def vmalloc_area_pages(area: Object) -> list[int | None]:
     own (``alloc_page``) and maps it; this reads those frames back from the page
     tables: the pfn of each page but the guard page, None where a page is not
     mapped. An ioremap area gives the device's frames.
+
+    :raises CorruptionError: for an impossible size (:func:`get_vm_area_size`).
     """
     prog = area.prog_
     start = area.addr.value_()
-    count = max(area.size.value_() // PAGE_SIZE - 1, 0)
-    count = min(count, max((1 << 32) - start, 0) // PAGE_SIZE)  # a corrupt size: stop at 4 GiB
+    count = get_vm_area_size(area) // PAGE_SIZE
     pfns = vmalloc_to_pfn_many(prog, start + PAGE_SIZE * np.arange(count, dtype=np.int64))
     return [None if pfn < 0 else pfn for pfn in pfns.tolist()]
 
 
-def vmalloc_area_pfns(prog: Program, areas: list[Object] | None = None) -> np.ndarray:
+def vmalloc_area_pfns(prog: Program, areas: Iterable[Object] | None = None) -> np.ndarray:
     """Frames of every mapped page of ``areas`` (all of vmlist by default), in order.
 
-    The bulk form of :func:`vmalloc_to_pfn`; unmapped pages give -1.
+    The bulk form of :func:`vmalloc_to_pfn`; unmapped pages give -1. ``areas`` is
+    a list (any iterable) of ``struct vm_struct *``: for one area, ``[area]``.
+
+    :raises TypeError: for one area instead of a list, or a list holding anything
+        but ``struct vm_struct`` objects.
+    :raises CorruptionError: before anything is read, for an area of impossible
+        size (:func:`get_vm_area_size`), or areas adding up to more pages than the
+        vmalloc range has: areas that overlap over and over.
     """
     if areas is None:
         areas = list(for_each_vm_area(prog))
+    elif isinstance(areas, Object) or not isinstance(areas, Iterable):
+        raise TypeError(
+            f"vmalloc_area_pfns() takes a list of struct vm_struct *, not {_what(areas)}"
+            + (": for one area, pass [area]" if isinstance(areas, Object) else "")
+        )
+    else:
+        areas = list(areas)
+        for a in areas:
+            if not _is_vm_struct(a):
+                raise TypeError(
+                    f"vmalloc_area_pfns() takes a list of struct vm_struct *, "
+                    f"but the list holds {_what(a)}"
+                )
     starts = np.array([a.addr.value_() for a in areas], dtype=np.int64)
-    sizes = np.array([a.size.value_() for a in areas], dtype=np.int64)
-    counts = np.maximum(sizes // PAGE_SIZE - 1, 0)  # every page but the guard page
+    counts = np.array([get_vm_area_size(a) // PAGE_SIZE for a in areas], dtype=np.int64)
+    # Disjoint areas never add up to more pages than the range: a bound on the arrays.
+    limit = (prog.vmalloc_end - prog.vmalloc_start) // PAGE_SIZE
+    totals = np.cumsum(counts)
+    if len(totals) and totals[-1] > limit:
+        over = areas[int(np.argmax(totals > limit))]
+        raise CorruptionError(
+            f"vmlist: up to vm_struct {over.value_():#x} (area {over.addr.value_():#x}) "
+            f"the areas add up to more than the {limit:#x} pages of the vmalloc range: "
+            "they overlap",
+            over.value_(),
+        )
     # area i's pages: starts[i] + PAGE_SIZE * (0 .. counts[i] - 1), all at once
-    first = np.repeat(np.cumsum(counts) - counts, counts)
+    first = np.repeat(totals - counts, counts)
     index = np.arange(int(counts.sum()), dtype=np.int64) - first
     return vmalloc_to_pfn_many(prog, np.repeat(starts, counts) + index * PAGE_SIZE)
+
+
+def _is_vm_struct(obj: object) -> bool:
+    """Whether ``obj`` is a ``struct vm_struct`` object or a pointer to one."""
+    if not isinstance(obj, Object):
+        return False
+    ctype = strip_typedefs(obj.type_)
+    if isinstance(ctype, Pointer):
+        ctype = strip_typedefs(ctype.target)
+    return isinstance(ctype, Struct) and ctype.tag == "vm_struct"
+
+
+def _what(value: object) -> str:
+    if isinstance(value, Object):
+        return f"one {value.type_.c_name}"
+    return f"a value of type {type(value).__name__}"
 
 
 def vmalloc_to_pfn_many(prog: Program, addrs: np.ndarray) -> np.ndarray:

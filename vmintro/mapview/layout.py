@@ -11,10 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from vmintro.arch.x86 import FIXADDR_TOP, KM_TYPE_NR, NR_CPUS, PAGE_OFFSET, PAGE_SIZE, PKMAP_BASE
 from vmintro.errors import CorruptionError, FaultError, VmintroError
-from vmintro.helpers.mm import page_zone_index
-from vmintro.helpers.vmalloc import VM_ALLOC, VM_IOREMAP, find_vm_area, for_each_vm_area
+from vmintro.helpers.buddy import for_each_zone, zone_name
+from vmintro.helpers.mm import page_zone_index, pfn_to_page
+from vmintro.helpers.vmalloc import (
+    VM_ALLOC,
+    VM_IOREMAP,
+    find_vm_area,
+    for_each_vm_area,
+    vm_area_nr_pages,
+    vmalloc_to_pfn_many,
+)
 
 if TYPE_CHECKING:
     from vmintro.object import Object
@@ -132,23 +142,26 @@ def area_frames(prog: Program, addr: int) -> AreaFrames:
 
 
 def frames_of(prog: Program, area: Area) -> AreaFrames:
-    """The frames behind each page of ``area`` (guard excluded), with the zones."""
-    mem_map = prog["mem_map"]
-    max_mapnr = prog["max_mapnr"].value_()
+    """The frames behind each page of ``area`` (guard excluded), with the zones.
+
+    :raises CorruptionError: for an area whose size no area could have (larger
+        than the vmalloc range): one line naming it, before anything is read.
+    """
+    count = vm_area_nr_pages(prog, area.vm_struct, area.addr, area.size)
+    vaddrs = area.addr + PAGE_SIZE * np.arange(count, dtype=np.int64)
+    pfns = vmalloc_to_pfn_many(prog, vaddrs).tolist()
+    # a frame has a struct page below max_mapnr, itself no more than RAM holds
+    has_page = min(prog["max_mapnr"].value_(), prog.ram_pages)
     pages: list[tuple[int, int | None, int | None]] = []
-    for va in range(area.addr, area.guard, PAGE_SIZE):
-        try:
-            pfn = prog.translate(va) >> 12
-        except FaultError:
+    for va, pfn in zip(vaddrs.tolist(), pfns, strict=True):
+        if pfn < 0:
             pages.append((va, None, None))
             continue
-        zone = page_zone_index(mem_map[pfn]) if pfn < max_mapnr else None
+        zone = page_zone_index(pfn_to_page(prog, pfn)) if pfn < has_page else None
         pages.append((va, pfn, zone))
     zones = []
-    contig = prog["contig_page_data"]
-    for j in range(contig.nr_zones.value_()):
-        z = contig.node_zones[j]
+    for z in for_each_zone(prog):  # every zone of node_zones, however many nr_zones says
         if z.size.value_():
             first = z.zone_start_mapnr.value_()
-            zones.append((z.name.string_().decode(), first, first + z.size.value_()))
+            zones.append((zone_name(z), first, first + z.size.value_()))
     return AreaFrames(area, pages, zones)

@@ -27,7 +27,7 @@ from vmintro.commands.builtin.page import frame_runs, resolve_pfn
 from vmintro.commands.builtin.vmlist import vmlist_table
 from vmintro.commands.registry import UsageError, arg, command, one_of
 from vmintro.commands.result import Column, Part, Row, Table, Text
-from vmintro.helpers import MAX_ORDER, for_each_free_area, for_each_zone, zone_name
+from vmintro.helpers import MAX_ORDER, for_each_free_area, for_each_zone, max_mapnr, zone_name
 
 if TYPE_CHECKING:
     from vmintro.object import Object
@@ -116,7 +116,9 @@ def free_area_parts(prog: Program) -> Iterator[Part]:
 
 
 def _all_pages(prog: Program) -> Table:
-    return page_table(prog, range(prog["max_mapnr"].value_()))
+    # max_mapnr, bounded by the RAM the image describes: an impossible one is an
+    # error of one line, not billions of struct pages read from nowhere
+    return page_table(prog, range(max_mapnr(prog)))
 
 
 @command(
