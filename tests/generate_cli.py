@@ -7,15 +7,17 @@ against a hang: it is not a timed assertion.
 
 from __future__ import annotations
 
+import json
 import resource
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ADDRESS_SPACE = 3 << 29  # 1.5 GiB
 HANG_GUARD = 120.0  # seconds
 
-__all__ = ["one_line_failure", "vmintro_cli"]
+__all__ = ["Run", "one_line_failure", "vmintro_cli", "vmintro_cli_batch"]
 
 
 def _limit() -> None:
@@ -34,10 +36,56 @@ def vmintro_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProc
     )
 
 
-def one_line_failure(proc: subprocess.CompletedProcess[str], status: int = 2) -> str:
+def one_line_failure(proc: subprocess.CompletedProcess[str] | Run, status: int = 2) -> str:
     """The single stderr line of a run that failed with ``status``, without a traceback."""
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.returncode == status, (proc.returncode, proc.stderr[-2000:])
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr[-2000:]
     return lines[0]
+
+
+@dataclass
+class Run:
+    """What one ``vmintro`` command line did: its status and what it wrote on stderr."""
+
+    returncode: int
+    stderr: str
+
+
+# Runs each command line through the same main() the ``vmintro`` script calls, in
+# one process (one Python start for many short runs); a traceback is caught and
+# reported as the run's stderr, so one run that goes wrong does not hide the others.
+_BATCH = """
+import contextlib, io, json, os, sys, traceback
+from vmintro.cli import main
+runs = []
+for cwd, argv in json.load(sys.stdin):
+    os.chdir(cwd)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            status = main(argv)
+        except SystemExit as e:
+            status = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            status = -1
+            traceback.print_exc()
+    runs.append({"returncode": status, "stderr": err.getvalue()})
+json.dump(runs, sys.stdout)
+"""
+
+
+def vmintro_cli_batch(commands: list[tuple[Path, list[str]]]) -> list[Run]:
+    """Each ``(cwd, argv)`` as ``vmintro ARGV`` run in ``cwd``, all in one process under
+    :data:`ADDRESS_SPACE` and :data:`HANG_GUARD`; their results in order."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _BATCH],
+        input=json.dumps([(str(cwd), argv) for cwd, argv in commands]),
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        preexec_fn=_limit,  # noqa: PLW1509 - the test process starts no threads before this
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [Run(**r) for r in json.loads(proc.stdout)]

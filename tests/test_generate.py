@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from generate_cli import one_line_failure, vmintro_cli
 
+import vmintro
 from vmintro.generate import generate
 from vmintro.image.writer import image_paths
 from vmintro.scenario.loader import ScenarioError, parse_scenario
@@ -59,14 +64,17 @@ def test_failed_write_leaves_no_partial_file(
 ) -> None:
     import vmintro.image.writer as writer
 
-    def boom(spec, path):  # noqa: ANN001
-        raise RuntimeError("disk full")
+    def half_a_core(spec):  # noqa: ANN001, ANN202
+        def write(f):  # noqa: ANN001, ANN202
+            f.write(b"\x7fELF")
+            raise RuntimeError("disk full")
 
-    monkeypatch.setattr(writer, "write_vmcore", boom)
+        return write
+
+    monkeypatch.setattr(writer, "vmcore_writer", half_a_core)
     with pytest.raises(RuntimeError):
         generate(tmp_path / "x", "minimal", {"ram": 16 << 20})
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "x.vmlinux"]
-    assert leftovers == []
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -77,7 +85,7 @@ def test_failed_write_leaves_no_partial_file(
             "[[step]]\nop = 'vmalloc'\nsize = '4K'\n\n[[step]]\nop = 'frob'\n",
             "bad.toml:5: step 2: unknown op 'frob'",
         ),
-        ("[machine]\nram = 'lots'\n", "bad.toml: [machine] ram: bad size 'lots'"),
+        ("[machine]\nram = 'lots'\n", "bad.toml:1: [machine] ram: bad size 'lots'"),
         ("[[step]]\nop = 'vfree'\n", "give exactly one of 'label' or 'addr'"),
         ("[[step\n", "not valid TOML"),
     ],
@@ -164,3 +172,113 @@ def test_cli_names_the_options_behind_a_bad_machine(
     assert proc.returncode == 2
     assert message in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert not list(tmp_path.glob("o.*"))
+
+
+# -- replacing an image: the three files as one set -----------------------------------------
+
+
+def _set_of(base: Path) -> dict[str, bytes]:
+    """The image ``base`` as a reader finds it now: each file's bytes, staged or named."""
+    from vmintro.image.names import current_paths
+
+    return {kind: path.read_bytes() for kind, path in current_paths(base).items()}
+
+
+def _opened(base: Path) -> dict[str, bytes]:
+    """The core and vmlinux ``vmintro.open`` reads for ``base`` (which must open)."""
+    import vmintro
+
+    backend = vmintro.open(base).backend
+    files = {"vmcore": backend.vmcore_path, "vmlinux": backend.vmlinux_path}
+    backend.close()
+    return {kind: Path(path).read_bytes() for kind, path in files.items()}
+
+
+def test_a_replacement_stopped_at_any_rename_leaves_a_whole_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill between any two renames: the name is the old set or the new one, for
+    vmintro.open and for the truth; the next generate finishes or clears the rest.
+
+    The old image is a 2-level build and the new one PAE, so their vmlinux files
+    differ and a mixed pair would be refused ("does not belong")."""
+    old_args: dict = {"ram": 16 << 20}
+    new_args: dict = {"ram": 32 << 20, "pae": True}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    generate(tmp_path / "old" / "x", "minimal", old_args)
+    generate(tmp_path / "new" / "x", "minimal", new_args)
+    old, new = _read_all(tmp_path / "old" / "x"), _read_all(tmp_path / "new" / "x")
+    assert old["vmlinux"] != new["vmlinux"]
+    real_replace = os.replace
+    for stop_at in range(6):  # 3 files staged, then 3 renamed into place
+        work = tmp_path / f"stop{stop_at}"
+        frozen = tmp_path / f"frozen{stop_at}"
+        shutil.copytree(tmp_path / "old", work)
+        calls = []
+
+        def replace(src, dst, *, _work=work, _frozen=frozen, _stop=stop_at, _calls=calls):  # noqa: ANN001, ANN202
+            if len(_calls) == _stop:  # what a SIGKILL here would leave on disk
+                shutil.copytree(_work, _frozen)
+                raise KeyboardInterrupt
+            _calls.append(dst)
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", replace)
+        with pytest.raises(KeyboardInterrupt):
+            generate(work / "x", "minimal", new_args)
+        monkeypatch.setattr(os, "replace", real_replace)
+        now = _set_of(frozen / "x")
+        assert now in (old, new), f"stopped before rename {stop_at}: a mixed set"
+        assert _opened(frozen / "x") == {k: now[k] for k in ("vmcore", "vmlinux")}
+        generate(frozen / "x", "minimal", new_args)  # finishes or clears what was left
+        assert sorted(p.name for p in frozen.iterdir()) == [
+            "x.truth.json",
+            "x.vmcore",
+            "x.vmlinux",
+        ]
+        assert _read_all(frozen / "x") == new
+
+
+def test_stale_temporaries_are_removed_by_the_next_generate(tmp_path: Path) -> None:
+    base = tmp_path / "x"
+    generate(base, "minimal", {"ram": 16 << 20})
+    half_written = tmp_path / ".x.new.vmcore.tmp"  # a writer killed while writing the core
+    half_written.write_bytes(b"\x7fELF" + bytes(1 << 20))
+    (tmp_path / ".x.new.vmlinux").write_bytes(b"staged, but no staged core")
+    legacy = tmp_path / ".x.vmcore.k2j4x_9q.tmp"  # what earlier versions wrote through
+    legacy.write_bytes(b"\x7fELF")
+    old = time.time() - 3600
+    os.utime(legacy, (old, old))
+    recent = tmp_path / ".x.vmcore.abcd1234.tmp"  # maybe another process's, still at work
+    recent.write_bytes(b"\x7fELF")
+    other = tmp_path / ".y.new.vmcore.tmp"  # another image's: not this run's business
+    other.write_bytes(b"")
+    assert vmintro.open(base)  # the leftovers are no part of the image
+    generate(base, "minimal", {"ram": 16 << 20, "seed": 1})
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".x.vmcore.abcd1234.tmp", ".y.new.vmcore.tmp", *_NAMES]
+
+
+_NAMES = ["x.truth.json", "x.vmcore", "x.vmlinux"]
+
+
+@pytest.mark.parametrize(("kind", "what"), [("vmcore", "a directory"), ("vmlinux", "a FIFO")])
+def test_a_file_of_the_image_that_is_not_a_file_is_refused_first(
+    tmp_path: Path, kind: str, what: str
+) -> None:
+    base = tmp_path / "x"
+    generate(base, "minimal", {"ram": 16 << 20})
+    before = _read_all(base)
+    target = image_paths(base)[kind]
+    target.unlink()
+    if what == "a directory":
+        target.mkdir()
+    else:
+        os.mkfifo(target)
+    proc = vmintro_cli("generate", "-q", "--scenario", "minimal", "-o", str(base))
+    line = one_line_failure(proc, 2)
+    assert line == f"vmintro: {target}: is {what}, not a file of an image; nothing was written"
+    after = {k: p.read_bytes() for k, p in image_paths(base).items() if k != kind}
+    assert after == {k: v for k, v in before.items() if k != kind}
+    assert sorted(p.name for p in tmp_path.iterdir()) == _NAMES

@@ -9,7 +9,7 @@ from typing import Any
 
 from vmintro._version import __version__
 from vmintro.image.snapshot import snapshot
-from vmintro.image.writer import write_image
+from vmintro.image.writer import check_output, write_image
 from vmintro.scenario.loader import Scenario, load_scenario
 from vmintro.scenario.runner import machine_config, run_scenario
 
@@ -28,10 +28,12 @@ def generate(
     """Run ``scenario`` on a fresh machine and write ``out``.vmcore/.vmlinux/.truth.json.
 
     ``overrides`` (``ram``, ``highmem``, ``pae``, ``pse``, ``seed``) win over the
-    scenario's ``[machine]`` table. The same arguments give byte-identical files.
+    scenario's ``[machine]`` table. The same arguments give byte-identical files,
+    and an image already at ``out`` is replaced as a whole set.
     ``warn`` hears, in one line, of a run that stopped early (a step the kernel
     would never return from, allowed by ``allow_bug = true``).
     """
+    check_output(out)  # a bad name is refused before the machine boots
     scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     overrides = dict(overrides or {})
     cfg, seed = machine_config(scen, overrides)

@@ -16,6 +16,7 @@ from vmintro.backend import SymbolEntry, TableBackend
 from vmintro.errors import FaultError, VmintroError
 from vmintro.image import reader
 from vmintro.image.debuginfo import DebugInfoError, load_debuginfo, load_symbols, open_elf
+from vmintro.image.names import staged_files
 from vmintro.image.vmcoreinfo import VMCOREINFO_TYPES
 from vmintro.types.model import Base, CType, Struct, Void, strip_typedefs
 
@@ -125,9 +126,11 @@ class ImageBackend(TableBackend):
         vmlinux_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.vmcore_path = _vmcore_path(vmcore_path)
-        self.vmlinux_path = (
-            Path(vmlinux_path) if vmlinux_path is not None else vmlinux_beside(self.vmcore_path)
-        )
+        beside = vmlinux_beside(self.vmcore_path)
+        staged = staged_files(self.vmcore_path)  # a replacement being committed: its set
+        if staged is not None:
+            self.vmcore_path, beside = staged
+        self.vmlinux_path = Path(vmlinux_path) if vmlinux_path is not None else beside
         try:
             self.core = reader.CoreFile(self.vmcore_path)
         except reader.ImageError as e:

@@ -11,14 +11,16 @@ import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from vmintro.exercises.catalog import EXERCISES, Exercise
 from vmintro.exercises.location import CHECKOUT_DIR
 from vmintro.exercises.verify import ANSWER_FILE, answer_record
 from vmintro.generate import generate
 from vmintro.image.elf32 import atomic_output
+from vmintro.image.writer import ImageWriteError, install_image
 from vmintro.scenario.loader import parse_scenario
 
 __all__ = ["build_all", "build_exercise", "main"]
@@ -48,6 +50,14 @@ Check your answer (numbers in decimal or 0x-hex; lists comma-separated):
 """
 
 
+def _copy_of(source: Path) -> Callable[[BinaryIO], None]:
+    def copy(f: BinaryIO) -> None:
+        with open(source, "rb") as src:
+            shutil.copyfileobj(src, f)
+
+    return copy
+
+
 def build_exercise(ex: Exercise, root: Path) -> Path:
     """Generate ``root/NAME/`` for one exercise; an existing salt is kept."""
     out = root / ex.name
@@ -60,12 +70,10 @@ def build_exercise(ex: Exercise, root: Path) -> Path:
     scen = parse_scenario(ex.scenario, f"{ex.name}.toml")
     scen.name = ex.name
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / ex.name
-        generate(base, scen, {**DEFAULT_MACHINE, **ex.machine})
-        truth = json.loads(Path(f"{base}.truth.json").read_text())
-        for ext in (".vmcore", ".vmlinux"):
-            with atomic_output(out / f"{ex.name}{ext}") as f, open(f"{base}{ext}", "rb") as src:
-                shutil.copyfileobj(src, f)
+        made = generate(Path(tmp) / ex.name, scen, {**DEFAULT_MACHINE, **ex.machine})
+        truth = json.loads(made["truth"].read_text())
+        # The image without its truth (it holds the answer), replaced as one set.
+        install_image(out / ex.name, {kind: _copy_of(made[kind]) for kind in ("vmlinux", "vmcore")})
     question = ex.question(truth)
     rel = f"images/exercises/{ex.name}"
     with atomic_output(out / "README.md") as f:
@@ -106,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(path)
     except OSError as e:
         sys.stderr.write(f"vmintro: {e.filename or args.dir}: {e.strerror}\n")
+        return 2
+    except ImageWriteError as e:
+        sys.stderr.write(f"vmintro: {e}\n")
         return 2
     return 0
 

@@ -124,14 +124,22 @@ def build_note(name: str, n_type: int, desc: bytes) -> bytes:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+def atomic_output(
+    path: str | os.PathLike[str], temporary: str | os.PathLike[str] | None = None
+) -> Iterator[BinaryIO]:
     """Write ``path`` through a temporary file in the same directory, renamed on success.
 
     An exception (or an interrupt) leaves the old file, if any, untouched and
-    no partial file behind.
+    no partial file behind. The temporary gets a fresh name unless the caller,
+    who then owns that name, gives one.
     """
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    if temporary is None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    else:
+        tmp = os.fspath(temporary)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         # mkstemp creates the file 0600; give it the mode a plain open() would.
         umask = os.umask(0)

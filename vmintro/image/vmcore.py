@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -53,6 +53,7 @@ __all__ = [
     "LoadSegment",
     "build_notes",
     "plan_segments",
+    "vmcore_writer",
     "write_vmcore",
 ]
 
@@ -225,11 +226,10 @@ def _write_frames(out: BinaryIO, mem: PhysMem, pfns: Iterable[int]) -> None:
         out.write(b"".join(batch))
 
 
-def write_vmcore(spec: ImageSpec, path: str | os.PathLike[str]) -> None:
-    """Write ``spec``'s RAM and VMCOREINFO to ``path`` atomically.
+def vmcore_writer(spec: ImageSpec) -> Callable[[BinaryIO], None]:
+    """What writes ``spec``'s RAM and VMCOREINFO as a core to a file, once checked.
 
-    Everything that can be checked is checked before the file is created, and a
-    failure while writing leaves any previous ``path`` untouched.
+    Everything that can be checked is checked here, before any file exists.
 
     :raises ValueError: if the memory does not match the machine or cannot be
         described by an ELF32 core (frames above 4 GiB, a file over 4 GiB).
@@ -242,9 +242,24 @@ def write_vmcore(spec: ImageSpec, path: str | os.PathLike[str]) -> None:
     segments = plan_segments(spec)
     notes = build_notes(spec)
     headers, data_offset = _headers(len(notes), segments)
-    with atomic_output(path) as out:
+
+    def write(out: BinaryIO) -> None:
         out.write(headers)
         out.write(notes)
         out.write(bytes(data_offset - len(headers) - len(notes)))
         for seg in segments:
             _write_frames(out, spec.mem, range(seg.pfn, seg.pfn + seg.pages))
+
+    return write
+
+
+def write_vmcore(spec: ImageSpec, path: str | os.PathLike[str]) -> None:
+    """Write ``spec``'s RAM and VMCOREINFO to ``path`` atomically.
+
+    A failure while writing leaves any previous ``path`` untouched.
+
+    :raises ValueError: as :func:`vmcore_writer`, before the file is created.
+    """
+    write = vmcore_writer(spec)
+    with atomic_output(path) as out:
+        write(out)

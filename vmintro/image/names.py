@@ -1,0 +1,69 @@
+"""The files of an image, and where a replacement stages the new ones.
+
+An image ``NAME`` is ``NAME.vmcore``, ``NAME.vmlinux`` and ``NAME.truth.json``.
+The generator replaces them as a set (:mod:`vmintro.image.writer`): it writes
+the new files as ``.NAME.new.vmcore`` and so on beside them, the core last,
+then renames them over the old ones, the core last again. While the staged core
+``.NAME.new.vmcore`` exists, the staged set is the image: its files that are
+not yet renamed are at their staged names, the others already at their own.
+:func:`current_paths` applies that rule, so a reader opens one whole set at
+every instant, even after a generator was killed half-way through the renames.
+
+Both sides use these names; this module imports neither.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "COMMIT_ORDER",
+    "EXTENSIONS",
+    "current_paths",
+    "image_paths",
+    "staged_files",
+    "staged_paths",
+]
+
+EXTENSIONS = {"vmcore": ".vmcore", "vmlinux": ".vmlinux", "truth": ".truth.json"}
+# The order the staged files are renamed into place: the core, which says which
+# set the image is, last.
+COMMIT_ORDER = ("vmlinux", "truth", "vmcore")
+
+
+def _base(path: str | os.PathLike[str]) -> Path:
+    b = Path(path)
+    return b.with_suffix("") if b.suffix in (".vmcore", ".vmlinux") else b
+
+
+def image_paths(base: str | os.PathLike[str]) -> dict[str, Path]:
+    """The three files of image ``base`` (a path without extension, or one of its files)."""
+    b = _base(base)
+    return {kind: b.parent / (b.name + ext) for kind, ext in EXTENSIONS.items()}
+
+
+def staged_paths(base: str | os.PathLike[str]) -> dict[str, Path]:
+    """Where a replacement of image ``base`` stages each new file: ``.NAME.new.vmcore``..."""
+    b = _base(base)
+    return {kind: b.parent / f".{b.name}.new{ext}" for kind, ext in EXTENSIONS.items()}
+
+
+def current_paths(base: str | os.PathLike[str]) -> dict[str, Path]:
+    """Where each file of image ``base`` is now: at its staged name while a
+    replacement is committing the staged set and has not renamed that file yet,
+    else at its own name."""
+    final, staged = image_paths(base), staged_paths(base)
+    if not os.path.isfile(staged["vmcore"]):
+        return final
+    return {kind: staged[kind] if os.path.isfile(staged[kind]) else final[kind] for kind in final}
+
+
+def staged_files(vmcore: str | os.PathLike[str]) -> tuple[Path, Path] | None:
+    """The core and vmlinux of the staged set of the image whose core is ``vmcore``
+    (``NAME.vmcore``), while a replacement is committing it; else None."""
+    core = Path(vmcore)
+    if core.suffix != ".vmcore" or core != image_paths(core)["vmcore"]:
+        return None  # a core of another name: no image set around it
+    now = current_paths(core)
+    return (now["vmcore"], now["vmlinux"]) if now["vmcore"] != core else None
