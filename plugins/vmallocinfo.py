@@ -58,7 +58,14 @@ def area_rows(prog: Program) -> Iterator[Row]:
 
 
 def _rows(prog: Program, areas: list[Object]) -> Iterator[Row]:
-    pfns = vmalloc_area_pfns(prog, areas)  # every page but the guards, area after area
+    try:
+        pfns = vmalloc_area_pfns(prog, areas)  # every page but the guards, area after area
+    except CorruptionError as e:
+        # an area of impossible size, or areas overlapping past what the vmalloc
+        # range holds: the rows of the areas before the one named, then the error
+        cut = next((i for i, a in enumerate(areas) if a.value_() == e.address), 0)
+        yield from _rows(prog, areas[:cut])
+        raise
     at = 0
     for area in areas:
         start, size = area.addr.value_(), area.size.value_()

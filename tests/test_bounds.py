@@ -46,6 +46,12 @@ def _one_size(h: HostileImage) -> None:
     h.write_u32(first + h.prog.type("struct vm_struct").offsetof("size"), IMPOSSIBLE)  # type: ignore[attr-defined]
 
 
+def _last_size(h: HostileImage) -> None:
+    """One word: the last area's size."""
+    *_, last = for_each_vm_area(h.prog)
+    h.write_u32(last.size.address_, IMPOSSIBLE)
+
+
 def _max_mapnr(h: HostileImage) -> None:
     h.set("max_mapnr", 0xFFFFFFFF)
 
@@ -60,6 +66,7 @@ def _max_mapnr_and_ram(h: HostileImage) -> None:
 BUILDERS: dict[str, Callable[[HostileImage], None]] = {
     "areas200": _areas200,
     "one_size": _one_size,
+    "last_size": _last_size,
     "max_mapnr": _max_mapnr,
     "max_mapnr_and_ram": _max_mapnr_and_ram,
 }
@@ -137,6 +144,16 @@ def test_map_area_of_an_impossible_size_is_one_line(
     line = _one_error_line(run_bounded(*args))
     assert _impossible_area(h, first) in line
     assert not svg.exists()  # no picture of a million pages, and no partial file
+
+
+def test_vmallocinfo_shows_the_areas_before_an_impossible_one(hostile: dict) -> None:
+    h = hostile["last_size"]
+    *others, last = for_each_vm_area(vmintro.open(h.base))
+    result = run_bounded("-c", "vmallocinfo", str(h.base))
+    line = _one_error_line(result)
+    assert _impossible_area(h, last.value_()) in line
+    starts = [int(row.split("-")[0], 16) for row in result.stdout.splitlines()]
+    assert starts == [a.addr.value_() for a in others]
 
 
 def test_the_other_areas_still_show(hostile: dict) -> None:
