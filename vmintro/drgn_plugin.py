@@ -14,8 +14,9 @@ drgn loads it for every ``Program``; it acts only on a 2.4 kernel (VMCOREINFO
 * **adds the ``vm`` command.** ``%vm vmlist``, ``%vm vtop c4800000``,
   ``%vm help`` in drgn's interactive mode (or ``run_command(prog, "vm ...")``)
   run vmintro's commands on the program, through vmintro's own page-table walk,
-  and print exactly what vmintro's REPL prints. ``;``, ``> FILE`` and
-  ``| SHELL`` work as there.
+  and print exactly what vmintro's REPL prints. ``;``, ``> FILE``,
+  ``| SHELL`` and gdb's ``pipe CMD | SHELL`` work as there, and a C operator
+  is never taken for a redirection (``%vm help pipe``).
 
 The helpers themselves are in :mod:`vmintro.drgn_helpers`
 (``from vmintro.drgn_helpers import *``).
@@ -54,13 +55,22 @@ def is_24_kernel(prog: drgn.Program) -> bool:
 
 
 def find_vmlinux(prog: drgn.Program) -> Path | None:
-    """``NAME.vmlinux`` beside the core drgn has open (``NAME.vmcore``), if it exists."""
+    """``NAME.vmlinux`` beside the core drgn has open (``NAME.vmcore``), if it is a file.
+
+    Anything else of that name (a FIFO, a device) is left alone, with a
+    warning: drgn would block reading it.
+    """
     core = prog.core_dump_path
     if not core:
         return None
+    from vmintro.filekinds import not_regular
     from vmintro.image_backend import vmlinux_beside
 
     path = vmlinux_beside(core)
+    kind = not_regular(path)
+    if kind is not None:
+        logger.warning("%s: is %s, not a regular file; not loading it", path, kind)
+        return None
     return path if path.exists() else None
 
 
@@ -96,7 +106,9 @@ def drgn_prog_set(prog: drgn.Program) -> None:
     Runs vmintro's crash-style commands (vmlist, vtop, page, kmem -f, check,
     rd, p, ptype, ...) through vmintro's own walk of swapper_pg_dir, with the
     same output as vmintro's REPL. 'vm help' lists them, 'vm help COMMAND'
-    shows one. '> FILE' and '| SHELL' redirect the output as in the REPL.
+    shows one. '> FILE', '| SHELL' and 'pipe CMD | SHELL' redirect the output
+    as in the REPL; a line where '>' or '|' could also be C is refused
+    ('vm help pipe').
     """,
     enabled=is_24_kernel,
 )
@@ -105,8 +117,14 @@ def _cmd_vm(prog: drgn.Program, name: str, args: str, **kwargs: Any) -> None:
 
     from vmintro.commands.discovery import load_plugins
     from vmintro.drgn_helpers import vmintro_program
+    from vmintro.errors import VmintroError
     from vmintro.repl.runner import Runner
 
     load_plugins()  # as the REPL does: plugin commands run here too (loaded once)
+    try:
+        program = vmintro_program(prog)
+    except VmintroError as e:  # a vmlinux vmintro refuses: one line, as the REPL says it
+        sys.stderr.write(f"vm: {e}\n")
+        return
     # sys.stdout at call time: drgn may have replaced it for a pipe or a file
-    Runner(vmintro_program(prog), out=sys.stdout, err=sys.stderr).run_line(args or "help")
+    Runner(program, out=sys.stdout, err=sys.stderr).run_line(args or "help")

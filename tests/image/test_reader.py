@@ -156,7 +156,7 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match=r"^nothing.vmcore: cannot open: No such file"):
         CoreFile(tmp_path / "nothing.vmcore")
     (tmp_path / "dir.vmcore").mkdir()
-    with pytest.raises(ImageError, match=r"^dir.vmcore: cannot open: Is a directory"):
+    with pytest.raises(ImageError, match=r"^dir.vmcore: is a directory, not a regular file$"):
         CoreFile(tmp_path / "dir.vmcore")
 
 

@@ -32,6 +32,7 @@ from vmintro.image.elf32 import (
     EV_CURRENT,
     PHDR_SIZE,
 )
+from vmintro.image.files import NotRegularFileError, open_regular
 from vmintro.image.vmcoreinfo import VmcoreinfoError, parse_e820, parse_vmcoreinfo
 
 __all__ = [
@@ -70,7 +71,7 @@ class ImageError(Exception):
     def __init__(self, path: str | os.PathLike[str], message: str) -> None:
         self.path = Path(path)
         self.message = " ".join(message.splitlines())
-        super().__init__(f"{self.path.name}: {self.message}")
+        super().__init__(f"{self.path.name or self.path}: {self.message}")
 
 
 class MemoryFault(Exception):
@@ -108,13 +109,15 @@ class CoreFile:
         self.path = Path(path)
         self._map: mmap.mmap | None = None
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:
                 size = os.fstat(f.fileno()).st_size
                 if size == 0:
                     raise self._error("empty file")
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except ImageError:
             raise
+        except NotRegularFileError as e:
+            raise self._error(str(e.strerror)) from None
         except (OSError, ValueError) as e:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else e
             raise self._error(f"cannot open: {reason}") from None
