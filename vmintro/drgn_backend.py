@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from vmintro.backend import SymbolEntry, TableBackend
 from vmintro.errors import FaultError, VmintroError
 from vmintro.image import reader
-from vmintro.image.debuginfo import DebugInfoError, load_debuginfo, load_symbols, open_elf
+from vmintro.image.debuginfo import DebugInfoError, load_vmlinux
 from vmintro.image.vmcoreinfo import VmcoreinfoError, parse_e820, parse_vmcoreinfo
 from vmintro.image_backend import _vmcoreinfo_symbols, vmlinux_beside
 
@@ -125,13 +125,12 @@ class DrgnBackend(TableBackend):
         self.vmlinux_path = Path(vmlinux) if vmlinux is not None else drgn_vmlinux_path(drgn_prog)
         if self.vmlinux_path is not None:
             try:
-                elf = open_elf(self.vmlinux_path)
-                self._symbols: dict[str, SymbolEntry] = {
-                    name: (s.address, s.size, s.kind) for name, s in load_symbols(elf).items()
-                }
-                info = load_debuginfo(elf)
+                symbols, info = load_vmlinux(self.vmlinux_path)
             except DebugInfoError as e:
-                raise DrgnBackendError(f"{self.vmlinux_path.name}: {e}") from None
+                raise DrgnBackendError(str(e)) from None
+            self._symbols: dict[str, SymbolEntry] = {
+                name: (s.address, s.size, s.kind) for name, s in symbols.items()
+            }
             self._types = info.types
             self._variables = info.variables
         else:

@@ -111,17 +111,16 @@ class GdbMemoryBackend(TableBackend):
     def __init__(self, vmlinux: str | os.PathLike[str]) -> None:
         import gdb
 
-        from vmintro.image.debuginfo import DebugInfoError, load_debuginfo, load_symbols, open_elf
+        from vmintro.image.debuginfo import DebugInfoError, load_vmlinux
         from vmintro.image_backend import ImageError
 
         self.vmlinux_path = Path(vmlinux)
         self._inferior = gdb.selected_inferior()
         try:
-            elf = open_elf(self.vmlinux_path)
-            self._symbols = {n: (s.address, s.size, s.kind) for n, s in load_symbols(elf).items()}
-            info = load_debuginfo(elf)
+            symbols, info = load_vmlinux(self.vmlinux_path)
         except DebugInfoError as e:
-            raise ImageError(f"{self.vmlinux_path.name}: {e}") from None
+            raise ImageError(str(e)) from None
+        self._symbols = {n: (s.address, s.size, s.kind) for n, s in symbols.items()}
         self._types = info.types
         self._variables = info.variables
         page = info.types.get("struct page")

@@ -15,7 +15,7 @@ from pathlib import Path
 from vmintro.backend import SymbolEntry, TableBackend
 from vmintro.errors import FaultError, VmintroError
 from vmintro.image import reader
-from vmintro.image.debuginfo import DebugInfoError, load_debuginfo, load_symbols, open_elf
+from vmintro.image.debuginfo import DebugInfoError, load_vmlinux
 from vmintro.image.names import staged_files
 from vmintro.image.vmcoreinfo import VMCOREINFO_TYPES
 from vmintro.types.model import Base, CType, Struct, Void, strip_typedefs
@@ -31,6 +31,8 @@ def vmlinux_beside(vmcore: str | os.PathLike[str]) -> Path:
     """``NAME.vmlinux`` next to ``NAME.vmcore`` (or next to ``NAME`` given bare)."""
     path = Path(vmcore)
     stem = path.with_suffix("") if path.suffix == ".vmcore" else path
+    if not stem.name:  # "/" or "": no file name to put ".vmlinux" after
+        return stem / ".vmlinux"
     return stem.with_name(stem.name + ".vmlinux")
 
 
@@ -50,7 +52,18 @@ def _mismatch(
     values; a vmlinux of another build (HIGHMEM or not, PAE or not, another
     image's layout) disagrees with at least one of them.
     """
-    # Type layouts first: they say most plainly which build a vmlinux is of.
+    # The build options first: they say most plainly which build a vmlinux is of.
+    pae = note.get("CONFIG_X86_PAE") == "y"
+    pte = types.get("pte_t")
+    if pte is not None and pte.size != (8 if pae else 4):
+        option = "has CONFIG_X86_PAE=y (8-byte" if pae else "has no CONFIG_X86_PAE (4-byte"
+        return f"sizeof(pte_t) is {pte.size} in the vmlinux, but the core {option} entries)"
+    page = strip_typedefs(types.get("struct page", Void()))
+    highmem = note.get("CONFIG_HIGHMEM") == "y"
+    if isinstance(page, Struct) and page.complete and page.has_member("virtual") != highmem:
+        has = "has" if page.has_member("virtual") else "has no"
+        option = "has CONFIG_HIGHMEM=y" if highmem else "has no CONFIG_HIGHMEM"
+        return f"struct page {has} member virtual in the vmlinux, but the core {option}"
     order = {"SIZE": 0, "OFFSET": 1, "SYMBOL": 2}
     for key, value in sorted(note.items(), key=lambda kv: order.get(kv[0].split("(")[0], 3)):
         name = key[key.index("(") + 1 : -1] if key.endswith(")") and "(" in key else None
@@ -138,14 +151,13 @@ class ImageBackend(TableBackend):
         self.has_debuginfo = vmlinux_path is not None or self.vmlinux_path.exists()
         if self.has_debuginfo:
             try:
-                elf = open_elf(self.vmlinux_path)
-                self._symbols: dict[str, SymbolEntry] = {
-                    name: (s.address, s.size, s.kind) for name, s in load_symbols(elf).items()
-                }
-                info = load_debuginfo(elf)
+                symbols, info = load_vmlinux(self.vmlinux_path)
             except DebugInfoError as e:
                 self.core.close()
-                raise ImageError(f"{self.vmlinux_path.name}: {e}") from None
+                raise ImageError(str(e)) from None
+            self._symbols: dict[str, SymbolEntry] = {
+                name: (s.address, s.size, s.kind) for name, s in symbols.items()
+            }
             self._types = info.types
             self._variables = info.variables
             mismatch = _mismatch(self.core.vmcoreinfo, self._symbols, self._types)

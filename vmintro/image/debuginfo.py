@@ -23,6 +23,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from vmintro.image.elf32 import EHDR_SIZE, EM_386, SHDR_SIZE, Elf32_Sym
+from vmintro.image.files import NotRegularFileError, open_regular
 from vmintro.types.model import (
     Array,
     Base,
@@ -30,10 +31,12 @@ from vmintro.types.model import (
     Enum,
     Field,
     Function,
+    LayoutError,
     Pointer,
     Struct,
     Typedef,
     Void,
+    check_types,
     strip_typedefs,
 )
 
@@ -43,6 +46,7 @@ __all__ = [
     "SymbolInfo",
     "load_debuginfo",
     "load_symbols",
+    "load_vmlinux",
     "open_elf",
 ]
 
@@ -111,7 +115,18 @@ class DebugInfo:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, KeyError):
+        # pyelftools looks up codes, forms and offsets read from the file in
+        # dictionaries; a bare "125" or "'DW_FORM_null'" would say nothing.
+        key = exc.args[0] if exc.args else None
+        if isinstance(key, str) and key.startswith("DW_FORM_"):
+            text = f"attribute form {key} cannot be decoded"
+        else:
+            text = f"no such code, form or offset: {key!r}"
+    elif isinstance(exc, RecursionError):
+        text = "types nested too deeply"
+    else:
+        text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -135,10 +150,12 @@ def open_elf(source: Source) -> ELFFile:
     else:
         if isinstance(source, (str, os.PathLike)):
             try:
-                with open(source, "rb") as f:
+                with open_regular(source) as f:
                     stream: BinaryIO = io.BytesIO(f.read())
+            except NotRegularFileError as exc:
+                raise DebugInfoError(str(exc.strerror)) from None
             except OSError as exc:
-                raise DebugInfoError(f"cannot read {os.fspath(source)}: {exc.strerror}") from exc
+                raise DebugInfoError(f"cannot read: {exc.strerror or exc}") from None
         else:
             stream = source
         _check_header(stream)
@@ -243,12 +260,35 @@ def _read_symbols(elf: ELFFile) -> dict[str, SymbolInfo]:
 def load_debuginfo(source: Source) -> DebugInfo:
     """The types and variables described by the image's DWARF.
 
-    :raises DebugInfoError: no DWARF, or DWARF this reader cannot make sense of.
+    :raises DebugInfoError: no DWARF, or DWARF this reader cannot make sense
+        of; the message says where in ``.debug_info`` (the DIE's offset).
     """
     elf = open_elf(source)
     if not _guarded("bad section table", elf.has_dwarf_info):
         raise DebugInfoError("no DWARF debugging information (.debug_info)")
-    return _guarded("bad DWARF", lambda: _Converter(elf).run())
+    converter = _guarded("bad DWARF", lambda: _Converter(elf))
+    try:
+        return converter.run()
+    except DebugInfoError as exc:
+        raise DebugInfoError(f"bad DWARF in .debug_info: {exc}") from None
+    except _PARSE_ERRORS as exc:
+        raise DebugInfoError(
+            f"bad DWARF in .debug_info at {converter.where}: {_one_line(exc)}"
+        ) from None
+
+
+def load_vmlinux(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, SymbolInfo], DebugInfo]:
+    """The symbols and the DWARF types and variables of the vmlinux at ``path``.
+
+    :raises DebugInfoError: ``"NAME.vmlinux: what is wrong (where)"``, one line.
+    """
+    try:
+        elf = open_elf(path)
+        return load_symbols(elf), load_debuginfo(elf)
+    except DebugInfoError as exc:
+        raise DebugInfoError(f"{os.path.basename(os.fspath(path))}: {exc}") from None
 
 
 class _Converter:
@@ -263,23 +303,93 @@ class _Converter:
         # object exists before its members) is a cycle no C type can have.
         self._path: set[int] = set()
         self._void = Void()
+        # What is being read, for the message when pyelftools fails there.
+        self.where = "the first compile unit header"
 
     def run(self) -> DebugInfo:
         info = DebugInfo()
-        for cu in self._dwarf.iter_CUs():
-            if cu["address_size"] != 4:
-                raise DebugInfoError(f"compile unit at {cu.cu_offset:#x}: address size is not 4")
-            for die in cu.iter_DIEs():
-                if not die.is_null():
-                    self._dies[die.offset] = (die, cu)
+        self._index_dies()
         for offset, (die, _) in self._dies.items():
+            self.where = f"DIE {offset:#x}"
             if die.tag == "DW_TAG_variable":
                 self._variable(die, info)
             else:
                 name = self._type_key(die)
                 if name is not None:
                     self._register(info, name, self.convert(offset))
+        self._check_types()
         return info
+
+    def _index_dies(self) -> None:
+        """Parse every DIE once, keeping ``where`` at the one being parsed."""
+        next_cu = 0
+        units = self._dwarf.iter_CUs()
+        while True:
+            self.where = f"the compile unit header at {next_cu:#x}"
+            cu = next(units, None)
+            if cu is None:
+                return
+            next_cu = cu.cu_offset + cu.size
+            if cu["address_size"] != 4:
+                raise DebugInfoError(f"compile unit at {cu.cu_offset:#x}: address size is not 4")
+            pos = cu.cu_die_offset
+            dies = cu.iter_DIEs()
+            while True:
+                self.where = f"DIE {pos:#x}"
+                self._check_abbrev(cu, pos)
+                try:
+                    die = next(dies, None)
+                except KeyError as exc:
+                    # pyelftools maps the abbreviation's form codes through a dict
+                    raise DebugInfoError(
+                        f"DIE {pos:#x}: its abbreviation gives an attribute the unknown "
+                        f"form {exc.args[0]!r}"
+                    ) from None
+                if die is None:
+                    break
+                pos = die.offset + die.size
+                if not die.is_null():
+                    self._dies[die.offset] = (die, cu)
+
+    def _check_abbrev(self, cu: CompileUnit, pos: int) -> None:
+        """The abbreviation code of the DIE at ``pos`` must be in the unit's table."""
+        stream = self._dwarf.debug_info_sec.stream
+        end = cu.cu_offset + cu.size
+        if pos >= end:
+            return
+        stream.seek(pos)
+        code, shift = 0, 0
+        for byte in stream.read(min(10, end - pos)):
+            code |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        if not code:
+            return  # a null entry, closing a list of children
+        try:
+            table = cu.get_abbrev_table()
+        except _PARSE_ERRORS as exc:
+            raise DebugInfoError(
+                f"the .debug_abbrev table at {cu['debug_abbrev_offset']:#x} (of the compile "
+                f"unit at {cu.cu_offset:#x}) cannot be read: {_one_line(exc)}"
+            ) from None
+        try:
+            table.get_abbrev(code)
+        except KeyError:
+            raise DebugInfoError(
+                f"DIE {pos:#x}: abbreviation code {code} is not in .debug_abbrev "
+                f"(the table at {cu['debug_abbrev_offset']:#x})"
+            ) from None
+
+    def _check_types(self) -> None:
+        """Refuse types no i386 build could have, naming the DIE of the first one."""
+        offsets = {id(t): offset for offset, t in self._done.items()}
+        try:
+            check_types(list(self._done.values()))
+        except LayoutError as exc:
+            offset = offsets.get(id(exc.ctype))
+            where = f"DIE {offset:#x}: " if offset is not None else ""
+            raise DebugInfoError(f"{where}impossible type: {exc}") from None
 
     @staticmethod
     def _register(info: DebugInfo, name: str, ctype: CType) -> None:
@@ -312,7 +422,7 @@ class _Converter:
             return
         spec = die
         if "DW_AT_specification" in die.attributes:
-            spec = self._die(self._ref(die, "DW_AT_specification"))
+            spec = self._die(self._ref(die, "DW_AT_specification"), die, "DW_AT_specification")
         name = _name(die) or _name(spec)
         if name is None:
             raise DebugInfoError(f"variable DIE at {die.offset:#x} has no name")
@@ -328,16 +438,23 @@ class _Converter:
             return value.value
         raise DebugInfoError(f"DIE at {die.offset:#x}: {attr} has form {value.form}")
 
-    def _die(self, offset: int) -> DIE:
+    def _die(self, offset: int, referrer: DIE | None = None, attr: str = "") -> DIE:
         hit = self._dies.get(offset)
         if hit is None:
-            raise DebugInfoError(f"reference to {offset:#x}, where no DIE starts")
+            source = (
+                f"{_tag(referrer)} at {referrer.offset:#x}: {attr} refers"
+                if referrer
+                else "a reference points"
+            )
+            raise DebugInfoError(f"{source} to {offset:#x}, where no DIE starts")
         return hit[0]
 
     def _type_of(self, die: DIE) -> CType:
         if "DW_AT_type" not in die.attributes:
             return self._void
-        return self.convert(self._ref(die, "DW_AT_type"))
+        target = self._ref(die, "DW_AT_type")
+        self._die(target, die, "DW_AT_type")  # a dangling reference names its DIE
+        return self.convert(target)
 
     # -- conversion -------------------------------------------------------
 
@@ -389,7 +506,7 @@ class _Converter:
             return Enum(_name(die) or "", enumerators, _attr(die, "DW_AT_byte_size", 4))
         if tag in _TRANSPARENT_TAGS:
             return self._type_of(die)
-        raise DebugInfoError(f"DIE at {die.offset:#x}: {tag} is not a type vmintro knows")
+        raise DebugInfoError(f"DIE at {die.offset:#x}: {_tag(die)} is not a type vmintro knows")
 
     def _array(self, die: DIE) -> CType:
         element = self._type_of(die)
@@ -476,7 +593,25 @@ def _name(die: DIE) -> str | None:
     if attr is None:
         return None
     value = attr.value
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    if not isinstance(value, bytes):
+        raise DebugInfoError(f"{_tag(die)} at {die.offset:#x}: DW_AT_name is not a string")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DebugInfoError(
+            f"{_tag(die)} at {die.offset:#x}: DW_AT_name {value[:40]!r} is not UTF-8"
+        ) from None
+    # Names reach terminals and pictures: a C name never holds control characters.
+    if not text.isprintable():
+        raise DebugInfoError(
+            f"{_tag(die)} at {die.offset:#x}: DW_AT_name {value[:40]!r} holds a control character"
+        )
+    return text
+
+
+def _tag(die: DIE) -> str:
+    """The DIE's tag by name, or in hex when pyelftools does not know it."""
+    return die.tag if isinstance(die.tag, str) else f"tag {die.tag:#x}"
 
 
 def _attr(die: DIE, name: str, default: int | None = None) -> int:

@@ -21,15 +21,23 @@ __all__ = [
     "Enum",
     "Field",
     "Function",
+    "LayoutError",
     "Pointer",
     "Struct",
     "Typedef",
     "Void",
+    "check_types",
     "strip_typedefs",
     "to_construct",
 ]
 
 POINTER_SIZE = 4
+# Nothing on i386 is as big as the 32-bit address space it lives in.
+ADDRESS_SPACE = 1 << 32
+# Longer chains of types inside types (members, elements, typedef and pointer
+# targets) than any kernel has; the printers and parsers recurse along them.
+MAX_TYPE_DEPTH = 64
+_SCALAR_SIZES = (1, 2, 4, 8)
 
 
 class CType:
@@ -296,8 +304,10 @@ def to_construct(ctype: CType) -> cs.Construct:
     t = strip_typedefs(ctype)
     if isinstance(t, Base):
         return _INTS[(t.size, t.signed)]
-    if isinstance(t, (Pointer, Enum)):
+    if isinstance(t, Pointer):
         return cs.Int32ul
+    if isinstance(t, Enum):
+        return _INTS[(t.size, False)]
     if isinstance(t, Array):
         elem = strip_typedefs(t.element)
         if isinstance(elem, Base) and elem.char:
@@ -306,6 +316,8 @@ def to_construct(ctype: CType) -> cs.Construct:
     if isinstance(t, Struct):
         if not t.complete:
             raise TypeError(f"{t.spell()} is incomplete")
+        if t.union and not t.fields:
+            return cs.Padding(t.size)
         if t.union:
             first = t.fields[0]
             return cs.Struct(
@@ -322,3 +334,144 @@ def to_construct(ctype: CType) -> cs.Construct:
             subcons.append(cs.Padding(t.size - pos))
         return cs.Struct(*subcons)
     raise TypeError(f"no construct for {ctype}")
+
+
+class LayoutError(ValueError):
+    """A type no i386 C compiler could produce; ``ctype`` is the type at fault."""
+
+    def __init__(self, ctype: CType, message: str) -> None:
+        super().__init__(message)
+        self.ctype = ctype
+
+
+def _by_value(ctype: CType) -> list[tuple[str, CType]]:
+    """The types ``ctype`` holds or names, each with how (``"member next"``).
+
+    A pointer or function leads on only to a type spelt without a name (a
+    pointer to a pointer): a named struct or typedef ends the chain there, as
+    it ends C's spelling of the type and the printers' recursion.
+    """
+    if isinstance(ctype, Typedef):
+        return [("its target", ctype.target)]
+    if isinstance(ctype, Array):
+        return [("its element", ctype.element)]
+    if isinstance(ctype, Struct):
+        return [(f"member {f.name or '(anonymous)'}", f.type) for f in ctype.fields]
+    targets: list[CType] = []
+    if isinstance(ctype, Pointer):
+        targets = [ctype.target]
+    elif isinstance(ctype, Function):
+        targets = [ctype.returns, *ctype.params]
+    return [("its target", t) for t in targets if not isinstance(t, (Struct, Typedef))]
+
+
+def _sized(ctype: CType, what: str, owner: CType) -> None:
+    """``ctype`` must be a complete object type: it is held by value as ``what``."""
+    t = strip_typedefs(ctype)
+    while isinstance(t, Array):
+        t = strip_typedefs(t.element)
+    if isinstance(t, (Void, Function)):
+        raise LayoutError(
+            owner, f"{owner.c_name}: {what} has type {ctype.c_name}, which has no size"
+        )
+    if isinstance(t, Struct) and not t.complete:
+        raise LayoutError(owner, f"{owner.c_name}: {what} has incomplete type {ctype.c_name}")
+
+
+def _check_one(ctype: CType) -> None:
+    """The layout of ``ctype`` itself: sizes, counts and offsets an i386 build could have.
+
+    Run after :func:`_check_depths`, so every size here is finite.
+    """
+    name = ctype.c_name
+    if isinstance(ctype, (Base, Enum)) and ctype.size not in _SCALAR_SIZES:
+        raise LayoutError(ctype, f"{name} has size {ctype.size}: a scalar is 1, 2, 4 or 8 bytes")
+    if isinstance(ctype, Pointer) and ctype.size != POINTER_SIZE:
+        raise LayoutError(ctype, f"{name} has size {ctype.size}: an i386 pointer is 4 bytes")
+    if isinstance(ctype, Array):
+        _sized(ctype.element, "its element", ctype)
+        if ctype.count < 0 or ctype.count * ctype.element.size >= ADDRESS_SPACE:
+            raise LayoutError(
+                ctype,
+                f"array of {ctype.count} x {ctype.element.size} bytes: larger than the "
+                f"4 GiB address space",
+            )
+    if isinstance(ctype, Struct) and ctype.complete:
+        if not 0 <= ctype.size < ADDRESS_SPACE:
+            raise LayoutError(
+                ctype, f"{name} has size {ctype.size:#x}: larger than the 4 GiB address space"
+            )
+        for f in ctype.fields:
+            what = f"member {f.name or '(anonymous)'}"
+            _sized(f.type, what, ctype)
+            if f.bit_size:
+                end_bits = (f.offset * 8) + f.bit_offset + f.bit_size
+                if f.bit_size > 8 * strip_typedefs(f.type).size or end_bits > 8 * ctype.size:
+                    raise LayoutError(
+                        ctype,
+                        f"{name}: bitfield {f.name} ({f.bit_size} bits ending at bit {end_bits}) "
+                        f"does not fit in its type or in the {ctype.size}-byte struct",
+                    )
+            elif f.offset < 0 or f.offset + f.type.size > ctype.size:
+                raise LayoutError(
+                    ctype,
+                    f"{name}: {what} at offset {f.offset:#x} ({f.type.size} bytes) ends past "
+                    f"the struct's size {ctype.size:#x}",
+                )
+
+
+def _check_depths(roots: list[CType]) -> None:
+    """No type contains itself by value, and no chain of types is deeper than
+    :data:`MAX_TYPE_DEPTH`: a walk of the graph of :func:`_by_value`, without recursion.
+    """
+    depth: dict[int, int] = {}  # id -> longest chain below, once finished
+    keep: list[CType] = []  # keeps the ids above meaningful
+    for root in roots:
+        if id(root) in depth:
+            continue
+        path: list[tuple[CType, str]] = []  # the types being walked, with how each was reached
+        on_path: set[int] = set()
+        stack: list[tuple[CType, str, bool]] = [(root, "", False)]
+        while stack:
+            ctype, how, leaving = stack.pop()
+            key = id(ctype)
+            if leaving:
+                path.pop()
+                on_path.discard(key)
+                below = [depth[id(t)] for _h, t in _by_value(ctype)]
+                depth[key] = 1 + max(below, default=0)
+                keep.append(ctype)
+                continue
+            if key in depth:
+                continue
+            if key in on_path:
+                start = next(i for i, (t, _h) in enumerate(path) if t is ctype)
+                steps = [*path[start + 1 :], (ctype, how)]
+                chain = [f"{h}: {t.c_name}" for t, h in steps]
+                raise LayoutError(
+                    ctype, f"{ctype.c_name} contains itself by value ({'; '.join(chain)})"
+                )
+            if len(path) >= MAX_TYPE_DEPTH:
+                raise LayoutError(
+                    root, f"{root.c_name}: types nested more than {MAX_TYPE_DEPTH} deep"
+                )
+            path.append((ctype, how))
+            on_path.add(key)
+            stack.append((ctype, how, True))
+            for child_how, child in reversed(_by_value(ctype)):
+                stack.append((child, child_how, False))
+
+
+def check_types(types: list[CType]) -> None:
+    """Refuse types no i386 build could have, as read from an untrusted image.
+
+    A struct containing itself by value (directly or through arrays, typedefs
+    or other structs), chains of types deeper than :data:`MAX_TYPE_DEPTH`,
+    sizes beyond the 32-bit address space, members outside their struct,
+    members of incomplete type, scalars and pointers of impossible sizes.
+
+    :raises LayoutError: naming the first such type.
+    """
+    _check_depths(types)
+    for ctype in types:
+        _check_one(ctype)
