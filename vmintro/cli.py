@@ -75,24 +75,21 @@ def _warn(message: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from vmintro.arch.x86 import parse_size
     from vmintro.generate import generate
     from vmintro.image.writer import ImageWriteError
-    from vmintro.scenario.loader import ScenarioError
+    from vmintro.scenario.loader import ScenarioError, machine_value
 
-    overrides = {"highmem": args.highmem, "pae": args.pae, "pse": args.pse, "seed": args.seed}
-    if args.ram is not None:
-        try:
-            overrides["ram"] = parse_size(args.ram)
-        except ValueError as e:
-            return _fail(str(e), EXIT_USAGE)
+    overrides = {"highmem": args.highmem, "pae": args.pae, "pse": args.pse}
     progress = _progress_printer(sys.stderr.isatty() and not args.quiet)
     try:
+        for key in ("ram", "seed"):  # checked as a scenario's [machine] values are
+            if getattr(args, key) is not None:
+                overrides[key] = machine_value(key, getattr(args, key), f"--{key}")
         paths = generate(args.output, args.scenario, overrides, progress, _warn)
     except (ScenarioError, ImageWriteError) as e:
         return _fail(str(e), EXIT_USAGE)
     except OSError as e:
-        return _fail(f"{args.output}: {e.strerror}", EXIT_USAGE)
+        return _fail(f"{e.filename or args.output}: {e.strerror}", EXIT_USAGE)
     if not args.quiet:
         for p in paths.values():
             print(p)
@@ -107,7 +104,7 @@ def _generate_parser() -> argparse.ArgumentParser:
     g.add_argument("--highmem", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--pae", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--pse", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--seed", help="the random steps' seed, 0 to 2**64-1")
     g.add_argument("-q", "--quiet", action="store_true")
     g.set_defaults(func=cmd_generate)
     return g

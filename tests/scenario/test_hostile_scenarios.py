@@ -160,3 +160,20 @@ def test_an_output_name_that_is_no_image_is_refused(tmp_path: Path) -> None:
         assert one_line_failure(run, 2) == f"vmintro: {message}", out
     assert _no_files_but(tmp_path) == before
     assert not [p for p in (Path("/.vmcore"), Path("/.vmlinux")) if p.exists()]
+
+
+OPTIONS = {
+    ("--seed", "9" * 5000): "--seed: '99999",
+    ("--seed", "-1"): "--seed: -1 is out of range: 0 to 0xffffffffffffffff (a 64-bit seed)",
+    ("--ram", "9" * 5000 + "M"): "--ram: bad size '99999",
+}
+
+
+def test_machine_options_are_checked_as_a_scenario_is(tmp_path: Path) -> None:
+    runs = vmintro_cli_batch(
+        [(tmp_path, ["generate", "-q", "-o", "out", *option]) for option in OPTIONS]
+    )
+    for (option, message), run in zip(OPTIONS.items(), runs, strict=True):
+        line = one_line_failure(run, 2)
+        assert line.startswith(f"vmintro: {message}") and len(line) < 200, option
+    assert list(tmp_path.iterdir()) == []

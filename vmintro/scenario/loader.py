@@ -45,6 +45,7 @@ __all__ = [
     "Step",
     "builtin_scenarios",
     "load_scenario",
+    "machine_value",
     "parse_scenario",
 ]
 
@@ -209,8 +210,10 @@ def _convert(value: Any, f: Field, what: str) -> Any:
     """``value`` as ``f`` wants it, or a one-line error naming ``what``."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if f.kind in (_SIZE, _INT):
-        if isinstance(value, str) and len(value) <= MAX_NUMBER_TEXT:
+        if isinstance(value, str):
             try:
+                if len(value) > MAX_NUMBER_TEXT:
+                    raise ValueError("too long")
                 value = parse_size(value) if f.kind == _SIZE else int(value, 0)
             except ValueError:
                 bad = f"bad size {_show(value)} (expected e.g. 64K, 4M)"
@@ -238,6 +241,15 @@ def _convert(value: Any, f: Field, what: str) -> Any:
             raise ScenarioError(f"{what}: {_show(value)} has characters that do not print")
         return value
     raise ScenarioError(f"{what}: expected {f.kind}, got {_show(value)}")
+
+
+def machine_value(key: str, value: Any, what: str) -> Any:
+    """A ``[machine]`` value given elsewhere (``--seed`` on the command line), checked
+    as the scenario's own would be.
+
+    :raises ScenarioError: one line naming ``what``.
+    """
+    return _convert(value, MACHINE_KEYS[key], what)
 
 
 # -- the TOML text ------------------------------------------------------------------------
