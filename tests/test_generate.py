@@ -282,3 +282,24 @@ def test_a_file_of_the_image_that_is_not_a_file_is_refused_first(
     after = {k: p.read_bytes() for k, p in image_paths(base).items() if k != kind}
     assert after == {k: v for k, v in before.items() if k != kind}
     assert sorted(p.name for p in tmp_path.iterdir()) == _NAMES
+
+
+def test_writers_of_one_directory_take_turns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer waits for the directory's lock; one that never gets it writes nothing."""
+    import fcntl
+
+    import vmintro.image.writer as writer
+
+    monkeypatch.setattr(writer, "LOCK_WAIT", 0.2)
+    held = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another writer, at work in this directory
+        with pytest.raises(writer.ImageWriteError, match="another process has been writing"):
+            generate(tmp_path / "x", "minimal", {"ram": 16 << 20})
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        os.close(held)
+    generate(tmp_path / "x", "minimal", {"ram": 16 << 20})  # the lock is free again
+    assert sorted(p.name for p in tmp_path.iterdir()) == _NAMES

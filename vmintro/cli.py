@@ -98,7 +98,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _generate_parser() -> argparse.ArgumentParser:
     g = _Parser(prog="vmintro generate", description="run a scenario and write an image")
-    g.add_argument("-o", "--output", required=True, help="image path without extension")
+    g.add_argument(
+        "-o", "--output", required=True, metavar="DIR/NAME",
+        help="the image: NAME.vmcore, NAME.vmlinux and NAME.truth.json in DIR, which must exist",
+    )  # fmt: skip
     g.add_argument("--scenario", default="demo", help="TOML file or built-in name (demo)")
     g.add_argument("--ram", help="RAM size, e.g. 64M, 4G")
     g.add_argument("--highmem", action=argparse.BooleanOptionalAction, default=None)
