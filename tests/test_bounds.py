@@ -9,6 +9,7 @@ a status of 0, 1 or 2, no traceback, and the impossible value reported in one li
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +53,12 @@ def _last_size(h: HostileImage) -> None:
     h.write_u32(last.size.address_, IMPOSSIBLE)
 
 
+def _full_range(h: HostileImage) -> None:
+    """The first area as large as the whole vmalloc range: possible, and some 244,000 pages."""
+    first = h.prog["vmlist"]
+    h.write_u32(first.size.address_, h.prog.vmalloc_end - h.prog.vmalloc_start)
+
+
 def _max_mapnr(h: HostileImage) -> None:
     h.set("max_mapnr", 0xFFFFFFFF)
 
@@ -67,6 +74,7 @@ BUILDERS: dict[str, Callable[[HostileImage], None]] = {
     "areas200": _areas200,
     "one_size": _one_size,
     "last_size": _last_size,
+    "full_range": _full_range,
     "max_mapnr": _max_mapnr,
     "max_mapnr_and_ram": _max_mapnr_and_ram,
 }
@@ -154,6 +162,25 @@ def test_vmallocinfo_shows_the_areas_before_an_impossible_one(hostile: dict) -> 
     assert _impossible_area(h, last.value_()) in line
     starts = [int(row.split("-")[0], 16) for row in result.stdout.splitlines()]
     assert starts == [a.addr.value_() for a in others]
+
+
+def test_svg_of_a_huge_area_grows_with_what_it_shows(hostile: dict, tmp_path: Path) -> None:
+    """Hundreds of thousands of virtual pages, a few hundred mapped: the strip of
+    virtual pages is drawn as runs (a page is far narrower than a pixel), each run
+    saying how many pages it stands for.
+    """
+    h = hostile["full_range"]
+    prog = vmintro.open(h.base)
+    addr = prog["vmlist"].addr.value_()
+    svg = tmp_path / "out.svg"
+    result = run_bounded("map", "-o", str(svg), "--area", f"{addr:x}", str(h.base))
+    assert result.returncode == 0, result.stderr
+    root = ET.parse(svg).getroot()
+    vpages = [e for e in root.iter() if e.get("class") == "vpage"]
+    pages = (prog.vmalloc_end - prog.vmalloc_start) // 4096 - 1
+    assert sum(int(e.get("data-pages", 1)) for e in vpages) == pages
+    assert len(vpages) < 1000
+    assert [int(e.get("data-addr"), 16) for e in vpages][:1] == [addr]
 
 
 def test_the_other_areas_still_show(hostile: dict) -> None:

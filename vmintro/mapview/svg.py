@@ -183,6 +183,25 @@ def _vmalloc_zoom(svg: ET.Element, space: AddressSpace, y: int) -> None:
         )
 
 
+def _vpage_runs(frames: AreaFrames) -> list[tuple[int, int, int]]:
+    """(index, address, pages) of each virtual page to draw: one page each while a
+    page is wider than a pixel; past that (an area of hundreds of thousands of
+    pages) one run of pages that are all mapped or all unmapped, so the picture
+    grows with what it can show, not with the area's size.
+    """
+    pages = frames.pages
+    if len(pages) <= INNER:
+        return [(i, va, 1) for i, (va, _pfn, _zone) in enumerate(pages)]
+    runs: list[tuple[int, int, int]] = []
+    for i, (va, pfn, _zone) in enumerate(pages):
+        if runs and (pfn is None) == (pages[i - 1][1] is None):
+            first, addr, count = runs[-1]
+            runs[-1] = (first, addr, count + 1)
+        else:
+            runs.append((i, va, 1))
+    return runs
+
+
 def _frames(svg: ET.Element, frames: AreaFrames, max_pfn: int, y: int) -> None:
     a = frames.area
     _text(
@@ -195,17 +214,19 @@ def _frames(svg: ET.Element, frames: AreaFrames, max_pfn: int, y: int) -> None:
     )
     n = max(len(frames.pages), 1)
     cell = INNER / n
-    for i, (va, _pfn, _zone) in enumerate(frames.pages):
+    for i, va, count in _vpage_runs(frames):
+        extra = {"data_pages": count} if count > 1 else {}
         _el(
             svg,
             "rect",
             x=f"{MARGIN + i * cell:.2f}",
             y=y,
-            width=f"{max(cell - 0.5, 0.5):.2f}",
+            width=f"{max(count * cell - 0.5, 0.5):.2f}",
             height=20,
             fill=COLOURS[f"area-{a.kind}"],
             class_="vpage",
             data_addr=f"{va:#x}",
+            **extra,
         )
     _text(svg, MARGIN, y + 32, "virtual pages, in order", 9)
     # A zoomed strip around the frames shows their order and gaps; the full
