@@ -376,9 +376,11 @@ class Object:
         if isinstance(other, Object) and not _is_integer(other):
             return NotImplemented
         ctype = _common_type(self.type_, other.type_ if isinstance(other, Object) else None)
-        a = self._int()
+        t = strip_typedefs(ctype)
+        # both operands converted first: 0x80000000UL % -1 divides by 0xffffffff, as C does
+        a, b = _truncate(t, self._int()), _truncate(t, b)
         result = op(b, a) if reflected else op(a, b)
-        return Object._make(self.prog_, ctype, value=_truncate(strip_typedefs(ctype), result))
+        return Object._make(self.prog_, ctype, value=_truncate(t, result))
 
     def __mul__(self, other: Any) -> Any:
         return self._arith(other, operator.mul)
