@@ -1,4 +1,5 @@
-"""``check``: every invariant of vmlist, the vmalloc page tables, mem_map and the buddy lists."""
+"""``check``: every invariant of the globals, vmlist, the vmalloc page tables, mem_map and the
+buddy lists."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ if TYPE_CHECKING:
 
 @command("check", help="post-mortem consistency check (one line per finding)")
 def check(prog: Program, args: argparse.Namespace) -> Table | Text:
-    """Walks vmlist (cycles, wild pointers, order, overlaps, guard pages), the
-    vmalloc page tables (pages an area misses, PTEs outside any area, frames that
-    are reserved, beyond max_mapnr, free or unreferenced), the module list (a
-    module's memory left behind) and the buddy free lists (links, counts,
-    bitmaps). Each finding names the kind and the addresses involved; an image
-    without any is "clean". `vmintro check IMAGE...` checks images from the
-    command line (in parallel with -j, one JSON line with --json).
+    """Checks first the globals the walks trust (mem_map, max_mapnr, high_memory,
+    pgdat_list, nr_zones and each zone, nr_swapfiles and each swap_info slot with
+    its swap_map's area), then walks vmlist (cycles, wild pointers, order,
+    overlaps, impossible sizes, guard pages), the vmalloc page tables (pages an
+    area misses, PTEs outside any area, frames that are reserved, beyond
+    max_mapnr, free or unreferenced), the module list (a module's memory left
+    behind) and the buddy free lists (links, counts, bitmaps). Each finding
+    names the kind and the addresses involved; an image without any is "clean".
+    `vmintro check IMAGE...` checks images from the command line (in parallel
+    with -j, one JSON line with --json).
     """
     findings = check_program(prog)
     if not findings:
