@@ -194,6 +194,31 @@ def test_kmem_f_spelling_and_help_vm(gdb: str, loader: Path, image_set: dict[str
     assert out[4] == out[2]  # 'vm' alone is 'help vm'
 
 
+def test_vm_reads_c_operators_as_the_repl_does(gdb: str, loader: Path, tmp_path: Path) -> None:
+    """An operator in brackets is C; a line that reads both ways is refused, with both
+    readings in gdb's error, and nothing is written (gdb runs in an empty directory)."""
+    base = ROOT / "images" / "demo"
+    lines = [
+        "vm p (256 >> 4)",
+        "vm p vmlist->size >> 12",
+        "vm pipe p vmlist->size >> 12 | cat",
+        "vm p 1 | 2",
+    ]
+    args = [gdb, "-batch", "-nx", "-x", str(loader), f"{base}.vmlinux", f"{base}.vmcore"]
+    for line in lines:
+        args += ["-ex", line]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert re.findall(r"^\$\d+ = .*$", proc.stdout, re.M) == ["$1 = 16", "$2 = 17"]
+    assert [e for e in proc.stderr.splitlines() if e.startswith("vmintro:")] == [
+        "vmintro: ambiguous: 'p vmlist->size >> 12' is 'p (vmlist->size >> 12)' or "
+        "'p vmlist->size' appended to file '12': "
+        """write 'p (vmlist->size >> 12)' or 'p vmlist->size >> "12"'""",
+        "vmintro: ambiguous: 'p 1 | 2' is 'p (1 | 2)' or 'p 1' piped into '2': "
+        "write 'p (1 | 2)' or 'pipe p 1 | 2'",
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
 def _gdb_values(outputs: list[str]) -> list[int]:
     values = []
     for text in outputs:

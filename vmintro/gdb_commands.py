@@ -13,8 +13,9 @@ gdb, whose Python has the ``gdb`` module)::
 
 Every vmintro command is a ``vm`` subcommand and runs through the same runner
 as vmintro's REPL and ``vmintro -c`` (:class:`~vmintro.repl.runner.Runner`), so
-its output is the same, byte for byte; ``;``, ``> FILE`` and ``| SHELL`` work
-as there. A failing command raises a gdb error with vmintro's one-line message,
+its output is the same, byte for byte; ``;``, ``> FILE``, ``| SHELL`` and
+``pipe CMD | SHELL`` work as there, with the same rule for C operators (``vm
+help pipe``). A failing command raises a gdb error with vmintro's one-line message,
 so a gdb script stops there as it would on any gdb error.
 
 The program behind them reads the files gdb has open
@@ -140,7 +141,9 @@ class VmPrefix(gdb.Command):
     vmintro walks swapper_pg_dir itself, so these commands read vmalloc and
     ioremap addresses, which gdb cannot read from a core. Their output is
     that of vmintro's REPL. Several commands: vm vmlist; vtop c4800000.
-    Output to a file or a shell command: vm vmlist > areas.txt, vm vmlist | wc -l.
+    Output to a file or a shell command: vm vmlist > areas.txt, vm vmlist | wc -l,
+    vm pipe p vmlist->size >> 12 | cat; a line where > or | could also be C
+    (vm p vmlist > 4096) is refused with both readings: vm help pipe.
 
     Convenience functions for gdb expressions:
       $vm_translate(ADDR)         physical address of kernel virtual ADDR

@@ -13,6 +13,7 @@ import pytest
 from vmintro.commands import QuitRequested
 from vmintro.repl.lines import CommandLine, parse_command, split_commands
 from vmintro.repl.python import PythonSession
+from vmintro.repl.readings import ExpressionJudge
 from vmintro.repl.runner import Runner
 
 
@@ -33,8 +34,8 @@ def runner(prog, **kwargs) -> tuple[Runner, io.StringIO, io.StringIO]:
         ("!x = a > b", CommandLine("x = a > b", python=True)),
     ],
 )
-def test_parse_command(text: str, expected: CommandLine) -> None:
-    assert parse_command(text) == expected
+def test_parse_command(prog, text: str, expected: CommandLine) -> None:
+    assert parse_command(text, ExpressionJudge(prog)) == expected
 
 
 def test_split_commands() -> None:

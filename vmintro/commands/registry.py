@@ -102,7 +102,9 @@ def _add(container: Any, a: Arg) -> None:
     action.synopsis = a.synopsis
 
 
-_NEGATIVE_NUMBER = re.compile(r"-(?:0[xX][0-9a-fA-F]+|\d+)")
+# a word starting with '-' that is no option name: a negative number (-1, -0x10) or
+# another expression (-(1 + 2), -~0, -!x, -$1, -*p, -&x)
+_NOT_AN_OPTION = re.compile(r"-[0-9(~!$*&].*", re.DOTALL)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,10 +112,11 @@ class _Parser(argparse.ArgumentParser):
 
     def _parse_optional(self, arg_string: str) -> Any:
         # argparse reads "-1" as an option once a command has options that look like
-        # negative numbers (rd's -8, -32), and "-0x10" always: "rd -p -1" then said
-        # "the following arguments are required". A negative number that is not one of
-        # the command's options is an argument, which the command reports as bad.
-        if _NEGATIVE_NUMBER.fullmatch(arg_string) and arg_string not in self._option_string_actions:
+        # negative numbers (rd's -8, -32), and "-0x10" or "-(1+2)" always: "rd -p -1"
+        # then said "the following arguments are required", "p -(1+2)" "unrecognized
+        # arguments". A negative number or expression that is not one of the command's
+        # options is an argument, which the command reports as bad if it is.
+        if _NOT_AN_OPTION.fullmatch(arg_string) and arg_string not in self._option_string_actions:
             return None
         return super()._parse_optional(arg_string)
 
@@ -136,6 +139,7 @@ class Command:
     description: str = ""
     origin: str = ""
     formats: str = ""
+    expressions: tuple[str, ...] = ()
     _parser: argparse.ArgumentParser | None = field(default=None, repr=False)
 
     @property
@@ -187,6 +191,10 @@ class Command:
             args.format = fmt
         return args
 
+    def options(self) -> list[str]:
+        """Every option the command takes, as typed (``-p``, ``--physical``, ``--json``)."""
+        return [flag for action in self.parser._actions for flag in action.option_strings]
+
     def usage(self) -> str:
         usage = self.parser.format_usage().removeprefix("usage: ").strip()
         if self.formats:  # gdb's p/x: the format joins the name
@@ -232,12 +240,16 @@ def command(
     aliases: Sequence[str] = (),
     description: str | None = None,
     formats: str = "",
+    expressions: Sequence[str] = (),
 ) -> Callable[[CommandFunc], CommandFunc]:
     """Register the decorated ``func(prog, args)`` as command ``name``.
 
     ``help`` is the one-line summary; ``description`` (default: the function's
     docstring) the longer text of ``help NAME``; ``formats`` the letters of
-    gdb's ``/FMT`` the command takes (``p/x``), as ``args.format``.
+    gdb's ``/FMT`` the command takes (``p/x``), as ``args.format``;
+    ``expressions`` the arguments (by ``dest``) whose words are C expressions or
+    addresses, where ``>`` and ``|`` may be operators rather than a redirection
+    (see :mod:`vmintro.repl.lines`).
 
     :raises ValueError: when the name or an alias is taken.
     """
@@ -254,6 +266,7 @@ def command(
                 description=inspect.cleandoc(doc),
                 origin=func.__module__,
                 formats=formats,
+                expressions=tuple(expressions),
             )
         )
         return func

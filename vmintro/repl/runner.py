@@ -1,7 +1,9 @@
 """Run command lines for any front end: the REPL, ``vmintro -c`` and standard input.
 
 A line may hold several commands (``;``), each with its own redirection or
-pipe. Results are rendered as text or JSON (:mod:`vmintro.commands.render`);
+pipe (:mod:`vmintro.repl.lines`: a C operator is never taken for one; a line
+that reads both ways is refused whole, before any of its commands runs).
+Results are rendered as text or JSON (:mod:`vmintro.commands.render`);
 a failing command prints one line on the error stream and the next one runs.
 The runner remembers the worst outcome as an exit status: 0 all went well,
 1 a command failed, 2 a command was used wrongly (unknown, bad arguments).
@@ -21,9 +23,10 @@ from vmintro.commands.registry import QuitRequested, UsageError
 from vmintro.commands.render import append_json, json_document, json_line, render_text
 from vmintro.commands.settings import settings
 from vmintro.errors import VmintroError
-from vmintro.repl.lines import CommandLine, parse_command, split_commands
-from vmintro.repl.output import open_sink, pipe_status
+from vmintro.repl.lines import CommandLine, LineError, parse_command, split_commands
+from vmintro.repl.output import SinkError, open_sink, pipe_status
 from vmintro.repl.pager import StopOutput
+from vmintro.repl.readings import ExpressionJudge
 
 if TYPE_CHECKING:
     from vmintro.commands.result import Part
@@ -79,6 +82,7 @@ class Runner:
         self.python = python
         self.status = EXIT_OK
         self.debug = bool(os.environ.get("VMINTRO_DEBUG"))
+        self.judge = ExpressionJudge(prog)
 
     def _fail(self, message: str, status: int) -> int:
         self.out.flush()
@@ -93,15 +97,31 @@ class Runner:
         :raises QuitRequested: from ``quit`` (the rest of the line is skipped).
         :raises KeyboardInterrupt: after closing the output of the command it stopped.
         """
+        commands = split_commands(line)
+        # every command's redirection is settled first: a line with an ambiguous
+        # part runs nothing, so it creates no file and starts no shell command
+        refused = [e for e in map(self._refusal, commands) if e is not None]
+        for error in refused:
+            self._fail(f"vmintro: {error}", EXIT_USAGE)
+        if refused:
+            return EXIT_USAGE
         worst = EXIT_OK
-        for text in split_commands(line):
+        for text in commands:
             worst = max(worst, self.run_command(text))
         return worst
 
+    def _refusal(self, text: str) -> LineError | None:
+        try:
+            parse_command(text, self.judge)
+        except LineError as e:
+            return e
+        return None
+
     def run_command(self, text: str) -> int:
         try:
-            line = parse_command(text)
-        except ValueError as e:
+            # again: a command before this one may have changed a reading ($, set)
+            line = parse_command(text, self.judge)
+        except LineError as e:
             return self._fail(f"vmintro: {e}", EXIT_USAGE)
         if line.text == "py" and line.redirect is None and line.pipe is None:
             # the REPL's loop handles 'py' itself; anywhere else there is no terminal
@@ -146,8 +166,10 @@ class Runner:
                     error = self._json(invocation, sink.write_line)
                 else:
                     error = self._text(invocation.parts(), sink.write_line)
-        except OSError as e:
-            return self._fail(f"vmintro: {line.redirect or line.pipe}: {e.strerror}", EXIT_FAILED)
+                if error is None:
+                    sink.finish()  # 'vmlist > f' of nothing still makes f, as a shell does
+        except SinkError as e:
+            return self._fail(str(e), EXIT_FAILED)
         if error is None:
             # the shell has said why on stderr ("nosuchcmd: not found"); only the status is ours
             return EXIT_OK if pipe_status(sink) == 0 else self._fail_quietly()
@@ -165,7 +187,7 @@ class Runner:
                 write(text)
         except StopOutput:
             pass
-        except QuitRequested:
+        except (QuitRequested, SinkError):
             raise
         except Exception as e:  # noqa: BLE001 - any failure of a command is reported, not fatal
             return e

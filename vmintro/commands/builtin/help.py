@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -15,11 +16,33 @@ if TYPE_CHECKING:
 
 INTERFACE_NOTES = """\
 In the REPL and in -c scripts:
-  CMD > FILE, CMD >> FILE   write (append) the output to FILE
-  CMD | SHELL-COMMAND       pipe the output through a shell command
+  CMD; CMD                  one command after the other
   CMD --json                the result as one JSON document
   !STATEMENT                run Python with prog and the helpers in scope
   py                        a Python prompt (Ctrl-D returns)"""
+
+# the rule of vmintro.repl.lines, said once; help shows it, and with each
+# command whose arguments are expressions
+OUTPUT_NOTES = """\
+Output goes to the terminal, or (here, in gdb's vm and in drgn's %vm):
+  CMD > FILE, CMD >> FILE   write (append) it to FILE; CMD > "FILE" always does
+  CMD | SHELL-COMMAND       pipe it through a shell command
+  pipe CMD | SHELL-COMMAND  gdb's pipe: CMD is all before the first | outside
+  | CMD | SHELL-COMMAND     ( ) and quotes, taken whole and never split;
+                            pipe -d DELIM CMD DELIM SHELL-COMMAND: another |
+A C operator is never taken for these: inside ( ), [ ] and quotes > >> | are
+C, and -> >= >>= || |= always are. Where a command's arguments are
+expressions, a line that reads both ways is refused, naming both:
+'p vmlist > 4096' is p (vmlist > 4096) or p vmlist into file 4096. A reading
+counts when its expressions parse and name only symbols, members and types
+the image has: 'p vmlist > out.txt' writes out.txt (out is no symbol)."""
+
+
+def output_notes() -> str:
+    """:data:`OUTPUT_NOTES`, naming the commands (plugins' too) that take expressions."""
+    names = ", ".join(c.name for c in commands() if c.expressions)
+    listed = textwrap.fill(f"Commands whose arguments are expressions: {names}.", 78)
+    return f"{OUTPUT_NOTES}\n{listed}"
 
 
 @command(
@@ -31,9 +54,14 @@ def help_(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
     """Without an argument, every command with its one-line summary; with
     one, its synopsis, description and options.
     """
+    if args.command in ("pipe", "|"):  # gdb's pipe is read by the line, not a command
+        text = output_notes()
+        return Text(text, name="help", data={"command": "pipe", "text": text})
     if args.command:
         cmd = lookup(args.command)
         text = cmd.help_text()
+        if cmd.expressions:
+            text += "\n\nOUTPUT\n" + textwrap.indent(output_notes(), "  ")
         return Text(text, name="help", data={"command": cmd.name, "text": text})
     every = commands()
     rows = [
@@ -57,6 +85,7 @@ def help_(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
         [
             table,
             Text(INTERFACE_NOTES, name="notes", blank_before=True),
+            Text(output_notes(), name="output", blank_before=True),
             Text(NUMBERS, name="numbers", blank_before=True),
         ]
     )

@@ -124,6 +124,7 @@ def _all_pages(prog: Program) -> Table:
 @command(
     "kmem",
     help="kernel memory: -v vmalloc areas, -p pages, -f buddy free areas",
+    expressions=("address",),
     args=[
         one_of(
             arg("-v", dest="mode", action="store_const", const="v", help="vmalloc areas (vmlist)"),

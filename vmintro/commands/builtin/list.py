@@ -110,6 +110,7 @@ def _with_structs(
 @command(
     "list",
     help="walk a linked list by offset or STRUCT.MEMBER, crash-style",
+    expressions=("start",),
     args=[
         arg(
             "-o",

@@ -77,6 +77,7 @@ def _write(path: str, svg: str) -> None:
 @command(
     "map",
     help="the kernel address space: lowmem, gap, vmalloc areas, pkmap, fixmap",
+    expressions=("area",),
     args=[
         arg("-o", "--output", "--svg", metavar="FILE", help=OUTPUT_HELP),
         arg("--area", metavar="ADDR", help=AREA_HELP),

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 @command(
     "p",
     help="print the value of an expression",
+    expressions=("expression",),
     aliases=("print",),
     formats=FORMAT_LETTERS,
     args=[

@@ -52,6 +52,7 @@ def frame_runs(prog: Program, firsts: list[int], count: int = 1) -> Iterator[int
 @command(
     "page",
     help="the struct page of frames, flags decoded (crash: kmem -p ADDR)",
+    expressions=("target",),
     args=[
         one_of(
             arg("-P", "--physical", action="store_true", help="each ADDR is a physical address"),

@@ -32,6 +32,7 @@ NOT_MAPPED = "(not mapped)"
 @command(
     "ptov",
     help="physical to virtual",
+    expressions=("address",),
     args=[arg("address", nargs="+", help="physical address (hex), symbol or expression")],
 )
 def ptov(prog: Program, args: argparse.Namespace) -> Table:

@@ -56,6 +56,7 @@ def type_declaration(ctype: CType, offsets: bool = False) -> str:
 @command(
     "ptype",
     help="show a type's declaration (or an expression's type), structs expanded",
+    expressions=("type",),
     args=[
         arg("-o", "--offsets", action="store_true", help="show member offsets and sizes"),
         arg("type", nargs="+", synopsis="type", help="a type name (struct page) or expression"),

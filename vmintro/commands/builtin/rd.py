@@ -75,6 +75,7 @@ def string_rows(prog: Program, address: int, limit: int, physical: bool) -> Iter
 @command(
     "rd",
     help="read memory: hex words with ASCII, or a string",
+    expressions=("address",),
     args=[
         one_of(
             arg("-8", dest="width", action="store_const", const=8, help="bytes"),

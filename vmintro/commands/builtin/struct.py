@@ -87,6 +87,7 @@ def _structs(
 @command(
     "struct",
     help="show a structure at an address (or its layout)",
+    expressions=("address",),
     aliases=("union",),
     args=[
         arg("-o", "--offsets", action="store_true", help="show member offsets"),

@@ -69,6 +69,7 @@ def _row(prog: Program, sym: Symbol, address: int | None = None) -> Row:
 @command(
     "sym",
     help="translate a symbol to its address, or an address to symbol+offset",
+    expressions=("target",),
     args=[
         one_of(
             arg("-l", "--list", action="store_true", help="list every symbol"),

@@ -61,6 +61,7 @@ def vmlist_table(prog: Program, addresses: Sequence[int] = ()) -> Table:
 @command(
     "vmlist",
     help="the vmalloc areas on vmlist (crash: kmem -v)",
+    expressions=("address",),
     args=[arg("address", nargs="*", help="only the areas holding these addresses (hex)")],
 )
 def vmlist(prog: Program, args: argparse.Namespace) -> Table:

@@ -115,6 +115,7 @@ def vtop_parts(prog: Program, vaddr: int, blank_before: bool = False) -> Iterato
 @command(
     "vtop",
     help="virtual to physical: every level of the page-table walk",
+    expressions=("address",),
     args=[arg("address", nargs="+", help="kernel virtual address (hex), symbol or expression")],
 )
 def vtop(prog: Program, args: argparse.Namespace) -> Iterator[Part]:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 @command(
     "whatis",
     help="a variable's declaration, or a type's definition and size",
+    expressions=("name",),
     args=[arg("name", nargs="+", synopsis="name", help="variable, type name or expression")],
 )
 def whatis(prog: Program, args: argparse.Namespace) -> Text:
