@@ -9,6 +9,7 @@ from prompt_toolkit.document import Document
 from vmintro.repl.completer import VmintroCompleter, expression_start
 from vmintro.repl.lexer import CommandLexer
 from vmintro.repl.python import PythonSession
+from vmintro.repl.readings import ExpressionJudge
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def complete(completer: VmintroCompleter, text: str) -> list[str]:
     ("text", "expected"),
     [
         ("vm", ["vmlist"]),
-        ("p", ["p", "page", "plugins", "print", "ptov", "ptype", "py"]),
+        ("p", ["p", "page", "plugins", "print", "ptov", "ptype", "py", "pipe"]),
         ("help vt", ["vtop"]),
         ("set ra", ["radix"]),
         ("set radix ", ["10", "16"]),
@@ -60,8 +61,8 @@ def test_expression_start() -> None:
     )
 
 
-def test_lexer_styles_commands_numbers_and_redirections() -> None:
-    lexer = CommandLexer(lambda word: word == "vtop")
+def test_lexer_styles_commands_numbers_and_redirections(prog) -> None:
+    lexer = CommandLexer(lambda word: word == "vtop", ExpressionJudge(prog))
     styled = [(s, t) for s, t in lexer.lex_line("vtop 0xc4800000 | grep x") if t]
     assert styled[0] == ("class:command", "vtop")
     assert ("class:number", "0xc4800000") in styled
@@ -72,3 +73,52 @@ def test_lexer_styles_commands_numbers_and_redirections() -> None:
     python = lexer.lex_line("!print(1)")
     assert python[1] == ("class:redirect", "!")
     assert any("pygments" in style for style, _ in python)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kmem -", ["-v", "-p", "-f", "-P", "--json"]),
+        ("kmem -f", ["-f"]),
+        ("p -", ["-x", "-d", "--json"]),
+        ("vtop --j", ["--json"]),
+        ("p -vmli", ["vmlist", "vmlist_lock"]),  # no such option: C's unary minus
+        ("pi", ["pipe"]),
+        ("pipe p vmli", ["vmlist", "vmlist_lock"]),
+        ("| vmli", ["vmlist"]),
+        ("pipe vmlist | ca", []),  # the shell command's
+        ("vmlist | gr", []),
+        ("p (vmlist > max_m", ["max_mapnr"]),
+    ],
+)
+def test_options_pipes_and_operators(completer: VmintroCompleter, text: str, expected) -> None:
+    assert complete(completer, text) == expected
+
+
+def test_file_names_after_a_redirection(completer: VmintroCompleter, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "areas.txt").write_text("")
+    (tmp_path / "max_mine").mkdir()
+    assert complete(completer, "vmlist > ar") == ["eas.txt"]
+    assert complete(completer, "kmem -f >> ") == ["areas.txt", "max_mine"]
+    assert complete(completer, 'vmlist > "ar') == ["eas.txt"]
+    # p's '>' may be C or a file: both, until the line is run
+    assert complete(completer, "p vmlist > max_m") == ["ine", "max_mapnr"]
+    assert complete(completer, "p vmlist > 'max_m") == ["ine"]  # quoted: only a file
+    assert complete(completer, "p vmlist->size >> max_m") == ["ine", "max_mapnr"]
+    assert complete(completer, "vmlist > max_m") == ["ine"]  # no operand before it: a file
+
+
+def test_lexer_marks_what_the_runner_takes(prog) -> None:
+    lexer = CommandLexer(lambda word: word in ("p", "pipe", "vmlist"), ExpressionJudge(prog))
+
+    def styled(line: str) -> list[tuple[str, str]]:
+        return [
+            (s, t) for s, t in lexer.lex_line(line) if s in ("class:redirect", "class:ambiguous")
+        ]
+
+    assert styled("p (256 >> 4) > out.txt") == [("class:redirect", ">")]
+    assert styled("p vmlist->size >> 12") == [("class:ambiguous", ">>")]
+    assert styled("p 1 > 2 + 3") == []  # '2 + 3' is no file name: C
+    assert styled("pipe p 1 | 2 | cat") == [("class:redirect", "|")]
+    assert styled("vmlist > a; p 1 || 2") == [("class:redirect", ">"), ("class:redirect", ";")]

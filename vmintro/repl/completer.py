@@ -1,6 +1,11 @@
 """Tab completion: commands, symbols, type names, struct members, Python names.
 
-* the first word: command names, aliases and ``py``;
+* the first word: command names, aliases, ``py`` and ``pipe``;
+* a word starting with ``-``: the command's options (``kmem -<Tab>``);
+* after a ``>`` or ``>>`` that redirects: file names; after a ``|`` that pipes:
+  nothing (a shell command); where the operator may be C as well (the command
+  takes expressions, :mod:`vmintro.repl.lines`), the expression's completions too;
+  after ``pipe`` (or a leading ``|``): the command, as at the start of a line;
 * ``help``: command names; ``set``: settings and their values;
 * ``struct TYPE``: struct tags and typedefs, then ``TYPE.member`` (and after
   each ``,``); ``list -o``/``-s``: the same ``STRUCT.MEMBER`` forms;
@@ -17,11 +22,21 @@ import rlcompleter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from vmintro.commands.registry import names
+from vmintro.commands.registry import UsageError, lookup, names
 from vmintro.errors import VmintroError
+from vmintro.repl.lines import (
+    PIPE_WORD,
+    LineError,
+    Operator,
+    command_spans,
+    explicit_pipe,
+    find_delimiter,
+    operators,
+)
+from vmintro.repl.readings import expression_command
 from vmintro.types.model import Pointer, Struct, strip_typedefs
 
 if TYPE_CHECKING:
@@ -88,6 +103,7 @@ class VmintroCompleter(Completer):
         self.prog = prog
         self.python = python
         self._symbols: list[str] | None = None
+        self._paths = PathCompleter(expanduser=True)
 
     # -- the vocabularies, computed on the first Tab ---------------------------------------
 
@@ -132,15 +148,69 @@ class VmintroCompleter(Completer):
             for match in python_completions(self.python(), stripped[1:]):
                 yield Completion(match, start_position=-len(word))
             return
-        command_text = re.split(r";", text)[-1].lstrip()
-        words = command_text.split()
-        current = "" if command_text.endswith(" ") or not command_text else words[-1]
+        start = command_spans(text)[-1][0]
+        yield from self._command(text[start:].lstrip(), event)
+
+    def _command(self, text: str, event: CompleteEvent) -> Iterable[Completion]:
+        """Completions at the end of ``text``, one command (the part after ``;``)."""
+        words = text.split()
+        current = "" if text.endswith(" ") or not text else words[-1]
         if len(words) == 0 or (len(words) == 1 and current):
-            yield from self._matches([*names(), "py"], current)
+            yield from self._matches([*names(), "py", PIPE_WORD], current)
+            return
+        try:
+            pipe = explicit_pipe(text)
+        except LineError:  # 'pipe -d' without its delimiter yet
+            return
+        if pipe is not None:
+            rest, delimiter = pipe
+            if find_delimiter(rest, delimiter) is None:  # else: in the shell command
+                yield from self._command(rest, event)
+            return
+        ops = operators(text)
+        if ops:
+            yield from self._after_operator(text, ops, event)
             return
         command = words[0]
         previous = words[-2] if current else words[-1]
-        yield from self._argument(command, words, previous, current, command_text)
+        if current.startswith("-"):
+            options = list(self._matches(self._options(command), current))
+            if options or current == "-":
+                yield from options
+                return
+        yield from self._argument(command, words, previous, current, text)
+
+    def _after_operator(
+        self, text: str, ops: list[Operator], event: CompleteEvent
+    ) -> Iterable[Completion]:
+        """After a top-level ``>``, ``>>`` or ``|``: what the runner would take it for."""
+        if expression_command(text) is None:
+            # crash's reading: the first operator redirects, or pipes into the shell
+            if ops[0].kind != "|":
+                yield from self._file_names(text[ops[0].end :], event)
+            return
+        last = ops[-1]  # C or a redirection: both, until the line is run
+        target = text[last.end :].lstrip()
+        if last.kind != "|":
+            yield from self._file_names(target, event)
+        # C only after an operand: 'vmlist > ' can only redirect
+        operands = [w for w in text[: last.start].split()[1:] if not w.startswith("-")]
+        if operands and not target.startswith(("'", '"')):
+            yield from self._expression(text)
+
+    def _file_names(self, target: str, event: CompleteEvent) -> Iterable[Completion]:
+        """prompt_toolkit's file names for the (last) word of ``target``."""
+        word = target.split()[-1] if target.strip() and not target.endswith(" ") else ""
+        word = word.lstrip("'\"")
+        yield from self._paths.get_completions(Document(word), event)
+
+    @staticmethod
+    def _options(command: str) -> list[str]:
+        """The options ``command`` declares (``p/x`` is ``p``)."""
+        try:
+            return lookup(command.partition("/")[0] or command).options()
+        except UsageError:
+            return []
 
     def _argument(
         self, command: str, words: list[str], previous: str, current: str, line: str

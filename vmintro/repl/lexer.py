@@ -1,5 +1,9 @@
 """Highlighting of the input line: commands, numbers and redirections; Python
 (pygments) after ``!`` and in the ``py`` prompt.
+
+A ``>``, ``>>`` or ``|`` is styled as a redirection only where the runner
+would take it for one (:func:`vmintro.repl.lines.redirection`, with the same
+judge), and in red where the line reads both ways and would be refused.
 """
 
 from __future__ import annotations
@@ -11,6 +15,15 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.lexers import Lexer, PygmentsLexer
 
+from vmintro.repl.lines import (
+    Ambiguous,
+    Judge,
+    LineError,
+    command_spans,
+    operators,
+    redirection,
+)
+
 __all__ = ["CommandLexer", "STYLE", "python_lexer"]
 
 STYLE = {
@@ -19,11 +32,10 @@ STYLE = {
     "number": "ansicyan",
     "redirect": "bold ansimagenta",
     "option": "ansigreen",
+    "ambiguous": "bold ansiwhite bg:ansired",
 }
 
-_TOKENS = re.compile(
-    r"(?P<number>\b(?:0[xX][0-9a-fA-F]+|\d+)\b)|(?P<redirect>>>?|\||;)|(?P<option>(?<!\S)-\w+)"
-)
+_TOKENS = re.compile(r"(?P<number>\b(?:0[xX][0-9a-fA-F]+|\d+)\b)|(?P<option>(?<!\S)-\w+)")
 
 
 def python_lexer() -> PygmentsLexer:
@@ -46,11 +58,34 @@ def _python_fragments(source: str) -> StyleAndTextTuples:
     return out
 
 
-class CommandLexer(Lexer):
-    """Styles one command line; ``known`` tells command words apart."""
+def _operator_marks(line: str, judge: Judge) -> dict[int, tuple[int, str]]:
+    """``start: (end, style)`` of the ``;``, redirections and ambiguous operators of
+    ``line``."""
+    marks: dict[int, tuple[int, str]] = {}
+    for start, end in command_spans(line):
+        if end < len(line):
+            marks[end] = (end + 1, "class:redirect")  # the ';'
+        text = line[start:end]
+        try:
+            at = redirection(text, judge)
+        except Ambiguous:
+            for op in operators(text):
+                marks[start + op.start] = (start + op.end, "class:ambiguous")
+            continue
+        except LineError:  # not finished yet ('vmlist >'): nothing is a redirection
+            continue
+        if at is not None:
+            marks[start + at[0]] = (start + at[1], "class:redirect")
+    return marks
 
-    def __init__(self, known: Callable[[str], bool]) -> None:
+
+class CommandLexer(Lexer):
+    """Styles one command line; ``known`` tells command words apart, ``judge`` the
+    redirections from C operators, as the runner does."""
+
+    def __init__(self, known: Callable[[str], bool], judge: Judge) -> None:
         self.known = known
+        self.judge = judge
 
     def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
         lines = document.lines
@@ -70,13 +105,16 @@ class CommandLexer(Lexer):
         word = stripped.split(None, 1)[0]
         style = "class:command" if self.known(word) else "class:unknown"
         out: StyleAndTextTuples = [("", lead), (style, word)]
-        rest = stripped[len(word) :]
-        pos = 0
-        for m in _TOKENS.finditer(rest):
-            if m.group("redirect") == ">" and m.start() > 0 and rest[m.start() - 1] == "-":
-                continue  # '->' is C
-            out.append(("", rest[pos : m.start()]))
-            out.append((f"class:{m.lastgroup}", m.group(0)))
-            pos = m.end()
-        out.append(("", rest[pos:]))
+        begin = len(lead) + len(word)
+        marks = _operator_marks(line, self.judge)
+        tokens = _TOKENS.finditer(line, begin)
+        spans = [(m.start(), m.end(), f"class:{m.lastgroup}") for m in tokens]
+        spans = [s for s in spans if not any(a <= s[0] < b for a, (b, _) in marks.items())]
+        spans += [(a, b, style) for a, (b, style) in marks.items() if a >= begin]
+        pos = begin
+        for start, end, style in sorted(spans):
+            out.append(("", line[pos:start]))
+            out.append((style, line[start:end]))
+            pos = end
+        out.append(("", line[pos:]))
         return out

@@ -22,7 +22,9 @@ from vmintro.commands.registry import QuitRequested, names
 from vmintro.repl.banner import banner
 from vmintro.repl.completer import VmintroCompleter
 from vmintro.repl.lexer import STYLE, CommandLexer
+from vmintro.repl.lines import PIPE_WORD
 from vmintro.repl.python import PythonSession
+from vmintro.repl.readings import ExpressionJudge
 from vmintro.repl.runner import Runner
 from vmintro.repl.toolbar import toolbar
 
@@ -40,7 +42,7 @@ def history_path() -> str:
 
 def _known_command(word: str) -> bool:
     """Whether ``word`` runs something (the lexer's question, asked on every key)."""
-    return word == "py" or word in _command_words()
+    return word in ("py", PIPE_WORD) or word in _command_words()
 
 
 @functools.cache
@@ -57,7 +59,7 @@ def run_repl(prog: Program, image: str, show_banner: bool = True) -> int:
         history=FileHistory(history),
         completer=VmintroCompleter(prog, lambda: python.namespace),
         complete_while_typing=False,
-        lexer=CommandLexer(_known_command),
+        lexer=CommandLexer(_known_command, ExpressionJudge(prog)),
         style=Style.from_dict(STYLE),
         bottom_toolbar=toolbar(prog, image),
     )
