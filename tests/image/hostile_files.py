@@ -171,11 +171,13 @@ def run_vmintro(*args: str, cwd: Path | None = None) -> subprocess.CompletedProc
 
 
 def assert_refused(proc: subprocess.CompletedProcess[str], *words: str) -> str:
-    """A clean refusal: exit 2, no traceback, one line on stderr holding every word."""
-    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
+    """A clean refusal: exit 2, no traceback, one line of output holding every word
+    (on stderr, or on stdout for ``check``, which reports every image there)."""
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output, output
+    assert proc.returncode == 2, (proc.returncode, output)
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
     for word in words:
         assert word in lines[0], (word, lines[0])
     return lines[0]

@@ -365,6 +365,13 @@ def _by_value(ctype: CType) -> list[tuple[str, CType]]:
     return [("its target", t) for t in targets if not isinstance(t, (Struct, Typedef))]
 
 
+def _label(ctype: CType) -> str:
+    """A name for ``ctype`` that never recurses: its C name when it has one."""
+    if isinstance(ctype, (Struct, Typedef, Base, Enum, Void)):
+        return ctype.c_name
+    return f"an unnamed {type(ctype).__name__.lower()} type"
+
+
 def _sized(ctype: CType, what: str, owner: CType) -> None:
     """``ctype`` must be a complete object type: it is held by value as ``what``."""
     t = strip_typedefs(ctype)
@@ -440,6 +447,10 @@ def _check_depths(roots: list[CType]) -> None:
                 on_path.discard(key)
                 below = [depth[id(t)] for _h, t in _by_value(ctype)]
                 depth[key] = 1 + max(below, default=0)
+                if depth[key] > MAX_TYPE_DEPTH:
+                    raise LayoutError(
+                        ctype, f"{_label(ctype)}: types nested more than {MAX_TYPE_DEPTH} deep"
+                    )
                 keep.append(ctype)
                 continue
             if key in depth:
@@ -450,10 +461,6 @@ def _check_depths(roots: list[CType]) -> None:
                 chain = [f"{h}: {t.c_name}" for t, h in steps]
                 raise LayoutError(
                     ctype, f"{ctype.c_name} contains itself by value ({'; '.join(chain)})"
-                )
-            if len(path) >= MAX_TYPE_DEPTH:
-                raise LayoutError(
-                    root, f"{root.c_name}: types nested more than {MAX_TYPE_DEPTH} deep"
                 )
             path.append((ctype, how))
             on_path.add(key)
@@ -473,5 +480,6 @@ def check_types(types: list[CType]) -> None:
     :raises LayoutError: naming the first such type.
     """
     _check_depths(types)
-    for ctype in types:
+    # Structs last: a member's own type is judged before the struct holding it.
+    for ctype in sorted(types, key=lambda t: isinstance(t, Struct)):
         _check_one(ctype)
