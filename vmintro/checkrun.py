@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TextIO
 
 __all__ = ["CLEAN", "check_images"]
@@ -14,8 +15,20 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 CLEAN = "clean"
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _failure(path: str, error: str) -> dict[str, Any]:
+    return {"image": path, "error": _one_line(error), "findings": []}
+
+
 def _check_one(path: str) -> dict[str, Any]:
-    """Findings of one image, or why it could not be read: plain data, to cross processes."""
+    """Findings of one image, or why it could not be read: plain data, to cross processes.
+
+    Whatever goes wrong with this image ends here, as its own error line: one
+    bad image never costs the others of a batch their result.
+    """
     import vmintro
     from vmintro.check import check_program
     from vmintro.errors import VmintroError
@@ -24,20 +37,47 @@ def _check_one(path: str) -> dict[str, Any]:
         prog = vmintro.open(path)
         findings = [f.as_dict() for f in check_program(prog)]
     except VmintroError as e:
-        return {"image": path, "error": str(e), "findings": []}
+        return _failure(path, str(e))
     except OSError as e:
-        return {"image": path, "error": f"{path}: {e.strerror}", "findings": []}
+        return _failure(path, f"{path}: {e.strerror or e}")
+    except Exception as e:  # noqa: BLE001 - any failure of this image is its result alone
+        return _failure(path, f"{path}: internal error: {type(e).__name__}: {e}")
     return {"image": path, "error": None, "findings": findings}
+
+
+def _check_alone(path: str) -> dict[str, Any]:
+    """``path`` checked in a process of its own, after a process of the pool died."""
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        try:
+            return pool.submit(_check_one, path).result()
+        except BrokenProcessPool:
+            return _failure(path, f"{path}: the process checking it died")
+
+
+def _check_parallel(paths: Sequence[str], jobs: int) -> list[dict[str, Any]]:
+    """Every image checked in a pool of ``jobs`` processes, results in the order given.
+
+    A process that dies (killed, out of memory, a crash in a C library) takes
+    every image still queued with it; those are checked again one by one, so
+    only the image that kills its process is reported as failed.
+    """
+    results: list[dict[str, Any] | None] = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_check_one, p) for p in paths]
+        for path, future in zip(paths, futures, strict=True):
+            try:
+                results.append(future.result())
+            except BrokenProcessPool:
+                results.append(None)
+            except Exception as e:  # noqa: BLE001 - a result that cannot come back
+                results.append(_failure(path, f"{path}: internal error: {e}"))
+    return [r if r is not None else _check_alone(p) for p, r in zip(paths, results, strict=True)]
 
 
 def check_images(paths: Sequence[str], out: TextIO, as_json: bool = False, jobs: int = 1) -> int:
     """Check every image: 0 when all are clean, 1 on findings, 2 when one is unreadable."""
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
-    if jobs == 1:
-        results = [_check_one(p) for p in paths]
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_check_one, paths))
+    results = [_check_one(p) for p in paths] if jobs == 1 else _check_parallel(paths, jobs)
     if as_json:  # one line, as every --json of vmintro prints
         from vmintro.commands.render import json_line
 
