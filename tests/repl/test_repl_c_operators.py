@@ -14,6 +14,7 @@ vmintro, like the gdb in crash, uses ``unsigned long``).
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -244,29 +245,42 @@ def test_p_prints_c_values_or_refuses(prog, in_empty_dir: Path, drawn) -> None:
     assert os.listdir(in_empty_dir) == []
 
 
+def vmintro_c(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vmintro.cli", *argv, str(DEMO)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @settings(
-    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(expressions, min_size=6, max_size=6))
+@given(st.lists(expressions, min_size=10, max_size=10))
 def test_p_through_vmintro_c(tmp_path: Path, drawn) -> None:
-    """The same through the command line, six expressions a process."""
-    for tree, text in drawn:
-        proc = subprocess.run(
-            [sys.executable, "-m", "vmintro.cli", "-c", f"p {text}", str(DEMO)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    """The same through the command line: ten in brackets in one process (JSON, a
+    document each, so that errors stay in order), and the first as written."""
+    line = "; ".join(f"p ({text})" for _, text in drawn)
+    proc = vmintro_c(tmp_path, "--json", "-c", line)
+    documents = [json.loads(d) for d in proc.stdout.splitlines()]
+    assert len(documents) == len(drawn), proc.stderr
+    for (tree, text), document in zip(drawn, documents, strict=True):
         expected = oracle(tree)
-        if proc.returncode == EXIT_USAGE:
-            assert operators(text) and proc.stderr.startswith("vmintro: ambiguous: ")
-        elif expected is None:
-            assert proc.returncode == EXIT_FAILED, proc.stdout
+        if expected is None:
+            assert document["status"] == "error", text
         else:
-            assert proc.returncode == EXIT_OK, proc.stderr
-            assert proc.stdout == f"$1 = {expected}\n"
-        assert os.listdir(tmp_path) == []
+            assert document["results"][0]["data"]["value"] == expected, text
+    tree, text = drawn[0]
+    proc = vmintro_c(tmp_path, "-c", f"p {text}")
+    if proc.returncode == EXIT_USAGE:
+        assert operators(text) and proc.stderr.startswith("vmintro: ambiguous: ")
+    elif oracle(tree) is None:
+        assert proc.returncode == EXIT_FAILED, proc.stdout
+    else:
+        assert (proc.returncode, proc.stdout) == (EXIT_OK, f"$1 = {oracle(tree)}\n")
+    assert os.listdir(tmp_path) == []
 
 
 @settings(
