@@ -48,6 +48,7 @@ __all__ = [
     "operators",
     "parse_command",
     "split_commands",
+    "word_spans",
 ]
 
 PIPE_WORD = "pipe"  # gdb's pipe command, recognised before any vmintro command
@@ -114,6 +115,22 @@ def _unquoted(text: str) -> Iterator[tuple[int, str]]:
             quote = ch
             continue
         yield i, ch
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each shell word of ``text``, quotes included: the runs
+    between unquoted blanks, as :func:`shlex.split` separates them."""
+    blanks = {i for i, ch in _unquoted(text) if ch.isspace()}
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    for i in range(len(text) + 1):
+        if i == len(text) or i in blanks:
+            if start is not None:
+                spans.append((start, i))
+                start = None
+        elif start is None:
+            start = i
+    return spans
 
 
 def _top_level(text: str) -> Iterator[tuple[int, str]]:

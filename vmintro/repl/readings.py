@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from vmintro.commands.dispatch import prepare, split_words
 from vmintro.commands.expr import type_of
 from vmintro.commands.registry import Command, UsageError, lookup
-from vmintro.repl.lines import operators
+from vmintro.repl.lines import operators, word_spans
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -53,35 +53,6 @@ def _is_number(word: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _word_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each shell word of ``text``, quotes included, as
-    :func:`shlex.split` separates them."""
-    spans: list[tuple[int, int]] = []
-    start: int | None = None
-    quote: str | None = None
-    escaped = False
-    for i, ch in enumerate(text):
-        if start is None:
-            if ch.isspace():
-                continue
-            start = i
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quote != "'":
-            escaped = True
-        elif quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch.isspace():
-            spans.append((start, i))
-            start = None
-    if start is not None:
-        spans.append((start, len(text)))
-    return spans
 
 
 def _find_run(words: list[str], run: list[str]) -> int | None:
@@ -150,7 +121,7 @@ class ExpressionJudge:
         return arguments is not None and all(self._values(a) is not None for a in arguments)
 
     def spell(self, text: str) -> str:
-        spans = _word_spans(text)
+        spans = word_spans(text)
         cmd = expression_command(text)
         try:
             words = split_words(text)
