@@ -192,6 +192,21 @@ def test_the_other_areas_still_show(hostile: dict) -> None:
     assert len(result.stdout.splitlines()) == count + 1  # the heading, then each area
 
 
+# -- buddy free lists ----------------------------------------------------------------------
+
+
+def test_free_list_longer_than_its_zone_holds_is_refused(tmp_path: Path) -> None:
+    """A DMA zone said to have 1024 pages holds at most two order-9 blocks: its list of
+    six is cut at the bound, not walked as far as the zone's size would allow.
+    """
+    h = HostileImage(tmp_path / "img")
+    h.set("contig_page_data.node_zones[0].size", 1024)
+    h.save()
+    head = h.prog["contig_page_data"].node_zones[0].free_area[9].free_list.address_
+    line = _one_error_line(run_bounded("-c", "kmem -f", str(h.base)))
+    assert line == f"kmem: zone DMA free_area[9]: more than 3 entries (at {head:#x})"
+
+
 # -- max_mapnr and RAM ---------------------------------------------------------------------
 
 
@@ -214,7 +229,7 @@ def test_check_of_max_mapnr_and_a_ram_map_beyond_i386(hostile: dict) -> None:
     result = run_bounded("check", str(hostile["max_mapnr_and_ram"].base))
     assert "Traceback" not in result.stdout + result.stderr
     if result.returncode == 2:  # refused as unreadable: one line naming the file
-        (line,) = result.stderr.splitlines()
+        (line,) = (result.stdout + result.stderr).splitlines()
         assert "max_mapnr_and_ram.vmcore" in line
         return
     assert result.returncode == 1, result.stderr

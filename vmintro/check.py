@@ -242,7 +242,7 @@ class _Checker:
                 head = zone.free_area[order].free_list.address_
                 what = f"zone {name} free_area[{order}]"
                 try:
-                    entries = list(list_for_each(prog, head, what, size + 1))
+                    entries = list(list_for_each(prog, head, what, (size >> order) + 1))
                 except CorruptionError as e:
                     self.add(
                         "buddy_list_corrupt",

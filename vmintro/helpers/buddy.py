@@ -37,19 +37,21 @@ def for_each_free_area(prog: Program, zone: Object) -> Iterator[tuple[int, Objec
     """(order, ``struct page *``) of every free block on ``zone->free_area[order]``.
 
     Blocks come in list order (most recently freed first). A broken list raises
-    :class:`~vmintro.errors.CorruptionError` with the address of the bad entry.
+    :class:`~vmintro.errors.CorruptionError` with the address of the bad entry, and
+    so does a list longer than the zone has blocks of that order (its size, no
+    more than RAM holds, over the block size).
     """
     from vmintro.object import Object
 
     page_t = prog.type("struct page")
     list_off = page_t.offsetof("list")  # type: ignore[attr-defined]
     ptr = prog.type("struct page *")
-    bound = zone.size.value_() + 1
+    pages = min(zone.size.value_(), prog.ram_pages)
     name = zone_name(zone)
     for order in range(MAX_ORDER):
         head = zone.free_area[order].free_list.address_
         what = f"zone {name} free_area[{order}]"
-        for entry in list_for_each(prog, head, what, bound):
+        for entry in list_for_each(prog, head, what, (pages >> order) + 1):
             yield order, Object(prog, ptr, entry - list_off)
 
 
