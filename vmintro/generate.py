@@ -45,8 +45,6 @@ def generate(
     if progress:
         progress("booting", 0, 1)
     result = run_scenario(scen, cfg, seed, step_progress)
-    if result.stopped and warn:
-        warn(f"{result.stopped}; the image shows that moment")
     generator = {
         "version": __version__,
         "scenario": scen.name,
@@ -62,4 +60,6 @@ def generate(
     paths = write_image(spec, out)
     if progress:
         progress("writing image", 1, 1)
+    if result.stopped and warn:  # after the progress line, which it would break
+        warn(f"{result.stopped}; the image shows that moment")
     return paths
