@@ -26,7 +26,7 @@ from vmintro.backend import SymbolEntry, TableBackend
 from vmintro.errors import FaultError, VmintroError
 from vmintro.image import reader
 from vmintro.image.debuginfo import DebugInfoError, load_vmlinux
-from vmintro.image.vmcoreinfo import VmcoreinfoError, parse_e820, parse_vmcoreinfo
+from vmintro.image.vmcoreinfo import VmcoreinfoError, check_vmcoreinfo, parse_vmcoreinfo
 from vmintro.image_backend import _vmcoreinfo_symbols, vmlinux_beside
 
 if TYPE_CHECKING:
@@ -61,16 +61,22 @@ def drgn_vmlinux_path(drgn_prog: drgn.Program) -> Path | None:
     return None
 
 
+def _core_name(drgn_prog: drgn.Program) -> str:
+    """The core's file name, to begin a message about it; the program's kind without one."""
+    core = drgn_prog.core_dump_path
+    return Path(core).name if core else "the live kernel"
+
+
 def _vmcoreinfo(drgn_prog: drgn.Program) -> dict[str, str]:
     """The VMCOREINFO note as drgn found it in the core, key by key."""
     try:
         raw = drgn_prog["VMCOREINFO"].string_()
     except Exception as e:  # noqa: BLE001 - drgn raises several types for a missing note
-        raise DrgnBackendError(f"drgn program has no VMCOREINFO: {e}") from None
+        raise DrgnBackendError(f"{_core_name(drgn_prog)}: no VMCOREINFO: {e}") from None
     try:
         return parse_vmcoreinfo(raw.decode("ascii"))
     except (UnicodeDecodeError, VmcoreinfoError) as e:
-        raise DrgnBackendError(f"malformed VMCOREINFO: {e}") from None
+        raise DrgnBackendError(f"{_core_name(drgn_prog)}: malformed VMCOREINFO: {e}") from None
 
 
 def _stored_ranges(core_path: str) -> list[tuple[int, int]] | None:
@@ -106,9 +112,9 @@ class DrgnBackend(TableBackend):
         self._drgn_fault = drgn.FaultError
         note = _vmcoreinfo(drgn_prog)
         try:
-            e820 = parse_e820(note)
+            e820 = check_vmcoreinfo(note)
         except VmcoreinfoError as e:
-            raise DrgnBackendError(f"malformed VMCOREINFO: {e}") from None
+            raise DrgnBackendError(f"{_core_name(drgn_prog)}: VMCOREINFO {e}") from None
         self.ram_size = max((end for _start, end, _kind in e820), default=0)
         self._config: dict[str, Any] = {
             "highmem": note.get("CONFIG_HIGHMEM") == "y",

@@ -73,26 +73,22 @@ def _mismatch(
             number = int(value, 16) if key.startswith("SYMBOL(") else int(value, 0)
         except ValueError:
             continue
+        said = f"the core's {key}={value}"
         if key.startswith("SYMBOL(") and name in symbols and symbols[name][0] != number:
-            return f"{name} is at {symbols[name][0]:#x} in the vmlinux, {number:#x} in the core"
+            return f"{name} is at {symbols[name][0]:#x} in the vmlinux, {said}"
         if key.startswith("SIZE("):
             ctype = types.get(VMCOREINFO_TYPES.get(name, ""))
             if ctype is not None and ctype.size != number:
-                return (
-                    f"sizeof({ctype.c_name}) is {ctype.size} in the vmlinux, {number} in the core"
-                )
+                return f"sizeof({ctype.c_name}) is {ctype.size} in the vmlinux, {said}"
         if key.startswith("OFFSET(") and "." in name:
             short, member = name.split(".", 1)
             struct = strip_typedefs(types.get(VMCOREINFO_TYPES.get(short, ""), Void()))
             if isinstance(struct, Struct) and struct.has_member(member):
                 have = struct.offsetof(member)
                 if have != number:
-                    return (
-                        f"offsetof({struct.c_name}, {member}) is {have} in the vmlinux, "
-                        f"{number} in the core"
-                    )
+                    return f"offsetof({struct.c_name}, {member}) is {have} in the vmlinux, {said}"
             elif isinstance(struct, Struct):
-                return f"{struct.c_name} has no member {member} in the vmlinux"
+                return f"{struct.c_name} has no member {member} in the vmlinux, {said}"
     return None
 
 

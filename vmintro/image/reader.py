@@ -33,7 +33,12 @@ from vmintro.image.elf32 import (
     PHDR_SIZE,
 )
 from vmintro.image.files import NotRegularFileError, open_regular
-from vmintro.image.vmcoreinfo import VmcoreinfoError, parse_e820, parse_vmcoreinfo
+from vmintro.image.vmcoreinfo import (
+    VMCOREINFO_MAX,
+    VmcoreinfoError,
+    check_vmcoreinfo,
+    parse_vmcoreinfo,
+)
 
 __all__ = [
     "CoreFile",
@@ -381,18 +386,15 @@ class CoreFile:
             raise self._error("no VMCOREINFO note")
         if len(info_notes) > 1:
             raise self._error(f"{len(info_notes)} VMCOREINFO notes, expected one")
-        self.vmcoreinfo = self._parse_vmcoreinfo(info_notes[0])
-        if self.vmcoreinfo.get("PAGESIZE") != str(PAGE_SIZE):
+        if len(info_notes[0]) > VMCOREINFO_MAX:
             raise self._error(
-                f"VMCOREINFO PAGESIZE is {self.vmcoreinfo.get('PAGESIZE')!r}, "
-                f"expected '{PAGE_SIZE}'"
+                f"VMCOREINFO note of {len(info_notes[0])} bytes, more than {VMCOREINFO_MAX}"
             )
+        self.vmcoreinfo = self._parse_vmcoreinfo(info_notes[0])
         try:
-            self.e820 = parse_e820(self.vmcoreinfo)
+            self.e820 = check_vmcoreinfo(self.vmcoreinfo)
         except VmcoreinfoError as e:
-            raise self._error(f"malformed VMCOREINFO: {e}") from None
-        if not self.e820:
-            raise self._error("VMCOREINFO has no E820 lines: the size of RAM is unknown")
+            raise self._error(f"VMCOREINFO {e}") from None
         self.ram_size = max(end for _start, end, _kind in self.e820)
 
         self.generator: dict[str, Any] = {}
