@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from vmintro.errors import CorruptionError, FaultError
 from vmintro.helpers.list import singly_linked
 from vmintro.helpers.mm import pfn_to_page
 from vmintro.object import Object
-from vmintro.types.model import Pointer, Struct, strip_typedefs
+from vmintro.types.model import CType, Pointer, Struct, strip_typedefs
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -125,7 +125,7 @@ def vm_area_nr_pages(prog: Program, vm_struct: int, addr: int, size: int) -> int
 
 def get_vm_area_size(area: Object) -> int:
     """``get_vm_area_size``: the bytes of ``area`` (``struct vm_struct *``) without
-    its guard page, ``size - PAGE_SIZE``; 0 for a size smaller than a page.
+    its guard page, ``size - PAGE_SIZE`` in whole pages (0 for less than two pages).
 
     2.4.20 has no such function (2.6.28 added it); every walk of an area's pages
     sizes itself by it, so it refuses a size no area could have.
@@ -180,7 +180,7 @@ def vmalloc_area_pfns(prog: Program, areas: Iterable[Object] | None = None) -> n
     a list (any iterable) of ``struct vm_struct *``: for one area, ``[area]``.
 
     :raises TypeError: for one area instead of a list, or a list holding anything
-        but ``struct vm_struct`` objects.
+        but ``struct vm_struct *`` objects.
     :raises CorruptionError: before anything is read, for an area of impossible
         size (:func:`get_vm_area_size`), or areas adding up to more pages than the
         vmalloc range has: areas that overlap over and over.
@@ -194,14 +194,15 @@ def vmalloc_area_pfns(prog: Program, areas: Iterable[Object] | None = None) -> n
         )
     else:
         areas = list(areas)
-        for a in areas:
-            if not _is_vm_struct(a):
-                raise TypeError(
-                    f"vmalloc_area_pfns() takes a list of struct vm_struct *, "
-                    f"but the list holds {_what(a)}"
-                )
+        _check_vm_structs(areas)
     starts = np.array([a.addr.value_() for a in areas], dtype=np.int64)
-    counts = np.array([get_vm_area_size(a) // PAGE_SIZE for a in areas], dtype=np.int64)
+    sizes = np.array([a.size.value_() for a in areas], dtype=np.int64)
+    # every size checked at once; the first impossible one says why, in one line
+    impossible = (sizes > prog.vmalloc_end - prog.vmalloc_start) | (starts + sizes > 1 << 32)
+    if impossible.any():
+        bad = areas[int(np.argmax(impossible))]
+        vm_area_nr_pages(prog, bad.value_(), bad.addr.value_(), bad.size.value_())
+    counts = np.maximum(sizes // PAGE_SIZE - 1, 0)  # every page but the guard page
     # Disjoint areas never add up to more pages than the range: a bound on the arrays.
     limit = (prog.vmalloc_end - prog.vmalloc_start) // PAGE_SIZE
     totals = np.cumsum(counts)
@@ -219,14 +220,29 @@ def vmalloc_area_pfns(prog: Program, areas: Iterable[Object] | None = None) -> n
     return vmalloc_to_pfn_many(prog, np.repeat(starts, counts) + index * PAGE_SIZE)
 
 
-def _is_vm_struct(obj: object) -> bool:
-    """Whether ``obj`` is a ``struct vm_struct`` object or a pointer to one."""
-    if not isinstance(obj, Object):
+def _check_vm_structs(areas: list[Any]) -> None:
+    """Raise TypeError, naming one that is not, unless all are ``struct vm_struct *``.
+
+    The objects of one type share a class made for it (:meth:`Program.object_class`):
+    such a class is looked at once, through its first object; any other class (plain
+    :class:`Object`, a caller's own) object by object.
+    """
+    for cls in set(map(type, areas)):
+        of_cls = (a for a in areas if type(a) is cls)
+        for a in [next(of_cls)] if getattr(cls, "_by_type", False) else of_cls:
+            if not isinstance(a, Object) or not _is_vm_struct_pointer(a.type_):
+                raise TypeError(
+                    f"vmalloc_area_pfns() takes a list of struct vm_struct *, "
+                    f"but the list holds {_what(a)}"
+                )
+
+
+def _is_vm_struct_pointer(ctype: CType) -> bool:
+    ctype = strip_typedefs(ctype)
+    if not isinstance(ctype, Pointer):
         return False
-    ctype = strip_typedefs(obj.type_)
-    if isinstance(ctype, Pointer):
-        ctype = strip_typedefs(ctype.target)
-    return isinstance(ctype, Struct) and ctype.tag == "vm_struct"
+    target = strip_typedefs(ctype.target)
+    return isinstance(target, Struct) and target.tag == "vm_struct"
 
 
 def _what(value: object) -> str:
