@@ -17,6 +17,7 @@ import numpy as np
 from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.check_globals import Trusted, check_globals, check_swap
 from vmintro.errors import CorruptionError, FaultError, VmintroError
+from vmintro.escape import escape_text
 from vmintro.helpers.buddy import MAX_ORDER, for_each_zone
 from vmintro.helpers.list import list_for_each, singly_linked
 from vmintro.helpers.module import for_each_module
@@ -493,7 +494,7 @@ class _Checker:
             and a.addr + self.mod_size <= name < a.addr + size
         ):
             try:
-                text = self.prog.read(name, 64).split(b"\0")[0].decode(errors="replace")
+                text = escape_text(self.prog.read(name, 64).split(b"\0")[0])
             except FaultError:
                 text = "?"
             self.add(

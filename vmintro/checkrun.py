@@ -8,6 +8,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TextIO
 
+from vmintro.escape import escape_text
+
 __all__ = ["CLEAN", "check_images"]
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
@@ -85,10 +87,11 @@ def check_images(paths: Sequence[str], out: TextIO, as_json: bool = False, jobs:
     else:
         for r in results:
             prefix = f"{r['image']}: " if len(paths) > 1 else ""
+            # Messages quote names from the image: escaped before they reach a terminal.
             if r["error"]:
-                out.write(f"{prefix}error: {r['error']}\n")
+                out.write(f"{prefix}error: {escape_text(r['error'])}\n")
             for f in r["findings"]:
-                out.write(f"{prefix}{f['kind']}: {f['message']}\n")
+                out.write(f"{prefix}{f['kind']}: {escape_text(f['message'])}\n")
             if not r["error"] and not r["findings"]:
                 out.write(f"{prefix}{CLEAN}\n")
     if any(r["error"] for r in results):

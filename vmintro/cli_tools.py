@@ -95,6 +95,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     """
     from vmintro.cli import UsageExit, open_image
     from vmintro.commands.builtin.map import OutputError, map_parts
+    from vmintro.commands.render import render_text
     from vmintro.errors import VmintroError
 
     prog, name = open_image(args.image, args.vmlinux)
@@ -102,7 +103,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     try:
         for part in map_parts(prog, args.area, args.output, title):
             if args.output is None:
-                print(part.text)
+                print("\n".join(render_text([part])))  # escaped, as every command's text
     except OutputError as e:
         # as vmintro generate reports its -o: a bad argument, not a failed request
         raise UsageExit(str(e)) from None

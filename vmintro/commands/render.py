@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from vmintro.commands.result import Part, Table, Text
+from vmintro.escape import escape_text
 
 __all__ = ["JSON_SCHEMA", "json_document", "json_line", "part_to_json", "render_text"]
 
@@ -67,9 +68,13 @@ def render_text(parts: Iterable[Part]) -> Iterator[str]:
             yield ""
         first = False
         if isinstance(part, Table):
-            yield from render_table(part)
+            lines: Iterable[str] = render_table(part)
         elif part.text:
-            yield from part.text.split("\n")
+            lines = part.text.split("\n")
+        else:
+            continue
+        # Names and strings come from the image: nothing reaches the terminal raw.
+        yield from map(escape_text, lines)
 
 
 def _plain(value: Any) -> Any:
@@ -79,7 +84,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, bytes):
-        return value.decode("latin-1")
+        return escape_text(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from vmintro.escape import escape_text
 from vmintro.helpers.list import list_for_each
 from vmintro.helpers.mm import page_to_pfn
 
@@ -29,8 +30,9 @@ def for_each_zone(prog: Program) -> Iterator[Object]:
 
 
 def zone_name(zone: Object) -> str:
-    """``zone->name`` as a Python string."""
-    return zone.name.string_().decode(errors="replace")
+    """``zone->name`` as a Python string, escaped for display
+    (:func:`~vmintro.escape.escape_text`)."""
+    return escape_text(zone.name.string_())
 
 
 def for_each_free_area(prog: Program, zone: Object) -> Iterator[tuple[int, Object]]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from vmintro.errors import FaultError
+from vmintro.escape import escape_text
 from vmintro.helpers.list import singly_linked
 from vmintro.types.flags import MOD_FLAGS
 
@@ -47,8 +48,9 @@ def decode_module_flags(flags: int) -> list[str]:
 
 
 def module_name(mod: Object) -> str:
-    """``mod->name``; a name that cannot be read says so instead of failing."""
+    """``mod->name``, escaped for display (:func:`~vmintro.escape.escape_text`); a name
+    that cannot be read says so instead of failing."""
     try:
-        return mod.name.string_(64).decode(errors="replace")
+        return escape_text(mod.name.string_(64))
     except FaultError:
         return f"<name at {mod.name.value_():#x} unreadable>"

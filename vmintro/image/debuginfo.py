@@ -248,6 +248,12 @@ def _read_symbols(elf: ELFFile) -> dict[str, SymbolInfo]:
         info = sym["st_info"]
         if info["type"] in ("STT_SECTION", "STT_FILE") or not sym.name:
             continue
+        # pyelftools decodes with "replace": U+FFFD marks bytes that were not UTF-8.
+        if not sym.name.isprintable() or "\ufffd" in sym.name:
+            raise DebugInfoError(
+                f".symtab: symbol {index} (name at .strtab offset {sym['st_name']:#x}) "
+                f"holds a control character or bytes that are not UTF-8"
+            )
         is_local = info["bind"] == "STB_LOCAL"
         if sym.name in out and (is_local or sym.name not in local):
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from vmintro.arch.x86 import PAGE_SIZE
+from vmintro.escape import escape_text
 from vmintro.mapview.layout import AddressSpace, AreaFrames
 
 __all__ = ["COLOURS", "render_svg"]
@@ -355,5 +356,17 @@ def render_svg(
     _vmalloc_zoom(svg, space, 170)
     if frames is not None:
         _frames(svg, frames, max_pfn, 290)
+    _escape_tree(svg)
     ET.indent(svg)
     return ET.tostring(svg, encoding="unicode") + "\n"
+
+
+def _escape_tree(root: ET.Element) -> None:
+    """Every text and attribute through :func:`escape_text`: zone names come from the
+    image, and a control character would make the file invalid XML (ElementTree
+    escapes only ``& < > "``)."""
+    for el in root.iter():
+        if el.text:
+            el.text = escape_text(el.text)
+        for key, value in el.attrib.items():
+            el.set(key, escape_text(value))
