@@ -244,7 +244,8 @@ class BaseImage:
             except VmintroError:
                 continue
             group = _global_group(sym.name)
-            groups.setdefault(group, []).extend(self._leaves(group, sym.name, ctype, vaddr, vaddr))
+            leaves = self._leaves(group, sym.name, ctype, vaddr, vaddr)
+            groups.setdefault(group, []).extend(f for f in leaves if self._in_use(f.path))
         groups["vmlist"] = [
             f
             for i, node in enumerate(self.vm_structs)
@@ -255,6 +256,12 @@ class BaseImage:
         groups["pagetables"] = self._page_table_fields()
         groups["swap"] = groups.get("swap", []) + self._swap_map_fields()
         return {k: v for k, v in groups.items() if v}
+
+    def _in_use(self, path: str) -> bool:
+        """Whether anything reads the field: not swap_info past the next free slot."""
+        if path.startswith("swap_info["):
+            return int(path[10 : path.index("]")]) <= self.prog["nr_swapfiles"].value_()
+        return True
 
     def _page_fields(self) -> list[Field]:
         """struct page of the frames behind the first areas, of free-list heads, of a few

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from .harness import Case, Failure, Plan, run_all, scratch_dir
@@ -22,7 +22,7 @@ ROUND = 24  # images a round mutates and runs before it looks at the clock
 
 
 def cases_for(
-    seed: int, indexes: range, directory: Path, kinds: Collection[str] | None = None
+    seed: int, indexes: Iterable[int], directory: Path, kinds: Collection[str] | None = None
 ) -> list[Case]:
     """The mutated images of ``seed`` at ``indexes`` (of the given kinds only), written."""
     cases = []
@@ -42,12 +42,14 @@ def fuzz(
     *,
     count: int | None = None,
     seconds: float | None = None,
+    indexes: list[int] | None = None,
     kinds: Collection[str] | None = None,
     gdb: tuple[str, Path] | None = None,
     gdb_share: float = 0.25,
     check_batch: Path | None = None,
 ) -> tuple[list[Failure], int]:
-    """Run ``count`` indexes of ``seed``, or rounds until ``seconds`` have passed.
+    """Run ``count`` indexes of ``seed``, or rounds until ``seconds`` have passed, or the
+    given ``indexes``.
 
     The failures, and how many images ran. gdb runs on the first ``gdb_share`` of
     each round's images (it is the slowest entry point).
@@ -63,7 +65,8 @@ def fuzz(
         stop = start + ROUND if count is None else min(start + ROUND, count)
         directory = work / f"images-{start}"
         directory.mkdir(parents=True)
-        cases = cases_for(seed, range(start, stop), directory, kinds)
+        chosen = range(start, stop) if indexes is None else indexes[start:stop]
+        cases = cases_for(seed, chosen, directory, kinds)
         plan = Plan(
             cases,
             gdb=gdb,
@@ -85,6 +88,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--count", type=int)
     parser.add_argument("--seconds", type=float)
+    parser.add_argument("--index", type=int, action="append", help="only these indexes")
     parser.add_argument("--kind", action="append", help="only these mutation kinds")
     parser.add_argument("--gdb", help="run gdb's vm commands too, with this loader file")
     parser.add_argument("--work", type=Path)
@@ -93,11 +97,15 @@ def main() -> None:
     gdb = ("gdb", Path(args.gdb)) if args.gdb else None
     from .bases import IMAGES
 
+    count = args.count if args.count or args.seconds else 50
+    if args.index:
+        count = len(args.index)
     failures, ran = fuzz(
         args.seed,
         work,
-        count=args.count if args.count or args.seconds else 50,
+        count=count,
         seconds=args.seconds,
+        indexes=args.index,
         kinds=args.kind,
         gdb=gdb,
         check_batch=IMAGES / "demo",

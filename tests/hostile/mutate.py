@@ -11,7 +11,7 @@ lines, the VMINTRO note's JSON), DWARF-aware ones (attribute values, with the
 section re-laid out when a value changes length; the abbreviations and the
 strings), kernel-aware ones (a field of a vm_struct, struct page, zone, pgdat,
 swap_info, module or page-table entry, found through the vmlinux's symbols and
-types; a zone's or module's name), and the kind of file itself (a FIFO, a
+types; a zone's or module's name; a vmlist of forged areas), and the kind of file itself (a FIFO, a
 directory, a missing vmlinux, ...).
 """
 
@@ -692,6 +692,47 @@ def kernel_field(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str,
     return _result(base, "core", data, "core: " + "; ".join(what))
 
 
+def vmlist_forge(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+    """vmlist pointed at up to 256 forged vm_structs filling one stored lowmem page (the
+    frame behind the first area): 200 areas of 0xfffff000 bytes each, say, or a loop."""
+    prog = base.prog
+    vm_struct = prog.type("struct vm_struct")
+    at = {m: vm_struct.offsetof(m) for m in ("flags", "addr", "size", "next")}
+    page = 0xC0000000 + (base.facts.paddr & ~0xFFF)
+    offset = base.file_offset(page, 4096)
+    assert offset is not None, f"{base.name}: the first area's frame is not stored"
+    count = rng.choice((2, 16, 200, 4096 // vm_struct.size))
+    size = rng.choice((0xFFFFF000, 0x7FFFF000, 0x1000, 0x2000, 0, rng.getrandbits(32)))
+    placing = rng.choice(("same", "spaced", "random", "descending"))
+    ending = rng.choice(("NULL", "a cycle", "the middle", "0xdeadbeef"))
+    data = bytearray(base.core)
+    start = prog.vmalloc_start
+    for k in range(count):
+        node = offset + k * vm_struct.size
+        addr = {
+            "same": start,
+            "spaced": start + k * ((size + 0x1000) & 0xFFFFF000),
+            "random": rng.getrandbits(32),
+            "descending": 0xFFFF0000 - k * 0x2000,
+        }[placing]
+        follower = page + (k + 1) * vm_struct.size
+        if k == count - 1:
+            follower = {
+                "NULL": 0,
+                "a cycle": page,
+                "the middle": page + count // 2 * vm_struct.size,
+                "0xdeadbeef": 0xDEADBEEF,
+            }[ending]
+        _put(data, node + at["flags"], 4, rng.choice((1, 2, 2, 2, 0xFFFFFFFF)))
+        _put(data, node + at["addr"], 4, addr)
+        _put(data, node + at["size"], 4, size)
+        _put(data, node + at["next"], 4, follower)
+    head = next(f for f in base.fields["mm"] if f.path == "vmlist")
+    _put(data, head.offset, 4, page)
+    what = f"vmlist -> {count} forged vm_structs of size {size:#x}, {placing}, ending in {ending}"
+    return _result(base, "core", data, f"core: {what}")
+
+
 def kernel_text(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
     data = bytearray(base.core)
     t = rng.choice(base.texts)
@@ -722,6 +763,7 @@ KINDS: dict[str, tuple[Mutator, int]] = {  # kind -> (mutator, weight)
     "dwarf_sections": (dwarf_sections, 2),
     "kernel_field": (kernel_field, 8),
     "kernel_text": (kernel_text, 2),
+    "vmlist_forge": (vmlist_forge, 2),
     "file_kind": (file_kind, 1),
 }
 
