@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
+from hostile_files import DEMO, struct_die
 
 from vmintro.arch.x86 import PAGE_OFFSET, TEXT_START, MachineConfig
 from vmintro.image.debuginfo import DebugInfoError, load_debuginfo, load_symbols
@@ -376,3 +377,77 @@ def test_random_damage_never_escapes_as_another_exception() -> None:
                 load(io.BytesIO(bytes(damaged)))
             except DebugInfoError as exc:
                 assert "\n" not in str(exc)
+
+
+# -- where a refusal says the fault is -------------------------------------------------
+
+
+def _first_abbrev_code(data: bytes) -> int:
+    """File offset of the first DIE's abbreviation code (DIE 0xb, after the unit header)."""
+    return _section(data, ".debug_info")[0] + 11
+
+
+def _name_offset(data: bytes, name: bytes) -> int:
+    offset, size = _section(data, ".debug_str")
+    return data.index(b"\0" + name + b"\0", offset, offset + size) + 1
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (
+            lambda d: d.__setitem__(_first_abbrev_code(d), 125),
+            r"^bad DWARF in \.debug_info: DIE 0xb: abbreviation code 125 is not in "
+            r"\.debug_abbrev \(the table at 0x0\)$",
+        ),
+        (
+            lambda d: d.__setitem__(_name_offset(d, b"vm_struct") + 2, 0xFF),
+            r"^bad DWARF in \.debug_info: DW_TAG_structure_type at 0x[0-9a-f]+: DW_AT_name "
+            r"b'vm\\xffstruct' is not UTF-8$",
+        ),
+        (
+            lambda d: d.__setitem__(_name_offset(d, b"vm_struct") + 2, 0x1B),
+            r"DW_AT_name b'vm\\x1bstruct' holds a control character$",
+        ),
+    ],
+    ids=["abbreviation", "utf-8", "control"],
+)
+def test_refusals_say_where(patch: object, message: str) -> None:
+    """Before: 'bad DWARF: 125' and a codec error, naming neither DIE nor section."""
+    data = bytearray(vmlinux_bytes())
+    patch(data)  # type: ignore[operator]
+    with pytest.raises(DebugInfoError, match=message):
+        load_debuginfo(io.BytesIO(bytes(data)))
+
+
+def test_dangling_reference_names_the_referring_die() -> None:
+    data = bytearray(Path(f"{DEMO}.vmlinux").read_bytes())
+    die, members = struct_die(Path(f"{DEMO}.vmlinux"), "vm_struct")
+    struct.pack_into("<I", data, members["next"][0], 0xA818)
+    with pytest.raises(
+        DebugInfoError,
+        match=r"^bad DWARF in \.debug_info: DW_TAG_member at 0x[0-9a-f]+: DW_AT_type refers to "
+        r"0xa818, where no DIE starts$",
+    ):
+        load_debuginfo(io.BytesIO(bytes(data)))
+
+
+def test_symbol_names_with_control_characters_are_refused() -> None:
+    data = bytearray(vmlinux_bytes())
+    offset, size = _section(data, ".strtab")
+    at = data.index(b"\0vmlist\0", offset, offset + size) + 1
+    data[at + 2] = 0x1B
+    with pytest.raises(DebugInfoError, match=r"^\.symtab: symbol \d+ \(name at \.strtab offset "):
+        load_symbols(io.BytesIO(bytes(data)))
+
+
+def test_die_and_symbol_counts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a vmlinux may make the reader hold is bounded (about 2 KiB per DIE)."""
+    import vmintro.image.debuginfo as debuginfo
+
+    monkeypatch.setattr(debuginfo, "MAX_DIES", 100)
+    with pytest.raises(DebugInfoError, match=r"DIE 0x[0-9a-f]+: more than 100 DIEs"):
+        load_debuginfo(io.BytesIO(vmlinux_bytes()))
+    monkeypatch.setattr(debuginfo, "MAX_SYMBOLS", 10)
+    with pytest.raises(DebugInfoError, match=r"^\.symtab: \d+ symbols, more than a kernel has"):
+        load_symbols(io.BytesIO(vmlinux_bytes()))

@@ -68,6 +68,11 @@ _CU_RELATIVE_REFS = {
 _TRANSPARENT_TAGS = {"DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_restrict_type"}
 _SYMBOL_KINDS = {"STT_OBJECT": "object", "STT_FUNC": "func"}
 SYM_SIZE = Elf32_Sym.sizeof()
+# Bounds on what a vmlinux may make the reader hold (pyelftools keeps about 2 KiB
+# per DIE): a 2.4 kernel has some 10,000 symbols; its types and globals need far
+# fewer DIEs than this.
+MAX_SYMBOLS = 1 << 17
+MAX_DIES = 1 << 16
 
 # Everything pyelftools, its bundled construct and our own decoding can raise
 # on a malformed file; caught only at the public entry points.
@@ -238,6 +243,8 @@ def _read_symbols(elf: ELFFile) -> dict[str, SymbolInfo]:
         raise DebugInfoError(f".symtab: sh_link {link} is not a string table")
     strtab_size = elf.get_section(link)["sh_size"]
     count = symtab["sh_size"] // SYM_SIZE
+    if count > MAX_SYMBOLS:
+        raise DebugInfoError(f".symtab: {count} symbols, more than a kernel has ({MAX_SYMBOLS})")
     if symtab["sh_info"] > count:
         raise DebugInfoError(f".symtab: first global {symtab['sh_info']} is past {count} symbols")
     out: dict[str, SymbolInfo] = {}
@@ -356,6 +363,11 @@ class _Converter:
                 pos = die.offset + die.size
                 if not die.is_null():
                     self._dies[die.offset] = (die, cu)
+                    if len(self._dies) > MAX_DIES:
+                        raise DebugInfoError(
+                            f"DIE {die.offset:#x}: more than {MAX_DIES} DIEs, more types and "
+                            f"variables than a kernel's vmlinux describes"
+                        )
 
     def _check_abbrev(self, cu: CompileUnit, pos: int) -> None:
         """The abbreviation code of the DIE at ``pos`` must be in the unit's table."""
