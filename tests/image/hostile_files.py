@@ -67,14 +67,15 @@ def read_notes(core: bytes | bytearray) -> list[tuple[str, int, bytes]]:
     return notes
 
 
-def replace_notes(vmcore: Path, edit: Callable[[str, bytes], bytes]) -> None:
-    """Rewrite every note's descriptor through ``edit(name, descriptor)``.
+def replace_notes(vmcore: Path, edit: Callable[[str, bytes], bytes], extra: bytes = b"") -> None:
+    """Rewrite every note's descriptor through ``edit(name, descriptor)``, then add ``extra``
+    (notes already built).
 
     The new notes go at the end of the file and the ``PT_NOTE`` header points
     at them, so a descriptor may grow without moving any RAM.
     """
     core = bytearray(vmcore.read_bytes())
-    notes = b"".join(build_note(n, t, edit(n, d)) for n, t, d in read_notes(core))
+    notes = b"".join(build_note(n, t, edit(n, d)) for n, t, d in read_notes(core)) + extra
     core += bytes(-len(core) % 4)
     at = _note_phdr(core)
     struct.pack_into("<I", core, at + 4, len(core))  # p_offset

@@ -20,11 +20,13 @@ from core_samples import (
     phdr_field,
     scattered_spec,
 )
+from hostile_files import copy_demo, replace_notes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracles import need_oracle
 
-from vmintro.image.reader import CoreFile, ImageError, MemoryFault, PhysicalFault
+from vmintro.image.elf32 import build_note
+from vmintro.image.reader import MAX_NOTES, CoreFile, ImageError, MemoryFault, PhysicalFault
 from vmintro.image.spec import ImageSpec
 from vmintro.image.vmcore import write_vmcore
 
@@ -273,6 +275,15 @@ def test_note_descriptor_beyond_segment(
     data = written[2]
     bad = _patch(data, _note_offset(data) + 4, "<I", 0x100000)
     assert "descriptor size 0x100000 runs past the segment end" in _error_of(tmp_path, bad)
+
+
+def test_note_count_is_bounded(tmp_path: Path) -> None:
+    """Each note costs the reader memory: a segment of empty notes is refused, not held."""
+    base = copy_demo(tmp_path, "notes")
+    extra = build_note("CORE", 1, b"") * (MAX_NOTES + 1)
+    replace_notes(Path(f"{base}.vmcore"), lambda _name, desc: desc, extra)
+    with pytest.raises(ImageError, match=rf"^notes\.vmcore: more than {MAX_NOTES} notes in "):
+        CoreFile(f"{base}.vmcore")
 
 
 def test_missing_vmcoreinfo(tmp_path: Path, written: tuple[ImageSpec, Path, bytes]) -> None:

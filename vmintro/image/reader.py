@@ -57,6 +57,8 @@ _EHDR_TAIL = struct.Struct("<HHIIIIIHHHHHH")  # everything after e_ident
 _U32 = struct.Struct("<I").unpack_from
 _U64 = struct.Struct("<Q").unpack_from
 
+# A kdump core has a note per CPU and a few more: a bound on what the reader holds.
+MAX_NOTES = 1024
 # The generator's note is a few hundred bytes: version, scenario, seed, machine.
 GENERATOR_NOTE_MAX = 64 << 10
 GENERATOR_STRING_MAX = 4096
@@ -320,6 +322,8 @@ class CoreFile:
             except UnicodeDecodeError:
                 raise self._error(f"malformed {where}: name is not ASCII") from None
             notes.append((name, n_type, bytes(m[desc_at : desc_at + descsz])))
+            if len(notes) > MAX_NOTES:
+                raise self._error(f"more than {MAX_NOTES} notes in program header {index}")
             pos = next_at
         if end - pos < _NOTE_HEADER.size and any(m[pos:end]):
             raise self._error(
