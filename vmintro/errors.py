@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "CorruptionError",
     "FaultError",
+    "MemberNotFoundError",
     "NoDebugInfoError",
     "ObjectNotFoundError",
     "UnreachableMemoryError",
@@ -49,6 +50,16 @@ class ObjectNotFoundError(VmintroError, KeyError):
     def __str__(self) -> str:
         # KeyError would show the repr of its argument, quotes included.
         return self.message
+
+
+class MemberNotFoundError(VmintroError, AttributeError):
+    """``obj.name`` where the object's type, as the vmlinux's DWARF gives it, has no
+    member ``name`` (or no members at all).
+
+    An :class:`AttributeError`, as drgn raises, so ``hasattr`` and
+    ``getattr(obj, name, default)`` work; a :class:`VmintroError` because the type
+    comes from the image: a command that reads the member fails with this one line.
+    """
 
 
 class NoDebugInfoError(ObjectNotFoundError):

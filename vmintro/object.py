@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from vmintro.accel import speedups as _speedups
 from vmintro.cprint import format_object
+from vmintro.errors import MemberNotFoundError
 from vmintro.types.model import (
     Array,
     Base,
@@ -218,7 +219,7 @@ class Object:
         try:
             return self.member_(name)
         except (LookupError, TypeError) as e:
-            raise AttributeError(str(e)) from None
+            raise MemberNotFoundError(str(e)) from None
 
     def __dir__(self) -> list[str]:
         names = set(super().__dir__())
