@@ -476,7 +476,7 @@ def assert_agrees_with_volatility(base: Path) -> int:
             # pte table, say) at the entry pointing to it; the MMU, and vmintro,
             # read on and fault one level down, on an entry of that table
             assert e.entry & 1, hex(va)
-            table = prog.read(step.value & prog.walker._phys_mask & ~(PAGE - 1), PAGE, True)
+            table = prog.read(step.value & prog.paging.phys_mask, PAGE, True)
             assert table == table[: walk.entry_size] * (PAGE // walk.entry_size), hex(va)
             assert walk.steps[-1].value == int.from_bytes(table[: walk.entry_size], "little")
             continue

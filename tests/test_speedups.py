@@ -358,15 +358,15 @@ def test_translate_agrees_cold_and_warm(image_set: dict[str, Path], name: str) -
     addresses += [np.int64(a) for a in mapped[:50]]
     for _ in range(2):  # the first pass walks and fills; the second finds
         assert _translations(fast, addresses) == _translations(slow, addresses)
-        assert fast._tlb == slow._tlb
-    assert len(mapped) > 300 and len(fast._tlb) > 100
+        assert fast._translation.tlb == slow._translation.tlb
+    assert len(mapped) > 300 and len(fast._translation.tlb) > 100
 
 
 @needs_c
 def test_translate_flushes_its_tlb_as_the_walker_does(image_set: dict[str, Path]) -> None:
     fast, slow = _pair(image_set["demo"])
     for prog in (fast, slow):
-        prog.walker._tlb_max = 5
+        prog._translation.tlb_max = 5
     fast.translate = fast._fast_translate()  # type: ignore[method-assign]
     pages = [
         a.addr.value_() + i * PAGE
@@ -376,8 +376,8 @@ def test_translate_flushes_its_tlb_as_the_walker_does(image_set: dict[str, Path]
     assert len(pages) > 10
     for address in pages:
         assert fast.translate(address) == slow.translate(address)
-        assert fast._tlb == slow._tlb
-        assert len(fast._tlb) <= 5
+        assert fast._translation.tlb == slow._translation.tlb
+        assert len(fast._translation.tlb) <= 5
     fast.walker.clear_cache()
     assert fast.translate(pages[-1]) == slow.translate(pages[-1])
 
@@ -414,10 +414,11 @@ def test_span_tables_not_of_the_walkers_making_are_left_to_python() -> None:
     a = areas[2].addr
     for prog in (fast, slow):
         prog.translate(a)  # the walk holds the span's pte table now
-        prog._tlb.clear()
-        key = a >> prog.walker._span_shift
-        table = prog.walker._spans[key]
+        cache = prog._translation
+        cache.tlb.clear()
+        key = a >> cache.span_shift
+        table = cache.spans[key]
         # the same entries, 8 bytes wide: the C form must not read them as 4-byte ones
-        prog.walker._spans[key] = array.array("Q", table.tolist())
+        cache.spans[key] = array.array("Q", table.tolist())
     assert fast.translate(a + PAGE) == slow.translate(a + PAGE)
-    assert fast._tlb == slow._tlb
+    assert fast._translation.tlb == slow._translation.tlb

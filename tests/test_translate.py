@@ -22,9 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracles import import_oracle
 
-from vmintro.arch.x86 import Paging
+from vmintro.arch.x86 import paging_mode
 from vmintro.errors import FaultError
-from vmintro.pagewalk import levels_for
 
 MODES = ["pse", "4k", "pae"]
 
@@ -57,17 +56,22 @@ def oracle(k: FakeKernel, va: int) -> int | None:
     return None
 
 
-def test_levels_agree_with_the_arch_geometry():
-    for pae in (False, True):
-        paging = Paging(pae)
-        levels = levels_for(pae)
-        assert levels[0].shift == paging.pgdir_shift
-        assert levels[0].entries == paging.ptrs_per_pgd
-        assert levels[-1].shift == 12 and levels[-1].entries == paging.ptrs_per_pte
-        if pae:
-            assert levels[1].shift == paging.pmd_shift
-            assert levels[1].entries == paging.ptrs_per_pmd
-        assert sum(level.bits for level in levels) + 12 == 32
+@pytest.mark.parametrize(
+    "pae,pse,levels",
+    [
+        # (name, shift, entries, large page size): pgtable-2level.h and pgtable-3level.h
+        (False, True, [("pgd", 22, 1024, 4 << 20), ("pte", 12, 1024, None)]),
+        (False, False, [("pgd", 22, 1024, None), ("pte", 12, 1024, None)]),
+        (True, True, [("pgd", 30, 4, None), ("pmd", 21, 512, 2 << 20), ("pte", 12, 512, None)]),
+    ],
+)
+def test_each_mode_is_its_table_of_levels(pae, pse, levels):
+    mode = paging_mode(pae, pse)
+    got = [(lv.name, lv.shift, lv.entries, lv.page_size) for lv in mode.levels]
+    assert got == levels
+    assert mode.entry_size == (8 if pae else 4)
+    assert mode.phys_limit == (64 << 30 if pae else 4 << 30)
+    assert paging_mode(pae) is paging_mode(pae, pse=True)  # what the reader walks
 
 
 def test_vmalloc_pages_translate_to_the_frames_written(kernel):

@@ -3,7 +3,7 @@
  * (``area.addr``) and a scalar's ``value_()`` (vmintro.object), following
  * a NULL-terminated list (vmintro.helpers.list.singly_linked), and
  * translating an address whose page tables were already read
- * (vmintro.program.Program.translate).
+ * (vmintro.pagewalk.TranslationCache.translate, which Program.translate is).
  *
  * The Python modules stay the definition of what these do; they hand this module
  * everything they need (the slot layout of Object, a member's offset and
@@ -863,24 +863,24 @@ static PyTypeObject WalkType = {
 
 /* -- translate: ``prog.translate(vaddr)`` --------------------------------------------- */
 
-#define PAGE_OFFSET 0xC0000000ULL
-
 /*
- * The paths of Program.translate that need no walk: the direct map, a TLB hit,
- * and a page of a span whose pte table the walker already holds (filling the
- * TLB as PageWalker._remember does).  Everything else, faults included, goes
- * to the Python method, which is what this does, walk and all.
+ * The paths of TranslationCache.translate (vmintro.pagewalk) that need no walk: the
+ * direct map, a TLB hit, and a page of a span whose pte table the cache already
+ * holds (filling the TLB as TranslationCache.remember does).  Everything else,
+ * faults included, goes to that Python method, which is what this does, walk and
+ * all.  Made from the cache: Translator(cache) reads the attributes its docstring
+ * lists, once.
  */
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
-    PyObject *tlb;       /* virtual page -> physical - virtual (PageWalker.tlb) */
-    PyObject *spans;     /* vaddr >> span_shift -> that span's pte entries (PageWalker._spans) */
-    PyObject *fallback;  /* Program.translate in Python, bound to the program */
+    PyObject *tlb;       /* virtual page -> physical - virtual (TranslationCache.tlb) */
+    PyObject *spans;     /* vaddr >> span_shift -> that span's pte entries (.spans) */
+    PyObject *fallback;  /* TranslationCache.translate, bound to the cache */
     PyObject *doc;
-    unsigned long long lowmem_end, phys_mask, span_mask;
+    unsigned long long lowmem_start, lowmem_end, phys_mask, span_mask, present;
     Py_ssize_t tlb_max, entry_size;
-    int span_shift;
+    int page_shift, span_shift;
 } TranslatorObject;
 
 static PyObject *
@@ -894,8 +894,8 @@ translator_fallback(TranslatorObject *self, PyObject *vaddr)
 
 /*
  * The pte entry for ``v`` from ``spans``: -1 when its span's table is not held,
- * or is not the walker's array of unsigned entries of this width (the Python
- * form then decides); -2 with an exception.
+ * or is not an array of unsigned entries of this width (the Python form then
+ * decides); -2 with an exception.
  */
 static long long
 translator_span_entry(TranslatorObject *self, PyObject *spans, unsigned long long v)
@@ -915,7 +915,7 @@ translator_span_entry(TranslatorObject *self, PyObject *spans, unsigned long lon
         return -1;
     }
     long long entry = -1;
-    Py_ssize_t at = (Py_ssize_t)((v >> 12) & self->span_mask) * self->entry_size;
+    Py_ssize_t at = (Py_ssize_t)((v >> self->page_shift) & self->span_mask) * self->entry_size;
     const char *format = view.format == NULL ? "B" : view.format;
     int unsigned_code = format[0] != '\0' && strchr("ILQ", format[0]) != NULL && format[1] == '\0';
     if (view.itemsize == self->entry_size && unsigned_code && at + self->entry_size <= view.len) {
@@ -958,11 +958,11 @@ translator_call(TranslatorObject *self, PyObject *const *args, size_t nargsf, Py
         PyErr_Clear();  /* negative or huge: the Python form says what is wrong */
         return translator_fallback(self, vaddr);
     }
-    if (PAGE_OFFSET <= v && v < self->lowmem_end)
-        return PyLong_FromUnsignedLongLong(v - PAGE_OFFSET);
+    if (self->lowmem_start <= v && v < self->lowmem_end)
+        return PyLong_FromUnsignedLongLong(v - self->lowmem_start);
     if (v >> 32)
         return translator_fallback(self, vaddr);
-    PyObject *page = PyLong_FromUnsignedLongLong(v >> 12);
+    PyObject *page = PyLong_FromUnsignedLongLong(v >> self->page_shift);
     if (page == NULL)
         return NULL;
     /* Our own references: lookups can run Python (a key's __eq__) that drops them. */
@@ -979,13 +979,15 @@ translator_call(TranslatorObject *self, PyObject *const *args, size_t nargsf, Py
     long long entry = translator_span_entry(self, spans, v);
     if (entry == -2)
         goto done;
-    if (entry < 0 || !(entry & 1)) {  /* no pte table held, or not present: walk */
+    if (entry < 0 || !((unsigned long long)entry & self->present)) {
+        /* no pte table held, or not present: walk */
         result = translator_fallback(self, vaddr);
         goto done;
     }
-    unsigned long long paddr = ((unsigned long long)entry & self->phys_mask) | (v & PAGE_MASK);
+    unsigned long long in_page = (1ULL << self->page_shift) - 1;
+    unsigned long long paddr = ((unsigned long long)entry & self->phys_mask) | (v & in_page);
     if (PyDict_GET_SIZE(tlb) >= self->tlb_max)
-        PyDict_Clear(tlb);  /* a flush, as PageWalker._remember does */
+        PyDict_Clear(tlb);  /* a flush, as TranslationCache.remember does */
     PyObject *diff = PyLong_FromLongLong((long long)paddr - (long long)v);
     if (diff != NULL && PyDict_SetItem(tlb, page, diff) == 0)
         result = PyLong_FromUnsignedLongLong(paddr);
@@ -997,40 +999,80 @@ done:
     return result;
 }
 
+/* ``cache.name`` as an unsigned 64-bit int; -1 with an exception. */
+static int
+cache_u64(PyObject *cache, const char *name, unsigned long long *out)
+{
+    PyObject *value = PyObject_GetAttrString(cache, name);
+    if (value == NULL)
+        return -1;
+    int rc = as_u64(value, name, out);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* ``cache.name``, a dict; a new reference, or NULL with an exception. */
+static PyObject *
+cache_dict(PyObject *cache, const char *name)
+{
+    PyObject *value = PyObject_GetAttrString(cache, name);
+    if (value != NULL && !PyDict_CheckExact(value)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a dict", name);
+        Py_CLEAR(value);
+    }
+    return value;
+}
+
 static int
 translator_init(TranslatorObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"tlb", "spans", "fallback", "lowmem_end", "phys_mask",
-                             "span_shift", "span_mask", "tlb_max", "entry_size", NULL};
-    PyObject *tlb, *spans, *fallback, *lowmem_o, *phys_o, *span_mask_o;
-    int span_shift;
-    Py_ssize_t tlb_max, entry_size;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOiOnn", kwlist, &PyDict_Type, &tlb,
-                                     &PyDict_Type, &spans, &fallback, &lowmem_o, &phys_o,
-                                     &span_shift, &span_mask_o, &tlb_max, &entry_size))
+    static char *kwlist[] = {"cache", NULL};
+    PyObject *cache;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &cache))
         return -1;
-    unsigned long long lowmem_end, phys_mask, span_mask;
-    if (as_u64(lowmem_o, "lowmem_end", &lowmem_end) < 0
-        || as_u64(phys_o, "phys_mask", &phys_mask) < 0
-        || as_u64(span_mask_o, "span_mask", &span_mask) < 0)
+    unsigned long long lowmem_start, lowmem_end, phys_mask, span_mask, present;
+    unsigned long long page_shift, span_shift, tlb_max, entry_size;
+    if (cache_u64(cache, "lowmem_start", &lowmem_start) < 0
+        || cache_u64(cache, "lowmem_end", &lowmem_end) < 0
+        || cache_u64(cache, "phys_mask", &phys_mask) < 0
+        || cache_u64(cache, "span_mask", &span_mask) < 0
+        || cache_u64(cache, "present", &present) < 0
+        || cache_u64(cache, "page_shift", &page_shift) < 0
+        || cache_u64(cache, "span_shift", &span_shift) < 0
+        || cache_u64(cache, "tlb_max", &tlb_max) < 0
+        || cache_u64(cache, "entry_size", &entry_size) < 0)
         return -1;
-    if ((entry_size != 4 && entry_size != 8) || span_shift < 12 || span_shift > 32
-        || tlb_max < 0) {
-        PyErr_SetString(PyExc_ValueError, "bad entry_size, span_shift or tlb_max");
+    if ((entry_size != 4 && entry_size != 8) || page_shift < 1 || page_shift > 31
+        || span_shift < page_shift || span_shift > 32 || tlb_max > PY_SSIZE_T_MAX) {
+        PyErr_SetString(PyExc_ValueError, "bad entry_size, page_shift, span_shift or tlb_max");
         return -1;
     }
-    Py_INCREF(tlb);
+    PyObject *tlb = cache_dict(cache, "tlb");
+    if (tlb == NULL)
+        return -1;
+    PyObject *spans = cache_dict(cache, "spans");
+    if (spans == NULL) {
+        Py_DECREF(tlb);
+        return -1;
+    }
+    PyObject *fallback = PyObject_GetAttrString(cache, "translate");
+    if (fallback == NULL) {
+        Py_DECREF(tlb);
+        Py_DECREF(spans);
+        return -1;
+    }
     Py_XSETREF(self->tlb, tlb);
-    Py_INCREF(spans);
     Py_XSETREF(self->spans, spans);
-    Py_INCREF(fallback);
     Py_XSETREF(self->fallback, fallback);
+    self->lowmem_start = lowmem_start;
     self->lowmem_end = lowmem_end;
     self->phys_mask = phys_mask;
-    self->span_shift = span_shift;
     self->span_mask = span_mask;
-    self->tlb_max = tlb_max;
-    self->entry_size = entry_size;
+    self->present = present;
+    self->page_shift = (int)page_shift;
+    self->span_shift = (int)span_shift;
+    self->tlb_max = (Py_ssize_t)tlb_max;
+    self->entry_size = (Py_ssize_t)entry_size;
     return 0;
 }
 
@@ -1087,7 +1129,8 @@ static PyTypeObject TranslatorType = {
     .tp_name = "vmintro._speedups.Translator",
     .tp_basicsize = sizeof(TranslatorObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "Program.translate without the walk: direct map, TLB and held pte tables.",
+    .tp_doc = "Translator(cache): TranslationCache.translate without the walk: direct map, "
+              "TLB and held pte tables, read from the cache (vmintro.pagewalk).",
     .tp_new = translator_new,
     .tp_init = (initproc)translator_init,
     .tp_dealloc = (destructor)translator_dealloc,

@@ -1,9 +1,9 @@
-"""The i386 page-table walk, 2-level and PAE, as the MMU does it.
+"""The i386 page-table walk as the MMU does it, and the translation cache it fills.
 
-The levels are data (:data:`TWO_LEVEL`, :data:`PAE_LEVELS`): one loop walks
-either mode, reading one entry per level from the table the previous entry
-points at. An entry with bit 7 set at a level that allows it maps a large page
-(4 MiB at the 2-level pgd, 2 MiB at the PAE pmd) and ends the walk.
+The levels are the paging mode's (:class:`vmintro.arch.paging.PagingMode`): one
+loop walks any mode, reading one entry per level from the table the previous
+entry points at. An entry with ``_PAGE_PSE`` set at a level that allows it maps
+a large page (4 MiB at the 2-level pgd, 2 MiB at the PAE pmd) and ends the walk.
 
 Only the hardware view counts here: an entry maps when its PRESENT bit is set.
 The kernel's ``pgd_present()`` is always true and ``pte_present()`` also
@@ -20,57 +20,38 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, Paging, decode_entry_bits
+from vmintro.arch.layout import PAGE_OFFSET
+from vmintro.arch.paging import (
+    _PAGE_PRESENT,
+    _PAGE_PSE,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PagingMode,
+    decode_entry_bits,
+)
 from vmintro.errors import FaultError
 
 __all__ = [
-    "PAE_LEVELS",
-    "TWO_LEVEL",
-    "Level",
     "PageWalker",
+    "TranslationCache",
     "Walk",
     "WalkStep",
-    "levels_for",
 ]
 
-_PRESENT = 0x001
-_PSE = 0x080
 ADDRESS_LIMIT = 1 << 32
-# array typecodes of exactly 4 and 8 bytes: decoded tables stay compact (4 KiB each)
-_CODE32 = next(c for c in "IL" if array.array(c).itemsize == 4)
-_CODE64 = next(c for c in "LQ" if array.array(c).itemsize == 8)
+_IN_PAGE = PAGE_SIZE - 1
 _CHUNK = 1 << 16  # batch elements per pass: keeps temporaries in cache
 # Pages the translation cache remembers: all of VMALLOC, pkmap and fixmap (at most
 # 128 MiB, 32k pages) fit, and at ~100 bytes a page it stays a few MiB.
 TLB_PAGES = 1 << 16
+# Decoded tables the walker keeps, and pte tables the translation cache holds.
+CACHE_TABLES = 256
 _SMALL_LEVEL = 64  # levels with at most this many slots read every present table
 
 
-@dataclass(frozen=True)
-class Level:
-    """One level of the walk: its index is ``bits`` wide and starts at address bit ``shift``."""
-
-    name: str
-    shift: int
-    bits: int
-    large: bool = False  # bit 7 here maps a large page of 1 << shift bytes
-
-    @property
-    def entries(self) -> int:
-        return 1 << self.bits
-
-    def index(self, vaddr: int) -> int:
-        return (vaddr >> self.shift) & (self.entries - 1)
-
-
-# include/asm-i386/pgtable-2level.h: the pmd is folded into the pgd entry.
-TWO_LEVEL = (Level("pgd", 22, 10, large=True), Level("pte", 12, 10))
-# include/asm-i386/pgtable-3level.h: a 4-entry pgd (the PDPT), then pmd and pte pages.
-PAE_LEVELS = (Level("pgd", 30, 2), Level("pmd", 21, 9, large=True), Level("pte", 12, 9))
-
-
-def levels_for(pae: bool) -> tuple[Level, ...]:
-    return PAE_LEVELS if pae else TWO_LEVEL
+def _array_code(size: int) -> str:
+    """The ``array`` typecode of unsigned ``size``-byte items: decoded tables stay compact."""
+    return next(c for c in "BHILQ" if array.array(c).itemsize == size)
 
 
 @dataclass
@@ -87,7 +68,7 @@ class WalkStep:
 
     @property
     def present(self) -> bool:
-        return bool(self.value & _PRESENT)
+        return bool(self.value & _PAGE_PRESENT)
 
 
 @dataclass
@@ -99,7 +80,7 @@ class Walk:
     entry_size: int
     steps: list[WalkStep] = field(default_factory=list)
     paddr: int | None = None
-    page_size: int = 1 << PAGE_SHIFT
+    page_size: int = PAGE_SIZE
     fault: FaultError | None = None
 
     @property
@@ -123,51 +104,145 @@ class Walk:
         return "\n".join(lines)
 
 
+class TranslationCache:
+    """The translation cache of one program: what translating a kernel address needs
+    without a walk, and :meth:`translate`, which uses it.
+
+    Like the MMU, it keeps a TLB: :attr:`tlb` maps the virtual page number of every
+    page translated through ``swapper_pg_dir`` to ``physical page - virtual page``,
+    so translating that page again is one dictionary lookup. Faults are never
+    cached. Up to :attr:`tlb_max` pages are kept; past that the TLB starts again
+    empty (a flush, as on a CR3 reload), which keeps it small whatever a caller
+    walks. A TLB miss in a span whose last-level table a walk already read (the
+    MMU's paging-structure cache, :attr:`spans`) reads the entry from that table
+    without walking the levels above it again. Lowmem needs neither: it is the
+    direct map, ``vaddr - lowmem_start`` below :attr:`lowmem_end`.
+
+    :class:`PageWalker` owns the cache and fills it; :meth:`PageWalker.clear_cache`
+    empties it. ``Program.translate`` is :meth:`translate`, or the
+    ``vmintro._speedups.Translator`` made from this object, which does the same in C
+    and reads these attributes, its whole interface, once when it is made:
+
+    ``tlb``, ``spans``
+        the two dicts above, emptied in place and never replaced; a span's key is
+        ``vaddr >> span_shift``, its table an ``array`` of unsigned
+        ``entry_size``-byte entries in the machine's byte order, indexed by
+        ``(vaddr >> page_shift) & span_mask``
+    ``tlb_max``
+        the TLB is emptied before it would hold more pages than this
+    ``lowmem_start``, ``lowmem_end``
+        the direct map
+    ``page_shift``, ``present``, ``phys_mask``, ``entry_size``
+        the paging mode's page size, PRESENT bit, frame bits and entry width
+    ``translate``
+        this object's :meth:`translate`, called for anything the C form does not
+        answer itself (a miss, a fault, an argument that is not a plain int)
+    """
+
+    def __init__(
+        self,
+        mode: PagingMode,
+        lowmem_end: int,
+        walk: Callable[[int], int],
+        tlb_pages: int = TLB_PAGES,
+        span_tables: int = CACHE_TABLES,
+    ) -> None:
+        self.mode = mode
+        self.walk = walk  # translates a miss through swapper_pg_dir, filling this cache
+        self.lowmem_start = PAGE_OFFSET
+        self.lowmem_end = lowmem_end
+        self.tlb: dict[int, int] = {}
+        self.tlb_max = tlb_pages
+        self.spans: dict[int, array.array[int]] = {}
+        self.span_max = span_tables
+        last = mode.levels[-1]
+        self.page_shift = last.shift
+        self.span_shift = last.shift + last.bits
+        self.span_mask = last.entries - 1
+        self.present = _PAGE_PRESENT
+        self.phys_mask = mode.phys_mask
+        self.entry_size = mode.entry_size
+
+    def translate(self, vaddr: int) -> int:
+        """Physical address of kernel virtual address ``vaddr``.
+
+        :raises FaultError: naming the page-table entry that is not present.
+        """
+        if self.lowmem_start <= vaddr < self.lowmem_end:
+            return vaddr - self.lowmem_start
+        delta = self.tlb.get(vaddr >> PAGE_SHIFT)
+        if delta is not None:
+            return vaddr + delta
+        return self.walk(vaddr)
+
+    def lookup(self, vaddr: int) -> int | None:
+        """``vaddr``'s physical address from the TLB, or from the table held for its
+        span (then remembered in the TLB); None when neither knows it as present.
+        """
+        delta = self.tlb.get(vaddr >> PAGE_SHIFT)
+        if delta is not None:
+            return vaddr + delta
+        table = self.spans.get(vaddr >> self.span_shift)
+        if table is not None:
+            entry = table[(vaddr >> PAGE_SHIFT) & self.span_mask]
+            if entry & _PAGE_PRESENT:
+                return self.remember(vaddr, (entry & self.phys_mask) | (vaddr & _IN_PAGE))
+        return None  # not present: the walk names the entry in its error
+
+    def remember(self, vaddr: int, paddr: int) -> int:
+        """Put ``vaddr``'s page in the TLB; returns ``paddr``."""
+        tlb = self.tlb
+        if len(tlb) >= self.tlb_max:
+            tlb.clear()
+        tlb[vaddr >> PAGE_SHIFT] = paddr - vaddr  # same in-page offset: a page delta
+        return paddr
+
+    def hold(self, vaddr: int, table: array.array[int]) -> None:
+        """Keep ``table``, the last-level table a walk of ``vaddr`` read, for its span."""
+        spans = self.spans
+        if len(spans) >= self.span_max:
+            spans.clear()
+        spans[vaddr >> self.span_shift] = table
+
+    def clear(self) -> None:
+        """Forget every page and table (in place: the C form holds the same dicts)."""
+        self.tlb.clear()
+        self.spans.clear()
+
+
 class PageWalker:
     """Walks page tables in physical memory, keeping recently used tables decoded.
 
-    The cache is an LRU of ``cache_tables`` tables keyed by physical address:
-    a dump does not change, and nearby addresses share their tables, so a run of
-    translations in one area reads each table once.
-
-    Like the MMU, it also keeps a TLB: :attr:`tlb` maps the virtual page number
-    of every page translated through ``swapper_pg_dir`` to ``physical page -
-    virtual page``, so translating that page again is one dictionary lookup
-    (:meth:`vmintro.program.Program.translate` does it before calling here).
-    Faults are never cached. Up to ``tlb_pages`` pages are kept; past that the
-    TLB starts again empty (a flush, as on a CR3 reload), which keeps it small
-    whatever a caller walks. A TLB miss in a span whose pte table was already
-    found (the MMU's paging-structure cache) reads the entry from that table
-    without walking the levels above it again.
+    The decoded tables are an LRU of ``cache_tables`` tables keyed by physical
+    address: a dump does not change, and nearby addresses share their tables, so a
+    run of translations in one area reads each table once. What translating
+    through ``swapper_pg_dir`` found is kept in :attr:`cache`, the program's
+    :class:`TranslationCache`; a walk from another table is not.
     """
 
     def __init__(
         self,
         read_phys: Callable[[int, int], bytes],
-        paging: Paging,
+        mode: PagingMode,
         pgd: int,
         lowmem_size: int,
-        cache_tables: int = 256,
+        cache_tables: int = CACHE_TABLES,
         tlb_pages: int = TLB_PAGES,
     ) -> None:
         self.read_phys = read_phys
-        self.paging = paging
+        self.paging = mode
         self.pgd = pgd
-        self.levels = levels_for(paging.pae)
+        self.levels = mode.levels
         self.lowmem_size = lowmem_size
-        self.entry_size = paging.entry_size
-        self._code = _CODE64 if paging.pae else _CODE32
-        self._np_dtype = np.dtype("<u8" if paging.pae else "<u4")
-        self._phys_mask = paging.phys_mask
+        self.entry_size = mode.entry_size
+        self._code = _array_code(mode.entry_size)
+        self._np_dtype = np.dtype(mode.entry_format)
+        self._phys_mask = mode.phys_mask
         self._cache: OrderedDict[int, array.array[int]] = OrderedDict()
         self._cache_max = cache_tables
-        self.tlb: dict[int, int] = {}
-        self._tlb_max = tlb_pages
-        # vaddr >> _span_shift -> the pte table mapping that span (swapper_pg_dir only)
-        last = self.levels[-1]
-        self._span_shift = last.shift + last.bits
-        self._span_mask = last.entries - 1
-        self._spans: dict[int, array.array[int]] = {}
+        self.cache = TranslationCache(
+            mode, PAGE_OFFSET + lowmem_size, self.translate, tlb_pages, cache_tables
+        )
         # Per level: what the hot loop needs, precomputed once.
         self._plan = tuple(
             (
@@ -175,18 +250,19 @@ class PageWalker:
                 lv.shift,
                 lv.entries - 1,
                 lv.large,
-                lv.entries,
-                self._phys_mask & ~((1 << lv.shift) - 1),
-                (1 << lv.shift) - 1,
+                self._phys_mask & ~(lv.size - 1),
+                lv.size - 1,
             )
             for n, lv in enumerate(self.levels)
         )
+        self._in_page = self.levels[-1].size - 1
 
     def clear_cache(self) -> None:
-        """Forget decoded tables (needed only if the memory underneath changes)."""
+        """Forget decoded tables and the translation cache (needed only if the memory
+        underneath changes).
+        """
         self._cache.clear()
-        self._spans.clear()
-        self.tlb.clear()  # in place: Program holds the same dict
+        self.cache.clear()
 
     def table(self, base: int, level: int) -> array.array[int]:
         """The entries of the level-``level`` table at physical ``base``.
@@ -209,56 +285,40 @@ class PageWalker:
         return entries
 
     def translate(self, vaddr: int, pgd: int | None = None) -> int:
-        """Physical address of ``vaddr``.
+        """Physical address of ``vaddr`` through the page tables (lowmem included),
+        from ``swapper_pg_dir`` unless ``pgd`` gives another table's physical address.
 
         :raises FaultError: naming the entry that is not present.
         """
         if not 0 <= vaddr < ADDRESS_LIMIT:
             raise FaultError(vaddr, f"read of {vaddr:#x}: not a 32-bit address")
         if pgd is None:
-            delta = self.tlb.get(vaddr >> PAGE_SHIFT)
-            if delta is not None:
-                return vaddr + delta
-            pte_table = self._spans.get(vaddr >> self._span_shift)
-            if pte_table is not None:
-                entry = pte_table[(vaddr >> PAGE_SHIFT) & self._span_mask]
-                if entry & _PRESENT:
-                    return self._remember(vaddr, (entry & self._phys_mask) | (vaddr & 0xFFF))
-                # not present: the walk below names the entry in its error
+            known = self.cache.lookup(vaddr)
+            if known is not None:
+                return known
             base = self.pgd
         else:
             base = pgd
         cache = self._cache
-        for n, shift, mask, large, _entries, large_mask, offset_mask in self._plan:
+        for n, shift, mask, large, large_mask, offset_mask in self._plan:
             entries = cache.get(base * 4 + n)
             if entries is None:
                 entries = self._load(base, n, vaddr)
             else:
                 cache.move_to_end(base * 4 + n)
             entry = entries[(vaddr >> shift) & mask]
-            if not entry & _PRESENT:
+            if not entry & _PAGE_PRESENT:
                 raise self._not_present(vaddr, n, base, (vaddr >> shift) & mask, entry)
-            if large and entry & _PSE:
+            if large and entry & _PAGE_PSE:
                 paddr = (entry & large_mask) | (vaddr & offset_mask)
                 break
             base = entry & self._phys_mask
         else:
-            paddr = base | (vaddr & 0xFFF)
+            paddr = base | (vaddr & self._in_page)
             if pgd is None:
-                spans = self._spans
-                if len(spans) >= self._cache_max:
-                    spans.clear()
-                spans[vaddr >> self._span_shift] = entries  # the pte table just read
+                self.cache.hold(vaddr, entries)  # the last-level table just read
         if pgd is None:
-            return self._remember(vaddr, paddr)
-        return paddr
-
-    def _remember(self, vaddr: int, paddr: int) -> int:
-        """Put ``vaddr``'s page in the TLB; returns ``paddr``."""
-        tlb = self.tlb
-        if len(tlb) >= self._tlb_max:
-            tlb.clear()
-        tlb[vaddr >> PAGE_SHIFT] = paddr - vaddr  # same in-page offset: a page delta
+            return self.cache.remember(vaddr, paddr)
         return paddr
 
     def _load(self, base: int, level: int, vaddr: int) -> array.array[int]:
@@ -299,7 +359,7 @@ class PageWalker:
                 return walk
             index = level.index(vaddr)
             entry = entries[index]
-            large = level.large and bool(entry & _PRESENT) and bool(entry & _PSE)
+            large = level.large and bool(entry & _PAGE_PRESENT) and bool(entry & _PAGE_PSE)
             paddr = base + index * self.entry_size
             walk.steps.append(
                 WalkStep(
@@ -312,17 +372,17 @@ class PageWalker:
                     large,
                 )
             )
-            if not entry & _PRESENT:
+            if not entry & _PAGE_PRESENT:
                 walk.fault = self._not_present(vaddr, n, base, index, entry)
                 return walk
             if large:
-                walk.page_size = 1 << level.shift
+                walk.page_size = level.size
                 walk.paddr = (entry & self._phys_mask & ~(walk.page_size - 1)) | (
                     vaddr & (walk.page_size - 1)
                 )
                 return walk
             base = entry & self._phys_mask
-        walk.paddr = base | (vaddr & 0xFFF)
+        walk.paddr = base | (vaddr & self._in_page)
         return walk
 
     def translate_many(
@@ -374,9 +434,9 @@ class PageWalker:
         for n, level in enumerate(self.levels[:-1]):
             parent = dense[-1]
             child = self.levels[n + 1]
-            wanted = (parent & _PRESENT) != 0
+            wanted = (parent & _PAGE_PRESENT) != 0
             if level.large:
-                wanted &= (parent & _PSE) == 0
+                wanted &= (parent & _PAGE_PSE) == 0
             if len(parent) > _SMALL_LEVEL:
                 used = np.zeros(len(parent), dtype=bool)
                 for lo in range(0, v.size, _CHUNK):
@@ -420,13 +480,13 @@ class PageWalker:
         index = row_of[v >> (last.shift + last.bits)] * last.entries
         index += (v >> last.shift) & (last.entries - 1)
         entry = rows[index]
-        out = np.where(entry & _PRESENT, (entry & self._phys_mask) | (v & 0xFFF), -1)
+        out = np.where(entry & _PAGE_PRESENT, (entry & self._phys_mask) | (v & self._in_page), -1)
         for level, table in zip(self.levels[:-1], dense, strict=True):
             if not level.large:
                 continue
             entry = table[v >> level.shift]
-            size = 1 << level.shift
-            large = (entry & (_PRESENT | _PSE)) == (_PRESENT | _PSE)
+            size = level.size
+            large = (entry & (_PAGE_PRESENT | _PAGE_PSE)) == (_PAGE_PRESENT | _PAGE_PSE)
             if large.any():
                 phys = (entry & (self._phys_mask & ~(size - 1))) | (v & (size - 1))
                 out = np.where(large, phys, out)

@@ -20,22 +20,20 @@ import re
 import struct
 import sys
 from dataclasses import dataclass
-from types import MethodType
 from typing import TYPE_CHECKING, Any
 
 import construct as cs
 
 from vmintro.accel import speedups
 from vmintro.arch.x86 import (
-    FIXADDR_TOP,
-    MAXMEM,
     PAGE_OFFSET,
     PAGE_SHIFT,
     PAGE_SIZE,
-    PKMAP_BASE,
     SWAPPER_PG_DIR,
-    VMALLOC_OFFSET,
-    Paging,
+    KernelLayout,
+    PagingMode,
+    kernel_layout,
+    paging_mode,
 )
 from vmintro.backend import Backend
 from vmintro.errors import (
@@ -44,7 +42,7 @@ from vmintro.errors import (
     ObjectNotFoundError,
     UnreachableMemoryError,
 )
-from vmintro.pagewalk import PageWalker, Walk
+from vmintro.pagewalk import PageWalker, TranslationCache, Walk
 from vmintro.types.model import Array, CType, Pointer, Void, to_construct
 
 if TYPE_CHECKING:
@@ -116,16 +114,15 @@ class Program:
     ) -> None:
         self.backend = backend
         self.config: dict[str, Any] = dict(backend.config())
-        self.pae = bool(self.config.get("pae", False))
-        self.highmem = bool(self.config.get("highmem", False)) or self.pae
+        self.paging: PagingMode = paging_mode(bool(self.config.get("pae", False)))
+        self.highmem = bool(self.config.get("highmem", False)) or self.paging.pae
         self.osrelease = str(self.config.get("osrelease", ""))
         # False for a core opened without its vmlinux: symbols but no types
         self.has_debuginfo = bool(self.config.get("debuginfo", True))
-        self.paging = Paging(self.pae)
         # The most RAM an i386 can address: 4 GiB, or 64 GiB with PAE's 36-bit
         # frames. Every size read from an image that counts bytes or frames of
         # RAM (the RAM map's end, max_mapnr) is bounded by it.
-        self.phys_limit = (self.paging.phys_mask | _PAGE_MASK) + 1
+        self.phys_limit = self.paging.phys_limit
         # Where RAM ends, as the backend says (an image's RAM map), bounded by what
         # i386 addresses: past that no frame can exist, whatever the map claims.
         self.ram_size = min(max(int(self.config.get("ram_size", 0)), 0), self.phys_limit)
@@ -146,16 +143,19 @@ class Program:
 
         sym = self._symbols.get("swapper_pg_dir")
         self.swapper_pg_dir = (sym.address if sym else SWAPPER_PG_DIR) - PAGE_OFFSET
-        self.high_memory = self._read_high_memory()
-        # Past high_memory every address walks. The direct map never ends below
-        # PAGE_OFFSET nor above PAGE_OFFSET + MAXMEM (896 MiB): a high_memory outside
-        # that is corrupt, and the map, VMALLOC_START with it, keeps to those bounds.
-        self._lowmem_end = min(max(self.high_memory, PAGE_OFFSET), PAGE_OFFSET + MAXMEM)
+        # The kernel's address space: VMALLOC_START and the rest follow high_memory
+        # as the kernel stored it, kept within the bounds of the direct map.
+        self.layout: KernelLayout = kernel_layout(
+            self.paging, self.highmem, self.ram_size, self._read_high_memory()
+        )
+        self.high_memory = self.layout.high_memory
+        # Past the direct map every address walks.
+        self._lowmem_end = self.layout.lowmem_end
         self.walker = PageWalker(
             backend.read_phys, self.paging, self.swapper_pg_dir, self._lowmem_end - PAGE_OFFSET
         )
-        # The walker's TLB, looked up here first: a hit costs no method call.
-        self._tlb = self.walker.tlb
+        # What translate remembers, owned by the walker that fills it.
+        self._translation: TranslationCache = self.walker.cache
         if cache_pages is None:
             cache_pages = _memory_is_fixed(backend)
         # virtual page number -> the page's bytes, for reads inside one page
@@ -166,7 +166,7 @@ class Program:
         self._struct_classes: dict[tuple[Any, Any], type] = {}
         # vmintro._speedups for this program's objects and walks, or None: Python forms
         self._speedups = speedups if accelerated else None
-        if self._speedups is not None and type(self).translate is Program.translate:
+        if type(self).translate is Program.translate:
             self.translate = self._fast_translate()  # type: ignore[method-assign]
 
     @classmethod
@@ -191,31 +191,32 @@ class Program:
 
     # -- facts of the address space ------------------------------------------------------
 
-    def _read_high_memory(self) -> int:
-        """``high_memory`` as the kernel stored it, or what ``mem_init`` would have set."""
+    @property
+    def pae(self) -> bool:
+        """Whether the kernel was built with CONFIG_X86_PAE (its paging mode is PAE)."""
+        return self.paging.pae
+
+    def _read_high_memory(self) -> int | None:
+        """``high_memory`` as the kernel stored it; None where it cannot be read."""
         var = self._variables.get("high_memory")
         if var is not None and var[0] >= PAGE_OFFSET:
             try:
-                return _U32.unpack(self.backend.read_phys(var[0] - PAGE_OFFSET, 4))[0]
+                return int(_U32.unpack(self.backend.read_phys(var[0] - PAGE_OFFSET, 4))[0])
             except FaultError:
                 pass
-        return PAGE_OFFSET + min(self.ram_size, MAXMEM)
+        return None
 
     @property
     def vmalloc_start(self) -> int:
         """``VMALLOC_START``: the 8 MiB boundary 8..16 MiB above ``high_memory``
         (of a ``high_memory`` between ``PAGE_OFFSET`` and ``PAGE_OFFSET + MAXMEM``).
         """
-        return (self._lowmem_end + 2 * VMALLOC_OFFSET - 1) & ~(VMALLOC_OFFSET - 1)
+        return self.layout.vmalloc_start
 
     @property
     def vmalloc_end(self) -> int:
         """``VMALLOC_END``: below the pkmap area (HIGHMEM) or below the fixmap."""
-        if self.highmem:
-            return PKMAP_BASE - 2 * PAGE_SIZE
-        # FIXADDR_START = FIXADDR_TOP here: the only permanent fixmap slots of this
-        # uniprocessor, APIC-less build are the kmap ones, and they need HIGHMEM.
-        return FIXADDR_TOP - 2 * PAGE_SIZE
+        return self.layout.vmalloc_end
 
     @property
     def ram_pages(self) -> int:
@@ -312,32 +313,17 @@ class Program:
 
         :raises FaultError: naming the page-table entry that is not present.
         """
-        if PAGE_OFFSET <= vaddr < self._lowmem_end:
-            return vaddr - PAGE_OFFSET
-        delta = self._tlb.get(vaddr >> PAGE_SHIFT)
-        if delta is not None:
-            return vaddr + delta
-        return self.walker.translate(vaddr)  # walks, and fills the TLB
+        return self._translation.translate(vaddr)  # the direct map, the TLB or a walk
 
     def _fast_translate(self) -> Callable[[int], int]:
-        """:meth:`translate` in C for what needs no walk (the direct map, the TLB, a
-        page whose pte table the walker holds), calling :meth:`translate` for the rest.
-
-        It keeps the walker's TLB and span dicts (cleared in place, never replaced),
-        and takes ``high_memory``'s end and the TLB's size when it is made.
+        """:meth:`translate` without a call through the program: the translation
+        cache's own method, or the ``vmintro._speedups.Translator`` made from the
+        cache, which does in C what needs no walk (the direct map, the TLB, a page
+        whose pte table the cache holds) and calls the cache's method for the rest.
         """
-        w = self.walker
-        fast = self._speedups.Translator(
-            self._tlb,
-            w._spans,
-            MethodType(Program.translate, self),
-            self._lowmem_end,
-            w._phys_mask,
-            w._span_shift,
-            w._span_mask,
-            w._tlb_max,
-            w.entry_size,
-        )
+        if self._speedups is None:
+            return self._translation.translate
+        fast = self._speedups.Translator(self._translation)
         fast.__doc__ = Program.translate.__doc__
         return fast  # type: ignore[no-any-return]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from vmintro.arch.x86 import MachineConfig, Paging
+from vmintro.arch.x86 import MachineConfig, paging_mode
 from vmintro.sim.kernel import KernelLayout
 from vmintro.types import flags as F
 from vmintro.types.kernel import kernel_types
@@ -375,8 +375,9 @@ def test_flag_constants():
         ),
     ],
 )
-def test_paging_geometry(pae, geometry):
-    g = Paging(pae)
+@pytest.mark.parametrize("pse", [True, False])
+def test_paging_geometry(pae, geometry, pse):
+    g = paging_mode(pae, pse)
     assert {name: getattr(g, name) for name in geometry} == geometry
     assert g.pgd_index(0xC0000000) == (3 if pae else 768)  # USER_PTRS_PER_PGD
 
@@ -401,6 +402,6 @@ def test_pte_bit_values():
 )
 def test_address_space_constants(cfg, vmalloc_end, last_pkmap):
     assert cfg.vmalloc_end == vmalloc_end
-    assert cfg.last_pkmap == last_pkmap
+    assert cfg.layout.last_pkmap == last_pkmap
     if not cfg.highmem:
-        assert cfg.fixaddr_start == 0xFFFFE000
+        assert cfg.layout.fixaddr_start == 0xFFFFE000

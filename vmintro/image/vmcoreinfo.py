@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 
-from vmintro.arch.x86 import PAGE_SIZE, Paging
+from vmintro.arch.x86 import paging_mode
 from vmintro.image.spec import ImageSpec
 from vmintro.types.flags import PAGE_FLAGS
 from vmintro.types.kernel import MAX_ORDER, KernelTypes
@@ -260,7 +260,7 @@ def _check_numbers(info: dict[str, str]) -> None:
 def _check_paging(info: dict[str, str]) -> None:
     """CONFIG_X86_PAE and the page-table entry sizes must tell of one paging mode."""
     pae = info.get("CONFIG_X86_PAE") == "y"
-    entry = 8 if pae else 4
+    entry = paging_mode(pae).entry_size
     option = "CONFIG_X86_PAE=y" if pae else "no CONFIG_X86_PAE"
     for name in _ENTRY_TYPES:
         key = f"SIZE({name})"
@@ -274,7 +274,7 @@ def _check_paging(info: dict[str, str]) -> None:
 
 def _check_ram(e820: list[tuple[int, int, str]], pae: bool) -> None:
     """The E820 map: ascending, disjoint, with RAM, inside what the paging mode addresses."""
-    limit = Paging(pae).phys_mask + PAGE_SIZE  # 4 GiB, or 64 GiB with PAE's 36 bits
+    limit = paging_mode(pae).phys_limit  # 4 GiB, or 64 GiB with PAE's 36 bits
     prev_end = 0
     for i, (start, end, kind) in enumerate(e820):
         key = f"E820({i})={kind} {start:#x}-{end:#x}"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vmintro.arch.x86 import FIXADDR_TOP, KM_TYPE_NR, NR_CPUS, PAGE_OFFSET, PAGE_SIZE, PKMAP_BASE
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.errors import CorruptionError, FaultError, VmintroError
 from vmintro.helpers.buddy import for_each_zone, zone_name
 from vmintro.helpers.mm import page_zone_index, pfn_to_page
@@ -100,25 +100,22 @@ def address_space(prog: Program) -> AddressSpace:
     A corrupt ``vmlist`` does not cost the picture: the areas read before the
     walk broke are kept and the reason is in :attr:`AddressSpace.error`.
     """
-    high = prog.high_memory
-    vstart, vend = prog.vmalloc_start, prog.vmalloc_end
+    layout = prog.layout
+    high, vstart, vend = layout.high_memory, layout.vmalloc_start, layout.vmalloc_end
     regions = [
         Region("lowmem (direct map)", PAGE_OFFSET, high, "lowmem"),
         Region("VMALLOC_OFFSET gap", high, vstart, "gap"),
         Region("vmalloc", vstart, vend, "vmalloc"),
     ]
-    if prog.highmem:
-        last_pkmap = 512 if prog.pae else 1024
-        regions.append(Region("gap", vend, PKMAP_BASE, "gap"))
-        regions.append(Region("pkmap", PKMAP_BASE, PKMAP_BASE + last_pkmap * PAGE_SIZE, "pkmap"))
-        fixaddr_start = FIXADDR_TOP - KM_TYPE_NR * NR_CPUS * PAGE_SIZE
-        regions.append(Region("gap", PKMAP_BASE + last_pkmap * PAGE_SIZE, fixaddr_start, "gap"))
+    if layout.highmem:
+        regions.append(Region("gap", vend, layout.pkmap_base, "gap"))
+        regions.append(Region("pkmap", layout.pkmap_base, layout.pkmap_end, "pkmap"))
+        regions.append(Region("gap", layout.pkmap_end, layout.fixaddr_start, "gap"))
     else:
-        fixaddr_start = FIXADDR_TOP
-        regions.append(Region("gap", vend, fixaddr_start, "gap"))
-    if fixaddr_start < FIXADDR_TOP:
-        regions.append(Region("fixmap", fixaddr_start, FIXADDR_TOP, "fixmap"))
-    regions.append(Region("top", FIXADDR_TOP, 1 << 32, "gap"))
+        regions.append(Region("gap", vend, layout.fixaddr_start, "gap"))
+    if layout.fixaddr_start < layout.fixaddr_top:
+        regions.append(Region("fixmap", layout.fixaddr_start, layout.fixaddr_top, "fixmap"))
+    regions.append(Region("top", layout.fixaddr_top, 1 << 32, "gap"))
     areas: list[Area] = []
     error: VmintroError | None = None
     try:

@@ -15,7 +15,6 @@ from vmintro.arch.x86 import (
     PAGE_SIZE,
     PG0,
     PG1,
-    PKMAP_BASE,
     PSE_KERNEL,
     SWAPPER_PG_DIR,
 )
@@ -54,7 +53,7 @@ class KernelPageTables:
 
     def pmd_offset(self, pgd_entry: int, addr: int) -> int:
         """``pmd_offset``: folded into the pgd entry in 2-level mode."""
-        if not self.g.pae:
+        if self.g.pmd_folded:
             return pgd_entry
         pmd_page = self.k.va(self.get(pgd_entry) & self.g.phys_mask)
         return pmd_page + self.g.pmd_index(addr) * self.esize
@@ -103,12 +102,13 @@ class KernelPageTables:
         Returns ``pkmap_page_table`` on HIGHMEM kernels.
         """
         k, g, cfg = self.k, self.g, self.k.config
+        layout = cfg.layout
         bm = k.bootmem
         assert bm is not None
         end = k.va(cfg.max_low_pfn * PAGE_SIZE)
         if g.pae:
             for i in range(g.ptrs_per_pgd):
-                self.set(SWAPPER_PG_DIR + i * 8, k.pa(EMPTY_ZERO_PAGE) + 1)
+                self.set(SWAPPER_PG_DIR + i * self.esize, k.pa(EMPTY_ZERO_PAGE) + 1)
         for i in range(g.pgd_index(PAGE_OFFSET), g.ptrs_per_pgd):
             vaddr = i * g.pgdir_size
             if vaddr >= end:
@@ -134,14 +134,14 @@ class KernelPageTables:
                         break
                     self.set(pte_base + n * self.esize, (va - PAGE_OFFSET) | PAGE_KERNEL)
                 self.set(pmd, _KERNPG_TABLE + k.pa(pte_base))
-        self.fixrange_init(cfg.fixmap_lowest & ~(g.pmd_size - 1), 0)
+        self.fixrange_init(layout.fixmap_lowest & ~(g.pmd_size - 1), 0)
         pkmap = None
-        if cfg.highmem:
-            self.fixrange_init(PKMAP_BASE, PKMAP_BASE + PAGE_SIZE * cfg.last_pkmap)
-            pgd = self.pgd_offset_k(PKMAP_BASE)
-            pkmap = self.pte_offset(self.pmd_offset(pgd, PKMAP_BASE), PKMAP_BASE)
+        if layout.highmem:
+            base = layout.pkmap_base
+            self.fixrange_init(base, layout.pkmap_end)
+            pkmap = self.pte_offset(self.pmd_offset(self.pgd_offset_k(base), base), base)
         if g.pae:
-            self.set(SWAPPER_PG_DIR, self.get(SWAPPER_PG_DIR + 3 * 8))
+            self.set(SWAPPER_PG_DIR, self.get(SWAPPER_PG_DIR + 3 * self.esize))
         return pkmap
 
     def fixrange_init(self, start: int, end: int) -> None:
@@ -155,7 +155,7 @@ class KernelPageTables:
         while i < g.ptrs_per_pgd and vaddr != end:
             pgd = SWAPPER_PG_DIR + i * self.esize
             # pgd_none() is always false on i386, so PAE reuses the pmd page it has.
-            pmd_page = self.k.va(self.get(pgd) & g.phys_mask) if g.pae else pgd
+            pmd_page = pgd if g.pmd_folded else self.k.va(self.get(pgd) & g.phys_mask)
             while j < g.ptrs_per_pmd and vaddr != end:
                 pmd = pmd_page + j * self.esize
                 if self.get(pmd) == 0:
@@ -170,7 +170,5 @@ class KernelPageTables:
         """``zap_low_mappings``: drop the identity mapping of low memory (UP: end of mem_init)."""
         g = self.g
         for i in range(g.pgd_index(PAGE_OFFSET)):
-            if g.pae:
-                self.set(SWAPPER_PG_DIR + i * 8, self.k.pa(EMPTY_ZERO_PAGE) + 1)
-            else:
-                self.set(SWAPPER_PG_DIR + i * 4, 0)
+            pgd = SWAPPER_PG_DIR + i * self.esize
+            self.set(pgd, self.k.pa(EMPTY_ZERO_PAGE) + 1 if g.pae else 0)
