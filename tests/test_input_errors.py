@@ -118,15 +118,19 @@ def test_negative_numbers_beside_numeric_options(prog: Program) -> None:
 def test_physical_addresses_under_pae_have_36_bits() -> None:
     from types import SimpleNamespace
 
+    from vmintro.arch.x86 import paging_mode
     from vmintro.commands.argtypes import check_address
     from vmintro.commands.expr import ExprError
 
-    pae = SimpleNamespace(pae=True)
+    pae = SimpleNamespace(paging=paging_mode(pae=True))
     assert check_address(pae, 0xF_FFFF_F000, physical=True) == 0xF_FFFF_F000  # type: ignore[arg-type]
     with pytest.raises(ExprError, match="beyond 36 bits"):
         check_address(pae, 1 << 36, physical=True)  # type: ignore[arg-type]
     with pytest.raises(ExprError, match="beyond 32 bits"):
         check_address(pae, 1 << 32)  # type: ignore[arg-type]
+    two_level = SimpleNamespace(paging=paging_mode(pae=False))
+    with pytest.raises(ExprError, match="beyond 32 bits"):
+        check_address(two_level, 1 << 32, physical=True)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vmintro.arch.paging import paging_mode
 from vmintro.backend import SymbolEntry, TableBackend
 from vmintro.errors import FaultError, VmintroError
 from vmintro.image import reader
@@ -55,9 +56,13 @@ def _mismatch(
     # The build options first: they say most plainly which build a vmlinux is of.
     pae = note.get("CONFIG_X86_PAE") == "y"
     pte = types.get("pte_t")
-    if pte is not None and pte.size != (8 if pae else 4):
-        option = "has CONFIG_X86_PAE=y (8-byte" if pae else "has no CONFIG_X86_PAE (4-byte"
-        return f"sizeof(pte_t) is {pte.size} in the vmlinux, but the core {option} entries)"
+    entry = paging_mode(pae).entry_size
+    if pte is not None and pte.size != entry:
+        option = "has CONFIG_X86_PAE=y" if pae else "has no CONFIG_X86_PAE"
+        return (
+            f"sizeof(pte_t) is {pte.size} in the vmlinux,"
+            f" but the core {option} ({entry}-byte entries)"
+        )
     page = strip_typedefs(types.get("struct page", Void()))
     highmem = note.get("CONFIG_HIGHMEM") == "y"
     if isinstance(page, Struct) and page.complete and page.has_member("virtual") != highmem:

@@ -62,7 +62,6 @@ Numbers:
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _SYMBOL_OFFSET = re.compile(r"([A-Za-z_]\w*)\s*(?:([+-])\s*(0[xX][0-9a-fA-F]+|\d+))?")
 VIRTUAL_BITS = 32
-PAE_PHYSICAL_BITS = 36  # PAE page-table entries hold 36-bit frame addresses
 
 
 def check_address(prog: Program, value: int, physical: bool = False) -> int:
@@ -73,7 +72,8 @@ def check_address(prog: Program, value: int, physical: bool = False) -> int:
     """
     if value < 0:
         raise ExprError(f"{value:#x} is negative: not an address")
-    bits = PAE_PHYSICAL_BITS if physical and prog.pae else VIRTUAL_BITS
+    # a physical address is as wide as the paging mode's entries hold (36 bits in PAE)
+    bits = prog.paging.phys_bits if physical else VIRTUAL_BITS
     if value >= 1 << bits:
         raise ExprError(f"{value:#x} is beyond {bits} bits: not an address")
     return value

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
+from vmintro.arch.paging import paging_mode
 from vmintro.types.model import (
     Array,
     Base,
@@ -362,13 +363,13 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
     dumpable = mm_struct.member("dumpable")
     dumpable.bit_size = 1  # `unsigned dumpable:1`, alone in its 4-byte unit
 
-    ptrs_per_pgd = 4 if pae else 1024
-    ptrs_per_pte = 512 if pae else 1024
+    paging = paging_mode(pae)
+    assert pte_t.size == paging.entry_size
     kt.variables.update(
         {
-            "swapper_pg_dir": Array(pgd_t, ptrs_per_pgd),
-            "pg0": Array(pte_t, ptrs_per_pte),
-            "pg1": Array(pte_t, ptrs_per_pte),
+            "swapper_pg_dir": Array(pgd_t, paging.ptrs_per_pgd),
+            "pg0": Array(pte_t, paging.ptrs_per_pte),
+            "pg1": Array(pte_t, paging.ptrs_per_pte),
             "empty_zero_page": Array(ulong, 1024),
             "mem_map": Pointer(page),
             "max_mapnr": ulong,
