@@ -286,6 +286,20 @@ def test_note_count_is_bounded(tmp_path: Path) -> None:
         CoreFile(f"{base}.vmcore")
 
 
+def test_vmcoreinfo_that_is_not_ascii_says_where(tmp_path: Path) -> None:
+    base = copy_demo(tmp_path, "text")
+    replace_notes(
+        Path(f"{base}.vmcore"),
+        lambda name, desc: (
+            desc.replace(b"PAGESIZE", b"PAGE\xffSIZE") if name == "VMCOREINFO" else desc
+        ),
+    )
+    with pytest.raises(
+        ImageError, match=r"^text\.vmcore: VMCOREINFO is not ASCII text \(byte 0xff on line 2\)$"
+    ):
+        CoreFile(f"{base}.vmcore")
+
+
 def test_missing_vmcoreinfo(tmp_path: Path, written: tuple[ImageSpec, Path, bytes]) -> None:
     data = written[2]
     name_at = _note_offset(data) + 12

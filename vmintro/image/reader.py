@@ -334,8 +334,11 @@ class CoreFile:
     def _parse_vmcoreinfo(self, desc: bytes) -> dict[str, str]:
         try:
             text = desc.rstrip(b"\0").decode("ascii")
-        except UnicodeDecodeError:
-            raise self._error("VMCOREINFO is not ASCII text") from None
+        except UnicodeDecodeError as e:
+            line = desc.count(b"\n", 0, e.start) + 1
+            raise self._error(
+                f"VMCOREINFO is not ASCII text (byte {desc[e.start]:#04x} on line {line})"
+            ) from None
         try:
             return parse_vmcoreinfo(text)
         except VmcoreinfoError as e:
