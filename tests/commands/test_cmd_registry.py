@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +26,8 @@ from vmintro.commands import (
 )
 from vmintro.commands.render import json_document, part_to_json, render_text
 from vmintro.helpers import for_each_vm_area
+
+DEMO = Path(__file__).resolve().parents[2] / "images" / "demo"
 
 
 @pytest.fixture
@@ -185,3 +190,47 @@ def test_a_walk_that_fails_at_once_prints_no_heading() -> None:
         lines.extend(render_text([Table([Column("n", "N")], rows(2))]))
     assert [x.strip() for x in lines] == ["N", "0", "1"]  # what came before a late error stays
     assert [x.strip() for x in render_text([Table([Column("n", "N")], [])])] == ["N"]
+
+
+def test_every_module_of_the_builtin_package_is_a_command_module() -> None:
+    """The registry loads each public module beside ``builtin/__init__.py``, and each
+    of them registers commands: a file added there needs no list kept elsewhere."""
+    import vmintro.commands.builtin as builtin
+    from vmintro.commands import commands
+
+    folder = Path(builtin.__file__).parent
+    files = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+    assert builtin.module_names() == sorted(files)
+    origins = {c.origin.removeprefix("vmintro.commands.builtin.") for c in commands() if c.builtin}
+    assert origins == files
+
+
+def test_a_module_dropped_into_the_builtin_package_runs_from_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """A new command module is found by being in the package: ``vmintro -c`` runs its
+    command and ``help`` lists it, and a ``_``-named module beside it is no command."""
+    (tmp_path / "zzcount.py").write_text(
+        "from vmintro.commands.registry import command\n"
+        "from vmintro.commands.result import Text\n"
+        "from vmintro.helpers import for_each_vm_area\n\n"
+        "@command('zzcount', help='count the vmalloc areas')\n"
+        "def zzcount(prog, args):\n"
+        "    yield Text(f'{sum(1 for _ in for_each_vm_area(prog))} areas')\n"
+    )
+    (tmp_path / "_zzshared.py").write_text("raise AssertionError('a private module was loaded')\n")
+    code = (
+        "import sys, vmintro.commands.builtin as b; b.__path__.append(sys.argv[1]); "
+        "from vmintro.cli import main; sys.exit(main(sys.argv[2:]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), "-c", "zzcount; help", str(DEMO)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    areas = json.loads(DEMO.with_suffix(".truth.json").read_text())["areas"]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"{len(areas)} areas"
+    assert any(line.split()[:1] == ["zzcount"] for line in lines[1:])

@@ -226,9 +226,9 @@ def _load_builtins() -> None:
     if _builtins_loaded:
         return
     _builtins_loaded = True  # set first: the modules call register() while importing
-    from vmintro.commands.builtin import MODULES
+    from vmintro.commands.builtin import module_names
 
-    for module in MODULES:
+    for module in module_names():
         importlib.import_module(f"vmintro.commands.builtin.{module}")
 
 

@@ -1,22 +1,17 @@
-"""The built-in commands, one module each; the registry imports them on first use."""
+"""The built-in commands, one module each; the registry imports them on first use.
 
-MODULES = (
-    "check",
-    "help",
-    "kmem",
-    "list",
-    "map",
-    "p",
-    "page",
-    "plugins",
-    "ptov",
-    "ptype",
-    "quit",
-    "rd",
-    "set",
-    "struct",
-    "sym",
-    "vmlist",
-    "vtop",
-    "whatis",
-)
+Every module of this package whose name does not start with ``_`` is a command
+module: a new one is found by being here, with no list to keep. ``_``-named
+modules (``_pages``, ``_types``) are what the commands share.
+"""
+
+from __future__ import annotations
+
+import pkgutil
+
+__all__ = ["module_names"]
+
+
+def module_names() -> list[str]:
+    """The command modules of this package, by name (the order they register in)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
