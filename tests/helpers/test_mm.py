@@ -1,0 +1,187 @@
+"""``vmintro.helpers.mm`` (``struct page``): each helper against the truth, gdb and 2.4.20."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from helpers.kernels import PAGE_SIZE, Kernel
+from vmintro.helpers import (
+    PFN_PHYS,
+    decode_page_flags,
+    max_mapnr,
+    page_address,
+    page_count,
+    page_flag_names,
+    page_to_pfn,
+    page_zone,
+    page_zone_index,
+    pfn_to_page,
+    pfn_valid,
+    virt_to_page,
+    virt_to_pfn,
+    zone_name,
+)
+
+# include/linux/mm.h of 2.4.20: the bit of each page flag (bit 9 is unused)
+PG_BITS = {
+    0: "PG_locked",
+    1: "PG_error",
+    2: "PG_referenced",
+    3: "PG_uptodate",
+    4: "PG_dirty",
+    5: "PG_unused",
+    6: "PG_lru",
+    7: "PG_active",
+    8: "PG_slab",
+    10: "PG_skip",
+    11: "PG_highmem",
+    12: "PG_checked",
+    13: "PG_arch_1",
+    14: "PG_reserved",
+    15: "PG_launder",
+}
+ZONE_SHIFT = 24  # BITS_PER_LONG - 8: the zone sits in the top byte of page->flags
+ZONES = ("DMA", "Normal", "HighMem")
+VM_ALLOC = 0x2
+
+
+def test_PFN_PHYS_is_the_frame_times_the_page_size(kernel: Kernel) -> None:  # noqa: N802
+    for pfn in kernel.area_frames():
+        assert PFN_PHYS(pfn) == pfn * PAGE_SIZE
+    # PAE frames lie above 4 GiB too: no 32-bit wrap
+    assert PFN_PHYS(0x123456) == 0x123456000
+
+
+def test_pfn_to_page_and_page_to_pfn(kernel: Kernel) -> None:
+    prog = kernel.prog
+    for pfn in kernel.sample_pfns():
+        page = pfn_to_page(prog, pfn)
+        assert page.type_.c_name == "struct page *"
+        assert page.value_() == kernel.page_address_of(pfn), pfn
+        assert page_to_pfn(page) == pfn
+        assert page_to_pfn(kernel.page_address_of(pfn), prog) == pfn
+
+
+def test_max_mapnr_and_pfn_valid(kernel: Kernel, facts: dict[str, Any]) -> None:
+    prog = kernel.prog
+    # setup_arch: max_mapnr = num_physpages, every frame up to the top of RAM
+    assert max_mapnr(prog) == kernel.pages == facts["max_mapnr"]
+    assert pfn_valid(prog, 0) and pfn_valid(prog, kernel.pages - 1)
+    assert not pfn_valid(prog, kernel.pages)
+    assert not pfn_valid(prog, -1)
+
+
+def test_virt_to_pfn_and_virt_to_page_in_the_direct_map(kernel: Kernel) -> None:
+    prog = kernel.prog
+    page_offset = kernel.truth["page_offset"]
+    lowmem = [pfn for pfn in kernel.sample_pfns() if pfn < kernel.lowmem_pfns]
+    assert len(lowmem) > 50
+    for pfn in lowmem:
+        for addr in (page_offset + pfn * PAGE_SIZE, page_offset + pfn * PAGE_SIZE + 0xFFF):
+            assert virt_to_pfn(addr) == pfn
+            assert virt_to_page(prog, addr).value_() == kernel.page_address_of(pfn)
+
+
+@pytest.mark.parametrize("where", ["high_memory", "vmalloc_start", "below PAGE_OFFSET"])
+def test_virt_to_page_refuses_addresses_outside_the_direct_map(kernel: Kernel, where) -> None:
+    truth = kernel.truth
+    addr = truth["page_offset"] - 1 if where == "below PAGE_OFFSET" else truth[where]
+    with pytest.raises(ValueError, match=f"virt_to_page\\({addr:#x}\\): not a direct-mapped"):
+        virt_to_page(kernel.prog, addr)
+
+
+def test_page_zone_index_and_page_zone(kernel: Kernel, facts: dict[str, Any]) -> None:
+    prog = kernel.prog
+    zones = [z["address"] for z in facts["zones"]]
+    assert facts["zone_table"] == zones  # one node: zone_table[i] is &node_zones[i]
+    seen = set()
+    for pfn in kernel.sample_pfns():
+        page = pfn_to_page(prog, pfn)
+        index = kernel.zone_of(pfn)
+        seen.add(index)
+        assert page_zone_index(page) == index, pfn
+        zone = page_zone(page)
+        assert zone.type_.c_name == "zone_t *"
+        assert zone.value_() == zones[index], pfn
+        assert zone_name(zone) == ZONES[index]
+    assert seen == ({0, 1, 2} if kernel.pages > kernel.lowmem_pfns else {0, 1})
+
+
+def test_page_count_against_gdb_and_the_allocations(kernel: Kernel, facts: dict[str, Any]) -> None:
+    prog = kernel.prog
+    counts = facts["pages"]["count"]
+    for pfn in kernel.sample_pfns():
+        assert page_count(pfn_to_page(prog, pfn)) == counts[pfn], pfn
+    # vmalloc_area_pages gave each page of an area a frame of its own (alloc_page: count 1)
+    frames = kernel.area_frames(VM_ALLOC)
+    assert frames
+    assert {page_count(pfn_to_page(prog, pfn)) for pfn in frames} == {1}
+
+
+def test_page_flag_names_by_the_kernels_bits() -> None:
+    for bit, name in PG_BITS.items():
+        assert page_flag_names(1 << bit) == [name]
+    assert page_flag_names(0) == []
+    assert page_flag_names(1 << 9) == ["bit9"]  # unused in 2.4.20: named by its number
+    assert page_flag_names(1 << 16 | 1 << 23) == ["bit16", "bit23"]
+    # the zone byte is no flag
+    assert page_flag_names(2 << ZONE_SHIFT | 1 << 14 | 1 << 0) == ["PG_locked", "PG_reserved"]
+    # as drgn's decode_page_flags: the known flags by bit, then the unknown bits
+    assert page_flag_names(0xFFFFFFFF) == list(PG_BITS.values()) + [
+        f"bit{bit}" for bit in [9, *range(16, ZONE_SHIFT)]
+    ]
+
+
+def _decoded(flags: int) -> str:
+    """``flags`` as drgn's decode_page_flags spells it, from the kernel's bit table."""
+    bits = [bit for bit in range(ZONE_SHIFT) if flags >> bit & 1]
+    names = [PG_BITS[b] for b in bits if b in PG_BITS] + [
+        f"bit{b}" for b in bits if b not in PG_BITS
+    ]
+    return f"{'|'.join(names) or '0'} zone={ZONES[flags >> ZONE_SHIFT]}"
+
+
+def test_decode_page_flags_of_what_gdb_reads(kernel: Kernel, facts: dict[str, Any]) -> None:
+    prog = kernel.prog
+    flags = facts["pages"]["flags"]
+    spelled = set()
+    for pfn in kernel.sample_pfns():
+        page = pfn_to_page(prog, pfn)
+        expected = _decoded(flags[pfn])
+        assert decode_page_flags(page) == expected, pfn
+        assert decode_page_flags(page[0]) == expected
+        assert decode_page_flags(flags[pfn]) == expected
+        spelled.add(expected.split()[0])
+    assert "PG_reserved" in spelled and "0" in spelled  # the kernel image, free frames
+    # one_highpage_init: every HighMem frame is PG_highmem
+    for pfn in kernel.area_frames(VM_ALLOC):
+        if kernel.zone_of(pfn) == 2:
+            assert decode_page_flags(pfn_to_page(prog, pfn)) == "PG_highmem zone=HighMem"
+
+
+def test_decode_page_flags_of_a_value() -> None:
+    assert decode_page_flags(0x01004000) == "PG_reserved zone=Normal"
+    assert decode_page_flags(0x00004109) == "PG_locked|PG_uptodate|PG_slab|PG_reserved zone=DMA"
+    assert decode_page_flags(0) == "0 zone=DMA"
+    assert decode_page_flags(0x02000800) == "PG_highmem zone=HighMem"
+    assert decode_page_flags(0x07000000) == "0 zone=7"  # no such zone: its number
+
+
+def test_page_address(kernel: Kernel, facts: dict[str, Any]) -> None:
+    prog = kernel.prog
+    page_offset = kernel.truth["page_offset"]
+    virtual = facts["pages"].get("virtual")
+    assert (virtual is not None) == kernel.truth["config"]["highmem"]
+    high = 0
+    for pfn in kernel.sample_pfns():
+        got = page_address(pfn_to_page(prog, pfn))
+        if pfn < kernel.lowmem_pfns:  # __va of the frame, set at boot for DMA and Normal
+            assert got == page_offset + pfn * PAGE_SIZE, pfn
+        else:  # HighMem: page->virtual, NULL unless kmapped
+            high += 1
+            assert got == virtual[pfn] == 0, pfn  # type: ignore[index]
+        if virtual is not None:
+            assert got == virtual[pfn], pfn
+    assert (high > 0) == (kernel.name == "highmem")
