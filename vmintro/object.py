@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from vmintro.accel import speedups as _speedups
 from vmintro.cprint import format_object
 from vmintro.errors import MemberNotFoundError
+from vmintro.types.conversions import LONG, common_type, is_integer, promote
 from vmintro.types.model import (
     Array,
     Base,
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["Object", "cast", "class_for_type", "container_of", "values_of"]
 
 _ADDRESS_MASK = 0xFFFFFFFF
-_INT = Base("int", 4, True)
-_LONG = Base("long", 4, True)
 _new = object.__new__
 _FORMATS: dict[tuple[int, bool], struct.Struct] = {}
 
@@ -357,8 +356,8 @@ class Object:
             if isinstance(other, Object) and other._pointer_type() is not None:
                 # ptr - ptr: elements between them, a ptrdiff_t (int on i386)
                 size = _element_size(ptr)
-                diff = _truncate(_LONG, self._int() - other._int())
-                return Object._make(self.prog_, _LONG, value=int(diff / size))
+                diff = _truncate(LONG, self._int() - other._int())
+                return Object._make(self.prog_, LONG, value=int(diff / size))
             n = _operand(other)
             if n is NotImplemented:
                 return NotImplemented
@@ -370,18 +369,36 @@ class Object:
         return self._arith(other, operator.sub, reflected=True)
 
     def _arith(self, other: Any, op: Callable[[int, int], int], reflected: bool = False) -> Any:
-        """Integer arithmetic with C's conversions to a common type."""
+        """Integer arithmetic with C's usual arithmetic conversions to a common type
+        (a Python int takes the object's promoted type)."""
         b = _operand(other)
-        if b is NotImplemented or not _is_integer(self):
+        if b is NotImplemented or not is_integer(self.type_):
             return NotImplemented
-        if isinstance(other, Object) and not _is_integer(other):
-            return NotImplemented
-        ctype = _common_type(self.type_, other.type_ if isinstance(other, Object) else None)
+        if isinstance(other, Object):
+            if not is_integer(other.type_):
+                return NotImplemented
+            ctype = common_type(self.type_, other.type_)
+        else:
+            ctype = promote(self.type_)
         t = strip_typedefs(ctype)
         # both operands converted first: 0x80000000UL % -1 divides by 0xffffffff, as C does
         a, b = _truncate(t, self._int()), _truncate(t, b)
         result = op(b, a) if reflected else op(a, b)
         return Object._make(self.prog_, ctype, value=_truncate(t, result))
+
+    def _shift(self, other: Any, op: Callable[[int, int], int]) -> Any:
+        """``<<`` and ``>>``: the type of the promoted left operand, whatever the
+        count's (``(char)1 << 2ULL`` is an ``int``), the count not converted."""
+        count = _operand(other)
+        if count is NotImplemented or not is_integer(self.type_):
+            return NotImplemented
+        if isinstance(other, Object) and not is_integer(other.type_):
+            return NotImplemented
+        ctype = promote(self.type_)
+        t = strip_typedefs(ctype)
+        if op is operator.lshift:
+            count = min(count, 64)  # past the width every bit is gone: no huge int
+        return Object._make(self.prog_, ctype, value=_truncate(t, op(self._int(), count)))
 
     def __mul__(self, other: Any) -> Any:
         return self._arith(other, operator.mul)
@@ -420,10 +437,10 @@ class Object:
         return self._arith(other, operator.xor, reflected=True)
 
     def __lshift__(self, other: Any) -> Any:
-        return self._arith(other, operator.lshift)
+        return self._shift(other, operator.lshift)
 
     def __rshift__(self, other: Any) -> Any:
-        return self._arith(other, operator.rshift)
+        return self._shift(other, operator.rshift)
 
     def __neg__(self) -> Object:
         return self._unary(operator.neg)
@@ -435,9 +452,11 @@ class Object:
         return self._unary(operator.pos)
 
     def _unary(self, op: Callable[[int], int]) -> Object:
-        if not _is_integer(self):
+        """``-``, ``~`` and ``+``: on the promoted operand (``-(unsigned char)1`` is
+        the ``int`` -1, ``-(unsigned int)1`` the ``unsigned int`` 4294967295)."""
+        if not is_integer(self.type_):
             raise TypeError(f"bad operand type for unary operator: '{self.type_.c_name}'")
-        ctype = _common_type(self.type_, None)
+        ctype = promote(self.type_)
         value = _truncate(strip_typedefs(ctype), op(self._int()))
         return Object._make(self.prog_, ctype, value=value)
 
@@ -455,10 +474,6 @@ def _c_mod(a: int, b: int) -> int:
     return a - _c_div(a, b) * b
 
 
-def _is_integer(obj: Object) -> bool:
-    return isinstance(strip_typedefs(obj.type_), (Base, Enum))
-
-
 def _is_scalar_like(obj: Object) -> bool:
     return _is_scalar(strip_typedefs(obj.type_)) or obj._pointer_type() is not None
 
@@ -470,23 +485,6 @@ def _operand(x: Any) -> Any:
     if isinstance(x, int) and not isinstance(x, bool):
         return x
     return NotImplemented
-
-
-def _common_type(a: CType, b: CType | None) -> CType:
-    """C's usual arithmetic conversions, for the integer types of i386."""
-    candidates = [a] if b is None else [a, b]
-    promoted = [t if t.size >= 4 else _INT for t in candidates]
-    best = promoted[0]
-    for t in promoted[1:]:
-        bs, ts = strip_typedefs(best), strip_typedefs(t)
-        if ts.size > bs.size or (
-            ts.size == bs.size
-            and isinstance(bs, Base)
-            and bs.signed
-            and not (isinstance(ts, Base) and ts.signed)
-        ):
-            best = t
-    return best
 
 
 def _coerce(ctype: CType, value: Any) -> Any:

@@ -43,6 +43,7 @@ from vmintro.errors import (
     UnreachableMemoryError,
 )
 from vmintro.pagewalk import PageWalker, TranslationCache, Walk
+from vmintro.types.conversions import integer_type_name
 from vmintro.types.model import Array, CType, Pointer, Void, to_construct
 
 if TYPE_CHECKING:
@@ -393,7 +394,9 @@ class Program:
         stars = spelled.count("*")
         # the model has no qualifiers: `const char *` reads as `char *`
         words = spelled.replace("*", " ").split()
-        base = " ".join(w for w in words if w not in ("const", "volatile"))
+        specifiers = [w for w in words if w not in ("const", "volatile")]
+        # C's other spellings of an integer type: `unsigned` is `unsigned int`
+        base = integer_type_name(specifiers) or " ".join(specifiers)
         if spelled.replace(" ", "").rstrip("*").count("*"):
             raise ObjectNotFoundError(f"cannot parse type '{text}'")
         ctype: CType

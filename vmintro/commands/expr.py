@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from vmintro.commands.registry import CommandError
 from vmintro.errors import NoDebugInfoError
+from vmintro.types.conversions import common_type, constant_type, is_integer, promote
 from vmintro.types.model import Array, Base, CType, Enum, Pointer, Struct, Void, strip_typedefs
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class ExprError(CommandError):
 
 _TOKEN = re.compile(
     r"""\s*(?:
-        (?P<number>0[xX][0-9a-fA-F]+|\d+)[uUlL]*(?![\w])
+        (?P<number>(?:0[xX][0-9a-fA-F]+|\d+)[uUlL]*)(?![\w])
       | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
       | (?P<history>\$\d*)
       | (?P<op>->|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!<>().\[\]])
@@ -106,6 +107,7 @@ class Node:
 @dataclass(frozen=True)
 class Num(Node):
     value: int
+    suffix: str = ""  # C's u, l, ul, ll, ull (either case)
 
 
 @dataclass(frozen=True)
@@ -299,7 +301,9 @@ class _Parser:
     def primary(self) -> Node:
         tok = self.next()
         if tok.kind == "number":
-            return Num(int(tok.text, 0) if not _is_octal(tok.text) else int(tok.text, 8))
+            digits = tok.text.rstrip("uUlL")
+            value = int(digits, 8) if _is_octal(digits) else int(digits, 0)
+            return Num(value, tok.text[len(digits) :])
         if tok.kind == "name":
             return Name(tok.text)
         if tok.kind == "history":
@@ -383,25 +387,21 @@ class _Evaluator:
     def __init__(self, prog: Program) -> None:
         self.prog = prog
 
-    def literal(self, value: int) -> Object:
+    def literal(self, value: int, suffix: str = "") -> Object:
         from vmintro.object import Object
 
-        if value >= 1 << 64:
-            raise ExprError(f"number {value:#x} is too large")
-        if value < 1 << 31:
-            type_name = "int"
-        elif value < 1 << 32:
-            type_name = "unsigned long"
-        else:
-            type_name = "unsigned long long"
-        return Object(self.prog, type_name, value)
+        try:
+            ctype = constant_type(value, suffix)
+        except ValueError as e:
+            raise ExprError(str(e)) from None
+        return Object(self.prog, ctype, value)
 
     def eval(self, node: Node) -> Object:
         from vmintro.object import Object, cast
 
         prog = self.prog
         if isinstance(node, Num):
-            return self.literal(node.value)
+            return self.literal(node.value, node.suffix)
         if isinstance(node, Name):
             return self.name(node.name)
         if isinstance(node, History):
@@ -420,9 +420,7 @@ class _Evaluator:
                 return value.deref()
             if node.op == "&":
                 return value.address_of_()
-            if node.op == "!":
-                return _truth_value(prog, not _truth(value, "!"))
-            return {"-": lambda v: -v, "+": lambda v: +v, "~": lambda v: ~v}[node.op](value)
+            return self.unary(node.op, value)
         if isinstance(node, Cast):
             untyped = _untyped_data(prog, node.operand)
             if untyped is not None:  # as gdb: the cast gives the memory its type
@@ -473,6 +471,13 @@ class _Evaluator:
         return values[index - 1]
 
     @staticmethod
+    def unary(op: str, value: Object) -> Object:
+        """``!``, ``-``, ``+`` or ``~`` applied to ``value``."""
+        if op == "!":
+            return _truth_value(value.prog_, not _truth(value, "!"))
+        return {"-": lambda v: -v, "+": lambda v: +v, "~": lambda v: ~v}[op](value)
+
+    @staticmethod
     def binary(op: str, a: Object, b: Object) -> Object:
         if op in _COMPARISONS:
             return _compare(op, a, b)
@@ -505,13 +510,9 @@ def _invalid(op: str, a: Object, b: Object) -> ExprError:
     return ExprError(f"invalid operands to '{op}': '{a.type_.c_name}' and '{b.type_.c_name}'")
 
 
-def _is_integer(value: Object) -> bool:
-    return isinstance(strip_typedefs(value.type_), (Base, Enum))
-
-
 def _is_scalar(value: Object) -> bool:
     """An integer, a pointer, or an array (which decays to its address)."""
-    return _is_integer(value) or isinstance(strip_typedefs(value.type_), (Pointer, Array))
+    return is_integer(value.type_) or isinstance(strip_typedefs(value.type_), (Pointer, Array))
 
 
 def _truth(value: Object, op: str) -> bool:
@@ -536,8 +537,8 @@ def _compare(op: str, a: Object, b: Object) -> Object:
     if not (_is_scalar(a) and _is_scalar(b)):
         raise _invalid(op, a, b)
     x, y = int(a), int(b)
-    if _is_integer(a) and _is_integer(b):
-        common = (a ^ b).type_  # the type C converts both operands to
+    if is_integer(a.type_) and is_integer(b.type_):
+        common = common_type(a.type_, b.type_)
         x, y = int(cast(common, a)), int(cast(common, b))
     result = {
         "<": x < y,
@@ -551,23 +552,19 @@ def _compare(op: str, a: Object, b: Object) -> Object:
 
 
 def _shift(op: str, a: Object, b: Object) -> Object:
-    """``a << b`` or ``a >> b``: the type of the promoted ``a`` (not the common type:
-    ``1 << 2ULL`` is an ``int``); a count that is negative or not below the width
-    is undefined in C, and refused rather than given a made-up value."""
-    from vmintro.object import Object
-
-    if not (_is_integer(a) and _is_integer(b)):
+    """``a << b`` or ``a >> b``, of the type of the promoted ``a`` (as Object's
+    shifts have it); a count that is negative or not below that type's width is
+    undefined in C, and refused rather than given a made-up value."""
+    if not (is_integer(a.type_) and is_integer(b.type_)):
         raise _invalid(op, a, b)
-    left = +a  # the integer promotions
     count = int(b)
-    width = 8 * strip_typedefs(left.type_).size
+    width = 8 * promote(a.type_).size
     side = "left" if op == "<<" else "right"
     if count < 0:
         raise ExprError(f"{side} shift count is negative")
     if count >= width:
         raise ExprError(f"{side} shift count >= width of type")
-    value = int(left) << count if op == "<<" else int(left) >> count
-    return Object(a.prog_, left.type_, value)
+    return a << b if op == "<<" else a >> b
 
 
 def evaluate(prog: Program, text: str) -> Object:
@@ -616,10 +613,21 @@ def _message(e: Exception) -> str:
 # -- types only --------------------------------------------------------------------------
 
 
+def _placeholder(prog: Program, ctype: CType) -> Object:
+    """A value of type ``ctype`` made without reading memory, for the operators to
+    type their result on: a scalar 1 (no division by zero, no shift too wide), or
+    for a struct or an array a reference that nothing reads."""
+    from vmintro.object import Object
+
+    if isinstance(strip_typedefs(ctype), (Base, Enum, Pointer)):
+        return Object(prog, ctype, 1)
+    return Object(prog, ctype, address=PAGE_OFFSET)
+
+
 def _static_type(prog: Program, node: Node) -> CType:
     """The type ``node`` would have, computed without reading memory."""
     if isinstance(node, Num):
-        return _Evaluator(prog).literal(node.value).type_
+        return _Evaluator(prog).literal(node.value, node.suffix).type_
     if isinstance(node, SizeOf):
         # the operand's errors (an unknown name or type) are sizeof's, as in evaluation
         if node.operand is not None:
@@ -658,8 +666,6 @@ def _static_type(prog: Program, node: Node) -> CType:
         t = _static_type(prog, node.operand)
         if node.op == "&":
             return Pointer(t)
-        if node.op == "!":
-            return prog.type("int")
         if node.op == "*":
             s = strip_typedefs(t)
             if isinstance(s, Pointer):
@@ -667,28 +673,17 @@ def _static_type(prog: Program, node: Node) -> CType:
             if isinstance(s, Array):
                 return s.element
             raise ExprError(f"cannot dereference '{t.c_name}'")
-        return t
+        return _Evaluator.unary(node.op, _placeholder(prog, t)).type_
     if isinstance(node, Cast):
         return prog.type(node.type_name)
     if isinstance(node, Binary):
-        left = strip_typedefs(_static_type(prog, node.left))
-        right = strip_typedefs(_static_type(prog, node.right))
-        if isinstance(left, Struct) or isinstance(right, Struct):
-            raise ExprError(
-                f"invalid operands to '{node.op}': '{left.c_name}' and '{right.c_name}'"
-            )
-        if node.op in _COMPARISONS or node.op in _LOGICAL:
-            return prog.type("int")
-        if node.op in ("<<", ">>"):
-            return left if isinstance(left, Base) and left.size >= 4 else prog.type("int")
-        for t in (left, right):
-            if isinstance(t, Pointer) and node.op in ("+", "-"):
-                if node.op == "-" and isinstance(left, Pointer) and isinstance(right, Pointer):
-                    return prog.type("long")
-                return t
-            if isinstance(t, Array) and node.op in ("+", "-"):
-                return Pointer(t.element)
-        return left if isinstance(left, Base) else prog.type("unsigned long")
+        # the operator applied to values of its operands' types: the rules that
+        # type the result are the evaluation's own
+        a = _placeholder(prog, _static_type(prog, node.left))
+        b = _placeholder(prog, _static_type(prog, node.right))
+        if node.op in _LOGICAL:
+            return _truth_value(prog, _truth(a, node.op) and _truth(b, node.op)).type_
+        return _Evaluator.binary(node.op, a, b).type_
     raise ExprError(f"cannot type {node!r}")
 
 
@@ -700,5 +695,7 @@ def type_of(prog: Program, text: str) -> CType:
     node = parse(text, _type_namer(prog))
     try:
         return _static_type(prog, node)
-    except LookupError as e:
+    except ExprError:
+        raise
+    except (LookupError, TypeError, ValueError, IndexError) as e:
         raise ExprError(_message(e)) from None

@@ -46,11 +46,12 @@ def p(prog: Program, args: argparse.Namespace) -> Text:
     structures one member a line. Values are numbered ($1, $2, ...) and can be
     used in later expressions; $ is the last one.
 
-    Expressions take symbols, numbers (decimal, 0x hex), -> and . member
-    access, [i], unary * and &, casts such as (struct page *)0xc100001c,
-    sizeof, + - * / % with C's pointer scaling, ~ & | ^ << >>, the
-    comparisons < > <= >= == != and ! && ||, with C's conversions and
-    precedence (gdb's), and the macros VMALLOC_START, VMALLOC_END,
+    Expressions take symbols, numbers (decimal, 0x hex, with C's suffixes
+    u l ul ll ull), -> and . member access, [i], unary * and &, casts such
+    as (struct page *)0xc100001c or (unsigned)x, sizeof, + - * / % with C's
+    pointer scaling, ~ & | ^ << >>, the comparisons < > <= >= == != and
+    ! && ||, with C's promotions, conversions and precedence (whatis shows
+    the type they give), and the macros VMALLOC_START, VMALLOC_END,
     PAGE_OFFSET, PAGE_SIZE, PAGE_SHIFT, high_memory. Where > >> | could
     redirect the output instead, see OUTPUT below.
     Integers print in the radix set by 'set radix' unless -x or -d is given.

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 def whatis(prog: Program, args: argparse.Namespace) -> Text:
     """As crash's whatis: a global variable shows its C declaration
     (struct vm_struct *vmlist;); a struct or union its members and SIZE; any
-    other type or expression gdb's whatis line (type = ...).
+    other type or expression gdb's whatis line (type = ...). An expression's
+    type is the one p computes: (char)1 + 1 is an int, as C promotes it.
     """
     text = " ".join(args.name)
     if re.fullmatch(r"[A-Za-z_]\w*", text) and text in prog:
