@@ -301,10 +301,11 @@ class PageWalker:
             base = pgd
         cache = self._cache
         for n, shift, mask, large, large_mask, offset_mask in self._plan:
-            entries = cache.get(base * 4 + n)
-            if entries is None:
+            held = cache.get(base * 4 + n)
+            if held is None:
                 entries = self._load(base, n, vaddr)
             else:
+                entries = held
                 cache.move_to_end(base * 4 + n)
             entry = entries[(vaddr >> shift) & mask]
             if not entry & _PAGE_PRESENT:

@@ -168,7 +168,7 @@ class Program:
         # vmintro._speedups for this program's objects and walks, or None: Python forms
         self._speedups = speedups if accelerated else None
         if type(self).translate is Program.translate:
-            self.translate = self._fast_translate()  # type: ignore[method-assign]
+            self.translate = self._fast_translate()  # type: ignore[method-assign,assignment]
 
     @classmethod
     def from_files(
