@@ -50,8 +50,7 @@ from vmintro.helpers import (
 from vmintro.image.snapshot import snapshot
 from vmintro.image.writer import write_image
 from vmintro.program import Program
-from vmintro.sim.boot import boot
-from vmintro.sim.kernel import Kernel
+from vmintro.sim.boot import Kernel, boot
 from vmintro.sim.paging import KernelPageTables
 
 PAGE = 4096

@@ -15,8 +15,7 @@ from functools import cache
 import numpy as np
 
 from vmintro.arch.x86 import MachineConfig
-from vmintro.sim.boot import boot
-from vmintro.sim.kernel import Kernel
+from vmintro.sim.boot import Kernel, boot
 
 PAGE_OFFSET = 0xC0000000
 PAGE_SIZE = 4096

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from vmintro.image.spec import ImageSpec, Symbol
-from vmintro.sim.kernel import LOCAL_VARS, Kernel
+from vmintro.sim.boot import Kernel
+from vmintro.sim.kernel import LOCAL_VARS
 
 __all__ = ["snapshot"]
 
@@ -27,7 +28,6 @@ def snapshot(
         symbols.append(Symbol(name, addr, size, kind, name in LOCAL_VARS, ctype))
     cfg = k.config
     vm = k.vmalloc
-    assert vm is not None
     # From the simulator's own records, not a walk of vmlist: an injected fault
     # may have left the list cyclic or pointing into nowhere.
     areas = []

@@ -9,10 +9,9 @@ from typing import Any
 
 from vmintro.arch.x86 import MachineConfig
 from vmintro.scenario.loader import Scenario, ScenarioError, Step
-from vmintro.sim.boot import boot
+from vmintro.sim.boot import Kernel, boot
 from vmintro.sim.errors import KernelHang, KernelOops, SimulationError
 from vmintro.sim.faults import inject_fault
-from vmintro.sim.kernel import Kernel
 from vmintro.sim.module import delete_module, insmod
 from vmintro.sim.physmem import PhysMemError
 from vmintro.sim.swap import swapoff, swapon
@@ -124,7 +123,6 @@ def _run_step(
 ) -> None:
     a = step.args
     vm = k.vmalloc
-    assert vm is not None
     event: dict[str, Any] = {"step": step.index + 1, "op": step.op}
 
     def label_of(kind: str) -> int:
@@ -179,7 +177,6 @@ def _random_mix(
 ) -> None:
     """A seeded mix of vmalloc and vfree: allocation sizes uniform in pages."""
     vm = k.vmalloc
-    assert vm is not None
     lo = max(1, a.get("min_size", 4096) // 4096)
     hi = max(lo, a.get("max_size", 64 << 10) // 4096)
     ratio = a.get("free_ratio", 0.3)

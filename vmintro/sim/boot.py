@@ -1,39 +1,59 @@
-"""Booting the simulated kernel: ``setup_arch`` through ``kmem_cache_sizes_init``."""
+"""The simulated kernel, built whole: ``start_kernel`` from ``setup_arch`` through
+``kmem_cache_sizes_init``, each subsystem of the memory manager made in that order
+over the kernel's memory and given the ones before it."""
 
 from __future__ import annotations
 
 from vmintro.arch.x86 import EMPTY_ZERO_PAGE, KERNEL_PHYS, PAGE_OFFSET, PAGE_SIZE, MachineConfig
 from vmintro.sim.bootmem import Bootmem
-from vmintro.sim.buddy import boot_free_sequence, free_area_init, free_boot_pages_bulk
-from vmintro.sim.kernel import Kernel
+from vmintro.sim.buddy import Buddy, boot_free_sequence, free_area_init, free_boot_pages_bulk
+from vmintro.sim.kernel import KernelMemory
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.slab import Slab
 from vmintro.sim.vmalloc import Vmalloc
 from vmintro.types.flags import MOD_FLAGS
 
-__all__ = ["boot"]
+__all__ = ["Kernel", "boot"]
+
+
+class Kernel(KernelMemory):
+    """A 2.4.20 kernel as ``start_kernel`` leaves it: its memory (RAM, globals, typed
+    access) and the memory manager's subsystems, every one present and typed.
+
+    Each step of the boot below is given the kernel's memory and the subsystems
+    made before it, never the kernel being built, so none can use one that is not
+    there yet; the kernel takes them all at the end.
+    """
+
+    bootmem: Bootmem
+    buddy: Buddy
+    slab: Slab
+    vmalloc: Vmalloc
+
+    def __init__(self, config: MachineConfig) -> None:
+        super().__init__(config)
+        mem: KernelMemory = self
+        pt = KernelPageTables(mem)
+        pt.head_s()
+        _static_data(mem)
+        bootmem = setup_memory(mem)  # setup_arch
+        pkmap = pt.pagetable_init(bootmem)  # paging_init
+        buddy = free_area_init(mem, bootmem)  # paging_init: zone_sizes_init
+        slab = Slab(mem, buddy)  # kmem_cache_init
+        mem_init(mem, bootmem, buddy, pt)
+        slab.kmem_cache_sizes_init()
+        vmalloc = Vmalloc(mem, buddy, slab)
+        if pkmap is not None:
+            mem.w32(mem.sym("pkmap_page_table"), pkmap)
+        self.bootmem, self.buddy, self.slab, self.vmalloc = bootmem, buddy, slab, vmalloc
 
 
 def boot(config: MachineConfig) -> Kernel:
     """A kernel as it stands after ``start_kernel`` has set up the memory manager."""
-    k = Kernel(config)
-    pt = KernelPageTables(k)
-    pt.head_s()
-    _static_data(k)
-    bm = setup_memory(k)
-    k.bootmem = bm
-    pkmap = pt.pagetable_init()  # paging_init
-    k.buddy = free_area_init(k)  # zone_sizes_init
-    k.slab = Slab(k)  # kmem_cache_init
-    mem_init(k, pt)
-    k.slab.kmem_cache_sizes_init()
-    k.vmalloc = Vmalloc(k)
-    if pkmap is not None:
-        k.w32(k.sym("pkmap_page_table"), pkmap)
-    return k
+    return Kernel(config)
 
 
-def _static_data(k: Kernel) -> None:
+def _static_data(k: KernelMemory) -> None:
     """Initialisers of .data: ``init_mm``, ``kernel_module``, ``module_list``, ``swap_list``."""
     mm = k.sym("init_mm")
     k.set_many(mm, "struct mm_struct", pgd=k.sym("swapper_pg_dir"))
@@ -56,7 +76,7 @@ def _static_data(k: Kernel) -> None:
     k.set_many(k.sym("swap_list"), "struct swap_list_t", head=0xFFFFFFFF, next=0xFFFFFFFF)
 
 
-def setup_memory(k: Kernel) -> Bootmem:
+def setup_memory(k: KernelMemory) -> Bootmem:
     """``setup_memory``: pfn limits, bootmem bitmap after ``_end``, RAM freed, image reserved."""
     cfg = k.config
     start_pfn = (k.layout.end - PAGE_OFFSET + PAGE_SIZE - 1) // PAGE_SIZE
@@ -83,8 +103,8 @@ def setup_memory(k: Kernel) -> Bootmem:
     return bm
 
 
-def mem_init(k: Kernel, pt: KernelPageTables) -> None:
-    """``mem_init``: limits, the zero page, all free RAM to the buddy allocator."""
+def mem_init(k: KernelMemory, bm: Bootmem, buddy: Buddy, pt: KernelPageTables) -> None:
+    """``mem_init``: limits, the zero page, all free RAM (``bm``'s) to the page allocator."""
     cfg = k.config
     k.w32(k.sym("max_mapnr"), cfg.num_physpages)
     k.w32(k.sym("num_physpages"), cfg.num_physpages)
@@ -92,11 +112,10 @@ def mem_init(k: Kernel, pt: KernelPageTables) -> None:
         k.w32(k.sym("highmem_start_page"), k.page_addr(cfg.highstart_pfn))
     k.w32(k.sym("high_memory"), cfg.high_memory)
     k.zero(EMPTY_ZERO_PAGE, PAGE_SIZE)
-    assert k.buddy is not None
-    seq = boot_free_sequence(k)
-    free_boot_pages_bulk(k, k.buddy, seq)
+    seq = boot_free_sequence(k, bm)
+    free_boot_pages_bulk(k, buddy, seq)
     # free_all_bootmem_core: the bitmap is gone, bdata->node_bootmem_map = NULL
-    k.set(k.bootmem.bdata, "bootmem_data_t", "node_bootmem_map", 0)
+    k.set(bm.bdata, "bootmem_data_t", "node_bootmem_map", 0)
     high = sum(1 for _, is_high in seq if is_high)
     total = len(seq) - high
     k.w32(k.sym("totalram_pages"), total + high)

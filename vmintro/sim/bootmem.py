@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.errors import KernelBug, SimulationError
-from vmintro.sim.kernel import Kernel
+from vmintro.sim.kernel import KernelMemory
 
 __all__ = ["Bootmem"]
 
@@ -14,7 +14,7 @@ BDATA = "bootmem_data_t"
 class Bootmem:
     """``bootmem_data_t contig_bootmem_data`` and the bitmap it points to (1 = reserved)."""
 
-    def __init__(self, k: Kernel, start_pfn: int, low_pfn: int) -> None:
+    def __init__(self, k: KernelMemory, start_pfn: int, low_pfn: int) -> None:
         """``init_bootmem(start, pages)``: the bitmap at ``start_pfn``, all pages reserved."""
         self.k = k
         self.bdata = k.sym("contig_bootmem_data")

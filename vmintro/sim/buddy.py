@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
+from vmintro.sim.bootmem import Bootmem
 from vmintro.sim.errors import KernelBug, kernel_function
-from vmintro.sim.kernel import Kernel
+from vmintro.sim.kernel import KernelMemory
 from vmintro.types.flags import (
     GFP_DMA,
     GFP_HIGHMEM,
@@ -44,7 +45,7 @@ def _wait_table_size(pages: int) -> int:
 class Buddy:
     """The page allocator of node 0 (``contig_page_data``)."""
 
-    def __init__(self, k: Kernel) -> None:
+    def __init__(self, k: KernelMemory) -> None:
         self.k = k
         t = k.types
         self.pgdat = k.sym("contig_page_data")
@@ -237,12 +238,11 @@ class Buddy:
         self.free_pages(self.k.page_addr(self.k.pa(vaddr) // PAGE_SIZE), order)
 
 
-def free_area_init(k: Kernel) -> Buddy:
-    """``free_area_init_core`` for node 0: mem_map, zones, wait tables, bitmaps, zonelists."""
+def free_area_init(k: KernelMemory, bm: Bootmem) -> Buddy:
+    """``free_area_init_core`` for node 0: mem_map, zones, wait tables, bitmaps, zonelists,
+    their memory from the boot-time allocator ``bm``."""
     cfg = k.config
     t = k.types
-    bm = k.bootmem
-    assert bm is not None
     sizes = cfg.zone_sizes
     total = sum(sizes)
     psize = k.page_size
@@ -322,7 +322,7 @@ def free_area_init(k: Kernel) -> Buddy:
 
 
 def _init_pages(
-    k: Kernel, mem_map: int, first: int, count: int, zone: int, paddr: int, highmem_zone: bool
+    k: KernelMemory, mem_map: int, first: int, count: int, zone: int, paddr: int, highmem_zone: bool
 ) -> None:
     """The per-page loop of ``free_area_init_core``, done as one bulk write.
 
@@ -345,7 +345,7 @@ def _init_pages(
     k.mem.write(start - PAGE_OFFSET, words.tobytes())
 
 
-def _build_zonelists(k: Kernel, buddy: Buddy, sizes: tuple[int, int, int]) -> None:
+def _build_zonelists(k: KernelMemory, buddy: Buddy, sizes: tuple[int, int, int]) -> None:
     """``build_zonelists``: for each gfp zone mask, the zones to try, in order."""
     for i in range(GFP_ZONEMASK + 1):
         zl = buddy.pgdat + k.types.offsetof("pg_data_t", f"node_zonelists[{i}]")
@@ -362,7 +362,7 @@ def _build_zonelists(k: Kernel, buddy: Buddy, sizes: tuple[int, int, int]) -> No
                 n += 1
 
 
-def boot_free_sequence(k: Kernel) -> list[tuple[int, bool]]:
+def boot_free_sequence(k: KernelMemory, bm: Bootmem) -> list[tuple[int, bool]]:
     """The order in which ``mem_init`` hands pages to the buddy allocator.
 
     ``free_all_bootmem_core`` frees every lowmem page whose bootmem bit is clear,
@@ -370,8 +370,6 @@ def boot_free_sequence(k: Kernel) -> list[tuple[int, bool]]:
     from ``highend_pfn - 1`` down to ``highstart_pfn`` (2.4.20 ``free_pages_init``).
     Each entry is (pfn, is a highmem page).
     """
-    bm = k.bootmem
-    assert bm is not None
     seq = [(pfn, False) for pfn in bm.free_pfns()]
     first = k.pa(bm.map_vaddr) // PAGE_SIZE
     seq += [(first + i, False) for i in range(((bm.low_pfn // 8) + PAGE_SIZE - 1) // PAGE_SIZE)]
@@ -385,7 +383,7 @@ def boot_free_sequence(k: Kernel) -> list[tuple[int, bool]]:
     return seq
 
 
-def free_boot_pages(k: Kernel, buddy: Buddy, seq: list[tuple[int, bool]]) -> None:
+def free_boot_pages(k: KernelMemory, buddy: Buddy, seq: list[tuple[int, bool]]) -> None:
     """Each page in turn: ``ClearPageReserved``, ``set_page_count(1)``, ``__free_page``."""
     o_flags, o_count = buddy.o_flags, buddy.o_count
     for pfn, high in seq:
@@ -396,7 +394,7 @@ def free_boot_pages(k: Kernel, buddy: Buddy, seq: list[tuple[int, bool]]) -> Non
         buddy.free_pages(page, 0)
 
 
-def free_boot_pages_bulk(k: Kernel, buddy: Buddy, seq: list[tuple[int, bool]]) -> None:
+def free_boot_pages_bulk(k: KernelMemory, buddy: Buddy, seq: list[tuple[int, bool]]) -> None:
     """:func:`free_boot_pages` computed on plain integers, then written to RAM at once.
 
     The result is byte-for-byte what the page-by-page path writes (a test checks
@@ -407,7 +405,7 @@ def free_boot_pages_bulk(k: Kernel, buddy: Buddy, seq: list[tuple[int, bool]]) -
     words = psize // 4
     o_list, o_flags, o_count = buddy.o_list // 4, buddy.o_flags // 4, buddy.o_count // 4
     mem_map = k.mem_map
-    zone_of = {}
+    zone_of: dict[int, tuple[int, int, int]] = {}  # zone index -> (zone_t, first pfn, size)
     for j, zone in enumerate(buddy.zones):
         size = k.get(zone, "zone_t", "size")
         if size:
@@ -419,7 +417,7 @@ def free_boot_pages_bulk(k: Kernel, buddy: Buddy, seq: list[tuple[int, bool]]) -
     pages = np.frombuffer(raw, dtype="<u4").reshape(total, words).copy()
     # Per zone: free blocks per order (block index -> sequence number of its list_add),
     # the buddy bitmaps, and which pages had list_del run on them.
-    state = {
+    state: dict[int, tuple[list[dict[int, int]], list[bytearray]]] = {
         j: (
             [{} for _ in range(MAX_ORDER)],
             [bytearray((size >> (o + 1)) + 1) for o in range(MAX_ORDER)],
@@ -454,9 +452,8 @@ def free_boot_pages_bulk(k: Kernel, buddy: Buddy, seq: list[tuple[int, bool]]) -
             idx &= ~((1 << order) - 1)
         blocks[order][idx] = counter
         counter += 1
-    for pfn in np.nonzero(deleted)[0]:
-        pages[pfn, o_list] = 0
-        pages[pfn, o_list + 1] = 0
+    pages[deleted, o_list] = 0
+    pages[deleted, o_list + 1] = 0
     for j, (zone, base, size) in zone_of.items():
         blocks, bitmaps = state[j]
         for order in range(MAX_ORDER):

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
+from vmintro.sim.boot import Kernel
 from vmintro.sim.errors import LoopGuard, SimulationError
-from vmintro.sim.kernel import Kernel
 from vmintro.sim.module import find_module, insmod, unlink_module
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.vmalloc import VMLIST_LOCK
@@ -31,7 +31,7 @@ def _pte_of(k: Kernel, vaddr: int) -> int:
     """Kernel virtual address of the PTE for ``vaddr``, allocating its pte page if needed."""
     pt = KernelPageTables(k)
     pmd = pt.pmd_offset(pt.pgd_offset_k(vaddr), vaddr)
-    pte = pt.pte_alloc(pmd, vaddr)
+    pte = pt.pte_alloc(k.buddy, pmd, vaddr)
     if pte is None:
         raise SimulationError("out of memory while injecting a fault")
     return pte
@@ -40,7 +40,6 @@ def _pte_of(k: Kernel, vaddr: int) -> int:
 def _new_area(k: Kernel, pages: int, owner: str) -> tuple[int, int]:
     """A fresh vmalloc area of ``pages`` pages: (vm_struct, addr)."""
     vm = k.vmalloc
-    assert vm is not None
     addr = vm.vmalloc(pages * PAGE_SIZE, owner=owner)
     if addr is None:
         raise SimulationError("out of memory while injecting a fault")
@@ -64,7 +63,6 @@ def vmalloc_leak(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
 def use_after_vfree(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
     """A ``vfree`` that unlinks the area and frees its frames but leaves the PTEs."""
     vm = k.vmalloc
-    assert vm is not None
     struct_addr, addr = _new_area(k, rng.randint(1, 4), "use-after-vfree victim")
     size = k.get(struct_addr, VM, "size")
     ptes = []

@@ -1,12 +1,15 @@
-"""The simulated kernel: RAM, the kernel image's globals and typed memory access.
+"""The simulated kernel's memory: RAM, the kernel image's globals and typed access.
 
 Every kernel object lives in :class:`PhysMem` at its kernel virtual address;
-this module gives the other simulator modules a way to reach struct members
-by name. Offsets always come from :mod:`vmintro.types.kernel`.
+:class:`KernelMemory` gives the simulator's subsystems a way to reach struct
+members by name. Offsets always come from :mod:`vmintro.types.kernel`. The
+subsystems are built over it in boot order, and the kernel they make up is
+:class:`vmintro.sim.boot.Kernel`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -27,7 +30,7 @@ from vmintro.sim.physmem import PhysMem
 from vmintro.types.kernel import KernelTypes, kernel_types
 from vmintro.types.model import Array, Base, CType, Pointer, Struct, strip_typedefs
 
-__all__ = ["Kernel", "KernelLayout"]
+__all__ = ["KernelLayout", "KernelMemory"]
 
 # Where the sections of the simulated vmlinux start (linked at 0xC0100000).
 ETEXT = TEXT_START + 0x100000
@@ -100,8 +103,11 @@ class KernelLayout:
         return pos + ctype.size
 
 
-class Kernel:
-    """A booted (or booting) 2.4.20 kernel in simulated RAM."""
+class KernelMemory:
+    """A 2.4.20 kernel's RAM and image as the boot code finds them (head.S has run):
+    its globals by name, struct members by name, ``__pa``/``__va`` and the page
+    tables' view of the rest. Each subsystem of the memory manager is built over it.
+    """
 
     def __init__(self, config: MachineConfig) -> None:
         self.config = config
@@ -113,12 +119,9 @@ class Kernel:
         self.least_priority = 0  # sys_swapon's function-local static
         self._rodata = RODATA
         self.page_size = self.types.sizeof("struct page")
-        self.mem_map = 0  # set by free_area_init_core
-        # Subsystems attach themselves here as boot brings them up.
-        self.bootmem = None
-        self.buddy = None
-        self.slab = None
-        self.vmalloc = None
+        # The global mem_map, which free_area_init_core sets; page_addr and page_pfn
+        # are meaningless until it has.
+        self.mem_map = 0
 
     # -- addresses -------------------------------------------------------------------
 
@@ -227,13 +230,13 @@ def _member(types: KernelTypes, typename: str, path: str) -> tuple[int, int]:
     return off, t.size
 
 
-_READ = {
+_READ: dict[int, Callable[[PhysMem, int], int]] = {
     1: lambda m, a: m.read_u8(a),
     2: lambda m, a: m.read_u16(a),
     4: lambda m, a: m.read_u32(a),
     8: lambda m, a: m.read_u64(a),
 }
-_WRITE = {
+_WRITE: dict[int, Callable[[PhysMem, int, int], None]] = {
     1: lambda m, a, v: m.write_u8(a, v),
     2: lambda m, a, v: m.write_u16(a, v),
     4: lambda m, a, v: m.write_u32(a, v),

@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 import struct
 
+from vmintro.sim.boot import Kernel
 from vmintro.sim.errors import LoopGuard, SimulationError, kernel_function
-from vmintro.sim.kernel import Kernel
 from vmintro.sim.vmaccess import vread, vwrite
 from vmintro.types.flags import GFP_KERNEL, MOD_FLAGS
 
@@ -92,7 +92,8 @@ def insmod(k: Kernel, name: str, size: int, rng: random.Random, exports: int = 4
         "flags",
         (k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_RUNNING"]) & ~MOD_FLAGS["MOD_INITIALIZING"],
     )
-    k.slab.kfree(name_copy)
+    if name_copy is not None:
+        k.slab.kfree(name_copy)
     return mod
 
 

@@ -18,7 +18,10 @@ from vmintro.arch.x86 import (
     PSE_KERNEL,
     SWAPPER_PG_DIR,
 )
-from vmintro.sim.kernel import Kernel
+from vmintro.sim.bootmem import Bootmem
+from vmintro.sim.buddy import Buddy
+from vmintro.sim.kernel import KernelMemory
+from vmintro.types.flags import GFP_KERNEL
 
 __all__ = ["KernelPageTables"]
 
@@ -28,7 +31,7 @@ MASK32 = 0xFFFFFFFF
 class KernelPageTables:
     """Reading and writing entries of the kernel page tables in simulated RAM."""
 
-    def __init__(self, k: Kernel) -> None:
+    def __init__(self, k: KernelMemory) -> None:
         self.k = k
         self.g = k.paging
         self.esize = self.g.entry_size
@@ -62,17 +65,14 @@ class KernelPageTables:
         pte_page = self.k.va(self.get(pmd_entry) & self.g.phys_mask)
         return pte_page + self.g.pte_index(addr) * self.esize
 
-    def pte_alloc(self, pmd_entry: int, addr: int) -> int | None:
-        """``pte_alloc(&init_mm, pmd, addr)``: a zeroed page from ``pte_alloc_one``.
+    def pte_alloc(self, buddy: Buddy, pmd_entry: int, addr: int) -> int | None:
+        """``pte_alloc(&init_mm, pmd, addr)``: a zeroed page from ``pte_alloc_one``,
+        which takes it from the page allocator ``buddy``.
 
         The per-CPU ``pte_quicklist`` is always empty here: kernel page tables are
         never freed, so nothing ever goes back to it.
         """
         if self.get(pmd_entry) == 0:
-            buddy = self.k.buddy
-            assert buddy is not None
-            from vmintro.types.flags import GFP_KERNEL
-
             new = buddy.get_free_pages(GFP_KERNEL, 0)
             if new is None:
                 return None
@@ -96,15 +96,14 @@ class KernelPageTables:
         for idx, table in ((0, PG0), (1, PG1), (768, PG0), (769, PG1)):
             k.w32(SWAPPER_PG_DIR + 4 * idx, k.pa(table) | 0x007)
 
-    def pagetable_init(self) -> int | None:
-        """``pagetable_init``: map lowmem (4 MiB/2 MiB PSE pages or 4 KiB tables), fixmap, pkmap.
+    def pagetable_init(self, bm: Bootmem) -> int | None:
+        """``pagetable_init``: map lowmem (4 MiB/2 MiB PSE pages or 4 KiB tables), fixmap,
+        pkmap, the tables from the boot-time allocator ``bm``.
 
         Returns ``pkmap_page_table`` on HIGHMEM kernels.
         """
         k, g, cfg = self.k, self.g, self.k.config
         layout = cfg.layout
-        bm = k.bootmem
-        assert bm is not None
         end = k.va(cfg.max_low_pfn * PAGE_SIZE)
         if g.pae:
             for i in range(g.ptrs_per_pgd):
@@ -134,21 +133,19 @@ class KernelPageTables:
                         break
                     self.set(pte_base + n * self.esize, (va - PAGE_OFFSET) | PAGE_KERNEL)
                 self.set(pmd, _KERNPG_TABLE + k.pa(pte_base))
-        self.fixrange_init(layout.fixmap_lowest & ~(g.pmd_size - 1), 0)
+        self.fixrange_init(bm, layout.fixmap_lowest & ~(g.pmd_size - 1), 0)
         pkmap = None
         if layout.highmem:
             base = layout.pkmap_base
-            self.fixrange_init(base, layout.pkmap_end)
+            self.fixrange_init(bm, base, layout.pkmap_end)
             pkmap = self.pte_offset(self.pmd_offset(self.pgd_offset_k(base), base), base)
         if g.pae:
             self.set(SWAPPER_PG_DIR, self.get(SWAPPER_PG_DIR + 3 * self.esize))
         return pkmap
 
-    def fixrange_init(self, start: int, end: int) -> None:
-        """``fixrange_init``: an empty pte page for every pmd slot of [start, end)."""
+    def fixrange_init(self, bm: Bootmem, start: int, end: int) -> None:
+        """``fixrange_init``: an empty pte page from ``bm`` for every pmd slot of [start, end)."""
         k, g = self.k, self.g
-        bm = k.bootmem
-        assert bm is not None
         vaddr = start
         i = g.pgd_index(vaddr)
         j = g.pmd_index(vaddr)

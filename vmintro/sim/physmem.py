@@ -132,14 +132,9 @@ class PhysMem:
         pfns = set(self.stored_pfns())
         if keep is not None:
             pfns.update(p for p in keep if p * PAGE_SIZE < self.size)
-        start = prev = None
-        for pfn in sorted(pfns):
-            if start is None:
-                start = prev = pfn
-            elif pfn == prev + 1:
-                prev = pfn
-            else:
-                yield start, prev - start + 1
-                start = prev = pfn
-        if start is not None:
-            yield start, prev - start + 1
+        ordered = sorted(pfns)
+        start = 0  # index in ordered of the run's first frame
+        for i in range(1, len(ordered) + 1):
+            if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+                yield ordered[start], i - start
+                start = i

@@ -8,8 +8,9 @@ at the cache and the slab, as ``kmem_cache_grow`` leaves them.
 from __future__ import annotations
 
 from vmintro.arch.x86 import L1_CACHE_BYTES, PAGE_SIZE
+from vmintro.sim.buddy import Buddy
 from vmintro.sim.errors import KernelBug, SimulationError
-from vmintro.sim.kernel import Kernel
+from vmintro.sim.kernel import KernelMemory
 from vmintro.types.flags import (
     BUFCTL_END,
     CFLGS_OFF_SLAB,
@@ -51,9 +52,11 @@ def kmem_cache_estimate(order: int, size: int, flags: int) -> tuple[int, int]:
 class Slab:
     """``cache_cache``, the cache chain and the general caches."""
 
-    def __init__(self, k: Kernel) -> None:
-        """``kmem_cache_init``: set up ``cache_cache`` (no memory is allocated yet)."""
+    def __init__(self, k: KernelMemory, buddy: Buddy) -> None:
+        """``kmem_cache_init``: set up ``cache_cache`` (no memory is allocated yet);
+        slabs will come from ``buddy``."""
         self.k = k
+        self.buddy = buddy
         self.cache_cache = k.sym("cache_cache")
         self.slab_break_gfp_order = 1
         self.offslab_limit = 0
@@ -158,7 +161,7 @@ class Slab:
         if flags & CFLGS_OFF_SLAB:
             k.set(cachep, KC, "slabp_cache", self.kmem_find_general_cachep(slab_size, 0))
         k.write(cachep + k.types.offsetof(KC, "name"), name.encode()[:19] + b"\0")
-        k.buddy.list_add(self._list(cachep, "next"), self._list(self.cache_cache, "next"))
+        self.buddy.list_add(self._list(cachep, "next"), self._list(self.cache_cache, "next"))
         return cachep
 
     def kmem_find_general_cachep(self, size: int, gfpflags: int) -> int:
@@ -180,7 +183,7 @@ class Slab:
         offset *= g(cachep, KC, "colour_off")
         k.set(cachep, KC, "dflags", g(cachep, KC, "dflags") | 1)  # DFLGS_GROWN
         order = g(cachep, KC, "gfporder")
-        buddy = k.buddy
+        buddy = self.buddy
         page = buddy.alloc_pages(flags | g(cachep, KC, "gfpflags"), order)
         if page is None:
             return False
@@ -216,7 +219,7 @@ class Slab:
     def kmem_cache_alloc(self, cachep: int, flags: int) -> int | None:
         """``kmem_cache_alloc`` (UP): partial slab first, else a free one, else grow."""
         k = self.k
-        buddy = k.buddy
+        buddy = self.buddy
         while True:
             partial = self._list(cachep, "slabs_partial")
             entry = k.r32(partial)
@@ -243,7 +246,7 @@ class Slab:
     def kmem_cache_free(self, cachep: int, objp: int) -> None:
         """``kmem_cache_free_one``: LIFO bufctl, move the slab between lists."""
         k = self.k
-        buddy = k.buddy
+        buddy = self.buddy
         page = k.page_addr(k.pa(objp) // PAGE_SIZE)
         slabp = k.r32(page + k.types.offsetof("struct page", "list") + 4)  # GET_PAGE_SLAB
         objnr = (objp - k.get(slabp, SLAB, "s_mem")) // k.get(cachep, KC, "objsize")

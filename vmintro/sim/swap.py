@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 
 from vmintro.arch.x86 import PAGE_SIZE
+from vmintro.sim.boot import Kernel
 from vmintro.sim.errors import LoopGuard, SimulationError, kernel_function
-from vmintro.sim.kernel import Kernel
 from vmintro.sim.vmaccess import vwrite as _vwrite
 from vmintro.types.flags import GFP_KERNEL, GFP_USER, SWAP_MAP_BAD, SWP_USED, SWP_WRITEOK
 from vmintro.types.kernel import MAX_SWAPFILES
@@ -69,14 +69,11 @@ def swapon(
         k.least_priority -= 1
         prio = k.least_priority
     k.set(p, SI, "prio", prio & NEG1)
-    slab = k.slab
-    k.set_many(
-        p,
-        SI,
-        swap_file=slab.kmalloc(128, GFP_KERNEL),
-        swap_vfsmnt=slab.kmalloc(64, GFP_KERNEL),
-        swap_device=device,
-    )
+    swap_file = k.slab.kmalloc(128, GFP_KERNEL)
+    swap_vfsmnt = k.slab.kmalloc(64, GFP_KERNEL)
+    if swap_file is None or swap_vfsmnt is None:
+        raise SimulationError("swapon: -ENOMEM opening the swap file")
+    k.set_many(p, SI, swap_file=swap_file, swap_vfsmnt=swap_vfsmnt, swap_device=device)
 
     # The header is read into a page that is freed again on every path.
     header = k.buddy.get_free_pages(GFP_USER, 0)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.errors import PageFault
-from vmintro.sim.kernel import Kernel
+from vmintro.sim.kernel import KernelMemory
 from vmintro.sim.paging import KernelPageTables
 
 __all__ = ["virt_to_phys_walk", "vread", "vwrite"]
 
 
-def virt_to_phys_walk(k: Kernel, vaddr: int) -> int:
+def virt_to_phys_walk(k: KernelMemory, vaddr: int) -> int:
     """Physical address of ``vaddr``: direct map for lowmem, else the kernel page tables.
 
     :raises PageFault: no page table, or no present page, maps ``vaddr``.
@@ -37,7 +37,7 @@ def virt_to_phys_walk(k: Kernel, vaddr: int) -> int:
     return (pte & g.phys_mask) | (vaddr & (PAGE_SIZE - 1))
 
 
-def vwrite(k: Kernel, vaddr: int, data: bytes) -> None:
+def vwrite(k: KernelMemory, vaddr: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         chunk = min(len(view), PAGE_SIZE - (vaddr & (PAGE_SIZE - 1)))
@@ -46,7 +46,7 @@ def vwrite(k: Kernel, vaddr: int, data: bytes) -> None:
         view = view[chunk:]
 
 
-def vread(k: Kernel, vaddr: int, n: int) -> bytes:
+def vread(k: KernelMemory, vaddr: int, n: int) -> bytes:
     out = bytearray()
     while n:
         chunk = min(n, PAGE_SIZE - (vaddr & (PAGE_SIZE - 1)))

@@ -7,11 +7,14 @@ by address; each area is followed by a one-page guard that never gets a PTE.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 from vmintro.arch.x86 import PAGE_KERNEL, PAGE_OFFSET, PAGE_SIZE
+from vmintro.sim.buddy import Buddy
 from vmintro.sim.errors import KernelBug, LoopGuard, PageFault, kernel_function
-from vmintro.sim.kernel import Kernel
+from vmintro.sim.kernel import KernelMemory
 from vmintro.sim.paging import KernelPageTables
+from vmintro.sim.slab import Slab
 from vmintro.types.flags import GFP_DMA, GFP_HIGHMEM, GFP_KERNEL, VM_ALLOC, VM_IOREMAP, PG_reserved
 
 __all__ = ["Vmalloc"]
@@ -30,8 +33,11 @@ def page_align(size: int) -> int:
 class Vmalloc:
     """The vmalloc allocator of one simulated kernel."""
 
-    def __init__(self, k: Kernel) -> None:
+    def __init__(self, k: KernelMemory, buddy: Buddy, slab: Slab) -> None:
+        """Over ``k``'s memory: vm_structs from ``slab``, pages and page tables from ``buddy``."""
         self.k = k
+        self.buddy = buddy
+        self.slab = slab
         self.pt = KernelPageTables(k)
         self.g = k.paging
         self.vmlist = k.sym("vmlist")
@@ -47,7 +53,7 @@ class Vmalloc:
 
     # -- vmlist ---------------------------------------------------------------------
 
-    def links(self, guard: LoopGuard | None):
+    def links(self, guard: LoopGuard | None) -> Iterator[tuple[int, int]]:
         """(link address, node) pairs along vmlist, as ``for (p = &vmlist; ...)`` walks it.
 
         The walk follows memory; ``guard`` sees each node and stops a walk that
@@ -64,7 +70,7 @@ class Vmalloc:
             tmp = k.r32(p)
         yield p, 0
 
-    def _nodes(self):
+    def _nodes(self) -> Iterator[int]:
         """The nodes of vmlist from its head, for as long as the list goes on."""
         return (tmp for _, tmp in self.links(None) if tmp)
 
@@ -76,12 +82,12 @@ class Vmalloc:
         """
         k = self.k
         cfg = k.config
-        area = k.slab.kmalloc(k.types.sizeof(VM), GFP_KERNEL)
+        area = self.slab.kmalloc(k.types.sizeof(VM), GFP_KERNEL)
         if area is None:
             return None
         size = (size + PAGE_SIZE) & MASK32
         if not size:
-            k.slab.kfree(area)
+            self.slab.kfree(area)
             return None
         addr = cfg.vmalloc_start
         # The loop's next step depends on the node and the candidate address only.
@@ -92,7 +98,7 @@ class Vmalloc:
         while tmp:
             guard.visit(tmp, (tmp, addr))
             if (size + addr) > MASK32:
-                k.slab.kfree(area)
+                self.slab.kfree(area)
                 return None
             if PAGE_OFFSET <= tmp <= lowmem_end:  # one read per node: this loop is hot
                 node = mem.read(tmp - PAGE_OFFSET, vm_size)
@@ -104,7 +110,7 @@ class Vmalloc:
                 break
             addr = (tmp_size + tmp_addr) & MASK32
             if addr > cfg.vmalloc_end - size:
-                k.slab.kfree(area)
+                self.slab.kfree(area)
                 return None
             p = tmp + self.o_next
             tmp = k.r32(p)
@@ -185,7 +191,7 @@ class Vmalloc:
         address &= g.pgdir_size - 1
         end = min(address + size, g.pgdir_size)
         while True:
-            pte = self.pt.pte_alloc(pmd, address)
+            pte = self.pt.pte_alloc(self.buddy, pmd, address)
             if pte is None:
                 return False
             base = span + (address & ~(g.pmd_size - 1))
@@ -203,7 +209,7 @@ class Vmalloc:
         address &= g.pmd_size - 1
         end = min(address + size, g.pmd_size)
         while True:
-            page = k.buddy.alloc_pages(gfp, 0)
+            page = self.buddy.alloc_pages(gfp, 0)
             if self.pt.get(pte) != 0:
                 k.printk("alloc_area_pte: page already exists")
             if page is None:
@@ -238,7 +244,7 @@ class Vmalloc:
                 size = k.get(tmp, VM, "size")
                 k.w32(link, k.get(tmp, VM, "next"))
                 self.vmfree_area_pages(addr, size)
-                k.slab.kfree(tmp)
+                self.slab.kfree(tmp)
                 owner = self.records.pop(addr, {}).get("owner", "")
                 self.freed.append({"addr": addr, "size": size, "owner": owner})
                 return True
@@ -294,7 +300,7 @@ class Vmalloc:
                     if pfn < k.config.num_physpages:  # VALID_PAGE
                         p = k.page_addr(pfn)
                         if not k.r32(p + o_flags) & PG_reserved:
-                            k.buddy.free_pages(p, 0)
+                            self.buddy.free_pages(p, 0)
                 else:
                     k.printk("Whee.. Swapped out page in kernel page table")
             if address >= end:
@@ -354,7 +360,7 @@ class Vmalloc:
         while address < end:
             pgd = pt.pgd_offset_k(address)
             pmd = pt.pmd_offset(pgd, address)
-            pte = pt.pte_alloc(pmd, address)
+            pte = pt.pte_alloc(self.buddy, pmd, address)
             if pte is None:
                 return False
             span_end = min(end, (address + g.pmd_size) & ~(g.pmd_size - 1))
