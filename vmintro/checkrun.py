@@ -8,11 +8,11 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TextIO
 
+from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from vmintro.escape import escape_text
 
 __all__ = ["CLEAN", "check_images"]
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 # What an image without findings gets, here and from the REPL's check.
 CLEAN = "clean"
 
@@ -95,5 +95,5 @@ def check_images(paths: Sequence[str], out: TextIO, as_json: bool = False, jobs:
             if not r["error"] and not r["findings"]:
                 out.write(f"{prefix}{CLEAN}\n")
     if any(r["error"] for r in results):
-        return EXIT_UNREADABLE
-    return EXIT_FINDINGS if any(r["findings"] for r in results) else EXIT_CLEAN
+        return EXIT_USAGE
+    return EXIT_FAILED if any(r["findings"] for r in results) else EXIT_OK

@@ -25,14 +25,12 @@ from typing import TYPE_CHECKING
 
 from vmintro._version import __version__
 from vmintro.cli_tools import check_parser, exercise_parser, map_parser
+from vmintro.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from vmintro.program import Program
 
 __all__ = ["main"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED = 130
 
 
 class UsageExit(Exception):

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["check_parser", "exercise_parser", "map_parser"]
+from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+__all__ = ["check_parser", "exercise_parser", "map_parser"]
 
 
 def cmd_check(args: argparse.Namespace) -> int:

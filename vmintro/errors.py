@@ -1,8 +1,20 @@
-"""The exceptions vmintro raises, one hierarchy under :class:`VmintroError`."""
+"""The exceptions vmintro raises, one hierarchy under :class:`VmintroError`, and the
+exit statuses its entry points end with.
+
+Every entry point (the ``vmintro`` command and its subcommands, the command runner
+behind ``-c``, standard input and the REPL, ``python -m vmintro.exercises.build``)
+returns one of the ``EXIT_*`` statuses below and no other number.
+"""
 
 from __future__ import annotations
 
+from typing import Final
+
 __all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
     "CorruptionError",
     "FaultError",
     "MemberNotFoundError",
@@ -11,6 +23,17 @@ __all__ = [
     "UnreachableMemoryError",
     "VmintroError",
 ]
+
+# All went well: every command ran; check found nothing; an exercise's answer is right.
+EXIT_OK: Final = 0
+# A command (or a script) failed, or reported findings (check, as `vmintro check`
+# does); an exercise's answer is wrong.
+EXIT_FAILED: Final = 1
+# Bad usage (an unknown command or option, a line that reads two ways) or an input
+# that cannot be read or written (an image, a scenario, an output file).
+EXIT_USAGE: Final = 2
+# Stopped by Ctrl-C: 128 + SIGINT, as a shell reports it.
+EXIT_INTERRUPTED: Final = 130
 
 
 class VmintroError(Exception):

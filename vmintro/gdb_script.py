@@ -125,13 +125,15 @@ def write_loader(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def cmd_gdb_script(args: argparse.Namespace) -> int:
+    from vmintro.errors import EXIT_OK, EXIT_USAGE
+
     try:
         path = write_loader(args.output)
     except OSError as e:
         sys.stderr.write(f"vmintro: {args.output or default_path()}: {e.strerror}\n")
-        return 2
+        return EXIT_USAGE
     print(path)
-    return 0
+    return EXIT_OK
 
 
 def parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from vmintro.errors import EXIT_OK, EXIT_USAGE
 from vmintro.exercises.catalog import EXERCISES, Exercise
 from vmintro.exercises.location import CHECKOUT_DIR
 from vmintro.exercises.verify import ANSWER_FILE, answer_record
@@ -90,7 +91,7 @@ def build_all(root: Path) -> list[Path]:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"vmintro: {message}\n")  # one line, exit 2, as the vmintro command
+        self.exit(EXIT_USAGE, f"vmintro: {message}\n")  # one line, exit 2, as the vmintro command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,11 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(path)
     except OSError as e:
         sys.stderr.write(f"vmintro: {e.filename or args.dir}: {e.strerror}\n")
-        return 2
+        return EXIT_USAGE
     except ImageWriteError as e:
         sys.stderr.write(f"vmintro: {e}\n")
-        return 2
-    return 0
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 if __name__ == "__main__":

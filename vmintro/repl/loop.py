@@ -19,6 +19,7 @@ from prompt_toolkit.history import FileHistory
 from prompt_toolkit.styles import Style
 
 from vmintro.commands.registry import QuitRequested, names
+from vmintro.errors import EXIT_OK
 from vmintro.repl.banner import banner
 from vmintro.repl.completer import VmintroCompleter
 from vmintro.repl.lexer import STYLE, CommandLexer
@@ -51,7 +52,7 @@ def _command_words() -> frozenset[str]:
 
 
 def run_repl(prog: Program, image: str, show_banner: bool = True) -> int:
-    """Read, run, repeat until Ctrl-D or ``quit``; the exit status (0)."""
+    """Read, run, repeat until Ctrl-D or ``quit``; the exit status (EXIT_OK)."""
     python = PythonSession(prog)
     runner = Runner(prog, interactive=True, python=python.run)
     history = history_path()
@@ -82,4 +83,4 @@ def run_repl(prog: Program, image: str, show_banner: bool = True) -> int:
             print("\n^C: interrupted", file=sys.stderr)
         except QuitRequested:
             break
-    return 0
+    return EXIT_OK

@@ -22,7 +22,7 @@ from vmintro.commands.dispatch import Invocation, prepare, split_words
 from vmintro.commands.registry import QuitRequested, UsageError
 from vmintro.commands.render import append_json, json_document, json_line, render_text
 from vmintro.commands.settings import settings
-from vmintro.errors import VmintroError
+from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, VmintroError
 from vmintro.repl.lines import CommandLine, LineError, parse_command, split_commands
 from vmintro.repl.output import SinkError, open_sink, pipe_status
 from vmintro.repl.pager import StopOutput
@@ -32,9 +32,7 @@ if TYPE_CHECKING:
     from vmintro.commands.result import Part
     from vmintro.program import Program
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Runner", "error_message"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+__all__ = ["Runner", "error_message"]
 
 
 def error_message(command: str, error: BaseException) -> str:
