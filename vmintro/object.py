@@ -95,6 +95,8 @@ class Object:
     prog_: Program
     type_: CType
     address_: int | None
+    # A value's int (scalars) or bytes (structs, arrays); None for a reference.
+    _value: Any
     # True on the subclasses made here for a type (see class_for_type).
     _by_type: ClassVar[bool] = False
 
@@ -145,7 +147,9 @@ class Object:
         if _is_scalar(t):
             if self._value is not None:
                 return self._value
-            return _scalar_format(t).unpack(self.prog_.read(self.address_, t.size))[0]
+            address = self.address_
+            assert address is not None  # no value, so a reference
+            return _scalar_format(t).unpack(self.prog_.read(address, t.size))[0]
         if isinstance(t, Array) and self.address_ is not None:
             return self.address_
         raise TypeError(f"'{self.type_.c_name}' is not an integer or pointer")
@@ -374,6 +378,7 @@ class Object:
         b = _operand(other)
         if b is NotImplemented or not is_integer(self.type_):
             return NotImplemented
+        ctype: CType
         if isinstance(other, Object):
             if not is_integer(other.type_):
                 return NotImplemented
@@ -574,7 +579,7 @@ def _member_property(
     if bitfield:
         return property(lambda obj: obj.member_(name))
     if prog._speedups is not None:
-        return prog._speedups.Member(  # type: ignore[no-any-return]
+        return prog._speedups.Member(
             name, prog, ctype, offset, lambda: prog.object_class(ctype), via_pointer
         )
     cls: type[Object] | None = None  # the member's class, found on first use
@@ -619,7 +624,7 @@ def _scalar_value(prog: Program, fmt: struct.Struct) -> Callable[[Object], int]:
         signed = fmt.format[-1].islower()
         fast = prog._speedups.ScalarValue(prog, prog._pages, fmt.size, signed)
         fast.__doc__ = Object.value_.__doc__
-        return fast  # type: ignore[no-any-return]
+        return fast
     unpack_from = fmt.unpack_from
     unpack = fmt.unpack
     size = fmt.size
@@ -699,7 +704,7 @@ def values_of(prog: Program, ctype: CType, values: Iterable[int]) -> Iterator[Ob
     """
     cls = prog.object_class(ctype)
     for value in values:
-        obj = _new(cls)
+        obj: Object = _new(cls)
         obj.prog_ = prog
         obj.type_ = ctype
         obj.address_ = None

@@ -427,7 +427,11 @@ class _Evaluator:
                 return Object(prog, prog.type(node.type_name), address=untyped.address)
             return cast(prog.type(node.type_name), self.eval(node.operand))
         if isinstance(node, SizeOf):
-            ctype = prog.type(node.type_name) if node.type_name else self.eval(node.operand).type_
+            if node.type_name is not None:
+                ctype = prog.type(node.type_name)
+            else:
+                assert node.operand is not None  # the parser gives sizeof one of the two
+                ctype = self.eval(node.operand).type_
             return Object(prog, "unsigned long", ctype.size)
         if isinstance(node, Binary) and node.op in _LOGICAL:
             # C evaluates the right side only when the left does not decide

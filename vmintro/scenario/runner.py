@@ -188,10 +188,10 @@ def _random_mix(
             vm.vfree(addr)
             frees += 1
         else:
-            addr = vm.vmalloc(rng.randint(lo, hi) * 4096, owner="random")
-            if addr is None:
+            new = vm.vmalloc(rng.randint(lo, hi) * 4096, owner="random")
+            if new is None:
                 failures += 1
             else:
-                mine.append(addr)
+                mine.append(new)
                 allocs += 1
     event.update(allocs=allocs, frees=frees, failures=failures)
