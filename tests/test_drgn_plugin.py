@@ -14,8 +14,8 @@ import pytest
 from drgn_child import drgn_child_json
 
 import vmintro
+from vmintro.cmdline.runner import Runner
 from vmintro.helpers import decode_page_flags, for_each_vm_area, vmalloc_to_page, vmalloc_to_pfn
-from vmintro.repl.runner import Runner
 
 HERE = Path(__file__).resolve().parent
 DRGN_ENV = {**os.environ, "DRGN_USE_LIBKDUMPFILE_FOR_ELF": "1"}

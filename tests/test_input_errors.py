@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import vmintro
+from vmintro.cmdline.runner import Runner
 from vmintro.program import Program
-from vmintro.repl.runner import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "images" / "demo"

@@ -166,8 +166,8 @@ def _plugin_dir_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _session_runner(prog: Program, json: bool):
-    from vmintro.repl.python import PythonSession
-    from vmintro.repl.runner import Runner
+    from vmintro.cmdline.python import PythonSession
+    from vmintro.cmdline.runner import Runner
 
     return Runner(prog, json=json, python=PythonSession(prog).run)
 
@@ -235,8 +235,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageExit(f"{args.script}: {e.strerror}") from None
     prog, _ = open_image(image, args.vmlinux)
+    from vmintro.cmdline.namespace import python_namespace
     from vmintro.commands.discovery import load_plugins
-    from vmintro.repl.namespace import python_namespace
 
     load_plugins(args.plugin_dirs)
 

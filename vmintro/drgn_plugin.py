@@ -115,10 +115,10 @@ def drgn_prog_set(prog: drgn.Program) -> None:
 def _cmd_vm(prog: drgn.Program, name: str, args: str, **kwargs: Any) -> None:
     import sys
 
+    from vmintro.cmdline.runner import Runner
     from vmintro.commands.discovery import load_plugins
     from vmintro.drgn_helpers import vmintro_program
     from vmintro.errors import VmintroError
-    from vmintro.repl.runner import Runner
 
     load_plugins()  # as the REPL does: plugin commands run here too (loaded once)
     try:

@@ -12,7 +12,7 @@ gdb, whose Python has the ``gdb`` module)::
     (gdb) help vm
 
 Every vmintro command is a ``vm`` subcommand and runs through the same runner
-as vmintro's REPL and ``vmintro -c`` (:class:`~vmintro.repl.runner.Runner`), so
+as vmintro's REPL and ``vmintro -c`` (:class:`~vmintro.cmdline.runner.Runner`), so
 its output is the same, byte for byte; ``;``, ``> FILE``, ``| SHELL`` and
 ``pipe CMD | SHELL`` work as there, with the same rule for C operators (``vm
 help pipe``). A failing command raises a gdb error with vmintro's one-line message,
@@ -29,12 +29,12 @@ import io
 
 import gdb
 
+from vmintro.cmdline.runner import Runner
 from vmintro.commands.discovery import load_plugins
 from vmintro.commands.registry import QuitRequested, commands, names
 from vmintro.errors import VmintroError
 from vmintro.gdb_backend import GdbBackend, GdbMemoryBackend, NoCoreError, session_files
 from vmintro.program import Program
-from vmintro.repl.runner import Runner
 
 __all__ = ["current_program", "install", "run_line"]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pluginkit import BROKEN, ERRORS, GOOD, SHIPPED, Image, make_dir
 
+from vmintro.cmdline.runner import Runner
 from vmintro.commands import lookup, names
 from vmintro.commands.discovery import (
     PLUGIN_DIR,
@@ -19,7 +20,6 @@ from vmintro.commands.discovery import (
     loaded_plugins,
     unload_plugins,
 )
-from vmintro.repl.runner import Runner
 
 
 @pytest.fixture

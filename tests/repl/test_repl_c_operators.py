@@ -27,9 +27,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from replkit import DEMO
 
+from vmintro.cmdline.lines import operators
+from vmintro.cmdline.runner import Runner
 from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from vmintro.repl.lines import operators
-from vmintro.repl.runner import Runner
 
 # -- the oracle: C on i386, with vmintro's (and crash's gdb's) literal types --------------
 

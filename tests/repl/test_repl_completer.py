@@ -6,10 +6,10 @@ import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
+from vmintro.cmdline.python import PythonSession
+from vmintro.cmdline.readings import ExpressionJudge
 from vmintro.repl.completer import VmintroCompleter, expression_start
 from vmintro.repl.lexer import CommandLexer
-from vmintro.repl.python import PythonSession
-from vmintro.repl.readings import ExpressionJudge
 
 
 @pytest.fixture(scope="module")

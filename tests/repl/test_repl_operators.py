@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from replkit import DEMO
 
+from vmintro.cmdline.lines import CommandLine, LineError, parse_command
+from vmintro.cmdline.readings import ExpressionJudge
+from vmintro.cmdline.runner import Runner
 from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from vmintro.repl.lines import CommandLine, LineError, parse_command
-from vmintro.repl.readings import ExpressionJudge
-from vmintro.repl.runner import Runner
 
 
 def vmintro_c(cwd: Path, line: str) -> subprocess.CompletedProcess[str]:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from vmintro.cmdline.lines import CommandLine, parse_command, split_commands
+from vmintro.cmdline.python import PythonSession
+from vmintro.cmdline.readings import ExpressionJudge
+from vmintro.cmdline.runner import Runner
 from vmintro.commands import QuitRequested
-from vmintro.repl.lines import CommandLine, parse_command, split_commands
-from vmintro.repl.python import PythonSession
-from vmintro.repl.readings import ExpressionJudge
-from vmintro.repl.runner import Runner
 
 
 def runner(prog, **kwargs) -> tuple[Runner, io.StringIO, io.StringIO]:

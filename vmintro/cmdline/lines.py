@@ -19,7 +19,7 @@ quotes ``>``, ``>>`` and ``|`` always belong to the expression, and ``->``,
 level*) the line has two readings when the command's arguments are C
 expressions (the registry's ``expressions``): ``p a > 4096`` prints
 ``a > 4096``, or prints ``a`` into the file ``4096``. A :class:`Judge` says
-which readings are valid (:mod:`vmintro.repl.readings`: the expressions parse
+which readings are valid (:mod:`vmintro.cmdline.readings`: the expressions parse
 and name only what the image has); the one valid reading is taken, and a line
 with two is refused with :class:`Ambiguous`, which names both and how to write
 each. A command whose arguments are no expressions keeps crash's reading: its

@@ -14,8 +14,8 @@ import subprocess
 from collections.abc import Iterator
 from typing import IO, Protocol, TextIO
 
-from vmintro.repl.lines import CommandLine
-from vmintro.repl.pager import Pager, StopOutput
+from vmintro.cmdline.lines import CommandLine
+from vmintro.cmdline.pager import Pager, StopOutput
 
 __all__ = ["Sink", "SinkError", "open_sink", "pipe_status"]
 

@@ -1,4 +1,5 @@
-"""Python in the session: ``!STATEMENT`` lines and the ``py`` prompt.
+"""Python in the session: ``!STATEMENT`` lines, and the statements of the ``py``
+prompt (whose prompt-toolkit side is :mod:`vmintro.repl.pyprompt`).
 
 Statements run in one namespace (:mod:`.namespace`) that lives as long as the
 session. An expression's value is shown as the interactive interpreter shows
@@ -9,20 +10,19 @@ shows its traceback and the session goes on.
 
 from __future__ import annotations
 
-import codeop
 import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from vmintro.repl.namespace import python_namespace
+from vmintro.cmdline.namespace import python_namespace
 
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["PythonSession"]
+__all__ = ["LeavePython", "PythonSession"]
 
 
-class _LeavePython(Exception):
+class LeavePython(Exception):
     """``exit()`` or ``quit()`` at the ``py`` prompt: back to vmintro's prompt."""
 
 
@@ -40,7 +40,7 @@ class _Leave:
         return f"Use {self.name}() or Ctrl-D to return to the vmintro prompt"
 
     def __call__(self, code: object = None) -> None:
-        raise _LeavePython
+        raise LeavePython
 
 
 class PythonSession:
@@ -81,13 +81,13 @@ class PythonSession:
 
     def exec_code(self, code: Any, prompt: bool = False) -> bool:
         """Run compiled ``code``; False when it raised. At the ``py`` prompt
-        (``prompt``), ``exit()`` raises :class:`_LeavePython` to the prompt.
+        (``prompt``), ``exit()`` raises :class:`LeavePython` to the prompt.
         """
         saved = sys.displayhook
         sys.displayhook = self._display
         try:
             exec(code, self.namespace)
-        except _LeavePython:
+        except LeavePython:
             if prompt:
                 raise
             print("(already at the vmintro prompt: quit or Ctrl-D leaves vmintro)", file=sys.stderr)
@@ -104,40 +104,6 @@ class PythonSession:
             sys.displayhook = saved
             sys.stdout.flush()
         return True
-
-    def prompt(self, history_path: str | None = None) -> None:
-        """The ``py`` prompt: ``>>>``/``...`` with Python highlighting, until Ctrl-D."""
-        from vmintro.repl.pyprompt import python_prompt_session
-
-        session = python_prompt_session(self, history_path)
-        lines: list[str] = []
-        print("Python with prog and the helpers in scope; Ctrl-D returns to vmintro.")
-        while True:
-            try:
-                text = session.prompt("... " if lines else ">>> ")
-            except KeyboardInterrupt:
-                lines = []
-                continue
-            except EOFError:
-                print()
-                return
-            lines.append(text)
-            source = "\n".join(lines)
-            try:
-                code = codeop.compile_command(source, "<vmintro>", "single")
-            except (SyntaxError, ValueError, OverflowError):
-                traceback.print_exc(limit=0)
-                lines = []
-                continue
-            if code is None:
-                continue  # an unfinished block: read on
-            lines = []
-            try:
-                self.exec_code(code, prompt=True)
-            except _LeavePython:
-                return
-            except KeyboardInterrupt:
-                print("KeyboardInterrupt", file=sys.stderr)
 
 
 def _print_user_traceback() -> None:

@@ -23,10 +23,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from vmintro.cmdline.lines import operators, word_spans
 from vmintro.commands.dispatch import prepare, split_words
 from vmintro.commands.expr import type_of
 from vmintro.commands.registry import Command, UsageError, lookup
-from vmintro.repl.lines import operators, word_spans
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -64,7 +64,7 @@ def _find_run(words: list[str], run: list[str]) -> int | None:
 
 
 class ExpressionJudge:
-    """The :class:`~vmintro.repl.lines.Judge` of command lines on ``prog``."""
+    """The :class:`~vmintro.cmdline.lines.Judge` of command lines on ``prog``."""
 
     def __init__(self, prog: Program) -> None:
         self.prog = prog

@@ -1,7 +1,7 @@
 """Run command lines for any front end: the REPL, ``vmintro -c`` and standard input.
 
 A line may hold several commands (``;``), each with its own redirection or
-pipe (:mod:`vmintro.repl.lines`: a C operator is never taken for one; a line
+pipe (:mod:`vmintro.cmdline.lines`: a C operator is never taken for one; a line
 that reads both ways is refused whole, before any of its commands runs).
 Results are rendered as text or JSON (:mod:`vmintro.commands.render`);
 a failing command prints one line on the error stream and the next one runs.
@@ -18,15 +18,15 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
+from vmintro.cmdline.lines import CommandLine, LineError, parse_command, split_commands
+from vmintro.cmdline.output import SinkError, open_sink, pipe_status
+from vmintro.cmdline.pager import StopOutput
+from vmintro.cmdline.readings import ExpressionJudge
 from vmintro.commands.dispatch import Invocation, prepare, split_words
 from vmintro.commands.registry import QuitRequested, UsageError
 from vmintro.commands.render import append_json, json_document, json_line, render_text
 from vmintro.commands.settings import settings
 from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, VmintroError
-from vmintro.repl.lines import CommandLine, LineError, parse_command, split_commands
-from vmintro.repl.output import SinkError, open_sink, pipe_status
-from vmintro.repl.pager import StopOutput
-from vmintro.repl.readings import ExpressionJudge
 
 if TYPE_CHECKING:
     from vmintro.commands.result import Part

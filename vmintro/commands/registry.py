@@ -249,7 +249,7 @@ def command(
     gdb's ``/FMT`` the command takes (``p/x``), as ``args.format``;
     ``expressions`` the arguments (by ``dest``) whose words are C expressions or
     addresses, where ``>`` and ``|`` may be operators rather than a redirection
-    (see :mod:`vmintro.repl.lines`).
+    (see :mod:`vmintro.cmdline.lines`).
 
     :raises ValueError: when the name or an alias is taken.
     """

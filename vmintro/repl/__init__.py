@@ -1,12 +1,12 @@
-"""vmintro's user interfaces around the command layer.
+"""The interactive REPL, on prompt-toolkit.
 
-* :mod:`.loop` -- the interactive REPL (prompt-toolkit), with :mod:`.completer`,
-  :mod:`.lexer`, :mod:`.toolbar`, :mod:`.banner` and :mod:`.python` (``py``);
-* :mod:`.runner` -- runs command lines for every front end (REPL, ``-c``,
-  standard input), with :mod:`.lines` (``;``, ``>``, ``|``), :mod:`.output`
-  (files, pipes) and :mod:`.pager`;
-* :mod:`.namespace` -- the Python namespace of ``py``, ``!`` and ``vmintro run``.
+* :mod:`.loop` -- the prompt and the loop that runs what is typed, through the
+  front-end-neutral :class:`~vmintro.cmdline.runner.Runner`;
+* :mod:`.completer`, :mod:`.lexer` (the highlighting of redirections and C
+  operators), :mod:`.toolbar` and :mod:`.banner`;
+* :mod:`.pyprompt` -- the ``py`` prompt (its statements run in
+  :class:`~vmintro.cmdline.python.PythonSession`).
 
-Only :mod:`.loop`, :mod:`.completer`, :mod:`.lexer`, :mod:`.toolbar` and the
-``py`` prompt import prompt-toolkit, so scripted use never loads it.
+Scripted use (``-c``, standard input, ``vmintro run``) and gdb and drgn never
+import this package.
 """

@@ -4,7 +4,7 @@
 * a word starting with ``-``: the command's options (``kmem -<Tab>``);
 * after a ``>`` or ``>>`` that redirects: file names; after a ``|`` that pipes:
   nothing (a shell command); where the operator may be C as well (the command
-  takes expressions, :mod:`vmintro.repl.lines`), the expression's completions too;
+  takes expressions, :mod:`vmintro.cmdline.lines`), the expression's completions too;
   after ``pipe`` (or a leading ``|``): the command, as at the start of a line;
 * ``help``: command names; ``set``: settings and their values;
 * ``struct TYPE``: struct tags and typedefs, then ``TYPE.member`` (and after
@@ -25,9 +25,7 @@ from typing import TYPE_CHECKING, Any
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from vmintro.commands.registry import UsageError, lookup, names
-from vmintro.errors import VmintroError
-from vmintro.repl.lines import (
+from vmintro.cmdline.lines import (
     PIPE_WORD,
     LineError,
     Operator,
@@ -36,7 +34,9 @@ from vmintro.repl.lines import (
     find_delimiter,
     operators,
 )
-from vmintro.repl.readings import expression_command
+from vmintro.cmdline.readings import expression_command
+from vmintro.commands.registry import UsageError, lookup, names
+from vmintro.errors import VmintroError
 from vmintro.types.model import Pointer, Struct, strip_typedefs
 
 if TYPE_CHECKING:

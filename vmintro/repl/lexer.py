@@ -2,7 +2,7 @@
 (pygments) after ``!`` and in the ``py`` prompt.
 
 A ``>``, ``>>`` or ``|`` is styled as a redirection only where the runner
-would take it for one (:func:`vmintro.repl.lines.redirection`, with the same
+would take it for one (:func:`vmintro.cmdline.lines.redirection`, with the same
 judge), and in red where the line reads both ways and would be refused.
 """
 
@@ -15,7 +15,7 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.lexers import Lexer, PygmentsLexer
 
-from vmintro.repl.lines import (
+from vmintro.cmdline.lines import (
     Ambiguous,
     Judge,
     LineError,

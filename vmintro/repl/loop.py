@@ -18,15 +18,16 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.styles import Style
 
+from vmintro.cmdline.lines import PIPE_WORD
+from vmintro.cmdline.python import PythonSession
+from vmintro.cmdline.readings import ExpressionJudge
+from vmintro.cmdline.runner import Runner
 from vmintro.commands.registry import QuitRequested, names
 from vmintro.errors import EXIT_OK
 from vmintro.repl.banner import banner
 from vmintro.repl.completer import VmintroCompleter
 from vmintro.repl.lexer import STYLE, CommandLexer
-from vmintro.repl.lines import PIPE_WORD
-from vmintro.repl.python import PythonSession
-from vmintro.repl.readings import ExpressionJudge
-from vmintro.repl.runner import Runner
+from vmintro.repl.pyprompt import python_prompt
 from vmintro.repl.toolbar import toolbar
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def run_repl(prog: Program, image: str, show_banner: bool = True) -> int:
         except EOFError:
             break
         if line.strip() == "py":
-            python.prompt(None if history == os.devnull else history + "-py")
+            python_prompt(python, None if history == os.devnull else history + "-py")
             continue
         try:
             runner.run_line(line)

@@ -21,7 +21,7 @@ In the REPL and in -c scripts:
   !STATEMENT                run Python with prog and the helpers in scope
   py                        a Python prompt (Ctrl-D returns)"""
 
-# the rule of vmintro.repl.lines, said once; help shows it, and with each
+# the rule of vmintro.cmdline.lines, said once; help shows it, and with each
 # command whose arguments are expressions
 OUTPUT_NOTES = """\
 Output goes to the terminal, or (here, in gdb's vm and in drgn's %vm):
