@@ -140,7 +140,7 @@ def _format_struct_array(
 
 def _collapse(items: list[str]) -> list[str]:
     """Runs of more than ``REPEAT_THRESHOLD`` equal elements as ``x <repeats N times>``."""
-    out = []
+    out: list[str] = []
     i = 0
     while i < len(items) and len(out) < PRINT_MAX:
         reps = 1

@@ -39,21 +39,18 @@ def _line(cells: list[str], widths: list[int], aligns: list[str], sep: str) -> s
     return sep.join(out).rstrip()
 
 
-_NO_ROW = object()
-
-
 def render_table(table: Table) -> Iterator[str]:
     """The lines of ``table``: title, heading, then one line per row as it comes."""
     cols = [c for c in table.columns if c.in_text]
     widths = _widths(table)
     aligns = [c.align for c in cols]
     rows = iter(table.rows)
-    first = next(rows, _NO_ROW)  # a walk that fails at once: its error, with no heading above
+    first = next(rows, None)  # a walk that fails at once: its error, with no heading above
     if table.title is not None:
         yield table.title
     if table.header:
         yield _line([c.header or "" for c in cols], widths, aligns, table.sep)
-    if first is _NO_ROW:
+    if first is None:
         return
     yield _line([c.cell(first) for c in cols], widths, aligns, table.sep)
     for row in rows:

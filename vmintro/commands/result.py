@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["Column", "Output", "Part", "Row", "Table", "Text", "parts_of"]
 
 
-class Row(dict):
+class Row(dict[str, Any]):
     """One row of a :class:`Table`: column name to value (ints stay ints).
 
     >>> Row(address=0xc4800000, size=69632)
@@ -99,7 +99,7 @@ class Text:
 Part = Table | Text
 
 
-class Output(list):  # list[Part]
+class Output(list[Part]):
     """What :func:`vmintro.commands.run` returns: the command's parts, in order (a
     list, each table's rows read), and the text the command prints.
 

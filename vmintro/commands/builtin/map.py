@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vmintro.commands.argtypes import parse_address
 from vmintro.commands.registry import CommandError, arg, command
@@ -95,7 +95,7 @@ def map_(prog: Program, args: argparse.Namespace) -> Iterator[Text]:
     return map_parts(prog, args.area, args.output)
 
 
-def _data(space: AddressSpace) -> dict:
+def _data(space: AddressSpace) -> dict[str, Any]:
     return {
         "regions": [
             {"name": r.name, "kind": r.kind, "start": r.start, "end": r.end} for r in space.regions
