@@ -15,6 +15,7 @@ by ``__pa`` (``vaddr - PAGE_OFFSET``), everything else by walking
 from __future__ import annotations
 
 import bisect
+import builtins
 import os
 import re
 import struct
@@ -162,7 +163,7 @@ class Program:
         # virtual page number -> the page's bytes, for reads inside one page
         self._pages: dict[int, bytes] | None = {} if cache_pages else None
         # CType -> the Object subclass for values of that type (see vmintro.object)
-        self._object_classes: dict[CType, type] = {}
+        self._object_classes: dict[CType, type[Object]] = {}
         # the classes made for this program's structs and scalars (vmintro.object)
         self._struct_classes: dict[tuple[Any, Any], type] = {}
         # vmintro._speedups for this program's objects and walks, or None: Python forms
@@ -326,7 +327,7 @@ class Program:
             return self._translation.translate
         fast = self._speedups.Translator(self._translation)
         fast.__doc__ = Program.translate.__doc__
-        return fast  # type: ignore[no-any-return]
+        return fast
 
     def translate_many(self, vaddrs: np.ndarray) -> np.ndarray:
         """:meth:`translate` for an array of addresses: int64 physical, -1 where it faults."""
@@ -459,7 +460,8 @@ class Program:
         if self._pages is not None:
             self._pages.clear()
 
-    def object_class(self, ctype: CType) -> type:
+    # builtins.type: in the class body, `type` is the method Program.type
+    def object_class(self, ctype: CType) -> builtins.type[Object]:
         """The :class:`~vmintro.object.Object` subclass for values of ``ctype``."""
         classes = self._object_classes
         cls = classes.get(ctype)
