@@ -241,6 +241,7 @@ class _Checker:
             expected_bits: list[set[int]] = [set() for _ in range(MAX_ORDER)]
             for order in range(MAX_ORDER):
                 head = zone.free_area[order].free_list.address_
+                assert head is not None  # a member of a zone in memory is in memory
                 what = f"zone {name} free_area[{order}]"
                 try:
                     entries = list(list_for_each(prog, head, what, (size >> order) + 1))
@@ -484,7 +485,10 @@ class _Checker:
             raw = self.prog.read(a.addr, self.mod_size)
         except FaultError:
             return
-        word = lambda off: int.from_bytes(raw[off : off + 4], "little")  # noqa: E731
+
+        def word(off: int) -> int:
+            return int.from_bytes(raw[off : off + 4], "little")
+
         size = word(self.o_mod_size)
         name = word(self.o_mod_name)
         mapped = a.size - PAGE_SIZE

@@ -52,6 +52,7 @@ def for_each_free_area(prog: Program, zone: Object) -> Iterator[tuple[int, Objec
     name = zone_name(zone)
     for order in range(MAX_ORDER):
         head = zone.free_area[order].free_list.address_
+        assert head is not None  # a member of a zone in memory is in memory
         what = f"zone {name} free_area[{order}]"
         for entry in list_for_each(prog, head, what, (pages >> order) + 1):
             yield order, Object(prog, ptr, entry - list_off)

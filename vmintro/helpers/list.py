@@ -95,7 +95,7 @@ def singly_linked(
     if as_type is not None:
         objects = {"cls": prog.object_class(as_type), "ctype": as_type}
     bound_u64 = min(max(bound, 0), (1 << 64) - 1)  # no list has more nodes than that
-    return speedups.NodeWalk(  # type: ignore[no-any-return]
+    return speedups.NodeWalk(
         first, next_offset, bound_u64, prog, prog._pages, FaultError, fail, **objects
     )
 

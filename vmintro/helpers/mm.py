@@ -86,7 +86,7 @@ def max_mapnr(prog: Program) -> int:
             f"max_mapnr is {value:#x}, more than the {pages:#x} pages {what}",
             prog["max_mapnr"].address_,
         )
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def pfn_valid(prog: Program, pfn: int) -> bool:
