@@ -14,7 +14,7 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, NamedTuple, TypeVar
+from typing import IO, BinaryIO, NamedTuple, TypeVar
 
 from elftools.common.exceptions import DWARFError, ELFError
 from elftools.dwarf.compileunit import CompileUnit
@@ -169,7 +169,7 @@ def open_elf(source: Source) -> ELFFile:
     return elf
 
 
-def _file_size(stream: BinaryIO) -> int:
+def _file_size(stream: IO[bytes]) -> int:
     stream.seek(0, io.SEEK_END)
     return stream.tell()
 
@@ -371,7 +371,9 @@ class _Converter:
 
     def _check_abbrev(self, cu: CompileUnit, pos: int) -> None:
         """The abbreviation code of the DIE at ``pos`` must be in the unit's table."""
-        stream = self._dwarf.debug_info_sec.stream
+        info = self._dwarf.debug_info_sec
+        assert info is not None  # the DWARF was read from it
+        stream = info.stream
         end = cu.cu_offset + cu.size
         if pos >= end:
             return

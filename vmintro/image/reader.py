@@ -16,7 +16,7 @@ import struct
 from bisect import bisect_right
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from elftools.elf.elffile import ELFFile
@@ -296,7 +296,7 @@ class CoreFile:
         """The notes of the ``PT_NOTE`` at program header ``index``, as (name, type, desc)."""
         assert self._map is not None
         m, pos, end = self._map, offset, offset + size
-        notes = []
+        notes: list[tuple[str, int, bytes]] = []
         while end - pos >= _NOTE_HEADER.size:
             namesz, descsz, n_type = _NOTE_HEADER.unpack_from(m, pos)
             if namesz == descsz == n_type == 0:
@@ -440,7 +440,7 @@ class CoreFile:
         self._np_starts = np.array(self._starts, dtype=np.int64)
         self._np_ends = np.array(self._ends, dtype=np.int64)
         self._np_deltas = np.array(self._deltas, dtype=np.int64)
-        self._frame_offsets: np.ndarray | bool | None = None
+        self._frame_offsets: np.ndarray | Literal[False] | None = None
 
     # -- reading ------------------------------------------------------------
 
@@ -512,7 +512,7 @@ class CoreFile:
         inside = (addrs >= self._np_starts[idx]) & (addrs < self._np_ends[idx])
         return np.where(inside, addrs + self._np_deltas[idx], -1)
 
-    def _build_frame_offsets(self) -> np.ndarray | bool:
+    def _build_frame_offsets(self) -> np.ndarray | Literal[False]:
         """File offset of every frame of RAM (negative: not stored); False if unaligned."""
         starts, ends = self._np_starts, self._np_ends
         if ((starts | ends) & (PAGE_SIZE - 1)).any():

@@ -97,7 +97,10 @@ def write_image(spec: ImageSpec, base: str | os.PathLike[str]) -> dict[str, Path
 
 
 def _bytes(data: bytes) -> Callable[[BinaryIO], None]:
-    return lambda f: f.write(data)  # type: ignore[func-returns-value]
+    def write(f: BinaryIO) -> None:
+        f.write(data)
+
+    return write
 
 
 def install_image(
