@@ -75,11 +75,12 @@ class ObjectNotFoundError(VmintroError, KeyError):
         return self.message
 
 
-class MemberNotFoundError(VmintroError, AttributeError):
-    """``obj.name`` where the object's type, as the vmlinux's DWARF gives it, has no
-    member ``name`` (or no members at all).
+class MemberNotFoundError(ObjectNotFoundError, AttributeError):
+    """``obj.name`` or ``obj.member_(name)`` where the object's type, as the vmlinux's
+    DWARF gives it, has no member ``name`` (``obj.name``: or no members at all).
 
-    An :class:`AttributeError`, as drgn raises, so ``hasattr`` and
+    A :class:`LookupError`, as drgn's ``member_`` raises, and an
+    :class:`AttributeError`, as attribute access raises, so ``hasattr`` and
     ``getattr(obj, name, default)`` work; a :class:`VmintroError` because the type
     comes from the image: a command that reads the member fails with this one line.
     """

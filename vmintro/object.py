@@ -202,7 +202,7 @@ class Object:
             offset, ctype = t.resolve(name)
             field = t.member(name) if name.isidentifier() else None
         except KeyError:
-            raise LookupError(f"'{self.type_.c_name}' has no member '{name}'") from None
+            raise MemberNotFoundError(f"'{self.type_.c_name}' has no member '{name}'") from None
         if field is not None and field.bit_size:
             raw = (
                 self.prog_.read(self.address_ + offset, ctype.size)
@@ -751,6 +751,6 @@ def container_of(ptr: Object, type: str | CType, member: str) -> Object:
     try:
         offset = t.offsetof(member)
     except KeyError:
-        raise LookupError(f"'{ctype.c_name}' has no member '{member}'") from None
+        raise MemberNotFoundError(f"'{ctype.c_name}' has no member '{member}'") from None
     address = (ptr._int() - offset) & _ADDRESS_MASK
     return Object._make(prog, Pointer(ctype), value=address)

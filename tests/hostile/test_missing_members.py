@@ -1,9 +1,10 @@
 """A vmlinux whose struct lacks a member a command reads: one line, never "internal error".
 
 The core's VMCOREINFO lists the members of a few types only (page, vm_struct, zone, ...);
-a vmlinux whose ``struct swap_info_struct`` has lost ``prio`` (its name points at another
-string) opens, and ``swapinfo`` reaches for the member through Python's attribute access.
-Found by the fuzzer: seed 30, index 285.
+a vmlinux whose ``struct swap_info_struct`` has lost ``prio``, or ``struct swap_list_t``
+``head`` (their names point at other strings), opens, and ``swapinfo`` reaches for the
+member through Python's attribute access, ``check`` through ``member_``. Found by the
+fuzzer: seed 30 index 285, seed 50 index 446.
 """
 
 from __future__ import annotations
@@ -21,31 +22,48 @@ from vmintro.errors import VmintroError
 from .bases import base_images
 
 
-@pytest.fixture(scope="module")
-def without_prio(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo image with ``swap_info_struct.prio`` renamed ``flags`` in the DWARF."""
+def _renamed(directory: Path, member: bytes, to: bytes) -> Path:
+    """The demo image with the member named ``member`` named ``to`` in the DWARF."""
     base = base_images()[0]
     attrs, _ = base.dwarf
     names = [a for a in attrs if a.name == "DW_AT_name" and a.tag == "DW_TAG_member"]
-    prio = next(a for a in names if a.value == b"prio")
-    other = next(a for a in names if a.value == b"lowest_bit")
+    renamed = next(a for a in names if a.value == member)
+    other = next(a for a in names if a.value == to)
     vmlinux = bytearray(base.vmlinux)
-    struct.pack_into("<I", vmlinux, prio.offset, other.raw)
-    stem = tmp_path_factory.mktemp("no-prio") / "demo"
+    struct.pack_into("<I", vmlinux, renamed.offset, other.raw)
+    stem = directory / "demo"
     Path(f"{stem}.vmcore").write_bytes(base.core)
     Path(f"{stem}.vmlinux").write_bytes(vmlinux)
     return stem
 
 
-def test_a_command_says_which_member_is_missing(without_prio: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "vmintro.cli", "-c", "swapinfo", str(without_prio)],
+@pytest.fixture(scope="module")
+def without_prio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _renamed(tmp_path_factory.mktemp("no-prio"), b"prio", b"lowest_bit")
+
+
+def _run(image: Path, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vmintro.cli", "-c", command, str(image)],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 1
-    assert proc.stderr == "swapinfo: 'struct swap_info_struct' has no member 'prio'\n"
+
+
+def test_a_command_says_which_member_is_missing(without_prio: Path) -> None:
+    proc = _run(without_prio, "swapinfo")
+    assert (proc.returncode, proc.stderr) == (
+        1,
+        "swapinfo: 'struct swap_info_struct' has no member 'prio'\n",
+    )
+
+
+def test_check_says_where_it_stopped(tmp_path: Path) -> None:
+    """check goes on past a part it cannot do, and says which and why."""
+    proc = _run(_renamed(tmp_path, b"head", b"next"), "check")
+    assert "internal error" not in proc.stdout + proc.stderr
+    assert "the swap check stopped: 'struct swap_list_t' has no member 'head'" in proc.stdout
 
 
 def test_the_library_still_raises_attribute_error(without_prio: Path) -> None:
@@ -58,3 +76,6 @@ def test_the_library_still_raises_attribute_error(without_prio: Path) -> None:
         si.prio  # noqa: B018
     with pytest.raises(VmintroError):
         prog["nr_swapfiles"].counter  # noqa: B018 - not a structure at all
+    with pytest.raises(LookupError, match="has no member 'prio'") as raised:
+        si.member_("prio")  # a LookupError, as drgn's member_ raises
+    assert isinstance(raised.value, VmintroError)
