@@ -131,12 +131,70 @@ def test_map_area_without_output_lists_the_frames() -> None:
     assert text[-1].endswith("physically contiguous runs")
 
 
-def test_vmlinux_named_on_the_command_line(tmp_path: Path) -> None:
-    shutil.copy(f"{DEMO}.vmcore", tmp_path / "core.vmcore")
-    shutil.copy(f"{DEMO}.vmlinux", tmp_path / "kernel-debug")
-    named = vmintro(
-        "-c", "vmlist", str(tmp_path / "core"), "--vmlinux", str(tmp_path / "kernel-debug")
-    )
-    assert named.returncode == 0 and named.stdout == vmintro("-c", "vmlist", str(DEMO)).stdout
-    missing = vmintro("-c", "vmlist", str(tmp_path / "core"), "--vmlinux", str(tmp_path / "nope"))
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+@pytest.fixture(scope="module")
+def renamed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The demo's core and vmlinux under other names: no vmlinux beside the core."""
+    out = tmp_path_factory.mktemp("renamed")
+    shutil.copy(f"{DEMO}.vmcore", out / "core.vmcore")
+    shutil.copy(f"{DEMO}.vmlinux", out / "kernel-debug")
+    return out / "core", out / "kernel-debug"
+
+
+SCRIPT = "print(prog['vmlist'].size.value_(), hex(prog['vmlist'].addr.value_()))\n"
+# Every subcommand that opens an image, as a user types it; --vmlinux goes at OPTIONS
+# (before run's SCRIPT: what follows it is the script's, as with python)
+OPENING = {
+    "session": ["-c", "vmlist; p vmlist->size", "IMAGE", "OPTIONS"],
+    "repl": ["repl", "IMAGE", "OPTIONS"],  # the commands on standard input
+    "run": ["run", "OPTIONS", "SCRIPT", "IMAGE"],
+    "check": ["check", "OPTIONS", "IMAGE"],
+    "map": ["map", "IMAGE", "--area", "0xc4811000", "OPTIONS"],
+}
+
+
+@pytest.mark.parametrize("subcommand", sorted(OPENING))
+def test_every_subcommand_opening_an_image_takes_vmlinux(
+    subcommand: str, renamed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    core, kernel = renamed
+    script = tmp_path / "show.py"
+    script.write_text(SCRIPT)
+
+    def words(image: Path, *options: str) -> list[str]:
+        named = {"IMAGE": [str(image)], "SCRIPT": [str(script)], "OPTIONS": list(options)}
+        return [n for w in OPENING[subcommand] for n in named.get(w, [w])]
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "vmintro.cli", *argv],
+            input="vmlist\np vmlist->size\n",
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    beside = run(*words(DEMO))
+    named = run(*words(core, "--vmlinux", str(kernel)))
+    assert (named.returncode, named.stderr) == (0, "")
+    assert named.stdout == beside.stdout and named.stdout
+    # the core alone has no types: what the commands print needs the vmlinux named
+    alone = run(*words(core))
+    assert alone.returncode != 0 and alone.stdout != named.stdout
+    missing = run(*words(core, "--vmlinux", str(tmp_path / "nope")))
+    said = missing.stdout + missing.stderr  # check says it on stdout, as for any image
+    assert missing.returncode == 2 and said.count("\n") == 1 and "nope" in said, said
+
+
+def test_every_parser_with_an_image_has_the_same_image_options() -> None:
+    from vmintro.cli.entry import SUBCOMMANDS, build_parser
+    from vmintro.cli.parser import VMLINUX_HELP
+
+    opening = []
+    for name in ["", *SUBCOMMANDS]:
+        parser, _ = build_parser([name] if name else [])
+        actions = {a.dest: a for a in parser._actions}
+        if {"image", "images"} & actions.keys():
+            opening.append(name or "session")
+            assert actions["vmlinux"].option_strings == ["--vmlinux"], name
+            assert (actions["vmlinux"].metavar, actions["vmlinux"].help) == ("FILE", VMLINUX_HELP)
+    assert sorted(opening) == sorted(OPENING)

@@ -20,7 +20,7 @@ import pytest
 from oracles import import_oracle
 
 import vmintro
-from vmintro.cli import _SUBCOMMANDS
+from vmintro.cli.entry import SUBCOMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "images" / "demo"
@@ -40,7 +40,7 @@ def vmintro_cli(*words: str, cwd: Path | None = None) -> subprocess.CompletedPro
 
 def test_help_names_every_subcommand() -> None:
     text = " ".join(vmintro_cli("--help").stdout.split())
-    for name in _SUBCOMMANDS:
+    for name in SUBCOMMANDS:
         assert f"vmintro {name}" in text, name
 
 

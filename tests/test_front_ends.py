@@ -88,15 +88,62 @@ def test_the_runner_imports_no_front_end() -> None:
         assert _forbidden(reachable(module), forbidden) == [], module
 
 
+def _in_cli(name: str) -> bool:
+    return name == "vmintro.cli" or name.startswith("vmintro.cli.")
+
+
 def test_nothing_below_the_cli_imports_it() -> None:
     users = [
-        m
+        f"{m} imports {i}"
         for m in modules()
-        if not m.startswith("vmintro.cli") and m != "vmintro.__main__"
+        if not _in_cli(m) and m != "vmintro.__main__"
         for i in imports(m)
-        if i == "vmintro.cli" or i.startswith("vmintro.cli.")
+        if _in_cli(i)
     ]
     assert users == []
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle of ``graph`` found by a depth-first walk (each at least once)."""
+    found: list[list[str]] = []
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for succ in sorted(graph.get(node, ())):
+            if state.get(succ) == "open":
+                found.append([*path[path.index(succ) :], succ])
+            elif succ not in state:
+                visit(succ, [*path, succ])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+def test_the_cli_modules_import_each_other_without_a_cycle() -> None:
+    cli = [m for m in modules() if _in_cli(m)]
+    assert len(cli) > 3, cli  # a package of modules, one a subcommand
+    graph = {m: {i for i in imports(m) if _in_cli(i) and i != m} for m in cli}
+    assert cycles(graph) == []
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+@pytest.mark.parametrize("how", [["-m", "vmintro"], ["-m", "vmintro.cli"]])
+def test_python_dash_m_runs_the_vmintro_command(how: list[str]) -> None:
+    demo = str(ROOT / "images" / "demo")
+    words = ["-c", "sym vmlist", demo]
+    module = subprocess.run([sys.executable, *how, *words], capture_output=True, text=True)
+    script = subprocess.run(["vmintro", *words], capture_output=True, text=True)
+    assert (module.returncode, module.stderr) == (0, "")
+    assert module.stdout == script.stdout and module.stdout.endswith(" (B) vmlist\n")
+    helps = [
+        subprocess.run([*command, "--help"], capture_output=True, text=True).stdout
+        for command in ([sys.executable, *how], ["vmintro"])
+    ]
+    assert helps[0] == helps[1] and helps[0].startswith("usage: vmintro [-h]")
 
 
 def test_the_repl_is_not_loaded_by_scripted_use() -> None:

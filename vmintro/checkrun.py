@@ -25,8 +25,9 @@ def _failure(path: str, error: str) -> dict[str, Any]:
     return {"image": path, "error": _one_line(error), "findings": []}
 
 
-def _check_one(path: str) -> dict[str, Any]:
-    """Findings of one image, or why it could not be read: plain data, to cross processes.
+def _check_one(path: str, vmlinux: str | None = None) -> dict[str, Any]:
+    """Findings of one image (with ``vmlinux``, when given, as its kernel), or why it
+    could not be read: plain data, to cross processes.
 
     Whatever goes wrong with this image ends here, as its own error line: one
     bad image never costs the others of a batch their result.
@@ -36,7 +37,7 @@ def _check_one(path: str) -> dict[str, Any]:
     from vmintro.errors import VmintroError
 
     try:
-        prog = vmintro.open(path)
+        prog = vmintro.open(path, vmlinux)
         findings = [f.as_dict() for f in check_program(prog)]
     except VmintroError as e:
         return _failure(path, str(e))
@@ -47,16 +48,16 @@ def _check_one(path: str) -> dict[str, Any]:
     return {"image": path, "error": None, "findings": findings}
 
 
-def _check_alone(path: str) -> dict[str, Any]:
+def _check_alone(path: str, vmlinux: str | None) -> dict[str, Any]:
     """``path`` checked in a process of its own, after a process of the pool died."""
     with ProcessPoolExecutor(max_workers=1) as pool:
         try:
-            return pool.submit(_check_one, path).result()
+            return pool.submit(_check_one, path, vmlinux).result()
         except BrokenProcessPool:
             return _failure(path, f"{path}: the process checking it died")
 
 
-def _check_parallel(paths: Sequence[str], jobs: int) -> list[dict[str, Any]]:
+def _check_parallel(paths: Sequence[str], jobs: int, vmlinux: str | None) -> list[dict[str, Any]]:
     """Every image checked in a pool of ``jobs`` processes, results in the order given.
 
     A process that dies (killed, out of memory, a crash in a C library) takes
@@ -65,7 +66,7 @@ def _check_parallel(paths: Sequence[str], jobs: int) -> list[dict[str, Any]]:
     """
     results: list[dict[str, Any] | None] = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_check_one, p) for p in paths]
+        futures = [pool.submit(_check_one, p, vmlinux) for p in paths]
         for path, future in zip(paths, futures, strict=True):
             try:
                 results.append(future.result())
@@ -73,13 +74,28 @@ def _check_parallel(paths: Sequence[str], jobs: int) -> list[dict[str, Any]]:
                 results.append(None)
             except Exception as e:  # noqa: BLE001 - a result that cannot come back
                 results.append(_failure(path, f"{path}: internal error: {e}"))
-    return [r if r is not None else _check_alone(p) for p, r in zip(paths, results, strict=True)]
+    return [
+        r if r is not None else _check_alone(p, vmlinux)
+        for p, r in zip(paths, results, strict=True)
+    ]
 
 
-def check_images(paths: Sequence[str], out: TextIO, as_json: bool = False, jobs: int = 1) -> int:
-    """Check every image: 0 when all are clean, 1 on findings, 2 when one is unreadable."""
+def check_images(
+    paths: Sequence[str],
+    out: TextIO,
+    as_json: bool = False,
+    jobs: int = 1,
+    vmlinux: str | None = None,
+) -> int:
+    """Check every image, each with ``vmlinux`` as its kernel when given (else the
+    ``NAME.vmlinux`` beside it): 0 when all are clean, 1 on findings, 2 when one is
+    unreadable.
+    """
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
-    results = [_check_one(p) for p in paths] if jobs == 1 else _check_parallel(paths, jobs)
+    if jobs == 1:
+        results = [_check_one(p, vmlinux) for p in paths]
+    else:
+        results = _check_parallel(paths, jobs, vmlinux)
     if as_json:  # one line, as every --json of vmintro prints
         from vmintro.commands.render import json_line
 

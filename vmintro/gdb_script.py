@@ -1,4 +1,5 @@
-"""``vmintro gdb-script``: write the file that loads vmintro into gdb and print its path.
+"""The file that loads vmintro into gdb, which ``vmintro gdb-script`` writes
+(:mod:`vmintro.cli.gdb_script`) and prints the path of.
 
 ::
 
@@ -25,7 +26,6 @@ Run it again after moving the installation; the file is rewritten each time.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.machinery
 import importlib.util
@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DEPENDENCIES", "bootstrap", "loader_source", "parser", "write_loader"]
+__all__ = ["DEPENDENCIES", "bootstrap", "default_path", "loader_source", "write_loader"]
 
 # Top-level modules the gdb commands import beyond the standard library, with
 # what to install for each (the REPL's prompt-toolkit is not needed in gdb).
@@ -122,30 +122,6 @@ def write_loader(path: str | os.PathLike[str] | None = None) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target.resolve()
-
-
-def cmd_gdb_script(args: argparse.Namespace) -> int:
-    from vmintro.errors import EXIT_OK, EXIT_USAGE
-
-    try:
-        path = write_loader(args.output)
-    except OSError as e:
-        sys.stderr.write(f"vmintro: {args.output or default_path()}: {e.strerror}\n")
-        return EXIT_USAGE
-    print(path)
-    return EXIT_OK
-
-
-def parser(parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    """``vmintro gdb-script [-o FILE]``."""
-    p = parser_class(
-        prog="vmintro gdb-script",
-        description="write the file that adds vmintro's 'vm' commands to gdb, and print "
-        'its path: gdb -x "$(vmintro gdb-script)" NAME.vmlinux NAME.vmcore',
-    )
-    p.add_argument("-o", "--output", help=f"write it here (default: {default_path()})")
-    p.set_defaults(func=cmd_gdb_script)
-    return p
 
 
 # -- inside gdb ------------------------------------------------------------------------

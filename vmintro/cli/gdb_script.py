@@ -1,0 +1,35 @@
+"""``vmintro gdb-script [-o FILE]``: write the file that loads vmintro into gdb
+(:mod:`vmintro.gdb_script`) and print its path."""
+
+from __future__ import annotations
+
+import argparse
+
+from vmintro.cli.parser import Parser, fail
+from vmintro.errors import EXIT_OK, EXIT_USAGE
+
+__all__ = ["cmd_gdb_script", "parser"]
+
+
+def cmd_gdb_script(args: argparse.Namespace) -> int:
+    from vmintro.gdb_script import default_path, write_loader
+
+    try:
+        path = write_loader(args.output)
+    except OSError as e:
+        return fail(f"{args.output or default_path()}: {e.strerror}", EXIT_USAGE)
+    print(path)
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    from vmintro.gdb_script import default_path
+
+    p = Parser(
+        prog="vmintro gdb-script",
+        description="write the file that adds vmintro's 'vm' commands to gdb, and print "
+        'its path: gdb -x "$(vmintro gdb-script)" NAME.vmlinux NAME.vmcore',
+    )
+    p.add_argument("-o", "--output", help=f"write it here (default: {default_path()})")
+    p.set_defaults(func=cmd_gdb_script)
+    return p

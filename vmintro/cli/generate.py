@@ -1,0 +1,67 @@
+"""``vmintro generate -o DIR/NAME ...``: run a scenario and write an image."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from vmintro.cli.parser import Parser, fail, warn
+from vmintro.errors import EXIT_OK, EXIT_USAGE
+
+__all__ = ["cmd_generate", "parser"]
+
+
+def _progress_printer(enabled: bool) -> Callable[[str, int, int], None] | None:
+    """A one-line progress display on stderr when it is a terminal."""
+    if not enabled:
+        return None
+
+    def show(phase: str, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total and phase == "writing image" else ""
+        sys.stderr.write(f"\r{phase:<18} [{bar}] {done}/{total}   {end}")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from vmintro.generate import generate
+    from vmintro.image.writer import ImageWriteError
+    from vmintro.scenario.loader import ScenarioError, machine_value
+
+    overrides = {"highmem": args.highmem, "pae": args.pae, "pse": args.pse}
+    progress = _progress_printer(sys.stderr.isatty() and not args.quiet)
+    try:
+        for key in ("ram", "seed"):  # checked as a scenario's [machine] values are
+            if getattr(args, key) is not None:
+                overrides[key] = machine_value(key, getattr(args, key), f"--{key}")
+        paths = generate(args.output, args.scenario, overrides, progress, warn)
+    except (ScenarioError, ImageWriteError) as e:
+        return fail(str(e), EXIT_USAGE)
+    except OSError as e:
+        return fail(f"{e.filename or args.output}: {e.strerror}", EXIT_USAGE)
+    if not args.quiet:
+        for p in paths.values():
+            print(p)
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    g = Parser(prog="vmintro generate", description="run a scenario and write an image")
+    g.add_argument(
+        "-o", "--output", required=True, metavar="DIR/NAME",
+        help="the image: NAME.vmcore, NAME.vmlinux and NAME.truth.json in DIR, which must exist",
+    )  # fmt: skip
+    g.add_argument("--scenario", default="demo", help="TOML file or built-in name (demo)")
+    g.add_argument("--ram", help="RAM size, e.g. 64M, 4G")
+    g.add_argument("--highmem", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--pae", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--pse", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--seed", help="the random steps' seed, 0 to 2**64-1")
+    g.add_argument("-q", "--quiet", action="store_true")
+    g.set_defaults(func=cmd_generate)
+    return g

@@ -1,0 +1,46 @@
+"""Opening the image a subcommand names, or the bundled demo image."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from vmintro.cli.parser import UsageExit
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["open_image"]
+
+
+def open_image(image: str | None, vmlinux: str | None = None) -> tuple[Program, str]:
+    """The program of ``image`` (the demo image when None) and the name to show.
+
+    ``vmlinux`` names the kernel's debug file when it is not ``NAME.vmlinux``
+    beside the core.
+
+    :raises UsageExit: with ``demo.vmcore: ...`` for a missing or malformed image, or
+        a demo image that cannot be generated.
+    """
+    import vmintro
+    from vmintro.image_backend import ImageError
+
+    path = image if image is not None else _demo_image()
+    try:
+        return vmintro.open(path, vmlinux), path
+    except ImageError as e:
+        raise UsageExit(str(e)) from None
+
+
+def _demo_image() -> str:
+    """The bundled demo image; installed without images/, generated once (and said so)."""
+    from vmintro.demo import default_image
+    from vmintro.image.writer import ImageWriteError
+    from vmintro.scenario.loader import ScenarioError
+
+    try:
+        return str(default_image(note=lambda line: print(f"vmintro: {line}", file=sys.stderr)))
+    except (ScenarioError, ImageWriteError) as e:
+        raise UsageExit(f"cannot generate the demo image: {e}") from None
+    except OSError as e:
+        raise UsageExit(f"cannot generate the demo image: {e.filename}: {e.strerror}") from None

@@ -1,0 +1,92 @@
+"""``vmintro [IMAGE]`` and ``vmintro repl [IMAGE]``: commands from ``-c``, from
+standard input, or typed at the REPL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from vmintro._version import __version__
+from vmintro.cli.image import open_image
+from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, add_plugin_dir_option
+
+if TYPE_CHECKING:
+    from vmintro.cmdline.runner import Runner
+    from vmintro.program import Program
+
+__all__ = ["cmd_session", "parser", "run_commands", "run_stdin"]
+
+
+def _session_runner(prog: Program, json: bool) -> Runner:
+    from vmintro.cmdline.python import PythonSession
+    from vmintro.cmdline.runner import Runner
+
+    return Runner(prog, json=json, python=PythonSession(prog).run)
+
+
+def run_commands(prog: Program, text: str, json: bool) -> int:
+    """``-c``: the commands of ``text`` (``;`` between them), in order; the worst status."""
+    from vmintro.commands.registry import QuitRequested
+
+    runner = _session_runner(prog, json)
+    try:
+        runner.run_line(text)
+    except QuitRequested:
+        pass
+    return runner.status
+
+
+def run_stdin(prog: Program, json: bool) -> int:
+    """Commands from standard input, one line each (``#`` starts a comment line)."""
+    from vmintro.commands.registry import QuitRequested
+
+    runner = _session_runner(prog, json)
+    for raw in sys.stdin:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            runner.run_line(line)
+        except QuitRequested:
+            break
+    return runner.status
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    """The default action: ``-c``, standard input, or the REPL."""
+    prog, name = open_image(args.image, args.vmlinux)
+    from vmintro.commands.discovery import load_plugins
+
+    load_plugins(args.plugin_dirs)
+    if args.commands is not None:
+        return run_commands(prog, args.commands, args.json)
+    if not sys.stdin.isatty():
+        return run_stdin(prog, args.json)
+    if args.json:
+        raise UsageExit("--json needs -c or commands on standard input")
+    from vmintro.repl.loop import run_repl
+
+    return run_repl(prog, name, show_banner=not args.quiet)
+
+
+def parser(prog: str = "vmintro") -> argparse.ArgumentParser:
+    p = Parser(
+        prog=prog,
+        description="Look inside a simulated Linux 2.4.20 i386 kernel's memory manager.",
+        epilog=(
+            "other commands: vmintro repl [IMAGE] | vmintro run SCRIPT.py [IMAGE] [ARGS] | "
+            "vmintro generate -o NAME ... | vmintro check IMAGE... | vmintro map [IMAGE] | "
+            "vmintro exercise list|show|verify | vmintro gdb-script [-o FILE]  "
+            "('vmintro COMMAND -h' for each)"
+        ),
+    )
+    p.add_argument("--version", action="version", version=f"vmintro {__version__}")
+    p.add_argument("-c", dest="commands", metavar="COMMANDS", help="run these commands")
+    p.add_argument("--json", action="store_true", help="results as JSON, one line each")
+    p.add_argument("-q", "--quiet", action="store_true", help="no banner")
+    add_plugin_dir_option(p)
+    add_image_arguments(p)
+    p.set_defaults(func=cmd_session)
+    return p
