@@ -54,15 +54,16 @@ def referrers(prog: Program, mod: Object) -> list[str]:
     first = mod.refs.value_()
     if not first:
         return []
-    ref_type = prog.type("struct module_ref")
+    # prog.type is typed CType; a struct's has offsetof
+    next_ref = prog.type("struct module_ref").offsetof("next_ref")  # type: ignore[attr-defined]
     ptr = prog.type("struct module_ref *")
-    chain = singly_linked(prog, first, ref_type.offsetof("next_ref"), "module refs", MAX_MODULES)
+    chain = singly_linked(prog, first, next_ref, "module refs", MAX_MODULES)
     return [module_name(Object(prog, ptr, ref).ref) for ref in chain]
 
 
 def shown_use_count(prog: Program, mod: Object) -> int:
     """``uc.usecount``, or -1 for a module with ``can_unload`` (``mod_member_present``)."""
-    end = prog.type("struct module").offsetof("can_unload") + 4
+    end = prog.type("struct module").offsetof("can_unload") + 4  # type: ignore[attr-defined]
     if mod.size_of_struct.value_() >= end and mod.can_unload.value_():
         return -1
     return mod.uc.usecount.counter.value_()
