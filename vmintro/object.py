@@ -635,6 +635,7 @@ def _scalar_value(prog: Program, fmt: struct.Struct) -> Callable[[Object], int]:
         value = self._value
         if value is not None:  # a scalar's value is an int
             return value
+        # no value, so a reference; no assert on the hot path
         address: int = self.address_  # type: ignore[assignment]
         if pages is not None:
             offset = address & 0xFFF

@@ -323,7 +323,7 @@ def _depth(node: Node) -> int:
     while stack:
         current, depth = stack.pop()
         deepest = max(deepest, depth)
-        for f in fields(current):  # type: ignore[arg-type]
+        for f in fields(current):  # type: ignore[arg-type]  # each kind of Node is a dataclass
             child = getattr(current, f.name)
             if isinstance(child, Node):
                 stack.append((child, depth + 1))
