@@ -258,10 +258,11 @@ class BaseImage:
         return {k: v for k, v in groups.items() if v}
 
     def _in_use(self, path: str) -> bool:
-        """Whether anything reads the field: not swap_info past the next free slot."""
+        """Whether anything reads the field: not swap_info past the next free slot, not
+        the zonelists (the allocator's, which no command walks)."""
         if path.startswith("swap_info["):
             return int(path[10 : path.index("]")]) <= self.prog["nr_swapfiles"].value_()
-        return True
+        return ".node_zonelists[" not in path
 
     def _page_fields(self) -> list[Field]:
         """struct page of the frames behind the first areas, of free-list heads, of a few

@@ -30,4 +30,11 @@ def gdb_loader(tmp_path_factory: pytest.TempPathFactory, gdb: str) -> tuple[str,
     )
     missing = re.search(r"ImportError: (vmintro needs .*)", probe.stderr)
     need_oracle(f"gdb's Python with vmintro's dependencies ({missing and missing[1]})", not missing)
+    works = subprocess.run(
+        [gdb, "-batch", "-nx", "-x", str(out), "-ex", "help vm"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "vmlist" in works.stdout, works.stdout + works.stderr
     return gdb, out

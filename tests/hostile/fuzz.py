@@ -47,6 +47,7 @@ def fuzz(
     gdb: tuple[str, Path] | None = None,
     gdb_share: float = 0.25,
     check_batch: Path | None = None,
+    round_size: int = ROUND,
 ) -> tuple[list[Failure], int]:
     """Run ``count`` indexes of ``seed``, or rounds until ``seconds`` have passed, or the
     given ``indexes``.
@@ -62,7 +63,7 @@ def fuzz(
             break
         if deadline is not None and time.monotonic() >= deadline:
             break
-        stop = start + ROUND if count is None else min(start + ROUND, count)
+        stop = start + round_size if count is None else min(start + round_size, count)
         directory = work / f"images-{start}"
         directory.mkdir(parents=True)
         chosen = range(start, stop) if indexes is None else indexes[start:stop]

@@ -30,7 +30,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .bases import Facts
@@ -194,7 +194,7 @@ def driver_jobs(case: Case, scratch: Path) -> list[Job]:
             "map --area -o",
             ["map", stem, "--area", area, "-o", str(area_svg / "out.svg")],
             area_svg,
-        ),  # noqa: E501
+        ),
         _cli_job(case, "map --area", ["map", stem, "--area", area]),
         library,
     ]
@@ -334,7 +334,13 @@ def gdb_launcher(gdb: str, loader: Path) -> Callable[[list[Job], Path], list[str
 
 
 def gdb_jobs(case: Case) -> list[Job]:
+    """gdb's ``vm`` commands on the image: only where both files are regular files, since
+    gdb opens them itself first (and waits on a FIFO forever, as it would anywhere)."""
     stem = case.stem
+    for suffix in (".vmcore", ".vmlinux"):
+        path = Path(f"{stem}{suffix}")
+        if not (path.is_file() and not path.is_symlink()):
+            return []
     commands = [
         "file",
         "core-file",
@@ -420,6 +426,8 @@ def _process_checks(outcome: Outcome) -> list[str]:
             problems.append(f"{name}: a file reached the {FILE_LIMIT >> 20} MiB limit")
         if job.entry == "gdb vm" and b"Python Exception" in data:
             problems.append("gdb: Python Exception")
+        if job.entry == "gdb vm" and b'Undefined command: "vm"' in data:
+            problems.append("gdb has no vm command: the extension did not load")
         bad = control_characters(data)
         if bad:
             problems.append(f"control character on {name}: {bad}")
@@ -541,7 +549,6 @@ class Plan:
     gdb: tuple[str, Path] | None = None  # gdb and the loader 'vmintro gdb-script' wrote
     gdb_cases: int = 0  # how many of the cases gdb runs (it is the slowest)
     check_batch: Path | None = None  # the good image of the check batch
-    failures: list[Failure] = field(default_factory=list)
 
 
 def run_all(plan: Plan, work: Path, workers: int = 2) -> list[Failure]:

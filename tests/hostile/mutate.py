@@ -118,9 +118,10 @@ def _interesting(rng: random.Random, size: int, value: int) -> int:
     return rng.choice(choices) & top
 
 
-def _pointer(rng: random.Random, f: Field, same_group: list[Field]) -> int:
-    """A pointer that makes a cycle, leaves the kernel, or lands in the wrong object."""
-    other = rng.choice(same_group)
+def _pointer(rng: random.Random, f: Field, candidates: list[Field]) -> int:
+    """A pointer that makes a cycle, leaves the kernel, or lands in the wrong object (one
+    of ``candidates``: of its own kind, or of any)."""
+    other = rng.choice(candidates)
     return (
         rng.choice(
             (
@@ -666,8 +667,10 @@ _GROUP_WEIGHTS = {
 }
 
 
-def _field_value(rng: random.Random, f: Field, group: list[Field]) -> int:
+def _field_value(rng: random.Random, f: Field, base: BaseImage, group: list[Field]) -> int:
     if f.pointer and rng.random() < 0.6:
+        if rng.random() < 0.3:  # at a structure of another type: a zone for a vm_struct
+            group = rng.choice(list(base.fields.values()))
         return _pointer(rng, f, group)
     return _interesting(rng, f.size, f.value)
 
@@ -679,14 +682,14 @@ def kernel_field(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str,
     if rng.random() < 0.15:  # one member of every vm_struct at once (200 huge areas, say)
         member = rng.choice(("flags", "addr", "size", "next"))
         targets = [f for f in base.fields["vmlist"] if f.path.endswith(f".{member}")]
-        new = _field_value(rng, targets[0], targets)
+        new = _field_value(rng, targets[0], base, targets)
         for f in targets:
             _put(data, f.offset, f.size, new)
         return _result(base, "core", data, f"core: every vm_struct's {member} -> {new:#x}")
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
         group = rng.choices(groups, [_GROUP_WEIGHTS.get(g, 1) for g in groups])[0]
         f = rng.choice(base.fields[group])
-        new = _field_value(rng, f, base.fields[group])
+        new = _field_value(rng, f, base, base.fields[group])
         _put(data, f.offset, f.size, new)
         what.append(f"{f.path} {f.value:#x} -> {new:#x}")
     return _result(base, "core", data, "core: " + "; ".join(what))

@@ -22,7 +22,7 @@ from .harness import Failure
 from .mutate import KINDS
 
 SHORT_SEED = 1
-SHORT_COUNT = 40
+SHORT_COUNT = 24
 # Mutation kinds the short run leaves out while the holes they find are open (the long
 # run keeps them all); each line names the hole.
 SHORT_EXCLUDED: dict[str, str] = {}
@@ -68,6 +68,7 @@ def short_run(
         gdb=gdb,
         gdb_share=0.25,
         check_batch=IMAGES / "demo",
+        round_size=SHORT_COUNT,
     )
     return failures, ran, gdb is not None
 

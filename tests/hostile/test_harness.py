@@ -41,6 +41,7 @@ def _outcome(
         (_outcome(status=2, err=b"vmintro: bad DWARF: 125\n"), "does not name the file"),
         (_outcome("--json -c", out=b'{"a": 1}\nnot json\n'), "not JSON"),
         (_outcome("gdb vm", err=b"Python Exception <class 'KeyError'>\n"), "Python Exception"),
+        (_outcome("gdb vm", err=b'Undefined command: "vm".  Try "help".\n'), "did not load"),
     ],
 )
 def test_judge_sees(outcome: Outcome, symptom: str) -> None:
