@@ -66,6 +66,19 @@ def test_check_says_clean_the_same_way_everywhere() -> None:
     assert cli.stdout == session.stdout == "clean\n"
 
 
+@pytest.mark.parametrize("json", [[], ["--json"]])
+def test_check_findings_give_the_same_status_everywhere(json: list[str]) -> None:
+    cli = vmintro_cli("check", *json, str(ZERO_COUNT))
+    session = vmintro_cli(*json, "-c", "check", str(ZERO_COUNT))
+    assert (cli.returncode, session.returncode) == (1, 1), session.stderr
+    assert session.stderr == ""  # findings are the output, not an error
+    kind = "mapped_page_count_zero"
+    assert kind in cli.stdout and kind in session.stdout
+    # the commands after it still run, and the line's status is still the findings'
+    after = vmintro_cli("-c", "check; sym vmlist", str(ZERO_COUNT))
+    assert after.returncode == 1 and after.stdout.rstrip().endswith(" (B) vmlist")
+
+
 def test_check_json_is_one_line() -> None:
     proc = vmintro_cli("check", "--json", str(DEMO), str(ZERO_COUNT))
     assert proc.returncode == 1, proc.stderr

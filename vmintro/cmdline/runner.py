@@ -1,12 +1,14 @@
-"""Run command lines for any front end: the REPL, ``vmintro -c`` and standard input.
+"""Run command lines for any front end: the REPL, ``vmintro -c``, standard input, and
+the ``vm`` command of gdb and drgn.
 
 A line may hold several commands (``;``), each with its own redirection or
 pipe (:mod:`vmintro.cmdline.lines`: a C operator is never taken for one; a line
 that reads both ways is refused whole, before any of its commands runs).
 Results are rendered as text or JSON (:mod:`vmintro.commands.render`);
 a failing command prints one line on the error stream and the next one runs.
-The runner remembers the worst outcome as an exit status: 0 all went well,
-1 a command failed, 2 a command was used wrongly (unknown, bad arguments).
+The runner remembers the worst outcome as an exit status (:mod:`vmintro.errors`):
+0 all went well, 1 a command failed or reported findings (``check``), 2 a command
+was used wrongly (unknown, bad arguments).
 """
 
 from __future__ import annotations
@@ -144,7 +146,8 @@ class Runner:
         return self._execute(invocation, line)
 
     def _fail_quietly(self) -> int:
-        """A Python line failed; its traceback is already shown."""
+        """A failure already shown: a Python line's traceback, a shell command's
+        message, findings printed."""
         self.status = max(self.status, EXIT_FAILED)
         return EXIT_FAILED
 
@@ -169,8 +172,10 @@ class Runner:
         except SinkError as e:
             return self._fail(str(e), EXIT_FAILED)
         if error is None:
-            # the shell has said why on stderr ("nosuchcmd: not found"); only the status is ours
-            return EXIT_OK if pipe_status(sink) == 0 else self._fail_quietly()
+            # the shell has said why on stderr ("nosuchcmd: not found"); only the status is ours.
+            # Findings (check's) are the output itself: the status of vmintro check, no line.
+            failed = pipe_status(sink) != 0 or invocation.findings
+            return self._fail_quietly() if failed else EXIT_OK
         if self.debug:
             traceback.print_exception(error, file=self.err)
         status = EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED

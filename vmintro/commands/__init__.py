@@ -46,9 +46,11 @@ Registering a command (the API plugins use)
   JSON only), ``fmt`` a format spec or a function of the value, ``text`` a
   function of the whole row for a computed text cell.
 * :class:`Table` ``(columns, rows, name, title=None, header=True,
-  blank_before=False)``; ``rows`` may be a generator, so long walks stream
-  and stop at Ctrl-C. :class:`Text` ``(text, name, data=None)``: ``data`` is
-  what JSON shows instead of the text.
+  blank_before=False, findings=False)``; ``rows`` may be a generator, so long
+  walks stream and stop at Ctrl-C; ``findings=True`` says the rows are problems
+  found in the image, and the command's exit status is then 1, as ``check``'s.
+  :class:`Text` ``(text, name, data=None)``: ``data`` is what JSON shows
+  instead of the text.
 * Raise :class:`CommandError` (one line) for a request that cannot be met;
   :class:`~vmintro.errors.FaultError` and the other library errors are shown
   the same way. :class:`UsageError` marks bad arguments (exit status 2).

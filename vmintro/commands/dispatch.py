@@ -47,10 +47,15 @@ class Invocation:
     args: argparse.Namespace
     line: str
     json: bool = False
+    # set once the command has yielded a table of findings (Table.findings)
+    findings: bool = False
 
     def parts(self) -> Iterator[Part]:
         """Run the command; parts (and their rows) are computed as they are consumed."""
-        yield from parts_of(self.command.func(self.prog, self.args))
+        for part in parts_of(self.command.func(self.prog, self.args)):
+            if isinstance(part, Table) and part.findings:
+                self.findings = True
+            yield part
 
 
 def prepare(prog: Program, words: list[str], line: str | None = None) -> Invocation:

@@ -75,6 +75,8 @@ class Table:
     ``name`` labels the table in JSON. ``title`` is a line printed above the
     header in text; ``header`` turns the heading line off (``rd``, ``list``).
     ``blank_before`` separates the table from the part before it in text.
+    ``findings`` marks rows that are problems found in the image (``check``'s):
+    the command then ends with exit status 1, as ``vmintro check`` does.
     """
 
     columns: list[Column]
@@ -84,6 +86,7 @@ class Table:
     header: bool = True
     blank_before: bool = False
     sep: str = "  "
+    findings: bool = False
 
 
 @dataclass

@@ -25,8 +25,10 @@ def check(prog: Program, args: argparse.Namespace) -> Table | Text:
     max_mapnr, free or unreferenced), the module list (a module's memory left
     behind) and the buddy free lists (links, counts, bitmaps). Each finding
     names the kind and the addresses involved; an image without any is "clean".
-    `vmintro check IMAGE...` checks images from the command line (in parallel
-    with -j, one JSON line with --json).
+    Findings make the exit status of vmintro -c (and of commands on standard
+    input) 1, as a failed command's, with no error line: the same status as
+    `vmintro check IMAGE...`, which checks images from the command line (in
+    parallel with -j, one JSON line with --json).
     """
     findings = check_program(prog)
     if not findings:
@@ -40,4 +42,5 @@ def check(prog: Program, args: argparse.Namespace) -> Table | Text:
         ],
         rows,
         name="check",
+        findings=True,
     )
