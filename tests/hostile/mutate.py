@@ -11,8 +11,8 @@ lines, the VMINTRO note's JSON), DWARF-aware ones (attribute values, with the
 section re-laid out when a value changes length; the abbreviations and the
 strings), kernel-aware ones (a field of a vm_struct, struct page, zone, pgdat,
 swap_info, module or page-table entry, found through the vmlinux's symbols and
-types; a zone's or module's name; a vmlist of forged areas), and the kind of file itself (a FIFO, a
-directory, a missing vmlinux, ...).
+types; a zone's or module's name; a vmlist of forged areas), and the kind of file
+itself (a FIFO, a directory, a missing vmlinux, ...).
 """
 
 from __future__ import annotations
