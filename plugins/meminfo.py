@@ -8,7 +8,9 @@ The memory and swap lines follow 2.4.20's ``meminfo_read_proc``:
   ``free_pages``; ``LowTotal``/``LowFree`` are the rest;
 * ``SwapTotal``/``SwapFree`` are ``total_swap_pages``/``nr_swap_pages`` plus, as
   2.4's ``si_swapinfo`` adds, the slots still in use on an area being swapped
-  off (flags ``SWP_USED`` without ``SWP_WRITEOK``), counted in its ``swap_map``.
+  off (flags ``SWP_USED`` without ``SWP_WRITEOK``), counted in its ``swap_map``;
+  the slots are those below ``nr_swapfiles``, never past ``MAX_SWAPFILES`` (a
+  value beyond it ends meminfo with one line saying so).
 
 2.4 has no vmalloc lines; they came with 2.6, and these follow 2.6's
 ``get_vmalloc_info``: ``VmallocTotal`` is ``VMALLOC_END - VMALLOC_START``,
@@ -27,6 +29,7 @@ from array import array
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from vmintro import CorruptionError
 from vmintro.commands import Column, Row, Table, command
 from vmintro.helpers import for_each_vm_area, for_each_zone, zone_name
 
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 PAGE_KB = 4
 SWP_USED, SWP_WRITEOK = 1, 3
 SWAP_MAP_BAD = 0x8000
+# include/linux/swap.h: swap_info[MAX_SWAPFILES]; sys_swapon never takes a slot past it
+MAX_SWAPFILES = 32
 
 
 def swap_map_in_use(prog: Program, info: Object) -> int:
@@ -50,11 +55,23 @@ def swap_map_in_use(prog: Program, info: Object) -> int:
     return entries - counts.count(0) - counts.count(SWAP_MAP_BAD)
 
 
+def swap_slots(prog: Program) -> int:
+    """``nr_swapfiles``, the slots of ``swap_info[]`` si_swapinfo walks.
+
+    :raises CorruptionError: for more than ``MAX_SWAPFILES``, which no kernel sets.
+    """
+    nr = prog["nr_swapfiles"]
+    if nr.value_() > MAX_SWAPFILES:
+        message = f"nr_swapfiles is {nr.value_():#x}, more than MAX_SWAPFILES ({MAX_SWAPFILES})"
+        raise CorruptionError(message, nr.address_)
+    return nr.value_()
+
+
 def to_be_unused(prog: Program) -> int:
     """2.4's ``nr_to_be_unused``: slots in use on areas being swapped off."""
     infos = prog["swap_info"]
     total = 0
-    for i in range(prog["nr_swapfiles"].value_()):
+    for i in range(swap_slots(prog)):
         flags = infos[i].flags.value_()
         if flags & SWP_USED and flags & SWP_WRITEOK != SWP_WRITEOK:
             total += swap_map_in_use(prog, infos[i])

@@ -8,7 +8,8 @@ in use and marked bad in ``swap_map``, and the map itself: ``sys_swapon``
 allocates it with ``vmalloc(max * 2)``, so it has a ``vm_struct`` of its own
 (its address and size, guard page included). A last line gives
 ``swap_list`` (head of the priority list, next area to try),
-``total_swap_pages`` and ``nr_swap_pages``.
+``total_swap_pages`` and ``nr_swap_pages``. A ``nr_swapfiles`` past the end of
+``swap_info[]`` (``MAX_SWAPFILES``) ends the table there with one line saying so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from array import array
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from vmintro import CorruptionError
 from vmintro.commands import Column, Row, Table, Text, command
 from vmintro.helpers import find_vm_area
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 SWP_USED, SWP_WRITEOK = 1, 3
 SWAP_MAP_BAD = 0x8000
+# include/linux/swap.h: swap_info[MAX_SWAPFILES]; sys_swapon never takes a slot past it
+MAX_SWAPFILES = 32
 
 
 def swap_flag_names(flags: int) -> list[str]:
@@ -56,11 +60,22 @@ def map_counts(prog: Program, info: Object) -> tuple[int, int]:
     return entries - counts.count(0) - bad, bad
 
 
+def swap_slots(prog: Program) -> Iterator[tuple[int, Object]]:
+    """``(i, swap_info[i])`` for each slot below ``nr_swapfiles``, as mm/swapfile.c
+    walks them: at most ``MAX_SWAPFILES``, then :class:`CorruptionError` for a
+    ``nr_swapfiles`` past them, which no kernel sets."""
+    infos = prog["swap_info"]
+    nr = prog["nr_swapfiles"]
+    for index in range(min(nr.value_(), MAX_SWAPFILES)):
+        yield index, infos[index]
+    if nr.value_() > MAX_SWAPFILES:
+        message = f"nr_swapfiles is {nr.value_():#x}, more than MAX_SWAPFILES ({MAX_SWAPFILES})"
+        raise CorruptionError(message, nr.address_)
+
+
 def swap_rows(prog: Program) -> Iterator[Row]:
     """One row per swap_info slot in use."""
-    infos = prog["swap_info"]
-    for index in range(prog["nr_swapfiles"].value_()):
-        info = infos[index]
+    for index, info in swap_slots(prog):
         flags = info.flags.value_()
         if not flags & SWP_USED:
             continue
@@ -145,9 +160,17 @@ def swapinfo(prog: Program, args: argparse.Namespace) -> Iterator[Table | Text]:
     a text part ``swap_list`` with data head, next, nr_swapfiles,
     total_swap_pages, nr_swap_pages.
     """
-    rows = list(swap_rows(prog))
+    rows: list[Row] = []
+    broken = None
+    try:
+        for row in swap_rows(prog):
+            rows.append(row)
+    except CorruptionError as e:  # the slots read before it, then its one line
+        broken = e
     if rows:
         yield Table(COLUMNS, rows, name="swapinfo")
-    else:
+    elif broken is None:
         yield Text("no swap areas", name="swapinfo", data=[])
+    if broken is not None:
+        raise broken
     yield swap_totals(prog)
