@@ -119,3 +119,20 @@ def test_a_vmlinux_named_by_option_gives_the_types(bare_core: Path) -> None:
     proc = _vmintro("-c", "p vmlist->size", "--vmlinux", f"{DEMO}.vmlinux", str(bare_core))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("$1 = ")
+
+
+def test_vtop_prints_the_walk_and_says_the_page_needs_the_vmlinux(bare_core: Path) -> None:
+    truth = json.loads(DEMO.with_suffix(".truth.json").read_text())
+    area = next(a for a in truth["areas"] if a["pages"])
+    vaddr, pfn = area["addr"] + 4096, area["pages"][1]
+    bare = _vmintro("-c", f"vtop {vaddr:x}", str(bare_core))
+    assert (bare.returncode, bare.stderr) == (0, "")
+    walk, _, note = bare.stdout.rstrip("\n").rpartition("\n\n")
+    assert walk.splitlines()[:2] == ["VIRTUAL   PHYSICAL", f"{vaddr:x}  {pfn << 12:x}"]
+    # the walk and the PTE as with the vmlinux; in place of the struct page, one line
+    full = _vmintro("-c", f"vtop {vaddr:x}", str(DEMO)).stdout
+    assert full.startswith(f"{walk}\n\n") and "PAGE   PHYSICAL    MAPPING" in full
+    assert note == (
+        f"no vmlinux is loaded, so the struct page of pfn {pfn:#x} is unknown "
+        "(give one with --vmlinux FILE)"
+    )

@@ -26,6 +26,7 @@ from vmintro.commands.argtypes import parse_addresses
 from vmintro.commands.builtin._pages import page_table
 from vmintro.commands.registry import arg, command
 from vmintro.commands.result import Column, Part, Row, Table, Text
+from vmintro.errors import NoDebugInfoError
 from vmintro.helpers import pfn_valid
 
 if TYPE_CHECKING:
@@ -102,7 +103,11 @@ def vtop_parts(prog: Program, vaddr: int, blank_before: bool = False) -> Iterato
         blank_before=True,
     )
     pfn = walk.paddr >> PAGE_SHIFT
-    if pfn_valid(prog, pfn):
+    if not prog.has_debuginfo:
+        # the walk needs no types; the struct page does (and max_mapnr's, to find it)
+        what = f"the struct page of pfn {pfn:#x} is unknown"
+        yield Text(str(NoDebugInfoError(what)), name="note", blank_before=True)
+    elif pfn_valid(prog, pfn):
         yield page_table(prog, [pfn], blank_before=True)
     else:
         yield Text(
@@ -121,7 +126,8 @@ def vtop_parts(prog: Program, vaddr: int, blank_before: bool = False) -> Iterato
 def vtop(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     """Translate each kernel virtual address through swapper_pg_dir, as the MMU
     does, showing each entry read (its address and value), the page and the
-    physical address, the PTE flags and the struct page of the frame.
+    physical address, the PTE flags and the struct page of the frame (which
+    needs the vmlinux's types: without one, a line says so instead).
     Addresses are hex, with or without 0x (c4800000); what vtop prints can be
     given as it is to ptov (PHYSICAL), page (PAGE, PHYSICAL) and rd -p.
     """
