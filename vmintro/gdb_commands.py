@@ -26,6 +26,7 @@ whenever gdb opens another core or vmlinux.
 from __future__ import annotations
 
 import io
+from typing import TextIO, cast
 
 import gdb
 
@@ -120,13 +121,20 @@ class _GdbStream(io.TextIOBase):
         gdb.flush()
 
 
+def _gdb_stream(stream: int) -> TextIO:
+    """gdb's ``stream`` as the text file the runner and the plugin loader write to: of
+    TextIO they use write, flush and fileno, which raises UnsupportedOperation here
+    (a pipe's output is then copied through gdb.write)."""
+    return cast(TextIO, _GdbStream(stream))
+
+
 def run_line(line: str) -> None:
     """Run a vmintro command line on :func:`current_program`, printing as the REPL prints.
 
     :raises gdb.GdbError: carrying the error lines of the commands that failed.
     """
     errors = io.StringIO()
-    runner = Runner(current_program(), out=_GdbStream(gdb.STDOUT), err=errors)
+    runner = Runner(current_program(), out=_gdb_stream(gdb.STDOUT), err=errors)
     try:
         runner.run_line(line)
     except QuitRequested:
@@ -257,7 +265,7 @@ def install() -> None:
     The plugins load first, as in the REPL, so their commands are ``vm`` commands
     too. Safe to call again: gdb replaces a command of the same name.
     """
-    load_plugins(err=_GdbStream(gdb.STDERR))
+    load_plugins(err=_gdb_stream(gdb.STDERR))
     VmSource()
     VmPrefix()
     for cmd in commands():

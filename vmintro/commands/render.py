@@ -9,7 +9,7 @@ README ("JSON output") and versioned by ``JSON_SCHEMA``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from vmintro.commands.result import Part, Table, Text
@@ -57,7 +57,7 @@ def render_table(table: Table) -> Iterator[str]:
         yield _line([c.cell(row) for c in cols], widths, aligns, table.sep)
 
 
-def render_text(parts: Iterable[Part]) -> Iterator[str]:
+def render_text(parts: Iterable[Part]) -> Generator[str, None, None]:
     """Every line of every part, in order, computed as they are consumed."""
     first = True
     for part in parts:

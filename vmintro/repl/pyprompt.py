@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["python_prompt", "python_prompt_session"]
 
 
-def python_prompt_session(python: PythonSession, history_path: str | None) -> PromptSession:
+def python_prompt_session(python: PythonSession, history_path: str | None) -> PromptSession[str]:
     history = FileHistory(history_path) if history_path else InMemoryHistory()
     return PromptSession(
         history=history,
