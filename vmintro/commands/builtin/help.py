@@ -81,11 +81,10 @@ def help_(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
         rows,
         name="commands",
     )
-    return iter(
-        [
-            table,
-            Text(INTERFACE_NOTES, name="notes", blank_before=True),
-            Text(output_notes(), name="output", blank_before=True),
-            Text(NUMBERS, name="numbers", blank_before=True),
-        ]
-    )
+    parts: list[Table | Text] = [
+        table,
+        Text(INTERFACE_NOTES, name="notes", blank_before=True),
+        Text(output_notes(), name="output", blank_before=True),
+        Text(NUMBERS, name="numbers", blank_before=True),
+    ]
+    return iter(parts)
