@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 import vmintro
 from vmintro.errors import VmintroError
@@ -96,9 +97,16 @@ class DwarfAttr:
     die: int  # the DIE's offset in .debug_info
     parent: int | None  # the enclosing DIE's offset
     value: object  # as pyelftools decodes it (a name's text for DW_FORM_strp)
-    raw: int | None  # the number stored, for forms that store one
+    raw: int  # the number stored (0 for forms that store none, as DW_FORM_exprloc)
     offset: int  # file offset of the value's first byte
     length: int  # bytes the value takes
+
+
+def struct_type(prog: Program, name: str) -> Struct:
+    """The struct ``name`` of the unmutated image's types."""
+    ctype = strip_typedefs(prog.type(name))
+    assert isinstance(ctype, Struct), name
+    return ctype
 
 
 def base_stems() -> list[Path]:
@@ -158,9 +166,9 @@ class BaseImage:
     def _chain(self, head: str, struct: str) -> list[int]:
         """The structures linked from global ``head`` by ``next``, in order, stopping at a
         repeat (one exercise has a cycle)."""
-        prog, seen, out = self.prog, set(), []
+        prog, seen, out = self.prog, set[int](), list[int]()
         node = prog[head].value_()
-        next_offset = prog.type(struct).offsetof("next")
+        next_offset = struct_type(prog, struct).offsetof("next")
         while node and node not in seen and len(out) < MAX_LIST:
             seen.add(node)
             out.append(node)
@@ -175,7 +183,7 @@ class BaseImage:
     def facts(self) -> Facts:
         prog = self.prog
         first = self.vm_structs[0]
-        area = prog.read_u32(first + prog.type("struct vm_struct").offsetof("addr"))
+        area = prog.read_u32(first + struct_type(prog, "struct vm_struct").offsetof("addr"))
         return Facts(area=area, vm_struct=first, paddr=prog.translate(area))
 
     @functools.cached_property
@@ -214,7 +222,7 @@ class BaseImage:
             element = strip_typedefs(t.element)
             if isinstance(element, Base) and element.size == 1:
                 return  # char arrays: text, not numbers
-            indexes = range(t.count)
+            indexes = list(range(t.count))
             if t.count > MAX_ARRAY:
                 indexes = sorted(random.Random(path).sample(indexes, MAX_ARRAY))
             for i in indexes:
@@ -273,7 +281,7 @@ class BaseImage:
         max_mapnr = prog["max_mapnr"].value_()
         pfns = {0, max_mapnr - 1, self.facts.pfn}
         pfns.update(random.Random(self.name).sample(range(max_mapnr), 4))
-        list_offset = prog.type("struct page").offsetof("list")
+        list_offset = struct_type(prog, "struct page").offsetof("list")
         zones = prog["contig_page_data"].member_("node_zones")
         for z in range(len(zones.value_())):
             for order in range(10):
@@ -304,7 +312,7 @@ class BaseImage:
         prog = self.prog
         out: dict[int, Field] = {}
         last = self.vm_structs[-1]
-        addr_offset = prog.type("struct vm_struct").offsetof("addr")
+        addr_offset = struct_type(prog, "struct vm_struct").offsetof("addr")
         vaddrs = [self.facts.area, self.facts.area + 0x1000, prog.read_u32(last + addr_offset)]
         vaddrs.append(prog.symbol("vmlist").address)
         for vaddr in vaddrs:
@@ -362,16 +370,16 @@ class BaseImage:
         zones = prog["contig_page_data"].member_("node_zones")
         for z in range(len(zones.value_())):
             pointers.append((f"node_zones[{z}].name", zones[z].member_("name").value_()))
-        name_offset = prog.type("struct module").offsetof("name")
+        name_offset = struct_type(prog, "struct module").offsetof("name")
         for i, m in enumerate(self._modules()):
             pointers.append((f"module_list[{i}].name", prog.read_u32(m + name_offset)))
         out = []
         for path, vaddr in pointers:
-            room = 0
+            offset, room = self.file_offset(vaddr), 0
             while room < 256 and self.file_offset(vaddr + room) is not None:
                 room += 1
-            if room:
-                out.append(TextField(path, self.file_offset(vaddr), room))
+            if offset is not None:
+                out.append(TextField(path, offset, room))
         return out
 
     # -- ELF notes -------------------------------------------------------------------------
@@ -411,6 +419,7 @@ class BaseImage:
         """(name, file offset of its Elf32_Sym) of every symbol."""
         elf = ELFFile(io.BytesIO(self.vmlinux))
         symtab = elf.get_section_by_name(".symtab")
+        assert isinstance(symtab, SymbolTableSection)
         start = symtab["sh_offset"]
         return [(s.name, start + 16 * i) for i, s in enumerate(symtab.iter_symbols())]
 
@@ -435,11 +444,11 @@ class BaseImage:
                         DwarfAttr(
                             attr.name,
                             attr.form,
-                            die.tag,
+                            str(die.tag),
                             die.offset,
                             parent.offset if parent is not None else None,
                             attr.value,
-                            attr.raw_value if isinstance(attr.raw_value, int) else None,
+                            attr.raw_value if isinstance(attr.raw_value, int) else 0,
                             offset,
                             length,
                         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from typing import Any
 
 
 def mark(*words: object) -> None:
@@ -28,7 +29,7 @@ def mark(*words: object) -> None:
         stream.flush()
 
 
-def run_cli(job: dict) -> int:
+def run_cli(job: dict[str, Any]) -> int:
     from vmintro.cli import main
 
     try:
@@ -37,7 +38,7 @@ def run_cli(job: dict) -> int:
         return e.code if isinstance(e.code, int) else 1
 
 
-def run_library(job: dict) -> int:
+def run_library(job: dict[str, Any]) -> int:
     """vmintro.open, every area and the page behind its first address, then check."""
     import vmintro
     from vmintro.check import check_program

@@ -18,6 +18,7 @@ failed ``map -o`` leaves no file behind.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .bases import Facts
 
@@ -78,8 +80,8 @@ class Case:
 class Job:
     id: str
     entry: str  # the entry point: "-c", "check", "map -o", "library", "gdb", ...
-    case: Case
-    spec: dict  # what the driver (or gdb) is given
+    case: Case | None  # None for a batch of several
+    spec: dict[str, Any]  # what the driver (or gdb) is given
     command: str  # what a user types to do the same
     output: Path | None = None  # the directory ``map -o`` writes into
 
@@ -436,7 +438,7 @@ def _process_checks(outcome: Outcome) -> list[str]:
 
 def _entry_checks(outcome: Outcome) -> list[str]:
     job, problems = outcome.job, []
-    name = job.case.stem.name
+    name = job.case.stem.name if job.case is not None else ""
     if outcome.status == 2 and job.entry in ("-c", "map -o", "map --area"):
         lines = [x for x in outcome.stderr.decode(errors="replace").splitlines() if x.strip()]
         if outcome.stdout.strip() == b"" and len(lines) != 1:
@@ -492,7 +494,9 @@ def run_check_batch(good: Path, cases: list[Case], work: Path) -> list[Failure]:
     return failures
 
 
-def _check_once(images: list[Path], work: Path) -> tuple[list[str], list[dict] | None, str]:
+def _check_once(
+    images: list[Path], work: Path
+) -> tuple[list[str], list[dict[str, Any]] | None, str]:
     """Run ``check --json -j 2`` over ``images``: what was wrong, the results, the command."""
     work.mkdir(parents=True)
     argv = ["check", "--json", "-j", "2", *map(str, images)]
@@ -508,7 +512,7 @@ def _check_once(images: list[Path], work: Path) -> tuple[list[str], list[dict] |
         )
     except subprocess.TimeoutExpired:
         return [f"hung: no end after {timeout:.0f} s"], None, command
-    job = Job("batch", "check --json -j 2", None, {}, command)  # type: ignore[arg-type]
+    job = Job("batch", "check --json -j 2", None, {}, command)
     outcome = Outcome(job, proc.returncode, proc.stdout, proc.stderr)
     if proc.returncode < 0:
         outcome.ended = _death(proc.returncode)
@@ -521,7 +525,7 @@ def _check_once(images: list[Path], work: Path) -> tuple[list[str], list[dict] |
 
 
 def _check_verdict(
-    good: Path, cases: list[Case], work: Path, expected: dict
+    good: Path, cases: list[Case], work: Path, expected: dict[str, Any]
 ) -> tuple[list[str], str]:
     images = [good, *(c.stem for c in cases)]
     problems, results, command = _check_once(images, work)
@@ -567,25 +571,29 @@ def run_all(plan: Plan, work: Path, workers: int = 2) -> list[Failure]:
     per = max(1, -(-len(driver) // max(workers, 1)))
     for k in range(0, len(driver), per):
         part = driver[k : k + per]
-        units.append(
-            lambda part=part, k=k: _failures(run_jobs(part, launch_driver, work / f"d{k}"))
-        )
-    if gdb:
-        launch = gdb_launcher(*plan.gdb)  # type: ignore[misc]
-        units.append(lambda: _failures(run_jobs(gdb, launch, work / "gdb")))
+        units.append(functools.partial(_judged, part, launch_driver, work / f"d{k}"))
+    if gdb and plan.gdb is not None:
+        units.append(functools.partial(_judged, gdb, gdb_launcher(*plan.gdb), work / "gdb"))
     if plan.check_batch is not None:
-        good = plan.check_batch
-        units.append(lambda: run_check_batch(good, plan.cases, work / "check-batch"))
+        units.append(
+            functools.partial(run_check_batch, plan.check_batch, plan.cases, work / "check-batch")
+        )
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda unit: unit(), units))
     return [f for r in results for f in r]
+
+
+def _judged(
+    jobs: list[Job], launch: Callable[[list[Job], Path], list[str]], work: Path
+) -> list[Failure]:
+    return _failures(run_jobs(jobs, launch, work))
 
 
 def _failures(outcomes: Iterable[Outcome]) -> list[Failure]:
     failures = []
     for o in outcomes:
         problems = judge(o)
-        if problems:
+        if problems and o.job.case is not None:
             tail = (o.stderr or o.stdout).decode(errors="replace").strip().splitlines()[-6:]
             failures.append(
                 Failure(o.job.case, o.job.entry, problems, o.job.command, "\n".join(tail))

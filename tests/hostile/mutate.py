@@ -25,9 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bases import BaseImage, DwarfAttr, Field, base_images
+from .bases import BaseImage, DwarfAttr, Field, base_images, struct_type
 
 __all__ = ["KINDS", "Mutation", "mutation"]
+
+# What a mutator returns: its description, the core and the vmlinux (bytes, or a FILE_KINDS).
+Result = tuple[str, bytes | str, bytes | str]
 
 FILE_KINDS = ("fifo", "directory", "devzero", "empty", "missing", "symlink_loop", "dangling")
 
@@ -152,12 +155,12 @@ def _pick_file(rng: random.Random, base: BaseImage) -> tuple[str, bytearray]:
     return "vmlinux", bytearray(base.vmlinux)
 
 
-def _result(
-    base: BaseImage, which: str, data: bytes | str, description: str
-) -> tuple[str, bytes | str, bytes | str]:
+def _result(base: BaseImage, which: str, data: bytes | bytearray | str, description: str) -> Result:
+    """The mutation's description and both files, ``which`` of them replaced by ``data``."""
+    new = bytes(data) if isinstance(data, bytearray) else data
     if which == "core":
-        return description, bytes(data) if isinstance(data, bytearray) else data, base.vmlinux
-    return description, base.core, bytes(data) if isinstance(data, bytearray) else data
+        return description, new, base.vmlinux
+    return description, base.core, new
 
 
 def _region(rng: random.Random, base: BaseImage, which: str, length: int) -> int:
@@ -171,7 +174,7 @@ def _region(rng: random.Random, base: BaseImage, which: str, length: int) -> int
 # -- blind mutations -----------------------------------------------------------------------
 
 
-def bitflip(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def bitflip(rng: random.Random, base: BaseImage) -> Result:
     which, data = _pick_file(rng, base)
     flips = []
     for _ in range(rng.choice((1, 1, 2, 4, 8))):
@@ -181,7 +184,7 @@ def bitflip(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, byte
     return _result(base, which, data, f"{which}: bits flipped at {', '.join(flips)}")
 
 
-def byterun(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def byterun(rng: random.Random, base: BaseImage) -> Result:
     which, data = _pick_file(rng, base)
     offset = _region(rng, base, which, len(data))
     length = min(rng.choice((1, 2, 4, 8, 16, 64, 256, 4096)), len(data) - offset)
@@ -194,13 +197,13 @@ def byterun(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, byte
     return _result(base, which, data, f"{which}: {length} bytes of {fill} at {offset:#x}")
 
 
-def truncate(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def truncate(rng: random.Random, base: BaseImage) -> Result:
     which, data = _pick_file(rng, base)
     at = _region(rng, base, which, len(data))
     return _result(base, which, data[:at], f"{which}: cut at {at:#x} of {len(data):#x} bytes")
 
 
-def file_kind(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def file_kind(rng: random.Random, base: BaseImage) -> Result:
     which = rng.choice(("core", "vmlinux"))
     kind = rng.choice(FILE_KINDS)
     return _result(base, which, kind, f"{which}: replaced by {kind}")
@@ -255,7 +258,7 @@ def _file_relative(rng: random.Random, size: int, value: int, length: int) -> in
     return rng.choice((length, length - 1, length + 1, length + 0x1000, length // 2))
 
 
-def elf_header(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def elf_header(rng: random.Random, base: BaseImage) -> Result:
     which, data = _pick_file(rng, base)
     name, offset, size = rng.choice(_EHDR_FIELDS)
     old = int.from_bytes(data[offset : offset + size], "little")
@@ -266,7 +269,7 @@ def elf_header(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, b
     )
 
 
-def program_header(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def program_header(rng: random.Random, base: BaseImage) -> Result:
     data = bytearray(base.core)
     phoff, phnum = struct.unpack_from("<I", data, 28)[0], struct.unpack_from("<H", data, 44)[0]
     i = rng.randrange(phnum)
@@ -282,7 +285,7 @@ def program_header(rng: random.Random, base: BaseImage) -> tuple[str, bytes | st
     return _result(base, "core", data, f"core: phdr[{i}].{name} {old:#x} -> {new:#x}")
 
 
-def section_header(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def section_header(rng: random.Random, base: BaseImage) -> Result:
     data = bytearray(base.vmlinux)
     section = rng.choice(sorted(base.sections))
     name, field_offset = rng.choice(_SHDR_FIELDS)
@@ -295,7 +298,7 @@ def section_header(rng: random.Random, base: BaseImage) -> tuple[str, bytes | st
     )
 
 
-def symtab(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def symtab(rng: random.Random, base: BaseImage) -> Result:
     data = bytearray(base.vmlinux)
     sym, entry = rng.choice(base.symtab_entries)
     name, field_offset, size = rng.choice(_SYM_FIELDS)
@@ -307,7 +310,7 @@ def symtab(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes
     )
 
 
-def note_header(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def note_header(rng: random.Random, base: BaseImage) -> Result:
     data = bytearray(base.core)
     note = rng.choice(base.note_segment[1])
     name, field_offset = rng.choice((("n_namesz", 0), ("n_descsz", 4), ("n_type", 8)))
@@ -422,7 +425,7 @@ def _vmcoreinfo_line(rng: random.Random, lines: list[str]) -> tuple[str, list[st
     return f"{key}: control text appended", out
 
 
-def vmcoreinfo(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def vmcoreinfo(rng: random.Random, base: BaseImage) -> Result:
     notes = _notes(base)
     k = next(i for i, n in enumerate(notes) if n[0] == b"VMCOREINFO")
     name, ntype, desc = notes[k]
@@ -442,7 +445,7 @@ def _deep(depth: int, kind: str) -> str:
     return '{"a":' * depth + "1" + "}" * depth
 
 
-def vmintro_note(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def vmintro_note(rng: random.Random, base: BaseImage) -> Result:
     notes = _notes(base)
     k = next(i for i, n in enumerate(notes) if n[0] == b"VMINTRO")
     name, ntype, desc = notes[k]
@@ -594,7 +597,7 @@ def _dwarf_value(rng: random.Random, base: BaseImage, a: DwarfAttr) -> tuple[byt
     return new.to_bytes(a.length, "little"), f"{new:#x}"
 
 
-def dwarf(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def dwarf(rng: random.Random, base: BaseImage) -> Result:
     attrs, units = base.dwarf
     op = rng.choice(("attribute", "attribute", "attribute", "attribute", "typedef cycle", "unit"))
     if op == "attribute":
@@ -628,14 +631,14 @@ def dwarf(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes 
             ("address_size", 10, 1),
         )
     )
-    data = bytearray(base.vmlinux)
-    old = int.from_bytes(data[unit + at : unit + at + size], "little")
-    new = _interesting(rng, size, old)
-    _put(data, unit + at, size, new)
-    return _result(base, "vmlinux", data, f"vmlinux: unit header {name} {old:#x} -> {new:#x}")
+    header = bytearray(base.vmlinux)
+    old = int.from_bytes(header[unit + at : unit + at + size], "little")
+    value = _interesting(rng, size, old)
+    _put(header, unit + at, size, value)
+    return _result(base, "vmlinux", header, f"vmlinux: unit header {name} {old:#x} -> {value:#x}")
 
 
-def dwarf_sections(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def dwarf_sections(rng: random.Random, base: BaseImage) -> Result:
     """Blind changes confined to one DWARF section; names in .debug_str made hostile."""
     data = bytearray(base.vmlinux)
     section = rng.choice((".debug_abbrev", ".debug_str", ".debug_str", ".debug_info"))
@@ -675,7 +678,7 @@ def _field_value(rng: random.Random, f: Field, base: BaseImage, group: list[Fiel
     return _interesting(rng, f.size, f.value)
 
 
-def kernel_field(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def kernel_field(rng: random.Random, base: BaseImage) -> Result:
     data = bytearray(base.core)
     groups = sorted(base.fields)
     what = []
@@ -695,11 +698,11 @@ def kernel_field(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str,
     return _result(base, "core", data, "core: " + "; ".join(what))
 
 
-def vmlist_forge(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def vmlist_forge(rng: random.Random, base: BaseImage) -> Result:
     """vmlist pointed at up to 256 forged vm_structs filling one stored lowmem page (the
     frame behind the first area): 200 areas of 0xfffff000 bytes each, say, or a loop."""
     prog = base.prog
-    vm_struct = prog.type("struct vm_struct")
+    vm_struct = struct_type(prog, "struct vm_struct")
     at = {m: vm_struct.offsetof(m) for m in ("flags", "addr", "size", "next")}
     page = 0xC0000000 + (base.facts.paddr & ~0xFFF)
     offset = base.file_offset(page, 4096)
@@ -736,7 +739,7 @@ def vmlist_forge(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str,
     return _result(base, "core", data, f"core: {what}")
 
 
-def kernel_text(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, bytes | str]:
+def kernel_text(rng: random.Random, base: BaseImage) -> Result:
     data = bytearray(base.core)
     t = rng.choice(base.texts)
     text = rng.choice(HOSTILE_TEXT)
@@ -749,7 +752,7 @@ def kernel_text(rng: random.Random, base: BaseImage) -> tuple[str, bytes | str, 
 
 # -- choosing one --------------------------------------------------------------------------
 
-Mutator = Callable[[random.Random, BaseImage], tuple[str, bytes | str, bytes | str]]
+Mutator = Callable[[random.Random, BaseImage], Result]
 
 KINDS: dict[str, tuple[Mutator, int]] = {  # kind -> (mutator, weight)
     "bitflip": (bitflip, 3),

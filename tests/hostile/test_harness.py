@@ -64,7 +64,9 @@ def test_judge_passes_a_clean_run() -> None:
         (0, {"out.svg": "<svg><g></svg>"}, "not XML"),
     ],
 )
-def test_judge_sees_map_output(tmp_path: Path, status: int, files: dict, symptom: str) -> None:
+def test_judge_sees_map_output(
+    tmp_path: Path, status: int, files: dict[str, str], symptom: str
+) -> None:
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     outcome = Outcome(Job("j0", "map -o", CASE, {}, "vmintro map", tmp_path), status, b"", b"")
