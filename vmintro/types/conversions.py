@@ -21,6 +21,7 @@ long``, and gdb, whose ``binop_promote`` goes by width, names it ``int`` or
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 
 from vmintro.types.model import Base, CType, Enum, strip_typedefs
 
@@ -175,6 +176,7 @@ def _rank(t: Base) -> int:
     return _RANK_LONG if "long" in t.name.split() else _RANK_INT
 
 
+@lru_cache(maxsize=1024)  # object arithmetic asks for the same few pairs of types
 def common_type(a: CType, b: CType) -> Base:
     """The type the usual arithmetic conversions bring integer operands of types
     ``a`` and ``b`` to, and so the type of ``a + b``, ``a * b``, ``a & b``...:
