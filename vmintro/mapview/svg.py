@@ -233,8 +233,11 @@ def _frames(svg: ET.Element, frames: AreaFrames, max_pfn: int, y: int) -> None:
     # A zoomed strip around the frames shows their order and gaps; the full
     # physical bar below shows where in RAM, and in which zone, they are.
     pfns = [p for _, p, _ in frames.pages if p is not None]
+    # The physical bar spans max_mapnr frames, or what the frames and zones reach when
+    # a damaged image's max_mapnr says fewer (0, even).
+    span = max(max_pfn, max(pfns, default=0) + 1, *(end for _, _, end in frames.zones), 1)
     lo = max(min(pfns, default=0) - 2, 0)
-    hi = min(max(pfns, default=0) + 3, max_pfn)
+    hi = min(max(pfns, default=0) + 3, span)
     zy, fy = y + 100, y + 160
     zscale = INNER / max(hi - lo, 1)
     _el(
@@ -283,8 +286,8 @@ def _frames(svg: ET.Element, frames: AreaFrames, max_pfn: int, y: int) -> None:
         )
         _el(line, "title").text = f"{va:#x} -> pfn {pfn:#x}"
     for name, first, end in frames.zones:
-        x0 = MARGIN + first * INNER / max_pfn
-        w = (end - first) * INNER / max_pfn
+        x0 = MARGIN + first * INNER / span
+        w = (end - first) * INNER / span
         g = _el(svg, "g", class_="zone", data_name=name, data_first=first, data_end=end)
         _el(
             g,
@@ -298,8 +301,8 @@ def _frames(svg: ET.Element, frames: AreaFrames, max_pfn: int, y: int) -> None:
         )
         label = f"ZONE_{name.upper()} (pfn {first:#x}-{end:#x})" if w > 150 else name
         _text(g, x0 + 3, fy + 16, label, 10)
-    wx = MARGIN + lo * INNER / max_pfn
-    ww = max((hi - lo) * INNER / max_pfn, 2.0)
+    wx = MARGIN + lo * INNER / span
+    ww = max((hi - lo) * INNER / span, 2.0)
     _el(
         svg,
         "rect",
