@@ -43,17 +43,23 @@ def swap_flag_names(flags: int) -> list[str]:
     return names
 
 
+# array's typecodes of unsigned numbers, by size
+_UNSIGNED = {array(code).itemsize: code for code in "QIHB"}
+
+
 def _map_entry_size(prog: Program) -> int:
     """``sizeof(unsigned short)``, a swap_map entry, as the image's types say."""
     return prog.type("unsigned short").size
 
 
 def map_counts(prog: Program, info: Object) -> tuple[int, int]:
-    """(slots in use, slots marked SWAP_MAP_BAD) of ``info->swap_map``."""
+    """(slots in use, slots marked SWAP_MAP_BAD) of ``info->swap_map``, its entries read
+    at the size the vmlinux gives them (2 bytes on any i386 build)."""
     entries = info.max.value_()
     if not entries or not info.swap_map.value_():
         return 0, 0
-    counts = array("H", prog.read(info.swap_map.value_(), _map_entry_size(prog) * entries))
+    size = _map_entry_size(prog)
+    counts = array(_UNSIGNED[size], prog.read(info.swap_map.value_(), size * entries))
     if sys.byteorder != "little":  # the image is i386: little-endian
         counts.byteswap()
     bad = counts.count(SWAP_MAP_BAD)
