@@ -47,11 +47,11 @@ def test_json_batch_names_the_bad_image(nested: Path) -> None:
     ]
 
 
-def _dies_for_bad(path: str) -> dict:
+def _dies_for_bad(path: str, vmlinux: str | None = None) -> dict:
     """An image whose check kills its process, as the kernel's OOM killer would."""
     if "bad" in path:
         os._exit(137)
-    return _real_check_one(path)
+    return _real_check_one(path, vmlinux)
 
 
 _real_check_one = checkrun._check_one
