@@ -513,16 +513,16 @@ def _from_bytes(prog: Program, ctype: CType, data: bytes) -> Object:
 def _decode(prog: Program, t: CType, parsed: Any, raw: bytes, offset: int) -> Any:
     """Turn construct's parse of ``t`` into plain data; ``raw[offset:]`` holds its bytes.
 
-    Union members other than the first are parsed from the bytes here, since a
-    union's construct parses only its first member.
+    A union's members, and unnamed members, are parsed from the bytes here: a union's
+    construct parses only its first member, and construct keeps no value without a name.
     """
     t = strip_typedefs(t)
     if isinstance(t, Struct):
         out: dict[str, Any] = {}
         for f in t.fields:
-            if t.union:
-                piece = raw[offset : offset + f.type.size]
-                value = prog.construct_for(f.type).parse(piece)
+            if t.union or not f.name:
+                start = offset + f.offset  # 0 in a union
+                value = prog.construct_for(f.type).parse(raw[start : start + f.type.size])
             else:
                 value = parsed[f.name]
             value = _decode(prog, f.type, value, raw, offset + f.offset)
