@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from vmintro.errors import FaultError
 from vmintro.helpers.buddy import zone_name
-from vmintro.types.flags import SWP_USED, SWP_WRITEOK, ZONE_NAMES
-from vmintro.types.kernel import MAX_NR_ZONES, MAX_SWAPFILES
+from vmintro.types.flags import MAX_NR_ZONES, MAX_SWAPFILES, SWP_USED, SWP_WRITEOK, ZONE_NAMES
 from vmintro.types.model import Array, strip_typedefs
 
 if TYPE_CHECKING:

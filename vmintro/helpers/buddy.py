@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 from vmintro.escape import escape_text
 from vmintro.helpers.list import list_for_each
 from vmintro.helpers.mm import page_to_pfn
+from vmintro.types.flags import MAX_ORDER
 
 if TYPE_CHECKING:
     from vmintro.object import Object
     from vmintro.program import Program
 
 __all__ = ["MAX_ORDER", "for_each_free_area", "for_each_free_page", "for_each_zone", "zone_name"]
-
-MAX_ORDER = 10
 
 
 def for_each_zone(prog: Program) -> Iterator[Object]:

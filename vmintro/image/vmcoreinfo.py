@@ -38,8 +38,8 @@ import re
 
 from vmintro.arch.x86 import paging_mode
 from vmintro.image.spec import ImageSpec
-from vmintro.types.flags import PAGE_FLAGS
-from vmintro.types.kernel import MAX_ORDER, KernelTypes
+from vmintro.types.flags import MAX_ORDER, PAGE_FLAGS
+from vmintro.types.kernel import KernelTypes
 from vmintro.types.model import Array, strip_typedefs
 
 __all__ = [

@@ -18,6 +18,8 @@ from vmintro.types.flags import (
     GFP_DMA,
     GFP_HIGHMEM,
     GFP_ZONEMASK,
+    MAX_NR_ZONES,
+    MAX_ORDER,
     ZONE_NAMES,
     ZONE_SHIFT,
     PG_dirty,
@@ -25,7 +27,6 @@ from vmintro.types.flags import (
     PG_referenced,
     PG_reserved,
 )
-from vmintro.types.kernel import MAX_NR_ZONES, MAX_ORDER
 
 __all__ = ["Buddy", "free_area_init"]
 

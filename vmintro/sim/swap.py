@@ -8,8 +8,14 @@ from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.sim.boot import Kernel
 from vmintro.sim.errors import LoopGuard, SimulationError, kernel_function
 from vmintro.sim.vmaccess import vwrite as _vwrite
-from vmintro.types.flags import GFP_KERNEL, GFP_USER, SWAP_MAP_BAD, SWP_USED, SWP_WRITEOK
-from vmintro.types.kernel import MAX_SWAPFILES
+from vmintro.types.flags import (
+    GFP_KERNEL,
+    GFP_USER,
+    MAX_SWAPFILES,
+    SWAP_MAP_BAD,
+    SWP_USED,
+    SWP_WRITEOK,
+)
 
 __all__ = ["swapoff", "swapon"]
 

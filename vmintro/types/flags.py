@@ -4,6 +4,9 @@ from __future__ import annotations
 
 __all__ = [
     "GFP",
+    "MAX_NR_ZONES",
+    "MAX_ORDER",
+    "MAX_SWAPFILES",
     "MOD_FLAGS",
     "PAGE_FLAGS",
     "VM_ALLOC",
@@ -11,6 +14,12 @@ __all__ = [
     "ZONE_NAMES",
     "ZONE_SHIFT",
 ]
+
+# include/linux/mmzone.h: orders of the buddy allocator's free lists, zones of a node
+MAX_ORDER = 10
+MAX_NR_ZONES = 3
+# include/linux/swap.h: entries of swap_info[]
+MAX_SWAPFILES = 32
 
 # include/linux/mm.h: bit numbers of page->flags (2.4.20)
 PAGE_FLAGS: dict[str, int] = {

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from vmintro.arch.paging import paging_mode
+from vmintro.types.flags import MAX_NR_ZONES, MAX_ORDER, MAX_SWAPFILES
 from vmintro.types.model import (
     Array,
     Base,
@@ -24,11 +25,8 @@ from vmintro.types.model import (
     Void,
 )
 
-__all__ = ["KernelTypes", "kernel_types", "MAX_ORDER", "MAX_NR_ZONES", "MAX_SWAPFILES"]
+__all__ = ["KernelTypes", "kernel_types"]
 
-MAX_ORDER = 10
-MAX_NR_ZONES = 3
-MAX_SWAPFILES = 32
 CACHE_NAMELEN = 20
 NR_GENERAL_CACHES = 13  # size-32 .. size-131072, plus a terminating entry
 
