@@ -19,7 +19,7 @@ import drgn  # noqa: E402
 from drgn.commands import run_command  # noqa: E402
 from drgn.helpers.linux import mm as drgn_mm  # noqa: E402
 
-from vmintro.drgn_backend import DrgnBackend  # noqa: E402
+from vmintro.backends.drgn import DrgnBackend  # noqa: E402
 from vmintro.drgn_helpers import (  # noqa: E402
     decode_page_flags,
     follow_pte,

@@ -10,8 +10,8 @@ any walker, is the oracle tests compare translations against.
 from __future__ import annotations
 
 import construct as cs
+from memory_backend import MemoryBackend, variables_from
 
-from vmintro.backend import MemoryBackend, variables_from
 from vmintro.program import Program
 from vmintro.sim.physmem import PhysMem
 from vmintro.types.kernel import KernelTypes, kernel_types

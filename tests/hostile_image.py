@@ -25,7 +25,7 @@ from pathlib import Path
 
 import vmintro
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
-from vmintro.image.reader import CoreFile
+from vmintro.image.reader.core import CoreFile
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "images" / "demo"

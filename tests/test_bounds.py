@@ -9,6 +9,7 @@ a status of 0, 1 or 2, no traceback, and the impossible value reported in one li
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -243,7 +244,8 @@ def test_program_bounds_ram_by_what_i386_addresses() -> None:
     for mode, limit in (("pse", 4 << 30), ("pae", 64 << 30)):
         k = FakeKernel(mode, 62 << 20)
         backend = k.backend()
-        backend._config["ram_size"] = 1 << 48  # a RAM map no i386 could have
+        # a RAM map no i386 could have
+        backend._facts = dataclasses.replace(backend.facts(), ram_size=1 << 48)
         prog = Program(backend)
         assert prog.ram_size == limit
         assert prog.ram_pages == limit >> 12

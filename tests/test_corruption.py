@@ -47,8 +47,8 @@ from vmintro.helpers import (
     vmalloc_to_pfn,
     zone_name,
 )
-from vmintro.image.snapshot import snapshot
-from vmintro.image.writer import write_image
+from vmintro.image.writer.install import write_image
+from vmintro.image.writer.snapshot import snapshot
 from vmintro.program import Program
 from vmintro.sim.boot import Kernel, boot
 from vmintro.sim.paging import KernelPageTables

@@ -17,9 +17,9 @@ import pytest
 from oracles import need_oracle
 
 import vmintro
+from vmintro.backends.gdb import core_file_from_info_target
 from vmintro.commands.discovery import load_plugins, unload_plugins
 from vmintro.commands.registry import commands
-from vmintro.gdb_backend import core_file_from_info_target
 from vmintro.gdb_script import ensure_dependencies
 from vmintro.helpers import for_each_vm_area, vmalloc_to_page, vmalloc_to_pfn
 from vmintro.program import Program

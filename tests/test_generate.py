@@ -15,7 +15,7 @@ from generate_cli import one_line_failure, vmintro_cli
 
 import vmintro
 from vmintro.generate import generate
-from vmintro.image.writer import image_paths
+from vmintro.image.writer.install import image_paths
 from vmintro.scenario.loader import ScenarioError, parse_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +62,7 @@ def test_demo_truth_matches_its_scenario() -> None:
 def test_failed_write_leaves_no_partial_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vmintro.image.writer as writer
+    import vmintro.image.writer.install as writer
 
     def half_a_core(spec):  # noqa: ANN001, ANN202
         def write(f):  # noqa: ANN001, ANN202
@@ -179,7 +179,7 @@ def test_cli_names_the_options_behind_a_bad_machine(
 
 def _set_of(base: Path) -> dict[str, bytes]:
     """The image ``base`` as a reader finds it now: each file's bytes, staged or named."""
-    from vmintro.image.names import current_paths
+    from vmintro.image.format.names import current_paths
 
     return {kind: path.read_bytes() for kind, path in current_paths(base).items()}
 
@@ -290,7 +290,7 @@ def test_writers_of_one_directory_take_turns(
     """A writer waits for the directory's lock; one that never gets it writes nothing."""
     import fcntl
 
-    import vmintro.image.writer as writer
+    import vmintro.image.writer.install as writer
 
     monkeypatch.setattr(writer, "LOCK_WAIT", 0.2)
     held = os.open(tmp_path, os.O_RDONLY)

@@ -13,10 +13,11 @@ import pytest
 from oracles import need_oracle
 
 import vmintro
+from vmintro.backends.image import ImageBackend, ImageError
 from vmintro.errors import FaultError
 from vmintro.generate import generate
 from vmintro.helpers import for_each_vm_area
-from vmintro.image_backend import ImageBackend, ImageError, vmlinux_beside
+from vmintro.image.format.names import vmlinux_beside
 from vmintro.program import Program
 
 CONFIGS = {

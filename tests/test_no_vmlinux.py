@@ -32,7 +32,7 @@ def test_symbols_from_vmcoreinfo(tmp_path: Path) -> None:
 
 
 def test_a_named_vmlinux_must_exist(tmp_path: Path) -> None:
-    with pytest.raises(vmintro.image_backend.ImageError):
+    with pytest.raises(vmintro.backends.image.ImageError):
         vmintro.open(f"{DEMO}.vmcore", tmp_path / "missing.vmlinux")
 
 

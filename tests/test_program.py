@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from fake_kernel import PAGE, PAGE_OFFSET, FakeKernel, standard
+from memory_backend import MemoryBackend, variables_from
 
-from vmintro.backend import Backend, MemoryBackend, variables_from
+from vmintro.backends.base import Backend
 from vmintro.errors import FaultError, ObjectNotFoundError
 from vmintro.program import Program
 from vmintro.types.model import Array, Pointer, Struct, Void

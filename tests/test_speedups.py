@@ -22,9 +22,9 @@ from fake_kernel import PAGE, PAGE_OFFSET, SLAB_PHYS, standard
 
 from vmintro import Object
 from vmintro.accel import speedups
+from vmintro.backends.image import ImageBackend
 from vmintro.errors import CorruptionError, FaultError
 from vmintro.helpers import for_each_vm_area, singly_linked
-from vmintro.image_backend import ImageBackend
 from vmintro.program import Program
 
 # VMINTRO_PURE_PYTHON turns the C forms off on purpose: their tests skip then, even

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import vmintro
+from vmintro.backends.image import ImageError
 from vmintro.generate import generate
-from vmintro.image_backend import ImageError
 
 DEMO = Path(__file__).resolve().parent.parent / "images" / "demo"
 

@@ -47,7 +47,7 @@ def __dir__() -> list[str]:
 def open(vmcore: str | os.PathLike[str], vmlinux: str | os.PathLike[str] | None = None) -> Program:
     """The program of an image: ``NAME.vmcore`` (or ``NAME``) with ``NAME.vmlinux`` beside it.
 
-    :raises vmintro.image_backend.ImageError: when a file is missing or malformed.
+    :raises vmintro.backends.image.ImageError: when a file is missing or malformed.
     """
     from vmintro.program import Program
 

@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from vmintro.image.format.names import image_paths
+
 __all__ = ["default_image"]
 
 _CHECKOUT_IMAGES = Path(__file__).resolve().parent.parent / "images"
@@ -25,17 +27,23 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("vmintro"))
 
 
+def _complete(base: Path) -> bool:
+    """Whether image ``base`` has its core and its vmlinux."""
+    paths = image_paths(base)
+    return paths["vmcore"].exists() and paths["vmlinux"].exists()
+
+
 def default_image(note: Callable[[str], None] | None = None) -> Path:
     """Path (without extension) of the demo image, generating it on first use if needed;
     ``note`` is told, in one line, when and where it is generated.
     """
     checkout = _CHECKOUT_IMAGES / "demo"
-    if Path(f"{checkout}.vmcore").exists() and Path(f"{checkout}.vmlinux").exists():
+    if _complete(checkout):
         return checkout
     from vmintro._version import __version__
 
     cached = cache_dir() / __version__ / "demo"
-    if not (Path(f"{cached}.vmcore").exists() and Path(f"{cached}.vmlinux").exists()):
+    if not _complete(cached):
         from vmintro.generate import generate
 
         if note is not None:

@@ -5,7 +5,7 @@ but its own page-table helpers stop there: ``drgn.helpers.linux.mm.vmalloc_to_pa
 raises ``NotImplementedError: virtual address translation is not implemented for
 i386 architecture``, and its ``vmalloc`` helpers expect the 2.6+ ``vmap_area``
 tree. These do it the 2.4 way, through vmintro's own walk of ``swapper_pg_dir``
-over a :class:`~vmintro.drgn_backend.DrgnBackend`, and hand back drgn objects::
+over a :class:`~vmintro.backends.drgn.DrgnBackend`, and hand back drgn objects::
 
     >>> from vmintro.drgn_helpers import *
     >>> area = next(for_each_vm_area(prog))       # struct vm_struct *
@@ -53,11 +53,11 @@ def vmintro_program(prog: drgn.Program) -> Program:
 
     A core's memory never changes, so its pages are cached; a live kernel's are not.
 
-    :raises vmintro.drgn_backend.DrgnBackendError: ``prog`` is not a vmintro-readable kernel.
+    :raises vmintro.backends.drgn.DrgnBackendError: ``prog`` is not a vmintro-readable kernel.
     """
     cached = prog.cache.get(CACHE_KEY)
     if cached is None:
-        from vmintro.drgn_backend import DrgnBackend
+        from vmintro.backends.drgn import DrgnBackend
         from vmintro.program import Program
 
         backend = DrgnBackend(prog)

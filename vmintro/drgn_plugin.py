@@ -63,8 +63,8 @@ def find_vmlinux(prog: drgn.Program) -> Path | None:
     core = prog.core_dump_path
     if not core:
         return None
-    from vmintro.filekinds import not_regular
-    from vmintro.image_backend import vmlinux_beside
+    from vmintro.files import not_regular
+    from vmintro.image.format.names import vmlinux_beside
 
     path = vmlinux_beside(core)
     kind = not_regular(path)

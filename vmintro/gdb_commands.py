@@ -19,7 +19,7 @@ help pipe``). A failing command raises a gdb error with vmintro's one-line messa
 so a gdb script stops there as it would on any gdb error.
 
 The program behind them reads the files gdb has open
-(:class:`~vmintro.gdb_backend.GdbBackend`); it is made on first use and again
+(:class:`~vmintro.backends.gdb.GdbBackend`); it is made on first use and again
 whenever gdb opens another core or vmlinux.
 """
 
@@ -30,11 +30,11 @@ from typing import TextIO, cast
 
 import gdb
 
+from vmintro.backends.gdb import GdbBackend, GdbMemoryBackend, NoCoreError, session_files
 from vmintro.cmdline.runner import Runner
 from vmintro.commands.discovery import load_plugins
 from vmintro.commands.registry import QuitRequested, commands, names
 from vmintro.errors import VmintroError
-from vmintro.gdb_backend import GdbBackend, GdbMemoryBackend, NoCoreError, session_files
 from vmintro.program import Program
 
 __all__ = ["current_program", "install", "run_line"]

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from vmintro._version import __version__
-from vmintro.image.snapshot import snapshot
-from vmintro.image.writer import check_output, write_image
+from vmintro.image.writer.install import check_output, write_image
+from vmintro.image.writer.snapshot import snapshot
 from vmintro.scenario.loader import Scenario, load_scenario
 from vmintro.scenario.runner import machine_config, run_scenario
 

@@ -19,7 +19,6 @@ import builtins
 import os
 import re
 import struct
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +35,7 @@ from vmintro.arch.x86 import (
     kernel_layout,
     paging_mode,
 )
-from vmintro.backend import Backend
+from vmintro.backends.base import Backend, MachineFacts
 from vmintro.errors import (
     FaultError,
     NoDebugInfoError,
@@ -87,23 +86,14 @@ class Symbol:
         return f"{self.address:#010x} ({self.kind}, {self.size} bytes) {self.name}"
 
 
-def _memory_is_fixed(backend: Backend) -> bool:
-    """Whether ``backend``'s memory can never change: true of an image on disk.
-
-    Checked without importing the image modules: an ImageBackend can only exist
-    once its module has been loaded.
-    """
-    module = sys.modules.get("vmintro.image_backend")
-    return module is not None and isinstance(backend, module.ImageBackend)
-
-
 class Program:
-    """A kernel's memory, symbols and types, from one :class:`~vmintro.backend.Backend`.
+    """A kernel's memory, symbols and types, from one :class:`~vmintro.backends.base.Backend`.
 
     ``cache_pages`` keeps the pages that small reads touch (up to
     :data:`PAGE_CACHE_PAGES`), so walking a list reads each slab page once. By
-    default it is on for images, whose memory never changes, and off for
-    backends over live memory such as the simulator's, where a cached page
+    default it is on where the backend's facts say memory never changes
+    (:attr:`~vmintro.backends.base.MachineFacts.fixed_memory`: an image, a
+    core) and off for live memory such as the simulator's, where a cached page
     would go stale as soon as the simulation writes to it.
 
     ``accelerated`` (the default) uses the C forms of member access, scalar
@@ -115,19 +105,19 @@ class Program:
         self, backend: Backend, *, cache_pages: bool | None = None, accelerated: bool = True
     ) -> None:
         self.backend = backend
-        self.config: dict[str, Any] = dict(backend.config())
-        self.paging: PagingMode = paging_mode(bool(self.config.get("pae", False)))
-        self.highmem = bool(self.config.get("highmem", False)) or self.paging.pae
-        self.osrelease = str(self.config.get("osrelease", ""))
+        self.facts: MachineFacts = backend.facts()
+        self.paging: PagingMode = paging_mode(self.facts.pae)
+        self.highmem = self.facts.highmem or self.paging.pae
+        self.osrelease = self.facts.osrelease
         # False for a core opened without its vmlinux: symbols but no types
-        self.has_debuginfo = bool(self.config.get("debuginfo", True))
+        self.has_debuginfo = self.facts.debuginfo
         # The most RAM an i386 can address: 4 GiB, or 64 GiB with PAE's 36-bit
         # frames. Every size read from an image that counts bytes or frames of
         # RAM (the RAM map's end, max_mapnr) is bounded by it.
         self.phys_limit = self.paging.phys_limit
         # Where RAM ends, as the backend says (an image's RAM map), bounded by what
         # i386 addresses: past that no frame can exist, whatever the map claims.
-        self.ram_size = min(max(int(self.config.get("ram_size", 0)), 0), self.phys_limit)
+        self.ram_size = min(max(self.facts.ram_size, 0), self.phys_limit)
         self.page_offset = PAGE_OFFSET
 
         self._symbols = {
@@ -159,7 +149,7 @@ class Program:
         # What translate remembers, owned by the walker that fills it.
         self._translation: TranslationCache = self.walker.cache
         if cache_pages is None:
-            cache_pages = _memory_is_fixed(backend)
+            cache_pages = self.facts.fixed_memory
         # virtual page number -> the page's bytes, for reads inside one page
         self._pages: dict[int, bytes] | None = {} if cache_pages else None
         # CType -> the Object subclass for values of that type (see vmintro.object)
@@ -181,9 +171,9 @@ class Program:
         """The program of an image's ``vmcore`` and ``vmlinux`` (by default the one
         beside it, ``NAME.vmlinux``); ``options`` are the constructor's.
 
-        :raises vmintro.image_backend.ImageError: when a file is missing or malformed.
+        :raises vmintro.backends.image.ImageError: when a file is missing or malformed.
         """
-        from vmintro.image_backend import ImageBackend  # the image layer only when asked
+        from vmintro.backends.image import ImageBackend  # the image reader only when asked
 
         return cls(ImageBackend(vmcore, vmlinux), **options)
 

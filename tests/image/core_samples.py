@@ -6,7 +6,7 @@ import random
 import struct
 
 from vmintro.arch.x86 import PAGE_OFFSET, MachineConfig
-from vmintro.image.elf32 import (
+from vmintro.image.format.elf import (
     EHDR_SIZE,
     EM_386,
     ET_CORE,
@@ -14,11 +14,9 @@ from vmintro.image.elf32 import (
     PT_LOAD,
     PT_NOTE,
     SHDR_SIZE,
-    Elf32_Ehdr,
-    Elf32_Phdr,
-    build_note,
 )
-from vmintro.image.spec import ImageSpec, Symbol
+from vmintro.image.writer.elf32 import Elf32_Ehdr, Elf32_Phdr, build_note
+from vmintro.image.writer.spec import ImageSpec, Symbol
 from vmintro.sim.physmem import PhysMem
 from vmintro.types.kernel import kernel_types
 

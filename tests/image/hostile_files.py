@@ -23,7 +23,8 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-from vmintro.image.elf32 import PHDR_SIZE, build_note
+from vmintro.image.format.elf import PHDR_SIZE
+from vmintro.image.writer.elf32 import build_note
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "images" / "demo"

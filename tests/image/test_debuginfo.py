@@ -14,9 +14,9 @@ from elftools.elf.elffile import ELFFile
 from hostile_files import DEMO, struct_die
 
 from vmintro.arch.x86 import PAGE_OFFSET, TEXT_START, MachineConfig
-from vmintro.image.debuginfo import DebugInfoError, load_debuginfo, load_symbols
-from vmintro.image.spec import ImageSpec, Symbol
-from vmintro.image.vmlinux import build_vmlinux
+from vmintro.image.reader.debuginfo import DebugInfoError, load_debuginfo, load_symbols
+from vmintro.image.writer.spec import ImageSpec, Symbol
+from vmintro.image.writer.vmlinux import build_vmlinux
 from vmintro.sim.physmem import PhysMem
 from vmintro.types.kernel import KernelTypes, kernel_types
 from vmintro.types.model import (
@@ -443,7 +443,7 @@ def test_symbol_names_with_control_characters_are_refused() -> None:
 
 def test_die_and_symbol_counts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a vmlinux may make the reader hold is bounded (about 2 KiB per DIE)."""
-    import vmintro.image.debuginfo as debuginfo
+    import vmintro.image.reader.debuginfo as debuginfo
 
     monkeypatch.setattr(debuginfo, "MAX_DIES", 100)
     with pytest.raises(DebugInfoError, match=r"DIE 0x[0-9a-f]+: more than 100 DIEs"):

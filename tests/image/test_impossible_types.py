@@ -26,8 +26,8 @@ from hostile_files import (
 )
 from test_debuginfo import make_spec
 
-from vmintro.image.debuginfo import DebugInfoError, load_debuginfo
-from vmintro.image.vmlinux import build_vmlinux
+from vmintro.image.reader.debuginfo import DebugInfoError, load_debuginfo
+from vmintro.image.writer.vmlinux import build_vmlinux
 from vmintro.types.kernel import KernelTypes
 from vmintro.types.model import (
     Array,
@@ -188,7 +188,7 @@ def test_gdb_vm_refuses_a_self_containing_struct(
 
 def test_library_refuses_the_patched_vmlinux(self_containing: Path) -> None:
     import vmintro
-    from vmintro.image_backend import ImageError
+    from vmintro.backends.image import ImageError
 
     with pytest.raises(ImageError, match="contains itself by value"):
         vmintro.open(self_containing)

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracles import need_oracle
 
-from vmintro.image.elf32 import build_note
-from vmintro.image.reader import MAX_NOTES, CoreFile, ImageError, MemoryFault, PhysicalFault
-from vmintro.image.spec import ImageSpec
-from vmintro.image.vmcore import write_vmcore
+from vmintro.image.reader.core import MAX_NOTES, CoreFile, ImageError, MemoryFault, PhysicalFault
+from vmintro.image.writer.elf32 import build_note
+from vmintro.image.writer.spec import ImageSpec
+from vmintro.image.writer.vmcore import write_vmcore
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ import pytest
 from hostile_files import DEMO, HANG_GUARD, assert_refused, copy_demo, hang_guard, run_vmintro
 
 import vmintro
-from vmintro.image.debuginfo import DebugInfoError, load_vmlinux
-from vmintro.image.files import NotRegularFileError, open_regular
-from vmintro.image.reader import CoreFile, ImageError
-from vmintro.image_backend import ImageError as BackendImageError
+from vmintro.backends.image import ImageError as BackendImageError
+from vmintro.files import NotRegularFileError, open_regular
+from vmintro.image.reader.core import CoreFile, ImageError
+from vmintro.image.reader.debuginfo import DebugInfoError, load_vmlinux
 
 
 def fifo_image(tmp_path: Path, which: str) -> Path:

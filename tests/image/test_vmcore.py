@@ -14,15 +14,11 @@ from core_samples import KERNEL_RANGE, scattered_spec
 from elftools.elf.elffile import ELFFile
 
 from vmintro.arch.x86 import PAGE_OFFSET, MachineConfig
-from vmintro.image.reader import CoreFile
-from vmintro.image.spec import ImageSpec, Symbol
-from vmintro.image.vmcore import _merge_close_runs, plan_segments, write_vmcore
-from vmintro.image.vmcoreinfo import (
-    VmcoreinfoError,
-    build_vmcoreinfo,
-    parse_e820,
-    parse_vmcoreinfo,
-)
+from vmintro.image.reader.core import CoreFile
+from vmintro.image.reader.vmcoreinfo import VmcoreinfoError, parse_e820, parse_vmcoreinfo
+from vmintro.image.writer.spec import ImageSpec, Symbol
+from vmintro.image.writer.vmcore import _merge_close_runs, plan_segments, write_vmcore
+from vmintro.image.writer.vmcoreinfo import build_vmcoreinfo
 from vmintro.sim.physmem import PhysMem
 from vmintro.types.flags import PAGE_FLAGS
 from vmintro.types.kernel import kernel_types

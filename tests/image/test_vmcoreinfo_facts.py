@@ -18,9 +18,9 @@ import pytest
 from hostile_files import DEMO, HANG_GUARD, assert_refused, copy_demo, edit_vmcoreinfo, run_vmintro
 
 import vmintro
-from vmintro.image.reader import CoreFile
-from vmintro.image.vmcoreinfo import VmcoreinfoError, check_vmcoreinfo
-from vmintro.image_backend import ImageError
+from vmintro.backends.image import ImageError
+from vmintro.image.reader.core import CoreFile
+from vmintro.image.reader.vmcoreinfo import VmcoreinfoError, check_vmcoreinfo
 
 RAM_LINE = "E820(3)=usable 0x100000-0x4000000"
 

@@ -13,8 +13,9 @@ import pytest
 from hostile_files import assert_refused, copy_demo, run_vmintro, set_vmintro_note
 
 import vmintro
-from vmintro.image.reader import CoreFile, ImageError, parse_generator_note
-from vmintro.image_backend import ImageError as BackendImageError
+from vmintro.backends.image import ImageError as BackendImageError
+from vmintro.image.reader.core import CoreFile, ImageError
+from vmintro.image.reader.generator_note import parse_generator_note
 
 NESTED = b"[" * 5000 + b"]" * 5000
 

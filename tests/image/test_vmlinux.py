@@ -23,7 +23,7 @@ from vmintro.arch.x86 import (
     TEXT_START,
     MachineConfig,
 )
-from vmintro.image.elf32 import (
+from vmintro.image.format.elf import (
     EHDR_SIZE,
     EM_386,
     ET_CORE,
@@ -34,11 +34,10 @@ from vmintro.image.elf32 import (
     PHDR_SIZE,
     PT_LOAD,
     SHF_ALLOC,
-    Elf32_Ehdr,
-    Elf32_Phdr,
 )
-from vmintro.image.spec import ImageSpec, Symbol
-from vmintro.image.vmlinux import build_vmlinux, write_vmlinux
+from vmintro.image.writer.elf32 import Elf32_Ehdr, Elf32_Phdr
+from vmintro.image.writer.spec import ImageSpec, Symbol
+from vmintro.image.writer.vmlinux import build_vmlinux, write_vmlinux
 from vmintro.sim.physmem import PhysMem
 from vmintro.types.kernel import KernelTypes, kernel_types
 from vmintro.types.model import CType, Struct, strip_typedefs

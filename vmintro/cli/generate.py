@@ -30,7 +30,7 @@ def _progress_printer(enabled: bool) -> Callable[[str, int, int], None] | None:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from vmintro.generate import generate
-    from vmintro.image.writer import ImageWriteError
+    from vmintro.image.writer.install import ImageWriteError
     from vmintro.scenario.loader import ScenarioError, machine_value
 
     overrides = {"highmem": args.highmem, "pae": args.pae, "pse": args.pse}

@@ -23,7 +23,7 @@ def open_image(image: str | None, vmlinux: str | None = None) -> tuple[Program, 
         a demo image that cannot be generated.
     """
     import vmintro
-    from vmintro.image_backend import ImageError
+    from vmintro.backends.image import ImageError
 
     path = image if image is not None else _demo_image()
     try:
@@ -35,7 +35,7 @@ def open_image(image: str | None, vmlinux: str | None = None) -> tuple[Program, 
 def _demo_image() -> str:
     """The bundled demo image; installed without images/, generated once (and said so)."""
     from vmintro.demo import default_image
-    from vmintro.image.writer import ImageWriteError
+    from vmintro.image.writer.install import ImageWriteError
     from vmintro.scenario.loader import ScenarioError
 
     try:

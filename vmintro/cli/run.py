@@ -10,13 +10,9 @@ from pathlib import Path
 from vmintro.cli.image import open_image
 from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, add_plugin_dir_option
 from vmintro.errors import EXIT_FAILED, EXIT_OK
+from vmintro.image.format.names import is_image
 
 __all__ = ["cmd_run", "parser"]
-
-
-def _looks_like_image(word: str) -> bool:
-    path = Path(word)
-    return (path.suffix == ".vmcore" and path.exists()) or Path(f"{word}.vmcore").exists()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -25,7 +21,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     image = args.image
     if rest and rest[0] == "--":
         rest.pop(0)
-    elif image is None and rest and _looks_like_image(rest[0]):
+    elif image is None and rest and is_image(rest[0]):
         image = rest.pop(0)
     try:
         source = Path(args.script).read_text(encoding="utf-8")

@@ -19,9 +19,9 @@ from vmintro.errors import EXIT_OK, EXIT_USAGE
 from vmintro.exercises.catalog import EXERCISES, Exercise
 from vmintro.exercises.location import CHECKOUT_DIR
 from vmintro.exercises.verify import ANSWER_FILE, answer_record
+from vmintro.files import atomic_output
 from vmintro.generate import generate
-from vmintro.image.elf32 import atomic_output
-from vmintro.image.writer import ImageWriteError, install_image
+from vmintro.image.writer.install import ImageWriteError, install_image
 from vmintro.scenario.loader import parse_scenario
 
 __all__ = ["build_all", "build_exercise", "main"]

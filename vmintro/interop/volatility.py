@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from vmintro.image.reader import CoreFile
+from vmintro.image.reader.core import CoreFile
 
 __all__ = ["volatility_layer"]
 

@@ -32,7 +32,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from vmintro.arch.x86 import parse_size
-from vmintro.filekinds import file_kind, not_regular
+from vmintro.files import file_kind, not_regular
 from vmintro.sim.faults import FAULTS
 
 FAULT_KINDS = tuple(FAULTS)

@@ -65,7 +65,7 @@ def map_parts(
 
 
 def _write(path: str, svg: str) -> None:
-    from vmintro.image.elf32 import atomic_output
+    from vmintro.files import atomic_output
 
     try:
         with atomic_output(path) as f:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
-from vmintro.image.dwarf import build_dwarf
-from vmintro.image.elf32 import (
+from vmintro.files import atomic_output
+from vmintro.image.format.elf import (
     EHDR_SIZE,
     EM_386,
     ET_EXEC,
@@ -35,16 +35,14 @@ from vmintro.image.elf32 import (
     STT_FUNC,
     STT_NOTYPE,
     STT_OBJECT,
-    Elf32_Ehdr,
-    Elf32_Shdr,
-    Elf32_Sym,
-    atomic_output,
+    SYM_SIZE,
 )
-from vmintro.image.spec import ImageSpec, Symbol
+from vmintro.image.writer.dwarf import build_dwarf
+from vmintro.image.writer.elf32 import Elf32_Ehdr, Elf32_Shdr, Elf32_Sym
+from vmintro.image.writer.spec import ImageSpec, Symbol
 
 __all__ = ["build_vmlinux", "write_vmlinux"]
 
-SYM_SIZE = Elf32_Sym.sizeof()
 _SYMBOL_TYPES = {"object": STT_OBJECT, "func": STT_FUNC, "notype": STT_NOTYPE}
 
 

@@ -9,11 +9,11 @@ reads are a binary search over the segment starts and a slice of the mapping.
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
 import struct
 from bisect import bisect_right
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -23,21 +23,28 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.enums import ENUM_P_TYPE_BASE
 
 from vmintro.arch.x86 import PAGE_SHIFT, PAGE_SIZE
-from vmintro.image.elf32 import (
+from vmintro.files import NotRegularFileError, open_regular
+from vmintro.image.format.elf import (
     EHDR_SIZE,
     ELFCLASS32,
     ELFDATA2LSB,
     EM_386,
     ET_CORE,
     EV_CURRENT,
+    NOTE_VMCOREINFO,
+    NOTE_VMINTRO,
     PHDR_SIZE,
+    PT_LOAD,
+    PT_NOTE,
+    PT_NULL,
 )
-from vmintro.image.files import NotRegularFileError, open_regular
-from vmintro.image.vmcoreinfo import (
-    VMCOREINFO_MAX,
+from vmintro.image.format.vmcoreinfo import VMCOREINFO_MAX
+from vmintro.image.reader.generator_note import parse_generator_note
+from vmintro.image.reader.vmcoreinfo import (
     VmcoreinfoError,
     check_vmcoreinfo,
     parse_vmcoreinfo,
+    ram_end,
 )
 
 __all__ = [
@@ -45,24 +52,19 @@ __all__ = [
     "ImageError",
     "MemoryFault",
     "PhysicalFault",
-    "parse_generator_note",
+    "read_sparse",
 ]
 
 _ELFCLASS64 = 2
 _ELFDATA2MSB = 2
 _PN_XNUM = 0xFFFF
-_PT_NULL, _PT_LOAD, _PT_NOTE = 0, 1, 4
-_NOTE_HEADER = struct.Struct("<III")
+_NOTE_HEADER = struct.Struct("<III")  # Elf32_Nhdr
 _EHDR_TAIL = struct.Struct("<HHIIIIIHHHHHH")  # everything after e_ident
 _U32 = struct.Struct("<I").unpack_from
 _U64 = struct.Struct("<Q").unpack_from
 
 # A kdump core has a note per CPU and a few more: a bound on what the reader holds.
 MAX_NOTES = 1024
-# The generator's note is a few hundred bytes: version, scenario, seed, machine.
-GENERATOR_NOTE_MAX = 64 << 10
-GENERATOR_STRING_MAX = 4096
-_GENERATOR_DEPTH = 2  # an object of values and lists of values
 
 _ET_NAMES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
 _EM_NAMES = {
@@ -103,77 +105,37 @@ class PhysicalFault(MemoryFault):
         super().__init__(address, f"physical address {address:#x} is not in RAM{where}")
 
 
-def _json_depth(text: str, limit: int) -> int:
-    """How deeply ``text``'s arrays and objects nest, counting no further than ``limit + 1``.
+def read_sparse(
+    paddr: int,
+    size: int,
+    ram_size: int,
+    starts: list[int],
+    ends: list[int],
+    read_stored: Callable[[int, int, int], bytes],
+) -> bytes:
+    """``size`` bytes of RAM from ``paddr``, of which only ranges ``starts[i]..ends[i]``
+    (sorted, disjoint) are stored: ``read_stored(i, paddr, size)`` reads inside range
+    ``i``, and RAM that no range stores reads as zeros, as in a dump that drops
+    zero pages.
 
-    Counted before parsing: the json module recurses once per level and a
-    few thousand ``[`` end in a RecursionError.
+    :raises ValueError: for a negative ``size``.
+    :raises PhysicalFault: if any byte lies outside RAM (``0..ram_size``).
     """
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > limit:
-                break
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
-def _check_generator_value(key: str, value: Any) -> None:
-    if isinstance(value, list):
-        for item in value:
-            _check_generator_value(key, item)
-        return
-    if isinstance(value, str):
-        if len(value) > GENERATOR_STRING_MAX:
-            raise ValueError(f"{key} is a string of {len(value)} characters")
-        if not value.isprintable():
-            raise ValueError(f"{key} holds a control character")
-    elif value is not None and not isinstance(value, (bool, int, float)):
-        raise ValueError(f"{key} is a JSON {type(value).__name__}, not a value or a list")
-
-
-def parse_generator_note(desc: bytes) -> dict[str, Any]:
-    """The VMINTRO note (the generator's version, scenario, seed, machine) as a dict.
-
-    The note is untrusted like the rest of the core: at most
-    :data:`GENERATOR_NOTE_MAX` bytes of UTF-8 JSON, an object whose values are
-    numbers, booleans, null, printable strings or lists of those.
-
-    :raises ValueError: saying what is wrong, in one line.
-    """
-    if len(desc) > GENERATOR_NOTE_MAX:
-        raise ValueError(f"{len(desc)} bytes, more than {GENERATOR_NOTE_MAX}")
-    try:
-        text = desc.rstrip(b"\0").decode()
-    except UnicodeDecodeError as e:
-        raise ValueError(f"not UTF-8 text (byte {e.start})") from None
-    depth = _json_depth(text, _GENERATOR_DEPTH)
-    if depth > _GENERATOR_DEPTH:
-        raise ValueError(f"JSON nested more than {_GENERATOR_DEPTH} deep")
-    try:
-        generator = json.loads(text)
-    except ValueError as e:
-        raise ValueError(f"not valid JSON ({' '.join(str(e).split())[:120]})") from None
-    if not isinstance(generator, dict):
-        raise ValueError(f"a JSON {type(generator).__name__}, not an object")
-    for key, value in generator.items():
-        if not key.isprintable() or len(key) > GENERATOR_STRING_MAX:
-            raise ValueError(f"key {key[:40]!r} is not a printable name")
-        _check_generator_value(key, value)
-    return generator
+    if size < 0:
+        raise ValueError(f"negative read size {size}")
+    if paddr < 0:
+        raise PhysicalFault(paddr, ram_size)
+    if paddr + size > ram_size:
+        raise PhysicalFault(max(paddr, ram_size), ram_size)
+    out = bytearray(size)
+    end = paddr + size
+    i = max(0, bisect_right(starts, paddr) - 1)
+    while i < len(starts) and starts[i] < end:
+        lo, hi = max(paddr, starts[i]), min(end, ends[i])
+        if lo < hi:
+            out[lo - paddr : hi - paddr] = read_stored(i, lo, hi - lo)
+        i += 1
+    return bytes(out)
 
 
 def _name(table: dict[int, str], value: int) -> str:
@@ -362,10 +324,10 @@ class CoreFile:
         loads: list[tuple[int, int, int, int, int]] = []
         notes: list[tuple[str, int, bytes]] = []
         for i, (p_type, offset, _vaddr, paddr, filesz, memsz) in enumerate(self._program_headers()):
-            if p_type == _PT_NULL:
+            if p_type == PT_NULL:
                 continue
             what = f"program header {i} ({_PT_NAMES.get(p_type, f'type {p_type:#x}')}"
-            if p_type == _PT_LOAD:
+            if p_type == PT_LOAD:
                 what += f", physical {paddr:#x}-{paddr + memsz:#x}"
             what += ")"
             if offset + filesz > size:
@@ -376,19 +338,19 @@ class CoreFile:
                     f"{problem}{what}: data {offset:#x}-{offset + filesz:#x} "
                     f"goes beyond end of file ({size:#x})"
                 )
-            if p_type == _PT_LOAD:
+            if p_type == PT_LOAD:
                 if filesz > memsz:
                     raise self._error(
                         f"{what}: p_filesz {filesz:#x} is larger than p_memsz {memsz:#x}"
                     )
                 loads.append((paddr, memsz, filesz, offset, i))
-            elif p_type == _PT_NOTE:
+            elif p_type == PT_NOTE:
                 notes += self._notes(i, offset, filesz)
         return loads, notes
 
     def _read_notes(self, notes: list[tuple[str, int, bytes]]) -> None:
         """VMCOREINFO (required, and with a RAM map) and the VMINTRO generator note."""
-        info_notes = [desc for name, _t, desc in notes if name == "VMCOREINFO"]
+        info_notes = [desc for name, _t, desc in notes if name == NOTE_VMCOREINFO]
         if not info_notes:
             raise self._error("no VMCOREINFO note")
         if len(info_notes) > 1:
@@ -402,10 +364,10 @@ class CoreFile:
             self.e820 = check_vmcoreinfo(self.vmcoreinfo)
         except VmcoreinfoError as e:
             raise self._error(f"VMCOREINFO {e}") from None
-        self.ram_size = max(end for _start, end, _kind in self.e820)
+        self.ram_size = ram_end(self.e820)
 
         self.generator: dict[str, Any] = {}
-        generators = [desc for name, _t, desc in notes if name == "VMINTRO"]
+        generators = [desc for name, _t, desc in notes if name == NOTE_VMINTRO]
         if len(generators) > 1:
             raise self._error(f"{len(generators)} VMINTRO notes, expected one")
         if generators:
@@ -456,22 +418,11 @@ class CoreFile:
         return self._read_slow(paddr, size)
 
     def _read_slow(self, paddr: int, size: int) -> bytes:
-        if size < 0:
-            raise ValueError(f"negative read size {size}")
-        if paddr < 0:
-            raise PhysicalFault(paddr, self.ram_size)
-        if paddr + size > self.ram_size:
-            raise PhysicalFault(max(paddr, self.ram_size), self.ram_size)
-        out = bytearray(size)
-        end = paddr + size
-        i = max(0, bisect_right(self._starts, paddr) - 1)
-        while i < len(self._starts) and self._starts[i] < end:
-            lo, hi = max(paddr, self._starts[i]), min(end, self._ends[i])
-            if lo < hi:
-                base = lo + self._deltas[i]
-                out[lo - paddr : hi - paddr] = self._map[base : base + hi - lo]  # type: ignore[index]
-            i += 1
-        return bytes(out)
+        return read_sparse(paddr, size, self.ram_size, self._starts, self._ends, self._read_stored)
+
+    def _read_stored(self, segment: int, paddr: int, size: int) -> bytes:
+        base = paddr + self._deltas[segment]
+        return self._map[base : base + size]  # type: ignore[index]
 
     def read_phys_u32(self, paddr: int) -> int:
         """The little-endian 32-bit word at ``paddr``."""

@@ -22,8 +22,8 @@ from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from vmintro.image.elf32 import EHDR_SIZE, EM_386, SHDR_SIZE, Elf32_Sym
-from vmintro.image.files import NotRegularFileError, open_regular
+from vmintro.files import NotRegularFileError, open_regular
+from vmintro.image.format.elf import EHDR_SIZE, EM_386, SHDR_SIZE, SYM_SIZE
 from vmintro.types.model import (
     Array,
     Base,
@@ -67,7 +67,6 @@ _CU_RELATIVE_REFS = {
 # Qualifiers the model does not represent: read through to the qualified type.
 _TRANSPARENT_TAGS = {"DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_restrict_type"}
 _SYMBOL_KINDS = {"STT_OBJECT": "object", "STT_FUNC": "func"}
-SYM_SIZE = Elf32_Sym.sizeof()
 # Bounds on what a vmlinux may make the reader hold (pyelftools keeps about 2 KiB
 # per DIE): a 2.4 kernel has some 10,000 symbols; its types and globals need far
 # fewer DIEs than this.

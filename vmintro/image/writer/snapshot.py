@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmintro.image.spec import ImageSpec, Symbol
+from vmintro.image.writer.spec import ImageSpec, Symbol
 from vmintro.sim.boot import Kernel
 from vmintro.sim.kernel import LOCAL_VARS
 

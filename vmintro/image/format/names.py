@@ -9,7 +9,10 @@ not yet renamed are at their staged names, the others already at their own.
 :func:`current_paths` applies that rule, so a reader opens one whole set at
 every instant, even after a generator was killed half-way through the renames.
 
-Both sides use these names; this module imports neither.
+An image is named ``NAME`` or by its core ``NAME.vmcore``
+(:func:`core_path`); the reader takes the vmlinux beside the core
+(:func:`vmlinux_beside`) unless told another. Both sides use these names;
+this module imports neither.
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ from pathlib import Path
 __all__ = [
     "COMMIT_ORDER",
     "EXTENSIONS",
+    "core_path",
     "current_paths",
     "image_paths",
+    "is_image",
+    "reader_files",
     "staged_files",
     "staged_paths",
+    "vmlinux_beside",
 ]
 
 EXTENSIONS = {"vmcore": ".vmcore", "vmlinux": ".vmlinux", "truth": ".truth.json"}
@@ -67,3 +74,34 @@ def staged_files(vmcore: str | os.PathLike[str]) -> tuple[Path, Path] | None:
         return None  # a core of another name: no image set around it
     now = current_paths(core)
     return (now["vmcore"], now["vmlinux"]) if now["vmcore"] != core else None
+
+
+def core_path(image: str | os.PathLike[str]) -> Path:
+    """The core an image argument names: ``NAME.vmcore`` for ``NAME``, unless ``NAME``
+    is itself a file or already ends in ``.vmcore``."""
+    p = Path(image)
+    if p.suffix != EXTENSIONS["vmcore"] and not p.exists():
+        return p.with_name(p.name + EXTENSIONS["vmcore"])
+    return p
+
+
+def is_image(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names an image whose core is there: ``NAME.vmcore`` itself, or
+    ``NAME`` with ``NAME.vmcore`` beside it."""
+    given = Path(path)
+    core = EXTENSIONS["vmcore"]
+    return (given.suffix == core and given.exists()) or Path(os.fspath(path) + core).exists()
+
+
+def vmlinux_beside(vmcore: str | os.PathLike[str]) -> Path:
+    """``NAME.vmlinux`` next to ``NAME.vmcore`` (or next to ``NAME`` given bare)."""
+    return image_paths(vmcore)["vmlinux"]
+
+
+def reader_files(image: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The core and the vmlinux a reader opens for ``image`` (``NAME``, ``NAME.vmcore``
+    or a core of any name) at this instant: those of the staged set while a
+    replacement is committing it (:func:`staged_files`), else the core and the
+    vmlinux beside it."""
+    core = core_path(image)
+    return staged_files(core) or (core, vmlinux_beside(core))

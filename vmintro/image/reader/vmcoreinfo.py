@@ -1,35 +1,8 @@
-"""The VMCOREINFO note: what a dump tool needs to know about the kernel, as text.
+"""Reading the VMCOREINFO note (:mod:`vmintro.image.format.vmcoreinfo`): parsed, then checked.
 
-The format is makedumpfile's: one ``KEY=value`` line per fact, ``\\n``-terminated.
-Keys written (sizes and offsets in decimal, addresses in lowercase hex without
-``0x``, as the kernel's own ``vmcoreinfo_append_str`` prints them):
-
-``OSRELEASE=2.4.20``, ``PAGESIZE=4096``, ``KERNELOFFSET=0``
-    Release, page size and KASLR slide (there is none in 2.4).
-``SYMBOL(name)=c0101000``
-    Address of every kernel symbol of the image (each name once).
-``SIZE(type)=44``
-    ``sizeof`` under makedumpfile's short names: ``page``, ``vm_struct``,
-    ``zone`` (``zone_t``), ``pglist_data``, ``free_area`` (``free_area_t``),
-    ``list_head``, ``pgd_t``, ``pmd_t``, ``pte_t``.
-``OFFSET(type.member)=20``
-    ``offsetof`` with the 2.4.20 member names (``page.count``, not the newer
-    ``page._count``; ``pglist_data.node_start_paddr``, not ``node_start_pfn``).
-    ``OFFSET(page.virtual)`` exists only with CONFIG_HIGHMEM, like the member.
-``LENGTH(array)=N``
-    Element counts: ``zone_table``, ``zone.free_area``, ``pglist_data.node_zones``.
-``NUMBER(name)=N``
-    ``MAX_ORDER`` and the bit number of every ``PG_*`` page flag.
-``CONFIG_HIGHMEM=y``, ``CONFIG_X86_PAE=y``
-    Present only when the kernel was built with the option.
-``E820(i)=TYPE START-END``
-    The BIOS memory map, entry ``i`` from 0: ``TYPE`` is ``usable`` or
-    ``reserved``, ``START``/``END`` a half-open physical range in ``0x`` hex,
-    e.g. ``E820(0)=usable 0x0-0x9fc00``. The highest ``END`` is the RAM size:
-    physical memory below it that the core does not store reads as zeros.
-
-Every size and offset comes from :mod:`vmintro.types.kernel`, so the note always
-agrees with the DWARF written beside it.
+The note is untrusted like the rest of the core. :func:`parse_vmcoreinfo`
+takes its ``KEY=value`` lines apart; :func:`check_vmcoreinfo` then holds them
+to what every i386 2.4 kernel writes, and returns the RAM map.
 """
 
 from __future__ import annotations
@@ -37,83 +10,16 @@ from __future__ import annotations
 import re
 
 from vmintro.arch.x86 import paging_mode
-from vmintro.image.spec import ImageSpec
-from vmintro.types.flags import MAX_ORDER, PAGE_FLAGS
-from vmintro.types.kernel import KernelTypes
-from vmintro.types.model import Array, strip_typedefs
+from vmintro.image.format.vmcoreinfo import E820MAX, PAGESIZE, e820_line
 
-__all__ = [
-    "VMCOREINFO_TYPES",
-    "VmcoreinfoError",
-    "build_vmcoreinfo",
-    "check_vmcoreinfo",
-    "parse_e820",
-    "parse_vmcoreinfo",
-]
+__all__ = ["VmcoreinfoError", "check_vmcoreinfo", "parse_e820", "parse_vmcoreinfo", "ram_end"]
 
-OSRELEASE = "2.4.20"
-PAGESIZE = 4096
-
-# makedumpfile's short name -> the C type it stands for in 2.4.20
-VMCOREINFO_TYPES: dict[str, str] = {
-    "page": "struct page",
-    "vm_struct": "struct vm_struct",
-    "zone": "zone_t",
-    "pglist_data": "pg_data_t",
-    "free_area": "free_area_t",
-    "list_head": "struct list_head",
-    "pgd_t": "pgd_t",
-    "pmd_t": "pmd_t",
-    "pte_t": "pte_t",
-}
-
-# Members written as OFFSET() lines; a trailing "?" marks a member that only
-# some configurations have (it is skipped when absent, never misspelt silently).
-_OFFSETS: dict[str, tuple[str, ...]] = {
-    "page": ("list", "mapping", "index", "count", "flags", "lru", "virtual?"),
-    "vm_struct": ("flags", "addr", "size", "next"),
-    "zone": (
-        "free_pages",
-        "free_area",
-        "zone_pgdat",
-        "zone_mem_map",
-        "zone_start_paddr",
-        "zone_start_mapnr",
-        "name",
-        "size",
-    ),
-    "pglist_data": (
-        "node_zones",
-        "nr_zones",
-        "node_mem_map",
-        "node_start_paddr",
-        "node_start_mapnr",
-        "node_size",
-        "node_id",
-        "node_next",
-    ),
-    "free_area": ("free_list", "map"),
-    "list_head": ("next", "prev"),
-}
-
-# LENGTH() lines: (key, C type holding the array or None for a variable, member or variable)
-_LENGTHS: tuple[tuple[str, str | None, str], ...] = (
-    ("zone_table", None, "zone_table"),
-    ("zone.free_area", "zone_t", "free_area"),
-    ("pglist_data.node_zones", "pg_data_t", "node_zones"),
-)
-
-# The kernel's own buffer is a page (VMCOREINFO_BYTES); this is sixteen.
-VMCOREINFO_MAX = 64 << 10
-# E820MAX in include/asm-i386/e820.h: the BIOS map the 2.4 kernel keeps.
-E820MAX = 32
 _ADDRESS_LIMIT = 1 << 32  # sizes, offsets and kernel addresses are 32-bit
 _NUMERIC_KEYS = ("SIZE(", "OFFSET(", "LENGTH(", "NUMBER(")
 # The page-table entry types whose size the paging mode decides.
 _ENTRY_TYPES = ("pte_t", "pmd_t", "pgd_t")
 
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\([A-Za-z0-9_.$\[\]-]+\))?")
-_SYMBOL_NAME_RE = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$]*")
 _E820_KEY_RE = re.compile(r"E820\((0|[1-9][0-9]*)\)")
 _E820_VALUE_RE = re.compile(r"([a-z]{1,16}) 0x([0-9a-f]+)-0x([0-9a-f]+)")
 # A bound before int(): a 5000-digit end must not become a 5000-digit number.
@@ -124,63 +30,6 @@ _ADDRESS_RE = re.compile(r"[0-9a-f]{1,8}")
 
 class VmcoreinfoError(ValueError):
     """VMCOREINFO text that does not follow the ``KEY=value`` format."""
-
-
-def _array_length(types: KernelTypes, owner: str | None, name: str) -> int:
-    if owner is None:
-        ctype = types.variables[name]
-    else:
-        ctype = types.struct(owner).member(name).type
-    arr = strip_typedefs(ctype)
-    if not isinstance(arr, Array):
-        raise TypeError(f"{name} is not an array")
-    return arr.count
-
-
-def _symbol_lines(spec: ImageSpec) -> list[str]:
-    # Several file-local symbols may share a name; the global one (if any) wins,
-    # otherwise the first, so that each SYMBOL() key appears once.
-    chosen: dict[str, int] = {}
-    is_global: dict[str, bool] = {}
-    for sym in spec.symbols:
-        if not _SYMBOL_NAME_RE.fullmatch(sym.name):
-            raise ValueError(f"symbol name {sym.name!r} cannot be written to VMCOREINFO")
-        if sym.name in chosen:
-            if is_global[sym.name] and not sym.local:
-                raise ValueError(f"two global symbols named {sym.name}")
-            if is_global[sym.name] or sym.local:
-                continue
-        chosen[sym.name] = sym.address
-        is_global[sym.name] = not sym.local
-    return [f"SYMBOL({name})={address:x}" for name, address in sorted(chosen.items())]
-
-
-def build_vmcoreinfo(spec: ImageSpec) -> str:
-    """The VMCOREINFO text for ``spec``, every line ``\\n``-terminated."""
-    types = spec.types
-    lines = [f"OSRELEASE={OSRELEASE}", f"PAGESIZE={PAGESIZE}"]
-    lines += _symbol_lines(spec)
-    lines += [f"SIZE({s})={types.sizeof(c)}" for s, c in VMCOREINFO_TYPES.items()]
-    for short, members in _OFFSETS.items():
-        struct = types.struct(VMCOREINFO_TYPES[short])
-        for member in members:
-            name = member.rstrip("?")
-            if member.endswith("?") and not struct.has_member(name):
-                continue
-            lines.append(f"OFFSET({short}.{name})={struct.offsetof(name)}")
-    lines += [f"LENGTH({key})={_array_length(types, owner, name)}" for key, owner, name in _LENGTHS]
-    lines.append(f"NUMBER(MAX_ORDER)={MAX_ORDER}")
-    lines += [f"NUMBER({flag})={bit}" for flag, bit in PAGE_FLAGS.items()]
-    if spec.config.highmem:
-        lines.append("CONFIG_HIGHMEM=y")
-    if spec.config.pae:
-        lines.append("CONFIG_X86_PAE=y")
-    lines += [
-        f"E820({i})={kind} {start:#x}-{end:#x}"
-        for i, (start, end, kind) in enumerate(spec.config.e820)
-    ]
-    lines.append("KERNELOFFSET=0")
-    return "".join(line + "\n" for line in lines)
 
 
 def parse_vmcoreinfo(text: str) -> dict[str, str]:
@@ -242,6 +91,11 @@ def parse_e820(info: dict[str, str]) -> list[tuple[int, int, str]]:
     return [entries[i] for i in range(len(entries))]
 
 
+def ram_end(e820: list[tuple[int, int, str]]) -> int:
+    """Where RAM ends: the highest end of the map's ranges (0 for an empty map)."""
+    return max((end for _start, end, _kind in e820), default=0)
+
+
 def _check_numbers(info: dict[str, str]) -> None:
     """SIZE/OFFSET/LENGTH/NUMBER values are 32-bit decimals, SYMBOL values 32-bit addresses."""
     for key, value in info.items():
@@ -277,7 +131,7 @@ def _check_ram(e820: list[tuple[int, int, str]], pae: bool) -> None:
     limit = paging_mode(pae).phys_limit  # 4 GiB, or 64 GiB with PAE's 36 bits
     prev_end = 0
     for i, (start, end, kind) in enumerate(e820):
-        key = f"E820({i})={kind} {start:#x}-{end:#x}"
+        key = e820_line(i, start, end, kind)
         if end > limit:
             mode = "PAE's 36-bit" if pae else "a 32-bit"
             raise VmcoreinfoError(

@@ -1,7 +1,7 @@
 """Writing an image: ``NAME.vmcore``, ``NAME.vmlinux`` and ``NAME.truth.json``, as one set.
 
 No rename of three files is atomic, so a set is replaced in two phases (the
-names are :mod:`vmintro.image.names`'):
+names are :mod:`vmintro.image.format.names`'):
 
 1. **Stage.** Each new file is written to ``.NAME.new.EXT.tmp``, flushed to
    disk and renamed to ``.NAME.new.EXT``, the core last. Until the staged core
@@ -27,12 +27,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from vmintro.filekinds import not_regular
-from vmintro.image.elf32 import atomic_output
-from vmintro.image.names import COMMIT_ORDER, image_paths, staged_paths
-from vmintro.image.spec import ImageSpec
-from vmintro.image.vmcore import vmcore_writer
-from vmintro.image.vmlinux import build_vmlinux
+from vmintro.files import atomic_output, not_regular
+from vmintro.image.format.names import COMMIT_ORDER, image_paths, staged_paths
+from vmintro.image.writer.spec import ImageSpec
+from vmintro.image.writer.vmcore import vmcore_writer
+from vmintro.image.writer.vmlinux import build_vmlinux
 
 __all__ = ["ImageWriteError", "check_output", "image_paths", "install_image", "write_image"]
 

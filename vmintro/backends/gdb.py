@@ -1,10 +1,10 @@
-"""A :class:`~vmintro.backend.Backend` for a gdb session: the image gdb has open.
+"""A :class:`~vmintro.backends.base.Backend` for a gdb session: the image gdb has open.
 
 Runs inside gdb's Python (``import gdb``). gdb knows the two files --
 ``file NAME.vmlinux`` and ``core-file NAME.vmcore`` -- and this backend reads
 the same two files, with vmintro's readers:
 
-* **memory from the core file itself** (:class:`~vmintro.image.reader.CoreFile`),
+* **memory from the core file itself** (:class:`~vmintro.image.reader.core.CoreFile`),
   not from ``gdb.selected_inferior().read_memory``. gdb reads a core by
   *virtual* address through the ``PT_LOAD`` segments' ``p_vaddr``: lowmem sits
   at ``PAGE_OFFSET + paddr``, but every highmem segment has ``p_vaddr`` 0, so
@@ -12,7 +12,7 @@ the same two files, with vmintro's readers:
   pages) is "Cannot access memory" for gdb although it reads as zeros. Reading
   the file gdb has open gives every frame of RAM, highmem included, and costs
   one slice of a mapping instead of a call into gdb per read.
-* **symbols and types from the same vmlinux** (:mod:`vmintro.image.debuginfo`),
+* **symbols and types from the same vmlinux** (:mod:`vmintro.backends.vmlinux`),
   not from ``gdb.lookup_type``: that is the type model every vmintro command is
   written against, so ``vm ptype`` or ``vm struct`` print inside gdb exactly
   what they print in vmintro's REPL; converting gdb's types would be a second
@@ -30,10 +30,12 @@ import os
 import re
 from pathlib import Path
 
-from vmintro.arch.x86 import PAGE_OFFSET
-from vmintro.backend import TableBackend
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, paging_mode
+from vmintro.backends.base import MachineFacts, TableBackend
+from vmintro.backends.image import ImageBackend, ImageError
+from vmintro.backends.vmlinux import load_vmlinux
 from vmintro.errors import FaultError, UnreachableMemoryError, VmintroError
-from vmintro.image_backend import ImageBackend
+from vmintro.types.model import Struct, Void, strip_typedefs
 
 __all__ = [
     "GdbBackend",
@@ -78,7 +80,7 @@ class GdbBackend(ImageBackend):
     only the core's VMCOREINFO symbols, as for any image.
 
     :raises NoCoreError: when gdb has no core file (and none is given).
-    :raises vmintro.image_backend.ImageError: a missing or malformed file.
+    :raises vmintro.backends.image.ImageError: a missing or malformed file.
     """
 
     def __init__(
@@ -111,33 +113,25 @@ class GdbMemoryBackend(TableBackend):
     def __init__(self, vmlinux: str | os.PathLike[str]) -> None:
         import gdb
 
-        from vmintro.image.debuginfo import DebugInfoError, load_vmlinux
-        from vmintro.image_backend import ImageError
-
         self.vmlinux_path = Path(vmlinux)
         self._inferior = gdb.selected_inferior()
-        try:
-            symbols, info = load_vmlinux(self.vmlinux_path)
-        except DebugInfoError as e:
-            raise ImageError(str(e)) from None
-        self._symbols = {n: (s.address, s.size, s.kind) for n, s in symbols.items()}
-        self._types = info.types
-        self._variables = info.variables
-        page = info.types.get("struct page")
-        pte = info.types.get("pte_t")
+        tables = load_vmlinux(self.vmlinux_path, ImageError)
+        page = strip_typedefs(tables.types.get("struct page", Void()))
+        pte = tables.types.get("pte_t")
+        max_low_pfn = tables.variables.get("max_low_pfn")
+        max_pfn = tables.variables.get("max_pfn")
         self._lowmem = 0
-        self._config = {
-            "highmem": page is not None and page.has_member("virtual"),  # type: ignore[attr-defined]
-            "pae": pte is not None and pte.size == 8,
-            "osrelease": "",
-            "ram_size": 0,
-        }
-        max_low_pfn = self._variables.get("max_low_pfn")
-        max_pfn = self._variables.get("max_pfn")
         if max_low_pfn is not None:
-            self._lowmem = self._read_virtual(max_low_pfn[0], 4, "max_low_pfn") << 12
+            self._lowmem = self._read_virtual(max_low_pfn[0], 4, "max_low_pfn") << PAGE_SHIFT
+        ram_size = 0
         if max_pfn is not None:
-            self._config["ram_size"] = self._read_virtual(max_pfn[0], 4, "max_pfn") << 12
+            ram_size = self._read_virtual(max_pfn[0], 4, "max_pfn") << PAGE_SHIFT
+        facts = MachineFacts(
+            highmem=isinstance(page, Struct) and page.has_member("virtual"),
+            pae=pte is not None and pte.size == paging_mode(pae=True).entry_size,
+            ram_size=ram_size,
+        )
+        super().__init__(tables, facts)
 
     def _read_virtual(self, vaddr: int, size: int, what: str) -> int:
         return int.from_bytes(self._read(vaddr, size, what), "little")

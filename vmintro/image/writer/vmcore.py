@@ -26,11 +26,16 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from vmintro.image.elf32 import (
+from vmintro.files import atomic_output
+from vmintro.image.format.elf import (
     EHDR_SIZE,
     EM_386,
     ET_CORE,
     EV_CURRENT,
+    NOTE_VMCOREINFO,
+    NOTE_VMINTRO,
+    NT_VMCOREINFO,
+    NT_VMINTRO,
     PF_R,
     PF_W,
     PF_X,
@@ -38,27 +43,19 @@ from vmintro.image.elf32 import (
     PT_LOAD,
     PT_NOTE,
     SHDR_SIZE,
-    Elf32_Ehdr,
-    Elf32_Phdr,
-    atomic_output,
-    build_note,
 )
-from vmintro.image.spec import ImageSpec
-from vmintro.image.vmcoreinfo import build_vmcoreinfo
+from vmintro.image.writer.elf32 import Elf32_Ehdr, Elf32_Phdr, build_note
+from vmintro.image.writer.spec import ImageSpec
+from vmintro.image.writer.vmcoreinfo import build_vmcoreinfo
 from vmintro.sim.physmem import PhysMem
 
 __all__ = [
-    "NT_VMCOREINFO",
-    "NT_VMINTRO",
     "LoadSegment",
     "build_notes",
     "plan_segments",
     "vmcore_writer",
     "write_vmcore",
 ]
-
-NT_VMCOREINFO = 0
-NT_VMINTRO = 1
 
 _U32_LIMIT = 1 << 32
 # e_phnum is 16 bits and 0xffff means "look in section 0" (PN_XNUM), which
@@ -148,8 +145,8 @@ def build_notes(spec: ImageSpec) -> bytes:
     """The contents of the ``PT_NOTE`` segment: VMCOREINFO then VMINTRO."""
     info = build_vmcoreinfo(spec).encode("ascii")
     generator = json.dumps(spec.generator, sort_keys=True, separators=(",", ":"))
-    return build_note("VMCOREINFO", NT_VMCOREINFO, info) + build_note(
-        "VMINTRO", NT_VMINTRO, generator.encode()
+    return build_note(NOTE_VMCOREINFO, NT_VMCOREINFO, info) + build_note(
+        NOTE_VMINTRO, NT_VMINTRO, generator.encode()
     )
 
 

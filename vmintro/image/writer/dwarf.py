@@ -16,7 +16,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from vmintro.image.spec import Symbol
+from vmintro.image.writer.spec import Symbol
 from vmintro.types.kernel import KernelTypes
 from vmintro.types.model import (
     Array,

@@ -1,4 +1,4 @@
-"""A :class:`~vmintro.backend.Backend` over a drgn ``Program``: vmintro's walk on drgn's memory.
+"""A :class:`~vmintro.backends.base.Backend` over a drgn ``Program``: vmintro's walk, drgn's memory.
 
 drgn (with libkdumpfile, ``DRGN_USE_LIBKDUMPFILE_FOR_ELF=1``) opens a vmintro
 core as an i386 Linux kernel but cannot translate i386 virtual addresses
@@ -11,23 +11,27 @@ reads reliably -- physical memory and the VMCOREINFO note -- and lets
     >>> hex(prog.translate(0xc4800000))
 
 Symbols and types come from the main module's file (the vmlinux drgn loaded),
-read by :mod:`vmintro.image.debuginfo` into vmintro's own type model, so every
+read by :mod:`vmintro.backends.vmlinux` into vmintro's own type model, so every
 command prints exactly what it prints over the image files.
 """
 
 from __future__ import annotations
 
 import os
-from bisect import bisect_right
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from vmintro.backend import SymbolEntry, TableBackend
+from vmintro.backends.base import MachineFacts, TableBackend
+from vmintro.backends.vmlinux import load_kernel
 from vmintro.errors import FaultError, VmintroError
-from vmintro.image import reader
-from vmintro.image.debuginfo import DebugInfoError, load_vmlinux
-from vmintro.image.vmcoreinfo import VmcoreinfoError, check_vmcoreinfo, parse_vmcoreinfo
-from vmintro.image_backend import _vmcoreinfo_symbols, vmlinux_beside
+from vmintro.image.format.names import vmlinux_beside
+from vmintro.image.reader import core as reader
+from vmintro.image.reader.vmcoreinfo import (
+    VmcoreinfoError,
+    check_vmcoreinfo,
+    parse_vmcoreinfo,
+    ram_end,
+)
 
 if TYPE_CHECKING:
     import drgn
@@ -115,57 +119,34 @@ class DrgnBackend(TableBackend):
             e820 = check_vmcoreinfo(note)
         except VmcoreinfoError as e:
             raise DrgnBackendError(f"{_core_name(drgn_prog)}: VMCOREINFO {e}") from None
-        self.ram_size = max((end for _start, end, _kind in e820), default=0)
-        self._config: dict[str, Any] = {
-            "highmem": note.get("CONFIG_HIGHMEM") == "y",
-            "pae": note.get("CONFIG_X86_PAE") == "y",
-            "osrelease": note.get("OSRELEASE", ""),
-            "ram_size": self.ram_size,
-        }
+        self.ram_size = ram_end(e820)
         core = drgn_prog.core_dump_path
         self.is_live = bool(drgn_prog.flags & drgn.ProgramFlags.IS_LIVE)
         ranges = _stored_ranges(core) if core and not self.is_live else None
-        self._starts = [lo for lo, _hi in ranges] if ranges is not None else None
-        self._ends = [hi for _lo, hi in ranges] if ranges is not None else []
+        if ranges is None:  # a live kernel, or a core only drgn reads: all of RAM through drgn
+            ranges = [(0, self.ram_size)]
+        self._starts = [lo for lo, _hi in ranges]
+        self._ends = [hi for _lo, hi in ranges]
 
         self.vmlinux_path = Path(vmlinux) if vmlinux is not None else drgn_vmlinux_path(drgn_prog)
-        if self.vmlinux_path is not None:
-            try:
-                symbols, info = load_vmlinux(self.vmlinux_path)
-            except DebugInfoError as e:
-                raise DrgnBackendError(str(e)) from None
-            self._symbols: dict[str, SymbolEntry] = {
-                name: (s.address, s.size, s.kind) for name, s in symbols.items()
-            }
-            self._types = info.types
-            self._variables = info.variables
-        else:
-            # As over an image without its vmlinux: addresses only, no types.
-            self._symbols = _vmcoreinfo_symbols(note)
-            self._types = {}
-            self._variables = {}
+        tables = load_kernel(note, self.vmlinux_path, _core_name(drgn_prog), DrgnBackendError)
+        facts = MachineFacts.from_vmcoreinfo(
+            note,
+            ram_size=self.ram_size,
+            debuginfo=self.vmlinux_path is not None,
+            fixed_memory=not self.is_live,
+        )
+        super().__init__(tables, facts)
 
     def read_phys(self, paddr: int, size: int) -> bytes:
-        if size < 0:
-            raise ValueError(f"negative read size {size}")
-        if paddr < 0 or paddr + size > self.ram_size:
-            # the words ImageBackend uses, so a command fails alike on either backend
-            first = paddr if paddr < 0 else max(paddr, self.ram_size)
-            fault = reader.PhysicalFault(first, self.ram_size)
-            raise FaultError(paddr, f"could not read physical {paddr:#x}: {fault}")
-        if self._starts is None:
-            return self._drgn_read(paddr, size)
-        out = bytearray(size)
-        end = paddr + size
-        i = max(0, bisect_right(self._starts, paddr) - 1)
-        while i < len(self._starts) and self._starts[i] < end:
-            lo, hi = max(paddr, self._starts[i]), min(end, self._ends[i])
-            if lo < hi:
-                out[lo - paddr : hi - paddr] = self._drgn_read(lo, hi - lo)
-            i += 1
-        return bytes(out)
+        try:
+            return reader.read_sparse(
+                paddr, size, self.ram_size, self._starts, self._ends, self._drgn_read
+            )
+        except reader.MemoryFault as e:  # the words ImageBackend uses: commands fail alike
+            raise FaultError(paddr, f"could not read physical {paddr:#x}: {e}") from None
 
-    def _drgn_read(self, paddr: int, size: int) -> bytes:
+    def _drgn_read(self, _segment: int, paddr: int, size: int) -> bytes:
         try:
             return self.drgn_prog.read(paddr, size, True)
         except self._drgn_fault as e:

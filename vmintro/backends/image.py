@@ -1,0 +1,78 @@
+"""A :class:`~vmintro.backends.base.Backend` over an image: ``NAME.vmcore`` and ``NAME.vmlinux``.
+
+Memory comes from the core (:class:`~vmintro.image.reader.core.CoreFile`),
+symbols, types and variables from the vmlinux (:mod:`vmintro.backends.vmlinux`),
+and the machine's facts from the core's VMCOREINFO note. The readers' own
+exceptions stop here: a bad file becomes one :class:`ImageError` with a
+one-line message, a read outside RAM a :class:`~vmintro.errors.FaultError`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vmintro.backends.base import MachineFacts, TableBackend
+from vmintro.backends.vmlinux import load_kernel
+from vmintro.errors import FaultError, VmintroError
+from vmintro.image.format.names import reader_files
+from vmintro.image.reader import core as reader
+
+__all__ = ["ImageBackend", "ImageError"]
+
+
+class ImageError(VmintroError):
+    """An image file that cannot be used; ``str()`` is one line naming the file."""
+
+
+class ImageBackend(TableBackend):
+    """The backend of an image on disk.
+
+    ``vmcore_path`` may name the core or the image's base name (``images/demo``);
+    the vmlinux defaults to the file of the same stem beside it
+    (:func:`~vmintro.image.format.names.reader_files`).
+
+    :raises ImageError: a missing, truncated or malformed file, or a vmlinux
+        of another build than the core's.
+    """
+
+    def __init__(
+        self,
+        vmcore_path: str | os.PathLike[str],
+        vmlinux_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.vmcore_path, beside = reader_files(vmcore_path)
+        self.vmlinux_path = Path(vmlinux_path) if vmlinux_path is not None else beside
+        try:
+            self.core = reader.CoreFile(self.vmcore_path)
+        except reader.ImageError as e:
+            raise ImageError(str(e)) from None
+        self.has_debuginfo = vmlinux_path is not None or self.vmlinux_path.exists()
+        note = self.core.vmcoreinfo
+        try:
+            vmlinux = self.vmlinux_path if self.has_debuginfo else None
+            tables = load_kernel(note, vmlinux, self.vmcore_path.name, ImageError)
+        except ImageError:
+            self.core.close()
+            raise
+        facts = MachineFacts.from_vmcoreinfo(
+            note, ram_size=self.core.ram_size, debuginfo=self.has_debuginfo, fixed_memory=True
+        )
+        super().__init__(tables, facts)
+
+    def read_phys(self, paddr: int, size: int) -> bytes:
+        try:
+            return self.core.read_phys(paddr, size)
+        except reader.MemoryFault as e:
+            raise FaultError(paddr, f"could not read physical {paddr:#x}: {e}") from None
+
+    @property
+    def vmcoreinfo(self) -> dict[str, str]:
+        """The core's VMCOREINFO note, key by key."""
+        return dict(self.core.vmcoreinfo)
+
+    def close(self) -> None:
+        self.core.close()
+
+    def __repr__(self) -> str:
+        return f"<ImageBackend {self.vmcore_path} + {self.vmlinux_path.name}>"

@@ -1,0 +1,143 @@
+"""A kernel's symbols and types, for every backend: from its vmlinux, or from the core alone.
+
+:func:`load_kernel` is what a backend over a core calls: with a vmlinux it
+reads ``.symtab`` and the DWARF (:mod:`vmintro.image.reader.debuginfo`) and
+refuses a vmlinux of another build than the core's VMCOREINFO describes;
+without one it takes the addresses of the note's ``SYMBOL()`` lines, as
+makedumpfile and crash do, and the C base types, so raw reads and casts work
+but no kernel type is known.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vmintro.arch.x86 import paging_mode
+from vmintro.backends.base import DebugTables, SymbolEntry
+from vmintro.errors import VmintroError
+from vmintro.image.format.vmcoreinfo import VMCOREINFO_TYPES
+from vmintro.image.reader.debuginfo import DebugInfoError
+from vmintro.image.reader.debuginfo import load_vmlinux as read_vmlinux
+from vmintro.types.model import Base, CType, Struct, Void, strip_typedefs
+
+__all__ = ["load_kernel", "load_vmlinux", "vmcoreinfo_tables", "vmlinux_mismatch"]
+
+
+def load_vmlinux(path: str | os.PathLike[str], error: type[VmintroError]) -> DebugTables:
+    """The symbols, types and variables of the vmlinux at ``path``.
+
+    :raises error: ``"NAME.vmlinux: what is wrong (where)"``, one line.
+    """
+    try:
+        symbols, info = read_vmlinux(path)
+    except DebugInfoError as e:
+        raise error(str(e)) from None
+    return DebugTables(
+        {name: (s.address, s.size, s.kind) for name, s in symbols.items()},
+        info.types,
+        info.variables,
+    )
+
+
+def load_kernel(
+    note: dict[str, str],
+    vmlinux: str | os.PathLike[str] | None,
+    core_name: str,
+    error: type[VmintroError],
+) -> DebugTables:
+    """The kernel of a core whose VMCOREINFO is ``note``: from ``vmlinux``, or
+    from the note alone when there is none.
+
+    :raises error: the vmlinux is unreadable, or of another build
+        (``"NAME.vmlinux does not belong to CORE: ..."``).
+    """
+    if vmlinux is None:
+        return vmcoreinfo_tables(note)
+    tables = load_vmlinux(vmlinux, error)
+    mismatch = vmlinux_mismatch(note, tables)
+    if mismatch:
+        raise error(f"{Path(vmlinux).name} does not belong to {core_name}: {mismatch}")
+    return tables
+
+
+def vmlinux_mismatch(note: dict[str, str], tables: DebugTables) -> str | None:
+    """The first VMCOREINFO fact the vmlinux contradicts, or None.
+
+    The core's note records the kernel's own SYMBOL(), SIZE() and OFFSET()
+    values; a vmlinux of another build (HIGHMEM or not, PAE or not, another
+    image's layout) disagrees with at least one of them.
+    """
+    symbols, types = tables.symbols, tables.types
+    # The build options first: they say most plainly which build a vmlinux is of.
+    pae = note.get("CONFIG_X86_PAE") == "y"
+    pte = types.get("pte_t")
+    entry = paging_mode(pae).entry_size
+    if pte is not None and pte.size != entry:
+        option = "has CONFIG_X86_PAE=y" if pae else "has no CONFIG_X86_PAE"
+        return (
+            f"sizeof(pte_t) is {pte.size} in the vmlinux,"
+            f" but the core {option} ({entry}-byte entries)"
+        )
+    page = strip_typedefs(types.get("struct page", Void()))
+    highmem = note.get("CONFIG_HIGHMEM") == "y"
+    if isinstance(page, Struct) and page.complete and page.has_member("virtual") != highmem:
+        has = "has" if page.has_member("virtual") else "has no"
+        option = "has CONFIG_HIGHMEM=y" if highmem else "has no CONFIG_HIGHMEM"
+        return f"struct page {has} member virtual in the vmlinux, but the core {option}"
+    order = {"SIZE": 0, "OFFSET": 1, "SYMBOL": 2}
+    for key, value in sorted(note.items(), key=lambda kv: order.get(kv[0].split("(")[0], 3)):
+        name = key[key.index("(") + 1 : -1] if key.endswith(")") and "(" in key else None
+        if name is None:
+            continue
+        try:
+            number = int(value, 16) if key.startswith("SYMBOL(") else int(value, 0)
+        except ValueError:
+            continue
+        said = f"the core's {key}={value}"
+        if key.startswith("SYMBOL(") and name in symbols and symbols[name][0] != number:
+            return f"{name} is at {symbols[name][0]:#x} in the vmlinux, {said}"
+        if key.startswith("SIZE("):
+            ctype = types.get(VMCOREINFO_TYPES.get(name, ""))
+            if ctype is not None and ctype.size != number:
+                return f"sizeof({ctype.c_name}) is {ctype.size} in the vmlinux, {said}"
+        if key.startswith("OFFSET(") and "." in name:
+            short, member = name.split(".", 1)
+            struct = strip_typedefs(types.get(VMCOREINFO_TYPES.get(short, ""), Void()))
+            if isinstance(struct, Struct) and struct.has_member(member):
+                have = struct.offsetof(member)
+                if have != number:
+                    return f"offsetof({struct.c_name}, {member}) is {have} in the vmlinux, {said}"
+            elif isinstance(struct, Struct):
+                return f"{struct.c_name} has no member {member} in the vmlinux, {said}"
+    return None
+
+
+def _base_types() -> dict[str, CType]:
+    """The C base types of the i386 ABI: enough for addresses, words and raw reads."""
+    spelled = [
+        ("char", 1, True, True),
+        ("unsigned char", 1, False, True),
+        ("short", 2, True, False),
+        ("unsigned short", 2, False, False),
+        ("int", 4, True, False),
+        ("unsigned int", 4, False, False),
+        ("long", 4, True, False),
+        ("unsigned long", 4, False, False),
+        ("long long", 8, True, False),
+        ("unsigned long long", 8, False, False),
+    ]
+    return {name: Base(name, size, signed, char=char) for name, size, signed, char in spelled}
+
+
+def vmcoreinfo_tables(note: dict[str, str]) -> DebugTables:
+    """What a core says of its kernel without a vmlinux: the addresses of its
+    ``SYMBOL()`` lines (objects of unknown size), the C base types, no variables."""
+    symbols: dict[str, SymbolEntry] = {}
+    for key, value in note.items():
+        if key.startswith("SYMBOL(") and key.endswith(")"):
+            try:
+                symbols[key[7:-1]] = (int(value, 16), 0, "object")
+            except ValueError:
+                continue
+    return DebugTables(symbols, _base_types(), {})
