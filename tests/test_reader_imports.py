@@ -1,0 +1,173 @@
+"""Reading an image imports the reader only: never the simulator, the scenarios or the writer.
+
+The reader checks the writer (README: Design), so it must not share its code.
+In a fresh process, the demo image is opened, every registered command (the
+built-in ones and the shipped plugins') runs through the command runner, and
+every helper of :data:`vmintro.helpers.__all__` is called; then ``sys.modules``
+must hold nothing of :mod:`vmintro.sim`, :mod:`vmintro.scenario`,
+:mod:`vmintro.image.writer`, the generator, or :mod:`vmintro.types.kernel`
+(the kernel types the writer derives the DWARF from: the reader takes the
+image's own).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "images" / "demo"
+
+FORBIDDEN = (
+    "vmintro.sim",
+    "vmintro.scenario",
+    "vmintro.image.writer",
+    "vmintro.generate",
+    "vmintro.types.kernel",
+)
+
+_PACKAGES = [name.split(".") for name in FORBIDDEN]
+
+# Runs in the child: argv[1] is the image, argv[2] a directory for files commands write.
+CHILD = r"""
+import io, json, sys
+from pathlib import Path
+
+import numpy as np
+
+import vmintro
+import vmintro.helpers as helpers
+from vmintro.cmdline.runner import Runner
+from vmintro.commands import commands
+from vmintro.commands.discovery import load_plugins
+from vmintro.commands.registry import QuitRequested
+
+image, out_dir = sys.argv[1], Path(sys.argv[2])
+truth = json.loads(Path(image + ".truth.json").read_text())
+prog = vmintro.open(image)
+area = next(a for a in truth["areas"] if a["flags"] == 2 and a["pages"])
+addr, pfn, vm_struct = area["addr"], area["pages"][0], area["vm_struct"]
+page = truth["mem_map"] + pfn * truth["sizeof_page"]
+
+# Each command with representative arguments, as a user types them.
+LINES = {
+    "buddyinfo": ["buddyinfo"],
+    "check": ["check", "check --json"],
+    "help": ["help", "help vtop"],
+    "kmem": ["kmem -f", "kmem -v", f"kmem -p {page:x}"],
+    "list": ["list -o vm_struct.next -s vm_struct.size *vmlist"],
+    "map": ["map", f"map --area {addr:x}", f"map -o {out_dir / 'map.svg'}"],
+    "meminfo": ["meminfo"],
+    "modules": ["modules"],
+    "p": ["p *vmlist", "p/x vmlist->size + 1", "p sizeof(struct page)"],
+    "page": [f"page -n {pfn:x}", f"page {page:x}"],
+    "plugins": ["plugins"],
+    "ptov": [f"ptov {pfn << 12:x}"],
+    "ptype": ["ptype struct vm_struct", "ptype -o struct page"],
+    "rd": [f"rd {addr:x} 8", f"rd -p {pfn << 12:x} 8", "rd -a contig_page_data.node_zones[1].name"],
+    "set": ["set", "set radix 16"],
+    "struct": [f"struct vm_struct {vm_struct:x}"],
+    "swapinfo": ["swapinfo"],
+    "sym": ["sym vmlist", "sym vmlist+2"],
+    "vmallocinfo": ["vmallocinfo"],
+    "vmlist": ["vmlist", "vmlist --json"],
+    "vtop": [f"vtop {addr:x}", "vtop PAGE_OFFSET + 0x100000"],
+    "whatis": ["whatis vmlist", "whatis (char)1 + 1"],
+    "quit": ["quit"],
+}
+# Each helper called with representative arguments; constants are only looked up.
+area_obj = next(helpers.for_each_vm_area(prog))
+zone = next(helpers.for_each_zone(prog))
+page_obj = helpers.pfn_to_page(prog, pfn)
+module = next(helpers.for_each_module(prog))
+vmlist = prog.symbol("vmlist").address
+free_list = zone.free_area[0].free_list.address_of_().value_()
+CALLS = {
+    "PFN_PHYS": lambda: helpers.PFN_PHYS(pfn),
+    "decode_module_flags": lambda: helpers.decode_module_flags(module.flags.value_()),
+    "decode_page_flags": lambda: helpers.decode_page_flags(page_obj),
+    "find_vm_area": lambda: helpers.find_vm_area(prog, addr),
+    "for_each_free_area": lambda: list(helpers.for_each_free_area(prog, zone)),
+    "for_each_free_page": lambda: list(helpers.for_each_free_page(prog)),
+    "for_each_module": lambda: list(helpers.for_each_module(prog, include_kernel=True)),
+    "for_each_vm_area": lambda: list(helpers.for_each_vm_area(prog)),
+    "for_each_zone": lambda: list(helpers.for_each_zone(prog)),
+    "get_vm_area_size": lambda: helpers.get_vm_area_size(area_obj),
+    "is_vmalloc_addr": lambda: helpers.is_vmalloc_addr(prog, addr),
+    "list_for_each": lambda: list(helpers.list_for_each(prog, free_list)),
+    "max_mapnr": lambda: helpers.max_mapnr(prog),
+    "max_vm_areas": lambda: helpers.max_vm_areas(prog),
+    "module_name": lambda: helpers.module_name(module),
+    "page_address": lambda: helpers.page_address(page_obj),
+    "page_count": lambda: helpers.page_count(page_obj),
+    "page_flag_names": lambda: helpers.page_flag_names(page_obj.flags.value_()),
+    "page_to_pfn": lambda: helpers.page_to_pfn(page_obj),
+    "page_zone": lambda: helpers.page_zone(page_obj),
+    "page_zone_index": lambda: helpers.page_zone_index(page_obj),
+    "pfn_to_page": lambda: helpers.pfn_to_page(prog, pfn),
+    "pfn_valid": lambda: helpers.pfn_valid(prog, pfn),
+    "singly_linked": lambda: list(helpers.singly_linked(prog, vmlist, 4, "vmlist")),
+    "virt_to_page": lambda: helpers.virt_to_page(prog, 0xC0100000),
+    "virt_to_pfn": lambda: helpers.virt_to_pfn(0xC0100000),
+    "vm_area_nr_pages": lambda: helpers.vm_area_nr_pages(prog, vm_struct, addr, area["size"]),
+    "vm_area_pages": lambda: list(helpers.vm_area_pages(area_obj)),
+    "vmalloc_area_pages": lambda: helpers.vmalloc_area_pages(area_obj),
+    "vmalloc_area_pfns": lambda: helpers.vmalloc_area_pfns(prog),
+    "vmalloc_to_page": lambda: helpers.vmalloc_to_page(prog, addr),
+    "vmalloc_to_pfn": lambda: helpers.vmalloc_to_pfn(prog, addr),
+    "vmalloc_to_pfn_many": lambda: helpers.vmalloc_to_pfn_many(prog, np.array([addr])),
+    "zone_name": lambda: helpers.zone_name(zone),
+}
+
+load_plugins(err=sys.stderr)
+names = sorted(c.name for c in commands())
+out, err = io.StringIO(), io.StringIO()
+runner = Runner(prog, out=out, err=err)
+statuses = {}
+for name in names:
+    for line in LINES.get(name, []):
+        try:
+            statuses[line] = runner.run_line(line)
+        except QuitRequested:
+            statuses[line] = "quit"
+callable_helpers = sorted(n for n in helpers.__all__ if callable(getattr(helpers, n)))
+for name in callable_helpers:
+    if name in CALLS:
+        CALLS[name]()
+print(json.dumps({
+    "commands": names,
+    "without_lines": sorted(set(names) - set(LINES)),
+    "helpers": callable_helpers,
+    "without_calls": sorted(set(callable_helpers) - set(CALLS)),
+    "statuses": statuses,
+    "errors": err.getvalue(),
+    "modules": sorted(sys.modules),
+}))
+"""
+
+
+def test_reading_imports_neither_the_simulator_nor_the_writer(tmp_path: Path) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(DEMO), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout)
+    # every command and every helper was exercised, so the check below means something
+    assert report["without_lines"] == [], "give these commands a line to run here"
+    assert report["without_calls"] == [], "give these helpers a call here"
+    assert report["errors"] == ""
+    assert {
+        line for line, status in report["statuses"].items() if status not in (0, "quit")
+    } == set()
+    assert "vmintro.image.reader.core" in report["modules"]
+    assert "meminfo" in report["commands"]  # the shipped plugins were loaded
+    forbidden = [
+        m for m in report["modules"] if any(m.split(".")[: len(p)] == p for p in _PACKAGES)
+    ]
+    assert forbidden == []
