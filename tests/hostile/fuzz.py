@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--index", type=int, action="append", help="only these indexes")
     parser.add_argument("--kind", action="append", help="only these mutation kinds")
+    parser.add_argument("--round", type=int, default=ROUND, help="indexes drawn per round")
     parser.add_argument("--gdb", help="run gdb's vm commands too, with this loader file")
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
@@ -110,6 +111,7 @@ def main() -> None:
         kinds=args.kind,
         gdb=gdb,
         check_batch=IMAGES / "demo",
+        round_size=args.round,
     )
     for f in failures:
         print(f, end="\n\n")

@@ -436,6 +436,10 @@ def _process_checks(outcome: Outcome) -> list[str]:
     return problems
 
 
+# A refusal that ends in a number alone ("bad DWARF: 125") says where, not what.
+_BARE_NUMBER = re.compile(r":\s*(0x[0-9a-fA-F]+|[0-9]+)\s*$")
+
+
 def _entry_checks(outcome: Outcome) -> list[str]:
     job, problems = outcome.job, []
     name = job.case.stem.name if job.case is not None else ""
@@ -445,6 +449,8 @@ def _entry_checks(outcome: Outcome) -> list[str]:
             problems.append(f"refused in {len(lines)} lines, not one")
         elif outcome.stdout.strip() == b"" and name not in lines[0]:
             problems.append(f"refusal does not name the file: {lines[0][:200]!r}")
+        elif outcome.stdout.strip() == b"" and _BARE_NUMBER.search(lines[0]):
+            problems.append(f"refusal does not say what was wrong: {lines[0][:200]!r}")
     if job.entry == "--json -c":
         for line in outcome.stdout.splitlines():
             try:

@@ -39,6 +39,10 @@ def _outcome(
         (_outcome(out=b"a\x08b\n"), "control character on stdout"),
         (_outcome(status=2, err=b"vmintro: a\nb\n"), "refused in 2 lines"),
         (_outcome(status=2, err=b"vmintro: bad DWARF: 125\n"), "does not name the file"),
+        (
+            _outcome(status=2, err=b"vmintro: img.vmlinux: bad DWARF at 0x0: 128\n"),
+            "what was wrong",
+        ),
         (_outcome("--json -c", out=b'{"a": 1}\nnot json\n'), "not JSON"),
         (_outcome("gdb vm", err=b"Python Exception <class 'KeyError'>\n"), "Python Exception"),
         (_outcome("gdb vm", err=b'Undefined command: "vm".  Try "help".\n'), "did not load"),
