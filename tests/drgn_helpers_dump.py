@@ -20,7 +20,7 @@ from drgn.commands import run_command  # noqa: E402
 from drgn.helpers.linux import mm as drgn_mm  # noqa: E402
 
 from vmintro.backends.drgn import DrgnBackend  # noqa: E402
-from vmintro.drgn_helpers import (  # noqa: E402
+from vmintro.hosts.drgn_helpers import (  # noqa: E402
     decode_page_flags,
     follow_pte,
     for_each_vm_area,

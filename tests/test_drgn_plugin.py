@@ -71,7 +71,7 @@ def test_drgn_helpers_agree_with_the_library_and_with_drgn(
 
 def test_plugin_entry_point_is_installed() -> None:
     names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="drgn.plugins")}
-    assert names.get("vmintro") == "vmintro.drgn_plugin"
+    assert names.get("vmintro") == "vmintro.hosts.drgn"
 
 
 def test_drgn_finds_the_vmlinux_beside_the_core(

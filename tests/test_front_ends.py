@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "vmintro"
-HOSTS = ("vmintro.gdb_commands", "vmintro.drgn_plugin", "vmintro.gdb_script")
+HOSTS = ("vmintro.hosts.gdb", "vmintro.hosts.drgn", "vmintro.hosts.gdb_script")
 
 
 def module_name(path: Path) -> str:

@@ -20,8 +20,8 @@ import vmintro
 from vmintro.backends.gdb import core_file_from_info_target
 from vmintro.commands.discovery import load_plugins, unload_plugins
 from vmintro.commands.registry import commands
-from vmintro.gdb_script import ensure_dependencies
 from vmintro.helpers import for_each_vm_area, vmalloc_to_page, vmalloc_to_pfn
+from vmintro.hosts.gdb_script import ensure_dependencies
 from vmintro.program import Program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -274,7 +274,7 @@ def test_highmem_frames_inside_gdb(gdb: str, loader: Path, highmem_1g: Path) -> 
     # gdb's own view of lowmem is the backend's physical view at PAGE_OFFSET + paddr
     checks += [
         "python print(bytes(gdb.selected_inferior().read_memory(0xc0101c00, 64)).hex())",
-        "python from vmintro.gdb_commands import current_program as c; "
+        "python from vmintro.hosts.gdb import current_program as c; "
         "print(c().read(0x101c00, 64, physical=True).hex())",
         f"x/4wx {vaddr:#x}",
         f"python import sys; print({str(ROOT)!r} in sys.path)",
@@ -300,7 +300,7 @@ def test_missing_dependencies_are_named_with_the_fix(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A gdb Python of another version without the dependencies gets one clear message."""
-    import vmintro.gdb_script as gs
+    import vmintro.hosts.gdb_script as gs
 
     monkeypatch.setattr(gs, "DEPENDENCIES", {"vmintro_no_such_module": "nosuch>=1"})
     with pytest.raises(ImportError, match=r"needs nosuch>=1 in gdb's Python .* pip install"):

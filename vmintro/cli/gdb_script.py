@@ -1,5 +1,5 @@
 """``vmintro gdb-script [-o FILE]``: write the file that loads vmintro into gdb
-(:mod:`vmintro.gdb_script`) and print its path."""
+(:mod:`vmintro.hosts.gdb_script`) and print its path."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["cmd_gdb_script", "parser"]
 
 
 def cmd_gdb_script(args: argparse.Namespace) -> int:
-    from vmintro.gdb_script import default_path, write_loader
+    from vmintro.hosts.gdb_script import default_path, write_loader
 
     try:
         path = write_loader(args.output)
@@ -23,7 +23,7 @@ def cmd_gdb_script(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from vmintro.gdb_script import default_path
+    from vmintro.hosts.gdb_script import default_path
 
     p = Parser(
         prog="vmintro gdb-script",

@@ -7,7 +7,7 @@ i386 architecture``, and its ``vmalloc`` helpers expect the 2.6+ ``vmap_area``
 tree. These do it the 2.4 way, through vmintro's own walk of ``swapper_pg_dir``
 over a :class:`~vmintro.backends.drgn.DrgnBackend`, and hand back drgn objects::
 
-    >>> from vmintro.drgn_helpers import *
+    >>> from vmintro.hosts.drgn_helpers import *
     >>> area = next(for_each_vm_area(prog))       # struct vm_struct *
     >>> hex(area.value_()), hex(area.addr.value_())
     ('0xc10b61e0', '0xc4800000')

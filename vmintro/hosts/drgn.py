@@ -18,8 +18,8 @@ drgn loads it for every ``Program``; it acts only on a 2.4 kernel (VMCOREINFO
   ``| SHELL`` and gdb's ``pipe CMD | SHELL`` work as there, and a C operator
   is never taken for a redirection (``%vm help pipe``).
 
-The helpers themselves are in :mod:`vmintro.drgn_helpers`
-(``from vmintro.drgn_helpers import *``).
+The helpers themselves are in :mod:`vmintro.hosts.drgn_helpers`
+(``from vmintro.hosts.drgn_helpers import *``).
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ def _cmd_vm(prog: drgn.Program, name: str, args: str, **kwargs: Any) -> None:
 
     from vmintro.cmdline.runner import Runner
     from vmintro.commands.discovery import load_plugins
-    from vmintro.drgn_helpers import vmintro_program
     from vmintro.errors import VmintroError
+    from vmintro.hosts.drgn_helpers import vmintro_program
 
     load_plugins()  # as the REPL does: plugin commands run here too (loaded once)
     try:

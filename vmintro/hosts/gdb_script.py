@@ -70,7 +70,7 @@ if "vmintro" not in sys.modules:
     sys.modules["vmintro"] = _module
     _spec.loader.exec_module(_module)
 
-from vmintro.gdb_script import bootstrap  # noqa: E402
+from vmintro.hosts.gdb_script import bootstrap  # noqa: E402
 
 bootstrap(DEPENDENCY_PATHS, PYTHON)
 """
@@ -91,9 +91,11 @@ def _dependency_paths() -> list[str]:
 
 def loader_source() -> str:
     """The text of the loader for this installation of vmintro and this interpreter."""
+    import vmintro
     from vmintro._version import __version__
 
-    parent = str(Path(__file__).resolve().parent.parent)
+    # the directory holding the package, wherever in it this module sits
+    parent = str(Path(vmintro.__file__).resolve().parent.parent)
     return _LOADER.format(
         version=__version__,
         parent=parent,
@@ -174,6 +176,6 @@ def ensure_dependencies(paths: Sequence[str], python: Sequence[int]) -> None:
 def bootstrap(paths: Sequence[str], python: Sequence[int]) -> None:
     """What the loader runs inside gdb: the dependencies, then the ``vm`` commands."""
     ensure_dependencies(paths, python)
-    from vmintro import gdb_commands
+    from vmintro.hosts import gdb
 
-    gdb_commands.install()
+    gdb.install()
