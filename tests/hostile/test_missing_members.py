@@ -22,12 +22,14 @@ from vmintro.errors import VmintroError
 from .bases import base_images
 
 
-def _renamed(directory: Path, member: bytes, to: bytes) -> Path:
-    """The demo image with the member named ``member`` named ``to`` in the DWARF."""
+def _renamed(directory: Path, member: bytes, to: bytes, of: bytes | None = None) -> Path:
+    """The demo image with the member named ``member`` (of struct ``of``, else the first
+    of that name) named ``to`` in the DWARF."""
     base = base_images()[0]
     attrs, _ = base.dwarf
     names = [a for a in attrs if a.name == "DW_AT_name" and a.tag == "DW_TAG_member"]
-    renamed = next(a for a in names if a.value == member)
+    structs = {a.die for a in attrs if a.tag == "DW_TAG_structure_type" and a.value == of}
+    renamed = next(a for a in names if a.value == member and (of is None or a.parent in structs))
     other = next(a for a in names if a.value == to)
     vmlinux = bytearray(base.vmlinux)
     struct.pack_into("<I", vmlinux, renamed.offset, other.raw)
@@ -57,6 +59,14 @@ def test_a_command_says_which_member_is_missing(without_prio: Path) -> None:
         1,
         "swapinfo: 'struct swap_info_struct' has no member 'prio'\n",
     )
+
+
+def test_a_helper_says_which_member_is_missing(tmp_path: Path) -> None:
+    """modules walks module_list through the type's own offsetof (seed 80, index 1854)."""
+    proc = _run(_renamed(tmp_path, b"next", b"flags", of=b"module"), "modules")
+    assert proc.returncode == 1
+    assert "internal error" not in proc.stderr
+    assert proc.stderr.startswith("modules: ") and "has no member named 'next'" in proc.stderr
 
 
 def test_check_says_where_it_stopped(tmp_path: Path) -> None:

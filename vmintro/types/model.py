@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import construct as cs
 
+from vmintro.errors import MemberNotFoundError
+
 __all__ = [
     "Array",
     "Base",
@@ -232,10 +234,15 @@ class Struct(CType):
         return self
 
     def member(self, name: str) -> Field:
+        """The member called ``name``.
+
+        :raises MemberNotFoundError: (a KeyError) when the struct, as the vmlinux's DWARF
+            gives it, has none.
+        """
         for f in self.fields:
             if f.name == name:
                 return f
-        raise KeyError(f"{self.spell()} has no member named '{name}'")
+        raise MemberNotFoundError(f"{self.spell()} has no member named '{name}'")
 
     def has_member(self, name: str) -> bool:
         return any(f.name == name for f in self.fields)
