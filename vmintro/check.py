@@ -98,6 +98,7 @@ class _Checker:
         self.free = np.zeros(0, dtype=np.int8)  # pfn -> order + 1 of a free block, 0 if not
         self.trusted = Trusted(max_mapnr=0)
         self.vmlist_complete = False
+        self.loaded: set[int] | None = None  # the modules on module_list, once read
         self.mem_map = prog["mem_map"].value_()
         page = prog.type("struct page")
         self.page_size = page.size
@@ -468,7 +469,7 @@ class _Checker:
         self.o_mod_name = mod_t.offsetof("name")  # type: ignore[attr-defined]
         self.o_mod_size = mod_t.offsetof("size")  # type: ignore[attr-defined]
         self.o_mod_sizeof = mod_t.offsetof("size_of_struct")  # type: ignore[attr-defined]
-        loaded = set()
+        loaded: set[int] = set()
         try:
             for mod in for_each_module(prog, include_kernel=True):
                 loaded.add(mod.value_())
@@ -479,8 +480,8 @@ class _Checker:
 
     def _maybe_leaked_module(self, a: _Area) -> None:
         """An area that starts with a live-looking ``struct module`` no list reaches."""
-        if a.addr in self.loaded:
-            return
+        if self.loaded is None or a.addr in self.loaded:
+            return  # None: the modules part stopped (and said so), nothing to compare with
         try:
             raw = self.prog.read(a.addr, self.mod_size)
         except FaultError:

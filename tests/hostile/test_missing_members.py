@@ -69,11 +69,25 @@ def test_a_helper_says_which_member_is_missing(tmp_path: Path) -> None:
     assert proc.stderr.startswith("modules: ") and "has no member named 'next'" in proc.stderr
 
 
-def test_check_says_where_it_stopped(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("member", "of", "stopped"),
+    [
+        (
+            b"head",
+            b"swap_list_t",
+            "the swap check stopped: 'struct swap_list_t' has no member 'head'",
+        ),
+        # the later parts went on to use what the modules part never set (seed 2, index 87)
+        (b"name", b"module", "the modules check stopped: struct module has no member named 'name'"),
+    ],
+)
+def test_check_says_where_it_stopped(
+    tmp_path: Path, member: bytes, of: bytes, stopped: str
+) -> None:
     """check goes on past a part it cannot do, and says which and why."""
-    proc = _run(_renamed(tmp_path, b"head", b"next"), "check")
+    proc = _run(_renamed(tmp_path, member, b"next", of=of), "check")
     assert "internal error" not in proc.stdout + proc.stderr
-    assert "the swap check stopped: 'struct swap_list_t' has no member 'head'" in proc.stdout
+    assert stopped in proc.stdout
 
 
 def test_the_library_still_raises_attribute_error(without_prio: Path) -> None:
