@@ -409,8 +409,14 @@ def _name_offset(data: bytes, name: bytes) -> int:
             lambda d: d.__setitem__(_name_offset(d, b"vm_struct") + 2, 0x1B),
             r"DW_AT_name b'vm\\x1bstruct' holds a control character$",
         ),
+        (
+            # unit header: unit_length (4), version (2), debug_abbrev_offset (4), address_size
+            lambda d: d.__setitem__(_section(d, ".debug_info")[0] + 10, 1),
+            r"^bad DWARF in \.debug_info at the compile unit header at 0x0: address size 1 "
+            r"is neither 4 nor 8$",
+        ),
     ],
-    ids=["abbreviation", "utf-8", "control"],
+    ids=["abbreviation", "utf-8", "control", "address-size"],
 )
 def test_refusals_say_where(patch: object, message: str) -> None:
     """Before: 'bad DWARF: 125' and a codec error, naming neither DIE nor section."""

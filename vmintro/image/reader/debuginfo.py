@@ -118,6 +118,14 @@ class DebugInfo:
         return t
 
 
+def _raised_in(exc: BaseException, path_end: str) -> bool:
+    """Whether ``exc`` was raised by the module whose file name ends in ``path_end``."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.replace("\\", "/").endswith(path_end)
+
+
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, KeyError):
         # pyelftools looks up codes, forms and offsets read from the file in
@@ -129,6 +137,9 @@ def _one_line(exc: BaseException) -> str:
             text = f"no such code, form or offset: {key!r}"
     elif isinstance(exc, RecursionError):
         text = "types nested too deeply"
+    elif isinstance(exc, AssertionError) and _raised_in(exc, "elftools/dwarf/structs.py"):
+        # pyelftools asserts a unit's address size and says only the number read
+        text = f"address size {' '.join(str(exc).split())} is neither 4 nor 8"
     else:
         text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
