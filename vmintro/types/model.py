@@ -415,6 +415,7 @@ def _check_one(ctype: CType) -> None:
             raise LayoutError(
                 ctype, f"{name} has size {ctype.size:#x}: larger than the 4 GiB address space"
             )
+        end, before = 0, ""  # where the member before ends, and which it is
         for f in ctype.fields:
             what = f"member {f.name or '(anonymous)'}"
             _sized(f.type, what, ctype)
@@ -432,6 +433,15 @@ def _check_one(ctype: CType) -> None:
                     f"{name}: {what} at offset {f.offset:#x} ({f.type.size} bytes) ends past "
                     f"the struct's size {ctype.size:#x}",
                 )
+            elif not ctype.union:
+                # C lays a struct's members out in order, each after the one before
+                if f.offset < end:
+                    raise LayoutError(
+                        ctype,
+                        f"{name}: {what} at offset {f.offset:#x} overlaps {before}, which "
+                        f"ends at {end:#x}",
+                    )
+                end, before = f.offset + f.type.size, what
 
 
 def _check_depths(roots: list[CType]) -> None:
