@@ -72,7 +72,10 @@ def test_injected_fault_is_found_and_named(tmp_path: Path, kind: str, mode: int)
     assert all("\n" not in str(f) for f in findings)
 
 
-@pytest.mark.parametrize("n", range(200))
+# Every tenth image in the default suite; the whole sweep under -m slow (.ci/run runs it).
+@pytest.mark.parametrize(
+    "n", [n if n % 10 == 0 else pytest.param(n, marks=pytest.mark.slow) for n in range(200)]
+)
 def test_clean_images_have_no_findings(tmp_path: Path, n: int) -> None:
     big = n % HIGHMEM_EVERY == 0
     if big:

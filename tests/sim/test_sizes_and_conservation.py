@@ -30,7 +30,11 @@ SIZES = [
 
 @pytest.mark.parametrize(
     ("machine_args", "expected"),
-    SIZES,
+    # machines of 4 GiB and more boot for seconds each: under -m slow (.ci/run runs them)
+    [
+        pytest.param(m, e, marks=pytest.mark.slow) if m[0] >= 4096 * MIB else (m, e)
+        for m, e in SIZES
+    ],
     ids=[f"{r // MIB}M{'-hm' if h else ''}{'-pae' if p else ''}" for (r, h, p), _ in SIZES],
 )
 def test_limits(machine_args: tuple[int, bool, bool], expected: tuple[int, int, int, int]) -> None:
