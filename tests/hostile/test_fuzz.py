@@ -86,13 +86,16 @@ def test_short_fuzz(short_run: tuple[list[Failure], int, bool], entry: str) -> N
 
 @pytest.mark.fuzz_long
 def test_long_fuzz(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    """Every kind, new indexes until the budget is spent; the seed is the day's unless
+    """Every kind, new indexes until the budget is spent (VMINTRO_FUZZ_SECONDS, and at
+    most VMINTRO_FUZZ_COUNT images when given); the seed is the day's unless
     VMINTRO_FUZZ_SEED gives one."""
     seconds = float(os.environ.get("VMINTRO_FUZZ_SECONDS", "300"))
+    count = int(os.environ["VMINTRO_FUZZ_COUNT"]) if "VMINTRO_FUZZ_COUNT" in os.environ else None
     seed = int(os.environ.get("VMINTRO_FUZZ_SEED", time.strftime("%Y%m%d")))
     failures, ran = fuzz(
         seed,
         tmp_path,
+        count=count,
         seconds=seconds,
         gdb=_optional_gdb(request),
         gdb_share=0.1,
