@@ -436,7 +436,8 @@ def _process_checks(outcome: Outcome) -> list[str]:
     return problems
 
 
-# A refusal that ends in a number alone ("bad DWARF: 125") says where, not what.
+# A refusal ending in a number alone ("bad DWARF: 125") leaves the reader to guess what the
+# number is, or where in the file it was read.
 _BARE_NUMBER = re.compile(r":\s*(0x[0-9a-fA-F]+|[0-9]+)\s*$")
 
 
@@ -450,7 +451,9 @@ def _entry_checks(outcome: Outcome) -> list[str]:
         elif outcome.stdout.strip() == b"" and name not in lines[0]:
             problems.append(f"refusal does not name the file: {lines[0][:200]!r}")
         elif outcome.stdout.strip() == b"" and _BARE_NUMBER.search(lines[0]):
-            problems.append(f"refusal does not say what was wrong: {lines[0][:200]!r}")
+            problems.append(
+                f"refusal ends in a bare number (what is it, where?): {lines[0][:200]!r}"
+            )
     if job.entry == "--json -c":
         for line in outcome.stdout.splitlines():
             try:

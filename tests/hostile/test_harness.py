@@ -41,7 +41,7 @@ def _outcome(
         (_outcome(status=2, err=b"vmintro: bad DWARF: 125\n"), "does not name the file"),
         (
             _outcome(status=2, err=b"vmintro: img.vmlinux: bad DWARF at 0x0: 128\n"),
-            "what was wrong",
+            "a bare number",
         ),
         (_outcome("--json -c", out=b'{"a": 1}\nnot json\n'), "not JSON"),
         (_outcome("gdb vm", err=b"Python Exception <class 'KeyError'>\n"), "Python Exception"),
