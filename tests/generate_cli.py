@@ -8,9 +8,11 @@ against a hang: it is not a timed assertion.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,19 +22,36 @@ HANG_GUARD = 120.0  # seconds
 __all__ = ["Run", "one_line_failure", "vmintro_cli", "vmintro_cli_batch"]
 
 
-def _limit() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+def _limit(address_space: int = ADDRESS_SPACE) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    return limit
 
 
-def vmintro_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """``vmintro ARGS`` under :data:`ADDRESS_SPACE`; a hang fails the test after the guard."""
+def vmintro_cli(
+    *args: str,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    address_space: int = ADDRESS_SPACE,
+) -> subprocess.CompletedProcess[str]:
+    """``vmintro ARGS`` under ``address_space``; a hang fails the test after the guard.
+
+    ``stdin`` is fed to it (else it reads an empty stdin); ``env`` is added to this
+    process's environment; bytes that are not UTF-8 come back surrogate-escaped.
+    """
     return subprocess.run(
         [sys.executable, "-m", "vmintro.cli", *args],
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
         capture_output=True,
         text=True,
+        errors="surrogateescape",
         timeout=HANG_GUARD,
-        preexec_fn=_limit,  # noqa: PLW1509 - the test process starts no threads before this
+        preexec_fn=_limit(address_space),  # noqa: PLW1509 - no threads started before this
         cwd=cwd,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -85,7 +104,7 @@ def vmintro_cli_batch(commands: list[tuple[Path, list[str]]]) -> list[Run]:
         capture_output=True,
         text=True,
         timeout=HANG_GUARD,
-        preexec_fn=_limit,  # noqa: PLW1509 - the test process starts no threads before this
+        preexec_fn=_limit(),  # noqa: PLW1509 - the test process starts no threads before this
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [Run(**r) for r in json.loads(proc.stdout)]

@@ -14,14 +14,13 @@ assertion).
 
 from __future__ import annotations
 
-import os
 import re
-import resource
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
+
+from generate_cli import vmintro_cli
 
 import vmintro
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
@@ -29,9 +28,6 @@ from vmintro.image.reader.core import CoreFile
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "images" / "demo"
-# Far below what a healthy run needs to fail, far above what it uses (about 200 MiB).
-MEMORY_LIMIT = 3 << 29  # 1.5 GiB of address space
-HANG_GUARD = 60.0  # seconds
 
 
 class HostileImage:
@@ -126,20 +122,7 @@ class HostileImage:
         return self.base
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
-
 def run_bounded(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``vmintro ARGS`` in a child under :data:`MEMORY_LIMIT` and :data:`HANG_GUARD`."""
-    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb"}
-    return subprocess.run(
-        [sys.executable, "-c", "import sys; from vmintro.cli import main; sys.exit(main())", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-        preexec_fn=_limit_memory,  # noqa: PLW1509 - no threads in the test process's child
-        env=env,
-        cwd=ROOT,
-    )
+    """``vmintro ARGS`` from the checkout's root, uncoloured, under the limits of
+    :func:`generate_cli.vmintro_cli`."""
+    return vmintro_cli(*args, cwd=ROOT, stdin=stdin, env={"NO_COLOR": "1", "TERM": "dumb"})

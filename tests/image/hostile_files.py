@@ -12,16 +12,14 @@ hang.
 from __future__ import annotations
 
 import contextlib
-import os
-import resource
 import shutil
 import struct
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
+from generate_cli import vmintro_cli
 
 from vmintro.image.format.elf import PHDR_SIZE
 from vmintro.image.writer.elf32 import build_note
@@ -152,24 +150,11 @@ def hang_guard() -> contextlib.AbstractContextManager[None]:
     return deadline(HANG_GUARD)
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
-
 def run_vmintro(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """``vmintro ARGS`` as a user types it, in a child process under :data:`MEMORY_LIMIT`."""
-    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "PYTHONUTF8": "1"}
-    return subprocess.run(
-        [sys.executable, "-c", "import sys; from vmintro.cli import main; sys.exit(main())", *args],
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        timeout=HANG_GUARD,
-        env=env,
-        cwd=cwd or ROOT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=_limit_memory,  # noqa: PLW1509 - the test process starts no threads
-    )
+    """``vmintro ARGS`` as a user types it (from the checkout's root unless ``cwd``),
+    uncoloured, in a child process under :data:`MEMORY_LIMIT`."""
+    env = {"NO_COLOR": "1", "TERM": "dumb", "PYTHONUTF8": "1"}
+    return vmintro_cli(*args, cwd=cwd or ROOT, env=env, address_space=MEMORY_LIMIT)
 
 
 def assert_refused(proc: subprocess.CompletedProcess[str], *words: str) -> str:
