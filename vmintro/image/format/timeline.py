@@ -1,0 +1,432 @@
+"""The ``NAME.timeline`` file: every write the simulated kernel made to RAM, by call.
+
+An image is the kernel's last moment; its timeline says how it got there. The
+generator records one *entry* per kernel entry point the workload called
+(``vmalloc``, ``vfree``, ``sys_swapon``, ... or ``fault`` for an injected
+fault), entry 0 being boot (``start_kernel``), which itemizes no writes: its
+result is the RAM the first entry starts from. Each later entry lists every
+write it made to simulated RAM, in the order the kernel made it: the frame, the
+offset and length in it (a write is split at page boundaries), the bytes before
+and after, and the kernel call path that made it, innermost last
+(``vmalloc > __vmalloc > vmalloc_area_pages > alloc_area_pmd > alloc_area_pte >
+set_pte``). Undoing the writes after entry ``n`` from the image's RAM, newest
+first, gives the RAM just after entry ``n``.
+
+This module is the one home of the format: :func:`encode_timeline` and
+:func:`decode_timeline`, and the decoded :class:`Timeline`. It imports neither
+the simulator nor the reader. The file is untrusted: :func:`decode_timeline`
+checks everything that can be checked without the image and refuses any damage
+with :class:`TimelineFormatError`, one line naming what is wrong and where.
+
+File layout (version 1), all integers little-endian::
+
+    offset size  field
+         0    8  magic          b"\\x89VMTL\\r\\n\\x1a"
+         8    2  version        1
+        10    2  header size    132
+        12    8  ram_size       bytes of RAM (a whole number of pages, at most 64 GiB)
+        20   32  core_digest    SHA-256 of the NAME.vmcore this timeline belongs to
+        52    4  entry count
+        56    4  path count
+        60    4  write count
+        64    4  data size      bytes of the data section once inflated
+        68   32  4 x (stored, raw) u32 pairs: each section's zlib-compressed size
+                 in the file and its size once inflated, in section order
+       100   32  checksum       SHA-256 of bytes 0..99 and of the whole body
+       132       body: the four sections, each zlib-compressed, back to back
+
+The sections, in order:
+
+1. *entries*: UTF-8 JSON, a list with one item per entry ``[step, call, args,
+   [kind, value, text], first_write, write_count]``, ``args`` a list of
+   ``[name, value]`` (value an int or a string); the entry's number is its index.
+2. *paths*: UTF-8 JSON ``[names, paths]``: ``names`` the kernel function names
+   used, ``paths`` each call path as a list of indexes into ``names``.
+3. *writes*: the write records (:data:`WRITE_DTYPE`, 24 bytes each) stored by
+   column (every ``entry``, then every ``path``, ...), which compresses far
+   better than record by record.
+4. *data*: the old and new bytes the records point at, back to back. Bytes that
+   are all zero are not stored: the record says :data:`ZERO` instead.
+
+The same timeline always encodes to the same bytes (JSON with fixed separators,
+zlib at a fixed level, data in record order). The sizes a file declares are
+bounded before anything is inflated: each section's inflated size by what its
+counts imply and by zlib's largest ratio over the bytes actually there, and
+inflation stops at the declared size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy
+
+__all__ = [
+    "MAGIC",
+    "RESULT_KINDS",
+    "VERSION",
+    "WRITE_DTYPE",
+    "ZERO",
+    "Entry",
+    "Result",
+    "Timeline",
+    "TimelineFormatError",
+    "decode_timeline",
+    "encode_timeline",
+]
+
+MAGIC = b"\x89VMTL\r\n\x1a"
+VERSION = 1
+PAGE_SIZE = 4096
+# i386 with PAE addresses 36 bits of physical memory.
+MAX_RAM = 1 << 36
+
+WRITE_DTYPE = numpy.dtype(
+    [
+        ("entry", "<u4"),  # entry number (1..; entry 0 = boot has no itemized writes)
+        ("path", "<u4"),  # index into Timeline.paths
+        ("pfn", "<u4"),  # physical frame written (records never cross a page boundary)
+        ("offset", "<u2"),  # byte offset in that frame
+        ("length", "<u2"),  # bytes written (1..4096)
+        ("old", "<u4"),  # offset of the old bytes in Timeline.data, or ZERO
+        ("new", "<u4"),  # offset of the new bytes in Timeline.data, or ZERO
+    ]
+)
+ZERO = 0xFFFFFFFF  # the bytes are all zero, and not stored
+
+RESULT_KINDS = ("address", "null", "errno", "int", "void", "bug", "oops", "hang")
+# Kinds whose value is a number; the others carry none.
+_VALUED = ("address", "errno", "int")
+
+_HEADER = struct.Struct("<8sHHQ32sIIII8I32s")
+_CHECKED = _HEADER.size - 32  # the header bytes the checksum covers, before it
+_SECTIONS = ("entries", "paths", "writes", "data")
+# zlib cannot inflate one byte to more than 1032 (deflate's longest match per
+# two bits, plus the stream's few fixed bytes): a bound on what a file may declare.
+_ZLIB_RATIO = 1032
+_ZLIB_SLACK = 64
+_LEVEL = 6
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+
+
+class TimelineFormatError(ValueError):
+    """A timeline file that is not one this version can read, or is damaged."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the kernel entry point returned, as the kernel returned it."""
+
+    kind: str  # one of RESULT_KINDS
+    value: int | None  # the address, the int, or the negative errno (-12)
+    text: str | None  # errno name ("ENOMEM"), or the BUG()/oops/hang message printed
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One call of a kernel entry point by the workload (or boot, or a fault)."""
+
+    number: int  # 0 = boot
+    step: int  # scenario step (1-based); 0 for boot
+    call: str  # "vmalloc", "vfree", "sys_swapon", ..., "fault"; "start_kernel" for boot
+    args: tuple[tuple[str, int | str], ...]  # in the kernel's parameter names
+    result: Result
+    first_write: int  # index of its first record in Timeline.writes
+    write_count: int
+
+
+@dataclass(frozen=True, eq=False)
+class Timeline:
+    """A decoded timeline; ``writes`` is a :data:`WRITE_DTYPE` array in the
+    order the kernel made them."""
+
+    entries: tuple[Entry, ...]
+    paths: tuple[tuple[str, ...], ...]  # call paths, innermost last
+    writes: numpy.ndarray[Any, numpy.dtype[Any]]
+    data: bytes
+    ram_size: int
+    core_digest: bytes
+
+    def old_bytes(self, i: int) -> bytes:
+        """Record ``i``'s bytes before the write."""
+        return self._bytes(int(self.writes["old"][i]), int(self.writes["length"][i]))
+
+    def new_bytes(self, i: int) -> bytes:
+        """Record ``i``'s bytes after the write."""
+        return self._bytes(int(self.writes["new"][i]), int(self.writes["length"][i]))
+
+    def _bytes(self, at: int, length: int) -> bytes:
+        return bytes(length) if at == ZERO else self.data[at : at + length]
+
+
+def encode_timeline(t: Timeline) -> bytes:
+    """The file bytes of ``t``; the same timeline gives the same bytes."""
+    _validate(t, ValueError)
+    names = sorted({name for path in t.paths for name in path})
+    index = {name: i for i, name in enumerate(names)}
+    raw = {
+        "entries": _json(
+            [
+                [
+                    e.step,
+                    e.call,
+                    [list(a) for a in e.args],
+                    [e.result.kind, e.result.value, e.result.text],
+                    e.first_write,
+                    e.write_count,
+                ]
+                for e in t.entries
+            ]
+        ),
+        "paths": _json([names, [[index[n] for n in path] for path in t.paths]]),
+        "writes": b"".join(
+            numpy.ascontiguousarray(t.writes[f]).tobytes() for f in WRITE_DTYPE.names or ()
+        ),
+        "data": bytes(t.data),
+    }
+    stored = {k: zlib.compress(v, _LEVEL) for k, v in raw.items()}
+    sizes: list[int] = []
+    for k in _SECTIONS:
+        sizes += [len(stored[k]), len(raw[k])]
+    body = b"".join(stored[k] for k in _SECTIONS)
+    head = _HEADER.pack(
+        MAGIC,
+        VERSION,
+        _HEADER.size,
+        t.ram_size,
+        t.core_digest,
+        len(t.entries),
+        len(t.paths),
+        len(t.writes),
+        len(t.data),
+        *sizes,
+        bytes(32),
+    )[:_CHECKED]
+    return head + _checksum(head, body) + body
+
+
+def decode_timeline(raw: bytes) -> Timeline:
+    """The timeline in file bytes ``raw``; :class:`TimelineFormatError` (one
+    line) if they are not a whole, undamaged timeline of this version."""
+    raw = bytes(raw)
+    if len(raw) < 12 or raw[:8] != MAGIC:
+        raise TimelineFormatError("not a timeline file (bad magic)")
+    version, header_size = struct.unpack_from("<HH", raw, 8)
+    if version != VERSION:
+        raise TimelineFormatError(f"timeline version {version} is not {VERSION}, the one known")
+    if header_size != _HEADER.size or len(raw) < _HEADER.size:
+        raise TimelineFormatError(
+            f"truncated or damaged header ({len(raw)} bytes, header size {header_size})"
+        )
+    (_, _, _, ram_size, digest, n_entries, n_paths, n_writes, n_data, *rest) = _HEADER.unpack_from(
+        raw
+    )
+    sizes, checksum = rest[:8], rest[8]
+    body = raw[_HEADER.size :]
+    stored = sizes[0::2]
+    if sum(stored) != len(body):
+        raise TimelineFormatError(
+            f"body is {len(body)} bytes, the header declares {sum(stored)} (truncated or padded)"
+        )
+    if _checksum(raw[:_CHECKED], body) != checksum:
+        raise TimelineFormatError("checksum mismatch: the file is damaged")
+    if ram_size == 0 or ram_size % PAGE_SIZE or ram_size > MAX_RAM:
+        raise TimelineFormatError(f"impossible RAM size {ram_size:#x}")
+    expect = {"writes": n_writes * WRITE_DTYPE.itemsize, "data": n_data}
+    sections: dict[str, bytes] = {}
+    at = 0
+    for k, (size, full) in zip(_SECTIONS, zip(stored, sizes[1::2], strict=True), strict=True):
+        if full > size * _ZLIB_RATIO + _ZLIB_SLACK or (k in expect and full != expect[k]):
+            raise TimelineFormatError(
+                f"{k} section: impossible size {full} from {size} compressed bytes"
+            )
+        sections[k] = _inflate(k, body[at : at + size], full)
+        at += size
+    try:
+        entries = _entries(json.loads(sections["entries"]))
+        paths = _paths(json.loads(sections["paths"]))
+    except (ValueError, TypeError, IndexError, KeyError, RecursionError) as e:
+        what = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise TimelineFormatError(f"bad entries or paths section: {what}") from None
+    if len(entries) != n_entries or len(paths) != n_paths:
+        raise TimelineFormatError(
+            f"{len(entries)} entries and {len(paths)} paths, "
+            f"the header declares {n_entries} and {n_paths}"
+        )
+    writes = numpy.empty(n_writes, WRITE_DTYPE)
+    col = 0
+    for f in WRITE_DTYPE.names or ():
+        width = WRITE_DTYPE[f].itemsize * n_writes
+        writes[f] = numpy.frombuffer(sections["writes"], WRITE_DTYPE[f], n_writes, col)
+        col += width
+    t = Timeline(entries, paths, writes, sections["data"], ram_size, digest)
+    _validate(t, TimelineFormatError)
+    return t
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _checksum(head: bytes, body: bytes) -> bytes:
+    h = hashlib.sha256(head)
+    h.update(body)
+    return h.digest()
+
+
+def _inflate(section: str, data: bytes, size: int) -> bytes:
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(data, size)
+        if d.unconsumed_tail or not d.eof or d.unused_data or len(out) != size:
+            raise TimelineFormatError(
+                f"{section} section does not inflate to the {size} bytes declared"
+            )
+    except zlib.error as e:
+        raise TimelineFormatError(f"{section} section: {e}") from None
+    return out
+
+
+def _int(v: object, what: str) -> int:
+    if type(v) is not int:
+        raise ValueError(f"{what} is not an integer")
+    return v
+
+
+def _str(v: object, what: str) -> str:
+    if type(v) is not str:
+        raise ValueError(f"{what} is not a string")
+    return v
+
+
+def _list(v: object, what: str) -> list[Any]:
+    if type(v) is not list:
+        raise ValueError(f"{what} is not a list")
+    return v
+
+
+def _entries(items: object) -> tuple[Entry, ...]:
+    out = []
+    for number, item in enumerate(_list(items, "entries")):
+        what = f"entry {number}"
+        step, call, args, result, first, count = _list(item, what)
+        kind, value, text = _list(result, f"{what} result")
+        out.append(
+            Entry(
+                number,
+                _int(step, f"{what} step"),
+                _str(call, f"{what} call"),
+                tuple(
+                    (_str(name, f"{what} argument name"), _arg(v, f"{what} argument"))
+                    for name, v in (_list(a, f"{what} argument") for a in _list(args, what))
+                ),
+                Result(
+                    _str(kind, f"{what} result"),
+                    None if value is None else _int(value, f"{what} result value"),
+                    None if text is None else _str(text, f"{what} result text"),
+                ),
+                _int(first, f"{what} first write"),
+                _int(count, f"{what} write count"),
+            )
+        )
+    return tuple(out)
+
+
+def _arg(v: object, what: str) -> int | str:
+    if type(v) is int or type(v) is str:
+        return v
+    raise ValueError(f"{what} is neither an integer nor a string")
+
+
+def _paths(items: object) -> tuple[tuple[str, ...], ...]:
+    names, paths = _list(items, "paths")
+    names = [_str(n, "function name") for n in _list(names, "function names")]
+    out = []
+    for path in _list(paths, "paths"):
+        out.append(tuple(names[_index(i, len(names))] for i in _list(path, "path")))
+    return tuple(out)
+
+
+def _index(i: object, n: int) -> int:
+    if type(i) is not int or not 0 <= i < n:
+        raise ValueError(f"function index {i!r} out of range")
+    return i
+
+
+def _validate(t: Timeline, error: type[ValueError]) -> None:
+    """Everything a timeline promises that can be checked without its image."""
+
+    def bad(text: str) -> ValueError:
+        return error(text)
+
+    if t.ram_size <= 0 or t.ram_size % PAGE_SIZE or t.ram_size > MAX_RAM:
+        raise bad(f"impossible RAM size {t.ram_size:#x}")
+    if len(t.core_digest) != 32:
+        raise bad("core digest is not a SHA-256")
+    if not t.entries:
+        raise bad("no entries (boot is entry 0)")
+    if len(t.data) >= ZERO:
+        raise bad(f"data of {len(t.data)} bytes does not fit 32-bit offsets")
+    for path in t.paths:
+        if not path or not all(_NAME.match(name) for name in path):
+            raise bad(f"call path {' > '.join(path)!r} is not a list of function names")
+    if t.writes.dtype != WRITE_DTYPE or t.writes.ndim != 1:
+        raise bad("writes are not WRITE_DTYPE records")
+    n = len(t.writes)
+    at = 0
+    for i, e in enumerate(t.entries):
+        where = f"entry {i}"
+        if e.number != i:
+            raise bad(f"{where} is numbered {e.number}")
+        if not _NAME.match(e.call) or e.step < 0:
+            raise bad(f"{where}: call {e.call!r} at step {e.step} is impossible")
+        if any(not _NAME.match(name) for name, _ in e.args):
+            raise bad(f"{where}: an argument name is not a name")
+        r = e.result
+        if r.kind not in RESULT_KINDS or (r.value is None) == (r.kind in _VALUED):
+            raise bad(f"{where}: impossible result {r.kind} {r.value}")
+        if e.first_write != at or e.write_count < 0 or at + e.write_count > n:
+            raise bad(
+                f"{where}: writes {e.first_write}+{e.write_count} do not follow "
+                f"the previous entry's (expected {at}, of {n})"
+            )
+        at += e.write_count
+    if at != n:
+        raise bad(f"the entries hold {at} writes, the timeline {n}")
+    if not n:
+        return
+    w = t.writes
+    owner = numpy.repeat(
+        numpy.arange(len(t.entries), dtype="<u4"), [e.write_count for e in t.entries]
+    )
+    _first_bad(w["entry"] != owner, "is not in the entry that lists it", w, bad)
+    _first_bad(w["path"] >= len(t.paths), "names no call path", w, bad)
+    _first_bad(w["pfn"].astype(numpy.uint64) * PAGE_SIZE >= t.ram_size, "is outside RAM", w, bad)
+    length = w["length"].astype(numpy.int64)
+    _first_bad((length == 0) | (w["offset"] + length > PAGE_SIZE), "crosses its page", w, bad)
+    for f in ("old", "new"):
+        at_ = w[f].astype(numpy.int64)
+        outside = (w[f] != ZERO) & (at_ + length > len(t.data))
+        _first_bad(outside, f"has {f} bytes outside the data", w, bad)
+
+
+def _first_bad(
+    mask: numpy.ndarray[Any, numpy.dtype[Any]],
+    text: str,
+    w: numpy.ndarray[Any, numpy.dtype[Any]],
+    bad: Any,
+) -> None:
+    hits = numpy.flatnonzero(mask)
+    if len(hits):
+        i = int(hits[0])
+        r = w[i]
+        raise bad(
+            f"write {i} (entry {int(r['entry'])}, frame {int(r['pfn']):#x}+{int(r['offset']):#x}, "
+            f"{int(r['length'])} bytes) {text}"
+        )
