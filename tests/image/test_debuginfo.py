@@ -273,6 +273,15 @@ def _section(data: bytes, name: str) -> tuple[int, int]:
     return sec["sh_offset"], sec["sh_size"]
 
 
+def _compress_flag(data: bytearray, name: str, ch_type: int, ch_size: int) -> None:
+    """Mark section ``name`` SHF_COMPRESSED with an Elf32_Chdr of ``ch_type``, ``ch_size``."""
+    elf = ELFFile(io.BytesIO(bytes(data)))
+    index = next(i for i, sec in enumerate(elf.iter_sections()) if sec.name == name)
+    flags_at = elf["e_shoff"] + index * elf["e_shentsize"] + 8  # sh_name, sh_type, sh_flags
+    struct.pack_into("<I", data, flags_at, struct.unpack_from("<I", data, flags_at)[0] | 0x800)
+    struct.pack_into("<III", data, _section(bytes(data), name)[0], ch_type, ch_size, 1)
+
+
 def _patch_type_ref(data: bytes, die_name: str, target: int) -> bytes:
     """Point the DW_AT_type of the DIE named ``die_name`` at CU offset ``target``."""
     dwarf = ELFFile(io.BytesIO(data)).get_dwarf_info()
@@ -415,8 +424,17 @@ def _name_offset(data: bytes, name: bytes) -> int:
             r"^bad DWARF in \.debug_info at the compile unit header at 0x0: address size 1 "
             r"is neither 4 nor 8$",
         ),
+        (
+            # found by the hostile-input fuzz: pyelftools said "Unknown compression type"
+            lambda d: _compress_flag(d, ".debug_str", ch_type=0x6E696D76, ch_size=16),
+            r"^section \.debug_str: compression type 0x6e696d76 is not zlib \(1\)$",
+        ),
+        (
+            lambda d: _compress_flag(d, ".debug_str", ch_type=1, ch_size=0xFFFFFFF0),
+            r"^section \.debug_str: uncompressed size 0xfffffff0 is more than zlib can make",
+        ),
     ],
-    ids=["abbreviation", "utf-8", "control", "address-size"],
+    ids=["abbreviation", "utf-8", "control", "address-size", "compression", "inflation"],
 )
 def test_refusals_say_where(patch: object, message: str) -> None:
     """Before: 'bad DWARF: 125' and a codec error, naming neither DIE nor section."""

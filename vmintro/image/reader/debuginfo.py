@@ -20,7 +20,7 @@ from elftools.common.exceptions import DWARFError, ELFError
 from elftools.dwarf.compileunit import CompileUnit
 from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
+from elftools.elf.sections import Section, SymbolTableSection
 
 from vmintro.files import NotRegularFileError, open_regular
 from vmintro.image.format.elf import EHDR_SIZE, EM_386, SHDR_SIZE, SYM_SIZE
@@ -223,6 +223,33 @@ def _check_sections(elf: ELFFile) -> None:
                 f"section {sec.name or '#?'} ends at {end:#x}, past the end of the file "
                 f"({file_size:#x})"
             )
+        if sec["sh_flags"] & SHF_COMPRESSED:
+            _check_compressed(elf, sec)
+
+
+# gcc -gz: a section of sh_flags SHF_COMPRESSED starts with an Elf32_Chdr (ch_type,
+# ch_size, ch_addralign); pyelftools inflates it on first use, trusting both.
+SHF_COMPRESSED = 0x800
+ELFCOMPRESS_ZLIB = 1
+_CHDR = struct.Struct("<III")
+_ZLIB_MAX_RATIO = 1032  # deflate never expands to more than this many times its input
+
+
+def _check_compressed(elf: ELFFile, sec: Section) -> None:
+    name = sec.name or "#?"
+    if sec["sh_size"] < _CHDR.size:
+        raise DebugInfoError(f"section {name} is compressed but too short for its header")
+    elf.stream.seek(sec["sh_offset"])
+    ch_type, ch_size, _ = _CHDR.unpack(elf.stream.read(_CHDR.size))
+    if ch_type != ELFCOMPRESS_ZLIB:
+        raise DebugInfoError(
+            f"section {name}: compression type {ch_type:#x} is not zlib ({ELFCOMPRESS_ZLIB})"
+        )
+    if ch_size > (sec["sh_size"] - _CHDR.size) * _ZLIB_MAX_RATIO:
+        raise DebugInfoError(
+            f"section {name}: uncompressed size {ch_size:#x} is more than zlib can make of "
+            f"{sec['sh_size'] - _CHDR.size:#x} bytes"
+        )
 
 
 def load_symbols(source: Source) -> dict[str, SymbolInfo]:
