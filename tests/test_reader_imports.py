@@ -51,12 +51,15 @@ area = next(a for a in truth["areas"] if a["flags"] == 2 and a["pages"])
 addr, pfn, vm_struct = area["addr"], area["pages"][0], area["vm_struct"]
 page = truth["mem_map"] + pfn * truth["sizeof_page"]
 
+vmlist_at = truth["areas"][0]["vm_struct"]  # a slab object (size-32)
+
 # Each command with representative arguments, as a user types them.
 LINES = {
     "buddyinfo": ["buddyinfo"],
     "check": ["check", "check --json"],
     "help": ["help", "help vtop"],
-    "kmem": ["kmem -f", "kmem -v", f"kmem -p {page:x}"],
+    "kmem": ["kmem -f", "kmem -v", f"kmem -p {page:x}", f"kmem {addr:x} {vmlist_at:x}", "kmem -s"]
+    + ["kmem -i"],
     "list": ["list -o vm_struct.next -s vm_struct.size *vmlist"],
     "map": ["map", f"map --area {addr:x}", f"map -o {out_dir / 'map.svg'}"],
     "meminfo": ["meminfo"],
@@ -84,7 +87,25 @@ page_obj = helpers.pfn_to_page(prog, pfn)
 module = next(helpers.for_each_module(prog))
 vmlist = prog.symbol("vmlist").address
 free_list = zone.free_area[0].free_list.address_of_().value_()
+cache = next(helpers.for_each_slab_cache(prog))
+slab = next(s for _, s in helpers.for_each_slab(cache))
 CALLS = {
+    "AddressInfo": lambda: helpers.AddressInfo,
+    "FreeBlock": lambda: helpers.FreeBlock,
+    "SlabCacheStats": lambda: helpers.SlabCacheStats,
+    "SlabObjectInfo": lambda: helpers.SlabObjectInfo,
+    "classify_address": lambda: helpers.classify_address(prog, addr),
+    "find_free_block": lambda: helpers.find_free_block(prog, pfn),
+    "find_slab_cache": lambda: helpers.find_slab_cache(prog, "size-32"),
+    "for_each_slab": lambda: list(helpers.for_each_slab(cache)),
+    "for_each_slab_cache": lambda: list(helpers.for_each_slab_cache(prog)),
+    "identify_address": lambda: helpers.identify_address(prog, vmlist_at),
+    "kmem_cache_stats": lambda: helpers.kmem_cache_stats(cache),
+    "page_table_frames": lambda: helpers.page_table_frames(prog),
+    "search_memory": lambda: list(helpers.search_memory(prog, vmlist_at)),
+    "slab_cache_name": lambda: helpers.slab_cache_name(cache),
+    "slab_free_objects": lambda: helpers.slab_free_objects(cache, slab),
+    "slab_object_info": lambda: helpers.slab_object_info(prog, vmlist_at),
     "PFN_PHYS": lambda: helpers.PFN_PHYS(pfn),
     "decode_module_flags": lambda: helpers.decode_module_flags(module.flags.value_()),
     "decode_page_flags": lambda: helpers.decode_page_flags(page_obj),

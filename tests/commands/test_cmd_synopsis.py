@@ -34,6 +34,11 @@ EXAMPLES: dict[str, list[str]] = {
         "kmem -p -P 10b4000",
         "kmem -f",
         "kmem -f --json",
+        "kmem c4800010",
+        "kmem -P 10b4000",
+        "kmem -s",
+        "kmem -s size-32",
+        "kmem -i",
     ],
     "list": [
         "list -o vm_struct.next *vmlist",

@@ -4,12 +4,24 @@ Each module keeps a sorted ``__all__``; this package gathers them, and the
 REPL's Python mode puts every name here in scope.
 """
 
-from vmintro.helpers import buddy, mm, module, vmalloc
+from vmintro.helpers import buddy, memory, mm, module, slab, vmalloc
 from vmintro.helpers import list as _list
 from vmintro.helpers.buddy import *  # noqa: F403
 from vmintro.helpers.list import *  # noqa: F403
+from vmintro.helpers.memory import *  # noqa: F403
 from vmintro.helpers.mm import *  # noqa: F403
 from vmintro.helpers.module import *  # noqa: F403
+from vmintro.helpers.slab import *  # noqa: F403
 from vmintro.helpers.vmalloc import *  # noqa: F403
 
-__all__ = sorted({*buddy.__all__, *_list.__all__, *mm.__all__, *module.__all__, *vmalloc.__all__})
+__all__ = sorted(
+    {
+        *buddy.__all__,
+        *_list.__all__,
+        *memory.__all__,
+        *mm.__all__,
+        *module.__all__,
+        *slab.__all__,
+        *vmalloc.__all__,
+    }
+)

@@ -1,7 +1,9 @@
-"""``kmem -v [ADDR...] | -p [-P] [ADDR...] | -f``: crash's kernel-memory command.
+"""``kmem [-P] ADDR... | -v [ADDR...] | -p [-P] [ADDR...] | -f | -s [CACHE...] | -i``:
+crash's kernel-memory command.
 
-``-v`` is ``vmlist``, ``-p ADDR`` is ``page``; ``-p`` alone lists every page of
-mem_map (streamed: Ctrl-C stops it); ``-f`` shows the buddy allocator's free
+``kmem ADDR`` says what an address is (:mod:`._kmem_addr`); ``-s`` and ``-i`` are in
+:mod:`._slabs`; ``-v`` is ``vmlist``, ``-p ADDR`` is ``page``; ``-p`` alone lists every
+page of mem_map (streamed: Ctrl-C stops it); ``-f`` shows the buddy allocator's free
 areas, zone by zone, as crash does for 2.4 kernels (but START_MAPNR, a pfn, in
 hex as every pfn here)::
 
@@ -22,7 +24,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from vmintro.commands.argtypes import parse_addresses
+from vmintro.commands.builtin._kmem_addr import address_parts
 from vmintro.commands.builtin._pages import page_table
+from vmintro.commands.builtin._slabs import memory_summary, slab_table
 from vmintro.commands.builtin.page import frame_runs, resolve_pfn
 from vmintro.commands.builtin.vmlist import vmlist_table
 from vmintro.commands.registry import UsageError, arg, command, one_of
@@ -33,9 +37,9 @@ if TYPE_CHECKING:
     from vmintro.object import Object
     from vmintro.program import Program
 
-__all__ = ["free_area_parts"]
+__all__ = ["AREA_COLUMNS", "ZONE_COLUMNS", "free_area_parts"]
 
-_ZONE_COLUMNS = [
+ZONE_COLUMNS = [
     Column("index", "ZONE", "d", 4, ">"),
     Column("name", "NAME", "", 8),
     Column("size", "SIZE", "d", 7, ">"),
@@ -44,7 +48,7 @@ _ZONE_COLUMNS = [
     Column("start_paddr", "START_PADDR", "x", 11, ">"),
     Column("start_mapnr", "START_MAPNR", "x", 11, ">"),  # a pfn: hex, as page -n reads it
 ]
-_AREA_COLUMNS = [
+AREA_COLUMNS = [
     Column("zone"),
     Column("order", "AREA", "d", 4, ">"),
     Column("size", "SIZE", lambda kib: f"{kib}k", 6, ">"),
@@ -61,7 +65,7 @@ def _zone_parts(prog: Program, index: int, zone: Object) -> tuple[list[Part], in
     size = value.size.value_()
     free = value.free_pages.value_()
     heading = Table(
-        _ZONE_COLUMNS,
+        ZONE_COLUMNS,
         [
             Row(
                 index=index,
@@ -92,7 +96,7 @@ def _zone_parts(prog: Program, index: int, zone: Object) -> tuple[list[Part], in
         for order in range(MAX_ORDER)
     ]
     counted = sum(r["pages"] for r in rows)
-    return [heading, Table(_AREA_COLUMNS, rows, name="free_area")], free, counted
+    return [heading, Table(AREA_COLUMNS, rows, name="free_area")], free, counted
 
 
 def free_area_parts(prog: Program) -> Iterator[Part]:
@@ -123,22 +127,35 @@ def _all_pages(prog: Program) -> Table:
 
 @command(
     "kmem",
-    help="kernel memory: -v vmalloc areas, -p pages, -f buddy free areas",
+    help="kernel memory: what an address is; -v vmalloc, -p pages, -f free areas, -s slabs, -i",
     expressions=("address",),
     args=[
         one_of(
             arg("-v", dest="mode", action="store_const", const="v", help="vmalloc areas (vmlist)"),
             arg("-p", dest="mode", action="store_const", const="p", help="struct pages, or all"),
             arg("-f", dest="mode", action="store_const", const="f", help="buddy free areas"),
-            required=True,
+            arg("-s", dest="mode", action="store_const", const="s", help="slab caches"),
+            arg("-i", dest="mode", action="store_const", const="i", help="memory summary"),
         ),
-        arg("-P", dest="physical", action="store_true", help="with -p: the addresses are physical"),
-        arg("address", nargs="*", help="with -v or -p: addresses (hex), symbols or expressions"),
+        arg("-P", dest="physical", action="store_true", help="the addresses are physical"),
+        arg(
+            "address",
+            nargs="*",
+            help="addresses (hex), symbols or expressions; with -s cache names too",
+        ),
     ],
 )
 def kmem(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
     """crash's kmem for the memory this kernel model has.
 
+    kmem [-P] ADDR ...     what each address is: its region (lowmem, the
+                           VMALLOC_OFFSET gap, vmalloc, pkmap, fixmap), kernel
+                           symbol, vm area or its guard page, module, then for
+                           the frame behind it: a struct page in mem_map, a
+                           free buddy block (zone, order, first page), a slab
+                           object (cache, slab, free or allocated), a page-table
+                           page of swapper_pg_dir, and its struct page. -P: the
+                           addresses are physical
     kmem -v [ADDR ...]     the vmalloc areas (same as vmlist), or those holding
                            each ADDR
     kmem -p [-P] [ADDR ...]
@@ -150,13 +167,26 @@ def kmem(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
                            order by order, and a check of nr_free_pages against
                            the lists; START_MAPNR is a pfn, in hex as pfns are
                            everywhere here (crash prints it in decimal)
+    kmem -s [CACHE ...]    the slab caches on cache_chain (cache_cache first),
+                           or those named (size-64) or at the addresses given:
+                           object size, objects allocated and in all, slabs and
+                           the bytes of one slab, as /proc/slabinfo counts them
+    kmem -i                crash's memory summary: total, free and used pages,
+                           slab pages, high and low memory, swap
     """
-    if args.physical and not (args.mode == "p" and args.address):
-        raise UsageError("kmem: -P goes with -p and an address")
-    if args.mode == "f":
+    if args.physical and not (args.mode in ("p", None) and args.address):
+        raise UsageError("kmem: -P goes with an address (kmem -P ADDR, kmem -p -P ADDR)")
+    if args.mode in ("f", "i"):
         if args.address:
-            raise UsageError("kmem: -f takes no address")
-        return free_area_parts(prog)
+            raise UsageError(f"kmem: -{args.mode} takes no address")
+        return free_area_parts(prog) if args.mode == "f" else memory_summary(prog)
+    if args.mode == "s":
+        return slab_table(prog, args.address)
+    if args.mode is None:
+        if not args.address:
+            raise UsageError("kmem: an address or one of -v -p -f -s -i is required")
+        addresses = parse_addresses(prog, args.address, physical=args.physical)
+        return (part for a in addresses for part in address_parts(prog, a, args.physical))
     addresses = parse_addresses(prog, args.address, physical=args.physical)
     if args.mode == "v":
         return vmlist_table(prog, addresses)

@@ -17,9 +17,9 @@ from vmintro.commands.result import Column, Row, Table
 if TYPE_CHECKING:
     from vmintro.program import Program, Symbol
 
-__all__ = ["symbol_letter"]
+__all__ = ["SYM_COLUMNS", "symbol_letter", "symbol_row"]
 
-_COLUMNS = [
+SYM_COLUMNS = [
     Column("address", "ADDRESS", "x", 8),
     Column("type", "TYPE", lambda t: f"({t})", 3),
     Column("symbol", "SYMBOL", text=lambda r: _with_offset(r), json=True),
@@ -56,7 +56,8 @@ def symbol_letter(prog: Program, sym: Symbol) -> str:
     return "A"
 
 
-def _row(prog: Program, sym: Symbol, address: int | None = None) -> Row:
+def symbol_row(prog: Program, sym: Symbol, address: int | None = None) -> Row:
+    """The ``sym`` line of ``sym`` (at ``address`` inside it, when given)."""
     address = sym.address if address is None else address
     return Row(
         address=address,
@@ -88,25 +89,25 @@ def sym(prog: Program, args: argparse.Namespace) -> Table:
         raise UsageError("sym: -l and -q take no symbol or address")
     rows: Iterable[Row]
     if args.list:
-        rows = [_row(prog, s) for s in prog.symbols()]
+        rows = [symbol_row(prog, s) for s in prog.symbols()]
     elif args.query is not None:
-        rows = [_row(prog, s) for s in prog.symbols() if args.query in s.name]
+        rows = [symbol_row(prog, s) for s in prog.symbols() if args.query in s.name]
     elif args.target:
         # one row at a time: the symbols before an address no symbol holds still show
         rows = (_target_row(prog, text) for text in split_values(prog, args.target))
     else:
         raise UsageError("sym: a symbol, an address, -l or -q is required")
-    return Table(_COLUMNS, rows, name="sym", header=False, sep=" ")
+    return Table(SYM_COLUMNS, rows, name="sym", header=False, sep=" ")
 
 
 def _target_row(prog: Program, text: str) -> Row:
     """The row of a symbol name, or of the symbol holding an address."""
     try:
-        return _row(prog, prog.symbol(text))
+        return symbol_row(prog, prog.symbol(text))
     except LookupError:
         pass
     address = parse_address(prog, text)
     found = prog.symbol_at(address)
     if found is None:
         raise CommandError(f"sym: {address:#x}: no symbol contains it")
-    return _row(prog, found, address)
+    return symbol_row(prog, found, address)
