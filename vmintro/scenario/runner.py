@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from vmintro.sim.errors import KernelHang, KernelOops, SimulationError
 from vmintro.sim.faults import inject_fault
 from vmintro.sim.module import delete_module, insmod
 from vmintro.sim.physmem import PhysMemError
+from vmintro.sim.recorder import Recorder, recording
 from vmintro.sim.swap import swapoff, swapon
 
 __all__ = ["RunResult", "machine_config", "run_scenario"]
@@ -29,6 +31,8 @@ class RunResult:
     # Where and why the run stopped early: a step the kernel would never return
     # from, allowed by ``allow_bug = true``. None when every step ran.
     stopped: str | None = None
+    # The run's timeline as it was recorded (``record=True``), else None.
+    recorder: Recorder | None = None
 
 
 def machine_config(scen: Scenario, overrides: dict[str, Any]) -> tuple[MachineConfig, int]:
@@ -64,21 +68,40 @@ def run_scenario(
     cfg: MachineConfig,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    record: bool = False,
 ) -> RunResult:
     """Boot, then run every step. Kernel failures that a kernel reports (NULL, -ENOMEM)
     become events. A BUG() or an oops stops the run unless the step says
     ``allow_bug = true``; then the step's process dies and the rest go on. A step
     the kernel would never return from stops the run either way, and with
     ``allow_bug = true`` the machine is kept as it was at that moment.
+
+    With ``record``, the run's timeline is recorded from boot on (``recorder``):
+    each entry point a step calls (each call of a ``random`` step, each fault) is
+    an entry, with every write to RAM it made.
     """
     rng = random.Random(seed)
     k = boot(cfg)
+    recorder = Recorder(cfg.ram) if record else None
+    with recording(k.mem, recorder) if recorder else nullcontext():
+        return _run_steps(scen, k, rng, recorder, progress)
+
+
+def _run_steps(
+    scen: Scenario,
+    k: Kernel,
+    rng: random.Random,
+    recorder: Recorder | None,
+    progress: Callable[[int, int], None] | None,
+) -> RunResult:
     labels: dict[str, tuple[str, int]] = {}
     events: list[dict[str, Any]] = []
     faults: list[dict[str, Any]] = []
     total = len(scen.steps)
     for step in scen.steps:
         where = step.where(scen.path)
+        if recorder:
+            recorder.step = step.index + 1
         try:
             if step.op == "fault":
                 record = inject_fault(k, step.args["kind"], rng, step.args)
@@ -95,14 +118,15 @@ def run_scenario(
                 raise ScenarioError(f"{where}: {e}") from None
             # No printk: the kernel says nothing, it only stops answering.
             events.append({"step": step.index + 1, "op": step.op, "hang": str(e)})
-            return RunResult(k, events, faults, f"{where}: {e}{_not_run(step.index + 2, total)}")
+            stopped = f"{where}: {e}{_not_run(step.index + 2, total)}"
+            return RunResult(k, events, faults, stopped, recorder)
         except SimulationError as e:
             raise ScenarioError(f"{where}: {e}") from None
         except PhysMemError as e:  # kernel code followed a pointer to device memory
             raise ScenarioError(f"{where}: the simulator cannot follow it: {e}") from None
         if progress:
             progress(step.index + 1, total)
-    return RunResult(k, events, faults)
+    return RunResult(k, events, faults, None, recorder)
 
 
 def _not_run(first: int, last: int) -> str:

@@ -80,6 +80,7 @@ class Buddy:
         else:
             self.k.w32(vaddr, value)
 
+    @kernel_function("list_add", inline=True)
     def list_add(self, new: int, head: int) -> None:
         """``list_add``: insert ``new`` right after ``head``."""
         nxt = self._r(head)
@@ -88,6 +89,7 @@ class Buddy:
         self._w(new + 4, head)
         self._w(head, new)
 
+    @kernel_function("list_del", inline=True)
     def list_del(self, entry: int) -> None:
         """``list_del`` of 2.4.20: unlink, then set both pointers to NULL."""
         nxt, prev = self._r(entry), self._r(entry + 4)
@@ -131,18 +133,25 @@ class Buddy:
                 self._change_bit(zone, cur, index >> (1 + cur))
             fp = zone + self.o_free_pages
             self._w(fp, self._r(fp) - (1 << order))
-            size = 1 << cur
-            high = cur
-            while high > order:  # expand()
-                high -= 1
-                size >>= 1
-                self.list_add(page + self.o_list, self.free_list(zone, high))
-                self._change_bit(zone, high, index >> (1 + high))
-                index += size
-                page += size * psize
-            self._w(page + self.o_count, 1)
+            page = self.expand(zone, page, index, order, cur)
+            self._w(page + self.o_count, 1)  # set_page_count(page, 1)
             return page
         return None
+
+    @kernel_function("expand", inline=True)
+    def expand(self, zone: int, page: int, index: int, low: int, high: int) -> int:
+        """``expand``: put the upper halves of an order-``high`` block back on the
+        lower free lists; returns the order-``low`` page that is left."""
+        psize = self.k.page_size
+        size = 1 << high
+        while high > low:
+            high -= 1
+            size >>= 1
+            self.list_add(page + self.o_list, self.free_list(zone, high))
+            self._change_bit(zone, high, index >> (1 + high))
+            index += size
+            page += size * psize
+        return page
 
     def zonelist(self, gfp_mask: int) -> list[int]:
         zl = self.pgdat + self.k.types.offsetof(
@@ -156,6 +165,7 @@ class Buddy:
             zones.append(z)
         return zones
 
+    @kernel_function("__alloc_pages", entry=("gfp_mask", "order"), returns="pointer")
     def alloc_pages(self, gfp_mask: int, order: int = 0) -> int | None:
         """``__alloc_pages``: watermark passes down the zonelist; no reclaim exists here.
 
@@ -187,6 +197,7 @@ class Buddy:
                     return page
         return None
 
+    @kernel_function("__get_free_pages")
     def get_free_pages(self, gfp_mask: int, order: int = 0) -> int | None:
         """``__get_free_pages``: the block's kernel virtual address (lowmem masks only)."""
         page = self.alloc_pages(gfp_mask, order)
@@ -225,6 +236,7 @@ class Buddy:
             page_idx &= ~((1 << order) - 1)
         self.list_add(base + page_idx * psize + self.o_list, self.free_list(zone, order))
 
+    @kernel_function("__free_pages", entry=("page", "order"))
     def free_pages(self, page: int, order: int = 0) -> None:
         """``__free_pages``: drop a reference; free when it was the last one."""
         if self._r(page + self.o_flags) & PG_reserved:

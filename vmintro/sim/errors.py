@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import inspect
+import re
 from collections.abc import Callable, Hashable, Iterator
-from typing import NoReturn, ParamSpec, TypeVar
+from contextlib import contextmanager
+from typing import NoReturn, ParamSpec, Protocol, TypeVar
 
 from vmintro.arch.x86 import PAGE_SIZE
 
 __all__ = [
+    "CALL_PATH",
+    "EntryTracer",
     "KernelBug",
     "KernelHang",
     "KernelOops",
@@ -16,6 +22,7 @@ __all__ = [
     "PageFault",
     "SimulationError",
     "kernel_function",
+    "tracing",
 ]
 
 _P = ParamSpec("_P")
@@ -57,23 +64,132 @@ class PageFault(KernelOops):
         super().__init__(f"kernel oops in {function}(): {text}" if function else text)
 
 
-def kernel_function(name: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+# The kernel functions the simulator is in now, outermost first: the call path
+# a write to RAM is made from (``vmalloc > __vmalloc > ... > set_pte``).
+# One list for the process, as the machine has one CPU and one ``current``.
+CALL_PATH: list[str] = []
+
+# A result as the kernel returned it: (kind, value, text), the kinds of
+# vmintro.image.format.timeline.Result.
+CallResult = tuple[str, "int | None", "str | None"]
+
+
+class EntryTracer(Protocol):
+    """Told of each call of a kernel entry point from outside the kernel."""
+
+    def enter(self, call: str, args: tuple[tuple[str, int | str], ...]) -> None: ...
+
+    def leave(self, result: CallResult) -> None: ...
+
+
+_tracer: list[EntryTracer] = []  # the tracer of the run being recorded, if any
+
+
+@contextmanager
+def tracing(tracer: EntryTracer) -> Iterator[None]:
+    """While inside, ``tracer`` hears of every entry point the workload calls."""
+    _tracer.append(tracer)
+    try:
+        yield
+    finally:
+        _tracer.remove(tracer)
+
+
+def kernel_function(
+    name: str,
+    *,
+    entry: tuple[str, ...] | None = None,
+    returns: str = "void",
+    inline: bool = False,
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Mark a simulator function as the kernel's ``name``: a page fault inside it
-    oopses in ``name`` (unless a function it calls already claimed the fault)."""
+    oopses in ``name`` (unless a function it calls already claimed the fault), and
+    while it runs ``name`` is on :data:`CALL_PATH`.
+
+    ``entry`` makes it a kernel entry point: called from outside the kernel
+    (nothing on the path) while a tracer listens (:func:`tracing`), it tells the
+    tracer its arguments, each ``"kernel_name"`` or ``"kernel_name=python_name"``
+    (None values left out), and its result as the kernel returned it: ``returns``
+    says how (``"pointer"``: an address or NULL; ``"zero"``: 0 on success, a
+    system call; ``"void"``), and a BUG(), an oops or a hang is a result too.
+    ``inline=True`` marks a ``static inline`` function or a macro (``set_pte``,
+    ``list_del``): it is on the path, but its code is compiled into its caller,
+    so a page fault inside it is the caller's oops. An injected fault, which is
+    no kernel code, is marked so too.
+    """
 
     def mark(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-        @functools.wraps(fn)
-        def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            CALL_PATH.append(name)
             try:
                 return fn(*args, **kwargs)
             except PageFault as e:
-                if e.function is not None:
+                if e.function is not None or inline:
                     raise
                 raise PageFault(e.address, name) from None
+            finally:
+                CALL_PATH.pop()
+
+        if entry is None:
+            return functools.wraps(fn)(call)
+        signature = inspect.signature(fn)
+        names = [(k, p or k) for k, _, p in (a.partition("=") for a in entry)]
+
+        @functools.wraps(fn)
+        def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            if CALL_PATH or not _tracer:
+                return call(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            given = bound.arguments
+            tracer = _tracer[-1]
+            tracer.enter(
+                name,
+                tuple(
+                    (k, given[p])
+                    for k, p in names
+                    if isinstance(given.get(p), (int, str)) and not isinstance(given[p], bool)
+                ),
+            )
+            try:
+                value = call(*args, **kwargs)
+            except SimulationError as e:
+                tracer.leave(_failure(e))
+                raise
+            tracer.leave(_returned(returns, value))
+            return value
 
         return run
 
     return mark
+
+
+_ERRNO = re.compile(r"-(E[A-Z0-9]+)\b")
+
+
+def _failure(e: SimulationError) -> CallResult:
+    """The result of an entry point that failed with ``e``."""
+    if isinstance(e, KernelHang):
+        return ("hang", None, str(e))
+    if isinstance(e, KernelBug):
+        return ("bug", None, str(e))
+    if isinstance(e, KernelOops):
+        return ("oops", None, str(e))
+    m = _ERRNO.search(str(e))  # a system call's -ENOMEM, -EBUSY...
+    if m and hasattr(errno, m.group(1)):
+        return ("errno", -getattr(errno, m.group(1)), m.group(1))
+    return ("oops", None, str(e))
+
+
+def _returned(returns: str, value: object) -> CallResult:
+    """The result of an entry point that returned ``value``, as the kernel returns it."""
+    if returns == "pointer":
+        return (
+            ("address", value, None) if isinstance(value, int) and value else ("null", None, None)
+        )
+    if returns == "zero":
+        return ("int", 0, None)
+    return ("void", None, None)
 
 
 class KernelHang(SimulationError):

@@ -14,7 +14,7 @@ from typing import Any
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.boot import Kernel
-from vmintro.sim.errors import LoopGuard, SimulationError
+from vmintro.sim.errors import LoopGuard, SimulationError, kernel_function
 from vmintro.sim.module import find_module, insmod, unlink_module
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.vmalloc import VMLIST_LOCK
@@ -213,8 +213,12 @@ FAULTS: dict[str, Callable[[Kernel, random.Random, dict[str, Any]], Fault]] = {
 }
 
 
+@kernel_function("fault", entry=("kind",), inline=True)
 def inject_fault(k: Kernel, kind: str, rng: random.Random, args: dict[str, Any]) -> Fault:
-    """Inject fault ``kind``; returns the ground-truth record of what changed where."""
+    """Inject fault ``kind``; returns the ground-truth record of what changed where.
+
+    On a timeline the injection is one entry, call ``fault``: the writes of the
+    stray code (paths starting at ``fault``) and the kernel calls it made."""
     if kind not in FAULTS:
         raise SimulationError(f"unknown fault '{kind}' (known: {', '.join(FAULTS)})")
     record = FAULTS[kind](k, rng, args)

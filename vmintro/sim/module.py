@@ -53,7 +53,16 @@ def find_module(k: Kernel, name: str) -> int:
 
 
 def insmod(k: Kernel, name: str, size: int, rng: random.Random, exports: int = 4) -> int:
-    """``sys_create_module`` then ``sys_init_module`` with a synthesised insmod image."""
+    """``insmod``: ``sys_create_module`` then ``sys_init_module`` with a synthesised image."""
+    mod = sys_create_module(k, name, size)
+    sys_init_module(k, name, mod, rng, exports)
+    return mod
+
+
+@kernel_function("sys_create_module", entry=("name_user=name", "size"), returns="pointer")
+def sys_create_module(k: Kernel, name: str, size: int) -> int:
+    """``sys_create_module``: a vmalloc'ed module of ``size`` bytes, linked on
+    ``module_list``; its address."""
     msize = k.types.sizeof(MOD)
     if size < msize + len(name):
         raise SimulationError(f"insmod {name}: -EINVAL (size {size} too small)")
@@ -71,8 +80,15 @@ def insmod(k: Kernel, name: str, size: int, rng: random.Random, exports: int = 4
     k.buddy.free_page_vaddr(name_page)
     k.set(mod, MOD, "next", k.r32(k.sym("module_list")))
     k.w32(k.sym("module_list"), mod)
+    return mod
 
-    # sys_init_module: two name pages and a kmalloc'ed copy of the name.
+
+@kernel_function("sys_init_module", entry=("name_user=name",), returns="zero")
+def sys_init_module(k: Kernel, name: str, mod: int, rng: random.Random, exports: int) -> None:
+    """``sys_init_module``: two name pages and a kmalloc'ed copy of the name, the
+    insmod image copied over the module, then its init run."""
+    size = k.get(mod, MOD, "size")
+    raw_name = name.encode() + b"\0"
     name_page = _get_mod_name(k, name)
     name_copy = k.slab.kmalloc(len(raw_name), GFP_KERNEL)
     n_name_page = _get_mod_name(k, name)  # the name the new header's pointer leads to
@@ -94,7 +110,6 @@ def insmod(k: Kernel, name: str, size: int, rng: random.Random, exports: int = 4
     )
     if name_copy is not None:
         k.slab.kfree(name_copy)
-    return mod
 
 
 def _insmod_image(
@@ -147,6 +162,7 @@ def _insmod_image(
     return bytes(img)
 
 
+@kernel_function("sys_delete_module", entry=("name_user=name",), returns="zero")
 def delete_module(k: Kernel, name: str) -> None:
     """``sys_delete_module``: MOD_DELETED, ``free_module``: unlink, then ``vfree``."""
     name_page = _get_mod_name(k, name)

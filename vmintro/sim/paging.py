@@ -20,6 +20,7 @@ from vmintro.arch.x86 import (
 )
 from vmintro.sim.bootmem import Bootmem
 from vmintro.sim.buddy import Buddy
+from vmintro.sim.errors import kernel_function
 from vmintro.sim.kernel import KernelMemory
 from vmintro.types.flags import GFP_KERNEL
 
@@ -50,6 +51,30 @@ class KernelPageTables:
         else:
             m.write_u32(a, value)
 
+    # The setters of pgtable-2level.h / pgtable-3level.h, one per level, so a
+    # write's call path names the level it wrote.
+    @kernel_function("set_pte", inline=True)
+    def set_pte(self, pte: int, value: int) -> None:
+        """``set_pte``."""
+        self.set(pte, value)
+
+    @kernel_function("set_pmd", inline=True)
+    def set_pmd(self, pmd: int, value: int) -> None:
+        """``set_pmd`` (``set_64bit`` in PAE; ``pmd_populate`` and ``pmd_clear`` use it)."""
+        self.set(pmd, value)
+
+    @kernel_function("set_pgd", inline=True)
+    def set_pgd(self, pgd: int, value: int) -> None:
+        """``set_pgd``."""
+        self.set(pgd, value)
+
+    @kernel_function("ptep_get_and_clear", inline=True)
+    def ptep_get_and_clear(self, pte: int) -> int:
+        """``ptep_get_and_clear``: the entry's old value; the entry is cleared."""
+        old = self.get(pte)
+        self.set(pte, 0)
+        return old
+
     def pgd_offset_k(self, addr: int) -> int:
         """``pgd_offset_k``: the entry of ``swapper_pg_dir`` covering ``addr``."""
         return SWAPPER_PG_DIR + self.g.pgd_index(addr) * self.esize
@@ -65,6 +90,7 @@ class KernelPageTables:
         pte_page = self.k.va(self.get(pmd_entry) & self.g.phys_mask)
         return pte_page + self.g.pte_index(addr) * self.esize
 
+    @kernel_function("pte_alloc")
     def pte_alloc(self, buddy: Buddy, pmd_entry: int, addr: int) -> int | None:
         """``pte_alloc(&init_mm, pmd, addr)``: a zeroed page from ``pte_alloc_one``,
         which takes it from the page allocator ``buddy``.
@@ -73,12 +99,19 @@ class KernelPageTables:
         never freed, so nothing ever goes back to it.
         """
         if self.get(pmd_entry) == 0:
-            new = buddy.get_free_pages(GFP_KERNEL, 0)
+            new = self.pte_alloc_one(buddy)
             if new is None:
                 return None
-            self.k.zero(new, PAGE_SIZE)
-            self.set(pmd_entry, self.k.pa(new) | _PAGE_TABLE)  # pmd_populate
+            self.set_pmd(pmd_entry, self.k.pa(new) | _PAGE_TABLE)  # pmd_populate
         return self.pte_offset(pmd_entry, addr)
+
+    @kernel_function("pte_alloc_one", inline=True)
+    def pte_alloc_one(self, buddy: Buddy) -> int | None:
+        """``pte_alloc_one``: a page from ``__get_free_page``, cleared."""
+        new = buddy.get_free_pages(GFP_KERNEL, 0)
+        if new is not None:
+            self.k.zero(new, PAGE_SIZE)  # clear_page
+        return new
 
     # -- boot -----------------------------------------------------------------------
 

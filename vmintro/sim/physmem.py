@@ -3,14 +3,19 @@
 Host memory grows with the pages written, not with the RAM size: a page never
 written reads as zeros and is not stored. Every kernel object the simulator
 creates lives here in the kernel's binary layout.
+
+A :class:`WriteRecorder` given as ``recorder`` hears of every write (``write``,
+``fill`` and the scalar stores), split at page boundaries, with the bytes before
+and after; without one, writing costs what it always did.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
+from typing import Protocol
 
-__all__ = ["PhysMem", "PhysMemError"]
+__all__ = ["PhysMem", "PhysMemError", "WriteRecorder"]
 
 PAGE_SIZE = 4096
 _ZERO_PAGE = bytes(PAGE_SIZE)
@@ -18,6 +23,13 @@ _ZERO_PAGE = bytes(PAGE_SIZE)
 
 class PhysMemError(Exception):
     """An access outside the machine's RAM."""
+
+
+class WriteRecorder(Protocol):
+    """Hears of each write to RAM: ``length`` bytes at ``offset`` in frame ``pfn``,
+    never crossing the frame's end, with the bytes before and after."""
+
+    def record(self, pfn: int, offset: int, old: bytes, new: bytes) -> None: ...
 
 
 class PhysMem:
@@ -28,6 +40,7 @@ class PhysMem:
             raise ValueError("physical memory size must be a whole number of pages")
         self.size = size
         self._pages: dict[int, bytearray] = {}
+        self.recorder: WriteRecorder | None = None
 
     def _check(self, paddr: int, n: int) -> None:
         if paddr < 0 or n < 0 or paddr + n > self.size:
@@ -55,10 +68,14 @@ class PhysMem:
         n = len(data)
         self._check(paddr, n)
         view = memoryview(data)
+        rec = self.recorder
         while n:
             pfn, off = divmod(paddr, PAGE_SIZE)
             chunk = min(n, PAGE_SIZE - off)
-            self._page(pfn)[off : off + chunk] = view[:chunk]
+            page = self._page(pfn)
+            if rec is not None:
+                rec.record(pfn, off, bytes(page[off : off + chunk]), bytes(view[:chunk]))
+            page[off : off + chunk] = view[:chunk]
             view = view[chunk:]
             paddr += chunk
             n -= chunk
@@ -66,9 +83,14 @@ class PhysMem:
     def fill(self, paddr: int, n: int, byte: int = 0) -> None:
         """``memset``. Zeroing a page that was never written stores nothing."""
         self._check(paddr, n)
+        rec = self.recorder
         while n:
             pfn, off = divmod(paddr, PAGE_SIZE)
             chunk = min(n, PAGE_SIZE - off)
+            if rec is not None:
+                page = self._pages.get(pfn)
+                old = bytes(page[off : off + chunk]) if page is not None else _ZERO_PAGE[:chunk]
+                rec.record(pfn, off, old, bytes([byte]) * chunk)
             if byte == 0 and chunk == PAGE_SIZE:
                 self._pages.pop(pfn, None)
             elif byte or pfn in self._pages:
@@ -86,7 +108,13 @@ class PhysMem:
     def _store(self, fmt: str, paddr: int, size: int, value: int) -> None:
         pfn, off = divmod(paddr, PAGE_SIZE)
         if off + size <= PAGE_SIZE and 0 <= paddr and paddr + size <= self.size:
-            struct.pack_into(fmt, self._page(pfn), off, value)
+            page = self._page(pfn)
+            if self.recorder is not None:
+                old = bytes(page[off : off + size])
+                struct.pack_into(fmt, page, off, value)
+                self.recorder.record(pfn, off, old, bytes(page[off : off + size]))
+                return
+            struct.pack_into(fmt, page, off, value)
         else:
             self.write(paddr, struct.pack(fmt, value))
 

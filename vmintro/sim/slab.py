@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from vmintro.arch.x86 import L1_CACHE_BYTES, PAGE_SIZE
 from vmintro.sim.buddy import Buddy
-from vmintro.sim.errors import KernelBug, SimulationError
+from vmintro.sim.errors import KernelBug, SimulationError, kernel_function
 from vmintro.sim.kernel import KernelMemory
 from vmintro.types.flags import (
     BUFCTL_END,
@@ -172,6 +172,7 @@ class Slab:
 
     # -- slabs ----------------------------------------------------------------------
 
+    @kernel_function("kmem_cache_grow")
     def kmem_cache_grow(self, cachep: int, flags: int) -> bool:
         """``kmem_cache_grow``: one more slab, put on ``slabs_free``."""
         k = self.k
@@ -216,6 +217,7 @@ class Slab:
         k.set(cachep, KC, "failures", 0)
         return True
 
+    @kernel_function("kmem_cache_alloc")
     def kmem_cache_alloc(self, cachep: int, flags: int) -> int | None:
         """``kmem_cache_alloc`` (UP): partial slab first, else a free one, else grow."""
         k = self.k
@@ -243,6 +245,7 @@ class Slab:
                 buddy.list_add(slabp, self._list(cachep, "slabs_full"))
             return objp
 
+    @kernel_function("kmem_cache_free")
     def kmem_cache_free(self, cachep: int, objp: int) -> None:
         """``kmem_cache_free_one``: LIFO bufctl, move the slab between lists."""
         k = self.k
@@ -263,6 +266,7 @@ class Slab:
 
     # -- kmalloc --------------------------------------------------------------------
 
+    @kernel_function("kmalloc")
     def kmalloc(self, size: int, flags: int = GFP_KERNEL) -> int | None:
         """``kmalloc``: the first general cache that fits; NULL above 128 KiB."""
         for csize, cache, dma in self.sizes:
@@ -270,6 +274,7 @@ class Slab:
                 return self.kmem_cache_alloc(dma if flags & GFP_DMA else cache, flags)
         return None
 
+    @kernel_function("kfree")
     def kfree(self, objp: int) -> None:
         """``kfree``: the cache comes from ``virt_to_page(objp)->list.next``."""
         if not objp:

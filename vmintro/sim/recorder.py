@@ -1,0 +1,134 @@
+"""Recording a run's timeline: each entry point the workload calls, and every
+write it makes to RAM with the kernel call path that made it.
+
+A :class:`Recorder` is two listeners at once: :class:`PhysMem`'s write recorder
+(``mem.recorder``) and the entry-point tracer of
+:func:`vmintro.sim.errors.tracing`. :func:`recording` attaches it to a booted
+kernel's RAM; entry 0 is that boot, which itemizes no writes (the RAM it left is
+where the first entry starts). Writes are kept in compact columns and the bytes
+they change in one buffer, all-zero byte runs left out, so a run of millions of
+writes costs tens of megabytes, not a copy of RAM per entry.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy
+
+from vmintro.image.format.timeline import (
+    WRITE_DTYPE,
+    ZERO,
+    Entry,
+    Result,
+    Timeline,
+)
+from vmintro.sim.errors import CALL_PATH, CallResult, tracing
+from vmintro.sim.physmem import PhysMem
+
+__all__ = ["BOOT_CALL", "Recorder", "recording"]
+
+BOOT_CALL = "start_kernel"  # entry 0: boot, whose writes are not itemized
+_NO_RESULT: CallResult = ("void", None, None)
+
+
+@dataclass
+class _Call:
+    """An entry being recorded."""
+
+    step: int
+    call: str
+    args: tuple[tuple[str, int | str], ...]
+    first_write: int
+    result: CallResult = _NO_RESULT
+
+
+class Recorder:
+    """A run's entries and writes, from boot on."""
+
+    def __init__(self, ram_size: int) -> None:
+        self.ram_size = ram_size
+        self.step = 0  # the scenario step running now (1-based), which the runner sets
+        self._entries = [_Call(0, BOOT_CALL, (), 0)]
+        self._paths: dict[tuple[str, ...], int] = {}
+        self._entry, self._path, self._pfn = array("I"), array("I"), array("I")
+        self._offset, self._length = array("H"), array("H")
+        self._old, self._new = array("I"), array("I")
+        self._data = bytearray()
+
+    # -- the tracer of entry points ---------------------------------------------------
+
+    def enter(self, call: str, args: tuple[tuple[str, int | str], ...]) -> None:
+        self._entries.append(_Call(self.step, call, args, len(self._pfn)))
+
+    def leave(self, result: CallResult) -> None:
+        self._entries[-1].result = result
+
+    # -- the recorder of writes -------------------------------------------------------
+
+    def record(self, pfn: int, offset: int, old: bytes, new: bytes) -> None:
+        """A write made now, from the kernel functions on :data:`CALL_PATH`; a
+        write outside any belongs to the last entry (the oops report after it)."""
+        path = tuple(CALL_PATH) or (self._entries[-1].call,)
+        index = self._paths.get(path)
+        if index is None:
+            index = self._paths[path] = len(self._paths)
+        n = len(new)
+        self._entry.append(len(self._entries) - 1)
+        self._path.append(index)
+        self._pfn.append(pfn)
+        self._offset.append(offset)
+        self._length.append(n)
+        at_old = self._store(old, n)
+        self._old.append(at_old)
+        self._new.append(at_old if new == old else self._store(new, n))
+
+    def _store(self, raw: bytes, n: int) -> int:
+        if raw.count(0) == n:
+            return ZERO
+        at = len(self._data)
+        self._data += raw
+        return at
+
+    # -- the result -----------------------------------------------------------------
+
+    @property
+    def write_count(self) -> int:
+        return len(self._pfn)
+
+    def timeline(self, core_digest: bytes) -> Timeline:
+        """The timeline recorded so far, for the image whose core has SHA-256 ``core_digest``."""
+        n = len(self._pfn)
+        writes = numpy.empty(n, WRITE_DTYPE)
+        for field, column in (
+            ("entry", self._entry),
+            ("path", self._path),
+            ("pfn", self._pfn),
+            ("offset", self._offset),
+            ("length", self._length),
+            ("old", self._old),
+            ("new", self._new),
+        ):
+            writes[field] = numpy.frombuffer(column, WRITE_DTYPE[field].newbyteorder("="), n)
+        ends = [e.first_write for e in self._entries[1:]] + [n]
+        entries = tuple(
+            Entry(i, e.step, e.call, e.args, Result(*e.result), e.first_write, end - e.first_write)
+            for i, (e, end) in enumerate(zip(self._entries, ends, strict=True))
+        )
+        paths = tuple(sorted(self._paths, key=self._paths.__getitem__))
+        return Timeline(entries, paths, writes, bytes(self._data), self.ram_size, core_digest)
+
+
+@contextmanager
+def recording(mem: PhysMem, recorder: Recorder) -> Iterator[Recorder]:
+    """While inside, every write to ``mem`` and every entry point the workload
+    calls goes to ``recorder``."""
+    mem.recorder = recorder
+    try:
+        with tracing(recorder):
+            yield recorder
+    finally:
+        mem.recorder = None
