@@ -18,8 +18,18 @@ if TYPE_CHECKING:
     from vmintro.errors import CorruptionError, FaultError
     from vmintro.object import Object, cast, container_of
     from vmintro.program import Program
+    from vmintro.timeline.diff import diff
 
-__all__ = ["CorruptionError", "FaultError", "Object", "Program", "cast", "container_of", "open"]
+__all__ = [
+    "CorruptionError",
+    "FaultError",
+    "Object",
+    "Program",
+    "cast",
+    "container_of",
+    "diff",
+    "open",
+]
 
 _LAZY = {
     "CorruptionError": "vmintro.errors",
@@ -28,6 +38,7 @@ _LAZY = {
     "Program": "vmintro.program",
     "cast": "vmintro.object",
     "container_of": "vmintro.object",
+    "diff": "vmintro.timeline.diff",
 }
 
 

@@ -66,6 +66,11 @@ class ImageBackend(TableBackend):
         except reader.MemoryFault as e:
             raise FaultError(paddr, f"could not read physical {paddr:#x}: {e}") from None
 
+    def stored_ranges(self) -> list[tuple[int, int]]:
+        """(start, end) of each physical range the core stores, in order; RAM outside
+        them reads as zeros (a frame neither of two cores stores is equal in both)."""
+        return [(paddr, paddr + size) for paddr, size, _offset in self.core.segments]
+
     @property
     def vmcoreinfo(self) -> dict[str, str]:
         """The core's VMCOREINFO note, key by key."""
