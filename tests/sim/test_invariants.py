@@ -136,7 +136,8 @@ def test_random_traffic_keeps_invariants(which, ops):
             phys = 0xE0000000 + step[1] * 0x10000 + (step[2] & 0xFFF)
             prot = 0x073 if step[3] else 0x063
             try:
-                addr = vm.ioremap(phys, step[2], prot & 0x10)
+                remap = vm.ioremap_nocache if prot & 0x10 else vm.ioremap
+                addr = remap(phys, step[2])
             except KernelBug:  # remap_area_pages: size rounds to 0
                 assert (phys + step[2] - 1) & 0xFFF == 0
                 continue

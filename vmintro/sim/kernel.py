@@ -25,7 +25,7 @@ from vmintro.arch.x86 import (
     TEXT_START,
     MachineConfig,
 )
-from vmintro.sim.errors import PageFault
+from vmintro.sim.errors import PageFault, kernel_function
 from vmintro.sim.physmem import PhysMem
 from vmintro.types.kernel import KernelTypes, kernel_types
 from vmintro.types.model import Array, Base, CType, Pointer, Struct, strip_typedefs
@@ -199,6 +199,7 @@ class KernelMemory:
             self.layout.strings[text] = addr
         return addr
 
+    @kernel_function("printk")
     def printk(self, message: str) -> None:
         self.log.append(message)
 

@@ -29,7 +29,7 @@ def _s32(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
-@kernel_function("sys_swapon")
+@kernel_function("sys_swapon", entry=("device", "priority"), returns="zero")
 def swapon(
     k: Kernel,
     device: int,
@@ -129,7 +129,7 @@ def swapon(
     return i
 
 
-@kernel_function("sys_swapoff")
+@kernel_function("sys_swapoff", entry=("type=index",), returns="zero")
 def swapoff(k: Kernel, index: int) -> None:
     """``sys_swapoff`` of an unused area: unlink it, clear the slot, ``vfree`` the map."""
     base = k.sym("swap_info")

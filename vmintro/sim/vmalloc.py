@@ -74,7 +74,7 @@ class Vmalloc:
         """The nodes of vmlist from its head, for as long as the list goes on."""
         return (tmp for _, tmp in self.links(None) if tmp)
 
-    @kernel_function("get_vm_area")
+    @kernel_function("get_vm_area", entry=("size", "flags"), returns="pointer")
     def get_vm_area(self, size: int, flags: int, owner: str = "") -> int | None:
         """``get_vm_area``: address-ordered first fit from VMALLOC_START, guard page added.
 
@@ -144,18 +144,22 @@ class Vmalloc:
 
     # -- vmalloc --------------------------------------------------------------------
 
+    @kernel_function("vmalloc", entry=("size",), returns="pointer", inline=True)
     def vmalloc(self, size: int, owner: str = "") -> int | None:
         """``vmalloc``: GFP_KERNEL | __GFP_HIGHMEM, PAGE_KERNEL."""
         return self.__vmalloc(size, GFP_KERNEL | GFP_HIGHMEM, PAGE_KERNEL, owner)
 
+    @kernel_function("vmalloc_dma", entry=("size",), returns="pointer", inline=True)
     def vmalloc_dma(self, size: int, owner: str = "") -> int | None:
         """``vmalloc_dma``: GFP_KERNEL | GFP_DMA."""
         return self.__vmalloc(size, GFP_KERNEL | GFP_DMA, PAGE_KERNEL, owner)
 
+    @kernel_function("vmalloc_32", entry=("size",), returns="pointer", inline=True)
     def vmalloc_32(self, size: int, owner: str = "") -> int | None:
         """``vmalloc_32``: GFP_KERNEL (lowmem only)."""
         return self.__vmalloc(size, GFP_KERNEL, PAGE_KERNEL, owner)
 
+    @kernel_function("__vmalloc")
     def __vmalloc(self, size: int, gfp_mask: int, prot: int, owner: str = "") -> int | None:
         """``__vmalloc``: 2.4.20 calls BUG() for a zero or oversized request."""
         size = page_align(size)
@@ -170,6 +174,7 @@ class Vmalloc:
             return None
         return addr
 
+    @kernel_function("vmalloc_area_pages")
     def vmalloc_area_pages(self, address: int, size: int, gfp_mask: int, prot: int) -> bool:
         """``vmalloc_area_pages`` -> ``alloc_area_pmd`` -> ``alloc_area_pte``."""
         g = self.g
@@ -184,6 +189,7 @@ class Vmalloc:
             if not (address and address < end):
                 return True
 
+    @kernel_function("alloc_area_pmd", inline=True)
     def _alloc_area_pmd(
         self, pmd: int, span: int, address: int, size: int, gfp: int, prot: int
     ) -> bool:
@@ -202,6 +208,7 @@ class Vmalloc:
             if address >= end:
                 return True
 
+    @kernel_function("alloc_area_pte", inline=True)
     def _alloc_area_pte(
         self, pte: int, base: int, address: int, size: int, gfp: int, prot: int
     ) -> bool:
@@ -214,7 +221,7 @@ class Vmalloc:
                 k.printk("alloc_area_pte: page already exists")
             if page is None:
                 return False
-            self.pt.set(pte, g.mk_pte(k.page_pfn(page), prot))
+            self.pt.set_pte(pte, g.mk_pte(k.page_pfn(page), prot))
             self.frames[base + address] = k.page_pfn(page)
             address += PAGE_SIZE
             pte += g.entry_size
@@ -223,7 +230,7 @@ class Vmalloc:
 
     # -- vfree ----------------------------------------------------------------------
 
-    @kernel_function("vfree")
+    @kernel_function("vfree", entry=("addr",))
     def vfree(self, addr: int) -> bool:
         """``vfree``: unlink the area whose address matches exactly, unmap, free pages.
 
@@ -251,6 +258,7 @@ class Vmalloc:
         k.printk(f"Trying to vfree() nonexistent vm area ({addr:08x})")
         return False
 
+    @kernel_function("vmfree_area_pages")
     def vmfree_area_pages(self, address: int, size: int) -> None:
         """``vmfree_area_pages``: clear every PTE of the range, guard included."""
         g = self.g
@@ -262,6 +270,7 @@ class Vmalloc:
             if not (address and address < end):
                 return
 
+    @kernel_function("free_area_pmd", inline=True)
     def _free_area_pmd(self, pgd: int, address: int, size: int) -> None:
         g = self.g
         pmd = self.pt.pmd_offset(pgd, address)
@@ -275,6 +284,7 @@ class Vmalloc:
             if address >= end:
                 return
 
+    @kernel_function("free_area_pte", inline=True)
     def _free_area_pte(self, pmd: int, span: int, address: int, size: int) -> None:
         k, g, pt = self.k, self.g, self.pt
         entry = pt.get(pmd)
@@ -282,7 +292,7 @@ class Vmalloc:
             return
         if (entry & 0xFFF & ~0x004) != 0x063:  # pmd_bad
             k.printk(f"pmd_ERROR: bad pmd {entry:08x}")
-            pt.set(pmd, 0)
+            pt.set_pmd(pmd, 0)  # pmd_clear
             return
         pte = pt.pte_offset(pmd, address)
         address &= g.pmd_size - 1
@@ -290,7 +300,7 @@ class Vmalloc:
         o_flags = k.types.offsetof("struct page", "flags")
         while True:
             page = pt.get(pte)
-            pt.set(pte, 0)  # ptep_get_and_clear
+            pt.ptep_get_and_clear(pte)
             self.frames.pop(span + address, None)
             address += PAGE_SIZE
             pte += g.entry_size
@@ -308,7 +318,13 @@ class Vmalloc:
 
     # -- ioremap --------------------------------------------------------------------
 
-    def ioremap(self, phys_addr: int, size: int, flags: int = 0, owner: str = "") -> int | None:
+    @kernel_function("ioremap", entry=("offset=phys_addr", "size"), returns="pointer")
+    def ioremap(self, phys_addr: int, size: int, owner: str = "") -> int | None:
+        """``ioremap``: ``__ioremap(offset, size, 0)``."""
+        return self.__ioremap(phys_addr, size, 0, owner)
+
+    @kernel_function("__ioremap")
+    def __ioremap(self, phys_addr: int, size: int, flags: int, owner: str = "") -> int | None:
         """``__ioremap``: map device memory (or reserved RAM) uncached-or-not, no GLOBAL bit."""
         k = self.k
         last_addr = phys_addr + size - 1
@@ -338,10 +354,12 @@ class Vmalloc:
             return None
         return addr + offset
 
+    @kernel_function("ioremap_nocache", entry=("offset=phys_addr", "size"), returns="pointer")
     def ioremap_nocache(self, phys_addr: int, size: int, owner: str = "") -> int | None:
         """``ioremap_nocache``: ``__ioremap(phys, size, _PAGE_PCD)``."""
-        return self.ioremap(phys_addr, size, _PAGE_PCD, owner)
+        return self.__ioremap(phys_addr, size, _PAGE_PCD, owner)
 
+    @kernel_function("remap_area_pages")
     def remap_area_pages(self, address: int, phys_addr: int, size: int, flags: int) -> bool:
         """``remap_area_pages``: PTEs ``PRESENT|RW|DIRTY|ACCESSED|flags`` over [address, +size)."""
         g, pt = self.g, self.pt
@@ -365,11 +383,12 @@ class Vmalloc:
                 return False
             span_end = min(end, (address + g.pmd_size) & ~(g.pmd_size - 1))
             while address < span_end:
-                pt.set(pte, g.mk_pte((phys_addr + address - start) >> 12, prot))
+                pt.set_pte(pte, g.mk_pte((phys_addr + address - start) >> 12, prot))
                 address += PAGE_SIZE
                 pte += g.entry_size
         return True
 
+    @kernel_function("iounmap", entry=("addr",))
     def iounmap(self, addr: int) -> None:
         """``iounmap``: ``vfree`` of the page-aligned address when above high_memory."""
         if addr > self.k.config.high_memory:
