@@ -251,6 +251,25 @@ def ram_snapshot(k: Kernel) -> dict[int, bytes]:
     return {pfn: k.mem.page(pfn) for pfn in k.mem.stored_pfns()}
 
 
+# kernel/printk.c's ring and its four indices, next to each other in .bss
+LOG_VARIABLES = ("log_buf", "log_start", "con_start", "log_end", "logged_chars")
+
+
+def ram_but_log(k: Kernel) -> dict[int, bytes]:
+    """RAM with printk's ring and indices zeroed: what a call changed besides its message."""
+    ram = {pfn: bytearray(page) for pfn, page in ram_snapshot(k).items()}
+    for name in LOG_VARIABLES:
+        addr, size, _ = k.layout.symbols[name]
+        paddr = addr - PAGE_OFFSET
+        while size:
+            pfn, off = divmod(paddr, PAGE_SIZE)
+            n = min(size, PAGE_SIZE - off)
+            if pfn in ram:
+                ram[pfn][off : off + n] = bytes(n)
+            paddr, size = paddr + n, size - n
+    return {pfn: bytes(page) for pfn, page in ram.items() if any(page)}
+
+
 # -- invariants ---------------------------------------------------------------------------------
 def check_buddy(r: Raw) -> set[int]:
     """Every buddy invariant of every zone, read from RAM; returns the set of free pfns."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from vmintro.arch.x86 import EMPTY_ZERO_PAGE, KERNEL_PHYS, PAGE_OFFSET, PAGE_SIZE, MachineConfig
 from vmintro.sim.bootmem import Bootmem
 from vmintro.sim.buddy import Buddy, boot_free_sequence, free_area_init, free_boot_pages_bulk
-from vmintro.sim.kernel import KernelMemory
+from vmintro.sim.kernel import KERN_INFO, KernelMemory
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.slab import Slab
 from vmintro.sim.vmalloc import Vmalloc
@@ -122,4 +122,7 @@ def mem_init(k: KernelMemory, bm: Bootmem, buddy: Buddy, pt: KernelPageTables) -
     if cfg.highmem:
         k.w32(k.sym("totalhigh_pages"), high)
     pt.zap_low_mappings()
-    k.printk(f"Memory: {(total + high) * 4}k/{cfg.max_pfn * 4}k available ({high * 4}k highmem)")
+    k.printk(
+        KERN_INFO
+        + f"Memory: {(total + high) * 4}k/{cfg.max_pfn * 4}k available ({high * 4}k highmem)"
+    )

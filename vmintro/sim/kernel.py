@@ -9,6 +9,7 @@ subsystems are built over it in boot order, and the kernel they make up is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -27,10 +28,22 @@ from vmintro.arch.x86 import (
 )
 from vmintro.sim.errors import PageFault, kernel_function
 from vmintro.sim.physmem import PhysMem
+from vmintro.types.flags import DEFAULT_MESSAGE_LOGLEVEL, LOG_BUF_LEN
 from vmintro.types.kernel import KernelTypes, kernel_types
 from vmintro.types.model import Array, Base, CType, Pointer, Struct, strip_typedefs
 
-__all__ = ["KernelLayout", "KernelMemory"]
+__all__ = [
+    "KERN_ALERT",
+    "KERN_CRIT",
+    "KERN_DEBUG",
+    "KERN_EMERG",
+    "KERN_ERR",
+    "KERN_INFO",
+    "KERN_NOTICE",
+    "KERN_WARNING",
+    "KernelLayout",
+    "KernelMemory",
+]
 
 # Where the sections of the simulated vmlinux start (linked at 0xC0100000).
 ETEXT = TEXT_START + 0x100000
@@ -48,7 +61,23 @@ _DATA_VARS = (
     "vmlist_lock",
 )
 # File-local statics of the real kernel: their ELF symbols are STB_LOCAL.
-LOCAL_VARS = frozenset({"cache_cache", "cache_sizes", "contig_bootmem_data", "log_buf"})
+LOCAL_VARS = frozenset(
+    {
+        "cache_cache",
+        "cache_sizes",
+        "contig_bootmem_data",
+        "log_buf",
+        "log_start",
+        "con_start",
+        "log_end",
+        "logged_chars",
+        "least_priority",
+    }
+)
+# include/linux/kernel.h: the level prefixes printk's callers put before the text
+KERN_EMERG, KERN_ALERT, KERN_CRIT, KERN_ERR = "<0>", "<1>", "<2>", "<3>"
+KERN_WARNING, KERN_NOTICE, KERN_INFO, KERN_DEBUG = "<4>", "<5>", "<6>", "<7>"
+_LEVEL = re.compile(r"<[0-7]>")
 
 
 @dataclass
@@ -115,8 +144,6 @@ class KernelMemory:
         self.types = kernel_types(config.highmem, config.pae)
         self.mem = PhysMem(config.ram)
         self.layout = KernelLayout.build(self.types)
-        self.log: list[str] = []
-        self.least_priority = 0  # sys_swapon's function-local static
         self._rodata = RODATA
         self.page_size = self.types.sizeof("struct page")
         # The global mem_map, which free_area_init_core sets; page_addr and page_pfn
@@ -201,7 +228,39 @@ class KernelMemory:
 
     @kernel_function("printk")
     def printk(self, message: str) -> None:
-        self.log.append(message)
+        """``printk`` of one line into ``log_buf``, as 2.4.20's ``emit_log_char`` does
+        it character by character: a line without a level prefix (``KERN_ERR``...)
+        gets ``<4>``, the indices only grow, and the console (none is registered)
+        is flushed at once, so ``con_start`` ends at ``log_end``.
+        """
+        text = message if _LEVEL.match(message) else f"<{DEFAULT_MESSAGE_LOGLEVEL}>{message}"
+        raw = (text + "\n").encode(errors="replace")
+        get = self.r32
+        end, start = get(self.sym("log_end")), get(self.sym("log_start"))
+        logged = get(self.sym("logged_chars"))
+        buf = self.sym("log_buf")
+        for i, chunk in _ring_chunks(end, raw[-LOG_BUF_LEN:]):
+            self.write(buf + i, chunk)
+        end = (end + len(raw)) & 0xFFFFFFFF
+        if (end - start) & 0xFFFFFFFF > LOG_BUF_LEN:
+            start = (end - LOG_BUF_LEN) & 0xFFFFFFFF
+        self.w32(self.sym("log_end"), end)
+        self.w32(self.sym("log_start"), start)
+        self.w32(self.sym("con_start"), end)  # release_console_sem: flushed
+        self.w32(self.sym("logged_chars"), min(logged + len(raw), LOG_BUF_LEN))
+
+    @property
+    def log(self) -> list[str]:
+        """The lines ``log_buf`` still holds (``dmesg``), level prefixes removed."""
+        end = self.r32(self.sym("log_end"))
+        count = min(self.r32(self.sym("logged_chars")), LOG_BUF_LEN)
+        buf = self.sym("log_buf")
+        raw = b"".join(
+            self.read(buf + i, len(chunk))
+            for i, chunk in _ring_chunks((end - count) & 0xFFFFFFFF, bytes(count))
+        )
+        lines = raw.decode(errors="replace").split("\n")[:-1]
+        return [_LEVEL.sub("", line, count=1) if _LEVEL.match(line) else line for line in lines]
 
     # -- struct page ----------------------------------------------------------------
 
@@ -216,6 +275,17 @@ class KernelMemory:
     @property
     def kernel_phys_range(self) -> tuple[int, int]:
         return KERNEL_PHYS, self.layout.end - PAGE_OFFSET
+
+
+def _ring_chunks(index: int, data: bytes) -> list[tuple[int, bytes]]:
+    """Where ``data`` goes in a ring of ``LOG_BUF_LEN`` from unmasked ``index``: one or
+    two (offset, bytes) pieces, the second at the ring's start when it wraps."""
+    off = index & (LOG_BUF_LEN - 1)
+    first = data[: LOG_BUF_LEN - off]
+    pieces = [(off, first)] if first else []
+    if len(data) > len(first):
+        pieces.append((0, data[len(first) :]))
+    return pieces
 
 
 @cache

@@ -7,6 +7,7 @@ import struct
 from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.sim.boot import Kernel
 from vmintro.sim.errors import LoopGuard, SimulationError, kernel_function
+from vmintro.sim.kernel import KERN_INFO
 from vmintro.sim.vmaccess import vwrite as _vwrite
 from vmintro.types.flags import (
     GFP_KERNEL,
@@ -72,8 +73,9 @@ def swapon(
     if priority is not None:
         prio = priority & 0x7FFF  # SWAP_FLAG_PREFER given
     else:
-        k.least_priority -= 1
-        prio = k.least_priority
+        least = k.sym("least_priority")
+        prio = _s32(k.r32(least)) - 1
+        k.w32(least, prio & NEG1)
     k.set(p, SI, "prio", prio & NEG1)
     swap_file = k.slab.kmalloc(128, GFP_KERNEL)
     swap_vfsmnt = k.slab.kmalloc(64, GFP_KERNEL)
@@ -108,7 +110,7 @@ def swapon(
     k.set_many(p, SI, max=maxpages, flags=SWP_WRITEOK, pages=nr_good)
     for name in ("nr_swap_pages", "total_swap_pages"):
         k.w32(k.sym(name), (k.r32(k.sym(name)) + nr_good) & NEG1)
-    k.printk(f"Adding Swap: {nr_good * 4}k swap-space (priority {prio})")
+    k.printk(KERN_INFO + f"Adding Swap: {nr_good * 4}k swap-space (priority {prio})")
     # Insert into the priority list: before the first area of priority <= ours.
     sl = k.sym("swap_list")
     prev = -1

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from vmintro.arch.x86 import PAGE_KERNEL, PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.buddy import Buddy
 from vmintro.sim.errors import KernelBug, LoopGuard, PageFault, kernel_function
-from vmintro.sim.kernel import KernelMemory
+from vmintro.sim.kernel import KERN_CRIT, KERN_ERR, KernelMemory
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.slab import Slab
 from vmintro.types.flags import GFP_DMA, GFP_HIGHMEM, GFP_KERNEL, VM_ALLOC, VM_IOREMAP, PG_reserved
@@ -218,7 +218,7 @@ class Vmalloc:
         while True:
             page = self.buddy.alloc_pages(gfp, 0)
             if self.pt.get(pte) != 0:
-                k.printk("alloc_area_pte: page already exists")
+                k.printk(KERN_ERR + "alloc_area_pte: page already exists")
             if page is None:
                 return False
             self.pt.set_pte(pte, g.mk_pte(k.page_pfn(page), prot))
@@ -242,7 +242,7 @@ class Vmalloc:
         if not addr:
             return False
         if addr & (PAGE_SIZE - 1):
-            k.printk(f"Trying to vfree() bad address ({addr:08x})")
+            k.printk(KERN_ERR + f"Trying to vfree() bad address ({addr:08x})")
             return False
         for link, tmp in self.links(LoopGuard("vfree", "vmlist", VMLIST_LOCK)):
             if not tmp:
@@ -255,7 +255,7 @@ class Vmalloc:
                 owner = self.records.pop(addr, {}).get("owner", "")
                 self.freed.append({"addr": addr, "size": size, "owner": owner})
                 return True
-        k.printk(f"Trying to vfree() nonexistent vm area ({addr:08x})")
+        k.printk(KERN_ERR + f"Trying to vfree() nonexistent vm area ({addr:08x})")
         return False
 
     @kernel_function("vmfree_area_pages")
@@ -312,7 +312,7 @@ class Vmalloc:
                         if not k.r32(p + o_flags) & PG_reserved:
                             self.buddy.free_pages(p, 0)
                 else:
-                    k.printk("Whee.. Swapped out page in kernel page table")
+                    k.printk(KERN_CRIT + "Whee.. Swapped out page in kernel page table")
             if address >= end:
                 return
 

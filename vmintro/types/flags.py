@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 __all__ = [
+    "DEFAULT_MESSAGE_LOGLEVEL",
     "GFP",
+    "LOG_BUF_LEN",
     "MAX_NR_ZONES",
     "MAX_ORDER",
     "MAX_SWAPFILES",
@@ -20,6 +22,10 @@ MAX_ORDER = 10
 MAX_NR_ZONES = 3
 # include/linux/swap.h: entries of swap_info[]
 MAX_SWAPFILES = 32
+# kernel/printk.c (uniprocessor, no CONFIG_MULTIQUAD): the ring's size, a power of
+# two, and the level printk gives a message that names none (KERN_WARNING)
+LOG_BUF_LEN = 16384
+DEFAULT_MESSAGE_LOGLEVEL = 4
 
 # include/linux/mm.h: bit numbers of page->flags (2.4.20)
 PAGE_FLAGS: dict[str, int] = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from vmintro.arch.paging import paging_mode
-from vmintro.types.flags import MAX_NR_ZONES, MAX_ORDER, MAX_SWAPFILES
+from vmintro.types.flags import LOG_BUF_LEN, MAX_NR_ZONES, MAX_ORDER, MAX_SWAPFILES
 from vmintro.types.model import (
     Array,
     Base,
@@ -400,5 +400,18 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
     if highmem:
         kt.variables["highmem_start_page"] = Pointer(page)
         kt.variables["pkmap_page_table"] = Pointer(pte_t)
+    # kernel/printk.c's ring (UP: LOG_BUF_LEN 16384) and its indices, which are
+    # never masked: LOG_BUF(idx) is log_buf[idx & (LOG_BUF_LEN - 1)].
+    kt.variables.update(
+        {
+            "log_buf": Array(char, LOG_BUF_LEN),
+            "log_start": ulong,
+            "con_start": ulong,
+            "log_end": ulong,
+            "logged_chars": ulong,
+            # sys_swapon's function-local `static int least_priority`
+            "least_priority": int_,
+        }
+    )
     del pmd_t, zonelist_t, pg_data_t, cache_sizes_t, free_area_t, int_fn, void_fn
     return kt
