@@ -149,7 +149,10 @@ OPENING = {
     "run": ["run", "OPTIONS", "SCRIPT", "IMAGE"],
     "check": ["check", "OPTIONS", "IMAGE"],
     "map": ["map", "IMAGE", "--area", "0xc4811000", "OPTIONS"],
+    "html": ["html", "IMAGE", "-o", "HTML", "OPTIONS"],
 }
+# and vmintro serve, which serves until stopped (tests/explorer/test_explorer_cli.py)
+SERVING = ["serve"]
 
 
 @pytest.mark.parametrize("subcommand", sorted(OPENING))
@@ -162,6 +165,7 @@ def test_every_subcommand_opening_an_image_takes_vmlinux(
 
     def words(image: Path, *options: str) -> list[str]:
         named = {"IMAGE": [str(image)], "SCRIPT": [str(script)], "OPTIONS": list(options)}
+        named["HTML"] = [str(tmp_path / "explorer.html")]
         return [n for w in OPENING[subcommand] for n in named.get(w, [w])]
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -197,4 +201,4 @@ def test_every_parser_with_an_image_has_the_same_image_options() -> None:
             opening.append(name or "session")
             assert actions["vmlinux"].option_strings == ["--vmlinux"], name
             assert (actions["vmlinux"].metavar, actions["vmlinux"].help) == ("FILE", VMLINUX_HELP)
-    assert sorted(opening) == sorted(OPENING)
+    assert sorted(opening) == sorted([*OPENING, *SERVING])

@@ -34,8 +34,10 @@ SUBCOMMANDS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "map": _parser_of("map"),
     "gdb-script": _parser_of("gdb_script"),
     "generate": _parser_of("generate"),
+    "html": _parser_of("explorer", "html"),
     "repl": _parser_of("session", "vmintro repl"),
     "run": _parser_of("run"),
+    "serve": _parser_of("explorer", "serve"),
 }
 
 

@@ -78,7 +78,8 @@ def parser(prog: str = "vmintro") -> argparse.ArgumentParser:
         epilog=(
             "other commands: vmintro repl [IMAGE] | vmintro run SCRIPT.py [IMAGE] [ARGS] | "
             "vmintro generate -o NAME ... | vmintro check IMAGE... | vmintro map [IMAGE] | "
-            "vmintro exercise list|show|verify | vmintro gdb-script [-o FILE]  "
+            "vmintro exercise list|show|verify | vmintro gdb-script [-o FILE] | "
+            "vmintro serve [IMAGE] [--port N] | vmintro html [IMAGE] -o FILE  "
             "('vmintro COMMAND -h' for each)"
         ),
     )

@@ -1,0 +1,30 @@
+"""What the explorer's tests share: the demo image, its truth, and what the
+command line prints for it (the oracle the page is held to)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "images" / "demo"
+
+
+def demo_truth() -> dict[str, Any]:
+    truth: dict[str, Any] = json.loads(Path(f"{DEMO}.truth.json").read_text())
+    return truth
+
+
+def json_documents(lines: list[str]) -> dict[str, dict[str, Any]]:
+    """``vmintro --json -c 'LINE; LINE...' images/demo`` in one process: each line's
+    document by its command."""
+    done = subprocess.run(
+        [sys.executable, "-m", "vmintro.cli", "--json", "-c", "; ".join(lines), str(DEMO)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    documents = [json.loads(line) for line in done.stdout.splitlines()]
+    return {d["command"]: d for d in documents}

@@ -1,0 +1,172 @@
+"""The explorer in a real browser (Debian's headless Chromium): what a student sees
+and clicks, checked against the ground truth and against ``vtop``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import console_errors, start, stop, wait_for
+from support import DEMO, json_documents
+
+import vmintro
+from vmintro.explorer.document import file_document
+from vmintro.explorer.page import self_contained
+from vmintro.explorer.server import ExplorerServer, make_server
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ExplorerServer]:
+    srv = make_server(vmintro.open(DEMO), "demo", "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    d, profile = start()
+    yield d
+    stop(d, profile)
+
+
+def _url(srv: ExplorerServer) -> str:
+    host, port = srv.server_address[:2]
+    return f"http://{host}:{port}/"
+
+
+@pytest.fixture(scope="module")
+def page(driver: Any, server: ExplorerServer) -> Any:
+    driver.get(_url(server))
+    wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), "the page")
+    return driver
+
+
+TYPED = ["c4811000", "0xc4824abc", "c0100000", "c4832000"]
+
+
+@pytest.fixture(scope="module")
+def walks(truth: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``vmintro --json -c 'vtop ADDR'`` for every address the tests walk, in one process."""
+    lines = [f"vtop {a}" for a in TYPED] + [f"vtop {truth['areas'][1]['addr'] + 4096:#x}"]
+    return json_documents(lines)
+
+
+def _walk(document: dict[str, Any]) -> dict[str, Any]:
+    return next(r for r in document["results"] if r["name"] == "walk")
+
+
+def test_page_loads_without_console_errors(page: Any) -> None:
+    assert console_errors(page) == []
+    assert page.find_element("id", "status").text == "14 vm areas, 16384 frames"
+
+
+def test_map_shows_every_area_at_the_truths_addresses(page: Any, truth: dict[str, Any]) -> None:
+    want = {(a["addr"], a["addr"] + a["size"]) for a in truth["areas"]}
+    rects = page.find_elements("css selector", "#space-map rect.area")
+    drawn = {(int(r.get_attribute("data-addr"), 16), int(r.get_attribute("data-end"), 16))
+             for r in rects}  # fmt: skip
+    assert drawn == want
+    guards = page.find_elements("css selector", "#space-map rect.guard")
+    assert {int(g.get_attribute("data-guard"), 16) for g in guards} == {e - 4096 for _, e in want}
+    rows = page.find_elements("css selector", "#area-table tbody tr")
+    assert [int(r.get_attribute("data-addr"), 16) for r in rows] == [
+        a["addr"] for a in truth["areas"]
+    ]
+
+
+def test_hover_names_the_vm_struct_and_owner(page: Any, truth: dict[str, Any]) -> None:
+    from selenium.webdriver import ActionChains
+
+    area = next(a for a in truth["areas"] if a["owner"] == "module ext3")
+    rect = page.find_element("css selector", f'#space-map rect.area[data-addr="{area["addr"]:x}"]')
+    ActionChains(page).move_to_element(rect).perform()
+    tip = page.find_element("id", "tip")
+    wait_for(tip.is_displayed, "the tooltip")
+    assert f"vm_struct {area['vm_struct']:x}" in tip.text
+    assert "owner     module ext3" in tip.text
+    assert f"size      {area['size']} " in tip.text
+
+
+def test_clicking_an_area_lists_exactly_its_frames(page: Any, truth: dict[str, Any]) -> None:
+    for area in truth["areas"][:3] + truth["areas"][-2:]:
+        if not area["pages"]:
+            continue
+        rect = f'#space-map rect.area[data-addr="{area["addr"]:x}"]'
+        page.find_element("css selector", rect).click()
+
+        def listed(want: list[int] = area["pages"]) -> list[int] | None:
+            rows = page.find_elements("css selector", "#page-table tbody tr")
+            pfns = [int(r.get_attribute("data-pfn"), 16) for r in rows]
+            return pfns if pfns == want else None
+
+        wait_for(listed, f"the frames of {area['addr']:#x}")
+        # and the physical view highlights them: the selected area is the one clicked
+        selected = page.find_element("css selector", "#area-table tr.selected")
+        assert int(selected.get_attribute("data-addr"), 16) == area["addr"]
+
+
+@pytest.mark.parametrize("addr", TYPED)
+def test_typed_address_shows_the_walk_vtop_prints(
+    page: Any, walks: dict[str, dict[str, Any]], addr: str
+) -> None:
+    walk = _walk(walks[f"vtop {addr}"])
+    want = walk["text"]
+    box = page.find_element("id", "walk-addr")
+    box.clear()
+    box.send_keys(addr + "\n")
+    wait_for(lambda: page.find_element("id", "walk-text").text == want, f"the walk of {addr}")
+    levels = page.find_elements("css selector", "#walk-levels .level .name")
+    steps = walk["data"]["steps"]
+    names = [e.text for e in levels]
+    assert names[: 1 + len(steps)] == ["PAGE DIRECTORY"] + [
+        f"{s['level'].upper()}[{s['index']}]" for s in steps
+    ]
+
+
+def test_a_bad_address_is_one_line_and_no_console_error(page: Any) -> None:
+    box = page.find_element("id", "walk-addr")
+    box.clear()
+    box.send_keys("c48<b>x\n")
+    wait_for(lambda: page.find_element("id", "walk-error").text, "the error line")
+    assert page.find_element("id", "walk-error").text == "not a hex address: c48<b>x"
+    assert page.find_elements("css selector", "#walk-error b") == []
+    assert console_errors(page) == []
+
+
+def test_self_contained_file_works_offline(
+    driver: Any, tmp_path: Path, truth: dict[str, Any], walks: dict[str, dict[str, Any]]
+) -> None:
+    # what vmintro html writes (its command line is tested in test_explorer_cli.py)
+    out = tmp_path / "explorer.html"
+    out.write_text(self_contained(file_document(vmintro.open(DEMO), "demo")))
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0},
+    )
+    try:
+        driver.get(out.as_uri())
+        wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), "the file")
+        rects = driver.find_elements("css selector", "#space-map rect.area")
+        assert {int(r.get_attribute("data-addr"), 16) for r in rects} == {
+            a["addr"] for a in truth["areas"]
+        }
+        area = truth["areas"][1]
+        driver.find_element("css selector", f'#area-table tr[data-addr="{area["addr"]:x}"]').click()
+        driver.find_element("css selector", "#page-table tbody tr:nth-child(2)").click()
+        want = _walk(walks[f"vtop {area['addr'] + 4096:#x}"])["text"]
+        wait_for(lambda: driver.find_element("id", "walk-text").text == want, "the walk")
+        # nothing was fetched: the data, the script and the style are all in the file
+        assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
+        assert console_errors(driver) == []
+    finally:
+        driver.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )

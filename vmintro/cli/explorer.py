@@ -1,0 +1,125 @@
+"""``vmintro serve IMAGE`` and ``vmintro html IMAGE -o FILE``: the explorer in a browser."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+from pathlib import Path
+
+from vmintro.cli.image import open_image
+from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, warn
+from vmintro.errors import EXIT_OK
+
+__all__ = ["cmd_html", "cmd_serve", "parser"]
+
+LOOPBACK = "127.0.0.1"
+
+
+def _title(prog_name: str, osrelease: str, ram_size: int) -> str:
+    return f"{Path(prog_name).name}: {osrelease}, {ram_size >> 20} MiB"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until interrupted (Ctrl-C ends it with status 0)."""
+    from vmintro.explorer.server import make_server
+
+    if not 0 <= args.port <= 65535:
+        raise UsageExit(f"serve: --port {args.port}: not a port (0 to 65535)")
+    prog, name = open_image(args.image, args.vmlinux)
+    try:
+        server = make_server(
+            prog, _title(name, prog.osrelease, prog.ram_size), args.host, args.port
+        )
+    except OSError as e:
+        raise UsageExit(f"serve: cannot listen on {args.host}:{args.port}: {e.strerror}") from None
+    if not _is_loopback(args.host):
+        warn(
+            f"serve: listening on {args.host}, not only this machine: anyone who can reach "
+            "it can read this image"
+        )
+    server.explorer.document()  # computed before the address is given: the first paint is quick
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    shown = f"[{host}]" if ":" in host else host
+    print(f"http://{shown}:{port}/", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
+def _check_output(output: str, image: str, vmlinux: str | None) -> None:
+    """Refuse, before anything is read, what the other writers refuse: a directory,
+    anything but a regular file, a directory that is not there, and the image's own files."""
+    from vmintro.files import not_regular
+    from vmintro.image.format.names import image_paths
+
+    if not output or output.endswith(("/", os.sep)) or os.path.isdir(output):
+        raise UsageExit(f"html: {output!r} is a directory: give -o FILE.html")
+    kind = not_regular(output)
+    if kind:
+        raise UsageExit(f"html: {output}: is {kind}, not a file; nothing was written")
+    parent = Path(output).parent
+    if not parent.is_dir():
+        raise UsageExit(f"html: {output}: there is no directory {str(parent)!r}")
+    target = Path(output).resolve()
+    ours = [*image_paths(image).values(), *([Path(vmlinux)] if vmlinux else [])]
+    ours.append(ours[0].with_suffix(".timeline"))
+    for path in ours:
+        if path.resolve() == target:
+            raise UsageExit(f"html: {output} is a file of the image itself; nothing was written")
+
+
+def cmd_html(args: argparse.Namespace) -> int:
+    from vmintro.explorer.document import file_document
+    from vmintro.explorer.page import self_contained
+    from vmintro.files import atomic_output
+
+    prog, name = open_image(args.image, args.vmlinux)
+    _check_output(args.output, name, args.vmlinux)
+    html = self_contained(file_document(prog, _title(name, prog.osrelease, prog.ram_size)))
+    try:
+        with atomic_output(args.output) as f:
+            f.write(html.encode())
+    except OSError as e:
+        raise UsageExit(f"html: {args.output}: {e.strerror}") from None
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def parser(which: str) -> argparse.ArgumentParser:
+    if which == "serve":
+        p = Parser(
+            prog="vmintro serve",
+            description="serve the explorer of IMAGE (address space, page walks, physical "
+            "memory, buddy lists) on this machine and print its URL; Ctrl-C stops it",
+        )
+        add_image_arguments(p)
+        p.add_argument("--port", type=int, default=8000, metavar="N",
+                       help="the port (default 8000; 0: any free one)")  # fmt: skip
+        p.add_argument("--host", default=LOOPBACK, metavar="ADDR",
+                       help="the address to listen on (default 127.0.0.1: this machine only; "
+                       "another is served with a warning)")  # fmt: skip
+        p.set_defaults(func=cmd_serve)
+        return p
+    p = Parser(
+        prog="vmintro html",
+        description="write the explorer of IMAGE as one self-contained HTML file (the data "
+        "inside, no server, no network), written whole or not at all",
+    )
+    add_image_arguments(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the HTML file to write")
+    p.set_defaults(func=cmd_html)
+    return p
