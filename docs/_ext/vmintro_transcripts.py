@@ -32,7 +32,8 @@ prints (its error line included). A ``vmintro-script`` block is what
 ``vmintro run SCRIPT IMAGE`` runs (``prog`` and every helper in scope), then a
 line ``--- output ---`` and what it prints. A ``vmintro-shell`` block runs each
 ``$ vmintro ...`` line as ``vmintro.cli.main`` (in-process: the same code as the
-command). Paths inside the checkout are shown relative to it.
+command), with ``$OUT`` standing for an empty directory of the block's own, where
+its commands may write files. Paths inside the checkout are shown relative to it.
 
 This module only reads and rewrites the page text; it imports neither Sphinx
 nor vmintro.

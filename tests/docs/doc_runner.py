@@ -75,12 +75,19 @@ class ImageCache:
         if image not in self._made:
             from vmintro.generate import generate
 
-            if self._dir is None:
-                self._dir = tempfile.TemporaryDirectory(prefix="vmintro-docs-")
-            out = Path(self._dir.name) / Path(image).stem
+            out = self._root() / Path(image).stem
             generate(out, str(ROOT / image))
             self._made[image] = out
         return self._made[image]
+
+    def _root(self) -> Path:
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="vmintro-docs-")
+        return Path(self._dir.name)
+
+    def scratch(self) -> Path:
+        """A new empty directory (a shell block's ``$OUT``)."""
+        return Path(tempfile.mkdtemp(prefix="out-", dir=self._root()))
 
     def close(self) -> None:
         if self._dir is not None:
@@ -140,12 +147,13 @@ def _run_script(block: Block, steps: list[Step], image: Path) -> list[Step]:
     return [Step(steps[0].source, _shown(buf.getvalue(), image, block.image))]
 
 
-def _run_shell(block: Block, steps: list[Step]) -> list[Step]:
+def _run_shell(block: Block, steps: list[Step], out: Path) -> list[Step]:
+    """``$ vmintro ...`` lines; ``$OUT`` in them is a fresh directory of this block's own."""
     from vmintro.cli import main
 
     done = []
     for step in steps:
-        words = shlex.split(step.source)
+        words = [w.replace("$OUT", str(out)) for w in shlex.split(step.source)]
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
             if not words or words[0] != "vmintro":
@@ -155,7 +163,7 @@ def _run_shell(block: Block, steps: list[Step]) -> list[Step]:
                     main(words[1:])
                 except SystemExit:  # argparse's --help and usage errors
                     pass
-        done.append(Step(step.source, _shown(buf.getvalue())))
+        done.append(Step(step.source, _shown(buf.getvalue().replace(str(out), "$OUT"))))
     return done
 
 
@@ -164,7 +172,7 @@ def run_block(block: Block, images: ImageCache) -> list[Step]:
     steps = parse_steps(block)
     with _in_checkout():
         if block.kind == "shell":
-            return _run_shell(block, steps)
+            return _run_shell(block, steps, images.scratch())
         image = images.path(block.image)
         if block.kind == "repl":
             return _run_repl(block, steps, image)
