@@ -122,8 +122,12 @@ def test_kmem_s_unknown_cache_is_one_line(prog) -> None:
 
 def test_kmem_addr_json(prog, capfd) -> None:
     from vmintro.cli import main
+    from vmintro.commands.discovery import unload_plugins
 
-    assert main(["--json", "-c", "kmem c4800010", "images/demo"]) == 0
+    try:
+        assert main(["--json", "-c", "kmem c4800010", "images/demo"]) == 0
+    finally:
+        unload_plugins()  # the session loaded the shipped plugins: leave the registry as it was
     doc = json.loads(capfd.readouterr().out.splitlines()[0])
     assert doc["status"] == "ok" and doc["results"][0]["name"] == "kmem"
     assert doc["results"][0]["data"]["region"] == "vmalloc"

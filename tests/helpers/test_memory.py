@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers.kernels import Kernel
@@ -122,14 +123,20 @@ def test_search_memory_finds_what_ram_holds(image: SlabImage) -> None:
     value = prog["vmlist"].value_()  # the first vm_struct's address
     raw = k.mem.read(0, k.mem.size)
     needle = value.to_bytes(4, "little")
-    expected = [i for i in range(0, len(raw) - 3, 4) if raw[i : i + 4] == needle]
+    words = np.frombuffer(raw, dtype="<u4")
+    expected = [4 * int(i) for i in np.nonzero(words == value)[0]]
+    assert needle in raw
     assert list(search_memory(prog, value, physical=True)) == expected
     virtual = list(search_memory(prog, value))
     assert [v - PAGE_OFFSET for v in virtual if v < prog.layout.lowmem_end] == expected
     # bytes at any alignment, and a masked search (the low 12 bits ignored)
     name = b"size-4096(DMA)"
     found = list(search_memory(prog, name, physical=True))
-    assert found == [i for i in range(len(raw)) if raw.startswith(name, i)]
+    at, offsets = raw.find(name), []
+    while at >= 0:
+        offsets.append(at)
+        at = raw.find(name, at + 1)
+    assert found == offsets
     masked = list(search_memory(prog, value, physical=True, mask=0xFFFFF000))
     assert set(expected) <= set(masked)
     assert all(int.from_bytes(raw[a : a + 4], "little") >> 12 == value >> 12 for a in masked)

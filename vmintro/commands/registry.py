@@ -102,6 +102,8 @@ def _add(container: Any, a: Arg) -> None:
     action.synopsis = a.synopsis
 
 
+# gdb's /FMT: a slash and letters
+_FORMAT = re.compile(r"/[A-Za-z]+")
 # a word starting with '-' that is no option name: a negative number (-1, -0x10) or
 # another expression (-(1 + 2), -~0, -!x, -$1, -*p, -&x)
 _NOT_AN_OPTION = re.compile(r"-[0-9(~!$*&].*", re.DOTALL)
@@ -138,7 +140,7 @@ class Command:
     aliases: tuple[str, ...] = ()
     description: str = ""
     origin: str = ""
-    formats: str = ""
+    formats: str | Callable[[str], Any] = ""
     expressions: tuple[str, ...] = ()
     _parser: argparse.ArgumentParser | None = field(default=None, repr=False)
 
@@ -178,17 +180,24 @@ class Command:
         """
         words = list(argv)
         fmt = None
-        if words and words[0].startswith("/") and len(words[0]) > 1:
+        # without formats, only what reads as one (/x, /xx) is refused as a /FMT: a word
+        # such as /tmp/img is an argument (a file name: diff /tmp/img)
+        first = words[0] if words else ""
+        if len(first) > 1 and first.startswith("/") and (self.formats or _FORMAT.fullmatch(first)):
             if not self.formats:
                 raise UsageError(f"{self.name}: takes no /FMT")
             fmt = words.pop(0)[1:]
+            if callable(self.formats):  # a whole /NFU spec, read by the command (gdb's x)
+                args = self.parser.parse_args(words)
+                args.format = self.formats(fmt)
+                return args
             if len(fmt) != 1 or fmt not in self.formats:
                 raise UsageError(
                     f'{self.name}: undefined output format "{fmt}" (one of {self.formats})'
                 )
         args = self.parser.parse_args(words)
         if self.formats:
-            args.format = fmt
+            args.format = None if callable(self.formats) else fmt
         return args
 
     def options(self) -> list[str]:
@@ -196,7 +205,12 @@ class Command:
         return [flag for action in self.parser._actions for flag in action.option_strings]
 
     def usage(self) -> str:
-        usage = self.parser.format_usage().removeprefix("usage: ").strip()
+        # one line however long, as crash's synopses are: argparse would wrap it at
+        # the terminal's width, and a wrapped synopsis reads as two
+        parser = self.parser
+        formatter = _Formatter(prog=self.name, width=1 << 16)
+        formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups)
+        usage = formatter.format_help().removeprefix("usage: ").strip()
         if self.formats:  # gdb's p/x: the format joins the name
             usage = f"{self.name}[/FMT]" + usage.removeprefix(self.name)
         return usage
@@ -239,14 +253,15 @@ def command(
     args: Sequence[Arg | OneOf] = (),
     aliases: Sequence[str] = (),
     description: str | None = None,
-    formats: str = "",
+    formats: str | Callable[[str], Any] = "",
     expressions: Sequence[str] = (),
 ) -> Callable[[CommandFunc], CommandFunc]:
     """Register the decorated ``func(prog, args)`` as command ``name``.
 
     ``help`` is the one-line summary; ``description`` (default: the function's
     docstring) the longer text of ``help NAME``; ``formats`` the letters of
-    gdb's ``/FMT`` the command takes (``p/x``), as ``args.format``;
+    gdb's ``/FMT`` the command takes (``p/x``), as ``args.format``, or a function
+    reading a whole ``/FMT`` word into ``args.format`` (``x/8wx``);
     ``expressions`` the arguments (by ``dest``) whose words are C expressions or
     addresses, where ``>`` and ``|`` may be operators rather than a redirection
     (see :mod:`vmintro.cmdline.lines`).

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from vmintro.errors import FaultError
 from vmintro.helpers.buddy import for_each_free_area, for_each_zone, zone_name
@@ -328,6 +330,15 @@ def search_memory(
                 data = prog.read(page, PAGE_SIZE, physical=physical)
             except FaultError:
                 carry = b""
+                page += PAGE_SIZE
+                continue
+            if keep is not None and step == width and width in (2, 4, 8):
+                # aligned values never straddle a page: compare the page's words at once
+                words = np.frombuffer(data, dtype=f"<u{width}")
+                for index in np.nonzero((words & keep) == want)[0]:
+                    addr = page + int(index) * width
+                    if lo <= addr and addr + width <= hi:
+                        yield addr
                 page += PAGE_SIZE
                 continue
             window = carry + data

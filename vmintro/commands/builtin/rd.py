@@ -1,6 +1,7 @@
-"""``rd [-8|-16|-32|-64] [-p] [-a] ADDR [COUNT]``: read memory, as crash does::
+"""``rd [-8|-16|-32|-64|-s|-a] [-p] ADDR [COUNT]``: read memory, as crash does::
 
 c0211000:  c100001c 00004000 00004000 00003f2c   ....@...@...,?..
+c0211028:  00000000 c10b61e0 mem_map  00000000          (rd -s)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from vmintro.commands.result import Column, Row, Table
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["read_rows", "string_rows"]
+__all__ = ["read_rows", "string_rows", "symbolic"]
 
 LINE_BYTES = 16
 STRING_LINE = 60
@@ -55,6 +56,34 @@ def read_rows(prog: Program, address: int, count: int, width: int, physical: boo
         yield Row(address=line_addr, values=_values(pending, fmt, unit), ascii=_ascii(pending))
 
 
+def symbolic(prog: Program, value: int) -> str:
+    """crash's ``rd -s`` cell: ``symbol+offset`` for a value inside a kernel symbol,
+    else the value in hex."""
+    sym = prog.symbol_at(value)
+    if sym is None or value >= sym.address + max(sym.size, 1):
+        return f"{value:08x}"
+    off = value - sym.address
+    return f"{sym.name}+{off}" if off else sym.name
+
+
+def _symbolic(prog: Program, address: int, count: int, physical: bool) -> Table:
+    """``rd -s``: 32-bit values, four to a line, each a symbol where it is one."""
+    rows = (
+        Row(
+            address=row["address"],
+            values=row["values"],
+            symbols=[symbolic(prog, v) for v in row["values"]],
+        )
+        for row in read_rows(prog, address, count, 32, physical)
+    )
+    columns = [
+        Column("address", "ADDRESS", lambda a: f"{a:x}:", 9),
+        Column("values"),
+        Column("symbols", "SYMBOLS", lambda names: " ".join(f"{n:<8}" for n in names).rstrip()),
+    ]
+    return Table(columns, rows, name="rd", header=False, sep="  ")
+
+
 def _values(data: bytes, fmt: str, unit: int) -> list[int]:
     return [struct.unpack_from(fmt, data, i)[0] for i in range(0, len(data), unit)]
 
@@ -83,6 +112,7 @@ def string_rows(prog: Program, address: int, limit: int, physical: bool) -> Iter
             arg("-32", dest="width", action="store_const", const=32, help="32-bit (default)"),
             arg("-64", dest="width", action="store_const", const=64, help="64-bit values"),
             arg("-a", "--ascii", action="store_true", help="show the string at ADDR"),
+            arg("-s", "--symbols", action="store_true", help="32-bit values, symbols by name"),
         ),
         arg("-p", "--physical", action="store_true", help="ADDR is a physical address"),
         arg(
@@ -97,7 +127,9 @@ def rd(prog: Program, args: argparse.Namespace) -> Table:
     """Display COUNT values (default 1) from ADDR: a kernel virtual address
     (vmalloc ones included, through the page tables) or, with -p, a physical
     one. Each line holds 16 bytes and their ASCII. With -a, the NUL-terminated
-    string at ADDR (at most COUNT bytes, 4096 by default).
+    string at ADDR (at most COUNT bytes, 4096 by default). With -s, 32-bit
+    values with each one that lies in a kernel symbol shown as symbol+offset
+    (offset in decimal, as sym prints it), and no ASCII, as crash's rd -s.
     """
     text, count_text = split_count(args.address)
     address = parse_address(prog, text, physical=args.physical)
@@ -111,6 +143,8 @@ def rd(prog: Program, args: argparse.Namespace) -> Table:
             Column("text", "TEXT"),
         ]
         return Table(columns, rows, name="rd", header=False)
+    if args.symbols:
+        return _symbolic(prog, address, count or 1, args.physical)
     width = args.width or 32
     digits = width // 4
     per_line = LINE_BYTES // (width // 8)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from vmintro.commands.argtypes import parse_address, parse_number, split_count
 from vmintro.commands.builtin._types import lookup_type
 from vmintro.commands.cformat import format_pretty
-from vmintro.commands.registry import CommandError, arg, command
+from vmintro.commands.registry import CommandError, arg, command, one_of
 from vmintro.commands.result import Part, Text
 from vmintro.commands.settings import settings
 from vmintro.ptype import ptype
@@ -78,7 +78,7 @@ def _structs(
 ) -> Iterator[Part]:
     from vmintro.object import Object
 
-    radix = settings(prog).radix
+    radix = args.radix or settings(prog).radix
     for i in range(count):
         obj = Object(prog, ctype, address=address + i * ctype.size)
         yield struct_text(obj, members, radix, args.offsets)
@@ -91,6 +91,10 @@ def _structs(
     aliases=("union",),
     args=[
         arg("-o", "--offsets", action="store_true", help="show member offsets"),
+        one_of(
+            arg("-x", dest="radix", action="store_const", const=16, help="integers in hex"),
+            arg("-d", dest="radix", action="store_const", const=10, help="integers in decimal"),
+        ),
         arg("type", help="TYPE or TYPE.MEMBER[,MEMBER...] (page, vm_struct.addr,size)"),
         arg(
             "address",
@@ -107,7 +111,8 @@ def struct(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
     with -o, each member's offset and size).
 
     A symbol alone as ADDR means the symbol's address (as in crash); an
-    expression gives its value: struct vm_struct *vmlist.
+    expression gives its value: struct vm_struct *vmlist. -x and -d print
+    integers in hex or decimal whatever the radix (set radix, hex, dec) is.
     """
     name, members = split_type_members(args.type)
     ctype = lookup_type(prog, name)
