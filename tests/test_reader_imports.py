@@ -60,7 +60,13 @@ LINES = {
     "help": ["help", "help vtop"],
     "kmem": ["kmem -f", "kmem -v", f"kmem -p {page:x}", f"kmem {addr:x} {vmlist_at:x}", "kmem -s"]
     + ["kmem -i"],
+    "dec": ["dec"],
+    "eval": ["eval vmlist"],
+    "hex": ["hex"],
     "list": ["list -o vm_struct.next -s vm_struct.size *vmlist"],
+    "mod": ["mod"],
+    "search": [f"search {vmlist_at:#x}", "search -p -c size-32"],
+    "x": ["x/4wx vmlist"],
     "map": ["map", f"map --area {addr:x}", f"map -o {out_dir / 'map.svg'}"],
     "meminfo": ["meminfo"],
     "modules": ["modules"],
@@ -69,7 +75,8 @@ LINES = {
     "plugins": ["plugins"],
     "ptov": [f"ptov {pfn << 12:x}"],
     "ptype": ["ptype struct vm_struct", "ptype -o struct page"],
-    "rd": [f"rd {addr:x} 8", f"rd -p {pfn << 12:x} 8", "rd -a contig_page_data.node_zones[1].name"],
+    "rd": [f"rd {addr:x} 8", f"rd -p {pfn << 12:x} 8", "rd -a contig_page_data.node_zones[1].name"]
+    + ["rd -s zone_table 3"],
     "set": ["set", "set radix 16"],
     "struct": [f"struct vm_struct {vm_struct:x}"],
     "swapinfo": ["swapinfo"],

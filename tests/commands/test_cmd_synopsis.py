@@ -40,6 +40,20 @@ EXAMPLES: dict[str, list[str]] = {
         "kmem -s size-32",
         "kmem -i",
     ],
+    "dec": ["dec", "dec --json"],
+    "eval": ["eval 1024*1024", "eval -b 0x12", "eval --json vmlist"],
+    "hex": ["hex", "hex --json", "dec"],
+    "mod": ["mod", "mod ext3", "mod --json"],
+    "search": [
+        "search 0xc10b61e0",
+        "search -s c0211000 -e c0212000 -m 0xfff 0xc10b6000",
+        "search -s c0211000 -l 4096 0xc10b61e0",
+        "search -p -h 0x8000",
+        "search -w -l 16 0",
+        "search -c size-128",
+        "search --json 0xc10b61e0",
+    ],
+    "x": ["x/4wx vmlist", "x &vmlist", "x --json vmlist"],
     "list": [
         "list -o vm_struct.next *vmlist",
         "list -o 12 -s vm_struct.size *vmlist",
@@ -71,6 +85,7 @@ EXAMPLES: dict[str, list[str]] = {
         "rd -64 vmlist",
         "rd -a contig_page_data.node_zones[1].name",
         "rd -p 10b4000",
+        "rd -s zone_table 3",
         "rd --json vmlist",
     ],
     "set": ["set", "set radix", "set scroll on", "set --json"],
@@ -79,6 +94,8 @@ EXAMPLES: dict[str, list[str]] = {
         "struct vm_struct *vmlist",
         "struct vm_struct *vmlist 2",
         "struct -o vm_struct",
+        "struct -x vm_struct *vmlist",
+        "struct -d vm_struct *vmlist",
         "struct --json vm_struct *vmlist",
     ],
     "swapinfo": ["swapinfo", "swapinfo --json"],
@@ -93,6 +110,8 @@ EXAMPLES: dict[str, list[str]] = {
 # values, and two values it takes.
 SEVERAL: dict[tuple[str, str], tuple[str, list[str]]] = {
     ("kmem", "address"): ("kmem -p", ["c102df0c", "10b4000"]),
+    ("mod", "name"): ("mod", ["ext3", "jbd"]),
+    ("search", "value"): ("search -s c0211000 -l 4096", ["0xc10b61e0", "0xc10b6200"]),
     ("page", "target"): ("page", ["10b4000", "c4811000"]),
     ("ptov", "address"): ("ptov", ["10b4000", "8000000"]),
     ("sym", "target"): ("sym", ["vmlist", "c021102e"]),
@@ -103,6 +122,8 @@ SEVERAL: dict[tuple[str, str], tuple[str, list[str]]] = {
 # For each command whose arguments are shown once: a line with one value too many.
 ONE_TOO_MANY: dict[str, str] = {
     "help": "help vtop ptov",
+    "eval": "eval 1 2",
+    "x": "x/4wx vmlist 2",
     "list": "list -o vm_struct.next *vmlist c10b6200",
     "p": "p vmlist->size 4",
     "ptype": "ptype struct page vmlist",
@@ -168,6 +189,10 @@ VALUES = {
     "STRUCT": "vm_struct",
     "FILE": "{tmp}/out.svg",
     "ADDR": "c4800000",
+    "START": "c0211000",
+    "END": "c0212000",
+    "LENGTH": "16",
+    "MASK": "0xfff",
 }
 
 
