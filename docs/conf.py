@@ -23,11 +23,17 @@ root_doc = "index"
 html_theme = "alabaster"
 html_static_path: list[str] = []
 html_title = f"vmintro {release}"
-html_theme_options = {"description": "Chapter 8 of the Linux VM, on a simulated 2.4.20 kernel"}
+html_theme_options = {
+    "description": "Chapter 8 of the Linux VM, on a simulated 2.4.20 kernel",
+    "page_width": "1240px",  # command output is up to 140 columns wide
+    "body_max_width": "none",
+}
 # alabaster's sidebars without the external "powered by" links and search box
 html_sidebars = {"**": ["about.html", "navigation.html", "relations.html"]}
 html_show_sourcelink = False
 pygments_style = "sphinx"
+# Literal blocks are program output unless they say otherwise (scripts say python).
+highlight_language = "text"
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"

@@ -13,7 +13,8 @@ adds its entry the next time the docs are built.
 * the plugin API: ``vmintro.commands.__all__``;
 * the scenario format: the loader's ``OPS`` and ``MACHINE_KEYS`` tables and the
   simulator's ``FAULTS`` (each fault's docstring);
-* the file formats: every module of :mod:`vmintro.image.format`.
+* the file formats: every module of :mod:`vmintro.image.format`;
+* the command line: ``vmintro`` and every subcommand of its entry point.
 
 :func:`generate` writes the pages into ``docs/reference/generated/`` (not kept
 in git). It imports no Sphinx, so the tests can call it too.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import pkgutil
 import re
 import textwrap
@@ -469,9 +471,45 @@ def formats_page() -> str:
     return "\n".join(out) + "\n"
 
 
+# -- the command line ---------------------------------------------------------------
+
+
+def cli_parsers() -> list[tuple[str, argparse.ArgumentParser]]:
+    """(what is typed, its parser) for ``vmintro`` and every subcommand of the entry point."""
+    from vmintro.cli.entry import SUBCOMMANDS, build_parser
+
+    found = [("vmintro", build_parser([])[0])]
+    found.extend((f"vmintro {word}", build()) for word, build in SUBCOMMANDS.items())
+    return found
+
+
+def cli_page() -> str:
+    out = [
+        ".. _command-line:\n",
+        _title("The command line"),
+        "``vmintro`` and its subcommands (``vmintro.cli.entry.SUBCOMMANDS``), each with what "
+        "``-h`` prints. The commands of a session (``vmintro -c``, the REPL) are on "
+        ":ref:`commands`.\n",
+    ]
+    before = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: the page is the same anywhere
+    try:
+        for typed, parser in cli_parsers():
+            out.append(f".. _cli-{command_page_name(typed.replace(' ', '-'))}:\n")
+            out.append(_title(f"``{typed}``", "-"))
+            out.append("::\n" + _literal(parser.format_help()))
+    finally:
+        if before is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = before
+    return "\n".join(out) + "\n"
+
+
 # -- writing --------------------------------------------------------------------------
 
 PAGES: dict[str, Callable[[], str]] = {
+    "cli": cli_page,
     "helpers": helpers_page,
     "library": library_page,
     "plugin_api": plugin_api_page,

@@ -143,3 +143,13 @@ def test_every_format_module_is_on_the_formats_page(pages: Path) -> None:
     assert "vmintro.image.format.vmcoreinfo" in modules
     for module in modules:
         assert f".. automodule:: {module}\n" in text
+
+
+def test_every_subcommand_of_the_command_line_is_on_its_page(pages: Path) -> None:
+    from vmintro.cli.entry import SUBCOMMANDS
+
+    text = _read(pages, "cli.rst")
+    assert {"generate", "check", "run"} <= set(SUBCOMMANDS)
+    for word, build in SUBCOMMANDS.items():
+        assert f"``vmintro {word}``\n" in text, word
+        assert build().format_usage().split()[1] in text  # usage: vmintro WORD ...
