@@ -29,7 +29,8 @@ def _image_note(image: str) -> nodes.paragraph:
     if image.endswith(".toml"):
         para += nodes.Text("image generated from ")
         para += nodes.literal(image, image)
-        para += nodes.Text(" (vmintro generate --scenario " + image + " -o NAME)")
+        name = Path(image).stem
+        para += nodes.Text(f" (vmintro generate --scenario {image} -o {name}), here {name}")
     else:
         para += nodes.Text("image ")
         para += nodes.literal(image, image)

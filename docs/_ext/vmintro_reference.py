@@ -84,6 +84,18 @@ OP_TEXT: dict[str, str] = {
 # own one-line help does not say it with "(crash: ...)". A command without either
 # is shown without one.
 _EQUIVALENT: dict[str, str] = {
+    "back": "gdb ``reverse-stepi`` on a recording",
+    "blame": "gdb (or rr) ``watch -l EXPR`` then ``reverse-continue``",
+    "dec": "crash ``set radix 10``",
+    "diff": "none",
+    "eval": "crash ``eval``",
+    "goto": "gdb ``record goto N``",
+    "hex": "crash ``set radix 16``",
+    "history": "gdb (or rr) ``watch -l EXPR`` and ``reverse-continue``, repeated",
+    "search": "crash ``search``",
+    "step": "gdb ``stepi`` on a recording",
+    "timeline": "gdb ``info record``, ``record instruction-history``",
+    "x": "gdb ``x``",
     "buddyinfo": "``/proc/buddyinfo``",
     "check": "none: crash has no consistency checker (compare ``kmem -v``, ``kmem -f``)",
     "help": "crash ``help``",
@@ -107,7 +119,7 @@ _EQUIVALENT: dict[str, str] = {
     "whatis": "crash and gdb ``whatis``",
 }
 
-_CRASH_IN_HELP = re.compile(r"\((crash|gdb):\s*([^)]*)\)")
+_CRASH_IN_HELP = re.compile(r"\((crash|gdb)(?::|'s)\s*([^)]*)\)")
 
 
 def _title(text: str, char: str = "=") -> str:

@@ -25,7 +25,8 @@ as ordinary literal blocks::
 
 The argument names the image the commands run against: ``NAME`` (``NAME.vmcore``
 and ``NAME.vmlinux`` beside it, from the top of the checkout) or a scenario
-``FILE.toml``, which the runner generates into a temporary image first. A
+``FILE.toml``, which the runner generates into a temporary image first (its
+path shown as ``FILE``, the name ``vmintro generate -o FILE`` would give it). A
 ``vmintro-repl`` block is a session: each ``vmintro> `` line runs through the
 runner ``vmintro -c`` uses, and the lines up to the next prompt are what it
 prints (its error line included). A ``vmintro-script`` block is what

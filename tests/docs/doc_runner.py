@@ -97,9 +97,10 @@ class ImageCache:
 
 
 def _shown(text: str, image: Path | None = None, name: str = "") -> list[str]:
-    """Printed text as a page shows it: paths inside the checkout relative to it."""
+    """Printed text as a page shows it: paths inside the checkout relative to it, and an
+    image generated from ``FILE.toml`` as ``FILE`` (what ``generate -o FILE`` would name it)."""
     if image is not None and name:
-        text = text.replace(str(image), name)
+        text = text.replace(str(image), Path(name).stem if name.endswith(".toml") else name)
     text = text.replace(str(ROOT) + os.sep, "")
     return [line.rstrip() for line in text.rstrip("\n").split("\n")] if text.strip() else []
 
