@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from vmintro.accel import speedups as _speedups
 from vmintro.cprint import format_object
-from vmintro.errors import MemberNotFoundError
+from vmintro.errors import FaultError, MemberNotFoundError
 from vmintro.types.conversions import LONG, common_type, is_integer, promote
 from vmintro.types.model import (
     Array,
@@ -49,7 +49,7 @@ from vmintro.types.model import (
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["Object", "cast", "class_for_type", "container_of", "values_of"]
+__all__ = ["Object", "cast", "class_for_type", "container_of", "sizeof", "values_of"]
 
 _ADDRESS_MASK = 0xFFFFFFFF
 _new = object.__new__
@@ -267,6 +267,54 @@ class Object:
         if isinstance(t, Array):
             return self[0]
         raise TypeError(f"cannot dereference '{self.type_.c_name}'")
+
+    def dereference_(self) -> Object:
+        """drgn's name for :meth:`deref`: ``*ptr``."""
+        return self.deref()
+
+    def format_(
+        self,
+        *,
+        integer_base: int = 10,
+        type_name: bool = True,
+        member_type_names: bool = True,
+        dereference: bool = True,
+        columns: int | None = None,
+    ) -> str:
+        """The value as drgn's ``Object.format_()`` writes it::
+
+            (struct vm_struct){
+                .flags = (unsigned long)2,
+                .addr = (void *)0xc4800000,
+                ...
+            }
+
+        ``integer_base`` 10 or 16 (pointers are always hex), ``type_name`` the
+        ``(type)`` before the value, ``member_type_names`` before each member's,
+        ``dereference`` a pointer's target after it (``*(struct vm_struct *)0x...
+        = {...}``) where it can be read; ``columns`` is accepted for drgn's
+        signature (members go one a line).
+        """
+        if integer_base not in (8, 10, 16):
+            raise ValueError(f"integer_base must be 8, 10 or 16, not {integer_base}")
+        body = _drgn_format(
+            self.prog_, self.type_, self.value_(), integer_base, member_type_names, 0
+        )
+        shown = f"({self.type_.c_name}){body}" if type_name else body
+        t = strip_typedefs(self.type_)
+        if dereference and isinstance(t, Pointer) and self._int():
+            target = strip_typedefs(t.target)
+            char = isinstance(target, Base) and target.char and target.size == 1
+            if not isinstance(target, (Void, Function)) and not char:
+                try:  # drgn shows what a pointer points at, where it can be read
+                    value = self.deref().value_()
+                except FaultError:
+                    return shown
+                inner = _drgn_format(
+                    self.prog_, t.target, value, integer_base, member_type_names, 0
+                )
+                return f"*{shown} = {inner}"
+        return shown
 
     def address_of_(self) -> Object:
         """``&obj``: a pointer value to a reference object."""
@@ -728,6 +776,84 @@ def class_for_type(prog: Program, ctype: CType) -> type[Object]:
         except KeyError:  # a size no integer format has: the generic paths say so
             return Object
     return Object
+
+
+def _drgn_format(
+    prog: Program, ctype: CType, value: Any, base: int, names: bool, depth: int
+) -> str:
+    """One value in drgn's notation (see :meth:`Object.format_`)."""
+    t = strip_typedefs(ctype)
+    if isinstance(t, Struct):
+        tab = "\t" * (depth + 1)
+        lines = []
+        for f in t.fields:
+            if not f.name:
+                continue
+            shown = _drgn_format(prog, f.type, value[f.name], base, names, depth + 1)
+            if names:
+                shown = f"({f.type.c_name}){shown}"
+            lines.append(f"{tab}.{f.name} = {shown},\n")
+        return "{\n" + "".join(lines) + "\t" * depth + "}" if lines else "{}"
+    if isinstance(t, Array):
+        if isinstance(value, str):
+            return '"' + value.encode("unicode_escape").decode().replace('"', '\\"') + '"'
+        values = list(value)
+        while values and _is_zero(values[-1]):  # drgn leaves trailing zeros implicit
+            values.pop()
+        if not values:
+            return "{}"
+        element = strip_typedefs(t.element)
+        if not isinstance(element, (Struct, Array)):
+            return (
+                "{ "
+                + ", ".join(_drgn_format(prog, t.element, v, base, names, depth) for v in values)
+                + " }"
+            )
+        tab = "\t" * (depth + 1)
+        items = [
+            f"{tab}{_drgn_format(prog, t.element, v, base, names, depth + 1)},\n" for v in values
+        ]
+        return "{\n" + "".join(items) + "\t" * depth + "}"
+    if isinstance(t, Pointer):
+        target = strip_typedefs(t.target)
+        if value and isinstance(target, Base) and target.char and target.size == 1:
+            try:  # drgn shows the string a char * points at
+                text = _read_string(prog, value, 4096).split(b"\0", 1)[0]
+            except FaultError:
+                return f"{value:#x}"
+            return f'{value:#x} = "{_c_escape(text)}"'
+        return f"{value:#x}"
+    if base == 16:
+        return f"{value:#x}"
+    if base == 8:
+        return f"0{value:o}" if value else "0"
+    return str(value)
+
+
+def _c_escape(data: bytes) -> str:
+    """Bytes as a C string literal's inside: printable ASCII as is, the rest escaped."""
+    named = {0x22: '\\"', 0x5C: "\\\\", 0x0A: "\\n", 0x09: "\\t"}
+    return "".join(named.get(b, chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in data)
+
+
+def _is_zero(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_is_zero(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_is_zero(v) for v in value)
+    return not value
+
+
+def sizeof(type_or_obj: Object | CType) -> int:
+    """drgn's ``sizeof()``: the size in bytes of an object's type or of a type.
+
+    :raises TypeError: for a type without a size (``void``, a function).
+    """
+    ctype = type_or_obj.type_ if isinstance(type_or_obj, Object) else type_or_obj
+    t = strip_typedefs(ctype)
+    if isinstance(t, (Void, Function)):
+        raise TypeError(f"cannot get size of {ctype.c_name}")
+    return ctype.size
 
 
 def cast(type: str | CType, obj: Object) -> Object:

@@ -131,3 +131,13 @@ def test_singly_linked_stops_at_a_cycle_and_at_a_link_into_nothing() -> None:
         f"vmlist: the list head links to {nowhere:#x}, which cannot be read",
         None,
     )
+
+
+def test_list_for_each_entry_gives_the_entries_of_a_free_list(kernel) -> None:
+    from vmintro.helpers import for_each_free_area, for_each_zone, list_for_each_entry
+
+    prog = kernel.prog
+    zone = list(for_each_zone(prog))[1]
+    head = zone.free_area[0].free_list.address_of_()
+    pages = [int(p) for p in list_for_each_entry("struct page", head, "list")]
+    assert pages == [int(p) for order, p in for_each_free_area(prog, zone) if order == 0]

@@ -9,10 +9,11 @@ from vmintro.errors import CorruptionError, FaultError
 from vmintro.object import values_of
 
 if TYPE_CHECKING:
+    from vmintro.object import Object
     from vmintro.program import Program
     from vmintro.types.model import CType
 
-__all__ = ["list_for_each", "singly_linked"]
+__all__ = ["list_for_each", "list_for_each_entry", "singly_linked"]
 
 DEFAULT_BOUND = 1 << 22
 
@@ -58,6 +59,20 @@ def list_for_each(
         seen.add(pos)
         yield pos
         prev, pos = pos, nxt
+
+
+def list_for_each_entry(type: str | CType, head: Object, member: str) -> Iterator[Object]:
+    """drgn's ``list_for_each_entry(type, head, member)``: a ``type *`` for every
+    entry on the list whose ``struct list_head *`` is ``head`` (``&cache_cache.next``
+    or its ``address_of_()``), through ``member``; bounded and cycle-checked as
+    :func:`list_for_each`.
+    """
+    from vmintro.object import Object, container_of
+
+    prog = head.prog_
+    node_type = prog.type("struct list_head *")
+    for node in list_for_each(prog, int(head), f"list of {prog.type(type).c_name}"):
+        yield container_of(Object(prog, node_type, node), type, member)
 
 
 def singly_linked(

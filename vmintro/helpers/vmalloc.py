@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -59,12 +60,12 @@ def for_each_vm_area(prog: Program) -> Iterator[Object]:
     yield from singly_linked(prog, first, next_offset, "vmlist", max_vm_areas(prog), ptr_type)
 
 
-def is_vmalloc_addr(prog: Program, addr: int) -> bool:
-    """``VMALLOC_START <= addr < VMALLOC_END``."""
-    return prog.vmalloc_start <= addr < prog.vmalloc_end
+def is_vmalloc_addr(prog: Program, addr: int | Object) -> bool:
+    """``VMALLOC_START <= addr < VMALLOC_END``; ``addr`` an integer or a pointer Object."""
+    return prog.vmalloc_start <= operator.index(addr) < prog.vmalloc_end
 
 
-def find_vm_area(prog: Program, addr: int) -> Object | None:
+def find_vm_area(prog: Program, addr: int | Object) -> Object | None:
     """The ``struct vm_struct *`` whose range ``[addr, addr + size)`` holds ``addr``.
 
     The range includes the guard page, as ``vm_struct.size`` does. 2.4.20 has no
@@ -80,15 +81,16 @@ def find_vm_area(prog: Program, addr: int) -> Object | None:
     return None
 
 
-def vmalloc_to_pfn(prog: Program, addr: int) -> int:
+def vmalloc_to_pfn(prog: Program, addr: int | Object) -> int:
     """``vmalloc_to_pfn``: the frame behind a vmalloc (or ioremap) address.
 
+    :param addr: an integer or a pointer Object (``area.addr``), as drgn's takes.
     :raises FaultError: when the address is not mapped.
     """
-    return prog.translate(addr) >> 12
+    return prog.translate(operator.index(addr)) >> 12
 
 
-def vmalloc_to_page(prog: Program, addr: int) -> Object:
+def vmalloc_to_page(prog: Program, addr: int | Object) -> Object:
     """``vmalloc_to_page``: ``pfn_to_page(vmalloc_to_pfn(addr))``.
 
     :return: ``struct page *``
@@ -97,7 +99,8 @@ def vmalloc_to_page(prog: Program, addr: int) -> Object:
     """
     pfn = vmalloc_to_pfn(prog, addr)
     if pfn >= prog["max_mapnr"].value_():
-        raise FaultError(addr, f"{addr:#x} maps pfn {pfn:#x}, beyond max_mapnr: no struct page")
+        where = operator.index(addr)
+        raise FaultError(where, f"{where:#x} maps pfn {pfn:#x}, beyond max_mapnr: no struct page")
     return pfn_to_page(prog, pfn)
 
 
