@@ -94,6 +94,7 @@ page_obj = helpers.pfn_to_page(prog, pfn)
 module = next(helpers.for_each_module(prog))
 vmlist = prog.symbol("vmlist").address
 free_list = zone.free_area[0].free_list.address_of_().value_()
+head0 = zone.free_area[0].free_list.address_of_()
 cache = next(helpers.for_each_slab_cache(prog))
 slab = next(s for _, s in helpers.for_each_slab(cache))
 CALLS = {
@@ -125,6 +126,7 @@ CALLS = {
     "get_vm_area_size": lambda: helpers.get_vm_area_size(area_obj),
     "is_vmalloc_addr": lambda: helpers.is_vmalloc_addr(prog, addr),
     "list_for_each": lambda: list(helpers.list_for_each(prog, free_list)),
+    "list_for_each_entry": lambda: list(helpers.list_for_each_entry("struct page", head0, "list")),
     "max_mapnr": lambda: helpers.max_mapnr(prog),
     "max_vm_areas": lambda: helpers.max_vm_areas(prog),
     "module_name": lambda: helpers.module_name(module),
