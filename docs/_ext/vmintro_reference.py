@@ -413,6 +413,7 @@ def _fields_table(fields: dict[str, Any]) -> list[str]:
 
 
 def scenario_page() -> str:
+    from vmintro.check import FAULT_FINDINGS
     from vmintro.scenario import loader
     from vmintro.sim.faults import FAULTS
 
@@ -445,10 +446,16 @@ def scenario_page() -> str:
         '``op = "fault"`` with ``kind`` one of these; each is injected as the real bug '
         "would leave memory (the docstring of its injector):\n"
     )
-    out.append(".. list-table::\n   :header-rows: 1\n   :widths: 25 75\n")
-    out.append("   * - kind\n     - what the kernel bug does")
+    out.append(".. list-table::\n   :header-rows: 1\n   :widths: 20 55 25\n")
+    out.append("   * - kind\n     - what the kernel bug does\n     - what ``check`` reports")
     for kind, func in FAULTS.items():
-        out.append(f"   * - ``{kind}``\n     - {_cell(inspect.getdoc(func) or '')}")
+        found = ", ".join(f"``{f}``" for f in FAULT_FINDINGS.get(kind, ())) or "nothing declared"
+        out.append(f"   * - ``{kind}``\n     - {_cell(inspect.getdoc(func) or '')}\n     - {found}")
+    out.append("")
+    out.append(
+        "The :ref:`post-mortem guide <postmortem>` shows each on an image: what ``check``, "
+        "``vmlist`` and ``vtop`` print, and how to reason from there.\n"
+    )
     out.append("")
     return "\n".join(out) + "\n"
 
