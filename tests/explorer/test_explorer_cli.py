@@ -161,6 +161,21 @@ def test_bad_requests_get_a_4xx_and_one_line(
     assert body.count("\n") == 1 and body.strip()
 
 
+def test_a_page_elsewhere_cannot_read_it_through_another_name(served: tuple[Any, str]) -> None:
+    """DNS rebinding: a site whose name now points at 127.0.0.1 sends its own Host."""
+    _proc, url = served
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    for host, status in ((f"attacker.example:{port}", 400), (f"localhost:{port}", 200)):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            conn.request("GET", "/api/explorer", headers={"Host": host})
+            reply = conn.getresponse()
+            reply.read()
+            assert reply.status == status, host
+        finally:
+            conn.close()
+
+
 def test_interrupt_stops_the_server_cleanly(served: tuple[Any, str]) -> None:
     proc, url = served
     assert _request(url, "/api/vtop?addr=c0000000")[0] == 200

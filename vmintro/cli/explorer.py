@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 from pathlib import Path
 
@@ -20,18 +19,9 @@ def _title(prog_name: str, osrelease: str, ram_size: int) -> str:
     return f"{Path(prog_name).name}: {osrelease}, {ram_size >> 20} MiB"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted (Ctrl-C ends it with status 0)."""
-    from vmintro.explorer.server import make_server
+    from vmintro.explorer.server import is_loopback, make_server
 
     if not 0 <= args.port <= 65535:
         raise UsageExit(f"serve: --port {args.port}: not a port (0 to 65535)")
@@ -42,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     except OSError as e:
         raise UsageExit(f"serve: cannot listen on {args.host}:{args.port}: {e.strerror}") from None
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
         warn(
             f"serve: listening on {args.host}, not only this machine: anyone who can reach "
             "it can read this image"

@@ -11,6 +11,7 @@ at a time against the program (its caches are not shared between threads).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 from http import HTTPStatus
@@ -25,7 +26,7 @@ from vmintro.explorer.page import SERVED_CSP, served_index, static_file
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["ExplorerServer", "make_server"]
+__all__ = ["ExplorerServer", "is_loopback", "make_server"]
 
 _TYPES = {
     "explorer.css": "text/css; charset=utf-8",
@@ -42,6 +43,16 @@ class RequestError(Exception):
         self.status = status
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class ExplorerServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -49,6 +60,11 @@ class ExplorerServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.explorer = explorer
         self.lock = threading.Lock()
+        # On loopback, a request must name this machine in its Host header: a page
+        # elsewhere that points its own name at 127.0.0.1 (DNS rebinding) is refused.
+        port = self.server_address[1]
+        names = ("localhost", "127.0.0.1", "[::1]", str(address[0]))
+        self.hosts = {f"{name}:{port}" for name in names} if is_loopback(address[0]) else None
 
 
 def make_server(
@@ -100,6 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _route(self) -> tuple[HTTPStatus, str, bytes]:
+        hosts = self.server.hosts
+        if hosts is not None and self.headers.get("Host", "") not in hosts:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "this server answers only for this machine")
         parts = urlsplit(self.path)
         if len(parts.query) > _MAX_QUERY:
             raise RequestError(HTTPStatus.BAD_REQUEST, "query too long")
