@@ -338,6 +338,17 @@ def _autodoc(module: str, name: str) -> str:
     return f".. autofunction:: {module}.{name}\n"
 
 
+def _library_order(entry: tuple[str, str]) -> tuple[int, str]:
+    """``open`` first, then the classes, the functions, and the exceptions last."""
+    module, name = entry
+    obj = getattr(importlib.import_module(module), name)
+    if name == "open":
+        return 0, name
+    if inspect.isclass(obj):
+        return (3 if issubclass(obj, BaseException) else 1), name
+    return 2, name
+
+
 def library_page() -> str:
     out = [
         ".. _library:\n",
@@ -346,7 +357,7 @@ def library_page() -> str:
         "objects, translate addresses, as drgn's ``Program`` and ``Object`` do. The "
         "helpers are on :ref:`their own page <helpers>`.\n",
     ]
-    for module, name in library_names():
+    for module, name in sorted(library_names(), key=_library_order):
         out.append(_autodoc(module, name))
     return "\n".join(out) + "\n"
 
