@@ -23,7 +23,11 @@ from vmintro.backends.drgn import DrgnBackend  # noqa: E402
 from vmintro.hosts.drgn_helpers import (  # noqa: E402
     decode_page_flags,
     follow_pte,
+    for_each_slab_cache,
     for_each_vm_area,
+    identify_address,
+    search_memory,
+    slab_object_info,
     vmalloc_to_page,
     vmalloc_to_pfn,
 )
@@ -80,6 +84,21 @@ def main() -> None:
     # the frame just before a stored segment: libkdumpfile crashes reading it itself
     unstored = backend.read_phys(0x100000, 4096)
 
+    # the slab and address helpers, on the first vm_struct (a size-32 object) and area
+    vm_struct = areas[0]["vm_struct"]
+    info = slab_object_info(prog, drgn.Object(prog, "void *", vm_struct))
+    assert info is not None and info.slab_cache.type_.type_name() == "kmem_cache_t *"
+    slab = {
+        "cache": info.slab_cache.value_(),
+        "cache_name": info.slab_cache.name.string_().decode(),
+        "slab": info.slab.value_(),
+        "address": info.address,
+        "allocated": info.allocated,
+    }
+    identified = [identify_address(prog, a) for a in (vm_struct, first, first + 8)]
+    caches = [c.value_() for c in for_each_slab_cache(prog)]
+    found = list(search_memory(prog, drgn.Object(prog, "void *", vm_struct)))
+
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         run_command(prog, "vm vmlist; vtop " + hex(first))
@@ -89,6 +108,10 @@ def main() -> None:
             "drgn_vmalloc_to_page": own,
             "unstored_frame_is_zeros": unstored == bytes(4096),
             "vm_command": out.getvalue(),
+            "slab": slab,
+            "identified": identified,
+            "caches": caches,
+            "found": found,
         },
         sys.stdout,
     )

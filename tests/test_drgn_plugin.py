@@ -15,7 +15,16 @@ from drgn_child import drgn_child_json
 
 import vmintro
 from vmintro.cmdline.runner import Runner
-from vmintro.helpers import decode_page_flags, for_each_vm_area, vmalloc_to_page, vmalloc_to_pfn
+from vmintro.helpers import (
+    decode_page_flags,
+    for_each_slab_cache,
+    for_each_vm_area,
+    identify_address,
+    search_memory,
+    slab_object_info,
+    vmalloc_to_page,
+    vmalloc_to_pfn,
+)
 
 HERE = Path(__file__).resolve().parent
 DRGN_ENV = {**os.environ, "DRGN_USE_LIBKDUMPFILE_FOR_ELF": "1"}
@@ -67,6 +76,20 @@ def test_drgn_helpers_agree_with_the_library_and_with_drgn(
     assert view["unstored_frame_is_zeros"]
     first = ours[0].addr.value_()
     assert view["vm_command"] == repl_output(prog, f"vmlist; vtop {first:#x}")
+    # the slab and address helpers hand back what the library finds
+    vm_struct = ours[0].value_()
+    info = slab_object_info(prog, vm_struct)
+    assert info is not None
+    assert view["slab"] == {
+        "cache": int(info.slab_cache),
+        "cache_name": "size-32",
+        "slab": int(info.slab),
+        "address": vm_struct,
+        "allocated": True,
+    }
+    assert view["identified"] == [identify_address(prog, a) for a in (vm_struct, first, first + 8)]
+    assert view["caches"] == [int(c) for c in for_each_slab_cache(prog)]
+    assert view["found"] == list(search_memory(prog, vm_struct))
 
 
 def test_plugin_entry_point_is_installed() -> None:

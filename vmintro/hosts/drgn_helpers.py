@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING
 
 import drgn
 
+from vmintro.helpers import memory as _memory
 from vmintro.helpers import mm as _mm
+from vmintro.helpers import slab as _slab
 from vmintro.helpers import vmalloc as _vmalloc
 
 if TYPE_CHECKING:
@@ -38,7 +40,11 @@ if TYPE_CHECKING:
 __all__ = [
     "decode_page_flags",
     "follow_pte",
+    "for_each_slab_cache",
     "for_each_vm_area",
+    "identify_address",
+    "search_memory",
+    "slab_object_info",
     "vmalloc_to_page",
     "vmalloc_to_pfn",
     "vmintro_program",
@@ -121,3 +127,51 @@ def decode_page_flags(page: drgn.Object | int) -> str:
     else:
         flags = int(page)
     return _mm.decode_page_flags(flags)
+
+
+def for_each_slab_cache(prog: drgn.Program) -> Iterator[drgn.Object]:
+    """Every cache on 2.4.20's ``cache_chain``, ``&cache_cache`` first (drgn's
+    ``for_each_slab_cache`` walks 2.6's ``slab_caches``, which 2.4 has not).
+
+    :return: iterator of ``kmem_cache_t *``
+    """
+    for cache in _slab.for_each_slab_cache(vmintro_program(prog)):
+        yield drgn.Object(prog, "kmem_cache_t *", int(cache))
+
+
+def slab_object_info(prog: drgn.Program, addr: drgn.Object | int) -> _slab.SlabObjectInfo | None:
+    """drgn's ``slab_object_info(prog, addr)`` for 2.4.20's slab allocator: the cache
+    (``kmem_cache_t *``), the slab (``slab_t *``), the object's address and whether
+    it is allocated; None outside slab pages.
+    """
+    info = _slab.slab_object_info(vmintro_program(prog), _address(addr))
+    if info is None:
+        return None
+    return _slab.SlabObjectInfo(
+        drgn.Object(prog, "kmem_cache_t *", int(info.slab_cache)),
+        drgn.Object(prog, "slab_t *", int(info.slab)),
+        info.address,
+        info.allocated,
+    )
+
+
+def identify_address(prog: drgn.Program, addr: drgn.Object | int) -> str | None:
+    """drgn's ``identify_address(prog, addr)``, which on a 2.4 kernel knows neither its
+    slab nor its vmalloc: ``"slab object: size-32+0x4"``, ``"vmap: 0xc4800000-
+    0xc4811000"``, ``"page: pfn 0x1 +0x14"``, and free blocks, guard pages,
+    modules and page-table pages; None for an address it cannot place.
+    """
+    return _memory.identify_address(vmintro_program(prog), _address(addr))
+
+
+def search_memory(
+    prog: drgn.Program, value: drgn.Object | int | bytes | str, **options: object
+) -> Iterator[int]:
+    """Addresses holding ``value`` in the kernel's virtual memory (vmalloc areas
+    through vmintro's page-table walk, which drgn's ``prog.search_memory`` lacks on
+    i386), or with ``physical=True`` in RAM; options as
+    :func:`vmintro.helpers.search_memory`.
+    """
+    if isinstance(value, drgn.Object):
+        value = value.value_()
+    return _memory.search_memory(vmintro_program(prog), value, **options)  # type: ignore[arg-type]
