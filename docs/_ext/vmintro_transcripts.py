@@ -27,8 +27,9 @@ The argument names the image the commands run against: ``NAME`` (``NAME.vmcore``
 and ``NAME.vmlinux`` beside it, from the top of the checkout) or a scenario
 ``FILE.toml``, which the runner generates into a temporary image first (its
 path shown as ``FILE``, the name ``vmintro generate -o FILE`` would give it). A
-``vmintro-repl`` block is a session: each ``vmintro> `` line runs through the
-runner ``vmintro -c`` uses, and the lines up to the next prompt are what it
+``vmintro-repl`` block is a session: each line starting with the REPL's prompt
+(``vmintro> ``, or ``vmintro [1/2]> `` once a timeline is loaded) runs through
+the runner ``vmintro -c`` uses, and the lines up to the next prompt are what it
 prints (its error line included). A ``vmintro-script`` block is what
 ``vmintro run SCRIPT IMAGE`` runs (``prog`` and every helper in scope), then a
 line ``--- output ---`` and what it prints. A ``vmintro-shell`` block runs each
@@ -63,6 +64,9 @@ SHELL_PROMPT = "$ "
 OUTPUT_MARK = "--- output ---"
 KINDS = ("repl", "script", "shell")
 
+# The REPL's prompt, which shows the moment of the timeline once it is loaded
+# ("vmintro [1/2]> "); a transcript line starting with it is a command.
+_REPL_PROMPT = re.compile(r"^vmintro(?: \[[^\]\n]*\])?> ")
 _DIRECTIVE = re.compile(r"^(?P<indent>[ ]*)\.\. vmintro-(?P<kind>[a-z]+)::[ ]*(?P<arg>\S*)[ ]*$")
 
 
@@ -72,6 +76,7 @@ class Step:
 
     source: str
     output: list[str] = field(default_factory=list)
+    prompt: str = PROMPT
 
 
 @dataclass
@@ -146,18 +151,29 @@ def parse_steps(block: Block) -> list[Step]:
             raise ValueError(f"{block.where}: a script block needs a line {OUTPUT_MARK!r}")
         at = block.body.index(OUTPUT_MARK)
         return [Step("\n".join(block.body[:at]).strip("\n") + "\n", _trim(block.body[at + 1 :]))]
-    prompt = PROMPT if block.kind == "repl" else SHELL_PROMPT
     steps: list[Step] = []
     for line in block.body:
-        if line.startswith(prompt) or line == prompt.rstrip():
-            steps.append(Step(line[len(prompt) :]))
+        prompt = _prompt_of(block.kind, line)
+        if prompt is not None:
+            steps.append(Step(line[len(prompt) :], prompt=prompt))
         elif not steps:
-            raise ValueError(f"{block.where}: the block must start with {prompt.strip()!r}")
+            first = PROMPT if block.kind == "repl" else SHELL_PROMPT
+            raise ValueError(f"{block.where}: the block must start with {first.strip()!r}")
         else:
             steps[-1].output.append(line)
     for step in steps:
         step.output = _trim(step.output)
     return steps
+
+
+def _prompt_of(kind: str, line: str) -> str | None:
+    """The prompt ``line`` starts with, if it is a command line of a ``kind`` block."""
+    if kind == "repl":
+        match = _REPL_PROMPT.match(line + " ")  # a bare prompt lost its trailing blank
+        return match.group() if match else None
+    if line.startswith(SHELL_PROMPT) or line == SHELL_PROMPT.rstrip():
+        return SHELL_PROMPT
+    return None
 
 
 def _trim(lines: list[str]) -> list[str]:
@@ -173,10 +189,9 @@ def render_body(block: Block, steps: list[Step]) -> list[str]:
     """The body lines of ``block`` showing ``steps`` and their outputs."""
     if block.kind == "script":
         return [*steps[0].source.rstrip("\n").split("\n"), OUTPUT_MARK, *steps[0].output]
-    prompt = PROMPT if block.kind == "repl" else SHELL_PROMPT
     body: list[str] = []
     for step in steps:
-        body.append((prompt + step.source).rstrip())
+        body.append((step.prompt + step.source).rstrip())
         body.extend(step.output)
     return body
 

@@ -19,14 +19,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import importlib
 import io
 import os
 import shlex
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -116,8 +118,10 @@ def _run_repl(block: Block, steps: list[Step], image: Path) -> list[Step]:
     prog = vmintro.open(image)
     buf = io.StringIO()
     runner = Runner(prog, out=buf, err=buf, python=PythonSession(prog).run)
+    prompt = _repl_prompt(runner)
     done = []
     for step in steps:
+        shown_prompt = prompt()
         buf.seek(0)
         buf.truncate()
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
@@ -125,8 +129,19 @@ def _run_repl(block: Block, steps: list[Step], image: Path) -> list[Step]:
                 runner.run_line(step.source)
             except QuitRequested:
                 pass
-        done.append(Step(step.source, _shown(buf.getvalue(), image, block.image)))
+        done.append(Step(step.source, _shown(buf.getvalue(), image, block.image), shown_prompt))
     return done
+
+
+def _repl_prompt(runner: Any) -> Callable[[], str]:
+    """The prompt the REPL would show before each line (it can follow the session's moment)."""
+    from vmintro.repl import loop
+
+    make = getattr(importlib.import_module("vmintro.repl.toolbar"), "prompt", None)
+    if make is None:
+        return lambda: loop.PROMPT
+    text: Callable[[], str] = make(lambda: runner.prog, loop.PROMPT)
+    return text
 
 
 def _run_script(block: Block, steps: list[Step], image: Path) -> list[Step]:
@@ -164,7 +179,8 @@ def _run_shell(block: Block, steps: list[Step], out: Path) -> list[Step]:
                     main(words[1:])
                 except SystemExit:  # argparse's --help and usage errors
                     pass
-        done.append(Step(step.source, _shown(buf.getvalue().replace(str(out), "$OUT"))))
+        shown = _shown(buf.getvalue().replace(str(out), "$OUT"))
+        done.append(Step(step.source, shown, step.prompt))
     return done
 
 
