@@ -67,3 +67,19 @@ def test_a_script_block_runs_with_prog_and_the_helpers(tmp_path: Path) -> None:
     cache = doc_runner.ImageCache()
     assert doc_runner.update_page(page, cache)
     assert page.read_text().endswith("   --- output ---\n   0xc4811000\n")
+
+
+def test_repl_lines_are_known_by_the_repl_prompt_with_or_without_a_moment(tmp_path: Path) -> None:
+    page = tmp_path / "page.rst"
+    page.write_text(
+        ".. vmintro-repl:: images/demo\n\n   vmintro> goto 1\n   entry 1/2\n"
+        "   vmintro [1/2]> vmlist\n   vmintro> is output here\n   vmintro [x\n"
+    )
+    (block,) = parse_blocks(page)
+    steps = parse_steps(block)
+    assert [(s.prompt, s.source) for s in steps] == [
+        ("vmintro> ", "goto 1"),
+        ("vmintro [1/2]> ", "vmlist"),
+        ("vmintro> ", "is output here"),
+    ]
+    assert steps[0].output == ["entry 1/2"] and steps[2].output == ["vmintro [x"]
