@@ -64,6 +64,7 @@ LINES = {
     "eval": ["eval vmlist"],
     "hex": ["hex"],
     "list": ["list -o vm_struct.next -s vm_struct.size *vmlist"],
+    "log": ["log", "log -m"],
     "mod": ["mod"],
     "search": [f"search {vmlist_at:#x}", "search -p -c size-32"],
     "x": ["x/4wx vmlist"],

@@ -54,6 +54,7 @@ EXAMPLES: dict[str, list[str]] = {
         "search --json 0xc10b61e0",
     ],
     "x": ["x/4wx vmlist", "x &vmlist", "x --json vmlist"],
+    "log": ["log", "log -m", "log --json"],
     "list": [
         "list -o vm_struct.next *vmlist",
         "list -o 12 -s vm_struct.size *vmlist",
