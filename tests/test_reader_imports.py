@@ -7,7 +7,7 @@ every helper of :data:`vmintro.helpers.__all__` is called; then ``sys.modules``
 must hold nothing of :mod:`vmintro.sim`, :mod:`vmintro.scenario`,
 :mod:`vmintro.image.writer`, the generator, or :mod:`vmintro.types.kernel`
 (the kernel types the writer derives the DWARF from: the reader takes the
-image's own).
+image's own). The demo image is given a timeline for the commands that move in it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from timeline.handmade import image_with_timeline
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "images" / "demo"
@@ -50,6 +52,7 @@ prog = vmintro.open(image)
 area = next(a for a in truth["areas"] if a["flags"] == 2 and a["pages"])
 addr, pfn, vm_struct = area["addr"], area["pages"][0], area["vm_struct"]
 page = truth["mem_map"] + pfn * truth["sizeof_page"]
+frame = truth["config"]["ram"] - 3 * 4096
 
 vmlist_at = truth["areas"][0]["vm_struct"]  # a slab object (size-32)
 
@@ -86,6 +89,13 @@ LINES = {
     "vmlist": ["vmlist", "vmlist --json"],
     "vtop": [f"vtop {addr:x}", "vtop PAGE_OFFSET + 0x100000"],
     "whatis": ["whatis vmlist", "whatis (char)1 + 1"],
+    # the image's hand-made timeline writes the frame 3 pages below RAM's end (tests/timeline)
+    "back": ["back"],
+    "blame": ["blame vmlist", f"blame -p {frame:x}"],
+    "goto": ["goto 1", "goto end", "goto 2"],
+    "history": ["history vmlist", f"history -p {frame:x}"],
+    "step": ["step"],
+    "timeline": ["timeline", "timeline -c vmalloc", f"timeline -p {frame:x}"],
     "quit": ["quit"],
 }
 # Each helper called with representative arguments; constants are only looked up.
@@ -181,7 +191,7 @@ print(json.dumps({
 
 def test_reading_imports_neither_the_simulator_nor_the_writer(tmp_path: Path) -> None:
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(DEMO), str(tmp_path)],
+        [sys.executable, "-c", CHILD, str(image_with_timeline(DEMO, tmp_path)), str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=ROOT,

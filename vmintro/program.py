@@ -51,7 +51,9 @@ if TYPE_CHECKING:
 
     import numpy as np
 
+    from vmintro.image.format.timeline import Timeline
     from vmintro.object import Object
+    from vmintro.timeline.moments import ImageTimeline
 
 __all__ = ["Program", "Symbol"]
 
@@ -158,6 +160,8 @@ class Program:
         self._struct_classes: dict[tuple[Any, Any], type] = {}
         # vmintro._speedups for this program's objects and walks, or None: Python forms
         self._speedups = speedups if accelerated else None
+        # the image's timeline and the moments made of it (vmintro.timeline), on first use
+        self._timeline_state: ImageTimeline | None = None
         if type(self).translate is Program.translate:
             self.translate = self._fast_translate()  # type: ignore[method-assign,assignment]
 
@@ -179,7 +183,45 @@ class Program:
 
     def __repr__(self) -> str:
         mode = "PAE" if self.pae else ("HIGHMEM" if self.highmem else "2-level")
-        return f"<Program {self.osrelease} i386 {mode} ram={self.ram_size:#x}>"
+        from vmintro.timeline.moments import shown_moment
+
+        shown = shown_moment(self)  # nothing is loaded to say it
+        at = f" at entry {shown[0]}" if shown else ""
+        return f"<Program {self.osrelease} i386 {mode} ram={self.ram_size:#x}{at}>"
+
+    # -- the kernel over time (vmintro.timeline) -----------------------------------------
+
+    @property
+    def timeline(self) -> Timeline | None:
+        """The image's timeline (``NAME.timeline`` beside its core), read and checked
+        on first use; None when the image has none.
+
+        :raises vmintro.timeline.TimelineError: the file is damaged or another image's.
+        """
+        from vmintro.timeline.moments import timeline_of
+
+        return timeline_of(self)
+
+    def at(self, n: int) -> Program:
+        """The kernel just after entry ``n`` of the image's timeline: a Program whose
+        memory is the image's with every later write undone (``prog.at(0)`` is the
+        booted kernel; the last entry is the image itself).
+
+        :raises vmintro.timeline.NoTimelineError: the image has no timeline.
+        :raises vmintro.timeline.TimelineError: its timeline cannot be used.
+        :raises vmintro.timeline.moments.NoSuchEntryError: no entry ``n``.
+        """
+        from vmintro.timeline.moments import program_at
+
+        return program_at(self, n)
+
+    @property
+    def moment(self) -> int | None:
+        """The entry this program shows the kernel just after: the last one for the
+        image itself, None when it has no timeline."""
+        from vmintro.timeline.moments import moment_of
+
+        return moment_of(self)
 
     # -- facts of the address space ------------------------------------------------------
 

@@ -18,9 +18,13 @@ from typing import Any
 
 import pytest
 
+import vmintro
 from vmintro.commands import CommandError, QuitRequested, prepare, run, split_words
 from vmintro.commands.discovery import load_plugins, unload_plugins
 from vmintro.commands.registry import commands, lookup
+from vmintro.program import Program
+
+DEMO = Path(__file__).resolve().parents[2] / "images" / "demo"
 
 # Lines using every option and form each synopsis lists; ``{tmp}`` is a scratch directory.
 EXAMPLES: dict[str, list[str]] = {
@@ -105,6 +109,12 @@ EXAMPLES: dict[str, list[str]] = {
     "vmlist": ["vmlist", "vmlist c4800000", "vmlist --json"],
     "vtop": ["vtop c4800000", "vtop --json c4800000"],
     "whatis": ["whatis vmlist", "whatis struct page", "whatis --json vmlist"],
+    "timeline": ["timeline", "timeline -c vmalloc", "timeline -p -s 8 3ffd000", "timeline --json"],
+    "goto": ["goto 0", "goto end", "goto --json 1"],
+    "step": ["step", "step 1", "step --json"],
+    "back": ["back", "back 1", "back --json"],
+    "history": ["history vmlist", "history -p -s 8 3ffd000", "history --json vmlist"],
+    "blame": ["blame vmlist", "blame -p -s 8 3ffd000", "blame --json vmlist"],
 }
 
 # For each argument shown ``X [X ...]`` or ``[X ...]``: the command line before the
@@ -132,7 +142,22 @@ ONE_TOO_MANY: dict[str, str] = {
     "set": "set radix 16 16",
     "struct": "struct vm_struct *vmlist 2 2",
     "whatis": "whatis vmlist mem_map",
+    "timeline": "timeline vmlist mem_map",
+    "goto": "goto 1 2",
+    "step": "step 1 2",
+    "back": "back 1 2",
+    "history": "history vmlist mem_map",
+    "blame": "blame vmlist mem_map",
 }
+
+
+@pytest.fixture(scope="module")
+def prog(tmp_path_factory: pytest.TempPathFactory) -> Program:
+    """The demo image at entry 1 of a timeline (the examples of step and back need a
+    moment to move from); every other command runs on that moment as on the image."""
+    from timeline.handmade import image_with_timeline
+
+    return vmintro.open(image_with_timeline(DEMO, tmp_path_factory.mktemp("synopsis"))).at(1)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -17,8 +17,9 @@ HERE = Path(__file__).resolve().parent
 class Repl:
     """A ``vmintro repl`` in a real pseudo-terminal (pexpect)."""
 
-    # A new prompt (not a redraw while typing) starts by turning bracketed paste on.
-    PROMPT = re.compile(r"\x1b\[\?2004h[^\n]*?vmintro>")
+    # A new prompt (not a redraw while typing) starts by turning bracketed paste on;
+    # at a moment of the image's timeline it says which (vmintro [42/10000]>).
+    PROMPT = re.compile(r"\x1b\[\?2004h[^\n]*?vmintro(?: \[\d+/\d+\])?>")
     PY_PROMPT = re.compile(r"\x1b\[\?2004h[^\n]*?>>>")
 
     def __init__(self, child: Any) -> None:

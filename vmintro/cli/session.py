@@ -23,7 +23,10 @@ def _session_runner(prog: Program, json: bool) -> Runner:
     from vmintro.cmdline.python import PythonSession
     from vmintro.cmdline.runner import Runner
 
-    return Runner(prog, json=json, python=PythonSession(prog).run)
+    python = PythonSession(prog)
+    runner = Runner(prog, json=json, python=python.run)
+    runner.on_move.append(python.move)  # `goto` moves the Python lines' prog too
+    return runner
 
 
 def run_commands(prog: Program, text: str, json: bool) -> int:

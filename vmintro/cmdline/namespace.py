@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from vmintro.commands.result import Output
     from vmintro.program import Program
 
-__all__ = ["python_namespace"]
+__all__ = ["bind_program", "python_namespace"]
 
 
 def python_namespace(prog: Program) -> dict[str, Any]:
@@ -24,7 +24,6 @@ def python_namespace(prog: Program) -> dict[str, Any]:
 
     namespace: dict[str, Any] = {name: getattr(helpers, name) for name in helpers.__all__}
     namespace.update(
-        prog=prog,
         Object=Object,
         cast=cast,
         container_of=container_of,
@@ -32,9 +31,14 @@ def python_namespace(prog: Program) -> dict[str, Any]:
         CorruptionError=CorruptionError,
         ObjectNotFoundError=ObjectNotFoundError,
         vmintro=vmintro,
-        run=_runner(prog),
     )
+    bind_program(namespace, prog)
     return namespace
+
+
+def bind_program(namespace: dict[str, Any], prog: Program) -> None:
+    """``prog`` and ``run`` of ``namespace`` read ``prog`` (the session moved in time)."""
+    namespace.update(prog=prog, run=_runner(prog))
 
 
 def _runner(prog: Program) -> Callable[[str], Output]:

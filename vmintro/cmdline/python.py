@@ -14,7 +14,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from vmintro.cmdline.namespace import python_namespace
+from vmintro.cmdline.namespace import bind_program, python_namespace
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -49,6 +49,12 @@ class PythonSession:
     def __init__(self, prog: Program) -> None:
         self.prog = prog
         self._namespace: dict[str, Any] | None = None
+
+    def move(self, prog: Program) -> None:
+        """The session moved in time (``goto``): ``prog`` and ``run`` now read ``prog``."""
+        self.prog = prog
+        if self._namespace is not None:
+            bind_program(self._namespace, prog)
 
     @property
     def namespace(self) -> dict[str, Any]:

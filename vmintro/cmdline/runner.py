@@ -83,6 +83,15 @@ class Runner:
         self.status = EXIT_OK
         self.debug = bool(os.environ.get("VMINTRO_DEBUG"))
         self.judge = ExpressionJudge(prog)
+        # told of every move in time (goto, step, back): the Python namespace, the prompt
+        self.on_move: list[Callable[[Program], None]] = []
+
+    def move(self, prog: Program) -> None:
+        """Read ``prog`` (a moment of the same image) from the next command on: the
+        moment is the session's, so every command after ``goto`` reads that moment."""
+        self.prog = prog
+        for listener in self.on_move:
+            listener(prog)
 
     def _fail(self, message: str, status: int) -> int:
         self.out.flush()
@@ -171,6 +180,9 @@ class Runner:
                     sink.finish()  # 'vmlist > f' of nothing still makes f, as a shell does
         except SinkError as e:
             return self._fail(str(e), EXIT_FAILED)
+        finally:
+            if invocation.moved_to is not None:
+                self.move(invocation.moved_to)
         if error is None:
             # the shell has said why on stderr ("nosuchcmd: not found"); only the status is ours.
             # Findings (check's) are the output itself: the status of vmintro check, no line.

@@ -78,13 +78,14 @@ from vmintro.commands.registry import (
     one_of,
     unregister,
 )
-from vmintro.commands.result import Column, Output, Row, Table, Text
+from vmintro.commands.result import Column, Move, Output, Row, Table, Text
 
 __all__ = [
     "Column",
     "Command",
     "CommandError",
     "Invocation",
+    "Move",
     "Output",
     "QuitRequested",
     "Row",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vmintro.commands.registry import Command, UsageError, lookup
-from vmintro.commands.result import Output, Part, Table, parts_of
+from vmintro.commands.result import Move, Output, Part, Table, parts_of
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -49,12 +49,16 @@ class Invocation:
     json: bool = False
     # set once the command has yielded a table of findings (Table.findings)
     findings: bool = False
+    # the program the session reads next, once the command has moved it in time (Move)
+    moved_to: Program | None = None
 
     def parts(self) -> Iterator[Part]:
         """Run the command; parts (and their rows) are computed as they are consumed."""
         for part in parts_of(self.command.func(self.prog, self.args)):
             if isinstance(part, Table) and part.findings:
                 self.findings = True
+            if isinstance(part, Move):
+                self.moved_to = part.program
             yield part
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Column", "Output", "Part", "Row", "Table", "Text", "parts_of"]
+__all__ = ["Column", "Move", "Output", "Part", "Row", "Table", "Text", "parts_of"]
 
 
 class Row(dict[str, Any]):
@@ -97,6 +97,15 @@ class Text:
     name: str = ""
     data: Any = None
     blank_before: bool = False
+
+
+@dataclass
+class Move(Text):
+    """Text saying the session moved in time (``goto``, ``step``, ``back``): the
+    front end's session reads ``program`` (a moment of the image,
+    :meth:`~vmintro.program.Program.at`) from the next command on."""
+
+    program: Any = None
 
 
 Part = Table | Text

@@ -1,7 +1,8 @@
 """Per-program session settings that commands read and ``set`` changes.
 
 They belong to a :class:`~vmintro.program.Program` (held weakly), so a command
-stays a function of ``(prog, args)`` and two programs never share settings.
+stays a function of ``(prog, args)`` and two images never share settings; the
+moments of one image's timeline (``prog.at(n)``) are one session's, and share them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ _SETTINGS: weakref.WeakKeyDictionary[Program, Settings] = weakref.WeakKeyDiction
 
 
 def settings(prog: Program) -> Settings:
-    """The settings of ``prog``, created with the defaults on first use."""
+    """The settings of ``prog``, created with the defaults on first use; the moments
+    of an image's timeline (``prog.at(n)``) share the image's, so ``goto`` keeps
+    the radix and the ``$N`` values."""
+    from vmintro.timeline.moments import root_of
+
+    prog = root_of(prog)
     s = _SETTINGS.get(prog)
     if s is None:
         s = _SETTINGS[prog] = Settings()

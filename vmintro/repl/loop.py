@@ -28,7 +28,7 @@ from vmintro.repl.banner import banner
 from vmintro.repl.completer import VmintroCompleter
 from vmintro.repl.lexer import STYLE, CommandLexer
 from vmintro.repl.pyprompt import python_prompt
-from vmintro.repl.toolbar import toolbar
+from vmintro.repl.toolbar import prompt, toolbar
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -56,6 +56,7 @@ def run_repl(prog: Program, image: str, show_banner: bool = True) -> int:
     """Read, run, repeat until Ctrl-D or ``quit``; the exit status (EXIT_OK)."""
     python = PythonSession(prog)
     runner = Runner(prog, interactive=True, python=python.run)
+    runner.on_move.append(python.move)  # the session's moment: `goto` moves py's prog too
     history = history_path()
     session: PromptSession[str] = PromptSession(
         history=FileHistory(history),
@@ -63,13 +64,14 @@ def run_repl(prog: Program, image: str, show_banner: bool = True) -> int:
         complete_while_typing=False,
         lexer=CommandLexer(_known_command, ExpressionJudge(prog)),
         style=Style.from_dict(STYLE),
-        bottom_toolbar=toolbar(prog, image),
+        bottom_toolbar=toolbar(lambda: runner.prog, image),
     )
+    prompt_text = prompt(lambda: runner.prog, PROMPT)
     if show_banner:
         print(banner(prog, image))
     while True:
         try:
-            line = session.prompt(PROMPT)
+            line = session.prompt(prompt_text)
         except KeyboardInterrupt:
             continue
         except EOFError:

@@ -1,4 +1,5 @@
-"""The bottom toolbar: the image, its paging mode and the session settings."""
+"""The prompt and the bottom toolbar: the image, the moment of its timeline the
+session reads, its paging mode and the session settings."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from vmintro.commands.settings import settings
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["image_summary", "python_toolbar", "toolbar"]
+__all__ = ["image_summary", "moment_text", "prompt", "python_toolbar", "toolbar"]
 
 
 def image_summary(prog: Program) -> str:
@@ -19,14 +20,40 @@ def image_summary(prog: Program) -> str:
     return f"{prog.osrelease} i386 {mode}, {prog.ram_size >> 20} MiB"
 
 
-def toolbar(prog: Program, image: str) -> Callable[[], str]:
-    """The toolbar of the command prompt (a function: settings may change)."""
+def moment_text(prog: Program) -> str:
+    """``42/10000``: the entry of the timeline ``prog`` shows and the last one, once
+    the timeline is loaded (nothing is read for the prompt); else empty."""
+    from vmintro.timeline.moments import shown_moment
+
+    shown = shown_moment(prog)
+    return "" if shown is None else f"{shown[0]}/{shown[1]}"
+
+
+def prompt(current: Callable[[], Program], plain: str) -> Callable[[], str]:
+    """The command prompt: ``plain`` (``vmintro> ``), which becomes
+    ``vmintro [42/10000]> `` once the image's timeline is loaded (a function:
+    ``goto`` changes it); ``current`` gives the program the session reads now."""
+    name = plain.rstrip("> ")
 
     def text() -> str:
+        moment = moment_text(current())
+        return f"{name} [{moment}]> " if moment else plain
+
+    return text
+
+
+def toolbar(current: Callable[[], Program], image: str) -> Callable[[], str]:
+    """The toolbar of the command prompt (a function: settings and the moment change);
+    ``current`` gives the program the session reads now."""
+
+    def text() -> str:
+        prog = current()
         state = settings(prog)
         scroll = "on" if state.scroll else "off"
+        moment = moment_text(prog)
+        at = f"  |  entry {moment}" if moment else ""
         return (
-            f" {image}  |  {image_summary(prog)}  |  radix {state.radix}  |  scroll {scroll}"
+            f" {image}{at}  |  {image_summary(prog)}  |  radix {state.radix}  |  scroll {scroll}"
             "  |  help, py, Ctrl-D quits "
         )
 

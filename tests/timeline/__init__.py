@@ -1,0 +1,1 @@
+"""Tests of the kernel over time: timelines, moments, history and blame."""

@@ -1,0 +1,125 @@
+"""``history [-p] [-s SIZE] ADDR`` and ``blame [-p] [-s SIZE] ADDR``: who wrote some bytes::
+
+ENTRY  CALL     ADDRESS   OLD       NEW       PATH
+   12  vmalloc  c10b5000  00000000  010b4163  vmalloc > __vmalloc > ... > set_pte
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from vmintro.commands.argtypes import parse_address
+from vmintro.commands.registry import CommandError, arg, command
+from vmintro.commands.result import Column, Part, Row, Table, Text
+from vmintro.timeline.history import MAX_HISTORY_BYTES, Write, blame, iter_history
+from vmintro.timeline.moments import require_timeline
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+# Values up to this many bytes show as the number they hold (little-endian), as rd shows words
+_AS_NUMBER = 8
+
+_ARGS = [
+    arg("-p", "--physical", action="store_true", help="ADDR is a physical address"),
+    arg("-s", "--size", type=int, default=4, help="bytes at ADDR (default 4, a word)"),
+    arg("address", nargs="+", synopsis="address", help="virtual address, symbol or expression"),
+]
+
+
+def _value(data: bytes) -> str:
+    """The bytes as the number they hold (up to 8), else in memory order."""
+    if len(data) <= _AS_NUMBER:
+        return f"{int.from_bytes(data, 'little'):0{2 * len(data)}x}"
+    return data[:_AS_NUMBER].hex() + f"... ({len(data)} bytes)"
+
+
+def _row(w: Write) -> Row:
+    return Row(
+        entry=w.entry,
+        call=w.call,
+        address=w.address,
+        physical=w.physical,
+        size=len(w.old),
+        old=w.old.hex(),
+        new=w.new.hex(),
+        old_text=_value(w.old),
+        new_text=_value(w.new),
+        path=list(w.path),
+    )
+
+
+_COLUMNS = [
+    Column("entry", "ENTRY", "d", 6, ">"),
+    Column("call", "CALL", "", 8),
+    Column("address", "ADDRESS", "x", 8),
+    Column("physical", None),
+    Column("size", None),
+    Column("old", None),
+    Column("new", None),
+    Column("old_text", "OLD", "", 8, json=False),
+    Column("new_text", "NEW", "", 8, json=False),
+    Column("path", "PATH", " > ".join),
+]
+
+
+def _query(prog: Program, args: argparse.Namespace) -> tuple[int, str]:
+    """The address asked about, and the title saying what is shown."""
+    require_timeline(prog)
+    if not 0 < args.size <= MAX_HISTORY_BYTES:
+        raise CommandError(f"size {args.size} is not between 1 and {MAX_HISTORY_BYTES}")
+    address = parse_address(prog, " ".join(args.address), args.physical)
+    kind = "physical " if args.physical else ""
+    where = f"{args.size} bytes at {kind}{address:x}"
+    if not args.physical:
+        where += f" (physical {prog.translate(address):x})"
+    return address, f"{where}, up to entry {prog.moment}:"
+
+
+@command(
+    "history",
+    help="every write to some bytes, oldest first, with the kernel call path that made it",
+    expressions=("address",),
+    args=_ARGS,
+)
+def history(prog: Program, args: argparse.Namespace) -> Table:
+    """Every write the timeline's entries made to the SIZE bytes at ADDR (a virtual
+    address, translated at the moment the session shows, or physical with -p), up to
+    that moment, oldest first: the entry, the call, where, the bytes before and after
+    (as a number, little-endian) and the kernel call path, innermost last. Boot's
+    writes (entry 0) are not itemized. Ctrl-C stops a long history.
+    """
+    address, title = _query(prog, args)
+
+    def rows() -> Iterator[Row]:
+        for w in iter_history(prog, address, args.size, args.physical):
+            yield _row(w)
+
+    return Table(list(_COLUMNS), rows(), name="history", title=title)
+
+
+@command(
+    "blame",
+    help="the last write to some bytes: its entry, call and kernel call path",
+    expressions=("address",),
+    args=_ARGS,
+)
+def blame_(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
+    """The last write the timeline's entries made to the SIZE bytes at ADDR (virtual,
+    translated at the moment the session shows, or physical with -p) up to that
+    moment: the entry that put the bytes there, and the kernel call path. Bytes
+    that no entry after boot wrote say so (boot's writes are not itemized).
+    """
+    address, title = _query(prog, args)
+    last = blame(prog, address, args.size, args.physical)
+    if last is None:
+        yield Text(
+            f"{title.removesuffix(':')}: not written after boot (entry 0's writes are not"
+            " itemized)",
+            name="blame",
+            data=None,
+        )
+        return
+    yield Table(list(_COLUMNS), [_row(last)], name="blame", title=title)
