@@ -60,6 +60,7 @@ vmlist_at = truth["areas"][0]["vm_struct"]  # a slab object (size-32)
 LINES = {
     "buddyinfo": ["buddyinfo"],
     "check": ["check", "check --json"],
+    "diff": [f"diff {image}", f"diff --json -s {image}", "diff 0", "diff 0 1"],
     "help": ["help", "help vtop"],
     "kmem": ["kmem -f", "kmem -v", f"kmem -p {page:x}", f"kmem {addr:x} {vmlist_at:x}", "kmem -s"]
     + ["kmem -i"],
@@ -71,7 +72,8 @@ LINES = {
     "mod": ["mod"],
     "search": [f"search {vmlist_at:#x}", "search -p -c size-32"],
     "x": ["x/4wx vmlist"],
-    "map": ["map", f"map --area {addr:x}", f"map -o {out_dir / 'map.svg'}"],
+    "map": ["map", f"map --area {addr:x}", f"map -o {out_dir / 'map.svg'}", "map --diff 0"]
+    + [f"map --diff 0 1 -o {out_dir / 'diff.svg'}"],
     "meminfo": ["meminfo"],
     "modules": ["modules"],
     "p": ["p *vmlist", "p/x vmlist->size + 1", "p sizeof(struct page)"],

@@ -66,7 +66,7 @@ EXAMPLES: dict[str, list[str]] = {
         "list -h -o page.list contig_page_data.node_zones[1].free_area[0].free_list.next",
         "list --json -o vm_struct.next *vmlist",
     ],
-    "map": ["map", "map --area c4800000", "map -o {tmp}/map.svg", "map --json"],
+    "map": ["map", "map --area c4800000", "map -o {tmp}/map.svg", "map --json", "map --diff 0 1"],
     "meminfo": ["meminfo", "meminfo --json"],
     "modules": ["modules", "modules --json"],
     "p": ["p vmlist->size", "p -x vmlist->size", "p -d vmlist", "p/x vmlist", "p --json vmlist"],
@@ -115,6 +115,7 @@ EXAMPLES: dict[str, list[str]] = {
     "back": ["back", "back 1", "back --json"],
     "history": ["history vmlist", "history -p -s 8 3ffd000", "history --json vmlist"],
     "blame": ["blame vmlist", "blame -p -s 8 3ffd000", "blame --json vmlist"],
+    "diff": ["diff 0", "diff 0 1", "diff -s --json 0", f"diff --vmlinux {DEMO}.vmlinux {DEMO}"],
 }
 
 # For each argument shown ``X [X ...]`` or ``[X ...]``: the command line before the
@@ -148,6 +149,7 @@ ONE_TOO_MANY: dict[str, str] = {
     "back": "back 1 2",
     "history": "history vmlist mem_map",
     "blame": "blame vmlist mem_map",
+    "diff": "diff 0 1 2",
 }
 
 

@@ -19,16 +19,17 @@ def cmd_map(args: argparse.Namespace) -> int:
     an output that cannot be written.
     """
     from vmintro.commands.builtin.map import OutputError, map_parts
+    from vmintro.commands.registry import UsageError
     from vmintro.commands.render import render_text
     from vmintro.errors import VmintroError
 
     prog, name = open_image(args.image, args.vmlinux)
     title = f"{Path(name).name}: {prog.osrelease}, {prog.ram_size >> 20} MiB"
     try:
-        for part in map_parts(prog, args.area, args.output, title):
+        for part in map_parts(prog, args.area, args.output, title, args.moments):
             if args.output is None:
                 print("\n".join(render_text([part])))  # escaped, as every command's text
-    except OutputError as e:
+    except (OutputError, UsageError) as e:
         # as vmintro generate reports its -o: a bad argument, not a failed request
         raise UsageExit(str(e)) from None
     except VmintroError as e:
@@ -40,7 +41,7 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from vmintro.commands.builtin.map import AREA_HELP, OUTPUT_HELP
+    from vmintro.commands.builtin.map import AREA_HELP, DIFF_HELP, OUTPUT_HELP
 
     p = Parser(
         prog="vmintro map",
@@ -50,5 +51,6 @@ def parser() -> argparse.ArgumentParser:
     add_image_arguments(p)
     p.add_argument("-o", "--output", "--svg", metavar="FILE", help=OUTPUT_HELP)
     p.add_argument("--area", metavar="ADDR", help=AREA_HELP)
+    p.add_argument("--diff", nargs="+", metavar="N", dest="moments", help=DIFF_HELP)
     p.set_defaults(func=cmd_map)
     return p

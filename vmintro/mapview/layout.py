@@ -38,6 +38,7 @@ __all__ = [
     "address_space",
     "area_frames",
     "frames_of",
+    "zone_extents",
 ]
 
 
@@ -156,9 +157,15 @@ def frames_of(prog: Program, area: Area) -> AreaFrames:
             continue
         zone = page_zone_index(pfn_to_page(prog, pfn)) if pfn < has_page else None
         pages.append((va, pfn, zone))
+    return AreaFrames(area, pages, zone_extents(prog))
+
+
+def zone_extents(prog: Program) -> list[tuple[str, int, int]]:
+    """(name, first pfn, end pfn) of every zone with pages: what the pictures draw of
+    physical memory (every zone of node_zones, however many nr_zones says)."""
     zones = []
-    for z in for_each_zone(prog):  # every zone of node_zones, however many nr_zones says
+    for z in for_each_zone(prog):
         if z.size.value_():
             first = z.zone_start_mapnr.value_()
             zones.append((zone_name(z), first, first + z.size.value_()))
-    return AreaFrames(area, pages, zones)
+    return zones

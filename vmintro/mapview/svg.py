@@ -8,10 +8,14 @@ inspector can tie the picture back to the kernel's numbers.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.escape import escape_text
-from vmintro.mapview.layout import AddressSpace, AreaFrames
+from vmintro.mapview.layout import AddressSpace, Area, AreaFrames
+
+if TYPE_CHECKING:
+    from vmintro.mapview.changes import MapChanges
 
 __all__ = ["COLOURS", "render_svg"]
 
@@ -32,7 +36,15 @@ COLOURS = {
     "zone-Normal": "#a5d6a7",
     "zone-HighMem": "#90caf9",
     "frame": "#000000",
+    # map --diff: what changed between two moments
+    "added": "#2e7d32",
+    "removed": "#c62828",
+    "remapped": "#ef6c00",
+    "taken": "#2e7d32",
+    "released": "#c62828",
 }
+# the outline of a changed area, by kind of change
+_CHANGE_COLOUR = {"added": "added", "resized": "remapped", "remapped": "remapped"}
 MIB = 1 << 20
 # Schematic widths: the real scale would make everything but lowmem invisible.
 _WEIGHT = {"lowmem": 28, "gap": 5, "vmalloc": 42, "pkmap": 7, "fixmap": 7}
@@ -90,9 +102,13 @@ def _overview(svg: ET.Element, space: AddressSpace, y: int) -> None:
         x += w
 
 
-def _vmalloc_zoom(svg: ET.Element, space: AddressSpace, y: int) -> None:
+def _vmalloc_zoom(
+    svg: ET.Element, space: AddressSpace, y: int, changes: MapChanges | None = None
+) -> None:
     vm = next(r for r in space.regions if r.kind == "vmalloc")
-    end = max([a.addr + a.size for a in space.areas] + [vm.start + MIB])
+    gone: list[Area] = changes.removed if changes is not None else []
+    marks = changes.marks if changes is not None else {}
+    end = max([a.addr + a.size for a in [*space.areas, *gone]] + [vm.start + MIB])
     # A tenth more for the free space after the last area, then up to a MiB
     # boundary (or VMALLOC_END), so that the scale ends at an address that means something.
     stop = min(vm.end, -(-(end + (end - vm.start) // 10) // MIB) * MIB)
@@ -143,6 +159,21 @@ def _vmalloc_zoom(svg: ET.Element, space: AddressSpace, y: int) -> None:
             f"{a.kind} area {a.addr:#x}-{a.addr + a.size:#x} ({_mib(a.size)}, "
             f"vm_struct {a.vm_struct:#x})"
         )
+        kind = marks.get(a.addr)
+        if kind is not None:  # map --diff: the area changed since the earlier moment
+            g.set("data-change", kind)
+            _el(
+                g,
+                "rect",
+                x=f"{x0:.2f}",
+                y=y,
+                width=f"{max(a.size * scale, 1.0):.2f}",
+                height=36,
+                fill="none",
+                stroke=COLOURS[_CHANGE_COLOUR[kind]],
+                stroke_width="2",
+                class_=f"change change-{kind}",
+            )
         gx = MARGIN + (a.guard - vm.start) * scale
         _el(
             g,
@@ -155,6 +186,24 @@ def _vmalloc_zoom(svg: ET.Element, space: AddressSpace, y: int) -> None:
             class_="guard",
             data_addr=f"{a.guard:#x}",
         )
+    for a in gone:  # drawn where they were, dashed: they are in the earlier moment only
+        rect = _el(
+            svg,
+            "rect",
+            x=f"{MARGIN + (a.addr - vm.start) * scale:.2f}",
+            y=y + 2,
+            width=f"{max(a.size * scale, 1.0):.2f}",
+            height=32,
+            fill="none",
+            stroke=COLOURS["removed"],
+            stroke_width="1.5",
+            stroke_dasharray="3,2",
+            class_="change change-removed",
+            data_addr=f"{a.addr:#x}",
+            data_size=a.size,
+            data_vm_struct=f"{a.vm_struct:#x}",
+        )
+        _el(rect, "title").text = f"removed: {a.addr:#x}-{a.addr + a.size:#x} ({_mib(a.size)})"
     _text(
         svg,
         MARGIN,
@@ -286,19 +335,7 @@ def _frames(svg: ET.Element, frames: AreaFrames, max_pfn: int, y: int) -> None:
         )
         _el(line, "title").text = f"{va:#x} -> pfn {pfn:#x}"
     for name, first, end in frames.zones:
-        x0 = MARGIN + first * INNER / span
-        w = (end - first) * INNER / span
-        g = _el(svg, "g", class_="zone", data_name=name, data_first=first, data_end=end)
-        _el(
-            g,
-            "rect",
-            x=f"{x0:.2f}",
-            y=fy,
-            width=f"{w:.2f}",
-            height=24,
-            fill=COLOURS.get(f"zone-{name}", "#cccccc"),
-            stroke="#333333",
-        )
+        g, x0, w = _zone(svg, name, first, end, span, fy, 24)
         label = f"ZONE_{name.upper()} (pfn {first:#x}-{end:#x})" if w > 150 else name
         _text(g, x0 + 3, fy + 16, label, 10)
     wx = MARGIN + lo * INNER / span
@@ -338,11 +375,85 @@ def _frames(svg: ET.Element, frames: AreaFrames, max_pfn: int, y: int) -> None:
     _text(svg, MARGIN, fy + 40, "physical memory, pfn 0 to max_mapnr, by zone", 10)
 
 
+def _zone(
+    svg: ET.Element, name: str, first: int, end: int, span: int, y: float, height: int
+) -> tuple[ET.Element, float, float]:
+    """A zone's bar on a strip of ``span`` frames: its group, x and width."""
+    x0 = MARGIN + first * INNER / span
+    w = (end - first) * INNER / span
+    g = _el(svg, "g", class_="zone", data_name=name, data_first=first, data_end=end)
+    _el(
+        g,
+        "rect",
+        x=f"{x0:.2f}",
+        y=y,
+        width=f"{w:.2f}",
+        height=height,
+        fill=COLOURS.get(f"zone-{name}", "#cccccc"),
+        stroke="#333333",
+    )
+    return g, x0, w
+
+
+def _frame_changes(svg: ET.Element, changes: MapChanges, y: int) -> None:
+    """Physical memory by zone, each column marked where frames were taken (above)
+    or released (below): one column per pixel, however many frames it stands for."""
+    d = changes.diff
+    _text(
+        svg,
+        MARGIN,
+        y - 14,
+        f"Frames taken (green, above) and released (red, below) from {d.old} to {d.new}",
+        13,
+    )
+    span = max(changes.max_pfn, *(end for _, _, end in changes.zones), 1)
+    columns = int(INNER)
+    for name, first, end in changes.zones:
+        g, x0, _w = _zone(svg, name, first, end, span, y + 20, 16)
+        _text(g, x0 + 3, y + 32, name, 9)
+    for what, blocks, top in (("taken", changes.taken, y), ("released", changes.released, y + 38)):
+        counts: dict[int, int] = {}
+        for pfn, pages in blocks:
+            column = min(pfn * columns // span, columns - 1)
+            counts[column] = counts.get(column, 0) + pages
+        for column, pages in sorted(counts.items()):
+            first = -(-column * span // columns)
+            rect = _el(
+                svg,
+                "rect",
+                x=f"{MARGIN + column * INNER / columns:.2f}",
+                y=top,
+                width="1",
+                height=18,
+                fill=COLOURS[what],
+                class_=f"frames-{what}",
+                data_first=first,
+                data_pages=pages,
+            )
+            _el(rect, "title").text = f"{pages} frame(s) {what} near pfn {first:#x}"
+    taken = sum(p for _, p in changes.taken)
+    released = sum(p for _, p in changes.released)
+    _text(
+        svg,
+        MARGIN,
+        y + 72,
+        f"{taken} frames taken, {released} released; pfn 0 to {span:#x}",
+        10,
+        **{"class": "frames-summary", "data-taken": taken, "data-released": released},
+    )
+
+
 def render_svg(
-    space: AddressSpace, frames: AreaFrames | None = None, max_pfn: int = 0, title: str = ""
+    space: AddressSpace,
+    frames: AreaFrames | None = None,
+    max_pfn: int = 0,
+    title: str = "",
+    changes: MapChanges | None = None,
 ) -> str:
-    """The picture: overview, vmalloc zoom and (with ``frames``) the backing frames."""
-    height = 260 + (250 if frames is not None else 0)
+    """The picture: overview, vmalloc zoom and (with ``frames``) the backing frames;
+    with ``changes`` (``map --diff``), what changed marked on the zoom, and the frames
+    taken and released."""
+    height = 260 + (250 if frames is not None else 0) + (110 if changes is not None else 0)
     svg = ET.Element(
         "svg",
         {
@@ -356,9 +467,13 @@ def render_svg(
     if title:
         _text(svg, MARGIN, 20, title, 14, font_weight="bold")
     _overview(svg, space, 60)
-    _vmalloc_zoom(svg, space, 170)
+    _vmalloc_zoom(svg, space, 170, changes)
+    if changes is not None:
+        legend = "outlined: green added, orange resized or remapped; dashed red: removed"
+        _text(svg, MARGIN, 248, legend, 9)
+        _frame_changes(svg, changes, 290)
     if frames is not None:
-        _frames(svg, frames, max_pfn, 290)
+        _frames(svg, frames, max_pfn, 290 + (110 if changes is not None else 0))
     _escape_tree(svg)
     ET.indent(svg)
     return ET.tostring(svg, encoding="unicode") + "\n"

@@ -6,7 +6,7 @@
   nothing (a shell command); where the operator may be C as well (the command
   takes expressions, :mod:`vmintro.cmdline.lines`), the expression's completions too;
   after ``pipe`` (or a leading ``|``): the command, as at the start of a line;
-* ``help``: command names; ``set``: settings and their values;
+* ``help``: command names; ``set``: settings and their values; ``diff``: file names;
 * ``struct TYPE``: struct tags and typedefs, then ``TYPE.member`` (and after
   each ``,``); ``list -o``/``-s``: the same ``STRUCT.MEMBER`` forms;
 * ``ptype``/``whatis``: type names as C spells them (``struct page``);
@@ -52,6 +52,7 @@ __all__ = [
 
 _TYPE_COMMANDS = {"struct", "union"}
 _DECL_COMMANDS = {"ptype", "whatis"}
+_FILE_COMMANDS = {"diff"}  # whose arguments name files (another image)
 _SETTINGS = {"radix": ["10", "16"], "scroll": ["on", "off"]}
 _PY_SEPARATORS = " ()[],=+-*/%<>!&|^~:;"
 
@@ -226,6 +227,8 @@ class VmintroCompleter(Completer):
             yield from self._type_member(current)
         elif command == "list" and previous in ("-o", "-s", "--offset", "--struct"):
             yield from self._type_member(current)
+        elif command in _FILE_COMMANDS:  # diff IMAGE_B, --vmlinux FILE: file names
+            yield from self._file_names(current, CompleteEvent())
         elif command in _DECL_COMMANDS and previous in ("struct", "union"):
             yield from self._matches(self.struct_names(), current)
         elif command in _DECL_COMMANDS and len(words) <= 2:

@@ -356,10 +356,11 @@ def check_same_machine(a: Program, b: Program) -> None:
 # -- reading each part ---------------------------------------------------------------------
 
 
-def _name(prog: Program) -> str:
+def _name(prog: Program, moments: bool) -> str:
+    """The image's name, with ``@N`` when two moments of its timeline are compared."""
     path = getattr(prog.backend, "vmcore_path", None)
     name = os.fspath(Path(path).with_suffix("")) if path is not None else repr(prog)
-    moment = getattr(prog, "moment", None)
+    moment = getattr(prog, "moment", None) if moments else None
     return escape_text(f"{name}@{moment}" if isinstance(moment, int) else name)
 
 
@@ -524,16 +525,19 @@ def diff(
     """What changed from ``prog_a`` to ``prog_b``, two moments of one machine: moments
     of one timeline (``prog.at(n)``) or images of the same machine.
 
-    ``names`` label the two sides (default: each image's name, with ``@moment``).
+    ``names`` label the two sides (default: each image's name, with ``@N`` for
+    moments of one timeline).
 
     :raises DifferentMachinesError: for programs of different machines, naming what
         differs (:func:`check_same_machine`).
     """
     check_same_machine(prog_a, prog_b)
     a, b = prog_a, prog_b
-    old, new = names if names is not None else (_name(a), _name(b))
-    result = Diff(old, new)
     span = timeline_span(a, b)
+    old, new = (
+        names if names is not None else (_name(a, span is not None), _name(b, span is not None))
+    )
+    result = Diff(old, new)
     changed = changed_frames(a, b, span)
     result.frames_changed = len(changed)
     if not len(changed):

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from vmintro.commands.argtypes import parse_address
-from vmintro.commands.registry import CommandError, arg, command
+from vmintro.commands.registry import CommandError, UsageError, arg, command
 from vmintro.commands.result import Text
+from vmintro.errors import VmintroError
 from vmintro.mapview import address_space, render_frames_text, render_svg, render_text
 from vmintro.mapview.layout import AddressSpace, frames_of
 
@@ -23,6 +24,10 @@ __all__ = ["OutputError", "map_parts"]
 
 OUTPUT_HELP = "write the picture as SVG to FILE instead (--svg: the same)"
 AREA_HELP = "also the frames behind the area holding ADDR (drawn, or listed as text)"
+DIFF_HELP = (
+    "mark what changed from entry N to entry M of the timeline (default: the current "
+    "one): areas added, removed, resized or remapped, frames taken and released"
+)
 
 
 class OutputError(CommandError):
@@ -30,16 +35,25 @@ class OutputError(CommandError):
 
 
 def map_parts(
-    prog: Program, area: str | None = None, output: str | None = None, title: str = ""
+    prog: Program,
+    area: str | None = None,
+    output: str | None = None,
+    title: str = "",
+    moments: list[str] | None = None,
 ) -> Iterator[Text]:
     """What ``map`` shows: the text map (and with ``area`` the frames behind the area
     holding that address), or with ``output`` the SVG written there, atomically.
+    With ``moments`` (``N`` or ``N M``, entries of the timeline) the map of the
+    later moment, marked with what changed since the earlier one.
 
     On a corrupt ``vmlist`` it shows the areas read before the walk broke, then
     raises the walk's error, as ``vmlist`` does.
 
     :raises OutputError: when ``output`` cannot be written.
     """
+    if moments is not None:
+        yield from _diff_parts(prog, moments, output, title, area)
+        return
     space = address_space(prog)
     frames = None
     if area is not None:
@@ -64,6 +78,44 @@ def map_parts(
         raise space.error
 
 
+def _diff_parts(
+    prog: Program, moments: list[str], output: str | None, title: str, area: str | None
+) -> Iterator[Text]:
+    """``map --diff N [M]``: the map of moment M, marked with the changes since N."""
+    from vmintro.commands.builtin.diff import resolve_moments
+    from vmintro.mapview.changes import map_changes, render_changes_text
+
+    if area is not None:
+        raise UsageError("map: --diff and --area do not go together")
+    if len(moments) > 2:
+        raise UsageError("map: --diff takes N and at most one M")
+    try:
+        old, new = resolve_moments(prog, moments[0], moments[1] if len(moments) > 1 else None)
+        changes = map_changes(old, new)
+    except CommandError:
+        raise
+    except VmintroError as e:  # no timeline, a damaged one, another machine
+        raise CommandError(str(e)) from None
+    space = changes.space
+    if output is None:
+        text = f"{render_text(space)}\n\n{render_changes_text(changes)}"
+        data = _data(space)
+        data["changes"] = {
+            "old": changes.diff.old,
+            "new": changes.diff.new,
+            "areas": changes.diff.to_json()["areas"],
+            "taken": [list(b) for b in changes.taken],
+            "released": [list(b) for b in changes.released],
+        }
+        yield Text(text, "map", data=data)
+    else:
+        svg = render_svg(space, None, changes.max_pfn, title, changes)
+        _write(output, svg)
+        yield Text(f"wrote {output}", "map", data={"svg": output})
+    if space.error is not None:
+        raise space.error
+
+
 def _write(path: str, svg: str) -> None:
     from vmintro.files import atomic_output
 
@@ -81,6 +133,7 @@ def _write(path: str, svg: str) -> None:
     args=[
         arg("-o", "--output", "--svg", metavar="FILE", help=OUTPUT_HELP),
         arg("--area", metavar="ADDR", help=AREA_HELP),
+        arg("--diff", nargs="+", metavar="N", dest="moments", help=DIFF_HELP, synopsis="N [M]"),
     ],
 )
 def map_(prog: Program, args: argparse.Namespace) -> Iterator[Text]:
@@ -89,10 +142,14 @@ def map_(prog: Program, args: argparse.Namespace) -> Iterator[Text]:
     I ioremap area, g guard page, . free). With -o FILE, the same as an SVG
     picture (Figure 8.1 of Gorman's chapter 8). With --area, also the physical
     frames behind the area holding ADDR, one line per page (drawn, with -o),
-    so that their non-contiguity shows. On a corrupt vmlist, the areas before
-    the break, then the error. The command line's `vmintro map IMAGE` is the same.
+    so that their non-contiguity shows. With --diff N [M], the map of entry M
+    of the timeline (default: the current moment) with what changed since
+    entry N marked: areas added (+), removed (-), resized or remapped (~), and
+    the frames taken and released, zone by zone. On a corrupt vmlist, the areas
+    before the break, then the error. The command line's `vmintro map IMAGE`
+    is the same.
     """
-    return map_parts(prog, args.area, args.output)
+    return map_parts(prog, args.area, args.output, moments=args.moments)
 
 
 def _data(space: AddressSpace) -> dict[str, Any]:
