@@ -6,7 +6,9 @@ For each image (the demo by default): the time ``vmintro serve`` spends reading 
 image before it prints its URL, then, over N page loads, the time from navigation
 start to the first contentful paint and to every view drawn (the page's
 ``vmintro-ready`` mark), for the served page and for the file ``vmintro html``
-writes (also: how long writing it takes and its size). Best and median of N.
+writes (also: how long writing it takes and its size). Best and median of N. On
+an image with a timeline, also the time of one step back with the slider's
+button, from the click to every view drawn, over --steps steps.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ const ready = performance.getEntriesByName('vmintro-ready')[0];
 return [fcp ? fcp.startTime : null, ready ? ready.startTime : null];
 """
 
+MOMENT = "return document.body.dataset.moment"
+
 
 def load(driver: Any, url: str, runs: int) -> tuple[list[float], list[float]]:
     from browser import wait_for
@@ -44,11 +48,31 @@ def load(driver: Any, url: str, runs: int) -> tuple[list[float], list[float]]:
     for _ in range(runs):
         driver.get("about:blank")
         driver.get(url)
-        wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), url, 120)
-        paint, ready = driver.execute_script(TIMES)
+        # both marks: the paint entry may be recorded a frame after the views are drawn
+        paint, ready = wait_for(
+            lambda: (times := driver.execute_script(TIMES)) and None not in times and times,
+            url,
+            120,
+        )
         paints.append(paint)
         readies.append(ready)
     return paints, readies
+
+
+def steps(driver: Any, count: int) -> list[float]:
+    """Click "one entry back" ``count`` times from the last entry: each move's time from
+    the click to every view drawn (the page's own measure, ``data-step-ms``)."""
+    from browser import wait_for
+
+    times = []
+    for _ in range(count):
+        now = int(driver.execute_script(MOMENT))
+        if now == 0:
+            break
+        driver.find_element("id", "tl-back").click()
+        wait_for(lambda n=now: driver.execute_script(MOMENT) == str(n - 1), "a step", 120)
+        times.append(float(driver.execute_script("return document.body.dataset.stepMs")))
+    return times
 
 
 def line(what: str, values: list[float]) -> str:
@@ -61,6 +85,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("images", nargs="*", default=[str(ROOT / "images" / "demo")])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=20, help="timeline steps to time")
     args = ap.parse_args()
     driver, profile = start()
     try:
@@ -79,6 +104,10 @@ def main() -> None:
             paints, readies = load(driver, f"http://{host}:{port}/", args.runs)
             print(line("served: first contentful paint", paints))
             print(line("served: every view drawn", readies))
+            if server.explorer.timeline is not None:
+                moved = steps(driver, args.steps)
+                print(line(f"served: one step back ({len(moved)} steps)", moved))
+                print(f"  {'':42} worst {max(moved):7.0f} ms")
             server.shutdown()
             server.server_close()
             with tempfile.TemporaryDirectory() as tmp:
@@ -92,6 +121,10 @@ def main() -> None:
                 paints, readies = load(driver, out.as_uri(), args.runs)
                 print(line("file: first contentful paint", paints))
                 print(line("file: every view drawn", readies))
+                if server.explorer.timeline is not None:
+                    moved = steps(driver, args.steps)
+                    print(line(f"file: one step back ({len(moved)} steps)", moved))
+                    print(f"  {'':42} worst {max(moved):7.0f} ms")
     finally:
         stop(driver, profile)
 

@@ -47,6 +47,8 @@ def page(driver: Any, server: ExplorerServer) -> Any:
     return driver
 
 
+OFFLINE = {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0}
+ONLINE = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
 TYPED = ["c4811000", "0xc4824abc", "c0100000", "c4832000"]
 
 
@@ -146,10 +148,7 @@ def test_self_contained_file_works_offline(
     out = tmp_path / "explorer.html"
     out.write_text(self_contained(file_document(vmintro.open(DEMO), "demo")))
     driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd(
-        "Network.emulateNetworkConditions",
-        {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0},
-    )
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", OFFLINE)
     try:
         driver.get(out.as_uri())
         wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), "the file")
@@ -166,7 +165,30 @@ def test_self_contained_file_works_offline(
         assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
         assert console_errors(driver) == []
     finally:
-        driver.execute_cdp_cmd(
-            "Network.emulateNetworkConditions",
-            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
-        )
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions", ONLINE)
+
+
+def test_text_from_the_image_stays_text(driver: Any, tmp_path: Path) -> None:
+    """A module whose name is markup: the page shows the name, and runs nothing."""
+    core = bytearray(Path(f"{DEMO}.vmcore").read_bytes())
+    at = core.index(b"ext3\x00ext3_sym0\x00ext3_sym1\x00ext3_sym2\x00")
+    name = b"<img src=x onerror=document.title=1>"  # over ext3 and its symbols' names
+    core[at : at + len(name) + 1] = name + b"\x00"  # in place: the file keeps its layout
+    hostile = tmp_path / "demo"
+    Path(f"{hostile}.vmcore").write_bytes(core)
+    Path(f"{hostile}.vmlinux").write_bytes(Path(f"{DEMO}.vmlinux").read_bytes())
+    srv = make_server(vmintro.open(hostile), "<i>title</i>", "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        driver.get(_url(srv))
+        wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), "the page")
+        owners = [td.text for td in driver.find_elements("css selector", "#area-table td.text")]
+        assert f"module {name.decode()}" in owners
+        assert driver.find_elements("css selector", "main img, main i, header i") == []
+        assert driver.find_element("id", "title").text == "vmintro explorer: <i>title</i>"
+        assert driver.title == "vmintro explorer"
+        assert console_errors(driver) == []
+    finally:
+        srv.shutdown()
+        srv.server_close()
