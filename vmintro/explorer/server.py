@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from vmintro.errors import VmintroError
 from vmintro.explorer.data import AddressError, parse_address
 from vmintro.explorer.document import Explorer, MomentError
 from vmintro.explorer.page import SERVED_CSP, served_index, static_file
@@ -176,5 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
                 data = compute(self.server.explorer)
             except MomentError as e:
                 raise RequestError(HTTPStatus.NOT_FOUND, str(e)) from None
+            except VmintroError as e:  # the image cannot give it (a damaged timeline)
+                message = " ".join(str(e).split())
+                raise RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, message) from None
         body = json.dumps(data, separators=(",", ":")).encode()
         return HTTPStatus.OK, "application/json", body

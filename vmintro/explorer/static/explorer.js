@@ -634,6 +634,15 @@ function wire() {
   $("tl-step").addEventListener("click", () => step(Math.min(state.moment + 1, state.doc.timeline.last)));
   $("tl-first").addEventListener("click", () => step(0));
   $("tl-last").addEventListener("click", () => step(state.doc.timeline.last));
+  // the arrow keys step through the timeline (on a projector, without the mouse)
+  document.addEventListener("keydown", (e) => {
+    const t = state.doc.timeline;
+    if (!t || e.target instanceof HTMLInputElement || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.key === "ArrowLeft") step(Math.max(state.moment - 1, 0));
+    else if (e.key === "ArrowRight") step(Math.min(state.moment + 1, t.last));
+    else return;
+    e.preventDefault();
+  });
 }
 
 async function start() {
