@@ -49,6 +49,7 @@ from vmintro.helpers import (
 from vmintro.timeline.diff_scan import (
     changed_frames,
     compare_page_tables,
+    moment_shown,
     read_page_fields,
     timeline_span,
 )
@@ -357,11 +358,14 @@ def check_same_machine(a: Program, b: Program) -> None:
 
 
 def _name(prog: Program, moments: bool) -> str:
-    """The image's name, with ``@N`` when two moments of its timeline are compared."""
+    """The image's name, with ``@N`` for a moment of its timeline, and for the image
+    itself when two moments of one timeline are compared."""
     path = getattr(prog.backend, "vmcore_path", None)
     name = os.fspath(Path(path).with_suffix("")) if path is not None else repr(prog)
-    moment = getattr(prog, "moment", None) if moments else None
-    return escape_text(f"{name}@{moment}" if isinstance(moment, int) else name)
+    moment = moment_shown(prog)
+    if moment is None and moments:
+        moment = prog.moment
+    return escape_text(f"{name}@{moment}" if moment is not None else name)
 
 
 def _areas(prog: Program) -> tuple[dict[int, tuple[int, int, int]], str | None]:

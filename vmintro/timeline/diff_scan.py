@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +29,7 @@ __all__ = [
     "TableMove",
     "changed_frames",
     "compare_page_tables",
+    "moment_shown",
     "read_page_fields",
     "timeline_span",
 ]
@@ -41,35 +42,35 @@ _CHUNK = 16 << 20
 
 def timeline_span(a: Program, b: Program) -> np.ndarray | None:
     """The frames written between two moments of one timeline (sorted, unique), or
-    None unless ``a`` and ``b`` are moments of the same image's timeline.
+    None unless ``a`` and ``b`` are moments of the same image (``prog.at(n)``, or the
+    image itself) and its timeline can be read.
 
     Only those frames can differ: each moment is the image's RAM with the writes
-    after it undone.
+    after it undone. Two programs of different images never load their timelines.
     """
-    moments = [_moment(p) for p in (a, b)]
-    if moments[0] is None or moments[1] is None:
-        return None
-    (ta, ma), (tb, mb) = moments[0], moments[1]
-    if ta is not tb and ta.core_digest != tb.core_digest:
-        return None
-    lo, hi = min(ma, mb), max(ma, mb)
-    writes = ta.writes
-    entries = writes["entry"]
-    # records are sorted by entry: the span is one slice
-    first, last = np.searchsorted(entries, [lo + 1, hi + 1], side="left")
-    return np.unique(writes["pfn"][first:last].astype(np.int64))
+    from vmintro.timeline.moments import root_of
 
-
-def _moment(prog: Program) -> tuple[Any, int] | None:
-    """(timeline, moment) of a program that has both, else None."""
+    if root_of(a) is not root_of(b):
+        return None
     try:
-        timeline = getattr(prog, "timeline", None)
-        moment = getattr(prog, "moment", None)
+        timeline = a.timeline
+        ma, mb = a.moment, b.moment
     except (VmintroError, ValueError):
         return None  # a damaged timeline: compare the memory instead
-    if timeline is None or not isinstance(moment, int):
+    if timeline is None or ma is None or mb is None:
         return None
-    return timeline, moment
+    lo, hi = min(ma, mb), max(ma, mb)
+    entries = timeline.writes["entry"]
+    # records are sorted by entry: the span is one slice
+    first, last = np.searchsorted(entries, [lo + 1, hi + 1], side="left")
+    return np.unique(timeline.writes["pfn"][first:last].astype(np.int64))
+
+
+def moment_shown(prog: Program) -> int | None:
+    """The entry a moment (``prog.at(n)``) shows, without loading a timeline; None
+    for an image itself."""
+    moment = getattr(prog.backend, "moment", None)
+    return moment if isinstance(moment, int) else None
 
 
 def _stored_ranges(prog: Program) -> list[tuple[int, int]]:

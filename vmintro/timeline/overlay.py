@@ -52,6 +52,17 @@ class OverlayBackend:
             out[lo - paddr : hi - paddr] = page[lo - pfn * PAGE_SIZE : hi - pfn * PAGE_SIZE]
         return bytes(out)
 
+    def stored_ranges(self) -> list[tuple[int, int]]:
+        """(start, end) of the RAM that may hold non-zero bytes at the moment: what the
+        image's core stores, and every frame an entry after the moment wrote (outside
+        both, the moment reads zeros as the image does); all of RAM for a base that
+        cannot say."""
+        stored = getattr(self.base, "stored_ranges", None)
+        if stored is None:
+            return [(0, self.state.ram_size)]
+        written = self.state.index.changed_after(0, self.state.ram_size // PAGE_SIZE, self.moment)
+        return [*stored(), *((p * PAGE_SIZE, (p + 1) * PAGE_SIZE) for p in written)]
+
     def symbols(self) -> dict[str, SymbolEntry]:
         return self.base.symbols()
 
