@@ -53,12 +53,18 @@ def test_check_json_is_parallel_and_complete(faulty: Path) -> None:
 
 
 def test_exercise_verify_says_right_or_wrong() -> None:
+    import vmintro as lib
+    from vmintro.helpers import VM_IOREMAP, for_each_vm_area
+
     assert "why-oops" in vmintro("exercise", "list").stdout
     readme = vmintro("exercise", "show", "ioremap-phys").stdout
     assert readme.startswith("# Exercise:")
-    right = vmintro("exercise", "verify", "ioremap-phys", "0xfebf8000")
+    prog = lib.open(ROOT / "images" / "exercises" / "ioremap-phys" / "ioremap-phys")
+    area = next(a for a in for_each_vm_area(prog) if a.flags.value_() & VM_IOREMAP)
+    phys = prog.translate(area.addr.value_())
+    right = vmintro("exercise", "verify", "ioremap-phys", f"{area.value_():x}", f"{phys:x}")
     assert (right.returncode, right.stdout) == (0, "right\n")
-    wrong = vmintro("exercise", "verify", "ioremap-phys", "0xfebf9000")
+    wrong = vmintro("exercise", "verify", "ioremap-phys", f"{area.value_():x}", f"{phys + 4096:x}")
     assert (wrong.returncode, wrong.stdout) == (1, "wrong\n")
     assert vmintro("exercise", "verify", "no-such", "1").returncode == 2
     assert vmintro("exercise", "verify", "ioremap-phys", "forty-two").returncode == 2

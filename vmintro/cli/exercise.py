@@ -1,65 +1,210 @@
-"""``vmintro exercise list|show|verify``: the post-mortem exercises."""
+"""``vmintro exercise ...``: the post-mortem exercises — practise, and (teachers) a
+variant per student and its grading."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
+from typing import Any
 
-from vmintro.cli.parser import Parser, fail
+from vmintro.cli.parser import Parser, UsageExit, fail
 from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["cmd_exercise", "parser"]
 
 
-def _exercise_dir(name: str) -> Path:
-    from vmintro.exercises.location import exercises_root
+def _dir(name: str) -> Path:
+    from vmintro.exercises.location import exercise_dir
 
-    root = exercises_root()
-    path = root / name
-    if not (path / "answer.json").exists():
-        known = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir()))
-        raise LookupError(f"no exercise '{name}' (known: {known})")
-    return path
-
-
-def cmd_exercise(args: argparse.Namespace) -> int:
-    from vmintro.exercises.catalog import EXERCISES
-    from vmintro.exercises.verify import AnswerError, verify_answer
-
-    if args.action == "list":
-        from vmintro.exercises.location import exercises_root
-
-        root = exercises_root()
-        for ex in EXERCISES:
-            print(f"{ex.name:<20} {ex.title}  ({root / ex.name})")
-        return EXIT_OK
-    if not args.name:
-        return fail(f"exercise {args.action} needs a NAME", EXIT_USAGE)
     try:
-        path = _exercise_dir(args.name)
+        return exercise_dir(name)
     except LookupError as e:
-        return fail(e.args[0], EXIT_USAGE)
-    if args.action == "show":
-        print((path / "README.md").read_text(), end="")
-        return EXIT_OK
-    if args.answer is None:
-        return fail("exercise verify needs NAME and ANSWER", EXIT_USAGE)
+        raise UsageExit(e.args[0]) from None
+
+
+def _meta(path: Path) -> dict[str, Any]:
+    from vmintro.exercises.location import EXERCISE_FILE
+
+    meta: dict[str, Any] = json.loads((path / EXERCISE_FILE).read_text())
+    return meta
+
+
+def _list(args: argparse.Namespace) -> int:
+    from vmintro.exercises.catalog import EXERCISES, LEVELS
+
+    for ex in EXERCISES:
+        where = "" if ex.shipped else "  (built on first use)"
+        print(f"{ex.name:<20} level {ex.level} ({LEVELS[ex.level]:<21}) {ex.title}{where}")
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    print((_dir(args.name) / "README.md").read_text(), end="")
+    return EXIT_OK
+
+
+def _open(args: argparse.Namespace) -> int:
+    from vmintro.cli.session import cmd_session
+
+    path = _dir(args.name)
+    image = path / _meta(path)["name"]
+    from vmintro.exercises.session import Policy
+
+    session = argparse.Namespace(
+        image=str(image), vmlinux=None, plugin_dirs=[], commands=args.commands,
+        json=args.json, quiet=args.quiet, policy=Policy.of(path),
+    )  # fmt: skip
+    if not args.quiet and args.commands is None and sys.stdin.isatty():
+        print(_meta(path)["question"] + "\n")
+    status: int = cmd_session(session)
+    return status
+
+
+def _hint(args: argparse.Namespace) -> int:
+    path = _dir(args.name)
+    hints = _meta(path)["hints"]
+    if not 1 <= args.n <= len(hints):
+        return fail(f"exercise {args.name} has hints 1 to {len(hints)}", EXIT_USAGE)
+    for i, hint in enumerate(hints[: args.n], 1):
+        print(f"{i}. {hint['text']}")
+        for command in hint["commands"]:
+            print(f"     vmintro> {command}")
+    if args.n < len(hints):
+        print(f"({args.n} of {len(hints)}: vmintro exercise hint {args.name} {args.n + 1})")
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from vmintro.exercises.verify import ANSWER_FILE, AnswerError, Part, verify_answer
+
+    path = _dir(args.name)
+    meta = _meta(path)
+    if not (path / ANSWER_FILE).exists():
+        return fail(
+            f"{path}: {meta['student']}'s graded variant: hand the answer in, it is graded",
+            EXIT_USAGE,
+        )
+    parts = [Part(**p) for p in meta["parts"]]
     try:
-        right = verify_answer(path, args.answer)
+        right = verify_answer(path, parts, " ".join(args.answer))
     except AnswerError as e:
         return fail(str(e), EXIT_USAGE)
     print("right" if right else "wrong")
     return EXIT_OK if right else EXIT_FAILED
 
 
+def _exercises(names: list[str]) -> list[Any]:
+    from vmintro.exercises.catalog import EXERCISES, by_name
+
+    try:
+        return [by_name(n) for n in names] if names else list(EXERCISES)
+    except LookupError as e:
+        raise UsageExit(e.args[0]) from None
+
+
+def _make(args: argparse.Namespace) -> int:
+    from vmintro.exercises.variants import RosterError, make, read_key, read_roster
+
+    exercises = _exercises(args.exercise)
+    try:
+        students = read_roster(Path(args.roster))
+        key = read_key(Path(args.key))
+    except RosterError as e:
+        raise UsageExit(str(e)) from None
+    failures = make(students, key, Path(args.output), exercises, max(1, args.jobs))
+    for line in failures:
+        print(f"vmintro: {line}", file=sys.stderr)
+    built = len(students) * len(exercises) - len(failures)
+    print(
+        f"{built} variants ({len(students)} students, {len(exercises)} exercises) in {args.output}"
+    )
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from vmintro.exercises.variants import (
+        RosterError,
+        grade,
+        read_key,
+        read_submissions,
+        score_table,
+        write_results,
+    )
+
+    source = Path(args.submissions)
+    try:
+        key = read_key(Path(args.key))
+        submissions = read_submissions(source)
+    except RosterError as e:
+        raise UsageExit(str(e)) from None
+    names = list(dict.fromkeys(ex.name for _, ex, _ in submissions))
+    grades = grade(submissions, key, max(1, args.jobs))
+    for line in score_table(grades, names):
+        print(line)
+    out = Path(args.output) if args.output else source.with_suffix(".grades")
+    write_results(grades, names, out)
+    print(f"per-student JSON and results.json in {out}")
+    return EXIT_OK
+
+
+_ACTIONS = {
+    "list": _list,
+    "show": _show,
+    "open": _open,
+    "hint": _hint,
+    "verify": _verify,
+    "make": _make,
+    "grade": _grade,
+}
+
+
+def cmd_exercise(args: argparse.Namespace) -> int:
+    return _ACTIONS[args.action](args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="vmintro exercise",
-        description="post-mortem exercises: list them, show one, verify an answer "
-        "(exit 0 right, 1 wrong)",
+        description="post-mortem exercises: practise them (list, show, open, hint, verify), "
+        "or give each student a variant and grade it (make, grade)",
     )
-    p.add_argument("action", choices=["list", "show", "verify"])
-    p.add_argument("name", nargs="?")
-    p.add_argument("answer", nargs="?", help="a number (decimal or 0x-hex), a word, or a list")
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=Parser)
+    sub.add_parser("list", help="the exercises, with their levels")
+    name = "an exercise's name, or the directory of a student's variant"
+    sp = sub.add_parser("show", help="the exercise's README: the question and how to answer")
+    sp.add_argument("name", metavar="NAME", help=name)
+    sp = sub.add_parser("open", help="open the exercise's image: only its commands run")
+    sp.add_argument("name", metavar="NAME", help=name)
+    sp.add_argument("-c", dest="commands", metavar="COMMANDS", help="run these commands")
+    sp.add_argument("--json", action="store_true", help="results as JSON, one line each")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no banner, no question")
+    sp = sub.add_parser("hint", help="hints 1 to N (default 1)")
+    sp.add_argument("name", metavar="NAME", help=name)
+    sp.add_argument("n", metavar="N", nargs="?", type=int, default=1)
+    sp = sub.add_parser("verify", help="check a practice answer (exit 0 right, 1 wrong)")
+    sp.add_argument("name", metavar="NAME", help=name)
+    sp.add_argument(
+        "answer", metavar="PART", nargs="+",
+        help="the answer's parts in order; numbers as vmintro prints them",
+    )  # fmt: skip
+    sp = sub.add_parser("make", help="a variant of each exercise for each student")
+    sp.add_argument("--roster", required=True, help="CSV with a 'student' column")
+    sp.add_argument("--key", required=True, help="the course's secret key file")
+    sp.add_argument("-o", "--output", required=True, metavar="DIR", help="DIR/STUDENT/EXERCISE")
+    sp.add_argument("-j", "--jobs", type=int, default=1, help="variants built in parallel")
+    sp.add_argument(
+        "-e", "--exercise", action="append", default=[], metavar="NAME",
+        help="only these exercises (repeatable; default: all)",
+    )  # fmt: skip
+    sp = sub.add_parser("grade", help="grade the answers of a submissions CSV")
+    sp.add_argument("submissions", help="CSV with columns student, exercise, answer")
+    sp.add_argument("--key", required=True, help="the course's secret key file")
+    sp.add_argument(
+        "-o", "--output", metavar="DIR",
+        help="where STUDENT.json and results.json go (default: SUBMISSIONS.grades)",
+    )  # fmt: skip
+    sp.add_argument("-j", "--jobs", type=int, default=1, help="variants generated in parallel")
     p.set_defaults(func=cmd_exercise)
     return p

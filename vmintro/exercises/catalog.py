@@ -1,239 +1,900 @@
-"""The post-mortem exercises: a scenario, a question, and how the answer follows from the truth.
+"""The exercises: a scenario drawn from a variant's seed, a question, and its answer.
 
-Answers are computed from the generator's ground truth when an exercise is
-built; only a salted hash of the answer is shipped with the image.
+Each exercise is a puzzle on one topic of chapter 8 (or a post-mortem of a kernel
+bug). Its scenario and the numbers in its question are drawn from a
+:class:`random.Random` seeded per variant (the practice one, or one per student,
+see :mod:`vmintro.exercises.variants`), so every variant has its own image and
+answer. Answers come from the generator's ground truth — of the image, or of a
+*probe*: the same scenario run one step further (what the kernel would do next).
+
+An exercise declares the commands (and plugins) it allows; ``vmintro exercise
+open`` refuses the others. None of them prints the answer: the test runs each,
+bare and with the hints' arguments. A part marked ``hidden`` never appears in
+their output at all; the others (which area, which vm_struct: what a listing
+shows among its rows) never appear with the rest of the answer.
+
+Answer spaces (``Part.space``) are counted a priori from the part's form on the
+exercise's machine; the test checks that guessing through all of them at
+:data:`~vmintro.exercises.verify.SECONDS_PER_GUESS` takes more than a day.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EXERCISES", "Exercise"]
+from vmintro.arch.x86 import MachineConfig
+from vmintro.exercises.verify import Part
+
+__all__ = ["EXERCISES", "LEVELS", "Exercise", "Hint", "by_name"]
 
 Truth = dict[str, Any]
+Params = dict[str, Any]
+
+LEVELS = {1: "first steps", 2: "reading the structures", 3: "post-mortem puzzle"}
+
+# What a part can be, counted on a 16 MiB machine (the exercises' usual one):
+PFNS = 4096  # frames of 16 MiB
+VM_STRUCTS = (16 << 20) // 32  # a kmalloc'ed vm_struct: a 32-byte object somewhere in lowmem
+VMALLOC_PAGES = (0xFFFFC000 - 0xC1800000) // 4096  # page addresses VMALLOC_START..VMALLOC_END
+PHYS_PAGES = 1 << 20  # page-aligned physical addresses of a 32-bit bus
+VMALLOC_STARTS = 128  # 8 MiB boundaries in the kernel's 1 GiB
+MODULE_NAMES = (
+    "usbcore", "e100", "sd_mod", "scsi_mod", "ide-cd", "cdrom", "nfs", "lockd", "sunrpc",
+    "vfat", "fat", "isofs", "loop", "8139too", "mii", "parport", "lp", "soundcore", "uhci",
+    "ohci", "ehci-hcd", "hid", "input", "serial", "ppp_generic", "slhc", "reiserfs", "raid1",
+    "md", "dm-mod", "agpgart", "radeon", "tulip", "3c59x", "ne2k-pci", "8390", "bttv",
+    "videodev", "i2c-core", "emu10k1",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One step toward the answer: advice, and commands that run on the exercise's image."""
+
+    text: str
+    commands: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Exercise:
     name: str
     title: str
-    kind: str  # "int", "addr", "int-list" or "word": how answers are compared
-    scenario: str
-    question: Callable[[Truth], str]
-    answer: Callable[[Truth], Any]
-    hints: list[str] = field(default_factory=list)
-    machine: dict[str, Any] = field(default_factory=dict)
+    level: int  # a key of LEVELS
+    topic: str
+    params: Callable[[random.Random], Params]
+    scenario: Callable[[Params], str]
+    question: Callable[[Params, Truth], str]
+    parts: tuple[Part, ...]
+    answer: Callable[[Params, Truth, Truth | None], list[Any]]
+    commands: tuple[str, ...]
+    hints: Callable[[Params, Truth], list[Hint]]
+    plugins: tuple[str, ...] = ()
+    hidden: tuple[int, ...] = ()  # the parts no allowed command may print at all
+    machine: Callable[[Params], dict[str, Any]] = field(default=lambda v: {"ram": 16 << 20})
+    # steps run after the scenario for the answer only: the image does not show them
+    probe: Callable[[Params], str] | None = None
+    shipped: bool = True  # built into images/exercises (else on first use, into the cache)
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        """Every command the exercise allows: its commands, its plugins' and help, quit."""
+        return (*self.commands, *self.plugins, "help", "quit")
+
+    @property
+    def space(self) -> int:
+        total = 1
+        for part in self.parts:
+            total *= part.space
+        return total
 
 
-def _area(truth: Truth, owner: str) -> dict[str, Any]:
-    return next(a for a in truth["areas"] if a["owner"] == owner)
+def _step(op: str, **fields: Any) -> str:
+    body = "".join(f"{k} = {_toml(v)}\n" for k, v in fields.items())
+    return f'\n[[step]]\nop = "{op}"\n{body}'
 
 
-def _fault(truth: Truth) -> dict[str, Any]:
-    (fault,) = truth["faults"]
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+def _base_params(rng: random.Random) -> Params:
+    names = rng.sample(MODULE_NAMES, 3)
+    return {
+        "noise": rng.randint(1, 10),
+        "swap": rng.randint(20, 60),
+        "modules": [(n, rng.randint(3, 9) * 4096 - rng.randint(0, 4000)) for n in names],
+    }
+
+
+def _base(v: Params, modules: int = 2, holes: bool = True) -> str:
+    """Swap, modules and a seeded mix of vmalloc and vfree: the variant's own layout
+    (without ``holes``, no vfree: a new area goes after the last)."""
+    ratio = 0.3 if holes else 0.0
+    text = _step("random", count=v["noise"], min_size="4K", max_size="24K", free_ratio=ratio)
+    text += _step("swapon", size=f"{v['swap']}M")
+    for name, size in v["modules"][:modules]:
+        text += _step("insmod", name=name, size=size)
+    return text
+
+
+def _area(t: Truth, owner: str) -> dict[str, Any]:
+    return next(a for a in t["areas"] if a["owner"] == owner)
+
+
+def _fault(t: Truth) -> dict[str, Any]:
+    (fault,) = t["faults"]
     return fault
 
 
-_BASE = """
-[[step]]
-op = "swapon"
-size = "32M"
-
-[[step]]
-op = "insmod"
-name = "ext3"
-size = 30720
-
-[[step]]
-op = "insmod"
-name = "jbd"
-size = 24576
-"""
+def _hex(n: int) -> str:
+    return f"{n:x}"
 
 
-def _largest_hole(truth: Truth) -> int:
-    areas = sorted(truth["areas"], key=lambda a: a["addr"])
-    gaps = [b["addr"] - (a["addr"] + a["size"]) for a, b in zip(areas, areas[1:], strict=False)]
-    return max(gaps)
+def _vm_part() -> Part:
+    return Part("vm_struct", "hex", VM_STRUCTS)
 
 
-def _dma_pages(truth: Truth) -> int:
-    return sum(1 for p in _area(truth, "bigbuf")["pages"] if p < 4096)
+def _pfns_part(least: int) -> Part:
+    return Part("pfns", "hex-list", PFNS**least)
 
 
-def _guard_of(truth: Truth) -> dict[str, Any]:
-    return _area(truth, "oops-victim")
+LIST_HINT = Hint(
+    "vtop walks the page tables for one address: its PTE holds the frame "
+    "(the physical address without its low 12 bits is the pfn)"
+)
+
+# ---------------------------------------------------------------------------- level 1
+
+
+def _vmalloc_start_params(rng: random.Random) -> Params:
+    return {
+        "ram": rng.randint(17, 120),
+        "other": rng.randint(24, 880),
+        "odd": rng.randint(24, 880) // 8 * 8 + rng.choice((1, 3, 5, 7)),
+        "highmem": rng.randint(900, 3800),
+    }
+
+
+def _vmalloc_start_of(ram_mib: int, highmem: bool = False) -> int:
+    return MachineConfig(ram=ram_mib << 20, highmem=highmem).layout.vmalloc_start
+
+
+def _vmalloc_start_answer(v: Params, t: Truth, _: Truth | None) -> list[Any]:
+    return [
+        t["vmalloc_start"],
+        _vmalloc_start_of(v["other"]),
+        _vmalloc_start_of(v["odd"]),
+        _vmalloc_start_of(v["highmem"], highmem=True),
+    ]
+
+
+def _why_oops_params(rng: random.Random) -> Params:
+    return {**_base_params(rng), "victim": rng.randint(2, 6), "after": rng.randint(1, 3)}
+
+
+def _why_oops_addr(t: Truth) -> int:
+    a = _area(t, "oops-victim")
+    return int(a["addr"] + a["size"] - 4096)
+
+
+def _module_params(rng: random.Random) -> Params:
+    return {**_base_params(rng), "which": rng.randint(0, 1)}
+
+
+def _module_area(v: Params, t: Truth) -> dict[str, Any]:
+    return _area(t, f"module {v['modules'][v['which']][0]}")
+
+
+def _ioremap_params(rng: random.Random) -> Params:
+    return {
+        **_base_params(rng),
+        "phys": rng.randrange(0xE0000000, 0xFEFF0000, 4096),
+        "pages": rng.randint(2, 8),
+    }
+
+
+def _size_params(rng: random.Random) -> Params:
+    return {**_base_params(rng), "bytes": rng.randint(2, 5) * 4096 + rng.randint(1, 4095)}
+
+
+# ---------------------------------------------------------------------------- level 2
+
+
+def _first_fit_params(rng: random.Random) -> Params:
+    return {
+        **_base_params(rng),
+        "sizes": [rng.randint(1, 5) for _ in range(6)],
+        "freed": sorted(rng.sample(range(5), 2)),
+        "want": rng.randint(2, 3),
+    }
+
+
+def _first_fit_scenario(v: Params) -> str:
+    text = _base(v)
+    for i, pages in enumerate(v["sizes"]):
+        text += _step("vmalloc", size=f"{pages * 4}K", label=f"buf{i}")
+    for i in v["freed"]:
+        text += _step("vfree", label=f"buf{i}")
+    return text
+
+
+def _first_fit_answer(v: Params, t: Truth, probe: Truth | None) -> list[Any]:
+    assert probe is not None
+    new = _area(probe, "probe")
+    return [new["addr"], new["pages"]]
+
+
+def _largest_hole_params(rng: random.Random) -> Params:
+    return {**_base_params(rng), "count": rng.randint(30, 50)}
+
+
+def _holes(t: Truth) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+    areas = sorted(t["areas"], key=lambda a: a["addr"])
+    pairs = zip(areas, areas[1:], strict=False)
+    return [(b["addr"] - (a["addr"] + a["size"]), a, b) for a, b in pairs]
+
+
+def _largest_hole_answer(v: Params, t: Truth, _: Truth | None) -> list[Any]:
+    size, before, after = max(_holes(t), key=lambda h: h[0])  # the first of equal ones
+    return [before["addr"] + before["size"], size, before["pages"][0], after["pages"][0]]
+
+
+def _dma_spill_params(rng: random.Random) -> Params:
+    ram = rng.randint(17, 20)
+    return {"ram": ram, "kib": (ram - 16) * 1024 + rng.randint(4, 12) * 64}
+
+
+def _dma_pages(v: Params, t: Truth) -> list[int]:
+    return [p for p in _area(t, "bigbuf")["pages"] if p < 4096]
+
+
+def _zones_params(rng: random.Random) -> Params:
+    order = ["vmalloc", "vmalloc_dma", "vmalloc_32"]
+    rng.shuffle(order)
+    return {**_base_params(rng), "order": order, "pages": [rng.randint(2, 5) for _ in order]}
+
+
+def _zones_scenario(v: Params) -> str:
+    text = _base(v)
+    for i, (op, pages) in enumerate(zip(v["order"], v["pages"], strict=False)):
+        text += _step(op, size=f"{pages * 4}K", label=f"buffer {i + 1}")
+    return text
+
+
+def _zones_dma(v: Params, t: Truth) -> dict[str, Any]:
+    return _area(t, f"buffer {v['order'].index('vmalloc_dma') + 1}")
+
+
+def _fault_params(rng: random.Random) -> Params:
+    return _base_params(rng)
+
+
+def _fault_scenario(kind: str, holes: bool = True) -> Callable[[Params], str]:
+    return lambda v: _base(v, holes=holes) + _step("fault", kind=kind)
+
+
+def _area_at(t: Truth, addr: int) -> dict[str, Any]:
+    return next(a for a in t["areas"] if a["addr"] <= addr < a["addr"] + a["size"])
+
+
+def _cycle_holder(t: Truth) -> dict[str, Any]:
+    holder = _fault(t)["vm_struct"]
+    return next(a for a in t["areas"] if a["vm_struct"] == holder)
+
+
+def _leak_params(rng: random.Random) -> Params:
+    return {**_base_params(rng), "leaked": rng.randint(0, 2)}
+
+
+def _leak_scenario(v: Params) -> str:
+    target = v["modules"][v["leaked"]][0]
+    return _base(v, modules=3) + _step("fault", kind="vmalloc_leak", target=target)
+
+
+def _leaked(v: Params, t: Truth) -> dict[str, Any]:
+    return _area(t, f"module {_fault(t)['module']}")
+
+
+# ---------------------------------------------------------------------------- level 3
+
+
+def _highmem_params(rng: random.Random) -> Params:
+    return {"ram": rng.choice((960, 1024, 1088)), "kib": rng.randint(8, 40) * 4}
+
+
+def _highmem_area(t: Truth) -> dict[str, Any]:
+    return _area(t, "hbuf")
+
+
+def _max_low_pfn(t: Truth) -> int:
+    return int(t["max_low_pfn"])
+
+
+_VM = ("vmlist", "vtop", "struct", "p", "rd", "page", "sym", "whatis", "ptype")
+
+
+def _oops_hints(v: Params, t: Truth) -> list[Hint]:
+    addr = _why_oops_addr(t)
+    return [
+        Hint(
+            "Which area's range holds the address? vmlist takes addresses.", (f"vmlist {addr:x}",)
+        ),
+        Hint(
+            "An area's size counts one page more than it maps: what does the page-table "
+            "walk find there?",
+            (f"vtop {addr:x}",),
+        ),
+        LIST_HINT,
+    ]
 
 
 EXERCISES: list[Exercise] = [
     Exercise(
-        name="swap-map-frames",
-        title="Which frames back the swap map?",
-        kind="int-list",
-        scenario=_BASE,
-        question=lambda t: (
-            "`sys_swapon` allocated the `swap_map` of the first swap area with `vmalloc`. "
-            "List the page frame numbers (pfns) behind it, in the order of its virtual pages, "
-            "separated by commas."
+        name="vmalloc-start",
+        title="Where does vmalloc begin?",
+        level=1,
+        topic="8.1 the vmalloc address space: VMALLOC_START above high_memory",
+        params=_vmalloc_start_params,
+        machine=lambda v: {"ram": v["ram"] << 20},
+        scenario=lambda v: "",
+        question=lambda v, t: (
+            f"This kernel booted with {v['ram']} MiB of RAM, without HIGHMEM. Where does "
+            f"`VMALLOC_START` lie on it? And where would it lie on the same kernel booted "
+            f"with {v['other']} MiB, with {v['odd']} MiB, and (a HIGHMEM kernel) with "
+            f"{v['highmem']} MiB? Answer with the four addresses in that order."
         ),
-        answer=lambda t: _area(t, "swap_map of swap_info[0]")["pages"],
-        hints=["p swap_info[0].swap_map", "vmlist", "vtop ADDR"],
-    ),
-    Exercise(
-        name="find-leaked-module",
-        title="Find the leaked module",
-        kind="word",
-        scenario=_BASE
-        + """
-[[step]]
-op = "insmod"
-name = "usbcore"
-size = 20480
-
-[[step]]
-op = "fault"
-kind = "vmalloc_leak"
-target = "jbd"
-""",
-        question=lambda t: (
-            "One module was unloaded, but its memory was never given back with `vfree`. "
-            "What is the module's name?"
+        parts=(
+            Part("here", "hex", VMALLOC_STARTS),
+            Part("other", "hex", VMALLOC_STARTS),
+            Part("odd", "hex", VMALLOC_STARTS),
+            Part("highmem", "hex", VMALLOC_STARTS),
         ),
-        answer=lambda t: _fault(t)["module"],
-        hints=["vmlist", "p *module_list", "rd ADDR 32", "struct module ADDR"],
+        hidden=(0, 1, 2, 3),
+        answer=_vmalloc_start_answer,
+        commands=("p", "ptype", "whatis", "sym", "rd"),
+        hints=lambda v, t: [
+            Hint("The direct map of RAM ends at high_memory.", ("p high_memory",)),
+            Hint(
+                "include/asm-i386/pgtable.h: VMALLOC_START is "
+                "(high_memory + 2*VMALLOC_OFFSET - 1) & ~(VMALLOC_OFFSET - 1), "
+                "VMALLOC_OFFSET being 8 MiB."
+            ),
+            Hint(
+                "The kernel maps at most 896 MiB of RAM directly (1 GiB less the 128 MiB "
+                "VMALLOC_RESERVE); above that, with HIGHMEM, high_memory stops there."
+            ),
+        ],
     ),
     Exercise(
         name="why-oops",
         title="Why does this address oops?",
-        kind="addr",
-        scenario=_BASE
-        + """
-[[step]]
-op = "vmalloc"
-size = "12K"
-label = "oops-victim"
-
-[[step]]
-op = "vmalloc"
-size = "8K"
-""",
-        question=lambda t: (
-            f"A driver oopsed writing to `{_guard_of(t)['addr'] + _guard_of(t)['size'] - 4096:#x}`."
-            " That address belongs to a vm area, yet no page is mapped there. Which "
-            "`struct vm_struct` (give its address) does the address belong to?"
+        level=1,
+        topic="8.1-8.2 guard pages: get_vm_area adds a page it never maps",
+        params=_why_oops_params,
+        scenario=lambda v: (
+            _base(v)
+            + _step("vmalloc", size=f"{v['victim'] * 4}K", label="oops-victim")
+            + _step("vmalloc", size=f"{v['after'] * 4}K")
         ),
-        answer=lambda t: _guard_of(t)["vm_struct"],
-        hints=["vtop ADDR", "vmlist", "struct vm_struct ADDR"],
+        question=lambda v, t: (
+            f"A driver oopsed writing to `{_why_oops_addr(t):x}`. That address belongs to a "
+            "vm area, yet no page is mapped there. Which `struct vm_struct` (its address) "
+            "does the address belong to, and which frames (pfns) back that area's pages, "
+            "in order?"
+        ),
+        parts=(_vm_part(), _pfns_part(2)),
+        hidden=(1,),
+        answer=lambda v, t, p: [
+            _area(t, "oops-victim")["vm_struct"],
+            _area(t, "oops-victim")["pages"],
+        ],
+        commands=_VM,
+        hints=_oops_hints,
     ),
     Exercise(
-        name="use-after-vfree",
-        title="Use after vfree",
-        kind="addr",
-        scenario=_BASE + '\n[[step]]\nop = "fault"\nkind = "use_after_vfree"\n',
-        question=lambda t: (
-            "A driver freed its vmalloc buffer, yet the kernel page tables still map part of "
-            "it to frames that are back on the buddy free lists. Give the lowest virtual "
-            "address that is in no vm area but still mapped."
+        name="swap-map-frames",
+        title="Which frames back the swap map?",
+        level=1,
+        topic="8.2 vmalloc users: sys_swapon's swap_map",
+        params=_base_params,
+        scenario=_base,
+        question=lambda v, t: (
+            "`sys_swapon` allocated the `swap_map` of the first swap area with `vmalloc`. "
+            "List the page frame numbers (pfns) behind it, in the order of its virtual pages."
         ),
-        answer=lambda t: _fault(t)["ptes"][0]["vaddr"],
-        hints=["vmlist", "vtop ADDR", "kmem -f", "page -n PFN"],
+        parts=(_pfns_part(3),),
+        hidden=(0,),
+        answer=lambda v, t, p: [_area(t, "swap_map of swap_info[0]")["pages"]],
+        commands=("p", "vmlist", "vtop", "struct", "page"),
+        plugins=("swapinfo",),
+        hints=lambda v, t: [
+            Hint("Where is the map?", ("p swap_info[0].swap_map", "swapinfo")),
+            Hint("How many pages does its area map?", ("vmlist swap_info[0].swap_map",)),
+            LIST_HINT,
+        ],
     ),
     Exercise(
-        name="double-free",
-        title="A frame freed twice",
-        kind="int",
-        scenario=_BASE + '\n[[step]]\nop = "fault"\nkind = "double_free"\n',
-        question=lambda t: (
-            "One page frame is mapped in a live vm area and, at the same time, sits on a buddy "
-            "free list. Which pfn is it?"
+        name="module-frames",
+        title="Where does a module live?",
+        level=1,
+        topic="8.2 vmalloc users: sys_create_module",
+        params=_module_params,
+        scenario=_base,
+        question=lambda v, t: (
+            f"Module `{v['modules'][v['which']][0]}` was loaded with `insmod`: "
+            "`sys_create_module` vmalloc'ed the memory its `struct module` and code share. "
+            "Give that area's `struct vm_struct` address, then the pfns behind the first and "
+            "the last page of the module's memory."
         ),
-        answer=lambda t: _fault(t)["pfn"],
-        hints=["kmem -f", "vtop ADDR", "page -n PFN"],
-    ),
-    Exercise(
-        name="vmlist-cycle",
-        title="The list that never ends",
-        kind="addr",
-        scenario=_BASE + '\n[[step]]\nop = "fault"\nkind = "vmlist_cycle"\n',
-        question=lambda t: (
-            "Walking `vmlist` never reaches NULL. Which `struct vm_struct` (its address) has the "
-            "`next` pointer that closes the loop?"
-        ),
-        answer=lambda t: _fault(t)["vm_struct"],
-        hints=["p vmlist", "list -s vm_struct.next ADDR", "struct vm_struct ADDR"],
-    ),
-    Exercise(
-        name="largest-hole",
-        title="First fit and its holes",
-        kind="int",
-        scenario=_BASE
-        + """
-[[step]]
-op = "random"
-count = 40
-min_size = "4K"
-max_size = "48K"
-free_ratio = 0.45
-""",
-        question=lambda t: (
-            "`get_vm_area` fits a new area into the first hole big enough, counting the guard "
-            "page. How many bytes does the largest hole between two consecutive areas span?"
-        ),
-        answer=_largest_hole,
-        hints=["vmlist"],
-    ),
-    Exercise(
-        name="dma-spill",
-        title="When Normal runs low",
-        kind="int",
-        scenario="""
-[[step]]
-op = "vmalloc"
-size = "3M"
-label = "bigbuf"
-""",
-        machine={"ram": 18 << 20},
-        question=lambda t: (
-            "This machine has 18 MiB: 16 MiB of ZONE_DMA and 2 MiB of ZONE_NORMAL. A 3 MiB "
-            "`vmalloc` took pages from Normal until its watermark stopped it. How many pages "
-            "of that area came from ZONE_DMA?"
-        ),
-        answer=_dma_pages,
-        hints=["vmlist", "vtop ADDR", "page -n PFN", "kmem -f"],
+        parts=(_vm_part(), Part("first pfn", "hex", PFNS), Part("last pfn", "hex", PFNS)),
+        hidden=(1, 2),
+        answer=lambda v, t, p: [
+            _module_area(v, t)["vm_struct"],
+            _module_area(v, t)["pages"][0],
+            _module_area(v, t)["pages"][-1],
+        ],
+        commands=_VM,
+        plugins=("modules",),
+        hints=lambda v, t: [
+            Hint("Which modules are loaded, and where?", ("modules", "p *module_list")),
+            Hint("The module's memory is one vmalloc area.", ("vmlist",)),
+            LIST_HINT,
+        ],
     ),
     Exercise(
         name="ioremap-phys",
         title="What does the ioremap map?",
-        kind="addr",
-        scenario=_BASE
-        + """
-[[step]]
-op = "ioremap"
-phys = 0xfebf8000
-size = "16K"
-nocache = true
-label = "nic"
-""",
-        question=lambda t: (
-            "A network driver mapped its registers with `ioremap_nocache`. Which physical "
-            "address does the first page of that area map?"
+        level=1,
+        topic="8.3 ioremap: device memory through the vmalloc range",
+        params=_ioremap_params,
+        scenario=lambda v: (
+            _base(v)
+            + _step("ioremap", phys=v["phys"], size=f"{v['pages'] * 4}K", nocache=True, label="nic")
         ),
-        answer=lambda t: next(e["phys"] for e in t["events"] if e["op"] == "ioremap"),
-        hints=["vmlist", "vtop ADDR"],
+        question=lambda v, t: (
+            "A network driver mapped its registers with `ioremap_nocache`. Give the address "
+            "of that area's `struct vm_struct`, and the physical address its first page maps."
+        ),
+        parts=(_vm_part(), Part("physical address", "hex", PHYS_PAGES)),
+        hidden=(1,),
+        answer=lambda v, t, p: [
+            next(a["vm_struct"] for a in t["areas"] if a["owner"] == "nic"),
+            v["phys"],
+        ],
+        commands=_VM,
+        hints=lambda v, t: [
+            Hint("The flags of a vm_struct say how it was made (VM_IOREMAP is 1).", ("vmlist",)),
+            Hint("Its PTEs hold device addresses, not RAM: walk them."),
+        ],
+    ),
+    Exercise(
+        name="area-size",
+        title="How big is the area?",
+        level=1,
+        topic="8.2 vmalloc rounds to pages, get_vm_area adds the guard",
+        params=_size_params,
+        scenario=lambda v: _base(v, holes=False) + _step("vmalloc", size=v["bytes"], label="odd"),
+        question=lambda v, t: (
+            f"A driver called `vmalloc({v['bytes']})`, its last vmalloc. What `size` does its "
+            "`struct vm_struct` record (in bytes, decimal), and which pfns back the area, "
+            "in order?"
+        ),
+        parts=(Part("size", "dec", 1 << 18), _pfns_part(3)),
+        hidden=(1,),
+        answer=lambda v, t, p: [_area(t, "odd")["size"], _area(t, "odd")["pages"]],
+        commands=_VM,
+        hints=lambda v, t: [
+            Hint("vmalloc rounds the size up to whole pages; get_vm_area adds one more."),
+            Hint("The newest area: where?", ("vmlist",)),
+            LIST_HINT,
+        ],
+    ),
+    Exercise(
+        name="first-fit",
+        title="Where will the next vmalloc go?",
+        level=3,
+        topic="8.2 get_vm_area's first fit, and the buddy allocator behind vmalloc",
+        params=_first_fit_params,
+        scenario=_first_fit_scenario,
+        probe=lambda v: _step("vmalloc", size=f"{v['want'] * 4}K", label="probe"),
+        question=lambda v, t: (
+            f"The next call is `vmalloc({v['want'] * 4096})`. At which address will "
+            "`get_vm_area` place it, and which frames will `__vmalloc` map there, in order "
+            "(each page from `alloc_page`, after `kmalloc` of its vm_struct)?"
+        ),
+        parts=(Part("address", "hex", VMALLOC_PAGES), _pfns_part(2)),
+        hidden=(1,),
+        answer=_first_fit_answer,
+        commands=(*_VM, "kmem -f", "list"),
+        plugins=("buddyinfo",),
+        hints=lambda v, t: [
+            Hint(
+                "get_vm_area walks vmlist in address order and takes the first hole that "
+                "holds the size plus a guard page.",
+                ("vmlist",),
+            ),
+            Hint(
+                "alloc_page takes from the lowest order with a free block "
+                "(rmqueue), splitting it (expand); kmalloc may need a page first.",
+                ("kmem -f", "p contig_page_data.node_zones[0].free_area[0]"),
+            ),
+            Hint(
+                "The free lists are struct page's list members, linked through list_head.",
+                ("list -H -o page.list contig_page_data.node_zones[0].free_area[0].free_list",),
+            ),
+        ],
+    ),
+    Exercise(
+        name="largest-hole",
+        title="First fit and its holes",
+        level=2,
+        topic="8.2 get_vm_area's first fit leaves holes",
+        params=_largest_hole_params,
+        scenario=lambda v: (
+            _base(v)
+            + _step("random", count=v["count"], min_size="4K", max_size="48K", free_ratio=0.45)
+        ),
+        question=lambda v, t: (
+            "Between two consecutive vm areas (guard pages counted as part of their area), "
+            "where does the largest hole begin, how many bytes does it span (decimal), and "
+            "which pfns back the first page of the area before it and of the area after it?"
+        ),
+        parts=(
+            Part("address", "hex", VMALLOC_PAGES),
+            Part("bytes", "dec", VMALLOC_PAGES),
+            Part("pfn before", "hex", PFNS),
+            Part("pfn after", "hex", PFNS),
+        ),
+        hidden=(2, 3),
+        answer=_largest_hole_answer,
+        commands=_VM,
+        hints=lambda v, t: [
+            Hint("vmlist shows each area's range, guard page included.", ("vmlist",)),
+            LIST_HINT,
+        ],
+    ),
+    Exercise(
+        name="dma-spill",
+        title="When Normal runs low",
+        level=2,
+        topic="8.2 __vmalloc's pages: zone fallback from ZONE_NORMAL to ZONE_DMA",
+        params=_dma_spill_params,
+        machine=lambda v: {"ram": v["ram"] << 20},
+        scenario=lambda v: _step("vmalloc", size=f"{v['kib']}K", label="bigbuf"),
+        question=lambda v, t: (
+            f"This machine has {v['ram']} MiB: 16 MiB of ZONE_DMA and {v['ram'] - 16} MiB of "
+            f"ZONE_NORMAL. A {v['kib']} KiB `vmalloc` took pages from Normal until its "
+            "watermark stopped it. How many pages of that area came from ZONE_DMA (decimal), "
+            "and which are the first and the last of them (pfns, in the area's page order)?"
+        ),
+        parts=(Part("count", "dec", 1024), Part("first", "hex", PFNS), Part("last", "hex", PFNS)),
+        hidden=(1, 2),
+        answer=lambda v, t, p: [len(_dma_pages(v, t)), _dma_pages(v, t)[0], _dma_pages(v, t)[-1]],
+        commands=(*_VM, "kmem -f"),
+        plugins=("buddyinfo",),
+        hints=lambda v, t: [
+            Hint("One big area.", ("vmlist",)),
+            Hint("ZONE_DMA is the first 16 MiB: pfns below 0x1000.", ("kmem -f",)),
+            LIST_HINT,
+        ],
+    ),
+    Exercise(
+        name="dma-zone",
+        title="Which buffer is for DMA?",
+        level=2,
+        topic="8.2 vmalloc_dma and vmalloc_32: the zones behind the gfp mask",
+        params=_zones_params,
+        machine=lambda v: {"ram": 64 << 20},
+        scenario=_zones_scenario,
+        question=lambda v, t: (
+            "The last three areas came from `vmalloc`, `vmalloc_32` and `vmalloc_dma`, in some "
+            "order. Give the `struct vm_struct` of the `vmalloc_dma` one, then the "
+            "pfns behind its first and its last page."
+        ),
+        parts=(
+            Part("vm_struct", "hex", (64 << 20) // 32),
+            Part("first pfn", "hex", 16384),
+            Part("last pfn", "hex", 16384),
+        ),
+        hidden=(1, 2),
+        answer=lambda v, t, p: [
+            _zones_dma(v, t)["vm_struct"],
+            _zones_dma(v, t)["pages"][0],
+            _zones_dma(v, t)["pages"][-1],
+        ],
+        commands=(*_VM, "kmem -f"),
+        hints=lambda v, t: [
+            Hint("GFP_DMA asks for ZONE_DMA: the frames below 16 MiB.", ("kmem -f",)),
+            Hint("The three newest areas.", ("vmlist",)),
+            LIST_HINT,
+        ],
     ),
     Exercise(
         name="zero-count",
         title="A page nobody holds",
-        kind="addr",
-        scenario=_BASE + '\n[[step]]\nop = "fault"\nkind = "zero_count"\n',
-        question=lambda t: (
+        level=2,
+        topic="post-mortem: a mapped page whose count dropped to 0",
+        params=_fault_params,
+        scenario=_fault_scenario("zero_count"),
+        question=lambda v, t: (
             "A vmalloc'ed page is mapped, but its reference count says nobody holds it: the "
             "next `put_page` anywhere could hand it out twice. Give the address of its "
-            "`struct page`."
+            "`struct page`, then the pfns behind the area that maps it, in order."
         ),
-        answer=lambda t: _fault(t)["page"],
-        hints=["vmlist", "vtop ADDR", "page -n PFN"],
+        parts=(Part("struct page", "hex", PFNS), _pfns_part(2)),
+        hidden=(0, 1),
+        answer=lambda v, t, p: [
+            _fault(t)["page"],
+            _area_at(t, _fault(t)["addr"])["pages"],
+        ],
+        commands=_VM,
+        hints=lambda v, t: [
+            Hint("page shows a frame's count (CNT).", ("vmlist", "page -n 1")),
+            LIST_HINT,
+        ],
+    ),
+    Exercise(
+        name="double-free",
+        title="A frame freed twice",
+        level=2,
+        topic="post-mortem: a mapped frame back on the buddy free lists",
+        params=_fault_params,
+        scenario=_fault_scenario("double_free"),
+        question=lambda v, t: (
+            "One page frame is mapped in a live vm area and, at the same time, sits on a "
+            "buddy free list. Give the virtual address where it is mapped, then the pfns "
+            "behind that whole area, in order."
+        ),
+        parts=(Part("address", "hex", VMALLOC_PAGES), _pfns_part(2)),
+        hidden=(1,),
+        answer=lambda v, t, p: [_fault(t)["addr"], _area_at(t, _fault(t)["addr"])["pages"]],
+        commands=(*_VM, "kmem -f", "list"),
+        hints=lambda v, t: [
+            Hint("A free page has count 0.", ("vmlist", "kmem -f")),
+            Hint(
+                "Free blocks hang on free_area[order].free_list by page.list.",
+                ("list -H -o page.list contig_page_data.node_zones[0].free_area[0].free_list",),
+            ),
+            LIST_HINT,
+        ],
+    ),
+    Exercise(
+        name="vmlist-cycle",
+        title="The list that never ends",
+        level=2,
+        topic="post-mortem: vmlist corrupted into a loop",
+        params=_fault_params,
+        scenario=_fault_scenario("vmlist_cycle"),
+        question=lambda v, t: (
+            "Walking `vmlist` never reaches NULL. Which `struct vm_struct` (its address) has "
+            "the `next` pointer that closes the loop, and which pfns back the area it "
+            "describes, in order?"
+        ),
+        parts=(_vm_part(), _pfns_part(1)),
+        hidden=(1,),
+        answer=lambda v, t, p: [_cycle_holder(t)["vm_struct"], _cycle_holder(t)["pages"]],
+        commands=("list", "struct", "p", "rd", "vtop", "page", "sym", "whatis", "ptype"),
+        hints=lambda v, t: [
+            Hint("Where does the list start?", ("p vmlist",)),
+            Hint(
+                "list follows vm_struct.next and stops where it has been before.",
+                ("list -o vm_struct.next -s vm_struct.addr,size *vmlist",),
+            ),
+            LIST_HINT,
+        ],
+    ),
+    Exercise(
+        name="find-leaked-module",
+        title="Find the leaked module",
+        level=2,
+        topic="post-mortem: a module unloaded without vfree",
+        params=_leak_params,
+        scenario=_leak_scenario,
+        question=lambda v, t: (
+            "One module was unloaded, but its memory was never given back with `vfree`. "
+            "What is the module's name, the `struct vm_struct` of its area, and the pfns "
+            "behind the first and the last page of its memory?"
+        ),
+        parts=(
+            Part("name", "word", len(MODULE_NAMES)),
+            _vm_part(),
+            Part("first pfn", "hex", PFNS),
+            Part("last pfn", "hex", PFNS),
+        ),
+        hidden=(0, 2, 3),
+        answer=lambda v, t, p: [
+            _fault(t)["module"],
+            _leaked(v, t)["vm_struct"],
+            _leaked(v, t)["pages"][0],
+            _leaked(v, t)["pages"][-1],
+        ],
+        commands=_VM,
+        plugins=("modules",),
+        hints=lambda v, t: [
+            Hint("Which modules are still on module_list?", ("modules", "p *module_list")),
+            Hint(
+                "A module's area starts with its struct module; its name points inside it.",
+                ("vmlist", "ptype struct module"),
+            ),
+            LIST_HINT,
+        ],
+    ),
+    Exercise(
+        name="size-mismatch",
+        title="An area larger than its pages",
+        level=2,
+        topic="post-mortem: vm_struct.size grown past what was mapped",
+        params=_fault_params,
+        scenario=_fault_scenario("size_mismatch", holes=False),
+        question=lambda v, t: (
+            "One area's `size` claims more pages than were ever mapped: `vfree` would unmap "
+            "pages it never had. Give its `struct vm_struct`, the first address inside it "
+            "(before the guard) that nothing maps, and the pfns of its mapped pages, in order."
+        ),
+        parts=(_vm_part(), Part("address", "hex", VMALLOC_PAGES), _pfns_part(1)),
+        hidden=(1, 2),
+        answer=lambda v, t, p: [
+            _fault(t)["vm_struct"],
+            _fault(t)["addr"] + _fault(t)["mapped_size"] - 4096,
+            [pfn for pfn in _area_at(t, _fault(t)["addr"])["pages"] if pfn is not None],
+        ],
+        commands=_VM,
+        hints=lambda v, t: [
+            Hint("Every page of an area but the guard is mapped.", ("vmlist",)),
+            LIST_HINT,
+        ],
+    ),
+    Exercise(
+        name="missing-guard",
+        title="A guard page that is mapped",
+        level=2,
+        topic="post-mortem: an overrun caught too late — the guard page got a PTE",
+        params=_fault_params,
+        scenario=_fault_scenario("missing_guard"),
+        question=lambda v, t: (
+            "One area's guard page is mapped, so an overrun past it would not oops. Give the "
+            "area's `struct vm_struct`, the pfn mapped at its guard page, and the pfn behind "
+            "its first page."
+        ),
+        parts=(_vm_part(), Part("guard pfn", "hex", PFNS), Part("first pfn", "hex", PFNS)),
+        hidden=(1, 2),
+        answer=lambda v, t, p: [
+            _fault(t)["vm_struct"],
+            _fault(t)["pfn"],
+            next(a for a in t["areas"] if a["vm_struct"] == _fault(t)["vm_struct"])["pages"][0],
+        ],
+        commands=_VM,
+        hints=lambda v, t: [
+            Hint("The guard is the last page of each range.", ("vmlist",)),
+            LIST_HINT,
+        ],
+    ),
+    Exercise(
+        name="use-after-vfree",
+        title="Use after vfree",
+        level=3,
+        topic="post-mortem: vfree that left its PTEs",
+        params=_fault_params,
+        scenario=_fault_scenario("use_after_vfree"),
+        question=lambda v, t: (
+            "A driver freed its vmalloc buffer, yet the kernel page tables still map part of "
+            "it to frames that are back on the buddy free lists. Give the lowest virtual "
+            "address that is in no vm area but still mapped, then the pfns still mapped "
+            "from there on, in order."
+        ),
+        parts=(Part("address", "hex", VMALLOC_PAGES), _pfns_part(1)),
+        hidden=(1,),
+        answer=lambda v, t, p: [
+            _fault(t)["ptes"][0]["vaddr"],
+            [e["pfn"] for e in _fault(t)["ptes"]],
+        ],
+        commands=(*_VM, "kmem -f"),
+        hints=lambda v, t: [
+            Hint("Areas are allocated upward; what lies just past the last one?", ("vmlist",)),
+            LIST_HINT,
+        ],
+    ),
+    Exercise(
+        name="bad-pte-frame",
+        title="A PTE to nowhere",
+        level=3,
+        topic="post-mortem: a vmalloc PTE naming a reserved or nonexistent frame",
+        params=_fault_params,
+        scenario=_fault_scenario("bad_pte_frame"),
+        question=lambda v, t: (
+            "One PTE of a vmalloc area names a frame no vmalloc may own. Give the virtual "
+            "address it maps, the pfn it names, and what that frame is: `reserved` (the "
+            "kernel's own) or `nonexistent` (beyond max_mapnr)."
+        ),
+        parts=(
+            Part("address", "hex", VMALLOC_PAGES),
+            Part("pfn", "hex", 1 << 20),
+            Part("kind", "word", 2),
+        ),
+        hidden=(1,),
+        answer=lambda v, t, p: [_fault(t)["addr"], _fault(t)["pfn"], _fault(t)["frame"]],
+        commands=_VM,
+        hints=lambda v, t: [
+            Hint("page shows PG_reserved; max_mapnr bounds mem_map.", ("p max_mapnr",)),
+            Hint("Walk the pages of each area.", ("vmlist",)),
+        ],
+    ),
+    Exercise(
+        name="overlap",
+        title="Two areas in one place",
+        level=3,
+        topic="post-mortem: a vm_struct's addr moved into its neighbour",
+        params=_fault_params,
+        scenario=_fault_scenario("overlap"),
+        question=lambda v, t: (
+            "Two areas overlap: a stray write moved one `vm_struct`'s `addr` back into the "
+            "area before it. Give that `vm_struct`, the address its area really starts at "
+            "(where its pages are mapped), and the pfns behind the area it now overlaps, "
+            "in order."
+        ),
+        parts=(_vm_part(), Part("address", "hex", VMALLOC_PAGES), _pfns_part(1)),
+        hidden=(2,),
+        answer=lambda v, t, p: [
+            _fault(t)["vm_struct"],
+            _fault(t)["was"],
+            next(a for a in t["areas"] if a["vm_struct"] == _fault(t)["overlaps"])["pages"],
+        ],
+        commands=_VM,
+        hints=lambda v, t: [
+            Hint("Ranges in vmlist should never cross.", ("vmlist",)),
+            Hint("The pages stay mapped where they were vmalloc'ed."),
+            LIST_HINT,
+        ],
+    ),
+    Exercise(
+        name="highmem-frames",
+        title="Frames the kernel cannot see",
+        level=3,
+        topic="8.2 vmalloc's pages from ZONE_HIGHMEM (__GFP_HIGHMEM)",
+        params=_highmem_params,
+        machine=lambda v: {"ram": v["ram"] << 20, "highmem": True},
+        scenario=lambda v: _step("vmalloc", size=f"{v['kib']}K", label="hbuf"),
+        question=lambda v, t: (
+            f"On this {v['ram']} MiB HIGHMEM machine a driver vmalloc'ed {v['kib']} KiB. How "
+            "many of its pages are HIGHMEM frames (above the directly mapped 896 MiB; "
+            "decimal), and which pfns back its first and last page?"
+        ),
+        parts=(
+            Part("count", "dec", 64),
+            Part("first pfn", "hex", 1 << 18),
+            Part("last pfn", "hex", 1 << 18),
+        ),
+        hidden=(1, 2),
+        answer=lambda v, t, p: [
+            sum(1 for pfn in _highmem_area(t)["pages"] if pfn >= _max_low_pfn(t)),
+            _highmem_area(t)["pages"][0],
+            _highmem_area(t)["pages"][-1],
+        ],
+        commands=(*_VM, "kmem -f"),
+        hints=lambda v, t: [
+            Hint("Which zones does this machine have?", ("kmem -f", "p max_low_pfn")),
+            Hint("One area.", ("vmlist",)),
+            LIST_HINT,
+        ],
+        shipped=False,  # a 1 GiB machine's core is 12 MB: built on first use
     ),
 ]
+
+
+def by_name(name: str) -> Exercise:
+    """The exercise called ``name``.
+
+    :raises LookupError: naming the known ones.
+    """
+    for ex in EXERCISES:
+        if ex.name == name:
+            return ex
+    known = ", ".join(e.name for e in EXERCISES)
+    raise LookupError(f"no exercise '{name}' (known: {known})")

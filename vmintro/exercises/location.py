@@ -1,27 +1,54 @@
-"""Where the exercises are: the checkout's ``images/exercises``, or built into the cache."""
+"""Where an exercise is: the checkout's ``images/exercises/NAME``, or built into the
+user's cache on first use (an installed package has no ``images/``, and the checkout
+ships only a subset), or a directory given by its path (a student's graded variant).
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-__all__ = ["CHECKOUT_DIR", "exercises_root"]
+__all__ = ["CHECKOUT_DIR", "EXERCISE_FILE", "cache_root", "exercise_dir"]
 
 # images/exercises of the checkout this package runs from (absent when installed alone)
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent.parent / "images" / "exercises"
+EXERCISE_FILE = "exercise.json"
 
 
-def exercises_root() -> Path:
-    """The exercise directories; installed without a checkout, they are built on first use.
-
-    Built in the cache, each exercise gets a fresh salt; its answer is the same.
-    """
-    if CHECKOUT_DIR.is_dir():
-        return CHECKOUT_DIR
+def cache_root() -> Path:
     from vmintro._version import __version__
     from vmintro.demo import cache_dir
-    from vmintro.exercises.build import build_all
 
-    root = cache_dir() / __version__ / "exercises"
-    if not root.is_dir():
-        build_all(root)
-    return root
+    return cache_dir() / __version__ / "exercises"
+
+
+def _complete(path: Path) -> bool:
+    name = path.name
+    return all(
+        (path / f).is_file()
+        for f in (EXERCISE_FILE, "answer.json", f"{name}.vmcore", f"{name}.vmlinux")
+    )
+
+
+def exercise_dir(name: str) -> Path:
+    """The directory of exercise ``name`` (a catalog name, or the path of an exercise
+    directory), building the practice variant into the cache if needed (said on stderr).
+
+    :raises LookupError: for a name that is neither.
+    """
+    given = Path(name)
+    if (given / EXERCISE_FILE).is_file():
+        return given
+    from vmintro.exercises.catalog import by_name
+
+    ex = by_name(name)  # LookupError naming the known ones
+    shipped = CHECKOUT_DIR / name
+    if _complete(shipped):
+        return shipped
+    cached = cache_root() / name
+    if not _complete(cached):
+        from vmintro.exercises.build import build_exercise
+
+        print(f"vmintro: building exercise {name} once, into {cached}", file=sys.stderr)
+        build_exercise(ex, cached.parent)
+    return cached

@@ -1,0 +1,115 @@
+"""A variant per student: images and answers differ, nothing of the answer is shipped,
+grading takes each student's own answer and fails it under another name."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import vmintro
+from vmintro.cli import main
+from vmintro.exercises.build import variant_seed
+from vmintro.helpers import find_vm_area, vm_area_pages
+
+KEY = "7f3c0a9d51e24b6c8e0f1a2b3c4d5e6f"
+
+
+def _solve_why_oops(directory: Path) -> str:
+    """The library's answer, from the student's own question and image."""
+    meta = json.loads((directory / "exercise.json").read_text())
+    addr = int(re.search(r"`([0-9a-f]+)`", meta["question"]).group(1), 16)
+    prog = vmintro.open(directory / "why-oops")
+    area = find_vm_area(prog, addr)
+    pfns = [pfn for _, pfn in vm_area_pages(area) if pfn is not None]
+    return " ".join([f"{area.value_():x}", *(f"{p:x}" for p in pfns)])
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("class")
+    (root / "course.key").write_text(KEY + "\n")
+    (root / "roster.csv").write_text("student,name\nalice@uni.edu,Alice\nbob,Bob\n")
+    out = root / "out"
+    argv = ["exercise", "make", "--roster", str(root / "roster.csv"), "--key"]
+    assert main([*argv, str(root / "course.key"), "-o", str(out), "-e", "why-oops"]) == 0
+    return root
+
+
+def test_each_student_has_an_own_image_and_nothing_of_the_answer(made: Path) -> None:
+    alice, bob = made / "out" / "alice@uni.edu" / "why-oops", made / "out" / "bob" / "why-oops"
+    for d in (alice, bob):
+        assert sorted(p.name for p in d.iterdir()) == [
+            "README.md",
+            "exercise.json",
+            "why-oops.vmcore",
+            "why-oops.vmlinux",
+        ]  # no answer.json, no truth, no timeline
+    assert (alice / "why-oops.vmcore").read_bytes() != (bob / "why-oops.vmcore").read_bytes()
+    assert _solve_why_oops(alice) != _solve_why_oops(bob)
+    assert "vmintro exercise open DIR" in (alice / "README.md").read_text()
+    assert variant_seed(KEY.encode(), "bob", "why-oops") != variant_seed(
+        KEY.encode(), "alice@uni.edu", "why-oops"
+    )
+
+
+def test_grading_takes_only_each_students_own_answer(
+    made: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = made / "out"
+    alice = _solve_why_oops(out / "alice@uni.edu" / "why-oops")
+    bob = _solve_why_oops(out / "bob" / "why-oops")
+    subs = made / "subs.csv"
+    with open(subs, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", "exercise", "answer"])
+        w.writerow(["alice@uni.edu", "why-oops", alice.replace(" ", "\n")])  # a pasted column
+        w.writerow(["bob", "why-oops", alice])  # alice's answer under bob's name
+    argv = ["exercise", "grade", "--key", str(made / "course.key"), str(subs)]
+    assert main([*argv, "-o", str(made / "grades")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split()[:3] == ["alice@uni.edu", "1/1", "1"]
+    assert table[2].split()[:3] == ["bob", "0/1", "0"]
+    results = json.loads((made / "grades" / "results.json").read_text())
+    assert results["score"] == 1 and results["max_score"] == 2
+    assert {t["name"]: t["output"] for t in results["tests"]} == {
+        "alice@uni.edu/why-oops": "right",
+        "bob/why-oops": "wrong",
+    }
+    mine = json.loads((made / "grades" / "bob.json").read_text())
+    assert mine == {
+        "score": 0,
+        "max_score": 1,
+        "tests": [{"name": "why-oops", "score": 0, "max_score": 1, "output": "wrong"}],
+    }
+    with open(subs, "a", newline="") as f:
+        csv.writer(f).writerow(["bob", "why-oops", bob])  # the last one counts
+    assert main([*argv, "-o", str(made / "grades")]) == 0
+    assert capsys.readouterr().out.splitlines()[2].split()[:2] == ["bob", "1/1"]
+
+
+def test_bad_roster_key_and_submissions_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "k"
+    key.write_text("short")
+    roster = tmp_path / "r.csv"
+    roster.write_text("student\n../etc\n")
+    argv = ["exercise", "make", "--roster", str(roster), "-o", str(tmp_path / "o"), "--key"]
+    assert main([*argv, str(key)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"vmintro: {roster}:2: student '../etc' must be")
+    roster.write_text("student\nann\n")
+    assert main([*argv, str(key)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"vmintro: {key}: a key of 5 bytes; at least 16")
+    assert not (tmp_path / "o").exists()
+    subs = tmp_path / "s.csv"
+    subs.write_text("student,exercise,answer\nann,no-such,1\n")
+    key.write_text(KEY)
+    assert main(["exercise", "grade", "--key", str(key), str(subs)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"vmintro: {subs}:2: no exercise 'no-such' (known: ")

@@ -1,0 +1,78 @@
+"""An exercise's session: only the commands the exercise allows, and no Python.
+
+A command the exercise does not allow is refused in one line, ``CMD: not
+available in this exercise``, with exit status EXIT_USAGE, and the next one runs.
+Python lines (``!``, ``py``) are refused the same way: Python reaches every
+command and every helper (``run("check")``), so a restricted exercise has none.
+
+The restriction is the exercise's session, ``vmintro exercise open NAME`` (the REPL,
+``-c`` and standard input); scripts are for ``vmintro run`` on images of one's own. It
+shapes the puzzle and is no security boundary (``vmintro IMAGE``, gdb or drgn read the
+same files): what keeps answers from being looked up is that no allowed command
+prints them, the slow hash of practice answers, and a variant per student for graded
+work.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vmintro.cmdline.lines import CommandLine
+from vmintro.cmdline.runner import Runner
+from vmintro.commands.dispatch import Invocation, split_words
+from vmintro.errors import EXIT_USAGE
+from vmintro.exercises.location import EXERCISE_FILE
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["NOT_AVAILABLE", "ExerciseRunner", "Policy"]
+
+NOT_AVAILABLE = "not available in this exercise"
+_ALWAYS = ("help", "quit")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What an exercise allows: ``CMD`` (with any arguments) or ``CMD WORDS`` (exactly so,
+    ``--json`` aside: ``kmem -f`` allows ``kmem -f`` and not ``kmem -v``)."""
+
+    exercise: str
+    allowed: tuple[str, ...]
+
+    @classmethod
+    def of(cls, directory: Path) -> Policy:
+        meta: dict[str, Any] = json.loads((directory / EXERCISE_FILE).read_text())
+        return cls(meta["name"], (*meta["commands"], *meta["plugins"], *_ALWAYS))
+
+    def permits(self, name: str, words: list[str]) -> bool:
+        rest = [w for w in words if w != "--json"]
+        for entry in self.allowed:
+            command, *fixed = entry.split()
+            if command == name and (not fixed or rest == fixed):
+                return True
+        return False
+
+
+class ExerciseRunner(Runner):
+    """A :class:`Runner` that runs only what ``policy`` permits, and no Python."""
+
+    def __init__(self, prog: Program, policy: Policy, **options: Any) -> None:
+        options["python"] = None
+        super().__init__(prog, **options)
+        self.policy = policy
+
+    def run_command(self, text: str) -> int:
+        t = text.strip()
+        if t == "py" or t.startswith("!"):
+            return self._fail(f"py: {NOT_AVAILABLE}", EXIT_USAGE)
+        return super().run_command(text)
+
+    def _execute(self, invocation: Invocation, line: CommandLine) -> int:
+        name = invocation.command.name
+        if not self.policy.permits(name, split_words(line.text)[1:]):
+            return self._fail(f"{name}: {NOT_AVAILABLE}", EXIT_USAGE)
+        return super()._execute(invocation, line)
