@@ -20,7 +20,9 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_goto_moves_the_prompt_commands_and_python(image: Path, tmp_path: Path) -> None:
     session: Repl = spawn_repl(tmp_path / "h", image=image)
     session.prompt()
-    assert "vmintro [" not in session.child.after  # nothing of the timeline read yet
+    assert "vmintro [" not in session.child.after  # nothing of the timeline read before it
+    # read once the prompt is there: the prompt is drawn again with the moment
+    session.child.expect_exact(" [3/3]>")
     out = session.run("goto 1")
     assert "entry 1/3: step 1: vmalloc(size=4096) = 0xd0800000, 2 writes" in out
     assert "vmintro [1/3]>" in session.child.after
@@ -46,7 +48,8 @@ def test_toolbar_shows_the_moment(image: Path, tmp_path: Path) -> None:
     child = session.child
     child.expect_exact("\x1b[6n")
     child.send("\x1b[1;1R")
-    child.expect(r"img\s+\|\s+2\.4\.20")  # no moment before the timeline is read
+    # the timeline is read once the first prompt is drawn: the image is its last moment
+    child.expect(r"img\s+\|\s+entry 3/3\s+\|\s+2\.4\.20")
     child.sendline("goto 2")
     child.expect_exact("\x1b[6n")
     child.send("\x1b[1;1R")

@@ -67,6 +67,17 @@ def run_repl(prog: Program, image: str, show_banner: bool = True) -> int:
         bottom_toolbar=toolbar(lambda: runner.prog, image),
     )
     prompt_text = prompt(lambda: runner.prog, PROMPT)
+    app = session.app
+
+    def read_timeline(_: object) -> None:
+        # once the first prompt is drawn, never before it: the timeline is read, checked
+        # and indexed while the user types (the prompt then shows the moment)
+        from vmintro.timeline.moments import prefetch
+
+        app.after_render -= read_timeline
+        prefetch(prog, app.invalidate)
+
+    app.after_render += read_timeline
     if show_banner:
         print(banner(prog, image))
     while True:

@@ -13,7 +13,9 @@ pages and per-program state of its own.
 from __future__ import annotations
 
 import operator
+import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_SIZE
@@ -38,6 +40,7 @@ __all__ = [
     "ImageTimeline",
     "NoSuchEntryError",
     "image_timeline",
+    "prefetch",
     "moment_of",
     "program_at",
     "require_timeline",
@@ -65,6 +68,7 @@ class ImageTimeline:
         self.ram_size = root.ram_size
         self.base = root.backend
         self._loaded = False
+        self._lock = threading.RLock()
         self._timeline: Timeline | None = None
         self._error: TimelineError | None = None
         self._index: WriteIndex | None = None
@@ -77,13 +81,14 @@ class ImageTimeline:
 
         :raises TimelineError: (every time) when the file cannot be used.
         """
-        if not self._loaded:
-            self._loaded = True
-            if self.path is not None and self.core is not None:
-                try:
-                    self._timeline = load_timeline(self.path, self.core, self.ram_size)
-                except TimelineError as e:
-                    self._error = e
+        with self._lock:  # the REPL may be reading it in the background (prefetch)
+            if not self._loaded:
+                if self.path is not None and self.core is not None:
+                    try:
+                        self._timeline = load_timeline(self.path, self.core, self.ram_size)
+                    except TimelineError as e:
+                        self._error = e
+                self._loaded = True
         if self._error is not None:
             raise TimelineError(str(self._error))
         return self._timeline
@@ -103,11 +108,12 @@ class ImageTimeline:
     @property
     def index(self) -> WriteIndex:
         """The write records by frame, built on first use."""
-        if self._index is None:
-            from vmintro.timeline.index import WriteIndex
+        with self._lock:
+            if self._index is None:
+                from vmintro.timeline.index import WriteIndex
 
-            self._index = WriteIndex(self.require())
-        return self._index
+                self._index = WriteIndex(self.require())
+            return self._index
 
     def page_at(self, pfn: int, moment: int) -> bytes:
         """Frame ``pfn`` just after entry ``moment`` (kept for the next read)."""
@@ -184,6 +190,32 @@ def shown_moment(prog: Program) -> tuple[int, int] | None:
     last = state.last
     moment = prog.backend.moment if isinstance(prog.backend, OverlayBackend) else last
     return moment, last
+
+
+def prefetch(prog: Program, done: Callable[[], None]) -> threading.Thread | None:
+    """Read, check and index the timeline of ``prog``'s image in a background thread,
+    then call ``done`` (the REPL starts this once its first prompt is drawn, so that
+    the first ``goto`` finds the work done); None when the image has no timeline file.
+
+    What goes wrong is not reported here: the command that uses the timeline reports
+    it, in one line, as it would have without this.
+    """
+    state = image_timeline(prog)
+    if state.path is None or not state.path.is_file():
+        return None
+
+    def work() -> None:
+        try:
+            if state.timeline is not None:
+                state.index  # noqa: B018 - built now, not at the first goto
+        except Exception:  # noqa: BLE001, S110 - the command using it says what is wrong
+            pass
+        finally:
+            done()
+
+    thread = threading.Thread(target=work, name="vmintro-timeline", daemon=True)
+    thread.start()
+    return thread
 
 
 def program_at(prog: Program, n: int) -> Program:

@@ -69,6 +69,8 @@ def load_timeline(path: Path, core: Path, ram_size: int) -> Timeline | None:
 
     :raises TimelineError: unreadable, damaged, too large, or of another image.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from vmintro.image.format.timeline import TimelineFormatError, decode_timeline
 
     name = path.name
@@ -87,16 +89,21 @@ def load_timeline(path: Path, core: Path, ram_size: int) -> Timeline | None:
         raise TimelineError(f"{name}: is a directory, not a timeline") from None
     except OSError as e:
         raise TimelineError(f"{name}: cannot read: {e.strerror}") from None
-    try:
-        timeline = decode_timeline(raw)
-    except TimelineFormatError as e:
-        raise TimelineError(f"{name}: {' '.join(str(e).split())}") from None
+    # The core's digest is computed while the file decodes: hashing and inflating both
+    # run outside the interpreter's lock, so on two cores they overlap.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hashing = pool.submit(core_digest, core)
+        try:
+            timeline = decode_timeline(raw)
+        except TimelineFormatError as e:
+            hashing.cancel()
+            raise TimelineError(f"{name}: {' '.join(str(e).split())}") from None
+        digest = hashing.result()
     if timeline.ram_size != ram_size:
         raise TimelineError(
             f"{name} does not belong to {core.name}: it records {timeline.ram_size:#x} bytes"
             f" of RAM, the core {ram_size:#x}"
         )
-    digest = core_digest(core)
     if digest != timeline.core_digest:
         raise TimelineError(
             f"{name} does not belong to {core.name}: it was recorded for a core with SHA-256"

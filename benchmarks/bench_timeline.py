@@ -1,0 +1,87 @@
+"""Time travel on a 4 GiB HIGHMEM image with a 10,000-call random step: goto, history.
+
+    python benchmarks/bench_timeline.py [IMAGE] [--gotos N]
+
+IMAGE defaults to /tmp/big-timeline, generated first when missing (as
+``benchmarks/bench_generate.py --out`` writes it: 4 GiB, HIGHMEM, one ``random``
+step of 10,000 vmalloc/vfree calls). Printed: the first use of the timeline
+(reading, checking it against the core, indexing its writes), ``goto`` to
+random entries through the command a user types (target < 0.5 s each), and
+``history`` of words written often and rarely (target < 0.2 s). The REPL's first
+prompt with the timeline present is ``benchmarks/bench_repl_startup.py IMAGE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from pathlib import Path
+
+SCENARIO = (
+    "[[step]]\nop = 'random'\ncount = 10000\nmin_size = '4K'\nmax_size = '64K'\nfree_ratio = 0.45\n"
+)
+
+
+def ensure_image(image: str) -> None:
+    if Path(f"{image}.timeline").exists():
+        return
+    from vmintro.generate import generate
+    from vmintro.scenario.loader import parse_scenario
+
+    print(f"generating {image} (4 GiB, HIGHMEM, 10,000 calls) ...", flush=True)
+    generate(image, parse_scenario(SCENARIO, "bench.toml"), {"ram": 4 << 30, "highmem": True})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("image", nargs="?", default="/tmp/big-timeline")
+    ap.add_argument("--gotos", type=int, default=20, help="random entries to go to")
+    args = ap.parse_args()
+    ensure_image(args.image)
+
+    import vmintro
+    from vmintro.commands import run
+    from vmintro.timeline import history
+
+    t0 = time.perf_counter()
+    prog = vmintro.open(args.image)
+    t1 = time.perf_counter()
+    print(f"open the image: {t1 - t0:.3f} s")
+    first = run(prog, "goto 0")
+    t2 = time.perf_counter()
+    timeline = prog.timeline
+    assert timeline is not None
+    last = len(timeline.entries) - 1
+    print(
+        f"first goto (reads and checks the timeline, {len(timeline.writes):,} writes, indexes"
+        f" them): {t2 - t1:.3f} s"
+    )
+    session = first[0].program  # type: ignore[union-attr]
+    rng = random.Random(0)
+    times = []
+    for n in [rng.randrange(last + 1) for _ in range(args.gotos)] + [0, last // 2, last]:
+        a = time.perf_counter()
+        session = run(session, f"goto {n}")[0].program  # type: ignore[union-attr]
+        run(session, "vmlist")
+        times.append(time.perf_counter() - a)
+    print(
+        f"goto N; vmlist, {len(times)} entries: median {statistics.median(times):.3f} s,"
+        f" worst {max(times):.3f} s (target < 0.5 s)"
+    )
+    words = {
+        "vmlist": prog.symbol("vmlist").address,
+        "contig_page_data (zone counters)": prog.symbol("contig_page_data").address + 0x24,
+        "the first area's first PTE": prog.follow_pte(prog.vmalloc_start).steps[-1].entry_paddr,
+    }
+    for what, address in words.items():
+        physical = what.endswith("PTE")
+        a = time.perf_counter()
+        found = history(prog, address, 4, physical=physical)
+        b = time.perf_counter()
+        print(f"history of {what}: {b - a:.3f} s, {len(found)} writes (target < 0.2 s)")
+
+
+if __name__ == "__main__":
+    main()
