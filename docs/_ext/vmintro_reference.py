@@ -48,7 +48,7 @@ GENERATED = "generated"
 # fields, types and ranges but says nothing of what the op is. An op missing
 # here is named on the page as undescribed, and tests/docs fails on it.
 OP_TEXT: dict[str, str] = {
-    "boot": "nothing more: the machine boots before the first step anyway "
+    "boot": "Nothing more: the machine boots before the first step anyway "
     "(``start_kernel``: bootmem, zones, ``mem_map``, the buddy allocator, "
     "``swapper_pg_dir``).",
     "vmalloc": "``vmalloc(size)``: a vm area from ``get_vm_area`` (first fit, a guard "
@@ -73,10 +73,10 @@ OP_TEXT: dict[str, str] = {
     "``module_map``.",
     "rmmod": "``sys_delete_module``: the module is unlinked from ``module_list`` and "
     "its memory ``vfree``'d (``module_unmap``).",
-    "random": "a seeded mix of ``count`` ``vmalloc`` and ``vfree`` calls, sizes uniform "
+    "random": "A seeded mix of ``count`` ``vmalloc`` and ``vfree`` calls, sizes uniform "
     "in pages between ``min_size`` and ``max_size``, a ``vfree`` with probability "
     "``free_ratio``: fragmentation on demand.",
-    "fault": "injects a kernel bug of ``kind`` (one of the fault kinds below), on the "
+    "fault": "Injects a kernel bug of ``kind`` (one of the fault kinds below), on the "
     "area or module ``target`` when given; the ground truth records where.",
 }
 
@@ -434,7 +434,7 @@ def scenario_page() -> str:
         "Written from the scenario loader's own tables (``vmintro.scenario.loader.OPS`` and "
         "``MACHINE_KEYS``) and the simulator's fault table (``vmintro.sim.faults.FAULTS``); "
         "the loader checks every field against them before the machine boots.\n",
-        "::\n" + _literal(inspect.getdoc(loader) or ""),
+        ".. automodule:: vmintro.scenario.loader\n   :no-members:\n",
         "Sizes are bytes, or a number with ``K``, ``M``, ``G``; integers may be "
         "written ``0x...``. Top-level keys besides ``[machine]`` and ``[[step]]``: "
         "``name`` and ``description`` (text).\n",
