@@ -35,7 +35,8 @@ Registering a command (the API plugins use)
         )
 
 * :func:`command` ``(name, *, help, args=(), aliases=(), description=None,
-  formats="")`` registers the function; :func:`arg` takes what
+  formats="", expressions=(), py=None)`` registers the function (``py(prog, args)``
+  gives the statements of the script ``CMD --py`` prints); :func:`arg` takes what
   :meth:`argparse.ArgumentParser.add_argument` takes, plus ``synopsis=`` (how
   an argument whose words the command reads itself shows in ``help``);
   :func:`one_of` ``(arg, arg, ..., required=False)`` declares arguments that

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vmintro.commands.registry import Command, UsageError, lookup
-from vmintro.commands.result import Move, Output, Part, Table, parts_of
+from vmintro.commands.result import Move, Output, Part, Table, Text, parts_of
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -49,11 +49,19 @@ class Invocation:
     json: bool = False
     # set once the command has yielded a table of findings (Table.findings)
     findings: bool = False
+    # --py: show the script that computes the command's output instead of running it
+    show_code: bool = False
     # the program the session reads next, once the command has moved it in time (Move)
     moved_to: Program | None = None
 
     def parts(self) -> Iterator[Part]:
         """Run the command; parts (and their rows) are computed as they are consumed."""
+        if self.show_code:
+            from vmintro.commands.showcode import script_for
+
+            script = script_for(self.prog, self.command, self.args, self.line)
+            yield Text(script.rstrip("\n"), name="py", data={"script": script})
+            return
         for part in parts_of(self.command.func(self.prog, self.args)):
             if isinstance(part, Table) and part.findings:
                 self.findings = True
@@ -81,8 +89,14 @@ def prepare(prog: Program, words: list[str], line: str | None = None) -> Invocat
     if "--help" in rest or ("-h" in rest and not own_h):
         helper = lookup("help")
         return Invocation(prog, helper, helper.parse([cmd.name]), text)
+    # CMD --py: the arguments are read as the command reads them, the script is shown
+    show_code = "--py" in rest
+    if show_code:
+        rest = [w for w in rest if w != "--py"]
+        text = " ".join(w for w in text.split(" ") if w != "--py")
     args = cmd.parse(rest)
-    return Invocation(prog, cmd, args, text, json=bool(getattr(args, "json", False)))
+    json = bool(getattr(args, "json", False))
+    return Invocation(prog, cmd, args, text, json=json, show_code=show_code)
 
 
 def run(prog: Program, line: str) -> Output:

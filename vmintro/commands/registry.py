@@ -142,6 +142,8 @@ class Command:
     origin: str = ""
     formats: str | Callable[[str], Any] = ""
     expressions: tuple[str, ...] = ()
+    # the body of the script --py prints, from the parsed arguments (showcode.py)
+    py: Callable[[Any, argparse.Namespace], str | None] | None = None
     _parser: argparse.ArgumentParser | None = field(default=None, repr=False)
 
     @property
@@ -255,6 +257,7 @@ def command(
     description: str | None = None,
     formats: str | Callable[[str], Any] = "",
     expressions: Sequence[str] = (),
+    py: Callable[[Any, argparse.Namespace], str | None] | None = None,
 ) -> Callable[[CommandFunc], CommandFunc]:
     """Register the decorated ``func(prog, args)`` as command ``name``.
 
@@ -264,7 +267,8 @@ def command(
     reading a whole ``/FMT`` word into ``args.format`` (``x/8wx``);
     ``expressions`` the arguments (by ``dest``) whose words are C expressions or
     addresses, where ``>`` and ``|`` may be operators rather than a redirection
-    (see :mod:`vmintro.cmdline.lines`).
+    (see :mod:`vmintro.cmdline.lines`); ``py(prog, args)`` the statements of the
+    script ``CMD --py`` prints (see :mod:`vmintro.commands.showcode`).
 
     :raises ValueError: when the name or an alias is taken.
     """
@@ -282,6 +286,7 @@ def command(
                 origin=func.__module__,
                 formats=formats,
                 expressions=tuple(expressions),
+                py=py,
             )
         )
         return func

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from vmintro.object import Object
     from vmintro.program import Program
 
-__all__ = ["PAGE_COLUMNS", "page_row", "page_table"]
+__all__ = ["PAGE_COLUMNS", "PAGE_IMPORTS", "PAGE_ROW_PY", "page_row", "page_table", "pages_py"]
 
 
 def _flags_cell(row: Row) -> str:
@@ -57,6 +57,22 @@ def page_row(page: Object) -> Row:
         zone=ZONE_NAMES[zone] if zone < len(ZONE_NAMES) else str(zone),
         pfn=pfn,
     )
+
+
+# The statements printing ``page``'s line for ``pfn``, in a script (see showcode.py).
+PAGE_ROW_PY = """\
+    page = pfn_to_page(prog, pfn)  # mem_map + pfn
+    flags = page.flags.value_()
+    names = ",".join(n.removeprefix("PG_") for n in page_flag_names(flags))
+    print(f"{page.value_():x}  {pfn << 12:x}  {page.mapping.value_():x}  "
+          f"{page.index.value_():x}  {page_count(page)}  {flags:x} {names}")
+"""
+PAGE_IMPORTS = "from vmintro.helpers import page_count, page_flag_names, pfn_to_page\n"
+
+
+def pages_py(pfns: str) -> str:
+    """The script printing the page line of each pfn of the expression ``pfns``."""
+    return f"{PAGE_IMPORTS}\nfor pfn in {pfns}:\n{PAGE_ROW_PY}"
 
 
 def page_table(prog: Program, pfns: Iterable[int], blank_before: bool = False) -> Table:

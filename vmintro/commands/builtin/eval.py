@@ -48,6 +48,24 @@ def eval_lines(value: int, bits: bool = False) -> list[str]:
     return lines
 
 
+def _eval_py(prog: Program, args: argparse.Namespace) -> str:
+    text = " ".join(args.expression)
+    bits = (
+        '\nprint("   bits set:", *[i for i in range(31, -1, -1) if unsigned >> i & 1])'
+        if args.bits
+        else ""
+    )
+    return (
+        "from vmintro.commands.expr import evaluate  # C expressions, as p reads them\n\n"
+        f"value = int(evaluate(prog, {text!r}))\n"
+        "unsigned = value & 0xFFFFFFFF  # as a 32-bit value\n"
+        'print(f"hexadecimal: {unsigned:x}")\n'
+        'print(f"    decimal: {value}")\n'
+        'print(f"      octal: {unsigned:o}")\n'
+        'print(f"     binary: {unsigned:032b}")' + bits + "\n"
+    )
+
+
 @command(
     "eval",
     help="evaluate an integer expression: hex, decimal, octal, binary",
@@ -56,6 +74,7 @@ def eval_lines(value: int, bits: bool = False) -> list[str]:
         arg("-b", "--bits", action="store_true", help="also list the bits that are set"),
         arg("expression", nargs="+", synopsis="expression", help="C integer expression"),
     ],
+    py=_eval_py,
 )
 def eval_(prog: Program, args: argparse.Namespace) -> Text:
     """Evaluate EXPR (numbers are C's: 0x for hex; symbols give their value as

@@ -18,6 +18,7 @@ INTERFACE_NOTES = """\
 In the REPL and in -c scripts:
   CMD; CMD                  one command after the other
   CMD --json                the result as one JSON document
+  CMD --py                  the Python script computing it (vmintro run runs it)
   !STATEMENT                run Python with prog and the helpers in scope
   py                        a Python prompt (Ctrl-D returns)"""
 

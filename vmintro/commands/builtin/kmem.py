@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING
 
 from vmintro.commands.argtypes import parse_addresses
 from vmintro.commands.builtin._kmem_addr import address_parts
-from vmintro.commands.builtin._pages import page_table
+from vmintro.commands.builtin._pages import page_table, pages_py
 from vmintro.commands.builtin._slabs import memory_summary, slab_table
-from vmintro.commands.builtin.page import frame_runs, resolve_pfn
-from vmintro.commands.builtin.vmlist import vmlist_table
+from vmintro.commands.builtin.page import frame_runs, resolve_pfn, runs_py
+from vmintro.commands.builtin.vmlist import vmlist_py, vmlist_table
 from vmintro.commands.registry import UsageError, arg, command, one_of
 from vmintro.commands.result import Column, Part, Row, Table, Text
+from vmintro.commands.showcode import hexlits
 from vmintro.helpers import MAX_ORDER, for_each_free_area, for_each_zone, max_mapnr, zone_name
 
 if TYPE_CHECKING:
@@ -125,6 +126,65 @@ def _all_pages(prog: Program) -> Table:
     return page_table(prog, range(max_mapnr(prog)))
 
 
+_FREE_AREA_PY = """\
+from vmintro.helpers import MAX_ORDER, for_each_free_area, for_each_zone, zone_name
+
+for index, zone in enumerate(for_each_zone(prog)):  # contig_page_data.node_zones
+    z = zone[0]
+    print(index, zone_name(zone), z.size.value_(), z.free_pages.value_(),
+          f"{z.zone_mem_map.value_():x}", f"{z.zone_start_paddr.value_():x}",
+          f"{z.zone_start_mapnr.value_():x}")
+    if not z.size.value_():
+        continue  # an empty zone's free lists were never set up
+    blocks = [0] * MAX_ORDER
+    for order, page in for_each_free_area(prog, zone):  # walks free_area[order].free_list
+        blocks[order] += 1
+    for order in range(MAX_ORDER):
+        print(order, f"{4 << order}k", f"{zone.free_area[order].address_:x}",
+              blocks[order], blocks[order] << order)
+"""
+
+_SLABS_PY = """\
+from vmintro.helpers import for_each_slab_cache, kmem_cache_stats
+
+for cache in {caches}:  # {comment}
+    s = kmem_cache_stats(cache)  # inuse of each slab on its three lists
+    print(f"{{s.cache:x}}  {{s.objsize}}  {{s.allocated}}  {{s.total}}  {{s.slabs}}  "
+          f"{{s.slab_size >> 10}}k  {{s.name}}")
+"""
+
+_ADDRESS_PY = """\
+from vmintro.helpers import classify_address
+
+for addr in {addresses}:
+    info = classify_address(prog, addr{physical})  # every fact, as data
+    print(f"{{addr:x}}: {{info.describe()}}")
+"""
+
+
+def _kmem_py(prog: Program, args: argparse.Namespace) -> str | None:
+    if args.mode == "f":
+        return _FREE_AREA_PY
+    if args.mode == "s":
+        if args.address:
+            names = ", ".join(repr(w) for w in args.address)
+            caches = f"[find_slab_cache(prog, name) for name in ({names},)]"
+            code = _SLABS_PY.format(caches=caches, comment="kmem_find_cache by name")
+            return "from vmintro.helpers import find_slab_cache\n" + code
+        return _SLABS_PY.format(caches="for_each_slab_cache(prog)", comment="cache_cache first")
+    if args.mode == "i":
+        return None
+    addresses = parse_addresses(prog, args.address, physical=args.physical)
+    if args.mode is None:
+        physical = ", physical=True" if args.physical else ""
+        return _ADDRESS_PY.format(addresses=hexlits(addresses), physical=physical)
+    if args.mode == "v":
+        return vmlist_py(prog, addresses)
+    if not addresses:
+        return pages_py("range(max_mapnr(prog))").replace("import ", "import max_mapnr, ", 1)
+    return pages_py(runs_py([resolve_pfn(prog, a, args.physical) for a in addresses]))
+
+
 @command(
     "kmem",
     help="kernel memory: what an address is; -v vmalloc, -p pages, -f free areas, -s slabs, -i",
@@ -144,6 +204,7 @@ def _all_pages(prog: Program) -> Table:
             help="addresses (hex), symbols or expressions; with -s cache names too",
         ),
     ],
+    py=_kmem_py,
 )
 def kmem(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
     """crash's kmem for the memory this kernel model has.

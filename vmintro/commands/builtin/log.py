@@ -65,10 +65,33 @@ def _with_level(row: Row) -> str:
     return row["text"] if level is None else f"<{level}>{row['text']}"
 
 
+_LOG_PY = """\
+from vmintro.object import sizeof
+
+buf = prog["log_buf"]  # char log_buf[LOG_BUF_LEN], a ring
+size = sizeof(buf)
+ring = prog.read(buf.address_, size)
+end = prog["log_end"].value_()  # indices only grow: log_buf[i & (LOG_BUF_LEN - 1)]
+count = min(prog["logged_chars"].value_(), size)
+first = (end - count) & (size - 1)
+text = (ring[first:] + ring[:first])[:count].decode(errors="replace")
+for line in text.splitlines():
+    print(line{strip})
+"""
+
+
+def _log_py(prog: Program, args: argparse.Namespace) -> str | None:
+    if "log_buf" not in prog:
+        return None
+    strip = "" if args.levels else '[3:] if line[:1] == "<" and line[2:3] == ">" else line'
+    return _LOG_PY.format(strip=strip)
+
+
 @command(
     "log",
     help="the kernel's printk buffer (log_buf), oldest line first",
     args=[arg("-m", "--levels", action="store_true", help="show each line's <level>")],
+    py=_log_py,
 )
 def log(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     """Print the messages the kernel's log_buf holds, as dmesg and crash's log

@@ -31,10 +31,24 @@ def _row(mod: Object) -> Row:
     )
 
 
+def _mod_py(prog: Program, args: argparse.Namespace) -> str:
+    show = '    print(f"{mod.value_():x}  {module_name(mod)}  {mod.size.value_()}  (not loaded)")\n'
+    code = "from vmintro.helpers import for_each_module, module_name\n\n"
+    if not args.name:
+        return code + "for mod in for_each_module(prog):  # module_list, newest first\n" + show
+    return (
+        code
+        + "by_name = {module_name(mod): mod for mod in for_each_module(prog)}\n"
+        + f"for mod in [by_name[name] for name in {tuple(args.name)!r}]:\n"
+        + show
+    )
+
+
 @command(
     "mod",
     help="loaded modules: struct module address, name, size (crash's mod)",
     args=[arg("name", nargs="*", help="only these modules")],
+    py=_mod_py,
 )
 def mod(prog: Program, args: argparse.Namespace) -> Table:
     """One line per module on module_list, newest first, as crash's mod: the

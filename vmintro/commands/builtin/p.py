@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from vmintro.program import Program
 
 
+def _p_py(prog: Program, args: argparse.Namespace) -> str:
+    text = " ".join(args.expression)
+    return (
+        "from vmintro.commands.expr import evaluate  # C expressions, as p reads them\n\n"
+        f"value = evaluate(prog, {text!r})  # an Object\n"
+        "print(value.value_())  # its value as Python data\n"
+        "print(value.format_())  # in drgn's notation\n"
+    )
+
+
 @command(
     "p",
     help="print the value of an expression",
@@ -40,6 +50,7 @@ if TYPE_CHECKING:
             help="one C expression, spaces allowed: vmlist->next, mem_map + 0x100",
         ),
     ],
+    py=_p_py,
 )
 def p(prog: Program, args: argparse.Namespace) -> Text:
     """Evaluate a C expression over the kernel's variables and print its value,

@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT
 from vmintro.commands.argtypes import parse_addresses, parse_number, parse_pfn, split_values
-from vmintro.commands.builtin._pages import page_table
+from vmintro.commands.builtin._pages import page_table, pages_py
 from vmintro.commands.registry import CommandError, arg, command, one_of
 from vmintro.commands.result import Table
+from vmintro.commands.showcode import hexlit
 from vmintro.helpers import page_to_pfn, pfn_valid
 
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["frame_runs", "resolve_pfn"]
+__all__ = ["frame_runs", "resolve_pfn", "runs_py"]
 
 
 def resolve_pfn(prog: Program, address: int, physical: bool = False) -> int:
@@ -61,6 +62,7 @@ def frame_runs(prog: Program, firsts: list[int], count: int = 1) -> Iterator[int
         arg("-c", "--count", metavar="COUNT", help="COUNT consecutive frames from each"),
         arg("target", nargs="+", help="address (hex), symbol or expression; with -n a PFN (hex)"),
     ],
+    py=lambda prog, args: _page_py(prog, args),
 )
 def page(prog: Program, args: argparse.Namespace) -> Table:
     """Show mem_map[pfn] in crash's kmem -p layout: the struct page address, the
@@ -75,12 +77,29 @@ def page(prog: Program, args: argparse.Namespace) -> Table:
     page -n 10b4 is mem_map[0x10b4], the PFN column of map --area. -c COUNT
     (decimal unless 0x) shows that many consecutive frames from each.
     """
+    firsts, count = _frames(prog, args)
+    return page_table(prog, frame_runs(prog, firsts, count))
+
+
+def _frames(prog: Program, args: argparse.Namespace) -> tuple[list[int], int]:
+    """The first pfn of each run ``page`` shows, and the run's length."""
     count = parse_number(prog, args.count) if args.count is not None else 1
     if count < 1:
         raise CommandError(f"page: bad count {count}")
     if args.pfn:
-        firsts = [parse_pfn(prog, text) for text in split_values(prog, args.target)]
-    else:
-        addresses = parse_addresses(prog, args.target, physical=args.physical)
-        firsts = [resolve_pfn(prog, a, args.physical) for a in addresses]
-    return page_table(prog, frame_runs(prog, firsts, count))
+        return [parse_pfn(prog, text) for text in split_values(prog, args.target)], count
+    addresses = parse_addresses(prog, args.target, physical=args.physical)
+    return [resolve_pfn(prog, a, args.physical) for a in addresses], count
+
+
+def runs_py(firsts: list[int], count: int = 1) -> str:
+    """The pfns of ``count`` frames from each of ``firsts``, as a Python expression."""
+    listed = ", ".join(hexlit(f) for f in firsts)
+    if count == 1:
+        return f"[{listed}]"
+    return f"[first + i for first in ({listed},) for i in range({count})]"
+
+
+def _page_py(prog: Program, args: argparse.Namespace) -> str:
+    firsts, count = _frames(prog, args)
+    return pages_py(runs_py(firsts, count))

@@ -9,6 +9,7 @@ from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from vmintro.commands.argtypes import parse_addresses
 from vmintro.commands.registry import arg, command
 from vmintro.commands.result import Column, Row, Table
+from vmintro.commands.showcode import hexlits
 from vmintro.helpers import page_address, pfn_to_page, pfn_valid
 
 if TYPE_CHECKING:
@@ -29,11 +30,31 @@ def ptov_address(prog: Program, paddr: int) -> int | None:
 NOT_MAPPED = "(not mapped)"
 
 
+def _ptov_py(prog: Program, args: argparse.Namespace) -> str:
+    listed = hexlits(parse_addresses(prog, args.address, physical=True))
+    return f"""\
+        from vmintro.arch.x86 import PAGE_OFFSET
+        from vmintro.helpers import page_address, pfn_to_page, pfn_valid
+
+        for paddr in {listed}:
+            if PAGE_OFFSET + paddr < prog.high_memory:  # __va(): the direct map
+                virtual = PAGE_OFFSET + paddr
+            elif pfn_valid(prog, paddr >> 12):  # highmem: where the page is kmapped, if it is
+                virtual = page_address(pfn_to_page(prog, paddr >> 12)) or None
+                virtual = virtual + (paddr & 0xFFF) if virtual else None
+            else:  # no struct page: beyond max_mapnr
+                virtual = None
+            shown = "(not mapped)" if virtual is None else f"{{virtual:x}}"
+            print(f"{{shown}}  {{paddr:x}}")
+        """
+
+
 @command(
     "ptov",
     help="physical to virtual",
     expressions=("address",),
     args=[arg("address", nargs="+", help="physical address (hex), symbol or expression")],
+    py=_ptov_py,
 )
 def ptov(prog: Program, args: argparse.Namespace) -> Table:
     """The kernel virtual address of each physical address (hex, with or

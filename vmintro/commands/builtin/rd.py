@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import struct
 from collections.abc import Iterator
+from textwrap import dedent
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_SIZE
@@ -101,6 +102,53 @@ def string_rows(prog: Program, address: int, limit: int, physical: bool) -> Iter
         yield Row(address=address + i, text=_ascii(bytes(text[i : i + STRING_LINE])))
 
 
+def _rd_py(prog: Program, args: argparse.Namespace) -> str:
+    text, count_text = split_count(args.address)
+    address = parse_address(prog, text, physical=args.physical)
+    count = parse_number(prog, count_text) if count_text else None
+    physical = ", physical=True" if args.physical else ""
+    if args.ascii:
+        return dedent(f"""\
+            data = prog.read({address:#x}, {count or STRING_LIMIT}{physical}).split(b"\\0")[0]
+            text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in data)
+            for i in range(0, max(len(text), 1), 60):  # 60 characters a line
+                print(f"{{{address:#x} + i:x}}:  {{text[i : i + 60]}}")
+            """)
+    width = 32 if args.symbols else args.width or 32
+    unit = width // 8
+    cell = (
+        "(name_of(w) if name_of(w) else f'{w:08x}')" if args.symbols else f"f'{{w:0{2 * unit}x}}'"
+    )
+    names = (
+        dedent("""\
+            def name_of(value):  # symbol+offset when the value lies in a kernel symbol
+                sym = prog.symbol_at(value)
+                if sym is None or value >= sym.address + max(sym.size, 1):
+                    return None
+                off = value - sym.address
+                return f"{sym.name}+{off}" if off else sym.name
+
+
+            """)
+        if args.symbols
+        else ""
+    )
+    ascii_part = (
+        ""
+        if args.symbols
+        else ' + "  " + "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in line)'
+    )
+    return names + dedent(f"""\
+        address = {address:#x}
+        data = prog.read(address, {(count or 1) * unit}{physical})
+        for off in range(0, len(data), 16):  # 16 bytes a line
+            line = data[off : off + 16]
+            words = [int.from_bytes(line[i : i + {unit}], "little")
+                     for i in range(0, len(line), {unit})]
+            print(f"{{address + off:x}}:  " + " ".join({cell} for w in words){ascii_part})
+        """)
+
+
 @command(
     "rd",
     help="read memory: hex words with ASCII, or a string",
@@ -122,6 +170,7 @@ def string_rows(prog: Program, address: int, limit: int, physical: bool) -> Iter
             help="address (hex), symbol or expression, then COUNT (decimal unless 0x)",
         ),
     ],
+    py=_rd_py,
 )
 def rd(prog: Program, args: argparse.Namespace) -> Table:
     """Display COUNT values (default 1) from ADDR: a kernel virtual address

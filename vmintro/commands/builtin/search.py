@@ -53,6 +53,30 @@ def _cell(row: Row) -> str:
     return f"{row['value']:0{2 * row['size']}x}"
 
 
+def _search_py(prog: Program, args: argparse.Namespace) -> str:
+    start, end = _limits(prog, args)
+    size = _WIDTH.get(args.unit or "w", 4)
+    lines = ["from vmintro.helpers import search_memory", ""]
+    for word in args.value:
+        value = repr(word.encode()) if args.unit == "c" else hex(parse_number(prog, word))
+        options = [f"physical={args.physical}", f"size={size}"]
+        if args.mask is not None:
+            options.append(f"mask={~parse_number(prog, args.mask) & ((1 << 8 * size) - 1):#x}")
+        lines.append(
+            f"for addr in search_memory(prog, {value}, {start:#x}, {end:#x}, {', '.join(options)}):"
+        )
+        if args.unit == "c":
+            n = len(word.encode())
+            lines.append(f"    text = prog.read(addr, {n}, {args.physical}).decode()")
+            lines.append('    print(f"{addr:x}: {text}")')
+        else:
+            lines.append(
+                f"    found = int.from_bytes(prog.read(addr, {size}, {args.physical}), 'little')"
+            )
+            lines.append(f'    print(f"{{addr:x}}: {{found:0{2 * size}x}}")')
+    return "\n".join(lines) + "\n"
+
+
 @command(
     "search",
     help="search memory for a value (virtual, vmalloc included, or -p physical)",
@@ -72,6 +96,7 @@ def _cell(row: Row) -> str:
         ),
         arg("value", nargs="+", help="values (C numbers, 0x for hex) or, with -c, strings"),
     ],
+    py=_search_py,
 )
 def search(prog: Program, args: argparse.Namespace) -> Table:
     """Search memory for each VALUE, 32 bits wide and aligned (16 with -h),
@@ -84,6 +109,18 @@ def search(prog: Program, args: argparse.Namespace) -> Table:
     -m MASK ignores the bits set in MASK (search -m 0xfff c10b6000 finds any
     pointer into that page). VALUEs are C numbers: write 0x for hex.
     """
+    start, end = _limits(prog, args)
+    columns = [
+        Column("address", "ADDRESS", lambda a: f"{a:x}:", 9),
+        Column("value", "VALUE", text=_cell, json=True),
+        Column("text"),
+        Column("size"),
+    ]
+    return Table(columns, _rows(prog, args, start, end), name="search", header=False, sep=" ")
+
+
+def _limits(prog: Program, args: argparse.Namespace) -> tuple[int, int]:
+    """Where the search starts and where it stops (excluded)."""
     physical = args.physical
     start = parse_address(prog, args.start, physical) if args.start else None
     if start is None:
@@ -99,10 +136,4 @@ def search(prog: Program, args: argparse.Namespace) -> Table:
         end = prog.ram_size if physical else 1 << 32
     if end <= start:
         raise UsageError(f"search: the end {end:#x} is not above the start {start:#x}")
-    columns = [
-        Column("address", "ADDRESS", lambda a: f"{a:x}:", 9),
-        Column("value", "VALUE", text=_cell, json=True),
-        Column("text"),
-        Column("size"),
-    ]
-    return Table(columns, _rows(prog, args, start, end), name="search", header=False, sep=" ")
+    return start, end

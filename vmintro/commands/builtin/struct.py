@@ -84,6 +84,32 @@ def _structs(
         yield struct_text(obj, members, radix, args.offsets)
 
 
+def _struct_py(prog: Program, args: argparse.Namespace) -> str | None:
+    name, members = split_type_members(args.type)
+    ctype = lookup_type(prog, name)
+    if not args.address:
+        return None  # the layout: ptype's
+    text, count_text = split_count(args.address)
+    address = parse_address(prog, text)
+    count = parse_number(prog, count_text) if count_text else 1
+    base = args.radix or settings(prog).radix
+    shown = (
+        "\n".join(
+            f"    print({m!r}, '=', {'hex' if base == 16 else 'int'}(obj.member_({m!r})))"
+            for m in members
+        )
+        if members
+        else f"    print(obj.format_(integer_base={base}, member_type_names=False))"
+    )
+    return (
+        "from vmintro.object import Object\n\n"
+        f"for i in range({count}):\n"
+        f"    obj = Object(prog, {ctype.c_name!r}, address={address:#x} + i * {ctype.size})\n"
+        + shown
+        + "\n"
+    )
+
+
 @command(
     "struct",
     help="show a structure at an address (or its layout)",
@@ -103,6 +129,7 @@ def _structs(
             help="address (hex), symbol or expression, then COUNT (decimal unless 0x)",
         ),
     ],
+    py=_struct_py,
 )
 def struct(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
     """Show the structure of type TYPE at ADDR, one member a line (gdb's pretty

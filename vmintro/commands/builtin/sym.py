@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from textwrap import dedent
 from typing import TYPE_CHECKING
 
 from vmintro.commands.argtypes import parse_address, split_values
 from vmintro.commands.registry import CommandError, UsageError, arg, command, one_of
 from vmintro.commands.result import Column, Row, Table
+from vmintro.commands.showcode import hexlit
 
 if TYPE_CHECKING:
     from vmintro.program import Program, Symbol
@@ -67,6 +69,34 @@ def symbol_row(prog: Program, sym: Symbol, address: int | None = None) -> Row:
     )
 
 
+def _sym_py(prog: Program, args: argparse.Namespace) -> str | None:
+    if not (args.list or args.query is not None or args.target):
+        raise UsageError("sym: a symbol, an address, -l or -q is required")
+    imports = "from vmintro.commands.builtin.sym import symbol_letter  # nm's T D B A\n\n"
+    if args.list or args.query is not None:
+        test = "True" if args.list else f"{args.query!r} in sym.name"
+        return imports + dedent(f"""\
+            for sym in prog.symbols():  # by address
+                if {test}:
+                    print(f"{{sym.address:x}} ({{symbol_letter(prog, sym)}}) {{sym.name}}")
+            """)
+    targets = []
+    for text in split_values(prog, args.target):
+        try:
+            targets.append(repr(prog.symbol(text).name))
+        except LookupError:
+            targets.append(hexlit(parse_address(prog, text)))
+    return imports + dedent(f"""\
+        for target in ({", ".join(targets)},):
+            # a name gives its symbol, an address the symbol holding it
+            sym = prog.symbol(target) if isinstance(target, str) else prog.symbol_at(target)
+            address = sym.address if isinstance(target, str) else target
+            offset = address - sym.address
+            name = f"{{sym.name}}+{{offset}}" if offset else sym.name
+            print(f"{{address:x}} ({{symbol_letter(prog, sym)}}) {{name}}")
+        """)
+
+
 @command(
     "sym",
     help="translate a symbol to its address, or an address to symbol+offset",
@@ -78,6 +108,7 @@ def symbol_row(prog: Program, sym: Symbol, address: int | None = None) -> Row:
         ),
         arg("target", nargs="*", help="symbol name, or address (hex) or expression"),
     ],
+    py=_sym_py,
 )
 def sym(prog: Program, args: argparse.Namespace) -> Table:
     """Show a symbol's address and nm type letter (T text, D data, B bss,

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING
 from vmintro.commands.argtypes import parse_addresses
 from vmintro.commands.registry import CommandError, arg, command
 from vmintro.commands.result import Column, Row, Table
+from vmintro.commands.showcode import hexlits
 from vmintro.helpers import find_vm_area, for_each_vm_area
 
 if TYPE_CHECKING:
     from vmintro.object import Object
     from vmintro.program import Program
 
-__all__ = ["VMLIST_COLUMNS", "vmlist_table"]
+__all__ = ["VMLIST_COLUMNS", "vmlist_py", "vmlist_table"]
 
 VMLIST_COLUMNS = [
     Column("vm_struct", "VM_STRUCT", "x", 9),
@@ -58,11 +59,27 @@ def vmlist_table(prog: Program, addresses: Sequence[int] = ()) -> Table:
     return Table(VMLIST_COLUMNS, (_row(a) for a in areas), name="vmlist")
 
 
+def vmlist_py(prog: Program, addresses: Sequence[int]) -> str:
+    """The script of ``vmlist [ADDR...]`` (and ``kmem -v``)."""
+    if addresses:
+        walk = f"areas = [find_vm_area(prog, addr) for addr in {hexlits(list(addresses))}]\n"
+    else:
+        walk = "areas = for_each_vm_area(prog)  # vmlist, in address order\n"
+    return (
+        "from vmintro.helpers import find_vm_area, for_each_vm_area\n\n"
+        + walk
+        + "for area in areas:\n"
+        "    addr, size = area.addr.value_(), area.size.value_()  # size: guard page included\n"
+        '    print(f"{area.value_():x}  {addr:x} - {addr + size:x}  {size}")\n'
+    )
+
+
 @command(
     "vmlist",
     help="the vmalloc areas on vmlist (crash: kmem -v)",
     expressions=("address",),
     args=[arg("address", nargs="*", help="only the areas holding these addresses (hex)")],
+    py=lambda prog, args: vmlist_py(prog, parse_addresses(prog, args.address)),
 )
 def vmlist(prog: Program, args: argparse.Namespace) -> Table:
     """One line per vm_struct on vmlist, in list (address) order: the vm_struct,

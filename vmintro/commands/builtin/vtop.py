@@ -18,14 +18,16 @@ c100e7bc   10b4000         0         0   1 0
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT
 from vmintro.commands.argtypes import parse_addresses
-from vmintro.commands.builtin._pages import page_table
+from vmintro.commands.builtin._pages import PAGE_ROW_PY, page_table
 from vmintro.commands.registry import arg, command
 from vmintro.commands.result import Column, Part, Row, Table, Text
+from vmintro.commands.showcode import hexlits
 from vmintro.errors import NoDebugInfoError
 from vmintro.helpers import pfn_valid
 
@@ -117,11 +119,31 @@ def vtop_parts(prog: Program, vaddr: int, blank_before: bool = False) -> Iterato
         )
 
 
+def _vtop_py(prog: Program, args: argparse.Namespace) -> str:
+    listed = hexlits(parse_addresses(prog, args.address))
+    code = f"""\
+        from vmintro.helpers import page_count, page_flag_names, pfn_to_page
+
+        for vaddr in {listed}:
+            walk = prog.follow_pte(vaddr)  # every level of the walk of swapper_pg_dir
+            print(f"{{vaddr:x}}  {{walk.paddr:x}}" if walk.paddr is not None else f"{{vaddr:x}}")
+            if walk.paddr is None:
+                print(walk.fault)
+                continue
+            last = walk.steps[-1]  # the entry that maps the page
+            frame = walk.paddr & ~(walk.page_size - 1)
+            print(f"{{last.value:x}}  {{frame:x}}  ({{'|'.join(last.bits)}})")
+            pfn = walk.paddr >> 12
+        """
+    return textwrap.dedent(code) + PAGE_ROW_PY
+
+
 @command(
     "vtop",
     help="virtual to physical: every level of the page-table walk",
     expressions=("address",),
     args=[arg("address", nargs="+", help="kernel virtual address (hex), symbol or expression")],
+    py=_vtop_py,
 )
 def vtop(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     """Translate each kernel virtual address through swapper_pg_dir, as the MMU

@@ -109,12 +109,41 @@ def _address(prog: Program, text: str) -> int:
     return check_address(prog, int(value) & 0xFFFFFFFF)
 
 
+def _x_py(prog: Program, args: argparse.Namespace) -> str | None:
+    fmt: XFormat = args.format or XFormat()
+    if fmt.letter not in "xzdu":
+        return None
+    address = _address(prog, " ".join(args.expression))
+    cell = {
+        "x": f"f'0x{{w:0{2 * fmt.size}x}}'",
+        "z": f"f'0x{{w:0{2 * fmt.size}x}}'",
+        "u": "str(w)",
+        "d": f"str(w - (1 << {8 * fmt.size}) if w >> {8 * fmt.size - 1} else w)",
+    }[fmt.letter]
+    per_line = _PER_LINE[fmt.size]
+    return (
+        f"address, size = {address:#x}, {fmt.size}\n"
+        f"data = prog.read(address, {fmt.count} * size)\n"
+        "words = [int.from_bytes(data[i : i + size], 'little')\n"
+        "         for i in range(0, len(data), size)]\n"
+        f"for i in range(0, len(words), {per_line}):  # as many to a line as gdb puts\n"
+        "    sym = prog.symbol_at(address + i * size)\n"
+        "    label = f'{address + i * size:#x}'\n"
+        "    if sym is not None and address + i * size < sym.address + max(sym.size, 1):\n"
+        "        offset = address + i * size - sym.address\n"
+        "        label += f' <{sym.name}' + (f'+{offset}' if offset else '') + '>'\n"
+        f"    cells = [{cell} for w in words[i : i + {per_line}]]\n"
+        "    print((label + ':\\t' + '\\t'.join(cells)).expandtabs(8))\n"
+    )
+
+
 @command(
     "x",
     help="examine memory, as gdb's x/NFU ADDR",
     expressions=("expression",),
     formats=parse_x_format,
     args=[arg("expression", nargs="+", synopsis="expression", help="an address expression")],
+    py=_x_py,
 )
 def x(prog: Program, args: argparse.Namespace) -> Text:
     """gdb's x: N units from ADDR, where ADDR is any expression as gdb reads it
