@@ -539,7 +539,12 @@ function changedAreas() {
 
 async function snapshotAt(n) {
   if (state.doc.mode === "file") return state.doc.moments[String(n)];
-  if (!state.snapshots.has(n)) state.snapshots.set(n, await getJSON(`api/snapshot?at=${n}`));
+  // the promise is kept: a step to a moment being fetched ahead waits for that fetch
+  if (!state.snapshots.has(n)) {
+    const asked = getJSON(`api/snapshot?at=${n}`);
+    state.snapshots.set(n, asked);
+    asked.catch(() => state.snapshots.delete(n));
+  }
   return state.snapshots.get(n);
 }
 
@@ -558,8 +563,8 @@ async function goTo(n) {
     // what benchmarks/bench_explorer.py reads: the last move, asked to drawn
     document.body.dataset.moment = String(n);
     document.body.dataset.stepMs = String(performance.now() - started);
-    if (state.doc.mode !== "file") {
-      for (const near of [n + 1, n - 1]) {
+    if (state.doc.mode !== "file") {  // the next steps either way, asked for ahead
+      for (const near of [n - 1, n + 1, n - 2, n + 2]) {
         if (near >= 0 && near <= t.last) snapshotAt(near).catch(() => {});
       }
     }
