@@ -53,7 +53,7 @@ from vmintro.timeline.diff_scan import (
     read_page_fields,
     timeline_span,
 )
-from vmintro.types.flags import MAX_SWAPFILES
+from vmintro.types.flags import MAX_SWAPFILES, PG_slab
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -139,7 +139,8 @@ class FrameChange:
     """A block of ``2**order`` frames the buddy allocator handed out (``allocated``)
     or took back (``freed``), in ``zone``; ``use`` says what it backs where that is
     known: ``vmalloc`` (then ``vaddr`` is the page and ``area`` its area),
-    ``ioremap``, ``page table`` (``vaddr`` where it maps from), or ``""``."""
+    ``ioremap``, ``page table`` (``vaddr`` where it maps from), ``slab`` (``PG_slab``
+    set: a page of a kmalloc cache), or ``""``."""
 
     kind: str
     pfn: int
@@ -418,17 +419,16 @@ def _free_map(blocks: list[tuple[int, int]], pages: int) -> np.ndarray:
     return free
 
 
-def _blocks(pfns: np.ndarray, counts: np.ndarray, taken: np.ndarray) -> Iterator[tuple[int, int]]:
+def _blocks(pfns: np.ndarray, counts: np.ndarray, limit: int) -> Iterator[tuple[int, int]]:
     """(first pfn, order) of the blocks ``pfns`` (sorted) form, as the allocator hands
     them out: a block of order k starts at a multiple of 2**k, its first page counted
     (``set_page_count(page, 1)``) and the rest left at 0. ``counts`` is each frame's
-    count on the side where it is in use, ``taken`` a frame-indexed map of the set.
+    count on the side where it is in use, ``limit`` the frames there are.
     """
     i = 0
     n = len(pfns)
     plist = pfns.tolist()
     clist = counts.tolist()
-    limit = len(taken)
     while i < n:
         pfn = plist[i]
         order = 0
@@ -614,14 +614,17 @@ def diff(
     zone_of = _zone_lookup(zones_b)
     uses_new = _uses(result, areas_b, new_side=True)
     uses_old = _uses(result, areas_a, new_side=False)
-    for kind, pfns, counts, uses in (
-        ("allocated", allocated, fb["count"][np.searchsorted(indices, allocated)], uses_new),
-        ("freed", freed, fa["count"][np.searchsorted(indices, freed)], uses_old),
+    for kind, pfns, side, uses in (
+        ("allocated", allocated, fb, uses_new),
+        ("freed", freed, fa, uses_old),
     ):
-        taken = np.zeros(pages, dtype=bool)
-        taken[pfns] = True
-        for pfn, order in _blocks(pfns, counts, taken):
-            use, vaddr, area = uses.get(pfn, ("", None, None))
+        at = np.searchsorted(indices, pfns)
+        # a slab page says so in its flags, on the side where it is in use
+        slab = dict.fromkeys(
+            pfns[(side["flags"][at] & PG_slab) != 0].tolist(), ("slab", None, None)
+        )
+        for pfn, order in _blocks(pfns, side["count"][at], pages):
+            use, vaddr, area = uses.get(pfn) or slab.get(pfn) or ("", None, None)
             result.frames.append(FrameChange(kind, pfn, order, zone_of(pfn), use, vaddr, area))
     # modules and swap
     mods_a, why_a = _modules(a)
