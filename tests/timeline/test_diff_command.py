@@ -213,3 +213,13 @@ def test_tab_completes_the_image_to_compare(cuts, tmp_path: Path, monkeypatch) -
     assert complete("diff la") == ["ter.vmcore"]
     assert complete("diff --vmlinux la") == ["ter.vmcore"]
     assert complete("diff --s") == ["--summary"]
+
+
+def test_diff_n_ends_at_the_moment_the_session_shows(timed: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    runner = Runner(vmintro.open(timed), out=out, err=err)
+    assert runner.run_line("goto 1") == EXIT_OK
+    start = len(out.getvalue())
+    assert runner.run_line("diff -s 0") == EXIT_OK
+    assert out.getvalue()[start:].startswith(f"diff {timed}@0 -> {timed}@1: ")
+    assert err.getvalue() == ""
