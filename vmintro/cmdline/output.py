@@ -53,7 +53,8 @@ class _Terminal:
             raise StopOutput from None
 
     def finish(self) -> None:
-        pass
+        if self.pager is not None:
+            self.pager.finish()
 
 
 class _File:
