@@ -14,14 +14,20 @@ from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, add_plugi
 
 if TYPE_CHECKING:
     from vmintro.cmdline.runner import Runner
+    from vmintro.exercises.session import Policy
     from vmintro.program import Program
 
 __all__ = ["cmd_session", "parser", "run_commands", "run_stdin"]
 
 
-def _session_runner(prog: Program, json: bool) -> Runner:
+def _session_runner(prog: Program, json: bool, policy: Policy | None = None) -> Runner:
     from vmintro.cmdline.python import PythonSession
     from vmintro.cmdline.runner import Runner
+
+    if policy is not None:  # an exercise's: its commands only, no Python
+        from vmintro.exercises.session import ExerciseRunner
+
+        return ExerciseRunner(prog, policy, json=json)
 
     python = PythonSession(prog)
     runner = Runner(prog, json=json, python=python.run)
@@ -29,11 +35,11 @@ def _session_runner(prog: Program, json: bool) -> Runner:
     return runner
 
 
-def run_commands(prog: Program, text: str, json: bool) -> int:
+def run_commands(prog: Program, text: str, json: bool, policy: Policy | None = None) -> int:
     """``-c``: the commands of ``text`` (``;`` between them), in order; the worst status."""
     from vmintro.commands.registry import QuitRequested
 
-    runner = _session_runner(prog, json)
+    runner = _session_runner(prog, json, policy)
     try:
         runner.run_line(text)
     except QuitRequested:
@@ -41,11 +47,11 @@ def run_commands(prog: Program, text: str, json: bool) -> int:
     return runner.status
 
 
-def run_stdin(prog: Program, json: bool) -> int:
+def run_stdin(prog: Program, json: bool, policy: Policy | None = None) -> int:
     """Commands from standard input, one line each (``#`` starts a comment line)."""
     from vmintro.commands.registry import QuitRequested
 
-    runner = _session_runner(prog, json)
+    runner = _session_runner(prog, json, policy)
     for raw in sys.stdin:
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -61,17 +67,20 @@ def cmd_session(args: argparse.Namespace) -> int:
     """The default action: ``-c``, standard input, or the REPL."""
     prog, name = open_image(args.image, args.vmlinux)
     from vmintro.commands.discovery import load_plugins
+    from vmintro.exercises.session import ExerciseRunner
 
+    policy = getattr(args, "policy", None)  # `vmintro exercise open`: its commands only
     load_plugins(args.plugin_dirs)
     if args.commands is not None:
-        return run_commands(prog, args.commands, args.json)
+        return run_commands(prog, args.commands, args.json, policy)
     if not sys.stdin.isatty():
-        return run_stdin(prog, args.json)
+        return run_stdin(prog, args.json, policy)
     if args.json:
         raise UsageExit("--json needs -c or commands on standard input")
     from vmintro.repl.loop import run_repl
 
-    return run_repl(prog, name, show_banner=not args.quiet)
+    runner = None if policy is None else ExerciseRunner(prog, policy, interactive=True)
+    return run_repl(prog, name, show_banner=not args.quiet, runner=runner)
 
 
 def parser(prog: str = "vmintro") -> argparse.ArgumentParser:
@@ -81,7 +90,8 @@ def parser(prog: str = "vmintro") -> argparse.ArgumentParser:
         epilog=(
             "other commands: vmintro repl [IMAGE] | vmintro run SCRIPT.py [IMAGE] [ARGS] | "
             "vmintro generate -o NAME ... | vmintro check IMAGE... | vmintro map [IMAGE] | "
-            "vmintro exercise list|show|verify | vmintro gdb-script [-o FILE] | "
+            "vmintro exercise list|show|open|hint|verify|make|grade | "
+            "vmintro gdb-script [-o FILE] | "
             "vmintro serve [IMAGE] [--port N] | vmintro html [IMAGE] -o FILE  "
             "('vmintro COMMAND -h' for each)"
         ),

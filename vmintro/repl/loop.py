@@ -52,10 +52,17 @@ def _command_words() -> frozenset[str]:
     return frozenset(names())
 
 
-def run_repl(prog: Program, image: str, show_banner: bool = True) -> int:
-    """Read, run, repeat until Ctrl-D or ``quit``; the exit status (EXIT_OK)."""
+def run_repl(
+    prog: Program, image: str, show_banner: bool = True, runner: Runner | None = None
+) -> int:
+    """Read, run, repeat until Ctrl-D or ``quit``; the exit status (EXIT_OK).
+
+    ``runner`` runs the lines when given (an exercise's, which allows fewer commands
+    and, without Python, takes ``py`` to refuse it).
+    """
     python = PythonSession(prog)
-    runner = Runner(prog, interactive=True, python=python.run)
+    if runner is None:
+        runner = Runner(prog, interactive=True, python=python.run)
     runner.on_move.append(python.move)  # the session's moment: `goto` moves py's prog too
     history = history_path()
     session: PromptSession[str] = PromptSession(
@@ -87,7 +94,7 @@ def run_repl(prog: Program, image: str, show_banner: bool = True) -> int:
             continue
         except EOFError:
             break
-        if line.strip() == "py":
+        if line.strip() == "py" and runner.python is not None:
             python_prompt(python, None if history == os.devnull else history + "-py")
             continue
         try:
