@@ -146,7 +146,8 @@ def test_refusals_are_one_line(cuts, tmp_path: Path) -> None:
     a = cuts[("2level", 5)].image
     status, out, err = session(a, f"diff {cuts[('pae', 5)].image}")
     assert (status, out) == (EXIT_FAILED, "")
-    assert err == "diff: different machines: paging 2-level vs PAE\n"
+    pae = cuts[("pae", 5)].image
+    assert err == f"diff: different machines: paging 2-level ({a}) vs PAE ({pae})\n"
     status, out, err = session(a, f"diff {tmp_path / 'nothing'}")
     assert (status, out, err) == (
         EXIT_USAGE,

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AreaChange",
     "Diff",
+    "DiffError",
     "DifferentMachinesError",
     "FrameChange",
     "FreeAreaChange",
@@ -77,7 +78,11 @@ __all__ = [
 _PRESENT = 1
 
 
-class DifferentMachinesError(VmintroError):
+class DiffError(VmintroError):
+    """Two programs that cannot be compared; the message is one line."""
+
+
+class DifferentMachinesError(DiffError):
     """Two programs that are not moments of one machine; the message is one line
     naming what differs."""
 
@@ -309,40 +314,46 @@ def _mib(n: int) -> str:
     return f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n:#x} bytes"
 
 
-def check_same_machine(a: Program, b: Program) -> None:
-    """Refuse two programs of different machines, in one line naming what differs.
+def check_same_machine(a: Program, b: Program, names: tuple[str, str] | None = None) -> None:
+    """Refuse two programs of different machines, in one line naming what differs and
+    the two images (``names``, by default their names).
 
     The same machine is the same kernel build (release, HIGHMEM, PAE, every symbol
     at the same address, ``struct page`` of the same size) on the same RAM
     (size, ``mem_map``, ``max_mapnr``, ``high_memory``, the zones' extents).
 
-    :raises DifferentMachinesError: naming the first fact that differs, both values.
+    :raises DifferentMachinesError: naming the first fact that differs, both values:
+        ``different machines: RAM 64 MiB (images/demo) vs 128 MiB (/tmp/big)``.
+    :raises DiffError: for an image without types (no vmlinux) to read the rest with.
     """
+    old, new = names if names is not None else (_name(a, False), _name(b, False))
 
     def differ(what: str, x: object, y: object) -> None:
         if x != y:
-            raise DifferentMachinesError(f"different machines: {what} {x} vs {y}")
+            raise DifferentMachinesError(f"different machines: {what} {x} ({old}) vs {y} ({new})")
 
     differ("release", a.osrelease or "unknown", b.osrelease or "unknown")
     differ("paging", "PAE" if a.pae else "2-level", "PAE" if b.pae else "2-level")
     differ("HIGHMEM", "yes" if a.highmem else "no", "yes" if b.highmem else "no")
     differ("RAM", _mib(a.ram_size), _mib(b.ram_size))
     symbols_b = {s.name: s.address for s in b.symbols()}
-    for sym in a.symbols():
-        other = symbols_b.pop(sym.name, None)
-        if other is None:
-            raise DifferentMachinesError(
-                f"different machines: symbol {escape_text(sym.name)} only in the first kernel"
-            )
-        differ(f"kernel builds: {escape_text(sym.name)} at", f"{sym.address:#x}", f"{other:#x}")
-    if symbols_b:
-        name = escape_text(min(symbols_b))
-        raise DifferentMachinesError(f"different machines: symbol {name} only in the second kernel")
-    if not (a.has_debuginfo and b.has_debuginfo):
+    only = [(escape_text(s.name), old) for s in a.symbols() if s.name not in symbols_b]
+    symbols_a = {s.name for s in a.symbols()}
+    only += [(escape_text(n), new) for n in sorted(symbols_b) if n not in symbols_a]
+    if only:
+        name, side = only[0]
         raise DifferentMachinesError(
-            "cannot compare without types: "
-            + ("the first" if not a.has_debuginfo else "the second")
-            + " image has no vmlinux"
+            f"different machines (kernel builds): symbol {name} only in {side}'s kernel"
+        )
+    for sym in a.symbols():
+        differ(
+            f"kernel builds: {escape_text(sym.name)} at",
+            f"{sym.address:#x}",
+            f"{symbols_b[sym.name]:#x}",
+        )
+    if not (a.has_debuginfo and b.has_debuginfo):
+        raise DiffError(
+            f"{old if not a.has_debuginfo else new} has no vmlinux: no types to compare"
         )
     differ("sizeof(struct page)", a.type("struct page").size, b.type("struct page").size)
     differ("mem_map", f"{a['mem_map'].value_():#x}", f"{b['mem_map'].value_():#x}")
@@ -535,12 +546,12 @@ def diff(
     :raises DifferentMachinesError: for programs of different machines, naming what
         differs (:func:`check_same_machine`).
     """
-    check_same_machine(prog_a, prog_b)
     a, b = prog_a, prog_b
     span = timeline_span(a, b)
     old, new = (
         names if names is not None else (_name(a, span is not None), _name(b, span is not None))
     )
+    check_same_machine(a, b, (old, new))
     result = Diff(old, new)
     changed = changed_frames(a, b, span)
     result.frames_changed = len(changed)
