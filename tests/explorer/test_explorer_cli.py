@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from support import DEMO
 
-from vmintro.errors import EXIT_OK, EXIT_USAGE
+from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 CMD = [sys.executable, "-m", "vmintro.cli"]
 
@@ -201,3 +201,28 @@ def test_another_address_only_with_a_warning(capsys: pytest.CaptureFixture[str])
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_html_of_a_broken_vmlist_draws_what_it_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vmintro.generate import generate
+    from vmintro.scenario.loader import parse_scenario
+
+    text = (
+        "".join(f"[[step]]\nop = 'vmalloc'\nsize = '{k}K'\n\n" for k in (8, 12, 16))
+        + "[[step]]\nop = 'fault'\nkind = 'vmlist_cycle'\n"
+    )
+    image = tmp_path / "cycle"
+    generate(image, parse_scenario(text, "cycle.toml"), {"ram": 16 << 20})
+    _status, out, _err = run_main(capsys, "--json", "-c", "vmlist", str(image))
+    read = json.loads(out)
+    out_file = tmp_path / "cycle.html"
+    status, stdout, stderr = run_main(capsys, "html", str(image), "-o", str(out_file))
+    # as map: the picture of what was read is written, then the walk's error, status 1
+    assert status == EXIT_FAILED
+    assert stdout == f"wrote {out_file}\n"
+    assert stderr.startswith("vmintro: html: vmlist: cycle: ") and stderr.count("\n") == 1
+    assert read["status"] == "error" and "cycle" in read["error"]
+    areas = _embedded(out_file.read_text())["snapshot"]["areas"]
+    assert [a["addr"] for a in areas] == [r["addr"] for r in read["results"][0]["rows"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vmintro.cli.image import open_image
 from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, warn
-from vmintro.errors import EXIT_OK
+from vmintro.errors import EXIT_FAILED, EXIT_OK
 
 __all__ = ["cmd_html", "cmd_serve", "parser"]
 
@@ -37,7 +37,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"serve: listening on {args.host}, not only this machine: anyone who can reach "
             "it can read this image"
         )
-    server.explorer.document()  # computed before the address is given: the first paint is quick
+    # computed before the address is given: the first paint is quick
+    for error in server.explorer.document()["snapshot"]["errors"]:
+        warn(f"serve: {error}")  # the page says it too; it is served all the same
     host, port = str(server.server_address[0]), int(server.server_address[1])
     shown = f"[{host}]" if ":" in host else host
     print(f"http://{shown}:{port}/", flush=True)
@@ -79,14 +81,19 @@ def cmd_html(args: argparse.Namespace) -> int:
 
     prog, name = open_image(args.image, args.vmlinux)
     _check_output(args.output, name, args.vmlinux)
-    html = self_contained(file_document(prog, _title(name, prog.osrelease, prog.ram_size)))
+    document = file_document(prog, _title(name, prog.osrelease, prog.ram_size))
+    html = self_contained(document)
     try:
         with atomic_output(args.output) as f:
             f.write(html.encode())
     except OSError as e:
         raise UsageExit(f"html: {args.output}: {e.strerror}") from None
-    print(f"wrote {args.output}")
-    return EXIT_OK
+    print(f"wrote {args.output}", flush=True)
+    # as map does on a corrupt vmlist: what could be read is drawn, then what could not
+    errors = document["snapshot"]["errors"]
+    for error in errors:
+        warn(f"html: {error}")
+    return EXIT_FAILED if errors else EXIT_OK
 
 
 def parser(which: str) -> argparse.ArgumentParser:

@@ -16,8 +16,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
-from vmintro.errors import CorruptionError, FaultError, VmintroError
-from vmintro.explorer.owners import frame_owners
+from vmintro.errors import VmintroError
+from vmintro.explorer.owners import FrameOwners, frame_owners
 from vmintro.helpers.module import for_each_module, module_name
 from vmintro.mapview import address_space
 from vmintro.mapview.layout import AddressSpace, Area, frames_of
@@ -81,7 +81,7 @@ def area_owners(prog: Program, space: AddressSpace) -> tuple[dict[int, str], lis
             area = space.area_at(mod.value_())
             if area is not None:
                 owners[area.addr] = f"module {module_name(mod)}"
-    except (CorruptionError, FaultError) as e:
+    except VmintroError as e:
         errors.append(f"module_list: {e}")
     try:
         infos = prog["swap_info"]
@@ -115,10 +115,17 @@ def _buddy(prog: Program) -> dict[str, Any]:
 
 
 def snapshot(prog: Program, title: str = "") -> dict[str, Any]:
-    """Everything the page draws for ``prog`` as it is now (see the module's text)."""
+    """Everything the page draws for ``prog`` as it is now (see the module's text).
+
+    A part the image cannot give (a broken list, a type the vmlinux lacks) costs only
+    itself: the others are drawn, and ``errors`` says what is missing, one line each.
+    """
     layout = prog.layout
-    space = address_space(prog)
-    errors = [f"vmlist: {space.error}"] if space.error is not None else []
+    try:
+        space = address_space(prog)
+    except VmintroError as e:  # not even the walk's start (vmlist's type) can be read
+        space = AddressSpace([], [], prog.highmem, prog.pae, e)
+    errors = [" ".join(str(space.error).split())] if space.error is not None else []
     owners, owner_errors = area_owners(prog, space)
     errors += owner_errors
     areas: list[dict[str, Any]] = []
@@ -136,11 +143,14 @@ def snapshot(prog: Program, title: str = "") -> dict[str, Any]:
         }
         try:
             entry["pages"] = [list(p) for p in frames_of(prog, a).pages]
-        except (CorruptionError, FaultError) as e:
+        except VmintroError as e:
             entry["error"] = str(e)
             errors.append(f"area {a.addr:#x}: {e}")
         areas.append(entry)
-    frames = frame_owners(prog, [(a["kind"], [p[1] for p in a["pages"]]) for a in areas])
+    try:
+        frames = frame_owners(prog, [(a["kind"], [p[1] for p in a["pages"]]) for a in areas])
+    except VmintroError as e:  # mem_map or max_mapnr unreadable: no frame can be coloured
+        frames = FrameOwners(0, [], [f"frames: {' '.join(str(e).split())}"])
     errors += frames.errors
     buddy = _buddy(prog)
     if buddy["error"]:

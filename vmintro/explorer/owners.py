@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vmintro.arch.x86 import PAGE_SHIFT
-from vmintro.errors import CorruptionError, FaultError
+from vmintro.errors import VmintroError
 from vmintro.helpers.buddy import for_each_free_page
 from vmintro.helpers.mm import max_mapnr
 from vmintro.types.flags import PAGE_FLAGS
@@ -109,7 +109,7 @@ def frame_owners(prog: Program, areas: list[tuple[str, list[int | None]]]) -> Fr
     try:
         tables = np.array([p for p in page_table_frames(prog) if 0 <= p < frames], dtype=np.int64)
         owner[tables] = _CODE["pagetable"]
-    except FaultError as e:
+    except VmintroError as e:
         errors.append(f"page tables: {e}")
     try:
         for _zone, k, pfn in for_each_free_page(prog):
@@ -117,7 +117,7 @@ def frame_owners(prog: Program, areas: list[tuple[str, list[int | None]]]) -> Fr
             if 0 <= pfn < end:
                 owner[pfn:end] = _CODE["free"]
                 order[pfn:end] = k
-    except (CorruptionError, FaultError) as e:
+    except VmintroError as e:
         errors.append(f"free lists: {e}")
     return FrameOwners(frames, _runs(owner, order), errors)
 
