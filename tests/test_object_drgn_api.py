@@ -83,3 +83,14 @@ def test_vmalloc_helpers_take_an_object_as_drgns_do(prog) -> None:
     addr = area.addr
     assert vmalloc_to_pfn(prog, addr) == vmalloc_to_pfn(prog, addr.value_())
     assert int(vmalloc_to_page(prog, addr)) == int(vmalloc_to_page(prog, addr.value_()))
+
+
+def test_prog_variable_and_object_are_objects(prog) -> None:
+    from vmintro.errors import ObjectNotFoundError
+
+    vmlist = prog.variable("vmlist")
+    assert repr(vmlist) == f"Object(prog, 'struct vm_struct *', address={vmlist.address_:#x})"
+    assert vmlist.address_ == prog.symbol("vmlist").address
+    assert prog.object("vmlist").value_() == prog["vmlist"].value_() == vmlist.value_()
+    with pytest.raises(ObjectNotFoundError):
+        prog.variable("no_such_variable")

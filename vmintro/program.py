@@ -451,7 +451,19 @@ class Program:
         """Every named type, by C spelling."""
         return dict(self._types)
 
-    def variable(self, name: str) -> tuple[int, CType]:
+    def variable(self, name: str, filename: str | None = None) -> Object:
+        """The global variable ``name``, as drgn's ``prog.variable()``: an
+        :class:`~vmintro.object.Object` at its address (``filename`` is drgn's; a
+        kernel has one global of each name here, so it is not needed).
+
+        :raises ObjectNotFoundError: no such variable, or a symbol without a type.
+        """
+        from vmintro.object import Object
+
+        address, ctype = self._variable(name)
+        return Object(self, ctype, address=address)
+
+    def _variable(self, name: str) -> tuple[int, CType]:
         """Address and type of global variable ``name``."""
         try:
             return self._variables[name]
@@ -464,12 +476,10 @@ class Program:
                 msg = f"could not find variable '{name}'"
             raise ObjectNotFoundError(msg) from None
 
-    def object(self, name: str) -> Object:
-        """The global variable ``name`` as a typed :class:`~vmintro.object.Object`."""
-        from vmintro.object import Object
-
-        address, ctype = self.variable(name)
-        return Object(self, ctype, address=address)
+    def object(self, name: str, flags: object = None, filename: str | None = None) -> Object:
+        """The global variable ``name`` as a typed :class:`~vmintro.object.Object`
+        (drgn's ``prog.object()``; the kernel's objects here are all variables)."""
+        return self.variable(name, filename)
 
     def __getitem__(self, name: str) -> Object:
         return self.object(name)

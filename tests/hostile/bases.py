@@ -248,7 +248,8 @@ class BaseImage:
             if sym.name in ("swapper_pg_dir", "pg0", "pg1", "empty_zero_page"):
                 continue  # page tables have a group of their own; the zero page is data
             try:
-                vaddr, ctype = prog.variable(sym.name)
+                var = prog.variable(sym.name)
+                vaddr, ctype = var.address_, var.type_
             except VmintroError:
                 continue
             group = _global_group(sym.name)

@@ -641,7 +641,7 @@ def _static_type(prog: Program, node: Node) -> CType:
         return prog.type("unsigned long")
     if isinstance(node, Name):
         if node.name in prog:
-            return prog.variable(node.name)[1]
+            return prog.variable(node.name).type_
         # A macro or an untyped symbol stands for an address, as evaluation has it
         # (nothing is read); any other name is evaluation's error, not an unsigned long.
         return _Evaluator(prog).name(node.name).type_

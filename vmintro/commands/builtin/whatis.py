@@ -30,7 +30,7 @@ def whatis(prog: Program, args: argparse.Namespace) -> Text:
     """
     text = " ".join(args.name)
     if re.fullmatch(r"[A-Za-z_]\w*", text) and text in prog:
-        _, ctype = prog.variable(text)
+        ctype = prog.variable(text).type_
         out = f"{ctype.spell(text)};"
         return Text(out, name="whatis", data={"name": text, "type": ctype.c_name, "text": out})
     ctype, is_type = resolve_type_or_expression(prog, text)
