@@ -49,6 +49,8 @@ FILE_LIMIT = 64 << 20
 HANG_SECONDS = float(os.environ.get("VMINTRO_HANG_SECONDS", "60"))
 JOBS_PER_PROCESS = 40
 DRIVER = Path(__file__).with_name("driver.py")
+# The image a session compares a mutated one with (diff IMAGE_B): the untrusted second image
+DEMO = Path(__file__).resolve().parents[2] / "images" / "demo"
 
 # Sets the limits, then becomes the command: the limits hold for it and its children.
 _LIMITED = (
@@ -198,6 +200,7 @@ def driver_jobs(case: Case, scratch: Path) -> list[Job]:
             area_svg,
         ),
         _cli_job(case, "map --area", ["map", stem, "--area", area]),
+        _cli_job(case, "diff IMAGE_B", ["-c", f"diff -s {stem}", str(DEMO)]),
         library,
     ]
 
@@ -444,7 +447,7 @@ _BARE_NUMBER = re.compile(r":\s*(0x[0-9a-fA-F]+|[0-9]+)\s*$")
 def _entry_checks(outcome: Outcome) -> list[str]:
     job, problems = outcome.job, []
     name = job.case.stem.name if job.case is not None else ""
-    if outcome.status == 2 and job.entry in ("-c", "map -o", "map --area"):
+    if outcome.status == 2 and job.entry in ("-c", "map -o", "map --area", "diff IMAGE_B"):
         lines = [x for x in outcome.stderr.decode(errors="replace").splitlines() if x.strip()]
         if outcome.stdout.strip() == b"" and len(lines) != 1:
             problems.append(f"refused in {len(lines)} lines, not one")

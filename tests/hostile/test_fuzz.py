@@ -35,6 +35,7 @@ ENTRY_POINTS = (
     "map -o",
     "map --area -o",
     "map --area",
+    "diff IMAGE_B",
     "library",
     "gdb vm",
 )
