@@ -37,6 +37,8 @@ logger = logging.getLogger("drgn.plugins.vmintro")
 
 FINDER_NAME = "vmintro"
 _KERNEL_KEY = "vmintro.is_24_kernel"
+# prog.cache key of the moment of the image's timeline the session reads (vm goto)
+MOMENT_KEY = "vmintro.moment"
 
 
 def is_24_kernel(prog: drgn.Program) -> bool:
@@ -126,5 +128,10 @@ def _cmd_vm(prog: drgn.Program, name: str, args: str, **kwargs: Any) -> None:
     except VmintroError as e:  # a vmlinux vmintro refuses: one line, as the REPL says it
         sys.stderr.write(f"vm: {e}\n")
         return
-    # sys.stdout at call time: drgn may have replaced it for a pipe or a file
-    Runner(program, out=sys.stdout, err=sys.stderr).run_line(args or "help")
+    # the moment `vm goto` moved this drgn session to lasts until the next move
+    runner = Runner(prog.cache.get(MOMENT_KEY, program), out=sys.stdout, err=sys.stderr)
+    try:
+        # sys.stdout at call time: drgn may have replaced it for a pipe or a file
+        runner.run_line(args or "help")
+    finally:
+        prog.cache[MOMENT_KEY] = runner.prog

@@ -37,7 +37,7 @@ from vmintro.commands.registry import QuitRequested, commands, names
 from vmintro.errors import VmintroError
 from vmintro.program import Program
 
-__all__ = ["current_program", "install", "run_line"]
+__all__ = ["current_program", "install", "run_line", "session_program"]
 
 # vmintro commands that make no sense inside gdb: leaving vmintro is leaving gdb
 _SKIPPED = {"quit"}
@@ -45,6 +45,8 @@ _SKIPPED = {"quit"}
 _EXTRA = {"kmem-f": ("kmem -f", "the buddy free areas of every zone (vm kmem -f)")}
 
 _program: tuple[tuple[object, ...], Program] | None = None
+# The moment of the image's timeline the session reads (vm goto), or the image itself
+_moment: Program | None = None
 
 
 class VmSource(gdb.Parameter):
@@ -128,17 +130,32 @@ def _gdb_stream(stream: int) -> TextIO:
     return cast(TextIO, _GdbStream(stream))
 
 
+def session_program() -> Program:
+    """:func:`current_program`, or the moment of its timeline that ``vm goto`` (``step``,
+    ``back``) moved this gdb session to: the moment lasts from one ``vm`` command to the
+    next, as in the REPL, until the session moves again or gdb opens another image."""
+    from vmintro.timeline.moments import root_of
+
+    prog = current_program()
+    if _moment is not None and root_of(_moment) is prog:
+        return _moment
+    return prog
+
+
 def run_line(line: str) -> None:
-    """Run a vmintro command line on :func:`current_program`, printing as the REPL prints.
+    """Run a vmintro command line on :func:`session_program`, printing as the REPL prints.
 
     :raises gdb.GdbError: carrying the error lines of the commands that failed.
     """
+    global _moment
     errors = io.StringIO()
-    runner = Runner(current_program(), out=_gdb_stream(gdb.STDOUT), err=errors)
+    runner = Runner(session_program(), out=_gdb_stream(gdb.STDOUT), err=errors)
     try:
         runner.run_line(line)
     except QuitRequested:
         pass
+    finally:
+        _moment = runner.prog
     if errors.getvalue():
         raise gdb.GdbError(errors.getvalue().rstrip("\n"))
 
@@ -211,7 +228,7 @@ class _ValueFunction(gdb.Function):
 
     def invoke(self, address: gdb.Value) -> gdb.Value:
         try:
-            return self.compute(current_program(), int(address))
+            return self.compute(session_program(), int(address))
         except VmintroError as e:
             raise gdb.GdbError(f"${self.function_name}: {e}") from None
 
