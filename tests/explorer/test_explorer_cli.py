@@ -226,3 +226,18 @@ def test_html_of_a_broken_vmlist_draws_what_it_read(
     assert read["status"] == "error" and "cycle" in read["error"]
     areas = _embedded(out_file.read_text())["snapshot"]["areas"]
     assert [a["addr"] for a in areas] == [r["addr"] for r in read["results"][0]["rows"]]
+
+
+def test_serve_refuses_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run_main(capsys, "serve", str(tmp_path / "nothing"), "--port", "0")
+    assert (status, out) == (EXIT_USAGE, "")
+    assert err.count("\n") == 1 and "nothing.vmcore" in err
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        status, out, err = run_main(capsys, "serve", str(DEMO), "--port", port)
+    assert (status, out) == (EXIT_USAGE, "")
+    assert err == f"vmintro: serve: cannot listen on 127.0.0.1:{port}: Address already in use\n"
