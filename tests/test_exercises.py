@@ -49,7 +49,7 @@ from vmintro.program import Program
 ROOT = CHECKOUT_DIR
 SHIPPED = [e.name for e in EXERCISES if e.shipped]
 # in the default suite; every other shipped exercise runs with the slow tests
-REPRESENTATIVE = ("why-oops", "vmlist-cycle", "find-leaked-module", "first-fit")
+REPRESENTATIVE = ("why-oops", "vmlist-cycle", "find-leaked-module", "first-fit", "who-leaked")
 EACH = [pytest.param(n, marks=() if n in REPRESENTATIVE else pytest.mark.slow) for n in SHIPPED]
 DAY = 24 * 3600
 
@@ -284,7 +284,46 @@ def overlap(prog: Program) -> str:
     raise AssertionError("no overlap")
 
 
+def who_broke_vmlist(prog: Program) -> str:
+    from vmintro.timeline.history import blame
+
+    node = prog["vmlist"]
+    while True:  # to the node whose next leads nowhere
+        try:
+            node.next[0].addr.value_()
+        except vmintro.FaultError:
+            break
+        node = node.next
+    write = blame(prog, node.next.address_)
+    assert write is not None and prog.timeline is not None
+    step = prog.timeline.entries[write.entry].step
+    return f"{step} {node.value_():x} {int.from_bytes(write.old, 'little'):x}"
+
+
+def who_leaked(prog: Program) -> str:
+    from vmintro.timeline.history import history
+
+    name, vm, _, _ = find_leaked_module(prog).split()[:4]
+    # the module whose next pointed at the leaked one, or module_list itself, was
+    # rewritten by the unload: the last write of the leaked address there
+    leaked = int(vm, 16)
+    addr = vmintro.Object(prog, "struct vm_struct *", value=leaked).addr.value_()
+    holders = [prog["module_list"].address_] + [
+        m.next.address_ for m in for_each_module(prog, include_kernel=True)
+    ]
+    after = vmintro.Object(prog, "struct module", address=addr).next.value_()
+    for holder in holders:  # the unlink: what pointed at it now points past it
+        for write in history(prog, holder):
+            old, new = (int.from_bytes(b, "little") for b in (write.old, write.new))
+            if (old, new) == (addr, after):
+                assert prog.timeline is not None
+                return f"{prog.timeline.entries[write.entry].step} {name} {vm}"
+    raise AssertionError("no unlink found")
+
+
 SOLVERS: dict[str, Callable[[Program], str]] = {
+    "who-broke-vmlist": who_broke_vmlist,
+    "who-leaked": who_leaked,
     "vmalloc-start": vmalloc_start,
     "why-oops": why_oops,
     "swap-map-frames": swap_map_frames,
@@ -358,9 +397,10 @@ def test_shipped_answer_is_a_slow_hash_only(name: str) -> None:
     record = json.loads((ROOT / name / "answer.json").read_text())
     assert set(record) == {"forms", "kdf", "n", "r", "p", "salt", "hash"}
     assert record["kdf"] == "scrypt" and {k: record[k] for k in SCRYPT} == SCRYPT
-    assert sorted(f.name for f in (ROOT / name).iterdir()) == sorted(
-        ["README.md", "answer.json", "exercise.json", f"{name}.vmcore", f"{name}.vmlinux"]
-    )
+    files = ["README.md", "answer.json", "exercise.json", f"{name}.vmcore", f"{name}.vmlinux"]
+    if by_name(name).timeline:  # the exercises about which call broke the kernel
+        files.append(f"{name}.timeline")
+    assert sorted(f.name for f in (ROOT / name).iterdir()) == sorted(files)
 
 
 @pytest.mark.parametrize("name", EACH)

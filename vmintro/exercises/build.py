@@ -80,12 +80,13 @@ def _copy_of(source: Path) -> Callable[[BinaryIO], None]:
 def _run(ex: Exercise, text: str, machine: dict[str, Any], out: Path) -> dict[str, Path]:
     scen = parse_scenario(text, f"{ex.name}.toml")
     scen.name = ex.name
-    return generate(out, scen, machine)
+    return generate(out, scen, machine, timeline=ex.timeline)
 
 
 def realise(ex: Exercise, seed: int, image: Path | None) -> Variant:
     """Generate ``ex``'s variant ``seed``: its image at ``image`` (NAME.vmcore and
-    .vmlinux, without the truth or a timeline, which hold the answer), or none."""
+    .vmlinux, without the truth, which holds the answer, and without a timeline unless
+    the exercise is about it), or none."""
     params = ex.params(random.Random(seed))
     machine = {**ex.machine(params), "seed": seed}
     text = ex.scenario(params)
@@ -97,7 +98,11 @@ def realise(ex: Exercise, seed: int, image: Path | None) -> Variant:
             probed = _run(ex, text + ex.probe(params), machine, Path(tmp) / "probe")
             probe = json.loads(probed["truth"].read_text())
         if image is not None:
-            install_image(image, {kind: _copy_of(made[kind]) for kind in ("vmlinux", "vmcore")})
+            files = {kind: _copy_of(made[kind]) for kind in ("vmlinux", "vmcore")}
+            timeline = made.get("timeline")
+            # the same core, so the timeline's record of its SHA-256 holds as written
+            keep = None if timeline is None else (lambda _digest: timeline.read_bytes())
+            install_image(image, files, keep)
     return Variant(
         ex,
         seed,

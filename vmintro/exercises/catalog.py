@@ -77,6 +77,9 @@ class Exercise:
     # steps run after the scenario for the answer only: the image does not show them
     probe: Callable[[Params], str] | None = None
     shipped: bool = True  # built into images/exercises (else on first use, into the cache)
+    # whether the image keeps its NAME.timeline: only where the question is which call
+    # broke the kernel (elsewhere blame and history would answer what the image asks)
+    timeline: bool = False
 
     @property
     def allowed(self) -> tuple[str, ...]:
@@ -884,6 +887,98 @@ EXERCISES: list[Exercise] = [
             LIST_HINT,
         ],
         shipped=False,  # a 1 GiB machine's core is 12 MB: built on first use
+    ),
+]
+
+
+def _wild_params(rng: random.Random) -> Params:
+    return {**_base_params(rng), "later": rng.randint(1, 3)}
+
+
+def _wild_scenario(v: Params) -> str:
+    text = _base(v) + _step("fault", kind="wild_next")
+    for i in range(v["later"]):  # each walks vmlist, and may run into the wild pointer
+        text += _step("vmalloc", size=f"{4 * (i + 1)}K", allow_bug=True)
+    return text
+
+
+def _old_next(t: Truth) -> int:
+    """The vm_struct that followed the corrupted one: the next area by address, or NULL."""
+    holder = _fault(t)["vm_struct"]
+    areas = sorted(t["areas"], key=lambda a: a["addr"])
+    i = next(i for i, a in enumerate(areas) if a["vm_struct"] == holder)
+    return int(areas[i + 1]["vm_struct"]) if i + 1 < len(areas) else 0
+
+
+def _leak_later_params(rng: random.Random) -> Params:
+    return {**_leak_params(rng), "later": rng.sample(MODULE_NAMES, 2)}
+
+
+def _leak_later_scenario(v: Params) -> str:
+    text = _leak_scenario(v)
+    for name in v["later"]:
+        if name not in {m[0] for m in v["modules"]}:
+            text += _step("insmod", name=name, size=12288)
+    return text
+
+
+_TIMELINE = ("timeline", "goto", "step", "back", "history", "blame")
+
+EXERCISES += [
+    Exercise(
+        name="who-broke-vmlist",
+        title="Which write broke vmlist?",
+        level=3,
+        topic="post-mortem with the timeline: a stray write into a vm_struct",
+        params=_wild_params,
+        scenario=_wild_scenario,
+        timeline=True,
+        question=lambda v, t: (
+            "Walking `vmlist` now leads into memory nothing maps: one `vm_struct`'s `next` was "
+            "overwritten. This image keeps its timeline. In which scenario step was it "
+            "overwritten (decimal), which `vm_struct` holds it, and what did its `next` hold "
+            "before (0 if nothing)?"
+        ),
+        parts=(Part("step", "dec", 16), _vm_part(), _vm_part()),
+        answer=lambda v, t, p: [_fault(t)["step"], _fault(t)["vm_struct"], _old_next(t)],
+        commands=(*_TIMELINE, "list", "struct", "p", "rd", "sym", "whatis", "ptype"),
+        hints=lambda v, t: [
+            Hint("What did the kernel do, step by step?", ("timeline",)),
+            Hint(
+                "Follow the list until a next pointer leads nowhere: p *vmlist, then "
+                "p *vmlist->next, p *vmlist->next->next, ... (or list -o vm_struct.next "
+                "*vmlist, which stops there).",
+                ("p *vmlist",),
+            ),
+            Hint("blame ADDR names the last write to ADDR: its entry, the bytes before and after."),
+        ],
+    ),
+    Exercise(
+        name="who-leaked",
+        title="Which unload leaked?",
+        level=3,
+        topic="post-mortem with the timeline: a module unload without vfree",
+        params=_leak_later_params,
+        scenario=_leak_later_scenario,
+        timeline=True,
+        question=lambda v, t: (
+            "One module's memory is still vmalloc'ed though the module is gone. This image "
+            "keeps its timeline. In which scenario step did the module leave `module_list` "
+            "(decimal), what was its name, and which `vm_struct` still holds its memory?"
+        ),
+        parts=(Part("step", "dec", 16), Part("name", "word", len(MODULE_NAMES)), _vm_part()),
+        answer=lambda v, t, p: [
+            _fault(t)["step"],
+            _fault(t)["module"],
+            _leaked(v, t)["vm_struct"],
+        ],
+        commands=(*_TIMELINE, *_VM),
+        plugins=("modules",),
+        hints=lambda v, t: [
+            Hint("Which modules are loaded now, and which areas exist?", ("modules", "vmlist")),
+            Hint("What did the kernel do, step by step?", ("timeline",)),
+            Hint("history ADDR lists every write to ADDR: who last wrote a module's next?"),
+        ],
     ),
 ]
 
