@@ -3,11 +3,12 @@ prompt and the toolbar say which entry the session shows (a real terminal)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from replkit import Repl, spawn_repl
-from timeline.handmade import DEMO, image_with_timeline
+from timeline.handmade import DEMO, build, copy_image, image_with_timeline, write
 
 FRAME = (64 << 20) - 3 * 4096  # the frame the hand-made timeline writes first
 
@@ -55,3 +56,30 @@ def test_toolbar_shows_the_moment(image: Path, tmp_path: Path) -> None:
     child.send("\x1b[1;1R")
     child.expect(r"img\s+\|\s+entry 2/3\s+\|\s+2\.4\.20 i386 2-level, 64 MiB")
     child.close(force=True)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_long_history(tmp_path: Path) -> None:
+    # a timeline whose entry 1 writes one frame's words 100,000 times: a long history
+    from vmintro.backends.image import ImageBackend
+
+    base = copy_image(DEMO, tmp_path)
+    backend = ImageBackend(base)
+    ram = backend.facts().ram_size
+    pfn = ram // 4096 - 3
+    page = backend.read_phys(pfn * 4096, 4096)
+    plan = [[(pfn, (i * 4) % 4096, (i & 0xFFFFFFFF).to_bytes(4, "little")) for i in range(100_000)]]
+    made = build(Path(f"{base}.vmcore"), ram, {pfn: page}, {pfn: bytes(4096)}, plan)
+    write(base, made.timeline)
+    target = tmp_path / "history.txt"
+    session = spawn_repl(tmp_path / "h", image=base)
+    session.prompt()
+    session.child.sendline(f"history -p -s 4096 {pfn * 4096:x} > {target}")
+    time.sleep(1.0)
+    session.child.sendintr()
+    session.child.expect_exact("interrupted")
+    session.prompt()
+    rows = target.read_text().splitlines()
+    assert 0 < len(rows) < 100_000  # partial output, then stopped
+    assert "(B) vmlist" in session.run("sym vmlist")  # the session goes on
+    session.child.close(force=True)
