@@ -3,11 +3,17 @@ command line prints for it (the oracle the page is held to)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import vmintro
+from vmintro.explorer.server import ExplorerServer, make_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "images" / "demo"
@@ -28,3 +34,21 @@ def json_documents(lines: list[str]) -> dict[str, dict[str, Any]]:
     assert done.returncode == 0, done.stderr
     documents = [json.loads(line) for line in done.stdout.splitlines()]
     return {d["command"]: d for d in documents}
+
+
+@contextlib.contextmanager
+def serving(image: Path, title: str = "demo") -> Iterator[ExplorerServer]:
+    """The explorer of ``image`` served on a free port of 127.0.0.1, in a thread."""
+    srv = make_server(vmintro.open(image), title, "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def url_of(srv: ExplorerServer) -> str:
+    host, port = srv.server_address[:2]
+    return f"http://{host!s}:{port}/"

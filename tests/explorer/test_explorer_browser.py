@@ -3,29 +3,24 @@ and clicks, checked against the ground truth and against ``vtop``."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser import console_errors, start, stop, wait_for
-from support import DEMO, json_documents
+from support import DEMO, json_documents, serving, url_of
 
 import vmintro
 from vmintro.explorer.document import file_document
 from vmintro.explorer.page import self_contained
-from vmintro.explorer.server import ExplorerServer, make_server
+from vmintro.explorer.server import ExplorerServer
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ExplorerServer]:
-    srv = make_server(vmintro.open(DEMO), "demo", "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(DEMO) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +30,9 @@ def driver() -> Iterator[Any]:
     stop(d, profile)
 
 
-def _url(srv: ExplorerServer) -> str:
-    host, port = srv.server_address[:2]
-    return f"http://{host}:{port}/"
-
-
 @pytest.fixture(scope="module")
 def page(driver: Any, server: ExplorerServer) -> Any:
-    driver.get(_url(server))
+    driver.get(url_of(server))
     wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), "the page")
     return driver
 
@@ -177,11 +167,8 @@ def test_text_from_the_image_stays_text(driver: Any, tmp_path: Path) -> None:
     hostile = tmp_path / "demo"
     Path(f"{hostile}.vmcore").write_bytes(core)
     Path(f"{hostile}.vmlinux").write_bytes(Path(f"{DEMO}.vmlinux").read_bytes())
-    srv = make_server(vmintro.open(hostile), "<i>title</i>", "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        driver.get(_url(srv))
+    with serving(hostile, "<i>title</i>") as srv:
+        driver.get(url_of(srv))
         wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), "the page")
         owners = [td.text for td in driver.find_elements("css selector", "#area-table td.text")]
         assert f"module {name.decode()}" in owners
@@ -189,6 +176,3 @@ def test_text_from_the_image_stays_text(driver: Any, tmp_path: Path) -> None:
         assert driver.find_element("id", "title").text == "vmintro explorer: <i>title</i>"
         assert driver.title == "vmintro explorer"
         assert console_errors(driver) == []
-    finally:
-        srv.shutdown()
-        srv.server_close()
