@@ -141,3 +141,31 @@ def test_image_text_cannot_end_the_data_element() -> None:
     assert json.loads(text) == hostile
     page = self_contained({"snapshot": hostile})
     assert page.count("</script>") == 2  # the data element's and the module's
+
+
+def test_owners_agree_with_what_kmem_finds_at_each_frame(
+    prog: vmintro.Program, snap: dict[str, Any]
+) -> None:
+    """``kmem ADDR``'s classification (classify_address), frame by frame on a sample:
+    a free buddy block, a page table of swapper_pg_dir and a slab page where it finds one."""
+    from vmintro.helpers.memory import classify_address
+
+    owner = _owner_of(snap)
+    orders = {}
+    for first, count, code, order in snap["frames"]["runs"]:
+        if OWNERS[code] == "free":
+            orders.update(dict.fromkeys(range(first, first + count), order))
+    sample = set(range(0, len(owner), 61))
+    sample |= {p[1] for a in snap["areas"] for p in a["pages"] if p[1] is not None}
+    sample |= {pfn for pfn, o in enumerate(owner) if o == "pagetable"}
+    seen = Counter()
+    for pfn in sorted(p for p in sample if p < len(owner)):
+        info = classify_address(prog, pfn << 12, physical=True)
+        found = "free" if info.free else "pagetable" if info.page_table else None
+        found = found or ("slab" if info.slab is not None else None)
+        if found is not None or owner[pfn] in ("free", "pagetable"):
+            assert owner[pfn] == found, f"pfn {pfn:#x}: {info.describe()}"
+        if info.free:
+            assert orders[pfn] == info.free.order
+        seen[owner[pfn]] += 1
+    assert {"free", "pagetable", "module", "vmalloc", "reserved"} <= seen.keys()
