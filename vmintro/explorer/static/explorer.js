@@ -330,8 +330,9 @@ async function walk(text) {
 
 function frameLayout() {
   const frames = state.snap.frames.frames;
-  const cols = frames <= 16384 ? 256 : 1024;
-  const cell = frames <= 4096 ? 4 : frames <= 65536 ? 4 : 1;
+  // about 1024 pixels a row: bigger cells for smaller machines, one pixel a frame from 64k
+  const cols = frames <= 4096 ? 128 : frames <= 65536 ? 256 : 1024;
+  const cell = frames <= 4096 ? 8 : frames <= 65536 ? 4 : 1;
   const gap = 16;
   let y = 0;
   const zones = [];
