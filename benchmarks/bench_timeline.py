@@ -72,7 +72,10 @@ def main() -> None:
     )
     words = {
         "vmlist": prog.symbol("vmlist").address,
-        "contig_page_data (zone counters)": prog.symbol("contig_page_data").address + 0x24,
+        "zone HighMem's free_pages": prog["contig_page_data"]
+        .node_zones[2]
+        .free_pages.address_of_()
+        .value_(),
         "the first area's first PTE": prog.follow_pte(prog.vmalloc_start).steps[-1].entry_paddr,
     }
     for what, address in words.items():
@@ -81,6 +84,43 @@ def main() -> None:
         found = history(prog, address, 4, physical=physical)
         b = time.perf_counter()
         print(f"history of {what}: {b - a:.3f} s, {len(found)} writes (target < 0.2 s)")
+    repl(args.image, [last // 2, 0, rng.randrange(last + 1), last])
+
+
+def repl(image: str, entries: list[int]) -> None:
+    """In ``vmintro repl IMAGE`` (a real pseudo-terminal): the first prompt, the moment
+    the background read of the timeline is done (the prompt shows the moment), then
+    ``goto N`` to each entry, each timed to the next prompt."""
+    import os
+    import re
+    import sys
+
+    import pexpect
+
+    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm"}
+    env["VMINTRO_HISTORY"] = os.devnull
+    t0 = time.perf_counter()
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "vmintro.cli", "repl", "-q", image],
+        env=env,
+        encoding="utf-8",
+        dimensions=(50, 200),
+        timeout=60,
+    )
+    child.expect(re.compile(r"\x1b\[\?2004h[^\n]*?vmintro>"))
+    t1 = time.perf_counter()
+    child.expect(re.compile(r" \[(\d+)/(\d+)\]>"))
+    t2 = time.perf_counter()
+    last = int(child.match.group(2))
+    print(f"repl: first prompt {t1 - t0:.3f} s; timeline read in the background {t2 - t1:.3f} s")
+    for n in entries:
+        time.sleep(0.3)  # typing
+        a = time.perf_counter()
+        child.sendline(f"goto {n}")
+        child.expect(re.compile(rf"vmintro \[{n}/{last}\]>"))
+        print(f"repl: goto {n}: {time.perf_counter() - a:.3f} s to the next prompt")
+    child.close(force=True)
 
 
 if __name__ == "__main__":

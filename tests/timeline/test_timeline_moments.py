@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from vmintro.commands import run
 from vmintro.helpers import for_each_vm_area
 from vmintro.program import Program
 from vmintro.timeline import NoTimelineError, TimelineError, blame, history, index
+from vmintro.timeline.moments import prefetch, shown_moment
 
 from .handmade import DEMO, PAGE, Plan, build, copy_image, write
 
@@ -225,3 +227,31 @@ def test_moments_are_programs_of_their_own(image: Path, backend: ImageBackend) -
     assert repr(a).endswith("at entry 0>") and repr(prog).endswith("at entry 2>")
     with pytest.raises(IndexError, match="no entry 3: the timeline has entries 0 to 2"):
         prog.at(3)
+
+
+def test_prefetch_reads_the_timeline_in_the_background(
+    image: Path, backend: ImageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index, "_HOT_RECORDS", 1)  # every frame's history built ahead
+    Path(f"{image}.timeline").write_bytes(_good(image, backend))
+    prog = Program(backend)
+    assert shown_moment(prog) is None  # nothing read yet
+    done = threading.Event()
+    thread = prefetch(prog, done.set)
+    assert thread is not None
+    thread.join()
+    assert done.is_set() and shown_moment(prog) == (2, 2)
+    pfn = _frames(backend)[0]
+    assert prog.at(1).read(pfn * PAGE + 8, 2, physical=True) == b"xy"  # entry 1's write
+    assert prog.at(0).read(pfn * PAGE + 8, 2, physical=True) == bytes(2)
+    # a damaged one: the background read says nothing, the first use says what is wrong
+    Path(f"{image}.timeline").write_bytes(b"junk")
+    prog = Program(backend)
+    thread = prefetch(prog, lambda: None)
+    assert thread is not None
+    thread.join()
+    assert shown_moment(prog) is None
+    with pytest.raises(TimelineError, match="^img.timeline: not a timeline file"):
+        prog.at(0)
+    Path(f"{image}.timeline").unlink()
+    assert prefetch(Program(backend), lambda: None) is None

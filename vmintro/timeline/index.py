@@ -112,6 +112,14 @@ class WriteIndex:
         page[hit] = values[found[hit]]
         return page.tobytes()
 
+    def warm(self, frames: int = 4) -> None:
+        """Build the write history of the ``frames`` most written frames (a zone's
+        counters, ``vmlist``'s page): what any first move needs."""
+        counts = self.ends - self.starts
+        for i in np.argsort(counts)[::-1][:frames]:
+            if counts[i] >= _HOT_RECORDS:
+                self._byte_history(int(i))
+
     def _expand(self, recs: Array) -> tuple[Array, Array, Array]:
         """For records ``recs`` (in time order): each byte they wrote as (its record's rank
         in ``recs``, its offset in the frame, the byte before the write)."""

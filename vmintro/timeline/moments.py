@@ -123,7 +123,8 @@ class ImageTimeline:
             self._pages.move_to_end(key)
             return page
         current = self.base.read_phys(pfn * PAGE_SIZE, PAGE_SIZE)
-        page = self.index.page_at(pfn, moment, current)
+        with self._lock:  # the index keeps frames' histories, which prefetch builds too
+            page = self.index.page_at(pfn, moment, current)
         self._pages[key] = page
         if len(self._pages) > PAGES_KEPT:
             self._pages.popitem(last=False)
@@ -207,7 +208,8 @@ def prefetch(prog: Program, done: Callable[[], None]) -> threading.Thread | None
     def work() -> None:
         try:
             if state.timeline is not None:
-                state.index  # noqa: B018 - built now, not at the first goto
+                with state._lock:  # as page_at reads the frames' histories
+                    state.index.warm()
         except Exception:  # noqa: BLE001, S110 - the command using it says what is wrong
             pass
         finally:
