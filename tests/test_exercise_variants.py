@@ -39,7 +39,9 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_each_student_has_an_own_image_and_nothing_of_the_answer(made: Path) -> None:
+def test_each_student_has_an_own_image_and_nothing_of_the_answer(
+    made: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     alice, bob = made / "out" / "alice@uni.edu" / "why-oops", made / "out" / "bob" / "why-oops"
     for d in (alice, bob):
         assert sorted(p.name for p in d.iterdir()) == [
@@ -51,6 +53,12 @@ def test_each_student_has_an_own_image_and_nothing_of_the_answer(made: Path) -> 
     assert (alice / "why-oops.vmcore").read_bytes() != (bob / "why-oops.vmcore").read_bytes()
     assert _solve_why_oops(alice) != _solve_why_oops(bob)
     assert "vmintro exercise open DIR" in (alice / "README.md").read_text()
+    assert main(["exercise", "verify", str(bob), "1"]) == 2  # graded: nothing to verify against
+    assert main(["exercise", "hint", str(bob), "2"]) == 0
+    assert main(["exercise", "open", str(bob), "-c", "vmlist; check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"vmintro: {bob}: bob's graded variant: hand the answer in, it is graded"
+    assert err[1:] == ["check: not available in this exercise"]
     assert variant_seed(KEY.encode(), "bob", "why-oops") != variant_seed(
         KEY.encode(), "alice@uni.edu", "why-oops"
     )

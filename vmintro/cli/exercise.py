@@ -34,7 +34,7 @@ def _meta(path: Path) -> dict[str, Any]:
 def _list(args: argparse.Namespace) -> int:
     from vmintro.exercises.catalog import EXERCISES, LEVELS
 
-    for ex in EXERCISES:
+    for ex in sorted(EXERCISES, key=lambda e: e.level):
         where = "" if ex.shipped else "  (built on first use)"
         print(f"{ex.name:<20} level {ex.level} ({LEVELS[ex.level]:<21}) {ex.title}{where}")
     return EXIT_OK
