@@ -2,12 +2,12 @@
 physical view.
 
 A frame is, in this order of precedence: on a buddy free list (with the order of
-its block), a kernel page table (``swapper_pg_dir`` and every table it reaches),
-behind a module's vm area, behind another vmalloc area, behind an ioremap area,
-a slab page (``PG_slab``), reserved (``PG_reserved``: the kernel image, bootmem,
-``mem_map``), or otherwise in use. Everything comes from the helpers and the
-program's page-table walker; the answer is run-length encoded, so a machine of
-gigabytes costs a few runs, not a million entries.
+its block), a kernel page table (``swapper_pg_dir`` and every table it reaches:
+``page_table_frames``), behind a module's vm area, behind another vmalloc area,
+behind an ioremap area, a slab page (``PG_slab``), reserved (``PG_reserved``: the
+kernel image, bootmem, ``mem_map``), or otherwise in use. Everything comes from the
+helpers; the answer is run-length encoded, so a machine of gigabytes costs a few
+runs, not a million entries.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vmintro.arch.x86 import PAGE_SHIFT
 from vmintro.errors import VmintroError
 from vmintro.helpers.buddy import for_each_free_page
+from vmintro.helpers.memory import page_table_frames
 from vmintro.helpers.mm import max_mapnr
 from vmintro.types.flags import PAGE_FLAGS
 
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["OWNERS", "FrameOwners", "frame_owners", "page_table_frames"]
+__all__ = ["OWNERS", "FrameOwners", "frame_owners"]
 
 # The owner codes, in the order the page's legend lists them.
 OWNERS = ("free", "pagetable", "module", "vmalloc", "ioremap", "slab", "reserved", "used")
@@ -49,27 +49,6 @@ class FrameOwners:
     def as_dict(self) -> dict[str, Any]:
         return {"frames": self.frames, "owners": list(OWNERS), "runs": self.runs,
                 "errors": self.errors}  # fmt: skip
-
-
-def page_table_frames(prog: Program) -> list[int]:
-    """The frames of ``swapper_pg_dir`` and of every table below it that a present
-    entry (not a large page) points to, top level first."""
-    walker = prog.walker
-    levels = prog.paging.levels
-    mask = prog.paging.phys_mask
-    present = 1  # _PAGE_PRESENT
-    pse = 1 << 7  # _PAGE_PSE
-    found = [walker.pgd >> PAGE_SHIFT]
-    tables = [walker.pgd]
-    for n, level in enumerate(levels[:-1]):
-        below: list[int] = []
-        for base in tables:
-            for entry in walker.table(base, n):
-                if entry & present and not (level.large and entry & pse):
-                    below.append(entry & mask & ~((1 << PAGE_SHIFT) - 1))
-        found.extend(b >> PAGE_SHIFT for b in below)
-        tables = below
-    return found
 
 
 def _flags(prog: Program, frames: int) -> np.ndarray:
