@@ -3,7 +3,8 @@
 The reader checks the writer (README: Design), so it must not share its code.
 In a fresh process, the demo image is opened, every registered command (the
 built-in ones and the shipped plugins') runs through the command runner, and
-every helper of :data:`vmintro.helpers.__all__` is called; then ``sys.modules``
+every helper of :data:`vmintro.helpers.__all__` is called, and the browser explorer
+draws every moment (``vmintro html``'s document); then ``sys.modules``
 must hold nothing of :mod:`vmintro.sim`, :mod:`vmintro.scenario`,
 :mod:`vmintro.image.writer`, the generator, or :mod:`vmintro.types.kernel`
 (the kernel types the writer derives the DWARF from: the reader takes the
@@ -179,6 +180,13 @@ callable_helpers = sorted(n for n in helpers.__all__ if callable(getattr(helpers
 for name in callable_helpers:
     if name in CALLS:
         CALLS[name]()
+# the browser explorer: every view of every moment, as vmintro html writes them
+from vmintro.explorer.document import file_document
+from vmintro.explorer.page import self_contained
+
+document = file_document(prog, "demo")
+self_contained(document)
+explored = len(document["moments"])
 print(json.dumps({
     "commands": names,
     "without_lines": sorted(set(names) - set(LINES)),
@@ -187,6 +195,7 @@ print(json.dumps({
     "statuses": statuses,
     "errors": err.getvalue(),
     "modules": sorted(sys.modules),
+    "explored": explored,
 }))
 """
 
@@ -210,6 +219,7 @@ def test_reading_imports_neither_the_simulator_nor_the_writer(tmp_path: Path) ->
     } == set()
     assert "vmintro.image.reader.core" in report["modules"]
     assert "meminfo" in report["commands"]  # the shipped plugins were loaded
+    assert report["explored"] == 4  # the explorer drew each moment of the timeline
     forbidden = [
         m for m in report["modules"] if any(m.split(".")[: len(p)] == p for p in _PACKAGES)
     ]
