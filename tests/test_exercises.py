@@ -481,10 +481,14 @@ def _shows(part: Part, canonical_part: str, text: str) -> bool:
 
 
 def _lines(name: str) -> list[str]:
+    """Every allowed command bare, the hints' commands, and every allowed command with
+    the arguments of each hint's command (an address of the question, a symbol)."""
     ex = by_name(name)
     meta = _meta(name)
     bare = [c for c in ex.allowed if c != "quit"]
-    return bare + [c for h in meta["hints"] for c in h["commands"]]
+    hinted = [c for h in meta["hints"] for c in h["commands"]]
+    arguments = {c.split(maxsplit=1)[1] for c in hinted if " " in c}
+    return bare + hinted + [f"{c} {a}" for c in bare for a in sorted(arguments)]
 
 
 @pytest.mark.parametrize("name", EACH)
