@@ -15,6 +15,7 @@ import vmintro
 from vmintro.explorer.document import file_document
 from vmintro.explorer.page import self_contained
 from vmintro.explorer.server import ExplorerServer
+from vmintro.helpers import for_each_vm_area
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +154,97 @@ def test_self_contained_file_works_offline(
         wait_for(lambda: driver.find_element("id", "walk-text").text == want, "the walk")
         # nothing was fetched: the data, the script and the style are all in the file
         assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
+        assert console_errors(driver) == []
+    finally:
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions", ONLINE)
+
+
+@pytest.fixture(scope="module")
+def timeline_server(timeline_image: Path) -> Iterator[ExplorerServer]:
+    with serving(timeline_image) as srv:
+        yield srv
+
+
+def _drawn_areas(driver: Any) -> set[int]:
+    rects = driver.find_elements("css selector", "#space-map rect.area")
+    return {int(r.get_attribute("data-addr"), 16) for r in rects}
+
+
+def _move_slider(driver: Any, n: int) -> None:
+    driver.execute_script(
+        "const s = document.getElementById('tl-slider'); s.value = arguments[0];"
+        "s.dispatchEvent(new Event('input'));",
+        str(n),
+    )
+    wait_for(lambda: driver.execute_script("return document.body.dataset.moment") == str(n), f"{n}")
+
+
+def _check_moment(driver: Any, prog: vmintro.Program, n: int) -> None:
+    at = prog.at(n)
+    assert _drawn_areas(driver) == {a.addr.value_() for a in for_each_vm_area(at)}
+    timeline = prog.timeline
+    assert timeline is not None
+    entry = timeline.entries[n]
+    text = driver.find_element("id", "tl-call").text
+    assert text.startswith(f"entry {n} (step {entry.step}): ")
+    if entry.call.startswith("vmalloc") and entry.result.kind == "address":
+        changed = driver.find_elements("css selector", "#space-map rect.area.changed")
+        assert [int(r.get_attribute("data-addr"), 16) for r in changed] == [entry.result.value]
+
+
+def test_the_timeline_moves_every_view(
+    driver: Any, timeline_server: ExplorerServer, timeline_image: Path
+) -> None:
+    prog = vmintro.open(timeline_image)
+    driver.get(url_of(timeline_server))
+    wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), "the page")
+    assert driver.find_element("id", "timeline").is_displayed()
+    last = len(prog.timeline.entries) - 1  # type: ignore[union-attr]
+    assert driver.find_element("id", "tl-slider").get_attribute("max") == str(last)
+    for n in (9, 1, 16, 0):
+        _move_slider(driver, n)
+        _check_moment(driver, prog, n)
+    driver.find_element("id", "tl-step").click()
+    wait_for(lambda: driver.execute_script("return document.body.dataset.moment") == "1", "step")
+    _check_moment(driver, prog, 1)
+    from selenium.webdriver import ActionChains, Keys
+
+    ActionChains(driver).send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT).perform()
+    wait_for(lambda: driver.execute_script("return document.body.dataset.moment") == "3", "keys")
+    _check_moment(driver, prog, 3)
+    # a walk follows the moment: c4955000 is mapped at entry 12 and unmapped at 15
+    box = driver.find_element("id", "walk-addr")
+    box.clear()
+    box.send_keys("c4955000\n")
+    for n in (12, 15):
+        _move_slider(driver, n)
+        want = vtop_text(prog.at(n), 0xC4955000)
+        wait_for(lambda w=want: driver.find_element("id", "walk-text").text == w, f"walk at {n}")
+    assert console_errors(driver) == []
+
+
+def vtop_text(prog: vmintro.Program, addr: int) -> str:
+    from vmintro.explorer.data import vtop
+
+    text: str = next(r["text"] for r in vtop(prog, addr)["results"] if r["name"] == "walk")
+    return text
+
+
+@pytest.mark.slow
+def test_the_file_moves_through_the_timeline_offline(
+    driver: Any, tmp_path: Path, timeline_image: Path
+) -> None:
+    prog = vmintro.open(timeline_image)
+    out = tmp_path / "explorer.html"
+    out.write_text(self_contained(file_document(prog, "demo")))
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", OFFLINE)
+    try:
+        driver.get(out.as_uri())
+        wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), "the file")
+        for n in (3, 20):
+            _move_slider(driver, n)
+            _check_moment(driver, prog, n)
         assert console_errors(driver) == []
     finally:
         driver.execute_cdp_cmd("Network.emulateNetworkConditions", ONLINE)
