@@ -153,6 +153,7 @@ OPENING = {
     "session": ["-c", "vmlist; p vmlist->size", "IMAGE", "OPTIONS"],
     "repl": ["repl", "IMAGE", "OPTIONS"],  # the commands on standard input
     "run": ["run", "OPTIONS", "SCRIPT", "IMAGE"],
+    "export": ["export", "--isf", "IMAGE", "-o", "HTML", "OPTIONS"],
     "check": ["check", "OPTIONS", "IMAGE"],
     "map": ["map", "IMAGE", "--area", "0xc4811000", "OPTIONS"],
     "html": ["html", "IMAGE", "-o", "HTML", "OPTIONS"],

@@ -31,6 +31,7 @@ def _parser_of(module: str, *args: str) -> Callable[[], argparse.ArgumentParser]
 SUBCOMMANDS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "check": _parser_of("check"),
     "exercise": _parser_of("exercise"),
+    "export": _parser_of("export"),
     "map": _parser_of("map"),
     "gdb-script": _parser_of("gdb_script"),
     "generate": _parser_of("generate"),
