@@ -94,15 +94,15 @@ def test_no_such_moment(explorer: Explorer, n: int) -> None:
         explorer.moment(n)
 
 
-def test_an_image_without_a_timeline_has_no_moments(truth: dict[str, Any]) -> None:
-    from support import DEMO
-
-    plain = Explorer(vmintro.open(DEMO), "demo")
-    if plain.timeline is not None:
-        pytest.skip("the bundled demo image has a timeline")
+def test_an_image_without_a_timeline_has_no_moments(timeline_image: Path, tmp_path: Path) -> None:
+    for ext in (".vmcore", ".vmlinux", ".truth.json"):  # the image without its timeline
+        Path(f"{tmp_path / 'demo'}{ext}").write_bytes(Path(f"{timeline_image}{ext}").read_bytes())
+    plain = Explorer(vmintro.open(tmp_path / "demo"), "demo")
     assert plain.document()["timeline"] is None
     with pytest.raises(MomentError, match="no timeline"):
         plain.moment(0)
+    with pytest.raises(MomentError, match="no timeline"):
+        plain.walk(0xC4800000, 0)
 
 
 @pytest.mark.slow
