@@ -81,3 +81,29 @@ def test_unknown_exercise_is_one_line() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("vmintro: no exercise 'nope' (known: vmalloc-start, why-oops")
+
+
+@pytest.mark.parametrize(
+    ("text", "wrong"),
+    [
+        ("{", "not JSON"),
+        ("[]", "a JSON object was expected"),
+        ('{"name": "x"}', "'question' is missing or not a str"),
+        (
+            '{"name": "../x", "question": "", "parts": [], "commands": [], "plugins": []}',
+            "its name must be a word",
+        ),
+        (
+            '{"name": "x", "question": "", "parts": [], "commands": [], "plugins": [],'
+            ' "hints": [1]}',
+            "'hints' must be a list of text and commands",
+        ),
+    ],
+)
+def test_a_damaged_exercise_directory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, wrong: str
+) -> None:
+    (tmp_path / "exercise.json").write_text(text)
+    assert main(["exercise", "open", str(tmp_path), "-c", "vmlist"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"vmintro: {tmp_path / 'exercise.json'}: ") and wrong in line

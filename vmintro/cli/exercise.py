@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,43 @@ def _dir(name: str) -> Path:
         raise UsageExit(e.args[0]) from None
 
 
+_META = {"name": str, "question": str, "parts": list, "commands": list, "plugins": list}
+
+
 def _meta(path: Path) -> dict[str, Any]:
+    """The directory's exercise.json, checked for what the actions read.
+
+    :raises UsageExit: naming the file and what is wrong with it.
+    """
     from vmintro.exercises.location import EXERCISE_FILE
 
-    meta: dict[str, Any] = json.loads((path / EXERCISE_FILE).read_text())
+    where = path / EXERCISE_FILE
+    try:
+        meta = json.loads(where.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise UsageExit(f"{where}: {e.strerror}") from None
+    except ValueError as e:
+        raise UsageExit(f"{where}: not JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise UsageExit(f"{where}: not an exercise: a JSON object was expected")
+    for key, kind in _META.items():
+        if not isinstance(meta.get(key), kind):
+            raise UsageExit(
+                f"{where}: not an exercise: '{key}' is missing or not a {kind.__name__}"
+            )
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", meta["name"]):
+        raise UsageExit(f"{where}: not an exercise: its name must be a word of a-z, 0-9 and -")
+    if not all(isinstance(c, str) for c in meta["commands"] + meta["plugins"]):
+        raise UsageExit(f"{where}: not an exercise: its commands must be words")
+    hints = meta.get("hints")
+    if not isinstance(hints, list) or not all(
+        isinstance(h, dict)
+        and isinstance(h.get("text"), str)
+        and isinstance(h.get("commands"), list)
+        and all(isinstance(c, str) for c in h["commands"])
+        for h in hints
+    ):
+        raise UsageExit(f"{where}: not an exercise: 'hints' must be a list of text and commands")
     return meta
 
 
@@ -49,7 +83,8 @@ def _open(args: argparse.Namespace) -> int:
     from vmintro.cli.session import cmd_session
 
     path = _dir(args.name)
-    image = path / _meta(path)["name"]
+    meta = _meta(path)
+    image = path / meta["name"]
     from vmintro.exercises.session import Policy
 
     session = argparse.Namespace(
@@ -57,7 +92,7 @@ def _open(args: argparse.Namespace) -> int:
         json=args.json, quiet=args.quiet, policy=Policy.of(path),
     )  # fmt: skip
     if not args.quiet and args.commands is None and sys.stdin.isatty():
-        print(_meta(path)["question"] + "\n")
+        print(meta["question"] + "\n")
     status: int = cmd_session(session)
     return status
 
@@ -86,7 +121,10 @@ def _verify(args: argparse.Namespace) -> int:
             f"{path}: {meta['student']}'s graded variant: hand the answer in, it is graded",
             EXIT_USAGE,
         )
-    parts = [Part(**p) for p in meta["parts"]]
+    try:
+        parts = [Part(str(p["label"]), str(p["form"]), int(p["space"])) for p in meta["parts"]]
+    except (TypeError, KeyError, ValueError):
+        return fail(f"{path}: not an exercise: its answer parts cannot be read", EXIT_USAGE)
     try:
         right = verify_answer(path, parts, " ".join(args.answer))
     except AnswerError as e:
