@@ -243,3 +243,19 @@ def test_serve_refuses_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
         status, out, err = run_main(capsys, "serve", str(DEMO), "--port", port)
     assert (status, out) == (EXIT_USAGE, "")
     assert err == f"vmintro: serve: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_without_a_vmlinux_nothing_is_written_or_served(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    core = tmp_path / "alone.vmcore"  # a core with no vmlinux beside it: symbols, no types
+    core.write_bytes(Path(f"{DEMO}.vmcore").read_bytes())
+    out = tmp_path / "explorer.html"
+    for words in (["html", str(core), "-o", str(out)], ["serve", str(core), "--port", "0"]):
+        status, stdout, stderr = run_main(capsys, *words)
+        assert (status, stdout) == (EXIT_FAILED, "")
+        assert stderr == (
+            f"vmintro: {words[0]}: no vmlinux is loaded, so the views of the explorer are "
+            "unknown (give one with --vmlinux FILE)\n"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.vmcore"]

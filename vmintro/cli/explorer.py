@@ -5,14 +5,27 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmintro.cli.image import open_image
-from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, warn
-from vmintro.errors import EXIT_FAILED, EXIT_OK
+from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, fail, warn
+from vmintro.errors import EXIT_FAILED, EXIT_OK, NoDebugInfoError
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
 
 __all__ = ["cmd_html", "cmd_serve", "parser"]
 
 LOOPBACK = "127.0.0.1"
+
+
+def _types_missing(prog: Program, command: str) -> int | None:
+    """Without a vmlinux no view has its types (areas, zones, struct page): say so in
+    one line, as map does, before anything is written or served."""
+    if prog.has_debuginfo:
+        return None
+    missing = NoDebugInfoError("the views of the explorer are unknown")
+    return fail(f"{command}: {missing}", EXIT_FAILED)
 
 
 def _title(prog_name: str, osrelease: str, ram_size: int) -> str:
@@ -26,6 +39,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageExit(f"serve: --port {args.port}: not a port (0 to 65535)")
     prog, name = open_image(args.image, args.vmlinux)
+    missing = _types_missing(prog, "serve")
+    if missing is not None:
+        return missing
     try:
         server = make_server(
             prog, _title(name, prog.osrelease, prog.ram_size), args.host, args.port
@@ -81,6 +97,9 @@ def cmd_html(args: argparse.Namespace) -> int:
 
     prog, name = open_image(args.image, args.vmlinux)
     _check_output(args.output, name, args.vmlinux)
+    missing = _types_missing(prog, "html")
+    if missing is not None:
+        return missing
     document = file_document(prog, _title(name, prog.osrelease, prog.ram_size))
     html = self_contained(document)
     try:
