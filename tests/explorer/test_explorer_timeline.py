@@ -128,3 +128,24 @@ def test_a_damaged_timeline_leaves_the_image_and_says_why(
     assert "\n" not in error
     image = vmintro.open(timeline_image)
     assert len(document["snapshot"]["areas"]) == len(list(for_each_vm_area(image)))
+
+
+def test_a_file_says_what_it_leaves_out(
+    prog: vmintro.Program, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vmintro.explorer.document as doc
+
+    monkeypatch.setattr(doc, "MAX_FILE_MOMENTS", 10)
+    monkeypatch.setattr(doc, "MAX_FILE_WALKS", 7)
+    document = doc.file_document(prog, "demo")
+    assert document["timeline"] is None and "moments" not in document
+    assert len(document["walks"]) == 7
+    pages = sum(len(a["pages"]) for a in document["snapshot"]["areas"])
+    entries = len(prog.timeline.entries) if prog.timeline else 0
+    assert document["notes"] == [
+        f"the timeline has {entries} entries, more than a file holds (10): 'vmintro serve' "
+        "moves through them",
+        f"the file holds the walks of the first 7 of the areas' {pages} pages: 'vmintro serve' "
+        "walks any address",
+    ]
+    assert document["snapshot"]["errors"] == []  # no fault of the image

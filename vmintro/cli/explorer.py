@@ -109,6 +109,8 @@ def cmd_html(args: argparse.Namespace) -> int:
         raise UsageExit(f"html: {args.output}: {e.strerror}") from None
     print(f"wrote {args.output}", flush=True)
     # as map does on a corrupt vmlist: what could be read is drawn, then what could not
+    for note in document["notes"]:  # what a file leaves out: said, and no failure
+        warn(f"html: note: {note}")
     errors = document["snapshot"]["errors"]
     for error in errors:
         warn(f"html: {error}")

@@ -157,20 +157,22 @@ def file_document(prog: Program, title: str) -> dict[str, Any]:
     image's areas' pages."""
     explorer = Explorer(prog, title)
     document = dict(explorer.document(), mode="file")
+    notes: list[str] = []  # what the file leaves out, which is no fault of the image
     last = explorer.last
     if last is not None and last < MAX_FILE_MOMENTS:
         document["moments"] = {str(n): explorer.moment(n) for n in range(last + 1)}
     elif last is not None:
         document["timeline"] = None
-        document["snapshot"]["errors"].append(
+        notes.append(
             f"the timeline has {last + 1} entries, more than a file holds "
             f"({MAX_FILE_MOMENTS}): 'vmintro serve' moves through them"
         )
-    walks: dict[str, Any] = {}
-    for area in document["snapshot"]["areas"]:
-        for va, _pfn, _zone in area["pages"]:
-            if len(walks) >= MAX_FILE_WALKS:
-                break
-            walks[f"{va:x}"] = vtop(prog, va)
-    document["walks"] = walks
+    pages = [va for area in document["snapshot"]["areas"] for va, _pfn, _zone in area["pages"]]
+    document["walks"] = {f"{va:x}": vtop(prog, va) for va in pages[:MAX_FILE_WALKS]}
+    if len(pages) > MAX_FILE_WALKS:
+        notes.append(
+            f"the file holds the walks of the first {MAX_FILE_WALKS} of the areas' "
+            f"{len(pages)} pages: 'vmintro serve' walks any address"
+        )
+    document["notes"] = notes
     return document

@@ -659,7 +659,10 @@ async function start() {
     if (state.moment !== null) document.body.dataset.moment = String(state.moment);
     wire();
     show(state.doc.snapshot);
-    if (!state.snap.errors.length) status(`${state.snap.areas.length} vm areas, ${state.snap.frames.frames} frames`);
+    if (!state.snap.errors.length) {
+      const notes = (state.doc.notes || []).map((n) => `; ${n}`).join("");
+      status(`${state.snap.areas.length} vm areas, ${state.snap.frames.frames} frames${notes}`);
+    }
     performance.mark("vmintro-ready"); // every view drawn: what benchmarks/bench_explorer.py times
     document.body.dataset.ready = "1";
   } catch (e) {
