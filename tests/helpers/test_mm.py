@@ -48,10 +48,11 @@ VM_ALLOC = 0x2
 
 
 def test_PFN_PHYS_is_the_frame_times_the_page_size(kernel: Kernel) -> None:  # noqa: N802
+    prog = kernel.prog
     for pfn in kernel.area_frames():
-        assert PFN_PHYS(pfn) == pfn * PAGE_SIZE
+        assert PFN_PHYS(prog, pfn) == pfn * PAGE_SIZE
     # PAE frames lie above 4 GiB too: no 32-bit wrap
-    assert PFN_PHYS(0x123456) == 0x123456000
+    assert PFN_PHYS(prog, 0x123456) == 0x123456000
 
 
 def test_pfn_to_page_and_page_to_pfn(kernel: Kernel) -> None:
@@ -80,8 +81,15 @@ def test_virt_to_pfn_and_virt_to_page_in_the_direct_map(kernel: Kernel) -> None:
     assert len(lowmem) > 50
     for pfn in lowmem:
         for addr in (page_offset + pfn * PAGE_SIZE, page_offset + pfn * PAGE_SIZE + 0xFFF):
-            assert virt_to_pfn(addr) == pfn
+            assert virt_to_pfn(prog, addr) == pfn
             assert virt_to_page(prog, addr).value_() == kernel.page_address_of(pfn)
+    # drgn's helpers take a pointer Object as well as an integer
+    pointer = prog["mem_map"]
+    assert virt_to_pfn(prog, pointer) == virt_to_pfn(prog, pointer.value_())
+    assert int(virt_to_page(prog, pointer)) == int(virt_to_page(prog, pointer.value_()))
+    assert int(pfn_to_page(prog, prog["max_mapnr"])) == int(
+        pfn_to_page(prog, prog["max_mapnr"].value_())
+    )
 
 
 @pytest.mark.parametrize("where", ["high_memory", "vmalloc_start", "below PAGE_OFFSET"])

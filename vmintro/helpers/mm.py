@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import weakref
 from typing import TYPE_CHECKING
 
@@ -44,18 +45,19 @@ def _mem_map(prog: Program) -> tuple[int, int]:
     return cached
 
 
-def PFN_PHYS(pfn: int) -> int:  # noqa: N802 - the kernel's macro name
-    """``PFN_PHYS``: the physical address of frame ``pfn``."""
-    return pfn << PAGE_SHIFT
+def PFN_PHYS(prog: Program, pfn: int | Object) -> int:  # noqa: N802 - the kernel's macro name
+    """``PFN_PHYS``: the physical address of frame ``pfn`` (drgn's signature)."""
+    return operator.index(pfn) << PAGE_SHIFT
 
 
-def pfn_to_page(prog: Program, pfn: int) -> Object:
+def pfn_to_page(prog: Program, pfn: int | Object) -> Object:
     """``pfn_to_page``: ``mem_map + pfn``.
 
     :return: ``struct page *``
     """
     from vmintro.object import Object
 
+    pfn = operator.index(pfn)
     mem_map, size = _mem_map(prog)
     return Object(prog, "struct page *", mem_map + pfn * size)
 
@@ -94,19 +96,21 @@ def pfn_valid(prog: Program, pfn: int) -> bool:
     return 0 <= pfn < prog["max_mapnr"].value_()
 
 
-def virt_to_pfn(addr: int) -> int:
-    """``__pa(addr) >> PAGE_SHIFT`` for a direct-mapped (lowmem) address."""
-    return (addr - PAGE_OFFSET) >> PAGE_SHIFT
+def virt_to_pfn(prog: Program, addr: int | Object) -> int:
+    """``__pa(addr) >> PAGE_SHIFT`` for a direct-mapped (lowmem) address (drgn's
+    signature: the program, then an integer or a pointer Object)."""
+    return (operator.index(addr) - PAGE_OFFSET) >> PAGE_SHIFT
 
 
-def virt_to_page(prog: Program, addr: int) -> Object:
+def virt_to_page(prog: Program, addr: int | Object) -> Object:
     """``virt_to_page``: ``mem_map + (__pa(addr) >> PAGE_SHIFT)``; lowmem addresses only.
 
     :raises ValueError: for an address outside the direct map.
     """
+    addr = operator.index(addr)
     if not PAGE_OFFSET <= addr < prog.high_memory:
         raise ValueError(f"virt_to_page({addr:#x}): not a direct-mapped address")
-    return pfn_to_page(prog, virt_to_pfn(addr))
+    return pfn_to_page(prog, virt_to_pfn(prog, addr))
 
 
 def page_zone_index(page: Object) -> int:
