@@ -395,6 +395,11 @@ def _zone(
     return g, x0, w
 
 
+def _short(name: str) -> str:
+    """An image's name without its directory (``demo@3``): the picture is narrow."""
+    return name.rsplit("/", 1)[-1]
+
+
 def _frame_changes(svg: ET.Element, changes: MapChanges, y: int) -> None:
     """Physical memory by zone, each column marked where frames were taken (above)
     or released (below): one column per pixel, however many frames it stands for."""
@@ -403,7 +408,8 @@ def _frame_changes(svg: ET.Element, changes: MapChanges, y: int) -> None:
         svg,
         MARGIN,
         y - 14,
-        f"Frames taken (green, above) and released (red, below) from {d.old} to {d.new}",
+        "Frames taken (green, above) and released (red, below) from "
+        f"{_short(d.old)} to {_short(d.new)}",
         13,
     )
     span = max(changes.max_pfn, *(end for _, _, end in changes.zones), 1)
@@ -423,7 +429,7 @@ def _frame_changes(svg: ET.Element, changes: MapChanges, y: int) -> None:
                 "rect",
                 x=f"{MARGIN + column * INNER / columns:.2f}",
                 y=top,
-                width="1",
+                width="2",
                 height=18,
                 fill=COLOURS[what],
                 class_=f"frames-{what}",
