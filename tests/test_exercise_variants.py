@@ -121,3 +121,23 @@ def test_bad_roster_key_and_submissions_are_one_line(
     assert main(["exercise", "grade", "--key", str(key), str(subs)]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"vmintro: {subs}:2: no exercise 'no-such' (known: ")
+
+
+@pytest.mark.slow
+def test_every_exercise_of_a_variant_solved_and_graded_right(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the library's solution of each exercise of one student's variants, graded by
+    # generating them again: every one right (the variants' own seeds, not the practice's)
+    from tests import test_exercises as practice
+    from vmintro.exercises.catalog import EXERCISES
+    from vmintro.exercises.variants import grade, make
+
+    key = KEY.encode()
+    exercises = [e for e in EXERCISES if e.shipped]
+    assert make(["carol"], key, tmp_path, exercises, jobs=2) == []
+    monkeypatch.setattr(practice, "ROOT", tmp_path / "carol")
+    answers = [("carol", e, practice.SOLVERS[e.name](practice._open(e.name))) for e in exercises]
+    grades = grade(answers, key, jobs=2)
+    assert [(g.exercise, g.output) for g in grades if not g.right] == []
+    assert len(grades) == len(exercises)
