@@ -82,7 +82,13 @@ free_ratio = 0.5
 """
 # Where the scenario is cut: before anything, after the first random step, at its end
 CUTS = (0, 5, 11)
-MACHINES = {"2level": {}, "pae": {"pae": True}}
+MACHINES: dict[str, dict[str, Any]] = {"2level": {}, "pae": {"pae": True}}
+# Behind the slow marker: 1 GiB, more than the kernel maps, so vmalloc takes HighMem frames
+# and lowmem mapped by 4 KiB page tables (no PSE), which diff reads only where they changed
+SLOW_MACHINES: dict[str, dict[str, Any]] = {
+    "highmem": {"ram": 1 << 30, "highmem": True},
+    "nopse": {"ram": 128 << 20, "pse": False},
+}
 VM_ALLOC, VM_IOREMAP = 0x2, 0x1
 
 
@@ -127,22 +133,25 @@ def _buddy_counts(scen: Scenario, overrides: dict[str, Any]) -> tuple[dict, dict
 
 
 _MADE: dict[tuple[str, int], Cut] = {}
+_OUT: list[Path] = []
 
 
-def make_cuts(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], Cut]:
-    """Every (machine, steps) image of :data:`CUTS` on :data:`MACHINES`, made once."""
-    if _MADE:
-        return _MADE
-    out = tmp_path_factory.mktemp("diff")
-    made = _MADE
-    for machine, overrides in MACHINES.items():
+def make_cuts(
+    tmp_path_factory: pytest.TempPathFactory, machines: tuple[str, ...] = tuple(MACHINES)
+) -> dict[tuple[str, int], Cut]:
+    """The (machine, steps) images of :data:`CUTS` on ``machines`` (of :data:`MACHINES`
+    and :data:`SLOW_MACHINES`), each made once a session."""
+    if not _OUT:
+        _OUT.append(tmp_path_factory.mktemp("diff"))
+    for machine in machines:
+        overrides = {**MACHINES, **SLOW_MACHINES}[machine]
         for steps in CUTS:
-            if machine != "2level" and steps == 0:
+            if (machine != "2level" and steps == 0) or (machine, steps) in _MADE:
                 continue
             scen = scenario_steps(steps)
-            base = out / f"{machine}{steps}"
+            base = _OUT[0] / f"{machine}{steps}"
             generate(base, scen, overrides)
             truth = json.loads(base.with_suffix(".truth.json").read_text())
             blocks, free_pages = _buddy_counts(scen, overrides)
-            made[(machine, steps)] = Cut(base, truth, blocks, free_pages)
-    return made
+            _MADE[(machine, steps)] = Cut(base, truth, blocks, free_pages)
+    return _MADE

@@ -15,7 +15,7 @@ from vmintro.escape import escape_text
 from vmintro.helpers import decode_module_flags, decode_page_flags
 
 if TYPE_CHECKING:
-    from vmintro.timeline.diff import Diff
+    from vmintro.timeline.diff_result import Diff
 
 __all__ = ["render_diff"]
 
