@@ -1,4 +1,4 @@
-"""``history [-p] [-s SIZE] ADDR`` and ``blame [-p] [-s SIZE] ADDR``: who wrote some bytes::
+"""``history [-p] [-s SIZE] address`` and ``blame [-p] [-s SIZE] address``: who wrote some bytes::
 
 ENTRY  CALL     ADDRESS   OLD       NEW       PATH
    12  vmalloc  c10b5000  00000000  010b4163  vmalloc > __vmalloc > ... > set_pte
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 _AS_NUMBER = 8
 
 _ARGS = [
-    arg("-p", "--physical", action="store_true", help="ADDR is a physical address"),
-    arg("-s", "--size", type=int, default=4, help="bytes at ADDR (default 4, a word)"),
+    arg("-p", "--physical", action="store_true", help="the address is physical"),
+    arg("-s", "--size", type=int, default=4, help="bytes at the address (default 4, a word)"),
     arg("address", nargs="+", synopsis="address", help="virtual address, symbol or expression"),
 ]
 
@@ -85,11 +85,11 @@ def _query(prog: Program, args: argparse.Namespace) -> tuple[int, str]:
     args=_ARGS,
 )
 def history(prog: Program, args: argparse.Namespace) -> Table:
-    """Every write the timeline's entries made to the SIZE bytes at ADDR (a virtual
-    address, translated at the moment the session shows, or physical with -p), up to
-    that moment, oldest first: the entry, the call, where, the bytes before and after
-    (as a number, little-endian) and the kernel call path, innermost last. Boot's
-    writes (entry 0) are not itemized. Ctrl-C stops a long history.
+    """Every write the timeline's entries made to the SIZE bytes at the address (a
+    virtual one, translated at the moment the session shows, or physical with -p),
+    up to that moment, oldest first: the entry, the call, where, the bytes before
+    and after (as a number, little-endian) and the kernel call path, innermost
+    last. Boot's writes (entry 0) are not itemized. Ctrl-C stops a long history.
     """
     address, title = _query(prog, args)
 
@@ -107,10 +107,10 @@ def history(prog: Program, args: argparse.Namespace) -> Table:
     args=_ARGS,
 )
 def blame_(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
-    """The last write the timeline's entries made to the SIZE bytes at ADDR (virtual,
-    translated at the moment the session shows, or physical with -p) up to that
-    moment: the entry that put the bytes there, and the kernel call path. Bytes
-    that no entry after boot wrote say so (boot's writes are not itemized).
+    """The last write the timeline's entries made to the SIZE bytes at the address
+    (virtual, translated at the moment the session shows, or physical with -p) up
+    to that moment: the entry that put the bytes there, and the kernel call path.
+    Bytes that no entry after boot wrote say so (boot's writes are not itemized).
     """
     address, title = _query(prog, args)
     last = blame(prog, address, args.size, args.physical)

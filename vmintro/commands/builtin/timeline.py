@@ -1,4 +1,4 @@
-"""``timeline [-c CALL] [-p] [-s SIZE] [ADDR]``: the entries of the image's timeline::
+"""``timeline [-c CALL] [-p] [-s SIZE] [address]``: the entries of the image's timeline::
 
     ENTRY  STEP  CALL                      RESULT      WRITES
         0     0  boot                                  (not itemized)
@@ -46,8 +46,8 @@ def _writes(row: Row) -> str:
     expressions=("address",),
     args=[
         arg("-c", "--call", metavar="CALL", help="only the calls of this entry point (vmalloc)"),
-        arg("-p", "--physical", action="store_true", help="ADDR is a physical address"),
-        arg("-s", "--size", type=int, default=4, help="bytes at ADDR (default 4)"),
+        arg("-p", "--physical", action="store_true", help="the address is physical"),
+        arg("-s", "--size", type=int, default=4, help="bytes at the address (default 4)"),
         arg(
             "address",
             nargs="*",
@@ -62,8 +62,9 @@ def timeline(prog: Program, args: argparse.Namespace) -> Table:
     fault for an injected fault), with the scenario step, the arguments, what the
     kernel returned and how many writes to RAM it made. Entry 0 is boot, whose
     writes are not itemized. > marks the entry the session shows (goto, step,
-    back). -c keeps the calls of one entry point; ADDR (virtual, translated at the
-    moment shown, or physical with -p) keeps the entries that wrote its SIZE bytes.
+    back). -c keeps the calls of one entry point; an address (virtual, translated
+    at the moment shown, or physical with -p) keeps the entries that wrote its
+    SIZE bytes.
     """
     t = require_timeline(prog)
     moment = prog.moment
