@@ -298,13 +298,15 @@ def who_broke_vmlist(prog: Program) -> str:
     write = blame(prog, node.next.address_)
     assert write is not None and prog.timeline is not None
     step = prog.timeline.entries[write.entry].step
-    return f"{step} {node.value_():x} {int.from_bytes(write.old, 'little'):x}"
+    pfns = _pfns(prog, node.value_())
+    old = int.from_bytes(write.old, "little")
+    return f"{step} {node.value_():x} {old:x} {pfns[0]:x} {pfns[-1]:x}"
 
 
 def who_leaked(prog: Program) -> str:
     from vmintro.timeline.history import history
 
-    name, vm, _, _ = find_leaked_module(prog).split()[:4]
+    name, vm, first, last = find_leaked_module(prog).split()
     # the module whose next pointed at the leaked one, or module_list itself, was
     # rewritten by the unload: the last write of the leaked address there
     leaked = int(vm, 16)
@@ -318,7 +320,8 @@ def who_leaked(prog: Program) -> str:
             old, new = (int.from_bytes(b, "little") for b in (write.old, write.new))
             if (old, new) == (addr, after):
                 assert prog.timeline is not None
-                return f"{prog.timeline.entries[write.entry].step} {name} {vm}"
+                step = prog.timeline.entries[write.entry].step
+                return f"{step} {name} {vm} {first} {last}"
     raise AssertionError("no unlink found")
 
 

@@ -902,6 +902,11 @@ def _wild_scenario(v: Params) -> str:
     return text
 
 
+def _holder(t: Truth) -> dict[str, Any]:
+    """The area whose vm_struct the stray write hit."""
+    return next(a for a in t["areas"] if a["vm_struct"] == _fault(t)["vm_struct"])
+
+
 def _old_next(t: Truth) -> int:
     """The vm_struct that followed the corrupted one: the next area by address, or NULL."""
     holder = _fault(t)["vm_struct"]
@@ -936,12 +941,26 @@ EXERCISES += [
         question=lambda v, t: (
             "Walking `vmlist` now leads into memory nothing maps: one `vm_struct`'s `next` was "
             "overwritten. This image keeps its timeline. In which scenario step was it "
-            "overwritten (decimal), which `vm_struct` holds it, and what did its `next` hold "
-            "before (0 if nothing)?"
+            "overwritten (decimal), which `vm_struct` holds it, what did its `next` hold "
+            "before (0 if nothing), and which pfns back the first and the last page of the "
+            "area that `vm_struct` describes?"
         ),
-        parts=(Part("step", "dec", 16), _vm_part(), _vm_part()),
-        answer=lambda v, t, p: [_fault(t)["step"], _fault(t)["vm_struct"], _old_next(t)],
-        commands=(*_TIMELINE, "list", "struct", "p", "rd", "sym", "whatis", "ptype"),
+        parts=(
+            Part("step", "dec", 16),
+            _vm_part(),
+            _vm_part(),
+            Part("first pfn", "hex", PFNS),
+            Part("last pfn", "hex", PFNS),
+        ),
+        hidden=(3, 4),
+        answer=lambda v, t, p: [
+            _fault(t)["step"],
+            _fault(t)["vm_struct"],
+            _old_next(t),
+            _holder(t)["pages"][0],
+            _holder(t)["pages"][-1],
+        ],
+        commands=(*_TIMELINE, "list", "struct", "p", "rd", "vtop", "sym", "whatis", "ptype"),
         hints=lambda v, t: [
             Hint("What did the kernel do, step by step?", ("timeline",)),
             Hint(
@@ -964,13 +983,23 @@ EXERCISES += [
         question=lambda v, t: (
             "One module's memory is still vmalloc'ed though the module is gone. This image "
             "keeps its timeline. In which scenario step did the module leave `module_list` "
-            "(decimal), what was its name, and which `vm_struct` still holds its memory?"
+            "(decimal), what was its name, which `vm_struct` still holds its memory, and "
+            "which pfns back the first and the last page of that memory?"
         ),
-        parts=(Part("step", "dec", 16), Part("name", "word", len(MODULE_NAMES)), _vm_part()),
+        parts=(
+            Part("step", "dec", 16),
+            Part("name", "word", len(MODULE_NAMES)),
+            _vm_part(),
+            Part("first pfn", "hex", PFNS),
+            Part("last pfn", "hex", PFNS),
+        ),
+        hidden=(3, 4),
         answer=lambda v, t, p: [
             _fault(t)["step"],
             _fault(t)["module"],
             _leaked(v, t)["vm_struct"],
+            _leaked(v, t)["pages"][0],
+            _leaked(v, t)["pages"][-1],
         ],
         commands=(*_TIMELINE, *_VM),
         plugins=("modules",),
