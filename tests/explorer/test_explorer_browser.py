@@ -269,3 +269,41 @@ def test_text_from_the_image_stays_text(driver: Any, tmp_path: Path) -> None:
         assert driver.find_element("id", "title").text == "vmintro explorer: <i>title</i>"
         assert driver.title == "vmintro explorer"
         assert console_errors(driver) == []
+
+
+def test_physical_memory_around_the_selected_area(
+    driver: Any, server: ExplorerServer, truth: dict[str, Any]
+) -> None:
+    page = driver
+    page.get(url_of(server))  # afresh: the tests before may have left another page
+    wait_for(lambda: page.execute_script("return document.body.dataset.ready"), "the page")
+    area = next(a for a in truth["areas"] if a["owner"] == "module ext3")
+    page.find_element("css selector", f'#area-table tr[data-addr="{area["addr"]:x}"]').click()
+    canvas = page.find_element("id", "frames")
+    whole = canvas.size["height"]
+    page.find_element("id", "phys-area").click()
+    assert canvas.size["height"] < whole
+    # the mouse over every cell of a grid of the canvas: what the page says is there
+    said = page.execute_script(HOVER_GRID)
+    shown = {int(text.split()[1], 16) for text in said if text.startswith("pfn ")}
+    behind = {int(t.split()[1], 16) for t in said if t.endswith(" of module ext3")}
+    lo, hi = min(area["pages"]), max(area["pages"])
+    assert shown and lo - 96 <= min(shown), sorted(shown)
+    assert max(shown) <= max(hi + 97, min(shown) + 640), sorted(shown)  # 512 frames at least
+    assert behind and behind <= set(area["pages"])
+    page.find_element("id", "phys-all").click()
+    assert canvas.size["height"] == whole
+
+
+HOVER_GRID = """
+const canvas = document.getElementById("frames");
+const box = canvas.getBoundingClientRect();
+const said = [];
+for (let y = box.top + 1; y < box.bottom; y += 4) {
+  for (let x = box.left + 1; x < box.right; x += 4) {
+    canvas.dispatchEvent(new MouseEvent("mousemove", { clientX: x, clientY: y }));
+    said.push(document.getElementById("frame-info").textContent);
+  }
+}
+return said;
+"""

@@ -52,6 +52,7 @@ const state = {
   walkFrame: null,  // the frame of the last walk
   walkTables: [],   // the frames of the tables that walk read
   buddyOrder: null, // the free-list order picked in the buddy view
+  physZoom: false,  // physical memory shown around the selected area's frames only
   pending: null,    // the moment asked for last
   snapshots: new Map(),
 };
@@ -328,18 +329,32 @@ async function walk(text) {
 
 // ---- physical memory ------------------------------------------------------------
 
+function physRange() {
+  // all frames, or those around the selected area's (a whole number of 32-frame rows)
+  const a = selectedArea();
+  const pfns = a && state.physZoom ? a.pages.map((p) => p[1]).filter((p) => p !== null && p < state.snap.frames.frames) : [];
+  if (!pfns.length) return [0, Infinity];
+  const lo = Math.max(0, Math.floor((Math.min(...pfns) - 64) / 32) * 32);
+  return [lo, Math.max(Math.ceil((Math.max(...pfns) + 65) / 32) * 32, lo + 512)];
+}
+
 function frameLayout() {
-  const frames = state.snap.frames.frames;
-  // about 1024 pixels a row: bigger cells for smaller machines, one pixel a frame from 64k
+  const [lo, hi] = physRange();
+  const spans = [];
+  for (const z of state.snap.zones) {
+    const first = Math.max(z.start_mapnr, lo), end = Math.min(z.start_mapnr + z.size, hi);
+    if (first < end) spans.push([z, first, end]);
+  }
+  const frames = spans.reduce((n, [, first, end]) => n + end - first, 0);
+  // about 1024 pixels a row: bigger cells for fewer frames, one pixel a frame from 64k
   const cols = frames <= 4096 ? 128 : frames <= 65536 ? 256 : 1024;
   const cell = frames <= 4096 ? 8 : frames <= 65536 ? 4 : 1;
   const gap = 16;
   let y = 0;
   const zones = [];
-  for (const z of state.snap.zones) {
-    if (!z.size) continue;
-    const rows = Math.ceil(z.size / cols);
-    zones.push({ zone: z, y: y + gap, rows, first: z.start_mapnr, end: z.start_mapnr + z.size });
+  for (const [z, first, end] of spans) {
+    const rows = Math.ceil((end - first) / cols);
+    zones.push({ zone: z, y: y + gap, rows, first, end, whole: end - first === z.size });
     y += gap + rows * cell + 4;
   }
   return { cols, cell, gap, zones, height: Math.max(y, 1) };
@@ -369,20 +384,21 @@ function drawFrames() {
   ctx.font = "11px system-ui, sans-serif";
   for (const z of L.zones) {
     ctx.fillStyle = "#1d2330";
-    ctx.fillText(`${z.zone.name}: pfn ${hex(z.first)}-${hex(z.end - 1)} (${z.zone.size} frames, ${z.zone.free} free)`, 2, z.y - 4);
+    const what = z.whole ? `${z.zone.size} frames, ${z.zone.free} free` : `of ${z.zone.size}, around the selected area`;
+    ctx.fillText(`${z.zone.name}: pfn ${hex(z.first)}-${hex(z.end - 1)} (${what})`, 2, z.y - 4);
   }
   for (const [first, count, code, order] of state.snap.frames.runs) {
     ctx.fillStyle = ownerColour(code, order);
     const dim = state.buddyOrder !== null && !(state.snap.frames.owners[code] === "free" && order === state.buddyOrder);
     if (dim) ctx.globalAlpha = 0.25;
-    for (let pfn = first; pfn < first + count;) {
-      const xy = frameXY(L, pfn);
-      if (!xy) { pfn++; continue; }
-      const zone = L.zones.find((z) => pfn >= z.first && pfn < z.end);
-      const inRow = L.cols - ((pfn - zone.first) % L.cols);
-      const n = Math.min(inRow, first + count - pfn, zone.end - pfn);
-      ctx.fillRect(xy[0], xy[1], n * L.cell, L.cell);
-      pfn += n;
+    for (const zone of L.zones) {  // the part of the run in each zone drawn, row by row
+      const end = Math.min(first + count, zone.end);
+      for (let pfn = Math.max(first, zone.first); pfn < end;) {
+        const xy = frameXY(L, pfn);
+        const n = Math.min(L.cols - ((pfn - zone.first) % L.cols), end - pfn);
+        ctx.fillRect(xy[0], xy[1], n * L.cell, L.cell);
+        pfn += n;
+      }
     }
     ctx.globalAlpha = 1;
   }
@@ -634,6 +650,8 @@ function wire() {
   }, { passive: false });
   $("walk-form").addEventListener("submit", (e) => { e.preventDefault(); walk($("walk-addr").value); });
   $("frames").addEventListener("mousemove", describeFrame);
+  $("phys-all").addEventListener("click", () => { state.physZoom = false; drawFrames(); });
+  $("phys-area").addEventListener("click", () => { state.physZoom = true; drawFrames(); });
   $("frames").addEventListener("click", clickFrame);
   $("tl-slider").addEventListener("input", (e) => { state.pending = Number(e.target.value); goTo(state.pending); });
   $("tl-back").addEventListener("click", () => step(Math.max(state.moment - 1, 0)));
