@@ -94,3 +94,26 @@ def test_addresses_outside_slabs_are_none(image: SlabImage) -> None:
     if int(info.slab) < info.slab.s_mem.value_():
         head = slab_object_info(prog, int(info.slab))
         assert head is not None and head.allocated is None and head.address == 0
+
+
+def test_a_cache_no_kernel_makes_is_refused_before_it_sizes_a_walk(tmp_path: Path) -> None:
+    import vmintro
+    from vmintro.arch.x86 import MachineConfig
+    from vmintro.errors import CorruptionError
+    from vmintro.image.writer.install import write_image
+    from vmintro.image.writer.snapshot import snapshot
+    from vmintro.sim.boot import boot
+
+    k = boot(MachineConfig(ram=16 << 20))
+    obj = k.slab.kmalloc(40)
+    assert obj is not None
+    cache = next(c for size, c, _dma in k.slab.sizes if size == 64)
+    k.set(cache, "kmem_cache_t", "gfporder", 40)  # a slab of 2**40 pages
+    write_image(snapshot(k, {"scenario": "bad cache"}), tmp_path / "bad")
+    prog = vmintro.open(tmp_path / "bad")
+    bad = find_slab_cache(prog, "size-64")
+    assert bad is not None
+    with pytest.raises(CorruptionError, match=r"^kmem_cache_t at 0x[0-9a-f]+: .* order 40"):
+        kmem_cache_stats(bad)
+    with pytest.raises(CorruptionError):
+        slab_object_info(prog, obj)

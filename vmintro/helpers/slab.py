@@ -20,7 +20,7 @@ from vmintro.errors import CorruptionError, FaultError
 from vmintro.escape import escape_text
 from vmintro.helpers.list import list_for_each
 from vmintro.helpers.mm import pfn_to_page, pfn_valid
-from vmintro.types.flags import BUFCTL_END, PG_slab
+from vmintro.types.flags import BUFCTL_END, MAX_ORDER, PG_slab
 
 if TYPE_CHECKING:
     from vmintro.object import Object
@@ -84,6 +84,24 @@ def for_each_slab(cache: Object) -> Iterator[tuple[str, Object]]:
             yield lst, Object(prog, ptr, node)
 
 
+def _geometry(cache: Object) -> tuple[int, int, int]:
+    """(objsize, num, gfporder) of ``cache``, as ``kmem_cache_create`` can set them:
+    an order below ``MAX_ORDER`` and ``num`` objects of ``objsize`` bytes in a slab's
+    pages; anything else is a cache no kernel made, and sizes no walk.
+
+    :raises CorruptionError: naming the cache and the value.
+    """
+    value = cache.deref().read_()
+    objsize, num, order = value.objsize.value_(), value.num.value_(), value.gfporder.value_()
+    if order >= MAX_ORDER or num * max(objsize, 4) > PAGE_SIZE << order:
+        raise CorruptionError(
+            f"kmem_cache_t at {int(cache):#x}: {num} objects of {objsize} bytes in a slab "
+            f"of order {order}: no cache is made so",
+            int(cache),
+        )
+    return objsize, num, order
+
+
 def slab_free_objects(cache: Object, slab: Object) -> list[int]:
     """Indexes of the free objects of ``slab``: the bufctl chain from
     ``slabp->free`` to ``BUFCTL_END`` (``kmem_cache_alloc_one_tail`` pops it).
@@ -91,7 +109,7 @@ def slab_free_objects(cache: Object, slab: Object) -> list[int]:
     :raises CorruptionError: on an index past ``num`` or a chain longer than ``num``.
     """
     prog = cache.prog_
-    num = cache.num.value_()
+    _objsize, num, _order = _geometry(cache)
     bufctl = int(slab) + prog.type("slab_t").size  # slab_bufctl(slabp)
     free: list[int] = []
     index = slab.free.value_()
@@ -124,7 +142,7 @@ def kmem_cache_stats(cache: Object) -> SlabCacheStats:
     ``s_show`` does: ``inuse`` of each slab on its three lists, ``num`` per slab.
     """
     value = cache.deref().read_()
-    num = value.num.value_()
+    _objsize, num, order = _geometry(cache)
     allocated = slabs = 0
     for _lst, slab in for_each_slab(cache):
         allocated += slab.inuse.value_()
@@ -136,7 +154,7 @@ def kmem_cache_stats(cache: Object) -> SlabCacheStats:
         allocated=allocated,
         total=slabs * num,
         slabs=slabs,
-        slab_size=PAGE_SIZE << value.gfporder.value_(),
+        slab_size=PAGE_SIZE << order,
     )
 
 
@@ -184,8 +202,7 @@ def slab_object_info(prog: Program, addr: int | Object) -> SlabObjectInfo | None
             return None
         cache = Object(prog, "kmem_cache_t *", page.list.next.value_())
         slab = Object(prog, "slab_t *", page.list.prev.value_())
-        objsize = cache.objsize.value_()
-        num = cache.num.value_()
+        objsize, num, _order = _geometry(cache)
         s_mem = slab.s_mem.value_()
     except FaultError:
         raise CorruptionError(
