@@ -152,6 +152,15 @@ def session_commands(f: Facts) -> str:
             "modules",
             "sym vmlist",
             f"ptov {f.paddr:x}",
+            f"kmem {f.area:x} {f.vm_struct:x}",
+            f"kmem -P {f.paddr:x}",
+            "kmem -s",
+            "kmem -i",
+            f"search -s {f.area:x} -l 0x10000 {f.vm_struct:#x}",
+            f"x/8wx {f.vm_struct:#x}",
+            "rd -s zone_table 3",
+            "mod",
+            "log",
             "check",
         ]
     )
