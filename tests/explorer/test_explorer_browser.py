@@ -307,3 +307,28 @@ for (let y = box.top + 1; y < box.bottom; y += 4) {
 }
 return said;
 """
+
+
+def test_the_map_zooms_and_pans(driver: Any, server: ExplorerServer) -> None:
+    from selenium.webdriver import ActionChains
+
+    driver.get(url_of(server))
+    wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), "the page")
+
+    def view() -> tuple[int, int]:
+        lo, _dash, hi = driver.find_element("id", "view-range").text.split()[:3]
+        return int(lo, 16), int(hi, 16) + 1
+
+    lo, hi = view()
+    driver.find_element("id", "zoom-in").click()
+    zoomed = view()
+    assert zoomed[1] - zoomed[0] == (hi - lo) // 2
+    strip = driver.find_element("id", "space-map")
+    ActionChains(driver).move_to_element(strip).click_and_hold().move_by_offset(
+        -strip.size["width"] // 4, 0
+    ).release().perform()
+    panned = view()
+    assert panned[1] - panned[0] == zoomed[1] - zoomed[0] and panned[0] > zoomed[0]
+    assert driver.find_elements("css selector", "#area-table tr.selected") == []  # no click
+    driver.find_element("id", "zoom-all").click()
+    assert view() == (0xC0000000, 1 << 32)

@@ -53,6 +53,8 @@ const state = {
   walkTables: [],   // the frames of the tables that walk read
   buddyOrder: null, // the free-list order picked in the buddy view
   physZoom: false,  // physical memory shown around the selected area's frames only
+  drag: null,       // where a drag of the address-space strip started, and its view then
+  dragged: false,   // whether the mouse moved since: then a click selects nothing
   pending: null,    // the moment asked for last
   snapshots: new Map(),
 };
@@ -84,8 +86,8 @@ function vmallocView(snap) {
 function setView(lo, hi) {
   const min = state.snap.layout.page_offset;
   const max = 2 ** 32;
-  const width = Math.max(hi - lo, 4 * 4096);
-  lo = Math.max(min, Math.min(lo, max - width));
+  const width = Math.round(Math.max(hi - lo, 4 * 4096)); // whole bytes: hex addresses
+  lo = Math.round(Math.max(min, Math.min(lo, max - width)));
   state.view = [lo, Math.min(max, lo + width)];
   drawSpace();
 }
@@ -149,7 +151,7 @@ function drawSpace() {
     }
     rect.addEventListener("mousemove", (e) => showTip(e, areaTip(a)));
     rect.addEventListener("mouseleave", hideTip);
-    rect.addEventListener("click", () => selectArea(a.addr));
+    rect.addEventListener("click", () => { if (!state.dragged) selectArea(a.addr); });
     root.appendChild(g);
   }
   for (let i = 0; i <= 4; i++) {
@@ -648,6 +650,22 @@ function wire() {
     const [lo, hi] = state.view;
     zoom(e.deltaY < 0 ? 0.8 : 1.25, lo + ((e.clientX - box.left) / box.width) * (hi - lo));
   }, { passive: false });
+  // dragging the strip pans it; a drag that ends on an area does not select it
+  const map = $("space-map");
+  map.addEventListener("mousedown", (e) => {
+    state.drag = { x: e.clientX, view: state.view.slice() };
+    state.dragged = false;
+  });
+  window.addEventListener("mousemove", (e) => {
+    if (!state.drag) return;
+    const dx = e.clientX - state.drag.x;
+    if (Math.abs(dx) > 3) state.dragged = true;
+    if (!state.dragged) return;
+    const [lo, hi] = state.drag.view;
+    const shift = (dx / map.getBoundingClientRect().width) * (hi - lo);
+    setView(lo - shift, hi - shift);
+  });
+  window.addEventListener("mouseup", () => { state.drag = null; });
   $("walk-form").addEventListener("submit", (e) => { e.preventDefault(); walk($("walk-addr").value); });
   $("frames").addEventListener("mousemove", describeFrame);
   $("phys-all").addEventListener("click", () => { state.physZoom = false; drawFrames(); });
