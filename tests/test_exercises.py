@@ -213,7 +213,8 @@ def vmlist_cycle(prog: Program) -> str:
     while node not in seen:
         seen.add(node)
         last, node = node, prog.read_u32(node + off)
-    return f"{last:x} {_hexes(_pfns(prog, last))}"
+    firsts = [_pfns(prog, vm)[0] for vm in (last, node)]
+    return f"{last:x} {node:x} {_hexes(firsts)}"
 
 
 def find_leaked_module(prog: Program) -> str:
@@ -255,10 +256,20 @@ def use_after_vfree(prog: Program) -> str:
     pages = np.arange(prog.vmalloc_start, prog.vmalloc_end, 4096, dtype=np.int64)
     phys = prog.translate_many(pages)
     mapped = phys >= 0
-    for _, addr, size, _ in _areas(prog):
+    live = _areas(prog)
+    for _, addr, size, _ in live:
         mapped[(pages >= addr) & (pages < addr + size)] = False
     stale = np.flatnonzero(mapped)
-    return f"{int(pages[stale[0]]):x} {_hexes([int(phys[i]) >> 12 for i in stale])}"
+    first = int(pages[stale[0]])
+    # the freed vm_struct: an object of a live one's slab page whose addr is the stale one
+    addr_at = prog.type("struct vm_struct").offsetof("addr")
+    freed = next(
+        obj
+        for page in sorted({vm & ~0xFFF for vm, _, _, _ in live})
+        for obj in range(page, page + 4096, 32)
+        if obj not in {a[0] for a in live} and prog.read_u32(obj + addr_at) == first
+    )
+    return f"{first:x} {freed:x} {_hexes([int(phys[i]) >> 12 for i in stale])}"
 
 
 def bad_pte_frame(prog: Program) -> str:

@@ -287,9 +287,8 @@ def _area_at(t: Truth, addr: int) -> dict[str, Any]:
     return next(a for a in t["areas"] if a["addr"] <= addr < a["addr"] + a["size"])
 
 
-def _cycle_holder(t: Truth) -> dict[str, Any]:
-    holder = _fault(t)["vm_struct"]
-    return next(a for a in t["areas"] if a["vm_struct"] == holder)
+def _by_vm_struct(t: Truth, vm_struct: int) -> dict[str, Any]:
+    return next(a for a in t["areas"] if a["vm_struct"] == vm_struct)
 
 
 def _leak_params(rng: random.Random) -> Params:
@@ -677,12 +676,17 @@ EXERCISES: list[Exercise] = [
         scenario=_fault_scenario("vmlist_cycle"),
         question=lambda v, t: (
             "Walking `vmlist` never reaches NULL. Which `struct vm_struct` (its address) has "
-            "the `next` pointer that closes the loop, and which pfns back the area it "
-            "describes, in order?"
+            "the `next` pointer that closes the loop, which `vm_struct` does that pointer go "
+            "back to, and which pfns back the first page of each one's area (in that order)?"
         ),
-        parts=(_vm_part(), _pfns_part(1)),
-        hidden=(1,),
-        answer=lambda v, t, p: [_cycle_holder(t)["vm_struct"], _cycle_holder(t)["pages"]],
+        parts=(_vm_part(), _vm_part(), Part("pfn", "hex", PFNS), Part("pfn", "hex", PFNS)),
+        hidden=(2, 3),
+        answer=lambda v, t, p: [
+            _fault(t)["vm_struct"],
+            _fault(t)["next"],
+            _by_vm_struct(t, _fault(t)["vm_struct"])["pages"][0],
+            _by_vm_struct(t, _fault(t)["next"])["pages"][0],
+        ],
         commands=("list", "struct", "p", "rd", "vtop", "page", "sym", "whatis", "ptype"),
         hints=lambda v, t: [
             Hint("Where does the list start?", ("p vmlist",)),
@@ -789,19 +793,25 @@ EXERCISES: list[Exercise] = [
         question=lambda v, t: (
             "A driver freed its vmalloc buffer, yet the kernel page tables still map part of "
             "it to frames that are back on the buddy free lists. Give the lowest virtual "
-            "address that is in no vm area but still mapped, then the pfns still mapped "
-            "from there on, in order."
+            "address that is in no vm area but still mapped, the address of the "
+            "`struct vm_struct` that described it (kfree'd, but kfree leaves its bytes), "
+            "then the pfns still mapped from there on, in order."
         ),
-        parts=(Part("address", "hex", VMALLOC_PAGES), _pfns_part(1)),
-        hidden=(1,),
+        parts=(Part("address", "hex", VMALLOC_PAGES), _vm_part(), _pfns_part(1)),
+        hidden=(1, 2),
         answer=lambda v, t, p: [
             _fault(t)["ptes"][0]["vaddr"],
+            _fault(t)["vm_struct"],
             [e["pfn"] for e in _fault(t)["ptes"]],
         ],
         commands=(*_VM, "kmem -f"),
         hints=lambda v, t: [
             Hint("Areas are allocated upward; what lies just past the last one?", ("vmlist",)),
             LIST_HINT,
+            Hint(
+                "vm_structs are 32-byte kmalloc objects side by side in a slab page: read the "
+                "page around the live ones (rd ADDR COUNT) for one whose addr is that address."
+            ),
         ],
     ),
     Exercise(
