@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vmintro.arch.x86 import MachineConfig
@@ -16,9 +16,10 @@ from vmintro.sim.faults import inject_fault
 from vmintro.sim.module import delete_module, insmod
 from vmintro.sim.physmem import PhysMemError
 from vmintro.sim.recorder import Recorder, recording
+from vmintro.sim.resume import Resumed
 from vmintro.sim.swap import swapoff, swapon
 
-__all__ = ["RunResult", "machine_config", "run_scenario"]
+__all__ = ["RunResult", "machine_config", "run_scenario", "run_truth", "step_random"]
 
 DEFAULT_SWAP_DEVICE = 0x0302  # /dev/hda2
 
@@ -33,6 +34,8 @@ class RunResult:
     stopped: str | None = None
     # The run's timeline as it was recorded (``record=True``), else None.
     recorder: Recorder | None = None
+    # What the scenario's labels name when the run ends: label -> (kind, address or index)
+    labels: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 def machine_config(scen: Scenario, overrides: dict[str, Any]) -> tuple[MachineConfig, int]:
@@ -69,6 +72,9 @@ def run_scenario(
     seed: int,
     progress: Callable[[int, int], None] | None = None,
     record: bool = False,
+    *,
+    resumed: Resumed | None = None,
+    first: int = 0,
 ) -> RunResult:
     """Boot, then run every step. Kernel failures that a kernel reports (NULL, -ENOMEM)
     become events. A BUG() or an oops stops the run unless the step says
@@ -79,27 +85,46 @@ def run_scenario(
     With ``record``, the run's timeline is recorded from boot on (``recorder``):
     each entry point a step calls (each call of a ``random`` step, each fault) is
     an entry, with every write to RAM it made.
+
+    With ``resumed`` (:func:`vmintro.sim.resume.resume` of an image of the same
+    scenario and seed) there is no boot: the steps from index ``first`` on run on
+    that kernel, its labels, events and faults, and end where running them all
+    from boot would (each step draws from its own :func:`step_random`).
     """
-    rng = random.Random(seed)
-    k = boot(cfg)
+    k = boot(cfg) if resumed is None else resumed.kernel
     recorder = Recorder(cfg.ram) if record else None
     with recording(k.mem, recorder) if recorder else nullcontext():
-        return _run_steps(scen, k, rng, recorder, progress)
+        return _run_steps(scen, k, seed, recorder, progress, resumed, first)
+
+
+def run_truth(result: RunResult) -> dict[str, Any]:
+    """What a run adds to the image's truth: its events, faults and live labels."""
+    labels = {name: [kind, value] for name, (kind, value) in sorted(result.labels.items())}
+    return {"events": result.events, "faults": result.faults, "labels": labels}
+
+
+def step_random(seed: int, index: int) -> random.Random:
+    """The random numbers step ``index`` (0-based) of a run seeded ``seed`` draws:
+    a stream of its own, so a run resumed at any step draws what a whole run does."""
+    return random.Random(f"{seed}/{index}")
 
 
 def _run_steps(
     scen: Scenario,
     k: Kernel,
-    rng: random.Random,
+    seed: int,
     recorder: Recorder | None,
     progress: Callable[[int, int], None] | None,
+    resumed: Resumed | None = None,
+    first: int = 0,
 ) -> RunResult:
-    labels: dict[str, tuple[str, int]] = {}
-    events: list[dict[str, Any]] = []
-    faults: list[dict[str, Any]] = []
+    labels: dict[str, tuple[str, int]] = dict(resumed.labels) if resumed else {}
+    events: list[dict[str, Any]] = list(resumed.events) if resumed else []
+    faults: list[dict[str, Any]] = list(resumed.faults) if resumed else []
     total = len(scen.steps)
-    for step in scen.steps:
+    for step in scen.steps[first:]:
         where = step.where(scen.path)
+        rng = step_random(seed, step.index)
         if recorder:
             recorder.step = step.index + 1
         try:
@@ -119,14 +144,14 @@ def _run_steps(
             # No printk: the kernel says nothing, it only stops answering.
             events.append({"step": step.index + 1, "op": step.op, "hang": str(e)})
             stopped = f"{where}: {e}{_not_run(step.index + 2, total)}"
-            return RunResult(k, events, faults, stopped, recorder)
+            return RunResult(k, events, faults, stopped, recorder, labels)
         except SimulationError as e:
             raise ScenarioError(f"{where}: {e}") from None
         except PhysMemError as e:  # kernel code followed a pointer to device memory
             raise ScenarioError(f"{where}: the simulator cannot follow it: {e}") from None
         if progress:
             progress(step.index + 1, total)
-    return RunResult(k, events, faults, None, recorder)
+    return RunResult(k, events, faults, None, recorder, labels)
 
 
 def _not_run(first: int, last: int) -> str:

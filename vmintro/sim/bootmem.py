@@ -32,6 +32,17 @@ class Bootmem:
         k.write(self.map_vaddr, b"\xff" * mapsize)
         k.set(k.sym("contig_page_data"), "pg_data_t", "bdata", self.bdata)
 
+    @classmethod
+    def attach(cls, k: KernelMemory) -> Bootmem:
+        """``contig_bootmem_data`` of a kernel past ``mem_init``, read from ``k``'s RAM:
+        the bitmap was at ``min_low_pfn`` (``init_bootmem``'s start) and is gone."""
+        bm = cls.__new__(cls)
+        bm.k, bm.bdata = k, k.sym("contig_bootmem_data")
+        bm.map_vaddr = k.va(k.r32(k.sym("min_low_pfn")) * PAGE_SIZE)
+        bm.low_pfn = k.get(bm.bdata, BDATA, "node_low_pfn")
+        bm.mapsize = ((bm.low_pfn + 7) // 8 + 3) & ~3
+        return bm
+
     # The bitmap lives in RAM; these read and write single bits of it.
     def _test(self, i: int) -> bool:
         return bool(self.k.mem.read_u8(self.map_vaddr - PAGE_OFFSET + (i >> 3)) >> (i & 7) & 1)

@@ -80,6 +80,31 @@ class Slab:
         k.write(cc + k.types.offsetof(KC, "name"), b"kmem_cache".ljust(20, b"\0"))
         self.sizes: list[tuple[int, int, int]] = []  # (size, cache, dma cache)
 
+    @classmethod
+    def attach(cls, k: KernelMemory, buddy: Buddy) -> Slab:
+        """The allocator of a kernel already running, found in ``k``'s RAM, nothing
+        written: the general caches from ``cache_sizes`` (the table
+        ``kmem_find_general_cachep`` walks); ``slab_break_gfp_order`` and
+        ``offslab_limit`` as ``kmem_cache_sizes_init`` left them, which only a
+        later ``kmem_cache_create`` reads.
+        """
+        slab = cls.__new__(cls)
+        slab.k, slab.buddy, slab.cache_cache = k, buddy, k.sym("cache_cache")
+        slab.slab_break_gfp_order = 2 if k.config.num_physpages > (32 << 20) >> 12 else 1
+        slab.offslab_limit = 0
+        slab.sizes = []
+        base, cs = k.sym("cache_sizes"), k.types.sizeof("cache_sizes_t")
+        for i in range(len(GENERAL_SIZES)):
+            size = k.get(base + i * cs, "cache_sizes_t", "cs_size")
+            cache = k.get(base + i * cs, "cache_sizes_t", "cs_cachep")
+            dma = k.get(base + i * cs, "cache_sizes_t", "cs_dmacachep")
+            if not size or not cache:
+                break
+            if not k.get(cache, KC, "flags") & CFLGS_OFF_SLAB:
+                slab.offslab_limit = (size - SLAB_T_SIZE) // 2
+            slab.sizes.append((size, cache, dma))
+        return slab
+
     def _list(self, cache: int, name: str) -> int:
         return cache + self.k.types.offsetof(KC, name)
 

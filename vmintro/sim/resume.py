@@ -1,0 +1,332 @@
+"""Resuming the simulated kernel from an image: the running :class:`Kernel` an
+image's files describe, without booting.
+
+Everything the kernel runs on comes from the image alone: RAM from the core,
+the machine (RAM size, HIGHMEM, PAE) from its VMCOREINFO note, the symbols and
+types from the vmlinux (checked against the layout this simulator gives a
+kernel of that build), PSE from ``swapper_pg_dir``'s entry for ``PAGE_OFFSET``.
+The subsystems hold only addresses; what else they need they find in RAM as
+the kernel would (the general caches in ``cache_sizes``, the bootmem data in
+``contig_bootmem_data``, the .rodata strings through the pointers that lead to
+them), and the printk ring and ``least_priority`` are kernel variables.
+
+The ground truth (who owns each vm area, the frame given to each page, the
+areas freed, the scenario's labels, events and faults) is bookkeeping no
+kernel keeps: it comes back from ``NAME.truth.json`` when the file is there,
+and without it the owners, labels and history are absent (the frames of each
+``vmalloc`` area are then read from its PTEs).
+
+An image the kernel could not have produced is refused in one line naming
+the first inconsistency ``vmintro check`` finds; the states the simulator's
+injected faults leave (a kernel bug's, which the kernel would run on) are not
+refused. Reading such an image with :mod:`vmintro.program` still works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE, MachineConfig
+from vmintro.sim.boot import Kernel
+from vmintro.sim.bootmem import Bootmem
+from vmintro.sim.buddy import Buddy
+from vmintro.sim.errors import PageFault, SimulationError
+from vmintro.sim.kernel import DATA, RODATA, KernelMemory
+from vmintro.sim.paging import KernelPageTables
+from vmintro.sim.slab import Slab
+from vmintro.sim.vmaccess import virt_to_phys_walk
+from vmintro.sim.vmalloc import Vmalloc
+from vmintro.types.flags import MAX_NR_ZONES, VM_ALLOC
+
+if TYPE_CHECKING:
+    from vmintro.program import Program
+
+__all__ = ["Resumed", "ResumeError", "attach_kernel", "resume"]
+
+_PSE_BIT = 0x80
+# The truth file of the largest machine with 10,000s of areas is a few MiB.
+TRUTH_MAX = 256 << 20
+# The structures whose size the simulator and the vmlinux must agree on.
+_SIZED = (
+    "struct page",
+    "struct vm_struct",
+    "zone_t",
+    "pg_data_t",
+    "kmem_cache_t",
+    "struct swap_info_struct",
+    "struct module",
+)
+
+
+class ResumeError(SimulationError):
+    """An image that cannot be resumed; ``str()`` is one line naming the file and why."""
+
+
+@dataclass
+class Resumed:
+    """A kernel resumed from an image, and the image's bookkeeping.
+
+    ``generator`` is the core's VMINTRO note (scenario, seed, machine), ``truth``
+    the truth file's contents or None when the image has none; ``labels``,
+    ``events`` and ``faults`` are the scenario's, empty without a truth file.
+    """
+
+    kernel: Kernel
+    generator: dict[str, Any]
+    truth: dict[str, Any] | None
+    labels: dict[str, tuple[str, int]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resume(
+    image: str | os.PathLike[str],
+    vmlinux: str | os.PathLike[str] | None = None,
+    *,
+    check: bool = True,
+) -> Resumed:
+    """The running kernel of ``image`` (``NAME`` or ``NAME.vmcore``).
+
+    ``check=False`` skips ``vmintro check``'s findings (for callers that have
+    just written the image themselves).
+
+    :raises ResumeError: an unreadable image, a vmlinux this simulator did not
+        lay out, or an image no kernel could have produced.
+    """
+    from vmintro.errors import VmintroError
+    from vmintro.image.format.names import image_paths
+    from vmintro.program import Program
+
+    try:
+        prog = Program.from_files(image, vmlinux)
+    except VmintroError as e:
+        raise ResumeError(str(e)) from None
+    backend = prog.backend
+    core = backend.core  # type: ignore[attr-defined]
+    name = core.path.name
+    try:
+        if check:
+            _refuse_findings(prog, name)
+        k = attach_kernel(prog, name)
+        truth_path = image_paths(core.path)["truth"]
+        truth = _read_truth(truth_path, k.config) if truth_path.is_file() else None
+    finally:
+        backend.close()  # type: ignore[attr-defined]
+    resumed = Resumed(k, dict(core.generator), truth)
+    _restore_bookkeeping(resumed)
+    return resumed
+
+
+def attach_kernel(prog: Program, name: str = "image") -> Kernel:
+    """The kernel ``prog``'s memory holds, with its subsystems attached (nothing is
+    written to it): a copy of RAM, so ``prog`` stays as it was.
+
+    :raises ResumeError: a machine this simulator cannot be, or a vmlinux that
+        places a kernel variable elsewhere than this simulator does.
+    """
+    ram = prog.ram_size
+    try:
+        config = MachineConfig(ram=ram, highmem=prog.highmem, pae=prog.pae, pse=True)
+    except ValueError as e:
+        raise ResumeError(f"{name}: not a machine the simulator runs: {e}") from None
+    k = Kernel.__new__(Kernel)
+    KernelMemory.__init__(k, config)
+    _check_layout(prog, k, name)
+    _load_ram(prog, k)
+    if not _direct_map_uses_pse(k):
+        # the same RAM, the machine built without PSE
+        mem = k.mem
+        config = MachineConfig(ram=ram, highmem=prog.highmem, pae=prog.pae, pse=False)
+        KernelMemory.__init__(k, config)
+        k.mem = mem
+    k.mem_map = k.r32(k.sym("mem_map"))
+    _rodata_strings(k)
+    k.bootmem = Bootmem.attach(k)
+    k.buddy = Buddy(k)
+    k.slab = Slab.attach(k, k.buddy)
+    k.vmalloc = Vmalloc(k, k.buddy, k.slab)
+    return k
+
+
+def _refuse_findings(prog: Program, name: str) -> None:
+    """Refuse an image ``vmintro check`` finds inconsistent, unless every finding is one
+    an injected kernel bug leaves (:data:`vmintro.check.FAULT_FINDINGS`)."""
+    from vmintro.check import FAULT_FINDINGS, check_program
+
+    modelled = {kind for kinds in FAULT_FINDINGS.values() for kind in kinds}
+    findings = [f for f in check_program(prog) if f.kind not in modelled]
+    if findings:
+        more = f" (and {len(findings) - 1} more; see vmintro check)" if len(findings) > 1 else ""
+        raise ResumeError(
+            f"{name}: cannot resume a kernel no kernel could have left: {findings[0]}{more}"
+        )
+
+
+def _check_layout(prog: Program, k: Kernel, name: str) -> None:
+    """The vmlinux must be this simulator's: every variable where it places it, every
+    structure of the size it gives it."""
+    for sym, (addr, _size, ctype) in k.layout.symbols.items():
+        if ctype is None:
+            continue
+        have = _symbol_address(prog, sym)
+        if have != addr:
+            where = f"at {have:#x}" if have is not None else "missing"
+            raise ResumeError(
+                f"{name}: the vmlinux's {sym} is {where}; a kernel the simulator runs has it "
+                f"at {addr:#x}"
+            )
+    for typename in _SIZED:
+        have = prog.type(typename).size
+        if have != k.types.sizeof(typename):
+            raise ResumeError(
+                f"{name}: the vmlinux's {typename} is {have} bytes; the simulator's is "
+                f"{k.types.sizeof(typename)}"
+            )
+
+
+def _symbol_address(prog: Program, sym: str) -> int | None:
+    try:
+        return prog.symbol(sym).address
+    except LookupError:
+        return None
+
+
+def _load_ram(prog: Program, k: Kernel) -> None:
+    """Every frame the core stores that is not all zeros, copied into ``k``'s RAM."""
+    core = prog.backend.core  # type: ignore[attr-defined]
+    mem = k.mem
+    for paddr, size, _offset in core.segments:
+        raw = core.read_phys(paddr, size)
+        head = -paddr % PAGE_SIZE
+        if head:  # a segment starting inside a frame (not written by vmintro)
+            mem.write(paddr, raw[:head])
+        body = (size - head) // PAGE_SIZE * PAGE_SIZE
+        pages = np.frombuffer(raw, dtype=np.uint8, count=body, offset=head).reshape(-1, PAGE_SIZE)
+        first = (paddr + head) // PAGE_SIZE
+        for i in np.flatnonzero(pages.any(axis=1)):
+            mem.write((first + int(i)) * PAGE_SIZE, pages[i].tobytes())
+        if head + body < size:
+            mem.write(paddr + head + body, raw[head + body :])
+
+
+def _direct_map_uses_pse(k: Kernel) -> bool:
+    """Whether ``pagetable_init`` mapped lowmem with large pages: the entry of
+    ``swapper_pg_dir`` (or its pmd) for ``PAGE_OFFSET`` has ``_PAGE_PSE``."""
+    pt = KernelPageTables(k)
+    pmd = pt.pmd_offset(pt.pgd_offset_k(PAGE_OFFSET), PAGE_OFFSET)
+    return bool(pt.get(pmd) & _PSE_BIT)
+
+
+def _rodata_strings(k: Kernel) -> None:
+    """The .rodata string table, found through the pointers that lead to it
+    (``kernel_module.name``, each zone's name): the strings are constants of
+    the image, interned where boot put them."""
+    pointers = [k.get(k.sym("kernel_module"), "struct module", "name")]
+    pgdat = k.sym("contig_page_data")
+    for j in range(MAX_NR_ZONES):
+        zone = pgdat + k.types.offsetof("pg_data_t", f"node_zones[{j}]")
+        pointers.append(k.get(zone, "zone_t", "name"))
+    end = RODATA
+    for addr in sorted(set(pointers)):
+        if not RODATA <= addr < DATA:
+            continue
+        raw = k.read(addr, 64).split(b"\0")[0]
+        k.layout.strings.setdefault(raw.decode(errors="replace"), addr)
+        end = max(end, addr + ((len(raw) + 1 + 3) & ~3))
+    k._rodata = end
+
+
+# -- the ground truth -----------------------------------------------------------------------
+
+
+def _read_truth(path: os.PathLike[str], config: MachineConfig) -> dict[str, Any]:
+    name = os.fspath(path).rsplit("/", 1)[-1]
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(TRUTH_MAX + 1)
+    except OSError as e:
+        raise ResumeError(f"{name}: cannot read: {e.strerror or e}") from None
+    if len(raw) > TRUTH_MAX:
+        raise ResumeError(f"{name}: larger than {TRUTH_MAX >> 20} MiB, not a truth file")
+    try:
+        truth = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise ResumeError(f"{name}: not JSON: {e}") from None
+    if not isinstance(truth, dict):
+        raise ResumeError(f"{name}: not a JSON object")
+    want = {"ram": config.ram, "highmem": config.highmem, "pae": config.pae}
+    have = truth.get("config")
+    if not isinstance(have, dict) or any(have.get(key) != value for key, value in want.items()):
+        raise ResumeError(f"{name}: the truth of another machine ({have!r}, the core's {want})")
+    return truth
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 64:
+        raise ResumeError(f"truth file: {what} is {value!r}, not an address or a size")
+    return value
+
+
+def _restore_bookkeeping(r: Resumed) -> None:
+    """The vmalloc records, frames and freed areas, the labels, events and faults:
+    from the truth file, or (records and frames) from vmlist and the PTEs."""
+    vm = r.kernel.vmalloc
+    truth = r.truth
+    if truth is None:
+        _records_from_ram(r.kernel)
+        return
+    areas = truth.get("areas", [])
+    limit = (r.kernel.config.vmalloc_end - r.kernel.config.vmalloc_start) // (2 * PAGE_SIZE) + 1
+    if not isinstance(areas, list) or len(areas) > limit:
+        raise ResumeError("truth file: 'areas' is not a list of at most one area per two pages")
+    for area in areas:
+        if not isinstance(area, dict):
+            raise ResumeError("truth file: an area is not an object")
+        addr = _int(area.get("addr"), "an area's addr")
+        size = _int(area.get("size"), f"the size of area {addr:#x}")
+        rec: dict[str, int | str] = {
+            "vm_struct": _int(area.get("vm_struct"), f"the vm_struct of area {addr:#x}"),
+            "size": size,
+            "flags": _int(area.get("flags"), f"the flags of area {addr:#x}"),
+        }
+        if isinstance(area.get("owner"), str):
+            rec["owner"] = area["owner"]
+        vm.records[addr] = rec
+        pages = area.get("pages", [])
+        if not isinstance(pages, list) or len(pages) > size // PAGE_SIZE:
+            raise ResumeError(f"truth file: area {addr:#x} has more pages than its size")
+        for i, pfn in enumerate(pages):
+            if pfn is not None:
+                vm.frames[addr + i * PAGE_SIZE] = _int(pfn, f"a frame of area {addr:#x}")
+    for key, target in (("freed", vm.freed), ("events", r.events), ("faults", r.faults)):
+        value = truth.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ResumeError(f"truth file: '{key}' is not a list of objects")
+        target.extend(value)
+    labels = truth.get("labels", {})
+    if not isinstance(labels, dict):
+        raise ResumeError("truth file: 'labels' is not an object")
+    for label, value in labels.items():
+        if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
+            raise ResumeError(f"truth file: label {label!r} is not [kind, value]")
+        r.labels[label] = (value[0], _int(value[1], f"label {label!r}"))
+
+
+def _records_from_ram(k: Kernel) -> None:
+    """Without a truth file: each area on vmlist (no owner), and each page of a
+    ``vmalloc`` area at the frame its PTE maps."""
+    vm = k.vmalloc
+    for vm_struct, addr, size, flags in vm.areas():
+        vm.records[addr] = {"vm_struct": vm_struct, "size": size, "flags": flags}
+        if not flags & VM_ALLOC or size > k.config.vmalloc_end - k.config.vmalloc_start:
+            continue
+        for off in range(0, size - PAGE_SIZE, PAGE_SIZE):
+            try:
+                vm.frames[addr + off] = virt_to_phys_walk(k, addr + off) // PAGE_SIZE
+            except PageFault:
+                continue
