@@ -29,6 +29,11 @@ def test_other_commands_and_python_are_refused_in_one_line(
         "py: not available in this exercise",
         "py: not available in this exercise",
     ]
+    assert main(["exercise", "open", "why-oops", "-c", "help"]) == 0
+    assert capsys.readouterr().out == (
+        "commands in this exercise: vmlist, vtop, struct, p, rd, page, sym, whatis, ptype "
+        "('help COMMAND' for each)\n"
+    )
     assert main(["exercise", "open", "double-free", "-c", "kmem -f"]) == 0  # allowed there
     assert "NODE" in capsys.readouterr().out
     assert main(["exercise", "open", "double-free", "-c", "kmem -v"]) == 2  # kmem -f only

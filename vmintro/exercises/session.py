@@ -1,6 +1,7 @@
 """An exercise's session: only the commands the exercise allows, and no Python.
 
-A command the exercise does not allow is refused in one line, ``CMD: not
+``help`` lists the exercise's commands (``help CMD`` still describes any). A
+command the exercise does not allow is refused in one line, ``CMD: not
 available in this exercise``, with exit status EXIT_USAGE, and the next one runs.
 Python lines (``!``, ``py``) are refused the same way: Python reaches every
 command and every helper (``run("check")``), so a restricted exercise has none.
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from vmintro.cmdline.lines import CommandLine
 from vmintro.cmdline.runner import Runner
 from vmintro.commands.dispatch import Invocation, split_words
-from vmintro.errors import EXIT_USAGE
+from vmintro.errors import EXIT_OK, EXIT_USAGE
 from vmintro.exercises.location import EXERCISE_FILE
 
 if TYPE_CHECKING:
@@ -69,6 +70,11 @@ class ExerciseRunner(Runner):
         t = text.strip()
         if t == "py" or t.startswith("!"):
             return self._fail(f"py: {NOT_AVAILABLE}", EXIT_USAGE)
+        if t == "help":  # the exercise's commands, not every command there is
+            shown = ", ".join(a for a in self.policy.allowed if a not in _ALWAYS)
+            self.out.write(f"commands in this exercise: {shown} ('help COMMAND' for each)\n")
+            self.out.flush()
+            return EXIT_OK
         return super().run_command(text)
 
     def _execute(self, invocation: Invocation, line: CommandLine) -> int:
