@@ -16,6 +16,7 @@ from vmintro.helpers import (
     FreeBlock,
     classify_address,
     find_free_block,
+    frame_mappings,
     identify_address,
     page_count,
     page_table_frames,
@@ -48,7 +49,7 @@ def test_vmalloc_addresses_name_their_area_frame_and_guard(kernel: Kernel) -> No
             f"guard page of vmap: {start:#x}-{start + size:#x}"
         )
         said = identify_address(prog, start)
-        assert said.endswith(f"vmap: {start:#x}-{start + size:#x}")
+        assert f"vmap: {start:#x}-{start + size:#x}" in said
         owner = area["owner"]
         assert said.startswith(f"{owner} at ") == owner.startswith("module "), (said, owner)
 
@@ -72,7 +73,8 @@ def test_regions_of_the_address_space(kernel: Kernel) -> None:
     assert classify_address(prog, page).mem_map_page == (300, 4)
     assert identify_address(prog, page).startswith("page: pfn 0x12c +0x4")
     vmlist = prog.symbol("vmlist").address
-    assert identify_address(prog, vmlist) == "symbol: vmlist+0x0"
+    assert identify_address(prog, vmlist) == "object symbol: vmlist+0x0"  # drgn's words
+    assert identify_address(prog, vmlist + 2) == "object symbol: vmlist+0x2"
 
 
 def test_slab_objects_are_identified(image: SlabImage) -> None:
@@ -144,3 +146,18 @@ def test_search_memory_finds_what_ram_holds(image: SlabImage) -> None:
     if expected:
         first = expected[0]
         assert list(search_memory(prog, value, first + 1, physical=True)) == expected[1:]
+
+
+def test_a_frame_is_found_at_every_address_that_maps_it(kernel: Kernel) -> None:
+    prog = kernel.prog
+    by_frame: dict[int, list[int]] = {}
+    for area in kernel.truth["areas"]:
+        for i, pfn in enumerate(area["pages"]):
+            if pfn is not None:
+                by_frame.setdefault(pfn, []).append(area["addr"] + i * PAGE)
+    for pfn, vaddrs in list(by_frame.items())[:20]:
+        lowmem = [PAGE_OFFSET + pfn * PAGE] if pfn < kernel.lowmem_pfns else []
+        assert frame_mappings(prog, pfn) == sorted(lowmem + vaddrs)
+        info = classify_address(prog, pfn * PAGE + 4, physical=True)
+        assert info.mapped_at == sorted(lowmem + vaddrs)
+        assert f"{vaddrs[0]:#x}" in info.describe()

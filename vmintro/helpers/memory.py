@@ -35,6 +35,7 @@ __all__ = [
     "FreeBlock",
     "classify_address",
     "find_free_block",
+    "frame_mappings",
     "identify_address",
     "page_table_frames",
     "search_memory",
@@ -72,6 +73,7 @@ class AddressInfo:
     region: str  # user, lowmem, gap, vmalloc, pkmap, fixmap, top, ram
     physical: int | None = None  # the physical address, when it is mapped
     symbol: tuple[str, int] | None = None  # (name, offset) of a kernel symbol
+    symbol_kind: str = "symbol"  # drgn's words: "object symbol", "function symbol"
     vm_area: tuple[int, int, int, int] | None = None  # vm_struct, addr, size, flags
     guard: bool = False  # in the guard page of vm_area
     module: tuple[int, str] | None = None  # struct module address and name
@@ -81,6 +83,7 @@ class AddressInfo:
     free: FreeBlock | None = None
     slab: SlabObjectInfo | None = None
     page_table: str | None = None  # the level of a swapper_pg_dir table in this frame
+    mapped_at: list[int] = field(default_factory=list)  # every kernel virtual page of the frame
     fault: str | None = None  # why a virtual address has no frame
     notes: list[str] = field(default_factory=list)
 
@@ -99,7 +102,7 @@ class AddressInfo:
             pfn, off = self.mem_map_page
             parts.append(f"page: pfn {pfn:#x} +{off:#x}" if off else f"page: pfn {pfn:#x}")
         if self.symbol is not None:
-            parts.append(f"symbol: {self.symbol[0]}+{self.symbol[1]:#x}")
+            parts.append(f"{self.symbol_kind}: {self.symbol[0]}+{self.symbol[1]:#x}")
         if self.module is not None:
             parts.append(f"module {self.module[1]} at {self.module[0]:#x}")
         if self.vm_area is not None:
@@ -115,6 +118,9 @@ class AddressInfo:
             parts.append(f"page table: a {self.page_table} table of swapper_pg_dir")
         if not parts:
             parts.append(_REGION_WORDS.get(self.region, self.region))
+        others = [a for a in self.mapped_at if a != self.address & ~(PAGE_SIZE - 1)]
+        if others:
+            parts.append("mapped at " + ", ".join(f"{a:#x}" for a in others))
         if self.fault is not None and not self.guard:
             parts.append(f"not mapped: {self.fault}")
         return "; ".join(parts)
@@ -128,6 +134,9 @@ class AddressInfo:
         assert self.physical is not None
         return PAGE_OFFSET + self.physical
 
+
+# drgn's identify_address words for the ELF symbol types
+_SYMBOL_KINDS = {"object": "object symbol", "func": "function symbol"}
 
 _REGION_WORDS = {
     "user": "user space: below PAGE_OFFSET",
@@ -206,6 +215,28 @@ def find_free_block(prog: Program, pfn: int) -> FreeBlock | None:
     return None
 
 
+def frame_mappings(prog: Program, pfn: int) -> list[int]:
+    """Every kernel virtual page that maps frame ``pfn``: its direct-map address (a
+    lowmem frame) and each vmalloc page whose PTE points at it, in address order.
+    """
+    from vmintro.helpers.vmalloc import for_each_vm_area, vmalloc_to_pfn_many
+
+    found = []
+    if PAGE_OFFSET + (pfn << PAGE_SHIFT) < prog.layout.lowmem_end:
+        found.append(PAGE_OFFSET + (pfn << PAGE_SHIFT))
+    span = prog.vmalloc_end - prog.vmalloc_start
+    pages = []
+    for area in for_each_vm_area(prog):
+        start = area.addr.value_()
+        size = min(area.size.value_(), span)  # no area is larger than the range it is in
+        pages.append(np.arange(start, start + max(size - PAGE_SIZE, 0), PAGE_SIZE, dtype=np.int64))
+    if pages:
+        vaddrs = np.concatenate(pages)
+        pfns = vmalloc_to_pfn_many(prog, vaddrs)
+        found += sorted(int(v) for v in vaddrs[pfns == pfn])
+    return found
+
+
 def _mem_map_page(prog: Program, address: int) -> tuple[int, int] | None:
     mem_map = prog["mem_map"].value_()
     size = prog.type("struct page").size
@@ -238,6 +269,7 @@ def classify_address(prog: Program, addr: int | Object, physical: bool = False) 
         found = prog.symbol_at(address)
         if found is not None and address < found.address + max(found.size, 1):
             info.symbol = (found.name, address - found.address)
+            info.symbol_kind = _SYMBOL_KINDS.get(found.kind, "symbol")
         if info.region == "lowmem":
             info.physical = address - PAGE_OFFSET
             info.mem_map_page = _mem_map_page(prog, address)
@@ -269,13 +301,14 @@ def classify_address(prog: Program, addr: int | Object, physical: bool = False) 
     if pfn << PAGE_SHIFT < prog.layout.lowmem_end - PAGE_OFFSET:
         info.slab = slab_object_info(prog, PAGE_OFFSET + info.physical)
     info.page_table = page_table_frames(prog).get(pfn)
+    info.mapped_at = frame_mappings(prog, pfn)
     return info
 
 
 def identify_address(prog: Program, addr: int | Object) -> str | None:
     """drgn's ``identify_address(prog, addr)``: ``"slab object: size-64+0x10"``,
     ``"free slab object: ..."``, ``"page: pfn 0x10b4 +0x8"``, ``"vmap:
-    0xc4800000-0xc4811000"``, ``"symbol: vmlist+0x0"``; and for 2.4.20 also a free
+    0xc4800000-0xc4811000"``, ``"object symbol: vmlist+0x0"``; and for 2.4.20 also a free
     buddy block, a guard page, a module or a page-table page. None for an
     address it cannot place (user space, an unmapped gap).
     """

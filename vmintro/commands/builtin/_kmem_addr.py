@@ -75,6 +75,7 @@ def _data(info: AddressInfo) -> dict[str, object]:
         "slab_object": None if slab is None or slab.allocated is None else slab.address,
         "allocated": None if slab is None else slab.allocated,
         "page_table": info.page_table,
+        "mapped_at": info.mapped_at,
         "describe": info.describe(),
     }
 
