@@ -119,6 +119,7 @@ CALLS = {
     "classify_address": lambda: helpers.classify_address(prog, addr),
     "find_free_block": lambda: helpers.find_free_block(prog, pfn),
     "find_slab_cache": lambda: helpers.find_slab_cache(prog, "size-32"),
+    "frame_mappings": lambda: helpers.frame_mappings(prog, pfn),
     "for_each_slab": lambda: list(helpers.for_each_slab(cache)),
     "for_each_slab_cache": lambda: list(helpers.for_each_slab_cache(prog)),
     "identify_address": lambda: helpers.identify_address(prog, vmlist_at),
