@@ -133,3 +133,26 @@ def test_kmem_addr_json(prog, capfd) -> None:
     doc = json.loads(capfd.readouterr().out.splitlines()[0])
     assert doc["status"] == "ok" and doc["results"][0]["name"] == "kmem"
     assert doc["results"][0]["data"]["region"] == "vmalloc"
+
+
+def test_kmem_says_a_guard_page_that_is_mapped(tmp_path) -> None:
+    import vmintro
+    from vmintro.arch.x86 import MachineConfig
+    from vmintro.image.writer.install import write_image
+    from vmintro.image.writer.snapshot import snapshot
+    from vmintro.sim.boot import boot
+    from vmintro.sim.paging import KernelPageTables
+
+    k = boot(MachineConfig(ram=16 << 20))
+    addr = k.vmalloc.vmalloc(2 * PAGE, owner="victim")
+    assert addr is not None
+    guard = addr + 2 * PAGE
+    pt = KernelPageTables(k)
+    pte = pt.pte_offset(pt.pmd_offset(pt.pgd_offset_k(guard), guard), guard)
+    k.w32(pte, 0x8F163)  # the guard page given a frame, as a missing_guard fault does
+    write_image(snapshot(k, {"scenario": "mapped guard"}), tmp_path / "g")
+    prog = vmintro.open(tmp_path / "g")
+    first = text_of(prog, f"kmem {guard:x}").splitlines()[0]
+    assert "guard page of vmap" in first and "the guard page is mapped" in first
+    assert "mapped at 0xc008f000" in first  # the frame's own direct-map address
+    assert "the guard page is mapped" not in text_of(prog, f"kmem {addr:x}")

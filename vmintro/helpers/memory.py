@@ -109,6 +109,8 @@ class AddressInfo:
             _vs, start, size, _flags = self.vm_area
             what = "guard page of vmap" if self.guard else "vmap"
             parts.append(f"{what}: {start:#x}-{start + size:#x}")
+            if self.guard and self.physical is not None:
+                parts.append("the guard page is mapped: it should have no PTE")
         if self.free is not None:
             f = self.free
             parts.append(
