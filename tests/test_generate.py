@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,13 +24,31 @@ IMAGES = ROOT / "images"
 
 
 def _read_all(base: Path) -> dict[str, bytes]:
-    return {k: p.read_bytes() for k, p in image_paths(base).items()}
+    return {k: p.read_bytes() for k, p in image_paths(base).items() if p.exists()}
 
 
 def test_same_arguments_give_identical_files(tmp_path: Path) -> None:
     a = _read_all(_gen(tmp_path / "a", seed=7))
     b = _read_all(_gen(tmp_path / "b", seed=7))
+    assert sorted(a) == ["timeline", "truth", "vmcore", "vmlinux"]
     assert a == b
+
+
+def test_the_timeline_belongs_to_its_core_and_no_timeline_omits_it(tmp_path: Path) -> None:
+    from vmintro.image.format.timeline import decode_timeline
+
+    files = _read_all(_gen(tmp_path / "x", seed=3))
+    t = decode_timeline(files["timeline"])
+    assert t.core_digest == hashlib.sha256(files["vmcore"]).digest()
+    assert t.ram_size == 32 << 20 and t.entries[0].write_count == 0
+    assert len(t.entries) > 10 and len(t.writes) > 100
+    # Replaced without one: the old timeline goes with the old set.
+    proc = vmintro_cli("generate", "-q", "--no-timeline", "--scenario", "busy", "--ram", "32M",
+                       "--seed", "3", "-o", str(tmp_path / "x"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.truth.json", "x.vmcore", "x.vmlinux"]
+    # The rest of the image is the same with or without it.
+    assert _read_all(tmp_path / "x") == {k: v for k, v in files.items() if k != "timeline"}
 
 
 def test_seed_changes_the_image(tmp_path: Path) -> None:
@@ -181,7 +200,7 @@ def _set_of(base: Path) -> dict[str, bytes]:
     """The image ``base`` as a reader finds it now: each file's bytes, staged or named."""
     from vmintro.image.format.names import current_paths
 
-    return {kind: path.read_bytes() for kind, path in current_paths(base).items()}
+    return {kind: path.read_bytes() for kind, path in current_paths(base).items() if path.exists()}
 
 
 def _opened(base: Path) -> dict[str, bytes]:
@@ -211,7 +230,7 @@ def test_a_replacement_stopped_at_any_rename_leaves_a_whole_set(
     old, new = _read_all(tmp_path / "old" / "x"), _read_all(tmp_path / "new" / "x")
     assert old["vmlinux"] != new["vmlinux"]
     real_replace = os.replace
-    for stop_at in range(6):  # 3 files staged, then 3 renamed into place
+    for stop_at in range(8):  # 4 files staged, then 4 renamed into place
         work = tmp_path / f"stop{stop_at}"
         frozen = tmp_path / f"frozen{stop_at}"
         shutil.copytree(tmp_path / "old", work)
@@ -232,11 +251,7 @@ def test_a_replacement_stopped_at_any_rename_leaves_a_whole_set(
         assert now in (old, new), f"stopped before rename {stop_at}: a mixed set"
         assert _opened(frozen / "x") == {k: now[k] for k in ("vmcore", "vmlinux")}
         generate(frozen / "x", "minimal", new_args)  # finishes or clears what was left
-        assert sorted(p.name for p in frozen.iterdir()) == [
-            "x.truth.json",
-            "x.vmcore",
-            "x.vmlinux",
-        ]
+        assert sorted(p.name for p in frozen.iterdir()) == _NAMES
         assert _read_all(frozen / "x") == new
 
 
@@ -260,7 +275,7 @@ def test_stale_temporaries_are_removed_by_the_next_generate(tmp_path: Path) -> N
     assert left == [".x.vmcore.abcd1234.tmp", ".y.new.vmcore.tmp", *_NAMES]
 
 
-_NAMES = ["x.truth.json", "x.vmcore", "x.vmlinux"]
+_NAMES = ["x.timeline", "x.truth.json", "x.vmcore", "x.vmlinux"]
 
 
 @pytest.mark.parametrize(("kind", "what"), [("vmcore", "a directory"), ("vmlinux", "a FIFO")])
@@ -279,7 +294,7 @@ def test_a_file_of_the_image_that_is_not_a_file_is_refused_first(
     proc = vmintro_cli("generate", "-q", "--scenario", "minimal", "-o", str(base))
     line = one_line_failure(proc, 2)
     assert line == f"vmintro: {target}: is {what}, not a file of an image; nothing was written"
-    after = {k: p.read_bytes() for k, p in image_paths(base).items() if k != kind}
+    after = {k: p.read_bytes() for k, p in image_paths(base).items() if k != kind and p.exists()}
     assert after == {k: v for k, v in before.items() if k != kind}
     assert sorted(p.name for p in tmp_path.iterdir()) == _NAMES
 

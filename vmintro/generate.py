@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from vmintro._version import __version__
+from vmintro.image.format.timeline import encode_timeline
 from vmintro.image.writer.install import check_output, write_image
 from vmintro.image.writer.snapshot import snapshot
 from vmintro.scenario.loader import Scenario, load_scenario
-from vmintro.scenario.runner import machine_config, run_scenario
+from vmintro.scenario.runner import machine_config, run_scenario, run_truth
 
 __all__ = ["DEFAULT_SCENARIO", "generate"]
 
@@ -24,8 +25,11 @@ def generate(
     overrides: dict[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     warn: Callable[[str], None] | None = None,
+    timeline: bool = True,
 ) -> dict[str, Path]:
-    """Run ``scenario`` on a fresh machine and write ``out``.vmcore/.vmlinux/.truth.json.
+    """Run ``scenario`` on a fresh machine and write ``out``.vmcore/.vmlinux/.truth.json
+    and, with ``timeline``, ``out``.timeline: every entry point the run called and
+    every write to RAM it made (:mod:`vmintro.image.format.timeline`).
 
     ``overrides`` (``ram``, ``highmem``, ``pae``, ``pse``, ``seed``) win over the
     scenario's ``[machine]`` table. The same arguments give byte-identical files,
@@ -44,7 +48,7 @@ def generate(
 
     if progress:
         progress("booting", 0, 1)
-    result = run_scenario(scen, cfg, seed, step_progress)
+    result = run_scenario(scen, cfg, seed, step_progress, record=timeline)
     generator = {
         "version": __version__,
         "scenario": scen.name,
@@ -54,10 +58,15 @@ def generate(
         "pae": cfg.pae,
         "pse": cfg.pse,
     }
-    spec = snapshot(result.kernel, generator, {"events": result.events, "faults": result.faults})
+    spec = snapshot(result.kernel, generator, run_truth(result))
     if progress:
         progress("writing image", 0, 1)
-    paths = write_image(spec, out)
+    recorder = result.recorder
+    paths = write_image(
+        spec,
+        out,
+        None if recorder is None else lambda core: encode_timeline(recorder.timeline(core)),
+    )
     if progress:
         progress("writing image", 1, 1)
     if result.stopped and warn:  # after the progress line, which it would break

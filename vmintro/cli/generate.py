@@ -39,7 +39,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for key in ("ram", "seed"):  # checked as a scenario's [machine] values are
             if getattr(args, key) is not None:
                 overrides[key] = machine_value(key, getattr(args, key), f"--{key}")
-        paths = generate(args.output, args.scenario, overrides, progress, warn)
+        paths = generate(
+            args.output, args.scenario, overrides, progress, warn, timeline=args.timeline
+        )
     except (ScenarioError, ImageWriteError) as e:
         return fail(str(e), EXIT_USAGE)
     except OSError as e:
@@ -54,7 +56,8 @@ def parser() -> argparse.ArgumentParser:
     g = Parser(prog="vmintro generate", description="run a scenario and write an image")
     g.add_argument(
         "-o", "--output", required=True, metavar="DIR/NAME",
-        help="the image: NAME.vmcore, NAME.vmlinux and NAME.truth.json in DIR, which must exist",
+        help="the image: NAME.vmcore, NAME.vmlinux, NAME.truth.json and NAME.timeline in DIR, "
+        "which must exist",
     )  # fmt: skip
     g.add_argument("--scenario", default="demo", help="TOML file or built-in name (demo)")
     g.add_argument("--ram", help="RAM size, e.g. 64M, 4G")
@@ -62,6 +65,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--pae", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--pse", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--seed", help="the random steps' seed, 0 to 2**64-1")
+    g.add_argument(
+        "--no-timeline", dest="timeline", action="store_false",
+        help="write no NAME.timeline (the record of every write the run made, for "
+        "goto, history, blame and diff); an old one there is removed",
+    )  # fmt: skip
     g.add_argument("-q", "--quiet", action="store_true")
     g.set_defaults(func=cmd_generate)
     return g

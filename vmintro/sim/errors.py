@@ -21,6 +21,8 @@ __all__ = [
     "LoopGuard",
     "PageFault",
     "SimulationError",
+    "entry_failure",
+    "entry_result",
     "kernel_function",
     "tracing",
 ]
@@ -50,6 +52,7 @@ class KernelBug(KernelOops):
         super().__init__(f"kernel BUG in {function}(): {check}")
         self.function = function
         self.check = check
+        self.call_path = tuple(CALL_PATH)  # where it hit, outermost first (the oops's trace)
 
 
 class PageFault(KernelOops):
@@ -59,6 +62,7 @@ class PageFault(KernelOops):
     def __init__(self, address: int, function: str | None = None) -> None:
         self.address = address & 0xFFFFFFFF
         self.function = function
+        self.call_path = tuple(CALL_PATH)  # where it faulted, outermost first
         what = "NULL pointer dereference" if self.address < PAGE_SIZE else "paging request"
         text = f"Unable to handle kernel {what} at virtual address {self.address:08x}"
         super().__init__(f"kernel oops in {function}(): {text}" if function else text)
@@ -154,9 +158,9 @@ def kernel_function(
             try:
                 value = call(*args, **kwargs)
             except SimulationError as e:
-                tracer.leave(_failure(e))
+                tracer.leave(entry_failure(e))
                 raise
-            tracer.leave(_returned(returns, value))
+            tracer.leave(entry_result(returns, value))
             return value
 
         return run
@@ -167,7 +171,7 @@ def kernel_function(
 _ERRNO = re.compile(r"-(E[A-Z0-9]+)\b")
 
 
-def _failure(e: SimulationError) -> CallResult:
+def entry_failure(e: SimulationError) -> CallResult:
     """The result of an entry point that failed with ``e``."""
     if isinstance(e, KernelHang):
         return ("hang", None, str(e))
@@ -181,7 +185,7 @@ def _failure(e: SimulationError) -> CallResult:
     return ("oops", None, str(e))
 
 
-def _returned(returns: str, value: object) -> CallResult:
+def entry_result(returns: str, value: object) -> CallResult:
     """The result of an entry point that returned ``value``, as the kernel returns it."""
     if returns == "pointer":
         return (

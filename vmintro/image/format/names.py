@@ -1,9 +1,13 @@
 """The files of an image, and where a replacement stages the new ones.
 
-An image ``NAME`` is ``NAME.vmcore``, ``NAME.vmlinux`` and ``NAME.truth.json``.
-The generator replaces them as a set (:mod:`vmintro.image.writer`): it writes
-the new files as ``.NAME.new.vmcore`` and so on beside them, the core last,
-then renames them over the old ones, the core last again. While the staged core
+An image ``NAME`` is ``NAME.vmcore``, ``NAME.vmlinux`` and ``NAME.truth.json``,
+and, unless it was generated without one, ``NAME.timeline``
+(:mod:`.timeline`). The generator replaces them as a set
+(:mod:`vmintro.image.writer`): it writes the new files as ``.NAME.new.vmcore``
+and so on beside them, the core last, then renames them over the old ones, the
+core last again. A new set without a timeline removes the old one before its
+core is staged, so a core is never beside a timeline of another set that the
+writer left there. While the staged core
 ``.NAME.new.vmcore`` exists, the staged set is the image: its files that are
 not yet renamed are at their staged names, the others already at their own.
 :func:`current_paths` applies that rule, so a reader opens one whole set at
@@ -33,10 +37,15 @@ __all__ = [
     "vmlinux_beside",
 ]
 
-EXTENSIONS = {"vmcore": ".vmcore", "vmlinux": ".vmlinux", "truth": ".truth.json"}
+EXTENSIONS = {
+    "vmcore": ".vmcore",
+    "vmlinux": ".vmlinux",
+    "truth": ".truth.json",
+    "timeline": ".timeline",
+}
 # The order the staged files are renamed into place: the core, which says which
 # set the image is, last.
-COMMIT_ORDER = ("vmlinux", "truth", "vmcore")
+COMMIT_ORDER = ("vmlinux", "truth", "timeline", "vmcore")
 
 
 def _base(path: str | os.PathLike[str]) -> Path:
@@ -45,7 +54,8 @@ def _base(path: str | os.PathLike[str]) -> Path:
 
 
 def image_paths(base: str | os.PathLike[str]) -> dict[str, Path]:
-    """The three files of image ``base`` (a path without extension, or one of its files)."""
+    """The files of image ``base`` (a path without extension, or one of its files);
+    the timeline is optional, the others are always there."""
     b = _base(base)
     return {kind: b.parent / (b.name + ext) for kind, ext in EXTENSIONS.items()}
 

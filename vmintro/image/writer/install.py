@@ -1,11 +1,15 @@
-"""Writing an image: ``NAME.vmcore``, ``NAME.vmlinux`` and ``NAME.truth.json``, as one set.
+"""Writing an image: ``NAME.vmcore``, ``NAME.vmlinux``, ``NAME.truth.json`` and
+``NAME.timeline`` (when there is one), as one set.
 
-No rename of three files is atomic, so a set is replaced in two phases (the
+No rename of several files is atomic, so a set is replaced in two phases (the
 names are :mod:`vmintro.image.format.names`'):
 
 1. **Stage.** Each new file is written to ``.NAME.new.EXT.tmp``, flushed to
-   disk and renamed to ``.NAME.new.EXT``, the core last. Until the staged core
-   exists, the staged files are leftovers nobody reads: the image is the old set.
+   disk and renamed to ``.NAME.new.EXT``, the core last. The timeline carries
+   the SHA-256 of the core it belongs to, so it is staged between the core's
+   writing and the core's rename (a set without one removes the old set's
+   timeline there instead). Until the staged core exists, the staged files are
+   leftovers nobody reads: the image is the old set.
 2. **Commit.** The staged files are renamed over ``NAME.EXT``, the core last.
    While the staged core exists, readers take the staged set (each file at its
    staged name until it is renamed), so from the end of phase 1 on the image
@@ -19,13 +23,14 @@ left there for its image: a staged set is committed, leftovers are removed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from vmintro.files import atomic_output, not_regular
 from vmintro.image.format.names import COMMIT_ORDER, image_paths, staged_paths
@@ -78,8 +83,15 @@ def check_output(base: str | os.PathLike[str]) -> dict[str, Path]:
     return paths
 
 
-def write_image(spec: ImageSpec, base: str | os.PathLike[str]) -> dict[str, Path]:
+def write_image(
+    spec: ImageSpec,
+    base: str | os.PathLike[str],
+    timeline: Callable[[bytes], bytes] | None = None,
+) -> dict[str, Path]:
     """Write ``spec`` as image ``base``, replacing any old one as a set; returns the paths.
+
+    ``timeline`` gives the timeline file's bytes for the SHA-256 of the core
+    written; without it the image has no timeline.
 
     :raises ImageWriteError: the machine cannot be an ELF32 core, or ``base``
         cannot be an image (nothing is written).
@@ -92,7 +104,7 @@ def write_image(spec: ImageSpec, base: str | os.PathLike[str]) -> dict[str, Path
         raise ImageWriteError(f"{paths['vmcore'].name}: {e}") from None
     truth = (json.dumps(spec.truth, indent=1, sort_keys=True) + "\n").encode()
     contents = {"vmlinux": _bytes(vmlinux), "truth": _bytes(truth), "vmcore": vmcore}
-    return install_image(base, contents)
+    return install_image(base, contents, timeline)
 
 
 def _bytes(data: bytes) -> Callable[[BinaryIO], None]:
@@ -103,10 +115,14 @@ def _bytes(data: bytes) -> Callable[[BinaryIO], None]:
 
 
 def install_image(
-    base: str | os.PathLike[str], contents: Mapping[str, Callable[[BinaryIO], None]]
+    base: str | os.PathLike[str],
+    contents: Mapping[str, Callable[[BinaryIO], None]],
+    timeline: Callable[[bytes], bytes] | None = None,
 ) -> dict[str, Path]:
-    """Replace image ``base``'s files by ``contents`` (kind -> what writes the file)
-    as one set, as this module's docstring says; returns the paths written.
+    """Replace image ``base``'s files by ``contents`` (kind -> what writes the file,
+    the core among them) as one set, as this module's docstring says; returns the
+    paths written. ``timeline`` gives the timeline's bytes for the core's SHA-256;
+    without it the new set has none.
 
     :raises ImageWriteError: ``base`` cannot be an image, or another writer of
         the directory has held it too long; nothing is written.
@@ -116,12 +132,16 @@ def install_image(
     paths = check_output(base)
     staged = staged_paths(base)
     kinds = [kind for kind in COMMIT_ORDER if kind in contents]
+    if timeline is not None:
+        kinds.insert(kinds.index("vmcore"), "timeline")
     with _writers_take_turns(paths["vmcore"].parent):
         _finish_earlier_writer(base)
         check_output(base)  # again, now that no other writer is at work here
         try:
             for kind in kinds:
-                _stage(staged[kind], contents[kind])
+                if kind not in ("vmcore", "timeline"):
+                    _stage(staged[kind], contents[kind])
+            _stage_core(base, contents["vmcore"], timeline)
         except BaseException:
             if not os.path.isfile(staged["vmcore"]):  # not staged: the old set stands
                 _remove_leftovers(base)
@@ -135,6 +155,35 @@ def _stage(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """``path`` written through its temporary: complete and on disk, or not there."""
     with atomic_output(path, _temporary(path)) as f:
         write(f)
+
+
+def _stage_core(
+    base: str | os.PathLike[str],
+    write: Callable[[BinaryIO], None],
+    timeline: Callable[[bytes], bytes] | None,
+) -> None:
+    """Stage the core, and between its writing and its rename the timeline of it
+    (or, for a set without one, remove the old set's)."""
+    paths, staged = image_paths(base), staged_paths(base)
+    with atomic_output(staged["vmcore"], _temporary(staged["vmcore"])) as f:
+        hashing = _Hashing(f)
+        write(cast(BinaryIO, hashing))
+        if timeline is not None:
+            _stage(staged["timeline"], _bytes(timeline(hashing.sha256.digest())))
+        elif os.path.lexists(paths["timeline"]):
+            os.unlink(paths["timeline"])  # no core of the new set may sit beside it
+
+
+class _Hashing:
+    """A file being written, and the SHA-256 of what was written to it."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        return self.f.write(data)
 
 
 def _commit(base: str | os.PathLike[str]) -> None:
