@@ -48,9 +48,12 @@ def _timeline(prog: Program) -> tuple[Timeline | None, str | None]:
         return None, str(e)
 
 
-def _entries(prog: Program) -> list[dict[str, Any]]:
-    """Every entry as ``timeline --json`` lists it."""
-    rows: list[dict[str, Any]] = command_document(prog, "timeline")["results"][0]["rows"]
+def _entries(prog: Program) -> list[dict[str, Any]] | str:
+    """Every entry as ``timeline --json`` lists it, or why it could not."""
+    document = command_document(prog, "timeline")
+    if document["error"] or not document["results"]:
+        return str(document["error"])
+    rows: list[dict[str, Any]] = document["results"][0]["rows"]
     return [{k: v for k, v in row.items() if k != "current"} for row in rows]
 
 
@@ -69,8 +72,11 @@ def entry_changes(
     counts = Counter(writes["path"].tolist())
     paths = [[" > ".join(timeline.paths[i]), c] for i, c in counts.most_common()]
     frames = sorted(set(writes["pfn"].tolist()))
-    now = _areas(prog)
-    before = _areas(prog.at(n - 1)) if n > 0 else now
+    try:
+        now = _areas(prog)
+        before = _areas(prog.at(n - 1)) if n > 0 else now
+    except VmintroError:  # no vmlist to compare (the snapshot says why)
+        now = before = set()
     return dict(
         entry,
         paths=paths,
@@ -87,7 +93,13 @@ class Explorer:
         self.prog = prog
         self.title = title
         self.timeline, self.timeline_error = _timeline(prog)
-        self._entries: list[dict[str, Any]] | None = None
+        self._entries: list[dict[str, Any]] = []
+        if self.timeline is not None:
+            entries = _entries(prog)
+            if isinstance(entries, str):  # the timeline cannot be listed: the image alone
+                self.timeline, self.timeline_error = None, f"timeline: {entries}"
+            else:
+                self._entries = entries
         self._document: dict[str, Any] | None = None
         self._moments: OrderedDict[int, dict[str, Any]] = OrderedDict()
 
@@ -118,8 +130,6 @@ class Explorer:
         return self._document
 
     def entries(self) -> list[dict[str, Any]]:
-        if self._entries is None:
-            self._entries = _entries(self.prog)
         return self._entries
 
     def _at(self, n: int) -> Program:
