@@ -78,3 +78,24 @@ def test_a_pattern_that_is_no_regex_is_searched_literally() -> None:
 def test_back_at_the_first_line_waits_for_another_key(pressed: str) -> None:
     screens, _ = feed(5, LINES, pressed + "q")
     assert screens[0] == LINES[:4]
+
+
+def test_vmintro_pager_names_a_program_that_gets_the_output(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vmintro.cmdline.lines import CommandLine
+    from vmintro.cmdline.output import open_sink
+
+    monkeypatch.setenv("VMINTRO_PAGER", "sed 's/^/paged: /'")
+    shown = tmp_path / "terminal"
+    with shown.open("w") as out:
+        with open_sink(CommandLine("vmlist"), out, pager_rows=5) as sink:
+            for line in LINES[:12]:
+                sink.write_line(line)
+            sink.finish()
+    assert shown.read_text().splitlines() == [f"paged: {line}" for line in LINES[:12]]
+    # not paged (a file, a pipe, scroll off): no pager program either
+    with shown.open("w") as out:
+        with open_sink(CommandLine("vmlist"), out, pager_rows=None) as sink:
+            sink.write_line("plain")
+    assert shown.read_text() == "plain\n"

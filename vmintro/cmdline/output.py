@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import subprocess
 from collections.abc import Iterator
 from typing import IO, Protocol, TextIO
@@ -17,7 +18,10 @@ from typing import IO, Protocol, TextIO
 from vmintro.cmdline.lines import CommandLine
 from vmintro.cmdline.pager import Pager, StopOutput
 
-__all__ = ["Sink", "SinkError", "open_sink", "pipe_status"]
+__all__ = ["PAGER_VARIABLE", "Sink", "SinkError", "open_sink", "pipe_status"]
+
+# The environment variable naming a pager program to use instead of the built-in one
+PAGER_VARIABLE = "VMINTRO_PAGER"
 
 
 class SinkError(Exception):
@@ -157,8 +161,9 @@ def pipe_status(sink: Sink) -> int:
 @contextlib.contextmanager
 def open_sink(line: CommandLine, out: TextIO, pager_rows: int | None = None) -> Iterator[Sink]:
     """The sink for ``line``'s output: its file, its pipe, a pager of
-    ``pager_rows`` lines (when given), or ``out`` itself. The file or pipe opens
-    at the first line or at :meth:`Sink.finish`, never before.
+    ``pager_rows`` lines (when given: the built-in one, or the shell command
+    ``$VMINTRO_PAGER`` names), or ``out`` itself. The file or pipe opens at the
+    first line or at :meth:`Sink.finish`, never before.
     """
     if line.redirect is not None or line.pipe is not None:
         sink: _File | _Pipe
@@ -170,6 +175,15 @@ def open_sink(line: CommandLine, out: TextIO, pager_rows: int | None = None) -> 
             yield sink
         finally:
             sink.close()
+        return
+    external = os.environ.get(PAGER_VARIABLE, "").strip()
+    if pager_rows and external:
+        # the reader's own pager (less, most, $PAGER) gets the output, as a pipe does
+        pager = _Pipe(external, out)
+        try:
+            yield pager
+        finally:
+            pager.close()
         return
     try:
         yield _Terminal(out, pager_rows)
