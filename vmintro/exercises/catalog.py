@@ -158,6 +158,7 @@ LIST_HINT = Hint(
 
 def _vmalloc_start_params(rng: random.Random) -> Params:
     return {
+        **_base_params(rng),
         "ram": rng.randint(17, 120),
         "other": rng.randint(24, 880),
         "odd": rng.randint(24, 880) // 8 * 8 + rng.choice((1, 3, 5, 7)),
@@ -345,7 +346,7 @@ EXERCISES: list[Exercise] = [
         topic="8.1 the vmalloc address space: VMALLOC_START above high_memory",
         params=_vmalloc_start_params,
         machine=lambda v: {"ram": v["ram"] << 20},
-        scenario=lambda v: "",
+        scenario=_base,
         question=lambda v, t: (
             f"This kernel booted with {v['ram']} MiB of RAM, without HIGHMEM. Where does "
             f"`VMALLOC_START` lie on it? And where would it lie on the same kernel booted "
