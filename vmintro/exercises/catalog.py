@@ -136,10 +136,6 @@ def _fault(t: Truth) -> dict[str, Any]:
     return fault
 
 
-def _hex(n: int) -> str:
-    return f"{n:x}"
-
-
 def _vm_part() -> Part:
     return Part("vm_struct", "hex", VM_STRUCTS)
 
@@ -913,11 +909,6 @@ def _wild_scenario(v: Params) -> str:
     return text
 
 
-def _holder(t: Truth) -> dict[str, Any]:
-    """The area whose vm_struct the stray write hit."""
-    return next(a for a in t["areas"] if a["vm_struct"] == _fault(t)["vm_struct"])
-
-
 def _old_next(t: Truth) -> int:
     """The vm_struct that followed the corrupted one: the next area by address, or NULL."""
     holder = _fault(t)["vm_struct"]
@@ -968,8 +959,8 @@ EXERCISES += [
             _fault(t)["step"],
             _fault(t)["vm_struct"],
             _old_next(t),
-            _holder(t)["pages"][0],
-            _holder(t)["pages"][-1],
+            _by_vm_struct(t, _fault(t)["vm_struct"])["pages"][0],
+            _by_vm_struct(t, _fault(t)["vm_struct"])["pages"][-1],
         ],
         commands=(*_TIMELINE, "list", "struct", "p", "rd", "vtop", "sym", "whatis", "ptype"),
         hints=lambda v, t: [
