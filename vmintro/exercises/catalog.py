@@ -772,7 +772,7 @@ EXERCISES: list[Exercise] = [
         answer=lambda v, t, p: [
             _fault(t)["vm_struct"],
             _fault(t)["pfn"],
-            next(a for a in t["areas"] if a["vm_struct"] == _fault(t)["vm_struct"])["pages"][0],
+            _by_vm_struct(t, _fault(t)["vm_struct"])["pages"][0],
         ],
         commands=_VM,
         hints=lambda v, t: [
@@ -854,7 +854,7 @@ EXERCISES: list[Exercise] = [
         answer=lambda v, t, p: [
             _fault(t)["vm_struct"],
             _fault(t)["was"],
-            next(a for a in t["areas"] if a["vm_struct"] == _fault(t)["overlaps"])["pages"],
+            _by_vm_struct(t, _fault(t)["overlaps"])["pages"],
         ],
         commands=_VM,
         hints=lambda v, t: [
