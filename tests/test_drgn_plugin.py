@@ -126,3 +126,32 @@ def test_drgn_finds_the_vmlinux_beside_the_core(
     assert lines[2] == "True"
     assert "\n".join(lines[3:]) + "\n" == repl_output(prog, "vmlist")
     assert "missing debugging symbols" not in proc.stderr
+
+
+def test_vm_goto_moves_the_drgn_session(
+    drgn_available: bool, image_set: dict[str, Path], tmp_path: Path
+) -> None:
+    """``vm goto 0`` in drgn: the next ``vm`` command reads the booted kernel."""
+    base = image_set["pae"]
+    script = tmp_path / "moments.py"
+    script.write_text(
+        "from drgn.commands import run_command\n"
+        "run_command(prog, 'vm goto 0')\n"
+        "run_command(prog, 'vm vmlist')\n"
+        "run_command(prog, 'vm goto end')\n"
+        "run_command(prog, 'vm vmlist')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "drgn", "-q", "-c", f"{base}.vmcore", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=DRGN_ENV,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    prog = vmintro.open(f"{base}.vmcore")
+    booted, _, end = proc.stdout.partition("entry ")[2].partition("entry ")
+    assert booted.startswith("0/") and "VM_STRUCT" in booted
+    assert len([ln for ln in booted.splitlines() if ln.startswith("c")]) == 0  # no area yet
+    assert end.split("\n", 1)[1] == repl_output(prog, "vmlist")

@@ -152,6 +152,15 @@ def command_lines(prog: Program, out_dir: Path) -> list[str]:
         "vmlist; vtop c0101000",
         f"vmlist > {out_dir}/vmlist.txt",
         "vmlist | wc -l",
+        # the timeline (the bundled demo has none: each says so, in gdb as in the REPL)
+        "timeline -c vmalloc",
+        "history vmlist",
+        "blame vmlist",
+        "goto 1",
+        "vmlist",
+        "step",
+        "back",
+        "goto end",
         "no_such_command",
     ]
     lines += [p.commands[0] for p in load_plugins() if p.commands]
@@ -361,3 +370,24 @@ def test_without_core_or_target_vm_says_how_to_open_one(
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert "VM_STRUCT" not in proc.stdout  # nothing read from the vmlinux file as if it were RAM
     assert proc.stderr.count("no core file and no live target: open the image with") == 2
+
+
+def test_vm_goto_moves_the_gdb_session(gdb: str, loader: Path, image_set: dict[str, Path]) -> None:
+    # the PAE build of the demo scenario, generated with its timeline: the moment lasts
+    # from one vm command to the next, and the convenience functions read it too
+    base = image_set["pae"]
+    prog = vmintro.open(f"{base}.vmcore")
+    first = next(for_each_vm_area(prog)).addr.value_()
+    lines = [
+        f"p/x $vm_translate({first:#x})",
+        "vm goto 0",
+        "vm vmlist",
+        f"p/x $vm_translate({first:#x})",
+        "vm goto end",
+        f"p/x $vm_translate({first:#x})",
+    ]
+    out, err = run_gdb(gdb, loader, base, lines)
+    assert _gdb_values([out[0], out[5]]) == [prog.translate(first)] * 2
+    assert out[1].startswith("entry 0/") and "(the booted kernel)" in out[1]
+    assert "VM_STRUCT" in out[2] and len(out[2].splitlines()) == 1  # no area after boot
+    assert out[3] == "" and f"$vm_translate: read of {first:#x}" in err

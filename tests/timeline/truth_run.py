@@ -2,9 +2,9 @@
 ``prog.at(n)``.
 
 :func:`run_moments` runs a scenario again as the generator does (the same
-machine, seed and recorder), and each time the workload enters the kernel --
-just before entry ``n + 1`` begins, which is just after entry ``n`` ended, and
-once more at the end -- it snapshots the simulated RAM and the simulator's
+machine and seed) but without the write recorder, and each time the workload
+enters the kernel -- just before entry ``n + 1`` begins, which is just after
+entry ``n`` ended, and once more at the end -- it snapshots the simulated RAM and the simulator's
 records of the vm areas and the frames mapped in them. RAM is compared page by
 page with the previous snapshot, so only frames that changed are copied; no
 use is made of the write records the timeline is built from.
@@ -19,7 +19,7 @@ import pytest
 
 from vmintro.scenario import runner
 from vmintro.scenario.loader import Scenario
-from vmintro.sim.recorder import Recorder
+from vmintro.sim.errors import CallResult, tracing
 
 PAGE = 4096
 _ZERO = bytes(PAGE)
@@ -71,10 +71,24 @@ class _Snapshots:
         self.moments.mapped.append(dict(vm.frames))
 
 
+class _EntryTracer:
+    """Hears each entry point the workload calls (vmintro.sim.errors.tracing)."""
+
+    def __init__(self, snaps: _Snapshots) -> None:
+        self.snaps = snaps
+
+    def enter(self, call: str, args: tuple[tuple[str, int | str], ...]) -> None:
+        self.snaps.take()  # the moment just after the entry before this one
+
+    def leave(self, result: CallResult) -> None:
+        pass
+
+
 def run_moments(
     monkeypatch: pytest.MonkeyPatch, scen: Scenario, overrides: dict[str, Any]
 ) -> Moments:
-    """Run ``scen`` on the machine of ``overrides`` and keep every moment."""
+    """Run ``scen`` on the machine of ``overrides`` without the write recorder, and
+    keep every moment."""
     snaps = _Snapshots()
     boot = runner.boot
 
@@ -82,15 +96,9 @@ def run_moments(
         snaps.kernel = boot(cfg)
         return snaps.kernel
 
-    class Snapshotting(Recorder):
-        def enter(self, call: str, args: tuple[tuple[str, int | str], ...]) -> None:
-            snaps.take()  # the moment just after the entry before this one
-            super().enter(call, args)
-
-    with monkeypatch.context() as m:
+    with monkeypatch.context() as m, tracing(_EntryTracer(snaps)):
         m.setattr(runner, "boot", booted)
-        m.setattr(runner, "Recorder", Snapshotting)
         cfg, seed = runner.machine_config(scen, overrides)
-        runner.run_scenario(scen, cfg, seed, record=True)
+        runner.run_scenario(scen, cfg, seed)
     snaps.take()  # after the last entry
     return snaps.moments

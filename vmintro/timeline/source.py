@@ -58,9 +58,9 @@ def core_of(backend: Backend) -> Path | None:
     return Path(core) if core else None
 
 
-def timeline_path(core: Path) -> Path | None:
-    """``NAME.timeline`` beside ``NAME.vmcore``; None where the image's files have none."""
-    return image_paths(core).get("timeline")
+def timeline_path(core: Path) -> Path:
+    """``NAME.timeline`` beside ``NAME.vmcore``."""
+    return image_paths(core)["timeline"]
 
 
 def load_timeline(path: Path, core: Path, ram_size: int) -> Timeline | None:
