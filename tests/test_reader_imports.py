@@ -70,6 +70,9 @@ LINES = {
     "hex": ["hex"],
     "list": ["list -o vm_struct.next -s vm_struct.size *vmlist"],
     "log": ["log", "log -m"],
+    # a call runs the simulator and save the writer: only their help is the reader's
+    "sim": ["sim --help"],
+    "save": ["save --help"],
     "mod": ["mod"],
     "search": [f"search {vmlist_at:#x}", "search -p -c size-32"],
     "x": ["x/4wx vmlist"],

@@ -59,6 +59,13 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "x": ["x/4wx vmlist", "x &vmlist", "x --json vmlist"],
     "log": ["log", "log -m", "log --json"],
+    "sim": [
+        "sim vmalloc 8K",
+        "sim ioremap 0xe0000000 8K --nocache",
+        "sim alloc_pages 0 --gfp GFP_KERNEL",
+        "sim --json kmalloc 64",
+    ],
+    "save": ["save {tmp}/saved", "save --json {tmp}/again"],
     "list": [
         "list -o vm_struct.next *vmlist",
         "list -o 12 -s vm_struct.size *vmlist",
@@ -133,6 +140,8 @@ SEVERAL: dict[tuple[str, str], tuple[str, list[str]]] = {
 
 # For each command whose arguments are shown once: a line with one value too many.
 ONE_TOO_MANY: dict[str, str] = {
+    "sim": "sim vmalloc 8K 8K",
+    "save": "save a b",
     "help": "help vtop ptov",
     "eval": "eval 1 2",
     "x": "x/4wx vmlist 2",

@@ -46,7 +46,7 @@ from vmintro.types.flags import MAX_NR_ZONES, VM_ALLOC
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["Resumed", "ResumeError", "attach_kernel", "resume"]
+__all__ = ["Resumed", "ResumeError", "attach_kernel", "resume", "resume_program"]
 
 _PSE_BIT = 0x80
 # The truth file of the largest machine with 10,000s of areas is a few MiB.
@@ -99,25 +99,42 @@ def resume(
         lay out, or an image no kernel could have produced.
     """
     from vmintro.errors import VmintroError
-    from vmintro.image.format.names import image_paths
     from vmintro.program import Program
 
     try:
         prog = Program.from_files(image, vmlinux)
     except VmintroError as e:
         raise ResumeError(str(e)) from None
-    backend = prog.backend
-    core = backend.core  # type: ignore[attr-defined]
-    name = core.path.name
     try:
-        if check:
-            _refuse_findings(prog, name)
-        k = attach_kernel(prog, name)
-        truth_path = image_paths(core.path)["truth"]
-        truth = _read_truth(truth_path, k.config) if truth_path.is_file() else None
+        return resume_program(prog, check=check)
     finally:
-        backend.close()  # type: ignore[attr-defined]
-    resumed = Resumed(k, dict(core.generator), truth)
+        prog.backend.close()  # type: ignore[attr-defined]
+
+
+def resume_program(prog: Program, *, check: bool = True) -> Resumed:
+    """The running kernel ``prog`` reads: an image (with its truth file's bookkeeping)
+    or any moment of its timeline (:meth:`vmintro.program.Program.at`; the truth file
+    describes the image's last moment, so a moment's bookkeeping is read from RAM).
+
+    :raises ResumeError: as :func:`resume`.
+    """
+    from vmintro.image.format.names import image_paths
+
+    core = getattr(prog.backend, "vmcore_path", None)
+    name = core.name if core is not None else "the program's kernel"
+    if check:
+        _refuse_findings(prog, name)
+    k = attach_kernel(prog, name)
+    truth = None
+    if core is not None:
+        truth_path = image_paths(core)["truth"]
+        truth = _read_truth(truth_path, k.config) if truth_path.is_file() else None
+    generator = getattr(getattr(prog.backend, "core", None), "generator", None)
+    if generator is None:  # a moment: the image's note
+        root = getattr(prog.backend, "root", None)
+        generator = getattr(getattr(root, "backend", None), "core", None)
+        generator = getattr(generator, "generator", {}) if generator is not None else {}
+    resumed = Resumed(k, dict(generator), truth)
     _restore_bookkeeping(resumed)
     return resumed
 
@@ -197,21 +214,37 @@ def _symbol_address(prog: Program, sym: str) -> int | None:
 
 
 def _load_ram(prog: Program, k: Kernel) -> None:
-    """Every frame the core stores that is not all zeros, copied into ``k``'s RAM."""
-    core = prog.backend.core  # type: ignore[attr-defined]
-    mem = k.mem
-    for paddr, size, _offset in core.segments:
-        raw = core.read_phys(paddr, size)
-        head = -paddr % PAGE_SIZE
-        if head:  # a segment starting inside a frame (not written by vmintro)
-            mem.write(paddr, raw[:head])
-        body = (size - head) // PAGE_SIZE * PAGE_SIZE
-        pages = np.frombuffer(raw, dtype=np.uint8, count=body, offset=head).reshape(-1, PAGE_SIZE)
-        first = (paddr + head) // PAGE_SIZE
-        for i in np.flatnonzero(pages.any(axis=1)):
-            mem.write((first + int(i)) * PAGE_SIZE, pages[i].tobytes())
-        if head + body < size:
-            mem.write(paddr + head + body, raw[head + body :])
+    """Every frame ``prog`` can hold that is not all zeros, copied into ``k``'s RAM:
+    what an image's core stores (read straight from it), else what the backend says
+    may be non-zero, else all of RAM."""
+    backend = prog.backend
+    core = getattr(backend, "core", None)
+    if core is not None:
+        ranges = [(paddr, paddr + size) for paddr, size, _ in core.segments]
+        read = core.read_phys
+    else:
+        stored = getattr(backend, "stored_ranges", None)
+        ranges = stored() if stored is not None else [(0, prog.ram_size)]
+        read = backend.read_phys
+    chunk = 1 << 24
+    for start, end in ranges:
+        for at in range(start, end, chunk):
+            _copy(k, at, read(at, min(chunk, end - at)))
+
+
+def _copy(k: Kernel, paddr: int, raw: bytes) -> None:
+    """``raw`` into RAM at ``paddr``, its all-zero frames left out."""
+    mem, size = k.mem, len(raw)
+    head = min(-paddr % PAGE_SIZE, size)
+    if head:  # a range starting inside a frame (vmintro writes none)
+        mem.write(paddr, raw[:head])
+    body = (size - head) // PAGE_SIZE * PAGE_SIZE
+    pages = np.frombuffer(raw, dtype=np.uint8, count=body, offset=head).reshape(-1, PAGE_SIZE)
+    first = (paddr + head) // PAGE_SIZE
+    for i in np.flatnonzero(pages.any(axis=1)):
+        mem.write((first + int(i)) * PAGE_SIZE, pages[i].tobytes())
+    if head + body < size:
+        mem.write(paddr + head + body, raw[head + body :])
 
 
 def _direct_map_uses_pse(k: Kernel) -> bool:

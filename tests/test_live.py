@@ -1,0 +1,174 @@
+"""The live kernel: vmintro.live(image), the sim and save commands, bad input as 2.4.20 takes it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import vmintro
+from vmintro.cmdline.runner import Runner
+from vmintro.errors import EXIT_OK, EXIT_USAGE
+from vmintro.generate import generate
+from vmintro.live import LiveError, live
+from vmintro.sim.resume import resume
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("live") / "m"
+    generate(out, "minimal")
+    return out
+
+
+def _digests(base: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in base.parent.glob(base.name + ".*")
+    }
+
+
+def _session(image: Path, *lines: str) -> tuple[Runner, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    runner = Runner(vmintro.open(image), out=out, err=err)
+    for line in lines:
+        runner.run_line(line)
+    return runner, out.getvalue(), err.getvalue()
+
+
+def _but_log(k, ram: dict[int, bytes]) -> dict[int, bytes]:  # type: ignore[no-untyped-def]
+    """``ram`` with printk's ring and indices zeroed."""
+    out = {p: bytearray(b) for p, b in ram.items()}
+    for name in ("log_buf", "log_start", "con_start", "log_end", "logged_chars"):
+        addr, size, _ = k.layout.symbols[name]
+        for a in range(addr - 0xC0000000, addr - 0xC0000000 + size):
+            if a >> 12 in out:
+                out[a >> 12][a & 0xFFF] = 0
+    return {p: bytes(b) for p, b in out.items() if any(b)}
+
+
+def _free_pages(k) -> int:  # type: ignore[no-untyped-def]
+    return sum(k.get(zone, "zone_t", "free_pages") for zone in k.buddy.zones)
+
+
+def test_calls_return_what_the_kernel_returns(image: Path) -> None:
+    k = live(image)
+    free = _free_pages(k.kernel)
+    call = k.vmalloc(64 << 10)
+    assert call.kind == "address" and call.value is not None
+    assert call.value in k.kernel.vmalloc.records  # a new area, 16 pages + their PTE page
+    assert _free_pages(k.kernel) <= free - 16
+    assert k.program["vmlist"].value_() != 0
+    found = [
+        a for a in vmintro.helpers.for_each_vm_area(k.program) if a.addr.value_() == call.value
+    ]
+    assert found and found[0].size.value_() == 17 * 4096
+    assert "areas +1" in call.changes
+    page = k.alloc_pages(5)
+    assert page.kind == "address"
+    freed = k.free_pages(page.value, 5)
+    assert freed.kind == "void" and "free pages" in freed.changes
+    assert k.alloc_pages(10).kind == "null"  # order >= MAX_ORDER
+    obj = k.kmalloc(100)
+    assert obj.kind == "address" and k.kfree(obj.value).kind == "void"
+    assert k.kmalloc(200 << 10).kind == "null"  # above the largest general cache
+    assert k.swapon(8 << 20).value == 0
+    assert k.swapoff(0).value == 0
+    assert k.insmod("foo", 9000).value == 0
+    assert k.insmod("foo", 9000).text == "EEXIST"
+    assert k.rmmod("foo").value == 0 and k.rmmod("foo").text == "ENOENT"
+
+
+def test_bad_input_gets_what_2_4_20_does(image: Path) -> None:
+    k = live(image)
+    ram = {p: k.kernel.mem.page(p) for p in k.kernel.mem.stored_pfns()}
+    assert k.kernel.log[-1].startswith("Memory:")
+    bug = k.vmalloc(0)
+    assert (
+        bug.kind == "bug" and "__vmalloc" in bug.text and bug.call_path == ("vmalloc", "__vmalloc")
+    )
+    assert k.vmalloc(k.kernel.config.ram + 4096).kind == "bug"  # more pages than RAM
+    span = k.kernel.config.vmalloc_end - k.kernel.config.vmalloc_start
+    assert k.get_vm_area(span, 2).kind == "null"  # beyond the vmalloc range
+    unaligned = k.vfree(k.kernel.config.vmalloc_start + 1)
+    assert unaligned.printk[-1].startswith("Trying to vfree() bad address")
+    nothing = k.vfree(0xC0000000 + 0x100000 * 4095)
+    assert nothing.printk[-1].startswith("Trying to vfree() nonexistent vm area")
+    assert k.kfree(0xC0100000).kind == "bug"  # not a slab page: CHECK_PAGE
+    assert k.swapoff(31).text == "EINVAL"
+    # a BUG() changed nothing, and a vfree of no area only printed
+    assert _but_log(k.kernel, {p: k.kernel.mem.page(p) for p in k.kernel.mem.stored_pfns()}) == (
+        _but_log(k.kernel, ram)
+    )
+    with pytest.raises(LiveError):
+        k.fault("no_such_fault")
+
+
+def test_save_writes_a_new_image_and_never_the_original(image: Path, tmp_path: Path) -> None:
+    before = _digests(image)
+    k = live(image)
+    addr = k.vmalloc(128 << 10).value
+    with pytest.raises(LiveError, match="resumed from"):
+        k.save(image)
+    k.save(tmp_path / "after")
+    assert _digests(image) == before
+    again = resume(tmp_path / "after")
+    mem = again.kernel.mem
+    assert {p: mem.page(p) for p in mem.stored_pfns()} == {
+        p: k.kernel.mem.page(p) for p in k.kernel.mem.stored_pfns()
+    }
+    assert again.kernel.vmalloc.records[addr]["owner"] == "live"
+    saved = vmintro.open(tmp_path / "after")
+    last = saved.timeline.entries[-1]
+    assert (last.call, dict(last.args)) == ("vmalloc", {"size": 128 << 10})
+    # the image's own entries come first, unchanged
+    original = vmintro.open(image).timeline
+    assert saved.timeline.entries[: len(original.entries)] == original.entries
+
+
+def _starts(vmlist_out: str) -> set[str]:
+    """The area start addresses of vmlist's rows."""
+    return {r[1] for r in map(str.split, vmlist_out.splitlines()) if len(r) == 5 and r[2] == "-"}
+
+
+def test_sim_in_a_session_then_every_command_reads_the_new_state(image: Path) -> None:
+    runner, out, err = _session(image, "sim vmalloc 64K")
+    assert err == "" and runner.status == EXIT_OK
+    first = out.splitlines()[0]
+    assert first.startswith("vmalloc(size=65536) = 0x")
+    addr = first.split(" = ")[1][2:]
+    out_len = len(runner.out.getvalue())  # type: ignore[attr-defined]
+    runner.run_line("vmlist")
+    assert addr in _starts(runner.out.getvalue()[out_len:])  # type: ignore[attr-defined]
+    # back undoes it: the area is gone from vmlist; goto end brings it back
+    for moves, present in (("back", False), ("goto end", True)):
+        out_len = len(runner.out.getvalue())  # type: ignore[attr-defined]
+        runner.run_line(moves)
+        runner.run_line("vmlist")
+        shown = runner.out.getvalue()[out_len:]  # type: ignore[attr-defined]
+        assert (addr in _starts(shown)) is present, moves
+
+
+def test_sim_usage_and_bug_lines(image: Path) -> None:
+    runner, out, err = _session(image, "sim vmalloc", "sim nosuch 1", "sim vmalloc 5G")
+    lines = err.splitlines()
+    assert len(lines) == 3 and all("usage:" in line for line in lines)
+    assert runner.status == EXIT_USAGE
+    _, out, err = _session(image, "sim vmalloc 0")
+    assert err == ""
+    assert "kernel BUG in __vmalloc()" in out and "Call path: vmalloc > __vmalloc" in out
+
+
+def test_vmintro_c_sim_and_save(image: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "vmintro", str(image), "-c", f"sim vmalloc 8K; save {tmp_path}/s"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "s.vmcore").is_file() and "saved" in proc.stdout
