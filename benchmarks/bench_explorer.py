@@ -42,7 +42,7 @@ MOMENT = "return document.body.dataset.moment"
 
 
 def load(driver: Any, url: str, runs: int) -> tuple[list[float], list[float]]:
-    from browser import wait_for
+    from explorer_browser import wait_for
 
     paints, readies = [], []
     for _ in range(runs):
@@ -62,7 +62,7 @@ def load(driver: Any, url: str, runs: int) -> tuple[list[float], list[float]]:
 def steps(driver: Any, count: int) -> list[float]:
     """Click "one entry back" ``count`` times from the last entry: each move's time from
     the click to every view drawn (the page's own measure, ``data-step-ms``)."""
-    from browser import wait_for
+    from explorer_browser import wait_for
 
     times = []
     for _ in range(count):
@@ -80,7 +80,7 @@ def line(what: str, values: list[float]) -> str:
 
 
 def main() -> None:
-    from browser import start, stop
+    from explorer_browser import start, stop
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("images", nargs="*", default=[str(ROOT / "images" / "demo")])

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import demo_truth
+from explorer_support import demo_truth
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import console_errors, start, stop, wait_for
-from support import DEMO, json_documents, serving, url_of
+from explorer_browser import console_errors, start, stop, wait_for
+from explorer_support import DEMO, json_documents, serving, url_of
 
 import vmintro
 from vmintro.explorer.document import file_document

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import DEMO
+from explorer_support import DEMO
 
 from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from support import DEMO, json_documents
+from explorer_support import DEMO, json_documents
 
 import vmintro
 from vmintro.explorer.data import AddressError, parse_address, snapshot, vtop
