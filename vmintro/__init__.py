@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vmintro.errors import CorruptionError, FaultError
+    from vmintro.live import live
     from vmintro.object import Object, cast, container_of
     from vmintro.program import Program
     from vmintro.timeline.diff import diff
@@ -28,6 +29,7 @@ __all__ = [
     "cast",
     "container_of",
     "diff",
+    "live",
     "open",
 ]
 
@@ -39,6 +41,7 @@ _LAZY = {
     "cast": "vmintro.object",
     "container_of": "vmintro.object",
     "diff": "vmintro.timeline.diff",
+    "live": "vmintro.live",
 }
 
 

@@ -35,6 +35,7 @@ from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.backends.base import MachineFacts, TableBackend
 from vmintro.errors import FaultError, VmintroError
 from vmintro.image.format.timeline import ZERO, Entry, Result, Timeline
+from vmintro.timeline.moments import ImageTimeline
 from vmintro.types.flags import GFP_KERNEL, MAX_SWAPFILES, SWP_WRITEOK, VM_ALLOC, ZONE_NAMES
 
 if TYPE_CHECKING:
@@ -115,6 +116,22 @@ def _arg_text(name: str, value: int | str) -> str:
         return f"{name}={value!r}"
     hexed = name.endswith("addr") or name in ("page", "offset", "objp")
     return f"{name}={value:#x}" if hexed else f"{name}={value}"
+
+
+class LiveTimeline(ImageTimeline):
+    """A live program's timeline: the image's and the calls, joined on first use."""
+
+    def __init__(self, root: Program, kernel: LiveKernel) -> None:
+        super().__init__(root)
+        self.live = kernel
+
+    @property
+    def timeline(self) -> Timeline | None:
+        with self._lock:
+            if self._timeline is None:
+                self._timeline = self.live.timeline
+                self._loaded = True
+        return self._timeline
 
 
 class LiveBackend(TableBackend):
@@ -202,23 +219,9 @@ class LiveKernel:
     def refresh(self) -> Program:
         """After a call: the program forgets what it read, and its timeline (made when
         first asked for) is the new one."""
-        from vmintro.timeline.moments import ImageTimeline
-
-        live = self
-
-        class LiveTimeline(ImageTimeline):
-            """The image's timeline and the calls, joined on first use."""
-
-            @property
-            def timeline(self) -> Timeline | None:
-                with self._lock:
-                    if not self._loaded:
-                        self._timeline, self._loaded = live.timeline, True
-                return self._timeline
-
         prog = self.program
         prog.clear_caches()
-        prog._timeline_state = LiveTimeline(prog)
+        prog._timeline_state = LiveTimeline(prog, self)
         return prog
 
     # -- making a call ----------------------------------------------------------------

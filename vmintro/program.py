@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from vmintro.image.format.timeline import Timeline
+    from vmintro.live import LiveKernel
     from vmintro.object import Object
     from vmintro.timeline.moments import ImageTimeline
 
@@ -222,6 +223,20 @@ class Program:
         from vmintro.timeline.moments import moment_of
 
         return moment_of(self)
+
+    def resume(self) -> LiveKernel:
+        """The kernel this program reads (the image, or the moment it shows) resumed on
+        the simulator, ready for kernel calls (:class:`vmintro.live.LiveKernel`).
+
+        :raises vmintro.live.LiveError: an image no kernel could have left.
+        """
+        from vmintro.live import LiveError, LiveKernel  # the simulator only when asked
+        from vmintro.sim.resume import ResumeError
+
+        try:
+            return LiveKernel(self)
+        except ResumeError as e:
+            raise LiveError(str(e)) from None
 
     # -- facts of the address space ------------------------------------------------------
 

@@ -10,8 +10,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import vmintro
 from vmintro.generate import generate
+from vmintro.image.format.timeline import encode_timeline
 from vmintro.image.writer.snapshot import snapshot
+from vmintro.live import extend_timeline
 from vmintro.program import Program
 from vmintro.scenario.loader import Scenario, parse_scenario
 from vmintro.scenario.runner import RunResult, machine_config, run_scenario, run_truth
@@ -43,12 +46,24 @@ def _split_run(
 ) -> tuple[RunResult, RunResult]:
     """(steps 1..M from boot, steps N+1..M resumed from an image saved after N)."""
     cfg, seed = machine_config(scen, {})
-    whole = run_scenario(scen, cfg, seed)
-    generate(out / "part", dataclasses.replace(scen, steps=scen.steps[:n]), timeline=False)
+    whole = run_scenario(scen, cfg, seed, record=True)
+    generate(out / "part", dataclasses.replace(scen, steps=scen.steps[:n]))
     if drop_truth:
         (out / "part.truth.json").unlink()
     resumed = resume(out / "part")
-    return whole, run_scenario(scen, cfg, seed, resumed=resumed, first=n)
+    return whole, run_scenario(scen, cfg, seed, record=True, resumed=resumed, first=n)
+
+
+def _timelines(whole: RunResult, rest: RunResult, out: Path) -> tuple[bytes, bytes]:
+    """The whole run's timeline and the saved image's followed by the resumed run's,
+    encoded (the core they belong to left out)."""
+    assert whole.recorder is not None and rest.recorder is not None
+    part = vmintro.open(out / "part").timeline
+    joined = extend_timeline(part, rest.recorder.timeline(bytes(32)))
+    return (
+        encode_timeline(dataclasses.replace(whole.recorder.timeline(bytes(32)))),
+        encode_timeline(dataclasses.replace(joined, core_digest=bytes(32))),
+    )
 
 
 def _scenario(mode: tuple[str, bool, bool, bool], steps: list[str]) -> Scenario:
@@ -102,9 +117,12 @@ def test_resumed_run_ends_where_the_whole_run_does(
     assert scen is not None
     _RAN.append(len(steps))
     n = min(cut, len(steps) - 1)
-    whole, rest = _split_run(scen, n, tmp_path_factory.mktemp("split"))
+    out = tmp_path_factory.mktemp("split")
+    whole, rest = _split_run(scen, n, out)
     assert _ram(rest) == _ram(whole)
     assert _truth(rest) == _truth(whole)
+    expected, joined = _timelines(whole, rest, out)
+    assert joined == expected
 
 
 def test_without_a_truth_file_the_ram_is_the_same_and_owners_are_absent(tmp_path: Path) -> None:
