@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from vmintro.image.format.timeline import Timeline
     from vmintro.program import Program
 
+Array = np.ndarray[Any, np.dtype[Any]]
+
 __all__ = ["Write", "blame", "entries_touching", "history", "iter_history", "ranges_of"]
 
 # The most bytes one history follows: a page table's worth of entries and more,
@@ -30,8 +32,7 @@ __all__ = ["Write", "blame", "entries_touching", "history", "iter_history", "ran
 MAX_HISTORY_BYTES = 1 << 20
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):
     """One write of the timeline to the bytes asked about.
 
     ``address`` and ``physical`` are where the first of those bytes this write
@@ -72,52 +73,88 @@ def ranges_of(prog: Program, address: int, size: int, physical: bool) -> list[tu
     return out
 
 
-Hit = tuple[int, int, int, int]  # (record, asked address, physical address, length)
+@dataclass(frozen=True)
+class _Hits:
+    """The records that wrote a range, in time order: each with the part of the range
+    it fell in (where that page part starts, as asked and physically, and its length)."""
+
+    records: Array
+    asked: Array
+    phys: Array
+    length: Array
+
+    def __len__(self) -> int:
+        return len(self.records)
 
 
-def _hits(prog: Program, address: int, size: int, physical: bool, until: int | None) -> list[Hit]:
-    """The records that wrote the range, in time order, with the page part each wrote."""
+def _hits(prog: Program, address: int, size: int, physical: bool, until: int | None) -> _Hits:
+    """The records that wrote the range, in time order, up to entry ``until``
+    (the program's moment by default)."""
     state = image_timeline(prog)
-    t = state.require()
+    index = state.index  # NoTimelineError, TimelineError: one line saying why there is none
     if until is None:
-        until = moment_of(prog)
-    ranges = ranges_of(prog, address, size, physical)
-    index = state.index
-    hits: list[Hit] = []
-    for asked, phys, length in ranges:
+        moment = moment_of(prog)
+        until = state.last if moment is None else moment
+    parts: list[tuple[Array, int, int, int]] = []
+    for asked, phys, length in ranges_of(prog, address, size, physical):
         pfn, lo = divmod(phys, PAGE_SIZE)
-        recs = index.records(pfn, until=until)
-        if not len(recs):
-            continue
-        w = t.writes[recs]
-        start = w["offset"].astype(np.int64)
-        end = start + w["length"]
-        hits.extend((int(r), asked, phys, length) for r in recs[(start < lo + length) & (end > lo)])
-    hits.sort()
-    return hits
+        recs = index.touching(pfn, lo, lo + length, until)
+        if len(recs):
+            parts.append((recs, asked, phys, length))
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return _Hits(empty, empty, empty, empty)
+    records = np.concatenate([recs for recs, *_ in parts])
+    counts = [len(recs) for recs, *_ in parts]
+    order = np.argsort(records, kind="stable")
+
+    def spread(i: int) -> Array:
+        return np.repeat(np.array([p[i] for p in parts], np.int64), counts)[order]
+
+    return _Hits(records[order], spread(1), spread(2), spread(3))
 
 
-def _write(t: Timeline, hit: Hit) -> Write:
-    record, asked, phys, length = hit
-    w = t.writes[record]
-    pfn, offset, write_length = int(w["pfn"]), int(w["offset"]), int(w["length"])
-    write_phys = pfn * PAGE_SIZE + offset
-    lo = max(phys, write_phys)
-    hi = min(phys + length, write_phys + write_length)
-    cut = slice(lo - write_phys, hi - write_phys)
-    entry = t.entries[int(w["entry"])]
-    return Write(
-        entry=entry.number,
-        call=entry.call,
-        address=asked + (lo - phys),
-        physical=lo,
-        old=t.old_bytes(record)[cut],
-        new=t.new_bytes(record)[cut],
-        path=t.paths[int(w["path"])],
-        record=record,
-        write_physical=write_phys,
-        write_length=write_length,
+def _writes(t: Timeline, hits: _Hits) -> Iterator[Write]:
+    """The :class:`Write` of each hit, computed for all of them at once and made one by one."""
+    from vmintro.image.format.timeline import ZERO
+
+    w = t.writes[hits.records]
+    length = w["length"].astype(np.int64)
+    write_phys = w["pfn"].astype(np.int64) * PAGE_SIZE + w["offset"]
+    lo = np.maximum(hits.phys, write_phys)
+    hi = np.minimum(hits.phys + hits.length, write_phys + length)
+    columns = (
+        hits.records,
+        w["entry"],
+        w["path"],
+        w["old"],
+        w["new"],
+        lo - write_phys,
+        hi - write_phys,
+        hits.asked + (lo - hits.phys),
+        lo,
+        write_phys,
+        length,
     )
+    data, paths = t.data, t.paths
+    calls = [e.call for e in t.entries]
+    zeros = bytes(PAGE_SIZE)
+    # positional and from plain lists: a word written 100,000 times is as many Writes
+    for record, entry, path, old, new, cut_lo, cut_hi, address, phys, where, n in zip(
+        *(c.tolist() for c in columns), strict=True
+    ):
+        yield Write(
+            entry,
+            calls[entry],
+            address,
+            phys,
+            zeros[: cut_hi - cut_lo] if old == ZERO else data[old + cut_lo : old + cut_hi],
+            zeros[: cut_hi - cut_lo] if new == ZERO else data[new + cut_lo : new + cut_hi],
+            paths[path],
+            record,
+            where,
+            n,
+        )
 
 
 def iter_history(
@@ -130,9 +167,7 @@ def iter_history(
     """:func:`history` one write at a time (a long history stops where it is interrupted);
     ``until`` the last entry to look at (by default the program's moment)."""
     hits = _hits(prog, address, size, physical, until)
-    t = image_timeline(prog).require()
-    for hit in hits:
-        yield _write(t, hit)
+    yield from _writes(image_timeline(prog).require(), hits)
 
 
 def history(prog: Program, address: int, size: int = 4, physical: bool = False) -> list[Write]:
@@ -150,7 +185,10 @@ def blame(prog: Program, address: int, size: int = 4, physical: bool = False) ->
     """The last write to the ``size`` bytes at ``address`` up to the moment ``prog``
     shows (see :func:`history`); None when no entry after boot wrote them."""
     hits = _hits(prog, address, size, physical, None)
-    return _write(image_timeline(prog).require(), hits[-1]) if hits else None
+    if not len(hits):
+        return None
+    last = _Hits(*(a[-1:] for a in (hits.records, hits.asked, hits.phys, hits.length)))
+    return next(_writes(image_timeline(prog).require(), last))
 
 
 def entries_touching(
@@ -160,4 +198,4 @@ def entries_touching(
     ``address`` (a virtual one translated at ``prog``'s moment), in order."""
     t = image_timeline(prog).require()
     hits = _hits(prog, address, size, physical, len(t.entries))
-    return sorted({int(t.writes["entry"][record]) for record, *_ in hits})
+    return [int(e) for e in np.unique(t.writes["entry"][hits.records])]

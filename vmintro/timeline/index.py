@@ -51,8 +51,10 @@ class WriteIndex:
         self.pfns, starts = np.unique(by_pfn, return_index=True)
         self.starts: Array = starts.astype(np.int64)
         self.ends: Array = np.append(self.starts[1:], len(self.order)).astype(np.int64)
-        # the entry of each record, in the frame order above
+        # the entry, first byte and end of each record, in the frame order above
         self.entries: Array = writes["entry"][self.order]
+        self.offsets: Array = writes["offset"][self.order].astype(np.int32)
+        self.ends_at: Array = self.offsets + writes["length"][self.order]
         # the last entry that wrote each frame
         self.last_entry: Array = (
             self.entries[self.ends - 1] if len(self.pfns) else np.empty(0, np.uint32)
@@ -62,17 +64,16 @@ class WriteIndex:
         self._hot: OrderedDict[int, tuple[Array, Array]] = OrderedDict()
         self._hot_bytes = 0
 
-    def records(self, pfn: int, until: int | None = None, after: int | None = None) -> Array:
-        """Record numbers of frame ``pfn`` in time order: those of entries ``<= until``
-        and ``> after`` where given."""
+    def touching(self, pfn: int, lo: int, hi: int, until: int) -> Array:
+        """Record numbers of frame ``pfn``, in time order, of entries ``<= until`` that
+        wrote any of its bytes ``[lo, hi)``."""
         i = int(np.searchsorted(self.pfns, pfn))
         if i == len(self.pfns) or int(self.pfns[i]) != pfn:
             return np.empty(0, np.int64)
         start, end = int(self.starts[i]), int(self.ends[i])
-        entries = self.entries[start:end]
-        lo = start if after is None else start + int(np.searchsorted(entries, after, "right"))
-        hi = end if until is None else start + int(np.searchsorted(entries, until, "right"))
-        return self.order[lo:hi].astype(np.int64)
+        end = start + int(np.searchsorted(self.entries[start:end], until, "right"))
+        hit = (self.offsets[start:end] < hi) & (self.ends_at[start:end] > lo)
+        return self.order[start:end][hit].astype(np.int64)
 
     def changed_after(self, first_pfn: int, end_pfn: int, moment: int) -> list[int]:
         """Frames in ``[first_pfn, end_pfn)`` that an entry after ``moment`` wrote."""
