@@ -172,3 +172,16 @@ def test_vmintro_c_sim_and_save(image: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "s.vmcore").is_file() and "saved" in proc.stdout
+
+
+def test_a_hung_kernel_takes_no_more_calls_and_faults_are_named(image: Path) -> None:
+    runner, out, err = _session(image, "sim fault nosuch")
+    assert runner.status == EXIT_USAGE and "vmlist_cycle" in err
+    k = live(image)
+    k.vmalloc(8192)
+    k.vmalloc(8192)
+    assert k.fault("vmlist_cycle").kind == "void"
+    hung = k.vmalloc(4096)
+    assert hung.kind == "hang" and "get_vm_area" in (hung.text or "")
+    with pytest.raises(LiveError, match="stuck in get_vm_area"):
+        k.vmalloc(4096)

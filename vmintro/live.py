@@ -198,6 +198,8 @@ class LiveKernel:
         self.first_step = max((e.step for e in base.entries), default=0) if base else 0
         self.recorder: Recorder = Recorder(self.kernel.config.ram)
         self.calls: list[Call] = []
+        # where the kernel hangs, once a call never returned: it takes no more calls
+        self.hung: str | None = None
         self.program: Program = self._make_program()
 
     def _make_program(self) -> Program:
@@ -246,6 +248,11 @@ class LiveKernel:
         from vmintro.sim.physmem import PhysMemError
         from vmintro.sim.recorder import recording
 
+        if self.hung is not None:
+            raise LiveError(
+                f"{call}: the kernel is stuck in {self.hung} and takes no more calls "
+                "(save it, or go back to an earlier moment)"
+            )
         k, rec = self.kernel, self.recorder
         rec.step = self.first_step + len(self.calls) + 1
         first_entry = len(rec._entries)
@@ -263,6 +270,8 @@ class LiveKernel:
                     CALL_PATH.clear()
                     raise LiveError(f"{call}: {e}") from None  # not a kernel state
                 path = tuple(getattr(e, "call_path", ()) or ())
+                if isinstance(e, KernelHang):  # UP: spinning with its lock held, for ever
+                    self.hung = f"{e.function}()"
                 if isinstance(e, KernelOops):
                     k.printk(str(e))  # die(): the report goes to the log
             except PhysMemError as e:  # a pointer to memory the simulator cannot follow

@@ -131,6 +131,10 @@ def _rmmod(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
 def _fault(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     if not w:
         raise UsageError("wrong number of arguments")
+    from vmintro.sim.faults import FAULTS
+
+    if w[0] not in FAULTS:
+        raise UsageError(f"no fault kind '{escape_text(w[0])}' (kinds: {', '.join(FAULTS)})")
     extra: dict[str, Any] = {}
     for word in w[1:]:
         key, eq, value = word.partition("=")
