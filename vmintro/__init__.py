@@ -20,15 +20,22 @@ if TYPE_CHECKING:
     from vmintro.object import Object, cast, container_of
     from vmintro.program import Program
     from vmintro.timeline.diff import diff
+    from vmintro.timeline.history import Write, blame, history
+    from vmintro.timeline.source import NoTimelineError, TimelineError
 
 __all__ = [
     "CorruptionError",
     "FaultError",
+    "NoTimelineError",
     "Object",
     "Program",
+    "TimelineError",
+    "Write",
+    "blame",
     "cast",
     "container_of",
     "diff",
+    "history",
     "live",
     "open",
 ]
@@ -41,6 +48,11 @@ _LAZY = {
     "cast": "vmintro.object",
     "container_of": "vmintro.object",
     "diff": "vmintro.timeline.diff",
+    "NoTimelineError": "vmintro.timeline.source",
+    "TimelineError": "vmintro.timeline.source",
+    "Write": "vmintro.timeline.history",
+    "blame": "vmintro.timeline.history",
+    "history": "vmintro.timeline.history",
     "live": "vmintro.live",
 }
 

@@ -24,7 +24,6 @@ from vmintro.generate import generate
 from vmintro.helpers import for_each_vm_area, vmalloc_to_pfn
 from vmintro.program import Program
 from vmintro.scenario.loader import parse_scenario
-from vmintro.timeline import blame
 
 from .truth_run import PAGE, Moments, run_moments
 
@@ -137,7 +136,7 @@ def test_blame_names_who_mapped_unmapped_and_scribbled(small: tuple[Path, str]) 
             continue  # made inside another entry (a fault's victim)
         entry = returned[area["addr"]]  # the last vmalloc that returned it
         for i, pfn in enumerate(area["pages"]):
-            w = blame(prog, _pte(prog, area["addr"] + i * PAGE), size, physical=True)
+            w = vmintro.blame(prog, _pte(prog, area["addr"] + i * PAGE), size, physical=True)
             assert w is not None and w.entry == entry, (hex(area["addr"]), i)
             assert "alloc_area_pte" in w.path and w.path[-1] == "set_pte"
             assert (int.from_bytes(w.new, "little") >> 12) & 0xFFFFFF == pfn
@@ -152,18 +151,18 @@ def test_blame_names_who_mapped_unmapped_and_scribbled(small: tuple[Path, str]) 
     for va, addr in last_freed.items():
         if any(lo <= va < hi for lo, hi in live):
             continue  # mapped again since
-        w = blame(prog, _pte(prog, va), size, physical=True)
+        w = vmintro.blame(prog, _pte(prog, va), size, physical=True)
         assert w is not None and w.entry == vfrees[addr] and w.call == "vfree", hex(va)
         assert w.new == bytes(len(w.new)) and "free_area_pte" in w.path
     faults = {e.step: e.number for e in timeline.entries if e.call == "fault"}
     for fault in truth["faults"]:
         if fault["kind"] == "zero_count":
             count = prog.type("struct page").offsetof("count")
-            w = blame(prog, fault["page"] + count)
+            w = vmintro.blame(prog, fault["page"] + count)
             assert w is not None and w.entry == faults[fault["step"]]
             assert w.path[0] == "fault" and w.new == bytes(4)
         if fault["kind"] == "bad_pte_frame":
-            w = blame(prog, fault["pte"], size)
+            w = vmintro.blame(prog, fault["pte"], size)
             assert w is not None and w.entry == faults[fault["step"]] and w.call == "fault"
             assert int.from_bytes(w.new, "little") >> 12 == fault["pfn"]
 
