@@ -123,16 +123,34 @@ def kernel_function(
     """
 
     def mark(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-        def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            CALL_PATH.append(name)
-            try:
-                return fn(*args, **kwargs)
-            except PageFault as e:
-                if e.function is not None or inline:
-                    raise
-                raise PageFault(e.address, name) from None
-            finally:
-                CALL_PATH.pop()
+        # Without a tracer the path is not kept: the simulator runs as fast as
+        # it did before paths existed, but for the one call through here.
+        if inline:
+
+            def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+                if not _tracer:
+                    return fn(*args, **kwargs)
+                CALL_PATH.append(name)
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    CALL_PATH.pop()
+
+        else:
+
+            def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+                try:
+                    if not _tracer:
+                        return fn(*args, **kwargs)
+                    CALL_PATH.append(name)
+                    try:
+                        return fn(*args, **kwargs)
+                    finally:
+                        CALL_PATH.pop()
+                except PageFault as e:
+                    if e.function is not None:
+                        raise
+                    raise PageFault(e.address, name) from None
 
         if entry is None:
             return functools.wraps(fn)(call)
@@ -141,7 +159,7 @@ def kernel_function(
 
         @functools.wraps(fn)
         def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            if CALL_PATH or not _tracer:
+            if not _tracer or CALL_PATH:
                 return call(*args, **kwargs)
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()

@@ -54,15 +54,16 @@ class Recorder:
         self.step = 0  # the scenario step running now (1-based), which the runner sets
         self._entries = [_Call(0, BOOT_CALL, (), 0)]
         self._paths: dict[tuple[str, ...], int] = {}
-        self._entry, self._path, self._pfn = array("I"), array("I"), array("I")
-        self._offset, self._length = array("H"), array("H")
-        self._old, self._new = array("I"), array("I")
+        # Seven numbers per write (entry, path, pfn, offset, length, old, new): one
+        # append per write is what keeps recording cheap.
+        self._records = array("I")
+        self._count = 0
         self._data = bytearray()
 
     # -- the tracer of entry points ---------------------------------------------------
 
     def enter(self, call: str, args: tuple[tuple[str, int | str], ...]) -> None:
-        self._entries.append(_Call(self.step, call, args, len(self._pfn)))
+        self._entries.append(_Call(self.step, call, args, self._count))
 
     def leave(self, result: CallResult) -> None:
         self._entries[-1].result = result
@@ -77,42 +78,35 @@ class Recorder:
         if index is None:
             index = self._paths[path] = len(self._paths)
         n = len(new)
-        self._entry.append(len(self._entries) - 1)
-        self._path.append(index)
-        self._pfn.append(pfn)
-        self._offset.append(offset)
-        self._length.append(n)
-        at_old = self._store(old, n)
-        self._old.append(at_old)
-        self._new.append(at_old if new == old else self._store(new, n))
-
-    def _store(self, raw: bytes, n: int) -> int:
-        if raw.count(0) == n:
-            return ZERO
-        at = len(self._data)
-        self._data += raw
-        return at
+        data = self._data
+        if old.count(0) == n:
+            at_old = ZERO
+        else:
+            at_old = len(data)
+            data += old
+        if new == old:
+            at_new = at_old
+        elif new.count(0) == n:
+            at_new = ZERO
+        else:
+            at_new = len(data)
+            data += new
+        self._records.extend((len(self._entries) - 1, index, pfn, offset, n, at_old, at_new))
+        self._count += 1
 
     # -- the result -----------------------------------------------------------------
 
     @property
     def write_count(self) -> int:
-        return len(self._pfn)
+        return self._count
 
     def timeline(self, core_digest: bytes) -> Timeline:
         """The timeline recorded so far, for the image whose core has SHA-256 ``core_digest``."""
-        n = len(self._pfn)
+        n = self._count
+        table = numpy.frombuffer(self._records, numpy.uint32).reshape(n, 7)
         writes = numpy.empty(n, WRITE_DTYPE)
-        for field, column in (
-            ("entry", self._entry),
-            ("path", self._path),
-            ("pfn", self._pfn),
-            ("offset", self._offset),
-            ("length", self._length),
-            ("old", self._old),
-            ("new", self._new),
-        ):
-            writes[field] = numpy.frombuffer(column, WRITE_DTYPE[field].newbyteorder("="), n)
+        for column, field in enumerate(WRITE_DTYPE.names or ()):
+            writes[field] = table[:, column]
         ends = [e.first_write for e in self._entries[1:]] + [n]
         entries = tuple(
             Entry(i, e.step, e.call, e.args, Result(*e.result), e.first_write, end - e.first_write)
