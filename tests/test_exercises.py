@@ -431,17 +431,21 @@ def test_solution_from_the_library_is_right(name: str, answers: dict[str, str]) 
     assert verify_answer(ROOT / name, by_name(name).parts, answers[name])
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", SHIPPED)
-def test_wrong_and_neighbouring_answers_are_wrong(name: str, answers: dict[str, str]) -> None:
+@pytest.mark.parametrize("name", EACH)
+def test_wrong_and_neighbouring_answers_are_other_answers(
+    name: str, answers: dict[str, str]
+) -> None:
+    # what verify hashes differs from the right answer's: the last number one more, and
+    # another exercise's number in the last part (each is one slow hash less than verify;
+    # the hash itself is checked with a wrong answer below)
     parts = by_name(name).parts
-    assert not verify_answer(ROOT / name, parts, _neighbour(answers[name]))
+    right = canonical(parts, answers[name])
+    assert canonical(parts, _neighbour(answers[name])) != right
     other = answers["why-oops" if name != "why-oops" else "swap-map-frames"].split()
-    mine = answers[name].split()
-    swapped = " ".join([*mine[:-1], other[-1]])  # another exercise's number in the last part
+    swapped = " ".join([*answers[name].split()[:-1], other[-1]])
     try:
-        assert not verify_answer(ROOT / name, parts, swapped)
-    except AnswerError:
+        assert canonical(parts, swapped) != right
+    except AnswerError:  # not even in the form the part wants
         pass
 
 
