@@ -133,6 +133,15 @@ class LiveTimeline(ImageTimeline):
                 self._loaded = True
         return self._timeline
 
+    @property
+    def loaded(self) -> bool:
+        """Always: the prompt may say the moment without the timeline being joined."""
+        return True
+
+    @property
+    def last(self) -> int:
+        return self.live.last_entry
+
 
 class LiveBackend(TableBackend):
     """The simulated kernel's RAM as a program reads it: symbols and types of the image
