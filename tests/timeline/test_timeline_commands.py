@@ -143,3 +143,17 @@ def test_bad_moments_and_sizes_are_refused(capsys, image: Path) -> None:
     assert status == 2 and "not a positive number" in err
     status, _, err = cli(capsys, "-c", "history -s 0 vmlist", str(image))
     assert status == 1 and err.startswith("history: size 0 is not between 1 and")
+
+
+def test_bytes_no_entry_wrote_say_so(capsys, image: Path, frame: int) -> None:
+    other = frame - PAGE + 64  # in the frame before: no entry writes it
+    line = f"history -p {other:x}; blame -p {other:x}; timeline -c start_kernel"
+    status, out, err = cli(capsys, "-c", line, str(image))
+    assert (status, err) == (0, "")
+    assert out.splitlines()[:3] == [
+        f"4 bytes at physical {other:x}, up to entry 3:",
+        "not written after boot (entry 0's writes are not itemized)",
+        f"4 bytes at physical {other:x}, up to entry 3: not written after boot (entry 0's"
+        " writes are not itemized)",
+    ]
+    assert out.splitlines()[-1].split() == ["0", "0", "boot", "(not", "itemized)"]

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 # Values up to this many bytes show as the number they hold (little-endian), as rd shows words
 _AS_NUMBER = 8
 
+_NOT_WRITTEN = "not written after boot (entry 0's writes are not itemized)"
+
 _ARGS = [
     arg("-p", "--physical", action="store_true", help="the address is physical"),
     arg("-s", "--size", type=int, default=4, help="bytes at the address (default 4, a word)"),
@@ -84,7 +86,7 @@ def _query(prog: Program, args: argparse.Namespace) -> tuple[int, str]:
     expressions=("address",),
     args=_ARGS,
 )
-def history(prog: Program, args: argparse.Namespace) -> Table:
+def history(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     """Every write the timeline's entries made to the SIZE bytes at the address (a
     virtual one, translated at the moment the session shows, or physical with -p),
     up to that moment, oldest first: the entry, the call, where, the bytes before
@@ -92,12 +94,19 @@ def history(prog: Program, args: argparse.Namespace) -> Table:
     last. Boot's writes (entry 0) are not itemized. Ctrl-C stops a long history.
     """
     address, title = _query(prog, args)
+    writes = iter_history(prog, address, args.size, args.physical)
+    first = next(writes, None)
+    if first is None:
+        yield Table(list(_COLUMNS), [], name="history", title=title, header=False)
+        yield Text(_NOT_WRITTEN, name="note")
+        return
 
     def rows() -> Iterator[Row]:
-        for w in iter_history(prog, address, args.size, args.physical):
+        yield _row(first)
+        for w in writes:
             yield _row(w)
 
-    return Table(list(_COLUMNS), rows(), name="history", title=title)
+    yield Table(list(_COLUMNS), rows(), name="history", title=title)
 
 
 @command(
@@ -115,11 +124,6 @@ def blame_(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     address, title = _query(prog, args)
     last = blame(prog, address, args.size, args.physical)
     if last is None:
-        yield Text(
-            f"{title.removesuffix(':')}: not written after boot (entry 0's writes are not"
-            " itemized)",
-            name="blame",
-            data=None,
-        )
+        yield Text(f"{title.removesuffix(':')}: {_NOT_WRITTEN}", name="blame")
         return
     yield Table(list(_COLUMNS), [_row(last)], name="blame", title=title)

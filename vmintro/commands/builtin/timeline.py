@@ -74,6 +74,8 @@ def timeline(prog: Program, args: argparse.Namespace) -> Table:
         if not 0 < args.size <= 1 << 20:
             raise CommandError(f"timeline: size {args.size} is not between 1 and {1 << 20}")
         numbers = entries_touching(prog, address, args.size, args.physical)
+    if args.call == t.entries[0].call:
+        args.call = "boot"  # start_kernel, as the file names boot
     if args.call is not None:
         calls = {e.call for e in t.entries[1:]} | {"boot"}
         if args.call not in calls:
