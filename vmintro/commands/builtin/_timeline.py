@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["call_text", "entry_data", "entry_line", "move_to", "result_text"]
 
 # Arguments shown in hex: addresses (the kernel's own parameter names)
-_HEX_ARGS = ("addr", "address", "phys", "phys_addr", "offset", "page", "pfn")
+_HEX_ARGS = ("addr", "address", "objp", "phys", "phys_addr", "offset", "page", "pfn")
 
 
 def _arg_text(name: str, value: int | str) -> str:
