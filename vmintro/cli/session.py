@@ -92,7 +92,8 @@ def parser(prog: str = "vmintro") -> argparse.ArgumentParser:
             "vmintro generate -o NAME ... | vmintro check IMAGE... | vmintro map [IMAGE] | "
             "vmintro exercise list|show|open|hint|verify|make|grade | "
             "vmintro gdb-script [-o FILE] | "
-            "vmintro serve [IMAGE] [--port N] | vmintro html [IMAGE] -o FILE  "
+            "vmintro serve [IMAGE] [--port N] | vmintro html [IMAGE] -o FILE | "
+            "vmintro export --isf|--raw|--lime|--elf64 [IMAGE] -o FILE  "
             "('vmintro COMMAND -h' for each)"
         ),
     )
