@@ -86,6 +86,11 @@ _STEP = st.one_of(
     st.builds(lambda i: f'op = "insmod"\nname = "mod{i}"\nsize = 9000', st.integers(0, 3)),
     st.builds(lambda i: f'op = "rmmod"\nname = "mod{i}"', st.integers(0, 3)),
     st.just('op = "swapon"\nsize = "8M"'),
+    # faults a kernel runs on from (the ground truth records them)
+    st.builds(
+        lambda kind: f'op = "fault"\nkind = "{kind}"',
+        st.sampled_from(["zero_count", "missing_guard", "size_mismatch", "double_free"]),
+    ),
 )
 
 
@@ -193,3 +198,24 @@ def test_the_split_runs_above_ran() -> None:
     if not _RAN:
         pytest.skip("the property test did not run in this session")
     assert len(_RAN) >= 3
+
+
+def test_a_moment_resumes_as_the_kernel_was_then(image_with_moments: Path) -> None:
+    """At entry 1 of minimal (vmalloc 16K) the next vmalloc of 8K goes where entry 2's did."""
+    prog = vmintro.open(image_with_moments)
+    entry = prog.timeline.entries[2]
+    assert (entry.call, dict(entry.args)) == ("vmalloc", {"size": 8192})
+    at1 = prog.at(1)
+    k = at1.resume()
+    mem = k.kernel.mem
+    for pfn in mem.stored_pfns():
+        assert mem.page(pfn) == at1.read(pfn * 4096, 4096, physical=True), pfn
+    assert k.vmalloc(8192).value == entry.result.value
+    assert [e.call for e in k.timeline.entries[1:]] == ["vmalloc", "vmalloc"]
+
+
+@pytest.fixture(scope="module")
+def image_with_moments(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("moments") / "minimal"
+    generate(out, "minimal")
+    return out
