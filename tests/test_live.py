@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import vmintro
@@ -185,3 +186,23 @@ def test_a_hung_kernel_takes_no_more_calls_and_faults_are_named(image: Path) -> 
     assert hung.kind == "hang" and "get_vm_area" in (hung.text or "")
     with pytest.raises(LiveError, match="stuck in get_vm_area"):
         k.vmalloc(4096)
+
+
+def test_an_image_whose_pointers_lead_nowhere_is_refused_in_one_line(
+    image: Path, tmp_path: Path
+) -> None:
+    for ext in ("vmcore", "vmlinux"):
+        (tmp_path / f"bad.{ext}").write_bytes(image.with_suffix(f".{ext}").read_bytes())
+    prog = vmintro.open(tmp_path / "bad")
+    # cache_sizes[0].cs_cachep, which kmalloc follows, points into nothing
+    paddr = prog.symbol("cache_sizes").address + 4 - prog.page_offset
+    core = tmp_path / "bad.vmcore"
+    raw = bytearray(core.read_bytes())
+    at = int(prog.backend.core.phys_to_file_offset_array(np.array([paddr]))[0])
+    raw[at : at + 4] = (0xDEAD0000).to_bytes(4, "little")
+    core.write_bytes(bytes(raw))
+    with pytest.raises(LiveError) as e:
+        live(tmp_path / "bad")
+    assert "\n" not in str(e.value) and "bad.vmcore" in str(e.value)
+    _, out, err = _session(tmp_path / "bad", "sim vmalloc 8K")
+    assert out == "" and err.count("\n") == 1 and "internal error" not in err

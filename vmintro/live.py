@@ -62,10 +62,11 @@ def live(
     :raises LiveError: an image that cannot be resumed (one line, naming why).
     """
     from vmintro.program import Program
+    from vmintro.sim.resume import ResumeError
 
     try:
         return LiveKernel(Program.from_files(image, vmlinux))
-    except VmintroError as e:
+    except (VmintroError, ResumeError) as e:
         raise LiveError(str(e)) from None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -175,7 +176,7 @@ def test_an_image_no_kernel_could_leave_is_refused_but_still_read(tmp_path: Path
     core = tmp_path / "img.vmcore"
     raw = bytearray(core.read_bytes())
     # the frame holding max_mapnr is stored in the core: find its file offset
-    offset = int(prog.backend.core.phys_to_file_offset_array(__import__("numpy").array([addr]))[0])
+    offset = int(prog.backend.core.phys_to_file_offset_array(np.array([addr]))[0])
     raw[offset : offset + 4] = (7).to_bytes(4, "little")
     core.write_bytes(bytes(raw))
     with pytest.raises(ResumeError) as e:

@@ -39,6 +39,7 @@ from vmintro.sim.buddy import Buddy
 from vmintro.sim.errors import PageFault, SimulationError
 from vmintro.sim.kernel import DATA, RODATA, KernelMemory
 from vmintro.sim.paging import KernelPageTables
+from vmintro.sim.physmem import PhysMemError
 from vmintro.sim.slab import Slab
 from vmintro.sim.vmaccess import virt_to_phys_walk
 from vmintro.sim.vmalloc import Vmalloc
@@ -163,10 +164,13 @@ def attach_kernel(prog: Program, name: str = "image") -> Kernel:
         KernelMemory.__init__(k, config)
         k.mem = mem
     k.mem_map = k.r32(k.sym("mem_map"))
-    _rodata_strings(k)
-    k.bootmem = Bootmem.attach(k)
-    k.buddy = Buddy(k)
-    k.slab = Slab.attach(k, k.buddy)
+    try:
+        _rodata_strings(k)
+        k.bootmem = Bootmem.attach(k)
+        k.buddy = Buddy(k)
+        k.slab = Slab.attach(k, k.buddy)
+    except (SimulationError, PhysMemError) as e:  # a pointer of the image leads nowhere
+        raise ResumeError(f"{name}: the kernel's own pointers lead nowhere: {e}") from None
     k.vmalloc = Vmalloc(k, k.buddy, k.slab)
     return k
 
