@@ -136,6 +136,7 @@ def command_lines(prog: Program, out_dir: Path) -> list[str]:
         "plugins",
         f"kmem {vaddr:x} {first.value_():x}",
         "kmem -s size-32",
+        "kmem -S size-64",
         "kmem -i",
         f"search {first.value_():#x}",
         "x/4wx vmlist",

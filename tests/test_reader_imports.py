@@ -64,7 +64,7 @@ LINES = {
     "diff": [f"diff {image}", f"diff --json -s {image}", "diff 0", "diff 0 1"],
     "help": ["help", "help vtop"],
     "kmem": ["kmem -f", "kmem -v", f"kmem -p {page:x}", f"kmem {addr:x} {vmlist_at:x}", "kmem -s"]
-    + ["kmem -i"],
+    + ["kmem -S size-32", "kmem -i"],
     "dec": ["dec"],
     "eval": ["eval vmlist"],
     "hex": ["hex"],

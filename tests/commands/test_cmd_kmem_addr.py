@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,17 @@ def test_kmem_says_a_guard_page_that_is_mapped(tmp_path) -> None:
     assert "guard page of vmap" in first and "the guard page is mapped" in first
     assert "mapped at 0xc008f000" in first  # the frame's own direct-map address
     assert "the guard page is mapped" not in text_of(prog, f"kmem {addr:x}")
+
+
+def test_kmem_S_lists_every_object_allocated_or_free(image: SlabImage) -> None:  # noqa: N802
+    prog = image.prog
+    text = text_of(prog, "kmem -S")
+    allocated = {int(a, 16) for a in re.findall(r"^  \[([0-9a-f]+)\]$", text, re.M)}
+    free = {int(a, 16) for a in re.findall(r"^   ([0-9a-f]+)$", text, re.M)}
+    assert set(image.allocated) <= allocated and not set(image.allocated) & free
+    assert set(image.freed) <= free
+    # one cache: its line, then each slab's line and objects
+    lines = text_of(prog, "kmem -S size-64").splitlines()
+    assert lines[1].split()[-1] == "size-64"
+    assert lines[2].split() == ["SLAB", "MEMORY", "TOTAL", "ALLOCATED", "FREE"]
+    assert lines[4] == "FREE / [ALLOCATED]"

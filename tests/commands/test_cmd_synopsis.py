@@ -42,6 +42,7 @@ EXAMPLES: dict[str, list[str]] = {
         "kmem -P 10b4000",
         "kmem -s",
         "kmem -s size-32",
+        "kmem -S size-64",
         "kmem -i",
     ],
     "dec": ["dec", "dec --json"],

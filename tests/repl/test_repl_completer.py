@@ -78,7 +78,7 @@ def test_lexer_styles_commands_numbers_and_redirections(prog) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("kmem -", ["-v", "-p", "-f", "-s", "-i", "-P", "--json"]),
+        ("kmem -", ["-v", "-p", "-f", "-s", "-S", "-i", "-P", "--json"]),
         ("kmem -f", ["-f"]),
         ("p -", ["-x", "-d", "--json"]),
         ("vtop --j", ["--json"]),

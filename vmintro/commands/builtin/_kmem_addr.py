@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from vmintro.commands.builtin._pages import page_table
-from vmintro.commands.builtin._slabs import SLAB_COLUMNS, slab_row
+from vmintro.commands.builtin._slabs import SLAB_COLUMNS, slab_line, slab_row
 from vmintro.commands.builtin.sym import SYM_COLUMNS, symbol_row
 from vmintro.commands.builtin.vmlist import VMLIST_COLUMNS
-from vmintro.commands.result import Column, Part, Row, Table, Text
+from vmintro.commands.result import Part, Row, Table, Text
 from vmintro.helpers import classify_address, slab_free_objects
 
 if TYPE_CHECKING:
@@ -35,14 +35,6 @@ if TYPE_CHECKING:
     from vmintro.program import Program
 
 __all__ = ["address_parts"]
-
-_SLAB_COLUMNS = [
-    Column("slab", "SLAB", "x", 8),
-    Column("memory", "MEMORY", "x", 8),
-    Column("total", "TOTAL", "d", 6, ">"),
-    Column("allocated", "ALLOCATED", "d", 9, ">"),
-    Column("free", "FREE", "d", 5, ">"),
-]
 
 _ORDINAL = {1: "st", 2: "nd", 3: "rd"}
 
@@ -83,16 +75,7 @@ def _data(info: AddressInfo) -> dict[str, object]:
 def _slab_parts(slab: SlabObjectInfo) -> Iterator[Part]:
     cache, s = slab.slab_cache, slab.slab
     yield Table(SLAB_COLUMNS, [slab_row(cache)], name="slab_cache")
-    num = cache.num.value_()
-    free = slab_free_objects(cache, s)
-    row = Row(
-        slab=int(s),
-        memory=s.s_mem.value_(),
-        total=num,
-        allocated=num - len(free),
-        free=len(free),
-    )
-    yield Table(_SLAB_COLUMNS, [row], name="slab")
+    yield slab_line(cache, s, slab_free_objects(cache, s))
     if slab.allocated is not None:
         shown = f"[{slab.address:x}]" if slab.allocated else f"{slab.address:x}"
         yield Text(

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING
 from vmintro.arch.x86 import PAGE_SHIFT
 from vmintro.commands.argtypes import parse_address
 from vmintro.commands.registry import CommandError
-from vmintro.commands.result import Column, Part, Row, Table
+from vmintro.commands.result import Column, Part, Row, Table, Text
 from vmintro.helpers import (
     find_slab_cache,
+    for_each_slab,
     for_each_slab_cache,
     for_each_zone,
     kmem_cache_stats,
+    slab_free_objects,
     zone_name,
 )
 
@@ -29,7 +31,14 @@ if TYPE_CHECKING:
     from vmintro.object import Object
     from vmintro.program import Program
 
-__all__ = ["SLAB_COLUMNS", "memory_summary", "slab_row", "slab_table"]
+__all__ = [
+    "SLAB_COLUMNS",
+    "memory_summary",
+    "slab_detail_parts",
+    "slab_line",
+    "slab_row",
+    "slab_table",
+]
 
 
 def _kib(n: int) -> str:
@@ -59,6 +68,53 @@ def slab_row(cache: Object) -> Row:
         ssize=s.slab_size,
         name=s.name,
     )
+
+
+SLAB_LINE_COLUMNS = [
+    Column("slab", "SLAB", "x", 8),
+    Column("memory", "MEMORY", "x", 8),
+    Column("total", "TOTAL", "d", 6, ">"),
+    Column("allocated", "ALLOCATED", "d", 9, ">"),
+    Column("free", "FREE", "d", 5, ">"),
+]
+
+
+def slab_line(cache: Object, slab: Object, free: list[int]) -> Table:
+    """crash's ``SLAB MEMORY TOTAL ALLOCATED FREE`` line of one ``slab_t *``."""
+    num = cache.num.value_()
+    row = Row(
+        slab=int(slab),
+        memory=slab.s_mem.value_(),
+        total=num,
+        allocated=num - len(free),
+        free=len(free),
+    )
+    return Table(SLAB_LINE_COLUMNS, [row], name="slab")
+
+
+def slab_detail_parts(prog: Program, words: list[str]) -> Iterator[Part]:
+    """``kmem -S [CACHE ...]``: each cache's line, then each of its slabs (full,
+    partial, free) with every object, ``[allocated]`` or free, as crash's -S."""
+    caches: Iterator[Object] | list[Object]
+    caches = [_cache(prog, w) for w in words] if words else for_each_slab_cache(prog)
+    for cache in caches:
+        yield Table(SLAB_COLUMNS, [slab_row(cache)], name="slab_cache", blank_before=True)
+        objsize = cache.objsize.value_()
+        for _lst, slab in for_each_slab(cache):
+            free = slab_free_objects(cache, slab)
+            yield slab_line(cache, slab, free)
+            s_mem = slab.s_mem.value_()
+            addresses = [s_mem + i * objsize for i in range(cache.num.value_())]
+            gone = set(free)
+            shown = [f"   {a:x}" if i in gone else f"  [{a:x}]" for i, a in enumerate(addresses)]
+            yield Text(
+                "FREE / [ALLOCATED]\n" + "\n".join(shown),
+                name="objects",
+                data={
+                    "objects": addresses,
+                    "allocated": [i not in gone for i in range(len(addresses))],
+                },
+            )
 
 
 def _cache(prog: Program, word: str) -> Object:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from vmintro.commands.argtypes import parse_addresses
 from vmintro.commands.builtin._kmem_addr import address_parts
 from vmintro.commands.builtin._pages import page_table, pages_py
-from vmintro.commands.builtin._slabs import memory_summary, slab_table
+from vmintro.commands.builtin._slabs import memory_summary, slab_detail_parts, slab_table
 from vmintro.commands.builtin.page import frame_runs, resolve_pfn, runs_py
 from vmintro.commands.builtin.vmlist import vmlist_py, vmlist_table
 from vmintro.commands.registry import UsageError, arg, command, one_of
@@ -172,8 +172,8 @@ def _kmem_py(prog: Program, args: argparse.Namespace) -> str | None:
             code = _SLABS_PY.format(caches=caches, comment="kmem_find_cache by name")
             return "from vmintro.helpers import find_slab_cache\n" + code
         return _SLABS_PY.format(caches="for_each_slab_cache(prog)", comment="cache_cache first")
-    if args.mode == "i":
-        return None
+    if args.mode in ("i", "S"):
+        return None  # the script runs the command: run(prog, "kmem -i")
     addresses = parse_addresses(prog, args.address, physical=args.physical)
     if args.mode is None:
         physical = ", physical=True" if args.physical else ""
@@ -195,6 +195,7 @@ def _kmem_py(prog: Program, args: argparse.Namespace) -> str | None:
             arg("-p", dest="mode", action="store_const", const="p", help="struct pages, or all"),
             arg("-f", dest="mode", action="store_const", const="f", help="buddy free areas"),
             arg("-s", dest="mode", action="store_const", const="s", help="slab caches"),
+            arg("-S", dest="mode", action="store_const", const="S", help="slabs and objects"),
             arg("-i", dest="mode", action="store_const", const="i", help="memory summary"),
         ),
         arg("-P", dest="physical", action="store_true", help="the addresses are physical"),
@@ -232,6 +233,8 @@ def kmem(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
                            or those named (size-64) or at the addresses given:
                            object size, objects allocated and in all, slabs and
                            the bytes of one slab, as /proc/slabinfo counts them
+    kmem -S [CACHE ...]    as -s, then each slab of the cache (full, partial,
+                           free) and every object in it, [allocated] or free
     kmem -i                crash's memory summary: total, free and used pages,
                            slab pages, high and low memory, swap
     """
@@ -243,6 +246,8 @@ def kmem(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
         return free_area_parts(prog) if args.mode == "f" else memory_summary(prog)
     if args.mode == "s":
         return slab_table(prog, args.address)
+    if args.mode == "S":
+        return slab_detail_parts(prog, args.address)
     if args.mode is None:
         if not args.address:
             raise UsageError("kmem: an address or one of -v -p -f -s -i is required")
