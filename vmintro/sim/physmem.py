@@ -29,7 +29,9 @@ class WriteRecorder(Protocol):
     """Hears of each write to RAM: ``length`` bytes at ``offset`` in frame ``pfn``,
     never crossing the frame's end, with the bytes before and after."""
 
-    def record(self, pfn: int, offset: int, old: bytes, new: bytes) -> None: ...
+    def record(
+        self, pfn: int, offset: int, old: bytes | bytearray, new: bytes | bytearray
+    ) -> None: ...
 
 
 class PhysMem:
@@ -74,7 +76,7 @@ class PhysMem:
             chunk = min(n, PAGE_SIZE - off)
             page = self._page(pfn)
             if rec is not None:
-                rec.record(pfn, off, bytes(page[off : off + chunk]), bytes(view[:chunk]))
+                rec.record(pfn, off, page[off : off + chunk], bytes(view[:chunk]))
             page[off : off + chunk] = view[:chunk]
             view = view[chunk:]
             paddr += chunk
@@ -110,9 +112,10 @@ class PhysMem:
         if off + size <= PAGE_SIZE and 0 <= paddr and paddr + size <= self.size:
             page = self._page(pfn)
             if self.recorder is not None:
-                old = bytes(page[off : off + size])
-                struct.pack_into(fmt, page, off, value)
-                self.recorder.record(pfn, off, old, bytes(page[off : off + size]))
+                new = struct.pack(fmt, value)
+                old = page[off : off + size]
+                page[off : off + size] = new
+                self.recorder.record(pfn, off, old, new)
                 return
             struct.pack_into(fmt, page, off, value)
         else:

@@ -58,19 +58,21 @@ class Recorder:
         # append per write is what keeps recording cheap.
         self._records = array("I")
         self._count = 0
+        self._entry = 0  # the entry the writes go to now
         self._data = bytearray()
 
     # -- the tracer of entry points ---------------------------------------------------
 
     def enter(self, call: str, args: tuple[tuple[str, int | str], ...]) -> None:
         self._entries.append(_Call(self.step, call, args, self._count))
+        self._entry += 1
 
     def leave(self, result: CallResult) -> None:
         self._entries[-1].result = result
 
     # -- the recorder of writes -------------------------------------------------------
 
-    def record(self, pfn: int, offset: int, old: bytes, new: bytes) -> None:
+    def record(self, pfn: int, offset: int, old: bytes | bytearray, new: bytes | bytearray) -> None:
         """A write made now, from the kernel functions on :data:`CALL_PATH`; a
         write outside any belongs to the last entry (the oops report after it)."""
         path = tuple(CALL_PATH) or (self._entries[-1].call,)
@@ -91,7 +93,7 @@ class Recorder:
         else:
             at_new = len(data)
             data += new
-        self._records.extend((len(self._entries) - 1, index, pfn, offset, n, at_old, at_new))
+        self._records.extend((self._entry, index, pfn, offset, n, at_old, at_new))
         self._count += 1
 
     # -- the result -----------------------------------------------------------------

