@@ -600,8 +600,8 @@ def test_readmes_name_no_checkout_path() -> None:
 # ------------------------------------------------------------------ building
 
 
-def test_rebuild_is_byte_identical(tmp_path: Path) -> None:
-    name = "why-oops"
+@pytest.mark.parametrize("name", ["why-oops", "who-leaked"])  # without and with a timeline
+def test_rebuild_is_byte_identical(tmp_path: Path, name: str) -> None:
     (tmp_path / name).mkdir()
     shutil.copy(ROOT / name / "answer.json", tmp_path / name / "answer.json")  # same salt
     build_exercise(by_name(name), tmp_path)
