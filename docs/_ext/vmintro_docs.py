@@ -27,13 +27,17 @@ def _literal(text: str, language: str) -> nodes.literal_block:
 def _image_note(image: str) -> nodes.paragraph:
     para = nodes.paragraph(classes=["vmintro-image"])
     if image.endswith(".toml"):
-        para += nodes.Text("image generated from ")
-        para += nodes.literal(image, image)
         name = Path(image).stem
-        para += nodes.Text(f" (vmintro generate --scenario {image} -o {name}), here {name}")
+        command = f"vmintro generate --scenario {image} -o {name}"
+        para += nodes.Text("On the image ")
+        para += nodes.literal(name, name)
+        para += nodes.Text(", made with ")
+        para += nodes.literal(command, command)
+        para += nodes.Text(":")
     else:
-        para += nodes.Text("image ")
+        para += nodes.Text("On the image ")
         para += nodes.literal(image, image)
+        para += nodes.Text(":")
     return para
 
 
@@ -47,8 +51,11 @@ class _Transcript(Directive):
     def run(self) -> list[nodes.Node]:
         image = self.arguments[0] if self.arguments else ""
         result: list[nodes.Node] = []
-        if image and "hide-image" not in self.options:
+        # the image is named where a page's blocks move to another one, not at every block
+        seen = self.state.document.settings.env.temp_data
+        if image and image != seen.get("vmintro-image") and "hide-image" not in self.options:
             result.append(_image_note(image))
+        seen["vmintro-image"] = image
         result.extend(self.body(list(self.content)))
         return result
 
