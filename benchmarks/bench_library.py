@@ -240,6 +240,19 @@ def worker_vmintro(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def drgn_vmlist_walk(prog: Any) -> int:
+    """drgn's walk of ``vmlist`` reading each area's addr, size and flags: the areas."""
+    n = 0
+    node = prog["vmlist"]
+    while node:
+        node.addr.value_()
+        node.size.value_()
+        node.flags.value_()
+        node = node.next
+        n += 1
+    return n
+
+
 def worker_drgn(args: argparse.Namespace) -> dict[str, Any]:
     os.environ["DRGN_USE_LIBKDUMPFILE_FOR_ELF"] = "1"  # before drgn is imported
     import drgn
@@ -269,15 +282,7 @@ def worker_drgn(args: argparse.Namespace) -> dict[str, Any]:
     out["bytes"] = digest([read(va, 1) for va in addrs])
 
     def walk() -> int:
-        n = 0
-        node = prog["vmlist"]
-        while node:
-            node.addr.value_()
-            node.size.value_()
-            node.flags.value_()
-            node = node.next
-            n += 1
-        return n
+        return drgn_vmlist_walk(prog)
 
     out["walk_cold"], out["walk_warm"] = passes(walk, args.repeat)
     out["walk_n"] = walk()

@@ -429,3 +429,89 @@ def test_span_tables_not_of_the_walkers_making_are_left_to_python() -> None:
         cache.spans[key] = array.array("Q", table.tolist())
     assert fast.translate(a + PAGE) == slow.translate(a + PAGE)
     assert fast._translation.tlb == slow._translation.tlb
+
+
+@needs_c
+@pytest.mark.parametrize("name", ["demo", "highmem", "pae"])
+def test_helpers_answer_as_their_python_forms(image_set: dict[str, Path], name: str) -> None:
+    """vmalloc_to_pfn, vmalloc_to_page, virt_to_page and page_to_pfn: the C forms give
+    what the Python forms give (and raise what they raise) for every kind of argument."""
+    from vmintro.helpers import mm, vmalloc
+
+    helpers = (vmalloc.vmalloc_to_pfn, vmalloc.vmalloc_to_page, mm.virt_to_page, mm.page_to_pfn)
+    pythons = (
+        vmalloc._vmalloc_to_pfn,
+        vmalloc._vmalloc_to_page,
+        mm._virt_to_page,
+        mm._page_to_pfn,
+    )
+    for helper, python in zip(helpers, pythons, strict=True):
+        assert isinstance(helper, speedups.Helper)
+        assert helper.__wrapped__ is python
+        assert helper.__name__ == python.__name__ == python.__qualname__
+        assert helper.__doc__ == python.__doc__ and helper.__module__ == python.__module__
+    fast, slow = _pair(image_set[name])
+    areas = list(for_each_vm_area(slow))
+    vaddrs = [
+        a
+        for area in areas
+        for a in range(area.addr.value_(), area.addr.value_() + area.size.value_(), PAGE + 0x234)
+    ]
+    vaddrs += [slow.vmalloc_start - 1, slow.vmalloc_end, PAGE_OFFSET + 0x1234, -1, 1 << 40]
+    lowmem = [PAGE_OFFSET, PAGE_OFFSET + 0x5678, slow.high_memory - 1, slow.high_memory]
+    lowmem += [PAGE_OFFSET - 1, 0, -5, 1 << 33]
+
+    def outcomes(prog: Program, *, wrap: bool = False) -> list[Any]:
+        def arg(a: int) -> Any:
+            return Object(prog, "void *", a & 0xFFFFFFFF) if wrap and a >= 0 else a
+
+        out = []
+        for a in vaddrs:
+            out.append(_outcome(lambda a=a: vmalloc.vmalloc_to_pfn(prog, arg(a))))
+            out.append(_outcome(lambda a=a: vmalloc.vmalloc_to_page(prog, arg(a))))
+            out.append(_outcome(lambda a=a: vmalloc.vmalloc_to_pfn(prog, addr=arg(a))))
+        # and the direct-map addresses of the frames found (those above high_memory too)
+        frames = [PAGE_OFFSET + (pfn << 12) for pfn in out[::3] if isinstance(pfn, int)]
+        for a in lowmem + frames[:50]:
+            try:
+                page = mm.virt_to_page(prog, arg(a))
+            except ValueError as e:
+                out.append(str(e))
+                continue
+            out.append((repr(page), type(page).__name__, mm.page_to_pfn(page)))
+            out.append(mm.page_to_pfn(int(page), prog))
+            out.append(mm.page_to_pfn(page.deref().address_of_()))
+        return out
+
+    for wrap in (False, True):
+        assert outcomes(fast, wrap=wrap) == outcomes(slow, wrap=wrap)
+    assert fast._page_facts is not None and fast._page_facts[6] is True
+    assert slow._page_facts is not None and slow._page_facts[6] is False
+    # a frame past max_mapnr has no struct page: both refuse it, in the same words
+    mapped = areas[0].addr.value_()
+    for prog in (fast, slow):
+        facts = prog._page_facts
+        assert facts is not None
+        prog._page_facts = (*facts[:2], 0, *facts[3:])
+    assert _outcome(lambda: vmalloc.vmalloc_to_page(fast, mapped)) == _outcome(
+        lambda: vmalloc.vmalloc_to_page(slow, mapped)
+    )
+    with pytest.raises(FaultError, match="beyond max_mapnr"):
+        vmalloc.vmalloc_to_page(fast, mapped)
+    # a caller's class with its own __int__ is asked, as int() asks it
+    page = mm.virt_to_page(fast, PAGE_OFFSET)
+
+    class Shifted(type(page)):  # type: ignore[misc]
+        __slots__ = ()
+
+        def __int__(self) -> int:
+            return super().__int__() + 2 * fast.type("struct page").size
+
+    page.__class__ = Shifted
+    assert mm.page_to_pfn(page) == 2
+    # a Helper is made whole, of a known kind
+    with pytest.raises(RuntimeError, match="not initialised"):
+        speedups.Helper.__new__(speedups.Helper)(fast, 0)
+    with pytest.raises(ValueError):
+        speedups.Helper(99, print)
+    assert repr(vmalloc.vmalloc_to_pfn).startswith("<function vmalloc_to_pfn at ")

@@ -3,7 +3,9 @@
  * (``area.addr``) and a scalar's ``value_()`` (vmintro.object), following
  * a NULL-terminated list (vmintro.helpers.list.singly_linked), and
  * translating an address whose page tables were already read
- * (vmintro.pagewalk.TranslationCache.translate, which Program.translate is).
+ * (vmintro.pagewalk.TranslationCache.translate, which Program.translate is), and
+ * the helpers called once per address (vmalloc_to_pfn, vmalloc_to_page,
+ * virt_to_page, page_to_pfn of vmintro.helpers).
  *
  * The Python modules stay the definition of what these do; they hand this module
  * everything they need (the slot layout of Object, a member's offset and
@@ -936,6 +938,77 @@ translator_span_entry(TranslatorObject *self, PyObject *spans, unsigned long lon
     return entry;
 }
 
+/*
+ * The physical address of ``vaddr`` where no walk is needed: 1 with *paddr set, 0
+ * when the Python form must decide (a walk, a fault, an argument it takes its own
+ * way), -1 with an exception.
+ */
+static int
+translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *paddr)
+{
+    if (self->fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Translator was not initialised");
+        return -1;
+    }
+    if (!PyLong_CheckExact(vaddr))
+        return 0;
+    unsigned long long v = PyLong_AsUnsignedLongLong(vaddr);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();  /* negative or huge: the Python form says what is wrong */
+        return 0;
+    }
+    if (self->lowmem_start <= v && v < self->lowmem_end) {
+        *paddr = v - self->lowmem_start;
+        return 1;
+    }
+    if (v >> 32)
+        return 0;
+    PyObject *page = PyLong_FromUnsignedLongLong(v >> self->page_shift);
+    if (page == NULL)
+        return -1;
+    /* Our own references: lookups can run Python (a key's __eq__) that drops them. */
+    PyObject *tlb = Py_NewRef(self->tlb), *spans = Py_NewRef(self->spans);
+    int rc = -1;
+    PyObject *delta = PyDict_GetItemWithError(tlb, page);
+    if (delta != NULL) {
+        rc = 0;  /* a delta of another kind: the Python form adds it */
+        if (PyLong_CheckExact(delta)) {
+            long long d = PyLong_AsLongLong(delta);
+            if (d == -1 && PyErr_Occurred())
+                PyErr_Clear();
+            else if ((long long)v + d >= 0) {
+                *paddr = (unsigned long long)((long long)v + d);
+                rc = 1;
+            }
+        }
+        goto done;
+    }
+    if (PyErr_Occurred())
+        goto done;
+    long long entry = translator_span_entry(self, spans, v);
+    if (entry == -2)
+        goto done;
+    if (entry < 0 || !((unsigned long long)entry & self->present)) {
+        rc = 0;  /* no pte table held, or not present: walk */
+        goto done;
+    }
+    unsigned long long in_page = (1ULL << self->page_shift) - 1;
+    unsigned long long p = ((unsigned long long)entry & self->phys_mask) | (v & in_page);
+    if (PyDict_GET_SIZE(tlb) >= self->tlb_max)
+        PyDict_Clear(tlb);  /* a flush, as TranslationCache.remember does */
+    PyObject *diff = PyLong_FromLongLong((long long)p - (long long)v);
+    if (diff != NULL && PyDict_SetItem(tlb, page, diff) == 0) {
+        *paddr = p;
+        rc = 1;
+    }
+    Py_XDECREF(diff);
+done:
+    Py_DECREF(spans);
+    Py_DECREF(tlb);
+    Py_DECREF(page);
+    return rc;
+}
+
 static PyObject *
 translator_call(TranslatorObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -950,53 +1023,13 @@ translator_call(TranslatorObject *self, PyObject *const *args, size_t nargsf, Py
         Py_DECREF(fallback);
         return result;
     }
-    PyObject *vaddr = args[0];
-    if (!PyLong_CheckExact(vaddr))
-        return translator_fallback(self, vaddr);
-    unsigned long long v = PyLong_AsUnsignedLongLong(vaddr);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_Clear();  /* negative or huge: the Python form says what is wrong */
-        return translator_fallback(self, vaddr);
-    }
-    if (self->lowmem_start <= v && v < self->lowmem_end)
-        return PyLong_FromUnsignedLongLong(v - self->lowmem_start);
-    if (v >> 32)
-        return translator_fallback(self, vaddr);
-    PyObject *page = PyLong_FromUnsignedLongLong(v >> self->page_shift);
-    if (page == NULL)
+    unsigned long long paddr;
+    int rc = translator_paddr(self, args[0], &paddr);
+    if (rc < 0)
         return NULL;
-    /* Our own references: lookups can run Python (a key's __eq__) that drops them. */
-    PyObject *tlb = Py_NewRef(self->tlb), *spans = Py_NewRef(self->spans), *result = NULL;
-    PyObject *delta = PyDict_GetItemWithError(tlb, page);
-    if (delta != NULL) {
-        Py_INCREF(delta);
-        result = PyNumber_Add(vaddr, delta);
-        Py_DECREF(delta);
-        goto done;
-    }
-    if (PyErr_Occurred())
-        goto done;
-    long long entry = translator_span_entry(self, spans, v);
-    if (entry == -2)
-        goto done;
-    if (entry < 0 || !((unsigned long long)entry & self->present)) {
-        /* no pte table held, or not present: walk */
-        result = translator_fallback(self, vaddr);
-        goto done;
-    }
-    unsigned long long in_page = (1ULL << self->page_shift) - 1;
-    unsigned long long paddr = ((unsigned long long)entry & self->phys_mask) | (v & in_page);
-    if (PyDict_GET_SIZE(tlb) >= self->tlb_max)
-        PyDict_Clear(tlb);  /* a flush, as TranslationCache.remember does */
-    PyObject *diff = PyLong_FromLongLong((long long)paddr - (long long)v);
-    if (diff != NULL && PyDict_SetItem(tlb, page, diff) == 0)
-        result = PyLong_FromUnsignedLongLong(paddr);
-    Py_XDECREF(diff);
-done:
-    Py_DECREF(spans);
-    Py_DECREF(tlb);
-    Py_DECREF(page);
-    return result;
+    if (rc == 0)
+        return translator_fallback(self, args[0]);
+    return PyLong_FromUnsignedLongLong(paddr);
 }
 
 /* ``cache.name`` as an unsigned 64-bit int; -1 with an exception. */
@@ -1142,6 +1175,296 @@ static PyTypeObject TranslatorType = {
     .tp_getset = translator_getset,
 };
 
+/* -- helpers: ``vmalloc_to_pfn(prog, addr)`` and the struct page helpers ---------------- */
+
+/*
+ * Helper(kind, python): the public helper of vmintro.helpers (vmalloc_to_pfn,
+ * vmalloc_to_page, virt_to_page, page_to_pfn) for the calls that need nothing but
+ * the program's Translator and the facts vmintro.helpers.mm keeps on it
+ * (``prog._page_facts``: mem_map, sizeof(struct page), max_mapnr or None,
+ * high_memory, the type and class of ``struct page *``, whether the program is on
+ * the C forms, PAGE_OFFSET).  Every other call (keywords, an Object for an address, a program
+ * on the Python forms or without its facts yet, an address the helper refuses)
+ * goes to ``python``, the Python form, which defines what the helper does.
+ * Instances take attributes (functools.update_wrapper gives them the Python
+ * form's name and docstring).
+ */
+enum { H_VMALLOC_TO_PFN, H_VMALLOC_TO_PAGE, H_VIRT_TO_PAGE, H_PAGE_TO_PFN, H_KINDS };
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *python;
+    PyObject *dict;
+    int kind;
+} HelperObject;
+
+static PyObject *str_page_facts;  /* "_page_facts" */
+static PyObject *str_translate;   /* "translate" */
+static PyObject *str_dunder_int;  /* "__int__" */
+
+/* ``prog.name`` where it is an entry of the instance's own dict (borrowed), else NULL
+ * with no exception: what the fast paths read, as attribute lookup finds it when the
+ * class defines no data descriptor of that name (Program defines none). */
+static PyObject *
+instance_attr(PyObject *prog, PyObject *name)
+{
+    PyObject **dictptr = _PyObject_GetDictPtr(prog);
+    if (dictptr == NULL || *dictptr == NULL || !PyDict_CheckExact(*dictptr))
+        return NULL;
+    PyObject *descr = _PyType_Lookup(Py_TYPE(prog), name);
+    if (descr != NULL && Py_TYPE(descr)->tp_descr_set != NULL)
+        return NULL;  /* a data descriptor comes before the dict: Python decides */
+    PyObject *value = PyDict_GetItemWithError(*dictptr, name);
+    if (value == NULL)
+        PyErr_Clear();
+    return value;
+}
+
+/* prog._page_facts when the program is on the C forms and they are well formed
+ * (borrowed: the caller holds the program), else NULL with no exception. */
+static PyObject *
+page_facts(PyObject *prog)
+{
+    PyObject *facts = instance_attr(prog, str_page_facts);
+    if (facts == NULL || !PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 8
+        || PyTuple_GET_ITEM(facts, 6) != Py_True
+        || !PyType_Check(PyTuple_GET_ITEM(facts, 5)) || object_base == NULL
+        || !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(facts, 5), object_base))
+        return NULL;
+    return facts;
+}
+
+/* An unsigned value of a facts item, or -1 with no exception when it is not one. */
+static long long
+fact_u32(PyObject *facts, Py_ssize_t i)
+{
+    PyObject *v = PyTuple_GET_ITEM(facts, i);
+    if (!PyLong_CheckExact(v))
+        return -1;
+    long long x = PyLong_AsLongLong(v);
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return (x < 0 || x > 0xFFFFFFFFLL) ? -1 : x;
+}
+
+/* ``mem_map + pfn`` as pfn_to_page makes it: a value of facts' struct page * class. */
+static PyObject *
+page_object(PyObject *prog, PyObject *facts, unsigned long long pfn)
+{
+    long long mem_map = fact_u32(facts, 0), size = fact_u32(facts, 1);
+    if (mem_map < 0 || size < 0)
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *value = PyLong_FromUnsignedLongLong(
+        ((unsigned long long)mem_map + pfn * (unsigned long long)size) & 0xFFFFFFFFULL);
+    if (value == NULL)
+        return NULL;
+    PyObject *obj = new_object((PyTypeObject *)PyTuple_GET_ITEM(facts, 5), prog,
+                               PyTuple_GET_ITEM(facts, 4), Py_None, value);
+    Py_DECREF(value);
+    return obj;
+}
+
+/* The frame behind ``addr`` through the program's Translator: 1 with *pfn set, 0 for
+ * the Python form to decide (no Translator, a walk, a fault), -1 with an exception. */
+static int
+helper_pfn(PyObject *prog, PyObject *addr, unsigned long long *pfn)
+{
+    PyObject *translate = instance_attr(prog, str_translate);
+    if (translate == NULL || !Py_IS_TYPE(translate, &TranslatorType))
+        return 0;
+    Py_INCREF(translate);
+    unsigned long long paddr = 0;
+    int rc = translator_paddr((TranslatorObject *)translate, addr, &paddr);
+    Py_DECREF(translate);
+    *pfn = paddr >> 12;
+    return rc;
+}
+
+/* The fast path of one helper: a new reference, NULL with an exception, or
+ * NotImplemented for the Python form to decide. */
+static PyObject *
+helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (self->kind == H_PAGE_TO_PFN) {
+        if (nargs != 1 || object_base == NULL || !PyObject_TypeCheck(args[0], object_base))
+            Py_RETURN_NOTIMPLEMENTED;
+        PyObject *page = args[0];
+        /* int(page) is its value unless a class of the caller's changed __int__ */
+        if (_PyType_Lookup(Py_TYPE(page), str_dunder_int)
+            != _PyType_Lookup(object_base, str_dunder_int))
+            Py_RETURN_NOTIMPLEMENTED;
+        PyObject *value = SLOT(page, off_value), *prog = SLOT(page, off_prog);
+        if (value == NULL || prog == NULL || !PyLong_CheckExact(value))
+            Py_RETURN_NOTIMPLEMENTED;
+        long long v = PyLong_AsLongLong(value);
+        if (v == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        Py_INCREF(prog);
+        PyObject *facts = page_facts(prog);
+        long long mem_map = -1, size = -1;
+        if (facts != NULL) {
+            mem_map = fact_u32(facts, 0);
+            size = fact_u32(facts, 1);
+        }
+        Py_DECREF(prog);
+        if (mem_map < 0 || size <= 0 || v < -(1LL << 40) || v > (1LL << 40))
+            Py_RETURN_NOTIMPLEMENTED;
+        long long d = v - mem_map, q = d / size;
+        if (d % size != 0 && d < 0)
+            q--;  /* Python's // rounds down */
+        return PyLong_FromLongLong(q);
+    }
+    if (nargs != 2 || !PyLong_CheckExact(args[1]))
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *prog = args[0], *addr = args[1];
+    if (self->kind == H_VIRT_TO_PAGE) {
+        unsigned long long a = PyLong_AsUnsignedLongLong(addr);
+        if (a == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        PyObject *facts = page_facts(prog);
+        if (facts == NULL)
+            Py_RETURN_NOTIMPLEMENTED;
+        long long high_memory = fact_u32(facts, 3), page_offset = fact_u32(facts, 7);
+        if (page_offset < 0 || high_memory < 0 || a < (unsigned long long)page_offset
+            || a >= (unsigned long long)high_memory)
+            Py_RETURN_NOTIMPLEMENTED;  /* the Python form says why not */
+        Py_INCREF(facts);
+        PyObject *page = page_object(prog, facts, (a - (unsigned long long)page_offset) >> 12);
+        Py_DECREF(facts);
+        return page;
+    }
+    PyObject *facts = NULL;
+    if (self->kind == H_VMALLOC_TO_PAGE && (facts = page_facts(prog)) == NULL)
+        Py_RETURN_NOTIMPLEMENTED;
+    unsigned long long pfn;
+    Py_XINCREF(facts);
+    int rc = helper_pfn(prog, addr, &pfn);
+    PyObject *result;
+    if (rc <= 0)
+        result = rc < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+    else if (self->kind == H_VMALLOC_TO_PFN)
+        result = PyLong_FromUnsignedLongLong(pfn);
+    else {
+        long long max_mapnr = fact_u32(facts, 2);
+        if (max_mapnr < 0 || pfn >= (unsigned long long)max_mapnr)
+            result = Py_NewRef(Py_NotImplemented);  /* no struct page: Python says so */
+        else
+            result = page_object(prog, facts, pfn);
+    }
+    Py_XDECREF(facts);
+    return result;
+}
+
+static PyObject *
+helper_call(HelperObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (self->python == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Helper was not initialised");
+        return NULL;
+    }
+    if (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) {
+        PyObject *result = helper_fast(self, args, PyVectorcall_NARGS(nargsf));
+        if (result != Py_NotImplemented)
+            return result;
+        Py_DECREF(result);
+    }
+    PyObject *python = Py_NewRef(self->python);
+    PyObject *result = PyObject_Vectorcall(python, args, nargsf, kwnames);
+    Py_DECREF(python);
+    return result;
+}
+
+static int
+helper_init(HelperObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"kind", "python", NULL};
+    int kind;
+    PyObject *python;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO", kwlist, &kind, &python))
+        return -1;
+    if (kind < 0 || kind >= H_KINDS || !PyCallable_Check(python)) {
+        PyErr_SetString(PyExc_ValueError, "Helper(kind, python): a known kind and a callable");
+        return -1;
+    }
+    self->kind = kind;
+    Py_INCREF(python);
+    Py_XSETREF(self->python, python);
+    return 0;
+}
+
+static PyObject *
+helper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    HelperObject *self = (HelperObject *)PyType_GenericNew(type, args, kwds);
+    if (self != NULL)
+        self->vectorcall = (vectorcallfunc)helper_call;
+    return (PyObject *)self;
+}
+
+static int
+helper_traverse(HelperObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->python);
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int
+helper_clear(HelperObject *self)
+{
+    Py_CLEAR(self->python);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void
+helper_dealloc(HelperObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    helper_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* A helper shows as its Python form does: ``<function vmalloc_to_pfn at ...>``. */
+static PyObject *
+helper_repr(HelperObject *self)
+{
+    if (self->python == NULL)
+        return PyUnicode_FromString("<uninitialised vmintro._speedups.Helper>");
+    return PyObject_Repr(self->python);
+}
+
+static PyGetSetDef helper_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL},
+};
+
+static PyTypeObject HelperType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vmintro._speedups.Helper",
+    .tp_basicsize = sizeof(HelperObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "Helper(kind, python): a helper of vmintro.helpers whose common calls run in "
+              "C; every other call goes to python, its Python form.",
+    .tp_new = helper_new,
+    .tp_init = (initproc)helper_init,
+    .tp_dealloc = (destructor)helper_dealloc,
+    .tp_repr = (reprfunc)helper_repr,
+    .tp_traverse = (traverseproc)helper_traverse,
+    .tp_clear = (inquiry)helper_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(HelperObject, vectorcall),
+    .tp_dictoffset = offsetof(HelperObject, dict),
+    .tp_getset = helper_getset,
+};
+
 /* -- module ---------------------------------------------------------------------------- */
 
 static PyMethodDef module_methods[] = {
@@ -1162,7 +1485,13 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     if (PyType_Ready(&MemberType) < 0 || PyType_Ready(&ScalarType) < 0
-        || PyType_Ready(&WalkType) < 0 || PyType_Ready(&TranslatorType) < 0)
+        || PyType_Ready(&WalkType) < 0 || PyType_Ready(&TranslatorType) < 0
+        || PyType_Ready(&HelperType) < 0)
+        return NULL;
+    str_page_facts = PyUnicode_InternFromString("_page_facts");
+    str_translate = PyUnicode_InternFromString("translate");
+    str_dunder_int = PyUnicode_InternFromString("__int__");
+    if (str_page_facts == NULL || str_translate == NULL || str_dunder_int == NULL)
         return NULL;
     str_int = PyUnicode_InternFromString("_int");
     str_member = PyUnicode_InternFromString("member_");
@@ -1183,7 +1512,12 @@ PyInit__speedups(void)
     if (PyModule_AddObjectRef(m, "Member", (PyObject *)&MemberType) < 0
         || PyModule_AddObjectRef(m, "ScalarValue", (PyObject *)&ScalarType) < 0
         || PyModule_AddObjectRef(m, "NodeWalk", (PyObject *)&WalkType) < 0
-        || PyModule_AddObjectRef(m, "Translator", (PyObject *)&TranslatorType) < 0) {
+        || PyModule_AddObjectRef(m, "Translator", (PyObject *)&TranslatorType) < 0
+        || PyModule_AddObjectRef(m, "Helper", (PyObject *)&HelperType) < 0
+        || PyModule_AddIntConstant(m, "VMALLOC_TO_PFN", H_VMALLOC_TO_PFN) < 0
+        || PyModule_AddIntConstant(m, "VMALLOC_TO_PAGE", H_VMALLOC_TO_PAGE) < 0
+        || PyModule_AddIntConstant(m, "VIRT_TO_PAGE", H_VIRT_TO_PAGE) < 0
+        || PyModule_AddIntConstant(m, "PAGE_TO_PFN", H_PAGE_TO_PFN) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -161,6 +161,8 @@ class Program:
         self._struct_classes: dict[tuple[Any, Any], type] = {}
         # vmintro._speedups for this program's objects and walks, or None: Python forms
         self._speedups = speedups if accelerated else None
+        # what the struct page helpers read once (vmintro.helpers.mm._page_facts)
+        self._page_facts: tuple[Any, ...] | None = None
         # the image's timeline and the moments made of it (vmintro.timeline), on first use
         self._timeline_state: ImageTimeline | None = None
         if type(self).translate is Program.translate:

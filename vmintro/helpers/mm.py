@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import operator
-import weakref
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from vmintro.accel import speedups as _speedups
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from vmintro.errors import CorruptionError
+from vmintro.errors import CorruptionError, FaultError
 from vmintro.types.flags import PAGE_FLAGS, ZONE_NAMES, ZONE_SHIFT
 
 if TYPE_CHECKING:
@@ -31,18 +33,57 @@ __all__ = [
 ]
 
 _FLAG_NAMES = sorted(((bit, name) for name, bit in PAGE_FLAGS.items()))
+_new = object.__new__
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-_MEM_MAP: weakref.WeakKeyDictionary[Program, tuple[int, int]] = weakref.WeakKeyDictionary()
+def _helper(kind: str, python: _F) -> _F:
+    """The helper whose Python form is ``python`` (defined as ``_NAME``, named ``NAME``
+    here): where the C forms were built, its C form (``vmintro._speedups.Helper`` of
+    ``kind``), which hands every call it does not take to ``python`` and bears its
+    name, docstring and signature; else ``python`` itself.
+    """
+    python.__name__ = python.__qualname__ = python.__name__.lstrip("_")
+    if _speedups is None:
+        return python
+    helper = _speedups.Helper(getattr(_speedups, kind), python)
+    functools.update_wrapper(helper, python)
+    return helper
 
 
-def _mem_map(prog: Program) -> tuple[int, int]:
-    """(mem_map, sizeof(struct page)): read once per program, both fixed after boot."""
-    cached = _MEM_MAP.get(prog)
-    if cached is None:
-        cached = (prog["mem_map"].value_(), prog.type("struct page").size)
-        _MEM_MAP[prog] = cached
-    return cached
+def _page_facts(prog: Program) -> tuple[Any, ...]:
+    """What the ``struct page`` helpers need, read once per program and kept on it
+    (``prog._page_facts``, where the C forms of the helpers find it too): ``mem_map``,
+    ``sizeof(struct page)``, ``max_mapnr`` (None where it cannot be read: the helper
+    that needs it reads it again, and says why), ``high_memory``, the type
+    ``struct page *`` and its Object class, whether the program is on the C forms,
+    and ``PAGE_OFFSET``. All are fixed once the kernel has booted.
+    """
+    facts = prog._page_facts
+    if facts is None:
+        mem_map = prog["mem_map"].value_()
+        size = prog.type("struct page").size
+        ctype = prog.type("struct page *")
+        try:
+            limit = prog["max_mapnr"].value_()
+        except FaultError:
+            limit = None
+        cls = prog.object_class(ctype)
+        accelerated = prog._speedups is not None
+        facts = (mem_map, size, limit, prog.high_memory, ctype, cls, accelerated, PAGE_OFFSET)
+        prog._page_facts = facts
+    return facts
+
+
+def _page_object(prog: Program, facts: tuple[Any, ...], pfn: int) -> Object:
+    """``mem_map + pfn``: a ``struct page *`` value, as ``Object(prog, "struct page *",
+    value)`` makes it (the address wraps at 32 bits, as a pointer does)."""
+    page = _new(facts[5])
+    page.prog_ = prog
+    page.type_ = facts[4]
+    page.address_ = None
+    page._value = (facts[0] + pfn * facts[1]) & 0xFFFFFFFF
+    return page
 
 
 def PFN_PHYS(prog: Program, pfn: int | Object) -> int:  # noqa: N802 - the kernel's macro name
@@ -55,22 +96,18 @@ def pfn_to_page(prog: Program, pfn: int | Object) -> Object:
 
     :return: ``struct page *``
     """
-    from vmintro.object import Object
-
-    pfn = operator.index(pfn)
-    mem_map, size = _mem_map(prog)
-    return Object(prog, "struct page *", mem_map + pfn * size)
+    return _page_object(prog, _page_facts(prog), operator.index(pfn))
 
 
-def page_to_pfn(page: Object | int, prog: Program | None = None) -> int:
+def _page_to_pfn(page: Object | int, prog: Program | None = None) -> int:
     """``page_to_pfn``: ``page - mem_map`` (i386 has one ``mem_map`` from pfn 0).
 
     :param page: ``struct page *``, or its address with ``prog`` given.
     """
     if prog is None:
         prog = page.prog_  # type: ignore[union-attr]
-    mem_map, size = _mem_map(prog)
-    return (int(page) - mem_map) // size
+    facts = _page_facts(prog)
+    return (int(page) - facts[0]) // facts[1]
 
 
 def max_mapnr(prog: Program) -> int:
@@ -102,7 +139,7 @@ def virt_to_pfn(prog: Program, addr: int | Object) -> int:
     return (operator.index(addr) - PAGE_OFFSET) >> PAGE_SHIFT
 
 
-def virt_to_page(prog: Program, addr: int | Object) -> Object:
+def _virt_to_page(prog: Program, addr: int | Object) -> Object:
     """``virt_to_page``: ``mem_map + (__pa(addr) >> PAGE_SHIFT)``; lowmem addresses only.
 
     :raises ValueError: for an address outside the direct map.
@@ -110,7 +147,13 @@ def virt_to_page(prog: Program, addr: int | Object) -> Object:
     addr = operator.index(addr)
     if not PAGE_OFFSET <= addr < prog.high_memory:
         raise ValueError(f"virt_to_page({addr:#x}): not a direct-mapped address")
-    return pfn_to_page(prog, virt_to_pfn(prog, addr))
+    return _page_object(prog, _page_facts(prog), (addr - PAGE_OFFSET) >> PAGE_SHIFT)
+
+
+# The helpers called once per address: their C forms where vmintro._speedups was
+# built (the Python forms above for every call the C form does not take).
+page_to_pfn = _helper("PAGE_TO_PFN", _page_to_pfn)
+virt_to_page = _helper("VIRT_TO_PAGE", _virt_to_page)
 
 
 def page_zone_index(page: Object) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.errors import CorruptionError, FaultError
 from vmintro.helpers.list import singly_linked
-from vmintro.helpers.mm import pfn_to_page
+from vmintro.helpers.mm import _helper, _page_facts, _page_object
 from vmintro.object import Object
 from vmintro.types.model import CType, Pointer, Struct, strip_typedefs
 
@@ -81,7 +81,7 @@ def find_vm_area(prog: Program, addr: int | Object) -> Object | None:
     return None
 
 
-def vmalloc_to_pfn(prog: Program, addr: int | Object) -> int:
+def _vmalloc_to_pfn(prog: Program, addr: int | Object) -> int:
     """``vmalloc_to_pfn``: the frame behind a vmalloc (or ioremap) address.
 
     :param addr: an integer or a pointer Object (``area.addr``), as drgn's takes.
@@ -90,7 +90,7 @@ def vmalloc_to_pfn(prog: Program, addr: int | Object) -> int:
     return prog.translate(operator.index(addr)) >> 12
 
 
-def vmalloc_to_page(prog: Program, addr: int | Object) -> Object:
+def _vmalloc_to_page(prog: Program, addr: int | Object) -> Object:
     """``vmalloc_to_page``: ``pfn_to_page(vmalloc_to_pfn(addr))``.
 
     :return: ``struct page *``
@@ -98,10 +98,19 @@ def vmalloc_to_page(prog: Program, addr: int | Object) -> Object:
         ``max_mapnr`` (an ioremap of device memory has no ``struct page``).
     """
     pfn = vmalloc_to_pfn(prog, addr)
-    if pfn >= prog["max_mapnr"].value_():
+    facts = _page_facts(prog)
+    limit = facts[2]
+    if limit is None:
+        limit = prog["max_mapnr"].value_()  # could not be read: says why
+    if pfn >= limit:
         where = operator.index(addr)
         raise FaultError(where, f"{where:#x} maps pfn {pfn:#x}, beyond max_mapnr: no struct page")
-    return pfn_to_page(prog, pfn)
+    return _page_object(prog, facts, pfn)
+
+
+# Called once per address: C forms where vmintro._speedups was built (vmintro.helpers.mm)
+vmalloc_to_pfn = _helper("VMALLOC_TO_PFN", _vmalloc_to_pfn)
+vmalloc_to_page = _helper("VMALLOC_TO_PAGE", _vmalloc_to_page)
 
 
 def vm_area_nr_pages(prog: Program, vm_struct: int, addr: int, size: int) -> int:
