@@ -207,8 +207,12 @@ def _opened(base: Path) -> dict[str, bytes]:
     """The core and vmlinux ``vmintro.open`` reads for ``base`` (which must open)."""
     import vmintro
 
-    backend = vmintro.open(base).backend
+    prog = vmintro.open(base)
+    backend = prog.backend
     files = {"vmcore": backend.vmcore_path, "vmlinux": backend.vmlinux_path}
+    # the timeline of the set opened, wherever the replacement has it now: one
+    # of another core would be refused here
+    assert prog.timeline is not None
     backend.close()
     return {kind: Path(path).read_bytes() for kind, path in files.items()}
 

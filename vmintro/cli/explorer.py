@@ -84,7 +84,6 @@ def _check_output(output: str, image: str, vmlinux: str | None) -> None:
         raise UsageExit(f"html: {output}: there is no directory {str(parent)!r}")
     target = Path(output).resolve()
     ours = [*image_paths(image).values(), *([Path(vmlinux)] if vmlinux else [])]
-    ours.append(ours[0].with_suffix(".timeline"))
     for path in ours:
         if path.resolve() == target:
             raise UsageExit(f"html: {output} is a file of the image itself; nothing was written")

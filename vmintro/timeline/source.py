@@ -1,8 +1,8 @@
 """Finding an image's timeline, loading it, and checking that it is the image's.
 
 The timeline of the image whose core is ``NAME.vmcore`` is ``NAME.timeline``
-beside it (:func:`~vmintro.image.format.names.image_paths`). It is read on
-first use, never when the image opens: an image without one, or with one that
+beside it, or wherever a replacement of the image has it now
+(:func:`~vmintro.image.format.names.set_of_core`). It is read on first use, never when the image opens: an image without one, or with one that
 cannot be used, reads exactly as it does alone. A file that is damaged (the
 format module's checks), records a machine of another size, or was recorded
 for another core (its SHA-256 of the core differs) is refused with one
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vmintro.errors import VmintroError
-from vmintro.image.format.names import image_paths
+from vmintro.image.format.names import set_of_core
 
 if TYPE_CHECKING:
     from vmintro.backends.base import Backend
@@ -59,8 +59,9 @@ def core_of(backend: Backend) -> Path | None:
 
 
 def timeline_path(core: Path) -> Path:
-    """``NAME.timeline`` beside ``NAME.vmcore``."""
-    return image_paths(core)["timeline"]
+    """``NAME.timeline`` beside ``NAME.vmcore``; of a staged core, the set's timeline
+    wherever the replacement has it now (staged, or already renamed into place)."""
+    return set_of_core(core)["timeline"]
 
 
 def load_timeline(path: Path, core: Path, ram_size: int) -> Timeline | None:

@@ -32,6 +32,7 @@ __all__ = [
     "image_paths",
     "is_image",
     "reader_files",
+    "set_of_core",
     "staged_files",
     "staged_paths",
     "vmlinux_beside",
@@ -84,6 +85,20 @@ def staged_files(vmcore: str | os.PathLike[str]) -> tuple[Path, Path] | None:
         return None  # a core of another name: no image set around it
     now = current_paths(core)
     return (now["vmcore"], now["vmlinux"]) if now["vmcore"] != core else None
+
+
+def set_of_core(core: str | os.PathLike[str]) -> dict[str, Path]:
+    """Where each file of the set a reader's core belongs to is now: for a staged
+    core ``.NAME.new.vmcore`` (:func:`reader_files` opens it while a replacement
+    commits), :func:`current_paths` of ``NAME``, some files of which are already
+    renamed into place; for any other core, the files beside it."""
+    p = Path(core)
+    prefix, suffix = ".", ".new" + EXTENSIONS["vmcore"]
+    if p.name.startswith(prefix) and p.name.endswith(suffix) and len(p.name) > len(suffix) + 1:
+        base = p.parent / p.name[len(prefix) : -len(suffix)]
+        if staged_paths(base)["vmcore"] == p:
+            return current_paths(base)
+    return image_paths(p)
 
 
 def core_path(image: str | os.PathLike[str]) -> Path:
