@@ -2,8 +2,9 @@
 
 The timeline of the image whose core is ``NAME.vmcore`` is ``NAME.timeline``
 beside it, or wherever a replacement of the image has it now
-(:func:`~vmintro.image.format.names.set_of_core`). It is read on first use, never when the image opens: an image without one, or with one that
-cannot be used, reads exactly as it does alone. A file that is damaged (the
+(:func:`~vmintro.image.format.names.set_of_core`). It is read on first use,
+never when the image opens: an image without one, or with one that cannot be
+used, reads exactly as it does alone. A file that is damaged (the
 format module's checks), records a machine of another size, or was recorded
 for another core (its SHA-256 of the core differs) is refused with one
 :class:`TimelineError` line naming the file and what is wrong.
