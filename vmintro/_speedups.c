@@ -17,12 +17,30 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
 #if PY_VERSION_HEX < 0x030C0000
 #define Py_T_OBJECT_EX T_OBJECT_EX
 #define Py_READONLY READONLY
+#endif
+
+/*
+ * Python 3.11's long long conversions go through a byte array for any value of more
+ * than one digit; its long ones do not.  Where long has 64 bits (LP64) these are the
+ * long ones, else the long long ones: the same values and errors either way.
+ */
+#if ULONG_MAX >= 0xFFFFFFFFFFFFFFFFULL
+#define AS_ULL(v) ((unsigned long long)PyLong_AsUnsignedLong(v))
+#define AS_LL(v) ((long long)PyLong_AsLong(v))
+#define FROM_ULL(v) PyLong_FromUnsignedLong((unsigned long)(v))
+#define FROM_LL(v) PyLong_FromLong((long)(v))
+#else
+#define AS_ULL(v) PyLong_AsUnsignedLongLong(v)
+#define AS_LL(v) PyLong_AsLongLong(v)
+#define FROM_ULL(v) PyLong_FromUnsignedLongLong(v)
+#define FROM_LL(v) PyLong_FromLongLong(v)
 #endif
 
 #define PAGE_SIZE 4096ULL
@@ -79,7 +97,7 @@ cached_page(PyObject *pages_attr, unsigned long long a, Py_ssize_t size, int *er
         return NULL;
     /* Our own references: a lookup can run a key's __eq__, which could drop the dict. */
     PyObject *pages = Py_NewRef(pages_attr), *page = NULL;
-    PyObject *key = PyLong_FromUnsignedLongLong(a >> 12);
+    PyObject *key = FROM_ULL(a >> 12);
     if (key != NULL) {
         page = PyDict_GetItemWithError(pages, key);
         Py_XINCREF(page);
@@ -379,9 +397,9 @@ decode(const unsigned char *p, Py_ssize_t size, int is_signed)
     unsigned long long v = read_le(p, size);
     if (is_signed) {
         unsigned long long sign = 1ULL << (8 * size - 1);
-        return PyLong_FromLongLong((long long)((v ^ sign) - sign));
+        return FROM_LL((long long)((v ^ sign) - sign));
     }
-    return PyLong_FromUnsignedLongLong(v);
+    return FROM_ULL(v);
 }
 
 /* value_ by prog.read(address, size): pages not cached, page-crossing or odd addresses. */
@@ -450,7 +468,7 @@ scalar_call(ScalarObject *self, PyObject *const *args, size_t nargsf, PyObject *
         return NULL;
     if (!PyLong_Check(address))  /* a numpy integer, or nonsense: read() decides */
         return scalar_read(self, address);
-    unsigned long long a = PyLong_AsUnsignedLongLong(address);
+    unsigned long long a = AS_ULL(address);
     if (a == (unsigned long long)-1 && PyErr_Occurred()) {
         PyErr_Clear();  /* negative or huge: read() says what is wrong with it */
         return scalar_read(self, address);
@@ -658,7 +676,7 @@ as_u64(PyObject *value, const char *what, unsigned long long *out)
         PyErr_Format(PyExc_TypeError, "%s must be an int", what);
         return -1;
     }
-    *out = PyLong_AsUnsignedLongLong(value);
+    *out = AS_ULL(value);
     return *out == (unsigned long long)-1 && PyErr_Occurred() ? -1 : 0;
 }
 
@@ -714,9 +732,9 @@ static PyObject *
 walk_fail(WalkObject *self, int kind)
 {
     self->done = 1;
-    PyObject *holder = self->has_holder ? PyLong_FromUnsignedLongLong(self->holder)
+    PyObject *holder = self->has_holder ? FROM_ULL(self->holder)
                                         : Py_NewRef(Py_None);
-    PyObject *node = PyLong_FromUnsignedLongLong(self->node);
+    PyObject *node = FROM_ULL(self->node);
     PyObject *result = NULL, *fail = Py_NewRef(self->fail);
     if (holder != NULL && node != NULL)
         result = PyObject_CallFunction(fail, "iOO", kind, holder, node);
@@ -745,7 +763,7 @@ walk_read_link(WalkObject *self, unsigned long long address, int *ok)
         Py_DECREF(page);
         return link;
     }
-    PyObject *addr = PyLong_FromUnsignedLongLong(address);
+    PyObject *addr = FROM_ULL(address);
     if (addr == NULL)
         goto error;
     /* Our own references: read_u32 is Python, and may re-initialise self. */
@@ -765,7 +783,7 @@ walk_read_link(WalkObject *self, unsigned long long address, int *ok)
         goto error;
     }
     Py_DECREF(fault);
-    unsigned long long link = PyLong_AsUnsignedLongLong(value);
+    unsigned long long link = AS_ULL(value);
     Py_DECREF(value);
     if (link == (unsigned long long)-1 && PyErr_Occurred())
         goto error;
@@ -802,7 +820,7 @@ walk_next(WalkObject *self)
     }
     if (ok == 0)
         return walk_fail(self, WALK_UNREADABLE);
-    PyObject *value = PyLong_FromUnsignedLongLong(node);
+    PyObject *value = FROM_ULL(node);
     if (value == NULL)
         return NULL;
     self->holder = node;
@@ -902,7 +920,7 @@ translator_fallback(TranslatorObject *self, PyObject *vaddr)
 static long long
 translator_span_entry(TranslatorObject *self, PyObject *spans, unsigned long long v)
 {
-    PyObject *key = PyLong_FromUnsignedLongLong(v >> self->span_shift);
+    PyObject *key = FROM_ULL(v >> self->span_shift);
     if (key == NULL)
         return -2;
     PyObject *table = PyDict_GetItemWithError(spans, key);
@@ -952,7 +970,7 @@ translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *pa
     }
     if (!PyLong_CheckExact(vaddr))
         return 0;
-    unsigned long long v = PyLong_AsUnsignedLongLong(vaddr);
+    unsigned long long v = AS_ULL(vaddr);
     if (v == (unsigned long long)-1 && PyErr_Occurred()) {
         PyErr_Clear();  /* negative or huge: the Python form says what is wrong */
         return 0;
@@ -963,7 +981,7 @@ translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *pa
     }
     if (v >> 32)
         return 0;
-    PyObject *page = PyLong_FromUnsignedLongLong(v >> self->page_shift);
+    PyObject *page = FROM_ULL(v >> self->page_shift);
     if (page == NULL)
         return -1;
     /* Our own references: lookups can run Python (a key's __eq__) that drops them. */
@@ -973,7 +991,7 @@ translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *pa
     if (delta != NULL) {
         rc = 0;  /* a delta of another kind: the Python form adds it */
         if (PyLong_CheckExact(delta)) {
-            long long d = PyLong_AsLongLong(delta);
+            long long d = AS_LL(delta);
             if (d == -1 && PyErr_Occurred())
                 PyErr_Clear();
             else if ((long long)v + d >= 0) {
@@ -996,7 +1014,7 @@ translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *pa
     unsigned long long p = ((unsigned long long)entry & self->phys_mask) | (v & in_page);
     if (PyDict_GET_SIZE(tlb) >= self->tlb_max)
         PyDict_Clear(tlb);  /* a flush, as TranslationCache.remember does */
-    PyObject *diff = PyLong_FromLongLong((long long)p - (long long)v);
+    PyObject *diff = FROM_LL((long long)p - (long long)v);
     if (diff != NULL && PyDict_SetItem(tlb, page, diff) == 0) {
         *paddr = p;
         rc = 1;
@@ -1029,7 +1047,7 @@ translator_call(TranslatorObject *self, PyObject *const *args, size_t nargsf, Py
         return NULL;
     if (rc == 0)
         return translator_fallback(self, args[0]);
-    return PyLong_FromUnsignedLongLong(paddr);
+    return FROM_ULL(paddr);
 }
 
 /* ``cache.name`` as an unsigned 64-bit int; -1 with an exception. */
@@ -1242,7 +1260,7 @@ fact_u32(PyObject *facts, Py_ssize_t i)
     PyObject *v = PyTuple_GET_ITEM(facts, i);
     if (!PyLong_CheckExact(v))
         return -1;
-    long long x = PyLong_AsLongLong(v);
+    long long x = AS_LL(v);
     if (x == -1 && PyErr_Occurred()) {
         PyErr_Clear();
         return -1;
@@ -1257,7 +1275,7 @@ page_object(PyObject *prog, PyObject *facts, unsigned long long pfn)
     long long mem_map = fact_u32(facts, 0), size = fact_u32(facts, 1);
     if (mem_map < 0 || size < 0)
         Py_RETURN_NOTIMPLEMENTED;
-    PyObject *value = PyLong_FromUnsignedLongLong(
+    PyObject *value = FROM_ULL(
         ((unsigned long long)mem_map + pfn * (unsigned long long)size) & 0xFFFFFFFFULL);
     if (value == NULL)
         return NULL;
@@ -1299,7 +1317,7 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyObject *value = SLOT(page, off_value), *prog = SLOT(page, off_prog);
         if (value == NULL || prog == NULL || !PyLong_CheckExact(value))
             Py_RETURN_NOTIMPLEMENTED;
-        long long v = PyLong_AsLongLong(value);
+        long long v = AS_LL(value);
         if (v == -1 && PyErr_Occurred()) {
             PyErr_Clear();
             Py_RETURN_NOTIMPLEMENTED;
@@ -1317,13 +1335,13 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
         long long d = v - mem_map, q = d / size;
         if (d % size != 0 && d < 0)
             q--;  /* Python's // rounds down */
-        return PyLong_FromLongLong(q);
+        return FROM_LL(q);
     }
     if (nargs != 2 || !PyLong_CheckExact(args[1]))
         Py_RETURN_NOTIMPLEMENTED;
     PyObject *prog = args[0], *addr = args[1];
     if (self->kind == H_VIRT_TO_PAGE) {
-        unsigned long long a = PyLong_AsUnsignedLongLong(addr);
+        unsigned long long a = AS_ULL(addr);
         if (a == (unsigned long long)-1 && PyErr_Occurred()) {
             PyErr_Clear();
             Py_RETURN_NOTIMPLEMENTED;
@@ -1350,7 +1368,7 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (rc <= 0)
         result = rc < 0 ? NULL : Py_NewRef(Py_NotImplemented);
     else if (self->kind == H_VMALLOC_TO_PFN)
-        result = PyLong_FromUnsignedLongLong(pfn);
+        result = FROM_ULL(pfn);
     else {
         long long max_mapnr = fact_u32(facts, 2);
         if (max_mapnr < 0 || pfn >= (unsigned long long)max_mapnr)
