@@ -66,8 +66,22 @@ PTE_BITS = {
 }
 
 
+# The bits decode_entry_bits names: its answer depends on no other bit of an entry.
+_NAMED_BITS = _PAGE_PROTNONE | sum(PTE_BITS.values())
+# (named bits, large) -> their names, found once: at most 2 * 512 of them
+_DECODED: dict[tuple[int, bool], tuple[str, ...]] = {}
+
+
 def decode_entry_bits(value: int, large: bool = False) -> list[str]:
     """Names of the set bits of a page-table entry (PSE only at pgd/pmd level)."""
+    key = (value & _NAMED_BITS, bool(large))
+    names = _DECODED.get(key)
+    if names is None:
+        names = _DECODED[key] = tuple(_decode_entry_bits(*key))
+    return list(names)
+
+
+def _decode_entry_bits(value: int, large: bool) -> list[str]:
     names = [n for n, b in PTE_BITS.items() if value & b and (n != "PSE" or large)]
     if not large and value & _PAGE_PROTNONE and not value & _PAGE_PRESENT:
         names.append("PROTNONE")
