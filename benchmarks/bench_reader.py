@@ -22,9 +22,11 @@ the machine may be shared; its load average is printed before and after:
    (``bench_timeline.py``'s image), through a pseudo-terminal (best of
    ``--prompts``). Target < 0.3 s idle.
 
-Every library runs in a fresh process per round (best of ``--repeat`` passes in
-each, the best round kept); the rounds alternate the libraries, so load that comes
-and goes weighs on all of them alike. vmintro and drgn must read the same values.
+Each form runs in a fresh process per round, drgn beside it in the same process:
+every measurement times a vmintro pass and a drgn pass in turns, ``--repeat``
+times, and keeps the best of each, so load that comes and goes weighs on both
+alike; the best ratio of the rounds is printed. vmintro and drgn must read the same
+values and walk the same list.
 """
 
 from __future__ import annotations
@@ -54,23 +56,43 @@ TARGET_WALK = 1.0
 TARGET_PROMPT_S = 0.3
 
 
-def best_ns(fn: Callable[[], Any], n: int, repeat: int) -> float:
-    """The best of ``repeat`` passes of ``fn`` (``n`` calls each), per call, after one
-    warming pass."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best / n * 1e9
+def alternating(
+    pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], repeat: int
+) -> dict[str, float]:
+    """``name: drgn's time / vmintro's`` for each ``name: (vmintro pass, drgn pass)``,
+    the best pass of each of ``repeat`` taken in turns (after a warming pass of
+    each), so that load which comes and goes weighs on both alike."""
+    ratios = {}
+    for name, (ours, theirs) in pairs.items():
+        ours()
+        theirs()
+        best = [float("inf"), float("inf")]
+        for _ in range(repeat):
+            for i, fn in enumerate((ours, theirs)):
+                start = time.perf_counter()
+                fn()
+                best[i] = min(best[i], time.perf_counter() - start)
+        ratios[name] = best[1] / best[0]
+    return ratios
 
 
-# -- workers: one library per process ------------------------------------------------------
+# -- the worker: vmintro (on the forms the environment says) and drgn in one process ----------
 
 
-def worker_vmintro(args: argparse.Namespace) -> dict[str, Any]:
+def open_drgn(base: str) -> Any:
+    import drgn
+
+    prog = drgn.Program()
+    prog.set_core_dump(f"{base}.vmcore")
+    prog.main_module("kernel", create=True).try_file(f"{base}.vmlinux", force=True)
+    return prog
+
+
+def worker(args: argparse.Namespace) -> dict[str, Any]:
+    os.environ["DRGN_USE_LIBKDUMPFILE_FOR_ELF"] = "1"  # before drgn is imported
+    import drgn
     import numpy as np
+    from bench_library import drgn_vmlist_walk
 
     import vmintro
     from vmintro.helpers import (
@@ -81,13 +103,15 @@ def worker_vmintro(args: argparse.Namespace) -> dict[str, Any]:
         vmalloc_to_pfn,
     )
 
-    out: dict[str, Any] = {}
     prog = vmintro.open(f"{args.image}.vmcore")
-    out["speedups"] = prog._speedups is not None
+    peer = open_drgn(args.image)
     addrs = np.load(args.addrs).tolist()
     pages = [vmalloc_to_page(prog, a) for a in addrs]
     lows = [int(p) for p in pages]
-    follow = prog.follow_pte
+    follow, read_u32 = prog.follow_pte, peer.read_u32
+    values = [sum(r(a) for a in addrs) + sum(r(a) for a in lows) for r in (prog.read_u32, read_u32)]
+    if values[0] != values[1]:
+        raise SystemExit("drgn and vmintro read different values")
 
     def pfn() -> None:
         for a in addrs:
@@ -109,82 +133,52 @@ def worker_vmintro(args: argparse.Namespace) -> dict[str, Any]:
         for p in pages:
             page_to_pfn(p)
 
-    n = len(addrs)
-    for name, fn in zip(HELPERS, (pfn, page, walk, virt, to_pfn), strict=True):
-        out[name] = best_ns(fn, n, args.repeat)
-    out["n"] = n
-    out["values"] = sum(prog.read_u32(a) for a in addrs) + sum(prog.read_u32(a) for a in lows)
-
-    if args.areas_image:
-        areas_prog = vmintro.open(f"{args.areas_image}.vmcore")
-
-        def areas() -> int:
-            count = 0
-            for area in for_each_vm_area(areas_prog):
-                area.addr.value_()
-                area.size.value_()
-                area.flags.value_()
-                count += 1
-            return count
-
-        out["walk_n"] = areas()
-        out["walk"] = best_ns(areas, 1, args.repeat)
-    return out
-
-
-def worker_drgn(args: argparse.Namespace) -> dict[str, Any]:
-    os.environ["DRGN_USE_LIBKDUMPFILE_FOR_ELF"] = "1"  # before drgn is imported
-    import drgn
-    import numpy as np
-
-    def open_drgn(base: str) -> drgn.Program:
-        prog = drgn.Program()
-        prog.set_core_dump(f"{base}.vmcore")
-        prog.main_module("kernel", create=True).try_file(f"{base}.vmlinux", force=True)
-        return prog
-
-    out: dict[str, Any] = {"version": drgn.__version__}
-    prog = open_drgn(args.image)
-    addrs = np.load(args.addrs).tolist()
-    lows = np.load(args.lows).tolist()
-    read_u32 = prog.read_u32
-
-    def vmalloc() -> None:
+    def drgn_vmalloc() -> None:
         for a in addrs:
             read_u32(a)
 
-    def lowmem() -> None:
+    def drgn_lowmem() -> None:
         for a in lows:
             read_u32(a)
 
-    out["read_u32"] = best_ns(vmalloc, len(addrs), args.repeat)
-    out["read_u32_low"] = best_ns(lowmem, len(lows), args.repeat)
-    out["values"] = sum(read_u32(a) for a in addrs) + sum(read_u32(a) for a in lows)
+    areas_prog = vmintro.open(f"{args.areas_image}.vmcore")
+    areas_peer = open_drgn(args.areas_image)
 
-    if args.areas_image:
-        from bench_library import drgn_vmlist_walk
+    def areas() -> int:
+        count = 0
+        for area in for_each_vm_area(areas_prog):
+            area.addr.value_()
+            area.size.value_()
+            area.flags.value_()
+            count += 1
+        return count
 
-        areas_prog = open_drgn(args.areas_image)
-
-        def areas() -> int:
-            return drgn_vmlist_walk(areas_prog)
-
-        out["walk_n"] = areas()
-        out["walk"] = best_ns(areas, 1, args.repeat)
+    walked = areas()
+    if walked != drgn_vmlist_walk(areas_peer):
+        raise SystemExit("drgn and vmintro walk different vmlists")
+    pairs = {
+        "vmalloc_to_pfn": (pfn, drgn_vmalloc),
+        "vmalloc_to_page": (page, drgn_vmalloc),
+        "follow_pte": (walk, drgn_vmalloc),
+        "virt_to_page": (virt, drgn_lowmem),
+        "page_to_pfn": (to_pfn, drgn_lowmem),
+        "walk": (areas, lambda: drgn_vmlist_walk(areas_peer)),
+    }
+    out: dict[str, Any] = alternating(pairs, args.repeat)
+    out.update(
+        speedups=prog._speedups is not None, n=len(addrs), walk_n=walked, version=drgn.__version__
+    )
     return out
 
 
-WORKERS = {"vmintro": worker_vmintro, "drgn": worker_drgn}
-
-
-def run_worker(kind: str, extra: list[str], pure: bool = False) -> dict[str, Any]:
-    """One worker in a fresh interpreter; its JSON, or why there is none."""
+def run_worker(extra: list[str], pure: bool) -> dict[str, Any]:
+    """The worker in a fresh interpreter, on the C forms or the Python forms; its JSON."""
     env = dict(os.environ)
     env.pop("VMINTRO_PURE_PYTHON", None)
     if pure:
         env["VMINTRO_PURE_PYTHON"] = "1"
     proc = subprocess.run(
-        [sys.executable, str(HERE), "--worker", kind, *extra],
+        [sys.executable, str(HERE), "--worker", *extra],
         capture_output=True,
         text=True,
         env=env,
@@ -192,17 +186,17 @@ def run_worker(kind: str, extra: list[str], pure: bool = False) -> dict[str, Any
     )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or [""])[-1]
-        raise SystemExit(f"{kind} worker failed (exit {proc.returncode}): {last}")
+        raise SystemExit(f"worker failed (exit {proc.returncode}): {last}")
     return json.loads(proc.stdout)
 
 
 def best_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every timing the smallest of the rounds (the other fields from the first)."""
+    """Every ratio the best of the rounds (the other fields from the first)."""
     best = dict(rounds[0])
     for r in rounds[1:]:
         for key, value in r.items():
             if isinstance(value, float):
-                best[key] = min(best[key], value)
+                best[key] = max(best[key], value)
     return best
 
 
@@ -251,16 +245,16 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, help="keep (and reuse) the generated images here")
     ap.add_argument("--areas-image", help="bench_library.py's areas image (base path)")
     ap.add_argument("--repl-image", default="/tmp/big-timeline")
-    ap.add_argument("--repeat", type=int, default=5, help="timed passes in each process")
-    ap.add_argument("--rounds", type=int, default=3, help="fresh processes per library")
+    ap.add_argument("--repeat", type=int, default=5, help="timed passes of each in a process")
+    ap.add_argument("--rounds", type=int, default=3, help="fresh processes of each form")
     ap.add_argument("--prompts", type=int, default=5, help="REPL starts timed")
-    ap.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--image", help=argparse.SUPPRESS)
     ap.add_argument("--addrs", help=argparse.SUPPRESS)
     ap.add_argument("--lows", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        json.dump(WORKERS[args.worker](args), sys.stdout)
+        json.dump(worker(args), sys.stdout)
         return 0
 
     load_before = os.getloadavg()
@@ -277,19 +271,14 @@ def main() -> int:
             "--image", str(image), "--addrs", str(addr_file), "--lows", str(low_file),
             "--areas-image", args.areas_image, "--repeat", str(args.repeat),
         ]  # fmt: skip
-        runs: dict[str, list[dict[str, Any]]] = {"c": [], "py": [], "drgn": []}
+        runs: dict[str, list[dict[str, Any]]] = {"c": [], "py": []}
         for r in range(args.rounds):
             print(f"round {r + 1} of {args.rounds} ...", flush=True)
-            runs["drgn"].append(run_worker("drgn", common))
-            runs["c"].append(run_worker("vmintro", common))
-            runs["py"].append(run_worker("vmintro", common, pure=True))
-        c, py, dr = best_of(runs["c"]), best_of(runs["py"]), best_of(runs["drgn"])
+            runs["c"].append(run_worker(common, pure=False))
+            runs["py"].append(run_worker(common, pure=True))
+        c, py = best_of(runs["c"]), best_of(runs["py"])
     if not c["speedups"] or py["speedups"]:
         raise SystemExit("the C forms are not built (python3 setup.py build_ext --inplace)")
-    if not c["values"] == py["values"] == dr["values"]:
-        raise SystemExit("drgn and vmintro read different values")
-    if not c["walk_n"] == py["walk_n"] == dr["walk_n"]:
-        raise SystemExit("drgn and vmintro walk different vmlists")
 
     from bench_repl_startup import time_to_prompt
     from bench_timeline import ensure_image as ensure_timeline_image
@@ -310,17 +299,11 @@ def main() -> int:
 
     n = c["n"]
     for name in HELPERS:
-        peer = dr["read_u32_low"] if name in ("virt_to_page", "page_to_pfn") else dr["read_u32"]
         for form, result in (("C", c), ("Python", py)):
-            row(f"{name} vs drgn read_u32 ({n:,} addresses)", form, peer / result[name], 3)
+            row(f"{name} vs drgn read_u32 ({n:,} addresses)", form, result[name], TARGET_HELPERS)
     walked = c["walk_n"]
     for form, result in (("C", c), ("Python", py)):
-        row(
-            f"walk {walked:,} vm areas' addr/size/flags vs drgn",
-            form,
-            dr["walk"] / result["walk"],
-            1,
-        )
+        row(f"walk {walked:,} vm areas' addr/size/flags vs drgn", form, result["walk"], TARGET_WALK)
     ok = prompt < TARGET_PROMPT_S
     failures += not ok
     rows.append(
@@ -334,10 +317,9 @@ def main() -> int:
     )
 
     print()
-    print(f"python {sys.version.split()[0]}, drgn {dr['version']}, {os.cpu_count()} CPUs, "
+    print(f"python {sys.version.split()[0]}, drgn {c['version']}, {os.cpu_count()} CPUs, "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")  # fmt: skip
     print(f"helpers: {image}.vmcore; walk: {args.areas_image}.vmcore; REPL: {args.repl_image}")
-    print(f"drgn read_u32: {dr['read_u32']:.0f} ns (vmalloc), {dr['read_u32_low']:.0f} ns (lowmem)")
     width = max(len(r[0]) for r in rows)
     print()
     print(f"{'':{width}}  {'form':6}  {'measured':>9}  {'target':>8}  result")
