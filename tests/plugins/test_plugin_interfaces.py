@@ -17,8 +17,10 @@ import pexpect
 import pytest
 from pluginkit import BROKEN, DEMO, ERRORS, ROOT, SHIPPED, Image, make_dir
 
-# A new prompt (not a redraw while typing) starts by turning bracketed paste on.
-PROMPT = re.compile(r"\x1b\[\?2004h[^\n]*?vmintro>")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "repl"))
+from replkit import Repl  # noqa: E402 - the REPL tests' driver, from their directory
+
+PROMPT = Repl.PROMPT
 COLUMNS = {
     "vmallocinfo": ["vm_struct", "start", "end", "size", "pages", "phys", "phys_end", "flags",
                     "kinds"],
@@ -66,8 +68,9 @@ def test_every_plugin_with_json() -> None:
         assert table["columns"] == COLUMNS[doc["command"]]
         assert table["rows"] and all(set(r) == set(table["columns"]) for r in table["rows"])
     # and per command, without the global option
+    [meminfo] = [d for d in docs if d["command"] == "meminfo"]
     done = vmintro("-c", "meminfo --json", str(DEMO))
-    assert json.loads(done.stdout)["results"][0]["rows"][0] == {"field": "MemTotal", "kb": 63332}
+    assert json.loads(done.stdout)["results"] == meminfo["results"]
 
 
 def test_broken_plugins_with_c(broken_dir: Path) -> None:
@@ -124,7 +127,7 @@ def test_repl_with_broken_plugins(broken_dir: Path, tmp_path: Path) -> None:
     start = prompt()
     for message in ERRORS.values():
         assert start.count(message) == 1
-    assert "MemTotal:        63332 kB" in run("meminfo")
+    assert re.search(r"MemTotal: +\d+ kB\r\n", run("meminfo"))
     assert "boom: internal error: RuntimeError: walked off the end" in run("boom")
     listing = run("plugins")
     assert "goodcmd" in listing and "vmallocinfo" in listing and "syntaxerr" in listing
