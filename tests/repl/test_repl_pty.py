@@ -166,7 +166,9 @@ def test_toolbar_shows_the_image_and_settings(tmp_path: Path) -> None:
     child = session.child
     child.expect_exact("\x1b[6n")
     child.send("\x1b[1;1R")
-    child.expect(r"images/demo\s+\|\s+2\.4\.20 i386 2-level, 64 MiB\s+\|\s+radix 10")
+    # the moment appears once the timeline, read after the first prompt, is in
+    moment = r"(?:entry \d+/\d+\s+\|\s+)?"
+    child.expect(rf"images/demo\s+\|\s+{moment}2\.4\.20 i386 2-level, 64 MiB\s+\|\s+radix 10")
     child.sendline("set radix 16")
     child.expect_exact("\x1b[6n")
     child.send("\x1b[1;1R")
