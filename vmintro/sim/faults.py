@@ -143,13 +143,20 @@ def missing_guard(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
 
 
 def size_mismatch(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
-    """A ``vm_struct.size`` larger than the pages mapped for it (the last area, room after)."""
-    struct_addr, addr = _new_area(k, rng.randint(1, 3), "size-mismatch victim")
-    size = k.get(struct_addr, VM, "size")
-    nxt = k.get(struct_addr, VM, "next")
-    room = (k.get(nxt, VM, "addr") if nxt else k.config.vmalloc_end) - (addr + size)
-    if room < PAGE_SIZE:
-        raise SimulationError("no room after the area to grow it")
+    """A ``vm_struct.size`` larger than the pages mapped for it: a new area, or where
+    first fit put it in a hole it fills exactly, the last vmalloc area with room after it."""
+    new, _ = _new_area(k, rng.randint(1, 3), "size-mismatch victim")
+    vmalloced = [(s, a) for s, a, _, _ in k.vmalloc.areas() if a in k.vmalloc.records]
+    others = [v for v in reversed(vmalloced) if v[0] != new]
+    victims = [v for v in vmalloced if v[0] == new] + others
+    for struct_addr, addr in victims:
+        size = k.get(struct_addr, VM, "size")
+        nxt = k.get(struct_addr, VM, "next")
+        room = (k.get(nxt, VM, "addr") if nxt else k.config.vmalloc_end) - (addr + size)
+        if room >= PAGE_SIZE:
+            break
+    else:
+        raise SimulationError("no room after any vmalloc area to grow it")
     grown = size + min(PAGE_SIZE * rng.randint(1, 3), room // PAGE_SIZE * PAGE_SIZE)
     k.set(struct_addr, VM, "size", grown)
     k.vmalloc.records[addr]["size"] = grown
