@@ -162,6 +162,12 @@ def command_lines(prog: Program, out_dir: Path) -> list[str]:
         "step",
         "back",
         "goto end",
+        "diff 0",
+        # the live kernel: a call resumes the image, save without a name is a usage line
+        "sim vmalloc 8192",
+        "vmlist",
+        "back",
+        "save",
         "no_such_command",
     ]
     lines += [p.commands[0] for p in load_plugins() if p.commands]

@@ -134,12 +134,23 @@ def session_program() -> Program:
     """:func:`current_program`, or the moment of its timeline that ``vm goto`` (``step``,
     ``back``) moved this gdb session to: the moment lasts from one ``vm`` command to the
     next, as in the REPL, until the session moves again or gdb opens another image."""
-    from vmintro.timeline.moments import root_of
-
     prog = current_program()
-    if _moment is not None and root_of(_moment) is prog:
+    if _moment is not None and _image_of(_moment) is prog:
         return _moment
     return prog
+
+
+def _image_of(prog: Program) -> Program:
+    """The image's Program that ``prog`` comes from: through the moments of its
+    timeline, and through the live kernels (``vm sim``) resumed from it."""
+    from vmintro.timeline.moments import root_of
+
+    while True:
+        prog = root_of(prog)
+        live = getattr(prog, "_live", None)  # a live kernel's program (vmintro.live)
+        if live is None:
+            return prog
+        prog = live.source
 
 
 def run_line(line: str) -> None:
