@@ -145,3 +145,30 @@ def test_svg_scale_ends_at_a_meaningful_address(tmp_path: Path) -> None:
     assert start == truth["vmalloc_start"]
     assert end % MIB == 0 or end == truth["vmalloc_end"]
     assert max(a["addr"] + a["size"] for a in truth["areas"]) <= end
+
+
+def test_no_writer_replaces_a_file_of_the_image_it_reads(tmp_path: Path) -> None:
+    """map -o (command line and session), export -o and html -o asked to write over the
+    core, vmlinux, truth or timeline of their own image: refused in one line, the image
+    unchanged (export --raw over the core once replaced it with raw memory)."""
+    from generate_cli import vmintro_cli_batch
+
+    for ext in (".vmcore", ".vmlinux", ".truth.json", ".timeline"):
+        (tmp_path / f"demo{ext}").write_bytes(Path(f"{DEMO}{ext}").read_bytes())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    image = str(tmp_path / "demo")
+    lines = []
+    for name in sorted(before):
+        out = str(tmp_path / name)
+        lines += [
+            ["map", image, "-o", out],
+            ["-c", f"map -o {out}", image],
+            ["export", "--raw", image, "-o", out],
+            ["html", image, "-o", out],
+        ]
+    runs = vmintro_cli_batch([(tmp_path, argv) for argv in lines])
+    for argv, run in zip(lines, runs, strict=True):
+        assert run.returncode in (1, 2), (argv, run)
+        assert run.stderr.endswith("is a file of the image itself; nothing was written\n"), argv
+        assert len(run.stderr.splitlines()) == 1, (argv, run.stderr)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

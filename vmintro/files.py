@@ -19,7 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["NotRegularFileError", "atomic_output", "file_kind", "not_regular", "open_regular"]
+__all__ = [
+    "NotRegularFileError",
+    "atomic_output",
+    "file_kind",
+    "not_regular",
+    "open_regular",
+    "writes_over_image",
+]
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -110,3 +117,13 @@ def atomic_output(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def writes_over_image(backend: object, path: str | os.PathLike[str]) -> bool:
+    """Whether writing ``path`` would replace a file of the image ``backend`` reads
+    (its core, vmlinux, truth or timeline): a writer refuses that, since the user
+    asked for an output, not for the image to be destroyed."""
+    from vmintro.image.format.names import is_file_of_image
+
+    core = getattr(backend, "vmcore_path", None)
+    return is_file_of_image(path, core, getattr(backend, "vmlinux_path", None))

@@ -72,7 +72,7 @@ def _check_output(output: str, image: str, vmlinux: str | None) -> None:
     """Refuse, before anything is read, what the other writers refuse: a directory,
     anything but a regular file, a directory that is not there, and the image's own files."""
     from vmintro.files import not_regular
-    from vmintro.image.format.names import image_paths
+    from vmintro.image.format.names import core_path, is_file_of_image
 
     if not output or output.endswith(("/", os.sep)) or os.path.isdir(output):
         raise UsageExit(f"html: {output!r} is a directory: give -o FILE.html")
@@ -82,11 +82,8 @@ def _check_output(output: str, image: str, vmlinux: str | None) -> None:
     parent = Path(output).parent
     if not parent.is_dir():
         raise UsageExit(f"html: {output}: there is no directory {str(parent)!r}")
-    target = Path(output).resolve()
-    ours = [*image_paths(image).values(), *([Path(vmlinux)] if vmlinux else [])]
-    for path in ours:
-        if path.resolve() == target:
-            raise UsageExit(f"html: {output} is a file of the image itself; nothing was written")
+    if is_file_of_image(output, core_path(image), vmlinux):
+        raise UsageExit(f"html: {output} is a file of the image itself; nothing was written")
 
 
 def cmd_html(args: argparse.Namespace) -> int:

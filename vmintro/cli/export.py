@@ -23,21 +23,23 @@ KINDS = {
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Exit 0, or 2 for an unreadable image or an output that cannot be written."""
-    from vmintro.files import atomic_output
+    from vmintro.files import atomic_output, writes_over_image
     from vmintro.interop.containers import write_container
     from vmintro.interop.isf import isf_document
 
     prog, _name = open_image(args.image, args.vmlinux)
+    if writes_over_image(prog.backend, args.output):
+        raise UsageExit(f"export: {args.output} is a file of the image itself; nothing was written")
     try:
         with atomic_output(args.output) as out:
             if args.kind == "isf":
                 if not prog.has_debuginfo:
-                    raise UsageExit("vmintro export: --isf needs the image's vmlinux (its types)")
+                    raise UsageExit("export: --isf needs the image's vmlinux (its types)")
                 out.write(json.dumps(isf_document(prog), indent=1, sort_keys=True).encode())
             else:
                 write_container(prog, args.kind, out)
     except OSError as e:
-        raise UsageExit(f"vmintro export: {args.output}: {e.strerror or e}") from None
+        raise UsageExit(f"export: {args.output}: {e.strerror or e}") from None
     print(f"wrote {args.output}")
     return EXIT_OK
 

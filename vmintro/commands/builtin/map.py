@@ -72,7 +72,7 @@ def map_parts(
         yield Text(text, "map", data=data)
     else:
         svg = render_svg(space, frames, prog["max_mapnr"].value_(), title)
-        _write(output, svg)
+        _write(prog, output, svg)
         yield Text(f"wrote {output}", "map", data={"svg": output})
     if space.error is not None:
         raise space.error
@@ -110,15 +110,17 @@ def _diff_parts(
         yield Text(text, "map", data=data)
     else:
         svg = render_svg(space, None, changes.max_pfn, title, changes)
-        _write(output, svg)
+        _write(prog, output, svg)
         yield Text(f"wrote {output}", "map", data={"svg": output})
     if space.error is not None:
         raise space.error
 
 
-def _write(path: str, svg: str) -> None:
-    from vmintro.files import atomic_output
+def _write(prog: Program, path: str, svg: str) -> None:
+    from vmintro.files import atomic_output, writes_over_image
 
+    if writes_over_image(prog.backend, path):
+        raise OutputError(f"{path} is a file of the image itself; nothing was written")
     try:
         with atomic_output(path) as f:
             f.write(svg.encode())

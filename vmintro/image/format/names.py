@@ -30,6 +30,7 @@ __all__ = [
     "core_path",
     "current_paths",
     "image_paths",
+    "is_file_of_image",
     "is_image",
     "reader_files",
     "set_of_core",
@@ -99,6 +100,23 @@ def set_of_core(core: str | os.PathLike[str]) -> dict[str, Path]:
         if staged_paths(base)["vmcore"] == p:
             return current_paths(base)
     return image_paths(p)
+
+
+def is_file_of_image(
+    path: str | os.PathLike[str],
+    core: str | os.PathLike[str] | None,
+    vmlinux: str | os.PathLike[str] | None = None,
+) -> bool:
+    """Whether ``path`` is one of the files of the image whose core a reader opened
+    (its set, staged or in place, and the vmlinux it reads): a writer asked to write
+    there would destroy the image it is reading."""
+    if core is None:
+        return False
+    files = [*set_of_core(core).values(), *image_paths(core).values()]
+    if vmlinux is not None:
+        files.append(Path(vmlinux))
+    target = Path(path).resolve()
+    return any(f.resolve() == target for f in files)
 
 
 def core_path(image: str | os.PathLike[str]) -> Path:
