@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
 import threading
 from pathlib import Path
@@ -215,6 +216,24 @@ def test_a_damaged_or_foreign_timeline_is_refused_in_one_line(
     assert str(run(prog, "vmlist")) + "\n" + str(run(prog, "check")) == alone
     with pytest.raises(TimelineError, match="^" + re.escape(expect)):
         history(prog, prog.symbol("vmlist").address)
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "directory"])
+def test_a_timeline_that_is_no_file_is_refused_not_waited_on(
+    image: Path, backend: ImageBackend, alone: str, kind: str
+) -> None:
+    """A FIFO named NAME.timeline made the first goto wait for a writer forever."""
+    path = Path(f"{image}.timeline")
+    path.unlink(missing_ok=True)
+    os.mkfifo(path) if kind == "FIFO" else path.mkdir()
+    try:
+        prog = Program(backend)
+        expect = f"img.timeline: cannot read: is a {kind}, not a regular file"
+        with pytest.raises(TimelineError, match="^" + re.escape(expect) + "$"):
+            prog.at(0)
+        assert str(run(prog, "vmlist")) + "\n" + str(run(prog, "check")) == alone
+    finally:
+        path.unlink() if kind == "FIFO" else path.rmdir()
 
 
 def test_moments_are_programs_of_their_own(image: Path, backend: ImageBackend) -> None:

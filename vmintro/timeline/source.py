@@ -73,11 +73,12 @@ def load_timeline(path: Path, core: Path, ram_size: int) -> Timeline | None:
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from vmintro.files import open_regular
     from vmintro.image.format.timeline import TimelineFormatError, decode_timeline
 
     name = path.name
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_TIMELINE_BYTES:
                 raise TimelineError(
@@ -87,9 +88,7 @@ def load_timeline(path: Path, core: Path, ram_size: int) -> Timeline | None:
             raw = f.read(MAX_TIMELINE_BYTES + 1)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        raise TimelineError(f"{name}: is a directory, not a timeline") from None
-    except OSError as e:
+    except OSError as e:  # a FIFO, a directory or a device is refused, never waited on
         raise TimelineError(f"{name}: cannot read: {e.strerror}") from None
     # The core's digest is computed while the file decodes: hashing and inflating both
     # run outside the interpreter's lock, so on two cores they overlap.
@@ -119,9 +118,11 @@ def core_digest(core: Path) -> bytes:
 
     :raises TimelineError: when the core cannot be read.
     """
+    from vmintro.files import open_regular
+
     h = hashlib.sha256()
     try:
-        with open(core, "rb") as f:
+        with open_regular(core) as f:
             while chunk := f.read(_CHUNK):
                 h.update(chunk)
     except OSError as e:
