@@ -20,7 +20,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 import vmintro
-from vmintro.errors import VmintroError
+from vmintro.errors import FaultError, VmintroError
 from vmintro.program import Program
 from vmintro.types.model import Array, Base, CType, Enum, Pointer, Struct, strip_typedefs
 
@@ -165,14 +165,19 @@ class BaseImage:
 
     def _chain(self, head: str, struct: str) -> list[int]:
         """The structures linked from global ``head`` by ``next``, in order, stopping at a
-        repeat (one exercise has a cycle)."""
+        repeat (one exercise has a cycle) or at a pointer to memory nothing maps (one has
+        a wild ``next``)."""
         prog, seen, out = self.prog, set[int](), list[int]()
         node = prog[head].value_()
         next_offset = struct_type(prog, struct).offsetof("next")
         while node and node not in seen and len(out) < MAX_LIST:
+            try:
+                following = prog.read_u32(node + next_offset)
+            except FaultError:
+                break
             seen.add(node)
             out.append(node)
-            node = prog.read_u32(node + next_offset)
+            node = following
         return out
 
     @functools.cached_property
