@@ -20,7 +20,9 @@ def _ram(k) -> dict[int, bytes]:  # noqa: ANN001
         MachineConfig(ram=40 << 20, pse=False),
         # a second HIGHMEM machine of seconds: under -m slow (.ci/run runs it)
         pytest.param(MachineConfig(ram=960 << 20, highmem=True), marks=pytest.mark.slow),
-        MachineConfig(ram=912 << 20 | 0x5000, highmem=True, pae=True),
+        pytest.param(
+            MachineConfig(ram=912 << 20 | 0x5000, highmem=True, pae=True), marks=pytest.mark.slow
+        ),
     ],
     ids=["16M", "40M-nopse", "960M-highmem", "912M+20K-pae"],
 )

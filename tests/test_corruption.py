@@ -210,7 +210,10 @@ def test_vmlist_head_that_cannot_be_read(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "config",
-    [MachineConfig(ram=RAM), MachineConfig(ram=64 << 20, highmem=True, pae=True)],
+    [
+        MachineConfig(ram=RAM),
+        pytest.param(MachineConfig(ram=64 << 20, highmem=True, pae=True), marks=pytest.mark.slow),
+    ],
     ids=["2level", "pae"],
 )
 def test_pte_to_a_frame_beyond_max_mapnr(tmp_path: Path, config: MachineConfig) -> None:
@@ -493,7 +496,7 @@ def assert_agrees_with_volatility(base: Path) -> int:
     return faults
 
 
-@pytest.mark.parametrize("name", ["demo", "highmem", "pae"])
+@pytest.mark.parametrize("name", ["demo", "highmem", pytest.param("pae", marks=pytest.mark.slow)])
 def test_translation_agrees_with_volatility(image_set: dict[str, Path], name: str) -> None:
     faults = assert_agrees_with_volatility(image_set[name])
     assert faults > 1000  # most of VMALLOC is unmapped: the fault path is exercised

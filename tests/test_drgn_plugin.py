@@ -40,7 +40,7 @@ def repl_output(prog: vmintro.Program, line: str) -> str:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("name", ["demo", "highmem", "pae"])
+@pytest.mark.parametrize("name", ["demo", pytest.param("highmem", marks=pytest.mark.slow), "pae"])
 def test_drgn_helpers_agree_with_the_library_and_with_drgn(
     drgn_available: bool, image_set: dict[str, Path], name: str
 ) -> None:

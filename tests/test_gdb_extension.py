@@ -174,7 +174,7 @@ def command_lines(prog: Program, out_dir: Path) -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize("name", ["demo", "highmem", "pae"])
+@pytest.mark.parametrize("name", ["demo", pytest.param("highmem", marks=pytest.mark.slow), "pae"])
 def test_every_vm_command_prints_what_the_repl_prints(
     gdb: str, loader: Path, image_set: dict[str, Path], name: str, tmp_path: Path
 ) -> None:
