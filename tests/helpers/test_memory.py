@@ -161,3 +161,37 @@ def test_a_frame_is_found_at_every_address_that_maps_it(kernel: Kernel) -> None:
         info = classify_address(prog, pfn * PAGE + 4, physical=True)
         assert info.mapped_at == sorted(lowmem + vaddrs)
         assert f"{vaddrs[0]:#x}" in info.describe()
+
+
+def test_frame_mappings_translates_no_more_than_the_vmalloc_range(
+    kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forged vmlist of 200 areas of 4 GiB each made it build arrays of hundreds of MiB
+    (the hostile-input fuzz, seed 20261206): the areas' pages are now merged and clipped."""
+    import types
+
+    import vmintro.helpers.vmalloc as vmalloc_helpers
+
+    prog = kernel.prog
+    real = list(vmalloc_helpers.for_each_vm_area(prog))
+
+    def value(v: int) -> types.SimpleNamespace:
+        return types.SimpleNamespace(value_=lambda: v)
+
+    forged = [
+        types.SimpleNamespace(addr=value(prog.vmalloc_start + i * PAGE), size=value(0xFFFFF000))
+        for i in range(200)
+    ]
+    monkeypatch.setattr(vmalloc_helpers, "for_each_vm_area", lambda p: iter(real + forged))
+    asked = []
+    many = vmalloc_helpers.vmalloc_to_pfn_many
+
+    def counting(p, vaddrs):  # type: ignore[no-untyped-def]
+        asked.append(len(vaddrs))
+        return many(p, vaddrs)
+
+    monkeypatch.setattr(vmalloc_helpers, "vmalloc_to_pfn_many", counting)
+    area = kernel.truth["areas"][0]
+    pfn = next(p for p in area["pages"] if p is not None)
+    assert area["addr"] in frame_mappings(prog, pfn)
+    assert sum(asked) <= (prog.vmalloc_end - prog.vmalloc_start) // PAGE

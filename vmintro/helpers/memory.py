@@ -226,16 +226,26 @@ def frame_mappings(prog: Program, pfn: int) -> list[int]:
     found = []
     if PAGE_OFFSET + (pfn << PAGE_SHIFT) < prog.layout.lowmem_end:
         found.append(PAGE_OFFSET + (pfn << PAGE_SHIFT))
-    span = prog.vmalloc_end - prog.vmalloc_start
-    pages = []
+    # The pages of every area but its guard, clipped to the vmalloc range and merged:
+    # however many areas a damaged vmlist claims, and however large, no more pages
+    # are translated than the range holds.
+    low, high = prog.vmalloc_start, prog.vmalloc_end
+    ranges = []
     for area in for_each_vm_area(prog):
         start = area.addr.value_()
-        size = min(area.size.value_(), span)  # no area is larger than the range it is in
-        pages.append(np.arange(start, start + max(size - PAGE_SIZE, 0), PAGE_SIZE, dtype=np.int64))
-    if pages:
-        vaddrs = np.concatenate(pages)
+        end = min(start + max(area.size.value_() - PAGE_SIZE, 0), high)
+        if max(start, low) < end:
+            ranges.append((max(start, low), end))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    if merged:
+        vaddrs = np.concatenate([np.arange(a, b, PAGE_SIZE, dtype=np.int64) for a, b in merged])
         pfns = vmalloc_to_pfn_many(prog, vaddrs)
-        found += sorted(int(v) for v in vaddrs[pfns == pfn])
+        found += [int(v) for v in vaddrs[pfns == pfn]]
     return found
 
 
