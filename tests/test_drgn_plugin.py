@@ -97,26 +97,33 @@ def test_plugin_entry_point_is_installed() -> None:
     assert names.get("vmintro") == "vmintro.hosts.drgn"
 
 
-def test_drgn_finds_the_vmlinux_beside_the_core(
-    drgn_available: bool, image_set: dict[str, Path], tmp_path: Path
-) -> None:
-    """``drgn -c NAME.vmcore``, no ``-s``: the plugin's finder loads ``NAME.vmlinux``."""
-    base = image_set["pae"]
-    script = tmp_path / "probe.py"
-    script.write_text(
-        "from drgn.commands import run_command\n"
-        "print(prog.main_module().debug_file_path)\n"
-        "print(hex(prog['vmlist'].addr.value_()))\n"
-        "print('vmintro' in prog.enabled_debug_info_finders())\n"
-        "run_command(prog, 'vm vmlist')\n"
-    )
-    proc = subprocess.run(
+def drgn_script(base: Path, tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    """``drgn -q -c BASE.vmcore SCRIPT`` (no ``-s``: the plugin finds the vmlinux), the
+    script being ``body`` after an import of ``run_command``, run in ``tmp_path``."""
+    script = tmp_path / "script.py"
+    script.write_text("from drgn.commands import run_command\n" + body)
+    return subprocess.run(
         [sys.executable, "-m", "drgn", "-q", "-c", f"{base}.vmcore", str(script)],
         capture_output=True,
         text=True,
         timeout=120,
         env=DRGN_ENV,
         cwd=tmp_path,
+    )
+
+
+def test_drgn_finds_the_vmlinux_beside_the_core(
+    drgn_available: bool, image_set: dict[str, Path], tmp_path: Path
+) -> None:
+    """``drgn -c NAME.vmcore``, no ``-s``: the plugin's finder loads ``NAME.vmlinux``."""
+    base = image_set["pae"]
+    proc = drgn_script(
+        base,
+        tmp_path,
+        "print(prog.main_module().debug_file_path)\n"
+        "print(hex(prog['vmlist'].addr.value_()))\n"
+        "print('vmintro' in prog.enabled_debug_info_finders())\n"
+        "run_command(prog, 'vm vmlist')\n",
     )
     assert proc.returncode == 0, proc.stderr
     prog = vmintro.open(f"{base}.vmcore")
@@ -133,21 +140,13 @@ def test_vm_goto_moves_the_drgn_session(
 ) -> None:
     """``vm goto 0`` in drgn: the next ``vm`` command reads the booted kernel."""
     base = image_set["pae"]
-    script = tmp_path / "moments.py"
-    script.write_text(
-        "from drgn.commands import run_command\n"
+    proc = drgn_script(
+        base,
+        tmp_path,
         "run_command(prog, 'vm goto 0')\n"
         "run_command(prog, 'vm vmlist')\n"
         "run_command(prog, 'vm goto end')\n"
-        "run_command(prog, 'vm vmlist')\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "drgn", "-q", "-c", f"{base}.vmcore", str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=DRGN_ENV,
-        cwd=tmp_path,
+        "run_command(prog, 'vm vmlist')\n",
     )
     assert proc.returncode == 0, proc.stderr
     prog = vmintro.open(f"{base}.vmcore")
