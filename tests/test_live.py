@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+from core_edit import write_phys
 
 import vmintro
 from vmintro.cmdline.runner import Runner
@@ -196,11 +196,7 @@ def test_an_image_whose_pointers_lead_nowhere_is_refused_in_one_line(
     prog = vmintro.open(tmp_path / "bad")
     # cache_sizes[0].cs_cachep, which kmalloc follows, points into nothing
     paddr = prog.symbol("cache_sizes").address + 4 - prog.page_offset
-    core = tmp_path / "bad.vmcore"
-    raw = bytearray(core.read_bytes())
-    at = int(prog.backend.core.phys_to_file_offset_array(np.array([paddr]))[0])
-    raw[at : at + 4] = (0xDEAD0000).to_bytes(4, "little")
-    core.write_bytes(bytes(raw))
+    write_phys(tmp_path / "bad.vmcore", paddr, (0xDEAD0000).to_bytes(4, "little"))
     with pytest.raises(LiveError) as e:
         live(tmp_path / "bad")
     assert "\n" not in str(e.value) and "bad.vmcore" in str(e.value)

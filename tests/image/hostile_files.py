@@ -98,21 +98,6 @@ def set_vmintro_note(vmcore: Path, desc: bytes) -> None:
     replace_notes(vmcore, lambda name, old: desc if name == "VMINTRO" else old)
 
 
-def write_phys(vmcore: Path, paddr: int, data: bytes) -> None:
-    """Write ``data`` over the stored RAM at physical ``paddr`` (one segment must hold it)."""
-    core = bytearray(vmcore.read_bytes())
-    (phoff,) = struct.unpack_from("<I", core, 28)
-    (phnum,) = struct.unpack_from("<H", core, 44)
-    for i in range(phnum):
-        p_type, offset, _v, start, filesz, *_ = _PHDR.unpack_from(core, phoff + i * PHDR_SIZE)
-        if p_type == 1 and start <= paddr and paddr + len(data) <= start + filesz:
-            at = offset + paddr - start
-            core[at : at + len(data)] = data
-            vmcore.write_bytes(bytes(core))
-            return
-    raise ValueError(f"physical {paddr:#x} is not stored in {vmcore.name}")
-
-
 def struct_die(vmlinux: Path, tag: str) -> tuple[int, dict[str, tuple[int, int]]]:
     """The DIE of ``struct TAG``: its offset in ``.debug_info`` and, for each member,
     the file offset of its ``DW_AT_type`` (a ``DW_FORM_ref4``) and of its

@@ -14,7 +14,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from hostile_files import DEMO, HANG_GUARD, copy_demo, run_vmintro, write_phys
+from core_edit import write_phys
+from hostile_files import DEMO, HANG_GUARD, copy_demo, run_vmintro
 
 import vmintro
 from vmintro.arch.x86 import PAGE_OFFSET

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 import pytest
+from core_edit import write_phys
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -173,12 +173,7 @@ def test_an_image_no_kernel_could_leave_is_refused_but_still_read(tmp_path: Path
     generate(tmp_path / "img", "minimal", timeline=False)
     prog = Program.from_files(tmp_path / "img")
     addr = prog.symbol("max_mapnr").address - prog.page_offset
-    core = tmp_path / "img.vmcore"
-    raw = bytearray(core.read_bytes())
-    # the frame holding max_mapnr is stored in the core: find its file offset
-    offset = int(prog.backend.core.phys_to_file_offset_array(np.array([addr]))[0])
-    raw[offset : offset + 4] = (7).to_bytes(4, "little")
-    core.write_bytes(bytes(raw))
+    write_phys(tmp_path / "img.vmcore", addr, (7).to_bytes(4, "little"))
     with pytest.raises(ResumeError) as e:
         resume(tmp_path / "img")
     message = str(e.value)
