@@ -10,13 +10,12 @@ SVG's vmalloc scale ends at an address that means something.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from generate_cli import vmintro_cli
 from oracles import import_oracle
 
 import vmintro
@@ -26,16 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "images" / "demo"
 ZERO_COUNT = ROOT / "images" / "exercises" / "zero-count" / "zero-count"
 MIB = 1 << 20
-
-
-def vmintro_cli(*words: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vmintro.cli", *words],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def test_help_names_every_subcommand() -> None:
