@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import vmintro
 from vmintro.generate import generate
 from vmintro.image.writer.install import image_paths
 from vmintro.scenario.loader import ScenarioError, parse_scenario
+from vmintro.sim.errors import BUG_SITES
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "images"
@@ -162,7 +164,7 @@ def test_kernel_bug_stops_the_run_naming_the_step(tmp_path: Path) -> None:
     scen = parse_scenario("[[step]]\nop = 'vmalloc'\nsize = 0\n", "zero.toml")
     with pytest.raises(ScenarioError) as info:
         generate(tmp_path / "z", scen, {"ram": 16 << 20})
-    assert "zero.toml:1: step 1 (vmalloc): kernel BUG in __vmalloc()" in str(info.value)
+    assert "zero.toml:1: step 1 (vmalloc): kernel BUG at vmalloc.c:242!" in str(info.value)
 
 
 def test_allowed_kernel_bug_is_recorded_and_memory_unchanged(tmp_path: Path) -> None:
@@ -172,8 +174,27 @@ def test_allowed_kernel_bug_is_recorded_and_memory_unchanged(tmp_path: Path) -> 
     generate(tmp_path / "e", base, {"ram": 16 << 20})
     assert (tmp_path / "z.vmcore").read_bytes() != b""
     truth = json.loads((tmp_path / "z.truth.json").read_text())
-    assert truth["events"][0]["bug"].startswith("kernel BUG in __vmalloc()")
+    assert truth["events"][0]["bug"].startswith("kernel BUG at vmalloc.c:242!")
     assert truth["areas"] == []
+
+
+def test_a_kernel_bug_is_logged_in_2_4_20s_words(tmp_path: Path) -> None:
+    """handle_BUG's ``kernel BUG at FILE:LINE!``, then die()'s trap name, as the log holds them."""
+    scen = parse_scenario("[[step]]\nop = 'vmalloc'\nsize = 0\nallow_bug = true\n", "zero.toml")
+    generate(tmp_path / "z", scen, {"ram": 16 << 20})
+    log = vmintro_cli("-c", "log", str(tmp_path / "z")).stdout.splitlines()
+    at = log.index("kernel BUG at vmalloc.c:242!")
+    assert log[at + 1] == "invalid operand: 0000"
+
+
+def test_every_bug_the_simulator_raises_has_its_source_line() -> None:
+    sim = Path(vmintro.__file__).parent / "sim"
+    raised = {
+        (m.group(1), m.group(2))
+        for f in sim.glob("*.py")
+        for m in re.finditer(r'KernelBug\(\s*"([^"]+)",\s*"([^"]+)"', f.read_text())
+    }
+    assert raised and raised <= set(BUG_SITES), raised - set(BUG_SITES)
 
 
 @pytest.mark.parametrize(

@@ -161,7 +161,7 @@ def test_sim_usage_and_bug_lines(image: Path) -> None:
     assert runner.status == EXIT_USAGE
     _, out, err = _session(image, "sim vmalloc 0")
     assert err == ""
-    assert "kernel BUG in __vmalloc()" in out and "Call path: vmalloc > __vmalloc" in out
+    assert "kernel BUG at vmalloc.c:242!" in out and "Call path: vmalloc > __vmalloc" in out
 
 
 def test_vmintro_c_sim_and_save(image: Path, tmp_path: Path) -> None:

@@ -283,7 +283,8 @@ class LiveKernel:
                 if isinstance(e, KernelHang):  # UP: spinning with its lock held, for ever
                     self.hung = f"{e.function}()"
                 if isinstance(e, KernelOops):
-                    k.printk(str(e))  # die(): the report goes to the log
+                    for line in e.printk_lines():  # die(): the report goes to the log
+                        k.printk(line)
             except PhysMemError as e:  # a pointer to memory the simulator cannot follow
                 CALL_PATH.clear()
                 raise LiveError(f"{call}: the simulator cannot follow it: {e}") from None

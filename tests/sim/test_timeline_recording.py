@@ -237,7 +237,7 @@ def test_a_bug_is_the_result_of_its_entry() -> None:
     bug = t.entries[1]
     assert (bug.call, bug.result.kind) == ("vmalloc", "bug")
     assert bug.result.text == (
-        "kernel BUG in __vmalloc(): !size || (size >> PAGE_SHIFT) > num_physpages"
+        "kernel BUG at vmalloc.c:242! (__vmalloc: !size || (size >> PAGE_SHIFT) > num_physpages)"
     )
     span = range(bug.first_write, bug.first_write + bug.write_count)
     assert {t.paths[int(t.writes["path"][i])] for i in span} == {("printk",)}

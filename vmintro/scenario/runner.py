@@ -136,7 +136,8 @@ def _run_steps(
         except KernelOops as e:
             if not step.args.get("allow_bug"):
                 raise ScenarioError(f"{where}: {e}") from None
-            k.printk(str(e))
+            for line in e.printk_lines():
+                k.printk(line)
             events.append({"step": step.index + 1, "op": step.op, "bug": str(e)})
         except KernelHang as e:
             if not step.args.get("allow_bug"):

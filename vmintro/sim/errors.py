@@ -40,6 +40,10 @@ class KernelOops(SimulationError):
     that made the call, and the kernel goes on. Memory is left as the kernel
     left it at that moment."""
 
+    def printk_lines(self) -> list[str]:
+        """The lines the kernel writes to its log for this failure."""
+        return [str(self)]
+
 
 class KernelBug(KernelOops):
     """The 2.4.20 kernel would hit ``BUG()`` here; ``check`` names the failing test.
@@ -49,10 +53,36 @@ class KernelBug(KernelOops):
     """
 
     def __init__(self, function: str, check: str) -> None:
-        super().__init__(f"kernel BUG in {function}(): {check}")
+        self.site = BUG_SITES[(function, check)]
+        super().__init__(f"kernel BUG at {self.site}! ({function}: {check})")
         self.function = function
         self.check = check
         self.call_path = tuple(CALL_PATH)  # where it hit, outermost first (the oops's trace)
+
+    def printk_lines(self) -> list[str]:
+        """``handle_BUG``'s line, then ``die()``'s: BUG() is ``ud2``, trap 6, error code 0."""
+        return [f"kernel BUG at {self.site}!", "invalid operand: 0000"]
+
+
+# Where each BUG() the simulator can reach stands in 2.4.20's source: BUG() encodes
+# __FILE__ (the name the file was compiled under, the bare file name in 2.4's
+# per-directory make) and __LINE__, and handle_BUG() prints them.
+BUG_SITES: dict[tuple[str, str], str] = {
+    ("__vmalloc", "!size || (size >> PAGE_SHIFT) > num_physpages"): "vmalloc.c:242",
+    ("remap_area_pte", "address >= end"): "ioremap.c:25",
+    ("remap_area_pte", "!pte_none(*pte)"): "ioremap.c:29",
+    ("remap_area_pmd", "address >= end"): "ioremap.c:50",
+    ("remap_area_pages", "address >= end"): "ioremap.c:73",
+    ("__free_pages_ok", "page->buffers"): "page_alloc.c:100",
+    ("__free_pages_ok", "page->mapping"): "page_alloc.c:102",
+    ("__free_pages_ok", "!VALID_PAGE(page)"): "page_alloc.c:104",
+    ("__free_pages_ok", "PageLocked(page)"): "page_alloc.c:106",
+    ("__free_pages_ok", "PageActive(page)"): "page_alloc.c:108",
+    ("__free_pages_ok", "page_idx & ~mask"): "page_alloc.c:121",
+    ("free_bootmem_core", "end > bdata->node_low_pfn"): "bootmem.c:117",
+    # CHECK_PAGE exists only in a DEBUG slab.c; the line is kfree's use of it.
+    ("kfree", "CHECK_PAGE: !PageSlab(page)"): "slab.c:1603",
+}
 
 
 class PageFault(KernelOops):
