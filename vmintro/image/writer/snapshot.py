@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from vmintro.arch.x86 import _PAGE_PSE
 from vmintro.image.writer.spec import ImageSpec, Symbol
 from vmintro.sim.boot import Kernel
 from vmintro.sim.kernel import LOCAL_VARS
+from vmintro.sim.paging import KernelPageTables
 
 __all__ = ["snapshot"]
 
 TRUTH_VERSION = 1
+
+
+def vmalloc_page_tables(k: Kernel) -> list[list[int]]:
+    """[first address, pfn] of each page-table page that maps part of the vmalloc range,
+    from the simulator's ``swapper_pg_dir`` (kernel page tables are never freed: the
+    page a span got when something was first mapped there)."""
+    cfg, pt = k.config, KernelPageTables(k)
+    span = k.paging.pmd_size
+    tables = []
+    for addr in range(cfg.vmalloc_start & ~(span - 1), cfg.vmalloc_end, span):
+        entry = pt.get(pt.pmd_offset(pt.pgd_offset_k(addr), addr))
+        if entry & 1 and not entry & _PAGE_PSE:
+            tables.append([addr, (entry & k.paging.phys_mask) >> 12])
+    return tables
 
 
 def snapshot(
@@ -53,6 +69,7 @@ def snapshot(
         "sizeof_page": k.page_size,
         "areas": areas,
         "freed": list(vm.freed),
+        "page_tables": vmalloc_page_tables(k),
         "log": list(k.log),
         "faults": [],
     }
