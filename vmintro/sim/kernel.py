@@ -28,7 +28,7 @@ from vmintro.arch.x86 import (
 )
 from vmintro.sim.errors import PageFault, kernel_function
 from vmintro.sim.physmem import PhysMem
-from vmintro.types.flags import DEFAULT_MESSAGE_LOGLEVEL, LOG_BUF_LEN
+from vmintro.types.flags import DEFAULT_MESSAGE_LOGLEVEL, LOG_BUF_LEN, THREAD_SIZE
 from vmintro.types.kernel import KernelTypes, kernel_types
 from vmintro.types.model import Array, Base, CType, Pointer, Struct, strip_typedefs
 
@@ -50,6 +50,8 @@ ETEXT = TEXT_START + 0x100000
 RODATA = ETEXT
 DATA = RODATA + 0x10000
 
+# The first task's task_struct and kernel stack, alone in .data.init_task.
+INIT_TASK = "init_task_union"
 # Globals with an initialiser live in .data; the rest in .bss (zeroed).
 _DATA_VARS = (
     "init_mm",
@@ -102,12 +104,18 @@ class KernelLayout:
             lay.symbols[name] = (addr, ctype.size, ctype)
 
         pos = DATA
-        bss_vars = [n for n in types.variables if n not in fixed and n not in _DATA_VARS]
+        placed = {*fixed, *_DATA_VARS, INIT_TASK}
+        bss_vars = [n for n in types.variables if n not in placed]
         data_vars = [n for n in _DATA_VARS if n in types.variables]
         extra: dict[str, CType] = {"contig_bootmem_data": types["bootmem_data_t"]}
         for name in data_vars:
             pos = lay._place(name, types.variables[name], pos)
-        pos = (pos + 0xFFF) & ~0xFFF
+        edata = pos
+        # arch/i386/vmlinux.lds: `. = ALIGN(8192); .data.init_task`, after _edata
+        pos = (pos + THREAD_SIZE - 1) & ~(THREAD_SIZE - 1)
+        task_union = types.variables[INIT_TASK]
+        lay.symbols[INIT_TASK] = (pos, task_union.size, task_union)
+        pos = (pos + task_union.size + 0xFFF) & ~0xFFF
         lay.symbols["__bss_start"] = (pos, 0, None)
         for name in bss_vars:
             pos = lay._place(name, types.variables[name], pos)
@@ -118,7 +126,7 @@ class KernelLayout:
             ("_text", TEXT_START),
             ("_stext", STEXT),
             ("_etext", ETEXT),
-            ("_edata", lay.symbols["__bss_start"][0]),
+            ("_edata", edata),
             ("_end", lay.end),
         ):
             lay.symbols[name] = (addr, 0, None)

@@ -11,6 +11,9 @@ __all__ = [
     "MAX_SWAPFILES",
     "MOD_FLAGS",
     "PAGE_FLAGS",
+    "PIDHASH_SZ",
+    "TASK_STATES",
+    "THREAD_SIZE",
     "VM_ALLOC",
     "VM_IOREMAP",
     "ZONE_NAMES",
@@ -100,3 +103,31 @@ SLAB_CACHE_DMA = 0x4000
 SLAB_NO_REAP = 0x1000
 CFLGS_OFF_SLAB = 0x10000
 CFLGS_OPTIMIZE = 0x20000
+
+# include/linux/sched.h, include/asm-i386/processor.h: processes
+THREAD_SIZE = 2 * 4096  # union task_union: the task_struct and its kernel stack
+PIDHASH_SZ = 4096 >> 2
+PID_MAX = 0x8000
+NGROUPS = 32  # include/asm-i386/param.h
+RLIM_NLIMITS = 11  # include/asm-i386/resource.h
+RLIMIT_NPROC = 6
+RLIM_INFINITY = 0xFFFFFFFF
+IO_BITMAP_SIZE = 32
+NSIG_WORDS = 2  # _NSIG / _NSIG_BPW
+TASK_STATES: dict[str, int] = {
+    "TASK_RUNNING": 0,
+    "TASK_INTERRUPTIBLE": 1,
+    "TASK_UNINTERRUPTIBLE": 2,
+    "TASK_ZOMBIE": 4,
+    "TASK_STOPPED": 8,
+}
+# include/linux/sched.h: per process flags
+PF_FORKNOEXEC = 0x40
+PF_MEMDIE = 0x1000
+# include/linux/sched.h: clone flags
+CLONE_VM = 0x100
+CLONE_FS = 0x200
+CLONE_FILES = 0x400
+CLONE_SIGHAND = 0x800
+CLONE_SIGNAL = CLONE_SIGHAND | 0x10000  # | CLONE_THREAD
+SIGCHLD = 17

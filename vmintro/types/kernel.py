@@ -12,8 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
+from vmintro.arch.layout import NR_CPUS
 from vmintro.arch.paging import paging_mode
-from vmintro.types.flags import LOG_BUF_LEN, MAX_NR_ZONES, MAX_ORDER, MAX_SWAPFILES
+from vmintro.types.flags import (
+    IO_BITMAP_SIZE,
+    LOG_BUF_LEN,
+    MAX_NR_ZONES,
+    MAX_ORDER,
+    MAX_SWAPFILES,
+    NGROUPS,
+    NSIG_WORDS,
+    PIDHASH_SZ,
+    RLIM_NLIMITS,
+    THREAD_SIZE,
+)
 from vmintro.types.model import (
     Array,
     Base,
@@ -361,6 +373,11 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
     dumpable = mm_struct.member("dumpable")
     dumpable.bit_size = 1  # `unsigned dumpable:1`, alone in its 4-byte unit
 
+    task_struct = _task_struct(kt, mm_struct)
+    # union task_union: the task and its kernel stack in one 8 KiB, 8 KiB-aligned block
+    task_union = struct("task_union", union=True)
+    task_union.define([("task", task_struct), ("stack", Array(ulong, THREAD_SIZE // 4))])
+
     paging = paging_mode(pae)
     assert pte_t.size == paging.entry_size
     kt.variables.update(
@@ -395,8 +412,22 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
             "nr_swap_pages": int_,
             "module_list": Pointer(module),
             "kernel_module": module,
+            # kernel/fork.c, arch/i386/kernel/init_task.c
+            "init_task_union": task_union,
+            "pidhash": Array(Pointer(task_struct), PIDHASH_SZ),
+            "nr_threads": int_,
+            "max_threads": int_,
+            "last_pid": int_,
+            "mmlist_nr": int_,
+            "sigact_cachep": Pointer(kmem_cache_t),
+            "files_cachep": Pointer(kmem_cache_t),
+            "fs_cachep": Pointer(kmem_cache_t),
+            "vm_area_cachep": Pointer(kmem_cache_t),
+            "mm_cachep": Pointer(kmem_cache_t),
         }
     )
+    if pae:  # arch/i386/mm/init.c: pgtable_cache_init's cache of PAE page directories
+        kt.variables["pae_pgd_cachep"] = Pointer(kmem_cache_t)
     if highmem:
         kt.variables["highmem_start_page"] = Pointer(page)
         kt.variables["pkmap_page_table"] = Pointer(pte_t)
@@ -415,3 +446,190 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
     )
     del pmd_t, zonelist_t, pg_data_t, cache_sizes_t, free_area_t, int_fn, void_fn
     return kt
+
+
+def _task_struct(kt: KernelTypes, mm_struct: Struct) -> Struct:
+    """``struct task_struct`` of include/linux/sched.h with what it holds by value.
+
+    Every member keeps its 2.4.20 name, type and place (uniprocessor: NR_CPUS 1,
+    so ``per_cpu_utime`` has one element). ``struct thread_struct`` holds the
+    FPU state union whose ``i387_fxsave_struct`` is ``aligned(16)``, which makes
+    the whole task_struct 16-byte aligned.
+    """
+    reg = kt.by_name
+
+    def struct(tag: str, union: bool = False) -> Struct:
+        s = Struct(tag, union)
+        reg[s.c_name] = s
+        return s
+
+    def typedef(name: str, target: CType) -> Typedef:
+        t = Typedef(name, target)
+        reg[name] = t
+        return t
+
+    char, ushort, int_, uint = (reg[n] for n in ("char", "unsigned short", "int", "unsigned int"))
+    long_, ulong = reg["long"], reg["unsigned long"]
+    uchar = reg["unsigned char"]
+    list_head, size_t = reg["struct list_head"], reg["size_t"]
+    voidp = Pointer(Void())
+    pid_t = typedef("pid_t", int_)  # __kernel_pid_t
+    uid_t = typedef("uid_t", uint)  # __kernel_uid32_t
+    gid_t = typedef("gid_t", uint)
+    clock_t = typedef("clock_t", long_)
+    u32 = typedef("u32", uint)
+    kernel_cap_t = typedef("kernel_cap_t", u32)  # __u32 without STRICT_CAP_T_TYPECHECKS
+    mm_segment_t = typedef("mm_segment_t", Struct(None).define([("seg", ulong)]))
+    sigset_t = typedef("sigset_t", Struct(None).define([("sig", Array(ulong, NSIG_WORDS))]))
+    sigqueue = struct("sigqueue")
+    sigpending = struct("sigpending")
+    sigpending.define(
+        [("head", Pointer(sigqueue)), ("tail", Pointer(Pointer(sigqueue))), ("signal", sigset_t)]
+    )
+    timer_list = struct("timer_list")
+    timer_list.define(
+        [
+            ("list", list_head),
+            ("expires", ulong),
+            ("data", ulong),
+            ("function", Pointer(Function(Void(), [ulong]))),
+        ]
+    )
+    tms = struct("tms")
+    tms.define([(n, clock_t) for n in ("tms_utime", "tms_stime", "tms_cutime", "tms_cstime")])
+    rlimit = struct("rlimit")
+    rlimit.define([("rlim_cur", ulong), ("rlim_max", ulong)])
+
+    # include/asm-i386/processor.h
+    fpu_regs = [(n, long_) for n in ("cwd", "swd", "twd", "fip", "fcs", "foo", "fos")]
+    fsave = struct("i387_fsave_struct")
+    fsave.define([*fpu_regs, ("st_space", Array(long_, 20)), ("status", long_)])
+    fxsave = struct("i387_fxsave_struct")
+    fxsave.define(
+        [
+            *[(n, ushort) for n in ("cwd", "swd", "twd", "fop")],
+            *[(n, long_) for n in ("fip", "fcs", "foo", "fos", "mxcsr", "reserved")],
+            ("st_space", Array(long_, 32)),
+            ("xmm_space", Array(long_, 32)),
+            ("padding", Array(long_, 56)),
+        ]
+    )
+    fxsave.define_at(fxsave.fields, fxsave.size, 16)  # __attribute__ ((aligned (16)))
+    soft = struct("i387_soft_struct")
+    soft.define(
+        [
+            *fpu_regs,
+            ("st_space", Array(long_, 20)),
+            *[(n, uchar) for n in ("ftop", "changed", "lookahead", "no_update", "rm", "alimit")],
+            ("info", Pointer(struct("info"))),
+            ("entry_eip", ulong),
+        ]
+    )
+    i387 = struct("i387_union", union=True)
+    i387.define([("fsave", fsave), ("fxsave", fxsave), ("soft", soft)])
+    thread_struct = struct("thread_struct")
+    thread_struct.define(
+        [
+            *[(n, ulong) for n in ("esp0", "eip", "esp", "fs", "gs")],
+            ("debugreg", Array(ulong, 8)),
+            *[(n, ulong) for n in ("cr2", "trap_no", "error_code")],
+            ("i387", i387),
+            ("vm86_info", Pointer(struct("vm86_struct"))),
+            *[(n, ulong) for n in ("screen_bitmap", "v86flags", "v86mask", "saved_esp0")],
+            ("ioperm", int_),
+            ("io_bitmap", Array(ulong, IO_BITMAP_SIZE + 1)),
+        ]
+    )
+
+    task = struct("task_struct")
+    taskp = Pointer(task)
+    members: list[tuple[str, CType]] = [
+        ("state", long_),  # volatile long
+        ("flags", ulong),
+        ("sigpending", int_),
+        ("addr_limit", mm_segment_t),
+        ("exec_domain", Pointer(struct("exec_domain"))),
+        ("need_resched", long_),
+        ("ptrace", ulong),
+        ("lock_depth", int_),
+        ("counter", long_),
+        ("nice", long_),
+        ("policy", ulong),
+        ("mm", Pointer(mm_struct)),
+        ("processor", int_),
+        ("cpus_runnable", ulong),
+        ("cpus_allowed", ulong),
+        ("run_list", list_head),
+        ("sleep_time", ulong),
+        ("next_task", taskp),
+        ("prev_task", taskp),
+        ("active_mm", Pointer(mm_struct)),
+        ("local_pages", list_head),
+        ("allocation_order", uint),
+        ("nr_local_pages", uint),
+        ("binfmt", Pointer(struct("linux_binfmt"))),
+        ("exit_code", int_),
+        ("exit_signal", int_),
+        ("pdeath_signal", int_),
+        ("personality", ulong),
+        ("did_exec", int_),  # int did_exec:1
+        ("pid", pid_t),
+        ("pgrp", pid_t),
+        ("tty_old_pgrp", pid_t),
+        ("session", pid_t),
+        ("tgid", pid_t),
+        ("leader", int_),
+        *[(n, taskp) for n in ("p_opptr", "p_pptr", "p_cptr", "p_ysptr", "p_osptr")],
+        ("thread_group", list_head),
+        ("pidhash_next", taskp),
+        ("pidhash_pprev", Pointer(taskp)),
+        ("wait_chldexit", reg["wait_queue_head_t"]),
+        ("vfork_done", Pointer(struct("completion"))),
+        ("rt_priority", ulong),
+        *[(f"it_{w}_{k}", ulong) for k in ("value", "incr") for w in ("real", "prof", "virt")],
+        ("real_timer", timer_list),
+        ("times", tms),
+        ("start_time", ulong),
+        ("per_cpu_utime", Array(long_, NR_CPUS)),
+        ("per_cpu_stime", Array(long_, NR_CPUS)),
+        *[(n, ulong) for n in ("min_flt", "maj_flt", "nswap", "cmin_flt", "cmaj_flt", "cnswap")],
+        ("swappable", int_),  # int swappable:1
+        *[(n, uid_t) for n in ("uid", "euid", "suid", "fsuid")],
+        *[(n, gid_t) for n in ("gid", "egid", "sgid", "fsgid")],
+        ("ngroups", int_),
+        ("groups", Array(gid_t, NGROUPS)),
+        *[(n, kernel_cap_t) for n in ("cap_effective", "cap_inheritable", "cap_permitted")],
+        ("keep_capabilities", int_),  # int keep_capabilities:1
+        ("user", Pointer(struct("user_struct"))),
+        ("rlim", Array(rlimit, RLIM_NLIMITS)),
+        ("used_math", ushort),
+        ("comm", Array(char, 16)),
+        ("link_count", int_),
+        ("total_link_count", int_),
+        ("tty", Pointer(struct("tty_struct"))),
+        ("locks", uint),
+        ("semundo", Pointer(struct("sem_undo"))),
+        ("semsleeping", Pointer(struct("sem_queue"))),
+        ("thread", thread_struct),
+        ("fs", Pointer(struct("fs_struct"))),
+        ("files", Pointer(struct("files_struct"))),
+        ("namespace", Pointer(struct("namespace"))),
+        ("sigmask_lock", reg["spinlock_t"]),
+        ("sig", Pointer(struct("signal_struct"))),
+        ("blocked", sigset_t),
+        ("pending", sigpending),
+        ("sas_ss_sp", ulong),
+        ("sas_ss_size", size_t),
+        ("notifier", Pointer(Function(int_, [voidp]))),
+        ("notifier_data", voidp),
+        ("notifier_mask", Pointer(sigset_t)),
+        ("parent_exec_id", u32),
+        ("self_exec_id", u32),
+        ("alloc_lock", reg["spinlock_t"]),
+        ("journal_info", voidp),
+    ]
+    task.define(members)
+    for name in ("did_exec", "swappable", "keep_capabilities"):
+        task.member(name).bit_size = 1  # `int NAME:1`, alone in its 4-byte unit
+    del char
+    return task

@@ -72,6 +72,8 @@ _SYMBOL_KINDS = {"STT_OBJECT": "object", "STT_FUNC": "func"}
 # fewer DIEs than this.
 MAX_SYMBOLS = 1 << 17
 MAX_DIES = 1 << 16
+# The largest __attribute__((aligned)) a struct may ask for: a page
+MAX_ALIGNMENT = 4096
 
 # Everything pyelftools, its bundled construct and our own decoding can raise
 # on a malformed file; caught only at the public entry points.
@@ -601,7 +603,10 @@ class _Converter:
         finally:
             self._path = saved
         align = max((f.type.align for f in fields), default=1)
-        return s.define_at(fields, _size(die), align)
+        explicit = _attr(die, "DW_AT_alignment", align)  # __attribute__((aligned(N)))
+        if explicit & (explicit - 1) or not 0 < explicit <= MAX_ALIGNMENT:
+            raise DebugInfoError(f"struct DIE at {die.offset:#x}: alignment {explicit}")
+        return s.define_at(fields, _size(die), max(align, explicit))
 
     def _member(self, die: DIE) -> Field:
         ctype = self._type_of(die)

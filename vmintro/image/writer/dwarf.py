@@ -72,6 +72,7 @@ DW_AT_encoding = 0x3E
 DW_AT_external = 0x3F
 DW_AT_type = 0x49
 DW_AT_data_bit_offset = 0x6B
+DW_AT_alignment = 0x88  # DWARF 5; gcc emits it for __attribute__((aligned))
 
 # Forms (section 7.5.6)
 DW_FORM_addr = 0x01
@@ -265,6 +266,8 @@ class _TypeEmitter:
             die.add(DW_AT_declaration, DW_FORM_flag_present)
             return
         die.add(DW_AT_byte_size, DW_FORM_udata, ctype.size)
+        if ctype.align > max((f.type.align for f in ctype.fields), default=1):
+            die.add(DW_AT_alignment, DW_FORM_udata, ctype.align)
         for f in ctype.fields:
             member = _Die(DW_TAG_member)
             member.add(DW_AT_name, DW_FORM_strp, f.name)

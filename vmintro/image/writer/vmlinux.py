@@ -40,6 +40,7 @@ from vmintro.image.format.elf import (
 from vmintro.image.writer.dwarf import build_dwarf
 from vmintro.image.writer.elf32 import Elf32_Ehdr, Elf32_Shdr, Elf32_Sym
 from vmintro.image.writer.spec import ImageSpec, Symbol
+from vmintro.types.flags import THREAD_SIZE
 
 __all__ = ["build_vmlinux", "write_vmlinux"]
 
@@ -103,12 +104,29 @@ def _image_sections(spec: ImageSpec) -> list[_Section]:
     edata = _label(spec.symbols, "_edata", etext, end)
     if edata is None:
         edata = end
+    # vmlinux.lds puts .data.init_task (init_task_union) between _edata and __bss_start
+    bss = _label(spec.symbols, "__bss_start", edata, end)
+    if bss is None:
+        bss = edata
     alloc = SHF_ALLOC
-    return [
+    sections = [
         _Section(".text", SHT_NOBITS, alloc | SHF_EXECINSTR, start, etext - start, addralign=4),
         _Section(".data", SHT_NOBITS, alloc | SHF_WRITE, etext, edata - etext, addralign=4),
-        _Section(".bss", SHT_NOBITS, alloc | SHF_WRITE, edata, end - edata, addralign=4),
     ]
+    init_task = -(-edata // THREAD_SIZE) * THREAD_SIZE  # `. = ALIGN(8192)`
+    if bss > init_task:
+        sections.append(
+            _Section(
+                ".data.init_task",
+                SHT_NOBITS,
+                alloc | SHF_WRITE,
+                init_task,
+                bss - init_task,
+                addralign=THREAD_SIZE,
+            )
+        )
+    sections.append(_Section(".bss", SHT_NOBITS, alloc | SHF_WRITE, bss, end - bss, addralign=4))
+    return sections
 
 
 def _section_index(sym: Symbol, image: list[_Section], first: int) -> int:
@@ -186,7 +204,8 @@ def build_vmlinux(spec: ImageSpec) -> bytes:
     body = bytearray()
     offset = EHDR_SIZE
     for sec in sections[1:]:
-        pad = -offset % max(sec.addralign, 1)
+        # a NOBITS section occupies no file bytes: its offset needs no alignment
+        pad = -offset % max(sec.addralign, 1) if sec.sh_type != SHT_NOBITS else 0
         body += bytes(pad)
         offset += pad
         sec.offset = offset
