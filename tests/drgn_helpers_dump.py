@@ -74,6 +74,8 @@ def main() -> None:
         areas.append({"vm_struct": area.value_(), "addr": addr, "size": size, "pages": pages})
 
     first = areas[0]["addr"]
+    guard = first + areas[0]["size"] - 4096  # never mapped: vmalloc_to_page is NULL
+    null = {"pfn": vmalloc_to_pfn(prog, guard), "page": vmalloc_to_page(prog, guard).value_()}
     try:
         drgn_mm.vmalloc_to_page(prog, first)
         own = "worked"
@@ -106,6 +108,7 @@ def main() -> None:
         {
             "areas": areas,
             "drgn_vmalloc_to_page": own,
+            "guard": null,
             "unstored_frame_is_zeros": unstored == bytes(4096),
             "vm_command": out.getvalue(),
             "slab": slab,

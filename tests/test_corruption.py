@@ -40,6 +40,7 @@ from vmintro.helpers import (
     for_each_vm_area,
     for_each_zone,
     list_for_each,
+    page_to_pfn,
     vm_area_pages,
     vmalloc_area_pages,
     vmalloc_area_pfns,
@@ -305,6 +306,56 @@ def test_pte_table_outside_ram(tmp_path: Path) -> None:
     assert err is None and seen == [s for s, _a, _n in d.areas]
     assert (vmalloc_area_pfns(d.prog) == -1).all()  # every area is in that 4 MiB span
     assert d.prog.follow_pte(va).fault is not None
+    # vmalloc_to_page follows the entry as 2.4.20's does (it is not pmd_none), and the
+    # table it reaches cannot be read: an error, not a NULL
+    with pytest.raises(FaultError, match="pte table at physical 0x7f000000 is outside RAM"):
+        vmalloc_to_page(d.prog, va)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        MachineConfig(ram=RAM),
+        pytest.param(MachineConfig(ram=64 << 20, highmem=True, pae=True), marks=pytest.mark.slow),
+    ],
+    ids=["2level", "pae"],
+)
+def test_vmalloc_to_page_is_null_where_the_kernels_is(
+    tmp_path: Path, config: MachineConfig
+) -> None:
+    """2.4.20's vmalloc_to_page (mm/memory.c) walks as the kernel does, not as the MMU:
+    NULL (None) for an empty pmd entry (pmd_none) or a pte that is not pte_present
+    (neither PRESENT nor PROTNONE); a pmd entry that is not present but not empty is
+    followed, and a PROTNONE pte gives its page, where translation faults on both."""
+
+    def damage(k: Kernel, areas: list[tuple[int, int, int]], notes: dict[str, Any]) -> None:
+        pt = KernelPageTables(k)
+        protnone, cleared, intact = areas[0][1], areas[1][1] + PAGE, areas[2][1]
+        notes.update(protnone=protnone, cleared=cleared, intact=intact)
+        notes["pfn"] = {va: pt.get(pte_of(k, va)) >> 12 for va in (protnone, intact)}
+        entry = pt.get(pte_of(k, protnone))
+        pt.set(pte_of(k, protnone), entry & ~0x001 | 0x080)  # PROTNONE, not PRESENT
+        pt.set(pte_of(k, cleared), 0)
+        pmd = pt.pmd_offset(pt.pgd_offset_k(intact), intact)
+        pt.set(pmd, pt.get(pmd) & ~0x001)  # not present, not empty: all four areas
+        # a pmd entry of the vmalloc range that no area ever filled: pmd_none
+        far = k.config.vmalloc_start + (64 << 20)
+        assert pt.get(pt.pmd_offset(pt.pgd_offset_k(far), far)) == 0
+        notes["far"] = far
+
+    d = build(tmp_path, damage, config)
+    prog, n = d.prog, d.notes
+    for va in (n["protnone"], n["intact"], n["cleared"], n["far"]):
+        with pytest.raises(FaultError):
+            prog.translate(va)  # the MMU reaches none of them
+    for va in (n["protnone"], n["intact"]):
+        pfn = n["pfn"][va]
+        assert vmalloc_to_pfn(prog, va + 0x10) == pfn
+        page = vmalloc_to_page(prog, va + 0x10)
+        assert page is not None and page_to_pfn(page) == pfn
+    for va in (n["cleared"], n["far"]):
+        assert vmalloc_to_pfn(prog, va) is None
+        assert vmalloc_to_page(prog, va) is None
 
 
 # -- buddy free lists ------------------------------------------------------------------------

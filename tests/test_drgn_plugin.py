@@ -74,6 +74,8 @@ def test_drgn_helpers_agree_with_the_library_and_with_drgn(
         "NotImplementedError: virtual address translation is not implemented for i386 architecture"
     )
     assert view["unstored_frame_is_zeros"]
+    # the guard page: 2.4.20's vmalloc_to_page returns NULL there, and so do the helpers
+    assert view["guard"] == {"pfn": None, "page": 0}
     first = ours[0].addr.value_()
     assert view["vm_command"] == repl_output(prog, f"vmlist; vtop {first:#x}")
     # the slab and address helpers hand back what the library finds

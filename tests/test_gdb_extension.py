@@ -271,7 +271,10 @@ def test_convenience_functions_agree_with_translate(
     lines = [f"p/x $vm_translate({v:#x})" for v in vaddrs]
     lines += [f"p/x $vm_vmalloc_to_pfn({v:#x})" for v in vaddrs]
     lines += ["p/x $vm_vmalloc_to_pfn(vmlist->addr)", "p $vm_vmalloc_to_page(vmlist->addr)"]
-    lines += ["p $vm_vmalloc_to_page(vmlist->addr)->flags", "p/x $vm_translate(0)"]
+    lines += ["p $vm_vmalloc_to_page(vmlist->addr)->flags"]
+    guard = areas[0].addr.value_() + areas[0].size.value_() - 0x1000  # never mapped
+    lines += [f"p $vm_vmalloc_to_page({guard:#x})", f"p $vm_vmalloc_to_pfn({guard:#x})"]
+    lines += ["p/x $vm_translate(0)"]
     out, err = run_gdb(gdb, loader, base, lines)
     n = len(vaddrs)
     assert _gdb_values(out[:n]) == [prog.translate(v) for v in vaddrs]
@@ -283,7 +286,11 @@ def test_convenience_functions_agree_with_translate(
         page.value_(),
         page.flags.value_(),  # gdb reads mem_map itself, where vmintro's page points
     ]
-    assert out[-1] == ""
+    # the guard page: vmalloc_to_page is NULL, as 2.4.20's; the pfn an error naming the pte
+    assert vmalloc_to_page(prog, guard) is None
+    assert _gdb_values(out[2 * n + 3 : 2 * n + 4]) == [0]
+    assert out[-2] == out[-1] == ""
+    assert f"$vm_vmalloc_to_pfn: read of {guard:#x}: page not present (pte" in err
     assert "$vm_translate: read of 0x0: page not present" in err
 
 

@@ -113,9 +113,8 @@ def test_vmalloc_to_pfn_and_vmalloc_to_page(kernel: Kernel) -> None:
     checked = 0
     for t in _areas(kernel):
         for va, pfn in _pages(t):
-            if pfn is None:
-                with pytest.raises(FaultError):
-                    vmalloc_to_pfn(prog, va)
+            if pfn is None:  # 2.4.20's vmalloc_to_page returns NULL: pte not present
+                assert vmalloc_to_pfn(prog, va) is None and vmalloc_to_page(prog, va) is None
                 continue
             assert vmalloc_to_pfn(prog, va + 0x7FF) == pfn, hex(va)
             checked += 1
@@ -127,11 +126,10 @@ def test_vmalloc_to_pfn_and_vmalloc_to_page(kernel: Kernel) -> None:
                 assert pfn >= kernel.pages
                 with pytest.raises(FaultError, match="beyond max_mapnr: no struct page"):
                     vmalloc_to_page(prog, va)
-        guard = t["addr"] + t["size"] - PAGE_SIZE  # never mapped
-        with pytest.raises(FaultError):
-            vmalloc_to_pfn(prog, guard)
-        with pytest.raises(FaultError):
-            vmalloc_to_page(prog, guard)
+        guard = t["addr"] + t["size"] - PAGE_SIZE  # never mapped: NULL, not an error
+        assert vmalloc_to_pfn(prog, guard) is None and vmalloc_to_page(prog, guard) is None
+        with pytest.raises(FaultError, match="page not present"):
+            prog.translate(guard)  # the form that says why
     assert checked == sum(len(t["frames"]) for t in _areas(kernel))
 
 

@@ -59,7 +59,8 @@ def run_library(job: dict[str, Any]) -> int:
     for area in areas:
         try:
             addr = area.addr.value_()
-            print(f"{addr:#x} {vmalloc_to_page(prog, addr).value_():#x}")
+            page = vmalloc_to_page(prog, addr)  # None: NULL, nothing mapped there
+            print(f"{addr:#x} {'NULL' if page is None else f'{page.value_():#x}'}")
         except VmintroError as e:
             print(f"vmalloc_to_page: {e}")
             status = 1

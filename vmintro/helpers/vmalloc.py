@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vmintro.arch.x86 import PAGE_SIZE
+from vmintro.arch.x86 import _PAGE_PRESENT, _PAGE_PROTNONE, PAGE_SHIFT, PAGE_SIZE
 from vmintro.errors import CorruptionError, FaultError
 from vmintro.helpers.list import singly_linked
 from vmintro.helpers.mm import _helper, _page_facts, _page_object
@@ -37,6 +37,8 @@ __all__ = [
 
 VM_IOREMAP = 0x1
 VM_ALLOC = 0x2
+# pte_present() of include/asm-i386/pgtable.h
+_PTE_PRESENT = _PAGE_PRESENT | _PAGE_PROTNONE
 
 
 def max_vm_areas(prog: Program) -> int:
@@ -81,23 +83,69 @@ def find_vm_area(prog: Program, addr: int | Object) -> Object | None:
     return None
 
 
-def _vmalloc_to_pfn(prog: Program, addr: int | Object) -> int:
-    """``vmalloc_to_pfn``: the frame behind a vmalloc (or ioremap) address.
+def _vmalloc_to_pfn(prog: Program, addr: int | Object) -> int | None:
+    """``vmalloc_to_pfn``: the frame behind a vmalloc (or ioremap) address, or None
+    where 2.4.20's ``vmalloc_to_page`` returns NULL (see :func:`vmalloc_to_page`).
+
+    2.4.20 has no ``vmalloc_to_pfn`` (later kernels' is ``page_to_pfn(vmalloc_to_page(addr))``).
+    ``prog.translate(addr) >> PAGE_SHIFT`` is the form that raises, naming the
+    entry that is not present.
 
     :param addr: an integer or a pointer Object (``area.addr``), as drgn's takes.
-    :raises FaultError: when the address is not mapped.
+    :raises FaultError: for an address that is not a 32-bit one, or a page table
+        the walk reaches outside RAM.
     """
-    return prog.translate(operator.index(addr)) >> 12
+    address = operator.index(addr)
+    try:
+        return prog.translate(address) >> PAGE_SHIFT
+    except FaultError:
+        if not 0 <= address < 1 << 32:
+            raise
+    return _pte_page_pfn(prog, address)
 
 
-def _vmalloc_to_page(prog: Program, addr: int | Object) -> Object:
-    """``vmalloc_to_page``: ``pfn_to_page(vmalloc_to_pfn(addr))``.
+def _pte_page_pfn(prog: Program, address: int) -> int | None:
+    """The frame 2.4.20's ``vmalloc_to_page`` (mm/memory.c) finds where the MMU
+    finds none: ``pgd_offset_k``, then ``pmd_none`` (the entry is 0) gives NULL,
+    ``pmd_offset``/``pte_offset`` follow any other entry, present or not (on i386
+    ``pgd_none`` is always false), and ``pte_present`` (``PRESENT | PROTNONE``)
+    decides between ``pte_page`` and NULL.
+    """
+    walker = prog.walker
+    levels = prog.paging.levels
+    mask = prog.paging.phys_mask
+    base = prog.swapper_pg_dir
+    for n, level in enumerate(levels):
+        try:
+            entry = walker.table(base, n)[level.index(address)]
+        except FaultError:
+            raise FaultError(
+                address,
+                f"vmalloc_to_page({address:#x}): {level.name} table at physical "
+                f"{base:#x} is outside RAM",
+            ) from None
+        if n == len(levels) - 1:
+            return (entry & mask) >> PAGE_SHIFT if entry & _PTE_PRESENT else None
+        if n == len(levels) - 2 and entry == 0:
+            return None  # pmd_none
+        base = entry & mask & ~(PAGE_SIZE - 1)
+    return None  # unreachable: the last level returns
 
-    :return: ``struct page *``
-    :raises FaultError: when the address is not mapped, or maps a frame beyond
-        ``max_mapnr`` (an ioremap of device memory has no ``struct page``).
+
+def _vmalloc_to_page(prog: Program, addr: int | Object) -> Object | None:
+    """``vmalloc_to_page``: the ``struct page *`` of the frame behind a vmalloc (or
+    ioremap) address, or None where 2.4.20's returns NULL: an empty pmd entry
+    (``pmd_none``) or a pte that is not ``pte_present`` (neither PRESENT nor
+    PROTNONE), as an unmapped page or a guard page has.
+
+    :return: ``struct page *``, or None
+    :raises FaultError: for an address that is not a 32-bit one, a page table the
+        walk reaches outside RAM, or a frame beyond ``max_mapnr`` (an ioremap of
+        device memory has no ``struct page``).
     """
     pfn = vmalloc_to_pfn(prog, addr)
+    if pfn is None:
+        return None
     facts = _page_facts(prog)
     limit = facts[2]
     if limit is None:

@@ -85,24 +85,28 @@ def for_each_vm_area(prog: drgn.Program) -> Iterator[drgn.Object]:
         yield drgn.Object(prog, "struct vm_struct *", area.value_())
 
 
-def vmalloc_to_pfn(prog: drgn.Program, addr: drgn.Object | int) -> int:
-    """``vmalloc_to_pfn``: the frame behind vmalloc (or any kernel) address ``addr``.
+def vmalloc_to_pfn(prog: drgn.Program, addr: drgn.Object | int) -> int | None:
+    """``vmalloc_to_pfn``: the frame behind vmalloc (or any kernel) address ``addr``,
+    or None where 2.4.20's ``vmalloc_to_page`` returns NULL (no page mapped:
+    :func:`follow_pte` names the entry).
 
     :param addr: ``void *`` or an integer.
-    :raises vmintro.errors.FaultError: naming the entry that is not present.
+    :raises vmintro.errors.FaultError: a page table the walk reaches outside RAM.
     """
     return _vmalloc.vmalloc_to_pfn(vmintro_program(prog), _address(addr))
 
 
 def vmalloc_to_page(prog: drgn.Program, addr: drgn.Object | int) -> drgn.Object:
-    """``vmalloc_to_page``: ``mem_map + vmalloc_to_pfn(addr)``.
+    """``vmalloc_to_page``: ``mem_map + vmalloc_to_pfn(addr)``, and a NULL
+    ``struct page *`` where 2.4.20's returns NULL (no page mapped).
 
     :param addr: ``void *`` or an integer.
     :return: ``struct page *``
-    :raises vmintro.errors.FaultError: naming the entry that is not present.
+    :raises vmintro.errors.FaultError: a page table the walk reaches outside RAM,
+        or a frame beyond ``max_mapnr``.
     """
     page = _vmalloc.vmalloc_to_page(vmintro_program(prog), _address(addr))
-    return drgn.Object(prog, "struct page *", page.value_())
+    return drgn.Object(prog, "struct page *", 0 if page is None else page.value_())
 
 
 def follow_pte(prog: drgn.Program, addr: drgn.Object | int) -> Walk:

@@ -262,6 +262,7 @@ class VmTranslate(_ValueFunction):
 class VmVmallocToPfn(_ValueFunction):
     """$vm_vmalloc_to_pfn(ADDR): vmalloc_to_pfn, the frame number behind ADDR.
 
+    Where vmalloc_to_page is NULL (no page mapped) it is an error naming the entry.
     Usage: p/x $vm_vmalloc_to_pfn(vmlist->addr)"""
 
     function_name = "vm_vmalloc_to_pfn"
@@ -269,13 +270,19 @@ class VmVmallocToPfn(_ValueFunction):
     def compute(self, prog: Program, address: int) -> gdb.Value:
         from vmintro.helpers.vmalloc import vmalloc_to_pfn
 
-        return gdb.Value(vmalloc_to_pfn(prog, address)).cast(gdb.lookup_type("unsigned long"))
+        pfn = vmalloc_to_pfn(prog, address)
+        if pfn is None:
+            fault = prog.follow_pte(address).fault
+            why = fault if fault is not None else f"{address:#x}: vmalloc_to_page is NULL"
+            raise gdb.GdbError(f"${self.function_name}: {why}")
+        return gdb.Value(pfn).cast(gdb.lookup_type("unsigned long"))
 
 
 class VmVmallocToPage(_ValueFunction):
     """$vm_vmalloc_to_page(ADDR): vmalloc_to_page, the struct page * of the frame behind ADDR.
 
-    mem_map is lowmem, so gdb reads the page itself:
+    NULL where 2.4.20's vmalloc_to_page returns NULL (no page mapped). mem_map is
+    lowmem, so gdb reads the page itself:
     Usage: p *$vm_vmalloc_to_page(vmlist->addr)"""
 
     function_name = "vm_vmalloc_to_page"
@@ -283,7 +290,8 @@ class VmVmallocToPage(_ValueFunction):
     def compute(self, prog: Program, address: int) -> gdb.Value:
         from vmintro.helpers.vmalloc import vmalloc_to_page
 
-        page = vmalloc_to_page(prog, address).value_()
+        found = vmalloc_to_page(prog, address)
+        page = 0 if found is None else found.value_()
         return gdb.Value(page).cast(gdb.lookup_type("struct page").pointer())
 
 
