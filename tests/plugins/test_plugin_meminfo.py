@@ -38,7 +38,7 @@ def test_memory_totals_match_the_boot_log(image: Image) -> None:
     # mem_init: "Memory: <free>k/<max_mapnr>k available (... <highmem>k highmem)"; the
     # pages it counts free then are totalram_pages.
     [total] = image.log_kb(r"Memory: (\d+)k/")
-    [high] = image.log_kb(r"\((\d+)k highmem\)")
+    [high] = image.log_kb(r"[( ](\d+)k highmem\)")
     got = fields(image)
     assert got["MemTotal"] == total
     assert got["HighTotal"] == high

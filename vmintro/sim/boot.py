@@ -122,7 +122,21 @@ def mem_init(k: KernelMemory, bm: Bootmem, buddy: Buddy, pt: KernelPageTables) -
     if cfg.highmem:
         k.w32(k.sym("totalhigh_pages"), high)
     pt.zap_low_mappings()
+    # free_pages_init: the RAM frames below max_low_pfn that bootmem kept (all are
+    # PG_reserved from free_area_init on, and free_all_bootmem freed the rest)
+    ram_low = sum(
+        max(0, min(b // PAGE_SIZE, cfg.max_low_pfn) - (a + PAGE_SIZE - 1) // PAGE_SIZE)
+        for a, b, kind in cfg.e820
+        if kind == "usable"
+    )
+    reserved = ram_low - total
+    sym = k.layout.symbols
+    code = sym["_etext"][0] - sym["_text"][0]
+    data = sym["_edata"][0] - sym["_etext"][0]
+    free = sum(k.get(z, "zone_t", "free_pages") for z in buddy.zones)  # nr_free_pages()
+    # no .text.init/.data.init sections in this image: __init_end - __init_begin is 0
     k.printk(
-        KERN_INFO
-        + f"Memory: {(total + high) * 4}k/{cfg.max_pfn * 4}k available ({high * 4}k highmem)"
+        KERN_INFO + f"Memory: {free * 4}k/{cfg.num_physpages * 4}k available "
+        f"({code >> 10}k kernel code, {reserved * 4}k reserved, {data >> 10}k data, "
+        f"0k init, {high * 4}k highmem)"
     )

@@ -74,6 +74,9 @@ LOCAL_VARS = frozenset(
         "log_end",
         "logged_chars",
         "least_priority",
+        # static in arch/i386/mm/init.c
+        "totalram_pages",
+        "totalhigh_pages",
     }
 )
 # include/linux/kernel.h: the level prefixes printk's callers put before the text

@@ -30,6 +30,14 @@ def page_align(size: int) -> int:
     return (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & MASK32
 
 
+def pmd_error(pae: bool, pmd: int, entry: int) -> str:
+    """``pmd_ERROR(*pmd)`` as ``free_area_pte`` (mm/vmalloc.c line 30) prints it: the
+    2-level macro prints the entry, the PAE one (pgtable-3level.h) its address too."""
+    if pae:
+        return f"vmalloc.c:30: bad pmd {pmd:08x}({entry:016x})."
+    return f"vmalloc.c:30: bad pmd {entry:08x}."
+
+
 class Vmalloc:
     """The vmalloc allocator of one simulated kernel."""
 
@@ -291,7 +299,7 @@ class Vmalloc:
         if entry == 0:
             return
         if (entry & 0xFFF & ~0x004) != 0x063:  # pmd_bad
-            k.printk(f"pmd_ERROR: bad pmd {entry:08x}")
+            k.printk(pmd_error(k.config.pae, pmd, entry))
             pt.set_pmd(pmd, 0)  # pmd_clear
             return
         pte = pt.pte_offset(pmd, address)

@@ -114,7 +114,9 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
     list_head.define([("next", Pointer(list_head)), ("prev", Pointer(list_head))])
 
     # include/asm-i386/atomic.h, spinlock.h (UP, gcc >= 2.96: empty lock types)
-    atomic_t = typedef("atomic_t", Struct(None).define([("counter", int_)]))
+    atomic = Struct(None).define([("counter", int_)])
+    atomic.member("counter").volatile = True  # `typedef struct { volatile int counter; }`
+    atomic_t = typedef("atomic_t", atomic)
     spinlock_t = typedef("spinlock_t", Struct(None).define([]))
     rwlock_t = typedef("rwlock_t", Struct(None).define([]))
 
@@ -382,8 +384,10 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
     assert pte_t.size == paging.entry_size
     kt.variables.update(
         {
-            "swapper_pg_dir": Array(pgd_t, paging.ptrs_per_pgd),
-            "pg0": Array(pte_t, paging.ptrs_per_pte),
+            # pgtable.h declares both so in every build: pgd_t swapper_pg_dir[1024]
+            # (a PAE build uses 4 of them) and unsigned long pg0[1024]
+            "swapper_pg_dir": Array(pgd_t, 1024),
+            "pg0": Array(ulong, 1024),
             "pg1": Array(pte_t, paging.ptrs_per_pte),
             "empty_zero_page": Array(ulong, 1024),
             "mem_map": Pointer(page),

@@ -177,6 +177,9 @@ class Field:
     offset: int
     bit_size: int = 0
     bit_offset: int = 0
+    # `volatile int counter`: a qualifier on the member's declaration, which
+    # changes no layout (DWARF wraps the member's type in DW_TAG_volatile_type)
+    volatile: bool = False
 
 
 class Struct(CType):

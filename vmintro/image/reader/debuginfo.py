@@ -613,7 +613,7 @@ class _Converter:
         name = _name(die) or ""
         bit_size = _attr(die, "DW_AT_bit_size", 0)
         if not bit_size:
-            return Field(name, ctype, self._member_location(die))
+            return Field(name, ctype, self._member_location(die), volatile=self._volatile(die))
         if "DW_AT_data_bit_offset" in die.attributes:
             bits = _attr(die, "DW_AT_data_bit_offset")
         else:
@@ -625,6 +625,12 @@ class _Converter:
         unit_bytes = max(strip_typedefs(ctype).size, 1)
         offset = bits // (unit_bytes * 8) * unit_bytes
         return Field(name, ctype, offset, bit_size, bits - offset * 8)
+
+    def _volatile(self, die: DIE) -> bool:
+        """Whether the member's declared type is ``volatile``-qualified."""
+        if "DW_AT_type" not in die.attributes:
+            return False
+        return self._die(self._ref(die, "DW_AT_type"), die).tag == "DW_TAG_volatile_type"
 
     @staticmethod
     def _member_location(die: DIE) -> int:

@@ -51,6 +51,7 @@ DW_TAG_subrange_type = 0x21
 DW_TAG_base_type = 0x24
 DW_TAG_enumerator = 0x28
 DW_TAG_variable = 0x34
+DW_TAG_volatile_type = 0x35
 
 # Attributes (section 7.5.4)
 DW_AT_location = 0x02
@@ -166,6 +167,17 @@ class _TypeEmitter:
         # equal-looking pointers are still two objects. The value keeps the
         # type alive so its id() cannot be reused during the walk.
         self._seen: dict[int, tuple[CType, _Die]] = {}
+        self._volatile: dict[int, _Die] = {}  # id(type) -> its DW_TAG_volatile_type
+
+    def volatile_ref(self, ctype: CType) -> _Die:
+        """The ``DW_TAG_volatile_type`` DIE qualifying ``ctype`` (one per type)."""
+        hit = self._volatile.get(id(ctype))
+        if hit is None:
+            hit = _Die(DW_TAG_volatile_type)
+            self._type_attr(hit, ctype)
+            self.dies.append(hit)
+            self._volatile[id(ctype)] = hit
+        return hit
 
     def ref(self, ctype: CType) -> _Die | None:
         """The DIE for ``ctype``, created on first use; ``None`` for ``void``."""
@@ -271,7 +283,10 @@ class _TypeEmitter:
         for f in ctype.fields:
             member = _Die(DW_TAG_member)
             member.add(DW_AT_name, DW_FORM_strp, f.name)
-            self._type_attr(member, f.type)
+            if f.volatile:
+                member.add(DW_AT_type, DW_FORM_ref4, self.volatile_ref(f.type))
+            else:
+                self._type_attr(member, f.type)
             if f.bit_size:
                 # DWARF 4's little-endian-friendly form: bits from the start of
                 # the struct, no storage-unit arithmetic for the reader.
