@@ -407,14 +407,19 @@ class LiveKernel:
         slab = self.kernel.slab
         return self._run("kfree", (("objp", addr),), lambda: slab.kfree(addr), "void", traced=False)
 
-    def swapon(self, size: int, device: int = DEFAULT_SWAP_DEVICE) -> Call:
-        """``sys_swapon`` of a block device of ``size`` bytes: 0 (its slot in ``swap_info``)
-        or -errno."""
+    def swapon(
+        self, size: int, device: int = DEFAULT_SWAP_DEVICE, bad_pages: tuple[int, ...] = ()
+    ) -> Call:
+        """``sys_swapon`` of a block device of ``size`` bytes whose header lists
+        ``bad_pages``: 0 (its slot in ``swap_info``) or -errno."""
         from vmintro.sim.swap import swapon
 
         k = self.kernel
         return self._run(
-            "sys_swapon", (("size", size),), lambda: swapon(k, device, size // PAGE_SIZE), "zero"
+            "sys_swapon",
+            (("size", size),),
+            lambda: swapon(k, device, size // PAGE_SIZE, None, bad_pages),
+            "zero",
         )
 
     def swapoff(self, index: int) -> Call:

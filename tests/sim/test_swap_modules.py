@@ -8,6 +8,7 @@ import struct
 import pytest
 from rawmem import PAGE_SIZE, VM_ALLOC, Raw, check_buddy, check_vmlist, machine
 
+from vmintro.sim.errors import SimulationError
 from vmintro.sim.module import delete_module, insmod
 from vmintro.sim.swap import swapoff, swapon
 
@@ -45,7 +46,8 @@ def test_swapon_reference_example():
     assert _si(r, 0, SI_PRIO) == -1
     assert _si(r, 0, SI_NEXT) == -1
     assert (_si(r, 0, SI_CLUSTER_NEXT), _si(r, 0, SI_CLUSTER_NR)) == (0, 0)
-    assert _si(r, 0, SI_FILE) and _si(r, 0, SI_VFSMNT)
+    # the path lookup allocates nothing: no dentry or vfsmount stand-ins from kmalloc
+    assert _si(r, 0, SI_FILE) == _si(r, 0, SI_VFSMNT) == 0
     swap_map = _si(r, 0, SI_MAP) & 0xFFFFFFFF
     [(_, flags, addr, size)] = check_vmlist(r)
     assert (flags, addr, size) == (VM_ALLOC, swap_map, 0x11000)  # 65534 bytes: 16 pages + guard
@@ -62,6 +64,51 @@ def test_swapon_reference_example():
     headers = [p for p in k.mem.stored_pfns() if r.mem.read((p << 12) + 4086, 10) == b"SWAPSPACE2"]
     assert len(headers) == 1 and headers[0] in free
     assert struct.unpack("<III", r.mem.read((headers[0] << 12) + 1024, 12)) == (1, 32767, 0)
+
+
+def test_swapon_bad_pages():
+    k = machine(16)
+    r = Raw(k)
+    assert swapon(k, 0x0302, 100, bad_pages=(5, 98)) == 0
+    swap_map = _si(r, 0, SI_MAP) & 0xFFFFFFFF
+    entries = struct.unpack("<99H", r.vread(swap_map, 198))
+    assert [i for i, e in enumerate(entries) if e] == [0, 5, 98]
+    assert _si(r, 0, SI_PAGES) == 99 - 2 - 1
+
+
+@pytest.mark.parametrize("bad", [(3, 99), (0,), (0xFFFFFFFF,)], ids=["last_page", "zero", "-1"])
+def test_swapon_bad_page_out_of_range_takes_bad_swap(bad):
+    """mm/swapfile.c: a bad page <= 0 or >= last_page sets -EINVAL; after the list,
+    ``goto bad_swap`` empties the slot, gives least_priority back, vfrees swap_map
+    and frees the header page."""
+    k = machine(16)
+    r = Raw(k)
+    check_buddy(r)
+    with pytest.raises(SimulationError, match="-EINVAL"):
+        swapon(k, 0x0302, 100, bad_pages=bad)
+    free = check_buddy(r)
+    # the header page and swap_map's page are free again (its vm_struct's slab page
+    # and page table stay, as after any vfree)
+    [header] = [p for p in k.mem.stored_pfns() if r.mem.read((p << 12) + 4086, 10) == b"SWAPSPACE2"]
+    assert header in free
+    assert not k.vmalloc.frames  # nothing left mapped in the vmalloc range
+    assert check_vmlist(r) == []
+    assert _si(r, 0, SI_FLAGS) == _si(r, 0, SI_MAP) == _si(r, 0, SI_DEVICE) == 0
+    assert (_si(r, 0, SI_PRIO), _si(r, 0, SI_HIGHEST)) == (-1, 98)  # left as they were set
+    assert r.s32(r.sym("least_priority")) == 0
+    assert r.u32(r.sym("nr_swapfiles")) == 1
+    assert r.s32(r.sym("nr_swap_pages")) == 0
+    assert not any(line.startswith("Adding Swap") for line in k.log)
+    assert swapon(k, 0x0302, 100) == 0  # the slot and the priority are used again
+    assert _si(r, 0, SI_PRIO) == -1
+
+
+def test_swapon_too_many_bad_pages():
+    k = machine(16)
+    r = Raw(k)
+    with pytest.raises(SimulationError, match="-EINVAL"):
+        swapon(k, 0x0302, 2000, bad_pages=tuple(range(1, 639)))
+    assert check_vmlist(r) == []  # refused before swap_map was vmalloc'd
 
 
 def test_swap_priority_list():

@@ -34,6 +34,7 @@ else:  # pragma: no cover
 from vmintro.arch.x86 import parse_size
 from vmintro.files import file_kind, not_regular
 from vmintro.sim.faults import FAULTS
+from vmintro.sim.swap import MAX_SWAP_BADPAGES
 
 FAULT_KINDS = tuple(FAULTS)
 
@@ -74,6 +75,7 @@ class ScenarioError(Exception):
 
 
 _SIZE, _INT, _STR, _BOOL, _FLOAT = "size", "int", "str", "bool", "float"
+_INTS = "list of int"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Field:
     hi: float = ULONG_MAX
     why: str = "an unsigned long"
     lines: bool = False  # a text of several lines (newlines and tabs allowed)
+    items: int = 0  # a list of _INTS: at most this many, each in lo..hi
 
 
 def _text(required: bool = False) -> Field:
@@ -122,6 +125,8 @@ OPS: dict[str, dict[str, Field]] = {
             "from mkswap's smallest swap area to a swap header's last page",
         ),
         "priority": Field(_INT, hi=0x7FFF, why="SWAP_FLAG_PRIO_MASK"),
+        # mkswap's bad-block list: unsigned ints in the header's page
+        "bad_pages": Field(_INTS, why="an unsigned int", items=MAX_SWAP_BADPAGES),
         "label": _LABEL,
     },
     "swapoff": {"label": _text(True)},
@@ -208,6 +213,13 @@ _LAYOUT = str.maketrans("", "", "\n\t")
 
 def _convert(value: Any, f: Field, what: str) -> Any:
     """``value`` as ``f`` wants it, or a one-line error naming ``what``."""
+    if f.kind == _INTS:
+        if not isinstance(value, list):
+            raise ScenarioError(f"{what}: expected a list of numbers, got {_show(value)}")
+        if len(value) > f.items:
+            raise ScenarioError(f"{what}: {len(value)} entries (at most {f.items} fit)")
+        each = Field(_INT, lo=f.lo, hi=f.hi, why=f.why)
+        return [_convert(v, each, f"{what}[{n}]") for n, v in enumerate(value)]
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if f.kind in (_SIZE, _INT):
         if isinstance(value, str):

@@ -203,7 +203,11 @@ def _run_step(
         vm.iounmap(label_of("ioremap"))
     elif step.op == "swapon":
         index = swapon(
-            k, a.get("device", DEFAULT_SWAP_DEVICE), a["size"] // 4096, a.get("priority")
+            k,
+            a.get("device", DEFAULT_SWAP_DEVICE),
+            a["size"] // 4096,
+            a.get("priority"),
+            tuple(a.get("bad_pages", ())),
         )
         event.update(index=index)
         labels[a.get("label", f"swap{index}")] = ("swap", index)

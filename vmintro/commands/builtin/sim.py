@@ -104,9 +104,11 @@ def _free_pages(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     return [_number(w[0], "PAGE"), _number(w[1], "ORDER")], {}
 
 
-@_call("swapon", "sim swapon SIZE")
+@_call("swapon", "sim swapon SIZE [BADPAGE...]  (BADPAGE: mkswap's bad-page list)")
 def _swapon(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
-    return [_number(_words(w, 1)[0], "SIZE")], {}
+    w = _words(w, 1, len(w))  # more than the header holds: the kernel says -EINVAL
+    bad = tuple(_number(b, "BADPAGE") for b in w[1:])
+    return [_number(w[0], "SIZE")], {"bad_pages": bad} if bad else {}
 
 
 @_call("swapoff", "sim swapoff N  (N: the area's index in swap_info)")
@@ -168,6 +170,13 @@ def live_kernel(prog: Program) -> LiveKernel:
     return made
 
 
+# what a successful swapon leaves unlike 2.4.20, said where the user reads the call
+SWAP_FILE_NOTE = (
+    "note: swap_file and swap_vfsmnt are NULL: the simulation has no VFS; 2.4.20's path "
+    "lookup points them at the device's dentry and vfsmount, allocating nothing"
+)
+
+
 def _lines(done: Call) -> Iterator[str]:
     yield escape_text(str(done).split("  ", 1)[0])
     if done.kind in ("bug", "oops", "hang") and done.text:
@@ -177,6 +186,8 @@ def _lines(done: Call) -> Iterator[str]:
     for line in done.printk:
         if done.text is None or line != done.text:
             yield "printk: " + escape_text(line)
+    if done.call == "sys_swapon" and done.kind == "int":
+        yield SWAP_FILE_NOTE
     yield "changed: " + escape_text(done.changes)
 
 
