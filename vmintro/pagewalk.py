@@ -16,7 +16,7 @@ import array
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from vmintro.arch.paging import (
     _PAGE_PSE,
     PAGE_SHIFT,
     PAGE_SIZE,
+    Level,
     PagingMode,
     decode_entry_bits,
 )
@@ -47,6 +48,7 @@ TLB_PAGES = 1 << 16
 # Decoded tables the walker keeps, and pte tables the translation cache holds.
 CACHE_TABLES = 256
 _SMALL_LEVEL = 64  # levels with at most this many slots read every present table
+_new_walk = object.__new__
 
 
 def _array_code(size: int) -> str:
@@ -71,21 +73,91 @@ class WalkStep:
         return bool(self.value & _PAGE_PRESENT)
 
 
-@dataclass
 class Walk:
-    """Every level of one translation, then its physical address or the fault."""
+    """Every level of one translation, then its physical address or the fault.
 
+    ``steps`` (a list of :class:`WalkStep`) is made from the entries read the first
+    time it is asked for: a walk whose caller wants only ``paddr`` or ``fault``
+    makes none.
+    """
+
+    __slots__ = (
+        "_levels",
+        "_lowmem_size",
+        "_steps",
+        "_trail",
+        "entry_size",
+        "fault",
+        "page_size",
+        "paddr",
+        "pgd",
+        "vaddr",
+    )
     vaddr: int
     pgd: int  # physical address of the top-level table
     entry_size: int
-    steps: list[WalkStep] = field(default_factory=list)
-    paddr: int | None = None
-    page_size: int = PAGE_SIZE
-    fault: FaultError | None = None
+    paddr: int | None
+    page_size: int
+    fault: FaultError | None
+    _steps: list[WalkStep] | None
+    _trail: tuple[int, ...]  # (table's physical address, entry) of each level read
+    _levels: tuple[Level, ...]
+    _lowmem_size: int
+
+    def __init__(
+        self,
+        vaddr: int,
+        pgd: int,
+        entry_size: int,
+        steps: list[WalkStep] | None = None,
+        paddr: int | None = None,
+        page_size: int = PAGE_SIZE,
+        fault: FaultError | None = None,
+    ) -> None:
+        self.vaddr = vaddr
+        self.pgd = pgd
+        self.entry_size = entry_size
+        self.paddr = paddr
+        self.page_size = page_size
+        self.fault = fault
+        self._steps = [] if steps is None else steps
+        self._trail = ()
+        self._levels = ()
+        self._lowmem_size = 0
+
+    @property
+    def steps(self) -> list[WalkStep]:
+        """One :class:`WalkStep` per entry read, from the top level down."""
+        steps = self._steps
+        if steps is None:
+            steps = self._steps = self._make_steps()
+        return steps
+
+    def _make_steps(self) -> list[WalkStep]:
+        """The steps of ``_trail``: (table's physical address, entry) of each level read."""
+        steps = []
+        trail = self._trail
+        for n in range(len(trail) // 2):
+            base, entry = trail[2 * n], trail[2 * n + 1]
+            level = self._levels[n]
+            index = level.index(self.vaddr)
+            paddr = base + index * self.entry_size
+            vaddr = PAGE_OFFSET + paddr if paddr < self._lowmem_size else None
+            large = level.large and bool(entry & _PAGE_PRESENT) and bool(entry & _PAGE_PSE)
+            bits = decode_entry_bits(entry, large=level.large)
+            steps.append(WalkStep(level.name, index, paddr, vaddr, entry, bits, large))
+        return steps
 
     @property
     def large(self) -> bool:
-        return bool(self.steps) and self.steps[-1].large
+        return self.paddr is not None and self.page_size > PAGE_SIZE
+
+    def __repr__(self) -> str:
+        return (
+            f"Walk(vaddr={self.vaddr!r}, pgd={self.pgd!r}, entry_size={self.entry_size!r}, "
+            f"steps={self.steps!r}, paddr={self.paddr!r}, page_size={self.page_size!r}, "
+            f"fault={self.fault!r})"
+        )
 
     def __str__(self) -> str:
         width = 2 * self.entry_size
@@ -346,44 +418,48 @@ class PageWalker:
         )
 
     def walk(self, vaddr: int, pgd: int | None = None) -> Walk:
-        """``follow_pte``: every entry read on the way to ``vaddr``; never raises for a fault."""
-        walk = Walk(vaddr, self.pgd if pgd is None else pgd, self.entry_size)
+        """``follow_pte``: every entry read on the way to ``vaddr``; never raises for a fault.
+
+        The entries are kept as read (the table's physical address and the entry, per
+        level); the :class:`Walk` makes its steps of them when they are asked for.
+        """
+        base = self.pgd if pgd is None else pgd
+        walk = _new_walk(Walk)
+        walk.vaddr = vaddr
+        walk.pgd = base
+        walk.entry_size = self.entry_size
+        walk.paddr = walk.fault = walk._steps = None
+        walk.page_size = PAGE_SIZE
+        walk._levels = self.levels
+        walk._lowmem_size = self.lowmem_size
+        trail: list[int] = []
         if not 0 <= vaddr < ADDRESS_LIMIT:
             walk.fault = FaultError(vaddr, f"read of {vaddr:#x}: not a 32-bit address")
+            walk._trail = ()
             return walk
-        base = walk.pgd
-        for n, level in enumerate(self.levels):
-            try:
-                entries = self._load(base, n, vaddr)
-            except FaultError as e:
-                walk.fault = e
-                return walk
-            index = level.index(vaddr)
+        cache = self._cache
+        for n, shift, mask, large, large_mask, offset_mask in self._plan:
+            entries = cache.get(base * 4 + n)
+            if entries is None:
+                try:
+                    entries = self._load(base, n, vaddr)
+                except FaultError as e:
+                    walk.fault = e
+                    break
+            index = (vaddr >> shift) & mask
             entry = entries[index]
-            large = level.large and bool(entry & _PAGE_PRESENT) and bool(entry & _PAGE_PSE)
-            paddr = base + index * self.entry_size
-            walk.steps.append(
-                WalkStep(
-                    level.name,
-                    index,
-                    paddr,
-                    self._entry_vaddr(paddr),
-                    entry,
-                    decode_entry_bits(entry, large=level.large),
-                    large,
-                )
-            )
+            trail += (base, entry)
             if not entry & _PAGE_PRESENT:
                 walk.fault = self._not_present(vaddr, n, base, index, entry)
-                return walk
-            if large:
-                walk.page_size = level.size
-                walk.paddr = (entry & self._phys_mask & ~(walk.page_size - 1)) | (
-                    vaddr & (walk.page_size - 1)
-                )
-                return walk
+                break
+            if large and entry & _PAGE_PSE:
+                walk.page_size = offset_mask + 1
+                walk.paddr = (entry & large_mask) | (vaddr & offset_mask)
+                break
             base = entry & self._phys_mask
-        walk.paddr = base | (vaddr & self._in_page)
+        else:
+            walk.paddr = base | (vaddr & self._in_page)
+        walk._trail = tuple(trail)
         return walk
 
     def translate_many(
