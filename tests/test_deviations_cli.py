@@ -43,3 +43,12 @@ def test_scenario_bad_pages(tmp_path: Path) -> None:
     proc = vmintro_cli("generate", "-q", "--scenario", str(scen), "--ram", "16M",
                        "-o", str(tmp_path / "x"))  # fmt: skip
     assert "swapon: -EINVAL (bad page 256 out of range)" in one_line_failure(proc)
+
+
+def test_ioremap_bug_leaves_its_area(small: Path) -> None:
+    out = _run(small, "sim ioremap 0xe0000000 1")
+    assert out[:2] == [
+        "ioremap(offset=0xe0000000, size=1) = BUG()",
+        "kernel BUG at ioremap.c:73! (remap_area_pages: address >= end)",
+    ]
+    assert out[-1].startswith("changed: areas +1 (") and out[-1].endswith(" 4K)")

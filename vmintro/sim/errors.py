@@ -48,8 +48,8 @@ class KernelOops(SimulationError):
 class KernelBug(KernelOops):
     """The 2.4.20 kernel would hit ``BUG()`` here; ``check`` names the failing test.
 
-    The simulator raises it before changing memory, so the machine is left as
-    it was.
+    Memory is left as 2.4.20 has it when it reaches the BUG(): what the code
+    before it wrote stays written (``ioremap``'s area on vmlist, its earlier PTEs).
     """
 
     def __init__(self, function: str, check: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from vmintro.arch.x86 import PAGE_KERNEL, PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.buddy import Buddy
-from vmintro.sim.errors import KernelBug, LoopGuard, PageFault, kernel_function
+from vmintro.sim.errors import KernelBug, LoopGuard, PageFault, SimulationError, kernel_function
 from vmintro.sim.kernel import KERN_CRIT, KERN_ERR, KernelMemory
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.slab import Slab
@@ -333,10 +333,20 @@ class Vmalloc:
 
     @kernel_function("__ioremap")
     def __ioremap(self, phys_addr: int, size: int, flags: int, owner: str = "") -> int | None:
-        """``__ioremap``: map device memory (or reserved RAM) uncached-or-not, no GLOBAL bit."""
+        """``__ioremap``: map device memory (or reserved RAM) uncached-or-not, no GLOBAL bit.
+
+        ``phys_addr`` and ``size`` are unsigned longs, 32 bits even under PAE (2.4.20's
+        ioremap cannot reach memory above 4 GiB); anything wider is refused as a
+        request no caller could make.
+        """
+        if not (0 <= phys_addr <= MASK32 and 0 <= size <= MASK32):
+            raise SimulationError(
+                f"ioremap: phys_addr {phys_addr:#x}, size {size:#x}: each is an unsigned long "
+                "(32 bits, also under PAE)"
+            )
         k = self.k
-        last_addr = phys_addr + size - 1
-        if not size or last_addr > self.g.phys_mask | 0xFFF or last_addr < phys_addr:
+        last_addr = (phys_addr + size - 1) & MASK32
+        if not size or last_addr < phys_addr:  # zero size or wraparound
             return None
         if phys_addr >= 0xA0000 and last_addr < 0x100000:
             return k.va(phys_addr)
@@ -349,10 +359,9 @@ class Vmalloc:
         phys_addr &= ~(PAGE_SIZE - 1)
         # 2.4.20 aligns last_addr, not last_addr + 1: a range ending just past a
         # page boundary loses its last page, and a 1-byte page-aligned request
-        # reaches remap_area_pages with size 0 and hits its BUG().
+        # gets an area (its guard page only) and reaches remap_area_pages with
+        # size 0, whose BUG() leaves that area on vmlist.
         size = page_align(last_addr) - phys_addr
-        if not size:
-            raise KernelBug("remap_area_pages", "address >= end")
         area = self.get_vm_area(size, VM_IOREMAP, owner)
         if area is None:
             return None
@@ -369,20 +378,15 @@ class Vmalloc:
 
     @kernel_function("remap_area_pages")
     def remap_area_pages(self, address: int, phys_addr: int, size: int, flags: int) -> bool:
-        """``remap_area_pages``: PTEs ``PRESENT|RW|DIRTY|ACCESSED|flags`` over [address, +size)."""
+        """``remap_area_pages``: PTEs ``PRESENT|RW|DIRTY|ACCESSED|flags`` over [address, +size).
+
+        A BUG() on the way leaves memory as 2.4.20 leaves it there: the PTEs
+        written before it stay, and so does the area on vmlist."""
         g, pt = self.g, self.pt
         start, end = address, address + size
         prot = _PAGE_PRESENT | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED | flags
         if address >= end:
             raise KernelBug("remap_area_pages", "address >= end")
-        # Check first: a BUG() half-way would leave memory changed.
-        a = address
-        while a < end:
-            pgd = pt.pgd_offset_k(a)
-            pmd = pt.pmd_offset(pgd, a)
-            if pt.get(pmd) and pt.get(pt.pte_offset(pmd, a)):
-                raise KernelBug("remap_area_pte", "!pte_none(*pte)")
-            a += PAGE_SIZE
         while address < end:
             pgd = pt.pgd_offset_k(address)
             pmd = pt.pmd_offset(pgd, address)
@@ -391,10 +395,17 @@ class Vmalloc:
                 return False
             span_end = min(end, (address + g.pmd_size) & ~(g.pmd_size - 1))
             while address < span_end:
-                pt.set_pte(pte, g.mk_pte((phys_addr + address - start) >> 12, prot))
+                self._remap_area_pte(pte, g.mk_pte((phys_addr + address - start) >> 12, prot))
                 address += PAGE_SIZE
                 pte += g.entry_size
         return True
+
+    @kernel_function("remap_area_pte", inline=True)
+    def _remap_area_pte(self, pte: int, entry: int) -> None:
+        if self.pt.get(pte):  # !pte_none(*pte)
+            self.k.printk("remap_area_pte: page already exists")
+            raise KernelBug("remap_area_pte", "!pte_none(*pte)")
+        self.pt.set_pte(pte, entry)
 
     @kernel_function("iounmap", entry=("addr",))
     def iounmap(self, addr: int) -> None:
