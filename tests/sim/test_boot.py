@@ -289,8 +289,13 @@ def test_zonelists(which, request):
 def test_reserved_page_flags(r64):
     k = r64.k
     image_end = (k.layout.end - 0xC0000000) >> 12
+    init = range(*((k.sym(s) - 0xC0000000) >> 12 for s in ("__init_begin", "__init_end")))
+    assert len(init) == 30
     for pfn in [0, *range(0x9F, 0x100), *range(0x100, image_end)]:
-        assert (r64.flags(pfn), r64.count(pfn)) == (0x4000, 0), f"pfn {pfn:#x}"
+        if pfn not in init:
+            assert (r64.flags(pfn), r64.count(pfn)) == (0x4000, 0), f"pfn {pfn:#x}"
+    for pfn in init:  # free_initmem gave them to the page allocator
+        assert (r64.flags(pfn) & 0x4000, r64.count(pfn)) == (0, 0), f"pfn {pfn:#x}"
     # mem_map itself (at 16 MiB, ZONE_NORMAL) stays reserved
     for pfn in range(0x1000, 0x1000 + (16385 * 44 + 4095) // 4096):
         assert (r64.flags(pfn), r64.count(pfn)) == (0x01004000, 0)
@@ -376,14 +381,16 @@ def test_free_page_struct_fields(r64):
 
 def test_bootmem_bitmap_agrees_with_reserved_pages(r64):
     """The freed bitmap page keeps its last contents: bit set exactly for the pages that
-    stayed PG_reserved, plus its own page (still marked, but freed after the scan)."""
+    stayed PG_reserved, plus its own page (still marked, but freed after the scan)
+    and the __init pages (part of the image, which free_initmem freed later)."""
     r = r64
     start_pfn = r.u32(r.sym("min_low_pfn"))
     bitmap = r.mem.read(start_pfn << 12, 16384 // 8)
     assert r.mem.read((start_pfn << 12) + 2048, 2048) == bytes(2048)
+    init = range(*((r.sym(s) - 0xC0000000) >> 12 for s in ("__init_begin", "__init_end")))
     for pfn in range(16384):
         bit = bitmap[pfn >> 3] >> (pfn & 7) & 1
-        expected = 1 if pfn == start_pfn else bool(r.flags(pfn) & 0x4000)
+        expected = pfn == start_pfn or pfn in init or bool(r.flags(pfn) & 0x4000)
         assert bit == expected, f"pfn {pfn:#x}"
     # page 0, the fixmap pte page (pfn 1), the holes and the image are reserved
     assert bitmap[0] & 0x3 == 0x3

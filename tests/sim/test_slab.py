@@ -69,6 +69,38 @@ def _cache_cache_page(r):
     return slabs[0]  # colour offset 0: the slab_t is at the page start
 
 
+# vfs_caches_init's caches in the order 2.4.20 creates them (no CONFIG_QUOTA: no dquot)
+VFS_CACHES = [
+    "buffer_head",
+    "names_cache",
+    "filp",
+    "dentry_cache",
+    "inode_cache",
+    "mnt_cache",
+    "bdev_cache",
+    "cdev_cache",
+    "kiobuf",
+]
+
+
+def test_vfs_cache_geometry(r64):
+    """Each cache's object size: sizeof as 2.4.20's UP i386 build lays the structure
+    out, rounded up to L1_CACHE_BYTES (32) by SLAB_HWCACHE_ALIGN."""
+    sizes = {
+        "buffer_head": 96,  # 92
+        "names_cache": 4096,  # PATH_MAX
+        "filp": 128,  # 104
+        "dentry_cache": 128,  # 108
+        "inode_cache": 448,  # 448
+        "mnt_cache": 64,  # 60
+        "bdev_cache": 64,  # 52
+        "cdev_cache": 64,  # 36
+        "kiobuf": 64,  # 52
+    }
+    for name, objsize in sizes.items():
+        assert r64.u32(r64.cache_by_name(name) + KC_OBJSIZE) == objsize, name
+
+
 def test_cache_cache(r64):
     r = r64
     cc = r.sym("cache_cache")
@@ -86,8 +118,12 @@ def test_cache_cache(r64):
     # on-slab management: 24 + 4 * 36 = 168, L1-aligned to 192
     assert r.u32(page + SLAB_COLOUROFF) == 192
     assert r.u32(page + SLAB_S_MEM) == page + 192
-    assert r.u32(page + SLAB_INUSE) == 26  # the 13 general caches and their DMA twins
-    assert r.u32(page + SLAB_FREE) == 26
+    # a descriptor for each cache on the chain: the general caches, their DMA twins
+    # and the caches start_kernel creates after them (vfs_caches_init...)
+    caches = len(r.list_nodes(cc + KC_NEXT))
+    assert caches >= 26 + len(VFS_CACHES)
+    assert r.u32(page + SLAB_INUSE) == caches
+    assert r.u32(page + SLAB_FREE) == caches
     bufctl = [r.u32(page + 24 + 4 * i) for i in range(36)]
     assert bufctl == list(range(1, 36)) + [BUFCTL_END]
     pfn = r.lowmem_pfn(page)
@@ -120,7 +156,8 @@ def test_cache_chain_newest_first(r64):
     expected = []
     for size in reversed(SIZES):
         expected += [f"size-{size}(DMA)", f"size-{size}"]
-    assert names == expected
+    assert names[-len(expected) :] == expected
+    assert names[: len(VFS_CACHES)] == VFS_CACHES[::-1]  # the newest, created last
 
 
 @pytest.mark.parametrize("size", SIZES)

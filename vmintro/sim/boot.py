@@ -10,6 +10,13 @@ from vmintro.sim.buddy import Buddy, boot_free_sequence, free_area_init, free_bo
 from vmintro.sim.kernel import KERN_INFO, KernelMemory
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.slab import Slab
+from vmintro.sim.vfs_init import (
+    buffer_init,
+    free_initmem,
+    page_cache_init,
+    vfs_caches_init,
+    vfs_static_data,
+)
 from vmintro.sim.vmalloc import Vmalloc
 from vmintro.types.flags import MOD_FLAGS
 
@@ -45,6 +52,11 @@ class Kernel(KernelMemory):
         vmalloc = Vmalloc(mem, buddy, slab)
         if pkmap is not None:
             mem.w32(mem.sym("pkmap_page_table"), pkmap)
+        mempages = config.num_physpages
+        vfs_caches_init(mem, buddy, slab, mempages)
+        buffer_init(mem, buddy, mempages)
+        page_cache_init(mem, buddy, mempages)
+        free_initmem(mem, buddy)  # init(), before it runs /sbin/init
         self.bootmem, self.buddy, self.slab, self.vmalloc = bootmem, buddy, slab, vmalloc
 
 
@@ -73,6 +85,7 @@ def _static_data(k: KernelMemory) -> None:
     )
     k.set(km, "struct module", "uc.usecount.counter", 1)
     k.w32(k.sym("module_list"), km)
+    vfs_static_data(k)
     k.set_many(k.sym("swap_list"), "struct swap_list_t", head=0xFFFFFFFF, next=0xFFFFFFFF)
 
 
@@ -134,9 +147,9 @@ def mem_init(k: KernelMemory, bm: Bootmem, buddy: Buddy, pt: KernelPageTables) -
     code = sym["_etext"][0] - sym["_text"][0]
     data = sym["_edata"][0] - sym["_etext"][0]
     free = sum(k.get(z, "zone_t", "free_pages") for z in buddy.zones)  # nr_free_pages()
-    # no .text.init/.data.init sections in this image: __init_end - __init_begin is 0
+    init = sym["__init_end"][0] - sym["__init_begin"][0]
     k.printk(
         KERN_INFO + f"Memory: {free * 4}k/{cfg.num_physpages * 4}k available "
         f"({code >> 10}k kernel code, {reserved * 4}k reserved, {data >> 10}k data, "
-        f"0k init, {high * 4}k highmem)"
+        f"{init >> 10}k init, {high * 4}k highmem)"
     )

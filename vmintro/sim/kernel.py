@@ -52,6 +52,9 @@ DATA = RODATA + 0x10000
 
 # The first task's task_struct and kernel stack, alone in .data.init_task.
 INIT_TASK = "init_task_union"
+# The __init functions and data that free_initmem gives back once boot is done
+# (.text.init, .data.init, .setup.init, .initcall.init): 30 pages, 120k.
+INIT_SIZE = 30 * 4096
 # Globals with an initialiser live in .data; the rest in .bss (zeroed).
 _DATA_VARS = (
     "init_mm",
@@ -61,6 +64,13 @@ _DATA_VARS = (
     "cache_sizes",
     "swap_list",
     "vmlist_lock",
+    # LIST_HEAD(...) and initialised structs of mm/ and fs/
+    "active_list",
+    "inactive_list",
+    "swapper_space",
+    "inode_in_use",
+    "inode_unused",
+    "files_stat",
 )
 # File-local statics of the real kernel: their ELF symbols are STB_LOCAL.
 LOCAL_VARS = frozenset(
@@ -74,6 +84,30 @@ LOCAL_VARS = frozenset(
         "log_end",
         "logged_chars",
         "least_priority",
+        # fs/dcache.c, fs/inode.c, fs/namespace.c, fs/buffer.c, fs/block_dev.c,
+        # fs/char_dev.c, fs/iobuf.c: the VFS caches' statics
+        "dentry_cache",
+        "d_hash_mask",
+        "d_hash_shift",
+        "dentry_hashtable",
+        "i_hash_mask",
+        "i_hash_shift",
+        "inode_in_use",
+        "inode_unused",
+        "inode_hashtable",
+        "inode_cachep",
+        "mnt_cache",
+        "hash_mask",
+        "hash_bits",
+        "mount_hashtable",
+        "bdev_hashtable",
+        "bdev_cachep",
+        "cdev_hashtable",
+        "cdev_cachep",
+        "kiobuf_cachep",
+        "hash_table",
+        "bh_hash_mask",
+        "bh_hash_shift",
         # static in arch/i386/mm/init.c
         "totalram_pages",
         "totalhigh_pages",
@@ -119,6 +153,10 @@ class KernelLayout:
         task_union = types.variables[INIT_TASK]
         lay.symbols[INIT_TASK] = (pos, task_union.size, task_union)
         pos = (pos + task_union.size + 0xFFF) & ~0xFFF
+        # `. = ALIGN(4096); __init_begin = .; .text.init ... . = ALIGN(4096); __init_end`
+        lay.symbols["__init_begin"] = (pos, 0, None)
+        pos += INIT_SIZE
+        lay.symbols["__init_end"] = (pos, 0, None)
         lay.symbols["__bss_start"] = (pos, 0, None)
         for name in bss_vars:
             pos = lay._place(name, types.variables[name], pos)

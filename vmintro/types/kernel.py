@@ -448,6 +448,7 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
             "least_priority": int_,
         }
     )
+    kt.variables.update(_vfs_types(kt))
     del pmd_t, zonelist_t, pg_data_t, cache_sizes_t, free_area_t, int_fn, void_fn
     return kt
 
@@ -637,3 +638,208 @@ def _task_struct(kt: KernelTypes, mm_struct: Struct) -> Struct:
         task.member(name).bit_size = 1  # `int NAME:1`, alone in its 4-byte unit
     del char
     return task
+
+
+def _vfs_types(kt: KernelTypes) -> dict[str, CType]:
+    """The page cache's types of include/linux/fs.h, with the inode that holds an
+    ``address_space``, and the globals ``vfs_caches_init``, ``buffer_init`` and
+    ``page_cache_init`` set (and the LRU lists and counters of mm/page_alloc.c).
+
+    ``struct inode``'s union ``u`` has the three members the simulator can name
+    (``ext2_i``, ``nfs_i``, the largest of the 28, and ``generic_ip``), so the
+    inode is its 2.4.20 size (448 bytes with the empty UP locks); the other
+    filesystems' parts are not written out.
+    """
+    reg = kt.by_name
+
+    def struct(tag: str, union: bool = False) -> Struct:
+        s = reg.get(f"{'union' if union else 'struct'} {tag}")
+        if isinstance(s, Struct):
+            return s
+        s = Struct(tag, union)
+        reg[s.c_name] = s
+        return s
+
+    def typedef(name: str, target: CType) -> CType:
+        if name not in reg:
+            reg[name] = Typedef(name, target)
+        return reg[name]
+
+    char, uchar, ushort = reg["char"], reg["unsigned char"], reg["unsigned short"]
+    int_, uint, long_, ulong = reg["int"], reg["unsigned int"], reg["long"], reg["unsigned long"]
+    u64 = typedef("__u64", reg["unsigned long long"])
+    u32 = typedef("__u32", uint)
+    u8 = typedef("__u8", uchar)
+    list_head, atomic_t, spinlock_t = reg["struct list_head"], reg["atomic_t"], reg["spinlock_t"]
+    wait_queue_head_t = reg["wait_queue_head_t"]
+    kdev_t = reg["kdev_t"]
+    umode_t = typedef("umode_t", ushort)
+    nlink_t = typedef("nlink_t", ushort)  # __kernel_nlink_t
+    uid_t = typedef("uid_t", uint)  # __kernel_uid32_t
+    gid_t = typedef("gid_t", uint)
+    loff_t = typedef("loff_t", reg["long long"])
+    time_t = typedef("time_t", long_)
+    dev_t = typedef("dev_t", ushort)  # __kernel_dev_t
+    del dev_t
+
+    # include/asm-i386/semaphore.h (no WAITQUEUE_DEBUG)
+    semaphore = struct("semaphore")
+    semaphore.define([("count", atomic_t), ("sleepers", int_), ("wait", wait_queue_head_t)])
+
+    inode = struct("inode")
+    address_space = struct("address_space")
+    address_space.define(
+        [
+            ("clean_pages", list_head),
+            ("dirty_pages", list_head),
+            ("locked_pages", list_head),
+            ("nrpages", ulong),
+            ("a_ops", Pointer(struct("address_space_operations"))),
+            ("host", Pointer(inode)),
+            ("i_mmap", Pointer(struct("vm_area"))),  # sic: 2.4.20 names no such struct
+            ("i_mmap_shared", Pointer(struct("vm_area"))),
+            ("i_shared_lock", spinlock_t),
+            ("gfp_mask", int_),
+        ]
+    )
+    ext2 = struct("ext2_inode_info")
+    ext2.define(
+        [
+            ("i_data", Array(u32, 15)),
+            ("i_flags", u32),
+            ("i_faddr", u32),
+            ("i_frag_no", u8),
+            ("i_frag_size", u8),
+            *[
+                (n, u32)
+                for n in (
+                    "i_file_acl i_dir_acl i_dtime i_block_group i_next_alloc_block "
+                    "i_next_alloc_goal i_prealloc_block i_prealloc_count i_dir_start_lookup"
+                ).split()
+            ],
+            ("i_new_inode", int_),
+        ]
+    )
+    ext2.member("i_new_inode").bit_size = 1  # `int i_new_inode:1`
+    nfs_fh = struct("nfs_fh")
+    nfs_fh.define([("size", ushort), ("data", Array(uchar, 64))])  # NFS_MAXFHSIZE
+    nfs = struct("nfs_inode_info")
+    nfs.define(
+        [
+            ("fileid", u64),
+            ("fh", nfs_fh),
+            ("flags", ushort),
+            ("read_cache_jiffies", ulong),
+            ("read_cache_ctime", u64),
+            ("read_cache_mtime", u64),
+            ("read_cache_isize", u64),
+            ("attrtimeo", ulong),
+            ("attrtimeo_timestamp", ulong),
+            ("cache_mtime_jiffies", ulong),
+            ("cookieverf", Array(u32, 2)),
+            *[(n, list_head) for n in ("read", "dirty", "commit", "writeback")],
+            *[(n, uint) for n in ("nread", "ndirty", "ncommit", "npages")],
+            ("mm_cred", Pointer(struct("rpc_cred"))),
+        ]
+    )
+    u = Struct(None, union=True).define(
+        [("ext2_i", ext2), ("nfs_i", nfs), ("generic_ip", Pointer(Void()))]
+    )
+    inode.define(
+        [
+            *[
+                (n, list_head)
+                for n in ("i_hash", "i_list", "i_dentry", "i_dirty_buffers", "i_dirty_data_buffers")
+            ],
+            ("i_ino", ulong),
+            ("i_count", atomic_t),
+            ("i_dev", kdev_t),
+            ("i_mode", umode_t),
+            ("i_nlink", nlink_t),
+            ("i_uid", uid_t),
+            ("i_gid", gid_t),
+            ("i_rdev", kdev_t),
+            ("i_size", loff_t),
+            ("i_atime", time_t),
+            ("i_mtime", time_t),
+            ("i_ctime", time_t),
+            ("i_blkbits", uint),
+            ("i_blksize", ulong),
+            ("i_blocks", ulong),
+            ("i_version", ulong),
+            ("i_sem", semaphore),
+            ("i_zombie", semaphore),
+            ("i_op", Pointer(struct("inode_operations"))),
+            ("i_fop", Pointer(struct("file_operations"))),
+            ("i_sb", Pointer(struct("super_block"))),
+            ("i_wait", wait_queue_head_t),
+            ("i_flock", Pointer(struct("file_lock"))),
+            ("i_mapping", Pointer(address_space)),
+            ("i_data", address_space),
+            ("i_dquot", Array(Pointer(struct("dquot")), 2)),  # MAXQUOTAS
+            ("i_devices", list_head),
+            ("i_pipe", Pointer(struct("pipe_inode_info"))),
+            ("i_bdev", Pointer(struct("block_device"))),
+            ("i_cdev", Pointer(struct("char_device"))),
+            ("i_dnotify_mask", ulong),
+            ("i_dnotify", Pointer(struct("dnotify_struct"))),
+            ("i_state", ulong),
+            ("i_flags", uint),
+            ("i_sock", uchar),
+            ("i_writecount", atomic_t),
+            ("i_attr_flags", uint),
+            ("i_generation", u32),
+            ("u", u),
+        ]
+    )
+    inodes_stat_t = struct("inodes_stat_t")
+    inodes_stat_t.define([("nr_inodes", int_), ("nr_unused", int_), ("dummy", Array(int_, 5))])
+    files_stat_struct = struct("files_stat_struct")
+    files_stat_struct.define([(n, int_) for n in ("nr_files", "nr_free_files", "max_files")])
+    kmem_cache_p = Pointer(reg["struct kmem_cache_s"])  # as fs/*.c declare their caches
+    page_p = Pointer(reg["struct page"])
+    del char
+    hash_heads = Array(list_head, 64)  # fs/block_dev.c, fs/char_dev.c: HASH_SIZE
+    return {
+        # fs/dcache.c
+        "dentry_cache": kmem_cache_p,
+        "d_hash_mask": uint,
+        "d_hash_shift": uint,
+        "dentry_hashtable": Pointer(list_head),
+        "names_cachep": kmem_cache_p,
+        "filp_cachep": kmem_cache_p,
+        "bh_cachep": kmem_cache_p,
+        # fs/inode.c
+        "i_hash_mask": uint,
+        "i_hash_shift": uint,
+        "inode_in_use": list_head,
+        "inode_unused": list_head,
+        "inode_hashtable": Pointer(list_head),
+        "inodes_stat": inodes_stat_t,
+        "inode_cachep": kmem_cache_p,
+        # fs/file_table.c, fs/namespace.c, fs/block_dev.c, fs/char_dev.c, fs/iobuf.c
+        "files_stat": files_stat_struct,
+        "mnt_cache": kmem_cache_p,
+        "hash_mask": int_,
+        "hash_bits": int_,
+        "mount_hashtable": Pointer(list_head),
+        "bdev_hashtable": hash_heads,
+        "bdev_cachep": kmem_cache_p,
+        "cdev_hashtable": hash_heads,
+        "cdev_cachep": kmem_cache_p,
+        "kiobuf_cachep": kmem_cache_p,
+        # fs/buffer.c
+        "hash_table": Pointer(Pointer(reg["struct buffer_head"])),
+        "bh_hash_mask": uint,
+        "bh_hash_shift": uint,
+        "buffermem_pages": atomic_t,
+        # mm/filemap.c, mm/swap_state.c, mm/page_alloc.c
+        "page_cache_size": atomic_t,
+        "page_hash_bits": uint,
+        "page_hash_table": Pointer(page_p),
+        "swapper_space": address_space,
+        "nr_active_pages": int_,
+        "nr_inactive_pages": int_,
+        "inactive_list": list_head,
+        "active_list": list_head,
+    }
