@@ -127,7 +127,17 @@ def overlap(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
     new_addr = prev_addr + max(PAGE_SIZE, prev_size - 2 * PAGE_SIZE)
     k.set(second, VM, "addr", new_addr)
     k.vmalloc.records[new_addr] = k.vmalloc.records.pop(second_addr)
-    return {"vm_struct": second, "addr": new_addr, "overlaps": prev_struct, "was": second_addr}
+    # the truth's pages of an area are read at its (now wrong) addr: its own are here
+    size = k.get(second, VM, "size")
+    frames = k.vmalloc.frames
+    pages = [frames.get(va) for va in range(second_addr, second_addr + size - PAGE_SIZE, PAGE_SIZE)]
+    return {
+        "vm_struct": second,
+        "addr": new_addr,
+        "overlaps": prev_struct,
+        "was": second_addr,
+        "pages": pages,
+    }
 
 
 def missing_guard(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:

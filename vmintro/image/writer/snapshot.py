@@ -16,16 +16,18 @@ TRUTH_VERSION = 1
 
 
 def vmalloc_page_tables(k: Kernel) -> list[list[int]]:
-    """[first address, pfn] of each page-table page that maps part of the vmalloc range,
-    from the simulator's ``swapper_pg_dir`` (kernel page tables are never freed: the
-    page a span got when something was first mapped there)."""
+    """[first address, pfn, entry] of each page-table page that maps part of the vmalloc
+    range, ``entry`` the physical address of the PMD entry (the PDE without PAE) that
+    points at it, from the simulator's ``swapper_pg_dir`` (kernel page tables are never
+    freed: the page a span got when something was first mapped there)."""
     cfg, pt = k.config, KernelPageTables(k)
     span = k.paging.pmd_size
     tables = []
     for addr in range(cfg.vmalloc_start & ~(span - 1), cfg.vmalloc_end, span):
-        entry = pt.get(pt.pmd_offset(pt.pgd_offset_k(addr), addr))
+        pmd = pt.pmd_offset(pt.pgd_offset_k(addr), addr)
+        entry = pt.get(pmd)
         if entry & 1 and not entry & _PAGE_PSE:
-            tables.append([addr, (entry & k.paging.phys_mask) >> 12])
+            tables.append([addr, (entry & k.paging.phys_mask) >> 12, k.pa(pmd)])
     return tables
 
 
