@@ -46,7 +46,16 @@ def line(row: Row) -> str:
     return f"Node {row['node']}, zone {row['zone']:>8}{counts}"
 
 
-@command("buddyinfo", help="free blocks per zone and order, like /proc/buddyinfo")
+def _py(prog: Program, args: argparse.Namespace) -> str:
+    return f"""\
+from {__name__} import line, zone_rows  # this plugin's own functions
+
+for row in zone_rows(prog):  # free_area[order].free_list of each zone, walked
+    print(line(row))
+"""
+
+
+@command("buddyinfo", help="free blocks per zone and order, like /proc/buddyinfo", py=_py)
 def buddyinfo(prog: Program, args: argparse.Namespace) -> Table:
     """For each zone with pages, the number of free blocks of order 0 to 9 on
     its buddy lists (a block of order n is 2^n pages).

@@ -119,7 +119,16 @@ def line(row: Row) -> str:
     return f"{row['field'] + ':':<14}{row['kb']:8d} kB"
 
 
-@command("meminfo", help="memory, swap and vmalloc totals, like /proc/meminfo")
+def _py(prog: Program, args: argparse.Namespace) -> str:
+    return f"""\
+from {__name__} import meminfo_fields  # this plugin's own function
+
+for field, kb in meminfo_fields(prog):  # meminfo_read_proc's values, then 2.6's vmalloc lines
+    print(f"{{field + ':':<14}}{{kb:8d}} kB")
+"""
+
+
+@command("meminfo", help="memory, swap and vmalloc totals, like /proc/meminfo", py=_py)
 def meminfo(prog: Program, args: argparse.Namespace) -> Table:
     """MemTotal, MemFree, HighTotal/HighFree, LowTotal/LowFree, SwapTotal/SwapFree
     as 2.4.20 computes them, and VmallocTotal/VmallocUsed/VmallocChunk as 2.6

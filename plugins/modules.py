@@ -120,7 +120,24 @@ COLUMNS = [
 ]
 
 
-@command("modules", help="loaded modules and their vm areas, like /proc/modules", aliases=["lsmod"])
+def _py(prog: Program, args: argparse.Namespace) -> str:
+    return f"""\
+from vmintro.helpers import MOD_FLAGS
+from {__name__} import module_rows, proc_tail  # this plugin's own functions
+
+for row in module_rows(prog):  # module_list, newest first, kernel_module left out
+    running = row["flags"] & MOD_FLAGS["MOD_RUNNING"]  # the count only for a running module
+    print(row["name"], row["size"], row["shown_count"] if running else "",
+          f"{{row['module']:08x}}", f"{{row['area']:08x}}", row["area_size"], proc_tail(row))
+"""
+
+
+@command(
+    "modules",
+    help="loaded modules and their vm areas, like /proc/modules",
+    aliases=["lsmod"],
+    py=_py,
+)
 def modules(prog: Program, args: argparse.Namespace) -> Table:
     """Each module of module_list (newest first, the kernel left out): name,
     size, use count, the struct module's address, the vm area that holds it

@@ -155,7 +155,20 @@ def swap_totals(prog: Program) -> Text:
     return Text(text, name="swap_list", data=data, blank_before=True)
 
 
-@command("swapinfo", help="swap areas and their vmalloc'ed swap_map")
+def _py(prog: Program, args: argparse.Namespace) -> str:
+    return f"""\
+from {__name__} import swap_rows, swap_totals  # this plugin's own functions
+
+for row in swap_rows(prog):  # swap_info[i] below nr_swapfiles, SWP_USED
+    flags = "|".join(n.removeprefix("SWP_").lower() for n in row["flag_names"]) or "0"
+    print(row["index"], row["device"], flags, row["prio"], row["pages"], row["max"],
+          row["lowest_bit"], row["highest_bit"], row["used"], row["bad"],
+          f"{{row['swap_map']:08x}}", row["map_size"], f"{{row['area']:08x}}", row["area_size"])
+print(swap_totals(prog).text)  # swap_list, total_swap_pages, nr_swap_pages
+"""
+
+
+@command("swapinfo", help="swap areas and their vmalloc'ed swap_map", py=_py)
 def swapinfo(prog: Program, args: argparse.Namespace) -> Iterator[Table | Text]:
     """Each swap area in use: index, device (major:minor), flags, priority,
     pages, max, lowest/highest bit, slots used and bad, and its swap_map with

@@ -100,7 +100,16 @@ def line(row: Row) -> str:
     return " ".join([text, *row["kinds"]])
 
 
-@command("vmallocinfo", help="vmalloc areas, one line each, like /proc/vmallocinfo")
+def _py(prog: Program, args: argparse.Namespace) -> str:
+    return f"""\
+from {__name__} import area_rows, line  # this plugin's own functions
+
+for row in area_rows(prog):  # vmlist, as 2.6's s_show prints each area
+    print(line(row))
+"""
+
+
+@command("vmallocinfo", help="vmalloc areas, one line each, like /proc/vmallocinfo", py=_py)
 def vmallocinfo(prog: Program, args: argparse.Namespace) -> Table:
     """Each area of vmlist in address order: its range (guard page included),
     size in bytes, the pages mapped (vmalloc areas), the physical address an

@@ -39,6 +39,8 @@ def test_map_writes_svg_with_one_spelling_everywhere(tmp_path: Path) -> None:
         out = tmp_path / f"cli{spelling}.svg"
         proc = vmintro_cli("map", str(DEMO), spelling, str(out))
         assert proc.returncode == 0, proc.stderr
+        # as vmintro export -o, vmintro explorer -o and the session's map -o say it
+        assert proc.stdout == f"wrote {out}\n"
         assert ET.fromstring(out.read_text()).tag.endswith("svg")
     outs = [tmp_path / f"session{spelling}.svg" for spelling in spellings]
     line = "; ".join(f"map {spelling} {out}" for spelling, out in zip(spellings, outs, strict=True))

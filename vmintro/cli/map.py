@@ -27,8 +27,8 @@ def cmd_map(args: argparse.Namespace) -> int:
     title = f"{Path(name).name}: {prog.osrelease}, {prog.ram_size >> 20} MiB"
     try:
         for part in map_parts(prog, args.area, args.output, title, args.moments):
-            if args.output is None:
-                print("\n".join(render_text([part])))  # escaped, as every command's text
+            # the map, or with -o "wrote FILE" as export -o and the session's map -o say it
+            print("\n".join(render_text([part])))  # escaped, as every command's text
     except (OutputError, UsageError) as e:
         # as vmintro generate reports its -o: a bad argument, not a failed request
         raise UsageExit(str(e)) from None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["Settings", "settings"]
+__all__ = ["Settings", "settings", "settings_py"]
 
 
 @dataclass
@@ -43,3 +43,18 @@ def settings(prog: Program) -> Settings:
     if s is None:
         s = _SETTINGS[prog] = Settings()
     return s
+
+
+def settings_py(assignments: dict[str, Any]) -> str:
+    """The script of ``set``/``hex``/``dec``: the settings commands read, one per image.
+
+    A script prints numbers as it formats them (``f"{v:#x}"``); these settings are
+    what the commands it runs through the library read.
+    """
+    lines = [
+        "from vmintro.commands.settings import settings\n",
+        "s = settings(prog)  # what p and struct read: radix; the pager: scroll",
+    ]
+    lines += [f"s.{name} = {value!r}" for name, value in assignments.items()]
+    lines.append('print("radix", s.radix, "scroll", "on" if s.scroll else "off")')
+    return "\n".join(lines) + "\n"

@@ -1,8 +1,9 @@
 """``CMD --py``: the short Python script that computes what a command prints.
 
 A command registered with ``py=`` gives the body of its script from its parsed
-arguments (``py(prog, args)``: the statements, using the public library); any
-other command gets the library's own way to run it, ``run("LINE")``. The script
+arguments (``py(prog, args)``: the statements, using the public library); every
+built-in and shipped plugin command has one. A third party's plugin command
+without one gets the library's own way to run it, ``run("LINE")``. The script
 is what ``vmintro run SCRIPT.py IMAGE`` runs, with ``prog`` and every helper in
 scope as drgn's scripts have them; its imports say where each name comes from.
 """

@@ -32,12 +32,16 @@ if TYPE_CHECKING:
     from vmintro.program import Program
 
 __all__ = [
+    "MEMORY_SUMMARY_PY",
     "SLAB_COLUMNS",
     "memory_summary",
+    "caches_py",
+    "slab_detail_py",
     "slab_detail_parts",
     "slab_line",
     "slab_row",
     "slab_table",
+    "with_object_import",
 ]
 
 
@@ -117,6 +121,56 @@ def slab_detail_parts(prog: Program, words: list[str]) -> Iterator[Part]:
             )
 
 
+_SLAB_DETAIL_PY = """\
+from vmintro.helpers import (
+    find_slab_cache,
+    for_each_slab,
+    for_each_slab_cache,
+    kmem_cache_stats,
+    slab_free_objects,
+)
+
+for cache in {caches}:
+    s = kmem_cache_stats(cache)  # inuse of each slab on its three lists
+    print(f"{{s.cache:x}}  {{s.objsize}}  {{s.allocated}}  {{s.total}}  {{s.slabs}}  "
+          f"{{s.slab_size >> 10}}k  {{s.name}}")
+    num, objsize = cache.num.value_(), cache.objsize.value_()
+    for lst, slab in for_each_slab(cache):  # slabs_full, slabs_partial, slabs_free
+        free = set(slab_free_objects(cache, slab))  # the indices on the slab's bufctl chain
+        s_mem = slab.s_mem.value_()
+        print(f"{{slab.value_():x}}  {{s_mem:x}}  {{num}}  {{num - len(free)}}  {{len(free)}}")
+        print("FREE / [ALLOCATED]")
+        for i in range(num):
+            address = s_mem + i * objsize
+            print(f"{{address:x}}" if i in free else f"[{{address:x}}]")
+"""
+
+
+def caches_py(prog: Program, words: list[str]) -> str:
+    """The caches ``kmem -s``/``-S`` walk, as a script's expression: every cache on
+    ``cache_chain``, or each named (``find_slab_cache``) or at an address."""
+    if not words:
+        return "for_each_slab_cache(prog)"
+    found = []
+    for word in words:
+        cache = _cache(prog, word)  # refused here as the command refuses it
+        if find_slab_cache(prog, word) is not None:
+            found.append(f"find_slab_cache(prog, {word!r})")
+        else:
+            found.append(f"Object(prog, 'kmem_cache_t *', {int(cache):#x})")
+    return f"({', '.join(found)},)"
+
+
+def slab_detail_py(prog: Program, words: list[str]) -> str:
+    """The script of ``kmem -S [CACHE ...]``: each cache, its slabs, their objects."""
+    return with_object_import(_SLAB_DETAIL_PY.format(caches=caches_py(prog, words)))
+
+
+def with_object_import(script: str) -> str:
+    """``script``, importing Object first when it makes one."""
+    return f"from vmintro.object import Object\n{script}" if "Object(" in script else script
+
+
 def _cache(prog: Program, word: str) -> Object:
     """A cache by name (``size-64``) or by the address of its ``kmem_cache_t``."""
     from vmintro.object import Object
@@ -181,6 +235,47 @@ def _row(field: str, pages: int, of: tuple[str, int] | None = None) -> Row:
         percent=percent,
         percent_of=None if of is None else of[0],
     )
+
+
+MEMORY_SUMMARY_PY = """\
+from vmintro.helpers import for_each_slab_cache, for_each_zone, kmem_cache_stats, zone_name
+
+
+def size(pages):  # crash's pages_to_size: 61.6 MB, 2 GB
+    nbytes = pages << 12
+    for unit, shift in (("GB", 30), ("MB", 20), ("KB", 10)):
+        if nbytes >= 1 << shift:
+            value = nbytes / (1 << shift)
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{nbytes} B" if nbytes else "0"
+
+
+def line(field, pages, of=None):  # of: (name, pages) of the total it is a share of
+    share = "----" if of is None else f"{pages * 100 // of[1] if of[1] else 0}% of {of[0]}"
+    print(f"{field:>13} {pages:8d} {size(pages):>12}  {share}")
+
+
+total = prog["totalram_pages"].value_()
+zones = [(zone_name(z), z.free_pages.value_()) for z in for_each_zone(prog)]
+free = sum(pages for _, pages in zones)  # nr_free_pages()
+slab = sum(s.slabs * (s.slab_size >> 12)  # every slab of every cache on cache_chain
+           for s in map(kmem_cache_stats, for_each_slab_cache(prog)))
+mem = ("TOTAL MEM", total)
+line("TOTAL MEM", total)
+line("FREE", free, mem)
+line("USED", total - free, mem)
+line("SLAB", slab, mem)
+high = prog["totalhigh_pages"].value_()
+high_free = sum(pages for name, pages in zones if name == "HighMem")
+line("TOTAL HIGH", high)
+line("FREE HIGH", high_free, ("TOTAL HIGH", high))
+line("TOTAL LOW", total - high)
+line("FREE LOW", free - high_free, ("TOTAL LOW", total - high))
+swap, swap_free = prog["total_swap_pages"].value_(), prog["nr_swap_pages"].value_()
+line("TOTAL SWAP", swap)
+line("SWAP USED", swap - swap_free, ("TOTAL SWAP", swap))
+line("SWAP FREE", swap_free, ("TOTAL SWAP", swap))
+"""
 
 
 def memory_summary(prog: Program) -> Iterator[Part]:

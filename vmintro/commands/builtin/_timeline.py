@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from vmintro.image.format.timeline import Entry, Result
     from vmintro.program import Program
 
-__all__ = ["call_text", "entry_data", "entry_line", "move_to", "result_text"]
+__all__ = ["call_text", "entry_data", "entry_line", "move_py", "move_to", "result_text"]
 
 # Arguments shown in hex: addresses (the kernel's own parameter names)
 _HEX_ARGS = ("addr", "address", "objp", "phys", "phys_addr", "offset", "page", "pfn")
@@ -89,3 +89,15 @@ def move_to(prog: Program, n: int) -> Move:
         data={"moment": n, "last": last, **entry_data(entry)},
         program=target,
     )
+
+
+def move_py(prog: Program, n: int) -> str:
+    """The script of a move to entry ``n``: a script has no session, it names the moment."""
+    require_timeline(prog)
+    return f"""\
+from vmintro.timeline.moments import require_timeline
+
+prog = prog.at({n})  # the kernel just after entry {n}: every read of prog after this sees it
+entry = require_timeline(prog).entries[{n}]  # the call the timeline recorded
+print({n}, entry.step, entry.call, dict(entry.args), entry.result.kind, entry.result.value)
+"""

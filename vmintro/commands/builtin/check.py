@@ -15,7 +15,22 @@ if TYPE_CHECKING:
     from vmintro.program import Program
 
 
-@command("check", help="post-mortem consistency check (one line per finding)")
+_CHECK_PY = f"""\
+from vmintro.check import check_program
+
+findings = check_program(prog)  # the globals, vmlist, page tables, modules, buddy lists
+for f in findings:
+    print(f"{{f.kind:24}}  {{f.message}}")  # f.where: the addresses involved
+if not findings:
+    print({CLEAN!r})
+"""
+
+
+@command(
+    "check",
+    help="post-mortem consistency check (one line per finding)",
+    py=lambda prog, args: _CHECK_PY,
+)
 def check(prog: Program, args: argparse.Namespace) -> Table | Text:
     """Checks first the globals the walks trust (mem_map, max_mapnr, high_memory,
     pgdat_list, nr_zones and each zone, nr_swapfiles and each swap_info slot with

@@ -99,6 +99,29 @@ def diff_programs(prog: Program, target: str, second: str | None, vmlinux: str |
     return diff(prog, _open_image(target, vmlinux))
 
 
+def _diff_py(prog: Program, args: argparse.Namespace) -> str:
+    diff_programs(prog, args.target, args.second, args.vmlinux)  # refused as the command is
+    number = moment_number(args.target)
+    if number is not None:
+        from vmintro.timeline.moments import require_timeline
+
+        last = len(require_timeline(prog).entries) - 1
+        old = f"prog.at({last if number == 'end' else number})"
+        second = moment_number(args.second) if args.second is not None else None
+        new = "prog" if second is None else f"prog.at({last if second == 'end' else second})"
+        imports = "from vmintro import diff\n\n"
+    else:
+        old = "prog"
+        vmlinux = f", {args.vmlinux!r}" if args.vmlinux else ""
+        new = f"vmintro.open({args.target!r}{vmlinux})  # another image of the same machine"
+        imports = "import vmintro\nfrom vmintro import diff\n\n"
+    return (
+        imports
+        + f"changes = diff({old}, {new})  # areas, page tables, frames, free lists, pages\n"
+        + f"print(changes.text(summary={args.summary}))  # .to_json(): every change as data\n"
+    )
+
+
 @command(
     "diff",
     help="what changed between two moments: diff N [M] (entries), diff IMAGE_B (images)",
@@ -108,6 +131,7 @@ def diff_programs(prog: Program, target: str, second: str | None, vmlinux: str |
         arg("-s", "--summary", action="store_true", help="only the counts of each part"),
         arg("--vmlinux", metavar="FILE", help="IMAGE_B's vmlinux, when not beside its core"),
     ],
+    py=_diff_py,
 )
 def diff_(prog: Program, args: argparse.Namespace) -> Iterator[Text]:
     """The structural difference of two moments of one machine, in kernel terms:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from vmintro.commands.builtin._timeline import move_to
+from vmintro.commands.builtin._timeline import move_py, move_to
 from vmintro.commands.registry import CommandError, UsageError, arg, command
 from vmintro.timeline.moments import require_timeline
 
@@ -25,27 +25,32 @@ def _where(prog: Program) -> tuple[int, int]:
     return (last if moment is None else moment), last
 
 
-@command(
-    "goto",
-    help="read the kernel just after entry N of the timeline (end: the image itself)",
-    args=[arg("entry", metavar="N|end", help="an entry number, or end")],
-)
-def goto(prog: Program, args: argparse.Namespace) -> Move:
-    """Move the session to the kernel just after entry N of the image's timeline:
-    every command after it (vmlist, vtop, rd, map, py's prog) reads memory as it
-    was then. goto 0 is the booted kernel, goto end the image itself.
-    """
+def _goto_target(prog: Program, args: argparse.Namespace) -> int:
     _, last = _where(prog)
     text = args.entry.strip()
     if text == "end":
-        return move_to(prog, last)
+        return last
     try:
         n = int(text, 10)
     except ValueError:
         raise UsageError(f"goto: '{text}' is not an entry number (0 to {last}) or end") from None
     if not 0 <= n <= last:
         raise CommandError(f"goto: no entry {n}: the timeline has entries 0 to {last}")
-    return move_to(prog, n)
+    return n
+
+
+@command(
+    "goto",
+    help="read the kernel just after entry N of the timeline (end: the image itself)",
+    args=[arg("entry", metavar="N|end", help="an entry number, or end")],
+    py=lambda prog, args: move_py(prog, _goto_target(prog, args)),
+)
+def goto(prog: Program, args: argparse.Namespace) -> Move:
+    """Move the session to the kernel just after entry N of the image's timeline:
+    every command after it (vmlist, vtop, rd, map, py's prog) reads memory as it
+    was then. goto 0 is the booted kernel, goto end the image itself.
+    """
+    return move_to(prog, _goto_target(prog, args))
 
 
 def _count(text: int) -> int:
@@ -54,32 +59,42 @@ def _count(text: int) -> int:
     return text
 
 
+def _step_target(prog: Program, args: argparse.Namespace) -> int:
+    count = _count(args.count)
+    moment, last = _where(prog)
+    if moment == last:
+        raise CommandError(f"step: already at the last entry ({last}), the image itself")
+    return min(moment + count, last)
+
+
+def _back_target(prog: Program, args: argparse.Namespace) -> int:
+    count = _count(args.count)
+    moment, _ = _where(prog)
+    if moment == 0:
+        raise CommandError("back: already at entry 0, the booted kernel")
+    return max(moment - count, 0)
+
+
 @command(
     "step",
     help="move the session K entries (default 1) forward in the timeline",
     args=[arg("count", nargs="?", type=int, default=1, metavar="K", help="entries (default 1)")],
+    py=lambda prog, args: move_py(prog, _step_target(prog, args)),
 )
 def step(prog: Program, args: argparse.Namespace) -> Move:
     """Move the session forward by K entries of the image's timeline (no further
     than its last entry, the image itself), and say which call the session is now after.
     """
-    count = _count(args.count)
-    moment, last = _where(prog)
-    if moment == last:
-        raise CommandError(f"step: already at the last entry ({last}), the image itself")
-    return move_to(prog, min(moment + count, last))
+    return move_to(prog, _step_target(prog, args))
 
 
 @command(
     "back",
     help="move the session K entries (default 1) back in the timeline",
     args=[arg("count", nargs="?", type=int, default=1, metavar="K", help="entries (default 1)")],
+    py=lambda prog, args: move_py(prog, _back_target(prog, args)),
 )
 def back(prog: Program, args: argparse.Namespace) -> Move:
     """Move the session back by K entries of the image's timeline (no further than
     entry 0, the booted kernel)."""
-    count = _count(args.count)
-    moment, _ = _where(prog)
-    if moment == 0:
-        raise CommandError("back: already at entry 0, the booted kernel")
-    return move_to(prog, max(moment - count, 0))
+    return move_to(prog, _back_target(prog, args))

@@ -46,10 +46,26 @@ def output_notes() -> str:
     return f"{OUTPUT_NOTES}\n{listed}"
 
 
+def _help_py(prog: Program, args: argparse.Namespace) -> str:
+    if args.command and args.command not in ("pipe", "|"):
+        name = lookup(args.command).name
+        return (
+            "from vmintro.commands import lookup\n\n"
+            f"cmd = lookup({name!r})  # the one command registry: name, options, help\n"
+            "print(cmd.help_text())\n"
+        )
+    return (
+        "from vmintro.commands import commands\n\n"
+        "for cmd in commands():  # every registered command, plugins' too\n"
+        "    print(cmd.name, ','.join(cmd.aliases) or '-', cmd.help)\n"
+    )
+
+
 @command(
     "help",
     help="list the commands, or show one command's manual",
     args=[arg("command", nargs="?", help="a command name")],
+    py=_help_py,
 )
 def help_(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
     """Without an argument, every command with its one-line summary; with

@@ -80,11 +80,37 @@ def _query(prog: Program, args: argparse.Namespace) -> tuple[int, str]:
     return address, f"{where}, up to entry {prog.moment}:"
 
 
+_WRITES_PY = """\
+from vmintro import {function}
+
+
+def value(data):  # the bytes as the number they hold, little-endian, as rd shows words
+    if len(data) <= 8:
+        return f"{{int.from_bytes(data, 'little'):0{{2 * len(data)}}x}}"
+    return data[:8].hex() + f"... ({{len(data)}} bytes)"
+
+
+{writes}  # up to the moment prog shows
+    print(w.entry, w.call, f"{{w.address:x}}", value(w.old), value(w.new), " > ".join(w.path))
+"""
+
+
+def _writes_py(prog: Program, args: argparse.Namespace, function: str) -> str:
+    address, _ = _query(prog, args)
+    call = f"{function}(prog, {address:#x}, {args.size}, physical={args.physical})"
+    if function == "history":
+        writes = f"for w in {call}:  # every write to the bytes, oldest first"
+    else:
+        writes = f"for w in filter(None, [{call}]):  # the last write, if any"
+    return _WRITES_PY.format(function=function, writes=writes)
+
+
 @command(
     "history",
     help="every write to some bytes, oldest first, with the kernel call path that made it",
     expressions=("address",),
     args=_ARGS,
+    py=lambda prog, args: _writes_py(prog, args, "history"),
 )
 def history(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     """Every write the timeline's entries made to the SIZE bytes at the address (a
@@ -114,6 +140,7 @@ def history(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     help="the last write to some bytes: its entry, call and kernel call path",
     expressions=("address",),
     args=_ARGS,
+    py=lambda prog, args: _writes_py(prog, args, "blame"),
 )
 def blame_(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     """The last write the timeline's entries made to the SIZE bytes at the address

@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING
 from vmintro.commands.argtypes import parse_addresses
 from vmintro.commands.builtin._kmem_addr import address_parts
 from vmintro.commands.builtin._pages import page_table, pages_py
-from vmintro.commands.builtin._slabs import memory_summary, slab_detail_parts, slab_table
+from vmintro.commands.builtin._slabs import (
+    MEMORY_SUMMARY_PY,
+    caches_py,
+    memory_summary,
+    slab_detail_parts,
+    slab_detail_py,
+    slab_table,
+    with_object_import,
+)
 from vmintro.commands.builtin.page import frame_runs, resolve_pfn, runs_py
 from vmintro.commands.builtin.vmlist import vmlist_py, vmlist_table
 from vmintro.commands.registry import UsageError, arg, command, one_of
@@ -145,9 +153,9 @@ for index, zone in enumerate(for_each_zone(prog)):  # contig_page_data.node_zone
 """
 
 _SLABS_PY = """\
-from vmintro.helpers import for_each_slab_cache, kmem_cache_stats
+from vmintro.helpers import find_slab_cache, for_each_slab_cache, kmem_cache_stats
 
-for cache in {caches}:  # {comment}
+for cache in {caches}:  # cache_chain from cache_cache, or kmem_find_cache by name
     s = kmem_cache_stats(cache)  # inuse of each slab on its three lists
     print(f"{{s.cache:x}}  {{s.objsize}}  {{s.allocated}}  {{s.total}}  {{s.slabs}}  "
           f"{{s.slab_size >> 10}}k  {{s.name}}")
@@ -166,14 +174,11 @@ def _kmem_py(prog: Program, args: argparse.Namespace) -> str | None:
     if args.mode == "f":
         return _FREE_AREA_PY
     if args.mode == "s":
-        if args.address:
-            names = ", ".join(repr(w) for w in args.address)
-            caches = f"[find_slab_cache(prog, name) for name in ({names},)]"
-            code = _SLABS_PY.format(caches=caches, comment="kmem_find_cache by name")
-            return "from vmintro.helpers import find_slab_cache\n" + code
-        return _SLABS_PY.format(caches="for_each_slab_cache(prog)", comment="cache_cache first")
-    if args.mode in ("i", "S"):
-        return None  # the script runs the command: run(prog, "kmem -i")
+        return with_object_import(_SLABS_PY.format(caches=caches_py(prog, args.address)))
+    if args.mode == "S":
+        return slab_detail_py(prog, args.address)
+    if args.mode == "i":
+        return MEMORY_SUMMARY_PY
     addresses = parse_addresses(prog, args.address, physical=args.physical)
     if args.mode is None:
         physical = ", physical=True" if args.physical else ""

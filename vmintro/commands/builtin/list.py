@@ -107,6 +107,56 @@ def _with_structs(
         yield Text(f"{entry:x}\n{text.text}", name="entry", data=text.data)
 
 
+def _list_py(prog: Program, args: argparse.Namespace) -> str:
+    offset = _offset(prog, args.offset)
+    start = parse_address(prog, " ".join(args.start))
+    if args.head or args.holder:
+        # list_head links point at the list_head inside the next entry
+        head = start if args.head else start + offset
+        lines = ["from vmintro.helpers import list_for_each\n"]
+        if args.holder:
+            lines.append(
+                f"entries = [{start:#x}]  # -h: the structure holding the head comes first"
+            )
+        else:
+            lines.append("entries = []  # -H: the head is no entry")
+        lines += [
+            f"for node in list_for_each(prog, {head:#x}):  # each next, back links checked",
+            f"    entries.append(node - {offset})  # container_of(node, ..., member)",
+        ]
+    else:
+        lines = [
+            "from vmintro.helpers import singly_linked\n",
+            f"# a NULL-terminated list, the next pointer {offset} bytes into each node",
+            f"entries = list(singly_linked(prog, {start:#x}, {offset}, 'list'))",
+        ]
+    if not args.struct:
+        return "\n".join([*lines, "for entry in entries:", "    print(f'{entry:x}')"]) + "\n"
+    name, members = split_type_members(args.struct)
+    ctype = lookup_type(prog, name)
+    if not isinstance(strip_typedefs(ctype), Struct):
+        raise CommandError(f"'{name}' is not a struct or union")
+    base = settings(prog).radix
+    lines[0] = (
+        "from vmintro.commands.cformat import format_pretty  # crash's layout\n"
+        f"from vmintro.object import Object\n{lines[0]}"
+    )
+    lines += [
+        "for entry in entries:",
+        "    print(f'{entry:x}')",
+        f"    obj = Object(prog, {ctype.c_name!r}, address=entry).read_()",
+    ]
+    if members:
+        lines += [
+            f"    print('  {m} =', format_pretty(obj.member_({m!r}), {base}, 1, top=False))"
+            for m in members
+        ]
+    else:
+        spelled = strip_typedefs(ctype).spell()
+        lines.append(f"    print({spelled!r}, format_pretty(obj, {base}))")
+    return "\n".join(lines) + "\n"
+
+
 @command(
     "list",
     help="walk a linked list by offset or STRUCT.MEMBER, crash-style",
@@ -125,6 +175,7 @@ def _with_structs(
         ),
         arg("start", nargs="+", synopsis="start", help="address (hex), symbol or expression"),
     ],
+    py=_list_py,
 )
 def list_(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
     """Follow a list from START, printing each entry's address (and, with -s,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from vmintro.commands.argtypes import parse_address
+from vmintro.commands.builtin.diff import resolve_moments
 from vmintro.commands.registry import CommandError, UsageError, arg, command
 from vmintro.commands.result import Text
 from vmintro.errors import VmintroError
@@ -82,7 +83,6 @@ def _diff_parts(
     prog: Program, moments: list[str], output: str | None, title: str, area: str | None
 ) -> Iterator[Text]:
     """``map --diff N [M]``: the map of moment M, marked with the changes since N."""
-    from vmintro.commands.builtin.diff import resolve_moments
     from vmintro.mapview.changes import map_changes, render_changes_text
 
     if area is not None:
@@ -128,6 +128,59 @@ def _write(prog: Program, path: str, svg: str) -> None:
         raise OutputError(f"{path}: {e.strerror}") from None
 
 
+def _map_py(prog: Program, args: argparse.Namespace) -> str:
+    if args.moments is not None:
+        return _map_diff_py(prog, args)
+    names = ["address_space"]
+    lines = ["space = address_space(prog)  # regions from the globals, areas from vmlist"]
+    frames = "None"
+    if args.area is not None:
+        names.append("area_frames")
+        lines.append(f"frames = area_frames(prog, {parse_address(prog, args.area):#x})")
+        frames = "frames"
+    if args.output is not None:
+        names.append("render_svg")
+        lines += [
+            f'svg = render_svg(space, {frames}, prog["max_mapnr"].value_())',
+            *_write_py(args.output),
+        ]
+    else:
+        names.append("render_text")
+        lines.append("print(render_text(space))")
+        if args.area is not None:
+            names.append("render_frames_text")
+            lines += ["print()", "print(render_frames_text(frames))  # the pfn behind each page"]
+    return f"from vmintro.mapview import {', '.join(sorted(names))}\n\n" + "\n".join(lines) + "\n"
+
+
+def _write_py(path: str) -> list[str]:
+    return [f"with open({path!r}, 'w') as f:", "    f.write(svg)", f'print("wrote {path}")']
+
+
+def _map_diff_py(prog: Program, args: argparse.Namespace) -> str:
+    first, *rest = args.moments
+    resolve_moments(prog, first, rest[0] if rest else None)  # refused as the command refuses
+    old = f"prog.at({first})"
+    new = f"prog.at({rest[0]})" if rest else "prog"
+    if args.output is not None:
+        lines = [
+            "from vmintro.mapview import render_svg",
+            "from vmintro.mapview.changes import map_changes\n",
+            f"changes = map_changes({old}, {new})  # vmintro.diff's areas and frames, drawn",
+            "svg = render_svg(changes.space, None, changes.max_pfn, '', changes)",
+            *_write_py(args.output),
+        ]
+        return "\n".join(lines) + "\n"
+    return (
+        "from vmintro.mapview import render_text\n"
+        "from vmintro.mapview.changes import map_changes, render_changes_text\n\n"
+        f"changes = map_changes({old}, {new})  # vmintro.diff's areas and frames\n"
+        "print(render_text(changes.space))\n"
+        "print()\n"
+        "print(render_changes_text(changes))\n"
+    )
+
+
 @command(
     "map",
     help="the kernel address space: lowmem, gap, vmalloc areas, pkmap, fixmap",
@@ -137,6 +190,7 @@ def _write(prog: Program, path: str, svg: str) -> None:
         arg("--area", metavar="ADDR", help=AREA_HELP),
         arg("--diff", nargs="+", metavar="N", dest="moments", help=DIFF_HELP, synopsis="N [M]"),
     ],
+    py=_map_py,
 )
 def map_(prog: Program, args: argparse.Namespace) -> Iterator[Text]:
     """A compact map of the kernel virtual address space from PAGE_OFFSET up,

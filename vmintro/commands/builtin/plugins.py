@@ -39,7 +39,22 @@ def _error_and_source(row: Row) -> str:
     return f"{row['error']}  ({row['source']})"
 
 
-@command("plugins", help="list the plugins, the commands they added, and any that failed")
+_PLUGINS_PY = """\
+from vmintro.commands.discovery import loaded_plugins
+
+for plugin in loaded_plugins():  # plugins/, --plugin-dir, entry points, in load order
+    if plugin.error is None:
+        print(plugin.name, ",".join(plugin.commands), plugin.source)
+    else:
+        print(plugin.name, "failed:", plugin.error)
+"""
+
+
+@command(
+    "plugins",
+    help="list the plugins, the commands they added, and any that failed",
+    py=lambda prog, args: _PLUGINS_PY,
+)
 def plugins(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     """Every plugin loaded (from ``plugins/``, ``--plugin-dir`` or an entry point
     of group ``vmintro.plugins``), with its source and the commands it added; then

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from vmintro.program import Program
     from vmintro.types.model import CType
 
-__all__ = ["resolve_type_or_expression", "type_declaration"]
+__all__ = ["resolve_type_or_expression", "type_declaration", "type_py"]
 
 
 def resolve_type_or_expression(prog: Program, text: str) -> tuple[CType, bool]:
@@ -53,6 +53,36 @@ def type_declaration(ctype: CType, offsets: bool = False) -> str:
     return ptype_text(ctype, offsets)
 
 
+def type_py(prog: Program, text: str) -> tuple[str, CType, bool]:
+    """The statement setting ``t`` to the type ``text`` names or to the type of the
+    expression ``text``, in a script; the type, and whether ``text`` names one."""
+    ctype, is_type = resolve_type_or_expression(prog, text)
+    if is_type:
+        return f"t = prog.type({ctype.c_name!r})", ctype, True
+    line = (
+        "from vmintro.commands.expr import type_of  # C expressions, as p reads them\n"
+        f"t = type_of(prog, {text!r})  # the expression's type, no memory read"
+    )
+    return line, ctype, False
+
+
+def _ptype_py(prog: Program, args: argparse.Namespace) -> str:
+    set_t, ctype, _ = type_py(prog, " ".join(args.type))
+    offsets = ", offsets=True" if args.offsets else ""
+    stars = ""
+    t = strip_typedefs(ctype)
+    while isinstance(t, Pointer):
+        stars += "*"
+        t = strip_typedefs(t.target)
+    if stars and isinstance(t, Struct):  # gdb shows the struct's body, then the stars
+        return (
+            "from vmintro.ptype import ptype\n\n"
+            f"t = prog.type({t.c_name!r})  # what {ctype.c_name} points to\n"
+            f"print(ptype(t{offsets}) + {' ' + stars!r})\n"
+        )
+    return f"from vmintro.ptype import ptype\n\n{set_t}\nprint(ptype(t{offsets}))\n"
+
+
 @command(
     "ptype",
     help="show a type's declaration (or an expression's type), structs expanded",
@@ -61,6 +91,7 @@ def type_declaration(ctype: CType, offsets: bool = False) -> str:
         arg("-o", "--offsets", action="store_true", help="show member offsets and sizes"),
         arg("type", nargs="+", synopsis="type", help="a type name (struct page) or expression"),
     ],
+    py=_ptype_py,
 )
 def ptype(prog: Program, args: argparse.Namespace) -> Text:
     """Print a type as gdb's ptype does: typedefs resolved, structure bodies

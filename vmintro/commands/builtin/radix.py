@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from vmintro.commands.registry import command
 from vmintro.commands.result import Text
-from vmintro.commands.settings import settings
+from vmintro.commands.settings import settings, settings_py
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -19,13 +19,21 @@ def _set_radix(prog: Program, radix: int) -> Text:
     return Text(f"output radix: {radix} ({word})", name="radix", data={"radix": radix})
 
 
-@command("hex", help="print integers in hex from now on (set radix 16)")
+@command(
+    "hex",
+    help="print integers in hex from now on (set radix 16)",
+    py=lambda prog, args: settings_py({"radix": 16}),
+)
 def hex_(prog: Program, args: argparse.Namespace) -> Text:
     """Set the output radix of p and struct to 16, as crash's hex does."""
     return _set_radix(prog, 16)
 
 
-@command("dec", help="print integers in decimal from now on (set radix 10)")
+@command(
+    "dec",
+    help="print integers in decimal from now on (set radix 10)",
+    py=lambda prog, args: settings_py({"radix": 10}),
+)
 def dec(prog: Program, args: argparse.Namespace) -> Text:
     """Set the output radix of p and struct to 10, as crash's dec does."""
     return _set_radix(prog, 10)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from vmintro.commands.registry import UsageError, arg, command
 from vmintro.commands.result import Column, Row, Table
-from vmintro.commands.settings import Settings, settings
+from vmintro.commands.settings import Settings, settings, settings_py
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -27,6 +27,18 @@ def _table(state: Settings, names: list[str]) -> Table:
     )
 
 
+def _set_py(prog: Program, args: argparse.Namespace) -> str:
+    if args.name is None or args.value is None:
+        return settings_py({})
+    if args.name == "radix":
+        if args.value not in ("10", "16"):
+            raise UsageError("set: radix is 10 or 16")
+        return settings_py({"radix": int(args.value)})
+    if args.value not in _ON:
+        raise UsageError("set: scroll is on or off")
+    return settings_py({"scroll": _ON[args.value]})
+
+
 @command(
     "set",
     help="show or change a setting: radix 10|16, scroll on|off",
@@ -34,6 +46,7 @@ def _table(state: Settings, names: list[str]) -> Table:
         arg("name", nargs="?", choices=("radix", "scroll"), help="radix or scroll"),
         arg("value", nargs="?", help="radix: 10 or 16; scroll: on or off"),
     ],
+    py=_set_py,
 )
 def set_(prog: Program, args: argparse.Namespace) -> Table:
     """radix: the base p and struct print integers in (crash's output radix).

@@ -191,6 +191,49 @@ def _lines(done: Call) -> Iterator[str]:
     yield "changed: " + escape_text(done.changes)
 
 
+def _sim_py(prog: Program, args: argparse.Namespace) -> str:
+    if args.call == "fault" and args.words == ["list"]:
+        return "from vmintro.sim.faults import FAULTS\n\nprint('fault kinds:', ', '.join(FAULTS))\n"
+    positional, options = _parsed(args)
+    shown = [hex(v) if isinstance(v, int) and v > 0xFFFF else repr(v) for v in positional]
+    shown += [f"{name}={value!r}" for name, value in options.items()]
+    return (
+        "k = prog.resume()  # the kernel prog reads, resumed on the simulator (vmintro.live)\n"
+        f"done = k.{args.call}({', '.join(shown)})  # one kernel call\n"
+        "print(done)  # what the kernel returned, and what changed\n"
+        "prog = k.refresh()  # the kernel after the call: read it as any other\n"
+    )
+
+
+def _save_py(prog: Program, args: argparse.Namespace) -> str:
+    return (
+        "k = prog.resume()  # the kernel prog reads, as a live kernel (vmintro.live)\n"
+        f"paths = k.save({args.name!r})  # core, vmlinux, truth and timeline, atomically\n"
+        "print('saved', ', '.join(str(p) for p in paths.values()))\n"
+    )
+
+
+def _parsed(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
+    """The call's positional and keyword arguments, from ``sim CALL ARGS``."""
+    entry = _CALLS.get(args.call)
+    if entry is None:
+        raise UsageError(f"sim: no call '{escape_text(args.call)}'; {_usage()}")
+    usage, parse = entry
+    try:
+        if args.nocache and args.call != "ioremap":
+            raise UsageError("--nocache is ioremap's")
+        if args.gfp is not None and args.call != "alloc_pages":
+            raise UsageError("--gfp is alloc_pages'")
+        positional, options = parse(list(args.words))
+        if args.call == "ioremap":
+            options["nocache"] = args.nocache
+        if args.call == "alloc_pages" and args.gfp is not None:
+            options["gfp_mask"] = _mask(args.gfp, GFP_NAMES, "FLAGS")
+    except UsageError as e:
+        raise UsageError(f"{args.call}: {e}; usage: {usage}") from None
+    return positional, options
+
+
 @command(
     "sim",
     help="call into the kernel: sim vmalloc 64K, sim vfree ADDR, sim alloc_pages 5, ...",
@@ -200,6 +243,7 @@ def _lines(done: Call) -> Iterator[str]:
         arg("--nocache", action="store_true", help="ioremap: ioremap_nocache"),
         arg("--gfp", metavar="FLAGS", help="alloc_pages: the gfp mask (default GFP_KERNEL)"),
     ],
+    py=_sim_py,
 )
 def sim(prog: Program, args: argparse.Namespace) -> Iterator[Move | Text]:
     """Make one kernel call on the simulator, resumed from the image (or the moment the
@@ -213,27 +257,12 @@ def sim(prog: Program, args: argparse.Namespace) -> Iterator[Move | Text]:
     kfree ADDR, swapon SIZE, swapoff N, insmod NAME SIZE, rmmod NAME,
     fault KIND [KEY=VALUE...]. Sizes take K, M, G.
     """
-    entry = _CALLS.get(args.call)
-    if entry is None:
-        raise UsageError(f"sim: no call '{escape_text(args.call)}'; {_usage()}")
-    usage, parse = entry
     if args.call == "fault" and args.words == ["list"]:
         from vmintro.sim.faults import FAULTS
 
         yield Text("fault kinds: " + ", ".join(FAULTS), name="faults", data=list(FAULTS))
         return
-    try:
-        if args.nocache and args.call != "ioremap":
-            raise UsageError("--nocache is ioremap's")
-        if args.gfp is not None and args.call != "alloc_pages":
-            raise UsageError("--gfp is alloc_pages'")
-        positional, options = parse(list(args.words))
-        if args.call == "ioremap":
-            options["nocache"] = args.nocache
-        if args.call == "alloc_pages" and args.gfp is not None:
-            options["gfp_mask"] = _mask(args.gfp, GFP_NAMES, "FLAGS")
-    except UsageError as e:
-        raise UsageError(f"{args.call}: {e}; usage: {usage}") from None
+    positional, options = _parsed(args)
     k = live_kernel(prog)
     method = getattr(k, args.call)
     from vmintro.live import LiveError
@@ -260,6 +289,7 @@ def sim(prog: Program, args: argparse.Namespace) -> Iterator[Move | Text]:
     "save",
     help="write the kernel as the session shows it as a new image NAME",
     args=[arg("name", metavar="NAME", help="the new image: DIR/NAME (.vmcore, .vmlinux, ...)")],
+    py=_save_py,
 )
 def save(prog: Program, args: argparse.Namespace) -> Text:
     """Write the kernel the session shows (after its sim calls, or a moment) as image

@@ -87,8 +87,12 @@ def _structs(
 def _struct_py(prog: Program, args: argparse.Namespace) -> str | None:
     name, members = split_type_members(args.type)
     ctype = lookup_type(prog, name)
-    if not args.address:
-        return None  # the layout: ptype's
+    if not args.address:  # the layout: ptype's
+        offsets = ", offsets=True" if args.offsets else ""
+        return (
+            "from vmintro.ptype import ptype\n\n"
+            f"print(ptype(prog.type({ctype.c_name!r}){offsets}))  # gdb's ptype layout\n"
+        )
     text, count_text = split_count(args.address)
     address = parse_address(prog, text)
     count = parse_number(prog, count_text) if count_text else 1

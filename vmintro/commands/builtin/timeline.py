@@ -40,6 +40,30 @@ def _writes(row: Row) -> str:
     return "(not itemized)" if row["writes"] is None else str(row["writes"])
 
 
+def _timeline_py(prog: Program, args: argparse.Namespace) -> str:
+    timeline(prog, args)  # refused as the command refuses it
+    lines = [
+        "from vmintro.timeline.moments import require_timeline\n",
+        "t = require_timeline(prog)  # NAME.timeline: one entry per kernel call",
+    ]
+    numbers = "range(len(t.entries))"
+    if args.address:
+        address = parse_address(prog, " ".join(args.address), args.physical)
+        lines[0] += "from vmintro.timeline.history import entries_touching\n"
+        numbers = f"entries_touching(prog, {address:#x}, {args.size}, {args.physical})"
+    lines.append(f"for n in {numbers}:")
+    lines.append("    entry = t.entries[n]")
+    if args.call is not None:
+        test = "n == 0" if args.call == "boot" else f"n and entry.call == {args.call!r}"
+        lines.append(f"    if {test}:")
+    pad = "        " if args.call is not None else "    "
+    lines.append(
+        f"{pad}print(n, entry.step, entry.call, dict(entry.args), "
+        "entry.result.kind, entry.result.value, entry.write_count)"
+    )
+    return "\n".join(lines) + "\n"
+
+
 @command(
     "timeline",
     help="the entries of the image's timeline: each kernel call, its result and writes",
@@ -55,6 +79,7 @@ def _writes(row: Row) -> str:
             help="only the entries that wrote its bytes: virtual address, symbol or expression",
         ),
     ],
+    py=_timeline_py,
 )
 def timeline(prog: Program, args: argparse.Namespace) -> Table:
     """List the entries of the image's timeline (NAME.timeline beside its core): one

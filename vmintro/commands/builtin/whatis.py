@@ -6,7 +6,7 @@ import argparse
 import re
 from typing import TYPE_CHECKING
 
-from vmintro.commands.builtin.ptype import resolve_type_or_expression
+from vmintro.commands.builtin.ptype import resolve_type_or_expression, type_py
 from vmintro.commands.registry import arg, command
 from vmintro.commands.result import Text
 from vmintro.ptype import ptype
@@ -16,11 +16,30 @@ if TYPE_CHECKING:
     from vmintro.program import Program
 
 
+def _whatis_py(prog: Program, args: argparse.Namespace) -> str:
+    text = " ".join(args.name)
+    if re.fullmatch(r"[A-Za-z_]\w*", text) and text in prog:
+        return (
+            f"t = prog.variable({text!r}).type_\n"
+            f"print(t.spell({text!r}) + ';')  # its C declaration\n"
+        )
+    set_t, ctype, is_type = type_py(prog, text)
+    if is_type and isinstance(strip_typedefs(ctype), Struct):
+        return (
+            "from vmintro.ptype import ptype\n\n"
+            f"{set_t}\n"
+            'print(ptype(t).removeprefix("type = "))  # the struct, expanded\n'
+            'print("SIZE:", t.size)\n'
+        )
+    return f"{set_t}\nprint('type =', t.c_name)\n"
+
+
 @command(
     "whatis",
     help="a variable's declaration, or a type's definition and size",
     expressions=("name",),
     args=[arg("name", nargs="+", synopsis="name", help="variable, type name or expression")],
+    py=_whatis_py,
 )
 def whatis(prog: Program, args: argparse.Namespace) -> Text:
     """As crash's whatis: a global variable shows its C declaration

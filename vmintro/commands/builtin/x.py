@@ -109,31 +109,62 @@ def _address(prog: Program, text: str) -> int:
     return check_address(prog, int(value) & 0xFFFFFFFF)
 
 
+_LABEL_PY = """\
+def label_of(value):  # the address, and the symbol holding it
+    sym = prog.symbol_at(value)
+    if sym is None or value >= sym.address + max(sym.size, 1):
+        return f"{value:#x}"
+    offset = value - sym.address
+    return f"{value:#x} <{sym.name}" + (f"+{offset}" if offset else "") + ">"
+
+
+"""
+_STRINGS_PY = """\
+address = {address:#x}
+for _ in range({count}):  # each string after the last one's NUL
+    raw = bytearray()
+    while len(raw) < 4096 and (byte := prog.read(address + len(raw), 1)) != b"\\0":
+        raw += byte
+    text = "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in raw[:60])  # its first line
+    print((label_of(address) + ':\\t"' + text + '"').expandtabs(8))
+    address += len(raw) + 1
+"""
+
+
 def _x_py(prog: Program, args: argparse.Namespace) -> str | None:
     fmt: XFormat = args.format or XFormat()
-    if fmt.letter not in "xzdu":
-        return None
     address = _address(prog, " ".join(args.expression))
+    if fmt.letter == "s":
+        return _LABEL_PY + _STRINGS_PY.format(address=address, count=fmt.count)
+    bits = 8 * fmt.size
     cell = {
         "x": f"f'0x{{w:0{2 * fmt.size}x}}'",
         "z": f"f'0x{{w:0{2 * fmt.size}x}}'",
         "u": "str(w)",
-        "d": f"str(w - (1 << {8 * fmt.size}) if w >> {8 * fmt.size - 1} else w)",
+        "d": f"str(w - (1 << {bits}) if w >> {bits - 1} else w)",
+        "o": "f'0{w:o}' if w else '0'",
+        "t": f"f'{{w:0{bits}b}}'",
+        "c": "char(w & 0xFF)",
+        "a": "label_of(w)",
     }[fmt.letter]
+    char = (
+        "def char(byte):  # the byte as a signed number, then itself or its octal escape\n"
+        "    shown = chr(byte) if 0x20 <= byte < 0x7F else f'\\\\{byte:03o}'\n"
+        "    return f\"{byte - 256 if byte >= 0x80 else byte} '{shown}'\"\n\n\n"
+        if fmt.letter == "c"
+        else ""
+    )
     per_line = _PER_LINE[fmt.size]
     return (
-        f"address, size = {address:#x}, {fmt.size}\n"
+        _LABEL_PY
+        + char
+        + f"address, size = {address:#x}, {fmt.size}\n"
         f"data = prog.read(address, {fmt.count} * size)\n"
         "words = [int.from_bytes(data[i : i + size], 'little')\n"
         "         for i in range(0, len(data), size)]\n"
         f"for i in range(0, len(words), {per_line}):  # as many to a line as gdb puts\n"
-        "    sym = prog.symbol_at(address + i * size)\n"
-        "    label = f'{address + i * size:#x}'\n"
-        "    if sym is not None and address + i * size < sym.address + max(sym.size, 1):\n"
-        "        offset = address + i * size - sym.address\n"
-        "        label += f' <{sym.name}' + (f'+{offset}' if offset else '') + '>'\n"
         f"    cells = [{cell} for w in words[i : i + {per_line}]]\n"
-        "    print((label + ':\\t' + '\\t'.join(cells)).expandtabs(8))\n"
+        "    print((label_of(address + i * size) + ':\\t' + '\\t'.join(cells)).expandtabs(8))\n"
     )
 
 
@@ -159,10 +190,10 @@ def x(prog: Program, args: argparse.Namespace) -> Text:
     if fmt.letter == "s":
         lines = []
         for _ in range(fmt.count):
-            [row] = list(string_rows(prog, address, 4096, False))[:1]
-            raw = prog.read(address, len(row["text"]) + 1) if row["text"] else b"\0"
-            lines.append(f'{_label(prog, address)}\t"{row["text"]}"')
-            address += max(len(raw.split(b"\0", 1)[0]) + 1, 1)
+            rows = list(string_rows(prog, address, 4096, False))  # 60 characters a row
+            lines.append(f'{_label(prog, address)}\t"{rows[0]["text"]}"')
+            # the next string starts after this one's NUL, however long it is
+            address += sum(len(r["text"]) for r in rows) + 1
         text = "\n".join(lines).expandtabs(8)
         return Text(text, name="x", data={"address": address, "format": "s"})
     per_line = _PER_LINE[fmt.size]
