@@ -170,8 +170,18 @@ class MachineConfig:
 
     def page_is_ram(self, pfn: int) -> bool:
         """``page_is_ram``: the whole page lies inside a usable e820 range."""
-        start, end = pfn << PAGE_SHIFT, (pfn + 1) << PAGE_SHIFT
-        return any(a <= start and end <= b for a, b, k in self.e820 if k == "usable")
+        return any(first <= pfn < end for first, end in self.ram_pfn_ranges)
+
+    @cached_property
+    def ram_pfn_ranges(self) -> tuple[tuple[int, int], ...]:
+        """The frames ``page_is_ram`` says yes to, as ``[first, end)`` ranges: the
+        whole pages inside each usable e820 range."""
+        ranges = []
+        for a, b, kind in self.e820:
+            first, end = (a + PAGE_SIZE - 1) >> PAGE_SHIFT, b >> PAGE_SHIFT
+            if kind == "usable" and first < end:
+                ranges.append((first, end))
+        return tuple(ranges)
 
     @cached_property
     def max_pfn(self) -> int:

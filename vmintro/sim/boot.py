@@ -129,7 +129,7 @@ def mem_init(k: KernelMemory, bm: Bootmem, buddy: Buddy, pt: KernelPageTables) -
     free_boot_pages_bulk(k, buddy, seq)
     # free_all_bootmem_core: the bitmap is gone, bdata->node_bootmem_map = NULL
     k.set(bm.bdata, "bootmem_data_t", "node_bootmem_map", 0)
-    high = sum(1 for _, is_high in seq if is_high)
+    high = int(seq.high.sum())
     total = len(seq) - high
     k.w32(k.sym("totalram_pages"), total + high)
     if cfg.highmem:

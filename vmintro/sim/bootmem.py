@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.errors import KernelBug, SimulationError
 from vmintro.sim.kernel import KernelMemory
@@ -43,27 +45,31 @@ class Bootmem:
         bm.mapsize = ((bm.low_pfn + 7) // 8 + 3) & ~3
         return bm
 
-    # The bitmap lives in RAM; these read and write single bits of it.
+    # The bitmap lives in RAM; these read and write its bits.
     def _test(self, i: int) -> bool:
         return bool(self.k.mem.read_u8(self.map_vaddr - PAGE_OFFSET + (i >> 3)) >> (i & 7) & 1)
 
-    def _assign(self, i: int, bit: int) -> None:
-        a = self.map_vaddr - PAGE_OFFSET + (i >> 3)
-        byte = self.k.mem.read_u8(a)
-        self.k.mem.write_u8(a, byte | (1 << (i & 7)) if bit else byte & ~(1 << (i & 7)))
+    def _assign(self, first: int, end: int, bit: int) -> None:
+        """Bits ``[first, end)`` set to ``bit``: the bitmap's bytes they lie in,
+        read, changed and written back (bootmem's loops of test_and_set_bit)."""
+        if first >= end:
+            return
+        a = self.map_vaddr - PAGE_OFFSET + (first >> 3)
+        n = ((end - 1) >> 3) - (first >> 3) + 1
+        bits = np.unpackbits(np.frombuffer(self.k.mem.read(a, n), np.uint8), bitorder="little")
+        bits[(first & 7) : (first & 7) + end - first] = bit
+        self.k.mem.write(a, np.packbits(bits, bitorder="little").tobytes())
 
     def free_bootmem(self, addr: int, size: int) -> None:
         """``free_bootmem_core``: the start is rounded up, the end down."""
         eidx = (addr + size) // PAGE_SIZE
         if eidx > self.low_pfn:
             raise KernelBug("free_bootmem_core", "end > bdata->node_low_pfn")
-        for i in range((addr + PAGE_SIZE - 1) // PAGE_SIZE, eidx):
-            self._assign(i, 0)
+        self._assign((addr + PAGE_SIZE - 1) // PAGE_SIZE, eidx, 0)
 
     def reserve_bootmem(self, addr: int, size: int) -> None:
         """``reserve_bootmem_core``: the start is rounded down, the end up."""
-        for i in range(addr // PAGE_SIZE, (addr + size + PAGE_SIZE - 1) // PAGE_SIZE):
-            self._assign(i, 1)
+        self._assign(addr // PAGE_SIZE, (addr + size + PAGE_SIZE - 1) // PAGE_SIZE, 1)
 
     def alloc(self, size: int, align: int, goal: int) -> int:
         """``__alloc_bootmem_core``: first fit from ``goal``, packing small requests."""
@@ -119,8 +125,7 @@ class Bootmem:
             last_offset = size & (PAGE_SIZE - 1)
             ret = k.va(start * PAGE_SIZE)
         k.set_many(self.bdata, BDATA, last_pos=last_pos, last_offset=last_offset)
-        for i in range(start, start + areasize):
-            self._assign(i, 1)
+        self._assign(start, start + areasize, 1)
         k.zero(ret, size)
         return ret
 
@@ -132,7 +137,8 @@ class Bootmem:
         """``alloc_bootmem_node``: goal ``MAX_DMA_ADDRESS`` (16 MiB), SMP_CACHE_BYTES aligned."""
         return self.alloc(size, align, 16 << 20)
 
-    def free_pfns(self) -> list[int]:
+    def free_pfns(self) -> np.ndarray:
         """Pages whose bit is clear, ascending: what ``free_all_bootmem`` hands over."""
-        bitmap = self.k.mem.read(self.map_vaddr - PAGE_OFFSET, self.mapsize)
-        return [i for i in range(self.low_pfn) if not bitmap[i >> 3] >> (i & 7) & 1]
+        raw = self.k.mem.read(self.map_vaddr - PAGE_OFFSET, self.mapsize)
+        bits = np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little")[: self.low_pfn]
+        return np.flatnonzero(bits == 0)

@@ -8,6 +8,8 @@ addresses of things, never their state.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
@@ -375,31 +377,49 @@ def _build_zonelists(k: KernelMemory, buddy: Buddy, sizes: tuple[int, int, int])
                 n += 1
 
 
-def boot_free_sequence(k: KernelMemory, bm: Bootmem) -> list[tuple[int, bool]]:
+@dataclass(frozen=True)
+class FreeSequence:
+    """Pages in the order ``mem_init`` hands them to the buddy allocator: their frame
+    numbers, and whether each is a highmem page."""
+
+    pfns: np.ndarray
+    high: np.ndarray
+
+    def __len__(self) -> int:  # pages, not fields
+        return len(self.pfns)
+
+
+def boot_free_sequence(k: KernelMemory, bm: Bootmem) -> FreeSequence:
     """The order in which ``mem_init`` hands pages to the buddy allocator.
 
     ``free_all_bootmem_core`` frees every lowmem page whose bootmem bit is clear,
     ascending, then the bootmem bitmap's own pages; the highmem loop follows,
-    from ``highend_pfn - 1`` down to ``highstart_pfn`` (2.4.20 ``free_pages_init``).
-    Each entry is (pfn, is a highmem page).
+    from ``highend_pfn - 1`` down to ``highstart_pfn`` (2.4.20 ``free_pages_init``),
+    the pages ``page_is_ram`` says yes to.
     """
-    seq = [(pfn, False) for pfn in bm.free_pfns()]
     first = k.pa(bm.map_vaddr) // PAGE_SIZE
-    seq += [(first + i, False) for i in range(((bm.low_pfn // 8) + PAGE_SIZE - 1) // PAGE_SIZE)]
+    parts = [
+        bm.free_pfns(),
+        np.arange(first, first + (bm.low_pfn // 8 + PAGE_SIZE - 1) // PAGE_SIZE),
+    ]
+    low = sum(len(p) for p in parts)
     cfg = k.config
     if cfg.highmem:
-        seq += [
-            (pfn, True)
-            for pfn in range(cfg.highend_pfn - 1, cfg.highstart_pfn - 1, -1)
-            if cfg.page_is_ram(pfn)
-        ]
-    return seq
+        lo, hi = cfg.highstart_pfn, cfg.highend_pfn
+        for first, end in reversed(cfg.ram_pfn_ranges):
+            first, end = max(first, lo), min(end, hi)
+            if first < end:
+                parts.append(np.arange(end - 1, first - 1, -1))
+    pfns = np.concatenate(parts).astype(np.int64)
+    high = np.zeros(len(pfns), dtype=bool)
+    high[low:] = True
+    return FreeSequence(pfns, high)
 
 
-def free_boot_pages(k: KernelMemory, buddy: Buddy, seq: list[tuple[int, bool]]) -> None:
+def free_boot_pages(k: KernelMemory, buddy: Buddy, seq: FreeSequence) -> None:
     """Each page in turn: ``ClearPageReserved``, ``set_page_count(1)``, ``__free_page``."""
     o_flags, o_count = buddy.o_flags, buddy.o_count
-    for pfn, high in seq:
+    for pfn, high in zip(seq.pfns.tolist(), seq.high.tolist(), strict=True):
         page = k.page_addr(pfn)
         flags = buddy._r(page + o_flags) & ~PG_reserved
         buddy._w(page + o_flags, flags | PG_highmem if high else flags)
@@ -407,90 +427,81 @@ def free_boot_pages(k: KernelMemory, buddy: Buddy, seq: list[tuple[int, bool]]) 
         buddy.free_pages(page, 0)
 
 
-def free_boot_pages_bulk(k: KernelMemory, buddy: Buddy, seq: list[tuple[int, bool]]) -> None:
-    """:func:`free_boot_pages` computed on plain integers, then written to RAM at once.
+def free_boot_pages_bulk(k: KernelMemory, buddy: Buddy, seq: FreeSequence) -> None:
+    """:func:`free_boot_pages` computed for all pages at once, then written to RAM.
 
     The result is byte-for-byte what the page-by-page path writes (a test checks
     it): the same merges, bitmap toggles, list order and ``list_del`` NULLs. It
     needs the zones' free lists empty and their bitmaps clear, as at boot.
+
+    Freeing a set of pages one by one leaves a state that the set decides, the
+    order only saying when: an aligned block of order ``o`` becomes free when
+    the last of its pages is freed (its time), at which moment it merges with
+    its buddy if that one is already free. So, per order: a pair's bitmap bit
+    ends 1 when exactly one half became free; when both did, the one free
+    first was on the free list and ``list_del`` took it off, and the pair is a
+    block of the next order with the later time; a free block that did not
+    merge stays on its list, the latest at the head.
     """
     psize = k.page_size
     words = psize // 4
     o_list, o_flags, o_count = buddy.o_list // 4, buddy.o_flags // 4, buddy.o_count // 4
     mem_map = k.mem_map
-    zone_of: dict[int, tuple[int, int, int]] = {}  # zone index -> (zone_t, first pfn, size)
-    for j, zone in enumerate(buddy.zones):
-        size = k.get(zone, "zone_t", "size")
-        if size:
-            if k.get(zone, "zone_t", "free_pages"):
-                raise ValueError("bulk free needs empty zones")
-            zone_of[j] = (zone, k.get(zone, "zone_t", "zone_start_mapnr"), size)
     total = k.config.num_physpages
     raw = k.mem.read(k.pa(mem_map), total * psize)
     pages = np.frombuffer(raw, dtype="<u4").reshape(total, words).copy()
-    # Per zone: free blocks per order (block index -> sequence number of its list_add),
-    # the buddy bitmaps, and which pages had list_del run on them.
-    state: dict[int, tuple[list[dict[int, int]], list[bytearray]]] = {
-        j: (
-            [{} for _ in range(MAX_ORDER)],
-            [bytearray((size >> (o + 1)) + 1) for o in range(MAX_ORDER)],
-        )
-        for j, (_, _, size) in zone_of.items()
-    }
+    pfns = seq.pfns
+    flags = pages[pfns, o_flags] & np.uint32(~PG_reserved & 0xFFFFFFFF)
+    flags[seq.high] |= np.uint32(PG_highmem)
+    pages[pfns, o_flags] = flags
+    pages[pfns, o_count] = 0
+    zone_of_page = flags >> ZONE_SHIFT
+    order_of_time = np.arange(len(pfns), dtype=np.int64)  # when each page is freed
     deleted = np.zeros(total, dtype=bool)
-    free_count = dict.fromkeys(zone_of, 0)
-    counter = 0
-    for pfn, high in seq:
-        row = pages[pfn]
-        flags = int(row[o_flags]) & ~PG_reserved
-        row[o_flags] = flags | PG_highmem if high else flags
-        row[o_count] = 0
-        j = flags >> ZONE_SHIFT
-        _, base, _ = zone_of[j]
-        blocks, bitmaps = state[j]
-        idx = pfn - base
-        free_count[j] += 1
-        order = 0
-        while order < MAX_ORDER - 1:
-            bit = idx >> (order + 1)
-            bm = bitmaps[order]
-            old = bm[bit]
-            bm[bit] = old ^ 1
-            if not old:
-                break
-            buddy_idx = idx ^ (1 << order)
-            del blocks[order][buddy_idx]
-            deleted[base + buddy_idx] = True
-            order += 1
-            idx &= ~((1 << order) - 1)
-        blocks[order][idx] = counter
-        counter += 1
+    lists: list[tuple[int, np.ndarray]] = []  # (free list head, its blocks' first pages)
+    for j, zone in enumerate(buddy.zones):
+        size = k.get(zone, "zone_t", "size")
+        if not size:
+            continue
+        if k.get(zone, "zone_t", "free_pages"):
+            raise ValueError("bulk free needs empty zones")
+        base = k.get(zone, "zone_t", "zone_start_mapnr")
+        mine = zone_of_page == j
+        # time[i]: when block i of the current order became free, -1 while it is not
+        span = -(-size // (1 << (MAX_ORDER - 1))) << (MAX_ORDER - 1)
+        time = np.full(span, -1, dtype=np.int64)
+        time[pfns[mine] - base] = order_of_time[mine]
+        for order in range(MAX_ORDER):
+            free = time >= 0
+            if order < MAX_ORDER - 1:
+                left, right = time[0::2], time[1::2]
+                merged = (left >= 0) & (right >= 0)
+                # the half free first was list_del'ed when its buddy came
+                first_left = merged & (left < right)
+                first_right = merged & (right < left)
+                gone = np.concatenate(
+                    (np.flatnonzero(first_left) * 2, np.flatnonzero(first_right) * 2 + 1)
+                )
+                deleted[base + (gone << order)] = True
+                bits = (left >= 0) ^ (right >= 0)
+                nbytes = ((size - 1) >> (order + 4)) + 1
+                packed = np.packbits(bits, bitorder="little").tobytes()
+                bitmap = k.r32(buddy.free_list(zone, order) + buddy.o_map)
+                k.write(bitmap, packed.ljust(nbytes, b"\0")[:nbytes])
+                free &= ~np.repeat(merged, 2)
+                upper = np.where(merged, np.maximum(left, right), -1)
+            stay = np.flatnonzero(free)
+            stay = stay[np.argsort(-time[stay], kind="stable")]  # list_add: the newest first
+            lists.append((buddy.free_list(zone, order), base + (stay << order)))
+            if order < MAX_ORDER - 1:
+                time = upper
+        k.set(zone, "zone_t", "free_pages", int(np.count_nonzero(mine)))
     pages[deleted, o_list] = 0
     pages[deleted, o_list + 1] = 0
-    for j, (zone, base, size) in zone_of.items():
-        blocks, bitmaps = state[j]
-        for order in range(MAX_ORDER):
-            head = buddy.free_list(zone, order)
-            # list_add puts each block at the head: the newest comes first.
-            chain = [head] + [
-                mem_map + (base + idx) * psize + buddy.o_list
-                for idx, _ in sorted(blocks[order].items(), key=lambda kv: -kv[1])
-            ]
-            for a, b in zip(chain, chain[1:] + chain[:1], strict=True):
-                if a == head:
-                    k.w32(head, b)
-                else:
-                    pages[(a - mem_map) // psize, o_list] = b
-                if b == head:
-                    k.w32(head + 4, a)
-                else:
-                    pages[(b - mem_map) // psize, o_list + 1] = a
-            if order < MAX_ORDER - 1:
-                bitmap = k.r32(head + buddy.o_map)
-                packed = np.packbits(
-                    np.frombuffer(bytes(bitmaps[order]), dtype=np.uint8).astype(bool),
-                    bitorder="little",
-                ).tobytes()
-                k.write(bitmap, packed[: ((size - 1) >> (order + 4)) + 1])
-        k.set(zone, "zone_t", "free_pages", free_count[j])
+    for head, blocks in lists:  # head -> the blocks -> head, each page's list
+        chain = mem_map + blocks * psize + buddy.o_list
+        k.w32(head, int(chain[0]) if len(chain) else head)
+        k.w32(head + 4, int(chain[-1]) if len(chain) else head)
+        pages[blocks, o_list] = np.append(chain[1:], head)
+        pages[blocks, o_list + 1] = np.insert(chain[:-1], 0, head)
     k.mem.write(k.pa(mem_map), pages.tobytes())
