@@ -7,8 +7,10 @@ from typing import Any
 from vmintro.arch.x86 import _PAGE_PSE
 from vmintro.image.writer.spec import ImageSpec, Symbol
 from vmintro.sim.boot import Kernel
+from vmintro.sim.errors import PageFault
 from vmintro.sim.kernel import LOCAL_VARS
 from vmintro.sim.paging import KernelPageTables
+from vmintro.types.flags import MAX_ORDER
 
 __all__ = ["snapshot"]
 
@@ -29,6 +31,33 @@ def vmalloc_page_tables(k: Kernel) -> list[list[int]]:
         if entry & 1 and not entry & _PAGE_PSE:
             tables.append([addr, (entry & k.paging.phys_mask) >> 12, k.pa(pmd)])
     return tables
+
+
+def free_lists(k: Kernel) -> list[dict[str, Any]]:
+    """Each zone's free lists as the snapshot leaves them: per order, how many blocks
+    and the pfn of the first (the block ``rmqueue`` takes next: ``free_list.next``)."""
+    buddy, zones = k.buddy, []
+    for j, zone in enumerate(buddy.zones):
+        size = k.get(zone, "zone_t", "size")
+        if not size:
+            continue
+        zone_map = k.get(zone, "zone_t", "zone_mem_map")
+        base = k.get(zone, "zone_t", "zone_start_mapnr")
+        counts, heads = [], []
+        for order in range(MAX_ORDER):
+            head = buddy.free_list(zone, order)
+            node, blocks = k.r32(head), list[int]()
+            try:
+                while node != head and len(blocks) <= size:  # a corrupted list stops here
+                    blocks.append(node)
+                    node = k.r32(node)
+            except PageFault:  # or where it points at memory nothing maps
+                pass
+            counts.append(len(blocks))
+            first = (blocks[0] - buddy.o_list - zone_map) // k.page_size if blocks else None
+            heads.append(None if first is None else base + first)
+        zones.append({"zone": j, "counts": counts, "heads": heads})
+    return zones
 
 
 def snapshot(
@@ -72,6 +101,7 @@ def snapshot(
         "areas": areas,
         "freed": list(vm.freed),
         "page_tables": vmalloc_page_tables(k),
+        "free_lists": free_lists(k),
         "log": list(k.log),
         "faults": [],
     }
