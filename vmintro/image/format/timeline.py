@@ -57,6 +57,7 @@ inflation stops at the declared size.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -70,6 +71,7 @@ import numpy
 __all__ = [
     "MAGIC",
     "RESULT_KINDS",
+    "STOPS",
     "VERSION",
     "WRITE_DTYPE",
     "ZERO",
@@ -100,7 +102,8 @@ WRITE_DTYPE = numpy.dtype(
 )
 ZERO = 0xFFFFFFFF  # the bytes are all zero, and not stored
 
-RESULT_KINDS = ("address", "null", "errno", "int", "void", "bug", "oops", "hang")
+RESULT_KINDS = ("address", "null", "errno", "int", "void", "bug", "oops", "hang", "panic")
+STOPS = ("bug", "oops", "hang", "panic")  # the results that are no return
 # Kinds whose value is a number; the others carry none.
 _VALUED = ("address", "errno", "int")
 
@@ -251,8 +254,10 @@ def decode_timeline(raw: bytes) -> Timeline:
         sections[k] = _inflate(k, body[at : at + size], full)
         at += size
     try:
-        entries = _entries(json.loads(sections["entries"]))
+        entries = _entries(json.loads(sections["entries"]), n_writes)
         paths = _paths(json.loads(sections["paths"]))
+    except TimelineFormatError:
+        raise
     except (ValueError, TypeError, IndexError, KeyError, RecursionError) as e:
         what = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise TimelineFormatError(f"bad entries or paths section: {what}") from None
@@ -268,7 +273,7 @@ def decode_timeline(raw: bytes) -> Timeline:
         writes[f] = numpy.frombuffer(sections["writes"], WRITE_DTYPE[f], n_writes, col)
         col += width
     t = Timeline(entries, paths, writes, sections["data"], ram_size, digest)
-    _validate(t, TimelineFormatError)
+    _validate(t, TimelineFormatError, entries_checked=True)
     return t
 
 
@@ -313,37 +318,58 @@ def _list(v: object, what: str) -> list[Any]:
     return v
 
 
-def _entries(items: object) -> tuple[Entry, ...]:
+def _entries(items: object, n_writes: int) -> tuple[Entry, ...]:
+    """The entries of the JSON ``items``, each checked as it is made: its fields'
+    types, then what :func:`_check_entry` checks (the entries follow each other's
+    writes, out of ``n_writes``). One pass, and each :class:`Entry` and
+    :class:`Result` made without the frozen dataclasses' field-by-field
+    ``__init__``: a first ``goto`` on a timeline of 10,000 calls waits for this.
+    """
     out = []
+    new = object.__new__
+    at = 0
     for number, item in enumerate(_list(items, "entries")):
-        what = f"entry {number}"
-        step, call, args, result, first, count = _list(item, what)
-        kind, value, text = _list(result, f"{what} result")
-        out.append(
-            Entry(
-                number,
-                _int(step, f"{what} step"),
-                _str(call, f"{what} call"),
-                tuple(
-                    (_str(name, f"{what} argument name"), _arg(v, f"{what} argument"))
-                    for name, v in (_list(a, f"{what} argument") for a in _list(args, what))
-                ),
-                Result(
-                    _str(kind, f"{what} result"),
-                    None if value is None else _int(value, f"{what} result value"),
-                    None if text is None else _str(text, f"{what} result text"),
-                ),
-                _int(first, f"{what} first write"),
-                _int(count, f"{what} write count"),
-            )
+        if type(item) is not list or len(item) != 6:
+            raise ValueError(f"entry {number} is not a list of six items")
+        step, call, args, result, first, count = item
+        if type(result) is not list or len(result) != 3:
+            raise ValueError(f"entry {number} result is not a list of three items")
+        kind, value, text = result
+        if type(step) is not int or type(first) is not int or type(count) is not int:
+            what = f"entry {number}"
+            _int(step, f"{what} step")
+            _int(first, f"{what} first write")
+            _int(count, f"{what} write count")
+        if value is not None and type(value) is not int:
+            raise ValueError(f"entry {number} result value is not an integer")
+        if type(call) is not str or type(kind) is not str:
+            raise ValueError(f"entry {number} call or result is not a string")
+        if text is not None and type(text) is not str:
+            raise ValueError(f"entry {number} result text is not a string")
+        if type(args) is not list:
+            raise ValueError(f"entry {number} arguments are not a list")
+        for a in args:
+            if type(a) is not list or len(a) != 2 or type(a[0]) is not str:
+                raise ValueError(f"entry {number}: an argument is not a name and a value")
+            if type(a[1]) is not int and type(a[1]) is not str:
+                raise ValueError(f"entry {number} argument is neither an integer nor a string")
+        arguments = tuple(map(tuple, args))
+        r = new(Result)
+        r.__dict__.update(kind=kind, value=value, text=text)
+        e = new(Entry)
+        e.__dict__.update(
+            number=number,
+            step=step,
+            call=call,
+            args=arguments,
+            result=r,
+            first_write=first,
+            write_count=count,
         )
+        _check_entry(e, at, n_writes, TimelineFormatError)
+        at += count
+        out.append(e)
     return tuple(out)
-
-
-def _arg(v: object, what: str) -> int | str:
-    if type(v) is int or type(v) is str:
-        return v
-    raise ValueError(f"{what} is neither an integer nor a string")
 
 
 def _paths(items: object) -> tuple[tuple[str, ...], ...]:
@@ -361,8 +387,37 @@ def _index(i: object, n: int) -> int:
     return i
 
 
-def _validate(t: Timeline, error: type[ValueError]) -> None:
-    """Everything a timeline promises that can be checked without its image."""
+@functools.lru_cache(maxsize=1024)
+def _is_name(text: str) -> bool:
+    """Whether ``text`` is a function or argument name (the same few recur in every entry)."""
+    return _NAME.match(text) is not None
+
+
+def _check_entry(e: Entry, at: int, n: int, error: type[ValueError]) -> None:
+    """What one entry promises: a name for its call and arguments, a possible
+    result, and writes that start at ``at`` (where the previous entry's end) and
+    lie within the ``n`` writes.
+    """
+    if not _is_name(e.call) or e.step < 0:
+        raise error(f"entry {e.number}: call {e.call!r} at step {e.step} is impossible")
+    for name, _ in e.args:
+        if not _is_name(name):
+            raise error(f"entry {e.number}: an argument name is not a name")
+    r = e.result
+    if r.kind not in RESULT_KINDS or (r.value is None) == (r.kind in _VALUED):
+        raise error(f"entry {e.number}: impossible result {r.kind} {r.value}")
+    if e.first_write != at or e.write_count < 0 or at + e.write_count > n:
+        raise error(
+            f"entry {e.number}: writes {e.first_write}+{e.write_count} do not follow "
+            f"the previous entry's (expected {at}, of {n})"
+        )
+
+
+def _validate(t: Timeline, error: type[ValueError], entries_checked: bool = False) -> None:
+    """Everything a timeline promises that can be checked without its image
+    (each entry's own promises but where ``entries_checked``: :func:`_entries`
+    checked them as it made them).
+    """
 
     def bad(text: str) -> ValueError:
         return error(text)
@@ -383,21 +438,10 @@ def _validate(t: Timeline, error: type[ValueError]) -> None:
     n = len(t.writes)
     at = 0
     for i, e in enumerate(t.entries):
-        where = f"entry {i}"
-        if e.number != i:
-            raise bad(f"{where} is numbered {e.number}")
-        if not _NAME.match(e.call) or e.step < 0:
-            raise bad(f"{where}: call {e.call!r} at step {e.step} is impossible")
-        if any(not _NAME.match(name) for name, _ in e.args):
-            raise bad(f"{where}: an argument name is not a name")
-        r = e.result
-        if r.kind not in RESULT_KINDS or (r.value is None) == (r.kind in _VALUED):
-            raise bad(f"{where}: impossible result {r.kind} {r.value}")
-        if e.first_write != at or e.write_count < 0 or at + e.write_count > n:
-            raise bad(
-                f"{where}: writes {e.first_write}+{e.write_count} do not follow "
-                f"the previous entry's (expected {at}, of {n})"
-            )
+        if not entries_checked:
+            if e.number != i:
+                raise bad(f"entry {i} is numbered {e.number}")
+            _check_entry(e, at, n, error)
         at += e.write_count
     if at != n:
         raise bad(f"the entries hold {at} writes, the timeline {n}")
