@@ -42,8 +42,9 @@ def error_message(command: str, error: BaseException) -> str:
 
     vmintro's own errors (:class:`VmintroError`, :class:`CommandError` among them)
     are the message alone; anything else a command raises (a KeyError, an
-    IndexError, ...) is a bug in it: ``internal error: KeyError: 'k'``, as README
-    promises, so that it is not mistaken for an answer about the kernel.
+    IndexError, ...) is a bug in it: ``internal error: KeyError: 'k'``, as the
+    documentation promises (docs/guides/plugins.rst), so that it is not mistaken for
+    an answer about the kernel.
     """
     if isinstance(error, VmintroError):
         text = str(error)

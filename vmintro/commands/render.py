@@ -3,7 +3,8 @@
 Text rendering is lazy (a generator of lines) so that a long table appears
 as its rows are computed and stops when interrupted. JSON rendering collects
 every part into one document per command; its schema is documented in the
-README ("JSON output") and versioned by ``JSON_SCHEMA``.
+documentation (docs/reference/json.rst, docs/guides/json.rst) and versioned by
+``JSON_SCHEMA``.
 """
 
 from __future__ import annotations
