@@ -55,7 +55,13 @@ for row in zone_rows(prog):  # free_area[order].free_list of each zone, walked
 """
 
 
-@command("buddyinfo", help="free blocks per zone and order, like /proc/buddyinfo", py=_py)
+@command(
+    "buddyinfo",
+    crash="`kmem -f` (the same counts, one zone at a time)",
+    gdb="none: no gdb command walks the buddy lists (/proc/buddyinfo on a live 2.6 kernel)",
+    help="free blocks per zone and order, like /proc/buddyinfo",
+    py=_py,
+)
 def buddyinfo(prog: Program, args: argparse.Namespace) -> Table:
     """For each zone with pages, the number of free blocks of order 0 to 9 on
     its buddy lists (a block of order n is 2^n pages).

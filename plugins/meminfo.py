@@ -128,7 +128,13 @@ for field, kb in meminfo_fields(prog):  # meminfo_read_proc's values, then 2.6's
 """
 
 
-@command("meminfo", help="memory, swap and vmalloc totals, like /proc/meminfo", py=_py)
+@command(
+    "meminfo",
+    crash="`kmem -i`",
+    gdb="none: /proc/meminfo on a live kernel",
+    help="memory, swap and vmalloc totals, like /proc/meminfo",
+    py=_py,
+)
 def meminfo(prog: Program, args: argparse.Namespace) -> Table:
     """MemTotal, MemFree, HighTotal/HighFree, LowTotal/LowFree, SwapTotal/SwapFree
     as 2.4.20 computes them, and VmallocTotal/VmallocUsed/VmallocChunk as 2.6

@@ -134,6 +134,8 @@ for row in module_rows(prog):  # module_list, newest first, kernel_module left o
 
 @command(
     "modules",
+    crash="`mod`",
+    gdb="`lx-lsmod` of Linux's gdb scripts (4.0 and later; 2.4 has none)",
     help="loaded modules and their vm areas, like /proc/modules",
     aliases=["lsmod"],
     py=_py,

@@ -168,7 +168,13 @@ print(swap_totals(prog).text)  # swap_list, total_swap_pages, nr_swap_pages
 """
 
 
-@command("swapinfo", help="swap areas and their vmalloc'ed swap_map", py=_py)
+@command(
+    "swapinfo",
+    crash="`swap`",
+    gdb="none: /proc/swaps on a live kernel",
+    help="swap areas and their vmalloc'ed swap_map",
+    py=_py,
+)
 def swapinfo(prog: Program, args: argparse.Namespace) -> Iterator[Table | Text]:
     """Each swap area in use: index, device (major:minor), flags, priority,
     pages, max, lowest/highest bit, slots used and bad, and its swap_map with

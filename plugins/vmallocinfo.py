@@ -109,7 +109,13 @@ for row in area_rows(prog):  # vmlist, as 2.6's s_show prints each area
 """
 
 
-@command("vmallocinfo", help="vmalloc areas, one line each, like /proc/vmallocinfo", py=_py)
+@command(
+    "vmallocinfo",
+    crash="`kmem -v`",
+    gdb="none: /proc/vmallocinfo on a live 2.6.28 or later kernel",
+    help="vmalloc areas, one line each, like /proc/vmallocinfo",
+    py=_py,
+)
 def vmallocinfo(prog: Program, args: argparse.Namespace) -> Table:
     """Each area of vmlist in address order: its range (guard page included),
     size in bytes, the pages mapped (vmalloc areas), the physical address an

@@ -6,7 +6,8 @@ adds its entry the next time the docs are built.
 
 * commands: the one command registry (:mod:`vmintro.commands.registry`), built-in
   commands and the shipped plugins alike: synopsis, options, aliases, the text
-  ``help NAME`` prints, the crash or gdb command it corresponds to, and the JSON
+  ``help NAME`` prints, the crash and the gdb command it corresponds to (the
+  registry entry's ``crash=`` and ``gdb=``, or "none" and why), and the JSON
   fields of the tables its module declares (module-level lists of ``Column``);
 * the library: ``vmintro.__all__`` and ``vmintro.helpers.__all__`` (autodoc, with
   the kernel function each helper mirrors, as its docstring names it);
@@ -80,47 +81,6 @@ OP_TEXT: dict[str, str] = {
     "area or module ``target`` when given; the ground truth records where.",
 }
 
-# The crash or gdb command each vmintro command corresponds to, where the command's
-# own one-line help does not say it with "(crash: ...)". A command without either
-# is shown without one.
-_EQUIVALENT: dict[str, str] = {
-    "back": "gdb ``reverse-stepi`` on a recording",
-    "blame": "gdb (or rr) ``watch -l EXPR`` then ``reverse-continue``",
-    "dec": "crash ``set radix 10``",
-    "diff": "none",
-    "eval": "crash ``eval``",
-    "goto": "gdb ``record goto N``",
-    "hex": "crash ``set radix 16``",
-    "history": "gdb (or rr) ``watch -l EXPR`` and ``reverse-continue``, repeated",
-    "search": "crash ``search``",
-    "step": "gdb ``stepi`` on a recording",
-    "timeline": "gdb ``info record``, ``record instruction-history``",
-    "x": "gdb ``x``",
-    "buddyinfo": "``/proc/buddyinfo``",
-    "check": "none: crash has no consistency checker (compare ``kmem -v``, ``kmem -f``)",
-    "help": "crash ``help``",
-    "kmem": "crash ``kmem``",
-    "list": "crash ``list``",
-    "map": "none (Figure 8.1 of Gorman's chapter 8)",
-    "meminfo": "``/proc/meminfo``; crash ``kmem -i``",
-    "modules": "``/proc/modules``, ``lsmod``; crash ``mod``",
-    "p": "crash ``p``, gdb ``print``",
-    "plugins": "crash ``extend``",
-    "ptov": "crash ``ptov``",
-    "ptype": "crash and gdb ``ptype``",
-    "quit": "crash ``q``, gdb ``quit``",
-    "rd": "crash ``rd``, gdb ``x``",
-    "set": "crash ``set``, gdb ``set``",
-    "struct": "crash ``struct``, gdb ``p *(struct T *)ADDR``",
-    "swapinfo": "crash ``swap``, ``/proc/swaps``",
-    "sym": "crash ``sym``, gdb ``info symbol`` / ``info address``",
-    "vmallocinfo": "``/proc/vmallocinfo`` (Linux 2.6.28 and later)",
-    "vtop": "crash ``vtop``",
-    "whatis": "crash and gdb ``whatis``",
-}
-
-_CRASH_IN_HELP = re.compile(r"\((crash|gdb)(?::|'s)\s*([^)]*)\)")
-
 
 def _title(text: str, char: str = "=") -> str:
     return f"{text}\n{char * len(text)}\n"
@@ -146,12 +106,20 @@ def command_page_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
+_BACKQUOTED = re.compile(r"`([^`]+)`")
+NOT_GIVEN = "not given by the command's author"
+
+
+def counterpart_text(text: str) -> str:
+    """A registry entry's ``crash=`` or ``gdb=`` text in reST: its commands as literals."""
+    # a literal next to a letter needs an escaped space in reST ("``source``\\ s")
+    literal = _BACKQUOTED.sub(lambda m: "\\ " + _code(m.group(1)) + "\\ ", " ".join(text.split()))
+    return re.sub(r"(^|\s)\\ |\\ (?=[\s,.;:)]|$)", r"\1", literal) or NOT_GIVEN
+
+
 def equivalent(cmd: Any) -> str:
-    """The crash or gdb counterpart of ``cmd``: its help's ``(crash: X)``, or the table's."""
-    match = _CRASH_IN_HELP.search(cmd.help)
-    if match:
-        return f"{match.group(1)} {_code(match.group(2).strip())}"
-    return _EQUIVALENT.get(cmd.name, "")
+    """The crash and gdb counterparts of ``cmd``, as its registry entry gives them."""
+    return f"crash: {counterpart_text(cmd.crash)}; gdb: {counterpart_text(cmd.gdb)}"
 
 
 def json_columns(cmd: Any) -> list[tuple[str, list[str]]]:
@@ -201,9 +169,8 @@ def command_page(cmd: Any) -> str:
     fields = [(":Synopsis:", _code(cmd.usage()))]
     if cmd.aliases:
         fields.append((":Aliases:", ", ".join(_code(a) for a in cmd.aliases)))
-    eq = equivalent(cmd)
-    if eq:
-        fields.append((":Counterpart:", eq))
+    fields.append((":crash:", counterpart_text(cmd.crash)))
+    fields.append((":gdb:", counterpart_text(cmd.gdb)))
     fields.append((":Defined:", _origin(cmd)))
     declared = json_columns(cmd)
     if declared:
@@ -232,12 +199,12 @@ def commands_index(cmds: list[Any]) -> str:
         "``vmintro -c``, in gdb's ``vm`` and drgn's ``%vm``, and from scripts with "
         '``run("CMD")``. Each takes ``--json`` (see :ref:`json-output`).\n',
         ".. list-table::\n   :header-rows: 1\n   :widths: 15 15 70\n",
-        "   * - command\n     - counterpart\n     - what it shows",
+        "   * - command\n     - crash and gdb\n     - what it shows",
     ]
     for cmd in cmds:
         page = command_page_name(cmd.name)
         out.append(
-            f"   * - :ref:`{cmd.name} <cmd-{page}>`\n     - {equivalent(cmd) or ' '}\n"
+            f"   * - :ref:`{cmd.name} <cmd-{page}>`\n     - {equivalent(cmd)}\n"
             f"     - {_cell(cmd.help)}"
         )
     out.append("\n.. toctree::\n   :hidden:\n")

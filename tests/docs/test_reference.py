@@ -84,7 +84,20 @@ def test_json_fields_and_counterparts_come_from_the_command_modules(pages: Path)
 
     json_names = [c.name for c in VMLIST_COLUMNS if c.in_json]
     assert ":JSON fields: " + ", ".join(f"``{n}``" for n in json_names) in text
-    assert ":Counterpart: crash ``kmem -v``" in text  # its help says "(crash: kmem -v)"
+    assert ":crash: ``kmem -v``" in text and ":gdb: none: " in text  # from its registry entry
+
+
+def test_every_command_names_its_crash_and_gdb_counterparts(pages: Path) -> None:
+    """Each registered command (the shipped plugins' too) says what a crash and a gdb
+    user would type for the same answer, or "none" and why, and its page shows it."""
+    for cmd in ref.load_commands():
+        for tool, text in (("crash", cmd.crash), ("gdb", cmd.gdb)):
+            assert text.strip(), f"{cmd.name}: no {tool}= in its registration"
+            assert text.startswith(("`", "none")), f"{cmd.name}: {tool}={text!r}"
+        page = _read(pages, f"commands/{ref.command_page_name(cmd.name)}.rst")
+        assert f":crash: {ref.counterpart_text(cmd.crash)}" in page
+        assert f":gdb: {ref.counterpart_text(cmd.gdb)}" in page
+        assert ref.NOT_GIVEN not in page
 
 
 def _helpers() -> Iterator[tuple[str, str, object]]:

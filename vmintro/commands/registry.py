@@ -144,6 +144,10 @@ class Command:
     expressions: tuple[str, ...] = ()
     # the body of the script --py prints, from the parsed arguments (showcode.py)
     py: Callable[[Any, argparse.Namespace], str | None] | None = None
+    # what a crash or a gdb user types for the same answer: a command in backquotes
+    # (`kmem -v`), or "none: " and why; "" when the command's author did not say
+    crash: str = ""
+    gdb: str = ""
     _parser: argparse.ArgumentParser | None = field(default=None, repr=False)
 
     @property
@@ -258,6 +262,8 @@ def command(
     formats: str | Callable[[str], Any] = "",
     expressions: Sequence[str] = (),
     py: Callable[[Any, argparse.Namespace], str | None] | None = None,
+    crash: str = "",
+    gdb: str = "",
 ) -> Callable[[CommandFunc], CommandFunc]:
     """Register the decorated ``func(prog, args)`` as command ``name``.
 
@@ -268,7 +274,9 @@ def command(
     ``expressions`` the arguments (by ``dest``) whose words are C expressions or
     addresses, where ``>`` and ``|`` may be operators rather than a redirection
     (see :mod:`vmintro.cmdline.lines`); ``py(prog, args)`` the statements of the
-    script ``CMD --py`` prints (see :mod:`vmintro.commands.showcode`).
+    script ``CMD --py`` prints (see :mod:`vmintro.commands.showcode`); ``crash`` and
+    ``gdb`` what a crash or a gdb user types for the same answer, a command in
+    backquotes (```kmem -v```) or ``"none: "`` and why (the reference shows both).
 
     :raises ValueError: when the name or an alias is taken.
     """
@@ -287,6 +295,8 @@ def command(
                 formats=formats,
                 expressions=tuple(expressions),
                 py=py,
+                crash=crash,
+                gdb=gdb,
             )
         )
         return func

@@ -28,6 +28,8 @@ if not findings:
 
 @command(
     "check",
+    crash="none: crash has no consistency checker (compare `kmem -v` and `kmem -f`)",
+    gdb="none: gdb checks no kernel invariant",
     help="post-mortem consistency check (one line per finding)",
     py=lambda prog, args: _CHECK_PY,
 )

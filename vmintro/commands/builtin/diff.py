@@ -124,6 +124,8 @@ def _diff_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "diff",
+    crash="none: crash reads one dump at a time",
+    gdb="none: gdb compares no two states",
     help="what changed between two moments: diff N [M] (entries), diff IMAGE_B (images)",
     args=[
         arg("target", metavar="N|IMAGE_B", help="an entry of the timeline, or another image"),

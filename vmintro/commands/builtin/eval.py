@@ -68,6 +68,8 @@ def _eval_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "eval",
+    crash="`eval`",
+    gdb="`print` with a format (`p/x`, `p/t`)",
     help="evaluate an integer expression: hex, decimal, octal, binary",
     expressions=("expression",),
     args=[

@@ -41,6 +41,8 @@ def _goto_target(prog: Program, args: argparse.Namespace) -> int:
 
 @command(
     "goto",
+    crash="none: crash reads one moment of a dump",
+    gdb="`record goto N` on a recording",
     help="read the kernel just after entry N of the timeline (end: the image itself)",
     args=[arg("entry", metavar="N|end", help="an entry number, or end")],
     py=lambda prog, args: move_py(prog, _goto_target(prog, args)),
@@ -77,6 +79,8 @@ def _back_target(prog: Program, args: argparse.Namespace) -> int:
 
 @command(
     "step",
+    crash="none: crash reads one moment of a dump",
+    gdb="`stepi` on a recording",
     help="move the session K entries (default 1) forward in the timeline",
     args=[arg("count", nargs="?", type=int, default=1, metavar="K", help="entries (default 1)")],
     py=lambda prog, args: move_py(prog, _step_target(prog, args)),
@@ -90,6 +94,8 @@ def step(prog: Program, args: argparse.Namespace) -> Move:
 
 @command(
     "back",
+    crash="none: crash reads one moment of a dump",
+    gdb="`reverse-stepi` on a recording (`record full`, or rr)",
     help="move the session K entries (default 1) back in the timeline",
     args=[arg("count", nargs="?", type=int, default=1, metavar="K", help="entries (default 1)")],
     py=lambda prog, args: move_py(prog, _back_target(prog, args)),

@@ -63,6 +63,8 @@ def _help_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "help",
+    crash="`help`",
+    gdb="`help`",
     help="list the commands, or show one command's manual",
     args=[arg("command", nargs="?", help="a command name")],
     py=_help_py,

@@ -107,6 +107,8 @@ def _writes_py(prog: Program, args: argparse.Namespace, function: str) -> str:
 
 @command(
     "history",
+    crash="none: crash keeps no record of writes",
+    gdb="`watch -l EXPR` and `reverse-continue`, repeated, on a recording (or rr)",
     help="every write to some bytes, oldest first, with the kernel call path that made it",
     expressions=("address",),
     args=_ARGS,
@@ -137,6 +139,8 @@ def history(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
 
 @command(
     "blame",
+    crash="none: crash keeps no record of writes",
+    gdb="`watch -l EXPR` then `reverse-continue` on a recording (or rr)",
     help="the last write to some bytes: its entry, call and kernel call path",
     expressions=("address",),
     args=_ARGS,

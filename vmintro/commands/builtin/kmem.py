@@ -192,6 +192,8 @@ def _kmem_py(prog: Program, args: argparse.Namespace) -> str | None:
 
 @command(
     "kmem",
+    crash="`kmem`",
+    gdb="none: gdb has no kernel-memory walker (`info symbol ADDR` names a symbol)",
     help="kernel memory: what an address is; -v vmalloc, -p pages, -f free areas, -s slabs, -i",
     expressions=("address",),
     args=[

@@ -159,6 +159,8 @@ def _list_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "list",
+    crash="`list`",
+    gdb="none: a loop of `p $n = $n->next` by hand",
     help="walk a linked list by offset or STRUCT.MEMBER, crash-style",
     expressions=("start",),
     args=[

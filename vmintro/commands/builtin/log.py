@@ -89,6 +89,8 @@ def _log_py(prog: Program, args: argparse.Namespace) -> str | None:
 
 @command(
     "log",
+    crash="`log`",
+    gdb="`lx-dmesg` of Linux's gdb scripts (4.0 and later; 2.4 has none)",
     help="the kernel's printk buffer (log_buf), oldest line first",
     args=[arg("-m", "--levels", action="store_true", help="show each line's <level>")],
     py=_log_py,

@@ -183,6 +183,8 @@ def _map_diff_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "map",
+    crash="none: a picture of the address space (Figure 8.1 of Gorman's chapter 8)",
+    gdb="none",
     help="the kernel address space: lowmem, gap, vmalloc areas, pkmap, fixmap",
     expressions=("area",),
     args=[

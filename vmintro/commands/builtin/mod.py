@@ -46,6 +46,8 @@ def _mod_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "mod",
+    crash="`mod`",
+    gdb="`lx-lsmod` of Linux's gdb scripts (4.0 and later; 2.4 has none)",
     help="loaded modules: struct module address, name, size (crash's mod)",
     args=[arg("name", nargs="*", help="only these modules")],
     py=_mod_py,

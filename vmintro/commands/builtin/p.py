@@ -34,6 +34,8 @@ def _p_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "p",
+    crash="`p`",
+    gdb="`print`",
     help="print the value of an expression",
     expressions=("expression",),
     aliases=("print",),

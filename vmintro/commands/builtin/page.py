@@ -52,6 +52,8 @@ def frame_runs(prog: Program, firsts: list[int], count: int = 1) -> Iterator[int
 
 @command(
     "page",
+    crash="`kmem -p`",
+    gdb="`p mem_map[PFN]`",
     help="the struct page of frames, flags decoded (crash: kmem -p ADDR)",
     expressions=("target",),
     args=[

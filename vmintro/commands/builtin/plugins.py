@@ -52,6 +52,8 @@ for plugin in loaded_plugins():  # plugins/, --plugin-dir, entry points, in load
 
 @command(
     "plugins",
+    crash="`extend` (lists crash's extension modules)",
+    gdb="none: gdb's Python extensions are files read with `source`",
     help="list the plugins, the commands they added, and any that failed",
     py=lambda prog, args: _PLUGINS_PY,
 )

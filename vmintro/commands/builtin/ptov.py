@@ -51,6 +51,8 @@ def _ptov_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "ptov",
+    crash="`ptov`",
+    gdb="none: `p/x PADDR + 0xc0000000` by hand, lowmem only",
     help="physical to virtual",
     expressions=("address",),
     args=[arg("address", nargs="+", help="physical address (hex), symbol or expression")],

@@ -85,6 +85,8 @@ def _ptype_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "ptype",
+    crash="`ptype`",
+    gdb="`ptype`",
     help="show a type's declaration (or an expression's type), structs expanded",
     expressions=("type",),
     args=[

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 @command(
     "quit",
+    crash="`q`",
+    gdb="`quit`",
     help="leave vmintro",
     aliases=("q", "exit"),
     # a script ends after its last statement: there is nothing to translate

@@ -21,6 +21,8 @@ def _set_radix(prog: Program, radix: int) -> Text:
 
 @command(
     "hex",
+    crash="`hex` (`set radix 16`)",
+    gdb="`set output-radix 16`",
     help="print integers in hex from now on (set radix 16)",
     py=lambda prog, args: settings_py({"radix": 16}),
 )
@@ -31,6 +33,8 @@ def hex_(prog: Program, args: argparse.Namespace) -> Text:
 
 @command(
     "dec",
+    crash="`dec` (`set radix 10`)",
+    gdb="`set output-radix 10`",
     help="print integers in decimal from now on (set radix 10)",
     py=lambda prog, args: settings_py({"radix": 10}),
 )

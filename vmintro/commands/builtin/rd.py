@@ -151,6 +151,8 @@ def _rd_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "rd",
+    crash="`rd`",
+    gdb="`x`",
     help="read memory: hex words with ASCII, or a string",
     expressions=("address",),
     args=[

@@ -79,6 +79,8 @@ def _search_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "search",
+    crash="`search`",
+    gdb="`find`",
     help="search memory for a value (virtual, vmalloc included, or -p physical)",
     expressions=("start", "end"),
     args=[

@@ -41,6 +41,8 @@ def _set_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "set",
+    crash="`set`",
+    gdb="`set`",
     help="show or change a setting: radix 10|16, scroll on|off",
     args=[
         arg("name", nargs="?", choices=("radix", "scroll"), help="radix or scroll"),

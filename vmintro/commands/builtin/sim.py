@@ -236,6 +236,8 @@ def _parsed(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
 
 @command(
     "sim",
+    crash="none: crash reads dumps, it runs no kernel code",
+    gdb="`call FUNC(ARGS)` on a live kernel through kgdb",
     help="call into the kernel: sim vmalloc 64K, sim vfree ADDR, sim alloc_pages 5, ...",
     args=[
         arg("call", metavar="CALL", help="the kernel call: " + ", ".join(_CALLS)),
@@ -287,6 +289,8 @@ def sim(prog: Program, args: argparse.Namespace) -> Iterator[Move | Text]:
 
 @command(
     "save",
+    crash="none: crash writes no dump",
+    gdb="`gcore` (a live process's core)",
     help="write the kernel as the session shows it as a new image NAME",
     args=[arg("name", metavar="NAME", help="the new image: DIR/NAME (.vmcore, .vmlinux, ...)")],
     py=_save_py,

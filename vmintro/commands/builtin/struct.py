@@ -116,6 +116,8 @@ def _struct_py(prog: Program, args: argparse.Namespace) -> str | None:
 
 @command(
     "struct",
+    crash="`struct`",
+    gdb="`p *(struct T *)ADDR`",
     help="show a structure at an address (or its layout)",
     expressions=("address",),
     aliases=("union",),

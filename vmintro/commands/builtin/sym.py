@@ -99,6 +99,8 @@ def _sym_py(prog: Program, args: argparse.Namespace) -> str | None:
 
 @command(
     "sym",
+    crash="`sym`",
+    gdb="`info symbol` / `info address`",
     help="translate a symbol to its address, or an address to symbol+offset",
     expressions=("target",),
     args=[

@@ -66,6 +66,8 @@ def _timeline_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "timeline",
+    crash="none: crash reads one moment of a dump",
+    gdb="`info record`, `record instruction-history`",
     help="the entries of the image's timeline: each kernel call, its result and writes",
     expressions=("address",),
     args=[

@@ -76,6 +76,8 @@ def vmlist_py(prog: Program, addresses: Sequence[int]) -> str:
 
 @command(
     "vmlist",
+    crash="`kmem -v`",
+    gdb="none: a loop over `vmlist->next` by hand",
     help="the vmalloc areas on vmlist (crash: kmem -v)",
     expressions=("address",),
     args=[arg("address", nargs="*", help="only the areas holding these addresses (hex)")],

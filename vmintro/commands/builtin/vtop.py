@@ -140,6 +140,8 @@ def _vtop_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "vtop",
+    crash="`vtop`",
+    gdb="none: gdb shows no page-table walk (and cannot read vmalloc addresses of these cores)",
     help="virtual to physical: every level of the page-table walk",
     expressions=("address",),
     args=[arg("address", nargs="+", help="kernel virtual address (hex), symbol or expression")],

@@ -36,6 +36,8 @@ def _whatis_py(prog: Program, args: argparse.Namespace) -> str:
 
 @command(
     "whatis",
+    crash="`whatis`",
+    gdb="`whatis`",
     help="a variable's declaration, or a type's definition and size",
     expressions=("name",),
     args=[arg("name", nargs="+", synopsis="name", help="variable, type name or expression")],

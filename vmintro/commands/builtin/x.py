@@ -156,9 +156,7 @@ def _x_py(prog: Program, args: argparse.Namespace) -> str | None:
     )
     per_line = _PER_LINE[fmt.size]
     return (
-        _LABEL_PY
-        + char
-        + f"address, size = {address:#x}, {fmt.size}\n"
+        _LABEL_PY + char + f"address, size = {address:#x}, {fmt.size}\n"
         f"data = prog.read(address, {fmt.count} * size)\n"
         "words = [int.from_bytes(data[i : i + size], 'little')\n"
         "         for i in range(0, len(data), size)]\n"
@@ -170,6 +168,8 @@ def _x_py(prog: Program, args: argparse.Namespace) -> str | None:
 
 @command(
     "x",
+    crash="`rd`",
+    gdb="`x`",
     help="examine memory, as gdb's x/NFU ADDR",
     expressions=("expression",),
     formats=parse_x_format,
