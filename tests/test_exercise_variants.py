@@ -128,7 +128,8 @@ def test_every_exercise_of_a_variant_solved_and_graded_right(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the library's solution of each exercise of one student's variants, graded by
-    # generating them again: every one right (the variants' own seeds, not the practice's)
+    # generating them again: every one right (the variants' own seeds, not the practice's),
+    # and wrong under another student's name
     from tests import test_exercises as practice
     from vmintro.exercises.catalog import EXERCISES
     from vmintro.exercises.variants import grade, make
@@ -138,6 +139,9 @@ def test_every_exercise_of_a_variant_solved_and_graded_right(
     assert make(["carol"], key, tmp_path, exercises, jobs=2) == []
     monkeypatch.setattr(practice, "ROOT", tmp_path / "carol")
     answers = [("carol", e, practice.SOLVERS[e.name](practice._open(e.name))) for e in exercises]
-    grades = grade(answers, key, jobs=2)
-    assert [(g.exercise, g.output) for g in grades if not g.right] == []
-    assert len(grades) == len(exercises)
+    # and carol's answers handed in under dave's name: wrong, every one
+    copied = [("dave", e, answer) for _, e, answer in answers]
+    grades = grade(answers + copied, key, jobs=2)
+    assert [(g.exercise, g.output) for g in grades if g.student == "carol" and not g.right] == []
+    assert [g.exercise for g in grades if g.student == "dave" and g.right] == []
+    assert len(grades) == 2 * len(exercises)

@@ -20,7 +20,7 @@ import vmintro
 from vmintro.arch.x86 import MachineConfig
 from vmintro.exercises.build import build_exercise
 from vmintro.exercises.build import main as build_main
-from vmintro.exercises.catalog import EXERCISES, LEVELS, by_name
+from vmintro.exercises.catalog import EXERCISES, LEVELS, PFNS, by_name
 from vmintro.exercises.location import CHECKOUT_DIR
 from vmintro.exercises.session import ExerciseRunner, Policy
 from vmintro.exercises.verify import (
@@ -117,8 +117,7 @@ def module_frames(prog: Program) -> str:
     name = re.search(r"Module `([^`]+)`", _question("module-frames")).group(1)
     mod = next(m for m in for_each_module(prog) if module_name(m) == name)
     vm = find_vm_area(prog, mod.value_()).value_()
-    pfns = _pfns(prog, vm)
-    return f"{vm:x} {pfns[0]:x} {pfns[-1]:x}"
+    return f"{vm:x} {_hexes(_pfns(prog, vm))}"
 
 
 def ioremap_phys(prog: Program) -> str:
@@ -175,8 +174,7 @@ def dma_spill(prog: Program) -> str:
 def dma_zone(prog: Program) -> str:
     # GFP_DMA: every frame below 16 MiB; on 64 MiB, vmalloc and vmalloc_32 take Normal's
     vm = next(a[0] for a in _areas(prog) if all(p < 4096 for p in _pfns(prog, a[0])))
-    pfns = _pfns(prog, vm)
-    return f"{vm:x} {pfns[0]:x} {pfns[-1]:x}"
+    return f"{vm:x} {_hexes(_pfns(prog, vm))}"
 
 
 def _mapped_pages(prog: Program) -> list[tuple[int, int, int]]:
@@ -213,8 +211,7 @@ def vmlist_cycle(prog: Program) -> str:
     while node not in seen:
         seen.add(node)
         last, node = node, prog.read_u32(node + off)
-    firsts = [_pfns(prog, vm)[0] for vm in (last, node)]
-    return f"{last:x} {node:x} {_hexes(firsts)}"
+    return f"{last:x} {node:x} {_hexes(_pfns(prog, last) + _pfns(prog, node))}"
 
 
 def find_leaked_module(prog: Program) -> str:
@@ -225,19 +222,24 @@ def find_leaked_module(prog: Program) -> str:
         m = vmintro.Object(prog, "struct module", address=addr)
         name = m.name.value_()
         if m.size_of_struct.value_() == m.type_.size and addr < name < addr + size:
-            pfns = _pfns(prog, vm)
             text = prog.read(name, 32).split(b"\0")[0].decode()
-            return f"{text} {vm:x} {pfns[0]:x} {pfns[-1]:x}"
+            return f"{text} {vm:x} {_hexes(_pfns(prog, vm))}"
     raise AssertionError("no leaked module")
 
 
+def _below(prog: Program, addr: int) -> int:
+    """The vm_struct of the area just below ``addr``."""
+    return max((a for a in _areas(prog) if a[1] < addr), key=lambda a: a[1])[0]
+
+
 def size_mismatch(prog: Program) -> str:
-    for vm, _addr, _size, _ in _areas(prog):
+    for vm, addr, _size, _ in _areas(prog):
         area = vmintro.Object(prog, "struct vm_struct *", value=vm)
         pages = list(vm_area_pages(area))
         holes = [va for va, pfn in pages if pfn is None]
         if holes:
-            return f"{vm:x} {holes[0]:x} {_hexes(_pfns(prog, vm))}"
+            pfns = _pfns(prog, vm) + _pfns(prog, _below(prog, addr))
+            return f"{vm:x} {holes[0]:x} {_hexes(pfns)}"
     raise AssertionError("every area fully mapped")
 
 
@@ -274,11 +276,12 @@ def use_after_vfree(prog: Program) -> str:
 
 def bad_pte_frame(prog: Program) -> str:
     limit = prog["max_mapnr"].value_()
-    for _, va, pfn in _mapped_pages(prog):
+    for vm, va, pfn in _mapped_pages(prog):
+        first = _pfns(prog, vm)[0]
         if pfn >= limit:
-            return f"{va:x} {pfn:x} nonexistent"
+            return f"{va:x} {pfn:x} nonexistent {first:x}"
         if "PG_reserved" in page_flag_names(pfn_to_page(prog, pfn).flags.value_()):
-            return f"{va:x} {pfn:x} reserved"
+            return f"{va:x} {pfn:x} reserved {first:x}"
     raise AssertionError("no bad frame")
 
 
@@ -290,10 +293,57 @@ def overlap(prog: Program) -> str:
             while True:
                 try:
                     prog.translate(va)
-                    return f"{b[0]:x} {va:x} {_hexes(_pfns(prog, a[0]))}"
+                    break
                 except vmintro.FaultError:
                     va += 4096
+            own = [prog.translate(p) >> 12 for p in range(va, va + b[2] - 4096, 4096)]
+            return f"{b[0]:x} {va:x} {_hexes(_pfns(prog, a[0]) + own)}"
     raise AssertionError("no overlap")
+
+
+def _entry(prog: Program, table: int, index: int, size: int) -> int:
+    """Entry ``index`` of the page table at physical ``table``."""
+    raw = prog.read(table + index * size, size, physical=True)
+    return int.from_bytes(raw, "little")
+
+
+def pae_walk(prog: Program) -> str:
+    addr = int(re.search(r"`([0-9a-f]+)`", _question("pae-walk")).group(1), 16)
+    pgd = prog.symbol("swapper_pg_dir").address - 0xC0000000
+    frame = 0xFFFFFF000  # bits 12-35 of a PAE entry
+    pmd_page = _entry(prog, pgd, addr >> 30, 8) & frame
+    pmd_entry = pmd_page + ((addr >> 21) & 511) * 8
+    pte = (_entry(prog, pmd_entry, 0, 8) & frame) + ((addr >> 12) & 511) * 8
+    pfn = _entry(prog, pte, 0, 8) >> 12 & 0xFFFFFF
+    return f"{pmd_entry:x} {pte:x} {pfn:x}"
+
+
+def page_tables(prog: Program) -> str:
+    pgd = prog.symbol("swapper_pg_dir").address - 0xC0000000
+    ioremaps = [a for a in _areas(prog) if a[3] & VM_IOREMAP]
+    (_, fb, fb_size, _), buf = ioremaps[-1], max(_areas(prog), key=lambda a: a[1])
+    # the framebuffer's spans no earlier area had touched: they got their page table then
+    spans = {
+        s
+        for _, a, size, _ in _areas(prog)
+        if a < fb
+        for s in range(a >> 22, (a + size - 4097 >> 22) + 1)
+    }
+    new = set(range(fb >> 22, (fb + fb_size - 4097 >> 22) + 1)) - spans
+    last = _entry(prog, pgd, (fb + fb_size - 8192) >> 22, 4) & ~0xFFF
+    table = _entry(prog, pgd, buf[1] >> 22, 4) & ~0xFFF
+    pfn = _entry(prog, table, (buf[1] >> 12) & 1023, 4) >> 12
+    return f"{len(new)} {last >> 12:x} {pfn:x}"
+
+
+def why_vmalloc(prog: Program) -> str:
+    zone = next(z for z in for_each_zone(prog) if z.size.value_())
+    heads: dict[int, int] = {}
+    for order, page in for_each_free_area(prog, zone):
+        heads.setdefault(order, page_to_pfn(page))  # each list's first: what rmqueue takes
+    high = max(heads)
+    first = _buddy_alloc({o: [heads[o]] if o in heads else [] for o in range(10)})
+    return f"{high} {first:x} {heads[high]:x}"
 
 
 def who_broke_vmlist(prog: Program) -> str:
@@ -309,15 +359,15 @@ def who_broke_vmlist(prog: Program) -> str:
     write = blame(prog, node.next.address_)
     assert write is not None and prog.timeline is not None
     step = prog.timeline.entries[write.entry].step
-    pfns = _pfns(prog, node.value_())
     old = int.from_bytes(write.old, "little")
-    return f"{step} {node.value_():x} {old:x} {pfns[0]:x} {pfns[-1]:x}"
+    pfns = _pfns(prog, node.value_()) + (_pfns(prog, old) if old else [])
+    return f"{step} {node.value_():x} {old:x} {_hexes(pfns)}"
 
 
 def who_leaked(prog: Program) -> str:
     from vmintro.timeline.history import history
 
-    name, vm, first, last = find_leaked_module(prog).split()
+    name, vm, *pfns = find_leaked_module(prog).split()
     # the module whose next pointed at the leaked one, or module_list itself, was
     # rewritten by the unload: the last write of the leaked address there
     leaked = int(vm, 16)
@@ -332,7 +382,7 @@ def who_leaked(prog: Program) -> str:
             if (old, new) == (addr, after):
                 assert prog.timeline is not None
                 step = prog.timeline.entries[write.entry].step
-                return f"{step} {name} {vm} {first} {last}"
+                return f"{step} {name} {vm} {' '.join(pfns)}"
     raise AssertionError("no unlink found")
 
 
@@ -344,6 +394,9 @@ def highmem_frames(prog: Program) -> str:
 
 
 SOLVERS: dict[str, Callable[[Program], str]] = {
+    "why-vmalloc": why_vmalloc,
+    "pae-walk": pae_walk,
+    "page-tables": page_tables,
     "highmem-frames": highmem_frames,
     "who-broke-vmlist": who_broke_vmlist,
     "who-leaked": who_leaked,
@@ -447,6 +500,33 @@ def test_wrong_and_neighbouring_answers_are_other_answers(
         assert canonical(parts, swapped) != right
     except AnswerError:  # not even in the form the part wants
         pass
+
+
+def effective_space(ex: Any, answer: str) -> int:
+    """What the hidden parts of a solved ``answer`` leave to guess when frames near one
+    another count as runs: a number within 16 pages of an earlier hidden one is worth
+    33 guesses, not its part's space (the space the catalog states assumes scattered frames)."""
+    total, seen = 1, []
+    words = canonical(ex.parts, answer).split(";")
+    for i in ex.hidden:
+        part = ex.parts[i]
+        if not part.form.startswith("hex"):
+            total *= part.space
+            continue
+        each = min(part.space, PFNS) if part.is_list else part.space
+        for value in (int(w, 16) for w in words[i].split(",")):
+            page = value >> 12 if value >= 1 << 20 else value  # an address: its page
+            total *= 33 if any(abs(page - p) <= 16 for p in seen) else each
+            seen.append(page)
+    return total
+
+
+@pytest.mark.parametrize("name", EACH)
+def test_hidden_frames_are_scattered_enough(name: str, answers: dict[str, str]) -> None:
+    # the stated space counts each frame of a list; a run of neighbouring frames would
+    # leave a guesser far less: the solved answer's frames must outlast a day too
+    ex = by_name(name)
+    assert effective_space(ex, answers[name]) * SECONDS_PER_GUESS > DAY, answers[name]
 
 
 def test_neighbouring_answer_is_wrong(answers: dict[str, str]) -> None:
@@ -561,6 +641,7 @@ def test_exercises_built_on_first_use(
         answer = SOLVERS[ex.name](_open(ex.name))
         assert verify_answer(tmp_path / ex.name, ex.parts, answer)
         assert not verify_answer(tmp_path / ex.name, ex.parts, _neighbour(answer))
+        assert effective_space(ex, answer) * SECONDS_PER_GUESS > DAY, answer
         parts = canonical(ex.parts, answer).split(";")
         for line in _lines(ex.name):
             _, text = _run(ex.name, line)
