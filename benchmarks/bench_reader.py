@@ -58,11 +58,12 @@ TARGET_PROMPT_S = 0.3
 
 def alternating(
     pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], repeat: int
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """``name: drgn's time / vmintro's`` for each ``name: (vmintro pass, drgn pass)``,
     the best pass of each of ``repeat`` taken in turns (after a warming pass of
-    each), so that load which comes and goes weighs on both alike."""
-    ratios = {}
+    each), so that load which comes and goes weighs on both alike; and
+    ``name_s: [vmintro's, drgn's]``, those best passes in seconds."""
+    ratios: dict[str, Any] = {}
     for name, (ours, theirs) in pairs.items():
         ours()
         theirs()
@@ -73,6 +74,7 @@ def alternating(
                 fn()
                 best[i] = min(best[i], time.perf_counter() - start)
         ratios[name] = best[1] / best[0]
+        ratios[f"{name}_s"] = best
     return ratios
 
 
@@ -191,12 +193,14 @@ def run_worker(extra: list[str], pure: bool) -> dict[str, Any]:
 
 
 def best_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every ratio the best of the rounds (the other fields from the first)."""
+    """Every ratio the best of the rounds, with that round's times (the other fields
+    from the first)."""
     best = dict(rounds[0])
     for r in rounds[1:]:
         for key, value in r.items():
-            if isinstance(value, float):
-                best[key] = max(best[key], value)
+            if isinstance(value, float) and value > best[key]:
+                best[key] = value
+                best[f"{key}_s"] = r[f"{key}_s"]
     return best
 
 
@@ -240,7 +244,7 @@ def addresses(base: Path, tmp: Path) -> tuple[Path, Path]:
 # -- report ------------------------------------------------------------------------------------
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, help="keep (and reuse) the generated images here")
     ap.add_argument("--areas-image", help="bench_library.py's areas image (base path)")
@@ -252,12 +256,13 @@ def main() -> int:
     ap.add_argument("--image", help=argparse.SUPPRESS)
     ap.add_argument("--addrs", help=argparse.SUPPRESS)
     ap.add_argument("--lows", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.worker:
-        json.dump(worker(args), sys.stdout)
-        return 0
+    return ap
 
-    load_before = os.getloadavg()
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement: ``c`` and ``py`` (the best of the rounds of each form: a
+    ratio and ``[vmintro's, drgn's]`` seconds per row), ``prompt`` (seconds), the
+    images read."""
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -286,6 +291,23 @@ def main() -> int:
     ensure_timeline_image(args.repl_image)
     time_to_prompt(args.repl_image)  # the page cache warm, as a second start finds it
     prompt = min(time_to_prompt(args.repl_image) for _ in range(args.prompts))
+    return {
+        "c": c,
+        "py": py,
+        "prompt": prompt,
+        "images": {"helpers": str(image), "walk": args.areas_image, "repl": args.repl_image},
+    }
+
+
+def main() -> int:
+    args = parser().parse_args()
+    if args.worker:
+        json.dump(worker(args), sys.stdout)
+        return 0
+
+    load_before = os.getloadavg()
+    m = measure(args)
+    c, py, prompt = m["c"], m["py"], m["prompt"]
     load_after = os.getloadavg()
 
     rows: list[tuple[str, str, str, str, str]] = []
@@ -319,7 +341,9 @@ def main() -> int:
     print()
     print(f"python {sys.version.split()[0]}, drgn {c['version']}, {os.cpu_count()} CPUs, "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")  # fmt: skip
-    print(f"helpers: {image}.vmcore; walk: {args.areas_image}.vmcore; REPL: {args.repl_image}")
+    images = m["images"]
+    print(f"helpers: {images['helpers']}.vmcore; walk: {images['walk']}.vmcore; "
+          f"REPL: {images['repl']}")  # fmt: skip
     width = max(len(r[0]) for r in rows)
     print()
     print(f"{'':{width}}  {'form':6}  {'measured':>9}  {'target':>8}  result")

@@ -515,3 +515,34 @@ def test_helpers_answer_as_their_python_forms(image_set: dict[str, Path], name: 
     with pytest.raises(ValueError):
         speedups.Helper(99, print)
     assert repr(vmalloc.vmalloc_to_pfn).startswith("<function vmalloc_to_pfn at ")
+
+
+@needs_c
+@pytest.mark.parametrize("name", ["demo", "pae"])
+def test_follow_pte_walks_as_its_python_form(image_set: dict[str, Path], name: str) -> None:
+    """prog.follow_pte in C (vmintro._speedups.FollowPte) makes the Walk the Python
+    form makes, step for step, for mapped, unmapped, large-page and impossible
+    addresses, from swapper_pg_dir and from a page directory given, twice (the
+    second time through the tables the first read)."""
+    fast, slow = _pair(image_set[name])
+    assert isinstance(fast.walker.walk, speedups.FollowPte)
+    assert not isinstance(slow.walker.walk, speedups.FollowPte)
+    vaddrs = [PAGE_OFFSET, PAGE_OFFSET + 0x123456, slow.high_memory - 1, slow.high_memory]
+    for area in list(for_each_vm_area(slow))[:20]:
+        start = area.addr.value_()
+        vaddrs += range(start, start + area.size.value_() + PAGE, PAGE + 0x234)
+    vaddrs += [0, PAGE_OFFSET - 1, 0xFFFFE000, 0xFFFFFFFF, 1 << 32, -1]
+
+    def walks(prog: Program) -> list[Any]:
+        out = []
+        for _ in range(2):
+            for v in vaddrs:
+                for walk in (prog.follow_pte(v), prog.follow_pte(v, prog.swapper_pg_dir)):
+                    out.append((repr(walk), str(walk), walk.large, type(walk.fault).__name__))
+        return out
+
+    assert walks(fast) == walks(slow)
+    walk = fast.follow_pte(vaddrs[-7])
+    assert walk.steps is walk.steps  # made once
+    with pytest.raises(TypeError):
+        speedups.FollowPte(object(), type(walk))

@@ -913,6 +913,51 @@ translator_fallback(TranslatorObject *self, PyObject *vaddr)
 }
 
 /*
+ * Entry ``index`` of a decoded table held in ``dict`` under ``key`` (an ``array`` of
+ * unsigned ``entry_size``-byte entries in the machine's byte order: the walker
+ * swaps them): 1 with *entry set, 0 when no such table is held (or it is not such
+ * an array: the Python form then decides), -1 with an exception.  Steals ``key``.
+ */
+static int
+held_entry(PyObject *dict, PyObject *key, unsigned long long index, Py_ssize_t entry_size,
+           unsigned long long *entry)
+{
+    if (key == NULL)
+        return -1;
+    PyObject *table = PyDict_GetItemWithError(dict, key);
+    Py_XINCREF(table);
+    Py_DECREF(key);
+    if (table == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    Py_buffer view;
+    if (PyObject_GetBuffer(table, &view, PyBUF_FORMAT | PyBUF_ND) < 0) {
+        PyErr_Clear();
+        Py_DECREF(table);
+        return 0;
+    }
+    int rc = 0;
+    Py_ssize_t at = (Py_ssize_t)index * entry_size;
+    const char *format = view.format == NULL ? "B" : view.format;
+    int unsigned_code = format[0] != '\0' && strchr("ILQ", format[0]) != NULL && format[1] == '\0';
+    if (view.itemsize == entry_size && unsigned_code && at + entry_size <= view.len) {
+        if (entry_size == 4) {
+            uint32_t e;
+            memcpy(&e, (const char *)view.buf + at, 4);
+            *entry = e;
+        }
+        else {
+            uint64_t e;
+            memcpy(&e, (const char *)view.buf + at, 8);
+            *entry = e;
+        }
+        rc = 1;
+    }
+    PyBuffer_Release(&view);
+    Py_DECREF(table);
+    return rc;
+}
+
+/*
  * The pte entry for ``v`` from ``spans``: -1 when its span's table is not held,
  * or is not an array of unsigned entries of this width (the Python form then
  * decides); -2 with an exception.
@@ -920,40 +965,12 @@ translator_fallback(TranslatorObject *self, PyObject *vaddr)
 static long long
 translator_span_entry(TranslatorObject *self, PyObject *spans, unsigned long long v)
 {
-    PyObject *key = FROM_ULL(v >> self->span_shift);
-    if (key == NULL)
-        return -2;
-    PyObject *table = PyDict_GetItemWithError(spans, key);
-    Py_XINCREF(table);
-    Py_DECREF(key);
-    if (table == NULL)
-        return PyErr_Occurred() ? -2 : -1;
-    Py_buffer view;
-    if (PyObject_GetBuffer(table, &view, PyBUF_FORMAT | PyBUF_ND) < 0) {
-        PyErr_Clear();
-        Py_DECREF(table);
-        return -1;
-    }
-    long long entry = -1;
-    Py_ssize_t at = (Py_ssize_t)((v >> self->page_shift) & self->span_mask) * self->entry_size;
-    const char *format = view.format == NULL ? "B" : view.format;
-    int unsigned_code = format[0] != '\0' && strchr("ILQ", format[0]) != NULL && format[1] == '\0';
-    if (view.itemsize == self->entry_size && unsigned_code && at + self->entry_size <= view.len) {
-        /* the array holds entries in the machine's byte order (the walker swaps them) */
-        if (self->entry_size == 4) {
-            uint32_t e;
-            memcpy(&e, (const char *)view.buf + at, 4);
-            entry = e;
-        }
-        else {
-            uint64_t e;
-            memcpy(&e, (const char *)view.buf + at, 8);
-            entry = (long long)(e & 0x7FFFFFFFFFFFFFFFULL);  /* NX is no frame bit */
-        }
-    }
-    PyBuffer_Release(&view);
-    Py_DECREF(table);
-    return entry;
+    unsigned long long entry;
+    int rc = held_entry(spans, FROM_ULL(v >> self->span_shift),
+                        (v >> self->page_shift) & self->span_mask, self->entry_size, &entry);
+    if (rc <= 0)
+        return rc < 0 ? -2 : -1;
+    return (long long)(entry & 0x7FFFFFFFFFFFFFFFULL);  /* NX is no frame bit */
 }
 
 /*
@@ -1483,6 +1500,284 @@ static PyTypeObject HelperType = {
     .tp_getset = helper_getset,
 };
 
+/* -- follow_pte: ``PageWalker.walk(vaddr, pgd=None)`` ------------------------------------ */
+
+/*
+ * FollowPte(walker, walk_class): PageWalker.walk (vmintro.pagewalk) for the walks
+ * that read only tables the walker already holds decoded (``walker._cache``) and
+ * end in a present entry: it makes the Walk as the Python form does (the entries
+ * read kept in ``_trail``, the steps made when asked for).  Every other call (a
+ * table to read, a fault, an argument it does not take) goes to the Python form,
+ * ``walker.walk`` of the class, which defines what a walk is.  Reads, once, the
+ * walker's ``_cache``, ``_plan``, ``_phys_mask``, ``_in_page``, ``entry_size``,
+ * ``pgd``, ``levels`` and ``lowmem_size``.
+ */
+#define FP_LEVELS 4
+enum { W_VADDR, W_PGD, W_ENTRY_SIZE, W_PADDR, W_PAGE_SIZE, W_FAULT, W_STEPS, W_TRAIL,
+       W_LEVELS, W_LOWMEM, W_SLOTS };
+static const char *walk_slot_names[W_SLOTS] = {
+    "vaddr", "pgd", "entry_size", "paddr", "page_size", "fault", "_steps", "_trail",
+    "_levels", "_lowmem_size"};
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *cache;      /* walker._cache: base * 4 + level -> array of entries */
+    PyObject *fallback;   /* the Python form, bound to the walker */
+    PyObject *walk_class;
+    PyObject *levels, *lowmem_size, *entry_size_obj, *page_size_obj;
+    Py_ssize_t offsets[W_SLOTS];
+    unsigned long long pgd, phys_mask, in_page;
+    unsigned long long shift[FP_LEVELS], mask[FP_LEVELS], large_mask[FP_LEVELS],
+        offset_mask[FP_LEVELS];
+    int large[FP_LEVELS];
+    int nlevels;
+    Py_ssize_t entry_size;
+} FollowPteObject;
+
+static int
+followpte_set(PyObject *walk, Py_ssize_t offset, PyObject *value)
+{
+    if (value == NULL)
+        return -1;
+    PyObject **slot = (PyObject **)((char *)walk + offset);
+    Py_XSETREF(*slot, value);
+    return 0;
+}
+
+/* The Walk, or NotImplemented for the Python form to make it. */
+static PyObject *
+followpte_fast(FollowPteObject *self, PyObject *vaddr, PyObject *pgd)
+{
+    if (!PyLong_CheckExact(vaddr) || (pgd != NULL && pgd != Py_None && !PyLong_CheckExact(pgd)))
+        Py_RETURN_NOTIMPLEMENTED;
+    unsigned long long v = AS_ULL(vaddr);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    unsigned long long base = self->pgd;
+    if (pgd != NULL && pgd != Py_None) {
+        base = AS_ULL(pgd);
+        if (base == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+    }
+    if (v >> 32 || base >> 62)
+        Py_RETURN_NOTIMPLEMENTED;
+    unsigned long long top = base, bases[FP_LEVELS], entries[FP_LEVELS], paddr = 0;
+    unsigned long long page_size = PAGE_SIZE;
+    int n, read = 0;
+    for (n = 0; n < self->nlevels; n++) {
+        unsigned long long entry;
+        int rc = held_entry(self->cache, FROM_ULL(base * 4 + (unsigned long long)n),
+                            (v >> self->shift[n]) & self->mask[n], self->entry_size, &entry);
+        if (rc <= 0)
+            return rc < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+        bases[n] = base;
+        entries[n] = entry;
+        read = n + 1;
+        if (!(entry & 1))
+            Py_RETURN_NOTIMPLEMENTED;  /* a fault: the Python form names the entry */
+        if (self->large[n] && (entry & 0x80)) {
+            page_size = self->offset_mask[n] + 1;
+            paddr = (entry & self->large_mask[n]) | (v & self->offset_mask[n]);
+            break;
+        }
+        base = entry & self->phys_mask;
+    }
+    if (n == self->nlevels)
+        paddr = base | (v & self->in_page);
+    PyTypeObject *cls = (PyTypeObject *)self->walk_class;
+    PyObject *walk = cls->tp_alloc(cls, 0);
+    if (walk == NULL)
+        return NULL;
+    PyObject *trail = PyTuple_New(2 * read);
+    if (trail == NULL)
+        goto fail;
+    for (int i = 0; i < read; i++) {
+        PyObject *b = FROM_ULL(bases[i]), *e = FROM_ULL(entries[i]);
+        if (b == NULL || e == NULL) {
+            Py_XDECREF(b);
+            Py_XDECREF(e);
+            Py_DECREF(trail);
+            goto fail;
+        }
+        PyTuple_SET_ITEM(trail, 2 * i, b);
+        PyTuple_SET_ITEM(trail, 2 * i + 1, e);
+    }
+    Py_ssize_t *off = self->offsets;
+    if (followpte_set(walk, off[W_TRAIL], trail) < 0
+        || followpte_set(walk, off[W_VADDR], Py_NewRef(vaddr)) < 0
+        || followpte_set(walk, off[W_PGD], FROM_ULL(top)) < 0
+        || followpte_set(walk, off[W_ENTRY_SIZE], Py_NewRef(self->entry_size_obj)) < 0
+        || followpte_set(walk, off[W_PADDR], FROM_ULL(paddr)) < 0
+        || followpte_set(walk, off[W_PAGE_SIZE], page_size == PAGE_SIZE
+                                                     ? Py_NewRef(self->page_size_obj)
+                                                     : FROM_ULL(page_size)) < 0
+        || followpte_set(walk, off[W_FAULT], Py_NewRef(Py_None)) < 0
+        || followpte_set(walk, off[W_STEPS], Py_NewRef(Py_None)) < 0
+        || followpte_set(walk, off[W_LEVELS], Py_NewRef(self->levels)) < 0
+        || followpte_set(walk, off[W_LOWMEM], Py_NewRef(self->lowmem_size)) < 0)
+        goto fail;
+    return walk;
+fail:
+    Py_DECREF(walk);
+    return NULL;
+}
+
+static PyObject *
+followpte_call(FollowPteObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (self->fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "FollowPte was not initialised");
+        return NULL;
+    }
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if ((nargs == 1 || nargs == 2) && (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0)) {
+        PyObject *cache = Py_NewRef(self->cache);  /* a key's __eq__ could drop ours */
+        PyObject *result = followpte_fast(self, args[0], nargs == 2 ? args[1] : NULL);
+        Py_DECREF(cache);
+        if (result != Py_NotImplemented)
+            return result;
+        Py_DECREF(result);
+    }
+    PyObject *fallback = Py_NewRef(self->fallback);
+    PyObject *result = PyObject_Vectorcall(fallback, args, nargsf, kwnames);
+    Py_DECREF(fallback);
+    return result;
+}
+
+static int
+followpte_init(FollowPteObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"walker", "walk_class", NULL};
+    PyObject *walker, *cls, *plan = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!", kwlist, &walker, &PyType_Type, &cls))
+        return -1;
+    PyObject *cache = PyObject_GetAttrString(walker, "_cache");
+    PyObject *levels = PyObject_GetAttrString(walker, "levels");
+    PyObject *lowmem = PyObject_GetAttrString(walker, "lowmem_size");
+    PyObject *method = PyObject_GetAttrString((PyObject *)Py_TYPE(walker), "walk");
+    PyObject *fallback = method == NULL ? NULL : PyMethod_New(method, walker);
+    Py_XDECREF(method);
+    int ok = cache != NULL && levels != NULL && lowmem != NULL && fallback != NULL
+             && PyDict_Check(cache) && PyTuple_Check(levels) && PyLong_CheckExact(lowmem);
+    unsigned long long value;
+    if (ok && (cache_u64(walker, "pgd", &self->pgd) < 0
+               || cache_u64(walker, "_phys_mask", &self->phys_mask) < 0
+               || cache_u64(walker, "_in_page", &self->in_page) < 0
+               || cache_u64(walker, "entry_size", &value) < 0))
+        ok = 0;
+    if (ok) {
+        self->entry_size = (Py_ssize_t)value;
+        plan = PyObject_GetAttrString(walker, "_plan");
+        ok = plan != NULL && PyTuple_Check(plan) && PyTuple_GET_SIZE(plan) >= 1
+             && PyTuple_GET_SIZE(plan) <= FP_LEVELS && (value == 4 || value == 8);
+    }
+    for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(plan); i++) {
+        /* (n, shift, mask, large, large_mask, offset_mask) */
+        PyObject *step = PyTuple_GET_ITEM(plan, i);
+        unsigned long long f[6];
+        ok = PyTuple_Check(step) && PyTuple_GET_SIZE(step) == 6;
+        for (int j = 0; ok && j < 6; j++)
+            ok = as_u64(PyTuple_GET_ITEM(step, j), "_plan", &f[j]) == 0;
+        if (ok) {
+            self->shift[i] = f[1];
+            self->mask[i] = f[2];
+            self->large[i] = f[3] != 0;
+            self->large_mask[i] = f[4];
+            self->offset_mask[i] = f[5];
+        }
+    }
+    for (int i = 0; ok && i < W_SLOTS; i++) {
+        PyObject *descr = PyObject_GetAttrString(cls, walk_slot_names[i]);
+        ok = descr != NULL && slot_offset(descr, walk_slot_names[i], &self->offsets[i]) == 0;
+        Py_XDECREF(descr);
+    }
+    if (ok) {
+        self->nlevels = (int)PyTuple_GET_SIZE(plan);
+        Py_XSETREF(self->entry_size_obj, FROM_ULL(value));
+        Py_XSETREF(self->page_size_obj, FROM_ULL(PAGE_SIZE));
+        ok = self->entry_size_obj != NULL && self->page_size_obj != NULL;
+    }
+    Py_XDECREF(plan);
+    if (!ok) {
+        PyErr_Clear();  /* whatever was missing: one error saying what is wanted */
+        PyErr_SetString(PyExc_TypeError,
+                        "FollowPte(walker, walk_class): a PageWalker and a slotted Walk class");
+        Py_XDECREF(cache);
+        Py_XDECREF(levels);
+        Py_XDECREF(lowmem);
+        Py_XDECREF(fallback);
+        return -1;
+    }
+    Py_XSETREF(self->cache, cache);
+    Py_XSETREF(self->levels, levels);
+    Py_XSETREF(self->lowmem_size, lowmem);
+    Py_XSETREF(self->fallback, fallback);
+    Py_INCREF(cls);
+    Py_XSETREF(self->walk_class, cls);
+    return 0;
+}
+
+static PyObject *
+followpte_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    FollowPteObject *self = (FollowPteObject *)PyType_GenericNew(type, args, kwds);
+    if (self != NULL)
+        self->vectorcall = (vectorcallfunc)followpte_call;
+    return (PyObject *)self;
+}
+
+static int
+followpte_traverse(FollowPteObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->cache);
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->walk_class);
+    Py_VISIT(self->levels);
+    return 0;
+}
+
+static int
+followpte_clear(FollowPteObject *self)
+{
+    Py_CLEAR(self->cache);
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->walk_class);
+    Py_CLEAR(self->levels);
+    Py_CLEAR(self->lowmem_size);
+    Py_CLEAR(self->entry_size_obj);
+    Py_CLEAR(self->page_size_obj);
+    return 0;
+}
+
+static void
+followpte_dealloc(FollowPteObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    followpte_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject FollowPteType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vmintro._speedups.FollowPte",
+    .tp_basicsize = sizeof(FollowPteObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "FollowPte(walker, walk_class): walker.walk in C for walks through the "
+              "tables the walker holds; every other call goes to the Python form.",
+    .tp_new = followpte_new,
+    .tp_init = (initproc)followpte_init,
+    .tp_dealloc = (destructor)followpte_dealloc,
+    .tp_traverse = (traverseproc)followpte_traverse,
+    .tp_clear = (inquiry)followpte_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(FollowPteObject, vectorcall),
+};
+
 /* -- module ---------------------------------------------------------------------------- */
 
 static PyMethodDef module_methods[] = {
@@ -1504,7 +1799,7 @@ PyInit__speedups(void)
 {
     if (PyType_Ready(&MemberType) < 0 || PyType_Ready(&ScalarType) < 0
         || PyType_Ready(&WalkType) < 0 || PyType_Ready(&TranslatorType) < 0
-        || PyType_Ready(&HelperType) < 0)
+        || PyType_Ready(&HelperType) < 0 || PyType_Ready(&FollowPteType) < 0)
         return NULL;
     str_page_facts = PyUnicode_InternFromString("_page_facts");
     str_translate = PyUnicode_InternFromString("translate");
@@ -1532,6 +1827,7 @@ PyInit__speedups(void)
         || PyModule_AddObjectRef(m, "NodeWalk", (PyObject *)&WalkType) < 0
         || PyModule_AddObjectRef(m, "Translator", (PyObject *)&TranslatorType) < 0
         || PyModule_AddObjectRef(m, "Helper", (PyObject *)&HelperType) < 0
+        || PyModule_AddObjectRef(m, "FollowPte", (PyObject *)&FollowPteType) < 0
         || PyModule_AddIntConstant(m, "VMALLOC_TO_PFN", H_VMALLOC_TO_PFN) < 0
         || PyModule_AddIntConstant(m, "VMALLOC_TO_PAGE", H_VMALLOC_TO_PAGE) < 0
         || PyModule_AddIntConstant(m, "VIRT_TO_PAGE", H_VIRT_TO_PAGE) < 0

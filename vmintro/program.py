@@ -167,6 +167,9 @@ class Program:
         self._timeline_state: ImageTimeline | None = None
         if type(self).translate is Program.translate:
             self.translate = self._fast_translate()  # type: ignore[method-assign,assignment]
+        if self._speedups is not None:
+            # follow_pte in C for walks through the tables the walker holds
+            self.walker.walk = self._speedups.FollowPte(self.walker, Walk)  # type: ignore[method-assign]
 
     @classmethod
     def from_files(
