@@ -109,3 +109,26 @@ def test_installed_from_the_wheel_finds_plugins_and_demo(wheel: Path, tmp_path: 
     demo = tmp_path / "cache" / __version__ / "demo"
     for ext in (".vmcore", ".vmlinux"):
         assert Path(f"{demo}{ext}").read_bytes() == (ROOT / "images" / f"demo{ext}").read_bytes()
+
+
+def test_readme_first_session_is_what_a_session_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's first session: the banner as the REPL prints it on the demo, then
+    commands and a Python line that run there."""
+    import vmintro
+    from vmintro.cmdline.namespace import python_namespace
+    from vmintro.commands import run
+    from vmintro.repl.banner import banner
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## A first session", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    first, *lines = block.splitlines()
+    assert first == "$ vmintro images/demo"
+    shown = lines[: next(i for i, line in enumerate(lines) if line.startswith("vmintro>"))]
+    monkeypatch.chdir(ROOT)  # the paths as the banner prints them: as given
+    prog = vmintro.open("images/demo")
+    assert shown == banner(prog, "images/demo").splitlines() + [""]
+    for line in lines[len(shown) :]:
+        if line.startswith("vmintro> ") and line != "vmintro> py":
+            assert list(run(prog, line.removeprefix("vmintro> "))), line
+        elif line.startswith(">>> "):
+            eval(line.removeprefix(">>> "), python_namespace(prog))  # noqa: S307
