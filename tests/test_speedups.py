@@ -546,3 +546,22 @@ def test_follow_pte_walks_as_its_python_form(image_set: dict[str, Path], name: s
     assert walk.steps is walk.steps  # made once
     with pytest.raises(TypeError):
         speedups.FollowPte(object(), type(walk))
+
+
+@needs_c
+def test_translator_forgets_what_it_remembered_when_the_cache_is_cleared(
+    image_set: dict[str, Path],
+) -> None:
+    """The C translate remembers recent answers of its own; clearing the program's
+    translation cache (as a live kernel's changed memory does) empties them too."""
+    fast, _slow = _pair(image_set["demo"])
+    a = next(for_each_vm_area(fast)).addr.value_() + 0x10
+    p = fast.translate(a)
+    assert fast.translate(a) == p  # now remembered
+    cache = fast._translation
+    cache.clear()
+    cache.tlb[a >> 12] = p - a + PAGE  # what a changed page table would map it to
+    assert fast.translate(a) == p + PAGE
+    with pytest.raises(TypeError, match="on_clear"):
+        cache.on_clear = None  # type: ignore[assignment]
+        speedups.Translator(cache)

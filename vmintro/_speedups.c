@@ -891,6 +891,8 @@ static PyTypeObject WalkType = {
  * all.  Made from the cache: Translator(cache) reads the attributes its docstring
  * lists, once.
  */
+#define TRANSLATOR_SEEN 4096  /* a power of two */
+
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
@@ -901,6 +903,10 @@ typedef struct {
     unsigned long long lowmem_start, lowmem_end, phys_mask, span_mask, present;
     Py_ssize_t tlb_max, entry_size;
     int page_shift, span_shift;
+    /* What the TLB answered last, direct-mapped by virtual page: an answer without
+     * making an int key or a dict lookup.  Translations of a memory that does not
+     * change stay true; the cache's clear() calls flush() (it is on cache.on_clear). */
+    struct { unsigned long long page_plus1; long long delta; } seen[TRANSLATOR_SEEN];
 } TranslatorObject;
 
 static PyObject *
@@ -998,7 +1004,13 @@ translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *pa
     }
     if (v >> 32)
         return 0;
-    PyObject *page = FROM_ULL(v >> self->page_shift);
+    unsigned long long vpn = v >> self->page_shift;
+    size_t slot = (size_t)(vpn & (TRANSLATOR_SEEN - 1));
+    if (self->seen[slot].page_plus1 == vpn + 1) {
+        *paddr = (unsigned long long)((long long)v + self->seen[slot].delta);
+        return 1;
+    }
+    PyObject *page = FROM_ULL(vpn);
     if (page == NULL)
         return -1;
     /* Our own references: lookups can run Python (a key's __eq__) that drops them. */
@@ -1013,6 +1025,8 @@ translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *pa
                 PyErr_Clear();
             else if ((long long)v + d >= 0) {
                 *paddr = (unsigned long long)((long long)v + d);
+                self->seen[slot].page_plus1 = vpn + 1;
+                self->seen[slot].delta = d;
                 rc = 1;
             }
         }
@@ -1034,6 +1048,8 @@ translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *pa
     PyObject *diff = FROM_LL((long long)p - (long long)v);
     if (diff != NULL && PyDict_SetItem(tlb, page, diff) == 0) {
         *paddr = p;
+        self->seen[slot].page_plus1 = vpn + 1;
+        self->seen[slot].delta = (long long)p - (long long)v;
         rc = 1;
     }
     Py_XDECREF(diff);
@@ -1129,6 +1145,22 @@ translator_init(TranslatorObject *self, PyObject *args, PyObject *kwds)
         Py_DECREF(spans);
         return -1;
     }
+    /* the cache's clear() empties what this remembers too */
+    PyObject *on_clear = PyObject_GetAttrString(cache, "on_clear");
+    PyObject *flush = on_clear == NULL ? NULL : PyObject_GetAttrString((PyObject *)self, "flush");
+    if (flush == NULL || !PyList_Check(on_clear) || PyList_Append(on_clear, flush) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "Translator(cache): cache.on_clear is not a list");
+        Py_XDECREF(flush);
+        Py_XDECREF(on_clear);
+        Py_DECREF(tlb);
+        Py_DECREF(spans);
+        Py_DECREF(fallback);
+        return -1;
+    }
+    Py_DECREF(flush);
+    Py_DECREF(on_clear);
+    memset(self->seen, 0, sizeof(self->seen));
     Py_XSETREF(self->tlb, tlb);
     Py_XSETREF(self->spans, spans);
     Py_XSETREF(self->fallback, fallback);
@@ -1186,6 +1218,19 @@ static PyMemberDef translator_members[] = {
     {NULL},
 };
 
+static PyObject *
+translator_flush(TranslatorObject *self, PyObject *Py_UNUSED(ignored))
+{
+    memset(self->seen, 0, sizeof(self->seen));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef translator_methods[] = {
+    {"flush", (PyCFunction)translator_flush, METH_NOARGS,
+     "Forget every translation remembered (the memory underneath changed)."},
+    {NULL},
+};
+
 static PyGetSetDef translator_getset[] = {
     {"__name__", fixed_name, NULL, NULL, (void *)"translate"},
     {"__qualname__", fixed_name, NULL, NULL, (void *)"Program.translate"},
@@ -1207,6 +1252,7 @@ static PyTypeObject TranslatorType = {
     .tp_call = PyVectorcall_Call,
     .tp_vectorcall_offset = offsetof(TranslatorObject, vectorcall),
     .tp_members = translator_members,
+    .tp_methods = translator_methods,
     .tp_getset = translator_getset,
 };
 

@@ -209,6 +209,9 @@ class TranslationCache:
     ``translate``
         this object's :meth:`translate`, called for anything the C form does not
         answer itself (a miss, a fault, an argument that is not a plain int)
+    ``on_clear``
+        a list to which the C form adds its ``flush``, which :meth:`clear` calls:
+        it remembers recent answers of its own
     """
 
     def __init__(
@@ -234,6 +237,7 @@ class TranslationCache:
         self.present = _PAGE_PRESENT
         self.phys_mask = mode.phys_mask
         self.entry_size = mode.entry_size
+        self.on_clear: list[Callable[[], object]] = []  # what else clear() empties
 
     def translate(self, vaddr: int) -> int:
         """Physical address of kernel virtual address ``vaddr``.
@@ -277,9 +281,12 @@ class TranslationCache:
         spans[vaddr >> self.span_shift] = table
 
     def clear(self) -> None:
-        """Forget every page and table (in place: the C form holds the same dicts)."""
+        """Forget every page and table (in place: the C form holds the same dicts,
+        and remembers its own answers until its flush is called)."""
         self.tlb.clear()
         self.spans.clear()
+        for flush in self.on_clear:
+            flush()
 
 
 class PageWalker:
