@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from vmintro.image.format.timeline import encode_timeline
 from vmintro.image.writer.install import check_output, write_image
 from vmintro.image.writer.snapshot import snapshot
 from vmintro.scenario.loader import Scenario, load_scenario
-from vmintro.scenario.runner import machine_config, run_scenario, run_truth
+from vmintro.scenario.runner import machine_config, page_cache_of, run_scenario, run_truth
 
 __all__ = ["DEFAULT_SCENARIO", "generate"]
 
@@ -31,7 +32,7 @@ def generate(
     and, with ``timeline``, ``out``.timeline: every entry point the run called and
     every write to RAM it made (:mod:`vmintro.image.format.timeline`).
 
-    ``overrides`` (``ram``, ``highmem``, ``pae``, ``pse``, ``seed``) win over the
+    ``overrides`` (``ram``, ``highmem``, ``pae``, ``pse``, ``seed``, ``page_cache``) win over the
     scenario's ``[machine]`` table. The same arguments give byte-identical files,
     and an image already at ``out`` is replaced as a whole set.
     ``warn`` hears, in one line, of a run that stopped early (a step the kernel
@@ -41,6 +42,8 @@ def generate(
     scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     overrides = dict(overrides or {})
     cfg, seed = machine_config(scen, overrides)
+    if overrides.get("page_cache") is not None:  # the command line wins here too
+        scen = replace(scen, machine={**scen.machine, "page_cache": overrides["page_cache"]})
 
     def step_progress(done: int, total: int) -> None:
         if progress:
@@ -57,6 +60,7 @@ def generate(
         "highmem": cfg.highmem,
         "pae": cfg.pae,
         "pse": cfg.pse,
+        "page_cache": page_cache_of(scen),
     }
     spec = snapshot(result.kernel, generator, run_truth(result))
     if progress:

@@ -66,8 +66,8 @@ def _run_with_snapshots(scen, cfg: MachineConfig, seed: int) -> _Snapshots:
     snaps = _Snapshots()
     real_boot = runner.boot
 
-    def boot(config):  # noqa: ANN001, ANN202
-        k = real_boot(config)
+    def boot(config, *args):  # noqa: ANN001, ANN002, ANN202
+        k = real_boot(config, *args)
         snaps.mem, snaps.vm = k.mem, k.vmalloc
         return k
 

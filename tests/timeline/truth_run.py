@@ -92,8 +92,8 @@ def run_moments(
     snaps = _Snapshots()
     boot = runner.boot
 
-    def booted(cfg: Any) -> Any:
-        snaps.kernel = boot(cfg)
+    def booted(cfg: Any, *args: Any) -> Any:
+        snaps.kernel = boot(cfg, *args)
         return snaps.kernel
 
     with monkeypatch.context() as m, tracing(_EntryTracer(snaps)):

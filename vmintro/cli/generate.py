@@ -36,9 +36,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     overrides = {"highmem": args.highmem, "pae": args.pae, "pse": args.pse}
     progress = _progress_printer(sys.stderr.isatty() and not args.quiet)
     try:
-        for key in ("ram", "seed"):  # checked as a scenario's [machine] values are
+        for key in ("ram", "seed", "page_cache"):  # checked as [machine] values are
             if getattr(args, key) is not None:
-                overrides[key] = machine_value(key, getattr(args, key), f"--{key}")
+                option = "--" + key.replace("_", "-")
+                overrides[key] = machine_value(key, getattr(args, key), option)
         paths = generate(
             args.output, args.scenario, overrides, progress, warn, timeline=args.timeline
         )
@@ -50,6 +51,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for p in paths.values():
             print(p)
     return EXIT_OK
+
+
+def _share(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 0.3)") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -65,6 +73,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--pae", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--pse", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--seed", help="the random steps' seed, 0 to 2**64-1")
+    g.add_argument(
+        "--page-cache", metavar="SHARE", type=_share,
+        help="the share of RAM in the page cache when the steps begin, 0 to 0.9: files "
+        "read, evicted and deleted so that free memory is in small blocks (default: "
+        "the scenario's, else 0.3; 0 leaves the buddy lists as boot left them)",
+    )  # fmt: skip
     g.add_argument(
         "--no-timeline", dest="timeline", action="store_false",
         help="write no NAME.timeline (the record of every write the run made, for "

@@ -105,6 +105,8 @@ def snapshot(
         "log": list(k.log),
         "faults": [],
     }
+    if k.boot_truth is not None:
+        truth["boot"] = k.boot_truth
     if extra_truth:
         truth.update(extra_truth)
     return ImageSpec(
