@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from oracles import import_oracle, need_oracle
@@ -45,3 +46,13 @@ def image_set(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def drgn_available() -> bool:
     import_oracle("drgn")
     return True
+
+
+@pytest.fixture(scope="session")
+def process_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two 32 MiB machines with processes, 2-level and PAE (``process_images.py``):
+    each a :class:`process_images.ProcessImage` holding what the simulator did."""
+    from process_images import build_process_image
+
+    out = tmp_path_factory.mktemp("processes")
+    return {name: build_process_image(out / name, name == "pae") for name in ("2level", "pae")}

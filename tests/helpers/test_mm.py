@@ -6,10 +6,15 @@ from typing import Any
 
 import pytest
 
+import vmintro
 from helpers.kernels import PAGE_SIZE, Kernel
+from vmintro.arch.x86 import PAGE_OFFSET
 from vmintro.helpers import (
     PFN_PHYS,
     decode_page_flags,
+    find_task,
+    follow_pte,
+    init_task,
     max_mapnr,
     page_address,
     page_count,
@@ -19,6 +24,7 @@ from vmintro.helpers import (
     page_zone_index,
     pfn_to_page,
     pfn_valid,
+    task_pgd,
     virt_to_page,
     virt_to_pfn,
     zone_name,
@@ -193,3 +199,48 @@ def test_page_address(kernel: Kernel, facts: dict[str, Any]) -> None:
         if virtual is not None:
             assert got == virtual[pfn], pfn
     assert (high > 0) == (kernel.name == "highmem")
+
+
+@pytest.mark.parametrize("name", ["2level", "pae"])
+def test_task_pgd_is_mm_pgd_or_active_mm_pgd(process_images, name: str) -> None:
+    image = process_images[name]
+    prog = vmintro.open(image.base)
+    for pid, facts in image.tasks.items():
+        task = find_task(prog, pid) if pid else init_task(prog)
+        pgd = task_pgd(task)
+        if facts["mm"]:  # a process: its own page directory, from pgd_alloc
+            assert pgd is not None and int(pgd) == facts["pgd"]
+        elif facts["active_mm"]:  # the idle task runs on init_mm: swapper_pg_dir
+            assert pid == 0 and pgd is not None and int(pgd) == image.swapper
+        else:  # a sleeping kernel thread: schedule() dropped its active_mm
+            assert pgd is None
+    assert image.tasks[image.bash]["pgd"] != image.tasks[image.cron]["pgd"]
+
+
+@pytest.mark.parametrize("name", ["2level", "pae"])
+def test_follow_pte_walks_any_page_directory(process_images, name: str) -> None:
+    image = process_images[name]
+    prog = vmintro.open(image.base)
+    probe = image.probe
+    bash, cron = (image.tasks[pid]["pgd"] for pid in (image.bash, image.cron))
+    # swapper_pg_dir's own walk is prog.follow_pte's, and it maps the probe
+    assert follow_pte(prog, image.swapper, probe).paddr == prog.translate(probe)
+    # each process's pgd entry for the probe is what the simulator's RAM held after
+    # bash's touch: copied into bash's, still missing from cron's (2-level); under
+    # PAE both had the entry from pgd_alloc and share init_mm's kernel pmd page
+    for pgd, who in ((bash, "bash"), (cron, "cron")):
+        task = find_task(prog, image.bash if who == "bash" else image.cron)
+        walk = follow_pte(prog, task_pgd(task), probe)
+        assert walk.pgd == pgd - PAGE_OFFSET
+        assert walk.steps[0].value == image.entries[who][1]
+    assert follow_pte(prog, bash, probe).paddr == prog.translate(probe)
+    cron_walk = follow_pte(prog, cron, probe)
+    if name == "pae":
+        assert cron_walk.paddr == prog.translate(probe)
+    else:
+        assert image.entries["cron"] == (0, 0) and image.entries["bash"][0] == 0
+        assert cron_walk.paddr is None and len(cron_walk.steps) == 1
+    with pytest.raises(ValueError, match="direct-mapped"):
+        follow_pte(prog, 0x1000, probe)  # not a kernel address
+    with pytest.raises(ValueError):
+        follow_pte(prog, bash + 4, probe)  # not a page directory's alignment

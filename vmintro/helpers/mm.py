@@ -14,11 +14,13 @@ from vmintro.types.flags import PAGE_FLAGS, ZONE_NAMES, ZONE_SHIFT
 
 if TYPE_CHECKING:
     from vmintro.object import Object
+    from vmintro.pagewalk import Walk
     from vmintro.program import Program
 
 __all__ = [
     "PFN_PHYS",
     "decode_page_flags",
+    "follow_pte",
     "max_mapnr",
     "page_address",
     "page_count",
@@ -28,6 +30,7 @@ __all__ = [
     "page_zone_index",
     "pfn_to_page",
     "pfn_valid",
+    "task_pgd",
     "virt_to_page",
     "virt_to_pfn",
 ]
@@ -206,3 +209,42 @@ def page_address(page: Object) -> int:
     pfn = page_to_pfn(page)
     addr = PAGE_OFFSET + pfn * PAGE_SIZE
     return addr if addr < prog.high_memory else 0
+
+
+def task_pgd(task: Object) -> Object | None:
+    """The page directory a task runs on, as ``switch_mm`` loads it into CR3:
+    ``task->mm->pgd``, or for a kernel thread (``mm`` NULL) ``task->active_mm->pgd``,
+    the mm it borrowed from the task that ran before it (``schedule``'s lazy TLB;
+    ``init_task``'s is ``&init_mm``: ``swapper_pg_dir``). None for a kernel thread
+    that is not running: ``schedule`` set its ``active_mm`` to NULL when it
+    switched away, and it will borrow the mm of whichever task runs before it.
+    Which one it is: ``task.mm`` is NULL for the last two.
+
+    :return: ``pgd_t *``, or None
+    """
+    mm = task.mm
+    if not mm.value_():
+        mm = task.active_mm
+        if not mm.value_():
+            return None
+    return mm.pgd
+
+
+def follow_pte(prog: Program, pgd: Object | int, addr: Object | int) -> Walk:
+    """The MMU's walk of ``addr`` from page directory ``pgd`` (a ``pgd_t *``, as
+    ``mm->pgd`` or :func:`task_pgd` gives it: a kernel virtual address; CR3 holds
+    its ``__pa``), entry by entry as ``pgd_offset``, ``pmd_offset`` and
+    ``pte_offset`` take them in ``follow_page`` (``mm/memory.c``) and the
+    ``vmalloc_fault`` path of ``do_page_fault`` (``arch/i386/mm/fault.c``): every
+    entry read, then the physical address or the fault. ``prog.follow_pte(addr)``
+    is the same walk from ``swapper_pg_dir``.
+
+    :return: a :class:`~vmintro.pagewalk.Walk`
+    :raises ValueError: for a ``pgd`` outside the direct map (``pgd_alloc``'s
+        tables are lowmem), or not aligned as a page directory must be.
+    """
+    where = operator.index(pgd)
+    align = 32 if prog.pae else PAGE_SIZE  # PAE's pgd is 32 bytes from pae_pgd_cachep
+    if not PAGE_OFFSET <= where < prog.high_memory or where % align:
+        raise ValueError(f"follow_pte: pgd {where:#x} is not a direct-mapped page directory")
+    return prog.follow_pte(operator.index(addr), where - PAGE_OFFSET)

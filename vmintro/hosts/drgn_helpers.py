@@ -30,6 +30,7 @@ import drgn
 
 from vmintro.helpers import memory as _memory
 from vmintro.helpers import mm as _mm
+from vmintro.helpers import pid as _pid
 from vmintro.helpers import slab as _slab
 from vmintro.helpers import vmalloc as _vmalloc
 
@@ -39,12 +40,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "decode_page_flags",
+    "find_task",
     "follow_pte",
     "for_each_slab_cache",
+    "for_each_task",
     "for_each_vm_area",
     "identify_address",
     "search_memory",
     "slab_object_info",
+    "task_pgd",
     "vmalloc_to_page",
     "vmalloc_to_pfn",
     "vmintro_program",
@@ -109,13 +113,49 @@ def vmalloc_to_page(prog: drgn.Program, addr: drgn.Object | int) -> drgn.Object:
     return drgn.Object(prog, "struct page *", 0 if page is None else page.value_())
 
 
-def follow_pte(prog: drgn.Program, addr: drgn.Object | int) -> Walk:
-    """Every level of the walk of ``swapper_pg_dir`` for ``addr``, as ``vtop`` shows it.
+def follow_pte(
+    prog: drgn.Program, pgd: drgn.Object | int, addr: drgn.Object | int | None = None
+) -> Walk:
+    """vmintro's ``follow_pte(prog, pgd, addr)``: every level of the MMU's walk of
+    ``addr`` from page directory ``pgd`` (a ``pgd_t *`` such as ``task_pgd(task)``
+    or ``mm.pgd``), as ``vtop -c`` shows it. ``follow_pte(prog, addr)`` walks
+    ``swapper_pg_dir`` (``init_mm``'s), as ``vtop`` does.
 
     :return: a :class:`~vmintro.pagewalk.Walk`: each step's entry, address and
         flags, then the physical address (or the fault that stopped the walk).
     """
-    return vmintro_program(prog).follow_pte(_address(addr))
+    if addr is None:
+        return vmintro_program(prog).follow_pte(_address(pgd))
+    return _mm.follow_pte(vmintro_program(prog), _address(pgd), _address(addr))
+
+
+def for_each_task(prog: drgn.Program, idle: bool = False) -> Iterator[drgn.Object]:
+    """2.4.20's ``for_each_task``: the ``next_task`` ring from ``init_task``
+    (``init_task_union.task``), bounded and checked; with ``idle``, ``init_task``
+    first, as drgn's ``idle=True`` (drgn's own walks 2.6's pid namespaces).
+
+    :return: iterator of ``struct task_struct *``
+    """
+    for task in _pid.for_each_task(vmintro_program(prog), idle):
+        yield drgn.Object(prog, "struct task_struct *", int(task))
+
+
+def find_task(prog: drgn.Program, pid: int) -> drgn.Object:
+    """2.4.20's ``find_task_by_pid``: the task of ``pid`` on its ``pidhash`` chain, or
+    a NULL ``struct task_struct *`` as drgn's ``find_task`` gives for none.
+    """
+    task = _pid.find_task(vmintro_program(prog), int(pid))
+    return drgn.Object(prog, "struct task_struct *", int(task) if task is not None else 0)
+
+
+def task_pgd(task: drgn.Object) -> drgn.Object | None:
+    """``task->mm->pgd``, or a kernel thread's ``task->active_mm->pgd``; None for a
+    kernel thread that is not running (``active_mm`` NULL), as vmintro's ``task_pgd``.
+
+    :return: ``pgd_t *``, or None
+    """
+    mm = task.mm if task.mm.value_() else task.active_mm
+    return mm.pgd if mm.value_() else None
 
 
 def decode_page_flags(page: drgn.Object | int) -> str:

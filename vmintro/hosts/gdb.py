@@ -185,6 +185,7 @@ class VmPrefix(gdb.Command):
       $vm_translate(ADDR)         physical address of kernel virtual ADDR
       $vm_vmalloc_to_pfn(ADDR)    frame number behind ADDR
       $vm_vmalloc_to_page(ADDR)   its struct page * (p *$vm_vmalloc_to_page(vmlist->addr))
+      $vm_find_task(PID)          find_task_by_pid: struct task_struct * (p $vm_find_task(1)->comm)
 
     "vm help" is vmintro's own list, "help vm COMMAND" the manual of one."""
 
@@ -295,6 +296,23 @@ class VmVmallocToPage(_ValueFunction):
         return gdb.Value(page).cast(gdb.lookup_type("struct page").pointer())
 
 
+class VmFindTask(_ValueFunction):
+    """$vm_find_task(PID): find_task_by_pid, the struct task_struct * of PID (pidhash).
+
+    NULL for a pid no task has (and for 0: init_task is never hashed; it is
+    &init_task_union.task). The task is lowmem, so gdb reads it itself:
+    Usage: p $vm_find_task(1)->comm"""
+
+    function_name = "vm_find_task"
+
+    def compute(self, prog: Program, address: int) -> gdb.Value:
+        from vmintro.helpers.pid import find_task
+
+        found = find_task(prog, address)
+        task = 0 if found is None else found.value_()
+        return gdb.Value(task).cast(gdb.lookup_type("struct task_struct").pointer())
+
+
 def install() -> None:
     """Add ``vm`` and its subcommands (one per vmintro command and alias) and the functions.
 
@@ -317,3 +335,4 @@ def install() -> None:
     VmTranslate()
     VmVmallocToPfn()
     VmVmallocToPage()
+    VmFindTask()
