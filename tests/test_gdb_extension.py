@@ -147,6 +147,10 @@ def command_lines(prog: Program, out_dir: Path) -> list[str]:
         "dec",
         "mod",
         "log",
+        "ps",
+        "ps -u --json",
+        f"vtop -c 1 {vaddr:x}",  # init's page directory (an image without tasks: its error)
+        f"vtop -c 1 {vaddr:x} --py",
         "rd -s zone_table 3",
         f"struct -x vm_struct {first.value_():x}",
         f"vtop {vaddr:x} --py",

@@ -93,7 +93,10 @@ LINES = {
     "sym": ["sym vmlist", "sym vmlist+2"],
     "vmallocinfo": ["vmallocinfo"],
     "vmlist": ["vmlist", "vmlist --json"],
-    "vtop": [f"vtop {addr:x}", "vtop PAGE_OFFSET + 0x100000"],
+    "vtop": [f"vtop {addr:x}", "vtop PAGE_OFFSET + 0x100000"]
+    # a task's page directory: only once the image has tasks (images before them say so)
+    + ([f"vtop -c 1 {addr:x}"] if "init_task_union" in prog else []),
+    "ps": ["ps", "ps --json"],
     "whatis": ["whatis vmlist", "whatis (char)1 + 1"],
     # the image's hand-made timeline writes the frame 3 pages below RAM's end (tests/timeline)
     "back": ["back"],
@@ -167,7 +170,32 @@ CALLS = {
     "vmalloc_to_pfn": lambda: helpers.vmalloc_to_pfn(prog, addr),
     "vmalloc_to_pfn_many": lambda: helpers.vmalloc_to_pfn_many(prog, np.array([addr])),
     "zone_name": lambda: helpers.zone_name(zone),
+    "pid_hashfn": lambda: helpers.pid_hashfn(1),
 }
+swapper = prog.symbol("swapper_pg_dir").address
+CALLS["follow_pte"] = lambda: helpers.follow_pte(prog, swapper, addr)
+if "init_task_union" in prog:  # the task helpers, on an image whose kernel has tasks
+    CALLS.update({
+        "init_task": lambda: helpers.init_task(prog),
+        "for_each_task": lambda: list(helpers.for_each_task(prog, idle=True)),
+        "find_task": lambda: helpers.find_task(prog, 1),
+        "task_pgd": lambda: helpers.task_pgd(helpers.find_task(prog, 1)),
+    })
+else:  # an image written before its kernel kept tasks: each call says it has none
+
+    def no_tasks(call):
+        try:
+            call()
+        except KeyError:  # ObjectNotFoundError: no init_task_union, no pidhash
+            return
+        raise AssertionError("a task helper read tasks from an image without any")
+
+    CALLS.update({
+        "init_task": lambda: no_tasks(lambda: helpers.init_task(prog)),
+        "for_each_task": lambda: no_tasks(lambda: list(helpers.for_each_task(prog))),
+        "find_task": lambda: no_tasks(lambda: helpers.find_task(prog, 1)),
+        "task_pgd": lambda: no_tasks(lambda: helpers.task_pgd(helpers.init_task(prog))),
+    })
 
 load_plugins(err=sys.stderr)
 names = sorted(c.name for c in commands())

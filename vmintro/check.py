@@ -1,4 +1,5 @@
-"""Post-mortem consistency checks of vmlist, the vmalloc page tables, mem_map and the buddy lists.
+"""Post-mortem consistency checks of vmlist, the vmalloc page tables, mem_map, the buddy lists
+and the processes' page directories against init_mm's.
 
 Each invariant the 2.4.20 kernel keeps is checked from the image alone; each
 violation becomes one :class:`Finding` that names what is wrong and the
@@ -20,8 +21,11 @@ from vmintro.errors import CorruptionError, FaultError, VmintroError
 from vmintro.escape import escape_text
 from vmintro.helpers.buddy import MAX_ORDER, for_each_zone
 from vmintro.helpers.list import list_for_each, singly_linked
+from vmintro.helpers.mm import follow_pte
 from vmintro.helpers.module import for_each_module
+from vmintro.helpers.pid import for_each_task
 from vmintro.helpers.vmalloc import VM_ALLOC, VM_IOREMAP, max_vm_areas, vm_area_nr_pages
+from vmintro.pgdsync import DIFFERS, STALE, STALE_REASON, compare_walks, vmalloc_spans
 from vmintro.types.flags import PAGE_FLAGS
 
 if TYPE_CHECKING:
@@ -50,11 +54,17 @@ FAULT_FINDINGS: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class Finding:
-    """One violated invariant: a stable ``kind``, a one-line explanation, the addresses."""
+    """One violated invariant: a stable ``kind``, a one-line explanation, the addresses.
+
+    ``legal``: a state 2.4.20 itself leaves (a process's stale copy of a vmalloc
+    page-directory entry): reported, and said so, but no corruption: it does not
+    fail the check's exit status.
+    """
 
     kind: str
     message: str
     where: dict[str, int] = field(default_factory=dict)
+    legal: bool = False
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"
@@ -105,6 +115,7 @@ class _Checker:
         self.o_count = page.offsetof("count")  # type: ignore[attr-defined]
         self.o_flags = page.offsetof("flags")  # type: ignore[attr-defined]
         self.o_list = page.offsetof("list")  # type: ignore[attr-defined]
+        self.o_mm_pgd = prog.type("struct mm_struct").offsetof("pgd")  # type: ignore[attr-defined]
 
     def globals(self) -> Trusted:
         """The globals every other part trusts (:mod:`vmintro.check_globals`); the
@@ -119,6 +130,82 @@ class _Checker:
 
     def add(self, kind: str, message: str, **where: int) -> None:
         self.findings.append(Finding(kind, message, where))
+
+    # -- processes' page directories ---------------------------------------------------
+
+    def processes(self) -> None:
+        """Each process page directory's entries for the vmalloc range against
+        ``init_mm``'s (:mod:`vmintro.pgdsync`): a missing one (not faulted in yet) is
+        normal, a stale one legal in 2.4 (said so), one pointing at another table
+        corruption; a page directory outside the direct map is corruption too.
+        """
+        prog = self.prog
+        if "init_task_union" not in prog:
+            return  # an image written before its kernel kept tasks
+        init_mm = prog["init_mm"].address_
+        seen: set[int] = {init_mm}  # type: ignore[arg-type]
+        reported: set[int] = set()  # entries already reported (one covers several spans)
+        spans = list(vmalloc_spans(prog))
+        # the top-level entries for the range, read at once: only a process entry that
+        # differs from init_mm's needs its walks compared (an equal one leads to
+        # init_mm's own tables, as under PAE the one kernel pgd entry always does)
+        top, size = prog.paging.levels[0], prog.paging.entry_size
+        first, count = top.index(spans[0]), top.index(spans[-1]) - top.index(spans[0]) + 1
+        swapper = prog.symbol("swapper_pg_dir").address
+        reference = prog.read(swapper + first * size, count * size)
+        for task in for_each_task(prog, idle=True):
+            mm = task.mm.value_()
+            if not mm or mm in seen:
+                continue  # a kernel thread, or an mm another task shares
+            seen.add(mm)
+            pid = task.pid.value_()
+            pgd = prog.read_u32(mm + self.o_mm_pgd)
+            try:
+                follow_pte(prog, pgd, spans[0])  # refuses what no pgd_alloc returns
+                table = prog.read(pgd + first * size, count * size)
+            except (ValueError, FaultError):
+                self.add(
+                    "process_pgd_corrupt",
+                    f"pid {pid}: mm {mm:#x} has pgd {pgd:#x}, no page directory pgd_alloc "
+                    "could have made (outside the direct map, misaligned or unreadable)",
+                    task=int(task),
+                    mm=mm,
+                    pgd=pgd,
+                )
+                continue
+            differing = {
+                first + i
+                for i in range(count)
+                if table[i * size : (i + 1) * size] != reference[i * size : (i + 1) * size]
+            }
+            for vaddr in spans:
+                if top.index(vaddr) not in differing:
+                    continue
+                walk = follow_pte(prog, pgd, vaddr)
+                for step, ref, status in compare_walks(walk, prog.follow_pte(vaddr)):
+                    if status in (STALE, DIFFERS) and step.entry_paddr not in reported:
+                        reported.add(step.entry_paddr)
+                        self._pgd_finding(status, pid, int(task), vaddr, step, ref)
+
+    def _pgd_finding(
+        self, status: str, pid: int, task: int, vaddr: int, step: Any, ref: Any
+    ) -> None:
+        entry = step.entry_vaddr if step.entry_vaddr is not None else step.entry_paddr
+        stale = status == STALE
+        what = (
+            f"stale ({STALE_REASON})"
+            if stale
+            else f"corrupted: init_mm's is {ref.value:#x}, another table"
+        )
+        self.findings.append(
+            Finding(
+                "process_pgd_stale" if stale else "process_pgd_corrupt",
+                f"pid {pid}: {step.level} entry {step.index} for {vaddr:#x} at {entry:#x} is "
+                f"{step.value:#x}, {what}",
+                {"task": task, "vaddr": vaddr, "entry": entry, "value": step.value},
+                legal=stale,
+            )
+        )
 
     def page_field(self, pfn: int, offset: int) -> int:
         return self.prog.read_u32(self.mem_map + pfn * self.page_size + offset)
@@ -513,7 +600,7 @@ class _Checker:
 
 def check_program(prog: Program) -> list[Finding]:
     """Every finding for one image, in a stable order (globals, vmlist, swap, modules,
-    buddy, mappings). A part that cannot go on (a global pointing nowhere) says so in a
+    buddy, mappings, processes). A part that cannot go on (a global pointing nowhere) says so in a
     finding of its own and the others still run.
     """
     c = _Checker(prog)
@@ -524,8 +611,12 @@ def check_program(prog: Program) -> list[Finding]:
         broken = {"mem_map", "high_memory"}  # nothing sized by them can be trusted
     areas: list[_Area] = []
     # What each part trusts: a part whose global is broken would only report noise.
-    needs = {"buddy": {"mem_map"}, "mappings": {"mem_map", "high_memory"}}
-    for part in ("vmlist", "swap", "modules", "buddy", "mappings"):
+    needs = {
+        "buddy": {"mem_map"},
+        "mappings": {"mem_map", "high_memory"},
+        "processes": {"high_memory"},
+    }
+    for part in ("vmlist", "swap", "modules", "buddy", "mappings", "processes"):
         missing = needs.get(part, set()) & broken
         if missing:
             c.add(
@@ -543,8 +634,10 @@ def check_program(prog: Program) -> list[Finding]:
                 c.modules()
             elif part == "buddy":
                 c.buddy()
-            else:
+            elif part == "mappings":
                 c.mappings(areas)
+            else:
+                c.processes()
         except VmintroError as e:
             c.add("check_incomplete", f"the {part} check stopped: {e}")
     return c.findings

@@ -1,0 +1,275 @@
+"""``ps [-k | -u] [PID | TASK | COMMAND ...]``: the task list, as crash's ``ps`` shows it::
+
+      PID    PPID  CPU   TASK    ST  %MEM      VSZ      RSS  COMM
+        0       0   0  c0298000  RU   0.0        0        0  [swapper]
+        1       0   0  c3ff4000  IN   0.1     1184      160  init
+
+One line per task of the ``next_task`` ring, ``init_task`` (pid 0) included, by pid
+as crash sorts them; ``>`` marks a task on a CPU (``task_has_cpu``:
+``cpus_runnable != ~0UL``). ST is crash's state: RU, IN, UN, ZO, ST.
+%MEM, VSZ and RSS (KiB) are ``mm->rss`` and ``mm->total_vm`` against
+``totalram_pages``; a kernel thread's COMM is bracketed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vmintro.arch.x86 import PAGE_SIZE
+from vmintro.commands.argtypes import parse_address
+from vmintro.commands.registry import CommandError, arg, command, one_of
+from vmintro.commands.result import Column, Part, Row, Table, Text
+from vmintro.errors import VmintroError
+from vmintro.escape import escape_text
+from vmintro.helpers.pid import for_each_task
+
+if TYPE_CHECKING:
+    from vmintro.object import Object
+    from vmintro.program import Program
+
+__all__ = ["NO_TASKS", "TaskInfo", "has_tasks", "resolve_task", "task_infos", "task_state_string"]
+
+NO_TASKS = "ps: this image has no init_task_union (its kernel kept no task list in memory)"
+
+# include/linux/sched.h: the states, as crash's task_state_string names them
+_STATES = ((1, "IN"), (2, "UN"), (4, "ZO"), (8, "ST"))
+TASK_ZOMBIE = 4
+PF_EXITING = 0x00000004
+_ALL_CPUS = 0xFFFFFFFF  # cpus_runnable of a task on no CPU (~0UL)
+
+
+def task_state_string(state: int) -> str:
+    """crash's two letters for ``task->state``: RU for TASK_RUNNING, else the last of
+    IN, UN, ZO, ST whose bit is set (crash's order), ?? for none."""
+    if state == 0:
+        return "RU"
+    found = "??"
+    for bit, name in _STATES:
+        if state & bit:
+            found = name
+    return found
+
+
+@dataclass
+class TaskInfo:
+    """What ``ps`` shows of one task."""
+
+    task: int
+    pid: int
+    ppid: int
+    cpu: int
+    state: str
+    active: bool
+    kernel_thread: bool
+    pct_mem: float
+    vsz: int  # KiB
+    rss: int  # KiB
+    comm: str
+
+
+def has_tasks(prog: Program) -> bool:
+    """Whether the image's kernel keeps a task list (``init_task_union``)."""
+    return "init_task_union" in prog
+
+
+def _total_pages(prog: Program) -> int:
+    """crash's divisor for %MEM: MIN(totalram_pages, num_physpages)."""
+    total = prog["totalram_pages"].value_()
+    physpages = prog["num_physpages"].value_()
+    return min(total, physpages) if physpages else total
+
+
+def _info(task: Object, total: int) -> TaskInfo:
+    pid = task.pid.value_()
+    state = task.state.value_() & 0xFFFFFFFF
+    mm = task.mm.value_()
+    zombie = bool(state & TASK_ZOMBIE)
+    # crash's is_kernel_thread on a 2.4 kernel: pid 0, or no mm (a zombie or an
+    # exiting task has dropped its mm and is none)
+    kthread = pid == 0 or (not mm and not zombie and not task.flags.value_() & PF_EXITING)
+    rss = vm = 0
+    if mm and not zombie:
+        rss, vm = task.mm.rss.value_(), task.mm.total_vm.value_()
+    return TaskInfo(
+        task=int(task),
+        pid=pid,
+        ppid=task.p_pptr.pid.value_(),
+        cpu=task.processor.value_(),
+        state=task_state_string(state),
+        active=task.cpus_runnable.value_() != _ALL_CPUS,
+        kernel_thread=kthread,
+        pct_mem=rss * 100 / total if total else 0.0,
+        vsz=vm * PAGE_SIZE // 1024,
+        rss=rss * PAGE_SIZE // 1024,
+        comm=escape_text(task.comm.string_(16)),
+    )
+
+
+def task_infos(prog: Program) -> list[TaskInfo]:
+    """Every task, ``init_task`` included, by pid as crash lists them."""
+    total = _total_pages(prog)
+    infos = [_info(t, total) for t in for_each_task(prog, idle=True)]
+    return sorted(infos, key=lambda i: i.pid)
+
+
+def resolve_task(prog: Program, word: str, what: str) -> Object:
+    """The task ``word`` names, as crash's ``-c`` and ``set`` take it: a decimal pid
+    (0 is ``init_task``) or a ``task_struct`` address (hex) on the task ring.
+
+    :raises CommandError: (``what``: the command's prefix) when no task matches.
+    """
+    if not has_tasks(prog):
+        raise CommandError(NO_TASKS.replace("ps:", f"{what}:", 1))
+    tasks = list(for_each_task(prog, idle=True))
+    if word.isdigit():
+        pid = int(word)
+        match = [t for t in tasks if t.pid.value_() == pid]
+        if match:
+            return match[0]
+    try:
+        addr = parse_address(prog, word)
+    except CommandError:
+        addr = None
+    match = [t for t in tasks if int(t) == addr]
+    if not match:
+        raise CommandError(f"{what}: {word}: no task has that pid or task_struct address")
+    return match[0]
+
+
+def _mem(row: Row) -> str:
+    # crash: "%.1f", a three-character value right-justified in four
+    return f"{row['pct_mem']:.1f}".rjust(4) + " "
+
+
+_COLUMNS = [
+    Column("mark", "", width=2, text=lambda r: "> " if r["active"] else "  "),
+    Column("pid_text", "PID", width=7, align=">", text=lambda r: str(r["pid"])),
+    Column("ppid_text", "PPID", width=8, align=">", text=lambda r: str(r["ppid"])),
+    Column("cpu_text", "  CPU ", width=6, text=lambda r: f" {r['cpu']:>3}  "),
+    Column("task_text", "  TASK  ", width=8, text=lambda r: f"{r['task']:08x}"),
+    Column("st_text", "  ST  ", width=6, text=lambda r: f" {r['state']:>3}  "),
+    Column("mem_text", "%MEM ", width=5, text=_mem),
+    Column("vsz_text", "     VSZ ", width=9, text=lambda r: f"{r['vsz']:8d} "),
+    Column("rss_text", "     RSS  ", width=10, text=lambda r: f"{r['rss']:8d}  "),
+    Column(
+        "comm_text",
+        "COMM",
+        text=lambda r: f"[{r['comm']}]" if r["kernel_thread"] else r["comm"],
+    ),
+    *(
+        Column(name)
+        for name in "pid ppid cpu task state pct_mem vsz rss comm active kernel_thread".split()
+    ),
+]
+
+
+def _row(info: TaskInfo) -> Row:
+    return Row(**vars(info))
+
+
+def _selected(prog: Program, infos: list[TaskInfo], words: list[str]) -> list[TaskInfo]:
+    """The tasks each word names (a pid, a task address, or a command), in pid order."""
+    chosen: set[int] = set()
+    for word in words:
+        match = {i.task for i in infos if word.isdigit() and i.pid == int(word)}
+        if not match:
+            try:
+                addr = parse_address(prog, word)
+            except CommandError:
+                addr = None
+            match = {i.task for i in infos if i.task == addr}
+        match = match or {i.task for i in infos if i.comm == word}
+        if not match:
+            raise CommandError(f"ps: {word}: no task has that pid, task address or command")
+        chosen |= match
+    return [i for i in infos if i.task in chosen]
+
+
+_PS_PY = """\
+from vmintro.commands.builtin.ps import task_state_string
+from vmintro.escape import escape_text
+from vmintro.helpers import for_each_task
+
+total = min(prog["totalram_pages"].value_(), prog["num_physpages"].value_())
+rows = []
+for task in for_each_task(prog, idle=True):  # the next_task ring from init_task
+    pid, mm = task.pid.value_(), task.mm  # mm is NULL for a kernel thread
+    state = task.state.value_() & 0xFFFFFFFF
+    zombie = bool(state & 4)  # TASK_ZOMBIE
+    kthread = pid == 0 or (not mm and not zombie and not task.flags.value_() & 4)  # PF_EXITING
+    rss, vm = (mm.rss.value_(), mm.total_vm.value_()) if mm and not zombie else (0, 0)
+    comm = escape_text(task.comm.string_())
+    rows.append((
+        pid,
+        "> " if task.cpus_runnable.value_() != 0xFFFFFFFF else "  ",  # task_has_cpu
+        task.p_pptr.pid.value_(),
+        task.processor.value_(),
+        task.value_(),
+        task_state_string(state),
+        rss * 100 / total,
+        vm * 4,  # KiB: pages of 4 KiB
+        rss * 4,
+        "[" + comm + "]" if kthread else comm,
+        kthread,
+    ))
+for pid, mark, ppid, cpu, addr, st, mem, vsz, rss, comm, kthread in sorted(rows):{filter}
+    print(f"{{mark}}{{pid:7}} {{ppid:7}} {{cpu:3}}  {{addr:08x}} {{st:>3}}  "
+          f"{{mem:4.1f}} {{vsz:8}} {{rss:8}}  {{comm}}")
+"""
+
+
+def _ps_py(prog: Program, args: argparse.Namespace) -> str:
+    if not has_tasks(prog):
+        return f"print({NO_TASKS!r})  # no init_task_union: no task ring to walk\n"
+    tests = []
+    if args.target:  # the tasks the words name, by pid
+        pids = tuple(i.pid for i in _selected(prog, task_infos(prog), args.target))
+        tests.append(f"pid in {pids!r}")
+    if args.kernel or args.user:
+        tests.append("kthread" if args.kernel else "not kthread")
+    extra = "".join(f"\n    if not ({t}):\n        continue" for t in tests)
+    return _PS_PY.format(filter=extra)
+
+
+@command(
+    "ps",
+    crash="`ps`",
+    gdb="`lx-ps` of Linux's gdb scripts (4.0 and later; 2.4 has none)",
+    help="the task list: pid, parent, cpu, task_struct, state, memory, command (crash's ps)",
+    args=[
+        one_of(
+            arg("-k", "--kernel", action="store_true", help="kernel threads only"),
+            arg("-u", "--user", action="store_true", help="user tasks only"),
+        ),
+        arg("target", nargs="*", help="pid (decimal), task_struct address (hex) or command"),
+    ],
+    py=_ps_py,
+)
+def ps(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
+    """One line per task on the next_task ring from init_task (pid 0, the idle
+    task crash calls swapper, included), by pid, in crash's layout: PID, the
+    parent's pid (p_pptr), the CPU (processor), the task_struct address, the
+    state (RU running, IN interruptible, UN uninterruptible, ZO zombie, ST
+    stopped), %MEM (mm->rss of totalram_pages), VSZ and RSS in KiB
+    (mm->total_vm, mm->rss) and the command; a kernel thread's (no mm of its
+    own) is in brackets. ">" marks a task on a CPU (cpus_runnable is not ~0).
+    -k shows only kernel threads, -u only user tasks; PID, TASK or COMMAND
+    words choose tasks. An image whose kernel kept no task list says so.
+    """
+    if not has_tasks(prog):
+        yield Text(NO_TASKS, name="ps_empty", data={"tasks": 0})
+        return
+    try:
+        infos = task_infos(prog)
+    except VmintroError as e:  # a broken ring or a task that cannot be read
+        raise CommandError(f"ps: {e}") from None
+    if args.target:
+        infos = _selected(prog, infos, args.target)
+    if args.kernel:
+        infos = [i for i in infos if i.kernel_thread]
+    elif args.user:
+        infos = [i for i in infos if not i.kernel_thread]
+    yield Table(_COLUMNS, [_row(i) for i in infos], name="ps", sep="")
