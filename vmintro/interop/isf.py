@@ -13,9 +13,11 @@ does not give volatility3 are supplied, and said so in ``metadata``:
   kernel's RAM does not hold it, so automagic cannot identify the image and
   the ``linux24`` plugins build their layer from ``swapper_pg_dir`` instead.
 * empty stand-ins for the types ``LinuxKernelIntermedSymbols`` attaches its
-  classes to (``task_struct``, ``file``, ``inode``, ``cred`` ...): this
-  memory-manager model has none of them, and the loader refuses a table
-  without them.
+  classes to (``file``, ``inode``, ``cred`` ...) that the image's kernel lacks:
+  this memory-manager model has none of them, and the loader refuses a table
+  without them. ``task_struct``, ``mm_struct``, ``list_head`` and ``page`` are
+  the image's own, as 2.4.20 lays them out (an image written before its kernel
+  kept tasks gets a stand-in ``task_struct``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ LINUX_BANNER = (
     "Linux version 2.4.20 (vmintro@simulated) (gcc version 2.96 20000731) #1 "
     "Thu Nov 28 00:00:00 UTC 2002\n"
 )
-# types volatility3's LinuxKernelIntermedSymbols.__init__ calls set_type_class on
+# types volatility3's LinuxKernelIntermedSymbols.__init__ calls set_type_class on:
+# each is an empty stand-in only where the image's kernel has no such type
 STUBBED_TYPES = (
     "file",
     "list_head",
