@@ -52,7 +52,6 @@ class Buddy:
         self.k = k
         t = k.types
         self.pgdat = k.sym("contig_page_data")
-        self._last_word = k.config.high_memory - 4  # the direct map's last 32-bit word
         self.zone_size = t.sizeof("zone_t")
         self.free_area_size = t.sizeof("free_area_t")
         self.zones = [
@@ -69,18 +68,13 @@ class Buddy:
         self.o_mapping = p.offsetof("mapping")
         self.o_buffers = p.offsetof("buffers")
 
-    # -- helpers over RAM -----------------------------------------------------------
-
-    def _r(self, vaddr: int) -> int:
-        if PAGE_OFFSET <= vaddr <= self._last_word:
-            return self.k.mem.read_u32(vaddr - PAGE_OFFSET)
-        return self.k.r32(vaddr)  # a stray pointer: the page tables decide, or it faults
-
-    def _w(self, vaddr: int, value: int) -> None:
-        if PAGE_OFFSET <= vaddr <= self._last_word:
-            self.k.mem.write_u32(vaddr - PAGE_OFFSET, value)
-        else:
-            self.k.w32(vaddr, value)
+        # 32-bit words of kernel memory: the direct map, or for a stray pointer what
+        # the page tables say (or a fault), as KernelMemory's r32 and w32 do.
+        self._r = k.r32
+        self._w = k.w32
+        self._zone_table = k.sym("zone_table")
+        self._zonelists = self.pgdat + t.offsetof("pg_data_t", "node_zonelists")
+        self._zonelist_size = t.sizeof("zonelist_t")
 
     @kernel_function("list_add", inline=True)
     def list_add(self, new: int, head: int) -> None:
@@ -114,7 +108,7 @@ class Buddy:
     def page_zone(self, page: int) -> int:
         """``page_zone``: ``zone_table[page->flags >> ZONE_SHIFT]``."""
         idx = self._r(page + self.o_flags) >> ZONE_SHIFT
-        return self._r(self.k.sym("zone_table") + 4 * idx)
+        return self._r(self._zone_table + 4 * idx)
 
     # -- allocation -----------------------------------------------------------------
 
@@ -156,9 +150,7 @@ class Buddy:
         return page
 
     def zonelist(self, gfp_mask: int) -> list[int]:
-        zl = self.pgdat + self.k.types.offsetof(
-            "pg_data_t", f"node_zonelists[{gfp_mask & GFP_ZONEMASK}]"
-        )
+        zl = self._zonelists + (gfp_mask & GFP_ZONEMASK) * self._zonelist_size
         zones = []
         for i in range(MAX_NR_ZONES + 1):
             z = self._r(zl + 4 * i)

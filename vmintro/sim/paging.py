@@ -22,6 +22,7 @@ from vmintro.sim.bootmem import Bootmem
 from vmintro.sim.buddy import Buddy
 from vmintro.sim.errors import kernel_function
 from vmintro.sim.kernel import KernelMemory
+from vmintro.sim.physmem import PhysMem
 from vmintro.types.flags import GFP_KERNEL
 
 __all__ = ["KernelPageTables"]
@@ -36,20 +37,16 @@ class KernelPageTables:
         self.k = k
         self.g = k.paging
         self.esize = self.g.entry_size
+        wide = self.esize == 8
+        self._load = PhysMem.read_u64 if wide else PhysMem.read_u32
+        self._store = PhysMem.write_u64 if wide else PhysMem.write_u32
 
     # Entries are addressed by kernel virtual address of the entry itself.
     def get(self, entry_vaddr: int) -> int:
-        m = self.k.mem
-        a = entry_vaddr - PAGE_OFFSET
-        return m.read_u64(a) if self.esize == 8 else m.read_u32(a)
+        return self._load(self.k.mem, entry_vaddr - PAGE_OFFSET)
 
     def set(self, entry_vaddr: int, value: int) -> None:
-        m = self.k.mem
-        a = entry_vaddr - PAGE_OFFSET
-        if self.esize == 8:
-            m.write_u64(a, value)
-        else:
-            m.write_u32(a, value)
+        self._store(self.k.mem, entry_vaddr - PAGE_OFFSET, value)
 
     # The setters of pgtable-2level.h / pgtable-3level.h, one per level, so a
     # write's call path names the level it wrote.

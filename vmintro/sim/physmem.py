@@ -12,8 +12,8 @@ and after; without one, writing costs what it always did.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import ClassVar, Protocol
 
 __all__ = ["PhysMem", "PhysMemError", "WriteRecorder"]
 
@@ -43,6 +43,13 @@ class PhysMem:
         self.size = size
         self._pages: dict[int, bytearray] = {}
         self.recorder: WriteRecorder | None = None
+
+    @property
+    def stored(self) -> Mapping[int, bytearray]:
+        """The frames written so far, by pfn, for code that reads many scalars of one
+        frame in a loop (a list walk): it must not change them, and a frame not in
+        it reads as zeros."""
+        return self._pages
 
     def _check(self, paddr: int, n: int) -> None:
         if paddr < 0 or n < 0 or paddr + n > self.size:
@@ -100,50 +107,16 @@ class PhysMem:
             paddr += chunk
             n -= chunk
 
-    def _scalar(self, fmt: str, paddr: int, size: int) -> int:
-        pfn, off = divmod(paddr, PAGE_SIZE)
-        if off + size <= PAGE_SIZE and 0 <= paddr and paddr + size <= self.size:
-            page = self._pages.get(pfn)
-            return struct.unpack_from(fmt, page, off)[0] if page is not None else 0
-        return struct.unpack(fmt, self.read(paddr, size))[0]
-
-    def _store(self, fmt: str, paddr: int, size: int, value: int) -> None:
-        pfn, off = divmod(paddr, PAGE_SIZE)
-        if off + size <= PAGE_SIZE and 0 <= paddr and paddr + size <= self.size:
-            page = self._page(pfn)
-            if self.recorder is not None:
-                new = struct.pack(fmt, value)
-                old = page[off : off + size]
-                page[off : off + size] = new
-                self.recorder.record(pfn, off, old, new)
-                return
-            struct.pack_into(fmt, page, off, value)
-        else:
-            self.write(paddr, struct.pack(fmt, value))
-
-    def read_u8(self, paddr: int) -> int:
-        return self._scalar("<B", paddr, 1)
-
-    def read_u16(self, paddr: int) -> int:
-        return self._scalar("<H", paddr, 2)
-
-    def read_u32(self, paddr: int) -> int:
-        return self._scalar("<I", paddr, 4)
-
-    def read_u64(self, paddr: int) -> int:
-        return self._scalar("<Q", paddr, 8)
-
-    def write_u8(self, paddr: int, value: int) -> None:
-        self._store("<B", paddr, 1, value & 0xFF)
-
-    def write_u16(self, paddr: int, value: int) -> None:
-        self._store("<H", paddr, 2, value & 0xFFFF)
-
-    def write_u32(self, paddr: int, value: int) -> None:
-        self._store("<I", paddr, 4, value & 0xFFFFFFFF)
-
-    def write_u64(self, paddr: int, value: int) -> None:
-        self._store("<Q", paddr, 8, value & 0xFFFFFFFFFFFFFFFF)
+    # The scalar loads and stores are the simulator's hottest code: each is one
+    # closure over its struct format (see _load and _store below the class).
+    read_u8: ClassVar[Callable[[PhysMem, int], int]]
+    read_u16: ClassVar[Callable[[PhysMem, int], int]]
+    read_u32: ClassVar[Callable[[PhysMem, int], int]]
+    read_u64: ClassVar[Callable[[PhysMem, int], int]]
+    write_u8: ClassVar[Callable[[PhysMem, int, int], None]]
+    write_u16: ClassVar[Callable[[PhysMem, int, int], None]]
+    write_u32: ClassVar[Callable[[PhysMem, int, int], None]]
+    write_u64: ClassVar[Callable[[PhysMem, int, int], None]]
 
     def page(self, pfn: int) -> bytes:
         """The 4096 bytes of frame ``pfn``."""
@@ -169,3 +142,56 @@ class PhysMem:
             if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
                 yield ordered[start], i - start
                 start = i
+
+
+def _load(fmt: str) -> Callable[[PhysMem, int], int]:
+    """``read_uN``: a little-endian scalar at ``paddr``; inside one page it is one
+    unpack from the stored page (a page never written reads as zeros)."""
+    st = struct.Struct(fmt)
+    size, unpack_from, unpack = st.size, st.unpack_from, st.unpack
+    last = PAGE_SIZE - size  # the last offset in a page where the scalar fits
+
+    def load(self: PhysMem, paddr: int) -> int:
+        off = paddr & 0xFFF
+        if off <= last and 0 <= paddr < self.size:  # RAM is whole pages: the end fits too
+            page = self._pages.get(paddr >> 12)
+            return 0 if page is None else unpack_from(page, off)[0]
+        return unpack(self.read(paddr, size))[0]  # across pages, or outside RAM: read says
+
+    return load
+
+
+def _store(fmt: str) -> Callable[[PhysMem, int, int], None]:
+    """``write_uN``: ``value`` (truncated to the width) at ``paddr``, told to the
+    recorder as one write when it fits in one page."""
+    st = struct.Struct(fmt)
+    size, pack_into, pack = st.size, st.pack_into, st.pack
+    last = PAGE_SIZE - size
+    mask = (1 << (8 * size)) - 1
+
+    def store(self: PhysMem, paddr: int, value: int) -> None:
+        value &= mask
+        off = paddr & 0xFFF
+        if off <= last and 0 <= paddr < self.size:
+            pfn = paddr >> 12
+            page = self._pages.get(pfn)
+            if page is None:
+                page = self._pages[pfn] = bytearray(PAGE_SIZE)
+            rec = self.recorder
+            if rec is None:
+                pack_into(page, off, value)
+                return
+            new = pack(value)
+            old = page[off : off + size]
+            page[off : off + size] = new
+            rec.record(pfn, off, old, new)
+        else:
+            self.write(paddr, pack(value))
+
+    return store
+
+
+PhysMem.read_u8, PhysMem.read_u16 = _load("<B"), _load("<H")
+PhysMem.read_u32, PhysMem.read_u64 = _load("<I"), _load("<Q")
+PhysMem.write_u8, PhysMem.write_u16 = _store("<B"), _store("<H")
+PhysMem.write_u32, PhysMem.write_u64 = _store("<I"), _store("<Q")

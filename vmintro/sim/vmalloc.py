@@ -6,6 +6,7 @@ by address; each area is followed by a one-page guard that never gets a PTE.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterator
 
@@ -24,6 +25,12 @@ MASK32 = 0xFFFFFFFF
 _PAGE_PRESENT, _PAGE_RW, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PCD = 0x1, 0x2, 0x20, 0x40, 0x10
 VMLIST_LOCK = "vmlist_lock held for writing"  # get_vm_area and vfree: write_lock(&vmlist_lock)
 _U32 = struct.Struct("<I")
+
+
+@functools.cache
+def _words(size: int) -> struct.Struct:
+    """The layout of ``size`` bytes as little-endian 32-bit words."""
+    return struct.Struct(f"<{size // 4}I")
 
 
 def page_align(size: int) -> int:
@@ -53,6 +60,12 @@ class Vmalloc:
         self.o_addr = k.types.offsetof(VM, "addr")
         self.o_size = k.types.offsetof(VM, "size")
         self.vm_size = k.types.sizeof(VM)
+        # The walks read a whole vm_struct (32-bit words) in one unpack: word indexes
+        self._i_addr, self._i_size, self._i_next = (
+            self.o_addr // 4,
+            self.o_size // 4,
+            self.o_next // 4,
+        )
         # Ground truth only, never read back by the simulator: who asked for each
         # live area, and the frame each mapped page was given.
         self.records: dict[int, dict[str, int | str]] = {}
@@ -90,7 +103,7 @@ class Vmalloc:
         """
         k = self.k
         cfg = k.config
-        area = self.slab.kmalloc(k.types.sizeof(VM), GFP_KERNEL)
+        area = self.slab.kmalloc(self.vm_size, GFP_KERNEL)
         if area is None:
             return None
         size = (size + PAGE_SIZE) & MASK32
@@ -98,30 +111,48 @@ class Vmalloc:
             self.slab.kfree(area)
             return None
         addr = cfg.vmalloc_start
-        # The loop's next step depends on the node and the candidate address only.
+        # The loop's next step depends on the node and the candidate address only:
+        # when that pair comes back, the walk goes round forever. Brent's method finds
+        # the pair again within a few rounds of the loop at the cost of a comparison
+        # per node (a loop only rereads memory, so finding it later changes nothing);
+        # the guard then names the link that closes it.
         guard = LoopGuard("get_vm_area", "vmlist", VMLIST_LOCK, nodes=self._nodes)
-        mem, lowmem_end, vm_size = k.mem, cfg.high_memory - self.vm_size, self.vm_size
+        vm_end, o_next = cfg.vmalloc_end, self.o_next
+        # A node inside one page of the direct map is read in one unpack, this loop
+        # being the hottest of all; any other goes through the page tables as k.get does.
+        stored, node_at = k.mem.stored, _words(self.vm_size).unpack_from
+        i_addr, i_size, i_next = self._i_addr, self._i_size, self._i_next
+        last_node, in_page = cfg.high_memory - self.vm_size, PAGE_SIZE - self.vm_size
         p = self.vmlist
         tmp = k.r32(p)
+        mark, mark_addr, steps, power = tmp, addr, 0, 1
         while tmp:
-            guard.visit(tmp, (tmp, addr))
             if (size + addr) > MASK32:
                 self.slab.kfree(area)
                 return None
-            if PAGE_OFFSET <= tmp <= lowmem_end:  # one read per node: this loop is hot
-                node = mem.read(tmp - PAGE_OFFSET, vm_size)
-                tmp_addr = _U32.unpack_from(node, self.o_addr)[0]
-                tmp_size = _U32.unpack_from(node, self.o_size)[0]
+            nxt = None
+            if PAGE_OFFSET <= tmp <= last_node and tmp & 0xFFF <= in_page:
+                page = stored.get((tmp - PAGE_OFFSET) >> 12)
+                if page is None:
+                    tmp_addr = tmp_size = nxt = 0
+                else:
+                    node = node_at(page, tmp & 0xFFF)
+                    tmp_addr, tmp_size, nxt = node[i_addr], node[i_size], node[i_next]
             else:
                 tmp_addr, tmp_size = k.get(tmp, VM, "addr"), k.get(tmp, VM, "size")
             if size + addr <= tmp_addr:
                 break
             addr = (tmp_size + tmp_addr) & MASK32
-            if addr > cfg.vmalloc_end - size:
+            if addr > vm_end - size:
                 self.slab.kfree(area)
                 return None
-            p = tmp + self.o_next
-            tmp = k.r32(p)
+            p = tmp + o_next
+            tmp = k.r32(p) if nxt is None else nxt
+            steps += 1
+            if tmp == mark and addr == mark_addr:
+                guard.looped()
+            if steps == power:
+                mark, mark_addr, steps, power = tmp, addr, 0, power * 2
         k.set_many(area, VM, flags=flags, addr=addr, size=size, next=tmp)
         k.w32(p, area)
         self.records[addr] = {"vm_struct": area, "size": size, "flags": flags, "owner": owner}
@@ -252,10 +283,28 @@ class Vmalloc:
         if addr & (PAGE_SIZE - 1):
             k.printk(KERN_ERR + f"Trying to vfree() bad address ({addr:08x})")
             return False
-        for link, tmp in self.links(LoopGuard("vfree", "vmlist", VMLIST_LOCK)):
-            if not tmp:
-                break
-            if k.get(tmp, VM, "addr") == addr:
+        # The search's next step depends on the node alone: a node met again means it
+        # goes round forever. As in get_vm_area, Brent's method finds that and the
+        # guard names the link that closes the loop, as it would have node by node.
+        guard = LoopGuard("vfree", "vmlist", VMLIST_LOCK, nodes=self._nodes)
+        stored, node_at = k.mem.stored, _words(self.vm_size).unpack_from
+        i_addr, i_next, o_next = self._i_addr, self._i_next, self.o_next
+        last_node, in_page = k.config.high_memory - self.vm_size, PAGE_SIZE - self.vm_size
+        link = self.vmlist
+        tmp = k.r32(link)
+        mark, steps, power = tmp, 0, 1
+        while tmp:
+            nxt = None
+            if PAGE_OFFSET <= tmp <= last_node and tmp & 0xFFF <= in_page:
+                page = stored.get((tmp - PAGE_OFFSET) >> 12)
+                if page is None:
+                    tmp_addr = nxt = 0
+                else:
+                    node = node_at(page, tmp & 0xFFF)
+                    tmp_addr, nxt = node[i_addr], node[i_next]
+            else:
+                tmp_addr = k.get(tmp, VM, "addr")
+            if tmp_addr == addr:
                 size = k.get(tmp, VM, "size")
                 k.w32(link, k.get(tmp, VM, "next"))
                 self.vmfree_area_pages(addr, size)
@@ -263,6 +312,13 @@ class Vmalloc:
                 owner = self.records.pop(addr, {}).get("owner", "")
                 self.freed.append({"addr": addr, "size": size, "owner": owner})
                 return True
+            link = tmp + o_next
+            tmp = k.r32(link) if nxt is None else nxt
+            steps += 1
+            if tmp == mark:
+                guard.looped()
+            if steps == power:
+                mark, steps, power = tmp, 0, power * 2
         k.printk(KERN_ERR + f"Trying to vfree() nonexistent vm area ({addr:08x})")
         return False
 
@@ -305,7 +361,7 @@ class Vmalloc:
         pte = pt.pte_offset(pmd, address)
         address &= g.pmd_size - 1
         end = min(address + size, g.pmd_size)
-        o_flags = k.types.offsetof("struct page", "flags")
+        o_flags = self.buddy.o_flags
         while True:
             page = pt.get(pte)
             pt.ptep_get_and_clear(pte)
@@ -350,7 +406,7 @@ class Vmalloc:
             return None
         if phys_addr >= 0xA0000 and last_addr < 0x100000:
             return k.va(phys_addr)
-        o_flags = k.types.offsetof("struct page", "flags")
+        o_flags = self.buddy.o_flags
         if phys_addr < k.config.max_low_pfn * PAGE_SIZE:
             for pfn in range(phys_addr >> 12, (last_addr >> 12) + 1):
                 if not k.r32(k.page_addr(pfn) + o_flags) & PG_reserved:
