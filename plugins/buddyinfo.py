@@ -21,6 +21,9 @@ from vmintro.helpers import MAX_ORDER, for_each_free_area, for_each_zone, zone_n
 if TYPE_CHECKING:
     from vmintro import Program
 
+# said above the lines: 2.4.20 has no /proc/buddyinfo
+LATER_KERNEL = "(/proc/buddyinfo is 2.6's; 2.4.20 has none: its view computed over this 2.4 image)"
+
 
 def zone_rows(prog: Program) -> Iterator[Row]:
     """One row per zone with pages: its free blocks counted per order."""
@@ -48,8 +51,9 @@ def line(row: Row) -> str:
 
 def _py(prog: Program, args: argparse.Namespace) -> str:
     return f"""\
-from {__name__} import line, zone_rows  # this plugin's own functions
+from {__name__} import LATER_KERNEL, line, zone_rows  # this plugin's own functions
 
+print(LATER_KERNEL)
 for row in zone_rows(prog):  # free_area[order].free_list of each zone, walked
     print(line(row))
 """
@@ -73,4 +77,10 @@ def buddyinfo(prog: Program, args: argparse.Namespace) -> Table:
         Column("line", "", text=line),
         *(Column(name) for name in ("node", "zone", "index", "free", "pages", "free_pages")),
     ]
-    return Table(columns, zone_rows(prog), name="buddyinfo", header=False)
+    return Table(
+        columns,
+        zone_rows(prog),
+        name="buddyinfo",
+        title=LATER_KERNEL,
+        header=False,
+    )

@@ -1,9 +1,15 @@
-"""``meminfo``: memory totals, as ``/proc/meminfo`` shows them.
+"""``meminfo``: memory totals, as 2.4.20's ``/proc/meminfo`` shows them.
 
-The memory and swap lines follow 2.4.20's ``meminfo_read_proc``:
+The lines and their columns are ``meminfo_read_proc``'s (fs/proc/proc_misc.c):
+first the old table in bytes (``total: used: free: shared: buffers: cached:``,
+``Mem:`` and ``Swap:``), then the tagged lines in kB, from ``si_meminfo`` and
+``si_swapinfo``:
 
 * ``MemTotal`` is ``totalram_pages``, ``MemFree`` the sum of the zones'
-  ``free_pages`` (``nr_free_pages()``);
+  ``free_pages`` (``nr_free_pages()``), ``MemShared`` 0 (2.4.20's si_meminfo);
+* ``Buffers`` is ``buffermem_pages``; ``Cached`` ``page_cache_size`` less the
+  buffers and less ``swapper_space.nrpages``, which is ``SwapCached``;
+  ``Active``/``Inactive`` are ``nr_active_pages``/``nr_inactive_pages``;
 * ``HighTotal`` is ``totalhigh_pages``, ``HighFree`` the HighMem zone's
   ``free_pages``; ``LowTotal``/``LowFree`` are the rest;
 * ``SwapTotal``/``SwapFree`` are ``total_swap_pages``/``nr_swap_pages`` plus, as
@@ -12,13 +18,9 @@ The memory and swap lines follow 2.4.20's ``meminfo_read_proc``:
   the slots are those below ``nr_swapfiles``, never past ``MAX_SWAPFILES`` (a
   value beyond it ends meminfo with one line saying so).
 
-2.4 has no vmalloc lines; they came with 2.6, and these follow 2.6's
-``get_vmalloc_info``: ``VmallocTotal`` is ``VMALLOC_END - VMALLOC_START``,
-``VmallocUsed`` the sum of ``vm_struct.size`` over ``vmlist`` (guard pages and
-ioremaps included: address space taken, not memory), and ``VmallocChunk``
-the largest free gap: between ``VMALLOC_START``, the end of each area (its
-guard page included) and the start of the next, and ``VMALLOC_END``. All
-values are in kB.
+A counter an image's kernel does not have (one made before the simulator kept
+it) counts 0. 2.4.20 prints no vmalloc lines (``VmallocTotal`` came with 2.6);
+``vmallocinfo`` shows the areas.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from vmintro import CorruptionError
 from vmintro.commands import Column, Row, Table, command
-from vmintro.helpers import for_each_vm_area, for_each_zone, zone_name
+from vmintro.helpers import for_each_zone, zone_name
 
 if TYPE_CHECKING:
     from vmintro import Object, Program
@@ -78,40 +80,92 @@ def to_be_unused(prog: Program) -> int:
     return total
 
 
-def vmalloc_info(prog: Program) -> tuple[int, int]:
-    """(bytes used, largest free gap in bytes) of the vmalloc range, as 2.6 computes them."""
-    used = largest = 0
-    prev_end = prog.vmalloc_start
-    for area in for_each_vm_area(prog):
-        start, size = area.addr.value_(), area.size.value_()
-        used += size
-        largest = max(largest, start - prev_end)
-        prev_end = start + size
-    return used, max(largest, prog.vmalloc_end - prev_end)
+MASK64, MASK32 = (1 << 64) - 1, (1 << 32) - 1
+
+
+def _counter(prog: Program, name: str, member: str = "") -> int:
+    """A global of the image's kernel (``name.member``), or 0 where it has none."""
+    try:
+        obj = prog[name]
+    except LookupError:
+        return 0
+    for part in filter(None, member.split(".")):
+        obj = getattr(obj, part)
+    return int(obj.value_())
+
+
+def si_meminfo(prog: Program) -> dict[str, int]:
+    """``si_meminfo``'s values and the page-cache counters meminfo_read_proc reads,
+    in pages."""
+    zones = [(zone_name(z), z.free_pages.value_()) for z in for_each_zone(prog)]
+    return {
+        "totalram": prog["totalram_pages"].value_(),
+        "freeram": sum(pages for _, pages in zones),
+        "sharedram": 0,
+        "bufferram": _counter(prog, "buffermem_pages", "counter"),
+        "totalhigh": prog["totalhigh_pages"].value_(),
+        "freehigh": sum(pages for name, pages in zones if name == "HighMem"),
+        "page_cache_size": _counter(prog, "page_cache_size", "counter"),
+        "swapper_nrpages": _counter(prog, "swapper_space", "nrpages"),
+        "nr_active_pages": _counter(prog, "nr_active_pages"),
+        "nr_inactive_pages": _counter(prog, "nr_inactive_pages"),
+    }
+
+
+def si_swapinfo(prog: Program) -> tuple[int, int]:
+    """``si_swapinfo``: (totalswap, freeswap) in pages."""
+    unused = to_be_unused(prog)
+    return prog["total_swap_pages"].value_() + unused, prog["nr_swap_pages"].value_() + unused
+
+
+def _b(pages: int) -> int:
+    """``B(x)``: ``(unsigned long long)(x) << PAGE_SHIFT``."""
+    return ((pages & MASK64) << 12) & MASK64
+
+
+def _k(pages: int) -> int:
+    """``K(x)``: ``x << (PAGE_SHIFT - 10)`` in an unsigned long."""
+    return (pages << 2) & MASK32
+
+
+def meminfo_table(prog: Program) -> Iterator[Row]:
+    """The ``Mem:`` and ``Swap:`` rows under ``total: used: free: ...``, in bytes,
+    each as soon as it is known (a corrupt swap_info stops before ``Swap:``)."""
+    i = si_meminfo(prog)
+    pg_size = i["page_cache_size"] - i["bufferram"]
+    mem = [i["totalram"], i["totalram"] - i["freeram"], i["freeram"], i["sharedram"]]
+    yield Row(field="Mem", bytes=[_b(x) for x in [*mem, i["bufferram"], pg_size]])
+    total, free = si_swapinfo(prog)
+    yield Row(field="Swap", bytes=[_b(x) for x in (total, total - free, free)])
 
 
 def meminfo_fields(prog: Program) -> Iterator[tuple[str, int]]:
-    """(field, kB) in /proc/meminfo's order, each as soon as it is known: on a
-    corrupt image the fields read before the fault come out, then its error.
-    """
-    total = prog["totalram_pages"].value_()
-    yield "MemTotal", total * PAGE_KB
-    zones = [(zone_name(z), z.free_pages.value_()) for z in for_each_zone(prog)]
-    free = sum(pages for _, pages in zones)
-    yield "MemFree", free * PAGE_KB
-    high_total = prog["totalhigh_pages"].value_()
-    high_free = sum(pages for name, pages in zones if name == "HighMem")
-    yield "HighTotal", high_total * PAGE_KB
-    yield "HighFree", high_free * PAGE_KB
-    yield "LowTotal", (total - high_total) * PAGE_KB
-    yield "LowFree", (free - high_free) * PAGE_KB
-    unused = to_be_unused(prog)
-    yield "SwapTotal", (prog["total_swap_pages"].value_() + unused) * PAGE_KB
-    yield "SwapFree", (prog["nr_swap_pages"].value_() + unused) * PAGE_KB
-    yield "VmallocTotal", (prog.vmalloc_end - prog.vmalloc_start) >> 10
-    used, chunk = vmalloc_info(prog)
-    yield "VmallocUsed", used >> 10
-    yield "VmallocChunk", chunk >> 10
+    """(field, kB) of the tagged lines in /proc/meminfo's order."""
+    i = si_meminfo(prog)
+    pg_size = i["page_cache_size"] - i["bufferram"]
+    yield "MemTotal", _k(i["totalram"])
+    yield "MemFree", _k(i["freeram"])
+    yield "MemShared", _k(i["sharedram"])
+    yield "Buffers", _k(i["bufferram"])
+    yield "Cached", _k(pg_size - i["swapper_nrpages"])
+    yield "SwapCached", _k(i["swapper_nrpages"])
+    yield "Active", _k(i["nr_active_pages"])
+    yield "Inactive", _k(i["nr_inactive_pages"])
+    yield "HighTotal", _k(i["totalhigh"])
+    yield "HighFree", _k(i["freehigh"])
+    yield "LowTotal", _k(i["totalram"] - i["totalhigh"])
+    yield "LowFree", _k(i["freeram"] - i["freehigh"])
+    total, free = si_swapinfo(prog)
+    yield "SwapTotal", _k(total)
+    yield "SwapFree", _k(free)
+
+
+HEADING = "        total:    used:    free:  shared: buffers:  cached:"
+
+
+def table_line(row: Row) -> str:
+    """``Mem:  %8Lu %8Lu ...`` / ``Swap: %8Lu ...``."""
+    return f"{row['field'] + ':':<5} " + " ".join(f"{b:8d}" for b in row["bytes"])
 
 
 def line(row: Row) -> str:
@@ -121,9 +175,12 @@ def line(row: Row) -> str:
 
 def _py(prog: Program, args: argparse.Namespace) -> str:
     return f"""\
-from {__name__} import meminfo_fields  # this plugin's own function
+from {__name__} import HEADING, meminfo_fields, meminfo_table, table_line
 
-for field, kb in meminfo_fields(prog):  # meminfo_read_proc's values, then 2.6's vmalloc lines
+print(HEADING)
+for row in meminfo_table(prog):  # Mem: and Swap:, in bytes
+    print(table_line(row))
+for field, kb in meminfo_fields(prog):  # the tagged lines, in kB
     print(f"{{field + ':':<14}}{{kb:8d}} kB")
 """
 
@@ -132,18 +189,26 @@ for field, kb in meminfo_fields(prog):  # meminfo_read_proc's values, then 2.6's
     "meminfo",
     crash="`kmem -i`",
     gdb="none: /proc/meminfo on a live kernel",
-    help="memory, swap and vmalloc totals, like /proc/meminfo",
+    help="memory and swap totals, as 2.4.20's /proc/meminfo",
     py=_py,
 )
-def meminfo(prog: Program, args: argparse.Namespace) -> Table:
-    """MemTotal, MemFree, HighTotal/HighFree, LowTotal/LowFree, SwapTotal/SwapFree
-    as 2.4.20 computes them, and VmallocTotal/VmallocUsed/VmallocChunk as 2.6
-    does (2.4 has none); all in kB.
+def meminfo(prog: Program, args: argparse.Namespace) -> Iterator[Table]:
+    """2.4.20's /proc/meminfo: the Mem:/Swap: table in bytes, then MemTotal,
+    MemFree, MemShared, Buffers, Cached, SwapCached, Active, Inactive,
+    HighTotal/HighFree, LowTotal/LowFree, SwapTotal/SwapFree in kB.
 
-    JSON columns: field, kb.
+    JSON columns: field, kb; before them, table meminfo_table: field, bytes (the
+    Mem:/Swap: columns in order).
     """
+    yield Table(
+        [Column("line", "", text=table_line), Column("field"), Column("bytes")],
+        meminfo_table(prog),
+        name="meminfo_table",
+        title=HEADING,
+        header=False,
+    )
     rows = (Row(field=name, kb=kb) for name, kb in meminfo_fields(prog))
-    return Table(
+    yield Table(
         [Column("line", "", text=line), Column("field"), Column("kb")],
         rows,
         name="meminfo",

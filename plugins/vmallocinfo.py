@@ -26,6 +26,11 @@ from vmintro.helpers import VM_ALLOC, VM_IOREMAP, for_each_vm_area, vmalloc_area
 if TYPE_CHECKING:
     from vmintro import Object, Program
 
+# said above the lines: 2.4.20 has no /proc/vmallocinfo
+LATER_KERNEL = (
+    "(/proc/vmallocinfo is 2.6.28's; 2.4.20 has none: its view computed over this 2.4 image)"
+)
+
 PAGE_SIZE = 4096
 # The kinds /proc/vmallocinfo names, by vm_struct flag, in the order it prints them.
 KINDS = ((VM_IOREMAP, "ioremap"), (VM_ALLOC, "vmalloc"))
@@ -102,8 +107,9 @@ def line(row: Row) -> str:
 
 def _py(prog: Program, args: argparse.Namespace) -> str:
     return f"""\
-from {__name__} import area_rows, line  # this plugin's own functions
+from {__name__} import LATER_KERNEL, area_rows, line  # this plugin's own functions
 
+print(LATER_KERNEL)
 for row in area_rows(prog):  # vmlist, as 2.6's s_show prints each area
     print(line(row))
 """
@@ -132,4 +138,10 @@ def vmallocinfo(prog: Program, args: argparse.Namespace) -> Table:
         Column("flags"),
         Column("kinds"),
     ]
-    return Table(columns, area_rows(prog), name="vmallocinfo", header=False)
+    return Table(
+        columns,
+        area_rows(prog),
+        name="vmallocinfo",
+        title=LATER_KERNEL,
+        header=False,
+    )

@@ -81,17 +81,15 @@ def test_map_svg_draws_the_areas_read(tmp_path: Path, areas_read: list[dict[str,
 def test_vmallocinfo_lists_the_areas_read(areas_read: list[dict[str, int]]) -> None:
     proc = vmintro("-c", "vmallocinfo", str(IMAGE))
     failed_with_the_cycle(proc, "vmallocinfo: ")
-    ranges = [line.split()[0] for line in proc.stdout.splitlines()]
+    ranges = [line.split()[0] for line in proc.stdout.splitlines()[1:]]  # after the 2.6 note
     assert ranges == [f"{a['addr']:#010x}-{a['end']:#010x}" for a in areas_read]
 
 
-def test_meminfo_shows_every_field_that_needs_no_walk() -> None:
+def test_meminfo_needs_no_walk_of_vmlist() -> None:
+    """2.4.20's meminfo has no vmalloc lines: the cycle does not reach it."""
     proc = vmintro("-c", "meminfo", str(IMAGE))
-    failed_with_the_cycle(proc, "meminfo: ")
-    fields = [line.split(":")[0] for line in proc.stdout.splitlines()]
-    assert fields == [
-        "MemTotal", "MemFree", "HighTotal", "HighFree", "LowTotal", "LowFree",
-        "SwapTotal", "SwapFree", "VmallocTotal",
-    ]  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (0, "")
+    lines = proc.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[-2:]] == ["SwapTotal", "SwapFree"]
     pages = vmintro("-c", "p totalram_pages", str(IMAGE)).stdout.split()[-1]
-    assert proc.stdout.splitlines()[0].split()[1] == str(int(pages) * 4)
+    assert lines[3].split()[1] == str(int(pages) * 4)  # MemTotal, after the byte table
