@@ -25,8 +25,8 @@ the machine may be shared; its load average is printed before and after:
 Each form runs in a fresh process per round, drgn beside it in the same process:
 every measurement times a vmintro pass and a drgn pass in turns, ``--repeat``
 times, and keeps the best of each, so load that comes and goes weighs on both
-alike; the best ratio of the rounds is printed. vmintro and drgn must read the same
-values and walk the same list.
+alike; the ratio of the best of each over the rounds is printed. vmintro and drgn must
+read the same values and walk the same list.
 """
 
 from __future__ import annotations
@@ -193,14 +193,16 @@ def run_worker(extra: list[str], pure: bool) -> dict[str, Any]:
 
 
 def best_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every ratio the best of the rounds, with that round's times (the other fields
-    from the first)."""
+    """Each row's best vmintro time and best drgn time over the rounds, and their
+    ratio (the other fields from the first round). The best of each, not the best
+    ratio: on a loaded machine a round whose drgn pass was slowed would otherwise
+    be taken."""
     best = dict(rounds[0])
-    for r in rounds[1:]:
-        for key, value in r.items():
-            if isinstance(value, float) and value > best[key]:
-                best[key] = value
-                best[f"{key}_s"] = r[f"{key}_s"]
+    for key, value in rounds[0].items():
+        if isinstance(value, float):
+            times = [min(r[f"{key}_s"][i] for r in rounds) for i in (0, 1)]
+            best[f"{key}_s"] = times
+            best[key] = times[1] / times[0]
     return best
 
 
