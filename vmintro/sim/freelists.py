@@ -44,6 +44,9 @@ class ZoneFree:
         self.order = np.zeros(0, dtype=np.int64)
         self.stamp = np.zeros(0, dtype=np.int64)
         self.free = np.zeros(size, dtype=bool)
+        # pages a list_del ran on (zone-relative), batch by batch: every block's
+        # head as it leaves its list, and the lower halves expand put on a list
+        self.unlinked: list[np.ndarray] = []
 
     @property
     def name(self) -> str:
@@ -70,6 +73,9 @@ class ZoneFree:
         lengths = sizes[:whole]
         starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
         pages = np.repeat(tops, lengths) - (np.arange(int(lengths.sum())) - starts)
+        # list_del ran on each block's head as rmqueue took it, and on the lower
+        # halves expand put on the lists: the even pages of a block of order 1 and up
+        single = np.repeat(self.order[taken] == 0, lengths)
         keep = np.ones(len(self.start), dtype=bool)
         keep[taken] = False
         new_start, new_order = [], []
@@ -79,6 +85,7 @@ class ZoneFree:
             first, k = int(self.start[b]), int(self.order[b])
             top = first + (1 << k) - 1
             pages = np.concatenate((pages, top - np.arange(rest)))
+            single = np.concatenate((single, np.zeros(rest, dtype=bool)))
             left, pos = (1 << k) - rest, first
             for bit in range(k - 1, -1, -1):  # the lower halves expand left behind
                 if left >> bit & 1:
@@ -89,6 +96,7 @@ class ZoneFree:
         self.order = np.concatenate((self.order[keep], np.array(new_order, dtype=np.int64)))
         self.stamp = np.concatenate((self.stamp[keep], np.full(len(new_start), now, np.int64)))
         self.free[pages] = False
+        self.unlinked.append(pages[(pages % 2 == 0) | single])
         return pages + self.base
 
     def release(self, pfns: np.ndarray, when: np.ndarray) -> None:
@@ -109,6 +117,7 @@ class ZoneFree:
             want = start[old] * MAX_ORDER + order[old]
             at = np.searchsorted(keys[sort], want)
             stamp[old] = self.stamp[sort[at]]
+        self.unlinked.append(self.start)  # those merged away have been list_del'ed
         self.start, self.order, self.stamp = start, order, stamp
 
     def counts(self) -> list[int]:
@@ -194,11 +203,12 @@ class FreeAreas:
         """The state into RAM: list heads, bitmaps and ``free_pages`` directly,
         ``page->list`` into ``pages`` (``mem_map`` as 32-bit words per page, which
         the caller writes back): the free blocks' links, and NULL (``list_del``)
-        on ``touched`` pages and on the blocks' heads of before that head none now."""
+        on every page taken off a free list on the way and on ``touched``."""
         k, buddy, psize, mem_map = self.k, self.buddy, self.k.page_size, self.k.mem_map
         col = buddy.o_list // 4
         old_heads = np.fromiter(self.heads, dtype=np.int64, count=len(self.heads))
-        for rows in (old_heads, touched):
+        unlinked = [z.base + rows for z in self.zones.values() for rows in z.unlinked]
+        for rows in (old_heads, touched, *unlinked):
             pages[rows, col] = 0
             pages[rows, col + 1] = 0
         for z in self.zones.values():

@@ -1,0 +1,180 @@
+"""A booted kernel that looks used: the rest of start_kernel's allocations (the
+VFS and page-cache hash tables, free_initmem) and a page cache that scatters
+free memory, read back by the reader, gdb and the live kernel against the
+generator's truth."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from oracles import run_gdb
+
+import vmintro
+from vmintro.cli import main
+from vmintro.generate import generate
+from vmintro.scenario.loader import ScenarioError, parse_scenario
+
+GFP_KERNEL = 0x1F0
+MAX_ORDER = 10
+# A 64 MiB machine and nothing after boot: the image is the state boot left.
+SCENARIO = '[machine]\nram = "64M"\nseed = 7\n'
+
+
+@pytest.fixture(scope="module")
+def used(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("used") / "used"
+    generate(out, parse_scenario(SCENARIO, "used.toml"), timeline=False)
+    return out, json.loads(out.with_suffix(".truth.json").read_text())
+
+
+@functools.cache
+def _vmintro(image: Path, command: str) -> str:
+    """What ``vmintro IMAGE -c COMMAND`` prints (in this process)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([str(image), "-c", command]) == 0
+    return out.getvalue()
+
+
+def _json(image: Path, command: str) -> list[dict[str, Any]]:
+    return json.loads(_vmintro(image, f"{command} --json"))["results"]  # type: ignore[no-any-return]
+
+
+def test_free_blocks_per_zone_and_order_are_the_truth_and_kmem_f(used):
+    image, truth = used
+    shown: dict[str, list[int]] = {}
+    for table in _json(image, "kmem -f"):
+        for row in table["rows"] if table["name"] == "free_area" else ():
+            shown.setdefault(row["zone"], [0] * MAX_ORDER)[row["order"]] = row["blocks"]
+    assert shown == truth["boot"]["free_areas"]
+    # scattered: most free memory is in blocks of a few pages, 2 MiB blocks are gone
+    normal = truth["boot"]["free_areas"]["Normal"]
+    assert normal[9] == 0
+    pages = sum(n << o for o, n in enumerate(normal))
+    assert sum(n << o for o, n in enumerate(normal[:4])) > pages // 2
+
+
+def test_the_page_cache_holds_the_asked_share(used):
+    image, truth = used
+    cache = truth["boot"]["page_cache"]
+    total = int(re.search(r"MemTotal: +(\d+) kB", _vmintro(image, "meminfo"))[1])
+    assert cache["cached"] == pytest.approx(total // 4 * 0.3, rel=0.02)
+    assert cache["active"] + cache["inactive"] == cache["cached"]
+    assert cache["pages_evicted"] and cache["pages_truncated"] and cache["files_deleted"]
+
+
+def test_meminfo_cached_is_the_page_cache(used):
+    image, truth = used
+    out = _vmintro(image, "meminfo")
+    cache = truth["boot"]["page_cache"]
+    assert f"Cached:       {cache['cached'] * 4:8d} kB" in out.splitlines()
+    free = sum(truth["boot"]["free_pages"].values())
+    assert f"MemFree:      {free * 4:8d} kB" in out.splitlines()
+
+
+def _hash_lines(pages: int) -> list[str]:
+    """The lines vfs_caches_init, buffer_init and page_cache_init print, with the
+    orders 2.4.20's formulas give for ``pages`` pages of RAM (PAGE_SIZE 4096)."""
+
+    def order_for(nbytes: int) -> int:
+        return max(0, (nbytes - 1).bit_length() - 12)
+
+    lines = []
+    for what, shift in (("Dentry cache", 13), ("Inode cache", 14)):
+        order = order_for((pages >> (shift - 12)) * 8)
+        lines.append(f"{what} hash table entries: {(4096 << order) // 8} (order: {order}, "
+                     f"{4096 << order} bytes)")  # fmt: skip
+    order = order_for((pages >> 4) * 8)
+    lines.append(f"Mount-cache hash table entries: {(4096 << order) // 8} (order: {order}, "
+                 f"{4096 << order} bytes)")  # fmt: skip
+    order = max(0, ((pages >> 14) * 4 - 1).bit_length())  # (1 << order) < bytes: pages
+    lines.append(f"Buffer-cache hash table entries: {(4096 << order) // 4} (order: {order}, "
+                 f"{4096 << order} bytes)")  # fmt: skip
+    order = order_for(pages * 4)
+    lines.append(f"Page-cache hash table entries: {(4096 << order) // 4} (order: {order}, "
+                 f"{4096 << order} bytes)")  # fmt: skip
+    return lines
+
+
+def test_the_hash_tables_and_free_initmem_are_in_the_log(used):
+    image, truth = used
+    log = _vmintro(image, "log").splitlines()
+    expected = _hash_lines(64 << 8)
+    assert expected[0] == "Dentry cache hash table entries: 8192 (order: 4, 65536 bytes)"
+    assert expected[3] == "Buffer-cache hash table entries: 4096 (order: 2, 16384 bytes)"
+    at = log.index(expected[0])
+    assert log[at : at + 5] == expected
+    assert "Freeing unused kernel memory: 120k freed" in log[at + 5 :]
+    assert truth["log"] == log
+
+
+def test_gdb_reads_the_globals_boot_set(used):
+    image, truth = used
+    boot = truth["boot"]
+    dentry = boot["hash_tables"]["dentry_hashtable"]["addr"]
+    out = run_gdb(
+        [image.with_suffix(".vmlinux"), image.with_suffix(".vmcore")],
+        [
+            "p page_hash_bits",
+            "p/x page_hash_table",
+            "p *dentry_hashtable@2",
+            "p page_cache_size.counter",
+            "p nr_active_pages",
+            "p inodes_stat.nr_inodes",
+            "p sizeof(struct inode)",
+            "p (long)&__init_end - (long)&__init_begin",
+        ],
+    )
+    assert out[0] == "$1 = 14"
+    assert out[1] == f"$2 = {boot['hash_tables']['page_hash_table']['addr']:#x}"
+    first, second = f"{dentry:#x}", f"{dentry + 8:#x}"
+    assert out[2] == (
+        f"$3 = {{{{next = {first}, prev = {first}}}, {{next = {second}, prev = {second}}}}}"
+    )
+    assert out[3] == f"$4 = {boot['page_cache']['cached']}"
+    assert out[4] == f"$5 = {boot['page_cache']['active']}"
+    assert out[5] == f"$6 = {boot['page_cache']['inodes']}"
+    assert out[6] == "$7 = 448"
+    assert out[7] == "$8 = 122880"  # 120k
+
+
+def test_a_big_block_fails_where_vmalloc_of_its_size_succeeds(used):
+    """The reason vmalloc exists: no free block of order N is left in the zones
+    GFP_KERNEL may use, so __get_free_pages fails, yet vmalloc maps N pages'
+    worth of scattered frames."""
+    image, truth = used
+    areas = truth["boot"]["free_areas"]
+    order = next(
+        o for o in range(MAX_ORDER) if not any(areas[z][p] for z in areas for p in range(o, 10))
+    )
+    assert 4 <= order <= 9  # boot left 2 MiB blocks (order 9) in every zone
+    k = vmintro.live(image)
+    assert k.alloc_pages(order, GFP_KERNEL).kind == "null"
+    call = k.vmalloc(4096 << order)
+    assert call.kind == "address"
+    prog = k.program
+    frames = [prog.translate(call.value + i * 4096) >> 12 for i in range(1 << order)]
+    assert len(set(frames)) == 1 << order
+    assert sum(b - a != 1 for a, b in zip(frames, frames[1:], strict=False)) > 0  # not one run
+
+
+def test_page_cache_zero_is_the_machine_as_boot_left_it(tmp_path):
+    out = tmp_path / "pristine"
+    generate(out, parse_scenario(SCENARIO + "page_cache = 0\n", "p.toml"), timeline=False)
+    boot = json.loads(out.with_suffix(".truth.json").read_text())["boot"]
+    assert boot["page_cache"]["cached"] == 0
+    assert boot["free_areas"]["Normal"][9] > 10  # the 2 MiB blocks boot freed
+
+
+@pytest.mark.parametrize("value", ["0.95", "-0.1", '"lots"', "nan"])
+def test_page_cache_out_of_range_is_refused(value):
+    with pytest.raises(ScenarioError, match=r"used.toml:1: \[machine\] page_cache"):
+        parse_scenario(SCENARIO.replace("[machine]\n", f"[machine]\npage_cache = {value}\n"),
+                       "used.toml")  # fmt: skip
