@@ -407,7 +407,7 @@ def scenario_page() -> str:
         "``name`` and ``description`` (text).\n",
         _title("[machine]", "-"),
         "Command-line options (``--ram``, ``--highmem``, ``--pae``, ``--no-pse``, "
-        "``--seed``) win over these.\n",
+        "``--seed``, ``--page-cache``) win over these.\n",
         *_fields_table(loader.MACHINE_KEYS),
         _title("Steps", "-"),
         "Each ``[[step]]`` has an ``op`` and that op's fields. ``allow_bug = true`` on any "
