@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from oracles import run_gdb
+from test_gdb_oracle import run_gdb
 
 import vmintro
 from vmintro.cli import main
@@ -115,12 +115,13 @@ def test_the_hash_tables_and_free_initmem_are_in_the_log(used):
     assert truth["log"] == log
 
 
-def test_gdb_reads_the_globals_boot_set(used):
+def test_gdb_reads_the_globals_boot_set(gdb, used):
     image, truth = used
     boot = truth["boot"]
     dentry = boot["hash_tables"]["dentry_hashtable"]["addr"]
     out = run_gdb(
-        [image.with_suffix(".vmlinux"), image.with_suffix(".vmcore")],
+        gdb,
+        image,
         [
             "p page_hash_bits",
             "p/x page_hash_table",
@@ -132,17 +133,17 @@ def test_gdb_reads_the_globals_boot_set(used):
             "p (long)&__init_end - (long)&__init_begin",
         ],
     )
-    assert out[0] == "$1 = 14"
-    assert out[1] == f"$2 = {boot['hash_tables']['page_hash_table']['addr']:#x}"
+    assert out[0] == "14"
+    assert out[1] == f"{boot['hash_tables']['page_hash_table']['addr']:#x}"
     first, second = f"{dentry:#x}", f"{dentry + 8:#x}"
     assert out[2] == (
-        f"$3 = {{{{next = {first}, prev = {first}}}, {{next = {second}, prev = {second}}}}}"
+        f"{{{{next = {first}, prev = {first}}}, {{next = {second}, prev = {second}}}}}"
     )
-    assert out[3] == f"$4 = {boot['page_cache']['cached']}"
-    assert out[4] == f"$5 = {boot['page_cache']['active']}"
-    assert out[5] == f"$6 = {boot['page_cache']['inodes']}"
-    assert out[6] == "$7 = 448"
-    assert out[7] == "$8 = 122880"  # 120k
+    assert out[3] == f"{boot['page_cache']['cached']}"
+    assert out[4] == f"{boot['page_cache']['active']}"
+    assert out[5] == f"{boot['page_cache']['inodes']}"
+    assert out[6] == "448"
+    assert out[7] == "122880"  # 120k
 
 
 def test_a_big_block_fails_where_vmalloc_of_its_size_succeeds(used):
