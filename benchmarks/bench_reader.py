@@ -9,11 +9,11 @@ the machine may be shared; its load average is printed before and after:
 
 1. Single-address helpers on a 1 GiB HIGHMEM image (a seeded random step of
    vmalloc/vfree calls, generated into ``--workdir`` once): ``vmalloc_to_pfn``,
-   ``vmalloc_to_page`` and ``prog.follow_pte`` at one address in every mapped
-   page of every vm area, ``virt_to_page`` and ``page_to_pfn`` at the
-   ``struct page`` of each, against drgn's ``prog.read_u32`` of the same
-   addresses; on the C forms and on the Python forms (``VMINTRO_PURE_PYTHON=1``).
-   Target >= 3x.
+   ``vmalloc_to_page``, ``prog.follow_pte`` and ``follow_pte(prog, swapper_pg_dir,
+   addr)`` at one address in every mapped page of every vm area, ``virt_to_page``
+   and ``page_to_pfn`` at the ``struct page`` of each, against drgn's
+   ``prog.read_u32`` of the same addresses; on the C forms and on the Python forms
+   (``VMINTRO_PURE_PYTHON=1``). Target >= 3x.
 2. Walking every vm area of ``bench_library.py``'s ``areas`` image (>10,000
    areas, 4 GiB HIGHMEM) reading addr, size and flags: ``for_each_vm_area``
    against drgn's ``while node: ...; node = node.next``. Target >= 1x on the
@@ -50,7 +50,14 @@ HELPERS_SCENARIO = (
     "[[step]]\nop = 'random'\ncount = 3000\nmin_size = '4K'\nmax_size = '64K'\n"
     "free_ratio = 0.3\n"
 )
-HELPERS = ("vmalloc_to_pfn", "vmalloc_to_page", "follow_pte", "virt_to_page", "page_to_pfn")
+HELPERS = (
+    "vmalloc_to_pfn",
+    "vmalloc_to_page",
+    "prog.follow_pte",
+    "follow_pte(prog, pgd, addr)",
+    "virt_to_page",
+    "page_to_pfn",
+)
 TARGET_HELPERS = 3.0
 TARGET_WALK = 1.0
 TARGET_PROMPT_S = 0.3
@@ -98,6 +105,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     import vmintro
     from vmintro.helpers import (
+        follow_pte,
         for_each_vm_area,
         page_to_pfn,
         virt_to_page,
@@ -126,6 +134,12 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     def walk() -> None:
         for a in addrs:
             follow(a)
+
+    swapper = prog.symbol("swapper_pg_dir").address  # the helper takes a pgd_t *
+
+    def walk_helper() -> None:
+        for a in addrs:
+            follow_pte(prog, swapper, a)
 
     def virt() -> None:
         for a in lows:
@@ -161,7 +175,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     pairs = {
         "vmalloc_to_pfn": (pfn, drgn_vmalloc),
         "vmalloc_to_page": (page, drgn_vmalloc),
-        "follow_pte": (walk, drgn_vmalloc),
+        "prog.follow_pte": (walk, drgn_vmalloc),
+        "follow_pte(prog, pgd, addr)": (walk_helper, drgn_vmalloc),
         "virt_to_page": (virt, drgn_lowmem),
         "page_to_pfn": (to_pfn, drgn_lowmem),
         "walk": (areas, lambda: drgn_vmlist_walk(areas_peer)),
