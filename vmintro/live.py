@@ -34,9 +34,16 @@ import numpy as np
 from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.backends.base import MachineFacts, TableBackend
 from vmintro.errors import FaultError, VmintroError
-from vmintro.image.format.timeline import ZERO, Entry, Result, Timeline
+from vmintro.image.format.timeline import STOPS, ZERO, Entry, Result, Timeline
 from vmintro.timeline.moments import ImageTimeline
-from vmintro.types.flags import GFP_KERNEL, MAX_SWAPFILES, SWP_WRITEOK, VM_ALLOC, ZONE_NAMES
+from vmintro.types.flags import (
+    GFP_KERNEL,
+    MAX_SWAPFILES,
+    SIGCHLD,
+    SWP_WRITEOK,
+    VM_ALLOC,
+    ZONE_NAMES,
+)
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -75,7 +82,7 @@ class Call:
     """One kernel call and what it did.
 
     ``kind`` is ``"address"``, ``"null"``, ``"int"``, ``"errno"``, ``"void"``,
-    ``"bug"``, ``"oops"`` or ``"hang"`` (as a timeline's results);
+    ``"bug"``, ``"oops"``, ``"hang"`` or ``"panic"`` (as a timeline's results);
     ``value`` the address, the int or the negative errno; ``text`` the errno's
     name or the BUG()/oops/hang report; ``call_path`` where a BUG() or an
     oops happened, outermost first; ``printk`` the lines the kernel logged;
@@ -245,8 +252,10 @@ class LiveKernel:
         fn: Any,
         returns: str = "pointer",
         traced: bool = True,
+        result_entry: int = -1,
     ) -> Call:
-        """Run ``fn`` as kernel call ``call``: recorded, its result as the kernel's."""
+        """Run ``fn`` as kernel call ``call``: recorded, its result as the kernel's
+        (that of the entry point it called, the ``result_entry``-th if several)."""
         from vmintro.sim.errors import (
             CALL_PATH,
             KernelHang,
@@ -292,9 +301,9 @@ class LiveKernel:
                 rec.leave(result)
         entries = tuple(range(first_entry, len(rec._entries)))
         if traced and entries:  # the outermost entry's result is the call's
-            traced_result = rec._entries[entries[-1]].result
-            if traced_result[0] != "void" or result[0] in ("bug", "oops", "hang"):
-                result = traced_result if result[0] not in ("bug", "oops", "hang") else result
+            traced_result = rec._entries[entries[result_entry]].result
+            if traced_result[0] != "void" or result[0] in STOPS:
+                result = traced_result if result[0] not in STOPS else result
         done = Call(
             call,
             args,
@@ -467,6 +476,69 @@ class LiveKernel:
         return self._run(
             "fault", (("kind", kind),), lambda: inject_fault(k, kind, rng, args), "void"
         )
+
+    # -- processes ------------------------------------------------------------------
+
+    def fork(self, parent: int = 1) -> Call:
+        """``fork()`` in process ``parent`` (``do_fork(SIGCHLD)``): the child's pid."""
+        procs = self.kernel.processes
+        args = (("clone_flags", SIGCHLD), ("current", parent))
+        return self._run("do_fork", args, lambda: procs.fork(parent), "int")
+
+    def spawn(self, name: str, parent: int = 1) -> Call:
+        """``fork()`` in ``parent``, then ``execve`` of program ``name`` in the child
+        (``do_fork``, ``do_execve``): the child's pid."""
+        procs = self.kernel.processes
+        return self._run(
+            "spawn",
+            (("name", name), ("parent", parent)),
+            lambda: procs.spawn(name, parent),
+            "int",
+            result_entry=0,
+        )
+
+    def exit(self, pid: int) -> Call:
+        """Process ``pid`` exits (``do_exit``) and its parent reaps it (``sys_wait4``)."""
+        procs = self.kernel.processes
+        return self._run(
+            "do_exit",
+            (("code", 0), ("current", pid)),
+            lambda: procs.exit(pid),
+            "void",
+            result_entry=0,
+        )
+
+    def touch(self, pid: int, addr: int) -> Call:
+        """A kernel-mode read of ``addr`` in process ``pid``'s context: ``mapped`` (no
+        fault), ``synced`` (``do_page_fault``'s vmalloc fault copied the entry from
+        ``init_mm``), or the oops, after which the process exits (``die``)."""
+        from vmintro.sim.errors import KernelOops, PageFault
+
+        procs, k = self.kernel.processes, self.kernel
+        outcome: list[str] = []
+
+        class Reported(KernelOops):
+            """The oops, its report already in the log before the process died."""
+
+            def printk_lines(self) -> list[str]:
+                return []
+
+        def access() -> None:
+            try:
+                outcome.append(procs.touch(pid, addr))
+            except PageFault as e:
+                for line in e.printk_lines():
+                    k.printk(line)
+                procs.die()  # may panic: pid 0 or 1
+                oops = Reported(str(e))
+                oops.call_path = e.call_path  # type: ignore[attr-defined]
+                raise oops from None
+
+        done = self._run("touch", (("pid", pid), ("addr", addr)), access, "void")
+        if outcome and done.kind == "void":
+            done = dataclasses.replace(done, text=outcome[0])
+            self.calls[-1] = done
+        return done
 
     # -- saving -----------------------------------------------------------------------
 

@@ -6,12 +6,11 @@ import io
 import os
 import re
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
-from oracles import need_oracle
+from oracles import run_gdb
 
 from vmintro.arch.x86 import (
     EMPTY_ZERO_PAGE,
@@ -42,7 +41,6 @@ from vmintro.sim.physmem import PhysMem
 from vmintro.types.kernel import KernelTypes, kernel_types
 from vmintro.types.model import CType, Struct, strip_typedefs
 
-GDB = "/usr/bin/gdb"
 CONFIGS = [(False, False), (True, False), (True, True)]
 CONFIG_IDS = ["nohighmem", "highmem", "pae"]
 KERNEL_RANGE = (0x00100000, 0x00140000)
@@ -133,27 +131,6 @@ def write_core(spec: ImageSpec, path: Path) -> None:
 
 
 # -- gdb -------------------------------------------------------------------
-
-
-def run_gdb(files: list[Path], commands: list[str]) -> list[str]:
-    """Run ``commands`` in one batch gdb; return each command's output (stripped)."""
-    need_oracle("gdb", os.access(GDB, os.X_OK))
-    args = [GDB, "-batch", "-nx", *map(str, files)]
-    for i, cmd in enumerate(commands):
-        args += ["-ex", f"echo @@{i}@@\\n", "-ex", cmd]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
-    parts = re.split(r"^@@(\d+)@@\n", proc.stdout, flags=re.M)
-    out = {int(parts[i]): parts[i + 1].strip() for i in range(1, len(parts), 2)}
-    assert len(out) == len(commands), proc.stderr
-    # The test cores carry no registers, which gdb mentions; anything else it
-    # says on stderr (a DWARF complaint, a failed read) is a defect.
-    noise = [
-        line
-        for line in proc.stderr.splitlines()
-        if line.strip() and "general-purpose registers in core file" not in line
-    ]
-    assert noise == []
-    return [out[i] for i in range(len(commands))]
 
 
 def ptype_body(s: Struct, indent: str = "    ") -> list[str]:

@@ -210,9 +210,12 @@ def test_swapper_pg_dir_highmem_pkmap(rhm64):
 def test_init_mm_pgd(r64):
     mm = r64.sym("init_mm")
     assert r64.u32(mm + 12) == 0xC0101000
-    assert r64.u32(mm + 16) == 2 and r64.u32(mm + 20) == 1
-    for off in (32, 40):  # mmap_sem.wait_list, mmlist
-        assert r64.u32(mm + off) == mm + off and r64.u32(mm + off + 4) == mm + off
+    # mm_users 2 (INIT_MM); mm_count INIT_MM's 1 and sched_init's for the idle thread
+    assert r64.u32(mm + 16) == 2 and r64.u32(mm + 20) == 2
+    assert r64.u32(mm + 32) == mm + 32 and r64.u32(mm + 36) == mm + 32  # mmap_sem.wait_list
+    # mmlist: init's mm (its exec of /sbin/init put it there) and back
+    init_mmlist = r64.u32(mm + 40)
+    assert init_mmlist != mm + 40 and r64.u32(init_mmlist) == mm + 40
     assert r64.raw(mm, 12) == bytes(12)
     assert r64.raw(mm + 48, 128 - 48) == bytes(80)
 

@@ -62,11 +62,13 @@ def r64():
 
 
 def _cache_cache_page(r):
+    """cache_cache's first slab (36 descriptors: the general caches' 26, then
+    proc_caches_init's 5, then vfs_caches_init's first 5), full: the last 4 VFS
+    caches' descriptors are in a second slab."""
     cc = r.sym("cache_cache")
-    slabs = r.list_nodes(cc + KC_PARTIAL)
-    assert len(slabs) == 1
-    assert r.list_nodes(cc + KC_FULL) == [] and r.list_nodes(cc + KC_FREE) == []
-    return slabs[0]  # colour offset 0: the slab_t is at the page start
+    full, partial = r.list_nodes(cc + KC_FULL), r.list_nodes(cc + KC_PARTIAL)
+    assert len(full) == 1 and len(partial) == 1 and r.list_nodes(cc + KC_FREE) == []
+    return full[0]  # colour offset 0: the slab_t is at the page start
 
 
 # vfs_caches_init's caches in the order 2.4.20 creates them (no CONFIG_QUOTA: no dquot)
@@ -111,7 +113,7 @@ def test_cache_cache(r64):
     assert r.u32(cc + KC_COLOUR) == 0 and r.u32(cc + KC_COLOUR_OFF) == 32
     assert r.u32(cc + KC_COLOUR_NEXT) == 0
     assert r.raw(cc + KC_NAME, 20) == b"kmem_cache".ljust(20, b"\0")
-    assert r.u32(cc + KC_DFLAGS) == 1  # DFLGS_GROWN: it grew once, for the descriptors
+    assert r.u32(cc + KC_DFLAGS) == 1  # DFLGS_GROWN: it grew, for the descriptors
     assert r.u32(cc + KC_GROWING) == 0 and r.u32(cc + KC_FAILURES) == 0
     page = _cache_cache_page(r)
     assert page % 4096 == 0
@@ -121,9 +123,12 @@ def test_cache_cache(r64):
     # a descriptor for each cache on the chain: the general caches, their DMA twins
     # and the caches start_kernel creates after them (vfs_caches_init...)
     caches = len(r.list_nodes(cc + KC_NEXT))
-    assert caches >= 26 + len(VFS_CACHES)
-    assert r.u32(page + SLAB_INUSE) == caches
-    assert r.u32(page + SLAB_FREE) == caches
+    assert caches == 26 + 5 + len(VFS_CACHES) > 36
+    assert r.u32(page + SLAB_INUSE) == 36
+    assert r.u32(page + SLAB_FREE) == BUFCTL_END  # full
+    # the rest in the second slab, taken in order
+    second = r.list_nodes(cc + KC_PARTIAL)[0]
+    assert r.u32(second + SLAB_INUSE) == r.u32(second + SLAB_FREE) == caches - 36
     bufctl = [r.u32(page + 24 + 4 * i) for i in range(36)]
     assert bufctl == list(range(1, 36)) + [BUFCTL_END]
     pfn = r.lowmem_pfn(page)
@@ -158,6 +163,10 @@ def test_cache_chain_newest_first(r64):
         expected += [f"size-{size}(DMA)", f"size-{size}"]
     assert names[-len(expected) :] == expected
     assert names[: len(VFS_CACHES)] == VFS_CACHES[::-1]  # the newest, created last
+    # before them proc_caches_init's (fork_init's and pgtable_cache_init's own none
+    # without PAE)
+    proc = ["signal_act", "files_cache", "fs_cache", "vm_area_struct", "mm_struct"]
+    assert names[len(VFS_CACHES) : len(VFS_CACHES) + len(proc)] == proc[::-1]
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -34,8 +34,8 @@ else:  # pragma: no cover
 from vmintro.arch.x86 import parse_size
 from vmintro.files import file_kind, not_regular
 from vmintro.sim.faults import FAULTS
-from vmintro.sim.pagecache import MAX_PAGE_CACHE
 from vmintro.sim.swap import MAX_SWAP_BADPAGES
+from vmintro.types.flags import PID_MAX
 
 FAULT_KINDS = tuple(FAULTS)
 
@@ -101,6 +101,7 @@ _LABEL = _text()
 _DESCRIPTION = Field(_STR, False, 0, MAX_DESCRIPTION, "characters", lines=True)
 _BOOL_FIELD = Field(_BOOL)
 _ULONG_SIZE = Field(_SIZE, True)
+_PID = Field(_INT, hi=PID_MAX - 1, why="a pid: below PID_MAX")
 _SOME_SIZE = Field(_SIZE)
 
 OPS: dict[str, dict[str, Field]] = {
@@ -144,6 +145,21 @@ OPS: dict[str, dict[str, Field]] = {
         "free_ratio": Field(_FLOAT, hi=1, why="a fraction"),
     },
     "fault": {"kind": Field(_STR, True, 1, 64, "characters"), "target": _LABEL},
+    # processes: a pid, or the label a fork or spawn step gave its child
+    "fork": {"parent": _PID, "label": _LABEL},
+    "spawn": {
+        "name": Field(_STR, True, 1, 15, "characters: the task's comm holds 15"),
+        "parent": _PID,
+        "label": _LABEL,
+    },
+    "exit": {"pid": _PID, "label": _LABEL},
+    "touch": {
+        "pid": _PID,
+        "task": _LABEL,
+        "addr": Field(_INT, why="a 32-bit address"),
+        "label": _LABEL,  # a vmalloc or ioremap step's area
+        "offset": Field(_SIZE, why="an unsigned long"),
+    },
 }
 for _op, _fields in OPS.items():
     if _op != "boot":  # every step can make the kernel oops or hang
@@ -155,8 +171,6 @@ MACHINE_KEYS: dict[str, Field] = {
     "pae": _BOOL_FIELD,
     "pse": _BOOL_FIELD,
     "seed": Field(_INT, hi=SEED_MAX, why="a 64-bit seed"),
-    # the share of RAM the page cache holds when the steps begin (0: none at all)
-    "page_cache": Field(_FLOAT, hi=MAX_PAGE_CACHE, why="a share of RAM"),
 }
 
 
@@ -391,6 +405,15 @@ def _parse_step(raw: Any, i: int, line: int, path: str) -> Step:
         )
     if op == "vfree" and ("label" in args) == ("addr" in args):
         raise ScenarioError(f"{where} (vfree): give exactly one of 'label' or 'addr'")
+    if op == "exit" and ("label" in args) == ("pid" in args):
+        raise ScenarioError(f"{where} (exit): give exactly one of 'pid' or 'label'")
+    if op == "touch":
+        if ("pid" in args) == ("task" in args):
+            raise ScenarioError(f"{where} (touch): give exactly one of 'pid' or 'task'")
+        if ("label" in args) == ("addr" in args):
+            raise ScenarioError(f"{where} (touch): give exactly one of 'addr' or 'label'")
+        if "addr" in args and "offset" in args:
+            raise ScenarioError(f"{where} (touch): 'offset' goes with 'label', not 'addr'")
     return Step(op, args, i, line)
 
 

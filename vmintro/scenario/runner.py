@@ -11,23 +11,15 @@ from typing import Any
 from vmintro.arch.x86 import MachineConfig
 from vmintro.scenario.loader import Scenario, ScenarioError, Step
 from vmintro.sim.boot import Kernel, boot
-from vmintro.sim.errors import KernelHang, KernelOops, SimulationError
+from vmintro.sim.errors import KernelHang, KernelOops, KernelPanic, SimulationError
 from vmintro.sim.faults import inject_fault
 from vmintro.sim.module import delete_module, insmod
-from vmintro.sim.pagecache import DEFAULT_PAGE_CACHE
 from vmintro.sim.physmem import PhysMemError
 from vmintro.sim.recorder import Recorder, recording
 from vmintro.sim.resume import Resumed
 from vmintro.sim.swap import swapoff, swapon
 
-__all__ = [
-    "RunResult",
-    "machine_config",
-    "page_cache_of",
-    "run_scenario",
-    "run_truth",
-    "step_random",
-]
+__all__ = ["RunResult", "machine_config", "run_scenario", "run_truth", "step_random"]
 
 DEFAULT_SWAP_DEVICE = 0x0302  # /dev/hda2
 
@@ -99,15 +91,10 @@ def run_scenario(
     that kernel, its labels, events and faults, and end where running them all
     from boot would (each step draws from its own :func:`step_random`).
     """
-    k = boot(cfg, page_cache_of(scen), seed) if resumed is None else resumed.kernel
+    k = boot(cfg) if resumed is None else resumed.kernel
     recorder = Recorder(cfg.ram) if record else None
     with recording(k.mem, recorder) if recorder else nullcontext():
         return _run_steps(scen, k, seed, recorder, progress, resumed, first)
-
-
-def page_cache_of(scen: Scenario) -> float:
-    """The share of RAM in the page cache when the scenario's steps begin."""
-    return float(scen.machine.get("page_cache", DEFAULT_PAGE_CACHE))
 
 
 def run_truth(result: RunResult) -> dict[str, Any]:
@@ -141,22 +128,29 @@ def _run_steps(
         if recorder:
             recorder.step = step.index + 1
         try:
-            if step.op == "fault":
-                record = inject_fault(k, step.args["kind"], rng, step.args)
-                faults.append({"step": step.index + 1, **record})
-            else:
-                _run_step(k, step, rng, labels, events)
-        except KernelOops as e:
-            if not step.args.get("allow_bug"):
-                raise ScenarioError(f"{where}: {e}") from None
-            for line in e.printk_lines():
-                k.printk(line)
-            events.append({"step": step.index + 1, "op": step.op, "bug": str(e)})
+            try:
+                if step.op == "fault":
+                    record = inject_fault(k, step.args["kind"], rng, step.args)
+                    faults.append({"step": step.index + 1, **record})
+                else:
+                    _run_step(k, step, rng, labels, events)
+            except KernelOops as e:
+                if not step.args.get("allow_bug"):
+                    raise ScenarioError(f"{where}: {e}") from None
+                for line in e.printk_lines():
+                    k.printk(line)
+                event = {"step": step.index + 1, "op": step.op, "bug": str(e)}
+                events.append(event)
+                if step.op == "touch" and k.processes.oopsed is not None:
+                    address = getattr(e, "address", 0)
+                    event.update(pid=k.processes.oopsed, addr=address, outcome="oops")
+                    k.processes.die()  # die(): the process whose access it was exits
         except KernelHang as e:
             if not step.args.get("allow_bug"):
                 raise ScenarioError(f"{where}: {e}") from None
             # No printk: the kernel says nothing, it only stops answering.
-            events.append({"step": step.index + 1, "op": step.op, "hang": str(e)})
+            kind = "panic" if isinstance(e, KernelPanic) else "hang"
+            events.append({"step": step.index + 1, "op": step.op, kind: str(e)})
             stopped = f"{where}: {e}{_not_run(step.index + 2, total)}"
             return RunResult(k, events, faults, stopped, recorder, labels)
         except SimulationError as e:
@@ -233,7 +227,31 @@ def _run_step(
         delete_module(k, a["name"])
     elif step.op == "random":
         _random_mix(k, a, rng, event)
+    elif step.op in ("fork", "spawn"):
+        procs, parent = k.processes, a.get("parent", 1)
+        pid = procs.fork(parent) if step.op == "fork" else procs.spawn(a["name"], parent)
+        event.update(parent=parent, pid=pid)
+        if "label" in a:
+            labels[a["label"]] = ("process", pid)
+    elif step.op == "exit":
+        pid = label_of("process") if "label" in a else a["pid"]
+        event.update(pid=pid)
+        k.processes.exit(pid)
+    elif step.op == "touch":
+        pid = _labelled(labels, a["task"], ("process",)) if "task" in a else a["pid"]
+        addr = a.get("addr", 0)
+        if "label" in a:
+            addr = _labelled(labels, a["label"], ("vmalloc", "ioremap")) + a.get("offset", 0)
+        event.update(pid=pid, addr=addr & 0xFFFFFFFF)
+        event.update(outcome=k.processes.touch(pid, addr))
     events.append(event)
+
+
+def _labelled(labels: dict[str, tuple[str, int]], name: str, kinds: tuple[str, ...]) -> int:
+    """What live label ``name`` names (of one of ``kinds``), left in place."""
+    if name not in labels or labels[name][0] not in kinds:
+        raise SimulationError(f"no {' or '.join(kinds)} labelled '{name}' is live")
+    return labels[name][1]
 
 
 def _random_mix(

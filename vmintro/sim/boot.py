@@ -4,14 +4,12 @@ over the kernel's memory and given the ones before it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from vmintro.arch.x86 import EMPTY_ZERO_PAGE, KERNEL_PHYS, PAGE_OFFSET, PAGE_SIZE, MachineConfig
 from vmintro.sim.bootmem import Bootmem
 from vmintro.sim.buddy import Buddy, boot_free_sequence, free_area_init, free_boot_pages_bulk
 from vmintro.sim.kernel import KERN_INFO, KernelMemory
-from vmintro.sim.pagecache import boot_truth, run_page_cache_workload
 from vmintro.sim.paging import KernelPageTables
+from vmintro.sim.process import Processes, init_task_static, sched_init
 from vmintro.sim.slab import Slab
 from vmintro.sim.vfs_init import (
     buffer_init,
@@ -39,23 +37,26 @@ class Kernel(KernelMemory):
     buddy: Buddy
     slab: Slab
     vmalloc: Vmalloc
+    processes: Processes
 
-    # What boot left for the truth: the hash tables, the page cache's workload, the
-    # free blocks per zone and order (None for a kernel resumed from an image)
-    boot_truth: dict[str, Any] | None = None
-
-    def __init__(self, config: MachineConfig, page_cache: float = 0.0, seed: int = 0) -> None:
+    def __init__(self, config: MachineConfig) -> None:
         super().__init__(config)
         mem: KernelMemory = self
         pt = KernelPageTables(mem)
         pt.head_s()
         _static_data(mem)
+        init_task_static(mem)
         bootmem = setup_memory(mem)  # setup_arch
         pkmap = pt.pagetable_init(bootmem)  # paging_init
         buddy = free_area_init(mem, bootmem)  # paging_init: zone_sizes_init
+        sched_init(mem)
         slab = Slab(mem, buddy)  # kmem_cache_init
         mem_init(mem, bootmem, buddy, pt)
         slab.kmem_cache_sizes_init()
+        procs = Processes(mem, buddy, slab)
+        procs.pgtable_cache_init()
+        procs.fork_init(config.max_low_pfn)  # num_mappedpages: lowmem, as mem_init sets it
+        procs.proc_caches_init()
         vmalloc = Vmalloc(mem, buddy, slab)
         if pkmap is not None:
             mem.w32(mem.sym("pkmap_page_table"), pkmap)
@@ -63,20 +64,16 @@ class Kernel(KernelMemory):
         vfs_caches_init(mem, buddy, slab, mempages)
         buffer_init(mem, buddy, mempages)
         page_cache_init(mem, buddy, mempages)
+        procs.rest_init()  # kernel_thread(init); init's do_basic_setup starts the daemons
         free_initmem(mem, buddy)  # init(), before it runs /sbin/init
-        # the machine runs a while before the scenario's steps: files read, evicted, deleted
-        cache = run_page_cache_workload(mem, buddy, slab, page_cache, seed)
-        self.boot_truth = boot_truth(mem, buddy, cache)
+        procs.exec_init()
         self.bootmem, self.buddy, self.slab, self.vmalloc = bootmem, buddy, slab, vmalloc
+        self.processes = procs
 
 
-def boot(config: MachineConfig, page_cache: float = 0.0, seed: int = 0) -> Kernel:
-    """A kernel as it stands after ``start_kernel`` has set up the memory manager and,
-    with ``page_cache`` above 0, the machine has run a while: that share of its RAM
-    in the page cache, the rest free in small blocks, the workload drawn from
-    ``seed`` (:mod:`vmintro.sim.pagecache`; scenarios ask for
-    :data:`~vmintro.sim.pagecache.DEFAULT_PAGE_CACHE` unless they say otherwise)."""
-    return Kernel(config, page_cache, seed)
+def boot(config: MachineConfig) -> Kernel:
+    """A kernel as it stands after ``start_kernel`` has set up the memory manager."""
+    return Kernel(config)
 
 
 def _static_data(k: KernelMemory) -> None:

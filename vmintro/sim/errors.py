@@ -18,6 +18,7 @@ __all__ = [
     "KernelBug",
     "KernelHang",
     "KernelOops",
+    "KernelPanic",
     "LoopGuard",
     "PageFault",
     "SimulationError",
@@ -221,6 +222,8 @@ _ERRNO = re.compile(r"-(E[A-Z0-9]+)\b")
 
 def entry_failure(e: SimulationError) -> CallResult:
     """The result of an entry point that failed with ``e``."""
+    if isinstance(e, KernelPanic):
+        return ("panic", None, str(e))
     if isinstance(e, KernelHang):
         return ("hang", None, str(e))
     if isinstance(e, KernelBug):
@@ -241,6 +244,8 @@ def entry_result(returns: str, value: object) -> CallResult:
         )
     if returns == "zero":
         return ("int", 0, None)
+    if returns == "int" and isinstance(value, int):  # a pid, a count
+        return ("int", value, None)
     return ("void", None, None)
 
 
@@ -261,6 +266,17 @@ class KernelHang(SimulationError):
             "unreported (no soft-lockup detector, and no NMI watchdog without a local APIC)"
         )
         self.function = function
+
+
+class KernelPanic(KernelHang):
+    """``panic()``: 2.4.20 logged ``Kernel panic: ...`` and stopped the machine (it
+    spins in ``panic`` for ever: no panic_timeout is set). Memory is left as it
+    was when ``panic`` was called."""
+
+    def __init__(self, message: str, function: str = "panic") -> None:
+        SimulationError.__init__(self, f"Kernel panic: {message}")
+        self.function = function  # the caller of panic()
+        self.message = message
 
 
 class LoopGuard:
@@ -297,14 +313,6 @@ class LoopGuard:
             self._hang(node)
         self._states.add(key)
         self._last = node
-
-    def looped(self) -> NoReturn:
-        """The loop was found by its caller, which saw a state come back itself (a
-        cheaper check than :meth:`visit`'s): raise what :meth:`visit` would have.
-        Needs ``nodes``, which names the link that closes the loop."""
-        if self.nodes is None:
-            raise TypeError("LoopGuard.looped needs the nodes to walk again")
-        self._hang(0)
 
     def _hang(self, node: int) -> NoReturn:
         source, target = self._last, node

@@ -40,6 +40,7 @@ from vmintro.sim.errors import PageFault, SimulationError
 from vmintro.sim.kernel import DATA, RODATA, KernelMemory
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.physmem import PhysMemError
+from vmintro.sim.process import Processes
 from vmintro.sim.slab import Slab
 from vmintro.sim.vmaccess import virt_to_phys_walk
 from vmintro.sim.vmalloc import Vmalloc
@@ -169,6 +170,7 @@ def attach_kernel(prog: Program, name: str = "image") -> Kernel:
         k.bootmem = Bootmem.attach(k)
         k.buddy = Buddy(k)
         k.slab = Slab.attach(k, k.buddy)
+        k.processes = Processes.attach(k, k.buddy, k.slab)
     except (SimulationError, PhysMemError) as e:  # a pointer of the image leads nowhere
         raise ResumeError(f"{name}: the kernel's own pointers lead nowhere: {e}") from None
     k.vmalloc = Vmalloc(k, k.buddy, k.slab)
@@ -324,9 +326,6 @@ def _restore_bookkeeping(r: Resumed) -> None:
     if truth is None:
         _records_from_ram(r.kernel)
         return
-    boot = truth.get("boot")  # what boot left, carried into the next image's truth
-    if isinstance(boot, dict):
-        r.kernel.boot_truth = boot
     areas = truth.get("areas", [])
     limit = (r.kernel.config.vmalloc_end - r.kernel.config.vmalloc_start) // (2 * PAGE_SIZE) + 1
     if not isinstance(areas, list) or len(areas) > limit:

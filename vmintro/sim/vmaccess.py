@@ -7,7 +7,7 @@ the reader's (they share only the architecture constants).
 
 from __future__ import annotations
 
-from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE, SWAPPER_PG_DIR
 from vmintro.sim.errors import PageFault
 from vmintro.sim.kernel import KernelMemory
 from vmintro.sim.paging import KernelPageTables
@@ -15,8 +15,10 @@ from vmintro.sim.paging import KernelPageTables
 __all__ = ["virt_to_phys_walk", "vread", "vwrite"]
 
 
-def virt_to_phys_walk(k: KernelMemory, vaddr: int) -> int:
-    """Physical address of ``vaddr``: direct map for lowmem, else the kernel page tables.
+def virt_to_phys_walk(k: KernelMemory, vaddr: int, pgd_base: int = SWAPPER_PG_DIR) -> int:
+    """Physical address of ``vaddr``: direct map for lowmem, else the page tables of
+    ``pgd_base`` (the kernel's, ``swapper_pg_dir``, unless a process's is given:
+    each copied the kernel's lowmem entries when it was made).
 
     :raises PageFault: no page table, or no present page, maps ``vaddr``.
     """
@@ -24,7 +26,7 @@ def virt_to_phys_walk(k: KernelMemory, vaddr: int) -> int:
         return vaddr - PAGE_OFFSET
     pt = KernelPageTables(k)
     g = k.paging
-    pgd = pt.pgd_offset_k(vaddr)
+    pgd = pgd_base + g.pgd_index(vaddr) * g.entry_size
     pmd = pt.pmd_offset(pgd, vaddr)
     entry = pt.get(pmd)
     if not entry & 1:

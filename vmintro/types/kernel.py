@@ -21,6 +21,8 @@ from vmintro.types.flags import (
     MAX_ORDER,
     MAX_SWAPFILES,
     NGROUPS,
+    NR_OPEN_DEFAULT,
+    NSIG,
     NSIG_WORDS,
     PIDHASH_SZ,
     RLIM_NLIMITS,
@@ -428,6 +430,11 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
             "fs_cachep": Pointer(kmem_cache_t),
             "vm_area_cachep": Pointer(kmem_cache_t),
             "mm_cachep": Pointer(kmem_cache_t),
+            # arch/i386/kernel/init_task.c's statics, kernel/user.c's root_user
+            "init_fs": kt.by_name["struct fs_struct"],
+            "init_files": kt.by_name["struct files_struct"],
+            "init_signals": kt.by_name["struct signal_struct"],
+            "root_user": kt.by_name["struct user_struct"],
         }
     )
     if pae:  # arch/i386/mm/init.c: pgtable_cache_init's cache of PAE page directories
@@ -636,8 +643,118 @@ def _task_struct(kt: KernelTypes, mm_struct: Struct) -> Struct:
     task.define(members)
     for name in ("did_exec", "swappable", "keep_capabilities"):
         task.member(name).bit_size = 1  # `int NAME:1`, alone in its 4-byte unit
+    for name in ("state", "need_resched"):
+        task.member(name).volatile = True  # `volatile long`
+    _process_parts(kt, sigset_t, uid_t)
     del char
     return task
+
+
+def _process_parts(kt: KernelTypes, sigset_t: CType, uid_t: CType) -> None:
+    """What ``fork`` allocates besides the task: ``struct vm_area_struct`` (and the
+    ``rb_node_t`` it holds), ``signal_struct``, ``files_struct``, ``fs_struct``, and
+    ``user_struct``, as include/linux/{mm,sched,fs_struct,rbtree}.h define them."""
+    reg = kt.by_name
+    int_, ulong, atomic_t = reg["int"], reg["unsigned long"], reg["atomic_t"]
+    spinlock_t, rwlock_t = reg["spinlock_t"], reg["rwlock_t"]
+    voidp = Pointer(Void())
+
+    def struct(tag: str) -> Struct:
+        s = reg.get(f"struct {tag}")
+        if not isinstance(s, Struct):
+            s = reg[f"struct {tag}"] = Struct(tag)
+        return s
+
+    rb_node_s = struct("rb_node_s")
+    rb_node_s.define(
+        [
+            ("rb_parent", Pointer(rb_node_s)),
+            ("rb_color", int_),
+            ("rb_right", Pointer(rb_node_s)),
+            ("rb_left", Pointer(rb_node_s)),
+        ]
+    )
+    rb_node_t = reg["rb_node_t"] = Typedef("rb_node_t", rb_node_s)
+    vma = struct("vm_area_struct")
+    vmap = Pointer(vma)
+    vma.define(
+        [
+            ("vm_mm", Pointer(struct("mm_struct"))),
+            ("vm_start", ulong),
+            ("vm_end", ulong),
+            ("vm_next", vmap),
+            ("vm_page_prot", reg["pgprot_t"]),
+            ("vm_flags", ulong),
+            ("vm_rb", rb_node_t),
+            ("vm_next_share", vmap),
+            ("vm_pprev_share", Pointer(vmap)),
+            ("vm_ops", Pointer(struct("vm_operations_struct"))),
+            ("vm_pgoff", ulong),
+            ("vm_file", Pointer(struct("file"))),
+            ("vm_raend", ulong),
+            ("vm_private_data", voidp),
+        ]
+    )
+    # include/asm-i386/signal.h (the kernel's struct sigaction)
+    sigaction = struct("sigaction")
+    sigaction.define(
+        [
+            ("sa_handler", Pointer(Function(Void(), [int_]))),  # __sighandler_t
+            ("sa_flags", ulong),
+            ("sa_restorer", Pointer(Function(Void(), []))),
+            ("sa_mask", sigset_t),
+        ]
+    )
+    k_sigaction = struct("k_sigaction")
+    k_sigaction.define([("sa", sigaction)])
+    struct("signal_struct").define(
+        [("count", atomic_t), ("action", Array(k_sigaction, NSIG)), ("siglock", spinlock_t)]
+    )
+    # include/linux/posix_types.h: fd_set of __FD_SETSIZE (1024) bits
+    fd_set = reg["fd_set"] = Typedef(
+        "fd_set", Struct(None).define([("fds_bits", Array(ulong, 1024 // 32))])
+    )
+    filep = Pointer(struct("file"))
+    struct("files_struct").define(
+        [
+            ("count", atomic_t),
+            ("file_lock", rwlock_t),
+            ("max_fds", int_),
+            ("max_fdset", int_),
+            ("next_fd", int_),
+            ("fd", Pointer(filep)),
+            ("close_on_exec", Pointer(fd_set)),
+            ("open_fds", Pointer(fd_set)),
+            ("close_on_exec_init", fd_set),
+            ("open_fds_init", fd_set),
+            ("fd_array", Array(filep, NR_OPEN_DEFAULT)),
+        ]
+    )
+    dentry, vfsmount = Pointer(struct("dentry")), Pointer(struct("vfsmount"))
+    struct("fs_struct").define(
+        [
+            ("count", atomic_t),
+            ("lock", rwlock_t),
+            ("umask", int_),
+            ("root", dentry),
+            ("pwd", dentry),
+            ("altroot", dentry),
+            ("rootmnt", vfsmount),
+            ("pwdmnt", vfsmount),
+            ("altrootmnt", vfsmount),
+        ]
+    )
+    user = struct("user_struct")
+    user.define(
+        [
+            ("__count", atomic_t),
+            ("processes", atomic_t),
+            ("files", atomic_t),
+            ("next", Pointer(user)),
+            ("pprev", Pointer(Pointer(user))),
+            ("uid", uid_t),
+        ]
+    )
 
 
 def _vfs_types(kt: KernelTypes) -> dict[str, CType]:

@@ -18,7 +18,16 @@ from vmintro.arch.x86 import parse_size
 from vmintro.commands.registry import CommandError, UsageError, arg, command
 from vmintro.commands.result import Move, Text
 from vmintro.escape import escape_text
-from vmintro.types.flags import GFP_DMA, GFP_HIGHMEM, GFP_KERNEL, GFP_USER, VM_ALLOC, VM_IOREMAP
+from vmintro.image.format.timeline import STOPS
+from vmintro.types.flags import (
+    GFP_DMA,
+    GFP_HIGHMEM,
+    GFP_KERNEL,
+    GFP_USER,
+    PID_MAX,
+    VM_ALLOC,
+    VM_IOREMAP,
+)
 
 if TYPE_CHECKING:
     from vmintro.live import Call, LiveKernel
@@ -129,6 +138,37 @@ def _rmmod(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     return [_words(w, 1)[0]], {}
 
 
+def _pid(text: str) -> int:
+    value = _number(text, "PID")
+    if value >= PID_MAX:
+        raise UsageError(f"PID {text} is not a pid (below {PID_MAX})")
+    return value
+
+
+@_call("fork", "sim fork [PID]  (PID: the parent, 1 by default)")
+def _fork(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    return [_pid(p) for p in _words(w, 0, 1)], {}
+
+
+@_call("spawn", "sim spawn NAME [PID]  (fork in PID, 1 by default, then exec NAME)")
+def _spawn(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    w = _words(w, 1, 1)
+    if not w[0] or len(w[0]) > 15 or not w[0].isprintable() or "/" in w[0]:
+        raise UsageError("NAME must be 1 to 15 printable characters without '/' (a comm)")
+    return [w[0], *(_pid(p) for p in w[1:])], {}
+
+
+@_call("exit", "sim exit PID")
+def _exit(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    return [_pid(_words(w, 1)[0])], {}
+
+
+@_call("touch", "sim touch PID ADDR  (a kernel-mode read in PID's context)")
+def _touch(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    w = _words(w, 2)
+    return [_pid(w[0]), _number(w[1], "ADDR")], {}
+
+
 @_call("fault", "sim fault KIND [KEY=VALUE...]  ('sim fault list' names the kinds)")
 def _fault(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     if not w:
@@ -177,9 +217,15 @@ SWAP_FILE_NOTE = (
 )
 
 
+TOUCH_OUTCOMES = {
+    "mapped": "mapped: the process's page directory maps it, no fault",
+    "synced": "vmalloc fault: do_page_fault copied the missing entry from init_mm.pgd",
+}
+
+
 def _lines(done: Call) -> Iterator[str]:
     yield escape_text(str(done).split("  ", 1)[0])
-    if done.kind in ("bug", "oops", "hang") and done.text:
+    if done.kind in STOPS and done.text:
         yield escape_text(done.text)
         if done.call_path:
             yield "Call path: " + " > ".join(done.call_path)
@@ -188,6 +234,8 @@ def _lines(done: Call) -> Iterator[str]:
             yield "printk: " + escape_text(line)
     if done.call == "sys_swapon" and done.kind == "int":
         yield SWAP_FILE_NOTE
+    if done.call == "touch" and done.text in TOUCH_OUTCOMES:
+        yield TOUCH_OUTCOMES[done.text]
     yield "changed: " + escape_text(done.changes)
 
 
@@ -257,6 +305,8 @@ def sim(prog: Program, args: argparse.Namespace) -> Iterator[Move | Text]:
     get_vm_area SIZE [FLAGS], ioremap PHYS SIZE [--nocache], iounmap ADDR,
     alloc_pages ORDER [--gfp FLAGS], free_pages PAGE ORDER, kmalloc SIZE,
     kfree ADDR, swapon SIZE, swapoff N, insmod NAME SIZE, rmmod NAME,
+    fork [PID], spawn NAME [PID], exit PID, touch PID ADDR (a kernel-mode read
+    from PID's context: mapped, synced by the vmalloc fault, or an oops),
     fault KIND [KEY=VALUE...]. Sizes take K, M, G.
     """
     if args.call == "fault" and args.words == ["list"]:
