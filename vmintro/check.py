@@ -49,6 +49,8 @@ FAULT_FINDINGS: dict[str, tuple[str, ...]] = {
     "bad_pte_frame": ("pte_reserved_frame", "pte_nonexistent_frame"),
     "zero_count": ("mapped_page_count_zero",),
     "buddy_corrupt": ("buddy_list_corrupt",),
+    # kfree writes through a free page's buddy-list neighbours (its default target)
+    "kfree_non_slab": ("buddy_list_corrupt", "buddy_count_mismatch", "buddy_bitmap_unreadable"),
 }
 
 
@@ -159,7 +161,16 @@ class _Checker:
                 continue  # a kernel thread, or an mm another task shares
             seen.add(mm)
             pid = task.pid.value_()
-            pgd = prog.read_u32(mm + self.o_mm_pgd)
+            try:
+                pgd = prog.read_u32(mm + self.o_mm_pgd)
+            except FaultError as e:
+                self.add(
+                    "process_pgd_corrupt",
+                    f"pid {pid}: task {int(task):#x} has mm {mm:#x}, which cannot be read: {e}",
+                    task=int(task),
+                    mm=mm,
+                )
+                continue
             try:
                 follow_pte(prog, pgd, spans[0])  # refuses what no pgd_alloc returns
                 table = prog.read(pgd + first * size, count * size)

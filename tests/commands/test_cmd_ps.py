@@ -192,6 +192,9 @@ def test_check_reports_a_stale_entry_as_legal(process_images, tmp_path: Path) ->
     gone = prog.paging.levels[0].index(image.gone)
     stale = HostileImage(tmp_path / "stale", image.base)
     stale.write_u32(image.swapper + gone * 4, 0)
+    # and a command name from the image that would drive a terminal: ps escapes it
+    cron = image.tasks[image.cron]["task"]
+    stale.write(cron + prog.type("struct task_struct").offsetof("comm"), b"\x1b[2Jcron\0")
     stale.save()
     status, out = _check(stale.base)
     assert status == EXIT_OK, out
@@ -202,6 +205,8 @@ def test_check_reports_a_stale_entry_as_legal(process_images, tmp_path: Path) ->
     )
     assert "stale (legal in 2.4: vfree clears only init_mm's entries" in out
     assert status_of(vmintro.open(stale.base), "check")[0] == EXIT_OK
+    status, out, _ = status_of(vmintro.open(stale.base), f"ps {image.cron}")
+    assert status == EXIT_OK and out.splitlines()[1].endswith("  \\x1b[2Jcron")
 
 
 @pytest.mark.parametrize("name", ["2level", pytest.param("pae", marks=pytest.mark.slow)])
@@ -226,3 +231,27 @@ def test_check_reports_an_entry_to_another_table_as_corruption(
     assert f"is {value:#x}, corrupted" in entry
     assert wild.startswith(f"process_pgd_corrupt: pid {image.cron}: mm {cron_mm:#x} has pgd 0x1000")
     assert status_of(vmintro.open(bad.base), "check")[0] == EXIT_FAILED
+
+
+def test_a_task_whose_mm_leads_nowhere(process_images, tmp_path: Path) -> None:
+    """A hostile image: bash's mm points at user space. Each command says which task
+    in one line; check goes on to the others."""
+    image = process_images["2level"]
+    prog = vmintro.open(image.base)
+    bash = image.tasks[image.bash]["task"]
+    task = prog.type("struct task_struct")
+    bad = HostileImage(tmp_path / "bad", image.base)
+    bad.write_u32(bash + task.offsetof("mm"), 0x1000)
+    bad.save()
+    damaged = vmintro.open(bad.base)
+    status, out, err = status_of(damaged, f"vtop -c {image.bash} {image.probe:x}")
+    assert (status, out) == (EXIT_FAILED, "")
+    assert err.startswith(f"vtop: pid {image.bash} (task {bash:#x}): its mm cannot be read: ")
+    status, out, err = status_of(damaged, "ps")
+    assert (status, out) == (EXIT_FAILED, "") and err.startswith(f"ps: task {bash:#x}: read of ")
+    assert err.count("\n") == 1
+    status, out, _ = status_of(damaged, "check")
+    assert status == EXIT_FAILED
+    assert f"process_pgd_corrupt       pid {image.bash}: task {bash:#x} has mm 0x1000" in out
+    # cron still checked: its missing entry is no finding, and nothing else is
+    assert out.count("\n") == 2

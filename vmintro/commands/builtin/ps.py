@@ -22,7 +22,7 @@ from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.commands.argtypes import parse_address
 from vmintro.commands.registry import CommandError, arg, command, one_of
 from vmintro.commands.result import Column, Part, Row, Table, Text
-from vmintro.errors import VmintroError
+from vmintro.errors import FaultError, VmintroError
 from vmintro.escape import escape_text
 from vmintro.helpers.pid import for_each_task
 
@@ -111,7 +111,12 @@ def _info(task: Object, total: int) -> TaskInfo:
 def task_infos(prog: Program) -> list[TaskInfo]:
     """Every task, ``init_task`` included, by pid as crash lists them."""
     total = _total_pages(prog)
-    infos = [_info(t, total) for t in for_each_task(prog, idle=True)]
+    infos = []
+    for task in for_each_task(prog, idle=True):
+        try:
+            infos.append(_info(task, total))
+        except FaultError as e:  # a pointer of the task (mm, p_pptr) leads nowhere
+            raise CommandError(f"ps: task {int(task):#x}: {e}") from None
     return sorted(infos, key=lambda i: i.pid)
 
 
@@ -264,7 +269,9 @@ def ps(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
         return
     try:
         infos = task_infos(prog)
-    except VmintroError as e:  # a broken ring or a task that cannot be read
+    except CommandError:
+        raise
+    except VmintroError as e:  # a broken ring
         raise CommandError(f"ps: {e}") from None
     if args.target:
         infos = _selected(prog, infos, args.target)

@@ -30,7 +30,7 @@ from vmintro.commands.builtin.ps import resolve_task
 from vmintro.commands.registry import CommandError, arg, command
 from vmintro.commands.result import Column, Part, Row, Table, Text
 from vmintro.commands.showcode import hexlits
-from vmintro.errors import NoDebugInfoError
+from vmintro.errors import FaultError, NoDebugInfoError
 from vmintro.helpers import follow_pte, pfn_valid, task_pgd
 from vmintro.pgdsync import compare_walks, explain
 
@@ -135,7 +135,14 @@ def _page_parts(prog: Program, walk: Walk) -> Iterator[Part]:
 
 def _page_directory(task: Object) -> Object:
     """``task_pgd(task)``, or why a task has none."""
-    pgd = task_pgd(task)
+    try:
+        pgd = task_pgd(task)
+        if pgd is not None:
+            int(pgd)  # mm->pgd read here: a wild mm is this error, not the walk's
+    except FaultError as e:
+        raise CommandError(
+            f"vtop: pid {task.pid.value_()} (task {int(task):#x}): its mm cannot be read: {e}"
+        ) from None
     if pgd is None:
         raise CommandError(
             f"vtop: pid {task.pid.value_()} is a kernel thread that is not running: no mm, "
