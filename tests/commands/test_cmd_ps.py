@@ -255,3 +255,21 @@ def test_a_task_whose_mm_leads_nowhere(process_images, tmp_path: Path) -> None:
     assert f"process_pgd_corrupt       pid {image.bash}: task {bash:#x} has mm 0x1000" in out
     # cron still checked: its missing entry is no finding, and nothing else is
     assert out.count("\n") == 2
+
+
+def test_ps_agrees_with_the_generators_truth(image_set) -> None:
+    """The generated PAE demo (the session's image set): its boot-time tasks as the
+    generator's truth file lists them, pid 0 aside (the truth lists no idle task)."""
+    base = image_set["pae"]
+    truth = json.loads(Path(f"{base}.truth.json").read_text())["tasks"]
+    [part] = run(vmintro.open(base), "ps")
+    rows = [r for r in part.rows if r["pid"]]
+    letters = {"TASK_RUNNING": "RU", "TASK_INTERRUPTIBLE": "IN", "TASK_UNINTERRUPTIBLE": "UN"}
+    letters |= {"TASK_ZOMBIE": "ZO", "TASK_STOPPED": "ST"}
+    assert [(r["pid"], r["ppid"], r["task"], r["comm"], r["state"]) for r in rows] == [
+        (t["pid"], t["ppid"], t["task"], t["comm"], letters[t["state"]])
+        for t in sorted(truth, key=lambda t: t["pid"])
+    ]
+    assert {r["pid"] for r in rows if r["kernel_thread"]} == {
+        t["pid"] for t in truth if not t["mm"]
+    }
