@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+from generate_cli import vmintro_cli
 from oracles import run_gdb
 
 import vmintro
@@ -238,3 +239,26 @@ def test_what_the_kernel_refuses_stops_the_run_in_one_line(step: str, message: s
     with pytest.raises(ScenarioError) as e:
         run_scenario(scen, cfg, seed)
     assert message in str(e.value) and "\n" not in str(e.value) and "step 1" in str(e.value)
+
+
+def test_sim_calls_fork_spawn_touch_exit(before_after) -> None:
+    """The sim command, as a user types it, on the image before the touch."""
+    pae, out, before, _after = before_after
+    if pae:
+        pytest.skip("the 2-level image shows the fault; PAE never takes it")
+    addr = before["labels"]["buf"][1]
+    sh = _task(before, "bash")["pid"]
+    script = (
+        f"sim touch {sh} {addr:#x}; sim touch {sh} {addr:#x}; sim touch {sh} 0xfff00000; "
+        "sim spawn vi; sim fork 99; sim exit 1"
+    )
+    proc = vmintro_cli(str(out / "before"), "-c", script)
+    text = proc.stdout + proc.stderr
+    assert "vmalloc fault: do_page_fault copied the missing entry from init_mm.pgd" in text
+    assert "mapped: the process's page directory maps it, no fault" in text
+    assert "Unable to handle kernel paging request at virtual address fff00000" in text
+    assert f"spawn(name='vi', parent=1) = {sh + 2}" in text  # pids 7 and 8 are taken
+    assert "no process has pid 99" in text
+    assert "do_exit(code=0, current=1) = panic" in text
+    assert "Kernel panic: Attempted to kill init!" in text
+    assert "Traceback" not in text

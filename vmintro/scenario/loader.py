@@ -34,6 +34,7 @@ else:  # pragma: no cover
 from vmintro.arch.x86 import parse_size
 from vmintro.files import file_kind, not_regular
 from vmintro.sim.faults import FAULTS
+from vmintro.sim.pagecache import MAX_PAGE_CACHE
 from vmintro.sim.swap import MAX_SWAP_BADPAGES
 from vmintro.types.flags import PID_MAX
 
@@ -171,6 +172,8 @@ MACHINE_KEYS: dict[str, Field] = {
     "pae": _BOOL_FIELD,
     "pse": _BOOL_FIELD,
     "seed": Field(_INT, hi=SEED_MAX, why="a 64-bit seed"),
+    # the share of RAM the page cache holds when the steps begin (0: none at all)
+    "page_cache": Field(_FLOAT, hi=MAX_PAGE_CACHE, why="a share of RAM"),
 }
 
 

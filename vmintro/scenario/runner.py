@@ -14,12 +14,20 @@ from vmintro.sim.boot import Kernel, boot
 from vmintro.sim.errors import KernelHang, KernelOops, KernelPanic, SimulationError
 from vmintro.sim.faults import inject_fault
 from vmintro.sim.module import delete_module, insmod
+from vmintro.sim.pagecache import DEFAULT_PAGE_CACHE
 from vmintro.sim.physmem import PhysMemError
 from vmintro.sim.recorder import Recorder, recording
 from vmintro.sim.resume import Resumed
 from vmintro.sim.swap import swapoff, swapon
 
-__all__ = ["RunResult", "machine_config", "run_scenario", "run_truth", "step_random"]
+__all__ = [
+    "RunResult",
+    "machine_config",
+    "page_cache_of",
+    "run_scenario",
+    "run_truth",
+    "step_random",
+]
 
 DEFAULT_SWAP_DEVICE = 0x0302  # /dev/hda2
 
@@ -91,10 +99,15 @@ def run_scenario(
     that kernel, its labels, events and faults, and end where running them all
     from boot would (each step draws from its own :func:`step_random`).
     """
-    k = boot(cfg) if resumed is None else resumed.kernel
+    k = boot(cfg, page_cache_of(scen), seed) if resumed is None else resumed.kernel
     recorder = Recorder(cfg.ram) if record else None
     with recording(k.mem, recorder) if recorder else nullcontext():
         return _run_steps(scen, k, seed, recorder, progress, resumed, first)
+
+
+def page_cache_of(scen: Scenario) -> float:
+    """The share of RAM in the page cache when the scenario's steps begin."""
+    return float(scen.machine.get("page_cache", DEFAULT_PAGE_CACHE))
 
 
 def run_truth(result: RunResult) -> dict[str, Any]:

@@ -4,10 +4,13 @@ over the kernel's memory and given the ones before it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from vmintro.arch.x86 import EMPTY_ZERO_PAGE, KERNEL_PHYS, PAGE_OFFSET, PAGE_SIZE, MachineConfig
 from vmintro.sim.bootmem import Bootmem
 from vmintro.sim.buddy import Buddy, boot_free_sequence, free_area_init, free_boot_pages_bulk
 from vmintro.sim.kernel import KERN_INFO, KernelMemory
+from vmintro.sim.pagecache import boot_truth, run_page_cache_workload
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.process import Processes, init_task_static, sched_init
 from vmintro.sim.slab import Slab
@@ -39,7 +42,11 @@ class Kernel(KernelMemory):
     vmalloc: Vmalloc
     processes: Processes
 
-    def __init__(self, config: MachineConfig) -> None:
+    # What boot left for the truth: the hash tables, the page cache's workload, the
+    # free blocks per zone and order (None for a kernel resumed from an image)
+    boot_truth: dict[str, Any] | None = None
+
+    def __init__(self, config: MachineConfig, page_cache: float = 0.0, seed: int = 0) -> None:
         super().__init__(config)
         mem: KernelMemory = self
         pt = KernelPageTables(mem)
@@ -67,13 +74,20 @@ class Kernel(KernelMemory):
         procs.rest_init()  # kernel_thread(init); init's do_basic_setup starts the daemons
         free_initmem(mem, buddy)  # init(), before it runs /sbin/init
         procs.exec_init()
+        # the machine runs a while before the scenario's steps: files read, evicted, deleted
+        cache = run_page_cache_workload(mem, buddy, slab, page_cache, seed)
+        self.boot_truth = boot_truth(mem, buddy, cache)
         self.bootmem, self.buddy, self.slab, self.vmalloc = bootmem, buddy, slab, vmalloc
         self.processes = procs
 
 
-def boot(config: MachineConfig) -> Kernel:
-    """A kernel as it stands after ``start_kernel`` has set up the memory manager."""
-    return Kernel(config)
+def boot(config: MachineConfig, page_cache: float = 0.0, seed: int = 0) -> Kernel:
+    """A kernel as it stands after ``start_kernel`` has set up the memory manager and,
+    with ``page_cache`` above 0, the machine has run a while: that share of its RAM
+    in the page cache, the rest free in small blocks, the workload drawn from
+    ``seed`` (:mod:`vmintro.sim.pagecache`; scenarios ask for
+    :data:`~vmintro.sim.pagecache.DEFAULT_PAGE_CACHE` unless they say otherwise)."""
+    return Kernel(config, page_cache, seed)
 
 
 def _static_data(k: KernelMemory) -> None:

@@ -314,6 +314,14 @@ class LoopGuard:
         self._states.add(key)
         self._last = node
 
+    def looped(self) -> NoReturn:
+        """The loop was found by its caller, which saw a state come back itself (a
+        cheaper check than :meth:`visit`'s): raise what :meth:`visit` would have.
+        Needs ``nodes``, which names the link that closes the loop."""
+        if self.nodes is None:
+            raise TypeError("LoopGuard.looped needs the nodes to walk again")
+        self._hang(0)
+
     def _hang(self, node: int) -> NoReturn:
         source, target = self._last, node
         if self.nodes is not None:

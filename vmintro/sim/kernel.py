@@ -207,6 +207,10 @@ class KernelMemory:
         # The global mem_map, which free_area_init_core sets; page_addr and page_pfn
         # are meaningless until it has.
         self.mem_map = 0
+        self._high_memory = config.high_memory  # the direct map's end, asked on every access
+        # (type name, member path) -> (offset, load, store): get and set resolve a
+        # member by name once.
+        self._members: dict[tuple[str, str], _Member] = {}
 
     # -- addresses -------------------------------------------------------------------
 
@@ -231,10 +235,15 @@ class KernelMemory:
     # -- typed access (kernel virtual addresses in lowmem) --------------------------
 
     def r32(self, vaddr: int) -> int:
+        if PAGE_OFFSET <= vaddr < self._high_memory:  # phys's direct map, inline: r32 is hot
+            return self.mem.read_u32(vaddr - PAGE_OFFSET)
         return self.mem.read_u32(self.phys(vaddr))
 
     def w32(self, vaddr: int, value: int) -> None:
-        self.mem.write_u32(self.phys(vaddr), value)
+        if PAGE_OFFSET <= vaddr < self._high_memory:
+            self.mem.write_u32(vaddr - PAGE_OFFSET, value)
+        else:
+            self.mem.write_u32(self.phys(vaddr), value)
 
     def read(self, vaddr: int, n: int) -> bytes:
         return self.mem.read(self.pa(vaddr), n)
@@ -251,7 +260,7 @@ class KernelMemory:
 
         :raises PageFault: nothing maps ``vaddr`` (a pointer past 4 GiB wraps, as on i386).
         """
-        if PAGE_OFFSET <= vaddr < self.config.high_memory:
+        if PAGE_OFFSET <= vaddr < self._high_memory:
             return vaddr - PAGE_OFFSET
         vaddr &= 0xFFFFFFFF
         from vmintro.sim.vmaccess import virt_to_phys_walk
@@ -259,12 +268,24 @@ class KernelMemory:
         return virt_to_phys_walk(self, vaddr)
 
     def get(self, addr: int, typename: str, path: str) -> int:
-        off, size = _member(self.types, typename, path)
-        return _READ[size](self.mem, self.phys(addr + off))
+        off, load, _ = self._members.get((typename, path)) or self._member_access(typename, path)
+        addr += off
+        if PAGE_OFFSET <= addr < self._high_memory:
+            return load(self.mem, addr - PAGE_OFFSET)
+        return load(self.mem, self.phys(addr))
 
     def set(self, addr: int, typename: str, path: str, value: int) -> None:
+        off, _, store = self._members.get((typename, path)) or self._member_access(typename, path)
+        addr += off
+        if PAGE_OFFSET <= addr < self._high_memory:
+            store(self.mem, addr - PAGE_OFFSET, value)
+        else:
+            store(self.mem, self.phys(addr), value)
+
+    def _member_access(self, typename: str, path: str) -> _Member:
         off, size = _member(self.types, typename, path)
-        _WRITE[size](self.mem, self.phys(addr + off), value)
+        access = self._members[typename, path] = (off, *_ACCESS[size])
+        return access
 
     def set_many(self, addr: int, typename: str, /, **values: int) -> None:
         for path, value in values.items():
@@ -359,15 +380,11 @@ def _member(types: KernelTypes, typename: str, path: str) -> tuple[int, int]:
     return off, t.size
 
 
-_READ: dict[int, Callable[[PhysMem, int], int]] = {
-    1: lambda m, a: m.read_u8(a),
-    2: lambda m, a: m.read_u16(a),
-    4: lambda m, a: m.read_u32(a),
-    8: lambda m, a: m.read_u64(a),
+# The scalar loads and stores of PhysMem by width.
+_ACCESS: dict[int, tuple[Callable[[PhysMem, int], int], Callable[[PhysMem, int, int], None]]] = {
+    1: (PhysMem.read_u8, PhysMem.write_u8),
+    2: (PhysMem.read_u16, PhysMem.write_u16),
+    4: (PhysMem.read_u32, PhysMem.write_u32),
+    8: (PhysMem.read_u64, PhysMem.write_u64),
 }
-_WRITE: dict[int, Callable[[PhysMem, int, int], None]] = {
-    1: lambda m, a, v: m.write_u8(a, v),
-    2: lambda m, a, v: m.write_u16(a, v),
-    4: lambda m, a, v: m.write_u32(a, v),
-    8: lambda m, a, v: m.write_u64(a, v),
-}
+_Member = tuple[int, Callable[[PhysMem, int], int], Callable[[PhysMem, int, int], None]]

@@ -326,6 +326,9 @@ def _restore_bookkeeping(r: Resumed) -> None:
     if truth is None:
         _records_from_ram(r.kernel)
         return
+    boot = truth.get("boot")  # what boot left, carried into the next image's truth
+    if isinstance(boot, dict):
+        r.kernel.boot_truth = boot
     areas = truth.get("areas", [])
     limit = (r.kernel.config.vmalloc_end - r.kernel.config.vmalloc_start) // (2 * PAGE_SIZE) + 1
     if not isinstance(areas, list) or len(areas) > limit:

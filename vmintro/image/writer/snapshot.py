@@ -107,6 +107,8 @@ def snapshot(
         # the simulator's account of each task (the idle task, pid 0, is not one)
         "tasks": [dict(rec) for _pid, rec in sorted(k.processes.records.items())],
     }
+    if k.boot_truth is not None:
+        truth["boot"] = k.boot_truth
     if extra_truth:
         truth.update(extra_truth)
     return ImageSpec(
