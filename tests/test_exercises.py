@@ -50,7 +50,14 @@ from vmintro.program import Program
 ROOT = CHECKOUT_DIR
 SHIPPED = [e.name for e in EXERCISES if e.shipped]
 # in the default suite; every other shipped exercise runs with the slow tests
-REPRESENTATIVE = ("why-oops", "vmlist-cycle", "find-leaked-module", "first-fit", "who-leaked")
+REPRESENTATIVE = (
+    "why-oops",
+    "vmlist-cycle",
+    "find-leaked-module",
+    "first-fit",
+    "who-leaked",
+    "why-vmalloc",
+)
 EACH = [pytest.param(n, marks=() if n in REPRESENTATIVE else pytest.mark.slow) for n in SHIPPED]
 DAY = 24 * 3600
 
@@ -346,6 +353,20 @@ def why_vmalloc(prog: Program) -> str:
     return f"{high} {first:x} {heads[high]:x}"
 
 
+def vmalloc_fault(prog: Program) -> str:
+    addr = int(re.search(r"`([0-9a-f]+)`", _question("vmalloc-fault")).group(1), 16)
+    kernel = prog.read_u32(prog.symbol("swapper_pg_dir").address + (addr >> 22) * 4)
+    init = prog["init_task_union"].task
+    lagging, task = [], init.next_task
+    while task.value_() != init.address_:  # for_each_task: the ring after the idle task
+        mm = task.mm
+        if mm.value_() and prog.read_u32(mm.pgd.value_() + (addr >> 22) * 4) != kernel:
+            lagging.append(task.pid.value_())
+        task = task.next_task
+    pte = _entry(prog, kernel & ~0xFFF, (addr >> 12) & 1023, 4)
+    return f"{kernel >> 12:x} {pte >> 12:x} {' '.join(map(str, sorted(lagging)))}"
+
+
 def who_broke_vmlist(prog: Program) -> str:
     from vmintro.timeline.history import blame
 
@@ -394,6 +415,7 @@ def highmem_frames(prog: Program) -> str:
 
 
 SOLVERS: dict[str, Callable[[Program], str]] = {
+    "vmalloc-fault": vmalloc_fault,
     "why-vmalloc": why_vmalloc,
     "pae-walk": pae_walk,
     "page-tables": page_tables,
@@ -435,12 +457,12 @@ def answers() -> dict[str, str]:
     return _Answers()
 
 
-def _neighbour(answer: str) -> str:
-    """The same answer with its last number one more."""
+def _neighbour(answer: str, form: str = "hex") -> str:
+    """The same answer with its last number one more (in the last part's base)."""
     words = answer.split()
     last = words[-1]
     try:
-        words[-1] = f"{int(last, 16) + 1:x}"
+        words[-1] = f"{int(last, 16) + 1:x}" if form.startswith("hex") else str(int(last) + 1)
     except ValueError:
         words[-1] = last + "x"
     return " ".join(words)
@@ -493,7 +515,7 @@ def test_wrong_and_neighbouring_answers_are_other_answers(
     # the hash itself is checked with a wrong answer below)
     parts = by_name(name).parts
     right = canonical(parts, answers[name])
-    assert canonical(parts, _neighbour(answers[name])) != right
+    assert canonical(parts, _neighbour(answers[name], parts[-1].form)) != right
     other = answers["why-oops" if name != "why-oops" else "swap-map-frames"].split()
     swapped = " ".join([*answers[name].split()[:-1], other[-1]])
     try:
@@ -640,7 +662,9 @@ def test_exercises_built_on_first_use(
         build_exercise(ex, tmp_path)
         answer = SOLVERS[ex.name](_open(ex.name))
         assert verify_answer(tmp_path / ex.name, ex.parts, answer)
-        assert not verify_answer(tmp_path / ex.name, ex.parts, _neighbour(answer))
+        assert not verify_answer(
+            tmp_path / ex.name, ex.parts, _neighbour(answer, ex.parts[-1].form)
+        )
         assert effective_space(ex, answer) * SECONDS_PER_GUESS > DAY, answer
         parts = canonical(ex.parts, answer).split(";")
         for line in _lines(ex.name):

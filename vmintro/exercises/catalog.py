@@ -166,7 +166,7 @@ LIST_HINT = Hint(
 def _vmalloc_start_params(rng: random.Random) -> Params:
     return {
         **_base_params(rng),
-        "ram": rng.randint(17, 40),  # the core holds all of it: small enough to ship
+        "ram": rng.randint(17, 28),  # the core holds all of it: small enough to ship
         "other": rng.randint(24, 880),
         "odd": rng.randint(24, 880) // 8 * 8 + rng.choice((1, 3, 5, 7)),
         "highmem": rng.randint(900, 3800),
@@ -1228,6 +1228,97 @@ EXERCISES += [
             Hint(
                 "A struct page's pfn is its index in mem_map.",
                 ("p mem_map", "ptype struct page"),
+            ),
+        ],
+    ),
+]
+
+
+PROGRAMS = ("bash", "sshd", "crond", "syslogd", "klogd", "getty", "portmap", "xinetd", "httpd")
+
+
+def _fault_lag_params(rng: random.Random) -> Params:
+    early = rng.sample(PROGRAMS, rng.randint(3, 5))
+    return {
+        **_base_params(rng),
+        "early": early,
+        "touched": sorted(rng.sample(range(len(early)), rng.randint(1, len(early) - 1))),
+        "late": rng.sample([p for p in PROGRAMS if p not in early], rng.randint(1, 2)),
+        "fb": rng.randint(4 << 8, 7 << 8) * 4096,
+        "phys": rng.randrange(BUS_START, BUS_END - (8 << 20), 4096),
+        "pages": rng.randint(2, 5),
+    }
+
+
+def _fault_lag_scenario(v: Params) -> str:
+    text = _base(v, holes=False)
+    for i, name in enumerate(v["early"]):
+        text += _step("spawn", name=name, label=f"early{i}")
+    text += _step("ioremap", phys=v["phys"], size=v["fb"], label="fb")
+    text += _step("random", count=v["noise"] + 8, min_size="4K", max_size="24K", free_ratio=0.0)
+    text += _step("vmalloc", size=f"{v['pages'] * 4}K", label="buf")
+    for i in v["touched"]:
+        text += _step("touch", task=f"early{i}", label="buf")
+    for name in v["late"]:
+        text += _step("spawn", name=name)
+    return text
+
+
+def _fault_lag_answer(v: Params, t: Truth, _: Truth | None) -> list[Any]:
+    buf, events = _area(t, "buf"), t["events"]
+    # buf lies past the framebuffer's first 4 MiB: swapper_pg_dir got the entry for it
+    # with the framebuffer or later, after every early process and before the late ones
+    mapped = next(e["step"] for e in events if e["op"] == "ioremap")
+    born = {e["pid"]: e["step"] for e in events if e["op"] in ("spawn", "fork")}
+    synced = {e["pid"] for e in events if e["op"] == "touch" and e["outcome"] == "synced"}
+    lagging = [
+        task["pid"]
+        for task in t["tasks"]
+        if task["mm"] and born.get(task["pid"], 0) < mapped and task["pid"] not in synced
+    ]
+    return [_table_of(t, buf["addr"])[0], buf["pages"][0], sorted(lagging)]
+
+
+EXERCISES += [
+    Exercise(
+        name="vmalloc-fault",
+        title="Who faults on a vmalloc address?",
+        level=3,
+        topic="8.1 the lazy vmalloc fault: process page directories copy the kernel's late",
+        params=_fault_lag_params,
+        scenario=_fault_lag_scenario,
+        question=lambda v, t: (
+            f"Processes started before a framebuffer driver `ioremap`'ed {v['fb'] >> 10} KiB "
+            f"and a driver `vmalloc`'ed `buf` at `{_area(t, 'buf')['addr']:x}`; some of them "
+            "have touched `buf` since, and more processes started after. `vtop` is not "
+            "available here. When a process that lacks the page directory entry touches "
+            "`buf`, `vmalloc_fault` copies `swapper_pg_dir`'s entry: which pfn is the page "
+            "table that entry points at, and which pfn backs `buf`'s first page? Then list "
+            "the pids (decimal, increasing) of every process with its own `mm` that would "
+            "take that fault now."
+        ),
+        parts=(
+            Part("page-table pfn", "hex", PFNS),
+            Part("pfn", "hex", PFNS),
+            Part("pids", "dec-list", 2),  # which of the listed processes: found by reading
+        ),
+        hidden=(0, 1),
+        answer=_fault_lag_answer,
+        commands=("ps", "vmlist", "list", "struct", "p", "rd", "sym", "whatis", "ptype"),
+        hints=lambda v, t: [
+            Hint(
+                "pgd_alloc copies the kernel's entries of swapper_pg_dir into a new page "
+                "directory; a later vmalloc or ioremap writes only swapper_pg_dir's.",
+                ("ps", "sym swapper_pg_dir"),
+            ),
+            Hint(
+                "A task's page directory is task->mm->pgd; compare its entry for buf's 4 MiB "
+                "with swapper_pg_dir's (entry N maps N * 4 MiB).",
+                ("ptype struct mm_struct", "p init_task_union.task.next_task->mm->pgd"),
+            ),
+            Hint(
+                "An entry is a page table's physical address with flags in its low 12 bits; "
+                "the page table is in lowmem (PAGE_OFFSET + its physical address, or rd -p)."
             ),
         ],
     ),
