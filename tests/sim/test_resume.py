@@ -87,6 +87,11 @@ _STEP = st.one_of(
     st.builds(lambda i: f'op = "insmod"\nname = "mod{i}"\nsize = 9000', st.integers(0, 3)),
     st.builds(lambda i: f'op = "rmmod"\nname = "mod{i}"', st.integers(0, 3)),
     st.just('op = "swapon"\nsize = "8M"'),
+    # processes: made, touching an area (the vmalloc fault in 2-level mode), exiting
+    st.just('op = "spawn"\nname = "sh"'),
+    st.just('op = "fork"'),
+    st.builds(lambda label: f'op = "touch"\npid = 1\nlabel = "{label}"', st.sampled_from("abcd")),
+    st.builds(lambda pid: f'op = "exit"\npid = {pid}', st.integers(7, 9)),
     # faults a kernel runs on from (the ground truth records them)
     st.builds(
         lambda kind: f'op = "fault"\nkind = "{kind}"',
