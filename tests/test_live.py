@@ -87,7 +87,7 @@ def test_calls_return_what_the_kernel_returns(image: Path) -> None:
 def test_bad_input_gets_what_2_4_20_does(image: Path) -> None:
     k = live(image)
     ram = {p: k.kernel.mem.page(p) for p in k.kernel.mem.stored_pfns()}
-    assert k.kernel.log[-1].startswith("Memory:")
+    assert any(line.startswith("Memory:") for line in k.kernel.log)
     bug = k.vmalloc(0)
     assert (
         bug.kind == "bug" and "__vmalloc" in bug.text and bug.call_path == ("vmalloc", "__vmalloc")
@@ -99,12 +99,16 @@ def test_bad_input_gets_what_2_4_20_does(image: Path) -> None:
     assert unaligned.printk[-1].startswith("Trying to vfree() bad address")
     nothing = k.vfree(0xC0000000 + 0x100000 * 4095)
     assert nothing.printk[-1].startswith("Trying to vfree() nonexistent vm area")
-    assert k.kfree(0xC0100000).kind == "bug"  # not a slab page: CHECK_PAGE
     assert k.swapoff(31).text == "EINVAL"
     # a BUG() changed nothing, and a vfree of no area only printed
     assert _but_log(k.kernel, {p: k.kernel.mem.page(p) for p in k.kernel.mem.stored_pfns()}) == (
         _but_log(k.kernel, ram)
     )
+    # not a slab page, and no DEBUG CHECK_PAGE: the kernel image's page->list points
+    # at itself (INIT_LIST_HEAD), so the page is taken for both cache and slab, written
+    # through, and list_add finally follows its NULL mapping: an oops at 0x4
+    wild = k.kfree(0xC0100000)
+    assert wild.kind == "oops" and "virtual address 00000004" in wild.text
     with pytest.raises(LiveError):
         k.fault("no_such_fault")
 

@@ -260,6 +260,7 @@ class LiveKernel:
             CALL_PATH,
             KernelHang,
             KernelOops,
+            KernelPanic,
             SimulationError,
             entry_failure,
             entry_result,
@@ -290,7 +291,7 @@ class LiveKernel:
                     raise LiveError(f"{call}: {e}") from None  # not a kernel state
                 path = tuple(getattr(e, "call_path", ()) or ())
                 if isinstance(e, KernelHang):  # UP: spinning with its lock held, for ever
-                    self.hung = f"{e.function}()"
+                    self.hung = "panic()" if isinstance(e, KernelPanic) else f"{e.function}()"
                 if isinstance(e, KernelOops):
                     for line in e.printk_lines():  # die(): the report goes to the log
                         k.printk(line)

@@ -66,7 +66,9 @@ OP_TEXT: dict[str, str] = {
     "allocated.",
     "iounmap": "``iounmap``: undoes the ``ioremap`` of that ``label``.",
     "swapon": "``sys_swapon``: a swap area of ``size`` bytes on ``device``; its "
-    "``swap_map`` (one ``unsigned short`` per page) is ``vmalloc``'ed.",
+    "``swap_map`` (one ``unsigned short`` per page) is ``vmalloc``'ed. ``bad_pages`` is "
+    "mkswap's bad-page list: each is marked SWAP_MAP_BAD; one not between 0 and the "
+    "header's ``last_page`` makes the call fail with -EINVAL through ``bad_swap``.",
     "swapoff": "``sys_swapoff``: the swap area of that ``label`` is released and its "
     "``swap_map`` ``vfree``'d.",
     "insmod": "``sys_create_module`` + ``sys_init_module``: the module's memory "

@@ -135,6 +135,7 @@ def test_watermark_spills_to_next_zone():
     # second pass: pages_min (GFP_KERNEL may sleep, so not min/4)
     while r.u32(dma + Z_FREE_PAGES) > 1 + mn:
         assert k.buddy.alloc_pages(GFP_KERNEL, 0) is not None
-    assert k.buddy.alloc_pages(GFP_KERNEL, 0) is None
+    # neither pass takes the next page (test_oom.py follows it into reclaim)
+    assert r.u32(dma + Z_FREE_PAGES) == 1 + mn
     assert r.u32(dma + 16) == 1  # need_balance set on the class zone
     check_buddy(r)

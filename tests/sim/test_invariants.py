@@ -22,7 +22,8 @@ from rawmem import (
 
 from vmintro.scenario.loader import load_scenario
 from vmintro.scenario.runner import machine_config, run_scenario
-from vmintro.sim.errors import KernelBug
+from vmintro.sim.errors import KernelBug, KernelPanic
+from vmintro.sim.oom import NO_KILLABLE
 
 # -- determinism --------------------------------------------------------------------------------
 
@@ -122,7 +123,12 @@ def test_random_traffic_keeps_invariants(which, ops):
             npages = step[2]
             if npages > k.config.num_physpages:
                 continue  # 2.4.20 would BUG(); covered elsewhere
-            addr = fn(npages * 4096)
+            try:
+                addr = fn(npages * 4096)
+            except KernelPanic:  # out of memory, no swap, no process to kill: it stops
+                assert "Kernel panic: " + NO_KILLABLE in k.log
+                check_buddy(r)
+                return
             if addr is not None:
                 areas.append(addr)
                 pfns = [vm.frames[addr + 4096 * i] for i in range(npages)]

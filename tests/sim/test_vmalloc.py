@@ -6,13 +6,11 @@ import pytest
 from rawmem import (
     KC_NAME,
     PAGE_LIST,
-    PG_SLAB,
     SLAB_FREE,
     SLAB_S_MEM,
     VM_ALLOC,
     VM_IOREMAP,
     VM_NEXT,
-    Z_FREE_PAGES,
     Raw,
     check_buddy,
     check_vmlist,
@@ -172,30 +170,6 @@ def test_vmalloc_bug_changes_nothing(size):
     with pytest.raises(KernelBug):
         k.vmalloc.vmalloc(size)
     assert ram_snapshot(k) == before
-
-
-def test_memory_exhausted_half_way():
-    k = machine(16)
-    r = Raw(k)
-    free_before = check_buddy(r)
-    fp_before = r.u32(r.zone(0) + Z_FREE_PAGES)
-    slabs_before = {p for p in range(4096) if r.flags(p) & PG_SLAB}
-    start = k.config.vmalloc_start
-    npages = 4000  # <= num_physpages (4096): no BUG, but more than is free
-    slots = sorted({(start + 4096 * i) >> 22 for i in range(npages)})
-    pgd_before = {s: r.pgd(s) for s in slots}
-    assert k.vmalloc.vmalloc(npages * 4096) is None
-    assert r.u32(r.sym("vmlist")) == 0
-    new_pte = {r.pte_pfn(r.pgd(s)) for s in slots if r.pgd(s) != pgd_before[s]}
-    new_slab = {p for p in range(4096) if r.flags(p) & PG_SLAB} - slabs_before
-    assert new_pte and len(new_slab) == 1  # the vm_struct's size-32 page stays
-    free_after = check_buddy(r)
-    assert free_after == free_before - new_pte - new_slab
-    assert r.u32(r.zone(0) + Z_FREE_PAGES) == fp_before - len(new_pte) - len(new_slab)
-    for s in slots:
-        if r.pgd(s):
-            assert r.mem.read(r.pte_pfn(r.pgd(s)) << 12, 4096) == bytes(4096)
-    assert not k.vmalloc.frames
 
 
 def test_vmalloc_space_exhausted():

@@ -8,14 +8,18 @@ addresses of things, never their state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.bootmem import Bootmem
-from vmintro.sim.errors import KernelBug, kernel_function
+from vmintro.sim.errors import KernelBug, KernelHang, SimulationError, kernel_function
 from vmintro.sim.kernel import KernelMemory
+from vmintro.sim.oom import OOM_FAILURES, current, out_of_memory
+from vmintro.sim.vmscan import try_to_free_pages_zone
 from vmintro.types.flags import (
     GFP_DMA,
     GFP_HIGHMEM,
@@ -45,6 +49,12 @@ def _wait_table_size(pages: int) -> int:
     return min(size, 4096)
 
 
+class Reaper(Protocol):
+    """What ``shrink_caches`` asks of the slab allocator."""
+
+    def kmem_cache_reap(self, gfp_mask: int) -> int: ...
+
+
 class Buddy:
     """The page allocator of node 0 (``contig_page_data``)."""
 
@@ -67,6 +77,16 @@ class Buddy:
         self.o_flags = p.offsetof("flags")
         self.o_mapping = p.offsetof("mapping")
         self.o_buffers = p.offsetof("buffers")
+        self.o_index = p.offsetof("index")
+        # What try_to_free_pages can reclaim here: the slab allocator's free slabs
+        # (set by it); the page cache's clean pages, the dcache and the icache
+        # are not modelled. And how the OOM killer's victim runs to its exit
+        # (set by the process model): kill(pid).
+        self.reaper: Reaper | None = None
+        self.run_victim: Callable[[int], None] | None = None
+        # current->local_pages while current has PF_FREE_PAGES (None: the flag is clear)
+        self._local: list[int] | None = None
+        self._freed = 0  # blocks __free_pages_ok has taken: whether reclaim made progress
 
         # 32-bit words of kernel memory: the direct map, or for a stray pointer what
         # the page tables say (or a fault), as KernelMemory's r32 and w32 do.
@@ -161,35 +181,103 @@ class Buddy:
 
     @kernel_function("__alloc_pages", entry=("gfp_mask", "order"), returns="pointer")
     def alloc_pages(self, gfp_mask: int, order: int = 0) -> int | None:
-        """``__alloc_pages``: watermark passes down the zonelist; no reclaim exists here.
+        """``__alloc_pages``: watermark passes down the zonelist, then for a sleeping
+        allocation reclaim, the OOM killer and (order <= 3) the loop.
 
-        Returns the ``struct page *`` or None when the kernel would fail (or, for
-        sleeping allocations, would loop in reclaim that has nothing to free).
+        Returns the ``struct page *`` or None when the kernel would return NULL.
         """
         zones = self.zonelist(gfp_mask)
         if not zones:
             return None
-        zt = "zone_t"
+        page = self._watermark_pass(zones, order, "pages_low")
+        if page:
+            return page
+        self.k.set(zones[0], "zone_t", "need_balance", 1)
+        if not gfp_mask & _GFP_WAIT:  # local_min = pages_min / 4
+            return self._watermark_pass(zones, order, "pages_min", 2)
+        page = self._watermark_pass(zones, order, "pages_min")
+        return page or self._rebalance(zones, gfp_mask, order)
+
+    def _watermark_pass(
+        self, zones: list[int], order: int, mark: str, shift: int = 0
+    ) -> int | None:
+        """One of ``__alloc_pages``' passes down the zonelist: the first zone whose
+        free pages exceed ``1 << order`` plus the sum of the zones' ``mark`` so far
+        (each ``>> shift``) gives the block, if ``rmqueue`` finds one."""
         get = self.k.get
         need = 1 << order
         for z in zones:
-            need += get(z, zt, "pages_low")
-            if get(z, zt, "free_pages") > need:
-                page = self.rmqueue(z, order)
-                if page:
-                    return page
-        self.k.set(zones[0], zt, "need_balance", 1)
-        need = 1 << order
-        for z in zones:
-            local_min = get(z, zt, "pages_min")
-            if not gfp_mask & _GFP_WAIT:
-                local_min >>= 2
-            need += local_min
-            if get(z, zt, "free_pages") > need:
+            need += get(z, "zone_t", mark) >> shift
+            if get(z, "zone_t", "free_pages") > need:
                 page = self.rmqueue(z, order)
                 if page:
                     return page
         return None
+
+    def _rebalance(self, zones: list[int], gfp_mask: int, order: int) -> int | None:
+        """``__alloc_pages``' slow path from ``rebalance:``. The caller is ``current``,
+        the idle task between the simulator's calls, which has no PF_MEMALLOC or
+        PF_MEMDIE; an order above 3 gets one round, a smaller one loops until it
+        gets memory, the OOM killer's victims exiting in its ``yield()``."""
+        get = self.k.get
+        failures = 0  # out_of_memory's count: earlier failures taken as long past
+        while True:
+            freed = self._freed
+            page, ok, killed = self.balance_classzone(zones[0], gfp_mask, order, failures + 1)
+            failures = 0 if killed else failures if ok else failures + 1
+            page = page or self._watermark_pass(zones, order, "pages_min")
+            if page:
+                return page
+            if order > 3:  # don't let big-order allocations loop
+                return None
+            if killed:  # yield(): the victims run, die of their signal and are reaped
+                if self.run_victim is None:
+                    raise SimulationError(
+                        "__alloc_pages: the OOM killer's victim would exit when it next "
+                        "runs; this simulation cannot run it"
+                    )
+                for task in killed:
+                    self.run_victim(get(task, "struct task_struct", "pid"))
+            elif failures >= OOM_FAILURES and self._freed == freed:
+                swap = self.k.r32(self.k.sym("nr_swap_pages"))
+                raise KernelHang(
+                    "__alloc_pages",
+                    f"an order-{order} allocation finds nothing to reclaim (this simulation "
+                    f"writes no pages out to swap) and out_of_memory() sees {swap} swap "
+                    "pages free, so it kills nothing: the loop at rebalance",
+                )
+
+    @kernel_function("balance_classzone")
+    def balance_classzone(
+        self, classzone: int, gfp_mask: int, order: int, failures: int
+    ) -> tuple[int | None, bool, list[int]]:
+        """``balance_classzone``: ``try_to_free_pages_zone`` with PF_FREE_PAGES set, so
+        the first block it frees waits on ``current->local_pages``; that block is the
+        caller's when reclaim succeeded and it is of the order and class asked for,
+        else it is freed. A failed reclaim ends in ``out_of_memory()`` (its
+        ``failures``-th call in a row). Returns (that page or None, whether reclaim
+        succeeded, the tasks the OOM killer killed)."""
+        k = self.k
+        k.set(current(k), "struct task_struct", "allocation_order", order)
+        self._local = []
+        killed: list[int] = []
+        try:
+            ok = try_to_free_pages_zone(self, classzone, gfp_mask)
+            if not ok:
+                killed = out_of_memory(k, failures)
+        finally:
+            local, self._local = self._local, None
+        page = None
+        for tmp in local:
+            self._w(tmp + self.o_list, 0)  # list_del: off current->local_pages
+            self._w(tmp + self.o_list + 4, 0)
+            index = self._r(tmp + self.o_index)
+            if ok and page is None and index == order and self.page_zone(tmp) <= classzone:
+                self._w(tmp + self.o_count, 1)  # set_page_count(tmp, 1)
+                page = tmp
+            else:
+                self.free_pages_ok(tmp, index)
+        return page, ok, killed
 
     @kernel_function("__get_free_pages")
     def get_free_pages(self, gfp_mask: int, order: int = 0) -> int | None:
@@ -213,6 +301,11 @@ class Buddy:
             raise KernelBug("__free_pages_ok", "!VALID_PAGE(page)")
         fl = page + self.o_flags
         self._w(fl, self._r(fl) & ~(PG_referenced | PG_dirty))
+        self._freed += 1
+        if self._local is not None and not self._local:  # PF_FREE_PAGES: local_freelist
+            self._w(page + self.o_index, order)  # page->index = order
+            self._local.append(page)
+            return
         zone = self.page_zone(page)
         base = self._r(zone + self.o_zone_mem_map)
         psize = self.k.page_size

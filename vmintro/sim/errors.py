@@ -81,8 +81,8 @@ BUG_SITES: dict[tuple[str, str], str] = {
     ("__free_pages_ok", "PageActive(page)"): "page_alloc.c:108",
     ("__free_pages_ok", "page_idx & ~mask"): "page_alloc.c:121",
     ("free_bootmem_core", "end > bdata->node_low_pfn"): "bootmem.c:117",
-    # CHECK_PAGE exists only in a DEBUG slab.c; the line is kfree's use of it.
-    ("kfree", "CHECK_PAGE: !PageSlab(page)"): "slab.c:1603",
+    ("shrink_cache", "!PageLRU(page)"): "vmscan.c:358",
+    ("shrink_cache", "PageActive(page)"): "vmscan.c:359",
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.boot import Kernel
-from vmintro.sim.errors import LoopGuard, SimulationError, kernel_function
+from vmintro.sim.errors import KernelOops, LoopGuard, SimulationError, kernel_function
 from vmintro.sim.module import find_module, insmod, unlink_module
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.vmalloc import VMLIST_LOCK
@@ -215,6 +215,38 @@ def buddy_corrupt(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
     return {"zone": zone, "order": order, "entry": first, "next": garbage}
 
 
+def kfree_non_slab(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """``kfree`` of memory that is no slab object: a driver frees its buffer with
+    ``free_page`` and then with ``kfree`` too (target ``free_page``, the default), or
+    kfrees a vmalloc'd buffer (target ``vmalloc``). A 2.4.20 kfree without DEBUG
+    checks nothing: the page's ``list.next`` and ``list.prev`` are taken for the
+    cache and the slab and written through; it may oops on the way, its writes
+    before that staying."""
+    target = args.get("target") or "free_page"
+    if target == "vmalloc":
+        _, addr = _new_area(k, 1, "kfree'd by mistake")
+    elif target == "free_page":
+        got = k.buddy.get_free_pages(GFP_KERNEL, 0)
+        if got is None:
+            raise SimulationError("out of memory while injecting a fault")
+        addr = got
+        k.buddy.free_page_vaddr(addr)
+    else:
+        raise SimulationError(f"kfree_non_slab: target is free_page or vmalloc, not {target!r}")
+    page = k.slab.virt_to_page(addr)
+    o_list = k.types.offsetof("struct page", "list")
+    record: Fault = {"target": target, "addr": addr, "page": page}
+    try:
+        record.update(cache=k.r32(page + o_list), slab=k.r32(page + o_list + 4))
+        k.slab.kfree(addr)
+        record["outcome"] = "returned"
+    except KernelOops as e:
+        for line in e.printk_lines():  # die(): the report goes to the log
+            k.printk(line)
+        record.update(outcome="oops", oops=str(e))
+    return record
+
+
 FAULTS: dict[str, Callable[[Kernel, random.Random, dict[str, Any]], Fault]] = {
     "vmalloc_leak": vmalloc_leak,
     "use_after_vfree": use_after_vfree,
@@ -227,6 +259,7 @@ FAULTS: dict[str, Callable[[Kernel, random.Random, dict[str, Any]], Fault]] = {
     "bad_pte_frame": bad_pte_frame,
     "zero_count": zero_count,
     "buddy_corrupt": buddy_corrupt,
+    "kfree_non_slab": kfree_non_slab,
 }
 
 

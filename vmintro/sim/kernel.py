@@ -66,6 +66,7 @@ _DATA_VARS = (
     "kernel_module",
     "module_list",
     "cache_cache",
+    "clock_searchp",
     "cache_sizes",
     "swap_list",
     "vmlist_lock",
@@ -81,6 +82,7 @@ _DATA_VARS = (
 LOCAL_VARS = frozenset(
     {
         "cache_cache",
+        "clock_searchp",
         "cache_sizes",
         "contig_bootmem_data",
         "log_buf",

@@ -153,6 +153,7 @@ class Processes:
         self.next_safe = PID_MAX
         # the task of the last touch that oopsed, which die() then kills
         self.oopsed: int | None = None
+        buddy.run_victim = self.kill  # the OOM killer's victim, run in __alloc_pages' yield()
 
     @classmethod
     def attach(cls, k: KernelMemory, buddy: Buddy, slab: Slab) -> Processes:

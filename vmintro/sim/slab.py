@@ -7,9 +7,9 @@ at the cache and the slab, as ``kmem_cache_grow`` leaves them.
 
 from __future__ import annotations
 
-from vmintro.arch.x86 import L1_CACHE_BYTES, PAGE_SIZE
+from vmintro.arch.x86 import L1_CACHE_BYTES, PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.buddy import Buddy
-from vmintro.sim.errors import KernelBug, SimulationError, kernel_function
+from vmintro.sim.errors import KernelOops, LoopGuard, SimulationError, kernel_function
 from vmintro.sim.kernel import KernelMemory
 from vmintro.types.flags import (
     BUFCTL_END,
@@ -30,6 +30,9 @@ SLAB = "slab_t"
 SLAB_T_SIZE = 24
 BUFCTL_SIZE = 4
 MAX_GFP_ORDER = 5
+REAP_SCANLEN = REAP_PERFECT = 10
+MASK32 = 0xFFFFFFFF
+DFLGS_GROWN = 0x1
 GENERAL_SIZES = [32 << i for i in range(13)]  # 32 .. 131072
 
 
@@ -78,7 +81,9 @@ class Slab:
             colour_next=0,
         )
         k.write(cc + k.types.offsetof(KC, "name"), b"kmem_cache".ljust(20, b"\0"))
+        k.w32(k.sym("clock_searchp"), cc)  # static kmem_cache_t *clock_searchp = &cache_cache
         self.sizes: list[tuple[int, int, int]] = []  # (size, cache, dma cache)
+        buddy.reaper = self  # shrink_caches' first resort: kmem_cache_reap
 
     @classmethod
     def attach(cls, k: KernelMemory, buddy: Buddy) -> Slab:
@@ -93,6 +98,7 @@ class Slab:
         slab.slab_break_gfp_order = 2 if k.config.num_physpages > (32 << 20) >> 12 else 1
         slab.offslab_limit = 0
         slab.sizes = []
+        buddy.reaper = slab
         base, cs = k.sym("cache_sizes"), k.types.sizeof("cache_sizes_t")
         for i in range(len(GENERAL_SIZES)):
             size = k.get(base + i * cs, "cache_sizes_t", "cs_size")
@@ -207,7 +213,7 @@ class Slab:
         nxt = offset + 1
         k.set(cachep, KC, "colour_next", 0 if nxt >= colour else nxt)
         offset *= g(cachep, KC, "colour_off")
-        k.set(cachep, KC, "dflags", g(cachep, KC, "dflags") | 1)  # DFLGS_GROWN
+        k.set(cachep, KC, "dflags", g(cachep, KC, "dflags") | DFLGS_GROWN)
         order = g(cachep, KC, "gfporder")
         buddy = self.buddy
         page = buddy.alloc_pages(flags | g(cachep, KC, "gfpflags"), order)
@@ -272,22 +278,128 @@ class Slab:
 
     @kernel_function("kmem_cache_free")
     def kmem_cache_free(self, cachep: int, objp: int) -> None:
-        """``kmem_cache_free_one``: LIFO bufctl, move the slab between lists."""
+        """``kmem_cache_free``: ``kmem_cache_free_one`` (UP, inlined)."""
+        self.kmem_cache_free_one(cachep, objp)
+
+    @kernel_function("kmem_cache_free_one", inline=True)
+    def kmem_cache_free_one(self, cachep: int, objp: int) -> None:
+        """``kmem_cache_free_one``: LIFO bufctl, move the slab between lists.
+
+        Without DEBUG nothing is checked: the slab is whatever ``page->list.prev``
+        of the object's page holds (``GET_PAGE_SLAB``) and the cache whatever the
+        caller found, so a pointer that is no slab object makes it read and write
+        through those values, in 32-bit unsigned arithmetic, as the kernel would.
+        """
         k = self.k
         buddy = self.buddy
-        page = k.page_addr(k.pa(objp) // PAGE_SIZE)
-        slabp = k.r32(page + k.types.offsetof("struct page", "list") + 4)  # GET_PAGE_SLAB
-        objnr = (objp - k.get(slabp, SLAB, "s_mem")) // k.get(cachep, KC, "objsize")
-        k.w32(slabp + SLAB_T_SIZE + 4 * objnr, k.get(slabp, SLAB, "free"))
-        k.set(slabp, SLAB, "free", objnr)
-        inuse = k.get(slabp, SLAB, "inuse")
-        k.set(slabp, SLAB, "inuse", inuse - 1)
-        if inuse - 1 == 0:
+        r, w = k.r32, k.w32
+        page = self.virt_to_page(objp)
+        slabp = r(page + k.types.offsetof("struct page", "list") + 4)  # GET_PAGE_SLAB
+        o = self._slab_offsets
+        objsize = r(cachep + o["objsize"])
+        if not objsize:  # x86's divl by zero: the divide error trap
+            raise KernelOops("divide error: 0000")
+        objnr = ((objp - r(slabp + o["s_mem"])) & MASK32) // objsize
+        w((slabp + SLAB_T_SIZE + BUFCTL_SIZE * objnr) & MASK32, r(slabp + o["free"]))
+        w(slabp + o["free"], objnr)
+        inuse = r(slabp + o["inuse"])
+        w(slabp + o["inuse"], (inuse - 1) & MASK32)
+        if inuse - 1 == 0:  # was partial or full, now empty
             buddy.list_del(slabp)
             buddy.list_add(slabp, self._list(cachep, "slabs_free"))
-        elif inuse == k.get(cachep, KC, "num"):
+        elif inuse == r(cachep + o["num"]):  # was full
             buddy.list_del(slabp)
             buddy.list_add(slabp, self._list(cachep, "slabs_partial"))
+
+    @property
+    def _slab_offsets(self) -> dict[str, int]:
+        t = self.k.types
+        return {
+            "objsize": t.offsetof(KC, "objsize"),
+            "num": t.offsetof(KC, "num"),
+            "s_mem": t.offsetof(SLAB, "s_mem"),
+            "free": t.offsetof(SLAB, "free"),
+            "inuse": t.offsetof(SLAB, "inuse"),
+        }
+
+    # -- reaping ---------------------------------------------------------------------
+
+    @kernel_function("kmem_cache_reap")
+    def kmem_cache_reap(self, gfp_mask: int) -> int:
+        """``kmem_cache_reap``: from ``clock_searchp``, at most REAP_SCANLEN caches of
+        the chain looked at for the most pages in free slabs (a cache with a ctor
+        or of order > 0 counts 4/5), stopping at one of REAP_PERFECT; half of its
+        free slabs destroyed, the last ones first. Returns the pages freed."""
+        k = self.k
+        g = k.get
+        clock = k.sym("clock_searchp")
+        o_next = k.types.offsetof(KC, "next")
+        searchp = start = k.r32(clock)
+        best, best_len, best_pages = 0, 0, 0
+        perfect = False
+        scan = REAP_SCANLEN
+        while True:
+            if not g(searchp, KC, "flags") & SLAB_NO_REAP and not g(searchp, KC, "growing"):
+                dflags = g(searchp, KC, "dflags")
+                if dflags & DFLGS_GROWN:  # grown since the last look: leave it alone once
+                    k.set(searchp, KC, "dflags", dflags & ~DFLGS_GROWN)
+                else:
+                    full_free = self._count(self._list(searchp, "slabs_free"))
+                    pages = full_free << g(searchp, KC, "gfporder")
+                    if g(searchp, KC, "ctor"):
+                        pages = (pages * 4 + 1) // 5
+                    if g(searchp, KC, "gfporder"):
+                        pages = (pages * 4 + 1) // 5
+                    if pages > best_pages:
+                        best, best_len, best_pages = searchp, full_free, pages
+                        if pages >= REAP_PERFECT:
+                            perfect = True
+                            k.w32(clock, k.r32(searchp + o_next) - o_next)
+                            break
+            searchp = k.r32(searchp + o_next) - o_next
+            scan -= 1
+            if not scan or searchp == start:
+                break
+        if not perfect:
+            k.w32(clock, searchp)
+            if not best:  # couldn't find anything to reap
+                return 0
+        head = self._list(best, "slabs_free")
+        done = 0
+        for _ in range((best_len + 1) // 2):  # free only 50% of the free slabs
+            slabp = k.r32(head + 4)  # slabs_free.prev
+            if slabp == head:
+                break
+            self.buddy.list_del(slabp)
+            self.kmem_slab_destroy(best, slabp)
+            done += 1
+        return done << g(best, KC, "gfporder")
+
+    def _count(self, head: int) -> int:
+        n, p = 0, self.k.r32(head)
+        guard = LoopGuard("kmem_cache_reap", "slabs_free", "the cache's spinlock held")
+        while p != head:
+            guard.visit(p)
+            n += 1
+            p = self.k.r32(p)
+        return n
+
+    @kernel_function("kmem_slab_destroy")
+    def kmem_slab_destroy(self, cachep: int, slabp: int) -> None:
+        """``kmem_slab_destroy`` (no dtor): ``kmem_freepages`` clears PG_slab on the
+        slab's pages and frees them; an off-slab descriptor goes back to its cache."""
+        k = self.k
+        g = k.get
+        addr = g(slabp, SLAB, "s_mem") - g(slabp, SLAB, "colouroff")
+        order = g(cachep, KC, "gfporder")
+        page = k.page_addr(k.pa(addr) // PAGE_SIZE)
+        o_flags = k.types.offsetof("struct page", "flags")
+        for i in range(1 << order):
+            p = page + i * k.page_size
+            k.w32(p + o_flags, k.r32(p + o_flags) & ~PG_slab)  # PageClearSlab
+        self.buddy.free_pages(page, order)
+        if g(cachep, KC, "flags") & CFLGS_OFF_SLAB:
+            self.kmem_cache_free(g(cachep, KC, "slabp_cache"), slabp)
 
     # -- kmalloc --------------------------------------------------------------------
 
@@ -301,12 +413,18 @@ class Slab:
 
     @kernel_function("kfree")
     def kfree(self, objp: int) -> None:
-        """``kfree``: the cache comes from ``virt_to_page(objp)->list.next``."""
+        """``kfree`` (no DEBUG: CHECK_PAGE is empty): the cache is whatever
+        ``virt_to_page(objp)->list.next`` holds (``GET_PAGE_CACHE``), slab page or
+        not; ``__kmem_cache_free`` then trusts it."""
         if not objp:
             return
+        page = self.virt_to_page(objp)
+        cachep = self.k.r32(page + self.k.types.offsetof("struct page", "list"))
+        self.kmem_cache_free_one(cachep, objp)
+
+    def virt_to_page(self, kaddr: int) -> int:
+        """``virt_to_page``: ``mem_map + (__pa(kaddr) >> PAGE_SHIFT)``, for any address
+        (one outside the direct map gives a ``struct page`` past ``mem_map``'s end)."""
         k = self.k
-        page = k.page_addr(k.pa(objp) // PAGE_SIZE)
-        if not k.r32(page + k.types.offsetof("struct page", "flags")) & PG_slab:
-            raise KernelBug("kfree", "CHECK_PAGE: !PageSlab(page)")
-        cachep = k.r32(page + k.types.offsetof("struct page", "list"))
-        self.kmem_cache_free(cachep, objp)
+        pfn = ((kaddr - PAGE_OFFSET) & MASK32) >> 12
+        return (k.mem_map + pfn * k.page_size) & MASK32

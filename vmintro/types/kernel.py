@@ -410,6 +410,7 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
             "zone_table": Array(Pointer(zone_t), MAX_NR_ZONES),
             "init_mm": mm_struct,
             "cache_cache": kmem_cache_t,
+            "clock_searchp": Pointer(kmem_cache_t),  # mm/slab.c: where kmem_cache_reap looks
             "cache_sizes": Array(cache_sizes_t, NR_GENERAL_CACHES + 1),
             "swap_info": Array(swap_info_struct, MAX_SWAPFILES),
             "nr_swapfiles": uint,

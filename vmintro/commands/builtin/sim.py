@@ -304,7 +304,7 @@ def sim(prog: Program, args: argparse.Namespace) -> Iterator[Move | Text]:
     Calls: vmalloc SIZE, vmalloc_dma SIZE, vmalloc_32 SIZE, vfree ADDR,
     get_vm_area SIZE [FLAGS], ioremap PHYS SIZE [--nocache], iounmap ADDR,
     alloc_pages ORDER [--gfp FLAGS], free_pages PAGE ORDER, kmalloc SIZE,
-    kfree ADDR, swapon SIZE, swapoff N, insmod NAME SIZE, rmmod NAME,
+    kfree ADDR, swapon SIZE [BADPAGE...], swapoff N, insmod NAME SIZE, rmmod NAME,
     fork [PID], spawn NAME [PID], exit PID, touch PID ADDR (a kernel-mode read
     from PID's context: mapped, synced by the vmalloc fault, or an oops),
     fault KIND [KEY=VALUE...]. Sizes take K, M, G.
