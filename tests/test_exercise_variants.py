@@ -133,12 +133,15 @@ def test_every_exercise_of_a_variant_solved_and_graded_right(
     from tests import test_exercises as practice
     from vmintro.exercises.catalog import EXERCISES
     from vmintro.exercises.variants import grade, make
+    from vmintro.exercises.verify import SECONDS_PER_GUESS
 
     key = KEY.encode()
     exercises = [e for e in EXERCISES if e.shipped]
     assert make(["carol"], key, tmp_path, exercises, jobs=2) == []
     monkeypatch.setattr(practice, "ROOT", tmp_path / "carol")
     answers = [("carol", e, practice.SOLVERS[e.name](practice._open(e.name))) for e in exercises]
+    for _, e, answer in answers:  # her frames, too, are no runs a guesser could follow
+        assert practice.effective_space(e, answer) * SECONDS_PER_GUESS > practice.DAY, e.name
     # and carol's answers handed in under dave's name: wrong, every one
     copied = [("dave", e, answer) for _, e, answer in answers]
     grades = grade(answers + copied, key, jobs=2)
