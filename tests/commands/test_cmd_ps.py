@@ -273,3 +273,34 @@ def test_ps_agrees_with_the_generators_truth(image_set) -> None:
     assert {r["pid"] for r in rows if r["kernel_thread"]} == {
         t["pid"] for t in truth if not t["mm"]
     }
+
+
+@pytest.mark.slow
+def test_random_words_in_the_tasks_give_one_line_answers(process_images, tmp_path: Path) -> None:
+    """Seeded damage to the task_structs (their links, mm, pids, pidhash chains):
+    ps, vtop -c and check end in a status and at most one error line each, never a
+    traceback, a hang or a control character."""
+    import random
+
+    image = process_images["2level"]
+    prog = vmintro.open(image.base)
+    size = prog.type("struct task_struct").size
+    tasks = [f["task"] for f in image.tasks.values()]
+    img = HostileImage(tmp_path / "fuzzed", image.base)
+    pristine = bytes(img.core)
+    rng = random.Random(20261206)
+    lowmem = [f["task"] for f in image.tasks.values()] + [f["mm"] for f in image.tasks.values()]
+    for _ in range(12):
+        img.core[:] = pristine
+        for _ in range(6):
+            task = rng.choice(tasks)
+            word = task + rng.randrange(0, size, 4)
+            value = rng.choice([0, 0xFFFFFFFF, rng.getrandbits(32), rng.choice(lowmem) + 4])
+            img.write_u32(word, value)
+        img.save()
+        damaged = vmintro.open(img.base)
+        for line in ("ps", "ps -u --json", f"vtop -c 1 {image.probe:x}", "check"):
+            status, out, err = status_of(damaged, line)
+            assert status in (EXIT_OK, EXIT_FAILED), (line, err)
+            assert err.count("\n") <= 1, (line, err)
+            assert "\x1b" not in out + err and "Traceback" not in err

@@ -161,6 +161,8 @@ def session_commands(f: Facts) -> str:
             "rd -s zone_table 3",
             "mod",
             "log",
+            "ps",
+            f"vtop -c 1 {f.area:x}",  # init's page directory (its mm read from the image)
             "check",
         ]
     )
