@@ -814,8 +814,8 @@ def _vfs_types(kt: KernelTypes) -> dict[str, CType]:
             ("nrpages", ulong),
             ("a_ops", Pointer(struct("address_space_operations"))),
             ("host", Pointer(inode)),
-            ("i_mmap", Pointer(struct("vm_area"))),  # sic: 2.4.20 names no such struct
-            ("i_mmap_shared", Pointer(struct("vm_area"))),
+            ("i_mmap", Pointer(struct("vm_area_struct"))),
+            ("i_mmap_shared", Pointer(struct("vm_area_struct"))),
             ("i_shared_lock", spinlock_t),
             ("gfp_mask", int_),
         ]
