@@ -914,7 +914,7 @@ def _vfs_types(kt: KernelTypes) -> dict[str, CType]:
     inodes_stat_t.define([("nr_inodes", int_), ("nr_unused", int_), ("dummy", Array(int_, 5))])
     files_stat_struct = struct("files_stat_struct")
     files_stat_struct.define([(n, int_) for n in ("nr_files", "nr_free_files", "max_files")])
-    kmem_cache_p = Pointer(reg["struct kmem_cache_s"])  # as fs/*.c declare their caches
+    kmem_cache_p = Pointer(reg["kmem_cache_t"])  # as fs/*.c declare their caches
     page_p = Pointer(reg["struct page"])
     del char
     hash_heads = Array(list_head, 64)  # fs/block_dev.c, fs/char_dev.c: HASH_SIZE
