@@ -5,8 +5,10 @@
         1       0   0  c3ff4000  IN   0.1     1184      160  init
 
 One line per task of the ``next_task`` ring, ``init_task`` (pid 0) included, by pid
-as crash sorts them; ``>`` marks a task on a CPU (``task_has_cpu``:
-``cpus_runnable != ~0UL``). ST is crash's state: RU, IN, UN, ZO, ST.
+as crash sorts them; ``>`` marks the task each CPU runs (``cpu_curr(cpu)``,
+``aligned_data[cpu].schedule_data.curr``, where the image has it: a uniprocessor
+2.4 never resets ``cpus_runnable``, so ``task_has_cpu`` says nothing there).
+ST is crash's state: RU, IN, UN, ZO, ST.
 %MEM, VSZ and RSS (KiB) are ``mm->rss`` and ``mm->total_vm`` against
 ``totalram_pages``; a kernel thread's COMM is bracketed.
 """
@@ -25,12 +27,21 @@ from vmintro.commands.result import Column, Part, Row, Table, Text
 from vmintro.errors import FaultError, VmintroError
 from vmintro.escape import escape_text
 from vmintro.helpers.pid import for_each_task
+from vmintro.types.model import Array, strip_typedefs
 
 if TYPE_CHECKING:
     from vmintro.object import Object
     from vmintro.program import Program
 
-__all__ = ["NO_TASKS", "TaskInfo", "has_tasks", "resolve_task", "task_infos", "task_state_string"]
+__all__ = [
+    "NO_TASKS",
+    "TaskInfo",
+    "current_tasks",
+    "has_tasks",
+    "resolve_task",
+    "task_infos",
+    "task_state_string",
+]
 
 NO_TASKS = "ps: this image has no init_task_union (its kernel kept no task list in memory)"
 
@@ -38,7 +49,7 @@ NO_TASKS = "ps: this image has no init_task_union (its kernel kept no task list 
 _STATES = ((1, "IN"), (2, "UN"), (4, "ZO"), (8, "ST"))
 TASK_ZOMBIE = 4
 PF_EXITING = 0x00000004
-_ALL_CPUS = 0xFFFFFFFF  # cpus_runnable of a task on no CPU (~0UL)
+MAX_CPUS = 32  # NR_CPUS: aligned_data has no more entries
 
 
 def task_state_string(state: int) -> str:
@@ -82,7 +93,18 @@ def _total_pages(prog: Program) -> int:
     return min(total, physpages) if physpages else total
 
 
-def _info(task: Object, total: int) -> TaskInfo:
+def current_tasks(prog: Program) -> set[int]:
+    """The task each CPU runs, ``cpu_curr(cpu)`` of kernel/sched.c
+    (``aligned_data[cpu].schedule_data.curr``); none where the image lacks it."""
+    if "aligned_data" not in prog:
+        return set()
+    cpus = prog["aligned_data"]
+    count = strip_typedefs(cpus.type_)
+    n = min(count.count, MAX_CPUS) if isinstance(count, Array) else 0
+    return {cpus[i].schedule_data.curr.value_() for i in range(n)} - {0}
+
+
+def _info(task: Object, total: int, current: set[int]) -> TaskInfo:
     pid = task.pid.value_()
     state = task.state.value_() & 0xFFFFFFFF
     mm = task.mm.value_()
@@ -99,7 +121,7 @@ def _info(task: Object, total: int) -> TaskInfo:
         ppid=task.p_pptr.pid.value_(),
         cpu=task.processor.value_(),
         state=task_state_string(state),
-        active=task.cpus_runnable.value_() != _ALL_CPUS,
+        active=int(task) in current,
         kernel_thread=kthread,
         pct_mem=rss * 100 / total if total else 0.0,
         vsz=vm * PAGE_SIZE // 1024,
@@ -110,11 +132,11 @@ def _info(task: Object, total: int) -> TaskInfo:
 
 def task_infos(prog: Program) -> list[TaskInfo]:
     """Every task, ``init_task`` included, by pid as crash lists them."""
-    total = _total_pages(prog)
+    total, current = _total_pages(prog), current_tasks(prog)
     infos = []
     for task in for_each_task(prog, idle=True):
         try:
-            infos.append(_info(task, total))
+            infos.append(_info(task, total, current))
         except FaultError as e:  # a pointer of the task (mm, p_pptr) leads nowhere
             raise CommandError(f"ps: task {int(task):#x}: {e}") from None
     return sorted(infos, key=lambda i: i.pid)
@@ -194,11 +216,12 @@ def _selected(prog: Program, infos: list[TaskInfo], words: list[str]) -> list[Ta
 
 
 _PS_PY = """\
-from vmintro.commands.builtin.ps import task_state_string
+from vmintro.commands.builtin.ps import current_tasks, task_state_string
 from vmintro.escape import escape_text
 from vmintro.helpers import for_each_task
 
 total = min(prog["totalram_pages"].value_(), prog["num_physpages"].value_())
+running = current_tasks(prog)  # cpu_curr(cpu) of each CPU: aligned_data
 rows = []
 for task in for_each_task(prog, idle=True):  # the next_task ring from init_task
     pid, mm = task.pid.value_(), task.mm  # mm is NULL for a kernel thread
@@ -209,7 +232,7 @@ for task in for_each_task(prog, idle=True):  # the next_task ring from init_task
     comm = escape_text(task.comm.string_())
     rows.append((
         pid,
-        "> " if task.cpus_runnable.value_() != 0xFFFFFFFF else "  ",  # task_has_cpu
+        "> " if task.value_() in running else "  ",
         task.p_pptr.pid.value_(),
         task.processor.value_(),
         task.value_(),
@@ -260,7 +283,8 @@ def ps(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     state (RU running, IN interruptible, UN uninterruptible, ZO zombie, ST
     stopped), %MEM (mm->rss of totalram_pages), VSZ and RSS in KiB
     (mm->total_vm, mm->rss) and the command; a kernel thread's (no mm of its
-    own) is in brackets. ">" marks a task on a CPU (cpus_runnable is not ~0).
+    own) is in brackets. ">" marks the task a CPU runs (aligned_data's
+    schedule_data.curr, where the image has it).
     -k shows only kernel threads, -u only user tasks; PID, TASK or COMMAND
     words choose tasks. An image whose kernel kept no task list says so.
     """

@@ -20,7 +20,7 @@ PID_MAX = 0x8000  # no ring holds more tasks than pids (include/linux/threads.h)
 PAGE_KIB = 4
 TASK_ZOMBIE = 4
 PF_EXITING = 0x4
-ALL_CPUS = 0xFFFFFFFF  # cpus_runnable of a task on no CPU
+MAX_CPUS = 32  # NR_CPUS
 # crash's letters for task->state: RU for 0, else the last of these whose bit is set
 STATES = ((1, "IN"), (2, "UN"), (4, "ZO"), (8, "ST"))
 
@@ -66,6 +66,11 @@ class PsList(interfaces.plugins.PluginInterface):
         total = int(kernel.object_from_symbol("totalram_pages"))
         physpages = int(kernel.object_from_symbol("num_physpages"))
         total = min(total, physpages) if physpages else total
+        running = set()  # cpu_curr(cpu): aligned_data[cpu].schedule_data.curr
+        if kernel.has_symbol("aligned_data"):
+            cpus = kernel.object_from_symbol("aligned_data")
+            for i in range(min(len(cpus), MAX_CPUS)):
+                running.add(int(cpus[i].schedule_data.curr))
         rows = []
         for task in self._tasks(kernel):
             pid = int(task.pid)
@@ -89,7 +94,7 @@ class PsList(interfaces.plugins.PluginInterface):
                     vm * PAGE_KIB,
                     rss * PAGE_KIB,
                     f"[{comm}]" if kthread else comm,
-                    int(task.cpus_runnable) != ALL_CPUS,
+                    task.vol.offset in running,
                 )
             )
         for row in sorted(rows, key=lambda r: r[0]):  # by pid, as crash's ps
