@@ -3,7 +3,8 @@
 ``vmintro._speedups`` makes struct member access and scalar reads of
 ``vmintro.object`` about twice as fast. Where it cannot be compiled (no C
 compiler or Python headers) the install goes on without it and vmintro uses the
-same code in Python.
+same code in Python. ``vmintro._simspeedups`` walks the simulator's vmlist in C
+(generation of long runs), on the same terms.
 
 The shipped plugins live in the checkout's ``plugins/``; a wheel carries them as
 the package ``vmintro_plugins`` (beside ``vmintro``), where plugin discovery
@@ -17,5 +18,6 @@ setup(
     package_dir={"vmintro_plugins": "plugins"},
     ext_modules=[
         Extension("vmintro._speedups", ["vmintro/_speedups.c"], optional=True),
+        Extension("vmintro._simspeedups", ["vmintro/_simspeedups.c"], optional=True),
     ],
 )

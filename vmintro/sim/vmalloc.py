@@ -10,6 +10,7 @@ import functools
 import struct
 from collections.abc import Iterator
 
+from vmintro.accel import simspeedups
 from vmintro.arch.x86 import PAGE_KERNEL, PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.buddy import Buddy
 from vmintro.sim.errors import KernelBug, LoopGuard, PageFault, SimulationError, kernel_function
@@ -102,7 +103,6 @@ class Vmalloc:
         :raises KernelHang: vmlist loops and the fit is never found.
         """
         k = self.k
-        cfg = k.config
         area = self.slab.kmalloc(self.vm_size, GFP_KERNEL)
         if area is None:
             return None
@@ -110,7 +110,24 @@ class Vmalloc:
         if not size:
             self.slab.kfree(area)
             return None
-        addr = cfg.vmalloc_start
+        fit = self._first_fit(size)
+        if fit is None:
+            self.slab.kfree(area)
+            return None
+        p, tmp, addr = fit
+        k.set_many(area, VM, flags=flags, addr=addr, size=size, next=tmp)
+        k.w32(p, area)
+        self.records[addr] = {"vm_struct": area, "size": size, "flags": flags, "owner": owner}
+        return area
+
+    def _first_fit(self, size: int) -> tuple[int, int, int] | None:
+        """get_vm_area's walk: ``(p, tmp, addr)``, the new area of ``size`` bytes (guard
+        included) going at ``addr`` between the node holding link ``p`` and node
+        ``tmp``; None where the kernel's loop gives up.
+
+        :raises KernelHang: the walk would go round forever.
+        """
+        k, cfg = self.k, self.k.config
         # The loop's next step depends on the node and the candidate address only:
         # when that pair comes back, the walk goes round forever. Brent's method finds
         # the pair again within a few rounds of the loop at the cost of a comparison
@@ -125,10 +142,22 @@ class Vmalloc:
         last_node, in_page = cfg.high_memory - self.vm_size, PAGE_SIZE - self.vm_size
         p = self.vmlist
         tmp = k.r32(p)
+        addr = cfg.vmalloc_start
         mark, mark_addr, steps, power = tmp, addr, 0, 1
-        while tmp:
+        if simspeedups is not None and tmp:
+            # the C form runs this loop while nodes lie in one page of the direct map
+            how, p, tmp, addr, mark, mark_addr, steps, power = simspeedups.walk_vmlist(
+                stored, True, last_node, in_page, i_addr, i_size, i_next, o_next,
+                size, vm_end, p, tmp, addr, mark, mark_addr, steps, power,
+            )  # fmt: skip
+            if how == simspeedups.FOUND:
+                return p, tmp, addr
+            if how == simspeedups.REFUSED:
+                return None
+            if how == simspeedups.LOOPED:
+                guard.looped()
+        while tmp:  # from the head, or where the C form handed the walk back
             if (size + addr) > MASK32:
-                self.slab.kfree(area)
                 return None
             nxt = None
             if PAGE_OFFSET <= tmp <= last_node and tmp & 0xFFF <= in_page:
@@ -144,7 +173,6 @@ class Vmalloc:
                 break
             addr = (tmp_size + tmp_addr) & MASK32
             if addr > vm_end - size:
-                self.slab.kfree(area)
                 return None
             p = tmp + o_next
             tmp = k.r32(p) if nxt is None else nxt
@@ -153,10 +181,56 @@ class Vmalloc:
                 guard.looped()
             if steps == power:
                 mark, mark_addr, steps, power = tmp, addr, 0, power * 2
-        k.set_many(area, VM, flags=flags, addr=addr, size=size, next=tmp)
-        k.w32(p, area)
-        self.records[addr] = {"vm_struct": area, "size": size, "flags": flags, "owner": owner}
-        return area
+        return p, tmp, addr
+
+    def _find(self, addr: int) -> tuple[int, int]:
+        """vfree's search: ``(link, tmp)``, the node whose ``addr`` is ``addr`` and the
+        link that points at it; ``tmp`` is 0 when the list ends first.
+
+        :raises KernelHang: the search would go round forever.
+        """
+        k = self.k
+        # The search's next step depends on the node alone: a node met again means it
+        # goes round forever. As in get_vm_area, Brent's method finds that and the
+        # guard names the link that closes the loop, as it would have node by node.
+        guard = LoopGuard("vfree", "vmlist", VMLIST_LOCK, nodes=self._nodes)
+        stored, node_at = k.mem.stored, _words(self.vm_size).unpack_from
+        i_addr, i_next, o_next = self._i_addr, self._i_next, self.o_next
+        last_node, in_page = k.config.high_memory - self.vm_size, PAGE_SIZE - self.vm_size
+        link = self.vmlist
+        tmp = k.r32(link)
+        mark, steps, power = tmp, 0, 1
+        if simspeedups is not None and tmp:
+            # the same C loop as get_vm_area's, searching (fit False) for addr
+            how, link, tmp, _, mark, _, steps, power = simspeedups.walk_vmlist(
+                stored, False, last_node, in_page, i_addr, 0, i_next, o_next,
+                0, 0, link, tmp, addr, mark, addr, steps, power,
+            )  # fmt: skip
+            if how == simspeedups.FOUND:
+                return link, tmp
+            if how == simspeedups.LOOPED:
+                guard.looped()
+        while tmp:
+            nxt = None
+            if PAGE_OFFSET <= tmp <= last_node and tmp & 0xFFF <= in_page:
+                page = stored.get((tmp - PAGE_OFFSET) >> 12)
+                if page is None:
+                    tmp_addr = nxt = 0
+                else:
+                    node = node_at(page, tmp & 0xFFF)
+                    tmp_addr, nxt = node[i_addr], node[i_next]
+            else:
+                tmp_addr = k.get(tmp, VM, "addr")
+            if tmp_addr == addr:
+                return link, tmp
+            link = tmp + o_next
+            tmp = k.r32(link) if nxt is None else nxt
+            steps += 1
+            if tmp == mark:
+                guard.looped()
+            if steps == power:
+                mark, steps, power = tmp, 0, power * 2
+        return link, 0
 
     def areas(self) -> list[tuple[int, int, int, int]]:
         """(vm_struct, addr, size, flags) of every area, list order.
@@ -283,42 +357,15 @@ class Vmalloc:
         if addr & (PAGE_SIZE - 1):
             k.printk(KERN_ERR + f"Trying to vfree() bad address ({addr:08x})")
             return False
-        # The search's next step depends on the node alone: a node met again means it
-        # goes round forever. As in get_vm_area, Brent's method finds that and the
-        # guard names the link that closes the loop, as it would have node by node.
-        guard = LoopGuard("vfree", "vmlist", VMLIST_LOCK, nodes=self._nodes)
-        stored, node_at = k.mem.stored, _words(self.vm_size).unpack_from
-        i_addr, i_next, o_next = self._i_addr, self._i_next, self.o_next
-        last_node, in_page = k.config.high_memory - self.vm_size, PAGE_SIZE - self.vm_size
-        link = self.vmlist
-        tmp = k.r32(link)
-        mark, steps, power = tmp, 0, 1
-        while tmp:
-            nxt = None
-            if PAGE_OFFSET <= tmp <= last_node and tmp & 0xFFF <= in_page:
-                page = stored.get((tmp - PAGE_OFFSET) >> 12)
-                if page is None:
-                    tmp_addr = nxt = 0
-                else:
-                    node = node_at(page, tmp & 0xFFF)
-                    tmp_addr, nxt = node[i_addr], node[i_next]
-            else:
-                tmp_addr = k.get(tmp, VM, "addr")
-            if tmp_addr == addr:
-                size = k.get(tmp, VM, "size")
-                k.w32(link, k.get(tmp, VM, "next"))
-                self.vmfree_area_pages(addr, size)
-                self.slab.kfree(tmp)
-                owner = self.records.pop(addr, {}).get("owner", "")
-                self.freed.append({"addr": addr, "size": size, "owner": owner})
-                return True
-            link = tmp + o_next
-            tmp = k.r32(link) if nxt is None else nxt
-            steps += 1
-            if tmp == mark:
-                guard.looped()
-            if steps == power:
-                mark, steps, power = tmp, 0, power * 2
+        link, tmp = self._find(addr)
+        if tmp:
+            size = k.get(tmp, VM, "size")
+            k.w32(link, k.get(tmp, VM, "next"))
+            self.vmfree_area_pages(addr, size)
+            self.slab.kfree(tmp)
+            owner = self.records.pop(addr, {}).get("owner", "")
+            self.freed.append({"addr": addr, "size": size, "owner": owner})
+            return True
         k.printk(KERN_ERR + f"Trying to vfree() nonexistent vm area ({addr:08x})")
         return False
 
