@@ -147,7 +147,8 @@ def ptype_body(s: Struct, indent: str = "    ") -> list[str]:
             lines.append(f"{indent}}} {f.name};")
         else:
             bits = f" : {f.bit_size}" if f.bit_size else ""
-            lines.append(f"{indent}{f.type.spell(f.name)}{bits};")
+            volatile = "volatile " if f.volatile else ""  # atomic_t's counter
+            lines.append(f"{indent}{volatile}{f.type.spell(f.name)}{bits};")
     return lines
 
 
@@ -189,7 +190,8 @@ def test_gdb_reads_every_struct_as_the_model_lays_it_out(
         checks.append((f"print sizeof({name})", f"$ = {s.size}"))
         for f in s.fields:
             member = f"(({name} *)0)->{f.name}"
-            checks.append((f"whatis {member}", f"type = {f.type.c_name}"))
+            volatile = "volatile " if f.volatile else ""
+            checks.append((f"whatis {member}", f"type = {volatile}{f.type.c_name}"))
             if not f.bit_size:  # gdb cannot take a bitfield's address
                 checks.append((f"print (int)&{member}", f"$ = {f.offset}"))
     mm = kt.struct("struct mm_struct")
