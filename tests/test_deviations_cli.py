@@ -35,6 +35,7 @@ def test_swapon_bad_page_out_of_range_is_einval_and_null_stand_ins(small: Path) 
     assert out[-2:] == ["$3 = (struct dentry *) 0x0", "$4 = 253"]
 
 
+@pytest.mark.slow  # the sim command's test covers it in the default suite
 def test_scenario_bad_pages(tmp_path: Path) -> None:
     scen = tmp_path / "s.toml"
     scen.write_text('[[step]]\nop = "swapon"\nsize = "1M"\nbad_pages = [3, 256]\n')
@@ -71,6 +72,7 @@ def test_out_of_memory_with_nothing_to_kill_panics(small: Path) -> None:
     assert proc.stderr.startswith("sim: kmalloc: the kernel is stuck in panic()")
 
 
+@pytest.mark.slow  # the sim command's test covers it in the default suite
 def test_pae_ioremap_takes_an_unsigned_long(tmp_path: Path) -> None:
     """ioremap(unsigned long phys_addr, ...) is 32 bits under PAE too: a wider address is
     a scenario error in one line, before anything runs."""
