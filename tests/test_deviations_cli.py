@@ -69,6 +69,7 @@ def test_out_of_memory_with_nothing_to_kill_panics(small: Path) -> None:
         "Kernel panic: Out of memory and no killable processes...",
     ]
     assert "printk: In idle task - not syncing" in out
+    assert any(line.startswith("note: out_of_memory() acted on the tenth") for line in out)
     assert proc.stderr.startswith("sim: kmalloc: the kernel is stuck in panic()")
 
 

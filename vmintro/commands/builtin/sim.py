@@ -216,6 +216,12 @@ SWAP_FILE_NOTE = (
     "lookup points them at the device's dentry and vfsmount, allocating nothing"
 )
 
+# what the OOM killer did without the clock 2.4.20's out_of_memory waits on
+OOM_NOTE = (
+    "note: out_of_memory() acted on the tenth failed reclaim in a row; the simulation has "
+    "no clock, so its wait of a second (and of five after a kill) is taken as passed"
+)
+OOM_LINES = ("Out of Memory: Killed process", "Kernel panic: Out of memory")
 
 TOUCH_OUTCOMES = {
     "mapped": "mapped: the process's page directory maps it, no fault",
@@ -234,6 +240,8 @@ def _lines(done: Call) -> Iterator[str]:
             yield "printk: " + escape_text(line)
     if done.call == "sys_swapon" and done.kind == "int":
         yield SWAP_FILE_NOTE
+    if any(line.startswith(OOM_LINES) for line in (*done.printk, done.text or "")):
+        yield OOM_NOTE
     if done.call == "touch" and done.text in TOUCH_OUTCOMES:
         yield TOUCH_OUTCOMES[done.text]
     yield "changed: " + escape_text(done.changes)
