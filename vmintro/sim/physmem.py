@@ -63,21 +63,31 @@ class PhysMem:
 
     def read(self, paddr: int, n: int) -> bytes:
         self._check(paddr, n)
-        out = bytearray()
-        while n:
-            pfn, off = divmod(paddr, PAGE_SIZE)
-            chunk = min(n, PAGE_SIZE - off)
-            page = self._pages.get(pfn)
-            out += page[off : off + chunk] if page is not None else _ZERO_PAGE[:chunk]
-            paddr += chunk
-            n -= chunk
+        pages = self._pages
+        off = paddr & (PAGE_SIZE - 1)
+        if off + n <= PAGE_SIZE:  # inside one page, as most reads are
+            page = pages.get(paddr >> 12)
+            return bytes(memoryview(page)[off : off + n]) if page is not None else bytes(n)
+        out = bytearray(n)  # the pages never written stay zeros
+        pos = 0
+        while pos < n:
+            pfn, off = divmod(paddr + pos, PAGE_SIZE)
+            chunk = min(n - pos, PAGE_SIZE - off)
+            page = pages.get(pfn)
+            if page is not None:
+                out[pos : pos + chunk] = memoryview(page)[off : off + chunk]
+            pos += chunk
         return bytes(out)
 
     def write(self, paddr: int, data: bytes | bytearray | memoryview) -> None:
         n = len(data)
         self._check(paddr, n)
-        view = memoryview(data)
         rec = self.recorder
+        off = paddr & (PAGE_SIZE - 1)
+        if rec is None and 0 < n <= PAGE_SIZE - off:  # inside one page, nobody listening
+            self._page(paddr >> 12)[off : off + n] = data
+            return
+        view = memoryview(data)
         while n:
             pfn, off = divmod(paddr, PAGE_SIZE)
             chunk = min(n, PAGE_SIZE - off)
