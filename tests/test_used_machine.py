@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from test_gdb_oracle import run_gdb
 
-import vmintro
 from vmintro.cli import main
 from vmintro.generate import generate
+from vmintro.live import live
 from vmintro.scenario.loader import ScenarioError, parse_scenario
 
 GFP_KERNEL = 0x1F0
@@ -156,7 +156,7 @@ def test_a_big_block_fails_where_vmalloc_of_its_size_succeeds(used):
         o for o in range(MAX_ORDER) if not any(areas[z][p] for z in areas for p in range(o, 10))
     )
     assert 4 <= order <= 9  # boot left 2 MiB blocks (order 9) in every zone
-    k = vmintro.live(image)
+    k = live(image)
     assert k.alloc_pages(order, GFP_KERNEL).kind == "null"
     call = k.vmalloc(4096 << order)
     assert call.kind == "address"
