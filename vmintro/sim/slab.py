@@ -7,6 +7,8 @@ at the cache and the slab, as ``kmem_cache_grow`` leaves them.
 
 from __future__ import annotations
 
+import functools
+
 from vmintro.arch.x86 import L1_CACHE_BYTES, PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.buddy import Buddy
 from vmintro.sim.errors import KernelOops, LoopGuard, SimulationError, kernel_function
@@ -22,6 +24,7 @@ from vmintro.types.flags import (
     SLAB_NO_REAP,
     PG_slab,
 )
+from vmintro.types.kernel import KernelTypes
 
 __all__ = ["Slab"]
 
@@ -112,7 +115,7 @@ class Slab:
         return slab
 
     def _list(self, cache: int, name: str) -> int:
-        return cache + self.k.types.offsetof(KC, name)
+        return cache + _offset(self.k.types, KC, name)
 
     # -- cache creation ---------------------------------------------------------------
 
@@ -231,8 +234,7 @@ class Slab:
             slabp = objp + offset
             colouroff = offset + l1_align(num * BUFCTL_SIZE + SLAB_T_SIZE)
         k.set_many(slabp, SLAB, inuse=0, colouroff=colouroff, s_mem=objp + colouroff)
-        o_list = k.types.offsetof("struct page", "list")
-        o_flags = k.types.offsetof("struct page", "flags")
+        o_list, o_flags = buddy.o_list, buddy.o_flags
         for i in range(1 << order):
             p = page + i * k.page_size
             k.w32(p + o_list, cachep)  # SET_PAGE_CACHE
@@ -294,8 +296,8 @@ class Slab:
         buddy = self.buddy
         r, w = k.r32, k.w32
         page = self.virt_to_page(objp)
-        slabp = r(page + k.types.offsetof("struct page", "list") + 4)  # GET_PAGE_SLAB
-        o = self._slab_offsets
+        slabp = r(page + buddy.o_list + 4)  # GET_PAGE_SLAB
+        o = _free_one_offsets(k.types)
         objsize = r(cachep + o["objsize"])
         if not objsize:  # x86's divl by zero: the divide error trap
             raise KernelOops("divide error: 0000")
@@ -310,17 +312,6 @@ class Slab:
         elif inuse == r(cachep + o["num"]):  # was full
             buddy.list_del(slabp)
             buddy.list_add(slabp, self._list(cachep, "slabs_partial"))
-
-    @property
-    def _slab_offsets(self) -> dict[str, int]:
-        t = self.k.types
-        return {
-            "objsize": t.offsetof(KC, "objsize"),
-            "num": t.offsetof(KC, "num"),
-            "s_mem": t.offsetof(SLAB, "s_mem"),
-            "free": t.offsetof(SLAB, "free"),
-            "inuse": t.offsetof(SLAB, "inuse"),
-        }
 
     # -- reaping ---------------------------------------------------------------------
 
@@ -419,7 +410,7 @@ class Slab:
         if not objp:
             return
         page = self.virt_to_page(objp)
-        cachep = self.k.r32(page + self.k.types.offsetof("struct page", "list"))
+        cachep = self.k.r32(page + self.buddy.o_list)
         self.kmem_cache_free_one(cachep, objp)
 
     def virt_to_page(self, kaddr: int) -> int:
@@ -428,3 +419,21 @@ class Slab:
         k = self.k
         pfn = ((kaddr - PAGE_OFFSET) & MASK32) >> 12
         return (k.mem_map + pfn * k.page_size) & MASK32
+
+
+@functools.cache
+def _offset(types: KernelTypes, typename: str, path: str) -> int:
+    """``offsetof``, looked up once per build: the allocator's paths use it per call."""
+    return types.offsetof(typename, path)
+
+
+@functools.cache
+def _free_one_offsets(types: KernelTypes) -> dict[str, int]:
+    """The members ``kmem_cache_free_one`` reads and writes."""
+    return {
+        "objsize": types.offsetof(KC, "objsize"),
+        "num": types.offsetof(KC, "num"),
+        "s_mem": types.offsetof(SLAB, "s_mem"),
+        "free": types.offsetof(SLAB, "free"),
+        "inuse": types.offsetof(SLAB, "inuse"),
+    }
