@@ -42,7 +42,14 @@ from vmintro.sim.errors import SimulationError, kernel_function
 from vmintro.sim.freelists import FreeAreas
 from vmintro.sim.kernel import KernelMemory
 from vmintro.sim.slab import Slab
-from vmintro.types.flags import GFP_HIGHMEM, GFP_KERNEL, GFP_USER, PAGE_FLAGS
+from vmintro.types.flags import (
+    GFP_HIGHMEM,
+    GFP_KERNEL,
+    GFP_USER,
+    MAX_ORDER,
+    PAGE_FLAGS,
+    ZONE_NAMES,
+)
 
 __all__ = [
     "DEFAULT_PAGE_CACHE",
@@ -507,8 +514,7 @@ def _cache_pages(
 def boot_truth(k: KernelMemory, buddy: Buddy, cache: PageCacheRun) -> dict[str, Any]:
     """What boot left that a reader must agree with: the VFS and page-cache hash
     tables (address and first page frame), the page cache's workload and each
-    zone's free blocks per order and free pages, as the allocator's lists hold
-    them in the simulator."""
+    zone's free blocks per order (from the buddy bitmaps) and free pages."""
     tables = {}
     for name in (
         "dentry_hashtable",
@@ -519,10 +525,24 @@ def boot_truth(k: KernelMemory, buddy: Buddy, cache: PageCacheRun) -> dict[str, 
     ):
         addr = k.r32(k.sym(name))
         tables[name] = {"addr": addr, "pfn": k.pa(addr) // 4096}
-    areas = FreeAreas(k, buddy)
+    free_areas, free_pages = {}, {}
+    for j, zone in enumerate(buddy.zones):
+        size = k.get(zone, "zone_t", "size")
+        if not size:
+            continue
+        # a bitmap bit is set where one block of its pair is on the list (both
+        # never are: they would have merged); the largest order has no bitmap
+        counts = []
+        for order in range(MAX_ORDER - 1):
+            head = buddy.free_list(zone, order)
+            raw = k.read(k.r32(head + buddy.o_map), ((size - 1) >> (order + 4)) + 1)
+            counts.append(int(np.unpackbits(np.frombuffer(raw, dtype=np.uint8)).sum()))
+        free = k.get(zone, "zone_t", "free_pages")
+        counts.append((free - sum(n << o for o, n in enumerate(counts))) >> (MAX_ORDER - 1))
+        free_areas[ZONE_NAMES[j]], free_pages[ZONE_NAMES[j]] = counts, free
     return {
         "hash_tables": tables,
         "page_cache": cache.truth(),
-        "free_areas": {z.name: z.counts() for z in areas.zones.values()},
-        "free_pages": {z.name: z.nr_free for z in areas.zones.values()},
+        "free_areas": free_areas,
+        "free_pages": free_pages,
     }
