@@ -15,7 +15,7 @@ import vmintro
 from vmintro.cmdline.runner import Runner
 from vmintro.errors import EXIT_OK, EXIT_USAGE
 from vmintro.generate import generate
-from vmintro.live import LiveError, live
+from vmintro.livekernel import LiveError, live
 from vmintro.sim.resume import resume
 
 
@@ -206,3 +206,10 @@ def test_an_image_whose_pointers_lead_nowhere_is_refused_in_one_line(
     assert "\n" not in str(e.value) and "bad.vmcore" in str(e.value)
     _, out, err = _session(tmp_path / "bad", "sim vmalloc 8K")
     assert out == "" and err.count("\n") == 1 and "internal error" not in err
+
+
+def test_vmintro_live_stays_the_function_once_its_module_is_imported() -> None:
+    """Importing the live kernel's module must not put a module where ``vmintro.live`` is."""
+    import vmintro.livekernel  # noqa: F401 - what sim and the tests import
+
+    assert vmintro.live is live

@@ -18,7 +18,7 @@ from test_gdb_oracle import run_gdb
 
 from vmintro.cli import main
 from vmintro.generate import generate
-from vmintro.live import live
+from vmintro.livekernel import live
 from vmintro.scenario.loader import ScenarioError, parse_scenario
 
 GFP_KERNEL = 0x1F0

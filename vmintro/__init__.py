@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vmintro.errors import CorruptionError, FaultError
-    from vmintro.live import live
+    from vmintro.livekernel import live
     from vmintro.object import Object, cast, container_of
     from vmintro.program import Program
     from vmintro.timeline.diff import diff
@@ -53,7 +53,7 @@ _LAZY = {
     "Write": "vmintro.timeline.history",
     "blame": "vmintro.timeline.history",
     "history": "vmintro.timeline.history",
-    "live": "vmintro.live",
+    "live": "vmintro.livekernel",
 }
 
 

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from vmintro.image.format.timeline import Timeline
-    from vmintro.live import LiveKernel
+    from vmintro.livekernel import LiveKernel
     from vmintro.object import Object
     from vmintro.timeline.moments import ImageTimeline
 
@@ -231,11 +231,11 @@ class Program:
 
     def resume(self) -> LiveKernel:
         """The kernel this program reads (the image, or the moment it shows) resumed on
-        the simulator, ready for kernel calls (:class:`vmintro.live.LiveKernel`).
+        the simulator, ready for kernel calls (:class:`vmintro.livekernel.LiveKernel`).
 
-        :raises vmintro.live.LiveError: an image no kernel could have left.
+        :raises vmintro.livekernel.LiveError: an image no kernel could have left.
         """
-        from vmintro.live import LiveError, LiveKernel  # the simulator only when asked
+        from vmintro.livekernel import LiveError, LiveKernel  # the simulator only when asked
         from vmintro.sim.resume import ResumeError
 
         try:

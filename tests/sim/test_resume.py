@@ -15,7 +15,7 @@ import vmintro
 from vmintro.generate import generate
 from vmintro.image.format.timeline import encode_timeline
 from vmintro.image.writer.snapshot import snapshot
-from vmintro.live import extend_timeline
+from vmintro.livekernel import extend_timeline
 from vmintro.program import Program
 from vmintro.scenario.loader import Scenario, parse_scenario
 from vmintro.scenario.runner import RunResult, machine_config, run_scenario, run_truth

@@ -147,7 +147,7 @@ def _image_of(prog: Program) -> Program:
 
     while True:
         prog = root_of(prog)
-        live = getattr(prog, "_live", None)  # a live kernel's program (vmintro.live)
+        live = getattr(prog, "_live", None)  # a live kernel's program (vmintro.livekernel)
         if live is None:
             return prog
         prog = live.source

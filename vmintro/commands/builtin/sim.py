@@ -1,7 +1,7 @@
 """``sim CALL ARGS...`` and ``save NAME``: call into the kernel of the image (or of the
 moment the session shows), and save what it becomes.
 
-The first call resumes the kernel on the simulator (:mod:`vmintro.live`); from
+The first call resumes the kernel on the simulator (:mod:`vmintro.livekernel`); from
 then on every command reads the kernel as the last call left it, and the calls
 are entries of the session's timeline after the image's own (``back`` undoes
 one, ``goto`` moves across them). A call from an earlier moment resumes that
@@ -30,7 +30,7 @@ from vmintro.types.flags import (
 )
 
 if TYPE_CHECKING:
-    from vmintro.live import Call, LiveKernel
+    from vmintro.livekernel import Call, LiveKernel
     from vmintro.program import Program
 
 ULONG_MAX = 0xFFFFFFFF
@@ -193,7 +193,7 @@ def _usage() -> str:
 def live_kernel(prog: Program) -> LiveKernel:
     """The session's live kernel for ``prog``: the one its calls made, when ``prog``
     is its last moment; else ``prog``'s kernel resumed (the image, or a moment)."""
-    from vmintro.live import LiveError, LiveKernel
+    from vmintro.livekernel import LiveError, LiveKernel
     from vmintro.sim.resume import ResumeError
     from vmintro.timeline.moments import root_of
 
@@ -254,7 +254,7 @@ def _sim_py(prog: Program, args: argparse.Namespace) -> str:
     shown = [hex(v) if isinstance(v, int) and v > 0xFFFF else repr(v) for v in positional]
     shown += [f"{name}={value!r}" for name, value in options.items()]
     return (
-        "k = prog.resume()  # the kernel prog reads, resumed on the simulator (vmintro.live)\n"
+        "k = prog.resume()  # the kernel prog reads, resumed on the simulator\n"
         f"done = k.{args.call}({', '.join(shown)})  # one kernel call\n"
         "print(done)  # what the kernel returned, and what changed\n"
         "prog = k.refresh()  # the kernel after the call: read it as any other\n"
@@ -263,7 +263,7 @@ def _sim_py(prog: Program, args: argparse.Namespace) -> str:
 
 def _save_py(prog: Program, args: argparse.Namespace) -> str:
     return (
-        "k = prog.resume()  # the kernel prog reads, as a live kernel (vmintro.live)\n"
+        "k = prog.resume()  # the kernel prog reads, as a live kernel (vmintro.livekernel)\n"
         f"paths = k.save({args.name!r})  # core, vmlinux, truth and timeline, atomically\n"
         "print('saved', ', '.join(str(p) for p in paths.values()))\n"
     )
@@ -325,7 +325,7 @@ def sim(prog: Program, args: argparse.Namespace) -> Iterator[Move | Text]:
     positional, options = _parsed(args)
     k = live_kernel(prog)
     method = getattr(k, args.call)
-    from vmintro.live import LiveError
+    from vmintro.livekernel import LiveError
 
     try:
         done = method(*positional, **options)
@@ -357,7 +357,7 @@ def save(prog: Program, args: argparse.Namespace) -> Text:
     """Write the kernel the session shows (after its sim calls, or a moment) as image
     NAME: core, vmlinux, truth and timeline, atomically; the image the session
     opened is never modified."""
-    from vmintro.live import LiveError
+    from vmintro.livekernel import LiveError
 
     k = live_kernel(prog)
     try:
