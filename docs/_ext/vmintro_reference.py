@@ -51,7 +51,8 @@ GENERATED = "generated"
 OP_TEXT: dict[str, str] = {
     "boot": "Nothing more: the machine boots before the first step anyway "
     "(``start_kernel``: bootmem, zones, ``mem_map``, the buddy allocator, "
-    "``swapper_pg_dir``).",
+    "``swapper_pg_dir``, the slab and VFS caches, the boot-time tasks, then the page "
+    "cache the ``page_cache`` machine key asks for).",
     "vmalloc": "``vmalloc(size)``: a vm area from ``get_vm_area`` (first fit, a guard "
     "page after it), its pages from the buddy allocator (``GFP_KERNEL | __GFP_HIGHMEM``), "
     "mapped by ``vmalloc_area_pages``.",
@@ -81,6 +82,19 @@ OP_TEXT: dict[str, str] = {
     "``free_ratio``: fragmentation on demand.",
     "fault": "Injects a kernel bug of ``kind`` (one of the fault kinds below), on the "
     "area or module ``target`` when given; the ground truth records where.",
+    "fork": "``do_fork`` from the task ``parent`` (pid 1, init, unless given): a task "
+    "and a copy of its ``mm_struct`` whose page directory ``pgd_alloc`` makes, copying "
+    "the kernel entries of ``swapper_pg_dir`` as they are at that moment; ``label`` "
+    "names the new task for later steps.",
+    "spawn": "``do_fork`` then ``do_execve``: a new task named ``name`` (its ``comm``) "
+    "with a fresh ``mm_struct`` and page directory.",
+    "exit": "``do_exit`` of the task given by ``pid`` or ``label``: its mm is released "
+    "(``mmput``, ``pgd_free``) and its parent reaps it. Exiting pid 1 panics, as in 2.4.20.",
+    "touch": "A kernel-mode access from the context of the task ``pid`` (or ``task``, a "
+    "label) to ``addr``, or to a vmalloc or ioremap step's area ``label`` plus "
+    "``offset``: where that task's page directory lacks the kernel's entry, "
+    "``do_page_fault``'s ``vmalloc_fault`` copies it from ``init_mm``; an address no "
+    "area maps oopses (allowed with ``allow_bug``).",
 }
 
 
