@@ -32,7 +32,8 @@ class SlabImage:
 def build_slab_image(directory: Path) -> SlabImage:
     # every object the simulator hands out or takes back, per cache, from boot on
     in_use: dict[int, int] = {}
-    alloc, free = Slab.kmem_cache_alloc, Slab.kmem_cache_free
+    # kfree and kmem_cache_free both end in kmem_cache_free_one (__kmem_cache_free)
+    alloc, free = Slab.kmem_cache_alloc, Slab.kmem_cache_free_one
 
     def counting_alloc(self: Slab, cachep: int, flags: int) -> int | None:
         objp = alloc(self, cachep, flags)
@@ -46,7 +47,7 @@ def build_slab_image(directory: Path) -> SlabImage:
 
     with (
         patch.object(Slab, "kmem_cache_alloc", counting_alloc),
-        patch.object(Slab, "kmem_cache_free", counting_free),
+        patch.object(Slab, "kmem_cache_free_one", counting_free),
     ):
         return _build(directory, in_use)
 
