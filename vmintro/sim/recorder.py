@@ -57,14 +57,17 @@ class Recorder:
         # Seven numbers per write (entry, path, pfn, offset, length, old, new): one
         # append per write is what keeps recording cheap.
         self._records = array("I")
-        self._count = 0
         self._entry = 0  # the entry the writes go to now
         self._data = bytearray()
+        # The call path of the last write and its index: consecutive writes mostly
+        # come from one path, and comparing the list is cheaper than looking it up.
+        self._last_path: list[str] | None = None
+        self._last_index = 0
 
     # -- the tracer of entry points ---------------------------------------------------
 
     def enter(self, call: str, args: tuple[tuple[str, int | str], ...]) -> None:
-        self._entries.append(_Call(self.step, call, args, self._count))
+        self._entries.append(_Call(self.step, call, args, self.write_count))
         self._entry += 1
 
     def leave(self, result: CallResult) -> None:
@@ -75,10 +78,10 @@ class Recorder:
     def record(self, pfn: int, offset: int, old: bytes | bytearray, new: bytes | bytearray) -> None:
         """A write made now, from the kernel functions on :data:`CALL_PATH`; a
         write outside any belongs to the last entry (the oops report after it)."""
-        path = tuple(CALL_PATH) or (self._entries[-1].call,)
-        index = self._paths.get(path)
-        if index is None:
-            index = self._paths[path] = len(self._paths)
+        if CALL_PATH == self._last_path:
+            index = self._last_index
+        else:
+            index = self._path_index()
         n = len(new)
         data = self._data
         if old.count(0) == n:
@@ -94,17 +97,27 @@ class Recorder:
             at_new = len(data)
             data += new
         self._records.extend((self._entry, index, pfn, offset, n, at_old, at_new))
-        self._count += 1
+
+    def _path_index(self) -> int:
+        """The index of the call path writing now, remembered for the next write; a
+        write outside any kernel function belongs to the last entry's call."""
+        path = tuple(CALL_PATH) or (self._entries[-1].call,)
+        index = self._paths.get(path)
+        if index is None:
+            index = self._paths[path] = len(self._paths)
+        # outside any function the path depends on the entry: not remembered
+        self._last_path, self._last_index = (CALL_PATH.copy() if CALL_PATH else None), index
+        return index
 
     # -- the result -----------------------------------------------------------------
 
     @property
     def write_count(self) -> int:
-        return self._count
+        return len(self._records) // 7
 
     def timeline(self, core_digest: bytes) -> Timeline:
         """The timeline recorded so far, for the image whose core has SHA-256 ``core_digest``."""
-        n = self._count
+        n = self.write_count
         table = numpy.frombuffer(self._records, numpy.uint32).reshape(n, 7)
         writes = numpy.empty(n, WRITE_DTYPE)
         for column, field in enumerate(WRITE_DTYPE.names or ()):
