@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vmintro.commands import UsageError, run
+from vmintro.commands import CommandError, UsageError, run
 from vmintro.commands.render import render_text
 
 DEMO = Path(__file__).resolve().parents[2] / "images" / "demo"
@@ -75,3 +75,18 @@ def test_bad_formats_are_refused(prog) -> None:
     ]:
         with pytest.raises(UsageError, match=message):
             run(prog, line)
+
+
+def test_a_void_value_is_refused_in_gdbs_words(prog, gdb: str) -> None:
+    """``p *(void *)ADDR`` names nothing to read: gdb's error, not an internal one."""
+    line = "p *(void *)vmlist"
+    proc = subprocess.run(
+        [gdb, "-batch", "-nx", f"{DEMO}.vmlinux", f"{DEMO}.vmcore", "-ex", line],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    said = [s for s in proc.stderr.splitlines() if s.strip() and "registers" not in s]
+    with pytest.raises(CommandError) as e:
+        run(prog, line)
+    assert said == [str(e.value).removeprefix("p: ")]

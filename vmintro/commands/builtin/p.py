@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 from vmintro.commands.cformat import FORMAT_LETTERS, format_pretty
 from vmintro.commands.expr import evaluate
-from vmintro.commands.registry import UsageError, arg, command, one_of
+from vmintro.commands.registry import CommandError, UsageError, arg, command, one_of
 from vmintro.commands.result import Text
 from vmintro.commands.settings import settings
+from vmintro.types.model import Void, strip_typedefs
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -77,6 +78,8 @@ def p(prog: Program, args: argparse.Namespace) -> Text:
         raise UsageError("p: a /FMT or -x/-d, not both")
     text = " ".join(args.expression)
     value = evaluate(prog, text)
+    if isinstance(strip_typedefs(value.type_), Void):  # *(void *)p: there is nothing to read
+        raise CommandError("p: Attempt to dereference a generic pointer.")  # gdb's words
     state = settings(prog)
     rendered = format_pretty(value, args.radix or state.radix, fmt=args.format)
     state.values.append(value)
