@@ -93,9 +93,7 @@ LINES = {
     "sym": ["sym vmlist", "sym vmlist+2"],
     "vmallocinfo": ["vmallocinfo"],
     "vmlist": ["vmlist", "vmlist --json"],
-    "vtop": [f"vtop {addr:x}", "vtop PAGE_OFFSET + 0x100000"]
-    # a task's page directory: only once the image has tasks (images before them say so)
-    + ([f"vtop -c 1 {addr:x}"] if "init_task_union" in prog else []),
+    "vtop": [f"vtop {addr:x}", "vtop PAGE_OFFSET + 0x100000", f"vtop -c 1 {addr:x}"],
     "ps": ["ps", "ps --json"],
     "whatis": ["whatis vmlist", "whatis (char)1 + 1"],
     # the image's hand-made timeline writes the frame 3 pages below RAM's end (tests/timeline)
@@ -174,28 +172,12 @@ CALLS = {
 }
 swapper = prog.symbol("swapper_pg_dir").address
 CALLS["follow_pte"] = lambda: helpers.follow_pte(prog, swapper, addr)
-if "init_task_union" in prog:  # the task helpers, on an image whose kernel has tasks
-    CALLS.update({
-        "init_task": lambda: helpers.init_task(prog),
-        "for_each_task": lambda: list(helpers.for_each_task(prog, idle=True)),
-        "find_task": lambda: helpers.find_task(prog, 1),
-        "task_pgd": lambda: helpers.task_pgd(helpers.find_task(prog, 1)),
-    })
-else:  # an image written before its kernel kept tasks: each call says it has none
-
-    def no_tasks(call):
-        try:
-            call()
-        except KeyError:  # ObjectNotFoundError: no init_task_union, no pidhash
-            return
-        raise AssertionError("a task helper read tasks from an image without any")
-
-    CALLS.update({
-        "init_task": lambda: no_tasks(lambda: helpers.init_task(prog)),
-        "for_each_task": lambda: no_tasks(lambda: list(helpers.for_each_task(prog))),
-        "find_task": lambda: no_tasks(lambda: helpers.find_task(prog, 1)),
-        "task_pgd": lambda: no_tasks(lambda: helpers.task_pgd(helpers.init_task(prog))),
-    })
+CALLS.update({  # the task helpers
+    "init_task": lambda: helpers.init_task(prog),
+    "for_each_task": lambda: list(helpers.for_each_task(prog, idle=True)),
+    "find_task": lambda: helpers.find_task(prog, 1),
+    "task_pgd": lambda: helpers.task_pgd(helpers.find_task(prog, 1)),
+})
 
 load_plugins(err=sys.stderr)
 names = sorted(c.name for c in commands())

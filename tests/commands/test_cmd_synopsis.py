@@ -135,21 +135,11 @@ SEVERAL: dict[tuple[str, str], tuple[str, list[str]]] = {
     ("search", "value"): ("search -s c0211000 -l 4096", ["0xc10b61e0", "0xc10b6200"]),
     ("page", "target"): ("page", ["10b4000", "c4811000"]),
     ("ptov", "address"): ("ptov", ["10b4000", "8000000"]),
-    ("sym", "target"): ("sym", ["vmlist", "c021102e"]),
+    ("sym", "target"): ("sym", ["vmlist", "init_mm"]),
     ("vmlist", "address"): ("vmlist", ["c4800000", "c4811000"]),
     ("vtop", "address"): ("vtop", ["c4800000", "c4811000"]),
     ("ps", "target"): ("ps", ["1", "2"]),
 }
-
-# Commands that read the task list: the demo image must have one (images/demo written
-# before the simulator kept tasks has none; regenerating it gives it one).
-TASKS = {"ps", "vtop"}
-DEMO_HAS_TASKS = "init_task_union" in vmintro.open(DEMO)
-
-
-def _needs_tasks(name: str) -> None:
-    if name in TASKS and not DEMO_HAS_TASKS:
-        pytest.skip("images/demo predates the task list: regenerate it")
 
 
 # For each command whose arguments are shown once: a line with one value too many.
@@ -279,7 +269,6 @@ def test_every_command_has_examples() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_listed_option_is_accepted(prog, tmp_path: Path, name: str) -> None:
-    _needs_tasks(name)
     synopsis = _synopsis(name, prog)
     lines = [line.format(tmp=tmp_path) for line in EXAMPLES[name]]
     used = {word for line in lines for word in split_words(line)[1:]}
@@ -332,7 +321,6 @@ def test_alternatives_exclude_each_other(prog, tmp_path: Path, name: str) -> Non
 
 @pytest.mark.parametrize("name", NAMES)
 def test_arguments_take_as_many_values_as_shown(prog, results, name: str) -> None:
-    _needs_tasks(name)
     synopsis = _synopsis(name, prog)
     shown = _positionals(synopsis)
     # "X [X ...]" and "[X ...]": several values of X
