@@ -1,6 +1,6 @@
 """Reading an image imports the reader only: never the simulator, the scenarios or the writer.
 
-The reader checks the writer (README: Design), so it must not share its code.
+The reader checks the writer (docs/reference/design.rst), so it must not share its code.
 In a fresh process, the demo image is opened, every registered command (the
 built-in ones and the shipped plugins') runs through the command runner, and
 every helper of :data:`vmintro.helpers.__all__` is called, and the browser explorer
