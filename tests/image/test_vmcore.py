@@ -112,6 +112,18 @@ def test_lowmem_highmem_split() -> None:
     ]
 
 
+def test_a_frame_above_4_gib_is_refused_naming_it() -> None:
+    """An ELF32 core's p_paddr has 32 bits: the frame it cannot hold is named, with the way out."""
+    config = MachineConfig(ram=6 << 30, highmem=True, pae=True)
+    mem = PhysMem(config.ram)
+    mem.write(0x107E53000, b"\x00\x80")  # a swap_map's SWAP_MAP_BAD, vmalloc'ed from HighMem
+    mem.write(0x1_2000_0000, b"x")
+    spec = ImageSpec(config, mem, kernel_types(True, True), [], KERNEL_RANGE)
+    with pytest.raises(ValueError, match=r"physical 0x107e53000\).*--page-cache 0") as e:
+        plan_segments(spec)
+    assert "\n" not in str(e.value)
+
+
 def test_merging_keeps_program_header_count_bounded() -> None:
     runs = [(0, 1), (3, 2), (6, 1), (20, 1), (22, 4), (100, 1)]
     merged = _merge_close_runs(runs, 3)

@@ -121,11 +121,19 @@ def plan_segments(spec: ImageSpec) -> list[LoadSegment]:
         start = etext - PAGE_OFFSET
     keep = set(range(start >> PAGE_SHIFT, (end + PAGE_SIZE - 1) >> PAGE_SHIFT))
     keep.update(spec.keep_frames)
-    runs = _merge_close_runs(list(spec.mem.runs(keep=keep)), _MAX_LOADS)
+    stored = list(spec.mem.runs(keep=keep))
+    runs = _merge_close_runs(stored, _MAX_LOADS)
     if runs and (runs[-1][0] + runs[-1][1]) << PAGE_SHIFT > _U32_LIMIT:
+        high = next(
+            max(pfn, _U32_LIMIT >> PAGE_SHIFT)
+            for pfn, count in stored
+            if (pfn + count) << PAGE_SHIFT > _U32_LIMIT
+        )
         raise ValueError(
-            "a non-zero frame lies above 4 GiB: an ELF32 core cannot hold physical "
-            "addresses that do not fit in 32 bits"
+            f"a non-zero frame lies above 4 GiB (physical {high << PAGE_SHIFT:#x}): an ELF32 "
+            "core cannot hold physical addresses that do not fit in 32 bits; a PAE machine "
+            "of more than 4 GiB can be written only while nothing above 4 GiB was written "
+            "(--ram 4G, or --page-cache 0, which leaves the free lists as boot left them)"
         )
     low_end = spec.config.max_low_pfn
     segments = []
