@@ -45,10 +45,13 @@ DIFFERS = "differs"  # both present, pointing at other tables: no 2.4 code write
 ABSENT = "absent"  # present in neither: an access oopses
 STATUSES = (SHARED, SAME, MISSING, STALE, DIFFERS, ABSENT)
 
-# What vfree leaves behind, as check and vtop -c say it.
+# Why a process may keep an entry init_mm lost, as check and vtop -c say it: 2.4.20
+# clears a kernel page-directory entry only in init_mm (vfree's free_area_pmd and
+# free_area_pte, pgd_clear/pmd_clear of an entry they find bad) and never in the
+# copies pgd_alloc and the vmalloc fault made.
 STALE_REASON = (
-    "legal in 2.4: vfree clears only init_mm's entries, never the copies "
-    "the vmalloc fault made in process page directories"
+    "legal in 2.4: the kernel clears a kernel entry only in init_mm (vfree's "
+    "pgd_clear/pmd_clear of an entry it finds bad), never the copies in process page directories"
 )
 
 

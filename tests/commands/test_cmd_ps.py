@@ -203,7 +203,7 @@ def test_check_reports_a_stale_entry_as_legal(process_images, tmp_path: Path) ->
     assert line.startswith(
         f"process_pgd_stale: pid {image.bash}: pgd entry {gone} for {image.gone:#x} at {entry:#x}"
     )
-    assert "stale (legal in 2.4: vfree clears only init_mm's entries" in out
+    assert "stale (legal in 2.4: the kernel clears a kernel entry only in init_mm" in out
     assert status_of(vmintro.open(stale.base), "check")[0] == EXIT_OK
     status, out, _ = status_of(vmintro.open(stale.base), f"ps {image.cron}")
     assert status == EXIT_OK and out.splitlines()[1].endswith("  \\x1b[2Jcron")

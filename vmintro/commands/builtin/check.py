@@ -43,7 +43,7 @@ def check(prog: Program, args: argparse.Namespace) -> Table | Text:
     behind), the buddy free lists (links, counts, bitmaps) and each process's
     page-directory entries for the vmalloc range against init_mm's: one not
     faulted in yet is normal; one init_mm no longer has is process_pgd_stale,
-    legal in 2.4 (vfree clears only init_mm's), said so; one pointing at
+    legal in 2.4 (the kernel clears only init_mm's), said so; one pointing at
     another table is process_pgd_corrupt. Each finding names the kind and the
     addresses involved; an image without any is "clean". Findings make the
     exit status of vmintro -c (and of commands on standard input) 1, as a
