@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,19 @@ def prog() -> Program:
 @pytest.fixture(scope="session")
 def truth() -> dict[str, Any]:
     return json.loads(DEMO.with_suffix(".truth.json").read_text())
+
+
+@pytest.fixture
+def at_symbols(prog: Program):
+    """``at_symbols(line)``: the line with each ``{symbol}`` or ``{symbol+offset}`` (decimal
+    offset) replaced by that address in hex without ``0x``, from the demo's symbol table: a
+    test names an address this way rather than pasting the one a layout happens to give it."""
+
+    def address(match: re.Match[str]) -> str:
+        offset = int(match[2]) if match[2] else 0
+        return f"{prog.symbol(match[1]).address + offset:x}"
+
+    return lambda line: re.sub(r"\{(\w+)(?:\+(\d+))?\}", address, line)
 
 
 def text_of(prog: Program, line: str) -> str:

@@ -197,7 +197,7 @@ def test_page_round_trips(show, truth) -> None:
     [
         ("vtop", ["c4800000", "0xc4811000", "PAGE_OFFSET + 0x100000", "vmlist"]),
         ("ptov", ["10b4000", "0x8000000", "(1 << 20) + 4"]),
-        ("sym", ["vmlist", "c021102e", "mem_map+4"]),
+        ("sym", ["vmlist", "{vmlist+2}", "mem_map+4"]),
         ("kmem -p", ["c102df0c", "10b4000", "c4801000"]),
         ("kmem -v", ["c4800000", "c4811000"]),
         ("vmlist", ["c4800000", "0xc4811000"]),
@@ -205,7 +205,10 @@ def test_page_round_trips(show, truth) -> None:
         ("page -n", ["10b4", "0x10b5"]),
     ],
 )
-def test_several_values_are_each_one_value(results, command: str, values: list[str]) -> None:
+def test_several_values_are_each_one_value(
+    at_symbols, results, command: str, values: list[str]
+) -> None:
+    values = [at_symbols(v) for v in values]
     each = [item for v in values for item in results(f"{command} {v}")]
     assert results(f"{command} {' '.join(values)}") == each
 
