@@ -88,8 +88,13 @@ def test_a_walk_at_a_moment_is_vtop_after_goto(explorer: Explorer, timeline_imag
     assert explorer.walk(0xC4955000) != want  # the image's own walk differs: the area is back
 
 
-@pytest.mark.parametrize("n", [-1, 41, 10**9])
-def test_no_such_moment(explorer: Explorer, n: int) -> None:
+@pytest.mark.parametrize(
+    "past_last", [None, 1, 10**9], ids=["before-the-first", "first-missing", "far-past"]
+)
+def test_no_such_moment(explorer: Explorer, prog: vmintro.Program, past_last: int | None) -> None:
+    timeline = prog.timeline
+    assert timeline is not None
+    n = -1 if past_last is None else timeline.entries[-1].number + past_last
     with pytest.raises(MomentError, match="no entry"):
         explorer.moment(n)
 
