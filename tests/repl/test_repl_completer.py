@@ -26,7 +26,7 @@ def complete(completer: VmintroCompleter, text: str) -> list[str]:
     ("text", "expected"),
     [
         ("vm", ["vmlist"]),
-        ("p", ["p", "page", "plugins", "print", "ptov", "ptype", "py", "pipe"]),
+        ("p", ["p", "page", "plugins", "print", "ps", "ptov", "ptype", "py", "pipe"]),
         ("help vt", ["vtop"]),
         ("set ra", ["radix"]),
         ("set radix ", ["10", "16"]),
