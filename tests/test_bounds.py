@@ -10,6 +10,7 @@ a status of 0, 1 or 2, no traceback, and the impossible value reported in one li
 from __future__ import annotations
 
 import dataclasses
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -161,7 +162,9 @@ def test_vmallocinfo_shows_the_areas_before_an_impossible_one(hostile: dict) -> 
     result = run_bounded("-c", "vmallocinfo", str(h.base))
     line = _one_error_line(result)
     assert _impossible_area(h, last.value_()) in line
-    starts = [int(row.split("-")[0], 16) for row in result.stdout.splitlines()]
+    later, *rows = result.stdout.splitlines()
+    assert later.startswith("(/proc/vmallocinfo is 2.6.28's")  # the note, then the areas
+    starts = [int(row.split("-")[0], 16) for row in rows]
     assert starts == [a.addr.value_() for a in others]
 
 
@@ -197,15 +200,21 @@ def test_the_other_areas_still_show(hostile: dict) -> None:
 
 
 def test_free_list_longer_than_its_zone_holds_is_refused(tmp_path: Path) -> None:
-    """A DMA zone said to have 1024 pages holds at most two order-9 blocks: its list of
-    six is cut at the bound, not walked as far as the zone's size would allow.
+    """A DMA zone said to have half as many pages as its order-0 list has blocks (the
+    truth file's count) holds at most that many order-0 blocks, and one more: its list
+    is cut at that bound, not walked as far as the zone's real size would allow.
     """
+    truth = json.loads(Path(f"{DEMO}.truth.json").read_text())
+    (dma,) = (f for f in truth["free_lists"] if f["zone"] == 0)
+    blocks = dma["counts"][0]
+    pages = blocks // 2
+    assert pages + 1 < blocks
     h = HostileImage(tmp_path / "img")
-    h.set("contig_page_data.node_zones[0].size", 1024)
+    h.set("contig_page_data.node_zones[0].size", pages)
     h.save()
-    head = h.prog["contig_page_data"].node_zones[0].free_area[9].free_list.address_
+    head = h.prog["contig_page_data"].node_zones[0].free_area[0].free_list.address_
     line = _one_error_line(run_bounded("-c", "kmem -f", str(h.base)))
-    assert line == f"kmem: zone DMA free_area[9]: more than 3 entries (at {head:#x})"
+    assert line == f"kmem: zone DMA free_area[0]: more than {pages + 1} entries (at {head:#x})"
 
 
 # -- max_mapnr and RAM ---------------------------------------------------------------------
