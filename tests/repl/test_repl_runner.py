@@ -110,12 +110,15 @@ def test_json_documents(prog, truth) -> None:
 
 def test_per_command_json(prog, truth) -> None:
     run, out, err = runner(prog)
-    assert run.run_line("vtop c4800000 --json") == 0
+    area = truth["areas"][0]  # the first area's first page: the frame the simulator gave it
+    assert run.run_line(f"vtop {area['addr']:x} --json") == 0
     doc = json.loads(out.getvalue())
     by_name = {r["name"]: r for r in doc["results"]}
-    assert by_name["vtop"]["rows"] == [{"virtual": 0xC4800000, "physical": 4276 << 12}]
+    assert by_name["vtop"]["rows"] == [
+        {"virtual": area["addr"], "physical": area["pages"][0] << 12}
+    ]
     assert [s["level"] for s in by_name["walk"]["data"]["steps"]] == ["pgd", "pte"]
-    assert by_name["page"]["rows"][0]["pfn"] == truth["areas"][0]["pages"][0]
+    assert by_name["page"]["rows"][0]["pfn"] == area["pages"][0]
 
 
 def test_python_lines(prog, truth, capsys) -> None:
