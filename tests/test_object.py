@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from fake_kernel import PAGE, PAGE_OFFSET, FakeKernel, standard
+from fake_kernel import EMPTY_ZERO_PHYS, PAGE, PAGE_OFFSET, FakeKernel, standard
 
 from vmintro import Object, cast, container_of
 from vmintro.cprint import format_char_array
@@ -132,13 +132,20 @@ def test_container_of_and_cast(kernel):
 def test_arrays(kernel):
     k, _areas, prog = kernel
     pgd = prog["swapper_pg_dir"]
-    entries = 4 if k.pae else 1024
+    # pgtable.h declares pgd_t swapper_pg_dir[1024] in every build; the MMU and the
+    # walks use its first PTRS_PER_PGD entries: all 1024, or under PAE four
+    entries = 1024
     assert pgd.type_.c_name == f"pgd_t [{entries}]"
+    assert prog.paging.ptrs_per_pgd == (4 if k.pae else 1024)
     values = pgd.value_()
     assert len(values) == entries
     if k.pae:
-        assert pgd[3].pgd.value_() == k.pmd_phys | 1
-        assert values[0] == {"pgd": k.pmd_phys | 1}
+        # pagetable_init: each of the four at empty_zero_page, then the kernel's pmd
+        # page in pgd[3]; pgd[0] is the boot-time alias of low memory
+        kernel_pmd, zero = k.pmd_phys | 1, EMPTY_ZERO_PHYS | 1
+        assert values[:4] == [{"pgd": e} for e in (kernel_pmd, zero, zero, kernel_pmd)]
+        assert pgd[3].pgd.value_() == kernel_pmd
+        assert pgd[1].pgd.type_.size == 8  # unsigned long long: an entry is 8 bytes
     else:
         first = 0x1E3 if k.mode == "pse" else 0x400063
         assert pgd[768].pgd.value_() == first
