@@ -20,6 +20,7 @@ from vmintro.helpers import (
     vmalloc_to_pfn,
 )
 from vmintro.object import sizeof
+from vmintro.types.model import Array, Base, Field, Function, Pointer
 
 ROOT = Path(__file__).resolve().parent
 DEMO = ROOT.parent / "images" / "demo"
@@ -94,3 +95,27 @@ def test_prog_variable_and_object_are_objects(prog) -> None:
     assert prog.object("vmlist").value_() == prog["vmlist"].value_() == vmlist.value_()
     with pytest.raises(ObjectNotFoundError):
         prog.variable("no_such_variable")
+
+
+def test_volatile_members_are_spelled_as_drgn_names_them() -> None:
+    """The qualifier where drgn puts it: before a scalar, after a pointer's ``*``
+    (the pointer is volatile, not what it points at), on an array's elements."""
+    drgn = import_oracle("drgn")
+    d = drgn.Program(drgn.host_platform)
+    volatile = drgn.Qualifiers.VOLATILE
+    our_int, drgn_int = Base("int", 4, True), d.int_type("int", 4, True)
+    cases = [
+        (d.int_type("int", 4, True, qualifiers=volatile), our_int),
+        (d.pointer_type(drgn_int, qualifiers=volatile), Pointer(our_int)),
+        (d.array_type(d.int_type("int", 4, True, qualifiers=volatile), 3), Array(our_int, 3)),
+        (
+            d.array_type(d.pointer_type(drgn_int, qualifiers=volatile), 3),
+            Array(Pointer(our_int), 3),
+        ),
+        (
+            d.pointer_type(d.function_type(drgn_int, ()), qualifiers=volatile),
+            Pointer(Function(our_int)),
+        ),
+    ]
+    for theirs, ours in cases:
+        assert Field("m", ours, 0, volatile=True).spell() == theirs.type_name()

@@ -790,8 +790,8 @@ def _drgn_format(
             if not f.name:
                 continue
             shown = _drgn_format(prog, f.type, value[f.name], base, names, depth + 1)
-            if names:
-                shown = f"({f.type.c_name}){shown}"
+            if names:  # the member's type as declared: drgn's (volatile int)0
+                shown = f"({f.spell()}){shown}"
             lines.append(f"{tab}.{f.name} = {shown},\n")
         return "{\n" + "".join(lines) + "\t" * depth + "}" if lines else "{}"
     if isinstance(t, Array):

@@ -18,7 +18,7 @@ def _body(struct: Struct, depth: int, offsets: bool) -> list[str]:
             head = f"{inner.keyword} {{"
             text = [pad + head] + _body(inner, depth + 1, offsets) + [f"{pad}}} {f.name};"]
         else:
-            decl = ("volatile " if f.volatile else "") + inner.spell(f.name)
+            decl = f.spell(f.name)
             if f.bit_size:
                 decl += f" : {f.bit_size}"
             text = [f"{pad}{decl};"]

@@ -102,8 +102,9 @@ class Pointer(CType):
     def align(self) -> int:
         return POINTER_SIZE
 
-    def spell(self, declarator: str = "") -> str:
-        inner = "*" + declarator
+    def spell(self, declarator: str = "", qualifier: str = "") -> str:
+        """``int *p``; with ``qualifier`` on the pointer itself, ``int * volatile p``."""
+        inner = f"* {_join(qualifier, declarator)}" if qualifier else "*" + declarator
         if isinstance(self.target, (Array, Function)):
             inner = f"({inner})"
         return self.target.spell(inner)
@@ -180,6 +181,25 @@ class Field:
     # `volatile int counter`: a qualifier on the member's declaration, which
     # changes no layout (DWARF wraps the member's type in DW_TAG_volatile_type)
     volatile: bool = False
+
+    def spell(self, declarator: str = "") -> str:
+        """C spelling of ``declarator`` with the member's declared type, its qualifier
+        where C (and gdb's ``ptype``, drgn's type names) put it: ``volatile int
+        counter``, ``int * volatile p`` (the pointer qualified), ``volatile int v[3]``
+        (an array's elements qualified).
+        """
+        return (
+            _spell_volatile(self.type, declarator) if self.volatile else self.type.spell(declarator)
+        )
+
+
+def _spell_volatile(ctype: CType, declarator: str) -> str:
+    """``declarator`` with ``ctype`` qualified ``volatile``."""
+    if isinstance(ctype, Pointer):
+        return ctype.spell(declarator, "volatile")
+    if isinstance(ctype, Array):  # C qualifies an array's elements
+        return _spell_volatile(ctype.element, f"{declarator}[{ctype.count}]")
+    return "volatile " + ctype.spell(declarator)
 
 
 class Struct(CType):
