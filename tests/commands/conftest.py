@@ -28,15 +28,40 @@ def truth() -> dict[str, Any]:
     return json.loads(DEMO.with_suffix(".truth.json").read_text())
 
 
+def demo_addresses(prog: Program, truth: dict[str, Any]) -> dict[str, int]:
+    """Addresses the command tests name that no symbol holds, from the demo's truth file:
+    ``area`` the first vmalloc area (vmlist's), ``area_struct`` its vm_struct, ``area_guard``
+    its guard page, ``area_pfn`` and ``area_frame`` the frame number and physical address of
+    its first page, ``area_page`` that frame's struct page; ``free_block`` the first block of
+    the Normal zone's highest non-empty free list; ``vmlist_page`` the page vmlist lies in."""
+    [first] = [a for a in truth["areas"] if a["vm_struct"] == prog["vmlist"].value_()]
+    pfn = first["pages"][0]
+    [normal] = [f for f in truth["free_lists"] if f["zone"] == 1]
+    free_pfn = next(h for h in reversed(normal["heads"]) if h is not None)
+    return {
+        "area": first["addr"],
+        "area_struct": first["vm_struct"],
+        "area_guard": first["addr"] + first["size"] - 0x1000,
+        "area_pfn": pfn,
+        "area_frame": pfn << 12,
+        "area_page": truth["mem_map"] + pfn * truth["sizeof_page"],
+        "free_block": truth["page_offset"] + (free_pfn << 12),
+        "vmlist_page": prog.symbol("vmlist").address & ~0xFFF,
+    }
+
+
 @pytest.fixture
-def at_symbols(prog: Program):
+def at_symbols(prog: Program, truth: dict[str, Any]):
     """``at_symbols(line)``: the line with each ``{symbol}`` or ``{symbol+offset}`` (decimal
-    offset) replaced by that address in hex without ``0x``, from the demo's symbol table: a
-    test names an address this way rather than pasting the one a layout happens to give it."""
+    offset) replaced by that address in hex without ``0x``, from the demo's symbol table, or
+    for the names of :func:`demo_addresses` from its truth file: a test names an address this
+    way rather than pasting the one a layout happens to give it."""
+    named = demo_addresses(prog, truth)
 
     def address(match: re.Match[str]) -> str:
         offset = int(match[2]) if match[2] else 0
-        return f"{prog.symbol(match[1]).address + offset:x}"
+        base = named[match[1]] if match[1] in named else prog.symbol(match[1]).address
+        return f"{base + offset:x}"
 
     return lambda line: re.sub(r"\{(\w+)(?:\+(\d+))?\}", address, line)
 

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "images" / "demo"
 
 # Each line, and the parts of its output the script reproduces (None: every table,
-# or every text when there is no table). {symbol+offset} is that address in hex.
+# or every text when there is no table). {symbol+offset} is that address in hex, from the
+# symbol table or, for {area...} and the like, the truth file (conftest's demo_addresses).
 LINES: list[tuple[str, tuple[str, ...] | None]] = [
     ("vmlist", None),
     ("vmlist c4800000 c4811000", None),
@@ -31,26 +32,26 @@ LINES: list[tuple[str, tuple[str, ...] | None]] = [
     ("kmem -v c4811000", None),
     ("vtop c4800010 c4811000", None),
     ("vtop vmlist", None),
-    ("ptov 10b4000 8000000", None),
+    ("ptov {area_frame} 8000000", None),
     ("sym vmlist {vmlist+2}", None),
     ("sym -q vmlist", None),
-    ("page 10b4000", None),
-    ("page -c 2 10b4000", None),
-    ("page -n 10b4 10b6", None),
-    ("kmem -p c102df0c 10b4000", None),
+    ("page {area_frame}", None),
+    ("page -c 2 {area_frame}", None),
+    ("page -n {area_pfn} {area_pfn+2}", None),
+    ("kmem -p {area_page} {area_frame}", None),
     ("kmem -f", None),
     ("kmem -s", None),
     ("kmem -s size-32 kmem_cache", None),
-    ("kmem c10b61e4 c4810010 c3000010", ("kmem",)),
-    ("kmem -P 10b4000", ("kmem",)),
+    ("kmem {area_struct+4} {area_guard+16} {free_block+16}", ("kmem",)),
+    ("kmem -P {area_frame}", ("kmem",)),
     ("rd vmlist 8", None),
     ("rd -8 vmlist 20", None),
     ("rd -16 contig_page_data 12", None),
-    ("rd -64 -p 10b4000 3", None),
+    ("rd -64 -p {area_frame} 3", None),
     ("rd -s zone_table 3", None),
     ("rd -a contig_page_data.node_zones[1].name", None),
-    ("search 0xc10b61e0", None),
-    ("search -m 0xfff -s c0211000 -l 0x1000000 0xc10b6000", None),
+    ("search 0x{area_struct}", None),
+    ("search -m 0xfff -s {vmlist_page} -l 0x1000000 0x{area_struct}", None),
     ("search -p -c size-128", None),
     ("search -h -s c4800000 -l 16 0x8000", None),
     ("mod", None),
@@ -123,15 +124,15 @@ SAMPLES: dict[str, str] = {
     "mod": "mod",
     "modules": "modules",
     "p": "p vmlist",
-    "page": "page 10b4000",
+    "page": "page {area_frame}",
     "plugins": "plugins",
     "ps": "ps",
-    "ptov": "ptov 10b4000",
+    "ptov": "ptov {area_frame}",
     "ptype": "ptype vmlist",
     "quit": "quit",
     "rd": "rd vmlist",
     "save": "save /tmp/nowhere/img",
-    "search": "search 0xc10b61e0",
+    "search": "search 0x{area_struct}",
     "set": "set radix 16",
     "sim": "sim vmalloc 64K",
     "step": "step",
@@ -234,7 +235,7 @@ def test_plugin_scripts_use_the_plugins_functions(prog, plugins_loaded, line: st
     assert got == _command_rows(prog, line, names)
 
 
-def test_no_command_falls_back_to_running_itself(prog, plugins_loaded) -> None:
+def test_no_command_falls_back_to_running_itself(prog, plugins_loaded, at_symbols) -> None:
     """Every registered command has a line here, and its script computes the answer
     with the library (a new command fails this until it has a script)."""
     registered = {cmd.name for cmd in commands()}
@@ -244,7 +245,7 @@ def test_no_command_falls_back_to_running_itself(prog, plugins_loaded) -> None:
     if "-c" in lookup("vtop").options() and "init_task_union" in prog:
         forms.append("vtop -c 1 c4800010")  # through a process's page directory
     for line in [*(SAMPLES[name] for name in sorted(registered)), *forms]:
-        script = script_of(early if line == "step" else prog, line)
+        script = script_of(early if line == "step" else prog, at_symbols(line))
         assert not _falls_back(script), (
             f"{line}: --py only runs the command; give it a script of its own "
             "(py= where it is registered, see vmintro/commands/showcode.py)"
