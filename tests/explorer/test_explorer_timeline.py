@@ -77,15 +77,26 @@ def test_each_entry_adds_and_removes_the_areas_its_call_names(
     assert seen == {"made", "removed"}
 
 
-def test_a_walk_at_a_moment_is_vtop_after_goto(explorer: Explorer, timeline_image: Path) -> None:
-    line = "goto 15; vtop 0xc4955000"
+def test_a_walk_at_a_moment_is_vtop_after_goto(
+    explorer: Explorer, prog: vmintro.Program, timeline_image: Path
+) -> None:
+    timeline = prog.timeline
+    assert timeline is not None
+    # the first area freed whose address the image maps again: the moment of its vfree
+    at_end = {a.addr.value_() for a in for_each_vm_area(prog)}
+    n, addr = next(
+        (e.number, dict(e.args)["addr"])
+        for e in timeline.entries
+        if e.call in REMOVERS and dict(e.args)["addr"] in at_end
+    )
+    line = f"goto {n}; vtop {addr:#x}"
     done = subprocess.run(
         [sys.executable, "-m", "vmintro.cli", "--json", "-c", line, str(timeline_image)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     want = [json.loads(d) for d in done.stdout.splitlines()][1]
-    assert explorer.walk(0xC4955000, 15) == want
-    assert explorer.walk(0xC4955000) != want  # the image's own walk differs: the area is back
+    assert explorer.walk(addr, n) == want
+    assert explorer.walk(addr) != want  # the image's own walk differs: the area is back
 
 
 @pytest.mark.parametrize(
