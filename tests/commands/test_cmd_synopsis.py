@@ -26,20 +26,21 @@ from vmintro.program import Program
 
 DEMO = Path(__file__).resolve().parents[2] / "images" / "demo"
 
-# Lines using every option and form each synopsis lists; ``{tmp}`` is a scratch directory.
+# Lines using every option and form each synopsis lists; ``{tmp}`` is a scratch directory,
+# ``{area_frame}`` and the like addresses of the demo (conftest's at_symbols).
 EXAMPLES: dict[str, list[str]] = {
     "buddyinfo": ["buddyinfo", "buddyinfo --json"],
     "check": ["check", "check --json"],
     "help": ["help", "help vtop", "help --json"],
     "kmem": [
         "kmem -v",
-        "kmem -v c4800000",
-        "kmem -p c102df0c",
-        "kmem -p -P 10b4000",
+        "kmem -v {area}",
+        "kmem -p {area_page}",
+        "kmem -p -P {area_frame}",
         "kmem -f",
         "kmem -f --json",
-        "kmem c4800010",
-        "kmem -P 10b4000",
+        "kmem {area+16}",
+        "kmem -P {area_frame}",
         "kmem -s",
         "kmem -s size-32",
         "kmem -S size-64",
@@ -50,13 +51,13 @@ EXAMPLES: dict[str, list[str]] = {
     "hex": ["hex", "hex --json", "dec"],
     "mod": ["mod", "mod ext3", "mod --json"],
     "search": [
-        "search 0xc10b61e0",
-        "search -s c0211000 -e c0212000 -m 0xfff 0xc10b6000",
-        "search -s c0211000 -l 4096 0xc10b61e0",
+        "search 0x{area_struct}",
+        "search -s {vmlist_page} -e {vmlist_page+4096} -m 0xfff 0x{area_struct}",
+        "search -s {vmlist_page} -l 4096 0x{area_struct}",
         "search -p -h 0x8000",
         "search -w -l 16 0",
         "search -c size-128",
-        "search --json 0xc10b61e0",
+        "search --json 0x{area_struct}",
     ],
     "x": ["x/4wx vmlist", "x &vmlist", "x --json vmlist"],
     "log": ["log", "log -m", "log --json"],
@@ -79,14 +80,14 @@ EXAMPLES: dict[str, list[str]] = {
     "modules": ["modules", "modules --json"],
     "p": ["p vmlist->size", "p -x vmlist->size", "p -d vmlist", "p/x vmlist", "p --json vmlist"],
     "page": [
-        "page c4800000",
-        "page -P 10b4000",
-        "page -n 10b4",
-        "page -c 2 10b4000",
-        "page --json 10b4000",
+        "page {area}",
+        "page -P {area_frame}",
+        "page -n {area_pfn}",
+        "page -c 2 {area_frame}",
+        "page --json {area_frame}",
     ],
     "plugins": ["plugins", "plugins --json"],
-    "ptov": ["ptov 10b4000", "ptov --json 10b4000"],
+    "ptov": ["ptov {area_frame}", "ptov --json {area_frame}"],
     "ptype": ["ptype struct page", "ptype -o struct vm_struct", "ptype --json vmlist"],
     "quit": ["quit", "quit --json"],
     "rd": [
@@ -97,7 +98,7 @@ EXAMPLES: dict[str, list[str]] = {
         "rd -32 vmlist",
         "rd -64 vmlist",
         "rd -a contig_page_data.node_zones[1].name",
-        "rd -p 10b4000",
+        "rd -p {area_frame}",
         "rd -s zone_table 3",
         "rd --json vmlist",
     ],
@@ -130,11 +131,12 @@ EXAMPLES: dict[str, list[str]] = {
 # For each argument shown ``X [X ...]`` or ``[X ...]``: the command line before the
 # values, and two values it takes.
 SEVERAL: dict[tuple[str, str], tuple[str, list[str]]] = {
-    ("kmem", "address"): ("kmem -p", ["c102df0c", "10b4000"]),
+    ("kmem", "address"): ("kmem -p", ["{area_page}", "{area_frame}"]),
     ("mod", "name"): ("mod", ["ext3", "jbd"]),
-    ("search", "value"): ("search -s c0211000 -l 4096", ["0xc10b61e0", "0xc10b6200"]),
-    ("page", "target"): ("page", ["10b4000", "c4811000"]),
-    ("ptov", "address"): ("ptov", ["10b4000", "8000000"]),
+    # the first vm_struct's next and the second's: each found once
+    ("search", "value"): ("search -s {area_struct} -l 64", ["vmlist->next", "vmlist->next->next"]),
+    ("page", "target"): ("page", ["{area_frame}", "c4811000"]),
+    ("ptov", "address"): ("ptov", ["{area_frame}", "8000000"]),
     ("sym", "target"): ("sym", ["vmlist", "init_mm"]),
     ("vmlist", "address"): ("vmlist", ["c4800000", "c4811000"]),
     ("vtop", "address"): ("vtop", ["c4800000", "c4811000"]),
@@ -267,10 +269,17 @@ def test_every_command_has_examples() -> None:
     assert sorted(EXAMPLES) == sorted(NAMES)
 
 
+@pytest.fixture
+def example(at_symbols, tmp_path: Path):
+    """``example(line)``: an example line with ``{tmp}`` the scratch directory and each
+    address named in braces the demo's (at_symbols)."""
+    return lambda line: at_symbols(line.replace("{tmp}", str(tmp_path)))
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_each_listed_option_is_accepted(prog, tmp_path: Path, name: str) -> None:
+def test_each_listed_option_is_accepted(prog, example, name: str) -> None:
     synopsis = _synopsis(name, prog)
-    lines = [line.format(tmp=tmp_path) for line in EXAMPLES[name]]
+    lines = [example(line) for line in EXAMPLES[name]]
     used = {word for line in lines for word in split_words(line)[1:]}
     for alternatives in _options(synopsis):
         for alternative in alternatives:
@@ -281,28 +290,28 @@ def test_each_listed_option_is_accepted(prog, tmp_path: Path, name: str) -> None
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_options_not_listed_are_refused(prog, name: str) -> None:
+def test_options_not_listed_are_refused(prog, example, name: str) -> None:
     synopsis = _synopsis(name, prog)
     listed = {alt.split()[0] for alts in _options(synopsis) for alt in alts}
     cmd = lookup(name)
     for flag, action in cmd.parser._option_string_actions.items():
         # each flag is listed, or is another spelling of one listed
         assert listed & set(action.option_strings), f"{synopsis}: {flag} is not listed"
-    base = split_words(EXAMPLES[name][0])
+    base = split_words(example(EXAMPLES[name][0]))
     with pytest.raises(CommandError):
         prepare(prog, [*base, "-z"])
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_alternatives_exclude_each_other(prog, tmp_path: Path, name: str) -> None:
+def test_alternatives_exclude_each_other(prog, example, tmp_path: Path, name: str) -> None:
     """Options shown ``[-a | -b]`` refuse to come together, ``(-a | -b)`` to be left
     out; options that set the same thing (the last would silently win) are shown as
     alternatives."""
     synopsis = _synopsis(name, prog)
     for alternatives in _options(synopsis):
         first = alternatives[0].split()[0]
-        example = next(line for line in EXAMPLES[name] if first in split_words(line))
-        words = split_words(example.format(tmp=tmp_path))
+        line = next(line for line in EXAMPLES[name] if first in split_words(line))
+        words = split_words(example(line))
         for other in alternatives[1:]:
             with pytest.raises(CommandError):
                 prepare(prog, [words[0], *_flag(other, tmp_path), *words[1:]])
@@ -320,7 +329,7 @@ def test_alternatives_exclude_each_other(prog, tmp_path: Path, name: str) -> Non
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_arguments_take_as_many_values_as_shown(prog, results, name: str) -> None:
+def test_arguments_take_as_many_values_as_shown(prog, results, at_symbols, name: str) -> None:
     synopsis = _synopsis(name, prog)
     shown = _positionals(synopsis)
     # "X [X ...]" and "[X ...]": several values of X
@@ -329,7 +338,10 @@ def test_arguments_take_as_many_values_as_shown(prog, results, name: str) -> Non
     assert sorted(several) == sorted(arg for cmd, arg in SEVERAL if cmd == name), synopsis
     for arg in several:
         prefix, values = SEVERAL[(name, arg)]
-        each = [item for v in values for item in results(f"{prefix} {v}")]
+        prefix, values = at_symbols(prefix), [at_symbols(v) for v in values]
+        alone = [results(f"{prefix} {v}") for v in values]
+        assert all(alone), f"{synopsis}: a value that gives nothing alone proves nothing"
+        each = [item for rows in alone for item in rows]
         assert results(f"{prefix} {' '.join(values)}") == each, synopsis
     if several:
         return
