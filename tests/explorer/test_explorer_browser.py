@@ -213,15 +213,31 @@ def test_the_timeline_moves_every_view(
     ActionChains(driver).send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT).perform()
     wait_for(lambda: driver.execute_script("return document.body.dataset.moment") == "3", "keys")
     _check_moment(driver, prog, 3)
-    # a walk follows the moment: c4955000 is mapped at entry 12 and unmapped at 15
+    # a walk follows the moment: the first area freed is mapped at the entry that made it
+    # and unmapped at its vfree
+    made, freed, addr = _made_and_freed(prog)
     box = driver.find_element("id", "walk-addr")
     box.clear()
-    box.send_keys("c4955000\n")
-    for n in (12, 15):
+    box.send_keys(f"{addr:x}\n")
+    for n in (made, freed):
         _move_slider(driver, n)
-        want = vtop_text(prog.at(n), 0xC4955000)
+        want = vtop_text(prog.at(n), addr)
         wait_for(lambda w=want: driver.find_element("id", "walk-text").text == w, f"walk at {n}")
     assert console_errors(driver) == []
+
+
+def _made_and_freed(prog: vmintro.Program) -> tuple[int, int, int]:
+    """The timeline's first vfree of a vmalloc'd area: the entries that made and freed
+    it, and its address."""
+    assert prog.timeline is not None
+    made: dict[int, int] = {}
+    for e in prog.timeline.entries:
+        if e.call == "vmalloc" and e.result.kind == "address":
+            made[e.result.value] = e.number
+        elif e.call == "vfree" and dict(e.args)["addr"] in made:
+            addr = dict(e.args)["addr"]
+            return made[addr], e.number, addr
+    raise AssertionError("the timeline frees no vmalloc'd area")
 
 
 def vtop_text(prog: vmintro.Program, addr: int) -> str:
