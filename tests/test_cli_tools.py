@@ -162,7 +162,11 @@ OPENING = {
 SERVING = ["serve"]
 
 
-@pytest.mark.parametrize("subcommand", sorted(OPENING))
+@pytest.mark.parametrize(
+    "subcommand",
+    # html writes the explorer's whole page (test_explorer_cli.py does too): with the slow tests
+    [pytest.param(s, marks=pytest.mark.slow) if s == "html" else s for s in sorted(OPENING)],
+)
 def test_every_subcommand_opening_an_image_takes_vmlinux(
     subcommand: str, renamed: tuple[Path, Path], tmp_path: Path
 ) -> None:

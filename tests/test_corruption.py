@@ -547,7 +547,15 @@ def assert_agrees_with_volatility(base: Path) -> int:
     return faults
 
 
-@pytest.mark.parametrize("name", ["demo", "highmem", pytest.param("pae", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "name",
+    # volatility3 over the demo's core of 163 segments takes seconds: with the slow tests
+    [
+        pytest.param("demo", marks=pytest.mark.slow),
+        "highmem",
+        pytest.param("pae", marks=pytest.mark.slow),
+    ],
+)
 def test_translation_agrees_with_volatility(image_set: dict[str, Path], name: str) -> None:
     faults = assert_agrees_with_volatility(image_set[name])
     assert faults > 1000  # most of VMALLOC is unmapped: the fault path is exercised
@@ -555,7 +563,10 @@ def test_translation_agrees_with_volatility(image_set: dict[str, Path], name: st
 
 @pytest.mark.parametrize(
     "config",
-    [MachineConfig(ram=RAM), MachineConfig(ram=64 << 20, highmem=True, pae=True)],
+    [
+        pytest.param(MachineConfig(ram=RAM), marks=pytest.mark.slow),
+        MachineConfig(ram=64 << 20, highmem=True, pae=True),
+    ],
     ids=["2level", "pae"],
 )
 def test_damaged_translation_agrees_with_volatility(tmp_path: Path, config: MachineConfig) -> None:

@@ -53,9 +53,6 @@ SHIPPED = [e.name for e in EXERCISES if e.shipped]
 REPRESENTATIVE = (
     "why-oops",
     "vmlist-cycle",
-    "find-leaked-module",
-    "first-fit",
-    "who-leaked",
     "why-vmalloc",
 )
 EACH = [pytest.param(n, marks=() if n in REPRESENTATIVE else pytest.mark.slow) for n in SHIPPED]

@@ -346,7 +346,15 @@ def _translations(prog: Program, addresses: list[Any]) -> list[Any]:
 
 
 @needs_c
-@pytest.mark.parametrize("name", ["demo", "highmem", pytest.param("pae", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "name",
+    # the demo's core of 163 segments and the PAE image run with the slow tests
+    [
+        pytest.param("demo", marks=pytest.mark.slow),
+        "highmem",
+        pytest.param("pae", marks=pytest.mark.slow),
+    ],
+)
 def test_translate_agrees_cold_and_warm(image_set: dict[str, Path], name: str) -> None:
     fast, slow = _pair(image_set[name])
     assert type(fast.translate).__name__ == "Translator"

@@ -101,7 +101,14 @@ def check_against_truth(base: Path) -> None:
                     prog.translate(addr)
 
 
-@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize(
+    "mode",
+    # 4 KiB tables and HIGHMEM with the slow tests; PSE and PAE stay in the default suite
+    [
+        pytest.param(m, marks=pytest.mark.slow) if m in ("2level-4k", "highmem") else m
+        for m in sorted(MODES)
+    ],
+)
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(op, min_size=1, max_size=14), seed=st.integers(0, 3))
 def test_generated_scenarios_match_truth(mode: str, ops: list[tuple[str, int]], seed: int) -> None:
