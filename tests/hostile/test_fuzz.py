@@ -22,7 +22,7 @@ from .harness import Failure
 from .mutate import KINDS
 
 SHORT_SEED = 1
-SHORT_COUNT = 16
+SHORT_COUNT = 12
 # Mutation kinds the short run leaves out while the holes they find are open (the long
 # run keeps them all); each line names the hole.
 SHORT_EXCLUDED: dict[str, str] = {}

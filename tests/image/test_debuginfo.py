@@ -372,6 +372,7 @@ def test_paths_are_accepted(tmp_path: Path) -> None:
         load_symbols(io.BytesIO(path.read_bytes()[:-100]))
 
 
+@pytest.mark.slow  # 300 loads of the whole vmlinux: seconds, with the slow tests
 def test_random_damage_never_escapes_as_another_exception() -> None:
     data = vmlinux_bytes()
     rng = random.Random(2024)
