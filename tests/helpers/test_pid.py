@@ -117,5 +117,5 @@ def test_a_looping_pid_chain_is_a_corruption_error(process_images, tmp_path: Pat
         img.write_u32(bash + _field(prog, "pid"), 9999)  # and holds no pid 7 any more
 
     prog = _damaged(tmp_path, image.base, damage)
-    with pytest.raises(CorruptionError, match="loops"):
+    with pytest.raises(CorruptionError, match=r"pidhash\[\d+\]: cycle"):
         find_task(prog, image.bash)

@@ -115,6 +115,7 @@ def find_task(prog: Program, pid: int) -> Object | None:
 
     :return: ``struct task_struct *`` or None
     """
+    from vmintro.helpers.list import singly_linked
     from vmintro.object import Object
 
     if not 0 <= pid < 1 << 31:
@@ -122,24 +123,15 @@ def find_task(prog: Program, pid: int) -> Object | None:
     task = prog.type("struct task_struct")
     o_pid = task.offsetof("pid")  # type: ignore[attr-defined]
     o_hnext = task.offsetof("pidhash_next")  # type: ignore[attr-defined]
-    slot = prog["pidhash"][pid_hashfn(pid)]
-    node = slot.value_()
-    seen: set[int] = set()
-    bound = _max_tasks(prog)
-    while node:
-        if node in seen or len(seen) >= bound:
-            raise CorruptionError(
-                f"pidhash[{pid_hashfn(pid)}]: the chain loops at task {node:#x}", node
-            )
-        seen.add(node)
+    chain = f"pidhash[{pid_hashfn(pid)}]"
+    first = prog["pidhash"][pid_hashfn(pid)].value_()
+    for node in singly_linked(prog, first, o_hnext, chain, _max_tasks(prog)):
         try:
             found = prog.read_u32(node + o_pid)
-            nxt = prog.read_u32(node + o_hnext)
         except FaultError:
             raise CorruptionError(
-                f"pidhash[{pid_hashfn(pid)}]: task {node:#x} on the chain cannot be read", node
+                f"{chain}: task {node:#x} on the chain cannot be read", node
             ) from None
         if found == pid:
             return Object(prog, prog.type("struct task_struct *"), node)
-        node = nxt
     return None
