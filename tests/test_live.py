@@ -213,3 +213,12 @@ def test_vmintro_live_stays_the_function_once_its_module_is_imported() -> None:
     import vmintro.livekernel  # noqa: F401 - what sim and the tests import
 
     assert vmintro.live is live
+
+
+def test_what_changed_is_read_from_memory(image: Path) -> None:
+    """A call that corrupts vmlist changes no area the simulator recorded; the
+    summary still says what memory now holds."""
+    _, out, err = _session(image, "sim vmalloc 8K", "sim vmalloc 8K", "sim fault vmlist_cycle")
+    assert not err
+    last = out.splitlines()[-1]
+    assert last.startswith("changed: vmlist loops back to 0x"), out

@@ -603,17 +603,39 @@ def _new_log(k: Kernel, end_before: int) -> list[str]:
 # -- what changed ---------------------------------------------------------------------
 
 
-def _summary_state(k: Kernel) -> tuple[dict[int, int], list[int]]:
-    areas = {addr: int(rec["size"]) for addr, rec in k.vmalloc.records.items()}
+_State = tuple[dict[int, int], list[int], str]
+
+
+def _summary_state(k: Kernel) -> _State:
+    """vmlist's areas (addr -> size), each zone's free pages and how vmlist ends, as
+    memory holds them: the simulator's own records would miss what a corrupting call
+    did to the list."""
+    from vmintro.sim.errors import PageFault
+    from vmintro.sim.vmalloc import VM
+
+    areas: dict[int, int] = {}
+    seen: set[int] = set()
+    end = ""
+    try:
+        for _, node in k.vmalloc.links(None):
+            if node in seen:
+                end = f"vmlist loops back to {node:#x}"
+                break
+            if node:
+                seen.add(node)
+                areas[k.get(node, VM, "addr")] = k.get(node, VM, "size")
+    except PageFault as e:
+        end = f"vmlist runs into unmapped memory at {e.address:#x}"
     free = [k.get(zone, "zone_t", "free_pages") for zone in k.buddy.zones]
-    return areas, free
+    return areas, free, end
 
 
-def _summary(k: Kernel, before: tuple[dict[int, int], list[int]]) -> str:
+def _summary(k: Kernel, before: _State) -> str:
     """``areas +1 (0xc8823000 68K); free pages Normal -17``: vm areas added and
-    removed, each zone's free pages before and after."""
-    areas_before, free_before = before
-    areas_after, free_after = _summary_state(k)
+    removed, each zone's free pages before and after, and a list that stopped ending
+    in NULL."""
+    areas_before, free_before, end_before = before
+    areas_after, free_after, end_after = _summary_state(k)
     parts = []
     added = sorted(set(areas_after) - set(areas_before))
     removed = sorted(set(areas_before) - set(areas_after))
@@ -629,6 +651,8 @@ def _summary(k: Kernel, before: tuple[dict[int, int], list[int]]) -> str:
     ]
     if free:
         parts.append("free pages " + ", ".join(free))
+    if end_after != end_before:
+        parts.append(end_after or "vmlist ends in NULL again")
     return "; ".join(parts) if parts else "nothing changed"
 
 
