@@ -745,6 +745,91 @@ def _struct_class(prog: Program, struct_type: Struct, via_pointer: bool) -> type
     return cls
 
 
+def row_class(prog: Program, ctype: CType) -> type[Object] | None:
+    """For walks on the Python forms that read each node once: the class of pointers
+    of type ``ctype`` (a ``struct X *``) whose node's plain scalar members (``addr``,
+    ``size``, ``next``: named, not bitfields) were unpacked together when the node was
+    read, into the slot ``_row``.
+
+    Its ``_row_struct`` (a ``struct.Struct``) unpacks the node's bytes from its
+    start, and ``_row_links`` gives the offset of each 32-bit unsigned member (a
+    pointer: a link a walk can follow) its place in the row. A member taken from
+    the row is the reference ``member_`` makes (``address=node + offset``) holding
+    the value read with the node, as a reference into memory that does not change
+    gives it: its ``value_()`` unpacks nothing. The walks that make these objects
+    read the node from the program's page cache, so a row holds what a read would.
+    None for a ``ctype`` of no such struct. Kept per program and type.
+    """
+    t = strip_typedefs(ctype)
+    if not isinstance(t, Pointer):
+        return None
+    target = strip_typedefs(t.target)
+    if not isinstance(target, Struct) or not target.fields or target.union:
+        return None
+    key = ("row", target)
+    cls = prog._struct_classes.get(key)
+    if cls is None:
+        cls = prog._struct_classes[key] = _row_class(prog, target)
+    return None if cls is Object else cls  # Object: the struct has no row
+
+
+def _row_class(prog: Program, struct_type: Struct) -> type[Object]:
+    """:func:`row_class` made (``Object`` itself where no member fits a row)."""
+    scalars = []
+    for f in struct_type.fields:
+        t = strip_typedefs(f.type)
+        if f.name and not f.bit_size and _is_scalar(t) and t.size in (1, 2, 4, 8):
+            scalars.append((f.offset, f.name, f.type, _scalar_format(t)))
+    code, end = "<", 0
+    index: dict[int, int] = {}
+    links: dict[int, int] = {}
+    namespace: dict[str, Any] = {}
+    for offset, name, ctype, fmt in sorted(scalars, key=lambda s: s[0]):
+        if offset < end:  # overlaps the member before it: left to its own property
+            continue
+        code += f"{offset - end}x{fmt.format[1:]}"
+        end = offset + fmt.size
+        index[offset] = len(index)
+        if fmt.format == "<I":
+            links[offset] = index[offset]
+        # names Object has, and private ones, go through __getattr__ as on any struct
+        if not name.startswith("_") and not hasattr(Object, name):
+            namespace[name] = _row_member(prog, offset, ctype, index[offset])
+    if not index:
+        return Object
+    base = _struct_class(prog, struct_type, True)
+    ns = {
+        "__slots__": ("_row",),
+        "__module__": __name__,
+        "__qualname__": "Object",
+        "_row_struct": struct.Struct(code),
+        "_row_links": links,
+        **namespace,
+    }
+    return type("Object", (base,), ns)
+
+
+def _row_member(prog: Program, offset: int, ctype: CType, index: int) -> property:
+    """A member of a :func:`row_class` node: the reference at ``node + offset``
+    holding ``_row[index]``."""
+    cls: type[Object] | None = None  # the member's class, found on first use
+
+    def child() -> type[Object]:
+        nonlocal cls
+        cls = prog.object_class(ctype)
+        return cls
+
+    def of_row(obj: Object) -> Object:
+        member = _new(cls or child())
+        member.prog_ = prog
+        member.type_ = ctype
+        member.address_ = obj._value + offset
+        member._value = obj._row[index]
+        return member
+
+    return property(of_row)
+
+
 def values_of(prog: Program, ctype: CType, values: Iterable[int]) -> Iterator[Object]:
     """A value object of scalar type ``ctype`` for each of ``values``.
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fake_kernel import PAGE_OFFSET, FakeKernel, standard
+from fake_kernel import PAGE, PAGE_OFFSET, FakeKernel, standard
 
 from helpers.kernels import Kernel
 from vmintro.errors import CorruptionError
@@ -141,3 +141,45 @@ def test_list_for_each_entry_gives_the_entries_of_a_free_list(kernel) -> None:
     head = zone.free_area[0].free_list.address_of_()
     pages = [int(p) for p in list_for_each_entry("struct page", head, "list")]
     assert pages == [int(p) for order, p in for_each_free_area(prog, zone) if order == 0]
+
+
+def _as_read(obj: Any) -> list[Any]:
+    """A vm_struct pointer as its reader sees it: the pointer, then each member's repr,
+    address and value, and the struct it points at."""
+    members = [(m, repr(getattr(obj, m)), getattr(obj, m).address_) for m in ("flags", "next")]
+    values = [getattr(obj, m).value_() for m in ("flags", "addr", "size", "next")]
+    return [repr(obj), obj.value_(), members, values, obj.deref().value_(), str(obj.deref())]
+
+
+def test_python_forms_read_each_node_once_and_give_what_member_gives() -> None:
+    """On the Python forms, a walk of typed nodes through the page cache unpacks each
+    node whole (vmintro.object.row_class): every node and member is what the plain
+    objects give. A node across a page end, and a program without a page cache, get
+    plain objects."""
+    from vmintro import Object
+    from vmintro.program import Program
+
+    k, areas = standard("pse")
+    straddling = LISTS + PAGE - 8  # flags and addr in one page, size and next in the next
+    k.put(areas[-1].vm_struct - PAGE_OFFSET + VM_STRUCT_NEXT, PAGE_OFFSET + straddling, 4)
+    for offset, value in ((0, 2), (4, 0xC8800000), (8, 0x3000), (12, 0)):
+        k.put(straddling + offset, value, 4)
+    nodes = [a.vm_struct for a in areas] + [PAGE_OFFSET + straddling]
+    for cache_pages in (True, False):
+        prog = Program(k.backend(), cache_pages=cache_pages, accelerated=False)
+        ptr = prog.type("struct vm_struct *")
+        walked = list(singly_linked(prog, nodes[0], VM_STRUCT_NEXT, "vmlist", as_type=ptr))
+        assert [o.value_() for o in walked] == nodes
+        rows = [hasattr(o, "_row") for o in walked]
+        assert rows == ([True] * 3 + [False] if cache_pages else [False] * 4)
+        plain = [Object(prog, ptr, node) for node in nodes]
+        assert [_as_read(o) for o in walked] == [_as_read(o) for o in plain]
+        assert [o.addr.value_() for o in walked] == [a.addr for a in areas] + [0xC8800000]
+    # a cycle found where the plain walk finds it
+    k.put(areas[1].vm_struct - PAGE_OFFSET + VM_STRUCT_NEXT, areas[0].vm_struct, 4)
+    prog = Program(k.backend(), cache_pages=True, accelerated=False)
+    walk = singly_linked(prog, nodes[0], VM_STRUCT_NEXT, "vmlist", as_type=ptr)
+    assert corruption(walk) == (
+        f"vmlist: cycle: node at {nodes[1]:#x} links back to {nodes[0]:#x}",
+        nodes[1],
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from vmintro.arch.x86 import PAGE_SHIFT, PAGE_SIZE
 from vmintro.errors import CorruptionError, FaultError
-from vmintro.object import values_of
+from vmintro.object import row_class, values_of
 
 if TYPE_CHECKING:
     from vmintro.object import Object
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["list_for_each", "list_for_each_entry", "singly_linked"]
 
 DEFAULT_BOUND = 1 << 22
+_IN_PAGE = PAGE_SIZE - 1
 
 
 def list_for_each(
@@ -96,6 +98,10 @@ def singly_linked(
         or not (type(first) is type(next_offset) is int and isinstance(bound, int))
         or not (0 <= first < 1 << 32 and 0 <= next_offset < 1 << 32)
     ):
+        if as_type is not None:
+            rows = _row_walk(prog, first, next_offset, as_type)
+            if rows is not None:
+                return _singly_linked_rows(prog, first, next_offset, what, bound, as_type, *rows)
         nodes = _singly_linked(prog, first, next_offset, what, bound)
         return nodes if as_type is None else values_of(prog, as_type, nodes)
 
@@ -151,4 +157,76 @@ def _singly_linked(
             raise _unreadable(what, holder, node) from None
         seen.add(node)
         yield node
+        holder, node = node, nxt
+
+
+def _row_walk(
+    prog: Program, first: Any, next_offset: Any, as_type: CType
+) -> tuple[type[Object], int] | None:
+    """(row class, the link's place in the row) where :func:`singly_linked` on the
+    Python forms can read each node once (:func:`vmintro.object.row_class`): the
+    program keeps a page cache and reads through it as ``Program.read_u32`` does,
+    and the link is a 32-bit member of the row. None otherwise."""
+    from vmintro.program import Program
+
+    if prog._pages is None or type(prog) is not Program or "read_u32" in vars(prog):
+        return None  # reads that may not go through the page cache as read_u32's do
+    if not (type(first) is type(next_offset) is int and 0 <= first < 1 << 32):
+        return None
+    cls = row_class(prog, as_type)
+    link = None if cls is None else cls._row_links.get(next_offset)  # type: ignore[attr-defined]
+    return None if cls is None or link is None else (cls, link)
+
+
+def _singly_linked_rows(
+    prog: Program,
+    first: int,
+    next_offset: int,
+    what: str,
+    bound: int,
+    as_type: CType,
+    row_cls: type[Object],
+    link: int,
+) -> Iterator[Object]:
+    """``values_of(prog, as_type, _singly_linked(...))``, each node read once: a node
+    in a page the program has cached is unpacked whole (its link with it) and yielded
+    as a :func:`~vmintro.object.row_class` object; any other node is read as
+    :func:`_singly_linked` reads it and yielded as a plain value. The same nodes and
+    the same errors, at the same points, as that walk."""
+    seen: set[int] = set()
+    holder = None
+    node = first
+    read_u32 = prog.read_u32
+    pages = prog._pages
+    assert pages is not None  # _row_walk checked
+    unpack_row = row_cls._row_struct.unpack_from  # type: ignore[attr-defined]
+    last = PAGE_SIZE - row_cls._row_struct.size  # type: ignore[attr-defined]
+    plain = prog.object_class(as_type)
+    new = object.__new__
+    while node:
+        if node in seen:
+            raise _cycle(what, holder, node)
+        if len(seen) >= bound:
+            raise _too_long(what, bound, node)
+        offset = node & _IN_PAGE
+        page = pages.get(node >> PAGE_SHIFT) if offset <= last else None
+        if page is None:
+            try:
+                nxt = read_u32(node + next_offset)
+            except FaultError:
+                raise _unreadable(what, holder, node) from None
+            page = pages.get(node >> PAGE_SHIFT) if offset <= last else None  # read it in
+        if page is not None:
+            row = unpack_row(page, offset)
+            nxt = row[link]
+            obj = new(row_cls)
+            obj._row = row  # type: ignore[attr-defined]
+        else:
+            obj = new(plain)
+        obj.prog_ = prog
+        obj.type_ = as_type
+        obj.address_ = None
+        obj._value = node
+        seen.add(node)
+        yield obj
         holder, node = node, nxt
