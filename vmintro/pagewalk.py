@@ -17,8 +17,7 @@ import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from vmintro.arch.layout import PAGE_OFFSET
 from vmintro.arch.paging import (
@@ -31,6 +30,9 @@ from vmintro.arch.paging import (
     decode_entry_bits,
 )
 from vmintro.errors import FaultError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "PageWalker",
@@ -315,7 +317,6 @@ class PageWalker:
         self.lowmem_size = lowmem_size
         self.entry_size = mode.entry_size
         self._code = _array_code(mode.entry_size)
-        self._np_dtype = np.dtype(mode.entry_format)
         self._phys_mask = mode.phys_mask
         self._cache: OrderedDict[int, array.array[int]] = OrderedDict()
         self._cache_max = cache_tables
@@ -490,6 +491,8 @@ class PageWalker:
         table was read reads as not present, which is also what a missing or
         large parent means.
         """
+        import numpy as np  # numpy only for batches: opening an image needs none
+
         v = np.asarray(vaddrs)
         shape = v.shape
         v = v.astype(np.int64).ravel()
@@ -512,6 +515,8 @@ class PageWalker:
         """Per level but the last, its entries for every slot ``vaddr >> shift`` the batch
         reaches; for the last, (row of each slot of the level above, the rows).
         """
+        import numpy as np
+
         dense = [self._table_array(pgd, 0).astype(np.int64)]
         last = len(self.levels) - 1
         leaf: tuple[np.ndarray, np.ndarray] | None = None
@@ -559,6 +564,8 @@ class PageWalker:
         direct_map: tuple[int, int] | None,
     ) -> np.ndarray:
         """Physical addresses for one chunk, from the dense levels and the leaf rows."""
+        import numpy as np
+
         last = self.levels[-1]
         row_of, rows = leaf
         index = row_of[v >> (last.shift + last.bits)] * last.entries
@@ -581,5 +588,8 @@ class PageWalker:
         return out
 
     def _table_array(self, base: int, level: int) -> np.ndarray:
+        import numpy as np
+
         n = self.levels[level].entries
-        return np.frombuffer(self.read_phys(base, n * self.entry_size), dtype=self._np_dtype)
+        raw = self.read_phys(base, n * self.entry_size)
+        return np.frombuffer(raw, dtype=np.dtype(self.paging.entry_format))

@@ -22,8 +22,6 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import construct as cs
-
 from vmintro.accel import speedups
 from vmintro.arch.x86 import (
     PAGE_OFFSET,
@@ -49,6 +47,7 @@ from vmintro.types.model import Array, CType, Pointer, Void, to_construct
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import construct as cs
     import numpy as np
 
     from vmintro.image.format.timeline import Timeline

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from vmintro.cmdline.lines import operators, word_spans
 from vmintro.commands.dispatch import prepare, split_words
-from vmintro.commands.expr import type_of
 from vmintro.commands.registry import Command, UsageError, lookup
 
 if TYPE_CHECKING:
@@ -91,6 +90,8 @@ class ExpressionJudge:
     def _value(self, text: str) -> bool:
         if _HEX.fullmatch(text):
             return True
+        from vmintro.commands.expr import type_of  # the parser only once a line is judged
+
         try:
             type_of(self.prog, text)
             return True

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from vmintro.commands.registry import (
-    commands,
+    command_names,
     forget_plugin_errors,
     record_plugin_error,
     unregister,
@@ -106,7 +106,7 @@ def load_plugins(
     """
     global _entry_points_loaded
     stream = err if err is not None else sys.stderr
-    commands()  # the built-in commands first: a plugin cannot take their names
+    command_names()  # the built-in commands first: a plugin cannot take their names
     _load_directory(PLUGIN_DIR, explicit=False, err=stream)
     for directory in extra_dirs:
         _load_directory(Path(directory), explicit=True, err=stream)
@@ -205,16 +205,16 @@ def _register(key: str, name: str, source: str, load: Any, err: TextIO) -> None:
         other = _PLUGINS[_BY_NAME[name]].source
         _fail(key, name, source, f"a plugin named '{name}' is already loaded from {other}", err)
         return
-    before = {c.name for c in commands()}
+    before = set(command_names())
     try:
         module = load()
     except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure of a plugin is reported
-        for cmd in commands():  # a half-registered plugin would be confusing: none of it
-            if cmd.name not in before:
-                unregister(cmd.name)
+        for command in command_names():  # a half-registered plugin would be confusing: none
+            if command not in before:
+                unregister(command)
         _fail(key, name, source, _one_line(e), err)
         return
-    added = tuple(sorted(c.name for c in commands() if c.name not in before))
+    added = tuple(sorted(c for c in command_names() if c not in before))
     _PLUGINS[key] = Plugin(name, source, added, None, module)
     _BY_NAME[name] = key
 

@@ -1,8 +1,12 @@
 """The command registry: the :func:`command` decorator, lookup and argument parsing.
 
-Built-in commands live one per module in :mod:`vmintro.commands.builtin` and
-are imported the first time the registry is consulted; a plugin module
-registers its own with the same decorator when it is imported.
+Built-in commands live one per module in :mod:`vmintro.commands.builtin`. The
+first time the registry is consulted it takes their names, aliases and summaries
+from the package's index (:mod:`vmintro.commands.index`), importing nothing, and
+imports a command's module when the command itself is first wanted: starting a
+session costs no command module and none of what they import. A module the index
+does not describe as it is now is imported then instead. A plugin module registers
+its own commands with the same decorator when it is imported.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ __all__ = [
     "UsageError",
     "arg",
     "command",
+    "command_names",
     "commands",
     "forget_plugin_errors",
     "lookup",
@@ -235,7 +240,18 @@ class Command:
         )
 
 
-_COMMANDS: dict[str, Command] = {}
+@dataclass(frozen=True)
+class _Pending:
+    """A built-in command known from the index whose module is not imported yet."""
+
+    name: str
+    aliases: tuple[str, ...]
+    help: str
+    origin: str  # the module that registers it when imported
+
+
+_BUILTIN = "vmintro.commands.builtin."
+_COMMANDS: dict[str, Command | _Pending] = {}
 _ALIASES: dict[str, str] = {}
 _PLUGIN_ERRORS: list[tuple[str, str]] = []
 _builtins_loaded = False
@@ -247,9 +263,33 @@ def _load_builtins() -> None:
         return
     _builtins_loaded = True  # set first: the modules call register() while importing
     from vmintro.commands.builtin import module_names
+    from vmintro.commands.index import current_entries
 
+    indexed = current_entries()
     for module in module_names():
-        importlib.import_module(f"vmintro.commands.builtin.{module}")
+        entries = indexed.get(module)
+        if entries is None:  # new, or changed since the index was written
+            importlib.import_module(_BUILTIN + module)
+            continue
+        for name, aliases, summary in entries:
+            pending = _Pending(name, aliases, summary, _BUILTIN + module)
+            _COMMANDS[name] = pending
+            for alias in aliases:
+                _ALIASES[alias] = name
+
+
+def _loaded(entry: Command | _Pending) -> Command:
+    """The command of ``entry``, its module imported first when it was pending."""
+    if isinstance(entry, Command):
+        return entry
+    importlib.import_module(entry.origin)  # its decorators replace the pending entry
+    cmd = _COMMANDS.get(entry.name)
+    if not isinstance(cmd, Command):
+        raise RuntimeError(
+            f"{entry.origin} did not register '{entry.name}', which the command index names "
+            "(python -m vmintro.commands.index rewrites it)"
+        )
+    return cmd
 
 
 def command(
@@ -306,6 +346,10 @@ def command(
 
 def register(cmd: Command) -> None:
     """Add ``cmd`` (the decorator's work, for callers building a :class:`Command`)."""
+    _load_builtins()  # the built-in names first, whoever registers first: none is taken
+    pending = _COMMANDS.get(cmd.name)
+    if isinstance(pending, _Pending) and pending.origin == cmd.origin:
+        unregister(cmd.name)  # its module, imported now, registers it in full
     for word in (cmd.name, *cmd.aliases):
         if word in _COMMANDS or word in _ALIASES:
             raise ValueError(f"command name '{word}' is already taken")
@@ -336,17 +380,25 @@ def lookup(word: str) -> Command:
         close = difflib.get_close_matches(word, names(), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise UsageError(f"{word}: command not found{hint}")
-    return cmd
+    return _loaded(cmd)
 
 
 def commands() -> list[Command]:
-    """Every registered command, by name."""
+    """Every registered command, by name (every built-in command module imported)."""
     _load_builtins()
-    return [_COMMANDS[n] for n in sorted(_COMMANDS)]
+    for module in sorted({e.origin for e in _COMMANDS.values() if isinstance(e, _Pending)}):
+        importlib.import_module(module)
+    return [_loaded(_COMMANDS[n]) for n in sorted(_COMMANDS)]
+
+
+def command_names() -> list[str]:
+    """Every registered command's name (no alias), importing no command module."""
+    _load_builtins()
+    return sorted(_COMMANDS)
 
 
 def names() -> list[str]:
-    """Every word that runs a command: names and aliases."""
+    """Every word that runs a command: names and aliases (importing no command module)."""
     _load_builtins()
     return sorted([*_COMMANDS, *_ALIASES])
 

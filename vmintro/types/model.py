@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-import construct as cs
+from typing import TYPE_CHECKING
 
 from vmintro.errors import MemberNotFoundError
+
+if TYPE_CHECKING:
+    import construct as cs
 
 __all__ = [
     "Array",
@@ -313,16 +315,20 @@ def strip_typedefs(ctype: CType) -> CType:
     return ctype
 
 
-_INTS = {
-    (1, False): cs.Int8ul,
-    (1, True): cs.Int8sl,
-    (2, False): cs.Int16ul,
-    (2, True): cs.Int16sl,
-    (4, False): cs.Int32ul,
-    (4, True): cs.Int32sl,
-    (8, False): cs.Int64ul,
-    (8, True): cs.Int64sl,
-}
+def _int_construct(size: int, signed: bool) -> cs.Construct:
+    import construct as cs
+
+    ints = {
+        (1, False): cs.Int8ul,
+        (1, True): cs.Int8sl,
+        (2, False): cs.Int16ul,
+        (2, True): cs.Int16sl,
+        (4, False): cs.Int32ul,
+        (4, True): cs.Int32sl,
+        (8, False): cs.Int64ul,
+        (8, True): cs.Int64sl,
+    }
+    return ints[(size, signed)]
 
 
 def to_construct(ctype: CType) -> cs.Construct:
@@ -331,13 +337,16 @@ def to_construct(ctype: CType) -> cs.Construct:
     Unions parse as their first member padded to the union's size; char arrays
     as raw bytes. Bitfields are not used by any type vmintro writes.
     """
+    # construct only when a construct is asked for: opening an image needs none
+    import construct as cs
+
     t = strip_typedefs(ctype)
     if isinstance(t, Base):
-        return _INTS[(t.size, t.signed)]
+        return _int_construct(t.size, t.signed)
     if isinstance(t, Pointer):
         return cs.Int32ul
     if isinstance(t, Enum):
-        return _INTS[(t.size, False)]
+        return _int_construct(t.size, False)
     if isinstance(t, Array):
         elem = strip_typedefs(t.element)
         if isinstance(elem, Base) and elem.char:
