@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pkgutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ import vmintro.backends
 import vmintro.image.format
 import vmintro.image.reader
 from vmintro.image.format import elf
-from vmintro.image.writer import elf32
+from vmintro.image.writer import elf32, elf64
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,17 +65,48 @@ def test_the_reader_and_the_backends_import_no_writer() -> None:
 
 
 @pytest.mark.parametrize(
-    "ours, size, theirs",
+    "ours, size, theirs, elfclass",
     [
-        (elf32.Elf32_Ehdr, elf.EHDR_SIZE, "Elf_Ehdr"),
-        (elf32.Elf32_Phdr, elf.PHDR_SIZE, "Elf_Phdr"),
-        (elf32.Elf32_Shdr, elf.SHDR_SIZE, "Elf_Shdr"),
-        (elf32.Elf32_Sym, elf.SYM_SIZE, "Elf_Sym"),
-        (elf32.Elf32_Nhdr, elf.NHDR_SIZE, "Elf_Nhdr"),
+        (elf32.Elf32_Ehdr, elf.EHDR_SIZE, "Elf_Ehdr", 32),
+        (elf32.Elf32_Phdr, elf.PHDR_SIZE, "Elf_Phdr", 32),
+        (elf32.Elf32_Shdr, elf.SHDR_SIZE, "Elf_Shdr", 32),
+        (elf32.Elf32_Sym, elf.SYM_SIZE, "Elf_Sym", 32),
+        (elf32.Elf32_Nhdr, elf.NHDR_SIZE, "Elf_Nhdr", 32),
+        (elf64.Elf64_Ehdr, elf.EHDR64_SIZE, "Elf_Ehdr", 64),
+        (elf64.Elf64_Phdr, elf.PHDR64_SIZE, "Elf_Phdr", 64),
+        (None, elf.SHDR64_SIZE, "Elf_Shdr", 64),
+        (elf32.Elf32_Nhdr, elf.NHDR_SIZE, "Elf_Nhdr", 64),  # notes are alike in both classes
     ],
 )
-def test_the_writers_structures_have_the_formats_sizes(ours, size, theirs) -> None:
-    structs = ELFStructs(little_endian=True, elfclass=32)
+def test_the_writers_structures_have_the_formats_sizes(ours, size, theirs, elfclass) -> None:
+    structs = ELFStructs(little_endian=True, elfclass=elfclass)
     structs.create_basic_structs()
     structs.create_advanced_structs(e_type="ET_CORE", e_machine="EM_386", e_ident_osabi="")
-    assert ours.sizeof() == size == getattr(structs, theirs).sizeof()
+    assert size == getattr(structs, theirs).sizeof()
+    if ours is not None:
+        assert ours.sizeof() == size
+
+
+@pytest.mark.parametrize("elfclass", [32, 64])
+def test_the_readers_struct_formats_parse_as_pyelftools(elfclass: int) -> None:
+    """The format's ``struct`` layouts of each class's ELF header and program header."""
+    structs = ELFStructs(little_endian=True, elfclass=elfclass)
+    structs.create_basic_structs()
+    structs.create_advanced_structs(e_type="ET_CORE", e_machine="EM_386", e_ident_osabi="")
+    tail, phdr = {
+        32: (elf.ELF32_EHDR_TAIL, elf.ELF32_PHDR),
+        64: (elf.ELF64_EHDR_TAIL, elf.ELF64_PHDR),
+    }[elfclass]
+    ident = b"\x7fELF" + bytes([elfclass // 32, 1, 1]) + bytes(9)
+    raw = ident + bytes(range(16, 64))
+    ehdr = structs.Elf_Ehdr.parse(raw)
+    names = ["e_type", "e_machine", "e_version", "e_entry", "e_phoff", "e_shoff", "e_flags"]
+    names += ["e_ehsize", "e_phentsize", "e_phnum", "e_shentsize", "e_shnum", "e_shstrndx"]
+    assert struct.unpack_from(tail, raw, 16) == tuple(ehdr[n] for n in names)
+    raw = bytes(range(9, 73))  # p_type 0x0c0b0a09: no type pyelftools names
+    ph = structs.Elf_Phdr.parse(raw)
+    order = {
+        32: ["p_type", "p_offset", "p_vaddr", "p_paddr", "p_filesz", "p_memsz", "p_flags"],
+        64: ["p_type", "p_flags", "p_offset", "p_vaddr", "p_paddr", "p_filesz", "p_memsz"],
+    }[elfclass]
+    assert struct.unpack_from(phdr, raw)[:7] == tuple(ph[n] for n in order)

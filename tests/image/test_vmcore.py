@@ -112,16 +112,15 @@ def test_lowmem_highmem_split() -> None:
     ]
 
 
-def test_a_frame_above_4_gib_is_refused_naming_it() -> None:
-    """An ELF32 core's p_paddr has 32 bits: the frame it cannot hold is named, with the way out."""
+def test_frames_above_4_gib_get_segments_of_their_own() -> None:
+    """Highmem above 4 GiB is planned as any highmem: p_paddr as is, no p_vaddr."""
     config = MachineConfig(ram=6 << 30, highmem=True, pae=True)
     mem = PhysMem(config.ram)
     mem.write(0x107E53000, b"\x00\x80")  # a swap_map's SWAP_MAP_BAD, vmalloc'ed from HighMem
     mem.write(0x1_2000_0000, b"x")
     spec = ImageSpec(config, mem, kernel_types(True, True), [], KERNEL_RANGE)
-    with pytest.raises(ValueError, match=r"physical 0x107e53000\).*--page-cache 0") as e:
-        plan_segments(spec)
-    assert "\n" not in str(e.value)
+    high = [(s.paddr, s.size, s.vaddr) for s in plan_segments(spec) if s.paddr >= 1 << 32]
+    assert high == [(0x107E53000, 4096, 0), (0x1_2000_0000, 4096, 0)]
 
 
 def test_merging_keeps_program_header_count_bounded() -> None:
@@ -195,14 +194,15 @@ def test_failure_while_writing_leaves_old_file(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [path]
 
 
-def test_frames_above_4gib_are_refused(tmp_path: Path) -> None:
+def test_frames_above_4gib_make_an_elf64_core(tmp_path: Path) -> None:
     config = MachineConfig(ram=8 << 30, highmem=True, pae=True)
     mem = PhysMem(config.ram)
     mem.write(5 << 30, b"high")
     spec = ImageSpec(config, mem, kernel_types(True, True), [], KERNEL_RANGE)
-    with pytest.raises(ValueError, match="4 GiB"):
-        write_vmcore(spec, tmp_path / "pae.vmcore")
-    assert not (tmp_path / "pae.vmcore").exists()
+    write_vmcore(spec, tmp_path / "pae.vmcore")
+    with CoreFile(tmp_path / "pae.vmcore") as core:
+        assert core.elf_class == 64
+        assert core.read_phys(5 << 30, 4) == b"high"
 
 
 def test_memory_size_must_match_machine(tmp_path: Path) -> None:

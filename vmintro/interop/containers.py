@@ -14,6 +14,20 @@ import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
+from vmintro.image.format.elf import (
+    ELF64_EHDR_TAIL,
+    ELF64_PHDR,
+    ELFCLASS64,
+    ELFDATA2LSB,
+    EM_386,
+    ET_CORE,
+    EV_CURRENT,
+    PF_R,
+    PF_W,
+    PF_X,
+    PT_LOAD,
+)
+
 if TYPE_CHECKING:
     from vmintro.program import Program
 
@@ -23,11 +37,10 @@ CHUNK = 1 << 20
 LIME_MAGIC = 0x4C694D45  # "EMiL" on disk: lime.h's LIME_MAGIC
 LIME_VERSION = 1
 _LIME_HEADER = struct.Struct("<IIQQ8x")  # magic, version, s_addr, e_addr (inclusive), reserved
-# ELF64: e_ident, type, machine, version, entry, phoff, shoff, flags, ehsize,
-# phentsize, phnum, shentsize, shnum, shstrndx
-_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
-_PHDR = struct.Struct("<IIQQQQQQ")  # type, flags, offset, vaddr, paddr, filesz, memsz, align
-ET_CORE, EM_386, PT_LOAD, PF_RWX = 4, 3, 1, 7
+# ELF64, as an image's own core is when it stores frames above 4 GiB
+_EHDR = struct.Struct("<16s" + ELF64_EHDR_TAIL.removeprefix("<"))
+_PHDR = struct.Struct(ELF64_PHDR)  # type, flags, offset, vaddr, paddr, filesz, memsz, align
+PF_RWX = PF_R | PF_W | PF_X
 PAGE_OFFSET = 0xC0000000
 
 
@@ -63,7 +76,7 @@ def _lime(prog: Program, out: BinaryIO) -> None:
 
 def _elf64(prog: Program, out: BinaryIO) -> None:
     ranges = ram_ranges(prog)
-    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)  # 64-bit, little-endian, version 1
+    ident = b"\x7fELF" + bytes([ELFCLASS64, ELFDATA2LSB, EV_CURRENT]) + bytes(9)
     offset = _EHDR.size + _PHDR.size * len(ranges)
     out.write(
         _EHDR.pack(ident, ET_CORE, EM_386, 1, 0, _EHDR.size, 0, 0, _EHDR.size, _PHDR.size,

@@ -1,16 +1,29 @@
-"""ELF32 little-endian i386, as an image's two files use it (``elf.h``'s names).
+"""ELF little-endian i386, as an image's two files use it (``elf.h``'s names).
 
 The core (``NAME.vmcore``) is an ``ET_CORE`` of ``PT_NOTE`` and ``PT_LOAD``
 segments; the vmlinux (``NAME.vmlinux``) an ``ET_EXEC`` of sections. The sizes
 are those of the 32-bit structures (``Elf32_Ehdr`` is 52 bytes, and so on);
 the writer's structure definitions are checked against them.
+
+The core is ELF32 unless it stores a frame at or above 4 GiB (a PAE machine
+with more RAM), which an ``Elf32_Phdr``'s 32-bit ``p_paddr`` cannot name: then
+it is ELF64 with ``e_machine`` still ``EM_386``, as kexec-tools writes the core
+headers of such an i386 machine (:func:`core_elf_class`). Notes are the same
+in both classes: ``Elf64_Nhdr`` is three 32-bit words, as ``Elf32_Nhdr``.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "EHDR64_SIZE",
     "EHDR_SIZE",
+    "ELF32_ADDRESS_LIMIT",
+    "ELF32_EHDR_TAIL",
+    "ELF32_PHDR",
+    "ELF64_EHDR_TAIL",
+    "ELF64_PHDR",
     "ELFCLASS32",
+    "ELFCLASS64",
     "ELFDATA2LSB",
     "EM_386",
     "ET_CORE",
@@ -24,10 +37,12 @@ __all__ = [
     "PF_R",
     "PF_W",
     "PF_X",
+    "PHDR64_SIZE",
     "PHDR_SIZE",
     "PT_LOAD",
     "PT_NOTE",
     "PT_NULL",
+    "SHDR64_SIZE",
     "SHDR_SIZE",
     "SHF_ALLOC",
     "SHF_EXECINSTR",
@@ -46,10 +61,12 @@ __all__ = [
     "STT_OBJECT",
     "STT_SECTION",
     "SYM_SIZE",
+    "core_elf_class",
 ]
 
 # e_ident
 ELFCLASS32 = 1
+ELFCLASS64 = 2
 ELFDATA2LSB = 1
 EV_CURRENT = 1
 # e_type, e_machine
@@ -63,6 +80,34 @@ PHDR_SIZE = 32
 SHDR_SIZE = 40
 SYM_SIZE = 16
 NHDR_SIZE = 12
+# sizeof(Elf64_Ehdr), sizeof(Elf64_Phdr), sizeof(Elf64_Shdr)
+EHDR64_SIZE = 64
+PHDR64_SIZE = 56
+SHDR64_SIZE = 64
+
+# ``struct`` formats: each class's ELF header after e_ident (e_type .. e_shstrndx)
+# and its program header, in the field order of elf.h. Elf64_Phdr moves p_flags
+# up to second place, for alignment.
+ELF32_EHDR_TAIL = "<HHIIIIIHHHHHH"
+ELF64_EHDR_TAIL = "<HHIQQQIHHHHHH"
+ELF32_PHDR = "<IIIIIIII"  # type, offset, vaddr, paddr, filesz, memsz, flags, align
+ELF64_PHDR = "<IIQQQQQQ"  # type, flags, offset, vaddr, paddr, filesz, memsz, align
+
+# The first physical address an ELF32 core cannot name.
+ELF32_ADDRESS_LIMIT = 1 << 32
+
+
+def core_elf_class(stored_end: int) -> int:
+    """The class of a core whose stored frames end at physical ``stored_end``.
+
+    ELFCLASS64 exactly when a stored frame lies at or above 4 GiB, else
+    ELFCLASS32. kexec-tools' ``get_core_type`` (kexec/arch/i386/crashdump-x86.c)
+    makes the same choice from the last RAM range (``end > 0xFFFFFFFF``);
+    deciding by what is stored keeps every core whose frames fit in 32 bits
+    ELF32, as all images were before.
+    """
+    return ELFCLASS64 if stored_end > ELF32_ADDRESS_LIMIT else ELFCLASS32
+
 
 # Program headers
 PT_NULL = 0

@@ -1,4 +1,5 @@
-"""Reading an ELF32 i386 core file: validated headers, memory through ``mmap``.
+"""Reading an i386 core file (ELF32, or ELF64 when it stores frames above 4 GiB):
+validated headers, memory through ``mmap``.
 
 :class:`CoreFile` trusts nothing in the file. Every header field is checked
 against the file size before it is used, and every failure becomes one
@@ -16,23 +17,28 @@ from bisect import bisect_right
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-from elftools.elf.elffile import ELFFile
 from elftools.elf.enums import ENUM_P_TYPE_BASE
 
 from vmintro.arch.x86 import PAGE_SHIFT, PAGE_SIZE
 from vmintro.files import NotRegularFileError, open_regular
 from vmintro.image.format.elf import (
+    EHDR64_SIZE,
     EHDR_SIZE,
+    ELF32_EHDR_TAIL,
+    ELF32_PHDR,
+    ELF64_EHDR_TAIL,
+    ELF64_PHDR,
     ELFCLASS32,
+    ELFCLASS64,
     ELFDATA2LSB,
     EM_386,
     ET_CORE,
     EV_CURRENT,
     NOTE_VMCOREINFO,
     NOTE_VMINTRO,
+    PHDR64_SIZE,
     PHDR_SIZE,
     PT_LOAD,
     PT_NOTE,
@@ -47,6 +53,9 @@ from vmintro.image.reader.vmcoreinfo import (
     ram_end,
 )
 
+if TYPE_CHECKING:
+    import numpy as np
+
 __all__ = [
     "CoreFile",
     "ImageError",
@@ -55,11 +64,19 @@ __all__ = [
     "read_sparse",
 ]
 
-_ELFCLASS64 = 2
 _ELFDATA2MSB = 2
 _PN_XNUM = 0xFFFF
-_NOTE_HEADER = struct.Struct("<III")  # Elf32_Nhdr
-_EHDR_TAIL = struct.Struct("<HHIIIIIHHHHHH")  # everything after e_ident
+_NOTE_HEADER = struct.Struct("<III")  # Elf32_Nhdr, and Elf64_Nhdr: three 32-bit words
+# Per class: the ELF header's size, the fields after e_ident, and the program header.
+_CLASSES = {
+    ELFCLASS32: (EHDR_SIZE, struct.Struct(ELF32_EHDR_TAIL), PHDR_SIZE, struct.Struct(ELF32_PHDR)),
+    ELFCLASS64: (
+        EHDR64_SIZE,
+        struct.Struct(ELF64_EHDR_TAIL),
+        PHDR64_SIZE,
+        struct.Struct(ELF64_PHDR),
+    ),
+}
 _U32 = struct.Struct("<I").unpack_from
 _U64 = struct.Struct("<Q").unpack_from
 
@@ -75,9 +92,8 @@ _EM_NAMES = {
     62: "EM_X86_64",
     183: "EM_AARCH64",
 }
-# pyelftools reports segment types by name; EM_386 uses the base table only.
+# Segment types' names for messages; EM_386 uses the base table only.
 _PT_NAMES = {value: name for name, value in ENUM_P_TYPE_BASE.items() if isinstance(value, int)}
-_P_TYPES_BY_NAME = {name: value for value, name in _PT_NAMES.items()}
 
 
 class ImageError(Exception):
@@ -142,13 +158,11 @@ def _name(table: dict[int, str], value: int) -> str:
     return f"{table[value]} ({value})" if value in table else str(value)
 
 
-def _p_type(value: Any) -> int:
-    """pyelftools names known segment types; turn them back into numbers."""
-    return value if isinstance(value, int) else _P_TYPES_BY_NAME[value]
-
-
 class CoreFile:
-    """An ELF32 i386 core (``NAME.vmcore``), open for physical reads.
+    """An i386 core (``NAME.vmcore``), open for physical reads.
+
+    ``elf_class`` is 32 or 64: a core storing frames at or above 4 GiB is
+    ELF64 (``e_machine`` still ``EM_386``), as kexec-tools writes it.
 
     :raises ImageError: if the file cannot be opened or fails any check.
     """
@@ -189,19 +203,21 @@ class CoreFile:
             raise self._error(f"not an ELF file (starts with {head[:8]!r})")
         if size < 16:
             raise self._error(f"truncated: ELF identification needs 16 bytes, file has {size}")
-        if head[4] == _ELFCLASS64:
-            raise self._error("ELF64 file: an i386 core is ELF32 (ELFCLASS32)")
-        if head[4] != ELFCLASS32:
-            raise self._error(f"bad ELF class {head[4]} (expected ELFCLASS32)")
+        if head[4] not in _CLASSES:
+            raise self._error(f"bad ELF class {head[4]} (expected ELFCLASS32 or ELFCLASS64)")
+        ehdr_size, ehdr_tail, self._phdr_size, self._phdr = _CLASSES[head[4]]
+        self.elf_class = 64 if head[4] == ELFCLASS64 else 32
         if head[5] == _ELFDATA2MSB:
             raise self._error("big-endian ELF: an i386 core is little-endian (ELFDATA2LSB)")
         if head[5] != ELFDATA2LSB:
             raise self._error(f"bad ELF data encoding {head[5]} (expected ELFDATA2LSB)")
-        if size < EHDR_SIZE:
-            raise self._error(f"truncated: ELF header needs {EHDR_SIZE} bytes, file has {size}")
+        if size < ehdr_size:
+            raise self._error(
+                f"truncated: ELF{self.elf_class} header needs {ehdr_size} bytes, file has {size}"
+            )
         if head[6] != EV_CURRENT:
             raise self._error(f"unknown ELF version {head[6]}")
-        fields = _EHDR_TAIL.unpack_from(m, 16)
+        fields = ehdr_tail.unpack_from(m, 16)
         e_type, e_machine = fields[0], fields[1]
         if e_type != ET_CORE:
             raise self._error(
@@ -221,11 +237,20 @@ class CoreFile:
             raise self._error("no program headers")
         if phnum == _PN_XNUM:
             raise self._error("extended program header numbering (PN_XNUM) is not supported")
-        if phentsize != PHDR_SIZE:
-            raise self._error(f"e_phentsize is {phentsize}, expected {PHDR_SIZE}")
-        if phoff + phnum * PHDR_SIZE > size:
-            first_bad = max(0, (size - phoff) // PHDR_SIZE)
-            end = phoff + (first_bad + 1) * PHDR_SIZE
+        ehdr_size = _CLASSES[ELFCLASS64 if self.elf_class == 64 else ELFCLASS32][0]
+        if phoff < ehdr_size:
+            raise self._error(
+                f"program header table at {phoff:#x} overlaps the ELF{self.elf_class} header "
+                f"({ehdr_size} bytes)"
+            )
+        entry = self._phdr_size
+        if phentsize != entry:
+            raise self._error(
+                f"e_phentsize is {phentsize}, expected {entry} (sizeof(Elf{self.elf_class}_Phdr))"
+            )
+        if phoff + phnum * entry > size:
+            first_bad = max(0, (size - phoff) // entry)
+            end = phoff + (first_bad + 1) * entry
             raise self._error(
                 f"truncated: program header {first_bad} ends at {end:#x} "
                 f"beyond end of file ({size:#x})"
@@ -236,23 +261,17 @@ class CoreFile:
                 f"{shoff:#x}) ends beyond end of file ({size:#x})"
             )
 
-    def _program_headers(self) -> list[tuple[int, int, int, int, int, int]]:
-        """(type, offset, vaddr, paddr, filesz, memsz) of every program header."""
-        try:
-            elf = ELFFile(self._map)  # type: ignore[arg-type]
-            return [
-                (
-                    _p_type(seg["p_type"]),
-                    seg["p_offset"],
-                    seg["p_vaddr"],
-                    seg["p_paddr"],
-                    seg["p_filesz"],
-                    seg["p_memsz"],
-                )
-                for seg in elf.iter_segments()
-            ]
-        except Exception as e:  # pyelftools raises several unrelated types
-            raise self._error(f"cannot parse program headers: {e}") from None
+    def _program_headers(self, phoff: int, phnum: int) -> list[tuple[int, int, int, int, int, int]]:
+        """(type, offset, vaddr, paddr, filesz, memsz) of every program header.
+
+        :meth:`_check_tables` has checked that the table lies inside the file.
+        """
+        assert self._map is not None
+        table = self._map[phoff : phoff + phnum * self._phdr_size]
+        if self.elf_class == 64:  # type, flags, offset, vaddr, paddr, filesz, memsz, align
+            return [h[:1] + h[2:7] for h in self._phdr.iter_unpack(table)]
+        # type, offset, vaddr, paddr, filesz, memsz, flags, align
+        return [h[:6] for h in self._phdr.iter_unpack(table)]
 
     def _notes(self, index: int, offset: int, size: int) -> list[tuple[str, int, bytes]]:
         """The notes of the ``PT_NOTE`` at program header ``index``, as (name, type, desc)."""
@@ -309,12 +328,12 @@ class CoreFile:
     def _load(self) -> None:
         fields = self._check_ident()
         self._check_tables(fields)
-        loads, notes = self._check_segments()
+        loads, notes = self._check_segments(fields[4], fields[9])
         self._read_notes(notes)
         self._index(loads)
 
     def _check_segments(
-        self,
+        self, phoff: int, phnum: int
     ) -> tuple[list[tuple[int, int, int, int, int]], list[tuple[str, int, bytes]]]:
         """Bounds of every segment; returns the PT_LOADs and the notes of every PT_NOTE.
 
@@ -323,7 +342,8 @@ class CoreFile:
         size = self.file_size
         loads: list[tuple[int, int, int, int, int]] = []
         notes: list[tuple[str, int, bytes]] = []
-        for i, (p_type, offset, _vaddr, paddr, filesz, memsz) in enumerate(self._program_headers()):
+        headers = self._program_headers(phoff, phnum)
+        for i, (p_type, offset, _vaddr, paddr, filesz, memsz) in enumerate(headers):
             if p_type == PT_NULL:
                 continue
             what = f"program header {i} ({_PT_NAMES.get(p_type, f'type {p_type:#x}')}"
@@ -399,9 +419,7 @@ class CoreFile:
         self._ends = [paddr + filesz for paddr, filesz, _o in stored]
         # file offset = paddr + delta: one addition on the hot path
         self._deltas = [offset - paddr for paddr, _s, offset in stored]
-        self._np_starts = np.array(self._starts, dtype=np.int64)
-        self._np_ends = np.array(self._ends, dtype=np.int64)
-        self._np_deltas = np.array(self._deltas, dtype=np.int64)
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._frame_offsets: np.ndarray | Literal[False] | None = None
 
     # -- reading ------------------------------------------------------------
@@ -448,6 +466,8 @@ class CoreFile:
         :param paddrs: integer array of physical addresses (any shape).
         :return: ``int64`` array of the same shape.
         """
+        import numpy as np  # numpy only for batches: opening a core needs none
+
         addrs = np.asarray(paddrs).astype(np.int64, copy=False)
         if self._frame_offsets is None:
             self._frame_offsets = self._build_frame_offsets()
@@ -458,14 +478,28 @@ class CoreFile:
             out += addrs & (PAGE_SIZE - 1)
             out[(out < 0) | (pfns >= len(table)) | (addrs < 0)] = -1
             return out
-        idx = np.searchsorted(self._np_starts, addrs, side="right") - 1
+        starts, ends, deltas = self._segment_arrays()
+        idx = np.searchsorted(starts, addrs, side="right") - 1
         np.maximum(idx, 0, out=idx)
-        inside = (addrs >= self._np_starts[idx]) & (addrs < self._np_ends[idx])
-        return np.where(inside, addrs + self._np_deltas[idx], -1)
+        inside = (addrs >= starts[idx]) & (addrs < ends[idx])
+        return np.where(inside, addrs + deltas[idx], -1)
+
+    def _segment_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored segments' starts, ends and deltas as arrays, made on first use."""
+        if self._arrays is None:
+            import numpy as np
+
+            starts, ends, deltas = (
+                np.array(x, dtype=np.int64) for x in (self._starts, self._ends, self._deltas)
+            )
+            self._arrays = starts, ends, deltas
+        return self._arrays
 
     def _build_frame_offsets(self) -> np.ndarray | Literal[False]:
         """File offset of every frame of RAM (negative: not stored); False if unaligned."""
-        starts, ends = self._np_starts, self._np_ends
+        import numpy as np
+
+        starts, ends, deltas = self._segment_arrays()
         if ((starts | ends) & (PAGE_SIZE - 1)).any():
             return False
         # Unstored frames hold -PAGE_SIZE: adding an in-page offset keeps them negative.
@@ -475,7 +509,7 @@ class CoreFile:
             first = np.repeat(np.cumsum(counts) - counts, counts)
             nth = np.arange(counts.sum(), dtype=np.int64) - first
             pfns = np.repeat(starts >> PAGE_SHIFT, counts) + nth
-            table[pfns] = np.repeat(starts + self._np_deltas, counts) + (nth << PAGE_SHIFT)
+            table[pfns] = np.repeat(starts + deltas, counts) + (nth << PAGE_SHIFT)
         return table
 
     # -- lifetime -----------------------------------------------------------

@@ -17,24 +17,32 @@ __all__ = [
     "Elf32_Shdr",
     "Elf32_Sym",
     "build_note",
+    "elf_ehdr",
 ]
 
-Elf32_Ehdr = cs.Struct(
-    "e_ident" / cs.Const(b"\x7fELF" + bytes([ELFCLASS32, ELFDATA2LSB, EV_CURRENT]) + bytes(9)),
-    "e_type" / cs.Int16ul,
-    "e_machine" / cs.Int16ul,
-    "e_version" / cs.Int32ul,
-    "e_entry" / cs.Int32ul,
-    "e_phoff" / cs.Int32ul,
-    "e_shoff" / cs.Int32ul,
-    "e_flags" / cs.Int32ul,
-    "e_ehsize" / cs.Int16ul,
-    "e_phentsize" / cs.Int16ul,
-    "e_phnum" / cs.Int16ul,
-    "e_shentsize" / cs.Int16ul,
-    "e_shnum" / cs.Int16ul,
-    "e_shstrndx" / cs.Int16ul,
-)
+
+def elf_ehdr(elfclass: int, word: cs.Construct) -> cs.Struct:
+    """``Elf32_Ehdr`` or ``Elf64_Ehdr``: alike but for ``word``, the width of e_entry,
+    e_phoff and e_shoff (``Elf32_Addr``/``Elf32_Off`` or their 64-bit forms)."""
+    return cs.Struct(
+        "e_ident" / cs.Const(b"\x7fELF" + bytes([elfclass, ELFDATA2LSB, EV_CURRENT]) + bytes(9)),
+        "e_type" / cs.Int16ul,
+        "e_machine" / cs.Int16ul,
+        "e_version" / cs.Int32ul,
+        "e_entry" / word,
+        "e_phoff" / word,
+        "e_shoff" / word,
+        "e_flags" / cs.Int32ul,
+        "e_ehsize" / cs.Int16ul,
+        "e_phentsize" / cs.Int16ul,
+        "e_phnum" / cs.Int16ul,
+        "e_shentsize" / cs.Int16ul,
+        "e_shnum" / cs.Int16ul,
+        "e_shstrndx" / cs.Int16ul,
+    )
+
+
+Elf32_Ehdr = elf_ehdr(ELFCLASS32, cs.Int32ul)
 
 Elf32_Phdr = cs.Struct(
     "p_type" / cs.Int32ul,

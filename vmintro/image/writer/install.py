@@ -93,14 +93,15 @@ def write_image(
     ``timeline`` gives the timeline file's bytes for the SHA-256 of the core
     written; without it the image has no timeline.
 
-    :raises ImageWriteError: the machine cannot be an ELF32 core, or ``base``
-        cannot be an image (nothing is written).
+    :raises ImageWriteError: the machine cannot be written as a core (its
+        memory does not match it, or an ELF32 core would pass 4 GiB), or
+        ``base`` cannot be an image (nothing is written).
     """
     paths = check_output(base)
     try:
         vmlinux = build_vmlinux(spec)
         vmcore = vmcore_writer(spec)
-    except ValueError as e:  # the writers refuse what ELF32 cannot express
+    except ValueError as e:  # the writers refuse what the ELF formats cannot express
         raise ImageWriteError(f"{paths['vmcore'].name}: {e}") from None
     truth = (json.dumps(spec.truth, indent=1, sort_keys=True) + "\n").encode()
     contents = {"vmlinux": _bytes(vmlinux), "truth": _bytes(truth), "vmcore": vmcore}

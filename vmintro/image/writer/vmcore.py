@@ -1,4 +1,4 @@
-"""Writing a simulated kernel's RAM as an ELF32 i386 core file (``NAME.vmcore``).
+"""Writing a simulated kernel's RAM as an i386 core file (``NAME.vmcore``).
 
 The layout is what kdump's ``/proc/vmcore`` looks like, so gdb, drgn (through
 libkdumpfile) and crash-style tools can open it:
@@ -11,6 +11,11 @@ libkdumpfile) and crash-style tools can open it:
   (the kernel image is always kept whole). ``p_paddr`` is the physical address;
   ``p_vaddr`` is ``PAGE_OFFSET + p_paddr`` for lowmem, 0 for highmem, which has
   no permanent kernel mapping. A run crossing ``max_low_pfn`` is split there.
+
+The core is ELF32, or ELF64 (``e_machine`` still ``EM_386``) when a stored
+frame lies at or above 4 GiB, as on a PAE machine with more RAM:
+:func:`~vmintro.image.format.elf.core_elf_class` decides, as kexec-tools does
+for such a machine's core headers.
 
 RAM is streamed frame by frame, so a 4 GiB machine costs host memory and file
 space in proportion to the frames it uses, not to its size. Nothing in the file
@@ -28,7 +33,10 @@ from typing import BinaryIO
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from vmintro.files import atomic_output
 from vmintro.image.format.elf import (
+    EHDR64_SIZE,
     EHDR_SIZE,
+    ELF32_ADDRESS_LIMIT,
+    ELFCLASS64,
     EM_386,
     ET_CORE,
     EV_CURRENT,
@@ -39,12 +47,16 @@ from vmintro.image.format.elf import (
     PF_R,
     PF_W,
     PF_X,
+    PHDR64_SIZE,
     PHDR_SIZE,
     PT_LOAD,
     PT_NOTE,
+    SHDR64_SIZE,
     SHDR_SIZE,
+    core_elf_class,
 )
 from vmintro.image.writer.elf32 import Elf32_Ehdr, Elf32_Phdr, build_note
+from vmintro.image.writer.elf64 import Elf64_Ehdr, Elf64_Phdr
 from vmintro.image.writer.spec import ImageSpec
 from vmintro.image.writer.vmcoreinfo import build_vmcoreinfo
 from vmintro.sim.physmem import PhysMem
@@ -57,12 +69,12 @@ __all__ = [
     "write_vmcore",
 ]
 
-_U32_LIMIT = 1 << 32
 # e_phnum is 16 bits and 0xffff means "look in section 0" (PN_XNUM), which
 # many readers do not implement: stay below it, with room for the PT_NOTE and
 # for the few extra splits made after merging.
 _MAX_LOADS = 0xFFFE - 1 - 8
-# p_filesz is 32 bits; 2 GiB pieces keep every size well inside it.
+# p_filesz is 32 bits in ELF32; 2 GiB pieces keep every size well inside it
+# (ELF64 cores are cut the same way, so a segment never depends on the class).
 _MAX_SEGMENT_PAGES = (1 << 31) >> PAGE_SHIFT
 # Frames written per write() call: big enough to amortise the call, small
 # enough to keep the host buffer at 1 MiB.
@@ -108,11 +120,7 @@ def _merge_close_runs(runs: list[tuple[int, int]], limit: int) -> list[tuple[int
 
 
 def plan_segments(spec: ImageSpec) -> list[LoadSegment]:
-    """The ``PT_LOAD`` segments of ``spec``'s core, in physical order.
-
-    :raises ValueError: if a stored frame lies at or above 4 GiB, which an
-        ELF32 program header cannot address.
-    """
+    """The ``PT_LOAD`` segments of ``spec``'s core, in physical order."""
     start, end = spec.kernel_range
     # The data of the kernel image is kept whole so that gdb finds every global
     # in the core; the text before _etext holds no state and may be dropped.
@@ -121,20 +129,7 @@ def plan_segments(spec: ImageSpec) -> list[LoadSegment]:
         start = etext - PAGE_OFFSET
     keep = set(range(start >> PAGE_SHIFT, (end + PAGE_SIZE - 1) >> PAGE_SHIFT))
     keep.update(spec.keep_frames)
-    stored = list(spec.mem.runs(keep=keep))
-    runs = _merge_close_runs(stored, _MAX_LOADS)
-    if runs and (runs[-1][0] + runs[-1][1]) << PAGE_SHIFT > _U32_LIMIT:
-        high = next(
-            max(pfn, _U32_LIMIT >> PAGE_SHIFT)
-            for pfn, count in stored
-            if (pfn + count) << PAGE_SHIFT > _U32_LIMIT
-        )
-        raise ValueError(
-            f"a non-zero frame lies above 4 GiB (physical {high << PAGE_SHIFT:#x}): an ELF32 "
-            "core cannot hold physical addresses that do not fit in 32 bits; a PAE machine "
-            "of more than 4 GiB can be written only while nothing above 4 GiB was written "
-            "(--ram 4G, or --page-cache 0, which leaves the free lists as boot left them)"
-        )
+    runs = _merge_close_runs(list(spec.mem.runs(keep=keep)), _MAX_LOADS)
     low_end = spec.config.max_low_pfn
     segments = []
     for pfn, count in runs:
@@ -163,30 +158,36 @@ def _headers(notes_size: int, segments: list[LoadSegment]) -> tuple[bytes, int]:
 
     The notes follow the headers directly; RAM data starts on the next page
     boundary, so every ``PT_LOAD`` is page-aligned in the file as in memory.
+    The class is ELF64 exactly when a segment ends above 4 GiB.
     """
+    elf64 = core_elf_class(segments[-1].paddr + segments[-1].size if segments else 0) == ELFCLASS64
+    ehdr_struct, phdr_struct = (Elf64_Ehdr, Elf64_Phdr) if elf64 else (Elf32_Ehdr, Elf32_Phdr)
+    ehdr_size, phdr_size, shdr_size = (
+        (EHDR64_SIZE, PHDR64_SIZE, SHDR64_SIZE) if elf64 else (EHDR_SIZE, PHDR_SIZE, SHDR_SIZE)
+    )
     phnum = 1 + len(segments)
-    notes_offset = EHDR_SIZE + phnum * PHDR_SIZE
+    notes_offset = ehdr_size + phnum * phdr_size
     offset = -(-(notes_offset + notes_size) // PAGE_SIZE) * PAGE_SIZE
     data_offset = offset
-    ehdr = Elf32_Ehdr.build(
+    ehdr = ehdr_struct.build(
         {
             "e_type": ET_CORE,
             "e_machine": EM_386,
             "e_version": EV_CURRENT,
             "e_entry": 0,
-            "e_phoff": EHDR_SIZE,
+            "e_phoff": ehdr_size,
             "e_shoff": 0,
             "e_flags": 0,
-            "e_ehsize": EHDR_SIZE,
-            "e_phentsize": PHDR_SIZE,
+            "e_ehsize": ehdr_size,
+            "e_phentsize": phdr_size,
             "e_phnum": phnum,
-            "e_shentsize": SHDR_SIZE,
+            "e_shentsize": shdr_size,
             "e_shnum": 0,
             "e_shstrndx": 0,
         }
     )
     phdrs = [
-        Elf32_Phdr.build(
+        phdr_struct.build(
             {
                 "p_type": PT_NOTE,
                 "p_offset": notes_offset,
@@ -201,7 +202,7 @@ def _headers(notes_size: int, segments: list[LoadSegment]) -> tuple[bytes, int]:
     ]
     for seg in segments:
         phdrs.append(
-            Elf32_Phdr.build(
+            phdr_struct.build(
                 {
                     "p_type": PT_LOAD,
                     "p_offset": offset,
@@ -215,7 +216,7 @@ def _headers(notes_size: int, segments: list[LoadSegment]) -> tuple[bytes, int]:
             )
         )
         offset += seg.size
-    if offset > _U32_LIMIT:
+    if not elf64 and offset > ELF32_ADDRESS_LIMIT:
         raise ValueError(f"the core would be {offset:#x} bytes: ELF32 file offsets stop at 4 GiB")
     return ehdr + b"".join(phdrs), data_offset
 
@@ -236,8 +237,8 @@ def vmcore_writer(spec: ImageSpec) -> Callable[[BinaryIO], None]:
 
     Everything that can be checked is checked here, before any file exists.
 
-    :raises ValueError: if the memory does not match the machine or cannot be
-        described by an ELF32 core (frames above 4 GiB, a file over 4 GiB).
+    :raises ValueError: if the memory does not match the machine, or an ELF32
+        core would be more than 4 GiB long.
     """
     if spec.mem.size != spec.config.ram:
         raise ValueError(
