@@ -12,7 +12,7 @@ import pytest
 
 import vmintro
 from vmintro.cli import main
-from vmintro.exercises.build import variant_seed
+from vmintro.exercises.keys import variant_seed
 from vmintro.helpers import find_vm_area, vm_area_pages
 
 KEY = "7f3c0a9d51e24b6c8e0f1a2b3c4d5e6f"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,9 +17,11 @@ import pytest
 
 import vmintro
 from vmintro.arch.x86 import MachineConfig
+from vmintro.errors import EXIT_FAILED, EXIT_OK
 from vmintro.exercises.build import build_exercise
 from vmintro.exercises.build import main as build_main
-from vmintro.exercises.catalog import EXERCISES, LEVELS, PFNS, by_name
+from vmintro.exercises.catalog import EXERCISES, LEVELS, by_name
+from vmintro.exercises.keys import fresh_key
 from vmintro.exercises.location import CHECKOUT_DIR
 from vmintro.exercises.session import ExerciseRunner, Policy
 from vmintro.exercises.verify import (
@@ -523,21 +524,13 @@ def test_wrong_and_neighbouring_answers_are_other_answers(
 
 def effective_space(ex: Any, answer: str) -> int:
     """What the hidden parts of a solved ``answer`` leave to guess when frames near one
-    another count as runs: a number within 16 pages of an earlier hidden one is worth
-    33 guesses, not its part's space (the space the catalog states assumes scattered frames)."""
-    total, seen = 1, []
-    words = canonical(ex.parts, answer).split(";")
-    for i in ex.hidden:
-        part = ex.parts[i]
-        if not part.form.startswith("hex"):
-            total *= part.space
-            continue
-        each = min(part.space, PFNS) if part.is_list else part.space
-        for value in (int(w, 16) for w in words[i].split(",")):
-            page = value >> 12 if value >= 1 << 20 else value  # an address: its page
-            total *= 33 if any(abs(page - p) <= 16 for p in seen) else each
-            seen.append(page)
-    return total
+    another count as runs (:meth:`Exercise.guesses`; the space the catalog states
+    assumes scattered frames)."""
+    values: list[Any] = []
+    for part, text in zip(ex.parts, canonical(ex.parts, answer).split(";"), strict=True):
+        numbers = [int(w, 16) for w in text.split(",")] if part.form != "word" else [text]
+        values.append(numbers if part.is_list else numbers[0])
+    return int(ex.guesses(values))
 
 
 @pytest.mark.parametrize("name", EACH)
@@ -632,6 +625,13 @@ def test_no_allowed_command_prints_the_answer(name: str, answers: dict[str, str]
         assert not all(shown), f"'{line}' prints the whole answer"
 
 
+def _ran(status: int, text: str) -> bool:
+    """A hint's command ran: it succeeded, or found what the exercise is about (``list``
+    stops at a loop that does not come back to its start with 'duplicate list entry',
+    crash's finding, status 1), but no error (a link it cannot read, a bad argument)."""
+    return status == EXIT_OK or (status == EXIT_FAILED and "duplicate list entry" in text)
+
+
 @pytest.mark.parametrize("name", EACH)
 def test_every_hint_runs(name: str) -> None:
     from vmintro.commands.discovery import load_plugins
@@ -642,7 +642,7 @@ def test_every_hint_runs(name: str) -> None:
     for hint in hints:
         for line in hint["commands"]:
             status, text = _run(name, line)
-            assert status == 0, f"{line}: {text}"
+            assert _ran(status, text), f"{line}: {text}"
 
 
 @pytest.mark.slow
@@ -656,7 +656,7 @@ def test_exercises_built_on_first_use(
 
     load_plugins([])
     for ex in (e for e in EXERCISES if not e.shipped):
-        build_exercise(ex, tmp_path)
+        build_exercise(ex, tmp_path, fresh_key())
         answer = SOLVERS[ex.name](_open(ex.name))
         assert verify_answer(tmp_path / ex.name, ex.parts, answer)
         assert not verify_answer(
@@ -670,12 +670,12 @@ def test_exercises_built_on_first_use(
             assert not any(shown[i] for i in ex.hidden) and not all(shown), line
         for hint in _meta(ex.name)["hints"]:
             for line in hint["commands"]:
-                assert _run(ex.name, line)[0] == 0, line
+                assert _ran(*_run(ex.name, line)), line
 
 
 def test_vmlist_cycle_hint_walks_the_list() -> None:
     status, text = _run("vmlist-cycle", "list -o vm_struct.next -s vm_struct.addr,size *vmlist")
-    assert status == 0 and text.count("addr = ") >= 3, text
+    assert _ran(status, text) and text.count("addr = ") >= 3, text
 
 
 # ------------------------------------------------------------------ the restriction
@@ -702,15 +702,6 @@ def test_readmes_name_no_checkout_path() -> None:
 # ------------------------------------------------------------------ building
 
 
-@pytest.mark.parametrize("name", ["why-oops", "who-leaked"])  # without and with a timeline
-def test_rebuild_is_byte_identical(tmp_path: Path, name: str) -> None:
-    (tmp_path / name).mkdir()
-    shutil.copy(ROOT / name / "answer.json", tmp_path / name / "answer.json")  # same salt
-    build_exercise(by_name(name), tmp_path)
-    for f in sorted(p.name for p in (ROOT / name).iterdir()):
-        assert (tmp_path / name / f).read_bytes() == (ROOT / name / f).read_bytes(), f
-
-
 def test_installed_without_images_builds_into_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -720,17 +711,24 @@ def test_installed_without_images_builds_into_the_cache(
     monkeypatch.setenv("VMINTRO_CACHE_DIR", str(tmp_path / "cache"))
     path = location.exercise_dir("swap-map-frames")
     assert path.is_relative_to(tmp_path / "cache")
-    for f in ("swap-map-frames.vmcore", "swap-map-frames.vmlinux", "exercise.json"):
-        assert (path / f).read_bytes() == (ROOT / "swap-map-frames" / f).read_bytes()
+    # from a fresh key, not kept: a variant of its own, not the shipped one
+    core = "swap-map-frames.vmcore"
+    assert (path / core).read_bytes() != (ROOT / "swap-map-frames" / core).read_bytes()
+    assert sorted(p.name for p in path.iterdir()) == sorted(
+        ["README.md", "answer.json", "exercise.json", core, "swap-map-frames.vmlinux"]
+    )
+    answer = swap_map_frames(vmintro.open(path / "swap-map-frames"))
+    assert verify_answer(path, by_name("swap-map-frames").parts, answer)
     assert location.exercise_dir("swap-map-frames") == path  # built once
 
 
 def test_vmalloc_start_answers_match_booted_machines() -> None:
     # the other machines of the question, booted: their VMALLOC_START is the answer
-    from vmintro.exercises.build import practice_seed, realise
+    from vmintro.exercises.build import realise
+    from vmintro.exercises.keys import variant_seed
 
     ex = by_name("vmalloc-start")
-    variant = realise(ex, practice_seed(ex.name), None)
+    variant = realise(ex, variant_seed(b"a test practice key", "", ex.name), None)
     mib = [int(m) for m in re.findall(r"(\d+) MiB", variant.question)]
     booted = [MachineConfig(ram=m << 20, highmem=m > 896).layout.vmalloc_start for m in mib]
     assert variant.answer == booted

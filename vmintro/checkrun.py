@@ -35,9 +35,13 @@ def _check_one(path: str, vmlinux: str | None = None) -> dict[str, Any]:
     import vmintro
     from vmintro.check import check_program
     from vmintro.errors import VmintroError
+    from vmintro.exercises.session import NOT_AVAILABLE, image_policy
 
     try:
         prog = vmintro.open(path, vmlinux)
+        policy = image_policy(prog)  # an exercise's image: check would name its answer
+        if policy is not None:
+            return _failure(path, f"{path}: exercise {policy.exercise}: check: {NOT_AVAILABLE}")
         findings = [f.as_dict() for f in check_program(prog)]
     except VmintroError as e:
         return _failure(path, str(e))

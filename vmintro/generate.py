@@ -27,6 +27,7 @@ def generate(
     progress: Callable[[str, int, int], None] | None = None,
     warn: Callable[[str], None] | None = None,
     timeline: bool = True,
+    exercise: str | None = None,
 ) -> dict[str, Path]:
     """Run ``scenario`` on a fresh machine and write ``out``.vmcore/.vmlinux/.truth.json
     and, with ``timeline``, ``out``.timeline: every entry point the run called and
@@ -37,6 +38,8 @@ def generate(
     and an image already at ``out`` is replaced as a whole set.
     ``warn`` hears, in one line, of a run that stopped early (a step the kernel
     would never return from, allowed by ``allow_bug = true``).
+    ``exercise`` makes the image that exercise's: its note names it and leaves the
+    seed out (the seed gives the variant, and so its answer, without solving it).
     """
     check_output(out)  # a bad name is refused before the machine boots
     scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -62,6 +65,9 @@ def generate(
         "pse": cfg.pse,
         "page_cache": page_cache_of(scen),
     }
+    if exercise is not None:
+        del generator["seed"]
+        generator["exercise"] = exercise
     spec = snapshot(result.kernel, generator, run_truth(result))
     if progress:
         progress("writing image", 0, 1)

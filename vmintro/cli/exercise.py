@@ -79,6 +79,31 @@ def _show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _made_by(path: Path, meta: dict[str, Any], key_file: Path) -> bool:
+    """Whether ``key_file``'s key makes the variant in ``path``: the variant built again
+    from it (as ``grade`` does) has the same core, byte for byte."""
+    import tempfile
+
+    from vmintro.exercises.build import realise
+    from vmintro.exercises.catalog import by_name
+    from vmintro.exercises.keys import KeyFileError, read_key, variant_seed
+
+    try:
+        key = read_key(key_file)
+        ex = by_name(meta["name"])
+    except (KeyFileError, LookupError) as e:
+        raise UsageExit(str(e.args[0])) from None
+    student = meta.get("student")
+    student = student if isinstance(student, str) else ""  # a practice variant: ""
+    with tempfile.TemporaryDirectory() as tmp:
+        realise(ex, variant_seed(key, student, ex.name), Path(tmp) / ex.name)
+        made = (Path(tmp) / f"{ex.name}.vmcore").read_bytes()
+    try:
+        return made == (path / f"{ex.name}.vmcore").read_bytes()
+    except OSError:
+        return False
+
+
 def _open(args: argparse.Namespace) -> int:
     from vmintro.cli.session import cmd_session
 
@@ -87,9 +112,17 @@ def _open(args: argparse.Namespace) -> int:
     image = path / meta["name"]
     from vmintro.exercises.session import Policy
 
+    policy: Policy | None = Policy.of(path)
+    if args.key is not None:  # the teacher's (or maintainer's): every command, and Python
+        if not _made_by(path, meta, Path(args.key)):
+            raise UsageExit(
+                f"{path}: {args.key} does not make this variant (another key, or another "
+                "vmintro version)"
+            )
+        policy = None
     session = argparse.Namespace(
         image=str(image), vmlinux=None, plugin_dirs=[], commands=args.commands,
-        json=args.json, quiet=args.quiet, policy=Policy.of(path),
+        json=args.json, quiet=args.quiet, policy=policy, unrestricted=policy is None,
     )  # fmt: skip
     if not args.quiet and args.commands is None and sys.stdin.isatty():
         print(meta["question"] + "\n")
@@ -218,6 +251,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("-c", dest="commands", metavar="COMMANDS", help="run these commands")
     sp.add_argument("--json", action="store_true", help="results as JSON, one line each")
     sp.add_argument("-q", "--quiet", action="store_true", help="no banner, no question")
+    sp.add_argument(
+        "--key", metavar="FILE",
+        help="the key the variant was made with (a teacher's): every command runs",
+    )  # fmt: skip
     sp = sub.add_parser("hint", help="hints 1 to N (default 1)")
     sp.add_argument("name", metavar="NAME", help=name)
     sp.add_argument("n", metavar="N", nargs="?", type=int, default=1)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vmintro.cli.image import open_image
+from vmintro.cli.image import open_image, refuse_exercise
 from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, fail, warn
 from vmintro.errors import EXIT_FAILED, EXIT_OK, NoDebugInfoError
 
@@ -39,6 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageExit(f"serve: --port {args.port}: not a port (0 to 65535)")
     prog, name = open_image(args.image, args.vmlinux)
+    refuse_exercise(prog, name, "serve")
     missing = _types_missing(prog, "serve")
     if missing is not None:
         return missing
@@ -92,6 +93,7 @@ def cmd_html(args: argparse.Namespace) -> int:
     from vmintro.files import atomic_output
 
     prog, name = open_image(args.image, args.vmlinux)
+    refuse_exercise(prog, name, "html")
     _check_output(args.output, name, args.vmlinux)
     missing = _types_missing(prog, "html")
     if missing is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from vmintro.cli.image import open_image
+from vmintro.cli.image import open_image, refuse_exercise
 from vmintro.cli.parser import Parser, UsageExit, add_image_arguments
 from vmintro.errors import EXIT_OK
 
@@ -27,7 +27,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from vmintro.interop.containers import write_container
     from vmintro.interop.isf import isf_document
 
-    prog, _name = open_image(args.image, args.vmlinux)
+    prog, name = open_image(args.image, args.vmlinux)
+    refuse_exercise(prog, name, "export")
     if writes_over_image(prog.backend, args.output):
         raise UsageExit(f"export: {args.output} is a file of the image itself; nothing was written")
     try:

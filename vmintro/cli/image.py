@@ -10,7 +10,7 @@ from vmintro.cli.parser import UsageExit
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["open_image"]
+__all__ = ["open_image", "refuse_exercise"]
 
 
 def open_image(image: str | None, vmlinux: str | None = None) -> tuple[Program, str]:
@@ -30,6 +30,19 @@ def open_image(image: str | None, vmlinux: str | None = None) -> tuple[Program, 
         return vmintro.open(path, vmlinux), path
     except ImageError as e:
         raise UsageExit(str(e)) from None
+
+
+def refuse_exercise(prog: Program, name: str, what: str) -> None:
+    """Refuse ``what`` on an exercise's image: no exercise allows it (the rules follow
+    the image, :func:`vmintro.exercises.session.image_policy`).
+
+    :raises UsageExit: ``NAME: exercise EX: WHAT: not available in this exercise``.
+    """
+    from vmintro.exercises.session import NOT_AVAILABLE, image_policy
+
+    policy = image_policy(prog)
+    if policy is not None:
+        raise UsageExit(f"{name}: exercise {policy.exercise}: {what}: {NOT_AVAILABLE}")
 
 
 def _demo_image() -> str:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vmintro.cli.image import open_image
+from vmintro.cli.image import open_image, refuse_exercise
 from vmintro.cli.parser import Parser, UsageExit, add_image_arguments
 from vmintro.errors import EXIT_FAILED, EXIT_OK
 
@@ -24,6 +24,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     from vmintro.errors import VmintroError
 
     prog, name = open_image(args.image, args.vmlinux)
+    refuse_exercise(prog, name, "map")
     title = f"{Path(name).name}: {prog.osrelease}, {prog.ram_size >> 20} MiB"
     try:
         for part in map_parts(prog, args.area, args.output, title, args.moments):

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from vmintro.cli.image import open_image
+from vmintro.cli.image import open_image, refuse_exercise
 from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, add_plugin_dir_option
 from vmintro.errors import EXIT_FAILED, EXIT_OK
 from vmintro.image.format.names import is_image
@@ -27,7 +27,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         source = Path(args.script).read_text(encoding="utf-8")
     except OSError as e:
         raise UsageExit(f"{args.script}: {e.strerror}") from None
-    prog, _ = open_image(image, args.vmlinux)
+    prog, name = open_image(image, args.vmlinux)
+    refuse_exercise(prog, name, "Python scripts")
     from vmintro.cmdline.namespace import python_namespace
     from vmintro.commands.discovery import load_plugins
 

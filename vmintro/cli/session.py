@@ -67,9 +67,16 @@ def cmd_session(args: argparse.Namespace) -> int:
     """The default action: ``-c``, standard input, or the REPL."""
     prog, name = open_image(args.image, args.vmlinux)
     from vmintro.commands.discovery import load_plugins
-    from vmintro.exercises.session import ExerciseRunner
+    from vmintro.exercises.session import ExerciseRunner, image_policy
 
     policy = getattr(args, "policy", None)  # `vmintro exercise open`: its commands only
+    if policy is None and not getattr(args, "unrestricted", False):
+        # an exercise's image opened as any other: the same rules
+        policy = image_policy(prog)
+        if policy is not None:
+            ex = policy.exercise
+            note = f"exercise {ex}: only its commands run (vmintro exercise open {ex})"
+            print(f"vmintro: {name}: {note}", file=sys.stderr)
     load_plugins(args.plugin_dirs)
     if args.commands is not None:
         return run_commands(prog, args.commands, args.json, policy)

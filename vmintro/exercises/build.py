@@ -1,21 +1,24 @@
 """Building an exercise directory: image, README, ``exercise.json`` and (practice only)
 the slow hash of the answer.
 
-python -m vmintro.exercises.build [DIR]    (default: the checkout's images/exercises)
+python -m vmintro.exercises.build [--key FILE] [--all] [DIR]
+    (default DIR: the checkout's images/exercises)
 
-A variant is an exercise drawn from a 64-bit seed: the practice variant's seed
-derives from the exercise's name alone (so it is the same everywhere), a student's
-from the teacher's key (:mod:`vmintro.exercises.variants`).
+A variant is an exercise drawn from a 64-bit seed, HMAC(key, student, exercise)
+(:mod:`vmintro.exercises.keys`): the practice variant's under a practice key, a
+student's under the teacher's. The shipped practice images come from a key kept
+outside the repository: with it (``--key``) they rebuild byte for byte; without it
+the build refuses to overwrite them, and builds new variants from a fresh random
+key (not kept) into any other directory. ``SHA256SUMS`` beside the exercises
+records each file's SHA-256 (a test checks the shipped ones against it).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import hmac
 import json
 import random
-import secrets
 import shutil
 import sys
 import tempfile
@@ -26,6 +29,7 @@ from typing import Any, BinaryIO
 
 from vmintro.errors import EXIT_OK, EXIT_USAGE
 from vmintro.exercises.catalog import EXERCISES, LEVELS, Exercise, Hint
+from vmintro.exercises.keys import KeyFileError, fresh_key, read_key, salt_of, variant_seed
 from vmintro.exercises.location import CHECKOUT_DIR, EXERCISE_FILE
 from vmintro.exercises.verify import ANSWER_FILE, FORMS, answer_record
 from vmintro.files import atomic_output
@@ -34,28 +38,21 @@ from vmintro.image.writer.install import ImageWriteError, install_image
 from vmintro.scenario.loader import parse_scenario
 
 __all__ = [
+    "DRAWS",
     "EXERCISE_FILE",
+    "MANIFEST",
     "Variant",
     "build_all",
     "build_exercise",
     "main",
-    "practice_seed",
+    "manifest",
     "realise",
-    "variant_seed",
 ]
 
-_PRACTICE_KEY = b"vmintro practice variant"
-
-
-def variant_seed(key: bytes, student: str, exercise: str) -> int:
-    """The seed of ``student``'s variant of ``exercise``: HMAC-SHA256 of both under ``key``."""
-    mac = hmac.new(key, f"{student}\0{exercise}".encode(), hashlib.sha256).digest()
-    return int.from_bytes(mac[:8], "big")
-
-
-def practice_seed(exercise: str) -> int:
-    """The practice variant's seed: the same for everyone (its answer is only hashed)."""
-    return variant_seed(_PRACTICE_KEY, "", exercise)
+MANIFEST = "SHA256SUMS"
+# a variant whose answer a guesser could run through in a day is drawn again from
+# the same generator; this many draws and none fair is a bug of the exercise
+DRAWS = 16
 
 
 @dataclass
@@ -80,36 +77,45 @@ def _copy_of(source: Path) -> Callable[[BinaryIO], None]:
 def _run(ex: Exercise, text: str, machine: dict[str, Any], out: Path) -> dict[str, Path]:
     scen = parse_scenario(text, f"{ex.name}.toml")
     scen.name = ex.name
-    return generate(out, scen, machine, timeline=ex.timeline)
+    return generate(out, scen, machine, timeline=ex.timeline, exercise=ex.name)
 
 
 def realise(ex: Exercise, seed: int, image: Path | None) -> Variant:
     """Generate ``ex``'s variant ``seed``: its image at ``image`` (NAME.vmcore and
     .vmlinux, without the truth, which holds the answer, and without a timeline unless
-    the exercise is about it), or none."""
-    params = ex.params(random.Random(seed))
-    machine = {**ex.machine(params), "seed": seed}
-    text = ex.scenario(params)
+    the exercise is about it), or none.
+
+    The parameters are drawn from a generator seeded with ``seed``; a draw whose
+    answer a guesser could run through in a day (:meth:`Exercise.fair`: frames side by
+    side, one frame where the question expects several) is rejected and the next draw
+    of the same generator taken, so the same seed always gives the same variant.
+    """
+    rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        made = _run(ex, text, machine, Path(tmp) / ex.name)
-        truth = json.loads(made["truth"].read_text())
-        probe = None
-        if ex.probe is not None:
-            probed = _run(ex, text + ex.probe(params), machine, Path(tmp) / "probe")
-            probe = json.loads(probed["truth"].read_text())
+        for draw in range(DRAWS):
+            params = ex.params(rng)
+            machine = {**ex.machine(params), "seed": seed}
+            text = ex.scenario(params)
+            out = Path(tmp) / str(draw)
+            out.mkdir()
+            made = _run(ex, text, machine, out / ex.name)
+            truth = json.loads(made["truth"].read_text())
+            probe = None
+            if ex.probe is not None:
+                probed = _run(ex, text + ex.probe(params), machine, out / "probe")
+                probe = json.loads(probed["truth"].read_text())
+            answer = ex.answer(params, truth, probe)
+            if ex.fair(answer):
+                break
+        else:
+            raise ValueError(f"{ex.name}: no draw of {DRAWS} leaves a day of guessing")
         if image is not None:
             files = {kind: _copy_of(made[kind]) for kind in ("vmlinux", "vmcore")}
             timeline = made.get("timeline")
             # the same core, so the timeline's record of its SHA-256 holds as written
             keep = None if timeline is None else (lambda _digest: timeline.read_bytes())
             install_image(image, files, keep)
-    return Variant(
-        ex,
-        seed,
-        ex.question(params, truth),
-        ex.answer(params, truth, probe),
-        ex.hints(params, truth),
-    )
+    return Variant(ex, seed, ex.question(params, truth), answer, ex.hints(params, truth))
 
 
 def _answer_lines(ex: Exercise) -> str:
@@ -175,35 +181,40 @@ def _write(path: Path, text: str) -> None:
         f.write(text.encode())
 
 
-def build_exercise(
-    ex: Exercise, root: Path, seed: int | None = None, student: str | None = None
-) -> Variant:
-    """Write ``root/NAME/``: the practice variant (the slow hash of its answer beside it;
-    an existing salt is kept, so a rebuild gives the same files), or with ``student``
-    that student's graded variant ``seed`` (no answer of any kind)."""
+def build_exercise(ex: Exercise, root: Path, key: bytes, student: str | None = None) -> Variant:
+    """Write ``root/NAME/``: the practice variant of ``key`` and the slow hash of its
+    answer (salted from the key, so the same key gives the same files), or with
+    ``student`` that student's graded variant (no answer of any kind)."""
     out = root / ex.name
     out.mkdir(parents=True, exist_ok=True)
-    variant = realise(ex, practice_seed(ex.name) if seed is None else seed, out / ex.name)
+    variant = realise(ex, variant_seed(key, student or "", ex.name), out / ex.name)
     _write(out / "README.md", readme(variant, student))
     _write(out / EXERCISE_FILE, json.dumps(_metadata(variant, student), indent=1) + "\n")
     if student is None:
-        record_path = out / ANSWER_FILE
-        salt = None
-        if record_path.exists():
-            salt = json.loads(record_path.read_text()).get("salt")
-        salt = salt or secrets.token_hex(16)
-        record = answer_record(ex.name, ex.parts, variant.answer, salt)
-        _write(record_path, json.dumps(record, indent=1) + "\n")
+        record = answer_record(ex.name, ex.parts, variant.answer, salt_of(key, ex.name))
+        _write(out / ANSWER_FILE, json.dumps(record, indent=1) + "\n")
     return variant
 
 
-def build_all(root: Path, every: bool = False) -> list[Path]:
-    """Build the practice exercises into ``root``: the shipped ones, or with ``every`` all."""
+def manifest(root: Path) -> str:
+    """``sha256sum``'s lines for every file under ``root`` but the manifest itself."""
+    lines = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = path.relative_to(root).as_posix()
+        if name != MANIFEST:
+            lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {name}\n")
+    return "".join(lines)
+
+
+def build_all(root: Path, key: bytes, every: bool = False) -> list[Path]:
+    """Build the practice exercises of ``key`` into ``root`` (the shipped ones, or with
+    ``every`` all) and write ``root``'s manifest."""
     done = []
     for ex in EXERCISES:
         if ex.shipped or every:
-            build_exercise(ex, root)
+            build_exercise(ex, root, key)
             done.append(root / ex.name)
+    _write(root / MANIFEST, manifest(root))
     return done
 
 
@@ -213,12 +224,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Build the practice exercises into DIR and print each directory; 2 when DIR cannot
-    be written."""
+    """Build the practice exercises into DIR and print each directory; 2 when DIR
+    cannot be written, or holds exercises of a key not given."""
     parser = _Parser(
         prog="python -m vmintro.exercises.build",
         description="build the practice exercise directories (image, README, exercise.json, "
-        "salted answer); an existing answer's salt is kept, so a rebuild gives the same files",
+        "the slow hash of the answer) and their SHA256SUMS; the same key rebuilds the same "
+        "files, without one new variants come from a fresh random key that is not kept",
     )
     parser.add_argument(
         "dir",
@@ -229,12 +241,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"where to build them (default: {CHECKOUT_DIR})",
     )
     parser.add_argument(
+        "--key", type=Path, metavar="FILE", help="the practice key (the shipped images' is not "
+        "in the repository)",
+    )  # fmt: skip
+    parser.add_argument(
         "--all", action="store_true", help="also those built on first use (large machines)"
     )
     args = parser.parse_args(argv)
     try:
-        for path in build_all(args.dir, args.all):
+        if args.key is not None:
+            key = read_key(args.key)
+        elif (args.dir / MANIFEST).exists() or args.dir.resolve() == CHECKOUT_DIR.resolve():
+            sys.stderr.write(
+                f"vmintro: {args.dir}: its exercises come from a practice key that is not in "
+                "the repository; rebuild them with --key FILE, or build new variants into "
+                "another directory\n"
+            )
+            return EXIT_USAGE
+        else:
+            key = fresh_key()  # new variants nobody can rebuild: the key is not kept
+        for path in build_all(args.dir, key, args.all):
             print(path)
+    except KeyFileError as e:
+        sys.stderr.write(f"vmintro: {e}\n")
+        return EXIT_USAGE
     except OSError as e:
         sys.stderr.write(f"vmintro: {e.filename or args.dir}: {e.strerror}\n")
         return EXIT_USAGE

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vmintro.arch.x86 import MachineConfig
-from vmintro.exercises.verify import Part
+from vmintro.exercises.verify import DAY, SECONDS_PER_GUESS, Part
 
 __all__ = ["EXERCISES", "LEVELS", "Exercise", "Hint", "by_name"]
 
@@ -42,13 +42,15 @@ LEVELS = {1: "first steps", 2: "reading the structures", 3: "post-mortem puzzle"
 
 # What a part can be, counted on a 16 MiB machine (the exercises' usual one):
 PFNS = 4096  # frames of 16 MiB
+RUN = 16  # pages: frames this close are a run a guesser follows, not independent guesses
 VM_STRUCTS = (16 << 20) // 32  # a kmalloc'ed vm_struct: a 32-byte object somewhere in lowmem
 VMALLOC_PAGES = (0xFFFFC000 - 0xC1800000) // 4096  # page addresses VMALLOC_START..VMALLOC_END
 # where a device's registers may lie on a 16 MiB machine: above RAM, below the
 # top 16 MiB (APIC, BIOS); the ioremap exercise draws them evenly from there
 BUS_START, BUS_END = 16 << 20, 0xFF000000
 PHYS_PAGES = (BUS_END - BUS_START) // 4096
-VMALLOC_STARTS = 128  # 8 MiB boundaries in the kernel's 1 GiB
+# VMALLOC_START of a machine of 24-880 MiB: an 8 MiB boundary up to 896 MiB's
+LOWMEM_STARTS = 108
 SLAB_SLOTS = 2 * 4096 // 32  # a size-32 object of the two slab pages the live vm_structs use
 MODULE_NAMES = (
     "usbcore", "e100", "sd_mod", "scsi_mod", "ide-cd", "cdrom", "nfs", "lockd", "sunrpc",
@@ -103,6 +105,32 @@ class Exercise:
         for i in self.hidden:
             total *= self.parts[i].space
         return total
+
+    def guesses(self, answer: list[Any]) -> int:
+        """What a variant's ``answer`` leaves a guesser who follows runs: as
+        :attr:`space`, but a hex number (a pfn, or an address's page) within
+        :data:`RUN` pages of an earlier hidden one costs ``2 * RUN + 1`` guesses, not its
+        part's space, and a list counts its frames, however many the part states."""
+        total = 1
+        seen: list[int] = []  # the pages of the hidden numbers so far
+        for i in self.hidden:
+            part = self.parts[i]
+            if not part.form.startswith("hex"):
+                total *= part.space
+                continue
+            each = min(part.space, PFNS) if part.is_list else part.space
+            for value in answer[i] if part.is_list else [answer[i]]:
+                if value is None:
+                    continue
+                page = value >> 12 if value >= 1 << 20 else value
+                near = any(abs(page - p) <= RUN for p in seen)
+                total *= 2 * RUN + 1 if near else each
+                seen.append(page)
+        return total
+
+    def fair(self, answer: list[Any]) -> bool:
+        """Whether guessing through what ``answer`` leaves outlasts a day of one core."""
+        return self.guesses(answer) * SECONDS_PER_GUESS > DAY
 
 
 def _step(op: str, **fields: Any) -> str:
@@ -170,6 +198,7 @@ def _vmalloc_start_params(rng: random.Random) -> Params:
         "other": rng.randint(24, 880),
         "odd": rng.randint(24, 880) // 8 * 8 + rng.choice((1, 3, 5, 7)),
         "highmem": rng.randint(900, 3800),
+        "third": rng.randint(24, 880),
     }
 
 
@@ -182,6 +211,7 @@ def _vmalloc_start_answer(v: Params, t: Truth, _: Truth | None) -> list[Any]:
         t["vmalloc_start"],
         _vmalloc_start_of(v["other"]),
         _vmalloc_start_of(v["odd"]),
+        _vmalloc_start_of(v["third"]),
         _vmalloc_start_of(v["highmem"], highmem=True),
     ]
 
@@ -362,14 +392,18 @@ EXERCISES: list[Exercise] = [
         question=lambda v, t: (
             f"This kernel booted with {v['ram']} MiB of RAM, without HIGHMEM. Where does "
             f"`VMALLOC_START` lie on it? And where would it lie on the same kernel booted "
-            f"with {v['other']} MiB, with {v['odd']} MiB, and (a HIGHMEM kernel) with "
-            f"{v['highmem']} MiB? Answer with the four addresses in that order."
+            f"with {v['other']} MiB, with {v['odd']} MiB, with {v['third']} MiB, and (a HIGHMEM "
+            f"kernel) with {v['highmem']} MiB? Answer with the five addresses in that order."
         ),
+        # what each can be, given the sizes the question draws from: this machine's
+        # 17-28 MiB two; 24-880 MiB each of the 8 MiB steps up to 896; HIGHMEM one
+        # (high_memory stops at 896 MiB), so it counts as found
         parts=(
-            Part("here", "hex", VMALLOC_STARTS),
-            Part("other", "hex", VMALLOC_STARTS),
-            Part("odd", "hex", VMALLOC_STARTS),
-            Part("highmem", "hex", VMALLOC_STARTS),
+            Part("here", "hex", 2),
+            Part("other", "hex", LOWMEM_STARTS),
+            Part("odd", "hex", LOWMEM_STARTS),
+            Part("third", "hex", LOWMEM_STARTS),
+            Part("highmem", "hex", 2),
         ),
         hidden=(0, 1, 2, 3),
         answer=_vmalloc_start_answer,

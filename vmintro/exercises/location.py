@@ -1,6 +1,10 @@
 """Where an exercise is: the checkout's ``images/exercises/NAME``, or built into the
 user's cache on first use (an installed package has no ``images/``, and the checkout
 ships only a subset), or a directory given by its path (a student's graded variant).
+
+A first-use build draws its variant from a fresh random key that is never written
+down (:func:`vmintro.exercises.keys.fresh_key`): only the slow hash of its answer
+is kept, so each user's cache holds a variant of its own that nobody can rebuild.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ def exercise_dir(name: str) -> Path:
     cached = cache_root() / name
     if not _complete(cached):
         from vmintro.exercises.build import build_exercise
+        from vmintro.exercises.keys import fresh_key
 
         print(f"vmintro: building exercise {name} once, into {cached}", file=sys.stderr)
-        build_exercise(ex, cached.parent)
+        build_exercise(ex, cached.parent, fresh_key())
     return cached

@@ -6,17 +6,21 @@ available in this exercise``, with exit status EXIT_USAGE, and the next one runs
 Python lines (``!``, ``py``) are refused the same way: Python reaches every
 command and every helper (``run("check")``), so a restricted exercise has none.
 
-The restriction is the exercise's session, ``vmintro exercise open NAME`` (the REPL,
-``-c`` and standard input); scripts are for ``vmintro run`` on images of one's own. It
-shapes the puzzle and is no security boundary (``vmintro IMAGE``, gdb or drgn read the
-same files): what keeps answers from being looked up is that no allowed command
-prints them, the slow hash of practice answers, and a variant per student for graded
+The restriction follows the image: an exercise's core says which exercise it is
+(its VMINTRO note, :func:`image_policy`), so ``vmintro IMAGE`` (the REPL, ``-c``,
+standard input) applies the same rules as ``vmintro exercise open NAME``, and the
+subcommands that would show more (``run``, ``check``, ``map``, ``html``, ``serve``,
+``export``) refuse the image. It shapes the puzzle and is no security boundary (gdb,
+drgn or the Python library read the same files): what keeps answers from being
+looked up is that no allowed command prints them, that no file of an exercise holds
+its seed, the slow hash of practice answers, and a variant per student for graded
 work.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +34,7 @@ from vmintro.exercises.location import EXERCISE_FILE
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["NOT_AVAILABLE", "ExerciseRunner", "Policy"]
+__all__ = ["NOT_AVAILABLE", "ExerciseRunner", "Policy", "image_policy"]
 
 NOT_AVAILABLE = "not available in this exercise"
 _ALWAYS = ("help", "quit")
@@ -46,8 +50,15 @@ class Policy:
 
     @classmethod
     def of(cls, directory: Path) -> Policy:
+        """The rules of the exercise in ``directory``: the catalog's for an exercise it
+        knows (an edited ``exercise.json`` allows nothing more), else the file's."""
         meta: dict[str, Any] = json.loads((directory / EXERCISE_FILE).read_text())
-        return cls(meta["name"], (*meta["commands"], *meta["plugins"], *_ALWAYS))
+        from vmintro.exercises.catalog import by_name
+
+        try:
+            return cls(meta["name"], by_name(meta["name"]).allowed)
+        except LookupError:
+            return cls(meta["name"], (*meta["commands"], *meta["plugins"], *_ALWAYS))
 
     def permits(self, name: str, words: list[str]) -> bool:
         rest = [w for w in words if w != "--json"]
@@ -56,6 +67,25 @@ class Policy:
             if command == name and (not fixed or rest == fixed):
                 return True
         return False
+
+
+def image_policy(prog: Program) -> Policy | None:
+    """The rules of the exercise whose image ``prog`` reads, as its core's note names it
+    (None for an image of no exercise). A name this version's catalog lacks allows
+    nothing but ``help`` and ``quit``."""
+    core = getattr(prog.backend, "core", None)
+    note = getattr(core, "generator", None)
+    name = note.get("exercise") if isinstance(note, dict) else None
+    if name is None:
+        return None
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", name):
+        return Policy("(unnamed)", _ALWAYS)  # an untrusted note: never printed as it is
+    from vmintro.exercises.catalog import by_name
+
+    try:
+        return Policy(name, by_name(name).allowed)
+    except LookupError:
+        return Policy(name, _ALWAYS)
 
 
 class ExerciseRunner(Runner):

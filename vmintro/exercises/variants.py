@@ -1,7 +1,7 @@
 """A variant of every exercise per student, and grading them.
 
 ``make``: for every student of the roster and every exercise, the seed is
-HMAC-SHA256(key, student NUL exercise) (:func:`~vmintro.exercises.build.variant_seed`);
+HMAC-SHA256(key, student NUL exercise) (:func:`~vmintro.exercises.keys.variant_seed`);
 the variant's image, README and ``exercise.json`` go to ``DIR/STUDENT/EXERCISE/``.
 Nothing of the answer is written: no truth, no timeline, no hash.
 
@@ -22,15 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vmintro.exercises.build import build_exercise, realise, variant_seed
+from vmintro.exercises.build import build_exercise, realise
 from vmintro.exercises.catalog import Exercise, by_name
+from vmintro.exercises.keys import KeyFileError, variant_seed
+from vmintro.exercises.keys import read_key as _read_key
 from vmintro.exercises.verify import AnswerError, canonical
 from vmintro.files import atomic_output
 
 __all__ = ["Grade", "RosterError", "grade", "make", "read_key", "read_roster", "read_submissions"]
 
 _STUDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")  # also a directory name
-_MIN_KEY = 16
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -42,15 +43,9 @@ class RosterError(ValueError):
 def read_key(path: Path) -> bytes:
     """The course key: the file's bytes, surrounding whitespace aside (at least 16)."""
     try:
-        key = path.read_bytes().strip()
-    except OSError as e:
-        raise RosterError(f"{path}: {e.strerror}") from None
-    if len(key) < _MIN_KEY:
-        raise RosterError(
-            f"{path}: a key of {len(key)} bytes; at least {_MIN_KEY} "
-            "(make one: python3 -c 'import secrets; print(secrets.token_hex(32))' > course.key)"
-        )
-    return key
+        return _read_key(path)
+    except KeyFileError as e:
+        raise RosterError(str(e)) from None
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -121,7 +116,7 @@ def _make_one(task: tuple[bytes, str, str, str]) -> str | None:
     key, student, name, out = task
     ex = by_name(name)
     try:
-        build_exercise(ex, Path(out) / student, variant_seed(key, student, name), student)
+        build_exercise(ex, Path(out) / student, key, student)
     except Exception as e:  # noqa: BLE001 - one variant's failure costs no other its build
         return f"{student}/{name}: {' '.join(str(e).split())}"
     return None

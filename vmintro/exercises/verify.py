@@ -31,6 +31,7 @@ from typing import Any
 
 __all__ = [
     "ANSWER_FILE",
+    "DAY",
     "FORMS",
     "SCRYPT",
     "SECONDS_PER_GUESS",
@@ -52,6 +53,8 @@ _MAXMEM = 256 << 20
 # checked against: measured 0.25-0.30 s on the 2-core reference machine
 # (python3 -m vmintro.exercises.cost), 0.1 s leaves room for a faster one.
 SECONDS_PER_GUESS = 0.1
+# what guessing through an answer's space must outlast, at that rate on one core
+DAY = 24 * 3600
 
 FORMS = {
     "hex": "bare hex as vmintro prints it (0x allowed)",
