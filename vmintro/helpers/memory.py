@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from vmintro.errors import FaultError
 from vmintro.helpers.buddy import for_each_free_area, for_each_zone, zone_name
@@ -221,6 +219,8 @@ def frame_mappings(prog: Program, pfn: int) -> list[int]:
     """Every kernel virtual page that maps frame ``pfn``: its direct-map address (a
     lowmem frame) and each vmalloc page whose PTE points at it, in address order.
     """
+    import numpy as np  # imported when a helper needs it: the plugins import this module
+
     from vmintro.helpers.vmalloc import for_each_vm_area, vmalloc_to_pfn_many
 
     found = []
@@ -357,6 +357,8 @@ def search_memory(
     mapped (virtual) or beyond RAM (physical) are skipped. Virtual searches
     default to ``PAGE_OFFSET``..``VMALLOC_END``, physical ones to all of RAM.
     """
+    import numpy as np
+
     if start is None:
         start = 0 if physical else PAGE_OFFSET
     if end is None:

@@ -6,8 +6,6 @@ import operator
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from vmintro.arch.x86 import _PAGE_PRESENT, _PAGE_PROTNONE, PAGE_SHIFT, PAGE_SIZE
 from vmintro.errors import CorruptionError, FaultError
 from vmintro.helpers.list import singly_linked
@@ -16,6 +14,8 @@ from vmintro.object import Object
 from vmintro.types.model import CType, Pointer, Struct, strip_typedefs
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from vmintro.program import Program
 
 __all__ = [
@@ -226,6 +226,8 @@ def vmalloc_area_pages(area: Object) -> list[int | None]:
 
     :raises CorruptionError: for an impossible size (:func:`get_vm_area_size`).
     """
+    import numpy as np  # imported when a helper needs it: the plugins import this module
+
     prog = area.prog_
     start = area.addr.value_()
     count = get_vm_area_size(area) // PAGE_SIZE
@@ -245,6 +247,8 @@ def vmalloc_area_pfns(prog: Program, areas: Iterable[Object] | None = None) -> n
         size (:func:`get_vm_area_size`), or areas adding up to more pages than the
         vmalloc range has: areas that overlap over and over.
     """
+    import numpy as np
+
     if areas is None:
         areas = list(for_each_vm_area(prog))
     elif isinstance(areas, Object) or not isinstance(areas, Iterable):
@@ -313,5 +317,7 @@ def _what(value: object) -> str:
 
 def vmalloc_to_pfn_many(prog: Program, addrs: np.ndarray) -> np.ndarray:
     """:func:`vmalloc_to_pfn` for many addresses at once (-1 where not mapped)."""
+    import numpy as np
+
     phys = prog.translate_many(np.asarray(addrs, dtype=np.int64))
     return np.where(phys < 0, -1, phys >> 12)
