@@ -262,3 +262,35 @@ def test_sim_calls_fork_spawn_touch_exit(before_after) -> None:
     assert "do_exit(code=0, current=1) = panic" in text
     assert "Kernel panic: Attempted to kill init!" in text
     assert "Traceback" not in text
+
+
+def test_fork_past_max_threads_is_an_event_and_the_run_goes_on(tmp_path: Path) -> None:
+    """kernel/fork.c: do_fork returns -EAGAIN once nr_threads reaches max_threads (256
+    on 16 MiB: mempages / 2 / 8 in fork_init), and sys_fork hands it to the caller. The
+    run goes on, as after a vmalloc that returns NULL: the truth's event says so, the
+    timeline's do_fork entry returns -EAGAIN, and the steps after it ran."""
+    steps = ['op = "fork"'] * 256 + ['op = "spawn"\nname = "late"']
+    steps.append('op = "vmalloc"\nsize = "8K"\nlabel = "after"')
+    scenario = tmp_path / "forks.toml"
+    scenario.write_text(_scenario_text(steps))
+    out = tmp_path / "forks"
+    proc = vmintro_cli("generate", "-q", "-o", str(out), "--scenario", str(scenario))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    truth = json.loads(out.with_suffix(".truth.json").read_text())
+    listing = vmintro_cli(str(out), "-q", "-c", "p max_threads; p nr_threads; timeline").stdout
+    max_threads = (16 << 20) // 4096 // 2 // 8
+    assert f"max_threads = $1 = {max_threads}\nnr_threads = $2 = {max_threads}\n" in listing
+    forks = [e for e in truth["events"] if e["op"] in ("fork", "spawn")]
+    failed = [e for e in forks if e.get("failed")]
+    first = failed[0]["step"]
+    assert failed == [
+        {"step": s, "op": "fork" if s <= 256 else "spawn", "parent": 1, "pid": -11}
+        | {"failed": True, "errno": "EAGAIN"}
+        for s in range(first, 258)
+    ]
+    assert all(e["pid"] > 0 and "failed" not in e for e in forks if e["step"] < first)
+    assert "after" in truth["labels"] and truth["events"][-1]["op"] == "vmalloc"
+    assert not any(t["comm"] == "late" for t in truth["tasks"])
+    rows = [line.split() for line in listing.splitlines()]
+    results = {int(r[1]): r[-2] for r in rows if r and r[0].isdigit() and "do_fork(" in r[2]}
+    assert results[first] == "-EAGAIN" and results[first - 1].isdigit()

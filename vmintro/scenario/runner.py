@@ -16,6 +16,7 @@ from vmintro.sim.faults import inject_fault
 from vmintro.sim.module import delete_module, insmod
 from vmintro.sim.pagecache import DEFAULT_PAGE_CACHE
 from vmintro.sim.physmem import PhysMemError
+from vmintro.sim.process import ForkFailed
 from vmintro.sim.recorder import Recorder, recording
 from vmintro.sim.resume import Resumed
 from vmintro.sim.swap import swapoff, swapon
@@ -242,10 +243,14 @@ def _run_step(
         _random_mix(k, a, rng, event)
     elif step.op in ("fork", "spawn"):
         procs, parent = k.processes, a.get("parent", 1)
-        pid = procs.fork(parent) if step.op == "fork" else procs.spawn(a["name"], parent)
-        event.update(parent=parent, pid=pid)
-        if "label" in a:
-            labels[a["label"]] = ("process", pid)
+        try:
+            pid = procs.fork(parent) if step.op == "fork" else procs.spawn(a["name"], parent)
+        except ForkFailed as e:  # sys_fork returns do_fork's -errno and the run goes on
+            event.update(parent=parent, pid=e.retval, failed=True, errno=e.errno_name)
+        else:
+            event.update(parent=parent, pid=pid)
+            if "label" in a:
+                labels[a["label"]] = ("process", pid)
     elif step.op == "exit":
         pid = label_of("process") if "label" in a else a["pid"]
         event.update(pid=pid)

@@ -35,6 +35,7 @@ resumed from an image finds its tasks by walking the ring.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -68,6 +69,7 @@ from vmintro.types.flags import (
 __all__ = [
     "INIT_PROCESS",
     "KERNEL_THREADS",
+    "ForkFailed",
     "Processes",
     "TaskInfo",
     "init_task_static",
@@ -125,6 +127,17 @@ KERNEL_THREADS = (
     ("kupdated", CLONE_FS | CLONE_FILES | CLONE_SIGHAND),  # fs/buffer.c
 )
 INIT_PATH = "/sbin/init"
+
+
+class ForkFailed(SimulationError):
+    """``do_fork`` returned ``-errno`` (``-EAGAIN``: max_threads or RLIMIT_NPROC;
+    ``-ENOMEM``: no memory for the task or its copies). sys_fork hands it to user
+    space and the kernel goes on: a result, not a stop."""
+
+    def __init__(self, errno_name: str) -> None:
+        super().__init__(f"do_fork: -{errno_name}")
+        self.errno_name = errno_name
+        self.retval = -getattr(errno, errno_name)  # what do_fork returns
 
 
 @dataclass(frozen=True)
@@ -419,13 +432,13 @@ class Processes:
         copying files, fs, signal handlers and mm as ``clone_flags`` say; returns
         the child's pid.
 
-        :raises SimulationError: -ENOMEM or -EAGAIN, as do_fork returns them.
+        :raises ForkFailed: -ENOMEM or -EAGAIN, as do_fork returns them.
         """
         k = self.k
         cur = self.task_of(current)
         p = self.alloc_task_struct()
         if p is None:
-            raise SimulationError("do_fork: -ENOMEM")
+            raise ForkFailed("ENOMEM")
         k.write(p, k.read(cur, k.types.sizeof(TS)))  # *p = *current
         # every task is root's, with CAP_SYS_ADMIN: the RLIMIT_NPROC test never refuses
         user = self.get(p, "user")
@@ -434,7 +447,7 @@ class Processes:
         if nr_threads >= _signed(k.r32(k.sym("max_threads"))):
             self._charge(user, -1)
             self.free_task_struct(p)
-            raise SimulationError("do_fork: -EAGAIN")
+            raise ForkFailed("EAGAIN")
         self.set(p, "did_exec", 0)
         self.set(p, "swappable", 0)
         self.set(p, "state", TASK_UNINTERRUPTIBLE)
@@ -442,7 +455,7 @@ class Processes:
         pid = self.get_pid()
         if pid == 0 and current != 0:
             self.free_task_struct(p)
-            raise SimulationError("do_fork: -EAGAIN")
+            raise ForkFailed("EAGAIN")
         self.set(p, "pid", pid)
         self.set(p, "run_list.next", 0)
         self.set(p, "run_list.prev", 0)
@@ -473,7 +486,7 @@ class Processes:
         self.copy_sighand(clone_flags, p, cur)
         if not self.copy_mm(clone_flags, p, cur):
             self._undo_fork(p, cur)
-            raise SimulationError("do_fork: -ENOMEM")
+            raise ForkFailed("ENOMEM")
         self.copy_thread(p)
         self.set(p, "semundo", 0)
         self.set(p, "parent_exec_id", self.get(p, "self_exec_id"))
@@ -952,6 +965,7 @@ class Processes:
         """``sys_fork`` from process ``parent``: the child's pid.
 
         :raises SimulationError: no such process (before any kernel code runs).
+        :raises ForkFailed: do_fork's -EAGAIN or -ENOMEM (nothing is left of the child).
         """
         self.task_of(parent)
         return self.do_fork(SIGCHLD, parent)
