@@ -1,4 +1,6 @@
-/* vmintro._simspeedups: the simulator's walks of vmlist, in C.
+/* vmintro._simspeedups: the simulator's hottest code, in C: the walks of
+ * vmlist, the scalar loads and stores of simulated RAM (Ram) and the log of
+ * every write a recorded run makes (WriteLog).
  *
  * get_vm_area's first fit and vfree's search walk vmlist node by node, and
  * each node of a long list is a Python loop iteration in vmintro/sim/vmalloc.py
@@ -15,7 +17,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
+#include <string.h>
 
 #define PAGE_OFFSET 0xC0000000ULL
 #define MASK32 0xFFFFFFFFULL
@@ -155,6 +159,860 @@ walk_vmlist(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                          w.power);
 }
 
+/* ---- WriteLog: vmintro/sim/recorder.py's WriteLog (its Python form) ---------------
+ *
+ * Seven 32-bit numbers per write (entry, path, pfn, offset, length, old, new) in
+ * the bytearray ``records``, the bytes a write changed in the bytearray ``data``
+ * (all-zero runs left out: their offset is ZERO). The call path of a write is the
+ * list ``call_path`` as it stands; its index comes from ``path_index()`` when the
+ * path differs from the last write's. */
+
+#define ZERO_AT 0xFFFFFFFFULL
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *records;     /* bytearray of uint32, 7 per write */
+    PyObject *data;        /* bytearray */
+    PyObject *call_path;   /* list: the kernel functions on the path now */
+    PyObject *path_index;  /* () -> int: the index of the path now */
+    PyObject *last_path;   /* tuple: the path of the last write, or NULL */
+    unsigned long long last_index;
+    unsigned long long entry;
+} WriteLogObject;
+
+static PyTypeObject WriteLogType;
+
+static int
+all_zero(const unsigned char *p, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+static int
+append(PyObject *ba, const void *src, Py_ssize_t n)
+{
+    Py_ssize_t at = PyByteArray_GET_SIZE(ba);
+    if (PyByteArray_Resize(ba, at + n) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(ba) + at, src, (size_t)n);
+    return 0;
+}
+
+/* 1 when the path now is the last write's, 0 when not, -1 on error. */
+static int
+same_path(WriteLogObject *log)
+{
+    PyObject *last = log->last_path;
+    if (last == NULL || !PyList_Check(log->call_path))
+        return 0;
+    Py_ssize_t n = PyList_GET_SIZE(log->call_path);
+    if (n != PyTuple_GET_SIZE(last))
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *a = PyList_GET_ITEM(log->call_path, i), *b = PyTuple_GET_ITEM(last, i);
+        if (a != b) {
+            int eq = PyObject_RichCompareBool(a, b, Py_EQ);
+            if (eq <= 0)
+                return eq;
+        }
+    }
+    return 1;
+}
+
+static int
+log_record(WriteLogObject *log, unsigned long long pfn, unsigned long long offset,
+           const unsigned char *old, Py_ssize_t old_len, const unsigned char *new, Py_ssize_t n)
+{
+    int same = same_path(log);
+    if (same < 0)
+        return -1;
+    if (!same) {
+        PyObject *index = PyObject_CallNoArgs(log->path_index);
+        if (index == NULL)
+            return -1;
+        unsigned long long value = PyLong_AsUnsignedLongLong(index);
+        Py_DECREF(index);
+        if (value == (unsigned long long)-1 && PyErr_Occurred())
+            return -1;
+        PyObject *path = PyList_GET_SIZE(log->call_path) ? PyList_AsTuple(log->call_path) : NULL;
+        if (path == NULL && PyErr_Occurred())
+            return -1;
+        Py_XSETREF(log->last_path, path);
+        log->last_index = value;
+    }
+    unsigned long long at_old, at_new;
+    /* old.count(0) == len(new): all zero, and as long as the new bytes */
+    if (old_len == n && all_zero(old, old_len)) {
+        at_old = ZERO_AT;
+    } else {
+        at_old = (unsigned long long)PyByteArray_GET_SIZE(log->data);
+        if (append(log->data, old, old_len) < 0)
+            return -1;
+    }
+    if (old_len == n && memcmp(old, new, (size_t)n) == 0) {
+        at_new = at_old;
+    } else if (all_zero(new, n)) {
+        at_new = ZERO_AT;
+    } else {
+        at_new = (unsigned long long)PyByteArray_GET_SIZE(log->data);
+        if (append(log->data, new, n) < 0)
+            return -1;
+    }
+    unsigned long long row[7] = {log->entry, log->last_index, pfn, offset, (unsigned long long)n,
+                                 at_old, at_new};
+    uint32_t packed[7];
+    for (int i = 0; i < 7; i++) {
+        if (row[i] > 0xFFFFFFFFULL) {
+            PyErr_SetString(PyExc_OverflowError, "a write's record does not fit in 32 bits");
+            return -1;
+        }
+        packed[i] = (uint32_t)row[i];
+    }
+    return append(log->records, packed, sizeof packed);
+}
+
+static PyObject *
+WriteLog_record(WriteLogObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "record takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    unsigned long long pfn = PyLong_AsUnsignedLongLong(args[0]);
+    if (pfn == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    unsigned long long offset = PyLong_AsUnsignedLongLong(args[1]);
+    if (offset == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer old, new;
+    if (PyObject_GetBuffer(args[2], &old, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[3], &new, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&old);
+        return NULL;
+    }
+    int r = log_record(self, pfn, offset, old.buf, old.len, new.buf, new.len);
+    PyBuffer_Release(&old);
+    PyBuffer_Release(&new);
+    if (r < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+WriteLog_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *call_path, *path_index;
+    static char *kwlist[] = {"call_path", "path_index", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O:WriteLog", kwlist, &PyList_Type, &call_path,
+                                     &path_index))
+        return NULL;
+    WriteLogObject *self = (WriteLogObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->records = PyByteArray_FromStringAndSize(NULL, 0);
+    self->data = PyByteArray_FromStringAndSize(NULL, 0);
+    if (self->records == NULL || self->data == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->call_path = Py_NewRef(call_path);
+    self->path_index = Py_NewRef(path_index);
+    return (PyObject *)self;
+}
+
+static int
+WriteLog_traverse(WriteLogObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->call_path);
+    Py_VISIT(self->path_index);
+    Py_VISIT(self->last_path);
+    return 0;
+}
+
+static int
+WriteLog_clear(WriteLogObject *self)
+{
+    Py_CLEAR(self->call_path);
+    Py_CLEAR(self->path_index);
+    Py_CLEAR(self->last_path);
+    return 0;
+}
+
+static void
+WriteLog_dealloc(WriteLogObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    WriteLog_clear(self);
+    Py_CLEAR(self->records);
+    Py_CLEAR(self->data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+WriteLog_count(WriteLogObject *self, void *closure)
+{
+    return PyLong_FromSsize_t(PyByteArray_GET_SIZE(self->records) / 28);
+}
+
+static PyMethodDef WriteLog_methods[] = {
+    {"record", (PyCFunction)(void (*)(void))WriteLog_record, METH_FASTCALL,
+     "record(pfn, offset, old, new): a write of len(new) bytes at offset in frame pfn."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef WriteLog_members[] = {
+    {"records", T_OBJECT_EX, offsetof(WriteLogObject, records), READONLY,
+     "bytearray: seven uint32 per write"},
+    {"data", T_OBJECT_EX, offsetof(WriteLogObject, data), READONLY, "bytearray: the bytes written"},
+    {"entry", T_ULONGLONG, offsetof(WriteLogObject, entry), 0, "the entry the writes go to now"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef WriteLog_getset[] = {
+    {"count", (getter)WriteLog_count, NULL, "writes logged", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject WriteLogType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vmintro._simspeedups.WriteLog",
+    .tp_basicsize = sizeof(WriteLogObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "WriteLog(call_path, path_index): the writes of a recorded run "
+              "(vmintro/sim/recorder.py's WriteLog is its Python form).",
+    .tp_new = WriteLog_new,
+    .tp_dealloc = (destructor)WriteLog_dealloc,
+    .tp_traverse = (traverseproc)WriteLog_traverse,
+    .tp_clear = (inquiry)WriteLog_clear,
+    .tp_methods = WriteLog_methods,
+    .tp_members = WriteLog_members,
+    .tp_getset = WriteLog_getset,
+};
+
+/* ---- Ram: vmintro/sim/physmem.py's read, write and scalar loads and stores
+ * (_load, _store) and KernelMemory's r32/w32 (vmintro/sim/kernel.py): their Python
+ * forms define what these do.
+ *
+ * RAM is PhysMem's dict of stored pages; a page never written reads as zeros, and
+ * a write stores the pages it touches. An access outside RAM goes to PhysMem's
+ * _check, which says what is wrong. A write tells the recorder, a WriteLog
+ * directly, each page's part apart. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *pages;        /* dict: pfn -> bytearray(4096) */
+    long long size;         /* bytes of RAM */
+    long long high_memory;  /* r32/w32: the direct map's end (0: none) */
+    PyObject *recorder;     /* told of each store, or NULL */
+    PyObject *check;        /* PhysMem._check(paddr, n): raises for an access outside RAM */
+    PyObject *phys;         /* KernelMemory.phys(vaddr), or NULL */
+    PyObject *ops[12];      /* the RamOp of each name in OP_NAMES, made once */
+} RamObject;
+
+/* A load or store of one Ram as a callable of its own, not a builtin method: so
+ * a deep copy of what holds it (a kernel, an allocator's cached r32) copies the
+ * Ram with it instead of sharing the old one. */
+static const char *const OP_NAMES[12] = {"read_u8", "read_u16", "read_u32", "read_u64",
+                                         "write_u8", "write_u16", "write_u32", "write_u64",
+                                         "r32", "w32", "read", "write"};
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    RamObject *ram;
+    int op;
+} RamOpObject;
+
+static PyTypeObject RamOpType;
+
+/* The stored page of frame pfn: 1 with *page set (NULL: never written), -1 on error. */
+static int
+ram_page(RamObject *ram, long long pfn, int create, unsigned char **page)
+{
+    PyObject *key = PyLong_FromLongLong(pfn);
+    if (key == NULL)
+        return -1;
+    PyObject *value = PyDict_GetItemWithError(ram->pages, key);
+    if (value == NULL) {
+        if (PyErr_Occurred() || !create) {
+            Py_DECREF(key);
+            *page = NULL;
+            return PyErr_Occurred() ? -1 : 1;
+        }
+        value = PyByteArray_FromStringAndSize(NULL, 4096);
+        if (value == NULL) {
+            Py_DECREF(key);
+            return -1;
+        }
+        memset(PyByteArray_AS_STRING(value), 0, 4096);
+        int r = PyDict_SetItem(ram->pages, key, value);
+        Py_DECREF(value);  /* the dict holds it */
+        if (r < 0) {
+            Py_DECREF(key);
+            return -1;
+        }
+    }
+    Py_DECREF(key);
+    if (!(PyByteArray_Check(value) && PyByteArray_GET_SIZE(value) == 4096)) {
+        PyErr_SetString(PyExc_TypeError, "a stored page is not a bytearray of 4096 bytes");
+        return -1;
+    }
+    *page = (unsigned char *)PyByteArray_AS_STRING(value);
+    return 1;
+}
+
+static unsigned long long
+get_le(const unsigned char *p, int width)
+{
+    unsigned long long v = 0;
+    for (int i = width - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void
+put_le(unsigned char *p, unsigned long long v, int width)
+{
+    for (int i = 0; i < width; i++, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+/* paddr as a C number: 1, or 0 when it does not fit (then only the slow path can
+ * say what it is), -1 when it is no integer. */
+static int
+as_address(PyObject *obj, long long *out)
+{
+    int overflow;
+    *out = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (*out == -1 && PyErr_Occurred())
+        return -1;
+    return overflow ? 0 : 1;
+}
+
+/* PhysMem._check: 0 when [paddr, paddr + n) is inside RAM, else -1 with its error. */
+static int
+ram_check(RamObject *ram, long long paddr, PyObject *paddr_obj, Py_ssize_t n)
+{
+    if (paddr_obj == NULL && paddr >= 0 && n >= 0 && paddr <= ram->size - n)
+        return 0;
+    PyObject *own = NULL;
+    if (paddr_obj == NULL && (paddr_obj = own = PyLong_FromLongLong(paddr)) == NULL)
+        return -1;
+    PyObject *r = PyObject_CallFunction(ram->check, "On", paddr_obj, n);
+    Py_XDECREF(own);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    if (paddr >= 0 && n >= 0 && paddr <= ram->size - n)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError, "PhysMem._check let an access outside RAM through");
+    return -1;
+}
+
+/* read: n bytes at paddr into out, the pages never written as zeros. */
+static int
+ram_read_into(RamObject *ram, long long paddr, PyObject *paddr_obj, Py_ssize_t n,
+              unsigned char *out)
+{
+    if (ram_check(ram, paddr, paddr_obj, n) < 0)
+        return -1;
+    Py_ssize_t pos = 0;
+    while (pos < n) {
+        long long at = paddr + pos;
+        Py_ssize_t off = (Py_ssize_t)(at & 0xFFF), chunk = 4096 - off;
+        if (chunk > n - pos)
+            chunk = n - pos;
+        unsigned char *page;
+        if (ram_page(ram, at >> 12, 0, &page) < 0)
+            return -1;
+        if (page)
+            memcpy(out + pos, page + off, (size_t)chunk);
+        else
+            memset(out + pos, 0, (size_t)chunk);
+        pos += chunk;
+    }
+    return 0;
+}
+
+/* Tell the recorder of a write of n bytes at off in frame pfn (old: what was there). */
+static int
+ram_tell(RamObject *ram, long long pfn, Py_ssize_t off, const unsigned char *old,
+         const unsigned char *new, Py_ssize_t n)
+{
+    PyObject *rec = ram->recorder;
+    if (Py_IS_TYPE(rec, &WriteLogType))
+        return log_record((WriteLogObject *)rec, (unsigned long long)pfn, (unsigned long long)off,
+                          old, n, new, n);
+    PyObject *o = PyByteArray_FromStringAndSize((const char *)old, n);
+    PyObject *w = PyBytes_FromStringAndSize((const char *)new, n);
+    PyObject *r = NULL;
+    if (o != NULL && w != NULL)
+        r = PyObject_CallMethod(rec, "record", "LnOO", pfn, off, o, w);
+    Py_XDECREF(o);
+    Py_XDECREF(w);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* write: n bytes of data at paddr, page by page, each page's part told to the recorder
+ * before it is written (data may be a view of RAM itself). */
+static int
+ram_write_from(RamObject *ram, long long paddr, PyObject *paddr_obj, const unsigned char *data,
+               Py_ssize_t n)
+{
+    if (ram_check(ram, paddr, paddr_obj, n) < 0)
+        return -1;
+    int recording = ram->recorder != NULL;
+    unsigned char *old = NULL;
+    Py_ssize_t pos = 0;
+    while (pos < n) {
+        long long at = paddr + pos;
+        Py_ssize_t off = (Py_ssize_t)(at & 0xFFF), chunk = 4096 - off;
+        if (chunk > n - pos)
+            chunk = n - pos;
+        unsigned char *page;
+        if (ram_page(ram, at >> 12, 1, &page) < 0)
+            goto fail;
+        if (recording) {
+            if (old == NULL && (old = PyMem_Malloc(4096)) == NULL) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            memcpy(old, page + off, (size_t)chunk);
+            if (ram_tell(ram, at >> 12, off, old, data + pos, chunk) < 0)
+                goto fail;
+            /* the recorder may have been anything: find the page again */
+            if (ram_page(ram, at >> 12, 1, &page) < 0)
+                goto fail;
+        }
+        memmove(page + off, data + pos, (size_t)chunk);
+        pos += chunk;
+    }
+    PyMem_Free(old);
+    return 0;
+fail:
+    PyMem_Free(old);
+    return -1;
+}
+
+static PyObject *
+ram_load(RamObject *ram, long long paddr, PyObject *paddr_obj, int width)
+{
+    unsigned char buf[8];
+    if (paddr_obj == NULL && (paddr & 0xFFF) <= 4096 - width && paddr >= 0 && paddr < ram->size) {
+        unsigned char *page;
+        if (ram_page(ram, paddr >> 12, 0, &page) < 0)
+            return NULL;
+        return PyLong_FromUnsignedLongLong(page ? get_le(page + (paddr & 0xFFF), width) : 0);
+    }
+    /* across pages or outside RAM: read(paddr, width) */
+    if (ram_read_into(ram, paddr, paddr_obj, width, buf) < 0)
+        return NULL;
+    return PyLong_FromUnsignedLongLong(get_le(buf, width));
+}
+
+static PyObject *
+ram_store(RamObject *ram, long long paddr, PyObject *paddr_obj, unsigned long long value, int width)
+{
+    unsigned char new[8];
+    put_le(new, value, width);
+    if (paddr_obj == NULL && (paddr & 0xFFF) <= 4096 - width && paddr >= 0 && paddr < ram->size) {
+        unsigned char *page;
+        if (ram_page(ram, paddr >> 12, 1, &page) < 0)
+            return NULL;
+        Py_ssize_t off = (Py_ssize_t)(paddr & 0xFFF);
+        unsigned char old[8];
+        memcpy(old, page + off, (size_t)width);
+        memcpy(page + off, new, (size_t)width);
+        if (ram->recorder != NULL && ram_tell(ram, paddr >> 12, off, old, new, width) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    /* across pages or outside RAM: write(paddr, pack(value)) */
+    if (ram_write_from(ram, paddr, paddr_obj, new, width) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+load_method(RamObject *self, PyObject *arg, int width)
+{
+    long long paddr;
+    int r = as_address(arg, &paddr);
+    if (r < 0)
+        return NULL;
+    return ram_load(self, paddr, r ? NULL : arg, width);
+}
+
+static PyObject *
+store_method(RamObject *self, PyObject *const *args, int width)
+{
+    /* value &= mask first, as the Python form does */
+    unsigned long long value = PyLong_AsUnsignedLongLongMask(args[1]);
+    if (value == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (width < 8)
+        value &= (1ULL << (8 * width)) - 1;
+    long long paddr;
+    int r = as_address(args[0], &paddr);
+    if (r < 0)
+        return NULL;
+    return ram_store(self, paddr, r ? NULL : args[0], value, width);
+}
+
+/* read(paddr, n) -> bytes */
+static PyObject *
+ram_read(RamObject *self, PyObject *const *args)
+{
+    long long paddr;
+    int r = as_address(args[0], &paddr);
+    if (r < 0)
+        return NULL;
+    Py_ssize_t n = PyNumber_AsSsize_t(args[1], NULL);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (r == 0 || n < 0)  /* outside RAM whatever it is: _check says how */
+        return ram_check(self, paddr, args[0], n) < 0 ? NULL : PyBytes_FromStringAndSize("", 0);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+    if (out == NULL)
+        return NULL;
+    if (ram_read_into(self, paddr, NULL, n, (unsigned char *)PyBytes_AS_STRING(out)) < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* write(paddr, data) */
+static PyObject *
+ram_write(RamObject *self, PyObject *const *args)
+{
+    Py_buffer data;
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    long long paddr;
+    int r = as_address(args[0], &paddr);
+    if (r >= 0)
+        r = ram_write_from(self, paddr, r ? NULL : args[0], data.buf, data.len);
+    PyBuffer_Release(&data);
+    if (r < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* Where kernel code touching vaddr lands: 1 with *paddr (and *obj, a new reference,
+ * when the address came from phys() as an object), -1 on error. */
+static int
+kernel_phys(RamObject *self, PyObject *vaddr_obj, long long *paddr, PyObject **obj)
+{
+    long long vaddr;
+    *obj = NULL;
+    int r = as_address(vaddr_obj, &vaddr);
+    if (r < 0)
+        return -1;
+    if (r && (long long)PAGE_OFFSET <= vaddr && vaddr < self->high_memory) {
+        *paddr = vaddr - (long long)PAGE_OFFSET;
+        return 1;
+    }
+    if (self->phys == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Ram.r32/w32 before the direct map was set");
+        return -1;
+    }
+    PyObject *p = PyObject_CallOneArg(self->phys, vaddr_obj);
+    if (p == NULL)
+        return -1;
+    r = as_address(p, paddr);
+    if (r <= 0) {  /* no integer, or none a C number holds: the slow path says */
+        if (r < 0) {
+            Py_DECREF(p);
+            return -1;
+        }
+        *obj = p;
+        return 1;
+    }
+    Py_DECREF(p);
+    return 1;
+}
+
+static PyObject *
+ram_r32(RamObject *self, PyObject *arg)
+{
+    long long paddr;
+    PyObject *obj;
+    if (kernel_phys(self, arg, &paddr, &obj) < 0)
+        return NULL;
+    PyObject *v = ram_load(self, paddr, obj, 4);
+    Py_XDECREF(obj);
+    return v;
+}
+
+static PyObject *
+ram_w32(RamObject *self, PyObject *const *args)
+{
+    long long paddr;
+    PyObject *obj;
+    if (kernel_phys(self, args[0], &paddr, &obj) < 0)
+        return NULL;
+    unsigned long long value = PyLong_AsUnsignedLongLongMask(args[1]);
+    PyObject *v = NULL;
+    if (!(value == (unsigned long long)-1 && PyErr_Occurred()))
+        v = ram_store(self, paddr, obj, value & MASK32, 4);
+    Py_XDECREF(obj);
+    return v;
+}
+
+static PyObject *
+RamOp_vectorcall(RamOpObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    int op = self->op, want = (op < 4 || op == 8) ? 1 : 2;  /* read, write: 2 */
+    if (nargs != want || (kwnames && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_Format(PyExc_TypeError, "%s takes %d positional arguments (%zd given)", OP_NAMES[op],
+                     want, nargs);
+        return NULL;
+    }
+    static const int width[8] = {1, 2, 4, 8, 1, 2, 4, 8};
+    if (op < 4)
+        return load_method(self->ram, args[0], width[op]);
+    if (op < 8)
+        return store_method(self->ram, args, width[op]);
+    switch (op) {
+    case 8:
+        return ram_r32(self->ram, args[0]);
+    case 9:
+        return ram_w32(self->ram, args);
+    case 10:
+        return ram_read(self->ram, args);
+    default:
+        return ram_write(self->ram, args);
+    }
+}
+
+static PyObject *
+RamOp_reduce(RamOpObject *self, PyObject *unused)
+{
+    /* getattr(ram, name): a copy of the Ram gives the same operation of the copy */
+    PyObject *builtins = PyEval_GetBuiltins();
+    PyObject *getattr_fn = builtins ? PyDict_GetItemString(builtins, "getattr") : NULL;
+    if (getattr_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no builtin getattr");
+        return NULL;
+    }
+    return Py_BuildValue("(O(Os))", getattr_fn, (PyObject *)self->ram, OP_NAMES[self->op]);
+}
+
+static int
+RamOp_traverse(RamOpObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->ram);
+    return 0;
+}
+
+static int
+RamOp_clear(RamOpObject *self)
+{
+    Py_CLEAR(self->ram);
+    return 0;
+}
+
+static void
+RamOp_dealloc(RamOpObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    RamOp_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+RamOp_repr(RamOpObject *self)
+{
+    return PyUnicode_FromFormat("<Ram.%s>", OP_NAMES[self->op]);
+}
+
+static PyMethodDef RamOp_methods[] = {
+    {"__reduce__", (PyCFunction)RamOp_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RamOpType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vmintro._simspeedups.RamOp",
+    .tp_basicsize = sizeof(RamOpObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "One load or store of a Ram.",
+    .tp_vectorcall_offset = offsetof(RamOpObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_dealloc = (destructor)RamOp_dealloc,
+    .tp_traverse = (traverseproc)RamOp_traverse,
+    .tp_clear = (inquiry)RamOp_clear,
+    .tp_repr = (reprfunc)RamOp_repr,
+    .tp_methods = RamOp_methods,
+};
+
+static PyObject *
+Ram_op(RamObject *self, void *closure)
+{
+    return Py_NewRef(self->ops[(intptr_t)closure]);
+}
+
+static PyObject *
+Ram_reduce(RamObject *self, PyObject *unused)
+{
+    return Py_BuildValue("(O(OLO)(LOO))", (PyObject *)Py_TYPE(self), self->pages, self->size,
+                         self->check, self->high_memory,
+                         self->recorder ? self->recorder : Py_None,
+                         self->phys ? self->phys : Py_None);
+}
+
+static PyObject *
+Ram_setstate(RamObject *self, PyObject *state)
+{
+    long long high;
+    PyObject *recorder, *phys;
+    if (!PyArg_ParseTuple(state, "LOO:__setstate__", &high, &recorder, &phys))
+        return NULL;
+    self->high_memory = high;
+    Py_XSETREF(self->recorder, recorder == Py_None ? NULL : Py_NewRef(recorder));
+    Py_XSETREF(self->phys, phys == Py_None ? NULL : Py_NewRef(phys));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Ram_direct_map(RamObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "direct_map(high_memory, phys)");
+        return NULL;
+    }
+    long long high = PyLong_AsLongLong(args[0]);
+    if (high == -1 && PyErr_Occurred())
+        return NULL;
+    self->high_memory = high;
+    Py_XSETREF(self->phys, Py_NewRef(args[1]));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Ram_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *pages, *check;
+    long long size;
+    static char *kwlist[] = {"pages", "size", "check", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!LO:Ram", kwlist, &PyDict_Type, &pages, &size,
+                                     &check))
+        return NULL;
+    RamObject *self = (RamObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->pages = Py_NewRef(pages);
+    self->size = size;
+    self->check = Py_NewRef(check);
+    for (int i = 0; i < 12; i++) {
+        RamOpObject *op = PyObject_GC_New(RamOpObject, &RamOpType);
+        if (op == NULL) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        op->vectorcall = (vectorcallfunc)RamOp_vectorcall;
+        op->ram = (RamObject *)Py_NewRef(self);
+        op->op = i;
+        PyObject_GC_Track(op);
+        self->ops[i] = (PyObject *)op;
+    }
+    return (PyObject *)self;
+}
+
+static int
+Ram_traverse(RamObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->pages);
+    Py_VISIT(self->recorder);
+    Py_VISIT(self->check);
+    Py_VISIT(self->phys);
+    for (int i = 0; i < 12; i++)
+        Py_VISIT(self->ops[i]);
+    return 0;
+}
+
+static int
+Ram_clear(RamObject *self)
+{
+    Py_CLEAR(self->pages);
+    Py_CLEAR(self->recorder);
+    Py_CLEAR(self->check);
+    Py_CLEAR(self->phys);
+    for (int i = 0; i < 12; i++)
+        Py_CLEAR(self->ops[i]);
+    return 0;
+}
+
+static void
+Ram_dealloc(RamObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Ram_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Ram_get_recorder(RamObject *self, void *closure)
+{
+    return Py_NewRef(self->recorder ? self->recorder : Py_None);
+}
+
+static int
+Ram_set_recorder(RamObject *self, PyObject *value, void *closure)
+{
+    Py_XSETREF(self->recorder, (value == NULL || value == Py_None) ? NULL : Py_NewRef(value));
+    return 0;
+}
+
+static PyMethodDef Ram_methods[] = {
+    {"direct_map", (PyCFunction)(void (*)(void))Ram_direct_map, METH_FASTCALL,
+     "direct_map(high_memory, phys): where r32/w32 read the direct map, and what maps the rest"},
+    {"__reduce__", (PyCFunction)Ram_reduce, METH_NOARGS, NULL},
+    {"__setstate__", (PyCFunction)Ram_setstate, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Ram_getset[] = {
+    {"recorder", (getter)Ram_get_recorder, (setter)Ram_set_recorder, "told of each store", NULL},
+    {"read_u8", (getter)Ram_op, NULL, "read_u8(paddr)", (void *)0},
+    {"read_u16", (getter)Ram_op, NULL, "read_u16(paddr)", (void *)1},
+    {"read_u32", (getter)Ram_op, NULL, "read_u32(paddr)", (void *)2},
+    {"read_u64", (getter)Ram_op, NULL, "read_u64(paddr)", (void *)3},
+    {"write_u8", (getter)Ram_op, NULL, "write_u8(paddr, value)", (void *)4},
+    {"write_u16", (getter)Ram_op, NULL, "write_u16(paddr, value)", (void *)5},
+    {"write_u32", (getter)Ram_op, NULL, "write_u32(paddr, value)", (void *)6},
+    {"write_u64", (getter)Ram_op, NULL, "write_u64(paddr, value)", (void *)7},
+    {"r32", (getter)Ram_op, NULL, "r32(vaddr): KernelMemory.r32", (void *)8},
+    {"w32", (getter)Ram_op, NULL, "w32(vaddr, value): KernelMemory.w32", (void *)9},
+    {"read", (getter)Ram_op, NULL, "read(paddr, n) -> bytes", (void *)10},
+    {"write", (getter)Ram_op, NULL, "write(paddr, data)", (void *)11},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject RamType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vmintro._simspeedups.Ram",
+    .tp_basicsize = sizeof(RamObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Ram(pages, size, check): PhysMem's reads, writes, scalar loads and stores "
+              "(vmintro/sim/physmem.py holds their Python form).",
+    .tp_new = Ram_new,
+    .tp_dealloc = (destructor)Ram_dealloc,
+    .tp_traverse = (traverseproc)Ram_traverse,
+    .tp_clear = (inquiry)Ram_clear,
+    .tp_methods = Ram_methods,
+    .tp_getset = Ram_getset,
+};
+
 static PyMethodDef methods[] = {
     {"walk_vmlist", (PyCFunction)(void (*)(void))walk_vmlist, METH_FASTCALL, walk_vmlist_doc},
     {NULL, NULL, 0, NULL},
@@ -162,16 +1020,25 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "vmintro._simspeedups",
-    "The simulator's walks of vmlist in C (see vmintro/sim/vmalloc.py for their Python form).",
+    "The simulator's hot paths in C: vmlist walks (vmintro/sim/vmalloc.py), RAM's scalar loads and\n"
+    "stores (vmintro/sim/physmem.py) and the write log (vmintro/sim/recorder.py): their Python forms.",
     -1, methods,
 };
 
 PyMODINIT_FUNC
 PyInit__simspeedups(void)
 {
+    if (PyType_Ready(&WriteLogType) < 0 || PyType_Ready(&RamType) < 0 ||
+        PyType_Ready(&RamOpType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
+    if (PyModule_AddObjectRef(m, "WriteLog", (PyObject *)&WriteLogType) < 0 ||
+        PyModule_AddObjectRef(m, "Ram", (PyObject *)&RamType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     if (PyModule_AddIntConstant(m, "END", END) < 0 || PyModule_AddIntConstant(m, "FOUND", FOUND) < 0 ||
         PyModule_AddIntConstant(m, "REFUSED", REFUSED) < 0 ||
         PyModule_AddIntConstant(m, "LOOPED", LOOPED) < 0 ||

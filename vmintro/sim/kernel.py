@@ -202,6 +202,7 @@ class KernelMemory:
         self.config = config
         self.paging = config.paging
         self.types = kernel_types(config.highmem, config.pae)
+        self._high_memory = config.high_memory  # the direct map's end, asked on every access
         self.mem = PhysMem(config.ram)
         self.layout = KernelLayout.build(self.types)
         self._rodata = RODATA
@@ -209,10 +210,25 @@ class KernelMemory:
         # The global mem_map, which free_area_init_core sets; page_addr and page_pfn
         # are meaningless until it has.
         self.mem_map = 0
-        self._high_memory = config.high_memory  # the direct map's end, asked on every access
+
+    @property
+    def mem(self) -> PhysMem:
+        """The machine's RAM."""
+        return self._mem
+
+    @mem.setter
+    def mem(self, mem: PhysMem) -> None:
+        self._mem = mem
         # (type name, member path) -> (offset, load, store): get and set resolve a
-        # member by name once.
+        # member by name once, to this RAM's load and store of its width.
         self._members: dict[tuple[str, str], _Member] = {}
+        # r32 and w32 are the hottest words of all: the C form of RAM does them
+        # whole where it was built (the direct map inline, phys() for the rest).
+        ram = getattr(mem, "_ram", None)  # a stand-in RAM has no C form
+        if ram is not None:
+            ram.direct_map(self._high_memory, self.phys)
+        self.r32: Callable[[int], int] = self._r32 if ram is None else ram.r32
+        self.w32: Callable[[int, int], None] = self._w32 if ram is None else ram.w32
 
     # -- addresses -------------------------------------------------------------------
 
@@ -236,16 +252,18 @@ class KernelMemory:
 
     # -- typed access (kernel virtual addresses in lowmem) --------------------------
 
-    def r32(self, vaddr: int) -> int:
+    def _r32(self, vaddr: int) -> int:
+        """``r32``: the 32-bit word at kernel address ``vaddr``."""
         if PAGE_OFFSET <= vaddr < self._high_memory:  # phys's direct map, inline: r32 is hot
-            return self.mem.read_u32(vaddr - PAGE_OFFSET)
-        return self.mem.read_u32(self.phys(vaddr))
+            return self._mem.read_u32(vaddr - PAGE_OFFSET)
+        return self._mem.read_u32(self.phys(vaddr))
 
-    def w32(self, vaddr: int, value: int) -> None:
+    def _w32(self, vaddr: int, value: int) -> None:
+        """``w32``: store the 32-bit word ``value`` at kernel address ``vaddr``."""
         if PAGE_OFFSET <= vaddr < self._high_memory:
-            self.mem.write_u32(vaddr - PAGE_OFFSET, value)
+            self._mem.write_u32(vaddr - PAGE_OFFSET, value)
         else:
-            self.mem.write_u32(self.phys(vaddr), value)
+            self._mem.write_u32(self.phys(vaddr), value)
 
     def read(self, vaddr: int, n: int) -> bytes:
         return self.mem.read(self.pa(vaddr), n)
@@ -273,20 +291,22 @@ class KernelMemory:
         off, load, _ = self._members.get((typename, path)) or self._member_access(typename, path)
         addr += off
         if PAGE_OFFSET <= addr < self._high_memory:
-            return load(self.mem, addr - PAGE_OFFSET)
-        return load(self.mem, self.phys(addr))
+            return load(addr - PAGE_OFFSET)
+        return load(self.phys(addr))
 
     def set(self, addr: int, typename: str, path: str, value: int) -> None:
         off, _, store = self._members.get((typename, path)) or self._member_access(typename, path)
         addr += off
         if PAGE_OFFSET <= addr < self._high_memory:
-            store(self.mem, addr - PAGE_OFFSET, value)
+            store(addr - PAGE_OFFSET, value)
         else:
-            store(self.mem, self.phys(addr), value)
+            store(self.phys(addr), value)
 
     def _member_access(self, typename: str, path: str) -> _Member:
         off, size = _member(self.types, typename, path)
-        access = self._members[typename, path] = (off, *_ACCESS[size])
+        bits = 8 * size  # this RAM's scalar load and store of the member's width
+        load, store = getattr(self.mem, f"read_u{bits}"), getattr(self.mem, f"write_u{bits}")
+        access = self._members[typename, path] = (off, load, store)
         return access
 
     def set_many(self, addr: int, typename: str, /, **values: int) -> None:
@@ -382,11 +402,4 @@ def _member(types: KernelTypes, typename: str, path: str) -> tuple[int, int]:
     return off, t.size
 
 
-# The scalar loads and stores of PhysMem by width.
-_ACCESS: dict[int, tuple[Callable[[PhysMem, int], int], Callable[[PhysMem, int, int], None]]] = {
-    1: (PhysMem.read_u8, PhysMem.write_u8),
-    2: (PhysMem.read_u16, PhysMem.write_u16),
-    4: (PhysMem.read_u32, PhysMem.write_u32),
-    8: (PhysMem.read_u64, PhysMem.write_u64),
-}
-_Member = tuple[int, Callable[[PhysMem, int], int], Callable[[PhysMem, int, int], None]]
+_Member = tuple[int, Callable[[int], int], Callable[[int, int], None]]

@@ -22,7 +22,6 @@ from vmintro.sim.bootmem import Bootmem
 from vmintro.sim.buddy import Buddy
 from vmintro.sim.errors import kernel_function
 from vmintro.sim.kernel import KernelMemory
-from vmintro.sim.physmem import PhysMem
 from vmintro.types.flags import GFP_KERNEL
 
 __all__ = ["KernelPageTables"]
@@ -38,15 +37,16 @@ class KernelPageTables:
         self.g = k.paging
         self.esize = self.g.entry_size
         wide = self.esize == 8
-        self._load = PhysMem.read_u64 if wide else PhysMem.read_u32
-        self._store = PhysMem.write_u64 if wide else PhysMem.write_u32
+        mem = k.mem
+        self._load = mem.read_u64 if wide else mem.read_u32
+        self._store = mem.write_u64 if wide else mem.write_u32
 
     # Entries are addressed by kernel virtual address of the entry itself.
     def get(self, entry_vaddr: int) -> int:
-        return self._load(self.k.mem, entry_vaddr - PAGE_OFFSET)
+        return self._load(entry_vaddr - PAGE_OFFSET)
 
     def set(self, entry_vaddr: int, value: int) -> None:
-        self._store(self.k.mem, entry_vaddr - PAGE_OFFSET, value)
+        self._store(entry_vaddr - PAGE_OFFSET, value)
 
     # The setters of pgtable-2level.h / pgtable-3level.h, one per level, so a
     # write's call path names the level it wrote.

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import ClassVar, Protocol
+from types import MethodType
+from typing import Protocol
+
+from vmintro.accel import simspeedups
 
 __all__ = ["PhysMem", "PhysMemError", "WriteRecorder"]
 
@@ -42,7 +45,33 @@ class PhysMem:
             raise ValueError("physical memory size must be a whole number of pages")
         self.size = size
         self._pages: dict[int, bytearray] = {}
-        self.recorder: WriteRecorder | None = None
+        self._recorder: WriteRecorder | None = None
+        # Reads, writes and the scalar loads and stores are the simulator's hottest
+        # code: bound per instance, to the C form's (which reads and writes the same
+        # stored pages) where it was built, else to their Python form below.
+        self._ram = None if simspeedups is None else simspeedups.Ram(self._pages, size, self._check)
+        source = self._ram or _PythonRam(self)
+        self.read: Callable[[int, int], bytes] = source.read
+        self.write: Callable[[int, bytes | bytearray | memoryview], None] = source.write
+        self.read_u8: Callable[[int], int] = source.read_u8
+        self.read_u16: Callable[[int], int] = source.read_u16
+        self.read_u32: Callable[[int], int] = source.read_u32
+        self.read_u64: Callable[[int], int] = source.read_u64
+        self.write_u8: Callable[[int, int], None] = source.write_u8
+        self.write_u16: Callable[[int, int], None] = source.write_u16
+        self.write_u32: Callable[[int, int], None] = source.write_u32
+        self.write_u64: Callable[[int, int], None] = source.write_u64
+
+    @property
+    def recorder(self) -> WriteRecorder | None:
+        """Who hears of every write, or None."""
+        return self._recorder
+
+    @recorder.setter
+    def recorder(self, recorder: WriteRecorder | None) -> None:
+        self._recorder = recorder
+        if self._ram is not None:
+            self._ram.recorder = recorder
 
     @property
     def stored(self) -> Mapping[int, bytearray]:
@@ -61,48 +90,10 @@ class PhysMem:
             page = self._pages[pfn] = bytearray(PAGE_SIZE)
         return page
 
-    def read(self, paddr: int, n: int) -> bytes:
-        self._check(paddr, n)
-        pages = self._pages
-        off = paddr & (PAGE_SIZE - 1)
-        if off + n <= PAGE_SIZE:  # inside one page, as most reads are
-            page = pages.get(paddr >> 12)
-            return bytes(memoryview(page)[off : off + n]) if page is not None else bytes(n)
-        out = bytearray(n)  # the pages never written stay zeros
-        pos = 0
-        while pos < n:
-            pfn, off = divmod(paddr + pos, PAGE_SIZE)
-            chunk = min(n - pos, PAGE_SIZE - off)
-            page = pages.get(pfn)
-            if page is not None:
-                out[pos : pos + chunk] = memoryview(page)[off : off + chunk]
-            pos += chunk
-        return bytes(out)
-
-    def write(self, paddr: int, data: bytes | bytearray | memoryview) -> None:
-        n = len(data)
-        self._check(paddr, n)
-        rec = self.recorder
-        off = paddr & (PAGE_SIZE - 1)
-        if rec is None and 0 < n <= PAGE_SIZE - off:  # inside one page, nobody listening
-            self._page(paddr >> 12)[off : off + n] = data
-            return
-        view = memoryview(data)
-        while n:
-            pfn, off = divmod(paddr, PAGE_SIZE)
-            chunk = min(n, PAGE_SIZE - off)
-            page = self._page(pfn)
-            if rec is not None:
-                rec.record(pfn, off, page[off : off + chunk], bytes(view[:chunk]))
-            page[off : off + chunk] = view[:chunk]
-            view = view[chunk:]
-            paddr += chunk
-            n -= chunk
-
     def fill(self, paddr: int, n: int, byte: int = 0) -> None:
         """``memset``. Zeroing a page that was never written stores nothing."""
         self._check(paddr, n)
-        rec = self.recorder
+        rec = self._recorder
         while n:
             pfn, off = divmod(paddr, PAGE_SIZE)
             chunk = min(n, PAGE_SIZE - off)
@@ -116,17 +107,6 @@ class PhysMem:
                 self._page(pfn)[off : off + chunk] = bytes([byte]) * chunk
             paddr += chunk
             n -= chunk
-
-    # The scalar loads and stores are the simulator's hottest code: each is one
-    # closure over its struct format (see _load and _store below the class).
-    read_u8: ClassVar[Callable[[PhysMem, int], int]]
-    read_u16: ClassVar[Callable[[PhysMem, int], int]]
-    read_u32: ClassVar[Callable[[PhysMem, int], int]]
-    read_u64: ClassVar[Callable[[PhysMem, int], int]]
-    write_u8: ClassVar[Callable[[PhysMem, int, int], None]]
-    write_u16: ClassVar[Callable[[PhysMem, int, int], None]]
-    write_u32: ClassVar[Callable[[PhysMem, int, int], None]]
-    write_u64: ClassVar[Callable[[PhysMem, int, int], None]]
 
     def page(self, pfn: int) -> bytes:
         """The 4096 bytes of frame ``pfn``."""
@@ -152,6 +132,48 @@ class PhysMem:
             if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
                 yield ordered[start], i - start
                 start = i
+
+
+def _read(self: PhysMem, paddr: int, n: int) -> bytes:
+    """``read``: ``n`` bytes at ``paddr``; the pages never written read as zeros."""
+    self._check(paddr, n)
+    pages = self._pages
+    off = paddr & (PAGE_SIZE - 1)
+    if off + n <= PAGE_SIZE:  # inside one page, as most reads are
+        page = pages.get(paddr >> 12)
+        return bytes(memoryview(page)[off : off + n]) if page is not None else bytes(n)
+    out = bytearray(n)  # the pages never written stay zeros
+    pos = 0
+    while pos < n:
+        pfn, off = divmod(paddr + pos, PAGE_SIZE)
+        chunk = min(n - pos, PAGE_SIZE - off)
+        page = pages.get(pfn)
+        if page is not None:
+            out[pos : pos + chunk] = memoryview(page)[off : off + chunk]
+        pos += chunk
+    return bytes(out)
+
+
+def _write(self: PhysMem, paddr: int, data: bytes | bytearray | memoryview) -> None:
+    """``write``: ``data`` at ``paddr``, each page's part told to the recorder."""
+    n = len(data)
+    self._check(paddr, n)
+    rec = self._recorder
+    off = paddr & (PAGE_SIZE - 1)
+    if rec is None and 0 < n <= PAGE_SIZE - off:  # inside one page, nobody listening
+        self._page(paddr >> 12)[off : off + n] = data
+        return
+    view = memoryview(data)
+    while n:
+        pfn, off = divmod(paddr, PAGE_SIZE)
+        chunk = min(n, PAGE_SIZE - off)
+        page = self._page(pfn)
+        if rec is not None:
+            rec.record(pfn, off, page[off : off + chunk], bytes(view[:chunk]))
+        page[off : off + chunk] = view[:chunk]
+        view = view[chunk:]
+        paddr += chunk
+        n -= chunk
 
 
 def _load(fmt: str) -> Callable[[PhysMem, int], int]:
@@ -187,7 +209,7 @@ def _store(fmt: str) -> Callable[[PhysMem, int, int], None]:
             page = self._pages.get(pfn)
             if page is None:
                 page = self._pages[pfn] = bytearray(PAGE_SIZE)
-            rec = self.recorder
+            rec = self._recorder
             if rec is None:
                 pack_into(page, off, value)
                 return
@@ -201,7 +223,27 @@ def _store(fmt: str) -> Callable[[PhysMem, int, int], None]:
     return store
 
 
-PhysMem.read_u8, PhysMem.read_u16 = _load("<B"), _load("<H")
-PhysMem.read_u32, PhysMem.read_u64 = _load("<I"), _load("<Q")
-PhysMem.write_u8, PhysMem.write_u16 = _store("<B"), _store("<H")
-PhysMem.write_u32, PhysMem.write_u64 = _store("<I"), _store("<Q")
+class _PythonRam:
+    """The reads, writes, scalar loads and stores of one :class:`PhysMem` in Python:
+    what ``vmintro._simspeedups.Ram`` does in C."""
+
+    _LOADS = {
+        name: _load(fmt)
+        for name, fmt in (("u8", "<B"), ("u16", "<H"), ("u32", "<I"), ("u64", "<Q"))
+    }
+    _STORES = {
+        name: _store(fmt)
+        for name, fmt in (("u8", "<B"), ("u16", "<H"), ("u32", "<I"), ("u64", "<Q"))
+    }
+
+    def __init__(self, mem: PhysMem) -> None:
+        loads, stores = self._LOADS, self._STORES
+        self.read, self.write = MethodType(_read, mem), MethodType(_write, mem)
+        self.read_u8, self.read_u16 = MethodType(loads["u8"], mem), MethodType(loads["u16"], mem)
+        self.read_u32, self.read_u64 = MethodType(loads["u32"], mem), MethodType(loads["u64"], mem)
+        self.write_u8, self.write_u16 = (
+            MethodType(stores["u8"], mem),
+            MethodType(stores["u16"], mem),
+        )
+        self.write_u32 = MethodType(stores["u32"], mem)
+        self.write_u64 = MethodType(stores["u64"], mem)
