@@ -164,8 +164,9 @@ walk_vmlist(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
  * Seven 32-bit numbers per write (entry, path, pfn, offset, length, old, new) in
  * the bytearray ``records``, the bytes a write changed in the bytearray ``data``
  * (all-zero runs left out: their offset is ZERO). The call path of a write is the
- * list ``call_path`` as it stands; its index comes from ``path_index()`` when the
- * path differs from the last write's. */
+ * list ``call_path`` as it stands, numbered in the dict ``paths`` (tuple -> index,
+ * new ones numbered in turn) when it differs from the last write's; a write made
+ * outside any kernel function has the index ``outside()`` gives. */
 
 #define ZERO_AT 0xFFFFFFFFULL
 
@@ -174,7 +175,8 @@ typedef struct {
     PyObject *records;     /* bytearray of uint32, 7 per write */
     PyObject *data;        /* bytearray */
     PyObject *call_path;   /* list: the kernel functions on the path now */
-    PyObject *path_index;  /* () -> int: the index of the path now */
+    PyObject *paths;       /* dict: tuple(call_path) -> its index */
+    PyObject *outside;     /* () -> int: the index of a write outside any function */
     PyObject *last_path;   /* tuple: the path of the last write, or NULL */
     unsigned long long last_index;
     unsigned long long entry;
@@ -230,16 +232,27 @@ log_record(WriteLogObject *log, unsigned long long pfn, unsigned long long offse
     if (same < 0)
         return -1;
     if (!same) {
-        PyObject *index = PyObject_CallNoArgs(log->path_index);
-        if (index == NULL)
+        PyObject *path = NULL, *index;
+        if (PyList_GET_SIZE(log->call_path)) {
+            if ((path = PyList_AsTuple(log->call_path)) == NULL)
+                return -1;
+            index = PyDict_GetItemWithError(log->paths, path);  /* borrowed */
+            if (index != NULL) {
+                Py_INCREF(index);
+            } else if (!PyErr_Occurred()) {
+                index = PyLong_FromSsize_t(PyDict_GET_SIZE(log->paths));
+                if (index != NULL && PyDict_SetItem(log->paths, path, index) < 0)
+                    Py_CLEAR(index);
+            }
+        } else {
+            index = PyObject_CallNoArgs(log->outside);  /* not remembered: path stays NULL */
+        }
+        unsigned long long value = index ? PyLong_AsUnsignedLongLong(index) : (unsigned long long)-1;
+        Py_XDECREF(index);
+        if (value == (unsigned long long)-1 && PyErr_Occurred()) {
+            Py_XDECREF(path);
             return -1;
-        unsigned long long value = PyLong_AsUnsignedLongLong(index);
-        Py_DECREF(index);
-        if (value == (unsigned long long)-1 && PyErr_Occurred())
-            return -1;
-        PyObject *path = PyList_GET_SIZE(log->call_path) ? PyList_AsTuple(log->call_path) : NULL;
-        if (path == NULL && PyErr_Occurred())
-            return -1;
+        }
         Py_XSETREF(log->last_path, path);
         log->last_index = value;
     }
@@ -305,10 +318,10 @@ WriteLog_record(WriteLogObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 WriteLog_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    PyObject *call_path, *path_index;
-    static char *kwlist[] = {"call_path", "path_index", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O:WriteLog", kwlist, &PyList_Type, &call_path,
-                                     &path_index))
+    PyObject *call_path, *paths, *outside;
+    static char *kwlist[] = {"call_path", "paths", "outside", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O:WriteLog", kwlist, &PyList_Type, &call_path,
+                                     &PyDict_Type, &paths, &outside))
         return NULL;
     WriteLogObject *self = (WriteLogObject *)type->tp_alloc(type, 0);
     if (self == NULL)
@@ -320,7 +333,8 @@ WriteLog_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->call_path = Py_NewRef(call_path);
-    self->path_index = Py_NewRef(path_index);
+    self->paths = Py_NewRef(paths);
+    self->outside = Py_NewRef(outside);
     return (PyObject *)self;
 }
 
@@ -328,7 +342,8 @@ static int
 WriteLog_traverse(WriteLogObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->call_path);
-    Py_VISIT(self->path_index);
+    Py_VISIT(self->paths);
+    Py_VISIT(self->outside);
     Py_VISIT(self->last_path);
     return 0;
 }
@@ -337,7 +352,8 @@ static int
 WriteLog_clear(WriteLogObject *self)
 {
     Py_CLEAR(self->call_path);
-    Py_CLEAR(self->path_index);
+    Py_CLEAR(self->paths);
+    Py_CLEAR(self->outside);
     Py_CLEAR(self->last_path);
     return 0;
 }
@@ -382,7 +398,7 @@ static PyTypeObject WriteLogType = {
     .tp_name = "vmintro._simspeedups.WriteLog",
     .tp_basicsize = sizeof(WriteLogObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "WriteLog(call_path, path_index): the writes of a recorded run "
+    .tp_doc = "WriteLog(call_path, paths, outside): the writes of a recorded run "
               "(vmintro/sim/recorder.py's WriteLog is its Python form).",
     .tp_new = WriteLog_new,
     .tp_dealloc = (destructor)WriteLog_dealloc,

@@ -53,18 +53,22 @@ class WriteLog:
     in ``records``, the bytes it changed in ``data``, all-zero byte runs left out.
     ``vmintro._simspeedups.WriteLog`` is the same in C, where it was built.
 
-    ``call_path`` is the list of kernel functions on the path now; ``path_index()``
-    gives that path's index, asked only when the path differs from the last
-    write's (consecutive writes mostly come from one path, and comparing the list
-    is cheaper than looking it up).
+    ``call_path`` is the list of kernel functions on the path now; ``paths`` numbers
+    each path met (new ones in turn), looked up only when the path differs from the
+    last write's (consecutive writes mostly come from one path, and comparing the
+    list is cheaper than looking it up). A write outside any kernel function has
+    the index ``outside()`` gives.
     """
 
-    def __init__(self, call_path: list[str], path_index: Callable[[], int]) -> None:
+    def __init__(
+        self, call_path: list[str], paths: dict[tuple[str, ...], int], outside: Callable[[], int]
+    ) -> None:
         self.records = array("I")  # one append per write is what keeps recording cheap
         self.data = bytearray()
         self.entry = 0  # the entry the writes go to now
         self._call_path = call_path
-        self._path_index = path_index
+        self._paths = paths
+        self._outside = outside
         self._last_path: list[str] | None = None  # None: a path whose index is not kept
         self._last_index = 0
 
@@ -77,10 +81,14 @@ class WriteLog:
         path = self._call_path
         if path == self._last_path:
             index = self._last_index
-        else:
-            index = self._last_index = self._path_index()
-            # outside any function the path depends on the entry: not remembered
-            self._last_path = path.copy() if path else None
+        elif path:
+            key = tuple(path)
+            known = self._paths.get(key)
+            index = self._paths[key] = len(self._paths) if known is None else known
+            self._last_path, self._last_index = path.copy(), index
+        else:  # outside any function the path depends on the entry: not remembered
+            index = self._last_index = self._outside()
+            self._last_path = None
         n = len(new)
         data = self.data
         if old.count(0) == n:
@@ -107,7 +115,7 @@ class Recorder:
         self._entries = [_Call(0, BOOT_CALL, (), 0)]
         self._paths: dict[tuple[str, ...], int] = {}
         log = WriteLog if simspeedups is None else simspeedups.WriteLog
-        self.writes: WriteLog = log(CALL_PATH, self._path_index)
+        self.writes: WriteLog = log(CALL_PATH, self._paths, self._outside_index)
 
     # -- the tracer of entry points ---------------------------------------------------
 
@@ -125,10 +133,10 @@ class Recorder:
         write outside any belongs to the last entry (the oops report after it)."""
         self.writes.record(pfn, offset, old, new)
 
-    def _path_index(self) -> int:
-        """The index of the call path writing now; a write outside any kernel
-        function belongs to the last entry's call."""
-        path = tuple(CALL_PATH) or (self._entries[-1].call,)
+    def _outside_index(self) -> int:
+        """The index of a write outside any kernel function: it belongs to the last
+        entry's call."""
+        path = (self._entries[-1].call,)
         index = self._paths.get(path)
         if index is None:
             index = self._paths[path] = len(self._paths)
