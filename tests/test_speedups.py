@@ -12,6 +12,7 @@ import gc
 import os
 import random
 import struct
+import sys
 import weakref
 from pathlib import Path
 from typing import Any
@@ -573,3 +574,101 @@ def test_translator_forgets_what_it_remembered_when_the_cache_is_cleared(
     with pytest.raises(TypeError, match="on_clear"):
         cache.on_clear = None  # type: ignore[assignment]
         speedups.Translator(cache)
+
+
+@needs_c
+@pytest.mark.parametrize("name", ["demo", "pae"])
+def test_follow_pte_helper_answers_as_its_python_form(
+    image_set: dict[str, Path], name: str
+) -> None:
+    """follow_pte(prog, pgd, addr) in C gives the walk (or the error) of its Python form
+    for swapper_pg_dir, other tables, misaligned and non-direct-mapped pgds, as ints
+    and as Objects, twice (the second time through the tables kept)."""
+    from vmintro.helpers import mm
+
+    assert isinstance(mm.follow_pte, speedups.Helper)
+    assert mm.follow_pte.__wrapped__ is mm._follow_pte
+    fast, slow = _pair(image_set[name])
+    assert fast.follow_pte is fast.walker.walk  # the program's own, without a call through it
+    swapper = PAGE_OFFSET + slow.swapper_pg_dir
+    pgds = [swapper, swapper + PAGE, swapper + 4, swapper + 32, PAGE_OFFSET - PAGE]
+    pgds += [slow.high_memory, slow.high_memory - PAGE, -1, 1 << 40]
+    vaddrs = [PAGE_OFFSET + 0x5000, slow.high_memory - 1, 0xFFFFF000, 1 << 32, -3]
+    for area in list(for_each_vm_area(slow))[:10]:
+        vaddrs += range(area.addr.value_(), area.addr.value_() + area.size.value_(), PAGE + 0x321)
+
+    def walks(prog: Program, helper: Any) -> list[Any]:
+        out = []
+        for _ in range(2):
+            for pgd in pgds:
+                for v in vaddrs:
+                    for args in ((pgd, v), (Object(prog, "pgd_t *", pgd & 0xFFFFFFFF), v)):
+                        try:
+                            walk = helper(prog, *args)
+                        except (ValueError, FaultError) as e:
+                            out.append((type(e).__name__, str(e)))
+                            continue
+                        out.append((repr(walk), str(walk), walk.paddr, walk.pgd))
+        return out
+
+    assert walks(fast, mm.follow_pte) == walks(slow, mm._follow_pte)
+
+
+@needs_c
+def test_follow_pte_forgets_its_table_copies_when_the_cache_is_cleared() -> None:
+    """The C follow_pte keeps copies of the tables it walked; clearing the walker's
+    cache (as a live kernel's changed memory does) drops them, and the next walk reads
+    the table as memory now holds it, as the Python form does."""
+    k, areas = standard("4k")
+    fast, slow = k.program(), k.program(accelerated=False)
+    a = areas[0].addr
+    before = fast.follow_pte(a)
+    assert before.paddr == slow.follow_pte(a).paddr
+    pte = before.steps[-1]
+    k.put(pte.entry_paddr, (pte.value & 0xFFF) | 0x777000, 4)  # another frame
+    assert fast.follow_pte(a).paddr == before.paddr  # as the walker holds it, still
+    for prog in (fast, slow):
+        prog.walker.clear_cache()
+    assert fast.follow_pte(a).paddr == slow.follow_pte(a).paddr == 0x777000 | (a & 0xFFF)
+
+
+@needs_c
+def test_objects_of_the_generated_classes_are_freed_whole_and_reused() -> None:
+    """An object of a class vmintro.object makes frees what its slots hold, and the
+    objects made in the memory it leaves hold what they were made with; a caller's
+    subclass (with a __del__) and __class__ changes between the classes work as
+    CPython's."""
+    k, _areas = standard("pse")
+    prog = k.program()
+    ptr = prog.type("struct vm_struct *")
+    cls = prog.object_class(ptr)
+    value = int("3221237360")  # an int of its own, whose references are counted
+    counts = (sys.getrefcount(value), sys.getrefcount(prog), sys.getrefcount(ptr))
+    first = [Object(prog, ptr, address=value) for _ in range(100)]
+    assert sys.getrefcount(value) == counts[0] + 100
+    del first
+    assert (sys.getrefcount(value), sys.getrefcount(prog), sys.getrefcount(ptr)) == counts
+    second = [Object(prog, ptr, n) for n in range(100)]
+    assert [(type(o), o.value_(), o.address_, o.type_) for o in second] == [
+        (cls, n, None, ptr) for n in range(100)
+    ]
+    dropped: list[int] = []
+
+    class Noted(cls):  # type: ignore[misc,valid-type]
+        __slots__ = ()
+
+        def __del__(self) -> None:
+            dropped.append(self.value_())
+
+    obj = Object(prog, ptr, value)
+    obj.__class__ = Noted
+    del obj
+    assert dropped == [value] and type(Object(prog, ptr, 0)) is cls
+    obj = Object(prog, "unsigned long", 7)
+    obj.__class__ = cls  # between generated classes, as before
+    assert obj.value_() == 7
+    with pytest.raises(TypeError, match="nothing more"):
+        speedups.light_class(type("WithDict", (Object,), {}))
+    del second, obj
+    gc.collect()
+    assert (sys.getrefcount(value), sys.getrefcount(ptr)) == (counts[0], counts[2])

@@ -188,6 +188,83 @@ bind_object(PyObject *module, PyObject *cls)
     Py_RETURN_NONE;
 }
 
+/* -- lighter objects: the classes vmintro.object makes per type ----------------------- */
+
+/*
+ * Objects are made and dropped by the million in a walk; what CPython does for any class
+ * (subtype_dealloc: finalizers, weak references, a __dict__, every base's slots) is more
+ * than an instance of a class made by vmintro.object needs: four slots and its class.
+ * light_class(cls) gives such a class a tp_dealloc that does just that, and keeps the
+ * memory of up to FREE_OBJECTS dropped objects for the next ones (as CPython keeps
+ * tuples and floats).  A subclass of it (a caller's class) keeps CPython's own
+ * tp_dealloc, which does its part and then calls this one, as it calls any base's.
+ */
+#define FREE_OBJECTS 256
+static PyObject *free_objects[FREE_OBJECTS];
+static int n_free_objects;
+
+static void
+light_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(SLOT(self, off_prog));
+    Py_CLEAR(SLOT(self, off_type));
+    Py_CLEAR(SLOT(self, off_address));
+    Py_CLEAR(SLOT(self, off_value));
+    if (tp->tp_basicsize == object_base->tp_basicsize && tp->tp_itemsize == 0
+        && tp->tp_free == PyObject_GC_Del && n_free_objects < FREE_OBJECTS)
+        free_objects[n_free_objects++] = self;  /* untracked, its slots cleared */
+    else
+        tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+light_alloc(PyTypeObject *tp, Py_ssize_t nitems)
+{
+    if (nitems != 0 || n_free_objects == 0 || tp->tp_basicsize != object_base->tp_basicsize
+        || tp->tp_itemsize != 0)
+        return PyType_GenericAlloc(tp, nitems);
+    PyObject *obj = free_objects[--n_free_objects];
+    /* as PyType_GenericAlloc leaves one: zeroed, of tp (a reference to it), one reference,
+     * tracked */
+    memset((char *)obj + sizeof(PyObject), 0, (size_t)tp->tp_basicsize - sizeof(PyObject));
+    Py_SET_TYPE(obj, tp);
+    Py_INCREF(tp);
+    Py_SET_REFCNT(obj, 1);
+    PyObject_GC_Track(obj);
+    return obj;
+}
+
+static PyObject *
+light_class(PyObject *module, PyObject *cls)
+{
+    if (object_base == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "vmintro._speedups: bind_object() was not called");
+        return NULL;
+    }
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, object_base)) {
+        PyErr_SetString(PyExc_TypeError, "light_class() takes a class of Object");
+        return NULL;
+    }
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    /* only what the generated classes are: heap types of Object's layout, nothing added */
+    PyObject *own_del = PyDict_GetItemString(tp->tp_dict, "__del__");
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || tp->tp_basicsize != object_base->tp_basicsize
+        || tp->tp_itemsize != 0 || tp->tp_dictoffset != 0 || tp->tp_weaklistoffset != 0
+        || tp->tp_finalize != NULL || tp->tp_del != NULL || own_del != NULL
+        || tp->tp_free != PyObject_GC_Del || tp->tp_alloc != PyType_GenericAlloc
+        || !(tp->tp_flags & Py_TPFLAGS_HAVE_GC)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "light_class(): a class with Object's slots and nothing more");
+        return NULL;
+    }
+    tp->tp_dealloc = light_dealloc;
+    tp->tp_alloc = light_alloc;
+    Py_RETURN_NONE;
+}
+
 /* -- member: ``area.addr`` ------------------------------------------------------------- */
 
 typedef struct {
@@ -891,7 +968,11 @@ static PyTypeObject WalkType = {
  * all.  Made from the cache: Translator(cache) reads the attributes its docstring
  * lists, once.
  */
-#define TRANSLATOR_SEEN 4096  /* a power of two */
+/* Slots of the Translator's memory of answers: a power of two, one slot per virtual page
+ * of a 128 MiB window, so a pass over every page of the vmalloc range (VMALLOC_RESERVE is
+ * 128 MiB) finds each page's answer where it left it.  Allocated on first use (512 KiB,
+ * zeroed) and dropped by flush(). */
+#define TRANSLATOR_SEEN 32768
 
 typedef struct {
     PyObject_HEAD
@@ -904,10 +985,25 @@ typedef struct {
     Py_ssize_t tlb_max, entry_size;
     int page_shift, span_shift;
     /* What the TLB answered last, direct-mapped by virtual page: an answer without
-     * making an int key or a dict lookup.  Translations of a memory that does not
-     * change stay true; the cache's clear() calls flush() (it is on cache.on_clear). */
-    struct { unsigned long long page_plus1; long long delta; } seen[TRANSLATOR_SEEN];
+     * making an int key or a dict lookup; NULL until the first answer.  Translations of
+     * a memory that does not change stay true; the cache's clear() calls flush() (it is
+     * on cache.on_clear). */
+    struct seen_slot { unsigned long long page_plus1; long long delta; } *seen;
 } TranslatorObject;
+
+/* Remember an answer of the TLB in the slot of its page; nothing where no memory can be had
+ * (the next call asks the TLB again). */
+static void
+translator_remember(TranslatorObject *self, size_t slot, unsigned long long vpn, long long delta)
+{
+    if (self->seen == NULL) {
+        self->seen = PyMem_Calloc(TRANSLATOR_SEEN, sizeof(*self->seen));
+        if (self->seen == NULL)
+            return;
+    }
+    self->seen[slot].page_plus1 = vpn + 1;
+    self->seen[slot].delta = delta;
+}
 
 static PyObject *
 translator_fallback(TranslatorObject *self, PyObject *vaddr)
@@ -1006,7 +1102,7 @@ translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *pa
         return 0;
     unsigned long long vpn = v >> self->page_shift;
     size_t slot = (size_t)(vpn & (TRANSLATOR_SEEN - 1));
-    if (self->seen[slot].page_plus1 == vpn + 1) {
+    if (self->seen != NULL && self->seen[slot].page_plus1 == vpn + 1) {
         *paddr = (unsigned long long)((long long)v + self->seen[slot].delta);
         return 1;
     }
@@ -1025,8 +1121,7 @@ translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *pa
                 PyErr_Clear();
             else if ((long long)v + d >= 0) {
                 *paddr = (unsigned long long)((long long)v + d);
-                self->seen[slot].page_plus1 = vpn + 1;
-                self->seen[slot].delta = d;
+                translator_remember(self, slot, vpn, d);
                 rc = 1;
             }
         }
@@ -1048,8 +1143,7 @@ translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *pa
     PyObject *diff = FROM_LL((long long)p - (long long)v);
     if (diff != NULL && PyDict_SetItem(tlb, page, diff) == 0) {
         *paddr = p;
-        self->seen[slot].page_plus1 = vpn + 1;
-        self->seen[slot].delta = (long long)p - (long long)v;
+        translator_remember(self, slot, vpn, (long long)p - (long long)v);
         rc = 1;
     }
     Py_XDECREF(diff);
@@ -1160,7 +1254,8 @@ translator_init(TranslatorObject *self, PyObject *args, PyObject *kwds)
     }
     Py_DECREF(flush);
     Py_DECREF(on_clear);
-    memset(self->seen, 0, sizeof(self->seen));
+    PyMem_Free(self->seen);
+    self->seen = NULL;
     Py_XSETREF(self->tlb, tlb);
     Py_XSETREF(self->spans, spans);
     Py_XSETREF(self->fallback, fallback);
@@ -1210,6 +1305,7 @@ translator_dealloc(TranslatorObject *self)
 {
     PyObject_GC_UnTrack(self);
     translator_clear(self);
+    PyMem_Free(self->seen);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1221,7 +1317,8 @@ static PyMemberDef translator_members[] = {
 static PyObject *
 translator_flush(TranslatorObject *self, PyObject *Py_UNUSED(ignored))
 {
-    memset(self->seen, 0, sizeof(self->seen));
+    PyMem_Free(self->seen);
+    self->seen = NULL;
     Py_RETURN_NONE;
 }
 
@@ -1270,17 +1367,33 @@ static PyTypeObject TranslatorType = {
  * Instances take attributes (functools.update_wrapper gives them the Python
  * form's name and docstring).
  */
-enum { H_VMALLOC_TO_PFN, H_VMALLOC_TO_PAGE, H_VIRT_TO_PAGE, H_PAGE_TO_PFN, H_KINDS };
+enum { H_VMALLOC_TO_PFN, H_VMALLOC_TO_PAGE, H_VIRT_TO_PAGE, H_PAGE_TO_PFN, H_FOLLOW_PTE,
+       H_KINDS };
+
+/* A program's ``_page_facts`` as the fast paths use them, decoded once per tuple. */
+typedef struct {
+    PyObject *tuple;  /* the facts tuple these were read from (a reference), or NULL */
+    unsigned long long mem_map, size, high_memory, page_offset;
+    long long max_mapnr;  /* -1 where it could not be read: the Python form says why */
+    PyTypeObject *cls;    /* the struct page * class and type (the tuple holds them) */
+    PyObject *ctype;
+} PageFacts;
 
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     PyObject *python;
     PyObject *dict;
+    PageFacts facts;  /* of the program called last */
     int kind;
 } HelperObject;
 
 static PyObject *str_page_facts;  /* "_page_facts" */
+static PyObject *str_follow_pte;  /* "follow_pte" */
+static PyObject *str_page_offset; /* "page_offset" */
+static PyObject *str_high_memory; /* "high_memory" */
+static PyTypeObject FollowPteType;
+static PyObject *followpte_helper(PyObject *prog, PyObject *pgd, PyObject *addr);
 static PyObject *str_translate;   /* "translate" */
 static PyObject *str_dunder_int;  /* "__int__" */
 
@@ -1302,21 +1415,7 @@ instance_attr(PyObject *prog, PyObject *name)
     return value;
 }
 
-/* prog._page_facts when the program is on the C forms and they are well formed
- * (borrowed: the caller holds the program), else NULL with no exception. */
-static PyObject *
-page_facts(PyObject *prog)
-{
-    PyObject *facts = instance_attr(prog, str_page_facts);
-    if (facts == NULL || !PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 8
-        || PyTuple_GET_ITEM(facts, 6) != Py_True
-        || !PyType_Check(PyTuple_GET_ITEM(facts, 5)) || object_base == NULL
-        || !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(facts, 5), object_base))
-        return NULL;
-    return facts;
-}
-
-/* An unsigned value of a facts item, or -1 with no exception when it is not one. */
+/* An unsigned 32-bit value of a facts item, or -1 with no exception when it is not one. */
 static long long
 fact_u32(PyObject *facts, Py_ssize_t i)
 {
@@ -1331,19 +1430,53 @@ fact_u32(PyObject *facts, Py_ssize_t i)
     return (x < 0 || x > 0xFFFFFFFFLL) ? -1 : x;
 }
 
-/* ``mem_map + pfn`` as pfn_to_page makes it: a value of facts' struct page * class. */
-static PyObject *
-page_object(PyObject *prog, PyObject *facts, unsigned long long pfn)
+/*
+ * prog._page_facts, decoded into ``cache`` (which keeps the tuple, so a tuple seen before
+ * is not decoded again), when the program is on the C forms and they are well formed:
+ * ``cache``, else NULL with no exception (the Python form decides).
+ */
+static const PageFacts *
+page_facts(PyObject *prog, PageFacts *cache)
 {
+    PyObject *facts = instance_attr(prog, str_page_facts);
+    if (facts == NULL)
+        return NULL;
+    if (facts == cache->tuple)
+        return cache;
+    if (!PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 8
+        || PyTuple_GET_ITEM(facts, 6) != Py_True
+        || !PyType_Check(PyTuple_GET_ITEM(facts, 5)) || object_base == NULL
+        || !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(facts, 5), object_base))
+        return NULL;
     long long mem_map = fact_u32(facts, 0), size = fact_u32(facts, 1);
-    if (mem_map < 0 || size < 0)
-        Py_RETURN_NOTIMPLEMENTED;
-    PyObject *value = FROM_ULL(
-        ((unsigned long long)mem_map + pfn * (unsigned long long)size) & 0xFFFFFFFFULL);
+    long long high_memory = fact_u32(facts, 3), page_offset = fact_u32(facts, 7);
+    if (mem_map < 0 || size <= 0 || high_memory < 0 || page_offset < 0)
+        return NULL;
+    Py_INCREF(facts);
+    Py_XSETREF(cache->tuple, facts);
+    cache->mem_map = (unsigned long long)mem_map;
+    cache->size = (unsigned long long)size;
+    cache->high_memory = (unsigned long long)high_memory;
+    cache->page_offset = (unsigned long long)page_offset;
+    cache->max_mapnr = fact_u32(facts, 2);
+    cache->cls = (PyTypeObject *)PyTuple_GET_ITEM(facts, 5);
+    cache->ctype = PyTuple_GET_ITEM(facts, 4);
+    return cache;
+}
+
+/* ``mem_map + pfn`` as pfn_to_page makes it: a value of the facts' struct page * class. */
+static PyObject *
+page_object(PyObject *prog, const PageFacts *facts, unsigned long long pfn)
+{
+    PyObject *value = FROM_ULL((facts->mem_map + pfn * facts->size) & 0xFFFFFFFFULL);
     if (value == NULL)
         return NULL;
-    PyObject *obj = new_object((PyTypeObject *)PyTuple_GET_ITEM(facts, 5), prog,
-                               PyTuple_GET_ITEM(facts, 4), Py_None, value);
+    /* our own references: the tuple holding them may be replaced while we allocate */
+    PyTypeObject *cls = (PyTypeObject *)Py_NewRef(facts->cls);
+    PyObject *ctype = Py_NewRef(facts->ctype);
+    PyObject *obj = new_object(cls, prog, ctype, Py_None, value);
+    Py_DECREF(ctype);
+    Py_DECREF(cls);
     Py_DECREF(value);
     return obj;
 }
@@ -1364,11 +1497,31 @@ helper_pfn(PyObject *prog, PyObject *addr, unsigned long long *pfn)
     return rc;
 }
 
+/* The program's facts (see page_facts) copied into ``out``, holding a reference to their
+ * tuple that the caller drops (Python run meanwhile may give the helper another program's):
+ * 1, or 0 with no exception where the Python form decides. */
+static int
+helper_facts(HelperObject *self, PyObject *prog, PageFacts *out)
+{
+    const PageFacts *facts = page_facts(prog, &self->facts);
+    if (facts == NULL)
+        return 0;
+    *out = *facts;
+    Py_INCREF(out->tuple);
+    return 1;
+}
+
 /* The fast path of one helper: a new reference, NULL with an exception, or
  * NotImplemented for the Python form to decide. */
 static PyObject *
 helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    PageFacts facts;
+    if (self->kind == H_FOLLOW_PTE) {
+        if (nargs != 3)
+            Py_RETURN_NOTIMPLEMENTED;
+        return followpte_helper(args[0], args[1], args[2]);
+    }
     if (self->kind == H_PAGE_TO_PFN) {
         if (nargs != 1 || object_base == NULL || !PyObject_TypeCheck(args[0], object_base))
             Py_RETURN_NOTIMPLEMENTED;
@@ -1386,16 +1539,14 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_RETURN_NOTIMPLEMENTED;
         }
         Py_INCREF(prog);
-        PyObject *facts = page_facts(prog);
-        long long mem_map = -1, size = -1;
-        if (facts != NULL) {
-            mem_map = fact_u32(facts, 0);
-            size = fact_u32(facts, 1);
-        }
+        int found = helper_facts(self, prog, &facts);
         Py_DECREF(prog);
-        if (mem_map < 0 || size <= 0 || v < -(1LL << 40) || v > (1LL << 40))
+        if (!found)
             Py_RETURN_NOTIMPLEMENTED;
-        long long d = v - mem_map, q = d / size;
+        Py_DECREF(facts.tuple);  /* only numbers are used */
+        if (v < -(1LL << 40) || v > (1LL << 40))
+            Py_RETURN_NOTIMPLEMENTED;
+        long long size = (long long)facts.size, d = v - (long long)facts.mem_map, q = d / size;
         if (d % size != 0 && d < 0)
             q--;  /* Python's // rounds down */
         return FROM_LL(q);
@@ -1409,37 +1560,31 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
             PyErr_Clear();
             Py_RETURN_NOTIMPLEMENTED;
         }
-        PyObject *facts = page_facts(prog);
-        if (facts == NULL)
+        if (!helper_facts(self, prog, &facts))
             Py_RETURN_NOTIMPLEMENTED;
-        long long high_memory = fact_u32(facts, 3), page_offset = fact_u32(facts, 7);
-        if (page_offset < 0 || high_memory < 0 || a < (unsigned long long)page_offset
-            || a >= (unsigned long long)high_memory)
-            Py_RETURN_NOTIMPLEMENTED;  /* the Python form says why not */
-        Py_INCREF(facts);
-        PyObject *page = page_object(prog, facts, (a - (unsigned long long)page_offset) >> 12);
-        Py_DECREF(facts);
+        PyObject *page;
+        if (a < facts.page_offset || a >= facts.high_memory)
+            page = Py_NewRef(Py_NotImplemented);  /* the Python form says why not */
+        else
+            page = page_object(prog, &facts, (a - facts.page_offset) >> 12);
+        Py_DECREF(facts.tuple);
         return page;
     }
-    PyObject *facts = NULL;
-    if (self->kind == H_VMALLOC_TO_PAGE && (facts = page_facts(prog)) == NULL)
+    if (self->kind == H_VMALLOC_TO_PAGE && !helper_facts(self, prog, &facts))
         Py_RETURN_NOTIMPLEMENTED;
     unsigned long long pfn;
-    Py_XINCREF(facts);
     int rc = helper_pfn(prog, addr, &pfn);
     PyObject *result;
     if (rc <= 0)
         result = rc < 0 ? NULL : Py_NewRef(Py_NotImplemented);
     else if (self->kind == H_VMALLOC_TO_PFN)
         result = FROM_ULL(pfn);
-    else {
-        long long max_mapnr = fact_u32(facts, 2);
-        if (max_mapnr < 0 || pfn >= (unsigned long long)max_mapnr)
-            result = Py_NewRef(Py_NotImplemented);  /* no struct page: Python says so */
-        else
-            result = page_object(prog, facts, pfn);
-    }
-    Py_XDECREF(facts);
+    else if (facts.max_mapnr < 0 || pfn >= (unsigned long long)facts.max_mapnr)
+        result = Py_NewRef(Py_NotImplemented);  /* no struct page: Python says so */
+    else
+        result = page_object(prog, &facts, pfn);
+    if (self->kind == H_VMALLOC_TO_PAGE)
+        Py_DECREF(facts.tuple);
     return result;
 }
 
@@ -1494,6 +1639,7 @@ helper_traverse(HelperObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->python);
     Py_VISIT(self->dict);
+    Py_VISIT(self->facts.tuple);
     return 0;
 }
 
@@ -1502,6 +1648,7 @@ helper_clear(HelperObject *self)
 {
     Py_CLEAR(self->python);
     Py_CLEAR(self->dict);
+    Py_CLEAR(self->facts.tuple);
     return 0;
 }
 
@@ -1559,6 +1706,14 @@ static PyTypeObject HelperType = {
  * ``pgd``, ``levels`` and ``lowmem_size``.
  */
 #define FP_LEVELS 4
+#define FP_TABLES 64         /* a power of two */
+#define FP_TABLE_BYTES 4096  /* the largest table: a page of entries */
+
+struct fp_table {
+    unsigned long long key_plus1;  /* base * 4 + level, plus one; 0 for an empty slot */
+    Py_ssize_t len;
+    unsigned char data[FP_TABLE_BYTES];
+};
 enum { W_VADDR, W_PGD, W_ENTRY_SIZE, W_PADDR, W_PAGE_SIZE, W_FAULT, W_STEPS, W_TRAIL,
        W_LEVELS, W_LOWMEM, W_SLOTS };
 static const char *walk_slot_names[W_SLOTS] = {
@@ -1579,6 +1734,11 @@ typedef struct {
     int large[FP_LEVELS];
     int nlevels;
     Py_ssize_t entry_size;
+    PyObject *pgd_obj;  /* pgd as an int: the Walk's pgd and first table of a walk from it */
+    /* Copies of the tables the walks read, direct-mapped by (table, level); NULL until
+     * the first.  Tables of a memory that does not change stay true; the cache's clear()
+     * calls flush() (it is on walker.cache.on_clear), as the walker's clear_cache() does. */
+    struct fp_table *tables;
 } FollowPteObject;
 
 static int
@@ -1589,6 +1749,90 @@ followpte_set(PyObject *walk, Py_ssize_t offset, PyObject *value)
     PyObject **slot = (PyObject **)((char *)walk + offset);
     Py_XSETREF(*slot, value);
     return 0;
+}
+
+/*
+ * The table the walker holds under ``key`` (an ``array`` of unsigned entries of
+ * ``entry_size`` bytes, as held_entry takes it) copied into ``t``: 1, or 0 when it holds
+ * none such (or one larger than a page), -1 with an exception.
+ */
+static int
+followpte_copy(FollowPteObject *self, unsigned long long key, struct fp_table *t)
+{
+    PyObject *k = FROM_ULL(key);
+    if (k == NULL)
+        return -1;
+    PyObject *table = PyDict_GetItemWithError(self->cache, k);
+    Py_XINCREF(table);
+    Py_DECREF(k);
+    if (table == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    Py_buffer view;
+    if (PyObject_GetBuffer(table, &view, PyBUF_FORMAT | PyBUF_ND) < 0) {
+        PyErr_Clear();
+        Py_DECREF(table);
+        return 0;
+    }
+    const char *format = view.format == NULL ? "B" : view.format;
+    int rc = view.itemsize == self->entry_size && format[0] != '\0'
+             && strchr("ILQ", format[0]) != NULL && format[1] == '\0'
+             && view.len <= FP_TABLE_BYTES;
+    if (rc) {
+        memcpy(t->data, view.buf, (size_t)view.len);
+        t->len = view.len;
+        t->key_plus1 = key + 1;
+    }
+    PyBuffer_Release(&view);
+    Py_DECREF(table);
+    return rc;
+}
+
+/*
+ * Entry ``index`` of the level-``level`` table at physical ``base``: from the copy kept,
+ * or from the walker's table, copied first.  1 with *entry set, 0 when the walker holds
+ * no such table (the Python form reads it), -1 with an exception.
+ */
+static int
+followpte_entry(FollowPteObject *self, unsigned long long base, int level,
+                unsigned long long index, unsigned long long *entry)
+{
+    unsigned long long key = base * 4 + (unsigned long long)level;
+    if (self->tables == NULL) {
+        self->tables = PyMem_Calloc(FP_TABLES, sizeof(struct fp_table));
+        if (self->tables == NULL)  /* no room for copies: the walker's own, as before */
+            return held_entry(self->cache, FROM_ULL(key), index, self->entry_size, entry);
+    }
+    size_t slot = (size_t)((base >> 12) ^ (base >> 5) ^ (unsigned long long)level)
+                  & (FP_TABLES - 1);
+    struct fp_table *t = &self->tables[slot];
+    if (t->key_plus1 != key + 1) {
+        t->key_plus1 = 0;  /* emptied first: a copy that fails leaves no other table's */
+        int rc = followpte_copy(self, key, t);
+        if (rc <= 0)
+            return rc;
+    }
+    Py_ssize_t at = (Py_ssize_t)index * self->entry_size;
+    if (at + self->entry_size > t->len)
+        return 0;
+    if (self->entry_size == 4) {
+        uint32_t e;
+        memcpy(&e, t->data + at, 4);
+        *entry = e;
+    }
+    else {
+        uint64_t e;
+        memcpy(&e, t->data + at, 8);
+        *entry = e;
+    }
+    return 1;
+}
+
+static PyObject *
+followpte_flush(FollowPteObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyMem_Free(self->tables);
+    self->tables = NULL;
+    Py_RETURN_NONE;
 }
 
 /* The Walk, or NotImplemented for the Python form to make it. */
@@ -1612,13 +1856,12 @@ followpte_fast(FollowPteObject *self, PyObject *vaddr, PyObject *pgd)
     }
     if (v >> 32 || base >> 62)
         Py_RETURN_NOTIMPLEMENTED;
-    unsigned long long top = base, bases[FP_LEVELS], entries[FP_LEVELS], paddr = 0;
+    unsigned long long bases[FP_LEVELS], entries[FP_LEVELS], paddr = 0;
     unsigned long long page_size = PAGE_SIZE;
     int n, read = 0;
     for (n = 0; n < self->nlevels; n++) {
         unsigned long long entry;
-        int rc = held_entry(self->cache, FROM_ULL(base * 4 + (unsigned long long)n),
-                            (v >> self->shift[n]) & self->mask[n], self->entry_size, &entry);
+        int rc = followpte_entry(self, base, n, (v >> self->shift[n]) & self->mask[n], &entry);
         if (rc <= 0)
             return rc < 0 ? NULL : Py_NewRef(Py_NotImplemented);
         bases[n] = base;
@@ -1642,8 +1885,10 @@ followpte_fast(FollowPteObject *self, PyObject *vaddr, PyObject *pgd)
     PyObject *trail = PyTuple_New(2 * read);
     if (trail == NULL)
         goto fail;
+    /* the first table is the pgd: the int given, or the walker's kept */
+    PyObject *top_obj = pgd != NULL && pgd != Py_None ? pgd : self->pgd_obj;
     for (int i = 0; i < read; i++) {
-        PyObject *b = FROM_ULL(bases[i]), *e = FROM_ULL(entries[i]);
+        PyObject *b = i == 0 ? Py_NewRef(top_obj) : FROM_ULL(bases[i]), *e = FROM_ULL(entries[i]);
         if (b == NULL || e == NULL) {
             Py_XDECREF(b);
             Py_XDECREF(e);
@@ -1656,7 +1901,7 @@ followpte_fast(FollowPteObject *self, PyObject *vaddr, PyObject *pgd)
     Py_ssize_t *off = self->offsets;
     if (followpte_set(walk, off[W_TRAIL], trail) < 0
         || followpte_set(walk, off[W_VADDR], Py_NewRef(vaddr)) < 0
-        || followpte_set(walk, off[W_PGD], FROM_ULL(top)) < 0
+        || followpte_set(walk, off[W_PGD], Py_NewRef(top_obj)) < 0
         || followpte_set(walk, off[W_ENTRY_SIZE], Py_NewRef(self->entry_size_obj)) < 0
         || followpte_set(walk, off[W_PADDR], FROM_ULL(paddr)) < 0
         || followpte_set(walk, off[W_PAGE_SIZE], page_size == PAGE_SIZE
@@ -1671,6 +1916,48 @@ followpte_fast(FollowPteObject *self, PyObject *vaddr, PyObject *pgd)
 fail:
     Py_DECREF(walk);
     return NULL;
+}
+
+/*
+ * follow_pte(prog, pgd, addr) of vmintro.helpers.mm where the program's follow_pte is its
+ * FollowPte and ``pgd`` a direct-mapped page directory (aligned as PAE's 32-byte ones or
+ * a page): its walk from ``__pa(pgd)``.  NotImplemented for the Python form to decide
+ * (it says what is wrong with a pgd), NULL with an exception.
+ */
+static PyObject *
+followpte_helper(PyObject *prog, PyObject *pgd, PyObject *addr)
+{
+    PyObject *fp = instance_attr(prog, str_follow_pte);
+    PyObject *start = instance_attr(prog, str_page_offset);
+    PyObject *end = instance_attr(prog, str_high_memory);
+    if (fp == NULL || !Py_IS_TYPE(fp, &FollowPteType) || start == NULL || end == NULL
+        || !PyLong_CheckExact(start) || !PyLong_CheckExact(end) || !PyLong_CheckExact(pgd)
+        || !PyLong_CheckExact(addr))
+        Py_RETURN_NOTIMPLEMENTED;
+    unsigned long long p = AS_ULL(pgd), lo = AS_ULL(start), hi = AS_ULL(end);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    FollowPteObject *self = (FollowPteObject *)fp;
+    unsigned long long align = self->entry_size == 8 ? 32 : PAGE_SIZE;
+    if (p < lo || p >= hi || p % align)
+        Py_RETURN_NOTIMPLEMENTED;  /* not a page directory: the Python form says so */
+    /* swapper_pg_dir's walks start from the walker's own int (the Python form's would be
+     * another int of the same value) */
+    PyObject *table = p - lo == self->pgd && self->pgd_obj != NULL ? Py_NewRef(self->pgd_obj)
+                                                                   : FROM_ULL(p - lo);
+    if (table == NULL)
+        return NULL;
+    /* our own references: a key's __eq__ could drop the program's */
+    Py_INCREF(fp);
+    PyObject *cache = Py_NewRef(self->cache);
+    PyObject *walk = self->fallback == NULL ? Py_NewRef(Py_NotImplemented)
+                                            : followpte_fast(self, addr, table);
+    Py_DECREF(cache);
+    Py_DECREF(fp);
+    Py_DECREF(table);
+    return walk;
 }
 
 static PyObject *
@@ -1746,7 +2033,19 @@ followpte_init(FollowPteObject *self, PyObject *args, PyObject *kwds)
         self->nlevels = (int)PyTuple_GET_SIZE(plan);
         Py_XSETREF(self->entry_size_obj, FROM_ULL(value));
         Py_XSETREF(self->page_size_obj, FROM_ULL(PAGE_SIZE));
-        ok = self->entry_size_obj != NULL && self->page_size_obj != NULL;
+        Py_XSETREF(self->pgd_obj, FROM_ULL(self->pgd));
+        ok = self->entry_size_obj != NULL && self->page_size_obj != NULL
+             && self->pgd_obj != NULL;
+    }
+    if (ok) {  /* the translation cache's clear() forgets the copies too */
+        PyObject *tc = PyObject_GetAttrString(walker, "cache");
+        PyObject *on_clear = tc == NULL ? NULL : PyObject_GetAttrString(tc, "on_clear");
+        PyObject *flush = PyObject_GetAttrString((PyObject *)self, "flush");
+        ok = on_clear != NULL && flush != NULL && PyList_Check(on_clear)
+             && PyList_Append(on_clear, flush) == 0;
+        Py_XDECREF(flush);
+        Py_XDECREF(on_clear);
+        Py_XDECREF(tc);
     }
     Py_XDECREF(plan);
     if (!ok) {
@@ -1759,6 +2058,8 @@ followpte_init(FollowPteObject *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(fallback);
         return -1;
     }
+    PyMem_Free(self->tables);
+    self->tables = NULL;
     Py_XSETREF(self->cache, cache);
     Py_XSETREF(self->levels, levels);
     Py_XSETREF(self->lowmem_size, lowmem);
@@ -1797,6 +2098,7 @@ followpte_clear(FollowPteObject *self)
     Py_CLEAR(self->lowmem_size);
     Py_CLEAR(self->entry_size_obj);
     Py_CLEAR(self->page_size_obj);
+    Py_CLEAR(self->pgd_obj);
     return 0;
 }
 
@@ -1805,8 +2107,15 @@ followpte_dealloc(FollowPteObject *self)
 {
     PyObject_GC_UnTrack(self);
     followpte_clear(self);
+    PyMem_Free(self->tables);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
+
+static PyMethodDef followpte_methods[] = {
+    {"flush", (PyCFunction)followpte_flush, METH_NOARGS,
+     "Forget the copies of tables kept (the memory underneath changed)."},
+    {NULL},
+};
 
 static PyTypeObject FollowPteType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -1822,6 +2131,7 @@ static PyTypeObject FollowPteType = {
     .tp_clear = (inquiry)followpte_clear,
     .tp_call = PyVectorcall_Call,
     .tp_vectorcall_offset = offsetof(FollowPteObject, vectorcall),
+    .tp_methods = followpte_methods,
 };
 
 /* -- module ---------------------------------------------------------------------------- */
@@ -1829,6 +2139,9 @@ static PyTypeObject FollowPteType = {
 static PyMethodDef module_methods[] = {
     {"bind_object", bind_object, METH_O,
      "bind_object(Object): where Object keeps prog_, type_, address_ and _value."},
+    {"light_class", light_class, METH_O,
+     "light_class(cls): a class made by vmintro.object frees and reuses its objects' "
+     "memory itself (four slots and the class, nothing more to undo)."},
     {NULL},
 };
 
@@ -1848,6 +2161,9 @@ PyInit__speedups(void)
         || PyType_Ready(&HelperType) < 0 || PyType_Ready(&FollowPteType) < 0)
         return NULL;
     str_page_facts = PyUnicode_InternFromString("_page_facts");
+    str_follow_pte = PyUnicode_InternFromString("follow_pte");
+    str_page_offset = PyUnicode_InternFromString("page_offset");
+    str_high_memory = PyUnicode_InternFromString("high_memory");
     str_translate = PyUnicode_InternFromString("translate");
     str_dunder_int = PyUnicode_InternFromString("__int__");
     if (str_page_facts == NULL || str_translate == NULL || str_dunder_int == NULL)
@@ -1877,7 +2193,8 @@ PyInit__speedups(void)
         || PyModule_AddIntConstant(m, "VMALLOC_TO_PFN", H_VMALLOC_TO_PFN) < 0
         || PyModule_AddIntConstant(m, "VMALLOC_TO_PAGE", H_VMALLOC_TO_PAGE) < 0
         || PyModule_AddIntConstant(m, "VIRT_TO_PAGE", H_VIRT_TO_PAGE) < 0
-        || PyModule_AddIntConstant(m, "PAGE_TO_PFN", H_PAGE_TO_PFN) < 0) {
+        || PyModule_AddIntConstant(m, "PAGE_TO_PFN", H_PAGE_TO_PFN) < 0
+        || PyModule_AddIntConstant(m, "FOLLOW_PTE", H_FOLLOW_PTE) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -516,6 +516,9 @@ class Object:
 
 if _speedups is not None:
     _speedups.bind_object(Object)
+    # and the classes made per type below, whose __class__ can change between them:
+    # CPython allows that between classes of one tp_dealloc
+    _speedups.light_class(Object)
 
 
 def _c_div(a: int, b: int) -> int:
@@ -706,7 +709,16 @@ def _subclass(namespace: dict[str, Any]) -> type[Object]:
         "_by_type": True,
         **namespace,
     }
-    return type("Object", (Object,), ns)
+    return _light(type("Object", (Object,), ns))
+
+
+def _light(cls: type[Object]) -> type[Object]:
+    """``cls``, whose objects are freed (and their memory reused) by the C forms where
+    they were built: an object of a class made here holds its four slots and nothing
+    else to undo."""
+    if _speedups is not None:
+        _speedups.light_class(cls)
+    return cls
 
 
 def _scalar_namespace(prog: Program, fmt: struct.Struct) -> dict[str, Any]:
@@ -806,7 +818,7 @@ def _row_class(prog: Program, struct_type: Struct) -> type[Object]:
         "_row_links": links,
         **namespace,
     }
-    return type("Object", (base,), ns)
+    return type("Object", (base,), ns)  # a slot more than Object's: CPython frees them
 
 
 def _row_member(prog: Program, offset: int, ctype: CType, index: int) -> property:

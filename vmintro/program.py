@@ -169,6 +169,8 @@ class Program:
         if self._speedups is not None:
             # follow_pte in C for walks through the tables the walker holds
             self.walker.walk = self._speedups.FollowPte(self.walker, Walk)  # type: ignore[method-assign]
+            if type(self).follow_pte is Program.follow_pte:  # without the call through here
+                self.follow_pte = self.walker.walk  # type: ignore[method-assign]
 
     @classmethod
     def from_files(

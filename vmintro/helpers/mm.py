@@ -230,7 +230,7 @@ def task_pgd(task: Object) -> Object | None:
     return mm.pgd
 
 
-def follow_pte(prog: Program, pgd: Object | int, addr: Object | int) -> Walk:
+def _follow_pte(prog: Program, pgd: Object | int, addr: Object | int) -> Walk:
     """The MMU's walk of ``addr`` from page directory ``pgd`` (a ``pgd_t *``, as
     ``mm->pgd`` or :func:`task_pgd` gives it: a kernel virtual address; CR3 holds
     its ``__pa``), entry by entry as ``pgd_offset``, ``pmd_offset`` and
@@ -248,3 +248,7 @@ def follow_pte(prog: Program, pgd: Object | int, addr: Object | int) -> Walk:
     if not PAGE_OFFSET <= where < prog.high_memory or where % align:
         raise ValueError(f"follow_pte: pgd {where:#x} is not a direct-mapped page directory")
     return prog.follow_pte(operator.index(addr), where - PAGE_OFFSET)
+
+
+# called once per address too: its C form where vmintro._speedups was built
+follow_pte = _helper("FOLLOW_PTE", _follow_pte)
