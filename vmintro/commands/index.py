@@ -1,14 +1,17 @@
 """The index of the built-in commands: each command module's commands, named without
 importing the module.
 
-``vmintro/commands/builtin/index.json`` holds, for each command module, the
-CRC-32 of its source and the name, aliases and one-line summary of each command it
+``vmintro/commands/builtin/index.json`` holds, for each command module, a CRC-32
+of its declarations (the ``@command(...)`` decorators, each to the ``def`` it
+decorates) and the name, aliases and one-line summary of each command it
 registers. The registry (:mod:`vmintro.commands.registry`) takes the commands of a
-module from here while the module's source still has that checksum, and imports the
-module when one of its commands is first wanted; a module that is new, or changed
-since the index was written, is imported at once, as every module was before there
-was an index. Starting a session so imports no command module, nor numpy, the
-checkers or the timeline that they import.
+module from here while the module's declarations still have that checksum, and
+imports the module when one of its commands is first wanted; a module that is new,
+or whose declarations changed since the index was written, is imported at once, as
+every module was before there was an index. Starting a session so imports no
+command module, nor numpy, the checkers or the timeline that they import. A change
+to a command's body leaves the index as it is; a declaration that takes its name or
+summary from elsewhere (a constant) is not seen by the checksum, but is by the test.
 
 ``python -m vmintro.commands.index`` rewrites the file from the modules as they are
 (tests/commands/test_cmd_index.py fails while it is out of date).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zlib
 from typing import Any
 
@@ -30,13 +34,20 @@ _FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "builtin")
 INDEX_PATH = os.path.join(_FOLDER, "index.json")
 
 
+# A declaration: a top-level @command( decorator up to the def it decorates.
+_DECLARATION = re.compile(rb"^@command\(.*?^(?:async )?def ", re.MULTILINE | re.DOTALL)
+
+
 def _checksum(module: str) -> int | None:
-    """The CRC-32 of command module ``module``'s source (None when it cannot be read)."""
+    """The CRC-32 of command module ``module``'s declarations, or of its whole source
+    when it has none at the top level (None when it cannot be read)."""
     try:
         with open(os.path.join(_FOLDER, f"{module}.py"), "rb") as f:
-            return zlib.crc32(f.read())
+            source = f.read()
     except OSError:
         return None
+    declarations = [m.group() for m in _DECLARATION.finditer(source)]
+    return zlib.crc32(b"\0".join(declarations) if declarations else source)
 
 
 def current_entries() -> dict[str, tuple[Entry, ...]]:

@@ -3,6 +3,7 @@ session reads, its paging mode and the session settings."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,10 @@ def image_summary(prog: Program) -> str:
 def moment_text(prog: Program) -> str:
     """``42/10000``: the entry of the timeline ``prog`` shows and the last one, once
     the timeline is loaded (nothing is read for the prompt); else empty."""
+    if "vmintro.timeline.moments" not in sys.modules:
+        # nothing has read a timeline yet, so there is no moment to show; and the
+        # first prompt is drawn without importing the timeline (and numpy with it)
+        return ""
     from vmintro.timeline.moments import shown_moment
 
     shown = shown_moment(prog)
