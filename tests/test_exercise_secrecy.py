@@ -270,3 +270,33 @@ def test_an_edited_exercise_json_allows_nothing_more(
     (copy / "exercise.json").write_text(json.dumps(meta))
     assert main(["exercise", "open", str(copy), "-c", "check"]) == 2
     assert capsys.readouterr().err == "check: not available in this exercise\n"
+
+
+@pytest.mark.slow
+def test_gdbs_vm_commands_and_functions_keep_the_rules(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        pytest.skip("no gdb")
+    loader = tmp_path / "vmintro-gdb.py"
+    assert main(["gdb-script", "-o", str(loader)]) == 0
+    base = CHECKOUT_DIR / "pae-walk" / "pae-walk"
+    lines = ["vm vmlist", "vm check", "p/x $vm_translate(0xc1800000)", "vm vtop c1800000"]
+    args = [gdb, "-batch", "-nx", "-x", str(loader), f"{base}.vmlinux", f"{base}.vmcore"]
+    proc = subprocess.run(
+        [*args, *(w for line in lines for w in ("-ex", line))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if "ImportError: vmintro needs" in proc.stderr:
+        pytest.skip("gdb's Python lacks vmintro's dependencies")
+    assert "VM_STRUCT" in proc.stdout  # vmlist is pae-walk's
+    refused = [line for line in proc.stderr.splitlines() if "not available" in line]
+    assert refused == [
+        "check: not available in this exercise",
+        "$vm_translate: not available in this exercise (pae-walk)",
+        "vtop: not available in this exercise",
+    ]

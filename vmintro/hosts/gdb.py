@@ -159,8 +159,16 @@ def run_line(line: str) -> None:
     :raises gdb.GdbError: carrying the error lines of the commands that failed.
     """
     global _moment
+    from vmintro.exercises.session import ExerciseRunner, image_policy
+
     errors = io.StringIO()
-    runner = Runner(session_program(), out=_gdb_stream(gdb.STDOUT), err=errors)
+    prog, out = session_program(), _gdb_stream(gdb.STDOUT)
+    policy = image_policy(_image_of(prog))  # an exercise's image: its commands only
+    runner = (
+        Runner(prog, out=out, err=errors)
+        if policy is None
+        else ExerciseRunner(prog, policy, out=out, err=errors)
+    )
     try:
         runner.run_line(line)
     except QuitRequested:
@@ -239,8 +247,14 @@ class _ValueFunction(gdb.Function):
         super().__init__(self.function_name)
 
     def invoke(self, address: gdb.Value) -> gdb.Value:
+        from vmintro.exercises.session import NOT_AVAILABLE, image_policy
+
+        prog = session_program()
+        policy = image_policy(_image_of(prog))  # each would walk what an exercise asks for
+        if policy is not None:
+            raise gdb.GdbError(f"${self.function_name}: {NOT_AVAILABLE} ({policy.exercise})")
         try:
-            return self.compute(session_program(), int(address))
+            return self.compute(prog, int(address))
         except VmintroError as e:
             raise gdb.GdbError(f"${self.function_name}: {e}") from None
 
