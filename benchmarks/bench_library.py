@@ -91,9 +91,11 @@ READ_PHYS_CALLS = 20_000
 # -- images ----------------------------------------------------------------------------
 
 
-def ensure_image(workdir: Path, name: str) -> Path:
-    """``workdir/name`` generated from :data:`SCENARIOS` unless it is already there."""
-    base = workdir / name
+def ensure_image(workdir: Path, name: str, page_cache: float | None = None) -> Path:
+    """``workdir/name`` generated from :data:`SCENARIOS` unless it is already there;
+    with ``page_cache`` (``generate --page-cache``) ``workdir/name-pcN``: 0 leaves free
+    memory as boot left it, so the core has a few ``PT_LOAD`` segments, not thousands."""
+    base = workdir / (name if page_cache is None else f"{name}-pc{page_cache:g}")
     if Path(f"{base}.vmcore").exists() and Path(f"{base}.vmlinux").exists():
         print(f"  reusing {base}.vmcore", flush=True)
         return base
@@ -103,7 +105,10 @@ def ensure_image(workdir: Path, name: str) -> Path:
     scen = parse_scenario(SCENARIOS[name], f"{name}.toml")
     print(f"  generating {base}.vmcore (4 GiB, HIGHMEM) ...", end=" ", flush=True)
     start = time.perf_counter()
-    generate(base, scen, {"ram": RAM, "highmem": True})
+    machine: dict[str, object] = {"ram": RAM, "highmem": True}
+    if page_cache is not None:
+        machine["page_cache"] = page_cache
+    generate(base, scen, machine)
     print(f"{time.perf_counter() - start:.0f} s", flush=True)
     return base
 
