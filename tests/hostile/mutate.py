@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bases import BaseImage, DwarfAttr, Field, base_images, struct_type
+from .elf64 import as_elf64
 
 __all__ = ["KINDS", "Mutation", "mutation"]
 
@@ -283,6 +284,61 @@ def program_header(rng: random.Random, base: BaseImage) -> Result:
         new = _file_relative(rng, 4, old, len(data))
     _put(data, offset, 4, new)
     return _result(base, "core", data, f"core: phdr[{i}].{name} {old:#x} -> {new:#x}")
+
+
+# An ELF64 core (a PAE machine with frames above 4 GiB): name, offset, size
+_EHDR64_FIELDS = (
+    ("EI_CLASS", 4, 1),
+    ("e_phoff", 32, 8),
+    ("e_shoff", 40, 8),
+    ("e_ehsize", 52, 2),
+    ("e_phentsize", 54, 2),
+    ("e_phnum", 56, 2),
+    ("e_shnum", 60, 2),
+)
+_PHDR64_FIELDS = (
+    ("p_type", 0, 4),
+    ("p_offset", 8, 8),
+    ("p_vaddr", 16, 8),
+    ("p_paddr", 24, 8),
+    ("p_filesz", 32, 8),
+    ("p_memsz", 40, 8),
+)
+
+
+def elf64_core(rng: random.Random, base: BaseImage) -> Result:
+    """The core re-encoded as ELF64 (program headers at the end of the file), then a
+    field of its ELF header or of one program header made 64-bit hostile: past 4 GiB,
+    past 2**63, the file's end, another segment's value. One time in eight the
+    re-encoded core is left whole, which must read as the base image does."""
+    data = as_elf64(base.core)
+    if rng.random() < 0.125:
+        return _result(base, "core", data, "core: re-encoded as ELF64, otherwise whole")
+    phoff, phnum = struct.unpack_from("<Q", data, 32)[0], struct.unpack_from("<H", data, 56)[0]
+    i = rng.randrange(phnum)
+    if rng.random() < 0.3:
+        name, offset, size = rng.choice(_EHDR64_FIELDS)
+        where = name
+    else:
+        name, field_offset, size = rng.choice(_PHDR64_FIELDS)
+        offset, where = phoff + 56 * i + field_offset, f"phdr[{i}].{name}"
+    old = int.from_bytes(data[offset : offset + size], "little")
+    if size == 8 and rng.random() < 0.5:
+        other = phoff + 56 * rng.randrange(phnum) + (offset - phoff) % 56
+        new = rng.choice(
+            (
+                old + (1 << 32),  # the same place, above 4 GiB
+                old | (1 << 63),
+                (1 << 64) - 1,
+                (1 << 64) - old,  # an end that wraps past 2**64
+                int.from_bytes(data[other : other + 8], "little"),  # two over one
+            )
+        )
+    else:
+        new = _file_relative(rng, size, old, len(data))
+    _put(data, offset, size, new)
+    top = (1 << (8 * size)) - 1
+    return _result(base, "core", data, f"core (ELF64): {where} {old:#x} -> {new & top:#x}")
 
 
 def section_header(rng: random.Random, base: BaseImage) -> Result:
@@ -760,6 +816,7 @@ KINDS: dict[str, tuple[Mutator, int]] = {  # kind -> (mutator, weight)
     "truncate": (truncate, 1),
     "elf_header": (elf_header, 2),
     "program_header": (program_header, 2),
+    "elf64_core": (elf64_core, 2),
     "section_header": (section_header, 1),
     "symtab": (symtab, 1),
     "note_header": (note_header, 1),

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from core_edit import as_elf64
 from core_samples import scattered_spec
 from elftools.elf.elffile import ELFFile
+from hostile.elf64 import as_elf64
 
 from vmintro.arch.x86 import MachineConfig
 from vmintro.image.format.elf import EM_386, ET_CORE, PT_LOAD
@@ -128,6 +128,7 @@ def test_a_big_machine_with_nothing_above_4g_stays_elf32(tmp_path: Path) -> None
         assert core.elf_class == 32 and core.ram_size == RAM
 
 
+@pytest.mark.slow  # two vmintro processes on the demo: ~4 s
 def test_the_demo_reencoded_as_elf64_reads_as_the_demo(tmp_path: Path) -> None:
     """Another writer's ELF64 layout (program headers at the end of the file) of the demo's
     segments: every command a user types prints what it prints on the demo."""
