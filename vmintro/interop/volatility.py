@@ -1,6 +1,7 @@
 """volatility3's i386 translation layers over a vmintro core (volatility3 must be installed).
 
-volatility3 has no reader for an ELF32 kdump-style core, so a small physical
+volatility3 has no reader for an ELF32 kdump-style core (its ``Elf64Layer`` opens
+only the ELF64 cores of machines with frames above 4 GiB), so a small physical
 layer serves the core's RAM from its ``PT_LOAD`` segments (RAM no segment
 stores reads as zeros, as in vmintro); volatility3's own ``Intel`` or
 ``IntelPAE`` layer then walks the page tables from ``swapper_pg_dir``.
