@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -79,7 +80,9 @@ ACCESS = st.tuples(
     max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.lists(ACCESS, max_size=40))
-def test_loads_stores_and_log_agree(c_form: None, accesses: list) -> None:
+def test_loads_stores_and_log_agree(
+    c_form: None, accesses: list[tuple[str, int, int, int | bytes, tuple[str, ...]]]
+) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
         c_mem, c_rec, py_mem, py_rec = _forms(monkeypatch)
         for entry, (kind, bits, addr, value, path) in enumerate(accesses):
@@ -136,7 +139,7 @@ def test_a_copied_ram_is_a_ram_of_its_own(c_form: None) -> None:
     """A deep copy (a booted kernel copied for each test) takes its loads and stores,
     and those cached elsewhere, along to the copy."""
     mem = PhysMem(RAM)
-    held = {"mem": mem, "load": mem.read_u32, "store": mem.write_u32}
+    held: dict[str, Any] = {"mem": mem, "load": mem.read_u32, "store": mem.write_u32}
     mem.write_u32(16, 1)
     copied = copy.deepcopy(held)
     copied["store"](16, 2)

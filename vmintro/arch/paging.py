@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 
 __all__ = [
     "PAE",
@@ -129,7 +130,8 @@ class PagingMode:
     ``phys_bits`` how wide a physical address its entries hold; ``pae`` whether the
     kernel is built with CONFIG_X86_PAE (its page-table code then differs beyond
     the geometry: pgd entries hold only PRESENT). The kernel's names for the
-    geometry are properties; a folded level (2-level's pmd) takes the one above's.
+    geometry are properties, computed once (page-table code asks them per entry); a
+    folded level (2-level's pmd) takes the one above's.
     """
 
     name: str
@@ -157,12 +159,12 @@ class PagingMode:
 
     # -- the entry -----------------------------------------------------------------------
 
-    @property
+    @cached_property
     def entry_size(self) -> int:
         """Bytes of one entry: ``sizeof(pte_t)``."""
         return struct.calcsize(self.entry_format)
 
-    @property
+    @cached_property
     def phys_mask(self) -> int:
         """Bits of an entry that hold a physical frame address."""
         return ((1 << self.phys_bits) - 1) & ~(PAGE_SIZE - 1)
@@ -185,38 +187,38 @@ class PagingMode:
         """The level the kernel calls ``name``, or None where the mode folds it away."""
         return next((lv for lv in self.levels if lv.name == name), None)
 
-    @property
+    @cached_property
     def pmd_folded(self) -> bool:
         """No pmd table: ``pmd_offset`` returns the pgd entry itself (pgtable-2level.h)."""
         return self.level("pmd") is None
 
-    @property
+    @cached_property
     def pgdir_shift(self) -> int:
         return self.levels[0].shift
 
-    @property
+    @cached_property
     def ptrs_per_pgd(self) -> int:
         return self.levels[0].entries
 
-    @property
+    @cached_property
     def pgdir_size(self) -> int:
         return self.levels[0].size
 
-    @property
+    @cached_property
     def pmd_shift(self) -> int:
         pmd = self.level("pmd")
         return self.pgdir_shift if pmd is None else pmd.shift
 
-    @property
+    @cached_property
     def ptrs_per_pmd(self) -> int:
         pmd = self.level("pmd")
         return 1 if pmd is None else pmd.entries
 
-    @property
+    @cached_property
     def pmd_size(self) -> int:
         return 1 << self.pmd_shift
 
-    @property
+    @cached_property
     def ptrs_per_pte(self) -> int:
         return self.levels[-1].entries
 

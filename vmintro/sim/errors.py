@@ -6,9 +6,9 @@ import errno
 import functools
 import inspect
 import re
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import NoReturn, ParamSpec, Protocol, TypeVar
+from typing import Any, NoReturn, ParamSpec, Protocol, TypeVar
 
 from vmintro.arch.x86 import PAGE_SIZE
 
@@ -185,16 +185,14 @@ def kernel_function(
 
         if entry is None:
             return functools.wraps(fn)(call)
-        signature = inspect.signature(fn)
+        arguments = _binder(inspect.signature(fn))
         names = [(k, p or k) for k, _, p in (a.partition("=") for a in entry)]
 
         @functools.wraps(fn)
         def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             if not _tracer or CALL_PATH:
                 return call(*args, **kwargs)
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            given = bound.arguments
+            given = arguments(args, kwargs)
             tracer = _tracer[-1]
             tracer.enter(
                 name,
@@ -215,6 +213,35 @@ def kernel_function(
         return run
 
     return mark
+
+
+def _binder(
+    signature: inspect.Signature,
+) -> Callable[[tuple[object, ...], dict[str, object]], Mapping[str, Any]]:
+    """``signature.bind(*args, **kwargs)`` with its defaults applied, as a mapping of
+    parameter name to value: an entry point's arguments for its tracer. Plain
+    parameters are matched here (each entry call asks); anything else, or a call
+    that does not fit, goes to ``Signature.bind``, which also raises what Python would."""
+    params = list(signature.parameters.values())
+    plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+    order = tuple(p.name for p in params)
+    defaults = [(p.name, p.default) for p in params if p.default is not p.empty]
+    every = frozenset(order)
+
+    def bind(args: tuple[object, ...], kwargs: dict[str, object]) -> Mapping[str, Any]:
+        if plain and len(args) <= len(order) and every.issuperset(kwargs):
+            given = dict(zip(order, args, strict=False))
+            if not kwargs or given.keys().isdisjoint(kwargs):
+                given.update(kwargs)
+                for name, default in defaults:
+                    given.setdefault(name, default)
+                if len(given) == len(order):
+                    return given
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return bound.arguments
+
+    return bind
 
 
 _ERRNO = re.compile(r"-(E[A-Z0-9]+)\b")
