@@ -630,6 +630,13 @@ def test_follow_pte_forgets_its_table_copies_when_the_cache_is_cleared() -> None
     for prog in (fast, slow):
         prog.walker.clear_cache()
     assert fast.follow_pte(a).paddr == slow.follow_pte(a).paddr == 0x777000 | (a & 0xFFF)
+    # the page directory's entry changed too (ACCESSED): each level's entry as memory has it
+    pde = before.steps[0]
+    k.put(pde.entry_paddr, pde.value ^ 0x20, 4)
+    for prog in (fast, slow):
+        prog.walker.clear_cache()
+    assert repr(fast.follow_pte(a)) == repr(slow.follow_pte(a))
+    assert fast.follow_pte(a).steps[0].value == pde.value ^ 0x20
 
 
 @needs_c

@@ -1714,6 +1714,17 @@ struct fp_table {
     Py_ssize_t len;
     unsigned char data[FP_TABLE_BYTES];
 };
+
+/* The ints of a walk's entries above the last level, and of the table each leads to, as
+ * the Walks made last hold them: walks through one table share them (an entry's value is
+ * checked, so they are right whatever the memory did since). */
+#define FP_INTS 4096  /* a power of two */
+
+struct fp_int {
+    unsigned long long key_plus1;  /* (base * 4 + level) << 10 | index, plus one */
+    unsigned long long entry;
+    PyObject *entry_obj, *next_obj;
+};
 enum { W_VADDR, W_PGD, W_ENTRY_SIZE, W_PADDR, W_PAGE_SIZE, W_FAULT, W_STEPS, W_TRAIL,
        W_LEVELS, W_LOWMEM, W_SLOTS };
 static const char *walk_slot_names[W_SLOTS] = {
@@ -1739,6 +1750,7 @@ typedef struct {
      * the first.  Tables of a memory that does not change stay true; the cache's clear()
      * calls flush() (it is on walker.cache.on_clear), as the walker's clear_cache() does. */
     struct fp_table *tables;
+    struct fp_int *ints;  /* NULL until the first */
 } FollowPteObject;
 
 static int
@@ -1827,6 +1839,56 @@ followpte_entry(FollowPteObject *self, unsigned long long base, int level,
     return 1;
 }
 
+/*
+ * The ints of ``entry`` (index ``index`` of the level-``level`` table at ``base``) and of
+ * the table it leads to, ``entry & phys_mask``: 1 with new references set, 0 when none
+ * can be kept (the caller makes its own), -1 with an exception.
+ */
+static int
+followpte_ints(FollowPteObject *self, unsigned long long base, int level,
+               unsigned long long index, unsigned long long entry, PyObject **entry_obj,
+               PyObject **next_obj)
+{
+    if (index >= 1024 || base >> 50)
+        return 0;
+    if (self->ints == NULL) {
+        self->ints = PyMem_Calloc(FP_INTS, sizeof(struct fp_int));
+        if (self->ints == NULL)
+            return 0;
+    }
+    unsigned long long key = ((base * 4 + (unsigned long long)level) << 10) | index;
+    struct fp_int *c = &self->ints[(key ^ (key >> 12) ^ (key >> 24)) & (FP_INTS - 1)];
+    if (c->key_plus1 != key + 1 || c->entry != entry || c->entry_obj == NULL) {
+        PyObject *e = FROM_ULL(entry), *next = FROM_ULL(entry & self->phys_mask);
+        if (e == NULL || next == NULL) {
+            Py_XDECREF(e);
+            Py_XDECREF(next);
+            return -1;
+        }
+        Py_XSETREF(c->entry_obj, e);  /* ints: dropping the old runs no Python */
+        Py_XSETREF(c->next_obj, next);
+        c->key_plus1 = key + 1;
+        c->entry = entry;
+    }
+    *entry_obj = Py_NewRef(c->entry_obj);
+    *next_obj = Py_NewRef(c->next_obj);
+    return 1;
+}
+
+static void
+followpte_drop_ints(FollowPteObject *self)
+{
+    if (self->ints == NULL)
+        return;
+    struct fp_int *ints = self->ints;
+    self->ints = NULL;
+    for (size_t i = 0; i < FP_INTS; i++) {
+        Py_XDECREF(ints[i].entry_obj);
+        Py_XDECREF(ints[i].next_obj);
+    }
+    PyMem_Free(ints);
+}
+
 static PyObject *
 followpte_flush(FollowPteObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -1887,17 +1949,31 @@ followpte_fast(FollowPteObject *self, PyObject *vaddr, PyObject *pgd)
         goto fail;
     /* the first table is the pgd: the int given, or the walker's kept */
     PyObject *top_obj = pgd != NULL && pgd != Py_None ? pgd : self->pgd_obj;
+    PyObject *next = NULL;  /* the next table's int, where the entry above gave it */
     for (int i = 0; i < read; i++) {
-        PyObject *b = i == 0 ? Py_NewRef(top_obj) : FROM_ULL(bases[i]), *e = FROM_ULL(entries[i]);
+        PyObject *b = i == 0 ? Py_NewRef(top_obj) : next != NULL ? next : FROM_ULL(bases[i]);
+        PyObject *e = NULL;
+        next = NULL;
+        if (i + 1 < read && bases[i + 1] == (entries[i] & self->phys_mask)
+            && followpte_ints(self, bases[i], i, (v >> self->shift[i]) & self->mask[i],
+                              entries[i], &e, &next) < 0) {
+            Py_XDECREF(b);
+            Py_DECREF(trail);
+            goto fail;
+        }
+        if (e == NULL)
+            e = FROM_ULL(entries[i]);
         if (b == NULL || e == NULL) {
             Py_XDECREF(b);
             Py_XDECREF(e);
+            Py_XDECREF(next);
             Py_DECREF(trail);
             goto fail;
         }
         PyTuple_SET_ITEM(trail, 2 * i, b);
         PyTuple_SET_ITEM(trail, 2 * i + 1, e);
     }
+    Py_XDECREF(next);  /* none: the last level leads to no table */
     Py_ssize_t *off = self->offsets;
     if (followpte_set(walk, off[W_TRAIL], trail) < 0
         || followpte_set(walk, off[W_VADDR], Py_NewRef(vaddr)) < 0
@@ -2099,6 +2175,7 @@ followpte_clear(FollowPteObject *self)
     Py_CLEAR(self->entry_size_obj);
     Py_CLEAR(self->page_size_obj);
     Py_CLEAR(self->pgd_obj);
+    followpte_drop_ints(self);
     return 0;
 }
 
