@@ -793,32 +793,88 @@ def _row_class(prog: Program, struct_type: Struct) -> type[Object]:
         if f.name and not f.bit_size and _is_scalar(t) and t.size in (1, 2, 4, 8):
             scalars.append((f.offset, f.name, f.type, _scalar_format(t)))
     code, end = "<", 0
-    index: dict[int, int] = {}
     links: dict[int, int] = {}
-    namespace: dict[str, Any] = {}
+    members: list[tuple[str, int, CType, int]] = []  # (name, offset, type, place in the row)
     for offset, name, ctype, fmt in sorted(scalars, key=lambda s: s[0]):
         if offset < end:  # overlaps the member before it: left to its own property
             continue
         code += f"{offset - end}x{fmt.format[1:]}"
         end = offset + fmt.size
-        index[offset] = len(index)
+        place = len(members)
         if fmt.format == "<I":
-            links[offset] = index[offset]
-        # names Object has, and private ones, go through __getattr__ as on any struct
-        if not name.startswith("_") and not hasattr(Object, name):
-            namespace[name] = _row_member(prog, offset, ctype, index[offset])
-    if not index:
+            links[offset] = place
+        members.append((name, offset, ctype, place))
+    if not members:
         return Object
-    base = _struct_class(prog, struct_type, True)
+    # Names Object has, and private ones, go through __getattr__ as on any struct. Of the
+    # others, numbers and pointers to anything but a struct are made with the node (a
+    # walk reads most of them); pointers to structs, which a walk follows itself, and
+    # every member of a struct with more than _ROW_MADE_MAX such, when asked for.
+    public = [m for m in members if not m[0].startswith("_") and not hasattr(Object, m[0])]
+    made = [m for m in public if not _points_to_struct(m[2])]
+    if len(made) > _ROW_MADE_MAX:
+        made = []
+    namespace: dict[str, Any] = {}
+    for n, (name, _offset, _ctype, _place) in enumerate(made):
+        namespace[name] = property(operator.attrgetter(f"_row{n}"))
+    for name, offset, ctype, place in public:
+        namespace.setdefault(name, _row_member(prog, offset, ctype, place))
     ns = {
-        "__slots__": ("_row",),
+        "__slots__": ("_row", *(f"_row{n}" for n in range(len(made)))),
         "__module__": __name__,
         "__qualname__": "Object",
         "_row_struct": struct.Struct(code),
         "_row_links": links,
         **namespace,
     }
-    return type("Object", (base,), ns)  # a slot more than Object's: CPython frees them
+    # more slots than Object's: CPython frees these objects
+    cls = type("Object", (_struct_class(prog, struct_type, True),), ns)
+    cls._row_make = staticmethod(_row_maker(prog, cls, made))  # type: ignore[attr-defined]
+    return cls
+
+
+# the most members a row class makes with each node (see _row_class)
+_ROW_MADE_MAX = 8
+
+
+def _points_to_struct(ctype: CType) -> bool:
+    t = strip_typedefs(ctype)
+    return isinstance(t, Pointer) and isinstance(strip_typedefs(t.target), Struct)
+
+
+def _row_maker(
+    prog: Program, cls: type[Object], made: list[tuple[str, int, CType, int]]
+) -> Callable[[int, tuple[int, ...], CType], Object]:
+    """``make(node, row, ctype)``: the ``cls`` object of a node at ``node`` (a pointer
+    value of ``ctype``) whose bytes unpacked to ``row``, with the members ``made``
+    already in its slots ``_row0``, ``_row1`` and on. Written out per class (as
+    ``collections.namedtuple`` writes its class), from numbers only, so each member
+    costs its stores and no loop or lookup."""
+    scope: dict[str, Any] = {"_new": _new, "prog": prog, "E": cls}
+    lines = [
+        "def make(node, row, ctype):",
+        "    obj = _new(E)",
+        "    obj.prog_ = prog",
+        "    obj.type_ = ctype",
+        "    obj.address_ = None",
+        "    obj._value = node",
+        "    obj._row = row",
+    ]
+    for n, (_name, offset, ctype, place) in enumerate(made):
+        scope[f"C{n}"] = prog.object_class(ctype)
+        scope[f"T{n}"] = ctype
+        lines += [
+            f"    m = _new(C{n})",
+            "    m.prog_ = prog",
+            f"    m.type_ = T{n}",
+            f"    m.address_ = node + {int(offset)}",
+            f"    m._value = row[{int(place)}]",
+            f"    obj._row{n} = m",
+        ]
+    lines.append("    return obj")
+    exec("\n".join(lines), scope)  # its text holds numbers and names of our own only
+    make: Callable[[int, tuple[int, ...], CType], Object] = scope["make"]
+    return make
 
 
 def _row_member(prog: Program, offset: int, ctype: CType, index: int) -> property:

@@ -146,8 +146,9 @@ def test_list_for_each_entry_gives_the_entries_of_a_free_list(kernel) -> None:
 def _as_read(obj: Any) -> list[Any]:
     """A vm_struct pointer as its reader sees it: the pointer, then each member's repr,
     address and value, and the struct it points at."""
-    members = [(m, repr(getattr(obj, m)), getattr(obj, m).address_) for m in ("flags", "next")]
-    values = [getattr(obj, m).value_() for m in ("flags", "addr", "size", "next")]
+    names = ("flags", "addr", "size", "next")
+    members = [(repr(getattr(obj, m)), type(getattr(obj, m)).__mro__[1:]) for m in names]
+    values = [(getattr(obj, m).address_, getattr(obj, m).value_()) for m in names]
     return [repr(obj), obj.value_(), members, values, obj.deref().value_(), str(obj.deref())]
 
 

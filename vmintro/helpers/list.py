@@ -202,6 +202,7 @@ def _singly_linked_rows(
     unpack_row = row_cls._row_struct.unpack_from  # type: ignore[attr-defined]
     last = PAGE_SIZE - row_cls._row_struct.size  # type: ignore[attr-defined]
     plain = prog.object_class(as_type)
+    make = row_cls._row_make  # type: ignore[attr-defined]
     new = object.__new__
     while node:
         if node in seen:
@@ -219,14 +220,13 @@ def _singly_linked_rows(
         if page is not None:
             row = unpack_row(page, offset)
             nxt = row[link]
-            obj = new(row_cls)
-            obj._row = row  # type: ignore[attr-defined]
+            obj = make(node, row, as_type)
         else:
             obj = new(plain)
-        obj.prog_ = prog
-        obj.type_ = as_type
-        obj.address_ = None
-        obj._value = node
+            obj.prog_ = prog
+            obj.type_ = as_type
+            obj.address_ = None
+            obj._value = node
         seen.add(node)
         yield obj
         holder, node = node, nxt
