@@ -120,6 +120,25 @@ def write_distribution(site: Path, entry_points: str) -> None:
     )
 
 
+def test_entry_points_are_read_only_where_a_distribution_may_declare_some(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quick look that spares importing importlib.metadata: no only when no
+    dist-info on sys.path names the group; a zip on sys.path counts as yes."""
+    from vmintro.commands.discovery import _may_declare_entry_points
+
+    site = tmp_path / "site"
+    other = make_dir(site / "other-1.0.dist-info", {})
+    (other / "entry_points.txt").write_text("[console_scripts]\nother = other:main\n")
+    monkeypatch.setattr(sys, "path", [str(site), str(tmp_path / "missing")])
+    assert not _may_declare_entry_points()
+    write_distribution(site, "module = extra_module\n")
+    assert _may_declare_entry_points()
+    (tmp_path / "lib.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "lib.zip")])
+    assert _may_declare_entry_points()
+
+
 def test_entry_point_plugins_are_found(
     fresh: io.StringIO, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo: Image
 ) -> None:

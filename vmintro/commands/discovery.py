@@ -174,10 +174,46 @@ def _load_file(path: Path, key: str, err: TextIO) -> None:
 
 
 def _entry_points() -> list[EntryPoint]:
+    if not _may_declare_entry_points():
+        return []  # importlib.metadata takes longer to import than the look took
     from importlib.metadata import entry_points
 
     unique = {(ep.name, ep.value): ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     return [unique[k] for k in sorted(unique)]
+
+
+def _may_declare_entry_points() -> bool:
+    """Whether an installed distribution may declare an entry point of the group.
+
+    A quick look at where importlib.metadata looks: the ``*.dist-info`` and
+    ``*.egg-info`` directories in each directory on ``sys.path``, and their
+    ``entry_points.txt``. Only when none names the group is the answer no; whatever
+    the look cannot see into (a zip file on ``sys.path``, a finder of distributions
+    other than the path's) answers yes, and importlib.metadata then decides.
+    """
+    from importlib.machinery import PathFinder
+
+    for finder in sys.meta_path:
+        if finder is not PathFinder and hasattr(finder, "find_distributions"):
+            return True
+    for entry in sys.path:
+        folder = entry or "."
+        try:
+            names = os.listdir(folder)
+        except NotADirectoryError:
+            return True  # a zip file: importlib.metadata reads inside it
+        except OSError:
+            continue  # no such directory: nothing there
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                with open(os.path.join(folder, name, "entry_points.txt"), "rb") as f:
+                    if ENTRY_POINT_GROUP.encode() in f.read():
+                        return True
+            except OSError:
+                continue  # no entry points (or an egg-info file)
+    return False
 
 
 def _load_entry_point(ep: EntryPoint, err: TextIO) -> None:
