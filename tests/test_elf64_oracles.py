@@ -4,7 +4,7 @@ volatility3 read it.
 Frames above 4 GiB are written only once the free lists hand them out, which needs
 more than 4 GiB of RAM and a page cache that scattered free memory (boot alone leaves
 the lowest HighMem frames first). The cheapest machine found: 4352 MiB, PAE, the
-default page cache. A first run's 1 MiB vmalloc shows where in the allocation order
+default page cache. A first run's 4 MiB vmalloc shows where in the allocation order
 the first frame above 4 GiB comes; the second run vmallocs just the frames before it
 and then loads a module, whose image (bytes the simulator writes) lands in frames above
 4 GiB. Both runs take seconds: the tests are ``slow``.
@@ -58,9 +58,10 @@ def _generate(out: Path, steps: list[str]) -> dict:
 @pytest.fixture(scope="module")
 def high(tmp_path_factory: pytest.TempPathFactory) -> HighImage:
     out = tmp_path_factory.mktemp("elf64")
-    probe = _generate(out / "probe", ['op = "vmalloc"\nsize = "1M"\nlabel = "fill"'])
+    probe = _generate(out / "probe", ['op = "vmalloc"\nsize = "4M"\nlabel = "fill"'])
     pages = probe["areas"][0]["pages"]
-    first = next(i for i, pfn in enumerate(pages) if pfn >= FOUR_G_PFN)
+    first = next((i for i, pfn in enumerate(pages) if pfn >= FOUR_G_PFN), None)
+    assert first is not None, f"no frame above 4 GiB among the first {len(pages)} vmalloc takes"
     steps = [f'op = "vmalloc"\nsize = {first * 4096}\nlabel = "fill"'] if first else []
     steps.append('op = "insmod"\nname = "e100"\nsize = 20000')
     base = out / "high"
