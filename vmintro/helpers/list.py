@@ -204,19 +204,23 @@ def _singly_linked_rows(
     plain = prog.object_class(as_type)
     make = row_cls._row_make  # type: ignore[attr-defined]
     new = object.__new__
+    cached = pages.get
+    add = seen.add
+    in_page, shift = _IN_PAGE, PAGE_SHIFT
+    count = 0
     while node:
         if node in seen:
             raise _cycle(what, holder, node)
-        if len(seen) >= bound:
+        if count >= bound:
             raise _too_long(what, bound, node)
-        offset = node & _IN_PAGE
-        page = pages.get(node >> PAGE_SHIFT) if offset <= last else None
+        offset = node & in_page
+        page = cached(node >> shift) if offset <= last else None
         if page is None:
             try:
                 nxt = read_u32(node + next_offset)
             except FaultError:
                 raise _unreadable(what, holder, node) from None
-            page = pages.get(node >> PAGE_SHIFT) if offset <= last else None  # read it in
+            page = cached(node >> shift) if offset <= last else None  # read in now
         if page is not None:
             row = unpack_row(page, offset)
             nxt = row[link]
@@ -227,6 +231,7 @@ def _singly_linked_rows(
             obj.type_ = as_type
             obj.address_ = None
             obj._value = node
-        seen.add(node)
+        add(node)
+        count += 1
         yield obj
         holder, node = node, nxt
