@@ -141,7 +141,8 @@ def test_gdb_reads_the_globals_boot_set(gdb, used):
     )
     assert out[3] == f"{boot['page_cache']['cached']}"
     assert out[4] == f"{boot['page_cache']['active']}"
-    assert out[5] == f"{boot['page_cache']['inodes']}"
+    # the files' inodes, the directories' on the way to them and the root's
+    assert out[5] == f"{boot['page_cache']['inodes'] + boot['page_cache']['directories'] + 1}"
     assert out[6] == "448"
     assert out[7] == "122880"  # 120k
 
@@ -179,3 +180,143 @@ def test_page_cache_out_of_range_is_refused(value):
     with pytest.raises(ScenarioError, match=r"used.toml:1: \[machine\] page_cache"):
         parse_scenario(SCENARIO.replace("[machine]\n", f"[machine]\npage_cache = {value}\n"),
                        "used.toml")  # fmt: skip
+
+
+# -- the filesystem behind the page cache, and the run queue ---------------------------
+
+
+def _name_hash(name: bytes) -> int:
+    """include/linux/dcache.h full_name_hash, written out again for the oracle."""
+    h = 0
+    for c in name:
+        h = ((h + (c << 4) + (c >> 4)) * 11) & 0xFFFFFFFF
+    return h
+
+
+def test_gdb_follows_a_cached_page_to_its_file_and_back(gdb, used):
+    """The root's first directory, its newest file, that file's newest page: the
+    page's mapping leads to the ext2 super_block, its buffer head back to it."""
+    image, truth = used
+    root = truth["boot"]["root_fs"]
+    child = "(unsigned long)&((struct dentry *)0)->d_child"
+    lst = "(unsigned long)&((struct page *)0)->list"
+    out = run_gdb(
+        gdb,
+        image,
+        [
+            f"set $root = (struct dentry *){root['s_root']:#x}",
+            f"set $dir = (struct dentry *)((char *)$root->d_subdirs.next - {child})",
+            f"set $f = (struct dentry *)((char *)$dir->d_subdirs.next - {child})",
+            f"set $pg = (struct page *)((char *)$f->d_inode->i_data.clean_pages.next - {lst})",
+            "p $pg->mapping->host->i_sb->s_type->name",
+            "p $pg->mapping->host->i_sb == (struct super_block *)super_blocks.next",
+            "p $f->d_name.name",
+            "p $f->d_inode->i_ino",
+            "p $f->d_parent == $dir && $dir->d_parent->d_parent == $dir->d_parent",
+            "p $pg->buffers->b_page == $pg && $pg->buffers->b_this_page == $pg->buffers",
+            "p/x $pg->buffers->b_state",
+            "p $pg->count.counter",
+            "p $f->d_count.counter",
+            "p $f->d_inode->i_count.counter",
+            "p ((struct super_block *)super_blocks.next)->s_root",
+        ],
+    )
+    assert out[4].endswith('"ext2"')
+    assert out[5] == "1"
+    assert out[6].endswith(f'"file{out[7]}"'), out[6]
+    assert out[8] == out[9] == "1"
+    assert out[10] == "0x119"  # BH_Uptodate | BH_Req | BH_Mapped | BH_Launder
+    assert out[11] == "2"  # the page cache's reference and the buffers'
+    assert (out[12], out[13]) == ("0", "1")  # a closed file: its dentry holds the inode
+    assert out[14] == f"(struct dentry *) {root['s_root']:#x}"
+
+
+def _walk(prog, head, typ, member):
+    from vmintro.helpers.list import list_for_each_entry
+
+    return [e.value_() for e in list_for_each_entry(typ, head, member)]
+
+
+def _chain(prog, addr, typ, member):
+    """The entries of the hash chain whose head is the list_head at ``addr``."""
+    from vmintro.object import Object
+
+    return _walk(prog, Object(prog, "struct list_head", address=addr).address_of_(), typ, member)
+
+
+def test_dentries_inodes_and_buffers_are_where_2_4_20_puts_them(used):
+    """Every inode on inode_in_use is in the inode_hashtable chain of hash(sb, i_ino)
+    and held by its one dentry, which is in the dentry_hashtable chain of
+    d_hash(parent, full_name_hash(name)) and on its parent's d_subdirs; each cached
+    page has a ring of one buffer head pointing back at it; unused_list holds the
+    buffer heads evicted pages gave back. Counted against the truth."""
+    import vmintro
+    from vmintro.object import Object
+
+    image, truth = used
+    cache = truth["boot"]["page_cache"]
+    prog = vmintro.open(f"{image}.vmcore")
+    sb = prog["super_blocks"].next.value_()
+    ihash, dhash = prog["inode_hashtable"].value_(), prog["dentry_hashtable"].value_()
+    imask, ishift = prog["i_hash_mask"].value_(), prog["i_hash_shift"].value_()
+    dmask, dshift = prog["d_hash_mask"].value_(), prog["d_hash_shift"].value_()
+    inodes = _walk(prog, prog["inode_in_use"].address_of_(), "struct inode", "i_list")
+    assert len(inodes) == cache["inodes"] + cache["directories"] + 1
+    pages = unused = 0
+    for addr in inodes:
+        inode = Object(prog, "struct inode", address=addr)
+        assert inode.i_sb.value_() == sb and inode.i_count.counter.value_() == 1
+        tmp = inode.i_ino.value_() + sb // 32
+        assert addr in _chain(
+            prog, ihash + 8 * ((tmp + (tmp >> ishift)) & imask), "struct inode", "i_hash"
+        )
+        (d,) = _walk(prog, inode.i_dentry.address_of_(), "struct dentry", "d_alias")
+        dentry = Object(prog, "struct dentry", address=d)
+        assert dentry.d_inode.value_() == addr
+        parent = dentry.d_parent.value_()
+        if parent == d:  # the root: s_root, unhashed
+            assert d == truth["boot"]["root_fs"]["s_root"]
+            continue
+        name = prog.read(dentry.d_name.name.value_(), dentry.d_name.len.value_())
+        assert dentry.d_name.hash.value_() == _name_hash(name)
+        h = (_name_hash(name) + parent // 32) & 0xFFFFFFFF
+        assert d in _chain(
+            prog, dhash + 8 * ((h ^ (h >> dshift)) & dmask), "struct dentry", "d_hash"
+        )
+        siblings = Object(prog, "struct dentry", address=parent).d_subdirs.address_of_()
+        assert d in _walk(prog, siblings, "struct dentry", "d_child")
+        unused += dentry.d_count.counter.value_() == 0
+        for p in _walk(prog, inode.i_data.clean_pages.address_of_(), "struct page", "list"):
+            bh = Object(prog, "struct page", address=p).buffers
+            assert bh.b_page.value_() == p and bh.b_this_page.value_() == bh.value_()
+            pages += 1
+    assert pages == cache["cached"] == cache["buffer_heads"]
+    lru = _walk(prog, prog["dentry_unused"].address_of_(), "struct dentry", "d_lru")
+    assert len(lru) == unused == prog["dentry_stat"].nr_unused.value_()
+    free = prog["unused_list"]
+    count = 0
+    while free.value_():
+        assert free.b_dev.value_() == 0xFFFF  # B_FREE
+        free, count = free.b_next_free, count + 1
+    assert count == prog["nr_unused_buffer_heads"].value_() == cache["unused_buffer_heads"] == 100
+
+
+def test_the_idle_task_runs_and_the_run_queue_is_empty(gdb, used):
+    """A snapshot of an idle uniprocessor: cpu_curr(0) is the idle task, TASK_RUNNING
+    but never on the run queue, which is empty; ps marks it as crash does."""
+    image, _ = used
+    out = run_gdb(
+        gdb,
+        image,
+        [
+            "p aligned_data[0].schedule_data.curr == &init_task_union.task",
+            "p init_task_union.task.state",
+            "p nr_running",
+            "p runqueue_head.next == &runqueue_head && runqueue_head.prev == &runqueue_head",
+        ],
+    )
+    assert out == ["1", "0", "0", "1"]
+    rows = _vmintro(image, "ps").splitlines()[1:]
+    marked = [row for row in rows if row.startswith(">")]
+    assert len(marked) == 1 and marked[0].split()[1:2] == ["0"] and " RU " in marked[0]
+    assert all(" RU " not in row for row in rows if not row.startswith(">"))

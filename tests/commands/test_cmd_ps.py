@@ -28,8 +28,10 @@ STATES = {0: "RU", 1: "IN", 2: "UN", 4: "ZO", 8: "ST"}
 
 def crash_line(pid: int, ppid: int, task: int, state: str, comm: str, kthread: bool) -> str:
     """What crash's show_ps_data prints for a task with no memory of its own counted
-    (%MEM 0.0, VSZ and RSS 0): its printf formats, written out."""
-    line = "  " + "%7ld %7ld %3s  %s %3s" % (pid, ppid, "0", f"{task:08x}", state)  # noqa: UP031
+    (%MEM 0.0, VSZ and RSS 0): its printf formats, written out; "> " marks the task
+    a CPU runs, on an idle machine the idle task."""
+    line = "> " if pid == 0 else "  "
+    line += "%7ld %7ld %3s  %s %3s" % (pid, ppid, "0", f"{task:08x}", state)  # noqa: UP031
     line += "  " + " 0.0" + " " + "%8ld " % 0 + "%8ld  " % 0  # noqa: UP031
     return line + (f"[{comm}]" if kthread else comm)
 

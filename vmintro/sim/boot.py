@@ -21,6 +21,7 @@ from vmintro.sim.vfs_init import (
     vfs_caches_init,
     vfs_static_data,
 )
+from vmintro.sim.vfs import mount_root
 from vmintro.sim.vmalloc import Vmalloc
 from vmintro.types.flags import MOD_FLAGS
 
@@ -72,6 +73,7 @@ class Kernel(KernelMemory):
         buffer_init(mem, buddy, mempages)
         page_cache_init(mem, buddy, mempages)
         procs.rest_init()  # kernel_thread(init); init's do_basic_setup starts the daemons
+        mount_root(mem, slab)  # init's prepare_namespace
         free_initmem(mem, buddy)  # init(), before it runs /sbin/init
         procs.exec_init()
         # the machine runs a while before the scenario's steps: files read, evicted, deleted

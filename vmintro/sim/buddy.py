@@ -50,9 +50,12 @@ def _wait_table_size(pages: int) -> int:
 
 
 class Reaper(Protocol):
-    """What ``shrink_caches`` asks of the slab allocator."""
+    """What ``shrink_caches`` asks of the slab allocator, and ``shrink_cache`` when
+    it frees a page's buffer heads."""
 
     def kmem_cache_reap(self, gfp_mask: int) -> int: ...
+
+    def kmem_cache_free(self, cachep: int, objp: int) -> None: ...  # try_to_free_buffers
 
 
 class Buddy:

@@ -77,6 +77,13 @@ _DATA_VARS = (
     "inode_in_use",
     "inode_unused",
     "files_stat",
+    "dentry_unused",
+    "dentry_stat",
+    "super_blocks",
+    "ext2_fs_type",
+    # kernel/sched.c: LIST_HEAD(runqueue_head), aligned_data = {{{&init_task, 0}}}
+    "runqueue_head",
+    "aligned_data",
 )
 # File-local statics of the real kernel: their ELF symbols are STB_LOCAL.
 LOCAL_VARS = frozenset(
@@ -115,6 +122,13 @@ LOCAL_VARS = frozenset(
         "hash_table",
         "bh_hash_mask",
         "bh_hash_shift",
+        "dentry_unused",
+        "ext2_fs_type",
+        "unused_list",
+        "nr_unused_buffer_heads",
+        # kernel/sched.c
+        "runqueue_head",
+        "aligned_data",
         # static in arch/i386/mm/init.c
         "totalram_pages",
         "totalhigh_pages",

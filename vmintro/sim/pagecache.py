@@ -18,13 +18,11 @@ Then files are deleted (``truncate_inode_pages``, whose pages lose
 share of RAM.
 
 The pages come and go in batches through :class:`vmintro.sim.freelists.FreeAreas`
-and are written to RAM at once; the inodes go through the slab allocator
-afterwards, in the order the files were opened and deleted. Not modelled: the
-buffer heads a block filesystem's ``readpage`` attaches (``page->buffers``
-stays NULL, as for NFS pages), the superblock (``i_sb`` is NULL, the
-operations tables too), the dentries that held the inodes (every cached inode
-is unused, on ``inode_unused``, as after ``prune_dcache``), the ``next_hash``
-a page leaving the cache keeps (0 here), and anonymous memory.
+and are written to RAM at once; the files' dentries and inodes on the root
+ext2 filesystem, and the buffer heads ext2's ``readpage`` attached to each
+cached page, go through the slab allocator afterwards, in the order the files
+were opened (:mod:`vmintro.sim.vfs`). Not modelled: the ``next_hash`` a page
+leaving the cache keeps (0 here), and anonymous memory.
 """
 
 from __future__ import annotations
@@ -37,14 +35,21 @@ from typing import Any
 
 import numpy as np
 
+from vmintro.sim.batch import links as _links
 from vmintro.sim.buddy import Buddy
-from vmintro.sim.errors import SimulationError, kernel_function
+from vmintro.sim.buffer import (
+    MAX_UNUSED_BUFFERS,
+    alloc_buffer_heads,
+    write_buffers,
+    write_unused_buffers,
+)
+from vmintro.sim.errors import kernel_function
 from vmintro.sim.freelists import FreeAreas
 from vmintro.sim.kernel import KernelMemory
 from vmintro.sim.slab import Slab
+from vmintro.sim.vfs import Lookups, block_numbers
 from vmintro.types.flags import (
     GFP_HIGHMEM,
-    GFP_KERNEL,
     GFP_USER,
     MAX_ORDER,
     PAGE_FLAGS,
@@ -67,7 +72,6 @@ READERS = 4  # files being read at the same time
 REREAD = 0.25  # the share of files read a second time (mark_page_accessed activates)
 MAX_FILE_PAGES = 4096  # 16 MiB
 ROUNDS = 4  # of shrink_cache and reading again, after memory first filled up
-S_IFREG = 0o100000
 I_INO_BASE = 12  # the first inode numbers are the filesystem's own
 _SUB = 1 << 22  # moments: read r at r * _SUB, the frees after it at r * _SUB + 1, + 2, ...
 
@@ -96,6 +100,9 @@ class PageCacheRun:
     active: int = 0
     inactive: int = 0
     inodes: int = 0
+    directories: int = 0  # looked up on the way to the files
+    buffer_heads: int = 0  # on the cached pages
+    unused_buffer_heads: int = 0  # on unused_list
 
     def truth(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -311,129 +318,44 @@ def _write(w: _Workload, res: _Result, slab: Slab) -> None:
     pages[rows, col["lru"] + 1] = 0
     k.mem.write(k.pa(k.mem_map), pages.tobytes())
     inodes = _replay_inodes(w, res, slab)  # the slab may take pages: after the lists
+    live = np.flatnonzero(res.alive)  # reads, oldest first
+    freed = w.run.pages_evicted + w.run.pages_truncated
+    spare = min(MAX_UNUSED_BUFFERS, freed)
+    bhs = alloc_buffer_heads(k, slab, spare + len(live))
     pages = _read_mem_map(k)
     _cache_pages(w, res, inodes, pages, col)
+    blocknr = block_numbers(res.files.npages, res.file_of[live], res.index[live])
+    write_buffers(k, pages, res.pfn[live], blocknr, bhs[spare:])
+    w.run.buffer_heads, w.run.unused_buffer_heads = len(live), spare
     k.mem.write(k.pa(k.mem_map), pages.tobytes())
+    # unused_list: the first buffer heads evicted (oldest reads first), then truncated,
+    # pages gave back; the list's head is the last of them
+    order = np.concatenate(
+        (np.flatnonzero(~res.alive & ~res.truncated), np.flatnonzero(res.truncated))
+    )
+    write_unused_buffers(k, bhs[:spare], res.pfn[order[:spare]][::-1])
 
 
 def _replay_inodes(w: _Workload, res: _Result, slab: Slab) -> np.ndarray:
-    """``get_new_inode`` for each file still there, in the order they were opened
-    (a deleted file's inode, allocated and freed again, is left out: the slab
-    would only have taken and given back an object), each as ``clean_inode`` and
-    its filesystem's ``read_inode`` leave it, hashed and unused. The inodes'
-    addresses, by file."""
-    k = w.k
-    cachep = k.r32(k.sym("inode_cachep"))
+    """The path walk and ``get_new_inode`` for each file still there, in the order
+    they were opened (a deleted file's dentry and inode, allocated and freed again,
+    are left out: the slab would only have taken and given back objects), each
+    dentry unused since the file's last read. The inodes' addresses, by file."""
     count = w.run.files_read
     inodes = np.zeros(count, dtype=np.int64)
     dead = np.zeros(count, dtype=bool)
     dead[res.deleted] = True
+    last_read = np.zeros(count, dtype=np.int64)
+    np.maximum.at(last_read, res.file_of, np.arange(len(res.file_of)))
+    lookups = Lookups.of_root(w.k, slab)
     live = np.flatnonzero(~dead)
     for f in live.tolist():
-        inode = slab.kmem_cache_alloc(cachep, GFP_KERNEL)
-        if inode is None:
-            raise SimulationError("the page cache's inodes found no memory")
-        inodes[f] = inode
-    _write_inodes(k, res.files, inodes, live)
+        lookups.lookup(I_INO_BASE + f, int(res.files.size[f]), int(last_read[f]))
+    files = [i for i, node in enumerate(lookups.nodes) if not node.directory]
+    w.run.directories = len(lookups.nodes) - 1 - len(files)
+    lookups.write()
+    inodes[live] = [lookups.nodes[i].inode for i in files]
     return inodes
-
-
-def _links(heads: np.ndarray, group: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Circular lists through ``heads[g]``: ``nodes`` sorted by group, each group
-    head first. (next, prev) of each node, and (first, last) of each group (the
-    head's own next and prev; the head itself for an empty group)."""
-    nxt = np.empty(len(nodes), dtype=np.int64)
-    prev = np.empty(len(nodes), dtype=np.int64)
-    if len(nodes):
-        same = group[1:] == group[:-1]
-        nxt[:-1] = np.where(same, nodes[1:], heads[group[:-1]])
-        nxt[-1] = heads[group[-1]]
-        prev[1:] = np.where(same, nodes[:-1], heads[group[1:]])
-        prev[0] = heads[group[0]]
-    first, last = heads.copy(), heads.copy()
-    if len(nodes):
-        brk = np.flatnonzero(np.diff(group)) + 1
-        starts = np.concatenate(([0], brk))
-        ends = np.concatenate((brk, [len(nodes)])) - 1
-        first[group[starts]] = nodes[starts]
-        last[group[ends]] = nodes[ends]
-    return nxt, prev, first, last
-
-
-def _write_inodes(k: KernelMemory, files: _Files, inodes: np.ndarray, live: np.ndarray) -> None:
-    t = k.types
-    size = t.sizeof("struct inode")
-    heads = [
-        t.offsetof("struct inode", n)
-        for n in (
-            "i_hash i_list i_dentry i_dirty_buffers i_dirty_data_buffers i_devices "
-            "i_data.clean_pages i_data.dirty_pages i_data.locked_pages "
-            "i_sem.wait.task_list i_zombie.wait.task_list i_wait.task_list"
-        ).split()
-    ]
-    o_data = t.offsetof("struct inode", "i_data")
-    template = bytearray(size)
-
-    where: dict[str, int] = {}
-
-    def put(path: str, value: int, fmt: str = "<I") -> None:
-        if path not in where:
-            where[path] = t.offsetof("struct inode", path)
-        struct.pack_into(fmt, template, where[path], value)
-
-    put("i_sem.count.counter", 1)
-    put("i_zombie.count.counter", 1)
-    put("i_mode", S_IFREG | 0o644, "<H")
-    put("i_nlink", 1, "<H")
-    put("i_blkbits", 12)
-    put("i_blksize", 4096)
-    put("i_data.gfp_mask", GFP_HIGHUSER)
-    mask = k.r32(k.sym("i_hash_mask"))
-    shift = k.r32(k.sym("i_hash_shift"))
-    for f in live.tolist():
-        a = int(inodes[f])
-        for o in heads:  # INIT_LIST_HEAD
-            struct.pack_into("<II", template, o, a + o, a + o)
-        put("i_ino", I_INO_BASE + f)
-        put("i_size", int(files.size[f]), "<q")
-        put("i_blocks", (int(files.size[f]) + 4095) // 4096 * 8)
-        put("i_mapping", a + o_data)
-        put("i_data.host", a)
-        k.write(a, bytes(template))
-    # iget: list_add to the hash chain of hash(sb, ino), sb NULL here; to
-    # inode_unused on the last iput: the newest at each head
-    ino = I_INO_BASE + live
-    bucket = (ino + (ino >> shift)) & mask
-    table = k.r32(k.sym("inode_hashtable"))
-    o_hash = t.offsetof("struct inode", "i_hash")
-    o_list = t.offsetof("struct inode", "i_list")
-    newest = live[::-1]
-    by_bucket = np.argsort(bucket[::-1], kind="stable")
-    _thread(
-        k,
-        table + 8 * np.arange(mask + 1),
-        bucket[::-1][by_bucket],
-        inodes[newest][by_bucket] + o_hash,
-    )
-    _thread(
-        k,
-        np.array([k.sym("inode_unused")]),
-        np.zeros(len(live), dtype=np.int64),
-        inodes[newest] + o_list,
-    )
-    stat = k.sym("inodes_stat")
-    k.set(stat, "struct inodes_stat_t", "nr_inodes", len(live))
-    k.set(stat, "struct inodes_stat_t", "nr_unused", len(live))
-
-
-def _thread(k: KernelMemory, heads: np.ndarray, group: np.ndarray, nodes: np.ndarray) -> None:
-    """Write the lists of :func:`_links` whose nodes are anywhere in lowmem; only the
-    heads that have nodes are written."""
-    nxt, prev, first, last = _links(heads, group, nodes)
-    for node, n, p in zip(nodes.tolist(), nxt.tolist(), prev.tolist(), strict=True):
-        k.write(node, struct.pack("<II", n, p))
-    for g in np.unique(group).tolist():
-        k.write(int(heads[g]), struct.pack("<II", int(first[g]), int(last[g])))
 
 
 def _cache_pages(
@@ -513,7 +435,8 @@ def _cache_pages(
 
 def boot_truth(k: KernelMemory, buddy: Buddy, cache: PageCacheRun) -> dict[str, Any]:
     """What boot left that a reader must agree with: the VFS and page-cache hash
-    tables (address and first page frame), the page cache's workload and each
+    tables (address and first page frame), the root filesystem's super_block and
+    root dentry, the page cache's workload and each
     zone's free blocks per order (from the buddy bitmaps) and free pages."""
     tables = {}
     for name in (
@@ -540,8 +463,10 @@ def boot_truth(k: KernelMemory, buddy: Buddy, cache: PageCacheRun) -> dict[str, 
         free = k.get(zone, "zone_t", "free_pages")
         counts.append((free - sum(n << o for o, n in enumerate(counts))) >> (MAX_ORDER - 1))
         free_areas[ZONE_NAMES[j]], free_pages[ZONE_NAMES[j]] = counts, free
+    sb = k.r32(k.sym("super_blocks")) - k.types.offsetof("struct super_block", "s_list")
     return {
         "hash_tables": tables,
+        "root_fs": {"super_block": sb, "s_root": k.get(sb, "struct super_block", "s_root")},
         "page_cache": cache.truth(),
         "free_areas": free_areas,
         "free_pages": free_pages,

@@ -24,9 +24,13 @@ entries with the values they already hold before it reaches ``no_context``.
 
 The machine is modelled idle between calls: the idle task (``current``) runs on
 ``init_mm`` (``sched_init``'s lazy reference), every other task sleeps
-(``TASK_INTERRUPTIBLE``, off the run queue). A sleeping kernel thread has
-``active_mm`` NULL: ``schedule()`` clears it when it switches away from a task
-without an ``mm`` (and ``BUG_ON``s a non-NULL one when it switches to one).
+(``TASK_INTERRUPTIBLE``, off the run queue). So ``runqueue_head`` is empty,
+``nr_running`` 0 and ``cpu_curr(0)`` (``aligned_data[0].schedule_data.curr``)
+the idle task, which is ``TASK_RUNNING`` but never on the queue; every task that
+ran has ``cpus_runnable`` 1, as a uniprocessor kernel never resets it. A
+sleeping kernel thread has ``active_mm`` NULL: ``schedule()`` clears it when it
+switches away from a task without an ``mm`` (and ``BUG_ON``s a non-NULL one when
+it switches to one).
 
 The bookkeeping (:attr:`Processes.records`) is the simulator's own account of
 each task for the truth file; everything else is read from RAM, so a kernel
@@ -519,6 +523,11 @@ class Processes:
         self.set(p, "state", TASK_INTERRUPTIBLE)
         self.set(p, "run_list.next", 0)
         self.set(p, "run_list.prev", 0)
+        # it ran, and schedule() switched to the idle task: task_set_cpu on both,
+        # and a uniprocessor kernel never calls task_release_cpu
+        for task in (p, self.task_of(0)):
+            self.set(task, "processor", 0)
+            self.set(task, "cpus_runnable", 1)
         if not self.get(p, "mm"):
             self.set(p, "active_mm", 0)  # schedule(): a lazy task gives back its mm
         self._record(p)
@@ -1065,6 +1074,9 @@ def init_task_static(k: KernelMemory) -> None:
     _set(k, t, "cpus_allowed", -1)
     for head in ("run_list", "thread_group", "wait_chldexit.task_list"):
         _list_init(k, t + k.types.offsetof(TS, head))
+    # kernel/sched.c: static LIST_HEAD(runqueue_head); aligned_data = {{{&init_task, 0}}}
+    _list_init(k, k.sym("runqueue_head"))
+    k.w32(k.sym("aligned_data"), t)
     for link in ("next_task", "prev_task", "p_opptr", "p_pptr"):
         _set(k, t, link, t)
     _set(k, t, "cap_effective", ~(1 << CAP_SETPCAP))

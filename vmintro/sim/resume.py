@@ -270,9 +270,10 @@ def _direct_map_uses_pse(k: Kernel) -> bool:
 
 def _rodata_strings(k: Kernel) -> None:
     """The .rodata string table, found through the pointers that lead to it
-    (``kernel_module.name``, each zone's name): the strings are constants of
-    the image, interned where boot put them."""
+    (``kernel_module.name``, each zone's name, ``ext2_fs_type.name``): the strings
+    are constants of the image, interned where boot put them."""
     pointers = [k.get(k.sym("kernel_module"), "struct module", "name")]
+    pointers.append(k.get(k.sym("ext2_fs_type"), "struct file_system_type", "name"))
     pgdat = k.sym("contig_page_data")
     for j in range(MAX_NR_ZONES):
         zone = pgdat + k.types.offsetof("pg_data_t", f"node_zones[{j}]")

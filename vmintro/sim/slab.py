@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from vmintro.arch.x86 import L1_CACHE_BYTES, PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.buddy import Buddy
 from vmintro.sim.errors import KernelOops, LoopGuard, SimulationError, kernel_function
@@ -240,9 +242,9 @@ class Slab:
             k.w32(p + o_list, cachep)  # SET_PAGE_CACHE
             k.w32(p + o_list + 4, slabp)  # SET_PAGE_SLAB
             k.w32(p + o_flags, k.r32(p + o_flags) | PG_slab)
-        bufctl = slabp + SLAB_T_SIZE
-        for i in range(num):
-            k.w32(bufctl + 4 * i, i + 1 if i + 1 < num else BUFCTL_END)
+        bufctl = np.arange(1, num + 1, dtype="<u4")  # each free object names the next
+        bufctl[-1] = BUFCTL_END
+        k.write(slabp + SLAB_T_SIZE, bufctl.tobytes())
         k.set(slabp, SLAB, "free", 0)
         # list_add_tail(&slabp->list, &cachep->slabs_free)
         head = self._list(cachep, "slabs_free")
@@ -277,6 +279,42 @@ class Slab:
                 buddy.list_del(slabp)
                 buddy.list_add(slabp, self._list(cachep, "slabs_full"))
             return objp
+
+    def kmem_cache_alloc_calls(self, caches: np.ndarray, flags: int) -> np.ndarray | None:
+        """``kmem_cache_alloc(caches[i], flags)`` for each ``i`` in order: the objects
+        (None when memory ran out). What the calls would do one by one, done a slab
+        at a time: first each cache's partial and free slabs, which take no page, then
+        the slabs that the calls grow, in the order of the calls that grow them, each
+        taken whole by the calls that follow (only a cache's last may stay partial)."""
+        k, buddy = self.k, self.buddy
+        caches = np.asarray(caches, dtype=np.int64)
+        out = np.zeros(len(caches), dtype=np.int64)
+        grows: list[tuple[int, int, np.ndarray]] = []  # (call, cache, the calls it serves)
+        for cachep in dict.fromkeys(caches.tolist()):
+            calls = np.flatnonzero(caches == cachep)
+            partial, free = self._list(cachep, "slabs_partial"), self._list(cachep, "slabs_free")
+            i = 0
+            while i < len(calls) and (k.r32(partial) != partial or k.r32(free) != free):
+                objp = self.kmem_cache_alloc(cachep, flags)
+                if objp is None:
+                    return None
+                out[calls[i]] = objp
+                i += 1
+            num = k.get(cachep, KC, "num")
+            grows += [
+                (int(calls[j]), cachep, calls[j : j + num]) for j in range(i, len(calls), num)
+            ]
+        for _, cachep, served in sorted(grows, key=lambda g: g[0]):
+            if not self.kmem_cache_grow(cachep, flags):
+                return None
+            num, n = k.get(cachep, KC, "num"), len(served)
+            slabp = k.r32(self._list(cachep, "slabs_free"))  # the only free slab: just grown
+            k.set_many(slabp, SLAB, inuse=n, free=n if n < num else BUFCTL_END)
+            buddy.list_del(slabp)
+            buddy.list_add(slabp, self._list(cachep, "slabs_partial" if n < num else "slabs_full"))
+            objsize = k.get(cachep, KC, "objsize")
+            out[served] = k.get(slabp, SLAB, "s_mem") + objsize * np.arange(n)
+        return out
 
     @kernel_function("kmem_cache_free")
     def kmem_cache_free(self, cachep: int, objp: int) -> None:

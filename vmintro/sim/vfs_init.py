@@ -35,13 +35,12 @@ PAGE_SHIFT = 12
 PATH_MAX = 4096  # include/linux/limits.h: names_cache's objects
 NR_FILE = 8192  # include/linux/fs.h: files_stat.max_files at least
 LIST_HEAD_SIZE = 8
+DENTRY_AGE_LIMIT = 45  # seconds
 POINTER_SIZE = 4
 # sizeof of the 2.4.20 i386 structures whose caches vfs_caches_init creates and
 # that the simulator does not lay out (uniprocessor: spinlocks of 0 bytes)
 _OBJECT_SIZE = {
-    "struct dentry": 108,
     "struct file": 104,
-    "struct buffer_head": 92,
     "struct vfsmount": 60,
     "struct block_device": 52,
     "struct char_device": 36,
@@ -53,9 +52,12 @@ def vfs_static_data(k: KernelMemory) -> None:
     """The .data initialisers of the page cache and the VFS: ``LIST_HEAD(active_list)``
     and ``inactive_list`` (mm/page_alloc.c), ``swapper_space``'s lists
     (mm/swap_state.c), ``inode_in_use`` and ``inode_unused`` (fs/inode.c) and
-    ``files_stat = {0, 0, NR_FILE}`` (fs/file_table.c)."""
-    for head in ("active_list", "inactive_list", "inode_in_use", "inode_unused"):
+    ``files_stat = {0, 0, NR_FILE}`` (fs/file_table.c), ``dentry_unused`` and
+    ``dentry_stat = {0, 0, 45, 0,}`` (fs/dcache.c) and ``super_blocks`` (fs/super.c)."""
+    heads = "active_list inactive_list inode_in_use inode_unused dentry_unused super_blocks"
+    for head in heads.split():
         _init_list_heads(k, k.sym(head), 1)
+    k.set(k.sym("dentry_stat"), "struct dentry_stat_t", "age_limit", DENTRY_AGE_LIMIT)
     space = k.sym("swapper_space")
     for lst in ("clean_pages", "dirty_pages", "locked_pages"):
         _init_list_heads(k, space + k.types.offsetof("struct address_space", lst), 1)

@@ -2,11 +2,12 @@
 ``shrink_caches``, ``refill_inactive`` and ``shrink_cache``, over the LRU lists in RAM.
 
 What the simulated machine can reclaim: free slabs (``kmem_cache_reap``) and
-clean page-cache pages that nothing else holds (count 1, no buffers), which
+clean page-cache pages that nothing else holds (count 1, or 2 with the buffer
+heads ext2 attached, which ``try_to_release_page`` frees first), which
 ``shrink_cache`` takes off the inactive list, out of the page cache and frees.
 Not modelled, each said where it would be needed: ``swap_out`` (a process's pages
 written to swap: this simulation maps no user pages), ``writepage`` of a dirty
-page, ``try_to_release_page`` of a page with buffers, the swap cache, and
+page or of busy buffers, the swap cache, and
 ``shrink_dcache_memory``/``shrink_icache_memory`` (the dcache and the unused
 inodes stay).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vmintro.sim.buffer import try_to_free_buffers
 from vmintro.sim.errors import KernelBug, LoopGuard, SimulationError, kernel_function
 from vmintro.types.flags import PAGE_FLAGS
 
@@ -126,11 +128,14 @@ def shrink_cache(lru: _Lru, nr_pages: int, classzone: int, gfp_mask: int, priori
         if flags & PG["PG_locked"]:  # TryLockPage failed: I/O in progress
             continue
         lru.set_flags(page, flags | PG["PG_locked"])
-        if flags & PG["PG_dirty"] or buffers or mapping == lru.swapper_space:
+        if flags & PG["PG_dirty"] or mapping == lru.swapper_space:
             raise SimulationError(
-                f"shrink_cache: page {page:#x} is dirty, has buffers or is in the swap cache: "
-                "writepage, try_to_release_page and the swap cache are not modelled"
+                f"shrink_cache: page {page:#x} is dirty or in the swap cache: "
+                "writepage and the swap cache are not modelled"
             )
+        if buffers and not try_to_free_buffers(k, buddy.reaper, page):  # try_to_release_page
+            lru.set_flags(page, lru.flags(page) & ~PG["PG_locked"])  # UnlockPage
+            continue
         # __remove_inode_page: remove_page_from_inode_queue, remove_page_from_hash_queue
         lru.add(mapping + lru.o_nrpages, -1)
         buddy.list_del(page + lru.o_list)

@@ -9,11 +9,13 @@ page-table entry types to 8 bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
 from vmintro.arch.layout import NR_CPUS
 from vmintro.arch.paging import paging_mode
+from vmintro.arch.x86 import L1_CACHE_BYTES
 from vmintro.types.flags import (
     IO_BITMAP_SIZE,
     LOG_BUF_LEN,
@@ -32,6 +34,7 @@ from vmintro.types.model import (
     Array,
     Base,
     CType,
+    Field,
     Function,
     Pointer,
     Struct,
@@ -53,6 +56,8 @@ class KernelTypes:
     pae: bool
     by_name: dict[str, CType] = field(default_factory=dict)
     variables: dict[str, CType] = field(default_factory=dict)
+    # (type, member path) -> offset: the simulator asks for the same few per object
+    _offsets: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
     def __getitem__(self, name: str) -> CType:
         return self.by_name[name]
@@ -68,7 +73,10 @@ class KernelTypes:
         return self.by_name[name].size
 
     def offsetof(self, name: str, path: str) -> int:
-        return self.struct(name).offsetof(path)
+        off = self._offsets.get((name, path))
+        if off is None:
+            off = self._offsets[name, path] = self.struct(name).offsetof(path)
+        return off
 
     def all_types(self) -> list[CType]:
         return list(self.by_name.values())
@@ -409,6 +417,7 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
             "pgdat_list": Pointer(pg_data_t),
             "zone_table": Array(Pointer(zone_t), MAX_NR_ZONES),
             "init_mm": mm_struct,
+            "swap_mm": Pointer(mm_struct),  # mm/vmscan.c: where swap_out goes on from
             "cache_cache": kmem_cache_t,
             "clock_searchp": Pointer(kmem_cache_t),  # mm/slab.c: where kmem_cache_reap looks
             "cache_sizes": Array(cache_sizes_t, NR_GENERAL_CACHES + 1),
@@ -426,6 +435,10 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
             "max_threads": int_,
             "last_pid": int_,
             "mmlist_nr": int_,
+            # kernel/sched.c: the run queue and each CPU's running task (UP: NR_CPUS 1)
+            "runqueue_head": list_head,
+            "nr_running": int_,
+            "aligned_data": Array(_schedule_data(kt, task_struct), NR_CPUS),
             "sigact_cachep": Pointer(kmem_cache_t),
             "files_cachep": Pointer(kmem_cache_t),
             "fs_cachep": Pointer(kmem_cache_t),
@@ -459,6 +472,20 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
     kt.variables.update(_vfs_types(kt))
     del pmd_t, zonelist_t, pg_data_t, cache_sizes_t, free_area_t, int_fn, void_fn
     return kt
+
+
+def _schedule_data(kt: KernelTypes, task_struct: Struct) -> Struct:
+    """kernel/sched.c's element of ``aligned_data``: ``union { struct schedule_data {
+    struct task_struct *curr; cycles_t last_schedule; } schedule_data; char
+    __pad[SMP_CACHE_BYTES]; }``, one 32-byte cache line per CPU."""
+    reg = kt.by_name
+    cycles_t = reg.setdefault("cycles_t", Typedef("cycles_t", reg["unsigned long long"]))
+    data = Struct("schedule_data")
+    reg[data.c_name] = data
+    data.define([("curr", Pointer(task_struct)), ("last_schedule", cycles_t)])
+    return Struct(None, union=True).define(
+        [("schedule_data", data), ("__pad", Array(reg["char"], L1_CACHE_BYTES))]
+    )
 
 
 def _task_struct(kt: KernelTypes, mm_struct: Struct) -> Struct:
@@ -910,6 +937,7 @@ def _vfs_types(kt: KernelTypes) -> dict[str, CType]:
             ("u", u),
         ]
     )
+    _super_block(reg, struct, inode)
     inodes_stat_t = struct("inodes_stat_t")
     inodes_stat_t.define([("nr_inodes", int_), ("nr_unused", int_), ("dummy", Array(int_, 5))])
     files_stat_struct = struct("files_stat_struct")
@@ -935,6 +963,11 @@ def _vfs_types(kt: KernelTypes) -> dict[str, CType]:
         "inode_hashtable": Pointer(list_head),
         "inodes_stat": inodes_stat_t,
         "inode_cachep": kmem_cache_p,
+        "dentry_unused": list_head,
+        "dentry_stat": struct("dentry_stat_t"),
+        # fs/super.c, fs/ext2/super.c (its DECLARE_FSTYPE_DEV is static)
+        "super_blocks": list_head,
+        "ext2_fs_type": struct("file_system_type"),
         # fs/file_table.c, fs/namespace.c, fs/block_dev.c, fs/char_dev.c, fs/iobuf.c
         "files_stat": files_stat_struct,
         "mnt_cache": kmem_cache_p,
@@ -951,6 +984,8 @@ def _vfs_types(kt: KernelTypes) -> dict[str, CType]:
         "bh_hash_mask": uint,
         "bh_hash_shift": uint,
         "buffermem_pages": atomic_t,
+        "unused_list": Pointer(reg["struct buffer_head"]),
+        "nr_unused_buffer_heads": int_,
         # mm/filemap.c, mm/swap_state.c, mm/page_alloc.c
         "page_cache_size": atomic_t,
         "page_hash_bits": uint,
@@ -961,3 +996,170 @@ def _vfs_types(kt: KernelTypes) -> dict[str, CType]:
         "inactive_list": list_head,
         "active_list": list_head,
     }
+
+
+def _super_block(reg: dict[str, CType], struct: Callable[[str], Struct], inode: Struct) -> None:
+    """``struct super_block``, ``file_system_type``, ``dentry`` and ``buffer_head`` of
+    include/linux/fs.h and dcache.h, as gcc -m32 lays out 2.4.20's headers (484, 28,
+    108 and 92 bytes).
+
+    The super_block's union ``u`` has the members the simulator fills, ``ext2_sb``
+    and ``generic_sbp``, at the size of its largest of 26 (``ncpfs_sb``, 264 bytes);
+    the other filesystems' parts are not written out.
+    """
+    char, uchar, ushort = reg["char"], reg["unsigned char"], reg["unsigned short"]
+    int_, uint, long_, ulong = reg["int"], reg["unsigned int"], reg["long"], reg["unsigned long"]
+    list_head, atomic_t = reg["struct list_head"], reg["atomic_t"]
+    kdev_t, wait_queue_head_t = reg["kdev_t"], reg["wait_queue_head_t"]
+    semaphore, rw_semaphore = reg["struct semaphore"], reg["struct rw_semaphore"]
+    uid_t, gid_t, time_t = reg["uid_t"], reg["gid_t"], reg["time_t"]
+    voidp = Pointer(Void())
+    bh = struct("buffer_head")
+    bh_p = Pointer(bh)
+    sb = struct("super_block")
+    dentry = struct("dentry")
+
+    # include/linux/ext2_fs_sb.h (EXT2_MAX_GROUP_LOADED 8)
+    ext2_sb = struct("ext2_sb_info")
+    ext2_sb.define(
+        [
+            *[
+                (n, ulong)
+                for n in (
+                    "s_frag_size s_frags_per_block s_inodes_per_block s_frags_per_group "
+                    "s_blocks_per_group s_inodes_per_group s_itb_per_group s_gdb_count "
+                    "s_desc_per_block s_groups_count"
+                ).split()
+            ],
+            ("s_sbh", bh_p),
+            ("s_es", Pointer(struct("ext2_super_block"))),
+            ("s_group_desc", Pointer(bh_p)),
+            ("s_loaded_inode_bitmaps", ushort),
+            ("s_loaded_block_bitmaps", ushort),
+            ("s_inode_bitmap_number", Array(ulong, 8)),
+            ("s_inode_bitmap", Array(bh_p, 8)),
+            ("s_block_bitmap_number", Array(ulong, 8)),
+            ("s_block_bitmap", Array(bh_p, 8)),
+            ("s_mount_opt", ulong),
+            ("s_resuid", uid_t),
+            ("s_resgid", gid_t),
+            ("s_mount_state", ushort),
+            ("s_pad", ushort),
+            *[
+                (n, int_)
+                for n in (
+                    "s_addr_per_block_bits s_desc_per_block_bits s_inode_size s_first_ino"
+                ).split()
+            ],
+        ]
+    )
+    # include/linux/quota.h (MAXQUOTAS 2)
+    quota = struct("quota_mount_options")
+    quota.define(
+        [
+            ("flags", uint),
+            ("dqio_sem", semaphore),
+            ("dqoff_sem", semaphore),
+            ("files", Array(Pointer(struct("file")), 2)),
+            ("inode_expire", Array(time_t, 2)),
+            ("block_expire", Array(time_t, 2)),
+            ("rsquash", Array(char, 2)),
+        ]
+    )
+    u = Struct(None, union=True)
+    u.define_at([Field("ext2_sb", ext2_sb, 0), Field("generic_sbp", voidp, 0)], 264)
+    fstype = struct("file_system_type")
+    sb.define(
+        [
+            ("s_list", list_head),
+            ("s_dev", kdev_t),
+            ("s_blocksize", ulong),
+            ("s_blocksize_bits", uchar),
+            ("s_dirt", uchar),
+            ("s_maxbytes", reg["unsigned long long"]),
+            ("s_type", Pointer(fstype)),
+            ("s_op", Pointer(struct("super_operations"))),
+            ("dq_op", Pointer(struct("dquot_operations"))),
+            ("s_flags", ulong),
+            ("s_magic", ulong),
+            ("s_root", Pointer(dentry)),
+            ("s_umount", rw_semaphore),
+            ("s_lock", semaphore),
+            ("s_count", int_),
+            ("s_active", atomic_t),
+            ("s_dirty", list_head),
+            ("s_locked_inodes", list_head),
+            ("s_files", list_head),
+            ("s_bdev", Pointer(struct("block_device"))),
+            ("s_instances", list_head),
+            ("s_dquot", quota),
+            ("u", u),
+            ("s_vfs_rename_sem", semaphore),
+            ("s_nfsd_free_path_sem", semaphore),
+        ]
+    )
+    read_super = Function(Pointer(sb), [Pointer(sb), voidp, int_])
+    fstype.define(
+        [
+            ("name", Pointer(char)),
+            ("fs_flags", int_),
+            ("read_super", Pointer(read_super)),
+            ("owner", Pointer(reg["struct module"])),
+            ("next", Pointer(fstype)),
+            ("fs_supers", list_head),
+        ]
+    )
+    # include/linux/dcache.h (DNAME_INLINE_LEN 16)
+    qstr = struct("qstr")
+    qstr.define([("name", Pointer(uchar)), ("len", uint), ("hash", uint)])
+    dentry.define(
+        [
+            ("d_count", atomic_t),
+            ("d_flags", uint),
+            ("d_inode", Pointer(inode)),
+            ("d_parent", Pointer(dentry)),
+            *[(n, list_head) for n in ("d_hash", "d_lru", "d_child", "d_subdirs", "d_alias")],
+            ("d_mounted", int_),
+            ("d_name", qstr),
+            ("d_time", ulong),
+            ("d_op", Pointer(struct("dentry_operations"))),
+            ("d_sb", Pointer(sb)),
+            ("d_vfs_flags", ulong),
+            ("d_fsdata", voidp),
+            ("d_iname", Array(uchar, 16)),
+        ]
+    )
+    struct("dentry_stat_t").define(
+        [
+            *[(n, int_) for n in ("nr_dentry", "nr_unused", "age_limit", "want_pages")],
+            ("dummy", Array(int_, 2)),
+        ]
+    )
+    end_io = Function(Void(), [bh_p, int_])
+    bh.define(
+        [
+            ("b_next", bh_p),
+            ("b_blocknr", ulong),
+            ("b_size", ushort),
+            ("b_list", ushort),
+            ("b_dev", kdev_t),
+            ("b_count", atomic_t),
+            ("b_rdev", kdev_t),
+            ("b_state", ulong),
+            ("b_flushtime", ulong),
+            ("b_next_free", bh_p),
+            ("b_prev_free", bh_p),
+            ("b_this_page", bh_p),
+            ("b_reqnext", bh_p),
+            ("b_pprev", Pointer(bh_p)),
+            ("b_data", Pointer(char)),
+            ("b_page", Pointer(reg["struct page"])),
+            ("b_end_io", Pointer(end_io)),
+            ("b_private", voidp),
+            ("b_rsector", ulong),
+            ("b_wait", wait_queue_head_t),
+            ("b_inode", Pointer(inode)),
+            ("b_inode_buffers", list_head),
+        ]
+    )
+    del long_
