@@ -158,3 +158,18 @@ def test_gdb_opens_the_elf64_core(gdb: str, high: HighImage, tmp_path: Path) -> 
     prog = vmintro.open(high.base)
     word = int.from_bytes(prog.read(vaddr, 4), "little")
     assert rd.startswith(f"{pfn << 12:x}:  {word:08x}")
+
+
+def test_the_explorer_draws_the_frames_above_4g(high: HighImage) -> None:
+    """The browser explorer's data: the module's area lists the truth's frames, above
+    4 GiB included, and its vtop of one of them ends there."""
+    from vmintro.explorer.data import snapshot, vtop
+
+    prog = vmintro.open(high.base)
+    data = snapshot(prog)
+    assert data["errors"] == []
+    (area,) = [a for a in data["areas"] if a["addr"] == high.module["addr"]]
+    assert [pfn for _vaddr, pfn, _state in area["pages"]] == high.module["pages"]
+    vaddr, pfn = high.high[0]
+    [rows] = [r["rows"] for r in vtop(prog, vaddr)["results"] if r["name"] == "vtop"]
+    assert rows == [{"virtual": vaddr, "physical": pfn << 12}]
