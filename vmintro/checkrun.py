@@ -35,7 +35,7 @@ def _check_one(path: str, vmlinux: str | None = None) -> dict[str, Any]:
     import vmintro
     from vmintro.check import check_program
     from vmintro.errors import VmintroError
-    from vmintro.exercises.session import NOT_AVAILABLE, image_policy
+    from vmintro.exercises.policy import NOT_AVAILABLE, image_policy
 
     try:
         prog = vmintro.open(path, vmlinux)

@@ -38,7 +38,7 @@ def refuse_exercise(prog: Program, name: str, what: str) -> None:
 
     :raises UsageExit: ``NAME: exercise EX: WHAT: not available in this exercise``.
     """
-    from vmintro.exercises.session import NOT_AVAILABLE, image_policy
+    from vmintro.exercises.policy import NOT_AVAILABLE, image_policy
 
     policy = image_policy(prog)
     if policy is not None:

@@ -19,73 +19,18 @@ work.
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vmintro.cmdline.lines import CommandLine
 from vmintro.cmdline.runner import Runner
 from vmintro.commands.dispatch import Invocation, split_words
 from vmintro.errors import EXIT_OK, EXIT_USAGE
-from vmintro.exercises.location import EXERCISE_FILE
+from vmintro.exercises.policy import ALWAYS, NOT_AVAILABLE, Policy, image_policy
 
 if TYPE_CHECKING:
     from vmintro.program import Program
 
 __all__ = ["NOT_AVAILABLE", "ExerciseRunner", "Policy", "image_policy"]
-
-NOT_AVAILABLE = "not available in this exercise"
-_ALWAYS = ("help", "quit")
-
-
-@dataclass(frozen=True)
-class Policy:
-    """What an exercise allows: ``CMD`` (with any arguments) or ``CMD WORDS`` (exactly so,
-    ``--json`` aside: ``kmem -f`` allows ``kmem -f`` and not ``kmem -v``)."""
-
-    exercise: str
-    allowed: tuple[str, ...]
-
-    @classmethod
-    def of(cls, directory: Path) -> Policy:
-        """The rules of the exercise in ``directory``: the catalog's for an exercise it
-        knows (an edited ``exercise.json`` allows nothing more), else the file's."""
-        meta: dict[str, Any] = json.loads((directory / EXERCISE_FILE).read_text())
-        from vmintro.exercises.catalog import by_name
-
-        try:
-            return cls(meta["name"], by_name(meta["name"]).allowed)
-        except LookupError:
-            return cls(meta["name"], (*meta["commands"], *meta["plugins"], *_ALWAYS))
-
-    def permits(self, name: str, words: list[str]) -> bool:
-        rest = [w for w in words if w != "--json"]
-        for entry in self.allowed:
-            command, *fixed = entry.split()
-            if command == name and (not fixed or rest == fixed):
-                return True
-        return False
-
-
-def image_policy(prog: Program) -> Policy | None:
-    """The rules of the exercise whose image ``prog`` reads, as its core's note names it
-    (None for an image of no exercise). A name this version's catalog lacks allows
-    nothing but ``help`` and ``quit``."""
-    core = getattr(prog.backend, "core", None)
-    note = getattr(core, "generator", None)
-    name = note.get("exercise") if isinstance(note, dict) else None
-    if name is None:
-        return None
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", name):
-        return Policy("(unnamed)", _ALWAYS)  # an untrusted note: never printed as it is
-    from vmintro.exercises.catalog import by_name
-
-    try:
-        return Policy(name, by_name(name).allowed)
-    except LookupError:
-        return Policy(name, _ALWAYS)
 
 
 class ExerciseRunner(Runner):
@@ -101,7 +46,7 @@ class ExerciseRunner(Runner):
         if t == "py" or t.startswith("!"):
             return self._fail(f"py: {NOT_AVAILABLE}", EXIT_USAGE)
         if t == "help":  # the exercise's commands, not every command there is
-            shown = ", ".join(a for a in self.policy.allowed if a not in _ALWAYS)
+            shown = ", ".join(a for a in self.policy.allowed if a not in ALWAYS)
             self.out.write(f"commands in this exercise: {shown} ('help COMMAND' for each)\n")
             self.out.flush()
             return EXIT_OK

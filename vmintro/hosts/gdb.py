@@ -247,7 +247,7 @@ class _ValueFunction(gdb.Function):
         super().__init__(self.function_name)
 
     def invoke(self, address: gdb.Value) -> gdb.Value:
-        from vmintro.exercises.session import NOT_AVAILABLE, image_policy
+        from vmintro.exercises.policy import NOT_AVAILABLE, image_policy
 
         prog = session_program()
         policy = image_policy(_image_of(prog))  # each would walk what an exercise asks for
