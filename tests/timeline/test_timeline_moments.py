@@ -274,3 +274,16 @@ def test_prefetch_reads_the_timeline_in_the_background(
         prog.at(0)
     Path(f"{image}.timeline").unlink()
     assert prefetch(Program(backend), lambda: None) is None
+
+
+def test_the_write_index_orders_records_as_a_stable_sort_by_frame() -> None:
+    """The radix order of the index is numpy's stable sort, frames past 65535 included."""
+    import numpy as np
+
+    from vmintro.timeline.index import _stable_argsort
+
+    rng = np.random.default_rng(20)
+    for top in (1, 300, 1 << 16, 1 << 20, 1 << 32):
+        keys = rng.integers(0, top, 50_000, dtype=np.uint64).astype(np.uint32)
+        assert (_stable_argsort(keys) == np.argsort(keys, kind="stable")).all()
+    assert len(_stable_argsort(np.empty(0, np.uint32))) == 0
