@@ -201,6 +201,7 @@ def test_an_exercise_image_opened_as_any_other_keeps_its_rules(
         (["map", image], "map"),
         (["html", image, "-o", str(tmp_path / "x.html")], "html"),
         (["export", "--raw", image, "-o", str(tmp_path / "x.raw")], "export"),
+        (["-c", f"diff -s {image}", str(CHECKOUT_DIR.parent / "demo")], "diff"),  # as image B
     ):
         assert main(argv) == 2, argv
         out, err = capsys.readouterr()

@@ -72,11 +72,18 @@ def _open_image(word: str, vmlinux: str | None) -> Program:
     """The other image, opened as the main image is: untrusted, refused in one line."""
     import vmintro
     from vmintro.backends.image import ImageError
+    from vmintro.exercises.policy import NOT_AVAILABLE, image_policy
 
     try:
-        return vmintro.open(word, vmlinux)
+        other = vmintro.open(word, vmlinux)
     except ImageError as e:  # an input that cannot be read: usage's status, as the main image
         raise UsageError(str(e)) from None
+    policy = image_policy(other)  # an exercise's image keeps its rules as the other side too
+    if policy is not None:
+        raise UsageError(
+            f"diff: {escape_text(word)}: exercise {policy.exercise}: diff: {NOT_AVAILABLE}"
+        )
+    return other
 
 
 def diff_programs(prog: Program, target: str, second: str | None, vmlinux: str | None) -> Diff:
