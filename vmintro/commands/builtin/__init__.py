@@ -2,7 +2,11 @@
 
 Every module of this package whose name does not start with ``_`` is a command
 module: a new one is found by being here, with no list to keep. ``_``-named
-modules (``_pages``, ``_types``) are what the commands share.
+modules (``_pages``, ``_types``) are what the commands share. ``index.json``
+names each module's commands so that a session starts without importing them
+(:mod:`vmintro.commands.index`); a module it does not describe, a new one or one
+whose ``@command`` declarations changed, is imported at start until
+``python -m vmintro.commands.index`` rewrites it.
 """
 
 from __future__ import annotations
