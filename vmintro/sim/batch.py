@@ -11,7 +11,7 @@ import numpy as np
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.kernel import KernelMemory
 
-__all__ = ["links", "thread", "write_objects"]
+__all__ = ["links", "thread", "write_heads", "write_objects"]
 
 
 def links(heads: np.ndarray, group: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -42,7 +42,20 @@ def thread(k: KernelMemory, heads: np.ndarray, group: np.ndarray, nodes: np.ndar
     nxt, prev, first, last = links(heads, group, nodes)
     for node, n, p in zip(nodes.tolist(), nxt.tolist(), prev.tolist(), strict=True):
         k.write(node, struct.pack("<II", n, p))
-    for g in np.unique(group).tolist():
+    write_heads(k, heads, np.unique(group), first, last)
+
+
+def write_heads(
+    k: KernelMemory, heads: np.ndarray, used: np.ndarray, first: np.ndarray, last: np.ndarray
+) -> None:
+    """The list heads ``heads[used]`` pointing at their ``first`` and ``last`` nodes; a
+    table of consecutive heads (a hash table) is read and written whole."""
+    if len(heads) > 1 and bool(np.all(np.diff(heads) == 8)):
+        table = np.frombuffer(bytearray(k.read(int(heads[0]), 8 * len(heads))), "<u4")
+        table[2 * used], table[2 * used + 1] = first[used], last[used]
+        k.write(int(heads[0]), table.tobytes())
+        return
+    for g in used.tolist():
         k.write(int(heads[g]), struct.pack("<II", int(first[g]), int(last[g])))
 
 

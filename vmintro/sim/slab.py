@@ -8,6 +8,7 @@ at the cache and the slab, as ``kmem_cache_grow`` leaves them.
 from __future__ import annotations
 
 import functools
+import struct
 
 import numpy as np
 
@@ -304,17 +305,72 @@ class Slab:
             grows += [
                 (int(calls[j]), cachep, calls[j : j + num]) for j in range(i, len(calls), num)
             ]
-        for _, cachep, served in sorted(grows, key=lambda g: g[0]):
-            if not self.kmem_cache_grow(cachep, flags):
-                return None
-            num, n = k.get(cachep, KC, "num"), len(served)
-            slabp = k.r32(self._list(cachep, "slabs_free"))  # the only free slab: just grown
-            k.set_many(slabp, SLAB, inuse=n, free=n if n < num else BUFCTL_END)
-            buddy.list_del(slabp)
-            buddy.list_add(slabp, self._list(cachep, "slabs_partial" if n < num else "slabs_full"))
+        grows.sort(key=lambda g: g[0])
+        while grows:  # a run of grows of one cache at a time
+            cachep = grows[0][1]
+            run = 1
+            while run < len(grows) and grows[run][1] == cachep:
+                run += 1
+            served = [calls for _, _, calls in grows[:run]]
+            del grows[:run]
             objsize = k.get(cachep, KC, "objsize")
-            out[served] = k.get(slabp, SLAB, "s_mem") + objsize * np.arange(n)
+            if k.get(cachep, KC, "flags") & CFLGS_OFF_SLAB:
+                grown: list[int] = []
+                for calls in served:
+                    if not self.kmem_cache_grow(cachep, flags):
+                        return None
+                    num, n = k.get(cachep, KC, "num"), len(calls)
+                    slabp = k.r32(self._list(cachep, "slabs_free"))  # the one just grown
+                    k.set_many(slabp, SLAB, inuse=n, free=n if n < num else BUFCTL_END)
+                    buddy.list_del(slabp)
+                    full = "slabs_partial" if n < num else "slabs_full"
+                    buddy.list_add(slabp, self._list(cachep, full))
+                    grown.append(k.get(slabp, SLAB, "s_mem"))
+                mems: list[int] | None = grown
+            else:
+                mems = self._grow_taken(cachep, [len(calls) for calls in served], flags)
+            if mems is None:
+                return None
+            for s_mem, calls in zip(mems, served, strict=True):
+                out[calls] = s_mem + objsize * np.arange(len(calls))
         return out
+
+    def _grow_taken(self, cachep: int, counts: list[int], flags: int) -> list[int] | None:
+        """``kmem_cache_grow`` of an on-slab cache once per count, each new slab then
+        given that many objects by ``kmem_cache_alloc`` (full, or partial for fewer
+        than ``num``), written once each: the slabs' ``s_mem`` (None when memory ran
+        out)."""
+        k, buddy = self.k, self.buddy
+        g = k.get
+        colour, nxt = g(cachep, KC, "colour"), g(cachep, KC, "colour_next")
+        colour_off, order = g(cachep, KC, "colour_off"), g(cachep, KC, "gfporder")
+        gfp, num = flags | g(cachep, KC, "gfpflags"), g(cachep, KC, "num")
+        mgmt = l1_align(num * BUFCTL_SIZE + SLAB_T_SIZE)
+        bufctl = np.arange(1, num + 1, dtype="<u4")  # untouched by the allocations
+        bufctl[-1] = BUFCTL_END
+        tail = bufctl.tobytes()
+        o_list, o_flags = buddy.o_list, buddy.o_flags
+        k.set(cachep, KC, "dflags", g(cachep, KC, "dflags") | DFLGS_GROWN)
+        mems = []
+        for n in counts:
+            offset = nxt * colour_off
+            nxt = 0 if nxt + 1 >= colour else nxt + 1
+            k.set(cachep, KC, "colour_next", nxt)
+            page = buddy.alloc_pages(gfp, order)
+            if page is None:
+                return None
+            objp = buddy.page_address(page)
+            slabp, colouroff = objp + offset, offset + mgmt
+            for i in range(1 << order):
+                p = page + i * k.page_size
+                k.write(p + o_list, struct.pack("<II", cachep, slabp))  # SET_PAGE_CACHE, _SLAB
+                k.w32(p + o_flags, k.r32(p + o_flags) | PG_slab)
+            free = n if n < num else BUFCTL_END
+            k.write(slabp, struct.pack("<6I", 0, 0, colouroff, objp + colouroff, n, free) + tail)
+            buddy.list_add(slabp, self._list(cachep, "slabs_partial" if n < num else "slabs_full"))
+            k.set(cachep, KC, "failures", 0)
+            mems.append(objp + colouroff)
+        return mems
 
     @kernel_function("kmem_cache_free")
     def kmem_cache_free(self, cachep: int, objp: int) -> None:

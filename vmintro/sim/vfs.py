@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from vmintro.arch.x86 import L1_CACHE_BYTES
-from vmintro.sim.batch import links, write_objects
+from vmintro.sim.batch import links, write_heads, write_objects
 from vmintro.sim.buffer import BLOCK_BITS, BLOCK_SIZE, ROOT_DEV
 from vmintro.sim.errors import SimulationError, kernel_function
 from vmintro.sim.kernel import KernelMemory
@@ -417,8 +417,8 @@ class _Rows:
         if isinstance(heads, str):
             head_next, head_prev = self.init_list_head(heads)
             head_next[used], head_prev[used] = first[used], last[used]
-        for g in used.tolist() if not own else ():
-            self.k.write(int(at[g]), struct.pack("<II", int(first[g]), int(last[g])))
+        if not own:
+            write_heads(self.k, at, used, first, last)
 
     def write(self) -> None:
         for path, (nxt, prev) in self._lists.items():
