@@ -85,8 +85,13 @@ def test_the_core_is_elf64_and_vmintro_reads_above_4g(high: HighImage) -> None:
         assert prog.translate(vaddr) == pfn << 12  # the truth's frame
         assert any(prog.read(vaddr, 4096))  # the module image, not a zero page
     vaddr, pfn = high.high[0]
-    shown = vmintro_cli(str(high.base), "-q", "-c", f"vtop {vaddr:x}; rd -p {pfn << 12:x} 4")
+    lines = f"vtop {vaddr:x}; rd -p {pfn << 12:x} 4; kmem -p {pfn << 12:x}; page {pfn << 12:x}"
+    shown = vmintro_cli(str(high.base), "-q", "-c", lines)
     assert f"{vaddr:x}  {pfn << 12:x}" in shown.stdout and shown.stderr == ""
+    # vtop's struct page row, and kmem -p's and page's: both take an address past 32
+    # bits as physical, as crash does
+    page = prog["mem_map"].value_() + pfn * prog.type("struct page").size
+    assert len(re.findall(rf"^{page:x}\s+{pfn << 12:x}\s", shown.stdout, re.M)) == 3
     data = prog.read(vaddr, 16)
     words = " ".join(f"{int.from_bytes(data[i : i + 4], 'little'):08x}" for i in range(0, 16, 4))
     assert f"{pfn << 12:x}:  {words}" in shown.stdout

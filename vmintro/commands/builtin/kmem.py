@@ -179,7 +179,8 @@ def _kmem_py(prog: Program, args: argparse.Namespace) -> str | None:
         return slab_detail_py(prog, args.address)
     if args.mode == "i":
         return MEMORY_SUMMARY_PY
-    addresses = parse_addresses(prog, args.address, physical=args.physical)
+    # kmem -p's addresses are as wide as physical ones (resolve_pfn)
+    addresses = parse_addresses(prog, args.address, physical=args.physical or args.mode == "p")
     if args.mode is None:
         physical = ", physical=True" if args.physical else ""
         return _ADDRESS_PY.format(addresses=hexlits(addresses), physical=physical)
@@ -229,8 +230,9 @@ def kmem(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
                            each ADDR
     kmem -p [-P] [ADDR ...]
                            the struct page of each ADDR, read as crash reads it:
-                           a struct page, a kernel virtual or (below PAGE_OFFSET,
-                           or with -P) a physical address, in hex; without ADDR
+                           a struct page, a kernel virtual or (below PAGE_OFFSET
+                           or past 32 bits, or with -P) a physical address, in
+                           hex; without ADDR
                            every page of mem_map (page -n PFN takes frame numbers)
     kmem -f                free areas of the buddy allocator, zone by zone and
                            order by order, and a check of nr_free_pages against
@@ -260,7 +262,8 @@ def kmem(prog: Program, args: argparse.Namespace) -> Part | Iterator[Part]:
             raise UsageError("kmem: an address or one of -v -p -f -s -i is required")
         addresses = parse_addresses(prog, args.address, physical=args.physical)
         return (part for a in addresses for part in address_parts(prog, a, args.physical))
-    addresses = parse_addresses(prog, args.address, physical=args.physical)
+    # kmem -p's addresses are as wide as physical ones (resolve_pfn)
+    addresses = parse_addresses(prog, args.address, physical=args.physical or args.mode == "p")
     if args.mode == "v":
         return vmlist_table(prog, addresses)
     if not addresses:

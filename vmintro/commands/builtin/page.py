@@ -7,7 +7,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT
-from vmintro.commands.argtypes import parse_addresses, parse_number, parse_pfn, split_values
+from vmintro.commands.argtypes import (
+    VIRTUAL_BITS,
+    parse_addresses,
+    parse_number,
+    parse_pfn,
+    split_values,
+)
 from vmintro.commands.builtin._pages import page_table, pages_py
 from vmintro.commands.registry import CommandError, arg, command, one_of
 from vmintro.commands.result import Table
@@ -23,11 +29,12 @@ __all__ = ["frame_runs", "resolve_pfn", "runs_py"]
 def resolve_pfn(prog: Program, address: int, physical: bool = False) -> int:
     """The frame ``address`` designates, as crash's ``kmem -p`` reads it: a kernel
     virtual address is a ``struct page`` inside mem_map, or else translated; any
-    other address (or, with ``physical``, every address) is physical.
+    other address (below PAGE_OFFSET, or past 32 bits under PAE; with ``physical``,
+    every address) is physical.
 
     :raises FaultError: for a virtual address that is not mapped.
     """
-    if not physical and address >= PAGE_OFFSET:
+    if not physical and PAGE_OFFSET <= address < 1 << VIRTUAL_BITS:
         mem_map = prog["mem_map"].value_()
         size = prog.type("struct page").size
         end = mem_map + prog["max_mapnr"].value_() * size
@@ -73,11 +80,12 @@ def page(prog: Program, args: argparse.Namespace) -> Table:
 
     Each ADDR is read as crash's kmem -p reads it (hex, with or without 0x): a
     struct page address inside mem_map; another kernel virtual address
-    (translated through the page tables); below PAGE_OFFSET, or with -P, a
-    physical address. So page 10b4 is the frame holding physical address
-    0x10b4 (pfn 1). With -n each argument is a page frame number, also hex:
-    page -n 10b4 is mem_map[0x10b4], the PFN column of map --area. -c COUNT
-    (decimal unless 0x) shows that many consecutive frames from each.
+    (translated through the page tables); below PAGE_OFFSET or past 32 bits
+    (PAE), or with -P, a physical address. So page 10b4 is the frame holding
+    physical address 0x10b4 (pfn 1). With -n each argument is a page frame
+    number, also hex: page -n 10b4 is mem_map[0x10b4], the PFN column of map
+    --area. -c COUNT (decimal unless 0x) shows that many consecutive frames
+    from each.
     """
     firsts, count = _frames(prog, args)
     return page_table(prog, frame_runs(prog, firsts, count))
@@ -90,7 +98,8 @@ def _frames(prog: Program, args: argparse.Namespace) -> tuple[list[int], int]:
         raise CommandError(f"page: bad count {count}")
     if args.pfn:
         return [parse_pfn(prog, text) for text in split_values(prog, args.target)], count
-    addresses = parse_addresses(prog, args.target, physical=args.physical)
+    # an address is as wide as a physical one: past 32 bits it can only be physical
+    addresses = parse_addresses(prog, args.target, physical=True)
     return [resolve_pfn(prog, a, args.physical) for a in addresses], count
 
 
