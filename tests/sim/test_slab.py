@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from rawmem import (
     BUFCTL_END,
@@ -34,6 +35,7 @@ from rawmem import (
     Raw,
     check_buddy,
     machine,
+    ram_snapshot,
 )
 
 SIZES = [32 << i for i in range(13)]
@@ -343,3 +345,18 @@ def test_slab_colouring_cycles():
     assert slabs == [0, 32, 64, 0]
     assert r.u32(c + KC_COLOUR_NEXT) == 1
     assert len(r.list_nodes(c + KC_FULL)) == 4
+
+
+@pytest.mark.parametrize("caches", [("size-128", "size-1024"), ("size-64",)])
+def test_alloc_calls_are_the_calls_one_by_one(caches):
+    """kmem_cache_alloc_calls, which grows a run of slabs at a time, leaves RAM and
+    gives objects exactly as kmem_cache_alloc called for each in turn does: caches
+    taking turns (on-slab size-128, off-slab size-1024), slabs left partial, and a
+    cache whose partial slab is used first."""
+    one, many = machine(64), machine(64)
+    r = Raw(one)
+    order = [r.cache_by_name(caches[i % len(caches)]) for i in range(301)]
+    got_one = [one.slab.kmem_cache_alloc(c, 0x1F0) for c in order]
+    got_many = many.slab.kmem_cache_alloc_calls(np.array(order), 0x1F0)
+    assert got_many is not None and got_many.tolist() == got_one
+    assert ram_snapshot(many) == ram_snapshot(one)
