@@ -679,3 +679,26 @@ def test_objects_of_the_generated_classes_are_freed_whole_and_reused() -> None:
     del second, obj
     gc.collect()
     assert (sys.getrefcount(value), sys.getrefcount(ptr)) == (counts[0], counts[2])
+
+
+@needs_c
+def test_helpers_follow_what_the_program_holds_now(image_set: dict[str, Path]) -> None:
+    """The C helpers remember the program attributes they read; a program changed
+    after a call (its translate, its page facts, its follow_pte) is read again."""
+    from vmintro.helpers import mm, vmalloc
+
+    fast, _slow = _pair(image_set["demo"])
+    a = next(for_each_vm_area(fast)).addr.value_()
+    pfn = vmalloc.vmalloc_to_pfn(fast, a)
+    assert pfn is not None and vmalloc.vmalloc_to_page(fast, a) is not None
+    fast.translate = lambda vaddr: 0x1234000  # type: ignore[method-assign,assignment]
+    assert vmalloc.vmalloc_to_pfn(fast, a) == 0x1234
+    assert int(mm.virt_to_page(fast, PAGE_OFFSET)) == fast["mem_map"].value_()
+    facts = fast._page_facts
+    assert facts is not None
+    fast._page_facts = (facts[0] + 0x20, *facts[1:])
+    assert int(mm.virt_to_page(fast, PAGE_OFFSET)) == fast["mem_map"].value_() + 0x20
+    swapper = PAGE_OFFSET + fast.swapper_pg_dir
+    assert mm.follow_pte(fast, swapper, a).paddr is not None
+    fast.follow_pte = lambda vaddr, pgd=None: ("walked", vaddr, pgd)  # type: ignore[method-assign,assignment,return-value]
+    assert mm.follow_pte(fast, swapper, a) == ("walked", a, fast.swapper_pg_dir)

@@ -1385,6 +1385,12 @@ typedef struct {
     PyObject *python;
     PyObject *dict;
     PageFacts facts;  /* of the program called last */
+    /* The program attributes the kind reads, as the last program's __dict__ held them
+     * (borrowed: that dict holds them while its version is memo_version). */
+    PyObject *memo[3];
+    unsigned long long memo_version;  /* 0: nothing remembered */
+    PyTypeObject *memo_type;
+    unsigned int memo_type_version;
     int kind;
 } HelperObject;
 
@@ -1393,7 +1399,7 @@ static PyObject *str_follow_pte;  /* "follow_pte" */
 static PyObject *str_page_offset; /* "page_offset" */
 static PyObject *str_high_memory; /* "high_memory" */
 static PyTypeObject FollowPteType;
-static PyObject *followpte_helper(PyObject *prog, PyObject *pgd, PyObject *addr);
+static PyObject *followpte_helper(PyObject *const *attrs, PyObject *pgd, PyObject *addr);
 static PyObject *str_translate;   /* "translate" */
 static PyObject *str_dunder_int;  /* "__int__" */
 
@@ -1415,6 +1421,47 @@ instance_attr(PyObject *prog, PyObject *name)
     return value;
 }
 
+/*
+ * ``prog.NAME`` for each of ``names`` (as instance_attr finds them) into ``out``: 1, or 0
+ * with no exception when one is not there.  Where CPython versions each dict's contents
+ * (before 3.12) the answers are remembered with the version of the program's __dict__ and
+ * of its class, and given again while neither changed: no lookups.
+ */
+static int
+memo_attrs(HelperObject *self, PyObject *prog, PyObject *const *names, int n, PyObject **out)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    PyTypeObject *tp = Py_TYPE(prog);
+    PyObject **dictptr = _PyObject_GetDictPtr(prog);
+    PyDictObject *dict = dictptr != NULL && *dictptr != NULL && PyDict_CheckExact(*dictptr)
+                             ? (PyDictObject *)*dictptr
+                             : NULL;
+    if (dict != NULL && self->memo_version != 0 && dict->ma_version_tag == self->memo_version
+        && tp == self->memo_type && tp->tp_version_tag == self->memo_type_version
+        && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
+        for (int i = 0; i < n; i++)
+            out[i] = self->memo[i];
+        return 1;
+    }
+#endif
+    for (int i = 0; i < n; i++) {
+        out[i] = instance_attr(prog, names[i]);
+        if (out[i] == NULL)
+            return 0;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    self->memo_version = 0;
+    if (dict != NULL && (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
+        for (int i = 0; i < n; i++)
+            self->memo[i] = out[i];
+        self->memo_version = dict->ma_version_tag;
+        self->memo_type = tp;
+        self->memo_type_version = tp->tp_version_tag;
+    }
+#endif
+    return 1;
+}
+
 /* An unsigned 32-bit value of a facts item, or -1 with no exception when it is not one. */
 static long long
 fact_u32(PyObject *facts, Py_ssize_t i)
@@ -1431,16 +1478,13 @@ fact_u32(PyObject *facts, Py_ssize_t i)
 }
 
 /*
- * prog._page_facts, decoded into ``cache`` (which keeps the tuple, so a tuple seen before
- * is not decoded again), when the program is on the C forms and they are well formed:
- * ``cache``, else NULL with no exception (the Python form decides).
+ * ``facts`` (a program's _page_facts) decoded into ``cache`` (which keeps the tuple, so a
+ * tuple seen before is not decoded again), when the program is on the C forms and they
+ * are well formed: ``cache``, else NULL with no exception (the Python form decides).
  */
 static const PageFacts *
-page_facts(PyObject *prog, PageFacts *cache)
+page_facts(PyObject *facts, PageFacts *cache)
 {
-    PyObject *facts = instance_attr(prog, str_page_facts);
-    if (facts == NULL)
-        return NULL;
     if (facts == cache->tuple)
         return cache;
     if (!PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 8
@@ -1481,13 +1525,13 @@ page_object(PyObject *prog, const PageFacts *facts, unsigned long long pfn)
     return obj;
 }
 
-/* The frame behind ``addr`` through the program's Translator: 1 with *pfn set, 0 for
- * the Python form to decide (no Translator, a walk, a fault), -1 with an exception. */
+/* The frame behind ``addr`` through ``translate``, the program's, where it is a
+ * Translator: 1 with *pfn set, 0 for the Python form to decide (no Translator, a walk, a
+ * fault), -1 with an exception. */
 static int
-helper_pfn(PyObject *prog, PyObject *addr, unsigned long long *pfn)
+helper_pfn(PyObject *translate, PyObject *addr, unsigned long long *pfn)
 {
-    PyObject *translate = instance_attr(prog, str_translate);
-    if (translate == NULL || !Py_IS_TYPE(translate, &TranslatorType))
+    if (!Py_IS_TYPE(translate, &TranslatorType))
         return 0;
     Py_INCREF(translate);
     unsigned long long paddr = 0;
@@ -1497,13 +1541,13 @@ helper_pfn(PyObject *prog, PyObject *addr, unsigned long long *pfn)
     return rc;
 }
 
-/* The program's facts (see page_facts) copied into ``out``, holding a reference to their
- * tuple that the caller drops (Python run meanwhile may give the helper another program's):
- * 1, or 0 with no exception where the Python form decides. */
+/* A program's facts ``tuple`` (see page_facts) copied into ``out``, holding a reference to
+ * the tuple that the caller drops (Python run meanwhile may give the helper another
+ * program's): 1, or 0 with no exception where the Python form decides. */
 static int
-helper_facts(HelperObject *self, PyObject *prog, PageFacts *out)
+helper_facts(HelperObject *self, PyObject *tuple, PageFacts *out)
 {
-    const PageFacts *facts = page_facts(prog, &self->facts);
+    const PageFacts *facts = page_facts(tuple, &self->facts);
     if (facts == NULL)
         return 0;
     *out = *facts;
@@ -1517,10 +1561,12 @@ static PyObject *
 helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     PageFacts facts;
+    PyObject *attrs[3];
     if (self->kind == H_FOLLOW_PTE) {
-        if (nargs != 3)
+        PyObject *names[] = {str_follow_pte, str_page_offset, str_high_memory};
+        if (nargs != 3 || !memo_attrs(self, args[0], names, 3, attrs))
             Py_RETURN_NOTIMPLEMENTED;
-        return followpte_helper(args[0], args[1], args[2]);
+        return followpte_helper(attrs, args[1], args[2]);
     }
     if (self->kind == H_PAGE_TO_PFN) {
         if (nargs != 1 || object_base == NULL || !PyObject_TypeCheck(args[0], object_base))
@@ -1539,7 +1585,8 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_RETURN_NOTIMPLEMENTED;
         }
         Py_INCREF(prog);
-        int found = helper_facts(self, prog, &facts);
+        int found = memo_attrs(self, prog, &str_page_facts, 1, attrs)
+                    && helper_facts(self, attrs[0], &facts);
         Py_DECREF(prog);
         if (!found)
             Py_RETURN_NOTIMPLEMENTED;
@@ -1560,7 +1607,8 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
             PyErr_Clear();
             Py_RETURN_NOTIMPLEMENTED;
         }
-        if (!helper_facts(self, prog, &facts))
+        if (!memo_attrs(self, prog, &str_page_facts, 1, attrs)
+            || !helper_facts(self, attrs[0], &facts))
             Py_RETURN_NOTIMPLEMENTED;
         PyObject *page;
         if (a < facts.page_offset || a >= facts.high_memory)
@@ -1570,10 +1618,13 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(facts.tuple);
         return page;
     }
-    if (self->kind == H_VMALLOC_TO_PAGE && !helper_facts(self, prog, &facts))
+    PyObject *names[] = {str_translate, str_page_facts};
+    if (!memo_attrs(self, prog, names, self->kind == H_VMALLOC_TO_PAGE ? 2 : 1, attrs))
+        Py_RETURN_NOTIMPLEMENTED;
+    if (self->kind == H_VMALLOC_TO_PAGE && !helper_facts(self, attrs[1], &facts))
         Py_RETURN_NOTIMPLEMENTED;
     unsigned long long pfn;
-    int rc = helper_pfn(prog, addr, &pfn);
+    int rc = helper_pfn(attrs[0], addr, &pfn);
     PyObject *result;
     if (rc <= 0)
         result = rc < 0 ? NULL : Py_NewRef(Py_NotImplemented);
@@ -1995,19 +2046,17 @@ fail:
 }
 
 /*
- * follow_pte(prog, pgd, addr) of vmintro.helpers.mm where the program's follow_pte is its
- * FollowPte and ``pgd`` a direct-mapped page directory (aligned as PAE's 32-byte ones or
+ * follow_pte(prog, pgd, addr) of vmintro.helpers.mm, given the program's follow_pte,
+ * page_offset and high_memory (``attrs``), where the first is its FollowPte and ``pgd`` a
+ * direct-mapped page directory (aligned as PAE's 32-byte ones or
  * a page): its walk from ``__pa(pgd)``.  NotImplemented for the Python form to decide
  * (it says what is wrong with a pgd), NULL with an exception.
  */
 static PyObject *
-followpte_helper(PyObject *prog, PyObject *pgd, PyObject *addr)
+followpte_helper(PyObject *const *attrs, PyObject *pgd, PyObject *addr)
 {
-    PyObject *fp = instance_attr(prog, str_follow_pte);
-    PyObject *start = instance_attr(prog, str_page_offset);
-    PyObject *end = instance_attr(prog, str_high_memory);
-    if (fp == NULL || !Py_IS_TYPE(fp, &FollowPteType) || start == NULL || end == NULL
-        || !PyLong_CheckExact(start) || !PyLong_CheckExact(end) || !PyLong_CheckExact(pgd)
+    PyObject *fp = attrs[0], *start = attrs[1], *end = attrs[2];
+    if (!Py_IS_TYPE(fp, &FollowPteType) || !PyLong_CheckExact(start) || !PyLong_CheckExact(end) || !PyLong_CheckExact(pgd)
         || !PyLong_CheckExact(addr))
         Py_RETURN_NOTIMPLEMENTED;
     unsigned long long p = AS_ULL(pgd), lo = AS_ULL(start), hi = AS_ULL(end);
