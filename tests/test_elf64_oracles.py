@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -106,6 +107,31 @@ def test_drgn_reads_the_module_above_4g(drgn_available: bool, high: HighImage) -
     for vaddr, _pfn in high.high:
         i = (vaddr - high.module["addr"]) // 4096
         assert theirs["pages"][i] == hashlib.sha1(prog.read(vaddr, 4096)).hexdigest()
+
+
+def test_vm_inside_drgn_reads_above_4g(
+    drgn_available: bool, high: HighImage, tmp_path: Path
+) -> None:
+    """``drgn -c NAME.vmcore``: vmintro's ``vm`` commands over drgn's memory (DrgnBackend)
+    print what vmintro prints over the core file."""
+    vaddr, _pfn = high.high[0]
+    lines = [f"vtop {vaddr:x}", f"rd {vaddr:x} 8"]
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from drgn.commands import run_command\n"
+        + "".join(f"run_command(prog, 'vm {line}')\n" for line in lines)
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "drgn", "-q", "-c", f"{high.base}.vmcore", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DRGN_USE_LIBKDUMPFILE_FOR_ELF": "1"},
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    ours = vmintro_cli(str(high.base), "-q", "-c", "; ".join(lines))
+    assert proc.stdout == ours.stdout and "Traceback" not in proc.stderr
 
 
 def test_volatility3_opens_the_core_with_its_own_elf64_layer(high: HighImage) -> None:
