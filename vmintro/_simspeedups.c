@@ -1029,6 +1029,165 @@ static PyTypeObject RamType = {
     .tp_getset = Ram_getset,
 };
 
+/* ---- KernelCall: vmintro/sim/errors.py's kernel_function wrapper (its Python form)
+ *
+ * A simulator function marked as the kernel's ``name``: while a tracer listens
+ * (the list ``tracers`` is not empty) ``name`` is on the list ``path`` during the
+ * call; a PageFault out of a function that is not inline goes to ``claim(e, name)``,
+ * which raises it as this function's oops (or as it was, when a function it called
+ * claimed it). Bound as a method where it is a class attribute, as a function is. */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *fn, *name, *tracers, *path, *fault, *claim, *dict;
+} KernelCallObject;
+
+static PyObject *
+KernelCall_vectorcall(KernelCallObject *self, PyObject *const *args, size_t nargsf,
+                      PyObject *kwnames)
+{
+    PyObject *r;
+    if (PyList_GET_SIZE(self->tracers) == 0) {
+        r = PyObject_Vectorcall(self->fn, args, nargsf, kwnames);
+    } else {
+        if (PyList_Append(self->path, self->name) < 0)
+            return NULL;
+        r = PyObject_Vectorcall(self->fn, args, nargsf, kwnames);
+        /* finally: CALL_PATH.pop() */
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        Py_ssize_t n = PyList_GET_SIZE(self->path);
+        if (n == 0 || PyList_SetSlice(self->path, n - 1, n, NULL) < 0) {
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(tb);
+            Py_XDECREF(r);
+            if (n == 0)
+                PyErr_SetString(PyExc_IndexError, "pop from empty list");
+            return NULL;
+        }
+        PyErr_Restore(et, ev, tb);
+    }
+    if (r == NULL && self->fault != NULL && PyErr_ExceptionMatches(self->fault)) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+        if (tb != NULL)
+            PyException_SetTraceback(ev, tb);
+        PyObject *again = PyObject_CallFunctionObjArgs(self->claim, ev, self->name, NULL);
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+        if (again != NULL) {  /* claim always raises */
+            Py_DECREF(again);
+            PyErr_SetString(PyExc_RuntimeError, "kernel_function's claim did not raise");
+        }
+        return NULL;
+    }
+    return r;
+}
+
+static PyObject *
+KernelCall_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *fn, *name, *tracers, *path, *fault, *claim;
+    static char *kwlist[] = {"fn", "name", "tracers", "path", "fault", "claim", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OUO!O!OO:KernelCall", kwlist, &fn, &name,
+                                     &PyList_Type, &tracers, &PyList_Type, &path, &fault, &claim))
+        return NULL;
+    KernelCallObject *self = (KernelCallObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = (vectorcallfunc)KernelCall_vectorcall;
+    self->fn = Py_NewRef(fn);
+    self->name = Py_NewRef(name);
+    self->tracers = Py_NewRef(tracers);
+    self->path = Py_NewRef(path);
+    self->fault = fault == Py_None ? NULL : Py_NewRef(fault);
+    self->claim = Py_NewRef(claim);
+    return (PyObject *)self;
+}
+
+static int
+KernelCall_traverse(KernelCallObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fn);
+    Py_VISIT(self->name);
+    Py_VISIT(self->tracers);
+    Py_VISIT(self->path);
+    Py_VISIT(self->fault);
+    Py_VISIT(self->claim);
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int
+KernelCall_clear(KernelCallObject *self)
+{
+    Py_CLEAR(self->fn);
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->tracers);
+    Py_CLEAR(self->path);
+    Py_CLEAR(self->fault);
+    Py_CLEAR(self->claim);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void
+KernelCall_dealloc(KernelCallObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    KernelCall_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+KernelCall_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL || obj == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, obj);
+}
+
+static PyObject *
+KernelCall_repr(KernelCallObject *self)
+{
+    return PyUnicode_FromFormat("<kernel function %U>", self->name);
+}
+
+static PyGetSetDef KernelCall_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef KernelCall_members[] = {
+    {"kernel_name", T_OBJECT_EX, offsetof(KernelCallObject, name), READONLY, "the kernel's name"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject KernelCallType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vmintro._simspeedups.KernelCall",
+    .tp_basicsize = sizeof(KernelCallObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+                Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "KernelCall(fn, name, tracers, path, fault, claim): kernel_function's wrapper "
+              "(vmintro/sim/errors.py holds its Python form).",
+    .tp_new = KernelCall_new,
+    .tp_vectorcall_offset = offsetof(KernelCallObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = KernelCall_get,
+    .tp_dictoffset = offsetof(KernelCallObject, dict),
+    .tp_dealloc = (destructor)KernelCall_dealloc,
+    .tp_traverse = (traverseproc)KernelCall_traverse,
+    .tp_clear = (inquiry)KernelCall_clear,
+    .tp_repr = (reprfunc)KernelCall_repr,
+    .tp_getset = KernelCall_getset,
+    .tp_members = KernelCall_members,
+};
+
 static PyMethodDef methods[] = {
     {"walk_vmlist", (PyCFunction)(void (*)(void))walk_vmlist, METH_FASTCALL, walk_vmlist_doc},
     {NULL, NULL, 0, NULL},
@@ -1045,13 +1204,14 @@ PyMODINIT_FUNC
 PyInit__simspeedups(void)
 {
     if (PyType_Ready(&WriteLogType) < 0 || PyType_Ready(&RamType) < 0 ||
-        PyType_Ready(&RamOpType) < 0)
+        PyType_Ready(&RamOpType) < 0 || PyType_Ready(&KernelCallType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "WriteLog", (PyObject *)&WriteLogType) < 0 ||
-        PyModule_AddObjectRef(m, "Ram", (PyObject *)&RamType) < 0) {
+        PyModule_AddObjectRef(m, "Ram", (PyObject *)&RamType) < 0 ||
+        PyModule_AddObjectRef(m, "KernelCall", (PyObject *)&KernelCallType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -195,25 +195,25 @@ class MachineConfig:
     def highstart_pfn(self) -> int:
         return self.max_low_pfn
 
-    @property
+    @cached_property
     def highend_pfn(self) -> int:
         return self.max_pfn if self.highmem else self.max_low_pfn
 
-    @property
+    @cached_property
     def num_physpages(self) -> int:
         """``num_physpages`` = ``max_mapnr``: highend_pfn with HIGHMEM, max_low_pfn without."""
         return self.highend_pfn
 
-    @property
+    @cached_property
     def high_memory(self) -> int:
         """``high_memory``, as ``mem_init`` sets it (see :attr:`layout`)."""
         return self.layout.high_memory
 
-    @property
+    @cached_property
     def vmalloc_start(self) -> int:
         return self.layout.vmalloc_start
 
-    @property
+    @cached_property
     def vmalloc_end(self) -> int:
         return self.layout.vmalloc_end
 

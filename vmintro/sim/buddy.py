@@ -95,6 +95,8 @@ class Buddy:
         # the page tables say (or a fault), as KernelMemory's r32 and w32 do.
         self._r = k.r32
         self._w = k.w32
+        self._rb, self._wb = k.mem.read_u8, k.mem.write_u8  # the buddy bitmaps' bytes
+        self._o_mark = {m: t.offsetof("zone_t", m) for m in ("pages_min", "pages_low")}
         self._zone_table = k.sym("zone_table")
         self._zonelists = self.pgdat + t.offsetof("pg_data_t", "node_zonelists")
         self._zonelist_size = t.sizeof("zonelist_t")
@@ -124,8 +126,8 @@ class Buddy:
         """``__test_and_change_bit`` on ``free_area[order].map``; returns the old bit."""
         bitmap = self._r(self.free_list(zone, order) + self.o_map)
         a = bitmap + (index >> 3) - PAGE_OFFSET
-        byte = self.k.mem.read_u8(a)
-        self.k.mem.write_u8(a, byte ^ (1 << (index & 7)))
+        byte = self._rb(a)
+        self._wb(a, byte ^ (1 << (index & 7)))
         return byte >> (index & 7) & 1
 
     def page_zone(self, page: int) -> int:
@@ -207,11 +209,11 @@ class Buddy:
         """One of ``__alloc_pages``' passes down the zonelist: the first zone whose
         free pages exceed ``1 << order`` plus the sum of the zones' ``mark`` so far
         (each ``>> shift``) gives the block, if ``rmqueue`` finds one."""
-        get = self.k.get
+        r, o_mark, o_free = self._r, self._o_mark[mark], self.o_free_pages
         need = 1 << order
         for z in zones:
-            need += get(z, "zone_t", mark) >> shift
-            if get(z, "zone_t", "free_pages") > need:
+            need += r(z + o_mark) >> shift
+            if r(z + o_free) > need:
                 page = self.rmqueue(z, order)
                 if page:
                     return page
