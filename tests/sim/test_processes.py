@@ -12,6 +12,7 @@ import dataclasses
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from generate_cli import vmintro_cli
@@ -294,3 +295,27 @@ def test_fork_past_max_threads_is_an_event_and_the_run_goes_on(tmp_path: Path) -
     rows = [line.split() for line in listing.splitlines()]
     results = {int(r[1]): r[-2] for r in rows if r and r[0].isdigit() and "do_fork(" in r[2]}
     assert results[first] == "-EAGAIN" and results[first - 1].isdigit()
+
+
+def test_fork_enomem_is_an_event_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """do_fork's other failure, -ENOMEM when alloc_task_struct gets no pages (2.4.20's
+    __alloc_pages rarely gives up on an order-1 GFP_KERNEL request: here it is made to),
+    is recorded the same way, and the next steps run."""
+    from vmintro.sim.boot import Kernel, boot
+    from vmintro.sim.process import Processes
+
+    def boot_then_no_memory(*args: Any) -> Kernel:  # boot's own forks succeed
+        k = boot(*args)
+        monkeypatch.setattr(Processes, "alloc_task_struct", lambda self: None)
+        return k
+
+    monkeypatch.setattr("vmintro.scenario.runner.boot", boot_then_no_memory)
+    steps = ['op = "fork"\nlabel = "child"', 'op = "vmalloc"\nsize = "8K"']
+    scen = parse_scenario(_scenario_text(steps), "p.toml")
+    cfg, seed = machine_config(scen, {})
+    result = run_scenario(scen, cfg, seed)
+    fork, vmalloc = result.events
+    expected = {"step": 1, "op": "fork", "parent": 1, "pid": -12}
+    assert fork == expected | {"failed": True, "errno": "ENOMEM"}
+    assert vmalloc["op"] == "vmalloc" and not vmalloc["failed"]
+    assert "child" not in result.labels
