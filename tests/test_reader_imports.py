@@ -172,6 +172,19 @@ CALLS = {
 }
 swapper = prog.symbol("swapper_pg_dir").address
 CALLS["follow_pte"] = lambda: helpers.follow_pte(prog, swapper, addr)
+if "super_blocks" in prog:  # the filesystem helpers (an image older than them has none)
+    CALLS.update({
+        "for_each_super_block": lambda: list(helpers.for_each_super_block(prog)),
+        "get_super": lambda: helpers.get_super(prog, 0x0301),
+        "dentry_path": lambda: helpers.dentry_path(helpers.get_super(prog, 0x0301).s_root),
+        "inode_path": lambda: helpers.inode_path(helpers.get_super(prog, 0x0301).s_root.d_inode),
+        "page_buffers": lambda: list(helpers.page_buffers(page_obj)),
+    })
+else:
+    CALLS.update(dict.fromkeys(
+        ("for_each_super_block", "get_super", "dentry_path", "inode_path", "page_buffers"),
+        lambda: None,
+    ))
 CALLS.update({  # the task helpers
     "init_task": lambda: helpers.init_task(prog),
     "for_each_task": lambda: list(helpers.for_each_task(prog, idle=True)),

@@ -4,9 +4,10 @@ Each module keeps a sorted ``__all__``; this package gathers them, and the
 REPL's Python mode puts every name here in scope.
 """
 
-from vmintro.helpers import buddy, memory, mm, module, pid, slab, vmalloc
+from vmintro.helpers import buddy, fs, memory, mm, module, pid, slab, vmalloc
 from vmintro.helpers import list as _list
 from vmintro.helpers.buddy import *  # noqa: F403
+from vmintro.helpers.fs import *  # noqa: F403
 from vmintro.helpers.list import *  # noqa: F403
 from vmintro.helpers.memory import *  # noqa: F403
 from vmintro.helpers.mm import *  # noqa: F403
@@ -18,6 +19,7 @@ from vmintro.helpers.vmalloc import *  # noqa: F403
 __all__ = sorted(
     {
         *buddy.__all__,
+        *fs.__all__,
         *_list.__all__,
         *memory.__all__,
         *mm.__all__,
