@@ -426,15 +426,17 @@ typedef struct {
     PyObject *recorder;     /* told of each store, or NULL */
     PyObject *check;        /* PhysMem._check(paddr, n): raises for an access outside RAM */
     PyObject *phys;         /* KernelMemory.phys(vaddr), or NULL */
-    PyObject *ops[12];      /* the RamOp of each name in OP_NAMES, made once */
+    PyObject *widths;       /* get/set: dict (type name, member path) -> (offset, size) */
+    PyObject *resolve;      /* (type name, member path) -> (offset, size), kept in widths */
+    PyObject *ops[14];      /* the RamOp of each name in OP_NAMES, made once */
 } RamObject;
 
 /* A load or store of one Ram as a callable of its own, not a builtin method: so
  * a deep copy of what holds it (a kernel, an allocator's cached r32) copies the
  * Ram with it instead of sharing the old one. */
-static const char *const OP_NAMES[12] = {"read_u8", "read_u16", "read_u32", "read_u64",
+static const char *const OP_NAMES[14] = {"read_u8", "read_u16", "read_u32", "read_u64",
                                          "write_u8", "write_u16", "write_u32", "write_u64",
-                                         "r32", "w32", "read", "write"};
+                                         "r32", "w32", "read", "write", "get", "set"};
 
 typedef struct {
     PyObject_HEAD
@@ -783,11 +785,94 @@ ram_w32(RamObject *self, PyObject *const *args)
     return v;
 }
 
+/* KernelMemory.get/set: the member's offset and size from widths (resolve() on a
+ * miss), then a load or store of that size at addr + offset, as r32/w32 reach it. */
+static int
+ram_member(RamObject *self, PyObject *addr_obj, PyObject *typename, PyObject *path,
+           PyObject **vaddr, int *width)
+{
+    if (self->widths == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Ram.get/set before the members were set");
+        return -1;
+    }
+    PyObject *key = PyTuple_Pack(2, typename, path);
+    if (key == NULL)
+        return -1;
+    PyObject *entry = PyDict_GetItemWithError(self->widths, key);
+    Py_XINCREF(entry);
+    Py_DECREF(key);
+    if (entry == NULL) {
+        if (PyErr_Occurred() ||
+            (entry = PyObject_CallFunctionObjArgs(self->resolve, typename, path, NULL)) == NULL)
+            return -1;
+    }
+    long long off = -1, size = -1;
+    if (PyTuple_Check(entry) && PyTuple_GET_SIZE(entry) == 2) {
+        off = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 0));
+        size = off == -1 && PyErr_Occurred() ? -1 : PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 1));
+    }
+    Py_DECREF(entry);
+    if (PyErr_Occurred())
+        return -1;
+    if (!(size == 1 || size == 2 || size == 4 || size == 8)) {
+        PyErr_SetString(PyExc_TypeError, "a member's (offset, size) is not of a scalar");
+        return -1;
+    }
+    *width = (int)size;
+    PyObject *o = PyLong_FromLongLong(off);
+    if (o == NULL)
+        return -1;
+    *vaddr = PyNumber_Add(addr_obj, o);  /* addr += off, whatever addr is */
+    Py_DECREF(o);
+    return *vaddr == NULL ? -1 : 0;
+}
+
+static PyObject *
+ram_get(RamObject *self, PyObject *const *args)
+{
+    PyObject *vaddr, *obj;
+    int width;
+    long long paddr;
+    if (ram_member(self, args[0], args[1], args[2], &vaddr, &width) < 0)
+        return NULL;
+    int r = kernel_phys(self, vaddr, &paddr, &obj);
+    Py_DECREF(vaddr);
+    if (r < 0)
+        return NULL;
+    PyObject *v = ram_load(self, paddr, obj, width);
+    Py_XDECREF(obj);
+    return v;
+}
+
+static PyObject *
+ram_set(RamObject *self, PyObject *const *args)
+{
+    PyObject *vaddr, *obj;
+    int width;
+    long long paddr;
+    if (ram_member(self, args[0], args[1], args[2], &vaddr, &width) < 0)
+        return NULL;
+    int r = kernel_phys(self, vaddr, &paddr, &obj);
+    Py_DECREF(vaddr);
+    if (r < 0)
+        return NULL;
+    PyObject *v = NULL;
+    unsigned long long value = PyLong_AsUnsignedLongLongMask(args[3]);
+    if (!(value == (unsigned long long)-1 && PyErr_Occurred())) {
+        if (width < 8)
+            value &= (1ULL << (8 * width)) - 1;
+        v = ram_store(self, paddr, obj, value, width);
+    }
+    Py_XDECREF(obj);
+    return v;
+}
+
 static PyObject *
 RamOp_vectorcall(RamOpObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    int op = self->op, want = (op < 4 || op == 8) ? 1 : 2;  /* read, write: 2 */
+    static const int arity[14] = {1, 1, 1, 1, 2, 2, 2, 2, 1, 2, 2, 2, 3, 4};
+    int op = self->op, want = arity[op];
     if (nargs != want || (kwnames && PyTuple_GET_SIZE(kwnames))) {
         PyErr_Format(PyExc_TypeError, "%s takes %d positional arguments (%zd given)", OP_NAMES[op],
                      want, nargs);
@@ -805,8 +890,12 @@ RamOp_vectorcall(RamOpObject *self, PyObject *const *args, size_t nargsf, PyObje
         return ram_w32(self->ram, args);
     case 10:
         return ram_read(self->ram, args);
-    default:
+    case 11:
         return ram_write(self->ram, args);
+    case 12:
+        return ram_get(self->ram, args);
+    default:
+        return ram_set(self->ram, args);
     }
 }
 
@@ -880,30 +969,34 @@ Ram_op(RamObject *self, void *closure)
 static PyObject *
 Ram_reduce(RamObject *self, PyObject *unused)
 {
-    return Py_BuildValue("(O(OLO)(LOO))", (PyObject *)Py_TYPE(self), self->pages, self->size,
+    return Py_BuildValue("(O(OLO)(LOOOO))", (PyObject *)Py_TYPE(self), self->pages, self->size,
                          self->check, self->high_memory,
                          self->recorder ? self->recorder : Py_None,
-                         self->phys ? self->phys : Py_None);
+                         self->phys ? self->phys : Py_None,
+                         self->widths ? self->widths : Py_None,
+                         self->resolve ? self->resolve : Py_None);
 }
 
 static PyObject *
 Ram_setstate(RamObject *self, PyObject *state)
 {
     long long high;
-    PyObject *recorder, *phys;
-    if (!PyArg_ParseTuple(state, "LOO:__setstate__", &high, &recorder, &phys))
+    PyObject *recorder, *phys, *widths, *resolve;
+    if (!PyArg_ParseTuple(state, "LOOOO:__setstate__", &high, &recorder, &phys, &widths, &resolve))
         return NULL;
     self->high_memory = high;
     Py_XSETREF(self->recorder, recorder == Py_None ? NULL : Py_NewRef(recorder));
     Py_XSETREF(self->phys, phys == Py_None ? NULL : Py_NewRef(phys));
+    Py_XSETREF(self->widths, widths == Py_None ? NULL : Py_NewRef(widths));
+    Py_XSETREF(self->resolve, resolve == Py_None ? NULL : Py_NewRef(resolve));
     Py_RETURN_NONE;
 }
 
 static PyObject *
 Ram_direct_map(RamObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "direct_map(high_memory, phys)");
+    if (nargs != 4 || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "direct_map(high_memory, phys, widths: dict, resolve)");
         return NULL;
     }
     long long high = PyLong_AsLongLong(args[0]);
@@ -911,6 +1004,8 @@ Ram_direct_map(RamObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     self->high_memory = high;
     Py_XSETREF(self->phys, Py_NewRef(args[1]));
+    Py_XSETREF(self->widths, Py_NewRef(args[2]));
+    Py_XSETREF(self->resolve, Py_NewRef(args[3]));
     Py_RETURN_NONE;
 }
 
@@ -929,7 +1024,7 @@ Ram_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->pages = Py_NewRef(pages);
     self->size = size;
     self->check = Py_NewRef(check);
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < 14; i++) {
         RamOpObject *op = PyObject_GC_New(RamOpObject, &RamOpType);
         if (op == NULL) {
             Py_DECREF(self);
@@ -951,7 +1046,9 @@ Ram_traverse(RamObject *self, visitproc visit, void *arg)
     Py_VISIT(self->recorder);
     Py_VISIT(self->check);
     Py_VISIT(self->phys);
-    for (int i = 0; i < 12; i++)
+    Py_VISIT(self->widths);
+    Py_VISIT(self->resolve);
+    for (int i = 0; i < 14; i++)
         Py_VISIT(self->ops[i]);
     return 0;
 }
@@ -963,7 +1060,9 @@ Ram_clear(RamObject *self)
     Py_CLEAR(self->recorder);
     Py_CLEAR(self->check);
     Py_CLEAR(self->phys);
-    for (int i = 0; i < 12; i++)
+    Py_CLEAR(self->widths);
+    Py_CLEAR(self->resolve);
+    for (int i = 0; i < 14; i++)
         Py_CLEAR(self->ops[i]);
     return 0;
 }
@@ -991,7 +1090,8 @@ Ram_set_recorder(RamObject *self, PyObject *value, void *closure)
 
 static PyMethodDef Ram_methods[] = {
     {"direct_map", (PyCFunction)(void (*)(void))Ram_direct_map, METH_FASTCALL,
-     "direct_map(high_memory, phys): where r32/w32 read the direct map, and what maps the rest"},
+     "direct_map(high_memory, phys, widths, resolve): where r32/w32/get/set read the direct\n"
+     "map, what maps the rest, and the members' (offset, size) by (type name, path)"},
     {"__reduce__", (PyCFunction)Ram_reduce, METH_NOARGS, NULL},
     {"__setstate__", (PyCFunction)Ram_setstate, METH_O, NULL},
     {NULL, NULL, 0, NULL},
@@ -1011,6 +1111,8 @@ static PyGetSetDef Ram_getset[] = {
     {"w32", (getter)Ram_op, NULL, "w32(vaddr, value): KernelMemory.w32", (void *)9},
     {"read", (getter)Ram_op, NULL, "read(paddr, n) -> bytes", (void *)10},
     {"write", (getter)Ram_op, NULL, "write(paddr, data)", (void *)11},
+    {"get", (getter)Ram_op, NULL, "get(addr, typename, path): KernelMemory.get", (void *)12},
+    {"set", (getter)Ram_op, NULL, "set(addr, typename, path, value): KernelMemory.set", (void *)13},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -22,7 +22,7 @@ import vmintro.sim.recorder as recorder_mod
 from vmintro.accel import simspeedups
 from vmintro.arch.x86 import PAGE_OFFSET
 from vmintro.sim.errors import CALL_PATH
-from vmintro.sim.physmem import PhysMem
+from vmintro.sim.physmem import PhysMem, PhysMemError
 from vmintro.sim.recorder import Recorder
 
 RAM = 3 * 4096
@@ -125,7 +125,7 @@ def test_kernel_words_follow_the_direct_map_then_the_page_tables(c_form: None) -
         asked.append(vaddr)
         return 4096 + (vaddr & 0xFFF)
 
-    mem._ram.direct_map(PAGE_OFFSET + 4096, phys)
+    mem._ram.direct_map(PAGE_OFFSET + 4096, phys, {}, None)
     r32, w32 = mem._ram.r32, mem._ram.w32
     w32(PAGE_OFFSET + 8, 0x1_2345_6789)  # truncated to 32 bits, as the Python form does
     assert r32(PAGE_OFFSET + 8) == 0x2345_6789 and asked == []
@@ -133,6 +133,36 @@ def test_kernel_words_follow_the_direct_map_then_the_page_tables(c_form: None) -
     assert asked == [0xD000_0010] and mem.read_u32(4096 + 0x10) == 7
     assert r32(2**80) == 0  # no C number: phys() is asked with the address itself
     assert asked[-1] == 2**80
+
+
+def test_kernel_members_are_read_and_written_as_in_python(c_form: None) -> None:
+    """get/set in C: a member's (offset, size) from the table, resolve() asked once on a
+    miss, then the load or store of that size where r32/w32 would reach the address."""
+    sizes = {("struct x", "count"): (4, 2)}
+    resolved: list[tuple[str, str]] = []
+
+    def resolve(typename: str, path: str) -> tuple[int, int]:
+        resolved.append((typename, path))
+        if path == "list":
+            raise TypeError(f"{typename}.{path} is not a scalar member")
+        found = sizes[typename, path] = (8, 8)
+        return found
+
+    mem = PhysMem(RAM)
+    assert mem._ram is not None
+    mem._ram.direct_map(PAGE_OFFSET + RAM, lambda vaddr: 4096 + (vaddr & 0xFFF), sizes, resolve)
+    get, set_ = mem._ram.get, mem._ram.set
+    set_(PAGE_OFFSET + 16, "struct x", "count", -1)  # a u16: truncated
+    assert mem.read_u32(20) == 0xFFFF and get(PAGE_OFFSET + 16, "struct x", "count") == 0xFFFF
+    set_(PAGE_OFFSET + 4090, "struct x", "big", 2**64 + 5)  # a u64 across two pages
+    assert get(PAGE_OFFSET + 4090, "struct x", "big") == 5 and mem.read(4098, 8)[0] == 5
+    assert resolved == [("struct x", "big")]  # asked once, then kept
+    set_(0xD000_0000, "struct x", "count", 3)  # outside the direct map: phys() says
+    assert mem.read_u16(4096 + 4) == 3
+    with pytest.raises(TypeError, match="not a scalar"):
+        get(PAGE_OFFSET, "struct x", "list")
+    with pytest.raises(PhysMemError):
+        get(PAGE_OFFSET + RAM - 12, "struct x", "big")  # its last 4 bytes past RAM
 
 
 def test_a_copied_ram_is_a_ram_of_its_own(c_form: None) -> None:

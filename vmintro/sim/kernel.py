@@ -236,13 +236,17 @@ class KernelMemory:
         # (type name, member path) -> (offset, load, store): get and set resolve a
         # member by name once, to this RAM's load and store of its width.
         self._members: dict[tuple[str, str], _Member] = {}
-        # r32 and w32 are the hottest words of all: the C form of RAM does them
-        # whole where it was built (the direct map inline, phys() for the rest).
+        # r32, w32, get and set are the hottest accesses of all: the C form of RAM
+        # does them whole where it was built (the direct map inline, phys() for the
+        # rest, a member's offset and size looked up by name, _member_size on a miss).
         ram = getattr(mem, "_ram", None)  # a stand-in RAM has no C form
+        self._sizes: dict[tuple[str, str], tuple[int, int]] = {}  # the C form's members
         if ram is not None:
-            ram.direct_map(self._high_memory, self.phys)
+            ram.direct_map(self._high_memory, self.phys, self._sizes, self._member_size)
         self.r32: Callable[[int], int] = self._r32 if ram is None else ram.r32
         self.w32: Callable[[int, int], None] = self._w32 if ram is None else ram.w32
+        self.get: Callable[[int, str, str], int] = self._get if ram is None else ram.get
+        self.set: Callable[[int, str, str, int], None] = self._set if ram is None else ram.set
 
     # -- addresses -------------------------------------------------------------------
 
@@ -301,20 +305,27 @@ class KernelMemory:
 
         return virt_to_phys_walk(self, vaddr)
 
-    def get(self, addr: int, typename: str, path: str) -> int:
+    def _get(self, addr: int, typename: str, path: str) -> int:
+        """``get``: the scalar member ``path`` of the ``typename`` at ``addr``."""
         off, load, _ = self._members.get((typename, path)) or self._member_access(typename, path)
         addr += off
         if PAGE_OFFSET <= addr < self._high_memory:
             return load(addr - PAGE_OFFSET)
         return load(self.phys(addr))
 
-    def set(self, addr: int, typename: str, path: str, value: int) -> None:
+    def _set(self, addr: int, typename: str, path: str, value: int) -> None:
+        """``set``: ``value`` into the scalar member ``path`` of the ``typename`` at ``addr``."""
         off, _, store = self._members.get((typename, path)) or self._member_access(typename, path)
         addr += off
         if PAGE_OFFSET <= addr < self._high_memory:
             store(addr - PAGE_OFFSET, value)
         else:
             store(self.phys(addr), value)
+
+    def _member_size(self, typename: str, path: str) -> tuple[int, int]:
+        """(offset, size) of a scalar member, for the C form's get and set, which keep it."""
+        found = self._sizes[typename, path] = _member(self.types, typename, path)
+        return found
 
     def _member_access(self, typename: str, path: str) -> _Member:
         off, size = _member(self.types, typename, path)
