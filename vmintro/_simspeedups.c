@@ -827,17 +827,27 @@ ram_member(RamObject *self, PyObject *addr_obj, PyObject *typename, PyObject *pa
     return *vaddr == NULL ? -1 : 0;
 }
 
+/* Where get/set of args (addr, typename, path, ...) land: 0 with *paddr (and *obj, a
+ * new reference, when that is no C number), *width; -1 on error. */
+static int
+ram_member_at(RamObject *self, PyObject *const *args, long long *paddr, PyObject **obj,
+              int *width)
+{
+    PyObject *vaddr;
+    if (ram_member(self, args[0], args[1], args[2], &vaddr, width) < 0)
+        return -1;
+    int r = kernel_phys(self, vaddr, paddr, obj);
+    Py_DECREF(vaddr);
+    return r < 0 ? -1 : 0;
+}
+
 static PyObject *
 ram_get(RamObject *self, PyObject *const *args)
 {
-    PyObject *vaddr, *obj;
+    PyObject *obj;
     int width;
     long long paddr;
-    if (ram_member(self, args[0], args[1], args[2], &vaddr, &width) < 0)
-        return NULL;
-    int r = kernel_phys(self, vaddr, &paddr, &obj);
-    Py_DECREF(vaddr);
-    if (r < 0)
+    if (ram_member_at(self, args, &paddr, &obj, &width) < 0)
         return NULL;
     PyObject *v = ram_load(self, paddr, obj, width);
     Py_XDECREF(obj);
@@ -847,14 +857,10 @@ ram_get(RamObject *self, PyObject *const *args)
 static PyObject *
 ram_set(RamObject *self, PyObject *const *args)
 {
-    PyObject *vaddr, *obj;
+    PyObject *obj;
     int width;
     long long paddr;
-    if (ram_member(self, args[0], args[1], args[2], &vaddr, &width) < 0)
-        return NULL;
-    int r = kernel_phys(self, vaddr, &paddr, &obj);
-    Py_DECREF(vaddr);
-    if (r < 0)
+    if (ram_member_at(self, args, &paddr, &obj, &width) < 0)
         return NULL;
     PyObject *v = NULL;
     unsigned long long value = PyLong_AsUnsignedLongLongMask(args[3]);
