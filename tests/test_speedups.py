@@ -702,3 +702,20 @@ def test_helpers_follow_what_the_program_holds_now(image_set: dict[str, Path]) -
     assert mm.follow_pte(fast, swapper, a).paddr is not None
     fast.follow_pte = lambda vaddr, pgd=None: ("walked", vaddr, pgd)  # type: ignore[method-assign,assignment,return-value]
     assert mm.follow_pte(fast, swapper, a) == ("walked", a, fast.swapper_pg_dir)
+
+
+@needs_c
+def test_walks_are_freed_whole_and_made_whole_again(image_set: dict[str, Path]) -> None:
+    """The walks FollowPte makes are freed by the C forms (light_slots): what a walk
+    holds is let go, and the walks made after it in its memory are whole."""
+    fast, slow = _pair(image_set["demo"])
+    a = next(for_each_vm_area(fast)).addr.value_()
+    vaddr = int(str(a + 0x10))  # an int of its own, whose references are counted
+    before = sys.getrefcount(vaddr)
+    walks = [fast.follow_pte(vaddr) for _ in range(100)]
+    assert sys.getrefcount(vaddr) == before + 100
+    del walks
+    assert sys.getrefcount(vaddr) == before
+    for v in (a, a + PAGE, PAGE_OFFSET + 0x2345, 0xFFFFF000):
+        assert repr(fast.follow_pte(v)) == repr(slow.follow_pte(v))
+        assert str(fast.follow_pte(v, fast.swapper_pg_dir)) == str(slow.follow_pte(v))

@@ -265,6 +265,83 @@ light_class(PyObject *module, PyObject *cls)
     Py_RETURN_NONE;
 }
 
+/*
+ * The same for one class of plain slots made in Python (pagewalk.Walk, which FollowPte
+ * makes a walk of per call): light_slots() gives it a tp_dealloc that clears its slots
+ * and keeps the memory of up to FREE_SLOTS dropped objects for the next.
+ */
+#define FREE_SLOTS 64
+#define MAX_SLOTS 16
+static PyTypeObject *slots_class;
+static Py_ssize_t slots_offsets[MAX_SLOTS];
+static int n_slots;
+static PyObject *free_slots[FREE_SLOTS];
+static int n_free_slots;
+
+static void
+slots_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    for (int i = 0; i < n_slots; i++)
+        Py_CLEAR(*(PyObject **)((char *)self + slots_offsets[i]));
+    if (tp == slots_class && n_free_slots < FREE_SLOTS)
+        free_slots[n_free_slots++] = self;  /* untracked, its slots cleared */
+    else
+        tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+slots_alloc(PyTypeObject *tp, Py_ssize_t nitems)
+{
+    if (tp != slots_class || nitems != 0 || n_free_slots == 0)
+        return PyType_GenericAlloc(tp, nitems);
+    PyObject *obj = free_slots[--n_free_slots];
+    memset((char *)obj + sizeof(PyObject), 0, (size_t)tp->tp_basicsize - sizeof(PyObject));
+    Py_SET_TYPE(obj, tp);
+    Py_INCREF(tp);
+    Py_SET_REFCNT(obj, 1);
+    PyObject_GC_Track(obj);
+    return obj;
+}
+
+/* Make ``tp`` the light class of plain slots, where it is one (a heap class straight from
+ * object of the ``n`` object slots at ``offsets``, all it has, and no __del__) and no other
+ * is: 1 if it is now, else 0. */
+static int
+light_slots(PyTypeObject *tp, const Py_ssize_t *offsets, int n)
+{
+    if (slots_class != NULL)
+        return slots_class == tp;
+    if (n > MAX_SLOTS
+        || tp->tp_basicsize != (Py_ssize_t)(sizeof(PyObject) + (size_t)n * sizeof(PyObject *)))
+        return 0;
+    for (int i = 0; i < n; i++) {  /* n distinct slots inside the object: all of them */
+        if (offsets[i] < (Py_ssize_t)sizeof(PyObject) || offsets[i] >= tp->tp_basicsize
+            || offsets[i] % (Py_ssize_t)sizeof(PyObject *) != 0)
+            return 0;
+        for (int j = 0; j < i; j++) {
+            if (offsets[j] == offsets[i])
+                return 0;
+        }
+    }
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !(tp->tp_flags & Py_TPFLAGS_HAVE_GC)
+        || tp->tp_base != &PyBaseObject_Type || tp->tp_itemsize != 0
+        || tp->tp_dictoffset != 0 || tp->tp_weaklistoffset != 0 || tp->tp_finalize != NULL
+        || tp->tp_del != NULL || tp->tp_free != PyObject_GC_Del
+        || tp->tp_alloc != PyType_GenericAlloc
+        || PyDict_GetItemString(tp->tp_dict, "__del__") != NULL)
+        return 0;
+    memcpy(slots_offsets, offsets, (size_t)n * sizeof(*offsets));
+    n_slots = n;
+    Py_INCREF(tp);
+    slots_class = tp;
+    tp->tp_dealloc = slots_dealloc;
+    tp->tp_alloc = slots_alloc;
+    return 1;
+}
+
 /* -- member: ``area.addr`` ------------------------------------------------------------- */
 
 typedef struct {
@@ -2191,6 +2268,8 @@ followpte_init(FollowPteObject *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->fallback, fallback);
     Py_INCREF(cls);
     Py_XSETREF(self->walk_class, cls);
+    /* the walks made per call: freed light where the class is only these slots */
+    light_slots((PyTypeObject *)cls, self->offsets, W_SLOTS);
     return 0;
 }
 
