@@ -286,6 +286,11 @@ def test_dentries_inodes_and_buffers_are_where_2_4_20_puts_them(used):
         siblings = Object(prog, "struct dentry", address=parent).d_subdirs.address_of_()
         assert d in _walk(prog, siblings, "struct dentry", "d_child")
         unused += dentry.d_count.counter.value_() == 0
+        # ext2's i_blocks, in sectors: data blocks, the indirect block past 12, the
+        # double-indirect one past 12 + 1024 and an indirect block per 1024 below it
+        n = -(-inode.i_size.value_() // 4096)
+        meta = (n > 12) + (n > 1036) * (1 + -(-(n - 1036) // 1024))
+        assert inode.i_blocks.value_() == 8 * (n + meta)
         for p in _walk(prog, inode.i_data.clean_pages.address_of_(), "struct page", "list"):
             bh = Object(prog, "struct page", address=p).buffers
             assert bh.b_page.value_() == p and bh.b_this_page.value_() == bh.value_()

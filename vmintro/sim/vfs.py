@@ -331,7 +331,9 @@ class Lookups:
         rows.put("i_nlink", nlink, dtype="<u2")
         size = np.array([x.size for x in nodes], dtype=np.int64)
         rows.put("i_size", size, dtype="<u8")  # loff_t: never negative here
-        rows.put("i_blocks", (size + BLOCK_SIZE - 1) // BLOCK_SIZE * (BLOCK_SIZE // 512))
+        # in 512-byte sectors, the indirect blocks counted
+        blocks = _blocks_used((size + BLOCK_SIZE - 1) // BLOCK_SIZE)
+        rows.put("i_blocks", blocks * (BLOCK_SIZE // 512))
         rows.put("i_blkbits", BLOCK_BITS)
         rows.put("i_blksize", BLOCK_SIZE)
         rows.put("i_mapping", a + rows.off("i_data"))
@@ -430,13 +432,19 @@ class _Rows:
 def block_numbers(npages: np.ndarray, file_of: np.ndarray, index: np.ndarray) -> np.ndarray:
     """The block ``ext2_get_block`` maps page ``index`` of file ``file_of`` to: each
     file's blocks in a run after the one before, its data after the indirect
-    blocks that point at it (12 direct blocks, then an indirect block of 1024,
-    then the double-indirect block and one indirect block per 1024)."""
+    blocks that point at it (:func:`_block_position`)."""
+    start = FIRST_DATA_BLOCK + np.concatenate(([0], np.cumsum(_blocks_used(npages))[:-1]))
+    return start[file_of] + _block_position(index)
 
-    def position(i: np.ndarray) -> np.ndarray:
-        double = i >= 12 + 1024
-        return i + (i >= 12) + double * (2 + np.maximum(i - 12 - 1024, 0) // 1024)
 
-    used = position(npages - 1) + 1
-    start = FIRST_DATA_BLOCK + np.concatenate(([0], np.cumsum(used)[:-1]))
-    return start[file_of] + position(index)
+def _block_position(i: np.ndarray) -> np.ndarray:
+    """Where data block ``i`` of a file lies in its run of blocks: after the 12 direct
+    blocks the indirect block of the next 1024, then the double-indirect block and
+    an indirect block before each further 1024."""
+    double = i >= 12 + 1024
+    return i + (i >= 12) + double * (2 + np.maximum(i - 12 - 1024, 0) // 1024)
+
+
+def _blocks_used(nblocks: np.ndarray) -> np.ndarray:
+    """The blocks a file of ``nblocks`` data blocks takes, its indirect blocks too."""
+    return np.where(nblocks > 0, _block_position(np.maximum(nblocks, 1) - 1) + 1, 0)
