@@ -5,7 +5,10 @@ How a missing oracle is handled (a skip, or in CI a failure) is in ``oracles.py`
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,38 @@ def gdb() -> str:
     need_oracle("gdb", path is not None)
     assert path is not None
     return path
+
+
+@pytest.fixture(scope="session")
+def gdb_loader(tmp_path_factory: pytest.TempPathFactory, gdb: str) -> tuple[str, Path]:
+    """gdb, and the file the real ``vmintro gdb-script`` subcommand writes to load the
+    extension into it: written and tried once per session, for every test that runs gdb
+    with vmintro inside.
+
+    When gdb's Python is another version than this one and lacks pyelftools, construct
+    or numpy, the loader can only say so (its one-line ImportError, which
+    tests/test_gdb_extension.py tests): then the tests that need vmintro inside gdb are
+    skipped, or fail where oracles are required.
+    """
+    out = tmp_path_factory.mktemp("gdb") / "vmintro-gdb.py"
+    made = subprocess.run(
+        [sys.executable, "-m", "vmintro.cli", "gdb-script", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip() == str(out.resolve())
+    works = subprocess.run(
+        [gdb, "-batch", "-nx", "-x", str(out), "-ex", "help vm"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    missing = re.search(r"ImportError: (vmintro needs .*)", works.stderr)
+    need_oracle(f"gdb's Python with vmintro's dependencies ({missing and missing[1]})", not missing)
+    assert "vmlist" in works.stdout, works.stdout + works.stderr
+    return gdb, out
 
 
 @pytest.fixture(scope="session")

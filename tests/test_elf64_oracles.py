@@ -157,19 +157,12 @@ def test_volatility3_opens_the_core_with_its_own_elf64_layer(high: HighImage) ->
         assert ctx.layers["mem"].read(pfn << 12, 4096) == ours
 
 
-def test_gdb_opens_the_elf64_core(gdb: str, high: HighImage, tmp_path: Path) -> None:
+def test_gdb_opens_the_elf64_core(gdb_loader: tuple[str, Path], high: HighImage) -> None:
     """gdb (BFD has no elf64-i386) opens an EM_386 ELF64 core as ``elf64-little``, says
     the core "may not match" the elf32-i386 vmlinux, and reads lowmem through the
     segments' p_vaddr; frames above 4 GiB are highmem, which no p_vaddr maps (as in an
     ELF32 core), so the ``vm`` extension, which reads the core file itself, reaches them."""
-    loader = tmp_path / "vmintro-gdb.py"
-    made = subprocess.run(
-        [sys.executable, "-m", "vmintro.cli", "gdb-script", "-o", str(loader)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made.stderr
+    gdb, loader = gdb_loader  # the file 'vmintro gdb-script' writes (tests/conftest.py)
     vaddr, pfn = high.high[0]
     mark = "@@elf64@@"
     commands = ["info target", "p vmlist->addr", f"vm vtop {vaddr:x}", f"vm rd -p {pfn << 12:x} 4"]

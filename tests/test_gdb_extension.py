@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from oracles import need_oracle
 
 import vmintro
 from vmintro.backends.gdb import core_file_from_info_target
@@ -36,29 +35,12 @@ def _plugins_unloaded_after() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def loader(tmp_path_factory: pytest.TempPathFactory, gdb: str) -> Path:
-    """The loader, written by the real ``vmintro gdb-script`` subcommand.
-
-    When gdb's Python is another version than this one and lacks pyelftools,
-    construct or numpy, the loader can only say so (its one-line ImportError,
-    tested below): then the tests that need vmintro inside gdb are skipped, or
-    fail where oracles are required.
-    """
-    out = tmp_path_factory.mktemp("gdb") / "vmintro-gdb.py"
-    proc = subprocess.run(
-        [sys.executable, "-m", "vmintro.cli", "gdb-script", "-o", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == str(out.resolve())
-    probe = subprocess.run(
-        [gdb, "-batch", "-nx", "-x", str(out)], capture_output=True, text=True, timeout=60
-    )
-    missing = re.search(r"ImportError: (vmintro needs .*)", probe.stderr)
-    need_oracle(f"gdb's Python with vmintro's dependencies ({missing and missing[1]})", not missing)
-    return out
+def loader(gdb_loader: tuple[str, Path]) -> Path:
+    """The loader, written by the real ``vmintro gdb-script`` subcommand (``gdb_loader``
+    in tests/conftest.py, once per session: the tests that need vmintro inside gdb are
+    skipped, or fail where oracles are required, when gdb's Python lacks its
+    dependencies)."""
+    return gdb_loader[1]
 
 
 def run_gdb(gdb: str, loader: Path, base: Path, commands: list[str]) -> tuple[list[str], str]:

@@ -111,9 +111,8 @@ def test_check_batch_output_is_escaped(names: Path) -> None:
     assert f"{DEMO}: clean" in proc.stdout.splitlines()
 
 
-def test_gdb_vm_prints_escaped_names(gdb: str, names: Path, tmp_path: Path) -> None:
-    script = tmp_path / "vmintro-gdb.py"
-    assert run_vmintro("gdb-script", "-o", str(script)).returncode == 0
+def test_gdb_vm_prints_escaped_names(gdb_loader: tuple[str, Path], names: Path) -> None:
+    gdb, script = gdb_loader  # the file 'vmintro gdb-script' writes (tests/conftest.py)
     proc = subprocess.run(
         [gdb, "-batch", "-nx", "-x", str(script), f"{names}.vmlinux", f"{names}.vmcore",
          "-ex", "vm kmem -f"],

@@ -170,10 +170,9 @@ def test_entry_points_refuse_a_self_containing_struct(
 
 
 def test_gdb_vm_refuses_a_self_containing_struct(
-    gdb: str, self_containing: Path, tmp_path: Path
+    gdb_loader: tuple[str, Path], self_containing: Path
 ) -> None:
-    script = tmp_path / "vmintro-gdb.py"
-    run_vmintro("gdb-script", "-o", str(script))
+    gdb, script = gdb_loader  # the file 'vmintro gdb-script' writes (tests/conftest.py)
     proc = subprocess.run(
         [gdb, "-batch", "-nx", "-x", str(script), f"{self_containing}.vmlinux",
          f"{self_containing}.vmcore", "-ex", "vm vmlist"],
