@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,8 @@ from vmintro.repl.pyprompt import python_prompt
 from vmintro.repl.toolbar import prompt, toolbar
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from vmintro.program import Program
 
 __all__ = ["PROMPT", "history_path", "run_repl"]
@@ -50,6 +53,13 @@ def _known_command(word: str) -> bool:
 @functools.cache
 def _command_words() -> frozenset[str]:
     return frozenset(names())
+
+
+def _read_timeline(prog: Program, done: Callable[[], None]) -> None:
+    """Import the timeline's modules, then read it in the background (``prefetch``)."""
+    from vmintro.timeline.moments import prefetch
+
+    prefetch(prog, done)
 
 
 def run_repl(
@@ -78,11 +88,16 @@ def run_repl(
 
     def read_timeline(_: object) -> None:
         # once the first prompt is drawn, never before it: the timeline is read, checked
-        # and indexed while the user types (the prompt then shows the moment)
-        from vmintro.timeline.moments import prefetch
-
+        # and indexed while the user types (the prompt then shows the moment); its
+        # modules (numpy among them) are imported in the background too, so that the
+        # prompt answers the first keys at once
         app.after_render -= read_timeline
-        prefetch(prog, app.invalidate)
+        threading.Thread(
+            target=_read_timeline,
+            args=(prog, app.invalidate),
+            name="vmintro-timeline",
+            daemon=True,
+        ).start()
 
     app.after_render += read_timeline
     if show_banner:

@@ -24,12 +24,15 @@ def image_summary(prog: Program) -> str:
 def moment_text(prog: Program) -> str:
     """``42/10000``: the entry of the timeline ``prog`` shows and the last one, once
     the timeline is loaded (nothing is read for the prompt); else empty."""
-    if "vmintro.timeline.moments" not in sys.modules:
-        # nothing has read a timeline yet, so there is no moment to show; and the
-        # first prompt is drawn without importing the timeline (and numpy with it)
+    # Until something has imported the timeline's moments no timeline is read, and
+    # there is no moment to show: the first prompt is drawn without importing them (and
+    # numpy with them). While the REPL's background read imports them, their module is
+    # in sys.modules but unfinished: its function is taken as far as it is defined,
+    # never through an import, which would wait for the other thread's.
+    moments = sys.modules.get("vmintro.timeline.moments")
+    shown_moment = getattr(moments, "shown_moment", None)
+    if shown_moment is None:
         return ""
-    from vmintro.timeline.moments import shown_moment
-
     shown = shown_moment(prog)
     return "" if shown is None else f"{shown[0]}/{shown[1]}"
 
