@@ -428,15 +428,16 @@ typedef struct {
     PyObject *phys;         /* KernelMemory.phys(vaddr), or NULL */
     PyObject *widths;       /* get/set: dict (type name, member path) -> (offset, size) */
     PyObject *resolve;      /* (type name, member path) -> (offset, size), kept in widths */
-    PyObject *ops[14];      /* the RamOp of each name in OP_NAMES, made once */
+    PyObject *ops[15];      /* the RamOp of each name in OP_NAMES, made once */
 } RamObject;
 
 /* A load or store of one Ram as a callable of its own, not a builtin method: so
  * a deep copy of what holds it (a kernel, an allocator's cached r32) copies the
  * Ram with it instead of sharing the old one. */
-static const char *const OP_NAMES[14] = {"read_u8", "read_u16", "read_u32", "read_u64",
+static const char *const OP_NAMES[15] = {"read_u8", "read_u16", "read_u32", "read_u64",
                                          "write_u8", "write_u16", "write_u32", "write_u64",
-                                         "r32", "w32", "read", "write", "get", "set"};
+                                         "r32", "w32", "read", "write", "get", "set",
+                                         "read_into"};
 
 typedef struct {
     PyObject_HEAD
@@ -707,6 +708,23 @@ ram_read(RamObject *self, PyObject *const *args)
     return out;
 }
 
+/* read_into(paddr, out): read(paddr, the bytes of out) into the writable buffer out */
+static PyObject *
+ram_read_into_method(RamObject *self, PyObject *const *args)
+{
+    Py_buffer out;
+    if (PyObject_GetBuffer(args[1], &out, PyBUF_WRITABLE) < 0)
+        return NULL;
+    long long paddr;
+    int r = as_address(args[0], &paddr);
+    if (r >= 0)
+        r = ram_read_into(self, paddr, r ? NULL : args[0], out.len, out.buf);
+    PyBuffer_Release(&out);
+    if (r < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* write(paddr, data) */
 static PyObject *
 ram_write(RamObject *self, PyObject *const *args)
@@ -877,7 +895,7 @@ static PyObject *
 RamOp_vectorcall(RamOpObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    static const int arity[14] = {1, 1, 1, 1, 2, 2, 2, 2, 1, 2, 2, 2, 3, 4};
+    static const int arity[15] = {1, 1, 1, 1, 2, 2, 2, 2, 1, 2, 2, 2, 3, 4, 2};
     int op = self->op, want = arity[op];
     if (nargs != want || (kwnames && PyTuple_GET_SIZE(kwnames))) {
         PyErr_Format(PyExc_TypeError, "%s takes %d positional arguments (%zd given)", OP_NAMES[op],
@@ -900,8 +918,10 @@ RamOp_vectorcall(RamOpObject *self, PyObject *const *args, size_t nargsf, PyObje
         return ram_write(self->ram, args);
     case 12:
         return ram_get(self->ram, args);
-    default:
+    case 13:
         return ram_set(self->ram, args);
+    default:
+        return ram_read_into_method(self->ram, args);
     }
 }
 
@@ -1030,7 +1050,7 @@ Ram_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->pages = Py_NewRef(pages);
     self->size = size;
     self->check = Py_NewRef(check);
-    for (int i = 0; i < 14; i++) {
+    for (int i = 0; i < 15; i++) {
         RamOpObject *op = PyObject_GC_New(RamOpObject, &RamOpType);
         if (op == NULL) {
             Py_DECREF(self);
@@ -1054,7 +1074,7 @@ Ram_traverse(RamObject *self, visitproc visit, void *arg)
     Py_VISIT(self->phys);
     Py_VISIT(self->widths);
     Py_VISIT(self->resolve);
-    for (int i = 0; i < 14; i++)
+    for (int i = 0; i < 15; i++)
         Py_VISIT(self->ops[i]);
     return 0;
 }
@@ -1068,7 +1088,7 @@ Ram_clear(RamObject *self)
     Py_CLEAR(self->phys);
     Py_CLEAR(self->widths);
     Py_CLEAR(self->resolve);
-    for (int i = 0; i < 14; i++)
+    for (int i = 0; i < 15; i++)
         Py_CLEAR(self->ops[i]);
     return 0;
 }
@@ -1119,6 +1139,8 @@ static PyGetSetDef Ram_getset[] = {
     {"write", (getter)Ram_op, NULL, "write(paddr, data)", (void *)11},
     {"get", (getter)Ram_op, NULL, "get(addr, typename, path): KernelMemory.get", (void *)12},
     {"set", (getter)Ram_op, NULL, "set(addr, typename, path, value): KernelMemory.set", (void *)13},
+    {"read_into", (getter)Ram_op, NULL, "read_into(paddr, out): read(paddr, len) into out",
+     (void *)14},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -68,7 +68,7 @@ ADDRESSES = st.one_of(
 )
 VALUES = st.one_of(st.integers(0, 255), st.integers(-(2**70), 2**70), st.just(0))
 ACCESS = st.tuples(
-    st.sampled_from(["read", "write", "read bytes", "write bytes"]),
+    st.sampled_from(["read", "write", "read bytes", "read into", "write bytes"]),
     st.sampled_from(WIDTHS),
     ADDRESSES,
     st.one_of(VALUES, st.binary(max_size=9000)),
@@ -94,6 +94,11 @@ def test_loads_stores_and_log_agree(
                 if kind == "read bytes":  # bits as a length, value's length too
                     n = bits * 97 if isinstance(value, int) else len(value)
                     c, p = _outcome(c_mem.read, addr, n), _outcome(py_mem.read, addr, n)
+                elif kind == "read into":  # into a buffer of its own: what it holds after
+                    n = bits * 97 if isinstance(value, int) else len(value)
+                    outs = bytearray(n), bytearray(n)
+                    c = _outcome(c_mem.read_into, addr, outs[0]), bytes(outs[0])
+                    p = _outcome(py_mem.read_into, addr, outs[1]), bytes(outs[1])
                 elif kind == "write bytes":
                     data = value if isinstance(value, bytes) else bytes([value & 0xFF]) * bits
                     c, p = _outcome(c_mem.write, addr, data), _outcome(py_mem.write, addr, data)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from vmintro.sim.batch import links as _links
-from vmintro.sim.buddy import Buddy
+from vmintro.sim.buddy import Buddy, read_mem_map, write_mem_map
 from vmintro.sim.buffer import (
     MAX_UNUSED_BUFFERS,
     alloc_buffer_heads,
@@ -282,12 +282,6 @@ def run_page_cache_workload(
 # -- into RAM -----------------------------------------------------------------------------
 
 
-def _read_mem_map(k: KernelMemory) -> np.ndarray:
-    total = k.config.num_physpages
-    raw = k.mem.read(k.pa(k.mem_map), total * k.page_size)
-    return np.frombuffer(raw, dtype="<u4").reshape(total, k.page_size // 4).copy()
-
-
 def _columns(k: KernelMemory) -> dict[str, int]:
     """The 32-bit word of each struct page member."""
     members = ("list", "lru", "mapping", "index", "next_hash", "pprev_hash", "count", "flags")
@@ -297,7 +291,7 @@ def _columns(k: KernelMemory) -> dict[str, int]:
 def _write(w: _Workload, res: _Result, slab: Slab) -> None:
     k = w.k
     col = _columns(k)
-    pages = _read_mem_map(k)
+    pages = read_mem_map(k)
     # the last read of each page decides what it holds
     order = np.argsort(res.pfn, kind="stable")
     last_of = np.ones(len(order), dtype=bool)
@@ -316,18 +310,18 @@ def _write(w: _Workload, res: _Result, slab: Slab) -> None:
         pages[rows, col[m]] = 0
     pages[rows, col["lru"]] = 0
     pages[rows, col["lru"] + 1] = 0
-    k.mem.write(k.pa(k.mem_map), pages.tobytes())
+    write_mem_map(k, pages)
     inodes = _replay_inodes(w, res, slab)  # the slab may take pages: after the lists
     live = np.flatnonzero(res.alive)  # reads, oldest first
     freed = w.run.pages_evicted + w.run.pages_truncated
     spare = min(MAX_UNUSED_BUFFERS, freed)
     bhs = alloc_buffer_heads(k, slab, spare + len(live))
-    pages = _read_mem_map(k)
+    pages = read_mem_map(k)
     _cache_pages(w, res, inodes, pages, col)
     blocknr = block_numbers(res.files.npages, res.file_of[live], res.index[live])
     write_buffers(k, pages, res.pfn[live], blocknr, bhs[spare:])
     w.run.buffer_heads, w.run.unused_buffer_heads = len(live), spare
-    k.mem.write(k.pa(k.mem_map), pages.tobytes())
+    write_mem_map(k, pages)
     # unused_list: the first buffer heads evicted (oldest reads first), then truncated,
     # pages gave back; the list's head is the last of them
     order = np.concatenate(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MethodType
-from typing import Protocol
+from typing import Any, Protocol
 
 from vmintro.accel import simspeedups
 
@@ -53,6 +53,8 @@ class PhysMem:
         source = self._ram or _PythonRam(self)
         self.read: Callable[[int, int], bytes] = source.read
         self.write: Callable[[int, bytes | bytearray | memoryview], None] = source.write
+        # read into a writable buffer (a numpy array): no bytes object of its size between
+        self.read_into: Callable[[int, Any], None] = source.read_into  # any writable buffer
         self.read_u8: Callable[[int], int] = source.read_u8
         self.read_u16: Callable[[int], int] = source.read_u16
         self.read_u32: Callable[[int], int] = source.read_u32
@@ -154,6 +156,12 @@ def _read(self: PhysMem, paddr: int, n: int) -> bytes:
     return bytes(out)
 
 
+def _read_into(self: PhysMem, paddr: int, out: Any) -> None:
+    """``read_into``: ``read(paddr, n)`` into the ``n`` bytes of the writable buffer ``out``."""
+    view = memoryview(out).cast("B")
+    view[:] = self.read(paddr, len(view))
+
+
 def _write(self: PhysMem, paddr: int, data: bytes | bytearray | memoryview) -> None:
     """``write``: ``data`` at ``paddr``, each page's part told to the recorder."""
     n = len(data)
@@ -239,6 +247,7 @@ class _PythonRam:
     def __init__(self, mem: PhysMem) -> None:
         loads, stores = self._LOADS, self._STORES
         self.read, self.write = MethodType(_read, mem), MethodType(_write, mem)
+        self.read_into = MethodType(_read_into, mem)
         self.read_u8, self.read_u16 = MethodType(loads["u8"], mem), MethodType(loads["u16"], mem)
         self.read_u32, self.read_u64 = MethodType(loads["u32"], mem), MethodType(loads["u64"], mem)
         self.write_u8, self.write_u16 = (
