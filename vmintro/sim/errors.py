@@ -84,6 +84,7 @@ BUG_SITES: dict[tuple[str, str], str] = {
     ("free_bootmem_core", "end > bdata->node_low_pfn"): "bootmem.c:117",
     ("shrink_cache", "!PageLRU(page)"): "vmscan.c:358",
     ("shrink_cache", "PageActive(page)"): "vmscan.c:359",
+    ("try_to_free_buffers", "p->b_dev == B_FREE"): "buffer.c:2666",
 }
 
 
