@@ -57,6 +57,8 @@ def _task_facts(k: Any, task: int) -> dict[str, Any]:
         "pgd": k.get(mm, "struct mm_struct", "pgd") if mm else 0,
         "ppid": get(parent, "pid"),
         "state": get(task, "state"),
+        "rss": k.get(mm, "struct mm_struct", "rss") if mm else 0,
+        "total_vm": k.get(mm, "struct mm_struct", "total_vm") if mm else 0,
     }
 
 

@@ -13,7 +13,13 @@ from vmintro.image.format.timeline import encode_timeline
 from vmintro.image.writer.install import check_output, write_image
 from vmintro.image.writer.snapshot import snapshot
 from vmintro.scenario.loader import Scenario, load_scenario
-from vmintro.scenario.runner import machine_config, page_cache_of, run_scenario, run_truth
+from vmintro.scenario.runner import (
+    anon_of,
+    machine_config,
+    page_cache_of,
+    run_scenario,
+    run_truth,
+)
 
 __all__ = ["DEFAULT_SCENARIO", "generate"]
 
@@ -33,9 +39,9 @@ def generate(
     and, with ``timeline``, ``out``.timeline: every entry point the run called and
     every write to RAM it made (:mod:`vmintro.image.format.timeline`).
 
-    ``overrides`` (``ram``, ``highmem``, ``pae``, ``pse``, ``seed``, ``page_cache``) win over the
-    scenario's ``[machine]`` table. The same arguments give byte-identical files,
-    and an image already at ``out`` is replaced as a whole set.
+    ``overrides`` (``ram``, ``highmem``, ``pae``, ``pse``, ``seed``, ``page_cache``,
+    ``anon``) win over the scenario's ``[machine]`` table. The same arguments give
+    byte-identical files, and an image already at ``out`` is replaced as a whole set.
     ``warn`` hears, in one line, of a run that stopped early (a step the kernel
     would never return from, allowed by ``allow_bug = true``).
     ``exercise`` makes the image that exercise's: its note names it and leaves the
@@ -45,8 +51,9 @@ def generate(
     scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     overrides = dict(overrides or {})
     cfg, seed = machine_config(scen, overrides)
-    if overrides.get("page_cache") is not None:  # the command line wins here too
-        scen = replace(scen, machine={**scen.machine, "page_cache": overrides["page_cache"]})
+    for key in ("page_cache", "anon"):  # the command line wins here too
+        if overrides.get(key) is not None:
+            scen = replace(scen, machine={**scen.machine, key: overrides[key]})
 
     def step_progress(done: int, total: int) -> None:
         if progress:
@@ -64,6 +71,7 @@ def generate(
         "pae": cfg.pae,
         "pse": cfg.pse,
         "page_cache": page_cache_of(scen),
+        "anon": anon_of(scen, cfg),
     }
     if exercise is not None:
         del generator["seed"]

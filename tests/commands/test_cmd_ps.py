@@ -26,13 +26,25 @@ CRASH_HEADER = "      PID    PPID  CPU   TASK    ST  %MEM      VSZ      RSS  COM
 STATES = {0: "RU", 1: "IN", 2: "UN", 4: "ZO", 8: "ST"}
 
 
-def crash_line(pid: int, ppid: int, task: int, state: str, comm: str, kthread: bool) -> str:
-    """What crash's show_ps_data prints for a task with no memory of its own counted
-    (%MEM 0.0, VSZ and RSS 0): its printf formats, written out; "> " marks the task
-    a CPU runs, on an idle machine the idle task."""
+def crash_line(
+    pid: int,
+    ppid: int,
+    task: int,
+    state: str,
+    comm: str,
+    kthread: bool,
+    memory: tuple[int, int, int] = (0, 0, 1),
+) -> str:
+    """What crash's show_ps_data prints for a task: its printf formats, written out;
+    "> " marks the task a CPU runs, on an idle machine the idle task. ``memory`` is
+    (mm->rss, mm->total_vm, crash's divisor for %MEM: MIN(BTOP(VTOP(high_memory)),
+    num_physpages)); a 3-character %MEM is mkstring'd to 4, right-justified."""
+    rss, total_vm, total = memory
     line = "> " if pid == 0 else "  "
     line += "%7ld %7ld %3s  %s %3s" % (pid, ppid, "0", f"{task:08x}", state)  # noqa: UP031
-    line += "  " + " 0.0" + " " + "%8ld " % 0 + "%8ld  " % 0  # noqa: UP031
+    pct = "%.1f" % (rss * 100 / total)  # noqa: UP031
+    pct = pct.rjust(4) if len(pct) == 3 else pct
+    line += "  " + pct + " " + "%8ld " % (total_vm * 4) + "%8ld  " % (rss * 4)  # noqa: UP031
     return line + (f"[{comm}]" if kthread else comm)
 
 
@@ -55,6 +67,7 @@ def test_ps_is_crashs_layout_of_every_task(image) -> None:
     prog = vmintro.open(image.base)
     out = lines(prog, "ps")
     assert out[0] == CRASH_HEADER
+    total = min((prog["high_memory"].value_() - 0xC0000000) // 4096, prog["num_physpages"].value_())
     expected = [
         crash_line(
             pid,
@@ -63,6 +76,7 @@ def test_ps_is_crashs_layout_of_every_task(image) -> None:
             STATES[f["state"]],
             f["comm"],
             kthread=pid == 0 or not f["mm"],
+            memory=(f.get("rss", 0), f.get("total_vm", 0), total),
         )
         for pid, f in sorted(image.tasks.items())
     ]

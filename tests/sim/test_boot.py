@@ -314,7 +314,9 @@ def test_free_page_flags(r64):
 def test_free_highmem_page_flags(rhm):
     free = check_buddy(rhm)
     high = [p for p in free if p >= 0x38000]
-    assert len(high) == 16384  # every HighMem page is RAM and free after boot
+    # every HighMem page is RAM and free after boot but one: the page of /sbin/init's
+    # arguments (copy_strings' alloc_page(GFP_HIGHUSER))
+    assert len(high) == 16383
     for pfn in high[::97] + [high[-1]]:
         assert rhm.flags(pfn) == 0x02000800
         assert rhm.u32(rhm.page(pfn) + PAGE_VIRTUAL) == 0
@@ -329,8 +331,12 @@ def test_free_highmem_page_flags(rhm):
 
 def test_highmem_freed_top_down(rhm):
     """mem_init frees HighMem from highend_pfn-1 down to highstart_pfn, so the
-    last order-9 block completed - the lowest - heads the HighMem free list."""
-    assert rhm.free_list(rhm.zone(2), 9)[:3] == [0x38000, 0x38200, 0x38400]
+    last order-9 block completed - the lowest - headed the HighMem free list, until
+    /sbin/init's argument page (GFP_HIGHUSER) split it: its top page 0x381FF."""
+    assert rhm.free_list(rhm.zone(2), 9)[:3] == [0x38200, 0x38400, 0x38600]
+    assert rhm.count(0x381FF) == 1
+    halves = [[0x38200 - (2 << o)] for o in range(9)]  # expand's lower halves
+    assert [rhm.free_list(rhm.zone(2), o)[:1] for o in range(9)] == halves
 
 
 def test_slab_page_flags(r64):

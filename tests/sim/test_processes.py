@@ -38,7 +38,8 @@ STEPS = [
 
 def _scenario_text(steps: list[str], pae: bool = False) -> str:
     ram = "64M" if pae else "16M"
-    machine = f'ram = "{ram}"\npae = {str(pae).lower()}\nseed = 3\n'
+    # no boot processes with anonymous memory: the pids here are the scenario's
+    machine = f'ram = "{ram}"\npae = {str(pae).lower()}\nseed = 3\nanon = 0\n'
     return f'name = "p"\n[machine]\n{machine}' + "".join(f"[[step]]\n{s}\n" for s in steps)
 
 
@@ -141,6 +142,10 @@ def test_truth_tasks_are_the_ring_in_ram(before_after) -> None:
     p = init.next_task
     while p.value_() != init.address_of_().value_():
         mm = p.mm.value_()
+        vmas, vma = [], p.mm.mmap if mm else None
+        while vma is not None and vma.value_():  # mm->mmap, by vm_next
+            vmas.append([vma.vm_start.value_(), vma.vm_end.value_(), vma.vm_flags.value_()])
+            vma = vma.vm_next
         seen.append(
             {
                 "pid": p.pid.value_(),
@@ -150,6 +155,9 @@ def test_truth_tasks_are_the_ring_in_ram(before_after) -> None:
                 "mm": mm,
                 "pgd": p.mm.pgd.value_() if mm else 0,
                 "state": {0: "TASK_RUNNING", 1: "TASK_INTERRUPTIBLE"}[p.state.value_()],
+                "rss": p.mm.rss.value_() if mm else 0,
+                "total_vm": p.mm.total_vm.value_() if mm else 0,
+                "vmas": vmas,
             }
         )
         # hashed where find_task_by_pid looks

@@ -205,7 +205,11 @@ def test_init_module_copies_the_name_twice():
     k = machine(64)
     r = Raw(k)
     insmod(k, "vmintro_probe", 30000, random.Random(3))
-    pages = _order0_head(r)[:2]
+    # freed last, both are at the head of their lists: the order-0 list, or the
+    # order-1 list when the two were buddies and merged
+    pair = r.free_list(r.zone(1), 1)[:1]
+    pages = [p for p in _order0_head(r)[:2] + pair + [p + 1 for p in pair]]
+    pages = [p for p in pages if r.mem.read(p << 12, 14) == b"vmintro_probe\0"]
     assert len(pages) == 2
     for pfn in pages:
         assert r.mem.read(pfn << 12, 14) == b"vmintro_probe\0", f"pfn {pfn:#x}"
@@ -217,6 +221,9 @@ def test_delete_module_frees_the_name_page_first():
     frees the module's pages; those pages therefore sit ahead of it on the free list."""
     k = machine(64)
     r = Raw(k)
+    # one page taken first, so that a freed data page's buddy stays in use and the
+    # page stays on the order-0 list (boot's own allocations fix the parity)
+    k.buddy.get_free_pages(0x1F0, 0)
     insmod(k, "ext3", 71424, random.Random(1))
     name_page = _order0_head(r)[0]  # what get_mod_name will take
     data = set(k.vmalloc.frames.values())

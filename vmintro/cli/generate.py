@@ -36,7 +36,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     overrides = {"highmem": args.highmem, "pae": args.pae, "pse": args.pse}
     progress = _progress_printer(sys.stderr.isatty() and not args.quiet)
     try:
-        for key in ("ram", "seed", "page_cache"):  # checked as [machine] values are
+        for key in ("ram", "seed", "page_cache", "anon"):  # checked as [machine] values are
             if getattr(args, key) is not None:
                 option = "--" + key.replace("_", "-")
                 overrides[key] = machine_value(key, getattr(args, key), option)
@@ -78,6 +78,11 @@ def parser() -> argparse.ArgumentParser:
         help="the share of RAM in the page cache when the steps begin, 0 to 0.9: files "
         "read, evicted and deleted so that free memory is in small blocks (default: "
         "the scenario's, else 0.3; 0 leaves the buddy lists as boot left them)",
+    )  # fmt: skip
+    g.add_argument(
+        "--anon", metavar="SHARE", type=_share,
+        help="the share of RAM user processes started at boot hold in anonymous memory, "
+        "0 to 0.9 (default: the scenario's, else 0.1 up to 8 MiB; 0 starts none)",
     )  # fmt: skip
     g.add_argument(
         "--no-timeline", dest="timeline", action="store_false",

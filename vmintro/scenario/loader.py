@@ -33,6 +33,7 @@ else:  # pragma: no cover
 
 from vmintro.arch.x86 import parse_size
 from vmintro.files import file_kind, not_regular
+from vmintro.sim.anon import MAX_ANON
 from vmintro.sim.faults import FAULTS
 from vmintro.sim.pagecache import MAX_PAGE_CACHE
 from vmintro.sim.swap import MAX_SWAP_BADPAGES
@@ -158,9 +159,22 @@ OPS: dict[str, dict[str, Field]] = {
         "pid": _PID,
         "task": _LABEL,
         "addr": Field(_INT, why="a 32-bit address"),
-        "label": _LABEL,  # a vmalloc or ioremap step's area
+        "label": _LABEL,  # a vmalloc, ioremap or mmap step's area
         "offset": Field(_SIZE, why="an unsigned long"),
+        # a user address: the process's own access, to every page of `size`
+        "size": Field(_SIZE, lo=1, why="an unsigned long"),
+        "write": _BOOL_FIELD,
     },
+    # a process's anonymous memory: mmap(addr, size, PROT_READ|PROT_WRITE, MAP_PRIVATE)
+    "mmap": {
+        "pid": _PID,
+        "task": _LABEL,
+        "size": _ULONG_SIZE,
+        "addr": Field(_INT, why="a 32-bit address"),
+        "label": _LABEL,
+    },
+    # brk(current break + size): the heap grows
+    "brk": {"pid": _PID, "task": _LABEL, "size": _ULONG_SIZE},
 }
 for _op, _fields in OPS.items():
     if _op != "boot":  # every step can make the kernel oops or hang
@@ -174,6 +188,8 @@ MACHINE_KEYS: dict[str, Field] = {
     "seed": Field(_INT, hi=SEED_MAX, why="a 64-bit seed"),
     # the share of RAM the page cache holds when the steps begin (0: none at all)
     "page_cache": Field(_FLOAT, hi=MAX_PAGE_CACHE, why="a share of RAM"),
+    # the share of RAM the boot's user processes hold in anonymous memory (0: none run)
+    "anon": Field(_FLOAT, hi=MAX_ANON, why="a share of RAM"),
 }
 
 
@@ -410,9 +426,9 @@ def _parse_step(raw: Any, i: int, line: int, path: str) -> Step:
         raise ScenarioError(f"{where} (vfree): give exactly one of 'label' or 'addr'")
     if op == "exit" and ("label" in args) == ("pid" in args):
         raise ScenarioError(f"{where} (exit): give exactly one of 'pid' or 'label'")
+    if op in ("touch", "mmap", "brk") and ("pid" in args) == ("task" in args):
+        raise ScenarioError(f"{where} ({op}): give exactly one of 'pid' or 'task'")
     if op == "touch":
-        if ("pid" in args) == ("task" in args):
-            raise ScenarioError(f"{where} (touch): give exactly one of 'pid' or 'task'")
         if ("label" in args) == ("addr" in args):
             raise ScenarioError(f"{where} (touch): give exactly one of 'addr' or 'label'")
         if "addr" in args and "offset" in args:

@@ -10,9 +10,11 @@ from typing import Any
 
 from vmintro.arch.x86 import MachineConfig
 from vmintro.scenario.loader import Scenario, ScenarioError, Step
+from vmintro.sim.anon import DEFAULT_ANON, DEFAULT_ANON_BYTES
 from vmintro.sim.boot import Kernel, boot
 from vmintro.sim.errors import KernelHang, KernelOops, KernelPanic, SimulationError
 from vmintro.sim.faults import inject_fault
+from vmintro.sim.mmap import TASK_SIZE
 from vmintro.sim.module import delete_module, insmod
 from vmintro.sim.pagecache import DEFAULT_PAGE_CACHE
 from vmintro.sim.physmem import PhysMemError
@@ -24,6 +26,7 @@ from vmintro.sim.swap import swapoff, swapon
 __all__ = [
     "RunResult",
     "machine_config",
+    "anon_of",
     "page_cache_of",
     "run_scenario",
     "run_truth",
@@ -100,7 +103,10 @@ def run_scenario(
     that kernel, its labels, events and faults, and end where running them all
     from boot would (each step draws from its own :func:`step_random`).
     """
-    k = boot(cfg, page_cache_of(scen), seed) if resumed is None else resumed.kernel
+    if resumed is None:
+        k = boot(cfg, page_cache_of(scen), seed, anon_of(scen, cfg))
+    else:
+        k = resumed.kernel
     recorder = Recorder(cfg.ram) if record else None
     with recording(k.mem, recorder) if recorder else nullcontext():
         return _run_steps(scen, k, seed, recorder, progress, resumed, first)
@@ -109,6 +115,14 @@ def run_scenario(
 def page_cache_of(scen: Scenario) -> float:
     """The share of RAM in the page cache when the scenario's steps begin."""
     return float(scen.machine.get("page_cache", DEFAULT_PAGE_CACHE))
+
+
+def anon_of(scen: Scenario, cfg: MachineConfig) -> float:
+    """The share of RAM the boot's user processes hold when the steps begin: the
+    scenario's, else :data:`DEFAULT_ANON` of RAM up to :data:`DEFAULT_ANON_BYTES`."""
+    if "anon" in scen.machine:
+        return float(scen.machine["anon"])
+    return min(DEFAULT_ANON, DEFAULT_ANON_BYTES / cfg.ram)
 
 
 def run_truth(result: RunResult) -> dict[str, Any]:
@@ -259,9 +273,29 @@ def _run_step(
         pid = _labelled(labels, a["task"], ("process",)) if "task" in a else a["pid"]
         addr = a.get("addr", 0)
         if "label" in a:
-            addr = _labelled(labels, a["label"], ("vmalloc", "ioremap")) + a.get("offset", 0)
+            kinds = ("vmalloc", "ioremap", "mmap")
+            addr = _labelled(labels, a["label"], kinds) + a.get("offset", 0)
         event.update(pid=pid, addr=addr & 0xFFFFFFFF)
-        event.update(outcome=k.processes.touch(pid, addr))
+        if addr & 0xFFFFFFFF < TASK_SIZE:  # the process's own access, page by page
+            size, write = a.get("size", 1), a.get("write", True)
+            outcome, faults = k.processes.vm.touch(pid, addr, size, write)
+            event.update(size=size, write=write, faults=faults, outcome=outcome)
+        else:
+            event.update(outcome=k.processes.touch(pid, addr))
+    elif step.op in ("mmap", "brk"):
+        pid = _labelled(labels, a["task"], ("process",)) if "task" in a else a["pid"]
+        uvm = k.processes.vm
+        if step.op == "mmap":
+            addr = uvm.sys_mmap(pid, a.get("addr", 0), a["size"])
+            failed = addr & 0xFFF != 0
+            event.update(pid=pid, size=a["size"], addr=addr, failed=failed)
+            if not failed and "label" in a:
+                labels[a["label"]] = ("mmap", addr)
+        else:
+            old, new = uvm.sys_brk(pid, a["size"])
+            event.update(pid=pid, size=a["size"], old=old, brk=new, failed=new == old)
+    if k.processes.oom_killed:  # out_of_memory chose them while the step ran
+        event["oom_killed"], k.processes.oom_killed = k.processes.oom_killed, []
     events.append(event)
 
 

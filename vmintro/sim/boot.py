@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from vmintro.arch.x86 import EMPTY_ZERO_PAGE, KERNEL_PHYS, PAGE_OFFSET, PAGE_SIZE, MachineConfig
+from vmintro.sim.anon import run_anon_workload
 from vmintro.sim.bootmem import Bootmem
 from vmintro.sim.buddy import Buddy, boot_free_sequence, free_area_init, free_boot_pages_bulk
 from vmintro.sim.kernel import KERN_INFO, KernelMemory
@@ -14,6 +15,7 @@ from vmintro.sim.pagecache import boot_truth, run_page_cache_workload
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.process import Processes, init_task_static, sched_init
 from vmintro.sim.slab import Slab
+from vmintro.sim.vfs import mount_root
 from vmintro.sim.vfs_init import (
     buffer_init,
     free_initmem,
@@ -21,7 +23,6 @@ from vmintro.sim.vfs_init import (
     vfs_caches_init,
     vfs_static_data,
 )
-from vmintro.sim.vfs import mount_root
 from vmintro.sim.vmalloc import Vmalloc
 from vmintro.types.flags import MOD_FLAGS
 
@@ -47,7 +48,9 @@ class Kernel(KernelMemory):
     # free blocks per zone and order (None for a kernel resumed from an image)
     boot_truth: dict[str, Any] | None = None
 
-    def __init__(self, config: MachineConfig, page_cache: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self, config: MachineConfig, page_cache: float = 0.0, seed: int = 0, anon: float = 0.0
+    ) -> None:
         super().__init__(config)
         mem: KernelMemory = self
         pt = KernelPageTables(mem)
@@ -78,18 +81,25 @@ class Kernel(KernelMemory):
         procs.exec_init()
         # the machine runs a while before the scenario's steps: files read, evicted, deleted
         cache = run_page_cache_workload(mem, buddy, slab, page_cache, seed)
+        # and user processes init started hold anonymous memory
+        user = run_anon_workload(procs, anon, seed)
         self.boot_truth = boot_truth(mem, buddy, cache)
+        self.boot_truth["anon"] = user.truth()
         self.bootmem, self.buddy, self.slab, self.vmalloc = bootmem, buddy, slab, vmalloc
         self.processes = procs
 
 
-def boot(config: MachineConfig, page_cache: float = 0.0, seed: int = 0) -> Kernel:
+def boot(
+    config: MachineConfig, page_cache: float = 0.0, seed: int = 0, anon: float = 0.0
+) -> Kernel:
     """A kernel as it stands after ``start_kernel`` has set up the memory manager and,
     with ``page_cache`` above 0, the machine has run a while: that share of its RAM
     in the page cache, the rest free in small blocks, the workload drawn from
     ``seed`` (:mod:`vmintro.sim.pagecache`; scenarios ask for
-    :data:`~vmintro.sim.pagecache.DEFAULT_PAGE_CACHE` unless they say otherwise)."""
-    return Kernel(config, page_cache, seed)
+    :data:`~vmintro.sim.pagecache.DEFAULT_PAGE_CACHE` unless they say otherwise),
+    and with ``anon`` above 0 user processes hold that share in anonymous memory
+    (:mod:`vmintro.sim.anon`, :data:`~vmintro.sim.anon.DEFAULT_ANON` in scenarios)."""
+    return Kernel(config, page_cache, seed, anon)
 
 
 def _static_data(k: KernelMemory) -> None:
@@ -98,6 +108,7 @@ def _static_data(k: KernelMemory) -> None:
     k.set_many(mm, "struct mm_struct", pgd=k.sym("swapper_pg_dir"))
     k.set(mm, "struct mm_struct", "mm_users.counter", 2)
     k.set(mm, "struct mm_struct", "mm_count.counter", 1)
+    k.w32(k.sym("swap_mm"), mm)  # struct mm_struct *swap_mm = &init_mm;
     for head in ("mmap_sem.wait_list", "mmlist"):
         a = mm + k.types.offsetof("struct mm_struct", head)
         k.w32(a, a)

@@ -18,6 +18,7 @@ from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.bootmem import Bootmem
 from vmintro.sim.errors import KernelBug, KernelHang, SimulationError, kernel_function
 from vmintro.sim.kernel import KernelMemory
+from vmintro.sim.lru import PG_LRU, lru_cache_del
 from vmintro.sim.oom import OOM_FAILURES, current, out_of_memory
 from vmintro.sim.vmscan import try_to_free_pages_zone
 from vmintro.types.flags import (
@@ -87,6 +88,9 @@ class Buddy:
         # (set by the process model): kill(pid).
         self.reaper: Reaper | None = None
         self.run_victim: Callable[[int], None] | None = None
+        # whether the caller has PF_MEMDIE (the OOM killer chose the task whose
+        # page fault allocates): then rebalance takes any free page
+        self.memdie: Callable[[], bool] | None = None
         # current->local_pages while current has PF_FREE_PAGES (None: the flag is clear)
         self._local: list[int] | None = None
         self._freed = 0  # blocks __free_pages_ok has taken: whether reclaim made progress
@@ -227,6 +231,12 @@ class Buddy:
         get = self.k.get
         failures = 0  # out_of_memory's count: earlier failures taken as long past
         while True:
+            if self.memdie is not None and self.memdie():  # PF_MEMDIE: no watermark
+                for z in zones:
+                    page = self.rmqueue(z, order)
+                    if page:
+                        return page
+                return None
             freed = self._freed
             page, ok, killed = self.balance_classzone(zones[0], gfp_mask, order, failures + 1)
             failures = 0 if killed else failures if ok else failures + 1
@@ -297,7 +307,10 @@ class Buddy:
 
     @kernel_function("__free_pages_ok")
     def free_pages_ok(self, page: int, order: int) -> None:
-        """``__free_pages_ok``: coalesce with free buddies, then add at the list head."""
+        """``__free_pages_ok``: off the LRU (a process's page freed by its last
+        user), coalesce with free buddies, then add at the list head."""
+        if self._r(page + self.o_flags) & PG_LRU:
+            lru_cache_del(self.k, page)
         if self._r(page + self.o_buffers):
             raise KernelBug("__free_pages_ok", "page->buffers")
         if self._r(page + self.o_mapping):

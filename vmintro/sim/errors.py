@@ -85,6 +85,7 @@ BUG_SITES: dict[tuple[str, str], str] = {
     ("shrink_cache", "!PageLRU(page)"): "vmscan.c:358",
     ("shrink_cache", "PageActive(page)"): "vmscan.c:359",
     ("try_to_free_buffers", "p->b_dev == B_FREE"): "buffer.c:2666",
+    ("insert_vm_struct", "__vma && __vma->vm_start < vma->vm_end"): "mmap.c:1190",
 }
 
 

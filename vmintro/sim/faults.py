@@ -226,8 +226,11 @@ def kfree_non_slab(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault
     if target == "vmalloc":
         _, addr = _new_area(k, 1, "kfree'd by mistake")
     elif target == "free_page":
+        # the driver has two pages and frees the first: the second is its buddy or
+        # the first's buddy was in use already, so the first stays an order-0 block
+        # with its list links (one that merged would have none)
         got = k.buddy.get_free_pages(GFP_KERNEL, 0)
-        if got is None:
+        if got is None or k.buddy.get_free_pages(GFP_KERNEL, 0) is None:
             raise SimulationError("out of memory while injecting a fault")
         addr = got
         k.buddy.free_page_vaddr(addr)

@@ -49,6 +49,7 @@ from vmintro.sim.errors import KernelPanic, PageFault, SimulationError, kernel_f
 from vmintro.sim.kernel import KERN_EMERG, KernelMemory
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.slab import Slab
+from vmintro.sim.uservm import UserVM
 from vmintro.sim.vmaccess import virt_to_phys_walk
 from vmintro.types.flags import (
     CLONE_FILES,
@@ -165,12 +166,16 @@ class Processes:
         self.init_task = k.sym("init_task_union")
         self.init_mm = k.sym("init_mm")
         # the simulator's account of each live task, by pid (the truth's "tasks")
-        self.records: dict[int, dict[str, int | str]] = {}
+        self.records: dict[int, dict[str, int | str | list[list[int]]]] = {}
         # get_pid's `static int next_safe`: not in the image, but only a search hint
         self.next_safe = PID_MAX
         # the task of the last touch that oopsed, which die() then kills
         self.oopsed: int | None = None
         buddy.run_victim = self.kill  # the OOM killer's victim, run in __alloc_pages' yield()
+        # the user address spaces: VMAs, user page tables, anonymous pages
+        self.vm = UserVM(self)
+        self.oom_killed: list[int] = []  # the OOM killer's victims since last asked
+        buddy.memdie = lambda: self.vm.doomed  # the faulting task chosen: PF_MEMDIE
 
     @classmethod
     def attach(cls, k: KernelMemory, buddy: Buddy, slab: Slab) -> Processes:
@@ -262,7 +267,13 @@ class Processes:
         k = self.k
         mm = self.get(task, "mm")
         parent = self.get(task, "p_pptr")
+        vmas = self.vm.mmap.vmas(mm) if mm else []
         self.records[self.get(task, "pid")] = {
+            "rss": k.get(mm, MM, "rss") if mm else 0,
+            "total_vm": k.get(mm, MM, "total_vm") if mm else 0,
+            "vmas": [
+                [self.vm.mmap.get(v, f) for f in ("vm_start", "vm_end", "vm_flags")] for v in vmas
+            ],
             "pid": self.get(task, "pid"),
             "ppid": self.get(parent, "pid") if parent else 0,
             "comm": self.comm(task),
@@ -627,7 +638,9 @@ class Processes:
             k.write(mm, k.read(oldmm, k.types.sizeof(MM)))  # memcpy(mm, oldmm, ...)
             if not self.mm_init(mm):
                 return False
-            self.dup_mmap(mm, oldmm)
+            if not self.dup_mmap(mm, oldmm):  # free_pt
+                self.mmput(mm)
+                return False
         assert mm is not None
         self.set(p, "mm", mm)
         self.set(p, "active_mm", mm)
@@ -664,14 +677,16 @@ class Processes:
         return False
 
     @kernel_function("dup_mmap")
-    def dup_mmap(self, mm: int, oldmm: int) -> None:
-        """``dup_mmap``: counters cleared, the mm on ``mmlist`` after its parent's."""
+    def dup_mmap(self, mm: int, oldmm: int) -> bool:
+        """``dup_mmap``: counters cleared, the mm on ``mmlist`` after its parent's,
+        the areas and their page tables copied (:meth:`UserVM.dup_mmap`). False for
+        -ENOMEM."""
         k = self.k
         k.set_many(mm, MM, locked_vm=0, mmap=0, mmap_cache=0, map_count=0, rss=0, cpu_vm_mask=0)
         k.set(mm, MM, "swap_address", 0)
         self._mmlist_add(mm, oldmm + k.types.offsetof(MM, "mmlist"))
-        # the parent has no vm_area_struct to copy: no user mapping is modelled
-        k.set(mm, MM, "mm_rb.rb_node", 0)  # build_mmap_rb of no VMA
+        k.set(mm, MM, "mm_rb.rb_node", 0)
+        return self.vm.dup_mmap(mm, oldmm)
 
     def _mmlist_add(self, mm: int, head: int) -> None:
         k = self.k
@@ -745,7 +760,7 @@ class Processes:
         oldsig = self.get(cur, "sig")
         if k.get(oldsig, SIG, "count.counter") > 1:  # make_private_signals
             self.set(cur, "sig", self._new_sig(oldsig))
-        self.exec_mmap(cur)
+        self.vm.execve(cur, filename, self.exec_mmap)  # exec_mmap, then the new image
         if self.get(cur, "sig") != oldsig:  # release_old_signals
             self._atomic_add(oldsig, SIG, "count.counter", -1)
         self.set(cur, "sas_ss_sp", 0)
@@ -786,11 +801,9 @@ class Processes:
         elif active:
             self.mmdrop(active)
 
-    @kernel_function("exit_mmap")
     def exit_mmap(self, mm: int) -> None:
-        """``exit_mmap``: no VMA to unmap; the counters cleared."""
-        self.k.set_many(mm, MM, mmap=0, mmap_cache=0, rss=0, total_vm=0, locked_vm=0)
-        self.k.set(mm, MM, "mm_rb.rb_node", 0)
+        """``exit_mmap``: :meth:`UserVM.exit_mmap`."""
+        self.vm.exit_mmap(mm)
 
     # -- exit -----------------------------------------------------------------------
 
@@ -843,7 +856,10 @@ class Processes:
         users = self._atomic_add(mm, MM, "mm_users.counter", -1)
         if users:
             return
-        self._list_del(mm + k.types.offsetof(MM, "mmlist"))
+        swap_mm, link = k.sym("swap_mm"), k.types.offsetof(MM, "mmlist")
+        if k.r32(swap_mm) == mm:  # swap_out's place moves on to the next mm
+            k.w32(swap_mm, k.r32(mm + link) - link)
+        self._list_del(mm + link)
         k.w32(k.sym("mmlist_nr"), k.r32(k.sym("mmlist_nr")) - 1)
         self.exit_mmap(mm)
         self.mmdrop(mm)
@@ -958,7 +974,13 @@ class Processes:
         self.sys_wait4(pid, self.get(self.get(p, "p_pptr"), "pid"))
 
     def kill(self, pid: int) -> None:
-        """What the OOM killer's victim comes to: it exits and is reaped."""
+        """What the OOM killer's victim comes to: it exits and is reaped. The task
+        whose page fault is allocating is marked instead: its allocation then
+        succeeds (PF_MEMDIE) and it dies when the fault returns to user mode."""
+        self.oom_killed.append(pid)
+        if pid == self.vm.current:
+            self.vm.doomed = True
+            return
         self.exit(pid, 9)  # SIGKILL
 
     def die(self) -> None:

@@ -5,8 +5,9 @@ What the simulated machine can reclaim: free slabs (``kmem_cache_reap``) and
 clean page-cache pages that nothing else holds (count 1, or 2 with the buffer
 heads ext2 attached, which ``try_to_release_page`` frees first), which
 ``shrink_cache`` takes off the inactive list, out of the page cache and frees.
-Not modelled, each said where it would be needed: ``swap_out`` (a process's pages
-written to swap: this simulation maps no user pages), ``writepage`` of a dirty
+``swap_out`` walks the processes' page tables (:mod:`vmintro.sim.swapout`: it
+frees nothing without swap, and writes nothing to swap with it). Not modelled,
+each said where it would be needed: ``writepage`` of a dirty
 page or of busy buffers, the swap cache, and
 ``shrink_dcache_memory``/``shrink_icache_memory`` (the dcache and the unused
 inodes stay).
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from vmintro.sim.buffer import try_to_free_buffers
 from vmintro.sim.errors import KernelBug, LoopGuard, SimulationError, kernel_function
+from vmintro.sim.swapout import swap_out
 from vmintro.types.flags import PAGE_FLAGS
 
 if TYPE_CHECKING:
@@ -121,10 +123,9 @@ def shrink_cache(lru: _Lru, nr_pages: int, classzone: int, gfp_mask: int, priori
             max_mapped -= 1  # page_mapped
             if max_mapped >= 0:
                 continue
-            raise SimulationError(
-                "shrink_cache: too many mapped pages on the inactive list: 2.4.20 would "
-                "swap_out() here, which this simulation does not model"
-            )
+            # too many mapped pages on the inactive list: start swapping out
+            swap_out(k, buddy, classzone)
+            return nr_pages
         if flags & PG["PG_locked"]:  # TryLockPage failed: I/O in progress
             continue
         lru.set_flags(page, flags | PG["PG_locked"])

@@ -15,6 +15,7 @@ __all__ = [
     "TASK_STATES",
     "THREAD_SIZE",
     "VM_ALLOC",
+    "VM_FLAGS",
     "VM_IOREMAP",
     "ZONE_NAMES",
     "ZONE_SHIFT",
@@ -62,6 +63,30 @@ ZONE_NAMES = ("DMA", "Normal", "HighMem")
 # include/linux/vmalloc.h
 VM_IOREMAP = 0x1
 VM_ALLOC = 0x2
+
+# include/linux/mm.h: vm_area_struct.vm_flags
+VM_FLAGS: dict[str, int] = {
+    "VM_READ": 0x1,
+    "VM_WRITE": 0x2,
+    "VM_EXEC": 0x4,
+    "VM_SHARED": 0x8,
+    "VM_MAYREAD": 0x10,
+    "VM_MAYWRITE": 0x20,
+    "VM_MAYEXEC": 0x40,
+    "VM_MAYSHARE": 0x80,
+    "VM_GROWSDOWN": 0x100,
+    "VM_GROWSUP": 0x200,
+    "VM_SHM": 0x400,
+    "VM_DENYWRITE": 0x800,
+    "VM_EXECUTABLE": 0x1000,
+    "VM_LOCKED": 0x2000,
+    "VM_IO": 0x4000,
+    "VM_SEQ_READ": 0x8000,
+    "VM_RAND_READ": 0x10000,
+    "VM_DONTCOPY": 0x20000,
+    "VM_DONTEXPAND": 0x40000,
+    "VM_RESERVED": 0x80000,
+}
 
 # include/linux/mm.h: gfp masks
 GFP: dict[str, int] = {

@@ -9,8 +9,9 @@ as crash sorts them; ``>`` marks the task each CPU runs (``cpu_curr(cpu)``,
 ``aligned_data[cpu].schedule_data.curr``, where the image has it: a uniprocessor
 2.4 never resets ``cpus_runnable``, so ``task_has_cpu`` says nothing there).
 ST is crash's state: RU, IN, UN, ZO, ST.
-%MEM, VSZ and RSS (KiB) are ``mm->rss`` and ``mm->total_vm`` against
-``totalram_pages``; a kernel thread's COMM is bracketed.
+VSZ and RSS (KiB) are ``mm->total_vm`` and ``mm->rss``, %MEM the rss against
+crash's divisor (the pages below ``high_memory``, at most ``num_physpages``);
+a kernel thread's COMM is bracketed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from vmintro.arch.x86 import PAGE_SIZE
+from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.commands.argtypes import parse_address
 from vmintro.commands.registry import CommandError, arg, command, one_of
 from vmintro.commands.result import Column, Part, Row, Table, Text
@@ -87,8 +88,10 @@ def has_tasks(prog: Program) -> bool:
 
 
 def _total_pages(prog: Program) -> int:
-    """crash's divisor for %MEM: MIN(totalram_pages, num_physpages)."""
-    total = prog["totalram_pages"].value_()
+    """crash's divisor for %MEM (memory.c, ``get_task_mem_usage``): MIN of
+    ``vt->total_pages``, the pages below ``high_memory`` (``BTOP(VTOP(high_memory))``,
+    lowmem only on a HIGHMEM machine), and ``num_physpages``."""
+    total = (prog["high_memory"].value_() - PAGE_OFFSET) // PAGE_SIZE
     physpages = prog["num_physpages"].value_()
     return min(total, physpages) if physpages else total
 
@@ -220,7 +223,8 @@ from vmintro.commands.builtin.ps import current_tasks, task_state_string
 from vmintro.escape import escape_text
 from vmintro.helpers import for_each_task
 
-total = min(prog["totalram_pages"].value_(), prog["num_physpages"].value_())
+# crash's divisor: the pages below high_memory, at most num_physpages
+total = min((prog["high_memory"].value_() - 0xC0000000) // 4096, prog["num_physpages"].value_())
 running = current_tasks(prog)  # cpu_curr(cpu) of each CPU: aligned_data
 rows = []
 for task in for_each_task(prog, idle=True):  # the next_task ring from init_task
@@ -281,7 +285,7 @@ def ps(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     task crash calls swapper, included), by pid, in crash's layout: PID, the
     parent's pid (p_pptr), the CPU (processor), the task_struct address, the
     state (RU running, IN interruptible, UN uninterruptible, ZO zombie, ST
-    stopped), %MEM (mm->rss of totalram_pages), VSZ and RSS in KiB
+    stopped), %MEM (mm->rss of the pages below high_memory, as crash divides), VSZ and RSS in KiB
     (mm->total_vm, mm->rss) and the command; a kernel thread's (no mm of its
     own) is in brackets. ">" marks the task a CPU runs (aligned_data's
     schedule_data.curr, where the image has it).
