@@ -333,3 +333,26 @@ def test_many_areas_keep_the_list_and_the_red_black_tree_in_step() -> None:
     mine = [(a, b) for a, b in spans if base <= a < base + 400 * PAGE]
     assert all(a[1] < b[0] for a, b in zip(mine, mine[1:], strict=False))  # all merged
     assert len(listed) < 150 + 5
+
+
+def test_a_kernel_mode_read_of_user_memory_faults_it_in_or_oopses() -> None:
+    """sim touch's kernel-mode read (as copy_from_user makes) of a user address:
+    inside an area do_page_fault maps the zero page (a read takes no memory); outside
+    every area no_context oopses."""
+    from vmintro.sim.errors import PageFault
+
+    scen = parse_scenario(_text(STEPS[:2], 'ram = "16M"\nanon = 0\n'), "a.toml")
+    cfg, seed = machine_config(scen, {})
+    result = run_scenario(scen, cfg, seed)
+    k, pid = result.kernel, result.labels["hog"][1]
+    buf = result.labels["buf"][1]
+    procs = k.processes
+    rss = procs.records[pid]["rss"]
+    assert procs.touch(pid, buf + PAGE) == "fault"
+    mm = k.get(procs.task_of(pid), "struct task_struct", "mm")
+    entry = procs.vm.mem.pt.get(procs.vm.mem.walk(mm, buf + PAGE))
+    assert entry >> 12 == k.pa(k.sym("empty_zero_page")) >> 12 and not entry & 2
+    assert k.get(mm, "struct mm_struct", "rss") == rss
+    assert procs.touch(pid, buf + PAGE) == "mapped"
+    with pytest.raises(PageFault, match="virtual address 00001000"):
+        procs.touch(pid, 0x1000)

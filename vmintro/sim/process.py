@@ -1043,7 +1043,7 @@ class Processes:
         except PageFault:
             self.oopsed = pid
             raise
-        return "synced"
+        return "synced" if address >= TASK_SIZE else "fault"
 
     @kernel_function("do_page_fault", entry=("address", "current"))
     def do_page_fault(self, address: int, current: int) -> None:
@@ -1052,8 +1052,12 @@ class Processes:
         if address >= TASK_SIZE:  # and !(error_code & 5)
             self.vmalloc_fault(address, self.cr3(task))
             return
-        # a user address from kernel mode: no VMA is modelled (or no mm at all), so
-        # bad_area, and with no exception-table fixup, no_context
+        # a user address from kernel mode (as copy_from_user makes): the process's
+        # areas decide (find_vma, handle_mm_fault); outside them bad_area, and with no
+        # exception-table fixup, no_context
+        mm = self.get(task, "mm")
+        if mm and self.vm.fault(task, mm, address, 0) == "fault":
+            return
         raise PageFault(address, "")
 
     @kernel_function("vmalloc_fault", inline=True)

@@ -268,7 +268,12 @@ class UserVM:
 
     @kernel_function("do_page_fault", entry=("address", "error_code"))
     def do_page_fault(self, task: int, mm: int, address: int, error_code: int) -> str:
-        """``do_page_fault`` of a user-mode access below ``TASK_SIZE``."""
+        """``do_page_fault`` of a user-mode access below ``TASK_SIZE``: :meth:`fault`."""
+        return self.fault(task, mm, address, error_code)
+
+    def fault(self, task: int, mm: int, address: int, error_code: int) -> str:
+        """``do_page_fault`` below ``TASK_SIZE`` (``error_code`` bit 2 set: from user
+        mode): ``"fault"`` (mapped now), ``"segv"`` (``bad_area``) or ``"oom"``."""
         mmap = self.mmap
         if not mm or address >= TASK_SIZE:
             return "segv"
