@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import io
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
-from explorer_support import demo_truth
+from explorer_support import DEMO, HtmlRun, demo_truth
 
 
 @pytest.fixture(scope="session")
 def truth() -> dict[str, Any]:
     return demo_truth()
+
+
+@pytest.fixture(scope="session")
+def demo_html(tmp_path_factory: pytest.TempPathFactory) -> HtmlRun:
+    """``vmintro html images/demo -o DIR/explorer.html`` over an older file of that name,
+    run once in this process (the ``main`` the console script calls): the page holds the
+    walk of every page of every area and takes seconds to write, so the test of the
+    command and the browser's test of the file it wrote share the one run. Nothing else
+    is written in DIR, and no test changes the file."""
+    from vmintro.cli import main
+
+    out = tmp_path_factory.mktemp("html") / "explorer.html"
+    out.write_text("an older file")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        status = main(["html", str(DEMO), "-o", str(out)])
+    return HtmlRun(status, stdout.getvalue(), stderr.getvalue(), out)
 
 
 @pytest.fixture(scope="session")

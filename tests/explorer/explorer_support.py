@@ -10,13 +10,22 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import vmintro
 from vmintro.explorer.server import ExplorerServer, make_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "images" / "demo"
+
+
+class HtmlRun(NamedTuple):
+    """One ``vmintro html`` run: its status, what it printed, the file it wrote."""
+
+    status: int
+    stdout: str
+    stderr: str
+    out: Path
 
 
 def demo_truth() -> dict[str, Any]:

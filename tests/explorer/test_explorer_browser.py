@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from explorer_browser import console_errors, start, stop, wait_for
-from explorer_support import DEMO, json_documents, serving, url_of
+from explorer_support import DEMO, HtmlRun, json_documents, serving, url_of
 
 import vmintro
 from vmintro.explorer.document import file_document
@@ -134,11 +134,9 @@ def test_a_bad_address_is_one_line_and_no_console_error(page: Any) -> None:
 
 
 def test_self_contained_file_works_offline(
-    driver: Any, tmp_path: Path, truth: dict[str, Any], walks: dict[str, dict[str, Any]]
+    driver: Any, demo_html: HtmlRun, truth: dict[str, Any], walks: dict[str, dict[str, Any]]
 ) -> None:
-    # what vmintro html writes (its command line is tested in test_explorer_cli.py)
-    out = tmp_path / "explorer.html"
-    out.write_text(self_contained(file_document(vmintro.open(DEMO), "demo")))
+    out = demo_html.out  # what vmintro html writes (test_explorer_cli.py tests the command)
     driver.execute_cdp_cmd("Network.enable", {})
     driver.execute_cdp_cmd("Network.emulateNetworkConditions", OFFLINE)
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from explorer_support import DEMO
+from explorer_support import DEMO, HtmlRun
 
 from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
@@ -38,12 +38,8 @@ def _embedded(html: str) -> dict[str, Any]:
     return data
 
 
-def test_html_writes_one_self_contained_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], truth: dict[str, Any]
-) -> None:
-    out = tmp_path / "explorer.html"
-    out.write_text("an older file")
-    status, stdout, stderr = run_main(capsys, "html", str(DEMO), "-o", str(out))
+def test_html_writes_one_self_contained_file(demo_html: HtmlRun, truth: dict[str, Any]) -> None:
+    status, stdout, stderr, out = demo_html  # over "an older file" of that name (conftest)
     assert status == EXIT_OK, stderr
     assert stdout == f"wrote {out}\n"
     html = out.read_text()
@@ -57,7 +53,7 @@ def test_html_writes_one_self_contained_file(
     assert not re.search(r"\bsrc=", html)
     assert re.findall(r'href="([^"]*)"', html) == ["data:,"]
     assert "default-src 'none'" in html
-    assert os.listdir(tmp_path) == ["explorer.html"]
+    assert os.listdir(out.parent) == ["explorer.html"]
 
 
 @pytest.mark.parametrize("kind", ["directory", "fifo", "core", "vmlinux", "no-directory"])
