@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,19 +63,38 @@ def gdb_loader(tmp_path_factory: pytest.TempPathFactory, gdb: str) -> tuple[str,
 
 
 @pytest.fixture(scope="session")
-def image_set(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def demo_on(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``demo_on(name, **machine)``: the demo scenario generated on that machine (the
+    overrides ``generate`` takes: ram, highmem, pae, ...) once per session, as
+    ``DIR/name``; a later call for the same machine, from any test file, gets that image.
+    The tests only read it. A machine with PAE has HIGHMEM (CONFIG_HIGHMEM64G), said or not.
+    """
+    made: dict[tuple[tuple[str, Any], ...], Path] = {}
+
+    def demo(name: str, **machine: Any) -> Path:
+        if machine.get("pae"):
+            machine.setdefault("highmem", True)
+        key = tuple(sorted(machine.items()))
+        if key not in made:
+            made[key] = tmp_path_factory.mktemp("demo") / name
+            generate(made[key], "demo", machine)
+        return made[key]
+
+    return demo
+
+
+@pytest.fixture(scope="session")
+def image_set(demo_on: Callable[..., Path]) -> dict[str, Path]:
     """The demo image plus HIGHMEM and PAE builds of the same scenario.
 
     The HIGHMEM machine has 1 GiB, more than the 896 MiB the kernel maps directly,
     so its HighMem zone has frames (vmalloc pages among them); the PAE one has 64 MiB.
     """
-    out = tmp_path_factory.mktemp("images")
-    images = {"demo": DEMO}
-    machines = (("highmem", {"ram": 1 << 30, "highmem": True}), ("pae", {"pae": True}))
-    for name, overrides in machines:
-        generate(out / name, "demo", overrides)
-        images[name] = out / name
-    return images
+    return {
+        "demo": DEMO,
+        "highmem": demo_on("highmem", ram=1 << 30, highmem=True),
+        "pae": demo_on("pae", pae=True),
+    }
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -124,11 +125,10 @@ def test_bundled_demo_matches_truth() -> None:
 
 
 @pytest.fixture(scope="module", params=["highmem", "pae"])
-def big_image(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A machine above 896 MiB, so that vmalloc pages come from ZONE_HIGHMEM."""
-    base = tmp_path_factory.mktemp(request.param) / "img"
-    generate(base, "demo", {"ram": 1024 << 20, request.param: True})
-    return base
+def big_image(request: pytest.FixtureRequest, demo_on: Callable[..., Path]) -> Path:
+    """A machine above 896 MiB, so that vmalloc pages come from ZONE_HIGHMEM (the
+    session's one image of each, ``demo_on``)."""
+    return demo_on("img", ram=1024 << 20, **{request.param: True})
 
 
 def test_highmem_frames_match_truth(big_image: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,11 +52,8 @@ def test_a_wrapped_ring_ends_with_the_last_messages(wrapped) -> None:
     assert [r["level"] for r in rows[1:]] == [3] * (len(rows) - 1)
 
 
-def test_log_of_a_generated_image_is_its_truth(tmp_path: Path) -> None:
-    from vmintro.generate import generate
-
-    base = tmp_path / "demo"
-    generate(base, timeline=False)  # the demo scenario: boot and swapon messages
+def test_log_of_a_generated_image_is_its_truth(demo_on: Callable[..., Path]) -> None:
+    base = demo_on("demo")  # the demo scenario (boot and swapon messages), once per session
     truth = json.loads(base.with_suffix(".truth.json").read_text())
     prog = vmintro.open(base)
     assert text_of(prog, "log").splitlines() == truth["log"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,11 @@ import pytest
 import vmintro
 from vmintro.commands import run
 from vmintro.commands.render import render_text
-from vmintro.generate import generate
 
 
 @pytest.fixture(scope="module")
-def pae(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, Any]]:
-    base = tmp_path_factory.mktemp("pae") / "pae1g"
-    generate(base, "demo", {"ram": 1 << 30, "highmem": True, "pae": True})
+def pae(demo_on: Callable[..., Path]) -> tuple[Any, dict[str, Any]]:
+    base = demo_on("pae1g", ram=1 << 30, highmem=True, pae=True)  # once per session
     truth = json.loads(Path(f"{base}.truth.json").read_text())
     return vmintro.open(base), truth
 

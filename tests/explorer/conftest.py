@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,10 @@ def demo_html(tmp_path_factory: pytest.TempPathFactory) -> HtmlRun:
 
 
 @pytest.fixture(scope="session")
-def timeline_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo scenario generated with its timeline (NAME.timeline beside the core)."""
-    from vmintro.generate import generate
-
-    base = tmp_path_factory.mktemp("timeline") / "demo"
-    generate(base, "demo")
+def timeline_image(demo_on: Callable[..., Path]) -> Path:
+    """The demo scenario generated with its timeline (NAME.timeline beside the core):
+    the session's one generation of it (``demo_on``)."""
+    base = demo_on("demo")
     timeline = Path(f"{base}.timeline")
     if not timeline.exists():
         # a generator that writes no timeline yet: the same run again, recorded, as
