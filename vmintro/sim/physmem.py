@@ -118,7 +118,8 @@ class PhysMem:
 
     def stored_pfns(self) -> list[int]:
         """Frames that hold at least one non-zero byte, ascending."""
-        return sorted(pfn for pfn, page in self._pages.items() if any(page))
+        zero = _ZERO_PAGE  # a comparison of the whole page, not a loop over its bytes
+        return sorted(pfn for pfn, page in self._pages.items() if page != zero)
 
     def runs(self, keep: Iterable[int] | None = None) -> Iterator[tuple[int, int]]:
         """Maximal runs ``(first_pfn, count)`` of non-zero frames.
