@@ -66,23 +66,28 @@ def one_line_failure(proc: subprocess.CompletedProcess[str] | Run, status: int =
 
 @dataclass
 class Run:
-    """What one ``vmintro`` command line did: its status and what it wrote on stderr."""
+    """What one ``vmintro`` command line did: its status, what it wrote on stderr and
+    on stdout."""
 
     returncode: int
     stderr: str
+    stdout: str = ""
 
 
 # Runs each command line through the same main() the ``vmintro`` script calls, in
-# one process (one Python start for many short runs); a traceback is caught and
-# reported as the run's stderr, so one run that goes wrong does not hide the others.
+# one process (one Python start for many short runs), with its standard input (empty
+# unless given); a traceback is caught and reported as the run's stderr, so one run
+# that goes wrong does not hide the others.
 _BATCH = """
 import contextlib, io, json, os, sys, traceback
 from vmintro.cli import main
 runs = []
-for cwd, argv in json.load(sys.stdin):
+real_stdout = sys.stdout
+for cwd, argv, given in json.load(sys.stdin):
     os.chdir(cwd)
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    out, err = io.StringIO(), io.StringIO()
+    sys.stdin = io.StringIO(given)
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
             status = main(argv)
         except SystemExit as e:
@@ -90,17 +95,18 @@ for cwd, argv in json.load(sys.stdin):
         except BaseException:
             status = -1
             traceback.print_exc()
-    runs.append({"returncode": status, "stderr": err.getvalue()})
-json.dump(runs, sys.stdout)
+    runs.append({"returncode": status, "stderr": err.getvalue(), "stdout": out.getvalue()})
+json.dump(runs, real_stdout)
 """
 
 
-def vmintro_cli_batch(commands: list[tuple[Path, list[str]]]) -> list[Run]:
-    """Each ``(cwd, argv)`` as ``vmintro ARGV`` run in ``cwd``, all in one process under
-    :data:`ADDRESS_SPACE` and :data:`HANG_GUARD`; their results in order."""
+def vmintro_cli_batch(commands: list[tuple[Path, list[str]]], stdin: str = "") -> list[Run]:
+    """Each ``(cwd, argv)`` as ``vmintro ARGV`` run in ``cwd`` with ``stdin`` on its
+    standard input, all in one process under :data:`ADDRESS_SPACE` and
+    :data:`HANG_GUARD`; their results in order."""
     proc = subprocess.run(
         [sys.executable, "-c", _BATCH],
-        input=json.dumps([(str(cwd), argv) for cwd, argv in commands]),
+        input=json.dumps([(str(cwd), argv, stdin) for cwd, argv in commands]),
         capture_output=True,
         text=True,
         timeout=HANG_GUARD,

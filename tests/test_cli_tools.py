@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from generate_cli import vmintro_cli_batch
 
 from vmintro.generate import generate
 from vmintro.scenario.loader import parse_scenario
@@ -181,23 +182,20 @@ def test_every_subcommand_opening_an_image_takes_vmlinux(
         named["HTML"] = [str(tmp_path / "explorer.html")]
         return [n for w in OPENING[subcommand] for n in named.get(w, [w])]
 
-    def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "vmintro.cli", *argv],
-            input="vmlist\np vmlist->size\n",
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    beside = run(*words(DEMO))
-    named = run(*words(core, "--vmlinux", str(kernel)))
+    # the four command lines through the main() the vmintro script calls, in one process
+    lines = [
+        words(DEMO),
+        words(core, "--vmlinux", str(kernel)),
+        words(core),
+        words(core, "--vmlinux", str(tmp_path / "nope")),
+    ]
+    beside, named, alone, missing = vmintro_cli_batch(
+        [(tmp_path, argv) for argv in lines], stdin="vmlist\np vmlist->size\n"
+    )
     assert (named.returncode, named.stderr) == (0, "")
     assert named.stdout == beside.stdout and named.stdout
     # the core alone has no types: what the commands print needs the vmlinux named
-    alone = run(*words(core))
     assert alone.returncode != 0 and alone.stdout != named.stdout
-    missing = run(*words(core, "--vmlinux", str(tmp_path / "nope")))
     said = missing.stdout + missing.stderr  # check says it on stdout, as for any image
     assert missing.returncode == 2 and said.count("\n") == 1 and "nope" in said, said
 
