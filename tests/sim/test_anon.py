@@ -356,3 +356,33 @@ def test_a_kernel_mode_read_of_user_memory_faults_it_in_or_oopses() -> None:
     assert procs.touch(pid, buf + PAGE) == "mapped"
     with pytest.raises(PageFault, match="virtual address 00001000"):
         procs.touch(pid, 0x1000)
+
+
+def test_pae_page_tables_and_highmem_pages(tmp_path: Path) -> None:
+    """Under PAE the user entries are 8 bytes in the pmd pages get_pgd_slow gave;
+    do_anonymous_page's GFP_HIGHUSER takes HighMem first where the machine has it,
+    while the page tables (GFP_KERNEL) stay in lowmem."""
+    from vmintro.helpers import follow_pte
+
+    out = tmp_path / "p"
+    out.with_suffix(".toml").write_text(_text(STEPS[:3], 'ram = "64M"\npae = true\nanon = 0\n'))
+    generate(out, str(out.with_suffix(".toml")))
+    truth = json.loads(out.with_suffix(".truth.json").read_text())
+    prog = vmintro.open(out.with_suffix(".vmcore"))
+    hog = _tasks(truth)[truth["labels"]["hog"][1]]
+    buf = truth["labels"]["buf"][1]
+    walks = [follow_pte(prog, hog["pgd"], buf + i * PAGE) for i in range(64)]
+    assert all(w.paddr is not None and len(w.steps) == 3 for w in walks)
+    assert all(w.steps[-1].value & 0x67 == 0x67 for w in walks)  # present, rw, user, A, D
+
+    scen = parse_scenario(_text(STEPS[:3], 'ram = "1G"\nhighmem = true\nanon = 0\n'), "a.toml")
+    cfg, seed = machine_config(scen, {})
+    result = run_scenario(scen, cfg, seed)
+    k, pid = result.kernel, result.labels["hog"][1]
+    mm = k.get(k.processes.task_of(pid), "struct task_struct", "mm")
+    um = k.processes.vm.mem
+    highstart = k.r32(k.sym("highstart_pfn"))
+    for i in range(64):
+        pte = um.walk(mm, result.labels["buf"][1] + i * PAGE)
+        assert pte is not None and um.pt.get(pte) >> 12 >= highstart
+        assert k.pa(pte) >> 12 < highstart
