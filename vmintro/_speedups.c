@@ -1881,7 +1881,7 @@ typedef struct {
     struct fp_int *ints;  /* NULL until the first */
 } FollowPteObject;
 
-static int
+static inline int
 followpte_set(PyObject *walk, Py_ssize_t offset, PyObject *value)
 {
     if (value == NULL)
