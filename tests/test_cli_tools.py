@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from generate_cli import vmintro_cli_batch
+from generate_cli import Run, vmintro_cli_batch
 
 from vmintro.generate import generate
 from vmintro.scenario.loader import parse_scenario
@@ -24,6 +24,12 @@ def vmintro(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def vmintro_each(*lines: list[str]) -> list[Run]:
+    """Each command line as ``vmintro`` runs it (the main() its script calls), one after
+    the other in one child process: their results in order."""
+    return vmintro_cli_batch([(Path.cwd(), argv) for argv in lines])
+
+
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("faulty") / "img"
@@ -33,13 +39,14 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_check_clean_findings_and_unreadable(faulty: Path, tmp_path: Path) -> None:
-    assert vmintro("check", str(DEMO)).returncode == 0
-    found = vmintro("check", str(faulty))
-    assert found.returncode == 1
-    assert found.stdout.startswith("mapped_page_count_zero: vm_struct 0x")
     bad = tmp_path / "bad.vmcore"
     bad.write_bytes(b"not an image")
-    unreadable = vmintro("check", str(DEMO), str(bad), "--jobs", "2")
+    clean, found, unreadable = vmintro_each(
+        ["check", str(DEMO)], ["check", str(faulty)], ["check", str(DEMO), str(bad), "--jobs", "2"]
+    )
+    assert clean.returncode == 0
+    assert found.returncode == 1
+    assert found.stdout.startswith("mapped_page_count_zero: vm_struct 0x")
     assert unreadable.returncode == 2
     assert "bad.vmcore: error: bad.vmcore:" in unreadable.stdout
 
@@ -57,31 +64,38 @@ def test_exercise_verify_says_right_or_wrong() -> None:
     import vmintro as lib
     from vmintro.helpers import VM_IOREMAP, for_each_vm_area
 
-    assert "why-oops" in vmintro("exercise", "list").stdout
-    readme = vmintro("exercise", "show", "ioremap-phys").stdout
-    assert readme.startswith("# Exercise:")
     prog = lib.open(ROOT / "images" / "exercises" / "ioremap-phys" / "ioremap-phys")
     area = next(a for a in for_each_vm_area(prog) if a.flags.value_() & VM_IOREMAP)
     phys = prog.translate(area.addr.value_())
-    right = vmintro("exercise", "verify", "ioremap-phys", f"{area.value_():x}", f"{phys:x}")
+    listed, readme, right, wrong, no_such, not_a_number = vmintro_each(
+        ["exercise", "list"],
+        ["exercise", "show", "ioremap-phys"],
+        ["exercise", "verify", "ioremap-phys", f"{area.value_():x}", f"{phys:x}"],
+        ["exercise", "verify", "ioremap-phys", f"{area.value_():x}", f"{phys + 4096:x}"],
+        ["exercise", "verify", "no-such", "1"],
+        ["exercise", "verify", "ioremap-phys", "forty-two"],
+    )
+    assert "why-oops" in listed.stdout
+    assert readme.stdout.startswith("# Exercise:")
     assert (right.returncode, right.stdout) == (0, "right\n")
-    wrong = vmintro("exercise", "verify", "ioremap-phys", f"{area.value_():x}", f"{phys + 4096:x}")
     assert (wrong.returncode, wrong.stdout) == (1, "wrong\n")
-    assert vmintro("exercise", "verify", "no-such", "1").returncode == 2
-    assert vmintro("exercise", "verify", "ioremap-phys", "forty-two").returncode == 2
+    assert no_such.returncode == 2
+    assert not_a_number.returncode == 2
 
 
 def test_map_text_and_svg(tmp_path: Path) -> None:
-    text = vmintro("map", str(DEMO)).stdout.splitlines()
-    assert text[0].startswith("lowmem   c0000000-")
     out = tmp_path / "m.svg"
-    proc = vmintro("map", str(DEMO), "-o", str(out), "--area", "0xc4811000")
+    shown, proc = vmintro_each(
+        ["map", str(DEMO)], ["map", str(DEMO), "-o", str(out), "--area", "0xc4811000"]
+    )
+    text = shown.stdout.splitlines()
+    assert text[0].startswith("lowmem   c0000000-")
     assert proc.returncode == 0, proc.stderr
     svg = out.read_text()
     assert svg.startswith("<svg") and 'class="frame"' in svg
 
 
-def one_line_error(proc: subprocess.CompletedProcess[str], status: int) -> str:
+def one_line_error(proc: subprocess.CompletedProcess[str] | Run, status: int) -> str:
     """The single ``vmintro: ...`` line of a failed run, checked for no traceback."""
     assert proc.returncode == status, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -102,17 +116,23 @@ def test_map_bad_area_is_one_line(
     tmp_path: Path, args: list[str], status: int, message: str
 ) -> None:
     out = tmp_path / "m.svg"
-    line = one_line_error(vmintro("map", str(DEMO), "-o", str(out), *args), status)
+    written, shown = vmintro_each(
+        ["map", str(DEMO), "-o", str(out), *args], ["map", str(DEMO), *args]
+    )
+    line = one_line_error(written, status)
     assert message in line
     assert not out.exists()
-    assert one_line_error(vmintro("map", str(DEMO), *args), status) == line
+    assert one_line_error(shown, status) == line
 
 
 def test_map_unwritable_output_and_unreadable_image(tmp_path: Path) -> None:
     missing = tmp_path / "no" / "dir" / "m.svg"
-    line = one_line_error(vmintro("map", str(DEMO), "-o", str(missing)), 2)
+    unwritable, unreadable = vmintro_each(
+        ["map", str(DEMO), "-o", str(missing)], ["map", str(tmp_path / "nothing")]
+    )
+    line = one_line_error(unwritable, 2)
     assert line == f"vmintro: {missing}: No such file or directory"
-    line = one_line_error(vmintro("map", str(tmp_path / "nothing")), 2)
+    line = one_line_error(unreadable, 2)
     assert "nothing.vmcore" in line
 
 
@@ -120,10 +140,10 @@ def test_map_of_a_corrupt_vmlist_fails_as_a_command() -> None:
     from exercise_machines import exercise_machine
 
     image = exercise_machine("vmlist-cycle")  # not the exercise's image: map is not allowed there
-    line = one_line_error(vmintro("map", str(image)), 1)
+    alone, session = vmintro_each(["map", str(image)], ["-c", "map", str(image)])
+    line = one_line_error(alone, 1)
     assert line.startswith("vmintro: map: vmlist: cycle: ")
     # the same status and message as the command in a session
-    session = vmintro("-c", "map", str(image))
     assert session.returncode == 1
     assert line == f"vmintro: {session.stderr.strip()}"
 
