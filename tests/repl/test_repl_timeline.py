@@ -49,7 +49,12 @@ def test_toolbar_shows_the_moment(image: Path, tmp_path: Path) -> None:
     child = session.child
     child.expect_exact("\x1b[6n")
     child.send("\x1b[1;1R")
-    # the timeline is read once the first prompt is drawn: the image is its last moment
+    # the timeline is read once the first prompt is drawn: the image is its last moment.
+    # The redraw that shows it writes only what changed; Ctrl-L draws the toolbar whole
+    child.expect_exact(" [3/3]>")
+    child.sendcontrol("l")
+    child.expect_exact("\x1b[6n")
+    child.send("\x1b[1;1R")
     child.expect(r"img\s+\|\s+entry 3/3\s+\|\s+2\.4\.20")
     child.sendline("goto 2")
     child.expect_exact("\x1b[6n")
