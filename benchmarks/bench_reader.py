@@ -397,8 +397,26 @@ def reading_rows(m: dict[str, Any]) -> list[tuple[str, str, str, str, str, bool 
     return rows
 
 
+def print_table(
+    headers: tuple[str, ...], rows: list[tuple[str, ...]], markdown: bool = False
+) -> None:
+    """``rows`` under ``headers`` in aligned columns, then in Markdown if asked."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    print()
+    for r in [headers, *rows]:
+        print("  ".join(f"{cell:{w}}" for cell, w in zip(r, widths, strict=True)).rstrip())
+    if markdown:
+        print()
+        for i, r in enumerate([headers, *rows]):
+            print("| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |")
+            if i == 0:
+                print("|" + "---|" * len(headers))
+
+
 def main() -> int:
-    args = parser().parse_args()
+    ap = parser()
+    ap.add_argument("--markdown", action="store_true", help="the table in Markdown too")
+    args = ap.parse_args()
     if args.worker:
         json.dump(worker(args), sys.stdout)
         return 0
@@ -421,10 +439,7 @@ def main() -> int:
     print(f"REPL: {m['repl']}")
     headers = ("measurement", "form", "vmintro", "drgn (same run)", "target", "result")
     table = [(*r[:5], "" if r[5] is None else ("PASS" if r[5] else "FAIL")) for r in rows]
-    widths = [max(len(str(r[i])) for r in [headers, *table]) for i in range(len(headers))]
-    print()
-    for r in [headers, *table]:
-        print("  ".join(f"{cell:{w}}" for cell, w in zip(r, widths, strict=True)).rstrip())
+    print_table(headers, table, args.markdown)
     print()
     print(f"FAIL: {failures}" if failures else "all targets met")
     return 1 if failures else 0

@@ -166,16 +166,7 @@ def main() -> int:
     print(f"python {sys.version.split()[0]}, drgn {drgn}, {os.cpu_count()} CPUs, "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")  # fmt: skip
     headers = ("measurement", "form", "vmintro", "peer (same run)", "target", "result")
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    print()
-    for r in [headers, *rows]:
-        print("  ".join(f"{cell:{w}}" for cell, w in zip(r, widths, strict=True)).rstrip())
-    if args.markdown:
-        print()
-        for i, r in enumerate([headers, *rows]):
-            print("| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |")
-            if i == 0:
-                print("|" + "---|" * len(headers))
+    bench_reader.print_table(headers, rows, args.markdown)
     print()
     print(f"FAIL: {failures}" if failures else "all targets met")
     return 1 if failures else 0
