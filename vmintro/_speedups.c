@@ -1661,16 +1661,13 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
             PyErr_Clear();
             Py_RETURN_NOTIMPLEMENTED;
         }
-        Py_INCREF(prog);
-        int found = memo_attrs(self, prog, &str_page_facts, 1, attrs)
-                    && helper_facts(self, attrs[0], &facts);
-        Py_DECREF(prog);
-        if (!found)
+        /* only numbers are read from the facts, and no Python runs before they are */
+        const PageFacts *f = memo_attrs(self, prog, &str_page_facts, 1, attrs)
+                                 ? page_facts(attrs[0], &self->facts)
+                                 : NULL;
+        if (f == NULL || v < -(1LL << 40) || v > (1LL << 40))
             Py_RETURN_NOTIMPLEMENTED;
-        Py_DECREF(facts.tuple);  /* only numbers are used */
-        if (v < -(1LL << 40) || v > (1LL << 40))
-            Py_RETURN_NOTIMPLEMENTED;
-        long long size = (long long)facts.size, d = v - (long long)facts.mem_map, q = d / size;
+        long long size = (long long)f->size, d = v - (long long)f->mem_map, q = d / size;
         if (d % size != 0 && d < 0)
             q--;  /* Python's // rounds down */
         return FROM_LL(q);
@@ -1684,16 +1681,14 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
             PyErr_Clear();
             Py_RETURN_NOTIMPLEMENTED;
         }
-        if (!memo_attrs(self, prog, &str_page_facts, 1, attrs)
-            || !helper_facts(self, attrs[0], &facts))
-            Py_RETURN_NOTIMPLEMENTED;
-        PyObject *page;
-        if (a < facts.page_offset || a >= facts.high_memory)
-            page = Py_NewRef(Py_NotImplemented);  /* the Python form says why not */
-        else
-            page = page_object(prog, &facts, (a - facts.page_offset) >> 12);
-        Py_DECREF(facts.tuple);
-        return page;
+        /* page_object holds what it needs of the facts before it allocates (which may
+         * run Python that calls this helper on another program): no copy needed */
+        const PageFacts *f = memo_attrs(self, prog, &str_page_facts, 1, attrs)
+                                 ? page_facts(attrs[0], &self->facts)
+                                 : NULL;
+        if (f == NULL || a < f->page_offset || a >= f->high_memory)
+            Py_RETURN_NOTIMPLEMENTED;  /* the Python form says why not */
+        return page_object(prog, f, (a - f->page_offset) >> 12);
     }
     PyObject *names[] = {str_translate, str_page_facts};
     if (!memo_attrs(self, prog, names, self->kind == H_VMALLOC_TO_PAGE ? 2 : 1, attrs))
