@@ -18,6 +18,7 @@ import pytest
 from generate_cli import vmintro_cli
 from oracles import run_gdb
 from rawmem import Raw, check_buddy
+from rbtree_walk import rb_inorder
 
 import vmintro
 from vmintro.generate import generate
@@ -53,19 +54,6 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 def _tasks(truth: dict) -> dict[int, dict]:
     return {t["pid"]: t for t in truth["tasks"]}
-
-
-def _rb_inorder(node) -> list[int]:  # type: ignore[no-untyped-def]
-    out: list[int] = []
-    stack, cur = [], node
-    while stack or cur.value_():
-        while cur.value_():
-            stack.append(cur)
-            cur = cur.rb_left
-        cur = stack.pop()
-        out.append(cur.value_())
-        cur = cur.rb_right
-    return out
 
 
 def _black_height(node) -> int:  # type: ignore[no-untyped-def]
@@ -115,7 +103,7 @@ def test_vmas_in_ram_are_the_truths_sorted_list_and_tree(image) -> None:
             assert mm.map_count.value_() == len(vmas)
             assert mm.total_vm.value_() == sum(e - s for s, e, _ in spans) // PAGE
             root = mm.mm_rb.rb_node
-            assert [n - 0x18 for n in _rb_inorder(root)] == [v.value_() for v in vmas]
+            assert [n - 0x18 for n in rb_inorder(root)] == [v.value_() for v in vmas]
             assert root.rb_color.value_() == 1
             _black_height(root)
             cache = mm.mmap_cache.value_()

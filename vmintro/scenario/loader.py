@@ -173,8 +173,17 @@ OPS: dict[str, dict[str, Field]] = {
         "addr": Field(_INT, why="a 32-bit address"),
         "label": _LABEL,
     },
-    # brk(current break + size): the heap grows
-    "brk": {"pid": _PID, "task": _LABEL, "size": _ULONG_SIZE},
+    # brk(current break + size): the heap grows (shrinks by size with shrink = true)
+    "brk": {"pid": _PID, "task": _LABEL, "size": _ULONG_SIZE, "shrink": _BOOL_FIELD},
+    # munmap(addr, size): do_munmap of part of a process's address space
+    "munmap": {
+        "pid": _PID,
+        "task": _LABEL,
+        "addr": Field(_INT, why="a 32-bit address"),
+        "label": _LABEL,  # an mmap step's area
+        "offset": Field(_SIZE, why="an unsigned long"),
+        "size": _ULONG_SIZE,
+    },
 }
 for _op, _fields in OPS.items():
     if _op != "boot":  # every step can make the kernel oops or hang
@@ -426,13 +435,14 @@ def _parse_step(raw: Any, i: int, line: int, path: str) -> Step:
         raise ScenarioError(f"{where} (vfree): give exactly one of 'label' or 'addr'")
     if op == "exit" and ("label" in args) == ("pid" in args):
         raise ScenarioError(f"{where} (exit): give exactly one of 'pid' or 'label'")
-    if op in ("touch", "mmap", "brk") and ("pid" in args) == ("task" in args):
+    if op in ("touch", "mmap", "brk", "munmap") and ("pid" in args) == ("task" in args):
         raise ScenarioError(f"{where} ({op}): give exactly one of 'pid' or 'task'")
-    if op == "touch":
+    if op in ("touch", "munmap"):
         if ("label" in args) == ("addr" in args):
-            raise ScenarioError(f"{where} (touch): give exactly one of 'addr' or 'label'")
+            raise ScenarioError(f"{where} ({op}): give exactly one of 'addr' or 'label'")
         if "addr" in args and "offset" in args:
-            raise ScenarioError(f"{where} (touch): 'offset' goes with 'label', not 'addr'")
+            raise ScenarioError(f"{where} ({op}): 'offset' goes with 'label', not 'addr'")
+
     return Step(op, args, i, line)
 
 

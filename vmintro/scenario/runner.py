@@ -292,8 +292,19 @@ def _run_step(
             if not failed and "label" in a:
                 labels[a["label"]] = ("mmap", addr)
         else:
-            old, new = uvm.sys_brk(pid, a["size"])
+            shrink = a.get("shrink", False)
+            old, new = uvm.sys_brk(pid, a["size"], shrink)
             event.update(pid=pid, size=a["size"], old=old, brk=new, failed=new == old)
+            if shrink:
+                event["shrink"] = True
+    elif step.op == "munmap":
+        pid = _labelled(labels, a["task"], ("process",)) if "task" in a else a["pid"]
+        addr = a.get("addr", 0)
+        if "label" in a:
+            addr = _labelled(labels, a["label"], ("mmap",)) + a.get("offset", 0)
+        got = k.processes.vm.sys_munmap(pid, addr, a["size"])
+        event.update(pid=pid, addr=addr & 0xFFFFFFFF, size=a["size"], result=got)
+        event["failed"] = got != 0  # -EINVAL (-22) or -ENOMEM: the call's return
     if k.processes.oom_killed:  # out_of_memory chose them while the step ran
         event["oom_killed"], k.processes.oom_killed = k.processes.oom_killed, []
     events.append(event)

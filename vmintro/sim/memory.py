@@ -53,6 +53,7 @@ class UserMemory:
 
     def __init__(self, k: KernelMemory, buddy: Buddy, mmap: Mmap) -> None:
         self.k, self.buddy, self.mmap = k, buddy, mmap
+        mmap.pages = self  # do_munmap's zap_page_range and free_pgtables
         self.pt = KernelPageTables(k)
         self.g = k.paging
         self.esize = self.g.entry_size
@@ -241,12 +242,15 @@ class UserMemory:
         self.k.set(mm, MM, "rss", rss - freed if rss > freed else 0)
 
     @kernel_function("clear_page_tables")
-    def clear_page_tables(self, mm: int) -> None:
-        """``clear_page_tables(mm, FIRST_USER_PGD_NR, USER_PTRS_PER_PGD)``: every user
-        page table freed (``pte_free``) and its entry cleared; PAE's pmd pages stay
-        (``pmd_free`` is empty: ``pgd_free`` gives them back)."""
+    def clear_page_tables(self, mm: int, first: int = 0, nr: int | None = None) -> None:
+        """``clear_page_tables(mm, first, nr)``: the page tables under ``nr`` pgd
+        entries from ``first`` freed (``pte_free``) and their entries cleared; by
+        default every user one (``FIRST_USER_PGD_NR``, ``USER_PTRS_PER_PGD``, as
+        ``exit_mmap`` asks). PAE's pmd pages stay (``pmd_free`` is empty:
+        ``pgd_free`` gives them back)."""
         pgd = self.k.get(mm, MM, "pgd")
-        for i in range(self.g.pgd_index(PAGE_OFFSET)):
+        user = self.g.pgd_index(PAGE_OFFSET)
+        for i in range(first, user if nr is None else first + nr):
             entry = pgd + i * self.esize
             if not self.pt.get(entry):
                 continue

@@ -10,8 +10,10 @@ red-black tree ``mm->mm_rb`` by its ``vm_rb`` (2.4.20 has no AVL tree and no
 Only anonymous memory is mapped: ``do_mmap_pgoff`` with no file, ``do_brk``,
 and the stack of ``setup_arg_pages``. A program's text and data, which
 ``load_elf_binary`` maps from its file, are anonymous stand-ins here (no
-``vm_file``; see :mod:`vmintro.sim.process`). ``do_munmap`` is not modelled:
-nothing unmaps part of an address space, and ``exit_mmap`` takes it all.
+``vm_file``; see :mod:`vmintro.sim.process`). ``do_munmap`` unmaps part of an
+address space (splitting an area it cuts in two, ``unmap_fixup``), zaps its
+pages and frees the page tables a whole ``PGDIR_SIZE`` span of which is left
+unmapped (``free_pgtables``); ``exit_mmap`` takes it all.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from vmintro.sim.rbtree import RbTree
 from vmintro.types.flags import GFP_KERNEL, VM_FLAGS
 
 if TYPE_CHECKING:
+    from vmintro.sim.memory import UserMemory
     from vmintro.sim.slab import Slab
 
 __all__ = [
@@ -102,6 +105,9 @@ class Mmap:
         t = k.types
         self.o_rb = t.offsetof(VMA, "vm_rb")
         self.o_root = t.offsetof(MM, "mm_rb")
+        # the page tables' side (mm/memory.c), which do_munmap calls into:
+        # UserMemory sets itself here when it is made over this Mmap
+        self.pages: UserMemory | None = None
 
     # -- fields ---------------------------------------------------------------------
 
@@ -176,6 +182,34 @@ class Mmap:
                 prev = node
                 link = node + self.rb.o_right
         return vma, self._entry(prev) if prev else 0, link, parent
+
+    @kernel_function("find_vma_prev")
+    def find_vma_prev(self, mm: int, addr: int) -> tuple[int, int]:
+        """``find_vma_prev``: (the first area with ``addr < vm_end``, the area before
+        it on the list), both 0 for none; through the tree, as 2.4.20 does."""
+        node = self.k.r32(mm + self.o_root)
+        last_right = rb_prev = 0
+        vma = 0
+        while node:
+            tmp = self._entry(node)
+            if self.get(tmp, "vm_end") > addr:
+                vma, rb_prev = tmp, last_right
+                if self.get(tmp, "vm_start") <= addr:
+                    break
+                node = self.rb.left(node)
+            else:
+                last_right = node
+                node = self.rb.right(node)
+        if not vma:
+            return 0, 0
+        if left := self.rb.left(vma + self.o_rb):
+            rb_prev = left
+            while right := self.rb.right(rb_prev):
+                rb_prev = right
+        prev = self._entry(rb_prev) if rb_prev else 0
+        if (self.get(prev, "vm_next") if prev else self.mm_get(mm, "mmap")) != vma:
+            raise KernelBug("find_vma_prev", "(rb_prev ? (*pprev)->vm_next : mm->mmap) != vma")
+        return vma, prev
 
     # -- linking --------------------------------------------------------------------
 
@@ -368,6 +402,121 @@ class Mmap:
         self.mm_set(mm, "total_vm", self.mm_get(mm, "total_vm") + (length >> 12))
         return addr
 
+    # -- unmapping ------------------------------------------------------------------
+
+    @kernel_function("do_munmap", entry=("addr", "len=length"))
+    def do_munmap(self, mm: int, addr: int, length: int) -> int:
+        """``do_munmap``: every area overlapping ``[addr, addr + len)`` taken off the
+        list and the tree, its pages in the range zapped, what is left of it put
+        back (``unmap_fixup``), then ``free_pgtables``. 0, or -EINVAL / -ENOMEM as
+        a negative int."""
+        if addr & ~PAGE_MASK or addr > TASK_SIZE or length > TASK_SIZE - addr:
+            return -EINVAL
+        length = page_align(length)
+        if not length:
+            return -EINVAL
+        mpnt, prev = self.find_vma_prev(mm, addr)
+        end = addr + length
+        if not mpnt or self.get(mpnt, "vm_start") >= end:
+            return 0
+        hole = self.get(mpnt, "vm_start") < addr and self.get(mpnt, "vm_end") > end
+        if hole and self.mm_get(mm, "map_count") >= DEFAULT_MAX_MAP_COUNT:
+            return -ENOMEM
+        extra = self.slab.kmem_cache_alloc(self._cachep(), GFP_KERNEL)
+        if extra is None:
+            return -ENOMEM
+        free: list[int] = []  # the kernel's 'free' list: newest first
+        while mpnt and self.get(mpnt, "vm_start") < end:
+            nxt = self.get(mpnt, "vm_next")
+            if prev:  # *npp = mpnt->vm_next
+                self.set(prev, "vm_next", nxt)
+            else:
+                self.mm_set(mm, "mmap", nxt)
+            self.set(mpnt, "vm_next", free[0] if free else 0)
+            free.insert(0, mpnt)
+            self.rb.erase(mpnt + self.o_rb, mm + self.o_root)
+            mpnt = nxt
+        self.mm_set(mm, "mmap_cache", 0)  # kill the cache
+        assert self.pages is not None
+        for area in free:
+            st = max(addr, self.get(area, "vm_start"))
+            stop = min(end, self.get(area, "vm_end"))
+            self.mm_set(mm, "map_count", self.mm_get(mm, "map_count") - 1)
+            self.pages.zap_page_range(mm, st, stop - st)
+            extra = self.unmap_fixup(mm, area, st, stop - st, extra)
+        if extra:
+            self.slab.kmem_cache_free(self._cachep(), extra)
+        self.free_pgtables(mm, prev, addr, end)
+        return 0
+
+    @kernel_function("unmap_fixup")
+    def unmap_fixup(self, mm: int, area: int, addr: int, length: int, extra: int) -> int:
+        """``unmap_fixup``: ``total_vm`` less the pages; the area freed when all of
+        it went, cut at one end, or cut in two with ``extra`` as its upper part;
+        what is left put back (``__insert_vm_struct``). Returns ``extra`` when it
+        was not used, else 0."""
+        end = addr + length
+        self.mm_set(mm, "total_vm", self.mm_get(mm, "total_vm") - (length >> 12))
+        if self.get(area, "vm_flags") & VM_LOCKED:
+            self.mm_set(mm, "locked_vm", self.mm_get(mm, "locked_vm") - (length >> 12))
+        start, vm_end = self.get(area, "vm_start"), self.get(area, "vm_end")
+        if addr == start and end == vm_end:
+            self.free_vma(area)
+            return extra
+        if end == vm_end:
+            self.set(area, "vm_end", addr)
+        elif addr == start:
+            self.set(area, "vm_pgoff", self.get(area, "vm_pgoff") + ((end - start) >> 12))
+            self.set(area, "vm_start", end)
+        else:  # a hole: extra becomes the part above it
+            k = self.k
+            k.set_many(
+                extra,
+                VMA,
+                vm_mm=self.get(area, "vm_mm"),
+                vm_start=end,
+                vm_end=vm_end,
+                vm_flags=self.get(area, "vm_flags"),
+                vm_raend=0,
+                vm_ops=self.get(area, "vm_ops"),
+                vm_pgoff=self.get(area, "vm_pgoff") + ((end - start) >> 12),
+                vm_file=self.get(area, "vm_file"),
+                vm_private_data=self.get(area, "vm_private_data"),
+            )
+            prot = self.get(area, "vm_page_prot.pgprot")
+            k.set(extra, VMA, "vm_page_prot.pgprot", prot)
+            self.set(area, "vm_end", addr)
+            self.insert_vm_struct(mm, extra)
+            extra = 0
+        self.insert_vm_struct(mm, area)
+        return extra
+
+    @kernel_function("free_pgtables")
+    def free_pgtables(self, mm: int, prev: int, start: int, end: int) -> None:
+        """``free_pgtables``: the page tables of the whole ``PGDIR_SIZE`` spans
+        between the area before ``start`` and the one after ``end`` freed."""
+        g = self.k.paging
+        size = g.pgdir_size
+        first = start & ~(size - 1)
+        last = end + size - 1
+        if not prev:
+            prev = self.mm_get(mm, "mmap")
+            if prev and self.get(prev, "vm_end") > start:
+                last = min(last, self.get(prev, "vm_start"))
+                prev = 0  # goto no_mmaps
+        if prev:
+            nxt = self.get(prev, "vm_next")
+            while nxt and self.get(nxt, "vm_start") < start:
+                prev, nxt = nxt, self.get(nxt, "vm_next")
+            if nxt:
+                last = min(last, self.get(nxt, "vm_start"))
+            if self.get(prev, "vm_end") > first:
+                first = self.get(prev, "vm_end") + size - 1
+        start_index, end_index = g.pgd_index(first), g.pgd_index(last)
+        if end_index > start_index:
+            assert self.pages is not None
+            self.pages.clear_page_tables(mm, start_index, end_index - start_index)
+
     @kernel_function("do_brk", entry=("addr", "len=length"))
     def do_brk(self, mm: int, rlim: int, addr: int, length: int) -> int:
         """``do_brk``: an anonymous ``VM_DATA_DEFAULT_FLAGS`` area at ``addr``, merged
@@ -402,8 +551,11 @@ class Mmap:
             return old
         newbrk, oldbrk = page_align(brk), page_align(old)
         if oldbrk != newbrk:
-            if brk <= old:
-                raise SimulationError("sys_brk: shrinking the heap needs do_munmap, not modelled")
+            if brk <= old:  # always allow shrinking brk
+                if self.do_munmap(mm, newbrk, oldbrk - newbrk):
+                    return old
+                self.mm_set(mm, "brk", brk)
+                return brk
             limit = self.k.r32(rlim + 8 * RLIMIT_DATA)
             if limit < RLIM_INFINITY and brk - self.mm_get(mm, "start_data") > limit:
                 return old

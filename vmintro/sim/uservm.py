@@ -347,17 +347,28 @@ class UserVM:
         self.procs._record(task)
         return got
 
-    def sys_brk(self, pid: int, size: int) -> tuple[int, int]:
-        """``brk(mm->brk + size)`` by ``pid``: (the old break, the new one; equal when
-        it could not move).
+    def sys_brk(self, pid: int, size: int, shrink: bool = False) -> tuple[int, int]:
+        """``brk(mm->brk + size)`` by ``pid`` (``mm->brk - size`` with ``shrink``):
+        (the old break, the new one; equal when it could not move).
 
         :raises SimulationError: no such process, or a kernel thread.
         """
         task, mm = self._user(pid)
         old = self.k.get(mm, MM, "brk")
-        new = self.mmap.sys_brk(mm, self.rlim(task), (old + size) & 0xFFFFFFFF)
+        want = old - size if shrink else old + size
+        new = self.mmap.sys_brk(mm, self.rlim(task), want & 0xFFFFFFFF)
         self.procs._record(task)
         return old, new
+
+    def sys_munmap(self, pid: int, addr: int, size: int) -> int:
+        """``munmap(addr, size)`` by ``pid``: 0 or a negative errno (-EINVAL).
+
+        :raises SimulationError: no such process, or a kernel thread.
+        """
+        task, mm = self._user(pid)
+        got = self.mmap.do_munmap(mm, addr & 0xFFFFFFFF, size)
+        self.procs._record(task)
+        return got
 
     def _user(self, pid: int) -> tuple[int, int]:
         task = self.procs.task_of(pid)
