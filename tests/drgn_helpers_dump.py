@@ -22,9 +22,11 @@ from drgn.helpers.linux import mm as drgn_mm  # noqa: E402
 from vmintro.backends.drgn import DrgnBackend  # noqa: E402
 from vmintro.hosts.drgn_helpers import (  # noqa: E402
     decode_page_flags,
+    find_task,
     follow_pte,
     for_each_slab_cache,
     for_each_vm_area,
+    for_each_vma,
     identify_address,
     search_memory,
     slab_object_info,
@@ -101,9 +103,11 @@ def main() -> None:
     caches = [c.value_() for c in for_each_slab_cache(prog)]
     found = list(search_memory(prog, drgn.Object(prog, "void *", vm_struct)))
 
+    init_mm = find_task(prog, 1).mm
+    vmas = [[v.value_(), v.vm_start.value_(), v.vm_end.value_()] for v in for_each_vma(init_mm)]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        run_command(prog, "vm vmlist; vtop " + hex(first))
+        run_command(prog, "vm vmlist; vtop " + hex(first) + "; vm 1")
     json.dump(
         {
             "areas": areas,
@@ -111,6 +115,7 @@ def main() -> None:
             "guard": null,
             "unstored_frame_is_zeros": unstored == bytes(4096),
             "vm_command": out.getvalue(),
+            "init_vmas": vmas,
             "slab": slab,
             "identified": identified,
             "caches": caches,

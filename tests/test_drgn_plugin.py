@@ -17,8 +17,10 @@ import vmintro
 from vmintro.cmdline.runner import Runner
 from vmintro.helpers import (
     decode_page_flags,
+    find_task,
     for_each_slab_cache,
     for_each_vm_area,
+    for_each_vma,
     identify_address,
     search_memory,
     slab_object_info,
@@ -77,7 +79,11 @@ def test_drgn_helpers_agree_with_the_library_and_with_drgn(
     # the guard page: 2.4.20's vmalloc_to_page returns NULL there, and so do the helpers
     assert view["guard"] == {"pfn": None, "page": 0}
     first = ours[0].addr.value_()
-    assert view["vm_command"] == repl_output(prog, f"vmlist; vtop {first:#x}")
+    assert view["vm_command"] == repl_output(prog, f"vmlist; vtop {first:#x}; vm 1")
+    init_mm = find_task(prog, 1).mm
+    assert view["init_vmas"] == [
+        [v.value_(), v.vm_start.value_(), v.vm_end.value_()] for v in for_each_vma(init_mm)
+    ]
     # the slab and address helpers hand back what the library finds
     vm_struct = ours[0].value_()
     info = slab_object_info(prog, vm_struct)

@@ -131,6 +131,8 @@ def command_lines(prog: Program, out_dir: Path) -> list[str]:
         "log",
         "ps",
         "ps -u --json",
+        "vm 1",  # init's areas (crash's vm); an image without tasks: its error
+        "vm -p 1 2",
         f"vtop -c 1 {vaddr:x}",  # init's page directory (an image without tasks: its error)
         f"vtop -c 1 {vaddr:x} --py",
         "rd -s zone_table 3",

@@ -95,6 +95,7 @@ LINES = {
     "vmlist": ["vmlist", "vmlist --json"],
     "vtop": [f"vtop {addr:x}", "vtop PAGE_OFFSET + 0x100000", f"vtop -c 1 {addr:x}"],
     "ps": ["ps", "ps --json"],
+    "vm": ["vm 1", "vm -p 1 --json"],
     "whatis": ["whatis vmlist", "whatis (char)1 + 1"],
     # the image's hand-made timeline writes the frame 3 pages below RAM's end (tests/timeline)
     "back": ["back"],
@@ -190,6 +191,7 @@ CALLS.update({  # the task helpers
     "for_each_task": lambda: list(helpers.for_each_task(prog, idle=True)),
     "find_task": lambda: helpers.find_task(prog, 1),
     "task_pgd": lambda: helpers.task_pgd(helpers.find_task(prog, 1)),
+    "for_each_vma": lambda: list(helpers.for_each_vma(helpers.find_task(prog, 1).mm)),
 })
 
 load_plugins(err=sys.stderr)

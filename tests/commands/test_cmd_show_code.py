@@ -90,6 +90,8 @@ LINES: list[tuple[str, tuple[str, ...] | None]] = [
     ("x/4a &vmlist", None),
     ("x/3s &log_buf", None),
     ("help plugins", None),
+    ("vm 1 2", None),
+    ("vm -p 1", None),
 ]
 
 # The shipped plugins' commands: their scripts use the plugin's own functions.
@@ -141,6 +143,7 @@ SAMPLES: dict[str, str] = {
     "sym": "sym vmlist",
     "timeline": "timeline -c sys_swapon",
     "vmallocinfo": "vmallocinfo",
+    "vm": "vm 1",
     "vmlist": "vmlist",
     "vtop": "vtop c4800010",
     "whatis": "whatis vmlist",

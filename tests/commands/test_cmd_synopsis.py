@@ -118,6 +118,7 @@ EXAMPLES: dict[str, list[str]] = {
     "vmlist": ["vmlist", "vmlist c4800000", "vmlist --json"],
     "vtop": ["vtop c4800000", "vtop --json c4800000", "vtop -c 1 c4800000"],
     "ps": ["ps", "ps -k", "ps -u", "ps 1", "ps --json"],
+    "vm": ["vm", "vm 1", "vm -p 1", "vm --json 1 2"],
     "whatis": ["whatis vmlist", "whatis struct page", "whatis --json vmlist"],
     "timeline": ["timeline", "timeline -c vmalloc", "timeline -p -s 8 3ffd000", "timeline --json"],
     "goto": ["goto 0", "goto end", "goto --json 1"],
@@ -141,6 +142,7 @@ SEVERAL: dict[tuple[str, str], tuple[str, list[str]]] = {
     ("vmlist", "address"): ("vmlist", ["c4800000", "c4811000"]),
     ("vtop", "address"): ("vtop", ["c4800000", "c4811000"]),
     ("ps", "target"): ("ps", ["1", "2"]),
+    ("vm", "target"): ("vm", ["1", "2"]),
 }
 
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hostile_image import HostileImage
+from rbtree_walk import rb_inorder
 
 import vmintro
 from helpers.kernels import PAGE_SIZE, Kernel
 from vmintro.arch.x86 import PAGE_OFFSET
+from vmintro.errors import CorruptionError
 from vmintro.helpers import (
     PFN_PHYS,
     decode_page_flags,
     find_task,
     follow_pte,
+    for_each_vma,
     init_task,
     max_mapnr,
     page_address,
@@ -244,3 +249,36 @@ def test_follow_pte_walks_any_page_directory(process_images, name: str) -> None:
         follow_pte(prog, 0x1000, probe)  # not a kernel address
     with pytest.raises(ValueError):
         follow_pte(prog, bash + 4, probe)  # not a page directory's alignment
+
+
+@pytest.mark.parametrize("name", ["2level", "pae"])
+def test_for_each_vma_walks_mmap_in_the_trees_order(process_images, name: str) -> None:
+    """mm->mmap by vm_next holds the areas mm->mm_rb holds, in the same (address)
+    order: the tree, which the walk never reads, is the oracle; map_count counts them."""
+    image = process_images[name]
+    prog = vmintro.open(image.base)
+    o_rb = prog.type("struct vm_area_struct").offsetof("vm_rb")
+    for pid in (1, image.bash, image.cron):
+        mm = find_task(prog, pid).mm
+        vmas = list(for_each_vma(mm))
+        assert vmas and all(str(v.type_) == "struct vm_area_struct *" for v in vmas)
+        assert [v.value_() for v in vmas] == [n - o_rb for n in rb_inorder(mm.mm_rb.rb_node)]
+        assert len(vmas) == mm.map_count.value_()
+        starts = [(v.vm_start.value_(), v.vm_end.value_()) for v in vmas]
+        assert all(s < e <= n for (s, e), (n, _) in zip(starts, starts[1:], strict=False))
+        assert all(v.vm_mm.value_() == mm.value_() for v in vmas)
+
+
+def test_for_each_vma_stops_on_a_cycle(process_images, tmp_path: Path) -> None:
+    image = process_images["2level"]
+    mm = image.tasks[image.bash]["mm"]
+    src = vmintro.open(image.base)
+    first = src.read_u32(mm + src.type("struct mm_struct").offsetof("mmap"))
+    o_next = src.type("struct vm_area_struct").offsetof("vm_next")
+    second = src.read_u32(first + o_next)
+    img = HostileImage(tmp_path / "damaged", image.base)
+    img.write_u32(second + o_next, first)  # the second area links back to the first
+    img.save()
+    prog = vmintro.open(img.base)
+    with pytest.raises(CorruptionError, match=f"cycle: node at {second:#x}"):
+        list(for_each_vma(find_task(prog, image.bash).mm))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from vmintro.accel import speedups as _speedups
@@ -21,6 +21,7 @@ __all__ = [
     "PFN_PHYS",
     "decode_page_flags",
     "follow_pte",
+    "for_each_vma",
     "max_mapnr",
     "page_address",
     "page_count",
@@ -228,6 +229,34 @@ def task_pgd(task: Object) -> Object | None:
         if not mm.value_():
             return None
     return mm.pgd
+
+
+# include/linux/sched.h: DEFAULT_MAX_MAP_COUNT, the most areas do_mmap_pgoff lets a
+# process have (max_map_count, a sysctl left at its default)
+DEFAULT_MAX_MAP_COUNT = 65536
+
+
+def for_each_vma(mm: Object) -> Iterator[Object]:
+    """Every area of ``mm`` (a ``struct mm_struct *``), as 2.4.20 walks them:
+    ``for (vma = mm->mmap; vma; vma = vma->vm_next)``, in address order (drgn's
+    helper of this name walks a later kernel's maple tree; 2.4.20 has the sorted
+    list, with the red-black tree ``mm_rb`` beside it for ``find_vma``).
+
+    The walk is bounded: more areas than ``DEFAULT_MAX_MAP_COUNT`` + 1 or than
+    the machine's RAM could hold, a cycle or an unreadable ``vm_next`` raise
+    :class:`~vmintro.errors.CorruptionError` naming the area holding the link.
+
+    :return: iterator of ``struct vm_area_struct *``
+    """
+    from vmintro.helpers.list import singly_linked
+
+    prog = mm.prog_
+    vma = prog.type("struct vm_area_struct")
+    bound = min(DEFAULT_MAX_MAP_COUNT, max(prog.ram_size, 1 << 20) // vma.size) + 1
+    next_offset = vma.offsetof("vm_next")  # type: ignore[attr-defined]
+    ptr = prog.type("struct vm_area_struct *")
+    first = mm.mmap.value_()
+    yield from singly_linked(prog, first, next_offset, f"mm {mm.value_():#x} mmap", bound, ptr)
 
 
 def _follow_pte(prog: Program, pgd: Object | int, addr: Object | int) -> Walk:

@@ -45,6 +45,7 @@ __all__ = [
     "for_each_slab_cache",
     "for_each_task",
     "for_each_vm_area",
+    "for_each_vma",
     "identify_address",
     "search_memory",
     "slab_object_info",
@@ -138,6 +139,22 @@ def for_each_task(prog: drgn.Program, idle: bool = False) -> Iterator[drgn.Objec
     """
     for task in _pid.for_each_task(vmintro_program(prog), idle):
         yield drgn.Object(prog, "struct task_struct *", int(task))
+
+
+def for_each_vma(mm: drgn.Object) -> Iterator[drgn.Object]:
+    """2.4.20's walk of a process's areas, ``mm->mmap`` by ``vm_next`` (drgn's helper
+    of this name walks a later kernel's maple tree), bounded and checked as vmintro's
+    ``for_each_vma``.
+
+    :return: iterator of ``struct vm_area_struct *``
+    :raises vmintro.errors.CorruptionError: a cycle, an unreadable link, too many areas.
+    """
+    from vmintro.object import Object
+
+    prog = mm.prog_
+    ours = vmintro_program(prog)
+    for vma in _mm.for_each_vma(Object(ours, ours.type("struct mm_struct *"), _address(mm))):
+        yield drgn.Object(prog, "struct vm_area_struct *", vma.value_())
 
 
 def find_task(prog: drgn.Program, pid: int) -> drgn.Object:
