@@ -111,3 +111,15 @@ def build_process_image(base: Path, pae: bool) -> ProcessImage:
         entries={name: (before[name], after[name]) for name in dirs},
         swapper=swapper if swapper >= PAGE_OFFSET else swapper + PAGE_OFFSET,
     )
+
+
+def scenario_image(out: Path, scenario: str) -> dict[str, Any]:
+    """Write scenario text ``scenario`` beside ``out`` and generate image ``out`` from
+    it (no timeline); the image's truth."""
+    import json
+
+    from vmintro.generate import generate
+
+    out.with_suffix(".toml").write_text(scenario)
+    generate(out, str(out.with_suffix(".toml")), timeline=False)
+    return json.loads(out.with_suffix(".truth.json").read_text())

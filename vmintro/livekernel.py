@@ -24,6 +24,7 @@ writes it with the image.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,7 @@ class Call:
 def _arg_text(name: str, value: int | str) -> str:
     if isinstance(value, str):
         return f"{name}={value!r}"
-    hexed = name.endswith("addr") or name in ("page", "offset", "objp")
+    hexed = name.endswith("addr") or name in ("page", "offset", "objp", "brk")
     return f"{name}={value:#x}" if hexed else f"{name}={value}"
 
 
@@ -541,6 +542,30 @@ class LiveKernel:
             self.calls[-1] = done
         return done
 
+    # -- a process's address space ------------------------------------------------
+
+    def mmap(self, pid: int, size: int, addr: int = 0) -> Call:
+        """``mmap(addr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)`` in
+        process ``pid`` (``do_mmap_pgoff``): the area's address, or -errno."""
+        uvm = self.kernel.processes.vm
+        args = (("current", pid), ("addr", addr), ("len", size))
+        return self._run("do_mmap_pgoff", args, lambda: _or_errno(uvm.sys_mmap(pid, addr, size)))
+
+    def brk(self, pid: int, brk: int) -> Call:
+        """``brk(brk)`` in process ``pid`` (``sys_brk``): the new break, or the old one
+        when it cannot move; a lower break unmaps (``do_munmap``)."""
+        uvm = self.kernel.processes.vm
+        return self._run("sys_brk", (("current", pid), ("brk", brk)), lambda: uvm.brk_to(pid, brk))
+
+    def munmap(self, pid: int, addr: int, size: int) -> Call:
+        """``munmap(addr, size)`` in process ``pid`` (``do_munmap``): 0, or -EINVAL
+        (an address not page-aligned, a range past ``TASK_SIZE``, a size of 0)."""
+        uvm = self.kernel.processes.vm
+        args = (("current", pid), ("addr", addr), ("len", size))
+        return self._run(
+            "do_munmap", args, lambda: _or_errno(uvm.sys_munmap(pid, addr, size)), "int"
+        )
+
     # -- saving -----------------------------------------------------------------------
 
     def save(self, name: str | os.PathLike[str]) -> dict[str, Path]:
@@ -581,6 +606,17 @@ class LiveKernel:
 # -- results --------------------------------------------------------------------------
 
 
+def _or_errno(value: int) -> int:
+    """A system call's return value, or the -errno it is (an unsigned long from -4095
+    up, as ``IS_ERR_VALUE``, or a negative int) raised as the kernel's error."""
+    from vmintro.sim.errors import SimulationError
+
+    if value < 0 or value > 0xFFFFF000:
+        code = -value if value < 0 else (1 << 32) - value
+        raise SimulationError(f"-{errno.errorcode.get(code, str(code))}")
+    return value
+
+
 def _einval() -> None:
     from vmintro.sim.errors import SimulationError
 
@@ -603,7 +639,7 @@ def _new_log(k: Kernel, end_before: int) -> list[str]:
 # -- what changed ---------------------------------------------------------------------
 
 
-_State = tuple[dict[int, int], list[int], str]
+_State = tuple[dict[int, int], list[int], str, dict[int, tuple[int, int, int]]]
 
 
 def _summary_state(k: Kernel) -> _State:
@@ -627,15 +663,32 @@ def _summary_state(k: Kernel) -> _State:
     except PageFault as e:
         end = f"vmlist runs into unmapped memory at {e.address:#x}"
     free = [k.get(zone, "zone_t", "free_pages") for zone in k.buddy.zones]
-    return areas, free, end
+    return areas, free, end, _user_state(k)
+
+
+def _user_state(k: Kernel) -> dict[int, tuple[int, int, int]]:
+    """Each process's (map_count, total_vm, rss), from its mm_struct in memory
+    (``for_each_task``: the ring, which the simulator walks bounded)."""
+    from vmintro.sim.errors import PageFault
+
+    procs, out = k.processes, {}
+    try:
+        for task in procs.for_each_task():
+            mm = procs.get(task, "mm")
+            if mm:
+                got = (k.get(mm, "struct mm_struct", f) for f in ("map_count", "total_vm", "rss"))
+                out[procs.get(task, "pid")] = tuple(got)
+    except PageFault:  # a ring a corrupting call broke: the vmlist summary says enough
+        pass
+    return out  # type: ignore[return-value]
 
 
 def _summary(k: Kernel, before: _State) -> str:
     """``areas +1 (0xc8823000 68K); free pages Normal -17``: vm areas added and
     removed, each zone's free pages before and after, and a list that stopped ending
     in NULL."""
-    areas_before, free_before, end_before = before
-    areas_after, free_after, end_after = _summary_state(k)
+    areas_before, free_before, end_before, user_before = before
+    areas_after, free_after, end_after, user_after = _summary_state(k)
     parts = []
     added = sorted(set(areas_after) - set(areas_before))
     removed = sorted(set(areas_before) - set(areas_after))
@@ -651,6 +704,15 @@ def _summary(k: Kernel, before: _State) -> str:
     ]
     if free:
         parts.append("free pages " + ", ".join(free))
+    for pid in sorted(set(user_before) & set(user_after)):  # a process's address space
+        was, now = user_before[pid], user_after[pid]
+        moved = [
+            f"{what} {b - a:+d}"
+            for what, a, b in zip(("areas", "total_vm", "rss"), was, now, strict=True)
+            if a != b
+        ]
+        if moved:
+            parts.append(f"pid {pid} " + ", ".join(moved))
     if end_after != end_before:
         parts.append(end_after or "vmlist ends in NULL again")
     return "; ".join(parts) if parts else "nothing changed"

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from generate_cli import vmintro_cli
 from hostile_image import HostileImage
+from process_images import scenario_image
 
 import vmintro
 from vmintro.cmdline.namespace import python_namespace
@@ -22,7 +23,6 @@ from vmintro.commands import run
 from vmintro.commands.render import render_text
 from vmintro.commands.result import Table
 from vmintro.errors import EXIT_FAILED, EXIT_OK
-from vmintro.generate import generate
 from vmintro.scenario.loader import parse_scenario
 from vmintro.scenario.runner import machine_config, run_scenario
 
@@ -58,9 +58,7 @@ size = "4K"
 def image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
     """(the image, its truth, pid -> {vaddr: frame} of the simulator's page tables)."""
     out = tmp_path_factory.mktemp("vm") / "vm"
-    out.with_suffix(".toml").write_text(SCENARIO)
-    generate(out, str(out.with_suffix(".toml")), timeline=False)
-    truth = json.loads(out.with_suffix(".truth.json").read_text())
+    truth = scenario_image(out, SCENARIO)
     scen = parse_scenario(SCENARIO, "vm.toml")
     k = run_scenario(scen, *machine_config(scen, {})).kernel
     mem, frames = k.processes.vm.mem, {}

@@ -353,12 +353,18 @@ class UserVM:
 
         :raises SimulationError: no such process, or a kernel thread.
         """
+        old = self.k.get(self._user(pid)[1], MM, "brk")
+        return old, self.brk_to(pid, old - size if shrink else old + size)
+
+    def brk_to(self, pid: int, brk: int) -> int:
+        """``brk(brk)`` by ``pid``: the new break, or the old one when it cannot move.
+
+        :raises SimulationError: no such process, or a kernel thread.
+        """
         task, mm = self._user(pid)
-        old = self.k.get(mm, MM, "brk")
-        want = old - size if shrink else old + size
-        new = self.mmap.sys_brk(mm, self.rlim(task), want & 0xFFFFFFFF)
+        new = self.mmap.sys_brk(mm, self.rlim(task), brk & 0xFFFFFFFF)
         self.procs._record(task)
-        return old, new
+        return new
 
     def sys_munmap(self, pid: int, addr: int, size: int) -> int:
         """``munmap(addr, size)`` by ``pid``: 0 or a negative errno (-EINVAL).

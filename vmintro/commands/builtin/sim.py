@@ -169,6 +169,25 @@ def _touch(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     return [_pid(w[0]), _number(w[1], "ADDR")], {}
 
 
+@_call("mmap", "sim mmap PID SIZE [ADDR]  (anonymous, read-write, private; ADDR a hint)")
+def _mmap(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    w = _words(w, 2, 1)
+    addr = {"addr": _number(w[2], "ADDR")} if len(w) > 2 else {}
+    return [_pid(w[0]), _number(w[1], "SIZE")], addr
+
+
+@_call("brk", "sim brk PID ADDR  (the new break: above grows the heap, below unmaps)")
+def _brk(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    w = _words(w, 2)
+    return [_pid(w[0]), _number(w[1], "ADDR")], {}
+
+
+@_call("munmap", "sim munmap PID ADDR SIZE")
+def _munmap(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    w = _words(w, 3)
+    return [_pid(w[0]), _number(w[1], "ADDR"), _number(w[2], "SIZE")], {}
+
+
 @_call("fault", "sim fault KIND [KEY=VALUE...]  ('sim fault list' names the kinds)")
 def _fault(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     if not w:
@@ -226,6 +245,8 @@ OOM_LINES = ("Out of Memory: Killed process", "Kernel panic: Out of memory")
 TOUCH_OUTCOMES = {
     "mapped": "mapped: the process's page directory maps it, no fault",
     "synced": "vmalloc fault: do_page_fault copied the missing entry from init_mm.pgd",
+    "fault": "page fault: inside one of the process's areas, handle_mm_fault mapped it "
+    "(a read of a page never written maps empty_zero_page)",
 }
 
 
@@ -314,8 +335,10 @@ def sim(prog: Program, args: argparse.Namespace) -> Iterator[Move | Text]:
     alloc_pages ORDER [--gfp FLAGS], free_pages PAGE ORDER, kmalloc SIZE,
     kfree ADDR, swapon SIZE [BADPAGE...], swapoff N, insmod NAME SIZE, rmmod NAME,
     fork [PID], spawn NAME [PID], exit PID, touch PID ADDR (a kernel-mode read
-    from PID's context: mapped, synced by the vmalloc fault, or an oops),
-    fault KIND [KEY=VALUE...]. Sizes take K, M, G.
+    from PID's context: mapped, synced by the vmalloc fault, a user address
+    mapped by handle_mm_fault, or an oops), mmap PID SIZE [ADDR] (anonymous
+    memory: the address or -errno), brk PID ADDR (the new break), munmap PID
+    ADDR SIZE (0 or -EINVAL), fault KIND [KEY=VALUE...]. Sizes take K, M, G.
     """
     if args.call == "fault" and args.words == ["list"]:
         from vmintro.sim.faults import FAULTS
