@@ -110,3 +110,22 @@ def test_the_readers_struct_formats_parse_as_pyelftools(elfclass: int) -> None:
         64: ["p_type", "p_flags", "p_offset", "p_vaddr", "p_paddr", "p_filesz", "p_memsz"],
     }[elfclass]
     assert struct.unpack_from(phdr, raw)[:7] == tuple(ph[n] for n in order)
+
+
+@pytest.mark.parametrize(
+    "definition, fmt",
+    [(elf32.Elf32_Phdr, elf.ELF32_PHDR), (elf64.Elf64_Phdr, elf.ELF64_PHDR)],
+)
+def test_the_writers_packed_program_headers_are_its_construct_definitions(definition, fmt) -> None:
+    """The core's program headers are packed with ``struct_layout`` of the construct
+    definition: the same bytes as building them, in the reader's format."""
+    layout, names = elf32.struct_layout(definition)
+    values = {name: (i + 1) * 0x01010101 for i, name in enumerate(names)}  # one per field
+    raw = layout.pack(*(values[n] for n in names))
+    assert raw == definition.build(values)
+    assert struct.unpack(fmt, raw) == tuple(values[n] for n in names)
+
+
+def test_struct_layout_refuses_a_field_that_is_no_integer() -> None:
+    with pytest.raises(TypeError, match="e_ident"):
+        elf32.struct_layout(elf32.Elf32_Ehdr)

@@ -7,7 +7,9 @@ import os
 import random
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from core_samples import KERNEL_RANGE, scattered_spec
@@ -161,17 +163,41 @@ def test_same_spec_same_bytes(tmp_path: Path) -> None:
 
 
 class _FailingMem(PhysMem):
-    """RAM that breaks after a number of frames have been read."""
+    """RAM that breaks after a number of frames have been read, one by one or
+    straight from the stored frames (as the core writer reads them)."""
 
     def __init__(self, size: int, fail_after: int) -> None:
         super().__init__(size)
         self.left = fail_after
 
-    def page(self, pfn: int) -> bytes:
+    def _count(self) -> None:
         self.left -= 1
         if self.left < 0:
             raise RuntimeError("simulated failure")
+
+    def page(self, pfn: int) -> bytes:
+        self._count()
         return super().page(pfn)
+
+    @property
+    def stored(self) -> Mapping[int, bytearray]:
+        return _FailingFrames(self, super().stored)
+
+
+class _FailingFrames(dict[int, bytearray]):
+    """The stored frames of a :class:`_FailingMem`, counting every read."""
+
+    def __init__(self, mem: _FailingMem, frames: Mapping[int, bytearray]) -> None:
+        super().__init__(frames)
+        self.mem = mem
+
+    def __getitem__(self, pfn: int) -> bytearray:
+        self.mem._count()
+        return super().__getitem__(pfn)
+
+    def get(self, pfn: int, default: Any = None) -> Any:
+        self.mem._count()
+        return super().get(pfn, default)
 
 
 def test_failure_while_writing_leaves_old_file(tmp_path: Path) -> None:

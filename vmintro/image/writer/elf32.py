@@ -6,6 +6,8 @@ writing side, checked against pyelftools and the format's sizes by the tests.
 
 from __future__ import annotations
 
+import struct
+
 import construct as cs
 
 from vmintro.image.format.elf import ELFCLASS32, ELFDATA2LSB, EV_CURRENT
@@ -18,6 +20,7 @@ __all__ = [
     "Elf32_Sym",
     "build_note",
     "elf_ehdr",
+    "struct_layout",
 ]
 
 
@@ -40,6 +43,24 @@ def elf_ehdr(elfclass: int, word: cs.Construct) -> cs.Struct:
         "e_shnum" / cs.Int16ul,
         "e_shstrndx" / cs.Int16ul,
     )
+
+
+def struct_layout(definition: cs.Struct) -> tuple[struct.Struct, tuple[str, ...]]:
+    """``definition`` (a structure of little-endian integers) as a ``struct.Struct``
+    and its field names in order, for packing many records at ``struct``'s speed.
+
+    The layout is read off the construct definition, so the two cannot differ.
+
+    :raises TypeError: a field is not a little-endian integer.
+    """
+    codes, names = [], []
+    for field in definition.subcons:
+        fmt = getattr(field.subcon, "fmtstr", "")
+        if len(fmt) != 2 or fmt[0] != "<":
+            raise TypeError(f"{field.name}: not a little-endian integer field")
+        codes.append(fmt[1])
+        names.append(field.name)
+    return struct.Struct("<" + "".join(codes)), tuple(names)
 
 
 Elf32_Ehdr = elf_ehdr(ELFCLASS32, cs.Int32ul)

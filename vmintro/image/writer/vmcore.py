@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import BinaryIO
 
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
@@ -55,7 +56,7 @@ from vmintro.image.format.elf import (
     SHDR_SIZE,
     core_elf_class,
 )
-from vmintro.image.writer.elf32 import Elf32_Ehdr, Elf32_Phdr, build_note
+from vmintro.image.writer.elf32 import Elf32_Ehdr, Elf32_Phdr, build_note, struct_layout
 from vmintro.image.writer.elf64 import Elf64_Ehdr, Elf64_Phdr
 from vmintro.image.writer.spec import ImageSpec
 from vmintro.image.writer.vmcoreinfo import build_vmcoreinfo
@@ -77,8 +78,11 @@ _MAX_LOADS = 0xFFFE - 1 - 8
 # (ELF64 cores are cut the same way, so a segment never depends on the class).
 _MAX_SEGMENT_PAGES = (1 << 31) >> PAGE_SHIFT
 # Frames written per write() call: big enough to amortise the call, small
-# enough to keep the host buffer at 1 MiB.
-_BATCH_PAGES = 256
+# enough to keep the host buffer at 8 to 16 MiB.
+_BATCH_PAGES = 2048
+# Each class's program header as a struct and its field names, read off the
+# writer's construct definitions; key True for ELF64.
+_PHDR_LAYOUT = {False: struct_layout(Elf32_Phdr), True: struct_layout(Elf64_Phdr)}
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,7 @@ def _headers(notes_size: int, segments: list[LoadSegment]) -> tuple[bytes, int]:
     The class is ELF64 exactly when a segment ends above 4 GiB.
     """
     elf64 = core_elf_class(segments[-1].paddr + segments[-1].size if segments else 0) == ELFCLASS64
-    ehdr_struct, phdr_struct = (Elf64_Ehdr, Elf64_Phdr) if elf64 else (Elf32_Ehdr, Elf32_Phdr)
+    ehdr_struct = Elf64_Ehdr if elf64 else Elf32_Ehdr
     ehdr_size, phdr_size, shdr_size = (
         (EHDR64_SIZE, PHDR64_SIZE, SHDR64_SIZE) if elf64 else (EHDR_SIZE, PHDR_SIZE, SHDR_SIZE)
     )
@@ -186,48 +190,53 @@ def _headers(notes_size: int, segments: list[LoadSegment]) -> tuple[bytes, int]:
             "e_shstrndx": 0,
         }
     )
-    phdrs = [
-        phdr_struct.build(
-            {
-                "p_type": PT_NOTE,
-                "p_offset": notes_offset,
-                "p_vaddr": 0,
-                "p_paddr": 0,
-                "p_filesz": notes_size,
-                "p_memsz": notes_size,
-                "p_flags": 0,
-                "p_align": 4,
-            }
-        )
-    ]
+    # Thousands of program headers: packed in place, in the layout of the
+    # construct definition (struct_layout), not built one by one through it.
+    layout, names = _PHDR_LAYOUT[elf64]
+    pack_into, order = layout.pack_into, itemgetter(*names)
+    table = bytearray(phnum * phdr_size)
+    fields = {
+        "p_type": PT_NOTE,
+        "p_offset": notes_offset,
+        "p_vaddr": 0,
+        "p_paddr": 0,
+        "p_filesz": notes_size,
+        "p_memsz": notes_size,
+        "p_flags": 0,
+        "p_align": 4,
+    }
+    pack_into(table, 0, *order(fields))
+    fields.update(p_type=PT_LOAD, p_flags=PF_R | PF_W | PF_X, p_align=PAGE_SIZE)
+    at = phdr_size
     for seg in segments:
-        phdrs.append(
-            phdr_struct.build(
-                {
-                    "p_type": PT_LOAD,
-                    "p_offset": offset,
-                    "p_vaddr": seg.vaddr,
-                    "p_paddr": seg.paddr,
-                    "p_filesz": seg.size,
-                    "p_memsz": seg.size,
-                    "p_flags": PF_R | PF_W | PF_X,
-                    "p_align": PAGE_SIZE,
-                }
-            )
+        size = seg.size
+        fields.update(
+            p_offset=offset, p_vaddr=seg.vaddr, p_paddr=seg.paddr, p_filesz=size, p_memsz=size
         )
-        offset += seg.size
+        pack_into(table, at, *order(fields))
+        at += phdr_size
+        offset += size
     if not elf64 and offset > ELF32_ADDRESS_LIMIT:
         raise ValueError(f"the core would be {offset:#x} bytes: ELF32 file offsets stop at 4 GiB")
-    return ehdr + b"".join(phdrs), data_offset
+    return ehdr + table, data_offset
 
 
-def _write_frames(out: BinaryIO, mem: PhysMem, pfns: Iterable[int]) -> None:
-    batch: list[bytes] = []
-    for pfn in pfns:
-        batch.append(mem.page(pfn))
-        if len(batch) == _BATCH_PAGES:
-            out.write(b"".join(batch))
-            batch.clear()
+def _write_frames(out: BinaryIO, mem: PhysMem, segments: list[LoadSegment]) -> None:
+    """Write the frames of ``segments`` one after the other, zero frames as zeros.
+
+    The stored frames are joined straight into writes of about ``_BATCH_PAGES``
+    frames, across segments (which follow each other in the file): no frame is
+    copied on its own first, and thousands of small segments cost few writes.
+    """
+    stored, zero = mem.stored.get, bytes(PAGE_SIZE)
+    batch: list[bytes | bytearray] = []
+    for seg in segments:
+        stop = seg.pfn + seg.pages
+        for start in range(seg.pfn, stop, _BATCH_PAGES):
+            batch += [stored(pfn, zero) for pfn in range(start, min(start + _BATCH_PAGES, stop))]
+            if len(batch) >= _BATCH_PAGES:
+                out.write(b"".join(batch))
+                batch.clear()
     if batch:
         out.write(b"".join(batch))
 
@@ -253,8 +262,7 @@ def vmcore_writer(spec: ImageSpec) -> Callable[[BinaryIO], None]:
         out.write(headers)
         out.write(notes)
         out.write(bytes(data_offset - len(headers) - len(notes)))
-        for seg in segments:
-            _write_frames(out, spec.mem, range(seg.pfn, seg.pfn + seg.pages))
+        _write_frames(out, spec.mem, segments)
 
     return write
 
