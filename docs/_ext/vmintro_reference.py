@@ -94,7 +94,20 @@ OP_TEXT: dict[str, str] = {
     "label) to ``addr``, or to a vmalloc or ioremap step's area ``label`` plus "
     "``offset``: where that task's page directory lacks the kernel's entry, "
     "``do_page_fault``'s ``vmalloc_fault`` copies it from ``init_mm``; an address no "
-    "area maps oopses (allowed with ``allow_bug``).",
+    "area maps oopses (allowed with ``allow_bug``). Below ``TASK_SIZE`` it is the "
+    "task's own access to every page of ``size`` (a write unless ``write`` is false), "
+    "each through ``do_page_fault`` and ``handle_mm_fault``.",
+    "mmap": "``mmap(addr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)`` in "
+    "the task ``pid`` (or ``task``, a label): ``do_mmap_pgoff`` makes or grows an "
+    "anonymous area, at the hint ``addr`` if it is free, else first fit from "
+    "``TASK_UNMAPPED_BASE``; ``label`` names it for ``touch`` and ``munmap``.",
+    "brk": "``sys_brk(mm->brk + size)`` in the task ``pid`` (or ``task``): ``do_brk`` "
+    "grows the heap; with ``shrink`` the break goes down by ``size`` through "
+    "``do_munmap``.",
+    "munmap": "``do_munmap(addr, size)`` in the task ``pid`` (or ``task``), at ``addr`` "
+    "or an ``mmap`` step's ``label`` plus ``offset``: the areas it covers are freed, cut "
+    "or split (``unmap_fixup``), their pages zapped and the page tables of spans left "
+    "empty freed (``free_pgtables``); -EINVAL is the step's result, not a stop.",
 }
 
 
