@@ -12,6 +12,7 @@ import gc
 import os
 import random
 import struct
+import subprocess
 import sys
 import weakref
 from pathlib import Path
@@ -679,6 +680,50 @@ def test_objects_of_the_generated_classes_are_freed_whole_and_reused() -> None:
     del second, obj
     gc.collect()
     assert (sys.getrefcount(value), sys.getrefcount(ptr)) == (counts[0], counts[2])
+
+
+# A caller's subclass of Object with a __dict__ and no slot more: CPython 3.11+ keeps
+# that dict in front of the object, so its memory must not be reused as a generated
+# class's (which PyObject_GC_Del would free from the wrong start).
+_MANAGED_DICT_SUBCLASS = """
+import gc, sys
+sys.path.insert(0, sys.argv[1])
+from fake_kernel import standard
+from vmintro import Object
+k, _areas = standard("pse")
+prog = k.program()
+ptr = prog.type("struct vm_struct *")
+
+class Annotated(Object):
+    __slots__ = ("__dict__",)
+
+for n in range(50):
+    note = Annotated(prog, ptr, n)
+    note.seen = n
+    del note
+objects = [Object(prog, ptr, n) for n in range(300)]
+assert [o.value_() for o in objects] == list(range(300))
+del objects
+gc.collect()
+print("freed")
+"""
+
+
+@needs_c
+def test_a_subclass_with_a_dict_is_freed_as_cpython_allocated_it() -> None:
+    """Objects of a caller's Object subclass with a ``__dict__`` (kept in front of the
+    object by CPython) are freed whole and their memory not handed to the generated
+    classes: the debug allocator checks each free."""
+    env = {**os.environ, "PYTHONMALLOC": "debug"}
+    tests = str(Path(__file__).parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _MANAGED_DICT_SUBCLASS, tests],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "freed"), done.stderr[-2000:]
 
 
 @needs_c

@@ -203,6 +203,47 @@ bind_object(PyObject *module, PyObject *cls)
 static PyObject *free_objects[FREE_OBJECTS];
 static int n_free_objects;
 
+/*
+ * Where the light classes may be: a build with the GIL (the free lists are plain C arrays
+ * the GIL guards; a free-threaded build allocates per thread and type) and without
+ * Py_TRACE_REFS (whose list of live objects a reused object would not be on).  Elsewhere
+ * light_class() leaves the class as CPython made it.
+ */
+#if !defined(Py_GIL_DISABLED) && !defined(Py_TRACE_REFS)
+#define LIGHT_CLASSES 1
+#else
+#define LIGHT_CLASSES 0
+#endif
+
+/* A class whose objects hold nothing in front of their GC header (no managed __dict__
+ * or weak references, which CPython 3.11+ keeps there and tp_free gives back with them):
+ * the memory of one such object fits any other of the same size. */
+static int
+no_preheader(PyTypeObject *tp)
+{
+#ifdef Py_TPFLAGS_MANAGED_DICT
+    if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT)
+        return 0;
+#endif
+#ifdef Py_TPFLAGS_MANAGED_WEAKREF
+    if (tp->tp_flags & Py_TPFLAGS_MANAGED_WEAKREF)
+        return 0;
+#endif
+    return tp->tp_dictoffset == 0 && tp->tp_weaklistoffset == 0;
+}
+
+/* An object out of a free list, made as PyType_GenericAlloc makes one: zeroed, of tp (a
+ * reference to it where it is a heap type), one reference (PyObject_Init counts it as
+ * a new object where the build counts them), tracked. */
+static PyObject *
+reuse_object(PyObject *obj, PyTypeObject *tp)
+{
+    memset((char *)obj + sizeof(PyObject), 0, (size_t)tp->tp_basicsize - sizeof(PyObject));
+    PyObject_Init(obj, tp);
+    PyObject_GC_Track(obj);
+    return obj;
+}
+
 static void
 light_dealloc(PyObject *self)
 {
@@ -212,8 +253,9 @@ light_dealloc(PyObject *self)
     Py_CLEAR(SLOT(self, off_type));
     Py_CLEAR(SLOT(self, off_address));
     Py_CLEAR(SLOT(self, off_value));
-    if (tp->tp_basicsize == object_base->tp_basicsize && tp->tp_itemsize == 0
-        && tp->tp_free == PyObject_GC_Del && n_free_objects < FREE_OBJECTS)
+    /* only an object of a light class itself: a subclass's (CPython's subtype_dealloc
+     * calls this one) may have been allocated with more in front of it */
+    if (tp->tp_dealloc == light_dealloc && n_free_objects < FREE_OBJECTS)
         free_objects[n_free_objects++] = self;  /* untracked, its slots cleared */
     else
         tp->tp_free(self);
@@ -226,15 +268,7 @@ light_alloc(PyTypeObject *tp, Py_ssize_t nitems)
     if (nitems != 0 || n_free_objects == 0 || tp->tp_basicsize != object_base->tp_basicsize
         || tp->tp_itemsize != 0)
         return PyType_GenericAlloc(tp, nitems);
-    PyObject *obj = free_objects[--n_free_objects];
-    /* as PyType_GenericAlloc leaves one: zeroed, of tp (a reference to it), one reference,
-     * tracked */
-    memset((char *)obj + sizeof(PyObject), 0, (size_t)tp->tp_basicsize - sizeof(PyObject));
-    Py_SET_TYPE(obj, tp);
-    Py_INCREF(tp);
-    Py_SET_REFCNT(obj, 1);
-    PyObject_GC_Track(obj);
-    return obj;
+    return reuse_object(free_objects[--n_free_objects], tp);
 }
 
 static PyObject *
@@ -252,7 +286,7 @@ light_class(PyObject *module, PyObject *cls)
     /* only what the generated classes are: heap types of Object's layout, nothing added */
     PyObject *own_del = PyDict_GetItemString(tp->tp_dict, "__del__");
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || tp->tp_basicsize != object_base->tp_basicsize
-        || tp->tp_itemsize != 0 || tp->tp_dictoffset != 0 || tp->tp_weaklistoffset != 0
+        || tp->tp_itemsize != 0 || !no_preheader(tp)
         || tp->tp_finalize != NULL || tp->tp_del != NULL || own_del != NULL
         || tp->tp_free != PyObject_GC_Del || tp->tp_alloc != PyType_GenericAlloc
         || !(tp->tp_flags & Py_TPFLAGS_HAVE_GC)) {
@@ -260,8 +294,10 @@ light_class(PyObject *module, PyObject *cls)
                         "light_class(): a class with Object's slots and nothing more");
         return NULL;
     }
-    tp->tp_dealloc = light_dealloc;
-    tp->tp_alloc = light_alloc;
+    if (LIGHT_CLASSES) {
+        tp->tp_dealloc = light_dealloc;
+        tp->tp_alloc = light_alloc;
+    }
     Py_RETURN_NONE;
 }
 
@@ -297,13 +333,7 @@ slots_alloc(PyTypeObject *tp, Py_ssize_t nitems)
 {
     if (tp != slots_class || nitems != 0 || n_free_slots == 0)
         return PyType_GenericAlloc(tp, nitems);
-    PyObject *obj = free_slots[--n_free_slots];
-    memset((char *)obj + sizeof(PyObject), 0, (size_t)tp->tp_basicsize - sizeof(PyObject));
-    Py_SET_TYPE(obj, tp);
-    Py_INCREF(tp);
-    Py_SET_REFCNT(obj, 1);
-    PyObject_GC_Track(obj);
-    return obj;
+    return reuse_object(free_slots[--n_free_slots], tp);
 }
 
 /* Make ``tp`` the light class of plain slots, where it is one (a heap class straight from
@@ -312,6 +342,8 @@ slots_alloc(PyTypeObject *tp, Py_ssize_t nitems)
 static int
 light_slots(PyTypeObject *tp, const Py_ssize_t *offsets, int n)
 {
+    if (!LIGHT_CLASSES)
+        return 0;
     if (slots_class != NULL)
         return slots_class == tp;
     if (n > MAX_SLOTS
@@ -328,7 +360,7 @@ light_slots(PyTypeObject *tp, const Py_ssize_t *offsets, int n)
     }
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !(tp->tp_flags & Py_TPFLAGS_HAVE_GC)
         || tp->tp_base != &PyBaseObject_Type || tp->tp_itemsize != 0
-        || tp->tp_dictoffset != 0 || tp->tp_weaklistoffset != 0 || tp->tp_finalize != NULL
+        || !no_preheader(tp) || tp->tp_finalize != NULL
         || tp->tp_del != NULL || tp->tp_free != PyObject_GC_Del
         || tp->tp_alloc != PyType_GenericAlloc
         || PyDict_GetItemString(tp->tp_dict, "__del__") != NULL)
