@@ -25,7 +25,8 @@ def complete(completer: VmintroCompleter, text: str) -> list[str]:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("vm", ["vmlist"]),
+        ("vml", ["vmlist"]),
+        ("vm", ["vm", "vmlist"]),
         ("p", ["p", "page", "plugins", "print", "ps", "ptov", "ptype", "py", "pipe"]),
         ("help vt", ["vtop"]),
         ("set ra", ["radix"]),
@@ -44,7 +45,8 @@ def complete(completer: VmintroCompleter, text: str) -> list[str]:
         ("ptype struct pag", ["page"]),
         ("whatis pg_data", ["pg_data_t"]),
         ("vmlist; sym max_m", ["max_mapnr"]),
-        ("!for_each_vm", ["for_each_vm_area"]),
+        ("!for_each_vm_", ["for_each_vm_area"]),
+        ("!for_each_vm", ["for_each_vm_area", "for_each_vma"]),
         ("!prog.vmalloc_s", ["prog.vmalloc_start"]),
         ("p nosuch->", []),
     ],
