@@ -247,3 +247,25 @@ def test_the_py_script_prints_the_commands_rows(image) -> None:
     want = [line.split() for line in render_text(tables) if line.strip()]
     assert [line.split() for line in out.getvalue().splitlines()] == want
     assert len(want) > 30
+
+
+def test_overlapping_areas_walk_each_page_once(image, tmp_path: Path) -> None:
+    """A corrupted list whose second area starts back at the first's start: vm
+    prints both areas as they are, as crash does, and -p walks no page twice."""
+    base, _, _ = image
+    prog = vmintro.open(base)
+    first, second = vma_addrs(prog, 12)[:2]
+    vma_type = prog.type("struct vm_area_struct")
+    start = prog.read_u32(first + vma_type.offsetof("vm_start"))
+    img = HostileImage(tmp_path / "overlap", base)
+    img.write_u32(second + vma_type.offsetof("vm_start"), start)
+    img.save()
+    bad = vmintro.open(img.base)
+    lines = _text(bad, "vm -p 12")
+    pages = [
+        w[0]
+        for w in (line.split() for line in lines)
+        if w[1:] == ["(not", "mapped)"] or (len(w) == 2 and w[0] not in ("VIRTUAL",))
+    ]
+    assert len(pages) == len(set(pages)) > 0
+    assert sum(1 for line in lines if line.split()[1:2] == [f"{start:x}"]) == 2

@@ -139,15 +139,19 @@ def _vm_parts(prog: Program, task: Object, pages: bool, blank: bool) -> Iterator
         yield Table(_VMA_COLUMNS, rows, name="vm_areas", sep="")
         return
     columns = _page_columns(paddr_width(prog))
+    shown = 0
     for row in rows:  # crash's PHYSADDR: the VMA heading again before each area
         yield Table(_VMA_COLUMNS, [row], name="vm_areas", sep="")
-        yield Table(columns, list(_page_rows(prog, pgd, row)), name="vm_pages", sep="")
+        yield Table(columns, list(_page_rows(prog, pgd, row, shown)), name="vm_pages", sep="")
+        shown = max(shown, row["end"])
 
 
-def _page_rows(prog: Program, pgd: Object, vma: Row) -> Iterator[Row]:
+def _page_rows(prog: Program, pgd: Object, vma: Row, shown: int) -> Iterator[Row]:
     """crash's ``vm_area_page_dump``: each page of the area through ``uvtop``.
-    An area's span is bounded by the user address space (``TASK_SIZE``)."""
-    for virtual in range(vma["start"], min(vma["end"], PAGE_OFFSET), PAGE_SIZE):
+    Only pages below ``TASK_SIZE`` and above ``shown`` (the end of the areas
+    before, which a sound list never overlaps): a corrupted list costs no more
+    walks than the user address space has pages."""
+    for virtual in range(max(vma["start"], shown), min(vma["end"], PAGE_OFFSET), PAGE_SIZE):
         walk = follow_pte(prog, pgd, virtual)
         yield Row(virtual=virtual, physical=walk.paddr)
 
@@ -171,13 +175,15 @@ for pid in {pids!r}:
           f"{{center(f'{{rss}}k', 6)}}  {{center(f'{{vm}}k', 8)}}")
     if not user:
         continue
+    shown = 0  # the end of the areas before: a corrupted list's overlaps are walked once
     for vma in for_each_vma(mm):  # mm->mmap, then vm_next
         start, end = vma.vm_start.value_(), vma.vm_end.value_()
         print(f"{{center(f'{{vma.value_():x}}', 8)}}  {{start:>8x}}  {{end:>8x}} "
               f"{{vma.vm_flags.value_():6x}}  ")
         if not {pages!r}:
             continue
-        for virtual in range(start, min(end, 0xC0000000), 4096):
+        first, shown = max(start, shown), max(shown, end)
+        for virtual in range(first, min(end, 0xC0000000), 4096):  # below TASK_SIZE
             paddr = follow_pte(prog, mm.pgd, virtual).paddr  # the task's page tables
             where = "(not mapped)" if paddr is None else f"{{paddr:x}}".rjust(width)
             print(f"{{virtual:<8x}}  {{where}}")
