@@ -114,6 +114,30 @@ def test_a_whole_span_unmapped_frees_its_page_tables() -> None:
     assert counts["map_count"] == len(areas)
 
 
+@pytest.mark.parametrize("pae", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_a_span_an_area_still_touches_keeps_its_page_table(pae: bool) -> None:
+    """Unmapping the first 4 MiB of 8: without PAE that span's page table goes and the
+    next span's, which the rest of the area is in, stays; under PAE one pgd entry
+    covers 1 GiB, which the rest of the area still touches, so neither goes."""
+    machine = 'ram = "32M"\nseed = 5\n' + ("pae = true\n" if pae else "")
+    steps = [
+        SPAWN,
+        f'op = "mmap"\ntask = "hog"\naddr = {BIG:#x}\nsize = "8M"\nlabel = "big"',
+        'op = "touch"\ntask = "hog"\nlabel = "big"\nsize = "4K"',
+        'op = "touch"\ntask = "hog"\nlabel = "big"\noffset = "4M"\nsize = "4K"',
+    ]
+    k0 = _run(steps, machine).kernel
+    vm = k0.processes.vm
+    mm = k0.get(k0.processes.task_of(12), "struct task_struct", "mm")
+    first, second = (k0.pa(vm.mem.walk(mm, BIG + i * SPAN)) // PAGE for i in range(2))
+    kept = _mapped(k0, 12, BIG + SPAN)
+    k = _run([*steps, 'op = "munmap"\ntask = "hog"\nlabel = "big"\nsize = "4M"'], machine).kernel
+    free = set(check_buddy(Raw(k)))
+    assert (first in free) is not pae and second not in free
+    assert _mapped(k, 12, BIG) is None and _mapped(k, 12, BIG + SPAN) == kept
+    assert (k.processes.vm.mem.walk(mm, BIG) is None) is not pae
+
+
 @pytest.mark.parametrize(
     ("addr", "size"),
     [("0x40000001", '"4K"'), ("0xbffff000", '"8K"'), ("0x40000000", "0")],
