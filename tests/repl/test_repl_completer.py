@@ -26,7 +26,6 @@ def complete(completer: VmintroCompleter, text: str) -> list[str]:
     ("text", "expected"),
     [
         ("vml", ["vmlist"]),
-        ("vm", ["vm", "vmlist"]),
         ("p", ["p", "page", "plugins", "print", "ps", "ptov", "ptype", "py", "pipe"]),
         ("help vt", ["vtop"]),
         ("set ra", ["radix"]),
