@@ -1010,6 +1010,14 @@ Ram_setstate(RamObject *self, PyObject *state)
     PyObject *recorder, *phys, *widths, *resolve;
     if (!PyArg_ParseTuple(state, "LOOOO:__setstate__", &high, &recorder, &phys, &widths, &resolve))
         return NULL;
+    /* get/set look members up in widths (a dict) and ask resolve() on a miss: both or
+     * neither, as direct_map() sets them */
+    if ((widths == Py_None) != (resolve == Py_None)
+        || (widths != Py_None && !PyDict_Check(widths))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Ram.__setstate__: widths (a dict) and resolve, or neither");
+        return NULL;
+    }
     self->high_memory = high;
     Py_XSETREF(self->recorder, recorder == Py_None ? NULL : Py_NewRef(recorder));
     Py_XSETREF(self->phys, phys == Py_None ? NULL : Py_NewRef(phys));
@@ -1044,6 +1052,12 @@ Ram_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!LO:Ram", kwlist, &PyDict_Type, &pages, &size,
                                      &check))
         return NULL;
+    /* a load or store inside one page checks only where it starts: the end of RAM is
+     * the end of a page (as PhysMem requires) */
+    if (size < 0 || size % 4096) {
+        PyErr_SetString(PyExc_ValueError, "Ram: the size must be a whole number of pages");
+        return NULL;
+    }
     RamObject *self = (RamObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;

@@ -180,3 +180,23 @@ def test_a_copied_ram_is_a_ram_of_its_own(c_form: None) -> None:
     copied["store"](16, 2)
     assert copied["load"](16) == 2 == copied["mem"].read_u32(16)
     assert mem.read_u32(16) == 1
+
+
+def test_a_ram_refuses_what_its_fast_paths_cannot_hold(c_form: None) -> None:
+    """RAM is whole pages (a load inside one page checks only where it starts), and
+    get/set need both the members' table and resolve(): a Ram made or restored
+    otherwise is refused with an error, not read past its end or called through
+    nothing."""
+    assert simspeedups is not None
+
+    def check(paddr: int, n: int) -> None:
+        raise PhysMemError(f"{paddr:#x}+{n:#x} outside RAM")
+
+    for size in (4097, -4096):
+        with pytest.raises(ValueError, match="whole number of pages"):
+            simspeedups.Ram({}, size, check)
+    ram = simspeedups.Ram({}, RAM, check)
+    with pytest.raises(TypeError, match="resolve"):
+        ram.__setstate__((0, None, None, {}, None))
+    with pytest.raises(TypeError, match="dict"):
+        ram.__setstate__((0, None, None, [], lambda *a: (0, 4)))
