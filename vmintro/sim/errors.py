@@ -86,6 +86,7 @@ BUG_SITES: dict[tuple[str, str], str] = {
     ("shrink_cache", "PageActive(page)"): "vmscan.c:359",
     ("try_to_free_buffers", "p->b_dev == B_FREE"): "buffer.c:2666",
     ("insert_vm_struct", "__vma && __vma->vm_start < vma->vm_end"): "mmap.c:1190",
+    ("find_vma_prev", "(rb_prev ? (*pprev)->vm_next : mm->mmap) != vma"): "mmap.c:732",
 }
 
 
