@@ -128,7 +128,9 @@ def test_vm_is_crashs_layout_of_the_truth(image) -> None:
     assert [(s, e, f) for s, e, f in spans] == [tuple(v) for v in hog["vmas"]]
     prog = vmintro.open(base)
     rows = [_vma_line(a, s, e, f) for a, (s, e, f) in zip(vma_addrs(prog, 12), spans, strict=True)]
-    assert got[len(head) :] == rows
+    # the text area is executable and has no file: the deviation is printed under the areas
+    assert got[len(head) : -1] == rows
+    assert got[-1].startswith("note: an executable area without a FILE: vmintro's simulated")
     # the hole munmap made: buf's first page and its last three, two areas
     buf = truth["labels"]["buf"][1]
     assert [buf, buf + PAGE] in [v[:2] for v in hog["vmas"]]
@@ -311,3 +313,10 @@ def test_vm_agrees_with_gdb(image) -> None:
     assert got[:3] == [row["mm"], row["pgd"], len(parts["vm_areas"].rows)]
     want = [(r["vma"], r["start"], r["end"], r["flags"]) for r in parts["vm_areas"].rows]
     assert [tuple(got[i : i + 4]) for i in range(3, len(got), 4)] == want
+
+
+def test_vm_names_no_stand_in_for_a_kernel_thread_or_anonymous_areas(image) -> None:
+    """The note is about executable areas without a file: a kernel thread has none."""
+    base, _, _ = image
+    got = vmintro_cli("-c", "vm 2", str(base)).stdout
+    assert "note:" not in got and "FLAGS" not in got

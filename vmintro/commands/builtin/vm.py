@@ -29,6 +29,8 @@ from vmintro.commands.result import Column, Part, Row, Table, Text
 from vmintro.errors import FaultError, VmintroError
 from vmintro.escape import escape_text
 from vmintro.helpers import follow_pte, for_each_vma, init_task
+from vmintro.helpers.fs import dentry_path
+from vmintro.types.flags import VM_FLAGS
 
 if TYPE_CHECKING:
     from vmintro.object import Object
@@ -38,6 +40,10 @@ __all__ = ["center", "paddr_width"]
 
 MM_HEADER = "   MM       PGD      RSS    TOTAL_VM"
 VMA_HEADER = "  VMA       START      END    FLAGS  FILE"
+STAND_IN_NOTE = (
+    "note: an executable area without a FILE: vmintro's simulated kernel maps a "
+    "program's text and data as anonymous memory, where 2.4.20 maps its file"
+)
 
 
 def center(text: str, width: int, rjust: bool = False) -> str:
@@ -131,12 +137,17 @@ def _vm_parts(prog: Program, task: Object, pages: bool, blank: bool) -> Iterator
             start=vma.vm_start.value_(),
             end=vma.vm_end.value_(),
             flags=vma.vm_flags.value_(),
-            file="",  # anonymous: crash prints the path of vm_file's dentry
+            file=_file_of(vma),
         )
         for vma in for_each_vma(mm)
     ]
+    # An exec'd program's text is a file mapping in 2.4.20; this simulator maps it
+    # anonymously, and the user must see that, not only read it in the docs.
+    stand_in = any(r["flags"] & VM_FLAGS["VM_EXEC"] and not r["file"] for r in rows)
     if not pages:
         yield Table(_VMA_COLUMNS, rows, name="vm_areas", sep="")
+        if stand_in:
+            yield Text(STAND_IN_NOTE, name="vm_note", data={"note": STAND_IN_NOTE})
         return
     columns = _page_columns(paddr_width(prog))
     shown = 0
@@ -144,6 +155,18 @@ def _vm_parts(prog: Program, task: Object, pages: bool, blank: bool) -> Iterator
         yield Table(_VMA_COLUMNS, [row], name="vm_areas", sep="")
         yield Table(columns, list(_page_rows(prog, pgd, row, shown)), name="vm_pages", sep="")
         shown = max(shown, row["end"])
+
+
+def _file_of(vma: Object) -> str:
+    """crash's FILE column: the path of ``vm_file->f_dentry`` (escaped), or nothing for
+    an anonymous area."""
+    file = vma.vm_file
+    if not file.value_():
+        return ""
+    try:
+        return escape_text(dentry_path(file.f_dentry))
+    except (FaultError, VmintroError):
+        return f"(file {file.value_():x}: unreadable dentry)"
 
 
 def _page_rows(prog: Program, pgd: Object, vma: Row, shown: int) -> Iterator[Row]:
@@ -220,8 +243,9 @@ def vm(prog: Program, args: argparse.Namespace) -> Iterator[Part]:
     task header (PID, TASK, CPU, COMMAND), then MM (task->mm), PGD (mm->pgd),
     RSS and TOTAL_VM (mm->rss, mm->total_vm, in KiB), then one line per area
     on mm->mmap in vm_next (address) order: the vm_area_struct, vm_start,
-    vm_end, vm_flags in hex and the file (none: the simulated kernel maps
-    anonymous memory only). A kernel thread has no mm: crash shows zeros and
+    vm_end, vm_flags in hex and the file (the path of vm_file's dentry; the
+    simulated kernel maps a program's text and data anonymously, which a note
+    under the areas says). A kernel thread has no mm: crash shows zeros and
     no areas, and so does vm.
     -p: each page of each area translated through the task's page directory
     (VIRTUAL PHYSICAL), "(not mapped)" where no page table or pte maps it.
