@@ -383,6 +383,7 @@ def _oops_hints(v: Params, t: Truth) -> list[Hint]:
 EXERCISES: list[Exercise] = [
     Exercise(
         name="vmalloc-start",
+        shipped=False,  # images/ holds a subset (all of images/ under 20 MiB)
         title="Where does vmalloc begin?",
         level=1,
         topic="8.1 the vmalloc address space: VMALLOC_START above high_memory",
@@ -521,6 +522,7 @@ EXERCISES: list[Exercise] = [
     ),
     Exercise(
         name="area-size",
+        shipped=False,  # images/ holds a subset (all of images/ under 20 MiB)
         title="How big is the area?",
         level=1,
         topic="8.2 vmalloc rounds to pages, get_vm_area adds the guard",
@@ -737,6 +739,7 @@ EXERCISES: list[Exercise] = [
     ),
     Exercise(
         name="find-leaked-module",
+        shipped=False,  # images/ holds a subset (all of images/ under 20 MiB)
         title="Find the leaked module",
         level=2,
         topic="post-mortem: a module unloaded without vfree",
@@ -767,6 +770,7 @@ EXERCISES: list[Exercise] = [
     ),
     Exercise(
         name="size-mismatch",
+        shipped=False,  # images/ holds a subset (all of images/ under 20 MiB)
         title="An area larger than its pages",
         level=2,
         topic="post-mortem: vm_struct.size grown past what was mapped",
@@ -799,6 +803,7 @@ EXERCISES: list[Exercise] = [
     ),
     Exercise(
         name="missing-guard",
+        shipped=False,  # images/ holds a subset (all of images/ under 20 MiB)
         title="A guard page that is mapped",
         level=2,
         topic="post-mortem: an overrun caught too late — the guard page got a PTE",
@@ -859,6 +864,7 @@ EXERCISES: list[Exercise] = [
     ),
     Exercise(
         name="bad-pte-frame",
+        shipped=False,  # images/ holds a subset (all of images/ under 20 MiB)
         title="A PTE to nowhere",
         level=3,
         topic="post-mortem: a vmalloc PTE naming a reserved or nonexistent frame",
@@ -892,6 +898,7 @@ EXERCISES: list[Exercise] = [
     ),
     Exercise(
         name="overlap",
+        shipped=False,  # images/ holds a subset (all of images/ under 20 MiB)
         title="Two areas in one place",
         level=3,
         topic="post-mortem: a vm_struct's addr moved into its neighbour",
@@ -1029,6 +1036,7 @@ EXERCISES += [
     ),
     Exercise(
         name="who-leaked",
+        shipped=False,  # images/ holds a subset (all of images/ under 20 MiB)
         title="Which unload leaked?",
         level=3,
         topic="post-mortem with the timeline: a module unload without vfree",
