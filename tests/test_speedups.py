@@ -750,6 +750,32 @@ def test_helpers_follow_what_the_program_holds_now(image_set: dict[str, Path]) -
 
 
 @needs_c
+def test_page_facts_dropped_while_read_again_are_not_mixed_up(image_set: dict[str, Path]) -> None:
+    """The C helpers keep the last program's page facts; the tuple they let go of may
+    run Python as it goes (here a __del__ calling the helper again): that call sees the
+    new program's facts whole, never the new tuple with the old one's numbers."""
+    from vmintro.helpers import mm
+
+    old, new = _pair(image_set["demo"])[0], _pair(image_set["demo"])[0]
+    mem_map = new["mem_map"].value_()
+    assert int(mm.virt_to_page(new, PAGE_OFFSET)) == mem_map  # its facts made
+    inner: list[int] = []
+
+    class Dropped:
+        def __del__(self) -> None:
+            inner.append(int(mm.virt_to_page(new, PAGE_OFFSET)))
+
+    mm.virt_to_page(old, PAGE_OFFSET)
+    facts = old._page_facts
+    assert facts is not None
+    old._page_facts = (facts[0] + 0x40, facts[1], facts[2], facts[3], Dropped(), *facts[5:])
+    assert int(mm.virt_to_page(old, PAGE_OFFSET)) == mem_map + 0x40  # kept by the C form
+    old._page_facts = facts  # now only the C form holds the tuple with Dropped
+    assert int(mm.virt_to_page(new, PAGE_OFFSET)) == mem_map  # lets the old tuple go
+    assert inner == [mem_map]
+
+
+@needs_c
 def test_walks_are_freed_whole_and_made_whole_again(image_set: dict[str, Path]) -> None:
     """The walks FollowPte makes are freed by the C forms (light_slots): what a walk
     holds is let go, and the walks made after it in its memory are whole."""

@@ -1590,10 +1590,14 @@ fact_u32(PyObject *facts, Py_ssize_t i)
  * ``facts`` (a program's _page_facts) decoded into ``cache`` (which keeps the tuple, so a
  * tuple seen before is not decoded again), when the program is on the C forms and they
  * are well formed: ``cache``, else NULL with no exception (the Python form decides).
+ * The tuple it held before goes to ``*dropped`` (or NULL) for the caller to release once
+ * it has taken what it needs of ``cache``: releasing it may run Python (its items'
+ * finalizers), which may call a helper again and decode another program's facts.
  */
 static const PageFacts *
-page_facts(PyObject *facts, PageFacts *cache)
+page_facts(PyObject *facts, PageFacts *cache, PyObject **dropped)
 {
+    *dropped = NULL;
     if (facts == cache->tuple)
         return cache;
     if (!PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 8
@@ -1605,8 +1609,8 @@ page_facts(PyObject *facts, PageFacts *cache)
     long long high_memory = fact_u32(facts, 3), page_offset = fact_u32(facts, 7);
     if (mem_map < 0 || size <= 0 || high_memory < 0 || page_offset < 0)
         return NULL;
-    Py_INCREF(facts);
-    Py_XSETREF(cache->tuple, facts);
+    *dropped = cache->tuple;
+    cache->tuple = Py_NewRef(facts);
     cache->mem_map = (unsigned long long)mem_map;
     cache->size = (unsigned long long)size;
     cache->high_memory = (unsigned long long)high_memory;
@@ -1654,9 +1658,9 @@ helper_pfn(PyObject *translate, PyObject *addr, unsigned long long *pfn)
  * the tuple that the caller drops (Python run meanwhile may give the helper another
  * program's): 1, or 0 with no exception where the Python form decides. */
 static int
-helper_facts(HelperObject *self, PyObject *tuple, PageFacts *out)
+helper_facts(HelperObject *self, PyObject *tuple, PageFacts *out, PyObject **dropped)
 {
-    const PageFacts *facts = page_facts(tuple, &self->facts);
+    const PageFacts *facts = page_facts(tuple, &self->facts, dropped);
     if (facts == NULL)
         return 0;
     *out = *facts;
@@ -1693,15 +1697,19 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
             PyErr_Clear();
             Py_RETURN_NOTIMPLEMENTED;
         }
-        /* only numbers are read from the facts, and no Python runs before they are */
+        /* only numbers are read from the facts, before the tuple let go runs any Python */
+        PyObject *dropped = NULL;
         const PageFacts *f = memo_attrs(self, prog, &str_page_facts, 1, attrs)
-                                 ? page_facts(attrs[0], &self->facts)
+                                 ? page_facts(attrs[0], &self->facts, &dropped)
                                  : NULL;
-        if (f == NULL || v < -(1LL << 40) || v > (1LL << 40))
+        if (f == NULL || v < -(1LL << 40) || v > (1LL << 40)) {
+            Py_XDECREF(dropped);
             Py_RETURN_NOTIMPLEMENTED;
+        }
         long long size = (long long)f->size, d = v - (long long)f->mem_map, q = d / size;
         if (d % size != 0 && d < 0)
             q--;  /* Python's // rounds down */
+        Py_XDECREF(dropped);
         return FROM_LL(q);
     }
     if (nargs != 2 || !PyLong_CheckExact(args[1]))
@@ -1714,19 +1722,27 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_RETURN_NOTIMPLEMENTED;
         }
         /* page_object holds what it needs of the facts before it allocates (which may
-         * run Python that calls this helper on another program): no copy needed */
+         * run Python that calls this helper on another program), and the tuple let go
+         * is released after it: no copy needed */
+        PyObject *dropped = NULL, *page;
         const PageFacts *f = memo_attrs(self, prog, &str_page_facts, 1, attrs)
-                                 ? page_facts(attrs[0], &self->facts)
+                                 ? page_facts(attrs[0], &self->facts, &dropped)
                                  : NULL;
         if (f == NULL || a < f->page_offset || a >= f->high_memory)
-            Py_RETURN_NOTIMPLEMENTED;  /* the Python form says why not */
-        return page_object(prog, f, (a - f->page_offset) >> 12);
+            page = Py_NewRef(Py_NotImplemented);  /* the Python form says why not */
+        else
+            page = page_object(prog, f, (a - f->page_offset) >> 12);
+        Py_XDECREF(dropped);
+        return page;
     }
     PyObject *names[] = {str_translate, str_page_facts};
     if (!memo_attrs(self, prog, names, self->kind == H_VMALLOC_TO_PAGE ? 2 : 1, attrs))
         Py_RETURN_NOTIMPLEMENTED;
-    if (self->kind == H_VMALLOC_TO_PAGE && !helper_facts(self, attrs[1], &facts))
+    PyObject *dropped = NULL;  /* released last: it may run Python */
+    if (self->kind == H_VMALLOC_TO_PAGE && !helper_facts(self, attrs[1], &facts, &dropped)) {
+        Py_XDECREF(dropped);
         Py_RETURN_NOTIMPLEMENTED;
+    }
     unsigned long long pfn;
     int rc = helper_pfn(attrs[0], addr, &pfn);
     PyObject *result;
@@ -1740,6 +1756,7 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
         result = page_object(prog, &facts, pfn);
     if (self->kind == H_VMALLOC_TO_PAGE)
         Py_DECREF(facts.tuple);
+    Py_XDECREF(dropped);
     return result;
 }
 
