@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from vmintro.arch.x86 import _PAGE_PRESENT, _PAGE_PROTNONE, PAGE_SHIFT, PAGE_SIZE
@@ -54,12 +55,19 @@ def for_each_vm_area(prog: Program) -> Iterator[Object]:
     The walk stops with :class:`~vmintro.errors.CorruptionError` on a cycle or a
     ``next`` that cannot be read, naming the ``vm_struct`` that holds the link.
     """
+    # chain takes the walk's nodes with no generator of ours between it and the caller
+    # (a frame resumed per node); the walk is set up, as a generator's body, on first next()
+    return chain.from_iterable(_vmlist_walk(prog))
+
+
+def _vmlist_walk(prog: Program) -> Iterator[Iterator[Object]]:
+    """The one walk :func:`for_each_vm_area` gives, made when its first node is asked for."""
     vm_type = prog.type("struct vm_struct")
     next_offset = vm_type.offsetof("next")  # type: ignore[attr-defined]
     ptr_type = prog.type("struct vm_struct *")
     first = prog["vmlist"].value_()
     # each node a 32-bit pointer read from memory: a value of the pointer type
-    yield from singly_linked(prog, first, next_offset, "vmlist", max_vm_areas(prog), ptr_type)
+    yield singly_linked(prog, first, next_offset, "vmlist", max_vm_areas(prog), ptr_type)
 
 
 def is_vmalloc_addr(prog: Program, addr: int | Object) -> bool:
