@@ -577,6 +577,52 @@ def test_translator_forgets_what_it_remembered_when_the_cache_is_cleared(
         speedups.Translator(cache)
 
 
+_WALK_FIELDS = (
+    "vaddr", "pgd", "entry_size", "paddr", "page_size", "fault", "_trail", "_levels",
+    "_lowmem_size", "_steps", "large",
+)  # fmt: skip
+
+
+@needs_c
+@pytest.mark.parametrize("name", ["demo", "pae"])
+def test_follow_pte_walk_fields_are_the_python_forms(image_set: dict[str, Path], name: str) -> None:
+    """Each field of a Walk C's follow_pte makes (paddr and _trail kept as C numbers
+    until read) reads as the Python form's walk's field, before and after its steps
+    were made; and each field is set and deleted as a slot of the pure-Python form's
+    class of fields (pagewalk._WalkFields) is."""
+    from vmintro import pagewalk
+
+    fast, slow = _pair(image_set[name])
+    area = next(for_each_vm_area(slow))
+    start = area.addr.value_()
+    vaddrs = [PAGE_OFFSET + 0x123456, start + 0x10, start + PAGE + 0x7FF, slow.high_memory - 1]
+    for v in vaddrs:
+        a, b = fast.follow_pte(v), slow.follow_pte(v)
+        assert type(a) is type(b) is pagewalk.Walk
+        for field in _WALK_FIELDS:
+            assert (field, getattr(a, field)) == (field, getattr(b, field))
+        assert a.steps == b.steps
+        assert a.paddr == fast.translate(v) and a._trail == b._trail  # read again, made once
+        assert a._trail is a._trail and a.paddr is a.paddr
+    pure = pagewalk._WalkFields.__new__(pagewalk._WalkFields)
+    for field in _WALK_FIELDS[:-2]:  # _steps and large are Walk's own
+        walks = (fast.follow_pte(vaddrs[0]), pure)
+        for walk in walks:
+            setattr(walk, field, 7)
+        assert [getattr(w, field) for w in walks] == [7, 7]
+        for walk in walks:
+            delattr(walk, field)
+        for walk in walks:
+            with pytest.raises(AttributeError, match=field):
+                getattr(walk, field)
+            with pytest.raises(AttributeError, match=field):
+                delattr(walk, field)
+    walk = fast.follow_pte(vaddrs[0])
+    del walk.paddr, walk._trail  # never made: deleted all the same
+    with pytest.raises(AttributeError, match="paddr"):
+        getattr(walk, "paddr")  # noqa: B009 - the read is the test
+
+
 @needs_c
 @pytest.mark.parametrize("name", ["demo", "pae"])
 def test_follow_pte_helper_answers_as_its_python_form(

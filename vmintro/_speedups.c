@@ -301,79 +301,6 @@ light_class(PyObject *module, PyObject *cls)
     Py_RETURN_NONE;
 }
 
-/*
- * The same for one class of plain slots made in Python (pagewalk.Walk, which FollowPte
- * makes a walk of per call): light_slots() gives it a tp_dealloc that clears its slots
- * and keeps the memory of up to FREE_SLOTS dropped objects for the next.
- */
-#define FREE_SLOTS 64
-#define MAX_SLOTS 16
-static PyTypeObject *slots_class;
-static Py_ssize_t slots_offsets[MAX_SLOTS];
-static int n_slots;
-static PyObject *free_slots[FREE_SLOTS];
-static int n_free_slots;
-
-static void
-slots_dealloc(PyObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    for (int i = 0; i < n_slots; i++)
-        Py_CLEAR(*(PyObject **)((char *)self + slots_offsets[i]));
-    if (tp == slots_class && n_free_slots < FREE_SLOTS)
-        free_slots[n_free_slots++] = self;  /* untracked, its slots cleared */
-    else
-        tp->tp_free(self);
-    Py_DECREF(tp);
-}
-
-static PyObject *
-slots_alloc(PyTypeObject *tp, Py_ssize_t nitems)
-{
-    if (tp != slots_class || nitems != 0 || n_free_slots == 0)
-        return PyType_GenericAlloc(tp, nitems);
-    return reuse_object(free_slots[--n_free_slots], tp);
-}
-
-/* Make ``tp`` the light class of plain slots, where it is one (a heap class straight from
- * object of the ``n`` object slots at ``offsets``, all it has, and no __del__) and no other
- * is: 1 if it is now, else 0. */
-static int
-light_slots(PyTypeObject *tp, const Py_ssize_t *offsets, int n)
-{
-    if (!LIGHT_CLASSES)
-        return 0;
-    if (slots_class != NULL)
-        return slots_class == tp;
-    if (n > MAX_SLOTS
-        || tp->tp_basicsize != (Py_ssize_t)(sizeof(PyObject) + (size_t)n * sizeof(PyObject *)))
-        return 0;
-    for (int i = 0; i < n; i++) {  /* n distinct slots inside the object: all of them */
-        if (offsets[i] < (Py_ssize_t)sizeof(PyObject) || offsets[i] >= tp->tp_basicsize
-            || offsets[i] % (Py_ssize_t)sizeof(PyObject *) != 0)
-            return 0;
-        for (int j = 0; j < i; j++) {
-            if (offsets[j] == offsets[i])
-                return 0;
-        }
-    }
-    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || !(tp->tp_flags & Py_TPFLAGS_HAVE_GC)
-        || tp->tp_base != &PyBaseObject_Type || tp->tp_itemsize != 0
-        || !no_preheader(tp) || tp->tp_finalize != NULL
-        || tp->tp_del != NULL || tp->tp_free != PyObject_GC_Del
-        || tp->tp_alloc != PyType_GenericAlloc
-        || PyDict_GetItemString(tp->tp_dict, "__del__") != NULL)
-        return 0;
-    memcpy(slots_offsets, offsets, (size_t)n * sizeof(*offsets));
-    n_slots = n;
-    Py_INCREF(tp);
-    slots_class = tp;
-    tp->tp_dealloc = slots_dealloc;
-    tp->tp_alloc = slots_alloc;
-    return 1;
-}
-
 /* -- member: ``area.addr`` ------------------------------------------------------------- */
 
 typedef struct {
@@ -1887,21 +1814,125 @@ struct fp_table {
     unsigned char data[FP_TABLE_BYTES];
 };
 
-/* The ints of a walk's entries above the last level, and of the table each leads to, as
- * the Walks made last hold them: walks through one table share them (an entry's value is
- * checked, so they are right whatever the memory did since). */
-#define FP_INTS 4096  /* a power of two */
+/*
+ * WalkFields: the fields of a pagewalk.Walk (its base class where the C forms were built;
+ * the Python forms have a class of slots of the same names).  Each field holds an object,
+ * as a slot does, except that FollowPte leaves ``paddr`` and ``_trail`` as C numbers,
+ * made into an int and a tuple of ints the first time they are read: a walk from
+ * FollowPte is one object until its caller asks for more.
+ */
+enum { WF_VADDR, WF_PGD, WF_ENTRY_SIZE, WF_PADDR, WF_PAGE_SIZE, WF_FAULT, WF_TRAIL,
+       WF_LEVELS, WF_LOWMEM, WF_FIELDS };
+static const char *walk_field_names[WF_FIELDS] = {
+    "vaddr", "pgd", "entry_size", "paddr", "page_size", "fault", "_trail", "_levels",
+    "_lowmem_size"};
 
-struct fp_int {
-    unsigned long long key_plus1;  /* (base * 4 + level) << 10 | index, plus one */
-    unsigned long long entry;
-    PyObject *entry_obj, *next_obj;
+typedef struct {
+    PyObject_HEAD
+    PyObject *field[WF_FIELDS];  /* NULL: unset, or not made yet (its bit in ``unmade``) */
+    unsigned long long paddr;    /* paddr not made yet */
+    unsigned long long trail[2 * FP_LEVELS];  /* _trail not made yet: ntrail numbers */
+    unsigned int unmade;         /* bit i: field i is still the C number(s) above */
+    int ntrail;
+} WalkFieldsObject;
+
+static PyObject *
+walkfields_get(WalkFieldsObject *self, void *closure)
+{
+    int i = (int)(intptr_t)closure;
+    if (self->field[i] == NULL && (self->unmade >> i & 1)) {
+        PyObject *value;
+        if (i == WF_TRAIL) {
+            value = PyTuple_New(self->ntrail);
+            for (int j = 0; value != NULL && j < self->ntrail; j++) {
+                PyObject *n = FROM_ULL(self->trail[j]);
+                if (n == NULL)
+                    Py_CLEAR(value);
+                else
+                    PyTuple_SET_ITEM(value, j, n);
+            }
+        }
+        else
+            value = FROM_ULL(self->paddr);
+        if (value == NULL)
+            return NULL;
+        self->field[i] = value;
+        self->unmade &= ~(1u << i);
+    }
+    if (self->field[i] == NULL) {  /* as an unset slot says it */
+        PyErr_Format(PyExc_AttributeError, "'%.200s' object has no attribute '%s'",
+                     Py_TYPE(self)->tp_name, walk_field_names[i]);
+        return NULL;
+    }
+    return Py_NewRef(self->field[i]);
+}
+
+static int
+walkfields_set(WalkFieldsObject *self, PyObject *value, void *closure)
+{
+    int i = (int)(intptr_t)closure;
+    if (value == NULL && self->field[i] == NULL && !(self->unmade >> i & 1)) {
+        PyErr_SetString(PyExc_AttributeError, walk_field_names[i]);  /* as a slot's del */
+        return -1;
+    }
+    self->unmade &= ~(1u << i);
+    Py_XINCREF(value);
+    Py_XSETREF(self->field[i], value);
+    return 0;
+}
+
+static int
+walkfields_traverse(WalkFieldsObject *self, visitproc visit, void *arg)
+{
+    for (int i = 0; i < WF_FIELDS; i++)
+        Py_VISIT(self->field[i]);
+    return 0;
+}
+
+static int
+walkfields_clear(WalkFieldsObject *self)
+{
+    for (int i = 0; i < WF_FIELDS; i++)
+        Py_CLEAR(self->field[i]);
+    self->unmade = 0;
+    return 0;
+}
+
+static void
+walkfields_dealloc(WalkFieldsObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    walkfields_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+#define WF_FIELD(name, i) \
+    {name, (getter)walkfields_get, (setter)walkfields_set, NULL, (void *)(intptr_t)(i)}
+static PyGetSetDef walkfields_getset[] = {
+    WF_FIELD("vaddr", WF_VADDR),
+    WF_FIELD("pgd", WF_PGD),
+    WF_FIELD("entry_size", WF_ENTRY_SIZE),
+    WF_FIELD("paddr", WF_PADDR),
+    WF_FIELD("page_size", WF_PAGE_SIZE),
+    WF_FIELD("fault", WF_FAULT),
+    WF_FIELD("_trail", WF_TRAIL),
+    WF_FIELD("_levels", WF_LEVELS),
+    WF_FIELD("_lowmem_size", WF_LOWMEM),
+    {NULL},
 };
-enum { W_VADDR, W_PGD, W_ENTRY_SIZE, W_PADDR, W_PAGE_SIZE, W_FAULT, W_STEPS, W_TRAIL,
-       W_LEVELS, W_LOWMEM, W_SLOTS };
-static const char *walk_slot_names[W_SLOTS] = {
-    "vaddr", "pgd", "entry_size", "paddr", "page_size", "fault", "_steps", "_trail",
-    "_levels", "_lowmem_size"};
+
+static PyTypeObject WalkFieldsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vmintro._speedups.WalkFields",
+    .tp_basicsize = sizeof(WalkFieldsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The fields of a pagewalk.Walk: paddr and _trail made when first read.",
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)walkfields_dealloc,
+    .tp_traverse = (traverseproc)walkfields_traverse,
+    .tp_clear = (inquiry)walkfields_clear,
+    .tp_getset = walkfields_getset,
+};
 
 typedef struct {
     PyObject_HEAD
@@ -1910,7 +1941,7 @@ typedef struct {
     PyObject *fallback;   /* the Python form, bound to the walker */
     PyObject *walk_class;
     PyObject *levels, *lowmem_size, *entry_size_obj, *page_size_obj;
-    Py_ssize_t offsets[W_SLOTS];
+    Py_ssize_t steps_offset;  /* of the walk class's _steps slot */
     unsigned long long pgd, phys_mask, in_page;
     unsigned long long shift[FP_LEVELS], mask[FP_LEVELS], large_mask[FP_LEVELS],
         offset_mask[FP_LEVELS];
@@ -1922,18 +1953,7 @@ typedef struct {
      * the first.  Tables of a memory that does not change stay true; the cache's clear()
      * calls flush() (it is on walker.cache.on_clear), as the walker's clear_cache() does. */
     struct fp_table *tables;
-    struct fp_int *ints;  /* NULL until the first */
 } FollowPteObject;
-
-static inline int
-followpte_set(PyObject *walk, Py_ssize_t offset, PyObject *value)
-{
-    if (value == NULL)
-        return -1;
-    PyObject **slot = (PyObject **)((char *)walk + offset);
-    Py_XSETREF(*slot, value);
-    return 0;
-}
 
 /*
  * The table the walker holds under ``key`` (an ``array`` of unsigned entries of
@@ -2011,56 +2031,6 @@ followpte_entry(FollowPteObject *self, unsigned long long base, int level,
     return 1;
 }
 
-/*
- * The ints of ``entry`` (index ``index`` of the level-``level`` table at ``base``) and of
- * the table it leads to, ``entry & phys_mask``: 1 with new references set, 0 when none
- * can be kept (the caller makes its own), -1 with an exception.
- */
-static int
-followpte_ints(FollowPteObject *self, unsigned long long base, int level,
-               unsigned long long index, unsigned long long entry, PyObject **entry_obj,
-               PyObject **next_obj)
-{
-    if (index >= 1024 || base >> 50)
-        return 0;
-    if (self->ints == NULL) {
-        self->ints = PyMem_Calloc(FP_INTS, sizeof(struct fp_int));
-        if (self->ints == NULL)
-            return 0;
-    }
-    unsigned long long key = ((base * 4 + (unsigned long long)level) << 10) | index;
-    struct fp_int *c = &self->ints[(key ^ (key >> 12) ^ (key >> 24)) & (FP_INTS - 1)];
-    if (c->key_plus1 != key + 1 || c->entry != entry || c->entry_obj == NULL) {
-        PyObject *e = FROM_ULL(entry), *next = FROM_ULL(entry & self->phys_mask);
-        if (e == NULL || next == NULL) {
-            Py_XDECREF(e);
-            Py_XDECREF(next);
-            return -1;
-        }
-        Py_XSETREF(c->entry_obj, e);  /* ints: dropping the old runs no Python */
-        Py_XSETREF(c->next_obj, next);
-        c->key_plus1 = key + 1;
-        c->entry = entry;
-    }
-    *entry_obj = Py_NewRef(c->entry_obj);
-    *next_obj = Py_NewRef(c->next_obj);
-    return 1;
-}
-
-static void
-followpte_drop_ints(FollowPteObject *self)
-{
-    if (self->ints == NULL)
-        return;
-    struct fp_int *ints = self->ints;
-    self->ints = NULL;
-    for (size_t i = 0; i < FP_INTS; i++) {
-        Py_XDECREF(ints[i].entry_obj);
-        Py_XDECREF(ints[i].next_obj);
-    }
-    PyMem_Free(ints);
-}
-
 static PyObject *
 followpte_flush(FollowPteObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -2116,54 +2086,31 @@ followpte_fast(FollowPteObject *self, PyObject *vaddr, PyObject *pgd)
     PyObject *walk = cls->tp_alloc(cls, 0);
     if (walk == NULL)
         return NULL;
-    PyObject *trail = PyTuple_New(2 * read);
-    if (trail == NULL)
-        goto fail;
+    WalkFieldsObject *w = (WalkFieldsObject *)walk;
     /* the first table is the pgd: the int given, or the walker's kept */
     PyObject *top_obj = pgd != NULL && pgd != Py_None ? pgd : self->pgd_obj;
-    PyObject *next = NULL;  /* the next table's int, where the entry above gave it */
     for (int i = 0; i < read; i++) {
-        PyObject *b = i == 0 ? Py_NewRef(top_obj) : next != NULL ? next : FROM_ULL(bases[i]);
-        PyObject *e = NULL;
-        next = NULL;
-        if (i + 1 < read && bases[i + 1] == (entries[i] & self->phys_mask)
-            && followpte_ints(self, bases[i], i, (v >> self->shift[i]) & self->mask[i],
-                              entries[i], &e, &next) < 0) {
-            Py_XDECREF(b);
-            Py_DECREF(trail);
-            goto fail;
-        }
-        if (e == NULL)
-            e = FROM_ULL(entries[i]);
-        if (b == NULL || e == NULL) {
-            Py_XDECREF(b);
-            Py_XDECREF(e);
-            Py_XDECREF(next);
-            Py_DECREF(trail);
-            goto fail;
-        }
-        PyTuple_SET_ITEM(trail, 2 * i, b);
-        PyTuple_SET_ITEM(trail, 2 * i + 1, e);
+        w->trail[2 * i] = bases[i];
+        w->trail[2 * i + 1] = entries[i];
     }
-    Py_XDECREF(next);  /* none: the last level leads to no table */
-    Py_ssize_t *off = self->offsets;
-    if (followpte_set(walk, off[W_TRAIL], trail) < 0
-        || followpte_set(walk, off[W_VADDR], Py_NewRef(vaddr)) < 0
-        || followpte_set(walk, off[W_PGD], Py_NewRef(top_obj)) < 0
-        || followpte_set(walk, off[W_ENTRY_SIZE], Py_NewRef(self->entry_size_obj)) < 0
-        || followpte_set(walk, off[W_PADDR], FROM_ULL(paddr)) < 0
-        || followpte_set(walk, off[W_PAGE_SIZE], page_size == PAGE_SIZE
-                                                     ? Py_NewRef(self->page_size_obj)
-                                                     : FROM_ULL(page_size)) < 0
-        || followpte_set(walk, off[W_FAULT], Py_NewRef(Py_None)) < 0
-        || followpte_set(walk, off[W_STEPS], Py_NewRef(Py_None)) < 0
-        || followpte_set(walk, off[W_LEVELS], Py_NewRef(self->levels)) < 0
-        || followpte_set(walk, off[W_LOWMEM], Py_NewRef(self->lowmem_size)) < 0)
-        goto fail;
+    w->ntrail = 2 * read;
+    w->paddr = paddr;
+    w->unmade = 1u << WF_PADDR | 1u << WF_TRAIL;
+    w->field[WF_VADDR] = Py_NewRef(vaddr);
+    w->field[WF_PGD] = Py_NewRef(top_obj);
+    w->field[WF_ENTRY_SIZE] = Py_NewRef(self->entry_size_obj);
+    w->field[WF_PAGE_SIZE] = page_size == PAGE_SIZE ? Py_NewRef(self->page_size_obj)
+                                                    : FROM_ULL(page_size);
+    w->field[WF_FAULT] = Py_NewRef(Py_None);
+    w->field[WF_LEVELS] = Py_NewRef(self->levels);
+    w->field[WF_LOWMEM] = Py_NewRef(self->lowmem_size);
+    PyObject **steps = (PyObject **)((char *)walk + self->steps_offset);
+    Py_XSETREF(*steps, Py_NewRef(Py_None));
+    if (w->field[WF_PAGE_SIZE] == NULL) {
+        Py_DECREF(walk);
+        return NULL;
+    }
     return walk;
-fail:
-    Py_DECREF(walk);
-    return NULL;
 }
 
 /*
@@ -2270,9 +2217,13 @@ followpte_init(FollowPteObject *self, PyObject *args, PyObject *kwds)
             self->offset_mask[i] = f[5];
         }
     }
-    for (int i = 0; ok && i < W_SLOTS; i++) {
-        PyObject *descr = PyObject_GetAttrString(cls, walk_slot_names[i]);
-        ok = descr != NULL && slot_offset(descr, walk_slot_names[i], &self->offsets[i]) == 0;
+    if (ok) {  /* a class of WalkFields with a _steps slot, all of it made by tp_alloc */
+        PyObject *descr = PyObject_GetAttrString(cls, "_steps");
+        ok = descr != NULL && slot_offset(descr, "_steps", &self->steps_offset) == 0
+             && PyType_IsSubtype((PyTypeObject *)cls, &WalkFieldsType)
+             && self->steps_offset >= (Py_ssize_t)sizeof(WalkFieldsObject)
+             && self->steps_offset + (Py_ssize_t)sizeof(PyObject *)
+                    <= ((PyTypeObject *)cls)->tp_basicsize;
         Py_XDECREF(descr);
     }
     if (ok) {
@@ -2312,8 +2263,6 @@ followpte_init(FollowPteObject *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->fallback, fallback);
     Py_INCREF(cls);
     Py_XSETREF(self->walk_class, cls);
-    /* the walks made per call: freed light where the class is only these slots */
-    light_slots((PyTypeObject *)cls, self->offsets, W_SLOTS);
     return 0;
 }
 
@@ -2347,7 +2296,6 @@ followpte_clear(FollowPteObject *self)
     Py_CLEAR(self->entry_size_obj);
     Py_CLEAR(self->page_size_obj);
     Py_CLEAR(self->pgd_obj);
-    followpte_drop_ints(self);
     return 0;
 }
 
@@ -2407,7 +2355,8 @@ PyInit__speedups(void)
 {
     if (PyType_Ready(&MemberType) < 0 || PyType_Ready(&ScalarType) < 0
         || PyType_Ready(&WalkType) < 0 || PyType_Ready(&TranslatorType) < 0
-        || PyType_Ready(&HelperType) < 0 || PyType_Ready(&FollowPteType) < 0)
+        || PyType_Ready(&HelperType) < 0 || PyType_Ready(&FollowPteType) < 0
+        || PyType_Ready(&WalkFieldsType) < 0)
         return NULL;
     str_page_facts = PyUnicode_InternFromString("_page_facts");
     str_follow_pte = PyUnicode_InternFromString("follow_pte");
@@ -2439,6 +2388,7 @@ PyInit__speedups(void)
         || PyModule_AddObjectRef(m, "Translator", (PyObject *)&TranslatorType) < 0
         || PyModule_AddObjectRef(m, "Helper", (PyObject *)&HelperType) < 0
         || PyModule_AddObjectRef(m, "FollowPte", (PyObject *)&FollowPteType) < 0
+        || PyModule_AddObjectRef(m, "WalkFields", (PyObject *)&WalkFieldsType) < 0
         || PyModule_AddIntConstant(m, "VMALLOC_TO_PFN", H_VMALLOC_TO_PFN) < 0
         || PyModule_AddIntConstant(m, "VMALLOC_TO_PAGE", H_VMALLOC_TO_PAGE) < 0
         || PyModule_AddIntConstant(m, "VIRT_TO_PAGE", H_VIRT_TO_PAGE) < 0

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vmintro.accel import speedups
 from vmintro.arch.layout import PAGE_OFFSET
 from vmintro.arch.paging import (
     _PAGE_PRESENT,
@@ -50,7 +51,6 @@ TLB_PAGES = 1 << 16
 # Decoded tables the walker keeps, and pte tables the translation cache holds.
 CACHE_TABLES = 256
 _SMALL_LEVEL = 64  # levels with at most this many slots read every present table
-_new_walk = object.__new__
 
 
 def _array_code(size: int) -> str:
@@ -75,18 +75,14 @@ class WalkStep:
         return bool(self.value & _PAGE_PRESENT)
 
 
-class Walk:
-    """Every level of one translation, then its physical address or the fault.
-
-    ``steps`` (a list of :class:`WalkStep`) is made from the entries read the first
-    time it is asked for: a walk whose caller wants only ``paddr`` or ``fault``
-    makes none.
-    """
+class _WalkFields:
+    """The fields of a :class:`Walk`, as slots. Where the C forms were built its base is
+    ``vmintro._speedups.WalkFields`` instead: the same fields, of which the walks C's
+    follow_pte makes leave ``paddr`` and ``_trail`` as C numbers until they are read."""
 
     __slots__ = (
         "_levels",
         "_lowmem_size",
-        "_steps",
         "_trail",
         "entry_size",
         "fault",
@@ -95,6 +91,23 @@ class Walk:
         "pgd",
         "vaddr",
     )
+
+
+if TYPE_CHECKING:
+    _WalkBase = _WalkFields
+else:
+    _WalkBase = _WalkFields if speedups is None else speedups.WalkFields
+
+
+class Walk(_WalkBase):
+    """Every level of one translation, then its physical address or the fault.
+
+    ``steps`` (a list of :class:`WalkStep`) is made from the entries read the first
+    time it is asked for: a walk whose caller wants only ``paddr`` or ``fault``
+    makes none.
+    """
+
+    __slots__ = ("_steps",)
     vaddr: int
     pgd: int  # physical address of the top-level table
     entry_size: int
@@ -432,7 +445,7 @@ class PageWalker:
         level); the :class:`Walk` makes its steps of them when they are asked for.
         """
         base = self.pgd if pgd is None else pgd
-        walk = _new_walk(Walk)
+        walk = Walk.__new__(Walk)
         walk.vaddr = vaddr
         walk.pgd = base
         walk.entry_size = self.entry_size
