@@ -384,25 +384,15 @@ def who_broke_vmlist(prog: Program) -> str:
 
 
 def who_leaked(prog: Program) -> str:
-    from vmintro.timeline.history import history
+    from vmintro.timeline.history import blame
 
     name, vm, *pfns = find_leaked_module(prog).split()
-    # the module whose next pointed at the leaked one, or module_list itself, was
-    # rewritten by the unload: the last write of the leaked address there
-    leaked = int(vm, 16)
-    addr = vmintro.Object(prog, "struct vm_struct *", value=leaked).addr.value_()
-    holders = [prog["module_list"].address_] + [
-        m.next.address_ for m in for_each_module(prog, include_kernel=True)
-    ]
-    after = vmintro.Object(prog, "struct module", address=addr).next.value_()
-    for holder in holders:  # the unlink: what pointed at it now points past it
-        for write in history(prog, holder):
-            old, new = (int.from_bytes(b, "little") for b in (write.old, write.new))
-            if (old, new) == (addr, after):
-                assert prog.timeline is not None
-                step = prog.timeline.entries[write.entry].step
-                return f"{step} {name} {vm} {' '.join(pfns)}"
-    raise AssertionError("no unlink found")
+    # the unload set MOD_DELETED in the leaked module's flags: the last write there
+    addr = vmintro.Object(prog, "struct vm_struct *", value=int(vm, 16)).addr.value_()
+    write = blame(prog, vmintro.Object(prog, "struct module", address=addr).flags.address_)
+    assert write is not None and prog.timeline is not None
+    step = prog.timeline.entries[write.entry].step
+    return f"{step} {name} {vm} {' '.join(pfns)}"
 
 
 def highmem_frames(prog: Program) -> str:
@@ -623,6 +613,49 @@ def test_no_allowed_command_prints_the_answer(name: str, answers: dict[str, str]
         for i in ex.hidden:
             assert not shown[i], f"'{line}' prints part {i + 1} ({ex.parts[i].label})"
         assert not all(shown), f"'{line}' prints the whole answer"
+
+
+def _blame_listings(root: Path, name: str) -> None:
+    """Every allowed command of blame exercise ``name`` (built in ``root``), run bare,
+    names each call of the culprit's step (found as a student would: blame and history,
+    the solver's) no fewer than three times, or not at all: the listing alone does not
+    single it out, and no entry is the injected fault's own."""
+    from vmintro.commands.discovery import load_plugins
+
+    load_plugins([])
+    ex = by_name(name)
+    prog = vmintro.open(root / name / name)
+    assert prog.timeline is not None
+    step = int(SOLVERS[name](prog).split()[0])
+    calls = {e.call for e in prog.timeline.entries if e.step == step}
+    for command in (c for c in ex.allowed if c != "quit"):
+        out, err = io.StringIO(), io.StringIO()
+        runner = ExerciseRunner(prog, Policy.of(root / name), out=out, err=err)
+        runner.run_line(command)
+        text = out.getvalue() + err.getvalue()
+        assert not re.search(r"\bfault\(", text), f"'{command}' lists the fault as a call"
+        for call in calls:
+            n = len(re.findall(rf"\b{re.escape(call)}\(", text))
+            assert n in (0,) or n >= 3, f"'{command}' names {call} {n} times: the culprit's"
+
+
+def test_a_fault_recorded_under_an_unknown_call_is_refused() -> None:
+    from vmintro.scenario.loader import ScenarioError, parse_scenario
+
+    text = '[[step]]\nop = "fault"\nkind = "wild_next"\ncall = "sys_ioctl"\n'
+    with pytest.raises(ScenarioError, match=r"f.toml:1: step 1 \(fault\): unknown call"):
+        parse_scenario(text, "f.toml")
+    parse_scenario(text.replace("sys_ioctl", "sys_init_module"), "f.toml")
+
+
+def test_who_broke_vmlists_timeline_does_not_single_out_the_culprit() -> None:
+    _blame_listings(ROOT, "who-broke-vmlist")
+
+
+@pytest.mark.slow
+def test_who_leakeds_timeline_does_not_single_out_the_culprit(tmp_path: Path) -> None:
+    build_exercise(by_name("who-leaked"), tmp_path, fresh_key())
+    _blame_listings(tmp_path, "who-leaked")
 
 
 def _ran(status: int, text: str) -> bool:

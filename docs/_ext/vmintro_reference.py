@@ -81,7 +81,11 @@ OP_TEXT: dict[str, str] = {
     "in pages between ``min_size`` and ``max_size``, a ``vfree`` with probability "
     "``free_ratio``: fragmentation on demand.",
     "fault": "Injects a kernel bug of ``kind`` (one of the fault kinds below), on the "
-    "area or module ``target`` when given; the ground truth records where.",
+    "area or module ``target`` when given; the ground truth records where. With "
+    "``call`` (``sys_init_module``: the init of module ``target``, which it loads; "
+    "``sys_delete_module``: the unload of module ``target``) the timeline records it "
+    "as that call, as any other of its kind, the bug's writes inside it; without, as "
+    "an entry ``fault`` of its own.",
     "fork": "``do_fork`` from the task ``parent`` (pid 1, init, unless given): a task "
     "and a copy of its ``mm_struct`` whose page directory ``pgd_alloc`` makes, copying "
     "the kernel entries of ``swapper_pg_dir`` as they are at that moment; ``label`` "

@@ -960,11 +960,22 @@ EXERCISES: list[Exercise] = [
 
 
 def _wild_params(rng: random.Random) -> Params:
-    return {**_base_params(rng), "later": rng.randint(1, 3)}
+    return {**_base_params(rng), "later": rng.randint(1, 3), "culprit": rng.randint(0, 2)}
 
 
 def _wild_scenario(v: Params) -> str:
-    text = _base(v) + _step("fault", kind="wild_next")
+    # three modules loaded in turn, one of them with an init that makes the stray
+    # write: on the timeline each is the same pair of calls, the culprit's among them,
+    # and the first to oops need not follow it (a walk that finds its hole before the
+    # corrupted vm_struct never reads the wild pointer)
+    text = _base(v, modules=0)
+    for i, (name, size) in enumerate(v["modules"]):
+        if i == v["culprit"]:
+            text += _step("fault", kind="wild_next", call="sys_init_module", target=name)
+        elif i < v["culprit"]:
+            text += _step("insmod", name=name, size=size)
+        else:  # its vmalloc walks vmlist, and may run into the wild pointer
+            text += _step("insmod", name=name, size=size, allow_bug=True)
     for i in range(v["later"]):  # each walks vmlist, and may run into the wild pointer
         text += _step("vmalloc", size=f"{4 * (i + 1)}K", allow_bug=True)
     return text
@@ -983,7 +994,14 @@ def _leak_later_params(rng: random.Random) -> Params:
 
 
 def _leak_later_scenario(v: Params) -> str:
-    text = _leak_scenario(v)
+    # every module is unloaded, one of them by an unload that forgets vfree: on the
+    # timeline each is a sys_delete_module of its own, the culprit's among them
+    text = _base(v, modules=3)
+    for i, (name, _) in enumerate(v["modules"]):
+        if i == v["leaked"]:
+            text += _step("fault", kind="vmalloc_leak", call="sys_delete_module", target=name)
+        else:
+            text += _step("rmmod", name=name)
     for name in v["later"]:
         if name not in {m[0] for m in v["modules"]}:
             text += _step("insmod", name=name, size=12288)
@@ -1067,7 +1085,11 @@ EXERCISES += [
         hints=lambda v, t: [
             Hint("Which modules are loaded now, and which areas exist?", ("modules", "vmlist")),
             Hint("What did the kernel do, step by step?", ("timeline",)),
-            Hint("history ADDR lists every write to ADDR: who last wrote a module's next?"),
+            Hint(
+                "The module is gone from module_list, but its struct module is still at "
+                "the start of its area: blame ADDR names the last write to ADDR (its "
+                "flags, its next), history ADDR every one."
+            ),
         ],
     ),
 ]

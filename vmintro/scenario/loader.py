@@ -34,12 +34,14 @@ else:  # pragma: no cover
 from vmintro.arch.x86 import parse_size
 from vmintro.files import file_kind, not_regular
 from vmintro.sim.anon import MAX_ANON
+from vmintro.sim.faults import FAULT_CALLS as _CALLS
 from vmintro.sim.faults import FAULTS
 from vmintro.sim.pagecache import MAX_PAGE_CACHE
 from vmintro.sim.swap import MAX_SWAP_BADPAGES
 from vmintro.types.flags import PID_MAX
 
 FAULT_KINDS = tuple(FAULTS)
+FAULT_CALLS = tuple(_CALLS)
 
 __all__ = [
     "MAX_SCENARIO_BYTES",
@@ -146,7 +148,12 @@ OPS: dict[str, dict[str, Field]] = {
         "max_size": _SOME_SIZE,
         "free_ratio": Field(_FLOAT, hi=1, why="a fraction"),
     },
-    "fault": {"kind": Field(_STR, True, 1, 64, "characters"), "target": _LABEL},
+    "fault": {
+        "kind": Field(_STR, True, 1, 64, "characters"),
+        "target": _LABEL,
+        # the kernel call the fault is recorded under (a module's init or unload)
+        "call": Field(_STR, False, 1, 64, "characters"),
+    },
     # processes: a pid, or the label a fork or spawn step gave its child
     "fork": {"parent": _PID, "label": _LABEL},
     "spawn": {
@@ -430,6 +437,10 @@ def _parse_step(raw: Any, i: int, line: int, path: str) -> Step:
     if op == "fault" and args["kind"] not in FAULT_KINDS:
         raise ScenarioError(
             f"{where} (fault): unknown kind {_show(args['kind'])} (known: {', '.join(FAULT_KINDS)})"
+        )
+    if op == "fault" and args.get("call", FAULT_CALLS[0]) not in FAULT_CALLS:
+        raise ScenarioError(
+            f"{where} (fault): unknown call {_show(args['call'])} (known: {', '.join(FAULT_CALLS)})"
         )
     if op == "vfree" and ("label" in args) == ("addr" in args):
         raise ScenarioError(f"{where} (vfree): give exactly one of 'label' or 'addr'")

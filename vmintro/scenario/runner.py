@@ -13,7 +13,7 @@ from vmintro.scenario.loader import Scenario, ScenarioError, Step
 from vmintro.sim.anon import DEFAULT_ANON, DEFAULT_ANON_BYTES
 from vmintro.sim.boot import Kernel, boot
 from vmintro.sim.errors import KernelHang, KernelOops, KernelPanic, SimulationError
-from vmintro.sim.faults import inject_fault
+from vmintro.sim.faults import run_fault
 from vmintro.sim.mmap import TASK_SIZE
 from vmintro.sim.module import delete_module, insmod
 from vmintro.sim.pagecache import DEFAULT_PAGE_CACHE
@@ -158,7 +158,7 @@ def _run_steps(
         try:
             try:
                 if step.op == "fault":
-                    record = inject_fault(k, step.args["kind"], rng, step.args)
+                    record = run_fault(k, step.args["kind"], rng, step.args)
                     faults.append({"step": step.index + 1, **record})
                 else:
                     _run_step(k, step, rng, labels, events)

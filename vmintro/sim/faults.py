@@ -15,12 +15,19 @@ from typing import Any
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim.boot import Kernel
 from vmintro.sim.errors import KernelOops, LoopGuard, SimulationError, kernel_function
-from vmintro.sim.module import find_module, insmod, unlink_module
+from vmintro.sim.module import (
+    _get_mod_name,
+    find_module,
+    insmod,
+    sys_create_module,
+    sys_init_module,
+    unlink_module,
+)
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.vmalloc import VMLIST_LOCK
 from vmintro.types.flags import GFP_HIGHMEM, GFP_KERNEL, MOD_FLAGS, PG_reserved
 
-__all__ = ["FAULTS", "inject_fault"]
+__all__ = ["FAULTS", "FAULT_CALLS", "inject_fault", "run_fault"]
 
 VM = "struct vm_struct"
 MOD = "struct module"
@@ -272,7 +279,61 @@ def inject_fault(k: Kernel, kind: str, rng: random.Random, args: dict[str, Any])
 
     On a timeline the injection is one entry, call ``fault``: the writes of the
     stray code (paths starting at ``fault``) and the kernel calls it made."""
+    return _inject(k, kind, rng, args)
+
+
+def _inject(k: Kernel, kind: str, rng: random.Random, args: dict[str, Any]) -> Fault:
     if kind not in FAULTS:
         raise SimulationError(f"unknown fault '{kind}' (known: {', '.join(FAULTS)})")
     record = FAULTS[kind](k, rng, args)
     return {"kind": kind, **record}
+
+
+@kernel_function("sys_init_module", entry=("name_user=name",), returns="zero")
+def _init_module_with_fault(
+    k: Kernel, name: str, mod: int, rng: random.Random, kind: str, args: dict[str, Any]
+) -> Fault:
+    """``sys_init_module`` of a module whose init function makes the fault's writes."""
+    sys_init_module.__wrapped__(k, name, mod, rng, 4)  # type: ignore[attr-defined]
+    return _inject(k, kind, rng, args)
+
+
+def _fault_in_init_module(k: Kernel, kind: str, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """``insmod`` of module ``target``: ``sys_create_module``, then a ``sys_init_module``
+    whose init makes the stray writes, each entry recorded as any insmod's."""
+    name = args.get("target") or f"drv{rng.randint(0, 99)}"
+    mod = sys_create_module(k, name, rng.randint(4000, 30000))
+    return _init_module_with_fault(k, name, mod, rng, kind, args)
+
+
+@kernel_function("sys_delete_module", entry=("name_user=name",), returns="zero")
+def _fault_in_delete_module(
+    k: Kernel, name: str, kind: str, rng: random.Random, args: dict[str, Any]
+) -> Fault:
+    """``sys_delete_module`` of module ``name`` whose unload path is the fault."""
+    name_page = _get_mod_name(k, name)
+    k.buddy.free_page_vaddr(name_page)  # put_mod_name, as delete_module does
+    return _inject(k, kind, rng, args)
+
+
+# The kernel calls a fault may be recorded under (the scenario fault's ``call``): on a
+# timeline its entry is that call's, as any other of its kind is recorded, the stray
+# writes inside it.
+FAULT_CALLS: dict[str, Callable[[Kernel, str, random.Random, dict[str, Any]], Fault]] = {
+    "sys_init_module": _fault_in_init_module,
+    "sys_delete_module": lambda k, kind, rng, args: _fault_in_delete_module(
+        k, args.get("target") or "", kind, rng, args
+    ),
+}
+
+
+def run_fault(k: Kernel, kind: str, rng: random.Random, args: dict[str, Any]) -> Fault:
+    """A scenario's fault step: an entry ``fault`` of its own, or with ``call`` the
+    kernel call it is recorded under (a module's init or unload); the truth's record
+    says which."""
+    call = args.get("call")
+    if call is None:
+        return inject_fault(k, kind, rng, args)
+    if call not in FAULT_CALLS:
+        raise SimulationError(f"unknown fault call '{call}' (known: {', '.join(FAULT_CALLS)})")
+    return {**FAULT_CALLS[call](k, kind, rng, args), "call": call}
