@@ -154,8 +154,25 @@ def read_sparse(
     return bytes(out)
 
 
+# (type, offset, vaddr, paddr, filesz, memsz) of a program header of each class:
+# ELF32_PHDR and ELF64_PHDR with the flags and align fields read as pad bytes.
+_PHDR_FIELDS = {
+    32: struct.Struct("<IIIIII8x"),  # ..., flags, align
+    64: struct.Struct("<I4xQQQQQ8x"),  # type, flags, ..., align
+}
+
+
 def _name(table: dict[int, str], value: int) -> str:
     return f"{table[value]} ({value})" if value in table else str(value)
+
+
+def _segment_name(index: int, p_type: int, paddr: int, memsz: int) -> str:
+    """How an error names program header ``index``; built only when one is raised (a
+    4 GiB core has some 20,000 headers, and opening it checks every one)."""
+    what = f"program header {index} ({_PT_NAMES.get(p_type, f'type {p_type:#x}')}"
+    if p_type == PT_LOAD:
+        what += f", physical {paddr:#x}-{paddr + memsz:#x}"
+    return what + ")"
 
 
 class CoreFile:
@@ -268,10 +285,9 @@ class CoreFile:
         """
         assert self._map is not None
         table = self._map[phoff : phoff + phnum * self._phdr_size]
-        if self.elf_class == 64:  # type, flags, offset, vaddr, paddr, filesz, memsz, align
-            return [h[:1] + h[2:7] for h in self._phdr.iter_unpack(table)]
-        # type, offset, vaddr, paddr, filesz, memsz, flags, align
-        return [h[:6] for h in self._phdr.iter_unpack(table)]
+        # Unpacked straight into the six fields (flags and align skipped as pad bytes):
+        # a 4 GiB core has some 20,000 headers, and no tuple is sliced per header.
+        return list(_PHDR_FIELDS[self.elf_class].iter_unpack(table))
 
     def _notes(self, index: int, offset: int, size: int) -> list[tuple[str, int, bytes]]:
         """The notes of the ``PT_NOTE`` at program header ``index``, as (name, type, desc)."""
@@ -346,22 +362,19 @@ class CoreFile:
         for i, (p_type, offset, _vaddr, paddr, filesz, memsz) in enumerate(headers):
             if p_type == PT_NULL:
                 continue
-            what = f"program header {i} ({_PT_NAMES.get(p_type, f'type {p_type:#x}')}"
-            if p_type == PT_LOAD:
-                what += f", physical {paddr:#x}-{paddr + memsz:#x}"
-            what += ")"
             if offset + filesz > size:
                 # Data that starts inside the file was cut; data that starts
                 # past its end comes from a bad offset.
                 problem = "truncated: " if offset < size else ""
                 raise self._error(
-                    f"{problem}{what}: data {offset:#x}-{offset + filesz:#x} "
-                    f"goes beyond end of file ({size:#x})"
+                    f"{problem}{_segment_name(i, p_type, paddr, memsz)}: data "
+                    f"{offset:#x}-{offset + filesz:#x} goes beyond end of file ({size:#x})"
                 )
             if p_type == PT_LOAD:
                 if filesz > memsz:
                     raise self._error(
-                        f"{what}: p_filesz {filesz:#x} is larger than p_memsz {memsz:#x}"
+                        f"{_segment_name(i, p_type, paddr, memsz)}: p_filesz {filesz:#x} "
+                        f"is larger than p_memsz {memsz:#x}"
                     )
                 loads.append((paddr, memsz, filesz, offset, i))
             elif p_type == PT_NOTE:
@@ -399,19 +412,20 @@ class CoreFile:
     def _index(self, loads: list[tuple[int, int, int, int, int]]) -> None:
         """Check that PT_LOADs are disjoint and inside RAM; build the lookup tables."""
         loads.sort()
-        prev_end, prev_index = 0, -1
+        prev_end, prev_index, ram_size = 0, -1, self.ram_size
         for paddr, memsz, _filesz, _offset, i in loads:
+            end = paddr + memsz
             if memsz and paddr < prev_end:
                 raise self._error(
                     f"program headers {prev_index} and {i} overlap in physical memory at {paddr:#x}"
                 )
-            if paddr + memsz > self.ram_size:
+            if end > ram_size:
                 raise self._error(
-                    f"program header {i} (PT_LOAD, physical {paddr:#x}-{paddr + memsz:#x}) "
-                    f"goes beyond the end of RAM ({self.ram_size:#x})"
+                    f"program header {i} (PT_LOAD, physical {paddr:#x}-{end:#x}) "
+                    f"goes beyond the end of RAM ({ram_size:#x})"
                 )
             if memsz:
-                prev_end, prev_index = paddr + memsz, i
+                prev_end, prev_index = end, i
         # Bytes between p_filesz and p_memsz read as zeros, like RAM no segment stores.
         stored = [(paddr, filesz, offset) for paddr, _m, filesz, offset, _i in loads if filesz]
         self.segments: list[tuple[int, int, int]] = stored
