@@ -89,7 +89,9 @@ class Bootmem:
             i = preferred
             while i < eidx:
                 while i < eidx and reserved(i):
-                    i += 1
+                    # a byte of eight reserved pages at once: the kernel's test_bit loop
+                    # would only step over them (past eidx, the round-up below breaks)
+                    i += 8 if not i & 7 and bitmap[i >> 3] == 0xFF else 1
                 i = (i + incr - 1) // incr * incr
                 if i >= eidx:
                     break

@@ -74,6 +74,7 @@ class Buddy:
         self.o_free_area = t.offsetof("zone_t", "free_area")
         self.o_free_pages = t.offsetof("zone_t", "free_pages")
         self.o_map = t.offsetof("free_area_t", "map")
+        self._o_maps = self.o_free_area + self.o_map  # free_area[0].map in the zone
         self.o_zone_mem_map = t.offsetof("zone_t", "zone_mem_map")
         p = t.struct("struct page")
         self.o_list = p.offsetof("list")
@@ -128,7 +129,7 @@ class Buddy:
 
     def _change_bit(self, zone: int, order: int, index: int) -> int:
         """``__test_and_change_bit`` on ``free_area[order].map``; returns the old bit."""
-        bitmap = self._r(self.free_list(zone, order) + self.o_map)
+        bitmap = self._r(zone + self._o_maps + order * self.free_area_size)
         a = bitmap + (index >> 3) - PAGE_OFFSET
         byte = self._rb(a)
         self._wb(a, byte ^ (1 << (index & 7)))
@@ -144,11 +145,13 @@ class Buddy:
     @kernel_function("rmqueue")
     def rmqueue(self, zone: int, order: int) -> int | None:
         """``rmqueue``: take the most recently freed block, split off lower halves."""
-        base = self._r(zone + self.o_zone_mem_map)
+        r = self._r
+        base = r(zone + self.o_zone_mem_map)
         psize = self.k.page_size
+        area, area_size = zone + self.o_free_area, self.free_area_size  # free_list, inline
         for cur in range(order, MAX_ORDER):
-            head = self.free_list(zone, cur)
-            curr = self._r(head)
+            head = area + cur * area_size
+            curr = r(head)
             if curr == head:
                 continue
             page = curr - self.o_list

@@ -334,8 +334,9 @@ class Vmalloc:
                 k.printk(KERN_ERR + "alloc_area_pte: page already exists")
             if page is None:
                 return False
-            self.pt.set_pte(pte, g.mk_pte(k.page_pfn(page), prot))
-            self.frames[base + address] = k.page_pfn(page)
+            pfn = k.page_pfn(page)
+            self.pt.set_pte(pte, g.mk_pte(pfn, prot))
+            self.frames[base + address] = pfn
             address += PAGE_SIZE
             pte += g.entry_size
             if address >= end:
