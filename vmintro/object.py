@@ -829,7 +829,7 @@ def _row_class(prog: Program, struct_type: Struct) -> type[Object]:
     }
     # more slots than Object's: CPython frees these objects
     cls = type("Object", (_struct_class(prog, struct_type, True),), ns)
-    cls._row_make = staticmethod(_row_maker(prog, cls, made))  # type: ignore[attr-defined]
+    cls._row_code = _row_maker(prog, cls, made)  # type: ignore[attr-defined]
     return cls
 
 
@@ -844,37 +844,34 @@ def _points_to_struct(ctype: CType) -> bool:
 
 def _row_maker(
     prog: Program, cls: type[Object], made: list[tuple[str, int, CType, int]]
-) -> Callable[[int, tuple[int, ...], CType], Object]:
-    """``make(node, row, ctype)``: the ``cls`` object of a node at ``node`` (a pointer
-    value of ``ctype``) whose bytes unpacked to ``row``, with the members ``made``
-    already in its slots ``_row0``, ``_row1`` and on. Written out per class (as
-    ``collections.namedtuple`` writes its class), from numbers only, so each member
-    costs its stores and no loop or lookup."""
+) -> tuple[list[str], dict[str, Any]]:
+    """The lines (and the globals they need) that make ``obj``: the ``cls`` object of
+    a node at ``node`` (a pointer value of ``ctype``) whose bytes unpacked to ``row``,
+    with the members ``made`` already in its slots ``_row0``, ``_row1`` and on.
+    Written out per class (as ``collections.namedtuple`` writes its class), from
+    numbers only, so each member costs its stores and no loop or lookup; a walk puts
+    them in its own loop (no call per node)."""
     scope: dict[str, Any] = {"_new": _new, "prog": prog, "E": cls}
     lines = [
-        "def make(node, row, ctype):",
-        "    obj = _new(E)",
-        "    obj.prog_ = prog",
-        "    obj.type_ = ctype",
-        "    obj.address_ = None",
-        "    obj._value = node",
-        "    obj._row = row",
+        "obj = _new(E)",
+        "obj.prog_ = prog",
+        "obj.type_ = ctype",
+        "obj.address_ = None",
+        "obj._value = node",
+        "obj._row = row",
     ]
     for n, (_name, offset, ctype, place) in enumerate(made):
         scope[f"C{n}"] = prog.object_class(ctype)
         scope[f"T{n}"] = ctype
         lines += [
-            f"    m = _new(C{n})",
-            "    m.prog_ = prog",
-            f"    m.type_ = T{n}",
-            f"    m.address_ = node + {int(offset)}",
-            f"    m._value = row[{int(place)}]",
-            f"    obj._row{n} = m",
+            f"m = _new(C{n})",
+            "m.prog_ = prog",
+            f"m.type_ = T{n}",
+            f"m.address_ = node + {int(offset)}",
+            f"m._value = row[{int(place)}]",
+            f"obj._row{n} = m",
         ]
-    lines.append("    return obj")
-    exec("\n".join(lines), scope)  # its text holds numbers and names of our own only
-    make: Callable[[int, tuple[int, ...], CType], Object] = scope["make"]
-    return make
+    return lines, scope
 
 
 def _row_member(prog: Program, offset: int, ctype: CType, index: int) -> property:

@@ -193,45 +193,70 @@ def _singly_linked_rows(
     as a :func:`~vmintro.object.row_class` object; any other node is read as
     :func:`_singly_linked` reads it and yielded as a plain value. The same nodes and
     the same errors, at the same points, as that walk."""
-    seen: set[int] = set()
-    holder = None
-    node = first
-    read_u32 = prog.read_u32
-    pages = prog._pages
-    assert pages is not None  # _row_walk checked
-    unpack_row = row_cls._row_struct.unpack_from  # type: ignore[attr-defined]
-    last = PAGE_SIZE - row_cls._row_struct.size  # type: ignore[attr-defined]
+    walk: Any = row_cls.__dict__.get("_row_walk")
+    if walk is None:
+        walk = _row_walker(row_cls)
+        row_cls._row_walk = walk  # type: ignore[attr-defined]
     plain = prog.object_class(as_type)
-    make = row_cls._row_make  # type: ignore[attr-defined]
-    new = object.__new__
-    cached = pages.get
+    return walk(prog, first, next_offset, what, bound, as_type, link, plain)
+
+
+# The walk of _singly_linked_rows, written out per row class with the lines that make
+# its objects in place of "{make}": no call per node.
+_ROW_WALK = """\
+def walk(prog, node, next_offset, what, bound, ctype, link, plain):
+    seen = set()
+    holder = None
+    read_u32 = prog.read_u32
+    cached = prog._pages.get
     add = seen.add
-    in_page, shift = _IN_PAGE, PAGE_SHIFT
     count = 0
     while node:
         if node in seen:
             raise _cycle(what, holder, node)
         if count >= bound:
             raise _too_long(what, bound, node)
-        offset = node & in_page
-        page = cached(node >> shift) if offset <= last else None
+        offset = node & IN_PAGE
+        page = cached(node >> SHIFT) if offset <= LAST else None
         if page is None:
             try:
                 nxt = read_u32(node + next_offset)
             except FaultError:
                 raise _unreadable(what, holder, node) from None
-            page = cached(node >> shift) if offset <= last else None  # read in now
+            page = cached(node >> SHIFT) if offset <= LAST else None  # read in now
         if page is not None:
             row = unpack_row(page, offset)
             nxt = row[link]
-            obj = make(node, row, as_type)
+{make}
         else:
-            obj = new(plain)
+            obj = _new(plain)
             obj.prog_ = prog
-            obj.type_ = as_type
+            obj.type_ = ctype
             obj.address_ = None
             obj._value = node
         add(node)
         count += 1
         yield obj
         holder, node = node, nxt
+"""
+
+
+def _row_walker(row_cls: type[Object]) -> Any:
+    """:func:`_singly_linked_rows`'s walk for ``row_cls``: ``_ROW_WALK`` with its
+    ``_row_code`` lines in place (text of our own only)."""
+    lines, made_scope = row_cls._row_code  # type: ignore[attr-defined]
+    row_struct = row_cls._row_struct  # type: ignore[attr-defined]
+    scope = {
+        **made_scope,
+        "_cycle": _cycle,
+        "_too_long": _too_long,
+        "_unreadable": _unreadable,
+        "FaultError": FaultError,
+        "IN_PAGE": _IN_PAGE,
+        "SHIFT": PAGE_SHIFT,
+        "LAST": PAGE_SIZE - row_struct.size,
+        "unpack_row": row_struct.unpack_from,
+    }
+    make = "\n".join(" " * 12 + line for line in lines)
+    exec(_ROW_WALK.replace("{make}", make), scope)
+    return scope["walk"]
