@@ -218,7 +218,7 @@ class _Workload:
             done += len(got)
         # unlink: files read to their end, nobody has them open; until the target
         cached = np.bincount(file_of[:done][alive[:done]], minlength=len(files.npages))
-        order = [f for f in range(len(files.npages)) if files.complete[f] and cached[f]]
+        order = np.flatnonzero(files.complete & (cached > 0)).tolist()
         self.rng.shuffle(order)
         excess = int(alive.sum()) - self.target
         deleted: list[int] = []

@@ -43,19 +43,20 @@ def free_lists(k: Kernel) -> list[dict[str, Any]]:
             continue
         zone_map = k.get(zone, "zone_t", "zone_mem_map")
         base = k.get(zone, "zone_t", "zone_start_mapnr")
-        counts, heads = [], []
+        counts, heads, r32 = [], [], k.r32
         for order in range(MAX_ORDER):
             head = buddy.free_list(zone, order)
-            node, blocks = k.r32(head), list[int]()
+            node = first = r32(head)
+            count = 0  # blocks counted, not kept: a 4 GiB machine has some 280,000
             try:
-                while node != head and len(blocks) <= size:  # a corrupted list stops here
-                    blocks.append(node)
-                    node = k.r32(node)
+                while node != head and count <= size:  # a corrupted list stops here
+                    count += 1
+                    node = r32(node)
             except PageFault:  # or where it points at memory nothing maps
                 pass
-            counts.append(len(blocks))
-            first = (blocks[0] - buddy.o_list - zone_map) // k.page_size if blocks else None
-            heads.append(None if first is None else base + first)
+            counts.append(count)
+            pfn = (first - buddy.o_list - zone_map) // k.page_size
+            heads.append(base + pfn if count else None)
         zones.append({"zone": j, "counts": counts, "heads": heads})
     return zones
 
