@@ -2039,15 +2039,25 @@ followpte_flush(FollowPteObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/*
- * The Walk of ``vaddr`` (an exact int, ``v`` its value) from the page directory at
- * physical ``base``, whose int ``top_obj`` the walk gives as its pgd, or NotImplemented
- * for the Python form to make it.
- */
+/* The Walk, or NotImplemented for the Python form to make it. */
 static PyObject *
-followpte_walk(FollowPteObject *self, PyObject *vaddr, unsigned long long v,
-               unsigned long long base, PyObject *top_obj)
+followpte_fast(FollowPteObject *self, PyObject *vaddr, PyObject *pgd)
 {
+    if (!PyLong_CheckExact(vaddr) || (pgd != NULL && pgd != Py_None && !PyLong_CheckExact(pgd)))
+        Py_RETURN_NOTIMPLEMENTED;
+    unsigned long long v = AS_ULL(vaddr);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    unsigned long long base = self->pgd;
+    if (pgd != NULL && pgd != Py_None) {
+        base = AS_ULL(pgd);
+        if (base == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+    }
     if (v >> 32 || base >> 62)
         Py_RETURN_NOTIMPLEMENTED;
     unsigned long long bases[FP_LEVELS], entries[FP_LEVELS], paddr = 0;
@@ -2077,6 +2087,8 @@ followpte_walk(FollowPteObject *self, PyObject *vaddr, unsigned long long v,
     if (walk == NULL)
         return NULL;
     WalkFieldsObject *w = (WalkFieldsObject *)walk;
+    /* the first table is the pgd: the int given, or the walker's kept */
+    PyObject *top_obj = pgd != NULL && pgd != Py_None ? pgd : self->pgd_obj;
     for (int i = 0; i < read; i++) {
         w->trail[2 * i] = bases[i];
         w->trail[2 * i + 1] = entries[i];
@@ -2101,32 +2113,6 @@ followpte_walk(FollowPteObject *self, PyObject *vaddr, unsigned long long v,
     return walk;
 }
 
-/* The Walk of ``vaddr`` from ``pgd`` (an int, or NULL or None for the walker's), or
- * NotImplemented for the Python form to make it. */
-static PyObject *
-followpte_fast(FollowPteObject *self, PyObject *vaddr, PyObject *pgd)
-{
-    if (!PyLong_CheckExact(vaddr) || (pgd != NULL && pgd != Py_None && !PyLong_CheckExact(pgd)))
-        Py_RETURN_NOTIMPLEMENTED;
-    unsigned long long v = AS_ULL(vaddr);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    /* the first table is the pgd: the int given, or the walker's kept */
-    unsigned long long base = self->pgd;
-    PyObject *top_obj = self->pgd_obj;
-    if (pgd != NULL && pgd != Py_None) {
-        base = AS_ULL(pgd);
-        if (base == (unsigned long long)-1 && PyErr_Occurred()) {
-            PyErr_Clear();
-            Py_RETURN_NOTIMPLEMENTED;
-        }
-        top_obj = pgd;
-    }
-    return followpte_walk(self, vaddr, v, base, top_obj);
-}
-
 /*
  * follow_pte(prog, pgd, addr) of vmintro.helpers.mm, given the program's follow_pte,
  * page_offset and high_memory (``attrs``), where the first is its FollowPte and ``pgd`` a
@@ -2142,27 +2128,25 @@ followpte_helper(PyObject *const *attrs, PyObject *pgd, PyObject *addr)
         || !PyLong_CheckExact(addr))
         Py_RETURN_NOTIMPLEMENTED;
     unsigned long long p = AS_ULL(pgd), lo = AS_ULL(start), hi = AS_ULL(end);
-    unsigned long long v = AS_ULL(addr);
     if (PyErr_Occurred()) {
         PyErr_Clear();
         Py_RETURN_NOTIMPLEMENTED;
     }
     FollowPteObject *self = (FollowPteObject *)fp;
     unsigned long long align = self->entry_size == 8 ? 32 : PAGE_SIZE;
-    if (p < lo || p >= hi || p % align || self->fallback == NULL)
-        Py_RETURN_NOTIMPLEMENTED;  /* not a page directory (or no walker): Python says so */
+    if (p < lo || p >= hi || p % align)
+        Py_RETURN_NOTIMPLEMENTED;  /* not a page directory: the Python form says so */
     /* swapper_pg_dir's walks start from the walker's own int (the Python form's would be
-     * another int of the same value); the walk is from the physical address, converted
-     * once here */
-    unsigned long long base = p - lo;
-    PyObject *table = base == self->pgd && self->pgd_obj != NULL ? Py_NewRef(self->pgd_obj)
-                                                                 : FROM_ULL(base);
+     * another int of the same value) */
+    PyObject *table = p - lo == self->pgd && self->pgd_obj != NULL ? Py_NewRef(self->pgd_obj)
+                                                                   : FROM_ULL(p - lo);
     if (table == NULL)
         return NULL;
     /* our own references: a key's __eq__ could drop the program's */
     Py_INCREF(fp);
     PyObject *cache = Py_NewRef(self->cache);
-    PyObject *walk = followpte_walk(self, addr, v, base, table);
+    PyObject *walk = self->fallback == NULL ? Py_NewRef(Py_NotImplemented)
+                                            : followpte_fast(self, addr, table);
     Py_DECREF(cache);
     Py_DECREF(fp);
     Py_DECREF(table);
