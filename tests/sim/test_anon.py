@@ -374,3 +374,16 @@ def test_pae_page_tables_and_highmem_pages(tmp_path: Path) -> None:
         pte = um.walk(mm, result.labels["buf"][1] + i * PAGE)
         assert pte is not None and um.pt.get(pte) >> 12 >= highstart
         assert k.pa(pte) >> 12 < highstart
+
+
+def test_the_workload_writes_no_more_than_its_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However large the share asked, the boot's processes write at most MAX_ANON_BYTES
+    (each page is held by the host and faulted one at a time)."""
+    import vmintro.sim.anon as anon
+    from vmintro.arch.x86 import MachineConfig
+    from vmintro.sim.boot import boot
+
+    monkeypatch.setattr(anon, "MAX_ANON_BYTES", 64 * 4096)
+    k = boot(MachineConfig(ram=16 << 20), anon=0.5, seed=3)
+    run = k.boot_truth["anon"]
+    assert run["target"] == run["pages"] == 64

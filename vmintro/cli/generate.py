@@ -82,7 +82,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--anon", metavar="SHARE", type=_share,
         help="the share of RAM user processes started at boot hold in anonymous memory, "
-        "0 to 0.9 (default: the scenario's, else 0.1 up to 8 MiB; 0 starts none)",
+        "0 to 0.9, at most 1 GiB (default: the scenario's, else 0.1 up to 8 MiB; "
+        "0 starts none)",
     )  # fmt: skip
     g.add_argument(
         "--no-timeline", dest="timeline", action="store_false",
