@@ -9,7 +9,7 @@ from memory_backend import MemoryBackend, variables_from
 from vmintro.backends.base import Backend
 from vmintro.errors import FaultError, ObjectNotFoundError
 from vmintro.program import Program
-from vmintro.types.model import Array, Pointer, Struct, Void
+from vmintro.types.model import Array, Pointer, Struct, Void, strip_typedefs
 
 
 @pytest.fixture(scope="module", params=["pse", "4k", "pae"])
@@ -104,7 +104,9 @@ def test_type_names(pse):
     arr = prog.type("char [16]")
     assert isinstance(arr, Array) and arr.count == 16 and arr.size == 16
     assert prog.type("pte_t").size == 4
-    assert prog.type("const char *").c_name == "char *"
+    # qualifiers kept, as drgn's prog.type keeps them; the layout is the type's own
+    const_char = prog.type("const char *")
+    assert const_char.c_name == "const char *" and strip_typedefs(const_char.target).size == 1
     assert isinstance(prog.type("zone_t").target, Struct)
     with pytest.raises(ObjectNotFoundError, match="could not find type 'struct nosuch'"):
         prog.type("struct nosuch *")

@@ -751,7 +751,7 @@ def _struct_class(prog: Program, struct_type: Struct, via_pointer: bool) -> type
         if not name or name.startswith("_") or hasattr(Object, name) or name in namespace:
             continue
         namespace[name] = _member_property(
-            prog, name, f.offset, f.type, via_pointer, bool(f.bit_size)
+            prog, name, f.offset, f.declared, via_pointer, bool(f.bit_size)
         )
     cls = prog._struct_classes[key] = _subclass(namespace)
     return cls
@@ -791,7 +791,7 @@ def _row_class(prog: Program, struct_type: Struct) -> type[Object]:
     for f in struct_type.fields:
         t = strip_typedefs(f.type)
         if f.name and not f.bit_size and _is_scalar(t) and t.size in (1, 2, 4, 8):
-            scalars.append((f.offset, f.name, f.type, _scalar_format(t)))
+            scalars.append((f.offset, f.name, f.declared, _scalar_format(t)))
     code, end = "<", 0
     links: dict[int, int] = {}
     members: list[tuple[str, int, CType, int]] = []  # (name, offset, type, place in the row)

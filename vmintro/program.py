@@ -42,7 +42,7 @@ from vmintro.errors import (
 )
 from vmintro.pagewalk import PageWalker, TranslationCache, Walk
 from vmintro.types.conversions import integer_type_name
-from vmintro.types.model import Array, CType, Pointer, Void, to_construct
+from vmintro.types.model import QUALIFIERS, Array, CType, Pointer, Void, qualified, to_construct
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -445,13 +445,14 @@ class Program:
         while m := _ARRAY_SUFFIX.search(spelled):
             dims.append(int(m.group(1), 0))
             spelled = spelled[: m.start()]
-        stars = spelled.count("*")
-        # the model has no qualifiers: `const char *` reads as `char *`
-        words = spelled.replace("*", " ").split()
-        specifiers = [w for w in words if w not in ("const", "volatile")]
+        # `const volatile int * volatile`: the qualifiers before the first star are the
+        # base type's, those after each star that pointer's
+        head, *levels = spelled.split("*")
+        words = head.split()
+        specifiers = [w for w in words if w not in QUALIFIERS]
         # C's other spellings of an integer type: `unsigned` is `unsigned int`
         base = integer_type_name(specifiers) or " ".join(specifiers)
-        if spelled.replace(" ", "").rstrip("*").count("*"):
+        if any(set(level.split()) - set(QUALIFIERS) for level in levels):
             raise ObjectNotFoundError(f"cannot parse type '{text}'")
         ctype: CType
         if base == "void":
@@ -462,8 +463,9 @@ class Program:
             raise NoDebugInfoError(f"type '{base}' is unknown")
         else:
             raise ObjectNotFoundError(f"could not find type '{base}'")
-        for _ in range(stars):
-            ctype = Pointer(ctype)
+        ctype = qualified(ctype, set(words))
+        for level in levels:
+            ctype = qualified(Pointer(ctype), set(level.split()))
         for count in reversed(dims):
             ctype = Array(ctype, count)
         return ctype

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vmintro.types.model import CType, Struct, Typedef, strip_typedefs
+from vmintro.types.model import QUALIFIERS, CType, Qualified, Struct, Typedef, qualified
 
 __all__ = ["ptype", "whatis"]
 
@@ -35,18 +35,24 @@ def ptype(ctype: CType, offsets: bool = False) -> str:
     gdb's ``ptype/o``.
     """
     t = ctype
-    if isinstance(t, Typedef):
-        t = strip_typedefs(t)
-    if isinstance(t, Struct):
-        if not t.complete:
-            return f"type = {t.spell()} {{\n{INDENT}<incomplete type>\n}}"
-        head = f"{t.keyword} {t.tag} {{" if t.tag else f"{t.keyword} {{"
-        lines = [f"type = {head}"] + _body(t, 0, offsets)
-        if offsets:
-            lines.append(f"\n{INDENT * 5}/* total size (bytes): {t.size:4d} */")
-        lines.append("}")
-        return "\n".join(lines)
-    return f"type = {t.c_name}"
+    words: set[str] = set()
+    while isinstance(t, (Typedef, Qualified)):
+        # `volatile atomic_t`: gdb keeps the qualifiers on what the typedefs name
+        if isinstance(t, Qualified):
+            words.update(t.qualifier.split())
+        t = t.target
+    if not isinstance(t, Struct):
+        return f"type = {qualified(t, words).c_name}"
+    qualifier = " ".join(q for q in QUALIFIERS if q in words)
+    keyword = f"{qualifier} {t.keyword}" if qualifier else t.keyword
+    if not t.complete:
+        return f"type = {qualified(t, words).c_name} {{\n{INDENT}<incomplete type>\n}}"
+    head = f"{keyword} {t.tag} {{" if t.tag else f"{keyword} {{"
+    lines = [f"type = {head}"] + _body(t, 0, offsets)
+    if offsets:
+        lines.append(f"\n{INDENT * 5}/* total size (bytes): {t.size:4d} */")
+    lines.append("}")
+    return "\n".join(lines)
 
 
 def whatis(ctype: CType) -> str:

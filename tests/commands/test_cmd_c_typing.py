@@ -103,6 +103,24 @@ TABLE: list[tuple[str, str | None]] = [
     # pointers: a difference is a long
     ("vmlist - vmlist", None),
     ("&mem_map[1] - &mem_map[0]", None),
+    # qualifiers: a volatile member (DW_TAG_volatile_type on its type) is read as a
+    # volatile object, its address points to one; a value computed from it is not
+    ("init_mm.mm_users.counter", None),
+    ("init_task_union.task.state", None),
+    ("&init_task_union.task.need_resched", None),
+    ("*&init_mm.mm_users.counter", None),
+    ("init_mm.mm_users.counter + 1", None),
+    ("(volatile long *)&init_task_union", None),
+    ("(int * volatile)0", None),
+    ("(char ** volatile *)0", None),
+    ("(const volatile unsigned long)1", None),
+]
+# ptype of qualified types: the qualifier stays on what the typedefs name
+PTYPES = [
+    "init_task_union.task.state",
+    "init_mm.mm_users.counter",
+    "volatile atomic_t",
+    "(const volatile atomic_t *)0",
 ]
 # gdb's name, by width, of a 32-bit common type that C names with long
 GDB_BY_WIDTH = {"long": "int", "unsigned long": "unsigned int"}
@@ -110,7 +128,8 @@ GDB_BY_WIDTH = {"long": "int", "unsigned long": "unsigned int"}
 
 def _lines() -> list[str]:
     # in parentheses, so that no > or >> can be read as a redirection
-    return [f"{command} ({expr})" for expr, _ in TABLE for command in ("whatis", "p")]
+    lines = [f"{command} ({expr})" for expr, _ in TABLE for command in ("whatis", "p")]
+    return lines + [f"ptype {what}" for what in PTYPES]
 
 
 def _value(text: str) -> str:
@@ -153,6 +172,45 @@ def test_whatis_and_p_agree_with_gdb(
     else:
         assert gdb_says[whatis] == f"type = {GDB_BY_WIDTH[c_name]}"
         assert vmintro_says[whatis] == f"type = {c_name}"
+
+
+@pytest.mark.parametrize("what", PTYPES)
+def test_ptype_of_qualified_types_agrees_with_gdb(
+    gdb_says: dict[str, str], vmintro_says: dict[str, str], what: str
+) -> None:
+    assert vmintro_says[f"ptype {what}"] == gdb_says[f"ptype {what}"]
+
+
+def test_volatile_members_keep_their_qualifier(prog: Program, gdb_says: dict[str, str]) -> None:
+    """The library's member objects (a struct's attribute, ``member_`` with a path,
+    a task walk's rows) have the member's declared type, as gdb's ``whatis`` names it."""
+    from vmintro.helpers import for_each_task
+
+    task = prog["init_task_union"].task
+    (walked,) = (t for t in for_each_task(prog, idle=True) if t.value_() == task.address_)
+    counter = "init_mm.mm_users.counter"
+    for expr, obj in (
+        (counter, prog["init_mm"].mm_users.counter),
+        (counter, prog["init_mm"].member_("mm_users.counter")),
+        ("init_task_union.task.state", task.state),
+        ("init_task_union.task.state", walked.state),
+        ("&init_task_union.task.need_resched", walked.need_resched.address_of_()),
+        ("&init_task_union.task.need_resched", task.member_("need_resched").address_of_()),
+    ):
+        assert f"type = {obj.type_}" == gdb_says[f"whatis ({expr})"], expr
+    assert prog.type("int * volatile").c_name == "int * volatile"
+
+
+def test_values_of_volatile_objects_are_unqualified(prog: Program, drgn_i386) -> None:
+    """Arithmetic on a volatile object gives a plain value, as drgn's (gdb keeps the
+    qualifier on ``-x``, C and drgn do not)."""
+    drgn, dprog = drgn_i386
+    volatile = dprog.int_type("int", 4, True, qualifiers=drgn.Qualifiers.VOLATILE)
+    theirs = drgn.Object(dprog, volatile, 2)
+    ours = prog["init_mm"].mm_users.counter
+    assert ours.type_.c_name == theirs.type_.type_name()
+    for apply in (operator.neg, operator.invert, operator.pos, lambda x: x + 1):
+        assert apply(ours).type_.c_name == apply(theirs).type_.type_name()
 
 
 # -- every pair of integer types under every binary operator, against drgn ---------------

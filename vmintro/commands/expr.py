@@ -43,7 +43,17 @@ from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from vmintro.commands.registry import CommandError
 from vmintro.errors import NoDebugInfoError
 from vmintro.types.conversions import common_type, constant_type, is_integer, promote
-from vmintro.types.model import Array, Base, CType, Enum, Pointer, Struct, Void, strip_typedefs
+from vmintro.types.model import (
+    QUALIFIERS,
+    Array,
+    Base,
+    CType,
+    Enum,
+    Pointer,
+    Struct,
+    Void,
+    strip_typedefs,
+)
 
 if TYPE_CHECKING:
     from vmintro.object import Object
@@ -246,12 +256,14 @@ class _Parser:
         words = []
         while self.tok.kind == "name":
             words.append(self.next().text)
-        stars = 0
+        stars = ""
         while self.accept("*"):
-            stars += 1
+            stars += "*"
+            while self.tok.kind == "name" and self.tok.text in QUALIFIERS:
+                stars += f" {self.next().text} "  # `int * volatile`: the pointer's own
         if not words:
             raise self.error("expected a type")
-        return " ".join(words) + (" " + "*" * stars if stars else "")
+        return " ".join(words) + (" " + stars.strip() if stars else "")
 
     def unary(self) -> Node:
         # every recursion of the grammar (parentheses, unary operators, casts,

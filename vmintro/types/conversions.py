@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 
-from vmintro.types.model import Base, CType, Enum, strip_typedefs
+from vmintro.types.model import Base, CType, Enum, Qualified, strip_typedefs
 
 __all__ = [
     "INT",
@@ -160,12 +160,15 @@ def _as_integer(ctype: CType) -> Base:
 def promote(ctype: CType) -> CType:
     """``ctype`` after the integer promotions: a type narrower than ``int`` (char,
     short, their unsigned forms) becomes ``int``, which holds all their values on
-    i386; any other integer type stays itself (its typedef name kept).
+    i386; any other integer type stays itself (its typedef name kept), without its
+    qualifier (a value, as drgn's ``-counter`` of a ``volatile int`` is an ``int``).
 
     :raises TypeError: ``ctype`` is not an integer type.
     """
     if _as_integer(ctype).size < INT.size:
         return INT
+    while isinstance(ctype, Qualified):
+        ctype = ctype.target
     return ctype
 
 

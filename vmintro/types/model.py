@@ -27,10 +27,13 @@ __all__ = [
     "Function",
     "LayoutError",
     "Pointer",
+    "QUALIFIERS",
+    "Qualified",
     "Struct",
     "Typedef",
     "Void",
     "check_types",
+    "qualified",
     "strip_typedefs",
     "to_construct",
 ]
@@ -156,9 +159,9 @@ class Enum(CType):
         return _join(f"enum {self.tag}", declarator)
 
 
-@dataclass(eq=False)
-class Typedef(CType):
-    name: str
+class _LaidOutAsTarget(CType):
+    """A type laid out as the type it names (a typedef, a qualified type)."""
+
     target: CType
 
     @property
@@ -168,6 +171,12 @@ class Typedef(CType):
     @property
     def align(self) -> int:
         return self.target.align
+
+
+@dataclass(eq=False)
+class Typedef(_LaidOutAsTarget):
+    name: str
+    target: CType
 
     def spell(self, declarator: str = "") -> str:
         return _join(self.name, declarator)
@@ -184,24 +193,60 @@ class Field:
     # changes no layout (DWARF wraps the member's type in DW_TAG_volatile_type)
     volatile: bool = False
 
+    @property
+    def declared(self) -> CType:
+        """The member's type as declared: :attr:`type` qualified ``volatile`` where the
+        member is (the type of the object ``member_`` makes, as gdb's ``whatis`` and
+        drgn's ``type_`` give it), else :attr:`type` itself. One per member, so that
+        what is kept per type (object classes) is kept once."""
+        if not self.volatile:
+            return self.type
+        mine = self.__dict__.get("_declared")
+        if mine is None or mine.target is not self.type:
+            mine = self.__dict__["_declared"] = Qualified(self.type, "volatile")
+        return mine
+
     def spell(self, declarator: str = "") -> str:
         """C spelling of ``declarator`` with the member's declared type, its qualifier
         where C (and gdb's ``ptype``, drgn's type names) put it: ``volatile int
         counter``, ``int * volatile p`` (the pointer qualified), ``volatile int v[3]``
         (an array's elements qualified).
         """
-        return (
-            _spell_volatile(self.type, declarator) if self.volatile else self.type.spell(declarator)
-        )
+        return self.declared.spell(declarator)
 
 
-def _spell_volatile(ctype: CType, declarator: str) -> str:
-    """``declarator`` with ``ctype`` qualified ``volatile``."""
+@dataclass(eq=False)
+class Qualified(_LaidOutAsTarget):
+    """``target`` with qualifiers (``volatile``, ``const volatile``): drgn's
+    ``Type.qualifiers``. They change no layout, so :func:`strip_typedefs` strips
+    them as it strips typedefs; only the spelling keeps them."""
+
+    target: CType
+    qualifier: str = "volatile"  # the words in C's (and gdb's) order: const volatile
+
+    def spell(self, declarator: str = "") -> str:
+        return _spell_qualified(self.target, self.qualifier, declarator)
+
+
+QUALIFIERS = ("const", "volatile")  # in the order gdb and drgn spell them
+
+
+def qualified(ctype: CType, qualifiers: set[str] | frozenset[str]) -> CType:
+    """``ctype`` with ``qualifiers`` (words of :data:`QUALIFIERS`) added to its own."""
+    if isinstance(ctype, Qualified):
+        qualifiers = qualifiers | set(ctype.qualifier.split())
+        ctype = ctype.target
+    words = [q for q in QUALIFIERS if q in qualifiers]
+    return Qualified(ctype, " ".join(words)) if words else ctype
+
+
+def _spell_qualified(ctype: CType, qualifier: str, declarator: str) -> str:
+    """``declarator`` with ``ctype`` qualified ``qualifier``."""
     if isinstance(ctype, Pointer):
-        return ctype.spell(declarator, "volatile")
+        return ctype.spell(declarator, qualifier)
     if isinstance(ctype, Array):  # C qualifies an array's elements
-        return _spell_volatile(ctype.element, f"{declarator}[{ctype.count}]")
-    return "volatile " + ctype.spell(declarator)
+        return _spell_qualified(ctype.element, qualifier, f"{declarator}[{ctype.count}]")
+    return f"{qualifier} " + ctype.spell(declarator)
 
 
 class Struct(CType):
@@ -286,7 +331,7 @@ class Struct(CType):
                 raise KeyError(f"'{name}' is not a member of non-struct {ctype}")
             f = struct.member(name)
             offset += f.offset
-            ctype = f.type
+            ctype = f.declared
             if index:
                 arr = strip_typedefs(ctype)
                 if not isinstance(arr, Array):
@@ -310,7 +355,8 @@ class Struct(CType):
 
 
 def strip_typedefs(ctype: CType) -> CType:
-    while isinstance(ctype, Typedef):
+    """``ctype`` without its typedefs and qualifiers: what it is laid out as."""
+    while isinstance(ctype, (Typedef, Qualified)):
         ctype = ctype.target
     return ctype
 
