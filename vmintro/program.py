@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import builtins
+import functools
 import os
 import re
 import struct
@@ -130,8 +131,6 @@ class Program:
         self._sym_addrs = [s.address for s in by_address]
         self._sym_sorted = by_address
         self._sym_max_size = max((s.size for s in by_address), default=0)
-        self._types = backend.types()
-        self._variables = backend.variables()
         self._parsed_types: dict[str, CType] = {}
         self._constructs: dict[CType, cs.Construct] = {}
 
@@ -251,12 +250,29 @@ class Program:
         """Whether the kernel was built with CONFIG_X86_PAE (its paging mode is PAE)."""
         return self.paging.pae
 
+    @functools.cached_property
+    def _types(self) -> dict[str, CType]:
+        """The backend's named types, asked for on first use: an image opened with
+        ``defer_types`` (the REPL's) reads its vmlinux's DWARF then."""
+        return self.backend.types()
+
+    @functools.cached_property
+    def _variables(self) -> dict[str, tuple[int, CType]]:
+        """The backend's typed global variables, asked for on first use (as ``_types``)."""
+        return self.backend.variables()
+
     def _read_high_memory(self) -> int | None:
         """``high_memory`` as the kernel stored it; None where it cannot be read."""
-        var = self._variables.get("high_memory")
-        if var is not None and var[0] >= PAGE_OFFSET:
+        # an image whose DWARF is put off says where from its .symtab (checked later)
+        address_of = getattr(self.backend, "variable_address", None)
+        if address_of is not None:
+            address = address_of("high_memory")
+        else:
+            var = self._variables.get("high_memory")
+            address = None if var is None else var[0]
+        if address is not None and address >= PAGE_OFFSET:
             try:
-                return int(_U32.unpack(self.backend.read_phys(var[0] - PAGE_OFFSET, 4))[0])
+                return int(_U32.unpack(self.backend.read_phys(address - PAGE_OFFSET, 4))[0])
             except FaultError:
                 pass
         return None

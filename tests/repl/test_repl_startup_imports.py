@@ -28,6 +28,7 @@ HEAVY = (
     "vmintro.image.format.timeline",
     "vmintro.mapview",
     "vmintro.sim",
+    "elftools",  # pyelftools: the vmlinux's DWARF is read after the first prompt is drawn
     "concurrent.futures.process",  # check's process pool (asyncio imports the rest)
     "multiprocessing",
 )

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vmintro.backends.base import MachineFacts, TableBackend
-from vmintro.backends.vmlinux import load_kernel
+from vmintro.backends.base import DebugTables, MachineFacts, TableBackend
+from vmintro.backends.vmlinux import DeferredKernel, open_kernel
 from vmintro.errors import FaultError, VmintroError
 from vmintro.image.format.names import reader_files
 from vmintro.image.reader import core as reader
+from vmintro.types.model import CType
 
 __all__ = ["ImageBackend", "ImageError"]
 
@@ -32,6 +33,11 @@ class ImageBackend(TableBackend):
     the vmlinux defaults to the file of the same stem beside it
     (:func:`~vmintro.image.format.names.reader_files`).
 
+    ``defer_types`` reads only the vmlinux's ``.symtab`` now and its DWARF on
+    the first :meth:`types` or :meth:`variables` (:meth:`load_types`), where a
+    DWARF that cannot be read, or that shows the vmlinux to be of another
+    build, raises the :class:`ImageError` the constructor would have raised.
+
     :raises ImageError: a missing, truncated or malformed file, or a vmlinux
         of another build than the core's.
     """
@@ -40,6 +46,8 @@ class ImageBackend(TableBackend):
         self,
         vmcore_path: str | os.PathLike[str],
         vmlinux_path: str | os.PathLike[str] | None = None,
+        *,
+        defer_types: bool = False,
     ) -> None:
         self.vmcore_path, beside = reader_files(vmcore_path)
         self.vmlinux_path = Path(vmlinux_path) if vmlinux_path is not None else beside
@@ -51,14 +59,51 @@ class ImageBackend(TableBackend):
         note = self.core.vmcoreinfo
         try:
             vmlinux = self.vmlinux_path if self.has_debuginfo else None
-            tables = load_kernel(note, vmlinux, self.vmcore_path.name, ImageError)
+            kernel = open_kernel(
+                note, vmlinux, self.vmcore_path.name, ImageError, defer=defer_types
+            )
         except ImageError:
             self.core.close()
             raise
         facts = MachineFacts.from_vmcoreinfo(
             note, ram_size=self.core.ram_size, debuginfo=self.has_debuginfo, fixed_memory=True
         )
-        super().__init__(tables, facts)
+        self._deferred: DeferredKernel | None = None
+        if isinstance(kernel, DeferredKernel):
+            self._deferred = kernel
+            kernel = DebugTables(kernel.symbols, {}, {})  # types and variables: load_types
+        super().__init__(kernel, facts)
+
+    def load_types(self) -> None:
+        """Read the vmlinux's DWARF now if it was put off (``defer_types``).
+
+        :raises ImageError: it cannot be read, or the vmlinux is another build's.
+        """
+        deferred = self._deferred  # once: another thread may be loading it too
+        if deferred is not None:
+            self._tables = deferred.tables()
+            self._deferred = None
+
+    def types_loaded(self) -> bool:
+        """Whether :meth:`types` answers without reading the DWARF first."""
+        return self._deferred is None or self._deferred.loaded
+
+    def types(self) -> dict[str, CType]:
+        self.load_types()
+        return self._tables.types
+
+    def variables(self) -> dict[str, tuple[int, CType]]:
+        self.load_types()
+        return self._tables.variables
+
+    def variable_address(self, name: str) -> int | None:
+        """Where the variable ``name`` is, without reading a deferred DWARF first
+        (:meth:`DeferredKernel.variable_address`)."""
+        deferred = self._deferred
+        if deferred is not None:
+            return deferred.variable_address(name)
+        var = self._tables.variables.get(name)
+        return None if var is None else var[0]
 
     def read_phys(self, paddr: int, size: int) -> bytes:
         try:

@@ -6,31 +6,52 @@ refuses a vmlinux of another build than the core's VMCOREINFO describes;
 without one it takes the addresses of the note's ``SYMBOL()`` lines, as
 makedumpfile and crash do, and the C base types, so raw reads and casts work
 but no kernel type is known.
+
+:func:`open_kernel` may put off the DWARF: it reads ``.symtab`` alone
+(:mod:`vmintro.image.reader.symtab`, without pyelftools) and checks the
+note's ``SYMBOL()`` lines against it, and a :class:`DeferredKernel` parses the
+DWARF and makes the whole check on first use (the REPL does so once its first
+prompt is drawn).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from vmintro.arch.x86 import paging_mode
 from vmintro.backends.base import DebugTables, SymbolEntry
 from vmintro.errors import VmintroError
+from vmintro.files import open_regular
 from vmintro.image.format.vmcoreinfo import VMCOREINFO_TYPES
-from vmintro.image.reader.debuginfo import DebugInfoError
-from vmintro.image.reader.debuginfo import load_vmlinux as read_vmlinux
+from vmintro.image.reader.symtab import quick_symbols
 from vmintro.types.model import Base, CType, Struct, Void, strip_typedefs
 
-__all__ = ["load_kernel", "load_vmlinux", "vmcoreinfo_tables", "vmlinux_mismatch"]
+__all__ = [
+    "DeferredKernel",
+    "load_kernel",
+    "load_vmlinux",
+    "open_kernel",
+    "vmcoreinfo_tables",
+    "vmlinux_mismatch",
+]
 
 
-def load_vmlinux(path: str | os.PathLike[str], error: type[VmintroError]) -> DebugTables:
-    """The symbols, types and variables of the vmlinux at ``path``.
+def load_vmlinux(
+    path: str | os.PathLike[str], error: type[VmintroError], data: bytes | None = None
+) -> DebugTables:
+    """The symbols, types and variables of the vmlinux at ``path`` (of ``data``,
+    its bytes as read earlier, when given).
 
     :raises error: ``"NAME.vmlinux: what is wrong (where)"``, one line.
     """
+    # pyelftools only here: opening an image for the REPL puts this off
+    from vmintro.image.reader.debuginfo import DebugInfoError
+    from vmintro.image.reader.debuginfo import load_vmlinux as read_vmlinux
+
     try:
-        symbols, info = read_vmlinux(path)
+        symbols, info = read_vmlinux(path, data)
     except DebugInfoError as e:
         raise error(str(e)) from None
     return DebugTables(
@@ -59,6 +80,129 @@ def load_kernel(
     if mismatch:
         raise error(f"{Path(vmlinux).name} does not belong to {core_name}: {mismatch}")
     return tables
+
+
+class DeferredKernel:
+    """A vmlinux whose ``.symtab`` was read at open and whose DWARF is parsed on
+    first use, then checked against the core as :func:`load_kernel` checks it.
+
+    :meth:`tables` may be called from any thread; the first call parses, the
+    others wait for it and share its tables (or its error).
+    """
+
+    def __init__(
+        self,
+        note: dict[str, str],
+        path: Path,
+        core_name: str,
+        error: type[VmintroError],
+        data: bytes,
+        symbols: dict[str, SymbolEntry],
+    ) -> None:
+        self.symbols = symbols
+        self._note = note
+        self._path = path
+        self._core_name = core_name
+        self._error = error
+        self._data: bytes | None = data
+        self._lock = threading.Lock()
+        self._tables: DebugTables | None = None
+        self._failed: VmintroError | None = None
+        # variables whose address was taken from .symtab before the DWARF was read
+        self._early: dict[str, int | None] = {}
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the DWARF has been read (successfully or not)."""
+        return self._tables is not None or self._failed is not None
+
+    def variable_address(self, name: str) -> int | None:
+        """Where the variable ``name`` is: from the DWARF once it is read, until then
+        from ``.symtab`` (the DWARF must then agree, or :meth:`tables` refuses it)."""
+        with self._lock:
+            if self._tables is None and self._failed is None:
+                entry = self.symbols.get(name)
+                address = entry[0] if entry is not None and entry[2] == "object" else None
+                self._early[name] = address
+                return address
+        var = self.tables().variables.get(name)
+        return None if var is None else var[0]
+
+    def tables(self) -> DebugTables:
+        """The symbols, types and variables, the DWARF read on the first call.
+
+        :raises error: as :func:`load_kernel` raises it (the DWARF is unreadable,
+            or the vmlinux of another build than the core's).
+        """
+        with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            if self._tables is None:
+                try:
+                    self._tables = self._load()
+                except VmintroError as e:
+                    self._failed = e
+                    raise
+                finally:
+                    self._data = None  # the file's bytes are not needed again
+            return self._tables
+
+    def _load(self) -> DebugTables:
+        tables = load_vmlinux(self._path, self._error, self._data)
+        name = self._path.name
+        mismatch = vmlinux_mismatch(self._note, tables)
+        if mismatch:
+            raise self._error(f"{name} does not belong to {self._core_name}: {mismatch}")
+        if tables.symbols != self.symbols:  # two readers of the same bytes
+            raise self._error(f"{name}: .symtab reads differently with pyelftools")
+        for variable, address in self._early.items():
+            var = tables.variables.get(variable)
+            if (None if var is None else var[0]) != address:
+                said = "no variable" if var is None else f"{var[0]:#x}"
+                raise self._error(
+                    f"{name}: {variable} is {said} in the DWARF but "
+                    f"{'no object' if address is None else f'{address:#x}'} in .symtab"
+                )
+        return tables
+
+
+def open_kernel(
+    note: dict[str, str],
+    vmlinux: Path | None,
+    core_name: str,
+    error: type[VmintroError],
+    defer: bool = False,
+) -> DebugTables | DeferredKernel:
+    """:func:`load_kernel`'s tables, or with ``defer`` a :class:`DeferredKernel`
+    when the vmlinux's ``.symtab`` reads plainly and agrees with the note's
+    ``SYMBOL()`` lines (anything else is read and refused at once, as
+    :func:`load_kernel` does).
+
+    :raises error: as :func:`load_kernel`.
+    """
+    if defer and vmlinux is not None:
+        try:
+            with open_regular(vmlinux) as f:
+                data = f.read()
+        except OSError:
+            data = b""  # load_kernel says why
+        symbols = quick_symbols(data)
+        if symbols is not None and not _symbol_mismatch(note, symbols):
+            return DeferredKernel(note, vmlinux, core_name, error, data, symbols)
+    return load_kernel(note, vmlinux, core_name, error)
+
+
+def _symbol_mismatch(note: dict[str, str], symbols: dict[str, SymbolEntry]) -> bool:
+    """Whether a ``SYMBOL()`` line of the note names an address ``symbols`` contradicts."""
+    for key, value in note.items():
+        if key.startswith("SYMBOL(") and key.endswith(")"):
+            entry = symbols.get(key[7:-1])
+            try:
+                if entry is not None and entry[0] != int(value, 16):
+                    return True
+            except ValueError:
+                continue
+    return False
 
 
 def vmlinux_mismatch(note: dict[str, str], tables: DebugTables) -> str | None:

@@ -13,21 +13,25 @@ if TYPE_CHECKING:
 __all__ = ["open_image", "refuse_exercise"]
 
 
-def open_image(image: str | None, vmlinux: str | None = None) -> tuple[Program, str]:
+def open_image(
+    image: str | None, vmlinux: str | None = None, defer_types: bool = False
+) -> tuple[Program, str]:
     """The program of ``image`` (the demo image when None) and the name to show.
 
     ``vmlinux`` names the kernel's debug file when it is not ``NAME.vmlinux``
-    beside the core.
+    beside the core. ``defer_types`` reads its DWARF on first use
+    (:class:`~vmintro.backends.image.ImageBackend`), where an unusable one
+    raises :class:`~vmintro.backends.image.ImageError`.
 
     :raises UsageExit: with ``demo.vmcore: ...`` for a missing or malformed image, or
         a demo image that cannot be generated.
     """
-    import vmintro
-    from vmintro.backends.image import ImageError
+    from vmintro.backends.image import ImageBackend, ImageError
+    from vmintro.program import Program
 
     path = image if image is not None else _demo_image()
     try:
-        return vmintro.open(path, vmlinux), path
+        return Program(ImageBackend(path, vmlinux, defer_types=defer_types)), path
     except ImageError as e:
         raise UsageExit(str(e)) from None
 

@@ -65,7 +65,10 @@ def run_stdin(prog: Program, json: bool, policy: Policy | None = None) -> int:
 
 def cmd_session(args: argparse.Namespace) -> int:
     """The default action: ``-c``, standard input, or the REPL."""
-    prog, name = open_image(args.image, args.vmlinux)
+    interactive = args.commands is None and not args.json and sys.stdin.isatty()
+    # The REPL reads the vmlinux's DWARF once its first prompt is drawn (run_repl);
+    # everything else reads and checks it here, before any command.
+    prog, name = open_image(args.image, args.vmlinux, defer_types=interactive)
     from vmintro.commands.discovery import load_plugins
     from vmintro.exercises.session import ExerciseRunner, image_policy
 
@@ -84,10 +87,14 @@ def cmd_session(args: argparse.Namespace) -> int:
         return run_stdin(prog, args.json, policy)
     if args.json:
         raise UsageExit("--json needs -c or commands on standard input")
+    from vmintro.backends.image import ImageError
     from vmintro.repl.loop import run_repl
 
     runner = None if policy is None else ExerciseRunner(prog, policy, interactive=True)
-    return run_repl(prog, name, show_banner=not args.quiet, runner=runner)
+    try:
+        return run_repl(prog, name, show_banner=not args.quiet, runner=runner)
+    except ImageError as e:  # the vmlinux's DWARF, read after the first prompt
+        raise UsageExit(str(e)) from None
 
 
 def parser(prog: str = "vmintro") -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ from vmintro.cmdline.python import PythonSession
 from vmintro.cmdline.readings import ExpressionJudge
 from vmintro.cmdline.runner import Runner
 from vmintro.commands.registry import QuitRequested, names
-from vmintro.errors import EXIT_OK
+from vmintro.errors import EXIT_OK, VmintroError
 from vmintro.repl.banner import banner
 from vmintro.repl.completer import VmintroCompleter
 from vmintro.repl.lexer import STYLE, CommandLexer
@@ -55,8 +55,28 @@ def _command_words() -> frozenset[str]:
     return frozenset(names())
 
 
-def _read_timeline(prog: Program, done: Callable[[], None]) -> None:
-    """Import the timeline's modules, then read it in the background (``prefetch``)."""
+def _load_types(prog: Program) -> None:
+    """Read the image's DWARF now if opening put it off (``ImageBackend.load_types``).
+
+    :raises vmintro.backends.image.ImageError: it cannot be read, or the vmlinux is
+        of another build than the core.
+    """
+    load = getattr(prog.backend, "load_types", None)
+    if load is not None:
+        load()
+
+
+def _after_first_prompt(
+    prog: Program, stop: Callable[[VmintroError], None], done: Callable[[], None]
+) -> None:
+    """In the background: read the vmlinux's DWARF and check it against the core
+    (``stop`` ends the session with what is wrong), then import the timeline's
+    modules and read it (``prefetch``)."""
+    try:
+        _load_types(prog)
+    except VmintroError as e:
+        stop(e)
+        return
     from vmintro.timeline.moments import prefetch
 
     prefetch(prog, done)
@@ -66,6 +86,9 @@ def run_repl(
     prog: Program, image: str, show_banner: bool = True, runner: Runner | None = None
 ) -> int:
     """Read, run, repeat until Ctrl-D or ``quit``; the exit status (EXIT_OK).
+
+    An image opened with its DWARF put off (``defer_types``) has it read once the
+    first prompt is drawn; what :func:`_load_types` raises then ends the session.
 
     ``runner`` runs the lines when given (an exercise's, which allows fewer commands
     and, without Python, takes ``py`` to refuse it).
@@ -86,20 +109,35 @@ def run_repl(
     prompt_text = prompt(lambda: runner.prog, PROMPT)
     app = session.app
 
-    def read_timeline(_: object) -> None:
-        # once the first prompt is drawn, never before it: the timeline is read, checked
-        # and indexed while the user types (the prompt then shows the moment); its
-        # modules (numpy among them) are imported in the background too, so that the
-        # prompt answers the first keys at once
-        app.after_render -= read_timeline
+    def stop(error: VmintroError) -> None:
+        # from the background thread: the prompt ends raising the error (a prompt
+        # that is not running finds it when the next line is read)
+        def end() -> None:
+            if app.is_running and not app.is_done:
+                app.exit(exception=error)
+
+        loop = app.loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(end)
+            except RuntimeError:  # the prompt's loop has just closed
+                pass
+
+    def after_first_prompt(_: object) -> None:
+        # once the first prompt is drawn, never before it: the vmlinux's DWARF is read
+        # and checked, then the timeline read, checked and indexed, while the user
+        # types (the prompt then shows the moment); their modules (pyelftools, numpy)
+        # are imported in the background too, so that the prompt answers the first
+        # keys at once
+        app.after_render -= after_first_prompt
         threading.Thread(
-            target=_read_timeline,
-            args=(prog, app.invalidate),
-            name="vmintro-timeline",
+            target=_after_first_prompt,
+            args=(prog, stop, app.invalidate),
+            name="vmintro-after-prompt",
             daemon=True,
         ).start()
 
-    app.after_render += read_timeline
+    app.after_render += after_first_prompt
     if show_banner:
         print(banner(prog, image))
     while True:
@@ -109,6 +147,7 @@ def run_repl(
             continue
         except EOFError:
             break
+        _load_types(prog)  # what is typed runs on a vmlinux checked against the core
         if line.strip() == "py" and runner.python is not None:
             python_prompt(python, None if history == os.devnull else history + "-py")
             continue
@@ -119,4 +158,5 @@ def run_repl(
             print("\n^C: interrupted", file=sys.stderr)
         except QuitRequested:
             break
+    _load_types(prog)  # a vmlinux of another build ends the session with status 2
     return EXIT_OK

@@ -19,8 +19,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from elftools.elf.enums import ENUM_P_TYPE_BASE
-
 from vmintro.arch.x86 import PAGE_SHIFT, PAGE_SIZE
 from vmintro.files import NotRegularFileError, open_regular
 from vmintro.image.format.elf import (
@@ -92,8 +90,6 @@ _EM_NAMES = {
     62: "EM_X86_64",
     183: "EM_AARCH64",
 }
-# Segment types' names for messages; EM_386 uses the base table only.
-_PT_NAMES = {value: name for name, value in ENUM_P_TYPE_BASE.items() if isinstance(value, int)}
 
 
 class ImageError(Exception):
@@ -169,7 +165,12 @@ def _name(table: dict[int, str], value: int) -> str:
 def _segment_name(index: int, p_type: int, paddr: int, memsz: int) -> str:
     """How an error names program header ``index``; built only when one is raised (a
     4 GiB core has some 20,000 headers, and opening it checks every one)."""
-    what = f"program header {index} ({_PT_NAMES.get(p_type, f'type {p_type:#x}')}"
+    # Segment types' names from pyelftools' table (EM_386 uses the base table only),
+    # imported only here: opening a good core needs no pyelftools (some 40 ms)
+    from elftools.elf.enums import ENUM_P_TYPE_BASE
+
+    names = {value: name for name, value in ENUM_P_TYPE_BASE.items() if isinstance(value, int)}
+    what = f"program header {index} ({names.get(p_type, f'type {p_type:#x}')}"
     if p_type == PT_LOAD:
         what += f", physical {paddr:#x}-{paddr + memsz:#x}"
     return what + ")"

@@ -330,14 +330,15 @@ def load_debuginfo(source: Source) -> DebugInfo:
 
 
 def load_vmlinux(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str], data: bytes | None = None
 ) -> tuple[dict[str, SymbolInfo], DebugInfo]:
-    """The symbols and the DWARF types and variables of the vmlinux at ``path``.
+    """The symbols and the DWARF types and variables of the vmlinux at ``path``
+    (of ``data``, its bytes as read earlier, when given).
 
     :raises DebugInfoError: ``"NAME.vmlinux: what is wrong (where)"``, one line.
     """
     try:
-        elf = open_elf(path)
+        elf = open_elf(path if data is None else io.BytesIO(data))
         return load_symbols(elf), load_debuginfo(elf)
     except DebugInfoError as exc:
         raise DebugInfoError(f"{os.path.basename(os.fspath(path))}: {exc}") from None

@@ -1,0 +1,119 @@
+"""Opening an image with its DWARF put off (the REPL's): ``.symtab`` read without
+pyelftools, the DWARF parsed and checked against the core on first use, with the
+answers and the errors of an image opened at once."""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+from hostile_files import DEMO
+
+from vmintro.backends.image import ImageBackend, ImageError
+from vmintro.image.reader.debuginfo import DebugInfoError, load_symbols
+from vmintro.image.reader.symtab import quick_symbols
+from vmintro.program import Program
+
+
+def full_symbols(data: bytes) -> dict[str, tuple[int, int, str]]:
+    """pyelftools' reading of the same bytes (the oracle)."""
+    return {k: (s.address, s.size, s.kind) for k, s in load_symbols(io.BytesIO(data)).items()}
+
+
+def test_the_quick_symtab_is_pyelftools_one() -> None:
+    data = Path(f"{DEMO}.vmlinux").read_bytes()
+    quick = quick_symbols(data)
+    assert quick is not None and "vmlist" in quick
+    assert quick == full_symbols(data)
+
+
+def _symtab_end(data: bytes) -> int:
+    """Where the header, the section table, .symtab and .strtab end (what the quick reader
+    reads; the DWARF after them is not)."""
+    shoff, shnum = struct.unpack_from("<I", data, 32)[0], struct.unpack_from("<H", data, 48)[0]
+    ends = [shoff + shnum * 40]
+    for i in range(shnum):
+        _n, kind, _f, _a, offset, size = struct.unpack_from("<IIIIII", data, shoff + i * 40)
+        if kind in (2, 3):  # SHT_SYMTAB, SHT_STRTAB
+            ends.append(offset + size)
+    return max(ends)
+
+
+def test_a_damaged_vmlinux_reads_the_same_or_goes_to_pyelftools() -> None:
+    """Whatever a byte of the header, the sections, .symtab or .strtab becomes, the quick
+    reader gives pyelftools' symbols, or None (and pyelftools then says what is wrong)."""
+    data = Path(f"{DEMO}.vmlinux").read_bytes()
+    rng = random.Random(20)
+    end = _symtab_end(data)
+    fell_back = 0
+    for _ in range(150):
+        damaged = bytearray(data)
+        for _ in range(rng.choice((1, 1, 2))):
+            damaged[rng.randrange(end)] = rng.randrange(256)
+        quick = quick_symbols(bytes(damaged))
+        if quick is None:
+            fell_back += 1
+            continue
+        assert quick == full_symbols(bytes(damaged))
+    assert 0 < fell_back < 150
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: b"garbage",
+        lambda d: d[:40],
+        lambda d: d[:18] + b"\x3e\x00" + d[20:],  # EM_X86_64
+    ],
+    ids=["not ELF", "truncated", "not i386"],
+)
+def test_what_the_quick_reader_refuses_pyelftools_refuses(damage) -> None:
+    data = damage(Path(f"{DEMO}.vmlinux").read_bytes())
+    assert quick_symbols(data) is None
+    with pytest.raises(DebugInfoError):
+        full_symbols(data)
+
+
+def _other_layout(tmp_path: Path) -> Path:
+    """The demo with a core that says vm_struct is 24 bytes (its DWARF says 16)."""
+    core = Path(f"{DEMO}.vmcore").read_bytes()
+    assert core.count(b"SIZE(vm_struct)=16") == 1
+    (tmp_path / "x.vmcore").write_bytes(core.replace(b"SIZE(vm_struct)=16", b"SIZE(vm_struct)=24"))
+    shutil.copy(f"{DEMO}.vmlinux", tmp_path / "x.vmlinux")
+    return tmp_path / "x"
+
+
+def test_a_vmlinux_of_another_layout_is_refused_on_first_use_as_at_once(tmp_path: Path) -> None:
+    base = _other_layout(tmp_path)
+    with pytest.raises(ImageError) as at_once:
+        ImageBackend(base)
+    backend = ImageBackend(base, defer_types=True)
+    prog = Program(backend)
+    assert not backend.types_loaded()
+    for _ in range(2):  # and again: the error stays
+        with pytest.raises(ImageError) as later:
+            prog.type("struct vm_struct")
+        assert str(later.value) == str(at_once.value)
+    assert "does not belong to x.vmcore: sizeof(struct vm_struct)" in str(later.value)
+
+
+def test_a_deferred_image_reads_as_one_opened_at_once() -> None:
+    eager = Program(ImageBackend(DEMO))
+    backend = ImageBackend(DEMO, defer_types=True)
+    prog = Program(backend)
+    # the layout (high_memory read at its .symtab address) before any DWARF is read
+    assert (prog.high_memory, prog.vmalloc_start, prog.vmalloc_end) == (
+        eager.high_memory,
+        eager.vmalloc_start,
+        eager.vmalloc_end,
+    )
+    assert [str(s) for s in prog.symbols()] == [str(s) for s in eager.symbols()]
+    assert not backend.types_loaded()
+    assert prog["vmlist"].value_() == eager["vmlist"].value_()
+    assert backend.types_loaded()
+    assert sorted(prog.types()) == sorted(eager.types())
+    assert prog.type("struct vm_struct").size == eager.type("struct vm_struct").size
