@@ -75,8 +75,10 @@ OP_TEXT: dict[str, str] = {
     "insmod": "``sys_create_module`` + ``sys_init_module``: the module's memory "
     "(``struct module``, code, its exported symbols) is ``vmalloc``'ed by "
     "``module_map``.",
-    "rmmod": "``sys_delete_module``: the module is unlinked from ``module_list`` and "
-    "its memory ``vfree``'d (``module_unmap``).",
+    "rmmod": "``sys_delete_module``: the module's cleanup runs (with ``cleanup``, the "
+    "``label`` of a ``vmalloc`` step: it ``vfree``s that area, a buffer its driver "
+    "held), then the module is unlinked from ``module_list`` and its memory "
+    "``vfree``'d (``module_unmap``).",
     "random": "A seeded mix of ``count`` ``vmalloc`` and ``vfree`` calls, sizes uniform "
     "in pages between ``min_size`` and ``max_size``, a ``vfree`` with probability "
     "``free_ratio``: fragmentation on demand.",
@@ -85,7 +87,8 @@ OP_TEXT: dict[str, str] = {
     "``call`` (``sys_init_module``: the init of module ``target``, which it loads; "
     "``sys_delete_module``: the unload of module ``target``) the timeline records it "
     "as that call, as any other of its kind, the bug's writes inside it; without, as "
-    "an entry ``fault`` of its own.",
+    "an entry ``fault`` of its own. ``cleanup``, as ``rmmod``'s: the area the "
+    "unload's module cleanup ``vfree``s before ``vmalloc_leak`` skips ``module_unmap``.",
     "fork": "``do_fork`` from the task ``parent`` (pid 1, init, unless given): a task "
     "and a copy of its ``mm_struct`` whose page directory ``pgd_alloc`` makes, copying "
     "the kernel entries of ``swapper_pg_dir`` as they are at that moment; ``label`` "

@@ -248,3 +248,30 @@ def test_module_busy_and_missing():
     with pytest.raises(SimulationError):
         insmod(k, "tiny", 96 + 3, random.Random(2))  # size < sizeof(struct module) + namelen
     check_buddy(Raw(k))
+
+
+def test_a_modules_cleanup_frees_its_drivers_buffer():
+    """free_module runs the module's cleanup before module_unmap: with a buffer its
+    driver vmalloc'ed, an unload frees the buffer, then the module; vmalloc_leak's
+    unload frees the buffer and leaves the module's memory, MOD_DELETED."""
+    from vmintro.sim.faults import run_fault
+    from vmintro.types.flags import MOD_FLAGS
+
+    k = machine(64)
+    r = Raw(k)
+    rng = random.Random(1)
+    ext3 = insmod(k, "ext3", 71424, rng)
+    jbd = insmod(k, "jbd", 49952, rng)
+    buffers = [k.vmalloc.vmalloc(5 * PAGE_SIZE, owner=f"buffer {i}") for i in range(2)]
+    assert {a for _, _, a, _ in check_vmlist(r)} == {ext3, jbd, *buffers}
+    delete_module(k, "ext3", buffer=buffers[0])
+    assert {a for _, _, a, _ in check_vmlist(r)} == {jbd, buffers[1]}
+    args = {"target": "jbd", "call": "sys_delete_module", "buffer": buffers[1]}
+    assert run_fault(k, "vmalloc_leak", rng, args)["addr"] == jbd
+    assert {a for _, _, a, _ in check_vmlist(r)} == {jbd}
+    assert _modules(r) == [r.sym("kernel_module")]
+    assert _mod_u32(r, jbd, M_FLAGS) == MOD_FLAGS["MOD_DELETED"]
+    check_buddy(r)
+    insmod(k, "ext3", 71424, rng)
+    with pytest.raises(SimulationError, match="no vmalloc area"):
+        delete_module(k, "ext3", buffer=buffers[0])  # freed already

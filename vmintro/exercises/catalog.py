@@ -146,12 +146,17 @@ def _toml(value: Any) -> str:
     return str(value)
 
 
+def _module_size(rng: random.Random) -> int:
+    """A module's size in bytes: 3 to 9 pages of vmalloc, its last page partly used."""
+    return rng.randint(3, 9) * 4096 - rng.randint(0, 4000)
+
+
 def _base_params(rng: random.Random) -> Params:
     names = rng.sample(MODULE_NAMES, 3)
     return {
         "noise": rng.randint(1, 10),
         "swap": rng.randint(20, 60),
-        "modules": [(n, rng.randint(3, 9) * 4096 - rng.randint(0, 4000)) for n in names],
+        "modules": [(n, _module_size(rng)) for n in names],
     }
 
 
@@ -990,16 +995,27 @@ def _old_next(t: Truth) -> int:
 
 
 def _leak_later_params(rng: random.Random) -> Params:
-    return {**_leak_params(rng), "later": rng.sample(MODULE_NAMES, 2)}
+    return {**_leak_params(rng), "later": rng.sample(MODULE_NAMES, 2), "buffer": _module_size(rng)}
 
 
 def _leak_later_scenario(v: Params) -> str:
     # every module is unloaded, one of them by an unload that forgets vfree: on the
-    # timeline each is a sys_delete_module of its own, the culprit's among them
+    # timeline each is a sys_delete_module of its own, the culprit's among them. The
+    # culprit's driver vmalloc'ed a buffer while it ran, as big as a module can be,
+    # which its cleanup vfrees: free_module runs the cleanup before module_unmap, so
+    # its unload frees as many pages as another's module_unmap does, and the writes
+    # each unload made do not tell the culprit's from the others'
     text = _base(v, modules=3)
+    text += _step("vmalloc", size=v["buffer"], label="driver buffer")
     for i, (name, _) in enumerate(v["modules"]):
         if i == v["leaked"]:
-            text += _step("fault", kind="vmalloc_leak", call="sys_delete_module", target=name)
+            text += _step(
+                "fault",
+                kind="vmalloc_leak",
+                call="sys_delete_module",
+                target=name,
+                cleanup="driver buffer",
+            )
         else:
             text += _step("rmmod", name=name)
     for name in v["later"]:

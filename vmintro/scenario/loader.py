@@ -141,7 +141,8 @@ OPS: dict[str, dict[str, Field]] = {
         "size": Field(_SIZE, True, hi=MAX_MODULE_SIZE, why="what the simulator builds a module of"),
         "exports": Field(_INT, hi=MAX_EXPORTS, why="exported symbols"),
     },
-    "rmmod": {"name": Field(_STR, True, 1, 63, "characters")},
+    # cleanup: the vmalloc step's label whose area the module's cleanup vfrees
+    "rmmod": {"name": Field(_STR, True, 1, 63, "characters"), "cleanup": _LABEL},
     "random": {
         "count": Field(_INT, True, hi=MAX_RANDOM_COUNT, why="operations in one step"),
         "min_size": _SOME_SIZE,
@@ -153,6 +154,7 @@ OPS: dict[str, dict[str, Field]] = {
         "target": _LABEL,
         # the kernel call the fault is recorded under (a module's init or unload)
         "call": Field(_STR, False, 1, 64, "characters"),
+        "cleanup": _LABEL,  # as rmmod's: the area a leaking unload's cleanup vfrees
     },
     # processes: a pid, or the label a fork or spawn step gave its child
     "fork": {"parent": _PID, "label": _LABEL},

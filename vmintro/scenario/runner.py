@@ -158,7 +158,8 @@ def _run_steps(
         try:
             try:
                 if step.op == "fault":
-                    record = run_fault(k, step.args["kind"], rng, step.args)
+                    args = {**step.args, **_cleanup_buffer(labels, step.args)}
+                    record = run_fault(k, step.args["kind"], rng, args)
                     faults.append({"step": step.index + 1, **record})
                 else:
                     _run_step(k, step, rng, labels, events)
@@ -252,7 +253,7 @@ def _run_step(
         mod = insmod(k, a["name"], a["size"], rng, a.get("exports", 4))
         event.update(name=a["name"], addr=mod)
     elif step.op == "rmmod":
-        delete_module(k, a["name"])
+        delete_module(k, a["name"], **_cleanup_buffer(labels, a))
     elif step.op == "random":
         _random_mix(k, a, rng, event)
     elif step.op in ("fork", "spawn"):
@@ -308,6 +309,16 @@ def _run_step(
     if k.processes.oom_killed:  # out_of_memory chose them while the step ran
         event["oom_killed"], k.processes.oom_killed = k.processes.oom_killed, []
     events.append(event)
+
+
+def _cleanup_buffer(labels: dict[str, tuple[str, int]], a: dict[str, Any]) -> dict[str, int]:
+    """``buffer=``: the address of the vmalloc area a module's cleanup frees (the
+    step's ``cleanup`` label, no longer live after it), or nothing without one."""
+    if "cleanup" not in a:
+        return {}
+    buffer = _labelled(labels, a["cleanup"], ("vmalloc",))
+    del labels[a["cleanup"]]
+    return {"buffer": buffer}
 
 
 def _labelled(labels: dict[str, tuple[str, int]], name: str, kinds: tuple[str, ...]) -> int:

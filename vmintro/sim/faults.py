@@ -19,13 +19,14 @@ from vmintro.sim.module import (
     _get_mod_name,
     find_module,
     insmod,
+    module_cleanup,
     sys_create_module,
     sys_init_module,
     unlink_module,
 )
 from vmintro.sim.paging import KernelPageTables
 from vmintro.sim.vmalloc import VMLIST_LOCK
-from vmintro.types.flags import GFP_HIGHMEM, GFP_KERNEL, MOD_FLAGS, PG_reserved
+from vmintro.types.flags import GFP_HIGHMEM, GFP_KERNEL, PG_reserved
 
 __all__ = ["FAULTS", "FAULT_CALLS", "inject_fault", "run_fault"]
 
@@ -58,12 +59,17 @@ def _alloc_areas(k: Kernel, rng: random.Random, count: int) -> list[tuple[int, i
 
 
 def vmalloc_leak(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
-    """A module unload that unlinks the module but never calls ``module_unmap``."""
+    """A module unload that unlinks the module but never calls ``module_unmap``; with
+    ``buffer`` (an address), its cleanup runs first, as ``free_module``'s does, and
+    ``vfree``s the buffer its driver held."""
     name = args.get("target") or f"leaky{rng.randint(0, 99)}"
     mod = find_module(k, name) or insmod(k, name, rng.randint(4000, 30000), rng)
-    unlink_module(k, mod)
-    flags = k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_DELETED"]
-    k.set(mod, MOD, "flags", flags & ~MOD_FLAGS["MOD_RUNNING"])
+    if "buffer" in args:
+        module_cleanup(k, mod, args["buffer"])
+        unlink_module(k, mod)
+    else:  # nothing between: the flags after the unlink, as the images of it were made
+        unlink_module(k, mod)
+        module_cleanup(k, mod)
     return {"module": name, "addr": mod, "size": k.get(mod, MOD, "size")}
 
 

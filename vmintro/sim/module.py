@@ -15,7 +15,7 @@ from vmintro.sim.errors import LoopGuard, SimulationError, kernel_function
 from vmintro.sim.vmaccess import vread, vwrite
 from vmintro.types.flags import GFP_KERNEL, MOD_FLAGS
 
-__all__ = ["delete_module", "find_module", "insmod", "unlink_module"]
+__all__ = ["delete_module", "find_module", "insmod", "module_cleanup", "unlink_module"]
 
 MOD = "struct module"
 # sys_create_module and sys_delete_module run under lock_kernel(); free_module takes
@@ -163,8 +163,9 @@ def _insmod_image(
 
 
 @kernel_function("sys_delete_module", entry=("name_user=name",), returns="zero")
-def delete_module(k: Kernel, name: str) -> None:
-    """``sys_delete_module``: MOD_DELETED, ``free_module``: unlink, then ``vfree``."""
+def delete_module(k: Kernel, name: str, buffer: int | None = None) -> None:
+    """``sys_delete_module``: MOD_DELETED, ``free_module``: the module's cleanup
+    (``vfree`` of ``buffer``, when its driver holds one), unlink, then ``vfree``."""
     name_page = _get_mod_name(k, name)
     mod = find_module(k, name)
     k.buddy.free_page_vaddr(name_page)  # put_mod_name, before free_module
@@ -172,10 +173,20 @@ def delete_module(k: Kernel, name: str) -> None:
         raise SimulationError(f"rmmod {name}: -ENOENT")
     if k.get(mod, MOD, "refs") or k.get(mod, MOD, "uc.usecount.counter"):
         raise SimulationError(f"rmmod {name}: -EBUSY")
-    flags = k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_DELETED"]
-    k.set(mod, MOD, "flags", flags & ~MOD_FLAGS["MOD_RUNNING"])
+    module_cleanup(k, mod, buffer)
     unlink_module(k, mod)
     k.vmalloc.vfree(mod)
+
+
+def module_cleanup(k: Kernel, mod: int, buffer: int | None = None) -> None:
+    """``free_module``'s ``mod->cleanup()``, a driver's that ``vfree``s the ``buffer``
+    it ``vmalloc``ed while it ran (if any), then MOD_RUNNING cleared; MOD_DELETED,
+    which ``sys_delete_module`` sets just before under the same big kernel lock, is
+    written with it (nothing reads the flags in between)."""
+    if buffer is not None and not k.vmalloc.vfree(buffer):
+        raise SimulationError(f"module cleanup: no vmalloc area at {buffer:#x}")
+    flags = k.get(mod, MOD, "flags") | MOD_FLAGS["MOD_DELETED"]
+    k.set(mod, MOD, "flags", flags & ~MOD_FLAGS["MOD_RUNNING"])
 
 
 @kernel_function("free_module")
