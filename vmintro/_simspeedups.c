@@ -1,6 +1,7 @@
 /* vmintro._simspeedups: the simulator's hottest code, in C: the walks of
- * vmlist, the scalar loads and stores of simulated RAM (Ram) and the log of
- * every write a recorded run makes (WriteLog).
+ * vmlist, the scalar loads and stores of simulated RAM (Ram), the log of
+ * every write a recorded run makes (WriteLog), and the buddy allocator's
+ * rmqueue and __free_pages_ok merge (buddy_rmqueue, buddy_free).
  *
  * get_vm_area's first fit and vfree's search walk vmlist node by node, and
  * each node of a long list is a Python loop iteration in vmintro/sim/vmalloc.py
@@ -1332,15 +1333,349 @@ static PyTypeObject KernelCallType = {
     .tp_members = KernelCall_members,
 };
 
+/* ---- The buddy allocator's rmqueue and __free_pages_ok's merge: vmintro/sim/buddy.py's
+ * Buddy.rmqueue (with expand) and the merge loop of Buddy.free_pages_ok, their Python
+ * forms, which define what these do.
+ *
+ * Every word is read and written through the same loads and stores as the Python
+ * form's r32/w32 (KernelMemory's, the direct map inline and phys() for the rest) and
+ * read_u8/write_u8 (the buddy bitmaps' bytes), in the same order, so the recorder
+ * hears the same writes; while a tracer listens, the inline functions the Python form
+ * calls (list_del, list_add, expand) are on the call path around their writes as
+ * kernel_function puts them there. Addresses are Python ints there: here they are C
+ * numbers, with floor division and shifts as Python's; every one is a 32-bit word
+ * plus offsets, far inside a long long. */
+
+typedef struct {
+    RamObject *ram;
+    PyObject *tracers, *path;
+    long long zone_table, o_flags, o_list, o_count, o_mem_map, o_free_area, o_free_pages,
+        o_map, area_size, psize, zone_shift, max_order;
+} BuddyArgs;
+
+#define BUDDY_CONSTS 12
+
+static long long
+floor_div(long long a, long long b)
+{
+    long long q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static long long
+floor_shift(long long a, int n)
+{
+    return a >= 0 ? a >> n : -((-a - 1) >> n) - 1;
+}
+
+/* r32(vaddr): the direct map's word inline, anything else as Ram.r32 reaches it */
+static int
+b_r32(BuddyArgs *b, long long vaddr, long long *out)
+{
+    RamObject *ram = b->ram;
+    long long paddr = vaddr - (long long)PAGE_OFFSET;
+    if ((long long)PAGE_OFFSET <= vaddr && vaddr < ram->high_memory && (paddr & 0xFFF) <= 4092 &&
+        paddr < ram->size) {
+        unsigned char *page;
+        if (ram_page(ram, paddr >> 12, 0, &page) < 0)
+            return -1;
+        *out = page ? (long long)get_le(page + (paddr & 0xFFF), 4) : 0;
+        return 0;
+    }
+    PyObject *o = PyLong_FromLongLong(vaddr);
+    if (o == NULL)
+        return -1;
+    PyObject *v = ram_r32(ram, o);
+    Py_DECREF(o);
+    if (v == NULL)
+        return -1;
+    *out = (long long)PyLong_AsUnsignedLongLong(v);
+    Py_DECREF(v);
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* w32(vaddr, value), as Ram.w32 does it */
+static int
+b_w32(BuddyArgs *b, long long vaddr, long long value)
+{
+    RamObject *ram = b->ram;
+    PyObject *v;
+    long long paddr = vaddr - (long long)PAGE_OFFSET;
+    if ((long long)PAGE_OFFSET <= vaddr && vaddr < ram->high_memory) {
+        v = ram_store(ram, paddr, NULL, (unsigned long long)value & MASK32, 4);
+    } else {
+        PyObject *args[2] = {PyLong_FromLongLong(vaddr), PyLong_FromLongLong(value)};
+        v = args[0] && args[1] ? ram_w32(ram, args) : NULL;
+        Py_XDECREF(args[0]);
+        Py_XDECREF(args[1]);
+    }
+    if (v == NULL)
+        return -1;
+    Py_DECREF(v);
+    return 0;
+}
+
+/* While a tracer listens, ``name`` on the call path (1), else nothing (0); -1 on error. */
+static PyObject *LIST_ADD, *LIST_DEL, *EXPAND;  /* the names, made at import */
+
+static int
+b_enter(BuddyArgs *b, PyObject *name)
+{
+    if (PyList_GET_SIZE(b->tracers) == 0)
+        return 0;
+    return PyList_Append(b->path, name) < 0 ? -1 : 1;
+}
+
+/* The call path's last name off again (entered: what b_enter returned), an error in
+ * flight kept; returns ok, or -1 when the pop failed. */
+static int
+b_leave(BuddyArgs *b, int entered, int ok)
+{
+    if (entered <= 0)
+        return ok;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    Py_ssize_t n = PyList_GET_SIZE(b->path);
+    if (n == 0 || PyList_SetSlice(b->path, n - 1, n, NULL) < 0) {
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+        if (n == 0)
+            PyErr_SetString(PyExc_IndexError, "pop from empty list");
+        return -1;
+    }
+    PyErr_Restore(et, ev, tb);
+    return ok;
+}
+
+/* Buddy.list_add */
+static int
+b_list_add(BuddyArgs *b, long long new, long long head)
+{
+    int entered = b_enter(b, LIST_ADD);
+    if (entered < 0)
+        return -1;
+    long long nxt;
+    int ok = (b_r32(b, head, &nxt) < 0 || b_w32(b, nxt + 4, new) < 0 || b_w32(b, new, nxt) < 0 ||
+              b_w32(b, new + 4, head) < 0 || b_w32(b, head, new) < 0)
+                 ? -1
+                 : 0;
+    return b_leave(b, entered, ok);
+}
+
+/* Buddy.list_del */
+static int
+b_list_del(BuddyArgs *b, long long entry)
+{
+    int entered = b_enter(b, LIST_DEL);
+    if (entered < 0)
+        return -1;
+    long long nxt, prev;
+    int ok = (b_r32(b, entry, &nxt) < 0 || b_r32(b, entry + 4, &prev) < 0 ||
+              b_w32(b, nxt + 4, prev) < 0 || b_w32(b, prev, nxt) < 0 || b_w32(b, entry, 0) < 0 ||
+              b_w32(b, entry + 4, 0) < 0)
+                 ? -1
+                 : 0;
+    return b_leave(b, entered, ok);
+}
+
+/* Buddy._change_bit: the old bit in *old */
+static int
+b_change_bit(BuddyArgs *b, long long zone, long long order, long long index, int *old)
+{
+    long long bitmap;
+    if (b_r32(b, zone + b->o_free_area + b->o_map + order * b->area_size, &bitmap) < 0)
+        return -1;
+    long long a = bitmap + floor_shift(index, 3) - (long long)PAGE_OFFSET;
+    PyObject *v = ram_load(b->ram, a, NULL, 1);
+    if (v == NULL)
+        return -1;
+    long long byte = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    if (byte == -1 && PyErr_Occurred())
+        return -1;
+    int bit = (int)(index & 7);
+    v = ram_store(b->ram, a, NULL, (unsigned long long)(byte ^ (1LL << bit)) & 0xFF, 1);
+    if (v == NULL)
+        return -1;
+    Py_DECREF(v);
+    *old = (int)(byte >> bit & 1);
+    return 0;
+}
+
+/* Buddy.expand: the order-low page left in *out */
+static int
+b_expand(BuddyArgs *b, long long zone, long long page, long long index, long long low,
+         long long high, long long *out)
+{
+    int entered = b_enter(b, EXPAND);
+    if (entered < 0)
+        return -1;
+    long long size = 1LL << high;
+    int ok = 0, old;
+    while (high > low) {
+        high--;
+        size >>= 1;
+        if (b_list_add(b, page + b->o_list, zone + b->o_free_area + high * b->area_size) < 0 ||
+            b_change_bit(b, zone, high, floor_shift(index, (int)(1 + high)), &old) < 0) {
+            ok = -1;
+            break;
+        }
+        index += size;
+        page += size * b->psize;
+    }
+    *out = page;
+    return b_leave(b, entered, ok);
+}
+
+/* (ram, tracers, path, consts, a, order): the arguments both functions take */
+static int
+buddy_args(PyObject *const *args, Py_ssize_t nargs, const char *name, BuddyArgs *b, long long *a,
+           long long *order)
+{
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "%s takes 6 arguments (%zd given)", name, nargs);
+        return -1;
+    }
+    if (!PyObject_TypeCheck(args[0], &RamType) || !PyList_Check(args[1]) ||
+        !PyList_Check(args[2]) || !PyTuple_Check(args[3]) ||
+        PyTuple_GET_SIZE(args[3]) != BUDDY_CONSTS) {
+        PyErr_Format(PyExc_TypeError, "%s(ram, tracers: list, path: list, consts: tuple of %d, "
+                     "address, order)", name, BUDDY_CONSTS);
+        return -1;
+    }
+    b->ram = (RamObject *)args[0];
+    b->tracers = args[1];
+    b->path = args[2];
+    long long c[BUDDY_CONSTS];
+    for (int i = 0; i < BUDDY_CONSTS; i++) {
+        c[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(args[3], i));
+        if (c[i] == -1 && PyErr_Occurred())
+            return -1;
+    }
+    b->zone_table = c[0], b->o_flags = c[1], b->o_list = c[2], b->o_count = c[3];
+    b->o_mem_map = c[4], b->o_free_area = c[5], b->o_free_pages = c[6], b->o_map = c[7];
+    b->area_size = c[8], b->psize = c[9], b->zone_shift = c[10], b->max_order = c[11];
+    *a = PyLong_AsLongLong(args[4]);
+    if (*a == -1 && PyErr_Occurred())
+        return -1;
+    *order = PyLong_AsLongLong(args[5]);
+    if (*order == -1 && PyErr_Occurred())
+        return -1;
+    /* what the callers hand over: 32-bit addresses, orders below MAX_ORDER, sane sizes */
+    if (*a < 0 || *a > (long long)MASK32 || *order < 0 || b->max_order < 1 ||
+        b->max_order > 20 || *order >= b->max_order || b->psize <= 0 || b->psize > 4096 ||
+        b->zone_shift < 0 || b->zone_shift > 31 || b->area_size < 0 || b->area_size > 4096) {
+        PyErr_Format(PyExc_ValueError, "%s: an address, order or constant out of range", name);
+        return -1;
+    }
+    for (int i = 0; i < 9; i++) {
+        if (c[i] < 0 || c[i] > (long long)MASK32) {
+            PyErr_Format(PyExc_ValueError, "%s: an offset out of range", name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(buddy_rmqueue_doc,
+"buddy_rmqueue(ram, tracers, path, consts, zone, order) -> page or None\n\n"
+"Buddy.rmqueue(zone, order) of vmintro/sim/buddy.py, its Python form: consts are\n"
+"(zone_table, page.flags, page.list, page.count, zone.zone_mem_map, zone.free_area,\n"
+"zone.free_pages, free_area.map, sizeof(free_area_t), sizeof(struct page), ZONE_SHIFT,\n"
+"MAX_ORDER); tracers and path are kernel_function's.");
+
+static PyObject *
+buddy_rmqueue(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    BuddyArgs b;
+    long long zone, order;
+    if (buddy_args(args, nargs, "buddy_rmqueue", &b, &zone, &order) < 0)
+        return NULL;
+    long long base;
+    if (b_r32(&b, zone + b.o_mem_map, &base) < 0)
+        return NULL;
+    long long area = zone + b.o_free_area;
+    for (long long cur = order; cur < b.max_order; cur++) {
+        long long head = area + cur * b.area_size, curr;
+        if (b_r32(&b, head, &curr) < 0)
+            return NULL;
+        if (curr == head)
+            continue;
+        long long page = curr - b.o_list, free_pages;
+        if (b_list_del(&b, curr) < 0)
+            return NULL;
+        long long index = floor_div(page - base, b.psize);
+        int old;
+        if (cur != b.max_order - 1 &&
+            b_change_bit(&b, zone, cur, floor_shift(index, (int)(1 + cur)), &old) < 0)
+            return NULL;
+        long long fp = zone + b.o_free_pages;
+        if (b_r32(&b, fp, &free_pages) < 0 || b_w32(&b, fp, free_pages - (1LL << order)) < 0)
+            return NULL;
+        if (b_expand(&b, zone, page, index, order, cur, &page) < 0 ||
+            b_w32(&b, page + b.o_count, 1) < 0)
+            return NULL;
+        return PyLong_FromLongLong(page);
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(buddy_free_doc,
+"buddy_free(ram, tracers, path, consts, page, order) -> bool\n\n"
+"Buddy.free_pages_ok's Python form from zone = page_zone(page) on: the block freed,\n"
+"merged with its free buddies (True), or False when page_idx is not aligned to the\n"
+"order, before anything is written (the caller's BUG()). consts: buddy_rmqueue's.");
+
+static PyObject *
+buddy_free(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    BuddyArgs b;
+    long long page, order;
+    if (buddy_args(args, nargs, "buddy_free", &b, &page, &order) < 0)
+        return NULL;
+    long long flags, zone, base, free_pages;
+    if (b_r32(&b, page + b.o_flags, &flags) < 0 ||
+        b_r32(&b, b.zone_table + 4 * (flags >> b.zone_shift), &zone) < 0 ||
+        b_r32(&b, zone + b.o_mem_map, &base) < 0)
+        return NULL;
+    long long page_idx = floor_div(page - base, b.psize);
+    if (page_idx & ((1LL << order) - 1))
+        Py_RETURN_FALSE;
+    long long fp = zone + b.o_free_pages;
+    if (b_r32(&b, fp, &free_pages) < 0 || b_w32(&b, fp, free_pages + (1LL << order)) < 0)
+        return NULL;
+    while (order < b.max_order - 1) {
+        int old;
+        if (b_change_bit(&b, zone, order, floor_shift(page_idx, (int)(1 + order)), &old) < 0)
+            return NULL;
+        if (!old)
+            break;  /* the buddy is still allocated */
+        long long buddy = base + (page_idx ^ (1LL << order)) * b.psize;
+        if (b_list_del(&b, buddy + b.o_list) < 0)
+            return NULL;
+        order++;
+        page_idx &= ~((1LL << order) - 1);
+    }
+    if (b_list_add(&b, base + page_idx * b.psize + b.o_list,
+                   zone + b.o_free_area + order * b.area_size) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"walk_vmlist", (PyCFunction)(void (*)(void))walk_vmlist, METH_FASTCALL, walk_vmlist_doc},
+    {"buddy_rmqueue", (PyCFunction)(void (*)(void))buddy_rmqueue, METH_FASTCALL,
+     buddy_rmqueue_doc},
+    {"buddy_free", (PyCFunction)(void (*)(void))buddy_free, METH_FASTCALL, buddy_free_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "vmintro._simspeedups",
     "The simulator's hot paths in C: vmlist walks (vmintro/sim/vmalloc.py), RAM's scalar loads and\n"
-    "stores (vmintro/sim/physmem.py) and the write log (vmintro/sim/recorder.py): their Python forms.",
+    "stores (vmintro/sim/physmem.py), the write log (vmintro/sim/recorder.py) and the buddy\n"
+    "allocator's rmqueue and merge (vmintro/sim/buddy.py): their Python forms.",
     -1, methods,
 };
 
@@ -1349,6 +1684,10 @@ PyInit__simspeedups(void)
 {
     if (PyType_Ready(&WriteLogType) < 0 || PyType_Ready(&RamType) < 0 ||
         PyType_Ready(&RamOpType) < 0 || PyType_Ready(&KernelCallType) < 0)
+        return NULL;
+    if ((LIST_ADD == NULL && (LIST_ADD = PyUnicode_InternFromString("list_add")) == NULL) ||
+        (LIST_DEL == NULL && (LIST_DEL = PyUnicode_InternFromString("list_del")) == NULL) ||
+        (EXPAND == NULL && (EXPAND = PyUnicode_InternFromString("expand")) == NULL))
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

@@ -10,10 +10,10 @@ writes with the same call paths.
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any
 
 import pytest
+from cform import require_c_form
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,19 +25,10 @@ from vmintro.sim.errors import CALL_PATH
 from vmintro.sim.physmem import PhysMem, PhysMemError
 from vmintro.sim.recorder import Recorder
 
+require_c_form()
+
 RAM = 3 * 4096
-REQUIRED = bool(os.environ.get("VMINTRO_REQUIRE_SPEEDUPS")) and not os.environ.get(
-    "VMINTRO_PURE_PYTHON"
-)
 WIDTHS = (8, 16, 32, 64)
-
-
-@pytest.fixture
-def c_form() -> None:
-    if simspeedups is None:
-        if REQUIRED:
-            pytest.fail("VMINTRO_REQUIRE_SPEEDUPS is set but vmintro._simspeedups is not there")
-        pytest.skip("vmintro._simspeedups was not built")
 
 
 def _forms(monkeypatch: pytest.MonkeyPatch) -> tuple[PhysMem, Recorder, PhysMem, Recorder]:
@@ -81,7 +72,7 @@ ACCESS = st.tuples(
 )
 @given(st.lists(ACCESS, max_size=40))
 def test_loads_stores_and_log_agree(
-    c_form: None, accesses: list[tuple[str, int, int, int | bytes, tuple[str, ...]]]
+    accesses: list[tuple[str, int, int, int | bytes, tuple[str, ...]]],
 ) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
         c_mem, c_rec, py_mem, py_rec = _forms(monkeypatch)
@@ -120,7 +111,7 @@ def test_loads_stores_and_log_agree(
         assert c_line.paths == py_line.paths and c_line.entries == py_line.entries
 
 
-def test_kernel_words_follow_the_direct_map_then_the_page_tables(c_form: None) -> None:
+def test_kernel_words_follow_the_direct_map_then_the_page_tables() -> None:
     """r32/w32 in C: the direct map inline, anything else through phys(), as in Python."""
     mem = PhysMem(RAM)
     assert mem._ram is not None
@@ -140,7 +131,7 @@ def test_kernel_words_follow_the_direct_map_then_the_page_tables(c_form: None) -
     assert asked[-1] == 2**80
 
 
-def test_kernel_members_are_read_and_written_as_in_python(c_form: None) -> None:
+def test_kernel_members_are_read_and_written_as_in_python() -> None:
     """get/set in C: a member's (offset, size) from the table, resolve() asked once on a
     miss, then the load or store of that size where r32/w32 would reach the address."""
     sizes = {("struct x", "count"): (4, 2)}
@@ -170,7 +161,7 @@ def test_kernel_members_are_read_and_written_as_in_python(c_form: None) -> None:
         get(PAGE_OFFSET + RAM - 12, "struct x", "big")  # its last 4 bytes past RAM
 
 
-def test_a_copied_ram_is_a_ram_of_its_own(c_form: None) -> None:
+def test_a_copied_ram_is_a_ram_of_its_own() -> None:
     """A deep copy (a booted kernel copied for each test) takes its loads and stores,
     and those cached elsewhere, along to the copy."""
     mem = PhysMem(RAM)
@@ -182,7 +173,7 @@ def test_a_copied_ram_is_a_ram_of_its_own(c_form: None) -> None:
     assert mem.read_u32(16) == 1
 
 
-def test_a_ram_refuses_what_its_fast_paths_cannot_hold(c_form: None) -> None:
+def test_a_ram_refuses_what_its_fast_paths_cannot_hold() -> None:
     """RAM is whole pages (a load inside one page checks only where it starts), and
     get/set need both the members' table and resolve(): a Ram made or restored
     otherwise is refused with an error, not read past its end or called through

@@ -14,7 +14,9 @@ from typing import Protocol
 
 import numpy as np
 
+from vmintro.accel import simspeedups
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
+from vmintro.sim import errors
 from vmintro.sim.bootmem import Bootmem
 from vmintro.sim.errors import KernelBug, KernelHang, SimulationError, kernel_function
 from vmintro.sim.kernel import KernelMemory
@@ -37,6 +39,7 @@ from vmintro.types.flags import (
 
 __all__ = ["Buddy", "free_area_init", "read_mem_map", "write_mem_map"]
 
+_MASK32 = 0xFFFFFFFF
 _GFP_WAIT = 0x10  # __GFP_WAIT (a leading "__" would be name-mangled inside Buddy)
 PAGES_PER_WAITQUEUE = 256
 ZONE_BALANCE_RATIO, ZONE_BALANCE_MIN, ZONE_BALANCE_MAX = 128, 20, 255
@@ -105,6 +108,28 @@ class Buddy:
         self._zone_table = k.sym("zone_table")
         self._zonelists = self.pgdat + t.offsetof("pg_data_t", "node_zonelists")
         self._zonelist_size = t.sizeof("zonelist_t")
+        # rmqueue and __free_pages_ok's merge run in C where it was built and the RAM
+        # is its C form (what they do is the Python below, the loads and stores the
+        # same ones): c_form is (the C RAM, rmqueue, the merge), or None for the Python
+        # form; _consts what they need, in the order the C form takes it.
+        self.c_form: tuple[object, Callable[..., int | None], Callable[..., bool]] | None = None
+        ram = getattr(k.mem, "_ram", None)
+        if simspeedups is not None and ram is not None and k.r32 is ram.r32:
+            self.c_form = (ram, simspeedups.buddy_rmqueue, simspeedups.buddy_free)
+        self._consts = (
+            self._zone_table,
+            self.o_flags,
+            self.o_list,
+            self.o_count,
+            self.o_zone_mem_map,
+            self.o_free_area,
+            self.o_free_pages,
+            self.o_map,
+            self.free_area_size,
+            k.page_size,
+            ZONE_SHIFT,
+            MAX_ORDER,
+        )
 
     @kernel_function("list_add", inline=True)
     def list_add(self, new: int, head: int) -> None:
@@ -145,6 +170,9 @@ class Buddy:
     @kernel_function("rmqueue")
     def rmqueue(self, zone: int, order: int) -> int | None:
         """``rmqueue``: take the most recently freed block, split off lower halves."""
+        c = self.c_form
+        if c is not None and 0 <= order < MAX_ORDER and 0 <= zone <= _MASK32:
+            return c[1](c[0], errors._tracer, errors.CALL_PATH, self._consts, zone, order)
         r = self._r
         base = r(zone + self.o_zone_mem_map)
         psize = self.k.page_size
@@ -326,6 +354,11 @@ class Buddy:
         if self._local is not None and not self._local:  # PF_FREE_PAGES: local_freelist
             self._w(page + self.o_index, order)  # page->index = order
             self._local.append(page)
+            return
+        c = self.c_form
+        if c is not None and 0 <= order < MAX_ORDER and 0 <= page <= _MASK32:
+            if not c[2](c[0], errors._tracer, errors.CALL_PATH, self._consts, page, order):
+                raise KernelBug("__free_pages_ok", "page_idx & ~mask")
             return
         zone = self.page_zone(page)
         base = self._r(zone + self.o_zone_mem_map)
