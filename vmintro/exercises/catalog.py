@@ -995,18 +995,28 @@ def _old_next(t: Truth) -> int:
 
 
 def _leak_later_params(rng: random.Random) -> Params:
-    return {**_leak_params(rng), "later": rng.sample(MODULE_NAMES, 2), "buffer": _module_size(rng)}
+    v = {**_leak_params(rng), "later": rng.sample(MODULE_NAMES, 2)}
+    pages = -(-v["modules"][v["leaked"]][1] // 4096)  # the culprit's module's
+    v["buffer"] = pages * 4096 - rng.randint(0, 4000)
+    v["others"] = (rng.randint(0, 2), rng.randint(0, 2))  # vmallocs before it, after it
+    return v
 
 
 def _leak_later_scenario(v: Params) -> str:
     # every module is unloaded, one of them by an unload that forgets vfree: on the
     # timeline each is a sys_delete_module of its own, the culprit's among them. The
-    # culprit's driver vmalloc'ed a buffer while it ran, as big as a module can be,
-    # which its cleanup vfrees: free_module runs the cleanup before module_unmap, so
-    # its unload frees as many pages as another's module_unmap does, and the writes
-    # each unload made do not tell the culprit's from the others'
+    # culprit's driver vmalloc'ed a buffer while it ran, among other vmallocs, as many
+    # pages as its module, which its cleanup vfrees: free_module runs the cleanup
+    # before module_unmap, so its unload frees as many pages as its module_unmap
+    # would have, and the writes of each unload (alone, or beside its module's
+    # sys_create_module) do not tell the culprit's from the others'
     text = _base(v, modules=3)
+    before, after = v["others"]
+    if before:
+        text += _step("random", count=before, min_size="4K", max_size="36K", free_ratio=0.0)
     text += _step("vmalloc", size=v["buffer"], label="driver buffer")
+    if after:
+        text += _step("random", count=after, min_size="4K", max_size="36K", free_ratio=0.0)
     for i, (name, _) in enumerate(v["modules"]):
         if i == v["leaked"]:
             text += _step(
