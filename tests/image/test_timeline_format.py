@@ -23,6 +23,7 @@ from vmintro.image.format.timeline import (
     TimelineFormatError,
     decode_timeline,
     encode_timeline,
+    timeline_encoder,
 )
 
 RAM = 16 << 20
@@ -195,11 +196,23 @@ def test_a_zip_bomb_is_not_inflated() -> None:
         )
 
 
+def test_encoder_for_a_digest_known_later_writes_the_same_bytes() -> None:
+    """timeline_encoder compresses before the core's digest is known (the generator
+    writes the core meanwhile): the file is encode_timeline's with that digest."""
+    t = _sample()
+    encode = timeline_encoder(Timeline(t.entries, t.paths, t.writes, t.data, RAM, bytes(32)))
+    assert encode(DIGEST) == encode_timeline(t)
+    assert decode_timeline(encode(DIGEST)).core_digest == DIGEST
+    with pytest.raises(ValueError, match="not a SHA-256"):
+        encode(DIGEST[:31])
+
+
 def test_encode_refuses_what_decode_would() -> None:
     t = _sample()
     broken = Timeline(t.entries, t.paths, t.writes[:2], t.data, t.ram_size, t.core_digest)
-    with pytest.raises(ValueError, match=r"writes 2\+1 do not follow"):
-        encode_timeline(broken)
+    for encode in (encode_timeline, timeline_encoder):
+        with pytest.raises(ValueError, match=r"writes 2\+1 do not follow"):
+            encode(broken)
 
 
 @settings(max_examples=40, deadline=None)

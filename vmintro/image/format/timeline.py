@@ -63,7 +63,9 @@ import json
 import re
 import struct
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy
@@ -81,6 +83,7 @@ __all__ = [
     "TimelineFormatError",
     "decode_timeline",
     "encode_timeline",
+    "timeline_encoder",
 ]
 
 MAGIC = b"\x89VMTL\r\n\x1a"
@@ -173,6 +176,31 @@ class Timeline:
 def encode_timeline(t: Timeline) -> bytes:
     """The file bytes of ``t``; the same timeline gives the same bytes."""
     _validate(t, ValueError)
+    raw = _sections(t)
+    return _file(t, raw, _compressed(raw))
+
+
+def timeline_encoder(t: Timeline) -> Callable[[bytes], bytes]:
+    """``encode(digest)``: :func:`encode_timeline` of ``t`` with ``core_digest`` the
+    SHA-256 ``digest``, for a writer that learns the digest of its core only once it
+    has written the core. The sections are compressed meanwhile, in a thread (zlib
+    lets go of the GIL while it works); the digest is only in the header."""
+    _validate(t, ValueError)
+    raw = _sections(t)
+    pool = ThreadPoolExecutor(1)
+    stored = pool.submit(_compressed, raw)
+    pool.shutdown(wait=False)  # what was submitted goes on; nothing more is taken
+
+    def encode(digest: bytes) -> bytes:
+        if len(digest) != 32:
+            raise ValueError("core digest is not a SHA-256")
+        return _file(replace(t, core_digest=digest), raw, stored.result())
+
+    return encode
+
+
+def _sections(t: Timeline) -> dict[str, bytes]:
+    """The sections of ``t``, by name, as they are before compression."""
     names = sorted({name for path in t.paths for name in path})
     index = {name: i for i, name in enumerate(names)}
     raw = {
@@ -195,7 +223,15 @@ def encode_timeline(t: Timeline) -> bytes:
         ),
         "data": bytes(t.data),
     }
-    stored = {k: zlib.compress(v, _LEVEL) for k, v in raw.items()}
+    return raw
+
+
+def _compressed(raw: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: zlib.compress(v, _LEVEL) for k, v in raw.items()}
+
+
+def _file(t: Timeline, raw: dict[str, bytes], stored: dict[str, bytes]) -> bytes:
+    """The file bytes of ``t`` from its sections ``raw`` and their compressed ``stored``."""
     sizes: list[int] = []
     for k in _SECTIONS:
         sizes += [len(stored[k]), len(raw[k])]
