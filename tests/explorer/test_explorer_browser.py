@@ -3,6 +3,7 @@ and clicks, checked against the ground truth and against ``vtop``."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,40 @@ def test_the_timeline_moves_every_view(
         want = vtop_text(prog.at(n), addr)
         wait_for(lambda w=want: driver.find_element("id", "walk-text").text == w, f"walk at {n}")
     assert console_errors(driver) == []
+
+
+def test_steps_asked_while_a_moment_is_fetched_all_count(driver: Any, timeline_image: Path) -> None:
+    """Two presses of the left arrow before the server has answered the first step's
+    moment go back two moments, as the slider says, not one: the server holds every
+    snapshot until both keys are down (on a loaded machine it is merely late)."""
+    from selenium.webdriver import ActionChains, Keys
+
+    with serving(timeline_image) as srv:
+        explorer = srv.explorer
+        explorer.document()  # the page's first document, answered before the hold
+        answer = explorer.moment
+        held = threading.Event()
+
+        def late(n: int) -> dict[str, Any]:
+            held.wait(60)
+            return answer(n)
+
+        explorer.moment = late  # type: ignore[method-assign]
+        try:
+            driver.get(url_of(srv))
+            wait_for(lambda: driver.execute_script("return document.body.dataset.ready"), "page")
+            last = explorer.last
+            assert last is not None and last >= 2
+            ActionChains(driver).send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT).perform()
+            assert driver.find_element("id", "tl-slider").get_attribute("value") == str(last - 2)
+        finally:
+            held.set()
+        wait_for(
+            lambda: driver.execute_script("return document.body.dataset.moment") == str(last - 2),
+            f"moment {last - 2}",
+        )
+        _check_moment(driver, explorer.prog, last - 2)
+        assert console_errors(driver) == []
 
 
 def _made_and_freed(prog: vmintro.Program) -> tuple[int, int, int]:

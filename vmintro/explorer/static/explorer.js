@@ -592,6 +592,12 @@ async function goTo(n) {
   }
 }
 
+// the moment a step goes on from: the one asked for last, though its snapshot may still be on
+// its way (a second key press while the first's moment is fetched moves on again, as the slider)
+function asked() {
+  return state.pending === null ? state.moment : state.pending;
+}
+
 function step(n) {
   state.pending = n;
   $("tl-slider").value = String(n);
@@ -672,16 +678,16 @@ function wire() {
   $("phys-area").addEventListener("click", () => { state.physZoom = true; drawFrames(); });
   $("frames").addEventListener("click", clickFrame);
   $("tl-slider").addEventListener("input", (e) => { state.pending = Number(e.target.value); goTo(state.pending); });
-  $("tl-back").addEventListener("click", () => step(Math.max(state.moment - 1, 0)));
-  $("tl-step").addEventListener("click", () => step(Math.min(state.moment + 1, state.doc.timeline.last)));
+  $("tl-back").addEventListener("click", () => step(Math.max(asked() - 1, 0)));
+  $("tl-step").addEventListener("click", () => step(Math.min(asked() + 1, state.doc.timeline.last)));
   $("tl-first").addEventListener("click", () => step(0));
   $("tl-last").addEventListener("click", () => step(state.doc.timeline.last));
   // the arrow keys step through the timeline (on a projector, without the mouse)
   document.addEventListener("keydown", (e) => {
     const t = state.doc.timeline;
     if (!t || e.target instanceof HTMLInputElement || e.altKey || e.ctrlKey || e.metaKey) return;
-    if (e.key === "ArrowLeft") step(Math.max(state.moment - 1, 0));
-    else if (e.key === "ArrowRight") step(Math.min(state.moment + 1, t.last));
+    if (e.key === "ArrowLeft") step(Math.max(asked() - 1, 0));
+    else if (e.key === "ArrowRight") step(Math.min(asked() + 1, t.last));
     else return;
     e.preventDefault();
   });
