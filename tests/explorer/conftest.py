@@ -18,20 +18,23 @@ def truth() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def demo_html(tmp_path_factory: pytest.TempPathFactory) -> HtmlRun:
+def demo_html(built_once: Callable[[str, Callable[[Path], HtmlRun]], HtmlRun]) -> HtmlRun:
     """``vmintro html images/demo -o DIR/explorer.html`` over an older file of that name,
-    run once in this process (the ``main`` the console script calls): the page holds the
-    walk of every page of every area and takes seconds to write, so the test of the
-    command and the browser's test of the file it wrote share the one run. Nothing else
-    is written in DIR, and no test changes the file."""
+    run once per test run (``built_once``) in a test process (the ``main`` the console
+    script calls): the page holds the walk of every page of every area and takes seconds
+    to write, so the test of the command and the browser's test of the file it wrote
+    share the one run. Nothing else is written in DIR, and no test changes the file."""
     from vmintro.cli import main
 
-    out = tmp_path_factory.mktemp("html") / "explorer.html"
-    out.write_text("an older file")
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with redirect_stdout(stdout), redirect_stderr(stderr):
-        status = main(["html", str(DEMO), "-o", str(out)])
-    return HtmlRun(status, stdout.getvalue(), stderr.getvalue(), out)
+    def build(out: Path) -> HtmlRun:
+        page = out / "explorer.html"
+        page.write_text("an older file")
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with redirect_stdout(stdout), redirect_stderr(stderr):
+            status = main(["html", str(DEMO), "-o", str(page)])
+        return HtmlRun(status, stdout.getvalue(), stderr.getvalue(), page)
+
+    return built_once("explorer-html", build)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +40,24 @@ def kernel(request: pytest.FixtureRequest, image_set: dict[str, Path]) -> Kernel
 
 
 @pytest.fixture(scope="session")
-def facts(kernel: Kernel, gdb: str) -> dict[str, Any]:
-    """What gdb reads from the image (``gdb_facts.py``)."""
-    proc = subprocess.run(
-        [gdb, "-batch", "-nx", f"{kernel.base}.vmlinux", f"{kernel.base}.vmcore"]
-        + ["-x", str(HERE / "gdb_facts.py")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("FACTS ")]
-    assert proc.returncode == 0 and len(lines) == 1, proc.stdout[-2000:] + proc.stderr
-    return json.loads(lines[0].removeprefix("FACTS "))  # type: ignore[no-any-return]
+def facts(
+    kernel: Kernel, gdb: str, built_once: Callable[[str, Callable[[Path], Any]], Any]
+) -> dict[str, Any]:
+    """What gdb reads from the image (``gdb_facts.py``), once per test run (``built_once``)."""
+
+    def read(_out: Path) -> dict[str, Any]:
+        proc = subprocess.run(
+            [gdb, "-batch", "-nx", f"{kernel.base}.vmlinux", f"{kernel.base}.vmcore"]
+            + ["-x", str(HERE / "gdb_facts.py")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("FACTS ")]
+        assert proc.returncode == 0 and len(lines) == 1, proc.stdout[-2000:] + proc.stderr
+        return json.loads(lines[0].removeprefix("FACTS "))  # type: ignore[no-any-return]
+
+    return built_once(f"gdb-facts-{kernel.name}", read)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")

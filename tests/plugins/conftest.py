@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,12 +28,16 @@ def shipped_plugins() -> Iterator[list[Plugin]]:
 
 
 @pytest.fixture(scope="session")
-def highmem_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("plugins")
-    scenario = out / "scenario.toml"
-    scenario.write_text(HIGHMEM_SCENARIO)
-    generate(out / "highmem", str(scenario), {"ram": 1 << 30, "highmem": True, "seed": 11})
-    return out / "highmem"
+def highmem_path(built_once: Callable[[str, Callable[[Path], Path]], Path]) -> Path:
+    """The 1 GiB HIGHMEM image, generated once per test run (``built_once``)."""
+
+    def build(out: Path) -> Path:
+        scenario = out / "scenario.toml"
+        scenario.write_text(HIGHMEM_SCENARIO)
+        generate(out / "highmem", str(scenario), {"ram": 1 << 30, "highmem": True, "seed": 11})
+        return out / "highmem"
+
+    return built_once("plugins-highmem", build)
 
 
 @pytest.fixture(scope="session")
