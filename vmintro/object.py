@@ -778,14 +778,14 @@ def row_class(prog: Program, ctype: CType) -> type[Object] | None:
     target = strip_typedefs(t.target)
     if not isinstance(target, Struct) or not target.fields or target.union:
         return None
-    key = ("row", target)
+    key = ("row", ctype)
     cls = prog._struct_classes.get(key)
     if cls is None:
-        cls = prog._struct_classes[key] = _row_class(prog, target)
+        cls = prog._struct_classes[key] = _row_class(prog, ctype, target)
     return None if cls is Object else cls  # Object: the struct has no row
 
 
-def _row_class(prog: Program, struct_type: Struct) -> type[Object]:
+def _row_class(prog: Program, ptr_type: CType, struct_type: Struct) -> type[Object]:
     """:func:`row_class` made (``Object`` itself where no member fits a row)."""
     scalars = []
     for f in struct_type.fields:
@@ -821,16 +821,78 @@ def _row_class(prog: Program, struct_type: Struct) -> type[Object]:
         namespace.setdefault(name, _row_member(prog, offset, ctype, place))
     ns = {
         "__slots__": ("_row", *(f"_row{n}" for n in range(len(made)))),
-        "__module__": __name__,
-        "__qualname__": "Object",
         "_row_struct": struct.Struct(code),
         "_row_links": links,
         **namespace,
     }
     # more slots than Object's: CPython frees these objects
-    cls = type("Object", (_struct_class(prog, struct_type, True),), ns)
+    cls = _made_class(prog, ptr_type, _struct_class(prog, struct_type, True), ns, value=True)
     cls._row_code = _row_maker(prog, cls, made)  # type: ignore[attr-defined]
     return cls
+
+
+def _made_class(
+    prog: Program,
+    ctype: CType,
+    base: type[Object],
+    namespace: dict[str, Any] | None = None,
+    value: bool = False,
+) -> type[Object]:
+    """A subclass of ``base`` (``prog``'s class for ``ctype``) for the objects of type
+    ``ctype`` that the code :func:`_row_maker` writes makes: their program and type are
+    the class's (its objects never set those slots, and cannot), with ``value`` their
+    ``address_`` (None) too, and ``cls()`` makes one with nothing set, as
+    ``object.__new__`` does but in one call of the class (Object's ``__init__`` is not
+    called). The same objects in all else: of ``base`` and of :class:`Object`."""
+    held = {"prog_": prog, "type_": ctype, **({"address_": None} if value else {})}
+    ns: dict[str, Any] = {
+        "__slots__": (),
+        "__module__": __name__,
+        "__qualname__": "Object",
+        "__init__": object.__init__,
+        **held,
+        **(namespace or {}),
+    }
+    slots = [n for c in (*reversed(base.__mro__), ns) for n in _slots_of(c) if n not in held]
+    ns["__getstate__"] = lambda obj: (None, _slot_values(obj, slots))
+    return type("Object", (base,), ns)
+
+
+def _slots_of(cls: type | dict[str, Any]) -> tuple[str, ...]:
+    slots = (cls if isinstance(cls, dict) else cls.__dict__).get("__slots__", ())
+    return (slots,) if isinstance(slots, str) else tuple(slots)
+
+
+def _slot_values(obj: Object, names: list[str]) -> dict[str, Any]:
+    """What ``copy`` and ``pickle`` keep of ``obj`` (as CPython's default state of a
+    class with slots): the slots of ``names`` that are set, not what its class holds."""
+    values = {}
+    for name in names:
+        try:
+            values[name] = getattr(obj, name)
+        except AttributeError:
+            continue
+    return values
+
+
+def _member_class(prog: Program, ctype: CType) -> type[Object]:
+    """The :func:`_made_class` of ``prog``'s members of type ``ctype`` that a row
+    node gives (references: each sets its ``address_`` and ``_value``)."""
+    key = ("row member", ctype)
+    cls = prog._struct_classes.get(key)
+    if cls is None:
+        # each holds the value read with its node: value_ has nothing to read
+        held = {"value_": _held_value, "_int": _held_value}
+        cls = _made_class(prog, ctype, prog.object_class(ctype), held)
+        prog._struct_classes[key] = cls
+    return cls
+
+
+def _held_value(self: Object) -> Any:
+    return self._value
+
+
+_held_value.__doc__ = Object.value_.__doc__
 
 
 # the most members a row class makes with each node (see _row_class)
@@ -851,25 +913,18 @@ def _row_maker(
     Written out per class (as ``collections.namedtuple`` writes its class), from
     numbers only, so each member costs its stores and no loop or lookup; a walk puts
     them in its own loop (no call per node)."""
-    scope: dict[str, Any] = {"_new": _new, "prog": prog, "E": cls}
+    scope: dict[str, Any] = {"_new": _new, "E": cls}
     lines = [
-        "obj = _new(E)",
-        "obj.prog_ = prog",
-        "obj.type_ = ctype",
-        "obj.address_ = None",
+        "obj = E()",
         "obj._value = node",
         "obj._row = row",
     ]
     for n, (_name, offset, ctype, place) in enumerate(made):
-        scope[f"C{n}"] = prog.object_class(ctype)
-        scope[f"T{n}"] = ctype
+        scope[f"C{n}"] = _member_class(prog, ctype)
         lines += [
-            f"m = _new(C{n})",
-            "m.prog_ = prog",
-            f"m.type_ = T{n}",
-            f"m.address_ = node + {int(offset)}",
+            f"obj._row{n} = m = C{n}()",
+            f"m.address_ = node + {int(offset)}" if offset else "m.address_ = node",
             f"m._value = row[{int(place)}]",
-            f"obj._row{n} = m",
         ]
     return lines, scope
 
@@ -881,13 +936,11 @@ def _row_member(prog: Program, offset: int, ctype: CType, index: int) -> propert
 
     def child() -> type[Object]:
         nonlocal cls
-        cls = prog.object_class(ctype)
+        cls = _member_class(prog, ctype)
         return cls
 
     def of_row(obj: Object) -> Object:
-        member = _new(cls or child())
-        member.prog_ = prog
-        member.type_ = ctype
+        member = (cls or child())()  # type: ignore[call-arg]  # a _made_class: no arguments
         member.address_ = obj._value + offset
         member._value = obj._row[index]
         return member

@@ -3,6 +3,7 @@ truth's ``vmlist``, and lists broken by hand in a kernel built in memory."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,9 +146,14 @@ def test_list_for_each_entry_gives_the_entries_of_a_free_list(kernel) -> None:
 
 def _as_read(obj: Any) -> list[Any]:
     """A vm_struct pointer as its reader sees it: the pointer, then each member's repr,
-    address and value, and the struct it points at."""
+    whether it is an object of its type's class (with all its methods), its address and
+    value, and the struct it points at."""
     names = ("flags", "addr", "size", "next")
-    members = [(repr(getattr(obj, m)), type(getattr(obj, m)).__mro__[1:]) for m in names]
+    classes = obj.prog_.object_class
+    members = [
+        (repr(getattr(obj, m)), isinstance(getattr(obj, m), classes(getattr(obj, m).type_)))
+        for m in names
+    ]
     values = [(getattr(obj, m).address_, getattr(obj, m).value_()) for m in names]
     return [repr(obj), obj.value_(), members, values, obj.deref().value_(), str(obj.deref())]
 
@@ -176,6 +182,15 @@ def test_python_forms_read_each_node_once_and_give_what_member_gives() -> None:
         plain = [Object(prog, ptr, node) for node in nodes]
         assert [_as_read(o) for o in walked] == [_as_read(o) for o in plain]
         assert [o.addr.value_() for o in walked] == [a.addr for a in areas] + [0xC8800000]
+        for o, p in zip(walked, plain, strict=True):  # what the classes give, beyond values
+            assert (o.prog_, o.type_, o.address_) == (p.prog_, p.type_, p.address_)
+            assert o.addr.type_ is p.addr.type_ and o.next.prog_ is p.next.prog_
+            assert type(o.addr).value_(o.addr) == type(p.addr).value_(p.addr)
+            assert int(o.next) == int(p.next) and bool(o.next) == bool(p.next)
+            assert _as_read(copy.copy(o)) == _as_read(copy.copy(p))
+            for obj in (o, p):
+                with pytest.raises(AttributeError, match="'addr' of 'Object' object has no setter"):
+                    obj.addr = 5  # type: ignore[misc]
     # a cycle found where the plain walk finds it
     k.put(areas[1].vm_struct - PAGE_OFFSET + VM_STRUCT_NEXT, areas[0].vm_struct, 4)
     prog = Program(k.backend(), cache_pages=True, accelerated=False)
