@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import array
 import gc
+import inspect
 import os
+import pickle
+import pydoc
 import random
 import struct
 import subprocess
 import sys
+import types
 import weakref
 from pathlib import Path
 from typing import Any
@@ -441,6 +445,21 @@ def test_span_tables_not_of_the_walkers_making_are_left_to_python() -> None:
     assert fast._translation.tlb == slow._translation.tlb
 
 
+def _is_c_form_of(helper: Any, python: Any) -> None:
+    """``helper`` is the built-in function speedups.helper made of ``python``: its name,
+    docstring, signature and module, and help() shows them as a function's."""
+    assert isinstance(helper, types.BuiltinFunctionType)
+    assert helper.__self__.__wrapped__ is python
+    assert helper.__name__ == helper.__qualname__ == python.__name__ == python.__qualname__
+    assert helper.__doc__ == python.__doc__ and helper.__module__ == python.__module__
+    plain = [p.replace(annotation=p.empty) for p in inspect.signature(python).parameters.values()]
+    assert inspect.signature(helper) == inspect.Signature(plain)
+    shown = pydoc.render_doc(helper, renderer=pydoc.plaintext)
+    assert f"\n{python.__name__}{inspect.signature(helper)}\n" in shown
+    assert python.__doc__.splitlines()[0] in shown and "method of" not in shown
+    assert pickle.loads(pickle.dumps(helper)) is helper
+
+
 @needs_c
 @pytest.mark.parametrize("name", ["demo", "highmem", "pae"])
 def test_helpers_answer_as_their_python_forms(image_set: dict[str, Path], name: str) -> None:
@@ -456,10 +475,7 @@ def test_helpers_answer_as_their_python_forms(image_set: dict[str, Path], name: 
         mm._page_to_pfn,
     )
     for helper, python in zip(helpers, pythons, strict=True):
-        assert isinstance(helper, speedups.Helper)
-        assert helper.__wrapped__ is python
-        assert helper.__name__ == python.__name__ == python.__qualname__
-        assert helper.__doc__ == python.__doc__ and helper.__module__ == python.__module__
+        _is_c_form_of(helper, python)
     fast, slow = _pair(image_set[name])
     areas = list(for_each_vm_area(slow))
     vaddrs = [
@@ -519,12 +535,10 @@ def test_helpers_answer_as_their_python_forms(image_set: dict[str, Path], name: 
 
     page.__class__ = Shifted
     assert mm.page_to_pfn(page) == 2
-    # a Helper is made whole, of a known kind
-    with pytest.raises(RuntimeError, match="not initialised"):
-        speedups.Helper.__new__(speedups.Helper)(fast, 0)
+    # a helper is made of a known kind
     with pytest.raises(ValueError):
-        speedups.Helper(99, print)
-    assert repr(vmalloc.vmalloc_to_pfn).startswith("<function vmalloc_to_pfn at ")
+        speedups.helper(99, print, "p", "p()\n--\n\n", __name__)
+    assert repr(vmalloc.vmalloc_to_pfn) == "<built-in function vmalloc_to_pfn>"
 
 
 @needs_c
@@ -633,8 +647,7 @@ def test_follow_pte_helper_answers_as_its_python_form(
     and as Objects, twice (the second time through the tables kept)."""
     from vmintro.helpers import mm
 
-    assert isinstance(mm.follow_pte, speedups.Helper)
-    assert mm.follow_pte.__wrapped__ is mm._follow_pte
+    _is_c_form_of(mm.follow_pte, mm._follow_pte)
     fast, slow = _pair(image_set[name])
     assert fast.follow_pte is fast.walker.walk  # the program's own, without a call through it
     swapper = PAGE_OFFSET + slow.swapper_pg_dir
@@ -755,21 +768,77 @@ print("freed")
 """
 
 
-@needs_c
-def test_a_subclass_with_a_dict_is_freed_as_cpython_allocated_it() -> None:
-    """Objects of a caller's Object subclass with a ``__dict__`` (kept in front of the
-    object by CPython) are freed whole and their memory not handed to the generated
-    classes: the debug allocator checks each free."""
+def _prints_freed_under_the_debug_allocator(script: str) -> None:
+    """``script`` run with PYTHONMALLOC=debug (which checks each allocation and free)
+    ends printing "freed"; it finds fake_kernel on the path given as its argument."""
     env = {**os.environ, "PYTHONMALLOC": "debug"}
     tests = str(Path(__file__).parent)
     done = subprocess.run(
-        [sys.executable, "-c", _MANAGED_DICT_SUBCLASS, tests],
+        [sys.executable, "-c", script, tests],
         capture_output=True,
         text=True,
         env=env,
         check=False,
     )
     assert (done.returncode, done.stdout.strip()) == (0, "freed"), done.stderr[-2000:]
+
+
+@needs_c
+def test_a_subclass_with_a_dict_is_freed_as_cpython_allocated_it() -> None:
+    """Objects of a caller's Object subclass with a ``__dict__`` (kept in front of the
+    object by CPython) are freed whole and their memory not handed to the generated
+    classes: the debug allocator checks each free."""
+    _prints_freed_under_the_debug_allocator(_MANAGED_DICT_SUBCLASS)
+
+
+# The C helpers' objects and the walks follow_pte makes and drops (kept for reuse): a
+# caller's Walk subclass with a __dict__ (its memory not reused as a Walk's), faults,
+# and everything freed at the end.
+_HELPERS_DEBUG_MALLOC = """
+import gc, sys
+sys.path.insert(0, sys.argv[1])
+from fake_kernel import PAGE, PAGE_OFFSET, standard
+from vmintro import pagewalk
+from vmintro.errors import FaultError
+from vmintro.helpers import follow_pte, page_to_pfn, virt_to_page, vmalloc_to_page, vmalloc_to_pfn
+k, areas = standard("pse")
+prog = k.program()
+swapper = PAGE_OFFSET + prog.swapper_pg_dir
+
+class Noted(pagewalk.Walk):
+    pass
+
+kept = []
+for n in range(300):
+    a = areas[n % len(areas)].addr + n * 8
+    walk = follow_pte(prog, swapper, a)
+    assert walk.paddr == prog.translate(a) and prog.follow_pte(a).paddr == walk.paddr
+    noted = Noted(a, 0, 4)
+    noted.seen = n
+    faults = [follow_pte(prog, swapper, 0), prog.follow_pte(PAGE_OFFSET - PAGE)]
+    assert all(w.fault is not None and w.paddr is None for w in faults)
+    kept += [walk, noted, *faults]
+    try:
+        page = vmalloc_to_page(prog, a)
+    except FaultError as e:  # a frame past max_mapnr (an ioremap of the fake kernel's)
+        kept.append(e)
+    else:
+        assert page_to_pfn(page) == vmalloc_to_pfn(prog, a) == walk.paddr >> 12
+    kept.append(virt_to_page(prog, PAGE_OFFSET + n * PAGE))
+    if n % 50 == 0:
+        del kept[:]
+del kept, walk, noted, faults
+gc.collect()
+print("freed")
+"""
+
+
+@needs_c
+def test_helpers_and_walks_are_freed_whole_under_the_debug_allocator() -> None:
+    """The C helpers' results and follow_pte's walks, freed and made again from the
+    memory of those freed (and a caller's subclass of Walk, which is not), pass the
+    debug allocator's checks of each allocation and free."""
+    _prints_freed_under_the_debug_allocator(_HELPERS_DEBUG_MALLOC)
 
 
 @needs_c

@@ -43,6 +43,50 @@
 #define FROM_LL(v) PyLong_FromLongLong(v)
 #endif
 
+/*
+ * ``v``, an exact int, as an unsigned 64-bit number: 1 with *out set, or 0 with no
+ * exception where it is negative or does not fit (the callers' Python forms then decide).
+ * The ints the helpers are called with (addresses below 2**60) are read from their digits
+ * where the layout is known: PyLong_AsUnsignedLong's checks cost more than the helper's
+ * own arithmetic.
+ */
+static inline int
+u64_of(PyObject *v, unsigned long long *out)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyUnstable_Long_IsCompact((PyLongObject *)v)) {
+        Py_ssize_t x = PyUnstable_Long_CompactValue((PyLongObject *)v);
+        if (x < 0)
+            return 0;
+        *out = (unsigned long long)x;
+        return 1;
+    }
+#elif PY_VERSION_HEX >= 0x030B0000 && PYLONG_BITS_IN_DIGIT == 30
+    const digit *d = ((PyLongObject *)v)->ob_digit;
+    switch (Py_SIZE(v)) {
+    case 0:
+        *out = 0;
+        return 1;
+    case 1:
+        *out = d[0];
+        return 1;
+    case 2:
+        *out = (unsigned long long)d[1] << 30 | d[0];
+        return 1;
+    default:
+        if (Py_SIZE(v) < 0)
+            return 0;
+    }
+#endif
+    unsigned long long x = PyLong_AsUnsignedLongLong(v);
+    if (x == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
 #define PAGE_SIZE 4096ULL
 #define PAGE_MASK (PAGE_SIZE - 1)
 
@@ -200,8 +244,12 @@ bind_object(PyObject *module, PyObject *cls)
  * tp_dealloc, which does its part and then calls this one, as it calls any base's.
  */
 #define FREE_OBJECTS 256
-static PyObject *free_objects[FREE_OBJECTS];
-static int n_free_objects;
+typedef struct {
+    PyObject *items[FREE_OBJECTS];
+    int n;
+    Py_ssize_t size;  /* the tp_basicsize of the objects kept */
+} FreeList;
+static FreeList free_objects;
 
 /*
  * Where the light classes may be: a build with the GIL (the free lists are plain C arrays
@@ -232,12 +280,43 @@ no_preheader(PyTypeObject *tp)
     return tp->tp_dictoffset == 0 && tp->tp_weaklistoffset == 0;
 }
 
-/* An object out of a free list, made as PyType_GenericAlloc makes one: zeroed, of tp (a
- * reference to it where it is a heap type), one reference (PyObject_Init counts it as
- * a new object where the build counts them), tracked. */
-static PyObject *
-reuse_object(PyObject *obj, PyTypeObject *tp)
+/* A heap class of ``size``-byte objects with nothing in front of them and nothing to do
+ * when they go (no finalizer, no __del__), allocated and freed as CPython does for any:
+ * whose objects' memory a light class may keep and hand out again. */
+static int
+plain_class(PyTypeObject *tp, Py_ssize_t size)
 {
+    return (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && tp->tp_basicsize == size
+           && tp->tp_itemsize == 0 && no_preheader(tp) && tp->tp_finalize == NULL
+           && tp->tp_del == NULL && PyDict_GetItemString(tp->tp_dict, "__del__") == NULL
+           && tp->tp_free == PyObject_GC_Del && tp->tp_alloc == PyType_GenericAlloc
+           && (tp->tp_flags & Py_TPFLAGS_HAVE_GC);
+}
+
+/* The end of a light class's tp_dealloc (``own``), once the object is untracked and
+ * its references cleared: its memory kept in ``list`` where it is an object of the light
+ * class itself (a subclass's, which CPython's subtype_dealloc hands to this one, may have
+ * been allocated with more in front of it), else freed; its class's reference dropped. */
+static void
+light_free(PyObject *self, destructor own, FreeList *list)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (tp->tp_dealloc == own && list->n < FREE_OBJECTS)
+        list->items[list->n++] = self;  /* untracked, its references cleared */
+    else
+        tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+/* A light class's tp_alloc: an object out of ``list``, made as PyType_GenericAlloc makes
+ * one: zeroed, of tp (a reference to it where it is a heap type), one reference
+ * (PyObject_Init counts it as a new object where the build counts them), tracked. */
+static PyObject *
+light_take(PyTypeObject *tp, Py_ssize_t nitems, FreeList *list)
+{
+    if (nitems != 0 || list->n == 0 || tp->tp_basicsize != list->size || tp->tp_itemsize != 0)
+        return PyType_GenericAlloc(tp, nitems);
+    PyObject *obj = list->items[--list->n];
     memset((char *)obj + sizeof(PyObject), 0, (size_t)tp->tp_basicsize - sizeof(PyObject));
     PyObject_Init(obj, tp);
     PyObject_GC_Track(obj);
@@ -247,28 +326,18 @@ reuse_object(PyObject *obj, PyTypeObject *tp)
 static void
 light_dealloc(PyObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     Py_CLEAR(SLOT(self, off_prog));
     Py_CLEAR(SLOT(self, off_type));
     Py_CLEAR(SLOT(self, off_address));
     Py_CLEAR(SLOT(self, off_value));
-    /* only an object of a light class itself: a subclass's (CPython's subtype_dealloc
-     * calls this one) may have been allocated with more in front of it */
-    if (tp->tp_dealloc == light_dealloc && n_free_objects < FREE_OBJECTS)
-        free_objects[n_free_objects++] = self;  /* untracked, its slots cleared */
-    else
-        tp->tp_free(self);
-    Py_DECREF(tp);
+    light_free(self, light_dealloc, &free_objects);
 }
 
 static PyObject *
 light_alloc(PyTypeObject *tp, Py_ssize_t nitems)
 {
-    if (nitems != 0 || n_free_objects == 0 || tp->tp_basicsize != object_base->tp_basicsize
-        || tp->tp_itemsize != 0)
-        return PyType_GenericAlloc(tp, nitems);
-    return reuse_object(free_objects[--n_free_objects], tp);
+    return light_take(tp, nitems, &free_objects);
 }
 
 static PyObject *
@@ -284,17 +353,13 @@ light_class(PyObject *module, PyObject *cls)
     }
     PyTypeObject *tp = (PyTypeObject *)cls;
     /* only what the generated classes are: heap types of Object's layout, nothing added */
-    PyObject *own_del = PyDict_GetItemString(tp->tp_dict, "__del__");
-    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || tp->tp_basicsize != object_base->tp_basicsize
-        || tp->tp_itemsize != 0 || !no_preheader(tp)
-        || tp->tp_finalize != NULL || tp->tp_del != NULL || own_del != NULL
-        || tp->tp_free != PyObject_GC_Del || tp->tp_alloc != PyType_GenericAlloc
-        || !(tp->tp_flags & Py_TPFLAGS_HAVE_GC)) {
+    if (!plain_class(tp, object_base->tp_basicsize)) {
         PyErr_SetString(PyExc_TypeError,
                         "light_class(): a class with Object's slots and nothing more");
         return NULL;
     }
     if (LIGHT_CLASSES) {
+        free_objects.size = object_base->tp_basicsize;
         tp->tp_dealloc = light_dealloc;
         tp->tp_alloc = light_alloc;
     }
@@ -1392,16 +1457,25 @@ static PyTypeObject TranslatorType = {
 /* -- helpers: ``vmalloc_to_pfn(prog, addr)`` and the struct page helpers ---------------- */
 
 /*
- * Helper(kind, python): the public helper of vmintro.helpers (vmalloc_to_pfn,
- * vmalloc_to_page, virt_to_page, page_to_pfn) for the calls that need nothing but
- * the program's Translator and the facts vmintro.helpers.mm keeps on it
- * (``prog._page_facts``: mem_map, sizeof(struct page), max_mapnr or None,
- * high_memory, the type and class of ``struct page *``, whether the program is on
- * the C forms, PAGE_OFFSET).  Every other call (keywords, an Object for an address, a program
- * on the Python forms or without its facts yet, an address the helper refuses)
- * goes to ``python``, the Python form, which defines what the helper does.
- * Instances take attributes (functools.update_wrapper gives them the Python
- * form's name and docstring).
+ * helper(kind, python, name, doc, module): the public helper of vmintro.helpers
+ * (vmalloc_to_pfn, vmalloc_to_page, virt_to_page, page_to_pfn, follow_pte) as a
+ * built-in function, for the calls that need nothing but the program's Translator or
+ * FollowPte and the facts vmintro.helpers.mm keeps on it (``prog._page_facts``:
+ * mem_map, sizeof(struct page), max_mapnr or None, high_memory, the type and class of
+ * ``struct page *``, whether the program is on the C forms, PAGE_OFFSET).  Every other
+ * call (keywords, an Object for an address, a program on the Python forms or without
+ * its facts yet, an address the helper refuses) goes to ``python``, the Python form,
+ * which defines what the helper does.
+ *
+ * A built-in function (METH_FASTCALL | METH_KEYWORDS) rather than an object with a
+ * vectorcall: the interpreter calls such a function's C straight from its call
+ * instruction (3.11's PRECALL_BUILTIN_FAST_WITH_KEYWORDS, CALL_BUILTIN_FAST_WITH_KEYWORDS
+ * later), without the generic call path, some 5 ns of a 60 ns call.  Its ``__self__``
+ * is a small module of its own whose state (HelperState) is the helper's, and whose
+ * ``__wrapped__`` is the Python form: a module, so that the function shows as a plain
+ * function (``<built-in function NAME>``, help() without "method of").  ``doc`` is the
+ * Python form's docstring behind the text signature (``NAME(prog, addr)\n--\n\n``),
+ * so __doc__ and inspect.signature() read as the Python form's.
  */
 enum { H_VMALLOC_TO_PFN, H_VMALLOC_TO_PAGE, H_VIRT_TO_PAGE, H_PAGE_TO_PFN, H_FOLLOW_PTE,
        H_KINDS };
@@ -1416,10 +1490,9 @@ typedef struct {
 } PageFacts;
 
 typedef struct {
-    PyObject_HEAD
-    vectorcallfunc vectorcall;
+    PyMethodDef def;  /* the built-in function's: its name and doc are name's and doc's */
+    PyObject *name, *doc;  /* str: they hold the UTF-8 def points into */
     PyObject *python;
-    PyObject *dict;
     PageFacts facts;  /* of the program called last */
     /* The program attributes the kind reads, as the last program's __dict__ held them
      * (borrowed: that dict holds them while its version is memo_version). */
@@ -1428,7 +1501,7 @@ typedef struct {
     PyTypeObject *memo_type;
     unsigned int memo_type_version;
     int kind;
-} HelperObject;
+} HelperState;
 
 static PyObject *str_page_facts;  /* "_page_facts" */
 static PyObject *str_follow_pte;  /* "follow_pte" */
@@ -1464,7 +1537,7 @@ instance_attr(PyObject *prog, PyObject *name)
  * of its class, and given again while neither changed: no lookups.
  */
 static int
-memo_attrs(HelperObject *self, PyObject *prog, PyObject *const *names, int n, PyObject **out)
+memo_attrs(HelperState *self, PyObject *prog, PyObject *const *names, int n, PyObject **out)
 {
 #if PY_VERSION_HEX < 0x030C0000
     PyTypeObject *tp = Py_TYPE(prog);
@@ -1585,7 +1658,7 @@ helper_pfn(PyObject *translate, PyObject *addr, unsigned long long *pfn)
  * the tuple that the caller drops (Python run meanwhile may give the helper another
  * program's): 1, or 0 with no exception where the Python form decides. */
 static int
-helper_facts(HelperObject *self, PyObject *tuple, PageFacts *out, PyObject **dropped)
+helper_facts(HelperState *self, PyObject *tuple, PageFacts *out, PyObject **dropped)
 {
     const PageFacts *facts = page_facts(tuple, &self->facts, dropped);
     if (facts == NULL)
@@ -1598,7 +1671,7 @@ helper_facts(HelperObject *self, PyObject *tuple, PageFacts *out, PyObject **dro
 /* The fast path of one helper: a new reference, NULL with an exception, or
  * NotImplemented for the Python form to decide. */
 static PyObject *
-helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
+helper_fast(HelperState *self, PyObject *const *args, Py_ssize_t nargs)
 {
     PageFacts facts;
     PyObject *attrs[3];
@@ -1643,18 +1716,17 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_NOTIMPLEMENTED;
     PyObject *prog = args[0], *addr = args[1];
     if (self->kind == H_VIRT_TO_PAGE) {
-        unsigned long long a = AS_ULL(addr);
-        if (a == (unsigned long long)-1 && PyErr_Occurred()) {
-            PyErr_Clear();
+        unsigned long long a;
+        if (!u64_of(addr, &a))
             Py_RETURN_NOTIMPLEMENTED;
-        }
         /* page_object holds what it needs of the facts before it allocates (which may
          * run Python that calls this helper on another program), and the tuple let go
          * is released after it: no copy needed */
         PyObject *dropped = NULL, *page;
-        const PageFacts *f = memo_attrs(self, prog, &str_page_facts, 1, attrs)
-                                 ? page_facts(attrs[0], &self->facts, &dropped)
-                                 : NULL;
+        const PageFacts *f = !memo_attrs(self, prog, &str_page_facts, 1, attrs) ? NULL
+                             : attrs[0] == self->facts.tuple
+                                 ? &self->facts
+                                 : page_facts(attrs[0], &self->facts, &dropped);
         if (f == NULL || a < f->page_offset || a >= f->high_memory)
             page = Py_NewRef(Py_NotImplemented);  /* the Python form says why not */
         else
@@ -1688,109 +1760,109 @@ helper_fast(HelperObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-helper_call(HelperObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+helper_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (self->python == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Helper was not initialised");
+    HelperState *self = (HelperState *)PyModule_GetState(module);
+    if (self == NULL || self->python == NULL) {
+        if (self != NULL || !PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "the helper's state was cleared");
         return NULL;
     }
     if (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) {
-        PyObject *result = helper_fast(self, args, PyVectorcall_NARGS(nargsf));
+        PyObject *result = helper_fast(self, args, nargs);
         if (result != Py_NotImplemented)
             return result;
         Py_DECREF(result);
     }
     PyObject *python = Py_NewRef(self->python);
-    PyObject *result = PyObject_Vectorcall(python, args, nargsf, kwnames);
+    PyObject *result = PyObject_Vectorcall(python, args, (size_t)nargs, kwnames);
     Py_DECREF(python);
     return result;
 }
 
 static int
-helper_init(HelperObject *self, PyObject *args, PyObject *kwds)
+helper_traverse(PyObject *module, visitproc visit, void *arg)
 {
-    static char *kwlist[] = {"kind", "python", NULL};
-    int kind;
-    PyObject *python;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO", kwlist, &kind, &python))
-        return -1;
-    if (kind < 0 || kind >= H_KINDS || !PyCallable_Check(python)) {
-        PyErr_SetString(PyExc_ValueError, "Helper(kind, python): a known kind and a callable");
-        return -1;
+    HelperState *self = (HelperState *)PyModule_GetState(module);
+    if (self != NULL) {
+        Py_VISIT(self->python);
+        Py_VISIT(self->facts.tuple);
     }
-    self->kind = kind;
-    Py_INCREF(python);
-    Py_XSETREF(self->python, python);
     return 0;
 }
 
-static PyObject *
-helper_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    HelperObject *self = (HelperObject *)PyType_GenericNew(type, args, kwds);
-    if (self != NULL)
-        self->vectorcall = (vectorcallfunc)helper_call;
-    return (PyObject *)self;
-}
-
+/* What may hold a cycle; name and doc stay while the function (which points into them)
+ * does: until the module is freed. */
 static int
-helper_traverse(HelperObject *self, visitproc visit, void *arg)
+helper_clear(PyObject *module)
 {
-    Py_VISIT(self->python);
-    Py_VISIT(self->dict);
-    Py_VISIT(self->facts.tuple);
-    return 0;
-}
-
-static int
-helper_clear(HelperObject *self)
-{
-    Py_CLEAR(self->python);
-    Py_CLEAR(self->dict);
-    Py_CLEAR(self->facts.tuple);
+    HelperState *self = (HelperState *)PyModule_GetState(module);
+    if (self != NULL) {
+        self->memo_version = 0;
+        Py_CLEAR(self->python);
+        Py_CLEAR(self->facts.tuple);
+    }
     return 0;
 }
 
 static void
-helper_dealloc(HelperObject *self)
+helper_free(void *module)
 {
-    PyObject_GC_UnTrack(self);
-    helper_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    helper_clear((PyObject *)module);
+    HelperState *self = (HelperState *)PyModule_GetState((PyObject *)module);
+    if (self != NULL) {
+        Py_CLEAR(self->name);
+        Py_CLEAR(self->doc);
+    }
+    else
+        PyErr_Clear();
 }
 
-/* A helper shows as its Python form does: ``<function vmalloc_to_pfn at ...>``. */
+static struct PyModuleDef helper_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "vmintro._speedups.helper",
+    .m_doc = "The state of one helper of vmintro.helpers in C; __wrapped__ is its Python form.",
+    .m_size = sizeof(HelperState),
+    .m_traverse = helper_traverse,
+    .m_clear = helper_clear,
+    .m_free = helper_free,
+};
+
 static PyObject *
-helper_repr(HelperObject *self)
+make_helper(PyObject *Py_UNUSED(m), PyObject *args)
 {
-    if (self->python == NULL)
-        return PyUnicode_FromString("<uninitialised vmintro._speedups.Helper>");
-    return PyObject_Repr(self->python);
+    int kind;
+    PyObject *python, *name, *doc, *module_name;
+    if (!PyArg_ParseTuple(args, "iOUUU:helper", &kind, &python, &name, &doc, &module_name))
+        return NULL;
+    if (kind < 0 || kind >= H_KINDS || !PyCallable_Check(python)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "helper(kind, python, name, doc, module): a known kind and a callable");
+        return NULL;
+    }
+    const char *name_utf8 = PyUnicode_AsUTF8(name), *doc_utf8 = PyUnicode_AsUTF8(doc);
+    if (name_utf8 == NULL || doc_utf8 == NULL)
+        return NULL;
+    PyObject *module = PyModule_Create(&helper_module_def);
+    if (module == NULL)
+        return NULL;
+    HelperState *self = (HelperState *)PyModule_GetState(module);
+    if (self == NULL || PyModule_AddObjectRef(module, "__wrapped__", python) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    self->kind = kind;
+    self->python = Py_NewRef(python);
+    self->name = Py_NewRef(name);
+    self->doc = Py_NewRef(doc);
+    self->def.ml_name = name_utf8;
+    self->def.ml_meth = (PyCFunction)(void (*)(void))helper_call;
+    self->def.ml_flags = METH_FASTCALL | METH_KEYWORDS;
+    self->def.ml_doc = doc_utf8;
+    PyObject *function = PyCFunction_NewEx(&self->def, module, module_name);
+    Py_DECREF(module);  /* the function holds it */
+    return function;
 }
-
-static PyGetSetDef helper_getset[] = {
-    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
-    {NULL},
-};
-
-static PyTypeObject HelperType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "vmintro._speedups.Helper",
-    .tp_basicsize = sizeof(HelperObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "Helper(kind, python): a helper of vmintro.helpers whose common calls run in "
-              "C; every other call goes to python, its Python form.",
-    .tp_new = helper_new,
-    .tp_init = (initproc)helper_init,
-    .tp_dealloc = (destructor)helper_dealloc,
-    .tp_repr = (reprfunc)helper_repr,
-    .tp_traverse = (traverseproc)helper_traverse,
-    .tp_clear = (inquiry)helper_clear,
-    .tp_call = PyVectorcall_Call,
-    .tp_vectorcall_offset = offsetof(HelperObject, vectorcall),
-    .tp_dictoffset = offsetof(HelperObject, dict),
-    .tp_getset = helper_getset,
-};
 
 /* -- follow_pte: ``PageWalker.walk(vaddr, pgd=None)`` ------------------------------------ */
 
@@ -1934,6 +2006,47 @@ static PyTypeObject WalkFieldsType = {
     .tp_getset = walkfields_getset,
 };
 
+/*
+ * The walk class's objects, freed and made as the light classes' are (light_dealloc): a
+ * walk is made and dropped per follow_pte call, and CPython's subtype_dealloc and
+ * PyType_GenericAlloc do more than a WalkFields with one slot more (``_steps``) needs.
+ * light_walk_class(cls) installs these where cls is exactly that (a heap type with
+ * nothing else: no __dict__, weak references, finalizer); a subclass of it keeps
+ * CPython's dealloc, which calls this one.
+ */
+static FreeList free_walks;  /* size: the tp_basicsize of the class made light, or 0 */
+
+static void
+light_walk_dealloc(PyObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    walkfields_clear((WalkFieldsObject *)self);
+    Py_CLEAR(*(PyObject **)((char *)self + sizeof(WalkFieldsObject)));  /* _steps */
+    light_free(self, light_walk_dealloc, &free_walks);
+}
+
+static PyObject *
+light_walk_alloc(PyTypeObject *tp, Py_ssize_t nitems)
+{
+    return light_take(tp, nitems, &free_walks);
+}
+
+/* ``cls`` (FollowPte's walk class, its _steps slot at ``steps_offset``) made light where
+ * it is exactly a WalkFields with that slot; left as it is otherwise. */
+static void
+light_walk_class(PyTypeObject *tp, Py_ssize_t steps_offset)
+{
+    if (!LIGHT_CLASSES || tp->tp_dealloc == light_walk_dealloc)
+        return;
+    Py_ssize_t size = (Py_ssize_t)(sizeof(WalkFieldsObject) + sizeof(PyObject *));
+    if (tp->tp_base != &WalkFieldsType || steps_offset != (Py_ssize_t)sizeof(WalkFieldsObject)
+        || !plain_class(tp, size))
+        return;
+    free_walks.size = size;
+    tp->tp_dealloc = light_walk_dealloc;
+    tp->tp_alloc = light_walk_alloc;
+}
+
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
@@ -2045,19 +2158,9 @@ followpte_fast(FollowPteObject *self, PyObject *vaddr, PyObject *pgd)
 {
     if (!PyLong_CheckExact(vaddr) || (pgd != NULL && pgd != Py_None && !PyLong_CheckExact(pgd)))
         Py_RETURN_NOTIMPLEMENTED;
-    unsigned long long v = AS_ULL(vaddr);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_Clear();
+    unsigned long long v, base = self->pgd;
+    if (!u64_of(vaddr, &v) || (pgd != NULL && pgd != Py_None && !u64_of(pgd, &base)))
         Py_RETURN_NOTIMPLEMENTED;
-    }
-    unsigned long long base = self->pgd;
-    if (pgd != NULL && pgd != Py_None) {
-        base = AS_ULL(pgd);
-        if (base == (unsigned long long)-1 && PyErr_Occurred()) {
-            PyErr_Clear();
-            Py_RETURN_NOTIMPLEMENTED;
-        }
-    }
     if (v >> 32 || base >> 62)
         Py_RETURN_NOTIMPLEMENTED;
     unsigned long long bases[FP_LEVELS], entries[FP_LEVELS], paddr = 0;
@@ -2127,11 +2230,9 @@ followpte_helper(PyObject *const *attrs, PyObject *pgd, PyObject *addr)
     if (!Py_IS_TYPE(fp, &FollowPteType) || !PyLong_CheckExact(start) || !PyLong_CheckExact(end) || !PyLong_CheckExact(pgd)
         || !PyLong_CheckExact(addr))
         Py_RETURN_NOTIMPLEMENTED;
-    unsigned long long p = AS_ULL(pgd), lo = AS_ULL(start), hi = AS_ULL(end);
-    if (PyErr_Occurred()) {
-        PyErr_Clear();
+    unsigned long long p, lo, hi;
+    if (!u64_of(pgd, &p) || !u64_of(start, &lo) || !u64_of(end, &hi))
         Py_RETURN_NOTIMPLEMENTED;
-    }
     FollowPteObject *self = (FollowPteObject *)fp;
     unsigned long long align = self->entry_size == 8 ? 32 : PAGE_SIZE;
     if (p < lo || p >= hi || p % align)
@@ -2227,6 +2328,7 @@ followpte_init(FollowPteObject *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(descr);
     }
     if (ok) {
+        light_walk_class((PyTypeObject *)cls, self->steps_offset);
         self->nlevels = (int)PyTuple_GET_SIZE(plan);
         Py_XSETREF(self->entry_size_obj, FROM_ULL(value));
         Py_XSETREF(self->page_size_obj, FROM_ULL(PAGE_SIZE));
@@ -2336,6 +2438,10 @@ static PyTypeObject FollowPteType = {
 static PyMethodDef module_methods[] = {
     {"bind_object", bind_object, METH_O,
      "bind_object(Object): where Object keeps prog_, type_, address_ and _value."},
+    {"helper", make_helper, METH_VARARGS,
+     "helper(kind, python, name, doc, module): the helper of vmintro.helpers of kind (one of "
+     "VMALLOC_TO_PFN, ...) as a built-in function named name, with the docstring doc (a text "
+     "signature first), of module; every call its C does not take goes to python."},
     {"light_class", light_class, METH_O,
      "light_class(cls): a class made by vmintro.object frees and reuses its objects' "
      "memory itself (four slots and the class, nothing more to undo)."},
@@ -2355,7 +2461,7 @@ PyInit__speedups(void)
 {
     if (PyType_Ready(&MemberType) < 0 || PyType_Ready(&ScalarType) < 0
         || PyType_Ready(&WalkType) < 0 || PyType_Ready(&TranslatorType) < 0
-        || PyType_Ready(&HelperType) < 0 || PyType_Ready(&FollowPteType) < 0
+        || PyType_Ready(&FollowPteType) < 0
         || PyType_Ready(&WalkFieldsType) < 0)
         return NULL;
     str_page_facts = PyUnicode_InternFromString("_page_facts");
@@ -2386,7 +2492,6 @@ PyInit__speedups(void)
         || PyModule_AddObjectRef(m, "ScalarValue", (PyObject *)&ScalarType) < 0
         || PyModule_AddObjectRef(m, "NodeWalk", (PyObject *)&WalkType) < 0
         || PyModule_AddObjectRef(m, "Translator", (PyObject *)&TranslatorType) < 0
-        || PyModule_AddObjectRef(m, "Helper", (PyObject *)&HelperType) < 0
         || PyModule_AddObjectRef(m, "FollowPte", (PyObject *)&FollowPteType) < 0
         || PyModule_AddObjectRef(m, "WalkFields", (PyObject *)&WalkFieldsType) < 0
         || PyModule_AddIntConstant(m, "VMALLOC_TO_PFN", H_VMALLOC_TO_PFN) < 0

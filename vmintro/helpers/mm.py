@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import operator
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,18 +40,29 @@ _new = object.__new__
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def _text_signature(python: Callable[..., Any]) -> str:
+    """``(prog, addr)``: the parameters of ``python`` (positional ones, with their
+    defaults), as a built-in function's docstring gives them to ``inspect.signature``."""
+    code = python.__code__
+    names = code.co_varnames[: code.co_argcount]
+    defaults = python.__defaults__ or ()
+    first = len(names) - len(defaults)
+    params = [n if i < first else f"{n}={defaults[i - first]!r}" for i, n in enumerate(names)]
+    return f"({', '.join(params)})"
+
+
 def _helper(kind: str, python: _F) -> _F:
     """The helper whose Python form is ``python`` (defined as ``_NAME``, named ``NAME``
-    here): where the C forms were built, its C form (``vmintro._speedups.Helper`` of
-    ``kind``), which hands every call it does not take to ``python`` and bears its
-    name, docstring and signature; else ``python`` itself.
+    here): where the C forms were built, its C form, a built-in function of that name
+    (``vmintro._speedups.helper`` of ``kind``) with the Python form's docstring and
+    signature and its module, which hands every call it does not take to ``python``
+    (its ``__self__.__wrapped__``); else ``python`` itself.
     """
-    python.__name__ = python.__qualname__ = python.__name__.lstrip("_")
+    name = python.__name__ = python.__qualname__ = python.__name__.lstrip("_")
     if _speedups is None:
         return python
-    helper = _speedups.Helper(getattr(_speedups, kind), python)
-    functools.update_wrapper(helper, python)
-    return helper
+    doc = f"{name}{_text_signature(python)}\n--\n\n{python.__doc__ or ''}"
+    return _speedups.helper(getattr(_speedups, kind), python, name, doc, python.__module__)
 
 
 def _page_facts(prog: Program) -> tuple[Any, ...]:
