@@ -1188,6 +1188,27 @@ typedef struct {
     PyObject *fn, *name, *tracers, *path, *fault, *claim, *dict;
 } KernelCallObject;
 
+/* The PageFault in flight, out of kernel function ``name``, handed to claim(e, name),
+ * which raises it as that function's oops (or as it was): NULL with that error. */
+static PyObject *
+claim_fault(PyObject *claim, PyObject *name)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyErr_NormalizeException(&et, &ev, &tb);
+    if (tb != NULL)
+        PyException_SetTraceback(ev, tb);
+    PyObject *again = PyObject_CallFunctionObjArgs(claim, ev, name, NULL);
+    Py_XDECREF(et);
+    Py_XDECREF(ev);
+    Py_XDECREF(tb);
+    if (again != NULL) {  /* claim always raises */
+        Py_DECREF(again);
+        PyErr_SetString(PyExc_RuntimeError, "kernel_function's claim did not raise");
+    }
+    return NULL;
+}
+
 static PyObject *
 KernelCall_vectorcall(KernelCallObject *self, PyObject *const *args, size_t nargsf,
                       PyObject *kwnames)
@@ -1214,22 +1235,8 @@ KernelCall_vectorcall(KernelCallObject *self, PyObject *const *args, size_t narg
         }
         PyErr_Restore(et, ev, tb);
     }
-    if (r == NULL && self->fault != NULL && PyErr_ExceptionMatches(self->fault)) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        PyErr_NormalizeException(&et, &ev, &tb);
-        if (tb != NULL)
-            PyException_SetTraceback(ev, tb);
-        PyObject *again = PyObject_CallFunctionObjArgs(self->claim, ev, self->name, NULL);
-        Py_XDECREF(et);
-        Py_XDECREF(ev);
-        Py_XDECREF(tb);
-        if (again != NULL) {  /* claim always raises */
-            Py_DECREF(again);
-            PyErr_SetString(PyExc_RuntimeError, "kernel_function's claim did not raise");
-        }
-        return NULL;
-    }
+    if (r == NULL && self->fault != NULL && PyErr_ExceptionMatches(self->fault))
+        return claim_fault(self->claim, self->name);
     return r;
 }
 
@@ -1416,7 +1423,7 @@ b_w32(BuddyArgs *b, long long vaddr, long long value)
 }
 
 /* While a tracer listens, ``name`` on the call path (1), else nothing (0); -1 on error. */
-static PyObject *LIST_ADD, *LIST_DEL, *EXPAND;  /* the names, made at import */
+static PyObject *LIST_ADD, *LIST_DEL, *EXPAND, *RMQUEUE;  /* the names, made at import */
 
 static int
 b_enter(BuddyArgs *b, PyObject *name)
@@ -1585,40 +1592,114 @@ PyDoc_STRVAR(buddy_rmqueue_doc,
 "zone.free_pages, free_area.map, sizeof(free_area_t), sizeof(struct page), ZONE_SHIFT,\n"
 "MAX_ORDER); tracers and path are kernel_function's.");
 
+/* Buddy.rmqueue's body: 1 with *page, 0 when no list has a block, -1 on error */
+static int
+b_rmqueue(BuddyArgs *b, long long zone, long long order, long long *page)
+{
+    long long base;
+    if (b_r32(b, zone + b->o_mem_map, &base) < 0)
+        return -1;
+    long long area = zone + b->o_free_area;
+    for (long long cur = order; cur < b->max_order; cur++) {
+        long long head = area + cur * b->area_size, curr;
+        if (b_r32(b, head, &curr) < 0)
+            return -1;
+        if (curr == head)
+            continue;
+        long long free_pages;
+        *page = curr - b->o_list;
+        if (b_list_del(b, curr) < 0)
+            return -1;
+        long long index = floor_div(*page - base, b->psize);
+        int old;
+        if (cur != b->max_order - 1 &&
+            b_change_bit(b, zone, cur, floor_shift(index, (int)(1 + cur)), &old) < 0)
+            return -1;
+        long long fp = zone + b->o_free_pages;
+        if (b_r32(b, fp, &free_pages) < 0 || b_w32(b, fp, free_pages - (1LL << order)) < 0)
+            return -1;
+        if (b_expand(b, zone, *page, index, order, cur, page) < 0 ||
+            b_w32(b, *page + b->o_count, 1) < 0)
+            return -1;
+        return 1;
+    }
+    return 0;
+}
+
 static PyObject *
 buddy_rmqueue(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     BuddyArgs b;
-    long long zone, order;
+    long long zone, order, page;
     if (buddy_args(args, nargs, "buddy_rmqueue", &b, &zone, &order) < 0)
         return NULL;
-    long long base;
-    if (b_r32(&b, zone + b.o_mem_map, &base) < 0)
+    int r = b_rmqueue(&b, zone, order, &page);
+    if (r < 0)
         return NULL;
-    long long area = zone + b.o_free_area;
-    for (long long cur = order; cur < b.max_order; cur++) {
-        long long head = area + cur * b.area_size, curr;
-        if (b_r32(&b, head, &curr) < 0)
-            return NULL;
-        if (curr == head)
-            continue;
-        long long page = curr - b.o_list, free_pages;
-        if (b_list_del(&b, curr) < 0)
-            return NULL;
-        long long index = floor_div(page - base, b.psize);
-        int old;
-        if (cur != b.max_order - 1 &&
-            b_change_bit(&b, zone, cur, floor_shift(index, (int)(1 + cur)), &old) < 0)
-            return NULL;
-        long long fp = zone + b.o_free_pages;
-        if (b_r32(&b, fp, &free_pages) < 0 || b_w32(&b, fp, free_pages - (1LL << order)) < 0)
-            return NULL;
-        if (b_expand(&b, zone, page, index, order, cur, &page) < 0 ||
-            b_w32(&b, page + b.o_count, 1) < 0)
-            return NULL;
-        return PyLong_FromLongLong(page);
+    if (r == 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(page);
+}
+
+PyDoc_STRVAR(buddy_alloc_doc,
+"buddy_alloc(ram, tracers, path, consts, zonelist, order, o_mark, claim, fault)\n"
+"-> page, None or False\n\n"
+"Buddy.alloc_pages' Python form as far as its first watermark pass: the zones of the\n"
+"zonelist at ``zonelist`` (None: it has none), then the first whose free pages exceed\n"
+"1 << order plus the zones' member at o_mark so far gives the block, rmqueue called as\n"
+"kernel_function calls it (on the call path while a tracer listens; a ``fault`` out of\n"
+"it claimed through ``claim``); False when none did, for the caller to go on.");
+
+static PyObject *
+buddy_alloc(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    BuddyArgs b;
+    long long zl, order;
+    if (nargs != 9 || !PyLong_Check(args[6]) || !PyExceptionClass_Check(args[8])) {
+        PyErr_SetString(PyExc_TypeError, "buddy_alloc(ram, tracers, path, consts, zonelist, "
+                        "order, o_mark: int, claim, fault: an exception class)");
+        return NULL;
     }
-    Py_RETURN_NONE;
+    if (buddy_args(args, 6, "buddy_alloc", &b, &zl, &order) < 0)
+        return NULL;
+    long long o_mark = PyLong_AsLongLong(args[6]);
+    if (o_mark == -1 && PyErr_Occurred())
+        return NULL;
+    if (o_mark < 0 || o_mark > 4096) {
+        PyErr_SetString(PyExc_ValueError, "buddy_alloc: o_mark out of range");
+        return NULL;
+    }
+    long long zones[4], n = 0;  /* MAX_NR_ZONES + 1 entries, the last NULL */
+    for (; n < 4; n++) {
+        if (b_r32(&b, zl + 4 * n, &zones[n]) < 0)
+            return NULL;
+        if (!zones[n])
+            break;
+    }
+    if (n == 0)
+        Py_RETURN_NONE;
+    long long need = 1LL << order;
+    for (long long i = 0; i < n; i++) {
+        long long mark, free_pages, page = 0;
+        if (b_r32(&b, zones[i] + o_mark, &mark) < 0 ||
+            b_r32(&b, zones[i] + b.o_free_pages, &free_pages) < 0)
+            return NULL;
+        need += mark;
+        if (free_pages <= need)
+            continue;
+        int entered = b_enter(&b, RMQUEUE);  /* rmqueue, as kernel_function calls it */
+        if (entered < 0)
+            return NULL;
+        int r = b_leave(&b, entered, b_rmqueue(&b, zones[i], order, &page));
+        if (r < 0) {
+            if (PyErr_ExceptionMatches(args[8]))
+                return claim_fault(args[7], RMQUEUE);
+            return NULL;
+        }
+        if (r && page)
+            return PyLong_FromLongLong(page);
+    }
+    Py_RETURN_FALSE;
 }
 
 PyDoc_STRVAR(buddy_free_doc,
@@ -1668,6 +1749,7 @@ static PyMethodDef methods[] = {
     {"buddy_rmqueue", (PyCFunction)(void (*)(void))buddy_rmqueue, METH_FASTCALL,
      buddy_rmqueue_doc},
     {"buddy_free", (PyCFunction)(void (*)(void))buddy_free, METH_FASTCALL, buddy_free_doc},
+    {"buddy_alloc", (PyCFunction)(void (*)(void))buddy_alloc, METH_FASTCALL, buddy_alloc_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1687,7 +1769,8 @@ PyInit__simspeedups(void)
         return NULL;
     if ((LIST_ADD == NULL && (LIST_ADD = PyUnicode_InternFromString("list_add")) == NULL) ||
         (LIST_DEL == NULL && (LIST_DEL = PyUnicode_InternFromString("list_del")) == NULL) ||
-        (EXPAND == NULL && (EXPAND = PyUnicode_InternFromString("expand")) == NULL))
+        (EXPAND == NULL && (EXPAND = PyUnicode_InternFromString("expand")) == NULL) ||
+        (RMQUEUE == NULL && (RMQUEUE = PyUnicode_InternFromString("rmqueue")) == NULL))
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

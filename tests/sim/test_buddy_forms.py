@@ -160,6 +160,39 @@ def test_corrupted_bitmap_and_page_are_followed_alike() -> None:
     _both(_Machine(scribble, ram_mib=16), run)
 
 
+def test_watermark_pass_goes_on_as_in_python() -> None:
+    """__alloc_pages' first pass: a zone whose free_pages says yes but whose lists are
+    empty gives nothing (rmqueue's NULL) and the pass goes on down the zonelist; a
+    zone short of its watermark is passed over; no zone at all fails the pass and the
+    slow path runs; a zonelist entry pointing where nothing maps faults."""
+
+    def lie(k: Kernel) -> None:
+        b = k.buddy
+        normal = b.zones[1]
+        for order in range(MAX_ORDER):  # empty lists, plenty of free pages said
+            head = b.free_list(normal, order)
+            k.w32(head, head)
+            k.w32(head + 4, head)
+        k.w32(normal + b.o_free_pages, 1 << 20)
+        k.w32(b.zones[0] + b.o_free_pages, 3)  # DMA: under its pages_low
+
+    def run(k: Kernel) -> list[object]:
+        b = k.buddy
+        out = [_outcome(b.alloc_pages, mask, order) for mask in MASKS for order in (0, 3)]
+        k.w32(b.zones[0] + b.o_free_pages, 1 << 20)  # DMA says yes again
+        out += [_outcome(b.alloc_pages, mask, 1) for mask in MASKS]
+        zonelist = b._zonelists + (GFP_KERNEL & 0xF) * b._zonelist_size
+        k.w32(zonelist, 0)  # no zones
+        out.append(_outcome(b.alloc_pages, GFP_KERNEL, 0))
+        k.w32(zonelist, 0xF000_0000)  # a zone nothing maps
+        out.append(_outcome(b.alloc_pages, GFP_KERNEL, 0))
+        return out
+
+    results, writes = _both(_Machine(lie, ram_mib=48, pae=True), run)
+    assert writes and {r[0] for r in results} == {"value", "error"}  # type: ignore[index]
+    assert ("value", None) in results
+
+
 def test_refuses_what_it_cannot_hold() -> None:
     """Arguments the Python form never hands over are refused, not followed."""
     assert simspeedups is not None
@@ -175,3 +208,7 @@ def test_refuses_what_it_cannot_hold() -> None:
             simspeedups.buddy_rmqueue(ram, [], [], b._consts, zone, order)
         with pytest.raises(ValueError):
             simspeedups.buddy_free(ram, [], [], b._consts, zone, order)
+    claim = (lambda e, name: None, KeyError)
+    for bad_args in ((b._zonelists, 0, -4, *claim), (b._zonelists, 0, 8, claim[0], 3)):
+        with pytest.raises((TypeError, ValueError)):
+            simspeedups.buddy_alloc(ram, [], [], b._consts, *bad_args)

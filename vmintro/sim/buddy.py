@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -18,7 +18,13 @@ from vmintro.accel import simspeedups
 from vmintro.arch.x86 import PAGE_OFFSET, PAGE_SIZE
 from vmintro.sim import errors
 from vmintro.sim.bootmem import Bootmem
-from vmintro.sim.errors import KernelBug, KernelHang, SimulationError, kernel_function
+from vmintro.sim.errors import (
+    KernelBug,
+    KernelHang,
+    PageFault,
+    SimulationError,
+    kernel_function,
+)
 from vmintro.sim.kernel import KernelMemory
 from vmintro.sim.lru import PG_LRU, lru_cache_del
 from vmintro.sim.oom import OOM_FAILURES, current, out_of_memory
@@ -108,14 +114,16 @@ class Buddy:
         self._zone_table = k.sym("zone_table")
         self._zonelists = self.pgdat + t.offsetof("pg_data_t", "node_zonelists")
         self._zonelist_size = t.sizeof("zonelist_t")
-        # rmqueue and __free_pages_ok's merge run in C where it was built and the RAM
-        # is its C form (what they do is the Python below, the loads and stores the
-        # same ones): c_form is (the C RAM, rmqueue, the merge), or None for the Python
-        # form; _consts what they need, in the order the C form takes it.
-        self.c_form: tuple[object, Callable[..., int | None], Callable[..., bool]] | None = None
+        # rmqueue, __free_pages_ok's merge and __alloc_pages' first pass run in C where
+        # it was built and the RAM is its C form (what they do is the Python below, the
+        # loads and stores the same ones): c_form is (the C RAM, rmqueue, the merge, the
+        # pass), or None for the Python form; _consts what they need, in the order the C
+        # form takes it.
+        self.c_form: tuple[Any, ...] | None = None
         ram = getattr(k.mem, "_ram", None)
         if simspeedups is not None and ram is not None and k.r32 is ram.r32:
-            self.c_form = (ram, simspeedups.buddy_rmqueue, simspeedups.buddy_free)
+            c = simspeedups
+            self.c_form = (ram, c.buddy_rmqueue, c.buddy_free, c.buddy_alloc)
         self._consts = (
             self._zone_table,
             self.o_flags,
@@ -226,12 +234,24 @@ class Buddy:
 
         Returns the ``struct page *`` or None when the kernel would return NULL.
         """
-        zones = self.zonelist(gfp_mask)
-        if not zones:
-            return None
-        page = self._watermark_pass(zones, order, "pages_low")
-        if page:
-            return page
+        c = self.c_form
+        if c is not None and 0 <= order < MAX_ORDER:  # the zonelist and first pass in C
+            zonelist = self._zonelists + (gfp_mask & GFP_ZONEMASK) * self._zonelist_size
+            low = self._o_mark["pages_low"]
+            got = c[3](
+                c[0], errors._tracer, errors.CALL_PATH, self._consts, zonelist, order, low,
+                errors._claim, PageFault,
+            )  # fmt: skip
+            if got is not False:
+                return got
+            zones = self.zonelist(gfp_mask)
+        else:
+            zones = self.zonelist(gfp_mask)
+            if not zones:
+                return None
+            page = self._watermark_pass(zones, order, "pages_low")
+            if page:
+                return page
         self.k.set(zones[0], "zone_t", "need_balance", 1)
         if not gfp_mask & _GFP_WAIT:  # local_min = pages_min / 4
             return self._watermark_pass(zones, order, "pages_min", 2)
