@@ -205,14 +205,15 @@ def _singly_linked_rows(
 # its objects in place of "{make}": no call per node.
 _ROW_WALK = """\
 def walk(prog, node, next_offset, what, bound, ctype, link, plain):
-    seen = set()
+    seen = {}
     holder = None
     read_u32 = prog.read_u32
     cached = prog._pages.get
-    add = seen.add
+    # node -> its place: a node seen before gives back its own (an earlier count)
+    add = seen.setdefault
     count = 0
     while node:
-        if node in seen:
+        if add(node, count) is not count:
             raise _cycle(what, holder, node)
         if count >= bound:
             raise _too_long(what, bound, node)
@@ -234,7 +235,6 @@ def walk(prog, node, next_offset, what, bound, ctype, link, plain):
             obj.type_ = ctype
             obj.address_ = None
             obj._value = node
-        add(node)
         count += 1
         yield obj
         holder, node = node, nxt
