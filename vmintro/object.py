@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import operator
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vmintro.accel import speedups as _speedups
@@ -853,13 +853,14 @@ def _made_class(
         **held,
         **(namespace or {}),
     }
-    slots = [n for c in (*reversed(base.__mro__), ns) for n in _slots_of(c) if n not in held]
+    spaces = [*(vars(c) for c in reversed(base.__mro__)), ns]
+    slots = [n for space in spaces for n in _slots_of(space) if n not in held]
     ns["__getstate__"] = lambda obj: (None, _slot_values(obj, slots))
     return type("Object", (base,), ns)
 
 
-def _slots_of(cls: type | dict[str, Any]) -> tuple[str, ...]:
-    slots = (cls if isinstance(cls, dict) else cls.__dict__).get("__slots__", ())
+def _slots_of(namespace: Mapping[str, Any]) -> tuple[str, ...]:
+    slots = namespace.get("__slots__", ())
     return (slots,) if isinstance(slots, str) else tuple(slots)
 
 
