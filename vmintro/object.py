@@ -778,14 +778,14 @@ def row_class(prog: Program, ctype: CType) -> type[Object] | None:
     target = strip_typedefs(t.target)
     if not isinstance(target, Struct) or not target.fields or target.union:
         return None
-    key = ("row", ctype)
+    key = ("row", target)
     cls = prog._struct_classes.get(key)
     if cls is None:
-        cls = prog._struct_classes[key] = _row_class(prog, ctype, target)
+        cls = prog._struct_classes[key] = _row_class(prog, target)
     return None if cls is Object else cls  # Object: the struct has no row
 
 
-def _row_class(prog: Program, ptr_type: CType, struct_type: Struct) -> type[Object]:
+def _row_class(prog: Program, struct_type: Struct) -> type[Object]:
     """:func:`row_class` made (``Object`` itself where no member fits a row)."""
     scalars = []
     for f in struct_type.fields:
@@ -826,25 +826,22 @@ def _row_class(prog: Program, ptr_type: CType, struct_type: Struct) -> type[Obje
         **namespace,
     }
     # more slots than Object's: CPython frees these objects
-    cls = _made_class(prog, ptr_type, _struct_class(prog, struct_type, True), ns, value=True)
+    # a pointer value (its type_ set per node: any spelling of the pointer type)
+    held = {"prog_": prog, "address_": None}
+    cls = _made_class(_struct_class(prog, struct_type, True), held, ns)
     cls._row_code = _row_maker(prog, cls, made)  # type: ignore[attr-defined]
     return cls
 
 
 def _made_class(
-    prog: Program,
-    ctype: CType,
-    base: type[Object],
-    namespace: dict[str, Any] | None = None,
-    value: bool = False,
+    base: type[Object], held: dict[str, Any], namespace: dict[str, Any] | None = None
 ) -> type[Object]:
-    """A subclass of ``base`` (``prog``'s class for ``ctype``) for the objects of type
-    ``ctype`` that the code :func:`_row_maker` writes makes: their program and type are
-    the class's (its objects never set those slots, and cannot), with ``value`` their
-    ``address_`` (None) too, and ``cls()`` makes one with nothing set, as
+    """A subclass of ``base`` (a class of ``prog.object_class``) for the objects that
+    the code :func:`_row_maker` writes makes: the slots of ``held`` (``prog_``,
+    ``type_``, ``address_``) hold for all of them what the class holds (its objects
+    never set those, and cannot), and ``cls()`` makes one with nothing set, as
     ``object.__new__`` does but in one call of the class (Object's ``__init__`` is not
     called). The same objects in all else: of ``base`` and of :class:`Object`."""
-    held = {"prog_": prog, "type_": ctype, **({"address_": None} if value else {})}
     ns: dict[str, Any] = {
         "__slots__": (),
         "__module__": __name__,
@@ -883,8 +880,8 @@ def _member_class(prog: Program, ctype: CType) -> type[Object]:
     cls = prog._struct_classes.get(key)
     if cls is None:
         # each holds the value read with its node: value_ has nothing to read
-        held = {"value_": _held_value, "_int": _held_value}
-        cls = _made_class(prog, ctype, prog.object_class(ctype), held)
+        reads = {"value_": _held_value, "_int": _held_value}
+        cls = _made_class(prog.object_class(ctype), {"prog_": prog, "type_": ctype}, reads)
         prog._struct_classes[key] = cls
     return cls
 
@@ -917,6 +914,7 @@ def _row_maker(
     scope: dict[str, Any] = {"_new": _new, "E": cls}
     lines = [
         "obj = E()",
+        "obj.type_ = ctype",
         "obj._value = node",
         "obj._row = row",
     ]

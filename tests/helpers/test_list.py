@@ -13,6 +13,7 @@ from fake_kernel import PAGE, PAGE_OFFSET, FakeKernel, standard
 from helpers.kernels import Kernel
 from vmintro.errors import CorruptionError
 from vmintro.helpers import list_for_each, singly_linked
+from vmintro.types.model import Pointer
 
 VM_STRUCT_NEXT = 12  # struct vm_struct { flags; addr; size; next; } on i386
 
@@ -191,6 +192,11 @@ def test_python_forms_read_each_node_once_and_give_what_member_gives() -> None:
             for obj in (o, p):
                 with pytest.raises(AttributeError, match="'addr' of 'Object' object has no setter"):
                     obj.addr = 5  # type: ignore[misc]
+        # a pointer type made anew (as a caller may) types its nodes, and makes no classes
+        again = Pointer(prog.type("struct vm_struct"))
+        known = len(prog._struct_classes)
+        walked = list(singly_linked(prog, nodes[0], VM_STRUCT_NEXT, "vmlist", as_type=again))
+        assert all(o.type_ is again for o in walked) and len(prog._struct_classes) == known
     # a cycle found where the plain walk finds it
     k.put(areas[1].vm_struct - PAGE_OFFSET + VM_STRUCT_NEXT, areas[0].vm_struct, 4)
     prog = Program(k.backend(), cache_pages=True, accelerated=False)
