@@ -28,11 +28,16 @@
 /* How a walk ended: the Python form's names for the same exits. */
 enum { END = 0, FOUND = 1, REFUSED = 2, LOOPED = 3, HANDED_BACK = 4 };
 
+#define CACHED 256
+
 typedef struct {
     PyObject *stored;          /* pfn -> bytearray */
     unsigned long long lo, last_node, in_page;
-    long long cached_pfn;      /* the page read last: nodes of one slab share it */
-    const unsigned char *cached;
+    /* The pages read so far, by pfn modulo CACHED: a long list's nodes lie on a few
+     * hundred slab pages, met again and again. Nothing else runs during a walk, so
+     * the stored pages stay as they were when it began. */
+    long long cached_pfn[CACHED];  /* -1: nothing cached in this slot */
+    const unsigned char *cached[CACHED];
 } Ram;
 
 static unsigned long long
@@ -52,7 +57,8 @@ node_page(Ram *ram, unsigned long long tmp, const unsigned char **page)
     if (tmp < ram->lo || tmp > ram->last_node || (tmp & 0xFFF) > ram->in_page)
         return 0;
     long long pfn = (long long)((tmp - PAGE_OFFSET) >> 12);
-    if (pfn != ram->cached_pfn) {
+    int slot = (int)(pfn % CACHED);
+    if (pfn != ram->cached_pfn[slot]) {
         PyObject *key = PyLong_FromLongLong(pfn);
         if (key == NULL)
             return -1;
@@ -64,10 +70,10 @@ node_page(Ram *ram, unsigned long long tmp, const unsigned char **page)
             PyErr_SetString(PyExc_TypeError, "a stored page is not a bytearray of 4096 bytes");
             return -1;
         }
-        ram->cached = value ? (const unsigned char *)PyByteArray_AS_STRING(value) : NULL;
-        ram->cached_pfn = pfn;
+        ram->cached[slot] = value ? (const unsigned char *)PyByteArray_AS_STRING(value) : NULL;
+        ram->cached_pfn[slot] = pfn;
     }
-    *page = ram->cached;
+    *page = ram->cached[slot];
     return 1;
 }
 
@@ -150,7 +156,9 @@ walk_vmlist(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     unsigned long long a[17];
     if (parse(args, nargs, 17, "walk_vmlist", a) < 0)
         return NULL;
-    Ram ram = {args[0], PAGE_OFFSET, a[2], a[3], -1, NULL};
+    Ram ram = {.stored = args[0], .lo = PAGE_OFFSET, .last_node = a[2], .in_page = a[3]};
+    for (int i = 0; i < CACHED; i++)
+        ram.cached_pfn[i] = -1;
     Walk w = {a[10], a[11], a[12], a[13], a[14], a[15], a[16]};
     long long limit = (long long)a[9] - (long long)a[8];  /* VMALLOC_END - size: may be < 0 */
     int how = walk(&ram, a[1] != 0, a[4] * 4, a[5] * 4, a[6] * 4, a[7], a[8], limit, &w);

@@ -81,8 +81,9 @@ def outcome(walk: Callable[..., object], *args: object) -> tuple[str, object]:
 
 def _places(k: Kernel, mapped: int) -> list[int]:
     """Where a node may lie: slab-like slots of one page, across a page boundary, a page
-    never written, the direct map's last bytes, a vmalloc page (mapped) and unmapped
-    vmalloc space."""
+    never written, the direct map's last bytes, pages 256 and 512 frames on (where
+    the C walk's cache of pages read puts the first page and the one never written
+    too), a vmalloc page (mapped) and unmapped vmalloc space."""
     scratch = PAGE_OFFSET + (8 << 20)
     end = k.config.high_memory
     return [
@@ -90,6 +91,9 @@ def _places(k: Kernel, mapped: int) -> list[int]:
         scratch + 2 * PAGE_SIZE - 8,
         scratch + 4 * PAGE_SIZE,  # never written: reads as zeros
         end - 8,
+        scratch + 256 * PAGE_SIZE + 64,
+        scratch + 260 * PAGE_SIZE,
+        scratch + 512 * PAGE_SIZE + 32,
         mapped + 64,
         mapped + 64 * PAGE_SIZE,
     ]
