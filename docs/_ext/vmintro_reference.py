@@ -76,8 +76,8 @@ OP_TEXT: dict[str, str] = {
     "(``struct module``, code, its exported symbols) is ``vmalloc``'ed by "
     "``module_map``.",
     "rmmod": "``sys_delete_module``: the module's cleanup runs (with ``cleanup``, the "
-    "``label`` of a ``vmalloc`` step: it ``vfree``s that area, a buffer its driver "
-    "held), then the module is unlinked from ``module_list`` and its memory "
+    "``label`` of a ``vmalloc`` step: it frees that area, a buffer its driver held, "
+    "with ``vfree``), then the module is unlinked from ``module_list`` and its memory "
     "``vfree``'d (``module_unmap``).",
     "random": "A seeded mix of ``count`` ``vmalloc`` and ``vfree`` calls, sizes uniform "
     "in pages between ``min_size`` and ``max_size``, a ``vfree`` with probability "
@@ -88,7 +88,7 @@ OP_TEXT: dict[str, str] = {
     "``sys_delete_module``: the unload of module ``target``) the timeline records it "
     "as that call, as any other of its kind, the bug's writes inside it; without, as "
     "an entry ``fault`` of its own. ``cleanup``, as ``rmmod``'s: the area the "
-    "unload's module cleanup ``vfree``s before ``vmalloc_leak`` skips ``module_unmap``.",
+    "unload's module cleanup frees with ``vfree`` before ``vmalloc_leak`` skips ``module_unmap``.",
     "fork": "``do_fork`` from the task ``parent`` (pid 1, init, unless given): a task "
     "and a copy of its ``mm_struct`` whose page directory ``pgd_alloc`` makes, copying "
     "the kernel entries of ``swapper_pg_dir`` as they are at that moment; ``label`` "

@@ -61,7 +61,7 @@ def _alloc_areas(k: Kernel, rng: random.Random, count: int) -> list[tuple[int, i
 def vmalloc_leak(k: Kernel, rng: random.Random, args: dict[str, Any]) -> Fault:
     """A module unload that unlinks the module but never calls ``module_unmap``; with
     ``buffer`` (an address), its cleanup runs first, as ``free_module``'s does, and
-    ``vfree``s the buffer its driver held."""
+    frees the buffer its driver held with ``vfree``."""
     name = args.get("target") or f"leaky{rng.randint(0, 99)}"
     mod = find_module(k, name) or insmod(k, name, rng.randint(4000, 30000), rng)
     if "buffer" in args:
