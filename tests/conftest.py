@@ -12,13 +12,14 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from oracles import import_oracle, need_oracle
 
+from vmintro.commands.discovery import unload_plugins
 from vmintro.generate import generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,15 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     if len(named) == 1 and next(iter(named)).is_file():
         return 0
     return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_plugins_left() -> Iterator[None]:
+    """What a test module runs in this process (``main``, a session, the explorer) loads
+    the shipped plugins: they are forgotten after each module, so that the next module
+    a worker runs, whichever it is, sees only the commands it loads."""
+    yield
+    unload_plugins()
 
 
 @pytest.fixture(scope="session")

@@ -11,16 +11,7 @@ import pytest
 from replkit import DEMO, Repl, spawn_repl
 
 import vmintro
-from vmintro.commands.discovery import unload_plugins
 from vmintro.program import Program
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _no_plugins_left() -> Iterator[None]:
-    """The sessions these tests run in-process (``main``) load the shipped plugins: forget
-    them after each module, so that tests elsewhere see only the commands they load."""
-    yield
-    unload_plugins()
 
 
 @pytest.fixture(scope="module")
