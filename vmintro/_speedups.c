@@ -34,14 +34,15 @@
 #if ULONG_MAX >= 0xFFFFFFFFFFFFFFFFULL
 #define AS_ULL(v) ((unsigned long long)PyLong_AsUnsignedLong(v))
 #define AS_LL(v) ((long long)PyLong_AsLong(v))
-#define FROM_ULL(v) PyLong_FromUnsignedLong((unsigned long)(v))
+#define INT_OF_ULL(v) PyLong_FromUnsignedLong((unsigned long)(v))
 #define FROM_LL(v) PyLong_FromLong((long)(v))
 #else
 #define AS_ULL(v) PyLong_AsUnsignedLongLong(v)
 #define AS_LL(v) PyLong_AsLongLong(v)
-#define FROM_ULL(v) PyLong_FromUnsignedLongLong(v)
+#define INT_OF_ULL(v) PyLong_FromUnsignedLongLong(v)
 #define FROM_LL(v) PyLong_FromLongLong(v)
 #endif
+#define FROM_ULL(v) int_of_u64(v)
 
 /*
  * ``v``, an exact int, as an unsigned 64-bit number: 1 with *out set, or 0 with no
@@ -78,7 +79,7 @@ u64_of(PyObject *v, unsigned long long *out)
             return 0;
     }
 #endif
-    unsigned long long x = PyLong_AsUnsignedLongLong(v);
+    unsigned long long x = AS_ULL(v);
     if (x == (unsigned long long)-1 && PyErr_Occurred()) {
         PyErr_Clear();
         return 0;
@@ -86,6 +87,33 @@ u64_of(PyObject *v, unsigned long long *out)
     *out = x;
     return 1;
 }
+
+/*
+ * ``x`` as an int (FROM_ULL).  Where CPython 3.11's layout is known, the ints of
+ * two digits (2**30 to 2**60: every kernel address from PAGE_OFFSET on) are made with
+ * their size known, without PyLong_FromUnsignedLong's counting and copying of digits.
+ */
+static inline PyObject *
+int_of_u64(unsigned long long x)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30
+    if (x >> 30 != 0 && x >> 60 == 0) {
+        PyLongObject *v = _PyLong_New(2);
+        if (v != NULL) {
+            v->ob_digit[0] = (digit)(x & PyLong_MASK);
+            v->ob_digit[1] = (digit)(x >> PyLong_SHIFT);
+        }
+        return (PyObject *)v;
+    }
+#endif
+    return INT_OF_ULL(x);
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
 
 #define PAGE_SIZE 4096ULL
 #define PAGE_MASK (PAGE_SIZE - 1)
@@ -248,6 +276,7 @@ typedef struct {
     PyObject *items[FREE_OBJECTS];
     int n;
     Py_ssize_t size;  /* the tp_basicsize of the objects kept */
+    int fresh;        /* their dealloc left them as they read when zeroed: no memset */
 } FreeList;
 static FreeList free_objects;
 
@@ -317,7 +346,8 @@ light_take(PyTypeObject *tp, Py_ssize_t nitems, FreeList *list)
     if (nitems != 0 || list->n == 0 || tp->tp_basicsize != list->size || tp->tp_itemsize != 0)
         return PyType_GenericAlloc(tp, nitems);
     PyObject *obj = list->items[--list->n];
-    memset((char *)obj + sizeof(PyObject), 0, (size_t)tp->tp_basicsize - sizeof(PyObject));
+    if (!list->fresh)
+        memset((char *)obj + sizeof(PyObject), 0, (size_t)tp->tp_basicsize - sizeof(PyObject));
     PyObject_Init(obj, tp);
     PyObject_GC_Track(obj);
     return obj;
@@ -360,6 +390,12 @@ light_class(PyObject *module, PyObject *cls)
     }
     if (LIGHT_CLASSES) {
         free_objects.size = object_base->tp_basicsize;
+        /* an Object is its header and the four slots light_dealloc sets to NULL */
+        free_objects.fresh = free_objects.size == (Py_ssize_t)(sizeof(PyObject) + 4 * sizeof(PyObject *))
+                               && off_prog >= (Py_ssize_t)sizeof(PyObject)
+                               && off_type >= (Py_ssize_t)sizeof(PyObject)
+                               && off_address >= (Py_ssize_t)sizeof(PyObject)
+                               && off_value >= (Py_ssize_t)sizeof(PyObject);
         tp->tp_dealloc = light_dealloc;
         tp->tp_alloc = light_alloc;
     }
@@ -1536,7 +1572,7 @@ instance_attr(PyObject *prog, PyObject *name)
  * (before 3.12) the answers are remembered with the version of the program's __dict__ and
  * of its class, and given again while neither changed: no lookups.
  */
-static int
+static ALWAYS_INLINE int
 memo_attrs(HelperState *self, PyObject *prog, PyObject *const *names, int n, PyObject **out)
 {
 #if PY_VERSION_HEX < 0x030C0000
@@ -1668,20 +1704,21 @@ helper_facts(HelperState *self, PyObject *tuple, PageFacts *out, PyObject **drop
     return 1;
 }
 
-/* The fast path of one helper: a new reference, NULL with an exception, or
- * NotImplemented for the Python form to decide. */
-static PyObject *
-helper_fast(HelperState *self, PyObject *const *args, Py_ssize_t nargs)
+/* The fast path of the helper of ``kind``: a new reference, NULL with an exception, or
+ * NotImplemented for the Python form to decide.  Inlined into each kind's function
+ * (helper_call_kind), where ``kind`` is a constant: each runs only its own part. */
+static ALWAYS_INLINE PyObject *
+helper_fast(HelperState *self, PyObject *const *args, Py_ssize_t nargs, const int kind)
 {
     PageFacts facts;
     PyObject *attrs[3];
-    if (self->kind == H_FOLLOW_PTE) {
+    if (kind == H_FOLLOW_PTE) {
         PyObject *names[] = {str_follow_pte, str_page_offset, str_high_memory};
         if (nargs != 3 || !memo_attrs(self, args[0], names, 3, attrs))
             Py_RETURN_NOTIMPLEMENTED;
         return followpte_helper(attrs, args[1], args[2]);
     }
-    if (self->kind == H_PAGE_TO_PFN) {
+    if (kind == H_PAGE_TO_PFN) {
         if (nargs != 1 || object_base == NULL || !PyObject_TypeCheck(args[0], object_base))
             Py_RETURN_NOTIMPLEMENTED;
         PyObject *page = args[0];
@@ -1715,7 +1752,7 @@ helper_fast(HelperState *self, PyObject *const *args, Py_ssize_t nargs)
     if (nargs != 2 || !PyLong_CheckExact(args[1]))
         Py_RETURN_NOTIMPLEMENTED;
     PyObject *prog = args[0], *addr = args[1];
-    if (self->kind == H_VIRT_TO_PAGE) {
+    if (kind == H_VIRT_TO_PAGE) {
         unsigned long long a;
         if (!u64_of(addr, &a))
             Py_RETURN_NOTIMPLEMENTED;
@@ -1735,10 +1772,10 @@ helper_fast(HelperState *self, PyObject *const *args, Py_ssize_t nargs)
         return page;
     }
     PyObject *names[] = {str_translate, str_page_facts};
-    if (!memo_attrs(self, prog, names, self->kind == H_VMALLOC_TO_PAGE ? 2 : 1, attrs))
+    if (!memo_attrs(self, prog, names, kind == H_VMALLOC_TO_PAGE ? 2 : 1, attrs))
         Py_RETURN_NOTIMPLEMENTED;
     PyObject *dropped = NULL;  /* released last: it may run Python */
-    if (self->kind == H_VMALLOC_TO_PAGE && !helper_facts(self, attrs[1], &facts, &dropped)) {
+    if (kind == H_VMALLOC_TO_PAGE && !helper_facts(self, attrs[1], &facts, &dropped)) {
         Py_XDECREF(dropped);
         Py_RETURN_NOTIMPLEMENTED;
     }
@@ -1747,20 +1784,21 @@ helper_fast(HelperState *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result;
     if (rc <= 0)
         result = rc < 0 ? NULL : Py_NewRef(Py_NotImplemented);
-    else if (self->kind == H_VMALLOC_TO_PFN)
+    else if (kind == H_VMALLOC_TO_PFN)
         result = FROM_ULL(pfn);
     else if (facts.max_mapnr < 0 || pfn >= (unsigned long long)facts.max_mapnr)
         result = Py_NewRef(Py_NotImplemented);  /* no struct page: Python says so */
     else
         result = page_object(prog, &facts, pfn);
-    if (self->kind == H_VMALLOC_TO_PAGE)
+    if (kind == H_VMALLOC_TO_PAGE)
         Py_DECREF(facts.tuple);
     Py_XDECREF(dropped);
     return result;
 }
 
-static PyObject *
-helper_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static ALWAYS_INLINE PyObject *
+helper_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+            const int kind)
 {
     HelperState *self = (HelperState *)PyModule_GetState(module);
     if (self == NULL || self->python == NULL) {
@@ -1769,7 +1807,7 @@ helper_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject 
         return NULL;
     }
     if (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) {
-        PyObject *result = helper_fast(self, args, nargs);
+        PyObject *result = helper_fast(self, args, nargs, kind);
         if (result != Py_NotImplemented)
             return result;
         Py_DECREF(result);
@@ -1779,6 +1817,27 @@ helper_call(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject 
     Py_DECREF(python);
     return result;
 }
+
+/* The built-in function of each kind (its PyMethodDef's ml_meth). */
+#define HELPER_KIND(name, kind)                                                              \
+    static PyObject *name(PyObject *module, PyObject *const *args, Py_ssize_t nargs,         \
+                          PyObject *kwnames)                                                 \
+    {                                                                                        \
+        return helper_call(module, args, nargs, kwnames, kind);                              \
+    }
+HELPER_KIND(helper_vmalloc_to_pfn, H_VMALLOC_TO_PFN)
+HELPER_KIND(helper_vmalloc_to_page, H_VMALLOC_TO_PAGE)
+HELPER_KIND(helper_virt_to_page, H_VIRT_TO_PAGE)
+HELPER_KIND(helper_page_to_pfn, H_PAGE_TO_PFN)
+HELPER_KIND(helper_follow_pte, H_FOLLOW_PTE)
+static PyObject *(*const helper_kinds[H_KINDS])(PyObject *, PyObject *const *, Py_ssize_t,
+                                                 PyObject *) = {
+    [H_VMALLOC_TO_PFN] = helper_vmalloc_to_pfn,
+    [H_VMALLOC_TO_PAGE] = helper_vmalloc_to_page,
+    [H_VIRT_TO_PAGE] = helper_virt_to_page,
+    [H_PAGE_TO_PFN] = helper_page_to_pfn,
+    [H_FOLLOW_PTE] = helper_follow_pte,
+};
 
 static int
 helper_traverse(PyObject *module, visitproc visit, void *arg)
@@ -1856,7 +1915,7 @@ make_helper(PyObject *Py_UNUSED(m), PyObject *args)
     self->name = Py_NewRef(name);
     self->doc = Py_NewRef(doc);
     self->def.ml_name = name_utf8;
-    self->def.ml_meth = (PyCFunction)(void (*)(void))helper_call;
+    self->def.ml_meth = (PyCFunction)(void (*)(void))helper_kinds[kind];
     self->def.ml_flags = METH_FASTCALL | METH_KEYWORDS;
     self->def.ml_doc = doc_utf8;
     PyObject *function = PyCFunction_NewEx(&self->def, module, module_name);
@@ -2020,7 +2079,10 @@ static void
 light_walk_dealloc(PyObject *self)
 {
     PyObject_GC_UnTrack(self);
-    walkfields_clear((WalkFieldsObject *)self);
+    WalkFieldsObject *w = (WalkFieldsObject *)self;
+    walkfields_clear(w);  /* every field NULL, none unmade */
+    w->paddr = 0;
+    w->ntrail = 0;  /* the numbers of the trail are read only below ntrail */
     Py_CLEAR(*(PyObject **)((char *)self + sizeof(WalkFieldsObject)));  /* _steps */
     light_free(self, light_walk_dealloc, &free_walks);
 }
@@ -2043,6 +2105,7 @@ light_walk_class(PyTypeObject *tp, Py_ssize_t steps_offset)
         || !plain_class(tp, size))
         return;
     free_walks.size = size;
+    free_walks.fresh = 1;  /* light_walk_dealloc leaves a walk's fields as zeroed ones read */
     tp->tp_dealloc = light_walk_dealloc;
     tp->tp_alloc = light_walk_alloc;
 }
