@@ -40,6 +40,18 @@ class Repl:
         time.sleep(0.15)
         return self.child.before
 
+    def complete(self, typed: str, shown: str) -> None:
+        """Type ``typed`` and Tab, then wait until the line is drawn ending in ``shown``.
+
+        A key typed at once after Tab can reach prompt-toolkit in the same read, before
+        the completion it started has run: the line is then taken as typed, as a user
+        typing that fast would find it. Waiting for the completed line is what a user
+        does; the colours the lexer gives the words may come between its characters.
+        """
+        self.child.send(typed + "\t")
+        between = r"(?:\x1b\[[0-9;?]*[A-Za-z])*"
+        self.child.expect(between.join(re.escape(c) for c in typed + shown))
+
     def run(self, line: str) -> str:
         """Type ``line``, return its output (up to the next prompt)."""
         self.child.sendline(line)

@@ -57,20 +57,20 @@ def test_map_of_a_corrupt_vmlist_shows_the_areas_read(tmp_path: Path) -> None:
 
 
 def test_completes_a_command(repl: Repl) -> None:
-    repl.child.send("vmli\t")
+    repl.complete("vmli", "st")
     out = repl.run("")
     assert "VM_STRUCT  ADDRESS RANGE" in out
 
 
 def test_completes_a_symbol(repl: Repl) -> None:
-    repl.child.send("sym contig_pa\t")
+    repl.complete("sym contig_pa", "ge_data")
     assert "(B) contig_page_data" in repl.run("")
 
 
 def test_completes_struct_members(repl: Repl, truth) -> None:
-    repl.child.send("p vmlist->ne\t")
+    repl.complete("p vmlist->ne", "xt")
     assert f"$1 = (struct vm_struct *) {truth['areas'][1]['vm_struct']:#x}" in repl.run("")
-    repl.child.send("struct vm_struct.ad\t")
+    repl.complete("struct vm_struct.ad", "dr")
     assert f"addr = {truth['areas'][0]['addr']:#x}" in repl.run(" *vmlist")
 
 
