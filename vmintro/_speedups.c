@@ -1224,13 +1224,9 @@ translator_paddr(TranslatorObject *self, PyObject *vaddr, unsigned long long *pa
         PyErr_SetString(PyExc_RuntimeError, "Translator was not initialised");
         return -1;
     }
-    if (!PyLong_CheckExact(vaddr))
-        return 0;
-    unsigned long long v = AS_ULL(vaddr);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_Clear();  /* negative or huge: the Python form says what is wrong */
-        return 0;
-    }
+    unsigned long long v;
+    if (!PyLong_CheckExact(vaddr) || !u64_of(vaddr, &v))
+        return 0;  /* negative or huge: the Python form says what is wrong */
     if (self->lowmem_start <= v && v < self->lowmem_end) {
         *paddr = v - self->lowmem_start;
         return 1;
