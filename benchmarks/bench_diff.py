@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from stale import current, record
+
 import vmintro
 from vmintro.arch.x86 import parse_size
 from vmintro.generate import generate
@@ -25,13 +27,14 @@ from vmintro.timeline.diff import diff
 
 def _image(directory: Path, name: str, ram: str, steps: int) -> Path:
     base = directory / name
-    if not base.with_suffix(".timeline").exists():
+    if not current(base, ".timeline"):
         scen = parse_scenario(
             f"[[step]]\nop = 'random'\ncount = {steps}\nmin_size = '4K'\n"
             "max_size = '64K'\nfree_ratio = 0.45\n",
             "bench.toml",
         )
         generate(base, scen, {"ram": parse_size(ram), "highmem": True})
+        record(base)
     return base
 
 

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stale import current, record
 
 HERE = Path(__file__).resolve()
 RAM = 4 << 30
@@ -96,7 +97,7 @@ def ensure_image(workdir: Path, name: str, page_cache: float | None = None) -> P
     with ``page_cache`` (``generate --page-cache``) ``workdir/name-pcN``: 0 leaves free
     memory as boot left it, so the core has a few ``PT_LOAD`` segments, not thousands."""
     base = workdir / (name if page_cache is None else f"{name}-pc{page_cache:g}")
-    if Path(f"{base}.vmcore").exists() and Path(f"{base}.vmlinux").exists():
+    if current(base, ".vmlinux"):
         print(f"  reusing {base}.vmcore", flush=True)
         return base
     from vmintro.generate import generate
@@ -109,6 +110,7 @@ def ensure_image(workdir: Path, name: str, page_cache: float | None = None) -> P
     if page_cache is not None:
         machine["page_cache"] = page_cache
     generate(base, scen, machine)
+    record(base)
     print(f"{time.perf_counter() - start:.0f} s", flush=True)
     return base
 

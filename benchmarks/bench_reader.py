@@ -53,6 +53,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stale import current, record
+
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 
@@ -248,7 +250,7 @@ def helpers_image(workdir: Path, page_cache: float | None = None) -> Path:
     ``page_cache`` (generate's) where it is given."""
     name = "helpers-1g" if page_cache is None else f"helpers-1g-pc{page_cache:g}"
     base = workdir / name
-    if not Path(f"{base}.vmcore").exists():
+    if not current(base):
         from vmintro.generate import generate
         from vmintro.scenario.loader import parse_scenario
 
@@ -258,6 +260,7 @@ def helpers_image(workdir: Path, page_cache: float | None = None) -> Path:
         if page_cache is not None:
             machine["page_cache"] = page_cache
         generate(base, scen, machine, timeline=False)
+        record(base)
     return base
 
 

@@ -17,7 +17,8 @@ import argparse
 import random
 import statistics
 import time
-from pathlib import Path
+
+from stale import current, record
 
 SCENARIO = (
     "[[step]]\nop = 'random'\ncount = 10000\nmin_size = '4K'\nmax_size = '64K'\nfree_ratio = 0.45\n"
@@ -25,13 +26,14 @@ SCENARIO = (
 
 
 def ensure_image(image: str) -> None:
-    if Path(f"{image}.timeline").exists():
+    if current(image, ".timeline"):
         return
     from vmintro.generate import generate
     from vmintro.scenario.loader import parse_scenario
 
     print(f"generating {image} (4 GiB, HIGHMEM, 10,000 calls) ...", flush=True)
     generate(image, parse_scenario(SCENARIO, "bench.toml"), {"ram": 4 << 30, "highmem": True})
+    record(image)
 
 
 def main() -> None:
