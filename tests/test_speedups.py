@@ -535,6 +535,17 @@ def test_helpers_answer_as_their_python_forms(image_set: dict[str, Path], name: 
 
     page.__class__ = Shifted
     assert mm.page_to_pfn(page) == 2
+    # and asked again once its class (or a base) changes what int() does
+    page = mm.virt_to_page(fast, PAGE_OFFSET + 3 * PAGE)
+    cls = type(page)
+    assert mm.page_to_pfn(page) == 3
+    size = fast.type("struct page").size
+    cls.__int__ = lambda self: Object.__int__(self) + 2 * size  # type: ignore[method-assign]
+    try:
+        assert mm.page_to_pfn(page) == 5
+    finally:
+        del cls.__int__
+    assert mm.page_to_pfn(page) == 3
     # a helper is made of a known kind
     with pytest.raises(ValueError):
         speedups.helper(99, print, "p", "p()\n--\n\n", __name__)

@@ -1532,6 +1532,10 @@ typedef struct {
     unsigned long long memo_version;  /* 0: nothing remembered */
     PyTypeObject *memo_type;
     unsigned int memo_type_version;
+    /* page_to_pfn: the class of the last page whose int() was found to be its value,
+     * and that class's version then (any change to it or its bases gives it another) */
+    PyTypeObject *int_type;
+    unsigned int int_type_version;
     int kind;
 } HelperState;
 
@@ -1715,27 +1719,34 @@ helper_fast(HelperState *self, PyObject *const *args, Py_ssize_t nargs, const in
         return followpte_helper(attrs, args[1], args[2]);
     }
     if (kind == H_PAGE_TO_PFN) {
-        if (nargs != 1 || object_base == NULL || !PyObject_TypeCheck(args[0], object_base))
+        if (nargs != 1 || object_base == NULL)
             Py_RETURN_NOTIMPLEMENTED;
         PyObject *page = args[0];
-        /* int(page) is its value unless a class of the caller's changed __int__ */
-        if (_PyType_Lookup(Py_TYPE(page), str_dunder_int)
-            != _PyType_Lookup(object_base, str_dunder_int))
-            Py_RETURN_NOTIMPLEMENTED;
-        PyObject *value = SLOT(page, off_value), *prog = SLOT(page, off_prog);
-        if (value == NULL || prog == NULL || !PyLong_CheckExact(value))
-            Py_RETURN_NOTIMPLEMENTED;
-        long long v = AS_LL(value);
-        if (v == -1 && PyErr_Occurred()) {
-            PyErr_Clear();
-            Py_RETURN_NOTIMPLEMENTED;
+        PyTypeObject *tp = Py_TYPE(page);
+        if (tp != self->int_type || tp->tp_version_tag != self->int_type_version
+            || !(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) {
+            /* int(page) is its value unless a class of the caller's changed __int__ */
+            if (!PyType_IsSubtype(tp, object_base)
+                || _PyType_Lookup(tp, str_dunder_int) != _PyType_Lookup(object_base, str_dunder_int))
+                Py_RETURN_NOTIMPLEMENTED;
+            self->int_type = NULL;
+            if (tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) {  /* the lookup gave it one */
+                self->int_type = tp;
+                self->int_type_version = tp->tp_version_tag;
+            }
         }
+        PyObject *value = SLOT(page, off_value), *prog = SLOT(page, off_prog);
+        unsigned long long u;
+        if (value == NULL || prog == NULL || !PyLong_CheckExact(value) || !u64_of(value, &u))
+            Py_RETURN_NOTIMPLEMENTED;  /* negative: the Python form's arithmetic */
+        long long v = (long long)u;
         /* only numbers are read from the facts, before the tuple let go runs any Python */
         PyObject *dropped = NULL;
-        const PageFacts *f = memo_attrs(self, prog, &str_page_facts, 1, attrs)
-                                 ? page_facts(attrs[0], &self->facts, &dropped)
-                                 : NULL;
-        if (f == NULL || v < -(1LL << 40) || v > (1LL << 40)) {
+        const PageFacts *f = !memo_attrs(self, prog, &str_page_facts, 1, attrs) ? NULL
+                             : attrs[0] == self->facts.tuple
+                                 ? &self->facts
+                                 : page_facts(attrs[0], &self->facts, &dropped);
+        if (f == NULL || u > (1ULL << 40)) {
             Py_XDECREF(dropped);
             Py_RETURN_NOTIMPLEMENTED;
         }
