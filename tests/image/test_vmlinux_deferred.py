@@ -117,3 +117,49 @@ def test_a_deferred_image_reads_as_one_opened_at_once() -> None:
     assert backend.types_loaded()
     assert sorted(prog.types()) == sorted(eager.types())
     assert prog.type("struct vm_struct").size == eager.type("struct vm_struct").size
+
+
+def _with_section_copy(data: bytes, name: str) -> bytes:
+    """``data`` with one more section header: a copy of section ``name``'s, half its size
+    (the table moved to the end of the file)."""
+    shoff, shnum = struct.unpack_from("<I", data, 32)[0], struct.unpack_from("<H", data, 48)[0]
+    shstrndx = struct.unpack_from("<H", data, 50)[0]
+    table = [data[shoff + i * 40 : shoff + (i + 1) * 40] for i in range(shnum)]
+    names_at = struct.unpack_from("<I", table[shstrndx], 16)[0]
+
+    def name_of(header: bytes) -> bytes:
+        start = names_at + struct.unpack_from("<I", header, 0)[0]
+        return data[start : data.index(b"\0", start)]
+
+    (copy,) = [bytearray(h) for h in table if name_of(h) == name.encode()]
+    struct.pack_into("<I", copy, 20, struct.unpack_from("<I", copy, 20)[0] // 32 * 16)
+    out = bytearray(data) + b"".join(table) + bytes(copy)
+    struct.pack_into("<I", out, 32, len(data))
+    struct.pack_into("<H", out, 48, shnum + 1)
+    return bytes(out)
+
+
+def test_two_symtabs_go_to_pyelftools() -> None:
+    """pyelftools takes the last section of a name: the quick reader, which would take
+    one of them, leaves such a file to it, so the REPL and ``-c`` read the same symbols."""
+    original = Path(f"{DEMO}.vmlinux").read_bytes()
+    data = _with_section_copy(original, ".symtab")
+    assert quick_symbols(data) is None
+    # pyelftools reads the copy (half the symbols), not the first .symtab
+    assert len(full_symbols(data)) < len(full_symbols(original))
+
+
+def test_more_sections_than_a_kernel_has_are_refused_at_once() -> None:
+    """Each section's name is looked up in the name table: a table of 60,000 sections named
+    in 16 MiB without a NUL took hours before it was refused by its count."""
+    from vmintro.image.format.elf import MAX_VMLINUX_SECTIONS
+
+    data = bytearray(Path(f"{DEMO}.vmlinux").read_bytes())
+    count = MAX_VMLINUX_SECTIONS + 1
+    struct.pack_into("<I", data, 32, len(data))
+    struct.pack_into("<H", data, 48, count)
+    struct.pack_into("<H", data, 50, 1)
+    data += bytes(40 * count)
+    assert quick_symbols(bytes(data)) is None
+    with pytest.raises(DebugInfoError, match=f"{count} sections, more than a kernel has"):
+        full_symbols(bytes(data))

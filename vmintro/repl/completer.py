@@ -150,7 +150,12 @@ class VmintroCompleter(Completer):
                 yield Completion(match, start_position=-len(word))
             return
         start = command_spans(text)[-1][0]
-        yield from self._command(text[start:].lstrip(), event)
+        try:
+            yield from self._command(text[start:].lstrip(), event)
+        except VmintroError:
+            # the vmlinux's DWARF, read after the first prompt, could not be used: the
+            # session ends saying why (run_repl), and Tab offers nothing meanwhile
+            return
 
     def _command(self, text: str, event: CompleteEvent) -> Iterable[Completion]:
         """Completions at the end of ``text``, one command (the part after ``;``)."""

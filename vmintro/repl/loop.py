@@ -147,7 +147,11 @@ def run_repl(
             continue
         except EOFError:
             break
-        _load_types(prog)  # what is typed runs on a vmlinux checked against the core
+        try:
+            _load_types(prog)  # what is typed runs on a vmlinux checked against the core
+        except KeyboardInterrupt:  # while it waits for the DWARF: the line is dropped
+            print("\n^C: interrupted", file=sys.stderr)
+            continue
         if line.strip() == "py" and runner.python is not None:
             python_prompt(python, None if history == os.devnull else history + "-py")
             continue

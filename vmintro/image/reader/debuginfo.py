@@ -23,7 +23,13 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import Section, SymbolTableSection
 
 from vmintro.files import NotRegularFileError, open_regular
-from vmintro.image.format.elf import EHDR_SIZE, EM_386, SHDR_SIZE, SYM_SIZE
+from vmintro.image.format.elf import (
+    EHDR_SIZE,
+    EM_386,
+    MAX_VMLINUX_SECTIONS,
+    SHDR_SIZE,
+    SYM_SIZE,
+)
 from vmintro.types.model import (
     Array,
     Base,
@@ -203,6 +209,10 @@ def _check_header(stream: BinaryIO) -> None:
     shoff, shentsize, shnum, shstrndx = fields[0], *fields[5:]
     if shnum and shentsize != SHDR_SIZE:
         raise DebugInfoError(f"section header size is {shentsize}, not {SHDR_SIZE}")
+    if shnum > MAX_VMLINUX_SECTIONS:
+        raise DebugInfoError(
+            f"{shnum} sections, more than a kernel has ({MAX_VMLINUX_SECTIONS} at most)"
+        )
     end = shoff + shnum * SHDR_SIZE
     if end > file_size:
         raise DebugInfoError(

@@ -17,6 +17,7 @@ import struct
 from vmintro.image.format.elf import (
     EHDR_SIZE,
     EM_386,
+    MAX_VMLINUX_SECTIONS,
     SHDR_SIZE,
     SHT_NOBITS,
     SHT_STRTAB,
@@ -64,7 +65,7 @@ def quick_symbols(data: bytes) -> dict[str, tuple[int, int, str]] | None:
     if len(data) < EHDR_SIZE or data[:6] != b"\x7fELF\x01\x01":
         return None
     machine, shoff, shentsize, shnum, shstrndx = _EHDR.unpack_from(data)
-    if machine != EM_386 or shentsize != SHDR_SIZE or not 0 < shnum < 0xFF00:
+    if machine != EM_386 or shentsize != SHDR_SIZE or not 0 < shnum <= MAX_VMLINUX_SECTIONS:
         return None
     if shoff + shnum * SHDR_SIZE > len(data) or not 0 < shstrndx < shnum:
         return None
@@ -76,13 +77,15 @@ def quick_symbols(data: bytes) -> dict[str, tuple[int, int, str]] | None:
     if names[1] != SHT_STRTAB:
         return None
     names_end = names[4] + names[5]
-    symtab = None
-    for section in sections:
-        if section[0] < names[5] and _cstring(data, names[4] + section[0], names_end) == ".symtab":
-            symtab = section  # the first of the name, as pyelftools finds it
-            break
-    if symtab is None or symtab[1] != SHT_SYMTAB:
+    symtabs = [
+        section
+        for section in sections
+        if section[0] < names[5] and _cstring(data, names[4] + section[0], names_end) == ".symtab"
+    ]
+    # pyelftools finds the last section of a name; two of them is no plain file
+    if len(symtabs) != 1 or symtabs[0][1] != SHT_SYMTAB:
         return None
+    symtab = symtabs[0]
     _name, _kind, _flags, _addr, offset, size, link, first_global, _align, entsize = symtab
     count = size // SYM_SIZE
     if entsize != SYM_SIZE or size % SYM_SIZE or count > _MAX_SYMBOLS or first_global > count:
