@@ -652,20 +652,32 @@ def test_who_broke_vmlists_timeline_does_not_single_out_the_culprit() -> None:
     _blame_listings(ROOT, "who-broke-vmlist")
 
 
-def _module_writes(prog: Program, name: str) -> dict[str, tuple[int, int, int]]:
-    """What ``timeline`` shows a student of exercise ``name`` of each module it
-    unloads: (its unload's scenario step, the WRITES of its sys_create_module, the
-    WRITES of its sys_delete_module), by module name."""
+def _timeline_listing(prog: Program, name: str) -> str:
+    """What ``timeline`` shows a student of exercise ``name``."""
     from vmintro.commands.discovery import load_plugins
 
     load_plugins([])
     out, err = io.StringIO(), io.StringIO()
     runner = ExerciseRunner(prog, Policy(name, by_name(name).allowed), out=out, err=err)
     assert runner.run_line("timeline") == EXIT_OK, err.getvalue()
+    return out.getvalue()
+
+
+def _module_writes(listing: str) -> dict[str, tuple[int, int, int]]:
+    """Of each module a ``timeline`` listing unloads: (its unload's scenario step, the
+    WRITES of its sys_create_module, the WRITES of its sys_delete_module), by name."""
     row = r"^.\s*\d+\s+(\d+)\s+sys_{}_module\(name_user=\"([^\"]+)\".*\)\s+\S+\s+(\d+)$"
-    created = {m: int(w) for _, m, w in re.findall(row.format("create"), out.getvalue(), re.M)}
-    deleted = re.findall(row.format("delete"), out.getvalue(), re.M)
+    created = {m: int(w) for _, m, w in re.findall(row.format("create"), listing, re.M)}
+    deleted = re.findall(row.format("delete"), listing, re.M)
     return {m: (int(step), created[m], int(w)) for step, m, w in deleted}
+
+
+def _sized_alike(listing: str) -> list[str]:
+    """The modules a ``timeline`` listing creates whose pages as many as some
+    ``vmalloc(size=...)`` call's: a driver's buffer the size of its module."""
+    pages = {-(-int(size) // 4096) for size in re.findall(r"vmalloc\(size=(\d+)\)", listing)}
+    created = re.findall(r'sys_create_module\(name_user="([^"]+)", size=(\d+)\)', listing)
+    return sorted({m for m, size in created if -(-int(size) // 4096) in pages})
 
 
 @pytest.mark.slow  # a dozen generated variants: 2-5 s
@@ -673,17 +685,23 @@ def test_who_leakeds_unload_writes_do_not_tell_the_culprit(tmp_path: Path) -> No
     """The unload that leaked does the work another does (its driver's cleanup vfrees
     a buffer of its module's pages before free_module skips module_unmap): over a
     dozen variants, no rule on the WRITES of the unloads (the fewest, the most, the
-    one in between, the one furthest from its module's sys_create_module) names the
-    culprit's in more than half of them."""
+    one in between, the one furthest from its module's sys_create_module), nor the one
+    module whose pages a vmalloc call's size matches, names the culprit's in more than
+    half of them."""
     from vmintro.exercises.build import realise
 
     ex = by_name("who-leaked")
-    named = {"fewest": 0, "most": 0, "between": 0, "off its create": 0}
+    named = {"fewest": 0, "most": 0, "between": 0, "off its create": 0, "a vmalloc its size": 0}
     variants = 12
     for seed in range(variants):
         image = tmp_path / f"{ex.name}-{seed}"
         variant = realise(ex, seed, image)
-        modules = _module_writes(vmintro.open(image), ex.name)
+        listing = _timeline_listing(vmintro.open(image), ex.name)
+        modules = _module_writes(listing)
+        unloaded = sorted(modules)
+        alike = [m for m in _sized_alike(listing) if m in unloaded]
+        # the sizes narrow the guess to fewer than the three, the culprit among them
+        named["a vmalloc its size"] += variant.answer[1] in alike and len(alike) < 3
         assert len(modules) == 3, modules
         step, created, culprit = modules.pop(variant.answer[1])  # the generator's truth
         assert step == variant.answer[0]

@@ -999,6 +999,14 @@ def _leak_later_params(rng: random.Random) -> Params:
     pages = -(-v["modules"][v["leaked"]][1] // 4096)  # the culprit's module's
     v["buffer"] = pages * 4096 - rng.randint(0, 4000)
     v["others"] = (rng.randint(0, 2), rng.randint(0, 2))  # vmallocs before it, after it
+    # another driver's buffer of each other module's pages, so that a vmalloc of the
+    # culprit's size among the calls does not point at it; the three in a drawn order
+    v["sized_like"] = [
+        -(-size // 4096) * 4096 - rng.randint(0, 4000)
+        for i, (_name, size) in enumerate(v["modules"])
+        if i != v["leaked"]
+    ]
+    v["buffers_order"] = rng.sample(range(3), 3)
     return v
 
 
@@ -1009,12 +1017,16 @@ def _leak_later_scenario(v: Params) -> str:
     # pages as its module, which its cleanup vfrees: free_module runs the cleanup
     # before module_unmap, so its unload frees as many pages as its module_unmap
     # would have, and the writes of each unload (alone, or beside its module's
-    # sys_create_module) do not tell the culprit's from the others'
+    # sys_create_module) do not tell the culprit's from the others'; other drivers hold
+    # buffers as big as each other module, so neither do the sizes of the vmallocs
     text = _base(v, modules=3)
     before, after = v["others"]
     if before:
         text += _step("random", count=before, min_size="4K", max_size="36K", free_ratio=0.0)
-    text += _step("vmalloc", size=v["buffer"], label="driver buffer")
+    buffers = [{"size": v["buffer"], "label": "driver buffer"}]
+    buffers += [{"size": size} for size in v["sized_like"]]
+    for i in v["buffers_order"]:
+        text += _step("vmalloc", **buffers[i])
     if after:
         text += _step("random", count=after, min_size="4K", max_size="36K", free_ratio=0.0)
     for i, (name, _) in enumerate(v["modules"]):
