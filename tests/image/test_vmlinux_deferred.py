@@ -119,6 +119,18 @@ def test_a_deferred_image_reads_as_one_opened_at_once() -> None:
     assert prog.type("struct vm_struct").size == eager.type("struct vm_struct").size
 
 
+def test_a_vmlinux_too_big_to_hold_is_read_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Putting the DWARF off holds the file's bytes until it is read: a file above the
+    bound is read at open, from the file, as without ``defer_types``."""
+    import vmintro.backends.vmlinux as vmlinux
+
+    size = Path(f"{DEMO}.vmlinux").stat().st_size
+    monkeypatch.setattr(vmlinux, "DEFERRED_VMLINUX_BYTES", size)
+    assert not ImageBackend(DEMO, defer_types=True).types_loaded()
+    monkeypatch.setattr(vmlinux, "DEFERRED_VMLINUX_BYTES", size - 1)
+    assert ImageBackend(DEMO, defer_types=True).types_loaded()
+
+
 def _with_section_copy(data: bytes, name: str) -> bytes:
     """``data`` with one more section header: a copy of section ``name``'s, half its size
     (the table moved to the end of the file)."""

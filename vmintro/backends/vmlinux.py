@@ -82,6 +82,11 @@ def load_kernel(
     return tables
 
 
+# A vmlinux whose DWARF is put off is held in memory until it is read: one larger than
+# this (a kernel's with its DWARF is some tens of MiB) is read at once, as without defer.
+DEFERRED_VMLINUX_BYTES = 256 << 20
+
+
 class DeferredKernel:
     """A vmlinux whose ``.symtab`` was read at open and whose DWARF is parsed on
     first use, then checked against the core as :func:`load_kernel` checks it.
@@ -183,26 +188,16 @@ def open_kernel(
     if defer and vmlinux is not None:
         try:
             with open_regular(vmlinux) as f:
-                data = f.read()
+                data = f.read(DEFERRED_VMLINUX_BYTES + 1)
         except OSError:
             data = b""  # load_kernel says why
+        if len(data) > DEFERRED_VMLINUX_BYTES:
+            data = b""  # not held in memory: pyelftools reads it from the file, at once
         symbols = quick_symbols(data)
-        if symbols is not None and not _symbol_mismatch(note, symbols):
+        # the note's SYMBOL() lines, the only facts it has that types do not hold
+        if symbols is not None and not vmlinux_mismatch(note, DebugTables(symbols, {}, {})):
             return DeferredKernel(note, vmlinux, core_name, error, data, symbols)
     return load_kernel(note, vmlinux, core_name, error)
-
-
-def _symbol_mismatch(note: dict[str, str], symbols: dict[str, SymbolEntry]) -> bool:
-    """Whether a ``SYMBOL()`` line of the note names an address ``symbols`` contradicts."""
-    for key, value in note.items():
-        if key.startswith("SYMBOL(") and key.endswith(")"):
-            entry = symbols.get(key[7:-1])
-            try:
-                if entry is not None and entry[0] != int(value, 16):
-                    return True
-            except ValueError:
-                continue
-    return False
 
 
 def vmlinux_mismatch(note: dict[str, str], tables: DebugTables) -> str | None:
