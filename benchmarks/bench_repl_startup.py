@@ -1,25 +1,25 @@
 """Time from starting ``vmintro IMAGE`` to its first prompt being drawn, through a real
 pseudo-terminal, as a user sees it.
 
-    python benchmarks/bench_repl_startup.py [IMAGE...] [--runs N] [--repl]
+    python benchmarks/bench_repl_startup.py [IMAGE...] [--runs N] [--repl] [--vmintro SCRIPT]
 
 IMAGE defaults to /tmp/big (a 4 GiB HIGHMEM image, as ``vmintro generate --ram 4G
 --highmem -o /tmp/big`` writes it, generated first when missing) and the bundled
-images/demo. Each run starts a fresh process and stops the clock when the prompt
-``vmintro>`` reaches the terminal (prompt-toolkit writes it once the screen is
-drawn); one run first warms the page cache and writes the modules' bytecode
-(``PYTHONDONTWRITEBYTECODE`` is dropped for the runs), as a second start finds them. The
-median and best of ``--runs`` runs are printed per image, with the machine's load
-average before and after (others may share the machine). ``--repl`` types
-``vmintro repl IMAGE`` instead, which starts the same session. The target is under
-0.3 s on an idle machine.
+images/demo. Each run starts a fresh process of the ``vmintro`` script installed beside
+the Python that runs this file (``.venv/bin/python3 benchmarks/...`` times the venv's;
+``--vmintro SCRIPT`` another) and stops the clock when the prompt ``vmintro>`` reaches
+the terminal (prompt-toolkit writes it once the screen is drawn); one run first warms
+the page cache and writes the modules' bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped
+for the runs), as a second start finds them. The median and best of ``--runs`` runs are
+printed per image, with the machine's load average before and after (others may share
+the machine). ``--repl`` types ``vmintro repl IMAGE`` instead, which starts the same
+session. The target is under 0.3 s on an idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -59,17 +59,26 @@ def ensure_image(image: str) -> None:
     record(image)
 
 
-def command() -> tuple[str, list[str]]:
-    """The installed ``vmintro`` script when there is one, else ``python -m vmintro.cli``."""
-    script = shutil.which("vmintro")
-    if script:
+def command(script: str | None = None) -> tuple[str, list[str]]:
+    """The ``vmintro`` script installed with the Python that runs this benchmark (a
+    venv's, as the README installs it), else ``python -m vmintro.cli``.
+
+    Not the first ``vmintro`` on ``PATH``: that may be a wrapper whose own start is
+    not vmintro's (pyenv's shims are bash scripts that take about 0.1 s to find the
+    interpreter). ``python3 -m venv .venv`` puts the script beside the interpreter.
+    ``script`` names another (``--vmintro``).
+    """
+    if script is not None:
         return script, []
+    beside = Path(sys.executable).parent / "vmintro"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside), []
     return sys.executable, ["-m", "vmintro.cli"]
 
 
-def time_to_prompt(image: str, repl: bool = True) -> float:
+def time_to_prompt(image: str, repl: bool = True, script: str | None = None) -> float:
     """Wall seconds from starting ``vmintro [repl] IMAGE`` to its first prompt drawn."""
-    program, args = command()
+    program, args = command(script)
     env = dict(os.environ, PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm", VMINTRO_HISTORY=os.devnull)
     # A second start finds the bytecode the first wrote: without this, a module edited
     # since its .pyc was written is compiled again by every start, and timed.
@@ -87,10 +96,12 @@ def time_to_prompt(image: str, repl: bool = True) -> float:
     return elapsed
 
 
-def median_to_prompt(image: str, runs: int, repl: bool = True) -> tuple[float, float]:
+def median_to_prompt(
+    image: str, runs: int, repl: bool = True, script: str | None = None
+) -> tuple[float, float]:
     """(median, best) of ``runs`` timed starts, after one that warms the page cache."""
-    time_to_prompt(image, repl)
-    times = [time_to_prompt(image, repl) for _ in range(runs)]
+    time_to_prompt(image, repl, script)
+    times = [time_to_prompt(image, repl, script) for _ in range(runs)]
     return statistics.median(times), min(times)
 
 
@@ -99,14 +110,17 @@ def main() -> None:
     parser.add_argument("images", nargs="*", metavar="IMAGE", default=list(DEFAULT_IMAGES))
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--repl", action="store_true", help="type vmintro repl IMAGE")
+    parser.add_argument(
+        "--vmintro", metavar="SCRIPT", help="the vmintro to time (default: beside this Python)"
+    )
     args = parser.parse_args()
     for image in args.images:
         ensure_image(image)
-    program, extra = command()
-    typed = " ".join([Path(program).name, *extra, *(["repl"] if args.repl else [])])
+    program, extra = command(args.vmintro)
+    typed = " ".join([program, *extra, *(["repl"] if args.repl else [])])
     load_before = os.getloadavg()[0]
     for image in args.images:
-        median, best = median_to_prompt(image, args.runs, args.repl)
+        median, best = median_to_prompt(image, args.runs, args.repl, args.vmintro)
         print(
             f"{typed} {image}: first prompt drawn after median {median:.3f} s, "
             f"best {best:.3f} s ({args.runs} runs; target < {TARGET_S:g} s idle)",
