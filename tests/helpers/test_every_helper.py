@@ -43,3 +43,16 @@ def test_every_public_helper_is_used_in_its_test_module() -> None:
     ]
     assert not untested, f"public helpers no test in tests/helpers/ uses: {untested}"
     assert {n for m in _helper_modules() for n in _public(m)} == set(vmintro.helpers.__all__)
+
+
+def test_the_package_finds_every_name_in_one_module() -> None:
+    """``vmintro.helpers`` imports a module when one of its names is first wanted: it
+    looks in every module, and a name in two modules would depend on the order."""
+    assert sorted(vmintro.helpers._MODULES) == _helper_modules()
+    every = [n for m in _helper_modules() for n in _public(m)]
+    assert sorted(every) == sorted(set(every)) == vmintro.helpers.__all__
+    for module in _helper_modules():
+        for name in _public(module):
+            assert getattr(vmintro.helpers, name) is getattr(
+                importlib.import_module(f"vmintro.helpers.{module}"), name
+            )

@@ -31,6 +31,12 @@ HEAVY = (
     "elftools",  # pyelftools: the vmlinux's DWARF is read after the first prompt is drawn
     "concurrent.futures.process",  # check's process pool (asyncio imports the rest)
     "multiprocessing",
+    "vmintro.cmdline.runner",  # the line runner: made when the first line is read
+    "vmintro.exercises.session",  # an exercise's runner, for an exercise's image only
+    "vmintro.repl.completer",  # at the first Tab
+    "vmintro.repl.pyprompt",  # at the first `py`
+    "vmintro.helpers.memory",  # the helpers a plugin does not name (vmintro.helpers)
+    "vmintro.helpers.slab",
 )
 
 # The modules are listed once the first prompt is drawn, before anything else the

@@ -14,7 +14,7 @@ from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, add_plugi
 
 if TYPE_CHECKING:
     from vmintro.cmdline.runner import Runner
-    from vmintro.exercises.session import Policy
+    from vmintro.exercises.policy import Policy
     from vmintro.program import Program
 
 __all__ = ["cmd_session", "parser", "run_commands", "run_stdin"]
@@ -70,7 +70,7 @@ def cmd_session(args: argparse.Namespace) -> int:
     # everything else reads and checks it here, before any command.
     prog, name = open_image(args.image, args.vmlinux, defer_types=interactive)
     from vmintro.commands.discovery import load_plugins
-    from vmintro.exercises.session import ExerciseRunner, image_policy
+    from vmintro.exercises.policy import image_policy
 
     policy = getattr(args, "policy", None)  # `vmintro exercise open`: its commands only
     if policy is None and not getattr(args, "unrestricted", False):
@@ -90,7 +90,11 @@ def cmd_session(args: argparse.Namespace) -> int:
     from vmintro.backends.image import ImageError
     from vmintro.repl.loop import run_repl
 
-    runner = None if policy is None else ExerciseRunner(prog, policy, interactive=True)
+    runner = None
+    if policy is not None:
+        from vmintro.exercises.session import ExerciseRunner
+
+        runner = ExerciseRunner(prog, policy, interactive=True)
     try:
         return run_repl(prog, name, show_banner=not args.quiet, runner=runner)
     except ImageError as e:  # the vmlinux's DWARF, read after the first prompt

@@ -2,30 +2,50 @@
 
 Each module keeps a sorted ``__all__``; this package gathers them, and the
 REPL's Python mode puts every name here in scope.
+
+A module is imported when one of its names is first wanted (PEP 562), so that a
+plugin naming a few helpers (``from vmintro.helpers import for_each_zone``) does
+not import them all before the REPL's first prompt.
 """
 
-from vmintro.helpers import buddy, fs, memory, mm, module, pid, slab, vmalloc
-from vmintro.helpers import list as _list
-from vmintro.helpers.buddy import *  # noqa: F403
-from vmintro.helpers.fs import *  # noqa: F403
-from vmintro.helpers.list import *  # noqa: F403
-from vmintro.helpers.memory import *  # noqa: F403
-from vmintro.helpers.mm import *  # noqa: F403
-from vmintro.helpers.module import *  # noqa: F403
-from vmintro.helpers.pid import *  # noqa: F403
-from vmintro.helpers.slab import *  # noqa: F403
-from vmintro.helpers.vmalloc import *  # noqa: F403
+from __future__ import annotations
 
-__all__ = sorted(
-    {
-        *buddy.__all__,
-        *fs.__all__,
-        *_list.__all__,
-        *memory.__all__,
-        *mm.__all__,
-        *module.__all__,
-        *pid.__all__,
-        *slab.__all__,
-        *vmalloc.__all__,
-    }
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the type checker sees: every module's names, as imported below
+    from vmintro.helpers.buddy import *  # noqa: F403
+    from vmintro.helpers.fs import *  # noqa: F403
+    from vmintro.helpers.list import *  # noqa: F403
+    from vmintro.helpers.memory import *  # noqa: F403
+    from vmintro.helpers.mm import *  # noqa: F403
+    from vmintro.helpers.module import *  # noqa: F403
+    from vmintro.helpers.pid import *  # noqa: F403
+    from vmintro.helpers.slab import *  # noqa: F403
+    from vmintro.helpers.vmalloc import *  # noqa: F403
+
+# Every helper module, in the order a name is looked for: those that import fewer of
+# the others first (memory imports five of them). No name is in two modules' __all__.
+_MODULES = ("list", "mm", "buddy", "module", "vmalloc", "fs", "pid", "slab", "memory")
+
+
+def _names_of(module: str) -> list[str]:
+    names: list[str] = importlib.import_module(f"{__name__}.{module}").__all__
+    return names
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__all__":
+        every = sorted({n for module in _MODULES for n in _names_of(module)})
+        globals()["__all__"] = every
+        return every
+    for module in _MODULES:
+        if name in _names_of(module):
+            value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+            globals()[name] = value  # found at once the next time
+            return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__getattr__("__all__")})

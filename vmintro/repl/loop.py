@@ -9,6 +9,7 @@ overrides it; the ``py`` prompt keeps its own beside it, ending in ``-py``).
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 import threading
@@ -16,24 +17,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import Completer, DynamicCompleter
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.styles import Style
 
-from vmintro.cmdline.lines import PIPE_WORD
 from vmintro.cmdline.python import PythonSession
 from vmintro.cmdline.readings import ExpressionJudge
-from vmintro.cmdline.runner import Runner
 from vmintro.commands.registry import QuitRequested, names
 from vmintro.errors import EXIT_OK, VmintroError
 from vmintro.repl.banner import banner
-from vmintro.repl.completer import VmintroCompleter
 from vmintro.repl.lexer import STYLE, CommandLexer
-from vmintro.repl.pyprompt import python_prompt
 from vmintro.repl.toolbar import prompt, toolbar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from vmintro.cmdline.runner import Runner
     from vmintro.program import Program
 
 __all__ = ["PROMPT", "history_path", "run_repl"]
@@ -47,12 +46,23 @@ def history_path() -> str:
 
 def _known_command(word: str) -> bool:
     """Whether ``word`` runs something (the lexer's question, asked on every key)."""
-    return word in ("py", PIPE_WORD) or word in _command_words()
+    return word in _command_words()
 
 
 @functools.cache
 def _command_words() -> frozenset[str]:
-    return frozenset(names())
+    from vmintro.cmdline.lines import PIPE_WORD
+
+    return frozenset((*names(), "py", PIPE_WORD))
+
+
+# What the first prompt does not need, imported once it is drawn (in the background,
+# with the DWARF): the line runner, the completer and the ``py`` prompt.
+_AFTER_PROMPT_MODULES = (
+    "vmintro.cmdline.runner",
+    "vmintro.repl.completer",
+    "vmintro.repl.pyprompt",
+)
 
 
 def _load_types(prog: Program) -> None:
@@ -77,9 +87,38 @@ def _after_first_prompt(
     except VmintroError as e:
         stop(e)
         return
+    for module in _AFTER_PROMPT_MODULES:
+        importlib.import_module(module)
     from vmintro.timeline.moments import prefetch
 
     prefetch(prog, done)
+
+
+class _Lines:
+    """What runs the typed lines: ``runner`` when given (an exercise's), else a
+    :class:`~vmintro.cmdline.runner.Runner` made when the first line is read, since
+    drawing the first prompt does not need its modules."""
+
+    def __init__(self, prog: Program, python: PythonSession, runner: Runner | None) -> None:
+        self._prog = prog
+        self._python = python
+        self._runner = runner
+        if runner is not None:
+            runner.on_move.append(python.move)
+
+    @property
+    def prog(self) -> Program:
+        """The session's moment: the runner's program (``goto`` moves it) once there is one."""
+        return self._prog if self._runner is None else self._runner.prog
+
+    @property
+    def runner(self) -> Runner:
+        if self._runner is None:
+            from vmintro.cmdline.runner import Runner
+
+            self._runner = Runner(self._prog, interactive=True, python=self._python.run)
+            self._runner.on_move.append(self._python.move)  # `goto` moves py's prog too
+        return self._runner
 
 
 def run_repl(
@@ -94,19 +133,24 @@ def run_repl(
     and, without Python, takes ``py`` to refuse it).
     """
     python = PythonSession(prog)
-    if runner is None:
-        runner = Runner(prog, interactive=True, python=python.run)
-    runner.on_move.append(python.move)  # the session's moment: `goto` moves py's prog too
+    lines = _Lines(prog, python, runner)
+
+    @functools.cache
+    def completer() -> Completer:
+        from vmintro.repl.completer import VmintroCompleter  # at the first Tab
+
+        return VmintroCompleter(prog, lambda: python.namespace)
+
     history = history_path()
     session: PromptSession[str] = PromptSession(
         history=FileHistory(history),
-        completer=VmintroCompleter(prog, lambda: python.namespace),
+        completer=DynamicCompleter(completer),
         complete_while_typing=False,
         lexer=CommandLexer(_known_command, ExpressionJudge(prog)),
         style=Style.from_dict(STYLE),
-        bottom_toolbar=toolbar(lambda: runner.prog, image),
+        bottom_toolbar=toolbar(lambda: lines.prog, image),
     )
-    prompt_text = prompt(lambda: runner.prog, PROMPT)
+    prompt_text = prompt(lambda: lines.prog, PROMPT)
     app = session.app
 
     def stop(error: VmintroError) -> None:
@@ -152,7 +196,10 @@ def run_repl(
         except KeyboardInterrupt:  # while it waits for the DWARF: the line is dropped
             print("\n^C: interrupted", file=sys.stderr)
             continue
+        runner = lines.runner
         if line.strip() == "py" and runner.python is not None:
+            from vmintro.repl.pyprompt import python_prompt
+
             python_prompt(python, None if history == os.devnull else history + "-py")
             continue
         try:
