@@ -5,7 +5,8 @@
  * translating an address whose page tables were already read
  * (vmintro.pagewalk.TranslationCache.translate, which Program.translate is), and
  * the helpers called once per address (vmalloc_to_pfn, vmalloc_to_page,
- * virt_to_page, page_to_pfn of vmintro.helpers).
+ * virt_to_page, page_to_pfn of vmintro.helpers), and the checks of a core's program
+ * header table when it is opened (vmintro.image.reader.core).
  *
  * The Python modules stay the definition of what these do; they hand this module
  * everything they need (the slot layout of Object, a member's offset and
@@ -2503,6 +2504,224 @@ static PyTypeObject FollowPteType = {
     .tp_methods = followpte_methods,
 };
 
+/* -- a core's program header table (vmintro.image.reader.core) ------------------------ */
+
+/*
+ * CoreFile._check_segments and CoreFile._index on a core whose program headers pass
+ * every check: the Python forms stay the definition of the checks and of their errors,
+ * and this returns None for any header they would refuse (or anything unusual), so that
+ * they run on it as without this function and raise their one message.
+ */
+
+/* A PT_LOAD: the fields CoreFile._index sorts by, in the order it compares them. */
+typedef struct {
+    uint64_t paddr, memsz, filesz, offset, index;
+} CoreLoad;
+
+#define ELF_PT_NULL 0
+#define ELF_PT_LOAD 1
+#define ELF_PT_NOTE 4
+#define ELF_PHNUM_MAX 0xFFFFULL /* e_phnum is an Elf32_Half or Elf64_Half */
+
+static inline uint64_t
+le_u32(const unsigned char *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+}
+
+static inline uint64_t
+le_u64(const unsigned char *p)
+{
+    return le_u32(p) | le_u32(p + 4) << 32;
+}
+
+#define CMP_FIELD(x, y, f)                                                                 \
+    if ((x)->f != (y)->f)                                                                  \
+        return (x)->f < (y)->f ? -1 : 1;
+
+/* The order of the tuples CoreFile._index sorts: field by field. */
+static int
+core_load_cmp(const void *a, const void *b)
+{
+    const CoreLoad *x = a, *y = b;
+    CMP_FIELD(x, y, paddr)
+    CMP_FIELD(x, y, memsz)
+    CMP_FIELD(x, y, filesz)
+    CMP_FIELD(x, y, offset)
+    CMP_FIELD(x, y, index)
+    return 0;
+}
+
+/* An int argument as a u64; negative or too big for one becomes UINT64_MAX (refused). */
+static int
+u64_arg(PyObject *v, void *out)
+{
+    if (!PyLong_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "expected an int, not '%.100s'", Py_TYPE(v)->tp_name);
+        return 0;
+    }
+    unsigned long long x;
+    *(uint64_t *)out = u64_of(v, &x) ? (uint64_t)x : UINT64_MAX;
+    return 1;
+}
+
+/* A new tuple of the u64s a, b and c, untracked; NULL with an exception set. */
+static PyObject *
+int_triple(uint64_t a, uint64_t b, uint64_t c)
+{
+    PyObject *t = PyTuple_New(3);
+    if (t == NULL)
+        return NULL;
+    PyObject *x = FROM_ULL(a), *y = FROM_ULL(b), *z = FROM_ULL(c);
+    if (x == NULL || y == NULL || z == NULL) {
+        Py_XDECREF(x);
+        Py_XDECREF(y);
+        Py_XDECREF(z);
+        Py_DECREF(t);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, x);
+    PyTuple_SET_ITEM(t, 1, y);
+    PyTuple_SET_ITEM(t, 2, z);
+    /* Ints make no cycle: the collector would untrack it at its first pass, after
+       traversing it (and the rest of some 20,000 tuples, pass after pass) */
+    PyObject_GC_UnTrack(t);
+    return t;
+}
+
+/*
+ * The PT_NOTEs and the stored PT_LOADs' tables of a core whose table, at phoff in buf,
+ * passes every check; None where any check fails.  Returns (notes, segments, starts,
+ * ends, deltas, loads_end): notes as (index, offset, filesz) in header order, the rest
+ * as CoreFile._index builds them, and loads_end the highest physical end of a PT_LOAD
+ * (0 with none), which the caller checks against the end of RAM the notes give.
+ */
+static PyObject *
+core_tables(PyObject *module, PyObject *args)
+{
+    Py_buffer view;
+    uint64_t phoff, phnum, file_size;
+    int elf_class;
+    if (!PyArg_ParseTuple(args, "y*O&O&iO&:core_tables", &view, u64_arg, &phoff, u64_arg,
+                          &phnum, &elf_class, u64_arg, &file_size))
+        return NULL;
+    PyObject *result = NULL, *notes = NULL, *segments = NULL, *starts = NULL, *ends = NULL,
+             *deltas = NULL;
+    CoreLoad *loads = NULL;
+    size_t nloads = 0, nstored = 0;
+    int sorted = 1;
+    uint64_t prev_end = 0, loads_end = 0;
+    int gc_was_on = 0;
+    const unsigned char *buf = view.buf;
+    const uint64_t len = (uint64_t)view.len, entry = elf_class == 64 ? 56 : 32;
+    /* The file as mapped is the file the Python forms checked, whole; phnum <= 0xFFFF
+       keeps phnum * entry far from overflow, and phoff <= len keeps the sum in range. */
+    if ((elf_class != 32 && elf_class != 64) || file_size != len || phnum == 0
+        || phnum > ELF_PHNUM_MAX || phoff > len || phnum * entry > len - phoff)
+        goto unusual;
+    loads = PyMem_Malloc((size_t)phnum * sizeof(CoreLoad));
+    notes = PyList_New(0);
+    if (loads == NULL || notes == NULL) {
+        if (loads == NULL)
+            PyErr_NoMemory();
+        goto done;
+    }
+    for (uint64_t i = 0; i < phnum; i++) {
+        const unsigned char *h = buf + phoff + i * entry;
+        uint64_t p_type = le_u32(h), offset, paddr, filesz, memsz;
+        if (elf_class == 64) {
+            offset = le_u64(h + 8), paddr = le_u64(h + 24);
+            filesz = le_u64(h + 32), memsz = le_u64(h + 40);
+        } else {
+            offset = le_u32(h + 4), paddr = le_u32(h + 12);
+            filesz = le_u32(h + 16), memsz = le_u32(h + 20);
+        }
+        if (p_type == ELF_PT_NULL)
+            continue;
+        /* _check_segments: the data inside the file (the sum checked without overflow) */
+        if (offset > len || filesz > len - offset)
+            goto unusual;
+        if (p_type == ELF_PT_LOAD) {
+            /* filesz <= memsz; paddr + memsz below 2**63, so that every delta
+               (offset - paddr) and end is a signed 64-bit number */
+            if (filesz > memsz || paddr > (uint64_t)INT64_MAX
+                || memsz > (uint64_t)INT64_MAX - paddr)
+                goto unusual;
+            CoreLoad *l = &loads[nloads];
+            *l = (CoreLoad){paddr, memsz, filesz, offset, i};
+            if (nloads && core_load_cmp(l - 1, l) > 0)
+                sorted = 0;
+            nloads++;
+        } else if (p_type == ELF_PT_NOTE) {
+            PyObject *note = int_triple(i, offset, filesz);
+            if (note == NULL || PyList_Append(notes, note) < 0) {
+                Py_XDECREF(note);
+                goto done;
+            }
+            Py_DECREF(note);
+        }
+    }
+    if (!sorted)
+        qsort(loads, nloads, sizeof(CoreLoad), core_load_cmp);
+    /* _index: disjoint (memsz-0 segments overlap nothing); the end of RAM is the caller's */
+    for (size_t k = 0; k < nloads; k++) {
+        const CoreLoad *l = &loads[k];
+        if (l->memsz && l->paddr < prev_end)
+            goto unusual;
+        if (l->memsz)
+            prev_end = l->paddr + l->memsz;
+        if (l->paddr + l->memsz > loads_end)
+            loads_end = l->paddr + l->memsz;
+        nstored += l->filesz != 0;
+    }
+    /* Each tuple's allocation counts towards a collection, though none is tracked: some
+       20,000 would run the collector over the process's objects (at startup, all its
+       imports') a dozen times, for nothing new to find among them */
+    gc_was_on = PyGC_Disable();
+    segments = PyList_New((Py_ssize_t)nstored);
+    starts = PyList_New((Py_ssize_t)nstored);
+    ends = PyList_New((Py_ssize_t)nstored);
+    deltas = PyList_New((Py_ssize_t)nstored);
+    if (segments == NULL || starts == NULL || ends == NULL || deltas == NULL)
+        goto done;
+    for (size_t k = 0, j = 0; k < nloads; k++) {
+        const CoreLoad *l = &loads[k];
+        if (l->filesz == 0)
+            continue; /* bytes past p_filesz read as zeros: nothing stored */
+        PyObject *segment = int_triple(l->paddr, l->filesz, l->offset);
+        if (segment == NULL)
+            goto done;
+        PyList_SET_ITEM(segments, j, segment);
+        /* starts[j] is segment[0], as the list comprehension over segments gives it */
+        PyList_SET_ITEM(starts, j, Py_NewRef(PyTuple_GET_ITEM(segment, 0)));
+        PyObject *end = FROM_ULL(l->paddr + l->filesz);
+        if (end == NULL)
+            goto done;
+        PyList_SET_ITEM(ends, j, end);
+        PyObject *delta = FROM_LL((int64_t)l->offset - (int64_t)l->paddr);
+        if (delta == NULL)
+            goto done;
+        PyList_SET_ITEM(deltas, j, delta);
+        j++;
+    }
+    result = Py_BuildValue("(OOOOOK)", notes, segments, starts, ends, deltas,
+                           (unsigned long long)loads_end);
+    goto done;
+unusual:
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(notes);
+    Py_XDECREF(segments);
+    Py_XDECREF(starts);
+    Py_XDECREF(ends);
+    Py_XDECREF(deltas);
+    PyMem_Free(loads);
+    PyBuffer_Release(&view);
+    if (gc_was_on)
+        PyGC_Enable();
+    return result;
+}
+
 /* -- module ---------------------------------------------------------------------------- */
 
 static PyMethodDef module_methods[] = {
@@ -2512,6 +2731,11 @@ static PyMethodDef module_methods[] = {
      "helper(kind, python, name, doc, module): the helper of vmintro.helpers of kind (one of "
      "VMALLOC_TO_PFN, ...) as a built-in function named name, with the docstring doc (a text "
      "signature first), of module; every call its C does not take goes to python."},
+    {"core_tables", core_tables, METH_VARARGS,
+     "core_tables(buffer, phoff, phnum, elf_class, file_size): a core's PT_NOTEs and "
+     "stored PT_LOADs' tables as vmintro.image.reader.core.CoreFile builds them, "
+     "(notes, segments, starts, ends, deltas, loads_end); None where any of its checks "
+     "would fail, for its Python form to refuse the file."},
     {"light_class", light_class, METH_O,
      "light_class(cls): a class made by vmintro.object frees and reuses its objects' "
      "memory itself (four slots and the class, nothing more to undo)."},
