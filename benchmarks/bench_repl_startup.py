@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pexpect
@@ -76,14 +77,29 @@ def command(script: str | None = None) -> tuple[str, list[str]]:
     return sys.executable, ["-m", "vmintro.cli"]
 
 
-def time_to_prompt(image: str, repl: bool = True, script: str | None = None) -> float:
-    """Wall seconds from starting ``vmintro [repl] IMAGE`` to its first prompt drawn."""
-    program, args = command(script)
+# The floor any prompt-toolkit REPL starts from: Python, prompt-toolkit's import, a
+# PromptSession and its first drawing, with nothing of vmintro's.
+BARE_PROMPT = "from prompt_toolkit import PromptSession; PromptSession().prompt('vmintro> ')"
+
+
+def interpreter_of(program: str) -> str:
+    """The Python that runs ``program`` (its ``#!`` line), else this one."""
+    try:
+        with open(program, "rb") as f:
+            first = f.readline(4096)
+    except OSError:
+        return sys.executable
+    if first.startswith(b"#!") and b"python" in first:
+        return first[2:].decode(errors="replace").split()[0]
+    return sys.executable
+
+
+def _time_spawn(program: str, words: list[str]) -> float:
+    """Wall seconds from starting ``program WORDS`` to ``vmintro>`` on its terminal."""
     env = dict(os.environ, PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm", VMINTRO_HISTORY=os.devnull)
     # A second start finds the bytecode the first wrote: without this, a module edited
     # since its .pyc was written is compiled again by every start, and timed.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    words = [*args, *(["repl"] if repl else []), image]
     start = time.perf_counter()
     child = pexpect.spawn(
         program, words, env=env, encoding="utf-8", dimensions=(40, 120), timeout=30
@@ -96,13 +112,40 @@ def time_to_prompt(image: str, repl: bool = True, script: str | None = None) -> 
     return elapsed
 
 
-def median_to_prompt(
-    image: str, runs: int, repl: bool = True, script: str | None = None
-) -> tuple[float, float]:
-    """(median, best) of ``runs`` timed starts, after one that warms the page cache."""
+def time_to_prompt(image: str, repl: bool = True, script: str | None = None) -> float:
+    """Wall seconds from starting ``vmintro [repl] IMAGE`` to its first prompt drawn."""
+    program, args = command(script)
+    return _time_spawn(program, [*args, *(["repl"] if repl else []), image])
+
+
+def time_bare_prompt(script: str | None = None) -> float:
+    """Wall seconds to a bare prompt-toolkit prompt, in the Python that runs vmintro."""
+    program, _args = command(script)
+    return _time_spawn(interpreter_of(program), ["-c", BARE_PROMPT])
+
+
+@dataclass(frozen=True)
+class Starts:
+    """Median and best seconds to the first prompt: vmintro's and a bare prompt's."""
+
+    median: float
+    best: float
+    bare_median: float
+    bare_best: float
+
+
+def time_starts(image: str, runs: int, repl: bool = True, script: str | None = None) -> Starts:
+    """``runs`` starts of vmintro and of a bare prompt-toolkit prompt, in turns (so that
+    load which comes and goes weighs on both), after one of each that warms the page
+    cache and writes the bytecode."""
     time_to_prompt(image, repl, script)
-    times = [time_to_prompt(image, repl, script) for _ in range(runs)]
-    return statistics.median(times), min(times)
+    time_bare_prompt(script)
+    ours: list[float] = []
+    bare: list[float] = []
+    for _ in range(runs):
+        ours.append(time_to_prompt(image, repl, script))
+        bare.append(time_bare_prompt(script))
+    return Starts(statistics.median(ours), min(ours), statistics.median(bare), min(bare))
 
 
 def main() -> None:
@@ -120,10 +163,12 @@ def main() -> None:
     typed = " ".join([program, *extra, *(["repl"] if args.repl else [])])
     load_before = os.getloadavg()[0]
     for image in args.images:
-        median, best = median_to_prompt(image, args.runs, args.repl, args.vmintro)
+        starts = time_starts(image, args.runs, args.repl, args.vmintro)
         print(
-            f"{typed} {image}: first prompt drawn after median {median:.3f} s, "
-            f"best {best:.3f} s ({args.runs} runs; target < {TARGET_S:g} s idle)",
+            f"{typed} {image}: first prompt drawn after median {starts.median:.3f} s, "
+            f"best {starts.best:.3f} s ({args.runs} runs; target < {TARGET_S:g} s idle); "
+            f"a bare prompt-toolkit prompt in turns with it: median {starts.bare_median:.3f} s, "
+            f"best {starts.bare_best:.3f} s",
             flush=True,
         )
     print(f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")

@@ -15,7 +15,8 @@ before and after, since the machine may be shared):
   forms and on the Python forms, each pair timed in turns in one process, the
   median of ``--rounds`` fresh processes, on a core of few ``PT_LOAD`` segments
   (where the targets count) and on a fragmented one (printed: drgn is slowed
-  there); the REPL's first prompt on the 4 GiB image with a timeline;
+  there); the REPL's first prompt on the 4 GiB image with a timeline, beside a bare
+  prompt-toolkit prompt started in turns with it;
 - the first ``goto`` in a fresh ``vmintro -c`` on that image, beside the same
   process running ``help goto`` (what starting vmintro costs).
 
@@ -140,16 +141,7 @@ def main() -> int:
     for what, form, ours, peer, goal, passed in bench_reader.reading_rows(m):
         # the helpers' target is the C forms' (reading_rows leaves the others without)
         row(what, form, ours, peer, goal, passed)
-    prompt = m["prompt"]
-    target = bench_reader.TARGET_PROMPT_S
-    row(
-        "REPL first prompt, 4 GiB + timeline",
-        "C",
-        f"{prompt:.3f} s",
-        "",
-        f"< {target:g} s",
-        prompt < target,
-    )
+    row(*bench_reader.prompt_row(m))
     goto, start = first_goto(m["repl"])
     row(
         "vmintro -c 'goto 5000', 4 GiB + timeline",
