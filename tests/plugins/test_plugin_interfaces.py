@@ -4,6 +4,7 @@ in a real terminal; and a directory of broken plugins breaking none of them.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -124,10 +125,18 @@ def test_repl_with_broken_plugins(broken_dir: Path, tmp_path: Path) -> None:
         child.sendline(line)
         return prompt()
 
-    start = prompt()
+    # The plugins load once the first prompt is drawn; each failure is printed above
+    # it, once, before any line runs.
+    transcript = io.StringIO()
+    child.logfile_read = transcript
+    prompt()
     for message in ERRORS.values():
-        assert start.count(message) == 1
+        child.expect_exact(message)
+    prompt()
     assert re.search(r"MemTotal: +\d+ kB\r\n", run("meminfo"))
+    before_meminfo = transcript.getvalue().split("meminfo")[0]
+    for message in ERRORS.values():
+        assert before_meminfo.count(message) == 1
     assert "boom: internal error: RuntimeError: walked off the end" in run("boom")
     listing = run("plugins")
     assert "goodcmd" in listing and "vmallocinfo" in listing and "syntaxerr" in listing

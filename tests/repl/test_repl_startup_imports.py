@@ -35,8 +35,9 @@ HEAVY = (
     "vmintro.exercises.session",  # an exercise's runner, for an exercise's image only
     "vmintro.repl.completer",  # at the first Tab
     "vmintro.repl.pyprompt",  # at the first `py`
-    "vmintro.helpers.memory",  # the helpers a plugin does not name (vmintro.helpers)
-    "vmintro.helpers.slab",
+    "vmintro.helpers",  # the helpers and the plugins that use them: the plugins load
+    "vmintro_plugins",  # once the first prompt is drawn
+    "vmintro.commands.discovery",
 )
 
 # The modules are listed once the first prompt is drawn, before anything else the

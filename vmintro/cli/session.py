@@ -5,8 +5,9 @@ standard input, or typed at the REPL.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from vmintro._version import __version__
 from vmintro.cli.image import open_image
@@ -63,13 +64,20 @@ def run_stdin(prog: Program, json: bool, policy: Policy | None = None) -> int:
     return runner.status
 
 
+def _load_plugins(dirs: list[str], err: TextIO | None = None) -> None:
+    """The plugins of ``plugins/``, of ``--plugin-dir`` and of the entry points
+    (:func:`vmintro.commands.discovery.load_plugins`); failures to ``err``."""
+    from vmintro.commands.discovery import load_plugins
+
+    load_plugins(dirs, err=err)
+
+
 def cmd_session(args: argparse.Namespace) -> int:
     """The default action: ``-c``, standard input, or the REPL."""
     interactive = args.commands is None and not args.json and sys.stdin.isatty()
     # The REPL reads the vmlinux's DWARF once its first prompt is drawn (run_repl);
     # everything else reads and checks it here, before any command.
     prog, name = open_image(args.image, args.vmlinux, defer_types=interactive)
-    from vmintro.commands.discovery import load_plugins
     from vmintro.exercises.policy import image_policy
 
     policy = getattr(args, "policy", None)  # `vmintro exercise open`: its commands only
@@ -80,7 +88,8 @@ def cmd_session(args: argparse.Namespace) -> int:
             ex = policy.exercise
             note = f"exercise {ex}: only its commands run (vmintro exercise open {ex})"
             print(f"vmintro: {name}: {note}", file=sys.stderr)
-    load_plugins(args.plugin_dirs)
+    if not interactive:  # the REPL loads them once its first prompt is drawn
+        _load_plugins(args.plugin_dirs)
     if args.commands is not None:
         return run_commands(prog, args.commands, args.json, policy)
     if not sys.stdin.isatty():
@@ -96,7 +105,13 @@ def cmd_session(args: argparse.Namespace) -> int:
 
         runner = ExerciseRunner(prog, policy, interactive=True)
     try:
-        return run_repl(prog, name, show_banner=not args.quiet, runner=runner)
+        return run_repl(
+            prog,
+            name,
+            show_banner=not args.quiet,
+            runner=runner,
+            plugins=functools.partial(_load_plugins, args.plugin_dirs),
+        )
     except ImageError as e:  # the vmlinux's DWARF, read after the first prompt
         raise UsageExit(str(e)) from None
 

@@ -12,7 +12,6 @@ its own commands with the same decorator when it is imported.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import inspect
 import re
@@ -377,6 +376,8 @@ def lookup(word: str) -> Command:
     name = _ALIASES.get(word, word)
     cmd = _COMMANDS.get(name)
     if cmd is None:
+        import difflib  # not before the REPL's first prompt
+
         close = difflib.get_close_matches(word, names(), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise UsageError(f"{word}: command not found{hint}")

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 import importlib
+import io
 import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
-from prompt_toolkit import PromptSession
+from prompt_toolkit import Application, PromptSession
+from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.completion import Completer, DynamicCompleter
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.styles import Style
@@ -121,8 +123,41 @@ class _Lines:
         return self._runner
 
 
+class _Plugins:
+    """The session's plugins, loaded once: in the prompt's loop once its first prompt
+    is drawn (their failures then printed above it), and at the latest before the
+    first line runs or the first Tab completes."""
+
+    def __init__(self, load: Callable[[TextIO], object] | None) -> None:
+        self._load = load
+
+    def load(self, app: Application[str] | None = None) -> None:
+        """Load them now if not yet; ``app`` prints the failures above its prompt."""
+        if self._load is None:
+            return
+        load, self._load = self._load, None
+        failures = io.StringIO()
+        load(failures)
+        text = failures.getvalue()
+        if not text:
+            return
+        if app is not None and app.is_running and not app.is_done:
+            run_in_terminal(functools.partial(_write_err, text))
+        else:
+            _write_err(text)
+
+
+def _write_err(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
 def run_repl(
-    prog: Program, image: str, show_banner: bool = True, runner: Runner | None = None
+    prog: Program,
+    image: str,
+    show_banner: bool = True,
+    runner: Runner | None = None,
+    plugins: Callable[[TextIO], object] | None = None,
 ) -> int:
     """Read, run, repeat until Ctrl-D or ``quit``; the exit status (EXIT_OK).
 
@@ -130,15 +165,19 @@ def run_repl(
     first prompt is drawn; what :func:`_load_types` raises then ends the session.
 
     ``runner`` runs the lines when given (an exercise's, which allows fewer commands
-    and, without Python, takes ``py`` to refuse it).
+    and, without Python, takes ``py`` to refuse it). ``plugins`` loads the plugins,
+    writing each failure to the stream it is given: it is called once the first
+    prompt is drawn, in the prompt's loop, before any key is read.
     """
     python = PythonSession(prog)
     lines = _Lines(prog, python, runner)
+    plugged = _Plugins(plugins)
 
     @functools.cache
     def completer() -> Completer:
         from vmintro.repl.completer import VmintroCompleter  # at the first Tab
 
+        plugged.load()  # their commands complete too
         return VmintroCompleter(prog, lambda: python.namespace)
 
     history = history_path()
@@ -180,6 +219,10 @@ def run_repl(
             name="vmintro-after-prompt",
             daemon=True,
         ).start()
+        # the plugins in this thread, as any import, once the drawing is out (before
+        # the keys typed meanwhile: the loop runs what it was given first)
+        if app.loop is not None:
+            app.loop.call_soon(plugged.load, app)
 
     app.after_render += after_first_prompt
     if show_banner:
@@ -191,6 +234,7 @@ def run_repl(
             continue
         except EOFError:
             break
+        plugged.load()  # loaded by now, unless the first prompt ended before its loop ran
         try:
             _load_types(prog)  # what is typed runs on a vmlinux checked against the core
         except KeyboardInterrupt:  # while it waits for the DWARF: the line is dropped
