@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import sys
 from pathlib import Path
 
@@ -54,3 +55,13 @@ def test_each_registers_its_command_with_help(name: str) -> None:
     cmd = lookup(name)
     assert cmd.origin == f"vmintro_plugins.{name}" and not cmd.builtin
     assert cmd.help and "JSON columns:" in cmd.description
+
+
+@pytest.mark.parametrize("package", [vmintro, vmintro.commands], ids=lambda m: m.__name__)
+def test_every_public_name_is_found_where_it_is_defined(package) -> None:
+    """``vmintro`` and ``vmintro.commands`` import a name's module when the name is
+    first wanted: each name of ``__all__`` has its module, and is that module's."""
+    assert set(package._LAZY) == set(package.__all__) - {"open"}
+    for name, module in package._LAZY.items():
+        where = module if "." in module else f"{package.__name__}.{module}"
+        assert getattr(package, name) is getattr(importlib.import_module(where), name)

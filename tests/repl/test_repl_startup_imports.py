@@ -38,6 +38,11 @@ HEAVY = (
     "vmintro.helpers",  # the helpers and the plugins that use them: the plugins load
     "vmintro_plugins",  # once the first prompt is drawn
     "vmintro.commands.discovery",
+    "vmintro.commands.registry",  # the commands, their parsing and results: at the first
+    "vmintro.commands.dispatch",  # line, or the first key the lexer colours
+    "vmintro.commands.result",
+    "vmintro.cmdline.lines",
+    "vmintro.cmdline.readings",
 )
 
 # The modules are listed once the first prompt is drawn, before anything else the

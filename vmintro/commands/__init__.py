@@ -49,21 +49,25 @@ Expressions (``mem_map + 0x100``, ``vmlist->next``) are evaluated by
 
 from __future__ import annotations
 
-from vmintro.commands.dispatch import Invocation, prepare, run, split_words
-from vmintro.commands.registry import (
-    Command,
-    CommandError,
-    QuitRequested,
-    UsageError,
-    arg,
-    command,
-    commands,
-    lookup,
-    names,
-    one_of,
-    unregister,
-)
-from vmintro.commands.result import Column, Move, Output, Row, Table, Text
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vmintro.commands.dispatch import Invocation, prepare, run, split_words
+    from vmintro.commands.registry import (
+        Command,
+        CommandError,
+        QuitRequested,
+        UsageError,
+        arg,
+        command,
+        commands,
+        lookup,
+        names,
+        one_of,
+        unregister,
+    )
+    from vmintro.commands.result import Column, Move, Output, Row, Table, Text
 
 __all__ = [
     "Column",
@@ -88,3 +92,39 @@ __all__ = [
     "split_words",
     "unregister",
 ]
+
+# Each name's module, imported when the name is first wanted (PEP 562): the REPL draws
+# its first prompt with only the settings of this package imported.
+_LAZY = {
+    **dict.fromkeys(("Invocation", "prepare", "run", "split_words"), "dispatch"),
+    **dict.fromkeys(
+        (
+            "Command",
+            "CommandError",
+            "QuitRequested",
+            "UsageError",
+            "arg",
+            "command",
+            "commands",
+            "lookup",
+            "names",
+            "one_of",
+            "unregister",
+        ),
+        "registry",
+    ),
+    **dict.fromkeys(("Column", "Move", "Output", "Row", "Table", "Text"), "result"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

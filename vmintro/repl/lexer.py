@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.lexers import Lexer, PygmentsLexer
 
-from vmintro.cmdline.lines import (
-    Ambiguous,
-    Judge,
-    LineError,
-    command_spans,
-    operators,
-    redirection,
-)
+if TYPE_CHECKING:
+    from vmintro.cmdline.lines import Judge
 
 __all__ = ["CommandLexer", "STYLE", "python_lexer"]
 
@@ -61,6 +56,9 @@ def _python_fragments(source: str) -> StyleAndTextTuples:
 def _operator_marks(line: str, judge: Judge) -> dict[int, tuple[int, str]]:
     """``start: (end, style)`` of the ``;``, redirections and ambiguous operators of
     ``line``."""
+    # not imported before the REPL's first prompt, whose empty line has no operator
+    from vmintro.cmdline.lines import Ambiguous, LineError, command_spans, operators, redirection
+
     marks: dict[int, tuple[int, str]] = {}
     for start, end in command_spans(line):
         if end < len(line):

@@ -21,11 +21,10 @@ from prompt_toolkit import Application, PromptSession
 from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.completion import Completer, DynamicCompleter
 from prompt_toolkit.history import FileHistory
+from prompt_toolkit.lexers import DynamicLexer, Lexer
 from prompt_toolkit.styles import Style
 
 from vmintro.cmdline.python import PythonSession
-from vmintro.cmdline.readings import ExpressionJudge
-from vmintro.commands.registry import QuitRequested, names
 from vmintro.errors import EXIT_OK, VmintroError
 from vmintro.repl.banner import banner
 from vmintro.repl.lexer import STYLE, CommandLexer
@@ -54,14 +53,17 @@ def _known_command(word: str) -> bool:
 @functools.cache
 def _command_words() -> frozenset[str]:
     from vmintro.cmdline.lines import PIPE_WORD
+    from vmintro.commands.registry import names
 
     return frozenset((*names(), "py", PIPE_WORD))
 
 
 # What the first prompt does not need, imported once it is drawn (in the background,
-# with the DWARF): the line runner, the completer and the ``py`` prompt.
+# with the DWARF): the line runner (with the commands' registry and the reading of
+# lines the lexer needs), the completer and the ``py`` prompt.
 _AFTER_PROMPT_MODULES = (
     "vmintro.cmdline.runner",
+    "vmintro.cmdline.readings",
     "vmintro.repl.completer",
     "vmintro.repl.pyprompt",
 )
@@ -180,12 +182,22 @@ def run_repl(
         plugged.load()  # their commands complete too
         return VmintroCompleter(prog, lambda: python.namespace)
 
+    @functools.cache
+    def command_lexer() -> Lexer:
+        from vmintro.cmdline.readings import ExpressionJudge  # at the first key
+
+        return CommandLexer(_known_command, ExpressionJudge(prog))
+
+    def lexer() -> Lexer | None:
+        # an empty line is drawn alike without it (prompt-toolkit's plain lexer)
+        return command_lexer() if session.default_buffer.text else None
+
     history = history_path()
     session: PromptSession[str] = PromptSession(
         history=FileHistory(history),
         completer=DynamicCompleter(completer),
         complete_while_typing=False,
-        lexer=CommandLexer(_known_command, ExpressionJudge(prog)),
+        lexer=DynamicLexer(lexer),
         style=Style.from_dict(STYLE),
         bottom_toolbar=toolbar(lambda: lines.prog, image),
     )
@@ -241,6 +253,8 @@ def run_repl(
             print("\n^C: interrupted", file=sys.stderr)
             continue
         runner = lines.runner
+        from vmintro.commands.registry import QuitRequested  # with the runner's modules
+
         if line.strip() == "py" and runner.python is not None:
             from vmintro.repl.pyprompt import python_prompt
 
