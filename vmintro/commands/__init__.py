@@ -93,37 +93,21 @@ __all__ = [
     "unregister",
 ]
 
-# Each name's module, imported when the name is first wanted (PEP 562): the REPL draws
-# its first prompt with only the settings of this package imported.
-_LAZY = {
-    **dict.fromkeys(("Invocation", "prepare", "run", "split_words"), "dispatch"),
-    **dict.fromkeys(
-        (
-            "Command",
-            "CommandError",
-            "QuitRequested",
-            "UsageError",
-            "arg",
-            "command",
-            "commands",
-            "lookup",
-            "names",
-            "one_of",
-            "unregister",
-        ),
-        "registry",
-    ),
-    **dict.fromkeys(("Column", "Move", "Output", "Row", "Table", "Text"), "result"),
-}
+# The modules whose names these are, in the order a name is looked for: each is
+# imported when one of its names is first wanted (PEP 562), so the REPL draws its first
+# prompt with only this package's settings imported.
+_MODULES = ("registry", "result", "dispatch")
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    if name in __all__:
+        for module in _MODULES:
+            defined = importlib.import_module(f"{__name__}.{module}")
+            if name in defined.__all__:
+                value = getattr(defined, name)
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
