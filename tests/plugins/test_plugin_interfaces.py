@@ -158,3 +158,31 @@ def test_help_lists_the_plugin_commands(demo: Image) -> None:
     assert {r["command"]: r["builtin"] for r in rows if r["command"] in SHIPPED} == dict.fromkeys(
         SHIPPED, False
     )
+
+
+def test_repl_shows_what_a_plugin_prints_above_the_prompt(tmp_path: Path) -> None:
+    """The REPL loads the plugins once its first prompt is drawn: what one prints as it
+    loads appears above the prompt, which is drawn again below it (printed into the
+    running prompt, it would sit after ``vmintro>`` with no prompt after it)."""
+    plugins = make_dir(
+        tmp_path / "plugins",
+        {"chatty.py": "print('chatty: loaded, hello')\n"},
+    )
+    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm"}
+    env["VMINTRO_HISTORY"] = str(tmp_path / "history")
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "vmintro.cli", "repl", "-q", "--plugin-dir", str(plugins), str(DEMO)],
+        env=env,
+        cwd=str(ROOT),
+        encoding="utf-8",
+        dimensions=(40, 120),
+        timeout=20,
+    )
+    child.expect(PROMPT)
+    child.expect_exact("chatty: loaded, hello")
+    child.expect(PROMPT)  # drawn again, below the line
+    child.sendline("quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

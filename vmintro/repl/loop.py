@@ -8,6 +8,7 @@ overrides it; the ``py`` prompt keeps its own beside it, ending in ``-py``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import io
@@ -127,30 +128,35 @@ class _Lines:
 
 class _Plugins:
     """The session's plugins, loaded once: in the prompt's loop once its first prompt
-    is drawn (their failures then printed above it), and at the latest before the
-    first line runs or the first Tab completes."""
+    is drawn, and at the latest before the first line runs or the first Tab completes.
+
+    What loading them prints (a failure's line, or a plugin's own output) is shown
+    above the prompt, which prompt-toolkit then draws again below it."""
 
     def __init__(self, load: Callable[[TextIO], object] | None) -> None:
         self._load = load
 
     def load(self, app: Application[str] | None = None) -> None:
-        """Load them now if not yet; ``app`` prints the failures above its prompt."""
+        """Load them now if not yet; ``app`` is the prompt running, if one is."""
         if self._load is None:
             return
         load, self._load = self._load, None
-        failures = io.StringIO()
-        load(failures)
-        text = failures.getvalue()
-        if not text:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            load(err)
+        if not (out.getvalue() or err.getvalue()):
             return
+        show = functools.partial(_show, out.getvalue(), err.getvalue())
         if app is not None and app.is_running and not app.is_done:
-            run_in_terminal(functools.partial(_write_err, text))
+            run_in_terminal(show)
         else:
-            _write_err(text)
+            show()
 
 
-def _write_err(text: str) -> None:
-    sys.stderr.write(text)
+def _show(out: str, err: str) -> None:
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    sys.stderr.write(err)
     sys.stderr.flush()
 
 
