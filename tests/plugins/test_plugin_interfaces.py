@@ -102,18 +102,23 @@ def test_run_a_script_with_plugins(broken_dir: Path, tmp_path: Path) -> None:
     assert len(done.stderr.splitlines()) == len(ERRORS)
 
 
-def test_repl_with_broken_plugins(broken_dir: Path, tmp_path: Path) -> None:
+def spawn_repl(plugins: Path, tmp_path: Path) -> pexpect.spawn:
+    """``vmintro repl -q --plugin-dir PLUGINS`` on the demo image, in a pseudo-terminal."""
     env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm"}
     env["VMINTRO_HISTORY"] = str(tmp_path / "history")
-    child = pexpect.spawn(
+    return pexpect.spawn(
         sys.executable,
-        ["-m", "vmintro.cli", "repl", "-q", "--plugin-dir", str(broken_dir), str(DEMO)],
+        ["-m", "vmintro.cli", "repl", "-q", "--plugin-dir", str(plugins), str(DEMO)],
         env=env,
         cwd=str(ROOT),
         encoding="utf-8",
         dimensions=(200, 200),
         timeout=20,
     )
+
+
+def test_repl_with_broken_plugins(broken_dir: Path, tmp_path: Path) -> None:
+    child = spawn_repl(broken_dir, tmp_path)
 
     def prompt() -> str:
         """What came before the next prompt; the pause lets it reach raw mode."""
@@ -168,17 +173,7 @@ def test_repl_shows_what_a_plugin_prints_above_the_prompt(tmp_path: Path) -> Non
         tmp_path / "plugins",
         {"chatty.py": "print('chatty: loaded, hello')\n"},
     )
-    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm"}
-    env["VMINTRO_HISTORY"] = str(tmp_path / "history")
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "vmintro.cli", "repl", "-q", "--plugin-dir", str(plugins), str(DEMO)],
-        env=env,
-        cwd=str(ROOT),
-        encoding="utf-8",
-        dimensions=(40, 120),
-        timeout=20,
-    )
+    child = spawn_repl(plugins, tmp_path)
     child.expect(PROMPT)
     child.expect_exact("chatty: loaded, hello")
     child.expect(PROMPT)  # drawn again, below the line
