@@ -69,6 +69,22 @@ class KernelTypes:
         assert isinstance(t, Struct)
         return t
 
+    def declare_struct(self, tag: str, union: bool = False) -> Struct:
+        """``struct TAG`` (``union TAG`` when ``union``): the one registered, else a new
+        one registered, which the caller defines; as C names a tag's type once, however
+        many declarations mention it."""
+        name = f"{'union' if union else 'struct'} {tag}"
+        s = self.by_name.get(name)
+        if not isinstance(s, Struct):
+            s = self.by_name[name] = Struct(tag, union)
+        return s
+
+    def declare_typedef(self, name: str, target: CType) -> CType:
+        """``typedef TARGET NAME``: the one registered under ``name``, else a new one."""
+        if name not in self.by_name:
+            self.by_name[name] = Typedef(name, target)
+        return self.by_name[name]
+
     def sizeof(self, name: str) -> int:
         return self.by_name[name].size
 
@@ -92,15 +108,7 @@ def kernel_types(highmem: bool = False, pae: bool = False) -> KernelTypes:
         reg[t.c_name] = t
         return t
 
-    def struct(tag: str, union: bool = False) -> Struct:
-        s = Struct(tag, union)
-        reg[s.c_name] = s
-        return s
-
-    def typedef(name: str, target: CType) -> Typedef:
-        t = Typedef(name, target)
-        reg[name] = t
-        return t
+    struct, typedef = kt.declare_struct, kt.declare_typedef
 
     char = add(Base("char", 1, True, char=True))
     uchar = add(Base("unsigned char", 1, False, char=True))
@@ -498,15 +506,7 @@ def _task_struct(kt: KernelTypes, mm_struct: Struct) -> Struct:
     """
     reg = kt.by_name
 
-    def struct(tag: str, union: bool = False) -> Struct:
-        s = Struct(tag, union)
-        reg[s.c_name] = s
-        return s
-
-    def typedef(name: str, target: CType) -> Typedef:
-        t = Typedef(name, target)
-        reg[name] = t
-        return t
+    struct, typedef = kt.declare_struct, kt.declare_typedef
 
     char, ushort, int_, uint = (reg[n] for n in ("char", "unsigned short", "int", "unsigned int"))
     long_, ulong = reg["long"], reg["unsigned long"]
@@ -687,11 +687,7 @@ def _process_parts(kt: KernelTypes, sigset_t: CType, uid_t: CType) -> None:
     spinlock_t, rwlock_t = reg["spinlock_t"], reg["rwlock_t"]
     voidp = Pointer(Void())
 
-    def struct(tag: str) -> Struct:
-        s = reg.get(f"struct {tag}")
-        if not isinstance(s, Struct):
-            s = reg[f"struct {tag}"] = Struct(tag)
-        return s
+    struct = kt.declare_struct
 
     rb_node_s = struct("rb_node_s")
     rb_node_s.define(
@@ -797,18 +793,7 @@ def _vfs_types(kt: KernelTypes) -> dict[str, CType]:
     """
     reg = kt.by_name
 
-    def struct(tag: str, union: bool = False) -> Struct:
-        s = reg.get(f"{'union' if union else 'struct'} {tag}")
-        if isinstance(s, Struct):
-            return s
-        s = Struct(tag, union)
-        reg[s.c_name] = s
-        return s
-
-    def typedef(name: str, target: CType) -> CType:
-        if name not in reg:
-            reg[name] = Typedef(name, target)
-        return reg[name]
+    struct, typedef = kt.declare_struct, kt.declare_typedef
 
     char, uchar, ushort = reg["char"], reg["unsigned char"], reg["unsigned short"]
     int_, uint, long_, ulong = reg["int"], reg["unsigned int"], reg["long"], reg["unsigned long"]
