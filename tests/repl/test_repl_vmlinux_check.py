@@ -4,12 +4,16 @@ another build still ends the session with one line and status 2, no traceback.""
 from __future__ import annotations
 
 import shutil
+import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pexpect
 from replkit import DEMO, spawn_repl
 
+import vmintro
 from vmintro.errors import EXIT_USAGE
 
 
@@ -84,3 +88,65 @@ def test_ctrl_c_while_the_first_line_waits_for_the_dwarf(tmp_path: Path) -> None
     repl.child.expect(pexpect.EOF)
     repl.child.close()
     assert repl.child.exitstatus == 0
+
+
+def _high_memory_moved(tmp_path: Path, dwarf_address: int | None) -> Path:
+    """The demo image, its vmlinux's DWARF changed about ``high_memory`` (which the
+    program reads as it opens, before any DWARF): the variable put at ``dwarf_address``,
+    or renamed away when None; ``.symtab`` and the core are left as they are."""
+    vmlinux = bytearray(Path(f"{DEMO}.vmlinux").read_bytes())
+    symtab_address = vmintro.open(str(DEMO)).symbol("high_memory").address
+    location = b"\x03" + struct.pack("<I", symtab_address)  # DW_OP_addr
+    assert vmlinux.count(location) == 1 and vmlinux.count(b"high_memory\0") == 2
+    if dwarf_address is None:
+        at = vmlinux.rindex(b"high_memory\0")  # .debug_str's, after .strtab's
+        vmlinux[at : at + 11] = b"high_memorz"
+    else:
+        at = vmlinux.index(location)
+        vmlinux[at + 1 : at + 5] = struct.pack("<I", dwarf_address)
+    (tmp_path / "x.vmlinux").write_bytes(vmlinux)
+    shutil.copy(f"{DEMO}.vmcore", tmp_path / "x.vmcore")
+    return tmp_path / "x"
+
+
+def _session_ends(image: Path, tmp_path: Path) -> tuple[int | None, str]:
+    repl = spawn_repl(tmp_path / "history", image=image)
+    repl.child.sendline("p high_memory")
+    repl.child.sendline("quit")
+    repl.child.expect(pexpect.EOF)
+    repl.child.close()
+    return repl.child.exitstatus, repl.child.before
+
+
+def test_a_dwarf_without_high_memory_reads_it_where_symtab_says(tmp_path: Path) -> None:
+    """As gdb reads a variable the DWARF lacks from its minimal symbol, both the REPL
+    (which reads .symtab before the DWARF) and -c read high_memory from .symtab."""
+    image = _high_memory_moved(tmp_path, None)
+    truth = vmintro.open(str(DEMO))["high_memory"].value_()
+    done = subprocess.run(
+        [sys.executable, "-m", "vmintro.cli", "-c", "vm", str(image)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    status, out = _session_ends(image, tmp_path)
+    assert status == 0, out
+    prog = vmintro.open(str(image))
+    assert prog.high_memory == truth
+
+
+def test_a_dwarf_that_moves_high_memory_is_refused_alike(tmp_path: Path) -> None:
+    image = _high_memory_moved(tmp_path, 0xC0232018)
+    symtab_address = vmintro.open(str(DEMO)).symbol("high_memory").address
+    message = (
+        f"vmintro: x.vmlinux: high_memory is 0xc0232018 in the DWARF but "
+        f"{symtab_address:#x} in .symtab"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "vmintro.cli", "-c", "vm", str(image)],
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stderr) == (EXIT_USAGE, message + "\n")
+    status, out = _session_ends(image, tmp_path)
+    assert status == EXIT_USAGE and out.endswith(message + "\r\n"), out

@@ -13,7 +13,12 @@ import os
 from pathlib import Path
 
 from vmintro.backends.base import DebugTables, MachineFacts, TableBackend
-from vmintro.backends.vmlinux import DeferredKernel, open_kernel
+from vmintro.backends.vmlinux import (
+    DeferredKernel,
+    dwarf_contradiction,
+    open_kernel,
+    symtab_object,
+)
 from vmintro.errors import FaultError, VmintroError
 from vmintro.image.format.names import reader_files
 from vmintro.image.reader import core as reader
@@ -97,13 +102,20 @@ class ImageBackend(TableBackend):
         return self._tables.variables
 
     def variable_address(self, name: str) -> int | None:
-        """Where the variable ``name`` is, without reading a deferred DWARF first
-        (:meth:`DeferredKernel.variable_address`)."""
+        """Where the variable ``name`` is: where the vmlinux's ``.symtab`` says, without
+        reading a deferred DWARF first (:meth:`DeferredKernel.variable_address`).
+
+        :raises ImageError: the DWARF puts it elsewhere (as a deferred DWARF, once read).
+        """
         deferred = self._deferred
         if deferred is not None:
             return deferred.variable_address(name)
-        var = self._tables.variables.get(name)
-        return None if var is None else var[0]
+        if not self.has_debuginfo:
+            return None  # no vmlinux: no variables (the note's SYMBOL() lines are not read)
+        problem = dwarf_contradiction(self.vmlinux_path.name, name, self._tables)
+        if problem:
+            raise ImageError(problem)
+        return symtab_object(self._tables.symbols, name)
 
     def read_phys(self, paddr: int, size: int) -> bytes:
         try:

@@ -126,12 +126,10 @@ class DeferredKernel:
         from ``.symtab`` (the DWARF must then agree, or :meth:`tables` refuses it)."""
         with self._lock:
             if self._tables is None and self._failed is None:
-                entry = self.symbols.get(name)
-                address = entry[0] if entry is not None and entry[2] == "object" else None
+                address = symtab_object(self.symbols, name)
                 self._early[name] = address
                 return address
-        var = self.tables().variables.get(name)
-        return None if var is None else var[0]
+        return symtab_object(self.tables().symbols, name)
 
     def tables(self) -> DebugTables:
         """The symbols, types and variables, the DWARF read on the first call.
@@ -160,15 +158,29 @@ class DeferredKernel:
             raise self._error(f"{name} does not belong to {self._core_name}: {mismatch}")
         if tables.symbols != self.symbols:  # two readers of the same bytes
             raise self._error(f"{name}: .symtab reads differently with pyelftools")
-        for variable, address in self._early.items():
-            var = tables.variables.get(variable)
-            if (None if var is None else var[0]) != address:
-                said = "no variable" if var is None else f"{var[0]:#x}"
-                raise self._error(
-                    f"{name}: {variable} is {said} in the DWARF but "
-                    f"{'no object' if address is None else f'{address:#x}'} in .symtab"
-                )
+        for variable in self._early:
+            problem = dwarf_contradiction(name, variable, tables)
+            if problem:
+                raise self._error(problem)
         return tables
+
+
+def symtab_object(symbols: dict[str, SymbolEntry], name: str) -> int | None:
+    """Where ``.symtab`` puts the object ``name``; None when it names no such object."""
+    entry = symbols.get(name)
+    return entry[0] if entry is not None and entry[2] == "object" else None
+
+
+def dwarf_contradiction(file: str, variable: str, tables: DebugTables) -> str | None:
+    """What is wrong when the DWARF puts ``variable`` elsewhere than ``.symtab``; None
+    when they agree, or the DWARF has no such variable (read, as gdb reads a minimal
+    symbol, where ``.symtab`` says)."""
+    var = tables.variables.get(variable)
+    address = symtab_object(tables.symbols, variable)
+    if var is None or var[0] == address:
+        return None
+    where = "no object" if address is None else f"{address:#x}"
+    return f"{file}: {variable} is {var[0]:#x} in the DWARF but {where} in .symtab"
 
 
 def open_kernel(
