@@ -35,13 +35,10 @@ HEAVY = (
     "vmintro.exercises.session",  # an exercise's runner, for an exercise's image only
     "vmintro.repl.completer",  # at the first Tab
     "vmintro.repl.pyprompt",  # at the first `py`
-    "vmintro.helpers",  # the helpers and the plugins that use them: the plugins load
-    "vmintro_plugins",  # once the first prompt is drawn
-    "vmintro.commands.discovery",
-    "vmintro.commands.registry",  # the commands, their parsing and results: at the first
-    "vmintro.commands.dispatch",  # line, or the first key the lexer colours
-    "vmintro.commands.result",
-    "vmintro.cmdline.lines",
+    "vmintro.helpers.memory",  # the helpers no plugin names (vmintro.helpers imports a
+    "vmintro.helpers.slab",  # module when one of its names is first wanted)
+    "vmintro.commands.dispatch",  # the commands' parsing: at the first line, or the
+    "vmintro.cmdline.lines",  # first key the lexer colours
     "vmintro.cmdline.readings",
 )
 

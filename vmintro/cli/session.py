@@ -5,9 +5,8 @@ standard input, or typed at the REPL.
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from vmintro._version import __version__
 from vmintro.cli.image import open_image
@@ -64,12 +63,12 @@ def run_stdin(prog: Program, json: bool, policy: Policy | None = None) -> int:
     return runner.status
 
 
-def _load_plugins(dirs: list[str], err: TextIO | None = None) -> None:
+def _load_plugins(dirs: list[str]) -> None:
     """The plugins of ``plugins/``, of ``--plugin-dir`` and of the entry points
-    (:func:`vmintro.commands.discovery.load_plugins`); failures to ``err``."""
+    (:func:`vmintro.commands.discovery.load_plugins`); failures to standard error."""
     from vmintro.commands.discovery import load_plugins
 
-    load_plugins(dirs, err=err)
+    load_plugins(dirs)
 
 
 def cmd_session(args: argparse.Namespace) -> int:
@@ -88,8 +87,7 @@ def cmd_session(args: argparse.Namespace) -> int:
             ex = policy.exercise
             note = f"exercise {ex}: only its commands run (vmintro exercise open {ex})"
             print(f"vmintro: {name}: {note}", file=sys.stderr)
-    if not interactive:  # the REPL loads them once its first prompt is drawn
-        _load_plugins(args.plugin_dirs)
+    _load_plugins(args.plugin_dirs)  # before the first prompt: Ctrl-C stops a slow one
     if args.commands is not None:
         return run_commands(prog, args.commands, args.json, policy)
     if not sys.stdin.isatty():
@@ -105,13 +103,7 @@ def cmd_session(args: argparse.Namespace) -> int:
 
         runner = ExerciseRunner(prog, policy, interactive=True)
     try:
-        return run_repl(
-            prog,
-            name,
-            show_banner=not args.quiet,
-            runner=runner,
-            plugins=functools.partial(_load_plugins, args.plugin_dirs),
-        )
+        return run_repl(prog, name, show_banner=not args.quiet, runner=runner)
     except ImageError as e:  # the vmlinux's DWARF, read after the first prompt
         raise UsageExit(str(e)) from None
 

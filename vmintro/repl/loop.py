@@ -8,18 +8,15 @@ overrides it; the ``py`` prompt keeps its own beside it, ending in ``-py``).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
-import io
 import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from prompt_toolkit import Application, PromptSession
-from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import Completer, DynamicCompleter
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.lexers import DynamicLexer, Lexer
@@ -126,46 +123,11 @@ class _Lines:
         return self._runner
 
 
-class _Plugins:
-    """The session's plugins, loaded once: in the prompt's loop once its first prompt
-    is drawn, and at the latest before the first line runs or the first Tab completes.
-
-    What loading them prints (a failure's line, or a plugin's own output) is shown
-    above the prompt, which prompt-toolkit then draws again below it."""
-
-    def __init__(self, load: Callable[[TextIO], object] | None) -> None:
-        self._load = load
-
-    def load(self, app: Application[str] | None = None) -> None:
-        """Load them now if not yet; ``app`` is the prompt running, if one is."""
-        if self._load is None:
-            return
-        load, self._load = self._load, None
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            load(err)
-        if not (out.getvalue() or err.getvalue()):
-            return
-        show = functools.partial(_show, out.getvalue(), err.getvalue())
-        if app is not None and app.is_running and not app.is_done:
-            run_in_terminal(show)
-        else:
-            show()
-
-
-def _show(out: str, err: str) -> None:
-    sys.stdout.write(out)
-    sys.stdout.flush()
-    sys.stderr.write(err)
-    sys.stderr.flush()
-
-
 def run_repl(
     prog: Program,
     image: str,
     show_banner: bool = True,
     runner: Runner | None = None,
-    plugins: Callable[[TextIO], object] | None = None,
 ) -> int:
     """Read, run, repeat until Ctrl-D or ``quit``; the exit status (EXIT_OK).
 
@@ -173,19 +135,15 @@ def run_repl(
     first prompt is drawn; what :func:`_load_types` raises then ends the session.
 
     ``runner`` runs the lines when given (an exercise's, which allows fewer commands
-    and, without Python, takes ``py`` to refuse it). ``plugins`` loads the plugins,
-    writing each failure to the stream it is given: it is called once the first
-    prompt is drawn, in the prompt's loop, before any key is read.
+    and, without Python, takes ``py`` to refuse it).
     """
     python = PythonSession(prog)
     lines = _Lines(prog, python, runner)
-    plugged = _Plugins(plugins)
 
     @functools.cache
     def completer() -> Completer:
         from vmintro.repl.completer import VmintroCompleter  # at the first Tab
 
-        plugged.load()  # their commands complete too
         return VmintroCompleter(prog, lambda: python.namespace)
 
     @functools.cache
@@ -237,10 +195,6 @@ def run_repl(
             name="vmintro-after-prompt",
             daemon=True,
         ).start()
-        # the plugins in this thread, as any import, once the drawing is out (before
-        # the keys typed meanwhile: the loop runs what it was given first)
-        if app.loop is not None:
-            app.loop.call_soon(plugged.load, app)
 
     app.after_render += after_first_prompt
     if show_banner:
@@ -252,7 +206,6 @@ def run_repl(
             continue
         except EOFError:
             break
-        plugged.load()  # loaded by now, unless the first prompt ended before its loop ran
         try:
             _load_types(prog)  # what is typed runs on a vmlinux checked against the core
         except KeyboardInterrupt:  # while it waits for the DWARF: the line is dropped
