@@ -37,3 +37,20 @@ def test_ruff_check_is_clean() -> None:
 def test_ruff_format_is_clean() -> None:
     proc = _run("ruff", "format", "--check", *RUFF_PATHS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_sees_a_misspelled_name_of_the_lazy_packages(tmp_path: Path) -> None:
+    """``vmintro``, ``vmintro.commands`` and ``vmintro.helpers`` import a name's module
+    when the name is first wanted; the type checker still knows their names."""
+    script = tmp_path / "typos.py"
+    script.write_text(
+        "import vmintro.commands\n"
+        "from vmintro import Programm\n"
+        "from vmintro.commands import commandd\n"
+        "from vmintro.helpers import for_each_zonee, for_each_zone\n"
+        "vmintro.commands.Tablee\n"
+        "zones: int = for_each_zone\n"
+    )
+    proc = _run("mypy", "--follow-imports=silent", str(script))
+    errors = [line for line in proc.stdout.splitlines() if ": error:" in line]
+    assert [line.split(":")[1] for line in errors] == ["2", "3", "4", "5", "6"], proc.stdout

@@ -22,7 +22,8 @@ def python_namespace(prog: Program) -> dict[str, Any]:
     from vmintro.errors import CorruptionError, FaultError, ObjectNotFoundError
     from vmintro.object import Object, cast, container_of
 
-    namespace: dict[str, Any] = {name: getattr(helpers, name) for name in helpers.__all__}
+    every: list[str] = getattr(helpers, "__all__")  # noqa: B009 - made on first use
+    namespace: dict[str, Any] = {name: getattr(helpers, name) for name in every}
     namespace.update(
         Object=Object,
         cast=cast,

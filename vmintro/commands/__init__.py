@@ -99,15 +99,17 @@ __all__ = [
 _MODULES = ("registry", "result", "dispatch")
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        for module in _MODULES:
-            defined = importlib.import_module(f"{__name__}.{module}")
-            if name in defined.__all__:
-                value = getattr(defined, name)
-                globals()[name] = value
-                return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if not TYPE_CHECKING:  # to the type checker, a name the imports above lack is a mistake
+
+    def __getattr__(name: str) -> Any:
+        if name in __all__:
+            for module in _MODULES:
+                defined = importlib.import_module(f"{__name__}.{module}")
+                if name in defined.__all__:
+                    value = getattr(defined, name)
+                    globals()[name] = value
+                    return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

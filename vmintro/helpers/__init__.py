@@ -34,18 +34,23 @@ def _names_of(module: str) -> list[str]:
     return names
 
 
-def __getattr__(name: str) -> Any:
-    if name == "__all__":
-        every = sorted({n for module in _MODULES for n in _names_of(module)})
-        globals()["__all__"] = every
-        return every
-    for module in _MODULES:
-        if name in _names_of(module):
-            value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-            globals()[name] = value  # found at once the next time
-            return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def _every_name() -> list[str]:
+    return sorted({n for module in _MODULES for n in _names_of(module)})
+
+
+if not TYPE_CHECKING:  # to the type checker, a name the imports above lack is a mistake
+
+    def __getattr__(name: str) -> Any:
+        if name == "__all__":
+            every = globals()["__all__"] = _every_name()
+            return every
+        for module in _MODULES:
+            if name in _names_of(module):
+                value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+                globals()[name] = value  # found at once the next time
+                return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__getattr__("__all__")})
+    return sorted({*globals(), *_every_name()})
