@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -89,8 +90,11 @@ def interpreter_of(program: str) -> str:
             first = f.readline(4096)
     except OSError:
         return sys.executable
-    if first.startswith(b"#!") and b"python" in first:
-        return first[2:].decode(errors="replace").split()[0]
+    words = first[2:].decode(errors="replace").split() if first.startswith(b"#!") else []
+    if words and Path(words[0]).name == "env" and len(words) > 1:  # #!/usr/bin/env python3
+        return shutil.which(words[1]) or sys.executable
+    if words and "python" in Path(words[0]).name:
+        return words[0]
     return sys.executable
 
 
