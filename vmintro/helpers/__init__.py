@@ -44,6 +44,8 @@ if not TYPE_CHECKING:  # to the type checker, a name the imports above lack is a
         if name == "__all__":
             every = globals()["__all__"] = _every_name()
             return every
+        if name in _MODULES:  # `from vmintro.helpers import mm`: the module itself
+            return importlib.import_module(f"{__name__}.{name}")
         for module in _MODULES:
             if name in _names_of(module):
                 value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
