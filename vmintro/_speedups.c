@@ -2745,7 +2745,9 @@ static PyMethodDef module_methods[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "vmintro._speedups",
-    .m_doc = "C forms of vmintro.object's member access and scalar value_().",
+    .m_doc = "C forms of the reader's hot paths: member access and value_(), translation, page "
+             "walks, the helpers, the vmlist walk and the core's program header table. "
+             "Each Python form defines what its C form does.",
     .m_size = -1,
     .m_methods = module_methods,
 };
