@@ -233,3 +233,21 @@ def test_every_parser_with_an_image_has_the_same_image_options() -> None:
             assert actions["vmlinux"].option_strings == ["--vmlinux"], name
             assert (actions["vmlinux"].metavar, actions["vmlinux"].help) == ("FILE", VMLINUX_HELP)
     assert sorted(opening) == sorted([*OPENING, *SERVING])
+
+
+def test_a_file_name_with_escape_sequences_is_shown_escaped(tmp_path: Path) -> None:
+    """A name a directory listing hands over (``vmintro check *``) may hold escape
+    sequences: every one-line error shows them as ``\\xNN``, as names from an image."""
+    name = str(tmp_path / "x\x1b]0;owned\x07\x1b[2J")
+    argvs = [
+        ["-c", "vm", name],
+        ["check", name],
+        ["map", name],
+        ["export", "--raw", "-o", str(tmp_path / "out.raw"), name],
+        ["--no-such-option\x1b[2J"],
+    ]
+    for run in vmintro_each(*argvs):
+        shown = run.stderr + run.stdout  # check reports an unreadable image in its listing
+        assert run.returncode == 2, run
+        assert "\x1b" not in shown and "\x07" not in shown, shown
+        assert "\\x1b" in shown, shown

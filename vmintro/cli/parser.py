@@ -9,6 +9,7 @@ import sys
 from typing import Literal, NoReturn
 
 from vmintro.errors import EXIT_USAGE
+from vmintro.escape import escape_text
 
 __all__ = ["Parser", "UsageExit", "add_image_arguments", "add_plugin_dir_option", "fail", "warn"]
 
@@ -25,11 +26,15 @@ class Parser(argparse.ArgumentParser):
     every other error of the tool."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"vmintro: {message} (see '{self.prog} --help')\n")
+        # the words typed (a file name from a glob, say) are shown escaped, as any name
+        text = escape_text(f"{message} (see '{self.prog} --help')")
+        self.exit(EXIT_USAGE, f"vmintro: {text}\n")
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(f"vmintro: {message}\n")
+    """``vmintro: MESSAGE`` on stderr, its control characters escaped: a message names
+    files, which a directory listing may have handed over with escape sequences."""
+    sys.stderr.write(f"vmintro: {escape_text(message)}\n")
 
 
 def fail(message: str, status: int) -> int:
