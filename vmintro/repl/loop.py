@@ -124,10 +124,7 @@ class _Lines:
 
 
 def run_repl(
-    prog: Program,
-    image: str,
-    show_banner: bool = True,
-    runner: Runner | None = None,
+    prog: Program, image: str, show_banner: bool = True, runner: Runner | None = None
 ) -> int:
     """Read, run, repeat until Ctrl-D or ``quit``; the exit status (EXIT_OK).
 
