@@ -63,20 +63,13 @@ def run_stdin(prog: Program, json: bool, policy: Policy | None = None) -> int:
     return runner.status
 
 
-def _load_plugins(dirs: list[str]) -> None:
-    """The plugins of ``plugins/``, of ``--plugin-dir`` and of the entry points
-    (:func:`vmintro.commands.discovery.load_plugins`); failures to standard error."""
-    from vmintro.commands.discovery import load_plugins
-
-    load_plugins(dirs)
-
-
 def cmd_session(args: argparse.Namespace) -> int:
     """The default action: ``-c``, standard input, or the REPL."""
     interactive = args.commands is None and not args.json and sys.stdin.isatty()
     # The REPL reads the vmlinux's DWARF once its first prompt is drawn (run_repl);
     # everything else reads and checks it here, before any command.
     prog, name = open_image(args.image, args.vmlinux, defer_types=interactive)
+    from vmintro.commands.discovery import load_plugins
     from vmintro.exercises.policy import image_policy
 
     policy = getattr(args, "policy", None)  # `vmintro exercise open`: its commands only
@@ -87,7 +80,7 @@ def cmd_session(args: argparse.Namespace) -> int:
             ex = policy.exercise
             note = f"exercise {ex}: only its commands run (vmintro exercise open {ex})"
             print(f"vmintro: {name}: {note}", file=sys.stderr)
-    _load_plugins(args.plugin_dirs)  # before the first prompt: Ctrl-C stops a slow one
+    load_plugins(args.plugin_dirs)  # before the first prompt: Ctrl-C stops a slow one
     if args.commands is not None:
         return run_commands(prog, args.commands, args.json, policy)
     if not sys.stdin.isatty():
