@@ -752,9 +752,10 @@ def test_exercises_built_on_first_use(
 
     load_plugins([])
     for ex in (e for e in EXERCISES if not e.shipped):
-        # a key of its own per exercise, the same every run: with a fresh one, about one
-        # build in 18 of dma-spill drew a first pfn whose hex digits are a page count
-        # `kmem -f` prints in decimal (0x320 and "320"), and the run failed at random
+        # a key of its own per exercise, the same every run: with a fresh one, one of six
+        # builds of dma-spill (18 of the three exercises allowing `kmem -f`) drew a first
+        # pfn whose hex digits are a page count `kmem -f` prints in decimal (0x320 and
+        # "320"), and the run failed at random
         build_exercise(ex, tmp_path, hashlib.sha256(f"first use {ex.name}".encode()).digest())
         answer = SOLVERS[ex.name](_open(ex.name))
         assert verify_answer(tmp_path / ex.name, ex.parts, answer)
