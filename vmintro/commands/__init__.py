@@ -49,8 +49,9 @@ Expressions (``mem_map + 0x100``, ``vmlist->next``) are evaluated by
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from vmintro.lazy import from_modules
 
 if TYPE_CHECKING:
     from vmintro.commands.dispatch import Invocation, prepare, run, split_words
@@ -102,14 +103,9 @@ _MODULES = ("registry", "result", "dispatch")
 if not TYPE_CHECKING:  # to the type checker, a name the imports above lack is a mistake
 
     def __getattr__(name: str) -> Any:
-        if name in __all__:
-            for module in _MODULES:
-                defined = importlib.import_module(f"{__name__}.{module}")
-                if name in defined.__all__:
-                    value = getattr(defined, name)
-                    globals()[name] = value
-                    return value
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        if name not in __all__:  # registry's register(), say, is not this package's
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return from_modules(__name__, _MODULES, name, globals())
 
 
 def __dir__() -> list[str]:

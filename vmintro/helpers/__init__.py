@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from vmintro.lazy import from_modules
+
 if TYPE_CHECKING:  # what the type checker sees: every module's names, as imported below
     from vmintro.helpers.buddy import *  # noqa: F403
     from vmintro.helpers.fs import *  # noqa: F403
@@ -46,12 +48,7 @@ if not TYPE_CHECKING:  # to the type checker, a name the imports above lack is a
             return every
         if name in _MODULES:  # `from vmintro.helpers import mm`: the module itself
             return importlib.import_module(f"{__name__}.{name}")
-        for module in _MODULES:
-            if name in _names_of(module):
-                value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-                globals()[name] = value  # found at once the next time
-                return value
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return from_modules(__name__, _MODULES, name, globals())
 
 
 def __dir__() -> list[str]:

@@ -1,0 +1,31 @@
+"""A package's names imported from its modules when first wanted (PEP 562).
+
+``vmintro.commands`` and ``vmintro.helpers`` gather the names of their modules without
+importing them all: a module-level ``__getattr__`` calls :func:`from_modules`, which
+imports the modules in the package's order until one has the name.
+
+This module imports nothing from vmintro: every layer may use it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["from_modules"]
+
+
+def from_modules(package: str, modules: Iterable[str], name: str, namespace: dict[str, Any]) -> Any:
+    """``name`` from the first of ``package``'s ``modules`` whose ``__all__`` has it,
+    kept in ``namespace`` (the package's globals) so that the next use finds it at once.
+
+    :raises AttributeError: no module of them has it.
+    """
+    for module in modules:
+        defined = importlib.import_module(f"{package}.{module}")
+        if name in defined.__all__:
+            value = getattr(defined, name)
+            namespace[name] = value
+            return value
+    raise AttributeError(f"module {package!r} has no attribute {name!r}")
