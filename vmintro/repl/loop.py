@@ -58,10 +58,9 @@ def _command_words() -> frozenset[str]:
 
 # What the first prompt does not need, imported once it is drawn (in the background,
 # with the DWARF): the line runner (with the commands' registry and the reading of
-# lines the lexer needs), the completer and the ``py`` prompt.
+# lines the lexer needs, which it imports), the completer and the ``py`` prompt.
 _AFTER_PROMPT_MODULES = (
     "vmintro.cmdline.runner",
-    "vmintro.cmdline.readings",
     "vmintro.repl.completer",
     "vmintro.repl.pyprompt",
 )

@@ -80,8 +80,8 @@ PHDR_SIZE = 32
 SHDR_SIZE = 40
 SYM_SIZE = 16
 NHDR_SIZE = 12
-# A vmlinux has a few dozen sections: a table of
-# more is refused before any name in it is looked up, each lookup scanning the name table.
+# A vmlinux has a few dozen sections: a table of more is refused before any name in it
+# is looked up, each lookup scanning the name table.
 MAX_VMLINUX_SECTIONS = 4096
 # sizeof(Elf64_Ehdr), sizeof(Elf64_Phdr), sizeof(Elf64_Shdr)
 EHDR64_SIZE = 64
