@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 from vmintro.errors import EXIT_OK, EXIT_USAGE
 from vmintro.exercises.catalog import EXERCISES, LEVELS, Exercise, Hint
 from vmintro.exercises.keys import KeyFileError, fresh_key, read_key, salt_of, variant_seed
+from vmintro.exercises.leaks import printed_by
 from vmintro.exercises.location import CHECKOUT_DIR, EXERCISE_FILE
 from vmintro.exercises.verify import ANSWER_FILE, FORMS, answer_record
 from vmintro.files import atomic_output
@@ -50,8 +51,9 @@ __all__ = [
 ]
 
 MANIFEST = "SHA256SUMS"
-# a variant whose answer a guesser could run through in a day is drawn again from
-# the same generator; this many draws and none fair is a bug of the exercise
+# a variant whose answer a guesser could run through in a day, or that an allowed
+# command prints, is drawn again from the same generator; this many draws and none
+# kept is a bug of the exercise
 DRAWS = 16
 
 
@@ -87,8 +89,11 @@ def realise(ex: Exercise, seed: int, image: Path | None) -> Variant:
 
     The parameters are drawn from a generator seeded with ``seed``; a draw whose
     answer a guesser could run through in a day (:meth:`Exercise.fair`: frames side by
-    side, one frame where the question expects several) is rejected and the next draw
-    of the same generator taken, so the same seed always gives the same variant.
+    side, one frame where the question expects several), or whose image prints a
+    hidden part of it to a command the exercise allows
+    (:func:`~vmintro.exercises.leaks.printed_by`: a decimal count that reads as the
+    hidden pfn, say), is rejected and the next draw of the same generator taken, so
+    the same seed always gives the same variant.
     """
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,17 +110,23 @@ def realise(ex: Exercise, seed: int, image: Path | None) -> Variant:
                 probed = _run(ex, text + ex.probe(params), machine, out / "probe")
                 probe = json.loads(probed["truth"].read_text())
             answer = ex.answer(params, truth, probe)
-            if ex.fair(answer):
+            if not ex.fair(answer):
+                continue
+            hints = ex.hints(params, truth)
+            if printed_by(ex, answer, made["vmcore"], hints) is None:
                 break
         else:
-            raise ValueError(f"{ex.name}: no draw of {DRAWS} leaves a day of guessing")
+            raise ValueError(
+                f"{ex.name}: no draw of {DRAWS} leaves a day of guessing with nothing "
+                "its commands print"
+            )
         if image is not None:
             files = {kind: _copy_of(made[kind]) for kind in ("vmlinux", "vmcore")}
             timeline = made.get("timeline")
             # the same core, so the timeline's record of its SHA-256 holds as written
             keep = None if timeline is None else (lambda _digest: timeline.read_bytes())
             install_image(image, files, keep)
-    return Variant(ex, seed, ex.question(params, truth), answer, ex.hints(params, truth))
+    return Variant(ex, seed, ex.question(params, truth), answer, hints)
 
 
 def _answer_lines(ex: Exercise) -> str:

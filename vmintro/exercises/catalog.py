@@ -8,8 +8,9 @@ answer. Answers come from the generator's ground truth — of the image, or of a
 *probe*: the same scenario run one step further (what the kernel would do next).
 
 An exercise declares the commands (and plugins) it allows; ``vmintro exercise
-open`` refuses the others. None of them prints the answer: the test runs each,
-bare and with the hints' arguments. A part marked ``hidden`` never appears in
+open`` refuses the others. None of them prints the answer: each variant's build
+runs each, bare and with the hints' arguments, and draws again where one does
+(:mod:`vmintro.exercises.leaks`). A part marked ``hidden`` never appears in
 their output at all; the others (which area, which vm_struct: what a listing
 shows among its rows) never appear with the rest of the answer.
 
