@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from types import ModuleType
 from typing import Any
 
-__all__ = ["from_modules"]
+__all__ = ["from_modules", "package_dir"]
 
 
 def from_modules(package: str, modules: Iterable[str], name: str, namespace: dict[str, Any]) -> Any:
@@ -29,3 +30,16 @@ def from_modules(package: str, modules: Iterable[str], name: str, namespace: dic
             namespace[name] = value
             return value
     raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+
+def package_dir(namespace: dict[str, Any], names: Iterable[str]) -> list[str]:
+    """What ``dir()`` of the package lists: its public ``names``, the submodules
+    imported so far and its dunders, not what its ``__init__`` imports for itself
+    (``Any``, ``TYPE_CHECKING``, :func:`from_modules`)."""
+    package = namespace["__name__"]
+    own = {
+        n
+        for n, v in namespace.items()
+        if n.startswith("__") or (isinstance(v, ModuleType) and v.__name__ == f"{package}.{n}")
+    }
+    return sorted(own.union(names))

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vmintro.lazy import from_modules
+from vmintro.lazy import from_modules, package_dir
 
 if TYPE_CHECKING:
     from vmintro.commands.dispatch import Invocation, prepare, run, split_words
@@ -109,4 +109,4 @@ if not TYPE_CHECKING:  # to the type checker, a name the imports above lack is a
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return package_dir(globals(), __all__)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from vmintro.lazy import from_modules
+from vmintro.lazy import from_modules, package_dir
 
 if TYPE_CHECKING:  # what the type checker sees: every module's names, as imported below
     from vmintro.helpers.buddy import *  # noqa: F403
@@ -52,4 +52,4 @@ if not TYPE_CHECKING:  # to the type checker, a name the imports above lack is a
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_every_name()})
+    return package_dir(globals(), [*_every_name(), *_MODULES])
