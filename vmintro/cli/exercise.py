@@ -12,6 +12,7 @@ from typing import Any
 
 from vmintro.cli.parser import Parser, UsageExit, fail
 from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from vmintro.escape import escape_text
 
 __all__ = ["cmd_exercise", "parser"]
 
@@ -176,20 +177,29 @@ def _exercises(names: list[str]) -> list[Any]:
 
 
 def _make(args: argparse.Namespace) -> int:
-    from vmintro.exercises.variants import RosterError, make, read_key, read_roster
+    from vmintro.exercises.variants import (
+        RosterError,
+        check_output_dir,
+        make,
+        read_key,
+        read_roster,
+    )
 
     exercises = _exercises(args.exercise)
+    out = Path(args.output)
     try:
         students = read_roster(Path(args.roster))
         key = read_key(Path(args.key))
+        check_output_dir(out)
     except RosterError as e:
         raise UsageExit(str(e)) from None
-    failures = make(students, key, Path(args.output), exercises, max(1, args.jobs))
+    failures = make(students, key, out, exercises, max(1, args.jobs))
     for line in failures:
-        print(f"vmintro: {line}", file=sys.stderr)
+        print(f"vmintro: {escape_text(line)}", file=sys.stderr)
     built = len(students) * len(exercises) - len(failures)
     print(
-        f"{built} variants ({len(students)} students, {len(exercises)} exercises) in {args.output}"
+        f"{built} variants ({len(students)} students, {len(exercises)} exercises) "
+        f"in {escape_text(str(out))}"
     )
     return EXIT_FAILED if failures else EXIT_OK
 
@@ -197,6 +207,7 @@ def _make(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from vmintro.exercises.variants import (
         RosterError,
+        check_output_dir,
         grade,
         read_key,
         read_submissions,
@@ -205,19 +216,27 @@ def _grade(args: argparse.Namespace) -> int:
     )
 
     source = Path(args.submissions)
+    out = Path(args.output) if args.output else source.with_suffix(".grades")
     try:
         key = read_key(Path(args.key))
-        submissions = read_submissions(source)
+        submissions, problems = read_submissions(source)
+        check_output_dir(out)  # before the grading, which may take long
     except RosterError as e:
         raise UsageExit(str(e)) from None
+    for line in problems:  # rows left out; the others are graded
+        print(f"vmintro: {escape_text(line)}", file=sys.stderr)
+    if not submissions:  # every row left out: nothing to grade, nothing written
+        return EXIT_USAGE
     names = list(dict.fromkeys(ex.name for _, ex, _ in submissions))
     grades = grade(submissions, key, max(1, args.jobs))
     for line in score_table(grades, names):
         print(line)
-    out = Path(args.output) if args.output else source.with_suffix(".grades")
-    write_results(grades, names, out)
-    print(f"per-student JSON and results.json in {out}")
-    return EXIT_OK
+    try:
+        write_results(grades, names, out)
+    except RosterError as e:
+        raise UsageExit(str(e)) from None
+    print(f"per-student JSON and results.json in {escape_text(str(out))}")
+    return EXIT_FAILED if problems else EXIT_OK
 
 
 _ACTIONS = {

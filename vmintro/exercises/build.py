@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vmintro.errors import EXIT_OK, EXIT_USAGE
+from vmintro.escape import escape_text
 from vmintro.exercises.catalog import EXERCISES, LEVELS, Exercise, Hint
 from vmintro.exercises.keys import KeyFileError, fresh_key, read_key, salt_of, variant_seed
 from vmintro.exercises.leaks import printed_by
 from vmintro.exercises.location import CHECKOUT_DIR, EXERCISE_FILE
 from vmintro.exercises.verify import ANSWER_FILE, FORMS, answer_record
-from vmintro.files import atomic_output
+from vmintro.files import atomic_output, open_regular
 from vmintro.generate import generate
 from vmintro.image.writer.install import ImageWriteError, install_image
 from vmintro.scenario.loader import parse_scenario
@@ -208,13 +209,38 @@ def build_exercise(ex: Exercise, root: Path, key: bytes, student: str | None = N
 
 
 def manifest(root: Path) -> str:
-    """``sha256sum``'s lines for every file under ``root`` but the manifest itself."""
+    """``sha256sum``'s lines for every file of the catalog's exercise directories under
+    ``root`` (what a build writes there; other files are not the build's to vouch for),
+    each read in pieces."""
     lines = []
+    names = {ex.name for ex in EXERCISES}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         name = path.relative_to(root).as_posix()
-        if name != MANIFEST:
-            lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {name}\n")
+        if name.split("/", 1)[0] in names and "/" in name:
+            digest = hashlib.sha256()
+            with open_regular(path) as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            lines.append(f"{digest.hexdigest()}  {name}\n")
     return "".join(lines)
+
+
+def _built_with_another_key(root: Path, key: bytes) -> str | None:
+    """The first exercise under ``root`` whose ``answer.json`` was salted from another
+    key than ``key`` (the salt comes from the key): a build over it would replace a set
+    of exercises with another one's."""
+    for ex in EXERCISES:
+        record = root / ex.name / ANSWER_FILE
+        if not record.is_file():
+            continue
+        try:
+            with open_regular(record) as f:
+                salt = json.loads(f.read(1 << 16)).get("salt")
+        except (OSError, ValueError, AttributeError):
+            return ex.name  # not an answer this build wrote: not to be replaced either
+        if salt != salt_of(key, ex.name):
+            return ex.name
+    return None
 
 
 def build_all(root: Path, key: bytes, every: bool = False) -> list[Path]:
@@ -229,9 +255,15 @@ def build_all(root: Path, key: bytes, every: bool = False) -> list[Path]:
     return done
 
 
+def _error(message: str) -> None:
+    """One line on standard error, escaped (it names files and arguments as typed)."""
+    sys.stderr.write(f"vmintro: {escape_text(message)}\n")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"vmintro: {message}\n")  # one line, exit 2, as the vmintro command
+        _error(message)  # one line, exit 2, as the vmintro command
+        self.exit(EXIT_USAGE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,11 +294,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.key is not None:
             key = read_key(args.key)
+            other = _built_with_another_key(args.dir, key)
+            if other is not None:
+                _error(
+                    f"{args.dir}: its exercises come from another key ({other}/{ANSWER_FILE} "
+                    "is not salted from this one); give the key they were built with, or "
+                    "build into another directory"
+                )
+                return EXIT_USAGE
         elif (args.dir / MANIFEST).exists() or args.dir.resolve() == CHECKOUT_DIR.resolve():
-            sys.stderr.write(
-                f"vmintro: {args.dir}: its exercises come from a practice key that is not in "
+            _error(
+                f"{args.dir}: its exercises come from a practice key that is not in "
                 "the repository; rebuild them with --key FILE, or build new variants into "
-                "another directory\n"
+                "another directory"
             )
             return EXIT_USAGE
         else:
@@ -274,13 +314,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in build_all(args.dir, key, args.all):
             print(path)
     except KeyFileError as e:
-        sys.stderr.write(f"vmintro: {e}\n")
+        _error(str(e))
         return EXIT_USAGE
     except OSError as e:
-        sys.stderr.write(f"vmintro: {e.filename or args.dir}: {e.strerror}\n")
+        _error(f"{e.filename or args.dir}: {e.strerror}")
         return EXIT_USAGE
     except ImageWriteError as e:
-        sys.stderr.write(f"vmintro: {e}\n")
+        _error(str(e))
         return EXIT_USAGE
     return EXIT_OK
 

@@ -20,9 +20,13 @@ import hmac
 import secrets
 from pathlib import Path
 
-__all__ = ["MIN_KEY", "KeyFileError", "fresh_key", "read_key", "salt_of", "variant_seed"]
+from vmintro.files import open_regular
+
+__all__ = ["MAX_KEY", "MIN_KEY", "KeyFileError", "fresh_key", "read_key", "salt_of", "variant_seed"]
 
 MIN_KEY = 16
+# a key file holds a key (64 hex digits made as the message below says), not a document
+MAX_KEY = 4096
 
 
 class KeyFileError(ValueError):
@@ -30,11 +34,16 @@ class KeyFileError(ValueError):
 
 
 def read_key(path: Path) -> bytes:
-    """A key: the file's bytes, surrounding whitespace aside (at least 16)."""
+    """A key: the file's bytes, surrounding whitespace aside (at least 16, at most
+    :data:`MAX_KEY`); a FIFO, a directory or a device is refused before it is read."""
     try:
-        key = path.read_bytes().strip()
+        with open_regular(path) as f:
+            raw = f.read(MAX_KEY + 1)
     except OSError as e:
         raise KeyFileError(f"{path}: {e.strerror}") from None
+    if len(raw) > MAX_KEY:
+        raise KeyFileError(f"{path}: more than {MAX_KEY} bytes: a key file holds one key")
+    key = raw.strip()
     if len(key) < MIN_KEY:
         raise KeyFileError(
             f"{path}: a key of {len(key)} bytes; at least {MIN_KEY} "

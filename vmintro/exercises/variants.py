@@ -14,7 +14,9 @@ is compared with that student's variant, so it fails.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -27,10 +29,23 @@ from vmintro.exercises.catalog import Exercise, by_name
 from vmintro.exercises.keys import KeyFileError, variant_seed
 from vmintro.exercises.keys import read_key as _read_key
 from vmintro.exercises.verify import AnswerError, canonical
-from vmintro.files import atomic_output
+from vmintro.files import atomic_output, not_regular, open_regular
 
-__all__ = ["Grade", "RosterError", "grade", "make", "read_key", "read_roster", "read_submissions"]
+__all__ = [
+    "MAX_ROWS",
+    "Grade",
+    "RosterError",
+    "check_output_dir",
+    "grade",
+    "make",
+    "read_key",
+    "read_roster",
+    "read_submissions",
+    "write_results",
+]
 
+# a class is far fewer; a file of more is not a roster or a class's submissions
+MAX_ROWS = 100_000
 _STUDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")  # also a directory name
 T = TypeVar("T")
 R = TypeVar("R")
@@ -49,12 +64,23 @@ def read_key(path: Path) -> bytes:
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file, keyed by column names lower-cased: a FIFO or a device is
+    refused before it is read, a name given to two columns, a quote left open or more
+    than :data:`MAX_ROWS` rows in one line; a byte-order mark (a spreadsheet's "CSV
+    UTF-8") is no part of the first name."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return [
-                {(k or "").strip().lower(): (v or "") for k, v in r.items()}
-                for r in csv.DictReader(f)
-            ]
+        with open_regular(path) as raw, io.TextIOWrapper(raw, "utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f, strict=True)
+            names = [(n or "").strip().lower() for n in reader.fieldnames or ()]
+            twice = sorted({n for n in names if n and names.count(n) > 1})
+            if twice:
+                raise RosterError(f"{path}: two columns are named '{twice[0][:40]}'")
+            rows: list[dict[str, str]] = []
+            for r in reader:
+                if len(rows) == MAX_ROWS:
+                    raise RosterError(f"{path}: more than {MAX_ROWS} rows")
+                rows.append({(k or "").strip().lower(): (v or "") for k, v in r.items()})
+            return rows
     except OSError as e:
         raise RosterError(f"{path}: {e.strerror}") from None
     except (UnicodeDecodeError, csv.Error) as e:
@@ -72,41 +98,62 @@ def _student(path: Path, line: int, value: str) -> str:
 
 
 def read_roster(path: Path) -> list[str]:
-    """The students of a CSV roster with a ``student`` column (an id, an e-mail)."""
+    """The students of a CSV roster with a ``student`` column (an id, an e-mail); two
+    ids that differ only in case are one student (a directory on a case-insensitive
+    file system, an e-mail address)."""
     rows = _rows(path)
     if rows and "student" not in rows[0]:
         raise RosterError(f"{path}: no 'student' column (the first line names the columns)")
     students: list[str] = []
+    first: dict[str, int] = {}  # each student, lower-cased: its line
     for line, row in enumerate(rows, 2):
         student = _student(path, line, row["student"])
-        if student in students:
-            raise RosterError(f"{path}:{line}: student '{student}' is listed twice")
+        if student.lower() in first:
+            raise RosterError(
+                f"{path}:{line}: student '{student}' is listed twice "
+                f"(line {first[student.lower()]})"
+            )
+        first[student.lower()] = line
         students.append(student)
     if not students:
         raise RosterError(f"{path}: no students")
     return students
 
 
-def read_submissions(path: Path) -> list[tuple[str, Exercise, str]]:
+def read_submissions(path: Path) -> tuple[list[tuple[str, Exercise, str]], list[str]]:
     """(student, exercise, answer) of each row of a CSV with columns student, exercise,
-    answer (an answer may hold newlines, quoted as CSV quotes them)."""
+    answer (an answer may hold newlines, quoted as CSV quotes them), and one line for
+    each row that cannot be graded (a student id that names no directory, an exercise
+    nobody knows): those rows are left out, the others graded.
+
+    :raises RosterError: the file itself cannot be used.
+    """
     rows = _rows(path)
-    if rows and not {"student", "exercise", "answer"} <= set(rows[0]):
+    if not rows:
+        raise RosterError(f"{path}: no submissions (the first line names the columns)")
+    if not {"student", "exercise", "answer"} <= set(rows[0]):
         raise RosterError(f"{path}: the columns must be student, exercise, answer")
-    out = []
+    out, problems = [], []
     for line, row in enumerate(rows, 2):
-        student = _student(path, line, row["student"])
         try:
+            student = _student(path, line, row["student"])
             ex = by_name(row["exercise"].strip())
+        except RosterError as e:
+            problems.append(str(e))
+            continue
         except LookupError as e:
-            raise RosterError(f"{path}:{line}: {e}") from None
+            problems.append(f"{path}:{line}: {e}")
+            continue
         out.append((student, ex, row["answer"]))
-    return out
+    return out, problems
 
 
 def _map(func: Callable[[T], R], items: Iterable[T], jobs: int) -> list[R]:
+    """``func`` of each item, in order, in ``jobs`` processes (no more than there are
+    items or cores: ``-j 2000`` forks no 2000 processes)."""
     items = list(items)
-    if jobs <= 1 or len(items) <= 1:
+    jobs = min(jobs, len(items), os.cpu_count() or 1)
+    if jobs <= 1:
         return [func(i) for i in items]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(func, items, chunksize=max(1, len(items) // (jobs * 8))))
@@ -188,11 +235,34 @@ def score_table(grades: list[Grade], exercises: list[str]) -> list[str]:
     return lines
 
 
+def check_output_dir(out: Path) -> None:
+    """Refuse, before any work, a ``-o DIR`` that cannot take the files: something
+    else than a directory there, or a directory (or its parent, to make it in) that
+    cannot be written.
+
+    :raises RosterError: one line naming ``out``.
+    """
+    kind = not_regular(out)
+    if out.exists() and kind != "a directory":
+        raise RosterError(f"{out}: is {kind or 'a file'}, not a directory")
+    where = out if out.exists() else out.parent
+    if not where.is_dir():
+        raise RosterError(f"{out}: there is no directory {str(where)!r} to make it in")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise RosterError(f"{out}: {where} cannot be written")
+
+
 def write_results(grades: list[Grade], exercises: list[str], out: Path) -> None:
     """``out/STUDENT.json`` for each student and ``out/results.json`` for all: Gradescope's
-    autograder results format (score, max_score, tests of name, score, max_score, output)."""
-    out.mkdir(parents=True, exist_ok=True)
+    autograder results format (score, max_score, tests of name, score, max_score, output).
+
+    Every file's place is checked before the first is written (a directory where a
+    file goes is refused), and each is written whole or not at all.
+
+    :raises RosterError: ``out`` or a file in it cannot be written, in one line.
+    """
     got = {(g.student, g.exercise): g for g in grades}
+    files: dict[str, dict[str, Any]] = {}
     everyone: list[dict[str, Any]] = []
     for student in sorted({g.student for g in grades}):
         tests = []
@@ -206,8 +276,18 @@ def write_results(grades: list[Grade], exercises: list[str], out: Path) -> None:
                     "output": "not handed in" if g is None else g.output,
                 }
             )
-        with atomic_output(out / f"{student}.json") as f:
-            f.write((json.dumps(_results(tests), indent=1) + "\n").encode())
+        files[f"{student}.json"] = _results(tests)
         everyone += [{**t, "name": f"{student}/{t['name']}"} for t in tests]
-    with atomic_output(out / "results.json") as f:
-        f.write((json.dumps(_results(everyone), indent=1) + "\n").encode())
+    files["results.json"] = _results(everyone)
+    try:
+        check_output_dir(out)
+        out.mkdir(exist_ok=True)
+        for name in files:
+            kind = not_regular(out / name)
+            if kind is not None:
+                raise RosterError(f"{out / name}: is {kind}, not a file of results")
+        for name, results in files.items():
+            with atomic_output(out / name) as f:
+                f.write((json.dumps(results, indent=1) + "\n").encode())
+    except OSError as e:
+        raise RosterError(f"{e.filename or out}: {e.strerror}") from None
