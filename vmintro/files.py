@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 __all__ = [
+    "FileTooLargeError",
     "NotRegularFileError",
     "atomic_output",
     "file_kind",
     "not_regular",
     "open_regular",
+    "read_regular",
     "writes_over_image",
 ]
 
@@ -84,6 +86,30 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+class FileTooLargeError(OSError):
+    """The file holds more bytes than its reader accepts; ``strerror`` says how many."""
+
+    def __init__(self, path: str | os.PathLike[str], limit: int) -> None:
+        super().__init__(errno.EFBIG, f"more than {limit} bytes", os.fspath(path))
+
+
+def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the regular file ``path``, which holds at most ``limit`` of them.
+
+    Checked as :func:`open_regular` checks, and never more than ``limit + 1`` bytes
+    read: a sparse file of a terabyte costs no more than a small one.
+
+    :raises FileTooLargeError: ``path`` holds more than ``limit`` bytes.
+    :raises NotRegularFileError: ``path`` is a FIFO, a directory, a device or a socket.
+    :raises OSError: ``path`` cannot be opened or read.
+    """
+    with open_regular(path) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLargeError(path, limit)
+    return data
 
 
 @contextlib.contextmanager

@@ -7,8 +7,9 @@ numbers, booleans, null, printable strings or lists of those.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from vmintro.untrusted_json import parse_json
 
 __all__ = ["GENERATOR_NOTE_MAX", "parse_generator_note"]
 
@@ -16,34 +17,6 @@ __all__ = ["GENERATOR_NOTE_MAX", "parse_generator_note"]
 GENERATOR_NOTE_MAX = 64 << 10
 GENERATOR_STRING_MAX = 4096
 _GENERATOR_DEPTH = 2  # an object of values and lists of values
-
-
-def _json_depth(text: str, limit: int) -> int:
-    """How deeply ``text``'s arrays and objects nest, counting no further than ``limit + 1``.
-
-    Counted before parsing: the json module recurses once per level and a
-    few thousand ``[`` end in a RecursionError.
-    """
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > limit:
-                break
-        elif ch in "]}":
-            depth -= 1
-    return deepest
 
 
 def _check_generator_value(key: str, value: Any) -> None:
@@ -71,17 +44,7 @@ def parse_generator_note(desc: bytes) -> dict[str, Any]:
     """
     if len(desc) > GENERATOR_NOTE_MAX:
         raise ValueError(f"{len(desc)} bytes, more than {GENERATOR_NOTE_MAX}")
-    try:
-        text = desc.rstrip(b"\0").decode()
-    except UnicodeDecodeError as e:
-        raise ValueError(f"not UTF-8 text (byte {e.start})") from None
-    depth = _json_depth(text, _GENERATOR_DEPTH)
-    if depth > _GENERATOR_DEPTH:
-        raise ValueError(f"JSON nested more than {_GENERATOR_DEPTH} deep")
-    try:
-        generator = json.loads(text)
-    except ValueError as e:
-        raise ValueError(f"not valid JSON ({' '.join(str(e).split())[:120]})") from None
+    generator = parse_json(desc.rstrip(b"\0"), _GENERATOR_DEPTH)
     if not isinstance(generator, dict):
         raise ValueError(f"a JSON {type(generator).__name__}, not an object")
     for key, value in generator.items():
