@@ -91,7 +91,7 @@ def test_unknown_exercise_is_one_line() -> None:
 @pytest.mark.parametrize(
     ("text", "wrong"),
     [
-        ("{", "not JSON"),
+        ("{", "not valid JSON"),
         ("[]", "a JSON object was expected"),
         ('{"name": "x"}', "'question' is missing or not a str"),
         (

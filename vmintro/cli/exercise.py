@@ -4,7 +4,6 @@ variant per student and its grading."""
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -34,15 +33,17 @@ def _meta(path: Path) -> dict[str, Any]:
 
     :raises UsageExit: naming the file and what is wrong with it.
     """
-    from vmintro.exercises.location import EXERCISE_FILE
+    from vmintro.exercises.location import EXERCISE_DEPTH, EXERCISE_FILE, EXERCISE_MAX
+    from vmintro.exercises.verify import answer_parts
+    from vmintro.untrusted_json import load_json_file
 
     where = path / EXERCISE_FILE
     try:
-        meta = json.loads(where.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise UsageExit(f"{where}: {e.strerror}") from None
+        meta = load_json_file(where, EXERCISE_MAX, EXERCISE_DEPTH)
+    except OSError as e:  # a FIFO, a directory or a device too, refused before a read
+        raise UsageExit(f"{where}: {e.strerror or e}") from None
     except ValueError as e:
-        raise UsageExit(f"{where}: not JSON: {e}") from None
+        raise UsageExit(f"{where}: {e}") from None
     if not isinstance(meta, dict):
         raise UsageExit(f"{where}: not an exercise: a JSON object was expected")
     for key, kind in _META.items():
@@ -63,6 +64,12 @@ def _meta(path: Path) -> dict[str, Any]:
         for h in hints
     ):
         raise UsageExit(f"{where}: not an exercise: 'hints' must be a list of text and commands")
+    try:
+        answer_parts(meta["parts"])
+    except ValueError as e:
+        raise UsageExit(f"{where}: not an exercise: {e}") from None
+    if meta.get("student") is not None and not isinstance(meta["student"], str):
+        raise UsageExit(f"{where}: not an exercise: 'student' must be a name or null")
     return meta
 
 
@@ -75,8 +82,23 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _shown(text: str) -> str:
+    """``text`` escaped for a terminal (:func:`~vmintro.escape.escape_text`) but for its
+    newlines and tabs: the layout of a README or a question stays."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    return "\n".join("\t".join(escape_text(cell) for cell in line.split("\t")) for line in lines)
+
+
 def _show(args: argparse.Namespace) -> int:
-    print((_dir(args.name) / "README.md").read_text(), end="")
+    from vmintro.exercises.location import README_FILE, README_MAX
+    from vmintro.files import read_regular
+
+    where = _dir(args.name) / README_FILE
+    try:
+        raw = read_regular(where, README_MAX)
+    except OSError as e:  # a FIFO, a directory or a device too, refused before a read
+        raise UsageExit(f"{where}: {e.strerror or e}") from None
+    print(_shown(raw.decode("utf-8", "surrogateescape")), end="")
     return EXIT_OK
 
 
@@ -88,6 +110,7 @@ def _made_by(path: Path, meta: dict[str, Any], key_file: Path) -> bool:
     from vmintro.exercises.build import realise
     from vmintro.exercises.catalog import by_name
     from vmintro.exercises.keys import KeyFileError, read_key, variant_seed
+    from vmintro.files import open_regular
 
     try:
         key = read_key(key_file)
@@ -99,8 +122,9 @@ def _made_by(path: Path, meta: dict[str, Any], key_file: Path) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         realise(ex, variant_seed(key, student, ex.name), Path(tmp) / ex.name)
         made = (Path(tmp) / f"{ex.name}.vmcore").read_bytes()
-    try:
-        return made == (path / f"{ex.name}.vmcore").read_bytes()
+    try:  # an untrusted file: no FIFO waited on, no more read than the core made
+        with open_regular(path / f"{ex.name}.vmcore") as f:
+            return f.read(len(made) + 1) == made
     except OSError:
         return False
 
@@ -126,7 +150,7 @@ def _open(args: argparse.Namespace) -> int:
         json=args.json, quiet=args.quiet, policy=policy, unrestricted=policy is None,
     )  # fmt: skip
     if not args.quiet and args.commands is None and sys.stdin.isatty():
-        print(meta["question"] + "\n")
+        print(_shown(meta["question"]) + "\n")
     status: int = cmd_session(session)
     return status
 
@@ -137,31 +161,37 @@ def _hint(args: argparse.Namespace) -> int:
     if not 1 <= args.n <= len(hints):
         return fail(f"exercise {args.name} has hints 1 to {len(hints)}", EXIT_USAGE)
     for i, hint in enumerate(hints[: args.n], 1):
-        print(f"{i}. {hint['text']}")
+        print(f"{i}. {escape_text(hint['text'])}")
         for command in hint["commands"]:
-            print(f"     vmintro> {command}")
+            print(f"     vmintro> {escape_text(command)}")
     if args.n < len(hints):
-        print(f"({args.n} of {len(hints)}: vmintro exercise hint {args.name} {args.n + 1})")
+        name = escape_text(args.name)
+        print(f"({args.n} of {len(hints)}: vmintro exercise hint {name} {args.n + 1})")
     return EXIT_OK
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from vmintro.exercises.verify import ANSWER_FILE, AnswerError, Part, verify_answer
+    import os
+
+    from vmintro.exercises.verify import (
+        ANSWER_FILE,
+        AnswerError,
+        AnswerFileError,
+        answer_parts,
+        verify_answer,
+    )
 
     path = _dir(args.name)
     meta = _meta(path)
-    if not (path / ANSWER_FILE).exists():
+    parts = answer_parts(meta["parts"])  # _meta checked them
+    student = meta.get("student")  # a name, or None for a practice exercise
+    if student is not None and not os.path.lexists(path / ANSWER_FILE):
         return fail(
-            f"{path}: {meta['student']}'s graded variant: hand the answer in, it is graded",
-            EXIT_USAGE,
+            f"{path}: {student}'s graded variant: hand the answer in, it is graded", EXIT_USAGE
         )
     try:
-        parts = [Part(str(p["label"]), str(p["form"]), int(p["space"])) for p in meta["parts"]]
-    except (TypeError, KeyError, ValueError):
-        return fail(f"{path}: not an exercise: its answer parts cannot be read", EXIT_USAGE)
-    try:
         right = verify_answer(path, parts, " ".join(args.answer))
-    except AnswerError as e:
+    except (AnswerError, AnswerFileError) as e:
         return fail(str(e), EXIT_USAGE)
     print("right" if right else "wrong")
     return EXIT_OK if right else EXIT_FAILED

@@ -9,14 +9,31 @@ is kept, so each user's cache holds a variant of its own that nobody can rebuild
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-__all__ = ["CHECKOUT_DIR", "EXERCISE_FILE", "cache_root", "exercise_dir"]
+__all__ = [
+    "CHECKOUT_DIR",
+    "EXERCISE_DEPTH",
+    "EXERCISE_FILE",
+    "EXERCISE_MAX",
+    "README_FILE",
+    "README_MAX",
+    "cache_root",
+    "exercise_dir",
+]
 
 # images/exercises of the checkout this package runs from (absent when installed alone)
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent.parent / "images" / "exercises"
 EXERCISE_FILE = "exercise.json"
+README_FILE = "README.md"
+# An exercise's directory is untrusted (a student's graded variant comes by mail): its
+# exercise.json and README are a few KiB; larger ones are refused, never read whole.
+EXERCISE_MAX = 64 << 10
+README_MAX = 64 << 10
+# exercise.json's deepest value: the object's hints, a hint, its commands
+EXERCISE_DEPTH = 4
 
 
 def cache_root() -> Path:
@@ -41,7 +58,8 @@ def exercise_dir(name: str) -> Path:
     :raises LookupError: for a name that is neither.
     """
     given = Path(name)
-    if (given / EXERCISE_FILE).is_file():
+    # whatever is there (a FIFO, a link to a device): the actions say what is wrong with it
+    if os.path.lexists(given / EXERCISE_FILE):
         return given
     from vmintro.exercises.catalog import by_name
 
