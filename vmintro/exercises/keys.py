@@ -22,11 +22,22 @@ from pathlib import Path
 
 from vmintro.files import open_regular
 
-__all__ = ["MAX_KEY", "MIN_KEY", "KeyFileError", "fresh_key", "read_key", "salt_of", "variant_seed"]
+__all__ = [
+    "MAX_KEY",
+    "MIN_KEY",
+    "SALT_BYTES",
+    "KeyFileError",
+    "fresh_key",
+    "read_key",
+    "salt_of",
+    "variant_seed",
+]
 
 MIN_KEY = 16
 # a key file holds a key (64 hex digits made as the message below says), not a document
 MAX_KEY = 4096
+# the salt of a practice answer's hash (answer.json holds it in hex)
+SALT_BYTES = 16
 
 
 class KeyFileError(ValueError):
@@ -68,4 +79,4 @@ def salt_of(key: bytes, exercise: str) -> str:
     """The salt of the practice answer's hash: from the key, so the same key rebuilds
     the same ``answer.json``, and unrelated to the seed (another HMAC message)."""
     mac = hmac.new(key, f"answer salt\0{exercise}".encode(), hashlib.sha256).digest()
-    return mac[:16].hex()
+    return mac[:SALT_BYTES].hex()

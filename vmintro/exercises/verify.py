@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vmintro.exercises.keys import SALT_BYTES
 from vmintro.untrusted_json import load_json_file
 
 __all__ = [
@@ -58,7 +59,6 @@ ANSWER_FILE = "answer.json"
 # answer_record's JSON is about 250 bytes; a larger file is no answer file
 ANSWER_MAX = 4096
 _ANSWER_DEPTH = 2  # an object of values and the list of forms
-SALT_BYTES = 16
 HASH_BYTES = 32
 
 # scrypt's cost: N (CPU and memory), r (block size), p (parallelism). 128 * r * N bytes
