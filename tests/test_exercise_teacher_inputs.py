@@ -221,3 +221,18 @@ def test_submissions_with_nothing_to_grade_are_refused(tmp_path: Path, key: Path
     out = tmp_path / "grades"
     assert main(["exercise", "grade", "--key", str(key), str(path), "-o", str(out)]) == EXIT_USAGE
     assert not out.exists()
+
+
+def test_an_exercise_the_cache_cannot_take_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vmintro.exercises.catalog import EXERCISES
+
+    built_on_first_use = next(e.name for e in EXERCISES if not e.shipped)
+    cache = tmp_path / "cache"
+    cache.write_text("a file, not a directory\n")
+    monkeypatch.setenv("VMINTRO_CACHE_DIR", str(cache))
+    assert main(["exercise", "show", built_on_first_use]) == EXIT_USAGE
+    building, refused = capsys.readouterr().err.splitlines()
+    assert building.startswith(f"vmintro: building exercise {built_on_first_use} once")
+    assert refused.startswith(f"vmintro: {cache}/") and refused.endswith(": Not a directory")

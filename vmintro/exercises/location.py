@@ -18,6 +18,7 @@ __all__ = [
     "EXERCISE_DEPTH",
     "EXERCISE_FILE",
     "EXERCISE_MAX",
+    "CacheError",
     "README_FILE",
     "README_MAX",
     "cache_root",
@@ -51,11 +52,17 @@ def _complete(path: Path) -> bool:
     )
 
 
+class CacheError(LookupError):
+    """An exercise neither shipped nor in the cache, and the cache cannot take it: one
+    line naming what is wrong (VMINTRO_CACHE_DIR a file, a directory not writable)."""
+
+
 def exercise_dir(name: str) -> Path:
     """The directory of exercise ``name`` (a catalog name, or the path of an exercise
     directory), building the practice variant into the cache if needed (said on stderr).
 
     :raises LookupError: for a name that is neither.
+    :raises CacheError: it must be built and the cache cannot be written.
     """
     given = Path(name)
     # whatever is there (a FIFO, a link to a device): the actions say what is wrong with it
@@ -69,9 +76,17 @@ def exercise_dir(name: str) -> Path:
         return shipped
     cached = cache_root() / name
     if not _complete(cached):
+        from vmintro.escape import escape_text
         from vmintro.exercises.build import build_exercise
         from vmintro.exercises.keys import fresh_key
+        from vmintro.image.writer.install import ImageWriteError
 
-        print(f"vmintro: building exercise {name} once, into {cached}", file=sys.stderr)
-        build_exercise(ex, cached.parent, fresh_key())
+        where = escape_text(str(cached))
+        print(f"vmintro: building exercise {name} once, into {where}", file=sys.stderr)
+        try:
+            build_exercise(ex, cached.parent, fresh_key())
+        except OSError as e:  # a cache that is a file, or cannot be written
+            raise CacheError(f"{e.filename or cached}: {e.strerror}") from None
+        except ImageWriteError as e:
+            raise CacheError(str(e)) from None
     return cached
