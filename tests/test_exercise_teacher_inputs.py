@@ -15,8 +15,10 @@ import pytest
 from vmintro.cli import main
 from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from vmintro.exercises import build, variants
+from vmintro.exercises.catalog import by_name
 from vmintro.exercises.keys import MAX_KEY, KeyFileError, read_key, salt_of
 from vmintro.exercises.variants import RosterError, read_roster, read_submissions
+from vmintro.exercises.verify import answer_record
 
 KEY = "7f3c0a9d51e24b6c8e0f1a2b3c4d5e6f"
 SUBMISSIONS = "student,exercise,answer\n"
@@ -164,16 +166,17 @@ def test_no_more_worker_processes_than_variants(monkeypatch: pytest.MonkeyPatch)
     assert started == [3]
 
 
-def _answer(root: Path, name: str, salt: str) -> None:
+def _answer(root: Path, name: str, key: bytes) -> None:
     (root / name).mkdir(parents=True)
-    (root / name / "answer.json").write_text(json.dumps({"salt": salt}))
+    record = answer_record(name, by_name(name).parts, [0x1000, [1, 2]], salt_of(key, name))
+    (root / name / "answer.json").write_text(json.dumps(record))
 
 
 def test_the_practice_build_keeps_another_keys_exercises(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tmp_path / "exercises"
-    _answer(root, "why-oops", salt_of(b"the key they were built with", "why-oops"))
+    _answer(root, "why-oops", b"the key they were built with")
     key = tmp_path / "other.key"
     key.write_text(KEY)
     before = (root / "why-oops" / "answer.json").read_text()

@@ -137,7 +137,7 @@ def _open(args: argparse.Namespace) -> int:
     image = path / meta["name"]
     from vmintro.exercises.session import Policy
 
-    policy: Policy | None = Policy.of(path)
+    policy: Policy | None = Policy.of_meta(meta)  # the exercise.json _meta checked
     if args.key is not None:  # the teacher's (or maintainer's): every command, and Python
         if not _made_by(path, meta, Path(args.key)):
             raise UsageExit(

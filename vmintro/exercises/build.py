@@ -33,7 +33,13 @@ from vmintro.exercises.catalog import EXERCISES, LEVELS, Exercise, Hint
 from vmintro.exercises.keys import KeyFileError, fresh_key, read_key, salt_of, variant_seed
 from vmintro.exercises.leaks import printed_by
 from vmintro.exercises.location import CHECKOUT_DIR, EXERCISE_FILE
-from vmintro.exercises.verify import ANSWER_FILE, FORMS, answer_record
+from vmintro.exercises.verify import (
+    ANSWER_FILE,
+    FORMS,
+    AnswerFileError,
+    answer_record,
+    read_answer_record,
+)
 from vmintro.files import atomic_output, open_regular
 from vmintro.generate import generate
 from vmintro.image.writer.install import ImageWriteError, install_image
@@ -234,11 +240,10 @@ def _built_with_another_key(root: Path, key: bytes) -> str | None:
         if not record.is_file():
             continue
         try:
-            with open_regular(record) as f:
-                salt = json.loads(f.read(1 << 16)).get("salt")
-        except (OSError, ValueError, AttributeError):
-            return ex.name  # not an answer this build wrote: not to be replaced either
-        if salt != salt_of(key, ex.name):
+            written = read_answer_record(record, ex.parts)
+        except AnswerFileError:
+            return ex.name  # not an answer a build wrote: not to be replaced either
+        if written["salt"] != salt_of(key, ex.name):
             return ex.name
     return None
 

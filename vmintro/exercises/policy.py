@@ -7,13 +7,12 @@ needs to know whether an image is an exercise's (``vmintro check``, ``map``, gdb
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vmintro.exercises.location import EXERCISE_FILE
+from vmintro.exercises.location import EXERCISE_DEPTH, EXERCISE_FILE, EXERCISE_MAX
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -34,9 +33,22 @@ class Policy:
 
     @classmethod
     def of(cls, directory: Path) -> Policy:
-        """The rules of the exercise in ``directory``: the catalog's for an exercise it
-        knows (an edited ``exercise.json`` allows nothing more), else the file's."""
-        meta: dict[str, Any] = json.loads((directory / EXERCISE_FILE).read_text())
+        """The rules of the exercise in ``directory`` (:meth:`of_meta` of its
+        ``exercise.json``, read with the bounds of any exercise file).
+
+        :raises OSError: the file cannot be read, or is too large.
+        :raises ValueError: it is not JSON of an exercise's depth.
+        """
+        from vmintro.untrusted_json import load_json_file
+
+        meta = load_json_file(directory / EXERCISE_FILE, EXERCISE_MAX, EXERCISE_DEPTH)
+        return cls.of_meta(meta)
+
+    @classmethod
+    def of_meta(cls, meta: dict[str, Any]) -> Policy:
+        """The rules of the exercise ``meta`` (an ``exercise.json``) describes: the
+        catalog's for an exercise it knows (an edited file allows nothing more), else
+        the file's commands and plugins."""
         from vmintro.exercises.catalog import by_name
 
         try:
