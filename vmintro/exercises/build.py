@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 from vmintro.errors import EXIT_OK, EXIT_USAGE
 from vmintro.escape import escape_text
-from vmintro.exercises.catalog import EXERCISES, LEVELS, Exercise, Hint
+from vmintro.exercises.catalog import EXERCISES, LEVELS, Exercise, Hint, NotThisDraw
 from vmintro.exercises.keys import KeyFileError, fresh_key, read_key, salt_of, variant_seed
 from vmintro.exercises.leaks import printed_by
 from vmintro.exercises.location import CHECKOUT_DIR, EXERCISE_FILE
@@ -89,24 +89,33 @@ def _run(ex: Exercise, text: str, machine: dict[str, Any], out: Path) -> dict[st
     return generate(out, scen, machine, timeline=ex.timeline, exercise=ex.name)
 
 
+def _reboot(seed: int, n: int) -> int:
+    """The machine seed of a variant's ``n``-th boot after its first (``seed``'s)."""
+    digest = hashlib.sha256(f"{seed}\0boot {n}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
 def realise(ex: Exercise, seed: int, image: Path | None) -> Variant:
     """Generate ``ex``'s variant ``seed``: its image at ``image`` (NAME.vmcore and
     .vmlinux, without the truth, which holds the answer, and without a timeline unless
     the exercise is about it), or none.
 
-    The parameters are drawn from a generator seeded with ``seed``; a draw whose
-    answer a guesser could run through in a day (:meth:`Exercise.fair`: frames side by
-    side, one frame where the question expects several), or whose image prints a
-    hidden part of it to a command the exercise allows
-    (:func:`~vmintro.exercises.leaks.printed_by`: a decimal count that reads as the
-    hidden pfn, say), is rejected and the next draw of the same generator taken, so
-    the same seed always gives the same variant.
+    The parameters are drawn from a generator seeded with ``seed``; a draw is
+    rejected and the next of the same generator taken, so the same seed always gives
+    the same variant, when its machine does not pose the question
+    (:class:`~vmintro.exercises.catalog.NotThisDraw`: the next draw also boots the
+    machine another way), when a guesser could run through its answer in a day
+    (:meth:`Exercise.fair`: frames side by side, one frame where the question expects
+    several), or when its image prints a hidden part of the answer to a command the
+    exercise allows (:func:`~vmintro.exercises.leaks.printed_by`: a decimal count that
+    reads as the hidden pfn, say).
     """
     rng = random.Random(seed)
+    boot = seed  # the machine's own seed: how its boot spread the page cache
     with tempfile.TemporaryDirectory() as tmp:
         for draw in range(DRAWS):
             params = ex.params(rng)
-            machine = {**ex.machine(params), "seed": seed}
+            machine = {**ex.machine(params), "seed": boot}
             text = ex.scenario(params)
             out = Path(tmp) / str(draw)
             out.mkdir()
@@ -116,7 +125,13 @@ def realise(ex: Exercise, seed: int, image: Path | None) -> Variant:
             if ex.probe is not None:
                 probed = _run(ex, text + ex.probe(params), machine, out / "probe")
                 probe = json.loads(probed["truth"].read_text())
-            answer = ex.answer(params, truth, probe)
+            try:
+                answer = ex.answer(params, truth, probe)
+            except NotThisDraw:
+                # the boot decides most of what is free (a free block of order 9 stays
+                # whatever the scenario does): the next draw boots the machine anew
+                boot = _reboot(seed, draw + 1)
+                continue
             if not ex.fair(answer):
                 continue
             hints = ex.hints(params, truth)
