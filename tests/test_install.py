@@ -118,17 +118,25 @@ def test_readme_first_session_is_what_a_session_shows(monkeypatch: pytest.Monkey
     from vmintro.cmdline.namespace import python_namespace
     from vmintro.commands import run
     from vmintro.repl.banner import banner
+    from vmintro.repl.loop import PROMPT
+    from vmintro.repl.toolbar import prompt
+    from vmintro.timeline.moments import image_timeline
 
     text = (ROOT / "README.md").read_text()
     block = text.split("## A first session", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
     first, *lines = block.splitlines()
     assert first == "$ vmintro images/demo"
-    shown = lines[: next(i for i, line in enumerate(lines) if line.startswith("vmintro>"))]
     monkeypatch.chdir(ROOT)  # the paths as the banner prints them: as given
     prog = vmintro.open("images/demo")
+    image_timeline(prog).require()  # read, as the REPL reads it after the first prompt
+    drawn = prompt(lambda: prog, PROMPT)()  # with the timeline's moment
+    assert drawn != PROMPT
+    shown = lines[: next(i for i, line in enumerate(lines) if line.startswith(drawn))]
     assert shown == banner(prog, "images/demo").splitlines() + [""]
     for line in lines[len(shown) :]:
-        if line.startswith("vmintro> ") and line != "vmintro> py":
-            assert list(run(prog, line.removeprefix("vmintro> "))), line
+        if not line.startswith(">>> "):  # a command line, at the prompt the REPL draws
+            assert line.startswith(drawn), line
+        if line.startswith(drawn) and line != f"{drawn}py":
+            assert list(run(prog, line.removeprefix(drawn))), line
         elif line.startswith(">>> "):
             eval(line.removeprefix(">>> "), python_namespace(prog))  # noqa: S307

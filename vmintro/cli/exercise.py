@@ -327,7 +327,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--key", required=True, help="the course's secret key file")
     sp.add_argument(
         "-o", "--output", metavar="DIR",
-        help="where STUDENT.json and results.json go (default: SUBMISSIONS.grades)",
+        help="where STUDENT.json and results.json go (default: the submissions file's "
+        "name with .grades for its suffix: subs.csv, subs.grades)",
     )  # fmt: skip
     sp.add_argument("-j", "--jobs", type=int, default=1, help="variants generated in parallel")
     p.set_defaults(func=cmd_exercise)

@@ -551,7 +551,11 @@ EXERCISES: list[Exercise] = [
         commands=_VM,
         hints=lambda v, t: [
             Hint("vmalloc rounds the size up to whole pages; get_vm_area adds one more."),
-            Hint("The newest area: where?", ("vmlist",)),
+            Hint(
+                "Nothing was vfree'd before it, so get_vm_area's first fit found no hole and "
+                "put it after every other area: which is that in vmlist?",
+                ("vmlist",),
+            ),
             LIST_HINT,
         ],
     ),
