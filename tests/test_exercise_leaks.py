@@ -96,3 +96,17 @@ def test_a_printed_draw_is_drawn_again(tmp_path: Path, monkeypatch: pytest.Monke
     assert printed_by(ex, kept.answer, tmp_path / "kept" / ex.name, kept.hints) is None
     # the same seed, the same variant: the check is part of the draw
     assert build.realise(ex, seed, None).answer == kept.answer
+
+
+def test_the_draw_does_not_depend_on_the_builders_debug_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # under this key, s18's bad-pte-frame has a hidden pfn of 0x132: with VMINTRO_DEBUG
+    # set, a failing command's traceback ('sym.py", line 132') read as that pfn, and
+    # every draw was refused
+    ex = by_name("bad-pte-frame")
+    seed = variant_seed(b"k" * 32, "s18", ex.name)
+    monkeypatch.delenv("VMINTRO_DEBUG", raising=False)
+    plain = build.realise(ex, seed, None)
+    monkeypatch.setenv("VMINTRO_DEBUG", "1")
+    assert build.realise(ex, seed, None).answer == plain.answer

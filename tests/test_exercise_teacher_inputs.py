@@ -16,7 +16,7 @@ from vmintro.cli import main
 from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from vmintro.exercises import build, variants
 from vmintro.exercises.catalog import by_name
-from vmintro.exercises.keys import MAX_KEY, KeyFileError, read_key, salt_of
+from vmintro.exercises.keys import MAX_KEY, KeyFileError, read_key, salt_of, variant_seed
 from vmintro.exercises.variants import RosterError, read_roster, read_submissions
 from vmintro.exercises.verify import answer_record
 
@@ -239,3 +239,53 @@ def test_an_exercise_the_cache_cannot_take_is_one_line(
     building, refused = capsys.readouterr().err.splitlines()
     assert building.startswith(f"vmintro: building exercise {built_on_first_use} once")
     assert refused.startswith(f"vmintro: {cache}/") and refused.endswith(": Not a directory")
+
+
+def test_a_variant_that_cannot_be_built_again_costs_only_its_grade(
+    tmp_path: Path, key: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = variants.realise
+
+    def realise(ex, seed, image):  # type: ignore[no-untyped-def]
+        if seed == variant_seed(KEY.encode(), "bob", ex.name):
+            raise ValueError(f"{ex.name}: no draw of 16 leaves a day of guessing")
+        return real(ex, seed, image)
+
+    monkeypatch.setattr(variants, "realise", realise)
+    path = tmp_path / "s.csv"
+    path.write_text(SUBMISSIONS + "alice,why-oops,1 2\nbob,why-oops,1 2\n")
+    out = tmp_path / "grades"
+    argv = ["exercise", "grade", "--key", str(key), str(path), "-o", str(out), "-j", "1"]
+    assert main(argv) == EXIT_FAILED
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "vmintro: bob/why-oops: not graded: why-oops: no draw of 16 leaves a day of guessing\n"
+    )
+    assert [line.split()[-1] for line in captured.out.splitlines()[1:3]] == ["0", "?"]
+    bob = json.loads((out / "bob.json").read_text())
+    assert bob["tests"][0]["output"].startswith("not graded: ")
+
+
+def test_submissions_a_path_without_a_name_is_one_line(
+    tmp_path: Path, key: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["exercise", "grade", "--key", str(key), "."]) == EXIT_USAGE
+    assert capsys.readouterr().err == "vmintro: .: is a directory, not a regular file\n"
+
+
+def test_csv_files_are_read_within_a_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(variants, "CSV_MAX", 64)
+    path = tmp_path / "roster.csv"
+    path.write_text("student\n" + "s" * 64 + "\n")  # one line, no row limit reached
+    with pytest.raises(RosterError, match="more than 64 bytes"):
+        read_roster(path)
+
+
+def test_submissions_ids_are_matched_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text(SUBMISSIONS + "Alice,why-oops,1 2\nalice,why-oops,3 4\nresults,why-oops,1\n")
+    rows, problems = read_submissions(path)
+    assert [s for s, _, _ in rows] == ["Alice"]
+    assert problems[0].startswith(f"{path}:3: student 'alice' differs from 'Alice' (line 2)")
+    assert problems[1] == f"{path}:4: student 'results': results.json is the class's results"

@@ -120,7 +120,10 @@ def _made_by(path: Path, meta: dict[str, Any], key_file: Path) -> bool:
     student = meta.get("student")
     student = student if isinstance(student, str) else ""  # a practice variant: ""
     with tempfile.TemporaryDirectory() as tmp:
-        realise(ex, variant_seed(key, student, ex.name), Path(tmp) / ex.name)
+        try:
+            realise(ex, variant_seed(key, student, ex.name), Path(tmp) / ex.name)
+        except ValueError as e:  # no draw of this vmintro makes a variant of it
+            raise UsageExit(f"{path}: its variant cannot be built again: {e}") from None
         made = (Path(tmp) / f"{ex.name}.vmcore").read_bytes()
     try:  # an untrusted file: no FIFO waited on, no more read than the core made
         with open_regular(path / f"{ex.name}.vmcore") as f:
@@ -246,10 +249,10 @@ def _grade(args: argparse.Namespace) -> int:
     )
 
     source = Path(args.submissions)
-    out = Path(args.output) if args.output else source.with_suffix(".grades")
     try:
         key = read_key(Path(args.key))
         submissions, problems = read_submissions(source)
+        out = Path(args.output) if args.output else source.with_suffix(".grades")
         check_output_dir(out)  # before the grading, which may take long
     except RosterError as e:
         raise UsageExit(str(e)) from None
@@ -259,6 +262,10 @@ def _grade(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     names = list(dict.fromkeys(ex.name for _, ex, _ in submissions))
     grades = grade(submissions, key, max(1, args.jobs))
+    for g in grades:
+        if not g.graded:  # its variant cannot be built again: said, the others graded
+            problems.append(f"{g.student}/{g.exercise}: {g.output}")
+            print(f"vmintro: {g.student}/{g.exercise}: {escape_text(g.output)}", file=sys.stderr)
     for line in score_table(grades, names):
         print(line)
     try:

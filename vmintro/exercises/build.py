@@ -108,7 +108,7 @@ def realise(ex: Exercise, seed: int, image: Path | None) -> Variant:
     (:meth:`Exercise.fair`: frames side by side, one frame where the question expects
     several), or when its image prints a hidden part of the answer to a command the
     exercise allows (:func:`~vmintro.exercises.leaks.printed_by`: a decimal count that
-    reads as the hidden pfn, say).
+    reads as the hidden pfn, say; the next draw also boots the machine another way).
     """
     rng = random.Random(seed)
     boot = seed  # the machine's own seed: how its boot spread the page cache
@@ -137,6 +137,9 @@ def realise(ex: Exercise, seed: int, image: Path | None) -> Variant:
             hints = ex.hints(params, truth)
             if printed_by(ex, answer, made["vmcore"], hints) is None:
                 break
+            # what is printed may come from the boot (a frame it left free), which the
+            # next draw's parameters would not change: boot the machine anew too
+            boot = _reboot(seed, draw + 1)
         else:
             raise ValueError(
                 f"{ex.name}: no draw of {DRAWS} leaves a day of guessing with nothing "

@@ -20,7 +20,7 @@ import hmac
 import secrets
 from pathlib import Path
 
-from vmintro.files import open_regular
+from vmintro.files import read_regular
 
 __all__ = [
     "MAX_KEY",
@@ -48,13 +48,9 @@ def read_key(path: Path) -> bytes:
     """A key: the file's bytes, surrounding whitespace aside (at least 16, at most
     :data:`MAX_KEY`); a FIFO, a directory or a device is refused before it is read."""
     try:
-        with open_regular(path) as f:
-            raw = f.read(MAX_KEY + 1)
-    except OSError as e:
+        key = read_regular(path, MAX_KEY).strip()
+    except OSError as e:  # more than MAX_KEY bytes too: a key file holds one key
         raise KeyFileError(f"{path}: {e.strerror}") from None
-    if len(raw) > MAX_KEY:
-        raise KeyFileError(f"{path}: more than {MAX_KEY} bytes: a key file holds one key")
-    key = raw.strip()
     if len(key) < MIN_KEY:
         raise KeyFileError(
             f"{path}: a key of {len(key)} bytes; at least {MIN_KEY} "

@@ -29,9 +29,10 @@ from vmintro.exercises.catalog import Exercise, by_name
 from vmintro.exercises.keys import KeyFileError, variant_seed
 from vmintro.exercises.keys import read_key as _read_key
 from vmintro.exercises.verify import AnswerError, canonical
-from vmintro.files import atomic_output, not_regular, open_regular
+from vmintro.files import atomic_output, not_regular, read_regular
 
 __all__ = [
+    "CSV_MAX",
     "MAX_ROWS",
     "Grade",
     "RosterError",
@@ -46,6 +47,9 @@ __all__ = [
 
 # a class is far fewer; a file of more is not a roster or a class's submissions
 MAX_ROWS = 100_000
+CSV_MAX = 64 << 20  # bytes: read whole, so bounded (100,000 rows of long frame lists)
+# the class's own file among the students' STUDENT.json: no student may be named so
+_CLASS_RESULTS = "results"
 _STUDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")  # also a directory name
 T = TypeVar("T")
 R = TypeVar("R")
@@ -65,22 +69,22 @@ def read_key(path: Path) -> bytes:
 
 def _rows(path: Path) -> list[dict[str, str]]:
     """The rows of a CSV file, keyed by column names lower-cased: a FIFO or a device is
-    refused before it is read, a name given to two columns, a quote left open or more
-    than :data:`MAX_ROWS` rows in one line; a byte-order mark (a spreadsheet's "CSV
-    UTF-8") is no part of the first name."""
+    refused before it is read, a file of more than :data:`CSV_MAX` bytes or
+    :data:`MAX_ROWS` rows, a name given to two columns or a quote left open in one line;
+    a byte-order mark (a spreadsheet's "CSV UTF-8") is no part of the first name."""
     try:
-        with open_regular(path) as raw, io.TextIOWrapper(raw, "utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f, strict=True)
-            names = [(n or "").strip().lower() for n in reader.fieldnames or ()]
-            twice = sorted({n for n in names if n and names.count(n) > 1})
-            if twice:
-                raise RosterError(f"{path}: two columns are named '{twice[0][:40]}'")
-            rows: list[dict[str, str]] = []
-            for r in reader:
-                if len(rows) == MAX_ROWS:
-                    raise RosterError(f"{path}: more than {MAX_ROWS} rows")
-                rows.append({(k or "").strip().lower(): (v or "") for k, v in r.items()})
-            return rows
+        text = read_regular(path, CSV_MAX).decode("utf-8-sig")
+        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+        names = [(n or "").strip().lower() for n in reader.fieldnames or ()]
+        twice = sorted({n for n in names if n and names.count(n) > 1})
+        if twice:
+            raise RosterError(f"{path}: two columns are named '{twice[0][:40]}'")
+        rows: list[dict[str, str]] = []
+        for r in reader:
+            if len(rows) == MAX_ROWS:
+                raise RosterError(f"{path}: more than {MAX_ROWS} rows")
+            rows.append({(k or "").strip().lower(): (v or "") for k, v in r.items()})
+        return rows
     except OSError as e:
         raise RosterError(f"{path}: {e.strerror}") from None
     except (UnicodeDecodeError, csv.Error) as e:
@@ -93,6 +97,10 @@ def _student(path: Path, line: int, value: str) -> str:
         raise RosterError(
             f"{path}:{line}: student '{student[:40]}' must be 1-64 letters, digits or . _ @ + - "
             "(it names a directory)"
+        )
+    if student.lower() == _CLASS_RESULTS:
+        raise RosterError(
+            f"{path}:{line}: student '{student}': {_CLASS_RESULTS}.json is the class's results"
         )
     return student
 
@@ -134,6 +142,7 @@ def read_submissions(path: Path) -> tuple[list[tuple[str, Exercise, str]], list[
     if not {"student", "exercise", "answer"} <= set(rows[0]):
         raise RosterError(f"{path}: the columns must be student, exercise, answer")
     out, problems = [], []
+    spelt: dict[str, tuple[str, int]] = {}  # each id lower-cased: as first written, its line
     for line, row in enumerate(rows, 2):
         try:
             student = _student(path, line, row["student"])
@@ -143,6 +152,13 @@ def read_submissions(path: Path) -> tuple[list[tuple[str, Exercise, str]], list[
             continue
         except LookupError as e:
             problems.append(f"{path}:{line}: {e}")
+            continue
+        first, at = spelt.setdefault(student.lower(), (student, line))
+        if first != student:  # one student twice, or two the roster would not take
+            problems.append(
+                f"{path}:{line}: student '{student}' differs from '{first}' (line {at}) only "
+                "in case: ids are matched exactly, as the roster has them"
+            )
             continue
         out.append((student, ex, row["answer"]))
     return out, problems
@@ -180,16 +196,25 @@ def make(
 
 @dataclass
 class Grade:
+    """One submission's result: ``output`` is ``right``, ``wrong``, ``not an answer:
+    ...``, or, with ``graded`` false, why its variant could not be built again."""
+
     student: str
     exercise: str
     right: bool
     output: str
+    graded: bool = True
 
 
-def _expected(task: tuple[bytes, str, str]) -> list[Any]:
+def _expected(task: tuple[bytes, str, str]) -> list[Any] | str:
+    """The answer of a student's variant, built again; or why it cannot be, in one line
+    (one variant's failure costs no other its grade)."""
     key, student, name = task
     ex = by_name(name)
-    return realise(ex, variant_seed(key, student, name), None).answer
+    try:
+        return realise(ex, variant_seed(key, student, name), None).answer
+    except Exception as e:  # noqa: BLE001 - as make's, one variant's failure is its own
+        return " ".join(str(e).split())
 
 
 def grade(submissions: list[tuple[str, Exercise, str]], key: bytes, jobs: int = 1) -> list[Grade]:
@@ -201,6 +226,9 @@ def grade(submissions: list[tuple[str, Exercise, str]], key: bytes, jobs: int = 
     grades = []
     for (student, name), want in zip(pairs, expected, strict=True):
         ex, answer = last[(student, name)]
+        if isinstance(want, str):
+            grades.append(Grade(student, name, False, f"not graded: {want}", graded=False))
+            continue
         try:
             right = canonical(ex.parts, answer) == canonical(ex.parts, want)
             output = "right" if right else "wrong"
@@ -219,7 +247,8 @@ def _results(tests: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def score_table(grades: list[Grade], exercises: list[str]) -> list[str]:
-    """One line per student: the score, then 1, 0 or - (not handed in) per exercise."""
+    """One line per student: the score, then 1, 0, - (not handed in) or ? (not graded:
+    its variant could not be built again) per exercise."""
     students = sorted({g.student for g in grades})
     got = {(g.student, g.exercise): g for g in grades}
     width = max([7, *map(len, students)])
@@ -228,7 +257,7 @@ def score_table(grades: list[Grade], exercises: list[str]) -> list[str]:
         marks = []
         for name in exercises:
             g = got.get((s, name))
-            mark = "-" if g is None else "1" if g.right else "0"
+            mark = "-" if g is None else "?" if not g.graded else "1" if g.right else "0"
             marks.append(f"{mark:^{len(name)}}")
         score = sum(1 for name in exercises if (g := got.get((s, name))) and g.right)
         lines.append(f"{s:<{width}}  {score:>2}/{len(exercises):<2}  " + "  ".join(marks))
@@ -242,12 +271,16 @@ def check_output_dir(out: Path) -> None:
 
     :raises RosterError: one line naming ``out``.
     """
-    kind = not_regular(out)
-    if out.exists() and kind != "a directory":
-        raise RosterError(f"{out}: is {kind or 'a file'}, not a directory")
-    where = out if out.exists() else out.parent
-    if not where.is_dir():
-        raise RosterError(f"{out}: there is no directory {str(where)!r} to make it in")
+    try:
+        kind = not_regular(out)
+        there = out.exists()
+        if there and kind != "a directory":
+            raise RosterError(f"{out}: is {kind or 'a file'}, not a directory")
+        where = out if there else out.parent
+        if not where.is_dir():
+            raise RosterError(f"{out}: there is no directory {str(where)!r} to make it in")
+    except OSError as e:  # a directory on the way that cannot be searched
+        raise RosterError(f"{out}: {e.strerror}") from None
     if not os.access(where, os.W_OK | os.X_OK):
         raise RosterError(f"{out}: {where} cannot be written")
 
