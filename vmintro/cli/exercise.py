@@ -4,7 +4,6 @@ variant per student and its grading."""
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,12 @@ def _meta(path: Path) -> dict[str, Any]:
 
     :raises UsageExit: naming the file and what is wrong with it.
     """
-    from vmintro.exercises.location import EXERCISE_DEPTH, EXERCISE_FILE, EXERCISE_MAX
+    from vmintro.exercises.location import (
+        EXERCISE_DEPTH,
+        EXERCISE_FILE,
+        EXERCISE_MAX,
+        EXERCISE_NAME,
+    )
     from vmintro.exercises.verify import answer_parts
     from vmintro.untrusted_json import load_json_file
 
@@ -51,7 +55,7 @@ def _meta(path: Path) -> dict[str, Any]:
             raise UsageExit(
                 f"{where}: not an exercise: '{key}' is missing or not a {kind.__name__}"
             )
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", meta["name"]):
+    if not EXERCISE_NAME.fullmatch(meta["name"]):
         raise UsageExit(f"{where}: not an exercise: its name must be a word of a-z, 0-9 and -")
     if not all(isinstance(c, str) for c in meta["commands"] + meta["plugins"]):
         raise UsageExit(f"{where}: not an exercise: its commands must be words")

@@ -10,6 +10,7 @@ is kept, so each user's cache holds a variant of its own that nobody can rebuild
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ __all__ = [
     "EXERCISE_DEPTH",
     "EXERCISE_FILE",
     "EXERCISE_MAX",
+    "EXERCISE_NAME",
     "CacheError",
     "README_FILE",
     "README_MAX",
@@ -28,6 +30,9 @@ __all__ = [
 # images/exercises of the checkout this package runs from (absent when installed alone)
 CHECKOUT_DIR = Path(__file__).resolve().parent.parent.parent / "images" / "exercises"
 EXERCISE_FILE = "exercise.json"
+# an exercise's name as its files and its core's note give it: a word of the catalog's
+# form, never printed as it is otherwise (it comes from a file, and names a directory)
+EXERCISE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 README_FILE = "README.md"
 # An exercise's directory is untrusted (a student's graded variant comes by mail): its
 # exercise.json and README are a few KiB; larger ones are refused, never read whole.

@@ -7,12 +7,16 @@ needs to know whether an image is an exercise's (``vmintro check``, ``map``, gdb
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vmintro.exercises.location import EXERCISE_DEPTH, EXERCISE_FILE, EXERCISE_MAX
+from vmintro.exercises.location import (
+    EXERCISE_DEPTH,
+    EXERCISE_FILE,
+    EXERCISE_MAX,
+    EXERCISE_NAME,
+)
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -74,7 +78,7 @@ def image_policy(prog: Program) -> Policy | None:
     name = note.get("exercise") if isinstance(note, dict) else None
     if name is None:
         return None
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", name):
+    if not isinstance(name, str) or not EXERCISE_NAME.fullmatch(name):
         return Policy("(unnamed)", ALWAYS)  # an untrusted note: never printed as it is
     from vmintro.exercises.catalog import by_name
 
