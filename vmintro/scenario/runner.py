@@ -8,7 +8,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmintro.arch.x86 import MachineConfig
+from vmintro.arch.x86 import PAGE_SHIFT, MachineConfig
 from vmintro.scenario.loader import Scenario, ScenarioError, Step
 from vmintro.sim.anon import DEFAULT_ANON, DEFAULT_ANON_BYTES
 from vmintro.sim.boot import Kernel, boot
@@ -104,12 +104,29 @@ def run_scenario(
     from boot would (each step draws from its own :func:`step_random`).
     """
     if resumed is None:
-        k = boot(cfg, page_cache_of(scen), seed, anon_of(scen, cfg))
+        k = _boot(scen, cfg, seed)
     else:
         k = resumed.kernel
     recorder = Recorder(cfg.ram) if record else None
     with recording(k.mem, recorder) if recorder else nullcontext():
         return _run_steps(scen, k, seed, recorder, progress, resumed, first)
+
+
+def _boot(scen: Scenario, cfg: MachineConfig, seed: int) -> Kernel:
+    """``boot`` of ``cfg`` with the scenario's page cache and user memory; a kernel
+    that cannot boot so (the buffer heads of a page cache in highmem fill lowmem,
+    and the OOM killer finds nothing to kill) is a :class:`ScenarioError` saying
+    which machine, as a step's panic is."""
+    page_cache, anon = page_cache_of(scen), anon_of(scen, cfg)
+    try:
+        return boot(cfg, page_cache, seed, anon)
+    except (SimulationError, PhysMemError) as e:
+        kind = "PAE" if cfg.pae else "HIGHMEM" if cfg.highmem else "no HIGHMEM"
+        lowmem = cfg.max_low_pfn << PAGE_SHIFT >> 20
+        raise ScenarioError(
+            f"page_cache {page_cache:g} and anon {anon:.3g} of {cfg.ram >> 20} MiB ({kind},"
+            f" lowmem {lowmem} MiB): the boot's page cache and user memory do not fit: {e}"
+        ) from None
 
 
 def page_cache_of(scen: Scenario) -> float:
