@@ -17,6 +17,7 @@ from typing import IO, Protocol, TextIO
 
 from vmintro.cmdline.lines import CommandLine
 from vmintro.cmdline.pager import Pager, StopOutput
+from vmintro.files import writes_over_image
 
 __all__ = ["PAGER_VARIABLE", "Sink", "SinkError", "open_sink", "pipe_status"]
 
@@ -92,7 +93,10 @@ class _File:
 
     def close(self) -> None:
         if self.file is not None:
-            self.file.close()
+            try:
+                self.file.close()  # its last lines are written here: a full disk says so
+            except OSError as e:
+                raise self._failed(e) from None
 
 
 class _Pipe:
@@ -159,15 +163,24 @@ def pipe_status(sink: Sink) -> int:
 
 
 @contextlib.contextmanager
-def open_sink(line: CommandLine, out: TextIO, pager_rows: int | None = None) -> Iterator[Sink]:
+def open_sink(
+    line: CommandLine, out: TextIO, pager_rows: int | None = None, backend: object = None
+) -> Iterator[Sink]:
     """The sink for ``line``'s output: its file, its pipe, a pager of
     ``pager_rows`` lines (when given: the built-in one, or the shell command
     ``$VMINTRO_PAGER`` names), or ``out`` itself. The file or pipe opens at the
     first line or at :meth:`Sink.finish`, never before.
+
+    :raises SinkError: the file is one of the image ``backend`` reads (its core is
+        mapped: writing it would pull the session's memory from under it).
     """
     if line.redirect is not None or line.pipe is not None:
         sink: _File | _Pipe
         if line.redirect is not None:
+            if writes_over_image(backend, line.redirect):
+                raise SinkError(
+                    f"vmintro: {line.redirect} is a file of the image itself; nothing was written"
+                )
             sink = _File(line.redirect, line.append)
         else:
             sink = _Pipe(line.pipe or "", out)

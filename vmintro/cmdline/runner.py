@@ -29,6 +29,7 @@ from vmintro.commands.registry import QuitRequested, UsageError
 from vmintro.commands.render import append_json, json_document, json_line, render_text
 from vmintro.commands.settings import settings
 from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, VmintroError
+from vmintro.escape import escape_text
 
 if TYPE_CHECKING:
     from vmintro.commands.result import Part
@@ -96,7 +97,8 @@ class Runner:
 
     def _fail(self, message: str, status: int) -> int:
         self.out.flush()
-        self.err.write(message + "\n")
+        # one line, escaped: it quotes what was typed or read (a script's line, a name)
+        self.err.write(escape_text(message) + "\n")
         self.err.flush()
         self.status = max(self.status, status)
         return status
@@ -172,7 +174,7 @@ class Runner:
         name = invocation.command.name
         as_json = self.json or invocation.json
         try:
-            with open_sink(line, self.out, self._pager_rows(line)) as sink:
+            with open_sink(line, self.out, self._pager_rows(line), self.prog.backend) as sink:
                 if as_json:
                     error = self._json(invocation, sink.write_line)
                 else:
