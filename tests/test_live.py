@@ -222,3 +222,18 @@ def test_what_changed_is_read_from_memory(image: Path) -> None:
     assert not err
     last = out.splitlines()[-1]
     assert last.startswith("changed: vmlist loops back to 0x"), out
+
+
+def test_addresses_are_hex_with_or_without_0x_as_everywhere(image: Path) -> None:
+    # 'sim vfree c4985000' was "not a number", and '10000000' would have been read as
+    # decimal: an address is hex, as every command reads one and prints it
+    runner, out, err = _session(image, "sim vmalloc 8K")
+    addr = out.split(" = ")[1].split()[0]  # 0x...
+    bare = addr.removeprefix("0x")
+    status = runner.run_line(f"sim vfree {bare}")
+    assert status == EXIT_OK, runner.err.getvalue()  # type: ignore[attr-defined]
+    assert f"vfree(addr={addr})" in runner.out.getvalue()  # type: ignore[attr-defined]
+    assert runner.run_line("sim iounmap 10000000") == EXIT_OK
+    assert "iounmap(addr=0x10000000)" in runner.out.getvalue()  # type: ignore[attr-defined]
+    assert runner.run_line("sim kfree c010000g") == EXIT_USAGE
+    assert "ADDR 'c010000g' is not an address" in runner.err.getvalue()  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ moment: the entries after it are left behind, as an edit after an undo.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,7 @@ VM_FLAGS = {"VM_IOREMAP": VM_IOREMAP, "VM_ALLOC": VM_ALLOC}
 
 
 def _number(text: str, what: str, limit: int = ULONG_MAX) -> int:
+    """A size or a count: decimal unless ``0x``, or with ``K``, ``M`` or ``G``."""
     try:
         value = parse_size(text) if text[-1:].upper() in "KMG" else int(text, 0)
     except (ValueError, IndexError):
@@ -55,6 +57,15 @@ def _number(text: str, what: str, limit: int = ULONG_MAX) -> int:
     if not 0 <= value <= limit:
         raise UsageError(f"{what} {text} does not fit an unsigned long")
     return value
+
+
+def _address(text: str, what: str) -> int:
+    """An address, virtual or physical: hex with or without ``0x``, as every command
+    reads one and prints it (``c4800000``, ``0xc4800000``)."""
+    digits = text[2:] if text[:2].lower() == "0x" else text
+    if not re.fullmatch(r"[0-9a-fA-F]{1,16}", digits):
+        raise UsageError(f"{what} '{text}' is not an address (hex, with or without 0x)")
+    return _number(f"0x{digits}", what)
 
 
 def _mask(text: str, names: dict[str, int], what: str) -> int:
@@ -86,7 +97,7 @@ def _words(words: list[str], count: int, optional: int = 0) -> list[str]:
 for _name in ("vmalloc", "vmalloc_dma", "vmalloc_32", "kmalloc"):
     _call(_name, f"sim {_name} SIZE")(lambda w: ([_number(_words(w, 1)[0], "SIZE")], {}))
 for _name, _what in (("vfree", "ADDR"), ("iounmap", "ADDR"), ("kfree", "ADDR")):
-    _call(_name, f"sim {_name} {_what}")(lambda w: ([_number(_words(w, 1)[0], "ADDR")], {}))
+    _call(_name, f"sim {_name} {_what}")(lambda w: ([_address(_words(w, 1)[0], "ADDR")], {}))
 
 
 @_call("get_vm_area", "sim get_vm_area SIZE [FLAGS]  (FLAGS: VM_ALLOC (default), VM_IOREMAP)")
@@ -99,7 +110,7 @@ def _get_vm_area(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
 @_call("ioremap", "sim ioremap PHYS SIZE [--nocache]")
 def _ioremap(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     w = _words(w, 2)
-    return [_number(w[0], "PHYS"), _number(w[1], "SIZE")], {}
+    return [_address(w[0], "PHYS"), _number(w[1], "SIZE")], {}
 
 
 @_call("alloc_pages", "sim alloc_pages ORDER [--gfp FLAGS]  (FLAGS: GFP_KERNEL, GFP_DMA|...)")
@@ -110,7 +121,7 @@ def _alloc_pages(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
 @_call("free_pages", "sim free_pages PAGE ORDER  (PAGE: a struct page address)")
 def _free_pages(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     w = _words(w, 2)
-    return [_number(w[0], "PAGE"), _number(w[1], "ORDER")], {}
+    return [_address(w[0], "PAGE"), _number(w[1], "ORDER")], {}
 
 
 @_call("swapon", "sim swapon SIZE [BADPAGE...]  (BADPAGE: mkswap's bad-page list)")
@@ -166,26 +177,26 @@ def _exit(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
 @_call("touch", "sim touch PID ADDR  (a kernel-mode read in PID's context)")
 def _touch(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     w = _words(w, 2)
-    return [_pid(w[0]), _number(w[1], "ADDR")], {}
+    return [_pid(w[0]), _address(w[1], "ADDR")], {}
 
 
 @_call("mmap", "sim mmap PID SIZE [ADDR]  (anonymous, read-write, private; ADDR a hint)")
 def _mmap(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     w = _words(w, 2, 1)
-    addr = {"addr": _number(w[2], "ADDR")} if len(w) > 2 else {}
+    addr = {"addr": _address(w[2], "ADDR")} if len(w) > 2 else {}
     return [_pid(w[0]), _number(w[1], "SIZE")], addr
 
 
 @_call("brk", "sim brk PID ADDR  (the new break: above grows the heap, below unmaps)")
 def _brk(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     w = _words(w, 2)
-    return [_pid(w[0]), _number(w[1], "ADDR")], {}
+    return [_pid(w[0]), _address(w[1], "ADDR")], {}
 
 
 @_call("munmap", "sim munmap PID ADDR SIZE")
 def _munmap(w: list[str]) -> tuple[list[Any], dict[str, Any]]:
     w = _words(w, 3)
-    return [_pid(w[0]), _number(w[1], "ADDR"), _number(w[2], "SIZE")], {}
+    return [_pid(w[0]), _address(w[1], "ADDR"), _number(w[2], "SIZE")], {}
 
 
 @_call("fault", "sim fault KIND [KEY=VALUE...]  ('sim fault list' names the kinds)")
