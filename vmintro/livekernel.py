@@ -601,6 +601,8 @@ class LiveKernel:
             )
         except ImageWriteError as e:
             raise LiveError(f"save: {e}") from None
+        except OSError as e:  # a full or read-only disk: the user's image, not our fault
+            raise LiveError(f"save: {os.fspath(name)}: {e.strerror or e}") from None
 
 
 # -- results --------------------------------------------------------------------------
