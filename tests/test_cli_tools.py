@@ -131,7 +131,7 @@ def test_map_unwritable_output_and_unreadable_image(tmp_path: Path) -> None:
         ["map", str(DEMO), "-o", str(missing)], ["map", str(tmp_path / "nothing")]
     )
     line = one_line_error(unwritable, 2)
-    assert line == f"vmintro: {missing}: No such file or directory"
+    assert line == f"vmintro: {missing}: there is no directory {str(missing.parent)!r}"
     line = one_line_error(unreadable, 2)
     assert "nothing.vmcore" in line
 

@@ -53,7 +53,9 @@ def test_map_errors_are_one_line(prog: Program, tmp_path: Path) -> None:
         error_line(prog, f"map --svg {svg} --area zz") == 'map: no symbol "zz" in current context'
     )
     missing = tmp_path / "no" / "m.svg"
-    assert error_line(prog, f"map --svg {missing}") == f"map: {missing}: No such file or directory"
+    assert error_line(prog, f"map --svg {missing}") == (
+        f"map: {missing}: there is no directory {str(missing.parent)!r}"
+    )
     assert not svg.exists()
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "file_kind",
     "not_regular",
     "open_regular",
+    "output_refusal",
     "read_regular",
     "writes_over_image",
 ]
@@ -56,6 +57,24 @@ def not_regular(path: str | os.PathLike[str]) -> str | None:
     except (OSError, ValueError):
         return None
     return None if stat.S_ISREG(mode) else file_kind(mode)
+
+
+def output_refusal(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be a file written whole by :func:`atomic_output`, in words
+    that follow the path (``"is a FIFO, not a file; nothing was written"``), or None.
+
+    Anything there but a regular file (after symbolic links: a link to a device is
+    the device) is refused, since the rename would replace a FIFO, a device or a
+    socket by a file; so is a directory that is not there, which a writer does not
+    create unasked. A link to a regular file gives way to the new file, as a rename does.
+    """
+    kind = not_regular(path)
+    if kind:
+        return f"is {kind}, not a file; nothing was written"
+    parent = Path(path).parent
+    if not parent.is_dir():
+        return f"there is no directory {str(parent)!r}"
+    return None
 
 
 class NotRegularFileError(OSError):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from vmintro.cli.image import open_image, refuse_exercise
 from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, fail, warn
 from vmintro.errors import EXIT_FAILED, EXIT_OK, NoDebugInfoError
+from vmintro.escape import escape_text
 
 if TYPE_CHECKING:
     from vmintro.program import Program
@@ -72,17 +73,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _check_output(output: str, image: str, vmlinux: str | None) -> None:
     """Refuse, before anything is read, what the other writers refuse: a directory,
     anything but a regular file, a directory that is not there, and the image's own files."""
-    from vmintro.files import not_regular
+    from vmintro.files import output_refusal
     from vmintro.image.format.names import core_path, is_file_of_image
 
     if not output or output.endswith(("/", os.sep)) or os.path.isdir(output):
         raise UsageExit(f"html: {output!r} is a directory: give -o FILE.html")
-    kind = not_regular(output)
-    if kind:
-        raise UsageExit(f"html: {output}: is {kind}, not a file; nothing was written")
-    parent = Path(output).parent
-    if not parent.is_dir():
-        raise UsageExit(f"html: {output}: there is no directory {str(parent)!r}")
+    refusal = output_refusal(output)
+    if refusal:
+        raise UsageExit(f"html: {output}: {refusal}")
     if is_file_of_image(output, core_path(image), vmlinux):
         raise UsageExit(f"html: {output} is a file of the image itself; nothing was written")
 
@@ -105,7 +103,7 @@ def cmd_html(args: argparse.Namespace) -> int:
             f.write(html.encode())
     except OSError as e:
         raise UsageExit(f"html: {args.output}: {e.strerror}") from None
-    print(f"wrote {args.output}", flush=True)
+    print(f"wrote {escape_text(args.output)}", flush=True)
     # as map does on a corrupt vmlist: what could be read is drawn, then what could not
     for note in document["notes"]:  # what a file leaves out: said, and no failure
         warn(f"html: note: {note}")

@@ -10,6 +10,7 @@ import json
 from vmintro.cli.image import open_image, refuse_exercise
 from vmintro.cli.parser import Parser, UsageExit, add_image_arguments
 from vmintro.errors import EXIT_OK
+from vmintro.escape import escape_text
 
 __all__ = ["KINDS", "cmd_export", "parser"]
 
@@ -23,10 +24,13 @@ KINDS = {
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Exit 0, or 2 for an unreadable image or an output that cannot be written."""
-    from vmintro.files import atomic_output, writes_over_image
+    from vmintro.files import atomic_output, output_refusal, writes_over_image
     from vmintro.interop.containers import write_container
     from vmintro.interop.isf import isf_document
 
+    refusal = output_refusal(args.output)  # before the image is read, as html -o
+    if refusal:
+        raise UsageExit(f"export: {args.output}: {refusal}")
     prog, name = open_image(args.image, args.vmlinux)
     refuse_exercise(prog, name, "export")
     if writes_over_image(prog.backend, args.output):
@@ -41,7 +45,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 write_container(prog, args.kind, out)
     except OSError as e:
         raise UsageExit(f"export: {args.output}: {e.strerror or e}") from None
-    print(f"wrote {args.output}")
+    print(f"wrote {escape_text(args.output)}")
     return EXIT_OK
 
 

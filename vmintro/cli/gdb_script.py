@@ -7,18 +7,24 @@ import argparse
 
 from vmintro.cli.parser import Parser, fail
 from vmintro.errors import EXIT_OK, EXIT_USAGE
+from vmintro.escape import escape_text
 
 __all__ = ["cmd_gdb_script", "parser"]
 
 
 def cmd_gdb_script(args: argparse.Namespace) -> int:
+    from vmintro.files import output_refusal
     from vmintro.hosts.gdb_script import default_path, write_loader
 
+    # a path given is checked as every writer's -o; the default's directory is made
+    refusal = output_refusal(args.output) if args.output is not None else None
+    if refusal:
+        return fail(f"{args.output}: {refusal}", EXIT_USAGE)
     try:
         path = write_loader(args.output)
     except OSError as e:
         return fail(f"{args.output or default_path()}: {e.strerror}", EXIT_USAGE)
-    print(path)
+    print(escape_text(str(path)))
     return EXIT_OK
 
 

@@ -31,7 +31,6 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -112,17 +111,20 @@ def default_path() -> Path:
 
 
 def write_loader(path: str | os.PathLike[str] | None = None) -> Path:
-    """Write the loader (atomically: gdb may be reading the old one) and return its path."""
-    target = Path(path) if path is not None else default_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".vmintro-gdb-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(loader_source())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the loader (atomically: gdb may be reading the old one) and return its path.
+
+    Only the default path's directory, vmintro's own cache, is created; a path
+    given is written where it says, with the mode a plain ``open()`` gives.
+    """
+    from vmintro.files import atomic_output
+
+    if path is None:
+        target = default_path()
+        target.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        target = Path(path)
+    with atomic_output(target) as f:
+        f.write(loader_source().encode())
     return target.resolve()
 
 

@@ -117,8 +117,11 @@ def _diff_parts(
 
 
 def _write(prog: Program, path: str, svg: str) -> None:
-    from vmintro.files import atomic_output, writes_over_image
+    from vmintro.files import atomic_output, output_refusal, writes_over_image
 
+    refusal = output_refusal(path)
+    if refusal:
+        raise OutputError(f"{path}: {refusal}")
     if writes_over_image(prog.backend, path):
         raise OutputError(f"{path} is a file of the image itself; nothing was written")
     try:
