@@ -145,3 +145,21 @@ def test_a_kernel_thread_and_bad_words_are_one_line(image) -> None:
     text = " ".join(out)
     assert "mmap PID SIZE [ADDR]" in text and "brk PID ADDR" in text
     assert "munmap PID ADDR SIZE" in text
+
+
+def test_brk_near_4_gib_leaves_the_break_as_2_4_20_does(image) -> None:
+    # PAGE_ALIGN(0xffffffff) wraps to 0 in unsigned long: the growth 0 - oldbrk asks
+    # vm_enough_memory for nearly 4 GiB, which fails, and sys_brk returns the old break
+    # (the simulator said "do_munmap is not modelled" and failed the call)
+    base, pid, _ = image
+    run = Session(base)
+    prog = vmintro.open(base)
+    from vmintro.helpers import find_task
+
+    old = find_task(prog, pid).mm.brk.value_()
+    status, out, err = run(f"sim brk {pid} 0xffffffff")
+    assert (status, err) == (EXIT_OK, ""), err
+    assert out == [
+        f"sys_brk(current={pid}, brk=0xffffffff) = {old:#010x}",
+        "changed: nothing changed",
+    ]

@@ -524,9 +524,12 @@ class Mmap:
         length = page_align(length)
         if not length:
             return addr
-        vma, prev, link, parent = self.find_vma_prepare(mm, addr)
-        if vma and self.get(vma, "vm_start") < addr + length:
-            raise SimulationError("do_brk: over an existing mapping (do_munmap is not modelled)")
+        while True:  # munmap_back: clear old maps (do_munmap also checks the range)
+            vma, prev, link, parent = self.find_vma_prepare(mm, addr)
+            if not (vma and self.get(vma, "vm_start") < addr + length):
+                break
+            if self.do_munmap(mm, addr, length):
+                return -ENOMEM & 0xFFFFFFFF
         if (self.mm_get(mm, "total_vm") << 12) + length > self.k.r32(rlim + 8 * RLIMIT_AS):
             return -ENOMEM & 0xFFFFFFFF
         if self.mm_get(mm, "map_count") > DEFAULT_MAX_MAP_COUNT:
@@ -562,9 +565,10 @@ class Mmap:
             vma = self.find_vma(mm, oldbrk)  # find_vma_intersection
             if vma and self.get(vma, "vm_start") < newbrk + PAGE_SIZE:
                 return old
-            if not self.vm_enough_memory((newbrk - oldbrk) >> 12):
+            grow = (newbrk - oldbrk) & 0xFFFFFFFF  # unsigned long: a break near 4 GiB wraps
+            if not self.vm_enough_memory(grow >> 12):
                 return old
-            if self.do_brk(mm, rlim, oldbrk, newbrk - oldbrk) != oldbrk:
+            if self.do_brk(mm, rlim, oldbrk, grow) != oldbrk:
                 return old
         self.mm_set(mm, "brk", brk)
         return brk
