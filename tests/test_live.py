@@ -237,3 +237,11 @@ def test_addresses_are_hex_with_or_without_0x_as_everywhere(image: Path) -> None
     assert "iounmap(addr=0x10000000)" in runner.out.getvalue()  # type: ignore[attr-defined]
     assert runner.run_line("sim kfree c010000g") == EXIT_USAGE
     assert "ADDR 'c010000g' is not an address" in runner.err.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_live_diff_is_headed_by_the_image_resumed(image: Path) -> None:
+    # the heading said "<Program 2.4.20 i386 ... at entry 0>@0"
+    runner, out, err = _session(image, "sim vmalloc 4K", "diff 0 end -s")
+    heading = next(line for line in out.splitlines() if line.startswith("diff "))
+    assert heading.startswith(f"diff {image} (live)@0 -> {image} (live)@"), heading
+    assert "<Program" not in out

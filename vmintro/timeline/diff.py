@@ -148,7 +148,14 @@ def _name(prog: Program, moments: bool) -> str:
     """The image's name, with ``@N`` for a moment of its timeline, and for the image
     itself when two moments of one timeline are compared."""
     path = getattr(prog.backend, "vmcore_path", None)
-    name = os.fspath(Path(path).with_suffix("")) if path is not None else repr(prog)
+    if path is not None:
+        name = os.fspath(Path(path).with_suffix(""))
+    else:  # the live kernel's program: named after the image it was resumed from
+        from vmintro.timeline.moments import root_of
+
+        live = getattr(root_of(prog), "_live", None)
+        origin = getattr(live, "origin", None)
+        name = f"{os.fspath(Path(origin).with_suffix(''))} (live)" if origin else "live"
     moment = moment_shown(prog)
     if moment is None and moments:
         moment = prog.moment
