@@ -142,7 +142,10 @@ def test_bad_moments_and_sizes_are_refused(capsys, image: Path) -> None:
     status, _, err = cli(capsys, "-c", "back 0", str(image))
     assert status == 2 and "not a positive number" in err
     status, _, err = cli(capsys, "-c", "history -s 0 vmlist", str(image))
-    assert status == 1 and err.startswith("history: size 0 is not between 1 and")
+    assert status == 2 and err.startswith("history: argument -s/--size: size 0 is not between")
+    # a size is decimal unless 0x, as every count: 0x10 is sixteen bytes
+    status, out, err = cli(capsys, "-c", "history -s 0x10 vmlist", str(image))
+    assert (status, err) == (0, "") and out.startswith("16 bytes at "), out
 
 
 def test_bytes_no_entry_wrote_say_so(capsys, image: Path, frame: int) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from vmintro.commands.argtypes import parse_address
-from vmintro.commands.registry import CommandError, arg, command
+from vmintro.commands.registry import arg, command
 from vmintro.commands.result import Column, Part, Row, Table, Text
 from vmintro.timeline.history import MAX_HISTORY_BYTES, Write, blame, iter_history
 from vmintro.timeline.moments import require_timeline
@@ -24,9 +24,21 @@ _AS_NUMBER = 8
 
 _NOT_WRITTEN = "not written after boot (entry 0's writes are not itemized)"
 
+
+def _size(text: str) -> int:
+    """``-s``: a size, decimal unless ``0x`` (as every count), 1 to MAX_HISTORY_BYTES."""
+    try:
+        size = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size") from None
+    if not 0 < size <= MAX_HISTORY_BYTES:
+        raise argparse.ArgumentTypeError(f"size {size} is not between 1 and {MAX_HISTORY_BYTES}")
+    return size
+
+
 _ARGS = [
     arg("-p", "--physical", action="store_true", help="the address is physical"),
-    arg("-s", "--size", type=int, default=4, help="bytes at the address (default 4, a word)"),
+    arg("-s", "--size", type=_size, default=4, help="bytes at the address (default 4, a word)"),
     arg("address", nargs="+", synopsis="address", help="virtual address, symbol or expression"),
 ]
 
@@ -70,8 +82,6 @@ _COLUMNS = [
 def _query(prog: Program, args: argparse.Namespace) -> tuple[int, str]:
     """The address asked about, and the title saying what is shown."""
     require_timeline(prog)
-    if not 0 < args.size <= MAX_HISTORY_BYTES:
-        raise CommandError(f"size {args.size} is not between 1 and {MAX_HISTORY_BYTES}")
     address = parse_address(prog, " ".join(args.address), args.physical)
     kind = "physical " if args.physical else ""
     where = f"{args.size} bytes at {kind}{address:x}"
