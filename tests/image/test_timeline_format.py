@@ -185,12 +185,13 @@ def test_inconsistent_contents_are_refused(sections, words) -> None:
 
 def test_a_zip_bomb_is_not_inflated() -> None:
     """A section that inflates past its declared size stops at that size."""
-    bomb = zlib.compress(bytes(50 << 20))
-    raw = _rebuild(_sample(), data=b"")
+    data = _sample().data  # all the records reference, and 50 MiB more
+    bomb = zlib.compress(data + bytes(50 << 20))
+    raw = _rebuild(_sample())
     fields = list(struct.unpack_from("<8sHHQ32sIIII8I32s", raw))
     body = raw[132 : 132 + sum(fields[9:15:2])] + bomb
-    fields[15], fields[16], fields[8] = len(bomb), 0, 0
-    with pytest.raises(TimelineFormatError, match="does not inflate to the 0 bytes"):
+    fields[15], fields[16], fields[8] = len(bomb), len(data), len(data)
+    with pytest.raises(TimelineFormatError, match=f"does not inflate to the {len(data)} bytes"):
         decode_timeline(
             _reseal(struct.pack("<8sHHQ32sIIII8I32s", *fields)[:100] + bytes(32) + body)
         )

@@ -76,7 +76,7 @@ def load_timeline(path: Path, core: Path, ram_size: int) -> Timeline | None:
     from vmintro.files import open_regular
     from vmintro.image.format.timeline import TimelineFormatError, decode_timeline
 
-    name = path.name
+    name = str(path)  # as the user's image path gives it: the file, wherever it is
     try:
         with open_regular(path) as f:
             size = os.fstat(f.fileno()).st_size
@@ -99,6 +99,11 @@ def load_timeline(path: Path, core: Path, ram_size: int) -> Timeline | None:
         except TimelineFormatError as e:
             hashing.cancel()
             raise TimelineError(f"{name}: {' '.join(str(e).split())}") from None
+        except MemoryError:  # within the bounds, yet more than this machine has free
+            hashing.cancel()
+            raise TimelineError(
+                f"{name}: not enough memory to inflate its {len(raw)} bytes"
+            ) from None
         digest = hashing.result()
     if timeline.ram_size != ram_size:
         raise TimelineError(

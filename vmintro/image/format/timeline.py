@@ -51,8 +51,9 @@ The sections, in order:
 The same timeline always encodes to the same bytes (JSON with fixed separators,
 zlib at level 1, data in record order). The sizes a file declares are
 bounded before anything is inflated: each section's inflated size by what its
-counts imply and by zlib's largest ratio over the bytes actually there, and
-inflation stops at the declared size.
+counts imply and by zlib's largest ratio over the bytes actually there, the
+data section's also by the extent the write records reference, and inflation
+stops at the declared size.
 """
 
 from __future__ import annotations
@@ -269,7 +270,8 @@ def decode_timeline(raw: bytes) -> Timeline:
         raw
     )
     sizes, checksum = rest[:8], rest[8]
-    body = raw[_HEADER.size :]
+    # A view, not a copy: a file near the largest allowed is held once.
+    body = memoryview(raw)[_HEADER.size :]
     stored = sizes[0::2]
     if sum(stored) != len(body):
         raise TimelineFormatError(
@@ -282,13 +284,22 @@ def decode_timeline(raw: bytes) -> Timeline:
     expect = {"writes": n_writes * WRITE_DTYPE.itemsize, "data": n_data}
     sections: dict[str, bytes] = {}
     at = 0
+    writes = numpy.empty(0, WRITE_DTYPE)
     for k, (size, full) in zip(_SECTIONS, zip(stored, sizes[1::2], strict=True), strict=True):
         if full > size * _ZLIB_RATIO + _ZLIB_SLACK or (k in expect and full != expect[k]):
             raise TimelineFormatError(
                 f"{k} section: impossible size {full} from {size} compressed bytes"
             )
+        if k == "data" and full > (extent := _data_extent(writes)):
+            # Checked before inflating: a few MiB of zeros can declare gigabytes.
+            raise TimelineFormatError(
+                f"data section: declares {full} bytes, the write records reference {extent}"
+            )
         sections[k] = _inflate(k, body[at : at + size], full)
         at += size
+        if k == "writes":
+            writes = _columns(sections[k], n_writes)
+            _check_writes(writes, n_paths, ram_size, n_data, TimelineFormatError)
     try:
         entries = _entries(json.loads(sections["entries"]), n_writes)
         paths = _paths(json.loads(sections["paths"]))
@@ -302,28 +313,44 @@ def decode_timeline(raw: bytes) -> Timeline:
             f"{len(entries)} entries and {len(paths)} paths, "
             f"the header declares {n_entries} and {n_paths}"
         )
-    writes = numpy.empty(n_writes, WRITE_DTYPE)
-    col = 0
-    for f in WRITE_DTYPE.names or ():
-        width = WRITE_DTYPE[f].itemsize * n_writes
-        writes[f] = numpy.frombuffer(sections["writes"], WRITE_DTYPE[f], n_writes, col)
-        col += width
     t = Timeline(entries, paths, writes, sections["data"], ram_size, digest)
     _validate(t, TimelineFormatError, entries_checked=True)
     return t
+
+
+def _columns(raw: bytes, n: int) -> numpy.ndarray[Any, numpy.dtype[Any]]:
+    """The ``n`` write records of the writes section ``raw``, stored column by column."""
+    writes = numpy.empty(n, WRITE_DTYPE)
+    col = 0
+    for f in WRITE_DTYPE.names or ():
+        writes[f] = numpy.frombuffer(raw, WRITE_DTYPE[f], n, col)
+        col += WRITE_DTYPE[f].itemsize * n
+    return writes
+
+
+def _data_extent(w: numpy.ndarray[Any, numpy.dtype[Any]]) -> int:
+    """The bytes of data the records ``w`` reference: the end of the furthest old or
+    new bytes (the encoder stores nothing else)."""
+    length = w["length"].astype(numpy.int64)
+    end = 0
+    for f in ("old", "new"):
+        stored = w[f] != ZERO
+        if stored.any():
+            end = max(end, int((w[f].astype(numpy.int64) + length)[stored].max()))
+    return end
 
 
 def _json(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _checksum(head: bytes, body: bytes) -> bytes:
+def _checksum(head: bytes, body: bytes | memoryview) -> bytes:
     h = hashlib.sha256(head)
     h.update(body)
     return h.digest()
 
 
-def _inflate(section: str, data: bytes, size: int) -> bytes:
+def _inflate(section: str, data: bytes | memoryview, size: int) -> bytes:
     d = zlib.decompressobj()
     try:
         out = d.decompress(data, size)
@@ -451,8 +478,9 @@ def _check_entry(e: Entry, at: int, n: int, error: type[ValueError]) -> None:
 
 def _validate(t: Timeline, error: type[ValueError], entries_checked: bool = False) -> None:
     """Everything a timeline promises that can be checked without its image
-    (each entry's own promises but where ``entries_checked``: :func:`_entries`
-    checked them as it made them).
+    (each entry's and each record's own promises but where ``entries_checked``:
+    :func:`_entries` checked the entries as it made them, :func:`decode_timeline`
+    the records before it inflated the data).
     """
 
     def bad(text: str) -> ValueError:
@@ -488,13 +516,23 @@ def _validate(t: Timeline, error: type[ValueError], entries_checked: bool = Fals
         numpy.arange(len(t.entries), dtype="<u4"), [e.write_count for e in t.entries]
     )
     _first_bad(w["entry"] != owner, "is not in the entry that lists it", w, bad)
-    _first_bad(w["path"] >= len(t.paths), "names no call path", w, bad)
-    _first_bad(w["pfn"].astype(numpy.uint64) * PAGE_SIZE >= t.ram_size, "is outside RAM", w, bad)
+    if not entries_checked:  # decode_timeline checked them before inflating the data
+        _check_writes(w, len(t.paths), t.ram_size, len(t.data), bad)
+
+
+def _check_writes(
+    w: numpy.ndarray[Any, numpy.dtype[Any]], n_paths: int, ram_size: int, n_data: int, bad: Any
+) -> None:
+    """What each write record promises alone: a call path of the ``n_paths``, a frame
+    of the ``ram_size`` bytes of RAM, bytes within its page, and old and new bytes
+    within the ``n_data`` of the data."""
+    _first_bad(w["path"] >= n_paths, "names no call path", w, bad)
+    _first_bad(w["pfn"].astype(numpy.uint64) * PAGE_SIZE >= ram_size, "is outside RAM", w, bad)
     length = w["length"].astype(numpy.int64)
     _first_bad((length == 0) | (w["offset"] + length > PAGE_SIZE), "crosses its page", w, bad)
     for f in ("old", "new"):
         at_ = w[f].astype(numpy.int64)
-        outside = (w[f] != ZERO) & (at_ + length > len(t.data))
+        outside = (w[f] != ZERO) & (at_ + length > n_data)
         _first_bad(outside, f"has {f} bytes outside the data", w, bad)
 
 
