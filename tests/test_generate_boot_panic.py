@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from generate_cli import one_line_failure, vmintro_cli
 
+from vmintro.cli import main
 from vmintro.errors import EXIT_USAGE
 
 
@@ -24,3 +26,21 @@ def test_a_boot_that_panics_is_one_line_and_leaves_no_file(tmp_path: Path) -> No
     assert "page_cache 0.9" in line and "4096 MiB (HIGHMEM, lowmem 896 MiB)" in line, line
     assert "Kernel panic: Out of memory" in line, line
     assert not list(tmp_path.iterdir())
+
+
+def test_running_out_of_host_memory_is_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # four random steps of 100,000 calls reached 3.5 GB and ended in a MemoryError
+    # traceback; the host's limit is simulated here, the handling is what is tested
+    import vmintro.generate
+
+    def generate(*_: object, **__: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(vmintro.generate, "generate", generate)
+    out = tmp_path / "big"
+    assert main(["generate", "--scenario", "minimal", "-q", "-o", str(out)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"vmintro: {out}: this host ran out of memory")
+    assert list(tmp_path.iterdir()) == []

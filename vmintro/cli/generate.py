@@ -47,6 +47,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return fail(str(e), EXIT_USAGE)
     except OSError as e:
         return fail(f"{e.filename or args.output}: {e.strerror}", EXIT_USAGE)
+    except MemoryError:  # the scenario asks for more than this host holds: nothing written
+        return fail(
+            f"{args.output}: this host ran out of memory generating it (the kernel's RAM and "
+            "its timeline are held in memory): fewer calls, a smaller machine or --no-timeline; "
+            "nothing was written",
+            EXIT_USAGE,
+        )
     if not args.quiet:
         for p in paths.values():
             print(p)
