@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NUMBERS",
     "check_address",
+    "hex_number",
     "parse_address",
     "parse_addresses",
     "parse_number",
@@ -109,6 +110,13 @@ def parse_address(prog: Program, text: str, physical: bool = False) -> int:
     return check_address(prog, int(value), physical)
 
 
+def hex_number(text: str) -> int | None:
+    """``text`` read as an address or a pfn is when it is a plain number: hex digits,
+    with or without ``0x`` (``c4800000``, ``0xc4800000``); None for anything else."""
+    digits = text[2:] if text[:2] in ("0x", "0X") else text
+    return int(digits, 16) if _HEX.fullmatch(digits) else None
+
+
 def parse_pfn(prog: Program, text: str) -> int:
     """A page frame number: hex digits with or without ``0x`` (as ``map --area``
     prints them), or an expression (``vmlist->addr >> 12`` is not one: that
@@ -117,8 +125,9 @@ def parse_pfn(prog: Program, text: str) -> int:
     :raises ExprError: when it is negative or not a number.
     """
     text = text.strip()
-    if _HEX.fullmatch(text) or re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
-        return int(text.removeprefix("0x").removeprefix("0X"), 16)
+    pfn = hex_number(text)
+    if pfn is not None:
+        return pfn
     value = evaluate(prog, text)
     if isinstance(strip_typedefs(value.type_), (Struct, Array)):
         raise ExprError(f"'{text}' is not a number")

@@ -215,12 +215,18 @@ def _scrypt(name: str, text: str, salt: str, cost: dict[str, int]) -> str:
     ).hex()
 
 
+def _is_hex(text: object, size: int) -> bool:
+    """Whether ``text`` is ``size`` bytes in lowercase hex, as answer.json holds a salt
+    and a hash."""
+    return isinstance(text, str) and re.fullmatch(f"[0-9a-f]{{{2 * size}}}", text) is not None
+
+
 def answer_record(
     name: str, parts: Sequence[Part], answer: Sequence[Any], salt: str
 ) -> dict[str, Any]:
     """What ``answer.json`` holds: the forms, the cost, the salt (:data:`SALT_BYTES`
     bytes in hex) and the scrypt hash."""
-    if not re.fullmatch(f"[0-9a-f]{{{2 * SALT_BYTES}}}", salt):
+    if not _is_hex(salt, SALT_BYTES):
         raise ValueError(f"a salt is {SALT_BYTES} bytes in lowercase hex")
     return {
         "forms": [p.form for p in parts],
@@ -245,8 +251,7 @@ def _record_problem(record: Any, parts: Sequence[Part]) -> str | None:
         if type(record.get(key)) is not int or record[key] != cost:
             return f"'{key}' must be {cost}, the cost of every answer's hash"
     for key, size in (("salt", SALT_BYTES), ("hash", HASH_BYTES)):
-        text = record.get(key)
-        if not isinstance(text, str) or not re.fullmatch(f"[0-9a-f]{{{2 * size}}}", text):
+        if not _is_hex(record.get(key), size):
             return f"'{key}' must be {2 * size} lowercase hex digits"
     if "forms" in record and record["forms"] != [p.form for p in parts]:
         return "its 'forms' are not those of the exercise's answer"

@@ -11,11 +11,11 @@ moment: the entries after it are left behind, as an edit after an undo.
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from vmintro.arch.x86 import parse_size
+from vmintro.commands.argtypes import hex_number
 from vmintro.commands.registry import CommandError, UsageError, arg, command
 from vmintro.commands.result import Move, Text
 from vmintro.escape import escape_text
@@ -61,11 +61,13 @@ def _number(text: str, what: str, limit: int = ULONG_MAX) -> int:
 
 def _address(text: str, what: str) -> int:
     """An address, virtual or physical: hex with or without ``0x``, as every command
-    reads one and prints it (``c4800000``, ``0xc4800000``)."""
-    digits = text[2:] if text[:2].lower() == "0x" else text
-    if not re.fullmatch(r"[0-9a-fA-F]{1,16}", digits):
+    reads one and prints it (:func:`~vmintro.commands.argtypes.hex_number`)."""
+    value = hex_number(text)
+    if value is None:
         raise UsageError(f"{what} '{text}' is not an address (hex, with or without 0x)")
-    return _number(f"0x{digits}", what)
+    if value > ULONG_MAX:
+        raise UsageError(f"{what} {text} does not fit an unsigned long")
+    return value
 
 
 def _mask(text: str, names: dict[str, int], what: str) -> int:
