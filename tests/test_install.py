@@ -73,7 +73,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_ships_every_plugin(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert PLUGINS, "plugins/ has plugins"
-    assert {f"vmintro_plugins/{name}" for name in PLUGINS} <= names
+    assert {f"vmintro_plugins/{name}" for name in [*PLUGINS, "index.json"]} <= names
     assert {"vmintro/cli/__init__.py", "vmintro/__main__.py", "vmintro/cmdline/runner.py"} <= names
 
 
@@ -109,6 +109,21 @@ def test_installed_from_the_wheel_finds_plugins_and_demo(wheel: Path, tmp_path: 
     demo = tmp_path / "cache" / __version__ / "demo"
     for ext in (".vmcore", ".vmlinux"):
         assert Path(f"{demo}{ext}").read_bytes() == (ROOT / "images" / f"demo{ext}").read_bytes()
+    # The wheel's plugin index names their commands: a session starts importing none.
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from vmintro.cli import main; main(['-c', 'sym vmlist']); "
+            "print(sorted(m for m in sys.modules if m.startswith('vmintro_plugins')))",
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.stdout.splitlines()[-1] == "[]", again.stderr
 
 
 def test_readme_first_session_is_what_a_session_shows(monkeypatch: pytest.MonkeyPatch) -> None:

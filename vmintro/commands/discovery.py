@@ -15,11 +15,18 @@ Within a directory, modules load in name order; names starting with ``_`` or
 its file name without ``.py`` (or its entry-point name); the first plugin of a
 name wins and a later one is reported.
 
+The shipped plugins are indexed (``index.json`` beside them, written by
+``python -m vmintro.commands.index``): a plugin the index still describes has its
+commands registered from there and is imported when one of them is first wanted,
+so that a session starts without importing them. A plugin the index does not
+describe (new, or whose declarations changed since) is imported at once.
+
 Each source loads once per process. A plugin that fails to import, or whose
 registration raises (a command name already taken, say), is reported in one
 line -- recorded for the ``plugins`` command and written once to standard
 error as ``vmintro: plugin NAME: ERROR`` -- and contributes no command; the
-others load as usual.
+others load as usual. A shipped plugin imported late that fails is reported the
+same way then, and the command that wanted it fails with that line.
 """
 
 from __future__ import annotations
@@ -28,20 +35,24 @@ import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from vmintro.commands.registry import (
+    CommandError,
     command_names,
     forget_plugin_errors,
     record_plugin_error,
+    register_pending,
     unregister,
 )
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
+
+    from vmintro.commands.index import Entry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -94,20 +105,28 @@ def loaded_plugins() -> list[Plugin]:
 
 
 def load_plugins(
-    extra_dirs: Iterable[str | os.PathLike[str]] = (), err: TextIO | None = None
+    extra_dirs: Iterable[str | os.PathLike[str]] = (),
+    err: TextIO | None = None,
+    indexed: bool = True,
 ) -> list[Plugin]:
     """Load the plugins of ``plugins/``, of ``extra_dirs`` and of the entry points.
 
     Sources already loaded are not loaded again, so calling this twice is cheap
     and a later call only adds new directories. Failures are written to ``err``
-    (standard error by default) as they happen.
+    (standard error by default) as they happen. The shipped plugins that their
+    index describes are imported when first wanted, unless ``indexed`` is false.
 
     :return: every plugin tried so far (see :func:`loaded_plugins`).
     """
     global _entry_points_loaded
     stream = err if err is not None else sys.stderr
     command_names()  # the built-in commands first: a plugin cannot take their names
-    _load_directory(PLUGIN_DIR, explicit=False, err=stream)
+    entries: Mapping[str, tuple[Entry, ...]] = {}
+    if indexed:
+        from vmintro.commands.index import plugin_entries
+
+        entries = plugin_entries(PLUGIN_DIR)
+    _load_directory(PLUGIN_DIR, explicit=False, err=stream, indexed=entries)
     for directory in extra_dirs:
         _load_directory(Path(directory), explicit=True, err=stream)
     if not _entry_points_loaded:
@@ -137,7 +156,12 @@ def unload_plugins() -> None:
 # -- sources -----------------------------------------------------------------------------
 
 
-def _load_directory(directory: Path, explicit: bool, err: TextIO) -> None:
+def _load_directory(
+    directory: Path,
+    explicit: bool,
+    err: TextIO,
+    indexed: Mapping[str, tuple[Entry, ...]] | None = None,
+) -> None:
     if not directory.is_dir():
         if explicit:  # the shipped plugins may be absent (a bare copy); a named directory not
             key = str(directory.resolve())
@@ -149,10 +173,12 @@ def _load_directory(directory: Path, explicit: bool, err: TextIO) -> None:
             continue
         key = str(path.resolve())
         if key not in _PLUGINS:
-            _load_file(path, key, err)
+            _load_file(path, key, err, None if indexed is None else indexed.get(path.stem))
 
 
-def _load_file(path: Path, key: str, err: TextIO) -> None:
+def _load_file(path: Path, key: str, err: TextIO, entries: tuple[Entry, ...] | None = None) -> None:
+    """Load the plugin module at ``path``; with ``entries`` (its commands, as its index
+    names them) register those and import it when one is first wanted."""
     name = path.stem
     module_name = MODULE_PREFIX + name
 
@@ -170,7 +196,60 @@ def _load_file(path: Path, key: str, err: TextIO) -> None:
             raise
         return module_name
 
-    _register(key, name, str(path), load, err)
+    if entries is None or not _defer(key, name, str(path), module_name, entries, load, err):
+        _register(key, name, str(path), load, err)
+
+
+def _defer(
+    key: str,
+    name: str,
+    source: str,
+    module_name: str,
+    entries: tuple[Entry, ...],
+    load: Callable[[], str],
+    err: TextIO,
+) -> bool:
+    """Register the commands ``entries`` of plugin ``name`` as its index names them,
+    its module imported by ``load`` when one of them is first wanted; False, having
+    registered none, when the plugin's name or a command's is taken (the plugin is
+    then imported now, which reports the clash as it does for any plugin).
+    """
+    if name in _BY_NAME:
+        return False
+
+    def restore() -> None:
+        # the plugin's commands as before the import: pending again
+        for command, aliases, summary in entries:
+            unregister(command)
+            register_pending(command, aliases, summary, module_name, load_when_wanted)
+
+    def load_when_wanted() -> None:
+        if module_name in sys.modules:  # imported since by name (``import vmintro_plugins.x``)
+            return
+        try:
+            load()
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - reported as any plugin's failure
+            for command, _aliases, _summary in entries:
+                unregister(command)
+            message = _one_line(e)
+            _fail(key, name, source, message, err)
+            raise CommandError(f"plugin {name}: {message}") from None
+        except BaseException:  # Ctrl-C while it imports: the next use tries again
+            restore()
+            raise
+
+    added: list[str] = []
+    try:
+        for command, aliases, summary in entries:
+            register_pending(command, aliases, summary, module_name, load_when_wanted)
+            added.append(command)
+    except ValueError:
+        for command in added:
+            unregister(command)
+        return False
+    _PLUGINS[key] = Plugin(name, source, tuple(sorted(added)), None, module_name)
+    _BY_NAME[name] = key
+    return True
 
 
 def _entry_points() -> list[EntryPoint]:

@@ -1,5 +1,5 @@
-"""The index of the built-in commands: each command module's commands, named without
-importing the module.
+"""The indexes of the built-in commands and of the shipped plugins: each module's
+commands, named without importing the module.
 
 ``vmintro/commands/builtin/index.json`` holds, for each command module, a CRC-32
 of its declarations (the ``@command(...)`` decorators, each to the ``def`` it
@@ -13,8 +13,14 @@ command module, nor numpy, the checkers or the timeline that they import. A chan
 to a command's body leaves the index as it is; a declaration that takes its name or
 summary from elsewhere (a constant) is not seen by the checksum, but is by the test.
 
-``python -m vmintro.commands.index`` rewrites the file from the modules as they are
-(tests/commands/test_cmd_index.py fails while it is out of date).
+The shipped plugins (the checkout's ``plugins/``, installed as ``vmintro_plugins``)
+have the same index, ``index.json`` in their directory, read the same way by plugin
+discovery (:mod:`vmintro.commands.discovery`): a session starts without importing
+them either. Plugins of a ``--plugin-dir`` or of an entry point have none and are
+imported when they load.
+
+``python -m vmintro.commands.index`` rewrites both files from the modules as they are
+(tests/commands/test_cmd_index.py fails while either is out of date).
 """
 
 from __future__ import annotations
@@ -25,7 +31,15 @@ import re
 import zlib
 from typing import Any
 
-__all__ = ["INDEX_PATH", "Entry", "current_entries", "describe", "write_index"]
+__all__ = [
+    "INDEX_PATH",
+    "Entry",
+    "current_entries",
+    "describe",
+    "describe_plugins",
+    "plugin_entries",
+    "write_index",
+]
 
 # (name, aliases, summary) of one command
 Entry = tuple[str, tuple[str, ...], str]
@@ -38,11 +52,12 @@ INDEX_PATH = os.path.join(_FOLDER, "index.json")
 _DECLARATION = re.compile(rb"^@command\(.*?^(?:async )?def ", re.MULTILINE | re.DOTALL)
 
 
-def _checksum(module: str) -> int | None:
-    """The CRC-32 of command module ``module``'s declarations, or of its whole source
-    when it has none at the top level (None when it cannot be read)."""
+def _checksum(module: str, folder: str = _FOLDER) -> int | None:
+    """The CRC-32 of the declarations of module ``module`` of ``folder`` (the built-in
+    commands' by default), or of its whole source when it has none at the top level
+    (None when it cannot be read)."""
     try:
-        with open(os.path.join(_FOLDER, f"{module}.py"), "rb") as f:
+        with open(os.path.join(folder, f"{module}.py"), "rb") as f:
             source = f.read()
     except OSError:
         return None
@@ -51,18 +66,30 @@ def _checksum(module: str) -> int | None:
 
 
 def current_entries() -> dict[str, tuple[Entry, ...]]:
-    """The indexed commands of every module whose source the index still describes."""
+    """The indexed commands of every built-in command module whose source the index
+    still describes."""
+    return _fresh_entries(INDEX_PATH, _FOLDER)
+
+
+def plugin_entries(folder: str | os.PathLike[str]) -> dict[str, tuple[Entry, ...]]:
+    """The indexed commands of every shipped plugin of ``folder`` (the plugins'
+    directory) whose source its ``index.json`` still describes."""
+    return _fresh_entries(os.path.join(folder, "index.json"), os.fspath(folder))
+
+
+def _fresh_entries(path: str, folder: str) -> dict[str, tuple[Entry, ...]]:
     try:
-        with open(INDEX_PATH, encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             modules: dict[str, Any] = json.load(f)["modules"]
-    except (OSError, ValueError, KeyError, TypeError):
+        fresh: dict[str, tuple[Entry, ...]] = {}
+        for module, record in modules.items():
+            if _checksum(module, folder) == record["crc32"]:
+                fresh[module] = tuple(
+                    (str(name), tuple(map(str, aliases)), str(summary))
+                    for name, aliases, summary in record["commands"]
+                )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}  # no usable index: every module is imported, as without one
-    fresh: dict[str, tuple[Entry, ...]] = {}
-    for module, record in modules.items():
-        if _checksum(module) == record["crc32"]:
-            fresh[module] = tuple(
-                (name, tuple(aliases), summary) for name, aliases, summary in record["commands"]
-            )
     return fresh
 
 
@@ -85,14 +112,54 @@ def describe() -> dict[str, Any]:
     return {"modules": modules}
 
 
-def write_index(path: str = INDEX_PATH) -> None:
-    """Write :func:`describe`'s index to ``path`` (the package's index by default)."""
-    modules = describe()["modules"]
+def describe_plugins() -> dict[str, Any]:
+    """What the shipped plugins' index should hold, read from the plugins themselves
+    (each imported, none from the index; the plugins loaded before are loaded again)."""
+    from pathlib import Path
+
+    from vmintro.commands.discovery import PLUGIN_DIR, load_plugins, unload_plugins
+    from vmintro.commands.registry import lookup
+
+    unload_plugins()
+    try:
+        plugins = load_plugins(indexed=False)
+        shipped = [p for p in plugins if Path(p.source).parent == PLUGIN_DIR]
+        modules: dict[str, Any] = {}
+        for plugin in sorted(shipped, key=lambda p: p.name):
+            if plugin.error is not None:
+                raise ValueError(f"plugin {plugin.name}: {plugin.error}")
+            modules[plugin.name] = {
+                "crc32": _checksum(plugin.name, os.fspath(PLUGIN_DIR)),
+                "commands": [
+                    [c.name, list(c.aliases), c.help] for c in map(lookup, plugin.commands)
+                ],
+            }
+    finally:
+        unload_plugins()
+    return {"modules": modules}
+
+
+def _write(path: str | os.PathLike[str], modules: dict[str, Any]) -> None:
     lines = [f" {json.dumps(m)}: {json.dumps(r, ensure_ascii=False)}" for m, r in modules.items()]
     with open(path, "w", encoding="utf-8") as f:
         f.write('{"modules": {\n' + ",\n".join(lines) + "\n}}\n")
 
 
+def write_index(path: str = INDEX_PATH) -> None:
+    """Write :func:`describe`'s index to ``path`` (the package's index by default)."""
+    _write(path, describe()["modules"])
+
+
+def write_plugin_index() -> str:
+    """Write :func:`describe_plugins`'s index into the shipped plugins' directory; its path."""
+    from vmintro.commands.discovery import PLUGIN_DIR
+
+    path = os.path.join(PLUGIN_DIR, "index.json")
+    _write(path, describe_plugins()["modules"])
+    return path
+
+
 if __name__ == "__main__":
     write_index()
     print(f"wrote {INDEX_PATH}")
+    print(f"wrote {write_plugin_index()}")

@@ -15,7 +15,6 @@ import argparse
 import importlib
 import inspect
 import re
-import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +38,7 @@ __all__ = [
     "one_of",
     "plugin_errors",
     "record_plugin_error",
+    "register_pending",
     "unregister",
 ]
 
@@ -227,6 +227,8 @@ class Command:
 
     def help_text(self) -> str:
         """The text ``help NAME`` shows: synopsis, description and options."""
+        import textwrap  # not before the REPL's first prompt
+
         body = self.parser.format_help()
         _, _, rest = body.partition("\n")
         also = f"\n\nALIASES\n  {', '.join(self.aliases)}" if self.aliases else ""
@@ -241,12 +243,16 @@ class Command:
 
 @dataclass(frozen=True)
 class _Pending:
-    """A built-in command known from the index whose module is not imported yet."""
+    """A command known from an index (a built-in one's, or a shipped plugin's) whose
+    module is not imported yet."""
 
     name: str
     aliases: tuple[str, ...]
     help: str
     origin: str  # the module that registers it when imported
+    # what imports it, when not importlib.import_module(origin) (a plugin's file); it
+    # raises CommandError when the module fails
+    load: Callable[[], object] | None = None
 
 
 _BUILTIN = "vmintro.commands.builtin."
@@ -277,18 +283,47 @@ def _load_builtins() -> None:
                 _ALIASES[alias] = name
 
 
+def _import_pending(entry: _Pending) -> None:
+    """Import the module of ``entry``, whose decorators replace its pending entries."""
+    if entry.load is None:
+        importlib.import_module(entry.origin)
+    else:
+        entry.load()
+
+
 def _loaded(entry: Command | _Pending) -> Command:
-    """The command of ``entry``, its module imported first when it was pending."""
+    """The command of ``entry``, its module imported first when it was pending.
+
+    :raises CommandError: the module failed (a plugin's), or did not register the
+        command its index names.
+    """
     if isinstance(entry, Command):
         return entry
-    importlib.import_module(entry.origin)  # its decorators replace the pending entry
+    _import_pending(entry)
     cmd = _COMMANDS.get(entry.name)
     if not isinstance(cmd, Command):
-        raise RuntimeError(
+        raise CommandError(
             f"{entry.origin} did not register '{entry.name}', which the command index names "
             "(python -m vmintro.commands.index rewrites it)"
         )
     return cmd
+
+
+def register_pending(
+    name: str, aliases: Sequence[str], help: str, origin: str, load: Callable[[], object]
+) -> None:
+    """Add command ``name`` of module ``origin`` as an index names it, its module
+    imported by ``load()`` when the command is first wanted (a shipped plugin's).
+
+    :raises ValueError: when the name or an alias is taken.
+    """
+    _load_builtins()
+    for word in (name, *aliases):
+        if word in _COMMANDS or word in _ALIASES:
+            raise ValueError(f"command name '{word}' is already taken")
+    _COMMANDS[name] = _Pending(name, tuple(aliases), help, origin, load)
+    for alias in aliases:
+        _ALIASES[alias] = name
 
 
 def command(
@@ -385,10 +420,15 @@ def lookup(word: str) -> Command:
 
 
 def commands() -> list[Command]:
-    """Every registered command, by name (every built-in command module imported)."""
+    """Every registered command, by name (every command module imported, a shipped
+    plugin's too)."""
     _load_builtins()
-    for module in sorted({e.origin for e in _COMMANDS.values() if isinstance(e, _Pending)}):
-        importlib.import_module(module)
+    pending = {e.origin: e for e in _COMMANDS.values() if isinstance(e, _Pending)}
+    for origin in sorted(pending):
+        try:
+            _import_pending(pending[origin])
+        except CommandError:
+            pass  # a plugin that failed: reported, and its commands are gone
     return [_loaded(_COMMANDS[n]) for n in sorted(_COMMANDS)]
 
 

@@ -1,0 +1,198 @@
+"""The shipped plugins' index: their commands named without importing them.
+
+Plugin discovery registers each shipped plugin's commands from ``plugins/index.json``
+and imports the plugin when one of them is first wanted; a plugin the index does not
+describe as it is now is imported at once instead. Each test runs in a fresh Python
+process, where nothing has loaded the plugins yet.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from vmintro.commands.discovery import PLUGIN_DIR
+from vmintro.commands.index import _checksum
+
+ROOT = Path(__file__).resolve().parents[2]
+
+IMPORTED = (
+    "import sys\n"
+    "def imported():\n"
+    "    return sorted(m.rpartition('.')[2] for m in sys.modules\n"
+    "                  if m.startswith('vmintro_plugins.'))\n"
+)
+
+
+def _child(code: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """A fresh Python process running ``code``: its output."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=check
+    )
+
+
+def _lines(code: str) -> list[str]:
+    return _child(code).stdout.splitlines()
+
+
+def test_the_index_describes_every_shipped_plugin_as_it_is() -> None:
+    """Out of date, every session start imports the changed plugins (slower, still
+    right): ``python -m vmintro.commands.index`` rewrites it."""
+    [line] = _lines(
+        "import json\n"
+        "from vmintro.commands.discovery import PLUGIN_DIR\n"
+        "from vmintro.commands.index import describe_plugins, plugin_entries\n"
+        "fresh = {m: [[n, list(a), s] for n, a, s in e] "
+        "for m, e in plugin_entries(PLUGIN_DIR).items()}\n"
+        "every = {m: r['commands'] for m, r in describe_plugins()['modules'].items()}\n"
+        "print(json.dumps([fresh, every]))\n"
+    )
+    fresh, every = json.loads(line)
+    shipped = sorted(p.stem for p in PLUGIN_DIR.glob("*.py") if not p.name.startswith("_"))
+    assert sorted(every) == shipped
+    assert fresh == every, "run python -m vmintro.commands.index"
+    assert every["modules"] == [["modules", ["lsmod"], every["modules"][0][2]]]
+
+
+def test_loading_imports_no_shipped_plugin_and_a_command_imports_its_own() -> None:
+    lines = _lines(
+        IMPORTED + "from vmintro.commands.discovery import load_plugins, loaded_plugins\n"
+        "from vmintro.commands import lookup, names\n"
+        "plugins = load_plugins()\n"
+        "print(imported(), 'buddyinfo' in names(), 'lsmod' in names())\n"
+        "cmd = lookup('lsmod')\n"
+        "print(cmd.name, cmd.origin, imported())\n"
+        "print(sorted((p.name, p.commands, p.error) for p in loaded_plugins())[2])\n"
+    )
+    assert lines == [
+        "[] True True",
+        "modules vmintro_plugins.modules ['modules']",
+        "('modules', ('modules',), None)",
+    ]
+
+
+def test_every_command_listed_imports_every_plugin() -> None:
+    lines = _lines(
+        IMPORTED + "from vmintro.commands.discovery import load_plugins\n"
+        "from vmintro.commands import commands\n"
+        "load_plugins()\n"
+        "mine = [c.name for c in commands() if c.origin.startswith('vmintro_plugins.')]\n"
+        "print(mine, imported())\n"
+    )
+    shipped = sorted(p.stem for p in PLUGIN_DIR.glob("*.py") if not p.name.startswith("_"))
+    assert lines == [f"{sorted(shipped)} {shipped}"]
+
+
+def _copy(tmp_path: Path) -> Path:
+    """A copy of the shipped plugins and their index, to be changed."""
+    folder = tmp_path / "plugins"
+    shutil.copytree(PLUGIN_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+def _with_plugin_dir(folder: Path) -> str:
+    """Code that makes ``folder`` the shipped plugins' directory of the child."""
+    return (
+        "import vmintro.commands.discovery as discovery\n"
+        f"discovery.PLUGIN_DIR = __import__('pathlib').Path({str(folder)!r})\n"
+    )
+
+
+def test_a_plugin_the_index_no_longer_describes_is_imported_at_start(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    index = json.loads((folder / "index.json").read_text())
+    index["modules"]["meminfo"]["crc32"] ^= 1  # an edited declaration
+    del index["modules"]["swapinfo"]  # a plugin new since the index
+    (folder / "index.json").write_text(json.dumps(index))
+    lines = _lines(
+        IMPORTED + _with_plugin_dir(folder) + "discovery.load_plugins()\n"
+        "from vmintro.commands import names\n"
+        "print(imported(), 'buddyinfo' in names(), 'swapinfo' in names())\n"
+    )
+    assert lines == ["['meminfo', 'swapinfo'] True True"]
+    (folder / "index.json").write_text("{not json")
+    lines = _lines(
+        IMPORTED + _with_plugin_dir(folder) + "discovery.load_plugins()\nprint(imported())"
+    )
+    assert lines == [str(sorted(p.stem for p in folder.glob("*.py")))]
+
+
+LATE = """\
+import builtins
+
+from vmintro.commands import command
+
+if getattr(builtins, "late_fails", "") == "interrupt":
+    raise KeyboardInterrupt
+if getattr(builtins, "late_fails", "") == "error":
+    raise RuntimeError("late and   broken")
+
+
+@command("late", help="a plugin imported late", aliases=["tardy"])
+def late(prog, args):
+    return "late ran"
+"""
+
+
+def _late_plugin(tmp_path: Path) -> Path:
+    """A shipped-plugins directory of one indexed plugin that fails on request."""
+    folder = tmp_path / "late"
+    folder.mkdir()
+    (folder / "late.py").write_text(LATE)
+    entry = {"crc32": _checksum("late", str(folder)), "commands": [["late", ["tardy"], "x"]]}
+    (folder / "index.json").write_text(json.dumps({"modules": {"late": entry}}))
+    return folder
+
+
+def test_an_indexed_plugin_loads_when_its_alias_is_first_wanted(tmp_path: Path) -> None:
+    lines = _lines(
+        IMPORTED + _with_plugin_dir(_late_plugin(tmp_path)) + "discovery.load_plugins()\n"
+        "from vmintro.commands import lookup\n"
+        "print(imported(), lookup('tardy').func(None, None), imported())\n"
+        "print(lookup('late').help)\n"
+    )
+    assert lines == ["[] late ran ['late']", "a plugin imported late"]
+
+
+def test_an_indexed_plugin_that_fails_when_first_wanted_is_reported_once(
+    tmp_path: Path,
+) -> None:
+    """Interrupted, it is tried again at the next use; failing, it is reported as a
+    plugin that fails at start is, its commands are gone, and the rest still list."""
+    proc = _child(
+        IMPORTED
+        + _with_plugin_dir(_late_plugin(tmp_path))
+        + textwrap.dedent(
+            """\
+            import builtins
+            from vmintro.commands import CommandError, commands, lookup, names
+            from vmintro.commands.registry import plugin_errors
+            discovery.load_plugins()
+            builtins.late_fails = "interrupt"
+            try:
+                lookup("late")
+            except KeyboardInterrupt:
+                print("interrupted", "late" in names(), "tardy" in names(), imported())
+            builtins.late_fails = "error"
+            try:
+                lookup("tardy")
+            except CommandError as e:
+                print("failed:", e)
+            print("late" in names(), "tardy" in names(), len(commands()) > 30)
+            print([(p.name, p.commands, p.error) for p in discovery.loaded_plugins()])
+            print(len(plugin_errors()))
+            """
+        )
+    )
+    assert proc.stdout.splitlines() == [
+        "interrupted True True []",
+        "failed: plugin late: RuntimeError: late and broken",
+        "False False True",
+        "[('late', (), 'RuntimeError: late and broken')]",
+        "1",
+    ]
+    assert proc.stderr == "vmintro: plugin late: RuntimeError: late and broken\n"
