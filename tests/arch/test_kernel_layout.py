@@ -110,3 +110,22 @@ def test_program_and_map_agree_with_the_simulator(image_set: dict[str, Path], na
         assert pkmap == [(0xFE000000, 0xFE000000 + size)]
     else:
         assert pkmap == []
+
+
+@pytest.mark.parametrize(
+    "ram,pae,shown",
+    [
+        (1 << 10, False, "RAM of 1 KiB: it must be between 16M and 4G without PAE"),
+        (3 * MiB, False, "RAM of 3 MiB: it must be between 16M and 4G without PAE"),
+        (4100 << 10, False, "RAM of 4100 KiB: it must be between 16M and 4G without PAE"),
+        (5 << 30, False, "RAM of 5 GiB: it must be between 16M and 4G without PAE"),
+        (17 << 30, True, "RAM of 17 GiB: it must be between 16M and 16G with PAE"),
+        (4096 + 1, False, "RAM of 4097 bytes: it must be between 16M and 4G without PAE"),
+    ],
+)
+def test_a_size_out_of_range_is_shown_as_written_never_as_0_mib(
+    ram: int, pae: bool, shown: str
+) -> None:
+    with pytest.raises(ValueError) as e:
+        MachineConfig(ram=ram, highmem=pae, pae=pae)
+    assert str(e.value) == shown

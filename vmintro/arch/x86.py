@@ -127,6 +127,15 @@ def parse_size(text: str) -> int:
         raise ValueError(f"bad size '{text}' (expected e.g. 64M, 4G)") from None
 
 
+def _bytes_text(size: int) -> str:
+    """``size`` in the largest of bytes, KiB, MiB and GiB that shows it whole
+    (``1 KiB``, ``3 MiB``, ``4097 KiB``), so that no size reads as 0 MiB."""
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if size and size % (1 << shift) == 0:
+            return f"{size >> shift} {unit}"
+    return f"{size} bytes"
+
+
 @dataclass(frozen=True)
 class MachineConfig:
     """What a simulated machine is: RAM size and the paging options it was built with."""
@@ -142,7 +151,7 @@ class MachineConfig:
         limit = (16 << 30) if self.pae else (4 << 30)
         if not (16 << 20) <= self.ram <= limit:
             raise ValueError(
-                f"RAM of {self.ram >> 20} MiB: it must be between 16M and {limit >> 30}G"
+                f"RAM of {_bytes_text(self.ram)}: it must be between 16M and {limit >> 30}G"
                 f" {'with' if self.pae else 'without'} PAE"
             )
         if self.ram % PAGE_SIZE:
