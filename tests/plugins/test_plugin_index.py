@@ -9,6 +9,7 @@ process, where nothing has loaded the plugins yet.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -123,6 +124,7 @@ def test_a_plugin_the_index_no_longer_describes_is_imported_at_start(tmp_path: P
 
 LATE = """\
 import builtins
+import time
 
 from vmintro.commands import command
 
@@ -130,11 +132,21 @@ if getattr(builtins, "late_fails", "") == "interrupt":
     raise KeyboardInterrupt
 if getattr(builtins, "late_fails", "") == "error":
     raise RuntimeError("late and   broken")
+time.sleep(float(getattr(builtins, "late_sleeps", 0)))
 
 
 @command("late", help="a plugin imported late", aliases=["tardy"])
 def late(prog, args):
     return "late ran"
+
+
+@command("later", help="its second command")
+def later(prog, args):
+    return "later ran"
+
+
+if getattr(builtins, "late_fails", "") == "interrupt after":
+    raise KeyboardInterrupt
 """
 
 
@@ -143,7 +155,8 @@ def _late_plugin(tmp_path: Path) -> Path:
     folder = tmp_path / "late"
     folder.mkdir()
     (folder / "late.py").write_text(LATE)
-    entry = {"crc32": _checksum("late", str(folder)), "commands": [["late", ["tardy"], "x"]]}
+    commands = [["late", ["tardy"], "x"], ["later", [], "y"]]
+    entry = {"crc32": _checksum("late", str(folder)), "commands": commands}
     (folder / "index.json").write_text(json.dumps({"modules": {"late": entry}}))
     return folder
 
@@ -196,3 +209,109 @@ def test_an_indexed_plugin_that_fails_when_first_wanted_is_reported_once(
         "1",
     ]
     assert proc.stderr == "vmintro: plugin late: RuntimeError: late and broken\n"
+
+
+def test_interrupted_after_its_commands_registered_it_is_pending_again(tmp_path: Path) -> None:
+    """Ctrl-C once the plugin registered its commands: they are put back as the index
+    names them, and the next use imports it in full."""
+    lines = _lines(
+        IMPORTED
+        + _with_plugin_dir(_late_plugin(tmp_path))
+        + textwrap.dedent(
+            """\
+            import builtins
+            from vmintro.commands import lookup, names
+            from vmintro.commands.registry import _COMMANDS
+            discovery.load_plugins()
+            builtins.late_fails = "interrupt after"
+            try:
+                lookup("later")
+            except KeyboardInterrupt:
+                kinds = sorted((n, type(_COMMANDS[n]).__name__) for n in ("late", "later"))
+                print(kinds, "tardy" in names(), imported())
+            builtins.late_fails = ""
+            print(lookup("tardy").func(None, None), lookup("later").help, imported())
+            """
+        )
+    )
+    assert lines == [
+        "[('late', '_Pending'), ('later', '_Pending')] True []",
+        "late ran its second command ['late']",
+    ]
+
+
+def test_listing_every_command_survives_a_plugin_that_fails_then(tmp_path: Path) -> None:
+    """``help`` (every command) and ``plugins`` import the plugins put off: one that
+    fails then is reported once, listed as failed only, and the rest are listed."""
+    proc = _child(
+        _with_plugin_dir(_late_plugin(tmp_path))
+        + textwrap.dedent(
+            """\
+            import builtins
+            from vmintro.commands import commands
+            discovery.load_plugins()
+            builtins.late_fails = "error"
+            every = [c.name for c in commands()]
+            print(len(every) > 30, "late" in every, "help" in every)
+            """
+        )
+    )
+    assert proc.stdout.splitlines() == ["True False True"]
+    assert proc.stderr == "vmintro: plugin late: RuntimeError: late and broken\n"
+    # `plugins`, the first to want the plugin: listed as failed, not as loaded too
+    proc = _child(
+        _with_plugin_dir(tmp_path / "late") + "import builtins, sys\n"
+        "builtins.late_fails = 'error'\n"
+        "from vmintro.cli import main\n"
+        "sys.exit(main(['-c', 'plugins', 'images/demo']))\n",
+        check=False,
+    )
+    assert proc.stdout.splitlines()[:3] == ["no plugins loaded", "", "FAILED PLUGIN  ERROR"]
+    assert [line.split(" ")[0] for line in proc.stdout.splitlines()].count("late") == 1
+
+
+def test_two_threads_wanting_a_plugin_at_once_both_get_its_command(tmp_path: Path) -> None:
+    lines = _lines(
+        _with_plugin_dir(_late_plugin(tmp_path))
+        + textwrap.dedent(
+            """\
+            import builtins, threading
+            from vmintro.commands import lookup
+            discovery.load_plugins()
+            builtins.late_sleeps = 0.3  # the first is still importing when the second asks
+            got = {}
+            def want(i):
+                try:
+                    got[i] = lookup("late").func(None, None)
+                except Exception as e:
+                    got[i] = repr(e)
+            threads = [threading.Thread(target=want, args=(i,)) for i in range(2)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+            print(sorted(got.values()))
+            """
+        )
+    )
+    assert lines == ["['late ran', 'late ran']"]
+
+
+def test_the_code_py_shows_imports_a_plugin_by_name_in_a_checkout_not_installed(
+    tmp_path: Path,
+) -> None:
+    """``from vmintro_plugins.meminfo import ...`` (what ``meminfo --py`` prints) finds
+    the plugin put off with no package of that name installed (``python -S``: no
+    editable install's finder)."""
+    import site
+
+    path = os.pathsep.join([str(ROOT), *site.getsitepackages()])
+    script = tmp_path / "m.py"
+    script.write_text(
+        "from vmintro_plugins.meminfo import meminfo_fields\n"
+        "print(dict(meminfo_fields(prog))['MemTotal'])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-S", "-m", "vmintro", "run", str(script), "images/demo"],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": path},
+    )  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert int(proc.stdout) > 0

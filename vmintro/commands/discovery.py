@@ -31,11 +31,13 @@ same way then, and the command that wanted it fails with that line.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -126,7 +128,7 @@ def load_plugins(
         from vmintro.commands.index import plugin_entries
 
         entries = plugin_entries(PLUGIN_DIR)
-    _load_directory(PLUGIN_DIR, explicit=False, err=stream, indexed=entries)
+    _load_directory(PLUGIN_DIR, explicit=False, err=stream, indexed=entries, late_err=err)
     for directory in extra_dirs:
         _load_directory(Path(directory), explicit=True, err=stream)
     if not _entry_points_loaded:
@@ -150,6 +152,7 @@ def unload_plugins() -> None:
     forget_plugin_errors([p.source for p in _PLUGINS.values() if p.error is not None])
     _PLUGINS.clear()
     _BY_NAME.clear()
+    _SHIPPED.files.clear()
     _entry_points_loaded = False
 
 
@@ -161,6 +164,7 @@ def _load_directory(
     explicit: bool,
     err: TextIO,
     indexed: Mapping[str, tuple[Entry, ...]] | None = None,
+    late_err: TextIO | None = None,
 ) -> None:
     if not directory.is_dir():
         if explicit:  # the shipped plugins may be absent (a bare copy); a named directory not
@@ -173,12 +177,20 @@ def _load_directory(
             continue
         key = str(path.resolve())
         if key not in _PLUGINS:
-            _load_file(path, key, err, None if indexed is None else indexed.get(path.stem))
+            entries = None if indexed is None else indexed.get(path.stem)
+            _load_file(path, key, err, entries, late_err)
 
 
-def _load_file(path: Path, key: str, err: TextIO, entries: tuple[Entry, ...] | None = None) -> None:
+def _load_file(
+    path: Path,
+    key: str,
+    err: TextIO,
+    entries: tuple[Entry, ...] | None = None,
+    late_err: TextIO | None = None,
+) -> None:
     """Load the plugin module at ``path``; with ``entries`` (its commands, as its index
-    names them) register those and import it when one is first wanted."""
+    names them) register those and import it when one is first wanted, reporting a
+    failure then to ``late_err`` (standard error as it is then, when None)."""
     name = path.stem
     module_name = MODULE_PREFIX + name
 
@@ -196,57 +208,100 @@ def _load_file(path: Path, key: str, err: TextIO, entries: tuple[Entry, ...] | N
             raise
         return module_name
 
-    if entries is None or not _defer(key, name, str(path), module_name, entries, load, err):
+    if entries is None or not _defer(key, name, path, module_name, entries, late_err):
         _register(key, name, str(path), load, err)
+
+
+class _ShippedPlugins:
+    """The import system's finder of the shipped plugins whose import is put off
+    (:func:`_defer`): each by its module name (``vmintro_plugins.meminfo``), from its
+    file; and, where nothing else provides it (a checkout that is not installed), the
+    package ``vmintro_plugins`` itself, as the namespace package of their directory.
+
+    First on ``sys.meta_path``, so that a plugin imported when first wanted and one
+    imported by name (``from vmintro_plugins.meminfo import ...`` in the code ``--py``
+    shows) are the same import: one module, run once, under the import system's lock
+    of that module when two threads want it at once.
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, Path] = {}
+
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        where = self.files.get(fullname)
+        if where is not None:
+            return importlib.util.spec_from_file_location(fullname, where)
+        if fullname != _PACKAGE or not self.files:
+            return None
+        for finder in sys.meta_path:  # an installed vmintro_plugins is found as usual
+            find = getattr(finder, "find_spec", None)
+            if finder is not self and find is not None and find(fullname, None) is not None:
+                return None
+        spec = importlib.machinery.ModuleSpec(fullname, None, is_package=True)
+        spec.submodule_search_locations = [str(PLUGIN_DIR)]
+        return spec
+
+
+_PACKAGE = MODULE_PREFIX.rstrip(".")
+_SHIPPED = _ShippedPlugins()
+# One late import at a time: a plugin that fails is reported once, not once per thread.
+_LATE = threading.RLock()
 
 
 def _defer(
     key: str,
     name: str,
-    source: str,
+    path: Path,
     module_name: str,
     entries: tuple[Entry, ...],
-    load: Callable[[], str],
-    err: TextIO,
+    late_err: TextIO | None,
 ) -> bool:
-    """Register the commands ``entries`` of plugin ``name`` as its index names them,
-    its module imported by ``load`` when one of them is first wanted; False, having
-    registered none, when the plugin's name or a command's is taken (the plugin is
-    then imported now, which reports the clash as it does for any plugin).
+    """Register the commands ``entries`` of plugin ``name`` (the file ``path``) as
+    its index names them, the module imported when one of them is first wanted; False,
+    having registered none, when the plugin's name or a command's is taken (the plugin
+    is then imported now, which reports the clash as it does for any plugin).
     """
-    if name in _BY_NAME:
+    if name in _BY_NAME or module_name in sys.modules:
         return False
+    source = str(path)
 
-    def restore() -> None:
-        # the plugin's commands as before the import: pending again
-        for command, aliases, summary in entries:
-            unregister(command)
-            register_pending(command, aliases, summary, module_name, load_when_wanted)
+    def pend(command: str, aliases: tuple[str, ...], summary: str) -> None:
+        register_pending(command, aliases, summary, module_name, load_when_wanted)
 
     def load_when_wanted() -> None:
-        if module_name in sys.modules:  # imported since by name (``import vmintro_plugins.x``)
-            return
-        try:
-            load()
-        except (Exception, SystemExit) as e:  # noqa: BLE001 - reported as any plugin's failure
-            for command, _aliases, _summary in entries:
-                unregister(command)
-            message = _one_line(e)
-            _fail(key, name, source, message, err)
-            raise CommandError(f"plugin {name}: {message}") from None
-        except BaseException:  # Ctrl-C while it imports: the next use tries again
-            restore()
-            raise
+        with _LATE:
+            failed = _PLUGINS[key].error if key in _PLUGINS else None
+            if failed is not None:  # another thread's import of it failed meanwhile
+                raise CommandError(f"plugin {name}: {failed}")
+            try:
+                importlib.import_module(module_name)
+            except (Exception, SystemExit) as e:  # noqa: BLE001 - reported as any plugin's
+                for command, _aliases, _summary in entries:
+                    unregister(command)
+                message = _one_line(e)
+                stream = late_err if late_err is not None else sys.stderr
+                _fail(key, name, source, message, stream)
+                raise CommandError(f"plugin {name}: {message}") from None
+            except BaseException:  # Ctrl-C while it imports: the next use tries again
+                for command, aliases, summary in entries:
+                    unregister(command)  # what it registered before the interrupt, too
+                    pend(command, aliases, summary)
+                raise
 
     added: list[str] = []
     try:
         for command, aliases, summary in entries:
-            register_pending(command, aliases, summary, module_name, load_when_wanted)
+            pend(command, aliases, summary)
             added.append(command)
     except ValueError:
         for command in added:
             unregister(command)
         return False
+    if _SHIPPED not in sys.meta_path:
+        sys.meta_path.insert(0, _SHIPPED)
+    _SHIPPED.files[module_name] = path
     _PLUGINS[key] = Plugin(name, source, tuple(sorted(added)), None, module_name)
     _BY_NAME[name] = key
     return True
@@ -337,8 +392,11 @@ def _register(key: str, name: str, source: str, load: Any, err: TextIO) -> None:
 def _fail(key: str, name: str, source: str, message: str, err: TextIO) -> None:
     _PLUGINS[key] = Plugin(name, source, (), message)
     record_plugin_error(source, message)
-    err.write(f"vmintro: plugin {name}: {message}\n")
-    err.flush()
+    try:
+        err.write(f"vmintro: plugin {name}: {message}\n")
+        err.flush()
+    except (OSError, ValueError):  # a stream closed since: the error is still recorded
+        pass
 
 
 def _one_line(error: BaseException) -> str:

@@ -20,7 +20,8 @@ them either. Plugins of a ``--plugin-dir`` or of an entry point have none and ar
 imported when they load.
 
 ``python -m vmintro.commands.index`` rewrites both files from the modules as they are
-(tests/commands/test_cmd_index.py fails while either is out of date).
+(tests/commands/test_cmd_index.py fails while the first is out of date,
+tests/plugins/test_plugin_index.py while the second is).
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ def describe() -> dict[str, Any]:
 
 def describe_plugins() -> dict[str, Any]:
     """What the shipped plugins' index should hold, read from the plugins themselves
-    (each imported, none from the index; the plugins loaded before are loaded again)."""
+    (each imported, none from the index): every plugin is unloaded first, and none is
+    loaded afterwards."""
     from pathlib import Path
 
     from vmintro.commands.discovery import PLUGIN_DIR, load_plugins, unload_plugins

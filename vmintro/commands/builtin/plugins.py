@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 def _plugin_rows() -> list[Row]:
     """Discovered plugins, then modules that registered commands some other way
     (imported by a script or a test before the session started)."""
+    every = commands()  # first: a shipped plugin imported now may fail, and is not listed
     rows = [
         Row(plugin=p.name, source=p.source, commands=list(p.commands))
         for p in loaded_plugins()
@@ -25,7 +26,7 @@ def _plugin_rows() -> list[Row]:
     ]
     claimed = {name for row in rows for name in row["commands"]}
     by_module: dict[str, list[str]] = {}
-    for cmd in commands():
+    for cmd in every:
         if not cmd.builtin and cmd.name not in claimed:
             by_module.setdefault(cmd.origin, []).append(cmd.name)
     for module, names in by_module.items():
