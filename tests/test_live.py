@@ -97,7 +97,7 @@ def test_bad_input_gets_what_2_4_20_does(image: Path) -> None:
     assert k.get_vm_area(span, 2).kind == "null"  # beyond the vmalloc range
     unaligned = k.vfree(k.kernel.config.vmalloc_start + 1)
     assert unaligned.printk[-1].startswith("Trying to vfree() bad address")
-    nothing = k.vfree(0xC0000000 + 0x100000 * 4095)
+    nothing = k.vfree(0xC0000000 + 0x100000 * 1023)  # an unsigned long: 32 bits
     assert nothing.printk[-1].startswith("Trying to vfree() nonexistent vm area")
     assert k.swapoff(31).text == "EINVAL"
     # a BUG() changed nothing, and a vfree of no area only printed
@@ -245,3 +245,15 @@ def test_a_live_diff_is_headed_by_the_image_resumed(image: Path) -> None:
     heading = next(line for line in out.splitlines() if line.startswith("diff "))
     assert heading.startswith(f"diff {image} (live)@0 -> {image} (live)@"), heading
     assert "<Program" not in out
+
+
+def test_an_argument_no_timeline_holds_is_refused_before_the_call(image: Path) -> None:
+    k = live(image)
+    for call, words in (
+        (lambda: k.vmalloc(10**30), "vmalloc: size (a 31-digit number) does not fit 32 bits"),
+        (lambda: k.vfree(1 << 64), "vfree: addr 18446744073709551616 does not fit 32 bits"),
+    ):
+        with pytest.raises(LiveError) as e:
+            call()
+        assert str(e.value).startswith(words) and "\n" not in str(e.value)
+    assert not k.calls and len(k.timeline.entries) == len(live(image).timeline.entries)

@@ -35,7 +35,14 @@ import numpy as np
 from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.backends.base import MachineFacts, TableBackend
 from vmintro.errors import FaultError, VmintroError
-from vmintro.image.format.timeline import STOPS, ZERO, Entry, Result, Timeline
+from vmintro.image.format.timeline import (
+    STOPS,
+    ZERO,
+    Entry,
+    Result,
+    Timeline,
+    argument_fault,
+)
 from vmintro.timeline.moments import ImageTimeline
 from vmintro.types.flags import (
     GFP_KERNEL,
@@ -254,9 +261,13 @@ class LiveKernel:
         returns: str = "pointer",
         traced: bool = True,
         result_entry: int = -1,
+        recorded: tuple[tuple[str, int | str], ...] | None = None,
     ) -> Call:
         """Run ``fn`` as kernel call ``call``: recorded, its result as the kernel's
-        (that of the entry point it called, the ``result_entry``-th if several)."""
+        (that of the entry point it called, the ``result_entry``-th if several).
+        An argument no kernel call takes (a number beyond 32 bits) is
+        refused before anything runs: of ``args``, or of ``recorded`` where the
+        entry points are given others."""
         from vmintro.sim.errors import (
             CALL_PATH,
             KernelHang,
@@ -274,6 +285,9 @@ class LiveKernel:
                 f"{call}: the kernel is stuck in {self.hung} and takes no more calls "
                 "(save it, or go back to an earlier moment)"
             )
+        for name, value in args if recorded is None else recorded:
+            if (fault := argument_fault(value)) is not None:
+                raise LiveError(f"{call}: {name} {fault}")
         k, rec = self.kernel, self.recorder
         rec.step = self.first_step + len(self.calls) + 1
         first_entry = len(rec._entries)
@@ -431,6 +445,7 @@ class LiveKernel:
             (("size", size),),
             lambda: swapon(k, device, size // PAGE_SIZE, None, bad_pages),
             "zero",
+            recorded=(("device", device),),  # the size is the device's, no argument
         )
 
     def swapoff(self, index: int) -> Call:
@@ -576,7 +591,7 @@ class LiveKernel:
         :raises LiveError: ``name`` cannot be written (one line).
         """
         from vmintro.image.format.names import image_paths
-        from vmintro.image.format.timeline import encode_timeline
+        from vmintro.image.format.timeline import timeline_encoder
         from vmintro.image.writer.install import ImageWriteError, write_image
         from vmintro.image.writer.snapshot import snapshot
 
@@ -591,14 +606,13 @@ class LiveKernel:
         ]
         truth = {"events": [*self.events, *live_events], "faults": self.faults, "labels": labels}
         generator = dict(self.generator)
+        try:  # checked before anything is written (compressed meanwhile)
+            encode = timeline_encoder(self.timeline)
+        except ValueError as e:  # a call's arguments no timeline holds
+            raise LiveError(f"save: {e}") from None
         spec = snapshot(self.kernel, generator, truth)
-        timeline = self.timeline
         try:
-            return write_image(
-                spec,
-                name,
-                lambda digest: encode_timeline(dataclasses.replace(timeline, core_digest=digest)),
-            )
+            return write_image(spec, name, encode)
         except ImageWriteError as e:
             raise LiveError(f"save: {e}") from None
         except OSError as e:  # a full or read-only disk: the user's image, not our fault

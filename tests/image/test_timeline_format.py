@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
+from dataclasses import replace
 
 import numpy
 import pytest
@@ -226,3 +227,45 @@ def test_random_damage_never_escapes(junk: bytes, where: int) -> None:
             decode_timeline(candidate)
         except TimelineFormatError as e:
             assert "\n" not in str(e)
+
+
+def _refused(entries: bytes) -> str:
+    """The one line decode_timeline refuses the sample with ``entries`` in."""
+    with pytest.raises(TimelineFormatError) as e:
+        decode_timeline(_rebuild(_sample(), entries=entries))
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+def _with_entry(t: Timeline, number: int, **change: object) -> Timeline:
+    entries = list(t.entries)
+    entries[number] = replace(entries[number], **change)
+    return replace(t, entries=tuple(entries))
+
+
+@pytest.mark.parametrize(
+    ("first", "words"),
+    [
+        ('["int",1000000000000000000000000000000,null]', "result (a 31-digit number) does not"),
+        ('["address",4294967296,null]', "result 4294967296 does not fit 32 bits"),
+        ('["errno",-2147483649,"E"]', "result -2147483649 does not fit 32 bits"),
+    ],
+)
+def test_a_result_beyond_32_bits_is_refused(first: str, words: str) -> None:
+    """An i386 kernel call returns one 32-bit register, signed or unsigned."""
+    assert f"entry 0: {words}" in _refused(_entries_with(f'[0,"start_kernel",[],{first},0,0]'))
+    edge = _with_entry(_sample(), 1, result=Result("address", 2**32 - 1, None))
+    assert decode_timeline(encode_timeline(edge)).entries[1].result.value == 2**32 - 1
+
+
+def test_an_argument_beyond_32_bits_is_refused() -> None:
+    flags = '[["clone_flags",1000000000000000000000000000000]]'
+    entry = f'[0,"start_kernel",{flags},["void",null,null],0,0]'
+    assert "entry 0: argument clone_flags (a 31-digit number) does not fit 32 bits" in _refused(
+        _entries_with(entry)
+    )
+    big = _with_entry(_sample(), 1, args=(("size", 1 << 32),))
+    with pytest.raises(ValueError, match="entry 1: argument size 4294967296 does not fit 32 bits"):
+        encode_timeline(big)
+    edge = _with_entry(_sample(), 1, args=(("size", 2**32 - 1), ("n", -(2**31))))
+    assert decode_timeline(encode_timeline(edge)).entries[1].args == edge.entries[1].args

@@ -75,6 +75,8 @@ __all__ = [
     "MAGIC",
     "RESULT_KINDS",
     "STOPS",
+    "VALUE_MAX",
+    "VALUE_MIN",
     "VERSION",
     "WRITE_DTYPE",
     "ZERO",
@@ -82,6 +84,7 @@ __all__ = [
     "Result",
     "Timeline",
     "TimelineFormatError",
+    "argument_fault",
     "decode_timeline",
     "encode_timeline",
     "timeline_encoder",
@@ -108,6 +111,11 @@ ZERO = 0xFFFFFFFF  # the bytes are all zero, and not stored
 
 RESULT_KINDS = ("address", "null", "errno", "int", "void", "bug", "oops", "hang", "panic")
 STOPS = ("bug", "oops", "hang", "panic")  # the results that are no return
+# Every number a kernel call takes or returns on i386 is one 32-bit register, read
+# unsigned (an address, a size, a mask) or signed (-errno, a pid, an int): the
+# simulator masks addresses to 32 bits and its sizes are unsigned longs.
+VALUE_MIN = -(1 << 31)
+VALUE_MAX = (1 << 32) - 1
 # Kinds whose value is a number; the others carry none.
 _VALUED = ("address", "errno", "int")
 
@@ -463,17 +471,38 @@ def _check_entry(e: Entry, at: int, n: int, error: type[ValueError]) -> None:
     """
     if not _is_name(e.call) or e.step < 0:
         raise error(f"entry {e.number}: call {e.call!r} at step {e.step} is impossible")
-    for name, _ in e.args:
+    for name, value in e.args:
         if not _is_name(name):
             raise error(f"entry {e.number}: an argument name is not a name")
+        if (fault := argument_fault(value)) is not None:
+            raise error(f"entry {e.number}: argument {name} {fault}")
     r = e.result
     if r.kind not in RESULT_KINDS or (r.value is None) == (r.kind in _VALUED):
-        raise error(f"entry {e.number}: impossible result {r.kind} {r.value}")
+        raise error(f"entry {e.number}: impossible result {r.kind} {_shown(r.value)}")
+    if r.value is not None and (fault := argument_fault(r.value)) is not None:
+        raise error(f"entry {e.number}: result {fault}")
     if e.first_write != at or e.write_count < 0 or at + e.write_count > n:
         raise error(
             f"entry {e.number}: writes {e.first_write}+{e.write_count} do not follow "
             f"the previous entry's (expected {at}, of {n})"
         )
+
+
+def argument_fault(value: int | str) -> str | None:
+    """Why ``value`` can be no kernel call's argument or result (a number beyond 32
+    bits), to follow its name; None when it can be one."""
+    if isinstance(value, str):
+        return None
+    if not VALUE_MIN <= value <= VALUE_MAX:
+        return f"{_shown(value)} does not fit 32 bits"
+    return None
+
+
+def _shown(value: object) -> str:
+    """A number as a one-line message quotes it: a long one by its digits' count."""
+    if type(value) is int and abs(value) >= 10**24:
+        return f"(a {len(str(abs(value)))}-digit number)"
+    return str(value)
 
 
 def _validate(t: Timeline, error: type[ValueError], entries_checked: bool = False) -> None:
