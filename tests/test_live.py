@@ -252,6 +252,8 @@ def test_an_argument_no_timeline_holds_is_refused_before_the_call(image: Path) -
     for call, words in (
         (lambda: k.vmalloc(10**30), "vmalloc: size (a 31-digit number) does not fit 32 bits"),
         (lambda: k.vfree(1 << 64), "vfree: addr 18446744073709551616 does not fit 32 bits"),
+        (lambda: k.insmod("m" * 5000, 1 << 20), "insmod: name of 5000 characters is longer"),
+        (lambda: k.spawn("s" * 4092), "spawn: filename of 4097 characters is longer"),
     ):
         with pytest.raises(LiveError) as e:
             call()

@@ -265,7 +265,7 @@ class LiveKernel:
     ) -> Call:
         """Run ``fn`` as kernel call ``call``: recorded, its result as the kernel's
         (that of the entry point it called, the ``result_entry``-th if several).
-        An argument no kernel call takes (a number beyond 32 bits) is
+        An argument no kernel call takes (beyond 32 bits, a name longer than any) is
         refused before anything runs: of ``args``, or of ``recorded`` where the
         entry points are given others."""
         from vmintro.sim.errors import (
@@ -512,6 +512,7 @@ class LiveKernel:
             lambda: procs.spawn(name, parent),
             "int",
             result_entry=0,
+            recorded=(("filename", f"/bin/{name}"), ("current", parent)),  # at most
         )
 
     def exit(self, pid: int) -> Call:

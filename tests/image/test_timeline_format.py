@@ -269,3 +269,16 @@ def test_an_argument_beyond_32_bits_is_refused() -> None:
         encode_timeline(big)
     edge = _with_entry(_sample(), 1, args=(("size", 2**32 - 1), ("n", -(2**31))))
     assert decode_timeline(encode_timeline(edge)).entries[1].args == edge.entries[1].args
+
+
+def test_an_argument_longer_than_any_call_takes_is_refused() -> None:
+    """A string argument is a name the kernel copies from user space: 4096 bytes at most."""
+    name = "m" * (5 << 20)
+    entry = f'[0,"start_kernel",[["name_user","{name}"]],["void",null,null],0,0]'
+    words = f"entry 0: argument name_user of {5 << 20} characters is longer than any call takes"
+    assert words in _refused(_entries_with(entry))
+    assert len(_refused(_entries_with(entry))) < 200
+    longest = _with_entry(_sample(), 3, args=(("specialfile", "/" * 4096),))  # PATH_MAX
+    assert decode_timeline(encode_timeline(longest)).entries[3].args[0][1] == "/" * 4096
+    with pytest.raises(ValueError, match="argument specialfile of 4097 characters"):
+        encode_timeline(_with_entry(_sample(), 3, args=(("specialfile", "/" * 4097),)))

@@ -1,5 +1,5 @@
 """Entries no simulated kernel could have recorded: a number beyond a 32-bit
-register.
+register, an argument longer than any name a call takes.
 The timeline is refused in one line naming the file and the entry, by every
 command that reads it, and the image is read as ever without it."""
 
@@ -47,10 +47,18 @@ def _big_result(entries: Entries) -> None:
     entries[1][3] = ["int", 10**30, None]
 
 
+def _long_argument(entries: Entries) -> None:
+    entries[3][2] = [["name_user", "m" * (5 << 20)]]
+
+
 @pytest.mark.parametrize(
     ("edit", "words"),
     [
         (_big_result, "entry 1: result (a 31-digit number) does not fit 32 bits"),
+        (
+            _long_argument,
+            f"entry 3: argument name_user of {5 << 20} characters is longer than any call takes",
+        ),
     ],
 )
 def test_history_and_goto_refuse_the_timeline_in_one_line(

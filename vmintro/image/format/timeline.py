@@ -72,6 +72,7 @@ from typing import Any
 import numpy
 
 __all__ = [
+    "ARG_TEXT_MAX",
     "MAGIC",
     "RESULT_KINDS",
     "STOPS",
@@ -116,6 +117,10 @@ STOPS = ("bug", "oops", "hang", "panic")  # the results that are no return
 # simulator masks addresses to 32 bits and its sizes are unsigned longs.
 VALUE_MIN = -(1 << 31)
 VALUE_MAX = (1 << 32) - 1
+# A string argument is a name the kernel copies from user space, which 2.4.20 takes
+# only shorter than a page (get_mod_name) or PATH_MAX (getname), 4096 bytes; the
+# simulator's are module and program names and fault kinds, at most 64 characters.
+ARG_TEXT_MAX = 4096
 # Kinds whose value is a number; the others carry none.
 _VALUED = ("address", "errno", "int")
 
@@ -490,8 +495,11 @@ def _check_entry(e: Entry, at: int, n: int, error: type[ValueError]) -> None:
 
 def argument_fault(value: int | str) -> str | None:
     """Why ``value`` can be no kernel call's argument or result (a number beyond 32
-    bits), to follow its name; None when it can be one."""
+    bits, a string longer than :data:`ARG_TEXT_MAX`), to follow its name; None when
+    it can be one."""
     if isinstance(value, str):
+        if len(value) > ARG_TEXT_MAX:
+            return f"of {len(value)} characters is longer than any call takes ({ARG_TEXT_MAX})"
         return None
     if not VALUE_MIN <= value <= VALUE_MAX:
         return f"{_shown(value)} does not fit 32 bits"
