@@ -247,6 +247,35 @@ def test_a_live_diff_is_headed_by_the_image_resumed(image: Path) -> None:
     assert "<Program" not in out
 
 
+@pytest.mark.parametrize(
+    ("kind", "text", "where"),
+    [
+        ("panic", "Kernel panic: Out of memory and no killable processes...", "panic()"),
+        ("hang", "kernel hang in get_vm_area(): vmlist loops", "get_vm_area()"),
+    ],
+)
+def test_a_kernel_resumed_at_a_panic_or_a_hang_takes_no_calls(
+    image: Path, tmp_path: Path, kind: str, text: str, where: str
+) -> None:
+    """2.4.20 spins for ever there: a saved panicked kernel resumed takes no more
+    calls than it did live, so no timeline goes on after a panic."""
+    from dataclasses import replace
+
+    from vmintro.image.format.timeline import Result, decode_timeline, encode_timeline
+
+    for ext in ("vmcore", "vmlinux", "truth.json"):
+        (tmp_path / f"p.{ext}").write_bytes(image.with_suffix(f".{ext}").read_bytes())
+    t = decode_timeline(image.with_suffix(".timeline").read_bytes())
+    last = replace(t.entries[-1], result=Result(kind, None, text))
+    (tmp_path / "p.timeline").write_bytes(
+        encode_timeline(replace(t, entries=(*t.entries[:-1], last)))
+    )
+    k = live(tmp_path / "p")
+    with pytest.raises(LiveError, match=rf"vmalloc: the kernel is stuck in {where}"):
+        k.vmalloc(4096)
+    assert not k.calls
+
+
 def test_an_argument_no_timeline_holds_is_refused_before_the_call(image: Path) -> None:
     k = live(image)
     for call, words in (

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from vmintro.arch.x86 import PAGE_SIZE
 from vmintro.backends.base import MachineFacts, TableBackend
 from vmintro.errors import FaultError, VmintroError
 from vmintro.image.format.timeline import (
+    HALTS,
     STOPS,
     ZERO,
     Entry,
@@ -223,8 +225,9 @@ class LiveKernel:
         self.first_step = max((e.step for e in base.entries), default=0) if base else 0
         self.recorder: Recorder = Recorder(self.kernel.config.ram)
         self.calls: list[Call] = []
-        # where the kernel hangs, once a call never returned: it takes no more calls
-        self.hung: str | None = None
+        # where the kernel hangs, once a call never returned (or the moment resumed is
+        # such a call's): it takes no more calls
+        self.hung: str | None = _halted_in(base)
         self.program: Program = self._make_program()
 
     def _make_program(self) -> Program:
@@ -759,6 +762,21 @@ def truncate_timeline(t: Timeline, last: int) -> Timeline:
     entries = t.entries[: last + 1]
     end = entries[-1].first_write + entries[-1].write_count
     return dataclasses.replace(t, entries=entries, writes=t.writes[:end].copy())
+
+
+def _halted_in(t: Timeline | None) -> str | None:
+    """Where the kernel spins for ever when ``t``'s last entry is a hang or a panic
+    (``panic()``, ``get_vm_area()``): 2.4.20 runs nothing more there."""
+    last = t.entries[-1] if t is not None and t.entries else None
+    if last is None or last.result.kind not in HALTS:
+        return None
+    if last.result.kind == "panic":
+        return "panic()"
+    found = _HANG_IN.match(last.result.text or "")
+    return f"{found.group(1) if found else last.call}()"
+
+
+_HANG_IN = re.compile(r"kernel hang in ([A-Za-z_][A-Za-z0-9_]*)\(\)")
 
 
 def extend_timeline(base: Timeline | None, live: Timeline) -> Timeline:

@@ -271,6 +271,18 @@ def test_an_argument_beyond_32_bits_is_refused() -> None:
     assert decode_timeline(encode_timeline(edge)).entries[1].args == edge.entries[1].args
 
 
+def test_entries_after_a_panic_or_a_hang_are_refused() -> None:
+    """The simulator stops at a panic or a hang (2.4.20 spins there for ever): no
+    entry follows one; one may be the last."""
+    for kind in ("panic", "hang"):
+        first = f'[0,"start_kernel",[],["{kind}",null,"Kernel panic: x"],0,0]'
+        assert f"entry 1 follows entry 0's {kind}, after which" in _refused(_entries_with(first))
+        with pytest.raises(ValueError, match=f"entry 3 follows entry 2's {kind}"):
+            encode_timeline(_with_entry(_sample(), 2, result=Result(kind, None, "x")))
+        last = _with_entry(_sample(), 4, result=Result(kind, None, "Kernel panic: x"))
+        assert decode_timeline(encode_timeline(last)).entries[4].result.kind == kind
+
+
 def test_an_argument_longer_than_any_call_takes_is_refused() -> None:
     """A string argument is a name the kernel copies from user space: 4096 bytes at most."""
     name = "m" * (5 << 20)

@@ -1,5 +1,5 @@
 """Entries no simulated kernel could have recorded: a number beyond a 32-bit
-register, an argument longer than any name a call takes.
+register, an entry after a panic, an argument longer than any name a call takes.
 The timeline is refused in one line naming the file and the entry, by every
 command that reads it, and the image is read as ever without it."""
 
@@ -47,6 +47,10 @@ def _big_result(entries: Entries) -> None:
     entries[1][3] = ["int", 10**30, None]
 
 
+def _panic_then_more(entries: Entries) -> None:
+    entries[3][3] = ["panic", None, "Kernel panic: Out of memory and no killable processes..."]
+
+
 def _long_argument(entries: Entries) -> None:
     entries[3][2] = [["name_user", "m" * (5 << 20)]]
 
@@ -55,6 +59,7 @@ def _long_argument(entries: Entries) -> None:
     ("edit", "words"),
     [
         (_big_result, "entry 1: result (a 31-digit number) does not fit 32 bits"),
+        (_panic_then_more, "entry 4 follows entry 3's panic, after which the machine runs nothing"),
         (
             _long_argument,
             f"entry 3: argument name_user of {5 << 20} characters is longer than any call takes",

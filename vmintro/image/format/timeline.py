@@ -73,6 +73,7 @@ import numpy
 
 __all__ = [
     "ARG_TEXT_MAX",
+    "HALTS",
     "MAGIC",
     "RESULT_KINDS",
     "STOPS",
@@ -112,6 +113,10 @@ ZERO = 0xFFFFFFFF  # the bytes are all zero, and not stored
 
 RESULT_KINDS = ("address", "null", "errno", "int", "void", "bug", "oops", "hang", "panic")
 STOPS = ("bug", "oops", "hang", "panic")  # the results that are no return
+# The results after which the machine runs nothing more: 2.4.20 spins for ever in a
+# hang and in panic() (no panic_timeout), so a run stops there and a kernel resumed
+# there takes no more calls.
+HALTS = ("hang", "panic")
 # Every number a kernel call takes or returns on i386 is one 32-bit register, read
 # unsigned (an address, a size, a mask) or signed (-errno, a pid, an int): the
 # simulator masks addresses to 32 bits and its sizes are unsigned longs.
@@ -538,11 +543,19 @@ def _validate(t: Timeline, error: type[ValueError], entries_checked: bool = Fals
         raise bad("writes are not WRITE_DTYPE records")
     n = len(t.writes)
     at = 0
+    halted: Entry | None = None
     for i, e in enumerate(t.entries):
         if not entries_checked:
             if e.number != i:
                 raise bad(f"entry {i} is numbered {e.number}")
             _check_entry(e, at, n, error)
+        if halted is not None:
+            raise bad(
+                f"entry {i} follows entry {halted.number}'s {halted.result.kind}, "
+                "after which the machine runs nothing"
+            )
+        if e.result.kind in HALTS:
+            halted = e
         at += e.write_count
     if at != n:
         raise bad(f"the entries hold {at} writes, the timeline {n}")
