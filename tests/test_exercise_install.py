@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from wheel_build import isolation_words
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +42,8 @@ def test_readme_commands_after_a_non_editable_install(tmp_path: Path) -> None:
         shutil.copy2(ROOT / name, source / name)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    pip = [str(venv / "bin" / "pip"), "install", "-q", "--no-deps", "--no-build-isolation"]
+    python = str(venv / "bin" / "python")
+    pip = [python, "-m", "pip", "install", "-q", "--no-deps", *isolation_words(python)]
     subprocess.run([*pip, str(source)], check=True, timeout=300)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

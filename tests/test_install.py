@@ -8,7 +8,6 @@ non-editable install, without installing anything into this Python.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -18,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from wheel_build import isolation_words
 
 from vmintro._version import __version__
 
@@ -41,14 +41,9 @@ def test_readme_first_commands_install_into_a_venv() -> None:
 
 def _wheel_command(out: Path) -> list[str]:
     """pip's wheel build, without build isolation when this Python can build wheels
-    itself (setuptools >= 70.1 has bdist_wheel, else the wheel package)."""
+    itself (:func:`wheel_build.isolation_words`)."""
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out)]
-    import setuptools
-
-    major, minor = (int(x) for x in setuptools.__version__.split(".")[:2])
-    if (major, minor) >= (70, 1) or importlib.util.find_spec("wheel") is not None:
-        command.append("--no-build-isolation")
-    return command
+    return [*command, *isolation_words(sys.executable)]
 
 
 @pytest.fixture(scope="module")
