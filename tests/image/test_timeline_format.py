@@ -294,3 +294,18 @@ def test_an_argument_longer_than_any_call_takes_is_refused() -> None:
     assert decode_timeline(encode_timeline(longest)).entries[3].args[0][1] == "/" * 4096
     with pytest.raises(ValueError, match="argument specialfile of 4097 characters"):
         encode_timeline(_with_entry(_sample(), 3, args=(("specialfile", "/" * 4097),)))
+
+
+def test_a_result_text_longer_than_the_kernel_prints_is_refused() -> None:
+    """A result's text is one line the kernel printed: printk() formats into 1024 bytes."""
+    text = "E" * (5 << 20)
+    entry = f'[0,"start_kernel",[],["bug",null,"{text}"],0,0]'
+    words = f"entry 0: a result text of {5 << 20} characters is longer than the kernel prints"
+    assert words in _refused(_entries_with(entry))
+    assert len(_refused(_entries_with(entry))) < 200
+    longest = _with_entry(_sample(), 4, result=Result("panic", None, "P" * 1023))
+    assert decode_timeline(encode_timeline(longest)).entries[4].result.text == "P" * 1023
+    with pytest.raises(ValueError, match="a result text of 1024 characters"):
+        encode_timeline(_with_entry(_sample(), 4, result=Result("panic", None, "P" * 1024)))
+    for odd in ("5", "[]", "{}"):  # a text that is no string: refused, never a traceback
+        assert _refused(_entries_with(f'[0,"start_kernel",[],["panic",null,{odd}],0,0]'))

@@ -1,5 +1,6 @@
 """Entries no simulated kernel could have recorded: a number beyond a 32-bit
-register, an entry after a panic, an argument longer than any name a call takes.
+register, an entry after a panic, an argument longer than any name a call takes, a
+result text longer than the kernel prints on one line.
 The timeline is refused in one line naming the file and the entry, by every
 command that reads it, and the image is read as ever without it."""
 
@@ -55,6 +56,10 @@ def _long_argument(entries: Entries) -> None:
     entries[3][2] = [["name_user", "m" * (5 << 20)]]
 
 
+def _long_result_text(entries: Entries) -> None:
+    entries[2][3] = ["bug", None, "kernel BUG at vmalloc.c:1! " + "x" * (5 << 20)]
+
+
 @pytest.mark.parametrize(
     ("edit", "words"),
     [
@@ -63,6 +68,11 @@ def _long_argument(entries: Entries) -> None:
         (
             _long_argument,
             f"entry 3: argument name_user of {5 << 20} characters is longer than any call takes",
+        ),
+        (
+            _long_result_text,
+            f"entry 2: a result text of {27 + (5 << 20)} characters is longer than the kernel "
+            "prints on one line (1023)",
         ),
     ],
 )

@@ -76,6 +76,7 @@ __all__ = [
     "HALTS",
     "MAGIC",
     "RESULT_KINDS",
+    "RESULT_TEXT_MAX",
     "STOPS",
     "VALUE_MAX",
     "VALUE_MIN",
@@ -126,6 +127,10 @@ VALUE_MAX = (1 << 32) - 1
 # only shorter than a page (get_mod_name) or PATH_MAX (getname), 4096 bytes; the
 # simulator's are module and program names and fault kinds, at most 64 characters.
 ARG_TEXT_MAX = 4096
+# A result's text is what the kernel printed of it, one line: printk() and panic()
+# format into 1024-byte buffers (kernel/printk.c printk_buf, kernel/panic.c buf); the
+# simulator's (an errno's name, a BUG, oops, hang or panic line) are under 100.
+RESULT_TEXT_MAX = 1023
 # Kinds whose value is a number; the others carry none.
 _VALUED = ("address", "errno", "int")
 
@@ -491,6 +496,11 @@ def _check_entry(e: Entry, at: int, n: int, error: type[ValueError]) -> None:
         raise error(f"entry {e.number}: impossible result {r.kind} {_shown(r.value)}")
     if r.value is not None and (fault := argument_fault(r.value)) is not None:
         raise error(f"entry {e.number}: result {fault}")
+    if r.text is not None and len(r.text) > RESULT_TEXT_MAX:
+        raise error(
+            f"entry {e.number}: a result text of {len(r.text)} characters is longer than "
+            f"the kernel prints on one line ({RESULT_TEXT_MAX})"
+        )
     if e.first_write != at or e.write_count < 0 or at + e.write_count > n:
         raise error(
             f"entry {e.number}: writes {e.first_write}+{e.write_count} do not follow "
