@@ -309,3 +309,29 @@ def test_a_result_text_longer_than_the_kernel_prints_is_refused() -> None:
         encode_timeline(_with_entry(_sample(), 4, result=Result("panic", None, "P" * 1024)))
     for odd in ("5", "[]", "{}"):  # a text that is no string: refused, never a traceback
         assert _refused(_entries_with(f'[0,"start_kernel",[],["panic",null,{odd}],0,0]'))
+
+
+def test_a_timeline_larger_once_read_than_half_the_memory_is_refused_before_inflating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """zlib lets a file of 1 GiB declare a terabyte: the declared sizes are weighed
+    against this machine's memory first (made 4 KiB here), and nothing is inflated."""
+    import vmintro.image.format.timeline as timeline
+
+    raw = encode_timeline(_sample())
+    inflated: list[str] = []
+    real = timeline._inflate
+
+    def spy(section: str, data: bytes | memoryview, size: int) -> bytes:
+        inflated.append(section)
+        return real(section, data, size)
+
+    monkeypatch.setattr(timeline, "_inflate", spy)
+    monkeypatch.setattr(timeline, "_host_memory", lambda: 4096)
+    with pytest.raises(TimelineFormatError, match=r"^its sections would take [0-9.]+ MiB once "):
+        decode_timeline(raw)
+    assert inflated == []
+    for memory in (1 << 30, None):  # enough, or a system that does not say
+        monkeypatch.setattr(timeline, "_host_memory", lambda memory=memory: memory)
+        assert len(decode_timeline(raw).entries) == len(_sample().entries)
+    assert inflated == ["entries", "paths", "writes", "data"] * 2

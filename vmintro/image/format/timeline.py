@@ -61,6 +61,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 import struct
 import zlib
@@ -305,14 +306,16 @@ def decode_timeline(raw: bytes) -> Timeline:
     if ram_size == 0 or ram_size % PAGE_SIZE or ram_size > MAX_RAM:
         raise TimelineFormatError(f"impossible RAM size {ram_size:#x}")
     expect = {"writes": n_writes * WRITE_DTYPE.itemsize, "data": n_data}
-    sections: dict[str, bytes] = {}
-    at = 0
-    writes = numpy.empty(0, WRITE_DTYPE)
     for k, (size, full) in zip(_SECTIONS, zip(stored, sizes[1::2], strict=True), strict=True):
         if full > size * _ZLIB_RATIO + _ZLIB_SLACK or (k in expect and full != expect[k]):
             raise TimelineFormatError(
                 f"{k} section: impossible size {full} from {size} compressed bytes"
             )
+    _check_memory(dict(zip(_SECTIONS, sizes[1::2], strict=True)))
+    sections: dict[str, bytes] = {}
+    at = 0
+    writes = numpy.empty(0, WRITE_DTYPE)
+    for k, (size, full) in zip(_SECTIONS, zip(stored, sizes[1::2], strict=True), strict=True):
         if k == "data" and full > (extent := _data_extent(writes)):
             # Checked before inflating: a few MiB of zeros can declare gigabytes.
             raise TimelineFormatError(
@@ -339,6 +342,35 @@ def decode_timeline(raw: bytes) -> Timeline:
     t = Timeline(entries, paths, writes, sections["data"], ram_size, digest)
     _validate(t, TimelineFormatError, entries_checked=True)
     return t
+
+
+# What reading a section holds in memory for each of its inflated bytes: the writes
+# twice (the bytes inflated, then their columns), the data once, the JSON of the
+# entries and paths as Python's lists, ints and strings (about 10 times the text for
+# the 10,000-call image's entries; 16 leaves room).
+_HELD_PER_BYTE = {"entries": 16, "paths": 16, "writes": 2, "data": 1}
+
+
+def _host_memory() -> int | None:
+    """This machine's physical memory in bytes; None where the system does not say."""
+    try:
+        pages, page = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * page if pages > 0 and page > 0 else None
+
+
+def _check_memory(inflated: dict[str, int]) -> None:
+    """Refuse, before inflating anything, a timeline whose sections (``inflated``: each
+    one's declared size, which inflating then holds it to) would take more than half
+    this machine's memory once read: zlib lets a file of 1 GiB declare a terabyte."""
+    host = _host_memory()
+    held = sum(_HELD_PER_BYTE[k] * size for k, size in inflated.items())
+    if host is not None and held > host // 2:
+        raise TimelineFormatError(
+            f"its sections would take {held / (1 << 20):.1f} MiB once read, more than half "
+            f"of this machine's memory ({host / (1 << 20):.1f} MiB)"
+        )
 
 
 def _columns(raw: bytes, n: int) -> numpy.ndarray[Any, numpy.dtype[Any]]:
