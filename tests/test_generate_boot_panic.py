@@ -44,3 +44,24 @@ def test_running_out_of_host_memory_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"vmintro: {out}: this host ran out of memory")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_whose_timeline_cannot_be_recorded_is_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an entry no kernel call makes (a simulator fault, as a 33-bit address was): the
+    # encoder refuses it, and generate says so rather than ending in a traceback
+    import vmintro.generate
+
+    def refuse(*_: object) -> None:
+        raise ValueError("entry 4: argument addr 4294967296 does not fit 32 bits")
+
+    monkeypatch.setattr(vmintro.generate, "timeline_encoder", refuse)
+    out = tmp_path / "img"
+    assert main(["generate", "--scenario", "minimal", "-q", "-o", str(out)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "the run's timeline cannot be recorded (entry 4: argument addr" in err
+    assert err.rstrip().endswith("--no-timeline writes the image without it")
+    assert list(tmp_path.iterdir()) == []
+    assert main(["generate", "--scenario", "minimal", "-q", "--no-timeline", "-o", str(out)]) == 0

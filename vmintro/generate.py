@@ -14,7 +14,7 @@ from vmintro._version import __version__
 from vmintro.image.format.timeline import timeline_encoder
 from vmintro.image.writer.install import check_output, write_image
 from vmintro.image.writer.snapshot import snapshot
-from vmintro.scenario.loader import Scenario, load_scenario
+from vmintro.scenario.loader import Scenario, ScenarioError, load_scenario
 from vmintro.scenario.runner import (
     anon_of,
     machine_config,
@@ -99,7 +99,13 @@ def generate(
         progress("writing image", 0, 1)
     recorder = result.recorder
     # the timeline compresses while the core is written; its header takes the core's digest
-    encode = None if recorder is None else timeline_encoder(recorder.timeline(bytes(32)))
+    try:
+        encode = None if recorder is None else timeline_encoder(recorder.timeline(bytes(32)))
+    except ValueError as e:  # an entry no kernel call makes: the simulator's fault, not the user's
+        raise ScenarioError(
+            f"{scen.name}: the run's timeline cannot be recorded ({e}); "
+            "--no-timeline writes the image without it"
+        ) from None
     paths = write_image(spec, out, encode)
     if progress:
         progress("writing image", 1, 1)

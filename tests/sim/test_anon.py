@@ -387,3 +387,22 @@ def test_the_workload_writes_no_more_than_its_cap(monkeypatch: pytest.MonkeyPatc
     k = boot(MachineConfig(ram=16 << 20), anon=0.5, seed=3)
     run = k.boot_truth["anon"]
     assert run["target"] == run["pages"] == 64
+
+
+def test_a_touch_at_a_label_past_4_gib_wraps_as_the_cpus_address_does(tmp_path: Path) -> None:
+    """An area's label plus an offset beyond 4 GiB is the 32-bit address it wraps to
+    (here 0: the process's own access, a SIGSEGV), recorded so and read back."""
+    text = (
+        '[machine]\nram = "32M"\n'
+        '[[step]]\nop = "spawn"\nname = "sh"\nlabel = "sh"\n'
+        '[[step]]\nop = "mmap"\ntask = "sh"\nsize = "1M"\nlabel = "m"\n'
+        '[[step]]\nop = "touch"\ntask = "sh"\nlabel = "m"\noffset = 0xC0000000\n'
+    )
+    scen = parse_scenario(text, "wrap.toml")
+    generate(tmp_path / "wrap", scen, {})
+    prog = vmintro.open(tmp_path / "wrap")
+    assert prog.timeline is not None
+    last = prog.timeline.entries[-1]
+    assert last.call == "touch" and dict(last.args)["addr"] == 0
+    truth = json.loads((tmp_path / "wrap.truth.json").read_text())
+    assert truth["events"][-1]["addr"] == 0 and truth["events"][-1]["outcome"] == "segv"

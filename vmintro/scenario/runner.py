@@ -293,8 +293,9 @@ def _run_step(
         if "label" in a:
             kinds = ("vmalloc", "ioremap", "mmap")
             addr = _labelled(labels, a["label"], kinds) + a.get("offset", 0)
-        event.update(pid=pid, addr=addr & 0xFFFFFFFF)
-        if addr & 0xFFFFFFFF < TASK_SIZE:  # the process's own access, page by page
+        addr &= 0xFFFFFFFF  # a label plus an offset wraps, as the CPU's 32-bit address does
+        event.update(pid=pid, addr=addr)
+        if addr < TASK_SIZE:  # the process's own access, page by page
             size, write = a.get("size", 1), a.get("write", True)
             outcome, faults = k.processes.vm.touch(pid, addr, size, write)
             event.update(size=size, write=write, faults=faults, outcome=outcome)
