@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from vmintro.image.format.timeline import (
     MAGIC,
+    NAME_MAX,
+    RESULT_TEXT_MAX,
     WRITE_DTYPE,
     ZERO,
     Entry,
@@ -297,18 +299,38 @@ def test_an_argument_longer_than_any_call_takes_is_refused() -> None:
 
 
 def test_a_result_text_longer_than_the_kernel_prints_is_refused() -> None:
-    """A result's text is one line the kernel printed: printk() formats into 1024 bytes."""
+    """A result's text is a line the kernel printed (printk() formats into 1024 bytes),
+    which the simulator's may have quote an argument in: RESULT_TEXT_MAX at most."""
     text = "E" * (5 << 20)
     entry = f'[0,"start_kernel",[],["bug",null,"{text}"],0,0]'
-    words = f"entry 0: a result text of {5 << 20} characters is longer than the kernel prints"
+    words = f"entry 0: a result text of {5 << 20} characters is longer than any the kernel"
     assert words in _refused(_entries_with(entry))
     assert len(_refused(_entries_with(entry))) < 200
-    longest = _with_entry(_sample(), 4, result=Result("panic", None, "P" * 1023))
-    assert decode_timeline(encode_timeline(longest)).entries[4].result.text == "P" * 1023
-    with pytest.raises(ValueError, match="a result text of 1024 characters"):
-        encode_timeline(_with_entry(_sample(), 4, result=Result("panic", None, "P" * 1024)))
+    most = "P" * RESULT_TEXT_MAX
+    longest = _with_entry(_sample(), 4, result=Result("panic", None, most))
+    assert decode_timeline(encode_timeline(longest)).entries[4].result.text == most
+    with pytest.raises(ValueError, match=f"a result text of {RESULT_TEXT_MAX + 1} characters"):
+        encode_timeline(_with_entry(_sample(), 4, result=Result("panic", None, most + "P")))
     for odd in ("5", "[]", "{}"):  # a text that is no string: refused, never a traceback
         assert _refused(_entries_with(f'[0,"start_kernel",[],["panic",null,{odd}],0,0]'))
+
+
+def test_names_and_kinds_no_kernel_has_are_refused_without_being_repeated() -> None:
+    """A call, argument or path name longer than NAME_MAX, or a result kind of any
+    length that is none: refused in a line that gives its length, not the text."""
+    huge = "a" * (5 << 20)
+    for entry in (
+        f'[0,"{huge}",[],["void",null,null],0,0]',
+        f'[0,"start_kernel",[["{huge}",1]],["void",null,null],0,0]',
+        f'[0,"start_kernel",[],["{huge}",null,null],0,0]',
+    ):
+        message = _refused(_entries_with(entry))
+        assert f"(a text of {5 << 20} characters)" in message or "not a name" in message
+        assert len(message) < 200
+    name = "n" * NAME_MAX
+    assert decode_timeline(encode_timeline(_with_entry(_sample(), 3, call=name))).entries[3].call
+    with pytest.raises(ValueError, match=r"call \(a text of 129 characters\)"):
+        encode_timeline(_with_entry(_sample(), 3, call=name + "n"))
 
 
 def test_a_timeline_larger_once_read_than_half_the_memory_is_refused_before_inflating(

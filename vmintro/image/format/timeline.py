@@ -76,6 +76,7 @@ __all__ = [
     "ARG_TEXT_MAX",
     "HALTS",
     "MAGIC",
+    "NAME_MAX",
     "RESULT_KINDS",
     "RESULT_TEXT_MAX",
     "STOPS",
@@ -126,12 +127,16 @@ VALUE_MIN = -(1 << 31)
 VALUE_MAX = (1 << 32) - 1
 # A string argument is a name the kernel copies from user space, which 2.4.20 takes
 # only shorter than a page (get_mod_name) or PATH_MAX (getname), 4096 bytes; the
-# simulator's are module and program names and fault kinds, at most 64 characters.
+# simulator's are module, program and fault names, which its callers keep to that.
 ARG_TEXT_MAX = 4096
 # A result's text is what the kernel printed of it, one line: printk() and panic()
-# format into 1024-byte buffers (kernel/printk.c printk_buf, kernel/panic.c buf); the
-# simulator's (an errno's name, a BUG, oops, hang or panic line) are under 100.
-RESULT_TEXT_MAX = 1023
+# format into 1024-byte buffers (kernel/printk.c printk_buf, kernel/panic.c buf). The
+# simulator's (an errno's name, a BUG, oops, hang or panic line: a few hundred
+# characters) may quote an argument, so a bound with room for one of those besides.
+RESULT_TEXT_MAX = 1024 + ARG_TEXT_MAX
+# Call and argument names are C identifiers of the kernel's functions and parameters
+# (the simulator's longest is 17 characters): far shorter than this.
+NAME_MAX = 128
 # Kinds whose value is a number; the others carry none.
 _VALUED = ("address", "errno", "int")
 
@@ -508,7 +513,7 @@ def _index(i: object, n: int) -> int:
 @functools.lru_cache(maxsize=1024)
 def _is_name(text: str) -> bool:
     """Whether ``text`` is a function or argument name (the same few recur in every entry)."""
-    return _NAME.match(text) is not None
+    return len(text) <= NAME_MAX and _NAME.match(text) is not None
 
 
 def _check_entry(e: Entry, at: int, n: int, error: type[ValueError]) -> None:
@@ -517,7 +522,7 @@ def _check_entry(e: Entry, at: int, n: int, error: type[ValueError]) -> None:
     lie within the ``n`` writes.
     """
     if not _is_name(e.call) or e.step < 0:
-        raise error(f"entry {e.number}: call {e.call!r} at step {e.step} is impossible")
+        raise error(f"entry {e.number}: call {_quoted(e.call)} at step {e.step} is impossible")
     for name, value in e.args:
         if not _is_name(name):
             raise error(f"entry {e.number}: an argument name is not a name")
@@ -525,13 +530,13 @@ def _check_entry(e: Entry, at: int, n: int, error: type[ValueError]) -> None:
             raise error(f"entry {e.number}: argument {name} {fault}")
     r = e.result
     if r.kind not in RESULT_KINDS or (r.value is None) == (r.kind in _VALUED):
-        raise error(f"entry {e.number}: impossible result {r.kind} {_shown(r.value)}")
+        raise error(f"entry {e.number}: impossible result {_quoted(r.kind)} {_shown(r.value)}")
     if r.value is not None and (fault := argument_fault(r.value)) is not None:
         raise error(f"entry {e.number}: result {fault}")
     if r.text is not None and len(r.text) > RESULT_TEXT_MAX:
         raise error(
             f"entry {e.number}: a result text of {len(r.text)} characters is longer than "
-            f"the kernel prints on one line ({RESULT_TEXT_MAX})"
+            f"any the kernel prints ({RESULT_TEXT_MAX})"
         )
     if e.first_write != at or e.write_count < 0 or at + e.write_count > n:
         raise error(
@@ -551,6 +556,11 @@ def argument_fault(value: int | str) -> str | None:
     if not VALUE_MIN <= value <= VALUE_MAX:
         return f"{_shown(value)} does not fit 32 bits"
     return None
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a one-line message quotes it: a long one by its length."""
+    return repr(text) if len(text) <= 64 else f"(a text of {len(text)} characters)"
 
 
 def _shown(value: object) -> str:
@@ -579,8 +589,8 @@ def _validate(t: Timeline, error: type[ValueError], entries_checked: bool = Fals
     if len(t.data) >= ZERO:
         raise bad(f"data of {len(t.data)} bytes does not fit 32-bit offsets")
     for path in t.paths:
-        if not path or not all(_NAME.match(name) for name in path):
-            raise bad(f"call path {' > '.join(path)!r} is not a list of function names")
+        if not path or not all(_is_name(name) for name in path):
+            raise bad(f"call path {_quoted(' > '.join(path))} is not a list of function names")
     if t.writes.dtype != WRITE_DTYPE or t.writes.ndim != 1:
         raise bad("writes are not WRITE_DTYPE records")
     n = len(t.writes)
