@@ -288,3 +288,18 @@ def test_an_argument_no_timeline_holds_is_refused_before_the_call(image: Path) -
             call()
         assert str(e.value).startswith(words) and "\n" not in str(e.value)
     assert not k.calls and len(k.timeline.entries) == len(live(image).timeline.entries)
+
+
+def test_a_swap_device_past_4_gib_is_recorded_by_its_device_not_its_size(
+    image: Path, tmp_path: Path
+) -> None:
+    """sys_swapon's size is the device's (8 GiB here, a 4 MiB swap_map), no argument of
+    the call: the timeline records the device, and the image saved is read back."""
+    k = live(image)
+    call = k.swapon(8 << 30)
+    assert (call.kind, call.value) == ("int", 0)
+    entry = k.timeline.entries[-1]
+    assert (entry.call, entry.args) == ("sys_swapon", (("device", 770),))
+    saved = tmp_path / "swap8g"
+    k.save(saved)
+    assert vmintro.open(saved).timeline.entries[-1].args == (("device", 770),)
