@@ -315,15 +315,10 @@ def register_pending(
     """Add command ``name`` of module ``origin`` as an index names it, its module
     imported by ``load()`` when the command is first wanted (a shipped plugin's).
 
-    :raises ValueError: when the name or an alias is taken.
+    :raises ValueError: when the name or an alias is taken, or is no word.
     """
     _load_builtins()
-    for word in (name, *aliases):
-        if word in _COMMANDS or word in _ALIASES:
-            raise ValueError(f"command name '{word}' is already taken")
-    _COMMANDS[name] = _Pending(name, tuple(aliases), help, origin, load)
-    for alias in aliases:
-        _ALIASES[alias] = name
+    _enter(_Pending(name, tuple(aliases), help, origin, load))
 
 
 def command(
@@ -384,14 +379,22 @@ def register(cmd: Command) -> None:
     pending = _COMMANDS.get(cmd.name)
     if isinstance(pending, _Pending) and pending.origin == cmd.origin:
         unregister(cmd.name)  # its module, imported now, registers it in full
-    for word in (cmd.name, *cmd.aliases):
+    _enter(cmd)
+
+
+def _enter(entry: Command | _Pending) -> None:
+    """Enter ``entry`` under its name and its aliases.
+
+    :raises ValueError: when one of them is taken, or is no word.
+    """
+    for word in (entry.name, *entry.aliases):
         if word in _COMMANDS or word in _ALIASES:
             raise ValueError(f"command name '{word}' is already taken")
         if not word or any(c.isspace() for c in word):
             raise ValueError(f"bad command name {word!r}")
-    _COMMANDS[cmd.name] = cmd
-    for alias in cmd.aliases:
-        _ALIASES[alias] = cmd.name
+    _COMMANDS[entry.name] = entry
+    for alias in entry.aliases:
+        _ALIASES[alias] = entry.name
 
 
 def unregister(name: str) -> None:
