@@ -45,8 +45,10 @@ __all__ = [
 # (name, aliases, summary) of one command
 Entry = tuple[str, tuple[str, ...], str]
 
+# the file name of an index, in the directory of the modules it describes
+_INDEX_FILE = "index.json"
 _FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "builtin")
-INDEX_PATH = os.path.join(_FOLDER, "index.json")
+INDEX_PATH = os.path.join(_FOLDER, _INDEX_FILE)
 
 
 # A declaration: a top-level @command( decorator up to the def it decorates.
@@ -75,7 +77,7 @@ def current_entries() -> dict[str, tuple[Entry, ...]]:
 def plugin_entries(folder: str | os.PathLike[str]) -> dict[str, tuple[Entry, ...]]:
     """The indexed commands of every shipped plugin of ``folder`` (the plugins'
     directory) whose source its ``index.json`` still describes."""
-    return _fresh_entries(os.path.join(folder, "index.json"), os.fspath(folder))
+    return _fresh_entries(os.path.join(folder, _INDEX_FILE), os.fspath(folder))
 
 
 def _fresh_entries(path: str, folder: str) -> dict[str, tuple[Entry, ...]]:
@@ -156,7 +158,7 @@ def write_plugin_index() -> str:
     """Write :func:`describe_plugins`'s index into the shipped plugins' directory; its path."""
     from vmintro.commands.discovery import PLUGIN_DIR
 
-    path = os.path.join(PLUGIN_DIR, "index.json")
+    path = os.path.join(PLUGIN_DIR, _INDEX_FILE)
     _write(path, describe_plugins()["modules"])
     return path
 
