@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -772,11 +771,9 @@ def _halted_in(t: Timeline | None) -> str | None:
         return None
     if last.result.kind == "panic":
         return "panic()"
-    found = _HANG_IN.match(last.result.text or "")
-    return f"{found.group(1) if found else last.call}()"
+    from vmintro.sim.errors import KernelHang
 
-
-_HANG_IN = re.compile(r"kernel hang in ([A-Za-z_][A-Za-z0-9_]*)\(\)")
+    return f"{KernelHang.function_of(last.result.text or '') or last.call}()"
 
 
 def extend_timeline(base: Timeline | None, live: Timeline) -> Timeline:

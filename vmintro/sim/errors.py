@@ -310,6 +310,17 @@ class KernelHang(SimulationError):
         )
         self.function = function
 
+    @staticmethod
+    def function_of(text: str) -> str | None:
+        """The function a hang's message (``str()`` of one, as a timeline keeps it as
+        its result's text) names; None for any other text."""
+        found = _HANG_IN.match(text)
+        return found.group(1) if found else None
+
+
+# the start of KernelHang's message, as its __init__ writes it
+_HANG_IN = re.compile(r"kernel hang in ([A-Za-z_][A-Za-z0-9_]*)\(\)")
+
 
 class KernelPanic(KernelHang):
     """``panic()``: 2.4.20 logged ``Kernel panic: ...`` and stopped the machine (it
