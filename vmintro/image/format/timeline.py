@@ -311,16 +311,18 @@ def decode_timeline(raw: bytes) -> Timeline:
     if ram_size == 0 or ram_size % PAGE_SIZE or ram_size > MAX_RAM:
         raise TimelineFormatError(f"impossible RAM size {ram_size:#x}")
     expect = {"writes": n_writes * WRITE_DTYPE.itemsize, "data": n_data}
-    for k, (size, full) in zip(_SECTIONS, zip(stored, sizes[1::2], strict=True), strict=True):
+    # each section: its name, its compressed bytes and the size it declares inflated
+    declared = list(zip(_SECTIONS, stored, sizes[1::2], strict=True))
+    for k, size, full in declared:
         if full > size * _ZLIB_RATIO + _ZLIB_SLACK or (k in expect and full != expect[k]):
             raise TimelineFormatError(
                 f"{k} section: impossible size {full} from {size} compressed bytes"
             )
-    _check_memory(dict(zip(_SECTIONS, sizes[1::2], strict=True)))
+    _check_memory({k: full for k, _, full in declared})
     sections: dict[str, bytes] = {}
     at = 0
     writes = numpy.empty(0, WRITE_DTYPE)
-    for k, (size, full) in zip(_SECTIONS, zip(stored, sizes[1::2], strict=True), strict=True):
+    for k, size, full in declared:
         if k == "data" and full > (extent := _data_extent(writes)):
             # Checked before inflating: a few MiB of zeros can declare gigabytes.
             raise TimelineFormatError(
