@@ -916,3 +916,26 @@ def test_walks_are_freed_whole_and_made_whole_again(image_set: dict[str, Path]) 
     for v in (a, a + PAGE, PAGE_OFFSET + 0x2345, 0xFFFFF000):
         assert repr(fast.follow_pte(v)) == repr(slow.follow_pte(v))
         assert str(fast.follow_pte(v, fast.swapper_pg_dir)) == str(slow.follow_pte(v))
+
+
+@needs_c
+def test_numbers_taken_from_dropped_pages_stay_as_they_were() -> None:
+    """The ints that were the values of dropped ``struct page *`` objects are made into
+    the next ones' values only when nothing else holds them: a value taken out of a page
+    (and kept past the page) keeps its number while the helper makes thousands more."""
+    from vmintro.helpers import page_to_pfn, virt_to_page
+
+    k, _areas = standard("pse")
+    fast = k.program()
+    slow = Program(fast.backend, accelerated=False)
+    pages = [PAGE_OFFSET + n * PAGE for n in range(2000)]
+    expected = [virt_to_page(slow, a).value_() for a in pages]
+    kept: list[int] = []
+    for a in pages:
+        page = virt_to_page(fast, a)
+        kept.append(page.value_())  # the page's own int, still held once the page goes
+        virt_to_page(fast, a + PAGE)  # made and dropped at once: its int may be kept
+    assert kept == expected
+    assert [page_to_pfn(virt_to_page(fast, a)) for a in pages] == list(range(2000))
+    held = [virt_to_page(fast, a) for a in pages]  # each with an int of its own
+    assert [p.value_() for p in held] == expected

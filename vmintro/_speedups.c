@@ -89,17 +89,70 @@ u64_of(PyObject *v, unsigned long long *out)
     return 1;
 }
 
+/* Where the ints of two digits are written in place: CPython 3.11's layout (3.12 changed
+ * it), 30-bit digits. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30
+#define TWO_DIGIT_INTS 1
+#else
+#define TWO_DIGIT_INTS 0
+#endif
+
+/*
+ * Where the light classes may be: a build with the GIL (the free lists are plain C arrays
+ * the GIL guards; a free-threaded build allocates per thread and type) and without
+ * Py_TRACE_REFS (whose list of live objects a reused object would not be on).  Elsewhere
+ * light_class() leaves the class as CPython made it, and no int is kept.
+ */
+#if !defined(Py_GIL_DISABLED) && !defined(Py_TRACE_REFS)
+#define LIGHT_CLASSES 1
+#else
+#define LIGHT_CLASSES 0
+#endif
+
+/*
+ * The two-digit ints that were the values of light Objects and went with them (see
+ * light_dealloc), kept for int_of_u64 to give out again with new digits, as CPython keeps
+ * the memory of dropped floats and tuples.  A helper that returns a ``struct page *`` makes
+ * an Object and its int per call, and the caller mostly drops both at once: allocating and
+ * freeing the int was a fifth of virt_to_page's time.  An int is kept only while this
+ * module holds its one reference: nobody else can see its digits change.
+ */
+#define FREE_INTS 256
+static struct {
+    PyObject *items[FREE_INTS];
+    int n;
+} free_ints;
+
+/* Keep ``value``, a reference being dropped, in free_ints where it is an exact int of two
+ * digits that nothing else holds: 1, else 0 (the caller drops it). */
+static inline int
+int_keep(PyObject *value)
+{
+#if TWO_DIGIT_INTS && LIGHT_CLASSES
+    if (Py_REFCNT(value) == 1 && Py_IS_TYPE(value, &PyLong_Type) && Py_SIZE(value) == 2
+        && free_ints.n < FREE_INTS) {
+        free_ints.items[free_ints.n++] = value;
+        return 1;
+    }
+#else
+    (void)value;
+#endif
+    return 0;
+}
+
 /*
  * ``x`` as an int (FROM_ULL).  Where CPython 3.11's layout is known, the ints of
  * two digits (2**30 to 2**60: every kernel address from PAGE_OFFSET on) are made with
- * their size known, without PyLong_FromUnsignedLong's counting and copying of digits.
+ * their size known, without PyLong_FromUnsignedLong's counting and copying of digits,
+ * out of free_ints where it has one.
  */
 static inline PyObject *
 int_of_u64(unsigned long long x)
 {
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30
+#if TWO_DIGIT_INTS
     if (x >> 30 != 0 && x >> 60 == 0) {
-        PyLongObject *v = _PyLong_New(2);
+        PyLongObject *v = free_ints.n > 0 ? (PyLongObject *)free_ints.items[--free_ints.n]
+                                          : _PyLong_New(2);
         if (v != NULL) {
             v->ob_digit[0] = (digit)(x & PyLong_MASK);
             v->ob_digit[1] = (digit)(x >> PyLong_SHIFT);
@@ -188,24 +241,6 @@ cached_page(PyObject *pages_attr, unsigned long long a, Py_ssize_t size, int *er
     return page;
 }
 
-/* A new instance of ``cls`` with its four slots set (references are taken). */
-static PyObject *
-new_object(PyTypeObject *cls, PyObject *prog, PyObject *ctype, PyObject *address, PyObject *value)
-{
-    PyObject *obj = cls->tp_alloc(cls, 0);
-    if (obj == NULL)
-        return NULL;
-    Py_INCREF(prog);
-    SLOT(obj, off_prog) = prog;
-    Py_INCREF(ctype);
-    SLOT(obj, off_type) = ctype;
-    Py_INCREF(address);
-    SLOT(obj, off_address) = address;
-    Py_INCREF(value);
-    SLOT(obj, off_value) = value;
-    return obj;
-}
-
 static int
 slot_offset(PyObject *descr, const char *name, Py_ssize_t *out)
 {
@@ -281,18 +316,6 @@ typedef struct {
 } FreeList;
 static FreeList free_objects;
 
-/*
- * Where the light classes may be: a build with the GIL (the free lists are plain C arrays
- * the GIL guards; a free-threaded build allocates per thread and type) and without
- * Py_TRACE_REFS (whose list of live objects a reused object would not be on).  Elsewhere
- * light_class() leaves the class as CPython made it.
- */
-#if !defined(Py_GIL_DISABLED) && !defined(Py_TRACE_REFS)
-#define LIGHT_CLASSES 1
-#else
-#define LIGHT_CLASSES 0
-#endif
-
 /* A class whose objects hold nothing in front of their GC header (no managed __dict__
  * or weak references, which CPython 3.11+ keeps there and tp_free gives back with them):
  * the memory of one such object fits any other of the same size. */
@@ -341,7 +364,7 @@ light_free(PyObject *self, destructor own, FreeList *list)
 /* A light class's tp_alloc: an object out of ``list``, made as PyType_GenericAlloc makes
  * one: zeroed, of tp (a reference to it where it is a heap type), one reference
  * (PyObject_Init counts it as a new object where the build counts them), tracked. */
-static PyObject *
+static inline PyObject *
 light_take(PyTypeObject *tp, Py_ssize_t nitems, FreeList *list)
 {
     if (nitems != 0 || list->n == 0 || tp->tp_basicsize != list->size || tp->tp_itemsize != 0)
@@ -349,7 +372,16 @@ light_take(PyTypeObject *tp, Py_ssize_t nitems, FreeList *list)
     PyObject *obj = list->items[--list->n];
     if (!list->fresh)
         memset((char *)obj + sizeof(PyObject), 0, (size_t)tp->tp_basicsize - sizeof(PyObject));
+#if PY_VERSION_HEX < 0x030D0000
+    /* PyObject_Init's work in line, some 2 ns of a 37 ns virt_to_page: the class (a heap
+     * type, as any class that has light_alloc is: light_class takes no other, and a
+     * static type cannot derive from one), one reference, counted as a new object */
+    Py_SET_TYPE(obj, tp);
+    Py_INCREF(tp);
+    _Py_NewReference(obj);
+#else
     PyObject_Init(obj, tp);
+#endif
     PyObject_GC_Track(obj);
     return obj;
 }
@@ -361,7 +393,10 @@ light_dealloc(PyObject *self)
     Py_CLEAR(SLOT(self, off_prog));
     Py_CLEAR(SLOT(self, off_type));
     Py_CLEAR(SLOT(self, off_address));
-    Py_CLEAR(SLOT(self, off_value));
+    PyObject *value = SLOT(self, off_value);
+    SLOT(self, off_value) = NULL;
+    if (value != NULL && !int_keep(value))
+        Py_DECREF(value);
     light_free(self, light_dealloc, &free_objects);
 }
 
@@ -369,6 +404,26 @@ static PyObject *
 light_alloc(PyTypeObject *tp, Py_ssize_t nitems)
 {
     return light_take(tp, nitems, &free_objects);
+}
+
+/* A new instance of ``cls`` with its four slots set (references are taken). */
+static PyObject *
+new_object(PyTypeObject *cls, PyObject *prog, PyObject *ctype, PyObject *address, PyObject *value)
+{
+    /* a light class's own allocation called directly, not through the class */
+    PyObject *obj = cls->tp_alloc == light_alloc ? light_take(cls, 0, &free_objects)
+                                                 : cls->tp_alloc(cls, 0);
+    if (obj == NULL)
+        return NULL;
+    Py_INCREF(prog);
+    SLOT(obj, off_prog) = prog;
+    Py_INCREF(ctype);
+    SLOT(obj, off_type) = ctype;
+    Py_INCREF(address);
+    SLOT(obj, off_address) = address;
+    Py_INCREF(value);
+    SLOT(obj, off_value) = value;
+    return obj;
 }
 
 static PyObject *
