@@ -198,10 +198,41 @@ def test_every_bug_the_simulator_raises_has_its_source_line() -> None:
     assert raised and raised <= set(BUG_SITES), raised - set(BUG_SITES)
 
 
+def test_a_machine_that_cannot_be_made_is_named_by_its_table_line(tmp_path: Path) -> None:
+    """A [machine] table whose values are each well formed but make no machine together
+    (the RAM out of range for the paging) is named by its file and line, as a bad value
+    of it or a bad step is."""
+    scenario = tmp_path / "small.toml"
+    scenario.write_text("name = 'small'\n\n[machine]\nram = '1K'\n")
+    out = tmp_path / "o"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vmintro.cli",
+            "generate",
+            "-q",
+            "-o",
+            str(out),
+            "--scenario",
+            str(scenario),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    why = "RAM of 1 KiB: it must be between 16M and 4G without PAE"
+    assert proc.stderr == f"vmintro: {scenario}:3: [machine]: {why}\n"
+    assert not list(tmp_path.glob("o.*"))
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--ram", "5G", "--highmem"], "vmintro: --highmem --ram (with demo: [machine]): RAM of "),
+        (
+            ["--ram", "5G", "--highmem"],
+            "vmintro: --highmem --ram (with demo:9: [machine]): RAM of ",
+        ),
         (["--ram", "20G", "--pae"], "16G with PAE"),
     ],
 )

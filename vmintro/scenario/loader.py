@@ -228,6 +228,12 @@ class Scenario:
     path: str
     machine: dict[str, Any] = field(default_factory=dict)
     steps: list[Step] = field(default_factory=list)
+    machine_line: int = 0  # the line of the ``[machine]`` header; 0 when not known
+
+    @property
+    def machine_at(self) -> str:
+        """Where the ``[machine]`` table is, as errors name it: ``path:line``."""
+        return _at(self.path, self.machine_line)
 
 
 def _at(path: str, line: int) -> str:
@@ -386,14 +392,17 @@ def parse_scenario(text: str, path: str) -> Scenario:
     """Validate a scenario's text; nothing is run."""
     data, bare = _parse_toml(text, path)
     step_lines = _lines_of(_STEP_HEADER, bare)
-    machine_at = _at(path, next(iter(_lines_of(_MACHINE_HEADER, bare)), 0))
+    machine_line = next(iter(_lines_of(_MACHINE_HEADER, bare)), 0)
+    machine_at = _at(path, machine_line)
     unknown = set(data) - {"machine", "step", "name", "description"}
     if unknown:
         shown = ", ".join(_show(k) for k in sorted(unknown)[:3])
         raise ScenarioError(f"{path}: unknown top-level key(s): {shown}")
     stem = Path(path).stem[:MAX_TEXT]
     name = data.get("name", stem if stem and stem.isprintable() else "scenario")
-    scen = Scenario(name=_convert(name, _text(), f"{path}: name"), path=path)
+    scen = Scenario(
+        name=_convert(name, _text(), f"{path}: name"), path=path, machine_line=machine_line
+    )
     if "description" in data:
         _convert(data["description"], _DESCRIPTION, f"{path}: description")
     machine = data.get("machine", {})

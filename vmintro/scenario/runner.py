@@ -68,7 +68,7 @@ def machine_config(scen: Scenario, overrides: dict[str, Any]) -> tuple[MachineCo
         # name the command-line options first: they won over the scenario's values
         given = [_OPTION.get(k, f"--{k}") for k, v in overrides.items() if v is not None]
         given = [g for g in given if g != "--seed"]
-        source = f"{scen.path}: [machine]"
+        source = f"{scen.machine_at}: [machine]"
         if given:
             source = f"{' '.join(given)} (with {source})"
         raise ScenarioError(f"{source}: {e}") from None
