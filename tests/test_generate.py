@@ -119,9 +119,20 @@ def test_bad_scenarios_name_file_line_and_step(text: str, message: str) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_cli_reports_bad_scenario_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[step]]\nop = 'insmod'\nname = 'x'\n", "bad.toml:1: step 1 (insmod): missing 'size'"),
+        # values each well formed that make no machine together: the table's line
+        (
+            "name = 'small'\n\n[machine]\nram = '1K'\n",
+            "bad.toml:3: [machine]: RAM of 1 KiB: it must be between 16M and 4G without PAE",
+        ),
+    ],
+)
+def test_cli_reports_bad_scenario_in_one_line(tmp_path: Path, text: str, message: str) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text("[[step]]\nop = 'insmod'\nname = 'x'\n")
+    bad.write_text(text)
     proc = subprocess.run(
         [
             sys.executable,
@@ -138,7 +149,7 @@ def test_cli_reports_bad_scenario_in_one_line(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
-    assert "bad.toml:1: step 1 (insmod): missing 'size'" in proc.stderr
+    assert message in proc.stderr
     assert not list(tmp_path.glob("o.*"))
 
 
@@ -196,34 +207,6 @@ def test_every_bug_the_simulator_raises_has_its_source_line() -> None:
         for m in re.finditer(r'KernelBug\(\s*"([^"]+)",\s*"([^"]+)"', f.read_text())
     }
     assert raised and raised <= set(BUG_SITES), raised - set(BUG_SITES)
-
-
-def test_a_machine_that_cannot_be_made_is_named_by_its_table_line(tmp_path: Path) -> None:
-    """A [machine] table whose values are each well formed but make no machine together
-    (the RAM out of range for the paging) is named by its file and line, as a bad value
-    of it or a bad step is."""
-    scenario = tmp_path / "small.toml"
-    scenario.write_text("name = 'small'\n\n[machine]\nram = '1K'\n")
-    out = tmp_path / "o"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vmintro.cli",
-            "generate",
-            "-q",
-            "-o",
-            str(out),
-            "--scenario",
-            str(scenario),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2
-    why = "RAM of 1 KiB: it must be between 16M and 4G without PAE"
-    assert proc.stderr == f"vmintro: {scenario}:3: [machine]: {why}\n"
-    assert not list(tmp_path.glob("o.*"))
 
 
 @pytest.mark.parametrize(
