@@ -939,3 +939,38 @@ def test_numbers_taken_from_dropped_pages_stay_as_they_were() -> None:
     assert [page_to_pfn(virt_to_page(fast, a)) for a in pages] == list(range(2000))
     held = [virt_to_page(fast, a) for a in pages]  # each with an int of its own
     assert [p.value_() for p in held] == expected
+
+
+@needs_c
+def test_tracemalloc_sees_a_helpers_int_made_where_the_helper_was_called() -> None:
+    """An int handed out again from the memory of one that went with a dropped Object
+    is, to tracemalloc, an object made by the call that returned it (as CPython's own
+    free lists tell it), not by the call that made the int before."""
+    import tracemalloc
+
+    from vmintro.helpers import virt_to_page
+
+    k, _areas = standard("pse")
+    prog = k.program()
+    tracemalloc.start()
+    try:
+        # more pages at once than the ints kept for reuse (256): the last ones' ints
+        # are allocated while tracing, and dropped first (pop), they are the ones kept
+        held = [virt_to_page(prog, PAGE_OFFSET + n * PAGE) for n in range(600)]
+        made = tracemalloc.get_object_traceback(held[-1].value_())
+        while held:
+            held.pop()
+        page = virt_to_page(prog, PAGE_OFFSET)  # the line tracemalloc must name
+        line = inspect.currentframe().f_lineno - 1  # type: ignore[union-attr]
+        trace = tracemalloc.get_object_traceback(page.value_())
+    finally:
+        tracemalloc.stop()
+    assert made is not None and trace is not None
+    assert (
+        (trace[0].filename, trace[0].lineno)
+        == (__file__, line)
+        != (
+            made[0].filename,
+            made[0].lineno,
+        )
+    )

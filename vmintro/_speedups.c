@@ -114,10 +114,17 @@ u64_of(PyObject *v, unsigned long long *out)
  * light_dealloc), kept for int_of_u64 to give out again with new digits, as CPython keeps
  * the memory of dropped floats and tuples.  A helper that returns a ``struct page *`` makes
  * an Object and its int per call, and the caller mostly drops both at once: allocating and
- * freeing the int was a fifth of virt_to_page's time.  An int is kept only while this
+ * freeing the int took some 7 ns of virt_to_page's 45.  An int is kept only while this
  * module holds its one reference: nobody else can see its digits change.
  */
 #define FREE_INTS 256
+/* Not in a build that counts references (Py_REF_DEBUG): a kept int's one reference is
+ * never dropped, and handing it out again counts a new one (see int_of_u64). */
+#if TWO_DIGIT_INTS && LIGHT_CLASSES && !defined(Py_REF_DEBUG)
+#define KEEP_INTS 1
+#else
+#define KEEP_INTS 0
+#endif
 static struct {
     PyObject *items[FREE_INTS];
     int n;
@@ -128,7 +135,7 @@ static struct {
 static inline int
 int_keep(PyObject *value)
 {
-#if TWO_DIGIT_INTS && LIGHT_CLASSES
+#if KEEP_INTS
     if (Py_REFCNT(value) == 1 && Py_IS_TYPE(value, &PyLong_Type) && Py_SIZE(value) == 2
         && free_ints.n < FREE_INTS) {
         free_ints.items[free_ints.n++] = value;
@@ -151,8 +158,15 @@ int_of_u64(unsigned long long x)
 {
 #if TWO_DIGIT_INTS
     if (x >> 30 != 0 && x >> 60 == 0) {
-        PyLongObject *v = free_ints.n > 0 ? (PyLongObject *)free_ints.items[--free_ints.n]
-                                          : _PyLong_New(2);
+        PyLongObject *v;
+        if (free_ints.n > 0) {
+            v = (PyLongObject *)free_ints.items[--free_ints.n];
+            /* a new object to tracemalloc, as CPython's own free lists tell it: its
+             * traceback is this call's, not that of the int the memory held before */
+            _Py_NewReference((PyObject *)v);
+        }
+        else
+            v = _PyLong_New(2);
         if (v != NULL) {
             v->ob_digit[0] = (digit)(x & PyLong_MASK);
             v->ob_digit[1] = (digit)(x >> PyLong_SHIFT);
@@ -373,7 +387,7 @@ light_take(PyTypeObject *tp, Py_ssize_t nitems, FreeList *list)
     if (!list->fresh)
         memset((char *)obj + sizeof(PyObject), 0, (size_t)tp->tp_basicsize - sizeof(PyObject));
 #if PY_VERSION_HEX < 0x030D0000
-    /* PyObject_Init's work in line, some 2 ns of a 37 ns virt_to_page: the class (a heap
+    /* PyObject_Init's work in line, 1 to 2 ns of a 38 ns virt_to_page: the class (a heap
      * type, as any class that has light_alloc is: light_class takes no other, and a
      * static type cannot derive from one), one reference, counted as a new object */
     Py_SET_TYPE(obj, tp);
