@@ -92,6 +92,27 @@ def test_run_statuses(tmp_path: Path, capsys) -> None:
     assert status == 2 and err.startswith("vmintro: ") and err.count("\n") == 1
 
 
+def test_run_takes_dashes_to_say_no_image_follows(tmp_path: Path, capsys) -> None:
+    """``--`` right after the script gives the script an image's name as its argument,
+    on the demo image; after an image it is not the script's either."""
+    from vmintro.generate import generate
+
+    script = tmp_path / "argv.py"
+    script.write_text("import sys\nprint(sys.argv[1:], hex(prog['high_memory'].value_()))\n")
+    other = tmp_path / "other"  # a 16 MiB machine: high_memory 0xc1000000
+    generate(other, "minimal", {"ram": 16 << 20}, timeline=False)
+    demo = "0xc4000000"  # the demo's 64 MiB
+    runs = [
+        (["--", str(other)], f"['{other}'] {demo}"),
+        ([str(other), "--", "-x"], "['-x'] 0xc1000000"),
+        ([str(other), "-x"], "['-x'] 0xc1000000"),
+        (["42"], f"['42'] {demo}"),
+    ]
+    for words, printed in runs:
+        status, out, err = cli(capsys, "run", str(script), *words)
+        assert (status, out, err) == (0, printed + "\n", ""), words
+
+
 def test_exit_statuses_of_commands(capsys) -> None:
     assert cli(capsys, "-c", "sym vmlist", str(DEMO))[0] == 0
     status, out, err = cli(capsys, "-c", "rd c8800000; sym vmlist", str(DEMO))
@@ -115,11 +136,38 @@ def test_default_image_is_the_demo(capsys) -> None:
         (["repl", "{tmp}/bad"], "vmintro: bad.vmcore: not an ELF file"),
         (["--bogus"], "vmintro: unrecognized arguments: --bogus"),
         (["run"], "vmintro: the following arguments are required: script"),
+        # a scenario where an image is named: made into one with generate
+        (
+            ["-c", "vmlist", "{tmp}/small.toml"],
+            "vmintro: {tmp}/small.toml: a scenario, not an image: make its image with "
+            "'vmintro generate --scenario {tmp}/small.toml -o small', then open that\n",
+        ),
+        # the word after a script, no image, that reads as one too: both readings named
+        (
+            ["run", "{tmp}/s.py", "{tmp}/small.toml"],
+            "vmintro: {tmp}/small.toml: a scenario, not an image: make its image with "
+            "'vmintro generate --scenario {tmp}/small.toml -o small', then open that; to give "
+            "it to the script instead, on the demo image: vmintro run {tmp}/s.py -- "
+            "{tmp}/small.toml\n",
+        ),
+        (
+            ["run", "{tmp}/s.py", "{tmp}/demo.vmcore"],
+            "vmintro: {tmp}/demo.vmcore: no such image; to give it to the script instead, on "
+            "the demo image: vmintro run {tmp}/s.py -- {tmp}/demo.vmcore\n",
+        ),
+        (
+            ["run", "{tmp}/s.py", "{tmp}/bad.vmlinux"],
+            "vmintro: {tmp}/bad.vmlinux: a file of an image, not the image (an image is "
+            "named NAME or NAME.vmcore); to give it",
+        ),
     ],
 )
 def test_bad_image_and_bad_usage_exit_2_in_one_line(tmp_path: Path, argv, message) -> None:
     (tmp_path / "bad.vmcore").write_bytes(b"garbage")
     (tmp_path / "bad.vmlinux").write_bytes(b"garbage")
+    (tmp_path / "small.toml").write_text("[machine]\nram = '16M'\n")
+    (tmp_path / "s.py").write_text("print('ran')\n")
+    message = message.format(tmp=tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "vmintro.cli", *(a.format(tmp=tmp_path) for a in argv)],
         capture_output=True,

@@ -6,11 +6,12 @@ import sys
 from typing import TYPE_CHECKING
 
 from vmintro.cli.parser import UsageExit
+from vmintro.escape import escape_text
 
 if TYPE_CHECKING:
     from vmintro.program import Program
 
-__all__ = ["open_image", "refuse_exercise"]
+__all__ = ["open_image", "refuse_exercise", "scenario_hint"]
 
 
 def open_image(
@@ -33,7 +34,25 @@ def open_image(
     try:
         return Program(ImageBackend(path, vmlinux, defer_types=defer_types)), path
     except ImageError as e:
-        raise UsageExit(str(e)) from None
+        raise UsageExit(scenario_hint(path) or str(e)) from None
+
+
+def scenario_hint(path: str) -> str | None:
+    """Where ``path``, which names no image, is a scenario file (``NAME.toml``): what to
+    do instead, in one line (the image is made from it); else None."""
+    from pathlib import Path
+
+    from vmintro.image.format.names import is_image
+    from vmintro.scenario.loader import SCENARIO_SUFFIX
+
+    given = Path(path)
+    if given.suffix != SCENARIO_SUFFIX or not given.is_file() or is_image(path):
+        return None
+    name = escape_text(path)
+    return (
+        f"{name}: a scenario, not an image: make its image with "
+        f"'vmintro generate --scenario {name} -o {escape_text(given.stem)}', then open that"
+    )
 
 
 def refuse_exercise(prog: Program, name: str, what: str) -> None:

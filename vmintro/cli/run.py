@@ -1,4 +1,4 @@
-"""``vmintro run SCRIPT [IMAGE] [ARGS]``: a Python script with ``prog`` and the helpers."""
+"""``vmintro run SCRIPT [IMAGE] [--] [ARG ...]``: a Python script with ``prog`` and the helpers."""
 
 from __future__ import annotations
 
@@ -7,26 +7,22 @@ import os
 import sys
 from pathlib import Path
 
-from vmintro.cli.image import open_image, refuse_exercise
+from vmintro.cli.image import open_image, refuse_exercise, scenario_hint
 from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, add_plugin_dir_option
 from vmintro.errors import EXIT_FAILED, EXIT_OK
-from vmintro.image.format.names import is_image
+from vmintro.escape import escape_text
+from vmintro.image.format.names import EXTENSIONS, is_image
 
 __all__ = ["cmd_run", "parser"]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the script as ``python SCRIPT ARGS`` would, in the namespace of ``py``."""
-    rest = list(args.args)
-    image = args.image
-    if rest and rest[0] == "--":
-        rest.pop(0)
-    elif image is None and rest and is_image(rest[0]):
-        image = rest.pop(0)
+    script, image, rest = _split_words(list(args.words), args.image)
     try:
-        source = Path(args.script).read_text(encoding="utf-8")
+        source = Path(script).read_text(encoding="utf-8")
     except OSError as e:
-        raise UsageExit(f"{args.script}: {e.strerror}") from None
+        raise UsageExit(f"{escape_text(script)}: {e.strerror}") from None
     prog, name = open_image(image, args.vmlinux)
     refuse_exercise(prog, name, "Python scripts")
     from vmintro.cmdline.namespace import python_namespace
@@ -35,11 +31,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     load_plugins(args.plugin_dirs)
 
     namespace = python_namespace(prog)
-    namespace.update(__name__="__main__", __file__=args.script)
-    sys.argv = [args.script, *rest]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(args.script)))
+    namespace.update(__name__="__main__", __file__=script)
+    sys.argv = [script, *rest]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:
-        code = compile(source, args.script, "exec")
+        code = compile(source, script, "exec")
         exec(code, namespace)
     except SystemExit as e:
         if e.code is None:
@@ -59,14 +55,70 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _split_words(words: list[str], image: str | None) -> tuple[str, str | None, list[str]]:
+    """(script, image or None, the script's arguments) of the words after ``vmintro run``'s
+    options: ``SCRIPT [IMAGE] [--] [ARG ...]``. The word after the script is the image
+    where ``-i`` named none and it is one; ``--`` there (or after the image) says that
+    none is given, and is not the script's. A ``--`` before the script ends the options.
+
+    :raises UsageExit: no script, or a first argument that reads as an image too.
+    """
+    if words[:1] == ["--"]:
+        words = words[1:]
+    if not words:
+        raise UsageExit(f"{_USAGE_MISSING} (see 'vmintro run --help')")
+    script, rest = words[0], words[1:]
+    if image is None and rest and rest[0] != "--":
+        if not is_image(rest[0]):
+            _refuse_image_like(script, rest[0])
+            return script, None, rest
+        image = rest.pop(0)
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    return script, image, rest
+
+
+_USAGE_MISSING = "the following arguments are required: script"
+
+
+def _refuse_image_like(script: str, word: str) -> None:
+    """Refuse ``word``, the first word after the script and no image, where it reads as
+    an image too: a name of an image's file (``NAME.vmcore``, ``NAME.vmlinux``, ...) or a
+    scenario file. Taken as the script's argument, it would run the script on the demo
+    image; both readings are named, and ``--`` picks the second.
+
+    :raises UsageExit: one line.
+    """
+    shown = escape_text(word)
+    why = scenario_hint(word)
+    if why is None and word.endswith(EXTENSIONS["vmcore"]):
+        why = f"{shown}: no such image"
+    elif why is None and word.endswith(tuple(EXTENSIONS.values())):
+        why = f"{shown}: a file of an image, not the image (an image is named NAME or NAME.vmcore)"
+    if why is not None:
+        raise UsageExit(
+            f"{why}; to give it to the script instead, on the demo image: "
+            f"vmintro run {escape_text(script)} -- {shown}"
+        )
+
+
 def parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="vmintro run",
         description="run a Python script with prog and the helpers in scope",
+        usage="vmintro run [-h] [-i IMAGE] [--vmlinux FILE] [--plugin-dir DIR] "
+        "SCRIPT [IMAGE] [--] [ARG ...]",
     )
     add_image_arguments(p, image="option")
     add_plugin_dir_option(p)
-    p.add_argument("script")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="[IMAGE] [--] script arguments")
+    # one positional for all: argparse would take a "--" right after a positional
+    # SCRIPT as its own, and the "--" that says no IMAGE follows would be lost
+    p.add_argument(
+        "words",
+        nargs=argparse.REMAINDER,
+        metavar="SCRIPT [IMAGE] [--] [ARG ...]",
+        help="the script; the image, where -i names none and the word after the script "
+        "is one; the script's arguments (after --, where the first is not the image)",
+    )
     p.set_defaults(func=cmd_run)
     return p

@@ -43,7 +43,7 @@ from vmintro.exercises.verify import (
 from vmintro.files import atomic_output, open_regular
 from vmintro.generate import generate
 from vmintro.image.writer.install import ImageWriteError, install_image
-from vmintro.scenario.loader import parse_scenario
+from vmintro.scenario.loader import SCENARIO_SUFFIX, parse_scenario
 
 __all__ = [
     "DRAWS",
@@ -84,7 +84,7 @@ def _copy_of(source: Path) -> Callable[[BinaryIO], None]:
 
 
 def _run(ex: Exercise, text: str, machine: dict[str, Any], out: Path) -> dict[str, Path]:
-    scen = parse_scenario(text, f"{ex.name}.toml")
+    scen = parse_scenario(text, f"{ex.name}{SCENARIO_SUFFIX}")
     scen.name = ex.name
     return generate(out, scen, machine, timeline=ex.timeline, exercise=ex.name)
 

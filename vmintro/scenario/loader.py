@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 BUILTIN_DIR = Path(__file__).with_name("builtin")
+SCENARIO_SUFFIX = ".toml"  # a scenario file's name, and a built-in one's
 
 # What a scenario may ask for. The kernel's own limits come first (an unsigned
 # long, a 16-bit kdev_t, SWAP_FLAG_PRIO_MASK); the others bound the simulator's
@@ -512,10 +513,11 @@ def read_scenario_file(path: str | os.PathLike[str]) -> str:
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario file, or a built-in one by name (``demo``)."""
     p = Path(path)
-    if not os.path.lexists(p) and (BUILTIN_DIR / f"{path}.toml").is_file():
-        p = BUILTIN_DIR / f"{path}.toml"
+    builtin = BUILTIN_DIR / f"{path}{SCENARIO_SUFFIX}"
+    if not os.path.lexists(p) and builtin.is_file():
+        p = builtin
     return parse_scenario(read_scenario_file(p), str(path))
 
 
 def builtin_scenarios() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+    return sorted(p.stem for p in BUILTIN_DIR.glob(f"*{SCENARIO_SUFFIX}"))
