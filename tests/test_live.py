@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from core_edit import write_phys
+from hostile_image import DEMO
 
 import vmintro
 from vmintro.cmdline.runner import Runner
 from vmintro.errors import EXIT_OK, EXIT_USAGE
 from vmintro.generate import generate
+from vmintro.helpers import for_each_vm_area
 from vmintro.livekernel import LiveError, live
 from vmintro.sim.resume import resume
 
@@ -303,3 +306,45 @@ def test_a_swap_device_past_4_gib_is_recorded_by_its_device_not_its_size(
     saved = tmp_path / "swap8g"
     k.save(saved)
     assert vmintro.open(saved).timeline.entries[-1].args == (("device", 770),)
+
+
+def test_a_forged_vmlist_without_truth_is_walked_page_by_page_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resumed without a truth file, a kernel's vmalloc pages are found by walking the
+    page tables: each page of the vmalloc range at most once, however many areas of a
+    forged vmlist claim it (15 areas of 16 MiB over one another, not 15 x 4,096 walks); a
+    page directory entry naming a frame past RAM is a page not mapped; and save refuses
+    areas that hold more pages than the range has (an area of 4 GiB), in one line."""
+    import vmintro.sim.resume as resume_module
+
+    base = tmp_path / "forged"
+    for ext in ("vmcore", "vmlinux"):  # the demo's core and kernel, no truth file
+        base.with_suffix(f".{ext}").write_bytes(DEMO.with_suffix(f".{ext}").read_bytes())
+    prog = vmintro.open(base)
+    areas = [(area.value_(), area.addr.value_()) for area in for_each_vm_area(prog)]
+    core = base.with_suffix(".vmcore")
+    for n, (vm_struct, _addr) in enumerate(areas):  # vm_struct.size, at offset 8
+        size = 0xFFFFF000 if n == 0 else (16 << 20) + 4096
+        write_phys(core, vm_struct + 8 - prog.page_offset, struct.pack("<I", size))
+    # the page table of 0xc5000000's 4 MiB: a frame past the machine's 64 MiB
+    pde = prog.symbol("swapper_pg_dir").address - prog.page_offset + (0xC5000000 >> 22) * 4
+    write_phys(core, pde, struct.pack("<I", 0x7FFF0000 | 0x67))
+    walked: list[int] = []
+    real = resume_module.virt_to_phys_walk
+
+    def counted(k: object, vaddr: int) -> int:
+        walked.append(vaddr)
+        return real(k, vaddr)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(resume_module, "virt_to_phys_walk", counted)
+    k = live(base)
+    covered = {addr + off for _s, addr in areas[1:] for off in range(0, 16 << 20, 4096)}
+    assert sorted(walked) == sorted(covered)  # each once
+    assert 0xC5000000 in covered
+    with pytest.raises(LiveError) as e:
+        k.save(tmp_path / "saved")
+    message = str(e.value)
+    assert message.startswith("save: the kernel's 16 vm areas hold")
+    assert "more than the 243708 pages of the vmalloc range" in message
+    assert "\n" not in message and not list(tmp_path.glob("saved*"))

@@ -613,8 +613,8 @@ class LiveKernel:
             encode = timeline_encoder(self.timeline)
         except ValueError as e:  # a call's arguments no timeline holds
             raise LiveError(f"save: {e}") from None
-        spec = snapshot(self.kernel, generator, truth)
         try:
+            spec = snapshot(self.kernel, generator, truth)
             return write_image(spec, name, encode)
         except ImageWriteError as e:
             raise LiveError(f"save: {e}") from None

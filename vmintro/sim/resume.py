@@ -369,14 +369,28 @@ def _restore_bookkeeping(r: Resumed) -> None:
 
 def _records_from_ram(k: Kernel) -> None:
     """Without a truth file: each area on vmlist (no owner), and each page of a
-    ``vmalloc`` area at the frame its PTE maps."""
+    ``vmalloc`` area at the frame its PTE maps.
+
+    A page's PTE is read once, and only in the vmalloc range: a kernel's areas lie there
+    (page aligned, none over another), so this reads each of its pages once; a forged
+    vmlist of many areas that each claim the whole range costs no more walks than that.
+    """
     vm = k.vmalloc
+    start, end = k.config.vmalloc_start, k.config.vmalloc_end
+    walked = bytearray((end - start) // PAGE_SIZE)  # 1: the page's PTE was read
     for vm_struct, addr, size, flags in vm.areas():
         vm.records[addr] = {"vm_struct": vm_struct, "size": size, "flags": flags}
-        if not flags & VM_ALLOC or size > k.config.vmalloc_end - k.config.vmalloc_start:
+        if not flags & VM_ALLOC or size > end - start or addr % PAGE_SIZE:
             continue
-        for off in range(0, size - PAGE_SIZE, PAGE_SIZE):
+        # the area's pages but its guard page, within the range
+        first = (max(addr, start) - start) // PAGE_SIZE
+        stop = (min(addr + size - PAGE_SIZE, end) - start) // PAGE_SIZE
+        page = walked.find(0, first, stop) if first < stop else -1
+        while page >= 0:
+            walked[page] = 1
+            vaddr = start + page * PAGE_SIZE
             try:
-                vm.frames[addr + off] = virt_to_phys_walk(k, addr + off) // PAGE_SIZE
-            except PageFault:
-                continue
+                vm.frames[vaddr] = virt_to_phys_walk(k, vaddr) // PAGE_SIZE
+            except (PageFault, PhysMemError):  # not mapped, or a PTE of no RAM's frame
+                pass
+            page = walked.find(0, page + 1, stop)

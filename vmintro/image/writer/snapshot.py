@@ -61,6 +61,28 @@ def free_lists(k: Kernel) -> list[dict[str, Any]]:
     return zones
 
 
+def _check_area_pages(k: Kernel, records: list[tuple[int, dict[str, Any]]]) -> None:
+    """Refuse area records that list more pages than the vmalloc range has: a kernel's
+    areas lie in that range without overlapping (get_vm_area), so theirs never do, but a
+    kernel resumed from a forged vmlist or truth file may hold any sizes, and the truth
+    lists a frame per page of each area.
+
+    :raises ImageWriteError: one line.
+    """
+    from vmintro.image.writer.install import ImageWriteError
+
+    cfg = k.config
+    room = (cfg.vmalloc_end - cfg.vmalloc_start) // 4096
+    listed = sum(len(range(0, int(rec["size"]) - 4096, 4096)) for _addr, rec in records)
+    if listed > room:
+        areas = f"{len(records)} vm area" + ("" if len(records) == 1 else "s")
+        raise ImageWriteError(
+            f"the kernel's {areas} hold {listed} pages, more than the {room} pages of the "
+            "vmalloc range: not areas a kernel makes (a vmlist or truth file it was "
+            "resumed from was forged); nothing written"
+        )
+
+
 def snapshot(
     k: Kernel, generator: dict[str, Any], extra_truth: dict[str, Any] | None = None
 ) -> ImageSpec:
@@ -78,8 +100,10 @@ def snapshot(
     vm = k.vmalloc
     # From the simulator's own records, not a walk of vmlist: an injected fault
     # may have left the list cyclic or pointing into nowhere.
+    records = sorted(vm.records.items())
+    _check_area_pages(k, records)
     areas = []
-    for addr, rec in sorted(vm.records.items()):
+    for addr, rec in records:
         size = int(rec["size"])
         pages = [vm.frames.get(addr + off) for off in range(0, size - 4096, 4096)]
         areas.append({"addr": addr, **rec, "pages": pages})
