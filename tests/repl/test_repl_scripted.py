@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,14 @@ def test_run_statuses(tmp_path: Path, capsys) -> None:
     assert cli(capsys, "run", str(exits), "--", "arg")[0] == 3
     status, out, err = cli(capsys, "run", str(tmp_path / "missing.py"))
     assert status == 2 and err.startswith("vmintro: ") and err.count("\n") == 1
+    # bytes that are not UTF-8, no coding line: python's SyntaxError, not a traceback of ours
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(b"\xff = 1\n")
+    status, out, err = cli(capsys, "run", str(latin))
+    assert status == 1 and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("SyntaxError: (unicode error) 'utf-8' codec")
+    latin.write_bytes(b"# -*- coding: latin-1 -*-\nprint('\xe9')\n")  # as python reads it
+    assert cli(capsys, "run", str(latin))[:2] == (0, "\u00e9\n")
 
 
 def test_run_takes_dashes_to_say_no_image_follows(tmp_path: Path, capsys) -> None:
@@ -155,6 +164,9 @@ def test_default_image_is_the_demo(capsys) -> None:
             "vmintro: {tmp}/demo.vmcore: no such image; to give it to the script instead, on "
             "the demo image: vmintro run {tmp}/s.py -- {tmp}/demo.vmcore\n",
         ),
+        # a script that is no regular file: a FIFO would block, a device never end
+        (["run", "{tmp}/s.fifo"], "vmintro: {tmp}/s.fifo: is a FIFO, not a regular file\n"),
+        (["run", "/dev/zero"], "vmintro: /dev/zero: is a character device, not a regular file\n"),
         (
             ["run", "{tmp}/s.py", "{tmp}/bad.vmlinux"],
             "vmintro: {tmp}/bad.vmlinux: a file of an image, not the image (an image is "
@@ -167,12 +179,14 @@ def test_bad_image_and_bad_usage_exit_2_in_one_line(tmp_path: Path, argv, messag
     (tmp_path / "bad.vmlinux").write_bytes(b"garbage")
     (tmp_path / "small.toml").write_text("[machine]\nram = '16M'\n")
     (tmp_path / "s.py").write_text("print('ran')\n")
+    os.mkfifo(tmp_path / "s.fifo")
     message = message.format(tmp=tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "vmintro.cli", *(a.format(tmp=tmp_path) for a in argv)],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
+        timeout=60,  # a script read from a FIFO would block: a failure, not a hang
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith(message)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from vmintro.cli.image import open_image, refuse_exercise, scenario_hint
 from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, add_plugin_dir_option
 from vmintro.errors import EXIT_FAILED, EXIT_OK
 from vmintro.escape import escape_text
+from vmintro.files import not_regular
 from vmintro.image.format.names import EXTENSIONS, is_image
 
 __all__ = ["cmd_run", "parser"]
@@ -19,10 +19,7 @@ __all__ = ["cmd_run", "parser"]
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the script as ``python SCRIPT ARGS`` would, in the namespace of ``py``."""
     script, image, rest = _split_words(list(args.words), args.image)
-    try:
-        source = Path(script).read_text(encoding="utf-8")
-    except OSError as e:
-        raise UsageExit(f"{escape_text(script)}: {e.strerror}") from None
+    source = _read_script(script)
     prog, name = open_image(image, args.vmlinux)
     refuse_exercise(prog, name, "Python scripts")
     from vmintro.cmdline.namespace import python_namespace
@@ -53,6 +50,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         traceback.print_exception(etype, value, tb.tb_next if tb else None)
         return EXIT_FAILED
     return EXIT_OK
+
+
+# The longest script run: a Python source far past any a person writes, well short of
+# what reading it whole and compiling it would take from the machine.
+MAX_SCRIPT_BYTES = 16 << 20
+
+
+def _read_script(script: str) -> bytes:
+    """The bytes of ``script``, a regular file of at most MAX_SCRIPT_BYTES (compile() reads
+    its encoding as python does: a coding line, else UTF-8).
+
+    :raises UsageExit: one line: no such file, not a regular file (a FIFO would block,
+        a device never end), too long.
+    """
+    shown = escape_text(script)
+    kind = not_regular(script)
+    if kind:
+        raise UsageExit(f"{shown}: is {kind}, not a regular file")
+    try:
+        with open(script, "rb") as f:
+            source = f.read(MAX_SCRIPT_BYTES + 1)
+    except OSError as e:
+        raise UsageExit(f"{shown}: {e.strerror}") from None
+    if len(source) > MAX_SCRIPT_BYTES:
+        raise UsageExit(f"{shown}: longer than {MAX_SCRIPT_BYTES >> 20} MiB, not a script")
+    return source
 
 
 def _split_words(words: list[str], image: str | None) -> tuple[str, str | None, list[str]]:
