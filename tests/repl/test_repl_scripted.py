@@ -191,3 +191,36 @@ def test_bad_image_and_bad_usage_exit_2_in_one_line(tmp_path: Path, argv, messag
     assert proc.returncode == 2
     assert proc.stderr.startswith(message)
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_json_document_stops_at_its_bound_of_rows(capsys, monkeypatch) -> None:
+    """A command whose tables have more rows than one JSON document holds (rd of a range
+    whose text streams) stops there: the rows up to the bound, the error in the document
+    and on stderr in one line; one that runs the host out of memory drops its rows."""
+    import vmintro.cmdline.runner as runner
+    from vmintro.commands import render
+
+    assert render.MAX_JSON_ROWS == (4 << 30) // 4096  # a page of the largest machine's each
+    monkeypatch.setattr(render, "MAX_JSON_ROWS", 100)
+    status, out, err = cli(capsys, "--json", "-c", "rd c0100000 1000", str(DEMO))
+    doc = json.loads(out)
+    expected = "rd: more than 100 rows, the most one JSON document holds: ask for less, or for text"
+    assert (status, doc["status"], doc["error"], err) == (1, "error", expected, expected + "\n")
+    rows = doc["results"][0]["rows"]
+    assert [r["address"] for r in rows] == [0xC0100000 + 16 * n for n in range(100)]
+
+    def exhausted(*args: object) -> int:
+        raise MemoryError
+
+    monkeypatch.setattr(runner, "append_json", exhausted)
+    status, out, err = cli(capsys, "--json", "-c", "vmlist", str(DEMO))
+    doc = json.loads(out)
+    assert status == 1 and doc["results"] == [] and "Traceback" not in err
+    assert (
+        doc["error"]
+        == err.strip()
+        == (
+            "vmlist: its JSON document does not fit in this host's free memory: ask for less, "
+            "or for text"
+        )
+    )

@@ -136,6 +136,13 @@ def _bytes_text(size: int) -> str:
     return f"{size} bytes"
 
 
+# The RAM a machine may have: 16 MiB up, to the 4 GiB of 32-bit physical addresses, or
+# the 16 GiB the simulator goes to with PAE (CONFIG_HIGHMEM64G addresses 64 GiB).
+RAM_MIN = 16 << 20
+RAM_MAX = 4 << 30
+RAM_MAX_PAE = 16 << 30
+
+
 @dataclass(frozen=True)
 class MachineConfig:
     """What a simulated machine is: RAM size and the paging options it was built with."""
@@ -148,8 +155,8 @@ class MachineConfig:
     def __post_init__(self) -> None:
         if self.pae and not self.highmem:
             raise ValueError("PAE needs HIGHMEM (CONFIG_HIGHMEM64G selects both)")
-        limit = (16 << 30) if self.pae else (4 << 30)
-        if not (16 << 20) <= self.ram <= limit:
+        limit = RAM_MAX_PAE if self.pae else RAM_MAX
+        if not RAM_MIN <= self.ram <= limit:
             raise ValueError(
                 f"RAM of {_bytes_text(self.ram)}: it must be between 16M and {limit >> 30}G"
                 f" {'with' if self.pae else 'without'} PAE"

@@ -24,9 +24,16 @@ from vmintro.cmdline.lines import CommandLine, LineError, parse_command, split_c
 from vmintro.cmdline.output import SinkError, open_sink, pipe_status
 from vmintro.cmdline.pager import StopOutput
 from vmintro.cmdline.readings import ExpressionJudge
+from vmintro.commands import render
 from vmintro.commands.dispatch import Invocation, prepare, split_words
 from vmintro.commands.registry import QuitRequested, UsageError
-from vmintro.commands.render import append_json, json_document, json_line, render_text
+from vmintro.commands.render import (
+    JsonTooLong,
+    append_json,
+    json_document,
+    json_line,
+    render_text,
+)
 from vmintro.commands.settings import settings
 from vmintro.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, VmintroError
 from vmintro.escape import escape_text
@@ -218,19 +225,33 @@ class Runner:
         """One document per command, written whole (with the error, if any)."""
         results: list[dict[str, Any]] = []
         error: Exception | None = None
+        room = render.MAX_JSON_ROWS  # rows the document may take, over all its tables
         try:
             for part in invocation.parts():
-                append_json(results, part)
+                room = append_json(results, part, room)
         except QuitRequested:
             raise
+        except MemoryError:  # within the rows' bound, yet more than this host has free
+            results.clear()
+            error = JsonTooLong(_NO_MEMORY)
         except Exception as e:  # noqa: BLE001 - reported in the document and on stderr
             error = e
         message = error_message(invocation.command.name, error) if error else None
         try:
-            write(json_line(json_document(invocation.line, results, message)))
+            try:
+                line = json_line(json_document(invocation.line, results, message))
+            except MemoryError:
+                results.clear()
+                error = JsonTooLong(_NO_MEMORY)
+                message = error_message(invocation.command.name, error)
+                line = json_line(json_document(invocation.line, results, message))
+            write(line)
         except StopOutput:
             pass
         return error
+
+
+_NO_MEMORY = "its JSON document does not fit in this host's free memory: ask for less, or for text"
 
 
 def _is_terminal(stream: TextIO) -> bool:

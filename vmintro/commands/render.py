@@ -13,12 +13,31 @@ import json
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
+from vmintro.arch.x86 import PAGE_SIZE, RAM_MAX
 from vmintro.commands.result import Part, Table, Text
+from vmintro.errors import VmintroError
 from vmintro.escape import escape_text
 
-__all__ = ["JSON_SCHEMA", "json_document", "json_line", "part_to_json", "render_text"]
+__all__ = [
+    "JSON_SCHEMA",
+    "MAX_JSON_ROWS",
+    "JsonTooLong",
+    "json_document",
+    "json_line",
+    "part_to_json",
+    "render_text",
+]
 
 JSON_SCHEMA = 1
+
+# The most rows one command's JSON document holds, about 1 GiB of this process's memory
+# at its fullest: a row per page of the largest machine without PAE. A command asked for
+# more (rd of gigabytes, whose text streams) stops there with its memory bounded.
+MAX_JSON_ROWS = RAM_MAX // PAGE_SIZE
+
+
+class JsonTooLong(VmintroError):
+    """A command's tables have more rows than one JSON document holds."""
 
 
 def _widths(table: Table) -> list[int]:
@@ -95,20 +114,30 @@ def part_to_json(part: Part) -> dict[str, Any]:
     return results[0]
 
 
-def append_json(results: list[dict[str, Any]], part: Part) -> None:
+def append_json(results: list[dict[str, Any]], part: Part, room: int = MAX_JSON_ROWS) -> int:
     """Append ``part``'s element to ``results`` before reading a table's rows, so that
     a walk failing midway leaves the rows it read in the document, as text shows them.
+    ``room``: the rows the document may still take; what is left of it is returned.
+
+    :raises JsonTooLong: the table has more rows than ``room`` (those are in ``results``).
     """
     if not isinstance(part, Table):
         results.append(_text_json(part))
-        return
+        return room
     cols = [c for c in part.columns if c.in_json]
     rows: list[dict[str, Any]] = []
     results.append(
         {"type": "table", "name": part.name, "columns": [c.name for c in cols], "rows": rows}
     )
     for row in part.rows:
+        if not room:
+            raise JsonTooLong(
+                f"more than {MAX_JSON_ROWS} rows, the most one JSON document holds: ask for "
+                "less, or for text"
+            )
         rows.append({c.name: _plain(row.get(c.name)) for c in cols})
+        room -= 1
+    return room
 
 
 def _text_json(part: Part) -> dict[str, Any]:
