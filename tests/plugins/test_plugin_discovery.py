@@ -96,6 +96,14 @@ def test_a_missing_directory_is_reported(fresh: io.StringIO, tmp_path: Path) -> 
     assert fresh.getvalue() == f"vmintro: plugin {tmp_path / 'nowhere'}: not a directory\n"
 
 
+def test_a_failing_plugins_line_is_escaped(fresh: io.StringIO, tmp_path: Path) -> None:
+    """A plugin's file name and its error's text reach the terminal escaped, as the
+    'plugins' listing shows them: no escape sequence retitles it."""
+    hostile = {"d_\x1bx.py": 'raise ValueError("\\x1b]0;PWN\\x07 bad")\n'}
+    load_plugins([make_dir(tmp_path / "p", hostile)], err=fresh)
+    assert fresh.getvalue() == "vmintro: plugin d_\\x1bx: ValueError: \\x1b]0;PWN\\x07 bad\n"
+
+
 def write_distribution(site: Path, entry_points: str) -> None:
     """An installed distribution as importlib.metadata finds it: a dist-info on sys.path."""
     info = make_dir(site / "vmintro_extra-1.0.dist-info", {})

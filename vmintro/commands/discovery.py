@@ -50,6 +50,7 @@ from vmintro.commands.registry import (
     register_pending,
     unregister,
 )
+from vmintro.escape import escape_text
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -393,7 +394,9 @@ def _fail(key: str, name: str, source: str, message: str, err: TextIO) -> None:
     _PLUGINS[key] = Plugin(name, source, (), message)
     record_plugin_error(source, message)
     try:
-        err.write(f"vmintro: plugin {name}: {message}\n")
+        # a plugin's file name and its error's text are anybody's: escaped, as the
+        # 'plugins' listing shows them
+        err.write(escape_text(f"vmintro: plugin {name}: {message}") + "\n")
         err.flush()
     except (OSError, ValueError):  # a stream closed since: the error is still recorded
         pass
