@@ -48,6 +48,11 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "table-as-machine-ram": ("[machine.ram]\nx = 1\n", ": [machine] ram: expected size"),
     "deep-array": ("x = " + "[" * 50_000 + "]" * 50_000 + "\n", ": not valid TOML: values nested"),
     "swapon-size-zero": (_step("swapon", size=0), ":1: step 1 (swapon) size: 0 is out of range"),
+    # each within its own bound, ten hours of generation together
+    "random-steps-1e9-calls": (
+        _step("random", count=100_000) * 10_000,
+        ": its random steps make 1000000000 calls together (at most 1000000 are allowed)",
+    ),
     "swapon-size-negative": (_step("swapon", size=-4096), ":1: step 1 (swapon) size: -4096 is"),
     "swapon-priority-negative": (
         _step("swapon", size="'1M'", priority=-1),

@@ -64,6 +64,8 @@ SCENARIO_SUFFIX = ".toml"  # a scenario file's name, and a built-in one's
 MAX_SCENARIO_BYTES = 1 << 20
 MAX_STEPS = 10_000
 MAX_RANDOM_COUNT = 100_000
+# the calls of all random steps together: some 2 minutes of generation (100,000 take 11 s)
+MAX_RANDOM_TOTAL = 1_000_000
 MAX_EXPORTS = 10_000
 MAX_MODULE_SIZE = 64 << 20  # the simulator builds the module's image in memory
 MAX_TEXT = 256  # names and labels
@@ -421,6 +423,12 @@ def parse_scenario(text: str, path: str) -> Scenario:
     for i, raw in enumerate(steps):
         line = step_lines[i] if len(step_lines) == len(steps) else 0
         scen.steps.append(_parse_step(raw, i, line, path))
+    calls = sum(int(step.args["count"]) for step in scen.steps if step.op == "random")
+    if calls > MAX_RANDOM_TOTAL:
+        raise ScenarioError(
+            f"{path}: its random steps make {calls} calls together "
+            f"(at most {MAX_RANDOM_TOTAL} are allowed)"
+        )
     return scen
 
 
