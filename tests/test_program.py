@@ -114,6 +114,23 @@ def test_type_names(pse):
         prog.type("int * long")
 
 
+def test_array_dimensions_read_as_c_declares_them(pse):
+    """``int [2][3]`` is two arrays of three ints, as C (and gdb, drgn) read it; a name
+    with more pointer levels and dimensions than any declaration is refused in one line."""
+    _k, _areas, prog = pse
+    two = prog.type("unsigned long [2][3]")
+    assert isinstance(two, Array) and two.count == 2 and two.size == 24
+    assert isinstance(two.element, Array) and two.element.count == 3
+    assert two.c_name == "unsigned long [2][3]"
+    rows = prog.type("struct page *[4][8]")
+    assert rows.count == 4 and rows.element.count == 8  # type: ignore[attr-defined]
+    assert isinstance(rows.element.element, Pointer)  # type: ignore[attr-defined]
+    assert prog.type("char" + "*" * 32 + "[1]" * 32).size == 4
+    for spelled in ("char" + "[1]" * 65, "char" + " *" * 65, "char" + "*" * 40 + "[1]" * 25):
+        with pytest.raises(ObjectNotFoundError, match="^cannot parse type: more than 64 "):
+            prog.type(spelled)
+
+
 def test_pae_pte_type(kernel):
     k, _areas, prog = kernel
     assert prog.type("pte_t").size == (8 if k.pae else 4)

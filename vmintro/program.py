@@ -64,6 +64,15 @@ _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _ARRAY_SUFFIX = re.compile(r"\s*\[\s*(\d+|0x[0-9a-fA-F]+)\s*\]$")
 _PAGE_MASK = PAGE_SIZE - 1
+# The most pointer levels and array dimensions a type name may have: far past any C
+# declaration (C99 asks a compiler for 12), short of what nesting types that deep costs.
+_MAX_DERIVED = 64
+
+
+def _too_derived(what: str) -> str:
+    return f"cannot parse type: more than {_MAX_DERIVED} {what}"
+
+
 # Pages of a dump kept for small reads: 4 MiB, far more than the slab and
 # mem_map pages a list walk touches.
 PAGE_CACHE_PAGES = 1024
@@ -461,9 +470,13 @@ class Program:
         while m := _ARRAY_SUFFIX.search(spelled):
             dims.append(int(m.group(1), 0))
             spelled = spelled[: m.start()]
+            if len(dims) > _MAX_DERIVED:
+                raise ObjectNotFoundError(_too_derived("array dimensions"))
         # `const volatile int * volatile`: the qualifiers before the first star are the
         # base type's, those after each star that pointer's
         head, *levels = spelled.split("*")
+        if len(levels) + len(dims) > _MAX_DERIVED:
+            raise ObjectNotFoundError(_too_derived("pointer levels and array dimensions"))
         words = head.split()
         specifiers = [w for w in words if w not in QUALIFIERS]
         # C's other spellings of an integer type: `unsigned` is `unsigned int`
@@ -482,7 +495,9 @@ class Program:
         ctype = qualified(ctype, set(words))
         for level in levels:
             ctype = qualified(Pointer(ctype), set(level.split()))
-        for count in reversed(dims):
+        # found from the right: the last dimension is the innermost array's (int[2][3] is
+        # two arrays of three ints)
+        for count in dims:
             ctype = Array(ctype, count)
         return ctype
 
