@@ -130,6 +130,10 @@ def test_exit_statuses_of_commands(capsys) -> None:
     assert status == 2 and err == "vmlst: command not found (did you mean 'vmlist'?)\n"
     status, out, err = cli(capsys, "-c", "rd -q 0", str(DEMO))
     assert status == 2 and err.count("\n") == 1
+    # a word of megabytes took shlex minutes (its time grows with the square)
+    status, out, err = cli(capsys, "-c", "sym vmlist; vmlist " + "x" * 70_000, str(DEMO))
+    assert out.endswith("(B) vmlist\n")
+    assert (status, err) == (2, "a command of 70007 characters: at most 65536 are read\n")
 
 
 def test_default_image_is_the_demo(capsys) -> None:

@@ -27,11 +27,22 @@ if TYPE_CHECKING:
 __all__ = ["Invocation", "prepare", "run", "split_words"]
 
 
+# The longest command (one of a line's ';'-separated commands) that is read: far past any
+# typed or written by a script; shlex's time grows with the square of a word's length (a
+# word of 3 MB took minutes).
+MAX_COMMAND_CHARS = 1 << 16
+
+
 def split_words(line: str) -> list[str]:
     """The words of a command line, shell-quoted as crash's are.
 
-    :raises UsageError: for an unterminated quote.
+    :raises UsageError: for an unterminated quote, or a command longer than
+        MAX_COMMAND_CHARS.
     """
+    if len(line) > MAX_COMMAND_CHARS:
+        raise UsageError(
+            f"a command of {len(line)} characters: at most {MAX_COMMAND_CHARS} are read"
+        )
     try:
         return shlex.split(line)
     except ValueError as e:
