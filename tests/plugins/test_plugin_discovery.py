@@ -96,6 +96,37 @@ def test_a_missing_directory_is_reported(fresh: io.StringIO, tmp_path: Path) -> 
     assert fresh.getvalue() == f"vmintro: plugin {tmp_path / 'nowhere'}: not a directory\n"
 
 
+_EXITS = {
+    "leaves.py": "class Leave(BaseException):\n    pass\n\nraise Leave('at import')\n",
+    "quitter.py": textwrap.dedent(
+        """
+        import sys
+
+        from vmintro.commands import command
+
+        @command("quitter", help="ends the process")
+        def quitter(prog, args):
+            sys.exit(5)
+        """
+    ),
+}
+
+
+def test_a_plugin_that_exits_fails_as_one_that_raises(
+    fresh: io.StringIO, tmp_path: Path, demo
+) -> None:
+    """A plugin raising a BaseException of its own at import, or a command calling
+    sys.exit(), fails as one raising any error: one line, and the session and the
+    rest of its line go on (only Ctrl-C ends them)."""
+    load_plugins([make_dir(tmp_path / "p", _EXITS)], err=fresh)
+    assert fresh.getvalue() == "vmintro: plugin leaves: Leave: at import\n"
+    out, err = io.StringIO(), io.StringIO()
+    runner = Runner(demo.prog, out=out, err=err)
+    runner.run_line("quitter; meminfo")
+    assert err.getvalue() == "quitter: internal error: SystemExit: 5\n"
+    assert "MemTotal:" in out.getvalue() and runner.status == 1
+
+
 def test_a_failing_plugins_line_is_escaped(fresh: io.StringIO, tmp_path: Path) -> None:
     """A plugin's file name and its error's text reach the terminal escaped, as the
     'plugins' listing shows them: no escape sequence retitles it."""

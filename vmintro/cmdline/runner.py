@@ -204,7 +204,7 @@ class Runner:
         return self._fail(error_message(name, error), status)
 
     @staticmethod
-    def _text(parts: Iterator[Part], write: Callable[[str], None]) -> Exception | None:
+    def _text(parts: Iterator[Part], write: Callable[[str], None]) -> BaseException | None:
         """Stream the lines; an error stops the command after what it printed."""
         lines = render_text(parts)
         try:
@@ -212,29 +212,29 @@ class Runner:
                 write(text)
         except StopOutput:
             pass
-        except (QuitRequested, SinkError):
+        except (QuitRequested, SinkError, KeyboardInterrupt):
             raise
-        except Exception as e:  # noqa: BLE001 - any failure of a command is reported, not fatal
-            return e
+        except BaseException as e:  # noqa: BLE001 - any failure of a command is reported, not
+            return e  # fatal: a plugin's sys.exit() or BaseException is one
         finally:
             lines.close()  # stop the command's generators (Ctrl-C, pager 'q')
         return None
 
     @staticmethod
-    def _json(invocation: Invocation, write: Callable[[str], None]) -> Exception | None:
+    def _json(invocation: Invocation, write: Callable[[str], None]) -> BaseException | None:
         """One document per command, written whole (with the error, if any)."""
         results: list[dict[str, Any]] = []
-        error: Exception | None = None
+        error: BaseException | None = None
         room = render.MAX_JSON_ROWS  # rows the document may take, over all its tables
         try:
             for part in invocation.parts():
                 room = append_json(results, part, room)
-        except QuitRequested:
+        except (QuitRequested, KeyboardInterrupt):
             raise
         except MemoryError:  # within the rows' bound, yet more than this host has free
             results.clear()
             error = JsonTooLong(_NO_MEMORY)
-        except Exception as e:  # noqa: BLE001 - reported in the document and on stderr
+        except BaseException as e:  # noqa: BLE001 - reported in the document and on stderr
             error = e
         message = error_message(invocation.command.name, error) if error else None
         try:

@@ -278,18 +278,18 @@ def _defer(
                 raise CommandError(f"plugin {name}: {failed}")
             try:
                 importlib.import_module(module_name)
-            except (Exception, SystemExit) as e:  # noqa: BLE001 - reported as any plugin's
+            except KeyboardInterrupt:  # Ctrl-C while it imports: the next use tries again
+                for command, aliases, summary in entries:
+                    unregister(command)  # what it registered before the interrupt, too
+                    pend(command, aliases, summary)
+                raise
+            except BaseException as e:  # noqa: BLE001 - reported as any plugin's (sys.exit too)
                 for command, _aliases, _summary in entries:
                     unregister(command)
                 message = _one_line(e)
                 stream = late_err if late_err is not None else sys.stderr
                 _fail(key, name, source, message, stream)
                 raise CommandError(f"plugin {name}: {message}") from None
-            except BaseException:  # Ctrl-C while it imports: the next use tries again
-                for command, aliases, summary in entries:
-                    unregister(command)  # what it registered before the interrupt, too
-                    pend(command, aliases, summary)
-                raise
 
     added: list[str] = []
     try:
@@ -379,7 +379,9 @@ def _register(key: str, name: str, source: str, load: Any, err: TextIO) -> None:
     before = set(command_names())
     try:
         module = load()
-    except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure of a plugin is reported
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - any failure of a plugin is reported (not Ctrl-C)
         for command in command_names():  # a half-registered plugin would be confusing: none
             if command not in before:
                 unregister(command)
