@@ -10,7 +10,7 @@ from vmintro.cli.image import open_image, refuse_exercise, scenario_hint
 from vmintro.cli.parser import Parser, UsageExit, add_image_arguments, add_plugin_dir_option
 from vmintro.errors import EXIT_FAILED, EXIT_OK
 from vmintro.escape import escape_text
-from vmintro.files import not_regular
+from vmintro.files import FileTooLargeError, read_regular
 from vmintro.image.format.names import EXTENSIONS, is_image
 
 __all__ = ["cmd_run", "parser"]
@@ -65,17 +65,14 @@ def _read_script(script: str) -> bytes:
         a device never end), too long.
     """
     shown = escape_text(script)
-    kind = not_regular(script)
-    if kind:
-        raise UsageExit(f"{shown}: is {kind}, not a regular file")
     try:
-        with open(script, "rb") as f:
-            source = f.read(MAX_SCRIPT_BYTES + 1)
-    except OSError as e:
+        return read_regular(script, MAX_SCRIPT_BYTES)
+    except FileTooLargeError:
+        raise UsageExit(
+            f"{shown}: longer than {MAX_SCRIPT_BYTES >> 20} MiB, not a script"
+        ) from None
+    except OSError as e:  # NotRegularFileError's says what the file is
         raise UsageExit(f"{shown}: {e.strerror}") from None
-    if len(source) > MAX_SCRIPT_BYTES:
-        raise UsageExit(f"{shown}: longer than {MAX_SCRIPT_BYTES >> 20} MiB, not a script")
-    return source
 
 
 def _split_words(words: list[str], image: str | None) -> tuple[str, str | None, list[str]]:
