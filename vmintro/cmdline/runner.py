@@ -226,25 +226,21 @@ class Runner:
         results: list[dict[str, Any]] = []
         error: BaseException | None = None
         room = render.MAX_JSON_ROWS  # rows the document may take, over all its tables
-        try:
-            for part in invocation.parts():
-                room = append_json(results, part, room)
-        except (QuitRequested, KeyboardInterrupt):
-            raise
-        except MemoryError:  # within the rows' bound, yet more than this host has free
-            results.clear()
-            error = JsonTooLong(_NO_MEMORY)
-        except BaseException as e:  # noqa: BLE001 - reported in the document and on stderr
-            error = e
-        message = error_message(invocation.command.name, error) if error else None
+        name = invocation.command.name
         try:
             try:
-                line = json_line(json_document(invocation.line, results, message))
-            except MemoryError:
-                results.clear()
-                error = JsonTooLong(_NO_MEMORY)
-                message = error_message(invocation.command.name, error)
-                line = json_line(json_document(invocation.line, results, message))
+                for part in invocation.parts():
+                    room = append_json(results, part, room)
+            except (QuitRequested, KeyboardInterrupt, MemoryError):
+                raise
+            except BaseException as e:  # noqa: BLE001 - reported in the document and on stderr
+                error = e
+            line = _json_line(invocation.line, results, name, error)
+        except MemoryError:  # collecting or encoding, within the rows' bound: the host's limit
+            results.clear()
+            error = JsonTooLong(_NO_MEMORY)
+            line = _json_line(invocation.line, results, name, error)
+        try:
             write(line)
         except StopOutput:
             pass
@@ -252,6 +248,15 @@ class Runner:
 
 
 _NO_MEMORY = "its JSON document does not fit in this host's free memory: ask for less, or for text"
+
+
+def _json_line(
+    line: str, results: list[dict[str, Any]], command: str, error: BaseException | None
+) -> str:
+    """The JSON line of command ``command`` (typed as ``line``) with ``results`` and
+    ``error``."""
+    message = error_message(command, error) if error else None
+    return json_line(json_document(line, results, message))
 
 
 def _is_terminal(stream: TextIO) -> bool:
