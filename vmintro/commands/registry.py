@@ -277,10 +277,7 @@ def _load_builtins() -> None:
             importlib.import_module(_BUILTIN + module)
             continue
         for name, aliases, summary in entries:
-            pending = _Pending(name, aliases, summary, _BUILTIN + module)
-            _COMMANDS[name] = pending
-            for alias in aliases:
-                _ALIASES[alias] = name
+            _enter(_Pending(name, aliases, summary, _BUILTIN + module))
 
 
 def _import_pending(entry: _Pending) -> None:
