@@ -396,7 +396,6 @@ def parse_scenario(text: str, path: str) -> Scenario:
     data, bare = _parse_toml(text, path)
     step_lines = _lines_of(_STEP_HEADER, bare)
     machine_line = next(iter(_lines_of(_MACHINE_HEADER, bare)), 0)
-    machine_at = _at(path, machine_line)
     unknown = set(data) - {"machine", "step", "name", "description"}
     if unknown:
         shown = ", ".join(_show(k) for k in sorted(unknown)[:3])
@@ -408,7 +407,7 @@ def parse_scenario(text: str, path: str) -> Scenario:
     )
     if "description" in data:
         _convert(data["description"], _DESCRIPTION, f"{path}: description")
-    machine = data.get("machine", {})
+    machine, machine_at = data.get("machine", {}), scen.machine_at
     if not isinstance(machine, dict):
         raise ScenarioError(f"{machine_at}: [machine] must be a table")
     for key, value in machine.items():
