@@ -161,12 +161,22 @@ def _late_plugin(tmp_path: Path) -> Path:
     return folder
 
 
+def _late_child(tmp_path: Path, code: str, watch_imports: bool = True) -> str:
+    """The code of a child whose shipped plugins are :func:`_late_plugin`'s, then ``code``
+    (dedented); with ``watch_imports``, :data:`IMPORTED`'s ``imported()`` before it."""
+    setup = _with_plugin_dir(_late_plugin(tmp_path))
+    return (IMPORTED if watch_imports else "") + setup + textwrap.dedent(code)
+
+
 def test_an_indexed_plugin_loads_when_its_alias_is_first_wanted(tmp_path: Path) -> None:
     lines = _lines(
-        IMPORTED + _with_plugin_dir(_late_plugin(tmp_path)) + "discovery.load_plugins()\n"
-        "from vmintro.commands import lookup\n"
-        "print(imported(), lookup('tardy').func(None, None), imported())\n"
-        "print(lookup('late').help)\n"
+        _late_child(
+            tmp_path,
+            "discovery.load_plugins()\n"
+            "from vmintro.commands import lookup\n"
+            "print(imported(), lookup('tardy').func(None, None), imported())\n"
+            "print(lookup('late').help)\n",
+        )
     )
     assert lines == ["[] late ran ['late']", "a plugin imported late"]
 
@@ -177,9 +187,8 @@ def test_an_indexed_plugin_that_fails_when_first_wanted_is_reported_once(
     """Interrupted, it is tried again at the next use; failing, it is reported as a
     plugin that fails at start is, its commands are gone, and the rest still list."""
     proc = _child(
-        IMPORTED
-        + _with_plugin_dir(_late_plugin(tmp_path))
-        + textwrap.dedent(
+        _late_child(
+            tmp_path,
             """\
             import builtins
             from vmintro.commands import CommandError, commands, lookup, names
@@ -198,7 +207,7 @@ def test_an_indexed_plugin_that_fails_when_first_wanted_is_reported_once(
             print("late" in names(), "tardy" in names(), len(commands()) > 30)
             print([(p.name, p.commands, p.error) for p in discovery.loaded_plugins()])
             print(len(plugin_errors()))
-            """
+            """,
         )
     )
     assert proc.stdout.splitlines() == [
@@ -215,9 +224,8 @@ def test_interrupted_after_its_commands_registered_it_is_pending_again(tmp_path:
     """Ctrl-C once the plugin registered its commands: they are put back as the index
     names them, and the next use imports it in full."""
     lines = _lines(
-        IMPORTED
-        + _with_plugin_dir(_late_plugin(tmp_path))
-        + textwrap.dedent(
+        _late_child(
+            tmp_path,
             """\
             import builtins
             from vmintro.commands import lookup, names
@@ -231,7 +239,7 @@ def test_interrupted_after_its_commands_registered_it_is_pending_again(tmp_path:
                 print(kinds, "tardy" in names(), imported())
             builtins.late_fails = ""
             print(lookup("tardy").func(None, None), lookup("later").help, imported())
-            """
+            """,
         )
     )
     assert lines == [
@@ -244,8 +252,8 @@ def test_listing_every_command_survives_a_plugin_that_fails_then(tmp_path: Path)
     """``help`` (every command) and ``plugins`` import the plugins put off: one that
     fails then is reported once, listed as failed only, and the rest are listed."""
     proc = _child(
-        _with_plugin_dir(_late_plugin(tmp_path))
-        + textwrap.dedent(
+        _late_child(
+            tmp_path,
             """\
             import builtins
             from vmintro.commands import commands
@@ -253,7 +261,8 @@ def test_listing_every_command_survives_a_plugin_that_fails_then(tmp_path: Path)
             builtins.late_fails = "error"
             every = [c.name for c in commands()]
             print(len(every) > 30, "late" in every, "help" in every)
-            """
+            """,
+            watch_imports=False,
         )
     )
     assert proc.stdout.splitlines() == ["True False True"]
@@ -272,8 +281,8 @@ def test_listing_every_command_survives_a_plugin_that_fails_then(tmp_path: Path)
 
 def test_two_threads_wanting_a_plugin_at_once_both_get_its_command(tmp_path: Path) -> None:
     lines = _lines(
-        _with_plugin_dir(_late_plugin(tmp_path))
-        + textwrap.dedent(
+        _late_child(
+            tmp_path,
             """\
             import builtins, threading
             from vmintro.commands import lookup
@@ -289,7 +298,8 @@ def test_two_threads_wanting_a_plugin_at_once_both_get_its_command(tmp_path: Pat
             for t in threads: t.start()
             for t in threads: t.join()
             print(sorted(got.values()))
-            """
+            """,
+            watch_imports=False,
         )
     )
     assert lines == ["['late ran', 'late ran']"]
